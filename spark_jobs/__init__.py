@@ -1,0 +1,1 @@
+"""Spark jobs that turn raw card-payment events into contract-checked Delta feature tables."""

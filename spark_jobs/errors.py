@@ -1,0 +1,55 @@
+"""Errors raised by the Spark jobs; each carries a stable reason and its metadata."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Reason(enum.StrEnum):
+    """Stable, machine-readable reasons for job failures."""
+
+    CONFIG_INVALID = "CONFIG_INVALID"
+    INPUT_NOT_FOUND = "INPUT_NOT_FOUND"
+    SCHEMA_MISMATCH = "SCHEMA_MISMATCH"
+    FAILURE_RATIO_EXCEEDED = "FAILURE_RATIO_EXCEEDED"
+    WRITE_CONFLICT = "WRITE_CONFLICT"
+
+
+class SparkJobError(Exception):
+    """Base class: a job failure a caller can act on."""
+
+    def __init__(self, reason: Reason, message: str, **metadata: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.metadata: dict[str, str] = metadata
+
+
+class ConfigError(SparkJobError, ValueError):
+    """A job argument or setting is invalid."""
+
+    def __init__(self, message: str, **metadata: str) -> None:
+        super().__init__(Reason.CONFIG_INVALID, message, **metadata)
+
+
+class InputNotFoundError(SparkJobError, LookupError):
+    """An input path does not exist or holds no data."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            Reason.INPUT_NOT_FOUND, f"input not found: {path}", path=path
+        )
+
+
+class ContractViolationError(SparkJobError):
+    """The output breaks its contract badly enough that nothing is published."""
+
+
+class WriteConflictError(SparkJobError):
+    """A concurrent Delta commit won; the job may be retried."""
+
+    def __init__(self, table: str, detail: str) -> None:
+        super().__init__(
+            Reason.WRITE_CONFLICT,
+            f"concurrent write to {table}: {detail}",
+            table=table,
+        )

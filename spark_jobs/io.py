@@ -1,0 +1,64 @@
+"""Reads of raw inputs and Delta writes with commit metadata; Spark errors end here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_jobs.errors import InputNotFoundError, WriteConflictError
+
+
+def read_parquet(spark: SparkSession, path: Path) -> DataFrame:
+    """Read a Parquet dataset, translating a missing path into InputNotFoundError."""
+    if not path.exists():
+        raise InputNotFoundError(str(path))
+    try:
+        return spark.read.parquet(str(path))
+    except AnalysisException as exc:
+        raise InputNotFoundError(str(path)) from exc
+
+
+def write_delta(
+    df: DataFrame,
+    path: Path,
+    *,
+    mode: str,
+    metadata: dict[str, object],
+) -> None:
+    """Write ``df`` as one Delta commit whose ``userMetadata`` is ``metadata`` (JSON).
+
+    ``overwrite`` replaces the table content atomically (schema included); a
+    failure before the commit leaves the table at its previous version.
+
+    Raises:
+        WriteConflictError: a concurrent commit conflicted with this one.
+    """
+    writer = (
+        df.write.format("delta")
+        .mode(mode)
+        .option("userMetadata", json.dumps(metadata, sort_keys=True))
+    )
+    if mode == "overwrite":
+        writer = writer.option("overwriteSchema", "true")
+    try:
+        writer.save(str(path))
+    except Exception as exc:
+        if type(exc).__name__.startswith("Concurrent") or "Concurrent" in str(exc)[:300]:
+            raise WriteConflictError(str(path), str(exc).splitlines()[0]) from exc
+        raise
+
+
+def delta_version(spark: SparkSession, path: Path) -> int | None:
+    """Latest version of the Delta table at ``path``, or None when there is none."""
+    if not (path / "_delta_log").exists():
+        return None
+    row = (
+        spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1")
+        .select(F.col("version"))
+        .first()
+    )
+    return None if row is None else int(row["version"])

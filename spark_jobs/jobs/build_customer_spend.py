@@ -1,0 +1,39 @@
+"""Build the customer_spend feature table from raw transactions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from spark_jobs.io import read_parquet
+from spark_jobs.jobs._cli import run_job
+from spark_jobs.paths import DataPaths
+from spark_jobs.publish import PublishReport, publish
+from spark_jobs.session import build_spark_session
+from spark_jobs.transforms.clean import approved_payments, deduplicate_transactions
+from spark_jobs.transforms.customer_spend import add_spend_windows
+
+JOB = "build_customer_spend"
+
+
+def _run(args: argparse.Namespace, paths: DataPaths, run_id: str) -> PublishReport:
+    spark = build_spark_session(JOB, args.master)
+    raw = read_parquet(spark, paths.raw_transactions)
+    payments = approved_payments(deduplicate_transactions(raw))
+    features = add_spend_windows(payments)
+    return publish(features, args.contract, paths, job=JOB, run_id=run_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; returns the process exit code."""
+    return run_job(
+        argv,
+        prog=f"python -m spark_jobs.jobs.{JOB}",
+        description=__doc__,
+        contract_name="customer_spend",
+        body=_run,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Build the merchant_risk feature table from raw transactions and fraud labels."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from spark_jobs.io import read_parquet
+from spark_jobs.jobs._cli import run_job
+from spark_jobs.paths import DataPaths
+from spark_jobs.publish import PublishReport, publish
+from spark_jobs.session import build_spark_session
+from spark_jobs.transforms.clean import approved_payments, deduplicate_transactions
+from spark_jobs.transforms.merchant_risk import add_merchant_risk
+
+JOB = "build_merchant_risk"
+
+
+def _run(args: argparse.Namespace, paths: DataPaths, run_id: str) -> PublishReport:
+    spark = build_spark_session(JOB, args.master)
+    raw = read_parquet(spark, paths.raw_transactions)
+    labels = read_parquet(spark, paths.raw_labels)
+    payments = approved_payments(deduplicate_transactions(raw))
+    features = add_merchant_risk(payments, labels)
+    return publish(features, args.contract, paths, job=JOB, run_id=run_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; returns the process exit code."""
+    return run_job(
+        argv,
+        prog=f"python -m spark_jobs.jobs.{JOB}",
+        description=__doc__,
+        contract_name="merchant_risk",
+        body=_run,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Generate seeded raw card-payment events and late fraud labels as Parquet."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spark_jobs.paths import DataPaths
+
+CURRENCIES = np.array(["EUR", "USD", "GBP"])
+COUNTRIES = np.array(["DE", "FR", "GB", "US", "NL", "ES", "IT", "PL"])
+CHANNELS = np.array(["pos", "web", "app"])
+DEFAULT_END = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def generate(
+    transactions: int,
+    *,
+    customers: int,
+    merchants: int,
+    days: int,
+    seed: int,
+    end: datetime = DEFAULT_END,
+) -> tuple[pa.Table, pa.Table]:
+    """Build the raw transactions and fraud labels, mess included.
+
+    The mess: ~2% of events arrive hours or days late (``ingest_time``), ~1% are
+    delivered twice, and ~0.3% are malformed (no customer, customer 0, negative
+    amount, lower-case currency).
+
+    Returns:
+        ``(transactions, labels)`` as Arrow tables.
+    """
+    rng = np.random.default_rng(seed)
+    n = transactions
+    start_us = int((end - timedelta(days=days)).timestamp() * 1e6)
+    span_us = days * 86_400 * 1_000_000
+    event_us = np.sort(start_us + rng.integers(0, span_us, n))
+    # Heavy users: customer ids follow a Zipf-like law.
+    customer = (rng.zipf(1.3, n) % customers) + 1
+    merchant_idx = rng.integers(0, merchants, n)
+    amount = np.round(rng.lognormal(3.2, 1.1, n), 2)
+    delay_us = rng.exponential(30, n).astype(np.int64) * 1_000_000
+    late = rng.random(n) < 0.02
+    delay_us[late] += rng.integers(3_600, 4 * 86_400, late.sum()) * 1_000_000
+    status = np.where(rng.random(n) < 0.96, "approved", "declined")
+
+    customer_np = customer.astype(np.int64)
+    customer_np[rng.random(n) < 0.001] = 0
+    customer_missing = rng.random(n) < 0.001
+    amount[rng.random(n) < 0.001] *= -1
+    currency = CURRENCIES[rng.choice(3, n, p=[0.6, 0.3, 0.1])].astype(object)
+    lower = rng.random(n) < 0.001
+    currency[lower] = np.char.lower(currency[lower].astype(str))
+    ts = pa.timestamp("us", tz="UTC")
+    tx = pa.table(
+        {
+            "transaction_id": pa.array([f"T{i:010d}" for i in range(n)]),
+            "customer_id": pa.array(customer_np, mask=customer_missing),
+            "merchant_id": pa.array([f"M{m:04d}" for m in merchant_idx]),
+            "amount": pa.array(amount),
+            "currency": pa.array(currency.astype(str)),
+            "country": pa.array(COUNTRIES[rng.integers(0, len(COUNTRIES), n)]),
+            "channel": pa.array(CHANNELS[rng.choice(3, n, p=[0.5, 0.35, 0.15])]),
+            "status": pa.array(status),
+            "event_time": pa.array(event_us, type=ts),
+            "ingest_time": pa.array(event_us + delay_us, type=ts),
+        }
+    )
+    dup = np.flatnonzero(rng.random(n) < 0.01)
+    tx = pa.concat_tables([tx, tx.take(pa.array(dup))])
+
+    # Fraud is likelier at a few risky merchants and for large amounts.
+    risky = rng.random(merchants) < 0.05
+    p_fraud = 0.004 + 0.05 * risky[merchant_idx] + 0.01 * (amount > 500)
+    approved = status == "approved"
+    is_fraud = rng.random(n) < p_fraud
+    label_us = event_us + rng.integers(86_400, 14 * 86_400, n) * 1_000_000
+    keep = np.flatnonzero(approved)
+    labels = pa.table(
+        {
+            "transaction_id": tx.column("transaction_id").take(pa.array(keep)),
+            "is_fraud": pa.array(is_fraud[keep]),
+            "label_time": pa.array(label_us[keep], type=ts),
+        }
+    )
+    return tx, labels
+
+
+def write(tx: pa.Table, labels: pa.Table, paths: DataPaths) -> None:
+    """Write both tables as Parquet datasets, replacing earlier output."""
+    for table, directory in ((tx, paths.raw_transactions), (labels, paths.raw_labels)):
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.glob("*.parquet"):
+            old.unlink()
+        pq.write_table(table, directory / "part-0.parquet", row_group_size=1 << 18)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(
+        prog="python -m spark_jobs.jobs.generate_raw_events", description=__doc__
+    )
+    parser.add_argument("--transactions", type=int, default=200_000)
+    parser.add_argument("--customers", type=int, default=5_000)
+    parser.add_argument("--merchants", type=int, default=300)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="root of the data folder (default: $FS_DATA_DIR or ./data)")
+    args = parser.parse_args(argv)
+    if args.transactions <= 0:
+        parser.error("--transactions must be positive")
+    tx, labels = generate(
+        args.transactions,
+        customers=args.customers,
+        merchants=args.merchants,
+        days=args.days,
+        seed=args.seed,
+    )
+    paths = DataPaths.from_root(args.data_dir)
+    write(tx, labels, paths)
+    print(f"wrote {tx.num_rows} transactions and {labels.num_rows} labels "
+          f"under {paths.raw}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

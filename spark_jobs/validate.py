@@ -1,0 +1,155 @@
+"""Contract enforcement on Spark: a verdict per row in one pass, then a summary.
+
+Pandera's PySpark backend neither raises nor names failing rows, and runs one
+Spark action per check. Instead every Arrow batch goes through the same
+``services.contracts.row_reasons`` the gRPC ``ValidateRows`` uses (Pandera's
+pandas engine), inside ``mapInArrow``: one pass, and the same verdict for the
+same row everywhere. Primary-key uniqueness spans batches, so Spark decides it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
+
+from services.contracts import Contract, SchemaMismatchError, check_arrow_schema, row_reasons
+from spark_jobs.errors import ContractViolationError, Reason
+
+REASONS_COLUMN = "_reasons"
+REASON_TYPE = T.ArrayType(
+    T.StructType(
+        [T.StructField("column", T.StringType()), T.StructField("check", T.StringType())]
+    )
+)
+DUPLICATE_KEY_CHECK = "duplicate_key"
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Rows split by verdict, and the counts that gate the publish."""
+
+    passed: DataFrame
+    failed: DataFrame
+    rows_in: int
+    rows_failed: int
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failure_ratio(self) -> float:
+        """Share of input rows that failed."""
+        return self.rows_failed / self.rows_in if self.rows_in else 0.0
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready counts for commit metadata and logs."""
+        return {
+            "rows_in": self.rows_in,
+            "published": self.rows_in - self.rows_failed,
+            "quarantined": self.rows_failed,
+            "by_reason": self.by_reason,
+        }
+
+
+def check_schema(contract: Contract, df: DataFrame) -> None:
+    """Raise ContractViolationError(SCHEMA_MISMATCH) when columns or types differ."""
+    try:
+        check_arrow_schema(contract, to_arrow_schema(df.schema))
+    except SchemaMismatchError as exc:
+        raise ContractViolationError(
+            Reason.SCHEMA_MISMATCH, f"{contract.name}: {exc}", **exc.metadata
+        ) from exc
+
+
+def with_verdicts(contract: Contract, df: DataFrame) -> DataFrame:
+    """Add ``_reasons`` (list of {column, check}) to every row; empty means pass."""
+    columns = [c.name for c in contract.columns]
+    df = df.select(*columns)
+    out_schema = T.StructType([*df.schema.fields, T.StructField(REASONS_COLUMN, REASON_TYPE)])
+
+    def judge(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            reasons = row_reasons(contract, batch)
+            yield pa.RecordBatch.from_arrays(
+                [*batch.columns, reasons], names=[*batch.schema.names, REASONS_COLUMN]
+            )
+
+    judged = df.mapInArrow(judge, out_schema)
+    return _flag_duplicate_keys(contract, judged)
+
+
+def _flag_duplicate_keys(contract: Contract, df: DataFrame) -> DataFrame:
+    """Rule: per primary key the greatest created_timestamp wins; others fail.
+
+    Remaining ties are broken by the other columns so re-runs agree.
+    """
+    keys = [*contract.entity_keys, contract.event_timestamp]
+    others = [c for c in df.columns if c not in keys and c != REASONS_COLUMN]
+    order = [F.col(contract.created_timestamp).desc_nulls_last()] if (
+        contract.created_timestamp
+    ) else []
+    order += [F.col(c).asc_nulls_last() for c in others if c != contract.created_timestamp]
+    rank = F.row_number().over(Window.partitionBy(*keys).orderBy(*order))
+    duplicate = F.array(
+        F.struct(F.lit(",".join(keys)).alias("column"), F.lit(DUPLICATE_KEY_CHECK).alias("check"))
+    )
+    return df.withColumn(
+        REASONS_COLUMN,
+        F.when(rank > 1, F.concat(F.col(REASONS_COLUMN), duplicate)).otherwise(
+            F.col(REASONS_COLUMN)
+        ),
+    )
+
+
+def validate(contract: Contract, df: DataFrame) -> ValidationResult:
+    """Judge every row of ``df`` against ``contract`` and count the verdicts.
+
+    The judged frame is persisted, so the verdict is computed once; the counts
+    come from one aggregation over it.
+
+    Raises:
+        ContractViolationError: SCHEMA_MISMATCH before any row is judged.
+    """
+    check_schema(contract, df)
+    judged = with_verdicts(contract, df).persist()
+    # One action: explode the reasons, count each reason, and count every row
+    # once through its first (or absent) reason.
+    exploded = judged.select(F.posexplode_outer(REASONS_COLUMN).alias("pos", "r"))
+    counts = (
+        exploded.groupBy(F.concat_ws(":", "r.column", "r.check").alias("reason"))
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.when(F.coalesce(F.col("pos"), F.lit(0)) == 0, 1).otherwise(0))
+            .alias("rows"),
+        )
+        .collect()
+    )
+    by_reason = {row["reason"]: int(row["n"]) for row in counts if row["reason"]}
+    rows_in = sum(int(row["rows"]) for row in counts)
+    rows_failed = sum(int(row["rows"]) for row in counts if row["reason"])
+    failing = F.size(REASONS_COLUMN) > 0
+    return ValidationResult(
+        passed=judged.where(~failing).drop(REASONS_COLUMN),
+        failed=judged.where(failing),
+        rows_in=rows_in,
+        rows_failed=rows_failed,
+        by_reason=dict(sorted(by_reason.items())),
+    )
+
+
+def enforce_failure_ratio(contract: Contract, result: ValidationResult) -> None:
+    """Raise ContractViolationError when the batch fails more than allowed."""
+    if result.failure_ratio > contract.max_failure_ratio:
+        raise ContractViolationError(
+            Reason.FAILURE_RATIO_EXCEEDED,
+            f"{contract.name}@{contract.version}: {result.rows_failed} of "
+            f"{result.rows_in} rows fail ({result.failure_ratio:.2%} > "
+            f"{contract.max_failure_ratio:.2%}); nothing published",
+            contract=f"{contract.name}@{contract.version}",
+            rows_in=str(result.rows_in),
+            rows_failed=str(result.rows_failed),
+        )
