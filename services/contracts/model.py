@@ -1,0 +1,380 @@
+"""Typed, strictly parsed contract model: Contract, Column, Check and RowCheck."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from services.contracts import checks as _checks
+from services.contracts._duration import parse_duration
+from services.contracts._semver import Version
+from services.contracts._yaml import dump_yaml, format_error, load_yaml
+
+ColumnType = Literal["int64", "float64", "string", "bool", "timestamp", "date"]
+Scalar = StrictBool | StrictInt | StrictFloat | StrictStr | datetime | date
+
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_NUMERIC_TYPES = frozenset({"int64", "float64"})
+_STRING_ONLY = frozenset({"str_matches", "str_length"})
+_SCALAR = TypeAdapter(Scalar)
+_SCALARS = TypeAdapter(tuple[Scalar, ...])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InRange(_Strict):
+    """Arguments of `in_range`: bounds, inclusive unless told otherwise."""
+
+    min_value: StrictInt | StrictFloat
+    max_value: StrictInt | StrictFloat
+    include_min: StrictBool = True
+    include_max: StrictBool = True
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min_value > self.max_value:
+            raise ValueError("in_range min_value is greater than max_value")
+        return self
+
+
+class StrLength(_Strict):
+    """Arguments of `str_length`: inclusive bounds, at least one given."""
+
+    min_value: StrictInt | None = Field(default=None, ge=0)
+    max_value: StrictInt | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if self.min_value is None and self.max_value is None:
+            raise ValueError("str_length needs min_value or max_value")
+        if (
+            self.min_value is not None
+            and self.max_value is not None
+            and self.min_value > self.max_value
+        ):
+            raise ValueError("str_length min_value is greater than max_value")
+        return self
+
+
+def _parse_check_args(name: str, raw: Any) -> Any:
+    if name in _checks.COMPARISON_CHECKS:
+        return _SCALAR.validate_python(raw)
+    if name in ("isin", "notin"):
+        values = _SCALARS.validate_python(raw)
+        if not values:
+            raise ValueError(f"{name} needs at least one value")
+        return values
+    if name == "in_range":
+        return InRange.model_validate(raw)
+    if name == "str_length":
+        return StrLength.model_validate(raw)
+    if not isinstance(raw, str):
+        raise ValueError("str_matches needs a regular expression string")
+    try:
+        re.compile(raw)
+    except re.error as exc:
+        raise ValueError(f"str_matches: invalid regex {raw!r}: {exc}") from exc
+    return raw
+
+
+class Check(_Strict):
+    """One column check: a built-in Pandera check or a registered custom one.
+
+    In YAML a check is a one-key mapping, `greater_than: 0` or `custom: finite`.
+    """
+
+    name: str
+    """Pandera check name, or the registered name of a custom check."""
+    args: Any = None
+    """Parsed arguments: a scalar, a tuple, `InRange`, `StrLength` or a regex."""
+    custom: bool = False
+    """True for a registered custom check (`custom: <name>`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "name" in data:
+            return data
+        if len(data) != 1:
+            raise ValueError("a check is a mapping with exactly one key")
+        ((name, raw),) = data.items()
+        if name == "custom":
+            if raw not in _checks.column_check_names():
+                known = ", ".join(_checks.column_check_names())
+                raise ValueError(f"unknown custom check {raw!r} (known: {known})")
+            return {"name": raw, "custom": True}
+        if name not in _checks.BUILTIN_CHECKS:
+            raise ValueError(f"unknown check {name!r}")
+        return {"name": name, "args": _parse_check_args(name, raw)}
+
+    def to_yaml_obj(self) -> dict[str, Any]:
+        """Return the check in its YAML form, a one-key mapping."""
+        if self.custom:
+            return {"custom": self.name}
+        args = self.args
+        if isinstance(args, BaseModel):
+            args = args.model_dump(exclude_defaults=True)
+        elif isinstance(args, tuple):
+            args = list(args)
+        return {self.name: args}
+
+
+def _fits(column_type: str, value: Any) -> bool:
+    if column_type in _NUMERIC_TYPES:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if column_type == "timestamp":
+        return isinstance(value, datetime) and value.tzinfo is not None
+    if column_type == "date":
+        return isinstance(value, date) and not isinstance(value, datetime)
+    expected = {"string": str, "bool": bool}[column_type]
+    return isinstance(value, expected)
+
+
+def _check_values(check: Check) -> tuple[Any, ...]:
+    if isinstance(check.args, InRange):
+        return (check.args.min_value, check.args.max_value)
+    if isinstance(check.args, tuple):
+        return check.args
+    return (check.args,)
+
+
+class Column(_Strict):
+    """One column of a contract."""
+
+    name: str = Field(pattern=_IDENTIFIER)
+    """Column name, as in the Delta table and the Arrow batches."""
+    type: ColumnType
+    """Logical type; timestamps are tz-aware UTC, microsecond precision."""
+    nullable: StrictBool
+    """Whether nulls (and float NaN) are allowed."""
+    description: StrictStr = ""
+    """Free text for readers of the contract."""
+    checks: tuple[Check, ...] = ()
+    """Checks every non-null value must pass."""
+
+    @model_validator(mode="after")
+    def _checks_fit_type(self) -> Self:
+        seen: set[str] = set()
+        for check in self.checks:
+            if check.name in seen:
+                raise ValueError(f"check {check.name!r} appears twice")
+            seen.add(check.name)
+            self._check_fits(check)
+        return self
+
+    def _check_fits(self, check: Check) -> None:
+        if check.custom:
+            allowed = _checks.column_check(check.name).types
+            if self.type not in allowed:
+                raise ValueError(f"custom check {check.name!r} needs {sorted(allowed)}")
+        elif check.name in _STRING_ONLY:
+            if self.type != "string":
+                raise ValueError(f"{check.name} applies to string columns only")
+        elif not all(_fits(self.type, v) for v in _check_values(check)):
+            raise ValueError(f"{check.name} value does not fit type {self.type}")
+        elif self.type == "bool" and check.name not in ("equal_to", "not_equal_to"):
+            raise ValueError(f"{check.name} does not apply to bool columns")
+
+
+class RowCheck(_Strict):
+    """A registered multi-column check; YAML form `- <name>: [columns...]`."""
+
+    name: str
+    """Registered row check name (see `checks.row_check_names()`)."""
+    columns: tuple[str, ...]
+    """The columns it reads, in order."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "name" in data:
+            return data
+        if len(data) != 1:
+            raise ValueError("a row check is a mapping with exactly one key")
+        ((name, columns),) = data.items()
+        return {"name": name, "columns": columns}
+
+    @model_validator(mode="after")
+    def _registered(self) -> Self:
+        if self.name not in _checks.row_check_names():
+            known = ", ".join(_checks.row_check_names())
+            raise ValueError(f"unknown row check {self.name!r} (known: {known})")
+        spec = _checks.row_check(self.name)
+        if len(self.columns) < spec.min_columns:
+            raise ValueError(f"{self.name} needs at least {spec.min_columns} columns")
+        return self
+
+    @property
+    def reason_column(self) -> str:
+        """The `column` value of this check's row reasons: columns comma-joined."""
+        return ",".join(self.columns)
+
+    def to_yaml_obj(self) -> dict[str, Any]:
+        """Return the row check in its YAML form."""
+        return {self.name: list(self.columns)}
+
+
+class Contract(_Strict):
+    """A data contract for one dataset version, parsed from one YAML file."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """Dataset name; equals the folder name under the contracts root."""
+    version: StrictStr
+    """Semantic version; equals the file name without `.yaml`."""
+    owner: StrictStr = Field(min_length=1)
+    """Team or address answerable for the dataset."""
+    description: StrictStr = ""
+    """Free text for readers of the contract."""
+    entity_keys: tuple[str, ...] = Field(min_length=1)
+    """Entity key columns; primary key is these plus `event_timestamp`."""
+    event_timestamp: StrictStr
+    """Column holding the event time (UTC)."""
+    created_timestamp: StrictStr
+    """Column holding the row's creation time; the newest wins on duplicates."""
+    freshness: StrictStr
+    """Maximum age of the newest event, e.g. `7d`, `36h`, `90m`."""
+    max_failure_ratio: StrictFloat | StrictInt = Field(ge=0, le=1)
+    """Share of failing rows a batch may have and still publish."""
+    columns: tuple[Column, ...] = Field(min_length=1)
+    """Every column of the dataset; no others are allowed when publishing."""
+    row_checks: tuple[RowCheck, ...] = ()
+    """Multi-column checks by registered name."""
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, value: str) -> str:
+        Version.parse(value)
+        return value
+
+    @field_validator("freshness")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate columns: {', '.join(dupes)}")
+        if len(set(self.entity_keys)) != len(self.entity_keys):
+            raise ValueError("entity_keys repeat a column")
+        if self.event_timestamp in self.entity_keys:
+            raise ValueError("event_timestamp must not be an entity key")
+        if self.created_timestamp in self.primary_key:
+            raise ValueError("created_timestamp must not be part of the primary key")
+        for key in self.primary_key:
+            self._require(key, "primary key", nullable=False)
+        for field in (self.event_timestamp, self.created_timestamp):
+            self._require(field, "timestamp field", nullable=False, type_="timestamp")
+        for row in self.row_checks:
+            self._row_check_fits(row)
+        return self
+
+    def _require(
+        self, name: str, role: str, *, nullable: bool, type_: str | None = None
+    ) -> None:
+        col = next((c for c in self.columns if c.name == name), None)
+        if col is None:
+            raise ValueError(f"{role} column {name!r} is not among columns")
+        if col.nullable and not nullable:
+            raise ValueError(f"{role} column {name!r} must not be nullable")
+        if type_ is not None and col.type != type_:
+            raise ValueError(f"{role} column {name!r} must have type {type_}")
+
+    def _row_check_fits(self, row: RowCheck) -> None:
+        spec = _checks.row_check(row.name)
+        types = set()
+        for name in row.columns:
+            col = next((c for c in self.columns if c.name == name), None)
+            if col is None:
+                raise ValueError(f"row check {row.name}: unknown column {name!r}")
+            if col.type not in spec.types:
+                raise ValueError(f"row check {row.name}: column {name!r} type")
+            types.add("number" if col.type in _NUMERIC_TYPES else col.type)
+        if len(types) > 1:
+            raise ValueError(f"row check {row.name}: columns mix incomparable types")
+
+    @property
+    def semver(self) -> Version:
+        """The parsed version."""
+        return Version.parse(self.version)
+
+    @property
+    def freshness_delta(self) -> timedelta:
+        """The parsed freshness."""
+        return parse_duration(self.freshness)
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        """Entity keys followed by the event timestamp; unique per row."""
+        return (*self.entity_keys, self.event_timestamp)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """Column names in contract order."""
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        """Return the column called `name` (KeyError if none)."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    def to_yaml_obj(self) -> dict[str, Any]:
+        """Return the contract as plain data in the YAML file's shape."""
+        data = self.model_dump(exclude={"columns", "row_checks"})
+        data["entity_keys"] = list(self.entity_keys)
+        data["columns"] = []
+        for col in self.columns:
+            entry = col.model_dump(exclude={"checks"})
+            if col.checks:
+                entry["checks"] = [c.to_yaml_obj() for c in col.checks]
+            data["columns"].append(entry)
+        if self.row_checks:
+            data["row_checks"] = [r.to_yaml_obj() for r in self.row_checks]
+        return data
+
+    def to_yaml(self) -> str:
+        """Serialise to YAML that `parse_contract` reads back to an equal model."""
+        return dump_yaml(self.to_yaml_obj())
+
+
+def parse_contract(text: str, source: str = "<string>") -> Contract:
+    """Parse contract YAML text into a `Contract`.
+
+    Args:
+        text: The YAML document.
+        source: File name used in error messages and metadata.
+
+    Returns:
+        The validated contract.
+
+    Raises:
+        ContractFormatError: The YAML is invalid or a field is wrong; the
+            message is one line naming `source` and the field.
+    """
+    data = load_yaml(text, source)
+    try:
+        return Contract.model_validate(data)
+    except ValidationError as exc:
+        raise format_error(exc, data, source) from None

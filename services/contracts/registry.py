@@ -1,0 +1,135 @@
+"""Contract registry: contracts stored as `<root>/<name>/<semver>.yaml` files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from services.contracts._semver import Version
+from services.contracts.errors import (
+    ContractErrorReason,
+    ContractFormatError,
+    ContractNotFoundError,
+)
+from services.contracts.model import Contract, parse_contract
+
+CONTRACTS_DIR_ENV = "FS_CONTRACTS_DIR"
+"""Environment variable overriding the default contracts root."""
+
+
+def default_root() -> Path:
+    """Return the contracts root: `$FS_CONTRACTS_DIR`, else `<repo>/feature_repo/contracts`."""
+    override = os.environ.get(CONTRACTS_DIR_ENV)
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2] / "feature_repo" / "contracts"
+
+
+def load_contract(path: Path) -> Contract:
+    """Parse one contract file and check that its path matches its name and version.
+
+    Raises:
+        ContractFormatError: The file is malformed or misplaced.
+    """
+    source = f"{path.parent.name}/{path.name}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContractFormatError(
+            f"{source}: cannot read: {exc.__class__.__name__}",
+            reason=ContractErrorReason.INVALID_YAML,
+            metadata={"file": source, "detail": str(exc)},
+        ) from exc
+    contract = parse_contract(text, source)
+    if contract.name != path.parent.name or contract.version != path.stem:
+        raise ContractFormatError(
+            f"{source}: name/version {contract.name}/{contract.version} "
+            "disagree with the file path",
+            reason=ContractErrorReason.PATH_MISMATCH,
+            metadata={"file": source, "name": contract.name, "version": contract.version},
+        )
+    return contract
+
+
+class ContractRegistry:
+    """Read-only view of a contracts folder; files are parsed on each lookup.
+
+    Args:
+        root: Folder holding one subfolder per dataset; `default_root()` if None.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_root()
+
+    def names(self) -> list[str]:
+        """Return the dataset names that have at least one contract file, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            d.name for d in self.root.iterdir() if d.is_dir() and any(d.glob("*.yaml"))
+        )
+
+    def versions(self, name: str) -> list[str]:
+        """Return the versions of `name`, oldest first by semver precedence.
+
+        Raises:
+            ContractNotFoundError: CONTRACT_NOT_FOUND when `name` has no file.
+        """
+        files = sorted((self.root / name).glob("*.yaml")) if name else []
+        if not files:
+            raise ContractNotFoundError(
+                f"contract {name!r} not found",
+                reason=ContractErrorReason.CONTRACT_NOT_FOUND,
+                metadata={"name": name},
+            )
+        return sorted((f.stem for f in files), key=_sort_key)
+
+    def path(self, name: str, version: str | None = None) -> Path:
+        """Return the file of `name` at `version` (latest when None).
+
+        Raises:
+            ContractNotFoundError: The name or the version does not exist.
+        """
+        versions = self.versions(name)
+        chosen = versions[-1] if version is None else version
+        if chosen not in versions:
+            raise ContractNotFoundError(
+                f"contract {name!r} has no version {chosen!r}",
+                reason=ContractErrorReason.CONTRACT_VERSION_NOT_FOUND,
+                metadata={"name": name, "version": chosen},
+            )
+        return self.root / name / f"{chosen}.yaml"
+
+    def get(self, name: str, version: str | None = None) -> Contract:
+        """Return contract `name` at `version`, or its latest version when None.
+
+        Raises:
+            ContractNotFoundError: The name or the version does not exist.
+            ContractFormatError: The file is malformed.
+        """
+        return load_contract(self.path(name, version))
+
+    def raw(self, name: str, version: str | None = None) -> str:
+        """Return the file text of `name` at `version` (latest when None)."""
+        return self.path(name, version).read_text(encoding="utf-8")
+
+    def list(self) -> list[Contract]:
+        """Return the latest version of every contract, sorted by name."""
+        return [self.get(name) for name in self.names()]
+
+    def previous(self, contract: Contract) -> Contract | None:
+        """Return the version just before `contract`'s, or None if it is the first."""
+        older = [
+            v
+            for v in self.versions(contract.name)
+            if _sort_key(v) < _sort_key(contract.version)
+        ]
+        return self.get(contract.name, older[-1]) if older else None
+
+
+def _sort_key(text: str) -> tuple[int, Version | None, str]:
+    # Files whose stem is not semver sort first; loading them reports the problem.
+    try:
+        return (1, Version.parse(text), text)
+    except ValueError:
+        return (0, None, text)
