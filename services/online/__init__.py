@@ -1,0 +1,38 @@
+"""Online store access on the serving hot path: Feast-compatible reads and writes."""
+
+from __future__ import annotations
+
+from services.online.errors import (
+    InvalidEntityRowsError,
+    OnlineStoreError,
+    OnlineStoreUnavailableError,
+    OnlineTableNotFoundError,
+    Reason,
+    UnsupportedJoinKeyTypeError,
+    UnsupportedOnlineStoreError,
+)
+from services.online.model import FeatureStatus, JoinKeyType, ViewRequest, ViewResult
+from services.online.reader import (
+    OnlineReader,
+    RedisOnlineReader,
+    SqliteOnlineReader,
+    build_online_reader,
+)
+
+__all__ = [
+    "FeatureStatus",
+    "InvalidEntityRowsError",
+    "JoinKeyType",
+    "OnlineReader",
+    "OnlineStoreError",
+    "OnlineStoreUnavailableError",
+    "OnlineTableNotFoundError",
+    "Reason",
+    "RedisOnlineReader",
+    "SqliteOnlineReader",
+    "UnsupportedJoinKeyTypeError",
+    "UnsupportedOnlineStoreError",
+    "ViewRequest",
+    "ViewResult",
+    "build_online_reader",
+]

@@ -1,0 +1,165 @@
+"""Read Feast's Redis online store (``RedisOnlineStore`` hash layout) directly."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import mmh3
+import redis
+from google.protobuf.timestamp_pb2 import Timestamp
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from services.online._assemble import StoredRow, assemble
+from services.online._keys import encode_entity_keys
+from services.online.errors import OnlineStoreUnavailableError
+from services.online.model import ViewRequest, ViewResult
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_parse_ts = Timestamp.FromString
+
+
+@lru_cache(maxsize=4096)
+def feature_field(view: str, feature: str) -> bytes:
+    """Hash field of a feature: murmur3_32 of ``view:feature``, little endian."""
+    return struct.pack("<I", mmh3.hash(f"{view}:{feature}", signed=False))
+
+
+@lru_cache(maxsize=1024)
+def view_fields(view: str, features: tuple[str, ...]) -> tuple[bytes, ...]:
+    """Hash fields for the features of a view, then its ``_ts:<view>`` field."""
+    return (*(feature_field(view, f) for f in features), f"_ts:{view}".encode())
+
+
+def _redis_ts(raw: bytes) -> datetime:
+    ts = _parse_ts(raw)
+    return _EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
+
+
+class RedisOnlineReader:
+    """Reads feature rows written by Feast's ``RedisOnlineStore``.
+
+    All views and entity rows of a request go out as one pipeline of HMGETs,
+    one per distinct Redis key (views sharing an entity share the HMGET).
+    The client never retries and every socket operation is bounded by
+    ``timeout_s``; a broken connection is dropped and re-opened on next use.
+    """
+
+    def __init__(
+        self, client: redis.Redis, name: str, entity_key_version: int = 3
+    ) -> None:
+        """Wrap a configured client; prefer ``RedisOnlineReader.connect``.
+
+        Args:
+            client: A redis-py client with bounded timeouts and no retries.
+            name: ``redis:host:port``, for errors.
+            entity_key_version: Feast ``entity_key_serialization_version``.
+        """
+        self._client = client
+        self._name = name
+        self._version = entity_key_version
+
+    @classmethod
+    def connect(
+        cls,
+        host: str,
+        port: int,
+        timeout_s: float = 0.5,
+        entity_key_version: int = 3,
+        **kwargs: Any,
+    ) -> RedisOnlineReader:
+        """Create a reader for a Redis server; connects lazily.
+
+        Args:
+            host: Server host.
+            port: Server port.
+            timeout_s: Deadline of one read (split between connect and reply).
+            entity_key_version: Feast ``entity_key_serialization_version``.
+            **kwargs: More redis-py ``Redis`` options (db, password, ssl, ...).
+
+        Returns:
+            The reader.
+        """
+        # Connect and reply each get half, so a read fails within timeout_s
+        # whether the server is gone (connect) or hung (reply).
+        half = timeout_s / 2
+        client = redis.Redis(
+            host=host,
+            port=port,
+            socket_timeout=half,
+            socket_connect_timeout=half,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+            **kwargs,
+        )
+        return cls(client, f"redis:{host}:{port}", entity_key_version)
+
+    def read(
+        self,
+        project: str,
+        views: Sequence[ViewRequest],
+        entity_rows: Mapping[str, Sequence[object]],
+        now: datetime,
+    ) -> list[ViewResult]:
+        """Read the requested features of every view for every entity row.
+
+        See ``OnlineReader.read``.
+        """
+        suffix = project.encode()
+        plans = []
+        fields_by_key: dict[bytes, list[bytes]] = {}
+        for view in views:
+            keys = [
+                k + suffix
+                for k in encode_entity_keys(
+                    view.join_keys, view.join_key_types, entity_rows, self._version
+                )
+            ]
+            fields = view_fields(view.name, view.features)
+            offsets: dict[bytes, int] = {}
+            for key in keys:
+                if key not in offsets:
+                    acc = fields_by_key.setdefault(key, [])
+                    offsets[key] = len(acc)
+                    acc.extend(fields)
+            plans.append((view, keys, offsets))
+        replies = dict(zip(fields_by_key, self._hmget_all(fields_by_key), strict=True))
+        results = []
+        for view, keys, offsets in plans:
+            nf = len(view.features)
+            stored: dict[bytes, StoredRow] = {}
+            for key, off in offsets.items():
+                reply = replies[key]
+                raw_ts = reply[off + nf]
+                if raw_ts is not None:
+                    stored[key] = (_redis_ts(raw_ts), reply[off : off + nf])
+            results.append(assemble(view, keys, stored, now))
+        return results
+
+    def _hmget_all(self, fields_by_key: dict[bytes, list[bytes]]) -> list[list[bytes | None]]:
+        if not fields_by_key:
+            return []
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                for key, fields in fields_by_key.items():
+                    pipe.hmget(key, fields)
+                return pipe.execute()  # type: ignore[no-any-return]
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            self._client.connection_pool.disconnect(inuse_connections=False)
+            raise OnlineStoreUnavailableError(self._name, type(exc).__name__) from exc
+
+    def ping(self) -> bool:
+        """Return True when the server answers PING within the timeout."""
+        try:
+            return bool(self._client.ping())
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            self._client.connection_pool.disconnect(inuse_connections=False)
+            return False
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()

@@ -1,0 +1,119 @@
+"""Start and stop a real ``redis-server`` process for tests (no fakeredis)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RedisProcess", "free_port", "start_redis_process", "start_redis_server"]
+
+
+def free_port() -> int:
+    """Return a currently free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RedisProcess:
+    """A running ``redis-server``; ``stop()`` is idempotent."""
+
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        """Terminate the server and wait for it (kills after 5 s)."""
+        if self.process.poll() is not None:
+            return
+        self.resume()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def pause(self) -> None:
+        """SIGSTOP the server: the port stays open but nothing answers."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
+
+
+def start_redis_process(
+    tmp_dir: str | os.PathLike[str], port: int | None = None, timeout_s: float = 10.0
+) -> RedisProcess:
+    """Start ``redis-server`` on 127.0.0.1 without persistence; wait until it answers.
+
+    Args:
+        tmp_dir: Working directory for the server (its log goes there).
+        port: Port to listen on; a free one when None (pass the old port to
+            restart a server "in place").
+        timeout_s: How long to wait for the server to accept connections.
+
+    Returns:
+        The running server.
+
+    Raises:
+        RuntimeError: ``redis-server`` is missing or did not come up in time.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server not found; apt-get install -y redis-server")
+    port = port or free_port()
+    workdir = Path(tmp_dir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = open(workdir / f"redis-{port}.log", "ab")  # noqa: SIM115 - owned by Popen
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    log.close()
+    server = RedisProcess("127.0.0.1", port, proc)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode}")
+        if _answers_ping(port):
+            return server
+        time.sleep(0.02)
+    server.stop()
+    raise RuntimeError(f"redis-server did not answer on port {port}")
+
+
+def start_redis_server(
+    tmp_dir: str | os.PathLike[str], port: int | None = None
+) -> tuple[str, int, Callable[[], None]]:
+    """Start ``redis-server``; return ``(host, port, stop)``.
+
+    Args:
+        tmp_dir: Working directory for the server.
+        port: Port to use; a free one when None.
+
+    Returns:
+        Host, port and an idempotent stop function.
+    """
+    server = start_redis_process(tmp_dir, port)
+    return server.host, server.port, server.stop
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
