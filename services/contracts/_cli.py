@@ -1,0 +1,98 @@
+"""Command line: list, show, diff and check-all over a contracts folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from services.contracts.compat import check_version_bump, compare
+from services.contracts.errors import ContractError
+from services.contracts.registry import ContractRegistry, default_root, load_contract
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.contracts",
+        description="Inspect data contracts and check version compatibility.",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help=f"contracts folder (default: $FS_CONTRACTS_DIR or {default_root()})",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="latest version of every contract")
+    show = sub.add_parser("show", help="print a contract's YAML")
+    show.add_argument("name")
+    show.add_argument("--version", default=None, help="default: latest")
+    diff = sub.add_parser("diff", help="classify changes between two versions")
+    diff.add_argument("name")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    sub.add_parser("check-all", help="parse every file, check latest vs previous")
+    return parser
+
+
+def _list(registry: ContractRegistry, out: TextIO) -> int:
+    for contract in registry.list():
+        out.write(f"{contract.name}\t{contract.version}\t{contract.owner}\n")
+    return 0
+
+
+def _diff(registry: ContractRegistry, name: str, old: str, new: str, out: TextIO) -> int:
+    before, after = registry.get(name, old), registry.get(name, new)
+    changes = compare(before, after)
+    for change in changes:
+        out.write(f"{change}\n")
+    problems = check_version_bump(before, after, changes)
+    for problem in problems:
+        out.write(f"PROBLEM {problem}\n")
+    if not changes:
+        out.write("no changes\n")
+    return 1 if problems else 0
+
+
+def _check_all(registry: ContractRegistry, out: TextIO) -> int:
+    findings = 0
+    files = sorted(registry.root.glob("*/*.yaml")) if registry.root.is_dir() else []
+    for path in files:
+        try:
+            load_contract(path)
+        except ContractError as exc:
+            out.write(f"INVALID {exc.reason.value} {exc}\n")
+            findings += 1
+    if findings:
+        return 1
+    for contract in registry.list():
+        previous = registry.previous(contract)
+        if previous is None:
+            continue
+        for problem in check_version_bump(previous, contract):
+            label = f"{contract.name} {previous.version} -> {contract.version}"
+            out.write(f"PROBLEM {label}: {problem}\n")
+            findings += 1
+    out.write(f"checked {len(files)} files, {findings} problems\n")
+    return 1 if findings else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return 0 when clean, 1 on findings, 2 on errors."""
+    args = _parser().parse_args(argv)
+    registry = ContractRegistry(args.root)
+    out = sys.stdout
+    try:
+        if args.command == "list":
+            return _list(registry, out)
+        if args.command == "show":
+            out.write(registry.raw(args.name, args.version))
+            return 0
+        if args.command == "diff":
+            return _diff(registry, args.name, args.old, args.new, out)
+        return _check_all(registry, out)
+    except ContractError as exc:
+        sys.stderr.write(f"error: {exc.reason.value}: {exc}\n")
+        return 2
