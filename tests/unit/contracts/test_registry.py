@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+from conftest import REPO_CONTRACTS, base_data, write_contract
+
+from services.contracts import (
+    ContractErrorReason,
+    ContractFormatError,
+    ContractNotFoundError,
+    ContractRegistry,
+    default_root,
+)
+
+
+@pytest.fixture
+def root(tmp_path):
+    for version in ["1.0.0", "1.9.0", "1.10.0", "2.0.0-rc.1"]:
+        data = base_data()
+        data["version"] = version
+        write_contract(tmp_path, data)
+    other = base_data()
+    other["name"] = "other"
+    write_contract(tmp_path, other)
+    return tmp_path
+
+
+def test_latest_is_by_semver_not_by_text(root):
+    registry = ContractRegistry(root)
+    assert registry.versions("spend") == ["1.0.0", "1.9.0", "1.10.0", "2.0.0-rc.1"]
+    assert registry.get("spend").version == "2.0.0-rc.1"
+    assert registry.get("spend", "1.9.0").version == "1.9.0"
+    assert [(c.name, c.version) for c in registry.list()] == [
+        ("other", "1.0.0"),
+        ("spend", "2.0.0-rc.1"),
+    ]
+
+
+def test_previous(root):
+    registry = ContractRegistry(root)
+    assert registry.previous(registry.get("spend", "1.10.0")).version == "1.9.0"
+    assert registry.previous(registry.get("spend", "1.0.0")) is None
+
+
+def test_not_found_reasons(root):
+    registry = ContractRegistry(root)
+    with pytest.raises(ContractNotFoundError) as info:
+        registry.get("missing")
+    assert info.value.reason is ContractErrorReason.CONTRACT_NOT_FOUND
+    assert info.value.metadata == {"name": "missing"}
+    with pytest.raises(LookupError) as info:
+        registry.get("spend", "3.0.0")
+    assert info.value.reason is ContractErrorReason.CONTRACT_VERSION_NOT_FOUND
+    assert info.value.metadata == {"name": "spend", "version": "3.0.0"}
+
+
+def test_raw_text_and_path_mismatch(root):
+    registry = ContractRegistry(root)
+    assert "name: spend" in registry.raw("spend", "1.0.0")
+    misplaced = root / "spend" / "1.0.1.yaml"
+    misplaced.write_text(registry.raw("spend", "1.0.0"))
+    with pytest.raises(ContractFormatError) as info:
+        registry.get("spend", "1.0.1")
+    assert info.value.reason is ContractErrorReason.PATH_MISMATCH
+    assert info.value.metadata["file"] == "spend/1.0.1.yaml"
+
+
+def test_default_root(monkeypatch, tmp_path):
+    monkeypatch.delenv("FS_CONTRACTS_DIR", raising=False)
+    assert default_root() == REPO_CONTRACTS
+    assert "customer_spend" in ContractRegistry().names()
+    monkeypatch.setenv("FS_CONTRACTS_DIR", str(tmp_path))
+    assert default_root() == tmp_path
+    assert ContractRegistry().list() == []
