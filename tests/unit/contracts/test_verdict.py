@@ -1,0 +1,286 @@
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.contracts import (
+    REASONS_TYPE,
+    ContractErrorReason,
+    SchemaMismatchError,
+    build_pandas_schema,
+    check_arrow_schema,
+    duplicate_key_mask,
+    parse_contract,
+    row_reasons,
+    summarize,
+    table_reasons,
+)
+from services.contracts.verdict import to_pandas
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+T1 = datetime(2024, 1, 2, tzinfo=UTC)
+
+ARROW_TYPES = {
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "string": pa.string(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+}
+
+GOOD = {
+    "customer_id": 1, "event_timestamp": T0, "created_timestamp": T0,
+    "amount": 10.0, "count_1h": 1, "count_24h": 2, "count_7d": 3,
+    "code": "AB", "label": "ok", "status": "new", "kind": "fine",
+    "flag": True, "day": date(2021, 1, 1),
+}
+
+
+def _table(contract, rows):
+    return pa.Table.from_pylist(
+        rows,
+        schema=pa.schema([(c.name, ARROW_TYPES[c.type]) for c in contract.columns]),
+    )
+
+
+def _reasons(contract, rows):
+    return [[(r["column"], r["check"]) for r in row]
+            for row in row_reasons(contract, _table(contract, rows)).to_pylist()]
+
+
+def test_passing_frame(base):
+    nulls = {**GOOD, "amount": None, "count_24h": None, "label": None,
+             "kind": None, "flag": None, "day": None}
+    assert _reasons(base, [GOOD, nulls]) == [[], []]
+    frame = to_pandas(_table(base, [GOOD, nulls]))
+    build_pandas_schema(base).validate(frame)
+
+
+FAILURES = [
+    ("customer_id", None, "not_nullable"),
+    ("customer_id", 0, "greater_than_or_equal_to"),
+    ("amount", -0.5, "in_range"),
+    ("amount", 100.0, "in_range"),  # include_max: false
+    ("amount", math.inf, "finite"),
+    ("count_1h", 0, "greater_than"),
+    ("code", "abc", "str_matches"),
+    ("code", "XX", "notin"),
+    ("label", "toolong", "str_length"),
+    ("label", "   ", "non_blank"),
+    ("status", "other", "isin"),
+    ("kind", "bad", "not_equal_to"),
+    ("flag", False, "equal_to"),
+    ("day", date(2019, 12, 31), "greater_than_or_equal_to"),
+    ("status", None, "not_nullable"),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "check"), FAILURES)
+def test_failing_frame_per_rule(base, column, value, check):
+    expected = [(column, check)]
+    if check == "finite":  # -inf also fails in_range: no check hides another
+        expected.insert(0, (column, "in_range"))
+    assert _reasons(base, [GOOD, {**GOOD, column: value}]) == [[], expected]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "check"),
+    [("count_1h", 1000, "less_than"), ("count_24h", 5001, "less_than_or_equal_to")],
+)
+def test_failing_frame_upper_bounds(base, column, value, check):
+    row = {**GOOD, "count_1h": 999, "count_24h": 5000, "count_7d": 6000, column: value}
+    assert _reasons(base, [row]) == [[(column, check)]]
+
+
+def test_row_check_failing_frame(base):
+    rows = [{**GOOD, "count_1h": 5, "count_24h": 4}, {**GOOD, "count_24h": None,
+            "count_7d": 0}, {**GOOD, "count_7d": 1}]
+    nested = ("count_1h,count_24h,count_7d", "windows_nested")
+    # a pair with a null passes: [1, null, 0] is fine; [1, 2, 1] is not.
+    assert _reasons(base, rows) == [[nested], [], [nested]]
+
+
+def test_mixed_batch_hand_checked(base):
+    rows = [
+        GOOD,
+        {**GOOD, "customer_id": None, "amount": -1.0, "code": "a1", "count_7d": 1},
+        {**GOOD, "amount": math.nan, "status": "x", "kind": "bad"},
+        {**GOOD, "count_1h": 0, "code": None, "label": ""},
+        GOOD,
+    ]
+    assert _reasons(base, rows) == [
+        [],
+        [("customer_id", "not_nullable"), ("amount", "in_range"),
+         ("code", "str_matches"), ("count_1h,count_24h,count_7d", "windows_nested")],
+        [("status", "isin"), ("kind", "not_equal_to")],  # NaN is null: amount passes
+        [("count_1h", "greater_than"), ("code", "not_nullable"),
+         ("label", "str_length"), ("label", "non_blank")],
+        [],
+    ]
+
+
+def test_record_batch_extra_columns_and_empty(base):
+    table = _table(base, [GOOD]).append_column("extra", pa.array([1]))
+    batch = table.to_batches()[0]
+    assert row_reasons(base, batch).to_pylist() == [[]]
+    empty = row_reasons(base, table.slice(0, 0))
+    assert empty.type == REASONS_TYPE
+    assert len(empty) == 0
+
+
+def test_check_arrow_schema(base):
+    good = _table(base, [GOOD]).schema
+    check_arrow_schema(base, good)
+    ns = good.set(good.get_field_index("created_timestamp"),
+                  pa.field("created_timestamp", pa.timestamp("ns", tz="Etc/UTC")))
+    check_arrow_schema(base, ns)
+    bad = (
+        good.remove(good.get_field_index("label"))
+        .set(0, pa.field("customer_id", pa.int32()))
+        .set(1, pa.field("event_timestamp", pa.timestamp("us")))
+        .append(pa.field("extra", pa.string()))
+    )
+    with pytest.raises(SchemaMismatchError) as info:
+        check_arrow_schema(base, bad)
+    assert info.value.reason is ContractErrorReason.SCHEMA_MISMATCH
+    assert info.value.metadata["missing"] == "label"
+    assert info.value.metadata["extra"] == "extra"
+    assert info.value.metadata["wrong_types"] == (
+        "customer_id=int64:int32,event_timestamp=timestamp:timestamp[us]"
+    )
+    check_arrow_schema(base, good.append(pa.field("extra", pa.string())), allow_extra=True)
+    with pytest.raises(SchemaMismatchError):
+        row_reasons(base, pa.table({"customer_id": [1]}))
+
+
+def test_duplicate_key_mask_and_table_reasons(base):
+    rows = [
+        {**GOOD, "created_timestamp": T0},
+        {**GOOD, "created_timestamp": T1},  # newest wins
+        {**GOOD, "customer_id": 2},
+        {**GOOD, "customer_id": 2},  # tie: first in input order wins
+        {**GOOD, "customer_id": 3, "event_timestamp": T1},
+    ]
+    table = _table(base, rows)
+    assert duplicate_key_mask(base, table).to_pylist() == [True, False, False, True, False]
+    dup = [{"column": "customer_id,event_timestamp", "check": "duplicate_key"}]
+    assert table_reasons(base, table).to_pylist() == [dup, [], [], dup, []]
+
+
+def test_summarize(base):
+    rows = [GOOD, {**GOOD, "code": "XX", "kind": "bad"}, {**GOOD, "code": "XX"}]
+    summary = summarize(row_reasons(base, _table(base, rows)))
+    assert (summary.rows, summary.passed, summary.failed) == (3, 1, 2)
+    assert summary.counts == {"code:notin": 2, "kind:not_equal_to": 1}
+    assert summary.failure_ratio == pytest.approx(2 / 3)
+    assert not summary.within(base.max_failure_ratio)
+    empty = summarize(pa.array([], type=REASONS_TYPE))
+    assert (empty.rows, empty.failed, empty.counts, empty.within(0.0)) == (0, 0, {}, True)
+
+
+# --- property test: pandera-backed row_reasons vs a plain per-row evaluator ---
+
+PROP_YAML = """
+name: prop
+version: 1.0.0
+owner: t
+entity_keys: [k]
+event_timestamp: ts
+created_timestamp: created
+freshness: 1d
+max_failure_ratio: 0
+columns:
+  - {name: k, type: int64, nullable: false, checks: [{greater_than_or_equal_to: 0}]}
+  - {name: ts, type: timestamp, nullable: false}
+  - {name: created, type: timestamp, nullable: false}
+  - {name: a, type: int64, nullable: true, checks: [{greater_than: -3}, {less_than: 4}]}
+  - {name: b, type: float64, nullable: true,
+     checks: [{in_range: {min_value: -2, max_value: 2, include_min: false}}]}
+  - {name: c, type: int64, nullable: true, checks: [{notin: [0]}]}
+  - {name: s, type: string, nullable: true,
+     checks: [{isin: [x, xy, yx, "", xyz]}, {str_matches: "x"}, {str_length: {max_value: 2}}]}
+  - {name: f, type: bool, nullable: false, checks: [{not_equal_to: false}]}
+row_checks:
+  - windows_nested: [a, b, c]
+"""
+PROP = parse_contract(PROP_YAML)
+
+
+def _is_null(value):
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _passes(check, value):
+    name, args = check.name, check.args
+    simple = {
+        "greater_than": lambda: value > args,
+        "greater_than_or_equal_to": lambda: value >= args,
+        "less_than": lambda: value < args,
+        "less_than_or_equal_to": lambda: value <= args,
+        "equal_to": lambda: value == args,
+        "not_equal_to": lambda: value != args,
+        "isin": lambda: value in args,
+        "notin": lambda: value not in args,
+        "str_matches": lambda: re.match(args, value) is not None,
+    }
+    if name in simple:
+        return simple[name]()
+    if name == "in_range":
+        low = value >= args.min_value if args.include_min else value > args.min_value
+        high = value <= args.max_value if args.include_max else value < args.max_value
+        return low and high
+    if name == "str_length":
+        return (args.min_value is None or len(value) >= args.min_value) and (
+            args.max_value is None or len(value) <= args.max_value
+        )
+    raise AssertionError(name)
+
+
+def _brute_force(contract, row):
+    out = []
+    for col in contract.columns:
+        value = row[col.name]
+        if _is_null(value):
+            if not col.nullable:
+                out.append((col.name, "not_nullable"))
+            continue
+        out += [(col.name, c.name) for c in col.checks if not _passes(c, value)]
+    for rc in contract.row_checks:
+        values = [row[c] for c in rc.columns]
+        pairs = zip(values, values[1:], strict=False)
+        if not all(_is_null(x) or _is_null(y) or x <= y for x, y in pairs):
+            out.append((rc.reason_column, rc.name))
+    return out
+
+
+def _opt(strategy):
+    return st.one_of(st.none(), strategy)
+
+
+ROWS = st.lists(
+    st.fixed_dictionaries({
+        "k": _opt(st.integers(-2, 5)),
+        "ts": st.just(T0),
+        "created": _opt(st.just(T1)),
+        "a": _opt(st.integers(-5, 5)),
+        "b": _opt(st.one_of(st.floats(-3, 3), st.just(math.nan), st.sampled_from([-2.0, 2.0]))),
+        "c": _opt(st.integers(-2, 8)),
+        "s": _opt(st.text(alphabet="xyz", max_size=4)),
+        "f": _opt(st.booleans()),
+    }),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ROWS)
+def test_row_reasons_matches_brute_force(rows):
+    got = _reasons(PROP, rows)
+    assert got == [_brute_force(PROP, row) for row in rows]
