@@ -77,9 +77,21 @@ def start_redis_process(
     workdir.mkdir(parents=True, exist_ok=True)
     log = open(workdir / f"redis-{port}.log", "ab")  # noqa: SIM115 - owned by Popen
     proc = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     log.close()
     server = RedisProcess("127.0.0.1", port, proc)

@@ -49,7 +49,9 @@ def assemble(
     nf = len(view.features)
     missing_values: list[ValueProto | None] = [None] * nf
     missing_statuses = [_NOT_FOUND] * nf
-    cache: dict[bytes, tuple[datetime | None, list[ValueProto | None], list[FeatureStatus]]] = {}
+    cache: dict[
+        bytes, tuple[datetime | None, list[ValueProto | None], list[FeatureStatus]]
+    ] = {}
     times: list[datetime | None] = []
     values: list[list[ValueProto | None]] = []
     statuses: list[list[FeatureStatus]] = []

@@ -25,7 +25,7 @@ def _encode_string(v: object) -> bytes:
 
 
 def _encode_bytes(v: object) -> bytes:
-    b = bytes(v)  # type: ignore[call-overload]
+    b: bytes = bytes(v)  # type: ignore[call-overload]
     return _TYPE_LEN.pack(JoinKeyType.BYTES, len(b)) + b
 
 
@@ -103,9 +103,7 @@ def _plan(
 ) -> tuple[bytes, tuple[tuple[str, _ValueEncoder], ...]]:
     order = sorted(range(len(join_keys)), key=lambda i: join_keys[i])
     sorted_keys = tuple(join_keys[i] for i in order)
-    encoders = tuple(
-        (join_keys[i], _encoder_for(types[i], version)) for i in order
-    )
+    encoders = tuple((join_keys[i], _encoder_for(types[i], version)) for i in order)
     return _header(sorted_keys, version), encoders
 
 

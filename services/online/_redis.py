@@ -140,14 +140,17 @@ class RedisOnlineReader:
             results.append(assemble(view, keys, stored, now))
         return results
 
-    def _hmget_all(self, fields_by_key: dict[bytes, list[bytes]]) -> list[list[bytes | None]]:
+    def _hmget_all(
+        self, fields_by_key: dict[bytes, list[bytes]]
+    ) -> list[list[bytes | None]]:
         if not fields_by_key:
             return []
         try:
             with self._client.pipeline(transaction=False) as pipe:
                 for key, fields in fields_by_key.items():
-                    pipe.hmget(key, fields)
-                return pipe.execute()  # type: ignore[no-any-return]
+                    pipe.hmget(key, fields)  # type: ignore[arg-type]
+                replies: list[list[bytes | None]] = pipe.execute()
+                return replies
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             self._client.connection_pool.disconnect(inuse_connections=False)
             raise OnlineStoreUnavailableError(self._name, type(exc).__name__) from exc

@@ -44,7 +44,9 @@ class SqliteOnlineReader:
     connection, opened lazily (so a missing file recovers once it appears).
     """
 
-    def __init__(self, path: str | Path, entity_key_version: int, timeout_s: float = 1.0) -> None:
+    def __init__(
+        self, path: str | Path, entity_key_version: int, timeout_s: float = 1.0
+    ) -> None:
         """Create the reader.
 
         Args:
@@ -67,7 +69,9 @@ class SqliteOnlineReader:
                     uri, uri=True, timeout=self._timeout_s, check_same_thread=False
                 )
             except sqlite3.Error as exc:
-                raise OnlineStoreUnavailableError(f"sqlite:{self._path}", str(exc)) from exc
+                raise OnlineStoreUnavailableError(
+                    f"sqlite:{self._path}", str(exc)
+                ) from exc
             self._local.conn = conn
         return conn
 

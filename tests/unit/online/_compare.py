@@ -14,8 +14,13 @@ from tests.unit.online import _world as w
 
 
 def assert_same_as_feast(
-    result: ViewResult, store: Any, config: RepoConfig, view: FeatureView,
-    key_rows: Sequence[Sequence[Any]], features: Sequence[str], now: datetime,
+    result: ViewResult,
+    store: Any,
+    config: RepoConfig,
+    view: FeatureView,
+    key_rows: Sequence[Sequence[Any]],
+    features: Sequence[str],
+    now: datetime,
 ) -> None:
     """Values, timestamps and statuses of ``result`` equal Feast's online_read."""
     keys = [w.entity_key(view, k) for k in key_rows]
@@ -37,6 +42,8 @@ def assert_same_as_feast(
         assert result.statuses[i] == [want] * len(features)
 
 
-def request_for(view: FeatureView, features: Sequence[str] | None = None) -> ViewRequest:
+def request_for(
+    view: FeatureView, features: Sequence[str] | None = None
+) -> ViewRequest:
     """Our request for a Feast view."""
     return ViewRequest.from_feature_view(view, tuple(features) if features else None)

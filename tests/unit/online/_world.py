@@ -22,7 +22,9 @@ NOW = datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC)
 driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
 user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING)
 item = Entity(name="item", join_keys=["item_id"], value_type=ValueType.INT64)
-_source = FileSource(name="src", path="unused.parquet", timestamp_field="event_timestamp")
+_source = FileSource(
+    name="src", path="unused.parquet", timestamp_field="event_timestamp"
+)
 
 driver_stats_view = FeatureView(
     name="driver_stats",
@@ -121,12 +123,17 @@ def driver_rows(ids: Sequence[int], ts: datetime) -> list[tuple[Any, ...]]:
     ]
 
 
-def user_item_rows(pairs: Sequence[tuple[str, int]], ts: datetime) -> list[tuple[Any, ...]]:
+def user_item_rows(
+    pairs: Sequence[tuple[str, int]], ts: datetime
+) -> list[tuple[Any, ...]]:
     """Rows for user_item keyed by (user_id, item_id)."""
     return [
         (
             entity_key(user_item_view, [u, i]),
-            {"score": ValueProto(double_val=i + len(u)), "clicked": ValueProto(bool_val=i % 2 == 0)},
+            {
+                "score": ValueProto(double_val=i + len(u)),
+                "clicked": ValueProto(bool_val=i % 2 == 0),
+            },
             ts,
             None,
         )
@@ -139,7 +146,10 @@ def user_profile_rows(users: Sequence[str], ts: datetime) -> list[tuple[Any, ...
     return [
         (
             entity_key(user_profile_view, [u]),
-            {"age": ValueProto(int64_val=len(u) + 20), "country": ValueProto(string_val=u[:2])},
+            {
+                "age": ValueProto(int64_val=len(u) + 20),
+                "country": ValueProto(string_val=u[:2]),
+            },
             ts,
             None,
         )
@@ -148,7 +158,10 @@ def user_profile_rows(users: Sequence[str], ts: datetime) -> list[tuple[Any, ...
 
 
 def feast_read_normalised(
-    store: Any, config: RepoConfig, view: FeatureView, keys: list[EntityKeyProto],
+    store: Any,
+    config: RepoConfig,
+    view: FeatureView,
+    keys: list[EntityKeyProto],
     features: Sequence[str],
 ) -> list[tuple[datetime | None, list[ValueProto | None]]]:
     """Feast's own ``online_read``, normalised: missing rows/fields become None.
@@ -162,5 +175,7 @@ def feast_read_normalised(
             out.append((None, [None] * len(features)))
             continue
         row = [vals.get(f) for f in features]
-        out.append((ts, [v if v is not None and v.WhichOneof("val") else None for v in row]))
+        out.append(
+            (ts, [v if v is not None and v.WhichOneof("val") else None for v in row])
+        )
     return out

@@ -28,12 +28,20 @@ def _build(tmp_path: Path) -> SqliteWorld:
     store.update(config, [], w.VIEWS, [], [], partial=False)
     fresh = w.NOW - timedelta(minutes=5)
     stale = w.NOW - timedelta(hours=3)
-    store.online_write_batch(config, w.driver_stats_view, w.driver_rows(range(1, 50), fresh), None)
-    store.online_write_batch(config, w.driver_stats_view, w.driver_rows(range(50, 60), stale), None)
+    store.online_write_batch(
+        config, w.driver_stats_view, w.driver_rows(range(1, 50), fresh), None
+    )
+    store.online_write_batch(
+        config, w.driver_stats_view, w.driver_rows(range(50, 60), stale), None
+    )
     pairs = [(f"u{i}", j) for i in range(10) for j in range(3)]
-    store.online_write_batch(config, w.user_item_view, w.user_item_rows(pairs, stale), None)
+    store.online_write_batch(
+        config, w.user_item_view, w.user_item_rows(pairs, stale), None
+    )
     users = [f"u{i}" for i in range(8)]
-    store.online_write_batch(config, w.user_profile_view, w.user_profile_rows(users, fresh), None)
+    store.online_write_batch(
+        config, w.user_profile_view, w.user_profile_rows(users, fresh), None
+    )
     return SqliteWorld(config, store, tmp_path / "online.db")
 
 

@@ -1,0 +1,34 @@
+"""The public surface of services.online is pinned."""
+
+from __future__ import annotations
+
+import services.online as online
+
+
+def test_exported_members() -> None:
+    assert sorted(online.__all__) == [
+        "FeatureStatus",
+        "InvalidEntityRowsError",
+        "JoinKeyType",
+        "OnlineReader",
+        "OnlineStoreError",
+        "OnlineStoreUnavailableError",
+        "OnlineTableNotFoundError",
+        "Reason",
+        "RedisOnlineReader",
+        "SqliteOnlineReader",
+        "UnsupportedJoinKeyTypeError",
+        "UnsupportedOnlineStoreError",
+        "ViewRequest",
+        "ViewResult",
+        "build_online_reader",
+    ]
+    for name in online.__all__:
+        assert getattr(online, name) is not None
+
+
+def test_status_numbers_equal_feast_field_status() -> None:
+    from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
+
+    for status in online.FeatureStatus:
+        assert FieldStatus.Value(status.name) == status.value
