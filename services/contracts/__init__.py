@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from services.contracts.errors import (
     ContractError,
     ContractErrorReason,
@@ -11,16 +14,38 @@ from services.contracts.errors import (
 )
 from services.contracts.model import Check, Column, Contract, RowCheck, parse_contract
 from services.contracts.registry import ContractRegistry, default_root, load_contract
-from services.contracts.schema import build_pandas_schema
-from services.contracts.verdict import (
-    REASONS_TYPE,
-    ValidationSummary,
-    check_arrow_schema,
-    duplicate_key_mask,
-    row_reasons,
-    summarize,
-    table_reasons,
-)
+
+if TYPE_CHECKING:
+    from services.contracts.schema import build_pandas_schema
+    from services.contracts.verdict import (
+        REASONS_TYPE,
+        ValidationSummary,
+        check_arrow_schema,
+        duplicate_key_mask,
+        row_reasons,
+        summarize,
+        table_reasons,
+    )
+
+# Pandera (which imports pandas and pyspark.errors) loads on first use only, so
+# the CLI and plain contract reads start fast.
+_LAZY = {
+    "build_pandas_schema": "services.contracts.schema",
+    "REASONS_TYPE": "services.contracts.verdict",
+    "ValidationSummary": "services.contracts.verdict",
+    "check_arrow_schema": "services.contracts.verdict",
+    "duplicate_key_mask": "services.contracts.verdict",
+    "row_reasons": "services.contracts.verdict",
+    "summarize": "services.contracts.verdict",
+    "table_reasons": "services.contracts.verdict",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 __all__ = [
     "REASONS_TYPE",
