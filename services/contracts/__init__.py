@@ -1,4 +1,4 @@
-"""Data contracts: load YAML contracts, build Pandera schemas, verdict rows, diff versions."""
+"""Data contracts: load YAML, build Pandera schemas, verdict rows, diff versions."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "REASONS_TYPE",

@@ -43,7 +43,9 @@ def _list(registry: ContractRegistry, out: TextIO) -> int:
     return 0
 
 
-def _diff(registry: ContractRegistry, name: str, old: str, new: str, out: TextIO) -> int:
+def _diff(
+    registry: ContractRegistry, name: str, old: str, new: str, out: TextIO
+) -> int:
     before, after = registry.get(name, old), registry.get(name, new)
     changes = compare(before, after)
     for change in changes:

@@ -58,7 +58,7 @@ class Version:
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return self._key() < other._key()  # type: ignore[operator]
+        return self._key() < other._key()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):

@@ -10,13 +10,13 @@ from pydantic import ValidationError
 from services.contracts.errors import ContractErrorReason, ContractFormatError
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
     """Safe loader that rejects repeated mapping keys instead of keeping the last."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"repeated key {key!r}", key_node.start_mark
@@ -28,7 +28,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def load_yaml(text: str, source: str) -> dict[str, Any]:
     """Load one YAML mapping; raise `ContractFormatError` (INVALID_YAML) otherwise."""
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - safe loader
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
         raise ContractFormatError(
@@ -47,7 +47,7 @@ def load_yaml(text: str, source: str) -> dict[str, Any]:
 
 def dump_yaml(data: dict[str, Any]) -> str:
     """Dump plain data as block-style YAML, keys in insertion order."""
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88)
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88))
 
 
 def _field_path(loc: tuple[int | str, ...], data: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,7 +12,14 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-COLUMN_TYPES: tuple[str, ...] = ("int64", "float64", "string", "bool", "timestamp", "date")
+COLUMN_TYPES: tuple[str, ...] = (
+    "int64",
+    "float64",
+    "string",
+    "bool",
+    "timestamp",
+    "date",
+)
 """Column types a contract may declare."""
 
 COMPARISON_CHECKS: frozenset[str] = frozenset(
@@ -129,7 +137,7 @@ def _windows_nested(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     # Adjacent pairs only: a pair with a null passes, so [1, null, 0] passes.
     # The Spark side implements the same rule; change both or neither.
     ok = np.ones(len(frame), dtype=bool)
-    for left_name, right_name in zip(columns, columns[1:], strict=False):
+    for left_name, right_name in pairwise(columns):
         left, right = frame[left_name], frame[right_name]
         pair = (left <= right).fillna(True).to_numpy(dtype=bool, na_value=True)
         ok &= pair | left.isna().to_numpy() | right.isna().to_numpy()
@@ -146,7 +154,6 @@ def _non_blank(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip().str.len() > 0
 
 
-_NUMERIC = frozenset({"int64", "float64"})
 _ORDERED = frozenset({"int64", "float64", "timestamp", "date"})
 
 register_row_check(RowCheck("windows_nested", _windows_nested, 2, _ORDERED))

@@ -171,7 +171,9 @@ def _compare_columns(old: Column, new: Column) -> list[Change]:
     name = old.name
     changes: list[Change] = []
     if old.type != new.type:
-        changes.append(Change(ChangeKind.TYPE_CHANGED, name, f"{old.type} -> {new.type}"))
+        changes.append(
+            Change(ChangeKind.TYPE_CHANGED, name, f"{old.type} -> {new.type}")
+        )
     if old.nullable != new.nullable:
         kind = (
             ChangeKind.REQUIRED_TO_NULLABLE
@@ -188,11 +190,12 @@ def _compare_columns(old: Column, new: Column) -> list[Change]:
             detail = f"{check_name} {_args_text(check)}"
             changes.append(Change(ChangeKind.CHECK_ADDED, name, detail))
             continue
-        kind = _compare_check(old_checks[check_name], check)
-        if kind is not None:
+        direction = _compare_check(old_checks[check_name], check)
+        if direction is not None:
             before, after = _args_text(old_checks[check_name]), _args_text(check)
-            changes.append(Change(kind, name, f"{check_name} {before} -> {after}"))
-    for check_name in old_checks.keys() - new_checks.keys():
+            detail = f"{check_name} {before} -> {after}"
+            changes.append(Change(direction, name, detail))
+    for check_name in [n for n in old_checks if n not in new_checks]:
         changes.append(Change(ChangeKind.CHECK_REMOVED, name, check_name))
     return changes
 
@@ -201,7 +204,9 @@ def _compare_fields(old: Contract, new: Contract) -> list[Change]:
     changes: list[Change] = []
     if old.primary_key != new.primary_key:
         detail = f"{','.join(old.primary_key)} -> {','.join(new.primary_key)}"
-        changes.append(Change(ChangeKind.KEY_CHANGED, ",".join(new.primary_key), detail))
+        changes.append(
+            Change(ChangeKind.KEY_CHANGED, ",".join(new.primary_key), detail)
+        )
     if old.created_timestamp != new.created_timestamp:
         detail = f"created_timestamp {old.created_timestamp} -> {new.created_timestamp}"
         changes.append(Change(ChangeKind.KEY_CHANGED, new.created_timestamp, detail))
@@ -252,7 +257,9 @@ def compare(old: Contract, new: Contract) -> list[Change]:
     new_rows = {(r.name, r.columns) for r in new.row_checks}
     for row in new.row_checks:
         if (row.name, row.columns) not in old_rows:
-            changes.append(Change(ChangeKind.ROW_CHECK_ADDED, row.reason_column, row.name))
+            changes.append(
+                Change(ChangeKind.ROW_CHECK_ADDED, row.reason_column, row.name)
+            )
     for row in old.row_checks:
         if (row.name, row.columns) not in new_rows:
             changes.append(

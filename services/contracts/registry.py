@@ -18,7 +18,7 @@ CONTRACTS_DIR_ENV = "FS_CONTRACTS_DIR"
 
 
 def default_root() -> Path:
-    """Return the contracts root: `$FS_CONTRACTS_DIR`, else `<repo>/feature_repo/contracts`."""
+    """Return `$FS_CONTRACTS_DIR`, else `<repo>/feature_repo/contracts`."""
     override = os.environ.get(CONTRACTS_DIR_ENV)
     if override:
         return Path(override)
@@ -46,7 +46,11 @@ def load_contract(path: Path) -> Contract:
             f"{source}: name/version {contract.name}/{contract.version} "
             "disagree with the file path",
             reason=ContractErrorReason.PATH_MISMATCH,
-            metadata={"file": source, "name": contract.name, "version": contract.version},
+            metadata={
+                "file": source,
+                "name": contract.name,
+                "version": contract.version,
+            },
         )
     return contract
 

@@ -55,7 +55,9 @@ def build_row_check(row: RowCheck) -> pa.Check:
     return pa.Check(_run, name=row.name, error=f"{row.name}({row.reason_column})")
 
 
-def build_pandas_schema(contract: Contract, *, check_dtypes: bool = True) -> pa.DataFrameSchema:
+def build_pandas_schema(
+    contract: Contract, *, check_dtypes: bool = True
+) -> pa.DataFrameSchema:
     """Build the Pandera `DataFrameSchema` enforcing `contract` on pandas frames.
 
     Column checks keep the contract's order, so a failure case's `check_number`

@@ -172,7 +172,9 @@ def _failure_cases(contract: Contract, frame: pd.DataFrame) -> pd.DataFrame | No
     return None
 
 
-def _code_of(codes: _ReasonCodes, context: str, column: str, check: str, number: float) -> int:
+def _code_of(
+    codes: _ReasonCodes, context: str, column: str, check: str, number: float
+) -> int:
     if context == "DataFrameSchema" and number == number:  # not NaN
         return codes.row_code[int(number)]
     if check == NOT_NULLABLE:
@@ -300,7 +302,9 @@ def table_reasons(contract: Contract, table: pa.RecordBatch | pa.Table) -> pa.Li
         return pa.array([], type=REASONS_TYPE)
     codes = _codes(contract)
     rows, found = _failure_pairs(contract, table)
-    dup_rows = np.flatnonzero(duplicate_key_mask(contract, table).to_numpy(zero_copy_only=False))
+    dup_rows = np.flatnonzero(
+        duplicate_key_mask(contract, table).to_numpy(zero_copy_only=False)
+    )
     rows = np.concatenate([rows, dup_rows.astype(np.int64)])
     found = np.concatenate([found, np.full(len(dup_rows), codes.duplicate_code)])
     return _build_reasons(table.num_rows, codes, rows, found)

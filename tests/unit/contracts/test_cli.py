@@ -73,8 +73,10 @@ def test_check_all(root, tmp_path):
 
 @pytest.mark.parametrize(
     ("args", "reason"),
-    [(("show", "nope"), "CONTRACT_NOT_FOUND"),
-     (("diff", "spend", "1.0.0", "9.0.0"), "CONTRACT_VERSION_NOT_FOUND")],
+    [
+        (("show", "nope"), "CONTRACT_NOT_FOUND"),
+        (("diff", "spend", "1.0.0", "9.0.0"), "CONTRACT_VERSION_NOT_FOUND"),
+    ],
 )
 def test_errors_exit_2_one_line(root, args, reason):
     result = _run(*args, root=root)

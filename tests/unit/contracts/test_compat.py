@@ -29,125 +29,194 @@ def _col(data, name):
 def _set_checks(name, checks):
     def edit(data):
         _col(data, name)["checks"] = checks
+
     return edit
 
 
 CASES = {
     "remove_column": (
         lambda d: d["columns"].remove(_col(d, "kind")),
-        ChangeKind.COLUMN_REMOVED, "kind", True,
+        ChangeKind.COLUMN_REMOVED,
+        "kind",
+        True,
     ),
     "add_nullable": (
         lambda d: d["columns"].append({"name": "x", "type": "int64", "nullable": True}),
-        ChangeKind.COLUMN_ADDED_NULLABLE, "x", False,
+        ChangeKind.COLUMN_ADDED_NULLABLE,
+        "x",
+        False,
     ),
     "add_required": (
-        lambda d: d["columns"].append({"name": "x", "type": "int64", "nullable": False}),
-        ChangeKind.COLUMN_ADDED_REQUIRED, "x", True,
+        lambda d: d["columns"].append(
+            {"name": "x", "type": "int64", "nullable": False}
+        ),
+        ChangeKind.COLUMN_ADDED_REQUIRED,
+        "x",
+        True,
     ),
     "type_int_to_float": (
         lambda d: _col(d, "count_7d").update(type="float64"),
-        ChangeKind.TYPE_CHANGED, "count_7d", True,
+        ChangeKind.TYPE_CHANGED,
+        "count_7d",
+        True,
     ),
     "nullable_to_required": (
         lambda d: _col(d, "kind").update(nullable=False),
-        ChangeKind.NULLABLE_TO_REQUIRED, "kind", True,
+        ChangeKind.NULLABLE_TO_REQUIRED,
+        "kind",
+        True,
     ),
     "required_to_nullable": (
         lambda d: _col(d, "status").update(nullable=True),
-        ChangeKind.REQUIRED_TO_NULLABLE, "status", False,
+        ChangeKind.REQUIRED_TO_NULLABLE,
+        "status",
+        False,
     ),
     "key_changed": (
         lambda d: d.update(entity_keys=["customer_id", "code"]),
-        ChangeKind.KEY_CHANGED, "customer_id,code,event_timestamp", True,
+        ChangeKind.KEY_CHANGED,
+        "customer_id,code,event_timestamp",
+        True,
     ),
     "check_added": (
         _set_checks("count_7d", [{"greater_than": 0}]),
-        ChangeKind.CHECK_ADDED, "count_7d", True,
+        ChangeKind.CHECK_ADDED,
+        "count_7d",
+        True,
     ),
     "check_removed": (
         _set_checks("count_1h", [{"greater_than": 0}]),
-        ChangeKind.CHECK_REMOVED, "count_1h", False,
+        ChangeKind.CHECK_REMOVED,
+        "count_1h",
+        False,
     ),
     "lower_bound_raised": (
         _set_checks("customer_id", [{"greater_than_or_equal_to": 2}]),
-        ChangeKind.CHECK_TIGHTENED, "customer_id", True,
+        ChangeKind.CHECK_TIGHTENED,
+        "customer_id",
+        True,
     ),
     "lower_bound_lowered": (
         _set_checks("customer_id", [{"greater_than_or_equal_to": 0}]),
-        ChangeKind.CHECK_LOOSENED, "customer_id", False,
+        ChangeKind.CHECK_LOOSENED,
+        "customer_id",
+        False,
     ),
     "upper_bound_lowered": (
         _set_checks("count_24h", [{"less_than_or_equal_to": 10}]),
-        ChangeKind.CHECK_TIGHTENED, "count_24h", True,
+        ChangeKind.CHECK_TIGHTENED,
+        "count_24h",
+        True,
     ),
     "upper_bound_raised": (
         _set_checks("count_24h", [{"less_than_or_equal_to": 9000}]),
-        ChangeKind.CHECK_LOOSENED, "count_24h", False,
+        ChangeKind.CHECK_LOOSENED,
+        "count_24h",
+        False,
     ),
     "in_range_min_raised": (
-        _set_checks("amount", [{"in_range": {"min_value": 1, "max_value": 100,
-                                             "include_max": False}}, {"custom": "finite"}]),
-        ChangeKind.CHECK_TIGHTENED, "amount", True,
+        _set_checks(
+            "amount",
+            [
+                {"in_range": {"min_value": 1, "max_value": 100, "include_max": False}},
+                {"custom": "finite"},
+            ],
+        ),
+        ChangeKind.CHECK_TIGHTENED,
+        "amount",
+        True,
     ),
     "in_range_max_now_inclusive": (
-        _set_checks("amount", [{"in_range": {"min_value": 0, "max_value": 100}},
-                               {"custom": "finite"}]),
-        ChangeKind.CHECK_LOOSENED, "amount", False,
+        _set_checks(
+            "amount",
+            [{"in_range": {"min_value": 0, "max_value": 100}}, {"custom": "finite"}],
+        ),
+        ChangeKind.CHECK_LOOSENED,
+        "amount",
+        False,
     ),
     "isin_shrinks": (
         _set_checks("status", [{"isin": ["new"]}]),
-        ChangeKind.CHECK_TIGHTENED, "status", True,
+        ChangeKind.CHECK_TIGHTENED,
+        "status",
+        True,
     ),
     "isin_grows": (
         _set_checks("status", [{"isin": ["new", "old", "gone"]}]),
-        ChangeKind.CHECK_LOOSENED, "status", False,
+        ChangeKind.CHECK_LOOSENED,
+        "status",
+        False,
     ),
     "isin_swapped": (
         _set_checks("status", [{"isin": ["new", "gone"]}]),
-        ChangeKind.CHECK_CHANGED, "status", True,
+        ChangeKind.CHECK_CHANGED,
+        "status",
+        True,
     ),
     "notin_grows": (
         _set_checks("code", [{"str_matches": "^[A-Z]{2}$"}, {"notin": ["XX", "YY"]}]),
-        ChangeKind.CHECK_TIGHTENED, "code", True,
+        ChangeKind.CHECK_TIGHTENED,
+        "code",
+        True,
     ),
     "notin_shrinks": (
         lambda d: _col(d, "code").update(
             checks=[{"str_matches": "^[A-Z]{2}$"}, {"notin": ["XX", "YY"]}]
         ),
-        None, None, None,  # only used as an "old" below
+        None,
+        None,
+        None,  # only used as an "old" below
     ),
     "str_matches_changed": (
         _set_checks("code", [{"str_matches": "^[A-Z]{2,3}$"}, {"notin": ["XX"]}]),
-        ChangeKind.CHECK_CHANGED, "code", True,
+        ChangeKind.CHECK_CHANGED,
+        "code",
+        True,
     ),
     "str_length_max_lowered": (
-        _set_checks("label", [{"str_length": {"min_value": 1, "max_value": 4}},
-                              {"custom": "non_blank"}]),
-        ChangeKind.CHECK_TIGHTENED, "label", True,
+        _set_checks(
+            "label",
+            [{"str_length": {"min_value": 1, "max_value": 4}}, {"custom": "non_blank"}],
+        ),
+        ChangeKind.CHECK_TIGHTENED,
+        "label",
+        True,
     ),
     "row_check_removed": (
         lambda d: d.pop("row_checks"),
-        ChangeKind.ROW_CHECK_REMOVED, "count_1h,count_24h,count_7d", False,
+        ChangeKind.ROW_CHECK_REMOVED,
+        "count_1h,count_24h,count_7d",
+        False,
     ),
     "row_check_columns_changed": (
         lambda d: d.update(row_checks=[{"windows_nested": ["count_1h", "count_7d"]}]),
-        ChangeKind.ROW_CHECK_ADDED, "count_1h,count_7d", True,
+        ChangeKind.ROW_CHECK_ADDED,
+        "count_1h,count_7d",
+        True,
     ),
     "doc_changed": (
         lambda d: _col(d, "kind").update(description="new words"),
-        ChangeKind.DOC_CHANGED, "kind", False,
+        ChangeKind.DOC_CHANGED,
+        "kind",
+        False,
     ),
     "freshness_changed": (
-        lambda d: d.update(freshness="36h"), ChangeKind.FRESHNESS_CHANGED, "", False,
+        lambda d: d.update(freshness="36h"),
+        ChangeKind.FRESHNESS_CHANGED,
+        "",
+        False,
     ),
     "failure_ratio_changed": (
         lambda d: d.update(max_failure_ratio=0.1),
-        ChangeKind.FAILURE_RATIO_CHANGED, "", False,
+        ChangeKind.FAILURE_RATIO_CHANGED,
+        "",
+        False,
     ),
     "owner_changed": (
         lambda d: d.update(owner="other@example.com"),
-        ChangeKind.OWNER_CHANGED, "", False,
+        ChangeKind.OWNER_CHANGED,
+        "",
+        False,
     ),
 }
 
@@ -172,6 +241,7 @@ def test_notin_shrinking_is_loosening():
 def test_rename_is_removed_plus_added():
     def rename(d):
         _col(d, "kind")["name"] = "category"
+
     kinds = [(c.kind, c.column) for c in compare(_contract(), _contract(rename))]
     assert kinds == [
         (ChangeKind.COLUMN_REMOVED, "kind"),
@@ -200,8 +270,11 @@ def test_model_copy_variant_and_no_changes(base):
         ("add_nullable", "1.0.1", []),
         ("add_nullable", "1.0.0", [BumpProblem.VERSION_NOT_INCREASED]),
         ("owner_changed", "0.9.0", [BumpProblem.VERSION_NOT_INCREASED]),
-        ("remove_column", "1.0.0",
-         [BumpProblem.VERSION_NOT_INCREASED, BumpProblem.MAJOR_BUMP_REQUIRED]),
+        (
+            "remove_column",
+            "1.0.0",
+            [BumpProblem.VERSION_NOT_INCREASED, BumpProblem.MAJOR_BUMP_REQUIRED],
+        ),
     ],
 )
 def test_check_version_bump(case, version, problems):

@@ -26,7 +26,9 @@ def test_base_contract_fields(base):
     assert base.semver == Version(1, 0, 0)
     amount = base.column("amount")
     assert [c.name for c in amount.checks] == ["in_range", "finite"]
-    assert amount.checks[0].args == InRange(min_value=0, max_value=100, include_max=False)
+    assert amount.checks[0].args == InRange(
+        min_value=0, max_value=100, include_max=False
+    )
     assert amount.checks[1].custom
     assert base.row_checks[0].reason_column == "count_1h,count_24h,count_7d"
     assert parse_contract(base.to_yaml()) == base
@@ -94,7 +96,11 @@ MALFORMED = {
     ),
     "key_missing": ("entity_keys", ["nope"], "<root>"),
     "key_nullable": ("columns.0.nullable", True, "<root>"),
-    "unknown_row_check": ("row_checks", [{"sorted": ["count_1h", "count_7d"]}], "row_checks"),
+    "unknown_row_check": (
+        "row_checks",
+        [{"sorted": ["count_1h", "count_7d"]}],
+        "row_checks",
+    ),
     "row_check_unknown_column": (
         "row_checks",
         [{"windows_nested": ["count_1h", "nope"]}],
@@ -133,8 +139,17 @@ def test_invalid_yaml(text):
 
 
 def test_semver_precedence():
-    order = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-beta", "1.0.0-beta.2",
-             "1.0.0-beta.11", "1.0.0", "1.2.0", "1.10.0", "2.0.0"]
+    order = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0",
+        "1.2.0",
+        "1.10.0",
+        "2.0.0",
+    ]
     parsed = [Version.parse(v) for v in order]
     assert sorted(reversed(parsed)) == parsed
     assert str(Version.parse("1.2.3-rc.1+b5")) == "1.2.3-rc.1+b5"
@@ -144,9 +159,13 @@ def test_semver_precedence():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("7d", timedelta(days=7)), ("36h", timedelta(hours=36)),
-     ("90m", timedelta(minutes=90)), ("1d12h", timedelta(hours=36)),
-     ("2w", timedelta(weeks=2))],
+    [
+        ("7d", timedelta(days=7)),
+        ("36h", timedelta(hours=36)),
+        ("90m", timedelta(minutes=90)),
+        ("1d12h", timedelta(hours=36)),
+        ("2w", timedelta(weeks=2)),
+    ],
 )
 def test_durations(text, expected):
     assert parse_duration(text) == expected

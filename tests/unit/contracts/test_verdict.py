@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, date, datetime
+from itertools import pairwise
 
 import pyarrow as pa
 import pytest
@@ -36,10 +37,19 @@ ARROW_TYPES = {
 }
 
 GOOD = {
-    "customer_id": 1, "event_timestamp": T0, "created_timestamp": T0,
-    "amount": 10.0, "count_1h": 1, "count_24h": 2, "count_7d": 3,
-    "code": "AB", "label": "ok", "status": "new", "kind": "fine",
-    "flag": True, "day": date(2021, 1, 1),
+    "customer_id": 1,
+    "event_timestamp": T0,
+    "created_timestamp": T0,
+    "amount": 10.0,
+    "count_1h": 1,
+    "count_24h": 2,
+    "count_7d": 3,
+    "code": "AB",
+    "label": "ok",
+    "status": "new",
+    "kind": "fine",
+    "flag": True,
+    "day": date(2021, 1, 1),
 }
 
 
@@ -51,13 +61,22 @@ def _table(contract, rows):
 
 
 def _reasons(contract, rows):
-    return [[(r["column"], r["check"]) for r in row]
-            for row in row_reasons(contract, _table(contract, rows)).to_pylist()]
+    return [
+        [(r["column"], r["check"]) for r in row]
+        for row in row_reasons(contract, _table(contract, rows)).to_pylist()
+    ]
 
 
 def test_passing_frame(base):
-    nulls = {**GOOD, "amount": None, "count_24h": None, "label": None,
-             "kind": None, "flag": None, "day": None}
+    nulls = {
+        **GOOD,
+        "amount": None,
+        "count_24h": None,
+        "label": None,
+        "kind": None,
+        "flag": None,
+        "day": None,
+    }
     assert _reasons(base, [GOOD, nulls]) == [[], []]
     frame = to_pandas(_table(base, [GOOD, nulls]))
     build_pandas_schema(base).validate(frame)
@@ -100,8 +119,11 @@ def test_failing_frame_upper_bounds(base, column, value, check):
 
 
 def test_row_check_failing_frame(base):
-    rows = [{**GOOD, "count_1h": 5, "count_24h": 4}, {**GOOD, "count_24h": None,
-            "count_7d": 0}, {**GOOD, "count_7d": 1}]
+    rows = [
+        {**GOOD, "count_1h": 5, "count_24h": 4},
+        {**GOOD, "count_24h": None, "count_7d": 0},
+        {**GOOD, "count_7d": 1},
+    ]
     nested = ("count_1h,count_24h,count_7d", "windows_nested")
     # a pair with a null passes: [1, null, 0] is fine; [1, 2, 1] is not.
     assert _reasons(base, rows) == [[nested], [], [nested]]
@@ -117,11 +139,19 @@ def test_mixed_batch_hand_checked(base):
     ]
     assert _reasons(base, rows) == [
         [],
-        [("customer_id", "not_nullable"), ("amount", "in_range"),
-         ("code", "str_matches"), ("count_1h,count_24h,count_7d", "windows_nested")],
+        [
+            ("customer_id", "not_nullable"),
+            ("amount", "in_range"),
+            ("code", "str_matches"),
+            ("count_1h,count_24h,count_7d", "windows_nested"),
+        ],
         [("status", "isin"), ("kind", "not_equal_to")],  # NaN is null: amount passes
-        [("count_1h", "greater_than"), ("code", "not_nullable"),
-         ("label", "str_length"), ("label", "non_blank")],
+        [
+            ("count_1h", "greater_than"),
+            ("code", "not_nullable"),
+            ("label", "str_length"),
+            ("label", "non_blank"),
+        ],
         [],
     ]
 
@@ -138,8 +168,10 @@ def test_record_batch_extra_columns_and_empty(base):
 def test_check_arrow_schema(base):
     good = _table(base, [GOOD]).schema
     check_arrow_schema(base, good)
-    ns = good.set(good.get_field_index("created_timestamp"),
-                  pa.field("created_timestamp", pa.timestamp("ns", tz="Etc/UTC")))
+    ns = good.set(
+        good.get_field_index("created_timestamp"),
+        pa.field("created_timestamp", pa.timestamp("ns", tz="Etc/UTC")),
+    )
     check_arrow_schema(base, ns)
     bad = (
         good.remove(good.get_field_index("label"))
@@ -155,7 +187,9 @@ def test_check_arrow_schema(base):
     assert info.value.metadata["wrong_types"] == (
         "customer_id=int64:int32,event_timestamp=timestamp:timestamp[us]"
     )
-    check_arrow_schema(base, good.append(pa.field("extra", pa.string())), allow_extra=True)
+    check_arrow_schema(
+        base, good.append(pa.field("extra", pa.string())), allow_extra=True
+    )
     with pytest.raises(SchemaMismatchError):
         row_reasons(base, pa.table({"customer_id": [1]}))
 
@@ -169,7 +203,13 @@ def test_duplicate_key_mask_and_table_reasons(base):
         {**GOOD, "customer_id": 3, "event_timestamp": T1},
     ]
     table = _table(base, rows)
-    assert duplicate_key_mask(base, table).to_pylist() == [True, False, False, True, False]
+    assert duplicate_key_mask(base, table).to_pylist() == [
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
     dup = [{"column": "customer_id,event_timestamp", "check": "duplicate_key"}]
     assert table_reasons(base, table).to_pylist() == [dup, [], [], dup, []]
 
@@ -182,7 +222,12 @@ def test_summarize(base):
     assert summary.failure_ratio == pytest.approx(2 / 3)
     assert not summary.within(base.max_failure_ratio)
     empty = summarize(pa.array([], type=REASONS_TYPE))
-    assert (empty.rows, empty.failed, empty.counts, empty.within(0.0)) == (0, 0, {}, True)
+    assert (empty.rows, empty.failed, empty.counts, empty.within(0.0)) == (
+        0,
+        0,
+        {},
+        True,
+    )
 
 
 # --- property test: pandera-backed row_reasons vs a plain per-row evaluator ---
@@ -205,7 +250,8 @@ columns:
      checks: [{in_range: {min_value: -2, max_value: 2, include_min: false}}]}
   - {name: c, type: int64, nullable: true, checks: [{notin: [0]}]}
   - {name: s, type: string, nullable: true,
-     checks: [{isin: [x, xy, yx, "", xyz]}, {str_matches: "x"}, {str_length: {max_value: 2}}]}
+     checks: [{isin: [x, xy, yx, "", xyz]}, {str_matches: "x"},
+              {str_length: {max_value: 2}}]}
   - {name: f, type: bool, nullable: false, checks: [{not_equal_to: false}]}
 row_checks:
   - windows_nested: [a, b, c]
@@ -254,7 +300,7 @@ def _brute_force(contract, row):
         out += [(col.name, c.name) for c in col.checks if not _passes(c, value)]
     for rc in contract.row_checks:
         values = [row[c] for c in rc.columns]
-        pairs = zip(values, values[1:], strict=False)
+        pairs = pairwise(values)
         if not all(_is_null(x) or _is_null(y) or x <= y for x, y in pairs):
             out.append((rc.reason_column, rc.name))
     return out
@@ -265,16 +311,22 @@ def _opt(strategy):
 
 
 ROWS = st.lists(
-    st.fixed_dictionaries({
-        "k": _opt(st.integers(-2, 5)),
-        "ts": st.just(T0),
-        "created": _opt(st.just(T1)),
-        "a": _opt(st.integers(-5, 5)),
-        "b": _opt(st.one_of(st.floats(-3, 3), st.just(math.nan), st.sampled_from([-2.0, 2.0]))),
-        "c": _opt(st.integers(-2, 8)),
-        "s": _opt(st.text(alphabet="xyz", max_size=4)),
-        "f": _opt(st.booleans()),
-    }),
+    st.fixed_dictionaries(
+        {
+            "k": _opt(st.integers(-2, 5)),
+            "ts": st.just(T0),
+            "created": _opt(st.just(T1)),
+            "a": _opt(st.integers(-5, 5)),
+            "b": _opt(
+                st.one_of(
+                    st.floats(-3, 3), st.just(math.nan), st.sampled_from([-2.0, 2.0])
+                )
+            ),
+            "c": _opt(st.integers(-2, 8)),
+            "s": _opt(st.text(alphabet="xyz", max_size=4)),
+            "f": _opt(st.booleans()),
+        }
+    ),
     max_size=25,
 )
 
