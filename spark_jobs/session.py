@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -49,7 +50,11 @@ def build_spark_session(
         .config("spark.databricks.delta.snapshotPartitions", "2")
     )
     launched_by_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    # Python workers must run this interpreter (the project's venv), also on
+    # standalone-cluster workers of the same machine image.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if not launched_by_spark_submit:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = (
             builder.master(master or os.environ.get("FS_SPARK_MASTER", "local[*]"))
             .config("spark.jars.packages", DELTA_PACKAGE)

@@ -58,7 +58,7 @@ class ValidationResult:
 def check_schema(contract: Contract, df: DataFrame) -> None:
     """Raise ContractViolationError(SCHEMA_MISMATCH) when columns or types differ."""
     try:
-        check_arrow_schema(contract, to_arrow_schema(df.schema))
+        check_arrow_schema(contract, to_arrow_schema(df.schema, timezone="UTC"))
     except SchemaMismatchError as exc:
         raise ContractViolationError(
             Reason.SCHEMA_MISMATCH, f"{contract.name}: {exc}", **exc.metadata

@@ -1,0 +1,59 @@
+# Every target that needs Python depends on .venv, so a fresh clone needs nothing else.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+VENV_STAMP := .venv/.installed
+export SPARK_LOCAL_IP ?= 127.0.0.1
+export PYTHONUNBUFFERED := 1
+DEMO_ARGS ?=
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV_STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip uv
+	.venv/bin/uv pip install --python $(PY) -q -e ".[dev]"
+	touch $(VENV_STAMP)
+
+venv: $(VENV_STAMP) ## Create .venv and install the project with dev tools
+
+demo: $(VENV_STAMP) ## Generate data, run the Spark jobs, feast apply/materialize, serve, query
+	$(PY) -m services.demo $(DEMO_ARGS)
+
+serve: $(VENV_STAMP) ## Run the gRPC server (FS_ADDRESS, default 127.0.0.1:6566)
+	$(PY) -m services.server
+
+test: $(VENV_STAMP) ## Run every test (unit, Spark, integration)
+	$(PY) -m pytest -q
+
+test-fast: $(VENV_STAMP) ## Unit tests only: no Spark, no servers
+	$(PY) -m pytest -q -m "not spark and not integration"
+
+test-integration: $(VENV_STAMP) ## Spark and integration tests only
+	$(PY) -m pytest -q -m "spark or integration"
+
+bench: $(VENV_STAMP) ## Run the benchmarks; results in benchmarks/results/
+	$(PY) -m benchmarks
+
+proto: $(VENV_STAMP) ## Regenerate the gRPC stubs from proto/
+	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto \
+		--grpc_python_out=proto proto/featurestore/v1/*.proto
+
+proto-check: $(VENV_STAMP) ## Fail when committed stubs differ from the .proto files
+	tmp=$$(mktemp -d) && $(PY) -m grpc_tools.protoc -I proto --python_out=$$tmp \
+		--pyi_out=$$tmp --grpc_python_out=$$tmp proto/featurestore/v1/*.proto && \
+		for f in $$tmp/featurestore/v1/*; do cmp -s $$f proto/featurestore/v1/$$(basename $$f) \
+		|| { echo "stale stub: $$(basename $$f) (run make proto)"; exit 1; }; done
+
+lint: $(VENV_STAMP) ## ruff and buf lint
+	.venv/bin/ruff check spark_jobs services tests benchmarks
+	cd proto && ../.venv/bin/buf lint
+
+type: $(VENV_STAMP) ## mypy --strict on the packages
+	.venv/bin/mypy spark_jobs services
+
+clean-data: ## Remove generated data (data/)
+	rm -rf data
+
+.PHONY: help venv demo serve test test-fast test-integration bench proto proto-check lint type clean-data

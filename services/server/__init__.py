@@ -1,0 +1,1 @@
+"""The gRPC server: FeatureStoreService, ContractService, health and reflection."""

@@ -1,0 +1,62 @@
+"""Run the server: python -m services.server [--address HOST:PORT] [--repo PATH]."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from services.server.app import create_server
+from services.server.settings import ServerSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the server and block until SIGTERM/SIGINT, then drain and stop."""
+    parser = argparse.ArgumentParser(prog="python -m services.server", description=__doc__)
+    parser.add_argument("--address", help="host:port (env FS_ADDRESS, default 127.0.0.1:6566)")
+    parser.add_argument("--repo", type=Path, help="Feast repo (env FS_REPO_PATH)")
+    parser.add_argument("--feature-store-yaml", type=Path,
+                        help="feature_store*.yaml to use (env FS_FEATURE_STORE_YAML)")
+    parser.add_argument("--metrics-port", type=int,
+                        help="serve Prometheus metrics on 127.0.0.1:PORT (env FS_METRICS_PORT)")
+    parser.add_argument("--no-reflection", action="store_true", help="disable reflection")
+    args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.address:
+        overrides["address"] = args.address
+    if args.repo:
+        overrides["repo_path"] = args.repo
+    if args.feature_store_yaml:
+        overrides["feature_store_yaml"] = args.feature_store_yaml
+    if args.metrics_port is not None:
+        overrides["metrics_port"] = args.metrics_port
+    if args.no_reflection:
+        overrides["reflection"] = False
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = ServerSettings(**overrides)
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
+    running = create_server(settings)
+    logging.info("serving on %s (port %d)", settings.address, running.port)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        logging.info("signal %d: draining for up to %.1fs", signum, settings.grace_seconds)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stopping.wait()
+    running.stop(settings.grace_seconds)
+    logging.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""create_server(): wire the servicers, health, reflection and the interceptor."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from feast import FeatureStore
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from featurestore.v1 import contract_service_pb2, contract_service_pb2_grpc
+from featurestore.v1 import feature_store_service_pb2, feature_store_service_pb2_grpc
+from services.contracts import ContractRegistry
+from services.online import build_online_reader
+from services.server.catalog import Catalog
+from services.server.contract_servicer import ContractServicer
+from services.server.feature_servicer import FeatureStoreServicer
+from services.server.interceptors import ErrorAndMetricsInterceptor
+from services.server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    feature_store_service_pb2.DESCRIPTOR.services_by_name["FeatureStoreService"].full_name,
+    contract_service_pb2.DESCRIPTOR.services_by_name["ContractService"].full_name,
+)
+
+
+@dataclass
+class RunningServer:
+    """A started server, its bound port and what stops it cleanly."""
+
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    _stop_background: threading.Event
+
+    def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, let in-flight RPCs finish for ``grace`` s, stop."""
+        self.health.enter_graceful_shutdown()
+        self._stop_background.set()
+        self.server.stop(grace).wait()
+
+
+def _feature_store(settings: ServerSettings) -> FeatureStore:
+    if settings.feature_store_yaml is not None:
+        return FeatureStore(repo_path=str(settings.repo_path), fs_yaml_file=Path(settings.feature_store_yaml))
+    return FeatureStore(repo_path=str(settings.repo_path))
+
+
+def create_server(settings: ServerSettings, address: str | None = None) -> RunningServer:
+    """Build and start the server on ``address`` (default settings.address).
+
+    Use ``"127.0.0.1:0"`` in tests: the bound port is returned. Health reports
+    NOT_SERVING until the registry has loaded and the online store answers, and
+    a background thread keeps both checks (and the registry) fresh.
+    """
+    store = _feature_store(settings)
+    catalog = Catalog(store)
+    reader = build_online_reader(store.config, timeout_s=settings.online_timeout_seconds)
+    registry = ContractRegistry(settings.contracts_dir)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.max_workers),
+        interceptors=[ErrorAndMetricsInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_request_bytes),
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    feature_store_service_pb2_grpc.add_FeatureStoreServiceServicer_to_server(
+        FeatureStoreServicer(store, catalog, reader, settings), server
+    )
+    contract_service_pb2_grpc.add_ContractServiceServicer_to_server(
+        ContractServicer(registry), server
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if settings.reflection:
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+    port = server.add_insecure_port(address or settings.address)
+    server.start()
+    stop = threading.Event()
+    monitor = _HealthMonitor(health_servicer, catalog, reader, settings.registry_refresh_seconds, stop)
+    monitor.check_once()
+    monitor.start()
+    return RunningServer(server, port, health_servicer, stop)
+
+
+class _HealthMonitor(threading.Thread):
+    """Refreshes the registry and sets health from the registry and online store."""
+
+    def __init__(self, servicer: health.HealthServicer, catalog: Catalog, reader: object,
+                 interval: float, stop: threading.Event) -> None:
+        super().__init__(name="health-monitor", daemon=True)
+        self.servicer, self.catalog, self.reader = servicer, catalog, reader
+        self.interval, self.stop_event = interval, stop
+
+    def check_once(self) -> None:
+        try:
+            self.catalog.refresh()
+            ok = bool(self.reader.ping())  # type: ignore[attr-defined]
+        except Exception:
+            log.exception("health check failed")
+            ok = False
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if ok
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *SERVICE_NAMES):
+            self.servicer.set(name, status)
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            self.check_once()

@@ -1,0 +1,94 @@
+"""The Feast registry as the server sees it: views, services, feature references."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from feast import FeatureStore, FeatureView
+
+from services.server.errors import NotFoundError, RequestError
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """The features requested from one view, in request order."""
+
+    view: FeatureView
+    features: tuple[str, ...]
+
+
+class Catalog:
+    """Thread-safe snapshot of the registry, refreshed in the background."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._views: dict[str, FeatureView] = {}
+        self._services: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the registry (after `feast apply`) and swap the snapshot."""
+        self.store.refresh_registry()
+        project = self.store.project
+        views = {
+            v.name: v
+            for v in self.store.registry.list_feature_views(project, allow_cache=False)
+        }
+        services = {
+            s.name: [(p.name, tuple(f.name for f in p.features)) for p in s.feature_view_projections]
+            for s in self.store.registry.list_feature_services(project, allow_cache=False)
+        }
+        with self._lock:
+            self._views, self._services = views, services
+
+    def views(self) -> list[FeatureView]:
+        """All feature views, by name."""
+        with self._lock:
+            return [self._views[name] for name in sorted(self._views)]
+
+    def view(self, name: str) -> FeatureView:
+        """One view; NotFoundError when unknown."""
+        with self._lock:
+            view = self._views.get(name)
+        if view is None:
+            raise NotFoundError("feature view", name)
+        return view
+
+    def resolve(self, features: list[str], service: str) -> list[ViewRequest]:
+        """Turn "view:feature" references or a feature service into per-view requests.
+
+        Raises:
+            RequestError: neither or both given, or a malformed reference.
+            NotFoundError: unknown service, view or feature.
+        """
+        if bool(features) == bool(service):
+            raise RequestError(
+                "features", "give either features (view:feature) or feature_service"
+            )
+        if service:
+            with self._lock:
+                projections = self._services.get(service)
+            if projections is None:
+                raise NotFoundError("feature service", service)
+            refs = [f"{view}:{feat}" for view, feats in projections for feat in feats]
+        else:
+            refs = features
+        grouped: dict[str, list[str]] = {}
+        for ref in refs:
+            view_name, sep, feature = ref.partition(":")
+            if not sep or not view_name or not feature:
+                raise RequestError(
+                    "features", f"feature reference {ref!r} is not of the form view:feature"
+                )
+            grouped.setdefault(view_name, []).append(feature)
+        requests = []
+        for view_name, names in grouped.items():
+            view = self.view(view_name)
+            known = {f.name for f in view.features}
+            for name in names:
+                if name not in known:
+                    raise NotFoundError("feature", f"{view_name}:{name}")
+            requests.append(ViewRequest(view, tuple(dict.fromkeys(names))))
+        return requests

@@ -1,0 +1,107 @@
+"""ContractService: contracts to producers and consumers, row verdicts, diffs."""
+
+from __future__ import annotations
+
+import grpc
+import pyarrow as pa
+
+from featurestore.v1 import contract_service_pb2 as pb
+from featurestore.v1 import contract_service_pb2_grpc as pb_grpc
+from services.contracts import ContractRegistry, check_arrow_schema, summarize, table_reasons
+from services.contracts.compat import check_version_bump, compare
+from services.server.arrow_ipc import read_ipc
+from services.server.errors import RequestError
+from services.server.paging import page
+
+
+class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
+    """Reads contracts from the repository's contract folder on every call."""
+
+    def __init__(self, registry: ContractRegistry) -> None:
+        self.registry = registry
+
+    def _message(self, name: str, version: str | None) -> pb.Contract:
+        contract = self.registry.get(name, version or None)
+        return pb.Contract(
+            name=contract.name,
+            version=str(contract.version),
+            owner=contract.owner,
+            description=contract.description,
+            yaml=self.registry.raw(contract.name, str(contract.version)),
+        )
+
+    def ListContracts(
+        self, request: pb.ListContractsRequest, context: grpc.ServicerContext
+    ) -> pb.ListContractsResponse:
+        """Latest version of each contract, by name."""
+        names = self.registry.names()
+        chosen, token = page(names, request.page_size, request.page_token)
+        return pb.ListContractsResponse(
+            contracts=[self._message(name, None) for name in chosen],
+            next_page_token=token,
+        )
+
+    def GetContract(
+        self, request: pb.GetContractRequest, context: grpc.ServicerContext
+    ) -> pb.GetContractResponse:
+        """One contract version, verbatim."""
+        if not request.name:
+            raise RequestError("name", "name is required")
+        return pb.GetContractResponse(contract=self._message(request.name, request.version))
+
+    def ValidateRows(
+        self, request: pb.ValidateRowsRequest, context: grpc.ServicerContext
+    ) -> pb.ValidateRowsResponse:
+        """Judge each row exactly as the Spark jobs do (same function, same contract)."""
+        if not request.contract:
+            raise RequestError("contract", "contract is required")
+        contract = self.registry.get(request.contract, request.version or None)
+        table = read_ipc(request.arrow_ipc, "arrow_ipc")
+        if table.num_rows == 0:
+            raise RequestError("arrow_ipc", "the batch has no rows", reason="EMPTY_BATCH")
+        check_arrow_schema(contract, _without_extra_columns(contract, table).schema)
+        reasons = table_reasons(contract, table)
+        summary = summarize(reasons)
+        verdicts = [
+            pb.RowVerdict(
+                row=i,
+                passed=not row,
+                reasons=[pb.RowReason(column=r["column"], check=r["check"]) for r in row],
+            )
+            for i, row in enumerate(reasons.to_pylist())
+        ]
+        return pb.ValidateRowsResponse(
+            verdicts=verdicts,
+            rows=summary.rows,
+            failed_rows=summary.failed,
+            failures_by_reason=summary.counts,
+            publishable=summary.within(contract.max_failure_ratio),
+        )
+
+    def CheckCompatibility(
+        self, request: pb.CheckCompatibilityRequest, context: grpc.ServicerContext
+    ) -> pb.CheckCompatibilityResponse:
+        """Classify every change between two versions."""
+        if not request.name or not request.old_version:
+            raise RequestError("old_version", "name and old_version are required")
+        old = self.registry.get(request.name, request.old_version)
+        new = self.registry.get(request.name, request.new_version or None)
+        changes = compare(old, new)
+        problems = check_version_bump(old, new, changes)
+        return pb.CheckCompatibilityResponse(
+            changes=[
+                pb.ContractChange(
+                    kind=c.kind.value, breaking=c.breaking, column=c.column, detail=c.detail
+                )
+                for c in changes
+            ],
+            version_bump_ok=not problems,
+            problems=[str(p) for p in problems],
+        )
+
+
+def _without_extra_columns(contract: object, table: pa.Table) -> pa.Table:
+    # Clients may send wider rows (ids, labels); only the contract's columns are
+    # judged, as row_reasons documents.
+    names = [c.name for c in contract.columns]  # type: ignore[attr-defined]
+    return table.select([n for n in names if n in table.column_names])

@@ -1,0 +1,92 @@
+"""Request errors raised by the servicers, and the one mapping to gRPC status."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+log = logging.getLogger(__name__)
+
+DOMAIN = "featurestore.v1"
+
+
+class RequestError(ValueError):
+    """A request field is missing or wrong: INVALID_ARGUMENT with a BadRequest."""
+
+    def __init__(self, field: str, message: str, reason: str = "INVALID_FIELD",
+                 **metadata: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+        self.metadata = {"field": field, **metadata}
+
+
+class NotFoundError(LookupError):
+    """A named resource (view, feature, service, path) does not exist."""
+
+    def __init__(self, kind: str, name: str, message: str | None = None) -> None:
+        super().__init__(message or f"unknown {kind}: {name!r}")
+        self.reason = f"{kind.upper().replace(' ', '_')}_NOT_FOUND"
+        self.metadata = {kind.replace(" ", "_"): name}
+
+
+class RequestTooLargeError(Exception):
+    """The request asks for more than the server allows: RESOURCE_EXHAUSTED."""
+
+    def __init__(self, message: str, **metadata: str) -> None:
+        super().__init__(message)
+        self.reason = "REQUEST_TOO_LARGE"
+        self.metadata = metadata
+
+
+def grpc_code(exc: BaseException) -> grpc.StatusCode:
+    """The canonical status code for a domain error (AIP-193 mapping)."""
+    reason = str(getattr(exc, "reason", ""))
+    name = type(exc).__name__
+    if isinstance(exc, RequestTooLargeError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if reason.endswith("UNAVAILABLE") or name.endswith("UnavailableError"):
+        return grpc.StatusCode.UNAVAILABLE
+    if isinstance(exc, LookupError) or reason.endswith("NOT_FOUND"):
+        return grpc.StatusCode.NOT_FOUND
+    if isinstance(exc, ValueError | TypeError) and hasattr(exc, "reason"):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    return grpc.StatusCode.INTERNAL
+
+
+def to_status(exc: BaseException) -> tuple[grpc.StatusCode, status_pb2.Status]:
+    """Build the rich ``google.rpc.Status`` (ErrorInfo, BadRequest) for ``exc``.
+
+    Unknown exceptions become INTERNAL with a generic message; their traceback
+    goes to the log only.
+    """
+    code = grpc_code(exc)
+    if code is grpc.StatusCode.INTERNAL:
+        log.exception("internal error", exc_info=exc)
+        message, reason, metadata = "internal error", "INTERNAL", {}
+    else:
+        message = str(exc)
+        reason = str(getattr(exc, "reason", type(exc).__name__))
+        metadata = {str(k): str(v) for k, v in getattr(exc, "metadata", {}).items()}
+    details = [error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata)]
+    field = getattr(exc, "field", None)
+    if code is grpc.StatusCode.INVALID_ARGUMENT and field:
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
+                ]
+            )
+        )
+    packed = []
+    for detail in details:
+        any_detail = any_pb2.Any()
+        any_detail.Pack(detail)
+        packed.append(any_detail)
+    status = status_pb2.Status(
+        code=getattr(code_pb2, code.name), message=message, details=packed
+    )
+    return code, status

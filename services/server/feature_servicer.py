@@ -1,0 +1,82 @@
+"""FeatureStoreService: online features, training sets, the view catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+from feast import FeatureStore, FeatureView
+
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
+from featurestore.v1 import feature_view_pb2
+from services.online import OnlineReader
+from services.server.catalog import Catalog
+from services.server.historical import stream_historical_features
+from services.server.online_features import get_online_features
+from services.server.paging import page
+from services.server.settings import ServerSettings
+
+
+class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore[misc]
+    """Servicer over one Feast repository, its online store and its Delta tables."""
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        catalog: Catalog,
+        reader: OnlineReader,
+        settings: ServerSettings,
+    ) -> None:
+        self.store, self.catalog, self.reader, self.settings = store, catalog, reader, settings
+
+    def GetOnlineFeatures(
+        self, request: pb.GetOnlineFeaturesRequest, context: grpc.ServicerContext
+    ) -> pb.GetOnlineFeaturesResponse:
+        """Latest values with per-value status (TTL honoured)."""
+        return get_online_features(
+            request,
+            self.catalog,
+            self.reader,
+            project=self.store.project,
+            max_rows=self.settings.max_online_entity_rows,
+        )
+
+    def GetHistoricalFeatures(
+        self, request: pb.GetHistoricalFeaturesRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.GetHistoricalFeaturesResponse]:
+        """Point-in-time-correct rows as Arrow IPC, then the manifest."""
+        yield from stream_historical_features(request, self.store, self.catalog)
+
+    def ListFeatureViews(
+        self, request: pb.ListFeatureViewsRequest, context: grpc.ServicerContext
+    ) -> pb.ListFeatureViewsResponse:
+        """Registered views by name, paged."""
+        views, token = page(self.catalog.views(), request.page_size, request.page_token)
+        return pb.ListFeatureViewsResponse(
+            feature_views=[_view_message(v) for v in views], next_page_token=token
+        )
+
+    def GetFeatureView(
+        self, request: pb.GetFeatureViewRequest, context: grpc.ServicerContext
+    ) -> pb.GetFeatureViewResponse:
+        """One view by name."""
+        return pb.GetFeatureViewResponse(
+            feature_view=_view_message(self.catalog.view(request.name))
+        )
+
+
+def _view_message(view: FeatureView) -> feature_view_pb2.FeatureView:
+    message = feature_view_pb2.FeatureView(
+        name=view.name,
+        join_keys=[c.name for c in view.entity_columns],
+        features=[
+            feature_view_pb2.Feature(name=f.name, dtype=str(f.dtype)) for f in view.features
+        ],
+        source_path=str(getattr(view.batch_source, "path", "")),
+        contract=view.tags.get("contract", ""),
+        description=view.description,
+    )
+    if view.ttl:
+        message.ttl.FromTimedelta(view.ttl)
+    return message

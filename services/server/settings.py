@@ -1,0 +1,41 @@
+"""ServerSettings: every knob of the gRPC server, read from flags and FS_* env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServerSettings(BaseSettings):
+    """Server configuration; environment variables use the ``FS_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="FS_", extra="forbid")
+
+    address: str = "127.0.0.1:6566"
+    """host:port to listen on (FS_ADDRESS)."""
+    repo_path: Path = REPO_ROOT / "feature_repo"
+    """The Feast repository (FS_REPO_PATH)."""
+    feature_store_yaml: Path | None = None
+    """A feature_store*.yaml other than the repo's default (FS_FEATURE_STORE_YAML)."""
+    contracts_dir: Path | None = None
+    """Contract folder; default feature_repo/contracts (FS_CONTRACTS_DIR)."""
+    max_workers: int = Field(default=8, ge=1)
+    """Threads serving RPCs."""
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Largest accepted request message."""
+    max_online_entity_rows: int = Field(default=10_000, ge=1)
+    """Most entity rows one GetOnlineFeatures request may carry."""
+    online_timeout_seconds: float = Field(default=1.0, gt=0)
+    """Online store timeout when the client sets no deadline."""
+    registry_refresh_seconds: float = Field(default=5.0, gt=0)
+    """How often the registry is re-read (picks up `feast apply`)."""
+    reflection: bool = True
+    """Register gRPC server reflection."""
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on 127.0.0.1:<port> when set."""
+    grace_seconds: float = Field(default=5.0, ge=0)
+    """How long in-flight RPCs may finish after SIGTERM."""

@@ -1,0 +1,29 @@
+"""Shared fixtures: one Spark session for the whole run, data folders per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """One local[2] SparkSession with Delta, shared by every Spark test."""
+    from spark_jobs.session import build_spark_session
+
+    session = build_spark_session("tests", "local[2]", shuffle_partitions=2)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """An empty data root (raw/ and features/ go below it)."""
+    root = tmp_path / "data"
+    root.mkdir()
+    return root
