@@ -1,0 +1,25 @@
+"""Lineage of feature tables: which job, run and contract made each Delta version."""
+
+from __future__ import annotations
+
+from services.lineage.errors import (
+    LineageError,
+    LineageErrorReason,
+    TableNotFoundError,
+)
+from services.lineage.history import (
+    VersionRecord,
+    default_data_root,
+    resolve_table,
+    table_history,
+)
+
+__all__ = [
+    "LineageError",
+    "LineageErrorReason",
+    "TableNotFoundError",
+    "VersionRecord",
+    "default_data_root",
+    "resolve_table",
+    "table_history",
+]

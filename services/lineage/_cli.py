@@ -1,0 +1,83 @@
+"""Command line: `history <table>` prints one line per Delta version, newest first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from services.lineage.errors import LineageError
+from services.lineage.history import VersionRecord, resolve_table, table_history
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.lineage",
+        description="Show which job, run and contract produced each table version.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    history = sub.add_parser("history", help="versions of a Delta table, newest first")
+    history.add_argument("table", help="feature table name or path of a Delta table")
+    history.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="data root holding features/ (default: $FS_DATA_DIR or ./data)",
+    )
+    history.add_argument("--limit", type=int, default=None, help="newest N only")
+    history.add_argument("--json", action="store_true", help="one JSON array")
+    return parser
+
+
+def _summary(validation: Mapping[str, Any] | None) -> str:
+    if validation is None:
+        return "-"
+    counts = " ".join(
+        f"{key}={validation[key]}"
+        for key in ("rows_in", "published", "quarantined")
+        if key in validation
+    )
+    reasons = validation.get("by_reason")
+    if isinstance(reasons, Mapping) and reasons:
+        counts += " by_reason=" + ",".join(f"{k}:{v}" for k, v in reasons.items())
+    return counts or "-"
+
+
+def format_record(record: VersionRecord) -> str:
+    """Return the one-line text form of a version record."""
+    stamp = record.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "\t".join(
+        [
+            f"v{record.version}",
+            stamp,
+            record.operation,
+            f"job={record.job or '-'}",
+            f"run={record.run_id or '-'}",
+            f"contract={record.contract or '-'}",
+            _summary(record.validation),
+        ]
+    )
+
+
+def _history(args: argparse.Namespace, out: TextIO) -> int:
+    records = table_history(resolve_table(args.table, args.data_dir), args.limit)
+    if args.json:
+        json.dump([r.to_json_obj() for r in records], out, indent=2)
+        out.write("\n")
+    else:
+        for record in records:
+            out.write(format_record(record) + "\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return 0 on success, 2 on errors (one line on stderr)."""
+    args = _parser().parse_args(argv)
+    try:
+        return _history(args, sys.stdout)
+    except LineageError as exc:
+        sys.stderr.write(f"error: {exc.reason.value}: {exc}\n")
+        return 2

@@ -1,0 +1,43 @@
+"""Errors raised by the lineage package, each with a stable reason and metadata."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class LineageErrorReason(StrEnum):
+    """Stable, machine-readable reasons carried by every `LineageError`."""
+
+    TABLE_NOT_FOUND = "TABLE_NOT_FOUND"
+    """No Delta table exists at the path."""
+
+
+class LineageError(Exception):
+    """Base class of every error raised by `services.lineage`.
+
+    Attributes:
+        reason: Stable reason code; callers branch on it, never on the message.
+        metadata: The dynamic values that appear in the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: LineageErrorReason,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.metadata: dict[str, str] = dict(metadata or {})
+
+
+class TableNotFoundError(LineageError, LookupError):
+    """There is no Delta table at the given path."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"no Delta table at {path}",
+            reason=LineageErrorReason.TABLE_NOT_FOUND,
+            metadata={"path": path},
+        )

@@ -1,0 +1,164 @@
+"""Tests for services.lineage: history records from commit userMetadata, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import CommitProperties, write_deltalake
+
+import services.lineage
+from services.lineage import (
+    LineageErrorReason,
+    TableNotFoundError,
+    VersionRecord,
+    resolve_table,
+    table_history,
+)
+from services.lineage._cli import main
+
+SUMMARY = {
+    "rows_in": 10,
+    "published": 9,
+    "quarantined": 1,
+    "by_reason": {"customer_id:greater_than_or_equal_to": 1},
+}
+
+
+def _stamp(run_id: str) -> dict[str, object]:
+    # The exact shape spark_jobs.publish writes.
+    return {
+        "job": "build_customer_spend",
+        "run_id": run_id,
+        "contract": "customer_spend@1.0.0",
+        "contract_name": "customer_spend",
+        "contract_version": "1.0.0",
+        "validation": SUMMARY,
+    }
+
+
+def _write(path: Path, rows: int, user_metadata: str | None, mode: str) -> None:
+    custom = None if user_metadata is None else {"userMetadata": user_metadata}
+    write_deltalake(
+        path,
+        pa.table({"x": list(range(rows))}),
+        mode=mode,  # type: ignore[arg-type]
+        commit_properties=CommitProperties(custom_metadata=custom),
+    )
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Path:
+    """A table with v0 and v2 from jobs, v1 without metadata, v3 with junk."""
+    path = tmp_path / "features" / "customer_spend"
+    _write(path, 3, json.dumps(_stamp("run-a"), sort_keys=True), "error")
+    _write(path, 1, None, "append")
+    _write(path, 2, json.dumps(_stamp("run-b"), sort_keys=True), "overwrite")
+    _write(path, 1, "not json {", "append")
+    return path
+
+
+def test_records_newest_first_with_job_run_contract_summary(table: Path) -> None:
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    records = table_history(table)
+    assert [r.version for r in records] == [3, 2, 1, 0]
+    assert all(isinstance(r, VersionRecord) for r in records)
+    assert all(before < r.timestamp <= datetime.now(UTC) for r in records)
+    assert all(r.timestamp.tzinfo is not None for r in records)
+    v2, v0 = records[1], records[3]
+    assert (v2.job, v2.run_id, v2.contract) == (
+        "build_customer_spend",
+        "run-b",
+        "customer_spend@1.0.0",
+    )
+    assert v2.validation == SUMMARY
+    assert v0.run_id == "run-a"
+    assert v2.operation == "WRITE"
+
+
+def test_commits_without_or_with_bad_metadata_are_tolerated(table: Path) -> None:
+    records = table_history(table)
+    for record in (records[0], records[2]):
+        assert (record.job, record.run_id, record.contract, record.validation) == (
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def test_contract_from_name_and_version_when_no_label(tmp_path: Path) -> None:
+    meta = {"job": "j", "contract_name": "merchant_risk", "contract_version": "2.0.0"}
+    _write(tmp_path / "t", 1, json.dumps(meta), "error")
+    (record,) = table_history(tmp_path / "t")
+    assert record.contract == "merchant_risk@2.0.0"
+    assert record.validation is None
+
+
+def test_limit(table: Path) -> None:
+    assert [r.version for r in table_history(table, limit=2)] == [3, 2]
+
+
+def test_missing_table_raises_table_not_found(tmp_path: Path) -> None:
+    with pytest.raises(TableNotFoundError) as info:
+        table_history(tmp_path / "nope")
+    assert info.value.reason is LineageErrorReason.TABLE_NOT_FOUND
+    assert info.value.metadata == {"path": str(tmp_path / "nope")}
+    assert isinstance(info.value, LookupError)
+
+
+def test_resolve_table_name_or_path(tmp_path: Path) -> None:
+    assert resolve_table("customer_spend", tmp_path) == (
+        tmp_path / "features" / "customer_spend"
+    )
+    assert resolve_table(str(tmp_path / "x")) == tmp_path / "x"
+
+
+def test_cli_prints_one_line_per_version(
+    table: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = table.parent.parent
+    assert main(["history", "customer_spend", "--data-dir", str(data_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["v3", "v2", "v1", "v0"]
+    fields = lines[1].split("\t")
+    assert fields[3:6] == [
+        "job=build_customer_spend",
+        "run=run-b",
+        "contract=customer_spend@1.0.0",
+    ]
+    assert "rows_in=10 published=9 quarantined=1" in fields[6]
+    assert lines[0].endswith("contract=-\t-")
+
+
+def test_cli_json(table: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["history", str(table), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["version"] for r in out] == [3, 2, 1, 0]
+    assert out[1]["validation"] == SUMMARY
+    assert out[1]["timestamp"].endswith("Z")
+
+
+def test_cli_missing_table_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["history", "nothing", "--data-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.splitlines()) == 1
+    assert "TABLE_NOT_FOUND" in captured.err
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(services.lineage.__all__) == [
+        "LineageError",
+        "LineageErrorReason",
+        "TableNotFoundError",
+        "VersionRecord",
+        "default_data_root",
+        "resolve_table",
+        "table_history",
+    ]
