@@ -7,6 +7,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from services.online._assemble import StoredRow, assemble
 from services.online._keys import encode_entity_keys
@@ -121,20 +122,21 @@ class SqliteOnlineReader:
             return {}
         position = {f: i for i, f in enumerate(view.features)}
         nf = len(view.features)
-        acc: dict[bytes, tuple[list[object], list[bytes | None]]] = {}
+        raw_ts: dict[bytes, Any] = {}
+        acc: dict[bytes, list[bytes | None]] = {}
         for start in range(0, len(unique), _MAX_KEYS_PER_QUERY):
             chunk = unique[start : start + _MAX_KEYS_PER_QUERY]
             for key, name, value, ts in self._execute(table, chunk, view.features):
-                slot = acc.get(key)
-                if slot is None:
-                    slot = acc[key] = ([ts], [None] * nf)
-                else:
-                    slot[0].append(ts)
-                slot[1][position[name]] = value
-        return {
-            k: (max(_sqlite_ts(t, ts_cache) for t in tss), vals)
-            for k, (tss, vals) in acc.items()
-        }
+                vals = acc.get(key)
+                if vals is None:
+                    vals = acc[key] = [None] * nf
+                    raw_ts[key] = ts
+                elif ts > raw_ts[key]:
+                    # Feast writes one event_ts for all features of a row; keep
+                    # the newest in case rows were written at different times.
+                    raw_ts[key] = ts
+                vals[position[name]] = value
+        return {k: (_sqlite_ts(raw_ts[k], ts_cache), v) for k, v in acc.items()}
 
     def _execute(
         self, table: str, keys: list[bytes], features: tuple[str, ...]

@@ -1,0 +1,137 @@
+"""Time our online readers against Feast's ``online_read`` on SQLite and Redis.
+
+Run from the repo root: ``.venv/bin/python benchmarks/bench_online_reader.py``.
+Needs ``redis-server`` on PATH. Feast's side gets pre-built EntityKey protos,
+so its numbers exclude Python-value-to-proto conversion (favours Feast).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from feast import Entity, FeatureView, Field, FileSource  # noqa: E402
+from feast.infra.online_stores.redis import (  # noqa: E402
+    RedisOnlineStore,
+    RedisOnlineStoreConfig,
+)
+from feast.infra.online_stores.sqlite import (  # noqa: E402
+    SqliteOnlineStore,
+    SqliteOnlineStoreConfig,
+)
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey  # noqa: E402
+from feast.protos.feast.types.Value_pb2 import Value  # noqa: E402
+from feast.repo_config import RepoConfig  # noqa: E402
+from feast.types import Float64, Int64  # noqa: E402
+from feast.value_type import ValueType  # noqa: E402
+
+from services.online import ViewRequest, build_online_reader  # noqa: E402
+from tests.redis_harness import start_redis_process  # noqa: E402
+
+N_FEATURES = 50
+N_ENTITIES = 1000
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+FEATURES = [f"f{i}" for i in range(N_FEATURES)]
+
+driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
+view = FeatureView(
+    name="wide",
+    entities=[driver],
+    ttl=timedelta(days=1),
+    schema=[Field(name="driver_id", dtype=Int64)]
+    + [Field(name=f, dtype=Float64) for f in FEATURES],
+    source=FileSource(name="s", path="unused.parquet", timestamp_field="ts"),
+)
+
+
+def _key(i: int) -> EntityKey:
+    return EntityKey(join_keys=["driver_id"], entity_values=[Value(int64_val=i)])
+
+
+def _rows() -> list[tuple[EntityKey, dict[str, Value], datetime, None]]:
+    ts = NOW - timedelta(minutes=1)
+    return [
+        (
+            _key(i),
+            {f: Value(double_val=i + j) for j, f in enumerate(FEATURES)},
+            ts,
+            None,
+        )
+        for i in range(N_ENTITIES)
+    ]
+
+
+def _time(fn: Callable[[], object], iterations: int) -> tuple[float, float]:
+    for _ in range(min(50, iterations)):
+        fn()
+    samples = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+def _bench(
+    name: str, config: RepoConfig, store: SqliteOnlineStore | RedisOnlineStore
+) -> None:
+    reader = build_online_reader(config, timeout_s=2.0)
+    request = [ViewRequest.from_feature_view(view)]
+    for n, iters in ((1, 2000), (100, 300)):
+        ids = list(range(0, n * 7, 7))
+        keys = [_key(i) for i in ids]
+        ours = _time(
+            lambda: reader.read("bench", request, {"driver_id": ids}, NOW), iters
+        )
+        feast = _time(lambda: store.online_read(config, view, keys, FEATURES), iters)
+        print(
+            f"{name:6} {n:>3} ent x {N_FEATURES} feat | "
+            f"ours p50 {ours[0] * 1e3:7.3f} ms p99 {ours[1] * 1e3:7.3f} ms | "
+            f"feast p50 {feast[0] * 1e3:7.3f} ms p99 {feast[1] * 1e3:7.3f} ms | "
+            f"p50 speed-up x{feast[0] / ours[0]:.1f}"
+        )
+
+
+def main() -> int:
+    """Populate both stores through Feast, then time both readers."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        sqlite_cfg = RepoConfig(
+            project="bench",
+            provider="local",
+            registry=str(tmp_path / "r.db"),
+            online_store=SqliteOnlineStoreConfig(path=str(tmp_path / "online.db")),
+        )
+        sqlite_store = SqliteOnlineStore()
+        sqlite_store.update(sqlite_cfg, [], [view], [], [], partial=False)
+        sqlite_store.online_write_batch(sqlite_cfg, view, _rows(), None)
+        _bench("sqlite", sqlite_cfg, sqlite_store)
+
+        server = start_redis_process(tmp_path / "redis")
+        try:
+            redis_cfg = RepoConfig(
+                project="bench",
+                provider="local",
+                registry=str(tmp_path / "r.db"),
+                online_store=RedisOnlineStoreConfig(
+                    connection_string=f"{server.host}:{server.port}"
+                ),
+            )
+            redis_store = RedisOnlineStore()
+            redis_store.online_write_batch(redis_cfg, view, _rows(), None)
+            _bench("redis", redis_cfg, redis_store)
+        finally:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
