@@ -1,0 +1,74 @@
+"""write_latest into Redis writes exactly what Feast's own path writes."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+import redis
+from feast.infra.online_stores.redis import RedisOnlineStore
+
+from services.online.writer import write_latest
+from tests.redis_harness import start_redis_process
+from tests.unit.online import _world as w
+from tests.unit.online._tables import driver_table, feast_write
+
+pytestmark = pytest.mark.integration
+
+FEATURES = ["conv_rate", "acc_rate", "trips", "label"]
+
+
+def _dump(port: int) -> dict[bytes, dict[bytes, bytes]]:
+    client = redis.Redis(port=port)
+    try:
+        return {k: client.hgetall(k) for k in client.scan_iter(count=1000)}
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def two_servers(tmp_path):
+    a = start_redis_process(tmp_path / "a")
+    b = start_redis_process(tmp_path / "b")
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def test_same_hashes_as_feast_and_idempotent(tmp_path, two_servers) -> None:
+    feast_srv, ours_srv = two_servers
+    table = driver_table(300)
+    feast_cfg = w.redis_config(tmp_path, feast_srv.host, feast_srv.port)
+    feast_store = RedisOnlineStore()
+    feast_write(feast_store, feast_cfg, w.driver_stats_view, table)
+    ours_cfg = w.redis_config(tmp_path, ours_srv.host, ours_srv.port)
+    assert write_latest(ours_cfg, w.driver_stats_view, table) == 300
+
+    expected = _dump(feast_srv.port)
+    assert len(expected) == 300
+    assert _dump(ours_srv.port) == expected
+    write_latest(ours_cfg, w.driver_stats_view, table)
+    assert _dump(ours_srv.port) == expected
+
+    keys = [w.entity_key(w.driver_stats_view, [i]) for i in (0, 7, 150, 999)]
+    ours_read = RedisOnlineStore().online_read(
+        ours_cfg, w.driver_stats_view, keys, FEATURES
+    )
+    assert ours_read == feast_store.online_read(
+        feast_cfg, w.driver_stats_view, keys, FEATURES
+    )
+
+
+def test_never_overwrites_newer_event_time(tmp_path, two_servers) -> None:
+    server, _ = two_servers
+    config = w.redis_config(tmp_path, server.host, server.port)
+    newer = driver_table(5, minutes_ago=1)
+    older = driver_table(5, minutes_ago=30)
+    older = older.set_column(
+        older.column_names.index("trips"), "trips", pa.array([7] * 5, pa.int64())
+    )
+    write_latest(config, w.driver_stats_view, newer)
+    write_latest(config, w.driver_stats_view, older)
+    [(_, values)] = RedisOnlineStore().online_read(
+        config, w.driver_stats_view, [w.entity_key(w.driver_stats_view, [3])], ["trips"]
+    )
+    assert values["trips"].int64_val == -3
