@@ -1,0 +1,38 @@
+"""Delta snapshot reads and point-in-time joins, served as a Feast offline store."""
+
+from __future__ import annotations
+
+from services.offline.errors import (
+    EntityColumnMissingError,
+    FeatureColumnMissingError,
+    FeatureViewNotFoundError,
+    InvalidRequestError,
+    InvalidTimestampError,
+    NaiveTimestampError,
+    OfflineStoreError,
+    Reason,
+    TableNotFoundError,
+    UnsupportedSourceError,
+    VersionNotFoundError,
+)
+from services.offline.join import ViewInput, point_in_time_join
+from services.offline.snapshot import Snapshot, commit_metadata, read_snapshot
+
+__all__ = [
+    "EntityColumnMissingError",
+    "FeatureColumnMissingError",
+    "FeatureViewNotFoundError",
+    "InvalidRequestError",
+    "InvalidTimestampError",
+    "NaiveTimestampError",
+    "OfflineStoreError",
+    "Reason",
+    "Snapshot",
+    "TableNotFoundError",
+    "UnsupportedSourceError",
+    "VersionNotFoundError",
+    "ViewInput",
+    "commit_metadata",
+    "point_in_time_join",
+    "read_snapshot",
+]

@@ -1,0 +1,130 @@
+"""Errors raised by the offline store; each carries a stable reason and metadata."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Reason(enum.StrEnum):
+    """Stable, machine-readable reasons for offline-store failures."""
+
+    TABLE_NOT_FOUND = "TABLE_NOT_FOUND"
+    VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
+    ENTITY_COLUMN_MISSING = "ENTITY_COLUMN_MISSING"
+    FEATURE_COLUMN_MISSING = "FEATURE_COLUMN_MISSING"
+    INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
+    NAIVE_TIMESTAMP = "NAIVE_TIMESTAMP"
+    INVALID_REQUEST = "INVALID_REQUEST"
+    UNSUPPORTED_SOURCE = "UNSUPPORTED_SOURCE"
+    FEATURE_VIEW_NOT_FOUND = "FEATURE_VIEW_NOT_FOUND"
+
+
+class OfflineStoreError(Exception):
+    """Base class: an offline-store failure a caller can act on.
+
+    Attributes:
+        reason: Stable UPPER_SNAKE reason, safe to branch on.
+        metadata: The dynamic values quoted in the message.
+    """
+
+    def __init__(self, reason: Reason, message: str, **metadata: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.metadata: dict[str, str] = metadata
+
+
+class TableNotFoundError(OfflineStoreError, LookupError):
+    """No Delta table exists at the given path."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(Reason.TABLE_NOT_FOUND, f"no Delta table at {path}", path=path)
+
+
+class VersionNotFoundError(OfflineStoreError, LookupError):
+    """The pinned Delta version or timestamp does not exist (or was vacuumed)."""
+
+    def __init__(self, path: str, pin: str) -> None:
+        super().__init__(
+            Reason.VERSION_NOT_FOUND,
+            f"Delta table {path} has no snapshot for {pin}",
+            path=path,
+            pin=pin,
+        )
+
+
+class EntityColumnMissingError(OfflineStoreError, ValueError):
+    """The entity table lacks a join key or its timestamp column."""
+
+    def __init__(self, column: str, view: str = "") -> None:
+        super().__init__(
+            Reason.ENTITY_COLUMN_MISSING,
+            f"entity table has no column {column!r} (needed by {view or 'join'})",
+            column=column,
+            view=view,
+        )
+
+
+class FeatureColumnMissingError(OfflineStoreError, ValueError):
+    """A feature table lacks a key, timestamp or feature column."""
+
+    def __init__(self, column: str, view: str) -> None:
+        super().__init__(
+            Reason.FEATURE_COLUMN_MISSING,
+            f"feature table of view {view!r} has no column {column!r}",
+            column=column,
+            view=view,
+        )
+
+
+class InvalidTimestampError(OfflineStoreError, ValueError):
+    """A timestamp column or value has an unusable type."""
+
+    def __init__(self, column: str, type_name: str) -> None:
+        super().__init__(
+            Reason.INVALID_TIMESTAMP,
+            f"column {column!r} has type {type_name}, expected a timestamp",
+            column=column,
+            type=type_name,
+        )
+
+
+class NaiveTimestampError(InvalidTimestampError):
+    """An entity timestamp has no time zone, so its instant is ambiguous."""
+
+    def __init__(self, column: str) -> None:
+        OfflineStoreError.__init__(
+            self,
+            Reason.NAIVE_TIMESTAMP,
+            f"timestamp {column!r} is naive; give it a time zone (e.g. UTC)",
+            column=column,
+        )
+
+
+class InvalidRequestError(OfflineStoreError, ValueError):
+    """A request is malformed (bad feature reference, pin, entity source, ...)."""
+
+    def __init__(self, message: str, **metadata: str) -> None:
+        super().__init__(Reason.INVALID_REQUEST, message, **metadata)
+
+
+class UnsupportedSourceError(OfflineStoreError, TypeError):
+    """A Feast data source this store cannot read (only Delta FileSources)."""
+
+    def __init__(self, source: str, detail: str) -> None:
+        super().__init__(
+            Reason.UNSUPPORTED_SOURCE,
+            f"data source {source!r} is not supported: {detail}",
+            source=source,
+            detail=detail,
+        )
+
+
+class FeatureViewNotFoundError(OfflineStoreError, LookupError):
+    """A requested feature view is not in the Feast registry."""
+
+    def __init__(self, view: str) -> None:
+        super().__init__(
+            Reason.FEATURE_VIEW_NOT_FOUND,
+            f"feature view {view!r} is not registered",
+            view=view,
+        )
