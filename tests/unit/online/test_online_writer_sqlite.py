@@ -63,6 +63,6 @@ def test_keeps_latest_row_per_entity(tmp_path) -> None:
         config, w.driver_stats_view, [w.entity_key(w.driver_stats_view, [3])], ["trips"]
     )
     assert values["trips"].int64_val == 103
-    assert ts.replace(microsecond=0) == (w.NOW - timedelta(minutes=1)).replace(
-        microsecond=0
-    )
+    assert ts.replace(microsecond=0) == (
+        w.NOW - timedelta(minutes=1, microseconds=250_001)
+    ).replace(microsecond=0)
