@@ -1,4 +1,4 @@
-"""Command line: list, show, diff and check-all over a contracts folder."""
+"""Command line: list, show, diff, check-all and check-feast over a contracts folder."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import TextIO
 from services.contracts.compat import check_version_bump, compare
 from services.contracts.errors import ContractError
 from services.contracts.registry import ContractRegistry, default_root, load_contract
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +36,28 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("old")
     diff.add_argument("new")
     sub.add_parser("check-all", help="parse every file, check latest vs previous")
+    feast = sub.add_parser(
+        "check-feast", help="check Feast feature views against their contracts"
+    )
+    feast.add_argument(
+        "--repo",
+        type=Path,
+        default=_REPO_ROOT / "feature_repo",
+        help="Feast repo folder (default: the project's feature_repo)",
+    )
     return parser
+
+
+def _check_feast(registry: ContractRegistry, repo: Path, out: TextIO) -> int:
+    # Feast loads on demand only: importing it costs seconds.
+    from services.contracts.feast_link import check_feature_views
+
+    problems = check_feature_views(repo, registry)
+    for problem in problems:
+        out.write(f"PROBLEM {problem}\n")
+    if not problems:
+        out.write(f"feature views in {repo} agree with their contracts\n")
+    return 1 if problems else 0
 
 
 def _list(registry: ContractRegistry, out: TextIO) -> int:
@@ -94,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "diff":
             return _diff(registry, args.name, args.old, args.new, out)
+        if args.command == "check-feast":
+            return _check_feast(registry, args.repo, out)
         return _check_all(registry, out)
     except ContractError as exc:
         sys.stderr.write(f"error: {exc.reason.value}: {exc}\n")
