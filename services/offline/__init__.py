@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.offline.config import DeltaOfflineStoreConfig
 from services.offline.errors import (
     EntityColumnMissingError,
     FeatureColumnMissingError,
@@ -17,8 +18,12 @@ from services.offline.errors import (
 )
 from services.offline.join import ViewInput, point_in_time_join
 from services.offline.snapshot import Snapshot, commit_metadata, read_snapshot
+from services.offline.store import DeltaOfflineStore, DeltaRetrievalJob
 
 __all__ = [
+    "DeltaOfflineStore",
+    "DeltaOfflineStoreConfig",
+    "DeltaRetrievalJob",
     "EntityColumnMissingError",
     "FeatureColumnMissingError",
     "FeatureViewNotFoundError",

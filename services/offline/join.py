@@ -305,3 +305,55 @@ def _known_at_sql(keys: list[str], ties: list[str], ttl_ns: int | None) -> str:
         SELECT __ent.__row, m.__idx FROM __ent LEFT JOIN m USING (__row)
         ORDER BY __ent.__row
     """
+
+
+def latest_per_key(
+    table: pa.Table,
+    join_keys: Sequence[str],
+    event_timestamp_column: str,
+    created_timestamp_column: str | None,
+    tiebreak_columns: Sequence[str],
+) -> pa.Table:
+    """Keep, per join-key tuple, the row the point-in-time join would pick last.
+
+    The greatest event time wins, then the greatest created time, then the
+    greatest ``tiebreak_columns`` tuple, exactly as in ``point_in_time_join``.
+    Rows with a null event time are dropped; null keys form their own group.
+
+    Returns:
+        The winning rows, in the order of the input table.
+    """
+    if not join_keys:  # an entity-less view: one group of all rows
+        return _last_row(
+            table, event_timestamp_column, created_timestamp_column, tiebreak_columns
+        )
+    view = ViewInput(
+        name="latest",
+        table=table,
+        join_keys=list(join_keys),
+        event_timestamp_column=event_timestamp_column,
+        created_timestamp_column=created_timestamp_column,
+        features=list(tiebreak_columns),
+    )
+    keys = [f"__k{i}" for i in range(len(join_keys))]
+    ties = [f"__b{i}" for i in range(len(tiebreak_columns))]
+    partition = ", ".join(keys)
+    with duckdb.connect(":memory:") as con:
+        con.register("__feat", _feature_frame(view, keys, ties))
+        rows = con.sql(f"""
+            SELECT __idx FROM __feat WHERE __e IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY {partition}
+                                       ORDER BY __e DESC, {_order(ties)}) = 1
+            ORDER BY __idx
+        """).to_arrow_table()
+    return table.take(rows.column("__idx"))
+
+
+def _last_row(table: pa.Table, e: str, c: str | None, ties: Sequence[str]) -> pa.Table:
+    return latest_per_key(
+        table.append_column("__one", pa.array([1] * table.num_rows, pa.int8())),
+        ["__one"],
+        e,
+        c,
+        ties,
+    ).drop_columns(["__one"])

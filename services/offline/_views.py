@@ -1,0 +1,108 @@
+"""Turn Feast feature views over Delta FileSources into join inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from feast.data_format import DeltaFormat
+from feast.infra.offline_stores.file_source import FileSource
+
+from services.offline.errors import UnsupportedSourceError
+from services.offline.join import ViewInput
+from services.offline.snapshot import Snapshot, read_snapshot
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from feast.data_source import DataSource
+    from feast.feature_view import FeatureView
+
+Pin = int | datetime | None
+"""A Delta version, a tz-aware instant, or None for the current snapshot."""
+
+
+@dataclass(frozen=True)
+class ViewRead:
+    """One feature view's join input and the snapshot it was read from."""
+
+    view: ViewInput
+    snapshot: Snapshot
+
+
+def delta_path(source: DataSource, repo_path: Path | str | None) -> str:
+    """Return the location of a Delta FileSource, resolved like Feast does.
+
+    Raises:
+        UnsupportedSourceError: ``source`` is not a FileSource in Delta format.
+    """
+    if not isinstance(source, FileSource):
+        raise UnsupportedSourceError(source.name, f"{type(source).__name__}")
+    if not isinstance(source.file_format, DeltaFormat):
+        fmt = type(source.file_format).__name__
+        raise UnsupportedSourceError(source.name, f"file_format {fmt}")
+    return FileSource.get_uri_for_file_path(repo_path, source.path)
+
+
+def read_source(
+    source: DataSource,
+    repo_path: Path | str | None,
+    columns: list[str],
+    pin: Pin = None,
+) -> Snapshot:
+    """Read ``columns`` (source names, deduplicated) of a Delta FileSource."""
+    version = pin if isinstance(pin, int) else None
+    timestamp = pin if isinstance(pin, datetime) else None
+    return read_snapshot(
+        delta_path(source, repo_path),
+        version=version,
+        timestamp=timestamp,
+        columns=list(dict.fromkeys(columns)),
+    )
+
+
+def read_view(
+    fv: FeatureView,
+    features: list[str],
+    *,
+    repo_path: Path | str | None,
+    full_feature_names: bool,
+    pin: Pin = None,
+) -> ViewRead:
+    """Read the snapshot behind ``fv`` and describe how to join it.
+
+    Every feature of the view is read (not only ``features``) so that rows
+    tied on (keys, event time, created time) are ranked the same way whatever
+    subset is requested.
+    """
+    source = fv.batch_source
+    if source is None:
+        raise UnsupportedSourceError(fv.name, "feature view has no batch source")
+    mapping = dict(source.field_mapping or {})  # source column -> feature name
+    inverse = {v: k for k, v in mapping.items()}
+    keys = [c.name for c in fv.entity_columns]
+    all_features = [f.name for f in fv.features]
+    event = mapping.get(source.timestamp_field, source.timestamp_field)
+    created_src = source.created_timestamp_column or None
+    created = mapping.get(created_src, created_src) if created_src else None
+    wanted = [*keys, *all_features, event, *([created] if created else [])]
+    snap = read_source(source, repo_path, [inverse.get(c, c) for c in wanted], pin)
+    table = snap.table.rename_columns(
+        [mapping.get(c, c) for c in snap.table.column_names]
+    )
+    join_key_map = dict(fv.projection.join_key_map or {})  # feature col -> entity col
+    prefix = str(fv.projection.name_to_use())  # type: ignore[no-untyped-call]
+    view = ViewInput(
+        name=fv.name,
+        table=table,
+        join_keys=[join_key_map.get(k, k) for k in keys],
+        entity_key_map={join_key_map.get(k, k): k for k in keys},
+        event_timestamp_column=event,
+        created_timestamp_column=created,
+        ttl=fv.ttl,
+        features=list(features),
+        output_names=[f"{prefix}__{f}" if full_feature_names else f for f in features],
+        tiebreak_columns=all_features,
+    )
+    return ViewRead(view=view, snapshot=Snapshot(table, snap.version, snap.path))
