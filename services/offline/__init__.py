@@ -16,6 +16,14 @@ from services.offline.errors import (
     UnsupportedSourceError,
     VersionNotFoundError,
 )
+from services.offline.historical import (
+    HistoricalRequest,
+    HistoricalResult,
+    Manifest,
+    TableRead,
+    get_historical_features,
+    replay,
+)
 from services.offline.join import ViewInput, point_in_time_join
 from services.offline.snapshot import Snapshot, commit_metadata, read_snapshot
 from services.offline.store import DeltaOfflineStore, DeltaRetrievalJob
@@ -27,17 +35,23 @@ __all__ = [
     "EntityColumnMissingError",
     "FeatureColumnMissingError",
     "FeatureViewNotFoundError",
+    "HistoricalRequest",
+    "HistoricalResult",
     "InvalidRequestError",
     "InvalidTimestampError",
+    "Manifest",
     "NaiveTimestampError",
     "OfflineStoreError",
     "Reason",
     "Snapshot",
     "TableNotFoundError",
+    "TableRead",
     "UnsupportedSourceError",
     "VersionNotFoundError",
     "ViewInput",
     "commit_metadata",
+    "get_historical_features",
     "point_in_time_join",
     "read_snapshot",
+    "replay",
 ]

@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta  # noqa: E402
 
 import pyarrow as pa  # noqa: E402
 import pytest  # noqa: E402
-from deltalake import write_deltalake  # noqa: E402
+from deltalake import CommitProperties, write_deltalake  # noqa: E402
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")
+CONTRACT_STAMP = '{"contract": "card_merchant@2", "contract_name": "card_merchant"}'
 
 
 def txn_rows(rows):
@@ -41,7 +42,9 @@ from feast.data_format import DeltaFormat
 from feast.types import Float64
 
 card = Entity(name="card", join_keys=["card_id"], value_type=ValueType.INT64)
-merchant = Entity(name="merchant", join_keys=["merchant_id"], value_type=ValueType.INT64)
+merchant = Entity(
+    name="merchant", join_keys=["merchant_id"], value_type=ValueType.INT64
+)
 card_merchant_source = FileSource(
     name="card_merchant",
     path="data/card_merchant",
@@ -98,6 +101,9 @@ def feast_repo(tmp_path, request):
                 (1, 12, 10, 20, 4.0),  # same e, later c: wins unless as-known-at
                 (11, 2, 40, 40, 5.0),
             ]
+        ),
+        commit_properties=CommitProperties(
+            custom_metadata={"userMetadata": CONTRACT_STAMP}
         ),
     )
     ns: dict = {}

@@ -1,0 +1,256 @@
+"""Training-set requests outside Feast's API, with a manifest that replays them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from services.offline._views import read_view
+from services.offline.errors import FeatureViewNotFoundError, InvalidRequestError
+from services.offline.join import ViewInput, point_in_time_join
+from services.offline.snapshot import commit_metadata, read_snapshot
+from services.offline.store import entity_timestamp_column
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from feast import FeatureStore
+    from feast.feature_view import FeatureView
+
+__all__ = [
+    "HistoricalRequest",
+    "HistoricalResult",
+    "Manifest",
+    "TableRead",
+    "get_historical_features",
+    "replay",
+]
+
+
+@dataclass(frozen=True)
+class HistoricalRequest:
+    """What to join: entity rows, features and the snapshots to read.
+
+    Attributes:
+        entity: Entity rows with join keys and a tz-aware timestamp.
+        features: Feature refs (``view:feature``) or one feature service name.
+        pins: Per view, a Delta version or a tz-aware instant to read at;
+            views not listed read their current snapshot.
+        as_known_at: Only count feature rows created at or before each row.
+        full_feature_names: Name outputs ``view__feature``.
+        timestamp_column: Entity timestamp column; default ``event_timestamp``
+            or the only timestamp column.
+    """
+
+    entity: pa.Table
+    features: Sequence[str] | str
+    pins: Mapping[str, int | datetime] = field(default_factory=dict)
+    as_known_at: bool = False
+    full_feature_names: bool = False
+    timestamp_column: str | None = None
+
+
+@dataclass(frozen=True)
+class TableRead:
+    """One Delta read: where, which version, and how it was joined."""
+
+    view: str
+    path: str
+    version: int
+    contract: str | None
+    columns: list[str]
+    """Source columns read, before ``rename``."""
+    rename: dict[str, str]
+    """Source column -> feature name (Feast field mapping)."""
+    join_keys: list[str]
+    entity_key_map: dict[str, str]
+    event_timestamp_column: str
+    created_timestamp_column: str | None
+    ttl_microseconds: int | None
+    features: list[str]
+    output_names: list[str]
+    tiebreak_columns: list[str]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything needed to rebuild a training set from the same snapshots."""
+
+    project: str
+    feature_refs: list[str]
+    feature_service: str | None
+    timestamp_column: str
+    as_known_at: bool
+    full_feature_names: bool
+    entity_rows: int
+    created_at: str
+    tables: list[TableRead]
+
+    def to_json(self) -> str:
+        """Serialise to a JSON document with sorted keys."""
+        return json.dumps(asdict(self), sort_keys=True, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Parse a document written by ``to_json``."""
+        data = json.loads(text)
+        data["tables"] = [TableRead(**t) for t in data["tables"]]
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class HistoricalResult:
+    """The joined rows and the manifest that reproduces them."""
+
+    table: pa.Table
+    manifest: Manifest
+
+
+def get_historical_features(
+    store: FeatureStore, request: HistoricalRequest
+) -> HistoricalResult:
+    """Join the requested features onto the entity rows and record the reads.
+
+    Raises:
+        FeatureViewNotFoundError: A ref or pin names an unknown view.
+        InvalidRequestError: A ref is malformed.
+        VersionNotFoundError: A pin names no existing snapshot.
+    """
+    service = request.features if isinstance(request.features, str) else None
+    refs = _feature_refs(store, request.features)
+    views = _group_refs(store, refs)
+    unknown = set(request.pins) - set(views)
+    if unknown:
+        raise FeatureViewNotFoundError(sorted(unknown)[0])
+    ts_column = request.timestamp_column or entity_timestamp_column(request.entity)
+    reads = [
+        read_view(
+            fv,
+            features,
+            repo_path=store.repo_path,
+            full_feature_names=request.full_feature_names,
+            pin=request.pins.get(name),
+        )
+        for name, (fv, features) in views.items()
+    ]
+    table = point_in_time_join(
+        request.entity,
+        ts_column,
+        [r.view for r in reads],
+        as_known_at=request.as_known_at,
+    )
+    manifest = Manifest(
+        project=store.project,
+        feature_refs=refs,
+        feature_service=service,
+        timestamp_column=ts_column,
+        as_known_at=request.as_known_at,
+        full_feature_names=request.full_feature_names,
+        entity_rows=request.entity.num_rows,
+        created_at=datetime.now(UTC).isoformat(),
+        tables=[
+            _table_read(fv, r.view, r.snapshot.path, r.snapshot.version)
+            for (fv, _), r in zip(views.values(), reads, strict=True)
+        ],
+    )
+    return HistoricalResult(table=table, manifest=manifest)
+
+
+def replay(manifest: Manifest, entity: pa.Table) -> pa.Table:
+    """Rebuild a training set from the exact Delta versions in ``manifest``.
+
+    Needs no Feast registry: the join description is in the manifest, so
+    later edits to feature views do not change a replay.
+    """
+    views = []
+    for t in manifest.tables:
+        snap = read_snapshot(t.path, version=t.version, columns=t.columns)
+        table = snap.table.rename_columns(
+            [t.rename.get(c, c) for c in snap.table.column_names]
+        )
+        ttl = (
+            None
+            if t.ttl_microseconds is None
+            else timedelta(microseconds=t.ttl_microseconds)
+        )
+        views.append(
+            ViewInput(
+                name=t.view,
+                table=table,
+                join_keys=t.join_keys,
+                entity_key_map=t.entity_key_map,
+                event_timestamp_column=t.event_timestamp_column,
+                created_timestamp_column=t.created_timestamp_column,
+                ttl=ttl,
+                features=t.features,
+                output_names=t.output_names,
+                tiebreak_columns=t.tiebreak_columns,
+            )
+        )
+    return point_in_time_join(
+        entity, manifest.timestamp_column, views, as_known_at=manifest.as_known_at
+    )
+
+
+def _feature_refs(store: FeatureStore, features: Sequence[str] | str) -> list[str]:
+    if not isinstance(features, str):
+        return list(features)
+    service = store.get_feature_service(features)
+    return [
+        f"{p.name_to_use()}:{f.name}"  # type: ignore[no-untyped-call]
+        for p in service.feature_view_projections
+        for f in p.features
+    ]
+
+
+def _group_refs(
+    store: FeatureStore, refs: list[str]
+) -> dict[str, tuple[FeatureView, list[str]]]:
+    known = {fv.name: fv for fv in store.list_feature_views()}
+    views: dict[str, tuple[FeatureView, list[str]]] = {}
+    for ref in refs:
+        view, sep, feature = ref.partition(":")
+        if not sep or not view or not feature:
+            raise InvalidRequestError(f"bad feature reference {ref!r}", ref=ref)
+        if view not in known:
+            raise FeatureViewNotFoundError(view)
+        views.setdefault(view, (known[view], []))[1].append(feature)
+    return views
+
+
+def _table_read(fv: FeatureView, view: ViewInput, path: str, version: int) -> TableRead:
+    source = fv.batch_source
+    mapping = dict(source.field_mapping or {}) if source else {}
+    inverse = {v: k for k, v in mapping.items()}
+    feature_cols = [view.feature_key(k) for k in view.join_keys]
+    feature_cols += [*(view.tiebreak_columns or []), *view.features]
+    feature_cols.append(view.event_timestamp_column)
+    if view.created_timestamp_column:
+        feature_cols.append(view.created_timestamp_column)
+    ttl = view.ttl // timedelta(microseconds=1) if view.ttl else None
+    return TableRead(
+        view=view.name,
+        path=path,
+        version=version,
+        contract=_contract(commit_metadata(path, version)),
+        columns=list(dict.fromkeys(inverse.get(c, c) for c in feature_cols)),
+        rename=mapping,
+        join_keys=list(view.join_keys),
+        entity_key_map=dict(view.entity_key_map),
+        event_timestamp_column=view.event_timestamp_column,
+        created_timestamp_column=view.created_timestamp_column,
+        ttl_microseconds=ttl,
+        features=list(view.features),
+        output_names=list(view.output_names or view.features),
+        tiebreak_columns=list(view.tiebreak_columns or view.features),
+    )
+
+
+def _contract(metadata: Mapping[str, Any]) -> str | None:
+    """``name@version`` from commit metadata written by spark_jobs.publish."""
+    if metadata.get("contract"):
+        return str(metadata["contract"])
+    name, version = metadata.get("contract_name"), metadata.get("contract_version")
+    return f"{name}@{version}" if name and version else None
