@@ -48,6 +48,8 @@ def build_spark_session(
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.databricks.delta.snapshotPartitions", "2")
+        # Fewer, larger Arrow batches: each contract check pass has a fixed cost.
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
     )
     launched_by_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     # Python workers must run this interpreter (the project's venv), also on

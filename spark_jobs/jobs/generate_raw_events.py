@@ -16,7 +16,6 @@ from spark_jobs.paths import DataPaths
 CURRENCIES = np.array(["EUR", "USD", "GBP"])
 COUNTRIES = np.array(["DE", "FR", "GB", "US", "NL", "ES", "IT", "PL"])
 CHANNELS = np.array(["pos", "web", "app"])
-DEFAULT_END = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def generate(
@@ -26,7 +25,7 @@ def generate(
     merchants: int,
     days: int,
     seed: int,
-    end: datetime = DEFAULT_END,
+    end: datetime,
 ) -> tuple[pa.Table, pa.Table]:
     """Build the raw transactions and fraud labels, mess included.
 
@@ -70,7 +69,9 @@ def generate(
             "channel": pa.array(CHANNELS[rng.choice(3, n, p=[0.5, 0.35, 0.15])]),
             "status": pa.array(status),
             "event_time": pa.array(event_us, type=ts),
-            "ingest_time": pa.array(event_us + delay_us, type=ts),
+            "ingest_time": pa.array(
+                np.minimum(event_us + delay_us, int(end.timestamp() * 1e6)), type=ts
+            ),
         }
     )
     dup = np.flatnonzero(rng.random(n) < 0.01)
@@ -102,6 +103,14 @@ def write(tx: pa.Table, labels: pa.Table, paths: DataPaths) -> None:
         pq.write_table(table, directory / "part-0.parquet", row_group_size=1 << 18)
 
 
+def _today() -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(
@@ -112,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merchants", type=int, default=300)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--end", type=datetime.fromisoformat, default=None,
+        help="end of the event period, ISO 8601 (default: today 00:00 UTC, so the "
+        "demo's online features are fresh)",
+    )
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="root of the data folder (default: $FS_DATA_DIR or ./data)")
     args = parser.parse_args(argv)
@@ -123,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         merchants=args.merchants,
         days=args.days,
         seed=args.seed,
+        end=_utc(args.end) if args.end else _today(),
     )
     paths = DataPaths.from_root(args.data_dir)
     write(tx, labels, paths)

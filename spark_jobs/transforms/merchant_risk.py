@@ -9,7 +9,7 @@ WINDOW_DAYS = 30
 
 
 def add_merchant_risk(payments: DataFrame, labels: DataFrame) -> DataFrame:
-    """One row per (merchant, day) for every day between first and last payment.
+    """One row per (merchant, day) for every complete day with payments before it.
 
     For day ``d`` (row time = end of ``d``, UTC): ``txn_count_30d`` counts payments
     in the 30 days ending with ``d``; ``fraud_count_30d`` counts those of them whose
@@ -37,9 +37,10 @@ def add_merchant_risk(payments: DataFrame, labels: DataFrame) -> DataFrame:
             F.sum(F.col("is_fraud").cast("long")).alias("n_fraud"),
         )
     )
+    # Only complete days: the row for day d is stamped at the end of d.
     bounds = payments.agg(
         F.to_date(F.min("event_time")).alias("first"),
-        F.to_date(F.max("event_time")).alias("last"),
+        F.date_sub(F.to_date(F.max("event_time")), 1).alias("last"),
     )
     calendar = bounds.select(F.explode(F.sequence("first", "last")).alias("day"))
     merchants = payments.select("merchant_id").distinct()

@@ -1,0 +1,203 @@
+"""A thin Python client for the featurestore.v1 gRPC API (pandas and Arrow in/out)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import grpc
+import pandas as pd
+import pyarrow as pa
+
+from featurestore.v1 import common_pb2, contract_service_pb2, contract_service_pb2_grpc
+from featurestore.v1 import feature_store_service_pb2 as fs_pb
+from featurestore.v1 import feature_store_service_pb2_grpc as fs_grpc
+from services.server.arrow_ipc import write_ipc
+from services.server.values import from_python, to_python
+
+STATUS_NAMES = {
+    fs_pb.FEATURE_STATUS_PRESENT: "PRESENT",
+    fs_pb.FEATURE_STATUS_NOT_FOUND: "NOT_FOUND",
+    fs_pb.FEATURE_STATUS_OUTSIDE_MAX_AGE: "OUTSIDE_MAX_AGE",
+}
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """A point-in-time-correct training set and the manifest that replays it."""
+
+    table: pa.Table
+    manifest: dict[str, Any]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The rows as a pandas DataFrame."""
+        return self.table.to_pandas()
+
+
+class FeatureStoreClient:
+    """Calls FeatureStoreService and ContractService on one channel."""
+
+    def __init__(self, address: str = "127.0.0.1:6566", timeout: float = 30.0) -> None:
+        self.channel = grpc.insecure_channel(
+            address, options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+        )
+        self.features = fs_grpc.FeatureStoreServiceStub(self.channel)
+        self.contracts = contract_service_pb2_grpc.ContractServiceStub(self.channel)
+        self.timeout = timeout
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+    def __enter__(self) -> FeatureStoreClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get_online_features(
+        self,
+        entities: Mapping[str, Sequence[Any]],
+        features: Sequence[str] = (),
+        feature_service: str = "",
+        *,
+        full_feature_names: bool = False,
+        with_status: bool = False,
+    ) -> pd.DataFrame:
+        """Latest feature values, one row per entity row.
+
+        Args:
+            entities: join key -> values (one per row).
+            features: "view:feature" references (or give feature_service).
+            feature_service: A Feast feature service name.
+            full_feature_names: Name columns "view__feature".
+            with_status: Add "<feature>__status" and "<feature>__event_time" columns.
+        """
+        request = fs_pb.GetOnlineFeaturesRequest(
+            features=list(features),
+            feature_service=feature_service,
+            full_feature_names=full_feature_names,
+        )
+        for name, values in entities.items():
+            request.entities[name].CopyFrom(
+                common_pb2.ValueList(values=[from_python(v) for v in values])
+            )
+        response = self.features.GetOnlineFeatures(request, timeout=self.timeout)
+        data: dict[str, list[Any]] = {}
+        for column in response.columns:
+            data[column.name] = [to_python(v) for v in column.values]
+            if with_status and column.name not in entities:
+                data[f"{column.name}__status"] = [STATUS_NAMES.get(s, "?") for s in column.statuses]
+                data[f"{column.name}__event_time"] = [
+                    t.ToDatetime() if t.seconds or t.nanos else None for t in column.event_times
+                ]
+        return pd.DataFrame(data)
+
+    def get_historical_features(
+        self,
+        entity_rows: pa.Table | pd.DataFrame | str,
+        features: Sequence[str] = (),
+        feature_service: str = "",
+        *,
+        timestamp_column: str = "event_timestamp",
+        full_feature_names: bool = False,
+        as_known_at: bool = False,
+        pins: Mapping[str, int | datetime] | None = None,
+        output_path: str = "",
+        output_format: str = "",
+    ) -> TrainingSet:
+        """A point-in-time-correct training set, streamed as Arrow.
+
+        Args:
+            entity_rows: Entity rows (join keys, timestamp, labels), or a
+                Parquet/Delta path the server can read.
+            features: "view:feature" references (or give feature_service).
+            feature_service: A Feast feature service name.
+            timestamp_column: The entity timestamp column.
+            full_feature_names: Name columns "view__feature".
+            as_known_at: Only count feature rows created by the entity time.
+            pins: view -> Delta version or timestamp to read.
+            output_path: Also write the result there (server side).
+            output_format: "parquet" or "delta" with output_path.
+        """
+        request = fs_pb.GetHistoricalFeaturesRequest(
+            features=list(features),
+            feature_service=feature_service,
+            timestamp_column=timestamp_column,
+            full_feature_names=full_feature_names,
+            as_known_at=as_known_at,
+            output_path=output_path,
+            output_format=_output_format(output_format),
+        )
+        if isinstance(entity_rows, str):
+            request.entity_rows_path = entity_rows
+        else:
+            table = (
+                pa.Table.from_pandas(entity_rows, preserve_index=False)
+                if isinstance(entity_rows, pd.DataFrame)
+                else entity_rows
+            )
+            request.entity_rows_arrow = write_ipc(table)
+        for view, pin in (pins or {}).items():
+            if isinstance(pin, datetime):
+                request.pins[view].timestamp.FromDatetime(pin)
+            else:
+                request.pins[view].version = int(pin)
+        chunks: list[bytes] = []
+        manifest: dict[str, Any] = {}
+        for message in self.features.GetHistoricalFeatures(request, timeout=self.timeout):
+            if message.HasField("manifest"):
+                manifest = json.loads(message.manifest.manifest_json)
+            else:
+                chunks.append(message.arrow_ipc)
+        table = pa.ipc.open_stream(pa.py_buffer(b"".join(chunks))).read_all()
+        return TrainingSet(table, manifest)
+
+    def list_feature_views(self) -> list[str]:
+        """Names of all registered feature views (follows every page)."""
+        names, token = [], ""
+        while True:
+            response = self.features.ListFeatureViews(
+                fs_pb.ListFeatureViewsRequest(page_token=token), timeout=self.timeout
+            )
+            names += [v.name for v in response.feature_views]
+            token = response.next_page_token
+            if not token:
+                return names
+
+    def get_contract(self, name: str, version: str = "") -> contract_service_pb2.Contract:
+        """One contract, verbatim YAML included."""
+        return self.contracts.GetContract(
+            contract_service_pb2.GetContractRequest(name=name, version=version),
+            timeout=self.timeout,
+        ).contract
+
+    def validate_rows(
+        self, contract: str, rows: pa.Table | pd.DataFrame, version: str = ""
+    ) -> contract_service_pb2.ValidateRowsResponse:
+        """Per-row verdicts for ``rows`` against a contract."""
+        table = (
+            pa.Table.from_pandas(rows, preserve_index=False)
+            if isinstance(rows, pd.DataFrame)
+            else rows
+        )
+        return self.contracts.ValidateRows(
+            contract_service_pb2.ValidateRowsRequest(
+                contract=contract, version=version, arrow_ipc=write_ipc(table)
+            ),
+            timeout=self.timeout,
+        )
+
+
+def _output_format(name: str) -> int:
+    formats = {
+        "": fs_pb.OUTPUT_FORMAT_UNSPECIFIED,
+        "parquet": fs_pb.OUTPUT_FORMAT_PARQUET,
+        "delta": fs_pb.OUTPUT_FORMAT_DELTA,
+    }
+    if name not in formats:
+        raise ValueError(f"output_format must be one of {sorted(formats)}, got {name!r}")
+    return formats[name]
