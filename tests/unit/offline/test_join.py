@@ -1,0 +1,119 @@
+"""point_in_time_join: validation errors and hand-checked cases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+
+from services.offline import (
+    EntityColumnMissingError,
+    FeatureColumnMissingError,
+    InvalidRequestError,
+    InvalidTimestampError,
+    NaiveTimestampError,
+    Reason,
+    ViewInput,
+    point_in_time_join,
+)
+from services.offline.join import latest_per_key
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+TS = pa.timestamp("us", tz="UTC")
+
+
+def _view(**kw):
+    table = pa.table(
+        {
+            "k": pa.array([1, 1, 1, 2], pa.int64()),
+            "e": pa.array([T0, T0, T0 + timedelta(hours=1), T0], TS),
+            "c": pa.array([T0, T0, T0, T0], TS),
+            "v": pa.array([5, 7, None, 1], pa.int64()),
+            "w": pa.array(["a", "b", "c", "d"]),
+        }
+    )
+    args = dict(
+        name="fv",
+        table=table,
+        join_keys=["k"],
+        event_timestamp_column="e",
+        created_timestamp_column="c",
+        features=["w"],
+        tiebreak_columns=["v", "w"],
+    )
+    args.update(kw)
+    return ViewInput(**args)
+
+
+def _entity(times, keys=None, tz="UTC"):
+    keys = keys or [1] * len(times)
+    return pa.table(
+        {
+            "k": pa.array(keys, pa.int64()),
+            "t": pa.array(times, pa.timestamp("us", tz=tz)),
+        }
+    )
+
+
+def test_full_tie_goes_to_greatest_tiebreak_tuple():
+    out = point_in_time_join(_entity([T0 + timedelta(minutes=30)]), "t", [_view()])
+    assert out.column("w").to_pylist() == ["b"]  # v=7 beats v=5
+
+
+def test_ttl_boundary_included_one_second_past_excluded():
+    times = [T0 + timedelta(hours=3), T0 + timedelta(hours=3, seconds=1)]
+    out = point_in_time_join(_entity(times), "t", [_view(ttl=timedelta(hours=2))])
+    assert out.column("w").to_pylist() == ["c", None]
+
+
+def test_naive_entity_timestamp_rejected():
+    entity = pa.table(
+        {"k": [1], "t": pa.array([datetime(2024, 1, 1)], pa.timestamp("us"))}
+    )
+    with pytest.raises(NaiveTimestampError) as err:
+        point_in_time_join(entity, "t", [_view()])
+    assert err.value.reason is Reason.NAIVE_TIMESTAMP
+
+
+def test_non_timestamp_rejected():
+    entity = pa.table({"k": [1], "t": ["2024-01-01"]})
+    with pytest.raises(InvalidTimestampError) as err:
+        point_in_time_join(entity, "t", [_view()])
+    assert err.value.reason is Reason.INVALID_TIMESTAMP
+
+
+@pytest.mark.parametrize("drop", ["k", "t"])
+def test_missing_entity_column(drop):
+    entity = _entity([T0]).drop_columns([drop])
+    with pytest.raises(EntityColumnMissingError) as err:
+        point_in_time_join(entity, "t", [_view()])
+    assert err.value.reason is Reason.ENTITY_COLUMN_MISSING
+    assert err.value.metadata["column"] == drop
+
+
+def test_missing_feature_column():
+    with pytest.raises(FeatureColumnMissingError) as err:
+        point_in_time_join(_entity([T0]), "t", [_view(features=["nope"])])
+    assert err.value.reason is Reason.FEATURE_COLUMN_MISSING
+
+
+def test_key_type_mismatch_and_name_collision():
+    entity = pa.table({"k": ["1"], "t": pa.array([T0], TS)})
+    with pytest.raises(InvalidRequestError):
+        point_in_time_join(entity, "t", [_view()])
+    with pytest.raises(InvalidRequestError):
+        point_in_time_join(_entity([T0]), "t", [_view(output_names=["k"])])
+
+
+def test_latest_per_key_uses_the_same_tie_rule():
+    view = _view()
+    latest = latest_per_key(view.table, ["k"], "e", "c", ["v", "w"])
+    assert latest.column("w").to_pylist() == ["c", "d"]
+    no_late = view.table.slice(0, 2)
+    assert latest_per_key(no_late, ["k"], "e", "c", ["v", "w"]).column(
+        "w"
+    ).to_pylist() == ["b"]
+    assert latest_per_key(view.table, [], "e", "c", ["v", "w"]).column(
+        "w"
+    ).to_pylist() == ["c"]

@@ -1,0 +1,117 @@
+"""read_snapshot reads the Delta log, so removed rows never come back."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pytest
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+from services.offline import (
+    NaiveTimestampError,
+    Reason,
+    TableNotFoundError,
+    VersionNotFoundError,
+    commit_metadata,
+    read_snapshot,
+)
+
+
+def _ids(snapshot):
+    return sorted(snapshot.table.column("id").to_pylist())
+
+
+@pytest.fixture
+def table(tmp_path):
+    path = str(tmp_path / "t")
+    meta = json.dumps({"contract": "t@1"})
+    write_deltalake(
+        path,
+        pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"]}),
+        commit_properties=CommitProperties(custom_metadata={"userMetadata": meta}),
+    )  # v0
+    DeltaTable(path).delete("id = 2")  # v1
+    source = pa.table({"id": [3, 4], "v": ["C", "d"]})
+    (
+        DeltaTable(path)
+        .merge(source, "t.id = s.id", source_alias="s", target_alias="t")
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute()
+    )  # v2
+    return path
+
+
+def test_current_snapshot_excludes_deleted_and_updated_rows(table):
+    snap = read_snapshot(table)
+    assert snap.version == 2
+    rows = sorted(
+        zip(
+            snap.table.column("id").to_pylist(),
+            snap.table.column("v").to_pylist(),
+            strict=True,
+        )
+    )
+    assert rows == [(1, "a"), (3, "C"), (4, "d")]
+
+
+def test_overwrite_hides_every_old_row(table):
+    write_deltalake(table, pa.table({"id": [9], "v": ["z"]}), mode="overwrite")
+    assert _ids(read_snapshot(table)) == [9]
+    assert _ids(read_snapshot(table, version=2)) == [1, 3, 4]
+
+
+def test_pinned_version_returns_old_rows(table):
+    assert _ids(read_snapshot(table, version=0)) == [1, 2, 3]
+    assert _ids(read_snapshot(table, version=1)) == [1, 3]
+
+
+def test_pinned_timestamp(table):
+    time.sleep(0.01)
+    now = datetime.now(UTC)
+    time.sleep(0.01)
+    write_deltalake(table, pa.table({"id": [7], "v": ["x"]}), mode="append")
+    snap = read_snapshot(table, timestamp=now)
+    assert snap.version == 2 and _ids(snap) == [1, 3, 4]
+
+
+def test_columns_and_filters(table):
+    snap = read_snapshot(table, columns=["id"], filters=[("id", ">", 1)])
+    assert snap.table.column_names == ["id"]
+    assert _ids(snap) == [3, 4]
+
+
+@pytest.mark.parametrize("version", [3, -1])
+def test_missing_version(table, version):
+    with pytest.raises(VersionNotFoundError) as err:
+        read_snapshot(table, version=version)
+    assert err.value.reason is Reason.VERSION_NOT_FOUND
+    assert err.value.metadata["path"] == table
+
+
+def test_timestamp_before_table_existed(table):
+    with pytest.raises(VersionNotFoundError):
+        read_snapshot(table, timestamp=datetime(2000, 1, 1, tzinfo=UTC))
+
+
+def test_naive_timestamp_pin(table):
+    with pytest.raises(NaiveTimestampError) as err:
+        read_snapshot(table, timestamp=datetime(2030, 1, 1))
+    assert err.value.reason is Reason.NAIVE_TIMESTAMP
+
+
+def test_missing_table(tmp_path):
+    with pytest.raises(TableNotFoundError) as err:
+        read_snapshot(str(tmp_path / "none"))
+    assert err.value.reason is Reason.TABLE_NOT_FOUND
+    assert isinstance(err.value, LookupError)
+
+
+def test_commit_metadata(table):
+    assert commit_metadata(table, 0) == {"contract": "t@1"}
+    assert commit_metadata(table, 1) == {}
+    with pytest.raises(VersionNotFoundError):
+        commit_metadata(table, 9)
