@@ -1,8 +1,10 @@
-"""Time our online readers against Feast's ``online_read`` on SQLite and Redis.
+"""Time our online readers and writer against Feast's own paths (SQLite, Redis).
 
 Run from the repo root: ``.venv/bin/python benchmarks/bench_online_reader.py``.
-Needs ``redis-server`` on PATH. Feast's side gets pre-built EntityKey protos,
-so its numbers exclude Python-value-to-proto conversion (favours Feast).
+Needs ``redis-server`` on PATH. Feast's reads get pre-built EntityKey protos,
+so they exclude Python-value-to-proto conversion (favours Feast). Writes compare
+``write_latest`` with what ``feast materialize`` runs after the offline pull:
+``_convert_arrow_to_proto`` + ``online_write_batch``.
 """
 
 from __future__ import annotations
@@ -17,23 +19,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from feast import Entity, FeatureView, Field, FileSource  # noqa: E402
-from feast.infra.online_stores.redis import (  # noqa: E402
+import pyarrow as pa
+from feast import Entity, FeatureView, Field, FileSource
+from feast.infra.online_stores.redis import (
     RedisOnlineStore,
     RedisOnlineStoreConfig,
 )
-from feast.infra.online_stores.sqlite import (  # noqa: E402
+from feast.infra.online_stores.sqlite import (
     SqliteOnlineStore,
     SqliteOnlineStoreConfig,
 )
-from feast.protos.feast.types.EntityKey_pb2 import EntityKey  # noqa: E402
-from feast.protos.feast.types.Value_pb2 import Value  # noqa: E402
-from feast.repo_config import RepoConfig  # noqa: E402
-from feast.types import Float64, Int64  # noqa: E402
-from feast.value_type import ValueType  # noqa: E402
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+from feast.protos.feast.types.Value_pb2 import Value
+from feast.repo_config import RepoConfig
+from feast.types import Float64, Int64
+from feast.utils import _convert_arrow_to_proto
+from feast.value_type import ValueType
 
-from services.online import ViewRequest, build_online_reader  # noqa: E402
-from tests.redis_harness import start_redis_process  # noqa: E402
+from services.online import ViewRequest, build_online_reader
+from services.online.writer import write_latest
+from tests.redis_harness import start_redis_process
 
 N_FEATURES = 50
 N_ENTITIES = 1000
@@ -89,15 +94,55 @@ def _bench(
         ids = list(range(0, n * 7, 7))
         keys = [_key(i) for i in ids]
         ours = _time(
-            lambda: reader.read("bench", request, {"driver_id": ids}, NOW), iters
+            lambda ids=ids: reader.read("bench", request, {"driver_id": ids}, NOW),
+            iters,
         )
-        feast = _time(lambda: store.online_read(config, view, keys, FEATURES), iters)
+        feast = _time(
+            lambda keys=keys: store.online_read(config, view, keys, FEATURES), iters
+        )
         print(
             f"{name:6} {n:>3} ent x {N_FEATURES} feat | "
             f"ours p50 {ours[0] * 1e3:7.3f} ms p99 {ours[1] * 1e3:7.3f} ms | "
             f"feast p50 {feast[0] * 1e3:7.3f} ms p99 {feast[1] * 1e3:7.3f} ms | "
             f"p50 speed-up x{feast[0] / ours[0]:.1f}"
         )
+
+
+N_WRITE = 10_000
+
+
+def _write_table() -> pa.Table:
+    ts = NOW - timedelta(minutes=1)
+    cols: dict[str, pa.Array] = {"driver_id": pa.array(range(N_WRITE), pa.int64())}
+    for j, f in enumerate(FEATURES):
+        cols[f] = pa.array([i * 0.5 + j for i in range(N_WRITE)], pa.float64())
+    cols["ts"] = pa.array([ts] * N_WRITE, pa.timestamp("us", tz="UTC"))
+    return pa.table(cols)
+
+
+def _bench_write(
+    name: str,
+    config: RepoConfig,
+    store: SqliteOnlineStore | RedisOnlineStore,
+    reset: Callable[[], None],
+) -> None:
+    table = _write_table()
+    join_keys = {"driver_id": ValueType.INT64}
+    reset()
+    start = time.perf_counter()
+    store.online_write_batch(
+        config, view, _convert_arrow_to_proto(table, view, join_keys), None
+    )
+    feast_s = time.perf_counter() - start
+    reset()
+    start = time.perf_counter()
+    write_latest(config, view, table)
+    ours_s = time.perf_counter() - start
+    print(
+        f"{name:6} write {N_WRITE} rows x {N_FEATURES} feat | "
+        f"ours {N_WRITE / ours_s:9.0f} rows/s | feast {N_WRITE / feast_s:9.0f} rows/s"
+        f" | speed-up x{feast_s / ours_s:.1f}"
+    )
 
 
 def main() -> int:
@@ -115,6 +160,12 @@ def main() -> int:
         sqlite_store.online_write_batch(sqlite_cfg, view, _rows(), None)
         _bench("sqlite", sqlite_cfg, sqlite_store)
 
+        def reset_sqlite() -> None:
+            sqlite_store.update(sqlite_cfg, [view], [], [], [], partial=False)
+            sqlite_store.update(sqlite_cfg, [], [view], [], [], partial=False)
+
+        _bench_write("sqlite", sqlite_cfg, sqlite_store, reset_sqlite)
+
         server = start_redis_process(tmp_path / "redis")
         try:
             redis_cfg = RepoConfig(
@@ -128,6 +179,8 @@ def main() -> int:
             redis_store = RedisOnlineStore()
             redis_store.online_write_batch(redis_cfg, view, _rows(), None)
             _bench("redis", redis_cfg, redis_store)
+            flush = redis_store._get_client(redis_cfg.online_store).flushall
+            _bench_write("redis", redis_cfg, redis_store, flush)
         finally:
             server.stop()
     return 0
