@@ -1,0 +1,223 @@
+"""Time Spark contract enforcement against a plain write and Pandera on pyspark.
+
+Run from the repo root::
+
+    .venv/bin/python -m benchmarks.bench_enforcement --transactions 500000
+
+On the same generated raw events, three runs of the customer_spend transform:
+
+* ``plain``: transform, then one Delta overwrite (no validation);
+* ``enforced``: transform, then ``spark_jobs.publish.publish`` (verdict per row,
+  duplicate keys, quarantine, failure-ratio gate, Delta overwrite);
+* ``pandera_pyspark``: transform, Pandera's own pyspark validation of a schema
+  built from the same contract (``schema.validate(df)`` then reading
+  ``df.pandera.errors``), then a Delta overwrite of every row (Pandera neither
+  names failing rows nor drops them).
+
+The Pandera schema covers the column checks and nullability only: the row
+check (``windows_nested``) and primary-key uniqueness have no built-in pyspark
+equivalent, so that side does less work. Results go to
+``benchmarks/results/enforcement.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from services.contracts import Contract, ContractRegistry
+from spark_jobs.io import read_parquet, write_delta
+from spark_jobs.jobs import generate_raw_events
+from spark_jobs.paths import DataPaths
+from spark_jobs.publish import publish
+from spark_jobs.session import build_spark_session
+from spark_jobs.transforms.clean import approved_payments, deduplicate_transactions
+from spark_jobs.transforms.customer_spend import add_spend_windows
+from spark_jobs.validate import with_verdicts
+
+RESULTS = Path(__file__).resolve().parent / "results" / "enforcement.json"
+SPARK_TYPES: dict[str, T.DataType] = {
+    "int64": T.LongType(),
+    "float64": T.DoubleType(),
+    "string": T.StringType(),
+    "bool": T.BooleanType(),
+    "timestamp": T.TimestampType(),
+    "date": T.DateType(),
+}
+
+
+def pandera_pyspark_schema(contract: Contract) -> Any:
+    """Pandera pyspark DataFrameSchema with the contract's columns and checks."""
+    import pandera.pyspark as pa
+
+    def check(c: Any) -> Any:
+        args = c.args
+        if c.name == "in_range":
+            return pa.Check.in_range(
+                args.min_value, args.max_value, args.include_min, args.include_max
+            )
+        if c.name == "str_length":
+            return pa.Check.str_length(args.min_value, args.max_value)
+        value = list(args) if isinstance(args, tuple) else args
+        return getattr(pa.Check, c.name)(value)
+
+    return pa.DataFrameSchema(
+        {
+            col.name: pa.Column(
+                cast(Any, SPARK_TYPES[col.type]),  # pandera takes Spark types too
+                checks=[check(c) for c in col.checks if not c.custom],
+                nullable=col.nullable,
+            )
+            for col in contract.columns
+        },
+        strict=True,
+        name=f"{contract.name}@{contract.version}",
+    )
+
+
+_DUMMY: dict[str, Any] = {
+    "int64": 1,
+    "float64": 1.0,
+    "string": "M0001",
+    "bool": True,
+    "timestamp": datetime(2026, 1, 1, tzinfo=UTC),
+    "date": date(2026, 1, 1),
+}
+
+
+def _warm_up(spark: SparkSession, contract: Contract) -> None:
+    """Start the JVM's code paths and the Python workers (pandas, Pandera) once.
+
+    Otherwise the first variant using mapInArrow pays the worker start-up.
+    """
+    schema = T.StructType(
+        [T.StructField(c.name, SPARK_TYPES[c.type]) for c in contract.columns]
+    )
+    row = tuple(_DUMMY[c.type] for c in contract.columns)
+    with_verdicts(contract, spark.createDataFrame([row], schema)).collect()
+
+
+def _features(spark: SparkSession, paths: DataPaths) -> DataFrame:
+    raw = read_parquet(spark, paths.raw_transactions)
+    return add_spend_windows(approved_payments(deduplicate_transactions(raw)))
+
+
+def _timed(fn: Callable[[], dict[str, Any]]) -> tuple[float, dict[str, Any]]:
+    start = time.perf_counter()
+    detail = fn()
+    return time.perf_counter() - start, detail
+
+
+def run(
+    spark: SparkSession, contract: Contract, data: DataPaths, out: Path
+) -> dict[str, tuple[float, dict[str, Any]]]:
+    """Run the three variants once each on the same raw data; return timings."""
+
+    def plain() -> dict[str, Any]:
+        target = DataPaths.from_root(out / "plain").feature_table(contract.name)
+        write_delta(_features(spark, data), target, mode="overwrite", metadata={})
+        return {}
+
+    def enforced() -> dict[str, Any]:
+        report = publish(
+            _features(spark, data),
+            contract,
+            DataPaths.from_root(out / "enforced"),
+            job="bench_enforcement",
+            run_id="bench",
+        )
+        return report.validation.summary()
+
+    def pandera_pyspark() -> dict[str, Any]:
+        validated = pandera_pyspark_schema(contract).validate(_features(spark, data))
+        errors = dict(validated.pandera.errors)
+        target = DataPaths.from_root(out / "pandera").feature_table(contract.name)
+        write_delta(validated, target, mode="overwrite", metadata={})
+        return {"pandera_errors": json.loads(json.dumps(errors, default=str))}
+
+    return {
+        "plain": _timed(plain),
+        "enforced": _timed(enforced),
+        "pandera_pyspark": _timed(pandera_pyspark),
+    }
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_enforcement",
+        description=__doc__.split("\n")[0],
+    )
+    parser.add_argument("--transactions", type=int, default=2_000_000)
+    parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument("--master", default=None, help="default: local[*]")
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="default: a tmp dir"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate data, time the three variants, print a table, save JSON."""
+    args = _parse(argv)
+    contract = ContractRegistry().get("customer_spend")
+    with tempfile.TemporaryDirectory(prefix="bench_enforcement_") as tmp:
+        work = args.work_dir or Path(tmp)
+        data = DataPaths.from_root(work / "data")
+        generate_raw_events.main(
+            [
+                f"--transactions={args.transactions}",
+                f"--customers={args.customers}",
+                "--merchants=500",
+                f"--data-dir={data.root}",
+            ]
+        )
+        spark = build_spark_session("bench_enforcement", args.master)
+        _warm_up(spark, contract)
+        rows_in = spark.read.parquet(str(data.raw_transactions)).count()
+        timings = run(spark, contract, data, work / "out")
+        partitions = spark.conf.get("spark.sql.shuffle.partitions")
+        master = spark.sparkContext.master
+        spark.stop()
+    plain_s = timings["plain"][0]
+    results = {
+        "transactions": args.transactions,
+        "raw_rows": rows_in,
+        "master": master,
+        "shuffle_partitions": partitions,
+        "python": platform.python_version(),
+        "seconds": {name: round(s, 2) for name, (s, _) in timings.items()},
+        "ratios": {
+            "enforced/plain": round(timings["enforced"][0] / plain_s, 2),
+            "enforced/pandera_pyspark": round(
+                timings["enforced"][0] / timings["pandera_pyspark"][0], 2
+            ),
+            "pandera_pyspark/plain": round(timings["pandera_pyspark"][0] / plain_s, 2),
+        },
+        "details": {name: detail for name, (_, detail) in timings.items()},
+    }
+    print(f"customer_spend on {rows_in:,} raw transaction rows ({master})")
+    print(f"{'variant':<18}{'seconds':>10}{'x plain':>10}")
+    for name, (seconds, _) in timings.items():
+        print(f"{name:<18}{seconds:>10.2f}{seconds / plain_s:>10.2f}")
+    for name, ratio in results["ratios"].items():
+        print(f"{name:<28}{ratio:>8.2f}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"saved {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
