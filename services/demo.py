@@ -58,13 +58,21 @@ def run(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> str:
     """Run a command; print its last lines; raise StepFailed on non-zero exit."""
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
-    shown = [ln for ln in lines if not ln.startswith(("WARN", "Using Spark", "Setting default",
-                                                      "To adjust", "WARNING"))]
+    shown = [ln for ln in lines if not _is_noise(ln)]
     for line in shown[-6:]:
         print(f"    {line}")
     if proc.returncode != 0:
         raise StepFailed(f"{' '.join(args[:4])} exited {proc.returncode}")
     return proc.stdout
+
+
+_NOISE = ("WARN", "Using Spark", "Setting default", "To adjust", "WARNING", ":: ", "\t",
+          "Ivy Default", "The jars", "io.delta#", "confs:", "found ", "downloading")
+
+
+def _is_noise(line: str) -> bool:
+    # Spark and Ivy chatter; job summaries and errors are kept.
+    return line.startswith(_NOISE) or " WARN " in line or line.strip().startswith(("|", "-"))
 
 
 def free_port() -> int:
@@ -101,7 +109,7 @@ def training_entities(data_dir: Path, rows: int) -> pd.DataFrame:
     labels = pq.read_table(data_dir / "raw" / "fraud_labels")
     tx = tx.filter(pc.greater(tx["customer_id"], 0))
     joined = labels.join(tx.select(["transaction_id", "customer_id", "merchant_id",
-                                    "event_time"]), "transaction_id")
+                                    "event_time"]), "transaction_id", join_type="inner")
     frame = joined.to_pandas().drop_duplicates("transaction_id")
     frame = frame.sort_values("transaction_id").tail(rows)
     frame = frame.rename(columns={"event_time": "event_timestamp"})
