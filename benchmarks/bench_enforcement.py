@@ -116,7 +116,9 @@ def _features(spark: SparkSession, paths: DataPaths) -> DataFrame:
 def _timed(fn: Callable[[], dict[str, Any]]) -> tuple[float, dict[str, Any]]:
     start = time.perf_counter()
     detail = fn()
-    return time.perf_counter() - start, detail
+    seconds = time.perf_counter() - start
+    print(f"  {fn.__name__}: {seconds:.1f}s", file=sys.stderr, flush=True)
+    return seconds, detail
 
 
 def run(
