@@ -90,9 +90,12 @@ class FeatureStoreClient:
         for column in response.columns:
             data[column.name] = [to_python(v) for v in column.values]
             if with_status and column.name not in entities:
-                data[f"{column.name}__status"] = [STATUS_NAMES.get(s, "?") for s in column.statuses]
+                data[f"{column.name}__status"] = [
+                    STATUS_NAMES.get(s, "?") for s in column.statuses
+                ]
                 data[f"{column.name}__event_time"] = [
-                    t.ToDatetime() if t.seconds or t.nanos else None for t in column.event_times
+                    t.ToDatetime() if t.seconds or t.nanos else None
+                    for t in column.event_times
                 ]
         return pd.DataFrame(data)
 
@@ -148,7 +151,9 @@ class FeatureStoreClient:
                 request.pins[view].version = int(pin)
         chunks: list[bytes] = []
         manifest: dict[str, Any] = {}
-        for message in self.features.GetHistoricalFeatures(request, timeout=self.timeout):
+        for message in self.features.GetHistoricalFeatures(
+            request, timeout=self.timeout
+        ):
             if message.HasField("manifest"):
                 manifest = json.loads(message.manifest.manifest_json)
             else:
@@ -168,7 +173,9 @@ class FeatureStoreClient:
             if not token:
                 return names
 
-    def get_contract(self, name: str, version: str = "") -> contract_service_pb2.Contract:
+    def get_contract(
+        self, name: str, version: str = ""
+    ) -> contract_service_pb2.Contract:
         """One contract, verbatim YAML included."""
         return self.contracts.GetContract(
             contract_service_pb2.GetContractRequest(name=name, version=version),
@@ -199,5 +206,7 @@ def _output_format(name: str) -> int:
         "delta": fs_pb.OUTPUT_FORMAT_DELTA,
     }
     if name not in formats:
-        raise ValueError(f"output_format must be one of {sorted(formats)}, got {name!r}")
+        raise ValueError(
+            f"output_format must be one of {sorted(formats)}, got {name!r}"
+        )
     return formats[name]

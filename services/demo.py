@@ -35,8 +35,12 @@ def step(number: int, total: int, title: str) -> Iterator[None]:
     print(f"\n==> [{number}/{total}] {title}", flush=True)
     started = time.monotonic()
     done = threading.Event()
-    bar = tqdm(total=None, bar_format="    {elapsed} elapsed", leave=False,
-               disable=not sys.stderr.isatty())
+    bar = tqdm(
+        total=None,
+        bar_format="    {elapsed} elapsed",
+        leave=False,
+        disable=not sys.stderr.isatty(),
+    )
 
     def tick() -> None:
         while not done.wait(0.5):
@@ -66,13 +70,30 @@ def run(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> str:
     return proc.stdout
 
 
-_NOISE = ("WARN", "Using Spark", "Setting default", "To adjust", "WARNING", ":: ", "\t",
-          "Ivy Default", "The jars", "io.delta#", "confs:", "found ", "downloading")
+_NOISE = (
+    "WARN",
+    "Using Spark",
+    "Setting default",
+    "To adjust",
+    "WARNING",
+    ":: ",
+    "\t",
+    "Ivy Default",
+    "The jars",
+    "io.delta#",
+    "confs:",
+    "found ",
+    "downloading",
+)
 
 
 def _is_noise(line: str) -> bool:
     # Spark and Ivy chatter; job summaries and errors are kept.
-    return line.startswith(_NOISE) or " WARN " in line or line.strip().startswith(("|", "-"))
+    return (
+        line.startswith(_NOISE)
+        or " WARN " in line
+        or line.strip().startswith(("|", "-"))
+    )
 
 
 def free_port() -> int:
@@ -82,7 +103,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_serving(address: str, server: subprocess.Popen[bytes], timeout: float = 120) -> None:
+def wait_serving(
+    address: str, server: subprocess.Popen[bytes], timeout: float = 120
+) -> None:
     """Block until grpc.health.v1 answers SERVING."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -108,13 +131,17 @@ def training_entities(data_dir: Path, rows: int) -> pd.DataFrame:
     tx = pq.read_table(data_dir / "raw" / "transactions").drop_null()
     labels = pq.read_table(data_dir / "raw" / "fraud_labels")
     tx = tx.filter(pc.greater(tx["customer_id"], 0))
-    joined = labels.join(tx.select(["transaction_id", "customer_id", "merchant_id",
-                                    "event_time"]), "transaction_id", join_type="inner")
+    joined = labels.join(
+        tx.select(["transaction_id", "customer_id", "merchant_id", "event_time"]),
+        "transaction_id",
+        join_type="inner",
+    )
     frame = joined.to_pandas().drop_duplicates("transaction_id")
     frame = frame.sort_values("transaction_id").tail(rows)
     frame = frame.rename(columns={"event_time": "event_timestamp"})
-    return frame[["transaction_id", "customer_id", "merchant_id", "event_timestamp",
-                  "is_fraud"]].reset_index(drop=True)
+    return frame[
+        ["transaction_id", "customer_id", "merchant_id", "event_timestamp", "is_fraud"]
+    ].reset_index(drop=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,26 +155,66 @@ def main(argv: list[str] | None = None) -> int:
     total, server = 8, None
     started = time.monotonic()
     try:
-        with step(1, total, f"Generate {args.transactions:,} raw card payments and late labels"):
-            run(PY, "-m", "spark_jobs.jobs.generate_raw_events",
-                "--transactions", str(args.transactions), "--data-dir", str(data_dir), env=env)
-        with step(2, total, "Spark job: customer_spend (contract-checked, Delta commit)"):
-            run(PY, "-m", "spark_jobs.jobs.build_customer_spend", "--data-dir", str(data_dir), env=env)
-        with step(3, total, "Spark job: merchant_risk (contract-checked, Delta commit)"):
-            run(PY, "-m", "spark_jobs.jobs.build_merchant_risk", "--data-dir", str(data_dir), env=env)
-        with step(4, total, "Check feature views against their contracts, then feast apply"):
+        with step(
+            1,
+            total,
+            f"Generate {args.transactions:,} raw card payments and late labels",
+        ):
+            run(
+                PY,
+                "-m",
+                "spark_jobs.jobs.generate_raw_events",
+                "--transactions",
+                str(args.transactions),
+                "--data-dir",
+                str(data_dir),
+                env=env,
+            )
+        with step(
+            2, total, "Spark job: customer_spend (contract-checked, Delta commit)"
+        ):
+            run(
+                PY,
+                "-m",
+                "spark_jobs.jobs.build_customer_spend",
+                "--data-dir",
+                str(data_dir),
+                env=env,
+            )
+        with step(
+            3, total, "Spark job: merchant_risk (contract-checked, Delta commit)"
+        ):
+            run(
+                PY,
+                "-m",
+                "spark_jobs.jobs.build_merchant_risk",
+                "--data-dir",
+                str(data_dir),
+                env=env,
+            )
+        with step(
+            4, total, "Check feature views against their contracts, then feast apply"
+        ):
             run(PY, "-m", "services.contracts", "check-feast", env=env)
             run(FEAST, "apply", cwd=REPO / "feature_repo", env=env)
         with step(5, total, "feast materialize-incremental (Delta snapshot -> SQLite)"):
             end = datetime.now(UTC).replace(microsecond=0)
-            run(FEAST, "materialize-incremental", end.strftime("%Y-%m-%dT%H:%M:%S"),
-                cwd=REPO / "feature_repo", env=env)
+            run(
+                FEAST,
+                "materialize-incremental",
+                end.strftime("%Y-%m-%dT%H:%M:%S"),
+                cwd=REPO / "feature_repo",
+                env=env,
+            )
         port = free_port()
         address = f"127.0.0.1:{port}"
         with step(6, total, f"Start the gRPC server on {address}"):
             server = subprocess.Popen(
                 [PY, "-m", "services.server", "--address", address],
-                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
             wait_serving(address, server)
         from services.client import FeatureStoreClient
@@ -156,15 +223,20 @@ def main(argv: list[str] | None = None) -> int:
             with step(7, total, "Online features for five customers (fraud_model_v1)"):
                 entities = training_entities(data_dir, 5)
                 online = client.get_online_features(
-                    {"customer_id": entities["customer_id"].tolist(),
-                     "merchant_id": entities["merchant_id"].tolist()},
-                    feature_service="fraud_model_v1", with_status=True,
+                    {
+                        "customer_id": entities["customer_id"].tolist(),
+                        "merchant_id": entities["merchant_id"].tolist(),
+                    },
+                    feature_service="fraud_model_v1",
+                    with_status=True,
                 )
                 shown = [c for c in online.columns if not c.endswith("__event_time")]
                 print(online[shown].to_string(index=False, max_colwidth=12))
             with step(8, total, "Point-in-time training set (labels as entity rows)"):
                 labels = training_entities(data_dir, 2_000)
-                training = client.get_historical_features(labels, feature_service="fraud_model_v1")
+                training = client.get_historical_features(
+                    labels, feature_service="fraud_model_v1"
+                )
                 frame = training.to_pandas()
                 print(frame.head(8).to_string(index=False, max_colwidth=12))
                 print(f"    {len(frame):,} rows x {frame.shape[1]} columns; manifest:")

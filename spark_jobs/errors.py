@@ -35,9 +35,7 @@ class InputNotFoundError(SparkJobError, LookupError):
     """An input path does not exist or holds no data."""
 
     def __init__(self, path: str) -> None:
-        super().__init__(
-            Reason.INPUT_NOT_FOUND, f"input not found: {path}", path=path
-        )
+        super().__init__(Reason.INPUT_NOT_FOUND, f"input not found: {path}", path=path)
 
 
 class ContractViolationError(SparkJobError):

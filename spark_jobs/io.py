@@ -47,7 +47,10 @@ def write_delta(
     try:
         writer.save(str(path))
     except Exception as exc:
-        if type(exc).__name__.startswith("Concurrent") or "Concurrent" in str(exc)[:300]:
+        if (
+            type(exc).__name__.startswith("Concurrent")
+            or "Concurrent" in str(exc)[:300]
+        ):
             raise WriteConflictError(str(path), str(exc).splitlines()[0]) from exc
         raise
 

@@ -67,7 +67,9 @@ def build_spark_session(
             .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         )
     if shuffle_partitions is not None:
-        builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        builder = builder.config(
+            "spark.sql.shuffle.partitions", str(shuffle_partitions)
+        )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark

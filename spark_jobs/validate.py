@@ -18,13 +18,21 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from services.contracts import Contract, SchemaMismatchError, check_arrow_schema, row_reasons
+from services.contracts import (
+    Contract,
+    SchemaMismatchError,
+    check_arrow_schema,
+    row_reasons,
+)
 from spark_jobs.errors import ContractViolationError, Reason
 
 REASONS_COLUMN = "_reasons"
 REASON_TYPE = T.ArrayType(
     T.StructType(
-        [T.StructField("column", T.StringType()), T.StructField("check", T.StringType())]
+        [
+            T.StructField("column", T.StringType()),
+            T.StructField("check", T.StringType()),
+        ]
     )
 )
 DUPLICATE_KEY_CHECK = "duplicate_key"
@@ -69,7 +77,9 @@ def with_verdicts(contract: Contract, df: DataFrame) -> DataFrame:
     """Add ``_reasons`` (list of {column, check}) to every row; empty means pass."""
     columns = [c.name for c in contract.columns]
     df = df.select(*columns)
-    out_schema = T.StructType([*df.schema.fields, T.StructField(REASONS_COLUMN, REASON_TYPE)])
+    out_schema = T.StructType(
+        [*df.schema.fields, T.StructField(REASONS_COLUMN, REASON_TYPE)]
+    )
 
     def judge(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -89,13 +99,20 @@ def _flag_duplicate_keys(contract: Contract, df: DataFrame) -> DataFrame:
     """
     keys = [*contract.entity_keys, contract.event_timestamp]
     others = [c for c in df.columns if c not in keys and c != REASONS_COLUMN]
-    order = [F.col(contract.created_timestamp).desc_nulls_last()] if (
-        contract.created_timestamp
-    ) else []
-    order += [F.col(c).asc_nulls_last() for c in others if c != contract.created_timestamp]
+    order = (
+        [F.col(contract.created_timestamp).desc_nulls_last()]
+        if (contract.created_timestamp)
+        else []
+    )
+    order += [
+        F.col(c).asc_nulls_last() for c in others if c != contract.created_timestamp
+    ]
     rank = F.row_number().over(Window.partitionBy(*keys).orderBy(*order))
     duplicate = F.array(
-        F.struct(F.lit(",".join(keys)).alias("column"), F.lit(DUPLICATE_KEY_CHECK).alias("check"))
+        F.struct(
+            F.lit(",".join(keys)).alias("column"),
+            F.lit(DUPLICATE_KEY_CHECK).alias("check"),
+        )
     )
     return df.withColumn(
         REASONS_COLUMN,
@@ -123,8 +140,9 @@ def validate(contract: Contract, df: DataFrame) -> ValidationResult:
         exploded.groupBy(F.concat_ws(":", "r.column", "r.check").alias("reason"))
         .agg(
             F.count(F.lit(1)).alias("n"),
-            F.sum(F.when(F.coalesce(F.col("pos"), F.lit(0)) == 0, 1).otherwise(0))
-            .alias("rows"),
+            F.sum(
+                F.when(F.coalesce(F.col("pos"), F.lit(0)) == 0, 1).otherwise(0)
+            ).alias("rows"),
         )
         .collect()
     )

@@ -16,14 +16,26 @@ from services.server.settings import ServerSettings
 
 def main(argv: list[str] | None = None) -> int:
     """Start the server and block until SIGTERM/SIGINT, then drain and stop."""
-    parser = argparse.ArgumentParser(prog="python -m services.server", description=__doc__)
-    parser.add_argument("--address", help="host:port (env FS_ADDRESS, default 127.0.0.1:6566)")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.server", description=__doc__
+    )
+    parser.add_argument(
+        "--address", help="host:port (env FS_ADDRESS, default 127.0.0.1:6566)"
+    )
     parser.add_argument("--repo", type=Path, help="Feast repo (env FS_REPO_PATH)")
-    parser.add_argument("--feature-store-yaml", type=Path,
-                        help="feature_store*.yaml to use (env FS_FEATURE_STORE_YAML)")
-    parser.add_argument("--metrics-port", type=int,
-                        help="serve Prometheus metrics on 127.0.0.1:PORT (env FS_METRICS_PORT)")
-    parser.add_argument("--no-reflection", action="store_true", help="disable reflection")
+    parser.add_argument(
+        "--feature-store-yaml",
+        type=Path,
+        help="feature_store*.yaml to use (env FS_FEATURE_STORE_YAML)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics on 127.0.0.1:PORT (env FS_METRICS_PORT)",
+    )
+    parser.add_argument(
+        "--no-reflection", action="store_true", help="disable reflection"
+    )
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {}
     if args.address:
@@ -36,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides["metrics_port"] = args.metrics_port
     if args.no_reflection:
         overrides["reflection"] = False
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
     settings = ServerSettings(**overrides)
     if settings.metrics_port is not None:
         from prometheus_client import start_http_server
@@ -47,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
-        logging.info("signal %d: draining for up to %.1fs", signum, settings.grace_seconds)
+        logging.info(
+            "signal %d: draining for up to %.1fs", signum, settings.grace_seconds
+        )
         stopping.set()
 
     signal.signal(signal.SIGTERM, on_signal)

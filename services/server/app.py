@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 from feast import FeatureStore
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from feast.protos.feast.serving import ServingService_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from featurestore.v1 import contract_service_pb2, contract_service_pb2_grpc
@@ -18,16 +19,21 @@ from featurestore.v1 import feature_store_service_pb2, feature_store_service_pb2
 from services.contracts import ContractRegistry
 from services.online import build_online_reader
 from services.server.catalog import Catalog
+from services.server import feast_serving
 from services.server.contract_servicer import ContractServicer
 from services.server.feature_servicer import FeatureStoreServicer
 from services.server.interceptors import ErrorAndMetricsInterceptor
+from services.server.metrics import TimedReader
 from services.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES = (
-    feature_store_service_pb2.DESCRIPTOR.services_by_name["FeatureStoreService"].full_name,
+    feature_store_service_pb2.DESCRIPTOR.services_by_name[
+        "FeatureStoreService"
+    ].full_name,
     contract_service_pb2.DESCRIPTOR.services_by_name["ContractService"].full_name,
+    feast_serving.SERVICE_NAME,
 )
 
 
@@ -49,11 +55,16 @@ class RunningServer:
 
 def _feature_store(settings: ServerSettings) -> FeatureStore:
     if settings.feature_store_yaml is not None:
-        return FeatureStore(repo_path=str(settings.repo_path), fs_yaml_file=Path(settings.feature_store_yaml))
+        return FeatureStore(
+            repo_path=str(settings.repo_path),
+            fs_yaml_file=Path(settings.feature_store_yaml),
+        )
     return FeatureStore(repo_path=str(settings.repo_path))
 
 
-def create_server(settings: ServerSettings, address: str | None = None) -> RunningServer:
+def create_server(
+    settings: ServerSettings, address: str | None = None
+) -> RunningServer:
     """Build and start the server on ``address`` (default settings.address).
 
     Use ``"127.0.0.1:0"`` in tests: the bound port is returned. Health reports
@@ -62,7 +73,10 @@ def create_server(settings: ServerSettings, address: str | None = None) -> Runni
     """
     store = _feature_store(settings)
     catalog = Catalog(store)
-    reader = build_online_reader(store.config, timeout_s=settings.online_timeout_seconds)
+    reader = TimedReader(
+        build_online_reader(store.config, timeout_s=settings.online_timeout_seconds),
+        str(store.config.online_store.type),
+    )
     registry = ContractRegistry(settings.contracts_dir)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers),
@@ -79,6 +93,15 @@ def create_server(settings: ServerSettings, address: str | None = None) -> Runni
     contract_service_pb2_grpc.add_ContractServiceServicer_to_server(
         ContractServicer(registry), server
     )
+    ServingService_pb2_grpc.add_ServingServiceServicer_to_server(
+        feast_serving.FeastServingServicer(
+            catalog,
+            reader,
+            project=store.project,
+            max_rows=settings.max_online_entity_rows,
+        ),  # fmt: skip
+        server,
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
@@ -88,7 +111,9 @@ def create_server(settings: ServerSettings, address: str | None = None) -> Runni
     port = server.add_insecure_port(address or settings.address)
     server.start()
     stop = threading.Event()
-    monitor = _HealthMonitor(health_servicer, catalog, reader, settings.registry_refresh_seconds, stop)
+    monitor = _HealthMonitor(
+        health_servicer, catalog, reader, settings.registry_refresh_seconds, stop
+    )
     monitor.check_once()
     monitor.start()
     return RunningServer(server, port, health_servicer, stop)
@@ -97,8 +122,14 @@ def create_server(settings: ServerSettings, address: str | None = None) -> Runni
 class _HealthMonitor(threading.Thread):
     """Refreshes the registry and sets health from the registry and online store."""
 
-    def __init__(self, servicer: health.HealthServicer, catalog: Catalog, reader: object,
-                 interval: float, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        servicer: health.HealthServicer,
+        catalog: Catalog,
+        reader: object,
+        interval: float,
+        stop: threading.Event,
+    ) -> None:
         super().__init__(name="health-monitor", daemon=True)
         self.servicer, self.catalog, self.reader = servicer, catalog, reader
         self.interval, self.stop_event = interval, stop

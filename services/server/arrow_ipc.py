@@ -24,7 +24,9 @@ def read_ipc(data: bytes, field: str) -> pa.Table:
             return pa.ipc.open_file(pa.py_buffer(data)).read_all()
         except pa.ArrowInvalid as exc:
             raise RequestError(
-                field, f"{field} is not an Arrow IPC stream: {exc}", reason="ARROW_INVALID"
+                field,
+                f"{field} is not an Arrow IPC stream: {exc}",
+                reason="ARROW_INVALID",
             ) from exc
 
 

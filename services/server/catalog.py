@@ -37,8 +37,13 @@ class Catalog:
             for v in self.store.registry.list_feature_views(project, allow_cache=False)
         }
         services = {
-            s.name: [(p.name, tuple(f.name for f in p.features)) for p in s.feature_view_projections]
-            for s in self.store.registry.list_feature_services(project, allow_cache=False)
+            s.name: [
+                (p.name, tuple(f.name for f in p.features))
+                for p in s.feature_view_projections
+            ]
+            for s in self.store.registry.list_feature_services(
+                project, allow_cache=False
+            )
         }
         with self._lock:
             self._views, self._services = views, services
@@ -80,7 +85,8 @@ class Catalog:
             view_name, sep, feature = ref.partition(":")
             if not sep or not view_name or not feature:
                 raise RequestError(
-                    "features", f"feature reference {ref!r} is not of the form view:feature"
+                    "features",
+                    f"feature reference {ref!r} is not of the form view:feature",
                 )
             grouped.setdefault(view_name, []).append(feature)
         requests = []

@@ -7,7 +7,12 @@ import pyarrow as pa
 
 from featurestore.v1 import contract_service_pb2 as pb
 from featurestore.v1 import contract_service_pb2_grpc as pb_grpc
-from services.contracts import ContractRegistry, check_arrow_schema, summarize, table_reasons
+from services.contracts import (
+    ContractRegistry,
+    check_arrow_schema,
+    summarize,
+    table_reasons,
+)
 from services.contracts.compat import check_version_bump, compare
 from services.server.arrow_ipc import read_ipc
 from services.server.errors import RequestError
@@ -47,7 +52,9 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
         """One contract version, verbatim."""
         if not request.name:
             raise RequestError("name", "name is required")
-        return pb.GetContractResponse(contract=self._message(request.name, request.version))
+        return pb.GetContractResponse(
+            contract=self._message(request.name, request.version)
+        )
 
     def ValidateRows(
         self, request: pb.ValidateRowsRequest, context: grpc.ServicerContext
@@ -58,7 +65,9 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
         contract = self.registry.get(request.contract, request.version or None)
         table = read_ipc(request.arrow_ipc, "arrow_ipc")
         if table.num_rows == 0:
-            raise RequestError("arrow_ipc", "the batch has no rows", reason="EMPTY_BATCH")
+            raise RequestError(
+                "arrow_ipc", "the batch has no rows", reason="EMPTY_BATCH"
+            )
         check_arrow_schema(contract, _without_extra_columns(contract, table).schema)
         reasons = table_reasons(contract, table)
         summary = summarize(reasons)
@@ -66,7 +75,9 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
             pb.RowVerdict(
                 row=i,
                 passed=not row,
-                reasons=[pb.RowReason(column=r["column"], check=r["check"]) for r in row],
+                reasons=[
+                    pb.RowReason(column=r["column"], check=r["check"]) for r in row
+                ],
             )
             for i, row in enumerate(reasons.to_pylist())
         ]
@@ -91,7 +102,10 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
         return pb.CheckCompatibilityResponse(
             changes=[
                 pb.ContractChange(
-                    kind=c.kind.value, breaking=c.breaking, column=c.column, detail=c.detail
+                    kind=c.kind.value,
+                    breaking=c.breaking,
+                    column=c.column,
+                    detail=c.detail,
                 )
                 for c in changes
             ],

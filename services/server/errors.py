@@ -16,8 +16,9 @@ DOMAIN = "featurestore.v1"
 class RequestError(ValueError):
     """A request field is missing or wrong: INVALID_ARGUMENT with a BadRequest."""
 
-    def __init__(self, field: str, message: str, reason: str = "INVALID_FIELD",
-                 **metadata: str) -> None:
+    def __init__(
+        self, field: str, message: str, reason: str = "INVALID_FIELD", **metadata: str
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.reason = reason
@@ -71,13 +72,17 @@ def to_status(exc: BaseException) -> tuple[grpc.StatusCode, status_pb2.Status]:
         message = str(exc)
         reason = str(getattr(exc, "reason", type(exc).__name__))
         metadata = {str(k): str(v) for k, v in getattr(exc, "metadata", {}).items()}
-    details = [error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata)]
+    details = [
+        error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata)
+    ]
     field = getattr(exc, "field", None)
     if code is grpc.StatusCode.INVALID_ARGUMENT and field:
         details.append(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=field, description=message
+                    )
                 ]
             )
         )

@@ -28,7 +28,12 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
         reader: OnlineReader,
         settings: ServerSettings,
     ) -> None:
-        self.store, self.catalog, self.reader, self.settings = store, catalog, reader, settings
+        self.store, self.catalog, self.reader, self.settings = (
+            store,
+            catalog,
+            reader,
+            settings,
+        )
 
     def GetOnlineFeatures(
         self, request: pb.GetOnlineFeaturesRequest, context: grpc.ServicerContext
@@ -71,7 +76,8 @@ def _view_message(view: FeatureView) -> feature_view_pb2.FeatureView:
         name=view.name,
         join_keys=[c.name for c in view.entity_columns],
         features=[
-            feature_view_pb2.Feature(name=f.name, dtype=str(f.dtype)) for f in view.features
+            feature_view_pb2.Feature(name=f.name, dtype=str(f.dtype))
+            for f in view.features
         ],
         source_path=str(getattr(view.batch_source, "path", "")),
         contract=view.tags.get("contract", ""),

@@ -54,7 +54,9 @@ def stream_historical_features(
         output_path=output_path,
         manifest_json=result.manifest.to_json(),
         tables=[
-            pb.TableRead(view=t.view, path=t.path, version=t.version, contract=t.contract or "")
+            pb.TableRead(
+                view=t.view, path=t.path, version=t.version, contract=t.contract or ""
+            )
             for t in result.manifest.tables
         ],
     )
@@ -70,7 +72,8 @@ def _entity_rows(request: pb.GetHistoricalFeaturesRequest) -> pa.Table:
         table = _read_path(Path(request.entity_rows_path))
     else:
         raise RequestError(
-            "entity_rows_arrow", "no entity rows: set entity_rows_arrow or entity_rows_path"
+            "entity_rows_arrow",
+            "no entity rows: set entity_rows_arrow or entity_rows_path",
         )
     if table.num_rows == 0:
         raise RequestError("entity_rows_arrow", "the entity rows are empty")
@@ -114,5 +117,7 @@ def _write_output(request: pb.GetHistoricalFeaturesRequest, table: pa.Table) -> 
 
         write_deltalake(str(path), table, mode="overwrite", schema_mode="overwrite")
     else:
-        raise RequestError("output_format", "output_path needs output_format PARQUET or DELTA")
+        raise RequestError(
+            "output_format", "output_path needs output_format PARQUET or DELTA"
+        )
     return str(path)

@@ -16,7 +16,21 @@ RPC_LATENCY = Histogram(
     "featurestore_rpc_latency_seconds",
     "Server-side latency per RPC.",
     ["method"],
-    buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30),
+    buckets=(
+        0.0002,
+        0.0005,
+        0.001,
+        0.002,
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.1,
+        0.5,
+        1,
+        5,
+        30,
+    ),
 )
 RPC_ERRORS = Counter(
     "featurestore_rpc_errors_total", "RPCs that ended in an error.", ["method", "code"]

@@ -59,7 +59,9 @@ def get_online_features(
         column.statuses.extend([pb.FEATURE_STATUS_PRESENT] * rows)
     for result in results:
         for j, feature in enumerate(result.features):
-            name = f"{result.view}__{feature}" if request.full_feature_names else feature
+            name = (
+                f"{result.view}__{feature}" if request.full_feature_names else feature
+            )
             column = response.columns.add(name=name)
             column.values.extend(from_feast(row[j]) for row in result.values)
             column.statuses.extend(_STATUS[row[j]] for row in result.statuses)
@@ -72,12 +74,15 @@ def get_online_features(
 
 def _row_count(request: pb.GetOnlineFeaturesRequest, max_rows: int) -> int:
     if not request.entities:
-        raise RequestError("entities", "no entity rows: send at least one join key column")
+        raise RequestError(
+            "entities", "no entity rows: send at least one join key column"
+        )
     lengths = {name: len(v.values) for name, v in request.entities.items()}
     counts = set(lengths.values())
     if len(counts) != 1:
         raise RequestError(
-            "entities", f"entity columns differ in length: {lengths}",
+            "entities",
+            f"entity columns differ in length: {lengths}",
             reason="UNEVEN_ENTITY_COLUMNS",
         )
     rows = counts.pop()
@@ -86,6 +91,7 @@ def _row_count(request: pb.GetOnlineFeaturesRequest, max_rows: int) -> int:
     if rows > max_rows:
         raise RequestTooLargeError(
             f"{rows} entity rows exceed the limit of {max_rows}; split the request",
-            rows=str(rows), limit=str(max_rows),
+            rows=str(rows),
+            limit=str(max_rows),
         )
     return rows

@@ -12,7 +12,9 @@ T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 100
 
 
-def page(items: Sequence[T], page_size: int, page_token: str) -> tuple[Sequence[T], str]:
+def page(
+    items: Sequence[T], page_size: int, page_token: str
+) -> tuple[Sequence[T], str]:
     """Slice ``items`` for one page; returns the page and the next token."""
     if page_size < 0:
         raise RequestError("page_size", "page_size must not be negative")

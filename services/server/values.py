@@ -24,7 +24,9 @@ _KEY_FIELD = {
 }
 
 
-def key_column(name: str, dtype: object, values: Sequence[common_pb2.Value]) -> list[Any]:
+def key_column(
+    name: str, dtype: object, values: Sequence[common_pb2.Value]
+) -> list[Any]:
     """Python values of one join-key column, checked against the key's type.
 
     Raises:

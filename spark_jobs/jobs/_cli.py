@@ -21,21 +21,27 @@ def job_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     """Arguments every feature job takes."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
-        "--data-dir", type=Path, default=None,
+        "--data-dir",
+        type=Path,
+        default=None,
         help="data root holding raw/ and features/ (default: $FS_DATA_DIR or ./data)",
     )
     parser.add_argument(
-        "--master", default=None,
+        "--master",
+        default=None,
         help="Spark master when run with python -m (default: $FS_SPARK_MASTER or "
         "local[*]); under spark-submit use its --master instead",
     )
     parser.add_argument("--run-id", default=None, help="run id (default: random)")
     parser.add_argument(
-        "--contract-version", default=None,
+        "--contract-version",
+        default=None,
         help="contract version to enforce (default: the latest)",
     )
     parser.add_argument(
-        "--contracts-dir", type=Path, default=None,
+        "--contracts-dir",
+        type=Path,
+        default=None,
         help="contract folder (default: $FS_CONTRACTS_DIR or feature_repo/contracts)",
     )
     return parser
@@ -60,8 +66,10 @@ def run_job(
     paths = DataPaths.from_root(args.data_dir)
     started = time.monotonic()
     try:
-        registry = ContractRegistry(args.contracts_dir) if args.contracts_dir else (
-            ContractRegistry()
+        registry = (
+            ContractRegistry(args.contracts_dir)
+            if args.contracts_dir
+            else (ContractRegistry())
         )
         args.contract = registry.get(contract_name, args.contract_version)
         report = body(args, paths, run_id)

@@ -122,12 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--end", type=datetime.fromisoformat, default=None,
+        "--end",
+        type=datetime.fromisoformat,
+        default=None,
         help="end of the event period, ISO 8601 (default: today 00:00 UTC, so the "
         "demo's online features are fresh)",
     )
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="root of the data folder (default: $FS_DATA_DIR or ./data)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="root of the data folder (default: $FS_DATA_DIR or ./data)",
+    )
     args = parser.parse_args(argv)
     if args.transactions <= 0:
         parser.error("--transactions must be positive")
@@ -141,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     paths = DataPaths.from_root(args.data_dir)
     write(tx, labels, paths)
-    print(f"wrote {tx.num_rows} transactions and {labels.num_rows} labels "
-          f"under {paths.raw}")
+    print(
+        f"wrote {tx.num_rows} transactions and {labels.num_rows} labels "
+        f"under {paths.raw}"
+    )
     return 0
 
 

@@ -33,7 +33,9 @@ def add_spend_windows(payments: DataFrame) -> DataFrame:
     for label, size in WINDOWS.items():
         window = by_customer.rangeBetween(-(size - 1), 0)
         out = out.withColumn(f"spend_{label}", F.round(F.sum("_spend").over(window), 2))
-        out = out.withColumn(f"count_{label}", F.sum("_count").over(window).cast("long"))
+        out = out.withColumn(
+            f"count_{label}", F.sum("_count").over(window).cast("long")
+        )
     week = by_customer.rangeBetween(-(WINDOWS["7d"] - 1), 0)
     return out.select(
         F.col("customer_id").cast("long").alias("customer_id"),

@@ -52,9 +52,9 @@ def add_merchant_risk(payments: DataFrame, labels: DataFrame) -> DataFrame:
     joined = grid.join(daily, ["merchant_id"], "left").where(in_window)
     agg = joined.groupBy("merchant_id", "day").agg(
         F.sum("n").cast("long").alias("txn_count_30d"),
-        F.sum(F.when(known, F.col("n_fraud")).otherwise(0)).cast("long").alias(
-            "fraud_count_30d"
-        ),
+        F.sum(F.when(known, F.col("n_fraud")).otherwise(0))
+        .cast("long")
+        .alias("fraud_count_30d"),
         F.sum(F.when(known, F.col("n")).otherwise(0)).alias("_labelled"),
     )
     day_end = F.to_utc_timestamp(F.date_add("day", 1).cast("timestamp"), "UTC")

@@ -1,0 +1,181 @@
+"""Feast's ServingService over our catalog and online readers (Feast SDK not used)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from feast.protos.feast.serving import ServingService_pb2 as serving_pb
+from feast.protos.feast.serving import ServingService_pb2_grpc as serving_grpc
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+from feast.types import PrimitiveFeastType
+from feast.version import get_version
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.online import OnlineReader, ViewRequest
+from services.server.catalog import Catalog
+from services.server.errors import RequestError, RequestTooLargeError
+
+__all__ = ["SERVICE_NAME", "FeastServingServicer", "get_online_features"]
+
+SERVICE_NAME: str = serving_pb.DESCRIPTOR.services_by_name["ServingService"].full_name
+
+# ValueProto fields accepted for each join-key type; ints widen like Feast's.
+_KEY_FIELDS: dict[object, tuple[str, ...]] = {
+    PrimitiveFeastType.INT64: ("int64_val", "int32_val"),
+    PrimitiveFeastType.INT32: ("int32_val", "int64_val"),
+    PrimitiveFeastType.STRING: ("string_val",),
+    PrimitiveFeastType.BYTES: ("bytes_val",),
+}
+_NULL = ValueProto()
+_NO_TIME = Timestamp()
+_PRESENT = serving_pb.FieldStatus.PRESENT
+
+
+class FeastServingServicer(serving_grpc.ServingServiceServicer):  # type: ignore[misc]
+    """``feast.serving.ServingService`` for Feast's generated clients."""
+
+    def __init__(
+        self, catalog: Catalog, reader: OnlineReader, *, project: str, max_rows: int
+    ) -> None:
+        self.catalog, self.reader = catalog, reader
+        self.project, self.max_rows = project, max_rows
+
+    def GetFeastServingInfo(
+        self,
+        request: serving_pb.GetFeastServingInfoRequest,
+        context: grpc.ServicerContext,
+    ) -> serving_pb.GetFeastServingInfoResponse:
+        """The Feast version whose wire format this server speaks."""
+        return serving_pb.GetFeastServingInfoResponse(version=get_version())
+
+    def GetOnlineFeatures(
+        self,
+        request: serving_pb.GetOnlineFeaturesRequest,
+        context: grpc.ServicerContext,
+    ) -> serving_pb.GetOnlineFeaturesResponse:
+        """Latest values in Feast's layout: join keys first, then the features."""
+        return get_online_features(
+            request, self.catalog, self.reader, project=self.project,
+            max_rows=self.max_rows,
+        )  # fmt: skip
+
+
+def get_online_features(
+    request: serving_pb.GetOnlineFeaturesRequest,
+    catalog: Catalog,
+    reader: OnlineReader,
+    *,
+    project: str,
+    max_rows: int,
+) -> serving_pb.GetOnlineFeaturesResponse:
+    """Serve one Feast GetOnlineFeatures request through our reader.
+
+    The layout follows Feast's Python server: the join keys the requested views
+    use come first (PRESENT, unset timestamps; other entity columns are dropped
+    as Feast does), then one vector per feature in request order. Unlike Feast's
+    Python server, values older than the view's TTL are OUTSIDE_MAX_AGE.
+
+    Raises:
+        RequestError: no entity rows, uneven columns, a missing or mistyped key,
+            request_context (on-demand views are not served).
+        NotFoundError: unknown view, feature or feature service.
+        RequestTooLargeError: more entity rows than the server allows.
+    """
+    if request.request_context:
+        raise RequestError(
+            "request_context", "on-demand feature views are not served",
+            reason="REQUEST_CONTEXT_UNSUPPORTED",
+        )  # fmt: skip
+    wanted = catalog.resolve(list(request.features.val), request.feature_service)
+    rows = _row_count(request.entities, max_rows)
+    entity_rows: dict[str, list[Any]] = {}
+    views = []
+    for item in wanted:
+        for column in item.view.entity_columns:
+            if column.name not in entity_rows:
+                entity_rows[column.name] = _key_column(
+                    column.name, column.dtype, request.entities
+                )
+        views.append(ViewRequest.from_feature_view(item.view, item.features))
+    results = reader.read(project, views, entity_rows, datetime.now(UTC))
+    response = serving_pb.GetOnlineFeaturesResponse()
+    names = response.metadata.feature_names.val
+    empty_times = [_NO_TIME] * rows
+    for name, values in request.entities.items():
+        if name in entity_rows:
+            names.append(name)
+            response.results.add(
+                values=values.val,
+                statuses=[_PRESENT] * rows,
+                event_timestamps=empty_times,
+            )
+    for result in results:
+        times = [_timestamp(t) for t in result.event_times]
+        for j, feature in enumerate(result.features):
+            names.append(
+                f"{result.view}__{feature}" if request.full_feature_names else feature
+            )
+            response.results.add(
+                values=[_NULL if row[j] is None else row[j] for row in result.values],
+                statuses=[int(row[j]) for row in result.statuses],
+                event_timestamps=times,
+            )
+    return response
+
+
+def _timestamp(moment: datetime | None) -> Timestamp:
+    if moment is None:
+        return _NO_TIME
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def _key_column(name: str, dtype: object, entities: Any) -> list[Any]:
+    if name not in entities:
+        raise RequestError(
+            "entities", f"a requested feature view needs join key {name!r}",
+            reason="JOIN_KEY_MISSING", join_key=name,
+        )  # fmt: skip
+    values: Sequence[ValueProto] = entities[name].val
+    accepted = _KEY_FIELDS.get(dtype, ())
+    out: list[Any] = []
+    for i, value in enumerate(values):
+        kind = value.WhichOneof("val")
+        if kind not in accepted:
+            raise RequestError(
+                f"entities[{name}]",
+                f"join key {name!r} row {i}: expected {accepted[:1]}, got {kind or 'null'}",
+                reason="JOIN_KEY_TYPE_MISMATCH",
+                expected=accepted[0] if accepted else str(dtype),
+                got=str(kind),
+            )
+        out.append(getattr(value, kind))
+    return out
+
+
+def _row_count(entities: Any, max_rows: int) -> int:
+    # Same checks and reasons as our featurestore.v1 GetOnlineFeatures.
+    if not entities:
+        raise RequestError(
+            "entities", "no entity rows: send at least one join key column"
+        )
+    lengths = {name: len(v.val) for name, v in entities.items()}
+    counts = set(lengths.values())
+    if len(counts) != 1:
+        raise RequestError(
+            "entities", f"entity columns differ in length: {lengths}",
+            reason="UNEVEN_ENTITY_COLUMNS",
+        )  # fmt: skip
+    rows = counts.pop()
+    if rows == 0:
+        raise RequestError("entities", "no entity rows: the entity columns are empty")
+    if rows > max_rows:
+        raise RequestTooLargeError(
+            f"{rows} entity rows exceed the limit of {max_rows}; split the request",
+            rows=str(rows), limit=str(max_rows),
+        )  # fmt: skip
+    return rows

@@ -1,0 +1,152 @@
+"""GetOnlineFeatures over a real server: statuses, values and every bad input."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from featurestore.v1 import common_pb2
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from services.client import FeatureStoreClient
+from tests.integration.server._served import ServedRepo
+
+pytestmark = pytest.mark.integration
+
+
+def test_statuses_and_values(served_repo: ServedRepo) -> None:
+    with FeatureStoreClient(served_repo.address) as client:
+        frame = client.get_online_features(
+            {"customer_id": [1, 2, 3, 99]},
+            ["customer_spend:spend_1h", "customer_spend:count_7d"],
+            with_status=True,
+        )
+    assert frame["customer_id"].tolist() == [1, 2, 3, 99]
+    assert frame["spend_1h__status"].tolist() == [
+        "PRESENT",
+        "OUTSIDE_MAX_AGE",
+        "PRESENT",
+        "NOT_FOUND",
+    ]
+    # Customer 3 has two rows; the latest (3 h old) wins. Expired values are still sent.
+    assert frame["spend_1h"].tolist()[:3] == [10.0, 20.0, 31.0]
+    assert frame["spend_1h"].isna().tolist()[3]
+    assert frame["count_7d"].tolist()[:3] == [3, 3, 4]
+
+
+def test_feature_service_spans_both_views(served_repo: ServedRepo) -> None:
+    with FeatureStoreClient(served_repo.address) as client:
+        frame = client.get_online_features(
+            {"customer_id": [1], "merchant_id": ["M0001"]},
+            feature_service="fraud_model_v1",
+            full_feature_names=True,
+        )
+    assert frame.loc[0, "merchant_risk__txn_count_30d"] == 40
+    assert frame.loc[0, "customer_spend__spend_24h"] == 11.0
+
+
+def _call(served: ServedRepo, request: pb.GetOnlineFeaturesRequest) -> grpc.RpcError:
+    stub = pb_grpc.FeatureStoreServiceStub(served.channel)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetOnlineFeatures(request, timeout=5)
+    return info.value
+
+
+def _reason(error: grpc.RpcError) -> str:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    raise AssertionError("no ErrorInfo in status details")
+
+
+def _request(
+    features: list[str], **entities: list[object]
+) -> pb.GetOnlineFeaturesRequest:
+    request = pb.GetOnlineFeaturesRequest(features=features)
+    for name, values in entities.items():
+        column = request.entities[name]
+        for value in values:
+            if isinstance(value, int):
+                column.values.add(int64_value=value)
+            else:
+                column.values.add(string_value=str(value))
+    return request
+
+
+@pytest.mark.parametrize(
+    ("request_", "code", "reason"),
+    [
+        (
+            _request(["customer_spend:nope"], customer_id=[1]),
+            grpc.StatusCode.NOT_FOUND,
+            "FEATURE_NOT_FOUND",
+        ),
+        (
+            _request(["nope:spend_1h"], customer_id=[1]),
+            grpc.StatusCode.NOT_FOUND,
+            "FEATURE_VIEW_NOT_FOUND",
+        ),
+        (
+            pb.GetOnlineFeaturesRequest(
+                feature_service="nope", entities={"customer_id": common_pb2.ValueList()}
+            ),
+            grpc.StatusCode.NOT_FOUND,
+            "FEATURE_SERVICE_NOT_FOUND",
+        ),
+        (
+            _request(["spend_1h"], customer_id=[1]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_FIELD",
+        ),
+        (
+            _request(["customer_spend:spend_1h"], merchant_id=["M0001"]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "JOIN_KEY_MISSING",
+        ),
+        (
+            _request(["customer_spend:spend_1h"], customer_id=["one"]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "JOIN_KEY_TYPE_MISMATCH",
+        ),
+        (
+            _request(["customer_spend:spend_1h"]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_FIELD",
+        ),
+        (
+            _request(["customer_spend:spend_1h"], customer_id=list(range(51))),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "REQUEST_TOO_LARGE",
+        ),
+    ],
+    ids=[
+        "unknown-feature",
+        "unknown-view",
+        "unknown-service",
+        "malformed-ref",
+        "missing-join-key",
+        "wrong-key-type",
+        "no-entity-rows",
+        "too-many-rows",
+    ],
+)
+def test_bad_input_gets_code_and_reason_and_server_keeps_serving(
+    served_repo: ServedRepo,
+    request_: pb.GetOnlineFeaturesRequest,
+    code: grpc.StatusCode,
+    reason: str,
+) -> None:
+    error = _call(served_repo, request_)
+    assert error.code() == code
+    assert _reason(error) == reason
+    with FeatureStoreClient(served_repo.address) as client:
+        frame = client.get_online_features(
+            {"customer_id": [1]}, ["customer_spend:spend_1h"]
+        )
+    assert frame["spend_1h"].tolist() == [10.0]

@@ -1,0 +1,113 @@
+"""Health, reflection, the view catalogue, and a clean SIGTERM shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from tests.integration.server._served import REPO, ServedRepo
+
+pytestmark = pytest.mark.integration
+
+
+def test_health_reports_serving(served_repo: ServedRepo) -> None:
+    stub = health_pb2_grpc.HealthStub(served_repo.channel)
+    for service in (
+        "",
+        "featurestore.v1.FeatureStoreService",
+        "featurestore.v1.ContractService",
+    ):
+        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_featurestore_services(served_repo: ServedRepo) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(served_repo.channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (reply,) = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in reply.list_services_response.service}
+    assert {
+        "featurestore.v1.FeatureStoreService",
+        "featurestore.v1.ContractService",
+        "grpc.health.v1.Health",
+    } <= names
+
+
+def test_list_feature_views_pages_through_every_view(served_repo: ServedRepo) -> None:
+    stub = pb_grpc.FeatureStoreServiceStub(served_repo.channel)
+    first = stub.ListFeatureViews(pb.ListFeatureViewsRequest(page_size=1), timeout=5)
+    second = stub.ListFeatureViews(
+        pb.ListFeatureViewsRequest(page_size=1, page_token=first.next_page_token),
+        timeout=5,
+    )
+    assert [v.name for v in first.feature_views] == ["customer_spend"]
+    assert [v.name for v in second.feature_views] == ["merchant_risk"]
+    assert second.next_page_token == ""
+    view = first.feature_views[0]
+    assert view.join_keys == ["customer_id"]
+    assert view.contract == "customer_spend"
+    assert view.ttl.ToTimedelta().days == 7
+
+
+def test_bad_page_token_and_unknown_view(served_repo: ServedRepo) -> None:
+    stub = pb_grpc.FeatureStoreServiceStub(served_repo.channel)
+    with pytest.raises(grpc.RpcError) as bad_token:
+        stub.ListFeatureViews(pb.ListFeatureViewsRequest(page_token="nope"), timeout=5)
+    assert bad_token.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as unknown:
+        stub.GetFeatureView(pb.GetFeatureViewRequest(name="nope"), timeout=5)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_server_process_serves_then_drains_on_sigterm(served_repo: ServedRepo) -> None:
+    address = f"127.0.0.1:{_free_port()}"
+    env = {
+        **os.environ,
+        "FS_ADDRESS": address,
+        "FS_REPO_PATH": str(served_repo.repo),
+        "FS_DATA_DIR": str(served_repo.data),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.server"],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            deadline, status = time.monotonic() + 90, None
+            while (
+                time.monotonic() < deadline
+                and status != health_pb2.HealthCheckResponse.SERVING
+            ):
+                try:
+                    status = stub.Check(
+                        health_pb2.HealthCheckRequest(), timeout=2
+                    ).status
+                except grpc.RpcError:
+                    time.sleep(0.3)
+            assert status == health_pb2.HealthCheckResponse.SERVING
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
