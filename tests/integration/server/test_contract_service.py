@@ -1,0 +1,150 @@
+"""ContractService over a real server: list, get, validate rows, compatibility."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import grpc
+import pyarrow as pa
+import pytest
+
+from featurestore.v1 import contract_service_pb2 as pb
+from featurestore.v1 import contract_service_pb2_grpc as pb_grpc
+from services.client import FeatureStoreClient
+from services.contracts import ContractRegistry
+from tests.integration.server._served import REPO, TS, ServedRepo
+
+pytestmark = pytest.mark.integration
+
+
+def _stub(served: ServedRepo) -> pb_grpc.ContractServiceStub:
+    return pb_grpc.ContractServiceStub(served.channel)
+
+
+def test_list_and_get_return_the_yaml_verbatim(served_repo: ServedRepo) -> None:
+    listed = _stub(served_repo).ListContracts(pb.ListContractsRequest(), timeout=5)
+    assert [c.name for c in listed.contracts] == ["customer_spend", "merchant_risk"]
+    got = (
+        _stub(served_repo)
+        .GetContract(
+            pb.GetContractRequest(name="customer_spend", version="1.0.0"), timeout=5
+        )
+        .contract
+    )
+    source = REPO / "feature_repo" / "contracts" / "customer_spend" / "1.0.0.yaml"
+    assert got.yaml == source.read_text()
+    assert got.owner == "risk-features@example.com"
+
+
+def _rows() -> pa.Table:
+    when = pa.array([datetime(2026, 11, 1, tzinfo=UTC)] * 3, TS)
+    return pa.table(
+        {
+            "customer_id": pa.array([1, 0, 2], pa.int64()),
+            "event_timestamp": when,
+            "created_timestamp": when,
+            "spend_1h": [1.0, 1.0, -5.0],
+            "count_1h": pa.array([1, 1, 1], pa.int64()),
+            "spend_24h": [1.0, 1.0, 1.0],
+            "count_24h": pa.array([1, 1, 1], pa.int64()),
+            "spend_7d": [1.0, 1.0, 1.0],
+            "count_7d": pa.array([1, 1, 1], pa.int64()),
+        }
+    )
+
+
+def test_validate_rows_gives_per_row_reasons(served_repo: ServedRepo) -> None:
+    with FeatureStoreClient(served_repo.address) as client:
+        reply = client.validate_rows("customer_spend", _rows())
+    assert [v.passed for v in reply.verdicts] == [True, False, False]
+    assert [(r.column, r.check) for r in reply.verdicts[1].reasons] == [
+        ("customer_id", "greater_than_or_equal_to")
+    ]
+    assert [(r.column, r.check) for r in reply.verdicts[2].reasons] == [
+        ("spend_1h", "greater_than_or_equal_to")
+    ]
+    assert reply.failed_rows == 2
+    assert not reply.publishable  # 2 of 3 rows fail; the contract allows 5 %
+
+
+def test_validate_rows_agrees_with_the_library(served_repo: ServedRepo) -> None:
+    from services.contracts import table_reasons
+
+    contract = ContractRegistry(REPO / "feature_repo" / "contracts").get(
+        "customer_spend"
+    )
+    expected = table_reasons(contract, _rows()).to_pylist()
+    with FeatureStoreClient(served_repo.address) as client:
+        reply = client.validate_rows("customer_spend", _rows())
+    got = [
+        [{"column": r.column, "check": r.check} for r in v.reasons]
+        for v in reply.verdicts
+    ]
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("request_", "code"),
+    [
+        (
+            pb.ValidateRowsRequest(contract="nope", arrow_ipc=b"x"),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            pb.ValidateRowsRequest(
+                contract="customer_spend", version="9.9.9", arrow_ipc=b"x"
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            pb.ValidateRowsRequest(contract="customer_spend", arrow_ipc=b"garbage"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            pb.ValidateRowsRequest(contract="customer_spend"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+    ],
+    ids=["unknown-contract", "unknown-version", "not-arrow", "empty"],
+)
+def test_validate_rows_bad_input(
+    served_repo: ServedRepo, request_: pb.ValidateRowsRequest, code: grpc.StatusCode
+) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        _stub(served_repo).ValidateRows(request_, timeout=5)
+    assert info.value.code() == code
+
+
+def test_validate_rows_rejects_wrong_schema_and_empty_batch(
+    served_repo: ServedRepo,
+) -> None:
+    from services.server.arrow_ipc import write_ipc
+
+    wrong = _rows().drop(["count_7d"])
+    empty = _rows().slice(0, 0)
+    for table in (wrong, empty):
+        with pytest.raises(grpc.RpcError) as info:
+            _stub(served_repo).ValidateRows(
+                pb.ValidateRowsRequest(
+                    contract="customer_spend", arrow_ipc=write_ipc(table)
+                ),
+                timeout=5,
+            )
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_check_compatibility_of_a_version_with_itself_and_unknown(
+    served_repo: ServedRepo,
+) -> None:
+    same = _stub(served_repo).CheckCompatibility(
+        pb.CheckCompatibilityRequest(name="merchant_risk", old_version="1.0.0"),
+        timeout=5,
+    )
+    assert list(same.changes) == []
+    assert not same.version_bump_ok  # the version did not increase
+    with pytest.raises(grpc.RpcError) as info:
+        _stub(served_repo).CheckCompatibility(
+            pb.CheckCompatibilityRequest(name="merchant_risk", old_version="0.1.0"),
+            timeout=5,
+        )
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND

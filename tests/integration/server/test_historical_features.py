@@ -1,0 +1,208 @@
+"""GetHistoricalFeatures over a real server: correct rows, manifest, pins, errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from featurestore.v1 import common_pb2
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
+from services.client import FeatureStoreClient
+from services.server.arrow_ipc import write_ipc
+from tests.integration.server._served import NOW, TS, ServedRepo
+
+pytestmark = pytest.mark.integration
+
+
+def _entities() -> pa.Table:
+    return pa.table(
+        {
+            "customer_id": pa.array([1, 1, 3, 3, 99], pa.int64()),
+            "event_timestamp": pa.array(
+                [
+                    NOW,  # sees the 1 h old row
+                    NOW - timedelta(hours=2),  # before customer 1's only row
+                    NOW - timedelta(hours=4),  # sees customer 3's 2-day-old row
+                    NOW,  # sees customer 3's 3 h old row
+                    NOW,  # no history
+                ],
+                TS,
+            ),
+            "label": [True, False, True, False, True],
+        }
+    )
+
+
+def test_training_set_is_point_in_time_correct(served_repo: ServedRepo) -> None:
+    with FeatureStoreClient(served_repo.address) as client:
+        result = client.get_historical_features(
+            _entities(), ["customer_spend:spend_1h", "customer_spend:count_1h"]
+        )
+    table = result.table
+    assert table.column("label").to_pylist() == [True, False, True, False, True]
+    assert table.column("spend_1h").to_pylist() == [10.0, None, 30.0, 31.0, None]
+    assert table.column("count_1h").to_pylist() == [1, None, 1, 2, None]
+    (read,) = result.manifest["tables"]
+    assert read["view"] == "customer_spend"
+    assert read["contract"] is None or read["contract"].startswith("customer_spend")
+    assert read["version"] == DeltaTable(read["path"]).version()
+
+
+def test_pinned_version_replays_after_the_table_changes(
+    served_repo: ServedRepo, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = served_repo.data / "features" / "merchant_risk"
+    entity = pa.table(
+        {"merchant_id": ["M0001"], "event_timestamp": pa.array([NOW], TS)}
+    )
+    with FeatureStoreClient(served_repo.address) as client:
+        before = client.get_historical_features(entity, ["merchant_risk:txn_count_30d"])
+        pinned_version = before.manifest["tables"][0]["version"]
+        newer = pa.table(
+            {
+                "merchant_id": ["M0001"],
+                "event_timestamp": pa.array([NOW - timedelta(minutes=1)], TS),
+                "created_timestamp": pa.array([NOW - timedelta(minutes=1)], TS),
+                "txn_count_30d": pa.array([41], pa.int64()),
+                "fraud_count_30d": pa.array([2], pa.int64()),
+                "fraud_rate_30d": [0.05],
+            }
+        )
+        write_deltalake(str(path), newer, mode="append")
+        current = client.get_historical_features(
+            entity, ["merchant_risk:txn_count_30d"]
+        )
+        replayed = client.get_historical_features(
+            entity,
+            ["merchant_risk:txn_count_30d"],
+            pins={"merchant_risk": pinned_version},
+        )
+    assert before.table.column("txn_count_30d").to_pylist() == [40]
+    assert current.table.column("txn_count_30d").to_pylist() == [41]
+    assert replayed.table.equals(before.table)
+
+
+def test_entity_rows_from_a_parquet_path_and_written_output(
+    served_repo: ServedRepo, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("entities")
+    pq.write_table(_entities(), folder / "entities.parquet")
+    out = folder / "training.parquet"
+    with FeatureStoreClient(served_repo.address) as client:
+        result = client.get_historical_features(
+            str(folder / "entities.parquet"),
+            ["customer_spend:spend_1h"],
+            output_path=str(out),
+            output_format="parquet",
+        )
+    assert pq.read_table(out).equals(result.table)
+    assert result.table.num_rows == 5
+
+
+def _error(
+    served: ServedRepo, request: pb.GetHistoricalFeaturesRequest
+) -> grpc.RpcError:
+    stub = pb_grpc.FeatureStoreServiceStub(served.channel)
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.GetHistoricalFeatures(request, timeout=30))
+    return info.value
+
+
+def _with(entity: pa.Table, **fields: object) -> pb.GetHistoricalFeaturesRequest:
+    request = pb.GetHistoricalFeaturesRequest(
+        entity_rows_arrow=write_ipc(entity), **fields
+    )
+    return request
+
+
+@pytest.mark.parametrize(
+    ("make_request", "code"),
+    [
+        (
+            lambda: _with(
+                _entities().drop(["customer_id"]), features=["customer_spend:spend_1h"]
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            lambda: _with(
+                _entities().set_column(
+                    1, "event_timestamp", pa.array([0] * 5, pa.timestamp("us"))
+                ),
+                features=["customer_spend:spend_1h"],
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            lambda: _with(
+                _entities().set_column(
+                    1, "event_timestamp", pa.array(["2026-01-01"] * 5)
+                ),
+                features=["customer_spend:spend_1h"],
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            lambda: _with(_entities(), features=["nope:spend_1h"]),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            lambda: _with(
+                _entities(),
+                features=["customer_spend:spend_1h"],
+                pins={"customer_spend": common_pb2.TablePin(version=999)},
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            lambda: _with(
+                _entities().slice(0, 0), features=["customer_spend:spend_1h"]
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            lambda: pb.GetHistoricalFeaturesRequest(
+                features=["customer_spend:spend_1h"]
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            lambda: pb.GetHistoricalFeaturesRequest(
+                entity_rows_arrow=b"not arrow", features=["customer_spend:spend_1h"]
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            lambda: pb.GetHistoricalFeaturesRequest(
+                entity_rows_path="/no/such/path", features=["customer_spend:spend_1h"]
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+    ],
+    ids=[
+        "missing-join-key",
+        "naive-timestamp",
+        "string-timestamp",
+        "unknown-view",
+        "missing-pinned-version",
+        "empty-rows",
+        "no-rows",
+        "not-arrow",
+        "missing-path",
+    ],
+)
+def test_bad_input_is_rejected_and_server_keeps_serving(
+    served_repo: ServedRepo, make_request: object, code: grpc.StatusCode
+) -> None:
+    error = _error(served_repo, make_request())  # type: ignore[operator]
+    assert error.code() == code, error.details()
+    assert error.details()
+    with FeatureStoreClient(served_repo.address) as client:
+        ok = client.get_historical_features(_entities(), ["customer_spend:spend_1h"])
+    assert ok.table.num_rows == 5
