@@ -75,8 +75,11 @@ def get_online_features(
 
     The layout follows Feast's Python server: the join keys the requested views
     use come first (PRESENT, unset timestamps; other entity columns are dropped
-    as Feast does), then one vector per feature in request order. Unlike Feast's
-    Python server, values older than the view's TTL are OUTSIDE_MAX_AGE.
+    as Feast does), then one vector per feature. Two deliberate differences:
+    the order is deterministic (join keys in view order, features in request
+    order; Feast orders features within a view by set iteration, which varies
+    between processes), and values older than the view's TTL are
+    OUTSIDE_MAX_AGE (Feast's Python server never checks the TTL online).
 
     Raises:
         RequestError: no entity rows, uneven columns, a missing or mistyped key,
@@ -104,14 +107,13 @@ def get_online_features(
     response = serving_pb.GetOnlineFeaturesResponse()
     names = response.metadata.feature_names.val
     empty_times = [_NO_TIME] * rows
-    for name, values in request.entities.items():
-        if name in entity_rows:
-            names.append(name)
-            response.results.add(
-                values=values.val,
-                statuses=[_PRESENT] * rows,
-                event_timestamps=empty_times,
-            )
+    for name in entity_rows:
+        names.append(name)
+        response.results.add(
+            values=request.entities[name].val,
+            statuses=[_PRESENT] * rows,
+            event_timestamps=empty_times,
+        )
     for result in results:
         times = [_timestamp(t) for t in result.event_times]
         for j, feature in enumerate(result.features):
@@ -148,7 +150,8 @@ def _key_column(name: str, dtype: object, entities: Any) -> list[Any]:
         if kind not in accepted:
             raise RequestError(
                 f"entities[{name}]",
-                f"join key {name!r} row {i}: expected {accepted[:1]}, got {kind or 'null'}",
+                f"join key {name!r} row {i}: expected one of {accepted}, "
+                f"got {kind or 'null'}",
                 reason="JOIN_KEY_TYPE_MISMATCH",
                 expected=accepted[0] if accepted else str(dtype),
                 got=str(kind),

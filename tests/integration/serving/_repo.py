@@ -1,0 +1,172 @@
+"""A temporary Feast repo over Delta tables, and a running server on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pyarrow as pa
+from deltalake import write_deltalake
+from feast import FeatureStore
+
+from services.server.app import RunningServer, create_server
+from services.server.settings import ServerSettings
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+TS = pa.timestamp("us", tz="UTC")
+FRESH_CUSTOMERS = range(1, 21)  # event time NOW - 1 h, TTL 1 day
+STALE_CUSTOMERS = range(21, 26)  # NOW - 3 days
+FRESH_MERCHANTS = ["M1", "M2", "M3"]  # NOW - 10 min, TTL 2 h
+STALE_MERCHANTS = ["M9"]  # NOW - 5 h
+
+DEFINITIONS = """
+from datetime import timedelta
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast.data_format import DeltaFormat
+from feast.types import Float64, Int64, String
+
+customer = Entity(
+    name="customer", join_keys=["customer_id"], value_type=ValueType.INT64
+)
+merchant = Entity(
+    name="merchant", join_keys=["merchant_id"], value_type=ValueType.STRING
+)
+
+customer_stats_source = FileSource(
+    name="customer_stats", path="data/customer_stats", file_format=DeltaFormat(),
+    timestamp_field="event_timestamp", created_timestamp_column="created_timestamp",
+)
+merchant_risk_source = FileSource(
+    name="merchant_risk", path="data/merchant_risk", file_format=DeltaFormat(),
+    timestamp_field="event_timestamp", created_timestamp_column="created_timestamp",
+)
+customer_stats_view = FeatureView(
+    name="customer_stats", entities=[customer], ttl=timedelta(days=1),
+    schema=[Field(name="spend", dtype=Float64), Field(name="count", dtype=Int64),
+            Field(name="tier", dtype=String)],
+    source=customer_stats_source,
+)
+merchant_risk_view = FeatureView(
+    name="merchant_risk", entities=[merchant], ttl=timedelta(hours=2),
+    schema=[Field(name="fraud_rate", dtype=Float64)],
+    source=merchant_risk_source,
+)
+scoring_service = FeatureService(
+    name="scoring",
+    features=[customer_stats_view[["spend", "tier"]], merchant_risk_view],
+)
+"""
+
+YAML = """project: serving_it
+registry: {registry}
+provider: local
+online_store:
+{online}
+offline_store:
+  type: services.offline.DeltaOfflineStore
+entity_key_serialization_version: 3
+materialization:
+  pull_latest_features: true
+"""
+
+
+def sqlite_online(tmp: Path) -> str:
+    """The online_store block for a SQLite file under ``tmp``."""
+    return f"  type: sqlite\n  path: {tmp / 'online.db'}"
+
+
+def redis_online(host: str, port: int) -> str:
+    """The online_store block for a plain Redis server."""
+    return f"  type: redis\n  connection_string: {host}:{port}"
+
+
+def customer_rows() -> pa.Table:
+    """Two rows per customer (the later one wins), fresh and stale entities."""
+    ids, spend, count, tier, ts = [], [], [], [], []
+    for cid in [*FRESH_CUSTOMERS, *STALE_CUSTOMERS]:
+        latest = NOW - (
+            timedelta(hours=1) if cid in FRESH_CUSTOMERS else timedelta(days=3)
+        )
+        for age, bump in ((timedelta(hours=2), 0.0), (timedelta(0), 0.5)):
+            ids.append(cid)
+            spend.append(cid * 10.0 + bump)
+            count.append(cid + int(bump * 2))
+            tier.append(None if cid % 7 == 0 else f"t{cid % 3}")
+            ts.append(latest - age)
+    return pa.table(
+        {
+            "customer_id": pa.array(ids, pa.int64()),
+            "spend": pa.array(spend, pa.float64()),
+            "count": pa.array(count, pa.int64()),
+            "tier": pa.array(tier, pa.string()),
+            "event_timestamp": pa.array(ts, TS),
+            "created_timestamp": pa.array(ts, TS),
+        }
+    )
+
+
+def merchant_rows() -> pa.Table:
+    """One row per merchant."""
+    ids = [*FRESH_MERCHANTS, *STALE_MERCHANTS]
+    ts = [NOW - timedelta(minutes=10)] * len(FRESH_MERCHANTS) + [
+        NOW - timedelta(hours=5)
+    ]
+    return pa.table(
+        {
+            "merchant_id": pa.array(ids, pa.string()),
+            "fraud_rate": pa.array([0.01 * (i + 1) for i in range(len(ids))]),
+            "event_timestamp": pa.array(ts, TS),
+            "created_timestamp": pa.array(ts, TS),
+        }
+    )
+
+
+def make_repo(root: Path, online: str) -> FeatureStore:
+    """Write the repo, its Delta tables and apply it; online store left empty."""
+    repo = root / "repo"
+    (repo / "data").mkdir(parents=True)
+    (repo / "feature_store.yaml").write_text(
+        YAML.format(registry=root / "registry.db", online=online)
+    )
+    (repo / "definitions.py").write_text(DEFINITIONS)
+    write_deltalake(str(repo / "data" / "customer_stats"), customer_rows())
+    write_deltalake(str(repo / "data" / "merchant_risk"), merchant_rows())
+    ns: dict[str, object] = {}
+    exec(compile(DEFINITIONS, str(repo / "definitions.py"), "exec"), ns)
+    store = FeatureStore(repo_path=str(repo))
+    store.apply([ns[n] for n in ("customer", "merchant", "customer_stats_view",
+                                 "merchant_risk_view", "scoring_service")])  # fmt: skip
+    return store
+
+
+def write_online(store: FeatureStore) -> None:
+    """Feast's own write path: the latest row per entity into the online store."""
+    store.write_to_online_store(
+        "customer_stats", _latest(customer_rows(), "customer_id")
+    )
+    store.write_to_online_store("merchant_risk", merchant_rows().to_pandas())
+
+
+def _latest(table: pa.Table, key: str):
+    df = table.to_pandas().sort_values("event_timestamp")
+    return df.drop_duplicates(key, keep="last")
+
+
+@dataclass
+class Served:
+    """A running server on the repo and a channel to it."""
+
+    store: FeatureStore
+    server: RunningServer
+    channel: grpc.Channel
+    settings: ServerSettings
+
+
+def serve(store: FeatureStore, **settings: object) -> Served:
+    """Start our server on the store's repo with a 127.0.0.1 ephemeral port."""
+    config = ServerSettings(repo_path=Path(store.repo_path), **settings)  # type: ignore[arg-type]
+    running = create_server(config, "127.0.0.1:0")
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    return Served(store, running, channel, config)
