@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +12,9 @@ import grpc
 import pyarrow as pa
 from deltalake import write_deltalake
 from feast import FeatureStore
+from featurestore.v1 import common_pb2
+from featurestore.v1 import feature_store_service_pb2 as pb
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.server.app import RunningServer, create_server
 from services.server.settings import ServerSettings
@@ -170,3 +175,28 @@ def serve(store: FeatureStore, **settings: object) -> Served:
     running = create_server(config, "127.0.0.1:0")
     channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
     return Served(store, running, channel, config)
+
+
+def online_request() -> pb.GetOnlineFeaturesRequest:
+    """customer 3 (fresh) and 999 (missing), two features."""
+    ids = [common_pb2.Value(int64_value=c) for c in (3, 999)]
+    return pb.GetOnlineFeaturesRequest(
+        features=["customer_stats:spend", "customer_stats:tier"],
+        entities={"customer_id": common_pb2.ValueList(values=ids)},
+    )
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    """Poll ``check`` until it holds; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+def health_status(channel: grpc.Channel) -> int:
+    """The server-wide health status."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    return int(stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status)

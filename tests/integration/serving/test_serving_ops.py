@@ -1,0 +1,147 @@
+"""Operations: bad input codes, registry refresh, Prometheus samples."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import grpc
+import pytest
+from feast import Entity, FeatureView, Field, FileSource, ValueType
+from feast.data_format import DeltaFormat
+from feast.types import Float64
+from featurestore.v1 import common_pb2
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1.feature_store_service_pb2_grpc import FeatureStoreServiceStub
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from prometheus_client import REGISTRY
+
+from tests.integration.serving._repo import online_request, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _ids(*values: common_pb2.Value) -> common_pb2.ValueList:
+    return common_pb2.ValueList(values=list(values))
+
+
+def _int(v: int) -> common_pb2.Value:
+    return common_pb2.Value(int64_value=v)
+
+
+BAD = [
+    ("unknown feature", {"features": ["customer_stats:nope"]},
+     grpc.StatusCode.NOT_FOUND, "FEATURE_NOT_FOUND"),
+    ("unknown view", {"features": ["nope:spend"]},
+     grpc.StatusCode.NOT_FOUND, "FEATURE_VIEW_NOT_FOUND"),
+    ("unknown service", {"feature_service": "nope"},
+     grpc.StatusCode.NOT_FOUND, "FEATURE_SERVICE_NOT_FOUND"),
+    ("missing join key", {"entities": {"merchant_id": _ids(_int(1))}},
+     grpc.StatusCode.INVALID_ARGUMENT, "JOIN_KEY_MISSING"),
+    ("wrong key type",
+     {"entities": {"customer_id": _ids(common_pb2.Value(string_value="3"))}},
+     grpc.StatusCode.INVALID_ARGUMENT, "JOIN_KEY_TYPE_MISMATCH"),
+    ("no entity rows", {"entities": {"customer_id": _ids()}},
+     grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FIELD"),
+    ("too many rows",
+     {"entities": {"customer_id": _ids(*[_int(i) for i in range(51)])}},
+     grpc.StatusCode.RESOURCE_EXHAUSTED, "REQUEST_TOO_LARGE"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code", "reason"),
+    [case[1:] for case in BAD],
+    ids=[case[0] for case in BAD],
+)
+def test_bad_input_code_and_reason_then_still_serving(
+    sqlite_served, overrides, code, reason
+):
+    stub = FeatureStoreServiceStub(sqlite_served.channel)
+    request = online_request()
+    if "features" in overrides or "feature_service" in overrides:
+        del request.features[:]
+    for field, value in overrides.items():
+        if field == "entities":
+            request.entities.clear()
+            for name, values in value.items():
+                request.entities[name].CopyFrom(values)
+        elif field == "features":
+            request.features.extend(value)
+        else:
+            setattr(request, field, value)
+
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetOnlineFeatures(request, timeout=5)
+
+    assert caught.value.code() == code
+    assert _error_info(caught.value).reason == reason
+    ok = stub.GetOnlineFeatures(online_request(), timeout=5)
+    assert ok.columns[1].values[0].double_value == 30.5
+
+
+def test_registry_refresh_shows_a_newly_applied_view(sqlite_served):
+    stub = FeatureStoreServiceStub(sqlite_served.channel)
+    customer = Entity(
+        name="customer", join_keys=["customer_id"], value_type=ValueType.INT64
+    )
+    late_view = FeatureView(
+        name="late_view",
+        entities=[customer],
+        ttl=timedelta(days=1),
+        schema=[Field(name="x", dtype=Float64)],
+        source=FileSource(
+            name="late",
+            path="data/late",
+            file_format=DeltaFormat(),
+            timestamp_field="event_timestamp",
+        ),
+    )
+
+    sqlite_served.store.apply([customer, late_view])
+
+    def listed() -> bool:
+        views = stub.ListFeatureViews(pb.ListFeatureViewsRequest(), timeout=5)
+        return "late_view" in {v.name for v in views.feature_views}
+
+    wait_for(listed, timeout_s=20 * sqlite_served.settings.registry_refresh_seconds + 5)
+
+
+def test_prometheus_has_latency_by_method_and_errors_by_code(sqlite_served):
+    stub = FeatureStoreServiceStub(sqlite_served.channel)
+    labels = {"method": "GetOnlineFeatures"}
+    error_labels = {**labels, "code": "NOT_FOUND"}
+    calls_before = _sample("featurestore_rpc_latency_seconds_count", labels)
+    errors_before = _sample("featurestore_rpc_errors_total", error_labels)
+    reads_before = _sample(
+        "featurestore_online_store_read_seconds_count", {"store": "sqlite"}
+    )
+
+    for _ in range(3):
+        stub.GetOnlineFeatures(online_request(), timeout=5)
+    bad = online_request()
+    bad.features[:] = ["nope:spend"]
+    with pytest.raises(grpc.RpcError):
+        stub.GetOnlineFeatures(bad, timeout=5)
+
+    assert _sample("featurestore_rpc_latency_seconds_count", labels) == calls_before + 4
+    assert _sample("featurestore_rpc_errors_total", error_labels) == errors_before + 1
+    assert (
+        _sample("featurestore_online_store_read_seconds_count", {"store": "sqlite"})
+        == reads_before + 3
+    )
+
+
+def _sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    status = rpc_status.from_call(err)
+    assert status is not None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    raise AssertionError("no ErrorInfo in the status details")
