@@ -1,0 +1,326 @@
+"""Historical retrieval: our Delta offline store vs Feast's file and Spark stores.
+
+Run: ``.venv/bin/python -m benchmarks historical`` or
+``.venv/bin/python benchmarks/bench_historical.py --sizes small``. Each engine
+runs in its own process on the same Delta tables (three views, random keys,
+ties on (key, e, c), (1, 12)/(11, 2)-style key pairs); time is that of the
+retrieval call, memory the peak RSS of the process and its JVM. Wrong rows
+are counted against our engine, itself checked against a brute-force oracle
+(tests/unit/offline/test_join_oracle.py); extra rows count as wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from benchmarks._historical_engines import (  # noqa: E402
+    CREATED,
+    FEATURES,
+    KEYS,
+    OUT_COLUMNS,
+)
+
+RESULTS = HERE / "results" / "historical.json"
+SIZES = {
+    "small": [(10_000, 100_000)],
+    "full": [(100_000, 1_000_000), (1_000_000, 10_000_000)],
+}
+ENGINES = [
+    "ours",
+    "ours_spark",
+    "feast_file",
+    "feast_spark",
+    "polars_asof",
+    "duckdb_asof",
+]
+# Feature rows above which an engine is expected to take more than 10 minutes
+# on 2 cores (Feast's stores and a local[2] Spark join grow with the range join).
+MAX_ROWS = {"feast_file": 1_000_000, "feast_spark": 1_000_000, "ours_spark": 1_000_000}
+T0 = 1_714_521_600  # 2024-05-01 UTC, seconds
+SPAN = 30 * 86400
+TS = pa.timestamp("us", tz="UTC")
+
+
+def _stamp(seconds: np.ndarray) -> pa.Array:
+    return pa.array((seconds * 1_000_000).astype("int64")).cast(TS)
+
+
+def _view_table(view: str, rows: int, rng: np.random.Generator) -> pa.Table:
+    n_cards = max(rows // 50, 20)
+    e = T0 + rng.integers(0, SPAN, rows)
+    cols: dict[str, pa.Array] = {}
+    if "card_id" in KEYS[view]:
+        cols["card_id"] = pa.array(rng.integers(1, n_cards, rows))
+    if "merchant_id" in KEYS[view]:
+        cols["merchant_id"] = pa.array(rng.integers(1, 200, rows))
+    if view == "card_merchant":
+        # Half the rows get a key whose concatenation equals another's:
+        # (1, 12) and (11, 2) are both "112".
+        flip = rng.random(rows) < 0.5
+        card = np.asarray(cols["card_id"]) % 100 + 1
+        cols["card_id"] = pa.array(np.where(flip, card * 10 + 1, card))
+        cols["merchant_id"] = pa.array(np.where(flip, 2, 12))
+    cols["event_time"] = _stamp(e)
+    if CREATED[view]:
+        cols["created_time"] = _stamp(e + rng.integers(0, 7200, rows))
+    for f in FEATURES[view]:
+        cols[f] = pa.array(rng.normal(size=rows).round(3))
+    table = pa.table(cols)
+    if CREATED[view]:  # 2% exact twins on (key, e, c) with other values
+        twins = table.take(pa.array(rng.integers(0, rows, rows // 50)))
+        for f in FEATURES[view]:
+            i = twins.column_names.index(f)
+            twins = twins.set_column(i, f, pa.array(rng.normal(size=len(twins))))
+        table = pa.concat_tables([table, twins])
+    return table
+
+
+def _entity(n: int, tables: dict[str, pa.Table], rng: np.random.Generator) -> pa.Table:
+    cm = tables["card_merchant"]
+    pick = rng.integers(0, cm.num_rows, n)
+    lag = rng.integers(0, 3 * 86400, n)
+    e = cm.column("event_time").cast(pa.int64()).to_numpy() // 1_000_000
+    return pa.table(
+        {
+            "request_id": pa.array(np.arange(n)),
+            "card_id": cm.column("card_id").take(pick),
+            "merchant_id": cm.column("merchant_id").take(pick),
+            "event_timestamp": _stamp(e[pick] + lag),
+        }
+    )
+
+
+REPO_PY = """
+from datetime import timedelta
+from feast import Entity, FeatureView, Field, ValueType
+from feast.types import Float64
+{imports}
+card = Entity(name="card", join_keys=["card_id"], value_type=ValueType.INT64)
+merchant = Entity(name="merchant", join_keys=["merchant_id"],
+                  value_type=ValueType.INT64)
+
+def view(name, entities, ttl, features, created):
+    return FeatureView(name=name, entities=entities, ttl=ttl,
+                       schema=[Field(name=f, dtype=Float64) for f in features],
+                       source={source})
+
+card_merchant_view = view("card_merchant", [card, merchant], timedelta(days=7),
+                          {f[card_merchant]!r}, "created_time")
+card_view = view("card", [card], timedelta(days=1), {f[card]!r}, "created_time")
+merchant_view = view("merchant", [merchant], timedelta(0), {f[merchant]!r}, "")
+"""
+FILE_SOURCE = (
+    'FileSource(name=name, path="{tables}/" + name, '
+    'file_format={fmt}(), timestamp_field="event_time", '
+    "created_timestamp_column=created)"
+)
+SPARK_SOURCE = (
+    'SparkSource(name=name, path="{tables}/" + name, '
+    'file_format="parquet", timestamp_field="event_time", '
+    "created_timestamp_column=created)"
+)
+YAML = """project: bench_{name}
+registry: {root}/registry.db
+provider: local
+online_store: {{type: sqlite, path: {root}/online.db}}
+entity_key_serialization_version: 3
+offline_store:
+{offline}
+"""
+OFFLINE = {
+    "ours": "  type: services.offline.DeltaOfflineStore",
+    "file": "  type: file",
+    "spark": """  type: spark
+  spark_conf:
+    spark.master: "local[2]"
+    spark.ui.enabled: "false"
+    spark.sql.session.timeZone: "UTC"
+    spark.driver.memory: "4g"
+    spark.sql.shuffle.partitions: "8"
+    spark.sql.execution.arrow.pyspark.enabled: "true"
+""",
+}
+
+
+def _write_repo(data: Path, name: str) -> None:
+    from feast import FeatureStore
+
+    tables = data / "tables"
+    if name == "spark":
+        imports = (
+            "from feast.infra.offline_stores.contrib.spark_offline_store"
+            ".spark_source import SparkSource"
+        )
+        source = SPARK_SOURCE.format(tables=tables)
+    else:
+        imports = "from feast import FileSource\nfrom feast.data_format import "
+        imports += "DeltaFormat, ParquetFormat"
+        fmt = "DeltaFormat" if name == "ours" else "ParquetFormat"
+        source = FILE_SOURCE.format(tables=tables, fmt=fmt)
+    code = REPO_PY.format(imports=imports, source=source, f=FEATURES)
+    repo = data / f"repo_{name}"
+    repo.mkdir()
+    (repo / "definitions.py").write_text(code)
+    (repo / "feature_store.yaml").write_text(
+        YAML.format(name=name, root=repo, offline=OFFLINE[name])
+    )
+    ns: dict[str, object] = {}
+    exec(compile(code, str(repo / "definitions.py"), "exec"), ns)
+    FeatureStore(repo_path=str(repo)).apply(
+        [
+            ns[n]
+            for n in (
+                "card",
+                "merchant",
+                "card_merchant_view",
+                "card_view",
+                "merchant_view",
+            )
+        ]
+    )
+
+
+def generate(data: Path, entity_rows: int, feature_rows: int, seed: int = 7) -> None:
+    """Write three Delta feature tables, an entity parquet and three Feast repos."""
+    from deltalake import write_deltalake
+
+    rng = np.random.default_rng(seed)
+    tables = {v: _view_table(v, feature_rows, rng) for v in KEYS}
+    for view, table in tables.items():
+        write_deltalake(str(data / "tables" / view), table)
+    pq.write_table(_entity(entity_rows, tables, rng), data / "entity.parquet")
+    for name in OFFLINE:
+        _write_repo(data, name)
+
+
+def _run(engine: str, data: Path, out: Path | None) -> dict[str, object]:
+    cmd = [sys.executable, str(HERE / "_historical_engines.py"), engine, str(data)]
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [*cmd, *([str(out)] if out else [])],
+        capture_output=True,
+        text=True,
+        cwd=data,
+        timeout=1800,
+    )
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1][:300]}
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process_s": wall}
+
+
+def _wrong_rows(got: pa.Table, want: pa.Table) -> int:
+    expected = {r["request_id"]: r for r in want.to_pylist()}
+    seen: set[int] = set()
+    wrong = 0
+    for row in got.to_pylist():
+        rid = row["request_id"]
+        if rid in seen or _norm(row) != _norm(expected.get(rid)):
+            wrong += 1
+        seen.add(rid)
+    return wrong + len(set(expected) - seen)
+
+
+def _norm(row: dict[str, object] | None) -> object:
+    if row is None:
+        return None
+    return tuple(None if v != v else v for v in (row[c] for c in OUT_COLUMNS))  # NaN
+
+
+def bench_size(
+    entity_rows: int, feature_rows: int, engines: list[str], check: bool
+) -> dict[str, dict[str, object]]:
+    """Run every engine on one generated data set; return results by engine."""
+    results: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_hist_") as tmp:
+        data = Path(tmp)
+        generate(data, entity_rows, feature_rows)
+        for engine in engines:
+            if feature_rows > MAX_ROWS.get(engine, feature_rows):
+                results[engine] = {"skipped": "expected to take more than 10 min"}
+                continue
+            out = data / f"{engine}.parquet" if check else None
+            results[engine] = _run(engine, data, out)
+            print(f"  {engine}: {results[engine]}", flush=True)
+        if check and (data / "ours.parquet").exists():
+            want = pq.read_table(data / "ours.parquet")
+            for engine, res in results.items():
+                if (data / f"{engine}.parquet").exists():
+                    got = pq.read_table(data / f"{engine}.parquet")
+                    res["wrong_rows"] = _wrong_rows(got, want)
+    return results
+
+
+def _print_table(label: str, results: dict[str, dict[str, object]]) -> None:
+    ours = results.get("ours", {})
+    print(
+        f"\n{label}\n{'engine':<12} {'time s':>8} {'peak MB':>8} {'rows':>9} "
+        f"{'wrong':>7} {'ours faster':>12}"
+    )
+    for engine, r in results.items():
+        if "seconds" not in r:
+            print(f"{engine:<12} {r.get('skipped') or r.get('error')}")
+            continue
+        ratio = (
+            f"{float(r['seconds']) / float(ours['seconds']):.1f}x"  # type: ignore[arg-type]
+            if "seconds" in ours
+            else "-"
+        )
+        print(
+            f"{engine:<12} {r['seconds']:>8.2f} {r['peak_rss_mb']:>8.0f} "
+            f"{r['rows']:>9} {r.get('wrong_rows', '-')!s:>7} {ratio:>12}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print a table and write benchmarks/results/historical.json."""
+    parser = argparse.ArgumentParser(prog="bench_historical", description=__doc__)
+    parser.add_argument(
+        "--sizes",
+        choices=["small", "full", "100k"],
+        default="small",
+        help="full: 100k x 1M and 1M x 10M",
+    )
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument(
+        "--no-check", action="store_true", help="skip counting wrong rows"
+    )
+    args = parser.parse_args(argv)
+    sizes = SIZES["full"][:1] if args.sizes == "100k" else SIZES[args.sizes]
+    engines = args.engines.split(",")
+    report = []
+    for entity_rows, feature_rows in sizes:
+        label = f"{entity_rows} entity rows x {feature_rows} feature rows per view"
+        print(label, flush=True)
+        check = not args.no_check and entity_rows <= 100_000
+        results = bench_size(entity_rows, feature_rows, engines, check)
+        _print_table(label, results)
+        report.append(
+            {
+                "entity_rows": entity_rows,
+                "feature_rows_per_view": feature_rows,
+                "views": len(KEYS),
+                "results": results,
+            }
+        )
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nwrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
