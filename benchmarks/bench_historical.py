@@ -268,7 +268,7 @@ def _print_table(label: str, results: dict[str, dict[str, object]]) -> None:
     ours = results.get("ours", {})
     print(
         f"\n{label}\n{'engine':<12} {'time s':>8} {'peak MB':>8} {'rows':>9} "
-        f"{'wrong':>7} {'ours faster':>12}"
+        f"{'wrong':>7} {'time vs ours':>12}"
     )
     for engine, r in results.items():
         if "seconds" not in r:
