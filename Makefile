@@ -24,8 +24,12 @@ demo: $(VENV_STAMP) ## Generate data, run the Spark jobs, feast apply/materializ
 serve: $(VENV_STAMP) ## Run the gRPC server (FS_ADDRESS, default 127.0.0.1:6566)
 	$(PY) -m services.server
 
-test: $(VENV_STAMP) ## Run every test (unit, Spark, integration)
+test: $(VENV_STAMP) contracts-check proto-check ## Run every test (unit, Spark, integration)
 	$(PY) -m pytest -q
+
+contracts-check: $(VENV_STAMP) ## Every contract vs its previous version; views vs contracts
+	$(PY) -m services.contracts check-all
+	$(PY) -m services.contracts check-feast
 
 test-fast: $(VENV_STAMP) ## Unit tests only: no Spark, no servers
 	$(PY) -m pytest -q -m "not spark and not integration"
@@ -56,4 +60,4 @@ type: $(VENV_STAMP) ## mypy --strict on the packages
 clean-data: ## Remove generated data (data/)
 	rm -rf data
 
-.PHONY: help venv demo serve test test-fast test-integration bench proto proto-check lint type clean-data
+.PHONY: help venv demo serve test contracts-check test-fast test-integration bench proto proto-check lint type clean-data

@@ -80,6 +80,6 @@ def publish(
         write_delta(result.passed, target, mode="overwrite", metadata=stamp)
         version = delta_version(spark, target)
     finally:
-        result.passed.unpersist()
+        result.release()
     log.info("published %s version %s: %s", contract.name, version, result.summary())
     return PublishReport(contract.name, version, result)

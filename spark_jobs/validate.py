@@ -42,11 +42,17 @@ DUPLICATE_KEY_CHECK = "duplicate_key"
 class ValidationResult:
     """Rows split by verdict, and the counts that gate the publish."""
 
+    judged: DataFrame
+    """Every row with its ``_reasons``; persisted until ``release()``."""
     passed: DataFrame
     failed: DataFrame
     rows_in: int
     rows_failed: int
     by_reason: dict[str, int] = field(default_factory=dict)
+
+    def release(self) -> None:
+        """Drop the cached verdicts."""
+        self.judged.unpersist()
 
     @property
     def failure_ratio(self) -> float:
@@ -151,6 +157,7 @@ def validate(contract: Contract, df: DataFrame) -> ValidationResult:
     rows_failed = sum(int(row["rows"]) for row in counts if row["reason"])
     failing = F.size(REASONS_COLUMN) > 0
     return ValidationResult(
+        judged=judged,
         passed=judged.where(~failing).drop(REASONS_COLUMN),
         failed=judged.where(failing),
         rows_in=rows_in,

@@ -81,8 +81,8 @@ class ContractServiceServicer:
 
     def ValidateRows(self, request, context):
         """Per-row verdicts for an Arrow batch, as the Spark jobs would judge it.
-        Errors: NOT_FOUND (unknown contract), INVALID_ARGUMENT (unreadable Arrow,
-        empty batch), FAILED_PRECONDITION (schema does not match the contract).
+        Errors: NOT_FOUND (unknown contract or version), INVALID_ARGUMENT
+        (unreadable Arrow, empty batch, schema that does not match the contract).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
