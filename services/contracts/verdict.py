@@ -268,8 +268,12 @@ def duplicate_key_mask(contract: Contract, table: pa.Table) -> pa.BooleanArray:
 
     Among rows sharing a primary key (entity keys + event timestamp; nulls
     compare equal), the row with the greatest `created_timestamp` is kept
-    (a null created time ranks lowest; ties go to the first row in input
-    order); every other row is True in the mask and fails `duplicate_key`.
+    (a null created time ranks lowest); remaining ties go to the row with the
+    smallest values of the other contract columns, in contract order, nulls
+    last, exactly as the Spark jobs break them (`spark_jobs.validate`), then
+    to input order. Every other row is True in the mask and fails
+    `duplicate_key`. (Spark ranks NaN above every number, pandas with nulls;
+    rows differing only by NaN may still be ranked differently.)
 
     Args:
         contract: The contract.
@@ -280,11 +284,17 @@ def duplicate_key_mask(contract: Contract, table: pa.Table) -> pa.BooleanArray:
     """
     table = _as_table(table)
     key = list(contract.primary_key)
-    frame = to_pandas(table.select([*key, contract.created_timestamp]))
+    others = [
+        c.name
+        for c in contract.columns
+        if c.name not in key and c.name != contract.created_timestamp
+        and c.name in table.column_names
+    ]
+    frame = to_pandas(table.select([*key, contract.created_timestamp, *others]))
     frame["__pos"] = np.arange(len(frame))
     ordered = frame.sort_values(
-        [contract.created_timestamp, "__pos"],
-        ascending=[False, True],
+        [contract.created_timestamp, *others, "__pos"],
+        ascending=[False, *([True] * len(others)), True],
         na_position="last",
         kind="stable",
     )

@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import base_data, write_contract
+
+from tests.unit.contracts._support import base_data, write_contract
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import base_data
 
 from services.contracts import parse_contract
 from services.contracts.compat import (
@@ -12,6 +11,7 @@ from services.contracts.compat import (
     compare,
 )
 from services.contracts.model import Column
+from tests.unit.contracts._support import base_data
 
 
 def _contract(edit=None, version="1.0.0"):

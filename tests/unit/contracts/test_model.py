@@ -4,12 +4,12 @@ from datetime import timedelta
 
 import pytest
 import yaml
-from conftest import REPO_CONTRACTS, base_data
 
 from services.contracts import ContractErrorReason, ContractFormatError, parse_contract
 from services.contracts._duration import parse_duration
 from services.contracts._semver import Version
 from services.contracts.model import InRange
+from tests.unit.contracts._support import REPO_CONTRACTS, base_data
 
 
 @pytest.mark.parametrize("path", sorted(REPO_CONTRACTS.glob("*/*.yaml")), ids=str)

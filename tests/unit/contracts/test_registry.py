@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import REPO_CONTRACTS, base_data, write_contract
 
 from services.contracts import (
     ContractErrorReason,
@@ -10,6 +9,7 @@ from services.contracts import (
     ContractRegistry,
     default_root,
 )
+from tests.unit.contracts._support import REPO_CONTRACTS, base_data, write_contract
 
 
 @pytest.fixture
