@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-from conftest import T0, txn_rows
 from deltalake import DeltaTable, write_deltalake
+
+from tests.integration.offline.conftest import T0, txn_rows
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
-from conftest import T0, txn_rows
 from deltalake import DeltaTable, write_deltalake
 
 from services.offline import (
@@ -18,6 +17,7 @@ from services.offline import (
     get_historical_features,
     replay,
 )
+from tests.integration.offline.conftest import T0, txn_rows
 
 pytestmark = pytest.mark.integration
 
