@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 
 def deduplicate_transactions(raw: DataFrame) -> DataFrame:
     """Keep one row per ``transaction_id``: the first delivery (earliest ingest).
 
-    Ties on ingest time are broken by the remaining columns so the choice is the
-    same on every run.
+    Ties on ingest time are broken by the remaining columns, so the choice is the
+    same on every run: the minimum of a struct compares it field by field.
     """
-    order = Window.partitionBy("transaction_id").orderBy(
-        F.col("ingest_time").asc(), *[F.col(c).asc() for c in raw.columns]
-    )
-    return (
-        raw.withColumn("_delivery", F.row_number().over(order))
-        .where(F.col("_delivery") == 1)
-        .drop("_delivery")
+    others = [c for c in raw.columns if c not in ("transaction_id", "ingest_time")]
+    first = F.min(F.struct("ingest_time", *others)).alias("_first")
+    return raw.groupBy("transaction_id").agg(first).select(
+        *[
+            F.col("transaction_id") if c == "transaction_id" else F.col(f"_first.{c}")
+            for c in raw.columns
+        ]
     )
 
 
