@@ -11,10 +11,10 @@ from typing import Any
 import grpc
 import pandas as pd
 import pyarrow as pa
-
 from featurestore.v1 import common_pb2, contract_service_pb2, contract_service_pb2_grpc
 from featurestore.v1 import feature_store_service_pb2 as fs_pb
 from featurestore.v1 import feature_store_service_pb2_grpc as fs_grpc
+
 from services.server.arrow_ipc import write_ipc
 from services.server.values import from_python, to_python
 

@@ -1,1 +1,1 @@
-"""Spark jobs that turn raw card-payment events into contract-checked Delta feature tables."""
+"""Spark jobs: raw card-payment events to contract-checked Delta feature tables."""

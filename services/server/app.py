@@ -10,16 +10,20 @@ from pathlib import Path
 
 import grpc
 from feast import FeatureStore
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from feast.protos.feast.serving import ServingService_pb2_grpc
+from featurestore.v1 import (
+    contract_service_pb2,
+    contract_service_pb2_grpc,
+    feature_store_service_pb2,
+    feature_store_service_pb2_grpc,
+)
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from featurestore.v1 import contract_service_pb2, contract_service_pb2_grpc
-from featurestore.v1 import feature_store_service_pb2, feature_store_service_pb2_grpc
 from services.contracts import ContractRegistry
 from services.online import build_online_reader
-from services.server.catalog import Catalog
 from services.server import feast_serving
+from services.server.catalog import Catalog
 from services.server.contract_servicer import ContractServicer
 from services.server.feature_servicer import FeatureStoreServicer
 from services.server.interceptors import ErrorAndMetricsInterceptor
@@ -99,7 +103,7 @@ def create_server(
             reader,
             project=store.project,
             max_rows=settings.max_online_entity_rows,
-        ),  # fmt: skip
+        ),
         server,
     )
     health_servicer = health.HealthServicer()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import grpc
 import pyarrow as pa
-
 from featurestore.v1 import contract_service_pb2 as pb
 from featurestore.v1 import contract_service_pb2_grpc as pb_grpc
+
 from services.contracts import (
     ContractRegistry,
     check_arrow_schema,
@@ -59,7 +59,7 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
     def ValidateRows(
         self, request: pb.ValidateRowsRequest, context: grpc.ServicerContext
     ) -> pb.ValidateRowsResponse:
-        """Judge each row exactly as the Spark jobs do (same function, same contract)."""
+        """Judge each row as the Spark jobs do (same function, same contract)."""
         if not request.contract:
             raise RequestError("contract", "contract is required")
         contract = self.registry.get(request.contract, request.version or None)

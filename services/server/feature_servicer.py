@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import grpc
 from feast import FeatureStore, FeatureView
-
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from featurestore.v1 import feature_view_pb2
+
 from services.online import OnlineReader
 from services.server.catalog import Catalog
 from services.server.historical import stream_historical_features

@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from feast import FeatureStore
-
 from featurestore.v1 import feature_store_service_pb2 as pb
+
 from services.offline import HistoricalRequest, get_historical_features, read_snapshot
 from services.server.arrow_ipc import ipc_chunks, read_ipc
 from services.server.catalog import Catalog

@@ -31,7 +31,7 @@ class ServedRepo:
 
 
 def customer_spend_rows() -> pa.Table:
-    """Customer 1 fresh, customer 2 older than the 7-day TTL, customer 3 two versions."""
+    """Customer 1 fresh, customer 2 past the 7-day TTL, customer 3 twice."""
     times = [
         NOW - timedelta(hours=1),
         NOW - timedelta(days=9),

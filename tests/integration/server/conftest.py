@@ -1,4 +1,4 @@
-"""A real feature repo for server tests: Delta tables, `feast apply`, SQLite, a server."""
+"""A real feature repo for server tests: Delta tables, feast apply, a server."""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import grpc
 import pyarrow as pa
 import pytest
-
 from featurestore.v1 import contract_service_pb2 as pb
 from featurestore.v1 import contract_service_pb2_grpc as pb_grpc
+
 from services.client import FeatureStoreClient
 from services.contracts import ContractRegistry
 from tests.integration.server._served import REPO, TS, ServedRepo
