@@ -36,6 +36,11 @@ so ``as_known_at`` uses a DuckDB range join with ``row_number()`` per
 entity row (1.1-2.2 s on the same data). DuckDB only computes, for each
 entity row, the index of the winning feature row; the features are then
 taken from the Arrow table, so their types round-trip exactly.
+
+Before either join, feature rows that cannot win are dropped (keys absent
+from the entity table, e after the last t or before the first t - T), and
+only (keys, e) groups with several rows go through the ranking window: on
+100k x 1M x 3 views this took the join from 3.7 s to 1.5 s.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -224,19 +230,35 @@ def _match_rows(
     keys = [f"__k{i}" for i in range(len(view.join_keys))]
     ties = [f"__b{i}" for i in range(len(view.tiebreak_columns or view.features))]
     left = {k: entity.column(c) for k, c in zip(keys, view.join_keys, strict=True)}
-    left["__row"] = pa.array(range(entity.num_rows), pa.int64())
+    left["__row"] = _positions(entity.num_rows)
     left["__t"] = instants
     con.register("__ent", pa.table(left))
     con.register("__feat", _feature_frame(view, keys, ties))
     ttl_ns = _ttl_nanos(view.ttl)
-    if as_known_at and view.created_timestamp_column:
-        sql = _known_at_sql(keys, ties, ttl_ns)
+    known_at = as_known_at and view.created_timestamp_column is not None
+    sql = _candidates_sql(keys, ttl_ns, known_at)
+    if known_at:
+        sql += _known_at_sql(keys, ties, ttl_ns)
     else:
-        sql = _asof_sql(keys, ties, ttl_ns)
+        sql += _asof_sql(keys, ties, ttl_ns)
     result = con.sql(sql).to_arrow_table()
     con.unregister("__ent")
     con.unregister("__feat")
-    return result.column("__idx").combine_chunks()
+    return _scatter(result, entity.num_rows)
+
+
+def _positions(n: int) -> pa.Array:
+    # pa.array(range(n)) builds n Python ints: 0.2 s per million rows.
+    return pa.array(np.arange(n, dtype=np.int64))
+
+
+def _scatter(result: pa.Table, n: int) -> pa.Array:
+    """Order (__row, __idx) pairs, one per entity row, by __row; -1 is null."""
+    # A numpy scatter instead of ORDER BY in DuckDB: the rows are 0..n-1.
+    rows = result.column("__row").to_numpy()
+    idx = np.full(n, -1, dtype=np.int64)
+    idx[rows] = result.column("__idx").fill_null(-1).to_numpy()
+    return pa.array(idx, mask=idx < 0)
 
 
 def _feature_frame(view: ViewInput, keys: list[str], ties: list[str]) -> pa.Table:
@@ -253,7 +275,7 @@ def _feature_frame(view: ViewInput, keys: list[str], ties: list[str]) -> pa.Tabl
     )
     for alias, column in zip(ties, view.tiebreak_columns or view.features, strict=True):
         cols[alias] = table.column(column)
-    cols["__idx"] = pa.array(range(table.num_rows), pa.int64())
+    cols["__idx"] = _positions(table.num_rows)
     return pa.table(cols)
 
 
@@ -261,6 +283,24 @@ def _ttl_nanos(ttl: timedelta | None) -> int | None:
     if ttl is None or ttl == timedelta(0):
         return None
     return (ttl // timedelta(microseconds=1)) * 1000
+
+
+def _candidates_sql(keys: list[str], ttl_ns: int | None, known_at: bool) -> str:
+    # Feature rows that could win for some entity row: keys present in the
+    # entity table, e within [min t - T, max t] (and c <= max t when known
+    # at). Whole (keys, e) groups are kept or dropped, so ties are unchanged.
+    on = " AND ".join(f"__feat.{k} = __keys.{k}" for k in keys)
+    bounds = "(SELECT min(__t) AS lo, max(__t) AS hi FROM __ent)"
+    low = "" if ttl_ns is None else f" AND __feat.__e >= __span.lo - {ttl_ns}"
+    known = " AND __feat.__c <= __span.hi" if known_at else ""
+    return f"""
+        WITH __keys AS (SELECT DISTINCT {", ".join(keys)} FROM __ent),
+        __span AS {bounds},
+        cand AS (
+            SELECT __feat.* FROM __feat, __span
+            WHERE __feat.__e IS NOT NULL AND __feat.__e <= __span.hi{low}{known}
+              AND EXISTS (SELECT 1 FROM __keys WHERE {on})
+        ),"""
 
 
 def _order(ties: list[str], prefix: str = "") -> str:
@@ -273,37 +313,43 @@ def _order(ties: list[str], prefix: str = "") -> str:
 def _asof_sql(keys: list[str], ties: list[str], ttl_ns: int | None) -> str:
     # Dedupe to one row per (keys, e) first: ASOF picks the greatest e <= t,
     # and among equal e the winner must follow the tie rule, not chance.
-    partition = ", ".join([*keys, "__e"])
-    not_null = "".join(f" AND {k} IS NOT NULL" for k in keys)
+    # Only groups with several rows need the ranking window; a hash count
+    # finds them (the window over every row cost 2-4x the whole ASOF join).
+    group = ", ".join([*keys, "__e"])
+    same = " AND ".join(f"cand.{c} = g.{c}" for c in [*keys, "__e"])
     on = "".join(f"__ent.{k} = f.{k} AND " for k in keys)
     fresh = "TRUE" if ttl_ns is None else f"f.__e >= __ent.__t - {ttl_ns}"
     return f"""
-        WITH f AS (
-            SELECT {", ".join([*keys, "__e", "__idx"])} FROM __feat
-            WHERE __e IS NOT NULL{not_null}
-            QUALIFY row_number() OVER (PARTITION BY {partition}
-                                       ORDER BY {_order(ties)}) = 1
+        g AS (
+            SELECT {group}, count(*) AS __n, any_value(__idx) AS __idx
+            FROM cand GROUP BY {group}
+        ),
+        f AS (
+            SELECT {group}, __idx FROM g WHERE __n = 1
+            UNION ALL
+            SELECT {", ".join(f"cand.{c}" for c in [*keys, "__e", "__idx"])}
+            FROM cand SEMI JOIN (SELECT * FROM g WHERE __n > 1) g ON {same}
+            QUALIFY row_number() OVER (PARTITION BY {group}
+                                       ORDER BY {_order(ties, "cand.")}) = 1
         )
         SELECT __ent.__row, CASE WHEN {fresh} THEN f.__idx END AS __idx
         FROM __ent ASOF LEFT JOIN f ON {on}__ent.__t >= f.__e
-        ORDER BY __ent.__row
     """
 
 
 def _known_at_sql(keys: list[str], ties: list[str], ttl_ns: int | None) -> str:
-    on = "".join(f"__ent.{k} = __feat.{k} AND " for k in keys)
-    fresh = "" if ttl_ns is None else f" AND __feat.__e >= __ent.__t - {ttl_ns}"
-    order = "__feat.__e DESC, " + _order(ties, "__feat.")
+    on = "".join(f"__ent.{k} = cand.{k} AND " for k in keys)
+    fresh = "" if ttl_ns is None else f" AND cand.__e >= __ent.__t - {ttl_ns}"
+    order = "cand.__e DESC, " + _order(ties, "cand.")
     return f"""
-        WITH m AS (
-            SELECT __ent.__row, __feat.__idx
-            FROM __ent JOIN __feat
-              ON {on}__feat.__e <= __ent.__t AND __feat.__c <= __ent.__t{fresh}
+        m AS (
+            SELECT __ent.__row, cand.__idx
+            FROM __ent JOIN cand
+              ON {on}cand.__e <= __ent.__t AND cand.__c <= __ent.__t{fresh}
             QUALIFY row_number() OVER (PARTITION BY __ent.__row
                                        ORDER BY {order}) = 1
         )
         SELECT __ent.__row, m.__idx FROM __ent LEFT JOIN m USING (__row)
-        ORDER BY __ent.__row
     """
 
 
