@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, Window
@@ -49,6 +50,10 @@ class ValidationResult:
     rows_in: int
     rows_failed: int
     by_reason: dict[str, int] = field(default_factory=dict)
+    newest_event: datetime | None = None
+    """Latest event time among the passing rows (None when none pass)."""
+    freshness: timedelta | None = None
+    """The contract's freshness SLA: the newest event may be at most this old."""
 
     def release(self) -> None:
         """Drop the cached verdicts."""
@@ -66,7 +71,23 @@ class ValidationResult:
             "published": self.rows_in - self.rows_failed,
             "quarantined": self.rows_failed,
             "by_reason": self.by_reason,
+            "newest_event": self.newest_event.isoformat()
+            if self.newest_event
+            else None,
+            "fresh": self.is_fresh(),
         }
+
+    def is_fresh(self, now: datetime | None = None) -> bool:
+        """Whether the newest passing event is within the contract's freshness SLA.
+
+        A stale batch is still published (older data beats none); the verdict is
+        recorded in the commit metadata so lineage and consumers can see it.
+        """
+        if self.freshness is None:
+            return True
+        if self.newest_event is None:
+            return False
+        return (now or datetime.now(UTC)) - self.newest_event <= self.freshness
 
 
 def check_schema(contract: Contract, df: DataFrame) -> None:
@@ -141,7 +162,12 @@ def validate(contract: Contract, df: DataFrame) -> ValidationResult:
     judged = with_verdicts(contract, df).persist()
     # One action: explode the reasons, count each reason, and count every row
     # once through its first (or absent) reason.
-    exploded = judged.select(F.posexplode_outer(REASONS_COLUMN).alias("pos", "r"))
+    exploded = judged.select(
+        F.posexplode_outer(REASONS_COLUMN).alias("pos", "r"),
+        # Micros since the epoch: collect() would localise a timestamp to the
+        # driver's time zone.
+        F.unix_micros(contract.event_timestamp).alias("_event"),
+    )
     counts = (
         exploded.groupBy(F.concat_ws(":", "r.column", "r.check").alias("reason"))
         .agg(
@@ -149,9 +175,11 @@ def validate(contract: Contract, df: DataFrame) -> ValidationResult:
             F.sum(
                 F.when(F.coalesce(F.col("pos"), F.lit(0)) == 0, 1).otherwise(0)
             ).alias("rows"),
+            F.max("_event").alias("newest"),
         )
         .collect()
     )
+    newest = next((row["newest"] for row in counts if not row["reason"]), None)
     by_reason = {row["reason"]: int(row["n"]) for row in counts if row["reason"]}
     rows_in = sum(int(row["rows"]) for row in counts)
     rows_failed = sum(int(row["rows"]) for row in counts if row["reason"])
@@ -163,7 +191,15 @@ def validate(contract: Contract, df: DataFrame) -> ValidationResult:
         rows_in=rows_in,
         rows_failed=rows_failed,
         by_reason=dict(sorted(by_reason.items())),
+        newest_event=_from_micros(newest),
+        freshness=contract.freshness_delta,
     )
+
+
+def _from_micros(micros: int | None) -> datetime | None:
+    if micros is None:
+        return None
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros))
 
 
 def enforce_failure_ratio(contract: Contract, result: ValidationResult) -> None:

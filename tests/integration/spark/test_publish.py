@@ -362,3 +362,24 @@ def test_job_on_missing_input_returns_nonzero_with_one_line(spark, data_dir, cap
     assert len(err.splitlines()) == 1
     assert "INPUT_NOT_FOUND" in err
     assert str(DataPaths.from_root(data_dir).raw_transactions) in err
+
+
+def test_freshness_sla_is_judged_and_stamped(spark, data_dir, contract):
+    # T0 is weeks ago and the contract allows 7 days: stale, but still published.
+    rows = [*_good(25), _row(0, 60)]  # the failing row is the newest; it must not count
+    report = publish(
+        _frame(spark, rows),
+        contract,
+        DataPaths.from_root(data_dir),
+        job="test",
+        run_id="fresh-1",
+    )
+    newest = T0 + timedelta(minutes=24)
+    assert report.validation.newest_event == newest
+    assert not report.validation.is_fresh()
+    assert report.validation.is_fresh(now=newest + timedelta(days=7))
+    assert not report.validation.is_fresh(now=newest + timedelta(days=7, seconds=1))
+    history = DeltaTable(str(data_dir / "features" / "customer_spend")).history(1)
+    stamp = json.loads(history[0]["userMetadata"])
+    assert stamp["validation"]["newest_event"] == newest.isoformat()
+    assert stamp["validation"]["fresh"] is False
