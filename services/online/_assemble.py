@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from feast.protos.feast.types.Value_pb2 import Value as ValueProto
-
 from services.online.model import FeatureStatus, ViewRequest, ViewResult
 
 _PRESENT = FeatureStatus.PRESENT
 _NOT_FOUND = FeatureStatus.NOT_FOUND
 _STALE = FeatureStatus.OUTSIDE_MAX_AGE
-_parse = ValueProto.FromString
 
 # Per stored entity: its event time and one serialised value (or None) per
 # requested feature, in request order.
@@ -36,6 +33,8 @@ def assemble(
 ) -> ViewResult:
     """Build the result of one view from the rows read for its unique keys.
 
+    Values stay serialised (``ViewResult.raw_values``); nothing is parsed here.
+
     Args:
         view: The view request.
         keys: Serialised entity key per entity row (duplicates allowed).
@@ -46,32 +45,20 @@ def assemble(
         The view result, row-major.
     """
     cutoff = cutoff_for(view.ttl, now)
-    nf = len(view.features)
-    missing_values: list[ValueProto | None] = [None] * nf
-    missing_statuses = [_NOT_FOUND] * nf
-    cache: dict[
-        bytes, tuple[datetime | None, list[ValueProto | None], list[FeatureStatus]]
-    ] = {}
     times: list[datetime | None] = []
-    values: list[list[ValueProto | None]] = []
-    statuses: list[list[FeatureStatus]] = []
+    raws: list[Sequence[bytes | None] | None] = []
+    row_statuses: list[FeatureStatus] = []
     for key in keys:
-        hit = cache.get(key)
-        if hit is None:
-            row = stored.get(key)
-            if row is None:
-                hit = (None, missing_values, missing_statuses)
-            else:
-                ts, raw = row
-                ok = _STALE if cutoff is not None and ts < cutoff else _PRESENT
-                hit = (
-                    ts,
-                    [None if b is None else _parse(b) for b in raw],
-                    [_NOT_FOUND if b is None else ok for b in raw],
-                )
-            cache[key] = hit
-        times.append(hit[0])
-        # Copies so callers may mutate rows without aliasing duplicates.
-        values.append(list(hit[1]))
-        statuses.append(list(hit[2]))
-    return ViewResult(view.name, view.features, times, values, statuses)
+        row = stored.get(key)
+        if row is None:
+            times.append(None)
+            raws.append(None)
+            row_statuses.append(_NOT_FOUND)
+        else:
+            ts, raw = row
+            times.append(ts)
+            raws.append(raw)
+            row_statuses.append(
+                _STALE if cutoff is not None and ts < cutoff else _PRESENT
+            )
+    return ViewResult(view.name, view.features, times, raws, row_statuses)

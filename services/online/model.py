@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
 if TYPE_CHECKING:
     from feast import FeatureView
-    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 
 class FeatureStatus(enum.IntEnum):
@@ -79,18 +81,73 @@ class ViewRequest:
 class ViewResult:
     """Values of one feature view for every entity row, row-major.
 
+    The reader keeps the stored bytes (``raw_values``) and parses them into
+    ``ValueProto`` only when ``values`` is first read, so servers that copy the
+    bytes onto the wire never pay for a parse.
+
     Attributes:
         view: Feature view name.
         features: Feature names; the column order of ``values``/``statuses``.
         event_times: Per entity row, the event time of the stored row (UTC),
             or None when nothing is stored for that entity.
-        values: Per entity row, per feature: the stored ``ValueProto`` or None
-            when NOT_FOUND. OUTSIDE_MAX_AGE values are returned too.
-        statuses: Per entity row, per feature: the status.
+        raw_values: Per entity row, per feature: the serialised ``ValueProto``
+            as stored, or None when NOT_FOUND; the whole row is None when
+            nothing is stored for that entity. Rows of duplicate entities may be
+            the same (immutable) object.
+        row_statuses: Per entity row: NOT_FOUND when nothing is stored, else
+            PRESENT or OUTSIDE_MAX_AGE for each feature whose raw value is set.
     """
 
     view: str
     features: tuple[str, ...]
     event_times: list[datetime | None]
-    values: list[list[ValueProto | None]]
-    statuses: list[list[FeatureStatus]]
+    raw_values: list[Sequence[bytes | None] | None]
+    row_statuses: list[FeatureStatus]
+    _values: list[list[ValueProto | None]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _statuses: list[list[FeatureStatus]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    @property
+    def values(self) -> list[list[ValueProto | None]]:
+        """Per entity row, per feature: the stored ``ValueProto`` (parsed once).
+
+        None when NOT_FOUND; OUTSIDE_MAX_AGE values are returned too.
+        """
+        if self._values is None:
+            self._values = _parse_rows(self.raw_values, len(self.features))
+        return self._values
+
+    @property
+    def statuses(self) -> list[list[FeatureStatus]]:
+        """Per entity row, per feature: the status."""
+        if self._statuses is None:
+            nf = len(self.features)
+            self._statuses = [
+                [FeatureStatus.NOT_FOUND] * nf
+                if raw is None
+                else [FeatureStatus.NOT_FOUND if b is None else ok for b in raw]
+                for raw, ok in zip(self.raw_values, self.row_statuses, strict=True)
+            ]
+        return self._statuses
+
+
+def _parse_rows(
+    rows: list[Sequence[bytes | None] | None], nf: int
+) -> list[list[ValueProto | None]]:
+    parse = ValueProto.FromString
+    parsed: dict[int, list[ValueProto | None]] = {}
+    out: list[list[ValueProto | None]] = []
+    for raw in rows:
+        if raw is None:
+            out.append([None] * nf)
+            continue
+        # Duplicate entities share a row object: parse it once, copy the list
+        # so callers may mutate rows without aliasing.
+        hit = parsed.get(id(raw))
+        if hit is None:
+            hit = parsed[id(raw)] = [None if b is None else parse(b) for b in raw]
+        out.append(list(hit))
+    return out

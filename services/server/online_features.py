@@ -5,10 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from featurestore.v1 import feature_store_service_pb2 as pb
-from services.online import FeatureStatus, OnlineReader, ViewRequest
+from services.online import FeatureStatus, OnlineReader, ViewRequest, ViewResult
 from services.server.catalog import Catalog
 from services.server.errors import RequestError, RequestTooLargeError
-from services.server.values import from_feast, key_column
+from services.server.values import (
+    key_column,
+    length_delimited,
+    ours_values_field,
+    timestamp_body,
+    varint,
+)
 
 _STATUS = {
     FeatureStatus.PRESENT: pb.FEATURE_STATUS_PRESENT,
@@ -57,19 +63,54 @@ def get_online_features(
         column = response.columns.add(name=name)
         column.values.extend(values.values)
         column.statuses.extend([pb.FEATURE_STATUS_PRESENT] * rows)
-    for result in results:
-        for j, feature in enumerate(result.features):
-            name = (
-                f"{result.view}__{feature}" if request.full_feature_names else feature
-            )
-            column = response.columns.add(name=name)
-            column.values.extend(from_feast(row[j]) for row in result.values)
-            column.statuses.extend(_STATUS[row[j]] for row in result.statuses)
-            for event_time in result.event_times:
-                stamp = column.event_times.add()
-                if event_time is not None:
-                    stamp.FromDatetime(event_time)
+    # Feature columns are written as wire bytes straight from the stored bytes
+    # and merged in one parse: repeated fields append after the key columns.
+    response.MergeFromString(
+        b"".join(
+            column
+            for result in results
+            for column in _feature_columns(result, request.full_feature_names)
+        )
+    )
     return response
+
+
+def _feature_columns(result: ViewResult, full_names: bool) -> list[bytes]:
+    """Serialised ``columns`` entries (field 1) of one view's features."""
+    rows = result.raw_values
+    n = len(rows)
+    nf = len(result.features)
+    stamps: dict[datetime | None, bytes] = {}
+    for moment in result.event_times:
+        if moment not in stamps:
+            stamps[moment] = length_delimited(b"\x22", timestamp_body(moment))
+    times = b"".join([stamps[moment] for moment in result.event_times])
+    codes = [_STATUS[s] for s in result.row_statuses]
+    statuses = b"\x1a" + varint(n) + bytes(codes)
+    # Stored rows lacking some feature: those cells are NOT_FOUND.
+    gaps = [i for i, raw in enumerate(rows) if raw is not None and None in raw]
+    missing = (None,) * nf
+    columns = zip(*[missing if raw is None else raw for raw in rows], strict=True)
+    out = []
+    for j, (feature, values) in enumerate(zip(result.features, columns, strict=True)):
+        name = f"{result.view}__{feature}" if full_names else feature
+        column_statuses = statuses
+        if gaps:
+            fixed = codes.copy()
+            for i in gaps:
+                if rows[i][j] is None:  # type: ignore[index]
+                    fixed[i] = pb.FEATURE_STATUS_NOT_FOUND
+            column_statuses = b"\x1a" + varint(n) + bytes(fixed)
+        body = b"".join(
+            (
+                length_delimited(b"\x0a", name.encode()),
+                ours_values_field(values),
+                column_statuses,
+                times,
+            )
+        )
+        out.append(length_delimited(b"\x0a", body))
+    return out
 
 
 def _row_count(request: pb.GetOnlineFeaturesRequest, max_rows: int) -> int:
