@@ -14,9 +14,10 @@ from feast.types import PrimitiveFeastType
 from feast.version import get_version
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.online import OnlineReader, ViewRequest
+from services.online import FeatureStatus, OnlineReader, ViewRequest, ViewResult
 from services.server.catalog import Catalog
 from services.server.errors import RequestError, RequestTooLargeError
+from services.server.values import length_delimited, timestamp_body
 
 __all__ = ["SERVICE_NAME", "FeastServingServicer", "get_online_features"]
 
@@ -29,9 +30,9 @@ _KEY_FIELDS: dict[object, tuple[str, ...]] = {
     PrimitiveFeastType.STRING: ("string_val",),
     PrimitiveFeastType.BYTES: ("bytes_val",),
 }
-_NULL = ValueProto()
 _NO_TIME = Timestamp()
 _PRESENT = serving_pb.FieldStatus.PRESENT
+_NOT_FOUND = int(FeatureStatus.NOT_FOUND)
 
 
 class FeastServingServicer(serving_grpc.ServingServiceServicer):  # type: ignore[misc]
@@ -114,26 +115,57 @@ def get_online_features(
             statuses=[_PRESENT] * rows,
             event_timestamps=empty_times,
         )
+    # Feature vectors go out as wire bytes: the stored ValueProto bytes are
+    # already Feast's layout. Repeated fields append after the key vectors.
+    blobs = []
     for result in results:
-        times = [_timestamp(t) for t in result.event_times]
-        for j, feature in enumerate(result.features):
+        for feature in result.features:
             names.append(
                 f"{result.view}__{feature}" if request.full_feature_names else feature
             )
-            response.results.add(
-                values=[_NULL if row[j] is None else row[j] for row in result.values],
-                statuses=[int(row[j]) for row in result.statuses],
-                event_timestamps=times,
-            )
+        blobs.extend(_feature_vectors(result))
+    response.MergeFromString(b"".join(blobs))
     return response
 
 
-def _timestamp(moment: datetime | None) -> Timestamp:
-    if moment is None:
-        return _NO_TIME
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+def _feature_vectors(result: ViewResult) -> list[bytes]:
+    """Serialised ``results`` entries (field 2) of one view's features."""
+    rows = result.raw_values
+    nf = len(result.features)
+    stamps: dict[datetime | None, bytes] = {}
+    for moment in result.event_times:
+        if moment not in stamps:
+            stamps[moment] = length_delimited(b"\x1a", timestamp_body(moment))
+    times = b"".join([stamps[moment] for moment in result.event_times])
+    codes = [int(s) for s in result.row_statuses]
+    statuses = length_delimited(b"\x12", bytes(codes))
+    # Stored rows lacking some feature: those cells are NOT_FOUND.
+    gaps = [i for i, raw in enumerate(rows) if raw is not None and None in raw]
+    missing = (None,) * nf
+    columns = zip(*[missing if raw is None else raw for raw in rows], strict=True)
+    out = []
+    for j, values in enumerate(columns):
+        column_statuses = statuses
+        if gaps:
+            fixed = codes.copy()
+            for i in gaps:
+                if rows[i][j] is None:  # type: ignore[index]
+                    fixed[i] = _NOT_FOUND
+            column_statuses = length_delimited(b"\x12", bytes(fixed))
+        body = b"".join((_values_field(values), column_statuses, times))
+        out.append(length_delimited(b"\x12", body))
+    return out
+
+
+def _values_field(raws: tuple[bytes | None, ...]) -> bytes:
+    """``values`` entries (field 1): each stored ValueProto as is, null if unset."""
+    if None not in raws:
+        lengths = set(map(len, raws))  # type: ignore[arg-type]
+        if len(lengths) == 1 and (size := lengths.pop()) < 0x80:
+            # Equal sizes (doubles, ints of a range...): one join for the column.
+            prefix = bytes((0x0A, size))
+            return prefix + prefix.join(raws)  # type: ignore[arg-type]
+    return b"".join([length_delimited(b"\x0a", raw or b"") for raw in raws])
 
 
 def _key_column(name: str, dtype: object, entities: Any) -> list[Any]:
