@@ -223,7 +223,9 @@ def _run(engine: str, data: Path, out: Path | None) -> dict[str, object]:
     )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1][:300]}
+        # A signal (the OOM killer) leaves no stderr, only a negative code.
+        last = (proc.stderr.strip().splitlines() or [""])[-1][:300]
+        return {"error": f"exit {proc.returncode}: {last}", "process_s": wall}
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process_s": wall}
 
 
