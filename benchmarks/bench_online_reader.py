@@ -2,7 +2,9 @@
 
 Run from the repo root: ``.venv/bin/python benchmarks/bench_online_reader.py``.
 Needs ``redis-server`` on PATH. Feast's reads get pre-built EntityKey protos,
-so they exclude Python-value-to-proto conversion (favours Feast). Writes compare
+so they exclude Python-value-to-proto conversion (favours Feast). On SQLite it
+also times the in-process GetOnlineFeatures servicer functions (ours and Feast's
+API: resolve, read, build and serialise the response; no transport). Writes compare
 ``write_latest`` with what ``feast materialize`` runs after the offline pull:
 ``_convert_arrow_to_proto`` + ``online_write_batch``.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pyarrow as pa
-from feast import Entity, FeatureView, Field, FileSource
+from feast import Entity, FeatureStore, FeatureView, Field, FileSource
 from feast.infra.online_stores.redis import (
     RedisOnlineStore,
     RedisOnlineStoreConfig,
@@ -29,15 +31,20 @@ from feast.infra.online_stores.sqlite import (
     SqliteOnlineStore,
     SqliteOnlineStoreConfig,
 )
+from feast.protos.feast.serving import ServingService_pb2 as serving_pb
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 from feast.repo_config import RepoConfig
 from feast.types import Float64, Int64
 from feast.utils import _convert_arrow_to_proto
 from feast.value_type import ValueType
+from featurestore.v1 import common_pb2
+from featurestore.v1 import feature_store_service_pb2 as pb
 
 from services.online import ViewRequest, build_online_reader
 from services.online.writer import write_latest
+from services.server import feast_serving, online_features
+from services.server.catalog import Catalog
 from tests.redis_harness import start_redis_process
 
 N_FEATURES = 50
@@ -108,6 +115,42 @@ def _bench(
         )
 
 
+def _bench_rpc(config: RepoConfig) -> None:
+    store = FeatureStore(config=config)
+    store.apply([driver, view])
+    catalog = Catalog(store)
+    reader = build_online_reader(config, timeout_s=2.0)
+    refs = [f"{view.name}:{f}" for f in FEATURES]
+    kwargs = {"project": "bench", "max_rows": 1000}
+    for n, iters in ((1, 2000), (100, 300)):
+        ids = list(range(0, n * 7, 7))
+        ours_req = pb.GetOnlineFeaturesRequest(features=refs)
+        ours_req.entities["driver_id"].values.extend(
+            common_pb2.Value(int64_value=i) for i in ids
+        )
+        feast_req = serving_pb.GetOnlineFeaturesRequest()
+        feast_req.features.val.extend(refs)
+        feast_req.entities["driver_id"].val.extend(Value(int64_val=i) for i in ids)
+        ours = _time(
+            lambda r=ours_req: online_features.get_online_features(
+                r, catalog, reader, **kwargs
+            ).SerializeToString(),
+            iters,
+        )
+        feast_api = _time(
+            lambda r=feast_req: feast_serving.get_online_features(
+                r, catalog, reader, **kwargs
+            ).SerializeToString(),
+            iters,
+        )
+        print(
+            f"rpc    {n:>3} ent x {N_FEATURES} feat | "
+            f"featurestore.v1 p50 {ours[0] * 1e3:7.3f} ms p99 {ours[1] * 1e3:7.3f} ms"
+            f" | feast.serving p50 {feast_api[0] * 1e3:7.3f} ms "
+            f"p99 {feast_api[1] * 1e3:7.3f} ms"
+        )
+
+
 N_WRITE = 10_000
 
 
@@ -159,6 +202,7 @@ def main() -> int:
         sqlite_store.update(sqlite_cfg, [], [view], [], [], partial=False)
         sqlite_store.online_write_batch(sqlite_cfg, view, _rows(), None)
         _bench("sqlite", sqlite_cfg, sqlite_store)
+        _bench_rpc(sqlite_cfg)
 
         def reset_sqlite() -> None:
             sqlite_store.update(sqlite_cfg, [view], [], [], [], partial=False)

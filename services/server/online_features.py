@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from featurestore.v1 import feature_store_service_pb2 as pb
 from services.online import FeatureStatus, OnlineReader, ViewRequest, ViewResult
@@ -91,26 +92,27 @@ def _feature_columns(result: ViewResult, full_names: bool) -> list[bytes]:
     gaps = [i for i, raw in enumerate(rows) if raw is not None and None in raw]
     missing = (None,) * nf
     columns = zip(*[missing if raw is None else raw for raw in rows], strict=True)
+    # Statuses then event times close every column; shared unless a gap.
+    tail = statuses + times
     out = []
     for j, (feature, values) in enumerate(zip(result.features, columns, strict=True)):
-        name = f"{result.view}__{feature}" if full_names else feature
-        column_statuses = statuses
+        column_tail = tail
         if gaps:
             fixed = codes.copy()
             for i in gaps:
                 if rows[i][j] is None:  # type: ignore[index]
                     fixed[i] = pb.FEATURE_STATUS_NOT_FOUND
-            column_statuses = b"\x1a" + varint(n) + bytes(fixed)
-        body = b"".join(
-            (
-                length_delimited(b"\x0a", name.encode()),
-                ours_values_field(values),
-                column_statuses,
-                times,
-            )
-        )
-        out.append(length_delimited(b"\x0a", body))
+            column_tail = b"\x1a" + varint(n) + bytes(fixed) + times
+        body = _name_field(result.view, feature, full_names)
+        body += ours_values_field(values) + column_tail
+        out.append(b"\x0a" + varint(len(body)) + body)
     return out
+
+
+@lru_cache(maxsize=65536)
+def _name_field(view: str, feature: str, full_names: bool) -> bytes:
+    name = f"{view}__{feature}" if full_names else feature
+    return length_delimited(b"\x0a", name.encode())
 
 
 def _row_count(request: pb.GetOnlineFeaturesRequest, max_rows: int) -> int:

@@ -117,13 +117,14 @@ _F64 = struct.Struct("<d")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CACHE_LIMIT = 65536
 _ours_cache: dict[bytes, bytes] = {}
+_SMALL_VARINTS = [bytes((i,)) for i in range(0x80)]
 
 
 def varint(n: int) -> bytes:
     """Protobuf base-128 varint of ``n`` (negatives as 64-bit two's complement)."""
+    if 0 <= n < 0x80:
+        return _SMALL_VARINTS[n]
     n &= 0xFFFFFFFFFFFFFFFF
-    if n < 0x80:
-        return bytes((n,))
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -180,7 +181,9 @@ def ours_value_field(raw: bytes | None) -> bytes:
 def ours_values_field(raws: Sequence[bytes | None]) -> bytes:
     """The ``values`` entries of our column for a column of Feast value bytes."""
     n = len(raws)
-    if n > 1 and None not in raws:
+    if n == 1:
+        return ours_value_field(raws[0])
+    if None not in raws:
         joined = b"".join(raws)  # type: ignore[arg-type]
         lengths = set(map(len, raws))  # type: ignore[arg-type]
         if lengths == {9} and joined[::9] == b"\x29" * n:
