@@ -41,8 +41,11 @@ def generate(
     start_us = int((end - timedelta(days=days)).timestamp() * 1e6)
     span_us = days * 86_400 * 1_000_000
     event_us = np.sort(start_us + rng.integers(0, span_us, n))
-    # Heavy users: customer ids follow a Zipf-like law.
-    customer = (rng.zipf(1.3, n) % customers) + 1
+    # Activity varies a lot between card holders (log-normal weights: the busiest
+    # make a few hundred times the median's payments), but no single customer
+    # makes a sizeable share of all payments, as in a real card portfolio.
+    weights = rng.lognormal(0.0, 1.2, customers)
+    customer = rng.choice(customers, n, p=weights / weights.sum()) + 1
     merchant_idx = rng.integers(0, merchants, n)
     amount = np.round(rng.lognormal(3.2, 1.1, n), 2)
     delay_us = rng.exponential(30, n).astype(np.int64) * 1_000_000
