@@ -43,7 +43,9 @@ def to_spark(spark):
         schema = T.StructType(
             [T.StructField(f.name, kind(f.type), True) for f in utc.schema]
         )
-        return spark.createDataFrame(utc.to_pandas(), schema=schema)
+        # Straight from Arrow: a pandas round trip can take pyspark's row
+        # fallback, which re-reads tz-aware times through the process time zone.
+        return spark.createDataFrame(utc, schema=schema)
 
     return convert
 
