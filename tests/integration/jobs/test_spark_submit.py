@@ -30,7 +30,7 @@ def test_job_under_spark_submit_publishes_a_stamped_delta_version(
         generate_raw_events.main(
             [
                 "--transactions",
-                "3000",
+                "1000",
                 "--customers",
                 "200",
                 "--merchants",
