@@ -1,0 +1,30 @@
+"""Importing the contracts package (and so pandera) must not shift tz-aware instants."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+SCRIPT = """
+import services.contracts
+from services.contracts import build_pandas_schema  # loads pandera
+import pyarrow as pa
+from datetime import datetime, UTC
+from zoneinfo import ZoneInfo
+local = datetime(2024, 3, 10, tzinfo=UTC).astimezone(ZoneInfo("America/New_York"))
+print(pa.array([local], pa.timestamp("us", tz="UTC")).to_pylist()[0].isoformat())
+"""
+
+
+def test_pandera_import_leaves_pyarrow_timezones_alone() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYARROW_IGNORE_TIMEZONE"}
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # pandera alone would set PYARROW_IGNORE_TIMEZONE=1 and give 19:00 here.
+    assert out == "2024-03-10T00:00:00+00:00"
