@@ -147,6 +147,9 @@ def test_few_bad_rows_publish_good_and_quarantine_bad(spark, data_dir, contract)
             "customer_id:greater_than_or_equal_to": 1,
             "spend_1h:greater_than_or_equal_to": 1,
         },
+        # The newest passing row (minute 96); T0 is long past the 7-day SLA.
+        "newest_event": (T0 + timedelta(minutes=96)).isoformat(),
+        "fresh": False,
     }
     meta = json.loads(table.history(1)[0]["userMetadata"])
     assert meta == {
