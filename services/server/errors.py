@@ -43,6 +43,38 @@ class RequestTooLargeError(Exception):
         self.metadata = metadata
 
 
+def entity_row_count(lengths: dict[str, int], max_rows: int) -> int:
+    """Rows in a columnar entity request: every column equally long, 1..max_rows.
+
+    Both online APIs (featurestore.v1 and Feast's ServingService) apply this rule.
+
+    Raises:
+        RequestError: no columns, empty columns, or columns of different length.
+        RequestTooLargeError: more than ``max_rows`` rows.
+    """
+    if not lengths:
+        raise RequestError(
+            "entities", "no entity rows: send at least one join key column"
+        )
+    counts = set(lengths.values())
+    if len(counts) != 1:
+        raise RequestError(
+            "entities",
+            f"entity columns differ in length: {lengths}",
+            reason="UNEVEN_ENTITY_COLUMNS",
+        )
+    rows = counts.pop()
+    if rows == 0:
+        raise RequestError("entities", "no entity rows: the entity columns are empty")
+    if rows > max_rows:
+        raise RequestTooLargeError(
+            f"{rows} entity rows exceed the limit of {max_rows}; split the request",
+            rows=str(rows),
+            limit=str(max_rows),
+        )
+    return rows
+
+
 def grpc_code(exc: BaseException) -> grpc.StatusCode:
     """The canonical status code for a domain error (AIP-193 mapping)."""
     reason = str(getattr(exc, "reason", ""))

@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.online import FeatureStatus, OnlineReader, ViewRequest, ViewResult
 from services.server.catalog import Catalog
-from services.server.errors import RequestError, RequestTooLargeError
+from services.server.errors import RequestError, entity_row_count
 from services.server.values import length_delimited, timestamp_body
 
 __all__ = ["SERVICE_NAME", "FeastServingServicer", "get_online_features"]
@@ -94,7 +94,9 @@ def get_online_features(
             reason="REQUEST_CONTEXT_UNSUPPORTED",
         )  # fmt: skip
     wanted = catalog.resolve(list(request.features.val), request.feature_service)
-    rows = _row_count(request.entities, max_rows)
+    rows = entity_row_count(
+        {name: len(v.val) for name, v in request.entities.items()}, max_rows
+    )
     entity_rows: dict[str, list[Any]] = {}
     views = []
     for item in wanted:
@@ -190,27 +192,3 @@ def _key_column(name: str, dtype: object, entities: Any) -> list[Any]:
             )
         out.append(getattr(value, kind))
     return out
-
-
-def _row_count(entities: Any, max_rows: int) -> int:
-    # Same checks and reasons as our featurestore.v1 GetOnlineFeatures.
-    if not entities:
-        raise RequestError(
-            "entities", "no entity rows: send at least one join key column"
-        )
-    lengths = {name: len(v.val) for name, v in entities.items()}
-    counts = set(lengths.values())
-    if len(counts) != 1:
-        raise RequestError(
-            "entities", f"entity columns differ in length: {lengths}",
-            reason="UNEVEN_ENTITY_COLUMNS",
-        )  # fmt: skip
-    rows = counts.pop()
-    if rows == 0:
-        raise RequestError("entities", "no entity rows: the entity columns are empty")
-    if rows > max_rows:
-        raise RequestTooLargeError(
-            f"{rows} entity rows exceed the limit of {max_rows}; split the request",
-            rows=str(rows), limit=str(max_rows),
-        )  # fmt: skip
-    return rows

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from featurestore.v1 import feature_store_service_pb2 as pb
+
 from services.online import FeatureStatus, OnlineReader, ViewRequest, ViewResult
 from services.server.catalog import Catalog
-from services.server.errors import RequestError, RequestTooLargeError
+from services.server.errors import RequestError, entity_row_count
 from services.server.values import (
     key_column,
     length_delimited,
@@ -40,7 +41,9 @@ def get_online_features(
         RequestTooLargeError: more entity rows than the server allows.
     """
     wanted = catalog.resolve(list(request.features), request.feature_service)
-    rows = _row_count(request, max_rows)
+    rows = entity_row_count(
+        {name: len(v.values) for name, v in request.entities.items()}, max_rows
+    )
     entity_rows: dict[str, list[object]] = {}
     views = []
     for wanted_view in wanted:
@@ -113,28 +116,3 @@ def _feature_columns(result: ViewResult, full_names: bool) -> list[bytes]:
 def _name_field(view: str, feature: str, full_names: bool) -> bytes:
     name = f"{view}__{feature}" if full_names else feature
     return length_delimited(b"\x0a", name.encode())
-
-
-def _row_count(request: pb.GetOnlineFeaturesRequest, max_rows: int) -> int:
-    if not request.entities:
-        raise RequestError(
-            "entities", "no entity rows: send at least one join key column"
-        )
-    lengths = {name: len(v.values) for name, v in request.entities.items()}
-    counts = set(lengths.values())
-    if len(counts) != 1:
-        raise RequestError(
-            "entities",
-            f"entity columns differ in length: {lengths}",
-            reason="UNEVEN_ENTITY_COLUMNS",
-        )
-    rows = counts.pop()
-    if rows == 0:
-        raise RequestError("entities", "no entity rows: the entity columns are empty")
-    if rows > max_rows:
-        raise RequestTooLargeError(
-            f"{rows} entity rows exceed the limit of {max_rows}; split the request",
-            rows=str(rows),
-            limit=str(max_rows),
-        )
-    return rows
