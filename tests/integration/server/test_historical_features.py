@@ -50,7 +50,9 @@ def test_training_set_is_point_in_time_correct(served_repo: ServedRepo) -> None:
     assert table.column("count_1h").to_pylist() == [1, None, 1, 2, None]
     (read,) = result.manifest["tables"]
     assert read["view"] == "customer_spend"
-    assert read["contract"] is None or read["contract"].startswith("customer_spend")
+    # These tables were written by delta-rs without a contract stamp; manifests of
+    # stamped (Spark-published) tables are covered by the offline manifest tests.
+    assert read["contract"] is None
     assert read["version"] == DeltaTable(read["path"]).version()
 
 
