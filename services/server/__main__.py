@@ -6,7 +6,6 @@ import argparse
 import logging
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -52,23 +51,21 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
     settings = ServerSettings(**overrides)
+    # Block the stop signals before any thread exists (threads inherit the
+    # mask) and take them synchronously with sigwait below. A Python signal
+    # handler that sets a threading.Event can deadlock when the signal lands
+    # while the main thread holds that Event's lock inside wait(); a SIGTERM
+    # sent during start-up is also kept pending instead of killing the process.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     if settings.metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr="127.0.0.1")
     running = create_server(settings)
     logging.info("serving on %s (port %d)", settings.address, running.port)
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        logging.info(
-            "signal %d: draining for up to %.1fs", signum, settings.grace_seconds
-        )
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    stopping.wait()
+    signum = signal.sigwait(stop_signals)
+    logging.info("signal %d: draining for up to %.1fs", signum, settings.grace_seconds)
     running.stop(settings.grace_seconds)
     logging.info("stopped")
     return 0
