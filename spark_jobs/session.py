@@ -50,6 +50,10 @@ def build_spark_session(
         .config("spark.databricks.delta.snapshotPartitions", "2")
         # Fewer, larger Arrow batches: each contract check pass has a fixed cost.
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
+        # Let adaptive execution coalesce shuffle partitions under a cache too:
+        # otherwise every persisted plan (the contract verdicts) keeps 200
+        # partitions and the publish writes 200 tiny files (measured 2x slower).
+        .config("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
     )
     launched_by_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     # Python workers must run this interpreter (the project's venv), also on

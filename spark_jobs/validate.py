@@ -101,31 +101,54 @@ def check_schema(contract: Contract, df: DataFrame) -> None:
 
 
 def with_verdicts(contract: Contract, df: DataFrame) -> DataFrame:
-    """Add ``_reasons`` (list of {column, check}) to every row; empty means pass."""
+    """Add ``_reasons`` (list of {column, check}) to every row; empty means pass.
+
+    Duplicate keys are ranked before the rows leave the JVM: a job's output is
+    usually already partitioned by its entity keys, so the ranking window needs
+    no shuffle there, whereas after ``mapInArrow`` Spark knows no partitioning.
+    """
     columns = [c.name for c in contract.columns]
-    df = df.select(*columns)
+    ranked = _with_duplicate_flag(contract, df.select(*columns))
     out_schema = T.StructType(
-        [*df.schema.fields, T.StructField(REASONS_COLUMN, REASON_TYPE)]
+        [*ranked.schema.fields, T.StructField(REASONS_COLUMN, REASON_TYPE)]
     )
 
     def judge(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
+            # row_reasons ignores the extra duplicate-flag column.
             reasons = row_reasons(contract, batch)
             yield pa.RecordBatch.from_arrays(
                 [*batch.columns, reasons], names=[*batch.schema.names, REASONS_COLUMN]
             )
 
-    judged = df.mapInArrow(judge, out_schema)
-    return _flag_duplicate_keys(contract, judged)
+    duplicate = F.array(
+        F.struct(
+            F.lit(",".join(contract.primary_key)).alias("column"),
+            F.lit(DUPLICATE_KEY_CHECK).alias("check"),
+        )
+    )
+    return (
+        ranked.mapInArrow(judge, out_schema)
+        .withColumn(
+            REASONS_COLUMN,
+            F.when(
+                F.col(_DUPLICATE_FLAG), F.concat(F.col(REASONS_COLUMN), duplicate)
+            ).otherwise(F.col(REASONS_COLUMN)),
+        )
+        .drop(_DUPLICATE_FLAG)
+    )
 
 
-def _flag_duplicate_keys(contract: Contract, df: DataFrame) -> DataFrame:
+_DUPLICATE_FLAG = "_duplicate_key"
+
+
+def _with_duplicate_flag(contract: Contract, df: DataFrame) -> DataFrame:
     """Rule: per primary key the greatest created_timestamp wins; others fail.
 
     Remaining ties are broken by the other columns so re-runs agree.
     """
-    keys = [*contract.entity_keys, contract.event_timestamp]
-    others = [c for c in df.columns if c not in keys and c != REASONS_COLUMN]
+    keys = list(contract.primary_key)
+    others = [c for c in df.columns if c not in keys]
     order = (
         [F.col(contract.created_timestamp).desc_nulls_last()]
         if (contract.created_timestamp)
@@ -135,18 +158,7 @@ def _flag_duplicate_keys(contract: Contract, df: DataFrame) -> DataFrame:
         F.col(c).asc_nulls_last() for c in others if c != contract.created_timestamp
     ]
     rank = F.row_number().over(Window.partitionBy(*keys).orderBy(*order))
-    duplicate = F.array(
-        F.struct(
-            F.lit(",".join(keys)).alias("column"),
-            F.lit(DUPLICATE_KEY_CHECK).alias("check"),
-        )
-    )
-    return df.withColumn(
-        REASONS_COLUMN,
-        F.when(rank > 1, F.concat(F.col(REASONS_COLUMN), duplicate)).otherwise(
-            F.col(REASONS_COLUMN)
-        ),
-    )
+    return df.withColumn(_DUPLICATE_FLAG, rank > 1)
 
 
 def validate(contract: Contract, df: DataFrame) -> ValidationResult:
