@@ -5,7 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 import redis
-from feast.infra.online_stores.redis import RedisOnlineStore
+from feast.infra.online_stores.redis import RedisOnlineStore, RedisOnlineStoreConfig
+from feast.repo_config import RepoConfig
 
 from services.online.writer import write_latest
 from tests.redis_harness import start_redis_process
@@ -72,3 +73,36 @@ def test_never_overwrites_newer_event_time(tmp_path, two_servers) -> None:
         config, w.driver_stats_view, [w.entity_key(w.driver_stats_view, [3])], ["trips"]
     )
     assert values["trips"].int64_val == -3
+
+
+@pytest.mark.parametrize(
+    "options", [{"key_ttl_seconds": 3600}, {"skip_dedup": True}], ids=str
+)
+def test_store_options_match_feast(tmp_path, two_servers, options) -> None:
+    feast_srv, ours_srv = two_servers
+    table = driver_table(2500)  # several pipelined chunks
+    configs = [
+        RepoConfig(
+            project=w.PROJECT,
+            provider="local",
+            registry=str(tmp_path / "registry.db"),
+            online_store=RedisOnlineStoreConfig(
+                connection_string=f"{srv.host}:{srv.port}", **options
+            ),
+            repo_path=tmp_path,
+            entity_key_serialization_version=3,
+        )
+        for srv in (feast_srv, ours_srv)
+    ]
+    assert all(
+        getattr(c.online_store, k) == v for c in configs for k, v in options.items()
+    )
+    feast_write(RedisOnlineStore(), configs[0], w.driver_stats_view, table)
+    assert write_latest(configs[1], w.driver_stats_view, table) == 2500
+    assert _dump(ours_srv.port) == _dump(feast_srv.port)
+    ttls = []
+    for srv in (feast_srv, ours_srv):
+        client = redis.Redis(port=srv.port)
+        ttls.append({client.ttl(k) > 0 for k in client.scan_iter(count=1000)})
+        client.close()
+    assert ttls[1] == ttls[0] == {"key_ttl_seconds" in options}

@@ -6,7 +6,9 @@ import sqlite3
 from datetime import timedelta
 
 import pyarrow as pa
+from feast import FeatureView, Field
 from feast.infra.online_stores.sqlite import SqliteOnlineStore
+from feast.types import Float64, Int64
 
 from services.online.writer import write_latest
 from tests.unit.online import _world as w
@@ -66,3 +68,39 @@ def test_keeps_latest_row_per_entity(tmp_path) -> None:
     assert ts.replace(microsecond=0) == (
         w.NOW - timedelta(minutes=1, microseconds=250_001)
     ).replace(microsecond=0)
+
+
+def test_wide_view_spans_several_statements_per_entity(tmp_path) -> None:
+    # More features than one statement carries (1000): two statements per entity.
+    n = 1001
+    view = FeatureView(
+        name="wide",
+        entities=[w.driver],
+        ttl=timedelta(hours=1),
+        schema=[Field(name="driver_id", dtype=Int64)]
+        + [Field(name=f"x{j}", dtype=Int64 if j % 2 else Float64) for j in range(n)],
+        source=w.driver_stats_view.batch_source,
+    )
+    ts = pa.array([w.NOW] * 3, pa.timestamp("us", tz="UTC"))
+    columns = {"driver_id": pa.array([5, 1, 3], pa.int64()), "event_timestamp": ts}
+    for j in range(n):
+        values = [None if (i + j) % 4 == 0 else i * 1000 + j for i in range(3)]
+        columns[f"x{j}"] = pa.array(
+            values, pa.int64() if j % 2 else pa.float64(), from_pandas=True
+        )
+    table = pa.table(columns)
+    dumps = []
+    for side in ("feast", "ours"):
+        config = w.sqlite_config(tmp_path / side)
+        store = SqliteOnlineStore()
+        store.update(config, [], [view], [], [], partial=False)
+        if side == "feast":
+            feast_write(store, config, view, table)
+        else:
+            assert write_latest(config, view, table) == 3
+        with sqlite3.connect(tmp_path / side / "online.db") as conn:
+            dumps.append(
+                conn.execute("SELECT * FROM proj_wide ORDER BY 1, 2").fetchall()
+            )
+    assert len(dumps[0]) == 3 * n
+    assert dumps[1] == dumps[0]
