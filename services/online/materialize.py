@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +14,10 @@ from feast import FeatureStore, FeatureView
 from services.offline import DeltaOfflineStore
 from services.online.writer import write_latest
 
-__all__ = ["main", "materialize"]
+__all__ = ["main", "materialize", "materialize_incremental"]
+
+# Feast's start for a never-materialised view with a zero TTL.
+_NO_TTL_LOOKBACK = timedelta(weeks=52)
 
 
 def materialize(
@@ -46,13 +49,60 @@ def materialize(
     Raises:
         KeyError: A named view does not exist or is not online.
     """
-    store = FeatureStore(
+    store = _store(repo_path, fs_yaml_file)
+    start, end = _utc(start), _utc(end)
+    return _run(store, [(view, start) for view in _views(store, views)], end)
+
+
+def materialize_incremental(
+    repo_path: str | Path,
+    end: datetime,
+    views: Sequence[str] | None = None,
+    *,
+    fs_yaml_file: str | Path | None = None,
+) -> dict[str, int]:
+    """Continue each view from where the last materialisation ended, up to ``end``.
+
+    The start per view is Feast's ``materialize_incremental`` rule: the view's
+    most recent materialised end; else now minus its TTL; else (no TTL) now
+    minus 52 weeks. Runs after ``materialize`` or ``feast materialize`` alike.
+
+    Args:
+        repo_path: The Feast repository.
+        end: Exclusive upper bound on event time (naive means UTC).
+        views: Feature view names; every online view when None.
+        fs_yaml_file: A feature_store*.yaml other than the repo's default.
+
+    Returns:
+        Entities written per view name.
+
+    Raises:
+        KeyError: A named view does not exist or is not online.
+    """
+    store = _store(repo_path, fs_yaml_file)
+    now = datetime.now(UTC)
+    starts = []
+    for view in _views(store, views):
+        start = view.most_recent_end_time
+        if start is None:
+            ttl = view.ttl if view.ttl and view.ttl.total_seconds() > 0 else None
+            start = now - (ttl or _NO_TTL_LOOKBACK)
+        starts.append((view, _utc(start)))
+    return _run(store, starts, _utc(end))
+
+
+def _store(repo_path: str | Path, fs_yaml_file: str | Path | None) -> FeatureStore:
+    return FeatureStore(
         repo_path=str(repo_path),
         fs_yaml_file=Path(fs_yaml_file) if fs_yaml_file else None,
     )
-    start, end = _utc(start), _utc(end)
+
+
+def _run(
+    store: FeatureStore, starts: list[tuple[FeatureView, datetime]], end: datetime
+) -> dict[str, int]:
     written = {}
-    for view in _views(store, views):
+    for view, start in starts:
         table = _pull_latest(store, view, start, end)
         written[view.name] = (
             write_latest(store.config, view, table) if table.num_rows else 0
@@ -98,18 +148,30 @@ def _utc(moment: datetime) -> datetime:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: python -m services.online.materialize START END [--views a,b] [--repo P]."""
+    """CLI: python -m services.online.materialize [START] END [--views a,b] [--repo P].
+
+    With START and END, as ``feast materialize``; with END alone, as
+    ``feast materialize-incremental``.
+    """
     parser = argparse.ArgumentParser(prog="python -m services.online.materialize")
-    parser.add_argument("start", type=datetime.fromisoformat)
-    parser.add_argument("end", type=datetime.fromisoformat)
+    parser.add_argument(
+        "dates", nargs="+", type=datetime.fromisoformat, metavar="[START] END"
+    )
     parser.add_argument("--repo", type=Path, default=Path("feature_repo"))
     parser.add_argument("--feature-store-yaml", type=Path)
     parser.add_argument("--views", help="comma-separated feature view names")
     args = parser.parse_args(argv)
+    if len(args.dates) > 2:
+        parser.error("give END, or START and END")
     views = args.views.split(",") if args.views else None
-    counts = materialize(
-        args.repo, args.start, args.end, views, fs_yaml_file=args.feature_store_yaml
-    )
+    yaml = args.feature_store_yaml
+    if len(args.dates) == 1:
+        counts = materialize_incremental(
+            args.repo, args.dates[0], views, fs_yaml_file=yaml
+        )
+    else:
+        start, end = args.dates
+        counts = materialize(args.repo, start, end, views, fs_yaml_file=yaml)
     for name, count in counts.items():
         print(f"{name}: {count} entities")
     return 0

@@ -1,0 +1,183 @@
+"""materialize / materialize_incremental vs Feast's own, run window after window."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+import redis
+from deltalake import write_deltalake
+from feast import FeatureStore
+
+from services.online.materialize import main, materialize, materialize_incremental
+from tests.redis_harness import start_redis_process
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+T0, T1 = NOW - timedelta(hours=6), NOW - timedelta(hours=2)  # first window [T0, T1)
+
+DEFINITIONS = """
+from datetime import timedelta
+from feast import Entity, FeatureView, Field, FileSource, ValueType
+from feast.data_format import DeltaFormat
+from feast.types import Float64, Int64, String
+customer = Entity(name="customer", join_keys=["customer_id"],
+                  value_type=ValueType.INT64)
+stats_view = FeatureView(
+    name="stats", entities=[customer], ttl=timedelta(days=1),
+    schema=[Field(name="spend", dtype=Float64), Field(name="visits", dtype=Int64),
+            Field(name="tier", dtype=String)],
+    source=FileSource(name="stats", path="data/stats", file_format=DeltaFormat(),
+                      timestamp_field="event_timestamp",
+                      created_timestamp_column="created_timestamp"),
+)
+"""
+
+YAML = """project: incr
+registry: {repo}/registry.db
+provider: local
+online_store:
+{online}
+offline_store:
+  type: services.offline.DeltaOfflineStore
+entity_key_serialization_version: 3
+materialization:
+  pull_latest_features: true
+"""
+
+
+def _rows() -> pa.Table:
+    """Three versions per customer, 5 h, 3 h and 1 h old, so each window sees
+    some; customers 20.. only before T1; ties on event time broken by created."""
+    ids, spend, visits, tier, event, created = [], [], [], [], [], []
+    for cid in range(30):
+        for age in (5, 3, 1) if cid < 20 else (5, 3):
+            for bump in (0, 1) if cid % 4 == 0 else (0,):  # same event, later created
+                ids.append(cid)
+                spend.append(None if cid % 7 == 0 else cid + age / 10 + bump)
+                visits.append(cid * 10 + age + bump)
+                tier.append(None if cid % 5 == 0 else f"t{age}")
+                event.append(NOW - timedelta(hours=age))
+                created.append(NOW - timedelta(hours=age) + timedelta(seconds=bump))
+    ts = pa.timestamp("us", tz="UTC")
+    return pa.table(
+        {
+            "customer_id": pa.array(ids, pa.int64()),
+            "spend": pa.array(spend, pa.float64()),
+            "visits": pa.array(visits, pa.int64()),
+            "tier": pa.array(tier, pa.string()),
+            "event_timestamp": pa.array(event, ts),
+            "created_timestamp": pa.array(created, ts),
+        }
+    )
+
+
+def _repo(path, online: str) -> FeatureStore:
+    (path / "data").mkdir(parents=True)
+    (path / "feature_store.yaml").write_text(YAML.format(repo=path, online=online))
+    write_deltalake(str(path / "data" / "stats"), _rows())
+    ns: dict[str, object] = {}
+    exec(DEFINITIONS, ns)
+    store = FeatureStore(repo_path=str(path))
+    store.apply([ns["customer"], ns["stats_view"]])
+    return store
+
+
+def _sqlite_dump(path) -> list[tuple]:
+    with sqlite3.connect(path / "online.db") as conn:
+        return conn.execute("SELECT * FROM incr_stats ORDER BY 1, 2").fetchall()
+
+
+def _redis_dump(port: int) -> dict[bytes, dict[bytes, bytes]]:
+    client = redis.Redis(port=port)
+    try:
+        return {k: client.hgetall(k) for k in client.scan_iter(count=1000)}
+    finally:
+        client.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def sides(request, tmp_path):
+    """(ours, feast) stores on separate online stores, and a dump function."""
+    if request.param == "sqlite":
+        stores = [
+            _repo(tmp_path / s, f"  type: sqlite\n  path: {tmp_path / s}/online.db")
+            for s in ("ours", "feast")
+        ]
+        yield stores, lambda i: _sqlite_dump(tmp_path / ("ours", "feast")[i])
+        return
+    servers = [start_redis_process(tmp_path / f"redis{i}") for i in range(2)]
+    try:
+        stores = [
+            _repo(
+                tmp_path / s,
+                f"  type: redis\n  connection_string: {srv.host}:{srv.port}",
+            )
+            for s, srv in zip(("ours", "feast"), servers, strict=True)
+        ]
+        yield stores, lambda i: _redis_dump(servers[i].port)
+    finally:
+        for srv in servers:
+            srv.stop()
+
+
+def _intervals(store: FeatureStore) -> list[tuple[datetime, datetime]]:
+    store.refresh_registry()
+    return list(store.get_feature_view("stats").materialization_intervals)
+
+
+def test_window_then_incremental_matches_feast_and_reruns_idempotently(sides):
+    (ours, feast), dump = sides
+
+    assert materialize(ours.repo_path, T0, T1) == {"stats": 30}
+    feast.materialize(T0, T1)
+    assert dump(0) == dump(1)
+    # The incremental run starts where the recorded window ended (T1).
+    assert materialize_incremental(ours.repo_path, NOW) == {"stats": 20}
+    feast.materialize_incremental(NOW)
+    after = dump(1)
+    assert dump(0) == after
+    assert len(after) == 30 * (3 if isinstance(after, list) else 1)
+    assert _intervals(ours) == _intervals(feast) == [(T0, T1), (T1, NOW)]
+
+    # Reruns: the last window again, then an empty incremental step
+    # (start == end): the stored bytes do not change.
+    materialize(ours.repo_path, T1, NOW)
+    assert dump(0) == after
+    assert materialize_incremental(ours.repo_path, NOW) == {"stats": 0}
+    assert dump(0) == after
+    # The older window again: Redis keeps the newer rows, SQLite overwrites
+    # them, as Feast does; the newest window then restores the same bytes.
+    for start, end in ((T0, T1), (T1, NOW)):
+        materialize(ours.repo_path, start, end)
+        feast.materialize(start, end)
+        assert dump(0) == dump(1)
+    assert dump(0) == after
+
+
+def test_cli_runs_a_window_then_incremental(tmp_path, capsys):
+    store = _repo(tmp_path, f"  type: sqlite\n  path: {tmp_path}/online.db")
+    repo = ["--repo", str(store.repo_path)]
+    assert main([T0.isoformat(), T1.isoformat(), *repo]) == 0
+    assert main([NOW.isoformat(), *repo, "--views", "stats"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "stats: 30 entities",
+        "stats: 20 entities",
+    ]
+    assert _intervals(store) == [(T0, T1), (T1, NOW)]
+
+
+def test_first_incremental_run_starts_ttl_before_now_like_feast(sides):
+    (ours, feast), dump = sides
+    assert materialize_incremental(ours.repo_path, NOW) == {"stats": 30}
+    feast.materialize_incremental(NOW)
+    assert dump(0) == dump(1)
+    [(start, end)] = _intervals(ours)
+    [(feast_start, _)] = _intervals(feast)
+    # Both take "now - ttl (1 day)" at their own moment of running.
+    assert end == NOW
+    assert abs(start - feast_start) < timedelta(minutes=5)
+    assert abs(start - (NOW - timedelta(days=1))) < timedelta(minutes=5)
