@@ -37,8 +37,18 @@ test-fast: $(VENV_STAMP) ## Unit tests only: no Spark, no servers
 test-integration: $(VENV_STAMP) ## Spark and integration tests only
 	$(PY) -m pytest -q -m "spark or integration"
 
-bench: $(VENV_STAMP) ## Run the benchmarks; results in benchmarks/results/
+bench: $(VENV_STAMP) load-tools ## Run the benchmarks; results in benchmarks/results/
 	$(PY) -m benchmarks
+
+GO_BIN := $(CURDIR)/.cache/go/bin
+GO_ENV := GOBIN=$(GO_BIN) GOPATH=$(CURDIR)/.cache/go/path GOMODCACHE=$(CURDIR)/.cache/go/mod
+load-tools: $(GO_BIN)/ghz $(GO_BIN)/vegeta ## Load generators for bench_online_load (Go, cached)
+
+$(GO_BIN)/ghz:
+	$(GO_ENV) go install github.com/bojand/ghz/cmd/ghz@v0.93.0
+
+$(GO_BIN)/vegeta:
+	$(GO_ENV) go install github.com/tsenart/vegeta/v12@v12.13.0
 
 proto: $(VENV_STAMP) ## Regenerate the gRPC stubs from proto/
 	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto \
@@ -60,4 +70,4 @@ type: $(VENV_STAMP) ## mypy --strict on the packages
 clean-data: ## Remove generated data (data/)
 	rm -rf data
 
-.PHONY: help venv demo serve test contracts-check test-fast test-integration bench proto proto-check lint type clean-data
+.PHONY: help venv demo serve test contracts-check test-fast test-integration bench load-tools proto proto-check lint type clean-data

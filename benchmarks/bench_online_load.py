@@ -1,10 +1,15 @@
-"""Online load: our gRPC server (ghz) vs `feast serve` (HTTP) on one SQLite store."""
+"""Online load: our gRPC server (ghz) vs `feast serve` (HTTP, vegeta), one SQLite store.
+
+Both load generators are compiled Go tools (`make load-tools` installs them in
+.cache/go/bin), run with the same concurrency, rates and duration, so the
+client's own cost is alike on both sides. Fixed-rate runs report latency from
+each request's scheduled start (no coordinated omission in either tool).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import shutil
 import subprocess
@@ -13,7 +18,6 @@ import tempfile
 import time
 import urllib.request
 from datetime import timedelta
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ from benchmarks.bench_materialize import NOW, RESULTS, build_repo
 
 ROOT = Path(__file__).resolve().parents[1]
 GHZ = ROOT / ".cache" / "go" / "bin" / "ghz"
+VEGETA = ROOT / ".cache" / "go" / "bin" / "vegeta"
 METHOD = "featurestore.v1.FeatureStoreService.GetOnlineFeatures"
 
 
@@ -36,7 +41,9 @@ def _wait_http(url: str, body: bytes, timeout_s: float = 240) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                url, body, {"Content-Type": "application/json"}
+            )
             urllib.request.urlopen(req, timeout=2).read()
             return
         except OSError:
@@ -62,19 +69,45 @@ def _wait_grpc(port: int, timeout_s: float = 240) -> None:
     raise RuntimeError("our server did not become SERVING")
 
 
-def _ghz(port: int, refs: list[str], rows: int, entities: int, seconds: int,
-         rps: int | None, concurrency: int) -> dict[str, float]:  # fmt: skip
+def _ghz(
+    port: int,
+    refs: list[str],
+    rows: int,
+    entities: int,
+    seconds: int,
+    rps: int | None,
+    concurrency: int,
+) -> dict[str, float]:
     ids = ",".join(
         f'{{"int64_value": "{{{{randomInt 0 {entities}}}}}"}}' for _ in range(rows)
     )
     data = (
-        '{"features": ' + json.dumps(refs)
-        + ', "entities": {"customer_id": {"values": [' + ids + "]}}}"
-    )  # fmt: skip
-    cmd = [str(GHZ), "--insecure", "--import-paths", str(ROOT / "proto"), "--proto",
-           str(ROOT / "proto/featurestore/v1/feature_store_service.proto"),
-           "--call", METHOD, "-d", data, "-z", f"{seconds}s",
-           "-c", str(concurrency), "--format", "json", "--connections", "2"]  # fmt: skip
+        '{"features": '
+        + json.dumps(refs)
+        + ', "entities": {"customer_id": {"values": ['
+        + ids
+        + "]}}}"
+    )
+    cmd = [
+        str(GHZ),
+        "--insecure",
+        "--import-paths",
+        str(ROOT / "proto"),
+        "--proto",
+        str(ROOT / "proto/featurestore/v1/feature_store_service.proto"),
+        "--call",
+        METHOD,
+        "-d",
+        data,
+        "-z",
+        f"{seconds}s",
+        "-c",
+        str(concurrency),
+        "--format",
+        "json",
+        "--connections",
+        "2",
+    ]
     if rps:
         cmd += ["--rps", str(rps)]
     done = subprocess.run([*cmd, f"127.0.0.1:{port}"], capture_output=True, text=True)
@@ -83,59 +116,86 @@ def _ghz(port: int, refs: list[str], rows: int, entities: int, seconds: int,
     out = done.stdout
     report = json.loads(out)
     lat = {d["percentage"]: d["latency"] / 1e6 for d in report["latencyDistribution"]}
-    errors = sum(v for k, v in report.get("statusCodeDistribution", {}).items()
-                 if k != "OK")  # fmt: skip
-    return {"qps": report["rps"], "p50_ms": lat[50], "p99_ms": lat[99],
-            "requests": report["count"], "errors": errors}  # fmt: skip
+    errors = sum(
+        v for k, v in report.get("statusCodeDistribution", {}).items() if k != "OK"
+    )
+    return {
+        "qps": report["rps"],
+        "p50_ms": lat[50],
+        "p99_ms": lat[99],
+        "requests": report["count"],
+        "errors": errors,
+    }
 
 
-def _http_worker(args: tuple[int, bytes, float, float | None]) -> list[float]:
-    port, body, until, interval = args
-    conn = HTTPConnection("127.0.0.1", port)
-    headers = {"Content-Type": "application/json"}
-    latencies = []
-    next_at = time.perf_counter()
-    while True:
-        if interval:
-            # Paced: wait for the slot, but time from the slot (no coordinated
-            # omission when the server falls behind).
-            now = time.perf_counter()
-            if next_at > now:
-                time.sleep(next_at - now)
-            started = next_at
-            next_at += interval
-        else:
-            started = time.perf_counter()
-        if started >= until:
-            break
-        try:
-            conn.request("POST", "/get-online-features", body, headers)
-            conn.getresponse().read()
-        except OSError:  # the server closed the keep-alive connection: reconnect
-            conn.close()
-            conn = HTTPConnection("127.0.0.1", port)
-            conn.request("POST", "/get-online-features", body, headers)
-            conn.getresponse().read()
-        latencies.append(time.perf_counter() - started)
-    conn.close()
-    return latencies
-
-
-def _http_load(port: int, refs: list[str], rows: int, entities: int, seconds: int,
-               rps: int | None, procs: int) -> dict[str, float]:  # fmt: skip
+def _vegeta(
+    port: int,
+    refs: list[str],
+    rows: int,
+    entities: int,
+    seconds: int,
+    rps: int | None,
+    concurrency: int,
+) -> dict[str, float]:
+    """Load `feast serve` with vegeta: the same rates, random entities per request."""
+    import base64
     import random
 
-    ids = [random.randrange(entities) for _ in range(rows)]
-    body = json.dumps({"features": refs, "entities": {"customer_id": ids}}).encode()
-    until = time.perf_counter() + seconds
-    interval = procs / rps if rps else None
-    ctx = mp.get_context("fork")
-    with ctx.Pool(procs) as pool:
-        parts = pool.map(_http_worker, [(port, body, until, interval)] * procs)
-    lat = sorted(x for part in parts for x in part)
-    return {"qps": len(lat) / seconds, "p50_ms": lat[len(lat) // 2] * 1e3,
-            "p99_ms": lat[int(len(lat) * 0.99)] * 1e3, "requests": len(lat),
-            "errors": 0}  # fmt: skip
+    url = f"http://127.0.0.1:{port}/get-online-features"
+    targets = []
+    for _ in range(1000):  # vegeta cycles through these
+        ids = [random.randrange(entities) for _ in range(rows)]
+        body = json.dumps({"features": refs, "entities": {"customer_id": ids}})
+        targets.append(
+            json.dumps(
+                {
+                    "method": "POST",
+                    "url": url,
+                    "body": base64.b64encode(body.encode()).decode(),
+                    "header": {"Content-Type": ["application/json"]},
+                }
+            )
+        )
+    rate = (
+        ["-rate", f"{rps}/s"]
+        if rps
+        else ["-rate", "0", "-max-workers", str(concurrency)]
+    )
+    attack = subprocess.run(
+        [
+            str(VEGETA),
+            "attack",
+            "-format",
+            "json",
+            "-duration",
+            f"{seconds}s",
+            "-timeout",
+            "30s",
+            "-workers",
+            str(concurrency),
+            *rate,
+        ],
+        input="\n".join(targets).encode(),
+        capture_output=True,
+        check=True,
+    )
+    report = json.loads(
+        subprocess.run(
+            [str(VEGETA), "report", "-type", "json"],
+            input=attack.stdout,
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
+    lat = report["latencies"]
+    errors = sum(n for code, n in report["status_codes"].items() if code != "200")
+    return {
+        "qps": report["throughput"],
+        "p50_ms": lat["50th"] / 1e6,
+        "p99_ms": lat["99th"] / 1e6,
+        "requests": report["requests"],
+        "errors": errors,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,37 +205,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--http-procs", type=int, default=4)
     parser.add_argument("--out", type=Path, default=RESULTS / "online_load.json")
     args = parser.parse_args(argv)
-    if not GHZ.exists():
-        print(f"ghz missing: GOBIN={GHZ.parent} go install "
-              "github.com/bojand/ghz/cmd/ghz@latest")  # fmt: skip
+    if not (GHZ.exists() and VEGETA.exists()):
+        print("ghz or vegeta missing: run `make load-tools`")
         return 2
     from services.online.materialize import materialize
 
     refs = [f"bench:f{i}" for i in range(args.features)]
-    results: dict[str, Any] = {"entities": args.entities, "features": args.features,
-                               "seconds": args.seconds, "cpus": os.cpu_count()}  # fmt: skip
+    results: dict[str, Any] = {
+        "entities": args.entities,
+        "features": args.features,
+        "seconds": args.seconds,
+        "cpus": os.cpu_count(),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        store = build_repo(root, f"  type: sqlite\n  path: {root}/online.db",
-                           args.entities, args.features)  # fmt: skip
-        materialize(store.repo_path, NOW - timedelta(days=1), NOW + timedelta(minutes=1))
+        store = build_repo(
+            root,
+            f"  type: sqlite\n  path: {root}/online.db",
+            args.entities,
+            args.features,
+        )
+        materialize(
+            store.repo_path, NOW - timedelta(days=1), NOW + timedelta(minutes=1)
+        )
         grpc_port, http_port = _free_port(), _free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         ours = subprocess.Popen(
-            [sys.executable, "-m", "services.server", "--address",
-             f"127.0.0.1:{grpc_port}", "--repo", str(store.repo_path)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "services.server",
+                "--address",
+                f"127.0.0.1:{grpc_port}",
+                "--repo",
+                str(store.repo_path),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
             stderr=open(root / "server.log", "wb"),  # noqa: SIM115
-        )  # fmt: skip
+        )
         feast_bin = shutil.which("feast", path=str(Path(sys.executable).parent))
         theirs = subprocess.Popen(
-            [str(feast_bin), "-c", str(store.repo_path), "serve", "-h", "127.0.0.1",
-             "-p", str(http_port)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                str(feast_bin),
+                "-c",
+                str(store.repo_path),
+                "serve",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(http_port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             try:
                 _wait_grpc(grpc_port)
@@ -183,22 +271,46 @@ def main(argv: list[str] | None = None) -> int:
                 print((root / "server.log").read_text()[-3000:])
                 raise
             probe = json.dumps({"features": refs, "entities": {"customer_id": [1]}})
-            _wait_http(f"http://127.0.0.1:{http_port}/get-online-features",
-                       probe.encode())  # fmt: skip
-            cases = [("fixed_1000rps_1x50", 1, 1000), ("saturate_1x50", 1, None),
-                     ("saturate_100x50", 100, None)]  # fmt: skip
+            _wait_http(
+                f"http://127.0.0.1:{http_port}/get-online-features", probe.encode()
+            )
+            cases = [
+                ("fixed_1000rps_1x50", 1, 1000),
+                ("saturate_1x50", 1, None),
+                ("saturate_100x50", 100, None),
+            ]
             for name, rows, rps in cases:
-                g = _ghz(grpc_port, refs, rows, args.entities, args.seconds, rps,
-                         args.concurrency)  # fmt: skip
-                h = _http_load(http_port, refs, rows, args.entities, args.seconds,
-                               rps, args.http_procs)  # fmt: skip
-                results[name] = {"ours_grpc": g, "feast_serve_http": h,
-                                 "qps_ratio": g["qps"] / h["qps"],
-                                 "p99_ratio": h["p99_ms"] / g["p99_ms"]}  # fmt: skip
-                print(f"{name:20s} ours {g['qps']:8.0f} qps p50 {g['p50_ms']:7.2f} "
-                      f"p99 {g['p99_ms']:7.2f} ms | feast {h['qps']:8.0f} qps p50 "
-                      f"{h['p50_ms']:7.2f} p99 {h['p99_ms']:7.2f} ms | qps x"
-                      f"{g['qps'] / h['qps']:.1f}", flush=True)  # fmt: skip
+                g = _ghz(
+                    grpc_port,
+                    refs,
+                    rows,
+                    args.entities,
+                    args.seconds,
+                    rps,
+                    args.concurrency,
+                )
+                h = _vegeta(
+                    http_port,
+                    refs,
+                    rows,
+                    args.entities,
+                    args.seconds,
+                    rps,
+                    args.concurrency,
+                )
+                results[name] = {
+                    "ours_grpc": g,
+                    "feast_serve_http": h,
+                    "qps_ratio": g["qps"] / h["qps"],
+                    "p99_ratio": h["p99_ms"] / g["p99_ms"],
+                }
+                print(
+                    f"{name:20s} ours {g['qps']:8.0f} qps p50 {g['p50_ms']:7.2f} "
+                    f"p99 {g['p99_ms']:7.2f} ms | feast {h['qps']:8.0f} qps p50 "
+                    f"{h['p50_ms']:7.2f} p99 {h['p99_ms']:7.2f} ms | qps x"
+                    f"{g['qps'] / h['qps']:.1f}",
+                    flush=True,
+                )
         finally:
             for proc in (ours, theirs):
                 proc.terminate()

@@ -14,11 +14,17 @@ def deduplicate_transactions(raw: DataFrame) -> DataFrame:
     """
     others = [c for c in raw.columns if c not in ("transaction_id", "ingest_time")]
     first = F.min(F.struct("ingest_time", *others)).alias("_first")
-    return raw.groupBy("transaction_id").agg(first).select(
-        *[
-            F.col("transaction_id") if c == "transaction_id" else F.col(f"_first.{c}")
-            for c in raw.columns
-        ]
+    return (
+        raw.groupBy("transaction_id")
+        .agg(first)
+        .select(
+            *[
+                F.col("transaction_id")
+                if c == "transaction_id"
+                else F.col(f"_first.{c}")
+                for c in raw.columns
+            ]
+        )
     )
 
 
