@@ -9,6 +9,7 @@ each request's scheduled start (no coordinated omission in either tool).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -205,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "redis"),
+        default="sqlite",
+        help="online store both servers read (redis: a redis-server is started)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "online_load.json")
     args = parser.parse_args(argv)
     if not (GHZ.exists() and VEGETA.exists()):
@@ -219,14 +226,17 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "cpus": os.cpu_count(),
     }
-    with tempfile.TemporaryDirectory() as tmp:
+    results["store"] = args.store
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
-        store = build_repo(
-            root,
-            f"  type: sqlite\n  path: {root}/online.db",
-            args.entities,
-            args.features,
-        )
+        online = f"  type: sqlite\n  path: {root}/online.db"
+        if args.store == "redis":
+            from tests.redis_harness import start_redis_process
+
+            redis = start_redis_process(root / "redis")
+            stack.callback(redis.stop)
+            online = f"  type: redis\n  connection_string: {redis.host}:{redis.port}"
+        store = build_repo(root, online, args.entities, args.features)
         materialize(
             store.repo_path, NOW - timedelta(days=1), NOW + timedelta(minutes=1)
         )
@@ -277,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             cases = [
                 ("fixed_1000rps_1x50", 1, 1000),
                 ("saturate_1x50", 1, None),
+                ("fixed_50rps_100x50", 100, 50),
                 ("saturate_100x50", 100, None),
             ]
             for name, rows, rps in cases:
@@ -318,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+    if args.out == RESULTS / "online_load.json" and args.store != "sqlite":
+        args.out = RESULTS / f"online_load_{args.store}.json"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     return 0
