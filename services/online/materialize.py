@@ -12,6 +12,7 @@ import pyarrow as pa
 from feast import FeatureStore, FeatureView
 
 from services.offline import DeltaOfflineStore
+from services.offline.join import latest_per_key
 from services.online.writer import write_latest
 
 __all__ = ["main", "materialize", "materialize_incremental"]
@@ -124,21 +125,44 @@ def _views(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView
 def _pull_latest(
     store: FeatureStore, view: FeatureView, start: datetime, end: datetime
 ) -> pa.Table:
+    """What ``pull_latest_from_table_or_query`` returns, ranking only if needed.
+
+    That method is ``latest_per_key`` over ``pull_all``'s rows. With one row
+    per key in the window (snapshot-style tables) there is nothing to rank,
+    so the DuckDB ranking is skipped; tests compare the two.
+    """
     source = view.batch_source
     if source is None:
         raise KeyError(f"feature view {view.name!r} has no batch source")
-    job = DeltaOfflineStore.pull_latest_from_table_or_query(
+    keys = [c.name for c in view.entity_columns]
+    features = [f.name for f in view.features]
+    created = source.created_timestamp_column or None
+    job = DeltaOfflineStore.pull_all_from_table_or_query(
         config=store.config,
         data_source=source,
-        join_key_columns=[c.name for c in view.entity_columns],
-        feature_name_columns=[f.name for f in view.features],
+        join_key_columns=keys,
+        feature_name_columns=features,
         timestamp_field=source.timestamp_field,
-        created_timestamp_column=source.created_timestamp_column or None,
+        created_timestamp_column=created,
         start_date=start,
         end_date=end,
     )
-    table: pa.Table = job.to_arrow()
-    return table
+    rows: pa.Table = job.to_arrow()
+    if _one_row_per_key(rows, keys):
+        return rows
+    latest: pa.Table = latest_per_key(
+        rows, keys, source.timestamp_field, created, features
+    )
+    return latest
+
+
+def _one_row_per_key(table: pa.Table, keys: list[str]) -> bool:
+    rows: int = table.num_rows
+    if not keys:  # an entity-less view: all rows are one group
+        return rows <= 1
+    # Arrow groups nulls as a key value, as latest_per_key does.
+    distinct: int = table.select(keys).group_by(keys).aggregate([]).num_rows
+    return distinct == rows
 
 
 def _utc(moment: datetime) -> datetime:

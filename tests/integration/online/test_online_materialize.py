@@ -6,12 +6,19 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import redis
 from deltalake import write_deltalake
 from feast import FeatureStore
 
-from services.online.materialize import main, materialize, materialize_incremental
+from services.offline import DeltaOfflineStore
+from services.online.materialize import (
+    _pull_latest,
+    main,
+    materialize,
+    materialize_incremental,
+)
 from tests.redis_harness import start_redis_process
 
 pytestmark = pytest.mark.integration
@@ -75,10 +82,10 @@ def _rows() -> pa.Table:
     )
 
 
-def _repo(path, online: str) -> FeatureStore:
+def _repo(path, online: str, rows: pa.Table | None = None) -> FeatureStore:
     (path / "data").mkdir(parents=True)
     (path / "feature_store.yaml").write_text(YAML.format(repo=path, online=online))
-    write_deltalake(str(path / "data" / "stats"), _rows())
+    write_deltalake(str(path / "data" / "stats"), _rows() if rows is None else rows)
     ns: dict[str, object] = {}
     exec(DEFINITIONS, ns)
     store = FeatureStore(repo_path=str(path))
@@ -181,3 +188,31 @@ def test_first_incremental_run_starts_ttl_before_now_like_feast(sides):
     assert end == NOW
     assert abs(start - feast_start) < timedelta(minutes=5)
     assert abs(start - (NOW - timedelta(days=1))) < timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("unique", [False, True], ids=["ties", "one_row_per_key"])
+def test_pull_equals_the_offline_stores_pull_latest(tmp_path, unique):
+    rows = _rows()
+    if unique:  # one row per key: the ranking is skipped
+        rows = rows.filter(pc.equal(rows["event_timestamp"], rows["created_timestamp"]))
+        rows = rows.filter(pc.equal(rows["event_timestamp"], NOW - timedelta(hours=3)))
+    store = _repo(tmp_path, f"  type: sqlite\n  path: {tmp_path}/online.db", rows)
+    view = store.get_feature_view("stats")
+    source = view.batch_source
+    counts = [30, 0, 30] if unique else [30, 20, 30]
+    for (start, end), count in zip(
+        ((T0, T1), (T1, NOW), (T0, NOW)), counts, strict=True
+    ):
+        expected = DeltaOfflineStore.pull_latest_from_table_or_query(
+            config=store.config,
+            data_source=source,
+            join_key_columns=["customer_id"],
+            feature_name_columns=["spend", "visits", "tier"],
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created_timestamp",
+            start_date=start,
+            end_date=end,
+        ).to_arrow()
+        got = _pull_latest(store, view, start, end)
+        assert got.equals(expected)
+        assert got.num_rows == count
