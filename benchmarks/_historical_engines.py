@@ -98,7 +98,9 @@ def _warm_feast(data: Path, repo: str) -> None:
         get_spark_session_or_start_new_with_repoconfig(config)
 
 
-def _ours_join(entity: pa.Table, views: dict[str, pa.Table]) -> pa.Table:
+def _ours_join(
+    entity: pa.Table, views: dict[str, pa.Table], *, as_known_at: bool = False
+) -> pa.Table:
     from datetime import timedelta
 
     from services.offline.join import ViewInput, point_in_time_join
@@ -115,7 +117,20 @@ def _ours_join(entity: pa.Table, views: dict[str, pa.Table]) -> pa.Table:
         )
         for view, table in views.items()
     ]
-    return point_in_time_join(entity, "event_timestamp", inputs)
+    return point_in_time_join(
+        entity, "event_timestamp", inputs, as_known_at=as_known_at
+    )
+
+
+def _ours_known_at(data: Path) -> pa.Table:
+    # Feast's API has no as_known_at: our own training-set API, same store.
+    from feast import FeatureStore
+
+    from services.offline import HistoricalRequest, get_historical_features
+
+    store = FeatureStore(repo_path=str(data / "repo_ours"))
+    request = HistoricalRequest(entity=_entity(data), features=REFS, as_known_at=True)
+    return get_historical_features(store, request).table
 
 
 def _polars_join(entity: pa.Table, views: dict[str, pa.Table]) -> pa.Table:
@@ -241,6 +256,11 @@ ENGINES = {
         lambda d: _warm_feast(d, "repo_ours"),
         lambda d: _feast(d, "repo_ours"),
         _ours_join,
+    ),
+    "ours_known_at": Engine(
+        lambda d: _warm_feast(d, "repo_ours"),
+        _ours_known_at,
+        lambda entity, views: _ours_join(entity, views, as_known_at=True),
     ),
     "ours_spark": Engine(
         _warm_ours_spark,

@@ -117,3 +117,36 @@ def test_latest_per_key_uses_the_same_tie_rule():
     assert latest_per_key(view.table, [], "e", "c", ["v", "w"]).column(
         "w"
     ).to_pylist() == ["c"]
+
+
+def _known(rows, ttl=None):
+    """A view of (e, c, w) rows on key 1, times in minutes after T0."""
+    minutes = [timedelta(minutes=x) for row in rows for x in row[:2]]
+    table = pa.table(
+        {
+            "k": pa.array([1] * len(rows), pa.int64()),
+            "e": pa.array([T0 + m for m in minutes[0::2]], TS),
+            "c": pa.array([T0 + m for m in minutes[1::2]], TS),
+            "w": [row[2] for row in rows],
+        }
+    )
+    return _view(table=table, features=["w"], tiebreak_columns=None, ttl=ttl)
+
+
+def test_as_known_at_skips_rows_created_after_t():
+    view = _known([(1, 1, "old"), (5, 20, "backfilled")])
+    entity = _entity([T0 + timedelta(minutes=10)])
+    known = point_in_time_join(entity, "t", [view], as_known_at=True)
+    assert known.column("w").to_pylist() == ["old"]
+    plain = point_in_time_join(entity, "t", [view])
+    assert plain.column("w").to_pylist() == ["backfilled"]
+
+
+def test_as_known_at_ttl_applies_to_the_winner_not_the_latest_created():
+    # At t=10 the latest-created row (e=3, c=9) is past the 4-minute TTL,
+    # but the winner is the greatest e known at t (e=8), which is fresh.
+    # The entity row at t=0 keeps e=3 from being pruned before the join.
+    view = _known([(8, 8, "fresh"), (3, 9, "stale")], ttl=timedelta(minutes=4))
+    entity = _entity([T0 + timedelta(minutes=10), T0])
+    out = point_in_time_join(entity, "t", [view], as_known_at=True)
+    assert out.column("w").to_pylist() == ["fresh", None]
