@@ -24,7 +24,12 @@ from services.offline.historical import (
     get_historical_features,
     replay,
 )
-from services.offline.join import ViewInput, point_in_time_join
+from services.offline.join import (
+    JoinedRows,
+    ViewInput,
+    point_in_time_join,
+    point_in_time_rows,
+)
 from services.offline.snapshot import Snapshot, commit_metadata, read_snapshot
 from services.offline.store import DeltaOfflineStore, DeltaRetrievalJob
 
@@ -39,6 +44,7 @@ __all__ = [
     "HistoricalResult",
     "InvalidRequestError",
     "InvalidTimestampError",
+    "JoinedRows",
     "Manifest",
     "NaiveTimestampError",
     "OfflineStoreError",
@@ -52,6 +58,7 @@ __all__ = [
     "commit_metadata",
     "get_historical_features",
     "point_in_time_join",
+    "point_in_time_rows",
     "read_snapshot",
     "replay",
 ]

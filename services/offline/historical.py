@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from services.offline._views import read_view
 from services.offline.errors import FeatureViewNotFoundError, InvalidRequestError
-from services.offline.join import ViewInput, point_in_time_join
+from services.offline.join import (
+    JoinedRows,
+    ViewInput,
+    point_in_time_join,
+    point_in_time_rows,
+)
 from services.offline.snapshot import commit_metadata, read_snapshot
 from services.offline.store import entity_timestamp_column
 
@@ -104,8 +109,14 @@ class Manifest:
 class HistoricalResult:
     """The joined rows and the manifest that reproduces them."""
 
-    table: pa.Table
+    rows: JoinedRows
+    """The join, assembled batch by batch (``rows.batches``) on demand."""
     manifest: Manifest
+
+    @property
+    def table(self) -> pa.Table:
+        """The whole training set as one table (materialised on each call)."""
+        return self.rows.to_table()
 
 
 def get_historical_features(
@@ -135,7 +146,7 @@ def get_historical_features(
         )
         for name, (fv, features) in views.items()
     ]
-    table = point_in_time_join(
+    rows = point_in_time_rows(
         request.entity,
         ts_column,
         [r.view for r in reads],
@@ -155,7 +166,7 @@ def get_historical_features(
             for (fv, _), r in zip(views.values(), reads, strict=True)
         ],
     )
-    return HistoricalResult(table=table, manifest=manifest)
+    return HistoricalResult(rows=rows, manifest=manifest)
 
 
 def replay(manifest: Manifest, entity: pa.Table) -> pa.Table:

@@ -63,9 +63,11 @@ from datetime import timedelta
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from services.offline._rows import JoinedRows
 from services.offline.errors import (
     EntityColumnMissingError,
     FeatureColumnMissingError,
@@ -74,7 +76,7 @@ from services.offline.errors import (
     NaiveTimestampError,
 )
 
-__all__ = ["ViewInput", "point_in_time_join"]
+__all__ = ["JoinedRows", "ViewInput", "point_in_time_join", "point_in_time_rows"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,9 @@ def point_in_time_join(
 ) -> pa.Table:
     """Attach, to every entity row, the feature values valid at its timestamp.
 
+    Materialises the whole output; ``point_in_time_rows`` gives the same
+    rows batch by batch.
+
     Args:
         entity: Entity rows: join keys, a tz-aware timestamp, anything else.
         timestamp_column: The entity timestamp column (t).
@@ -139,17 +144,31 @@ def point_in_time_join(
         InvalidTimestampError: A timestamp column is not a timestamp.
         InvalidRequestError: Output names collide or key types differ.
     """
+    return point_in_time_rows(
+        entity, timestamp_column, views, as_known_at=as_known_at
+    ).to_table()
+
+
+def point_in_time_rows(
+    entity: pa.Table,
+    timestamp_column: str,
+    views: Sequence[ViewInput],
+    *,
+    as_known_at: bool = False,
+) -> JoinedRows:
+    """Run the join, keeping only the winning feature row per entity row and view.
+
+    Arguments and errors are those of ``point_in_time_join``; the output is
+    assembled later, batch by batch, by the returned ``JoinedRows``.
+    """
     instants = _entity_instants(entity, timestamp_column)
     _check_output_names(entity, views)
-    out = entity
+    winners = []
     with duckdb.connect(":memory:") as con:
         for view in views:
             _check_view(entity, view)
-            rows = _match_rows(con, entity, instants, view, as_known_at)
-            taken = view.table.select(list(view.features)).take(rows)
-            for name, column in zip(_output_names(view), taken.columns, strict=True):
-                out = out.append_column(name, column)
-    return out
+            winners.append(_match_rows(con, entity, instants, view, as_known_at))
+    return JoinedRows(entity, views, [_output_names(v) for v in views], winners)
 
 
 def _entity_instants(entity: pa.Table, column: str) -> pa.ChunkedArray:
@@ -237,8 +256,8 @@ def _match_rows(
     instants: pa.ChunkedArray,
     view: ViewInput,
     as_known_at: bool,
-) -> pa.Array:
-    """Return, per entity row in order, the winning feature row index or null."""
+) -> npt.NDArray[np.int64]:
+    """Return, per entity row in order, the winning feature row index or -1."""
     keys = [f"__k{i}" for i in range(len(view.join_keys))]
     ties = [f"__b{i}" for i in range(len(view.tiebreak_columns or view.features))]
     left = {k: entity.column(c) for k, c in zip(keys, view.join_keys, strict=True)}
@@ -264,13 +283,13 @@ def _positions(n: int) -> pa.Array:
     return pa.array(np.arange(n, dtype=np.int64))
 
 
-def _scatter(result: pa.Table, n: int) -> pa.Array:
+def _scatter(result: pa.Table, n: int) -> npt.NDArray[np.int64]:
     """Order (__row, __idx) pairs, one per entity row, by __row; -1 is null."""
     # A numpy scatter instead of ORDER BY in DuckDB: the rows are 0..n-1.
     rows = result.column("__row").to_numpy()
     idx = np.full(n, -1, dtype=np.int64)
     idx[rows] = result.column("__idx").fill_null(-1).to_numpy()
-    return pa.array(idx, mask=idx < 0)
+    return idx
 
 
 def _feature_frame(view: ViewInput, keys: list[str], ties: list[str]) -> pa.Table:

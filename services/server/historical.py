@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from feast import FeatureStore
+from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
 
-from services.offline import HistoricalRequest, get_historical_features, read_snapshot
+from services.offline import (
+    HistoricalRequest,
+    JoinedRows,
+    get_historical_features,
+    read_snapshot,
+)
 from services.server.arrow_ipc import ipc_chunks, read_ipc
 from services.server.catalog import Catalog
 from services.server.errors import NotFoundError, RequestError
 
 DEFAULT_BATCH_ROWS = 65_536
+WRITE_BATCH_ROWS = 65_536
+"""Rows per Parquet row group / Delta write batch, whatever the stream's size."""
 
 
 def stream_historical_features(
@@ -24,10 +32,18 @@ def stream_historical_features(
 ) -> Iterator[pb.GetHistoricalFeaturesResponse]:
     """Join, then stream the rows as one Arrow IPC stream in pieces, manifest last.
 
+    The join keeps only the winning feature row per entity row and view; the
+    output is assembled one batch at a time for the optional file and again
+    for the stream, so the whole training set is never held in memory.
+
     Raises:
         RequestError: bad entity rows, references, pins or output options.
         NotFoundError: unknown view/feature/service, entity path or pin.
     """
+    batch_rows = request.batch_size or DEFAULT_BATCH_ROWS
+    if batch_rows < 0:
+        raise RequestError("batch_size", "batch_size must not be negative")
+    _check_output(request)
     entity = _entity_rows(request)
     # Resolve first so unknown features fail with NOT_FOUND before any I/O.
     catalog.resolve(list(request.features), request.feature_service)
@@ -42,15 +58,12 @@ def stream_historical_features(
             timestamp_column=request.timestamp_column or None,
         ),
     )
-    output_path = _write_output(request, result.table)
-    batch_rows = request.batch_size or DEFAULT_BATCH_ROWS
-    if batch_rows < 0:
-        raise RequestError("batch_size", "batch_size must not be negative")
-    batches = iter(result.table.to_batches(max_chunksize=batch_rows))
-    for piece in ipc_chunks(batches, result.table.schema):
+    rows = result.rows
+    output_path = _write_output(request, rows)
+    for piece in ipc_chunks(rows.batches(batch_rows), rows.schema):
         yield pb.GetHistoricalFeaturesResponse(arrow_ipc=piece)
     manifest = pb.Manifest(
-        row_count=result.table.num_rows,
+        row_count=rows.num_rows,
         output_path=output_path,
         manifest_json=result.manifest.to_json(),
         tables=[
@@ -93,31 +106,55 @@ def _read_path(path: Path) -> pa.Table:
         ) from exc
 
 
-def _pin(pin: object) -> int | object:
-    which = pin.WhichOneof("pin")  # type: ignore[attr-defined]
+def _pin(pin: common_pb2.TablePin) -> int | datetime:
+    which = pin.WhichOneof("pin")
     if which == "version":
-        return int(pin.version)  # type: ignore[attr-defined]
+        return int(pin.version)
     if which == "timestamp":
-        return pin.timestamp.ToDatetime(tzinfo=UTC)  # type: ignore[attr-defined]
+        when: datetime = pin.timestamp.ToDatetime(tzinfo=UTC)  # stub returns Any
+        return when
     raise RequestError("pins", "a pin needs a version or a timestamp")
 
 
-def _write_output(request: pb.GetHistoricalFeaturesRequest, table: pa.Table) -> str:
+def _check_output(request: pb.GetHistoricalFeaturesRequest) -> None:
     fmt = request.output_format
-    if not request.output_path:
-        if fmt != pb.OUTPUT_FORMAT_UNSPECIFIED:
-            raise RequestError("output_path", "output_format needs an output_path")
-        return ""
-    path = Path(request.output_path)
-    if fmt == pb.OUTPUT_FORMAT_PARQUET:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path)
-    elif fmt == pb.OUTPUT_FORMAT_DELTA:
-        from deltalake import write_deltalake
-
-        write_deltalake(str(path), table, mode="overwrite", schema_mode="overwrite")
-    else:
+    if not request.output_path and fmt != pb.OUTPUT_FORMAT_UNSPECIFIED:
+        raise RequestError("output_path", "output_format needs an output_path")
+    if request.output_path and fmt not in _WRITERS:
         raise RequestError(
             "output_format", "output_path needs output_format PARQUET or DELTA"
         )
+
+
+def _write_output(request: pb.GetHistoricalFeaturesRequest, rows: JoinedRows) -> str:
+    """Write the rows to ``output_path`` one batch at a time; return the path."""
+    if not request.output_path:
+        return ""
+    path = Path(request.output_path)
+    _WRITERS[request.output_format](path, rows)
     return str(path)
+
+
+def _write_parquet(path: Path, rows: JoinedRows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pq.ParquetWriter(path, rows.schema) as writer:
+        for batch in rows.batches(WRITE_BATCH_ROWS):
+            writer.write_batch(batch)
+
+
+def _write_delta(path: Path, rows: JoinedRows) -> None:
+    from deltalake import write_deltalake
+
+    # delta-rs pulls the reader batch by batch.
+    write_deltalake(
+        str(path),
+        rows.reader(WRITE_BATCH_ROWS),
+        mode="overwrite",
+        schema_mode="overwrite",
+    )
+
+
+_WRITERS: dict[int, Callable[[Path, JoinedRows], None]] = {
+    pb.OUTPUT_FORMAT_PARQUET: _write_parquet,
+    pb.OUTPUT_FORMAT_DELTA: _write_delta,
+}

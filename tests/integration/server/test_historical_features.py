@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import grpc
@@ -105,6 +106,90 @@ def test_entity_rows_from_a_parquet_path_and_written_output(
         )
     assert pq.read_table(out).equals(result.table)
     assert result.table.num_rows == 5
+
+
+def _stream(
+    served: ServedRepo, entity: pa.Table, batch_size: int, **fields: object
+) -> tuple[list[bytes], pb.Manifest]:
+    """The raw responses: the IPC pieces in order, and the closing manifest."""
+    stub = pb_grpc.FeatureStoreServiceStub(served.channel)
+    request = _with(
+        entity,
+        features=["customer_spend:spend_1h", "customer_spend:count_1h"],
+        batch_size=batch_size,
+        **fields,
+    )
+    responses = list(stub.GetHistoricalFeatures(request, timeout=30))
+    assert [r.WhichOneof("chunk") for r in responses[:-1]] == ["arrow_ipc"] * (
+        len(responses) - 1
+    )
+    assert responses[-1].WhichOneof("chunk") == "manifest"
+    return [r.arrow_ipc for r in responses[:-1]], responses[-1].manifest
+
+
+def _batches(pieces: list[bytes]) -> list[pa.RecordBatch]:
+    return list(pa.ipc.open_stream(pa.py_buffer(b"".join(pieces))))
+
+
+def test_stream_comes_in_batches_that_add_up_to_the_whole_join(
+    served_repo: ServedRepo,
+) -> None:
+    pieces_per_size = {}
+    for copies in (1, 4):
+        entity = pa.concat_tables([_entities()] * copies)  # 5 rows per copy
+        whole, whole_manifest = _stream(served_repo, entity, batch_size=1_000)
+        pieces, manifest = _stream(served_repo, entity, batch_size=2)
+
+        assert len(_batches(whole)) == 1
+        batches = _batches(pieces)
+        assert len(batches) == math.ceil(entity.num_rows / 2)
+        # Schema + first batch, one piece per further batch, then end-of-stream.
+        assert len(pieces) == len(batches) + 1
+        assert [b.num_rows for b in batches[:-1]] == [2] * (len(batches) - 1)
+        streamed = pa.Table.from_batches(batches)
+        assert streamed.equals(pa.Table.from_batches(_batches(whole)))
+        assert (
+            streamed.column("spend_1h").to_pylist()
+            == [
+                10.0,
+                None,
+                30.0,
+                31.0,
+                None,
+            ]
+            * copies
+        )
+        assert manifest.row_count == whole_manifest.row_count == entity.num_rows
+        pieces_per_size[entity.num_rows] = len(pieces)
+    assert pieces_per_size == {5: 4, 20: 11}
+
+
+def test_written_output_is_the_streamed_table(
+    served_repo: ServedRepo, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("written")
+    entity = pa.concat_tables([_entities()] * 3)
+    parquet, delta = folder / "out.parquet", folder / "out_delta"
+    pieces, manifest = _stream(
+        served_repo,
+        entity,
+        batch_size=4,
+        output_path=str(parquet),
+        output_format=pb.OUTPUT_FORMAT_PARQUET,
+    )
+    streamed = pa.Table.from_batches(_batches(pieces))
+    assert manifest.output_path == str(parquet)
+    assert manifest.row_count == entity.num_rows == 15
+    assert pq.read_table(parquet).equals(streamed)
+    _, delta_manifest = _stream(
+        served_repo,
+        entity,
+        batch_size=4,
+        output_path=str(delta),
+        output_format=pb.OUTPUT_FORMAT_DELTA,
+    )
+    assert delta_manifest.row_count == 15
+    assert DeltaTable(str(delta)).to_pyarrow_table().equals(streamed)
 
 
 def _error(

@@ -11,11 +11,12 @@ def test_exported_members():
             "DeltaOfflineStore", "DeltaOfflineStoreConfig", "DeltaRetrievalJob",
             "EntityColumnMissingError", "FeatureColumnMissingError",
             "FeatureViewNotFoundError", "HistoricalRequest", "HistoricalResult",
-            "InvalidRequestError", "InvalidTimestampError", "Manifest",
+            "InvalidRequestError", "InvalidTimestampError", "JoinedRows", "Manifest",
             "NaiveTimestampError", "OfflineStoreError", "Reason", "Snapshot",
             "TableNotFoundError", "TableRead", "UnsupportedSourceError",
             "VersionNotFoundError", "ViewInput", "commit_metadata",
-            "get_historical_features", "point_in_time_join", "read_snapshot", "replay",
+            "get_historical_features", "point_in_time_join", "point_in_time_rows",
+            "read_snapshot", "replay",
         ]
     )  # fmt: skip
     for name in offline.__all__:
