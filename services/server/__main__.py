@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-reflection", action="store_true", help="disable reflection"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port via SO_REUSEPORT, one GIL each "
+        "(env FS_WORKERS, default 1); worker i serves metrics on PORT+i",
+    )
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {}
     if args.address:
@@ -47,10 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         overrides["metrics_port"] = args.metrics_port
     if args.no_reflection:
         overrides["reflection"] = False
+    if args.workers is not None:
+        overrides["workers"] = args.workers
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
     settings = ServerSettings(**overrides)
+    if settings.workers > 1:
+        return supervise(settings, argv if argv is not None else sys.argv[1:])
     # Block the stop signals before any thread exists (threads inherit the
     # mask) and take them synchronously with sigwait below. A Python signal
     # handler that sets a threading.Event can deadlock when the signal lands
@@ -69,6 +81,54 @@ def main(argv: list[str] | None = None) -> int:
     running.stop(settings.grace_seconds)
     logging.info("stopped")
     return 0
+
+
+def supervise(settings: ServerSettings, argv: list[str]) -> int:
+    """Run ``settings.workers`` server processes on one port; stop them together.
+
+    Each worker is this module with ``FS_WORKERS=1`` and ``FS_REUSE_PORT=1``;
+    the kernel spreads connections over them. SIGTERM/SIGINT is forwarded to
+    every worker (each drains); if a worker dies on its own, the others are
+    stopped and the exit status is non-zero, so a process manager restarts
+    the whole group.
+    """
+    if settings.address.rsplit(":", 1)[-1] == "0":
+        print("--workers > 1 needs a fixed port, not :0", file=sys.stderr)
+        return 2
+    stop_signals = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    base = [a for a in argv if not a.startswith("--workers")]
+    if "--workers" in argv:  # "--workers N" as two arguments
+        i = argv.index("--workers")
+        base = argv[:i] + argv[i + 2 :]
+    children = []
+    for number in range(settings.workers):
+        env = {**os.environ, "FS_WORKERS": "1", "FS_REUSE_PORT": "1"}
+        extra = []
+        if settings.metrics_port is not None:
+            extra = ["--metrics-port", str(settings.metrics_port + number)]
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "services.server", *base, *extra], env=env
+            )
+        )
+    logging.info("supervising %d workers on %s", len(children), settings.address)
+    while True:
+        signum = signal.sigwait(stop_signals)
+        if signum != signal.SIGCHLD or any(c.poll() is not None for c in children):
+            break
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    codes = []
+    for child in children:
+        try:
+            codes.append(child.wait(timeout=settings.grace_seconds + 30))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            codes.append(child.wait())
+    logging.info("workers stopped: exit codes %s", codes)
+    return 0 if signum != signal.SIGCHLD and not any(codes) else 1
 
 
 if __name__ == "__main__":

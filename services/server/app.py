@@ -88,7 +88,7 @@ def create_server(
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(settings.reuse_port)),
         ],
     )
     feature_store_service_pb2_grpc.add_FeatureStoreServiceServicer_to_server(

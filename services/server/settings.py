@@ -37,5 +37,9 @@ class ServerSettings(BaseSettings):
     """Register gRPC server reflection."""
     metrics_port: int | None = None
     """Serve Prometheus metrics on 127.0.0.1:<port> when set."""
+    workers: int = Field(default=1, ge=1)
+    """Server processes sharing the port (SO_REUSEPORT; FS_WORKERS): one GIL each."""
+    reuse_port: bool = False
+    """Let several processes bind the same port (set for --workers children)."""
     grace_seconds: float = Field(default=5.0, ge=0)
     """How long in-flight RPCs may finish after SIGTERM."""

@@ -9,8 +9,8 @@ from typing import Any
 
 from feast.protos.feast.types.Value_pb2 import Value as FeastValue
 from feast.types import PrimitiveFeastType
-
 from featurestore.v1 import common_pb2
+
 from services.server.errors import RequestError
 
 # Which of our oneof fields carries each Feast join-key type.

@@ -91,23 +91,94 @@ def test_server_process_serves_then_drains_on_sigterm(served_repo: ServedRepo) -
         stderr=subprocess.DEVNULL,
     )
     try:
-        with grpc.insecure_channel(address) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            deadline, status = time.monotonic() + 90, None
-            while (
-                time.monotonic() < deadline
-                and status != health_pb2.HealthCheckResponse.SERVING
-            ):
-                try:
-                    status = stub.Check(
-                        health_pb2.HealthCheckRequest(), timeout=2
-                    ).status
-                except grpc.RpcError:
-                    time.sleep(0.3)
-            assert status == health_pb2.HealthCheckResponse.SERVING
+        assert _wait_serving(address) == health_pb2.HealthCheckResponse.SERVING
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    path = f"/proc/{pid}/task/{pid}/children"
+    with open(path) as handle:
+        return [int(p) for p in handle.read().split()]
+
+
+def _wait_serving(address: str, deadline_s: float = 120) -> int:
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        deadline, status = time.monotonic() + deadline_s, None
+        while (
+            time.monotonic() < deadline
+            and status != health_pb2.HealthCheckResponse.SERVING
+        ):
+            try:
+                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+            except grpc.RpcError:
+                time.sleep(0.3)
+        return int(status or 0)
+
+
+def test_worker_group_serves_on_one_port_and_stops_together(
+    served_repo: ServedRepo,
+) -> None:
+    """--workers 2: two processes, one port; SIGTERM drains both (exit 0); a
+    worker that dies takes the group down with a non-zero exit."""
+    env = {
+        **os.environ,
+        "FS_REPO_PATH": str(served_repo.repo),
+        "FS_DATA_DIR": str(served_repo.data),
+    }
+    addresses = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+    groups = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "services.server",
+                "--workers",
+                "2",
+                "--address",
+                address,
+            ],
+            cwd=REPO,
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
+        for address in addresses
+    ]
+    try:
+        for address in addresses:
+            assert _wait_serving(address) == health_pb2.HealthCheckResponse.SERVING
+        drained, crashed = groups
+        assert len(_children(drained.pid)) == 2
+        workers = _children(crashed.pid)
+        assert len(workers) == 2
+        # Both workers answer on the one port: a fresh connection lands on
+        # either, and every one of them serves.
+        for _ in range(6):
+            with grpc.insecure_channel(addresses[0]) as channel:
+                stub = pb_grpc.FeatureStoreServiceStub(channel)
+                reply = stub.ListFeatureViews(pb.ListFeatureViewsRequest(), timeout=10)
+                assert [v.name for v in reply.feature_views] == [
+                    "customer_spend",
+                    "merchant_risk",
+                ]
+        drained.send_signal(signal.SIGTERM)
+        os.kill(workers[0], signal.SIGKILL)
+        assert drained.wait(timeout=60) == 0
+        assert crashed.wait(timeout=60) == 1
+        for pid in workers[1:]:
+            assert not os.path.exists(f"/proc/{pid}/cmdline") or _zombie(pid)
+    finally:
+        for group in groups:
+            if group.poll() is None:
+                group.kill()
+                group.wait()
+
+
+def _zombie(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().split(")")[-1].split()[0] == "Z"
