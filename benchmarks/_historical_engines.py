@@ -1,12 +1,14 @@
-"""One engine run per process for bench_historical: timings, peak memory, rows."""
+"""One engine run per process for bench_historical: timings and rows.
+
+Memory is sampled by the parent (bench_historical._run), so it is known
+for engines that are killed too; at exit the engine reports its own VmHWM.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +17,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -35,31 +36,18 @@ REFS = [f"{v}:{f}" for v, fs in FEATURES.items() for f in fs]
 OUT_COLUMNS = ["request_id", *(f for fs in FEATURES.values() for f in fs)]
 
 
-class PeakRss:
-    """Samples the RSS of this process and its children (JVMs) every 50 ms."""
+def vm_hwm(pid: int | str) -> int:
+    """The kernel's peak RSS of a process since its exec (VmHWM), in bytes.
 
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):  # a child may just exit
-                    total += p.memory_info().rss
-            self.peak = max(self.peak, total)
-            time.sleep(0.05)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    Not ru_maxrss: that keeps the high-water mark of the memory the process
+    had before exec, i.e. of the forking parent (a do-nothing child of a
+    300 MB parent reports 300 MB).
+    """
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def _entity(data: Path) -> pa.Table:
@@ -286,31 +274,29 @@ ENGINES = {
 
 
 def main(engine: str, data: Path, out: Path | None) -> None:
-    """Run ``engine`` on ``data``; print timings, peak RSS and rows as JSON.
+    """Run ``engine`` on ``data``; print timings and rows as JSON.
 
     ``import_s`` is the warm-up (imports, JVM start), ``e2e_s`` the run from
     files to the training set, ``join_s`` the join alone on tables already
     read into Arrow (engines that have one).
     """
     chosen = ENGINES[engine]
-    with PeakRss() as rss:
-        started = time.perf_counter()
-        _imports(*COMMON_IMPORTS)(data)
-        chosen.warm(data)
-        warmed = time.perf_counter()
-        table = chosen.e2e(data)
-        done = time.perf_counter()
-        timings = {"import_s": warmed - started, "e2e_s": done - warmed}
-        if chosen.join is not None:
-            entity, views = _entity(data), _views(data)
-            began = time.perf_counter()
-            chosen.join(entity, views)
-            timings["join_s"] = time.perf_counter() - began
+    started = time.perf_counter()
+    _imports(*COMMON_IMPORTS)(data)
+    chosen.warm(data)
+    warmed = time.perf_counter()
+    table = chosen.e2e(data)
+    done = time.perf_counter()
+    timings = {"import_s": warmed - started, "e2e_s": done - warmed}
+    if chosen.join is not None:
+        entity, views = _entity(data), _views(data)
+        began = time.perf_counter()
+        chosen.join(entity, views)
+        timings["join_s"] = time.perf_counter() - began
     if out is not None and table.num_rows:
         pq.write_table(table.select(OUT_COLUMNS), out)
-    print(
-        json.dumps({**timings, "peak_rss_mb": rss.peak / 2**20, "rows": table.num_rows})
-    )
+    hwm = vm_hwm("self")
+    print(json.dumps({**timings, "rows": table.num_rows, "hwm_bytes": hwm}))
 
 
 if __name__ == "__main__":

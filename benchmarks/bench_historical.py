@@ -1,14 +1,22 @@
 """Historical retrieval: our Delta offline store vs Feast's file and Spark stores.
 
 Run: ``.venv/bin/python -m benchmarks historical`` or
-``.venv/bin/python benchmarks/bench_historical.py --sizes small``. Each engine
+``.venv/bin/python benchmarks/bench_historical.py --sizes small`` (also
+``100k``, ``1m`` = 1M entity x 10M feature rows per view, ``full``). Each engine
 runs in its own process on the same Delta tables (three views, random keys,
 ties on (key, e, c), (1, 12)/(11, 2)-style key pairs). Every process first
 warms up (imports, JVM start; reported as ``import_s``, with a ``noop``
 engine as the baseline), so ``e2e_s`` is the retrieval alone, from files to
 the training set (through Feast for the Feast stores), and ``join_s`` the
-join alone on Arrow tables already in memory. Memory is the peak RSS of the
-process and its JVM. Wrong rows
+join alone on Arrow tables already in memory. Memory, measured from the
+parent so that killed engines have it too: ``peak_rss_mb``, the RSS of the
+process tree (engine and JVM) sampled every 0.1 s, and ``hwm_mb``, the
+kernel's peak RSS (VmHWM) of each process of the tree, summed (exact for the
+engine process when it exits normally; an upper bound for the tree). An engine
+past ``--timeout`` seconds or ``--mem-cap-gb`` of RSS is killed with its
+JVM and reported as "timeout after N s" or "OOM ..."; one killed by the
+kernel (SIGKILL) or failing with MemoryError/OutOfMemoryError is "OOM"
+too, and the run goes on. Wrong rows
 are counted against our engine, itself checked against a brute-force oracle
 (tests/unit/offline/test_join_oracle.py); extra rows count as wrong.
 ``ours_known_at`` is our join with ``as_known_at=True`` (no peer has it), so
@@ -18,14 +26,19 @@ its rows legitimately differ from ``ours`` and are not counted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -37,11 +50,14 @@ from benchmarks._historical_engines import (  # noqa: E402
     FEATURES,
     KEYS,
     OUT_COLUMNS,
+    vm_hwm,
 )
 
 RESULTS = HERE / "results"
 SIZES = {
     "small": [(10_000, 100_000)],
+    "100k": [(100_000, 1_000_000)],
+    "1m": [(1_000_000, 10_000_000)],
     "full": [(100_000, 1_000_000), (1_000_000, 10_000_000)],
 }
 ENGINES = [
@@ -56,9 +72,8 @@ ENGINES = [
 ]
 # Engines with other semantics than "ours": no wrong-row count.
 UNCHECKED = {"ours_known_at"}
-# Feature rows above which an engine is expected to take more than 10 minutes
-# on 2 cores (Feast's stores and a local[2] Spark join grow with the range join).
-MAX_ROWS = {"feast_file": 1_000_000, "feast_spark": 1_000_000, "ours_spark": 1_000_000}
+DEFAULT_TIMEOUT_S = 600
+"""Per engine: Feast's file and Spark stores take longer than this at 1M x 10M."""
 T0 = 1_714_521_600  # 2024-05-01 UTC, seconds
 SPAN = 30 * 86400
 TS = pa.timestamp("us", tz="UTC")
@@ -216,22 +231,115 @@ def generate(data: Path, entity_rows: int, feature_rows: int, seed: int = 7) -> 
         _write_repo(data, name)
 
 
-def _run(engine: str, data: Path, out: Path | None) -> dict[str, object]:
+@dataclass(frozen=True)
+class Limits:
+    """What one engine process may use before it is killed and reported."""
+
+    timeout_s: float
+    """Wall time from process start, imports and JVM start included."""
+    mem_cap_bytes: int
+    """RSS of the process tree (engine and its JVM), sampled every 0.1 s."""
+
+
+def _run(
+    engine: str, data: Path, out: Path | None, limits: Limits
+) -> dict[str, object]:
+    """Run one engine in its own process group; never raises for its failures.
+
+    Returns its JSON line plus ``process_s``, ``peak_rss_mb`` and
+    ``hwm_mb`` (see the module docstring), or ``error``: "timeout after
+    N s", "OOM ..." or the exit code and last stderr line.
+    """
     cmd = [sys.executable, str(HERE / "_historical_engines.py"), engine, str(data)]
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [*cmd, *([str(out)] if out else [])],
-        capture_output=True,
-        text=True,
-        cwd=data,
-        timeout=1800,
-    )
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        # A signal (the OOM killer) leaves no stderr, only a negative code.
-        last = (proc.stderr.strip().splitlines() or [""])[-1][:300]
-        return {"error": f"exit {proc.returncode}: {last}", "process_s": wall}
-    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process_s": wall}
+    cmd += [str(out)] if out else []
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        # A new session makes the engine a process-group leader, so one
+        # killpg also stops the JVM that Spark engines start.
+        proc = subprocess.Popen(
+            cmd, stdout=stdout, stderr=stderr, cwd=data, start_new_session=True
+        )
+        watch = _watch(proc.pid, limits)
+        # The engine has exited but is not reaped yet, so its pid (the group
+        # id) cannot be reused: stop what is left of the group (a JVM).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        wall = time.perf_counter() - started
+        stdout.seek(0)
+        stderr.seek(0)
+        lines = stdout.read().decode(errors="replace").strip().splitlines()
+        err = stderr.read().decode(errors="replace")
+    result: dict[str, object] = {
+        "process_s": wall,
+        "peak_rss_mb": watch.peak_rss / 2**20,
+        "hwm_mb": sum(watch.hwm.values()) / 2**20,
+    }
+    failure = watch.verdict or _failure(proc.returncode, err)
+    if failure:
+        return {"error": failure, **result}
+    reported = json.loads(lines[-1])
+    # The engine's own end-of-run VmHWM is exact; samples may miss the end.
+    hwm = {**watch.hwm, proc.pid: reported.pop("hwm_bytes")}
+    return {**reported, **result, "hwm_mb": sum(hwm.values()) / 2**20}
+
+
+@dataclass
+class _Watch:
+    verdict: str | None = None
+    peak_rss: int = 0
+    """Greatest sampled sum of RSS over the process tree."""
+    hwm: dict[int, int] = field(default_factory=dict)
+    """Per process of the tree, its greatest sampled VmHWM."""
+
+
+def _watch(pid: int, limits: Limits) -> _Watch:
+    """Wait for ``pid``, sampling memory and killing its group past the limits."""
+    deadline = time.monotonic() + limits.timeout_s
+    watch = _Watch()
+    while True:
+        # WNOWAIT: notice the exit without reaping (see _run).
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+            return watch
+        rss = _sample(pid, watch.hwm)
+        watch.peak_rss = max(watch.peak_rss, rss)
+        if watch.verdict is None and time.monotonic() > deadline:
+            watch.verdict = f"timeout after {limits.timeout_s:.0f} s"
+        elif watch.verdict is None and rss > limits.mem_cap_bytes:
+            cap = limits.mem_cap_bytes / 2**30
+            watch.verdict = f"OOM: process tree over the {cap:g} GiB cap"
+        if watch.verdict is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        time.sleep(0.1)
+
+
+def _sample(pid: int, hwm: dict[int, int]) -> int:
+    """Return the tree's RSS now; record each process's VmHWM in ``hwm``."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:  # just exited
+        return 0
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error, OSError):
+            total += p.memory_info().rss
+            # max: VmHWM only grows, and a killed (zombie) process has none.
+            hwm[p.pid] = max(hwm.get(p.pid, 0), vm_hwm(p.pid))
+    return total
+
+
+def _failure(code: int, stderr: str) -> str | None:
+    if code == 0:
+        return None
+    last = (stderr.strip().splitlines() or [""])[-1][:300]
+    if code == -signal.SIGKILL:
+        # Nothing here sent it, so the kernel's OOM killer is the likely cause.
+        return "OOM: killed by SIGKILL (likely the kernel OOM killer)"
+    if "MemoryError" in stderr or "OutOfMemoryError" in stderr:
+        return f"OOM: {last}"
+    return f"exit {code}: {last}"
 
 
 def _wrong_rows(got: pa.Table, want: pa.Table) -> int:
@@ -253,7 +361,11 @@ def _norm(row: dict[str, object] | None) -> object:
 
 
 def bench_size(
-    entity_rows: int, feature_rows: int, engines: list[str], check: bool
+    entity_rows: int,
+    feature_rows: int,
+    engines: list[str],
+    check: bool,
+    limits: Limits,
 ) -> dict[str, dict[str, object]]:
     """Run every engine on one generated data set; return results by engine."""
     results: dict[str, dict[str, object]] = {}
@@ -261,11 +373,8 @@ def bench_size(
         data = Path(tmp)
         generate(data, entity_rows, feature_rows)
         for engine in engines:
-            if feature_rows > MAX_ROWS.get(engine, feature_rows):
-                results[engine] = {"skipped": "expected to take more than 10 min"}
-                continue
             out = data / f"{engine}.parquet" if check and engine != "noop" else None
-            results[engine] = _run(engine, data, out)
+            results[engine] = _run(engine, data, out, limits)
             print(f"  {engine}: {results[engine]}", flush=True)
         if check and (data / "ours.parquet").exists():
             want = pq.read_table(data / "ours.parquet")
@@ -282,23 +391,29 @@ def _print_table(label: str, results: dict[str, dict[str, object]]) -> None:
     ours = results.get("ours", {})
     print(
         f"\n{label}\n{'engine':<14} {'e2e s':>7} {'join s':>7} {'import s':>8} "
-        f"{'process s':>9} {'peak MB':>8} {'rows':>9} {'wrong':>6} "
-        f"{'e2e peer/ours':>13} {'join peer/ours':>14}"
+        f"{'process s':>9} {'peak MB':>8} {'hwm MB':>8} {'rows':>9} "
+        f"{'wrong':>6} {'e2e peer/ours':>13} {'join peer/ours':>14}"
     )
     for engine, r in results.items():
+        peak, hwm = _num(r.get("peak_rss_mb"), 0), _num(r.get("hwm_mb"), 0)
         if "e2e_s" not in r:
-            print(f"{engine:<14} {r.get('skipped') or r.get('error')}")
+            print(
+                f"{engine:<14} {r.get('error')} (after {_num(r.get('process_s'))} "
+                f"s; peak {peak} MB, hwm {hwm} MB)"
+            )
             continue
         print(
             f"{engine:<14} {r['e2e_s']:>7.2f} {_num(r.get('join_s')):>7} "
-            f"{r['import_s']:>8.2f} {r['process_s']:>9.2f} {r['peak_rss_mb']:>8.0f} "
+            f"{r['import_s']:>8.2f} {r['process_s']:>9.2f} {peak:>8} {hwm:>8} "
             f"{r['rows']:>9} {r.get('wrong_rows', '-')!s:>6} "
             f"{_ratio(r, ours, 'e2e_s'):>13} {_ratio(r, ours, 'join_s'):>14}"
         )
 
 
-def _num(value: object) -> str:
-    return "-" if value is None else f"{float(value):.2f}"  # type: ignore[arg-type]
+def _num(value: object, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{float(value):.{digits}f}"  # type: ignore[arg-type]
 
 
 def _ratio(peer: dict[str, object], ours: dict[str, object], key: str) -> str:
@@ -312,29 +427,45 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_historical", description=__doc__)
     parser.add_argument(
         "--sizes",
-        choices=["small", "full", "100k"],
+        choices=list(SIZES),
         default="small",
-        help="full: 100k x 1M and 1M x 10M",
+        help="entity x feature rows per view: small 10k x 100k, 100k 100k x 1M, "
+        "1m 1M x 10M, full both of the last two",
     )
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument(
         "--no-check", action="store_true", help="skip counting wrong rows"
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="seconds per engine process before it is killed and reported as a timeout",
+    )
+    parser.add_argument(
+        "--mem-cap-gb",
+        type=float,
+        default=0.7 * psutil.virtual_memory().total / 2**30,
+        help="RSS of an engine's process tree at which it is killed and "
+        "reported as OOM (default: 70%% of RAM, so the machine stays usable)",
+    )
     args = parser.parse_args(argv)
-    sizes = SIZES["full"][:1] if args.sizes == "100k" else SIZES[args.sizes]
+    limits = Limits(args.timeout, int(args.mem_cap_gb * 2**30))
     engines = args.engines.split(",")
     report = []
-    for entity_rows, feature_rows in sizes:
+    for entity_rows, feature_rows in SIZES[args.sizes]:
         label = f"{entity_rows} entity rows x {feature_rows} feature rows per view"
         print(label, flush=True)
         check = not args.no_check and entity_rows <= 100_000
-        results = bench_size(entity_rows, feature_rows, engines, check)
+        results = bench_size(entity_rows, feature_rows, engines, check, limits)
         _print_table(label, results)
         report.append(
             {
                 "entity_rows": entity_rows,
                 "feature_rows_per_view": feature_rows,
                 "views": len(KEYS),
+                "timeout_s": limits.timeout_s,
+                "mem_cap_gb": limits.mem_cap_bytes / 2**30,
                 "results": results,
             }
         )
