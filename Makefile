@@ -42,10 +42,10 @@ bench: $(VENV_STAMP) load-tools ## Run the benchmarks; results in benchmarks/res
 
 GO_BIN := $(CURDIR)/.cache/go/bin
 GO_ENV := GOBIN=$(GO_BIN) GOPATH=$(CURDIR)/.cache/go/path GOMODCACHE=$(CURDIR)/.cache/go/mod
-load-tools: $(GO_BIN)/ghz $(GO_BIN)/vegeta ## Load generators for bench_online_load (Go, cached)
+load-tools: $(GO_BIN)/fs-loadgen $(GO_BIN)/vegeta ## Load generators for bench_online_load (Go, cached)
 
-$(GO_BIN)/ghz:
-	$(GO_ENV) go install github.com/bojand/ghz/cmd/ghz@v0.93.0
+$(GO_BIN)/fs-loadgen: benchmarks/loadgen/main.go benchmarks/loadgen/go.mod
+	cd benchmarks/loadgen && $(GO_ENV) go build -o $@ .
 
 $(GO_BIN)/vegeta:
 	$(GO_ENV) go install github.com/tsenart/vegeta/v12@v12.13.0
