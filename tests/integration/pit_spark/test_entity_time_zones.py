@@ -19,7 +19,7 @@ BASE = datetime(2024, 3, 10, 0, 0, tzinfo=UTC)  # a US DST switch day
 @pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
 def test_oracle_failure_example(to_spark, zone):
     # The example hypothesis found: every row at BASE, some created times null.
-    row = {"a": 1, "b": 1, "e": BASE, "c": BASE, "v": 0, "w": "x"}
+    row = {"a": 1, "b": 1, "e": BASE, "c": BASE, "v": 0, "w": "x", "x": 0.5}
     feats = [row, {**row, "c": None}]
     other = [{**row, "c": None}, row, row, {**row, "c": None, "w": None}]
     tz = ZoneInfo(zone)
@@ -44,16 +44,14 @@ def test_oracle_failure_example(to_spark, zone):
     view_b = SparkViewInput(
         name="single",
         df=to_spark(
-            _feature_table(other).rename_columns(["k2", "b", "e", "c", "v", "w"])
+            _feature_table(other).rename_columns(["k2", "b", "e", "c", "v", "w", "x"])
         ),
         join_keys=["k2"],
         event_timestamp_column="e",
         features=["v", "w"],
         output_names=["single__v", "single__w"],
     )
-    result = point_in_time_join(
-        to_spark(entity), "t", [view_a, view_b]
-    ).toArrow()
+    result = point_in_time_join(to_spark(entity), "t", [view_a, view_b]).toArrow()
     assert result.column("t").to_pylist() == [BASE, BASE]
 
 
@@ -73,11 +71,11 @@ def test_parquet_entity_in_new_york_keeps_instants(spark, to_spark, tmp_path):
         ),
         tmp_path / "entity.parquet",
     )
-    row = {"a": 1, "b": 1, "e": BASE, "c": None, "v": 7, "w": "x"}
+    row = {"a": 1, "b": 1, "e": BASE, "c": None, "v": 7, "w": "x", "x": 0.5}
     view = SparkViewInput(
         name="single",
         df=to_spark(
-            _feature_table([row]).rename_columns(["k2", "b", "e", "c", "v", "w"])
+            _feature_table([row]).rename_columns(["k2", "b", "e", "c", "v", "w", "x"])
         ),
         join_keys=["k2"],
         event_timestamp_column="e",
