@@ -97,10 +97,6 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
         return 2
     stop_signals = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    base = [a for a in argv if not a.startswith("--workers")]
-    if "--workers" in argv:  # "--workers N" as two arguments
-        i = argv.index("--workers")
-        base = argv[:i] + argv[i + 2 :]
     children = []
     for number in range(settings.workers):
         env = {**os.environ, "FS_WORKERS": "1", "FS_REUSE_PORT": "1"}
@@ -109,7 +105,16 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
             extra = ["--metrics-port", str(settings.metrics_port + number)]
         children.append(
             subprocess.Popen(
-                [sys.executable, "-m", "services.server", *base, *extra], env=env
+                [
+                    sys.executable,
+                    "-m",
+                    "services.server",
+                    *argv,
+                    *extra,
+                    "--workers",
+                    "1",
+                ],
+                env=env,
             )
         )
     logging.info("supervising %d workers on %s", len(children), settings.address)
