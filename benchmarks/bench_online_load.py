@@ -31,7 +31,7 @@ from benchmarks.bench_materialize import NOW, RESULTS, build_repo
 ROOT = Path(__file__).resolve().parents[1]
 LOADGEN = ROOT / ".cache" / "go" / "bin" / "fs-loadgen"
 VEGETA = ROOT / ".cache" / "go" / "bin" / "vegeta"
-METHOD = "featurestore.v1.FeatureStoreService.GetOnlineFeatures"
+METHOD = "/featurestore.v1.FeatureStoreService/GetOnlineFeatures"
 
 
 def _free_port() -> int:
@@ -74,16 +74,7 @@ def _wait_grpc(port: int, timeout_s: float = 240) -> None:
     raise RuntimeError("our server did not become SERVING")
 
 
-def _loadgen(
-    port: int,
-    refs: list[str],
-    rows: int,
-    entities: int,
-    seconds: int,
-    rps: int | None,
-    concurrency: int,
-) -> dict[str, float]:
-    """Load our server with benchmarks/loadgen (grpc-go, raw request bytes)."""
+def _online_request(refs: list[str], rows: int, entities: int) -> bytes:
     import random
 
     from featurestore.v1 import common_pb2
@@ -93,12 +84,32 @@ def _loadgen(
     request.entities["customer_id"].values.extend(
         common_pb2.Value(int64_value=random.randrange(entities)) for _ in range(rows)
     )
+    return bytes(request.SerializeToString())
+
+
+def _loadgen(
+    port: int,
+    request: bytes,
+    seconds: int,
+    rps: int | None,
+    concurrency: int,
+    method: str = METHOD,
+    connections: int = 8,
+) -> dict[str, float]:
+    """Load our server with benchmarks/loadgen (grpc-go, raw request bytes).
+
+    HTTP/2 connections are long-lived and the kernel assigns each one to a
+    single ``--workers`` process (SO_REUSEPORT hashing): with 2 connections
+    and 2 workers, half the runs put both on one worker and measure half the
+    server. Several connections per worker spread the load as many clients do.
+    """
     with tempfile.NamedTemporaryFile(suffix=".bin") as body:
-        body.write(request.SerializeToString())
+        body.write(request)
         body.flush()
         done = subprocess.run(
             [str(LOADGEN), "-addr", f"127.0.0.1:{port}", "-body", body.name,
-             "-rate", str(rps or 0), "-c", str(concurrency), "-d", f"{seconds}s"],
+             "-method", method, "-rate", str(rps or 0), "-c", str(concurrency),
+             "-d", f"{seconds}s", "-conns", str(connections)],
             capture_output=True, text=True,
         )  # fmt: skip
     if done.returncode:
@@ -279,16 +290,25 @@ def main(argv: list[str] | None = None) -> int:
                 ("fixed_50rps_100x50", 100, 50),
                 ("saturate_100x50", 100, None),
             ]
+            # The floor: an empty health check at the fixed rate, so the p99
+            # of a feature read can be told from gRPC's and the machine's.
+            conns = 4 * args.workers
+            floor = _loadgen(
+                grpc_port, b"", args.seconds, 1000, args.concurrency,
+                method="/grpc.health.v1.Health/Check", connections=conns,
+            )  # fmt: skip
+            results["floor_health_check_1000rps"] = floor
+            print(
+                f"{'floor: health check':20s} ours {floor['qps']:8.0f} qps p50 "
+                f"{floor['p50_ms']:7.2f} p99 {floor['p99_ms']:7.2f} ms (1000 rps)",
+                flush=True,
+            )
             for name, rows, rps in cases:
+                request = _online_request(refs, rows, args.entities)
                 g = _loadgen(
-                    grpc_port,
-                    refs,
-                    rows,
-                    args.entities,
-                    args.seconds,
-                    rps,
-                    args.concurrency,
-                )
+                    grpc_port, request, args.seconds, rps, args.concurrency,
+                    connections=conns,
+                )  # fmt: skip
                 h = _vegeta(
                     http_port,
                     refs,

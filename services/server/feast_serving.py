@@ -14,7 +14,7 @@ from feast.types import PrimitiveFeastType
 from feast.version import get_version
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.online import FeatureStatus, OnlineReader, ViewRequest, ViewResult
+from services.online import FeatureStatus, OnlineReader, ViewResult
 from services.server.catalog import Catalog
 from services.server.errors import RequestError, entity_row_count
 from services.server.values import length_delimited, timestamp_body
@@ -105,7 +105,7 @@ def get_online_features(
                 entity_rows[column.name] = _key_column(
                     column.name, column.dtype, request.entities
                 )
-        views.append(ViewRequest.from_feature_view(item.view, item.features))
+        views.append(item.online)
     results = reader.read(project, views, entity_rows, datetime.now(UTC))
     response = serving_pb.GetOnlineFeaturesResponse()
     names = response.metadata.feature_names.val

@@ -7,12 +7,13 @@ from functools import lru_cache
 
 from featurestore.v1 import feature_store_service_pb2 as pb
 
-from services.online import FeatureStatus, OnlineReader, ViewRequest, ViewResult
+from services.online import FeatureStatus, OnlineReader, ViewResult
 from services.server.catalog import Catalog
 from services.server.errors import RequestError, entity_row_count
 from services.server.values import (
     key_column,
     length_delimited,
+    ours_value_field,
     ours_values_field,
     timestamp_body,
     varint,
@@ -40,7 +41,7 @@ def get_online_features(
         NotFoundError: unknown view, feature or feature service.
         RequestTooLargeError: more entity rows than the server allows.
     """
-    wanted = catalog.resolve(list(request.features), request.feature_service)
+    wanted = catalog.resolve(request.features, request.feature_service)
     rows = entity_row_count(
         {name: len(v.values) for name, v in request.entities.items()}, max_rows
     )
@@ -60,7 +61,7 @@ def get_online_features(
                 entity_rows[column.name] = key_column(
                     column.name, column.dtype, request.entities[column.name].values
                 )
-        views.append(ViewRequest.from_feature_view(view, wanted_view.features))
+        views.append(wanted_view.online)
     results = reader.read(project, views, entity_rows, datetime.now(UTC))
     response = pb.GetOnlineFeaturesResponse()
     for name, values in request.entities.items():
@@ -90,29 +91,41 @@ def _feature_columns(result: ViewResult, full_names: bool) -> list[bytes]:
             stamps[moment] = length_delimited(b"\x22", timestamp_body(moment))
     times = b"".join([stamps[moment] for moment in result.event_times])
     codes = [_STATUS[s] for s in result.row_statuses]
-    statuses = b"\x1a" + varint(n) + bytes(codes)
+    # Statuses then event times close every column; shared unless a gap.
+    tail = b"\x1a" + varint(n) + bytes(codes) + times
+    names = _name_fields(result.view, result.features, full_names)
     # Stored rows lacking some feature: those cells are NOT_FOUND.
     gaps = [i for i, raw in enumerate(rows) if raw is not None and None in raw]
     missing = (None,) * nf
-    columns = zip(*[missing if raw is None else raw for raw in rows], strict=True)
-    # Statuses then event times close every column; shared unless a gap.
-    tail = statuses + times
-    out = []
-    for j, (feature, values) in enumerate(zip(result.features, columns, strict=True)):
-        column_tail = tail
-        if gaps:
-            fixed = codes.copy()
-            for i in gaps:
-                if rows[i][j] is None:  # type: ignore[index]
-                    fixed[i] = pb.FEATURE_STATUS_NOT_FOUND
-            column_tail = b"\x1a" + varint(n) + bytes(fixed) + times
-        body = _name_field(result.view, feature, full_names)
-        body += ours_values_field(values) + column_tail
-        out.append(b"\x0a" + varint(len(body)) + body)
-    return out
+    if n == 1 and not gaps:
+        # The common inference call: one entity, values framed one by one.
+        raw = rows[0]
+        values = [ours_value_field(v) for v in (missing if raw is None else raw)]
+    else:
+        columns = zip(*[missing if raw is None else raw for raw in rows], strict=True)
+        values = [ours_values_field(column) for column in columns]
+    tails = [tail] * nf
+    for i in gaps:
+        for j, value in enumerate(rows[i]):  # type: ignore[arg-type]
+            if value is None:
+                tails[j] = _with_not_found(tails[j], n, i)
+    bodies = [
+        name + value + end
+        for name, value, end in zip(names, values, tails, strict=True)
+    ]
+    return [b"\x0a" + varint(len(body)) + body for body in bodies]
 
 
-@lru_cache(maxsize=65536)
-def _name_field(view: str, feature: str, full_names: bool) -> bytes:
-    name = f"{view}__{feature}" if full_names else feature
-    return length_delimited(b"\x0a", name.encode())
+def _with_not_found(tail: bytes, n: int, row: int) -> bytes:
+    """``tail`` with row ``row``'s status set to NOT_FOUND (codes are 1 byte)."""
+    at = 1 + len(varint(n)) + row
+    return tail[:at] + bytes((pb.FEATURE_STATUS_NOT_FOUND,)) + tail[at + 1 :]
+
+
+@lru_cache(maxsize=4096)
+def _name_fields(view: str, features: tuple[str, ...], full_names: bool) -> list[bytes]:
+    """The ``name`` field (1) of each feature's column."""
+    return [
+        length_delimited(b"\x0a", (f"{view}__{f}" if full_names else f).encode())
+        for f in features
+    ]
