@@ -50,7 +50,6 @@ def publish(
     Raises:
         ContractViolationError: wrong schema or too many failing rows.
     """
-    spark = df.sparkSession
     result = validate(contract, df)
     stamp = {
         "job": job,
@@ -78,7 +77,7 @@ def publish(
         enforce_failure_ratio(contract, result)
         target = paths.feature_table(contract.name)
         write_delta(result.passed, target, mode="overwrite", metadata=stamp)
-        version = delta_version(spark, target)
+        version = delta_version(target)
     finally:
         result.release()
     log.info("published %s version %s: %s", contract.name, version, result.summary())
