@@ -26,6 +26,7 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -136,15 +137,10 @@ def _timed(fn: Callable[[], dict[str, Any]]) -> tuple[float, dict[str, Any]]:
     return seconds, detail
 
 
-def run(
-    spark: SparkSession,
-    contract: Contract,
-    data: DataPaths,
-    out: Path,
-    repeat: int = 3,
-    pandera_rounds: int = 1,
-) -> tuple[dict[str, list[float]], dict[str, dict[str, Any]]]:
-    """Run the variants ``repeat`` times on the same data; every timing."""
+def variants(
+    spark: SparkSession, contract: Contract, data: DataPaths, out: Path
+) -> dict[str, Callable[[], dict[str, Any]]]:
+    """The timed variants by name; each returns JSON-ready details."""
 
     def plain() -> dict[str, Any]:
         target = DataPaths.from_root(out / "plain").feature_table(contract.name)
@@ -168,21 +164,74 @@ def run(
         write_delta(validated, target, mode="overwrite", metadata={})
         return {"pandera_errors": json.loads(json.dumps(errors, default=str))}
 
+    return {fn.__name__: fn for fn in (plain, enforced, pandera_pyspark)}
+
+
+def run(
+    spark: SparkSession,
+    contract: Contract,
+    data: DataPaths,
+    out: Path,
+    repeat: int = 3,
+    pandera_rounds: int = 1,
+) -> tuple[dict[str, list[float]], dict[str, dict[str, Any]]]:
+    """Run the variants ``repeat`` times on the same data; every timing."""
+    by_name = variants(spark, contract, data, out)
+    plain, enforced, pandera_pyspark = by_name.values()
     times: dict[str, list[float]] = {}
     details: dict[str, dict[str, Any]] = {}
     # Interleaved rounds: a background hiccup hits one round of one variant,
     # not one variant in every round. Pandera on pyspark takes ~3 minutes a
     # round at 2M rows, so it runs in the first `pandera_rounds` only.
     for number in range(repeat):
-        variants = [plain, enforced]
+        chosen = [plain, enforced]
         if number < pandera_rounds:
-            variants.append(pandera_pyspark)
-        for fn in variants:
+            chosen.append(pandera_pyspark)
+        for fn in chosen:
             _warm_up(spark, contract)
             seconds, detail = _timed(fn)
             times.setdefault(fn.__name__, []).append(seconds)
             details[fn.__name__] = detail
     return times, details
+
+
+def run_cold(work: Path, master: str | None, rounds: int) -> dict[str, list[float]]:
+    """Time plain and enforced as one-off jobs, each in a fresh process.
+
+    Nothing is warmed (JVM JIT, Python workers importing pandas and Pandera),
+    as in a spark-submit run; the time excludes the JVM start only.
+    """
+    times: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for name in ("plain", "enforced"):
+            command = [
+                sys.executable,
+                "-m",
+                "benchmarks.bench_enforcement",
+                "--child",
+                name,
+                "--work-dir",
+                str(work),
+            ]
+            if master:
+                command += ["--master", master]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            seconds = float(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"  {name} (cold process): {seconds:.1f}s", file=sys.stderr)
+            times.setdefault(f"{name}_cold", []).append(seconds)
+    return times
+
+
+def _child(args: argparse.Namespace) -> int:
+    """Run one variant once in this fresh process; print its seconds."""
+    contract = ContractRegistry().get("customer_spend")
+    data = DataPaths.from_root(args.work_dir / "data")
+    spark = build_spark_session("bench_enforcement_cold", args.master)
+    fn = variants(spark, contract, data, args.work_dir / "out")[args.child]
+    seconds, _ = _timed(fn)
+    spark.stop()
+    print(json.dumps(seconds))
+    return 0
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -203,6 +252,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="rounds that include Pandera on pyspark (~3 min each at 2M rows)",
     )
     parser.add_argument(
+        "--cold-rounds",
+        type=int,
+        default=2,
+        help="rounds of plain/enforced each in a fresh process (one-off job runs)",
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--work-dir", type=Path, default=None, help="default: a tmp dir"
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -212,6 +268,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Generate data, time the three variants, print a table, save JSON."""
     args = _parse(argv)
+    if args.child:
+        return _child(args)
     contract = ContractRegistry().get("customer_spend")
     with tempfile.TemporaryDirectory(prefix="bench_enforcement_") as tmp:
         work = args.work_dir or Path(tmp)
@@ -232,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         partitions = spark.conf.get("spark.sql.shuffle.partitions")
         master = spark.sparkContext.master
         spark.stop()
+        times.update(run_cold(work, args.master, args.cold_rounds))
     median = {name: statistics.median(ts) for name, ts in times.items()}
     best = {name: min(ts) for name, ts in times.items()}
     # Each enforced run against the plain run of its own round.
@@ -249,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
             "enforced/plain (median)": round(median["enforced"] / median["plain"], 2),
             "enforced/plain (best)": round(best["enforced"] / best["plain"], 2),
             "enforced/plain (per round)": [round(r, 2) for r in paired],
+            "enforced/plain (one-off jobs, median)": round(
+                median["enforced_cold"] / median["plain_cold"], 2
+            )
+            if "enforced_cold" in median
+            else None,
             "enforced/pandera_pyspark (median)": round(
                 median["enforced"] / median["pandera_pyspark"], 2
             ),
