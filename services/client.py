@@ -209,4 +209,4 @@ def _output_format(name: str) -> int:
         raise ValueError(
             f"output_format must be one of {sorted(formats)}, got {name!r}"
         )
-    return formats[name]
+    return int(formats[name])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from deltalake import DeltaTable
@@ -27,7 +28,7 @@ def write_delta(
     path: Path,
     *,
     mode: str,
-    metadata: dict[str, object],
+    metadata: Mapping[str, object],
 ) -> None:
     """Write ``df`` as one Delta commit whose ``userMetadata`` is ``metadata`` (JSON).
 

@@ -287,7 +287,8 @@ def duplicate_key_mask(contract: Contract, table: pa.Table) -> pa.BooleanArray:
     others = [
         c.name
         for c in contract.columns
-        if c.name not in key and c.name != contract.created_timestamp
+        if c.name not in key
+        and c.name != contract.created_timestamp
         and c.name in table.column_names
     ]
     frame = to_pandas(table.select([*key, contract.created_timestamp, *others]))

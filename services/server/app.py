@@ -97,7 +97,7 @@ def create_server(
     contract_service_pb2_grpc.add_ContractServiceServicer_to_server(
         ContractServicer(registry), server
     )
-    ServingService_pb2_grpc.add_ServingServiceServicer_to_server(
+    ServingService_pb2_grpc.add_ServingServiceServicer_to_server(  # type: ignore[no-untyped-call]
         feast_serving.FeastServingServicer(
             catalog,
             reader,

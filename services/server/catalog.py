@@ -42,7 +42,7 @@ class Catalog:
 
     def refresh(self) -> None:
         """Re-read the registry (after `feast apply`) and swap the snapshot."""
-        self.store.refresh_registry()
+        self.store.refresh_registry()  # type: ignore[no-untyped-call]
         project = self.store.project
         views = {
             v.name: v

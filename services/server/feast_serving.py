@@ -35,7 +35,7 @@ _PRESENT = serving_pb.FieldStatus.PRESENT
 _NOT_FOUND = int(FeatureStatus.NOT_FOUND)
 
 
-class FeastServingServicer(serving_grpc.ServingServiceServicer):  # type: ignore[misc]
+class FeastServingServicer(serving_grpc.ServingServiceServicer):
     """``feast.serving.ServingService`` for Feast's generated clients."""
 
     def __init__(
@@ -50,7 +50,7 @@ class FeastServingServicer(serving_grpc.ServingServiceServicer):  # type: ignore
         context: grpc.ServicerContext,
     ) -> serving_pb.GetFeastServingInfoResponse:
         """The Feast version whose wire format this server speaks."""
-        return serving_pb.GetFeastServingInfoResponse(version=get_version())
+        return serving_pb.GetFeastServingInfoResponse(version=get_version())  # type: ignore[no-untyped-call]
 
     def GetOnlineFeatures(
         self,

@@ -75,7 +75,7 @@ def _stream(method: str, behaviour: Callable[..., Iterator[Any]]) -> Callable[..
 
 def _already_aborted(context: grpc.ServicerContext) -> bool:
     # context.abort raises a plain Exception after setting the code.
-    return context.code() is not None  # type: ignore[attr-defined]
+    return context.code() is not None
 
 
 class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]

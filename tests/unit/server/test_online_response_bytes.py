@@ -1,4 +1,4 @@
-"""GetOnlineFeatures responses framed as wire bytes equal the message built field by field."""
+"""Online responses framed as wire bytes equal the message built field by field."""
 
 from __future__ import annotations
 
@@ -44,9 +44,8 @@ def view_results(draw: st.DrawFn) -> ViewResult:
             continue
         rows.append(tuple(draw(values) for _ in range(nf)))
         times.append(_BASE + timedelta(microseconds=draw(st.integers(0, 10**12))))
-        statuses.append(
-            draw(st.sampled_from([FeatureStatus.PRESENT, FeatureStatus.OUTSIDE_MAX_AGE]))
-        )
+        kept = [FeatureStatus.PRESENT, FeatureStatus.OUTSIDE_MAX_AGE]
+        statuses.append(draw(st.sampled_from(kept)))
     return ViewResult("v", features, times, rows, statuses)
 
 
