@@ -80,15 +80,19 @@ class SqliteOnlineReader:
         sql = self._sql_cache.get((table, n_keys, n_features))
         if sql is None:
             quoted = '"' + table.replace('"', '""') + '"'
-            # Unary + keeps feature_name out of the index search: SQLite then
-            # scans each key's primary-key range (ordered as asked) and checks
-            # names on the index, instead of one B-tree seek per (key, feature)
-            # pair, which costs twice as much for wide reads.
+            keys = ",".join(f"({i},?)" for i in range(n_keys))
+            names = ",".join(f"({j},?)" for j in range(n_features))
+            # Rows name their key and feature by position (small ints Python
+            # does not allocate) instead of repeating the key blob and the
+            # name on each of the keys x features rows: fetching the rows
+            # into Python is most of a wide read's time. CROSS JOIN keeps the
+            # keys as the outer loop, one index search each; unary + keeps
+            # feature_name out of that search (one range per key, not one
+            # seek per key and feature).
             sql = (
-                f"SELECT entity_key, feature_name, value, event_ts FROM {quoted} "
-                f"WHERE entity_key IN ({','.join('?' * n_keys)}) "
-                f"AND +feature_name IN ({','.join('?' * n_features)}) "
-                "ORDER BY entity_key, feature_name"
+                f"WITH k(i, key) AS (VALUES {keys}), f(j, name) AS (VALUES {names}) "
+                f"SELECT k.i, f.j, t.value, t.event_ts FROM k CROSS JOIN {quoted} t "
+                "ON t.entity_key = k.key JOIN f ON +t.feature_name = f.name"
             )
             if len(self._sql_cache) < 4096:
                 self._sql_cache[(table, n_keys, n_features)] = sql
@@ -125,31 +129,26 @@ class SqliteOnlineReader:
         unique = list(dict.fromkeys(keys))
         if not unique or not view.features:
             return {}
-        position = {f: i for i, f in enumerate(view.features)}
         nf = len(view.features)
-        # Per key: [newest raw event_ts, value per requested feature].
-        acc: dict[bytes, list[Any]] = {}
-        current = None
-        entry: list[Any] = []
+        stored: dict[bytes, StoredRow] = {}
         for start in range(0, len(unique), _MAX_KEYS_PER_QUERY):
             chunk = unique[start : start + _MAX_KEYS_PER_QUERY]
-            # Rows arrive grouped by key: look the entry up per key, not per row.
-            for key, name, value, ts in self._execute(table, chunk, view.features):
-                if key != current:
-                    current = key
-                    entry = acc.get(key) or acc.setdefault(key, [ts, [None] * nf])
-                if ts > entry[0]:
-                    # Feast writes one event_ts for all features of a row; keep
-                    # the newest in case rows were written at different times.
-                    entry[0] = ts
-                entry[1][position[name]] = value
-        return {
-            k: (_sqlite_ts(ts, ts_cache), tuple(vals)) for k, (ts, vals) in acc.items()
-        }
+            values: list[list[bytes | None]] = [[None] * nf for _ in chunk]
+            newest: list[Any] = [None] * len(chunk)
+            for i, j, value, ts in self._execute(table, chunk, view.features):
+                values[i][j] = value
+                # Feast writes one event_ts for all features of a row; keep
+                # the newest in case rows were written at different times.
+                if newest[i] is None or ts > newest[i]:
+                    newest[i] = ts
+            for key, ts, row in zip(chunk, newest, values, strict=True):
+                if ts is not None:
+                    stored[key] = (_sqlite_ts(ts, ts_cache), row)
+        return stored
 
     def _execute(
         self, table: str, keys: list[bytes], features: tuple[str, ...]
-    ) -> list[tuple[bytes, str, bytes, object]]:
+    ) -> list[tuple[int, int, bytes, object]]:
         sql = self._sql(table, len(keys), len(features))
         try:
             return self._conn().execute(sql, [*keys, *features]).fetchall()

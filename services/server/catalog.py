@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,28 +39,37 @@ class Catalog:
         self._views: dict[str, FeatureView] = {}
         self._services: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         self._resolved: dict[tuple[tuple[str, ...], str], list[ViewRequest]] = {}
+        self._fingerprint: bytes | None = None
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-read the registry (after `feast apply`) and swap the snapshot."""
+        """Re-read the registry (after `feast apply`); swap the snapshot if it changed.
+
+        Runs every few seconds beside live traffic, so an unchanged registry
+        costs one read of the registry proto and nothing else: the views and
+        services are rebuilt (and remembered selections dropped) only when
+        its content differs from the snapshot's.
+        """
         self.store.refresh_registry()  # type: ignore[no-untyped-call]
+        fingerprint = _fingerprint(self.store.registry)
+        if fingerprint is not None and fingerprint == self._fingerprint:
+            return
         project = self.store.project
+        registry = self.store.registry
         views = {
-            v.name: v
-            for v in self.store.registry.list_feature_views(project, allow_cache=False)
+            v.name: v for v in registry.list_feature_views(project, allow_cache=True)
         }
         services = {
             s.name: [
                 (p.name, tuple(f.name for f in p.features))
                 for p in s.feature_view_projections
             ]
-            for s in self.store.registry.list_feature_services(
-                project, allow_cache=False
-            )
+            for s in registry.list_feature_services(project, allow_cache=True)
         }
         with self._lock:
             self._views, self._services = views, services
             self._resolved = {}
+            self._fingerprint = fingerprint
 
     def views(self) -> list[FeatureView]:
         """All feature views, by name."""
@@ -125,3 +135,16 @@ class Catalog:
                     raise NotFoundError("feature", f"{view_name}:{name}")
             requests.append(ViewRequest(view, tuple(dict.fromkeys(names))))
         return requests
+
+
+def _fingerprint(registry: object) -> bytes | None:
+    """A digest of the registry content, or None when it cannot be read cheaply.
+
+    File, S3 and GCS registries keep the whole registry proto in memory after a
+    refresh; other registries (SQL, remote) are rebuilt on every refresh.
+    """
+    proto = getattr(registry, "cached_registry_proto", None)
+    if proto is None:
+        return None
+    content = proto.SerializeToString(deterministic=True)
+    return hashlib.blake2b(content, digest_size=16).digest()
