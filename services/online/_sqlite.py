@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import apsw
 
 from services.online._assemble import StoredRow, assemble
 from services.online._keys import encode_entity_keys
@@ -43,6 +44,14 @@ class SqliteOnlineReader:
 
     One query per feature view per request. Each thread gets its own read-only
     connection, opened lazily (so a missing file recovers once it appears).
+
+    Reads go through apsw (its own SQLite build) rather than the standard
+    ``sqlite3`` module: turning the keys x features rows of a wide read into
+    Python tuples is most of the read, and apsw's cursor does it in ~2/3 of
+    the time (100 entities x 50 features: 3.0 vs 4.5 ms). Writers (Feast,
+    ``services.online.writer``) keep ``sqlite3``. The two libraries do not
+    share POSIX locks, so a process should not write a database file with
+    one while it holds it open with the other; the server only reads.
     """
 
     def __init__(
@@ -61,15 +70,13 @@ class SqliteOnlineReader:
         self._local = threading.local()
         self._sql_cache: dict[tuple[str, int, int], str] = {}
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _conn(self) -> apsw.Connection:
+        conn: apsw.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            uri = f"{Path(self._path).absolute().as_uri()}?mode=ro"
             try:
-                conn = sqlite3.connect(
-                    uri, uri=True, timeout=self._timeout_s, check_same_thread=False
-                )
-            except sqlite3.Error as exc:
+                conn = apsw.Connection(self._path, flags=apsw.SQLITE_OPEN_READONLY)
+                conn.set_busy_timeout(int(self._timeout_s * 1000))
+            except apsw.Error as exc:
                 raise OnlineStoreUnavailableError(
                     f"sqlite:{self._path}", str(exc)
                 ) from exc
@@ -135,7 +142,7 @@ class SqliteOnlineReader:
             chunk = unique[start : start + _MAX_KEYS_PER_QUERY]
             values: list[list[bytes | None]] = [[None] * nf for _ in chunk]
             newest: list[Any] = [None] * len(chunk)
-            for i, j, value, ts in self._execute(table, chunk, view.features):
+            for i, j, value, ts in self._rows(table, chunk, view.features):
                 values[i][j] = value
                 # Feast writes one event_ts for all features of a row; keep
                 # the newest in case rows were written at different times.
@@ -146,18 +153,18 @@ class SqliteOnlineReader:
                     stored[key] = (_sqlite_ts(ts, ts_cache), row)
         return stored
 
-    def _execute(
+    def _rows(
         self, table: str, keys: list[bytes], features: tuple[str, ...]
-    ) -> list[tuple[int, int, bytes, object]]:
+    ) -> Iterator[tuple[int, int, bytes, object]]:
         sql = self._sql(table, len(keys), len(features))
         try:
-            return self._conn().execute(sql, [*keys, *features]).fetchall()
-        except sqlite3.OperationalError as exc:
+            yield from self._conn().execute(sql, [*keys, *features])
+        except apsw.SQLError as exc:
             if "no such table" in str(exc):
                 raise OnlineTableNotFoundError(table) from exc
             self._drop_conn()
             raise OnlineStoreUnavailableError(f"sqlite:{self._path}", str(exc)) from exc
-        except sqlite3.DatabaseError as exc:
+        except apsw.Error as exc:
             self._drop_conn()
             raise OnlineStoreUnavailableError(f"sqlite:{self._path}", str(exc)) from exc
 
@@ -170,8 +177,8 @@ class SqliteOnlineReader:
     def ping(self) -> bool:
         """Return True when the database file opens and answers a query."""
         try:
-            self._conn().execute("SELECT 1").fetchone()
-        except (OnlineStoreUnavailableError, sqlite3.Error):
+            self._conn().execute("SELECT 1").fetchall()
+        except (OnlineStoreUnavailableError, apsw.Error):
             self._drop_conn()
             return False
         return True
