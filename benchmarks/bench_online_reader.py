@@ -132,15 +132,15 @@ def _bench_rpc(config: RepoConfig) -> None:
         feast_req.features.val.extend(refs)
         feast_req.entities["driver_id"].val.extend(Value(int64_val=i) for i in ids)
         ours = _time(
-            lambda r=ours_req: online_features.get_online_features(
+            lambda r=ours_req: online_features.online_features_wire(
                 r, catalog, reader, **kwargs
-            ).SerializeToString(),
+            ),
             iters,
         )
         feast_api = _time(
-            lambda r=feast_req: feast_serving.get_online_features(
+            lambda r=feast_req: feast_serving.online_features_wire(
                 r, catalog, reader, **kwargs
-            ).SerializeToString(),
+            ),
             iters,
         )
         print(

@@ -19,7 +19,12 @@ from services.server.catalog import Catalog
 from services.server.errors import RequestError, entity_row_count
 from services.server.values import length_delimited, timestamp_body
 
-__all__ = ["SERVICE_NAME", "FeastServingServicer", "get_online_features"]
+__all__ = [
+    "SERVICE_NAME",
+    "FeastServingServicer",
+    "get_online_features",
+    "online_features_wire",
+]
 
 SERVICE_NAME: str = serving_pb.DESCRIPTOR.services_by_name["ServingService"].full_name
 
@@ -56,9 +61,9 @@ class FeastServingServicer(serving_grpc.ServingServiceServicer):
         self,
         request: serving_pb.GetOnlineFeaturesRequest,
         context: grpc.ServicerContext,
-    ) -> serving_pb.GetOnlineFeaturesResponse:
+    ) -> bytes:
         """Latest values in Feast's layout: join keys first, then the features."""
-        return get_online_features(
+        return online_features_wire(
             request, self.catalog, self.reader, project=self.project,
             max_rows=self.max_rows,
         )  # fmt: skip
@@ -72,7 +77,25 @@ def get_online_features(
     project: str,
     max_rows: int,
 ) -> serving_pb.GetOnlineFeaturesResponse:
-    """Serve one Feast GetOnlineFeatures request through our reader.
+    """``online_features_wire`` parsed into Feast's response message."""
+    wire = online_features_wire(
+        request, catalog, reader, project=project, max_rows=max_rows
+    )
+    parsed: serving_pb.GetOnlineFeaturesResponse = (
+        serving_pb.GetOnlineFeaturesResponse.FromString(wire)
+    )
+    return parsed
+
+
+def online_features_wire(
+    request: serving_pb.GetOnlineFeaturesRequest,
+    catalog: Catalog,
+    reader: OnlineReader,
+    *,
+    project: str,
+    max_rows: int,
+) -> bytes:
+    """Serve one Feast GetOnlineFeatures request through our reader, serialised.
 
     The layout follows Feast's Python server: the join keys the requested views
     use come first (PRESENT, unset timestamps; other entity columns are dropped
@@ -126,8 +149,8 @@ def get_online_features(
                 f"{result.view}__{feature}" if request.full_feature_names else feature
             )
         blobs.extend(_feature_vectors(result))
-    response.MergeFromString(b"".join(blobs))
-    return response
+    head: bytes = response.SerializeToString()
+    return head + b"".join(blobs)
 
 
 def _feature_vectors(result: ViewResult) -> list[bytes]:

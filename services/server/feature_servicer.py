@@ -13,7 +13,7 @@ from featurestore.v1 import feature_view_pb2
 from services.online import OnlineReader
 from services.server.catalog import Catalog
 from services.server.historical import stream_historical_features
-from services.server.online_features import get_online_features
+from services.server.online_features import online_features_wire
 from services.server.paging import page
 from services.server.settings import ServerSettings
 
@@ -37,9 +37,9 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
 
     def GetOnlineFeatures(
         self, request: pb.GetOnlineFeaturesRequest, context: grpc.ServicerContext
-    ) -> pb.GetOnlineFeaturesResponse:
-        """Latest values with per-value status (TTL honoured)."""
-        return get_online_features(
+    ) -> bytes:
+        """Latest values with per-value status (TTL honoured), serialised."""
+        return online_features_wire(
             request,
             self.catalog,
             self.reader,

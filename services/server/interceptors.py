@@ -73,13 +73,33 @@ def _stream(method: str, behaviour: Callable[..., Iterator[Any]]) -> Callable[..
     return handle
 
 
+def _passing_bytes(
+    serializer: Callable[[Any], bytes] | None,
+) -> Callable[[Any], bytes] | None:
+    """A serializer that sends a handler's ``bytes`` result as they are.
+
+    Handlers that build the response's wire format themselves (the online
+    reads) return bytes; every other handler returns a message as usual.
+    """
+    if serializer is None:
+        return None
+
+    def serialize(response: Any) -> bytes:
+        return response if type(response) is bytes else serializer(response)
+
+    return serialize
+
+
 def _already_aborted(context: grpc.ServicerContext) -> bool:
     # context.abort raises a plain Exception after setting the code.
     return context.code() is not None
 
 
 class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Maps domain errors to status codes with details, and times every RPC."""
+    """Maps domain errors to status codes with details, and times every RPC.
+
+    Unary handlers may also return their response already serialised (bytes).
+    """
 
     def intercept_service(
         self,
@@ -91,7 +111,10 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             return None
         method = handler_call_details.method.rsplit("/", 1)[-1]
         if handler.unary_unary is not None:
-            return handler._replace(unary_unary=_unary(method, handler.unary_unary))
+            return handler._replace(
+                unary_unary=_unary(method, handler.unary_unary),
+                response_serializer=_passing_bytes(handler.response_serializer),
+            )
         if handler.unary_stream is not None:
             return handler._replace(unary_stream=_stream(method, handler.unary_stream))
         return handler

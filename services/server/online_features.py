@@ -34,7 +34,27 @@ def get_online_features(
     project: str,
     max_rows: int,
 ) -> pb.GetOnlineFeaturesResponse:
-    """Serve one GetOnlineFeatures request (see the proto for the contract).
+    """``online_features_wire`` parsed into the response message."""
+    return pb.GetOnlineFeaturesResponse.FromString(
+        online_features_wire(
+            request, catalog, reader, project=project, max_rows=max_rows
+        )
+    )
+
+
+def online_features_wire(
+    request: pb.GetOnlineFeaturesRequest,
+    catalog: Catalog,
+    reader: OnlineReader,
+    *,
+    project: str,
+    max_rows: int,
+) -> bytes:
+    """Serve one GetOnlineFeatures request as the serialised response.
+
+    See the proto for the contract. The server sends these bytes as they are:
+    building the message only to serialise it again cost ~0.35 ms of a
+    100 entity x 50 feature request.
 
     Raises:
         RequestError: no entity rows, uneven columns, a missing or mistyped key.
@@ -68,16 +88,13 @@ def get_online_features(
         column = response.columns.add(name=name)
         column.values.extend(values.values)
         column.statuses.extend([pb.FEATURE_STATUS_PRESENT] * rows)
-    # Feature columns are written as wire bytes straight from the stored bytes
-    # and merged in one parse: repeated fields append after the key columns.
-    response.MergeFromString(
-        b"".join(
-            column
-            for result in results
-            for column in _feature_columns(result, request.full_feature_names)
-        )
+    # Feature columns are written as wire bytes straight from the stored bytes:
+    # repeated fields append, so they follow the key columns' serialisation.
+    full_names = request.full_feature_names
+    head: bytes = response.SerializeToString()
+    return head + b"".join(
+        column for result in results for column in _feature_columns(result, full_names)
     )
-    return response
 
 
 def _feature_columns(result: ViewResult, full_names: bool) -> list[bytes]:
