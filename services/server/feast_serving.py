@@ -19,12 +19,7 @@ from services.server.catalog import Catalog
 from services.server.errors import RequestError, entity_row_count
 from services.server.values import length_delimited, timestamp_body
 
-__all__ = [
-    "SERVICE_NAME",
-    "FeastServingServicer",
-    "get_online_features",
-    "online_features_wire",
-]
+__all__ = ["SERVICE_NAME", "FeastServingServicer", "online_features_wire"]
 
 SERVICE_NAME: str = serving_pb.DESCRIPTOR.services_by_name["ServingService"].full_name
 
@@ -67,24 +62,6 @@ class FeastServingServicer(serving_grpc.ServingServiceServicer):
             request, self.catalog, self.reader, project=self.project,
             max_rows=self.max_rows,
         )  # fmt: skip
-
-
-def get_online_features(
-    request: serving_pb.GetOnlineFeaturesRequest,
-    catalog: Catalog,
-    reader: OnlineReader,
-    *,
-    project: str,
-    max_rows: int,
-) -> serving_pb.GetOnlineFeaturesResponse:
-    """``online_features_wire`` parsed into Feast's response message."""
-    wire = online_features_wire(
-        request, catalog, reader, project=project, max_rows=max_rows
-    )
-    parsed: serving_pb.GetOnlineFeaturesResponse = (
-        serving_pb.GetOnlineFeaturesResponse.FromString(wire)
-    )
-    return parsed
 
 
 def online_features_wire(

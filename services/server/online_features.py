@@ -26,22 +26,6 @@ _STATUS = {
 }
 
 
-def get_online_features(
-    request: pb.GetOnlineFeaturesRequest,
-    catalog: Catalog,
-    reader: OnlineReader,
-    *,
-    project: str,
-    max_rows: int,
-) -> pb.GetOnlineFeaturesResponse:
-    """``online_features_wire`` parsed into the response message."""
-    return pb.GetOnlineFeaturesResponse.FromString(
-        online_features_wire(
-            request, catalog, reader, project=project, max_rows=max_rows
-        )
-    )
-
-
 def online_features_wire(
     request: pb.GetOnlineFeaturesRequest,
     catalog: Catalog,
