@@ -94,8 +94,8 @@ def _process_tree_cpu(pid: int) -> float:
     return total
 
 
-def _wait_until_idle(pids: list[int], timeout_s: float = 120) -> float:
-    """Wait until the servers ``pids`` stop using CPU; return the seconds waited.
+def _wait_until_idle(pids: list[int], timeout_s: float = 120) -> None:
+    """Wait (at most ``timeout_s``) until the servers ``pids`` stop using CPU.
 
     A server behind on a fixed-rate run keeps working through its queue after
     the load generator stops (``feast serve`` at 1000 rps queues for 20+ s);
@@ -109,7 +109,6 @@ def _wait_until_idle(pids: list[int], timeout_s: float = 120) -> float:
         if now - before < 0.05:  # < 10% of one core over the last 0.5 s
             break
         before = now
-    return time.monotonic() - started
 
 
 def _online_request(refs: list[str], rows: int, entities: int) -> bytes:
@@ -331,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
             # The floor: an empty health check at the fixed rate, so the p99
             # of a feature read can be told from gRPC's and the machine's.
             conns = 4 * args.workers
-            _wait_until_idle([ours.pid, theirs.pid])
+            servers = [ours.pid, theirs.pid]
+            _wait_until_idle(servers)
             floor = _loadgen(
                 grpc_port, b"", args.seconds, 1000, args.concurrency,
                 method="/grpc.health.v1.Health/Check", connections=conns,
@@ -342,7 +342,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"{floor['p50_ms']:7.2f} p99 {floor['p99_ms']:7.2f} ms (1000 rps)",
                 flush=True,
             )
-            servers = [ours.pid, theirs.pid]
             for name, rows, rps in cases:
                 request = _online_request(refs, rows, args.entities)
                 # A fixed rate runs for at least MIN_FIXED_REQUESTS, so its

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -75,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
 
         start_http_server(settings.metrics_port, addr="127.0.0.1")
     running = create_server(settings)
+    # Everything loaded so far (Feast, the registry, protobuf descriptors:
+    # ~170k objects) lives as long as the process. Freezing it keeps the
+    # collector from walking it: a full collection drops from ~90 ms, a
+    # pause every request in flight would wait out, to microseconds. Done
+    # here, not in create_server, which tests call inside their own process.
+    gc.freeze()
     logging.info("serving on %s (port %d)", settings.address, running.port)
     signum = signal.sigwait(stop_signals)
     logging.info("signal %d: draining for up to %.1fs", signum, settings.grace_seconds)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ class Catalog:
         self._views: dict[str, FeatureView] = {}
         self._services: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         self._resolved: dict[tuple[tuple[str, ...], str], list[ViewRequest]] = {}
-        self._fingerprint: bytes | None = None
+        self._version: str | None = None
         self.refresh()
 
     def refresh(self) -> None:
@@ -48,11 +47,11 @@ class Catalog:
         Runs every few seconds beside live traffic, so an unchanged registry
         costs one read of the registry proto and nothing else: the views and
         services are rebuilt (and remembered selections dropped) only when
-        its content differs from the snapshot's.
+        its version differs from the snapshot's.
         """
         self.store.refresh_registry()  # type: ignore[no-untyped-call]
-        fingerprint = _fingerprint(self.store.registry)
-        if fingerprint is not None and fingerprint == self._fingerprint:
+        version = _registry_version(self.store.registry)
+        if version is not None and version == self._version:
             return
         project = self.store.project
         registry = self.store.registry
@@ -69,7 +68,7 @@ class Catalog:
         with self._lock:
             self._views, self._services = views, services
             self._resolved = {}
-            self._fingerprint = fingerprint
+            self._version = version
 
     def views(self) -> list[FeatureView]:
         """All feature views, by name."""
@@ -137,14 +136,13 @@ class Catalog:
         return requests
 
 
-def _fingerprint(registry: object) -> bytes | None:
-    """A digest of the registry content, or None when it cannot be read cheaply.
+def _registry_version(registry: object) -> str | None:
+    """The registry's ``version_id``, or None when it has none to compare.
 
-    File, S3 and GCS registries keep the whole registry proto in memory after a
-    refresh; other registries (SQL, remote) are rebuilt on every refresh.
+    File, S3, GCS (and the contrib) registry stores stamp a new ``version_id``
+    on every write and keep the proto in memory after a refresh; SQL and
+    remote registries have none, so they are rebuilt on every refresh.
     """
     proto = getattr(registry, "cached_registry_proto", None)
-    if proto is None:
-        return None
-    content = proto.SerializeToString(deterministic=True)
-    return hashlib.blake2b(content, digest_size=16).digest()
+    version = getattr(proto, "version_id", "")
+    return str(version) if version else None
