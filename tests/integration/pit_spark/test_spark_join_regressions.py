@@ -103,3 +103,28 @@ def test_public_api_is_pinned():
     import spark_jobs.pit as pit
 
     assert sorted(pit.__all__) == ["SparkViewInput", "point_in_time_join"]
+
+
+def test_integer_keys_of_different_widths_match(to_spark):
+    feats = to_spark(_features([(1, 12, 0, 0, 1.0), (11, 2, 0, 0, 2.0)]))
+    entity = to_spark(_entity([(11, 2, 5), (1, 12, 5), (1, 2, 5)])).selectExpr(
+        "cast(card_id as int) as card_id",
+        "cast(merchant_id as short) as merchant_id",
+        "t",
+    )
+    out = point_in_time_join(entity, "t", [_view(feats)])
+    assert out.toArrow().column("amount").to_pylist() == [2.0, 1.0, None]
+
+
+def test_feature_spark_cannot_order_is_rejected_by_name(to_spark):
+    feats = to_spark(_features([(1, 12, 0, 0, 1.0)])).selectExpr(
+        "*", "map('a', amount) as amounts"
+    )
+    entity = to_spark(_entity([(1, 12, 5)]))
+    view = SparkViewInput(
+        name="card_merchant", df=feats, join_keys=["card_id", "merchant_id"],
+        event_timestamp_column="e", features=["amount", "amounts"],
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="amounts") as err:
+        point_in_time_join(entity, "t", [view])
+    assert err.value.metadata == {"column": "amounts", "view": "card_merchant"}
