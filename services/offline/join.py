@@ -76,7 +76,14 @@ from services.offline.errors import (
     NaiveTimestampError,
 )
 
-__all__ = ["JoinedRows", "ViewInput", "point_in_time_join", "point_in_time_rows"]
+__all__ = [
+    "JoinedRows",
+    "ViewInput",
+    "latest_per_key",
+    "point_in_time_join",
+    "point_in_time_rows",
+    "utc_nanos",
+]
 
 
 @dataclass(frozen=True)
