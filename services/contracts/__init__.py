@@ -3,15 +3,7 @@
 from __future__ import annotations
 
 import importlib
-import os
 from typing import TYPE_CHECKING, Any
-
-# Importing pandera sets PYARROW_IGNORE_TIMEZONE=1 for the whole process (for
-# pyspark.pandas) unless it is already set. pyarrow then builds timestamp arrays
-# from tz-aware datetimes by their wall-clock time, silently shifting instants
-# (seen: New York entity times moved 5 h in the Spark and DuckDB joins). An
-# empty value is "set" for pandera and false for pyarrow.
-os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "")
 
 from services.contracts.errors import (
     ContractError,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import pandera.pandas as pa
-
 from services.contracts import checks as _checks
+from services.contracts._pandera import pa
 from services.contracts.model import Check, Contract, InRange, RowCheck, StrLength
 
 if TYPE_CHECKING:

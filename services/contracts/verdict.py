@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.errors
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from services.contracts._pandera import errors as pandera_errors
 from services.contracts.checks import DUPLICATE_KEY, NOT_NULLABLE
 from services.contracts.errors import ContractErrorReason, SchemaMismatchError
 from services.contracts.schema import build_pandas_schema
@@ -167,7 +167,7 @@ def _as_table(batch: pa.RecordBatch | pa.Table) -> pa.Table:
 def _failure_cases(contract: Contract, frame: pd.DataFrame) -> pd.DataFrame | None:
     try:
         _schema(contract).validate(frame, lazy=True, inplace=True)
-    except pandera.errors.SchemaErrors as exc:
+    except pandera_errors.SchemaErrors as exc:
         return exc.failure_cases
     return None
 

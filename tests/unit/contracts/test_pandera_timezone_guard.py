@@ -1,4 +1,4 @@
-"""Importing the contracts package (and so pandera) must not shift tz-aware instants."""
+"""Importing the contracts (so pandera) must not change how Spark or pyarrow act."""
 
 from __future__ import annotations
 
@@ -28,3 +28,25 @@ def test_pandera_import_leaves_pyarrow_timezones_alone() -> None:
     ).stdout.strip()
     # pandera alone would set PYARROW_IGNORE_TIMEZONE=1 and give 19:00 here.
     assert out == "2024-03-10T00:00:00+00:00"
+
+
+SIDE_EFFECTS = """
+import os, sys
+import services.contracts.verdict  # loads pandera
+print(os.environ.get("SPARK_LOCAL_IP"), "pyspark.pandas" in sys.modules)
+import pyspark.pandas  # still importable by whoever wants it
+"""
+
+
+def test_pandera_import_leaves_spark_settings_alone() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_LOCAL_IP"}
+    out = subprocess.run(
+        [sys.executable, "-c", SIDE_EFFECTS],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # pandera alone would set SPARK_LOCAL_IP=127.0.0.1 (a driver on a cluster
+    # would bind to localhost) and import pyspark.pandas (seconds per worker).
+    assert out == "None False"
