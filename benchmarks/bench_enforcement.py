@@ -315,10 +315,14 @@ def main(argv: list[str] | None = None) -> int:
             else None,
             "enforced/pandera_pyspark (median)": round(
                 median["enforced"] / median["pandera_pyspark"], 2
-            ),
+            )
+            if "pandera_pyspark" in median
+            else None,
             "pandera_pyspark/plain (median)": round(
                 median["pandera_pyspark"] / median["plain"], 2
-            ),
+            )
+            if "pandera_pyspark" in median
+            else None,
         },
         "details": details,
     }
