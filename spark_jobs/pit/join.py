@@ -176,6 +176,8 @@ def _winners(
         ),
         F.lit(None).cast(feature_side.schema["__best"].dataType).alias("__best"),
     )
+    # An entity row with a null key or t gets no winner: its partition has no
+    # feature rows (null keys were dropped), or it sorts before them (m null).
     running = (
         Window.partitionBy(*keys)
         .orderBy(F.col("__m").asc_nulls_first(), F.col("__side"))
@@ -189,8 +191,6 @@ def _winners(
     winner = F.col("__win")
     ttl = _ttl_micros(view.ttl)
     if ttl is not None:
-        # An entity row with a null key or t gets no winner: nothing sorts
-        # before it in a partition without feature rows / at m null.
         fresh = winner["__e"] >= F.col("__m") - F.lit(ttl)
         winner = F.when(fresh, winner)
     return won.select(ROW_ID, *(winner[o].alias(o) for o in outs))
