@@ -35,6 +35,19 @@ def view_fields(view: str, features: tuple[str, ...]) -> tuple[bytes, ...]:
     return (*(feature_field(view, f) for f in features), f"_ts:{view}".encode())
 
 
+@lru_cache(maxsize=1024)
+def _fields_frame(fields: tuple[bytes, ...]) -> tuple[bytes, bytes]:
+    """RESP framing of HMGET's command head and of its field arguments."""
+    head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
+    return head, b"".join([b"$%d\r\n%s\r\n" % (len(f), f) for f in fields])
+
+
+def _hmget_command(key: bytes, fields: list[bytes]) -> bytes:
+    """``HMGET key fields...`` as RESP bytes."""
+    head, arguments = _fields_frame(tuple(fields))
+    return b"%s$%d\r\n%s\r\n%s" % (head, len(key), key, arguments)
+
+
 def _redis_ts(raw: bytes) -> datetime:
     ts = _parse_ts(raw)
     return _EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
@@ -143,17 +156,41 @@ class RedisOnlineReader:
     def _hmget_all(
         self, fields_by_key: dict[bytes, list[bytes]]
     ) -> list[list[bytes | None]]:
+        """One HMGET per key, sent as one buffer; replies in key order.
+
+        The RESP request is framed here rather than through redis-py's
+        pipeline, which encodes every argument of every command in Python:
+        100 keys x 51 fields took 2.9 ms that way and 2.0 ms framed here
+        (replies are still parsed by redis-py's hiredis reader).
+        """
         if not fields_by_key:
             return []
+        request = b"".join(
+            [_hmget_command(key, fields) for key, fields in fields_by_key.items()]
+        )
+        pool = self._client.connection_pool
         try:
-            with self._client.pipeline(transaction=False) as pipe:
-                for key, fields in fields_by_key.items():
-                    pipe.hmget(key, fields)  # type: ignore[arg-type]
-                replies: list[list[bytes | None]] = pipe.execute()
-                return replies
+            # Checks out a pooled connection (reconnecting a dropped one).
+            conn: Any = pool.get_connection()  # redis-py leaves it untyped
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            self._client.connection_pool.disconnect(inuse_connections=False)
-            raise OnlineStoreUnavailableError(self._name, type(exc).__name__) from exc
+            raise self._unavailable(exc) from exc
+        try:
+            conn.send_packed_command([request], check_health=False)
+            return [conn.read_response() for _ in fields_by_key]
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            conn.disconnect()
+            raise self._unavailable(exc) from exc
+        except BaseException:
+            # Replies after a failing one are still unread: never reuse it.
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
+
+    def _unavailable(self, exc: BaseException) -> OnlineStoreUnavailableError:
+        """The domain error for a failed round trip; drops idle connections."""
+        self._client.connection_pool.disconnect(inuse_connections=False)
+        return OnlineStoreUnavailableError(self._name, type(exc).__name__)
 
     def ping(self) -> bool:
         """Return True when the server answers PING within the timeout."""

@@ -195,3 +195,31 @@ def test_random_key_sets_match_feast(
         ("country",),
         now,
     )
+
+
+def test_error_reply_mid_request_leaves_the_next_read_in_step(redis_world) -> None:
+    import redis
+
+    from services.online._keys import encode_entity_keys
+
+    reader = build_online_reader(redis_world.config, timeout_s=2.0)
+    request = request_for(w.driver_stats_view, ["trips"])
+    # Driver 777's Redis key holds a string, not a hash: its HMGET fails with
+    # WRONGTYPE while driver 2's reply still waits on the connection.
+    [key] = encode_entity_keys(
+        request.join_keys, request.join_key_types, {"driver_id": [777]}, 3
+    )
+    host, port = redis_world.server.host, redis_world.server.port
+    raw = redis.Redis(host=host, port=port)
+    raw.set(key + w.PROJECT.encode(), b"not a hash")
+    try:
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            reader.read(w.PROJECT, [request], {"driver_id": [777, 2]}, w.NOW)
+        # Driver 2's reply was left unread: this read must not get it (the
+        # reader drops the connection; redis-py's pool also refuses one with
+        # unread data).
+        [result] = reader.read(w.PROJECT, [request], {"driver_id": [1]}, w.NOW)
+        assert result.values[0][0].int64_val == 10
+    finally:
+        raw.delete(key + w.PROJECT.encode())
+        raw.close()
