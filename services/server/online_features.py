@@ -13,6 +13,7 @@ from services.server.errors import RequestError, entity_row_count
 from services.server.values import (
     key_column,
     length_delimited,
+    ours_double_columns,
     ours_value_field,
     ours_values_field,
     timestamp_body,
@@ -98,13 +99,17 @@ def _feature_columns(result: ViewResult, full_names: bool) -> list[bytes]:
     # Stored rows lacking some feature: those cells are NOT_FOUND.
     gaps = [i for i, raw in enumerate(rows) if raw is not None and None in raw]
     missing = (None,) * nf
+    values: list[bytes] | None = None
     if n == 1 and not gaps:
         # The common inference call: one entity, values framed one by one.
         raw = rows[0]
         values = [ours_value_field(v) for v in (missing if raw is None else raw)]
-    else:
-        columns = zip(*[missing if raw is None else raw for raw in rows], strict=True)
-        values = [ours_values_field(column) for column in columns]
+    elif not gaps and None not in rows:
+        # Every entity stored with every feature: all doubles go in one pass.
+        values = ours_double_columns(rows)  # type: ignore[arg-type]
+    if values is None:
+        filled = [missing if raw is None else raw for raw in rows]
+        values = [ours_values_field(column) for column in zip(*filled, strict=True)]
     tails = [tail] * nf
     for i in gaps:
         for j, value in enumerate(rows[i]):  # type: ignore[arg-type]
