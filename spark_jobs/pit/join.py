@@ -158,7 +158,16 @@ def _winners(
     if as_known_at and view.created_timestamp_column:
         feat = feat.where(F.col("__c").isNotNull())
         m = F.greatest(F.col("__e"), F.col("__c"))
-    best = F.struct(*(F.col(c) for c in ["__e", "__c", *ties, *outs]))
+    # Each output is read from its tiebreak copy when it has one (by default
+    # every feature does), so the shuffled struct carries no column twice;
+    # outputs that are no tiebreak column follow the tiebreaks.
+    tiebreak = list(view.tiebreak_columns or view.features)
+    source = {
+        out: ties[tiebreak.index(f)] if f in tiebreak else out
+        for out, f in zip(outs, view.features, strict=True)
+    }
+    extra = [out for out in outs if source[out] == out]
+    best = F.struct(*(F.col(c) for c in ["__e", "__c", *ties, *extra]))
     feature_side = feat.select(
         F.lit(None).cast(T.LongType()).alias(ROW_ID),
         m.alias("__m"),
@@ -193,7 +202,7 @@ def _winners(
     if ttl is not None:
         fresh = winner["__e"] >= F.col("__m") - F.lit(ttl)
         winner = F.when(fresh, winner)
-    return won.select(ROW_ID, *(winner[o].alias(o) for o in outs))
+    return won.select(ROW_ID, *(winner[source[o]].alias(o) for o in outs))
 
 
 def _orderable(kind: T.DataType) -> bool:

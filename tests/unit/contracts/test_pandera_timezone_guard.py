@@ -17,15 +17,18 @@ print(pa.array([local], pa.timestamp("us", tz="UTC")).to_pylist()[0].isoformat()
 """
 
 
-def test_pandera_import_leaves_pyarrow_timezones_alone() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PYARROW_IGNORE_TIMEZONE"}
-    out = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
+def _fresh_output(script: str, unset: str) -> str:
+    """What ``script`` prints in a fresh interpreter with ``unset`` not in its env."""
+    env = {k: v for k, v in os.environ.items() if k != unset}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True,
         check=True,
-    ).stdout.strip()
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_pandera_import_leaves_pyarrow_timezones_alone() -> None:
+    out = _fresh_output(SCRIPT, unset="PYARROW_IGNORE_TIMEZONE")
     # pandera alone would set PYARROW_IGNORE_TIMEZONE=1 and give 19:00 here.
     assert out == "2024-03-10T00:00:00+00:00"
 
@@ -39,14 +42,7 @@ import pyspark.pandas  # still importable by whoever wants it
 
 
 def test_pandera_import_leaves_spark_settings_alone() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "SPARK_LOCAL_IP"}
-    out = subprocess.run(
-        [sys.executable, "-c", SIDE_EFFECTS],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    out = _fresh_output(SIDE_EFFECTS, unset="SPARK_LOCAL_IP")
     # pandera alone would set SPARK_LOCAL_IP=127.0.0.1 (a driver on a cluster
     # would bind to localhost) and import pyspark.pandas (seconds per worker).
     assert out == "None False"
