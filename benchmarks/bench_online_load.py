@@ -3,7 +3,8 @@
 Both load generators are compiled Go tools (`make load-tools` builds them in
 .cache/go/bin): benchmarks/loadgen (grpc-go sending pre-serialised request
 bytes, replies left unparsed) for us, vegeta for `feast serve` (replies read,
-not parsed either). Same concurrency, rates and duration on both sides, and
+not parsed either). Same concurrency, rates, duration and entity draws on
+both sides (each cycles through the same 1,000 random requests), and
 fixed-rate runs time each request from its scheduled start (no coordinated
 omission). Each run starts only once both servers are idle (`feast serve`
 works through its queue for 20+ s after a fixed-rate run it could not keep
@@ -111,22 +112,31 @@ def _wait_until_idle(pids: list[int], timeout_s: float = 120) -> None:
         before = now
 
 
-def _online_request(refs: list[str], rows: int, entities: int) -> bytes:
+def _entity_draws(rows: int, entities: int, count: int = 1000) -> list[list[int]]:
+    """``count`` requests' entity ids, drawn at random; both servers get these."""
     import random
 
+    return [[random.randrange(entities) for _ in range(rows)] for _ in range(count)]
+
+
+def _online_requests(refs: list[str], draws: list[list[int]]) -> list[bytes]:
+    """Our serialised GetOnlineFeatures requests, one per entity draw."""
     from featurestore.v1 import common_pb2
     from featurestore.v1 import feature_store_service_pb2 as pb
 
-    request = pb.GetOnlineFeaturesRequest(features=refs)
-    request.entities["customer_id"].values.extend(
-        common_pb2.Value(int64_value=random.randrange(entities)) for _ in range(rows)
-    )
-    return bytes(request.SerializeToString())
+    out = []
+    for ids in draws:
+        request = pb.GetOnlineFeaturesRequest(features=refs)
+        request.entities["customer_id"].values.extend(
+            common_pb2.Value(int64_value=i) for i in ids
+        )
+        out.append(bytes(request.SerializeToString()))
+    return out
 
 
 def _loadgen(
     port: int,
-    request: bytes,
+    requests: list[bytes],
     seconds: int,
     rps: int | None,
     concurrency: int,
@@ -141,7 +151,8 @@ def _loadgen(
     server. Several connections per worker spread the load as many clients do.
     """
     with tempfile.NamedTemporaryFile(suffix=".bin") as body:
-        body.write(request)
+        # Request n sends requests[n mod len]: 4-byte big-endian length, bytes.
+        body.write(b"".join(len(r).to_bytes(4, "big") + r for r in requests))
         body.flush()
         done = subprocess.run(
             [str(LOADGEN), "-addr", f"127.0.0.1:{port}", "-body", body.name,
@@ -157,20 +168,17 @@ def _loadgen(
 def _vegeta(
     port: int,
     refs: list[str],
-    rows: int,
-    entities: int,
+    draws: list[list[int]],
     seconds: int,
     rps: int | None,
     concurrency: int,
 ) -> dict[str, float]:
-    """Load `feast serve` with vegeta: the same rates, random entities per request."""
+    """Load `feast serve` with vegeta: the same rates and entity draws as ours."""
     import base64
-    import random
 
     url = f"http://127.0.0.1:{port}/get-online-features"
     targets = []
-    for _ in range(1000):  # vegeta cycles through these
-        ids = [random.randrange(entities) for _ in range(rows)]
+    for ids in draws:  # vegeta cycles through these
         body = json.dumps({"features": refs, "entities": {"customer_id": ids}})
         targets.append(
             json.dumps(
@@ -333,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             servers = [ours.pid, theirs.pid]
             _wait_until_idle(servers)
             floor = _loadgen(
-                grpc_port, b"", args.seconds, 1000, args.concurrency,
+                grpc_port, [b""], args.seconds, 1000, args.concurrency,
                 method="/grpc.health.v1.Health/Check", connections=conns,
             )  # fmt: skip
             results["floor_health_check_1000rps"] = floor
@@ -343,21 +351,22 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             for name, rows, rps in cases:
-                request = _online_request(refs, rows, args.entities)
+                # Both sides cycle through the same 1,000 random entity draws.
+                draws = _entity_draws(rows, args.entities)
                 # A fixed rate runs for at least MIN_FIXED_REQUESTS, so its
                 # p99 is not the 5th-worst of 500 samples.
                 seconds = max(args.seconds, -(-MIN_FIXED_REQUESTS // rps) if rps else 0)
                 _wait_until_idle(servers)
                 g = _loadgen(
-                    grpc_port, request, seconds, rps, args.concurrency,
+                    grpc_port, _online_requests(refs, draws), seconds, rps,
+                    args.concurrency,
                     connections=conns,
                 )  # fmt: skip
                 _wait_until_idle(servers)
                 h = _vegeta(
                     http_port,
                     refs,
-                    rows,
-                    args.entities,
+                    draws,
                     seconds,
                     rps,
                     args.concurrency,

@@ -6,10 +6,15 @@
 // With -rate > 0 requests are scheduled at fixed intervals and latency is
 // measured from each request's scheduled start (no coordinated omission);
 // with -rate 0, -c workers send back to back (saturation). Prints JSON.
+//
+// The -body file holds one or more requests, each a 4-byte big-endian length
+// then that many bytes; request n sends body n mod count, so a run can spread
+// over many entities as real traffic does.
 package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -44,7 +49,7 @@ type report struct {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:6566", "server host:port")
 	method := flag.String("method", "/featurestore.v1.FeatureStoreService/GetOnlineFeatures", "full method name")
-	bodyPath := flag.String("body", "", "file with the serialised request")
+	bodyPath := flag.String("body", "", "file of length-prefixed serialised requests")
 	rate := flag.Int("rate", 0, "requests per second; 0 = saturate with -c workers")
 	workers := flag.Int("c", 8, "concurrent requests (saturation) or maximum in flight (fixed rate)")
 	duration := flag.Duration("d", 10*time.Second, "how long to send")
@@ -52,7 +57,7 @@ func main() {
 	timeout := flag.Duration("timeout", 30*time.Second, "deadline per request")
 	flag.Parse()
 
-	body, err := os.ReadFile(*bodyPath)
+	bodies, err := readBodies(*bodyPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -72,7 +77,7 @@ func main() {
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 		defer cancel()
 		var reply []byte
-		req := body
+		req := bodies[n%len(bodies)]
 		return clients[n%len(clients)].Invoke(ctx, *method, &req, &reply)
 	}
 	// Warm-up: connections established, server code paths hot.
@@ -154,4 +159,28 @@ func main() {
 		Errors:   errors,
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// readBodies splits a file of 4-byte big-endian length-prefixed records.
+func readBodies(path string) ([][]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var bodies [][]byte
+	for len(data) > 0 {
+		if len(data) < 4 {
+			return nil, fmt.Errorf("%s: truncated length prefix", path)
+		}
+		size := binary.BigEndian.Uint32(data)
+		if uint64(len(data)-4) < uint64(size) {
+			return nil, fmt.Errorf("%s: record of %d bytes, %d left", path, size, len(data)-4)
+		}
+		bodies = append(bodies, data[4:4+size])
+		data = data[4+size:]
+	}
+	if len(bodies) == 0 {
+		return nil, fmt.Errorf("%s: no requests", path)
+	}
+	return bodies, nil
 }
