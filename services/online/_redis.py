@@ -43,9 +43,9 @@ def _fields_frame(fields: tuple[bytes, ...]) -> bytes:
 
 def _hmget_command(key: bytes, n_fields: int, frames: list[bytes]) -> bytes:
     """``HMGET key fields...`` as RESP bytes, the fields already framed."""
-    arguments = frames[0] if len(frames) == 1 else b"".join(frames)
+    # bytes.join hands back a lone bytes item itself: no copy for one view.
     return b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n%s" % (
-        n_fields + 2, len(key), key, arguments,
+        n_fields + 2, len(key), key, b"".join(frames),
     )  # fmt: skip
 
 
