@@ -11,7 +11,13 @@ from services.online.errors import (
     UnsupportedJoinKeyTypeError,
     UnsupportedOnlineStoreError,
 )
-from services.online.model import FeatureStatus, JoinKeyType, ViewRequest, ViewResult
+from services.online.model import (
+    FeatureStatus,
+    JoinKeyType,
+    PackedDoubles,
+    ViewRequest,
+    ViewResult,
+)
 from services.online.reader import (
     OnlineReader,
     RedisOnlineReader,
@@ -27,6 +33,7 @@ __all__ = [
     "OnlineStoreError",
     "OnlineStoreUnavailableError",
     "OnlineTableNotFoundError",
+    "PackedDoubles",
     "Reason",
     "RedisOnlineReader",
     "SqliteOnlineReader",

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from services.online.model import FeatureStatus, ViewRequest, ViewResult
+from services.online.model import (
+    FeatureStatus,
+    PackedDoubles,
+    ViewRequest,
+    ViewResult,
+)
 
 _PRESENT = FeatureStatus.PRESENT
 _NOT_FOUND = FeatureStatus.NOT_FOUND
@@ -44,21 +49,52 @@ def assemble(
     Returns:
         The view result, row-major.
     """
-    cutoff = cutoff_for(view.ttl, now)
     times: list[datetime | None] = []
     raws: list[Sequence[bytes | None] | None] = []
-    row_statuses: list[FeatureStatus] = []
     for key in keys:
         row = stored.get(key)
         if row is None:
             times.append(None)
             raws.append(None)
-            row_statuses.append(_NOT_FOUND)
         else:
-            ts, raw = row
-            times.append(ts)
-            raws.append(raw)
-            row_statuses.append(
-                _STALE if cutoff is not None and ts < cutoff else _PRESENT
-            )
-    return ViewResult(view.name, view.features, times, raws, row_statuses)
+            times.append(row[0])
+            raws.append(row[1])
+    return ViewResult(
+        view.name, view.features, times, raws, _row_statuses(view, times, now)
+    )
+
+
+def assemble_packed(
+    view: ViewRequest,
+    times: list[datetime | None],
+    packed: PackedDoubles,
+    now: datetime,
+) -> ViewResult:
+    """Build the result of one view read as a block of doubles.
+
+    Args:
+        view: The view request.
+        times: Per entity row, the stored event time, or None when absent.
+        packed: The values, one row per entity row.
+        now: Reference time for the TTL check.
+
+    Returns:
+        The view result, whose ``raw_values`` is ``packed``.
+    """
+    return ViewResult(
+        view.name, view.features, times, packed, _row_statuses(view, times, now)
+    )
+
+
+def _row_statuses(
+    view: ViewRequest, times: Sequence[datetime | None], now: datetime
+) -> list[FeatureStatus]:
+    cutoff = cutoff_for(view.ttl, now)
+    return [
+        _NOT_FOUND
+        if ts is None
+        else _STALE
+        if cutoff is not None and ts < cutoff
+        else _PRESENT
+        for ts in times
+    ]

@@ -6,9 +6,11 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
+import numpy as np
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+from feast.types import Float64
 
 if TYPE_CHECKING:
     from feast import FeatureView
@@ -43,6 +45,9 @@ class ViewRequest:
         ttl: Maximum age of a value; ``None`` (or zero) means no limit.
         join_key_types: Value type per join key (same order as ``join_keys``);
             ``None`` infers from the Python values (``int`` is INT64).
+        all_double: Every requested feature is declared ``Float64``, so the
+            stored values are expected to be 9-byte Feast doubles (readers may
+            take a block path for them; they check each value regardless).
     """
 
     name: str
@@ -50,6 +55,7 @@ class ViewRequest:
     features: tuple[str, ...]
     ttl: timedelta | None = None
     join_key_types: tuple[JoinKeyType, ...] | None = field(default=None)
+    all_double: bool = False
 
     @classmethod
     def from_feature_view(
@@ -66,14 +72,17 @@ class ViewRequest:
         """
         columns = list(view.entity_columns)
         ttl = view.ttl if view.ttl else None
+        names = features or tuple(f.name for f in view.features)
+        dtypes = {f.name: f.dtype for f in view.features}
         return cls(
             name=view.name,
             join_keys=tuple(c.name for c in columns),
-            features=features or tuple(f.name for f in view.features),
+            features=names,
             ttl=ttl,
             join_key_types=tuple(
                 JoinKeyType(c.dtype.to_value_type().value) for c in columns
             ),
+            all_double=all(dtypes.get(name) == Float64 for name in names),
         )
 
 
@@ -93,7 +102,8 @@ class ViewResult:
         raw_values: Per entity row, per feature: the serialised ``ValueProto``
             as stored, or None when NOT_FOUND; the whole row is None when
             nothing is stored for that entity. Rows of duplicate entities may be
-            the same (immutable) object.
+            the same (immutable) object. A ``PackedDoubles`` when every stored
+            value was read as a block of doubles.
         row_statuses: Per entity row: NOT_FOUND when nothing is stored, else
             PRESENT or OUTSIDE_MAX_AGE for each feature whose raw value is set.
     """
@@ -101,7 +111,7 @@ class ViewResult:
     view: str
     features: tuple[str, ...]
     event_times: list[datetime | None]
-    raw_values: list[Sequence[bytes | None] | None]
+    raw_values: Sequence[Sequence[bytes | None] | None]
     row_statuses: list[FeatureStatus]
     _values: list[list[ValueProto | None]] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -134,8 +144,47 @@ class ViewResult:
         return self._statuses
 
 
+class PackedDoubles(Sequence[Sequence[bytes] | None]):
+    """Stored values of one view that are all Feast doubles, as one block.
+
+    Reading a wide request as one block instead of a Python ``bytes`` per
+    value saves most of the read (100 entities x 50 features); servers frame
+    ``cells`` straight onto the wire. Indexing gives the same rows as
+    ``ViewResult.raw_values`` otherwise holds.
+
+    Attributes:
+        cells: ``uint8`` array of shape (entity rows, features, 9): each cell
+            is a serialised ``ValueProto`` holding ``double_val`` (tag 0x29,
+            then 8 bytes little-endian), in request order.
+        present: Per entity row, whether anything is stored for it; the cells
+            of absent rows are meaningless and the row reads as None.
+    """
+
+    __slots__ = ("cells", "present")
+
+    def __init__(self, cells: np.ndarray, present: np.ndarray) -> None:
+        self.cells, self.present = cells, present
+
+    def __len__(self) -> int:
+        return int(self.cells.shape[0])
+
+    @overload
+    def __getitem__(self, index: int) -> Sequence[bytes] | None: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Sequence[bytes] | None]: ...
+    def __getitem__(
+        self, index: int | slice
+    ) -> Sequence[bytes] | list[Sequence[bytes] | None] | None:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        if not self.present[index]:
+            return None
+        row = self.cells[index].tobytes()
+        return tuple(row[at : at + 9] for at in range(0, len(row), 9))
+
+
 def _parse_rows(
-    rows: list[Sequence[bytes | None] | None], nf: int
+    rows: Sequence[Sequence[bytes | None] | None], nf: int
 ) -> list[list[ValueProto | None]]:
     parse = ValueProto.FromString
     parsed: dict[int, list[ValueProto | None]] = {}

@@ -14,10 +14,10 @@ from feast.types import PrimitiveFeastType
 from feast.version import get_version
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.online import FeatureStatus, OnlineReader, ViewResult
+from services.online import FeatureStatus, OnlineReader, PackedDoubles, ViewResult
 from services.server.catalog import Catalog
 from services.server.errors import RequestError, entity_row_count
-from services.server.values import length_delimited, timestamp_body
+from services.server.values import framed_columns, length_delimited, timestamp_body
 
 __all__ = ["SERVICE_NAME", "FeastServingServicer", "online_features_wire"]
 
@@ -141,6 +141,9 @@ def _feature_vectors(result: ViewResult) -> list[bytes]:
     times = b"".join([stamps[moment] for moment in result.event_times])
     codes = [int(s) for s in result.row_statuses]
     statuses = length_delimited(b"\x12", bytes(codes))
+    if isinstance(rows, PackedDoubles):
+        fields = framed_columns(rows.cells, rows.present, b"\x0a\x09", b"\x0a\x00")
+        return [length_delimited(b"\x12", f + statuses + times) for f in fields]
     # Stored rows lacking some feature: those cells are NOT_FOUND.
     gaps = [i for i, raw in enumerate(rows) if raw is not None and None in raw]
     missing = (None,) * nf

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
 from featurestore.v1 import feature_store_service_pb2 as pb
 
-from services.online import FeatureStatus, OnlineReader, ViewResult
+from services.online import FeatureStatus, OnlineReader, PackedDoubles, ViewResult
 from services.server.catalog import Catalog
 from services.server.errors import RequestError, entity_row_count
 from services.server.values import (
     key_column,
     length_delimited,
     ours_double_columns,
+    ours_packed_columns,
     ours_value_field,
     ours_values_field,
     timestamp_body,
@@ -96,20 +98,7 @@ def _feature_columns(result: ViewResult, full_names: bool) -> list[bytes]:
     # Statuses then event times close every column; shared unless a gap.
     tail = b"\x1a" + varint(n) + bytes(codes) + times
     names = _name_fields(result.view, result.features, full_names)
-    # Stored rows lacking some feature: those cells are NOT_FOUND.
-    gaps = [i for i, raw in enumerate(rows) if raw is not None and None in raw]
-    missing = (None,) * nf
-    values: list[bytes] | None = None
-    if n == 1 and not gaps:
-        # The common inference call: one entity, values framed one by one.
-        raw = rows[0]
-        values = [ours_value_field(v) for v in (missing if raw is None else raw)]
-    elif not gaps and None not in rows:
-        # Every entity stored with every feature: all doubles go in one pass.
-        values = ours_double_columns(rows)  # type: ignore[arg-type]
-    if values is None:
-        filled = [missing if raw is None else raw for raw in rows]
-        values = [ours_values_field(column) for column in zip(*filled, strict=True)]
+    values, gaps = _value_columns(rows, nf)
     tails = [tail] * nf
     for i in gaps:
         for j, value in enumerate(rows[i]):  # type: ignore[arg-type]
@@ -120,6 +109,29 @@ def _feature_columns(result: ViewResult, full_names: bool) -> list[bytes]:
         for name, value, end in zip(names, values, tails, strict=True)
     ]
     return [b"\x0a" + varint(len(body)) + body for body in bodies]
+
+
+def _value_columns(
+    rows: Sequence[Sequence[bytes | None] | None], nf: int
+) -> tuple[list[bytes], list[int]]:
+    """Each feature's ``values`` entries, and the rows stored with some missing."""
+    if isinstance(rows, PackedDoubles):
+        return ours_packed_columns(rows.cells, rows.present), []
+    # Stored rows lacking some feature: those cells are NOT_FOUND.
+    gaps = [i for i, raw in enumerate(rows) if raw is not None and None in raw]
+    missing = (None,) * nf
+    values: list[bytes] | None = None
+    if len(rows) == 1 and not gaps:
+        # The common inference call: one entity, values framed one by one.
+        raw = rows[0]
+        values = [ours_value_field(v) for v in (missing if raw is None else raw)]
+    elif not gaps and None not in rows:
+        # Every entity stored with every feature: all doubles go in one pass.
+        values = ours_double_columns(rows)  # type: ignore[arg-type]
+    if values is None:
+        filled = [missing if raw is None else raw for raw in rows]
+        values = [ours_values_field(column) for column in zip(*filled, strict=True)]
+    return values, gaps
 
 
 def _with_not_found(tail: bytes, n: int, row: int) -> bytes:

@@ -208,7 +208,43 @@ def _double_columns(joined: bytes, n: int, nf: int) -> list[bytes] | None:
     if not n or len(joined) != 9 * n * nf or joined[::9] != b"\x29" * (n * nf):
         return None
     cells = np.frombuffer(joined, np.uint8).reshape(n, nf, 9)
-    out = np.empty((nf, n, 11), np.uint8)
-    out[:, :, 0], out[:, :, 1], out[:, :, 2] = 0x12, 0x09, 0x11
-    out[:, :, 3:] = cells.transpose(1, 0, 2)[:, :, 1:]
-    return [column.tobytes() for column in out]
+    return ours_packed_columns(cells, None)
+
+
+def ours_packed_columns(cells: np.ndarray, present: np.ndarray | None) -> list[bytes]:
+    """Our ``values`` entries per feature for a block of Feast doubles.
+
+    Args:
+        cells: (rows, features, 9) serialised Feast doubles (``PackedDoubles``).
+        present: Per row, whether it is stored (else a null value); None: all.
+    """
+    return framed_columns(cells[:, :, 1:], present, b"\x12\x09\x11", b"\x12\x00")
+
+
+def framed_columns(
+    payload: np.ndarray, present: np.ndarray | None, prefix: bytes, absent: bytes
+) -> list[bytes]:
+    """Per feature, ``prefix + payload`` of each row joined: one bytes per column.
+
+    Args:
+        payload: (rows, features, k) bytes of each cell.
+        present: Per row, False to write ``absent`` instead of the cell; None
+            when every row is present.
+        prefix: Field tag, length and any inner tag before each payload.
+        absent: The whole entry of an absent row (an empty value).
+
+    Returns:
+        Per feature, the concatenated entries of its column.
+    """
+    n, nf, size = payload.shape
+    width = len(prefix) + size
+    out = np.empty((nf, n, width), np.uint8)
+    out[:, :, : len(prefix)] = np.frombuffer(prefix, np.uint8)
+    out[:, :, len(prefix) :] = payload.transpose(1, 0, 2)
+    if present is None or present.all():
+        return [column.tobytes() for column in out]
+    absent_rows = ~present
+    out[:, absent_rows, : len(absent)] = np.frombuffer(absent, np.uint8)
+    keep = np.ones((n, width), bool)
+    keep[absent_rows, len(absent) :] = False
+    return [column.tobytes() for column in out[:, keep]]

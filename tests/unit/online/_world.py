@@ -62,7 +62,28 @@ user_profile_view = FeatureView(
     ],
     source=_source,
 )
-VIEWS = [driver_stats_view, user_item_view, user_profile_view]
+# All Float64: what the SQLite reader reads as one block of doubles.
+driver_doubles_view = FeatureView(
+    name="driver_doubles",
+    entities=[driver],
+    ttl=timedelta(hours=2),
+    schema=[
+        Field(name="driver_id", dtype=Int64),
+        Field(name="speed", dtype=Float64),
+        Field(name="rating", dtype=Float64),
+        Field(name="distance", dtype=Float64),
+    ],
+    source=_source,
+)
+VIEWS = [driver_stats_view, user_item_view, user_profile_view, driver_doubles_view]
+# Rows of driver_doubles whose stored value is not what the view declares:
+# a 9-byte int64 (same length as a double, other tag), a 5-byte float and a
+# 13-byte string.
+ODD_DOUBLES = {
+    7: ("rating", ValueProto(int64_val=2**50)),
+    9: ("distance", ValueProto(float_val=0.25)),
+    13: ("speed", ValueProto(string_val="fast driver")),
+}
 
 
 def sqlite_config(tmp_path: Path) -> RepoConfig:
@@ -121,6 +142,22 @@ def driver_rows(ids: Sequence[int], ts: datetime) -> list[tuple[Any, ...]]:
         )
         for i in ids
     ]
+
+
+def driver_double_rows(ids: Sequence[int], ts: datetime) -> list[tuple[Any, ...]]:
+    """Rows for driver_doubles: doubles, except the rows of ``ODD_DOUBLES``."""
+    rows = []
+    for i in ids:
+        values = {
+            "speed": ValueProto(double_val=i * 0.5),
+            "rating": ValueProto(double_val=-float(i)),
+            "distance": ValueProto(double_val=i / 3),
+        }
+        if i in ODD_DOUBLES:
+            name, odd = ODD_DOUBLES[i]
+            values[name] = odd
+        rows.append((entity_key(driver_doubles_view, [i]), values, ts, ts))
+    return rows
 
 
 def user_item_rows(

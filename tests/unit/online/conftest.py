@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.online_stores.sqlite import SqliteOnlineStore
 from feast.repo_config import RepoConfig
 
@@ -15,7 +17,7 @@ from tests.unit.online import _world as w
 
 @dataclass
 class SqliteWorld:
-    """A Feast SQLite online store with driver, user_item and user_profile rows."""
+    """A Feast SQLite online store with rows for every view of ``_world``."""
 
     config: RepoConfig
     store: SqliteOnlineStore
@@ -42,7 +44,21 @@ def _build(tmp_path: Path) -> SqliteWorld:
     store.online_write_batch(
         config, w.user_profile_view, w.user_profile_rows(users, fresh), None
     )
-    return SqliteWorld(config, store, tmp_path / "online.db")
+    store.online_write_batch(
+        config, w.driver_doubles_view, w.driver_double_rows(range(1, 41), fresh), None
+    )
+    store.online_write_batch(
+        config, w.driver_doubles_view, w.driver_double_rows(range(41, 46), stale), None
+    )
+    path = tmp_path / "online.db"
+    # Driver 11 lacks one feature (a row Feast would write for a narrower view).
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "DELETE FROM proj_driver_doubles WHERE feature_name = 'speed' "
+            "AND entity_key = ?",
+            (serialize_entity_key(w.entity_key(w.driver_doubles_view, [11]), 3),),
+        )
+    return SqliteWorld(config, store, path)
 
 
 @pytest.fixture

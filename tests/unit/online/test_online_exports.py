@@ -14,6 +14,7 @@ def test_exported_members() -> None:
         "OnlineStoreError",
         "OnlineStoreUnavailableError",
         "OnlineTableNotFoundError",
+        "PackedDoubles",
         "Reason",
         "RedisOnlineReader",
         "SqliteOnlineReader",

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
+from feast.protos.feast.serving import ServingService_pb2 as serving_pb
 from feast.protos.feast.types.Value_pb2 import Value as FeastValue
 from featurestore.v1 import feature_store_service_pb2 as pb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.online import FeatureStatus, ViewResult
+from services.online import FeatureStatus, PackedDoubles, ViewResult
+from services.server.feast_serving import _feature_vectors
 from services.server.online_features import _feature_columns
 from services.server.values import from_feast, ours_double_columns
 
@@ -145,3 +148,56 @@ def test_a_column_that_is_not_all_doubles_takes_the_general_path(odd: bytes) -> 
         b"".join(_feature_columns(result, False))
     )
     assert got == _expected(result, False)
+
+
+@st.composite
+def packed_results(draw: st.DrawFn) -> ViewResult:
+    """A block of doubles as the SQLite reader returns it, some rows absent."""
+    nf = draw(st.integers(1, 5))
+    n = draw(st.integers(1, 6))
+    present = np.array([draw(st.booleans()) for _ in range(n)])
+    cells = np.frombuffer(
+        b"".join(draw(doubles) for _ in range(n * nf)), np.uint8
+    ).reshape(n, nf, 9)
+    times = [
+        _BASE + timedelta(seconds=draw(st.integers(0, 10**6))) if p else None
+        for p in present
+    ]
+    kept = st.sampled_from([FeatureStatus.PRESENT, FeatureStatus.OUTSIDE_MAX_AGE])
+    statuses = [draw(kept) if p else FeatureStatus.NOT_FOUND for p in present]
+    features = tuple(f"f{j}" for j in range(nf))
+    return ViewResult("v", features, times, PackedDoubles(cells, present), statuses)
+
+
+def _unpacked(result: ViewResult) -> ViewResult:
+    """The same result with its rows as plain tuples (the row-per-value read)."""
+    rows = list(result.raw_values)
+    return ViewResult(
+        result.view, result.features, result.event_times, rows, result.row_statuses
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(result=packed_results(), full_names=st.booleans())
+def test_packed_doubles_frame_like_the_message_built_field_by_field(
+    result: ViewResult, full_names: bool
+) -> None:
+    assert isinstance(result.raw_values, PackedDoubles)
+    got = b"".join(_feature_columns(result, full_names))
+    expected = _expected(_unpacked(result), full_names)
+    # NaN != NaN in message equality: compare the serialised forms.
+    assert got == expected.SerializeToString()
+
+
+@settings(max_examples=200, deadline=None)
+@given(result=packed_results())
+def test_packed_doubles_frame_feast_vectors_like_plain_rows(result: ViewResult) -> None:
+    got = b"".join(_feature_vectors(result))
+    assert got == b"".join(_feature_vectors(_unpacked(result)))
+    vectors = serving_pb.GetOnlineFeaturesResponse.FromString(got).results
+    assert len(vectors) == len(result.features)
+    for j, vector in enumerate(vectors):
+        for i, row in enumerate(result.raw_values):
+            stored = b"" if row is None else row[j]
+            assert vector.values[i].SerializeToString() == stored
+            assert vector.statuses[i] == result.row_statuses[i]
