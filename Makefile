@@ -24,7 +24,7 @@ demo: $(VENV_STAMP) ## Generate data, run the Spark jobs, feast apply/materializ
 serve: $(VENV_STAMP) ## Run the gRPC server (FS_ADDRESS, default 127.0.0.1:6566)
 	$(PY) -m services.server
 
-test: $(VENV_STAMP) contracts-check proto-check ## Run every test (unit, Spark, integration)
+test: $(VENV_STAMP) contracts-check proto-check loadgen-test ## Run every test (unit, Spark, integration)
 	$(PY) -m pytest -q
 
 contracts-check: $(VENV_STAMP) ## Every contract vs its previous version; views vs contracts
@@ -46,6 +46,9 @@ load-tools: $(GO_BIN)/fs-loadgen $(GO_BIN)/vegeta ## Load generators for bench_o
 
 $(GO_BIN)/fs-loadgen: benchmarks/loadgen/main.go benchmarks/loadgen/go.mod
 	cd benchmarks/loadgen && $(GO_ENV) go build -o $@ .
+
+loadgen-test: ## The load generator's own tests (Go)
+	cd benchmarks/loadgen && $(GO_ENV) go test ./...
 
 $(GO_BIN)/vegeta:
 	$(GO_ENV) go install github.com/tsenart/vegeta/v12@v12.13.0
@@ -70,4 +73,4 @@ type: $(VENV_STAMP) ## mypy --strict on the packages
 clean-data: ## Remove generated data (data/)
 	rm -rf data
 
-.PHONY: help venv demo serve test contracts-check test-fast test-integration bench load-tools proto proto-check lint type clean-data
+.PHONY: help venv demo serve test contracts-check test-fast test-integration bench load-tools loadgen-test proto proto-check lint type clean-data
