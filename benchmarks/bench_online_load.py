@@ -8,7 +8,9 @@ both sides (each cycles through the same 1,000 random requests), and
 fixed-rate runs time each request from its scheduled start (no coordinated
 omission). Each run starts only once both servers are idle (`feast serve`
 works through its queue for 20+ s after a fixed-rate run it could not keep
-up with), and fixed-rate runs last for at least 2,000 requests. ghz was
+up with), and fixed-rate runs last for at least 2,000 requests. Every
+measured run follows 2 s of unrecorded warm-up; our fixed-rate runs are
+repeated three times and the median p99 reported beside all three. ghz was
 dropped: decoding every reply into a dynamic message cost it ~1 ms of CPU per
 1x50 request and ~35 ms per 100x50 reply, a core of this 2-core machine, so
 it measured itself more than the server.
@@ -26,7 +28,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,11 @@ MIN_FIXED_REQUESTS = 2000
 # requests as fast as they answer (not recorded): first reads open
 # connections, prepare statements and fault in pages on either side.
 WARMUP_SECONDS = 2
+# Our fixed-rate runs are repeated and the one with the median p99 reported
+# (all p99s are kept): on this shared 2-core VM one run's p99 moves by 2-3x
+# between runs of the same server. `feast serve` is over capacity at these
+# rates (its latency is its queue), so it runs once.
+FIXED_REPEATS = 3
 
 
 def _free_port() -> int:
@@ -167,6 +176,22 @@ def _loadgen(
     if done.returncode:
         raise RuntimeError(f"loadgen failed: {done.stderr[-2000:]}")
     return dict(json.loads(done.stdout))
+
+
+def _median_p99_run(
+    run: Callable[[], dict[str, float]], repeats: int, servers: list[int]
+) -> dict[str, Any]:
+    """Run ``repeats`` times (servers idle first); the median-p99 run, all p99s."""
+    runs = []
+    for _ in range(repeats):
+        _wait_until_idle(servers)
+        runs.append(run())
+    runs.sort(key=lambda result: result["p99_ms"])
+    return {**runs[len(runs) // 2], "p99_runs_ms": [r["p99_ms"] for r in runs]}
+
+
+def _spread(result: dict[str, Any]) -> str:
+    return " / ".join(f"{p:.2f}" for p in result["p99_runs_ms"])
 
 
 def _vegeta(
@@ -348,15 +373,19 @@ def main(argv: list[str] | None = None) -> int:
                 grpc_port, [b""], WARMUP_SECONDS, None, args.concurrency,
                 method=health, connections=conns,
             )  # fmt: skip
-            _wait_until_idle(servers)
-            floor = _loadgen(
-                grpc_port, [b""], args.seconds, 1000, args.concurrency,
-                method=health, connections=conns,
+            floor = _median_p99_run(
+                lambda: _loadgen(
+                    grpc_port, [b""], args.seconds, 1000, args.concurrency,
+                    method=health, connections=conns,
+                ),
+                FIXED_REPEATS,
+                servers,
             )  # fmt: skip
             results["floor_health_check_1000rps"] = floor
             print(
                 f"{'floor: health check':20s} ours {floor['qps']:8.0f} qps p50 "
-                f"{floor['p50_ms']:7.2f} p99 {floor['p99_ms']:7.2f} ms (1000 rps)",
+                f"{floor['p50_ms']:7.2f} p99 {floor['p99_ms']:7.2f} ms (1000 rps) | "
+                f"p99 runs {_spread(floor)} ms",
                 flush=True,
             )
             for name, rows, rps in cases:
@@ -370,10 +399,13 @@ def main(argv: list[str] | None = None) -> int:
                     grpc_port, requests, WARMUP_SECONDS, None, args.concurrency,
                     connections=conns,
                 )  # fmt: skip
-                _wait_until_idle(servers)
-                g = _loadgen(
-                    grpc_port, requests, seconds, rps, args.concurrency,
-                    connections=conns,
+                g = _median_p99_run(
+                    partial(
+                        _loadgen, grpc_port, requests, seconds, rps,
+                        args.concurrency, connections=conns,
+                    ),
+                    FIXED_REPEATS if rps else 1,
+                    servers,
                 )  # fmt: skip
                 _vegeta(http_port, refs, draws, WARMUP_SECONDS, None, args.concurrency)
                 _wait_until_idle(servers)
@@ -395,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{name:20s} ours {g['qps']:8.0f} qps p50 {g['p50_ms']:7.2f} "
                     f"p99 {g['p99_ms']:7.2f} ms | feast {h['qps']:8.0f} qps p50 "
                     f"{h['p50_ms']:7.2f} p99 {h['p99_ms']:7.2f} ms | qps x"
-                    f"{g['qps'] / h['qps']:.1f}",
+                    f"{g['qps'] / h['qps']:.1f}"
+                    + (f" | our p99 runs {_spread(g)} ms" if rps else ""),
                     flush=True,
                 )
         finally:

@@ -89,12 +89,14 @@ def assemble_packed(
 def _row_statuses(
     view: ViewRequest, times: Sequence[datetime | None], now: datetime
 ) -> list[FeatureStatus]:
+    """Per entity row: NOT_FOUND when nothing is stored, else by the TTL."""
     cutoff = cutoff_for(view.ttl, now)
-    return [
-        _NOT_FOUND
-        if ts is None
-        else _STALE
-        if cutoff is not None and ts < cutoff
-        else _PRESENT
-        for ts in times
-    ]
+    statuses = []
+    for ts in times:
+        if ts is None:
+            statuses.append(_NOT_FOUND)
+        elif cutoff is not None and ts < cutoff:
+            statuses.append(_STALE)
+        else:
+            statuses.append(_PRESENT)
+    return statuses
