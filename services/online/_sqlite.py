@@ -13,6 +13,13 @@ import numpy as np
 
 from services.online._assemble import StoredRow, assemble, assemble_packed
 from services.online._keys import encode_entity_keys
+from services.online._sqlite_block import (
+    MAX_FEATURES,
+    block_sql,
+    ordered_doubles,
+    record_cells,
+    stamp_value,
+)
 from services.online.errors import (
     OnlineStoreUnavailableError,
     OnlineTableNotFoundError,
@@ -27,13 +34,9 @@ _MAX_KEYS_PER_QUERY = 30000
 # database larger than that cache, a 100 x 50 read costs ~0.3 ms less. Pages
 # past the first GiB are read the usual way.
 _MMAP_BYTES = 1 << 30
-# Block reads of doubles (see `_packed_sql`) from this many distinct entities
-# on; narrower reads return few rows anyway. Feature positions travel as one
-# byte, char(j + 1), so a view's features must number fewer than 127.
-_PACKED_MIN_KEYS = 2
-_PACKED_MAX_FEATURES = 126
-# A cell of the block read: position byte, length byte, 9-byte double.
-_CELL = 11
+# Block reads (services/online/_sqlite_block.py) from this many distinct
+# entities on; narrower reads return few rows anyway.
+_BLOCK_MIN_KEYS = 2
 
 
 def _sqlite_ts(value: object, cache: dict[object, datetime]) -> datetime:
@@ -58,25 +61,6 @@ def _sql_parts(table: str, n_keys: int, n_features: int) -> tuple[str, str, str]
     keys = ",".join(f"({i},?)" for i in range(n_keys))
     names = ",".join(f"({j},?)" for j in range(n_features))
     return quoted, keys, names
-
-
-def _ordered_doubles(records: list[bytes], nf: int) -> np.ndarray | None:
-    """(keys, features, 9) double cells in request order, or None if not doubles.
-
-    Each record holds ``nf`` cells, in any order, of char(j + 1, length + 1)
-    and then the value; the caller checked the records' lengths.
-    """
-    block = np.frombuffer(b"".join(records), np.uint8).reshape(len(records), nf, _CELL)
-    # Every length byte says 9 (read at fixed offsets, each one true only if
-    # all cells before it are 9 bytes too), every value is tagged double_val
-    # (0x29: exactly the 9 bytes checked), each position exactly once.
-    if not (block[:, :, 1] == 10).all() or not (block[:, :, 2] == 0x29).all():
-        return None
-    order = np.argsort(block[:, :, 0], axis=1, kind="stable")
-    block = np.take_along_axis(block, order[:, :, None], axis=1)
-    if not (block[:, :, 0] == np.arange(1, nf + 1, dtype=np.uint8)).all():
-        return None
-    return block[:, :, 2:]
 
 
 class SqliteOnlineReader:
@@ -117,8 +101,7 @@ class SqliteOnlineReader:
                 conn = apsw.Connection(self._path, flags=apsw.SQLITE_OPEN_READONLY)
                 conn.set_busy_timeout(int(self._timeout_s * 1000))
                 conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
-                # The block read passes value blobs through text functions,
-                # which keep their bytes only in a UTF-8 database.
+                # The block read needs a UTF-8 database (_sqlite_block).
                 encoding = conn.execute("PRAGMA encoding").get
             except apsw.Error as exc:
                 raise OnlineStoreUnavailableError(
@@ -148,26 +131,10 @@ class SqliteOnlineReader:
                 self._sql_cache[(table, n_keys, n_features)] = sql
         return sql
 
-    def _packed_sql(self, table: str, n_keys: int, n_features: int) -> str:
+    def _block_sql(self, table: str, n_keys: int, n_features: int) -> str:
         sql = self._sql_cache.get((table, n_keys, -n_features))
         if sql is None:
-            quoted, keys, names = _sql_parts(table, n_keys, n_features)
-            # One row per key instead of one per key and feature: a blob
-            # "<newest event_ts>|" followed, for each stored feature in any
-            # order, by char(j + 1, length + 1) and the value. A key with
-            # nothing stored gives NULL. The length bytes let Python prove
-            # every value is 9 bytes before it reshapes the blob (checking
-            # counts and lengths with aggregates instead costs 0.45 ms per
-            # 100 x 50). MATERIALIZED keeps `f` one small indexed table
-            # instead of re-evaluating it per key.
-            sql = (
-                f"WITH k(i, key) AS (VALUES {keys}), "
-                f"f(j, name) AS MATERIALIZED (VALUES {names}) "
-                "SELECT k.i, (SELECT CAST(max(t.event_ts) || '|' || group_concat("
-                "char(f.j + 1, length(t.value) + 1) || t.value, '') AS BLOB) "
-                f"FROM {quoted} t JOIN f ON +t.feature_name = f.name "
-                "WHERE t.entity_key = k.key) FROM k"
-            )
+            sql = block_sql(*_sql_parts(table, n_keys, n_features))
             if len(self._sql_cache) < 4096:
                 self._sql_cache[(table, n_keys, -n_features)] = sql
         return sql
@@ -191,26 +158,26 @@ class SqliteOnlineReader:
             )
             table = f"{project}_{view.name}"
             result = None
-            if self._packable(view, keys):
-                result = self._read_packed(table, view, keys, now, ts_cache)
+            if self._block_readable(view, keys):
+                result = self._read_block(table, view, keys, now, ts_cache)
             if result is None:
                 stored = self._fetch(table, view, keys, ts_cache)
                 result = assemble(view, keys, stored, now)
             results.append(result)
         return results
 
-    def _packable(self, view: ViewRequest, keys: list[bytes]) -> bool:
-        """Whether to try the block read (declared doubles, enough keys)."""
+    def _block_readable(self, view: ViewRequest, keys: list[bytes]) -> bool:
+        """Whether to take the block read (declared doubles, enough keys)."""
         if not (
             view.all_double
-            and 0 < len(view.features) <= _PACKED_MAX_FEATURES
-            and _PACKED_MIN_KEYS <= len(keys) <= _MAX_KEYS_PER_QUERY
+            and 0 < len(view.features) <= MAX_FEATURES
+            and _BLOCK_MIN_KEYS <= len(keys) <= _MAX_KEYS_PER_QUERY
         ):
             return False
-        self._conn()
+        self._conn()  # opening it learns the database's text encoding
         return bool(self._local.utf8)
 
-    def _read_packed(
+    def _read_block(
         self,
         table: str,
         view: ViewRequest,
@@ -218,52 +185,44 @@ class SqliteOnlineReader:
         now: datetime,
         ts_cache: dict[object, datetime],
     ) -> ViewResult | None:
-        """Read every feature of every key as one block of doubles.
+        """Read the view with one blob per key (``_sqlite_block``).
 
-        Returns None, having read nothing the caller needs, when a stored
-        row lacks a feature, a value is not a 9-byte double or an event time
-        is not whole seconds: the row-per-value read handles those.
+        All doubles, every feature stored: a ``PackedDoubles`` result. Other
+        values, or stored rows lacking a feature, are cut out of the same
+        blobs one by one. None only for a blob that cannot be read back
+        exactly (values of 65,532 bytes or more): the row read handles it.
         """
         unique = list(dict.fromkeys(keys))
         nf = len(view.features)
-        sql = self._packed_sql(table, len(unique), nf)
+        sql = self._block_sql(table, len(unique), nf)
         blobs: list[bytes | None] = [None] * len(unique)
         try:
             for i, blob in self._conn().execute(sql, [*unique, *view.features]):
                 blobs[i] = blob
         except apsw.Error as exc:
             raise self._store_error(table, exc) from exc
-        size = _CELL * nf
-        times: list[datetime | None] = []
-        records: list[bytes] = []
-        for blob in blobs:
+        time_of: dict[bytes, datetime | None] = {}
+        records: dict[bytes, bytes] = {}  # keys with something stored
+        for key, blob in zip(unique, blobs, strict=True):
             if blob is None:
-                times.append(None)
+                time_of[key] = None
                 continue
-            stamp, _, record = blob.partition(b"|")
-            if len(record) != size:
-                return None
-            try:
-                seconds = int(stamp)
-            except ValueError:
-                return None
-            times.append(_sqlite_ts(seconds, ts_cache))
-            records.append(record)
-        if not records:
-            return assemble(view, keys, {}, now)
-        cells = _ordered_doubles(records, nf)
+            stamp, _, records[key] = blob.partition(b"|")
+            time_of[key] = _sqlite_ts(stamp_value(stamp), ts_cache)
+        cells = ordered_doubles(list(records.values()), nf) if records else None
         if cells is None:
-            return None
-        # Unique key -> row of `cells` (-1: nothing stored), then per entity row.
-        row_of: dict[bytes, int] = {}
-        found = 0
-        for key, moment in zip(unique, times, strict=True):
-            row_of[key] = -1 if moment is None else found
-            found += moment is not None
+            stored: dict[bytes, StoredRow] = {}
+            for key, record in records.items():
+                row = record_cells(record, nf)
+                if row is None:
+                    return None
+                stored[key] = (time_of[key], row)  # type: ignore[assignment]
+            return assemble(view, keys, stored, now)
+        # Entity row -> row of `cells` (-1: nothing stored for its key).
+        row_of = dict.fromkeys(unique, -1) | {key: n for n, key in enumerate(records)}
         rows = np.fromiter((row_of[key] for key in keys), np.intp, len(keys))
         present = rows >= 0
         packed = PackedDoubles(cells[np.where(present, rows, 0)], present)
-        time_of = dict(zip(unique, times, strict=True))
         return assemble_packed(view, [time_of[key] for key in keys], packed, now)
 
     def _fetch(

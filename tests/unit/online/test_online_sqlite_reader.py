@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
+import apsw
 import pytest
 from feast.infra.online_stores.sqlite import SqliteOnlineStore
-from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +21,6 @@ from services.online import (
     ViewRequest,
     build_online_reader,
 )
-from services.online._sqlite import _ordered_doubles
 from tests.unit.online import _world as w
 from tests.unit.online._compare import assert_same_as_feast, request_for
 
@@ -297,14 +296,27 @@ def test_double_views_are_read_as_one_block(
         11,  # a stored row without one of the features
     ],
 )
-def test_block_read_falls_back_for_values_not_all_doubles(
+def test_block_read_cuts_values_that_are_not_all_doubles_out_of_one_query(
     sqlite_world, odd_id: int
 ) -> None:
-    reader = build_online_reader(sqlite_world.config)
-    ids = [1, odd_id, 2, 999]
-    [result] = reader.read(
-        w.PROJECT, [request_for(w.driver_doubles_view)], {"driver_id": ids}, w.NOW
-    )
+    statements: list[str] = []
+
+    def count(cursor: object, sql: str, bindings: object) -> bool:
+        statements.append(sql)
+        return True
+
+    apsw.connection_hooks.append(lambda conn: setattr(conn, "exec_trace", count))
+    try:
+        reader = build_online_reader(sqlite_world.config)
+        ids = [1, odd_id, 2, 999]
+        reader.ping()  # opens the connection (its pragmas are statements too)
+        statements.clear()
+        [result] = reader.read(
+            w.PROJECT, [request_for(w.driver_doubles_view)], {"driver_id": ids}, w.NOW
+        )
+    finally:
+        apsw.connection_hooks.pop()
+    assert len(statements) == 1, statements
     assert not isinstance(result.raw_values, PackedDoubles)
     assert_same_as_feast(
         result,
@@ -348,31 +360,6 @@ def test_random_double_reads_match_feast(
         features,
         now,
     )
-
-
-@given(
-    cells=st.lists(
-        st.lists(st.floats(allow_nan=False), min_size=3, max_size=3),
-        min_size=1,
-        max_size=5,
-    ),
-    data=st.data(),
-)
-def test_block_cells_are_put_in_request_order(cells, data) -> None:
-    # SQLite picks the order of a key's cells; small tables and the bench
-    # table get different plans, so shuffle here.
-    records, expected = [], []
-    for row in cells:
-        framed = [
-            bytes((j + 1, 10)) + ValueProto(double_val=x).SerializeToString()
-            for j, x in enumerate(row)
-        ]
-        shuffled = data.draw(st.permutations(framed))
-        records.append(b"".join(shuffled))
-        expected.append(b"".join(c[2:] for c in framed))
-    block = _ordered_doubles(records, 3)
-    assert block is not None
-    assert [row.tobytes() for row in block] == expected
 
 
 def test_block_read_is_skipped_in_a_utf16_database(tmp_path) -> None:
