@@ -187,7 +187,9 @@ def _parse_rows(
     rows: Sequence[Sequence[bytes | None] | None], nf: int
 ) -> list[list[ValueProto | None]]:
     parse = ValueProto.FromString
-    parsed: dict[int, list[ValueProto | None]] = {}
+    # id -> (the row object, its parse). Keeping the object alive keeps its id
+    # from passing to a later row (PackedDoubles makes a new tuple per row).
+    parsed: dict[int, tuple[object, list[ValueProto | None]]] = {}
     out: list[list[ValueProto | None]] = []
     for raw in rows:
         if raw is None:
@@ -195,8 +197,11 @@ def _parse_rows(
             continue
         # Duplicate entities share a row object: parse it once, copy the list
         # so callers may mutate rows without aliasing.
-        hit = parsed.get(id(raw))
-        if hit is None:
-            hit = parsed[id(raw)] = [None if b is None else parse(b) for b in raw]
-        out.append(list(hit))
+        entry = parsed.get(id(raw))
+        if entry is None:
+            entry = parsed[id(raw)] = (
+                raw,
+                [None if b is None else parse(b) for b in raw],
+            )
+        out.append(list(entry[1]))
     return out
