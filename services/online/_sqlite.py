@@ -63,6 +63,24 @@ def _sql_parts(table: str, n_keys: int, n_features: int) -> tuple[str, str, str]
     return quoted, keys, names
 
 
+def _row_sql(quoted_table: str, key_values: str, name_values: str) -> str:
+    """The row read: one row per stored (key, feature), named by position.
+
+    Rows name their key and feature by position (small ints Python does not
+    allocate) instead of repeating the key blob and the name on each of the
+    keys x features rows: fetching the rows into Python is most of a wide
+    read's time. CROSS JOIN keeps the keys as the outer loop, one index search
+    each; unary + keeps feature_name out of that search (one range per key,
+    not one seek per key and feature).
+    """
+    return (
+        f"WITH k(i, key) AS (VALUES {key_values}), "
+        f"f(j, name) AS (VALUES {name_values}) "
+        f"SELECT k.i, f.j, t.value, t.event_ts FROM k CROSS JOIN {quoted_table} t "
+        "ON t.entity_key = k.key JOIN f ON +t.feature_name = f.name"
+    )
+
+
 class SqliteOnlineReader:
     """Reads feature rows written by Feast's ``SqliteOnlineStore``.
 
@@ -92,7 +110,7 @@ class SqliteOnlineReader:
         self._version = entity_key_version
         self._timeout_s = timeout_s
         self._local = threading.local()
-        self._sql_cache: dict[tuple[str, int, int], str] = {}
+        self._sql_cache: dict[tuple[str, int, int, bool], str] = {}
 
     def _conn(self) -> apsw.Connection:
         conn: apsw.Connection | None = getattr(self._local, "conn", None)
@@ -111,32 +129,17 @@ class SqliteOnlineReader:
             self._local.utf8 = encoding == "UTF-8"
         return conn
 
-    def _sql(self, table: str, n_keys: int, n_features: int) -> str:
-        sql = self._sql_cache.get((table, n_keys, n_features))
+    def _sql(
+        self, table: str, n_keys: int, n_features: int, *, block: bool = False
+    ) -> str:
+        """The row read's (or block read's) SQL for this shape, built once."""
+        shape = (table, n_keys, n_features, block)
+        sql = self._sql_cache.get(shape)
         if sql is None:
-            quoted, keys, names = _sql_parts(table, n_keys, n_features)
-            # Rows name their key and feature by position (small ints Python
-            # does not allocate) instead of repeating the key blob and the
-            # name on each of the keys x features rows: fetching the rows
-            # into Python is most of a wide read's time. CROSS JOIN keeps the
-            # keys as the outer loop, one index search each; unary + keeps
-            # feature_name out of that search (one range per key, not one
-            # seek per key and feature).
-            sql = (
-                f"WITH k(i, key) AS (VALUES {keys}), f(j, name) AS (VALUES {names}) "
-                f"SELECT k.i, f.j, t.value, t.event_ts FROM k CROSS JOIN {quoted} t "
-                "ON t.entity_key = k.key JOIN f ON +t.feature_name = f.name"
-            )
+            build = block_sql if block else _row_sql
+            sql = build(*_sql_parts(table, n_keys, n_features))
             if len(self._sql_cache) < 4096:
-                self._sql_cache[(table, n_keys, n_features)] = sql
-        return sql
-
-    def _block_sql(self, table: str, n_keys: int, n_features: int) -> str:
-        sql = self._sql_cache.get((table, n_keys, -n_features))
-        if sql is None:
-            sql = block_sql(*_sql_parts(table, n_keys, n_features))
-            if len(self._sql_cache) < 4096:
-                self._sql_cache[(table, n_keys, -n_features)] = sql
+                self._sql_cache[shape] = sql
         return sql
 
     def read(
@@ -194,36 +197,37 @@ class SqliteOnlineReader:
         """
         unique = list(dict.fromkeys(keys))
         nf = len(view.features)
-        sql = self._block_sql(table, len(unique), nf)
+        sql = self._sql(table, len(unique), nf, block=True)
         blobs: list[bytes | None] = [None] * len(unique)
         try:
             for i, blob in self._conn().execute(sql, [*unique, *view.features]):
                 blobs[i] = blob
         except apsw.Error as exc:
             raise self._store_error(table, exc) from exc
-        time_of: dict[bytes, datetime | None] = {}
-        records: dict[bytes, bytes] = {}  # keys with something stored
+        # Keys with something stored: their event time and record.
+        records: dict[bytes, tuple[datetime, bytes]] = {}
         for key, blob in zip(unique, blobs, strict=True):
-            if blob is None:
-                time_of[key] = None
-                continue
-            stamp, _, records[key] = blob.partition(b"|")
-            time_of[key] = _sqlite_ts(stamp_value(stamp), ts_cache)
-        cells = ordered_doubles(list(records.values()), nf) if records else None
+            if blob is not None:
+                stamp, _, record = blob.partition(b"|")
+                records[key] = (_sqlite_ts(stamp_value(stamp), ts_cache), record)
+        cells = None
+        if records:
+            cells = ordered_doubles([record for _, record in records.values()], nf)
         if cells is None:
             stored: dict[bytes, StoredRow] = {}
-            for key, record in records.items():
+            for key, (moment, record) in records.items():
                 row = record_cells(record, nf)
                 if row is None:
                     return None
-                stored[key] = (time_of[key], row)  # type: ignore[assignment]
+                stored[key] = (moment, row)
             return assemble(view, keys, stored, now)
         # Entity row -> row of `cells` (-1: nothing stored for its key).
         row_of = dict.fromkeys(unique, -1) | {key: n for n, key in enumerate(records)}
         rows = np.fromiter((row_of[key] for key in keys), np.intp, len(keys))
         present = rows >= 0
         packed = PackedDoubles(cells[np.where(present, rows, 0)], present)
-        return assemble_packed(view, [time_of[key] for key in keys], packed, now)
+        times = [records[key][0] if key in records else None for key in keys]
+        return assemble_packed(view, times, packed, now)
 
     def _fetch(
         self,
