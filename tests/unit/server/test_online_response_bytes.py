@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from services.online import FeatureStatus, PackedDoubles, ViewResult
 from services.server.feast_serving import _feature_vectors
-from services.server.online_features import _feature_columns
+from services.server.online_features import _feature_columns, _one_row_of_doubles
 from services.server.values import from_feast, ours_double_columns
 
 _STATUS = {
@@ -144,6 +144,47 @@ def test_a_column_that_is_not_all_doubles_takes_the_general_path(odd: bytes) -> 
     rows = [(double, double), (double, odd), (double, double)]
     assert ours_double_columns(rows) is None
     result = ViewResult("v", ("a", "b"), [_BASE] * 3, rows, [FeatureStatus.PRESENT] * 3)
+    got = pb.GetOnlineFeaturesResponse.FromString(
+        b"".join(_feature_columns(result, False))
+    )
+    assert got == _expected(result, False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    row=st.lists(doubles, min_size=1, max_size=6),
+    stale=st.booleans(),
+    seconds=st.integers(0, 10**9),
+    full_names=st.booleans(),
+)
+def test_one_entity_of_doubles_frames_like_the_message_built_field_by_field(
+    row: list[bytes], stale: bool, seconds: int, full_names: bool
+) -> None:
+    status = FeatureStatus.OUTSIDE_MAX_AGE if stale else FeatureStatus.PRESENT
+    moment = _BASE + timedelta(seconds=seconds, microseconds=seconds % 7)
+    features = tuple(f"f{j}" for j in range(len(row)))
+    result = ViewResult("v", features, [moment], [tuple(row)], [status])
+    assert _one_row_of_doubles(result, full_names, b"tail") is not None
+    got = b"".join(_feature_columns(result, full_names))
+    # NaN != NaN in message equality: compare the serialised forms.
+    assert got == _expected(result, full_names).SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        FeastValue(int64_val=2**50).SerializeToString(),  # 9 bytes, not a double
+        FeastValue(string_val="seven c").SerializeToString(),  # 9 bytes too
+        FeastValue(float_val=1.5).SerializeToString(),
+        None,  # stored without this feature
+    ],
+)
+def test_one_entity_not_all_doubles_takes_the_general_path(odd: bytes | None) -> None:
+    double = FeastValue(double_val=2.5).SerializeToString()
+    result = ViewResult(
+        "v", ("a", "b", "c"), [_BASE], [(double, odd, double)], [FeatureStatus.PRESENT]
+    )
+    assert _one_row_of_doubles(result, False, b"") is None
     got = pb.GetOnlineFeaturesResponse.FromString(
         b"".join(_feature_columns(result, False))
     )
