@@ -24,7 +24,10 @@ demo: $(VENV_STAMP) ## Generate data, run the Spark jobs, feast apply/materializ
 serve: $(VENV_STAMP) ## Run the gRPC server (FS_ADDRESS, default 127.0.0.1:6566)
 	$(PY) -m services.server
 
-test: $(VENV_STAMP) contracts-check proto-check loadgen-test ## Run every test (unit, Spark, integration)
+serve-front: $(VENV_STAMP) front ## The same behind the compiled front: fs-front + 2 server processes
+	$(PY) -m services.server --front --workers 2
+
+test: $(VENV_STAMP) contracts-check proto-check loadgen-test front front-test ## Run every test (unit, Spark, integration)
 	$(PY) -m pytest -q
 
 contracts-check: $(VENV_STAMP) ## Every contract vs its previous version; views vs contracts
@@ -37,7 +40,7 @@ test-fast: $(VENV_STAMP) ## Unit tests only: no Spark, no servers
 test-integration: $(VENV_STAMP) ## Spark and integration tests only
 	$(PY) -m pytest -q -m "spark or integration"
 
-bench: $(VENV_STAMP) load-tools ## Run the benchmarks; results in benchmarks/results/
+bench: $(VENV_STAMP) load-tools front ## Run the benchmarks; results in benchmarks/results/
 	$(PY) -m benchmarks
 
 GO_BIN := $(CURDIR)/.cache/go/bin
@@ -46,6 +49,14 @@ load-tools: $(GO_BIN)/fs-loadgen $(GO_BIN)/vegeta ## Load generators for bench_o
 
 $(GO_BIN)/fs-loadgen: benchmarks/loadgen/main.go benchmarks/loadgen/go.mod
 	cd benchmarks/loadgen && $(GO_ENV) go build -o $@ .
+
+front: $(GO_BIN)/fs-front ## Build the compiled gRPC front (services/front, Go, cached)
+
+$(GO_BIN)/fs-front: $(wildcard services/front/*.go) services/front/go.mod
+	cd services/front && $(GO_ENV) go build -o $@ .
+
+front-test: ## The front's own tests (Go)
+	cd services/front && $(GO_ENV) go vet ./... && $(GO_ENV) go test ./...
 
 loadgen-test: ## The load generator's own tests (Go)
 	cd benchmarks/loadgen && $(GO_ENV) go test ./...
@@ -73,4 +84,4 @@ type: $(VENV_STAMP) ## mypy --strict on the packages
 clean-data: ## Remove generated data (data/)
 	rm -rf data
 
-.PHONY: help venv demo serve test contracts-check test-fast test-integration bench load-tools loadgen-test proto proto-check lint type clean-data
+.PHONY: help venv demo serve serve-front front front-test test contracts-check test-fast test-integration bench load-tools loadgen-test proto proto-check lint type clean-data

@@ -1,5 +1,10 @@
 """Online load: our gRPC server vs `feast serve` (HTTP) on one online store.
 
+Ours runs as deployed for latency: `python -m services.server --front
+--workers 2` (fs-front terminating gRPC, online reads handed to the two
+server processes over Unix sockets); `--no-front` measures grpc-python
+serving every call itself.
+
 Both load generators are compiled Go tools (`make load-tools` builds them in
 .cache/go/bin): benchmarks/loadgen (grpc-go sending pre-serialised request
 bytes, replies left unparsed) for us, vegeta for `feast serve` (replies read,
@@ -39,6 +44,7 @@ from benchmarks.bench_materialize import NOW, RESULTS, build_repo
 ROOT = Path(__file__).resolve().parents[1]
 LOADGEN = ROOT / ".cache" / "go" / "bin" / "fs-loadgen"
 VEGETA = ROOT / ".cache" / "go" / "bin" / "vegeta"
+FRONT = ROOT / ".cache" / "go" / "bin" / "fs-front"
 METHOD = "/featurestore.v1.FeatureStoreService/GetOnlineFeatures"
 MIN_FIXED_REQUESTS = 2000
 # Before each measured run both servers get this many seconds of the same
@@ -280,10 +286,17 @@ def main(argv: list[str] | None = None) -> int:
         default="sqlite",
         help="online store both servers read (redis: a redis-server is started)",
     )
+    parser.add_argument(
+        "--front",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="our server behind fs-front (the compiled gRPC front; default), or "
+        "--no-front for grpc-python serving every call itself",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "online_load.json")
     args = parser.parse_args(argv)
-    if not (LOADGEN.exists() and VEGETA.exists()):
-        print("fs-loadgen or vegeta missing: run `make load-tools`")
+    if not (LOADGEN.exists() and VEGETA.exists() and FRONT.exists()):
+        print("fs-loadgen, vegeta or fs-front missing: run `make load-tools front`")
         return 2
     from services.online.materialize import materialize
 
@@ -296,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     results["store"] = args.store
     results["workers"] = args.workers
+    results["front"] = args.front
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
         online = f"  type: sqlite\n  path: {root}/online.db"
@@ -322,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                 str(store.repo_path),
                 "--workers",
                 str(args.workers),
+                "--front" if args.front else "--no-front",
             ],
             cwd=ROOT,
             env=env,
@@ -438,8 +453,11 @@ def main(argv: list[str] | None = None) -> int:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    if args.out == RESULTS / "online_load.json" and args.store != "sqlite":
-        args.out = RESULTS / f"online_load_{args.store}.json"
+    if args.out == RESULTS / "online_load.json":
+        suffix = ("" if args.store == "sqlite" else f"_{args.store}") + (
+            "" if args.front else "_no_front"
+        )
+        args.out = RESULTS / f"online_load{suffix}.json"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     return 0

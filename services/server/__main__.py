@@ -6,9 +6,13 @@ import argparse
 import gc
 import logging
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         help="server processes sharing the port via SO_REUSEPORT, one GIL each "
         "(env FS_WORKERS, default 1); worker i serves metrics on PORT+i",
     )
+    parser.add_argument(
+        "--front",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve gRPC from the compiled front (fs-front, `make front`), online "
+        "reads handed to the --workers processes over Unix sockets (env FS_FRONT)",
+    )
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {}
     if args.address:
@@ -58,11 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         overrides["reflection"] = False
     if args.workers is not None:
         overrides["workers"] = args.workers
+    if args.front is not None:
+        overrides["front"] = args.front
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
     settings = ServerSettings(**overrides)
-    if settings.workers > 1:
+    if settings.workers > 1 or settings.front:
         return supervise(settings, argv if argv is not None else sys.argv[1:])
     # Block the stop signals before any thread exists (threads inherit the
     # mask) and take them synchronously with sigwait below. A Python signal
@@ -91,56 +104,94 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def supervise(settings: ServerSettings, argv: list[str]) -> int:
-    """Run ``settings.workers`` server processes on one port; stop them together.
+    """Run ``settings.workers`` server processes (and the front); stop them together.
 
-    Each worker is this module with ``FS_WORKERS=1`` and ``FS_REUSE_PORT=1``;
-    the kernel spreads connections over them. SIGTERM/SIGINT is forwarded to
-    every worker (each drains); if a worker dies on its own, the others are
-    stopped and the exit status is non-zero, so a process manager restarts
-    the whole group.
+    Each worker is this module with ``--workers 1`` and ``FS_REUSE_PORT=1``;
+    the kernel spreads connections over them. With ``--front`` the workers
+    listen on a private port and a Unix socket each, and ``fs-front`` serves
+    the public address. SIGTERM/SIGINT drains the front first, then the
+    workers; if any process dies on its own, the others are stopped and the
+    exit status is non-zero, so a process manager restarts the whole group.
     """
     if settings.address.rsplit(":", 1)[-1] == "0":
-        print("--workers > 1 needs a fixed port, not :0", file=sys.stderr)
+        print("--workers > 1 and --front need a fixed port, not :0", file=sys.stderr)
+        return 2
+    if settings.front and not settings.front_binary.exists():
+        print(f"{settings.front_binary} missing: run `make front`", file=sys.stderr)
         return 2
     stop_signals = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    children = []
+    sockets_dir = Path(tempfile.mkdtemp(prefix="fs-online-"))
+    worker_address = f"127.0.0.1:{_free_port()}" if settings.front else None
+    workers, sockets = [], []
     for number in range(settings.workers):
         env = {**os.environ, "FS_WORKERS": "1", "FS_REUSE_PORT": "1"}
-        extra = []
+        extra = ["--workers", "1", "--no-front"]
         if settings.metrics_port is not None:
-            extra = ["--metrics-port", str(settings.metrics_port + number)]
-        children.append(
+            extra += ["--metrics-port", str(settings.metrics_port + number)]
+        if worker_address is not None:
+            sockets.append(str(sockets_dir / f"online-{number}.sock"))
+            env["FS_ONLINE_SOCKET"] = sockets[-1]
+            extra += ["--address", worker_address]
+        command = [sys.executable, "-m", "services.server", *argv, *extra]
+        workers.append(subprocess.Popen(command, env=env))
+    front = []
+    if worker_address is not None:
+        # A socket appears once its worker has loaded the registry and checked
+        # the store; the front starts when every worker can take reads.
+        while not all(Path(p).exists() for p in sockets):
+            if any(w.poll() is not None for w in workers):
+                break
+            time.sleep(0.1)
+        front.append(
             subprocess.Popen(
                 [
-                    sys.executable,
-                    "-m",
-                    "services.server",
-                    *argv,
-                    *extra,
-                    "--workers",
-                    "1",
-                ],
-                env=env,
+                    str(settings.front_binary),
+                    "--listen", settings.address,
+                    "--backend", worker_address,
+                    "--online-sockets", ",".join(sockets),
+                    "--max-request-bytes", str(settings.max_request_bytes),
+                    "--grace", f"{settings.grace_seconds}s",
+                ]
             )
-        )
-    logging.info("supervising %d workers on %s", len(children), settings.address)
+        )  # fmt: skip
+    logging.info(
+        "supervising %d workers%s on %s",
+        len(workers), " behind fs-front" if front else "", settings.address,
+    )  # fmt: skip
     while True:
         signum = signal.sigwait(stop_signals)
-        if signum != signal.SIGCHLD or any(c.poll() is not None for c in children):
+        if signum != signal.SIGCHLD or any(
+            c.poll() is not None for c in front + workers
+        ):
             break
+    codes = _stop(front, settings.grace_seconds) + _stop(
+        workers, settings.grace_seconds
+    )
+    shutil.rmtree(sockets_dir, ignore_errors=True)
+    logging.info("stopped: exit codes %s", codes)
+    return 0 if signum != signal.SIGCHLD and not any(codes) else 1
+
+
+def _stop(children: list[subprocess.Popen[bytes]], grace: float) -> list[int]:
+    """SIGTERM ``children`` (each drains for up to ``grace`` s); their exit codes."""
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
     codes = []
     for child in children:
         try:
-            codes.append(child.wait(timeout=settings.grace_seconds + 30))
+            codes.append(child.wait(timeout=grace + 30))
         except subprocess.TimeoutExpired:
             child.kill()
             codes.append(child.wait())
-    logging.info("workers stopped: exit codes %s", codes)
-    return 0 if signum != signal.SIGCHLD and not any(codes) else 1
+    return codes
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 if __name__ == "__main__":

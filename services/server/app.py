@@ -10,7 +10,7 @@ from pathlib import Path
 
 import grpc
 from feast import FeatureStore
-from feast.protos.feast.serving import ServingService_pb2_grpc
+from feast.protos.feast.serving import ServingService_pb2, ServingService_pb2_grpc
 from featurestore.v1 import (
     contract_service_pb2,
     contract_service_pb2_grpc,
@@ -27,7 +27,9 @@ from services.server.catalog import Catalog
 from services.server.contract_servicer import ContractServicer
 from services.server.feature_servicer import FeatureStoreServicer
 from services.server.interceptors import ErrorAndMetricsInterceptor
+from services.server.ipc import Handler, OnlineSocketServer
 from services.server.metrics import TimedReader
+from services.server.online_features import online_features_wire
 from services.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -49,12 +51,15 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     _stop_background: threading.Event
+    online_socket: OnlineSocketServer | None = None
 
     def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, let in-flight RPCs finish for ``grace`` s, stop."""
         self.health.enter_graceful_shutdown()
         self._stop_background.set()
         self.server.stop(grace).wait()
+        if self.online_socket is not None:
+            self.online_socket.close()
 
 
 def _feature_store(settings: ServerSettings) -> FeatureStore:
@@ -120,7 +125,34 @@ def create_server(
     )
     monitor.check_once()
     monitor.start()
-    return RunningServer(server, port, health_servicer, stop)
+    online_socket = None
+    if settings.online_socket is not None:
+        online_socket = OnlineSocketServer(
+            settings.online_socket,
+            _online_handlers(catalog, reader, store.project, settings),
+        )
+    return RunningServer(server, port, health_servicer, stop, online_socket)
+
+
+def _online_handlers(
+    catalog: Catalog, reader: TimedReader, project: str, settings: ServerSettings
+) -> dict[int, Handler]:
+    """The online reads the front hands over (``ipc.METHODS``), bytes to bytes."""
+    rows = settings.max_online_entity_rows
+
+    def ours(body: bytes) -> bytes:
+        request = feature_store_service_pb2.GetOnlineFeaturesRequest.FromString(body)
+        return online_features_wire(
+            request, catalog, reader, project=project, max_rows=rows
+        )
+
+    def feasts(body: bytes) -> bytes:
+        request = ServingService_pb2.GetOnlineFeaturesRequest.FromString(body)
+        return feast_serving.online_features_wire(
+            request, catalog, reader, project=project, max_rows=rows
+        )
+
+    return {1: ours, 2: feasts}
 
 
 class _HealthMonitor(threading.Thread):

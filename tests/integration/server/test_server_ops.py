@@ -182,3 +182,59 @@ def test_worker_group_serves_on_one_port_and_stops_together(
 def _zombie(pid: int) -> bool:
     with open(f"/proc/{pid}/stat") as handle:
         return handle.read().split(")")[-1].split()[0] == "Z"
+
+
+def test_front_group_serves_reads_and_proxied_streams_then_drains(
+    served_repo: ServedRepo,
+) -> None:
+    """--front --workers 2: fs-front on the public port hands online reads to
+    the workers' sockets and proxies the rest (a streamed training set,
+    reflection); SIGTERM drains the front, then the workers (exit 0)."""
+    from services.client import FeatureStoreClient
+    from tests.integration.server.test_historical_features import _entities
+
+    address = f"127.0.0.1:{_free_port()}"
+    env = {
+        **os.environ,
+        "FS_REPO_PATH": str(served_repo.repo),
+        "FS_DATA_DIR": str(served_repo.data),
+    }
+    group = subprocess.Popen(
+        [sys.executable, "-m", "services.server", "--front", "--workers", "2",
+         "--address", address],
+        cwd=REPO, env=env, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert _wait_serving(address) == health_pb2.HealthCheckResponse.SERVING
+        commands = [_command(pid) for pid in _children(group.pid)]
+        assert sum("fs-front" in c for c in commands) == 1
+        assert sum("services.server" in c for c in commands) == 2
+        with FeatureStoreClient(address) as client:
+            frame = client.get_online_features(
+                {"customer_id": [1, 99]}, ["customer_spend:spend_1h"], with_status=True
+            )
+            assert frame["spend_1h__status"].tolist() == ["PRESENT", "NOT_FOUND"]
+            assert frame["spend_1h"].tolist()[0] == 10.0
+            training = client.get_historical_features(
+                _entities(), ["customer_spend:spend_1h"]
+            )
+        assert training.table.column("spend_1h").to_pylist() == [
+            10.0, None, 30.0, 31.0, None,
+        ]  # fmt: skip
+        with grpc.insecure_channel(address) as channel:
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            (reply,) = list(stub.ServerReflectionInfo(iter([request]), timeout=10))
+        names = {s.name for s in reply.list_services_response.service}
+        assert "featurestore.v1.FeatureStoreService" in names
+        group.send_signal(signal.SIGTERM)
+        assert group.wait(timeout=60) == 0
+    finally:
+        if group.poll() is None:
+            group.kill()
+            group.wait()
+
+
+def _command(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        return handle.read().replace(b"\0", b" ").decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.server.app import RunningServer, create_server
 from services.server.settings import ServerSettings
+from tests.redis_harness import free_port
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TS = pa.timestamp("us", tz="UTC")
@@ -161,20 +163,50 @@ def _latest(table: pa.Table, key: str):
 
 @dataclass
 class Served:
-    """A running server on the repo and a channel to it."""
+    """A running server on the repo and a channel to it (through fs-front if set)."""
 
     store: FeatureStore
     server: RunningServer
     channel: grpc.Channel
     settings: ServerSettings
+    front: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        """Close the channel, stop the front (if any), then the server."""
+        self.channel.close()
+        if self.front is not None:
+            self.front.terminate()
+            self.front.wait(timeout=30)
+        self.server.stop(0)
 
 
-def serve(store: FeatureStore, **settings: object) -> Served:
-    """Start our server on the store's repo with a 127.0.0.1 ephemeral port."""
+def serve(store: FeatureStore, front: bool = False, **settings: object) -> Served:
+    """Start our server on the store's repo with a 127.0.0.1 ephemeral port.
+
+    ``front``: clients go through the compiled front (``fs-front``, built by
+    ``make front``), which hands online reads to this server over a Unix
+    socket and proxies every other call to its gRPC port.
+    """
+    if front:
+        settings["online_socket"] = Path(store.repo_path) / "online.sock"
     config = ServerSettings(repo_path=Path(store.repo_path), **settings)  # type: ignore[arg-type]
     running = create_server(config, "127.0.0.1:0")
-    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
-    return Served(store, running, channel, config)
+    if not front:
+        channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+        return Served(store, running, channel, config)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(config.front_binary),
+            "--listen", f"127.0.0.1:{port}",
+            "--backend", f"127.0.0.1:{running.port}",
+            "--online-sockets", str(config.online_socket),
+            "--max-request-bytes", str(config.max_request_bytes),
+        ]
+    )  # fmt: skip
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    grpc.channel_ready_future(channel).result(timeout=30)
+    return Served(store, running, channel, config, process)
 
 
 def online_request() -> pb.GetOnlineFeaturesRequest:

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+func TestDecodeReplyOK(t *testing.T) {
+	got, err := decodeReply([]byte{0, 7, 8})
+	if err != nil || string(got) != "\x07\x08" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+}
+
+func TestDecodeReplyStatusKeepsDetails(t *testing.T) {
+	info, _ := anypb.New(&errdetails.ErrorInfo{Reason: "NO_ENTITY_ROWS"})
+	body, _ := proto.Marshal(&spb.Status{Code: 3, Message: "no entity rows", Details: []*anypb.Any{info}})
+	_, err := decodeReply(append([]byte{3}, body...))
+	st := status.Convert(err)
+	if st.Code() != codes.InvalidArgument || st.Message() != "no entity rows" {
+		t.Fatalf("got %v", st)
+	}
+	if len(st.Details()) != 1 || st.Details()[0].(*errdetails.ErrorInfo).Reason != "NO_ENTITY_ROWS" {
+		t.Fatalf("details lost: %v", st.Details())
+	}
+}
+
+func TestDecodeReplyBareCodeAndGarbage(t *testing.T) {
+	if _, err := decodeReply([]byte{12}); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("bare code: %v", err)
+	}
+	if _, err := decodeReply(nil); status.Code(err) != codes.Internal {
+		t.Fatalf("empty: %v", err)
+	}
+	if _, err := decodeReply([]byte{3, 0xff, 0xff}); status.Code(err) != codes.Internal {
+		t.Fatalf("garbage: %v", err)
+	}
+}
+
+// serveFrames answers each request frame with 0 + the body reversed, after
+// sleeping for the body's first byte in milliseconds.
+func serveFrames(t *testing.T, path string) net.Listener {
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			conn, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				for {
+					var head [4]byte
+					if _, err := io.ReadFull(c, head[:]); err != nil {
+						return
+					}
+					frame := make([]byte, binary.BigEndian.Uint32(head[:]))
+					if _, err := io.ReadFull(c, frame); err != nil {
+						return
+					}
+					body := frame[1:]
+					if len(body) > 0 {
+						time.Sleep(time.Duration(body[0]) * time.Millisecond)
+					}
+					reply := []byte{0}
+					for i := len(body) - 1; i >= 0; i-- {
+						reply = append(reply, body[i])
+					}
+					binary.BigEndian.PutUint32(head[:], uint32(len(reply)))
+					if _, err := c.Write(append(head[:], reply...)); err != nil {
+						return
+					}
+				}
+			}(conn)
+		}
+	}()
+	return lis
+}
+
+func TestPoolRoundTripAndDeadline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "online.sock")
+	lis := serveFrames(t, path)
+	defer lis.Close()
+	pool := newWorkerPool([]string{path}, 1)
+	got, err := pool.call(context.Background(), 1, []byte{0, 1, 2})
+	if err != nil || string(got) != "\x02\x01\x00" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	// A reply slower than the deadline: DEADLINE_EXCEEDED, and the one
+	// connection is back in the pool once the late reply has been read.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := pool.call(ctx, 1, []byte{200}); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("slow call: %v", err)
+	}
+	got, err = pool.call(context.Background(), 1, []byte{0, 9})
+	if err != nil || string(got) != "\x09\x00" {
+		t.Fatalf("after a late reply: %v, %v", got, err)
+	}
+}
+
+func TestPoolUnavailableThenRecovers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "online.sock")
+	pool := newWorkerPool([]string{path}, 1)
+	if _, err := pool.call(context.Background(), 1, []byte{0}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("no server: %v", err)
+	}
+	lis := serveFrames(t, path)
+	defer lis.Close()
+	got, err := pool.call(context.Background(), 1, []byte{0, 5})
+	if err != nil || string(got) != "\x05\x00" {
+		t.Fatalf("server up: %v, %v", got, err)
+	}
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+)
+
+// Online methods answered by the Python servers over Unix sockets; the byte
+// is the method's code in services/server/ipc.py (METHODS).
+var onlineMethods = []struct {
+	service, method string
+	code            byte
+}{
+	{"featurestore.v1.FeatureStoreService", "GetOnlineFeatures", 1},
+	{"feast.serving.ServingService", "GetOnlineFeatures", 2},
+}
+
+// rawCodec moves messages as the bytes they are on the wire: requests go to
+// the Python servers unparsed, replies come back already serialised.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *(v.(*[]byte)), nil }
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	p := v.(*[]byte)
+	*p = append((*p)[:0], data...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+func newServer(online *workerPool, upstream *grpc.ClientConn, maxRequest int) *grpc.Server {
+	server := grpc.NewServer(
+		grpc.ForceServerCodec(rawCodec{}),
+		grpc.MaxRecvMsgSize(maxRequest),
+		grpc.MaxSendMsgSize(1<<30),
+		grpc.UnknownServiceHandler(proxy(upstream)),
+	)
+	for _, m := range onlineMethods {
+		server.RegisterService(&grpc.ServiceDesc{
+			ServiceName: m.service,
+			HandlerType: (*any)(nil),
+			Methods: []grpc.MethodDesc{{
+				MethodName: m.method,
+				Handler:    onlineHandler(online, m.code),
+			}},
+		}, struct{}{})
+	}
+	return server
+}
+
+func onlineHandler(online *workerPool, code byte) grpc.MethodHandler {
+	return func(_ any, ctx context.Context, decode func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		var request []byte
+		if err := decode(&request); err != nil {
+			return nil, err
+		}
+		reply, err := online.call(ctx, code, request)
+		if err != nil {
+			return nil, err
+		}
+		return &reply, nil
+	}
+}
+
+// proxy forwards any other call, unary or streaming, to the Python servers:
+// metadata, messages both ways, headers, trailers and the final status
+// (details included) pass through unchanged.
+func proxy(upstream *grpc.ClientConn) grpc.StreamHandler {
+	return func(_ any, downstream grpc.ServerStream) error {
+		method, _ := grpc.MethodFromServerStream(downstream)
+		md, _ := metadata.FromIncomingContext(downstream.Context())
+		ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(downstream.Context(), md.Copy()))
+		defer cancel()
+		desc := &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
+		up, err := upstream.NewStream(ctx, desc, method)
+		if err != nil {
+			return err
+		}
+		go func() {
+			for {
+				var message []byte
+				if err := downstream.RecvMsg(&message); err != nil {
+					if errors.Is(err, io.EOF) {
+						_ = up.CloseSend()
+					} else {
+						cancel()
+					}
+					return
+				}
+				if up.SendMsg(&message) != nil {
+					return // the upstream's RecvMsg reports why
+				}
+			}
+		}()
+		headerSent := false
+		for {
+			var message []byte
+			err := up.RecvMsg(&message)
+			if !headerSent {
+				if header, herr := up.Header(); herr == nil {
+					_ = downstream.SendHeader(header)
+				}
+				headerSent = true
+			}
+			if err != nil {
+				downstream.SetTrailer(up.Trailer())
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+			if err := downstream.SendMsg(&message); err != nil {
+				return err
+			}
+		}
+	}
+}
