@@ -145,3 +145,24 @@ def _error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo:
             detail.Unpack(info)
             return info
     raise AssertionError("no ErrorInfo in the status details")
+
+
+def test_a_message_over_the_size_limit_then_still_serving(tmp_path, transport):
+    """A request larger than max_request_bytes: RESOURCE_EXHAUSTED naming both
+    sizes (grpc-python's or fs-front's own check), and the next call is served."""
+    from tests.integration.serving._repo import make_repo, serve, sqlite_online
+
+    store = make_repo(tmp_path, sqlite_online(tmp_path))
+    served = serve(store, transport, max_request_bytes=4096)
+    try:
+        stub = FeatureStoreServiceStub(served.channel)
+        big = online_request()
+        big.features.extend(["customer_stats:spend"] * 400)  # ~8 KB
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.GetOnlineFeatures(big, timeout=5)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "4096" in (caught.value.details() or "")
+        reply = stub.GetOnlineFeatures(online_request(), timeout=5)
+        assert [c.name for c in reply.columns] == ["customer_id", "spend", "tier"]
+    finally:
+        served.stop()
