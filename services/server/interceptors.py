@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+from google.rpc import status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
@@ -37,9 +38,17 @@ RPC_ERRORS = Counter(
 )
 
 
-def _abort(context: grpc.ServicerContext, method: str, exc: BaseException) -> None:
+def failure_status(
+    method: str, exc: BaseException
+) -> tuple[grpc.StatusCode, status_pb2.Status]:
+    """The status a failed call answers with (``to_status``), counted in RPC_ERRORS."""
     code, status = to_status(exc)
     RPC_ERRORS.labels(method, code.name).inc()
+    return code, status
+
+
+def _abort(context: grpc.ServicerContext, method: str, exc: BaseException) -> None:
+    _, status = failure_status(method, exc)
     context.abort_with_status(rpc_status.to_status(status))
 
 

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import grpc
 
-from services.server.errors import to_status
-from services.server.interceptors import RPC_ERRORS, RPC_LATENCY
+from services.server.interceptors import RPC_LATENCY, failure_status
 
 # Method byte -> gRPC method it stands for (the front maps paths to bytes).
 METHODS = {
@@ -84,17 +83,16 @@ class OnlineSocketServer:
 
     def answer(self, frame: bytes) -> bytes:
         """The reply frame for one request frame (see the module docstring)."""
-        method = METHODS.get(frame[0]) if frame else None
-        handler = self._handlers.get(frame[0]) if frame else None
-        if method is None or handler is None:
+        number = frame[0] if frame else 0
+        handler = self._handlers.get(number)
+        if number not in METHODS or handler is None:
             return _frame(bytes((grpc.StatusCode.UNIMPLEMENTED.value[0],)))
-        name = method.rsplit("/", 1)[-1]
+        name = METHODS[number].rsplit("/", 1)[-1]
         started = time.perf_counter()
         try:
             return _frame(_OK + handler(frame[1:]))
         except Exception as exc:
-            code, status = to_status(exc)
-            RPC_ERRORS.labels(name, code.name).inc()
+            code, status = failure_status(name, exc)
             return _frame(bytes((code.value[0],)) + status.SerializeToString())
         finally:
             RPC_LATENCY.labels(name).observe(time.perf_counter() - started)

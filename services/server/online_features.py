@@ -13,6 +13,8 @@ from services.online import FeatureStatus, OnlineReader, PackedDoubles, ViewResu
 from services.server.catalog import Catalog
 from services.server.errors import RequestError, entity_row_count
 from services.server.values import (
+    OURS_DOUBLE_ENTRY,
+    all_feast_doubles,
     key_column,
     length_delimited,
     ours_double_columns,
@@ -130,10 +132,7 @@ def _one_row_of_doubles(
     if raw is None or None in raw:
         return None
     values = cast("Sequence[bytes]", raw)  # None ruled out just above
-    joined = b"".join(values)
-    nf = len(values)
-    # A ValueProto starting with tag 0x29 (double_val) is exactly 9 bytes.
-    if len(joined) != 9 * nf or joined[::9] != b"\x29" * nf:
+    if not all_feast_doubles(b"".join(values), len(values)):
         return None
     heads = _double_heads(result.view, result.features, full_names, len(tail))
     return [head + v[1:] + tail for head, v in zip(heads, values, strict=True)]
@@ -144,9 +143,9 @@ def _double_heads(
     view: str, features: tuple[str, ...], full_names: bool, tail_size: int
 ) -> list[bytes]:
     """Per feature, a one-row double column up to its value's 8 payload bytes."""
-    value = b"\x12\x09\x11"  # values entry: our Value, double_value field
+    entry = OURS_DOUBLE_ENTRY
     return [
-        b"\x0a" + varint(len(name) + len(value) + 8 + tail_size) + name + value
+        b"\x0a" + varint(len(name) + len(entry) + 8 + tail_size) + name + entry
         for name in _name_fields(view, features, full_names)
     ]
 

@@ -154,6 +154,18 @@ def timestamp_body(moment: datetime | None) -> bytes:
     )
 
 
+# Our ``values`` entry (field 2) for a double, up to its 8 payload bytes:
+# length 9, then double_value (field 2, fixed64).
+OURS_DOUBLE_ENTRY = b"\x12\x09\x11"
+
+
+def all_feast_doubles(joined: bytes, count: int) -> bool:
+    """Whether ``joined`` is exactly ``count`` serialised Feast doubles."""
+    # A ValueProto starting with tag 0x29 (double_val) is exactly 9 bytes, so
+    # the tags at every 9th byte and the total length prove every cell is one.
+    return len(joined) == 9 * count and joined[::9] == b"\x29" * count
+
+
 def ours_value_field(raw: bytes | None) -> bytes:
     """A serialised Feast ValueProto as a ``values`` (field 2) entry of our column.
 
@@ -166,9 +178,9 @@ def ours_value_field(raw: bytes | None) -> bytes:
     n = len(raw)
     tag = raw[0]
     if tag == 0x29 and n == 9:  # double_val -> double_value
-        return b"\x12\x09\x11" + raw[1:]
+        return OURS_DOUBLE_ENTRY + raw[1:]
     if tag == 0x35 and n == 5:  # float_val -> double_value (widened)
-        return b"\x12\x09\x11" + _F64.pack(_F32S.unpack_from(raw, 1)[0])
+        return OURS_DOUBLE_ENTRY + _F64.pack(_F32S.unpack_from(raw, 1)[0])
     if tag == 0x12 and n < 128 and raw[1] == n - 2:  # string_val -> string_value
         return b"\x12" + bytes((n,)) + b"\x1a" + raw[1:]
     hit = _ours_cache.get(raw)
@@ -203,9 +215,7 @@ def ours_double_columns(rows: Sequence[Sequence[bytes]]) -> list[bytes] | None:
 
 def _double_columns(joined: bytes, n: int, nf: int) -> list[bytes] | None:
     """Re-tag ``n`` rows x ``nf`` Feast doubles (row-major) as our columns."""
-    # A ValueProto starting with tag 0x29 (double_val) is exactly 9 bytes, so
-    # the tags at every 9th byte and the total length prove every cell is one.
-    if not n or len(joined) != 9 * n * nf or joined[::9] != b"\x29" * (n * nf):
+    if not n or not all_feast_doubles(joined, n * nf):
         return None
     cells = np.frombuffer(joined, np.uint8).reshape(n, nf, 9)
     return ours_packed_columns(cells, None)
@@ -218,7 +228,7 @@ def ours_packed_columns(cells: np.ndarray, present: np.ndarray | None) -> list[b
         cells: (rows, features, 9) serialised Feast doubles (``PackedDoubles``).
         present: Per row, whether it is stored (else a null value); None: all.
     """
-    return framed_columns(cells[:, :, 1:], present, b"\x12\x09\x11", b"\x12\x00")
+    return framed_columns(cells[:, :, 1:], present, OURS_DOUBLE_ENTRY, b"\x12\x00")
 
 
 def framed_columns(

@@ -33,10 +33,7 @@ def test_health_reports_serving(served_repo: ServedRepo) -> None:
 
 
 def test_reflection_lists_the_featurestore_services(served_repo: ServedRepo) -> None:
-    stub = reflection_pb2_grpc.ServerReflectionStub(served_repo.channel)
-    request = reflection_pb2.ServerReflectionRequest(list_services="")
-    (reply,) = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
-    names = {s.name for s in reply.list_services_response.service}
+    names = _service_names(served_repo.channel)
     assert {
         "featurestore.v1.FeatureStoreService",
         "featurestore.v1.ContractService",
@@ -222,17 +219,21 @@ def test_front_group_serves_reads_and_proxied_streams_then_drains(
             10.0, None, 30.0, 31.0, None,
         ]  # fmt: skip
         with grpc.insecure_channel(address) as channel:
-            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-            request = reflection_pb2.ServerReflectionRequest(list_services="")
-            (reply,) = list(stub.ServerReflectionInfo(iter([request]), timeout=10))
-        names = {s.name for s in reply.list_services_response.service}
-        assert "featurestore.v1.FeatureStoreService" in names
+            assert "featurestore.v1.FeatureStoreService" in _service_names(channel)
         group.send_signal(signal.SIGTERM)
         assert group.wait(timeout=60) == 0
     finally:
         if group.poll() is None:
             group.kill()
             group.wait()
+
+
+def _service_names(channel: grpc.Channel) -> set[str]:
+    """The services a server lists through reflection."""
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (reply,) = list(stub.ServerReflectionInfo(iter([request]), timeout=10))
+    return {s.name for s in reply.list_services_response.service}
 
 
 def _command(pid: int) -> str:
