@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_data_dir() -> Path:
+    # The jobs' rule (spark_jobs.paths.default_data_root): $FS_DATA_DIR or ./data.
+    return Path(os.environ.get("FS_DATA_DIR", REPO_ROOT / "data")).resolve()
 
 
 class ServerSettings(BaseSettings):
@@ -23,6 +30,21 @@ class ServerSettings(BaseSettings):
     """A feature_store*.yaml other than the repo's default (FS_FEATURE_STORE_YAML)."""
     contracts_dir: Path | None = None
     """Contract folder; default feature_repo/contracts (FS_CONTRACTS_DIR)."""
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Data root (FS_DATA_DIR): the default path roots below live inside it."""
+
+    # --- server-side paths (GetHistoricalFeatures) ---------------------------
+    server_paths: bool = True
+    """Allow entity_rows_path/output_path at all (FS_SERVER_PATHS); when off,
+    clients must send entity rows inline and receive rows on the stream."""
+    entity_roots: list[str] | None = None
+    """Roots entity_rows_path may read under (FS_ENTITY_ROOTS, JSON list); local
+    paths or URIs (``s3://bucket/prefix``). Default: ``<data_dir>/entities``."""
+    training_set_root: str | None = None
+    """The one root output_path may write under (FS_TRAINING_SET_ROOT).
+    Default: ``<data_dir>/training_sets``."""
+
+    # --- limits ---------------------------------------------------------------
     max_workers: int = Field(default=4, ge=1)
     """Threads serving RPCs in each process (FS_MAX_WORKERS).
 
@@ -34,12 +56,57 @@ class ServerSettings(BaseSettings):
     """Largest accepted request message."""
     max_online_entity_rows: int = Field(default=10_000, ge=1)
     """Most entity rows one GetOnlineFeatures request may carry."""
+    max_historical_entity_rows: int = Field(default=5_000_000, ge=1)
+    """Most entity rows one GetHistoricalFeatures request may carry."""
+    max_historical_streams: int = Field(default=2, ge=1)
+    """GetHistoricalFeatures calls running at once in one process; more are
+    RESOURCE_EXHAUSTED (FS_MAX_HISTORICAL_STREAMS)."""
     online_timeout_seconds: float = Field(default=1.0, gt=0)
     """Online store timeout when the client sets no deadline."""
     registry_refresh_seconds: float = Field(default=5.0, gt=0)
     """How often the registry is re-read (picks up `feast apply`)."""
-    reflection: bool = True
-    """Register gRPC server reflection."""
+
+    # --- transport security -------------------------------------------------
+    tls_cert: Path | None = None
+    """PEM server certificate chain (FS_TLS_CERT); with tls_key turns TLS on.
+    Re-read when the file changes or on SIGHUP."""
+    tls_key: Path | None = None
+    """PEM private key of tls_cert (FS_TLS_KEY)."""
+    tls_client_ca: Path | None = None
+    """PEM CA bundle; when set, clients must present a certificate it signed
+    (mTLS) (FS_TLS_CLIENT_CA)."""
+    allow_insecure: bool = False
+    """Permit a non-loopback address without TLS and authentication
+    (FS_ALLOW_INSECURE). Never in production."""
+
+    # --- authentication, authorisation, audit -------------------------------
+    auth: Literal["none", "api_keys", "oidc"] = "none"
+    """How callers prove who they are (FS_AUTH)."""
+    api_keys_file: Path | None = None
+    """auth=api_keys: YAML of argon2id key hashes -> principal and roles
+    (FS_API_KEYS_FILE); written by ``python -m services.auth add-key``."""
+    oidc_issuer: str | None = None
+    """auth=oidc: the required ``iss`` (FS_OIDC_ISSUER)."""
+    oidc_audience: str | None = None
+    """auth=oidc: the required ``aud`` (FS_OIDC_AUDIENCE)."""
+    oidc_jwks_url: str | None = None
+    """auth=oidc: JWKS URL, re-fetched when a token names an unknown ``kid``
+    (FS_OIDC_JWKS_URL); default: discovered from the issuer."""
+    oidc_jwks_file: Path | None = None
+    """auth=oidc: a JWKS file instead of a URL (FS_OIDC_JWKS_FILE)."""
+    oidc_algorithms: list[str] = ["RS256", "ES256"]
+    """auth=oidc: accepted signature algorithms; ``none`` and HS* are refused."""
+    oidc_leeway_seconds: int = Field(default=60, ge=0, le=300)
+    """auth=oidc: clock skew allowed on exp/nbf/iat."""
+    oidc_roles_claim: str = "roles"
+    """auth=oidc: the claim holding the caller's roles (a list or a string)."""
+    audit_log: Path | None = None
+    """Append one JSON line per call here, rotated at 100 MiB x 5 (FS_AUDIT_LOG)."""
+
+    # --- operations ---------------------------------------------------------
+    reflection: bool | None = None
+    """Register gRPC server reflection (v1 and v1alpha). Default: on without
+    auth, off with auth (FS_REFLECTION)."""
     metrics_port: int | None = None
     """Serve Prometheus metrics on 127.0.0.1:<port> when set."""
     workers: int = Field(default=1, ge=1)
@@ -57,3 +124,18 @@ class ServerSettings(BaseSettings):
     front (services/front, ``--front``) (FS_ONLINE_SOCKET)."""
     grace_seconds: float = Field(default=5.0, ge=0)
     """How long in-flight RPCs may finish after SIGTERM."""
+
+    @property
+    def reflection_enabled(self) -> bool:
+        """Reflection as configured, else on exactly when auth is off."""
+        return self.auth == "none" if self.reflection is None else self.reflection
+
+    @property
+    def entity_read_roots(self) -> list[str]:
+        """Where entity_rows_path may read (settings or the default)."""
+        return self.entity_roots or [str(self.data_dir / "entities")]
+
+    @property
+    def training_set_write_root(self) -> str:
+        """Where output_path may write (setting or the default)."""
+        return self.training_set_root or str(self.data_dir / "training_sets")
