@@ -27,7 +27,7 @@ from featurestore.v1 import feature_view_pb2 as featurestore_dot_v1_dot_feature_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+featurestore/v1/feature_store_service.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1c\x66\x65\x61turestore/v1/common.proto\x1a\"featurestore/v1/feature_view.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x01\n\x18GetOnlineFeaturesRequest\x12\x10\n\x08\x66\x65\x61tures\x18\x01 \x03(\t\x12\x17\n\x0f\x66\x65\x61ture_service\x18\x02 \x01(\t\x12I\n\x08\x65ntities\x18\x03 \x03(\x0b\x32\x37.featurestore.v1.GetOnlineFeaturesRequest.EntitiesEntry\x12\x1a\n\x12\x66ull_feature_names\x18\x04 \x01(\x08\x1aK\n\rEntitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.featurestore.v1.ValueList:\x02\x38\x01\"\xa8\x01\n\rFeatureColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x06values\x18\x02 \x03(\x0b\x32\x16.featurestore.v1.Value\x12\x30\n\x08statuses\x18\x03 \x03(\x0e\x32\x1e.featurestore.v1.FeatureStatus\x12/\n\x0b\x65vent_times\x18\x04 \x03(\x0b\x32\x1a.google.protobuf.Timestamp\"L\n\x19GetOnlineFeaturesResponse\x12/\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x1e.featurestore.v1.FeatureColumn\"\xcc\x03\n\x1cGetHistoricalFeaturesRequest\x12\x1b\n\x11\x65ntity_rows_arrow\x18\x01 \x01(\x0cH\x00\x12\x1a\n\x10\x65ntity_rows_path\x18\x02 \x01(\tH\x00\x12\x18\n\x10timestamp_column\x18\x03 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x04 \x03(\t\x12\x17\n\x0f\x66\x65\x61ture_service\x18\x05 \x01(\t\x12\x1a\n\x12\x66ull_feature_names\x18\x06 \x01(\x08\x12\x45\n\x04pins\x18\x07 \x03(\x0b\x32\x37.featurestore.v1.GetHistoricalFeaturesRequest.PinsEntry\x12\x13\n\x0b\x61s_known_at\x18\x08 \x01(\x08\x12\x13\n\x0boutput_path\x18\t \x01(\t\x12\x34\n\routput_format\x18\n \x01(\x0e\x32\x1d.featurestore.v1.OutputFormat\x12\x12\n\nbatch_size\x18\x0b \x01(\x05\x1a\x46\n\tPinsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.featurestore.v1.TablePin:\x02\x38\x01\x42\x0f\n\rentity_source\"J\n\tTableRead\x12\x0c\n\x04view\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x10\n\x08\x63ontract\x18\x04 \x01(\t\"\xa6\x01\n\x08Manifest\x12*\n\x06tables\x18\x01 \x03(\x0b\x32\x1a.featurestore.v1.TableRead\x12\x11\n\trow_count\x18\x02 \x01(\x03\x12\x13\n\x0boutput_path\x18\x03 \x01(\t\x12\x15\n\rmanifest_json\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x1dGetHistoricalFeaturesResponse\x12\x13\n\tarrow_ipc\x18\x01 \x01(\x0cH\x00\x12-\n\x08manifest\x18\x02 \x01(\x0b\x32\x19.featurestore.v1.ManifestH\x00\x42\x07\n\x05\x63hunk\"@\n\x17ListFeatureViewsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"h\n\x18ListFeatureViewsResponse\x12\x33\n\rfeature_views\x18\x01 \x03(\x0b\x32\x1c.featurestore.v1.FeatureView\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x15GetFeatureViewRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"L\n\x16GetFeatureViewResponse\x12\x32\n\x0c\x66\x65\x61ture_view\x18\x01 \x01(\x0b\x32\x1c.featurestore.v1.FeatureView*\x8d\x01\n\rFeatureStatus\x12\x1e\n\x1a\x46\x45\x41TURE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46\x45\x41TURE_STATUS_PRESENT\x10\x01\x12\x1c\n\x18\x46\x45\x41TURE_STATUS_NOT_FOUND\x10\x02\x12\"\n\x1e\x46\x45\x41TURE_STATUS_OUTSIDE_MAX_AGE\x10\x03*a\n\x0cOutputFormat\x12\x1d\n\x19OUTPUT_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n\x15OUTPUT_FORMAT_PARQUET\x10\x01\x12\x17\n\x13OUTPUT_FORMAT_DELTA\x10\x02\x32\xc7\x03\n\x13\x46\x65\x61tureStoreService\x12j\n\x11GetOnlineFeatures\x12).featurestore.v1.GetOnlineFeaturesRequest\x1a*.featurestore.v1.GetOnlineFeaturesResponse\x12x\n\x15GetHistoricalFeatures\x12-.featurestore.v1.GetHistoricalFeaturesRequest\x1a..featurestore.v1.GetHistoricalFeaturesResponse0\x01\x12g\n\x10ListFeatureViews\x12(.featurestore.v1.ListFeatureViewsRequest\x1a).featurestore.v1.ListFeatureViewsResponse\x12\x61\n\x0eGetFeatureView\x12&.featurestore.v1.GetFeatureViewRequest\x1a\'.featurestore.v1.GetFeatureViewResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+featurestore/v1/feature_store_service.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1c\x66\x65\x61turestore/v1/common.proto\x1a\"featurestore/v1/feature_view.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x01\n\x18GetOnlineFeaturesRequest\x12\x10\n\x08\x66\x65\x61tures\x18\x01 \x03(\t\x12\x17\n\x0f\x66\x65\x61ture_service\x18\x02 \x01(\t\x12I\n\x08\x65ntities\x18\x03 \x03(\x0b\x32\x37.featurestore.v1.GetOnlineFeaturesRequest.EntitiesEntry\x12\x1a\n\x12\x66ull_feature_names\x18\x04 \x01(\x08\x1aK\n\rEntitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.featurestore.v1.ValueList:\x02\x38\x01\"\xa8\x01\n\rFeatureColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x06values\x18\x02 \x03(\x0b\x32\x16.featurestore.v1.Value\x12\x30\n\x08statuses\x18\x03 \x03(\x0e\x32\x1e.featurestore.v1.FeatureStatus\x12/\n\x0b\x65vent_times\x18\x04 \x03(\x0b\x32\x1a.google.protobuf.Timestamp\"L\n\x19GetOnlineFeaturesResponse\x12/\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x1e.featurestore.v1.FeatureColumn\"\xdf\x03\n\x1cGetHistoricalFeaturesRequest\x12\x1b\n\x11\x65ntity_rows_arrow\x18\x01 \x01(\x0cH\x00\x12\x1a\n\x10\x65ntity_rows_path\x18\x02 \x01(\tH\x00\x12\x18\n\x10timestamp_column\x18\x03 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x04 \x03(\t\x12\x17\n\x0f\x66\x65\x61ture_service\x18\x05 \x01(\t\x12\x1a\n\x12\x66ull_feature_names\x18\x06 \x01(\x08\x12\x45\n\x04pins\x18\x07 \x03(\x0b\x32\x37.featurestore.v1.GetHistoricalFeaturesRequest.PinsEntry\x12\x13\n\x0b\x61s_known_at\x18\x08 \x01(\x08\x12\x13\n\x0boutput_path\x18\t \x01(\t\x12\x34\n\routput_format\x18\n \x01(\x0e\x32\x1d.featurestore.v1.OutputFormat\x12\x12\n\nbatch_size\x18\x0b \x01(\x05\x12\x11\n\toverwrite\x18\x0c \x01(\x08\x1a\x46\n\tPinsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.featurestore.v1.TablePin:\x02\x38\x01\x42\x0f\n\rentity_source\"J\n\tTableRead\x12\x0c\n\x04view\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x10\n\x08\x63ontract\x18\x04 \x01(\t\"\xa6\x01\n\x08Manifest\x12*\n\x06tables\x18\x01 \x03(\x0b\x32\x1a.featurestore.v1.TableRead\x12\x11\n\trow_count\x18\x02 \x01(\x03\x12\x13\n\x0boutput_path\x18\x03 \x01(\t\x12\x15\n\rmanifest_json\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x1dGetHistoricalFeaturesResponse\x12\x13\n\tarrow_ipc\x18\x01 \x01(\x0cH\x00\x12-\n\x08manifest\x18\x02 \x01(\x0b\x32\x19.featurestore.v1.ManifestH\x00\x42\x07\n\x05\x63hunk\"@\n\x17ListFeatureViewsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"h\n\x18ListFeatureViewsResponse\x12\x33\n\rfeature_views\x18\x01 \x03(\x0b\x32\x1c.featurestore.v1.FeatureView\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x15GetFeatureViewRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"L\n\x16GetFeatureViewResponse\x12\x32\n\x0c\x66\x65\x61ture_view\x18\x01 \x01(\x0b\x32\x1c.featurestore.v1.FeatureView*\x8d\x01\n\rFeatureStatus\x12\x1e\n\x1a\x46\x45\x41TURE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46\x45\x41TURE_STATUS_PRESENT\x10\x01\x12\x1c\n\x18\x46\x45\x41TURE_STATUS_NOT_FOUND\x10\x02\x12\"\n\x1e\x46\x45\x41TURE_STATUS_OUTSIDE_MAX_AGE\x10\x03*a\n\x0cOutputFormat\x12\x1d\n\x19OUTPUT_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n\x15OUTPUT_FORMAT_PARQUET\x10\x01\x12\x17\n\x13OUTPUT_FORMAT_DELTA\x10\x02\x32\xc7\x03\n\x13\x46\x65\x61tureStoreService\x12j\n\x11GetOnlineFeatures\x12).featurestore.v1.GetOnlineFeaturesRequest\x1a*.featurestore.v1.GetOnlineFeaturesResponse\x12x\n\x15GetHistoricalFeatures\x12-.featurestore.v1.GetHistoricalFeaturesRequest\x1a..featurestore.v1.GetHistoricalFeaturesResponse0\x01\x12g\n\x10ListFeatureViews\x12(.featurestore.v1.ListFeatureViewsRequest\x1a).featurestore.v1.ListFeatureViewsResponse\x12\x61\n\x0eGetFeatureView\x12&.featurestore.v1.GetFeatureViewRequest\x1a\'.featurestore.v1.GetFeatureViewResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,10 +38,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETONLINEFEATURESREQUEST_ENTITIESENTRY']._serialized_options = b'8\001'
   _globals['_GETHISTORICALFEATURESREQUEST_PINSENTRY']._loaded_options = None
   _globals['_GETHISTORICALFEATURESREQUEST_PINSENTRY']._serialized_options = b'8\001'
-  _globals['_FEATURESTATUS']._serialized_start=1772
-  _globals['_FEATURESTATUS']._serialized_end=1913
-  _globals['_OUTPUTFORMAT']._serialized_start=1915
-  _globals['_OUTPUTFORMAT']._serialized_end=2012
+  _globals['_FEATURESTATUS']._serialized_start=1791
+  _globals['_FEATURESTATUS']._serialized_end=1932
+  _globals['_OUTPUTFORMAT']._serialized_start=1934
+  _globals['_OUTPUTFORMAT']._serialized_end=2031
   _globals['_GETONLINEFEATURESREQUEST']._serialized_start=164
   _globals['_GETONLINEFEATURESREQUEST']._serialized_end=413
   _globals['_GETONLINEFEATURESREQUEST_ENTITIESENTRY']._serialized_start=338
@@ -51,23 +51,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETONLINEFEATURESRESPONSE']._serialized_start=586
   _globals['_GETONLINEFEATURESRESPONSE']._serialized_end=662
   _globals['_GETHISTORICALFEATURESREQUEST']._serialized_start=665
-  _globals['_GETHISTORICALFEATURESREQUEST']._serialized_end=1125
-  _globals['_GETHISTORICALFEATURESREQUEST_PINSENTRY']._serialized_start=1038
-  _globals['_GETHISTORICALFEATURESREQUEST_PINSENTRY']._serialized_end=1108
-  _globals['_TABLEREAD']._serialized_start=1127
-  _globals['_TABLEREAD']._serialized_end=1201
-  _globals['_MANIFEST']._serialized_start=1204
-  _globals['_MANIFEST']._serialized_end=1370
-  _globals['_GETHISTORICALFEATURESRESPONSE']._serialized_start=1372
-  _globals['_GETHISTORICALFEATURESRESPONSE']._serialized_end=1480
-  _globals['_LISTFEATUREVIEWSREQUEST']._serialized_start=1482
-  _globals['_LISTFEATUREVIEWSREQUEST']._serialized_end=1546
-  _globals['_LISTFEATUREVIEWSRESPONSE']._serialized_start=1548
-  _globals['_LISTFEATUREVIEWSRESPONSE']._serialized_end=1652
-  _globals['_GETFEATUREVIEWREQUEST']._serialized_start=1654
-  _globals['_GETFEATUREVIEWREQUEST']._serialized_end=1691
-  _globals['_GETFEATUREVIEWRESPONSE']._serialized_start=1693
-  _globals['_GETFEATUREVIEWRESPONSE']._serialized_end=1769
-  _globals['_FEATURESTORESERVICE']._serialized_start=2015
-  _globals['_FEATURESTORESERVICE']._serialized_end=2470
+  _globals['_GETHISTORICALFEATURESREQUEST']._serialized_end=1144
+  _globals['_GETHISTORICALFEATURESREQUEST_PINSENTRY']._serialized_start=1057
+  _globals['_GETHISTORICALFEATURESREQUEST_PINSENTRY']._serialized_end=1127
+  _globals['_TABLEREAD']._serialized_start=1146
+  _globals['_TABLEREAD']._serialized_end=1220
+  _globals['_MANIFEST']._serialized_start=1223
+  _globals['_MANIFEST']._serialized_end=1389
+  _globals['_GETHISTORICALFEATURESRESPONSE']._serialized_start=1391
+  _globals['_GETHISTORICALFEATURESRESPONSE']._serialized_end=1499
+  _globals['_LISTFEATUREVIEWSREQUEST']._serialized_start=1501
+  _globals['_LISTFEATUREVIEWSREQUEST']._serialized_end=1565
+  _globals['_LISTFEATUREVIEWSRESPONSE']._serialized_start=1567
+  _globals['_LISTFEATUREVIEWSRESPONSE']._serialized_end=1671
+  _globals['_GETFEATUREVIEWREQUEST']._serialized_start=1673
+  _globals['_GETFEATUREVIEWREQUEST']._serialized_end=1710
+  _globals['_GETFEATUREVIEWRESPONSE']._serialized_start=1712
+  _globals['_GETFEATUREVIEWRESPONSE']._serialized_end=1788
+  _globals['_FEATURESTORESERVICE']._serialized_start=2034
+  _globals['_FEATURESTORESERVICE']._serialized_end=2489
 # @@protoc_insertion_point(module_scope)

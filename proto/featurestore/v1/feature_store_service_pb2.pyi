@@ -70,7 +70,7 @@ class GetOnlineFeaturesResponse(_message.Message):
     def __init__(self, columns: _Optional[_Iterable[_Union[FeatureColumn, _Mapping]]] = ...) -> None: ...
 
 class GetHistoricalFeaturesRequest(_message.Message):
-    __slots__ = ("entity_rows_arrow", "entity_rows_path", "timestamp_column", "features", "feature_service", "full_feature_names", "pins", "as_known_at", "output_path", "output_format", "batch_size")
+    __slots__ = ("entity_rows_arrow", "entity_rows_path", "timestamp_column", "features", "feature_service", "full_feature_names", "pins", "as_known_at", "output_path", "output_format", "batch_size", "overwrite")
     class PinsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,7 @@ class GetHistoricalFeaturesRequest(_message.Message):
     OUTPUT_PATH_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
     entity_rows_arrow: bytes
     entity_rows_path: str
     timestamp_column: str
@@ -100,7 +101,8 @@ class GetHistoricalFeaturesRequest(_message.Message):
     output_path: str
     output_format: OutputFormat
     batch_size: int
-    def __init__(self, entity_rows_arrow: _Optional[bytes] = ..., entity_rows_path: _Optional[str] = ..., timestamp_column: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., feature_service: _Optional[str] = ..., full_feature_names: _Optional[bool] = ..., pins: _Optional[_Mapping[str, _common_pb2.TablePin]] = ..., as_known_at: _Optional[bool] = ..., output_path: _Optional[str] = ..., output_format: _Optional[_Union[OutputFormat, str]] = ..., batch_size: _Optional[int] = ...) -> None: ...
+    overwrite: bool
+    def __init__(self, entity_rows_arrow: _Optional[bytes] = ..., entity_rows_path: _Optional[str] = ..., timestamp_column: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., feature_service: _Optional[str] = ..., full_feature_names: _Optional[bool] = ..., pins: _Optional[_Mapping[str, _common_pb2.TablePin]] = ..., as_known_at: _Optional[bool] = ..., output_path: _Optional[str] = ..., output_format: _Optional[_Union[OutputFormat, str]] = ..., batch_size: _Optional[int] = ..., overwrite: _Optional[bool] = ...) -> None: ...
 
 class TableRead(_message.Message):
     __slots__ = ("view", "path", "version", "contract")
