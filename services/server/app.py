@@ -18,7 +18,6 @@ from featurestore.v1 import (
     feature_store_service_pb2_grpc,
 )
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from services.contracts import ContractRegistry
 from services.online import build_online_reader
@@ -30,7 +29,13 @@ from services.server.interceptors import ErrorAndMetricsInterceptor
 from services.server.ipc import Handler, OnlineSocketServer
 from services.server.metrics import TimedReader
 from services.server.online_features import online_features_wire
+from services.server.reflection import enable_reflection
 from services.server.settings import ServerSettings
+from services.server.transport import (
+    CertificateReloader,
+    check_exposure,
+    server_credentials,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,11 @@ class RunningServer:
     health: health.HealthServicer
     _stop_background: threading.Event
     online_socket: OnlineSocketServer | None = None
+    tls: CertificateReloader | None = None
+
+    def reload_certificates(self) -> bool:
+        """Re-read the TLS files now (SIGHUP); False when TLS is off or they fail."""
+        return self.tls is not None and self.tls.force()
 
     def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, let in-flight RPCs finish for ``grace`` s, stop."""
@@ -79,7 +89,14 @@ def create_server(
     Use ``"127.0.0.1:0"`` in tests: the bound port is returned. Health reports
     NOT_SERVING until the registry has loaded and the online store answers, and
     a background thread keeps both checks (and the registry) fresh.
+
+    Raises:
+        ConfigError: a non-loopback address without TLS and auth (unless
+            allow_insecure), or unusable TLS files; raised before Feast loads.
     """
+    address = address or settings.address
+    check_exposure(settings, address)
+    tls = server_credentials(settings)
     store = _feature_store(settings)
     catalog = Catalog(store)
     reader = TimedReader(
@@ -114,10 +131,12 @@ def create_server(
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection_enabled:
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
-    port = server.add_insecure_port(address or settings.address)
+        enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
+    port = (
+        server.add_insecure_port(address)
+        if tls is None
+        else server.add_secure_port(address, tls[0])
+    )
     server.start()
     stop = threading.Event()
     monitor = _HealthMonitor(
@@ -131,7 +150,9 @@ def create_server(
             settings.online_socket,
             _online_handlers(catalog, reader, store.project, settings),
         )
-    return RunningServer(server, port, health_servicer, stop, online_socket)
+    return RunningServer(
+        server, port, health_servicer, stop, online_socket, tls[1] if tls else None
+    )
 
 
 def _online_handlers(

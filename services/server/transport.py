@@ -1,0 +1,215 @@
+"""Listening securely: the exposure rule, TLS credentials and their reloading."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from services.server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    """The server settings cannot be served as given; main() exits 2.
+
+    Attributes:
+        reason: A stable UPPER_SNAKE code (INSECURE_BIND, TLS_FILES, ...).
+        metadata: The dynamic values in the message (paths, addresses; never
+            file contents or secrets).
+    """
+
+    def __init__(self, reason: str, message: str, **metadata: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.metadata = metadata
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (host:port, [v6]:port or unix:path) is local only.
+
+    127.0.0.0/8, ::1, ``localhost`` and Unix sockets are; every other host,
+    ``0.0.0.0`` and ``[::]`` included, is not.
+    """
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    host = address.rsplit(":", 1)[0] if ":" in address else address
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: ServerSettings, address: str) -> None:
+    """Refuse a non-loopback ``address`` unless served with TLS and auth.
+
+    Raises:
+        ConfigError: INSECURE_BIND, in one line naming ``--allow-insecure``.
+    """
+    if settings.allow_insecure or is_loopback(address):
+        return
+    missing = [
+        name
+        for name, present in (
+            ("TLS (--tls-cert/--tls-key)", settings.tls_cert is not None),
+            ("authentication (--auth)", settings.auth != "none"),
+        )
+        if not present
+    ]
+    if missing:
+        raise ConfigError(
+            "INSECURE_BIND",
+            f"refusing to listen on non-loopback {address} without "
+            f"{' and '.join(missing)}; pass --allow-insecure (FS_ALLOW_INSECURE=1) "
+            "only on a trusted network",
+            address=address,
+        )
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    """What identifies one version of the TLS files (a rename changes inode)."""
+
+    files: tuple[tuple[int, int, int], ...]
+
+
+class CertificateReloader:
+    """Serves the TLS files as they are on disk, re-read when they change.
+
+    gRPC calls :meth:`fetch` before each new handshake: it returns a new
+    configuration when a file's mtime, size or inode changed, else None (keep
+    the current one). A half-written pair (a cert whose key does not match
+    yet) is logged and skipped; the previous pair keeps serving and the next
+    handshake tries again. Connections already open are not touched.
+    """
+
+    def __init__(self, cert: Path, key: Path, client_ca: Path | None) -> None:
+        self.paths = (cert, key, *([client_ca] if client_ca else []))
+        self.client_ca = client_ca
+        self._lock = threading.Lock()
+        self._stamp, self.initial = self._load()
+        self._failed: _Stamp | None = None
+        self._forced: grpc.ServerCertificateConfiguration | None = None
+
+    def fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        """The new configuration if the files changed since the last load."""
+        with self._lock:
+            if self._forced is not None:
+                config, self._forced = self._forced, None
+                return config
+            try:
+                stamp = self._stat()
+            except OSError:  # mid-rename: keep serving the current pair
+                return None
+            if stamp in (self._stamp, self._failed):
+                return None
+            try:
+                self._stamp, config = self._load()
+            except ConfigError as exc:
+                self._failed = stamp  # warn once per broken version, not per call
+                log.warning("TLS files not reloaded, keeping the current ones: %s", exc)
+                return None
+        log.info("TLS certificate reloaded from %s", self.paths[0])
+        return config
+
+    def force(self) -> bool:
+        """Re-read the files now (SIGHUP); new handshakes use them.
+
+        Returns:
+            Whether they loaded; on failure the current pair keeps serving.
+        """
+        with self._lock:
+            try:
+                self._stamp, self._forced = self._load()
+            except ConfigError as exc:
+                log.error("TLS files not reloaded, keeping the current ones: %s", exc)
+                return False
+        log.info("TLS certificate re-read from %s", self.paths[0])
+        return True
+
+    def _stat(self) -> _Stamp:
+        stats = [os.stat(path) for path in self.paths]
+        return _Stamp(tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in stats))
+
+    def _load(self) -> tuple[_Stamp, grpc.ServerCertificateConfiguration]:
+        try:
+            stamp = self._stat()
+            pem = [path.read_bytes() for path in self.paths]
+        except OSError as exc:
+            raise ConfigError(
+                "TLS_FILES", f"cannot read TLS file {exc.filename}: {exc.strerror}"
+            ) from exc
+        _check_pair(self.paths[0], pem[0], self.paths[1], pem[1])
+        if self.client_ca is not None:
+            _check_certificates(self.client_ca, pem[2])
+        config = grpc.ssl_server_certificate_configuration(
+            [(pem[1], pem[0])], root_certificates=pem[2] if self.client_ca else None
+        )
+        return stamp, config
+
+
+def server_credentials(
+    settings: ServerSettings,
+) -> tuple[grpc.ServerCredentials, CertificateReloader] | None:
+    """TLS credentials from the settings (None when TLS is off).
+
+    Raises:
+        ConfigError: TLS half-configured (TLS_SETTINGS) or files unreadable,
+            not PEM, or a key that does not match its certificate (TLS_FILES).
+    """
+    cert, key, client_ca = settings.tls_cert, settings.tls_key, settings.tls_client_ca
+    if cert is None and key is None and client_ca is None:
+        return None
+    if cert is None or key is None:  # a client CA alone is half a setup too
+        raise ConfigError(
+            "TLS_SETTINGS",
+            "TLS needs both --tls-cert and --tls-key "
+            "(--tls-client-ca adds client certificates on top)",
+        )
+    reloader = CertificateReloader(cert, key, client_ca)
+    credentials = grpc.dynamic_ssl_server_credentials(
+        reloader.initial,
+        reloader.fetch,
+        require_client_authentication=client_ca is not None,
+    )
+    return credentials, reloader
+
+
+def _check_certificates(path: Path, pem: bytes) -> list[x509.Certificate]:
+    try:
+        certificates = x509.load_pem_x509_certificates(pem)
+    except ValueError as exc:
+        raise ConfigError(
+            "TLS_FILES", f"{path}: no PEM certificate in it", path=str(path)
+        ) from exc
+    return certificates
+
+
+def _check_pair(cert_path: Path, cert: bytes, key_path: Path, key: bytes) -> None:
+    leaf = _check_certificates(cert_path, cert)[0]
+    try:
+        private = serialization.load_pem_private_key(key, password=None)
+    except (ValueError, TypeError):
+        # Never echo the key or the parser's view of it: only the path.
+        raise ConfigError(
+            "TLS_FILES",
+            f"{key_path}: not an unencrypted PEM private key",
+            path=str(key_path),
+        ) from None
+    if private.public_key() != leaf.public_key():
+        raise ConfigError(
+            "TLS_FILES",
+            f"{key_path} is not the private key of {cert_path}",
+            path=str(key_path),
+        )
