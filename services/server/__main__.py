@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import gc
 import logging
 import os
@@ -14,67 +13,26 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from services.server.app import create_server
+from services.server.cli import settings_from_args
 from services.server.settings import ServerSettings
+from services.server.transport import ConfigError, check_exposure, server_credentials
 
 
 def main(argv: list[str] | None = None) -> int:
     """Start the server and block until SIGTERM/SIGINT, then drain and stop."""
-    parser = argparse.ArgumentParser(
-        prog="python -m services.server", description=__doc__
-    )
-    parser.add_argument(
-        "--address", help="host:port (env FS_ADDRESS, default 127.0.0.1:6566)"
-    )
-    parser.add_argument("--repo", type=Path, help="Feast repo (env FS_REPO_PATH)")
-    parser.add_argument(
-        "--feature-store-yaml",
-        type=Path,
-        help="feature_store*.yaml to use (env FS_FEATURE_STORE_YAML)",
-    )
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        help="serve Prometheus metrics on 127.0.0.1:PORT (env FS_METRICS_PORT)",
-    )
-    parser.add_argument(
-        "--no-reflection", action="store_true", help="disable reflection"
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        help="server processes sharing the port via SO_REUSEPORT, one GIL each "
-        "(env FS_WORKERS, default 1); worker i serves metrics on PORT+i",
-    )
-    parser.add_argument(
-        "--front",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="serve gRPC from the compiled front (fs-front, `make front`), online "
-        "reads handed to the --workers processes over Unix sockets (env FS_FRONT)",
-    )
-    args = parser.parse_args(argv)
-    overrides: dict[str, Any] = {}
-    if args.address:
-        overrides["address"] = args.address
-    if args.repo:
-        overrides["repo_path"] = args.repo
-    if args.feature_store_yaml:
-        overrides["feature_store_yaml"] = args.feature_store_yaml
-    if args.metrics_port is not None:
-        overrides["metrics_port"] = args.metrics_port
-    if args.no_reflection:
-        overrides["reflection"] = False
-    if args.workers is not None:
-        overrides["workers"] = args.workers
-    if args.front is not None:
-        overrides["front"] = args.front
+    settings = settings_from_args(argv, __doc__)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
-    settings = ServerSettings(**overrides)
+    try:
+        # Before forking workers or loading Feast, so a refused setup exits at once.
+        check_exposure(settings, settings.address)
+        server_credentials(settings)
+    except ConfigError as exc:
+        print(f"python -m services.server: {exc}", file=sys.stderr)
+        return 2
     if settings.workers > 1 or settings.front:
         return supervise(settings, argv if argv is not None else sys.argv[1:])
     # Block the stop signals before any thread exists (threads inherit the
@@ -82,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     # handler that sets a threading.Event can deadlock when the signal lands
     # while the main thread holds that Event's lock inside wait(); a SIGTERM
     # sent during start-up is also kept pending instead of killing the process.
+    # SIGHUP re-reads the TLS files instead of ending the process.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {*stop_signals, signal.SIGHUP})
     if settings.metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -95,8 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     # pause every request in flight would wait out, to microseconds. Done
     # here, not in create_server, which tests call inside their own process.
     gc.freeze()
-    logging.info("serving on %s (port %d)", settings.address, running.port)
-    signum = signal.sigwait(stop_signals)
+    logging.info(
+        "serving on %s (port %d)%s, auth %s",
+        settings.address,
+        running.port,
+        f" with TLS from {settings.tls_cert}" if running.tls else " without TLS",
+        settings.auth,
+    )
+    while (signum := signal.sigwait({*stop_signals, signal.SIGHUP})) == signal.SIGHUP:
+        if running.tls is None:
+            logging.info("SIGHUP: no TLS files to re-read")
+        else:
+            running.reload_certificates()
     logging.info("signal %d: draining for up to %.1fs", signum, settings.grace_seconds)
     running.stop(settings.grace_seconds)
     logging.info("stopped")

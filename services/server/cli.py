@@ -1,0 +1,136 @@
+"""The server's command line: flags that override the FS_* environment."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from services.server.settings import ServerSettings
+
+_FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    # (flag, settings field, argparse keywords); help names the env variable.
+    ("--address", "address", {"help": "host:port (default 127.0.0.1:6566)"}),
+    ("--repo", "repo_path", {"type": Path, "help": "the Feast repo"}),
+    ("--feature-store-yaml", "feature_store_yaml", {"type": Path}),
+    ("--data-dir", "data_dir", {"type": Path, "help": "data root"}),
+    (
+        "--entity-roots",
+        "entity_roots",
+        {
+            "action": "append",
+            "metavar": "ROOT",
+            "help": "a root entity_rows_path may read under "
+            "(repeatable; default DATA_DIR/entities)",
+        },
+    ),
+    ("--training-set-root", "training_set_root", {"metavar": "ROOT"}),
+    (
+        "--server-paths",
+        "server_paths",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "allow entity_rows_path/output_path "
+            "(--no-server-paths: inline rows only)",
+        },
+    ),
+    (
+        "--metrics-port",
+        "metrics_port",
+        {"type": int, "help": "serve Prometheus metrics on 127.0.0.1:PORT"},
+    ),
+    ("--tls-cert", "tls_cert", {"type": Path, "help": "PEM certificate chain"}),
+    ("--tls-key", "tls_key", {"type": Path, "help": "PEM private key"}),
+    (
+        "--tls-client-ca",
+        "tls_client_ca",
+        {"type": Path, "help": "PEM CA bundle: require client certificates (mTLS)"},
+    ),
+    (
+        "--allow-insecure",
+        "allow_insecure",
+        {
+            "action": "store_const",
+            "const": True,
+            "help": "serve a non-loopback address without TLS and "
+            "authentication (trusted networks only)",
+        },
+    ),
+    ("--auth", "auth", {"choices": ("none", "api_keys", "oidc")}),
+    ("--api-keys-file", "api_keys_file", {"type": Path}),
+    ("--oidc-issuer", "oidc_issuer", {}),
+    ("--oidc-audience", "oidc_audience", {}),
+    ("--oidc-jwks-url", "oidc_jwks_url", {}),
+    ("--oidc-jwks-file", "oidc_jwks_file", {"type": Path}),
+    ("--audit-log", "audit_log", {"type": Path, "help": "JSON lines, one per call"}),
+    (
+        "--reflection",
+        "reflection",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "gRPC server reflection (default: on without auth, off with auth)",
+        },
+    ),
+    (
+        "--workers",
+        "workers",
+        {
+            "type": int,
+            "help": "server processes sharing the port via SO_REUSEPORT, "
+            "one GIL each (default 1); worker i serves metrics on PORT+i",
+        },
+    ),
+    (
+        "--front",
+        "front",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "serve gRPC from the compiled front (fs-front, "
+            "`make front`), online reads handed to the --workers processes "
+            "over Unix sockets",
+        },
+    ),
+)
+
+
+def build_parser(description: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``python -m services.server``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m services.server", description=description
+    )
+    for flag, field, keywords in _FLAGS:
+        env = f"env FS_{field.upper()}"
+        help_text = keywords.get("help")
+        parser.add_argument(
+            flag,
+            dest=field,
+            default=None,
+            **{**keywords, "help": f"{help_text} ({env})" if help_text else env},
+        )
+    parser.add_argument(
+        "--no-tls",
+        action="store_true",
+        help="ignore --tls-* and FS_TLS_* (workers behind fs-front, "
+        "which terminates TLS)",
+    )
+    return parser
+
+
+def settings_from_args(
+    argv: list[str] | None, description: str | None = None
+) -> ServerSettings:
+    """ServerSettings from FS_* overridden by the flags in ``argv``.
+
+    Raises:
+        SystemExit: 2 on a bad flag (argparse).
+        pydantic.ValidationError: a value out of range.
+    """
+    args = build_parser(description).parse_args(argv)
+    overrides = {
+        field: getattr(args, field)
+        for _, field, _ in _FLAGS
+        if getattr(args, field) is not None
+    }
+    if args.no_tls:
+        overrides.update(tls_cert=None, tls_key=None, tls_client_ca=None)
+    return ServerSettings(**overrides)
