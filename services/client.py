@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -16,7 +18,11 @@ from featurestore.v1 import feature_store_service_pb2 as fs_pb
 from featurestore.v1 import feature_store_service_pb2_grpc as fs_grpc
 
 from services.server.arrow_ipc import write_ipc
+from services.server.transport import is_loopback
 from services.server.values import from_python, to_python
+
+PEM = str | os.PathLike[str] | bytes
+"""A PEM file's path, or its contents as bytes."""
 
 STATUS_NAMES = {
     fs_pb.FEATURE_STATUS_PRESENT: "PRESENT",
@@ -38,15 +44,76 @@ class TrainingSet:
 
 
 class FeatureStoreClient:
-    """Calls FeatureStoreService and ContractService on one channel."""
+    """Calls FeatureStoreService and ContractService on one channel.
 
-    def __init__(self, address: str = "127.0.0.1:6566", timeout: float = 30.0) -> None:
-        self.channel = grpc.insecure_channel(
-            address, options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)]
-        )
+    Plaintext by default (a loopback ``make serve``). TLS is on when ``tls``
+    is True or any of ``ca_cert``/``client_cert`` is given; ``api_key`` or
+    ``token`` travels as ``authorization: Bearer ...`` on every call, only
+    over TLS or to a loopback address.
+
+    Args:
+        address: host:port of the server (or of fs-front).
+        timeout: Seconds each call may take.
+        tls: Force TLS on (system roots unless ``ca_cert``) or off.
+        ca_cert: CA certificate(s) to trust instead of the system roots.
+        client_cert: Client certificate chain, for servers requiring mTLS.
+        client_key: The private key of ``client_cert``.
+        server_name: Name to verify the server's certificate against, when
+            it differs from the host in ``address``.
+        api_key: An API key (``python -m services.auth add-key``).
+        token: A bearer token (OIDC), or a function returning the current
+            one, called before each call.
+
+    Raises:
+        ValueError: contradictory options, or credentials that would travel
+            in plaintext to a non-loopback address.
+    """
+
+    def __init__(
+        self,
+        address: str = "127.0.0.1:6566",
+        timeout: float = 30.0,
+        *,
+        tls: bool | None = None,
+        ca_cert: PEM | None = None,
+        client_cert: PEM | None = None,
+        client_key: PEM | None = None,
+        server_name: str | None = None,
+        api_key: str | None = None,
+        token: str | Callable[[], str] | None = None,
+    ) -> None:
+        if api_key is not None and token is not None:
+            raise ValueError("give api_key or token, not both")
+        if (client_cert is None) != (client_key is None):
+            raise ValueError("client_cert and client_key go together")
+        wants_tls = ca_cert is not None or client_cert is not None
+        if tls is False and (wants_tls or server_name is not None):
+            raise ValueError("tls=False contradicts ca_cert/client_cert/server_name")
+        self.address = address
+        self.tls = bool(tls or wants_tls or server_name is not None)
+        secret = api_key if api_key is not None else token
+        if secret is not None and not self.tls and not is_loopback(address):
+            raise ValueError(
+                f"refusing to send credentials in plaintext to {address}: use TLS"
+            )
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", 256 * 1024 * 1024)
+        ]
+        if server_name is not None:
+            options.append(("grpc.ssl_target_name_override", server_name))
+        tls_files = (ca_cert, client_cert, client_key) if self.tls else None
+        self.channel = _channel(address, options, secret, tls_files)
+        self._credentials = "none" if secret is None else "bearer"
         self.features = fs_grpc.FeatureStoreServiceStub(self.channel)
         self.contracts = contract_service_pb2_grpc.ContractServiceStub(self.channel)
         self.timeout = timeout
+
+    def __repr__(self) -> str:
+        # Never the token or key: only whether one is set.
+        return (
+            f"FeatureStoreClient(address={self.address!r}, tls={self.tls}, "
+            f"credentials={self._credentials!r})"
+        )
 
     def close(self) -> None:
         """Close the channel."""
@@ -210,3 +277,64 @@ def _output_format(name: str) -> int:
             f"output_format must be one of {sorted(formats)}, got {name!r}"
         )
     return int(formats[name])
+
+
+def _channel(
+    address: str,
+    options: list[tuple[str, Any]],
+    secret: str | Callable[[], str] | None,
+    tls_files: tuple[PEM | None, PEM | None, PEM | None] | None,
+) -> grpc.Channel:
+    """The channel: TLS, plaintext, or plaintext loopback carrying credentials.
+
+    gRPC refuses call credentials on an insecure channel; local credentials
+    carry them in plaintext and only to a loopback peer.
+    """
+    if tls_files is not None:
+        ca_cert, client_cert, client_key = tls_files
+        transport = grpc.ssl_channel_credentials(
+            root_certificates=_pem(ca_cert),
+            private_key=_pem(client_key),
+            certificate_chain=_pem(client_cert),
+        )
+    elif secret is None:
+        return grpc.insecure_channel(address, options=options)
+    else:
+        transport = grpc.local_channel_credentials(
+            grpc.LocalConnectionType.UDS
+            if address.startswith("unix")
+            else grpc.LocalConnectionType.LOCAL_TCP
+        )
+    if secret is not None:
+        transport = grpc.composite_channel_credentials(
+            transport, grpc.metadata_call_credentials(_Bearer(secret))
+        )
+    return grpc.secure_channel(address, transport, options=options)
+
+
+class _Bearer(grpc.AuthMetadataPlugin):  # type: ignore[misc]
+    """Adds ``authorization: Bearer <token>`` to each call."""
+
+    def __init__(self, token: str | Callable[[], str]) -> None:
+        self._token = token
+
+    def __call__(
+        self,
+        context: grpc.AuthMetadataContext,
+        callback: grpc.AuthMetadataPluginCallback,
+    ) -> None:
+        try:
+            token = self._token() if callable(self._token) else self._token
+        except Exception as exc:
+            callback((), exc)
+            return
+        callback((("authorization", f"Bearer {token}"),), None)
+
+    def __repr__(self) -> str:
+        return "_Bearer(<redacted>)"
+
+
+def _pem(value: PEM | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return Path(value).read_bytes()
