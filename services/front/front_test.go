@@ -50,7 +50,8 @@ func TestDecodeReplyBareCodeAndGarbage(t *testing.T) {
 }
 
 // serveFrames answers each request frame with 0 + the body reversed, after
-// sleeping for the body's first byte in milliseconds.
+// sleeping for the body's first byte in milliseconds; a body "metadata?" is
+// answered with 0 + the frame's metadata block instead.
 func serveFrames(t *testing.T, path string) net.Listener {
 	lis, err := net.Listen("unix", path)
 	if err != nil {
@@ -73,14 +74,14 @@ func serveFrames(t *testing.T, path string) net.Listener {
 					if _, err := io.ReadFull(c, frame); err != nil {
 						return
 					}
-					body := frame[1:]
-					if len(body) > 0 {
+					mdEnd := 3 + int(binary.BigEndian.Uint16(frame[1:3]))
+					body := frame[mdEnd:]
+					if string(body) == "metadata?" {
+						body = reverse(frame[3:mdEnd])
+					} else if len(body) > 0 {
 						time.Sleep(time.Duration(body[0]) * time.Millisecond)
 					}
-					reply := []byte{0}
-					for i := len(body) - 1; i >= 0; i-- {
-						reply = append(reply, body[i])
-					}
+					reply := append([]byte{0}, reverse(body)...)
 					binary.BigEndian.PutUint32(head[:], uint32(len(reply)))
 					if _, err := c.Write(append(head[:], reply...)); err != nil {
 						return
@@ -92,12 +93,20 @@ func serveFrames(t *testing.T, path string) net.Listener {
 	return lis
 }
 
+func reverse(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := len(b) - 1; i >= 0; i-- {
+		out = append(out, b[i])
+	}
+	return out
+}
+
 func TestPoolRoundTripAndDeadline(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "online.sock")
 	lis := serveFrames(t, path)
 	defer lis.Close()
 	pool := newWorkerPool([]string{path}, 1)
-	got, err := pool.call(context.Background(), 1, []byte{0, 1, 2})
+	got, err := pool.call(context.Background(), 1, nil, []byte{0, 1, 2})
 	if err != nil || string(got) != "\x02\x01\x00" {
 		t.Fatalf("got %v, %v", got, err)
 	}
@@ -105,10 +114,10 @@ func TestPoolRoundTripAndDeadline(t *testing.T) {
 	// connection is back in the pool once the late reply has been read.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := pool.call(ctx, 1, []byte{200}); status.Code(err) != codes.DeadlineExceeded {
+	if _, err := pool.call(ctx, 1, nil, []byte{200}); status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("slow call: %v", err)
 	}
-	got, err = pool.call(context.Background(), 1, []byte{0, 9})
+	got, err = pool.call(context.Background(), 1, nil, []byte{0, 9})
 	if err != nil || string(got) != "\x09\x00" {
 		t.Fatalf("after a late reply: %v, %v", got, err)
 	}
@@ -117,12 +126,12 @@ func TestPoolRoundTripAndDeadline(t *testing.T) {
 func TestPoolUnavailableThenRecovers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "online.sock")
 	pool := newWorkerPool([]string{path}, 1)
-	if _, err := pool.call(context.Background(), 1, []byte{0}); status.Code(err) != codes.Unavailable {
+	if _, err := pool.call(context.Background(), 1, nil, []byte{0}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("no server: %v", err)
 	}
 	lis := serveFrames(t, path)
 	defer lis.Close()
-	got, err := pool.call(context.Background(), 1, []byte{0, 5})
+	got, err := pool.call(context.Background(), 1, nil, []byte{0, 5})
 	if err != nil || string(got) != "\x05\x00" {
 		t.Fatalf("server up: %v, %v", got, err)
 	}

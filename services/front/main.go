@@ -5,13 +5,18 @@
 // terminates gRPC in Go and hands each GetOnlineFeatures call (ours and
 // Feast's ServingService) to the Python server processes over Unix sockets
 // (services/server/ipc.py), where the same handlers, errors and metrics run.
-// Every other call (health, reflection, catalogue, training sets, contracts)
-// is proxied unchanged to the Python servers' gRPC port.
+// Every other call (reflection, catalogue, training sets, contracts) is
+// proxied unchanged to the Python server processes' own gRPC ports, round
+// robin over the healthy ones. Health is answered here: SERVING only while
+// every process reports SERVING. The front terminates TLS (and mTLS) itself;
+// the caller's metadata reaches the processes on both paths, so they
+// authenticate and authorise every call.
 //
 // Started by `python -m services.server --front`; see README.
 package main
 
 import (
+	"context"
 	"flag"
 	"log"
 	"net"
@@ -21,45 +26,75 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 )
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:6566", "host:port to serve gRPC on")
-	backend := flag.String("backend", "", "host:port of the Python servers' gRPC port (everything but online reads)")
+	backend := flag.String("backend", "", "comma-separated host:port of each Python server process's own gRPC port "+
+		"(everything but online reads, round robin over the healthy ones)")
 	sockets := flag.String("online-sockets", "", "comma-separated Unix sockets of the Python servers")
 	conns := flag.Int("conns", 2, "connections per Unix socket, i.e. reads in flight per server process "+
 		"(2 gave a lower 1x50 p99 than 1 or 4 on 2 cores)")
 	maxRequest := flag.Int("max-request-bytes", 64<<20, "largest accepted request message")
+	maxStreams := flag.Uint("max-concurrent-streams", 256, "most calls in flight on one client connection")
+	healthInterval := flag.Duration("health-interval", time.Second, "how often each backend's health is polled")
+	tlsCert := flag.String("tls-cert", "", "PEM certificate chain; with --tls-key serves TLS (re-read on change or SIGHUP)")
+	tlsKey := flag.String("tls-key", "", "PEM private key of --tls-cert")
+	tlsClientCA := flag.String("tls-client-ca", "", "PEM CA bundle; clients must present a certificate it signed (mTLS)")
 	grace := flag.Duration("grace", 5*time.Second, "how long in-flight calls may finish after SIGTERM")
 	flag.Parse()
 	if *backend == "" || *sockets == "" {
 		log.Fatal("fs-front: --backend and --online-sockets are required")
 	}
+	if (*tlsCert == "") != (*tlsKey == "") || (*tlsClientCA != "" && *tlsCert == "") {
+		log.Fatal("fs-front: --tls-cert and --tls-key go together; --tls-client-ca needs both")
+	}
 	online := newWorkerPool(strings.Split(*sockets, ","), *conns)
-	upstream, err := grpc.NewClient(*backend,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(
-			grpc.ForceCodec(rawCodec{}),
-			grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)))
+	backends, err := dialBackends(strings.Split(*backend, ","), *healthInterval)
 	if err != nil {
 		log.Fatalf("fs-front: backend %s: %v", *backend, err)
 	}
-	server := newServer(online, upstream, *maxRequest)
+	var creds credentials.TransportCredentials
+	var certs *certReloader
+	if *tlsCert != "" {
+		if certs, err = newCertReloader(*tlsCert, *tlsKey, *tlsClientCA); err != nil {
+			log.Fatalf("fs-front: %v", err)
+		}
+		creds = credentials.NewTLS(certs.serverConfig())
+	}
+	server := newServer(online, backends, limits{*maxRequest, uint32(*maxStreams)}, creds)
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatalf("fs-front: %v", err)
 	}
-	log.Printf("fs-front: serving on %s (online reads -> %s; the rest -> %s)", lis.Addr(), *sockets, *backend)
+	ctx, stopPolling := context.WithCancel(context.Background())
+	go backends.watch(ctx)
+	log.Printf("fs-front: serving on %s, TLS %v (online reads -> %s; the rest -> %s)",
+		lis.Addr(), creds != nil, *sockets, *backend)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	hangup := make(chan os.Signal, 1)
+	signal.Notify(hangup, syscall.SIGHUP)
+	go func() {
+		for range hangup {
+			if certs == nil {
+				continue
+			}
+			if err := certs.Reload(); err != nil {
+				log.Printf("fs-front: SIGHUP: keeping the previous certificate: %v", err)
+			} else {
+				log.Printf("fs-front: SIGHUP: certificates re-read")
+			}
+		}
+	}()
 	go func() {
 		<-stop
 		log.Printf("fs-front: draining for up to %s", *grace)
 		timer := time.AfterFunc(*grace, server.Stop)
 		server.GracefulStop()
 		timer.Stop()
+		stopPolling()
 	}()
 	if err := server.Serve(lis); err != nil {
 		log.Fatalf("fs-front: %v", err)

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -31,13 +32,28 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 }
 func (rawCodec) Name() string { return "proto" }
 
-func newServer(online *workerPool, upstream *grpc.ClientConn, maxRequest int) *grpc.Server {
-	server := grpc.NewServer(
+// limits are the front's share of the Python server's limits.
+type limits struct {
+	maxRequestBytes int    // largest request message (the server's max_request_bytes)
+	maxStreams      uint32 // concurrent calls per client connection
+}
+
+// newServer is the front: online reads to the workers' sockets, health
+// answered here, everything else proxied to the backends. creds nil serves
+// plaintext.
+func newServer(online *workerPool, backends *backendSet, lim limits, creds credentials.TransportCredentials) *grpc.Server {
+	options := []grpc.ServerOption{
 		grpc.ForceServerCodec(rawCodec{}),
-		grpc.MaxRecvMsgSize(maxRequest),
-		grpc.MaxSendMsgSize(1<<30),
-		grpc.UnknownServiceHandler(proxy(upstream)),
-	)
+		grpc.MaxRecvMsgSize(lim.maxRequestBytes),
+		grpc.MaxSendMsgSize(1 << 30),
+		grpc.MaxConcurrentStreams(lim.maxStreams),
+		grpc.UnknownServiceHandler(proxy(backends)),
+	}
+	if creds != nil {
+		options = append(options, grpc.Creds(creds))
+	}
+	server := grpc.NewServer(options...)
+	server.RegisterService(healthService(backends), struct{}{})
 	for _, m := range onlineMethods {
 		server.RegisterService(&grpc.ServiceDesc{
 			ServiceName: m.service,
@@ -57,7 +73,12 @@ func onlineHandler(online *workerPool, code byte) grpc.MethodHandler {
 		if err := decode(&request); err != nil {
 			return nil, err
 		}
-		reply, err := online.call(ctx, code, request)
+		incoming, _ := metadata.FromIncomingContext(ctx)
+		md, err := encodeMetadata(incoming)
+		if err != nil {
+			return nil, err
+		}
+		reply, err := online.call(ctx, code, md, request)
 		if err != nil {
 			return nil, err
 		}
@@ -65,17 +86,19 @@ func onlineHandler(online *workerPool, code byte) grpc.MethodHandler {
 	}
 }
 
-// proxy forwards any other call, unary or streaming, to the Python servers:
-// metadata, messages both ways, headers, trailers and the final status
-// (details included) pass through unchanged.
-func proxy(upstream *grpc.ClientConn) grpc.StreamHandler {
+// proxy forwards any other call, unary or streaming, to one of the Python
+// servers (round robin over the healthy ones): metadata, messages both ways,
+// headers, trailers and the final status (details included) pass through
+// unchanged, and the caller's deadline goes with the call (grpc-go carries
+// the incoming context's deadline to the outgoing call).
+func proxy(backends *backendSet) grpc.StreamHandler {
 	return func(_ any, downstream grpc.ServerStream) error {
 		method, _ := grpc.MethodFromServerStream(downstream)
 		md, _ := metadata.FromIncomingContext(downstream.Context())
 		ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(downstream.Context(), md.Copy()))
 		defer cancel()
 		desc := &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
-		up, err := upstream.NewStream(ctx, desc, method)
+		up, err := backends.pick().conn.NewStream(ctx, desc, method)
 		if err != nil {
 			return err
 		}

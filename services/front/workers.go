@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
+	"strings"
 
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -40,11 +43,12 @@ func newWorkerPool(paths []string, perPath int) *workerPool {
 	return pool
 }
 
-// call sends one request frame and returns the reply's response bytes, or
-// the gRPC status the server answered with. The caller's deadline bounds the
-// wait; a call that outlives it finishes in the background before its
-// connection is reused.
-func (p *workerPool) call(ctx context.Context, method byte, request []byte) ([]byte, error) {
+// call sends one request frame (method, the caller's metadata block from
+// encodeMetadata, request) and returns the reply's response bytes, or the gRPC
+// status the server answered with. The caller's deadline bounds the wait; a
+// call that outlives it finishes in the background before its connection is
+// reused.
+func (p *workerPool) call(ctx context.Context, method byte, md, request []byte) ([]byte, error) {
 	var w *workerConn
 	select {
 	case w = <-p.free:
@@ -53,7 +57,7 @@ func (p *workerPool) call(ctx context.Context, method byte, request []byte) ([]b
 	}
 	done := make(chan exchange, 1)
 	go func() {
-		reply, err := w.roundTrip(method, request)
+		reply, err := w.roundTrip(method, md, request)
 		p.free <- w
 		done <- exchange{reply, err}
 	}()
@@ -68,7 +72,7 @@ func (p *workerPool) call(ctx context.Context, method byte, request []byte) ([]b
 	}
 }
 
-func (w *workerConn) roundTrip(method byte, request []byte) ([]byte, error) {
+func (w *workerConn) roundTrip(method byte, md, request []byte) ([]byte, error) {
 	if w.conn == nil {
 		conn, err := net.Dial("unix", w.path)
 		if err != nil {
@@ -76,10 +80,13 @@ func (w *workerConn) roundTrip(method byte, request []byte) ([]byte, error) {
 		}
 		w.conn = conn
 	}
-	frame := make([]byte, 5, 5+len(request))
-	binary.BigEndian.PutUint32(frame, uint32(1+len(request)))
+	size := 3 + len(md) + len(request)
+	frame := make([]byte, 7, 4+size)
+	binary.BigEndian.PutUint32(frame, uint32(size))
 	frame[4] = method
-	reply, err := w.exchange(append(frame, request...))
+	binary.BigEndian.PutUint16(frame[5:], uint16(len(md)))
+	frame = append(append(frame, md...), request...)
+	reply, err := w.exchange(frame)
 	if err != nil {
 		_ = w.conn.Close()
 		w.conn = nil
@@ -101,6 +108,53 @@ func (w *workerConn) exchange(frame []byte) ([]byte, error) {
 		return nil, err
 	}
 	return reply, nil
+}
+
+// maxMetadataBytes bounds the metadata block of a frame: grpc-python's own
+// default limit on a call's metadata is 8 KiB, so an online read through the
+// front accepts no more than a direct call would.
+const maxMetadataBytes = 8 << 10
+
+// encodeMetadata is the metadata block of a request frame: every ASCII entry
+// of md but the transport's own (keys starting "grpc-" or ":") and binary
+// ("-bin") ones, as repeated [2-byte key length, key, 2-byte value length,
+// value], keys sorted (grpc-go keeps no order across keys), the values of one
+// key in arrival order. Over maxMetadataBytes is RESOURCE_EXHAUSTED.
+func encodeMetadata(md metadata.MD) ([]byte, error) {
+	keys := make([]string, 0, len(md))
+	for key := range md {
+		if !strings.HasPrefix(key, "grpc-") && !strings.HasPrefix(key, ":") &&
+			!strings.HasSuffix(key, "-bin") && printableASCII(key) {
+			keys = append(keys, key)
+		}
+	}
+	sort.Strings(keys)
+	var block []byte
+	for _, key := range keys {
+		for _, value := range md[key] {
+			if !printableASCII(value) {
+				continue
+			}
+			if len(block)+4+len(key)+len(value) > maxMetadataBytes {
+				return nil, status.Errorf(codes.ResourceExhausted,
+					"request metadata over %d bytes (the limit of an online read)", maxMetadataBytes)
+			}
+			block = binary.BigEndian.AppendUint16(block, uint16(len(key)))
+			block = append(block, key...)
+			block = binary.BigEndian.AppendUint16(block, uint16(len(value)))
+			block = append(block, value...)
+		}
+	}
+	return block, nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeReply splits a reply frame: 0 then the response, or a status code

@@ -26,7 +26,7 @@ from services.server.catalog import Catalog
 from services.server.contract_servicer import ContractServicer
 from services.server.feature_servicer import FeatureStoreServicer
 from services.server.interceptors import ErrorAndMetricsInterceptor
-from services.server.ipc import Handler, OnlineSocketServer
+from services.server.ipc import Handler, Metadata, OnlineSocketServer
 from services.server.metrics import TimedReader
 from services.server.online_features import online_features_wire
 from services.server.reflection import enable_reflection
@@ -158,16 +158,19 @@ def create_server(
 def _online_handlers(
     catalog: Catalog, reader: TimedReader, project: str, settings: ServerSettings
 ) -> dict[int, Handler]:
-    """The online reads the front hands over (``ipc.METHODS``), bytes to bytes."""
+    """The online reads the front hands over (``ipc.METHODS``), bytes to bytes.
+
+    ``metadata`` is the caller's (``ipc.Metadata``); not looked at yet.
+    """
     rows = settings.max_online_entity_rows
 
-    def ours(body: bytes) -> bytes:
+    def ours(body: bytes, metadata: Metadata) -> bytes:
         request = feature_store_service_pb2.GetOnlineFeaturesRequest.FromString(body)
         return online_features_wire(
             request, catalog, reader, project=project, max_rows=rows
         )
 
-    def feasts(body: bytes) -> bytes:
+    def feasts(body: bytes, metadata: Metadata) -> bytes:
         request = ServingService_pb2.GetOnlineFeaturesRequest.FromString(body)
         return feast_serving.online_features_wire(
             request, catalog, reader, project=project, max_rows=rows

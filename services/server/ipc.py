@@ -7,7 +7,13 @@ Unix socket; this module answers there with the same handlers, errors and
 metrics as the gRPC servicers.
 
 Frames, both ways: a 4-byte big-endian length, then that many bytes.
-Request: one method byte (``METHODS``) + the serialised request message.
+Request: one method byte (``METHODS``), a 2-byte big-endian length M, M bytes
+of the caller's metadata, then the serialised request message. The metadata
+is repeated [2-byte key length, key, 2-byte value length, value], ASCII,
+lowercase keys; the front forwards every entry but ``grpc-*``, ``:*`` and
+``*-bin`` keys, at most ``MAX_METADATA_BYTES`` (RESOURCE_EXHAUSTED beyond, on
+both sides). Handlers get it as ``Metadata``, pairs in frame order (fs-front
+sends keys sorted, the values of one key in arrival order).
 Reply: one byte, 0 then the serialised response, or a gRPC status code then a
 serialised ``google.rpc.Status`` (code, message, details) for the front to
 send as the call's status.
@@ -23,7 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+from google.rpc import status_pb2
 
+from services.server.errors import RequestTooLargeError
 from services.server.interceptors import RPC_LATENCY, failure_status
 
 # Method byte -> gRPC method it stands for (the front maps paths to bytes).
@@ -31,12 +39,21 @@ METHODS = {
     1: "/featurestore.v1.FeatureStoreService/GetOnlineFeatures",
     2: "/feast.serving.ServingService/GetOnlineFeatures",
 }
-Handler = Callable[[bytes], bytes]
+MAX_METADATA_BYTES = 8 * 1024
+"""grpc-python's default limit on a call's metadata, so the socket accepts no
+more than the gRPC port does."""
+Metadata = tuple[tuple[str, str], ...]
+"""The caller's metadata: (lowercase key, value) pairs in arrival order."""
+Handler = Callable[[bytes, Metadata], bytes]
 _OK = b"\x00"
 
 
+class _MalformedFrameError(Exception):
+    """A frame the front would never send: answered INTERNAL."""
+
+
 class OnlineSocketServer:
-    """Serves ``handlers`` (method byte -> request bytes -> response bytes).
+    """Serves ``handlers`` (method byte -> request bytes, metadata -> response bytes).
 
     One thread per connection (the front keeps a few open per process); the
     socket file is replaced if it exists and removed on ``close``.
@@ -90,12 +107,52 @@ class OnlineSocketServer:
         name = METHODS[number].rsplit("/", 1)[-1]
         started = time.perf_counter()
         try:
-            return _frame(_OK + handler(frame[1:]))
+            metadata, body = split_request(frame)
+            return _frame(_OK + handler(body, metadata))
+        except _MalformedFrameError as exc:
+            code = grpc.StatusCode.INTERNAL.value[0]
+            status = status_pb2.Status(code=code, message=str(exc))
+            return _frame(bytes((code,)) + status.SerializeToString())
         except Exception as exc:
             code, status = failure_status(name, exc)
             return _frame(bytes((code.value[0],)) + status.SerializeToString())
         finally:
             RPC_LATENCY.labels(name).observe(time.perf_counter() - started)
+
+
+def split_request(frame: bytes) -> tuple[Metadata, bytes]:
+    """The metadata and request message of a request frame (after the method byte).
+
+    Raises:
+        RequestTooLargeError: The metadata block is over ``MAX_METADATA_BYTES``.
+    """
+    size = int.from_bytes(frame[1:3], "big")
+    if size > MAX_METADATA_BYTES:
+        raise RequestTooLargeError(
+            f"request metadata of {size} bytes is over {MAX_METADATA_BYTES}",
+            limit="MAX_METADATA_BYTES",
+        )
+    end = 3 + size
+    if len(frame) < end:
+        raise _MalformedFrameError("frame shorter than its metadata")
+    pairs, at = [], 3
+    try:
+        while at < end:
+            key, at = _field(frame, at, end)
+            value, at = _field(frame, at, end)
+            pairs.append((key.lower(), value))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _MalformedFrameError(f"malformed metadata: {exc}") from None
+    return tuple(pairs), frame[end:]
+
+
+def _field(frame: bytes, at: int, end: int) -> tuple[str, int]:
+    """One length-prefixed ASCII string of the metadata block, and where it ends."""
+    start = at + 2
+    stop = start + int.from_bytes(frame[at:start], "big")
+    if start > end or stop > end:
+        raise ValueError("a field runs past the block")
+    return frame[start:stop].decode("ascii"), stop
 
 
 def _frame(body: bytes) -> bytes:

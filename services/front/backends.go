@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"log"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+const healthCheckMethod = "/grpc.health.v1.Health/Check"
+
+// backendSet holds one gRPC connection per Python server process (each on
+// its own loopback port) and what their health checks last said. Proxied
+// calls go round robin over the processes that last reported SERVING.
+type backendSet struct {
+	backends []*backend
+	next     atomic.Uint64
+	interval time.Duration // between health polls; also each poll's timeout
+	changed  chan struct{} // closed and replaced after every poll
+	mu       sync.Mutex
+}
+
+type backend struct {
+	addr    string
+	conn    *grpc.ClientConn
+	serving atomic.Bool
+}
+
+func dialBackends(addrs []string, interval time.Duration) (*backendSet, error) {
+	set := &backendSet{interval: interval, changed: make(chan struct{})}
+	for _, addr := range addrs {
+		conn, err := grpc.NewClient(addr,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(
+				grpc.ForceCodec(rawCodec{}),
+				grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)))
+		if err != nil {
+			return nil, err
+		}
+		set.backends = append(set.backends, &backend{addr: addr, conn: conn})
+	}
+	return set, nil
+}
+
+// pick is the next backend in round-robin order that last reported SERVING;
+// when none did (start-up, all down) the next one regardless, so the call
+// fails with the backend's own error rather than one made up here.
+func (s *backendSet) pick() *backend {
+	n := uint64(len(s.backends))
+	start := s.next.Add(1) - 1
+	for i := uint64(0); i < n; i++ {
+		if b := s.backends[(start+i)%n]; b.serving.Load() {
+			return b
+		}
+	}
+	return s.backends[start%n]
+}
+
+// watch polls every backend's overall health each interval until ctx ends.
+func (s *backendSet) watch(ctx context.Context) {
+	for {
+		s.pollOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.interval):
+		}
+	}
+}
+
+// pollOnce asks every backend for its overall ("") health at once and
+// records the answers; an error or a timeout counts as not serving.
+func (s *backendSet) pollOnce(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, b := range s.backends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := b.check(ctx, "", s.interval)
+			serving := err == nil && st == healthpb.HealthCheckResponse_SERVING
+			if b.serving.Swap(serving) != serving {
+				log.Printf("fs-front: backend %s serving=%v (%v)", b.addr, serving, err)
+			}
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (b *backend) check(ctx context.Context, service string, timeout time.Duration) (healthpb.HealthCheckResponse_ServingStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	request, _ := proto.Marshal(&healthpb.HealthCheckRequest{Service: service})
+	var reply []byte
+	if err := b.conn.Invoke(ctx, healthCheckMethod, &request, &reply); err != nil {
+		return healthpb.HealthCheckResponse_UNKNOWN, err
+	}
+	var response healthpb.HealthCheckResponse
+	if err := proto.Unmarshal(reply, &response); err != nil {
+		return healthpb.HealthCheckResponse_UNKNOWN, err
+	}
+	return response.Status, nil
+}
+
+// status is the front's health for service: SERVING only when every backend
+// is. The overall status ("") comes from the last poll, so a probe costs no
+// hop; a named service is asked of every backend now, and is NOT_FOUND only
+// when every backend says so.
+func (s *backendSet) status(ctx context.Context, service string) (healthpb.HealthCheckResponse_ServingStatus, error) {
+	if service == "" {
+		for _, b := range s.backends {
+			if !b.serving.Load() {
+				return healthpb.HealthCheckResponse_NOT_SERVING, nil
+			}
+		}
+		return healthpb.HealthCheckResponse_SERVING, nil
+	}
+	answers := make([]error, len(s.backends))
+	var wg sync.WaitGroup
+	for i, b := range s.backends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := b.check(ctx, service, s.interval)
+			if err == nil && st != healthpb.HealthCheckResponse_SERVING {
+				err = status.Error(codes.Unavailable, st.String())
+			}
+			answers[i] = err
+		}()
+	}
+	wg.Wait()
+	notFound := 0
+	for _, err := range answers {
+		if status.Code(err) == codes.NotFound {
+			notFound++
+		}
+	}
+	switch {
+	case notFound == len(answers):
+		return healthpb.HealthCheckResponse_SERVICE_UNKNOWN, status.Errorf(codes.NotFound, "unknown service %q", service)
+	case notFound > 0:
+		return healthpb.HealthCheckResponse_NOT_SERVING, nil
+	}
+	for _, err := range answers {
+		if err != nil {
+			return healthpb.HealthCheckResponse_NOT_SERVING, nil
+		}
+	}
+	return healthpb.HealthCheckResponse_SERVING, nil
+}
+
+// healthService answers grpc.health.v1.Health in the front itself (no
+// credentials asked: the front authenticates nothing, and health is open on
+// the Python servers too). Messages arrive raw (rawCodec) and are parsed here.
+func healthService(s *backendSet) *grpc.ServiceDesc {
+	return &grpc.ServiceDesc{
+		ServiceName: "grpc.health.v1.Health",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Check",
+			Handler: func(_ any, ctx context.Context, decode func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				var request healthpb.HealthCheckRequest
+				if err := decodeProto(decode, &request); err != nil {
+					return nil, err
+				}
+				st, err := s.status(ctx, request.Service)
+				if err != nil {
+					return nil, err
+				}
+				reply, _ := proto.Marshal(&healthpb.HealthCheckResponse{Status: st})
+				return &reply, nil
+			},
+		}},
+		Streams: []grpc.StreamDesc{{
+			StreamName:    "Watch",
+			ServerStreams: true,
+			Handler:       func(_ any, stream grpc.ServerStream) error { return s.watchHealth(stream) },
+		}},
+	}
+}
+
+// watchHealth sends the service's status now and again whenever it changes
+// (looked at after every poll), until the caller goes away.
+func (s *backendSet) watchHealth(stream grpc.ServerStream) error {
+	var raw []byte
+	if err := stream.RecvMsg(&raw); err != nil {
+		return err
+	}
+	var request healthpb.HealthCheckRequest
+	if err := proto.Unmarshal(raw, &request); err != nil {
+		return status.Errorf(codes.InvalidArgument, "bad HealthCheckRequest: %v", err)
+	}
+	ctx := stream.Context()
+	last := healthpb.HealthCheckResponse_ServingStatus(-1)
+	for {
+		s.mu.Lock()
+		changed := s.changed
+		s.mu.Unlock()
+		st, err := s.status(ctx, request.Service)
+		if status.Code(err) == codes.NotFound {
+			st = healthpb.HealthCheckResponse_SERVICE_UNKNOWN
+		}
+		if st != last {
+			reply, _ := proto.Marshal(&healthpb.HealthCheckResponse{Status: st})
+			if err := stream.SendMsg(&reply); err != nil {
+				return err
+			}
+			last = st
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-changed:
+		}
+	}
+}
+
+func decodeProto(decode func(any) error, message proto.Message) error {
+	var raw []byte
+	if err := decode(&raw); err != nil {
+		return err
+	}
+	if err := proto.Unmarshal(raw, message); err != nil {
+		return status.Errorf(codes.InvalidArgument, "bad %s: %v", message.ProtoReflect().Descriptor().Name(), err)
+	}
+	return nil
+}

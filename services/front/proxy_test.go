@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// fakeBackend is a real gRPC server standing in for one Python process: a
+// standard health service, and any other method answers with the backend's
+// name after recording the call's metadata and deadline. "/test.Slow/Wait"
+// blocks until the caller gives up.
+type fakeBackend struct {
+	name   string
+	addr   string
+	health *health.Server
+	server *grpc.Server
+
+	mu          sync.Mutex
+	lastMD      metadata.MD
+	hadDeadline bool
+	calls       int
+}
+
+func startBackend(t *testing.T, name string) *fakeBackend {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &fakeBackend{name: name, addr: lis.Addr().String(), health: health.NewServer()}
+	b.server = grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
+		method, _ := grpc.MethodFromServerStream(stream)
+		var in wrapperspb.StringValue
+		if err := stream.RecvMsg(&in); err != nil {
+			return err
+		}
+		md, _ := metadata.FromIncomingContext(stream.Context())
+		_, deadline := stream.Context().Deadline()
+		b.mu.Lock()
+		b.lastMD, b.hadDeadline = md, deadline
+		b.calls++
+		b.mu.Unlock()
+		if method == "/test.Slow/Wait" {
+			<-stream.Context().Done()
+			return stream.Context().Err()
+		}
+		return stream.SendMsg(wrapperspb.String(b.name))
+	}))
+	healthpb.RegisterHealthServer(b.server, b.health)
+	go func() { _ = b.server.Serve(lis) }()
+	t.Cleanup(b.server.Stop)
+	return b
+}
+
+type frontUnderTest struct {
+	addr     string
+	backends *backendSet
+}
+
+// startFront serves the front on a loopback port over the given backends and
+// one online socket; health is polled only when a test calls pollOnce.
+func startFront(t *testing.T, backends []*fakeBackend, lim limits, creds credentials.TransportCredentials) *frontUnderTest {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "online.sock")
+	frames := serveFrames(t, path)
+	t.Cleanup(func() { frames.Close() })
+	addrs := make([]string, len(backends))
+	for i, b := range backends {
+		addrs[i] = b.addr
+	}
+	set, err := dialBackends(addrs, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.pollOnce(context.Background())
+	server := newServer(newWorkerPool([]string{path}, 1), set, lim, creds)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = server.Serve(lis) }()
+	t.Cleanup(server.Stop)
+	return &frontUnderTest{addr: lis.Addr().String(), backends: set}
+}
+
+var defaultLimits = limits{maxRequestBytes: 1 << 20, maxStreams: 16}
+
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func who(ctx context.Context, conn *grpc.ClientConn) (string, error) {
+	var out wrapperspb.StringValue
+	err := conn.Invoke(ctx, "/test.Echo/Who", wrapperspb.String("hi"), &out)
+	return out.Value, err
+}
+
+func frontHealth(t *testing.T, conn *grpc.ClientConn, service string) (healthpb.HealthCheckResponse_ServingStatus, error) {
+	t.Helper()
+	reply, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: service})
+	return reply.GetStatus(), err
+}
+
+func TestProxyRoundRobinOverHealthyBackends(t *testing.T) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	front := startFront(t, []*fakeBackend{a, b}, defaultLimits, nil)
+	conn := dial(t, front.addr)
+	seen := map[string]int{}
+	for i := 0; i < 6; i++ {
+		name, err := who(context.Background(), conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[name]++
+	}
+	if seen["a"] != 3 || seen["b"] != 3 {
+		t.Fatalf("calls per backend: %v", seen)
+	}
+	// b reports NOT_SERVING: once polled, every call goes to a.
+	b.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	front.backends.pollOnce(context.Background())
+	for i := 0; i < 4; i++ {
+		if name, err := who(context.Background(), conn); err != nil || name != "a" {
+			t.Fatalf("with b not serving: %q, %v", name, err)
+		}
+	}
+}
+
+func TestHealthIsServingOnlyWhileEveryBackendIs(t *testing.T) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	front := startFront(t, []*fakeBackend{a, b}, defaultLimits, nil)
+	conn := dial(t, front.addr)
+	if st, err := frontHealth(t, conn, ""); err != nil || st != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("both up: %v, %v", st, err)
+	}
+	// Named services are asked of every backend on the spot.
+	if _, err := frontHealth(t, conn, "svc"); status.Code(err) != codes.NotFound {
+		t.Fatalf("unknown service: %v", err)
+	}
+	a.health.SetServingStatus("svc", healthpb.HealthCheckResponse_SERVING)
+	if st, _ := frontHealth(t, conn, "svc"); st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("svc known to a only: %v", st)
+	}
+	b.health.SetServingStatus("svc", healthpb.HealthCheckResponse_SERVING)
+	if st, _ := frontHealth(t, conn, "svc"); st != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("svc on both: %v", st)
+	}
+	// A backend process gone: NOT_SERVING, for "" and for named services.
+	b.server.Stop()
+	front.backends.pollOnce(context.Background())
+	if st, err := frontHealth(t, conn, ""); err != nil || st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("b down: %v, %v", st, err)
+	}
+	if st, _ := frontHealth(t, conn, "svc"); st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("svc with b down: %v", st)
+	}
+	if name, err := who(context.Background(), conn); err != nil || name != "a" {
+		t.Fatalf("calls avoid the dead backend: %q, %v", name, err)
+	}
+}
+
+func TestHealthWatchFollowsTheBackends(t *testing.T) {
+	a := startBackend(t, "a")
+	front := startFront(t, []*fakeBackend{a}, defaultLimits, nil)
+	conn := dial(t, front.addr)
+	watch, err := healthpb.NewHealthClient(conn).Watch(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := watch.Recv(); err != nil || reply.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("first: %v, %v", reply, err)
+	}
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	front.backends.pollOnce(context.Background())
+	if reply, err := watch.Recv(); err != nil || reply.Status != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("after the change: %v, %v", reply, err)
+	}
+}
+
+func TestProxyPassesMetadataAndTheCallersDeadline(t *testing.T) {
+	a := startBackend(t, "a")
+	front := startFront(t, []*fakeBackend{a}, defaultLimits, nil)
+	conn := dial(t, front.addr)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer t0k")
+	if _, err := who(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	if got := a.lastMD.Get("authorization"); len(got) != 1 || got[0] != "Bearer t0k" || a.hadDeadline {
+		t.Fatalf("metadata %v, deadline %v", a.lastMD, a.hadDeadline)
+	}
+	a.mu.Unlock()
+	// A call the backend never answers ends at the caller's deadline, and the
+	// backend saw that deadline (it can stop working when the caller stops
+	// waiting).
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	var out wrapperspb.StringValue
+	err := conn.Invoke(ctx, "/test.Slow/Wait", wrapperspb.String("x"), &out)
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("slow call: %v", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.hadDeadline {
+		t.Fatal("the backend got no deadline")
+	}
+}
+
+func TestOnlineReadsCarryTheCallersMetadata(t *testing.T) {
+	front := startFront(t, []*fakeBackend{startBackend(t, "a")}, defaultLimits, nil)
+	conn := dial(t, front.addr)
+	ctx := metadata.AppendToOutgoingContext(context.Background(),
+		"authorization", "Bearer t0k", "x-request-id", "r-1", "x-request-id", "r-2",
+		"trace-bin", "printable", "grpc-private", "no")
+	var reply []byte
+	request := []byte("metadata?")
+	err := conn.Invoke(ctx, "/featurestore.v1.FeatureStoreService/GetOnlineFeatures", &request, &reply,
+		grpc.ForceCodec(rawCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := decodeBlock(t, reply)
+	want := []string{"authorization=Bearer t0k", "x-request-id=r-1", "x-request-id=r-2"}
+	for _, w := range want {
+		if !contains(got, w) {
+			t.Fatalf("%q missing from %q", w, got)
+		}
+	}
+	for _, pair := range got {
+		if strings.HasPrefix(pair, "grpc-") || strings.HasPrefix(pair, ":") || strings.Contains(pair, "-bin=") {
+			t.Fatalf("forwarded %q: %q", pair, got)
+		}
+	}
+	// Over the bound: RESOURCE_EXHAUSTED before anything reaches the socket.
+	big := metadata.AppendToOutgoingContext(context.Background(), "x-pad", strings.Repeat("a", maxMetadataBytes))
+	err = conn.Invoke(big, "/feast.serving.ServingService/GetOnlineFeatures", &request, &reply, grpc.ForceCodec(rawCodec{}))
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("oversize metadata: %v", err)
+	}
+}
+
+func decodeBlock(t *testing.T, block []byte) []string {
+	t.Helper()
+	var pairs []string
+	for len(block) > 0 {
+		var fields [2]string
+		for i := range fields {
+			n := int(binary.BigEndian.Uint16(block))
+			fields[i], block = string(block[2:2+n]), block[2+n:]
+		}
+		pairs = append(pairs, fields[0]+"="+fields[1])
+	}
+	return pairs
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestEncodeMetadataBound(t *testing.T) {
+	key := "x-pad"
+	exact := metadata.Pairs(key, strings.Repeat("a", maxMetadataBytes-4-len(key)))
+	if block, err := encodeMetadata(exact); err != nil || len(block) != maxMetadataBytes {
+		t.Fatalf("at the bound: %d bytes, %v", len(block), err)
+	}
+	over := metadata.Pairs(key, strings.Repeat("a", maxMetadataBytes-3-len(key)))
+	if _, err := encodeMetadata(over); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("one over: %v", err)
+	}
+	if block, _ := encodeMetadata(metadata.Pairs("x-odd", "caf\u00e9")); len(block) != 0 {
+		t.Fatalf("non-ASCII value forwarded: %q", block)
+	}
+}
+
+// The stream cap is announced in the server's SETTINGS frame, so a client
+// queues calls beyond it instead of the front accepting them.
+func TestMaxConcurrentStreamsIsAnnounced(t *testing.T) {
+	front := startFront(t, []*fakeBackend{startBackend(t, "a")}, limits{1 << 20, 7}, nil)
+	conn, err := net.Dial("tcp", front.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	framer := http2.NewFramer(conn, conn)
+	if err := framer.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		frame, err := framer.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if settings, ok := frame.(*http2.SettingsFrame); ok && !settings.IsAck() {
+			if v, ok := settings.Value(http2.SettingMaxConcurrentStreams); !ok || v != 7 {
+				t.Fatalf("MAX_CONCURRENT_STREAMS %d (%v)", v, ok)
+			}
+			return
+		}
+	}
+}
