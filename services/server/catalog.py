@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from feast import FeatureStore, FeatureView
+from feast.permissions.permission import Permission
+from feast.project import Project
 
 from services.online import ViewRequest as OnlineRead
 from services.server.errors import NotFoundError, RequestError
@@ -39,6 +41,8 @@ class Catalog:
         self._services: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         self._resolved: dict[tuple[tuple[str, ...], str], list[ViewRequest]] = {}
         self._version: str | None = None
+        self._permissions: tuple[int, list[Permission]] = (0, [])
+        self._project = Project(name=store.project)
         self.refresh()
 
     def refresh(self) -> None:
@@ -65,10 +69,21 @@ class Catalog:
             ]
             for s in registry.list_feature_services(project, allow_cache=True)
         }
+        permissions = registry.list_permissions(project, allow_cache=True)
         with self._lock:
             self._views, self._services = views, services
             self._resolved = {}
             self._version = version
+            self._permissions = (self._permissions[0] + 1, permissions)
+
+    def permissions(self) -> tuple[int, list[Permission]]:
+        """The registry's Feast permissions and a number that changes with them."""
+        return self._permissions
+
+    @property
+    def project(self) -> Project:
+        """The project, the resource guarding project-wide reads (contracts)."""
+        return self._project
 
     def views(self) -> list[FeatureView]:
         """All feature views, by name."""

@@ -1,17 +1,23 @@
-"""One server interceptor: error translation to rich status, and RPC metrics."""
+"""One server interceptor: access (auth, permissions, audit), error translation
+to rich status, and RPC metrics."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
+from services.server.access import UNGUARDED_PREFIX
 from services.server.errors import to_status
+
+if TYPE_CHECKING:
+    from services.server.access import Guard
 
 RPC_LATENCY = Histogram(
     "featurestore_rpc_latency_seconds",
@@ -52,11 +58,16 @@ def _abort(context: grpc.ServicerContext, method: str, exc: BaseException) -> No
     context.abort_with_status(rpc_status.to_status(status))
 
 
-def _unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+def _unary(
+    method: str, behaviour: Callable[..., Any], admit: _Admit | None
+) -> Callable[..., Any]:
     def handle(request: Any, context: grpc.ServicerContext) -> Any:
         started = time.perf_counter()
         try:
-            return behaviour(request, context)
+            if admit is None:
+                return behaviour(request, context)
+            with admit(request):
+                return behaviour(request, context)
         except Exception as exc:
             if isinstance(exc, grpc.RpcError) or _already_aborted(context):
                 raise
@@ -67,11 +78,17 @@ def _unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
     return handle
 
 
-def _stream(method: str, behaviour: Callable[..., Iterator[Any]]) -> Callable[..., Any]:
+def _stream(
+    method: str, behaviour: Callable[..., Iterator[Any]], admit: _Admit | None
+) -> Callable[..., Any]:
     def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         started = time.perf_counter()
         try:
-            yield from behaviour(request, context)
+            if admit is None:
+                yield from behaviour(request, context)
+            else:
+                with admit(request):
+                    yield from behaviour(request, context)
         except Exception as exc:
             if isinstance(exc, grpc.RpcError) or _already_aborted(context):
                 raise
@@ -104,11 +121,20 @@ def _already_aborted(context: grpc.ServicerContext) -> bool:
     return context.code() is not None
 
 
-class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Maps domain errors to status codes with details, and times every RPC.
+_Admit = Callable[[Any], AbstractContextManager[object]]
 
-    Unary handlers may also return their response already serialised (bytes).
+
+class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Admits calls through the guard, maps domain errors to status codes with
+    details, and times every RPC.
+
+    Every method but health goes through ``guard`` when there is one, unary
+    and streaming alike. Unary handlers may also return their response
+    already serialised (bytes).
     """
+
+    def __init__(self, guard: Guard | None = None) -> None:
+        self.guard = guard
 
     def intercept_service(
         self,
@@ -118,12 +144,38 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method.rsplit("/", 1)[-1]
+        full_method = handler_call_details.method
+        method = full_method.rsplit("/", 1)[-1]
+        admit = self._admission(full_method, handler_call_details)
         if handler.unary_unary is not None:
             return handler._replace(
-                unary_unary=_unary(method, handler.unary_unary),
+                unary_unary=_unary(method, handler.unary_unary, admit),
                 response_serializer=_passing_bytes(handler.response_serializer),
             )
         if handler.unary_stream is not None:
-            return handler._replace(unary_stream=_stream(method, handler.unary_stream))
+            return handler._replace(
+                unary_stream=_stream(method, handler.unary_stream, admit)
+            )
+        if admit is not None:
+            # Reflection's stream-stream: admitted once, before any message.
+            return handler._replace(
+                stream_stream=_stream(method, handler.stream_stream, admit)
+            )
         return handler
+
+    def _admission(
+        self, full_method: str, details: grpc.HandlerCallDetails
+    ) -> _Admit | None:
+        guard = self.guard
+        if guard is None or full_method.startswith(UNGUARDED_PREFIX):
+            return None
+        metadata = {
+            key: value
+            for key, value in details.invocation_metadata or ()
+            if isinstance(value, str)
+        }
+
+        def admit(request: Any) -> AbstractContextManager[object]:
+            return guard.call(full_method, request, metadata)
+
+        return admit

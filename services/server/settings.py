@@ -98,6 +98,8 @@ class ServerSettings(BaseSettings):
     """auth=oidc: accepted signature algorithms; ``none`` and HS* are refused."""
     oidc_leeway_seconds: int = Field(default=60, ge=0, le=300)
     """auth=oidc: clock skew allowed on exp/nbf/iat."""
+    oidc_jwks_cooldown_seconds: float = Field(default=30.0, ge=0)
+    """auth=oidc: least time between two JWKS re-fetches for unknown ``kid``s."""
     oidc_roles_claim: str = "roles"
     """auth=oidc: the claim holding the caller's roles (a list or a string)."""
     audit_log: Path | None = None

@@ -1,0 +1,55 @@
+"""Authentication (API keys, OIDC tokens), Feast-permission checks and the audit log."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from services.auth.api_keys import ApiKeyAuthenticator, add_key
+from services.auth.audit import AuditLog
+from services.auth.errors import (
+    AuthConfigError,
+    AuthenticationError,
+    AuthError,
+    PermissionDeniedError,
+)
+from services.auth.oidc import OidcAuthenticator
+from services.auth.permissions import Authorizer
+from services.auth.principal import ANONYMOUS, Principal
+
+__all__ = [
+    "ANONYMOUS",
+    "ApiKeyAuthenticator",
+    "AuditLog",
+    "AuthConfigError",
+    "AuthError",
+    "AuthenticationError",
+    "Authenticator",
+    "Authorizer",
+    "OidcAuthenticator",
+    "PermissionDeniedError",
+    "Principal",
+    "add_key",
+    "bearer_token",
+]
+
+
+class Authenticator(Protocol):
+    """Turns a bearer token into a principal, or raises AuthenticationError."""
+
+    def authenticate(self, token: str) -> Principal:
+        """The token's principal."""
+        ...
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``authorization: Bearer <token>`` header.
+
+    Raises:
+        AuthenticationError: no header, another scheme, or an empty token.
+    """
+    if not authorization:
+        raise AuthenticationError("no authorization metadata")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("authorization is not 'Bearer <token>'")
+    return token.strip()

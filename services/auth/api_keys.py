@@ -1,0 +1,159 @@
+"""Static API keys: a YAML file of argon2id hashes, each naming a principal and roles.
+
+A key reads ``fsk_<id>_<secret>``. The id (not secret) selects one entry, so a
+call costs at most one hash; the secret is compared only through argon2's
+verification (constant time in the secret). Argon2id rather than scrypt: it is
+the Password Hashing Competition winner and OWASP's first choice, and
+argon2-cffi stores salt and cost parameters in the PHC string, so costs can be
+raised later without a new file format. A verified key is remembered (by its
+SHA-256) until the file changes, so the hot path hashes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from services.auth.errors import AuthConfigError, AuthenticationError
+from services.auth.principal import Principal
+
+PREFIX = "fsk"
+# OWASP's argon2id floor (19 MiB, t=2, p=1): keys are 256-bit random, so the
+# hash guards a stolen key file, not guessable passwords; a bigger cost would
+# only make every bad-key probe dearer for the server.
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+_REMEMBERED = 4096
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    """One line of the key file: the hash of a key and who it speaks for."""
+
+    id: str
+    hash: str
+    principal: str
+    roles: tuple[str, ...]
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh key and its id: ``(fsk_<id>_<secret>, id)``."""
+    key_id = secrets.token_hex(6)
+    return f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}", key_id
+
+
+def hash_key(key: str) -> str:
+    """The argon2id PHC string stored in the key file for ``key``."""
+    return _HASHER.hash(key)
+
+
+def add_key(path: Path, principal: str, roles: list[str]) -> str:
+    """Append a new key for ``principal`` to the file at ``path``; return the key.
+
+    The file is rewritten atomically (a server reloads it on change) and kept
+    readable by its owner only. The key itself is stored nowhere.
+    """
+    key, key_id = new_key()
+    entries = _read_entries(path) if path.exists() else []
+    entries.append(KeyEntry(key_id, hash_key(key), principal, tuple(roles)))
+    document = {
+        "keys": [
+            {
+                "id": e.id,
+                "hash": e.hash,
+                "principal": e.principal,
+                "roles": list(e.roles),
+            }
+            for e in entries
+        ]
+    }
+    temporary = path.with_name(f".{path.name}.tmp")
+    with os.fdopen(
+        os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w"
+    ) as out:
+        yaml.safe_dump(document, out, sort_keys=False)
+    os.replace(temporary, path)
+    return key
+
+
+class ApiKeyAuthenticator:
+    """Verifies ``fsk_`` keys against a key file, re-read when it changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._entries: dict[str, KeyEntry] = {}
+        self._known: dict[bytes, Principal] = {}
+        self._reload()
+
+    def authenticate(self, token: str) -> Principal:
+        """The key's principal.
+
+        Raises:
+            AuthenticationError: malformed, unknown or wrong key.
+        """
+        self._reload()
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        known = self._known.get(digest)
+        if known is not None:
+            return known
+        parts = token.split("_", 2)
+        if len(parts) != 3 or parts[0] != PREFIX:
+            raise AuthenticationError("bearer token is not an fsk_ API key")
+        entry = self._entries.get(parts[1])
+        if entry is None:
+            raise AuthenticationError(f"unknown API key id {parts[1][:16]!r}")
+        try:
+            _HASHER.verify(entry.hash, token)
+        except (VerificationError, InvalidHashError) as exc:
+            raise AuthenticationError(
+                f"wrong secret for API key id {entry.id}"
+            ) from exc
+        principal = Principal(entry.principal, frozenset(entry.roles))
+        with self._lock:
+            if len(self._known) >= _REMEMBERED:
+                self._known.clear()
+            self._known[digest] = principal
+        return principal
+
+    def _reload(self) -> None:
+        try:
+            info = self.path.stat()
+        except OSError as exc:
+            if self._stamp is not None:
+                return  # mid-rotation (replaced by rename): keep the last keys
+            raise AuthConfigError(f"API key file unreadable: {exc.strerror}") from exc
+        stamp = (info.st_mtime_ns, info.st_size)
+        if stamp == self._stamp:
+            return
+        entries = {e.id: e for e in _read_entries(self.path)}
+        with self._lock:
+            # A changed file may revoke keys: forget every verified key.
+            self._entries, self._known, self._stamp = entries, {}, stamp
+
+
+def _read_entries(path: Path) -> list[KeyEntry]:
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+        return [
+            KeyEntry(
+                id=str(item["id"]),
+                hash=str(item["hash"]),
+                principal=str(item["principal"]),
+                roles=tuple(str(r) for r in item.get("roles") or ()),
+            )
+            for item in document.get("keys") or ()
+        ]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        raise AuthConfigError(
+            f"API key file {path.name} is not a valid key file "
+            "(keys: [{id, hash, principal, roles}])"
+        ) from exc

@@ -1,0 +1,99 @@
+"""Feast ``Permission`` objects from the registry, enforced by Feast's own rule.
+
+The decision is Feast's ``enforce_policy`` (deny by default once any permission
+exists; with none, every authenticated caller may act), so a permissions file
+behaves here exactly as under ``feast serve``. Decisions are remembered per
+registry version, principal, action and resource: the hot path is one lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from feast.errors import FeastPermissionError
+from feast.permissions.action import AuthzedAction
+from feast.permissions.enforcer import enforce_policy
+from feast.permissions.user import User
+
+from services.auth.errors import PermissionDeniedError
+from services.auth.principal import Principal
+
+# Feast logs every denial with a traceback at ERROR; we audit denials ourselves.
+logging.getLogger("feast.permissions.enforcer").setLevel(logging.CRITICAL)
+
+_REMEMBERED = 16_384
+
+Snapshot = tuple[object, Sequence[Any]]
+"""A registry version and its permissions (``Permission`` objects)."""
+
+
+class Authorizer:
+    """Checks an action on Feast objects against the registry's permissions.
+
+    Args:
+        permissions: returns the current registry version and permissions
+            (the catalog's snapshot, refreshed in the background).
+    """
+
+    def __init__(self, permissions: Callable[[], Snapshot]) -> None:
+        self._permissions = permissions
+        self._lock = threading.Lock()
+        self._version: object = None
+        self._decisions: dict[tuple[str, frozenset[str], str, str, str], bool] = {}
+
+    def require(
+        self, principal: Principal, action: AuthzedAction, resources: Sequence[Any]
+    ) -> None:
+        """Pass when ``principal`` may take ``action`` on every resource.
+
+        Raises:
+            PermissionDeniedError: naming the action and the first resource denied.
+        """
+        version, permissions = self._permissions()
+        if version != self._version:
+            with self._lock:
+                self._decisions, self._version = {}, version
+        decisions = self._decisions
+        for resource in resources:
+            kind = type(resource).__name__
+            key = (principal.name, principal.roles, action.name, kind, resource.name)
+            allowed = decisions.get(key)
+            if allowed is None:
+                allowed = _decide(permissions, principal, action, resource)
+                if len(decisions) >= _REMEMBERED:
+                    decisions.clear()
+                decisions[key] = allowed
+            if not allowed:
+                raise PermissionDeniedError(
+                    principal.name, action.name, f"{kind} {resource.name!r}"
+                )
+
+    def permitted(
+        self, principal: Principal, action: AuthzedAction, resources: Sequence[Any]
+    ) -> list[Any]:
+        """The resources of ``resources`` that ``principal`` may take ``action`` on."""
+        allowed = []
+        for resource in resources:
+            try:
+                self.require(principal, action, [resource])
+            except PermissionDeniedError:
+                continue
+            allowed.append(resource)
+        return allowed
+
+
+def _decide(
+    permissions: Sequence[Any],
+    principal: Principal,
+    action: AuthzedAction,
+    resource: Any,
+) -> bool:
+    user = User(principal.name, roles=sorted(principal.roles))
+    try:
+        enforce_policy(list(permissions), user, [resource], [action])
+    except FeastPermissionError:
+        return False
+    return True

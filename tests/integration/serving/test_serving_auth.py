@@ -1,0 +1,286 @@
+"""Authentication, Feast permissions and the audit on every RPC, direct and via
+fs-front."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pyarrow as pa
+import pytest
+from feast.feature_service import FeatureService
+from feast.feature_view import FeatureView
+from feast.permissions.action import AuthzedAction
+from feast.permissions.permission import Permission
+from feast.permissions.policy import RoleBasedPolicy
+from feast.project import Project
+from feast.protos.feast.serving import ServingService_pb2, ServingService_pb2_grpc
+from feast.protos.feast.types.Value_pb2 import Value as FeastValue
+from featurestore.v1 import common_pb2
+from featurestore.v1 import contract_service_pb2 as cpb
+from featurestore.v1 import contract_service_pb2_grpc as cpb_grpc
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
+from grpc_status import rpc_status
+
+from services.auth import add_key
+from services.server.arrow_ipc import write_ipc
+from tests.integration.serving._repo import (
+    NOW,
+    TS,
+    Served,
+    health_status,
+    make_repo,
+    serve,
+    sqlite_online,
+    wait_for,
+    write_online,
+)
+
+pytestmark = pytest.mark.integration
+
+PERMISSIONS = [
+    Permission(
+        name="describe",
+        types=[Project, FeatureView, FeatureService],
+        actions=[AuthzedAction.DESCRIBE],
+        policy=RoleBasedPolicy(roles=["reader", "trainer"]),
+    ),
+    Permission(
+        name="online-customers",
+        types=[FeatureView],
+        name_patterns=["customer_stats"],
+        actions=[AuthzedAction.READ_ONLINE],
+        policy=RoleBasedPolicy(roles=["reader"]),
+    ),
+    Permission(
+        name="offline",
+        types=[FeatureView],
+        actions=[AuthzedAction.READ_OFFLINE],
+        policy=RoleBasedPolicy(roles=["trainer"]),
+    ),
+]
+
+
+class Secured:
+    """The served repo, its keys and its audit file."""
+
+    def __init__(self, served: Served, keys: dict[str, str], audit: Path) -> None:
+        self.served, self.keys, self.audit = served, keys, audit
+
+    def as_(self, who: str | None) -> tuple[tuple[str, str], ...]:
+        return () if who is None else (("authorization", f"Bearer {self.keys[who]}"),)
+
+    def audit_lines(self) -> list[dict[str, object]]:
+        if not self.audit.exists():
+            return []
+        return [json.loads(line) for line in self.audit.read_text().splitlines()]
+
+
+@pytest.fixture
+def secured(tmp_path: Path, transport: bool) -> Iterator[Secured]:
+    store = make_repo(tmp_path, sqlite_online(tmp_path))
+    write_online(store)
+    store.apply(PERMISSIONS)
+    key_file = tmp_path / "keys.yaml"
+    keys = {
+        "reader": add_key(key_file, "alice", ["reader"]),
+        "trainer": add_key(key_file, "bob", ["trainer"]),
+        "nobody": add_key(key_file, "eve", []),
+    }
+    audit = tmp_path / "audit" / "audit.jsonl"
+    served = serve(
+        store,
+        transport,
+        auth="api_keys",
+        api_keys_file=key_file,
+        audit_log=audit,
+        registry_refresh_seconds=0.2,
+    )
+    yield Secured(served, keys, audit)
+    served.stop()
+
+
+def _online(view: str, feature: str, key: str, value: common_pb2.Value):
+    return pb.GetOnlineFeaturesRequest(
+        features=[f"{view}:{feature}"],
+        entities={key: common_pb2.ValueList(values=[value])},
+    )
+
+
+CUSTOMER = _online(
+    "customer_stats", "spend", "customer_id", common_pb2.Value(int64_value=3)
+)
+MERCHANT = _online(
+    "merchant_risk", "fraud_rate", "merchant_id", common_pb2.Value(string_value="M1")
+)
+
+
+def _historical() -> pb.GetHistoricalFeaturesRequest:
+    entity = pa.table(
+        {
+            "customer_id": pa.array([3], pa.int64()),
+            "event_timestamp": pa.array([NOW], TS),
+        }
+    )
+    return pb.GetHistoricalFeaturesRequest(
+        entity_rows_arrow=write_ipc(entity), features=["customer_stats:spend"]
+    )
+
+
+def _calls(channel: grpc.Channel):
+    """Every guarded RPC of both services and Feast's, with a valid request."""
+    features = pb_grpc.FeatureStoreServiceStub(channel)
+    contracts = cpb_grpc.ContractServiceStub(channel)
+    feast = ServingService_pb2_grpc.ServingServiceStub(channel)
+    feast_request = ServingService_pb2.GetOnlineFeaturesRequest(
+        features=ServingService_pb2.FeatureList(val=["customer_stats:spend"]),
+    )
+    feast_request.entities["customer_id"].val.append(FeastValue(int64_val=3))
+    return {
+        "GetOnlineFeatures": lambda md: features.GetOnlineFeatures(
+            CUSTOMER, metadata=md
+        ),
+        "GetHistoricalFeatures": lambda md: list(
+            features.GetHistoricalFeatures(_historical(), metadata=md)
+        ),
+        "ListFeatureViews": lambda md: features.ListFeatureViews(
+            pb.ListFeatureViewsRequest(), metadata=md
+        ),
+        "GetFeatureView": lambda md: features.GetFeatureView(
+            pb.GetFeatureViewRequest(name="customer_stats"), metadata=md
+        ),
+        "ListContracts": lambda md: contracts.ListContracts(
+            cpb.ListContractsRequest(), metadata=md
+        ),
+        "FeastGetOnlineFeatures": lambda md: feast.GetOnlineFeatures(
+            feast_request, metadata=md
+        ),
+        "GetFeastServingInfo": lambda md: feast.GetFeastServingInfo(
+            ServingService_pb2.GetFeastServingInfoRequest(), metadata=md
+        ),
+    }
+
+
+def _code(call) -> grpc.StatusCode:
+    try:
+        call()
+    except grpc.RpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK
+
+
+def test_every_rpc_needs_credentials_but_health_does_not(secured: Secured) -> None:
+    channel = secured.served.channel
+    for name, call in _calls(channel).items():
+        for metadata in (
+            (),
+            (("authorization", "Bearer fsk_0_nope"),),
+            (("authorization", "Basic x"),),
+        ):
+            try:
+                call(metadata)
+            except grpc.RpcError as err:
+                assert err.code() is grpc.StatusCode.UNAUTHENTICATED, name
+                assert err.details() == "missing or invalid credentials", name
+            else:
+                raise AssertionError(f"{name} answered without valid credentials")
+    assert health_status(channel) == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_roles_decide_per_action_and_view(secured: Secured) -> None:
+    calls = _calls(secured.served.channel)
+    reader, trainer, nobody = (secured.as_(w) for w in ("reader", "trainer", "nobody"))
+    expected = {
+        # name: (reader, trainer, nobody)
+        "GetOnlineFeatures": ("OK", "PERMISSION_DENIED", "PERMISSION_DENIED"),
+        "FeastGetOnlineFeatures": ("OK", "PERMISSION_DENIED", "PERMISSION_DENIED"),
+        "GetHistoricalFeatures": ("PERMISSION_DENIED", "OK", "PERMISSION_DENIED"),
+        "GetFeatureView": ("OK", "OK", "PERMISSION_DENIED"),
+        "ListContracts": ("OK", "OK", "PERMISSION_DENIED"),
+        "ListFeatureViews": ("OK", "OK", "OK"),  # filtered, see below
+        "GetFeastServingInfo": ("OK", "OK", "OK"),  # any signed-in caller
+    }
+    for name, codes in expected.items():
+        call = calls[name]
+        got = tuple(
+            _code(lambda md=md, call=call: call(md)).name
+            for md in (reader, trainer, nobody)
+        )
+        assert got == codes, name
+
+
+def test_denial_names_the_action_and_resource(secured: Secured) -> None:
+    stub = pb_grpc.FeatureStoreServiceStub(secured.served.channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetOnlineFeatures(MERCHANT, metadata=secured.as_("reader"))
+    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    status = rpc_status.from_call(caught.value)
+    info = error_details_pb2.ErrorInfo()
+    assert status is not None and status.details[0].Unpack(info)
+    assert info.reason == "PERMISSION_DENIED"
+    assert info.metadata["action"] == "READ_ONLINE"
+    assert info.metadata["resource"] == "FeatureView 'merchant_risk'"
+    # The same caller still reads what it may: the server keeps serving.
+    stub.GetOnlineFeatures(CUSTOMER, metadata=secured.as_("reader"))
+
+
+def test_lists_show_only_what_the_caller_may_describe(secured: Secured) -> None:
+    stub = pb_grpc.FeatureStoreServiceStub(secured.served.channel)
+    request = pb.ListFeatureViewsRequest()
+    seen = stub.ListFeatureViews(request, metadata=secured.as_("reader"))
+    assert [v.name for v in seen.feature_views] == ["customer_stats", "merchant_risk"]
+    hidden = stub.ListFeatureViews(request, metadata=secured.as_("nobody"))
+    assert list(hidden.feature_views) == []
+
+
+def test_permissions_follow_feast_apply(secured: Secured) -> None:
+    stub = pb_grpc.FeatureStoreServiceStub(secured.served.channel)
+    reader = secured.as_("reader")
+    stub.GetOnlineFeatures(CUSTOMER, metadata=reader)
+    store = secured.served.store
+    store.registry.delete_permission("online-customers", store.project)
+    wait_for(
+        lambda: (
+            _code(lambda: stub.GetOnlineFeatures(CUSTOMER, metadata=reader))
+            is grpc.StatusCode.PERMISSION_DENIED
+        )
+    )
+
+
+def test_every_call_is_audited_without_secrets(secured: Secured) -> None:
+    calls = _calls(secured.served.channel)
+    _code(lambda: calls["GetOnlineFeatures"](secured.as_("reader")))
+    _code(lambda: calls["GetOnlineFeatures"](secured.as_("nobody")))
+    _code(lambda: calls["GetHistoricalFeatures"](secured.as_("nobody")))
+    _code(lambda: calls["ListContracts"](()))
+    wait_for(lambda: len(secured.audit_lines()) >= 4)
+    lines = secured.audit_lines()
+    text = secured.audit.read_text()
+    assert not any(key.split("_", 2)[2] in text for key in secured.keys.values())
+    assert {tuple(sorted(line)) for line in lines} == {
+        ("code", "decision", "duration_ms", "method", "principal", "request_id",
+         "resources", "time")
+    }  # fmt: skip
+    summary = [
+        (e["principal"], e["method"].rsplit("/", 1)[-1], e["decision"], e["code"])
+        for e in lines
+    ]
+    assert summary == [
+        ("alice", "GetOnlineFeatures", "allow", "OK"),
+        ("eve", "GetOnlineFeatures", "deny", "PERMISSION_DENIED"),
+        ("eve", "GetHistoricalFeatures", "deny", "PERMISSION_DENIED"),
+        ("anonymous", "ListContracts", "unauthenticated", "UNAUTHENTICATED"),
+    ]
+    assert lines[1]["resources"] == ["FeatureView:customer_stats"]
+
+
+def test_request_id_is_taken_from_the_caller(secured: Secured) -> None:
+    stub = pb_grpc.FeatureStoreServiceStub(secured.served.channel)
+    metadata = (*secured.as_("reader"), ("x-request-id", "req-42"))
+    stub.GetOnlineFeatures(CUSTOMER, metadata=metadata)
+    wait_for(lambda: any(e["request_id"] == "req-42" for e in secured.audit_lines()))
