@@ -10,21 +10,21 @@
 // The -body file holds one or more requests, each a 4-byte big-endian length
 // then that many bytes; request n sends body n mod count, so a run can spread
 // over many entities as real traffic does.
+//
+// -ca turns on TLS (the server's certificate must chain to that root; -cert
+// and -key add a client certificate for mTLS, -server-name overrides the name
+// checked), and each -H "key: value" is sent as metadata on every call (e.g.
+// authorization). Without them the call path is the plaintext one, unchanged.
 package main
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"sort"
 	"sync"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // rawCodec sends bytes as they are and keeps reply bytes unparsed.
@@ -44,43 +44,33 @@ type report struct {
 	P99ms    float64 `json:"p99_ms"`
 	Requests int     `json:"requests"`
 	Errors   int     `json:"errors"`
+	// The first failed call's error, so a refused credential is visible.
+	FirstError string `json:"first_error,omitempty"`
 }
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:6566", "server host:port")
-	method := flag.String("method", "/featurestore.v1.FeatureStoreService/GetOnlineFeatures", "full method name")
-	bodyPath := flag.String("body", "", "file of length-prefixed serialised requests")
-	rate := flag.Int("rate", 0, "requests per second; 0 = saturate with -c workers")
-	workers := flag.Int("c", 8, "concurrent requests (saturation) or maximum in flight (fixed rate)")
-	duration := flag.Duration("d", 10*time.Second, "how long to send")
-	conns := flag.Int("conns", 2, "HTTP/2 connections")
-	timeout := flag.Duration("timeout", 30*time.Second, "deadline per request")
-	flag.Parse()
-
-	bodies, err := readBodies(*bodyPath)
+	opts, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	clients := make([]*grpc.ClientConn, *conns)
-	for i := range clients {
-		clients[i], err = grpc.NewClient(*addr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
+	bodies, err := readBodies(opts.bodyPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	clients, err := dialAll(opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	defer func() {
+		for _, c := range clients {
+			_ = c.Close()
 		}
-		defer clients[i].Close()
-	}
-	call := func(n int) error {
-		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-		defer cancel()
-		var reply []byte
-		req := bodies[n%len(bodies)]
-		return clients[n%len(clients)].Invoke(ctx, *method, &req, &reply)
-	}
-	// Warm-up: connections established, server code paths hot.
+	}()
+	call := caller(opts, clients, bodies)
+	// Warm-up: connections established (TLS handshakes done), server code paths hot.
 	for i := 0; i < 2*len(clients); i++ {
 		_ = call(i)
 	}
@@ -88,9 +78,13 @@ func main() {
 	var mu sync.Mutex
 	latencies := make([]time.Duration, 0, 1<<16)
 	errors := 0
+	firstError := ""
 	record := func(d time.Duration, err error) {
 		mu.Lock()
 		if err != nil {
+			if errors == 0 {
+				firstError = err.Error()
+			}
 			errors++
 		} else {
 			latencies = append(latencies, d)
@@ -98,11 +92,11 @@ func main() {
 		mu.Unlock()
 	}
 	start := time.Now()
-	end := start.Add(*duration)
+	end := start.Add(opts.duration)
 	var wg sync.WaitGroup
-	if *rate > 0 {
+	if opts.rate > 0 {
 		slots := make(chan time.Time, 1<<20)
-		for w := 0; w < *workers; w++ {
+		for w := 0; w < opts.workers; w++ {
 			wg.Add(1)
 			go func(w int) {
 				defer wg.Done()
@@ -119,21 +113,21 @@ func main() {
 					}
 					err := call(n)
 					record(time.Since(began), err)
-					n += *workers
+					n += opts.workers
 				}
 			}(w)
 		}
-		interval := time.Second / time.Duration(*rate)
+		interval := time.Second / time.Duration(opts.rate)
 		for due := start; due.Before(end); due = due.Add(interval) {
 			slots <- due
 		}
 		close(slots)
 	} else {
-		for w := 0; w < *workers; w++ {
+		for w := 0; w < opts.workers; w++ {
 			wg.Add(1)
 			go func(w int) {
 				defer wg.Done()
-				for n := w; time.Now().Before(end); n += *workers {
+				for n := w; time.Now().Before(end); n += opts.workers {
 					began := time.Now()
 					err := call(n)
 					record(time.Since(began), err)
@@ -152,11 +146,12 @@ func main() {
 		return float64(latencies[i].Nanoseconds()) / 1e6
 	}
 	out := report{
-		QPS:      float64(len(latencies)) / elapsed,
-		P50ms:    pct(0.50),
-		P99ms:    pct(0.99),
-		Requests: len(latencies) + errors,
-		Errors:   errors,
+		QPS:        float64(len(latencies)) / elapsed,
+		P50ms:      pct(0.50),
+		P99ms:      pct(0.99),
+		Requests:   len(latencies) + errors,
+		Errors:     errors,
+		FirstError: firstError,
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(out)
 }
