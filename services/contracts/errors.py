@@ -20,6 +20,8 @@ class ContractErrorReason(StrEnum):
     """The contract exists but not in that version."""
     SCHEMA_MISMATCH = "SCHEMA_MISMATCH"
     """An Arrow schema lacks contract columns, has extra ones or wrong types."""
+    INVALID_NAME = "INVALID_NAME"
+    """A contract name or version asked for is not a safe file name."""
 
 
 class ContractError(Exception):
@@ -52,3 +54,7 @@ class ContractNotFoundError(ContractError, LookupError):
 
 class SchemaMismatchError(ContractError, ValueError):
     """A batch's Arrow schema does not match the contract's columns."""
+
+
+class ContractNameError(ContractError, ValueError):
+    """A requested contract name or version is not ``[A-Za-z0-9_.-]{1,128}``."""

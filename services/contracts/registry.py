@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from services.contracts._semver import Version
 from services.contracts.errors import (
     ContractErrorReason,
     ContractFormatError,
+    ContractNameError,
     ContractNotFoundError,
 )
 from services.contracts.model import Contract, parse_contract
 
 CONTRACTS_DIR_ENV = "FS_CONTRACTS_DIR"
 """Environment variable overriding the default contracts root."""
+SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+"""Contract names and versions: each becomes one path component."""
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """Return ``value`` if it may name a contract folder or file, else raise.
+
+    Raises:
+        ContractNameError: INVALID_NAME: empty, over 128 characters, outside
+            ``[A-Za-z0-9_.-]``, or ``.``/``..``.
+    """
+    if SAFE_NAME.fullmatch(value) and value not in (".", ".."):
+        return value
+    raise ContractNameError(
+        f"contract {what} must be 1-128 characters of [A-Za-z0-9_.-], not . or ..",
+        reason=ContractErrorReason.INVALID_NAME,
+        metadata={"field": what},
+    )
 
 
 def default_root() -> Path:
@@ -77,9 +97,10 @@ class ContractRegistry:
         """Return the versions of `name`, oldest first by semver precedence.
 
         Raises:
+            ContractNameError: `name` is not a safe name.
             ContractNotFoundError: CONTRACT_NOT_FOUND when `name` has no file.
         """
-        files = sorted((self.root / name).glob("*.yaml")) if name else []
+        files = sorted((self.root / check_name(name)).glob("*.yaml"))
         if not files:
             raise ContractNotFoundError(
                 f"contract {name!r} not found",
@@ -92,10 +113,11 @@ class ContractRegistry:
         """Return the file of `name` at `version` (latest when None).
 
         Raises:
+            ContractNameError: `name` or `version` is not a safe name.
             ContractNotFoundError: The name or the version does not exist.
         """
         versions = self.versions(name)
-        chosen = versions[-1] if version is None else version
+        chosen = versions[-1] if version is None else check_name(version, "version")
         if chosen not in versions:
             raise ContractNotFoundError(
                 f"contract {name!r} has no version {chosen!r}",

@@ -13,6 +13,7 @@ class Reason(enum.StrEnum):
     ENTITY_COLUMN_MISSING = "ENTITY_COLUMN_MISSING"
     FEATURE_COLUMN_MISSING = "FEATURE_COLUMN_MISSING"
     INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
+    TIMESTAMP_OUT_OF_RANGE = "TIMESTAMP_OUT_OF_RANGE"
     NAIVE_TIMESTAMP = "NAIVE_TIMESTAMP"
     INVALID_REQUEST = "INVALID_REQUEST"
     UNSUPPORTED_SOURCE = "UNSUPPORTED_SOURCE"
@@ -85,6 +86,23 @@ class InvalidTimestampError(OfflineStoreError, ValueError):
             f"column {column!r} has type {type_name}, expected a timestamp",
             column=column,
             type=type_name,
+        )
+
+
+class TimestampOutOfRangeError(InvalidTimestampError):
+    """A timestamp lies outside what the join represents (int64 nanoseconds)."""
+
+    MIN = "1677-09-21T00:12:43.145224192Z"
+    MAX = "2262-04-11T23:47:16.854775807Z"
+
+    def __init__(self, column: str) -> None:
+        OfflineStoreError.__init__(
+            self,
+            Reason.TIMESTAMP_OUT_OF_RANGE,
+            f"timestamp column {column!r} has a value outside {self.MIN}..{self.MAX}",
+            column=column,
+            min=self.MIN,
+            max=self.MAX,
         )
 
 

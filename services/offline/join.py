@@ -74,6 +74,7 @@ from services.offline.errors import (
     InvalidRequestError,
     InvalidTimestampError,
     NaiveTimestampError,
+    TimestampOutOfRangeError,
 )
 
 __all__ = [
@@ -192,12 +193,16 @@ def utc_nanos(values: pa.ChunkedArray, column: str) -> pa.ChunkedArray:
 
     Raises:
         InvalidTimestampError: ``values`` is not a timestamp column.
+        TimestampOutOfRangeError: a value is outside the int64 nanosecond range.
     """
     if not pa.types.is_timestamp(values.type):
         raise InvalidTimestampError(column, str(values.type))
     # Arrow stores tz-aware timestamps as UTC epoch values, so the integer
     # cast is the UTC instant; the unit cast is checked for overflow.
-    as_ns = pc.cast(values, pa.timestamp("ns", tz=values.type.tz))
+    try:
+        as_ns = pc.cast(values, pa.timestamp("ns", tz=values.type.tz))
+    except pa.ArrowInvalid as exc:
+        raise TimestampOutOfRangeError(column) from exc
     return pc.cast(as_ns, pa.int64())
 
 
@@ -323,17 +328,25 @@ def _ttl_nanos(ttl: timedelta | None) -> int | None:
     return (ttl // timedelta(microseconds=1)) * 1000
 
 
+INT64_MIN = -(2**63)
+
+
 def _candidates_sql(keys: list[str], ttl_ns: int | None, known_at: bool) -> str:
     # Feature rows that could win for some entity row: keys present in the
     # entity table, e within [min t - T, max t] (and c <= max t when known
     # at). Whole (keys, e) groups are kept or dropped, so ties are unchanged.
     on = " AND ".join(f"__feat.{k} = __keys.{k}" for k in keys)
-    bounds = "(SELECT min(__t) AS lo, max(__t) AS hi FROM __ent)"
-    low = "" if ttl_ns is None else f" AND __feat.__e >= __span.lo - {ttl_ns}"
+    # min t - T in HUGEINT, clamped: no overflow for t near the int64 floor.
+    low = "" if ttl_ns is None else " AND __feat.__e >= __span.lo"
+    lo = (
+        "min(__t)"
+        if ttl_ns is None
+        else f"greatest(min(__t)::HUGEINT - {ttl_ns}, {INT64_MIN})::BIGINT"
+    )
     known = " AND __feat.__c <= __span.hi" if known_at else ""
     return f"""
         WITH __keys AS (SELECT DISTINCT {", ".join(keys)} FROM __ent),
-        __span AS {bounds},
+        __span AS (SELECT {lo} AS lo, max(__t) AS hi FROM __ent),
         cand AS (
             SELECT __feat.* FROM __feat, __span
             WHERE __feat.__e IS NOT NULL AND __feat.__e <= __span.hi{low}{known}
@@ -356,7 +369,7 @@ def _asof_sql(keys: list[str], ties: list[str], ttl_ns: int | None) -> str:
     group = ", ".join([*keys, "__e"])
     same = " AND ".join(f"cand.{c} = g.{c}" for c in [*keys, "__e"])
     on = "".join(f"__ent.{k} = f.{k} AND " for k in keys)
-    fresh = "TRUE" if ttl_ns is None else f"f.__e >= __ent.__t - {ttl_ns}"
+    fresh = "TRUE" if ttl_ns is None else f"f.__e >= __ent.__t::HUGEINT - {ttl_ns}"
     return f"""
         g AS (
             SELECT {group}, count(*) AS __n, any_value(__idx) AS __idx
@@ -386,7 +399,7 @@ def _known_at_sql(keys: list[str], ties: list[str], ttl_ns: int | None) -> str:
     part = ", ".join(keys)
     asc = ", ".join(["__e", "__c", *(f"{t} ASC NULLS FIRST" for t in ties), "__idx"])
     on = "".join(f"__ent.{k} = f.{k} AND " for k in keys)
-    fresh = "TRUE" if ttl_ns is None else f"f.__best_e >= __ent.__t - {ttl_ns}"
+    fresh = "TRUE" if ttl_ns is None else f"f.__best_e >= __ent.__t::HUGEINT - {ttl_ns}"
     return f"""
         r AS (
             SELECT {part}, greatest(__e, __c) AS __m, __e, __idx,

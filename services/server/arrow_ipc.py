@@ -6,28 +6,60 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from services.server.errors import RequestError
+from services.server.errors import RequestError, RequestTooLargeError
 
 
-def read_ipc(data: bytes, field: str) -> pa.Table:
-    """Decode an Arrow IPC stream (or file) from a request field.
+def read_ipc(
+    data: bytes, field: str, max_rows: int | None = None, limit: str = ""
+) -> pa.Table:
+    """Decode an Arrow IPC stream (or file) from a request field, fully validated.
+
+    Args:
+        data: The field's bytes.
+        field: The request field, named in errors.
+        max_rows: Refuse more rows than this, counted batch by batch.
+        limit: The setting behind ``max_rows``, named in the error.
 
     Raises:
-        RequestError: the bytes are empty or not Arrow IPC.
+        RequestError: the bytes are empty, not Arrow IPC, truncated, or
+            describe invalid arrays (ARROW_INVALID).
+        RequestTooLargeError: more than ``max_rows`` rows.
     """
     if not data:
         raise RequestError(field, f"{field} is empty: send an Arrow IPC stream")
     try:
-        return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+        table = _read(pa.py_buffer(data), field, max_rows, limit)
+        # Offsets and lengths are only trusted after a full validation.
+        table.validate(full=True)
+    except (pa.ArrowException, OSError) as exc:  # truncation is an OSError
+        raise RequestError(
+            field,
+            f"{field} is not a valid Arrow IPC stream: {str(exc)[:200]}",
+            reason="ARROW_INVALID",
+        ) from exc
+    return table
+
+
+def _read(buffer: pa.Buffer, field: str, max_rows: int | None, limit: str) -> pa.Table:
+    try:
+        stream = pa.ipc.open_stream(buffer)
+        schema, batches = stream.schema, iter(stream)
     except pa.ArrowInvalid:
-        try:
-            return pa.ipc.open_file(pa.py_buffer(data)).read_all()
-        except pa.ArrowInvalid as exc:
-            raise RequestError(
-                field,
-                f"{field} is not an Arrow IPC stream: {exc}",
-                reason="ARROW_INVALID",
-            ) from exc
+        file = pa.ipc.open_file(buffer)
+        schema = file.schema
+        batches = (file.get_batch(i) for i in range(file.num_record_batches))
+    kept, rows = [], 0
+    for batch in batches:
+        rows += batch.num_rows
+        if max_rows is not None and rows > max_rows:
+            raise RequestTooLargeError(
+                f"{field} has more than {max_rows} rows (setting {limit})",
+                rows=f">{max_rows}",
+                limit=str(max_rows),
+                setting=limit,
+            )
+        kept.append(batch)
+    return pa.Table.from_batches(kept, schema=schema)
 
 
 def write_ipc(table: pa.Table) -> bytes:

@@ -8,6 +8,11 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from services.contracts.errors import ContractError
+from services.lineage.errors import LineageError
+from services.offline.errors import OfflineStoreError
+from services.online.errors import OnlineStoreError
+
 log = logging.getLogger(__name__)
 
 DOMAIN = "featurestore.v1"
@@ -34,12 +39,53 @@ class NotFoundError(LookupError):
         self.metadata = {kind.replace(" ", "_"): name}
 
 
-class RequestTooLargeError(Exception):
+class ResourceExhaustedError(Exception):
+    """A server limit is reached: RESOURCE_EXHAUSTED; metadata names the limit."""
+
+    def __init__(
+        self, message: str, reason: str = "RESOURCE_EXHAUSTED", **metadata: str
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.metadata = metadata
+
+
+class RequestTooLargeError(ResourceExhaustedError):
     """The request asks for more than the server allows: RESOURCE_EXHAUSTED."""
 
     def __init__(self, message: str, **metadata: str) -> None:
+        super().__init__(message, "REQUEST_TOO_LARGE", **metadata)
+
+
+class PermissionDeniedError(Exception):
+    """The caller may not do this (a path outside its root, a role): PERMISSION_DENIED.
+
+    Messages name the setting or rule that refused, never a resolved server path.
+    """
+
+    def __init__(
+        self, message: str, reason: str = "PERMISSION_DENIED", **metadata: str
+    ) -> None:
         super().__init__(message)
-        self.reason = "REQUEST_TOO_LARGE"
+        self.reason = reason
+        self.metadata = metadata
+
+
+class FailedPreconditionError(Exception):
+    """The server's state forbids the call as sent (an output exists, a folder is
+    not writable): FAILED_PRECONDITION with a PreconditionFailure on ``subject``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        reason: str = "FAILED_PRECONDITION",
+        subject: str = "",
+        **metadata: str,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.subject = subject
         self.metadata = metadata
 
 
@@ -75,17 +121,40 @@ def entity_row_count(lengths: dict[str, int], max_rows: int) -> int:
     return rows
 
 
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (
+    RequestError,
+    NotFoundError,
+    ResourceExhaustedError,
+    PermissionDeniedError,
+    FailedPreconditionError,
+    ContractError,
+    LineageError,
+    OfflineStoreError,
+    OnlineStoreError,
+)
+"""Errors raised on purpose, with a reason: only these reach clients as such."""
+
+
 def grpc_code(exc: BaseException) -> grpc.StatusCode:
-    """The canonical status code for a domain error (AIP-193 mapping)."""
-    reason = str(getattr(exc, "reason", ""))
-    name = type(exc).__name__
-    if isinstance(exc, RequestTooLargeError):
+    """The canonical status code for a domain error (AIP-193 mapping).
+
+    Anything else (a stray ``KeyError``, an ``OSError`` from a write, a bug)
+    is INTERNAL, whatever builtin it derives from.
+    """
+    if not isinstance(exc, DOMAIN_ERRORS):
+        return grpc.StatusCode.INTERNAL
+    if isinstance(exc, PermissionDeniedError):
+        return grpc.StatusCode.PERMISSION_DENIED
+    if isinstance(exc, ResourceExhaustedError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
-    if reason.endswith("UNAVAILABLE") or name.endswith("UnavailableError"):
+    if isinstance(exc, FailedPreconditionError):
+        return grpc.StatusCode.FAILED_PRECONDITION
+    reason = str(getattr(exc, "reason", ""))
+    if isinstance(exc, ConnectionError) or reason.endswith("UNAVAILABLE"):
         return grpc.StatusCode.UNAVAILABLE
-    if isinstance(exc, LookupError) or reason.endswith("NOT_FOUND"):
+    if isinstance(exc, LookupError):
         return grpc.StatusCode.NOT_FOUND
-    if isinstance(exc, ValueError | TypeError) and hasattr(exc, "reason"):
+    if isinstance(exc, ValueError | TypeError):
         return grpc.StatusCode.INVALID_ARGUMENT
     return grpc.StatusCode.INTERNAL
 
@@ -114,6 +183,18 @@ def to_status(exc: BaseException) -> tuple[grpc.StatusCode, status_pb2.Status]:
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(
                         field=field, description=message
+                    )
+                ]
+            )
+        )
+    if code is grpc.StatusCode.FAILED_PRECONDITION:
+        details.append(
+            error_details_pb2.PreconditionFailure(
+                violations=[
+                    error_details_pb2.PreconditionFailure.Violation(
+                        type=reason,
+                        subject=str(getattr(exc, "subject", "")),
+                        description=message,
                     )
                 ]
             )

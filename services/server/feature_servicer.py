@@ -12,9 +12,14 @@ from featurestore.v1 import feature_view_pb2
 
 from services.online import OnlineReader
 from services.server.catalog import Catalog
-from services.server.historical import stream_historical_features
+from services.server.historical import (
+    HistoricalPolicy,
+    StreamSlots,
+    stream_historical_features,
+)
 from services.server.online_features import online_features_wire
 from services.server.paging import page
+from services.server.paths import PathPolicy
 from services.server.settings import ServerSettings
 
 
@@ -34,6 +39,10 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
             reader,
             settings,
         )
+        self.historical = HistoricalPolicy(
+            PathPolicy.from_settings(settings), settings.max_historical_entity_rows
+        )
+        self.streams = StreamSlots(settings.max_historical_streams)
 
     def GetOnlineFeatures(
         self, request: pb.GetOnlineFeaturesRequest, context: grpc.ServicerContext
@@ -51,7 +60,10 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
         self, request: pb.GetHistoricalFeaturesRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.GetHistoricalFeaturesResponse]:
         """Point-in-time-correct rows as Arrow IPC, then the manifest."""
-        yield from stream_historical_features(request, self.store, self.catalog)
+        with self.streams.hold():
+            yield from stream_historical_features(
+                request, self.store, self.catalog, self.historical
+            )
 
     def ListFeatureViews(
         self, request: pb.ListFeatureViewsRequest, context: grpc.ServicerContext

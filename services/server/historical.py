@@ -2,69 +2,135 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.dataset as ds
 from feast import FeatureStore
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
 
 from services.offline import (
     HistoricalRequest,
-    JoinedRows,
     get_historical_features,
     read_snapshot,
 )
+from services.offline.errors import OfflineStoreError
 from services.server.arrow_ipc import ipc_chunks, read_ipc
 from services.server.catalog import Catalog
-from services.server.errors import NotFoundError, RequestError
+from services.server.errors import (
+    NotFoundError,
+    RequestError,
+    RequestTooLargeError,
+    ResourceExhaustedError,
+)
+from services.server.paths import PathPolicy, is_uri
+from services.server.training_sets import (
+    DELTA,
+    PARQUET,
+    check_output,
+    write_training_set,
+)
 
 DEFAULT_BATCH_ROWS = 65_536
-WRITE_BATCH_ROWS = 65_536
-"""Rows per Parquet row group / Delta write batch, whatever the stream's size."""
+ROWS_LIMIT = "max_historical_entity_rows"
+_FORMATS = {pb.OUTPUT_FORMAT_PARQUET: PARQUET, pb.OUTPUT_FORMAT_DELTA: DELTA}
+
+
+@dataclass(frozen=True)
+class HistoricalPolicy:
+    """What a GetHistoricalFeatures call may touch and how much it may ask for."""
+
+    paths: PathPolicy
+    max_entity_rows: int
+
+
+class StreamSlots:
+    """At most ``limit`` GetHistoricalFeatures streams at once in this process."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._free = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold a slot for the block; none free: RESOURCE_EXHAUSTED, no wait.
+
+        Raises:
+            ResourceExhaustedError: TOO_MANY_STREAMS naming max_historical_streams.
+        """
+        if not self._free.acquire(blocking=False):
+            raise ResourceExhaustedError(
+                f"{self.limit} GetHistoricalFeatures streams are already running "
+                "(setting max_historical_streams); retry later",
+                reason="TOO_MANY_STREAMS",
+                limit=str(self.limit),
+                setting="max_historical_streams",
+            )
+        try:
+            yield
+        finally:
+            self._free.release()
 
 
 def stream_historical_features(
-    request: pb.GetHistoricalFeaturesRequest, store: FeatureStore, catalog: Catalog
+    request: pb.GetHistoricalFeaturesRequest,
+    store: FeatureStore,
+    catalog: Catalog,
+    policy: HistoricalPolicy,
 ) -> Iterator[pb.GetHistoricalFeaturesResponse]:
     """Join, then stream the rows as one Arrow IPC stream in pieces, manifest last.
 
     The join keeps only the winning feature row per entity row and view; the
     output is assembled one batch at a time for the optional file and again
-    for the stream, so the whole training set is never held in memory.
+    for the stream, so the whole training set is never held in memory. Every
+    refusal (paths, output, references, pins, limits) comes before the join.
 
     Raises:
         RequestError: bad entity rows, references, pins or output options.
+        PermissionDeniedError: a path outside its root, or paths turned off.
+        FailedPreconditionError: the output may not be (over)written.
         NotFoundError: unknown view/feature/service, entity path or pin.
+        RequestTooLargeError: more entity rows than max_historical_entity_rows.
     """
     batch_rows = request.batch_size or DEFAULT_BATCH_ROWS
     if batch_rows < 0:
         raise RequestError("batch_size", "batch_size must not be negative")
-    _check_output(request)
-    entity = _entity_rows(request)
+    output = _output(request, policy.paths)
     # Resolve first so unknown features fail with NOT_FOUND before any I/O.
     catalog.resolve(list(request.features), request.feature_service)
+    pins = {view: _pin(pin) for view, pin in request.pins.items()}
+    entity = _entity_rows(request, policy)
     result = get_historical_features(
         store,
         HistoricalRequest(
             entity=entity,
             features=request.feature_service or list(request.features),
-            pins={view: _pin(pin) for view, pin in request.pins.items()},
+            pins=pins,
             as_known_at=request.as_known_at,
             full_feature_names=request.full_feature_names,
             timestamp_column=request.timestamp_column or None,
         ),
     )
     rows = result.rows
-    output_path = _write_output(request, rows)
+    if output is not None:
+        write_training_set(
+            output,
+            _FORMATS[request.output_format],
+            rows,
+            result.manifest.to_json(),
+            policy.paths.write_root_resolved,
+        )
     for piece in ipc_chunks(rows.batches(batch_rows), rows.schema):
         yield pb.GetHistoricalFeaturesResponse(arrow_ipc=piece)
     manifest = pb.Manifest(
         row_count=rows.num_rows,
-        output_path=output_path,
+        output_path=request.output_path,
         manifest_json=result.manifest.to_json(),
         tables=[
             pb.TableRead(
@@ -77,12 +143,34 @@ def stream_historical_features(
     yield pb.GetHistoricalFeaturesResponse(manifest=manifest)
 
 
-def _entity_rows(request: pb.GetHistoricalFeaturesRequest) -> pa.Table:
+def _output(request: pb.GetHistoricalFeaturesRequest, paths: PathPolicy) -> str | None:
+    """The resolved output, checked writable before any work; None for none."""
+    fmt = request.output_format
+    if not request.output_path and fmt != pb.OUTPUT_FORMAT_UNSPECIFIED:
+        raise RequestError("output_path", "output_format needs an output_path")
+    if not request.output_path:
+        return None
+    if fmt not in _FORMATS:
+        raise RequestError(
+            "output_format", "output_path needs output_format PARQUET or DELTA"
+        )
+    resolved = paths.resolve_write(request.output_path)
+    check_output(resolved, _FORMATS[fmt], request.overwrite, paths.write_root_resolved)
+    return resolved
+
+
+def _entity_rows(
+    request: pb.GetHistoricalFeaturesRequest, policy: HistoricalPolicy
+) -> pa.Table:
     source = request.WhichOneof("entity_source")
+    limit = policy.max_entity_rows
     if source == "entity_rows_arrow":
-        table = read_ipc(request.entity_rows_arrow, "entity_rows_arrow")
+        table = read_ipc(
+            request.entity_rows_arrow, "entity_rows_arrow", limit, ROWS_LIMIT
+        )
     elif source == "entity_rows_path":
-        table = _read_path(Path(request.entity_rows_path))
+        path = policy.paths.resolve_read(request.entity_rows_path)
+        table = _read_path(path, request.entity_rows_path, limit)
     else:
         raise RequestError(
             "entity_rows_arrow",
@@ -93,68 +181,59 @@ def _entity_rows(request: pb.GetHistoricalFeaturesRequest) -> pa.Table:
     return table
 
 
-def _read_path(path: Path) -> pa.Table:
-    if not path.exists():
-        raise NotFoundError("entity path", str(path))
-    if (path / "_delta_log").is_dir():
-        return read_snapshot(str(path)).table
+def _read_path(path: str, given: str, max_rows: int) -> pa.Table:
+    """Read a Delta table or Parquet file/folder; errors quote ``given`` only."""
+    field = "entity_rows_path"
+    if not is_uri(path) and not Path(path).exists():
+        raise NotFoundError("entity path", given[:200])
     try:
-        return pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
+        if is_uri(path) or (Path(path) / "_delta_log").is_dir():
+            table = read_snapshot(path).table
+        else:
+            dataset = ds.dataset(path, format="parquet")
+            _check_rows(dataset.count_rows(), max_rows)
+            table = dataset.to_table()
+    except OfflineStoreError as exc:
+        if isinstance(exc, LookupError):
+            raise NotFoundError("entity path", given[:200]) from exc
         raise RequestError(
-            "entity_rows_path", f"{path} is neither a Delta table nor Parquet: {exc}"
+            field, f"{field} is unreadable", reason="ENTITY_PATH_UNREADABLE"
         ) from exc
+    except (pa.ArrowException, OSError) as exc:
+        raise RequestError(
+            field,
+            f"{field} is neither a Delta table nor Parquet",
+            reason="ENTITY_PATH_UNREADABLE",
+        ) from exc
+    _check_rows(table.num_rows, max_rows)
+    return table
+
+
+def _check_rows(rows: int, max_rows: int) -> None:
+    if rows > max_rows:
+        raise RequestTooLargeError(
+            f"{rows} entity rows exceed the limit of {max_rows} (setting "
+            f"{ROWS_LIMIT}); split the request",
+            rows=str(rows),
+            limit=str(max_rows),
+            setting=ROWS_LIMIT,
+        )
 
 
 def _pin(pin: common_pb2.TablePin) -> int | datetime:
     which = pin.WhichOneof("pin")
     if which == "version":
+        if pin.version < 0:
+            raise RequestError("pins", "a pinned version is 0 or more")
         return int(pin.version)
     if which == "timestamp":
-        when: datetime = pin.timestamp.ToDatetime(tzinfo=UTC)  # stub returns Any
+        try:
+            when: datetime = pin.timestamp.ToDatetime(tzinfo=UTC)  # stub: Any
+        except (ValueError, OverflowError) as exc:
+            raise RequestError(
+                "pins",
+                "a pinned timestamp must lie in 0001-01-01..9999-12-31",
+                reason="TIMESTAMP_OUT_OF_RANGE",
+            ) from exc
         return when
     raise RequestError("pins", "a pin needs a version or a timestamp")
-
-
-def _check_output(request: pb.GetHistoricalFeaturesRequest) -> None:
-    fmt = request.output_format
-    if not request.output_path and fmt != pb.OUTPUT_FORMAT_UNSPECIFIED:
-        raise RequestError("output_path", "output_format needs an output_path")
-    if request.output_path and fmt not in _WRITERS:
-        raise RequestError(
-            "output_format", "output_path needs output_format PARQUET or DELTA"
-        )
-
-
-def _write_output(request: pb.GetHistoricalFeaturesRequest, rows: JoinedRows) -> str:
-    """Write the rows to ``output_path`` one batch at a time; return the path."""
-    if not request.output_path:
-        return ""
-    path = Path(request.output_path)
-    _WRITERS[request.output_format](path, rows)
-    return str(path)
-
-
-def _write_parquet(path: Path, rows: JoinedRows) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with pq.ParquetWriter(path, rows.schema) as writer:
-        for batch in rows.batches(WRITE_BATCH_ROWS):
-            writer.write_batch(batch)
-
-
-def _write_delta(path: Path, rows: JoinedRows) -> None:
-    from deltalake import write_deltalake
-
-    # delta-rs pulls the reader batch by batch.
-    write_deltalake(
-        str(path),
-        rows.reader(WRITE_BATCH_ROWS),
-        mode="overwrite",
-        schema_mode="overwrite",
-    )
-
-
-_WRITERS: dict[int, Callable[[Path, JoinedRows], None]] = {
-    pb.OUTPUT_FORMAT_PARQUET: _write_parquet,
-    pb.OUTPUT_FORMAT_DELTA: _write_delta,
-}

@@ -41,6 +41,7 @@ def served_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedRepo
     settings = ServerSettings(
         repo_path=repo,
         contracts_dir=REPO / "feature_repo" / "contracts",
+        data_dir=data,
         max_online_entity_rows=50,
         registry_refresh_seconds=1.0,
     )

@@ -92,11 +92,12 @@ def test_pinned_version_replays_after_the_table_changes(
 
 
 def test_entity_rows_from_a_parquet_path_and_written_output(
-    served_repo: ServedRepo, tmp_path_factory: pytest.TempPathFactory
+    served_repo: ServedRepo,
 ) -> None:
-    folder = tmp_path_factory.mktemp("entities")
+    folder = served_repo.data / "entities" / "from_parquet"
+    folder.mkdir(parents=True)
     pq.write_table(_entities(), folder / "entities.parquet")
-    out = folder / "training.parquet"
+    out = served_repo.data / "training_sets" / "from_parquet" / "training.parquet"
     with FeatureStoreClient(served_repo.address) as client:
         result = client.get_historical_features(
             str(folder / "entities.parquet"),
@@ -164,10 +165,8 @@ def test_stream_comes_in_batches_that_add_up_to_the_whole_join(
     assert pieces_per_size == {5: 4, 20: 11}
 
 
-def test_written_output_is_the_streamed_table(
-    served_repo: ServedRepo, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    folder = tmp_path_factory.mktemp("written")
+def test_written_output_is_the_streamed_table(served_repo: ServedRepo) -> None:
+    folder = served_repo.data / "training_sets" / "written"
     entity = pa.concat_tables([_entities()] * 3)
     parquet, delta = folder / "out.parquet", folder / "out_delta"
     pieces, manifest = _stream(
@@ -267,7 +266,7 @@ def _with(entity: pa.Table, **fields: object) -> pb.GetHistoricalFeaturesRequest
         ),
         (
             lambda: pb.GetHistoricalFeaturesRequest(
-                entity_rows_path="/no/such/path", features=["customer_spend:spend_1h"]
+                entity_rows_path="no/such/path", features=["customer_spend:spend_1h"]
             ),
             grpc.StatusCode.NOT_FOUND,
         ),

@@ -71,3 +71,35 @@ def test_default_root(monkeypatch, tmp_path):
     monkeypatch.setenv("FS_CONTRACTS_DIR", str(tmp_path))
     assert default_root() == tmp_path
     assert ContractRegistry().list() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [
+        ("", None),
+        ("..", None),
+        (".", None),
+        ("../spend", None),
+        ("spend/../spend", None),
+        ("x" * 5000, None),
+        ("sp*", None),
+        ("spend", "../../spend/1.0.0"),
+        ("spend", "1" * 129),
+        ("spend", ".."),
+    ],
+)
+def test_unsafe_names_and_versions_are_invalid(root, name, version):
+    # "spend/../spend" and "../../spend/1.0.0" would reach real files.
+    with pytest.raises(ValueError) as caught:
+        ContractRegistry(root).get(name, version)
+    assert caught.value.reason == ContractErrorReason.INVALID_NAME
+
+
+@pytest.mark.parametrize("name", ["spend", "a-b_c.d", "x" * 128])
+def test_safe_names_are_looked_up(root, name):
+    registry = ContractRegistry(root)
+    if name == "spend":
+        assert registry.get(name).name == "spend"
+    else:
+        with pytest.raises(ContractNotFoundError):
+            registry.get(name)

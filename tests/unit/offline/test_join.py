@@ -150,3 +150,24 @@ def test_as_known_at_ttl_applies_to_the_winner_not_the_latest_created():
     entity = _entity([T0 + timedelta(minutes=10), T0])
     out = point_in_time_join(entity, "t", [view], as_known_at=True)
     assert out.column("w").to_pylist() == ["fresh", None]
+
+
+@pytest.mark.parametrize("known_at", [False, True])
+def test_entity_time_at_the_nanosecond_floor_with_a_ttl_does_not_overflow(known_at):
+    # min t - T and t - T are below int64 nanoseconds: no feature row is fresh.
+    floor = pa.array([-(2**63) + 1], pa.timestamp("ns", tz="UTC"))
+    entity = pa.table({"k": pa.array([1], pa.int64()), "t": floor})
+    view = _view(ttl=timedelta(days=7))
+    out = point_in_time_join(entity, "t", [view], as_known_at=known_at)
+    assert out.column("w").to_pylist() == [None]
+
+
+@pytest.mark.parametrize("year", [1, 9999])
+def test_entity_time_outside_the_nanosecond_range_names_column_and_range(year):
+    entity = _entity([datetime(year, 1, 1, tzinfo=UTC)])
+    with pytest.raises(InvalidTimestampError) as caught:
+        point_in_time_join(entity, "t", [_view()])
+    assert caught.value.reason == Reason.TIMESTAMP_OUT_OF_RANGE
+    assert caught.value.metadata["column"] == "t"
+    assert caught.value.metadata["min"].startswith("1677-09-21")
+    assert caught.value.metadata["max"].startswith("2262-04-11")

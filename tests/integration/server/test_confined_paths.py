@@ -1,0 +1,285 @@
+"""Server-side paths: reads under entity_roots, writes under training_set_root,
+only training sets this service wrote are replaced; refusals leave nothing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable, write_deltalake
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
+from grpc_status import rpc_status
+
+from services.server.app import create_server
+from services.server.arrow_ipc import write_ipc
+from services.server.settings import ServerSettings
+from tests.integration.server._served import NOW, REPO, TS, ServedRepo
+
+pytestmark = pytest.mark.integration
+
+FEATURES = ["customer_spend:spend_1h"]
+PARQUET, DELTA = pb.OUTPUT_FORMAT_PARQUET, pb.OUTPUT_FORMAT_DELTA
+
+
+def _entities(rows: int = 2) -> pa.Table:
+    return pa.table(
+        {
+            "customer_id": pa.array(
+                [1, 3] * (rows // 2) + [1] * (rows % 2), pa.int64()
+            ),
+            "event_timestamp": pa.array([NOW] * rows, TS),
+        }
+    )
+
+
+def _request(**fields: object) -> pb.GetHistoricalFeaturesRequest:
+    if "entity_rows_path" not in fields:
+        fields["entity_rows_arrow"] = write_ipc(_entities())
+    return pb.GetHistoricalFeaturesRequest(features=FEATURES, **fields)
+
+
+def _call(
+    channel: grpc.Channel, request: pb.GetHistoricalFeaturesRequest
+) -> list[pb.GetHistoricalFeaturesResponse]:
+    stub = pb_grpc.FeatureStoreServiceStub(channel)
+    return list(stub.GetHistoricalFeatures(request, timeout=30))
+
+
+def _refused(
+    channel: grpc.Channel, request: pb.GetHistoricalFeaturesRequest
+) -> tuple[grpc.StatusCode, str, dict[str, str], str]:
+    """Code, ErrorInfo reason and metadata, and the message of a refused call."""
+    with pytest.raises(grpc.RpcError) as caught:
+        _call(channel, request)
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    from google.rpc import error_details_pb2
+
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    return caught.value.code(), info.reason, dict(info.metadata), status.message
+
+
+def _tree(root: Path) -> dict[str, int]:
+    """Every file under ``root`` with its size: equal before and after = untouched."""
+    return {
+        str(p.relative_to(root)): p.stat().st_size
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@contextmanager
+def _server(served: ServedRepo, **overrides: object) -> Iterator[grpc.Channel]:
+    """A second server on the same repo with other settings."""
+    settings = ServerSettings(
+        repo_path=served.repo,
+        contracts_dir=REPO / "feature_repo" / "contracts",
+        data_dir=served.data,
+        **overrides,  # type: ignore[arg-type]
+    )
+    running = create_server(settings, "127.0.0.1:0")
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    try:
+        yield channel
+    finally:
+        channel.close()
+        running.stop(0)
+
+
+def _outside_reads(data: Path) -> list[str]:
+    (data / "entities").mkdir(exist_ok=True)
+    link = data / "entities" / "link_to_features"
+    if not link.exists():
+        os.symlink(data / "features", link)
+    return [
+        str(data / "features" / "customer_spend"),
+        "../features/customer_spend",
+        "link_to_features/customer_spend",
+        str(data / "entities") + "2",
+        "/etc/passwd",
+        "file:///etc/passwd",
+    ]
+
+
+def test_entity_paths_outside_the_entity_roots_are_denied(
+    served_repo: ServedRepo,
+) -> None:
+    data = served_repo.data.resolve()
+    for given in _outside_reads(served_repo.data):
+        code, reason, metadata, message = _refused(
+            served_repo.channel, _request(entity_rows_path=given)
+        )
+        assert (code, reason) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "PATH_OUTSIDE_ROOT",
+        )
+        assert metadata["setting"] == "entity_roots"
+        assert str(data) not in message
+
+
+def test_outputs_outside_the_root_or_onto_tables_are_denied_and_write_nothing(
+    served_repo: ServedRepo,
+) -> None:
+    data = served_repo.data.resolve()
+    feature_table = data / "features" / "customer_spend"
+    version = DeltaTable(str(feature_table)).version()
+    before = _tree(data)
+    (data / "training_sets").mkdir(exist_ok=True)
+    link = data / "training_sets" / "link_to_features"
+    if not link.exists():
+        os.symlink(data / "features", link)
+    targets = [
+        str(feature_table),
+        "../features/customer_spend",
+        "link_to_features/customer_spend",
+        str(served_repo.repo / "data" / "registry.db"),
+        str(data / "quarantine" / "customer_spend"),
+        str(data / "training_sets") + "2/out",
+        ".",
+    ]
+    for given in targets:
+        for fmt in (PARQUET, DELTA):
+            request = _request(output_path=given, output_format=fmt, overwrite=True)
+            code, reason, metadata, message = _refused(served_repo.channel, request)
+            assert code == grpc.StatusCode.PERMISSION_DENIED, given
+            assert reason == "PATH_OUTSIDE_ROOT"
+            assert metadata["setting"] == "training_set_root"
+            assert str(data) not in message
+    assert DeltaTable(str(feature_table)).version() == version
+    assert {k: v for k, v in _tree(data).items() if "link_to" not in k} == before
+
+
+def test_only_a_training_set_this_service_wrote_is_replaced_with_overwrite(
+    served_repo: ServedRepo,
+) -> None:
+    root = served_repo.data / "training_sets" / "replace"
+    channel = served_repo.channel
+    for fmt, name in ((PARQUET, "out.parquet"), (DELTA, "out_delta")):
+        given = f"replace/{name}"
+        _call(channel, _request(output_path=given, output_format=fmt))
+        written = _tree(root)
+        code, reason, _, _ = _refused(
+            channel, _request(output_path=given, output_format=fmt)
+        )
+        assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "OUTPUT_EXISTS")
+        assert _tree(root) == written
+        other = DELTA if fmt == PARQUET else PARQUET
+        code, reason, _, _ = _refused(
+            channel, _request(output_path=given, output_format=other, overwrite=True)
+        )
+        assert reason == "OUTPUT_FORMAT_CHANGED"
+        _call(channel, _request(output_path=given, output_format=fmt, overwrite=True))
+    assert DeltaTable(str(root / "out_delta")).version() == 1
+    assert pq.read_table(root / "out.parquet").num_rows == 2
+
+
+def test_files_and_tables_not_written_as_training_sets_are_never_replaced(
+    served_repo: ServedRepo,
+) -> None:
+    root = served_repo.data / "training_sets" / "foreign"
+    root.mkdir(parents=True)
+    pq.write_table(_entities(), root / "someone.parquet")
+    (root / "notes.txt").write_text("keep me")
+    write_deltalake(str(root / "a_table"), _entities())
+    (root / "a_file").write_text("not a folder")
+    before = _tree(root)
+    cases = [
+        ("foreign/someone.parquet", PARQUET, "OUTPUT_NOT_A_TRAINING_SET"),
+        ("foreign/notes.txt", PARQUET, "OUTPUT_NOT_A_TRAINING_SET"),
+        ("foreign/a_table", DELTA, "OUTPUT_NOT_A_TRAINING_SET"),
+        ("foreign/a_table", PARQUET, "OUTPUT_NOT_A_TRAINING_SET"),
+        ("foreign/a_table/inside.parquet", PARQUET, "OUTPUT_INSIDE_FILE"),
+        ("foreign/a_file/out.parquet", PARQUET, "OUTPUT_INSIDE_FILE"),
+    ]
+    for given, fmt, expected in cases:
+        request = _request(output_path=given, output_format=fmt, overwrite=True)
+        code, reason, metadata, _ = _refused(served_repo.channel, request)
+        assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, expected), given
+        assert metadata["setting"] == "training_set_root"
+    assert _tree(root) == before
+    assert DeltaTable(str(root / "a_table")).version() == 0
+
+
+def test_server_paths_off_refuses_both_fields(served_repo: ServedRepo) -> None:
+    with _server(served_repo, server_paths=False) as channel:
+        for request in (
+            _request(entity_rows_path="x.parquet"),
+            _request(output_path="off/out.parquet", output_format=PARQUET),
+        ):
+            code, reason, metadata, _ = _refused(channel, request)
+            assert code == grpc.StatusCode.PERMISSION_DENIED
+            assert (reason, metadata["setting"]) == (
+                "SERVER_PATHS_DISABLED",
+                "server_paths",
+            )
+        assert (
+            _call(channel, _request())[-1].manifest.row_count == 2
+        )  # inline rows still served
+    assert not (served_repo.data / "training_sets" / "off").exists()
+
+
+def test_a_root_whose_parent_is_missing_is_a_precondition_and_creates_nothing(
+    served_repo: ServedRepo,
+) -> None:
+    missing = served_repo.data / "no_such_parent"
+    with _server(served_repo, training_set_root=str(missing / "ts")) as channel:
+        request = _request(output_path="a/b/out.parquet", output_format=PARQUET)
+        code, reason, metadata, message = _refused(channel, request)
+    assert (code, reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "OUTPUT_ROOT_MISSING",
+    )
+    assert metadata["setting"] == "training_set_root"
+    assert str(missing) not in message
+    assert not missing.exists()
+
+
+def test_entity_rows_over_the_limit_are_resource_exhausted(
+    served_repo: ServedRepo,
+) -> None:
+    folder = served_repo.data / "entities" / "limit"
+    folder.mkdir(parents=True)
+    pq.write_table(_entities(5), folder / "five.parquet")
+    with _server(served_repo, max_historical_entity_rows=4) as channel:
+        for request in (
+            pb.GetHistoricalFeaturesRequest(
+                features=FEATURES, entity_rows_arrow=write_ipc(_entities(5))
+            ),
+            _request(entity_rows_path="limit/five.parquet"),
+        ):
+            code, _, metadata, _ = _refused(channel, request)
+            assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert metadata["setting"] == "max_historical_entity_rows"
+        assert _call(channel, _request())[-1].manifest.row_count == 2
+
+
+def test_streams_over_the_limit_are_resource_exhausted(
+    served_repo: ServedRepo,
+) -> None:
+    stub_request = pb.GetHistoricalFeaturesRequest(
+        features=FEATURES, entity_rows_arrow=write_ipc(_entities(50_000)), batch_size=1
+    )
+    with _server(served_repo, max_historical_streams=1) as channel:
+        stub = pb_grpc.FeatureStoreServiceStub(channel)
+        # 50,000 one-row messages cannot all fit in the transport's windows, so
+        # the first stream is still running while the client reads no further.
+        first = stub.GetHistoricalFeatures(stub_request, timeout=60)
+        next(first)
+        code, reason, metadata, _ = _refused(channel, _request())
+        assert (code, reason) == (
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "TOO_MANY_STREAMS",
+        )
+        assert metadata["setting"] == "max_historical_streams"
+        assert sum(1 for _ in first) == 50_001  # the rest, then the manifest
+        assert (
+            _call(channel, _request())[-1].manifest.row_count == 2
+        )  # the slot is free again

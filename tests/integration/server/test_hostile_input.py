@@ -1,0 +1,202 @@
+"""Hostile input gets a clear status with a reason, never INTERNAL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import grpc
+import numpy as np
+import pyarrow as pa
+import pytest
+from featurestore.v1 import common_pb2
+from featurestore.v1 import contract_service_pb2 as cpb
+from featurestore.v1 import contract_service_pb2_grpc as cpb_grpc
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
+from google.protobuf import timestamp_pb2
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+
+from services.server.arrow_ipc import write_ipc
+from tests.integration.server._served import NOW, TS, ServedRepo
+
+pytestmark = pytest.mark.integration
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+CONTRACT = "customer_spend"
+
+
+def _ipc(**columns: pa.Array) -> bytes:
+    return write_ipc(pa.table(columns))
+
+
+def _good() -> bytes:
+    return _ipc(
+        customer_id=pa.array([1], pa.int64()), event_timestamp=pa.array([NOW], TS)
+    )
+
+
+def _bad_offsets() -> bytes:
+    """A valid-looking stream whose string offsets run past the data."""
+    data = _ipc(
+        customer_id=pa.array(["hello", "world"]),
+        event_timestamp=pa.array([NOW, NOW], TS),
+    )
+    good = np.array([0, 5, 10], np.int32).tobytes()
+    assert data.count(good) == 1
+    return data.replace(good, np.array([0, 5, 1 << 20], np.int32).tobytes())
+
+
+def _timestamps(values: list[int], unit: str) -> bytes:
+    return _ipc(
+        customer_id=pa.array([1] * len(values), pa.int64()),
+        event_timestamp=pa.array(values, pa.timestamp(unit, tz="UTC")),
+    )
+
+
+HISTORICAL = [
+    ("truncated-ipc", {"entity_rows_arrow": _good()[:-30]}, "ARROW_INVALID"),
+    ("garbage-ipc", {"entity_rows_arrow": b"\xff\xff\xff\xff" + b"\x7f" * 64},
+     "ARROW_INVALID"),
+    ("bad-offsets", {"entity_rows_arrow": _bad_offsets()}, "ARROW_INVALID"),
+    ("year-9999", {"entity_rows_arrow": _timestamps([253_370_764_800], "s")},
+     "TIMESTAMP_OUT_OF_RANGE"),
+    ("year-1", {"entity_rows_arrow": _timestamps([-62_135_596_800], "s")},
+     "TIMESTAMP_OUT_OF_RANGE"),
+    ("float-key", {"entity_rows_arrow": _ipc(
+        customer_id=pa.array([1.0]), event_timestamp=pa.array([NOW], TS))},
+     "INVALID_REQUEST"),
+    ("string-key", {"entity_rows_arrow": _ipc(
+        customer_id=pa.array(["1"]), event_timestamp=pa.array([NOW], TS))},
+     "INVALID_REQUEST"),
+    ("null-key", {"entity_rows_arrow": _ipc(
+        customer_id=pa.nulls(1), event_timestamp=pa.array([NOW], TS))},
+     "INVALID_REQUEST"),
+    ("pin-year-10000", {"entity_rows_arrow": _good(), "pins": {
+        "customer_spend": common_pb2.TablePin(
+            timestamp=timestamp_pb2.Timestamp(seconds=2**62))}},
+     "TIMESTAMP_OUT_OF_RANGE"),
+    ("pin-negative-version", {"entity_rows_arrow": _good(), "pins": {
+        "customer_spend": common_pb2.TablePin(version=-1)}}, "INVALID_FIELD"),
+    ("overlong-path", {"entity_rows_path": "x" * 5000}, "INVALID_PATH"),
+    ("nul-path", {"entity_rows_path": "a\x00b"}, "INVALID_PATH"),
+]  # fmt: skip
+
+
+def _status(error: grpc.RpcError) -> tuple[str, dict[str, str]]:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    return info.reason, dict(info.metadata)
+
+
+def _serving(served: ServedRepo) -> None:
+    health = health_pb2_grpc.HealthStub(served.channel)
+    reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [case[1:] for case in HISTORICAL],
+    ids=[case[0] for case in HISTORICAL],
+)
+def test_hostile_historical_requests_are_invalid_argument(
+    served_repo: ServedRepo, fields: dict[str, object], reason: str
+) -> None:
+    stub = pb_grpc.FeatureStoreServiceStub(served_repo.channel)
+    request = pb.GetHistoricalFeaturesRequest(
+        features=["customer_spend:spend_1h"], **fields
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.GetHistoricalFeatures(request, timeout=30))
+    assert caught.value.code() == INVALID, caught.value.details()
+    assert _status(caught.value)[0] == reason
+    _serving(served_repo)
+
+
+def test_an_out_of_range_timestamp_names_the_column_and_the_range(
+    served_repo: ServedRepo,
+) -> None:
+    stub = pb_grpc.FeatureStoreServiceStub(served_repo.channel)
+    request = pb.GetHistoricalFeaturesRequest(
+        features=["customer_spend:spend_1h"],
+        entity_rows_arrow=_timestamps([253_370_764_800], "s"),
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.GetHistoricalFeatures(request, timeout=30))
+    _, metadata = _status(caught.value)
+    assert metadata["column"] == "event_timestamp"
+    assert metadata["min"] < "1678" < "2262" < metadata["max"]
+
+
+VALIDATE = [
+    ("truncated-ipc", _good()[:-30], "ARROW_INVALID"),
+    ("garbage-ipc", b"\xff\xff\xff\xff" + b"\x01" * 64, "ARROW_INVALID"),
+    ("bad-offsets", _bad_offsets(), "ARROW_INVALID"),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"), [c[1:] for c in VALIDATE], ids=[c[0] for c in VALIDATE]
+)
+def test_hostile_arrow_in_validate_rows_is_invalid_argument(
+    served_repo: ServedRepo, data: bytes, reason: str
+) -> None:
+    stub = cpb_grpc.ContractServiceStub(served_repo.channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ValidateRows(
+            cpb.ValidateRowsRequest(contract=CONTRACT, arrow_ipc=data), timeout=30
+        )
+    assert caught.value.code() == INVALID
+    assert _status(caught.value)[0] == reason
+    _serving(served_repo)
+
+
+NAMES = ["x" * 5000, "../customer_spend", "..", "customer_spend/../customer_spend",
+         "a\x00b", "*"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NAMES, ids=range(len(NAMES)))
+def test_unsafe_contract_names_are_invalid_in_every_rpc(
+    served_repo: ServedRepo, name: str
+) -> None:
+    stub = cpb_grpc.ContractServiceStub(served_repo.channel)
+    calls = [
+        lambda: stub.GetContract(cpb.GetContractRequest(name=name), timeout=10),
+        lambda: stub.GetContract(
+            cpb.GetContractRequest(name=CONTRACT, version=name), timeout=10
+        ),
+        lambda: stub.CheckCompatibility(
+            cpb.CheckCompatibilityRequest(name=name, old_version="1.0.0"), timeout=10
+        ),
+        lambda: stub.CheckCompatibility(
+            cpb.CheckCompatibilityRequest(name=CONTRACT, old_version=name), timeout=10
+        ),
+        lambda: stub.ValidateRows(
+            cpb.ValidateRowsRequest(contract=name, arrow_ipc=_good()), timeout=10
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == INVALID, caught.value.details()
+        assert _status(caught.value)[0] == "INVALID_NAME"
+
+
+def test_a_valid_timestamp_near_the_range_ends_is_served(
+    served_repo: ServedRepo,
+) -> None:
+    stub = pb_grpc.FeatureStoreServiceStub(served_repo.channel)
+    edges = [datetime(1678, 1, 1, tzinfo=UTC), datetime(2262, 1, 1, tzinfo=UTC)]
+    request = pb.GetHistoricalFeaturesRequest(
+        features=["customer_spend:spend_1h"],
+        entity_rows_arrow=_ipc(
+            customer_id=pa.array([1, 1], pa.int64()),
+            event_timestamp=pa.array(edges, TS),
+        ),
+    )
+    *_, last = stub.GetHistoricalFeatures(request, timeout=30)
+    assert last.manifest.row_count == 2
