@@ -27,7 +27,7 @@ serve: $(VENV_STAMP) ## Run the gRPC server (FS_ADDRESS, default 127.0.0.1:6566)
 serve-front: $(VENV_STAMP) front ## The same behind the compiled front: fs-front + 2 server processes
 	$(PY) -m services.server --front --workers 2
 
-test: $(VENV_STAMP) contracts-check proto-check loadgen-test front front-test ## Run every test (unit, Spark, integration)
+test: $(VENV_STAMP) contracts-check proto-check loadgen-test front front-test grpcurl ## Run every test (unit, Spark, integration)
 	$(PY) -m pytest -q
 
 contracts-check: $(VENV_STAMP) ## Every contract vs its previous version; views vs contracts
@@ -63,6 +63,11 @@ loadgen-test: ## The load generator's own tests (Go)
 
 $(GO_BIN)/vegeta:
 	$(GO_ENV) go install github.com/tsenart/vegeta/v12@v12.13.0
+
+grpcurl: $(GO_BIN)/grpcurl ## grpcurl (Go, cached): the README's examples are run with it
+
+$(GO_BIN)/grpcurl:
+	$(GO_ENV) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
 
 proto: $(VENV_STAMP) ## Regenerate the gRPC stubs from proto/
 	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto \

@@ -22,7 +22,8 @@ from services.auth.errors import PermissionDeniedError
 from services.auth.principal import Principal
 
 # Feast logs every denial with a traceback at ERROR; we audit denials ourselves.
-logging.getLogger("feast.permissions.enforcer").setLevel(logging.CRITICAL)
+for _name in ("feast.permissions.enforcer", "feast.permissions.decision"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 _REMEMBERED = 16_384
 

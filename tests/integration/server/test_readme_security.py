@@ -1,0 +1,124 @@
+"""The README's Security walk-through, run as written: key, server, grpcurl, client."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.certs import issue_server_cert, make_ca
+from tests.integration.server._served import REPO, ServedRepo
+from tests.redis_harness import free_port
+
+pytestmark = pytest.mark.integration
+
+GRPCURL = REPO / ".cache" / "go" / "bin" / "grpcurl"
+
+
+def _block(marker: str) -> str:
+    text = (REPO / "README.md").read_text()
+    found = re.search(
+        rf"<!-- {marker}:begin -->\n```\w+\n(.*?)```\n<!-- {marker}:end -->", text, re.S
+    )
+    assert found, f"README has no {marker} block"
+    return found.group(1)
+
+
+def _commands(script: str) -> list[str]:
+    """Shell commands of a block: comments dropped, continuations and quotes joined."""
+    commands, pending = [], ""
+    for line in script.splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        pending += line + "\n"
+        if line.endswith("\\"):
+            continue
+        try:
+            shlex.split(pending)
+        except ValueError:  # an open quote: the command goes on
+            continue
+        commands.append(pending.replace("\\\n", " ").strip())
+        pending = ""
+    return commands
+
+
+def _local(command: str, port: int) -> str:
+    """The README's command for this checkout: its venv, a free port, grpcurl."""
+    command = command.replace(".venv/bin/python", shlex.quote(sys.executable))
+    command = command.replace(":6566", f":{port}")
+    command = command.replace("-import-path proto", f"-import-path {REPO / 'proto'}")
+    return re.sub(r"^grpcurl", shlex.quote(str(GRPCURL)), command)
+
+
+@pytest.mark.skipif(not GRPCURL.exists(), reason="grpcurl not built: run make test")
+def test_readme_security_walkthrough(served_repo: ServedRepo, tmp_path: Path) -> None:
+    ca = make_ca(tmp_path, "ca")
+    issue_server_cert(ca, tmp_path, ("localhost", "127.0.0.1"), "server")
+    port = free_port()
+    make_key, serve, call = (
+        _local(c, port) for c in _commands(_block("readme-security"))
+    )
+    env = {**os.environ, "FS_DATA_DIR": str(served_repo.data), "PYTHONPATH": str(REPO)}
+
+    key_line = subprocess.run(
+        ["bash", "-c", f"{make_key} && echo $KEY"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    key = key_line.stdout.strip()
+    assert key.startswith("fsk_") and key not in (tmp_path / "keys.yaml").read_text()
+
+    server = subprocess.Popen(
+        [*shlex.split(serve), "--repo", str(served_repo.repo)], cwd=tmp_path, env=env
+    )
+    try:
+        credentials = grpc.ssl_channel_credentials(ca.cert.read_bytes())
+        with grpc.secure_channel(f"localhost:{port}", credentials) as channel:
+            grpc.channel_ready_future(channel).result(timeout=60)
+            health = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=10
+            )
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+        answer = subprocess.run(
+            ["bash", "-c", call], cwd=tmp_path, env={**env, "KEY": key},
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert answer.returncode == 0, answer.stderr
+        columns = {c["name"]: c for c in json.loads(answer.stdout)["columns"]}
+        assert columns["spend_24h"]["values"] == [{"doubleValue": 33}]
+
+        no_key = subprocess.run(
+            ["bash", "-c", call], cwd=tmp_path, env={**env, "KEY": "fsk_0_wrong"},
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert "Unauthenticated" in no_key.stderr
+
+        namespace = {"KEY": key}
+        python = _block("readme-security-python").replace(":6566", f":{port}")
+        previous = Path.cwd()
+        os.chdir(tmp_path)
+        try:
+            exec(compile(python, "README.md", "exec"), namespace)
+        finally:
+            os.chdir(previous)
+        assert namespace["online"]["spend_24h"].tolist() == [33.0]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+
+    audit = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [(a["principal"], a["code"]) for a in audit] == [
+        ("scorer", "OK"),
+        ("anonymous", "UNAUTHENTICATED"),
+        ("scorer", "OK"),
+    ]
+    assert key.split("_", 2)[2] not in (tmp_path / "audit.jsonl").read_text()
