@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,7 +106,7 @@ func TestPoolRoundTripAndDeadline(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "online.sock")
 	lis := serveFrames(t, path)
 	defer lis.Close()
-	pool := newWorkerPool([]string{path}, 1)
+	pool := newWorkerPool([]string{path}, 1, nil)
 	got, err := pool.call(context.Background(), 1, nil, []byte{0, 1, 2})
 	if err != nil || string(got) != "\x02\x01\x00" {
 		t.Fatalf("got %v, %v", got, err)
@@ -125,7 +126,7 @@ func TestPoolRoundTripAndDeadline(t *testing.T) {
 
 func TestPoolUnavailableThenRecovers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "online.sock")
-	pool := newWorkerPool([]string{path}, 1)
+	pool := newWorkerPool([]string{path}, 1, nil)
 	if _, err := pool.call(context.Background(), 1, nil, []byte{0}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("no server: %v", err)
 	}
@@ -134,5 +135,39 @@ func TestPoolUnavailableThenRecovers(t *testing.T) {
 	got, err := pool.call(context.Background(), 1, nil, []byte{0, 5})
 	if err != nil || string(got) != "\x05\x00" {
 		t.Fatalf("server up: %v, %v", got, err)
+	}
+}
+
+// A process that stopped answering health (here: a socket that accepts and
+// never replies, as a hung process does) gets no reads while another serves.
+func TestPoolAvoidsAProcessNotServing(t *testing.T) {
+	dir := t.TempDir()
+	good := serveFrames(t, filepath.Join(dir, "good.sock"))
+	defer good.Close()
+	hung, err := net.Listen("unix", filepath.Join(dir, "hung.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	go func() {
+		for {
+			conn, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+		}
+	}()
+	var goodServing, hungServing atomic.Bool
+	goodServing.Store(true)
+	pool := newWorkerPool([]string{filepath.Join(dir, "hung.sock"), filepath.Join(dir, "good.sock")}, 2,
+		[]*atomic.Bool{&hungServing, &goodServing})
+	for i := 0; i < 8; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err := pool.call(ctx, 1, nil, []byte{0, byte(i)})
+		cancel()
+		if err != nil || string(got) != string([]byte{byte(i), 0}) {
+			t.Fatalf("call %d: %v, %v", i, got, err)
+		}
 	}
 }

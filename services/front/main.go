@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,7 +34,8 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:6566", "host:port to serve gRPC on")
 	backend := flag.String("backend", "", "comma-separated host:port of each Python server process's own gRPC port "+
 		"(everything but online reads, round robin over the healthy ones)")
-	sockets := flag.String("online-sockets", "", "comma-separated Unix sockets of the Python servers")
+	sockets := flag.String("online-sockets", "", "comma-separated Unix sockets of the Python servers "+
+		"(in --backend's order: socket i and backend i are one process)")
 	conns := flag.Int("conns", 2, "connections per Unix socket, i.e. reads in flight per server process "+
 		"(2 gave a lower 1x50 p99 than 1 or 4 on 2 cores)")
 	maxRequest := flag.Int("max-request-bytes", 64<<20, "largest accepted request message")
@@ -50,11 +52,19 @@ func main() {
 	if (*tlsCert == "") != (*tlsKey == "") || (*tlsClientCA != "" && *tlsCert == "") {
 		log.Fatal("fs-front: --tls-cert and --tls-key go together; --tls-client-ca needs both")
 	}
-	online := newWorkerPool(strings.Split(*sockets, ","), *conns)
 	backends, err := dialBackends(strings.Split(*backend, ","), *healthInterval)
 	if err != nil {
 		log.Fatalf("fs-front: backend %s: %v", *backend, err)
 	}
+	// Socket i and backend i are one process when they pair up.
+	paths := strings.Split(*sockets, ",")
+	var serving []*atomic.Bool
+	if len(paths) == len(backends.backends) {
+		for _, b := range backends.backends {
+			serving = append(serving, &b.serving)
+		}
+	}
+	online := newWorkerPool(paths, *conns, serving)
 	var creds credentials.TransportCredentials
 	var certs *certReloader
 	if *tlsCert != "" {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
@@ -20,12 +21,14 @@ import (
 // carries one call at a time. Connections are dialled on first use and
 // dropped on any I/O error, so a restarted server is picked up again.
 type workerPool struct {
-	free chan *workerConn
+	free    chan *workerConn
+	serving []*atomic.Bool
 }
 
 type workerConn struct {
-	path string
-	conn net.Conn
+	path    string
+	conn    net.Conn
+	serving *atomic.Bool // the health of this socket's process, if known
 }
 
 type exchange struct {
@@ -33,14 +36,52 @@ type exchange struct {
 	err   error
 }
 
-func newWorkerPool(paths []string, perPath int) *workerPool {
-	pool := &workerPool{free: make(chan *workerConn, len(paths)*perPath)}
+// newWorkerPool opens perPath connections to each socket; serving[i], when
+// given, is the health of the process behind paths[i] (the backend of the
+// same index), so reads avoid a process that stopped answering health.
+func newWorkerPool(paths []string, perPath int, serving []*atomic.Bool) *workerPool {
+	pool := &workerPool{free: make(chan *workerConn, len(paths)*perPath), serving: serving}
 	for i := 0; i < perPath; i++ {
-		for _, path := range paths {
-			pool.free <- &workerConn{path: path}
+		for j, path := range paths {
+			w := &workerConn{path: path}
+			if j < len(serving) {
+				w.serving = serving[j]
+			}
+			pool.free <- w
 		}
 	}
 	return pool
+}
+
+// take is a free connection, to a serving process when there is one: those
+// of processes not serving are set aside until one is found (and put back).
+func (p *workerPool) take(ctx context.Context) (*workerConn, error) {
+	var parked []*workerConn
+	defer func() {
+		for _, w := range parked {
+			p.free <- w
+		}
+	}()
+	for {
+		select {
+		case w := <-p.free:
+			if w.serving == nil || w.serving.Load() || !p.anyServing() {
+				return w, nil
+			}
+			parked = append(parked, w)
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+func (p *workerPool) anyServing() bool {
+	for _, s := range p.serving {
+		if s.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // call sends one request frame (method, the caller's metadata block from
@@ -49,11 +90,9 @@ func newWorkerPool(paths []string, perPath int) *workerPool {
 // call that outlives it finishes in the background before its connection is
 // reused.
 func (p *workerPool) call(ctx context.Context, method byte, md, request []byte) ([]byte, error) {
-	var w *workerConn
-	select {
-	case w = <-p.free:
-	case <-ctx.Done():
-		return nil, status.FromContextError(ctx.Err()).Err()
+	w, err := p.take(ctx)
+	if err != nil {
+		return nil, err
 	}
 	done := make(chan exchange, 1)
 	go func() {

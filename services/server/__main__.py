@@ -75,12 +75,19 @@ def main(argv: list[str] | None = None) -> int:
 def supervise(settings: ServerSettings, argv: list[str]) -> int:
     """Run ``settings.workers`` server processes (and the front); stop them together.
 
-    Each worker is this module with ``--workers 1`` and ``FS_REUSE_PORT=1``;
-    the kernel spreads connections over them. With ``--front`` the workers
-    listen on a private port and a Unix socket each, and ``fs-front`` serves
-    the public address. SIGTERM/SIGINT drains the front first, then the
-    workers; if any process dies on its own, the others are stopped and the
-    exit status is non-zero, so a process manager restarts the whole group.
+    Each worker is this module with ``--workers 1``. Without the front they
+    share the public port (``FS_REUSE_PORT=1``) and the kernel spreads
+    connections over them. With ``--front`` each worker listens on its own
+    loopback port without TLS and on a Unix socket, and ``fs-front`` serves the
+    public address: it terminates TLS, spreads proxied calls over the workers'
+    ports, hands online reads to their sockets and reports SERVING only while
+    every worker does. Authentication settings reach the workers unchanged,
+    so they authenticate every call, proxied or read over the socket.
+
+    SIGTERM/SIGINT drains the front first, then the workers. A process that
+    exits on its own stops the others and the exit status is non-zero, so a
+    process manager restarts the whole group; a worker alive but not serving
+    (online store down, hung) only turns the front's health NOT_SERVING.
     """
     if settings.address.rsplit(":", 1)[-1] == "0":
         print("--workers > 1 and --front need a fixed port, not :0", file=sys.stderr)
@@ -91,39 +98,24 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
     stop_signals = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     sockets_dir = Path(tempfile.mkdtemp(prefix="fs-online-"))
-    worker_address = f"127.0.0.1:{_free_port()}" if settings.front else None
-    workers, sockets = [], []
+    workers, backends, sockets = [], [], []
     for number in range(settings.workers):
-        env = {**os.environ, "FS_WORKERS": "1", "FS_REUSE_PORT": "1"}
-        extra = ["--workers", "1", "--no-front"]
-        if settings.metrics_port is not None:
-            extra += ["--metrics-port", str(settings.metrics_port + number)]
-        if worker_address is not None:
+        command, env = _worker_command(settings, argv, number)
+        if settings.front:
+            backends.append(f"127.0.0.1:{_free_port()}")
             sockets.append(str(sockets_dir / f"online-{number}.sock"))
             env["FS_ONLINE_SOCKET"] = sockets[-1]
-            extra += ["--address", worker_address]
-        command = [sys.executable, "-m", "services.server", *argv, *extra]
+            command += ["--address", backends[-1], "--no-tls"]
         workers.append(subprocess.Popen(command, env=env))
     front = []
-    if worker_address is not None:
+    if settings.front:
         # A socket appears once its worker has loaded the registry and checked
         # the store; the front starts when every worker can take reads.
         while not all(Path(p).exists() for p in sockets):
             if any(w.poll() is not None for w in workers):
                 break
             time.sleep(0.1)
-        front.append(
-            subprocess.Popen(
-                [
-                    str(settings.front_binary),
-                    "--listen", settings.address,
-                    "--backend", worker_address,
-                    "--online-sockets", ",".join(sockets),
-                    "--max-request-bytes", str(settings.max_request_bytes),
-                    "--grace", f"{settings.grace_seconds}s",
-                ]
-            )
-        )  # fmt: skip
+        front.append(subprocess.Popen(_front_command(settings, backends, sockets)))
     logging.info(
         "supervising %d workers%s on %s",
         len(workers), " behind fs-front" if front else "", settings.address,
@@ -140,6 +132,42 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
     shutil.rmtree(sockets_dir, ignore_errors=True)
     logging.info("stopped: exit codes %s", codes)
     return 0 if signum != signal.SIGCHLD and not any(codes) else 1
+
+
+def _worker_command(
+    settings: ServerSettings, argv: list[str], number: int
+) -> tuple[list[str], dict[str, str]]:
+    """Worker ``number``'s command line and environment (the group's own, plus
+    one process, no front, its metrics port; SO_REUSEPORT without the front)."""
+    env = {**os.environ, "FS_WORKERS": "1"}
+    if not settings.front:
+        env["FS_REUSE_PORT"] = "1"
+    extra = ["--workers", "1", "--no-front"]
+    if settings.metrics_port is not None:
+        extra += ["--metrics-port", str(settings.metrics_port + number)]
+    return [sys.executable, "-m", "services.server", *argv, *extra], env
+
+
+def _front_command(
+    settings: ServerSettings, backends: list[str], sockets: list[str]
+) -> list[str]:
+    """fs-front on the public address over the workers' ports and sockets."""
+    command = [
+        str(settings.front_binary),
+        "--listen", settings.address,
+        "--backend", ",".join(backends),
+        "--online-sockets", ",".join(sockets),
+        "--max-request-bytes", str(settings.max_request_bytes),
+        "--grace", f"{settings.grace_seconds}s",
+    ]  # fmt: skip
+    for flag, path in (
+        ("--tls-cert", settings.tls_cert),
+        ("--tls-key", settings.tls_key),
+        ("--tls-client-ca", settings.tls_client_ca),
+    ):
+        if path is not None:
+            command += [flag, str(path)]
+    return command
 
 
 def _stop(children: list[subprocess.Popen[bytes]], grace: float) -> list[int]:

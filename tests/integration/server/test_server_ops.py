@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
+from pathlib import Path
 
 import grpc
 import pytest
@@ -16,6 +19,13 @@ from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from tests.certs import (
+    CertificateAuthority,
+    CertificateFiles,
+    issue_client_cert,
+    issue_server_cert,
+    make_ca,
+)
 from tests.integration.server._served import REPO, ServedRepo
 
 pytestmark = pytest.mark.integration
@@ -181,31 +191,74 @@ def _zombie(pid: int) -> bool:
         return handle.read().split(")")[-1].split()[0] == "Z"
 
 
+def _free_port_pair() -> int:
+    """A port P with P and P + 1 both free (worker i serves metrics on P + i)."""
+    while True:
+        port = _free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+def _start_front_group(
+    served_repo: ServedRepo, address: str, *extra: str, **env: str
+) -> subprocess.Popen[bytes]:
+    """``--front --workers 2`` on ``address``, FS_* settings from ``env``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.server", "--front", "--workers", "2",
+         "--address", address, *extra],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "FS_REPO_PATH": str(served_repo.repo),
+            "FS_DATA_DIR": str(served_repo.data),
+            **env,
+        },
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _workers(group: subprocess.Popen[bytes]) -> list[int]:
+    """The group's server processes (not the front), in start order."""
+    return sorted(p for p in _children(group.pid) if "services.server" in _command(p))
+
+
+def _calls_counted(metrics_port: int, method: str) -> float:
+    """How many ``method`` calls a worker's Prometheus endpoint has counted."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        text = reply.read().decode()
+    prefix = f'featurestore_rpc_latency_seconds_count{{method="{method}"}} '
+    lines = [line for line in text.splitlines() if line.startswith(prefix)]
+    return float(lines[0].removeprefix(prefix)) if lines else 0.0
+
+
 def test_front_group_serves_reads_and_proxied_streams_then_drains(
     served_repo: ServedRepo,
 ) -> None:
     """--front --workers 2: fs-front on the public port hands online reads to
-    the workers' sockets and proxies the rest (a streamed training set,
-    reflection); SIGTERM drains the front, then the workers (exit 0)."""
+    the workers' sockets and spreads the rest (a streamed training set,
+    reflection, the catalogue) over the workers' own ports; SIGTERM drains the
+    front, then the workers (exit 0)."""
     from services.client import FeatureStoreClient
     from tests.integration.server.test_historical_features import _entities
 
     address = f"127.0.0.1:{_free_port()}"
-    env = {
-        **os.environ,
-        "FS_REPO_PATH": str(served_repo.repo),
-        "FS_DATA_DIR": str(served_repo.data),
-    }
-    group = subprocess.Popen(
-        [sys.executable, "-m", "services.server", "--front", "--workers", "2",
-         "--address", address],
-        cwd=REPO, env=env, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    metrics = _free_port_pair()
+    group = _start_front_group(served_repo, address, "--metrics-port", str(metrics))
     try:
         assert _wait_serving(address) == health_pb2.HealthCheckResponse.SERVING
         commands = [_command(pid) for pid in _children(group.pid)]
         assert sum("fs-front" in c for c in commands) == 1
-        assert sum("services.server" in c for c in commands) == 2
+        workers = [_command(pid) for pid in _workers(group)]
+        assert len(workers) == 2
+        # Each worker on its own loopback port, without TLS (the front's job).
+        ports = {c.split("--address ")[-1].split()[0] for c in workers}
+        assert len(ports) == 2
+        assert all("--no-tls" in c for c in workers)
         with FeatureStoreClient(address) as client:
             frame = client.get_online_features(
                 {"customer_id": [1, 99]}, ["customer_spend:spend_1h"], with_status=True
@@ -220,12 +273,176 @@ def test_front_group_serves_reads_and_proxied_streams_then_drains(
         ]  # fmt: skip
         with grpc.insecure_channel(address) as channel:
             assert "featurestore.v1.FeatureStoreService" in _service_names(channel)
+            # Round robin: two catalogue calls on one connection, one per worker.
+            stub = pb_grpc.FeatureStoreServiceStub(channel)
+            for _ in range(2):
+                stub.ListFeatureViews(pb.ListFeatureViewsRequest(), timeout=10)
+        assert [_calls_counted(metrics + i, "ListFeatureViews") for i in (0, 1)] == [
+            1.0,
+            1.0,
+        ]
         group.send_signal(signal.SIGTERM)
         assert group.wait(timeout=60) == 0
     finally:
         if group.poll() is None:
             group.kill()
             group.wait()
+
+
+def test_front_health_needs_every_worker_and_a_dead_worker_stops_the_group(
+    served_repo: ServedRepo,
+) -> None:
+    """A worker alive but not answering (SIGSTOP) turns the front NOT_SERVING
+    and calls go to the other worker; once it answers again, SERVING. A worker
+    that dies (SIGKILL) stops the whole group with exit status 1, so a process
+    manager restarts it: the supervisor never runs a group short of a worker."""
+    address = f"127.0.0.1:{_free_port()}"
+    group = _start_front_group(served_repo, address)
+    try:
+        assert _wait_serving(address) == health_pb2.HealthCheckResponse.SERVING
+        stopped, alive = _workers(group)
+        with grpc.insecure_channel(address) as channel:
+            os.kill(stopped, signal.SIGSTOP)
+            try:
+                _wait_health(channel, health_pb2.HealthCheckResponse.NOT_SERVING)
+                stub = pb_grpc.FeatureStoreServiceStub(channel)
+                for _ in range(4):  # none of them waits on the stopped worker
+                    reply = stub.ListFeatureViews(
+                        pb.ListFeatureViewsRequest(), timeout=30
+                    )
+                    assert len(reply.feature_views) == 2
+                    online = stub.GetOnlineFeatures(_online_request(), timeout=30)
+                    assert len(online.columns) == 2
+            finally:
+                os.kill(stopped, signal.SIGCONT)
+            _wait_health(channel, health_pb2.HealthCheckResponse.SERVING)
+        os.kill(alive, signal.SIGKILL)
+        assert group.wait(timeout=60) == 1
+        assert not [p for p in _children_or_none(group.pid) if not _zombie(p)]
+    finally:
+        if group.poll() is None:
+            group.kill()
+            group.wait()
+
+
+def _online_request() -> pb.GetOnlineFeaturesRequest:
+    from featurestore.v1 import common_pb2
+
+    return pb.GetOnlineFeaturesRequest(
+        features=["customer_spend:spend_1h"],
+        entities={
+            "customer_id": common_pb2.ValueList(
+                values=[common_pb2.Value(int64_value=1)]
+            )
+        },
+    )
+
+
+def _children_or_none(pid: int) -> list[int]:
+    try:
+        return _children(pid)
+    except FileNotFoundError:
+        return []
+
+
+def _wait_health(channel: grpc.Channel, wanted: int, deadline_s: float = 60) -> None:
+    """Poll the front's overall health until it is ``wanted``."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            if stub.Check(health_pb2.HealthCheckRequest(), timeout=10).status == wanted:
+                return
+        except grpc.RpcError:  # the front not listening yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"health never became {wanted}")
+
+
+def test_front_terminates_mutual_tls_and_reloads_its_certificate(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    """TLS settings go to fs-front (the workers run without TLS behind it): a
+    client with a certificate from the CA is served, one without is refused;
+    replacing the certificate files serves the new certificate on new
+    connections while the front keeps running and old channels keep working."""
+    ca = make_ca(tmp_path / "ca")
+    server = issue_server_cert(ca, tmp_path / "server")
+    client = issue_client_cert(ca, tmp_path / "client")
+    address = f"127.0.0.1:{_free_port()}"
+    group = _start_front_group(
+        served_repo,
+        address,
+        FS_TLS_CERT=str(server.cert),
+        FS_TLS_KEY=str(server.key),
+        FS_TLS_CLIENT_CA=str(ca.cert),
+    )
+    trusted = grpc.ssl_channel_credentials(
+        ca.cert.read_bytes(), client.key.read_bytes(), client.cert.read_bytes()
+    )
+    try:
+        with grpc.secure_channel(address, trusted) as channel:
+            _wait_health(channel, health_pb2.HealthCheckResponse.SERVING, 120)
+            stub = pb_grpc.FeatureStoreServiceStub(channel)
+            assert (
+                len(stub.ListFeatureViews(pb.ListFeatureViewsRequest()).feature_views)
+                == 2
+            )
+            assert len(stub.GetOnlineFeatures(_online_request()).columns) == 2
+            for refused in (
+                grpc.secure_channel(
+                    address, grpc.ssl_channel_credentials(ca.cert.read_bytes())
+                ),
+                grpc.insecure_channel(address),
+            ):
+                with refused, pytest.raises(grpc.RpcError) as no_cert:
+                    health_pb2_grpc.HealthStub(refused).Check(
+                        health_pb2.HealthCheckRequest(), timeout=10
+                    )
+                assert no_cert.value.code() == grpc.StatusCode.UNAVAILABLE
+
+            (front,) = [p for p in _children(group.pid) if "fs-front" in _command(p)]
+            first = server.cert.read_bytes()
+            assert _served_certificate(address, ca, client) == _der(first)
+            renewed = issue_server_cert(ca, tmp_path / "server")  # same files
+            assert renewed.cert.read_bytes() != first
+            assert _served_certificate(address, ca, client) == _der(
+                renewed.cert.read_bytes()
+            )
+            assert [p for p in _children(group.pid) if "fs-front" in _command(p)] == [
+                front
+            ]
+            assert (
+                len(stub.ListFeatureViews(pb.ListFeatureViewsRequest()).feature_views)
+                == 2
+            )
+        group.send_signal(signal.SIGTERM)
+        assert group.wait(timeout=60) == 0
+    finally:
+        if group.poll() is None:
+            group.kill()
+            group.wait()
+
+
+def _served_certificate(
+    address: str, ca: CertificateAuthority, client: CertificateFiles
+) -> bytes:
+    """The DER certificate a fresh TLS handshake with ``address`` presents."""
+    context = ssl.create_default_context(cafile=str(ca.cert))
+    context.load_cert_chain(str(client.cert), str(client.key))
+    context.set_alpn_protocols(["h2"])
+    host, port = address.rsplit(":", 1)
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return der
+
+
+def _der(pem: bytes) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(pem.decode())
 
 
 def _service_names(channel: grpc.Channel) -> set[str]:
