@@ -180,33 +180,58 @@ class Served:
         self.server.stop(0)
 
 
-def serve(store: FeatureStore, front: bool = False, **settings: object) -> Served:
+def serve(
+    store: FeatureStore,
+    front: bool = False,
+    credentials: grpc.ChannelCredentials | None = None,
+    **settings: object,
+) -> Served:
     """Start our server on the store's repo with a 127.0.0.1 ephemeral port.
 
     ``front``: clients go through the compiled front (``fs-front``, built by
     ``make front``), which hands online reads to this server over a Unix
-    socket and proxies every other call to its gRPC port.
+    socket and proxies every other call to its gRPC port. TLS settings
+    (``tls_cert``, ``tls_key``, ``tls_client_ca``) then go to the front, which
+    terminates TLS, and the server behind it listens without, as
+    ``--front`` deploys them. ``credentials``: the channel's, for TLS.
     """
     if front:
         settings["online_socket"] = Path(store.repo_path) / "online.sock"
     config = ServerSettings(repo_path=Path(store.repo_path), **settings)  # type: ignore[arg-type]
-    running = create_server(config, "127.0.0.1:0")
+    target = "127.0.0.1:{}"
     if not front:
-        channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+        running = create_server(config, "127.0.0.1:0")
+        channel = _channel(target.format(running.port), credentials)
         return Served(store, running, channel, config)
+    behind = config.model_copy(
+        update={"tls_cert": None, "tls_key": None, "tls_client_ca": None}
+    )
+    running = create_server(behind, "127.0.0.1:0")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            str(config.front_binary),
-            "--listen", f"127.0.0.1:{port}",
-            "--backend", f"127.0.0.1:{running.port}",
-            "--online-sockets", str(config.online_socket),
-            "--max-request-bytes", str(config.max_request_bytes),
-        ]
-    )  # fmt: skip
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    command = [
+        str(config.front_binary),
+        "--listen", target.format(port),
+        "--backend", target.format(running.port),
+        "--online-sockets", str(config.online_socket),
+        "--max-request-bytes", str(config.max_request_bytes),
+    ]  # fmt: skip
+    for flag, path in (
+        ("--tls-cert", config.tls_cert),
+        ("--tls-key", config.tls_key),
+        ("--tls-client-ca", config.tls_client_ca),
+    ):
+        if path is not None:
+            command += [flag, str(path)]
+    process = subprocess.Popen(command)
+    channel = _channel(target.format(port), credentials)
     grpc.channel_ready_future(channel).result(timeout=30)
     return Served(store, running, channel, config, process)
+
+
+def _channel(address: str, credentials: grpc.ChannelCredentials | None) -> grpc.Channel:
+    if credentials is None:
+        return grpc.insecure_channel(address)
+    return grpc.secure_channel(address, credentials)
 
 
 def online_request() -> pb.GetOnlineFeaturesRequest:
