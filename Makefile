@@ -27,7 +27,7 @@ serve: $(VENV_STAMP) ## Run the gRPC server (FS_ADDRESS, default 127.0.0.1:6566)
 serve-front: $(VENV_STAMP) front ## The same behind the compiled front: fs-front + 2 server processes
 	$(PY) -m services.server --front --workers 2
 
-test: $(VENV_STAMP) contracts-check proto-check loadgen-test front front-test grpcurl ## Run every test (unit, Spark, integration)
+test: $(VENV_STAMP) contracts-check proto-check loadgen-test front front-test grpcurl oidc-provider ## Run every test (unit, Spark, integration)
 	$(PY) -m pytest -q
 
 contracts-check: $(VENV_STAMP) ## Every contract vs its previous version; views vs contracts
@@ -69,6 +69,15 @@ grpcurl: $(GO_BIN)/grpcurl ## grpcurl (Go, cached): the README's examples are ru
 $(GO_BIN)/grpcurl:
 	$(GO_ENV) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
 
+OIDC_DIR := tests/oidc_provider
+OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
+oidc-provider: $(OIDC_STAMP) ## The OpenID Provider the OIDC tests start (npm oidc-provider, cached)
+
+# npm ci empties node_modules first; the stamp is written only once it succeeded.
+$(OIDC_STAMP): $(OIDC_DIR)/package.json $(OIDC_DIR)/package-lock.json
+	npm ci --prefix $(OIDC_DIR) --no-audit --no-fund
+	touch $@
+
 proto: $(VENV_STAMP) ## Regenerate the gRPC stubs from proto/
 	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto \
 		--grpc_python_out=proto proto/featurestore/v1/*.proto
@@ -89,4 +98,4 @@ type: $(VENV_STAMP) ## mypy --strict on the packages
 clean-data: ## Remove generated data (data/)
 	rm -rf data
 
-.PHONY: help venv demo serve serve-front front front-test test contracts-check test-fast test-integration bench load-tools loadgen-test proto proto-check lint type clean-data
+.PHONY: help venv demo serve serve-front front front-test test contracts-check test-fast test-integration bench load-tools loadgen-test oidc-provider proto proto-check lint type clean-data
