@@ -159,6 +159,19 @@ def grpc_code(exc: BaseException) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+MAX_MESSAGE_BYTES = 512
+MAX_METADATA_BYTES = 128
+"""UTF-8 bytes: the message is sent twice (grpc-message, percent-encoded, and
+in the details), so a status stays a few KiB, under any hop's 8 KiB limit."""
+
+
+def _clip(text: str, limit: int) -> str:
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode(errors="ignore") + "\u2026"
+
+
 def to_status(exc: BaseException) -> tuple[grpc.StatusCode, status_pb2.Status]:
     """Build the rich ``google.rpc.Status`` (ErrorInfo, BadRequest) for ``exc``.
 
@@ -170,9 +183,14 @@ def to_status(exc: BaseException) -> tuple[grpc.StatusCode, status_pb2.Status]:
         log.exception("internal error", exc_info=exc)
         message, reason, metadata = "internal error", "INTERNAL", {}
     else:
-        message = str(exc)
+        # Client strings echoed back (a 5,000-character name) are clipped so
+        # the status fits in the trailers of every hop (fs-front included).
+        message = _clip(str(exc), MAX_MESSAGE_BYTES)
         reason = str(getattr(exc, "reason", type(exc).__name__))
-        metadata = {str(k): str(v) for k, v in getattr(exc, "metadata", {}).items()}
+        metadata = {
+            str(k): _clip(str(v), MAX_METADATA_BYTES)
+            for k, v in getattr(exc, "metadata", {}).items()
+        }
     details = [
         error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata)
     ]

@@ -101,11 +101,15 @@ def stream_historical_features(
     batch_rows = request.batch_size or DEFAULT_BATCH_ROWS
     if batch_rows < 0:
         raise RequestError("batch_size", "batch_size must not be negative")
+    # Permission before existence: both paths are checked first, then the
+    # references, so unknown features fail with NOT_FOUND before any I/O.
     output = _output(request, policy.paths)
-    # Resolve first so unknown features fail with NOT_FOUND before any I/O.
+    entity_path = None
+    if request.WhichOneof("entity_source") == "entity_rows_path":
+        entity_path = policy.paths.resolve_read(request.entity_rows_path)
     catalog.resolve(list(request.features), request.feature_service)
     pins = {view: _pin(pin) for view, pin in request.pins.items()}
-    entity = _entity_rows(request, policy)
+    entity = _entity_rows(request, entity_path, policy.max_entity_rows)
     result = get_historical_features(
         store,
         HistoricalRequest(
@@ -160,17 +164,14 @@ def _output(request: pb.GetHistoricalFeaturesRequest, paths: PathPolicy) -> str 
 
 
 def _entity_rows(
-    request: pb.GetHistoricalFeaturesRequest, policy: HistoricalPolicy
+    request: pb.GetHistoricalFeaturesRequest, path: str | None, limit: int
 ) -> pa.Table:
-    source = request.WhichOneof("entity_source")
-    limit = policy.max_entity_rows
-    if source == "entity_rows_arrow":
+    if path is not None:
+        table = _read_path(path, request.entity_rows_path, limit)
+    elif request.WhichOneof("entity_source") == "entity_rows_arrow":
         table = read_ipc(
             request.entity_rows_arrow, "entity_rows_arrow", limit, ROWS_LIMIT
         )
-    elif source == "entity_rows_path":
-        path = policy.paths.resolve_read(request.entity_rows_path)
-        table = _read_path(path, request.entity_rows_path, limit)
     else:
         raise RequestError(
             "entity_rows_arrow",

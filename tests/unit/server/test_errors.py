@@ -109,3 +109,14 @@ def test_failed_precondition_carries_a_precondition_failure() -> None:
     assert [(v.type, v.subject) for v in failure.violations] == [
         ("OUTPUT_EXISTS", "output_path")
     ]
+
+
+@pytest.mark.parametrize("char", ["x", "\u00e9", "\U0001f600"])
+def test_echoed_client_strings_are_clipped_to_fit_any_trailer(char: str) -> None:
+    name = char * 5000
+    _, status = to_status(NotFoundError("feature service", name))
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert len(status.message.encode()) <= 512
+    assert all(len(v.encode()) <= 128 for v in info.metadata.values())
+    assert len(status.SerializeToString()) < 2048
