@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from services.auth import AuthConfigError
+from services.server.access import check_auth_settings
 from services.server.app import create_server
 from services.server.cli import settings_from_args
 from services.server.settings import ServerSettings
@@ -30,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         # Before forking workers or loading Feast, so a refused setup exits at once.
         check_exposure(settings, settings.address)
         server_credentials(settings)
-    except ConfigError as exc:
+        check_auth_settings(settings)
+    except (ConfigError, AuthConfigError) as exc:
         print(f"python -m services.server: {exc}", file=sys.stderr)
         return 2
     if settings.workers > 1 or settings.front:
@@ -84,6 +87,7 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
     every worker does. Authentication settings reach the workers unchanged,
     so they authenticate every call, proxied or read over the socket.
 
+    SIGHUP is passed to every process (the front re-reads its certificate).
     SIGTERM/SIGINT drains the front first, then the workers. A process that
     exits on its own stops the others and the exit status is non-zero, so a
     process manager restarts the whole group; a worker alive but not serving
@@ -95,8 +99,9 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
     if settings.front and not settings.front_binary.exists():
         print(f"{settings.front_binary} missing: run `make front`", file=sys.stderr)
         return 2
+    # SIGHUP is passed on: the TLS files are re-read by whoever holds them.
     stop_signals = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {*stop_signals, signal.SIGHUP})
     sockets_dir = Path(tempfile.mkdtemp(prefix="fs-online-"))
     workers, backends, sockets = [], [], []
     for number in range(settings.workers):
@@ -121,7 +126,11 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
         len(workers), " behind fs-front" if front else "", settings.address,
     )  # fmt: skip
     while True:
-        signum = signal.sigwait(stop_signals)
+        signum = signal.sigwait({*stop_signals, signal.SIGHUP})
+        if signum == signal.SIGHUP:
+            for child in front + workers:
+                child.send_signal(signal.SIGHUP)
+            continue
         if signum != signal.SIGCHLD or any(
             c.poll() is not None for c in front + workers
         ):

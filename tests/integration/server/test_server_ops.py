@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 import grpc
 import pytest
@@ -204,7 +205,11 @@ def _free_port_pair() -> int:
 
 
 def _start_front_group(
-    served_repo: ServedRepo, address: str, *extra: str, **env: str
+    served_repo: ServedRepo,
+    address: str,
+    *extra: str,
+    stderr: IO[bytes] | int = subprocess.DEVNULL,
+    **env: str,
 ) -> subprocess.Popen[bytes]:
     """``--front --workers 2`` on ``address``, FS_* settings from ``env``."""
     return subprocess.Popen(
@@ -217,7 +222,7 @@ def _start_front_group(
             "FS_DATA_DIR": str(served_repo.data),
             **env,
         },
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )  # fmt: skip
 
 
@@ -370,13 +375,16 @@ def test_front_terminates_mutual_tls_and_reloads_its_certificate(
     server = issue_server_cert(ca, tmp_path / "server")
     client = issue_client_cert(ca, tmp_path / "client")
     address = f"127.0.0.1:{_free_port()}"
-    group = _start_front_group(
-        served_repo,
-        address,
-        FS_TLS_CERT=str(server.cert),
-        FS_TLS_KEY=str(server.key),
-        FS_TLS_CLIENT_CA=str(ca.cert),
-    )
+    log = tmp_path / "group.log"
+    with log.open("wb") as stderr:
+        group = _start_front_group(
+            served_repo,
+            address,
+            stderr=stderr,
+            FS_TLS_CERT=str(server.cert),
+            FS_TLS_KEY=str(server.key),
+            FS_TLS_CLIENT_CA=str(ca.cert),
+        )
     trusted = grpc.ssl_channel_credentials(
         ca.cert.read_bytes(), client.key.read_bytes(), client.cert.read_bytes()
     )
@@ -416,12 +424,29 @@ def test_front_terminates_mutual_tls_and_reloads_its_certificate(
                 len(stub.ListFeatureViews(pb.ListFeatureViewsRequest()).feature_views)
                 == 2
             )
+            # SIGHUP to the group re-reads the files in the front; nothing stops.
+            group.send_signal(signal.SIGHUP)
+            _wait_log(log, "SIGHUP: certificates re-read")
+            assert group.poll() is None
+            assert _health(channel) == health_pb2.HealthCheckResponse.SERVING
         group.send_signal(signal.SIGTERM)
         assert group.wait(timeout=60) == 0
     finally:
         if group.poll() is None:
             group.kill()
             group.wait()
+
+
+def _health(channel: grpc.Channel) -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    return int(stub.Check(health_pb2.HealthCheckRequest(), timeout=10).status)
+
+
+def _wait_log(path: Path, line: str, deadline_s: float = 30) -> None:
+    deadline = time.monotonic() + deadline_s
+    while line not in path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"{line!r} never logged"
+        time.sleep(0.1)
 
 
 def _served_certificate(
