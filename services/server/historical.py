@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+from deltalake.exceptions import DeltaError
 from feast import FeatureStore
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
@@ -200,10 +201,10 @@ def _read_path(path: str, given: str, max_rows: int) -> pa.Table:
         raise RequestError(
             field, f"{field} is unreadable", reason="ENTITY_PATH_UNREADABLE"
         ) from exc
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, DeltaError) as exc:
         raise RequestError(
             field,
-            f"{field} is neither a Delta table nor Parquet",
+            f"{field} is neither a readable Delta table nor Parquet",
             reason="ENTITY_PATH_UNREADABLE",
         ) from exc
     _check_rows(table.num_rows, max_rows)

@@ -68,7 +68,7 @@ def check_output(path: str, fmt: str, overwrite: bool, root: str) -> None:
         return
     kind = training_set_kind(target)
     if kind is None:
-        if target.is_dir() and not any(target.iterdir()):
+        if fmt == DELTA and target.is_dir() and not any(target.iterdir()):
             return  # an empty folder holds nothing to lose
         raise _refused(
             "OUTPUT_NOT_A_TRAINING_SET",

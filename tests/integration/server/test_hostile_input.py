@@ -200,3 +200,26 @@ def test_a_valid_timestamp_near_the_range_ends_is_served(
     )
     *_, last = stub.GetHistoricalFeatures(request, timeout=30)
     assert last.manifest.row_count == 2
+
+
+def test_unreadable_entity_files_under_the_root_are_invalid_argument(
+    served_repo: ServedRepo,
+) -> None:
+    folder = served_repo.data / "entities" / "unreadable"
+    (folder / "bad_delta" / "_delta_log").mkdir(parents=True)
+    (folder / "bad_delta" / "_delta_log" / "00000000000000000000.json").write_text("{")
+    (folder / "bad.parquet").write_bytes(b"PAR1 not really PAR1")
+    (folder / "mixed").mkdir()
+    (folder / "mixed" / "notes.txt").write_text("not parquet")
+    stub = pb_grpc.FeatureStoreServiceStub(served_repo.channel)
+    for name in ("bad_delta", "bad.parquet", "mixed"):
+        request = pb.GetHistoricalFeaturesRequest(
+            features=["customer_spend:spend_1h"],
+            entity_rows_path=f"unreadable/{name}",
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            list(stub.GetHistoricalFeatures(request, timeout=30))
+        assert caught.value.code() == INVALID, (name, caught.value.details())
+        assert _status(caught.value)[0] == "ENTITY_PATH_UNREADABLE"
+        assert str(served_repo.data.resolve()) not in (caught.value.details() or "")
+    _serving(served_repo)
