@@ -2,8 +2,9 @@
 
 Checked on every token: a signature by a key of the JWKS under an allowed
 asymmetric algorithm (``none`` and HS* are refused when the settings load, so
-a public key can never be used as an HMAC secret), ``exp`` and ``iss``
-always, ``aud`` when configured, ``nbf``/``iat`` when present, all with a
+a public key can never be used as an HMAC secret), ``exp``, ``iss``, ``sub``
+and ``aud`` always (an audience is required: without one, a token the issuer
+minted for any other API or app would do), ``nbf``/``iat`` when present, all with a
 bounded clock skew. An unknown ``kid`` re-fetches the JWKS (rate-limited), so
 the issuer can rotate keys without a server restart.
 """
@@ -61,9 +62,12 @@ def discover_jwks_url(issuer: str, timeout_s: float = 10.0) -> str:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             document = json.load(response)
-        return str(document["jwks_uri"])
-    except (OSError, ValueError, KeyError) as exc:
+        found, jwks_uri = document["issuer"], str(document["jwks_uri"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise AuthConfigError(f"OIDC discovery failed at {url}: {exc}") from exc
+    if found != issuer:
+        raise AuthConfigError(f"OIDC discovery at {url} names issuer {found!r}")
+    return jwks_uri
 
 
 class _FileKeys:
@@ -93,7 +97,7 @@ class OidcAuthenticator:
         self,
         *,
         issuer: str,
-        audience: str | None,
+        audience: str,
         algorithms: Sequence[str],
         jwks_url: str | None = None,
         jwks_file: Path | None = None,
@@ -156,11 +160,7 @@ class OidcAuthenticator:
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway,
-                options={
-                    "require": ["exp", "iss", "sub"]
-                    + (["aud"] if self.audience else []),
-                    "verify_aud": self.audience is not None,
-                },
+                options={"require": ["exp", "iss", "sub", "aud"]},
             )
         except AuthenticationError:
             raise

@@ -34,6 +34,7 @@ from services.auth import (
     bearer_token,
 )
 from services.auth.errors import AuthConfigError
+from services.auth.oidc import check_algorithms
 from services.server.catalog import Catalog
 from services.server.errors import grpc_code
 from services.server.settings import ServerSettings
@@ -201,15 +202,32 @@ def build_guard(settings: ServerSettings, catalog: Catalog) -> Guard | None:
     return Guard(authenticator, catalog, audit)
 
 
+def check_auth_settings(settings: ServerSettings) -> None:
+    """Refuse auth settings that cannot work, before anything starts.
+
+    Raises:
+        AuthConfigError: a missing key file, issuer or audience, or an
+            algorithm outside the asymmetric allow-list.
+    """
+    if settings.auth == "api_keys":
+        if settings.api_keys_file is None or not settings.api_keys_file.is_file():
+            raise AuthConfigError("auth=api_keys needs an existing api_keys_file")
+    elif settings.auth == "oidc":
+        if not settings.oidc_issuer or not settings.oidc_audience:
+            # Without an audience any token the issuer mints for any other API
+            # or app (an ID token included) would open the feature store.
+            raise AuthConfigError("auth=oidc needs oidc_issuer and oidc_audience")
+        check_algorithms(settings.oidc_algorithms)
+
+
 def _authenticator(settings: ServerSettings) -> Authenticator | None:
+    check_auth_settings(settings)
     if settings.auth == "none":
         return None
     if settings.auth == "api_keys":
-        if settings.api_keys_file is None:
-            raise AuthConfigError("auth=api_keys needs api_keys_file")
+        assert settings.api_keys_file is not None  # checked above
         return ApiKeyAuthenticator(Path(settings.api_keys_file))
-    if not settings.oidc_issuer:
-        raise AuthConfigError("auth=oidc needs oidc_issuer")
+    assert settings.oidc_issuer and settings.oidc_audience  # checked above
     return OidcAuthenticator(
         issuer=settings.oidc_issuer,
         audience=settings.oidc_audience,

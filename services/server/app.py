@@ -7,6 +7,7 @@ import threading
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from feast import FeatureStore
@@ -22,11 +23,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from services.contracts import ContractRegistry
 from services.online import build_online_reader
 from services.server import feast_serving
+from services.server.access import Guard, build_guard
 from services.server.catalog import Catalog
 from services.server.contract_servicer import ContractServicer
 from services.server.feature_servicer import FeatureStoreServicer
 from services.server.interceptors import ErrorAndMetricsInterceptor
-from services.server.ipc import Handler, Metadata, OnlineSocketServer
+from services.server.ipc import METHODS, Handler, Metadata, OnlineSocketServer
 from services.server.metrics import TimedReader
 from services.server.online_features import online_features_wire
 from services.server.reflection import enable_reflection
@@ -58,6 +60,7 @@ class RunningServer:
     _stop_background: threading.Event
     online_socket: OnlineSocketServer | None = None
     tls: CertificateReloader | None = None
+    guard: Guard | None = None
 
     def reload_certificates(self) -> bool:
         """Re-read the TLS files now (SIGHUP); False when TLS is off or they fail."""
@@ -70,6 +73,8 @@ class RunningServer:
         self.server.stop(grace).wait()
         if self.online_socket is not None:
             self.online_socket.close()
+        if self.guard is not None and self.guard.audit is not None:
+            self.guard.audit.close()
 
 
 def _feature_store(settings: ServerSettings) -> FeatureStore:
@@ -99,6 +104,7 @@ def create_server(
     tls = server_credentials(settings)
     store = _feature_store(settings)
     catalog = Catalog(store)
+    guard = build_guard(settings, catalog)
     reader = TimedReader(
         build_online_reader(store.config, timeout_s=settings.online_timeout_seconds),
         str(store.config.online_store.type),
@@ -106,7 +112,7 @@ def create_server(
     registry = ContractRegistry(settings.contracts_dir)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers),
-        interceptors=[ErrorAndMetricsInterceptor()],
+        interceptors=[ErrorAndMetricsInterceptor(guard)],
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -114,7 +120,7 @@ def create_server(
         ],
     )
     feature_store_service_pb2_grpc.add_FeatureStoreServiceServicer_to_server(
-        FeatureStoreServicer(store, catalog, reader, settings), server
+        FeatureStoreServicer(store, catalog, reader, settings, guard), server
     )
     contract_service_pb2_grpc.add_ContractServiceServicer_to_server(
         ContractServicer(registry), server
@@ -148,35 +154,61 @@ def create_server(
     if settings.online_socket is not None:
         online_socket = OnlineSocketServer(
             settings.online_socket,
-            _online_handlers(catalog, reader, store.project, settings),
+            _online_handlers(catalog, reader, store.project, settings, guard),
         )
     return RunningServer(
-        server, port, health_servicer, stop, online_socket, tls[1] if tls else None
+        server,
+        port,
+        health_servicer,
+        stop,
+        online_socket,
+        tls[1] if tls else None,
+        guard,
     )
 
 
 def _online_handlers(
-    catalog: Catalog, reader: TimedReader, project: str, settings: ServerSettings
+    catalog: Catalog,
+    reader: TimedReader,
+    project: str,
+    settings: ServerSettings,
+    guard: Guard | None,
 ) -> dict[int, Handler]:
     """The online reads the front hands over (``ipc.METHODS``), bytes to bytes.
 
-    ``metadata`` is the caller's (``ipc.Metadata``); not looked at yet.
+    The caller's metadata (``ipc.Metadata``) goes through the same guard as a
+    direct gRPC call: authentication, permissions and the audit.
     """
     rows = settings.max_online_entity_rows
 
-    def ours(body: bytes, metadata: Metadata) -> bytes:
-        request = feature_store_service_pb2.GetOnlineFeaturesRequest.FromString(body)
+    def ours(request: Any) -> bytes:
         return online_features_wire(
             request, catalog, reader, project=project, max_rows=rows
         )
 
-    def feasts(body: bytes, metadata: Metadata) -> bytes:
-        request = ServingService_pb2.GetOnlineFeaturesRequest.FromString(body)
+    def feasts(request: Any) -> bytes:
         return feast_serving.online_features_wire(
             request, catalog, reader, project=project, max_rows=rows
         )
 
-    return {1: ours, 2: feasts}
+    parsers = {
+        1: (feature_store_service_pb2.GetOnlineFeaturesRequest.FromString, ours),
+        2: (ServingService_pb2.GetOnlineFeaturesRequest.FromString, feasts),
+    }
+
+    def handler(number: int) -> Handler:
+        parse, answer = parsers[number]
+        if guard is None:
+            return lambda body, metadata: answer(parse(body))
+
+        def guarded(body: bytes, metadata: Metadata) -> bytes:
+            request = parse(body)
+            with guard.call(METHODS[number], request, dict(metadata)):
+                return answer(request)
+
+        return guarded
+
+    return {number: handler(number) for number in parsers}
 
 
 class _HealthMonitor(threading.Thread):

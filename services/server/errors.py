@@ -8,6 +8,8 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from services.auth.errors import AuthenticationError
+from services.auth.errors import PermissionDeniedError as AccessDeniedError
 from services.contracts.errors import ContractError
 from services.lineage.errors import LineageError
 from services.offline.errors import OfflineStoreError
@@ -141,6 +143,10 @@ def grpc_code(exc: BaseException) -> grpc.StatusCode:
     Anything else (a stray ``KeyError``, an ``OSError`` from a write, a bug)
     is INTERNAL, whatever builtin it derives from.
     """
+    if isinstance(exc, AuthenticationError):
+        return grpc.StatusCode.UNAUTHENTICATED
+    if isinstance(exc, AccessDeniedError):
+        return grpc.StatusCode.PERMISSION_DENIED
     if not isinstance(exc, DOMAIN_ERRORS):
         return grpc.StatusCode.INTERNAL
     if isinstance(exc, PermissionDeniedError):

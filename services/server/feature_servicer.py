@@ -11,6 +11,7 @@ from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from featurestore.v1 import feature_view_pb2
 
 from services.online import OnlineReader
+from services.server.access import Guard
 from services.server.catalog import Catalog
 from services.server.historical import (
     HistoricalPolicy,
@@ -32,13 +33,10 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
         catalog: Catalog,
         reader: OnlineReader,
         settings: ServerSettings,
+        guard: Guard | None = None,
     ) -> None:
-        self.store, self.catalog, self.reader, self.settings = (
-            store,
-            catalog,
-            reader,
-            settings,
-        )
+        self.store, self.catalog, self.reader = store, catalog, reader
+        self.settings, self.guard = settings, guard
         self.historical = HistoricalPolicy(
             PathPolicy.from_settings(settings), settings.max_historical_entity_rows
         )
@@ -68,10 +66,13 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
     def ListFeatureViews(
         self, request: pb.ListFeatureViewsRequest, context: grpc.ServicerContext
     ) -> pb.ListFeatureViewsResponse:
-        """Registered views by name, paged."""
-        views, token = page(self.catalog.views(), request.page_size, request.page_token)
+        """Registered views the caller may DESCRIBE, by name, paged."""
+        views = self.catalog.views()
+        if self.guard is not None:
+            views = self.guard.describable(views)
+        chosen, token = page(views, request.page_size, request.page_token)
         return pb.ListFeatureViewsResponse(
-            feature_views=[_view_message(v) for v in views], next_page_token=token
+            feature_views=[_view_message(v) for v in chosen], next_page_token=token
         )
 
     def GetFeatureView(
