@@ -111,6 +111,11 @@ func (p *workerPool) call(ctx context.Context, method byte, md, request []byte) 
 	}
 }
 
+// roundTrip writes one request frame and reads its reply frame. The layout
+// (services/server/ipc.py): a 4-byte big-endian length, then the method
+// byte, a 2-byte big-endian metadata length M, M bytes of metadata
+// (encodeMetadata) and the request message. The reply: a 4-byte length, then
+// 0 + the response or a status code + a google.rpc.Status (decodeReply).
 func (w *workerConn) roundTrip(method byte, md, request []byte) ([]byte, error) {
 	if w.conn == nil {
 		conn, err := net.Dial("unix", w.path)
