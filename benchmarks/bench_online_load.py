@@ -19,6 +19,18 @@ repeated three times and the median p99 reported beside all three. ghz was
 dropped: decoding every reply into a dynamic message cost it ~1 ms of CPU per
 1x50 request and ~35 ms per 100x50 reply, a core of this 2-core machine, so
 it measured itself more than the server.
+
+Secure mode (``--secure``, on by default): a second server of ours on the same
+repo and online store, with TLS (a CA and server certificate made in the temp
+dir), ``--auth api_keys`` (one key for a "reader" principal, sent by the load
+generator as ``authorization: Bearer``), Feast permissions in the registry
+granting "reader" READ_ONLINE and DESCRIBE, and the audit log on. The secure
+server is checked to refuse a keyless read, then plain and secure take turns
+(order swapped every pair, both idle first) on the 1x50 cases: saturated QPS
+and p99 at 1000 rps, ``--pairs`` runs each, medians compared (secure/plain
+QPS, p99 difference in ms). ``--secure-variants tls,auth,noaudit`` splits the
+cost between TLS in the front, authentication and permissions in Python, and
+the audit; ``--no-feast`` leaves `feast serve` and the floor out.
 """
 
 from __future__ import annotations
@@ -31,21 +43,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks import _online_load_tools as tools
+from benchmarks import _secure_online as secure
 from benchmarks.bench_materialize import NOW, RESULTS, build_repo
 
 ROOT = Path(__file__).resolve().parents[1]
-LOADGEN = ROOT / ".cache" / "go" / "bin" / "fs-loadgen"
-VEGETA = ROOT / ".cache" / "go" / "bin" / "vegeta"
-FRONT = ROOT / ".cache" / "go" / "bin" / "fs-front"
-METHOD = "/featurestore.v1.FeatureStoreService/GetOnlineFeatures"
+# The server runs FS_FRONT_BINARY when set (e.g. a front built from a commit).
+FRONT = Path(
+    os.environ.get("FS_FRONT_BINARY", ROOT / ".cache" / "go" / "bin" / "fs-front")
+)
 MIN_FIXED_REQUESTS = 2000
 # Before each measured run both servers get this many seconds of the same
 # requests as fast as they answer (not recorded): first reads open
@@ -56,79 +68,6 @@ WARMUP_SECONDS = 2
 # between runs of the same server. `feast serve` is over capacity at these
 # rates (its latency is its queue), so it runs once.
 FIXED_REPEATS = 3
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, body: bytes, timeout_s: float = 240) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            req = urllib.request.Request(
-                url, body, {"Content-Type": "application/json"}
-            )
-            urllib.request.urlopen(req, timeout=2).read()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer")
-
-
-def _wait_grpc(port: int, timeout_s: float = 240) -> None:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            try:
-                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
-                if status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.3)
-    raise RuntimeError("our server did not become SERVING")
-
-
-def _process_tree_cpu(pid: int) -> float:
-    """CPU seconds used so far by ``pid`` and all its descendants (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total
-
-
-def _wait_until_idle(pids: list[int], timeout_s: float = 120) -> None:
-    """Wait (at most ``timeout_s``) until the servers ``pids`` stop using CPU.
-
-    A server behind on a fixed-rate run keeps working through its queue after
-    the load generator stops (``feast serve`` at 1000 rps queues for 20+ s);
-    the next measurement must not share the cores with that backlog.
-    """
-    started = time.monotonic()
-    before = sum(_process_tree_cpu(pid) for pid in pids)
-    while time.monotonic() - started < timeout_s:
-        time.sleep(0.5)
-        now = sum(_process_tree_cpu(pid) for pid in pids)
-        if now - before < 0.05:  # < 10% of one core over the last 0.5 s
-            break
-        before = now
 
 
 def _entity_draws(rows: int, entities: int, count: int = 1000) -> list[list[int]]:
@@ -153,122 +92,230 @@ def _online_requests(refs: list[str], draws: list[list[int]]) -> list[bytes]:
     return out
 
 
-def _loadgen(
-    port: int,
-    requests: list[bytes],
-    seconds: int,
-    rps: int | None,
-    concurrency: int,
-    method: str = METHOD,
-    connections: int = 8,
-) -> dict[str, float]:
-    """Load our server with benchmarks/loadgen (grpc-go, raw request bytes).
-
-    HTTP/2 connections are long-lived and the kernel assigns each one to a
-    single ``--workers`` process (SO_REUSEPORT hashing): with 2 connections
-    and 2 workers, half the runs put both on one worker and measure half the
-    server. Several connections per worker spread the load as many clients do.
-    """
-    with tempfile.NamedTemporaryFile(suffix=".bin") as body:
-        # Request n sends requests[n mod len]: 4-byte big-endian length, bytes.
-        body.write(b"".join(len(r).to_bytes(4, "big") + r for r in requests))
-        body.flush()
-        done = subprocess.run(
-            [str(LOADGEN), "-addr", f"127.0.0.1:{port}", "-body", body.name,
-             "-method", method, "-rate", str(rps or 0), "-c", str(concurrency),
-             "-d", f"{seconds}s", "-conns", str(connections)],
-            capture_output=True, text=True,
-        )  # fmt: skip
-    if done.returncode:
-        raise RuntimeError(f"loadgen failed: {done.stderr[-2000:]}")
-    return dict(json.loads(done.stdout))
-
-
-def _median_p99_run(
-    run: Callable[[], dict[str, float]], repeats: int, servers: list[int]
-) -> dict[str, Any]:
-    """Run ``repeats`` times (servers idle first); the median-p99 run, all p99s."""
-    runs = []
-    for _ in range(repeats):
-        _wait_until_idle(servers)
-        runs.append(run())
-    runs.sort(key=lambda result: result["p99_ms"])
-    return {**runs[len(runs) // 2], "p99_runs_ms": [r["p99_ms"] for r in runs]}
-
-
-def _spread(result: dict[str, Any]) -> str:
-    return " / ".join(f"{p:.2f}" for p in result["p99_runs_ms"])
-
-
-def _vegeta(
-    port: int,
-    refs: list[str],
-    draws: list[list[int]],
-    seconds: int,
-    rps: int | None,
-    concurrency: int,
-) -> dict[str, float]:
-    """Load `feast serve` with vegeta: the same rates and entity draws as ours."""
-    import base64
-
-    url = f"http://127.0.0.1:{port}/get-online-features"
-    targets = []
-    for ids in draws:  # vegeta cycles through these
-        body = json.dumps({"features": refs, "entities": {"customer_id": ids}})
-        targets.append(
-            json.dumps(
-                {
-                    "method": "POST",
-                    "url": url,
-                    "body": base64.b64encode(body.encode()).decode(),
-                    "header": {"Content-Type": ["application/json"]},
-                }
-            )
-        )
-    rate = (
-        ["-rate", f"{rps}/s"]
-        if rps
-        else ["-rate", "0", "-max-workers", str(concurrency)]
-    )
-    attack = subprocess.run(
+def _start_ours(
+    root: Path, repo: Path, port: int, args: argparse.Namespace, name: str,
+    extra: Sequence[str] = (),
+) -> subprocess.Popen[bytes]:  # fmt: skip
+    """``python -m services.server`` as the bench runs it (``extra``: more flags);
+    its stderr goes to ``root/server-<name>.log``."""
+    return subprocess.Popen(
         [
-            str(VEGETA),
-            "attack",
-            "-format",
-            "json",
-            "-duration",
-            f"{seconds}s",
-            "-timeout",
-            "30s",
-            "-workers",
-            str(concurrency),
-            *rate,
+            sys.executable, "-m", "services.server",
+            "--address", f"127.0.0.1:{port}", "--repo", str(repo),
+            "--workers", str(args.workers),
+            "--front" if args.front else "--no-front", *extra,
         ],
-        input="\n".join(targets).encode(),
-        capture_output=True,
-        check=True,
-    )
-    report = json.loads(
-        subprocess.run(
-            [str(VEGETA), "report", "-type", "json"],
-            input=attack.stdout,
-            capture_output=True,
-            check=True,
-        ).stdout
-    )
-    lat = report["latencies"]
-    errors = sum(n for code, n in report["status_codes"].items() if code != "200")
-    return {
-        "qps": report["throughput"],
-        "p50_ms": lat["50th"] / 1e6,
-        "p99_ms": lat["99th"] / 1e6,
-        "requests": report["requests"],
-        "errors": errors,
-    }
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=open(root / f"server-{name}.log", "wb"),
+    )  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the three cases against both servers; print and write results JSON."""
+def _start_feast(repo: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    feast_bin = shutil.which("feast", path=str(Path(sys.executable).parent))
+    return subprocess.Popen(
+        [
+            str(feast_bin), "-c", str(repo), "serve", "-h", "127.0.0.1",
+            "-p", str(port), "--workers", str(workers), "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _wait_ours(port: int, log: Path, ca: Path | None = None) -> None:
+    try:
+        tools.wait_grpc(port, ca)
+    except RuntimeError:
+        print(log.read_text()[-3000:])
+        raise
+
+
+def _feast_comparison(
+    args: argparse.Namespace,
+    refs: list[str],
+    grpc_port: int,
+    http_port: int,
+    servers: list[int],
+) -> dict[str, Any]:
+    """The floor and the four cases, ours (plain) against `feast serve`."""
+    results: dict[str, Any] = {}
+    cases = [
+        ("fixed_1000rps_1x50", 1, 1000),
+        ("saturate_1x50", 1, None),
+        ("fixed_50rps_100x50", 100, 50),
+        ("saturate_100x50", 100, None),
+    ]
+    # The floor: an empty health check at the fixed rate, so the p99
+    # of a feature read can be told from gRPC's and the machine's.
+    conns = 4 * args.workers
+    health = "/grpc.health.v1.Health/Check"
+    tools.loadgen(
+        grpc_port, [b""], WARMUP_SECONDS, None, args.concurrency,
+        method=health, connections=conns,
+    )  # fmt: skip
+    floor = tools.median_p99_run(
+        lambda: tools.loadgen(
+            grpc_port, [b""], args.seconds, 1000, args.concurrency,
+            method=health, connections=conns,
+        ),
+        FIXED_REPEATS,
+        servers,
+    )  # fmt: skip
+    results["floor_health_check_1000rps"] = floor
+    print(
+        f"{'floor: health check':20s} ours {floor['qps']:8.0f} qps p50 "
+        f"{floor['p50_ms']:7.2f} p99 {floor['p99_ms']:7.2f} ms (1000 rps) | "
+        f"p99 runs {tools.spread(floor)} ms",
+        flush=True,
+    )
+    for name, rows, rps in cases:
+        # Both sides cycle through the same 1,000 random entity draws.
+        draws = _entity_draws(rows, args.entities)
+        seconds = _run_seconds(args.seconds, rps)
+        requests = _online_requests(refs, draws)
+        tools.loadgen(
+            grpc_port, requests, WARMUP_SECONDS, None, args.concurrency,
+            connections=conns,
+        )  # fmt: skip
+        g = tools.median_p99_run(
+            partial(
+                tools.loadgen, grpc_port, requests, seconds, rps,
+                args.concurrency, connections=conns,
+            ),
+            FIXED_REPEATS if rps else 1,
+            servers,
+        )  # fmt: skip
+        tools.vegeta(http_port, refs, draws, WARMUP_SECONDS, None, args.concurrency)
+        tools.wait_until_idle(servers)
+        h = tools.vegeta(http_port, refs, draws, seconds, rps, args.concurrency)
+        results[name] = {
+            "ours_grpc": g,
+            "feast_serve_http": h,
+            "qps_ratio": g["qps"] / h["qps"],
+            "p99_ratio": h["p99_ms"] / g["p99_ms"],
+        }
+        print(
+            f"{name:20s} ours {g['qps']:8.0f} qps p50 {g['p50_ms']:7.2f} "
+            f"p99 {g['p99_ms']:7.2f} ms | feast {h['qps']:8.0f} qps p50 "
+            f"{h['p50_ms']:7.2f} p99 {h['p99_ms']:7.2f} ms | qps x"
+            f"{g['qps'] / h['qps']:.1f}"
+            + (f" | our p99 runs {tools.spread(g)} ms" if rps else ""),
+            flush=True,
+        )
+    return results
+
+
+def _run_seconds(seconds: int, rps: int | None) -> int:
+    """A fixed rate runs for at least MIN_FIXED_REQUESTS, so its p99 is not
+    the 5th-worst of 500 samples."""
+    return max(seconds, -(-MIN_FIXED_REQUESTS // rps) if rps else 0)
+
+
+def _secure_comparison(
+    args: argparse.Namespace,
+    root: Path,
+    store: Any,
+    refs: list[str],
+    plain_port: int,
+    servers: list[int],
+) -> dict[str, Any]:
+    """1x50 saturated QPS and p99 at 1000 rps: plain against each secure
+    variant (a second server on the same repo), runs alternating."""
+    creds = secure.prepare(root, store)
+    conns = 4 * args.workers
+    requests = _online_requests(refs, _entity_draws(1, args.entities))
+    out: dict[str, Any] = {"pairs": args.pairs, "variants": {}}
+    print(
+        f"secure vs plain, 1x{args.features}, same data, "
+        f"{'through fs-front' if args.front else 'no front'}, {args.pairs} "
+        "runs each alternating (order swapped every pair), medians:",
+        flush=True,
+    )
+    for name in args.secure_variants:
+        variant = secure.VARIANTS[name]
+        port, audit = tools.free_port(), root / "audit" / f"{name}.jsonl"
+        proc = _start_ours(
+            root, store.repo_path, port, args, name,
+            secure.server_args(variant, creds, audit),
+        )  # fmt: skip
+        try:
+            _wait_ours(
+                port, root / f"server-{name}.log", creds.ca if variant.tls else None
+            )
+            secure.check_enforced(port, variant, creds, requests[0], tools.METHOD)
+            extra = secure.loadgen_args(variant, creds)
+            print(f"-- {name}: {variant.label}", flush=True)
+            cases: dict[str, Any] = {}
+            for case, rps in (("saturate_1x50", None), ("fixed_1000rps_1x50", 1000)):
+                seconds = _run_seconds(args.seconds, rps)
+                run = partial(
+                    tools.loadgen, requests=requests, seconds=seconds, rps=rps,
+                    concurrency=args.concurrency, connections=conns,
+                )  # fmt: skip
+                for warm_port, warm_extra in ((plain_port, ()), (port, extra)):
+                    tools.loadgen(
+                        warm_port, requests, WARMUP_SECONDS, None, args.concurrency,
+                        connections=conns, extra=warm_extra,
+                    )  # fmt: skip
+                plain_runs, secure_runs = secure.alternate(
+                    partial(_with_cpu, partial(run, plain_port), servers[0]),
+                    partial(_with_cpu, partial(run, port, extra=extra), proc.pid),
+                    args.pairs,
+                    partial(tools.wait_until_idle, [*servers, proc.pid]),
+                )
+                cases[case] = secure.summarise(plain_runs, secure_runs, bool(rps))
+                print(secure.describe(case, cases[case], bool(rps)), flush=True)
+        finally:
+            _stop(proc)
+        records = sum(1 for _ in audit.open()) if audit.exists() else 0
+        out["variants"][name] = {
+            "label": variant.label,
+            "tls": variant.tls,
+            "auth": variant.auth,
+            "audit": variant.audit,
+            "audit_records": records,
+            **cases,
+        }
+    return out
+
+
+def _with_cpu(run: Callable[[], dict[str, Any]], server: int) -> dict[str, Any]:
+    """``run()``, with the CPU it cost per call: in the server's processes by
+    name (fs-front, python) and in the load generator (``client``)."""
+    before = tools.process_tree_cpu(server)
+    result = run()
+    after = tools.process_tree_cpu(server)
+    calls = max(result["requests"], 1)
+    result["cpu_us_per_call"] = {
+        name: round((after[name] - before.get(name, 0.0)) / calls * 1e6, 1)
+        for name in sorted(after)
+    } | {"client": round(result["client_cpu_s"] / calls * 1e6, 1)}
+    return result
+
+
+def _variants(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = set(names) - set(secure.VARIANTS)
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown variant(s) {sorted(unknown)}; have {sorted(secure.VARIANTS)}"
+        )
+    return names
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench_online_load")
     parser.add_argument("--entities", type=int, default=10_000)
     parser.add_argument("--features", type=int, default=50)
@@ -293,9 +340,42 @@ def main(argv: list[str] | None = None) -> int:
         help="our server behind fs-front (the compiled gRPC front; default), or "
         "--no-front for grpc-python serving every call itself",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "online_load.json")
-    args = parser.parse_args(argv)
-    if not (LOADGEN.exists() and VEGETA.exists() and FRONT.exists()):
+    parser.add_argument(
+        "--feast",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="compare with `feast serve` (default); --no-feast skips it and the "
+        "floor (e.g. with --secure, to measure only secure against plain)",
+    )
+    parser.add_argument(
+        "--secure",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also start a secure server (TLS, API key, permissions, audit) on "
+        "the same data and compare 1x50 QPS and p99 with plain (default)",
+    )
+    parser.add_argument(
+        "--secure-variants",
+        type=_variants,
+        default=["full"],
+        help="comma-separated, compared with plain in turn: "
+        + "; ".join(f"{k}: {v.label}" for k, v in secure.VARIANTS.items())
+        + " (default full)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=FIXED_REPEATS,
+        help="runs of each side per secure comparison (default %(default)s)",
+    )
+    parser.add_argument("--out", type=Path, default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the cases against the servers; print and write results JSON."""
+    args = _parse(argv)
+    if not (tools.LOADGEN.exists() and tools.VEGETA.exists() and FRONT.exists()):
         print("fs-loadgen, vegeta or fs-front missing: run `make load-tools front`")
         return 2
     from services.online.materialize import materialize
@@ -306,10 +386,11 @@ def main(argv: list[str] | None = None) -> int:
         "features": args.features,
         "seconds": args.seconds,
         "cpus": os.cpu_count(),
+        "store": args.store,
+        "workers": args.workers,
+        "front": args.front,
+        "git": _git_state(),
     }
-    results["store"] = args.store
-    results["workers"] = args.workers
-    results["front"] = args.front
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
         online = f"  type: sqlite\n  path: {root}/online.db"
@@ -323,144 +404,45 @@ def main(argv: list[str] | None = None) -> int:
         materialize(
             store.repo_path, NOW - timedelta(days=1), NOW + timedelta(minutes=1)
         )
-        grpc_port, http_port = _free_port(), _free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        ours = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "services.server",
-                "--address",
-                f"127.0.0.1:{grpc_port}",
-                "--repo",
-                str(store.repo_path),
-                "--workers",
-                str(args.workers),
-                "--front" if args.front else "--no-front",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(root / "server.log", "wb"),  # noqa: SIM115
-        )
-        feast_bin = shutil.which("feast", path=str(Path(sys.executable).parent))
-        theirs = subprocess.Popen(
-            [
-                str(feast_bin),
-                "-c",
-                str(store.repo_path),
-                "serve",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(http_port),
-                "--workers",
-                str(args.workers),
-                "--no-access-log",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            try:
-                _wait_grpc(grpc_port)
-            except RuntimeError:
-                print((root / "server.log").read_text()[-3000:])
-                raise
+        grpc_port, http_port = tools.free_port(), tools.free_port()
+        ours = _start_ours(root, store.repo_path, grpc_port, args, "plain")
+        stack.callback(_stop, ours)
+        servers = [ours.pid]
+        if args.feast:
+            theirs = _start_feast(store.repo_path, http_port, args.workers)
+            stack.callback(_stop, theirs)
+            servers.append(theirs.pid)
+        _wait_ours(grpc_port, root / "server-plain.log")
+        if args.feast:
             probe = json.dumps({"features": refs, "entities": {"customer_id": [1]}})
-            _wait_http(
+            tools.wait_http(
                 f"http://127.0.0.1:{http_port}/get-online-features", probe.encode()
             )
-            cases = [
-                ("fixed_1000rps_1x50", 1, 1000),
-                ("saturate_1x50", 1, None),
-                ("fixed_50rps_100x50", 100, 50),
-                ("saturate_100x50", 100, None),
-            ]
-            # The floor: an empty health check at the fixed rate, so the p99
-            # of a feature read can be told from gRPC's and the machine's.
-            conns = 4 * args.workers
-            servers = [ours.pid, theirs.pid]
-            health = "/grpc.health.v1.Health/Check"
-            _loadgen(
-                grpc_port, [b""], WARMUP_SECONDS, None, args.concurrency,
-                method=health, connections=conns,
-            )  # fmt: skip
-            floor = _median_p99_run(
-                lambda: _loadgen(
-                    grpc_port, [b""], args.seconds, 1000, args.concurrency,
-                    method=health, connections=conns,
-                ),
-                FIXED_REPEATS,
-                servers,
-            )  # fmt: skip
-            results["floor_health_check_1000rps"] = floor
-            print(
-                f"{'floor: health check':20s} ours {floor['qps']:8.0f} qps p50 "
-                f"{floor['p50_ms']:7.2f} p99 {floor['p99_ms']:7.2f} ms (1000 rps) | "
-                f"p99 runs {_spread(floor)} ms",
-                flush=True,
+            results |= _feast_comparison(args, refs, grpc_port, http_port, servers)
+        if args.secure:
+            results["secure"] = _secure_comparison(
+                args, root, store, refs, grpc_port, servers
             )
-            for name, rows, rps in cases:
-                # Both sides cycle through the same 1,000 random entity draws.
-                draws = _entity_draws(rows, args.entities)
-                # A fixed rate runs for at least MIN_FIXED_REQUESTS, so its
-                # p99 is not the 5th-worst of 500 samples.
-                seconds = max(args.seconds, -(-MIN_FIXED_REQUESTS // rps) if rps else 0)
-                requests = _online_requests(refs, draws)
-                _loadgen(
-                    grpc_port, requests, WARMUP_SECONDS, None, args.concurrency,
-                    connections=conns,
-                )  # fmt: skip
-                g = _median_p99_run(
-                    partial(
-                        _loadgen, grpc_port, requests, seconds, rps,
-                        args.concurrency, connections=conns,
-                    ),
-                    FIXED_REPEATS if rps else 1,
-                    servers,
-                )  # fmt: skip
-                _vegeta(http_port, refs, draws, WARMUP_SECONDS, None, args.concurrency)
-                _wait_until_idle(servers)
-                h = _vegeta(
-                    http_port,
-                    refs,
-                    draws,
-                    seconds,
-                    rps,
-                    args.concurrency,
-                )
-                results[name] = {
-                    "ours_grpc": g,
-                    "feast_serve_http": h,
-                    "qps_ratio": g["qps"] / h["qps"],
-                    "p99_ratio": h["p99_ms"] / g["p99_ms"],
-                }
-                print(
-                    f"{name:20s} ours {g['qps']:8.0f} qps p50 {g['p50_ms']:7.2f} "
-                    f"p99 {g['p99_ms']:7.2f} ms | feast {h['qps']:8.0f} qps p50 "
-                    f"{h['p50_ms']:7.2f} p99 {h['p99_ms']:7.2f} ms | qps x"
-                    f"{g['qps'] / h['qps']:.1f}"
-                    + (f" | our p99 runs {_spread(g)} ms" if rps else ""),
-                    flush=True,
-                )
-        finally:
-            for proc in (ours, theirs):
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-    if args.out == RESULTS / "online_load.json":
-        suffix = ("" if args.store == "sqlite" else f"_{args.store}") + (
-            "" if args.front else "_no_front"
-        )
-        args.out = RESULTS / f"online_load{suffix}.json"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
+    out = args.out or RESULTS / (
+        "online_load"
+        + ("" if args.store == "sqlite" else f"_{args.store}")
+        + ("" if args.front else "_no_front")
+        + ("" if args.feast else "_no_feast")
+        + ("" if args.secure else "_no_secure")
+        + ".json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def _git_state() -> str:
+    """The commit measured, ``-dirty`` when the work tree has changes."""
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    return done.stdout.strip() or "unknown"
 
 
 if __name__ == "__main__":

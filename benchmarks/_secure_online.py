@@ -1,0 +1,223 @@
+"""Secure serving for the online load bench: certificates, an API key, permissions."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Goals of issue #14 item 10 for the full secure mode against plain.
+QPS_RATIO_GOAL = 0.90
+P99_DIFF_GOAL_MS = 0.3
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What one secure server turns on (the default is everything)."""
+
+    tls: bool
+    auth: bool
+    audit: bool
+    label: str
+
+
+VARIANTS = {
+    "full": Variant(True, True, True, "TLS + API key + permissions + audit"),
+    # The variants below split the cost of "full" between its parts.
+    "tls": Variant(True, False, False, "TLS only (fs-front)"),
+    "auth": Variant(False, True, True, "API key + permissions + audit, no TLS"),
+    "noaudit": Variant(True, True, False, "TLS + API key + permissions, no audit"),
+}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Files and the key a secure server and its clients use."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    key_file: Path
+    api_key: str
+
+
+def prepare(root: Path, store: Any) -> Credentials:
+    """A CA and server certificate, one "reader" key, READ_ONLINE granted.
+
+    The permissions go into ``store``'s registry, which the plain server reads
+    too; without auth it does not enforce them (as Feast's ``no_auth``).
+    """
+    from feast.feature_service import FeatureService
+    from feast.feature_view import FeatureView
+    from feast.permissions.action import AuthzedAction
+    from feast.permissions.permission import Permission
+    from feast.permissions.policy import RoleBasedPolicy
+    from feast.project import Project
+
+    from services.auth import add_key
+    from tests.certs import issue_server_cert, make_ca
+
+    ca = make_ca(root / "pki", "bench-ca")
+    server = issue_server_cert(ca, root / "pki")
+    key_file = root / "api_keys.yaml"
+    api_key = add_key(key_file, "bench-reader", ["reader"])
+    store.apply(
+        [
+            Permission(
+                name="describe",
+                types=[Project, FeatureView, FeatureService],
+                actions=[AuthzedAction.DESCRIBE],
+                policy=RoleBasedPolicy(roles=["reader"]),
+            ),
+            Permission(
+                name="online-reader",
+                types=[FeatureView],
+                actions=[AuthzedAction.READ_ONLINE],
+                policy=RoleBasedPolicy(roles=["reader"]),
+            ),
+        ]
+    )
+    return Credentials(ca.cert, server.cert, server.key, key_file, api_key)
+
+
+def server_args(variant: Variant, creds: Credentials, audit: Path) -> list[str]:
+    """`python -m services.server` flags turning on ``variant``."""
+    args = []
+    if variant.tls:
+        args += [
+            "--tls-cert",
+            str(creds.server_cert),
+            "--tls-key",
+            str(creds.server_key),
+        ]
+    if variant.auth:
+        args += ["--auth", "api_keys", "--api-keys-file", str(creds.key_file)]
+    if variant.audit:
+        args += ["--audit-log", str(audit)]
+    return args
+
+
+def loadgen_args(variant: Variant, creds: Credentials) -> list[str]:
+    """fs-loadgen flags for a client of ``variant``: the CA, the key."""
+    args = ["-ca", str(creds.ca)] if variant.tls else []
+    if variant.auth:
+        args += ["-H", f"authorization: Bearer {creds.api_key}"]
+    return args
+
+
+def check_enforced(
+    port: int, variant: Variant, creds: Credentials, request: bytes, method: str
+) -> None:
+    """Fail unless the server refuses a keyless read and serves a keyed one.
+
+    A secure figure is only worth printing if the server really checked.
+
+    Raises:
+        RuntimeError: the server let a keyless read through or refused the key.
+    """
+    import grpc
+
+    target = f"127.0.0.1:{port}"
+    channel = (
+        grpc.secure_channel(target, grpc.ssl_channel_credentials(creds.ca.read_bytes()))
+        if variant.tls
+        else grpc.insecure_channel(target)
+    )
+    with channel:
+        call = channel.unary_unary(method)  # bytes in, bytes out
+        if variant.auth:
+            try:
+                call(request, timeout=10)
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
+                    raise RuntimeError(f"keyless read: {exc.code()}") from exc
+            else:
+                raise RuntimeError("the secure server served a read without a key")
+        metadata = (("authorization", f"Bearer {creds.api_key}"),)
+        call(request, timeout=10, metadata=metadata if variant.auth else None)
+
+
+def alternate(
+    plain: Callable[[], dict[str, Any]],
+    secure: Callable[[], dict[str, Any]],
+    pairs: int,
+    before_each: Callable[[], None],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``pairs`` runs of each, alternating, the order swapped every pair
+    (plain-secure, secure-plain, ...) so drift in the machine's load over the
+    run falls on both alike; ``before_each`` runs before every run."""
+    plain_runs: list[dict[str, Any]] = []
+    secure_runs: list[dict[str, Any]] = []
+    for i in range(pairs):
+        order = [(plain_runs, plain), (secure_runs, secure)]
+        for runs, run in order if i % 2 == 0 else order[::-1]:
+            before_each()
+            runs.append(run())
+    return plain_runs, secure_runs
+
+
+def summarise(
+    plain: list[dict[str, Any]], secure: list[dict[str, Any]], fixed_rate: bool
+) -> dict[str, Any]:
+    """Medians of each side and the comparison: the QPS ratio (saturated) or
+    the p99 difference in ms (fixed rate), also pair by pair."""
+
+    def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+        keys = ("qps", "p50_ms", "p99_ms")
+        out: dict[str, Any] = {k: statistics.median(r[k] for r in runs) for k in keys}
+        out["errors"] = sum(r["errors"] for r in runs)
+        names = sorted({n for r in runs for n in r.get("cpu_us_per_call", {})})
+        out["cpu_us_per_call"] = {
+            n: statistics.median(r["cpu_us_per_call"].get(n, 0.0) for r in runs)
+            for n in names
+        }
+        out["runs"] = runs
+        return out
+
+    result = {"plain": medians(plain), "secure": medians(secure)}
+    if fixed_rate:
+        diff = result["secure"]["p99_ms"] - result["plain"]["p99_ms"]
+        result["p99_diff_ms"] = diff
+        result["p99_diff_pairs_ms"] = [
+            s["p99_ms"] - p["p99_ms"] for p, s in zip(plain, secure, strict=True)
+        ]
+        result["goal_met"] = diff <= P99_DIFF_GOAL_MS
+    else:
+        ratio = result["secure"]["qps"] / result["plain"]["qps"]
+        result["qps_ratio"] = ratio
+        result["qps_ratio_pairs"] = [
+            s["qps"] / p["qps"] for p, s in zip(plain, secure, strict=True)
+        ]
+        result["goal_met"] = ratio >= QPS_RATIO_GOAL
+    return result
+
+
+def describe(name: str, result: dict[str, Any], fixed_rate: bool) -> str:
+    """One printed line for a summarised case."""
+    p, s = result["plain"], result["secure"]
+    if fixed_rate:
+        pairs = " / ".join(f"{d:+.2f}" for d in result["p99_diff_pairs_ms"])
+        head = (
+            f"plain p99 {p['p99_ms']:5.2f} (p50 {p['p50_ms']:.2f}) | secure p99 "
+            f"{s['p99_ms']:5.2f} (p50 {s['p50_ms']:.2f}) ms | "
+            f"{result['p99_diff_ms']:+.2f} ms (pairs {pairs}; goal <= "
+            f"+{P99_DIFF_GOAL_MS} ms"
+        )
+    else:
+        pairs = " / ".join(f"{r:.3f}" for r in result["qps_ratio_pairs"])
+        head = (
+            f"plain {p['qps']:6.0f} qps | secure {s['qps']:6.0f} qps | "
+            f"secure/plain {result['qps_ratio']:.3f} (pairs {pairs}; goal >= "
+            f"{QPS_RATIO_GOAL}"
+        )
+    verdict = "met" if result["goal_met"] else "MISSED"
+    cpu = ", ".join(
+        f"{n} {p['cpu_us_per_call'].get(n, 0):.0f} -> {c:.0f}"
+        for n, c in s["cpu_us_per_call"].items()
+    )
+    return (
+        f"{name:20s} {head}: {verdict})\n"
+        f"{'':20s} CPU us per call, plain -> secure: {cpu}"
+    )
