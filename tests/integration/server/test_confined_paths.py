@@ -77,8 +77,12 @@ def _tree(root: Path) -> dict[str, int]:
 
 
 @contextmanager
-def _server(served: ServedRepo, **overrides: object) -> Iterator[grpc.Channel]:
-    """A second server on the same repo with other settings."""
+def _server(
+    served: ServedRepo,
+    options: list[tuple[str, int]] | None = None,
+    **overrides: object,
+) -> Iterator[grpc.Channel]:
+    """A second server on the same repo with other settings (channel options)."""
     settings = ServerSettings(
         repo_path=served.repo,
         contracts_dir=REPO / "feature_repo" / "contracts",
@@ -86,7 +90,7 @@ def _server(served: ServedRepo, **overrides: object) -> Iterator[grpc.Channel]:
         **overrides,  # type: ignore[arg-type]
     )
     running = create_server(settings, "127.0.0.1:0")
-    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}", options=options)
     try:
         yield channel
     finally:
@@ -267,10 +271,12 @@ def test_streams_over_the_limit_are_resource_exhausted(
     stub_request = pb.GetHistoricalFeaturesRequest(
         features=FEATURES, entity_rows_arrow=write_ipc(_entities(50_000)), batch_size=1
     )
-    with _server(served_repo, max_historical_streams=1) as channel:
+    # Without BDP probing the client's receive window stays at 64 KiB, so the
+    # server cannot send 50,000 messages (~13 MB) until the client reads them:
+    # the first stream holds its slot while the client reads no further.
+    no_bdp = [("grpc.http2.bdp_probe", 0)]
+    with _server(served_repo, no_bdp, max_historical_streams=1) as channel:
         stub = pb_grpc.FeatureStoreServiceStub(channel)
-        # 50,000 one-row messages cannot all fit in the transport's windows, so
-        # the first stream is still running while the client reads no further.
         first = stub.GetHistoricalFeatures(stub_request, timeout=60)
         next(first)
         code, reason, metadata, _ = _refused(channel, _request())
@@ -280,6 +286,5 @@ def test_streams_over_the_limit_are_resource_exhausted(
         )
         assert metadata["setting"] == "max_historical_streams"
         assert sum(1 for _ in first) == 50_001  # the rest, then the manifest
-        assert (
-            _call(channel, _request())[-1].manifest.row_count == 2
-        )  # the slot is free again
+        # The stream has ended, so its slot is free again.
+        assert _call(channel, _request())[-1].manifest.row_count == 2
