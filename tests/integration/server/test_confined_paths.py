@@ -288,3 +288,28 @@ def test_streams_over_the_limit_are_resource_exhausted(
         assert sum(1 for _ in first) == 50_001  # the rest, then the manifest
         # The stream has ended, so its slot is free again.
         assert _call(channel, _request())[-1].manifest.row_count == 2
+
+
+@pytest.mark.parametrize(
+    ("root", "output", "fmt"),
+    [
+        ("/proc/self/fs_training_sets", "run/out.parquet", PARQUET),  # no mkdir
+        ("/proc/self", "out.parquet", PARQUET),  # no file
+        ("/proc/self", "out_delta", DELTA),
+    ],
+    ids=["folder", "parquet", "delta"],
+)
+def test_an_unwritable_root_is_a_precondition_naming_the_setting(
+    served_repo: ServedRepo, root: str, output: str, fmt: int
+) -> None:
+    # /proc refuses new files and folders even to root, so this holds for any uid.
+    with _server(served_repo, training_set_root=root) as channel:
+        request = _request(output_path=output, output_format=fmt)
+        code, reason, metadata, message = _refused(channel, request)
+        assert (code, reason) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "OUTPUT_NOT_WRITABLE",
+        )
+        assert metadata["setting"] == "training_set_root"
+        assert "/proc" not in message
+        assert _call(channel, _request())[-1].manifest.row_count == 2
