@@ -133,7 +133,8 @@ class Guard:
             AuthenticationError: missing or invalid credentials.
             PermissionDeniedError: a resource the principal may not act on.
         """
-        call = Call(method, metadata.get("x-request-id") or uuid.uuid4().hex)
+        # A caller's id is kept (clipped); otherwise the call gets a new one.
+        call = Call(method, metadata.get("x-request-id", "")[:128] or uuid.uuid4().hex)
         started = time.perf_counter()
         code = "OK"
         try:
