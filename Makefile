@@ -19,20 +19,20 @@ $(VENV_STAMP): pyproject.toml
 venv: $(VENV_STAMP) ## Create .venv and install the project with dev tools
 
 demo: $(VENV_STAMP) ## Generate data, run the Spark jobs, feast apply/materialize, serve, query
-	$(PY) -m services.demo $(DEMO_ARGS)
+	$(PY) -m featurestore.services.demo $(DEMO_ARGS)
 
 serve: $(VENV_STAMP) ## Run the gRPC server (FS_ADDRESS, default 127.0.0.1:6566)
-	$(PY) -m services.server
+	$(PY) -m featurestore.services.server
 
 serve-front: $(VENV_STAMP) front ## The same behind the compiled front: fs-front + 2 server processes
-	$(PY) -m services.server --front --workers 2
+	$(PY) -m featurestore.services.server --front --workers 2
 
 test: $(VENV_STAMP) contracts-check proto-check loadgen-test front front-test grpcurl oidc-provider ## Run every test (unit, Spark, integration)
 	$(PY) -m pytest -q
 
 contracts-check: $(VENV_STAMP) ## Every contract vs its previous version; views vs contracts
-	$(PY) -m services.contracts check-all
-	$(PY) -m services.contracts check-feast
+	$(PY) -m featurestore.services.contracts check-all
+	$(PY) -m featurestore.services.contracts check-feast
 
 test-fast: $(VENV_STAMP) ## Unit tests only: no Spark, no servers
 	$(PY) -m pytest -q -m "not spark and not integration"
@@ -92,8 +92,12 @@ lint: $(VENV_STAMP) ## ruff and buf lint
 	.venv/bin/ruff check spark_jobs services tests benchmarks
 	cd proto && ../.venv/bin/buf lint
 
-type: $(VENV_STAMP) ## mypy --strict on the packages
-	.venv/bin/mypy spark_jobs services
+type: $(VENV_STAMP) ## mypy --strict on the packages, as installed (featurestore.*)
+	rm -rf .cache/typecheck && mkdir -p .cache/typecheck/featurestore
+	ln -s $(CURDIR)/proto/featurestore/__init__.py $(CURDIR)/proto/featurestore/v1 \
+		$(CURDIR)/services $(CURDIR)/spark_jobs .cache/typecheck/featurestore/
+	cd .cache/typecheck && $(CURDIR)/.venv/bin/mypy --config-file $(CURDIR)/pyproject.toml \
+		-p featurestore.services -p featurestore.spark_jobs
 
 clean-data: ## Remove generated data (data/)
 	rm -rf data

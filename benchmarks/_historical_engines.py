@@ -73,7 +73,7 @@ def _warm_feast(data: Path, repo: str) -> None:
     import feast
 
     if repo == "repo_ours":
-        import services.offline  # noqa: F401
+        import featurestore.services.offline  # noqa: F401
     elif repo == "repo_file":
         import feast.infra.offline_stores.dask  # noqa: F401
     else:  # start the JVM now: Feast's store reuses the active session
@@ -91,7 +91,7 @@ def _ours_join(
 ) -> pa.Table:
     from datetime import timedelta
 
-    from services.offline.join import ViewInput, point_in_time_join
+    from featurestore.services.offline.join import ViewInput, point_in_time_join
 
     inputs = [
         ViewInput(
@@ -114,7 +114,7 @@ def _ours_known_at(data: Path) -> pa.Table:
     # Feast's API has no as_known_at: our own training-set API, same store.
     from feast import FeatureStore
 
-    from services.offline import HistoricalRequest, get_historical_features
+    from featurestore.services.offline import HistoricalRequest, get_historical_features
 
     store = FeatureStore(repo_path=str(data / "repo_ours"))
     request = HistoricalRequest(entity=_entity(data), features=REFS, as_known_at=True)
@@ -193,7 +193,7 @@ def _duckdb_join(entity: pa.Table, views: dict[str, pa.Table]) -> pa.Table:
 def _ours_spark(data: Path) -> pa.Table:
     from feast import FeatureStore
 
-    from spark_jobs.pit.training_set import build_training_set_spark
+    from featurestore.spark_jobs.pit.training_set import build_training_set_spark
 
     spark = _spark_session()
     entity = spark.read.parquet(str(data / "entity.parquet"))
@@ -202,12 +202,12 @@ def _ours_spark(data: Path) -> pa.Table:
 
 
 def _warm_ours_spark(data: Path) -> None:
-    _imports("feast", "spark_jobs.pit.training_set")(data)
+    _imports("feast", "featurestore.spark_jobs.pit.training_set")(data)
     _spark_session()  # the JVM; build_spark_session reuses it later
 
 
 def _spark_session() -> Any:
-    from spark_jobs.session import build_spark_session
+    from featurestore.spark_jobs.session import build_spark_session
 
     return build_spark_session("bench", "local[2]", shuffle_partitions=8)
 

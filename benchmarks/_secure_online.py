@@ -56,7 +56,7 @@ def prepare(root: Path, store: Any) -> Credentials:
     from feast.permissions.policy import RoleBasedPolicy
     from feast.project import Project
 
-    from services.auth import add_key
+    from featurestore.services.auth import add_key
     from tests.certs import issue_server_cert, make_ca
 
     ca = make_ca(root / "pki", "bench-ca")
@@ -83,7 +83,7 @@ def prepare(root: Path, store: Any) -> Credentials:
 
 
 def server_args(variant: Variant, creds: Credentials, audit: Path) -> list[str]:
-    """`python -m services.server` flags turning on ``variant``."""
+    """`python -m featurestore.services.server` flags turning on ``variant``."""
     args = []
     if variant.tls:
         args += [

@@ -39,15 +39,18 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from services.contracts import Contract, ContractRegistry, row_reasons
-from spark_jobs.io import read_parquet, write_delta
-from spark_jobs.jobs import generate_raw_events
-from spark_jobs.paths import DataPaths
-from spark_jobs.publish import publish
-from spark_jobs.session import build_spark_session
-from spark_jobs.transforms.clean import approved_payments, deduplicate_transactions
-from spark_jobs.transforms.customer_spend import add_spend_windows
-from spark_jobs.validate import with_verdicts
+from featurestore.services.contracts import Contract, ContractRegistry, row_reasons
+from featurestore.spark_jobs.io import read_parquet, write_delta
+from featurestore.spark_jobs.jobs import generate_raw_events
+from featurestore.spark_jobs.paths import DataPaths
+from featurestore.spark_jobs.publish import publish
+from featurestore.spark_jobs.session import build_spark_session
+from featurestore.spark_jobs.transforms.clean import (
+    approved_payments,
+    deduplicate_transactions,
+)
+from featurestore.spark_jobs.transforms.customer_spend import add_spend_windows
+from featurestore.spark_jobs.validate import with_verdicts
 
 RESULTS = Path(__file__).resolve().parent / "results" / "enforcement.json"
 SPARK_TYPES: dict[str, T.DataType] = {

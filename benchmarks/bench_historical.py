@@ -166,7 +166,7 @@ offline_store:
 {offline}
 """
 OFFLINE = {
-    "ours": "  type: services.offline.DeltaOfflineStore",
+    "ours": "  type: featurestore.services.offline.DeltaOfflineStore",
     "file": "  type: file",
     "spark": """  type: spark
   spark_conf:

@@ -24,7 +24,7 @@ provider: local
 online_store:
 {online}
 offline_store:
-  type: services.offline.DeltaOfflineStore
+  type: featurestore.services.offline.DeltaOfflineStore
 entity_key_serialization_version: 3
 materialization:
   pull_latest_features: true
@@ -95,7 +95,7 @@ def _time_case(
     root: Path, online: str, entities: int, features: int, values: str, rep: int
 ) -> tuple[float, float]:
     """Seconds for our materialize and Feast's, into fresh projects."""
-    from services.online.materialize import materialize
+    from featurestore.services.online.materialize import materialize
 
     start, end = NOW - timedelta(days=1), NOW + timedelta(minutes=1)
     ours = build_repo(root / "ours", online, entities, features, "ours", values)

@@ -1,6 +1,6 @@
 """Online load: our gRPC server vs `feast serve` (HTTP) on one online store.
 
-Ours runs as deployed for latency: `python -m services.server --front
+Ours runs as deployed for latency: `python -m featurestore.services.server --front
 --workers 2` (fs-front terminating gRPC, online reads handed to the two
 server processes over Unix sockets); `--no-front` measures grpc-python
 serving every call itself.
@@ -96,11 +96,11 @@ def _start_ours(
     root: Path, repo: Path, port: int, args: argparse.Namespace, name: str,
     extra: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:  # fmt: skip
-    """``python -m services.server`` as the bench runs it (``extra``: more flags);
+    """``featurestore.services.server`` as the bench runs it (``extra``: more flags);
     its stderr goes to ``root/server-<name>.log``."""
     return subprocess.Popen(
         [
-            sys.executable, "-m", "services.server",
+            sys.executable, "-m", "featurestore.services.server",
             "--address", f"127.0.0.1:{port}", "--repo", str(repo),
             "--workers", str(args.workers),
             "--front" if args.front else "--no-front", *extra,
@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (tools.LOADGEN.exists() and tools.VEGETA.exists() and FRONT.exists()):
         print("fs-loadgen, vegeta or fs-front missing: run `make load-tools front`")
         return 2
-    from services.online.materialize import materialize
+    from featurestore.services.online.materialize import materialize
 
     refs = [f"bench:f{i}" for i in range(args.features)]
     results: dict[str, Any] = {

@@ -38,13 +38,13 @@ from feast.repo_config import RepoConfig
 from feast.types import Float64, Int64
 from feast.utils import _convert_arrow_to_proto
 from feast.value_type import ValueType
+
+from featurestore.services.online import ViewRequest, build_online_reader
+from featurestore.services.online.writer import write_latest
+from featurestore.services.server import feast_serving, online_features
+from featurestore.services.server.catalog import Catalog
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
-
-from services.online import ViewRequest, build_online_reader
-from services.online.writer import write_latest
-from services.server import feast_serving, online_features
-from services.server.catalog import Catalog
 from tests.redis_harness import start_redis_process
 
 N_FEATURES = 50

@@ -13,13 +13,13 @@ from typing import Any
 import grpc
 import pandas as pd
 import pyarrow as pa
+
+from featurestore.services.server.arrow_ipc import write_ipc
+from featurestore.services.server.transport import is_loopback
+from featurestore.services.server.values import from_python, to_python
 from featurestore.v1 import common_pb2, contract_service_pb2, contract_service_pb2_grpc
 from featurestore.v1 import feature_store_service_pb2 as fs_pb
 from featurestore.v1 import feature_store_service_pb2_grpc as fs_grpc
-
-from services.server.arrow_ipc import write_ipc
-from services.server.transport import is_loopback
-from services.server.values import from_python, to_python
 
 PEM = str | os.PathLike[str] | bytes
 """A PEM file's path, or its contents as bytes."""
@@ -60,7 +60,7 @@ class FeatureStoreClient:
         client_key: The private key of ``client_cert``.
         server_name: Name to verify the server's certificate against, when
             it differs from the host in ``address``.
-        api_key: An API key (``python -m services.auth add-key``).
+        api_key: An API key (``python -m featurestore.services.auth add-key``).
         token: A bearer token (OIDC), or a function returning the current
             one, called before each call.
 
@@ -244,10 +244,11 @@ class FeatureStoreClient:
         self, name: str, version: str = ""
     ) -> contract_service_pb2.Contract:
         """One contract, verbatim YAML included."""
-        return self.contracts.GetContract(
+        response: contract_service_pb2.GetContractResponse = self.contracts.GetContract(
             contract_service_pb2.GetContractRequest(name=name, version=version),
             timeout=self.timeout,
-        ).contract
+        )
+        return response.contract
 
     def validate_rows(
         self, contract: str, rows: pa.Table | pd.DataFrame, version: str = ""
@@ -258,16 +259,19 @@ class FeatureStoreClient:
             if isinstance(rows, pd.DataFrame)
             else rows
         )
-        return self.contracts.ValidateRows(
-            contract_service_pb2.ValidateRowsRequest(
-                contract=contract, version=version, arrow_ipc=write_ipc(table)
-            ),
-            timeout=self.timeout,
+        response: contract_service_pb2.ValidateRowsResponse = (
+            self.contracts.ValidateRows(
+                contract_service_pb2.ValidateRowsRequest(
+                    contract=contract, version=version, arrow_ipc=write_ipc(table)
+                ),
+                timeout=self.timeout,
+            )
         )
+        return response
 
 
-def _output_format(name: str) -> int:
-    formats = {
+def _output_format(name: str) -> fs_pb.OutputFormat:
+    formats: dict[str, fs_pb.OutputFormat] = {
         "": fs_pb.OUTPUT_FORMAT_UNSPECIFIED,
         "parquet": fs_pb.OUTPUT_FORMAT_PARQUET,
         "delta": fs_pb.OUTPUT_FORMAT_DELTA,
@@ -276,7 +280,7 @@ def _output_format(name: str) -> int:
         raise ValueError(
             f"output_format must be one of {sorted(formats)}, got {name!r}"
         )
-    return int(formats[name])
+    return formats[name]
 
 
 def _channel(

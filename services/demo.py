@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             run(
                 PY,
                 "-m",
-                "spark_jobs.jobs.generate_raw_events",
+                "featurestore.spark_jobs.jobs.generate_raw_events",
                 "--transactions",
                 str(args.transactions),
                 "--data-dir",
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             run(
                 PY,
                 "-m",
-                "spark_jobs.jobs.build_customer_spend",
+                "featurestore.spark_jobs.jobs.build_customer_spend",
                 "--data-dir",
                 str(data_dir),
                 env=env,
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             run(
                 PY,
                 "-m",
-                "spark_jobs.jobs.build_merchant_risk",
+                "featurestore.spark_jobs.jobs.build_merchant_risk",
                 "--data-dir",
                 str(data_dir),
                 env=env,
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         with step(
             4, total, "Check feature views against their contracts, then feast apply"
         ):
-            run(PY, "-m", "services.contracts", "check-feast", env=env)
+            run(PY, "-m", "featurestore.services.contracts", "check-feast", env=env)
             run(FEAST, "apply", cwd=REPO / "feature_repo", env=env)
         with step(5, total, "feast materialize-incremental (Delta snapshot -> SQLite)"):
             end = datetime.now(UTC).replace(microsecond=0)
@@ -210,14 +210,14 @@ def main(argv: list[str] | None = None) -> int:
         address = f"127.0.0.1:{port}"
         with step(6, total, f"Start the gRPC server on {address}"):
             server = subprocess.Popen(
-                [PY, "-m", "services.server", "--address", address],
+                [PY, "-m", "featurestore.services.server", "--address", address],
                 cwd=REPO,
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )
             wait_serving(address, server)
-        from services.client import FeatureStoreClient
+        from featurestore.services.client import FeatureStoreClient
 
         with FeatureStoreClient(address) as client:
             with step(7, total, "Online features for five customers (fraud_model_v1)"):

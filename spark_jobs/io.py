@@ -10,7 +10,7 @@ from deltalake import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_jobs.errors import InputNotFoundError, WriteConflictError
+from featurestore.spark_jobs.errors import InputNotFoundError, WriteConflictError
 
 
 def read_parquet(spark: SparkSession, path: Path) -> DataFrame:

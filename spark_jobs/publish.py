@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from services.contracts import Contract
-from spark_jobs.io import delta_version, write_delta
-from spark_jobs.paths import DataPaths
-from spark_jobs.validate import (
+from featurestore.services.contracts import Contract
+from featurestore.spark_jobs.io import delta_version, write_delta
+from featurestore.spark_jobs.paths import DataPaths
+from featurestore.spark_jobs.validate import (
     REASONS_COLUMN,
     ValidationResult,
     enforce_failure_ratio,

@@ -19,13 +19,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from services.contracts import (
+from featurestore.services.contracts import (
     Contract,
     SchemaMismatchError,
     check_arrow_schema,
     row_reasons,
 )
-from spark_jobs.errors import ContractViolationError, Reason
+from featurestore.spark_jobs.errors import ContractViolationError, Reason
 
 REASONS_COLUMN = "_reasons"
 REASON_TYPE = T.ArrayType(

@@ -14,7 +14,7 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
     """One local[2] SparkSession with Delta, shared by every Spark test."""
-    from spark_jobs.session import build_spark_session
+    from featurestore.spark_jobs.session import build_spark_session
 
     session = build_spark_session("tests", "local[2]", shuffle_partitions=2)
     yield session

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from services.auth.api_keys import ApiKeyAuthenticator, add_key
-from services.auth.audit import AuditLog
-from services.auth.errors import (
+from featurestore.services.auth.api_keys import ApiKeyAuthenticator, add_key
+from featurestore.services.auth.audit import AuditLog
+from featurestore.services.auth.errors import (
     AuthConfigError,
     AuthenticationError,
     AuthError,
     PermissionDeniedError,
 )
-from services.auth.oidc import OidcAuthenticator
-from services.auth.permissions import Authorizer
-from services.auth.principal import ANONYMOUS, Principal
+from featurestore.services.auth.oidc import OidcAuthenticator
+from featurestore.services.auth.permissions import Authorizer
+from featurestore.services.auth.principal import ANONYMOUS, Principal
 
 __all__ = [
     "ANONYMOUS",

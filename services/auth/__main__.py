@@ -1,4 +1,4 @@
-"""Manage API keys: python -m services.auth add-key --file F --principal P --role R."""
+"""Manage API keys: add-key --file F --principal P --role R."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from services.auth.api_keys import add_key
+from featurestore.services.auth.api_keys import add_key
 
 
 def main(argv: list[str] | None = None) -> int:
     """Add a key to a key file and print it once (it is stored only as a hash)."""
     parser = argparse.ArgumentParser(
-        prog="python -m services.auth", description=__doc__
+        prog="python -m featurestore.services.auth", description=__doc__
     )
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add-key", help="create a key for a principal")

@@ -22,8 +22,8 @@ import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from services.auth.errors import AuthConfigError, AuthenticationError
-from services.auth.principal import Principal
+from featurestore.services.auth.errors import AuthConfigError, AuthenticationError
+from featurestore.services.auth.principal import Principal
 
 PREFIX = "fsk"
 # OWASP's argon2id floor (19 MiB, t=2, p=1): keys are 256-bit random, so the

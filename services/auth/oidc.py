@@ -22,8 +22,8 @@ from typing import Any
 
 import jwt
 
-from services.auth.errors import AuthConfigError, AuthenticationError
-from services.auth.principal import Principal
+from featurestore.services.auth.errors import AuthConfigError, AuthenticationError
+from featurestore.services.auth.principal import Principal
 
 ASYMMETRIC = frozenset(
     {

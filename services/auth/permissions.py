@@ -18,8 +18,8 @@ from feast.permissions.action import AuthzedAction
 from feast.permissions.enforcer import enforce_policy
 from feast.permissions.user import User
 
-from services.auth.errors import PermissionDeniedError
-from services.auth.principal import Principal
+from featurestore.services.auth.errors import PermissionDeniedError
+from featurestore.services.auth.principal import Principal
 
 # Feast logs every denial with a traceback at ERROR; we audit denials ourselves.
 for _name in ("feast.permissions.enforcer", "feast.permissions.decision"):

@@ -5,19 +5,29 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from services.contracts.errors import (
+from featurestore.services.contracts.errors import (
     ContractError,
     ContractErrorReason,
     ContractFormatError,
     ContractNotFoundError,
     SchemaMismatchError,
 )
-from services.contracts.model import Check, Column, Contract, RowCheck, parse_contract
-from services.contracts.registry import ContractRegistry, default_root, load_contract
+from featurestore.services.contracts.model import (
+    Check,
+    Column,
+    Contract,
+    RowCheck,
+    parse_contract,
+)
+from featurestore.services.contracts.registry import (
+    ContractRegistry,
+    default_root,
+    load_contract,
+)
 
 if TYPE_CHECKING:
-    from services.contracts.schema import build_pandas_schema
-    from services.contracts.verdict import (
+    from featurestore.services.contracts.schema import build_pandas_schema
+    from featurestore.services.contracts.verdict import (
         REASONS_TYPE,
         ValidationSummary,
         check_arrow_schema,
@@ -30,14 +40,14 @@ if TYPE_CHECKING:
 # Pandera (which imports pandas and pyspark.errors) loads on first use only, so
 # the CLI and plain contract reads start fast.
 _LAZY = {
-    "build_pandas_schema": "services.contracts.schema",
-    "REASONS_TYPE": "services.contracts.verdict",
-    "ValidationSummary": "services.contracts.verdict",
-    "check_arrow_schema": "services.contracts.verdict",
-    "duplicate_key_mask": "services.contracts.verdict",
-    "row_reasons": "services.contracts.verdict",
-    "summarize": "services.contracts.verdict",
-    "table_reasons": "services.contracts.verdict",
+    "build_pandas_schema": "featurestore.services.contracts.schema",
+    "REASONS_TYPE": "featurestore.services.contracts.verdict",
+    "ValidationSummary": "featurestore.services.contracts.verdict",
+    "check_arrow_schema": "featurestore.services.contracts.verdict",
+    "duplicate_key_mask": "featurestore.services.contracts.verdict",
+    "row_reasons": "featurestore.services.contracts.verdict",
+    "summarize": "featurestore.services.contracts.verdict",
+    "table_reasons": "featurestore.services.contracts.verdict",
 }
 
 

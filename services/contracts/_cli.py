@@ -8,16 +8,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from services.contracts.compat import check_version_bump, compare
-from services.contracts.errors import ContractError
-from services.contracts.registry import ContractRegistry, default_root, load_contract
+from featurestore.services.contracts.compat import check_version_bump, compare
+from featurestore.services.contracts.errors import ContractError
+from featurestore.services.contracts.registry import (
+    ContractRegistry,
+    default_root,
+    load_contract,
+)
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m services.contracts",
+        prog="python -m featurestore.services.contracts",
         description="Inspect data contracts and check version compatibility.",
     )
     parser.add_argument(
@@ -50,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check_feast(registry: ContractRegistry, repo: Path, out: TextIO) -> int:
     # Feast loads on demand only: importing it costs seconds.
-    from services.contracts.feast_link import check_feature_views
+    from featurestore.services.contracts.feast_link import check_feature_views
 
     problems = check_feature_views(repo, registry)
     for problem in problems:

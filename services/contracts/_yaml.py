@@ -7,7 +7,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from services.contracts.errors import ContractErrorReason, ContractFormatError
+from featurestore.services.contracts.errors import (
+    ContractErrorReason,
+    ContractFormatError,
+)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]

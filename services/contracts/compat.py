@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from services.contracts.model import Check, InRange, StrLength
+from featurestore.services.contracts.model import Check, InRange, StrLength
 
 if TYPE_CHECKING:
-    from services.contracts.model import Column, Contract
+    from featurestore.services.contracts.model import Column, Contract
 
 
 class ChangeKind(StrEnum):

@@ -25,7 +25,7 @@ class ContractErrorReason(StrEnum):
 
 
 class ContractError(Exception):
-    """Base class of every error raised by `services.contracts`.
+    """Base class of every error raised by `featurestore.services.contracts`.
 
     Attributes:
         reason: Stable reason code; callers branch on it, never on the message.

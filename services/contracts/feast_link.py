@@ -11,14 +11,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.contracts.errors import ContractError
-from services.contracts.registry import ContractRegistry
+from featurestore.services.contracts.errors import ContractError
+from featurestore.services.contracts.registry import ContractRegistry
 
 if TYPE_CHECKING:
     from feast import Entity, FeatureView
     from feast.repo_contents import RepoContents
 
-    from services.contracts.model import Contract
+    from featurestore.services.contracts.model import Contract
 
 CONTRACT_TAG = "contract"
 """Feature view tag naming the contract of the view's table."""

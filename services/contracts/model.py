@@ -20,10 +20,10 @@ from pydantic import (
     model_validator,
 )
 
-from services.contracts import checks as _checks
-from services.contracts._duration import parse_duration
-from services.contracts._semver import Version
-from services.contracts._yaml import dump_yaml, format_error, load_yaml
+from featurestore.services.contracts import checks as _checks
+from featurestore.services.contracts._duration import parse_duration
+from featurestore.services.contracts._semver import Version
+from featurestore.services.contracts._yaml import dump_yaml, format_error, load_yaml
 
 ColumnType = Literal["int64", "float64", "string", "bool", "timestamp", "date"]
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr | datetime | date

@@ -6,14 +6,14 @@ import os
 import re
 from pathlib import Path
 
-from services.contracts._semver import Version
-from services.contracts.errors import (
+from featurestore.services.contracts._semver import Version
+from featurestore.services.contracts.errors import (
     ContractErrorReason,
     ContractFormatError,
     ContractNameError,
     ContractNotFoundError,
 )
-from services.contracts.model import Contract, parse_contract
+from featurestore.services.contracts.model import Contract, parse_contract
 
 CONTRACTS_DIR_ENV = "FS_CONTRACTS_DIR"
 """Environment variable overriding the default contracts root."""

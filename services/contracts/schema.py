@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from services.contracts import checks as _checks
-from services.contracts._pandera import pa
-from services.contracts.model import Check, Contract, InRange, RowCheck, StrLength
+from featurestore.services.contracts import checks as _checks
+from featurestore.services.contracts._pandera import pa
+from featurestore.services.contracts.model import (
+    Check,
+    Contract,
+    InRange,
+    RowCheck,
+    StrLength,
+)
 
 if TYPE_CHECKING:
     import pandas as pd

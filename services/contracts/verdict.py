@@ -23,16 +23,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from services.contracts._pandera import errors as pandera_errors
-from services.contracts.checks import DUPLICATE_KEY, NOT_NULLABLE
-from services.contracts.errors import ContractErrorReason, SchemaMismatchError
-from services.contracts.schema import build_pandas_schema
+from featurestore.services.contracts._pandera import errors as pandera_errors
+from featurestore.services.contracts.checks import DUPLICATE_KEY, NOT_NULLABLE
+from featurestore.services.contracts.errors import (
+    ContractErrorReason,
+    SchemaMismatchError,
+)
+from featurestore.services.contracts.schema import build_pandas_schema
 
 if TYPE_CHECKING:
     import numpy.typing as npt
     import pandera.pandas
 
-    from services.contracts.model import Contract
+    from featurestore.services.contracts.model import Contract
 
 REASON_TYPE = pa.struct([("column", pa.string()), ("check", pa.string())])
 """Arrow type of one failure reason."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from services.lineage.errors import (
+from featurestore.services.lineage.errors import (
     LineageError,
     LineageErrorReason,
     TableNotFoundError,
 )
-from services.lineage.history import (
+from featurestore.services.lineage.history import (
     VersionRecord,
     default_data_root,
     resolve_table,

@@ -9,13 +9,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from services.lineage.errors import LineageError
-from services.lineage.history import VersionRecord, resolve_table, table_history
+from featurestore.services.lineage.errors import LineageError
+from featurestore.services.lineage.history import (
+    VersionRecord,
+    resolve_table,
+    table_history,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m services.lineage",
+        prog="python -m featurestore.services.lineage",
         description="Show which job, run and contract produced each table version.",
     )
     sub = parser.add_subparsers(dest="command", required=True)

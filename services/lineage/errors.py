@@ -13,7 +13,7 @@ class LineageErrorReason(StrEnum):
 
 
 class LineageError(Exception):
-    """Base class of every error raised by `services.lineage`.
+    """Base class of every error raised by `featurestore.services.lineage`.
 
     Attributes:
         reason: Stable reason code; callers branch on it, never on the message.

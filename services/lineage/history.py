@@ -13,7 +13,7 @@ from typing import Any
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
-from services.lineage.errors import TableNotFoundError
+from featurestore.services.lineage.errors import TableNotFoundError
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ class VersionRecord:
     """One version of a Delta table and what produced it.
 
     Fields after `operation` come from the commit's `userMetadata` JSON, as the
-    Spark jobs write it (`spark_jobs.publish`); they are None for commits
+    Spark jobs write it (`featurestore.spark_jobs.publish`); they are None for commits
     without it (or with metadata that is not a JSON object).
     """
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.offline.config import DeltaOfflineStoreConfig
-from services.offline.errors import (
+from featurestore.services.offline.config import DeltaOfflineStoreConfig
+from featurestore.services.offline.errors import (
     EntityColumnMissingError,
     FeatureColumnMissingError,
     FeatureViewNotFoundError,
@@ -16,7 +16,7 @@ from services.offline.errors import (
     UnsupportedSourceError,
     VersionNotFoundError,
 )
-from services.offline.historical import (
+from featurestore.services.offline.historical import (
     HistoricalRequest,
     HistoricalResult,
     Manifest,
@@ -24,14 +24,18 @@ from services.offline.historical import (
     get_historical_features,
     replay,
 )
-from services.offline.join import (
+from featurestore.services.offline.join import (
     JoinedRows,
     ViewInput,
     point_in_time_join,
     point_in_time_rows,
 )
-from services.offline.snapshot import Snapshot, commit_metadata, read_snapshot
-from services.offline.store import DeltaOfflineStore, DeltaRetrievalJob
+from featurestore.services.offline.snapshot import (
+    Snapshot,
+    commit_metadata,
+    read_snapshot,
+)
+from featurestore.services.offline.store import DeltaOfflineStore, DeltaRetrievalJob
 
 __all__ = [
     "DeltaOfflineStore",

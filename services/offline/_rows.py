@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from services.offline.join import ViewInput
+    from featurestore.services.offline.join import ViewInput
 
 __all__ = ["JoinedRows"]
 

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from feast.data_format import DeltaFormat
 from feast.infra.offline_stores.file_source import FileSource
 
-from services.offline.errors import UnsupportedSourceError
-from services.offline.join import ViewInput
-from services.offline.snapshot import Snapshot, read_snapshot
+from featurestore.services.offline.errors import UnsupportedSourceError
+from featurestore.services.offline.join import ViewInput
+from featurestore.services.offline.snapshot import Snapshot, read_snapshot
 
 if TYPE_CHECKING:
     from pathlib import Path

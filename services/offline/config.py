@@ -12,8 +12,8 @@ __all__ = ["DeltaOfflineStoreConfig"]
 class DeltaOfflineStoreConfig(FeastConfigBaseModel):
     """Selects the Delta offline store: ``offline_store: {type: <this type>}``."""
 
-    type: Literal["services.offline.DeltaOfflineStore"] = (
-        "services.offline.DeltaOfflineStore"
+    type: Literal["featurestore.services.offline.DeltaOfflineStore"] = (
+        "featurestore.services.offline.DeltaOfflineStore"
     )
     """Offline store type selector; Feast imports ``DeltaOfflineStoreConfig``
     from the module named before the last dot."""
@@ -25,7 +25,7 @@ def __getattr__(name: str) -> Any:
     # it looks for DeltaOfflineStore in *this* module. Resolve it lazily to
     # avoid an import cycle with store.py.
     if name == "DeltaOfflineStore":
-        from services.offline.store import DeltaOfflineStore
+        from featurestore.services.offline.store import DeltaOfflineStore
 
         return DeltaOfflineStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,16 +8,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from services.offline._views import read_view
-from services.offline.errors import FeatureViewNotFoundError, InvalidRequestError
-from services.offline.join import (
+from featurestore.services.offline._views import read_view
+from featurestore.services.offline.errors import (
+    FeatureViewNotFoundError,
+    InvalidRequestError,
+)
+from featurestore.services.offline.join import (
     JoinedRows,
     ViewInput,
     point_in_time_join,
     point_in_time_rows,
 )
-from services.offline.snapshot import commit_metadata, read_snapshot
-from services.offline.store import entity_timestamp_column
+from featurestore.services.offline.snapshot import commit_metadata, read_snapshot
+from featurestore.services.offline.store import entity_timestamp_column
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -67,8 +67,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from services.offline._rows import JoinedRows
-from services.offline.errors import (
+from featurestore.services.offline._rows import JoinedRows
+from featurestore.services.offline.errors import (
     EntityColumnMissingError,
     FeatureColumnMissingError,
     InvalidRequestError,

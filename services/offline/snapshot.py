@@ -11,7 +11,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
-from services.offline.errors import (
+from featurestore.services.offline.errors import (
     NaiveTimestampError,
     TableNotFoundError,
     VersionNotFoundError,

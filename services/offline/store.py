@@ -19,9 +19,16 @@ from feast.utils import (
     _get_requested_on_demand_feature_views,
 )
 
-from services.offline._views import read_source, read_view
-from services.offline.errors import EntityColumnMissingError, InvalidRequestError
-from services.offline.join import latest_per_key, point_in_time_join, utc_nanos
+from featurestore.services.offline._views import read_source, read_view
+from featurestore.services.offline.errors import (
+    EntityColumnMissingError,
+    InvalidRequestError,
+)
+from featurestore.services.offline.join import (
+    latest_per_key,
+    point_in_time_join,
+    utc_nanos,
+)
 
 if TYPE_CHECKING:
     from feast.data_source import DataSource

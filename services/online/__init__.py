@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.online.errors import (
+from featurestore.services.online.errors import (
     InvalidEntityRowsError,
     OnlineStoreError,
     OnlineStoreUnavailableError,
@@ -11,14 +11,14 @@ from services.online.errors import (
     UnsupportedJoinKeyTypeError,
     UnsupportedOnlineStoreError,
 )
-from services.online.model import (
+from featurestore.services.online.model import (
     FeatureStatus,
     JoinKeyType,
     PackedDoubles,
     ViewRequest,
     ViewResult,
 )
-from services.online.reader import (
+from featurestore.services.online.reader import (
     OnlineReader,
     RedisOnlineReader,
     SqliteOnlineReader,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from services.online.model import (
+from featurestore.services.online.model import (
     FeatureStatus,
     PackedDoubles,
     ViewRequest,

@@ -7,8 +7,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 
-from services.online.errors import InvalidEntityRowsError, UnsupportedJoinKeyTypeError
-from services.online.model import JoinKeyType
+from featurestore.services.online.errors import (
+    InvalidEntityRowsError,
+    UnsupportedJoinKeyTypeError,
+)
+from featurestore.services.online.model import JoinKeyType
 
 _U32 = struct.Struct("<I")
 _TYPE_LEN = struct.Struct("<II")

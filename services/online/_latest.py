@@ -9,9 +9,12 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from services.online._keys import encode_entity_keys
-from services.online.errors import InvalidEntityRowsError, UnsupportedOnlineStoreError
-from services.online.model import JoinKeyType
+from featurestore.services.online._keys import encode_entity_keys
+from featurestore.services.online.errors import (
+    InvalidEntityRowsError,
+    UnsupportedOnlineStoreError,
+)
+from featurestore.services.online.model import JoinKeyType
 
 if TYPE_CHECKING:
     from feast import FeatureView

@@ -14,10 +14,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from services.online._assemble import StoredRow, assemble
-from services.online._keys import encode_entity_keys
-from services.online.errors import OnlineStoreUnavailableError
-from services.online.model import ViewRequest, ViewResult
+from featurestore.services.online._assemble import StoredRow, assemble
+from featurestore.services.online._keys import encode_entity_keys
+from featurestore.services.online.errors import OnlineStoreUnavailableError
+from featurestore.services.online.model import ViewRequest, ViewResult
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _parse_ts = Timestamp.FromString

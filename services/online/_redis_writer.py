@@ -10,9 +10,9 @@ import redis
 from feast.infra.online_stores.redis import RedisOnlineStore
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.online._redis import feature_field
-from services.online._values import resp_field_values
-from services.online.errors import (
+from featurestore.services.online._redis import feature_field
+from featurestore.services.online._values import resp_field_values
+from featurestore.services.online.errors import (
     OnlineStoreUnavailableError,
     UnsupportedOnlineStoreError,
 )
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from feast import FeatureView
     from feast.repo_config import RepoConfig
 
-    from services.online._latest import LatestRows
+    from featurestore.services.online._latest import LatestRows
 
 # Entities per batch: bounds the commands held in memory.
 _BATCH = 10_000

@@ -11,20 +11,20 @@ from typing import Any
 import apsw
 import numpy as np
 
-from services.online._assemble import StoredRow, assemble, assemble_packed
-from services.online._keys import encode_entity_keys
-from services.online._sqlite_block import (
+from featurestore.services.online._assemble import StoredRow, assemble, assemble_packed
+from featurestore.services.online._keys import encode_entity_keys
+from featurestore.services.online._sqlite_block import (
     MAX_FEATURES,
     block_sql,
     ordered_doubles,
     record_cells,
     stamp_value,
 )
-from services.online.errors import (
+from featurestore.services.online.errors import (
     OnlineStoreUnavailableError,
     OnlineTableNotFoundError,
 )
-from services.online.model import PackedDoubles, ViewRequest, ViewResult
+from featurestore.services.online.model import PackedDoubles, ViewRequest, ViewResult
 
 # SQLite's default SQLITE_MAX_VARIABLE_NUMBER is 32766; keep a margin for the
 # feature-name parameters.
@@ -91,7 +91,7 @@ class SqliteOnlineReader:
     ``sqlite3`` module: turning the keys x features rows of a wide read into
     Python tuples is most of the read, and apsw's cursor does it in ~2/3 of
     the time (100 entities x 50 features: 3.0 vs 4.5 ms). Writers (Feast,
-    ``services.online.writer``) keep ``sqlite3``. The two libraries do not
+    ``featurestore.services.online.writer``) keep ``sqlite3``. The two libraries do not
     share POSIX locks, so a process should not write a database file with
     one while it holds it open with the other; the server only reads.
     """

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from services.online._values import encode_column, value_text
-from services.online.errors import (
+from featurestore.services.online._values import encode_column, value_text
+from featurestore.services.online.errors import (
     OnlineStoreUnavailableError,
     UnsupportedOnlineStoreError,
 )
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from feast import FeatureView
     from feast.repo_config import RepoConfig
 
-    from services.online._latest import LatestRows
+    from featurestore.services.online._latest import LatestRows
 
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 # Entities per executemany batch: bounds the parameter grid held in memory.

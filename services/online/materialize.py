@@ -11,9 +11,9 @@ from pathlib import Path
 import pyarrow as pa
 from feast import FeatureStore, FeatureView
 
-from services.offline import DeltaOfflineStore
-from services.offline.join import latest_per_key
-from services.online.writer import write_latest
+from featurestore.services.offline import DeltaOfflineStore
+from featurestore.services.offline.join import latest_per_key
+from featurestore.services.online.writer import write_latest
 
 __all__ = ["main", "materialize", "materialize_incremental"]
 
@@ -172,12 +172,14 @@ def _utc(moment: datetime) -> datetime:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: python -m services.online.materialize [START] END [--views a,b] [--repo P].
+    """CLI: materialize [START] END [--views a,b] [--repo P].
 
     With START and END, as ``feast materialize``; with END alone, as
     ``feast materialize-incremental``.
     """
-    parser = argparse.ArgumentParser(prog="python -m services.online.materialize")
+    parser = argparse.ArgumentParser(
+        prog="python -m featurestore.services.online.materialize"
+    )
     parser.add_argument(
         "dates", nargs="+", type=datetime.fromisoformat, metavar="[START] END"
     )

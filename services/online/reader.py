@@ -7,14 +7,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from services.online._redis import RedisOnlineReader
-from services.online._sqlite import SqliteOnlineReader
-from services.online.errors import UnsupportedOnlineStoreError
+from featurestore.services.online._redis import RedisOnlineReader
+from featurestore.services.online._sqlite import SqliteOnlineReader
+from featurestore.services.online.errors import UnsupportedOnlineStoreError
 
 if TYPE_CHECKING:
     from feast.repo_config import RepoConfig
 
-    from services.online.model import ViewRequest, ViewResult
+    from featurestore.services.online.model import ViewRequest, ViewResult
 
 __all__ = [
     "OnlineReader",

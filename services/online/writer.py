@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from services.online._latest import latest_rows
-from services.online._redis_writer import write_redis
-from services.online._sqlite_writer import write_sqlite
-from services.online.errors import UnsupportedOnlineStoreError
+from featurestore.services.online._latest import latest_rows
+from featurestore.services.online._redis_writer import write_redis
+from featurestore.services.online._sqlite_writer import write_sqlite
+from featurestore.services.online.errors import UnsupportedOnlineStoreError
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -1,4 +1,4 @@
-"""Run the server: python -m services.server [--address HOST:PORT] [--repo PATH]."""
+"""Run the gRPC server (and, with --front, the compiled front and its workers)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from services.auth import AuthConfigError
-from services.server.access import check_auth_settings
-from services.server.app import create_server
-from services.server.cli import settings_from_args
-from services.server.settings import ServerSettings
-from services.server.transport import ConfigError, check_exposure, server_credentials
+from featurestore.services.auth import AuthConfigError
+from featurestore.services.server.access import check_auth_settings
+from featurestore.services.server.app import create_server
+from featurestore.services.server.cli import settings_from_args
+from featurestore.services.server.settings import ServerSettings
+from featurestore.services.server.transport import (
+    ConfigError,
+    check_exposure,
+    server_credentials,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         server_credentials(settings)
         check_auth_settings(settings)
     except (ConfigError, AuthConfigError) as exc:
-        print(f"python -m services.server: {exc}", file=sys.stderr)
+        print(f"python -m featurestore.services.server: {exc}", file=sys.stderr)
         return 2
     if settings.workers > 1 or settings.front:
         return supervise(settings, argv if argv is not None else sys.argv[1:])
@@ -154,7 +158,7 @@ def _worker_command(
     extra = ["--workers", "1", "--no-front"]
     if settings.metrics_port is not None:
         extra += ["--metrics-port", str(settings.metrics_port + number)]
-    return [sys.executable, "-m", "services.server", *argv, *extra], env
+    return [sys.executable, "-m", "featurestore.services.server", *argv, *extra], env
 
 
 def _front_command(

@@ -22,7 +22,7 @@ from typing import Any
 
 from feast.permissions.action import AuthzedAction
 
-from services.auth import (
+from featurestore.services.auth import (
     ANONYMOUS,
     ApiKeyAuthenticator,
     AuditLog,
@@ -33,11 +33,11 @@ from services.auth import (
     Principal,
     bearer_token,
 )
-from services.auth.errors import AuthConfigError
-from services.auth.oidc import check_algorithms
-from services.server.catalog import Catalog
-from services.server.errors import grpc_code
-from services.server.settings import ServerSettings
+from featurestore.services.auth.errors import AuthConfigError
+from featurestore.services.auth.oidc import check_algorithms
+from featurestore.services.server.catalog import Catalog
+from featurestore.services.server.errors import grpc_code
+from featurestore.services.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 

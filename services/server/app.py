@@ -12,31 +12,36 @@ from typing import Any
 import grpc
 from feast import FeatureStore
 from feast.protos.feast.serving import ServingService_pb2, ServingService_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from featurestore.services.contracts import ContractRegistry
+from featurestore.services.online import build_online_reader
+from featurestore.services.server import feast_serving
+from featurestore.services.server.access import Guard, build_guard
+from featurestore.services.server.catalog import Catalog
+from featurestore.services.server.contract_servicer import ContractServicer
+from featurestore.services.server.feature_servicer import FeatureStoreServicer
+from featurestore.services.server.interceptors import ErrorAndMetricsInterceptor
+from featurestore.services.server.ipc import (
+    METHODS,
+    Handler,
+    Metadata,
+    OnlineSocketServer,
+)
+from featurestore.services.server.metrics import TimedReader
+from featurestore.services.server.online_features import online_features_wire
+from featurestore.services.server.reflection import enable_reflection
+from featurestore.services.server.settings import ServerSettings
+from featurestore.services.server.transport import (
+    CertificateReloader,
+    check_exposure,
+    server_credentials,
+)
 from featurestore.v1 import (
     contract_service_pb2,
     contract_service_pb2_grpc,
     feature_store_service_pb2,
     feature_store_service_pb2_grpc,
-)
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-
-from services.contracts import ContractRegistry
-from services.online import build_online_reader
-from services.server import feast_serving
-from services.server.access import Guard, build_guard
-from services.server.catalog import Catalog
-from services.server.contract_servicer import ContractServicer
-from services.server.feature_servicer import FeatureStoreServicer
-from services.server.interceptors import ErrorAndMetricsInterceptor
-from services.server.ipc import METHODS, Handler, Metadata, OnlineSocketServer
-from services.server.metrics import TimedReader
-from services.server.online_features import online_features_wire
-from services.server.reflection import enable_reflection
-from services.server.settings import ServerSettings
-from services.server.transport import (
-    CertificateReloader,
-    check_exposure,
-    server_credentials,
 )
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from services.server.errors import RequestError, RequestTooLargeError
+from featurestore.services.server.errors import RequestError, RequestTooLargeError
 
 
 def read_ipc(

@@ -11,8 +11,8 @@ from feast import FeatureStore, FeatureView
 from feast.permissions.permission import Permission
 from feast.project import Project
 
-from services.online import ViewRequest as OnlineRead
-from services.server.errors import NotFoundError, RequestError
+from featurestore.services.online import ViewRequest as OnlineRead
+from featurestore.services.server.errors import NotFoundError, RequestError
 
 # Distinct (features, service) selections remembered between registry refreshes.
 _RESOLVED_LIMIT = 4096

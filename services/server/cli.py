@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from services.server.settings import ServerSettings
+from featurestore.services.server.settings import ServerSettings
 
 _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     # (flag, settings field, argparse keywords); help names the env variable.
@@ -94,9 +94,9 @@ _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 
 
 def build_parser(description: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser of ``python -m services.server``."""
+    """The argument parser of ``python -m featurestore.services.server``."""
     parser = argparse.ArgumentParser(
-        prog="python -m services.server", description=description
+        prog="python -m featurestore.services.server", description=description
     )
     for flag, field, keywords in _FLAGS:
         env = f"env FS_{field.upper()}"

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import grpc
 import pyarrow as pa
-from featurestore.v1 import contract_service_pb2 as pb
-from featurestore.v1 import contract_service_pb2_grpc as pb_grpc
 
-from services.contracts import (
+from featurestore.services.contracts import (
     ContractRegistry,
     check_arrow_schema,
     summarize,
     table_reasons,
 )
-from services.contracts.compat import check_version_bump, compare
-from services.server.arrow_ipc import read_ipc
-from services.server.errors import RequestError
-from services.server.paging import page
+from featurestore.services.contracts.compat import check_version_bump, compare
+from featurestore.services.server.arrow_ipc import read_ipc
+from featurestore.services.server.errors import RequestError
+from featurestore.services.server.paging import page
+from featurestore.v1 import contract_service_pb2 as pb
+from featurestore.v1 import contract_service_pb2_grpc as pb_grpc
 
 
 class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]

@@ -8,12 +8,12 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from services.auth.errors import AuthenticationError
-from services.auth.errors import PermissionDeniedError as AccessDeniedError
-from services.contracts.errors import ContractError
-from services.lineage.errors import LineageError
-from services.offline.errors import OfflineStoreError
-from services.online.errors import OnlineStoreError
+from featurestore.services.auth.errors import AuthenticationError
+from featurestore.services.auth.errors import PermissionDeniedError as AccessDeniedError
+from featurestore.services.contracts.errors import ContractError
+from featurestore.services.lineage.errors import LineageError
+from featurestore.services.offline.errors import OfflineStoreError
+from featurestore.services.online.errors import OnlineStoreError
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,19 @@ from feast.types import PrimitiveFeastType
 from feast.version import get_version
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.online import FeatureStatus, OnlineReader, PackedDoubles, ViewResult
-from services.server.catalog import Catalog
-from services.server.errors import RequestError, entity_row_count
-from services.server.values import framed_columns, length_delimited, timestamp_body
+from featurestore.services.online import (
+    FeatureStatus,
+    OnlineReader,
+    PackedDoubles,
+    ViewResult,
+)
+from featurestore.services.server.catalog import Catalog
+from featurestore.services.server.errors import RequestError, entity_row_count
+from featurestore.services.server.values import (
+    framed_columns,
+    length_delimited,
+    timestamp_body,
+)
 
 __all__ = ["SERVICE_NAME", "FeastServingServicer", "online_features_wire"]
 

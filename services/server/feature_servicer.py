@@ -6,22 +6,22 @@ from collections.abc import Iterator
 
 import grpc
 from feast import FeatureStore, FeatureView
-from featurestore.v1 import feature_store_service_pb2 as pb
-from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
-from featurestore.v1 import feature_view_pb2
 
-from services.online import OnlineReader
-from services.server.access import Guard
-from services.server.catalog import Catalog
-from services.server.historical import (
+from featurestore.services.online import OnlineReader
+from featurestore.services.server.access import Guard
+from featurestore.services.server.catalog import Catalog
+from featurestore.services.server.historical import (
     HistoricalPolicy,
     StreamSlots,
     stream_historical_features,
 )
-from services.server.online_features import online_features_wire
-from services.server.paging import page
-from services.server.paths import PathPolicy
-from services.server.settings import ServerSettings
+from featurestore.services.server.online_features import online_features_wire
+from featurestore.services.server.paging import page
+from featurestore.services.server.paths import PathPolicy
+from featurestore.services.server.settings import ServerSettings
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
+from featurestore.v1 import feature_view_pb2
 
 
 class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore[misc]

@@ -13,30 +13,30 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake.exceptions import DeltaError
 from feast import FeatureStore
-from featurestore.v1 import common_pb2
-from featurestore.v1 import feature_store_service_pb2 as pb
 
-from services.offline import (
+from featurestore.services.offline import (
     HistoricalRequest,
     get_historical_features,
     read_snapshot,
 )
-from services.offline.errors import OfflineStoreError
-from services.server.arrow_ipc import ipc_chunks, read_ipc
-from services.server.catalog import Catalog
-from services.server.errors import (
+from featurestore.services.offline.errors import OfflineStoreError
+from featurestore.services.server.arrow_ipc import ipc_chunks, read_ipc
+from featurestore.services.server.catalog import Catalog
+from featurestore.services.server.errors import (
     NotFoundError,
     RequestError,
     RequestTooLargeError,
     ResourceExhaustedError,
 )
-from services.server.paths import PathPolicy, is_uri
-from services.server.training_sets import (
+from featurestore.services.server.paths import PathPolicy, is_uri
+from featurestore.services.server.training_sets import (
     DELTA,
     PARQUET,
     check_output,
     write_training_set,
 )
+from featurestore.v1 import common_pb2
+from featurestore.v1 import feature_store_service_pb2 as pb
 
 DEFAULT_BATCH_ROWS = 65_536
 ROWS_LIMIT = "max_historical_entity_rows"

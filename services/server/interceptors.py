@@ -13,11 +13,11 @@ from google.rpc import status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
-from services.server.access import UNGUARDED_PREFIX
-from services.server.errors import to_status
+from featurestore.services.server.access import UNGUARDED_PREFIX
+from featurestore.services.server.errors import to_status
 
 if TYPE_CHECKING:
-    from services.server.access import Guard
+    from featurestore.services.server.access import Guard
 
 RPC_LATENCY = Histogram(
     "featurestore_rpc_latency_seconds",

@@ -31,8 +31,8 @@ from pathlib import Path
 import grpc
 from google.rpc import status_pb2
 
-from services.server.errors import RequestTooLargeError
-from services.server.interceptors import RPC_LATENCY, failure_status
+from featurestore.services.server.errors import RequestTooLargeError
+from featurestore.services.server.interceptors import RPC_LATENCY, failure_status
 
 # Method byte -> gRPC method it stands for (the front maps paths to bytes).
 METHODS = {

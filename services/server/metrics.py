@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter, Histogram
 
 if TYPE_CHECKING:
-    from services.online import OnlineReader, ViewRequest, ViewResult
+    from featurestore.services.online import OnlineReader, ViewRequest, ViewResult
 
 __all__ = ["STORE_ERRORS", "STORE_LATENCY", "TimedReader"]
 

@@ -7,12 +7,15 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import cast
 
-from featurestore.v1 import feature_store_service_pb2 as pb
-
-from services.online import FeatureStatus, OnlineReader, PackedDoubles, ViewResult
-from services.server.catalog import Catalog
-from services.server.errors import RequestError, entity_row_count
-from services.server.values import (
+from featurestore.services.online import (
+    FeatureStatus,
+    OnlineReader,
+    PackedDoubles,
+    ViewResult,
+)
+from featurestore.services.server.catalog import Catalog
+from featurestore.services.server.errors import RequestError, entity_row_count
+from featurestore.services.server.values import (
     OURS_DOUBLE_ENTRY,
     all_feast_doubles,
     key_column,
@@ -24,6 +27,7 @@ from services.server.values import (
     timestamp_body,
     varint,
 )
+from featurestore.v1 import feature_store_service_pb2 as pb
 
 _STATUS = {
     FeatureStatus.PRESENT: pb.FEATURE_STATUS_PRESENT,

@@ -6,7 +6,7 @@ import base64
 from collections.abc import Sequence
 from typing import TypeVar
 
-from services.server.errors import RequestError
+from featurestore.services.server.errors import RequestError
 
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 100

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-from services.server.errors import PermissionDeniedError, RequestError
-from services.server.settings import ServerSettings
+from featurestore.services.server.errors import PermissionDeniedError, RequestError
+from featurestore.services.server.settings import ServerSettings
 
 MAX_PATH_CHARS = 4096
 MAX_COMPONENT_BYTES = 255

@@ -84,7 +84,7 @@ class ServerSettings(BaseSettings):
     """How callers prove who they are (FS_AUTH)."""
     api_keys_file: Path | None = None
     """auth=api_keys: YAML of argon2id key hashes -> principal and roles
-    (FS_API_KEYS_FILE); written by ``python -m services.auth add-key``."""
+    (FS_API_KEYS_FILE); written by ``python -m featurestore.services.auth add-key``."""
     oidc_issuer: str | None = None
     """auth=oidc: the required ``iss`` (FS_OIDC_ISSUER)."""
     oidc_audience: str | None = None

@@ -21,9 +21,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from services.offline import JoinedRows
-from services.server.errors import FailedPreconditionError, RequestError
-from services.server.paths import is_uri
+from featurestore.services.offline import JoinedRows
+from featurestore.services.server.errors import FailedPreconditionError, RequestError
+from featurestore.services.server.paths import is_uri
 
 MARKER = "_featurestore_training_set.json"
 """The manifest inside a Delta training set's folder."""

@@ -13,7 +13,7 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from services.server.settings import ServerSettings
+from featurestore.services.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from feast.protos.feast.types.Value_pb2 import Value as FeastValue
 from feast.types import PrimitiveFeastType
-from featurestore.v1 import common_pb2
 
-from services.server.errors import RequestError
+from featurestore.services.server.errors import RequestError
+from featurestore.v1 import common_pb2
 
 # Which of our oneof fields carries each Feast join-key type.
 _KEY_FIELD = {

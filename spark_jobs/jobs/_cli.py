@@ -11,10 +11,10 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from services.contracts import ContractError, ContractRegistry
-from spark_jobs.errors import SparkJobError
-from spark_jobs.paths import DataPaths
-from spark_jobs.publish import PublishReport
+from featurestore.services.contracts import ContractError, ContractRegistry
+from featurestore.spark_jobs.errors import SparkJobError
+from featurestore.spark_jobs.paths import DataPaths
+from featurestore.spark_jobs.publish import PublishReport
 
 
 def job_parser(prog: str, description: str | None) -> argparse.ArgumentParser:

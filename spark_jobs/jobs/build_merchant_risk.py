@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from spark_jobs.io import read_parquet
-from spark_jobs.jobs._cli import run_job
-from spark_jobs.paths import DataPaths
-from spark_jobs.publish import PublishReport, publish
-from spark_jobs.session import build_spark_session
-from spark_jobs.transforms.clean import approved_payments, deduplicate_transactions
-from spark_jobs.transforms.merchant_risk import add_merchant_risk
+from featurestore.spark_jobs.io import read_parquet
+from featurestore.spark_jobs.jobs._cli import run_job
+from featurestore.spark_jobs.paths import DataPaths
+from featurestore.spark_jobs.publish import PublishReport, publish
+from featurestore.spark_jobs.session import build_spark_session
+from featurestore.spark_jobs.transforms.clean import (
+    approved_payments,
+    deduplicate_transactions,
+)
+from featurestore.spark_jobs.transforms.merchant_risk import add_merchant_risk
 
 JOB = "build_merchant_risk"
 
@@ -29,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the job; returns the process exit code."""
     return run_job(
         argv,
-        prog=f"python -m spark_jobs.jobs.{JOB}",
+        prog=f"python -m featurestore.spark_jobs.jobs.{JOB}",
         description=__doc__,
         contract_name="merchant_risk",
         body=_run,

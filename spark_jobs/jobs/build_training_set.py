@@ -10,16 +10,18 @@ from pathlib import Path
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_jobs.errors import SparkJobError
-from spark_jobs.io import read_parquet, write_delta
-from spark_jobs.pit.training_set import build_training_set_spark
-from spark_jobs.session import build_spark_session
+from featurestore.spark_jobs.errors import SparkJobError
+from featurestore.spark_jobs.io import read_parquet, write_delta
+from featurestore.spark_jobs.pit.training_set import build_training_set_spark
+from featurestore.spark_jobs.session import build_spark_session
 
 JOB = "build_training_set"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"spark_jobs.jobs.{JOB}", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog=f"featurestore.spark_jobs.jobs.{JOB}", description=__doc__
+    )
     parser.add_argument(
         "--entity-path",
         type=Path,

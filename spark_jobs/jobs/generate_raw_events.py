@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spark_jobs.paths import DataPaths
+from featurestore.spark_jobs.paths import DataPaths
 
 CURRENCIES = np.array(["EUR", "USD", "GBP"])
 COUNTRIES = np.array(["DE", "FR", "GB", "US", "NL", "ES", "IT", "PL"])
@@ -117,7 +117,8 @@ def _utc(value: datetime) -> datetime:
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(
-        prog="python -m spark_jobs.jobs.generate_raw_events", description=__doc__
+        prog="python -m featurestore.spark_jobs.jobs.generate_raw_events",
+        description=__doc__,
     )
     parser.add_argument("--transactions", type=int, default=200_000)
     parser.add_argument("--customers", type=int, default=5_000)

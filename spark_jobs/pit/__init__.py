@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from spark_jobs.pit.join import SparkViewInput, point_in_time_join
+from featurestore.spark_jobs.pit.join import SparkViewInput, point_in_time_join
 
 __all__ = ["SparkViewInput", "point_in_time_join"]

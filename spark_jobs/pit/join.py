@@ -36,7 +36,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_jobs.errors import ConfigError
+from featurestore.spark_jobs.errors import ConfigError
 
 __all__ = ["SparkViewInput", "point_in_time_join"]
 

@@ -10,8 +10,8 @@ from deltalake import DeltaTable
 from feast.data_format import DeltaFormat, ParquetFormat
 from feast.infra.offline_stores.file_source import FileSource
 
-from spark_jobs.errors import ConfigError, InputNotFoundError
-from spark_jobs.pit.join import SparkViewInput, point_in_time_join
+from featurestore.spark_jobs.errors import ConfigError, InputNotFoundError
+from featurestore.spark_jobs.pit.join import SparkViewInput, point_in_time_join
 
 if TYPE_CHECKING:
     from feast import FeatureStore

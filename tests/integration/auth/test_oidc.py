@@ -11,7 +11,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from services.auth import AuthConfigError, AuthenticationError, OidcAuthenticator
+from featurestore.services.auth import (
+    AuthConfigError,
+    AuthenticationError,
+    OidcAuthenticator,
+)
 from tests.oidc_harness import AUDIENCE, Issuer, ec_key, rsa_key, start_issuer
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import jwt
 import pytest
 
-from services.auth import AuthenticationError, OidcAuthenticator
-from services.auth.oidc import discover_jwks_url
+from featurestore.services.auth import AuthenticationError, OidcAuthenticator
+from featurestore.services.auth.oidc import discover_jwks_url
 from tests.oidc_provider_harness import (
     AUDIENCE,
     FEATURESTORE,

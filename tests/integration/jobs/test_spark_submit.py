@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from spark_jobs.jobs import generate_raw_events
-from spark_jobs.session import DELTA_PACKAGE, IVY_DIR
+from featurestore.spark_jobs.jobs import generate_raw_events
+from featurestore.spark_jobs.session import DELTA_PACKAGE, IVY_DIR
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
@@ -84,7 +84,7 @@ def test_job_under_spark_submit_publishes_a_stamped_delta_version(
 @pytest.mark.parametrize("job", ("generate_raw_events", *JOBS))
 def test_help_describes_the_job(job: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", f"spark_jobs.jobs.{job}", "--help"],
+        [sys.executable, "-m", f"featurestore.spark_jobs.jobs.{job}", "--help"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -68,7 +68,7 @@ online_store:
   type: sqlite
   path: {online}
 offline_store:
-  type: services.offline.DeltaOfflineStore
+  type: featurestore.services.offline.DeltaOfflineStore
 entity_key_serialization_version: 3
 materialization:
   pull_latest_features: {pull_latest}

@@ -105,7 +105,7 @@ def test_materialize_fills_online_store(feast_repo):
 
 
 def test_sql_entity_df_rejected(feast_repo):
-    from services.offline import InvalidRequestError, Reason
+    from featurestore.services.offline import InvalidRequestError, Reason
 
     store, _ = feast_repo
     with pytest.raises(InvalidRequestError) as err:

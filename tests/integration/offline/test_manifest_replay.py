@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from services.offline import (
+from featurestore.services.offline import (
     FeatureViewNotFoundError,
     HistoricalRequest,
     Manifest,

@@ -12,8 +12,8 @@ import redis
 from deltalake import write_deltalake
 from feast import FeatureStore
 
-from services.offline import DeltaOfflineStore
-from services.online.materialize import (
+from featurestore.services.offline import DeltaOfflineStore
+from featurestore.services.online.materialize import (
     _pull_latest,
     main,
     materialize,
@@ -49,7 +49,7 @@ provider: local
 online_store:
 {online}
 offline_store:
-  type: services.offline.DeltaOfflineStore
+  type: featurestore.services.offline.DeltaOfflineStore
 entity_key_serialization_version: 3
 materialization:
   pull_latest_features: true

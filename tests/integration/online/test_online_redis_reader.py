@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.online import (
+from featurestore.services.online import (
     FeatureStatus,
     OnlineStoreUnavailableError,
     Reason,
@@ -200,7 +200,7 @@ def test_random_key_sets_match_feast(
 def test_error_reply_mid_request_leaves_the_next_read_in_step(redis_world) -> None:
     import redis
 
-    from services.online._keys import encode_entity_keys
+    from featurestore.services.online._keys import encode_entity_keys
 
     reader = build_online_reader(redis_world.config, timeout_s=2.0)
     request = request_for(w.driver_stats_view, ["trips"])

@@ -8,7 +8,7 @@ import redis
 from feast.infra.online_stores.redis import RedisOnlineStore, RedisOnlineStoreConfig
 from feast.repo_config import RepoConfig
 
-from services.online.writer import write_latest
+from featurestore.services.online.writer import write_latest
 from tests.redis_harness import start_redis_process
 from tests.unit.online import _world as w
 from tests.unit.online._tables import driver_table, feast_write

@@ -102,7 +102,7 @@ online_store:
   type: sqlite
   path: {online}
 offline_store:
-  type: services.offline.DeltaOfflineStore
+  type: featurestore.services.offline.DeltaOfflineStore
 entity_key_serialization_version: 3
 """
 

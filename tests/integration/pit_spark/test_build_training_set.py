@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from services.offline import HistoricalRequest, get_historical_features
-from spark_jobs.jobs import build_training_set
-from spark_jobs.session import DELTA_PACKAGE, IVY_DIR
+from featurestore.services.offline import HistoricalRequest, get_historical_features
+from featurestore.spark_jobs.jobs import build_training_set
+from featurestore.spark_jobs.session import DELTA_PACKAGE, IVY_DIR
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pytest
 
-from spark_jobs.pit import SparkViewInput, point_in_time_join
+from featurestore.spark_jobs.pit import SparkViewInput, point_in_time_join
 from tests.unit.offline.test_join_oracle import _feature_table
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spark_jobs.pit import SparkViewInput, point_in_time_join
+from featurestore.spark_jobs.pit import SparkViewInput, point_in_time_join
 from tests.unit.offline.test_join_oracle import (
     ZONES,
     _feature_table,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from spark_jobs.errors import ConfigError, Reason
-from spark_jobs.pit import SparkViewInput, point_in_time_join
+from featurestore.spark_jobs.errors import ConfigError, Reason
+from featurestore.spark_jobs.pit import SparkViewInput, point_in_time_join
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -100,7 +100,7 @@ def test_naive_entity_timestamp_is_rejected(to_spark):
 
 
 def test_public_api_is_pinned():
-    import spark_jobs.pit as pit
+    import featurestore.spark_jobs.pit as pit
 
     assert sorted(pit.__all__) == ["SparkViewInput", "point_in_time_join"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 import pyarrow as pa
 
-from services.server.app import RunningServer
+from featurestore.services.server.app import RunningServer
 
 REPO = Path(__file__).resolve().parents[3]
 FEAST = str(Path(sys.executable).parent / "feast")

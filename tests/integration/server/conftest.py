@@ -11,8 +11,8 @@ import grpc
 import pytest
 from deltalake import write_deltalake
 
-from services.server.app import create_server
-from services.server.settings import ServerSettings
+from featurestore.services.server.app import create_server
+from featurestore.services.server.settings import ServerSettings
 from tests.integration.server._served import (
     NOW,
     REPO,

@@ -13,13 +13,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
-from featurestore.v1 import feature_store_service_pb2 as pb
-from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from grpc_status import rpc_status
 
-from services.server.app import create_server
-from services.server.arrow_ipc import write_ipc
-from services.server.settings import ServerSettings
+from featurestore.services.server.app import create_server
+from featurestore.services.server.arrow_ipc import write_ipc
+from featurestore.services.server.settings import ServerSettings
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from tests.integration.server._served import NOW, REPO, TS, ServedRepo
 
 pytestmark = pytest.mark.integration

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import grpc
 import pyarrow as pa
 import pytest
+
+from featurestore.services.client import FeatureStoreClient
+from featurestore.services.contracts import ContractRegistry
 from featurestore.v1 import contract_service_pb2 as pb
 from featurestore.v1 import contract_service_pb2_grpc as pb_grpc
-
-from services.client import FeatureStoreClient
-from services.contracts import ContractRegistry
 from tests.integration.server._served import REPO, TS, ServedRepo
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ def test_validate_rows_gives_per_row_reasons(served_repo: ServedRepo) -> None:
 
 
 def test_validate_rows_agrees_with_the_library(served_repo: ServedRepo) -> None:
-    from services.contracts import table_reasons
+    from featurestore.services.contracts import table_reasons
 
     contract = ContractRegistry(REPO / "feature_repo" / "contracts").get(
         "customer_spend"
@@ -118,7 +118,7 @@ def test_validate_rows_bad_input(
 def test_validate_rows_rejects_wrong_schema_and_empty_batch(
     served_repo: ServedRepo,
 ) -> None:
-    from services.server.arrow_ipc import write_ipc
+    from featurestore.services.server.arrow_ipc import write_ipc
 
     wrong = _rows().drop(["count_7d"])
     empty = _rows().slice(0, 0)

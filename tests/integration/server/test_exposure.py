@@ -11,9 +11,13 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.server.app import create_server
-from services.server.settings import ServerSettings
-from services.server.transport import ConfigError, check_exposure, is_loopback
+from featurestore.services.server.app import create_server
+from featurestore.services.server.settings import ServerSettings
+from featurestore.services.server.transport import (
+    ConfigError,
+    check_exposure,
+    is_loopback,
+)
 from tests.certs import issue_server_cert, make_ca
 from tests.integration.server._served import REPO, ServedRepo
 
@@ -96,7 +100,7 @@ def test_main_exits_2_with_one_line_naming_allow_insecure(tmp_path: Path) -> Non
         (["--address", "0.0.0.0:6566"], {"FS_ADDRESS": "127.0.0.1:6566"}),
     ):
         proc = subprocess.run(
-            [sys.executable, "-m", "services.server", *argv],
+            [sys.executable, "-m", "featurestore.services.server", *argv],
             cwd=REPO,
             env={**env, **env_extra, "FS_REPO_PATH": str(tmp_path)},
             capture_output=True,

@@ -10,12 +10,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
+
+from featurestore.services.client import FeatureStoreClient
+from featurestore.services.server.arrow_ipc import write_ipc
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
-
-from services.client import FeatureStoreClient
-from services.server.arrow_ipc import write_ipc
 from tests.integration.server._served import NOW, TS, ServedRepo
 
 pytestmark = pytest.mark.integration

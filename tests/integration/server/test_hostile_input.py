@@ -8,17 +8,17 @@ import grpc
 import numpy as np
 import pyarrow as pa
 import pytest
-from featurestore.v1 import common_pb2
-from featurestore.v1 import contract_service_pb2 as cpb
-from featurestore.v1 import contract_service_pb2_grpc as cpb_grpc
-from featurestore.v1 import feature_store_service_pb2 as pb
-from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from services.server.arrow_ipc import write_ipc
+from featurestore.services.server.arrow_ipc import write_ipc
+from featurestore.v1 import common_pb2
+from featurestore.v1 import contract_service_pb2 as cpb
+from featurestore.v1 import contract_service_pb2_grpc as cpb_grpc
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from tests.integration.server._served import NOW, TS, ServedRepo
 
 pytestmark = pytest.mark.integration

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from featurestore.v1 import common_pb2
-from featurestore.v1 import feature_store_service_pb2 as pb
-from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from services.client import FeatureStoreClient
+from featurestore.services.client import FeatureStoreClient
+from featurestore.v1 import common_pb2
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from tests.integration.server._served import ServedRepo
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from services.server.app import create_server
-from services.server.settings import ServerSettings
+from featurestore.services.server.app import create_server
+from featurestore.services.server.settings import ServerSettings
 from tests.integration.server._served import REPO, ServedRepo
 
 pytestmark = pytest.mark.integration

@@ -15,11 +15,11 @@ from typing import IO
 
 import grpc
 import pytest
-from featurestore.v1 import feature_store_service_pb2 as pb
-from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from tests.certs import (
     CertificateAuthority,
     CertificateFiles,
@@ -93,7 +93,7 @@ def test_server_process_serves_then_drains_on_sigterm(served_repo: ServedRepo) -
         "FS_DATA_DIR": str(served_repo.data),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.server"],
+        [sys.executable, "-m", "featurestore.services.server"],
         cwd=REPO,
         env=env,
         stderr=subprocess.DEVNULL,
@@ -145,7 +145,7 @@ def test_worker_group_serves_on_one_port_and_stops_together(
             [
                 sys.executable,
                 "-m",
-                "services.server",
+                "featurestore.services.server",
                 "--workers",
                 "2",
                 "--address",
@@ -213,7 +213,8 @@ def _start_front_group(
 ) -> subprocess.Popen[bytes]:
     """``--front --workers 2`` on ``address``, FS_* settings from ``env``."""
     return subprocess.Popen(
-        [sys.executable, "-m", "services.server", "--front", "--workers", "2",
+        [sys.executable, "-m", "featurestore.services.server",
+         "--front", "--workers", "2",
          "--address", address, *extra],
         cwd=REPO,
         env={
@@ -228,7 +229,9 @@ def _start_front_group(
 
 def _workers(group: subprocess.Popen[bytes]) -> list[int]:
     """The group's server processes (not the front), in start order."""
-    return sorted(p for p in _children(group.pid) if "services.server" in _command(p))
+    return sorted(
+        p for p in _children(group.pid) if "featurestore.services.server" in _command(p)
+    )
 
 
 def _calls_counted(metrics_port: int, method: str) -> float:
@@ -248,7 +251,7 @@ def test_front_group_serves_reads_and_proxied_streams_then_drains(
     the workers' sockets and spreads the rest (a streamed training set,
     reflection, the catalogue) over the workers' own ports; SIGTERM drains the
     front, then the workers (exit 0)."""
-    from services.client import FeatureStoreClient
+    from featurestore.services.client import FeatureStoreClient
     from tests.integration.server.test_historical_features import _entities
 
     address = f"127.0.0.1:{_free_port()}"

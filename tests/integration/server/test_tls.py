@@ -15,16 +15,16 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from featurestore.services.client import FeatureStoreClient
+from featurestore.services.server.__main__ import main
+from featurestore.services.server.app import RunningServer, create_server
+from featurestore.services.server.settings import ServerSettings
+from featurestore.services.server.transport import ConfigError
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from featurestore.v1 import feature_view_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from services.client import FeatureStoreClient
-from services.server.__main__ import main
-from services.server.app import RunningServer, create_server
-from services.server.settings import ServerSettings
-from services.server.transport import ConfigError
 from tests.certs import (
     CertificateFiles,
     issue_client_cert,
@@ -178,7 +178,8 @@ def test_sighup_rereads_certificates_and_keeps_serving(
     log = tmp_path / "server.log"
     with log.open("w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.server", "--address", "127.0.0.1:0",
+            [sys.executable, "-m", "featurestore.services.server",
+             "--address", "127.0.0.1:0",
              "--tls-cert", str(served.cert), "--tls-key", str(served.key)],
             cwd=REPO,
             env={

@@ -13,12 +13,12 @@ import grpc
 import pyarrow as pa
 from deltalake import write_deltalake
 from feast import FeatureStore
-from featurestore.v1 import common_pb2
-from featurestore.v1 import feature_store_service_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.server.app import RunningServer, create_server
-from services.server.settings import ServerSettings
+from featurestore.services.server.app import RunningServer, create_server
+from featurestore.services.server.settings import ServerSettings
+from featurestore.v1 import common_pb2
+from featurestore.v1 import feature_store_service_pb2 as pb
 from tests.redis_harness import free_port
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -72,7 +72,7 @@ provider: local
 online_store:
 {online}
 offline_store:
-  type: services.offline.DeltaOfflineStore
+  type: featurestore.services.offline.DeltaOfflineStore
 entity_key_serialization_version: 3
 materialization:
   pull_latest_features: true

@@ -9,7 +9,7 @@ import pytest
 from feast import FeatureStore, FeatureView, Field
 from feast.types import Float64
 
-from services.server.catalog import Catalog
+from featurestore.services.server.catalog import Catalog
 from tests.integration.serving._repo import make_repo, sqlite_online
 
 pytestmark = pytest.mark.integration

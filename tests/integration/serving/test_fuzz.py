@@ -23,17 +23,17 @@ from deltalake import DeltaTable
 from feast.protos.feast.serving import ServingService_pb2 as feast_pb
 from feast.protos.feast.serving import ServingService_pb2_grpc as feast_grpc
 from feast.protos.feast.types import Value_pb2 as feast_value
-from featurestore.v1 import common_pb2
-from featurestore.v1 import contract_service_pb2 as cpb
-from featurestore.v1 import contract_service_pb2_grpc as cpb_grpc
-from featurestore.v1 import feature_store_service_pb2 as pb
-from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from google.protobuf import timestamp_pb2
 from grpc_health.v1 import health_pb2
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from services.server.arrow_ipc import write_ipc
+from featurestore.services.server.arrow_ipc import write_ipc
+from featurestore.v1 import common_pb2
+from featurestore.v1 import contract_service_pb2 as cpb
+from featurestore.v1 import contract_service_pb2_grpc as cpb_grpc
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from tests.integration.serving._repo import (
     NOW,
     Served,

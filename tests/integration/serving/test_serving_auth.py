@@ -18,17 +18,17 @@ from feast.permissions.policy import RoleBasedPolicy
 from feast.project import Project
 from feast.protos.feast.serving import ServingService_pb2, ServingService_pb2_grpc
 from feast.protos.feast.types.Value_pb2 import Value as FeastValue
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
+from grpc_status import rpc_status
+
+from featurestore.services.auth import add_key
+from featurestore.services.server.arrow_ipc import write_ipc
 from featurestore.v1 import common_pb2
 from featurestore.v1 import contract_service_pb2 as cpb
 from featurestore.v1 import contract_service_pb2_grpc as cpb_grpc
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
-from google.rpc import error_details_pb2
-from grpc_health.v1 import health_pb2
-from grpc_status import rpc_status
-
-from services.auth import add_key
-from services.server.arrow_ipc import write_ipc
 from tests.integration.serving._repo import (
     NOW,
     TS,

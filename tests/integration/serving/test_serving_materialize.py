@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.online.materialize import materialize
+from featurestore.services.online.materialize import materialize
 from tests.integration.serving._repo import NOW, make_repo, sqlite_online
 
 pytestmark = pytest.mark.integration

@@ -16,13 +16,13 @@ from feast.feature_view import FeatureView
 from feast.permissions.action import AuthzedAction
 from feast.permissions.permission import Permission
 from feast.permissions.policy import RoleBasedPolicy
-from featurestore.v1 import common_pb2
-from featurestore.v1 import feature_store_service_pb2 as pb
-from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from services.server.arrow_ipc import write_ipc
+from featurestore.services.server.arrow_ipc import write_ipc
+from featurestore.v1 import common_pb2
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from tests.integration.serving._repo import (
     NOW,
     TS,

@@ -9,13 +9,13 @@ import pytest
 from feast import Entity, FeatureView, Field, FileSource, ValueType
 from feast.data_format import DeltaFormat
 from feast.types import Float64
-from featurestore.v1 import common_pb2
-from featurestore.v1 import feature_store_service_pb2 as pb
-from featurestore.v1.feature_store_service_pb2_grpc import FeatureStoreServiceStub
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import REGISTRY
 
+from featurestore.v1 import common_pb2
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1.feature_store_service_pb2_grpc import FeatureStoreServiceStub
 from tests.integration.serving._repo import online_request, wait_for
 
 pytestmark = pytest.mark.integration

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from featurestore.v1 import feature_store_service_pb2 as pb
-from featurestore.v1.feature_store_service_pb2_grpc import FeatureStoreServiceStub
 from grpc_health.v1 import health_pb2
 
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1.feature_store_service_pb2_grpc import FeatureStoreServiceStub
 from tests.integration.serving._repo import (
     health_status,
     online_request,

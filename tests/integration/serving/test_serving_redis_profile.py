@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from feast.repo_config import load_repo_config
 
-from services.server.settings import REPO_ROOT
+from featurestore.services.server.settings import REPO_ROOT
 
 REPO = REPO_ROOT / "feature_repo"
 

@@ -16,12 +16,12 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from services.contracts import Contract, ContractRegistry, table_reasons
-from services.lineage import table_history
-from spark_jobs.errors import ContractViolationError, Reason
-from spark_jobs.paths import DataPaths
-from spark_jobs.publish import publish
-from spark_jobs.validate import REASONS_COLUMN, with_verdicts
+from featurestore.services.contracts import Contract, ContractRegistry, table_reasons
+from featurestore.services.lineage import table_history
+from featurestore.spark_jobs.errors import ContractViolationError, Reason
+from featurestore.spark_jobs.paths import DataPaths
+from featurestore.spark_jobs.publish import publish
+from featurestore.spark_jobs.validate import REASONS_COLUMN, with_verdicts
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -329,8 +329,8 @@ def _job_args(data_dir: Path, run_id: str) -> list[str]:
 
 
 def test_jobs_round_trip_and_rerun_is_idempotent(spark, data_dir, capsys):
-    from spark_jobs.jobs import build_customer_spend, build_merchant_risk
-    from spark_jobs.jobs import generate_raw_events as generate
+    from featurestore.spark_jobs.jobs import build_customer_spend, build_merchant_risk
+    from featurestore.spark_jobs.jobs import generate_raw_events as generate
 
     small = ["--transactions", "3000", "--customers", "150", "--merchants", "20"]
     assert generate.main([*small, "--days", "20", "--data-dir", str(data_dir)]) == 0
@@ -358,7 +358,7 @@ def test_jobs_round_trip_and_rerun_is_idempotent(spark, data_dir, capsys):
 
 
 def test_job_on_missing_input_returns_nonzero_with_one_line(spark, data_dir, capsys):
-    from spark_jobs.jobs import build_customer_spend
+    from featurestore.spark_jobs.jobs import build_customer_spend
 
     assert build_customer_spend.main(_job_args(data_dir, "run-x")) != 0
     err = capsys.readouterr().err.strip()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.auth import (
+from featurestore.services.auth import (
     ApiKeyAuthenticator,
     AuthenticationError,
     add_key,
@@ -86,7 +86,8 @@ def test_bearer_header_parsing() -> None:
 def test_add_key_command_prints_the_key_once(tmp_path: Path) -> None:
     path = tmp_path / "keys.yaml"
     proc = subprocess.run(
-        [sys.executable, "-m", "services.auth", "add-key", "--file", str(path),
+        [sys.executable, "-m", "featurestore.services.auth",
+         "add-key", "--file", str(path),
          "--principal", "svc", "--role", "reader", "--role", "trainer"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip

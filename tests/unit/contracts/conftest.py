@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.contracts import Contract, parse_contract
+from featurestore.services.contracts import Contract, parse_contract
 from tests.unit.contracts._support import BASE_YAML
 
 

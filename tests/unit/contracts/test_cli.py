@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _run(*args, root=None):
-    command = [sys.executable, "-m", "services.contracts"]
+    command = [sys.executable, "-m", "featurestore.services.contracts"]
     if root is not None:
         command += ["--root", str(root)]
     return subprocess.run(

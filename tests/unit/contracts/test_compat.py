@@ -2,15 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from services.contracts import parse_contract
-from services.contracts.compat import (
+from featurestore.services.contracts import parse_contract
+from featurestore.services.contracts.compat import (
     BumpProblem,
     Change,
     ChangeKind,
     check_version_bump,
     compare,
 )
-from services.contracts.model import Column
+from featurestore.services.contracts.model import Column
 from tests.unit.contracts._support import base_data
 
 

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import services.contracts
+import featurestore.services.contracts as contracts
 
 
 def test_public_api_is_pinned():
-    assert sorted(services.contracts.__all__) == [
+    assert sorted(contracts.__all__) == [
         "Check",
         "Column",
         "Contract",
@@ -27,12 +27,12 @@ def test_public_api_is_pinned():
         "summarize",
         "table_reasons",
     ]
-    for name in services.contracts.__all__:
-        assert getattr(services.contracts, name) is not None
+    for name in contracts.__all__:
+        assert getattr(contracts, name) is not None
 
 
 def test_errors_mix_in_builtins():
-    from services.contracts import errors
+    from featurestore.services.contracts import errors
 
     assert issubclass(errors.ContractFormatError, ValueError)
     assert issubclass(errors.ContractNotFoundError, LookupError)

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from services.contracts import ContractRegistry
-from services.contracts._cli import main
-from services.contracts.feast_link import Problem, ProblemCode, check_feature_views
+from featurestore.services.contracts import ContractRegistry
+from featurestore.services.contracts._cli import main
+from featurestore.services.contracts.feast_link import (
+    Problem,
+    ProblemCode,
+    check_feature_views,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 REPO = ROOT / "feature_repo"

@@ -5,10 +5,14 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from services.contracts import ContractErrorReason, ContractFormatError, parse_contract
-from services.contracts._duration import parse_duration
-from services.contracts._semver import Version
-from services.contracts.model import InRange
+from featurestore.services.contracts import (
+    ContractErrorReason,
+    ContractFormatError,
+    parse_contract,
+)
+from featurestore.services.contracts._duration import parse_duration
+from featurestore.services.contracts._semver import Version
+from featurestore.services.contracts.model import InRange
 from tests.unit.contracts._support import REPO_CONTRACTS, base_data
 
 

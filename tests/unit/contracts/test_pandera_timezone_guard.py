@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 SCRIPT = """
-import services.contracts
-from services.contracts import build_pandas_schema  # loads pandera
+import featurestore.services.contracts
+from featurestore.services.contracts import build_pandas_schema  # loads pandera
 import pyarrow as pa
 from datetime import datetime, UTC
 from zoneinfo import ZoneInfo
@@ -35,7 +35,7 @@ def test_pandera_import_leaves_pyarrow_timezones_alone() -> None:
 
 SIDE_EFFECTS = """
 import os, sys
-import services.contracts.verdict  # loads pandera
+import featurestore.services.contracts.verdict  # loads pandera
 print(os.environ.get("SPARK_LOCAL_IP"), "pyspark.pandas" in sys.modules)
 import pyspark.pandas  # still importable by whoever wants it
 """

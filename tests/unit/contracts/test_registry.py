@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.contracts import (
+from featurestore.services.contracts import (
     ContractErrorReason,
     ContractFormatError,
     ContractNotFoundError,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.contracts import (
+from featurestore.services.contracts import (
     REASONS_TYPE,
     ContractErrorReason,
     SchemaMismatchError,
@@ -22,7 +22,7 @@ from services.contracts import (
     summarize,
     table_reasons,
 )
-from services.contracts.verdict import to_pandas
+from featurestore.services.contracts.verdict import to_pandas
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 T1 = datetime(2024, 1, 2, tzinfo=UTC)

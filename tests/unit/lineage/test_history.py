@@ -10,15 +10,15 @@ import pyarrow as pa
 import pytest
 from deltalake import CommitProperties, write_deltalake
 
-import services.lineage
-from services.lineage import (
+import featurestore.services.lineage as lineage
+from featurestore.services.lineage import (
     LineageErrorReason,
     TableNotFoundError,
     VersionRecord,
     resolve_table,
     table_history,
 )
-from services.lineage._cli import main
+from featurestore.services.lineage._cli import main
 
 SUMMARY = {
     "rows_in": 10,
@@ -153,7 +153,7 @@ def test_cli_missing_table_exits_2_with_one_line(
 
 
 def test_public_api_is_pinned() -> None:
-    assert sorted(services.lineage.__all__) == [
+    assert sorted(lineage.__all__) == [
         "LineageError",
         "LineageErrorReason",
         "TableNotFoundError",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import services.offline as offline
+import featurestore.services.offline as offline
 
 
 def test_exported_members():
@@ -20,14 +20,18 @@ def test_exported_members():
         ]
     )  # fmt: skip
     for name in offline.__all__:
-        assert getattr(offline, name).__module__.startswith("services.offline")
+        assert getattr(offline, name).__module__.startswith(
+            "featurestore.services.offline"
+        )
 
 
 def test_feast_resolves_the_store_from_its_type():
     from feast.infra.offline_stores.offline_utils import get_offline_store_from_config
     from feast.repo_config import get_offline_config_from_type
 
-    config_cls = get_offline_config_from_type("services.offline.DeltaOfflineStore")
+    config_cls = get_offline_config_from_type(
+        "featurestore.services.offline.DeltaOfflineStore"
+    )
     store = get_offline_store_from_config(config_cls())
     assert isinstance(store, offline.DeltaOfflineStore)
     assert store.supports_filter_by_created_timestamp

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from services.offline import (
+from featurestore.services.offline import (
     EntityColumnMissingError,
     FeatureColumnMissingError,
     InvalidRequestError,
@@ -17,7 +17,7 @@ from services.offline import (
     ViewInput,
     point_in_time_join,
 )
-from services.offline.join import latest_per_key
+from featurestore.services.offline.join import latest_per_key
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")

@@ -11,7 +11,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.offline.join import ViewInput, point_in_time_join
+from featurestore.services.offline.join import ViewInput, point_in_time_join
 
 # ORACLE_EXAMPLES=5000 for a longer local run; CI keeps the default.
 EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", "150"))

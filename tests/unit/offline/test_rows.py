@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.offline import JoinedRows, ViewInput
+from featurestore.services.offline import JoinedRows, ViewInput
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 SOURCE_SCHEMA = pa.schema(

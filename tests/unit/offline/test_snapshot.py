@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-from services.offline import (
+from featurestore.services.offline import (
     NaiveTimestampError,
     Reason,
     TableNotFoundError,

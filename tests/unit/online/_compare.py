@@ -9,7 +9,7 @@ from typing import Any
 from feast import FeatureView
 from feast.repo_config import RepoConfig
 
-from services.online import FeatureStatus, ViewRequest, ViewResult
+from featurestore.services.online import FeatureStatus, ViewRequest, ViewResult
 from tests.unit.online import _world as w
 
 

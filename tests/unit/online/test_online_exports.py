@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import services.online as online
+import featurestore.services.online as online
 
 
 def test_exported_members() -> None:

@@ -9,13 +9,13 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.online import (
+from featurestore.services.online import (
     InvalidEntityRowsError,
     JoinKeyType,
     Reason,
     UnsupportedJoinKeyTypeError,
 )
-from services.online._keys import encode_entity_keys
+from featurestore.services.online._keys import encode_entity_keys
 
 _FIELD = {
     JoinKeyType.INT64: "int64_val",

@@ -11,7 +11,7 @@ from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
-from services.online import (
+from featurestore.services.online import (
     FeatureStatus,
     JoinKeyType,
     PackedDoubles,

@@ -8,7 +8,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.online._sqlite_block import (
+from featurestore.services.online._sqlite_block import (
     ordered_doubles,
     record_cells,
     stamp_value,

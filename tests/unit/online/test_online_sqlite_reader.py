@@ -11,7 +11,7 @@ from feast.infra.online_stores.sqlite import SqliteOnlineStore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.online import (
+from featurestore.services.online import (
     FeatureStatus,
     OnlineStoreUnavailableError,
     OnlineTableNotFoundError,

@@ -9,7 +9,11 @@ from feast.type_map import python_values_to_proto_values
 from feast.value_type import ValueType
 from redis.connection import PythonRespSerializer
 
-from services.online._values import encode_column, resp_field_values, value_text
+from featurestore.services.online._values import (
+    encode_column,
+    resp_field_values,
+    value_text,
+)
 
 # Every varint length from 1 to 10 bytes, both signs, and the int64 extremes.
 # No null here: Feast's path (to_numpy) turns an int column with nulls into

@@ -10,7 +10,7 @@ from feast import FeatureView, Field
 from feast.infra.online_stores.sqlite import SqliteOnlineStore
 from feast.types import Float64, Int64
 
-from services.online.writer import write_latest
+from featurestore.services.online.writer import write_latest
 from tests.unit.online import _world as w
 from tests.unit.online._tables import driver_table, feast_write
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from services.auth import AuthConfigError, add_key
-from services.server.__main__ import main
-from services.server.access import check_auth_settings
-from services.server.settings import ServerSettings
+from featurestore.services.auth import AuthConfigError, add_key
+from featurestore.services.server.__main__ import main
+from featurestore.services.server.access import check_auth_settings
+from featurestore.services.server.settings import ServerSettings
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.server.cli import settings_from_args
+from featurestore.services.server.cli import settings_from_args
 
 
 def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,10 +6,13 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 
-from services.contracts.errors import ContractErrorReason, ContractNotFoundError
-from services.offline.errors import InvalidRequestError
-from services.online.errors import OnlineStoreUnavailableError
-from services.server.errors import (
+from featurestore.services.contracts.errors import (
+    ContractErrorReason,
+    ContractNotFoundError,
+)
+from featurestore.services.offline.errors import InvalidRequestError
+from featurestore.services.online.errors import OnlineStoreUnavailableError
+from featurestore.services.server.errors import (
     FailedPreconditionError,
     NotFoundError,
     PermissionDeniedError,

@@ -8,14 +8,17 @@ import numpy as np
 import pytest
 from feast.protos.feast.serving import ServingService_pb2 as serving_pb
 from feast.protos.feast.types.Value_pb2 import Value as FeastValue
-from featurestore.v1 import feature_store_service_pb2 as pb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.online import FeatureStatus, PackedDoubles, ViewResult
-from services.server.feast_serving import _feature_vectors
-from services.server.online_features import _feature_columns, _one_row_of_doubles
-from services.server.values import from_feast, ours_double_columns
+from featurestore.services.online import FeatureStatus, PackedDoubles, ViewResult
+from featurestore.services.server.feast_serving import _feature_vectors
+from featurestore.services.server.online_features import (
+    _feature_columns,
+    _one_row_of_doubles,
+)
+from featurestore.services.server.values import from_feast, ours_double_columns
+from featurestore.v1 import feature_store_service_pb2 as pb
 
 _STATUS = {
     FeatureStatus.PRESENT: pb.FEATURE_STATUS_PRESENT,

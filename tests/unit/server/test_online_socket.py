@@ -10,8 +10,12 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from services.server.errors import RequestError
-from services.server.ipc import MAX_METADATA_BYTES, Metadata, OnlineSocketServer
+from featurestore.services.server.errors import RequestError
+from featurestore.services.server.ipc import (
+    MAX_METADATA_BYTES,
+    Metadata,
+    OnlineSocketServer,
+)
 
 
 def _reject(body: bytes, metadata: Metadata) -> bytes:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.server.errors import PermissionDeniedError, RequestError
-from services.server.paths import PathPolicy
+from featurestore.services.server.errors import PermissionDeniedError, RequestError
+from featurestore.services.server.paths import PathPolicy
 
 
 def _policy(tmp_path: Path, *, enabled: bool = True) -> PathPolicy:

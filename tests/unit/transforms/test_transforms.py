@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pyspark.sql import types as T
 
-from spark_jobs.transforms.clean import approved_payments, deduplicate_transactions
-from spark_jobs.transforms.customer_spend import add_spend_windows
-from spark_jobs.transforms.merchant_risk import add_merchant_risk
+from featurestore.spark_jobs.transforms.clean import (
+    approved_payments,
+    deduplicate_transactions,
+)
+from featurestore.spark_jobs.transforms.customer_spend import add_spend_windows
+from featurestore.spark_jobs.transforms.merchant_risk import add_merchant_risk
 
 pytestmark = pytest.mark.spark
 
