@@ -176,7 +176,7 @@ def summarise(
         out["runs"] = runs
         return out
 
-    result = {"plain": medians(plain), "secure": medians(secure)}
+    result: dict[str, Any] = {"plain": medians(plain), "secure": medians(secure)}
     if fixed_rate:
         diff = result["secure"]["p99_ms"] - result["plain"]["p99_ms"]
         result["p99_diff_ms"] = diff

@@ -15,6 +15,7 @@ import hashlib
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,10 +85,16 @@ def add_key(path: Path, principal: str, roles: list[str]) -> str:
 
 
 class ApiKeyAuthenticator:
-    """Verifies ``fsk_`` keys against a key file, re-read when it changes."""
+    """Verifies ``fsk_`` keys against a key file, re-read when it changes.
 
-    def __init__(self, path: Path) -> None:
+    The file is looked at (one ``stat``) at most every ``recheck_seconds``, so
+    a revoked key stops working within that time.
+    """
+
+    def __init__(self, path: Path, recheck_seconds: float = 1.0) -> None:
         self.path = path
+        self.recheck_seconds = recheck_seconds
+        self._checked = float("-inf")
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._entries: dict[str, KeyEntry] = {}
@@ -100,7 +107,10 @@ class ApiKeyAuthenticator:
         Raises:
             AuthenticationError: malformed, unknown or wrong key.
         """
-        self._reload()
+        now = time.monotonic()
+        if now - self._checked >= self.recheck_seconds:
+            self._checked = now
+            self._reload()
         digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
         known = self._known.get(digest)
         if known is not None:

@@ -1,0 +1,151 @@
+"""The guard's CPU per online read, in-process: what auth, permissions and audit cost.
+
+``python -m benchmarks.profile_guard``: the handler the front's Unix socket
+calls for a 1x50 read, built as the server builds it, driven by two threads
+(the front keeps two connections per process), CPU per call from
+``time.process_time`` (every thread), 5 rounds alternating, medians. Cases:
+no guard; API key + permissions; + the audit log as shipped; + a batched audit
+writer (a prototype here, not in services/: records appended to a list, one
+thread writing them every 0.1 s in one ``write``) to show what the audit's
+per-record queue hand-off costs. Not a ``bench_`` module: ``make bench`` skips it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from benchmarks import _secure_online as secure
+from benchmarks.bench_materialize import NOW, build_repo
+from benchmarks.bench_online_load import _entity_draws, _online_requests
+
+Handler = Callable[[bytes, tuple[tuple[str, str], ...]], bytes]
+CASES = ("no guard", "auth + permissions", "+ audit as shipped", "+ audit batched")
+
+
+class BatchedAudit:
+    """Prototype audit writer: no wake-up per record, one write per 0.1 s."""
+
+    def __init__(self, path: Path) -> None:
+        self._file: BinaryIO = path.open("ab", buffering=0)
+        self._pending: list[tuple[float, dict[str, Any]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def record(self, **fields: Any) -> None:
+        """Queue one record (``list.append`` is atomic under the GIL)."""
+        self._pending.append((time.time(), fields))
+
+    def close(self) -> None:
+        """Write what is pending; stop the writer."""
+        self._stop.set()
+        self._thread.join()
+        self._flush()
+        self._file.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self._flush()
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        lines = []
+        for now, fields in batch:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            record = {"time": f"{stamp}.{int(now * 1000) % 1000:03d}Z", **fields}
+            lines.append(json.dumps(record, separators=(",", ":"), default=str))
+        if lines:
+            self._file.write(("\n".join(lines) + "\n").encode())
+
+
+def _handler(case: str, root: Path, repo: Path, creds: secure.Credentials) -> Handler:
+    from services.online.reader import build_online_reader
+    from services.server import app
+    from services.server.access import build_guard
+    from services.server.catalog import Catalog
+    from services.server.metrics import TimedReader
+    from services.server.settings import ServerSettings
+
+    options: dict[str, Any] = {"repo_path": repo}
+    if case != CASES[0]:
+        options |= {"auth": "api_keys", "api_keys_file": creds.key_file}
+    if case in CASES[2:]:
+        options["audit_log"] = root / f"audit-{CASES.index(case)}.jsonl"
+    settings = ServerSettings(**options)
+    store = app._feature_store(settings)
+    catalog = Catalog(store)
+    guard = build_guard(settings, catalog)
+    if case == CASES[3] and guard is not None and guard.audit is not None:
+        guard.audit.close()
+        guard.audit = BatchedAudit(root / "audit-batched.jsonl")  # type: ignore[assignment]
+    reader = TimedReader(build_online_reader(store.config, timeout_s=5), "sqlite")
+    handlers = app._online_handlers(catalog, reader, store.project, settings, guard)
+    return handlers[1]  # featurestore.v1 GetOnlineFeatures
+
+
+def _cpu_per_call(
+    handler: Handler, requests: list[bytes], metadata: Any, n: int
+) -> float:
+    def drive(offset: int) -> None:
+        for i in range(n // 2):
+            handler(requests[(i + offset) % len(requests)], metadata)
+
+    started = time.process_time()
+    threads = [threading.Thread(target=drive, args=(k * 500,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return (time.process_time() - started) / n * 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the median CPU per call of each case."""
+    from services.online.materialize import materialize
+
+    parser = argparse.ArgumentParser(prog="profile_guard")
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        store = build_repo(root, f"  type: sqlite\n  path: {root}/online.db", 1000, 50)
+        materialize(
+            store.repo_path, NOW - timedelta(days=1), NOW + timedelta(minutes=1)
+        )
+        creds = secure.prepare(root, store)
+        requests = _online_requests(
+            [f"bench:f{i}" for i in range(50)], _entity_draws(1, 1000)
+        )
+        metadata = [
+            ("authorization", f"Bearer {creds.api_key}"),
+            ("user-agent", "grpc-go"),
+        ]
+        handlers = {c: _handler(c, root, Path(store.repo_path), creds) for c in CASES}
+        for handler in handlers.values():
+            _cpu_per_call(handler, requests, metadata, 500)  # warm
+        runs: dict[str, list[float]] = {c: [] for c in CASES}
+        for _ in range(args.rounds):
+            for case, handler in handlers.items():
+                runs[case].append(
+                    _cpu_per_call(handler, requests, metadata, args.calls)
+                )
+    base = statistics.median(runs[CASES[0]])
+    for case in CASES:
+        cpu = statistics.median(runs[case])
+        spread = " / ".join(f"{r:.0f}" for r in runs[case])
+        print(f"{case:22s} CPU {cpu:6.1f} us per call ({cpu - base:+6.1f}; {spread})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
