@@ -68,12 +68,12 @@ class BatchedAudit:
 
 
 def _handler(case: str, root: Path, repo: Path, creds: secure.Credentials) -> Handler:
-    from services.online.reader import build_online_reader
-    from services.server import app
-    from services.server.access import build_guard
-    from services.server.catalog import Catalog
-    from services.server.metrics import TimedReader
-    from services.server.settings import ServerSettings
+    from featurestore.services.online.reader import build_online_reader
+    from featurestore.services.server import app
+    from featurestore.services.server.access import build_guard
+    from featurestore.services.server.catalog import Catalog
+    from featurestore.services.server.metrics import TimedReader
+    from featurestore.services.server.settings import ServerSettings
 
     options: dict[str, Any] = {"repo_path": repo}
     if case != CASES[0]:
@@ -110,7 +110,7 @@ def _cpu_per_call(
 
 def main(argv: list[str] | None = None) -> int:
     """Print the median CPU per call of each case."""
-    from services.online.materialize import materialize
+    from featurestore.services.online.materialize import materialize
 
     parser = argparse.ArgumentParser(prog="profile_guard")
     parser.add_argument("--calls", type=int, default=3000)

@@ -6,7 +6,7 @@ import json
 import threading
 from pathlib import Path
 
-from services.auth import AuditLog
+from featurestore.services.auth import AuditLog
 
 
 def test_records_from_many_threads_all_land_once(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_close_writes_what_is_queued(tmp_path: Path) -> None:
 
 
 def test_the_file_rotates_between_batches(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("services.auth.audit._MAX_BYTES", 2_000)
+    monkeypatch.setattr("featurestore.services.auth.audit._MAX_BYTES", 2_000)
     log = AuditLog(tmp_path / "audit.jsonl", interval=3600)
     for batch in range(5):
         for n in range(10):
