@@ -47,7 +47,7 @@ GO_BIN := $(CURDIR)/.cache/go/bin
 GO_ENV := GOBIN=$(GO_BIN) GOPATH=$(CURDIR)/.cache/go/path GOMODCACHE=$(CURDIR)/.cache/go/mod
 load-tools: $(GO_BIN)/fs-loadgen $(GO_BIN)/vegeta ## Load generators for bench_online_load (Go, cached)
 
-$(GO_BIN)/fs-loadgen: benchmarks/loadgen/main.go benchmarks/loadgen/go.mod
+$(GO_BIN)/fs-loadgen: $(wildcard benchmarks/loadgen/*.go) benchmarks/loadgen/go.mod
 	cd benchmarks/loadgen && $(GO_ENV) go build -o $@ .
 
 front: $(GO_BIN)/fs-front ## Build the compiled gRPC front (services/front, Go, cached)
