@@ -17,7 +17,7 @@ from pathlib import Path
 from featurestore.services.auth import AuthConfigError
 from featurestore.services.server.access import check_auth_settings
 from featurestore.services.server.app import create_server
-from featurestore.services.server.cli import settings_from_args
+from featurestore.services.server.cli import PROG, settings_from_args
 from featurestore.services.server.settings import ServerSettings
 from featurestore.services.server.transport import (
     ConfigError,
@@ -29,6 +29,17 @@ from featurestore.services.server.transport import (
 def main(argv: list[str] | None = None) -> int:
     """Start the server and block until SIGTERM/SIGINT, then drain and stop."""
     settings = settings_from_args(argv, __doc__)
+    return run(settings, argv if argv is not None else sys.argv[1:])
+
+
+def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
+    """Serve with ``settings`` until SIGTERM/SIGINT; the exit code.
+
+    ``argv`` are the server flags the settings came from: with ``--workers``
+    or ``--front`` each worker is started as ``python -m
+    featurestore.services.server`` with them. ``prog`` names the command in
+    errors. 2 when the settings are unusable (exposure, TLS files, auth).
+    """
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
@@ -38,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         server_credentials(settings)
         check_auth_settings(settings)
     except (ConfigError, AuthConfigError) as exc:
-        print(f"python -m featurestore.services.server: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     if settings.workers > 1 or settings.front:
-        return supervise(settings, argv if argv is not None else sys.argv[1:])
+        return supervise(settings, argv)
     # Block the stop signals before any thread exists (threads inherit the
     # mask) and take them synchronously with sigwait below. A Python signal
     # handler that sets a threading.Event can deadlock when the signal lands

@@ -93,11 +93,14 @@ _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 )
 
 
-def build_parser(description: str | None = None) -> argparse.ArgumentParser:
+PROG = "python -m featurestore.services.server"
+
+
+def build_parser(
+    description: str | None = None, prog: str = PROG
+) -> argparse.ArgumentParser:
     """The argument parser of ``python -m featurestore.services.server``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m featurestore.services.server", description=description
-    )
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     for flag, field, keywords in _FLAGS:
         env = f"env FS_{field.upper()}"
         help_text = keywords.get("help")
@@ -117,15 +120,17 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
 
 
 def settings_from_args(
-    argv: list[str] | None, description: str | None = None
+    argv: list[str] | None, description: str | None = None, prog: str = PROG
 ) -> ServerSettings:
     """ServerSettings from FS_* overridden by the flags in ``argv``.
+
+    ``prog`` names the command in usage and errors (``featurestore serve``).
 
     Raises:
         SystemExit: 2 on a bad flag (argparse).
         pydantic.ValidationError: a value out of range.
     """
-    args = build_parser(description).parse_args(argv)
+    args = build_parser(description, prog).parse_args(argv)
     overrides = {
         field: getattr(args, field)
         for _, field, _ in _FLAGS

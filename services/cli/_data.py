@@ -1,0 +1,130 @@
+"""``featurestore lineage TABLE`` and ``featurestore materialize``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from featurestore.services.cli._common import (
+    default_repo,
+    echo_json,
+    json_option,
+    repo_option,
+    spinner,
+    usage_error,
+)
+
+
+@click.command("lineage")
+@click.argument("table")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="data root holding features/ (default: $FS_DATA_DIR or ./data)",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="newest N")
+@json_option
+def lineage(
+    table: str, data_dir: Path | None, limit: int | None, as_json: bool
+) -> None:
+    """Versions of a Delta TABLE (feature table name or path), newest first.
+
+    Each version names the job, run and contract that produced it and the
+    contract verdict's counts.
+    """
+    from featurestore.services.lineage._cli import format_record
+    from featurestore.services.lineage.errors import LineageError
+    from featurestore.services.lineage.history import resolve_table, table_history
+
+    try:
+        records = table_history(resolve_table(table, data_dir), limit)
+    except LineageError as exc:
+        raise usage_error(f"{exc.reason.value}: {exc}") from exc
+    if as_json:
+        echo_json([r.to_json_obj() for r in records])
+        return
+    for record in records:
+        click.echo(format_record(record))
+
+
+class _Instant(click.ParamType):
+    """An ISO 8601 instant; naive means UTC."""
+
+    name = "ISO-8601"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date or time", param, ctx)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@click.command("materialize")
+@click.argument("dates", nargs=-1, type=_Instant(), metavar="[START] END")
+@click.option(
+    "--incremental",
+    is_flag=True,
+    help="from each view's last materialised end (END defaults to now)",
+)
+@repo_option()
+@click.option(
+    "--feature-store-yaml",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="a feature_store*.yaml other than the repo's",
+)
+@click.option("--views", default=None, help="comma-separated feature view names")
+@json_option
+def materialize(
+    dates: tuple[datetime, ...],
+    incremental: bool,
+    repo: Path | None,
+    feature_store_yaml: Path | None,
+    views: str | None,
+    as_json: bool,
+) -> None:
+    """Write the latest row per entity of each online view into the online store.
+
+    \b
+    materialize START END           rows with START <= event time < END
+    materialize --incremental [END] from where each view's last run ended
+    materialize END                 same as --incremental END
+
+    Writes Feast's bytes (feast serve reads them) and records the interval in
+    the registry, as `feast materialize` does.
+    """
+    from featurestore.services.online import materialize as online
+
+    if len(dates) > 2 or (incremental and len(dates) > 1) or not (dates or incremental):
+        raise click.UsageError("give END, START END, or --incremental [END]")
+    names = views.split(",") if views else None
+    repo = repo or default_repo()
+    with spinner(f"materializing {repo}"):
+        try:
+            if len(dates) == 2:
+                counts = online.materialize(
+                    repo, dates[0], dates[1], names, fs_yaml_file=feature_store_yaml
+                )
+            else:
+                end = dates[0] if dates else datetime.now(UTC)
+                counts = online.materialize_incremental(
+                    repo, end, names, fs_yaml_file=feature_store_yaml
+                )
+        except KeyError as exc:
+            raise usage_error(str(exc.args[0] if exc.args else exc)) from exc
+    if as_json:
+        echo_json(counts)
+        return
+    for name, count in counts.items():
+        click.echo(f"{name}: {count} entities")
+
+
+COMMANDS = [lineage, materialize]

@@ -1,0 +1,133 @@
+"""``featurestore run JOB``: a Spark job in this process, or its spark-submit line."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import cast
+
+import click
+
+from featurestore.services.cli._common import USAGE, spinner
+
+BUILT_IN_JOBS = (
+    "generate_raw_events",
+    "build_customer_spend",
+    "build_merchant_risk",
+    "build_training_set",
+)
+"""Jobs shipped in ``featurestore.spark_jobs.jobs``."""
+
+
+def jobs() -> dict[str, str]:
+    """Job name -> module: the built-ins, then the project's own jobs.
+
+    A project (``featurestore.services.project``) may list its jobs with
+    ``user_jobs() -> Mapping[str, str]`` (name -> importable module with
+    ``main(argv) -> int``); a project job may not shadow a built-in.
+    """
+    found = {name: f"featurestore.spark_jobs.jobs.{name}" for name in BUILT_IN_JOBS}
+    try:
+        project = importlib.import_module("featurestore.services.project")
+    except ImportError:
+        return found
+    listing = getattr(project, "user_jobs", None)
+    if callable(listing):
+        user = cast("Mapping[str, str]", listing())
+        found.update({k: v for k, v in user.items() if k not in found})
+    return found
+
+
+def submit_command(module: str, args: list[str], master: str) -> list[str]:
+    """The spark-submit line for job ``module``: Delta package and Ivy cache as
+    ``build_spark_session`` sets them, this interpreter on the workers."""
+    from featurestore.spark_jobs.session import DELTA_PACKAGE, IVY_DIR
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise click.UsageError(f"job module {module} not found")
+    binary = Path(sys.executable).parent / "spark-submit"
+    return [
+        str(binary) if binary.exists() else "spark-submit",
+        "--master", master,
+        "--packages", DELTA_PACKAGE,
+        "--conf", f"spark.jars.ivy={IVY_DIR}",
+        "--conf", f"spark.pyspark.python={sys.executable}",
+        "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC",
+        "--conf", "spark.executor.extraJavaOptions=-Duser.timezone=UTC",
+        spec.origin,
+        *args,
+    ]  # fmt: skip
+
+
+class _JobName(click.ParamType):
+    name = "JOB"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        known = jobs()
+        if str(value) not in known:
+            self.fail(f"unknown job {value!r}; jobs: {', '.join(known)}", param, ctx)
+        return str(value)
+
+
+@click.command(
+    "run",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.argument("job", type=_JobName())
+@click.argument("job_args", nargs=-1, type=click.UNPROCESSED, metavar="[JOB ARGS]...")
+@click.option(
+    "--print-submit",
+    is_flag=True,
+    help="print the spark-submit line for the job instead of running it",
+)
+@click.option(
+    "--submit", is_flag=True, help="run the job through that spark-submit line"
+)
+@click.option(
+    "--master",
+    default=None,
+    help="Spark master of the spark-submit line (default: $FS_SPARK_MASTER or "
+    "local[*]); for a local run pass the job's own --master after JOB",
+)
+def run(
+    job: str, job_args: tuple[str, ...], print_submit: bool, submit: bool,
+    master: str | None,
+) -> None:  # fmt: skip
+    """Run JOB (its main(argv)) in this process with the JOB ARGS after it.
+
+    Jobs: generate_raw_events, build_customer_spend, build_merchant_risk,
+    build_training_set and the project's own. `featurestore run JOB --help`
+    shows the job's arguments. Exit 1 when the job fails (bad input, contract
+    violation), 2 on a bad argument.
+    """
+    module = jobs()[job]
+    if print_submit or submit:
+        line = submit_command(
+            module,
+            list(job_args),
+            master or os.environ.get("FS_SPARK_MASTER", "local[*]"),
+        )
+        if print_submit:
+            click.echo(shlex.join(line))
+            return
+        raise click.exceptions.Exit(subprocess.call(line))
+    entry = cast("Callable[[list[str]], int]", importlib.import_module(module).main)
+    try:
+        with spinner(f"running {job}"):
+            code = entry(list(job_args))
+    except SystemExit as exc:  # argparse: --help (0) or a bad argument (2)
+        code = exc.code if isinstance(exc.code, int) else USAGE
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+COMMANDS = [run]

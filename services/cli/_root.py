@@ -1,0 +1,82 @@
+"""The top-level group, ``version`` and ``main``."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+import click
+
+from featurestore.services.cli._common import echo_json, json_option
+
+_HELP = """Contract-checked Delta feature tables, a Feast repo and a gRPC service.
+
+\b
+Exit codes:
+  0  ok
+  1  contract or validation failure (findings, failing rows, a failed job)
+  2  usage: unknown command, flag, name or file; unusable settings
+"""
+
+_PACKAGES = ("featurestore", "feast", "pyspark", "deltalake")
+
+
+@click.group(help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """The ``featurestore`` group (subcommands are registered below)."""
+
+
+@cli.command("version")
+@json_option
+def version_command(as_json: bool) -> None:
+    """Print the package version and those of Python, Feast, pyspark, deltalake."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for package in _PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    if as_json:
+        echo_json(versions)
+        return
+    for name, value in versions.items():
+        click.echo(f"{name}\t{value or '-'}")
+
+
+def _register() -> None:
+    # The command modules import this one for ``cli``; they are added here so
+    # ``import featurestore.services.cli`` gives the complete group.
+    from featurestore.services.cli import (
+        _contracts,
+        _data,
+        _jobs,
+        _project,
+        _serve,
+        _training,
+    )
+
+    for module in (_contracts, _data, _jobs, _project, _serve, _training):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``featurestore``; return its exit code (0 ok, 1 failure, 2 usage)."""
+    try:
+        result = cli.main(
+            args=list(argv) if argv is not None else sys.argv[1:],
+            prog_name="featurestore",
+            standalone_mode=False,
+        )
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        return 1
+    return result if isinstance(result, int) else 0
