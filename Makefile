@@ -5,6 +5,9 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONUNBUFFERED := 1
+# The checkout keeps its caches in .cache (a project's default is ~/.cache/featurestore).
+export FS_IVY_DIR ?= $(CURDIR)/.cache/ivy
+export FS_FRONT_BINARY ?= $(CURDIR)/.cache/go/bin/fs-front
 DEMO_ARGS ?=
 
 help: ## List the targets

@@ -21,5 +21,13 @@ setup(
         for package in (name, *(f"{name}.{sub}" for sub in find_packages(folder)))
     ],
     package_dir=FOLDERS,
-    package_data={"": ["py.typed", "*.pyi"]},
+    package_data={
+        "": ["py.typed", "*.pyi"],
+        # featurestore init: the new project's files (services/project/templates).
+        "featurestore.services.project": [
+            "templates/*",
+            "templates/*/*",
+            "templates/*/*/*",
+        ],
+    },
 )

@@ -1,19 +1,19 @@
 """Delta feature tables written by spark_jobs, as standard Feast FileSources."""
 
-import os
 from pathlib import Path
 
 from feast import FileSource
 from feast.data_format import DeltaFormat
 
-# Same rule as spark_jobs.paths.default_data_root: $FS_DATA_DIR or <repo>/data.
-DATA_DIR = Path(
-    os.environ.get("FS_DATA_DIR", Path(__file__).resolve().parent.parent / "data")
-).resolve()
+from featurestore.services.project import table_uri
+
+# featurestore.yaml beside this file (or $FS_DATA_DIR) decides where the tables
+# are: the path is baked into the registry at `feast apply`.
+REPO = Path(__file__).resolve().parent
 
 customer_spend_source = FileSource(
     name="customer_spend",
-    path=str(DATA_DIR / "features" / "customer_spend"),
+    path=table_uri("customer_spend", REPO),
     file_format=DeltaFormat(),
     timestamp_field="event_timestamp",
     created_timestamp_column="created_timestamp",
@@ -22,7 +22,7 @@ customer_spend_source = FileSource(
 
 merchant_risk_source = FileSource(
     name="merchant_risk",
-    path=str(DATA_DIR / "features" / "merchant_risk"),
+    path=table_uri("merchant_risk", REPO),
     file_format=DeltaFormat(),
     timestamp_field="event_timestamp",
     created_timestamp_column="created_timestamp",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from featurestore.services.project import Project
 
 
 def default_data_root() -> Path:
-    """``$FS_DATA_DIR`` if set, else ``<repo>/data`` (git-ignored)."""
-    return Path(os.environ.get("FS_DATA_DIR", REPO_ROOT / "data")).resolve()
+    """The project's data root: ``$FS_DATA_DIR``, else featurestore.yaml's.
+
+    Raises:
+        ProjectNotFoundError: No project in the working directory.
+    """
+    return Path(Project.discover().data_dir)
 
 
 @dataclass(frozen=True)

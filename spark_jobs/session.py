@@ -8,9 +8,19 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from featurestore.services.project import Project, ProjectError, default_ivy_dir
+
+
+def _ivy_dir() -> Path:
+    # $FS_IVY_DIR, else the project's caches.ivy_dir, else the user cache.
+    try:
+        return Project.discover().ivy_dir
+    except ProjectError:
+        return default_ivy_dir()
+
+
 # Ivy cache for the Delta jars: filled from Maven Central on first use, offline after.
-IVY_DIR = Path(os.environ.get("FS_IVY_DIR", REPO_ROOT / ".cache" / "ivy"))
+IVY_DIR = _ivy_dir()
 # Maven Central has delta-spark_4.2_2.13 only at 4.4.0; the pip package is pinned
 # to the same version so configure_spark_with_delta_pip would agree.
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
@@ -25,9 +35,10 @@ def build_spark_session(
     """Build (or reuse) the SparkSession every job and test uses.
 
     Delta Lake is configured through ``spark.jars.packages`` with jars cached in
-    ``.cache/ivy``; the session time zone is UTC. Under ``spark-submit`` the
-    master and packages given on the command line win: ``master`` is applied
-    only when the JVM is started here.
+    ``IVY_DIR`` (``$FS_IVY_DIR``, the project's ``caches.ivy_dir`` or
+    ``~/.cache/featurestore/ivy``); the session time zone is UTC. Under
+    ``spark-submit`` the master and packages given on the command line win:
+    ``master`` is applied only when the JVM is started here.
 
     Args:
         app_name: Spark application name.

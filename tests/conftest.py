@@ -9,6 +9,13 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# What the Makefile passes, for a bare `pytest` in the checkout: the Delta jars
+# cached in .cache/ivy and the front `make front` built (not the user's cache).
+_CHECKOUT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("FS_IVY_DIR", str(_CHECKOUT / ".cache" / "ivy"))
+os.environ.setdefault(
+    "FS_FRONT_BINARY", str(_CHECKOUT / ".cache" / "go" / "bin" / "fs-front")
+)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,12 +12,11 @@ from typing import TextIO
 from featurestore.services.contracts.compat import check_version_bump, compare
 from featurestore.services.contracts.errors import ContractError
 from featurestore.services.contracts.registry import (
+    CONTRACTS_DIR_ENV,
     ContractRegistry,
-    default_root,
     load_contract,
 )
-
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+from featurestore.services.project import Project, ProjectError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,7 +28,14 @@ def _parser() -> argparse.ArgumentParser:
         "--root",
         type=Path,
         default=None,
-        help=f"contracts folder (default: $FS_CONTRACTS_DIR or {default_root()})",
+        help=f"contracts folder (default: ${CONTRACTS_DIR_ENV} or the project's)",
+    )
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        help="project folder holding feature_store.yaml (default: the working "
+        "directory)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="latest version of every contract")
@@ -45,9 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     feast.add_argument(
         "--repo",
+        dest="feast_repo",
         type=Path,
-        default=_REPO_ROOT / "feature_repo",
-        help="Feast repo folder (default: the project's feature_repo)",
+        default=None,
+        help="Feast repo folder (default: the project's)",
     )
     return parser
 
@@ -111,9 +119,10 @@ def _check_all(registry: ContractRegistry, out: TextIO) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return 0 when clean, 1 on findings, 2 on errors."""
     args = _parser().parse_args(argv)
-    registry = ContractRegistry(args.root)
     out = sys.stdout
     try:
+        repo = args.feast_repo if args.command == "check-feast" else args.repo
+        registry = ContractRegistry(args.root or _project_contracts(repo))
         if args.command == "list":
             return _list(registry, out)
         if args.command == "show":
@@ -122,8 +131,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "diff":
             return _diff(registry, args.name, args.old, args.new, out)
         if args.command == "check-feast":
-            return _check_feast(registry, args.repo, out)
+            return _check_feast(registry, Project.discover(repo).repo, out)
         return _check_all(registry, out)
-    except ContractError as exc:
+    except (ContractError, ProjectError) as exc:
         sys.stderr.write(f"error: {exc.reason.value}: {exc}\n")
         return 2
+
+
+def _project_contracts(repo: Path | None) -> Path | None:
+    # --root, else $FS_CONTRACTS_DIR (the registry's default), else the project's.
+    if repo is None and os.environ.get(CONTRACTS_DIR_ENV):
+        return None
+    return Project.discover(repo).contracts_dir

@@ -38,11 +38,19 @@ def check_name(value: str, what: str = "name") -> str:
 
 
 def default_root() -> Path:
-    """Return `$FS_CONTRACTS_DIR`, else `<repo>/feature_repo/contracts`."""
+    """Return `$FS_CONTRACTS_DIR`, else the project's `contracts_dir`.
+
+    Raises:
+        ProjectNotFoundError: Neither is there (no project in the working
+            directory).
+    """
     override = os.environ.get(CONTRACTS_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "feature_repo" / "contracts"
+    # Imported on use: the project package loads pyarrow (for scaffold).
+    from featurestore.services.project import Project
+
+    return Project.discover().contracts_dir
 
 
 def load_contract(path: Path) -> Contract:

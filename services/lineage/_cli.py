@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=None,
-        help="data root holding features/ (default: $FS_DATA_DIR or ./data)",
+        help="data root holding features/ (default: the project's data_dir)",
     )
     history.add_argument("--limit", type=int, default=None, help="newest N only")
     history.add_argument("--json", action="store_true", help="one JSON array")

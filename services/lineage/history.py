@@ -14,8 +14,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.lineage.errors import TableNotFoundError
-
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+from featurestore.services.project import Project
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,12 @@ class VersionRecord:
 
 
 def default_data_root() -> Path:
-    """Return `$FS_DATA_DIR` if set, else `<repo>/data` (the jobs' rule)."""
-    return Path(os.environ.get("FS_DATA_DIR", _REPO_ROOT / "data")).resolve()
+    """Return the project's data root: `$FS_DATA_DIR`, else featurestore.yaml's.
+
+    Raises:
+        ProjectNotFoundError: No project in the working directory.
+    """
+    return Path(Project.discover().data_dir)
 
 
 def resolve_table(table: str, data_dir: Path | None = None) -> Path:

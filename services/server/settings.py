@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from featurestore.services.project import (
+    FRONT_BINARY,
+    Project,
+    ProjectNotFoundError,
+    find_front_binary,
+)
 
 
-def _default_data_dir() -> Path:
-    # The jobs' rule (spark_jobs.paths.default_data_root): $FS_DATA_DIR or ./data.
-    return Path(os.environ.get("FS_DATA_DIR", REPO_ROOT / "data")).resolve()
+def _default_repo() -> Path:
+    # The project as `feast` finds it; else the working directory, which then
+    # fails to load as a Feast repo with Feast's own message.
+    try:
+        return Project.discover().repo
+    except ProjectNotFoundError:
+        return Path.cwd()
+
+
+def _default_front_binary() -> Path:
+    # A bare name when it is nowhere: `__main__` reports it missing.
+    return find_front_binary() or Path(FRONT_BINARY)
 
 
 class ServerSettings(BaseSettings):
@@ -24,14 +37,17 @@ class ServerSettings(BaseSettings):
 
     address: str = "127.0.0.1:6566"
     """host:port to listen on (FS_ADDRESS)."""
-    repo_path: Path = REPO_ROOT / "feature_repo"
-    """The Feast repository (FS_REPO_PATH)."""
+    repo_path: Path = Field(default_factory=_default_repo)
+    """The Feast repository (FS_REPO_PATH); default: the project found in the
+    working directory (see ``Project.discover``)."""
     feature_store_yaml: Path | None = None
     """A feature_store*.yaml other than the repo's default (FS_FEATURE_STORE_YAML)."""
     contracts_dir: Path | None = None
-    """Contract folder; default feature_repo/contracts (FS_CONTRACTS_DIR)."""
-    data_dir: Path = Field(default_factory=_default_data_dir)
-    """Data root (FS_DATA_DIR): the default path roots below live inside it."""
+    """Contract folder (FS_CONTRACTS_DIR); default: the project's
+    ``contracts_dir`` (featurestore.yaml beside the repo's feature_store.yaml)."""
+    data_dir: Path | None = None
+    """Data root (FS_DATA_DIR): the default path roots below live inside it;
+    default: the project's ``data_dir``."""
 
     # --- server-side paths (GetHistoricalFeatures) ---------------------------
     server_paths: bool = True
@@ -119,13 +135,33 @@ class ServerSettings(BaseSettings):
     """Terminate gRPC in the compiled front (services/front, Go) and hand online
     reads to the server processes over Unix sockets; everything else is
     proxied to them (FS_FRONT). Cuts the 1x50 p99 by ~30% on 2 cores."""
-    front_binary: Path = REPO_ROOT / ".cache" / "go" / "bin" / "fs-front"
-    """The front's executable, built by `make front` (FS_FRONT_BINARY)."""
+    front_binary: Path = Field(default_factory=_default_front_binary)
+    """The front's executable (FS_FRONT_BINARY); default: ``fs-front`` on PATH
+    or beside this Python. `make front` builds it and passes its path."""
     online_socket: Path | None = None
     """Also answer online reads on this Unix socket, for the compiled gRPC
     front (services/front, ``--front``) (FS_ONLINE_SOCKET)."""
     grace_seconds: float = Field(default=5.0, ge=0)
     """How long in-flight RPCs may finish after SIGTERM."""
+
+    @model_validator(mode="after")
+    def _project_locations(self) -> Self:
+        # Unset locations come from the project at repo_path, so the server,
+        # the jobs and `feast apply` agree on where tables and contracts are.
+        if self.data_dir is None or self.contracts_dir is None:
+            project = Project.load(self.repo_path)
+            if self.data_dir is None:
+                self.data_dir = Path(project.data_dir)
+            if self.contracts_dir is None:
+                self.contracts_dir = project.contracts_dir
+        return self
+
+    @property
+    def data_root(self) -> Path:
+        """The data root, resolved (``data_dir`` or the project's)."""
+        if self.data_dir is None:  # filled by the validator; kept for mypy
+            return Path(Project.load(self.repo_path).data_dir)
+        return self.data_dir
 
     @property
     def reflection_enabled(self) -> bool:
@@ -135,9 +171,9 @@ class ServerSettings(BaseSettings):
     @property
     def entity_read_roots(self) -> list[str]:
         """Where entity_rows_path may read (settings or the default)."""
-        return self.entity_roots or [str(self.data_dir / "entities")]
+        return self.entity_roots or [str(self.data_root / "entities")]
 
     @property
     def training_set_write_root(self) -> str:
         """Where output_path may write (setting or the default)."""
-        return self.training_set_root or str(self.data_dir / "training_sets")
+        return self.training_set_root or str(self.data_root / "training_sets")

@@ -1,0 +1,49 @@
+"""A feature-store project: where it is, where its data and contracts live."""
+
+from __future__ import annotations
+
+from featurestore.services.project.config import (
+    FEAST_CONFIG,
+    FRONT_BINARY,
+    PROJECT_CONFIG,
+    Caches,
+    Project,
+    ProjectConfig,
+    default_cache_dir,
+    default_ivy_dir,
+    find_front_binary,
+    is_uri,
+    load_config,
+    table_uri,
+    user_jobs,
+)
+from featurestore.services.project.errors import (
+    DirectoryNotEmptyError,
+    ProjectConfigError,
+    ProjectError,
+    ProjectErrorReason,
+    ProjectNotFoundError,
+)
+from featurestore.services.project.scaffold import scaffold
+
+__all__ = [
+    "FEAST_CONFIG",
+    "FRONT_BINARY",
+    "PROJECT_CONFIG",
+    "Caches",
+    "DirectoryNotEmptyError",
+    "Project",
+    "ProjectConfig",
+    "ProjectConfigError",
+    "ProjectError",
+    "ProjectErrorReason",
+    "ProjectNotFoundError",
+    "default_cache_dir",
+    "default_ivy_dir",
+    "find_front_binary",
+    "is_uri",
+    "load_config",
+    "scaffold",
+    "table_uri",
+    "user_jobs",
+]

@@ -1,0 +1,244 @@
+"""The project: a Feast repo folder plus our featurestore.yaml, parsed once."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from featurestore.services.project.errors import (
+    ProjectConfigError,
+    ProjectNotFoundError,
+)
+
+FEAST_CONFIG = "feature_store.yaml"
+"""The Feast config whose folder is the project (as `feast` finds it)."""
+PROJECT_CONFIG = "featurestore.yaml"
+"""Our settings, beside feature_store.yaml; optional (all fields default)."""
+FRONT_BINARY = "fs-front"
+"""Executable name of the compiled gRPC front."""
+
+
+class Caches(BaseModel):
+    """Where downloaded artefacts are kept; shared by every project by default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ivy_dir: Path | None = None
+    """Ivy cache of the Delta jars (relative to the repo); default
+    ``$XDG_CACHE_HOME/featurestore/ivy`` or ``~/.cache/featurestore/ivy``."""
+
+
+class ProjectConfig(BaseModel):
+    """The schema of featurestore.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: str = "data"
+    """Data root holding raw/ and features/: a path relative to the repo, an
+    absolute path or a URI (``s3://bucket/prefix``). ``$FS_DATA_DIR`` wins."""
+    contracts_dir: Path = Path("contracts")
+    """Folder of the contracts, one subfolder per table (relative to the repo)."""
+    jobs: dict[str, str] = Field(default_factory=dict)
+    """Job name -> module path, run by ``featurestore run NAME``; the repo is
+    on ``sys.path``, so ``jobs.example`` is ``<repo>/jobs/example.py``."""
+    storage_options: dict[str, str] = Field(default_factory=dict)
+    """Options for object storage (delta-rs / fsspec keys), e.g. endpoint."""
+    caches: Caches = Caches()
+    """Cache folders."""
+
+
+def is_uri(location: str) -> bool:
+    """True when ``location`` has a scheme (``s3://``, ``file://``), not a path."""
+    scheme, sep, _ = location.partition("://")
+    return bool(sep) and scheme.isidentifier() and len(scheme) > 1
+
+
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/featurestore`` or ``~/.cache/featurestore``."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "featurestore"
+
+
+def default_ivy_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$FS_IVY_DIR``, else the Ivy folder in :func:`default_cache_dir`."""
+    env = os.environ if env is None else env
+    override = env.get("FS_IVY_DIR")
+    return Path(override) if override else default_cache_dir(env) / "ivy"
+
+
+def find_front_binary(env: Mapping[str, str] | None = None) -> Path | None:
+    """The fs-front executable: ``$FS_FRONT_BINARY``, on PATH, or beside Python.
+
+    Returns:
+        Its path, or None when it is nowhere (build it with ``make front``).
+    """
+    env = os.environ if env is None else env
+    if env.get("FS_FRONT_BINARY"):
+        return Path(env["FS_FRONT_BINARY"])
+    found = shutil.which(FRONT_BINARY, path=env.get("PATH"))
+    if found:
+        return Path(found)
+    beside = Path(sys.executable).parent / FRONT_BINARY
+    return beside if beside.is_file() else None
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project folder and its parsed settings; locations are resolved here.
+
+    Attributes:
+        repo: The folder holding feature_store.yaml (absolute).
+        config: featurestore.yaml as parsed (defaults when the file is absent).
+        data_dir: The data root, absolute path or URI (``$FS_DATA_DIR`` applied).
+    """
+
+    repo: Path
+    config: ProjectConfig
+    data_dir: str
+
+    @classmethod
+    def discover(
+        cls, repo: Path | None = None, env: Mapping[str, str] | None = None
+    ) -> Project:
+        """Find the project as ``feast`` does and read its featurestore.yaml.
+
+        Args:
+            repo: The project folder (``--repo``); default ``$FS_REPO_PATH``,
+                else the working directory (or its ``feature_repo/``).
+            env: Environment to read ``FS_REPO_PATH``/``FS_DATA_DIR`` from
+                (default ``os.environ``).
+
+        Raises:
+            ProjectNotFoundError: The folder holds no feature_store.yaml.
+            ProjectConfigError: featurestore.yaml is malformed.
+        """
+        env = os.environ if env is None else env
+        explicit = repo or env.get("FS_REPO_PATH")
+        folder = _find(Path(explicit or Path.cwd()), explicit is not None)
+        return cls.load(folder, env)
+
+    @classmethod
+    def load(cls, repo: Path, env: Mapping[str, str] | None = None) -> Project:
+        """Read the settings of the project at ``repo`` (need not exist yet).
+
+        Raises:
+            ProjectConfigError: featurestore.yaml is malformed.
+        """
+        env = os.environ if env is None else env
+        folder = Path(repo).resolve()
+        config = load_config(folder / PROJECT_CONFIG)
+        data_dir = env.get("FS_DATA_DIR") or config.data_dir
+        return cls(folder, config, _resolve(folder, data_dir))
+
+    @property
+    def contracts_dir(self) -> Path:
+        """The contracts folder (absolute)."""
+        return (self.repo / self.config.contracts_dir).resolve()
+
+    @property
+    def ivy_dir(self) -> Path:
+        """Ivy cache: ``$FS_IVY_DIR``, the config's, else the user cache."""
+        if "FS_IVY_DIR" not in os.environ and self.config.caches.ivy_dir:
+            return (self.repo / self.config.caches.ivy_dir).resolve()
+        return default_ivy_dir()
+
+    @property
+    def storage_options(self) -> dict[str, str]:
+        """Object-storage options for the data root (a copy)."""
+        return dict(self.config.storage_options)
+
+    def table_uri(self, name: str) -> str:
+        """Location of feature table ``name``: ``<data_dir>/features/<name>``."""
+        return join(self.data_dir, "features", name)
+
+    def quarantine_uri(self, name: str) -> str:
+        """Location of the quarantine table beside feature table ``name``."""
+        return join(self.data_dir, "features", f"{name}_quarantine")
+
+
+def load_config(path: Path) -> ProjectConfig:
+    """Parse featurestore.yaml at ``path``; defaults when there is no file.
+
+    Raises:
+        ProjectConfigError: Not YAML, not a mapping, or a field is wrong/unknown.
+    """
+    if not path.is_file():
+        return ProjectConfig()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ProjectConfigError(str(path), f"cannot read: {exc}") from exc
+    if raw is None:
+        return ProjectConfig()
+    if not isinstance(raw, dict):
+        raise ProjectConfigError(str(path), "expected a mapping at the top level")
+    try:
+        return ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ProjectConfigError(str(path), detail) from exc
+
+
+def _find(folder: Path, explicit: bool) -> Path:
+    # Like feast: the folder holding feature_store.yaml. Without --repo, a
+    # checkout's root also finds its ./feature_repo.
+    folder = folder.resolve()
+    if (folder / FEAST_CONFIG).is_file():
+        return folder
+    if not explicit and (folder / "feature_repo" / FEAST_CONFIG).is_file():
+        return folder / "feature_repo"
+    raise ProjectNotFoundError(str(folder))
+
+
+def join(root: str, *parts: str) -> str:
+    """Join path parts onto a local root or a URI (``/`` separators for URIs)."""
+    if is_uri(root):
+        return posixpath.join(root.rstrip("/"), *parts)
+    return str(Path(root, *parts))
+
+
+def _resolve(repo: Path, location: str) -> str:
+    if is_uri(location):
+        return location
+    path = Path(location).expanduser()
+    return str(path if path.is_absolute() else (repo / path).resolve())
+
+
+def table_uri(name: str, repo: Path | None = None) -> str:
+    """Location of feature table ``name`` in the project at ``repo``.
+
+    Feature repos call it in their sources so that featurestore.yaml (or
+    ``$FS_DATA_DIR``) decides where tables are when ``feast apply`` runs.
+
+    Args:
+        name: Table name.
+        repo: The project folder; default as :meth:`Project.discover`.
+    """
+    return Project.discover(repo).table_uri(name)
+
+
+def user_jobs(repo: Path | None = None) -> dict[str, str]:
+    """The project's jobs (name -> module), its folder put on ``sys.path``.
+
+    Empty when there is no project. Modules are imported relative to the
+    project folder, as feast imports the definitions.
+    """
+    try:
+        project = Project.discover(repo)
+    except ProjectNotFoundError:
+        return {}
+    if str(project.repo) not in sys.path:
+        sys.path.insert(0, str(project.repo))
+    return dict(project.config.jobs)

@@ -1,0 +1,70 @@
+"""Errors raised by the project package, each with a stable reason and metadata."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ProjectErrorReason(StrEnum):
+    """Stable, machine-readable reasons carried by every `ProjectError`."""
+
+    PROJECT_NOT_FOUND = "PROJECT_NOT_FOUND"
+    """No feature_store.yaml in the folder searched."""
+    INVALID_CONFIG = "INVALID_CONFIG"
+    """featurestore.yaml is not valid YAML or breaks the schema."""
+    DIRECTORY_NOT_EMPTY = "DIRECTORY_NOT_EMPTY"
+    """`scaffold` was pointed at a folder that already holds files."""
+
+
+class ProjectError(Exception):
+    """Base class of every error raised by `featurestore.services.project`.
+
+    Attributes:
+        reason: Stable reason code; callers branch on it, never on the message.
+        metadata: The dynamic values that appear in the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: ProjectErrorReason,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.metadata: dict[str, str] = dict(metadata or {})
+
+
+class ProjectNotFoundError(ProjectError, LookupError):
+    """The folder holds no feature_store.yaml."""
+
+    def __init__(self, repo: str) -> None:
+        super().__init__(
+            f"no feature_store.yaml in {repo}: run in a project folder, pass "
+            "--repo, or create one with `featurestore init`",
+            reason=ProjectErrorReason.PROJECT_NOT_FOUND,
+            metadata={"repo": repo},
+        )
+
+
+class ProjectConfigError(ProjectError, ValueError):
+    """featurestore.yaml cannot be read or breaks the schema."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(
+            f"{path}: {detail}",
+            reason=ProjectErrorReason.INVALID_CONFIG,
+            metadata={"path": path, "detail": detail},
+        )
+
+
+class DirectoryNotEmptyError(ProjectError, FileExistsError):
+    """`scaffold` refuses a folder that already holds files."""
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(
+            f"{directory} is not empty: a new project needs an empty or new folder",
+            reason=ProjectErrorReason.DIRECTORY_NOT_EMPTY,
+            metadata={"directory": directory},
+        )

@@ -1,0 +1,191 @@
+"""Project discovery and featurestore.yaml: locations from one place."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+import featurestore.services.project as project_pkg
+from featurestore.services.project import (
+    Project,
+    ProjectConfigError,
+    ProjectErrorReason,
+    ProjectNotFoundError,
+    default_ivy_dir,
+    find_front_binary,
+    table_uri,
+    user_jobs,
+)
+from featurestore.services.server.settings import ServerSettings
+
+CHECKOUT = Path(__file__).resolve().parents[3]
+
+
+def _repo(tmp_path: Path, config: str | None = None) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "feature_store.yaml").write_text("project: p\n")
+    if config is not None:
+        (repo / "featurestore.yaml").write_text(config)
+    return repo
+
+
+def test_exported_members() -> None:
+    assert set(project_pkg.__all__) == {
+        "FEAST_CONFIG",
+        "FRONT_BINARY",
+        "PROJECT_CONFIG",
+        "Caches",
+        "DirectoryNotEmptyError",
+        "Project",
+        "ProjectConfig",
+        "ProjectConfigError",
+        "ProjectError",
+        "ProjectErrorReason",
+        "ProjectNotFoundError",
+        "default_cache_dir",
+        "default_ivy_dir",
+        "find_front_binary",
+        "is_uri",
+        "load_config",
+        "scaffold",
+        "table_uri",
+        "user_jobs",
+    }
+
+
+def test_defaults_without_featurestore_yaml(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    project = Project.discover(repo, env={})
+    assert project.repo == repo.resolve()
+    assert project.data_dir == str(repo.resolve() / "data")
+    assert project.contracts_dir == repo.resolve() / "contracts"
+    assert project.table_uri("t") == str(repo.resolve() / "data" / "features" / "t")
+    assert project.quarantine_uri("t").endswith("features/t_quarantine")
+
+
+def test_relative_data_dir_is_relative_to_the_repo(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, "data_dir: ../shared\ncontracts_dir: c\n")
+    project = Project.discover(repo, env={})
+    assert project.data_dir == str(tmp_path.resolve() / "shared")
+    assert project.contracts_dir == repo.resolve() / "c"
+
+
+def test_fs_data_dir_overrides(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, "data_dir: ../shared\n")
+    project = Project.discover(repo, env={"FS_DATA_DIR": str(tmp_path / "env")})
+    assert project.data_dir == str(tmp_path / "env")
+
+
+def test_uri_data_dir_is_kept_and_joined_with_slashes(tmp_path: Path) -> None:
+    repo = _repo(
+        tmp_path,
+        "data_dir: s3://bucket/prefix/\nstorage_options:\n  endpoint_url: http://x\n",
+    )
+    project = Project.discover(repo, env={})
+    assert project.data_dir == "s3://bucket/prefix/"
+    assert project.table_uri("t") == "s3://bucket/prefix/features/t"
+    assert project.storage_options == {"endpoint_url": "http://x"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "unknown_key: 1\n",
+        "jobs: [a, b]\n",
+        "caches: {ivy: x}\n",
+        "- a list\n",
+        "data_dir: [unclosed\n",
+    ],
+)
+def test_bad_config_is_invalid_config(tmp_path: Path, text: str) -> None:
+    repo = _repo(tmp_path, text)
+    with pytest.raises(ProjectConfigError) as caught:
+        Project.discover(repo, env={})
+    assert caught.value.reason is ProjectErrorReason.INVALID_CONFIG
+    assert isinstance(caught.value, ValueError)
+
+
+def test_no_feature_store_yaml_is_project_not_found(tmp_path: Path) -> None:
+    with pytest.raises(ProjectNotFoundError) as caught:
+        Project.discover(tmp_path, env={})
+    assert caught.value.reason is ProjectErrorReason.PROJECT_NOT_FOUND
+    assert caught.value.metadata == {"repo": str(tmp_path.resolve())}
+
+
+def test_working_directory_then_feature_repo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _repo(tmp_path)
+    monkeypatch.chdir(repo)
+    assert Project.discover(env={}).repo == repo.resolve()
+    monkeypatch.chdir(CHECKOUT)
+    assert Project.discover(env={}).repo == CHECKOUT / "feature_repo"
+    # An explicit folder is taken as is: no feature_repo/ below it.
+    with pytest.raises(ProjectNotFoundError):
+        Project.discover(CHECKOUT, env={})
+    monkeypatch.chdir(tmp_path)
+    assert Project.discover(env={"FS_REPO_PATH": str(repo)}).repo == repo.resolve()
+
+
+def test_checkout_data_dir_is_beside_feature_repo() -> None:
+    project = Project.discover(CHECKOUT / "feature_repo", env={})
+    assert project.data_dir == str(CHECKOUT / "data")
+    assert project.contracts_dir == CHECKOUT / "feature_repo" / "contracts"
+    assert project.table_uri("customer_spend") == str(
+        CHECKOUT / "data" / "features" / "customer_spend"
+    )
+
+
+def test_table_uri_follows_fs_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FS_DATA_DIR", str(tmp_path))
+    assert table_uri("t", CHECKOUT / "feature_repo") == str(tmp_path / "features" / "t")
+
+
+def test_ivy_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert default_ivy_dir({"XDG_CACHE_HOME": "/c"}) == Path("/c/featurestore/ivy")
+    assert default_ivy_dir({"FS_IVY_DIR": "/i"}) == Path("/i")
+    assert default_ivy_dir({}) == Path.home() / ".cache" / "featurestore" / "ivy"
+    repo = _repo(tmp_path, "caches:\n  ivy_dir: .ivy\n")
+    monkeypatch.delenv("FS_IVY_DIR", raising=False)
+    assert Project.discover(repo, env={}).ivy_dir == repo.resolve() / ".ivy"
+
+
+def test_front_binary_lookup(tmp_path: Path) -> None:
+    assert find_front_binary({"FS_FRONT_BINARY": "/x/fs-front"}) == Path("/x/fs-front")
+    binary = tmp_path / "fs-front"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    assert find_front_binary({"PATH": str(tmp_path)}) == binary
+    assert find_front_binary({"PATH": str(tmp_path / "none")}) in (
+        None,
+        Path(sys.executable).parent / "fs-front",
+    )
+
+
+def test_user_jobs(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, "jobs:\n  example: jobs.example\n")
+    assert user_jobs(repo) == {"example": "jobs.example"}
+    assert user_jobs(tmp_path / "none") == {}
+
+
+def test_server_settings_take_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("FS_DATA_DIR", "FS_CONTRACTS_DIR", "FS_REPO_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    repo = _repo(tmp_path, "data_dir: /srv/data\ncontracts_dir: defs\n")
+    monkeypatch.chdir(repo)
+    settings = ServerSettings()
+    assert settings.repo_path == repo.resolve()
+    assert settings.data_dir == Path("/srv/data")
+    assert settings.contracts_dir == repo.resolve() / "defs"
+    assert settings.training_set_write_root == "/srv/data/training_sets"
+    explicit = ServerSettings(repo_path=repo, data_dir=tmp_path / "d")
+    assert explicit.data_dir == tmp_path / "d"
+    monkeypatch.setenv("FS_DATA_DIR", str(tmp_path / "env"))
+    assert ServerSettings().data_dir == tmp_path / "env"
