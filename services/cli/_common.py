@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 OK = 0
 """Exit code: the command did what was asked."""
@@ -18,7 +20,7 @@ FAILED = 1
 USAGE = 2
 """Exit code: bad usage (unknown flag, name or file, unusable settings)."""
 
-json_option = click.option(
+json_option: Callable[[_F], _F] = click.option(
     "--json", "as_json", is_flag=True, help="print one JSON document"
 )
 
@@ -48,13 +50,21 @@ def spinner(text: str) -> Iterator[None]:
 
 
 def default_repo() -> Path:
-    """The Feast repo: the working directory when it holds feature_store.yaml,
-    else ./feature_repo (this checkout's layout)."""
-    cwd = Path.cwd()
-    return cwd if (cwd / "feature_store.yaml").is_file() else cwd / "feature_repo"
+    """The Feast repo: $FS_REPO_PATH, else the working directory when it holds
+    feature_store.yaml, else ./feature_repo (found as the project finds it)."""
+    try:
+        from featurestore.services.project import Project, ProjectError
+    except ImportError:  # an installation without project support
+        cwd = Path.cwd()
+        has_yaml = (cwd / "feature_store.yaml").is_file()
+        return cwd if has_yaml else cwd / "feature_repo"
+    try:
+        return Project.discover().repo
+    except ProjectError as exc:
+        raise usage_error(f"{exc.reason.value}: {exc}") from exc
 
 
-def repo_option(help_text: str = "the Feast repo") -> Any:
+def repo_option(help_text: str = "the Feast repo") -> Callable[[_F], _F]:
     """``--repo PATH``; default: see ``default_repo``."""
     return click.option(
         "--repo",

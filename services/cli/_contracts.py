@@ -42,10 +42,8 @@ def contracts(ctx: click.Context, root: Path | None) -> None:
 
 
 def _registry() -> ContractRegistry:
-    registry: ContractRegistry = click.get_current_context().find_object(
-        ContractRegistry
-    )
-    return registry
+    registry = click.get_current_context().find_object(ContractRegistry)
+    return registry if registry is not None else ContractRegistry()
 
 
 def _guarded(run: Any) -> Any:

@@ -50,25 +50,22 @@ def lineage(
         click.echo(format_record(record))
 
 
-class _Instant(click.ParamType):
-    """An ISO 8601 instant; naive means UTC."""
-
-    name = "ISO-8601"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> datetime:
-        if isinstance(value, datetime):
-            return value
+def _instants(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[datetime, ...]:
+    """ISO 8601 instants; naive means UTC."""
+    moments = []
+    for value in values:
         try:
-            moment = datetime.fromisoformat(str(value))
+            moment = datetime.fromisoformat(value)
         except ValueError:
-            self.fail(f"{value!r} is not an ISO 8601 date or time", param, ctx)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from None
+        moments.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    return tuple(moments)
 
 
 @click.command("materialize")
-@click.argument("dates", nargs=-1, type=_Instant(), metavar="[START] END")
+@click.argument("dates", nargs=-1, callback=_instants, metavar="[START] END")
 @click.option(
     "--incremental",
     is_flag=True,

@@ -14,7 +14,7 @@ from typing import cast
 
 import click
 
-from featurestore.services.cli._common import USAGE, spinner
+from featurestore.services.cli._common import USAGE, spinner, usage_error
 
 BUILT_IN_JOBS = (
     "generate_raw_events",
@@ -39,7 +39,10 @@ def jobs() -> dict[str, str]:
         return found
     listing = getattr(project, "user_jobs", None)
     if callable(listing):
-        user = cast("Mapping[str, str]", listing())
+        try:
+            user = cast("Mapping[str, str]", listing())
+        except project.ProjectError as exc:  # a malformed featurestore.yaml
+            raise usage_error(f"{exc.reason.value}: {exc}") from exc
         found.update({k: v for k, v in user.items() if k not in found})
     return found
 
@@ -66,23 +69,18 @@ def submit_command(module: str, args: list[str], master: str) -> list[str]:
     ]  # fmt: skip
 
 
-class _JobName(click.ParamType):
-    name = "JOB"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> str:
-        known = jobs()
-        if str(value) not in known:
-            self.fail(f"unknown job {value!r}; jobs: {', '.join(known)}", param, ctx)
-        return str(value)
+def _job_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    known = jobs()
+    if value not in known:
+        raise click.BadParameter(f"unknown job {value!r}; jobs: {', '.join(known)}")
+    return value
 
 
 @click.command(
     "run",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
-@click.argument("job", type=_JobName())
+@click.argument("job", callback=_job_name)
 @click.argument("job_args", nargs=-1, type=click.UNPROCESSED, metavar="[JOB ARGS]...")
 @click.option(
     "--print-submit",

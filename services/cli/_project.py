@@ -23,7 +23,10 @@ def init(directory: Path) -> None:
             "this installation has no project scaffolding "
             "(featurestore.services.project)"
         ) from exc
-    project.scaffold(directory)
+    try:
+        project.scaffold(directory)
+    except project.ProjectError as exc:
+        raise usage_error(f"{exc.reason.value}: {exc}") from exc
     click.echo(f"created a project in {directory}")
 
 

@@ -1,0 +1,272 @@
+"""The featurestore CLI in-process (click's CliRunner): output, --json, exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from deltalake import CommitProperties, write_deltalake
+
+import featurestore.services.cli as cli_package
+from featurestore.services.cli import cli, main
+
+REPO = Path(__file__).resolve().parents[3]
+CONTRACTS = REPO / "feature_repo" / "contracts"
+TS = pa.timestamp("us", tz="UTC")
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), prog_name="featurestore")
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_public_names() -> None:
+    assert cli_package.__all__ == ["cli", "main"]
+
+
+def test_help_lists_every_command_and_the_exit_codes() -> None:
+    code, out = _invoke("--help")
+    assert code == 0
+    for command in (
+        "version", "run", "contracts", "lineage", "materialize", "serve",
+        "training-set", "auth", "init",
+    ):  # fmt: skip
+        assert f"  {command} " in out
+    assert "0  ok" in out and "1  contract" in out and "2  usage" in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["version"], ["run"], ["contracts"], ["contracts", "validate"],
+        ["lineage"], ["materialize"], ["training-set"], ["auth", "add-key"],
+        ["init"],
+    ],
+)  # fmt: skip
+def test_every_command_has_help(command: list[str]) -> None:
+    code, out = _invoke(*command, "--help")
+    assert code == 0
+    assert out.startswith("Usage: featurestore")
+
+
+def test_serve_help_is_the_servers_own_flags(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from featurestore.services.server.cli import build_parser
+
+    assert main(["serve", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: featurestore serve")
+    flags = {
+        option for action in build_parser()._actions for option in action.option_strings
+    }
+    for flag in flags:
+        assert flag in out
+    assert {"--address", "--tls-cert", "--auth", "--front", "--workers"} <= flags
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["no-such-command"]) == 2
+    assert main(["version", "--no-such-flag"]) == 2
+    assert main(["run", "no_such_job"]) == 2
+    assert main(["serve", "--no-such-flag"]) == 2
+    assert main(["serve", "--workers", "0"]) == 2
+    assert main(["materialize"]) == 2
+    assert main(["contracts", "--root", str(CONTRACTS), "show", "nope"]) == 2
+
+
+def test_version_json() -> None:
+    code, out = _invoke("version", "--json")
+    assert code == 0
+    versions = json.loads(out)
+    assert set(versions) == {"featurestore", "python", "feast", "pyspark", "deltalake"}
+    assert versions["featurestore"] == "0.1.0"
+
+
+def test_contracts_list_text_and_json() -> None:
+    code, out = _invoke("contracts", "--root", str(CONTRACTS), "list")
+    assert code == 0
+    assert out.splitlines()[0].split("\t")[:2] == ["customer_spend", "1.0.0"]
+    code, out = _invoke("contracts", "--root", str(CONTRACTS), "list", "--json")
+    assert code == 0
+    names = [c["name"] for c in json.loads(out)]
+    assert names == ["customer_spend", "merchant_risk"]
+
+
+def test_contracts_show_json_is_the_yaml() -> None:
+    code, out = _invoke(
+        "contracts", "--root", str(CONTRACTS), "show", "merchant_risk", "--json"
+    )
+    assert code == 0
+    document = json.loads(out)
+    assert (document["name"], document["version"]) == ("merchant_risk", "1.0.0")
+    code, text = _invoke("contracts", "--root", str(CONTRACTS), "show", "merchant_risk")
+    assert (
+        code == 0 and text == (CONTRACTS / "merchant_risk" / "1.0.0.yaml").read_text()
+    )
+
+
+@pytest.fixture
+def two_versions(tmp_path: Path) -> Path:
+    """merchant_risk 1.0.0 and a 1.1.0 that drops a column (breaking)."""
+    root = tmp_path / "contracts"
+    shutil.copytree(CONTRACTS, root)
+    text = (root / "merchant_risk" / "1.0.0.yaml").read_text()
+    dropped = text.split("  - name: fraud_rate_30d")[0]
+    (root / "merchant_risk" / "1.1.0.yaml").write_text(
+        dropped.replace("version: 1.0.0", "version: 1.1.0")
+    )
+    return root
+
+
+def test_contracts_diff_and_check_exit_1_on_a_wrong_bump(two_versions: Path) -> None:
+    root = str(two_versions)
+    code, out = _invoke("contracts", "--root", root, "diff", "merchant_risk",
+                        "1.0.0", "1.1.0", "--json")  # fmt: skip
+    assert code == 1
+    verdict = json.loads(out)
+    assert verdict["version_bump_ok"] is False
+    assert [p["problem"] for p in verdict["problems"]] == ["MAJOR_BUMP_REQUIRED"]
+    assert any(c["breaking"] for c in verdict["changes"])
+    code, out = _invoke("contracts", "--root", root, "check", "--json")
+    assert code == 1
+    assert json.loads(out)["ok"] is False
+    code, out = _invoke("contracts", "--root", root, "check")
+    assert code == 1 and "PROBLEM merchant_risk 1.0.0 -> 1.1.0" in out
+
+
+def test_contracts_check_clean_exits_0() -> None:
+    code, out = _invoke("contracts", "--root", str(CONTRACTS), "check", "--json")
+    assert code == 0
+    assert json.loads(out) == {"findings": [], "ok": True, "root": str(CONTRACTS)}
+
+
+def _merchant_rows(rate: float) -> pa.Table:
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    return pa.table(
+        {
+            "merchant_id": ["M0001", "M0002"],
+            "event_timestamp": pa.array([now, now], TS),
+            "created_timestamp": pa.array([now, now], TS),
+            "txn_count_30d": pa.array([40, 3], pa.int64()),
+            "fraud_count_30d": pa.array([2, 0], pa.int64()),
+            "fraud_rate_30d": [0.05, rate],
+            "extra": [1, 2],
+        }
+    )
+
+
+def test_contracts_validate_parquet_passes_and_fails(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.parquet", tmp_path / "bad.parquet"
+    pq.write_table(_merchant_rows(0.0), good)
+    pq.write_table(_merchant_rows(7.0), bad)
+    base = ("contracts", "--root", str(CONTRACTS), "validate", "--contract",
+            "merchant_risk")  # fmt: skip
+    code, out = _invoke(*base, str(good), "--json")
+    assert code == 0
+    assert json.loads(out)["failed"] == 0
+    code, out = _invoke(*base, str(bad), "--json")
+    assert code == 1
+    verdict = json.loads(out)
+    assert (verdict["rows"], verdict["failed"]) == (2, 1)
+    assert verdict["by_reason"] == {"fraud_rate_30d:in_range": 1}
+    code, out = _invoke(*base, str(bad))
+    assert code == 1 and "FAILED fraud_rate_30d:in_range\t1" in out
+
+
+def test_contracts_validate_csv_and_schema_mismatch(tmp_path: Path) -> None:
+    csv = tmp_path / "rows.csv"
+    csv.write_text(
+        "merchant_id,event_timestamp,created_timestamp,txn_count_30d,"
+        "fraud_count_30d,fraud_rate_30d\n"
+        "M0001,2026-11-01T00:00:00Z,2026-11-01T00:00:00Z,4,1,0.25\n"
+        "bad,2026-11-01T00:00:00Z,2026-11-01T00:00:00Z,4,1,0.25\n"
+    )
+    base = ("contracts", "--root", str(CONTRACTS), "validate", "--contract",
+            "merchant_risk")  # fmt: skip
+    code, out = _invoke(*base, str(csv), "--json")
+    assert code == 1
+    assert json.loads(out)["by_reason"] == {"merchant_id:str_matches": 1}
+    narrow = tmp_path / "narrow.parquet"
+    pq.write_table(pa.table({"merchant_id": ["M0001"]}), narrow)
+    code, out = _invoke(*base, str(narrow), "--json")
+    assert code == 1
+    assert "txn_count_30d" in json.loads(out)["schema_problems"]["missing"]
+    assert _invoke(*base, str(tmp_path / "missing.parquet"))[0] == 2
+
+
+def test_lineage_of_a_delta_table(tmp_path: Path) -> None:
+    path = tmp_path / "features" / "customer_spend"
+    stamp = {"job": "build_customer_spend", "run_id": "run-a",
+             "contract": "customer_spend@1.0.0",
+             "validation": {"rows_in": 3, "published": 3}}  # fmt: skip
+    for mode in ("error", "overwrite"):
+        write_deltalake(
+            path, pa.table({"x": [1, 2, 3]}), mode=mode,  # type: ignore[arg-type]
+            commit_properties=CommitProperties(
+                custom_metadata={"userMetadata": json.dumps(stamp)}
+            ),
+        )  # fmt: skip
+    code, out = _invoke(
+        "lineage", "customer_spend", "--data-dir", str(tmp_path), "--json"
+    )
+    assert code == 0
+    records = json.loads(out)
+    assert [r["version"] for r in records] == [1, 0]
+    assert records[0]["run_id"] == "run-a"
+    code, out = _invoke("lineage", str(path), "--limit", "1")
+    assert code == 0
+    assert out.startswith("v1\t") and "run=run-a" in out
+    assert _invoke("lineage", str(tmp_path / "nothing"))[0] == 2
+
+
+def test_run_print_submit_names_the_delta_package_and_the_job_file() -> None:
+    from featurestore.spark_jobs.session import DELTA_PACKAGE, IVY_DIR
+
+    code, out = _invoke("run", "--print-submit", "--master", "local[2]",
+                        "build_customer_spend", "--data-dir", "/d")  # fmt: skip
+    assert code == 0
+    import shlex
+
+    line = shlex.split(out)
+    assert line[0].endswith("spark-submit")
+    assert line[line.index("--packages") + 1] == DELTA_PACKAGE
+    assert f"spark.jars.ivy={IVY_DIR}" in line
+    assert line[line.index("--master") + 1] == "local[2]"
+    assert line[-3].endswith("spark_jobs/jobs/build_customer_spend.py")
+    assert Path(line[-3]).is_file()
+    assert line[-2:] == ["--data-dir", "/d"]
+
+
+def test_run_passes_help_to_the_job(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "generate_raw_events", "--help"]) == 0
+    assert "--transactions" in capsys.readouterr().out
+    assert main(["run", "generate_raw_events", "--transactions", "0"]) == 2
+
+
+def test_auth_add_key(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.yaml"
+    code, out = _invoke("auth", "add-key", "--file", str(keys),
+                        "--principal", "scorer", "--role", "reader")  # fmt: skip
+    assert code == 0
+    key = out.splitlines()[0]
+    assert key.startswith("fsk_") and key not in keys.read_text()
+    assert "scorer" in keys.read_text()
+
+
+def test_init_scaffolds_a_project(tmp_path: Path) -> None:
+    pytest.importorskip(
+        "featurestore.services.project",
+        reason="featurestore.services.project (scaffold) not there yet",
+    )
+    code, _ = _invoke("init", str(tmp_path / "new"))
+    assert code == 0
+    assert (tmp_path / "new" / "feature_store.yaml").is_file()
