@@ -1,0 +1,170 @@
+"""`featurestore serve`, `materialize` and `training-set` as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.integration.server._served import NOW, REPO, TS, ServedRepo
+from tests.redis_harness import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FEATURESTORE = str(Path(sys.executable).parent / "featurestore")
+
+
+def _env(served_repo: ServedRepo) -> dict[str, str]:
+    return {**os.environ, "FS_DATA_DIR": str(served_repo.data)}
+
+
+def _cli(
+    *args: str, env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FEATURESTORE, *args], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+
+
+def _wait_serving(address: str, proc: subprocess.Popen[bytes]) -> int:
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        deadline, status = time.monotonic() + 120, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+            except grpc.RpcError:
+                time.sleep(0.3)
+                continue
+            if status == health_pb2.HealthCheckResponse.SERVING:
+                break
+        return int(status or 0)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_answers_health_and_exits_0_on_sigterm(
+    served_repo: ServedRepo, tmp_path: Path, workers: str
+) -> None:
+    """With --workers 2 the workers are re-executed as python -m ...server."""
+    address = f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen(
+        [FEATURESTORE, "serve", "--address", address, "--repo",
+         str(served_repo.repo), "--data-dir", str(served_repo.data),
+         "--workers", workers],
+        cwd=tmp_path, env=_env(served_repo), stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert _wait_serving(address, proc) == health_pb2.HealthCheckResponse.SERVING
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_refuses_unusable_settings_with_exit_2(tmp_path: Path) -> None:
+    proc = _cli("serve", "--address", "0.0.0.0:0", env=dict(os.environ), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("featurestore serve: ")
+
+
+def _entities() -> pa.Table:
+    times = [NOW - timedelta(minutes=30), NOW - timedelta(minutes=30), NOW]
+    return pa.table(
+        {
+            "customer_id": pa.array([1, 3, 3], pa.int64()),
+            "merchant_id": ["M0001", "M0001", "M0002"],
+            "event_timestamp": pa.array(times, TS),
+        }
+    )
+
+
+def test_training_set_writes_rows_and_a_manifest_then_replays(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    entities = tmp_path / "entities.parquet"
+    pq.write_table(_entities(), entities)
+    out = tmp_path / "out" / "train.parquet"
+    proc = _cli("training-set", "--repo", str(served_repo.repo), "--entities",
+                str(entities), "--feature-service", "fraud_model_v1",
+                "--out", str(out), "--json",
+                env=_env(served_repo), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["rows"] == 3
+    assert set(summary["tables"]) == {"customer_spend", "merchant_risk"}
+    train = pq.read_table(out)
+    assert train["spend_24h"].to_pylist() == [11.0, 33.0, 33.0]
+    assert train["fraud_rate_30d"].to_pylist() == [0.05, 0.05, None]
+    manifest = Path(f"{out}.manifest.json")
+    assert json.loads(manifest.read_text())["entity_rows"] == 3
+
+    replayed = tmp_path / "replayed"
+    proc = _cli("training-set", "--replay", str(manifest), "--entities",
+                str(entities), "--out", str(replayed), "--format", "delta",
+                env=_env(served_repo), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    again = DeltaTable(str(replayed)).to_pyarrow_table()
+    assert again.sort_by("customer_id").equals(train.sort_by("customer_id"))
+
+
+def test_training_set_from_csv_features_and_usage_errors(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    csv = tmp_path / "entities.csv"
+    csv.write_text(f"customer_id,event_timestamp\n1,{NOW.isoformat()}\n")
+    out = tmp_path / "train.parquet"
+    base = ("training-set", "--repo", str(served_repo.repo), "--entities", str(csv),
+            "--out", str(out))  # fmt: skip
+    proc = _cli(*base, "--features", "customer_spend:spend_24h",
+                env=_env(served_repo), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert pq.read_table(out)["spend_24h"].to_pylist() == [11.0]
+    assert _cli(*base, env=_env(served_repo), cwd=tmp_path).returncode == 2
+    unknown = _cli(*base, "--features", "nope:x", env=_env(served_repo), cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("error: ")
+
+
+def test_materialize_and_incremental_in_a_copy(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    root = tmp_path / "served"
+    shutil.copytree(served_repo.repo.parent, root)
+    repo = root / "feature_repo"
+    env = {**os.environ, "FS_DATA_DIR": str(root / "data")}
+    start = (NOW - timedelta(days=30)).isoformat()
+    end = (NOW + timedelta(minutes=1)).isoformat()
+    proc = _cli("materialize", start, end, "--repo", str(repo), "--json",
+                env=env, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"customer_spend": 3, "merchant_risk": 1}
+    later = (NOW + timedelta(minutes=2)).isoformat()
+    proc = _cli("materialize", "--incremental", later, "--repo", str(repo),
+                env=env, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "customer_spend: 0 entities" in proc.stdout
+    assert _cli("materialize", "yesterday", env=env, cwd=tmp_path).returncode == 2
+
+
+def test_help_of_the_installed_script() -> None:
+    proc = subprocess.run(
+        [FEATURESTORE, "--help"], capture_output=True, text=True, cwd=REPO
+    )
+    assert proc.returncode == 0
+    assert "Exit codes" in proc.stdout
