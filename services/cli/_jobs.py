@@ -55,9 +55,8 @@ def submit_command(module: str, args: list[str], master: str) -> list[str]:
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
         raise click.UsageError(f"job module {module} not found")
-    binary = Path(sys.executable).parent / "spark-submit"
     return [
-        str(binary) if binary.exists() else "spark-submit",
+        _spark_submit(),
         "--master", master,
         "--packages", DELTA_PACKAGE,
         "--conf", f"spark.jars.ivy={IVY_DIR}",
@@ -67,6 +66,17 @@ def submit_command(module: str, args: list[str], master: str) -> list[str]:
         spec.origin,
         *args,
     ]  # fmt: skip
+
+
+def _spark_submit() -> str:
+    # pyspark's own bin/spark-submit: it finds SPARK_HOME beside itself, where
+    # the venv's bin/spark-submit asks a `python3` on PATH that may lack pyspark.
+    spec = importlib.util.find_spec("pyspark")
+    if spec is not None and spec.origin is not None:
+        binary = Path(spec.origin).parent / "bin" / "spark-submit"
+        if binary.exists():
+            return str(binary)
+    return "spark-submit"
 
 
 def _job_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
