@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
+FS := .venv/bin/featurestore
 VENV_STAMP := .venv/.installed
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONUNBUFFERED := 1
@@ -25,17 +26,17 @@ demo: $(VENV_STAMP) ## Generate data, run the Spark jobs, feast apply/materializ
 	$(PY) -m featurestore.services.demo $(DEMO_ARGS)
 
 serve: $(VENV_STAMP) ## Run the gRPC server (FS_ADDRESS, default 127.0.0.1:6566)
-	$(PY) -m featurestore.services.server
+	$(FS) serve
 
 serve-front: $(VENV_STAMP) front ## The same behind the compiled front: fs-front + 2 server processes
-	$(PY) -m featurestore.services.server --front --workers 2
+	$(FS) serve --front --workers 2
 
 test: $(VENV_STAMP) contracts-check proto-check loadgen-test front front-test grpcurl oidc-provider ## Run every test (unit, Spark, integration)
 	$(PY) -m pytest -q
 
 contracts-check: $(VENV_STAMP) ## Every contract vs its previous version; views vs contracts
-	$(PY) -m featurestore.services.contracts check-all
-	$(PY) -m featurestore.services.contracts check-feast
+	$(FS) contracts check
+	$(FS) contracts check-feast
 
 test-fast: $(VENV_STAMP) ## Unit tests only: no Spark, no servers
 	$(PY) -m pytest -q -m "not spark and not integration"
