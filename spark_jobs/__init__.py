@@ -1,1 +1,35 @@
-"""Spark jobs: raw card-payment events to contract-checked Delta feature tables."""
+"""Spark jobs: contract-checked Delta feature tables, and the publish API."""
+
+# Imported eagerly, not lazily (PEP 562): the submodule ``publish`` would otherwise
+# shadow the function ``publish`` once anything imported the submodule first.
+from featurestore.spark_jobs.errors import (
+    ConfigError,
+    ContractViolationError,
+    InputNotFoundError,
+    Reason,
+    SparkJobError,
+    WriteConflictError,
+)
+from featurestore.spark_jobs.publish import (
+    PublishMode,
+    PublishReport,
+    RetryPolicy,
+    publish,
+)
+from featurestore.spark_jobs.session import build_spark_session
+from featurestore.spark_jobs.validate import ValidationResult
+
+__all__ = [
+    "ConfigError",
+    "ContractViolationError",
+    "InputNotFoundError",
+    "PublishMode",
+    "PublishReport",
+    "Reason",
+    "RetryPolicy",
+    "SparkJobError",
+    "ValidationResult",
+    "WriteConflictError",
+    "build_spark_session",
+    "publish",
+]

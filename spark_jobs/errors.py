@@ -45,9 +45,13 @@ class ContractViolationError(SparkJobError):
 class WriteConflictError(SparkJobError):
     """A concurrent Delta commit won; the job may be retried."""
 
-    def __init__(self, table: str, detail: str) -> None:
+    def __init__(self, table: str, detail: str, *, attempts: int = 1) -> None:
+        tried = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
         super().__init__(
             Reason.WRITE_CONFLICT,
-            f"concurrent write to {table}: {detail}",
+            f"concurrent write to {table}{tried}: {detail}",
             table=table,
+            attempts=str(attempts),
         )
+        self.table = table
+        self.detail = detail

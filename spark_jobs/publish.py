@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import logging
+import os
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any, Literal, TypeVar, get_args
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from featurestore.services.contracts import Contract
-from featurestore.spark_jobs.io import delta_version, write_delta
-from featurestore.spark_jobs.paths import DataPaths
+from featurestore.spark_jobs.errors import ConfigError, WriteConflictError
+from featurestore.spark_jobs.io import (
+    committed_version,
+    is_delta_table,
+    merge_delta,
+    write_delta,
+)
+from featurestore.spark_jobs.paths import DataPaths, default_data_root
 from featurestore.spark_jobs.validate import (
     REASONS_COLUMN,
     ValidationResult,
@@ -21,39 +34,210 @@ from featurestore.spark_jobs.validate import (
 
 log = logging.getLogger(__name__)
 
+PublishMode = Literal["overwrite", "append", "merge", "replace_partitions"]
+"""How passing rows reach the table; see :func:`publish`."""
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff for Delta concurrent-commit conflicts."""
+
+    attempts: int = 5
+    """Tries per Delta commit, the first included; 1 disables retrying."""
+    base_delay: float = 0.5
+    """Seconds before the second try; doubled for each later one."""
+    max_delay: float = 10.0
+    """Upper bound of one wait."""
+    jitter: float = 0.5
+    """Each wait is shortened by a random share up to this, so racing writers
+    do not retry in lockstep."""
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.base_delay < 0 or self.max_delay < 0:
+            raise ConfigError(
+                "retry needs attempts >= 1 and non-negative delays",
+                attempts=str(self.attempts),
+            )
+        if not 0 <= self.jitter <= 1:
+            raise ConfigError("retry jitter must be within [0, 1]")
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed try number ``attempt`` (1-based)."""
+        full = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return full * (1 - self.jitter * random.random())
+
+
+def run_with_retry(
+    action: Callable[[], _T],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> _T:
+    """Run ``action``; on WriteConflictError wait and run it again, boundedly.
+
+    Args:
+        action: One whole Delta commit (it re-reads the table each time).
+        policy: How often and how long to wait.
+        sleep: Waits the given seconds (a seam for tests).
+
+    Returns:
+        What ``action`` returned.
+
+    Raises:
+        WriteConflictError: still conflicting after ``policy.attempts`` tries;
+            its message is one line naming the table and the attempts.
+    """
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return action()
+        except WriteConflictError as exc:
+            if attempt == policy.attempts:
+                raise WriteConflictError(
+                    exc.table, exc.detail, attempts=attempt
+                ) from exc
+            wait = policy.delay(attempt)
+            log.warning("%s; retry %d in %.2fs", exc, attempt + 1, wait)
+            sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class TableLocation:
+    """Where a publish writes: the feature table and its quarantine table."""
+
+    table: str
+    """Feature table path or URI."""
+    quarantine: str
+    """Quarantine table path or URI."""
+
+
+def resolve_table(
+    table: str | os.PathLike[str], data_root: str | os.PathLike[str] | None = None
+) -> TableLocation:
+    """Locate ``table``: a bare name, or a path / URI used as is.
+
+    A bare name (letters, digits, underscores) lives under the data root as
+    ``<root>/features/<name>``; anything else is a location handed to Spark
+    untouched (``s3a://bucket/x`` keeps its double slash). The quarantine
+    table is the sibling ``<location>_quarantine``.
+
+    Args:
+        table: Name or location of the feature table.
+        data_root: Root for bare names (default: ``$FS_DATA_DIR`` or ``./data``).
+
+    Returns:
+        The feature and quarantine table locations, as strings.
+    """
+    text = os.fspath(table)
+    if not text:
+        raise ConfigError("table is empty")
+    if _NAME.match(text):
+        root = os.fspath(data_root) if data_root is not None else None
+        base = (root or str(default_data_root())).rstrip("/")
+        text = f"{base}/features/{text}"
+    return TableLocation(text, f"{text.rstrip('/')}_quarantine")
+
 
 @dataclass(frozen=True)
 class PublishReport:
     """What one publish did."""
 
     table: str
+    """Location of the feature table."""
     version: int | None
+    """Delta version this publish committed (the current one when it committed
+    nothing, None when there is no table)."""
     validation: ValidationResult
+    """Verdict counts of the batch."""
+    mode: PublishMode = "overwrite"
+    """The publish mode used."""
+    quarantine: str = ""
+    """Location of the quarantine table."""
 
 
 def publish(
     df: DataFrame,
     contract: Contract,
-    paths: DataPaths,
+    table: str | os.PathLike[str] | DataPaths,
     *,
+    mode: PublishMode = "overwrite",
     job: str,
-    run_id: str,
+    run_id: str | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> PublishReport:
-    """Validate ``df`` against ``contract`` and publish it as a new Delta version.
+    """Validate ``df`` against ``contract`` and publish its passing rows to Delta.
 
     Order matters: the schema is checked first (nothing written on mismatch);
     failing rows go to the quarantine table, tagged with the run id; then the
-    failure ratio is enforced, and only then is the feature table overwritten
-    with the passing rows in one commit. Any failure before that commit leaves
-    the feature table at its previous version.
+    contract's failure ratio is enforced, and only then are the passing rows
+    committed to the feature table in one Delta commit stamped with the job,
+    run id, contract@version, mode and verdict counts. Any failure before that
+    commit leaves the feature table at its previous version. Every mode keeps
+    this gate.
+
+    Modes:
+        * ``overwrite``: the table becomes the batch (schema and partitioning
+          from the contract).
+        * ``append``: the batch is added; re-running it adds it again.
+        * ``merge``: upsert on the contract's primary key (``keys`` plus the
+          event timestamp). A matched row is updated only when a column differs
+          and its ``created_timestamp`` is not older than the stored one, so a
+          re-run of the same batch rewrites nothing (it still commits a version
+          whose content equals the previous one).
+        * ``replace_partitions``: the partitions (``partition_by`` values) the
+          passing rows fall in are replaced by them (Delta ``replaceWhere``);
+          other partitions stay; a re-run leaves the same content. A partition
+          whose every row failed keeps its previous content.
+
+    Quarantine rows carry ``run_id``; a retry with the same run id adds no
+    copies of rows it already quarantined (insert-only MERGE on run id and
+    every contract column). Each Delta commit is retried on a concurrent-commit
+    conflict as ``retry`` says.
+
+    Args:
+        df: The batch, with exactly the contract's columns and types.
+        contract: The contract to enforce.
+        table: Feature table name (under ``data_root``) or a path / URI such as
+            ``s3a://bucket/features/x``, never rewritten. A ``DataPaths``
+            (the former signature) means the contract's name under its root.
+        mode: How the passing rows reach the table.
+        job: Job name stamped on the commits.
+        run_id: Run id stamped on the commits and quarantine rows (default: a
+            random one); pass the same one when retrying a run.
+        data_root: Root for a bare table name.
+        retry: Conflict retry policy (default: ``RetryPolicy()``).
+
+    Returns:
+        The committed version and the verdict counts.
 
     Raises:
         ContractViolationError: wrong schema or too many failing rows.
+        WriteConflictError: still conflicting after the retries.
+        ConfigError: an unknown mode, or ``replace_partitions`` on a contract
+            without ``partition_by``.
     """
+    if mode not in get_args(PublishMode):
+        raise ConfigError(f"unknown publish mode {mode!r}", mode=str(mode))
+    if mode == "replace_partitions" and not contract.partition_by:
+        raise ConfigError(
+            f"{contract.name}: replace_partitions needs partition_by in the contract",
+            contract=contract.name,
+        )
+    if isinstance(table, DataPaths):
+        data_root = str(table.root)
+        table = contract.name
+    where = resolve_table(table, data_root)
+    run_id = run_id or uuid.uuid4().hex[:12]
+    policy = retry or RetryPolicy()
     result = validate(contract, df)
     stamp = {
         "job": job,
         "run_id": run_id,
+        "mode": mode,
         "contract": f"{contract.name}@{contract.version}",
         "contract_name": contract.name,
         "contract_version": str(contract.version),
@@ -61,24 +245,177 @@ def publish(
     }
     try:
         if result.rows_failed:
-            quarantined = result.failed.select(
-                *[F.col(c.name) for c in contract.columns],
-                F.col(REASONS_COLUMN).alias("reasons"),
-                F.lit(run_id).alias("run_id"),
-                F.lit(f"{contract.name}@{contract.version}").alias("contract"),
-                F.lit(datetime.now(UTC)).alias("quarantined_at"),
-            )
-            write_delta(
-                quarantined,
-                paths.quarantine_table(contract.name),
-                mode="append",
-                metadata=stamp,
+            rows = _quarantine_rows(contract, result, run_id)
+            run_with_retry(
+                lambda: _quarantine(contract, rows, where.quarantine, run_id, stamp),
+                policy,
             )
         enforce_failure_ratio(contract, result)
-        target = paths.feature_table(contract.name)
-        write_delta(result.passed, target, mode="overwrite", metadata=stamp)
-        version = delta_version(target)
+        run_with_retry(
+            lambda: _WRITERS[mode](contract, result.passed, where.table, stamp), policy
+        )
+        version = committed_version(df.sparkSession, where.table, stamp)
     finally:
         result.release()
-    log.info("published %s version %s: %s", contract.name, version, result.summary())
-    return PublishReport(contract.name, version, result)
+    log.info("published %s version %s: %s", where.table, version, result.summary())
+    return PublishReport(where.table, version, result, mode, where.quarantine)
+
+
+def _quarantine_rows(
+    contract: Contract, result: ValidationResult, run_id: str
+) -> DataFrame:
+    return result.failed.select(
+        *[F.col(c.name) for c in contract.columns],
+        F.col(REASONS_COLUMN).alias("reasons"),
+        F.lit(run_id).alias("run_id"),
+        F.lit(f"{contract.name}@{contract.version}").alias("contract"),
+        F.lit(datetime.now(UTC)).alias("quarantined_at"),
+    )
+
+
+def _quarantine(
+    contract: Contract,
+    rows: DataFrame,
+    location: str,
+    run_id: str,
+    stamp: dict[str, Any],
+) -> None:
+    if not is_delta_table(rows, location):
+        write_delta(rows, location, mode="append", metadata=stamp)
+        return
+    # A row already quarantined by this run id is not added again.
+    merge_delta(
+        rows,
+        location,
+        on=["run_id", *contract.column_names],
+        metadata=stamp,
+        insert_only=True,
+        target_filter=F.col("t.run_id") == F.lit(run_id),
+    )
+
+
+def _overwrite(
+    contract: Contract, rows: DataFrame, location: str, stamp: dict[str, Any]
+) -> None:
+    write_delta(
+        rows,
+        location,
+        mode="overwrite",
+        metadata=stamp,
+        partition_by=contract.partition_by,
+    )
+
+
+def _append(
+    contract: Contract, rows: DataFrame, location: str, stamp: dict[str, Any]
+) -> None:
+    write_delta(
+        rows,
+        location,
+        mode="append",
+        metadata=stamp,
+        partition_by=contract.partition_by,
+    )
+
+
+def _merge(
+    contract: Contract, rows: DataFrame, location: str, stamp: dict[str, Any]
+) -> None:
+    if not is_delta_table(rows, location):
+        # A racing creator makes this a conflict; the retry then merges.
+        _append(contract, rows, location, stamp)
+        return
+    key = set(contract.primary_key)
+    changed = [
+        ~F.col(f"t.`{c}`").eqNullSafe(F.col(f"s.`{c}`"))
+        for c in contract.column_names
+        if c not in key
+    ]
+    created = F.col(f"s.`{contract.created_timestamp}`") >= F.col(
+        f"t.`{contract.created_timestamp}`"
+    )
+    merge_delta(
+        rows,
+        location,
+        on=contract.primary_key,
+        metadata=stamp,
+        update_when=created & _any(changed),
+    )
+
+
+def _any(conditions: Sequence[Column]) -> Column:
+    out = F.lit(False)
+    for condition in conditions:
+        out = out | condition
+    return out
+
+
+def _replace_partitions(
+    contract: Contract, rows: DataFrame, location: str, stamp: dict[str, Any]
+) -> None:
+    columns = list(contract.partition_by)
+    values = [tuple(r) for r in rows.select(*columns).distinct().collect()]
+    if not values:
+        log.info("%s: no passing rows, no partition replaced", location)
+        return
+    write_delta(
+        rows,
+        location,
+        mode="overwrite",
+        metadata=stamp,
+        partition_by=columns,
+        replace_where=partition_predicate(columns, values),
+    )
+
+
+_WRITERS: dict[str, Callable[[Contract, DataFrame, str, dict[str, Any]], None]] = {
+    "overwrite": _overwrite,
+    "append": _append,
+    "merge": _merge,
+    "replace_partitions": _replace_partitions,
+}
+
+
+def partition_predicate(
+    columns: Sequence[str], values: Sequence[tuple[Any, ...]]
+) -> str:
+    """SQL predicate matching exactly the given partition value tuples.
+
+    Args:
+        columns: Partition column names.
+        values: Distinct value tuples, one per partition (None is SQL NULL).
+
+    Returns:
+        ``a IN (...)`` for one column, else an OR of ANDs, sorted for stable
+        commit history.
+    """
+    if len(columns) == 1:
+        present = sorted({_sql_literal(v[0]) for v in values if v[0] is not None})
+        terms = [f"`{columns[0]}` IN ({', '.join(present)})"] if present else []
+        if any(v[0] is None for v in values):
+            terms.append(f"`{columns[0]}` IS NULL")
+        return " OR ".join(terms)
+    clauses = sorted(
+        "("
+        + " AND ".join(
+            f"`{c}` IS NULL" if v is None else f"`{c}` = {_sql_literal(v)}"
+            for c, v in zip(columns, row, strict=True)
+        )
+        + ")"
+        for row in values
+    )
+    return " OR ".join(clauses)
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return f"DATE'{value.isoformat()}'"
+    if isinstance(value, str):
+        # Spark SQL string literals treat the backslash as an escape character.
+        escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+        return f"'{escaped}'"
+    raise ConfigError(f"unsupported partition value type {type(value).__name__}")

@@ -4,7 +4,8 @@ A change is *breaking* when data valid under the old contract may be invalid
 under the new one, or readers lose a guarantee about keys, types or columns:
 removed columns, new required columns, any type change (no widening is
 allowed, int64 -> float64 included, because consumers read exact Arrow types),
-nullable -> required, key changes, added or tightened checks. Loosening
+nullable -> required, key changes (entity keys, `keys`, timestamps), partitioning
+changes, added or tightened checks. Loosening
 (required -> nullable, removed or loosened checks, a new nullable column) and
 metadata changes (docs, owner, freshness, failure ratio) are compatible.
 """
@@ -31,6 +32,7 @@ class ChangeKind(StrEnum):
     NULLABLE_TO_REQUIRED = "NULLABLE_TO_REQUIRED"
     REQUIRED_TO_NULLABLE = "REQUIRED_TO_NULLABLE"
     KEY_CHANGED = "KEY_CHANGED"
+    PARTITIONING_CHANGED = "PARTITIONING_CHANGED"
     CHECK_ADDED = "CHECK_ADDED"
     CHECK_REMOVED = "CHECK_REMOVED"
     CHECK_TIGHTENED = "CHECK_TIGHTENED"
@@ -51,6 +53,7 @@ BREAKING_KINDS: frozenset[ChangeKind] = frozenset(
         ChangeKind.TYPE_CHANGED,
         ChangeKind.NULLABLE_TO_REQUIRED,
         ChangeKind.KEY_CHANGED,
+        ChangeKind.PARTITIONING_CHANGED,
         ChangeKind.CHECK_ADDED,
         ChangeKind.CHECK_TIGHTENED,
         ChangeKind.CHECK_CHANGED,
@@ -210,6 +213,11 @@ def _compare_fields(old: Contract, new: Contract) -> list[Change]:
     if old.created_timestamp != new.created_timestamp:
         detail = f"created_timestamp {old.created_timestamp} -> {new.created_timestamp}"
         changes.append(Change(ChangeKind.KEY_CHANGED, new.created_timestamp, detail))
+    if old.partition_by != new.partition_by:
+        # Readers prune by it and replace_partitions publishes replace by it.
+        detail = f"{','.join(old.partition_by)} -> {','.join(new.partition_by)}"
+        column = ",".join(new.partition_by)
+        changes.append(Change(ChangeKind.PARTITIONING_CHANGED, column, detail))
     simple = [
         ("description", ChangeKind.DOC_CHANGED),
         ("owner", ChangeKind.OWNER_CHANGED),

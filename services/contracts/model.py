@@ -31,6 +31,8 @@ Scalar = StrictBool | StrictInt | StrictFloat | StrictStr | datetime | date
 _IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _NUMERIC_TYPES = frozenset({"int64", "float64"})
 _STRING_ONLY = frozenset({"str_matches", "str_length"})
+# Partition values are exact: no float (NaN, -0.0) and no timestamp (zones).
+_PARTITION_TYPES = frozenset({"string", "int64", "date", "bool"})
 _SCALAR = TypeAdapter(Scalar)
 _SCALARS = TypeAdapter(tuple[Scalar, ...])
 
@@ -256,6 +258,20 @@ class Contract(_Strict):
     """Every column of the dataset; no others are allowed when publishing."""
     row_checks: tuple[RowCheck, ...] = ()
     """Multi-column checks by registered name."""
+    keys: tuple[str, ...] = Field(default=(), min_length=1)
+    """Row key columns; with `event_timestamp` they identify one row (the
+    primary key: duplicates fail, `merge` publishes upsert on it). Must include
+    every entity key. Default: `entity_keys`."""
+    partition_by: tuple[str, ...] = ()
+    """Delta partition columns (string, int64, date or bool), in order; a
+    `replace_partitions` publish replaces the partitions its rows fall in."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "keys" not in data and "entity_keys" in data:
+            return {**data, "keys": data["entity_keys"]}
+        return data
 
     @field_validator("version")
     @classmethod
@@ -279,6 +295,7 @@ class Contract(_Strict):
             raise ValueError("entity_keys repeat a column")
         if self.event_timestamp in self.entity_keys:
             raise ValueError("event_timestamp must not be an entity key")
+        self._keys_fit()
         if self.created_timestamp in self.primary_key:
             raise ValueError("created_timestamp must not be part of the primary key")
         for key in self.primary_key:
@@ -288,6 +305,25 @@ class Contract(_Strict):
         for row in self.row_checks:
             self._row_check_fits(row)
         return self
+
+    def _keys_fit(self) -> None:
+        if len(set(self.keys)) != len(self.keys):
+            raise ValueError("keys repeat a column")
+        if self.event_timestamp in self.keys:
+            raise ValueError("event_timestamp must not be in keys (it is implied)")
+        missing = [k for k in self.entity_keys if k not in self.keys]
+        if missing:
+            raise ValueError(f"keys must include every entity key: {missing}")
+        if len(set(self.partition_by)) != len(self.partition_by):
+            raise ValueError("partition_by repeats a column")
+        for name in self.partition_by:
+            col = next((c for c in self.columns if c.name == name), None)
+            if col is None:
+                raise ValueError(f"partition_by column {name!r} is not among columns")
+            if col.type not in _PARTITION_TYPES:
+                raise ValueError(
+                    f"partition_by column {name!r} must be string, int64, date or bool"
+                )
 
     def _require(
         self, name: str, role: str, *, nullable: bool, type_: str | None = None
@@ -325,8 +361,8 @@ class Contract(_Strict):
 
     @property
     def primary_key(self) -> tuple[str, ...]:
-        """Entity keys followed by the event timestamp; unique per row."""
-        return (*self.entity_keys, self.event_timestamp)
+        """Row keys (default: the entity keys), then the event timestamp; unique."""
+        return (*self.keys, self.event_timestamp)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -342,8 +378,14 @@ class Contract(_Strict):
 
     def to_yaml_obj(self) -> dict[str, Any]:
         """Return the contract as plain data in the YAML file's shape."""
-        data = self.model_dump(exclude={"columns", "row_checks"})
+        data = self.model_dump(
+            exclude={"columns", "row_checks", "keys", "partition_by"}
+        )
         data["entity_keys"] = list(self.entity_keys)
+        if self.keys != self.entity_keys:
+            data["keys"] = list(self.keys)
+        if self.partition_by:
+            data["partition_by"] = list(self.partition_by)
         data["columns"] = []
         for col in self.columns:
             entry = col.model_dump(exclude={"checks"})

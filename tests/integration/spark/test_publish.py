@@ -107,7 +107,7 @@ def _reasons(pairs: Any) -> list[tuple[str, str]]:
 
 def _publish(df: Any, contract: Contract, data_dir: Path, run_id: str) -> Any:
     return publish(
-        df, contract, DataPaths.from_root(data_dir), job="test_job", run_id=run_id
+        df, contract, contract.name, data_root=data_dir, job="test_job", run_id=run_id
     )
 
 
@@ -155,6 +155,7 @@ def test_few_bad_rows_publish_good_and_quarantine_bad(spark, data_dir, contract)
     assert meta == {
         "job": "test_job",
         "run_id": "run-a",
+        "mode": "overwrite",
         "contract": "customer_spend@1.0.0",
         "contract_name": "customer_spend",
         "contract_version": "1.0.0",
