@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from itertools import pairwise
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-
-if TYPE_CHECKING:
-    from featurestore.services.offline.join import ViewInput
 
 __all__ = ["JoinedRows"]
 
@@ -29,7 +25,7 @@ class JoinedRows:
     def __init__(
         self,
         entity: pa.Table,
-        views: Sequence[ViewInput],
+        sources: Sequence[pa.Table],
         output_names: Sequence[Sequence[str]],
         winners: Sequence[npt.NDArray[np.int64]],
     ) -> None:
@@ -37,15 +33,16 @@ class JoinedRows:
 
         Args:
             entity: The entity rows, in output order.
-            views: The joined views, in output order.
-            output_names: Per view, the output names of its features.
+            sources: Per joined view, in output order, its feature columns
+                (the columns to output, in order).
+            output_names: Per view, the output names of those columns.
             winners: Per view, the winning feature row index for each
                 entity row (int64), or -1 where no row qualifies.
         """
         self._entity = entity
         self._sources = [
-            _Source(view.table.select(list(view.features)), names)
-            for view, names in zip(views, output_names, strict=True)
+            _Source(table, names)
+            for table, names in zip(sources, output_names, strict=True)
         ]
         self._winners = list(winners)
         fields = list(entity.schema)

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from featurestore.services.offline._views import read_view
 from featurestore.services.offline.errors import (
     FeatureViewNotFoundError,
-    InvalidRequestError,
 )
 from featurestore.services.offline.join import (
     JoinedRows,
@@ -19,6 +18,7 @@ from featurestore.services.offline.join import (
     point_in_time_join,
     point_in_time_rows,
 )
+from featurestore.services.offline.refs import group_refs, service_refs
 from featurestore.services.offline.snapshot import commit_metadata, read_snapshot
 from featurestore.services.offline.store import entity_timestamp_column
 
@@ -211,12 +211,7 @@ def replay(manifest: Manifest, entity: pa.Table) -> pa.Table:
 def _feature_refs(store: FeatureStore, features: Sequence[str] | str) -> list[str]:
     if not isinstance(features, str):
         return list(features)
-    service = store.get_feature_service(features)
-    return [
-        f"{p.name_to_use()}:{f.name}"  # type: ignore[no-untyped-call]
-        for p in service.feature_view_projections
-        for f in p.features
-    ]
+    return service_refs(store, features)
 
 
 def _group_refs(
@@ -224,13 +219,10 @@ def _group_refs(
 ) -> dict[str, tuple[FeatureView, list[str]]]:
     known = {fv.name: fv for fv in store.list_feature_views()}
     views: dict[str, tuple[FeatureView, list[str]]] = {}
-    for ref in refs:
-        view, sep, feature = ref.partition(":")
-        if not sep or not view or not feature:
-            raise InvalidRequestError(f"bad feature reference {ref!r}", ref=ref)
+    for view, features in group_refs(refs).items():
         if view not in known:
             raise FeatureViewNotFoundError(view)
-        views.setdefault(view, (known[view], []))[1].append(feature)
+        views[view] = (known[view], features)
     return views
 
 

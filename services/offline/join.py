@@ -176,7 +176,12 @@ def point_in_time_rows(
         for view in views:
             _check_view(entity, view)
             winners.append(_match_rows(con, entity, instants, view, as_known_at))
-    return JoinedRows(entity, views, [_output_names(v) for v in views], winners)
+    return JoinedRows(
+        entity,
+        [v.table.select(list(v.features)) for v in views],
+        [_output_names(v) for v in views],
+        winners,
+    )
 
 
 def _entity_instants(entity: pa.Table, column: str) -> pa.ChunkedArray:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featurestore.services.offline.join import latest_per_key
 from featurestore.services.online._keys import encode_entity_keys
 from featurestore.services.online.errors import (
     InvalidEntityRowsError,
@@ -65,7 +66,11 @@ class LatestRows:
 
 
 def latest_rows(view: FeatureView, table: pa.Table, key_version: int) -> LatestRows:
-    """Keep the row with the newest (event, created) time of each entity.
+    """Keep the latest row of each entity, by the offline store's rule.
+
+    The greatest event time wins, then the greatest created time, then the
+    greatest tuple of feature values (``services.offline.join.latest_per_key``),
+    so materialisation stores the row historical retrieval picks.
 
     Args:
         view: The feature view; its batch source names the timestamp columns.
@@ -90,6 +95,11 @@ def latest_rows(view: FeatureView, table: pa.Table, key_version: int) -> LatestR
     for name in [*join_keys, *features, *times]:
         if name not in table.column_names:
             raise InvalidEntityRowsError(f"table has no column {name!r}", column=name)
+    # One rule for "latest", the offline store's: greatest event time, then
+    # created time, then feature values (not input order); ranked only where
+    # a key repeats, so snapshot-style batches skip the DuckDB pass.
+    if _repeats(table, list(join_keys)):
+        table = latest_per_key(table, join_keys, ts_col, created_col, features)
     order = pc.sort_indices(table, sort_keys=[(t, "ascending") for t in times])
     key_table = table.select(list(join_keys)).take(order)
     keys = encode_entity_keys(
@@ -108,6 +118,15 @@ def latest_rows(view: FeatureView, table: pa.Table, key_version: int) -> LatestR
         event_us=_epoch_us(picked, ts_col),
         created_us=_epoch_us(picked, created_col) if created_col else None,
     )
+
+
+def _repeats(table: pa.Table, keys: list[str]) -> bool:
+    if not keys:  # an entity-less view: all rows are one group
+        return bool(table.num_rows > 1)
+    # Arrow groups nulls as a key value, as latest_per_key does.
+    distinct: int = table.select(keys).group_by(keys).aggregate([]).num_rows
+    rows: int = table.num_rows
+    return distinct < rows
 
 
 def _epoch_us(table: pa.Table, column: str) -> list[int]:

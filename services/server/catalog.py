@@ -11,6 +11,8 @@ from feast import FeatureStore, FeatureView
 from feast.permissions.permission import Permission
 from feast.project import Project
 
+from featurestore.services.offline.errors import InvalidRequestError
+from featurestore.services.offline.refs import group_refs
 from featurestore.services.online import ViewRequest as OnlineRead
 from featurestore.services.server.errors import NotFoundError, RequestError
 
@@ -131,15 +133,10 @@ class Catalog:
             refs = [f"{view}:{feat}" for view, feats in projections for feat in feats]
         else:
             refs = features
-        grouped: dict[str, list[str]] = {}
-        for ref in refs:
-            view_name, sep, feature = ref.partition(":")
-            if not sep or not view_name or not feature:
-                raise RequestError(
-                    "features",
-                    f"feature reference {ref!r} is not of the form view:feature",
-                )
-            grouped.setdefault(view_name, []).append(feature)
+        try:
+            grouped = group_refs(refs)
+        except InvalidRequestError as exc:
+            raise RequestError("features", str(exc)) from exc
         requests = []
         for view_name, names in grouped.items():
             view = self.view(view_name)

@@ -10,6 +10,8 @@ from deltalake import DeltaTable
 from feast.data_format import DeltaFormat, ParquetFormat
 from feast.infra.offline_stores.file_source import FileSource
 
+from featurestore.services.offline.errors import InvalidRequestError
+from featurestore.services.offline.refs import group_refs, service_refs
 from featurestore.spark_jobs.errors import ConfigError, InputNotFoundError
 from featurestore.spark_jobs.pit.join import SparkViewInput, point_in_time_join
 
@@ -88,25 +90,21 @@ def build_training_set_spark(
 def _feature_refs(store: FeatureStore, features: Sequence[str] | str) -> list[str]:
     if not isinstance(features, str):
         return list(features)
-    service = store.get_feature_service(features)
-    return [
-        f"{p.name_to_use()}:{f.name}"  # type: ignore[no-untyped-call]
-        for p in service.feature_view_projections
-        for f in p.features
-    ]
+    return service_refs(store, features)
 
 
 def _group_refs(store: FeatureStore, refs: list[str]) -> dict[FeatureView, list[str]]:
     known = {fv.name: fv for fv in store.list_feature_views()}
-    views: dict[str, tuple[FeatureView, list[str]]] = {}
-    for ref in refs:
-        name, sep, feature = ref.partition(":")
-        if not sep or not name or not feature:
-            raise ConfigError(f"bad feature reference {ref!r}", ref=ref)
+    try:
+        grouped = group_refs(refs)
+    except InvalidRequestError as exc:
+        raise ConfigError(str(exc), **exc.metadata) from exc
+    views: dict[FeatureView, list[str]] = {}
+    for name, features in grouped.items():
         if name not in known:
             raise ConfigError(f"unknown feature view {name!r}", view=name)
-        views.setdefault(name, (known[name], []))[1].append(feature)
-    return dict(views.values())
+        views[known[name]] = features
+    return views
 
 
 def _view_input(
