@@ -22,7 +22,7 @@ from featurestore.services.cli._common import (
 from featurestore.services.contracts import _cli as contracts_cli
 from featurestore.services.contracts.compat import check_version_bump, compare
 from featurestore.services.contracts.errors import ContractError, SchemaMismatchError
-from featurestore.services.contracts.registry import ContractRegistry, default_root
+from featurestore.services.contracts.registry import ContractRegistry
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     "--root",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help=f"contracts folder (default: $FS_CONTRACTS_DIR or {default_root()})",
+    help="contracts folder (default: $FS_CONTRACTS_DIR or the project's contracts_dir)",
 )
 @click.pass_context
 def contracts(ctx: click.Context, root: Path | None) -> None:

@@ -6,10 +6,11 @@ import platform
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import click
 
-from featurestore.services.cli._common import echo_json, json_option
+from featurestore.services.cli._common import USAGE, echo_json, json_option
 
 _HELP = """Contract-checked Delta feature tables, a Feast repo and a gRPC service.
 
@@ -23,7 +24,26 @@ Exit codes:
 _PACKAGES = ("featurestore", "feast", "pyspark", "deltalake")
 
 
-@click.group(help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The root group: a project that cannot be found or read is usage (exit 2)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            from featurestore.services.project import ProjectError
+        except ImportError:  # an installation without project support
+            return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except ProjectError as exc:
+            click.echo(f"error: {exc.reason.value}: {exc}", err=True)
+            raise click.exceptions.Exit(USAGE) from exc
+
+
+@click.group(
+    cls=_Group,
+    help=_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 def cli() -> None:
     """The ``featurestore`` group (subcommands are registered below)."""
 

@@ -54,6 +54,8 @@ def _commands(script: str) -> list[str]:
 def _local(command: str, port: int) -> str:
     """The README's command for this checkout: its venv, a free port, grpcurl."""
     command = command.replace(".venv/bin/python", shlex.quote(sys.executable))
+    script = Path(sys.executable).parent / "featurestore"
+    command = command.replace(".venv/bin/featurestore", shlex.quote(str(script)))
     command = command.replace(":6566", f":{port}")
     command = command.replace("-import-path proto", f"-import-path {REPO / 'proto'}")
     return re.sub(r"^grpcurl", shlex.quote(str(GRPCURL)), command)

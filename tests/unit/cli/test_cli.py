@@ -270,3 +270,13 @@ def test_init_scaffolds_a_project(tmp_path: Path) -> None:
     code, _ = _invoke("init", str(tmp_path / "new"))
     assert code == 0
     assert (tmp_path / "new" / "feature_store.yaml").is_file()
+
+
+def test_no_project_here_is_usage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("FS_CONTRACTS_DIR", "FS_REPO_PATH", "FS_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["contracts", "list"]) == 2
+    assert main(["contracts", "check-feast"]) == 2
