@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from feast.repo_config import load_repo_config
 
-from featurestore.services.server.settings import REPO_ROOT
-
-REPO = REPO_ROOT / "feature_repo"
+REPO = Path(__file__).resolve().parents[3] / "feature_repo"
 
 
 def test_redis_profile_expands_fs_redis(monkeypatch):
