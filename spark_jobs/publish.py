@@ -121,8 +121,9 @@ def resolve_table(
 
     A bare name (letters, digits, underscores) lives under the data root as
     ``<root>/features/<name>``; anything else is a location handed to Spark
-    untouched (``s3a://bucket/x`` keeps its double slash). The quarantine
-    table is the sibling ``<location>_quarantine``.
+    untouched (``s3a://bucket/x`` keeps its double slash), except that a
+    relative local path is made absolute. The quarantine table is the sibling
+    ``<location>_quarantine``.
 
     Args:
         table: Name or location of the feature table.
@@ -138,6 +139,10 @@ def resolve_table(
         root = os.fspath(data_root) if data_root is not None else None
         base = (root or str(default_data_root())).rstrip("/")
         text = f"{base}/features/{text}"
+    if "://" not in text and not os.path.isabs(text):
+        # Spark resolves a relative path against the JVM's working directory,
+        # which is not Python's after an os.chdir: anchor it here.
+        text = os.path.abspath(text)
     return TableLocation(text, f"{text.rstrip('/')}_quarantine")
 
 

@@ -133,3 +133,11 @@ def test_waits_are_capped_and_jittered_below_the_cap():
         assert full * 0.5 <= policy.delay(attempt) <= full
     with pytest.raises(ConfigError):
         RetryPolicy(attempts=0)
+
+
+def test_a_relative_path_is_anchored_at_the_python_working_directory(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    assert resolve_table("lake/t").table == f"{tmp_path}/lake/t"
+    assert resolve_table("t", "data").table == f"{tmp_path}/data/features/t"
