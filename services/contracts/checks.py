@@ -1,11 +1,20 @@
-"""Check vocabulary: built-in Pandera check names and the custom check registries."""
+"""Check vocabulary: built-in Pandera checks, registered and referenced custom checks.
+
+A custom check is named either by a registered name (``finite``) or by a
+reference ``package.module:function``. A reference is imported where the check
+runs, in the service and inside each Spark executor's Python worker, so the
+same contract gives the same verdict everywhere the module is importable; a
+registry entry made at run time on the driver never reaches an executor.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -113,14 +122,83 @@ def register_row_check(check: RowCheck) -> None:
     _ROW_CHECKS[check.name] = check
 
 
+class CheckReferenceError(ValueError):
+    """A `module:function` check reference cannot be imported or is no check."""
+
+    def __init__(self, ref: str, detail: str) -> None:
+        super().__init__(f"check reference {ref!r}: {detail}")
+        self.ref = ref
+
+
+def is_reference(name: str) -> bool:
+    """Whether `name` is a `module:function` reference, not a registered name."""
+    return ":" in name
+
+
 def column_check(name: str) -> CustomColumnCheck:
-    """Return the custom column check registered as `name` (KeyError if none)."""
-    return _COLUMN_CHECKS[name]
+    """Return the custom column check registered as, or referenced by, `name`.
+
+    A reference names a `CustomColumnCheck` or a plain function from a pandas
+    Series to a boolean Series (then it applies to every column type).
+
+    Raises:
+        KeyError: No check is registered as `name`.
+        CheckReferenceError: A reference cannot be imported or is no check.
+    """
+    if not is_reference(name):
+        return _COLUMN_CHECKS[name]
+    target = _import_reference(name)
+    if isinstance(target, CustomColumnCheck):
+        return CustomColumnCheck(name, target.fn, target.types)
+    if isinstance(target, RowCheck):
+        raise CheckReferenceError(name, "is a row check, not a column check")
+    fn = cast("ColumnCheckFn", target)  # callable: checked on import
+    return CustomColumnCheck(name, fn, frozenset(COLUMN_TYPES))
 
 
 def row_check(name: str) -> RowCheck:
-    """Return the row check registered as `name` (KeyError if none)."""
-    return _ROW_CHECKS[name]
+    """Return the row check registered as, or referenced by, `name`.
+
+    A reference names a `RowCheck` or a plain function `(frame, columns)` to
+    a boolean Series (then it takes one or more columns of any type).
+
+    Raises:
+        KeyError: No check is registered as `name`.
+        CheckReferenceError: A reference cannot be imported or is no check.
+    """
+    if not is_reference(name):
+        return _ROW_CHECKS[name]
+    target = _import_reference(name)
+    if isinstance(target, RowCheck):
+        return RowCheck(name, target.fn, target.min_columns, target.types)
+    if isinstance(target, CustomColumnCheck):
+        raise CheckReferenceError(name, "is a column check, not a row check")
+    fn = cast("RowCheckFn", target)  # callable: checked on import
+    return RowCheck(name, fn, 1, frozenset(COLUMN_TYPES))
+
+
+@cache
+def _import_reference(ref: str) -> object:
+    # Cached per process: an executor's Python worker imports a module once,
+    # however many batches it judges.
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise CheckReferenceError(ref, "is not of the form package.module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CheckReferenceError(ref, f"cannot import {module_name!r}: {exc}") from exc
+    target: object = module
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise CheckReferenceError(
+                ref, f"module {module_name!r} has no {attr!r}"
+            ) from None
+    if not callable(target) and not isinstance(target, CustomColumnCheck | RowCheck):
+        raise CheckReferenceError(ref, "is not callable")
+    return target
 
 
 def column_check_names() -> list[str]:

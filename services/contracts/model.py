@@ -99,15 +99,17 @@ def _parse_check_args(name: str, raw: Any) -> Any:
 class Check(_Strict):
     """One column check: a built-in Pandera check or a registered custom one.
 
-    In YAML a check is a one-key mapping, `greater_than: 0` or `custom: finite`.
+    In YAML a check is a one-key mapping, `greater_than: 0`, `custom: finite`
+    (registered) or `check: mypkg.checks:positive_amount` (imported where the
+    check runs, see `checks.column_check`).
     """
 
     name: str
-    """Pandera check name, or the registered name of a custom check."""
+    """Pandera check name, a custom check's registered name or its reference."""
     args: Any = None
     """Parsed arguments: a scalar, a tuple, `InRange`, `StrLength` or a regex."""
     custom: bool = False
-    """True for a registered custom check (`custom: <name>`)."""
+    """True for a custom check (`custom: <name>` or `check: <module:function>`)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -117,6 +119,12 @@ class Check(_Strict):
         if len(data) != 1:
             raise ValueError("a check is a mapping with exactly one key")
         ((name, raw),) = data.items()
+        if name in ("check", "custom") and isinstance(raw, str):
+            if _checks.is_reference(raw):
+                _checks.column_check(raw)  # imported now: a bad one fails the load
+                return {"name": raw, "custom": True}
+            if name == "check":
+                raise ValueError(f"check {raw!r} is not of the form module:function")
         if name == "custom":
             if raw not in _checks.column_check_names():
                 known = ", ".join(_checks.column_check_names())
@@ -129,7 +137,7 @@ class Check(_Strict):
     def to_yaml_obj(self) -> dict[str, Any]:
         """Return the check in its YAML form, a one-key mapping."""
         if self.custom:
-            return {"custom": self.name}
+            return {"check" if _checks.is_reference(self.name) else "custom": self.name}
         args = self.args
         if isinstance(args, BaseModel):
             args = args.model_dump(exclude_defaults=True)
@@ -196,7 +204,7 @@ class Column(_Strict):
 
 
 class RowCheck(_Strict):
-    """A registered multi-column check; YAML form `- <name>: [columns...]`."""
+    """A multi-column check; YAML form `- <name or module:function>: [columns]`."""
 
     name: str
     """Registered row check name (see `checks.row_check_names()`)."""
@@ -215,7 +223,9 @@ class RowCheck(_Strict):
 
     @model_validator(mode="after")
     def _registered(self) -> Self:
-        if self.name not in _checks.row_check_names():
+        if _checks.is_reference(self.name):
+            _checks.row_check(self.name)  # imported now: a bad one fails the load
+        elif self.name not in _checks.row_check_names():
             known = ", ".join(_checks.row_check_names())
             raise ValueError(f"unknown row check {self.name!r} (known: {known})")
         spec = _checks.row_check(self.name)
