@@ -31,7 +31,7 @@ serve: $(VENV_STAMP) ## Run the gRPC server (FS_ADDRESS, default 127.0.0.1:6566)
 serve-front: $(VENV_STAMP) front ## The same behind the compiled front: fs-front + 2 server processes
 	$(FS) serve --front --workers 2
 
-test: $(VENV_STAMP) contracts-check proto-check loadgen-test front front-test grpcurl oidc-provider ## Run every test (unit, Spark, integration)
+test: $(VENV_STAMP) contracts-check proto-check loadgen-test front front-test grpcurl oidc-provider lowest ## Run every test (unit, Spark, integration, lowest versions, the wheel end to end)
 	$(PY) -m pytest -q
 
 contracts-check: $(VENV_STAMP) ## Every contract vs its previous version; views vs contracts
@@ -40,6 +40,14 @@ contracts-check: $(VENV_STAMP) ## Every contract vs its previous version; views 
 
 test-fast: $(VENV_STAMP) ## Unit tests only: no Spark, no servers
 	$(PY) -m pytest -q -m "not spark and not integration"
+
+LOWEST := .cache/lowest-venv
+lowest: $(VENV_STAMP) ## Fast + Redis client tests on the lowest versions pyproject allows (uv lowest-direct)
+	test -x $(LOWEST)/bin/python || .venv/bin/uv venv -q --python "$$($(PY) -c 'import sys; print(sys._base_executable)')" $(LOWEST)
+	.venv/bin/uv pip install -q --python $(LOWEST)/bin/python --resolution lowest-direct -e ".[dev]"
+	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider -m "not spark and not integration"
+	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider tests/integration/online/test_online_redis_reader.py \
+		tests/integration/online/test_online_writer_redis.py
 
 test-integration: $(VENV_STAMP) ## Spark and integration tests only
 	$(PY) -m pytest -q -m "spark or integration"
@@ -106,4 +114,4 @@ type: $(VENV_STAMP) ## mypy --strict on the packages, as installed (featurestore
 clean-data: ## Remove generated data (data/)
 	rm -rf data
 
-.PHONY: help venv demo serve serve-front front front-test test contracts-check test-fast test-integration bench load-tools loadgen-test oidc-provider proto proto-check lint type clean-data
+.PHONY: help venv demo serve serve-front front front-test test contracts-check test-fast lowest test-integration bench load-tools loadgen-test oidc-provider proto proto-check lint type clean-data
