@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from featurestore.services.contracts import ContractError, ContractRegistry
+from featurestore.services.project import ProjectError
 from featurestore.spark_jobs.errors import SparkJobError
 from featurestore.spark_jobs.paths import DataPaths
 from featurestore.spark_jobs.publish import PublishReport
@@ -24,7 +25,8 @@ def job_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=None,
-        help="data root holding raw/ and features/ (default: $FS_DATA_DIR or ./data)",
+        help="data root holding raw/ and features/ (default: the project's data_dir; "
+        "$FS_DATA_DIR wins)",
     )
     parser.add_argument(
         "--master",
@@ -42,7 +44,8 @@ def job_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
         "--contracts-dir",
         type=Path,
         default=None,
-        help="contract folder (default: $FS_CONTRACTS_DIR or feature_repo/contracts)",
+        help="contract folder (default: $FS_CONTRACTS_DIR or the project's "
+        "contracts_dir)",
     )
     return parser
 
@@ -57,15 +60,16 @@ def run_job(
 ) -> int:
     """Parse arguments, run ``body``, print a summary; return the exit code.
 
-    Known failures (SparkJobError, ContractError) print one line with the reason
-    and exit 1; anything unexpected propagates with its traceback.
+    Known failures (SparkJobError, ContractError, no project) print one line
+    with the reason and exit 1; anything unexpected propagates with its
+    traceback.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     args = job_parser(prog, description).parse_args(argv)
     run_id = args.run_id or uuid.uuid4().hex[:12]
-    paths = DataPaths.from_root(args.data_dir)
     started = time.monotonic()
     try:
+        paths = DataPaths.from_root(args.data_dir)
         registry = (
             ContractRegistry(args.contracts_dir)
             if args.contracts_dir
@@ -73,7 +77,7 @@ def run_job(
         )
         args.contract = registry.get(contract_name, args.contract_version)
         report = body(args, paths, run_id)
-    except (SparkJobError, ContractError) as exc:
+    except (SparkJobError, ContractError, ProjectError) as exc:
         reason = getattr(exc, "reason", type(exc).__name__)
         print(f"{prog}: error [{reason}] {exc}", file=sys.stderr)
         return 1

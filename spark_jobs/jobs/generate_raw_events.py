@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir",
         type=Path,
         default=None,
-        help="root of the data folder (default: $FS_DATA_DIR or ./data)",
+        help="root of the data folder (default: the project's data_dir; $FS_DATA_DIR "
+        "wins)",
     )
     args = parser.parse_args(argv)
     if args.transactions <= 0:
