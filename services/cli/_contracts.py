@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-@click.group("contracts")
+@click.group(
+    "contracts", short_help="Inspect, diff and check contracts; validate files."
+)
 @click.option(
     "--root",
     type=click.Path(path_type=Path, file_okay=False),

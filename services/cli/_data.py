@@ -17,7 +17,7 @@ from featurestore.services.cli._common import (
 )
 
 
-@click.command("lineage")
+@click.command("lineage", short_help="Versions of a Delta table and what made each.")
 @click.argument("table")
 @click.option(
     "--data-dir",
@@ -64,7 +64,9 @@ def _instants(
     return tuple(moments)
 
 
-@click.command("materialize")
+@click.command(
+    "materialize", short_help="Delta tables -> the online store (Feast's bytes)."
+)
 @click.argument("dates", nargs=-1, callback=_instants, metavar="[START] END")
 @click.option(
     "--incremental",

@@ -88,6 +88,7 @@ def _job_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @click.command(
     "run",
+    short_help="Run a Spark job, or print its spark-submit line.",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
 @click.argument("job", callback=_job_name)

@@ -48,7 +48,7 @@ def cli() -> None:
     """The ``featurestore`` group (subcommands are registered below)."""
 
 
-@cli.command("version")
+@cli.command("version", short_help="Versions of featurestore and its engines.")
 @json_option
 def version_command(as_json: bool) -> None:
     """Print the package version and those of Python, Feast, pyspark, deltalake."""

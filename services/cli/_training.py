@@ -31,7 +31,9 @@ def manifest_path(out: Path) -> Path:
     return out.with_name(out.name + ".manifest.json")
 
 
-@click.command("training-set")
+@click.command(
+    "training-set", short_help="A point-in-time training set and its manifest."
+)
 @click.option(
     "--entities",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
