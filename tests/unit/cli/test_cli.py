@@ -280,3 +280,19 @@ def test_no_project_here_is_usage(
         monkeypatch.delenv(name, raising=False)
     assert main(["contracts", "list"]) == 2
     assert main(["contracts", "check-feast"]) == 2
+
+
+def test_the_cli_loads_no_spark_and_no_feast_until_a_command_needs_them() -> None:
+    # services/ starts no JVM on the serving path: only `run` imports spark_jobs.
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, featurestore.services.cli; "
+        "print(sorted(m for m in ('pyspark', 'feast', 'featurestore.spark_jobs') "
+        "if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.strip() == "[]"
