@@ -25,12 +25,13 @@ BUILT_IN_JOBS = (
 """Jobs shipped in ``featurestore.spark_jobs.jobs``."""
 
 
-def jobs() -> dict[str, str]:
+def jobs(repo: Path | None = None) -> dict[str, str]:
     """Job name -> module: the built-ins, then the project's own jobs.
 
     A project (``featurestore.services.project``) may list its jobs with
-    ``user_jobs() -> Mapping[str, str]`` (name -> importable module with
-    ``main(argv) -> int``); a project job may not shadow a built-in.
+    ``user_jobs(repo) -> Mapping[str, str]`` (name -> importable module with
+    ``main(argv) -> int``; ``repo`` None finds the project as feast does); a
+    project job may not shadow a built-in.
     """
     found = {name: f"featurestore.spark_jobs.jobs.{name}" for name in BUILT_IN_JOBS}
     try:
@@ -40,7 +41,7 @@ def jobs() -> dict[str, str]:
     listing = getattr(project, "user_jobs", None)
     if callable(listing):
         try:
-            user = cast("Mapping[str, str]", listing())
+            user = cast("Mapping[str, str]", listing(repo))
         except project.ProjectError as exc:  # a malformed featurestore.yaml
             raise usage_error(f"{exc.reason.value}: {exc}") from exc
         found.update({k: v for k, v in user.items() if k not in found})
@@ -80,7 +81,7 @@ def _spark_submit() -> str:
 
 
 def _job_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    known = jobs()
+    known = jobs(ctx.params.get("repo"))
     if value not in known:
         raise click.BadParameter(f"unknown job {value!r}; jobs: {', '.join(known)}")
     return value
@@ -90,6 +91,13 @@ def _job_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     "run",
     short_help="Run a Spark job, or print its spark-submit line.",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    is_eager=True,
+    help="the project whose jobs to list (default: found as feast finds it)",
 )
 @click.argument("job", callback=_job_name)
 @click.argument("job_args", nargs=-1, type=click.UNPROCESSED, metavar="[JOB ARGS]...")
@@ -109,7 +117,7 @@ def _job_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 )
 def run(
     job: str, job_args: tuple[str, ...], print_submit: bool, submit: bool,
-    master: str | None,
+    master: str | None, repo: Path | None,
 ) -> None:  # fmt: skip
     """Run JOB (its main(argv)) in this process with the JOB ARGS after it.
 
@@ -118,7 +126,7 @@ def run(
     shows the job's arguments. Exit 1 when the job fails (bad input, contract
     violation), 2 on a bad argument.
     """
-    module = jobs()[job]
+    module = jobs(repo)[job]
     if print_submit or submit:
         line = submit_command(
             module,

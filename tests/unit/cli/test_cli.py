@@ -296,3 +296,17 @@ def test_the_cli_loads_no_spark_and_no_feast_until_a_command_needs_them() -> Non
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_run_knows_the_projects_own_jobs(tmp_path: Path) -> None:
+    pytest.importorskip(
+        "featurestore.services.project",
+        reason="featurestore.services.project (user jobs) not there yet",
+    )
+    project = tmp_path / "shop"
+    assert _invoke("init", str(project))[0] == 0
+    code, out = _invoke("run", "--repo", str(project), "--print-submit", "example")
+    assert code == 0
+    assert out.split()[-1] == str(project / "jobs" / "example.py")
+    code, _ = _invoke("run", "--repo", str(project), "no_such_job")
+    assert code == 2
