@@ -23,6 +23,8 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 FEAST = str(Path(PY).parent / "feast")
+# The demo drives the `featurestore` CLI, as a user would.
+FS = str(Path(PY).parent / "featurestore")
 
 
 class StepFailed(Exception):
@@ -161,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
             f"Generate {args.transactions:,} raw card payments and late labels",
         ):
             run(
-                PY,
-                "-m",
-                "featurestore.spark_jobs.jobs.generate_raw_events",
+                FS,
+                "run",
+                "generate_raw_events",
                 "--transactions",
                 str(args.transactions),
                 "--data-dir",
@@ -174,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             2, total, "Spark job: customer_spend (contract-checked, Delta commit)"
         ):
             run(
-                PY,
-                "-m",
-                "featurestore.spark_jobs.jobs.build_customer_spend",
+                FS,
+                "run",
+                "build_customer_spend",
                 "--data-dir",
                 str(data_dir),
                 env=env,
@@ -185,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             3, total, "Spark job: merchant_risk (contract-checked, Delta commit)"
         ):
             run(
-                PY,
-                "-m",
-                "featurestore.spark_jobs.jobs.build_merchant_risk",
+                FS,
+                "run",
+                "build_merchant_risk",
                 "--data-dir",
                 str(data_dir),
                 env=env,
@@ -195,22 +197,34 @@ def main(argv: list[str] | None = None) -> int:
         with step(
             4, total, "Check feature views against their contracts, then feast apply"
         ):
-            run(PY, "-m", "featurestore.services.contracts", "check-feast", env=env)
+            run(
+                FS,
+                "contracts",
+                "check-feast",
+                "--repo",
+                str(REPO / "feature_repo"),
+                env=env,
+            )
+            # The registry and online store live in ../data/feast beside the
+            # repo (feature_store.yaml), whatever --data-dir says.
+            (REPO / "data" / "feast").mkdir(parents=True, exist_ok=True)
             run(FEAST, "apply", cwd=REPO / "feature_repo", env=env)
-        with step(5, total, "feast materialize-incremental (Delta snapshot -> SQLite)"):
+        with step(5, total, "featurestore materialize --incremental (Delta -> SQLite)"):
             end = datetime.now(UTC).replace(microsecond=0)
             run(
-                FEAST,
-                "materialize-incremental",
-                end.strftime("%Y-%m-%dT%H:%M:%S"),
-                cwd=REPO / "feature_repo",
+                FS,
+                "materialize",
+                "--incremental",
+                end.isoformat(),
+                "--repo",
+                str(REPO / "feature_repo"),
                 env=env,
             )
         port = free_port()
         address = f"127.0.0.1:{port}"
         with step(6, total, f"Start the gRPC server on {address}"):
             server = subprocess.Popen(
-                [PY, "-m", "featurestore.services.server", "--address", address],
+                [FS, "serve", "--address", address],
                 cwd=REPO,
                 env=env,
                 stdout=subprocess.DEVNULL,
