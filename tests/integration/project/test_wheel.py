@@ -98,8 +98,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("wheel")
     assert not root.resolve().is_relative_to(CHECKOUT)
     uv, env = _uv(), _clean_env(root / "venv")
-    _run([uv, "build", "--wheel", "--out-dir", str(root / "dist"), str(CHECKOUT)],
-         root, env)  # fmt: skip
+    # sdist first, the wheel from it (in uv's temporary folder): the sdist must
+    # carry everything (templates, stubs), and no build/ is left in the checkout.
+    _run([uv, "build", "--out-dir", str(root / "dist"), str(CHECKOUT)], root, env)
     (wheel,) = (root / "dist").glob("featurestore-*.whl")
     python = sys._base_executable  # the interpreter, not the checkout's venv
     _run([uv, "venv", "--python", python, str(root / "venv")], root, env)
