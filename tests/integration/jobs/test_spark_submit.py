@@ -47,6 +47,8 @@ def test_job_under_spark_submit_publishes_a_stamped_delta_version(
         **os.environ,
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYSPARK_PYTHON": sys.executable,
+        # A job runs in a project (its contracts); here, this repository's.
+        "FS_REPO_PATH": str(REPO / "feature_repo"),
     }
     proc = subprocess.run(
         [
