@@ -82,12 +82,28 @@ def list_command(as_json: bool) -> None:
 @click.option("--version", default=None, help="default: the latest")
 @json_option
 def show_command(name: str, version: str | None, as_json: bool) -> None:
-    """Print a contract's YAML (or, with --json, the same document as JSON)."""
+    """Print a contract's YAML (or, with --json, the same document as JSON).
+
+    The JSON adds ``resolved``: the freshness SLA and the drift settings per
+    feature column, defaults applied.
+    """
     raw: str = _guarded(lambda: _registry().raw(name, version))
     if as_json:
-        echo_json(yaml.safe_load(raw))
+        contract = _guarded(lambda: _registry().get(name, version))
+        echo_json({**yaml.safe_load(raw), "resolved": _resolved(contract)})
     else:
         click.echo(raw, nl=not raw.endswith("\n"))
+
+
+def _resolved(contract: Any) -> dict[str, Any]:
+    baseline = contract.drift_block.baseline
+    return {
+        "freshness_sla": contract.freshness_sla.to_json_obj(),
+        "drift": {
+            "baseline": None if baseline is None else baseline.model_dump(),
+            "columns": [s.to_json_obj() for s in contract.drift.values()],
+        },
+    }
 
 
 @contracts.command("diff")

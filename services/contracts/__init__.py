@@ -5,6 +5,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from featurestore.services.contracts.drift import (
+    DriftBaseline,
+    DriftBlock,
+    DriftSettings,
+)
 from featurestore.services.contracts.errors import (
     ContractError,
     ContractErrorReason,
@@ -24,6 +29,7 @@ from featurestore.services.contracts.registry import (
     default_root,
     load_contract,
 )
+from featurestore.services.contracts.sla import FreshnessSla
 
 if TYPE_CHECKING:
     from featurestore.services.contracts.schema import build_pandas_schema
@@ -68,6 +74,10 @@ __all__ = [
     "ContractFormatError",
     "ContractNotFoundError",
     "ContractRegistry",
+    "DriftBaseline",
+    "DriftBlock",
+    "DriftSettings",
+    "FreshnessSla",
     "RowCheck",
     "SchemaMismatchError",
     "ValidationSummary",

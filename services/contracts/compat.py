@@ -7,7 +7,11 @@ allowed, int64 -> float64 included, because consumers read exact Arrow types),
 nullable -> required, key changes (entity keys, `keys`, timestamps), partitioning
 changes, added or tightened checks. Loosening
 (required -> nullable, removed or loosened checks, a new nullable column) and
-metadata changes (docs, owner, freshness, failure ratio) are compatible.
+metadata changes (docs, owner, freshness SLA, publish frequency, failure
+ratio, drift settings) are compatible: SLAs and drift thresholds judge a
+table over time, never which rows are valid, so tightening one breaks no
+reader. `freshness: 7d` and an equal `slaProperties` latency entry compare
+equal.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from featurestore.services.contracts.model import Check, InRange, StrLength
 
 if TYPE_CHECKING:
+    from featurestore.services.contracts.drift import DriftSettings
     from featurestore.services.contracts.model import Column, Contract
 
 
@@ -44,6 +49,10 @@ class ChangeKind(StrEnum):
     FRESHNESS_CHANGED = "FRESHNESS_CHANGED"
     FAILURE_RATIO_CHANGED = "FAILURE_RATIO_CHANGED"
     OWNER_CHANGED = "OWNER_CHANGED"
+    FREQUENCY_CHANGED = "FREQUENCY_CHANGED"
+    DRIFT_TIGHTENED = "DRIFT_TIGHTENED"
+    DRIFT_LOOSENED = "DRIFT_LOOSENED"
+    DRIFT_CHANGED = "DRIFT_CHANGED"
 
 
 BREAKING_KINDS: frozenset[ChangeKind] = frozenset(
@@ -221,7 +230,6 @@ def _compare_fields(old: Contract, new: Contract) -> list[Change]:
     simple = [
         ("description", ChangeKind.DOC_CHANGED),
         ("owner", ChangeKind.OWNER_CHANGED),
-        ("freshness", ChangeKind.FRESHNESS_CHANGED),
         ("max_failure_ratio", ChangeKind.FAILURE_RATIO_CHANGED),
     ]
     for attr, kind in simple:
@@ -229,6 +237,61 @@ def _compare_fields(old: Contract, new: Contract) -> list[Change]:
         if before != after:
             text = "changed" if attr == "description" else f"{before} -> {after}"
             changes.append(Change(kind, "", f"{attr} {text}"))
+    return changes + _compare_sla(old, new)
+
+
+def _compare_sla(old: Contract, new: Contract) -> list[Change]:
+    before, after = old.freshness_sla, new.freshness_sla
+    changes: list[Change] = []
+    if (before.max_age, before.event_time) != (after.max_age, after.event_time):
+        detail = (
+            f"freshness {before.max_age} on {before.event_time} -> "
+            f"{after.max_age} on {after.event_time}"
+        )
+        changes.append(Change(ChangeKind.FRESHNESS_CHANGED, "", detail))
+    if before.frequency != after.frequency:
+        detail = f"frequency {before.frequency} -> {after.frequency}"
+        changes.append(Change(ChangeKind.FREQUENCY_CHANGED, "", detail))
+    return changes
+
+
+def _compare_drift(old: DriftSettings, new: DriftSettings) -> ChangeKind | None:
+    same_kind = (old.metric, old.bins, old.top_k, old.on_drift, old.enabled) == (
+        new.metric,
+        new.bins,
+        new.top_k,
+        new.on_drift,
+        new.enabled,
+    )
+    if not same_kind:
+        return ChangeKind.DRIFT_CHANGED
+    # A lower threshold warns or fails sooner: tighter.
+    directions = [
+        _bound_direction(old.warn, new.warn, lower=False),
+        _bound_direction(old.fail, new.fail, lower=False),
+    ]
+    if any(d > 0 for d in directions):
+        return ChangeKind.DRIFT_TIGHTENED
+    if any(d < 0 for d in directions):
+        return ChangeKind.DRIFT_LOOSENED
+    return None
+
+
+def _drift_changes(old: Contract, new: Contract) -> list[Change]:
+    changes: list[Change] = []
+    if old.drift_block.baseline != new.drift_block.baseline:
+        detail = f"baseline {old.drift_block.baseline} -> {new.drift_block.baseline}"
+        changes.append(Change(ChangeKind.DRIFT_CHANGED, "", detail))
+    before, after = old.drift, new.drift
+    for name in [n for n in after if n in before]:
+        kind = _compare_drift(before[name], after[name])
+        if kind is not None:
+            a, b = before[name], after[name]
+            detail = (
+                f"{a.metric} warn {a.warn} fail {a.fail} {a.on_drift} -> "
+                f"{b.metric} warn {b.warn} fail {b.fail} {b.on_drift}"
+            )
+            changes.append(Change(kind, name, detail))
     return changes
 
 
@@ -243,7 +306,7 @@ def compare(old: Contract, new: Contract) -> list[Change]:
         new: The later contract.
 
     Returns:
-        Changes in a stable order: contract fields, columns, row checks.
+        Changes in a stable order: contract fields, columns, row checks, drift.
     """
     changes = _compare_fields(old, new)
     old_cols = {c.name: c for c in old.columns}
@@ -273,7 +336,7 @@ def compare(old: Contract, new: Contract) -> list[Change]:
             changes.append(
                 Change(ChangeKind.ROW_CHECK_REMOVED, row.reason_column, row.name)
             )
-    return changes
+    return changes + _drift_changes(old, new)
 
 
 def check_version_bump(

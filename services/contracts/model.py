@@ -24,6 +24,13 @@ from featurestore.services.contracts import checks as _checks
 from featurestore.services.contracts._duration import parse_duration
 from featurestore.services.contracts._semver import Version
 from featurestore.services.contracts._yaml import dump_yaml, format_error, load_yaml
+from featurestore.services.contracts.drift import (
+    DriftBlock,
+    DriftSettings,
+    profile_kind,
+    resolve,
+)
+from featurestore.services.contracts.sla import FreshnessSla, SlaProperty, split_element
 
 ColumnType = Literal["int64", "float64", "string", "bool", "timestamp", "date"]
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr | datetime | date
@@ -243,6 +250,36 @@ class RowCheck(_Strict):
         return {self.name: list(self.columns)}
 
 
+class CustomProperty(_Strict):
+    """One ODCS `customProperties` entry; `drift` is parsed, others kept as is."""
+
+    property: StrictStr = Field(min_length=1)
+    """Property name; `drift` holds a `DriftBlock`."""
+    value: Any = None
+    """The value; a `DriftBlock` for `drift`."""
+    description: StrictStr | None = None
+    """Free text for readers of the contract."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_drift(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("property") == "drift":
+            value = data.get("value")
+            if not isinstance(value, DriftBlock):
+                return {**data, "value": DriftBlock.model_validate(value or {})}
+        return data
+
+    def to_yaml_obj(self) -> dict[str, Any]:
+        """Return the entry in its YAML form."""
+        value = self.value
+        if isinstance(value, DriftBlock):
+            value = value.to_yaml_obj()
+        data: dict[str, Any] = {"property": self.property, "value": value}
+        if self.description is not None:
+            data["description"] = self.description
+        return data
+
+
 class Contract(_Strict):
     """A data contract for one dataset version, parsed from one YAML file."""
 
@@ -260,8 +297,9 @@ class Contract(_Strict):
     """Column holding the event time (UTC)."""
     created_timestamp: StrictStr
     """Column holding the row's creation time; the newest wins on duplicates."""
-    freshness: StrictStr
-    """Maximum age of the newest event, e.g. `7d`, `36h`, `90m`."""
+    freshness: StrictStr | None = None
+    """Maximum age of the newest event, e.g. `7d`, `36h`, `90m`; the short form
+    of an `slaProperties` latency entry (give one of the two)."""
     max_failure_ratio: StrictFloat | StrictInt = Field(ge=0, le=1)
     """Share of failing rows a batch may have and still publish."""
     columns: tuple[Column, ...] = Field(min_length=1)
@@ -275,6 +313,12 @@ class Contract(_Strict):
     partition_by: tuple[str, ...] = ()
     """Delta partition columns (string, int64, date or bool), in order; a
     `replace_partitions` publish replaces the partitions its rows fall in."""
+    sla_properties: tuple[SlaProperty, ...] = Field(default=(), alias="slaProperties")
+    """ODCS v3.1 SLA entries: `latency` (alias `freshness`) and `frequency`."""
+    custom_properties: tuple[CustomProperty, ...] = Field(
+        default=(), alias="customProperties"
+    )
+    """ODCS custom properties; `drift` configures drift scoring."""
 
     @model_validator(mode="before")
     @classmethod
@@ -291,8 +335,9 @@ class Contract(_Strict):
 
     @field_validator("freshness")
     @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
         return value
 
     @model_validator(mode="after")
@@ -314,7 +359,44 @@ class Contract(_Strict):
             self._require(field, "timestamp field", nullable=False, type_="timestamp")
         for row in self.row_checks:
             self._row_check_fits(row)
+        self._sla_fits()
+        self._drift_fits()
         return self
+
+    def _sla_fits(self) -> None:
+        kinds = [p.kind for p in self.sla_properties]
+        latency = [p for p in self.sla_properties if p.is_latency]
+        if len(latency) > 1 or kinds.count("frequency") > 1:
+            raise ValueError("slaProperties repeat a property")
+        if (self.freshness is None) == (not latency):
+            raise ValueError(
+                "give the freshness SLA once: freshness, or an slaProperties "
+                "latency entry"
+            )
+        for prop in self.sla_properties:
+            if prop.element is None:
+                continue
+            table, column = split_element(prop.element)
+            if table != self.name:
+                raise ValueError(f"element {prop.element!r} names another table")
+            if prop.is_latency:
+                self._require(
+                    column, "latency element", nullable=True, type_="timestamp"
+                )
+            elif column not in self.column_names:
+                raise ValueError(f"element column {column!r} is not among columns")
+
+    def _drift_fits(self) -> None:
+        blocks = [p for p in self.custom_properties if p.property == "drift"]
+        if len(blocks) > 1:
+            raise ValueError("customProperties repeat drift")
+        watched = self.drift
+        for name in self.drift_block.columns:
+            if name not in watched:
+                raise ValueError(
+                    f"drift column {name!r} is not a feature column "
+                    "(int64, float64, string or bool; not a key or timestamp)"
+                )
 
     def _keys_fit(self) -> None:
         if len(set(self.keys)) != len(self.keys):
@@ -366,8 +448,50 @@ class Contract(_Strict):
 
     @property
     def freshness_delta(self) -> timedelta:
-        """The parsed freshness."""
-        return parse_duration(self.freshness)
+        """The maximum age of the newest event (`freshness_sla.max_age`)."""
+        return self.freshness_sla.max_age
+
+    @property
+    def freshness_sla(self) -> FreshnessSla:
+        """The freshness SLA, from `freshness` or the `slaProperties` entries."""
+        latency = next((p for p in self.sla_properties if p.is_latency), None)
+        frequency = next(
+            (p.duration for p in self.sla_properties if p.kind == "frequency"),
+            None,
+        )
+        if latency is None:
+            assert self.freshness is not None  # checked when parsed
+            return FreshnessSla(
+                parse_duration(self.freshness), self.event_timestamp, frequency
+            )
+        column = self.event_timestamp
+        if latency.element is not None:
+            column = split_element(latency.element)[1]
+        return FreshnessSla(latency.duration, column, frequency)
+
+    @property
+    def drift_block(self) -> DriftBlock:
+        """The drift block as written (defaults when the contract has none)."""
+        for prop in self.custom_properties:
+            if prop.property == "drift" and isinstance(prop.value, DriftBlock):
+                return prop.value
+        return DriftBlock()
+
+    @property
+    def drift(self) -> dict[str, DriftSettings]:
+        """Resolved drift settings per feature column, in contract order.
+
+        Feature columns are the int64, float64, string and bool columns that
+        are neither a key nor a timestamp field.
+        """
+        block = self.drift_block
+        skip = {*self.primary_key, self.created_timestamp}
+        out: dict[str, DriftSettings] = {}
+        for col in self.columns:
+            kind = profile_kind(col.type)
+            if kind is not None and col.name not in skip:
+                out[col.name] = resolve(block, col.name, kind)
+        return out
 
     @property
     def primary_key(self) -> tuple[str, ...]:
@@ -389,8 +513,22 @@ class Contract(_Strict):
     def to_yaml_obj(self) -> dict[str, Any]:
         """Return the contract as plain data in the YAML file's shape."""
         data = self.model_dump(
-            exclude={"columns", "row_checks", "keys", "partition_by"}
+            exclude={
+                "columns",
+                "row_checks",
+                "keys",
+                "partition_by",
+                "sla_properties",
+                "custom_properties",
+            }
         )
+        if self.freshness is None:
+            del data["freshness"]
+        if self.sla_properties:
+            data["slaProperties"] = [
+                p.model_dump(exclude_none=True, by_alias=True)
+                for p in self.sla_properties
+            ]
         data["entity_keys"] = list(self.entity_keys)
         if self.keys != self.entity_keys:
             data["keys"] = list(self.keys)
@@ -404,6 +542,8 @@ class Contract(_Strict):
             data["columns"].append(entry)
         if self.row_checks:
             data["row_checks"] = [r.to_yaml_obj() for r in self.row_checks]
+        if self.custom_properties:
+            data["customProperties"] = [p.to_yaml_obj() for p in self.custom_properties]
         return data
 
     def to_yaml(self) -> str:

@@ -6,6 +6,7 @@ import grpc
 import pyarrow as pa
 
 from featurestore.services.contracts import (
+    Contract,
     ContractRegistry,
     check_arrow_schema,
     summarize,
@@ -27,13 +28,15 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
 
     def _message(self, name: str, version: str | None) -> pb.Contract:
         contract = self.registry.get(name, version or None)
-        return pb.Contract(
+        message = pb.Contract(
             name=contract.name,
             version=str(contract.version),
             owner=contract.owner,
             description=contract.description,
             yaml=self.registry.raw(contract.name, str(contract.version)),
         )
+        _fill_monitoring(message, contract)
+        return message
 
     def ListContracts(
         self, request: pb.ListContractsRequest, context: grpc.ServicerContext
@@ -112,6 +115,22 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
             version_bump_ok=not problems,
             problems=[str(p) for p in problems],
         )
+
+
+def _fill_monitoring(message: pb.Contract, contract: Contract) -> None:
+    """Set the resolved freshness SLA and drift settings on ``message``."""
+    sla = contract.freshness_sla
+    message.freshness_sla.max_age.FromTimedelta(sla.max_age)
+    message.freshness_sla.event_time_column = sla.event_time
+    if sla.frequency is not None:
+        message.freshness_sla.frequency.FromTimedelta(sla.frequency)
+    baseline = contract.drift_block.baseline
+    if baseline is not None and baseline.version is not None:
+        message.drift.baseline_version = baseline.version
+    elif baseline is not None and baseline.training_set is not None:
+        message.drift.baseline_training_set = baseline.training_set
+    for setting in contract.drift.values():
+        message.drift.columns.add(**setting.to_json_obj())
 
 
 def _without_extra_columns(contract: object, table: pa.Table) -> pa.Table:

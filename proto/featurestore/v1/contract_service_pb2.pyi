@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -7,18 +10,64 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Contract(_message.Message):
-    __slots__ = ("name", "version", "owner", "description", "yaml")
+    __slots__ = ("name", "version", "owner", "description", "yaml", "freshness_sla", "drift")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     YAML_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_SLA_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     owner: str
     description: str
     yaml: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., yaml: _Optional[str] = ...) -> None: ...
+    freshness_sla: FreshnessSla
+    drift: DriftPolicy
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., yaml: _Optional[str] = ..., freshness_sla: _Optional[_Union[FreshnessSla, _Mapping]] = ..., drift: _Optional[_Union[DriftPolicy, _Mapping]] = ...) -> None: ...
+
+class FreshnessSla(_message.Message):
+    __slots__ = ("max_age", "event_time_column", "frequency")
+    MAX_AGE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_COLUMN_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_FIELD_NUMBER: _ClassVar[int]
+    max_age: _duration_pb2.Duration
+    event_time_column: str
+    frequency: _duration_pb2.Duration
+    def __init__(self, max_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., event_time_column: _Optional[str] = ..., frequency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class DriftPolicy(_message.Message):
+    __slots__ = ("baseline_version", "baseline_training_set", "columns")
+    BASELINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_TRAINING_SET_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    baseline_version: int
+    baseline_training_set: str
+    columns: _containers.RepeatedCompositeFieldContainer[DriftSetting]
+    def __init__(self, baseline_version: _Optional[int] = ..., baseline_training_set: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[DriftSetting, _Mapping]]] = ...) -> None: ...
+
+class DriftSetting(_message.Message):
+    __slots__ = ("column", "kind", "metric", "warn", "fail", "bins", "top_k", "on_drift", "enabled")
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    WARN_FIELD_NUMBER: _ClassVar[int]
+    FAIL_FIELD_NUMBER: _ClassVar[int]
+    BINS_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    ON_DRIFT_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    column: str
+    kind: str
+    metric: str
+    warn: float
+    fail: float
+    bins: int
+    top_k: int
+    on_drift: str
+    enabled: bool
+    def __init__(self, column: _Optional[str] = ..., kind: _Optional[str] = ..., metric: _Optional[str] = ..., warn: _Optional[float] = ..., fail: _Optional[float] = ..., bins: _Optional[int] = ..., top_k: _Optional[int] = ..., on_drift: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
 
 class ListContractsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")

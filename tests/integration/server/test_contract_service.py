@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pyarrow as pa
@@ -34,6 +34,24 @@ def test_list_and_get_return_the_yaml_verbatim(served_repo: ServedRepo) -> None:
     source = REPO / "feature_repo" / "contracts" / "customer_spend" / "1.0.0.yaml"
     assert got.yaml == source.read_text()
     assert got.owner == "risk-features@example.com"
+    # `freshness: 7d` comes back as the resolved ODCS latency SLA.
+    assert got.freshness_sla.max_age.ToTimedelta() == timedelta(days=7)
+    assert got.freshness_sla.event_time_column == "event_timestamp"
+    assert not got.freshness_sla.HasField("frequency")
+    assert not got.drift.HasField("baseline_version")
+    settings = {s.column: s for s in got.drift.columns}
+    assert sorted(settings) == sorted(
+        ["spend_1h", "count_1h", "spend_24h", "count_24h", "spend_7d", "count_7d"]
+    )
+    spend = settings["spend_24h"]
+    assert (spend.kind, spend.metric, spend.warn, spend.fail, spend.bins) == (
+        "numeric",
+        "psi",
+        0.1,
+        0.2,
+        10,
+    )
+    assert (spend.on_drift, spend.enabled) == ("warn", True)
 
 
 def _rows() -> pa.Table:

@@ -108,6 +108,17 @@ def test_contracts_show_json_is_the_yaml() -> None:
     assert code == 0
     document = json.loads(out)
     assert (document["name"], document["version"]) == ("merchant_risk", "1.0.0")
+    # freshness: 2d resolves onto the ODCS latency SLA; drift defaults apply.
+    resolved = document["resolved"]
+    assert resolved["freshness_sla"] == {
+        "max_age_seconds": 2 * 86400.0,
+        "event_time": "event_timestamp",
+        "frequency_seconds": None,
+    }
+    columns = {c["column"]: c for c in resolved["drift"]["columns"]}
+    assert sorted(columns) == ["fraud_count_30d", "fraud_rate_30d", "txn_count_30d"]
+    assert columns["fraud_rate_30d"]["metric"] == "psi"
+    assert resolved["drift"]["baseline"] is None
     code, text = _invoke("contracts", "--root", str(CONTRACTS), "show", "merchant_risk")
     assert (
         code == 0 and text == (CONTRACTS / "merchant_risk" / "1.0.0.yaml").read_text()
