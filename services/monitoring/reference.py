@@ -1,0 +1,133 @@
+"""Which version a table's buckets and baseline scores come from, and its buckets.
+
+The reference is the contract's drift baseline: a pinned Delta version, or
+the version of this table a training-set manifest read. Without one it is the
+version the table's profiles started from (the first profiled version, or the
+version a first profile was compared with). Its buckets (equal-frequency edges,
+top-k categories) and its own counts on them are computed once from its
+snapshot (DuckDB) and then carried in every later profile row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from featurestore.services.contracts import Contract
+from featurestore.services.contracts.drift import DriftSettings
+from featurestore.services.monitoring.assess import Reference, ReferenceColumn
+from featurestore.services.monitoring.errors import (
+    BaselineNotFoundError,
+    TableNotFoundError,
+)
+from featurestore.services.monitoring.snapshot import (
+    open_snapshot,
+    reference_from_snapshot,
+)
+
+
+def manifest_version(contract: Contract, manifest: Path) -> int:
+    """The version of `contract`'s table that a training-set manifest read.
+
+    Raises:
+        BaselineNotFoundError: Unreadable manifest, or it read no such table.
+    """
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        reads = data["tables"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BaselineNotFoundError(
+            contract.name, f"cannot read manifest {manifest.name}: {exc}"
+        ) from exc
+    for read in reads:
+        named = str(read.get("contract") or "").split("@")[0]
+        if contract.name in (named, Path(str(read.get("path", ""))).name):
+            return int(read["version"])
+    raise BaselineNotFoundError(
+        contract.name, f"manifest {manifest.name} read no {contract.name} table"
+    )
+
+
+def baseline_version(
+    contract: Contract, repo: Path, rows: list[dict[str, Any]]
+) -> int | None:
+    """The reference version of `contract`'s table (None: no version yet).
+
+    Args:
+        contract: The table's contract (its drift baseline).
+        repo: Project folder; a relative manifest path is resolved against it.
+        rows: The profile table's rows so far.
+    """
+    baseline = contract.drift_block.baseline
+    if baseline is not None and baseline.version is not None:
+        return baseline.version
+    if baseline is not None and baseline.training_set is not None:
+        path = Path(baseline.training_set)
+        return manifest_version(contract, path if path.is_absolute() else repo / path)
+    if not rows:
+        return None
+    oldest = min(rows, key=lambda r: (int(r["table_version"]), r["profiled_at"]))
+    started = oldest["reference_version"]
+    return int(started) if started is not None else int(oldest["table_version"])
+
+
+def _stored(
+    rows: list[dict[str, Any]], version: int, settings: Mapping[str, DriftSettings]
+) -> Reference | None:
+    found: dict[str, ReferenceColumn] = {}
+    for row in sorted(rows, key=lambda r: r["profiled_at"]):
+        counts = tuple(row["reference_counts"] or ())
+        if row["reference_version"] == version and counts:
+            found[row["feature"]] = ReferenceColumn(
+                row["kind"],
+                tuple(row["edges"] or ()),
+                tuple(row["categories"] or ()),
+                counts,
+            )
+    if all(
+        name in found and found[name].kind == s.kind for name, s in settings.items()
+    ):
+        return Reference(version, {n: found[n] for n in settings})
+    return None
+
+
+def resolve_reference(
+    contract: Contract,
+    location: str,
+    rows: list[dict[str, Any]],
+    *,
+    repo: Path,
+    storage_options: Mapping[str, str] | None = None,
+    fallback: int | None = None,
+) -> Reference | None:
+    """The reference of the table at `location`, its buckets and counts.
+
+    Args:
+        contract: The table's contract.
+        location: Feature table location.
+        rows: The profile table's rows so far.
+        repo: Project folder (for a relative manifest path).
+        storage_options: Object-storage options for delta-rs.
+        fallback: The version to start from when nothing names one (a
+            publish passes the table's current version; None: no reference).
+
+    Raises:
+        BaselineNotFoundError: The baseline names a version that cannot be read.
+    """
+    version = baseline_version(contract, repo, rows)
+    version = fallback if version is None else version
+    if version is None:
+        return None
+    settings = contract.drift
+    stored = _stored(rows, version, settings)
+    if stored is not None:
+        return stored
+    try:
+        dataset = open_snapshot(location, version, storage_options)
+    except TableNotFoundError as exc:
+        raise BaselineNotFoundError(
+            contract.name, f"version {version} of {contract.name} cannot be read"
+        ) from exc
+    return reference_from_snapshot(dataset, version, settings)

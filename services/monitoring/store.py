@@ -1,0 +1,121 @@
+"""Read profiles and drift scores from the `<table>_profile` Delta table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
+
+from featurestore.services.monitoring._schema import (
+    profile_location,
+    profiles_from,
+    scores_from,
+)
+from featurestore.services.monitoring.errors import (
+    InvalidTableNameError,
+    ProfileNotFoundError,
+)
+from featurestore.services.monitoring.model import DriftScore, VersionProfile
+from featurestore.services.project import Project
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def table_location(project: Project, table: str) -> str:
+    """Location of feature table `table` in `project` (a name, never a path).
+
+    Raises:
+        InvalidTableNameError: `table` is not a plain identifier.
+    """
+    if not _NAME.match(table):
+        raise InvalidTableNameError(table)
+    return project.table_uri(table)
+
+
+def read_profile_rows(
+    location: str,
+    storage_options: Mapping[str, str] | None = None,
+    version: int | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of the profile table beside the feature table at `location`.
+
+    Returns:
+        Every row, or those of `version`; empty when there is no profile table.
+    """
+    try:
+        table = DeltaTable(
+            profile_location(location), storage_options=dict(storage_options or {})
+        )
+    except _DeltaTableNotFoundError:
+        return []
+    filters = None if version is None else [("table_version", "=", version)]
+    rows: list[dict[str, Any]] = table.to_pyarrow_table(filters=filters).to_pylist()
+    return rows
+
+
+def _rows(project: Project, table: str, version: int | None) -> list[dict[str, Any]]:
+    rows = read_profile_rows(
+        table_location(project, table), project.storage_options, version
+    )
+    if not rows:
+        raise ProfileNotFoundError(table, version)
+    return rows
+
+
+def read_profiles(
+    project: Project, table: str, version: int | None = None
+) -> list[VersionProfile]:
+    """Profiles of feature table `table`: every profiled version, or one.
+
+    Args:
+        project: The project (locations and storage options).
+        table: Feature table name.
+        version: A Delta version of the table; None for every profiled one.
+
+    Returns:
+        One profile per version, oldest first.
+
+    Raises:
+        InvalidTableNameError: `table` is not a name.
+        ProfileNotFoundError: Nothing profiled (or not that version).
+    """
+    return profiles_from(table, _rows(project, table, version))
+
+
+def read_drift(
+    project: Project, table: str, version: int | None = None
+) -> list[DriftScore]:
+    """Drift scores of feature table `table`: every profiled version, or one.
+
+    Each feature of each version has up to two scores: against the baseline
+    (the reference version) and against the previous profiled version. A
+    version written twice keeps the scores of its newest write.
+
+    Args:
+        project: The project (locations and storage options).
+        table: Feature table name.
+        version: A Delta version of the table; None for every profiled one.
+
+    Returns:
+        Scores ordered by version, feature order of the contract, baseline first.
+
+    Raises:
+        InvalidTableNameError: `table` is not a name.
+        ProfileNotFoundError: Nothing profiled (or not that version).
+    """
+    rows = _rows(project, table, version)
+    newest: dict[int, Any] = {}
+    for row in rows:
+        key = int(row["table_version"])
+        newest[key] = max(newest.get(key, row["profiled_at"]), row["profiled_at"])
+    kept = [r for r in rows if r["profiled_at"] == newest[int(r["table_version"])]]
+    kept.sort(key=lambda r: int(r["table_version"]))
+    return scores_from(table, kept)
+
+
+def latest_version(profiles: list[VersionProfile]) -> VersionProfile:
+    """The newest of `profiles` (which must not be empty)."""
+    return max(profiles, key=lambda p: p.version)
