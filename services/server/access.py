@@ -60,6 +60,14 @@ def _request_id() -> str:
 _principal: contextvars.ContextVar[Principal] = contextvars.ContextVar(
     "principal", default=ANONYMOUS
 )
+_call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "call_id", default=None
+)
+
+
+def current_request_id() -> str:
+    """The guarded call's request id (the audit's), else a new one."""
+    return _call_id.get() or _request_id()
 
 Rule = Callable[[Any, Catalog], tuple[AuthzedAction | None, Sequence[Any]]]
 
@@ -150,9 +158,11 @@ class Guard:
         try:
             self._admit(call, request, metadata)
             token = _principal.set(call.principal)
+            id_token = _call_id.set(call.request_id)
             try:
                 yield call
             finally:
+                _call_id.reset(id_token)
                 _principal.reset(token)
         except BaseException as exc:
             code = grpc_code(exc).name

@@ -15,9 +15,16 @@ from feast.protos.feast.serving import ServingService_pb2, ServingService_pb2_gr
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from featurestore.services.contracts import ContractRegistry
-from featurestore.services.online import build_online_reader
+from featurestore.services.monitoring.served import ServedReader
+from featurestore.services.monitoring.serving_log import ServingLog
+from featurestore.services.online import OnlineReader, build_online_reader
+from featurestore.services.project import Project
 from featurestore.services.server import feast_serving
-from featurestore.services.server.access import Guard, build_guard
+from featurestore.services.server.access import (
+    Guard,
+    build_guard,
+    current_request_id,
+)
 from featurestore.services.server.catalog import Catalog
 from featurestore.services.server.contract_servicer import ContractServicer
 from featurestore.services.server.feature_servicer import FeatureStoreServicer
@@ -66,6 +73,7 @@ class RunningServer:
     online_socket: OnlineSocketServer | None = None
     tls: CertificateReloader | None = None
     guard: Guard | None = None
+    serving_log: ServingLog | None = None
 
     def reload_certificates(self) -> bool:
         """Re-read the TLS files now (SIGHUP); False when TLS is off or they fail."""
@@ -78,6 +86,8 @@ class RunningServer:
         self.server.stop(grace).wait()
         if self.online_socket is not None:
             self.online_socket.close()
+        if self.serving_log is not None:
+            self.serving_log.close()
         if self.guard is not None and self.guard.audit is not None:
             self.guard.audit.close()
 
@@ -110,10 +120,12 @@ def create_server(
     store = _feature_store(settings)
     catalog = Catalog(store)
     guard = build_guard(settings, catalog)
-    reader = TimedReader(
+    timed = TimedReader(
         build_online_reader(store.config, timeout_s=settings.online_timeout_seconds),
         str(store.config.online_store.type),
     )
+    serving_log = _serving_log(settings, catalog)
+    reader = ServedReader(timed, serving_log, settings.serving_log_sample_rate)
     registry = ContractRegistry(settings.contracts_dir)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers),
@@ -169,12 +181,26 @@ def create_server(
         online_socket,
         tls[1] if tls else None,
         guard,
+        serving_log,
+    )
+
+
+def _serving_log(settings: ServerSettings, catalog: Catalog) -> ServingLog | None:
+    if not settings.serving_log:
+        return None
+    return ServingLog(
+        str(settings.data_root),
+        catalog.view,
+        current_request_id,
+        max_queued=settings.serving_log_queue,
+        flush_seconds=settings.serving_log_flush_seconds,
+        storage_options=Project.load(settings.repo_path).storage_options,
     )
 
 
 def _online_handlers(
     catalog: Catalog,
-    reader: TimedReader,
+    reader: OnlineReader,
     project: str,
     settings: ServerSettings,
     guard: Guard | None,

@@ -39,6 +39,16 @@ _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         "metrics_port",
         {"type": int, "help": "serve Prometheus metrics on 127.0.0.1:PORT"},
     ),
+    (
+        "--serving-log",
+        "serving_log",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "log a sample of online reads to DATA_DIR/serving_logs "
+            "(--serving-log-sample-rate, default 0.01)",
+        },
+    ),
+    ("--serving-log-sample-rate", "serving_log_sample_rate", {"type": float}),
     ("--tls-cert", "tls_cert", {"type": Path, "help": "PEM certificate chain"}),
     ("--tls-key", "tls_key", {"type": Path, "help": "PEM private key"}),
     (

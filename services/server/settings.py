@@ -144,6 +144,19 @@ class ServerSettings(BaseSettings):
     grace_seconds: float = Field(default=5.0, ge=0)
     """How long in-flight RPCs may finish after SIGTERM."""
 
+    # --- monitoring ---------------------------------------------------------
+    serving_log: bool = False
+    """Log a sample of online reads (values and statuses returned) to Delta
+    tables in Feast's logging schema, ``<data_dir>/serving_logs/<view>``
+    (FS_SERVING_LOG). Written off the hot path; see serving_log_queue."""
+    serving_log_sample_rate: float = Field(default=0.01, gt=0, le=1)
+    """Share of online reads logged when serving_log is on (default 1%)."""
+    serving_log_queue: int = Field(default=10_000, ge=1)
+    """Sampled reads held between two writes; reads sampled while it is full
+    are dropped and counted (feature_serving_log_dropped_total)."""
+    serving_log_flush_seconds: float = Field(default=10.0, gt=0)
+    """How often queued serving-log rows are appended (one commit per view)."""
+
     @model_validator(mode="after")
     def _project_locations(self) -> Self:
         # Unset locations come from the project at repo_path, so the server,

@@ -1,0 +1,214 @@
+"""Freshness of a feature table: newest event time, newest commit, SLA verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["Freshness", "Sla", "Verdict", "table_freshness"]
+
+Verdict = Literal["ok", "late", "unknown"]
+"""ok: within the SLA; late: data too old or no publish within the cadence;
+unknown: no SLA, no table or no rows to judge."""
+
+
+@dataclass(frozen=True)
+class Sla:
+    """What a table promises: how old its newest event may be, how often it lands."""
+
+    max_age: timedelta | None
+    """Most the newest event time may lag behind now (the contract's freshness)."""
+    frequency: timedelta | None = None
+    """Expected publish cadence: no commit for longer than this is late too."""
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh one table is at ``checked_at``."""
+
+    view: str
+    """Feature view (or table) name."""
+    path: str
+    """Delta table location."""
+    event_time_column: str
+    """The column the newest event time is taken from."""
+    checked_at: datetime
+    """The instant ages are measured against (UTC)."""
+    verdict: Verdict
+    """ok, late or unknown (see ``Verdict``)."""
+    reason: str
+    """One line saying why, e.g. ``newest event 9d old > max age 7d``."""
+    version: int | None = None
+    """Latest Delta version; None when there is no table."""
+    newest_event_time: datetime | None = None
+    """Largest event time in the latest version; None when it has no rows."""
+    newest_commit_time: datetime | None = None
+    """Time of the latest commit."""
+    max_age: timedelta | None = None
+    """The SLA's maximum age, if any."""
+    frequency: timedelta | None = None
+    """The SLA's publish cadence, if any."""
+
+    @property
+    def age(self) -> timedelta | None:
+        """How far the newest event time lags ``checked_at``."""
+        if self.newest_event_time is None:
+            return None
+        return self.checked_at - self.newest_event_time
+
+    @property
+    def ok(self) -> bool:
+        """True only for an ``ok`` verdict."""
+        return self.verdict == "ok"
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """JSON-ready mapping: times in ISO 8601, spans in seconds."""
+
+        def iso(t: datetime | None) -> str | None:
+            return None if t is None else t.isoformat().replace("+00:00", "Z")
+
+        def secs(d: timedelta | None) -> float | None:
+            return None if d is None else d.total_seconds()
+
+        return {
+            "view": self.view,
+            "path": self.path,
+            "event_time_column": self.event_time_column,
+            "checked_at": iso(self.checked_at),
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "version": self.version,
+            "newest_event_time": iso(self.newest_event_time),
+            "newest_commit_time": iso(self.newest_commit_time),
+            "age_seconds": secs(self.age),
+            "max_age_seconds": secs(self.max_age),
+            "frequency_seconds": secs(self.frequency),
+        }
+
+
+def table_freshness(
+    view: str,
+    path: str,
+    event_time_column: str,
+    sla: Sla | None,
+    *,
+    now: datetime | None = None,
+    storage_options: Mapping[str, str] | None = None,
+) -> Freshness:
+    """Judge the Delta table at ``path`` against ``sla``.
+
+    Reads the Delta log only: the newest event time is the largest ``max``
+    statistic of the column over the latest version's files (Delta keeps
+    timestamp statistics at millisecond precision, so it may be up to 1 ms
+    early); only files without statistics are scanned, that column alone.
+
+    Args:
+        view: Name reported with the result.
+        path: Table location.
+        event_time_column: The event time column.
+        sla: The promise to judge against; None gives ``unknown``.
+        now: The instant to measure against (default: now, UTC).
+        storage_options: Object-store options (the project's).
+    """
+    now = now or datetime.now(UTC)
+    unjudged = Freshness(
+        view=view,
+        path=path,
+        event_time_column=event_time_column,
+        checked_at=now,
+        verdict="unknown",
+        reason="no Delta table",
+        max_age=sla.max_age if sla else None,
+        frequency=sla.frequency if sla else None,
+    )
+    try:
+        table = DeltaTable(path, storage_options=dict(storage_options or {}))
+    except _DeltaTableNotFoundError:
+        return unjudged
+    commit = _newest_commit_time(table)
+    newest = newest_event_time(table, event_time_column)
+    verdict, reason = _judge(now, newest, commit, sla)
+    return replace(
+        unjudged,
+        verdict=verdict,
+        reason=reason,
+        version=table.version(),
+        newest_event_time=newest,
+        newest_commit_time=commit,
+    )
+
+
+def _judge(
+    now: datetime, newest: datetime | None, commit: datetime, sla: Sla | None
+) -> tuple[Verdict, str]:
+    if sla is None or (sla.max_age is None and sla.frequency is None):
+        return "unknown", "no freshness SLA (no contract for this table)"
+    if sla.frequency is not None and now - commit > sla.frequency:
+        return "late", (
+            f"no publish for {_span(now - commit)} > frequency {_span(sla.frequency)}"
+        )
+    if sla.max_age is None:
+        return "ok", f"last publish {_span(now - commit)} ago"
+    if newest is None:
+        return "unknown", "the table has no rows"
+    age = now - newest
+    if age > sla.max_age:
+        return "late", f"newest event {_span(age)} old > max age {_span(sla.max_age)}"
+    return "ok", f"newest event {_span(age)} old <= max age {_span(sla.max_age)}"
+
+
+def _span(delta: timedelta) -> str:
+    """A short human span: 9d4h, 3h12m, 42s (negative spans: in the future)."""
+    seconds = int(delta.total_seconds())
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d{hours}h" if hours else f"{sign}{days}d"
+    if hours:
+        return f"{sign}{hours}h{minutes}m" if minutes else f"{sign}{hours}h"
+    return f"{sign}{minutes}m{secs}s" if minutes else f"{sign}{secs}s"
+
+
+def _newest_commit_time(table: DeltaTable) -> datetime:
+    (latest,) = table.history(1)
+    return datetime.fromtimestamp(int(latest["timestamp"]) / 1000, tz=UTC)
+
+
+def newest_event_time(table: DeltaTable, column: str) -> datetime | None:
+    """The largest value of ``column`` in the table's loaded version.
+
+    From the files' ``max`` statistics; when a file with non-null values has
+    none (statistics off for the column), the column is read instead. None
+    when there are no rows or no non-null values.
+    """
+    actions = pa.table(table.get_add_actions(flatten=True))
+    if actions.num_rows == 0:
+        return None
+    names = actions.column_names
+    stat, nulls = f"max.{column}", f"null_count.{column}"
+    if stat in names and nulls in names:
+        lacking = pc.and_kleene(
+            pc.is_null(actions[stat]),
+            pc.invert(pc.equal(actions[nulls], actions["num_records"])),
+        )
+        if not pc.any(pc.fill_null(lacking, True)).as_py():
+            return _utc(pc.max(actions[stat]).as_py())
+    dataset = table.to_pyarrow_dataset()
+    return _utc(pc.max(dataset.to_table(columns=[column])[column]).as_py())
+
+
+def _utc(value: object) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,272 @@
+"""Serving logs: sampled online reads written to Delta in Feast's logging schema.
+
+One Delta table per feature view, ``<data_dir>/serving_logs/<view>``, one row
+per entity row of a sampled read, partitioned by ``__log_date``. Columns, as
+Feast's ``FeatureServiceLoggingSource`` names them: the view's join keys,
+then per feature ``<view>__<feature>``, ``<view>__<feature>__timestamp``
+(the stored row's event time) and ``<view>__<feature>__status`` (Feast's
+``FieldStatus`` number: 1 PRESENT, 3 NOT_FOUND, 4 OUTSIDE_MAX_AGE), then
+``__log_timestamp``, ``__log_date`` and ``__request_id``. Features a read did
+not ask for are null, status included.
+
+The online path only puts a reference to what it already holds on a bounded
+queue (never waiting: a full queue counts the read as dropped); a background
+thread turns the queued reads into Arrow and appends them every few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from prometheus_client import Counter
+
+from featurestore.services.online import FeatureStatus
+from featurestore.services.project.config import join
+
+if TYPE_CHECKING:
+    from feast import FeatureView
+
+    from featurestore.services.online import ViewRequest, ViewResult
+
+__all__ = [
+    "LOG_DATE",
+    "LOG_TIMESTAMP",
+    "REQUEST_ID",
+    "ServingLog",
+    "log_rows",
+    "serving_log_uri",
+]
+
+log = logging.getLogger(__name__)
+
+LOG_TIMESTAMP = "__log_timestamp"
+LOG_DATE = "__log_date"
+REQUEST_ID = "__request_id"
+_TS = pa.timestamp("us", tz="UTC")
+_SAFE_VIEW = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+DROPPED = Counter(
+    "feature_serving_log_dropped",
+    "Sampled online reads not logged because the serving-log queue was full.",
+)
+LOGGED = Counter(
+    "feature_serving_log_rows",
+    "Rows appended to the serving logs, by view.",
+    ["view"],
+)
+FAILED = Counter(
+    "feature_serving_log_write_errors",
+    "Serving-log appends that failed (the rows are lost), by view.",
+    ["view"],
+)
+
+
+def serving_log_uri(data_dir: str, view: str) -> str:
+    """Location of ``view``'s serving log: ``<data_dir>/serving_logs/<view>``.
+
+    Raises:
+        ValueError: ``view`` cannot be one path component.
+    """
+    if not _SAFE_VIEW.fullmatch(view) or ".." in view:
+        raise ValueError(f"view name {view!r} cannot name a serving-log folder")
+    return join(data_dir, "serving_logs", view)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sampled:
+    """One sampled online read, as the hot path handed it over."""
+
+    views: Sequence[ViewRequest]
+    entity_rows: Mapping[str, Sequence[object]]
+    results: Sequence[ViewResult]
+    now: datetime
+    request_id: str
+
+
+class ServingLog:
+    """A bounded queue of sampled reads and the thread that appends them to Delta.
+
+    Args:
+        data_dir: The project's data root (path or URI).
+        views: Feature view by name (the server's catalog), for column types.
+        request_id: The current call's request id (called on the serving
+            thread, only for sampled reads).
+        max_queued: Sampled reads held between two flushes; more are dropped.
+        flush_seconds: How often queued reads are written.
+        storage_options: Object-store options for the Delta writes.
+    """
+
+    def __init__(
+        self,
+        data_dir: str,
+        views: Callable[[str], FeatureView],
+        request_id: Callable[[], str],
+        *,
+        max_queued: int = 10_000,
+        flush_seconds: float = 10.0,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> None:
+        self.data_dir, self._views, self._request_id = data_dir, views, request_id
+        self.flush_seconds = flush_seconds
+        self.storage_options = dict(storage_options or {})
+        self.dropped = 0
+        """Sampled reads dropped because the queue was full (this instance)."""
+        self._queue: queue.Queue[_Sampled] = queue.Queue(max_queued)
+        self._stop = threading.Event()
+        self._write_lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._run, name="serving-log", daemon=True
+        )
+        self._thread.start()
+
+    def offer(
+        self,
+        views: Sequence[ViewRequest],
+        entity_rows: Mapping[str, Sequence[object]],
+        results: Sequence[ViewResult],
+        now: datetime,
+    ) -> None:
+        """Queue one read for the next flush; when the queue is full, count it
+        dropped. Never blocks."""
+        try:
+            self._queue.put_nowait(
+                _Sampled(views, entity_rows, results, now, self._request_id())
+            )
+        except queue.Full:
+            self.dropped += 1
+            DROPPED.inc()
+
+    def flush(self) -> int:
+        """Append every queued read now; return the rows written."""
+        with self._write_lock:
+            batch: list[_Sampled] = []
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            return self._write(batch)
+
+    def close(self) -> None:
+        """Stop the thread and write what is queued."""
+        self._stop.set()
+        self._thread.join()
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            try:
+                self.flush()
+            except Exception:  # the thread must outlive one bad flush
+                log.exception("serving log flush failed")
+
+    def _write(self, batch: list[_Sampled]) -> int:
+        per_view: dict[str, list[tuple[_Sampled, ViewResult]]] = defaultdict(list)
+        for sampled in batch:
+            for request, result in zip(sampled.views, sampled.results, strict=True):
+                per_view[request.name].append((sampled, result))
+        written = 0
+        for name, reads in per_view.items():
+            try:
+                table = log_rows(self._views(name), reads)
+                uri = serving_log_uri(self.data_dir, name)
+                _append(uri, table, self.storage_options)
+            except Exception:
+                FAILED.labels(name).inc()
+                log.exception("serving log of view %r: append failed", name)
+                continue
+            LOGGED.labels(name).inc(table.num_rows)
+            written += table.num_rows
+        return written
+
+
+def _append(uri: str, table: pa.Table, storage_options: dict[str, str]) -> None:
+    from deltalake import write_deltalake
+
+    write_deltalake(
+        uri,
+        table,
+        mode="append",
+        schema_mode="merge",
+        partition_by=[LOG_DATE],
+        storage_options=storage_options or None,
+    )
+
+
+def log_rows(
+    view: FeatureView, reads: Sequence[tuple[_Sampled, ViewResult]]
+) -> pa.Table:
+    """The serving-log rows of one view's sampled reads (Feast's logging schema)."""
+    from feast.types import from_feast_to_pyarrow_type
+
+    keys = [(c.name, from_feast_to_pyarrow_type(c.dtype)) for c in view.entity_columns]
+    features = [(f.name, from_feast_to_pyarrow_type(f.dtype)) for f in view.features]
+    columns: dict[str, list[Any]] = defaultdict(list)
+    for sampled, result in reads:
+        n = len(result.row_statuses)
+        for key, _ in keys:
+            columns[key].extend(sampled.entity_rows[key][:n])
+        cells = _cells(result)
+        times = result.event_times
+        for name, _ in features:
+            prefix = f"{view.name}__{name}"
+            if name in cells:
+                values, statuses = cells[name]
+                columns[prefix].extend(values)
+                columns[f"{prefix}__timestamp"].extend(times)
+                columns[f"{prefix}__status"].extend(statuses)
+            else:
+                for suffix in ("", "__timestamp", "__status"):
+                    columns[prefix + suffix].extend([None] * n)
+        columns[LOG_TIMESTAMP].extend([sampled.now] * n)
+        columns[LOG_DATE].extend([sampled.now.astimezone(UTC).date()] * n)
+        columns[REQUEST_ID].extend([sampled.request_id] * n)
+    fields = [pa.field(key, dtype) for key, dtype in keys]
+    for name, dtype in features:
+        prefix = f"{view.name}__{name}"
+        fields += [
+            pa.field(prefix, dtype),
+            pa.field(f"{prefix}__timestamp", _TS),
+            pa.field(f"{prefix}__status", pa.int32()),
+        ]
+    fields += [
+        pa.field(LOG_TIMESTAMP, _TS),
+        pa.field(LOG_DATE, pa.date32()),
+        pa.field(REQUEST_ID, pa.string()),
+    ]
+    schema = pa.schema(fields)
+    return pa.table({f.name: pa.array(columns[f.name], f.type) for f in schema}, schema)
+
+
+def _cells(result: ViewResult) -> dict[str, tuple[list[Any], list[int | None]]]:
+    """Per requested feature: its Python values and status numbers, by row."""
+    from feast.type_map import feast_value_type_to_python_type
+
+    out: dict[str, tuple[list[Any], list[int | None]]] = {
+        name: ([], []) for name in result.features
+    }
+    not_found = int(FeatureStatus.NOT_FOUND)
+    for raw, row_status, parsed in zip(
+        result.raw_values, result.row_statuses, result.values, strict=True
+    ):
+        for j, name in enumerate(result.features):
+            values, statuses = out[name]
+            if raw is None or raw[j] is None:
+                values.append(None)
+                statuses.append(not_found)
+            else:
+                proto = parsed[j]
+                values.append(
+                    None if proto is None else feast_value_type_to_python_type(proto)
+                )
+                statuses.append(int(row_status))
+    return out
