@@ -13,8 +13,21 @@ from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
-__all__ = ["Freshness", "Sla", "Verdict", "table_freshness"]
+    from feast import FeatureView
+
+    from featurestore.services.contracts import Contract, ContractRegistry
+
+__all__ = [
+    "Freshness",
+    "Sla",
+    "Verdict",
+    "contract_sla",
+    "newest_event_time",
+    "table_freshness",
+    "view_freshness",
+]
 
 Verdict = Literal["ok", "late", "unknown"]
 """ok: within the SLA; late: data too old or no publish within the cadence;
@@ -212,3 +225,56 @@ def _utc(value: object) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def contract_sla(contract: Contract) -> Sla:
+    """The freshness promise of ``contract``: its ``freshness`` as the max age."""
+    return Sla(max_age=contract.freshness_delta)
+
+
+def view_freshness(
+    view: FeatureView,
+    repo_path: Path | str | None,
+    contracts: ContractRegistry | None,
+    *,
+    now: datetime | None = None,
+    storage_options: Mapping[str, str] | None = None,
+) -> Freshness:
+    """Judge the Delta table behind a Feast feature view against its contract.
+
+    The contract is the one the view's ``contract`` tag names (latest
+    version); its event time column and SLA apply. Without one, the source's
+    timestamp field is read and the verdict is ``unknown``.
+    """
+    from featurestore.services.contracts import ContractError
+    from featurestore.services.contracts.feast_link import CONTRACT_TAG
+    from featurestore.services.offline._views import delta_path
+    from featurestore.services.offline.errors import UnsupportedSourceError
+
+    source = view.batch_source
+    contract = None
+    name = view.tags.get(CONTRACT_TAG)
+    if name and contracts is not None:
+        try:
+            contract = contracts.get(name)
+        except ContractError:
+            contract = None
+    column = contract.event_timestamp if contract else ""
+    try:
+        if source is None:
+            raise UnsupportedSourceError(view.name, "feature view has no batch source")
+        column = column or source.timestamp_field
+        path = delta_path(source, repo_path)
+    except UnsupportedSourceError as exc:
+        return Freshness(
+            view=view.name,
+            path="",
+            event_time_column=column,
+            checked_at=now or datetime.now(UTC),
+            verdict="unknown",
+            reason=str(exc),
+        )
+    sla = contract_sla(contract) if contract else None
+    return table_freshness(
+        view.name, path, column, sla, now=now, storage_options=storage_options
+    )

@@ -1,0 +1,160 @@
+"""Freshness verdicts on real Delta tables with known event and commit times."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from deltalake import DeltaTable, write_deltalake
+from feast import Entity, FeatureView, Field, FileSource, ValueType
+from feast.data_format import DeltaFormat, ParquetFormat
+from feast.types import Float64
+
+from featurestore.services.contracts import ContractRegistry
+from featurestore.services.monitoring.freshness import (
+    Sla,
+    newest_event_time,
+    table_freshness,
+    view_freshness,
+)
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+TS = pa.timestamp("us", tz="UTC")
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+WEEK = Sla(max_age=timedelta(days=7))
+
+
+def _rows(*ages: timedelta) -> pa.Table:
+    return pa.table(
+        {
+            "customer_id": pa.array(range(len(ages)), pa.int64()),
+            "event_timestamp": pa.array([NOW - a for a in ages], TS),
+            "spend_1h": [1.0] * len(ages),
+        }
+    )
+
+
+def _commit_time(path: Path) -> datetime:
+    ms = DeltaTable(str(path)).history(1)[0]["timestamp"]
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def test_newest_event_time_of_the_latest_version_only(tmp_path: Path) -> None:
+    path = tmp_path / "t"
+    write_deltalake(str(path), _rows(timedelta(days=3), timedelta(hours=5)))
+    write_deltalake(str(path), _rows(timedelta(days=1)), mode="append")
+    table = DeltaTable(str(path))
+    expected = pc.max(table.to_pyarrow_table()["event_timestamp"]).as_py()
+    assert newest_event_time(table, "event_timestamp") == expected
+    assert expected == NOW - timedelta(hours=5)
+    # An overwrite leaves older files in the log but not in the version.
+    write_deltalake(str(path), _rows(timedelta(days=4)), mode="overwrite")
+    table = DeltaTable(str(path))
+    assert newest_event_time(table, "event_timestamp") == NOW - timedelta(days=4)
+
+
+def test_files_without_statistics_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "t"
+    write_deltalake(
+        str(path),
+        _rows(timedelta(days=2), timedelta(hours=30)),
+        configuration={"delta.dataSkippingNumIndexedCols": "0"},
+    )
+    table = DeltaTable(str(path))
+    assert (
+        "max.event_timestamp"
+        not in pa.table(table.get_add_actions(flatten=True)).column_names
+    )
+    assert newest_event_time(table, "event_timestamp") == NOW - timedelta(hours=30)
+
+
+@pytest.mark.parametrize(
+    ("newest_age", "verdict"),
+    [(timedelta(days=2), "ok"), (timedelta(days=7), "ok"), (timedelta(days=9), "late")],
+)
+def test_verdict_against_the_max_age(
+    tmp_path: Path, newest_age: timedelta, verdict: str
+) -> None:
+    path = tmp_path / "t"
+    write_deltalake(str(path), _rows(newest_age + timedelta(days=1), newest_age))
+    got = table_freshness("v", str(path), "event_timestamp", WEEK, now=NOW)
+    assert got.verdict == verdict
+    assert got.newest_event_time == NOW - newest_age
+    assert got.age == newest_age
+    assert got.newest_commit_time == _commit_time(path)
+    assert got.version == 0
+
+
+def test_no_publish_within_the_frequency_is_late(tmp_path: Path) -> None:
+    path = tmp_path / "t"
+    fresh = pa.table(
+        {
+            "customer_id": pa.array([1], pa.int64()),
+            "event_timestamp": pa.array([datetime.now(UTC)], TS),
+            "spend_1h": [1.0],
+        }
+    )
+    write_deltalake(str(path), fresh)
+    committed = _commit_time(path)
+    sla = Sla(max_age=timedelta(days=7), frequency=timedelta(hours=1))
+    on_time, late = committed + timedelta(minutes=59), committed + timedelta(hours=2)
+    assert table_freshness("v", str(path), "event_timestamp", sla, now=on_time).ok
+    got = table_freshness("v", str(path), "event_timestamp", sla, now=late)
+    assert got.verdict == "late"  # the newest event is 2 h old: within 7 days
+    assert got.age is not None and got.age < timedelta(days=7)
+    assert got.to_json_obj()["frequency_seconds"] == 3600.0
+
+
+def test_unknown_without_table_rows_or_sla(tmp_path: Path) -> None:
+    missing = table_freshness("v", str(tmp_path / "nope"), "event_timestamp", WEEK)
+    assert (missing.verdict, missing.version) == ("unknown", None)
+    path = tmp_path / "t"
+    write_deltalake(str(path), _rows(timedelta(days=1)).slice(0, 0))
+    empty = table_freshness("v", str(path), "event_timestamp", WEEK, now=NOW)
+    assert (empty.verdict, empty.newest_event_time) == ("unknown", None)
+    write_deltalake(str(path), _rows(timedelta(days=1)), mode="append")
+    no_sla = table_freshness("v", str(path), "event_timestamp", None, now=NOW)
+    assert no_sla.verdict == "unknown"
+    assert no_sla.newest_event_time == NOW - timedelta(days=1)  # still reported
+
+
+def _view(path: Path, tags: dict[str, str], fmt: object = None) -> FeatureView:
+    source = FileSource(
+        name="customer_spend",
+        path=str(path),
+        file_format=fmt or DeltaFormat(),
+        timestamp_field="event_timestamp",
+    )
+    return FeatureView(
+        name="customer_spend",
+        entities=[
+            Entity(name="c", join_keys=["customer_id"], value_type=ValueType.INT64)
+        ],
+        schema=[Field(name="spend_1h", dtype=Float64)],
+        source=source,
+        tags=tags,
+    )
+
+
+def test_view_freshness_follows_the_views_contract(tmp_path: Path) -> None:
+    contracts = tmp_path / "contracts"
+    shutil.copytree(REPO / "feature_repo" / "contracts" / "customer_spend",
+                    contracts / "customer_spend")  # fmt: skip
+    registry = ContractRegistry(contracts)
+    path = tmp_path / "customer_spend"
+    write_deltalake(str(path), _rows(timedelta(days=8)))
+    view = _view(path, {"contract": "customer_spend"})
+    got = view_freshness(view, tmp_path, registry, now=NOW)
+    # customer_spend 1.0.0 promises freshness: 7d.
+    assert (got.verdict, got.max_age) == ("late", timedelta(days=7))
+    untagged = view_freshness(_view(path, {}), tmp_path, registry, now=NOW)
+    assert (untagged.verdict, untagged.max_age) == ("unknown", None)
+    assert untagged.newest_event_time == NOW - timedelta(days=8)
+    parquet = view_freshness(_view(path, {}, ParquetFormat()), tmp_path, registry)
+    assert parquet.verdict == "unknown" and "not supported" in parquet.reason
