@@ -37,7 +37,7 @@ from featurestore.services.auth import (
 from featurestore.services.auth.errors import AuthConfigError
 from featurestore.services.auth.oidc import check_algorithms
 from featurestore.services.server.catalog import Catalog
-from featurestore.services.server.errors import grpc_code
+from featurestore.services.server.errors import RequestError, grpc_code
 from featurestore.services.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 _FEATURES = "/featurestore.v1.FeatureStoreService/"
 _CONTRACTS = "/featurestore.v1.ContractService/"
 _FEAST = "/feast.serving.ServingService/"
+_MONITORING = "/featurestore.v1.MonitoringService/"
 UNGUARDED_PREFIX = "/grpc.health.v1.Health/"
 """Health stays open: load balancers and the front probe it without credentials."""
 
@@ -69,6 +70,7 @@ def current_request_id() -> str:
     """The guarded call's request id (the audit's), else a new one."""
     return _call_id.get() or _request_id()
 
+
 Rule = Callable[[Any, Catalog], tuple[AuthzedAction | None, Sequence[Any]]]
 
 
@@ -88,6 +90,13 @@ def _offline(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
 
 
 def _one_view(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
+    return AuthzedAction.DESCRIBE, [catalog.view(request.name)]
+
+
+def _named_view(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
+    # An empty name is the caller's mistake (INVALID_ARGUMENT), not an unknown view.
+    if not request.name:
+        raise RequestError("name", "name is required: a feature view name")
     return AuthzedAction.DESCRIBE, [catalog.view(request.name)]
 
 
@@ -111,6 +120,8 @@ RULES: dict[str, Rule] = {
     _CONTRACTS + "CheckCompatibility": _project,
     _FEAST + "GetOnlineFeatures": _feast_online,
     _FEAST + "GetFeastServingInfo": _signed_in,
+    _MONITORING + "GetFreshness": _named_view,
+    _MONITORING + "ListFreshness": _signed_in,  # filtered as ListFeatureViews
 }
 """Method -> the action and resources it needs; other methods (reflection)
 need a signed-in caller only."""

@@ -19,7 +19,7 @@ from featurestore.services.monitoring.served import ServedReader
 from featurestore.services.monitoring.serving_log import ServingLog
 from featurestore.services.online import OnlineReader, build_online_reader
 from featurestore.services.project import Project
-from featurestore.services.server import feast_serving
+from featurestore.services.server import feast_serving, monitoring_metrics
 from featurestore.services.server.access import (
     Guard,
     build_guard,
@@ -36,6 +36,10 @@ from featurestore.services.server.ipc import (
     OnlineSocketServer,
 )
 from featurestore.services.server.metrics import TimedReader
+from featurestore.services.server.monitoring_servicer import (
+    Monitor,
+    MonitoringServicer,
+)
 from featurestore.services.server.online_features import online_features_wire
 from featurestore.services.server.reflection import enable_reflection
 from featurestore.services.server.settings import ServerSettings
@@ -49,6 +53,8 @@ from featurestore.v1 import (
     contract_service_pb2_grpc,
     feature_store_service_pb2,
     feature_store_service_pb2_grpc,
+    monitoring_service_pb2,
+    monitoring_service_pb2_grpc,
 )
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,7 @@ SERVICE_NAMES = (
         "FeatureStoreService"
     ].full_name,
     contract_service_pb2.DESCRIPTOR.services_by_name["ContractService"].full_name,
+    monitoring_service_pb2.DESCRIPTOR.services_by_name["MonitoringService"].full_name,
     feast_serving.SERVICE_NAME,
 )
 
@@ -74,6 +81,7 @@ class RunningServer:
     tls: CertificateReloader | None = None
     guard: Guard | None = None
     serving_log: ServingLog | None = None
+    tables: Monitor | None = None
 
     def reload_certificates(self) -> bool:
         """Re-read the TLS files now (SIGHUP); False when TLS is off or they fail."""
@@ -88,6 +96,8 @@ class RunningServer:
             self.online_socket.close()
         if self.serving_log is not None:
             self.serving_log.close()
+        if self.tables is not None:
+            monitoring_metrics.detach(self.tables)
         if self.guard is not None and self.guard.audit is not None:
             self.guard.audit.close()
 
@@ -124,7 +134,8 @@ def create_server(
         build_online_reader(store.config, timeout_s=settings.online_timeout_seconds),
         str(store.config.online_store.type),
     )
-    serving_log = _serving_log(settings, catalog)
+    project_config = Project.load(settings.repo_path)
+    serving_log = _serving_log(settings, catalog, project_config)
     reader = ServedReader(timed, serving_log, settings.serving_log_sample_rate)
     registry = ContractRegistry(settings.contracts_dir)
     server = grpc.server(
@@ -142,6 +153,13 @@ def create_server(
     contract_service_pb2_grpc.add_ContractServiceServicer_to_server(
         ContractServicer(registry), server
     )
+    tables = Monitor(
+        catalog, settings.repo_path, registry, project_config.storage_options
+    )
+    monitoring_service_pb2_grpc.add_MonitoringServiceServicer_to_server(
+        MonitoringServicer(tables, guard), server
+    )
+    monitoring_metrics.attach(tables)
     ServingService_pb2_grpc.add_ServingServiceServicer_to_server(  # type: ignore[no-untyped-call]
         feast_serving.FeastServingServicer(
             catalog,
@@ -182,10 +200,13 @@ def create_server(
         tls[1] if tls else None,
         guard,
         serving_log,
+        tables,
     )
 
 
-def _serving_log(settings: ServerSettings, catalog: Catalog) -> ServingLog | None:
+def _serving_log(
+    settings: ServerSettings, catalog: Catalog, project: Project
+) -> ServingLog | None:
     if not settings.serving_log:
         return None
     return ServingLog(
@@ -194,7 +215,7 @@ def _serving_log(settings: ServerSettings, catalog: Catalog) -> ServingLog | Non
         current_request_id,
         max_queued=settings.serving_log_queue,
         flush_seconds=settings.serving_log_flush_seconds,
-        storage_options=Project.load(settings.repo_path).storage_options,
+        storage_options=project.storage_options,
     )
 
 

@@ -34,6 +34,8 @@ from featurestore.v1 import contract_service_pb2 as cpb
 from featurestore.v1 import contract_service_pb2_grpc as cpb_grpc
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
+from featurestore.v1 import monitoring_service_pb2 as mpb
+from featurestore.v1 import monitoring_service_pb2_grpc as mpb_grpc
 from tests.integration.serving._repo import (
     NOW,
     Served,
@@ -283,6 +285,7 @@ def _calls(tmp: Path) -> st.SearchStrategy[Call]:
         ),
     )
     ours, contracts, feast = "FeatureStoreService", "ContractService", "ServingService"
+    monitoring = "MonitoringService"
     return st.one_of(
         st.builds(Call, st.just(ours), st.just("GetOnlineFeatures"), st.builds(
             pb.GetOnlineFeaturesRequest, features=feature_refs,
@@ -307,6 +310,11 @@ def _calls(tmp: Path) -> st.SearchStrategy[Call]:
         st.builds(Call, st.just(feast), st.just("GetFeastServingInfo"),
                   st.just(feast_pb.GetFeastServingInfoRequest())),
         st.builds(Call, st.just(feast), st.just("GetOnlineFeatures"), feast_online),
+        st.builds(Call, st.just(monitoring), st.just("GetFreshness"), st.builds(
+            mpb.GetFreshnessRequest, name=names | st.sampled_from(
+                ["customer_stats", "merchant_risk"]))),
+        st.builds(Call, st.just(monitoring), st.just("ListFreshness"), st.builds(
+            mpb.ListFreshnessRequest, page_size=INT32, page_token=text)),
     )  # fmt: skip
 
 
@@ -315,6 +323,7 @@ def _stubs(channel: grpc.Channel) -> dict[str, Any]:
         "FeatureStoreService": pb_grpc.FeatureStoreServiceStub(channel),
         "ContractService": cpb_grpc.ContractServiceStub(channel),
         "ServingService": feast_grpc.ServingServiceStub(channel),
+        "MonitoringService": mpb_grpc.MonitoringServiceStub(channel),
     }
 
 

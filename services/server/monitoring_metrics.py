@@ -1,0 +1,75 @@
+"""Prometheus gauges of the feature tables: freshness and SLA per view.
+
+Judged when scraped (each view at most every few seconds, ``Monitor``), so a
+job that stops publishing shows up without anything else running.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+if TYPE_CHECKING:
+    from prometheus_client import Metric
+
+    from featurestore.services.server.monitoring_servicer import Monitor
+
+__all__ = ["attach", "detach"]
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_monitors: list[Monitor] = []
+
+
+def attach(monitor: Monitor) -> None:
+    """Report ``monitor``'s views from now on (one per running server)."""
+    with _lock:
+        _monitors.append(monitor)
+
+
+def detach(monitor: Monitor) -> None:
+    """Stop reporting ``monitor``'s views (its server stopped)."""
+    with _lock:
+        if monitor in _monitors:
+            _monitors.remove(monitor)
+
+
+class _TablesCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        age = GaugeMetricFamily(
+            "feature_freshness_seconds",
+            "Seconds since the newest event time in the view's Delta table.",
+            labels=["view"],
+        )
+        sla = GaugeMetricFamily(
+            "feature_sla_ok",
+            "1 when the view's table meets its contract's freshness SLA, 0 when "
+            "late; absent when it cannot be judged (no contract, table or rows).",
+            labels=["view"],
+        )
+        with _lock:
+            monitors = list(_monitors)
+        for monitor in monitors:
+            try:
+                judged = monitor.cached_freshness()
+            except Exception:  # a scrape must not fail on one broken table
+                log.exception("freshness metrics: judging the views failed")
+                continue
+            now = datetime.now(UTC)  # judgements are cached; ages are not
+            for freshness in judged:
+                newest = freshness.newest_event_time
+                if newest is not None:
+                    age.add_metric([freshness.view], (now - newest).total_seconds())
+                if freshness.verdict != "unknown":
+                    sla.add_metric([freshness.view], float(freshness.ok))
+        yield age
+        yield sla
+
+
+REGISTRY.register(_TablesCollector())
