@@ -17,13 +17,12 @@ if TYPE_CHECKING:
 
     from feast import FeatureView
 
-    from featurestore.services.contracts import Contract, ContractRegistry
+    from featurestore.services.contracts import ContractRegistry
+    from featurestore.services.contracts.sla import FreshnessSla
 
 __all__ = [
     "Freshness",
-    "Sla",
     "Verdict",
-    "contract_sla",
     "newest_event_time",
     "table_freshness",
     "view_freshness",
@@ -32,16 +31,6 @@ __all__ = [
 Verdict = Literal["ok", "late", "unknown"]
 """ok: within the SLA; late: data too old or no publish within the cadence;
 unknown: no SLA, no table or no rows to judge."""
-
-
-@dataclass(frozen=True)
-class Sla:
-    """What a table promises: how old its newest event may be, how often it lands."""
-
-    max_age: timedelta | None
-    """Most the newest event time may lag behind now (the contract's freshness)."""
-    frequency: timedelta | None = None
-    """Expected publish cadence: no commit for longer than this is late too."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +101,7 @@ def table_freshness(
     view: str,
     path: str,
     event_time_column: str,
-    sla: Sla | None,
+    sla: FreshnessSla | None,
     *,
     now: datetime | None = None,
     storage_options: Mapping[str, str] | None = None,
@@ -128,7 +117,8 @@ def table_freshness(
         view: Name reported with the result.
         path: Table location.
         event_time_column: The event time column.
-        sla: The promise to judge against; None gives ``unknown``.
+        sla: The promise to judge against (the contract's); None gives
+            ``unknown``.
         now: The instant to measure against (default: now, UTC).
         storage_options: Object-store options (the project's).
     """
@@ -161,16 +151,14 @@ def table_freshness(
 
 
 def _judge(
-    now: datetime, newest: datetime | None, commit: datetime, sla: Sla | None
+    now: datetime, newest: datetime | None, commit: datetime, sla: FreshnessSla | None
 ) -> tuple[Verdict, str]:
-    if sla is None or (sla.max_age is None and sla.frequency is None):
+    if sla is None:
         return "unknown", "no freshness SLA (no contract for this table)"
     if sla.frequency is not None and now - commit > sla.frequency:
         return "late", (
             f"no publish for {_span(now - commit)} > frequency {_span(sla.frequency)}"
         )
-    if sla.max_age is None:
-        return "ok", f"last publish {_span(now - commit)} ago"
     if newest is None:
         return "unknown", "the table has no rows"
     age = now - newest
@@ -227,11 +215,6 @@ def _utc(value: object) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def contract_sla(contract: Contract) -> Sla:
-    """The freshness promise of ``contract``: its ``freshness`` as the max age."""
-    return Sla(max_age=contract.freshness_delta)
-
-
 def view_freshness(
     view: FeatureView,
     repo_path: Path | str | None,
@@ -243,8 +226,9 @@ def view_freshness(
     """Judge the Delta table behind a Feast feature view against its contract.
 
     The contract is the one the view's ``contract`` tag names (latest
-    version); its event time column and SLA apply. Without one, the source's
-    timestamp field is read and the verdict is ``unknown``.
+    version); its ``freshness_sla`` (max age, event time column, publish
+    frequency) applies. Without one, the source's timestamp field is read
+    and the verdict is ``unknown``.
     """
     from featurestore.services.contracts import ContractError
     from featurestore.services.contracts.feast_link import CONTRACT_TAG
@@ -259,7 +243,8 @@ def view_freshness(
             contract = contracts.get(name)
         except ContractError:
             contract = None
-    column = contract.event_timestamp if contract else ""
+    sla = contract.freshness_sla if contract else None
+    column = sla.event_time if sla else ""
     try:
         if source is None:
             raise UnsupportedSourceError(view.name, "feature view has no batch source")
@@ -274,7 +259,6 @@ def view_freshness(
             verdict="unknown",
             reason=str(exc),
         )
-    sla = contract_sla(contract) if contract else None
     return table_freshness(
         view.name, path, column, sla, now=now, storage_options=storage_options
     )

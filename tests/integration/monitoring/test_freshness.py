@@ -15,8 +15,8 @@ from feast.data_format import DeltaFormat, ParquetFormat
 from feast.types import Float64
 
 from featurestore.services.contracts import ContractRegistry
+from featurestore.services.contracts.sla import FreshnessSla
 from featurestore.services.monitoring.freshness import (
-    Sla,
     newest_event_time,
     table_freshness,
     view_freshness,
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 TS = pa.timestamp("us", tz="UTC")
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-WEEK = Sla(max_age=timedelta(days=7))
+WEEK = FreshnessSla(max_age=timedelta(days=7), event_time="event_timestamp")
 
 
 def _rows(*ages: timedelta) -> pa.Table:
@@ -102,7 +102,7 @@ def test_no_publish_within_the_frequency_is_late(tmp_path: Path) -> None:
     )
     write_deltalake(str(path), fresh)
     committed = _commit_time(path)
-    sla = Sla(max_age=timedelta(days=7), frequency=timedelta(hours=1))
+    sla = FreshnessSla(timedelta(days=7), "event_timestamp", timedelta(hours=1))
     on_time, late = committed + timedelta(minutes=59), committed + timedelta(hours=2)
     assert table_freshness("v", str(path), "event_timestamp", sla, now=on_time).ok
     got = table_freshness("v", str(path), "event_timestamp", sla, now=late)
@@ -156,5 +156,18 @@ def test_view_freshness_follows_the_views_contract(tmp_path: Path) -> None:
     untagged = view_freshness(_view(path, {}), tmp_path, registry, now=NOW)
     assert (untagged.verdict, untagged.max_age) == ("unknown", None)
     assert untagged.newest_event_time == NOW - timedelta(days=8)
+    # A later version stating the SLA the ODCS way: its max age and cadence apply.
+    text = (contracts / "customer_spend" / "1.0.0.yaml").read_text()
+    odcs = text.replace("version: 1.0.0", "version: 1.1.0").replace(
+        "freshness: 7d",
+        "slaProperties:\n"
+        "  - {property: latency, value: 9, unit: d,"
+        " element: customer_spend.event_timestamp}\n"
+        "  - {property: frequency, value: 12, unit: h}",
+    )
+    (contracts / "customer_spend" / "1.1.0.yaml").write_text(odcs)
+    got = view_freshness(view, tmp_path, ContractRegistry(contracts), now=NOW)
+    assert (got.max_age, got.frequency) == (timedelta(days=9), timedelta(hours=12))
+    assert got.verdict == "ok"  # 8 days < 9; committed just now, within 12 h
     parquet = view_freshness(_view(path, {}, ParquetFormat()), tmp_path, registry)
     assert parquet.verdict == "unknown" and "not supported" in parquet.reason
