@@ -72,12 +72,13 @@ def _register() -> None:
         _contracts,
         _data,
         _jobs,
+        _monitor,
         _project,
         _serve,
         _training,
     )
 
-    for module in (_contracts, _data, _jobs, _project, _serve, _training):
+    for module in (_contracts, _data, _jobs, _monitor, _project, _serve, _training):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -56,4 +56,6 @@ def make_monitored_repo(tmp: Path) -> tuple[FeatureStore, Path]:
         view.tags["contract"] = name
         views.append(view)
     store.apply(views)
+    # The CLI finds the contracts through the project's featurestore.yaml.
+    (tmp / "repo" / "featurestore.yaml").write_text("contracts_dir: ../contracts\n")
     return store, contracts

@@ -1,0 +1,188 @@
+"""``featurestore monitor``: freshness of the feature tables and online/offline skew."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from featurestore.services.cli._common import (
+    FAILED,
+    default_repo,
+    echo_json,
+    json_option,
+    repo_option,
+    spinner,
+    usage_error,
+)
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+    from featurestore.services.project import Project
+
+
+@click.group("monitor", short_help="Freshness and skew of the feature tables.")
+def monitor() -> None:
+    """Watch the feature tables over time: freshness against the contracts'
+    SLAs, and served (online) values against the offline ones."""
+
+
+def _load(repo: Path | None) -> tuple[FeatureStore, Project]:
+    from featurestore.services.project import Project
+
+    folder = repo or default_repo()
+    project = Project.load(folder)
+    with spinner(f"loading {folder}"):
+        from feast import FeatureStore
+
+        try:
+            store = FeatureStore(repo_path=str(folder))
+        except Exception as exc:  # Feast raises many types for a bad repo
+            raise usage_error(f"cannot load the Feast repo {folder}: {exc}") from exc
+    return store, project
+
+
+def _views(store: FeatureStore, names: tuple[str, ...]) -> list[Any]:
+    views = {v.name: v for v in store.list_feature_views()}
+    unknown = [n for n in names if n not in views]
+    if unknown:
+        raise usage_error(
+            f"FEATURE_VIEW_NOT_FOUND: unknown feature view {unknown[0]!r} "
+            f"(known: {', '.join(sorted(views)) or 'none'})"
+        )
+    return [views[n] for n in names] if names else [views[n] for n in sorted(views)]
+
+
+@monitor.command("freshness", short_help="Newest event, last publish, SLA verdict.")
+@click.argument("views", nargs=-1)
+@repo_option()
+@json_option
+def freshness(views: tuple[str, ...], repo: Path | None, as_json: bool) -> None:
+    """Per feature view (all, or VIEWS): the newest event time and the last
+    commit of its Delta table, judged against its contract's freshness SLA
+    (max age, publish frequency): ok, late or unknown.
+
+    Exit 1 when any view is late.
+    """
+    from featurestore.services.contracts import ContractRegistry
+    from featurestore.services.monitoring.freshness import view_freshness
+
+    store, project = _load(repo)
+    contracts = ContractRegistry(project.contracts_dir)
+    with spinner("reading the Delta logs"):
+        judged = [
+            view_freshness(
+                v, store.repo_path, contracts, storage_options=project.storage_options
+            )
+            for v in _views(store, views)
+        ]
+    if as_json:
+        echo_json([f.to_json_obj() for f in judged])
+    else:
+        _freshness_table(judged)
+    if any(f.verdict == "late" for f in judged):
+        raise click.exceptions.Exit(FAILED)
+
+
+def _freshness_table(judged: list[Any]) -> None:
+    from rich.table import Table
+
+    colour = {"ok": "green", "late": "red", "unknown": "yellow"}
+    table = Table()
+    for name in ("view", "verdict", "newest event", "age", "last commit", "version"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("reason")
+    for f in judged:
+        table.add_row(
+            f.view,
+            f"[{colour[f.verdict]}]{f.verdict}[/]",
+            _when(f.newest_event_time),
+            "-" if f.age is None else str(f.age).split(".")[0],
+            _when(f.newest_commit_time),
+            "-" if f.version is None else str(f.version),
+            f.reason,
+        )
+    _print(table)
+
+
+def _print(table: Any) -> None:
+    """Print a rich table; piped output is not squeezed into 80 columns."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(table)
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _instant(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@monitor.command("skew", short_help="Served values vs point-in-time offline values.")
+@click.argument("view")
+@click.option("--since", callback=_instant, help="logged at or after (ISO 8601, UTC)")
+@click.option("--until", callback=_instant, help="logged before (ISO 8601, UTC)")
+@repo_option()
+@json_option
+def skew(
+    view: str,
+    since: datetime | None,
+    until: datetime | None,
+    repo: Path | None,
+    as_json: bool,
+) -> None:
+    """Join VIEW's serving log (`serve --serving-log`) with the offline values
+    of the same entity at the same time (the training-set join) and report,
+    per feature, the share of rows whose served value differs."""
+    from featurestore.services.monitoring.skew import (
+        NoServingLogError,
+        feature_skew,
+        read_serving_log,
+    )
+    from featurestore.services.offline import OfflineStoreError
+
+    store, project = _load(repo)
+    _views(store, (view,))
+    try:
+        log = read_serving_log(
+            project.data_dir, view, since=since, until=until,
+            storage_options=project.storage_options,
+        )  # fmt: skip
+        with spinner(f"joining {log.num_rows} logged rows"):
+            report = feature_skew(store, view, log)
+    except NoServingLogError as exc:
+        raise usage_error(f"{exc.reason}: {exc}") from exc
+    except OfflineStoreError as exc:
+        click.echo(f"error: {exc.reason.value}: {exc}", err=True)
+        raise click.exceptions.Exit(FAILED) from exc
+    if as_json:
+        echo_json([s.to_json_obj() for s in report])
+        return
+    from rich.table import Table
+
+    table = Table()
+    for name in ("view", "feature", "rows", "mismatches", "mismatch share"):
+        table.add_column(name, no_wrap=True)
+    for s in report:
+        table.add_row(s.view, s.feature, str(s.rows), str(s.mismatches),
+                      f"{s.share:.2%}")  # fmt: skip
+    _print(table)
+
+
+COMMANDS = [monitor]

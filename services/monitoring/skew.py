@@ -1,0 +1,166 @@
+"""Online/offline skew: logged served values against the point-in-time offline ones.
+
+Each serving-log row (a sampled entity row of an online read) is joined with
+the feature values the offline store gives for the same entity at the read's
+time, by the project's one point-in-time join (``services.offline``: the
+training-set path, TTL included). A served value counts only when its status
+was PRESENT (a value past the view's TTL, or none, is null, as the offline
+join makes it); a row mismatches when exactly one side is null or both are set
+and differ (NaN equals NaN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurestore.services.monitoring.serving_log import LOG_TIMESTAMP, serving_log_uri
+from featurestore.services.online import FeatureStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from feast import FeatureStore
+
+__all__ = ["FeatureSkew", "NoServingLogError", "feature_skew", "read_serving_log"]
+
+
+class NoServingLogError(LookupError):
+    """The view has no serving log (logging off, or nothing sampled yet)."""
+
+    reason = "SERVING_LOG_NOT_FOUND"
+
+    def __init__(self, view: str, uri: str) -> None:
+        super().__init__(
+            f"no serving log for view {view!r} at {uri} "
+            "(serve with --serving-log, then read some features)"
+        )
+        self.metadata = {"view": view}
+
+
+@dataclass(frozen=True)
+class FeatureSkew:
+    """How often one feature's served values differ from the offline ones."""
+
+    view: str
+    feature: str
+    rows: int
+    """Logged entity rows that asked for the feature."""
+    mismatches: int
+    """Of those, rows whose served value differs from the offline value."""
+
+    @property
+    def share(self) -> float:
+        """mismatches / rows (0 when there are no rows)."""
+        return self.mismatches / self.rows if self.rows else 0.0
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "view": self.view,
+            "feature": self.feature,
+            "rows": self.rows,
+            "mismatches": self.mismatches,
+            "mismatch_share": self.share,
+        }
+
+
+def read_serving_log(
+    data_dir: str,
+    view: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    storage_options: Mapping[str, str] | None = None,
+) -> pa.Table:
+    """The serving-log rows of ``view`` logged in [since, until).
+
+    Raises:
+        NoServingLogError: There is no log for the view.
+        ValueError: ``view`` cannot name a folder.
+    """
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    uri = serving_log_uri(data_dir, view)
+    try:
+        table = DeltaTable(uri, storage_options=dict(storage_options or {}))
+    except TableNotFoundError as exc:
+        raise NoServingLogError(view, uri) from exc
+    rows = table.to_pyarrow_table()
+    stamps = rows[LOG_TIMESTAMP]
+    if since is not None:
+        rows = rows.filter(pc.greater_equal(stamps, pa.scalar(since, stamps.type)))
+        stamps = rows[LOG_TIMESTAMP]
+    if until is not None:
+        rows = rows.filter(pc.less(stamps, pa.scalar(until, stamps.type)))
+    return rows
+
+
+def feature_skew(store: FeatureStore, view: str, log: pa.Table) -> list[FeatureSkew]:
+    """Per feature of ``view`` in ``log``: rows compared and mismatches.
+
+    Args:
+        store: The Feast repo (its registry and Delta offline store).
+        view: Feature view name.
+        log: Its serving-log rows (``read_serving_log``).
+
+    Raises:
+        FeatureViewNotFoundError: ``view`` is not registered.
+        OfflineStoreError: The offline read or join failed.
+    """
+    from featurestore.services.offline import HistoricalRequest, get_historical_features
+
+    fv = store.get_feature_view(view)
+    keys = [c.name for c in fv.entity_columns]
+    logged = [
+        f.name for f in fv.features if f"{view}__{f.name}__status" in log.column_names
+    ]
+    asked = {
+        name: pc.fill_null(pc.is_valid(log[f"{view}__{name}__status"]), False)
+        for name in logged
+    }
+    logged = [name for name in logged if pc.any(asked[name]).as_py()]
+    if not logged:
+        return []
+    entity = log.select([*keys, LOG_TIMESTAMP])
+    request = HistoricalRequest(
+        entity=entity,
+        features=[f"{view}:{name}" for name in logged],
+        full_feature_names=True,
+        timestamp_column=LOG_TIMESTAMP,
+    )
+    offline = get_historical_features(store, request).table
+    out = []
+    for name in logged:
+        column = f"{view}__{name}"
+        mask = asked[name]
+        served = _usable(log[column], log[f"{column}__status"]).filter(mask)
+        expected = offline[column].filter(mask)
+        out.append(FeatureSkew(view, name, len(served), _mismatches(served, expected)))
+    return out
+
+
+def _usable(values: pa.ChunkedArray, statuses: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The served values a client may use: null unless the status is PRESENT."""
+    present = pc.fill_null(pc.equal(statuses, int(FeatureStatus.PRESENT)), False)
+    return pc.if_else(present, values, pa.scalar(None, values.type))
+
+
+def _mismatches(served: pa.ChunkedArray, expected: pa.ChunkedArray) -> int:
+    if served.type != expected.type:
+        expected = expected.cast(served.type)
+    both_null = pc.and_(pc.is_null(served), pc.is_null(expected))
+    same = pc.fill_null(pc.equal(served, expected), False)
+    if pa.types.is_floating(served.type):
+        nan = pc.and_(
+            pc.fill_null(pc.is_nan(served), False),
+            pc.fill_null(pc.is_nan(expected), False),
+        )
+        same = pc.or_(same, nan)
+    agree = pc.or_(both_null, same)
+    return len(served) - int(pc.sum(pc.cast(agree, pa.int64())).as_py() or 0)
