@@ -22,13 +22,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Freshness",
-    "Verdict",
+    "FreshnessVerdict",
     "newest_event_time",
     "table_freshness",
     "view_freshness",
 ]
 
-Verdict = Literal["ok", "late", "unknown"]
+FreshnessVerdict = Literal["ok", "late", "unknown"]
 """ok: within the SLA; late: data too old or no publish within the cadence;
 unknown: no SLA, no table or no rows to judge."""
 
@@ -45,8 +45,8 @@ class Freshness:
     """The column the newest event time is taken from."""
     checked_at: datetime
     """The instant ages are measured against (UTC)."""
-    verdict: Verdict
-    """ok, late or unknown (see ``Verdict``)."""
+    verdict: FreshnessVerdict
+    """ok, late or unknown (see ``FreshnessVerdict``)."""
     reason: str
     """One line saying why, e.g. ``newest event 9d old > max age 7d``."""
     version: int | None = None
@@ -152,7 +152,7 @@ def table_freshness(
 
 def _judge(
     now: datetime, newest: datetime | None, commit: datetime, sla: FreshnessSla | None
-) -> tuple[Verdict, str]:
+) -> tuple[FreshnessVerdict, str]:
     if sla is None:
         return "unknown", "no freshness SLA (no contract for this table)"
     if sla.frequency is not None and now - commit > sla.frequency:
