@@ -13,6 +13,10 @@ class Reason(enum.StrEnum):
     SCHEMA_MISMATCH = "SCHEMA_MISMATCH"
     FAILURE_RATIO_EXCEEDED = "FAILURE_RATIO_EXCEEDED"
     WRITE_CONFLICT = "WRITE_CONFLICT"
+    DRIFT = "DRIFT"
+    """A feature drifted past its fail threshold under ``on_drift: block``."""
+    BASELINE_INVALID = "BASELINE_INVALID"
+    """The contract's drift baseline names nothing readable."""
 
 
 class SparkJobError(Exception):

@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from featurestore.services.contracts import Contract
+from featurestore.services.monitoring.model import DriftScore
 from featurestore.spark_jobs.errors import ConfigError, WriteConflictError
 from featurestore.spark_jobs.io import (
     committed_version,
@@ -25,6 +26,7 @@ from featurestore.spark_jobs.io import (
     write_delta,
 )
 from featurestore.spark_jobs.paths import DataPaths, default_data_root
+from featurestore.spark_jobs.profile import enforce_drift, prepare, write_profile_rows
 from featurestore.spark_jobs.validate import (
     REASONS_COLUMN,
     ValidationResult,
@@ -161,6 +163,8 @@ class PublishReport:
     """The publish mode used."""
     quarantine: str = ""
     """Location of the quarantine table."""
+    drift: tuple[DriftScore, ...] = ()
+    """Drift scores of the published version (against baseline and previous)."""
 
 
 def publish(
@@ -238,7 +242,8 @@ def publish(
     where = resolve_table(table, data_root)
     run_id = run_id or uuid.uuid4().hex[:12]
     policy = retry or RetryPolicy()
-    result = validate(contract, df)
+    monitor = prepare(df.sparkSession, contract, where.table)
+    result = validate(contract, df, monitor.plan)
     stamp = {
         "job": job,
         "run_id": run_id,
@@ -256,14 +261,29 @@ def publish(
                 policy,
             )
         enforce_failure_ratio(contract, result)
+        assessment = monitor.assess(result.profile)
+        enforce_drift(contract, assessment, monitor.next_version)
         run_with_retry(
             lambda: _WRITERS[mode](contract, result.passed, where.table, stamp), policy
         )
         version = committed_version(df.sparkSession, where.table, stamp)
+        drift: tuple[DriftScore, ...] = ()
+        if version is not None and version != monitor.current:
+            log.info("committed %s version %s; profiling it", where.table, version)
+            profile = assessment.rows(
+                version, source="publish", run_id=run_id, at=datetime.now(UTC)
+            )
+            run_with_retry(
+                lambda: write_profile_rows(
+                    df.sparkSession, profile, where.table, stamp
+                ),
+                policy,
+            )
+            drift = tuple(assessment.scores(version))
     finally:
         result.release()
     log.info("published %s version %s: %s", where.table, version, result.summary())
-    return PublishReport(where.table, version, result, mode, where.quarantine)
+    return PublishReport(where.table, version, result, mode, where.quarantine, drift)
 
 
 def _quarantine_rows(

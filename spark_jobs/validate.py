@@ -25,7 +25,10 @@ from featurestore.services.contracts import (
     check_arrow_schema,
     row_reasons,
 )
+from featurestore.services.monitoring.aggregates import ProfilePlan
+from featurestore.services.monitoring.model import ColumnProfile
 from featurestore.spark_jobs.errors import ContractViolationError, Reason
+from featurestore.spark_jobs.profile import read_aggregates, spark_aggregates
 
 REASONS_COLUMN = "_reasons"
 REASON_TYPE = T.ArrayType(
@@ -54,6 +57,8 @@ class ValidationResult:
     """Latest event time among the passing rows (None when none pass)."""
     freshness: timedelta | None = None
     """The contract's freshness SLA: the newest event may be at most this old."""
+    profile: tuple[ColumnProfile, ...] = ()
+    """Profile of the passing rows per feature, when a plan was given."""
 
     def release(self) -> None:
         """Drop the cached verdicts."""
@@ -161,17 +166,22 @@ def _with_duplicate_flag(contract: Contract, df: DataFrame) -> DataFrame:
     return df.withColumn(_DUPLICATE_FLAG, rank > 1)
 
 
-def validate(contract: Contract, df: DataFrame) -> ValidationResult:
+def validate(
+    contract: Contract, df: DataFrame, profile: ProfilePlan | None = None
+) -> ValidationResult:
     """Judge every row of ``df`` against ``contract`` and count the verdicts.
 
     The judged frame is persisted, so the verdict is computed once; the counts
-    come from one aggregation over it.
+    come from one aggregation over it. With a ``profile`` plan the same
+    aggregation also profiles the passing rows (their group is the one without
+    a reason): no second scan.
 
     Raises:
         ContractViolationError: SCHEMA_MISMATCH before any row is judged.
     """
     check_schema(contract, df)
     judged = with_verdicts(contract, df).persist()
+    selects, aggregates = spark_aggregates(profile) if profile else ([], [])
     # One action: explode the reasons, count each reason, and count every row
     # once through its first (or absent) reason.
     exploded = judged.select(
@@ -179,6 +189,7 @@ def validate(contract: Contract, df: DataFrame) -> ValidationResult:
         # Micros since the epoch: collect() would localise a timestamp to the
         # driver's time zone.
         F.unix_micros(contract.event_timestamp).alias("_event"),
+        *selects,
     )
     counts = (
         exploded.groupBy(F.concat_ws(":", "r.column", "r.check").alias("reason"))
@@ -188,10 +199,12 @@ def validate(contract: Contract, df: DataFrame) -> ValidationResult:
                 F.when(F.coalesce(F.col("pos"), F.lit(0)) == 0, 1).otherwise(0)
             ).alias("rows"),
             F.max("_event").alias("newest"),
+            *aggregates,
         )
         .collect()
     )
-    newest = next((row["newest"] for row in counts if not row["reason"]), None)
+    passing = next((row for row in counts if not row["reason"]), None)
+    newest = passing["newest"] if passing is not None else None
     by_reason = {row["reason"]: int(row["n"]) for row in counts if row["reason"]}
     rows_in = sum(int(row["rows"]) for row in counts)
     rows_failed = sum(int(row["rows"]) for row in counts if row["reason"])
@@ -205,6 +218,11 @@ def validate(contract: Contract, df: DataFrame) -> ValidationResult:
         by_reason=dict(sorted(by_reason.items())),
         newest_event=_from_micros(newest),
         freshness=contract.freshness_delta,
+        profile=read_aggregates(
+            profile, int(passing["n"]) if passing is not None else 0, passing
+        )
+        if profile
+        else (),
     )
 
 

@@ -22,6 +22,7 @@ settings, or the defaults when the contract has no drift block.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self
@@ -122,6 +123,10 @@ class DriftBlock(_Strict):
     def _thresholds(self) -> Self:
         _ordered(self.warn, self.fail)
         return self
+
+    def __hash__(self) -> int:
+        # Contracts are hashed (cache keys); `columns` is a dict.
+        return hash(json.dumps(self.to_yaml_obj(), sort_keys=True))
 
     def to_yaml_obj(self) -> dict[str, Any]:
         """Return the block in its YAML form (defaults left out)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Self
@@ -268,6 +269,10 @@ class CustomProperty(_Strict):
             if not isinstance(value, DriftBlock):
                 return {**data, "value": DriftBlock.model_validate(value or {})}
         return data
+
+    def __hash__(self) -> int:
+        # Contracts are hashed (cache keys); a value may be a dict or a list.
+        return hash(json.dumps(self.to_yaml_obj(), sort_keys=True, default=str))
 
     def to_yaml_obj(self) -> dict[str, Any]:
         """Return the entry in its YAML form."""

@@ -7,8 +7,7 @@ its baseline version.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import duckdb
@@ -17,6 +16,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.contracts.drift import DriftSettings
+from featurestore.services.monitoring.aggregates import Aggregate, ProfilePlan
 from featurestore.services.monitoring.assess import Reference, ReferenceColumn
 from featurestore.services.monitoring.errors import TableNotFoundError
 from featurestore.services.monitoring.model import ColumnProfile
@@ -128,20 +128,22 @@ def reference_from_snapshot(
     )
 
 
-def _aggregates(name: str, kind: str, ref: ReferenceColumn | None) -> list[str]:
-    col = _q(name)
-    out = [f"count({col})"]
-    if kind == "numeric":
-        out += [f"min({col})", f"max({col})", f"avg({col})", f"stddev_samp({col})"]
-        edges = ref.edges if ref else ()
-        out += [
-            f"count(*) FILTER (WHERE {col} >= CAST('{edge!r}' AS DOUBLE))"
-            for edge in edges
-        ]
-    else:
-        categories = ref.categories if ref else ()
-        out += [f"count(*) FILTER (WHERE {col} = {_literal(v)})" for v in categories]
-    return out
+_SQL = {
+    "count": "count({c})",
+    "min": "min({c})",
+    "max": "max({c})",
+    "avg": "avg({c})",
+    "std": "stddev_samp({c})",
+}
+
+
+def _sql(aggregate: Aggregate) -> str:
+    col = _q(aggregate.feature)
+    if aggregate.op == "ge":
+        return f"count(*) FILTER (WHERE {col} >= CAST('{aggregate.arg!r}' AS DOUBLE))"
+    if aggregate.op == "eq":
+        return f"count(*) FILTER (WHERE {col} = {_literal(str(aggregate.arg))})"
+    return _SQL[aggregate.op].format(c=col)
 
 
 def _literal(value: str) -> str:
@@ -159,54 +161,7 @@ def profile_dataset(
     """
     if not settings:
         return ()
-    refs = {n: reference.columns.get(n) if reference else None for n in settings}
-    selects = ["count(*)"]
-    spans = []
-    for name, s in settings.items():
-        aggs = _aggregates(name, s.kind, refs[name])
-        spans.append((len(selects), len(aggs)))
-        selects += aggs
+    plan = ProfilePlan.build(settings, reference)
+    selects = ["count(*)", *(_sql(a) for a in plan.aggregates)]
     (row,) = _query(dataset, settings, "SELECT " + ", ".join(selects) + " FROM t")
-    total = int(row[0])
-    out = []
-    for (name, s), (start, width) in zip(settings.items(), spans, strict=True):
-        out.append(_column(name, s, refs[name], total, row[start : start + width]))
-    return tuple(out)
-
-
-def _column(
-    name: str,
-    setting: DriftSettings,
-    ref: ReferenceColumn | None,
-    total: int,
-    values: Sequence[Any],
-) -> ColumnProfile:
-    present = int(values[0])
-    nulls = total - present
-    if setting.kind == "numeric":
-        lo, hi, mean, std = (None if v is None else float(v) for v in values[1:5])
-        at_least = [int(v) for v in values[5:]]
-        counts = numeric_counts(present, nulls, at_least) if ref is not None else ()
-        return ColumnProfile(
-            name, "numeric", total, nulls, lo, hi, mean, std,
-            edges=ref.edges if ref else (), counts=counts,
-        )  # fmt: skip
-    if ref is None:
-        return ColumnProfile(name, "categorical", total, nulls)
-    hits = [int(v) for v in values[1:]]
-    return ColumnProfile(
-        name, "categorical", total, nulls,
-        categories=ref.categories, counts=(*hits, present - sum(hits), nulls),
-    )  # fmt: skip
-
-
-def numeric_counts(
-    present: int, nulls: int, at_least: Sequence[int]
-) -> tuple[int, ...]:
-    """Bucket counts from the non-null count and the counts `>= edge_j`.
-
-    `[-inf, e1)` holds `present - n(>= e1)`, `[e_j, e_j+1)` holds
-    `n(>= e_j) - n(>= e_j+1)`, `[e_k, inf)` holds `n(>= e_k)`; nulls last.
-    """
-    bounds = [present, *at_least, 0]
-    return (*(a - b for a, b in itertools.pairwise(bounds)), nulls)
+    return plan.read(int(row[0]), row[1:])

@@ -214,3 +214,10 @@ def test_readme_monitoring_block_parses_onto_the_readme_contract():
     assert contract.drift["sales"].metric == "js"
     assert contract.drift["sales"].warn == 0.05
     assert contract.drift_block.baseline == DriftBaseline(version=0)
+
+
+def test_contracts_with_drift_blocks_hash_and_compare():
+    # Contracts are cache keys (verdict, schemas): dict-valued fields must hash.
+    a, b = _parse(_with_drift(DRIFT)), _parse(_with_drift(DRIFT))
+    assert hash(a) == hash(b) and a == b
+    assert len({a, b, _parse()}) == 2

@@ -1,0 +1,266 @@
+"""Profiles and drift in a publish: plan before the pass, gate, write after commit.
+
+Order, and why: the feature table commits first, then its profile (one Delta
+commit to ``<table>_profile`` keyed by the version just committed), and only
+then does the publish report success. The version number exists only once the
+feature commit has landed (a concurrent writer may take the next one), so a
+profile written first could not name its version, and one written for a publish
+that then failed would describe data nobody can read. A crash between the two
+commits leaves a version without a profile but no success report; the next
+publish (or ``featurestore monitor backfill``) profiles that version from its
+pinned snapshot before anything else, so profiles and versions stay in step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from featurestore.services.contracts import Contract
+from featurestore.services.monitoring._schema import (
+    SCHEMA,
+    profile_location,
+    profiles_from,
+)
+from featurestore.services.monitoring.aggregates import Aggregate, ProfilePlan
+from featurestore.services.monitoring.assess import Assessment, Reference
+from featurestore.services.monitoring.errors import MonitoringError
+from featurestore.services.monitoring.model import (
+    ColumnProfile,
+    DriftScore,
+    VersionProfile,
+)
+from featurestore.services.monitoring.reference import resolve_reference
+from featurestore.services.monitoring.snapshot import open_snapshot, profile_dataset
+from featurestore.services.monitoring.store import read_profile_rows
+from featurestore.services.project import Project, ProjectError
+from featurestore.spark_jobs.errors import ContractViolationError, Reason
+from featurestore.spark_jobs.io import committed_version, write_delta
+
+log = logging.getLogger(__name__)
+
+_NO_STAMP: dict[str, object] = {"featurestore": "no commit carries this stamp"}
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """What a publish needs to profile its batch and score its drift."""
+
+    contract: Contract
+    location: str
+    """Feature table location."""
+    current: int | None
+    """The table's version before this publish (None: no table yet)."""
+    reference: Reference | None
+    previous: VersionProfile | None
+    plan: ProfilePlan = field(init=False)
+
+    def __post_init__(self) -> None:
+        plan = ProfilePlan.build(self.contract.drift, self.reference)
+        object.__setattr__(self, "plan", plan)
+
+    @property
+    def next_version(self) -> int:
+        """The version this publish expects to commit (for messages only)."""
+        return 0 if self.current is None else self.current + 1
+
+    def assess(self, columns: tuple[ColumnProfile, ...]) -> Assessment:
+        """Score the batch's profile against the reference and the previous one."""
+        return Assessment(
+            self.contract.name,
+            columns,
+            self.contract.drift,
+            self.reference,
+            self.previous,
+        )
+
+
+def _project() -> Project | None:
+    try:
+        return Project.discover()
+    except ProjectError:
+        return None
+
+
+def _profile_rows(spark: SparkSession, location: str) -> list[dict[str, Any]]:
+    if "://" not in location or location.startswith("file:"):
+        return read_profile_rows(location)
+    target = profile_location(location)
+    try:
+        return [
+            r.asDict(recursive=True)
+            for r in spark.read.format("delta").load(target).collect()
+        ]
+    except Exception:  # no profile table yet (AnalysisException)
+        return []
+
+
+def prepare(spark: SparkSession, contract: Contract, location: str) -> Monitor:
+    """Find the reference and the previous profile; heal an unprofiled version.
+
+    When the table's current version has no profile (a publish killed between
+    its two commits, or a table older than profiling) it is profiled now from
+    its pinned snapshot and written, so the new version has a previous one.
+
+    Raises:
+        ContractViolationError: BASELINE_INVALID when the drift baseline cannot
+            be read.
+    """
+    project = _project()
+    repo = project.repo if project else Path(location).parent
+    options = project.storage_options if project else {}
+    current = committed_version(spark, location, _NO_STAMP)
+    rows = _profile_rows(spark, location)
+    try:
+        reference = resolve_reference(
+            contract, location, rows, repo=repo, storage_options=options,
+            fallback=current,
+        )  # fmt: skip
+        profiled = {int(r["table_version"]) for r in rows}
+        if current is not None and current not in profiled:
+            rows += _heal(spark, contract, location, current, reference, rows, options)
+    except MonitoringError as exc:
+        raise ContractViolationError(
+            Reason.BASELINE_INVALID, str(exc), contract=contract.name, **exc.metadata
+        ) from exc
+    profiles = profiles_from(contract.name, rows)
+    previous = profiles[-1] if profiles else None
+    return Monitor(contract, location, current, reference, previous)
+
+
+def _heal(
+    spark: SparkSession,
+    contract: Contract,
+    location: str,
+    version: int,
+    reference: Reference | None,
+    rows: list[dict[str, Any]],
+    options: dict[str, str],
+) -> list[dict[str, Any]]:
+    earlier = [p for p in profiles_from(contract.name, rows) if p.version < version]
+    dataset = open_snapshot(location, version, options)
+    columns = profile_dataset(dataset, contract.drift, reference)
+    assessment = Assessment(
+        contract.name,
+        columns,
+        contract.drift,
+        reference,
+        earlier[-1] if earlier else None,
+    )
+    new = assessment.rows(
+        version, source="backfill", run_id="heal", at=datetime.now(UTC)
+    )
+    log.warning(
+        "%s: version %s had no profile; profiled it from its snapshot",
+        location,
+        version,
+    )
+    write_profile_rows(
+        spark, new, location, {"job": "profile-heal", "version": version}
+    )
+    return new
+
+
+def spark_aggregates(plan: ProfilePlan) -> tuple[list[Column], list[Column]]:
+    """The cleaned feature columns to select, and the aggregates over them.
+
+    Returns:
+        ``(selects, aggregates)``: ``selects`` go beside the verdict columns
+        (aliases ``_f<i>``), ``aggregates`` into the verdict's one aggregation
+        (aliases ``_p<i>``), in ``plan.aggregates`` order.
+    """
+    alias = {name: f"_f{i}" for i, name in enumerate(plan.columns)}
+    selects = []
+    for name, planned in plan.columns.items():
+        col = F.col(f"`{name}`")
+        if planned.setting.kind == "numeric":
+            # NaN counts as null, as in the contracts; Spark orders NaN above +inf.
+            value = col.cast("double")
+            cleaned = F.when(F.isnan(value), F.lit(None)).otherwise(value)
+        else:
+            cleaned = col.cast("string")
+        selects.append(cleaned.alias(alias[name]))
+    aggregates = [
+        _spark_aggregate(F.col(alias[a.feature]), a).alias(f"_p{i}")
+        for i, a in enumerate(plan.aggregates)
+    ]
+    return selects, aggregates
+
+
+def _spark_aggregate(col: Column, aggregate: Aggregate) -> Column:
+    op = aggregate.op
+    if op == "ge":
+        return F.count_if(col >= F.lit(float(aggregate.arg or 0.0)))
+    if op == "eq":
+        return F.count_if(col == F.lit(str(aggregate.arg)))
+    functions = {
+        "count": F.count,
+        "min": F.min,
+        "max": F.max,
+        "avg": F.avg,
+        "std": F.stddev_samp,
+    }
+    return functions[op](col)
+
+
+def read_aggregates(
+    plan: ProfilePlan, total: int, row: Any | None
+) -> tuple[ColumnProfile, ...]:
+    """Profiles from the passing rows' aggregation row (None: no passing row)."""
+    values: Sequence[Any]
+    if row is None:
+        values = [0 if a.op in ("count", "ge", "eq") else None for a in plan.aggregates]
+    else:
+        values = [row[f"_p{i}"] for i in range(len(plan.aggregates))]
+    return plan.read(total, values)
+
+
+def enforce_drift(
+    contract: Contract, assessment: Assessment, version: int
+) -> list[DriftScore]:
+    """Raise when a score fails under ``on_drift: block``; return every score.
+
+    Raises:
+        ContractViolationError: DRIFT, one line naming feature, score and
+            threshold; nothing is published.
+    """
+    scores = assessment.scores(version)
+    blocking = [s for s in scores if s.blocks]
+    if blocking:
+        worst = max(blocking, key=lambda s: s.score - s.fail)
+        more = f" (+{len(blocking) - 1} more)" if len(blocking) > 1 else ""
+        raise ContractViolationError(
+            Reason.DRIFT,
+            f"{worst.reason()} (on_drift: block){more}; nothing published",
+            contract=f"{contract.name}@{contract.version}",
+            feature=worst.feature,
+            score=f"{worst.score:.6f}",
+            threshold=str(worst.fail),
+        )
+    for s in scores:
+        if s.verdict != "ok":
+            log.warning("[DRIFT %s] %s", s.verdict, s.reason())
+    return scores
+
+
+def write_profile_rows(
+    spark: SparkSession,
+    rows: list[dict[str, Any]],
+    location: str,
+    stamp: dict[str, Any],
+) -> None:
+    """Append ``rows`` to the profile table beside ``location`` in one commit."""
+    if not rows:
+        return
+    schema = from_arrow_schema(SCHEMA)
+    ordered = [tuple(r[f.name] for f in SCHEMA) for r in rows]
+    frame: DataFrame = spark.createDataFrame(ordered, schema=schema)
+    write_delta(frame, profile_location(location), mode="append", metadata=stamp)

@@ -1,0 +1,95 @@
+"""Profiles and drift written by real publishes; block refuses like a contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from deltalake import DeltaTable
+from scipy.stats import entropy
+
+from featurestore.services.monitoring import read_drift, read_profiles
+from featurestore.services.monitoring.scores import EPSILON
+from featurestore.spark_jobs import ContractViolationError, Reason, publish
+from tests.unit.monitoring._support import contract, project, rows
+
+pytestmark = [pytest.mark.spark, pytest.mark.integration]
+
+BLOCK = """customProperties:
+  - property: drift
+    value: {on_drift: block, bins: 5, top_k: 3}
+"""
+WARN = BLOCK.replace("block", "warn")
+
+
+def _shares(counts):
+    n, k = sum(counts), len(counts)
+    return [(c / n + EPSILON) / (1 + k * EPSILON) for c in counts]
+
+
+def _oracle_counts(values, edges, total):
+    present = np.array([v for v in values if v is not None and v == v], float)
+    counts = np.bincount(
+        np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1
+    )
+    return (*counts.tolist(), total - present.size)
+
+
+def test_publishes_are_profiled_scored_and_a_blocking_drift_refuses(spark, tmp_path):
+    proj = project(tmp_path)
+    location = proj.table_uri("shop")
+    first, second = rows(400, seed=3), rows(300, shift=0.3, seed=4)
+    report = publish(spark.createDataFrame(first), contract(WARN), location, job="t")
+    assert report.version == 0 and report.drift == ()
+    (v0,) = read_profiles(proj, "shop")
+    amount0 = v0.column("amount")
+    present = np.array([v for v in first.column("amount").to_pylist() if v is not None])
+    present = present[~np.isnan(present)]
+    assert (v0.source, amount0.row_count, amount0.null_count) == (
+        "publish",
+        400,
+        400 - present.size,
+    )
+    assert amount0.mean == pytest.approx(present.mean())
+    assert amount0.std == pytest.approx(present.std(ddof=1))
+    assert amount0.counts == ()  # the first version fixes no buckets yet
+
+    report = publish(spark.createDataFrame(second), contract(WARN), location, job="t")
+    assert report.version == 1
+    (v1,) = read_profiles(proj, "shop", 1)
+    assert v1.reference_version == 0
+    amount1 = v1.column("amount")
+    assert len(amount1.edges) == 4
+    assert amount1.counts == _oracle_counts(
+        second.column("amount").to_pylist(), amount1.edges, 300
+    )
+    assert amount1.reference_counts == _oracle_counts(
+        first.column("amount").to_pylist(), amount1.edges, 400
+    )
+    city = v1.column("city")
+    values = second.column("city").to_pylist()
+    assert city.counts[: len(city.categories)] == tuple(
+        values.count(c) for c in city.categories
+    )
+    assert city.counts[-1] == values.count(None)
+    scores = {(s.feature, s.against): s for s in read_drift(proj, "shop", 1)}
+    p, q = _shares(amount1.reference_counts), _shares(amount1.counts)
+    assert scores["amount", "baseline"].score == pytest.approx(
+        entropy(q, p) + entropy(p, q), rel=1e-9
+    )
+    assert {s.feature for s in report.drift} == {"amount", "visits", "city"}
+
+    # A two-sigma shift under on_drift: block: refused, nothing committed.
+    with pytest.raises(ContractViolationError) as info:
+        publish(
+            spark.createDataFrame(rows(300, shift=2.0, seed=5)),
+            contract(BLOCK),
+            location,
+            job="t",
+        )
+    err = info.value
+    assert err.reason is Reason.DRIFT
+    assert "\n" not in str(err) and err.metadata["threshold"] == "0.2"
+    assert err.metadata["feature"] in {"amount", "visits"}
+    assert float(err.metadata["score"]) >= 0.2
+    assert DeltaTable(location).version() == 1
+    assert [p.version for p in read_profiles(proj, "shop")] == [0, 1]
