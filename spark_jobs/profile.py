@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from featurestore.services.monitoring._schema import (
 )
 from featurestore.services.monitoring.aggregates import Aggregate, ProfilePlan
 from featurestore.services.monitoring.assess import Assessment, Reference
+from featurestore.services.monitoring.backfill import profile_version
 from featurestore.services.monitoring.errors import MonitoringError
 from featurestore.services.monitoring.model import (
     ColumnProfile,
@@ -39,7 +39,6 @@ from featurestore.services.monitoring.model import (
     VersionProfile,
 )
 from featurestore.services.monitoring.reference import resolve_reference
-from featurestore.services.monitoring.snapshot import open_snapshot, profile_dataset
 from featurestore.services.monitoring.store import read_profile_rows
 from featurestore.services.project import Project, ProjectError
 from featurestore.spark_jobs.errors import ContractViolationError, Reason
@@ -145,19 +144,10 @@ def _heal(
     rows: list[dict[str, Any]],
     options: dict[str, str],
 ) -> list[dict[str, Any]]:
-    earlier = [p for p in profiles_from(contract.name, rows) if p.version < version]
-    dataset = open_snapshot(location, version, options)
-    columns = profile_dataset(dataset, contract.drift, reference)
-    assessment = Assessment(
-        contract.name,
-        columns,
-        contract.drift,
-        reference,
-        earlier[-1] if earlier else None,
-    )
-    new = assessment.rows(
-        version, source="backfill", run_id="heal", at=datetime.now(UTC)
-    )
+    new = profile_version(
+        contract, location, version, reference, rows,
+        storage_options=options, run_id="heal",
+    )  # fmt: skip
     log.warning(
         "%s: version %s had no profile; profiled it from its snapshot",
         location,

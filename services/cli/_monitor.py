@@ -24,10 +24,13 @@ if TYPE_CHECKING:
     from featurestore.services.project import Project
 
 
-@click.group("monitor", short_help="Freshness and skew of the feature tables.")
+@click.group(
+    "monitor", short_help="Freshness, profiles, drift and skew of the feature tables."
+)
 def monitor() -> None:
     """Watch the feature tables over time: freshness against the contracts'
-    SLAs, and served (online) values against the offline ones."""
+    SLAs, profiles and drift per published version, and served (online)
+    values against the offline ones."""
 
 
 def _load(repo: Path | None) -> tuple[FeatureStore, Project]:
@@ -105,10 +108,10 @@ def _freshness_table(judged: list[Any]) -> None:
             "-" if f.version is None else str(f.version),
             f.reason,
         )
-    _print(table)
+    print_table(table)
 
 
-def _print(table: Any) -> None:
+def print_table(table: Any) -> None:
     """Print a rich table; piped output is not squeezed into 80 columns."""
     from rich.console import Console
 
@@ -182,7 +185,7 @@ def skew(
     for s in report:
         table.add_row(s.view, s.feature, str(s.rows), str(s.mismatches),
                       f"{s.share:.2%}")  # fmt: skip
-    _print(table)
+    print_table(table)
 
 
 COMMANDS = [monitor]

@@ -73,12 +73,14 @@ def _register() -> None:
         _data,
         _jobs,
         _monitor,
+        _monitor_drift,
         _project,
         _serve,
         _training,
     )
 
-    for module in (_contracts, _data, _jobs, _monitor, _project, _serve, _training):
+    modules = (_contracts, _data, _jobs, _monitor, _monitor_drift, _project, _serve)
+    for module in (*modules, _training):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,176 @@
+"""``featurestore monitor profiles|drift|backfill``: profiles per version and drift."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from featurestore.services.cli._common import (
+    FAILED,
+    echo_json,
+    json_option,
+    repo_option,
+    spinner,
+    usage_error,
+)
+from featurestore.services.cli._monitor import monitor, print_table
+
+if TYPE_CHECKING:
+    from featurestore.services.monitoring import DriftScore, VersionProfile
+    from featurestore.services.project import Project
+
+_VERDICT_COLOUR = {"ok": "green", "warn": "yellow", "fail": "red"}
+
+
+def _project(repo: Path | None) -> Project:
+    from featurestore.services.project import Project
+
+    return Project.load(repo) if repo else Project.discover()
+
+
+def _read(run: Any) -> Any:
+    """``run()``; a bad name or a table without profiles is usage (exit 2)."""
+    from featurestore.services.monitoring import MonitoringError
+
+    try:
+        return run()
+    except MonitoringError as exc:
+        raise usage_error(f"{exc.reason.value}: {exc}") from exc
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_version_option: Callable[[_F], _F] = click.option(
+    "--version",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Delta version of the table (default: the newest profiled one)",
+)
+
+
+@monitor.command("profiles", short_help="Profile of a published version.")
+@click.argument("table")
+@_version_option
+@repo_option()
+@json_option
+def profiles(table: str, version: int | None, repo: Path | None, as_json: bool) -> None:
+    """TABLE's profile per feature at one version: rows, null share,
+    min/max/mean/std and counts on the reference buckets (equal-frequency
+    edges from the baseline, or its top-k categories; nulls last)."""
+    from featurestore.services.monitoring import read_profiles
+
+    project = _project(repo)
+    found: list[VersionProfile] = _read(lambda: read_profiles(project, table, version))
+    shown = found[-1]
+    if as_json:
+        echo_json(shown.to_json_obj())
+        return
+    from rich.table import Table
+
+    title = (
+        f"{table} version {shown.version} ({shown.source}, run {shown.run_id}; "
+        f"buckets from version {shown.reference_version})"
+    )
+    out = Table(title=title)
+    for name in ("feature", "kind", "rows", "nulls", "min", "max", "mean", "std"):
+        out.add_column(name, no_wrap=True)
+    out.add_column("buckets")
+    for c in shown.columns:
+        buckets = ", ".join(
+            f"{label} {count}"
+            for label, count in zip(c.bucket_labels, c.counts, strict=True)
+        )
+        out.add_row(
+            c.feature, c.kind, str(c.row_count), f"{c.null_share:.2%}",
+            _number(c.min), _number(c.max), _number(c.mean), _number(c.std),
+            buckets or "-",
+        )  # fmt: skip
+    print_table(out)
+
+
+@monitor.command("drift", short_help="Drift scores of a published version.")
+@click.argument("table")
+@_version_option
+@repo_option()
+@json_option
+def drift(table: str, version: int | None, repo: Path | None, as_json: bool) -> None:
+    """TABLE's drift per feature at one version, against the baseline and the
+    previous version (PSI or Jensen-Shannon distance, as the contract says).
+
+    Exit 1 when any score reaches its fail threshold.
+    """
+    from featurestore.services.monitoring import read_drift
+
+    project = _project(repo)
+    if version is None:
+        from featurestore.services.monitoring import read_profiles
+
+        found = _read(lambda: read_profiles(project, table))
+        version = found[-1].version
+    chosen = version
+    scores: list[DriftScore] = _read(lambda: read_drift(project, table, chosen))
+    if as_json:
+        echo_json({"table": table, "version": version,
+                   "scores": [s.to_json_obj() for s in scores]})  # fmt: skip
+    else:
+        _drift_table(table, version, scores)
+    if any(s.verdict == "fail" for s in scores):
+        raise click.exceptions.Exit(FAILED)
+
+
+def _drift_table(table: str, version: int, scores: list[DriftScore]) -> None:
+    from rich.table import Table
+
+    out = Table(title=f"{table} version {version}")
+    for name in ("feature", "metric", "against", "version", "score", "warn", "fail"):
+        out.add_column(name, no_wrap=True)
+    out.add_column("verdict")
+    for s in scores:
+        out.add_row(
+            s.feature, s.metric, s.against, str(s.reference_version),
+            f"{s.score:.4f}", f"{s.warn:g}", f"{s.fail:g}",
+            f"[{_VERDICT_COLOUR[s.verdict]}]{s.verdict}[/]",
+        )  # fmt: skip
+    if not scores:
+        click.echo(f"{table} version {version}: nothing to compare with yet")
+        return
+    print_table(out)
+
+
+@monitor.command("backfill", short_help="Profile versions that have no profile.")
+@click.argument("table")
+@click.option("--force", is_flag=True, help="profile every version again")
+@repo_option()
+@json_option
+def backfill(table: str, force: bool, repo: Path | None, as_json: bool) -> None:
+    """Profile each version of TABLE without a profile from its pinned
+    snapshot (delta-rs and DuckDB; no Spark), scored as a publish scores."""
+    from featurestore.services.contracts import ContractError, ContractRegistry
+    from featurestore.services.monitoring.backfill import backfill as run
+
+    project = _project(repo)
+    try:
+        contract = ContractRegistry(project.contracts_dir).get(table)
+    except ContractError as exc:
+        raise usage_error(f"{exc.reason.value}: {exc}") from exc
+    with spinner(f"profiling {table}"):
+        report = _read(lambda: run(project, contract, force=force))
+    if as_json:
+        echo_json(report.to_json_obj())
+        return
+    done = ", ".join(str(v) for v in report.profiled) or "none"
+    click.echo(f"{table}: profiled versions {done}")
+    if report.skipped:
+        gone = ", ".join(str(v) for v in report.skipped)
+        click.echo(f"{table}: versions {gone} are vacuumed; left unprofiled")
+
+
+COMMANDS: list[click.Command] = []
+"""The commands join the ``monitor`` group of ``_monitor`` (registered there)."""

@@ -1,0 +1,94 @@
+"""``featurestore monitor backfill|profiles|drift`` on delta-rs tables (no Spark)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy.stats import entropy
+
+from featurestore.services.cli import cli
+from featurestore.services.monitoring.scores import EPSILON
+from tests.unit.monitoring._support import CONTRACT_YAML, rows, write_versions
+
+BLOCK = "customProperties:\n  - {property: drift, value: {bins: 4, top_k: 2}}\n"
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli, list(args), prog_name="featurestore")
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A project with the shop contract and three versions written by delta-rs."""
+    (tmp_path / "contracts" / "shop").mkdir(parents=True)
+    (tmp_path / "contracts" / "shop" / "1.0.0.yaml").write_text(CONTRACT_YAML + BLOCK)
+    (tmp_path / "featurestore.yaml").write_text("data_dir: data\n")
+    write_versions(
+        str(tmp_path / "data" / "features" / "shop"),
+        rows(500, seed=1), rows(500, seed=2), rows(500, shift=1.5, seed=3),
+    )  # fmt: skip
+    return str(tmp_path)
+
+
+def _shares(counts):
+    n, k = sum(counts), len(counts)
+    return [(c / n + EPSILON) / (1 + k * EPSILON) for c in counts]
+
+
+def test_backfill_then_profiles_and_drift(repo):
+    result = _run("monitor", "backfill", "shop", "--repo", repo, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["profiled"] == [0, 1, 2]
+    again = _run("monitor", "backfill", "shop", "--repo", repo, "--json")
+    assert json.loads(again.stdout) == {
+        "table": "shop", "profiled": [], "skipped": [], "already": [0, 1, 2],
+    }  # fmt: skip
+
+    shown = _run("monitor", "profiles", "shop", "--repo", repo, "--json")
+    assert shown.exit_code == 0, shown.output
+    profile = json.loads(shown.stdout)
+    assert (profile["version"], profile["reference_version"]) == (2, 0)
+    amount = next(c for c in profile["columns"] if c["feature"] == "amount")
+    assert len(amount["buckets"]) == len(amount["counts"]) == len(amount["edges"]) + 2
+    column = rows(500, shift=1.5, seed=3).column("amount").to_pylist()
+    values = np.array([v for v in column if v is not None], float)
+    assert amount["mean"] == pytest.approx(values[~np.isnan(values)].mean())
+
+    quiet = _run("monitor", "drift", "shop", "--version", "1", "--repo", repo, "--json")
+    assert quiet.exit_code == 0, quiet.output  # same distribution: no fail
+    drifted = _run("monitor", "drift", "shop", "--repo", repo, "--json")
+    assert drifted.exit_code == 1  # a 1.5-sigma shift fails at the default 0.2
+    document = json.loads(drifted.stdout)
+    scores = {(s["feature"], s["against"]): s for s in document["scores"]}
+    assert document["version"] == 2
+    assert scores["amount", "previous"]["reference_version"] == 1
+    p, q = _shares(amount["reference_counts"]), _shares(amount["counts"])
+    assert scores["amount", "baseline"]["score"] == pytest.approx(
+        entropy(q, p) + entropy(p, q), rel=1e-9
+    )
+    assert scores["amount", "baseline"]["verdict"] == "fail"
+
+    table = _run("monitor", "drift", "shop", "--repo", repo)
+    assert "amount" in table.stdout and "fail" in table.stdout
+    text = _run("monitor", "profiles", "shop", "--version", "0", "--repo", repo)
+    assert text.exit_code == 0 and "[-inf, " in text.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("profiles", "../shop"),
+        ("drift", "shop/x"),
+        ("profiles", "nope"),
+        ("drift", "shop", "--version", "9"),
+        ("backfill", "nope"),
+        ("profiles", "shop", "--version", "-1"),
+    ],
+)
+def test_bad_names_and_versions_are_usage_errors(repo, args):
+    _run("monitor", "backfill", "shop", "--repo", repo)
+    result = _run("monitor", *args, "--repo", repo)
+    assert result.exit_code == 2, result.output
