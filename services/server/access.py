@@ -100,6 +100,12 @@ def _named_view(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any
     return AuthzedAction.DESCRIBE, [catalog.view(request.name)]
 
 
+def _parent_view(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
+    if not request.parent:
+        raise RequestError("parent", "parent is required: a feature view name")
+    return AuthzedAction.DESCRIBE, [catalog.view(request.parent)]
+
+
 def _project(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
     return AuthzedAction.DESCRIBE, [catalog.project]
 
@@ -122,6 +128,8 @@ RULES: dict[str, Rule] = {
     _FEAST + "GetFeastServingInfo": _signed_in,
     _MONITORING + "GetFreshness": _named_view,
     _MONITORING + "ListFreshness": _signed_in,  # filtered as ListFeatureViews
+    _MONITORING + "ListProfiles": _parent_view,
+    _MONITORING + "ListDriftScores": _parent_view,
 }
 """Method -> the action and resources it needs; other methods (reflection)
 need a signed-in caller only."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -153,9 +153,9 @@ def create_server(
     contract_service_pb2_grpc.add_ContractServiceServicer_to_server(
         ContractServicer(registry), server
     )
-    tables = Monitor(
-        catalog, settings.repo_path, registry, project_config.storage_options
-    )
+    # The server's data_dir (settings, FS_DATA_DIR) locates the tables.
+    project = replace(project_config, data_dir=str(settings.data_root))
+    tables = Monitor(catalog, project, registry)
     monitoring_service_pb2_grpc.add_MonitoringServiceServicer_to_server(
         MonitoringServicer(tables, guard), server
     )

@@ -12,6 +12,7 @@ from featurestore.services.auth.errors import AuthenticationError
 from featurestore.services.auth.errors import PermissionDeniedError as AccessDeniedError
 from featurestore.services.contracts.errors import ContractError
 from featurestore.services.lineage.errors import LineageError
+from featurestore.services.monitoring.errors import MonitoringError
 from featurestore.services.offline.errors import OfflineStoreError
 from featurestore.services.online.errors import OnlineStoreError
 
@@ -131,6 +132,7 @@ DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     FailedPreconditionError,
     ContractError,
     LineageError,
+    MonitoringError,
     OfflineStoreError,
     OnlineStoreError,
 )

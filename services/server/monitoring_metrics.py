@@ -1,4 +1,4 @@
-"""Prometheus gauges of the feature tables: freshness and SLA per view.
+"""Prometheus gauges of the feature tables: freshness, SLA and drift per view.
 
 Judged when scraped (each view at most every few seconds, ``Monitor``), so a
 job that stops publishing shows up without anything else running.
@@ -18,6 +18,7 @@ from prometheus_client.registry import REGISTRY, Collector
 if TYPE_CHECKING:
     from prometheus_client import Metric
 
+    from featurestore.services.monitoring import DriftScore
     from featurestore.services.server.monitoring_servicer import Monitor
 
 __all__ = ["attach", "detach"]
@@ -53,9 +54,23 @@ class _TablesCollector(Collector):
             "late; absent when it cannot be judged (no contract, table or rows).",
             labels=["view"],
         )
+        drift = GaugeMetricFamily(
+            "feature_drift_score",
+            "Drift of the newest profiled version per feature: against the "
+            "contract's baseline (else the previous version), by metric.",
+            labels=["view", "feature", "metric"],
+        )
         with _lock:
             monitors = list(_monitors)
         for monitor in monitors:
+            try:
+                latest = monitor.cached_drift()
+            except Exception:
+                log.exception("drift metrics: reading the profiles failed")
+                latest = {}
+            for view, scores in latest.items():
+                for score in _preferred(scores):
+                    drift.add_metric([view, score.feature, score.metric], score.score)
             try:
                 judged = monitor.cached_freshness()
             except Exception:  # a scrape must not fail on one broken table
@@ -70,6 +85,17 @@ class _TablesCollector(Collector):
                     sla.add_metric([freshness.view], float(freshness.ok))
         yield age
         yield sla
+        yield drift
+
+
+def _preferred(scores: list[DriftScore]) -> list[DriftScore]:
+    """One score per (feature, metric): against the baseline when there is one."""
+    chosen: dict[tuple[str, str], DriftScore] = {}
+    for score in scores:
+        key = (score.feature, score.metric)
+        if key not in chosen or score.against == "baseline":
+            chosen[key] = score
+    return list(chosen.values())
 
 
 REGISTRY.register(_TablesCollector())

@@ -1,24 +1,40 @@
-"""MonitoringService: freshness of the feature views' tables against their SLAs."""
+"""MonitoringService: freshness, profiles and drift of the feature views' tables."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import grpc
 from feast import FeatureView
 
 from featurestore.services.contracts import ContractRegistry
+from featurestore.services.monitoring import (
+    ColumnProfile,
+    DriftScore,
+    MonitoringError,
+    ProfileNotFoundError,
+    VersionProfile,
+    read_drift,
+    read_profiles,
+)
 from featurestore.services.monitoring.freshness import Freshness, view_freshness
+from featurestore.services.offline._views import delta_path
+from featurestore.services.offline.errors import UnsupportedSourceError
+from featurestore.services.project import Project, is_uri
 from featurestore.services.server.access import Guard
 from featurestore.services.server.catalog import Catalog
 from featurestore.services.server.errors import RequestError
 from featurestore.services.server.paging import page
 from featurestore.v1 import monitoring_service_pb2 as pb
 from featurestore.v1 import monitoring_service_pb2_grpc as pb_grpc
+
+T = TypeVar("T")
 
 _VERDICTS = {
     "ok": pb.FRESHNESS_VERDICT_OK,
@@ -32,9 +48,8 @@ class Monitor:
 
     Args:
         catalog: The registry snapshot (views, their sources and tags).
-        repo_path: The Feast repo, against which relative source paths resolve.
+        project: The project; its data_dir locates the profile tables.
         contracts: The contracts the views' tags name.
-        storage_options: Object-store options for the Delta reads.
         cache_seconds: How long ``cached_freshness`` reuses a judgement
             (Prometheus scrapes; RPCs always judge anew).
     """
@@ -42,15 +57,15 @@ class Monitor:
     def __init__(
         self,
         catalog: Catalog,
-        repo_path: Path,
+        project: Project,
         contracts: ContractRegistry,
-        storage_options: Mapping[str, str] | None = None,
         cache_seconds: float = 10.0,
     ) -> None:
-        self.catalog, self.repo_path, self.contracts = catalog, repo_path, contracts
-        self.storage_options = dict(storage_options or {})
+        self.catalog, self.project, self.contracts = catalog, project, contracts
+        self.repo_path: Path = project.repo
+        self.storage_options: Mapping[str, str] = project.storage_options
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Freshness]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
     def freshness(self, view: FeatureView) -> Freshness:
@@ -62,19 +77,65 @@ class Monitor:
             storage_options=self.storage_options,
         )
 
+    def table(self, view: FeatureView) -> str:
+        """The feature table behind ``view``, by name.
+
+        Raises:
+            ProfileNotFoundError: The view reads no feature table of this
+                project (``<data_dir>/features/<name>``): nothing is profiled.
+        """
+        try:
+            location = delta_path(view.batch_source, self.repo_path)  # type: ignore[arg-type]
+        except (UnsupportedSourceError, AttributeError) as exc:
+            raise ProfileNotFoundError(view.name) from exc
+        name = location.rstrip("/").rsplit("/", 1)[-1]
+        if _normal(self.project.table_uri(name)) != _normal(location):
+            raise ProfileNotFoundError(name)
+        return name
+
+    def profiles(self, view: FeatureView, version: int | None) -> list[VersionProfile]:
+        """Profiles of the view's table (every version, or ``version``)."""
+        return read_profiles(self.project, self.table(view), version)
+
+    def drift(self, view: FeatureView, version: int | None) -> list[DriftScore]:
+        """Drift scores of the view's table (every version, or ``version``)."""
+        return read_drift(self.project, self.table(view), version)
+
     def cached_freshness(self) -> list[Freshness]:
         """Every view's freshness, each at most ``cache_seconds`` old."""
-        now = time.monotonic()
-        out = []
+        return [
+            self._cached("freshness", v, self.freshness) for v in self.catalog.views()
+        ]
+
+    def cached_drift(self) -> dict[str, list[DriftScore]]:
+        """Per view with profiles: the scores of its newest profiled version."""
+        out = {}
         for view in self.catalog.views():
-            with self._lock:
-                hit = self._cache.get(view.name)
-            if hit is None or now - hit[0] > self.cache_seconds:
-                hit = (now, self.freshness(view))
-                with self._lock:
-                    self._cache[view.name] = hit
-            out.append(hit[1])
+            scores = self._cached("drift", view, self._newest_drift)
+            if scores:
+                out[view.name] = scores
         return out
+
+    def _newest_drift(self, view: FeatureView) -> list[DriftScore]:
+        try:
+            scores = self.drift(view, None)
+        except MonitoringError:  # nothing profiled: no gauge
+            return []
+        newest = max((s.version for s in scores), default=None)
+        return [s for s in scores if s.version == newest]
+
+    def _cached(
+        self, kind: str, view: FeatureView, compute: Callable[[FeatureView], T]
+    ) -> T:
+        now = time.monotonic()
+        key = (kind, view.name)
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is None or now - hit[0] > self.cache_seconds:
+            hit = (now, compute(view))
+            with self._lock:
+                self._cache[key] = hit
+        return hit[1]
 
 
 class MonitoringServicer(pb_grpc.MonitoringServiceServicer):  # type: ignore[misc]
@@ -104,6 +165,42 @@ class MonitoringServicer(pb_grpc.MonitoringServiceServicer):  # type: ignore[mis
             freshness=[freshness_message(self.monitor.freshness(v)) for v in chosen],
             next_page_token=token,
         )
+
+    def ListProfiles(
+        self, request: pb.ListProfilesRequest, context: grpc.ServicerContext
+    ) -> pb.ListProfilesResponse:
+        """Profiles of the view's table, oldest version first, paged."""
+        view = self.monitor.catalog.view(required_name(request.parent, "parent"))
+        profiles = self.monitor.profiles(view, _version(request))
+        chosen, token = page(profiles, request.page_size, request.page_token)
+        return pb.ListProfilesResponse(
+            profiles=[profile_message(view.name, p) for p in chosen],
+            next_page_token=token,
+        )
+
+    def ListDriftScores(
+        self, request: pb.ListDriftScoresRequest, context: grpc.ServicerContext
+    ) -> pb.ListDriftScoresResponse:
+        """Drift scores of the view's table by version, paged."""
+        view = self.monitor.catalog.view(required_name(request.parent, "parent"))
+        scores = self.monitor.drift(view, _version(request))
+        chosen, token = page(scores, request.page_size, request.page_token)
+        return pb.ListDriftScoresResponse(
+            drift_scores=[drift_message(view.name, s) for s in chosen],
+            next_page_token=token,
+        )
+
+
+def _version(request: pb.ListProfilesRequest | pb.ListDriftScoresRequest) -> int | None:
+    if not request.HasField("version"):
+        return None
+    if request.version < 0:
+        raise RequestError("version", "version must be a Delta version (0 or more)")
+    return int(request.version)
+
+
+def _normal(location: str) -> str:
+    return location.rstrip("/") if is_uri(location) else os.path.normpath(location)
 
 
 def required_name(value: str, field: str) -> str:
@@ -137,3 +234,79 @@ def freshness_message(freshness: Freshness) -> pb.Freshness:
         if span is not None:
             getattr(message, field).FromTimedelta(span)
     return message
+
+
+_KINDS = {
+    "numeric": pb.PROFILE_KIND_NUMERIC,
+    "categorical": pb.PROFILE_KIND_CATEGORICAL,
+}
+_SOURCES = {
+    "publish": pb.PROFILE_SOURCE_PUBLISH,
+    "backfill": pb.PROFILE_SOURCE_BACKFILL,
+}
+_METRICS = {"psi": pb.DRIFT_METRIC_PSI, "js": pb.DRIFT_METRIC_JS}
+_AGAINST = {
+    "baseline": pb.DRIFT_COMPARISON_BASELINE,
+    "previous": pb.DRIFT_COMPARISON_PREVIOUS,
+}
+_DRIFT_VERDICTS = {
+    "ok": pb.DRIFT_VERDICT_OK,
+    "warn": pb.DRIFT_VERDICT_WARN,
+    "fail": pb.DRIFT_VERDICT_FAIL,
+}
+_ACTIONS = {"warn": pb.DRIFT_ACTION_WARN, "block": pb.DRIFT_ACTION_BLOCK}
+
+
+def profile_message(view: str, profile: VersionProfile) -> pb.VersionProfile:
+    """The wire form of one version's profile."""
+    message = pb.VersionProfile(
+        feature_view=view,
+        table=profile.table,
+        version=profile.version,
+        source=_SOURCES[profile.source],
+        run_id=profile.run_id,
+        row_count=profile.row_count,
+        columns=[_column_message(c) for c in profile.columns],
+    )
+    message.profile_time.FromDatetime(profile.profiled_at)
+    if profile.reference_version is not None:
+        message.reference_version = profile.reference_version
+    return message
+
+
+def _column_message(column: ColumnProfile) -> pb.ColumnProfile:
+    message = pb.ColumnProfile(
+        feature=column.feature,
+        kind=_KINDS[column.kind],
+        row_count=column.row_count,
+        null_count=column.null_count,
+        null_share=column.null_share,
+        edges=column.edges,
+        categories=column.categories,
+        bucket_labels=column.bucket_labels,
+        counts=column.counts,
+        reference_counts=column.reference_counts,
+    )
+    for field in ("min", "max", "mean", "std"):
+        value = getattr(column, field)
+        if value is not None:
+            setattr(message, field, value)
+    return message
+
+
+def drift_message(view: str, score: DriftScore) -> pb.DriftScore:
+    """The wire form of one drift score."""
+    return pb.DriftScore(
+        feature_view=view,
+        table=score.table,
+        version=score.version,
+        feature=score.feature,
+        metric=_METRICS[score.metric],
+        against=_AGAINST[score.against],
+        reference_version=score.reference_version,
+        score=score.score,
+        warn=score.warn,
+        fail=score.fail,
+        verdict=_DRIFT_VERDICTS[score.verdict],
+        on_drift=_ACTIONS[score.on_drift],
+    )

@@ -26,15 +26,27 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(featurestore/v1/monitoring_service.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x03\n\tFreshness\x12\x14\n\x0c\x66\x65\x61ture_view\x18\x01 \x01(\t\x12\x32\n\x07verdict\x18\x02 \x01(\x0e\x32!.featurestore.v1.FreshnessVerdict\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x19\n\x11\x65vent_time_column\x18\x04 \x01(\t\x12\x14\n\x07version\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x35\n\x11newest_event_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12newest_commit_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x03\x61ge\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07max_age\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\tfrequency\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\ncheck_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\n\n\x08_version\"#\n\x13GetFreshnessRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x14GetFreshnessResponse\x12-\n\tfreshness\x18\x01 \x01(\x0b\x32\x1a.featurestore.v1.Freshness\"=\n\x14ListFreshnessRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"_\n\x15ListFreshnessResponse\x12-\n\tfreshness\x18\x01 \x03(\x0b\x32\x1a.featurestore.v1.Freshness\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x8a\x01\n\x10\x46reshnessVerdict\x12!\n\x1d\x46RESHNESS_VERDICT_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46RESHNESS_VERDICT_OK\x10\x01\x12\x1a\n\x16\x46RESHNESS_VERDICT_LATE\x10\x02\x12\x1d\n\x19\x46RESHNESS_VERDICT_UNKNOWN\x10\x03\x32\xd0\x01\n\x11MonitoringService\x12[\n\x0cGetFreshness\x12$.featurestore.v1.GetFreshnessRequest\x1a%.featurestore.v1.GetFreshnessResponse\x12^\n\rListFreshness\x12%.featurestore.v1.ListFreshnessRequest\x1a&.featurestore.v1.ListFreshnessResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(featurestore/v1/monitoring_service.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x03\n\tFreshness\x12\x14\n\x0c\x66\x65\x61ture_view\x18\x01 \x01(\t\x12\x32\n\x07verdict\x18\x02 \x01(\x0e\x32!.featurestore.v1.FreshnessVerdict\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x19\n\x11\x65vent_time_column\x18\x04 \x01(\t\x12\x14\n\x07version\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x35\n\x11newest_event_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12newest_commit_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x03\x61ge\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07max_age\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\tfrequency\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\ncheck_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\n\n\x08_version\"#\n\x13GetFreshnessRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x14GetFreshnessResponse\x12-\n\tfreshness\x18\x01 \x01(\x0b\x32\x1a.featurestore.v1.Freshness\"=\n\x14ListFreshnessRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"_\n\x15ListFreshnessResponse\x12-\n\tfreshness\x18\x01 \x03(\x0b\x32\x1a.featurestore.v1.Freshness\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd5\x02\n\rColumnProfile\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.featurestore.v1.ProfileKind\x12\x11\n\trow_count\x18\x03 \x01(\x03\x12\x12\n\nnull_count\x18\x04 \x01(\x03\x12\x12\n\nnull_share\x18\x05 \x01(\x01\x12\x10\n\x03min\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x11\n\x04mean\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12\x10\n\x03std\x18\t \x01(\x01H\x03\x88\x01\x01\x12\r\n\x05\x65\x64ges\x18\n \x03(\x01\x12\x12\n\ncategories\x18\x0b \x03(\t\x12\x15\n\rbucket_labels\x18\x0c \x03(\t\x12\x0e\n\x06\x63ounts\x18\r \x03(\x03\x12\x18\n\x10reference_counts\x18\x0e \x03(\x03\x42\x06\n\x04_minB\x06\n\x04_maxB\x07\n\x05_meanB\x06\n\x04_std\"\xb2\x02\n\x0eVersionProfile\x12\x14\n\x0c\x66\x65\x61ture_view\x18\x01 \x01(\t\x12\r\n\x05table\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x30\n\x0cprofile_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x06source\x18\x05 \x01(\x0e\x32\x1e.featurestore.v1.ProfileSource\x12\x0e\n\x06run_id\x18\x06 \x01(\t\x12\x1e\n\x11reference_version\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x11\n\trow_count\x18\x08 \x01(\x03\x12/\n\x07\x63olumns\x18\t \x03(\x0b\x32\x1e.featurestore.v1.ColumnProfileB\x14\n\x12_reference_version\"n\n\x13ListProfilesRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x14\n\x07version\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\tB\n\n\x08_version\"b\n\x14ListProfilesResponse\x12\x31\n\x08profiles\x18\x01 \x03(\x0b\x32\x1f.featurestore.v1.VersionProfile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xda\x02\n\nDriftScore\x12\x14\n\x0c\x66\x65\x61ture_view\x18\x01 \x01(\t\x12\r\n\x05table\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0f\n\x07\x66\x65\x61ture\x18\x04 \x01(\t\x12,\n\x06metric\x18\x05 \x01(\x0e\x32\x1c.featurestore.v1.DriftMetric\x12\x31\n\x07\x61gainst\x18\x06 \x01(\x0e\x32 .featurestore.v1.DriftComparison\x12\x19\n\x11reference_version\x18\x07 \x01(\x03\x12\r\n\x05score\x18\x08 \x01(\x01\x12\x0c\n\x04warn\x18\t \x01(\x01\x12\x0c\n\x04\x66\x61il\x18\n \x01(\x01\x12.\n\x07verdict\x18\x0b \x01(\x0e\x32\x1d.featurestore.v1.DriftVerdict\x12.\n\x08on_drift\x18\x0c \x01(\x0e\x32\x1c.featurestore.v1.DriftAction\"q\n\x16ListDriftScoresRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x14\n\x07version\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\tB\n\n\x08_version\"e\n\x17ListDriftScoresResponse\x12\x31\n\x0c\x64rift_scores\x18\x01 \x03(\x0b\x32\x1b.featurestore.v1.DriftScore\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x8a\x01\n\x10\x46reshnessVerdict\x12!\n\x1d\x46RESHNESS_VERDICT_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46RESHNESS_VERDICT_OK\x10\x01\x12\x1a\n\x16\x46RESHNESS_VERDICT_LATE\x10\x02\x12\x1d\n\x19\x46RESHNESS_VERDICT_UNKNOWN\x10\x03*c\n\x0bProfileKind\x12\x1c\n\x18PROFILE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14PROFILE_KIND_NUMERIC\x10\x01\x12\x1c\n\x18PROFILE_KIND_CATEGORICAL\x10\x02*h\n\rProfileSource\x12\x1e\n\x1aPROFILE_SOURCE_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROFILE_SOURCE_PUBLISH\x10\x01\x12\x1b\n\x17PROFILE_SOURCE_BACKFILL\x10\x02*V\n\x0b\x44riftMetric\x12\x1c\n\x18\x44RIFT_METRIC_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44RIFT_METRIC_PSI\x10\x01\x12\x13\n\x0f\x44RIFT_METRIC_JS\x10\x02*q\n\x0f\x44riftComparison\x12 \n\x1c\x44RIFT_COMPARISON_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44RIFT_COMPARISON_BASELINE\x10\x01\x12\x1d\n\x19\x44RIFT_COMPARISON_PREVIOUS\x10\x02*s\n\x0c\x44riftVerdict\x12\x1d\n\x19\x44RIFT_VERDICT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44RIFT_VERDICT_OK\x10\x01\x12\x16\n\x12\x44RIFT_VERDICT_WARN\x10\x02\x12\x16\n\x12\x44RIFT_VERDICT_FAIL\x10\x03*Z\n\x0b\x44riftAction\x12\x1c\n\x18\x44RIFT_ACTION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44RIFT_ACTION_WARN\x10\x01\x12\x16\n\x12\x44RIFT_ACTION_BLOCK\x10\x02\x32\x93\x03\n\x11MonitoringService\x12[\n\x0cGetFreshness\x12$.featurestore.v1.GetFreshnessRequest\x1a%.featurestore.v1.GetFreshnessResponse\x12^\n\rListFreshness\x12%.featurestore.v1.ListFreshnessRequest\x1a&.featurestore.v1.ListFreshnessResponse\x12[\n\x0cListProfiles\x12$.featurestore.v1.ListProfilesRequest\x1a%.featurestore.v1.ListProfilesResponse\x12\x64\n\x0fListDriftScores\x12\'.featurestore.v1.ListDriftScoresRequest\x1a(.featurestore.v1.ListDriftScoresResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'featurestore.v1.monitoring_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FRESHNESSVERDICT']._serialized_start=849
-  _globals['_FRESHNESSVERDICT']._serialized_end=987
+  _globals['_FRESHNESSVERDICT']._serialized_start=2281
+  _globals['_FRESHNESSVERDICT']._serialized_end=2419
+  _globals['_PROFILEKIND']._serialized_start=2421
+  _globals['_PROFILEKIND']._serialized_end=2520
+  _globals['_PROFILESOURCE']._serialized_start=2522
+  _globals['_PROFILESOURCE']._serialized_end=2626
+  _globals['_DRIFTMETRIC']._serialized_start=2628
+  _globals['_DRIFTMETRIC']._serialized_end=2714
+  _globals['_DRIFTCOMPARISON']._serialized_start=2716
+  _globals['_DRIFTCOMPARISON']._serialized_end=2829
+  _globals['_DRIFTVERDICT']._serialized_start=2831
+  _globals['_DRIFTVERDICT']._serialized_end=2946
+  _globals['_DRIFTACTION']._serialized_start=2948
+  _globals['_DRIFTACTION']._serialized_end=3038
   _globals['_FRESHNESS']._serialized_start=127
   _globals['_FRESHNESS']._serialized_end=578
   _globals['_GETFRESHNESSREQUEST']._serialized_start=580
@@ -45,6 +57,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTFRESHNESSREQUEST']._serialized_end=749
   _globals['_LISTFRESHNESSRESPONSE']._serialized_start=751
   _globals['_LISTFRESHNESSRESPONSE']._serialized_end=846
-  _globals['_MONITORINGSERVICE']._serialized_start=990
-  _globals['_MONITORINGSERVICE']._serialized_end=1198
+  _globals['_COLUMNPROFILE']._serialized_start=849
+  _globals['_COLUMNPROFILE']._serialized_end=1190
+  _globals['_VERSIONPROFILE']._serialized_start=1193
+  _globals['_VERSIONPROFILE']._serialized_end=1499
+  _globals['_LISTPROFILESREQUEST']._serialized_start=1501
+  _globals['_LISTPROFILESREQUEST']._serialized_end=1611
+  _globals['_LISTPROFILESRESPONSE']._serialized_start=1613
+  _globals['_LISTPROFILESRESPONSE']._serialized_end=1711
+  _globals['_DRIFTSCORE']._serialized_start=1714
+  _globals['_DRIFTSCORE']._serialized_end=2060
+  _globals['_LISTDRIFTSCORESREQUEST']._serialized_start=2062
+  _globals['_LISTDRIFTSCORESREQUEST']._serialized_end=2175
+  _globals['_LISTDRIFTSCORESRESPONSE']._serialized_start=2177
+  _globals['_LISTDRIFTSCORESRESPONSE']._serialized_end=2278
+  _globals['_MONITORINGSERVICE']._serialized_start=3041
+  _globals['_MONITORINGSERVICE']._serialized_end=3444
 # @@protoc_insertion_point(module_scope)

@@ -27,7 +27,8 @@ if _version_not_supported:
 
 class MonitoringServiceStub:
     """Watches the feature tables over time: how fresh each view's table is
-    against its contract's SLA.
+    against its contract's SLA, the profile of every published version, and
+    how far each version drifted.
     """
 
     def __init__(self, channel):
@@ -46,11 +47,22 @@ class MonitoringServiceStub:
                 request_serializer=featurestore_dot_v1_dot_monitoring__service__pb2.ListFreshnessRequest.SerializeToString,
                 response_deserializer=featurestore_dot_v1_dot_monitoring__service__pb2.ListFreshnessResponse.FromString,
                 _registered_method=True)
+        self.ListProfiles = channel.unary_unary(
+                '/featurestore.v1.MonitoringService/ListProfiles',
+                request_serializer=featurestore_dot_v1_dot_monitoring__service__pb2.ListProfilesRequest.SerializeToString,
+                response_deserializer=featurestore_dot_v1_dot_monitoring__service__pb2.ListProfilesResponse.FromString,
+                _registered_method=True)
+        self.ListDriftScores = channel.unary_unary(
+                '/featurestore.v1.MonitoringService/ListDriftScores',
+                request_serializer=featurestore_dot_v1_dot_monitoring__service__pb2.ListDriftScoresRequest.SerializeToString,
+                response_deserializer=featurestore_dot_v1_dot_monitoring__service__pb2.ListDriftScoresResponse.FromString,
+                _registered_method=True)
 
 
 class MonitoringServiceServicer:
     """Watches the feature tables over time: how fresh each view's table is
-    against its contract's SLA.
+    against its contract's SLA, the profile of every published version, and
+    how far each version drifted.
     """
 
     def GetFreshness(self, request, context):
@@ -70,6 +82,26 @@ class MonitoringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListProfiles(self, request, context):
+        """Profiles of the published versions of a view's table, oldest first,
+        paged; or of one version.
+        Errors: INVALID_ARGUMENT (no parent, negative version, bad page token),
+        NOT_FOUND (unknown view, or nothing profiled: the message says how to
+        backfill), PERMISSION_DENIED (DESCRIBE on the view).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDriftScores(self, request, context):
+        """Drift scores of a view's table per version and feature, against the
+        baseline and the previous version, paged; or of one version.
+        Errors: as ListProfiles.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MonitoringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -83,6 +115,16 @@ def add_MonitoringServiceServicer_to_server(servicer, server):
                     request_deserializer=featurestore_dot_v1_dot_monitoring__service__pb2.ListFreshnessRequest.FromString,
                     response_serializer=featurestore_dot_v1_dot_monitoring__service__pb2.ListFreshnessResponse.SerializeToString,
             ),
+            'ListProfiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProfiles,
+                    request_deserializer=featurestore_dot_v1_dot_monitoring__service__pb2.ListProfilesRequest.FromString,
+                    response_serializer=featurestore_dot_v1_dot_monitoring__service__pb2.ListProfilesResponse.SerializeToString,
+            ),
+            'ListDriftScores': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDriftScores,
+                    request_deserializer=featurestore_dot_v1_dot_monitoring__service__pb2.ListDriftScoresRequest.FromString,
+                    response_serializer=featurestore_dot_v1_dot_monitoring__service__pb2.ListDriftScoresResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'featurestore.v1.MonitoringService', rpc_method_handlers)
@@ -93,7 +135,8 @@ def add_MonitoringServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class MonitoringService:
     """Watches the feature tables over time: how fresh each view's table is
-    against its contract's SLA.
+    against its contract's SLA, the profile of every published version, and
+    how far each version drifted.
     """
 
     @staticmethod
@@ -140,6 +183,60 @@ class MonitoringService:
             '/featurestore.v1.MonitoringService/ListFreshness',
             featurestore_dot_v1_dot_monitoring__service__pb2.ListFreshnessRequest.SerializeToString,
             featurestore_dot_v1_dot_monitoring__service__pb2.ListFreshnessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProfiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/featurestore.v1.MonitoringService/ListProfiles',
+            featurestore_dot_v1_dot_monitoring__service__pb2.ListProfilesRequest.SerializeToString,
+            featurestore_dot_v1_dot_monitoring__service__pb2.ListProfilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDriftScores(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/featurestore.v1.MonitoringService/ListDriftScores',
+            featurestore_dot_v1_dot_monitoring__service__pb2.ListDriftScoresRequest.SerializeToString,
+            featurestore_dot_v1_dot_monitoring__service__pb2.ListDriftScoresResponse.FromString,
             options,
             channel_credentials,
             insecure,

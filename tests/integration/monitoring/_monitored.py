@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 import pyarrow.compute as pc
 from feast import FeatureStore
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.serving._repo import (
     customer_rows,
@@ -59,3 +61,14 @@ def make_monitored_repo(tmp: Path) -> tuple[FeatureStore, Path]:
     # The CLI finds the contracts through the project's featurestore.yaml.
     (tmp / "repo" / "featurestore.yaml").write_text("contracts_dir: ../contracts\n")
     return store, contracts
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample on http://127.0.0.1:port/metrics: (name, sorted labels) -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }

@@ -119,3 +119,34 @@ def test_monitoring_calls_are_audited(secured: Secured) -> None:
     assert line["method"] == "/featurestore.v1.MonitoringService/GetFreshness"
     assert (line["principal"], line["decision"]) == ("eve", "deny")
     assert line["resources"] == ["FeatureView:merchant_risk"]
+
+
+def test_profiles_and_drift_need_describe_on_the_view(secured: Secured) -> None:
+    stub = secured.stub
+    calls = {
+        "ListProfiles": lambda view, md: stub.ListProfiles(
+            pb.ListProfilesRequest(parent=view), metadata=md
+        ),
+        "ListDriftScores": lambda view, md: stub.ListDriftScores(
+            pb.ListDriftScoresRequest(parent=view), metadata=md
+        ),
+    }
+    for name, call in calls.items():
+        codes = [
+            _code(lambda view=view, who=who, call=call: call(view, secured.as_(who)))
+            for view, who in (
+                ("customer_stats", None),
+                ("merchant_risk", "reader"),
+                ("customer_stats", "nobody"),
+                # Allowed, but nothing is profiled: NOT_FOUND, past the guard.
+                ("customer_stats", "reader"),
+                ("", "reader"),
+            )
+        ]
+        assert codes == [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "NOT_FOUND",
+            "INVALID_ARGUMENT",
+        ], name

@@ -3,7 +3,6 @@ Prometheus metrics of the same server scraped over HTTP."""
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,17 +12,18 @@ import pytest
 from deltalake import DeltaTable
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from prometheus_client import start_http_server
-from prometheus_client.parser import text_string_to_metric_families
 
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as fpb
 from featurestore.v1 import feature_store_service_pb2_grpc as fpb_grpc
 from featurestore.v1 import monitoring_service_pb2 as pb
 from featurestore.v1 import monitoring_service_pb2_grpc as pb_grpc
-from tests.integration.monitoring._monitored import make_monitored_repo, newest_event
+from tests.integration.monitoring._monitored import (
+    make_monitored_repo,
+    newest_event,
+    scrape,
+)
 from tests.integration.serving._repo import Served, serve
-from tests.redis_harness import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -114,31 +114,12 @@ def test_client_mistakes_get_clear_statuses(
         assert "nope" in caught.value.details()
 
 
-def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-@pytest.fixture(scope="module")
-def metrics_port() -> Iterator[int]:
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1")
-    yield port
-    server.shutdown()
-    thread.join()
-
-
 def _served(view: str, status: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     return ("feature_values_served_total", (("status", status), ("view", view)))
 
 
 def test_metrics_over_http(monitored: Served, metrics_port: int) -> None:
-    before = _scrape(metrics_port)
+    before = scrape(metrics_port)
     stub = fpb_grpc.FeatureStoreServiceStub(monitored.channel)
     ids = [3, 999, 21, 22]  # fresh, missing, two past the 1-day TTL
     stub.GetOnlineFeatures(
@@ -152,7 +133,7 @@ def test_metrics_over_http(monitored: Served, metrics_port: int) -> None:
         )
     )
     started = datetime.now(UTC)
-    after = _scrape(metrics_port)
+    after = scrape(metrics_port)
     finished = datetime.now(UTC)  # the gauge's age is measured in between
     for status, values in (("PRESENT", 2), ("NOT_FOUND", 2), ("OUTSIDE_MAX_AGE", 4)):
         key = _served("customer_stats", status)

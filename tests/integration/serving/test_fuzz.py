@@ -315,6 +315,12 @@ def _calls(tmp: Path) -> st.SearchStrategy[Call]:
                 ["customer_stats", "merchant_risk"]))),
         st.builds(Call, st.just(monitoring), st.just("ListFreshness"), st.builds(
             mpb.ListFreshnessRequest, page_size=INT32, page_token=text)),
+        st.builds(Call, st.just(monitoring), st.just("ListProfiles"), st.builds(
+            mpb.ListProfilesRequest, parent=names | st.just("customer_stats"),
+            version=INT64, page_size=INT32, page_token=text)),
+        st.builds(Call, st.just(monitoring), st.just("ListDriftScores"), st.builds(
+            mpb.ListDriftScoresRequest, parent=names | st.just("customer_stats"),
+            page_size=INT32, page_token=text)),
     )  # fmt: skip
 
 
