@@ -106,7 +106,7 @@ def _start_ours(
             "--front" if args.front else "--no-front", *extra,
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "FS_FRONT_BINARY": str(FRONT)},
         stdout=subprocess.DEVNULL,
         stderr=open(root / f"server-{name}.log", "wb"),
     )  # fmt: skip
