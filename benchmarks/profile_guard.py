@@ -3,17 +3,14 @@
 ``python -m benchmarks.profile_guard``: the handler the front's Unix socket
 calls for a 1x50 read, built as the server builds it, driven by two threads
 (the front keeps two connections per process), CPU per call from
-``time.process_time`` (every thread), 5 rounds alternating, medians. Cases:
-no guard; API key + permissions; + the audit log as shipped; + a batched audit
-writer (a prototype here, not in services/: records appended to a list, one
-thread writing them every 0.1 s in one ``write``) to show what the audit's
-per-record queue hand-off costs. Not a ``bench_`` module: ``make bench`` skips it.
+``time.process_time`` (every thread, the audit writer's included), 5 rounds
+alternating, medians. Cases: no guard; API key + permissions; + the audit log.
+Not a ``bench_`` module: ``make bench`` skips it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import threading
@@ -21,50 +18,14 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from benchmarks import _secure_online as secure
 from benchmarks.bench_materialize import NOW, build_repo
 from benchmarks.bench_online_load import _entity_draws, _online_requests
 
 Handler = Callable[[bytes, tuple[tuple[str, str], ...]], bytes]
-CASES = ("no guard", "auth + permissions", "+ audit as shipped", "+ audit batched")
-
-
-class BatchedAudit:
-    """Prototype audit writer: no wake-up per record, one write per 0.1 s."""
-
-    def __init__(self, path: Path) -> None:
-        self._file: BinaryIO = path.open("ab", buffering=0)
-        self._pending: list[tuple[float, dict[str, Any]]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def record(self, **fields: Any) -> None:
-        """Queue one record (``list.append`` is atomic under the GIL)."""
-        self._pending.append((time.time(), fields))
-
-    def close(self) -> None:
-        """Write what is pending; stop the writer."""
-        self._stop.set()
-        self._thread.join()
-        self._flush()
-        self._file.close()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            self._flush()
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        lines = []
-        for now, fields in batch:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-            record = {"time": f"{stamp}.{int(now * 1000) % 1000:03d}Z", **fields}
-            lines.append(json.dumps(record, separators=(",", ":"), default=str))
-        if lines:
-            self._file.write(("\n".join(lines) + "\n").encode())
+CASES = ("no guard", "auth + permissions", "+ audit")
 
 
 def _handler(case: str, root: Path, repo: Path, creds: secure.Credentials) -> Handler:
@@ -84,9 +45,6 @@ def _handler(case: str, root: Path, repo: Path, creds: secure.Credentials) -> Ha
     store = app._feature_store(settings)
     catalog = Catalog(store)
     guard = build_guard(settings, catalog)
-    if case == CASES[3] and guard is not None and guard.audit is not None:
-        guard.audit.close()
-        guard.audit = BatchedAudit(root / "audit-batched.jsonl")  # type: ignore[assignment]
     reader = TimedReader(build_online_reader(store.config, timeout_s=5), "sqlite")
     handlers = app._online_handlers(catalog, reader, store.project, settings, guard)
     return handlers[1]  # featurestore.v1 GetOnlineFeatures

@@ -15,9 +15,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,7 @@ from featurestore.services.auth import (
 )
 from featurestore.services.auth.errors import AuthConfigError
 from featurestore.services.auth.oidc import check_algorithms
-from featurestore.services.server.catalog import Catalog
+from featurestore.services.server.catalog import Catalog, ViewRequest
 from featurestore.services.server.errors import RequestError, grpc_code
 from featurestore.services.server.settings import ServerSettings
 
@@ -72,21 +70,24 @@ def current_request_id() -> str:
 
 
 Rule = Callable[[Any, Catalog], tuple[AuthzedAction | None, Sequence[Any]]]
+Selection = tuple[tuple[str, ...], str]
+"""The feature references and the feature service a read asks for."""
 
 
-def _online(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
-    wanted = catalog.resolve(request.features, request.feature_service)
-    return AuthzedAction.READ_ONLINE, [w.view for w in wanted]
+def _selection(request: Any) -> Selection:
+    return tuple(request.features), request.feature_service
 
 
-def _feast_online(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
-    wanted = catalog.resolve(list(request.features.val), request.feature_service)
-    return AuthzedAction.READ_ONLINE, [w.view for w in wanted]
+def _feast_selection(request: Any) -> Selection:
+    return tuple(request.features.val), request.feature_service
 
 
-def _offline(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
-    wanted = catalog.resolve(list(request.features), request.feature_service)
-    return AuthzedAction.READ_OFFLINE, [w.view for w in wanted]
+READS: dict[str, tuple[AuthzedAction, Callable[[Any], Selection]]] = {
+    _FEATURES + "GetOnlineFeatures": (AuthzedAction.READ_ONLINE, _selection),
+    _FEATURES + "GetHistoricalFeatures": (AuthzedAction.READ_OFFLINE, _selection),
+    _FEAST + "GetOnlineFeatures": (AuthzedAction.READ_ONLINE, _feast_selection),
+}
+"""Reads: the action they need on each feature view their selection touches."""
 
 
 def _one_view(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
@@ -115,8 +116,6 @@ def _signed_in(request: Any, catalog: Catalog) -> tuple[None, list[Any]]:
 
 
 RULES: dict[str, Rule] = {
-    _FEATURES + "GetOnlineFeatures": _online,
-    _FEATURES + "GetHistoricalFeatures": _offline,
     _FEATURES + "GetFeatureView": _one_view,
     # Lists answer only what the caller may DESCRIBE (``Guard.describable``).
     _FEATURES + "ListFeatureViews": _signed_in,
@@ -124,30 +123,85 @@ RULES: dict[str, Rule] = {
     _CONTRACTS + "GetContract": _project,
     _CONTRACTS + "ValidateRows": _project,
     _CONTRACTS + "CheckCompatibility": _project,
-    _FEAST + "GetOnlineFeatures": _feast_online,
     _FEAST + "GetFeastServingInfo": _signed_in,
     _MONITORING + "GetFreshness": _named_view,
     _MONITORING + "ListFreshness": _signed_in,  # filtered as ListFeatureViews
     _MONITORING + "ListProfiles": _parent_view,
     _MONITORING + "ListDriftScores": _parent_view,
 }
-"""Method -> the action and resources it needs; other methods (reflection)
-need a signed-in caller only."""
+"""Method -> the action and resources it needs, for methods other than
+``READS``; other methods (reflection) need a signed-in caller only."""
+
+_ADMITTED_LIMIT = 4096
 
 
-@dataclass
 class Call:
-    """One guarded call, as the audit records it."""
+    """One guarded call, as the audit records it; ``with`` runs its body.
 
-    method: str
-    request_id: str
-    principal: Principal = ANONYMOUS
-    resources: list[str] = field(default_factory=list)
-    decision: str = "allow"
+    Leaving the ``with`` block audits the outcome (the exception's status
+    code, or OK). A class rather than a generator context manager: it is on
+    every online read.
+    """
+
+    __slots__ = (
+        "_guard", "_id_token", "_token", "decision", "method", "principal",
+        "request_id", "resources", "started", "wanted",
+    )  # fmt: skip
+
+    def __init__(self, guard: Guard, method: str, request_id: str) -> None:
+        self._guard = guard
+        self._token: contextvars.Token[Principal] | None = None
+        self._id_token: contextvars.Token[str | None] | None = None
+        self.method, self.request_id = method, request_id
+        self.principal: Principal = ANONYMOUS
+        self.resources: tuple[str, ...] = ()
+        self.wanted: list[ViewRequest] | None = None
+        """A read's selection resolved (as ``Catalog.resolve``), once admitted."""
+        self.decision = "allow"
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> Call:
+        self._token = _principal.set(self.principal)
+        self._id_token = _call_id.set(self.request_id)
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if self._id_token is not None:
+            _call_id.reset(self._id_token)
+        if self._token is not None:
+            _principal.reset(self._token)
+        self.finish(exc)
+
+    def finish(self, exc: BaseException | None) -> None:
+        """Audit the outcome: ``exc``'s status code, or OK."""
+        code = "OK"
+        if exc is not None:
+            code = grpc_code(exc).name
+            if isinstance(exc, AuthenticationError):
+                self.decision = "unauthenticated"
+                log.warning("unauthenticated %s: %s", self.method, exc.detail)
+        audit = self._guard.audit
+        if audit is not None:
+            audit.record(
+                self.request_id,
+                self.principal.name,
+                self.method,
+                self.resources,
+                self.decision,
+                code,
+                round((time.perf_counter() - self.started) * 1000, 3),
+            )
 
 
 class Guard:
-    """Authenticates, authorises and audits calls for one server process."""
+    """Authenticates, authorises and audits calls for one server process.
+
+    Online reads repeat the same selection under the same credentials, so an
+    allowed admission is remembered per (registry version, principal, method,
+    selection): the next such call authenticates as always (a revoked key or
+    an expired token is refused then) and skips resolving and authorising.
+    A new registry version (a permission or a view changed) starts afresh.
+    """
 
     def __init__(
         self,
@@ -159,63 +213,65 @@ class Guard:
         self.catalog = catalog
         self.audit = audit
         self.authorizer = Authorizer(catalog.permissions) if authenticator else None
+        self._admitted: dict[
+            tuple[object, ...], tuple[tuple[str, ...], list[ViewRequest]]
+        ] = {}
 
-    @contextmanager
-    def call(
-        self, method: str, request: Any, metadata: Mapping[str, str]
-    ) -> Iterator[Call]:
-        """Admit the call (or raise), run the body, audit the outcome.
+    def call(self, method: str, request: Any, metadata: Mapping[str, str]) -> Call:
+        """Admit the call (or audit the refusal and raise); ``with`` the result
+        to run the body and audit its outcome.
 
         Raises:
             AuthenticationError: missing or invalid credentials.
             PermissionDeniedError: a resource the principal may not act on.
         """
         # A caller's id is kept (clipped); otherwise the call gets a new one.
-        call = Call(method, metadata.get("x-request-id", "")[:128] or _request_id())
-        started = time.perf_counter()
-        code = "OK"
-        try:
-            self._admit(call, request, metadata)
-            token = _principal.set(call.principal)
-            id_token = _call_id.set(call.request_id)
-            try:
-                yield call
-            finally:
-                _call_id.reset(id_token)
-                _principal.reset(token)
-        except BaseException as exc:
-            code = grpc_code(exc).name
-            if isinstance(exc, AuthenticationError):
-                call.decision = "unauthenticated"
-                log.warning("unauthenticated %s: %s", method, exc.detail)
-            raise
-        finally:
-            if self.audit is not None:
-                self.audit.record(
-                    request_id=call.request_id,
-                    principal=call.principal.name,
-                    method=method,
-                    resources=call.resources,
-                    decision=call.decision,
-                    code=code,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                )
-
-    def _admit(self, call: Call, request: Any, metadata: Mapping[str, str]) -> None:
-        if self.authenticator is None:
-            return
-        call.principal = self.authenticator.authenticate(
-            bearer_token(metadata.get("authorization"))
+        call = Call(
+            self, method, metadata.get("x-request-id", "")[:128] or _request_id()
         )
-        rule = RULES.get(call.method, _signed_in)
-        action, resources = rule(request, self.catalog)
-        call.resources = [f"{type(r).__name__}:{r.name}" for r in resources]
-        if action is not None and self.authorizer is not None:
+        if self.authenticator is not None:
             try:
-                self.authorizer.require(call.principal, action, resources)
-            except PermissionError:
-                call.decision = "deny"
+                self._admit(call, request, metadata.get("authorization"))
+            except BaseException as exc:
+                call.finish(exc)
                 raise
+        return call
+
+    def _admit(self, call: Call, request: Any, authorization: str | None) -> None:
+        assert self.authenticator is not None and self.authorizer is not None
+        call.principal = self.authenticator.authenticate(bearer_token(authorization))
+        read = READS.get(call.method)
+        if read is None:
+            rule = RULES.get(call.method, _signed_in)
+            action, resources = rule(request, self.catalog)
+            call.resources = tuple(f"{type(r).__name__}:{r.name}" for r in resources)
+            if action is not None:
+                self._require(call, action, resources)
+            return
+        action, select = read
+        selection = select(request)
+        # Keyed by the version read before deciding: the decision below comes
+        # from that version or a later one, never from an earlier one.
+        key = (self.catalog.permissions()[0], call.principal, call.method, selection)
+        admitted = self._admitted.get(key)
+        if admitted is not None:
+            call.resources, call.wanted = admitted
+            return
+        call.wanted = self.catalog.resolve(*selection)
+        views = [w.view for w in call.wanted]
+        call.resources = tuple(f"{type(v).__name__}:{v.name}" for v in views)
+        self._require(call, action, views)
+        if len(self._admitted) >= _ADMITTED_LIMIT:
+            self._admitted = {}
+        self._admitted[key] = (call.resources, call.wanted)
+
+    def _require(self, call: Call, action: AuthzedAction, resources: Any) -> None:
+        assert self.authorizer is not None
+        try:
+            self.authorizer.require(call.principal, action, resources)
+        except PermissionError:
+            call.decision = "deny"
+            raise
 
     def describable(self, resources: Sequence[Any]) -> list[Any]:
         """The resources the current call's principal may DESCRIBE."""

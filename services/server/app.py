@@ -25,7 +25,7 @@ from featurestore.services.server.access import (
     build_guard,
     current_request_id,
 )
-from featurestore.services.server.catalog import Catalog
+from featurestore.services.server.catalog import Catalog, ViewRequest
 from featurestore.services.server.contract_servicer import ContractServicer
 from featurestore.services.server.feature_servicer import FeatureStoreServicer
 from featurestore.services.server.interceptors import ErrorAndMetricsInterceptor
@@ -233,14 +233,14 @@ def _online_handlers(
     """
     rows = settings.max_online_entity_rows
 
-    def ours(request: Any) -> bytes:
+    def ours(request: Any, wanted: list[ViewRequest] | None = None) -> bytes:
         return online_features_wire(
-            request, catalog, reader, project=project, max_rows=rows
+            request, catalog, reader, project=project, max_rows=rows, wanted=wanted
         )
 
-    def feasts(request: Any) -> bytes:
+    def feasts(request: Any, wanted: list[ViewRequest] | None = None) -> bytes:
         return feast_serving.online_features_wire(
-            request, catalog, reader, project=project, max_rows=rows
+            request, catalog, reader, project=project, max_rows=rows, wanted=wanted
         )
 
     parsers = {
@@ -255,8 +255,9 @@ def _online_handlers(
 
         def guarded(body: bytes, metadata: Metadata) -> bytes:
             request = parse(body)
-            with guard.call(METHODS[number], request, dict(metadata)):
-                return answer(request)
+            with guard.call(METHODS[number], request, dict(metadata)) as call:
+                # The guard resolved the selection already: not twice.
+                return answer(request, call.wanted)
 
         return guarded
 

@@ -20,7 +20,7 @@ from featurestore.services.online import (
     PackedDoubles,
     ViewResult,
 )
-from featurestore.services.server.catalog import Catalog
+from featurestore.services.server.catalog import Catalog, ViewRequest
 from featurestore.services.server.errors import RequestError, entity_row_count
 from featurestore.services.server.values import (
     framed_columns,
@@ -80,6 +80,7 @@ def online_features_wire(
     *,
     project: str,
     max_rows: int,
+    wanted: Sequence[ViewRequest] | None = None,
 ) -> bytes:
     """Serve one Feast GetOnlineFeatures request through our reader, serialised.
 
@@ -90,6 +91,8 @@ def online_features_wire(
     order; Feast orders features within a view by set iteration, which varies
     between processes), and values older than the view's TTL are
     OUTSIDE_MAX_AGE (Feast's Python server never checks the TTL online).
+    ``wanted``: the request's selection already resolved (by the guard);
+    resolved here when None.
 
     Raises:
         RequestError: no entity rows, uneven columns, a missing or mistyped key,
@@ -102,7 +105,8 @@ def online_features_wire(
             "request_context", "on-demand feature views are not served",
             reason="REQUEST_CONTEXT_UNSUPPORTED",
         )  # fmt: skip
-    wanted = catalog.resolve(list(request.features.val), request.feature_service)
+    if wanted is None:
+        wanted = catalog.resolve(list(request.features.val), request.feature_service)
     rows = entity_row_count(
         {name: len(v.val) for name, v in request.entities.items()}, max_rows
     )

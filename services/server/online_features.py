@@ -13,7 +13,7 @@ from featurestore.services.online import (
     PackedDoubles,
     ViewResult,
 )
-from featurestore.services.server.catalog import Catalog
+from featurestore.services.server.catalog import Catalog, ViewRequest
 from featurestore.services.server.errors import RequestError, entity_row_count
 from featurestore.services.server.values import (
     OURS_DOUBLE_ENTRY,
@@ -43,19 +43,22 @@ def online_features_wire(
     *,
     project: str,
     max_rows: int,
+    wanted: Sequence[ViewRequest] | None = None,
 ) -> bytes:
     """Serve one GetOnlineFeatures request as the serialised response.
 
     See the proto for the contract. The server sends these bytes as they are:
     building the message only to serialise it again cost ~0.35 ms of a
-    100 entity x 50 feature request.
+    100 entity x 50 feature request. ``wanted``: the request's selection
+    already resolved (by the guard); resolved here when None.
 
     Raises:
         RequestError: no entity rows, uneven columns, a missing or mistyped key.
         NotFoundError: unknown view, feature or feature service.
         RequestTooLargeError: more entity rows than the server allows.
     """
-    wanted = catalog.resolve(request.features, request.feature_service)
+    if wanted is None:
+        wanted = catalog.resolve(request.features, request.feature_service)
     rows = entity_row_count(
         {name: len(v.values) for name, v in request.entities.items()}, max_rows
     )

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from featurestore.services.auth import AuditLog
+from featurestore.services.auth.audit import _LineFormat
 
 
 def test_records_from_many_threads_all_land_once(tmp_path: Path) -> None:
@@ -14,7 +19,7 @@ def test_records_from_many_threads_all_land_once(tmp_path: Path) -> None:
 
     def write(worker: int) -> None:
         for n in range(500):
-            log.record(principal=f"p{worker}", n=n, resources=["FeatureView:x"])
+            log.record(f"r{n}", f"p{worker}", "/m", ["View:x"], "allow", "OK", 1.0)
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
     for t in threads:
@@ -23,15 +28,15 @@ def test_records_from_many_threads_all_land_once(tmp_path: Path) -> None:
         t.join()
     log.close()
     lines = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
-    assert sorted((r["principal"], r["n"]) for r in lines) == sorted(
-        (f"p{w}", n) for w in range(4) for n in range(500)
+    assert sorted((r["principal"], r["request_id"]) for r in lines) == sorted(
+        (f"p{w}", f"r{n}") for w in range(4) for n in range(500)
     )
     assert all(r["time"].endswith("Z") and len(r["time"]) == 24 for r in lines)
 
 
 def test_close_writes_what_is_queued(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit.jsonl", interval=3600)  # never on its own
-    log.record(principal="alice", code="OK")
+    log.record("r1", "alice", "/m", [], "allow", "OK", 0.5)
     log.close()
     (line,) = (tmp_path / "audit.jsonl").read_text().splitlines()
     assert json.loads(line)["principal"] == "alice"
@@ -42,10 +47,50 @@ def test_the_file_rotates_between_batches(tmp_path: Path, monkeypatch) -> None:
     log = AuditLog(tmp_path / "audit.jsonl", interval=3600)
     for batch in range(5):
         for n in range(10):
-            log.record(batch=batch, n=n, padding="x" * 50)
+            log.record(f"{batch}-{n}", "x" * 50, "/m", [], "allow", "OK", 0.5)
         log._flush()
     log.close()
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files[0] == "audit.jsonl" and "audit.jsonl.1" in files
     total = sum(len(p.read_text().splitlines()) for p in tmp_path.iterdir())
     assert total == 50
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    when=st.floats(0, 4_102_444_800, allow_nan=False),
+    request_id=_TEXT,
+    principal=_TEXT,
+    method=_TEXT,
+    resources=st.lists(_TEXT, max_size=3),
+    decision=st.sampled_from(["allow", "deny", "unauthenticated"]),
+    code=_TEXT,
+    duration_ms=st.floats(0, 1e7, allow_nan=False).map(lambda d: round(d, 3)),
+)
+def test_each_line_is_what_json_dumps_writes(
+    when, request_id, principal, method, resources, decision, code, duration_ms
+) -> None:
+    # The oracle: the dict json.dumps wrote per record before lines were
+    # assembled from cached pieces.
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
+    expected = json.dumps(
+        {
+            "time": f"{stamp}.{int(when * 1000) % 1000:03d}Z",
+            "request_id": request_id,
+            "principal": principal,
+            "method": method,
+            "resources": resources,
+            "decision": decision,
+            "code": code,
+            "duration_ms": duration_ms,
+        },
+        separators=(",", ":"),
+    )
+    entry = (when, request_id, principal, method, resources, decision, code)
+    line = _LineFormat()
+    # Twice: the second line comes from the cached stamp and fragment.
+    assert line.line((*entry, duration_ms)) == expected
+    assert line.line((*entry, duration_ms)) == expected
