@@ -29,5 +29,7 @@ setup(
             "templates/*/*",
             "templates/*/*/*",
         ],
+        # featurestore ui: page templates and the vendored htmx (no CDN).
+        "featurestore.services.ui": ["templates/*", "static/*"],
     },
 )

@@ -77,10 +77,11 @@ def _register() -> None:
         _project,
         _serve,
         _training,
+        _ui,
     )
 
     modules = (_contracts, _data, _jobs, _monitor, _monitor_drift, _project, _serve)
-    for module in (*modules, _training):
+    for module in (*modules, _training, _ui):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -71,6 +71,11 @@ BREAKING_KINDS: frozenset[ChangeKind] = frozenset(
 )
 """Change kinds that need a major version bump."""
 
+COSMETIC_KINDS: frozenset[ChangeKind] = frozenset(
+    {ChangeKind.DOC_CHANGED, ChangeKind.OWNER_CHANGED}
+)
+"""Compatible changes no reader of the data can observe: docs and ownership."""
+
 
 class BumpProblem(StrEnum):
     """Reasons a version bump is wrong."""
@@ -95,6 +100,13 @@ class Change:
     def breaking(self) -> bool:
         """Whether this change needs a major version bump."""
         return self.kind in BREAKING_KINDS
+
+    @property
+    def severity(self) -> str:
+        """``breaking``, ``non-breaking`` or ``cosmetic`` (docs, owner)."""
+        if self.breaking:
+            return "breaking"
+        return "cosmetic" if self.kind in COSMETIC_KINDS else "non-breaking"
 
     def __str__(self) -> str:
         label = "BREAKING" if self.breaking else "compatible"

@@ -1,0 +1,156 @@
+"""create_app(): the console's FastAPI application, its errors and security headers."""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from featurestore.services.auth import AuthenticationError, PermissionDeniedError
+from featurestore.services.contracts import ContractError
+from featurestore.services.contracts.errors import ContractNameError
+from featurestore.services.lineage import LineageError
+from featurestore.services.server.errors import NotFoundError, RequestError
+from featurestore.services.ui import pages
+from featurestore.services.ui.access import (
+    SESSION_COOKIE,
+    CsrfError,
+    SignInRequired,
+)
+from featurestore.services.ui.console import Console, PageError
+
+if TYPE_CHECKING:
+    from featurestore.services.ui.settings import UiSettings
+
+log = logging.getLogger(__name__)
+
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_HEADERS = {
+    "Content-Security-Policy": _CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(settings: UiSettings, console: Console | None = None) -> FastAPI:
+    """The console over the project in ``settings`` (loads the registry now).
+
+    Raises:
+        AuthConfigError: auth settings that cannot work (as ``serve``).
+    """
+    console = console or Console(settings)
+    app = FastAPI(
+        title="featurestore console",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.console = console
+    app.mount(
+        "/static",
+        StaticFiles(packages=[("featurestore.services.ui", "static")]),
+        name="static",
+    )
+    for router in pages.ROUTERS:
+        app.include_router(router)
+    _install_errors(app, console)
+
+    @app.middleware("http")
+    async def guard_and_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:  # never a stack trace in a page
+            log.exception("page failed: %s %s", request.method, request.url.path)
+            response = _error(console, request, 500, "Something went wrong", _OOPS)
+        for name, value in _HEADERS.items():
+            response.headers.setdefault(name, value)
+        # The path only: a query may hold an OIDC code or entity keys.
+        log.info(
+            "%s %s %d %.1f ms",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    return app
+
+
+_OOPS = "The console could not show this page; the server log says why."
+
+
+def _error(
+    console: Console, request: Request, status: int, title: str, message: str
+) -> Response:
+    return console.render(
+        request, "error.html", status=status, title=title, message=message
+    )
+
+
+def _install_errors(app: FastAPI, console: Console) -> None:
+    async def page_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PageError)
+        return _error(console, request, exc.status, exc.title, exc.message)
+
+    async def bad_query(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        wrong = sorted(
+            {".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors()}
+        )
+        return _error(
+            console, request, 400, "Bad request", f"check these values: {wrong}"
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        title = "Not found" if exc.status_code == 404 else "Request refused"
+        return _error(console, request, exc.status_code, title, str(exc.detail))
+
+    async def sign_in(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, AuthenticationError):
+            console.sessions.drop(request.cookies.get(SESSION_COOKIE))
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        query = urllib.parse.urlencode({"next": back})
+        return RedirectResponse(f"/login?{query}", status_code=303)
+
+    async def denied(request: Request, exc: Exception) -> Response:
+        return _error(console, request, 403, "Not allowed", str(exc))
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _error(console, request, 404, "Not found", str(exc))
+
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        return _error(console, request, 400, "Bad request", str(exc))
+
+    async def csrf(request: Request, exc: Exception) -> Response:
+        return _error(console, request, 403, "Form refused", str(exc))
+
+    app.add_exception_handler(PageError, page_error)
+    app.add_exception_handler(RequestValidationError, bad_query)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(SignInRequired, sign_in)
+    app.add_exception_handler(AuthenticationError, sign_in)
+    app.add_exception_handler(PermissionDeniedError, denied)
+    app.add_exception_handler(NotFoundError, not_found)
+    app.add_exception_handler(LineageError, not_found)
+    app.add_exception_handler(ContractNameError, bad_request)
+    app.add_exception_handler(ContractError, not_found)
+    app.add_exception_handler(RequestError, bad_request)
+    app.add_exception_handler(CsrfError, csrf)

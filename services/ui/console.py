@@ -1,0 +1,196 @@
+"""The console's state: the registry, contracts, tables and sessions it reads."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from feast import FeatureView
+
+from featurestore.services.contracts import ContractRegistry
+from featurestore.services.contracts.feast_link import CONTRACT_TAG
+from featurestore.services.contracts.registry import SAFE_NAME
+from featurestore.services.online import OnlineReader, build_online_reader
+from featurestore.services.server.access import build_guard
+from featurestore.services.server.app import _feature_store  # the server's own
+from featurestore.services.server.catalog import Catalog
+from featurestore.services.ui.access import (
+    SESSION_COOKIE,
+    Gate,
+    Session,
+    Sessions,
+)
+from featurestore.services.ui.oidc import OidcLogin
+
+if TYPE_CHECKING:
+    from feast.feature_service import FeatureService
+
+    from featurestore.services.ui.settings import UiSettings
+
+log = logging.getLogger(__name__)
+
+
+class PageError(Exception):
+    """A page that cannot be shown as asked: status, title and a safe message."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+
+
+def safe_name(value: str, what: str) -> str:
+    """``value`` when it may name a table, contract or view, else a 400.
+
+    Raises:
+        PageError: 400 naming ``what``.
+    """
+    if SAFE_NAME.fullmatch(value) and value not in (".", ".."):
+        return value
+    raise PageError(400, "Bad request", f"{what} must be 1-128 of [A-Za-z0-9_.-]")
+
+
+class Console:
+    """Everything a page reads, built once per process from the settings."""
+
+    def __init__(self, settings: UiSettings) -> None:
+        self.settings = settings
+        self.store = _feature_store(settings)
+        self.catalog = Catalog(self.store)
+        self.gate = Gate(build_guard(settings, self.catalog))
+        self.contracts = ContractRegistry(settings.contracts_dir)
+        self.sessions = Sessions(settings.ui_session_minutes)
+        self.oidc = _oidc_login(settings)
+        self._reader: OnlineReader | None = None
+        self._lock = threading.Lock()
+        self._refreshed = time.monotonic()
+        self.templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("featurestore.services.ui", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+
+    # --- registry -----------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-read the registry when it is older than the refresh interval."""
+        now = time.monotonic()
+        if now - self._refreshed < self.settings.registry_refresh_seconds:
+            return
+        self._refreshed = now
+        try:
+            self.catalog.refresh()
+        except Exception:  # keep serving the last snapshot
+            log.exception("registry refresh failed")
+
+    @property
+    def project(self) -> str:
+        """The Feast project name."""
+        return str(self.store.project)
+
+    def services(self) -> list[FeatureService]:
+        """Every feature service in the registry, by name."""
+        services = self.store.registry.list_feature_services(
+            self.project, allow_cache=True
+        )
+        return sorted(services, key=lambda s: s.name)
+
+    def services_of(self, view: str) -> list[str]:
+        """Names of the feature services that use ``view``."""
+        return [
+            s.name
+            for s in self.services()
+            if any(p.name == view for p in s.feature_view_projections)
+        ]
+
+    @property
+    def reader(self) -> OnlineReader:
+        """The online store reader the gRPC service uses (built on first use)."""
+        with self._lock:
+            if self._reader is None:
+                self._reader = build_online_reader(
+                    self.store.config, timeout_s=self.settings.online_timeout_seconds
+                )
+            return self._reader
+
+    # --- tables ---------------------------------------------------------------
+
+    def table_of(self, view: FeatureView) -> str | None:
+        """The feature table a view reads (its Delta source's last folder)."""
+        path = str(getattr(view.batch_source, "path", "") or "")
+        name = PurePosixPath(path.rstrip("/")).name
+        return name if name and SAFE_NAME.fullmatch(name) else None
+
+    def contract_of(self, view: FeatureView) -> str | None:
+        """The contract a view names in its ``contract`` tag."""
+        return view.tags.get(CONTRACT_TAG) or None
+
+    def tables(self) -> list[str]:
+        """Feature tables the console knows: every contract's and every view's."""
+        names = set(self.contracts.names())
+        names |= {t for v in self.catalog.views() if (t := self.table_of(v))}
+        return sorted(names)
+
+    def table_path(self, table: str) -> str:
+        """Where feature table ``table`` lives: a view's source, else the data root.
+
+        Raises:
+            PageError: 404 for a name that is neither a contract nor a view's table.
+        """
+        if table not in self.tables():
+            raise PageError(404, "Not found", f"no feature table {table!r}")
+        for view in self.catalog.views():
+            if self.table_of(view) == table:
+                return str(getattr(view.batch_source, "path", "")).rstrip("/")
+        return f"{str(self.settings.data_root).rstrip('/')}/features/{table}"
+
+    def views_over(self, table: str) -> list[FeatureView]:
+        """The feature views whose source is ``table``."""
+        return [v for v in self.catalog.views() if self.table_of(v) == table]
+
+    # --- pages ----------------------------------------------------------------
+
+    def session(self, request: Request) -> Session | None:
+        """The live session of this browser, if any."""
+        return self.sessions.get(request.cookies.get(SESSION_COOKIE))
+
+    def render(
+        self, request: Request, template: str, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """A page from ``template`` with the layout's common values."""
+        session = self.session(request)
+        page = self.templates.get_template(template).render(
+            request_path=request.url.path,
+            signed_in=session.principal if session else None,
+            csrf=session.csrf if session else "",
+            auth_on=self.gate.auth_on,
+            project=self.project,
+            **context,
+        )
+        return HTMLResponse(page, status_code=status)
+
+    def close(self) -> None:
+        """Release the online store and the audit log."""
+        if self._reader is not None:
+            self._reader.close()
+        guard = self.gate.guard
+        if guard is not None and guard.audit is not None:
+            guard.audit.close()
+
+
+def _oidc_login(settings: UiSettings) -> OidcLogin | None:
+    if settings.auth != "oidc" or not settings.ui_oidc_client_id:
+        return None
+    assert settings.oidc_issuer is not None  # check_auth_settings ran
+    return OidcLogin(
+        settings.oidc_issuer,
+        settings.ui_oidc_client_id,
+        f"{settings.base_url}/auth/callback",
+        secret_file=settings.ui_oidc_client_secret_file,
+        resource=settings.ui_oidc_resource,
+    )

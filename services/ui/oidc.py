@@ -1,0 +1,178 @@
+"""Console sign-in with OIDC: authorization code + PKCE (RFC 7636), state-bound.
+
+The browser is sent to the issuer's authorization endpoint with a fresh
+``state``, ``nonce`` and S256 code challenge; the callback must bring back the
+same ``state`` in the same browser (a login cookie binds them), the issuer in
+``iss`` when sent (RFC 9207), and the code is exchanged with the verifier.
+The access token is then verified by the server's own ``OidcAuthenticator``
+(issuer, audience, signature, expiry) before a session exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_PENDING_SECONDS = 600.0
+_TIMEOUT_S = 10.0
+
+
+class OidcLoginError(Exception):
+    """The sign-in did not complete; ``message`` is safe to show."""
+
+
+@dataclass(frozen=True)
+class _Pending:
+    verifier: str
+    binding: str
+    next_path: str
+    created: float
+
+
+class OidcLogin:
+    """The console as an OIDC client of ``issuer``."""
+
+    def __init__(
+        self,
+        issuer: str,
+        client_id: str,
+        redirect_uri: str,
+        *,
+        secret_file: Path | None = None,
+        resource: str | None = None,
+    ) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.client_id = client_id
+        self.redirect_uri = redirect_uri
+        self.resource = resource
+        self._secret_file = secret_file
+        self._endpoints: dict[str, str] | None = None
+        self._lock = threading.Lock()
+        self._pending: dict[str, _Pending] = {}
+
+    def start(self, next_path: str) -> tuple[str, str]:
+        """Begin a sign-in: the authorization URL and the login-cookie value."""
+        verifier = secrets.token_urlsafe(48)
+        challenge = (
+            base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+            .rstrip(b"=")
+            .decode()
+        )
+        state, binding = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        now = time.time()
+        with self._lock:
+            self._pending = {
+                k: v
+                for k, v in self._pending.items()
+                if now - v.created < _PENDING_SECONDS
+            }
+            self._pending[state] = _Pending(verifier, binding, next_path, now)
+        query = {
+            "client_id": self.client_id,
+            "response_type": "code",
+            "redirect_uri": self.redirect_uri,
+            "scope": "openid",
+            "state": state,
+            "nonce": secrets.token_urlsafe(16),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        if self.resource:
+            query["resource"] = self.resource
+        url = self._endpoint("authorization_endpoint")
+        return f"{url}?{urllib.parse.urlencode(query)}", binding
+
+    def finish(
+        self, params: dict[str, str], binding: str | None
+    ) -> tuple[str, str, float | None]:
+        """Complete a sign-in from the callback's query parameters.
+
+        Returns:
+            The access token, the path to go back to, and the token's expiry
+            (epoch seconds) when the issuer said.
+
+        Raises:
+            OidcLoginError: an issuer error, an unknown or foreign state, a
+                wrong ``iss``, or a refused code exchange.
+        """
+        with self._lock:
+            pending = self._pending.pop(params.get("state", ""), None)
+        if pending is None or binding is None:
+            raise OidcLoginError("this sign-in is unknown or expired; start again")
+        if not secrets.compare_digest(pending.binding, binding):
+            raise OidcLoginError("this sign-in began in another browser")
+        if "error" in params:
+            raise OidcLoginError(f"the issuer refused: {params['error'][:64]}")
+        if params.get("iss", self.issuer).rstrip("/") != self.issuer:
+            raise OidcLoginError("the answer came from another issuer")
+        answer = self._exchange(params.get("code", ""), pending.verifier)
+        token = answer.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise OidcLoginError("the issuer returned no access token")
+        expires_in = answer.get("expires_in")
+        expiry = time.time() + float(expires_in) if expires_in else None
+        return token, pending.next_path, expiry
+
+    def _exchange(self, code: str, verifier: str) -> dict[str, Any]:
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.redirect_uri,
+            "code_verifier": verifier,
+        }
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if self._secret_file is not None:
+            secret = self._secret_file.read_text(encoding="utf-8").strip()
+            pair = f"{urllib.parse.quote(self.client_id)}:{urllib.parse.quote(secret)}"
+            headers["Authorization"] = (
+                "Basic " + base64.b64encode(pair.encode()).decode()
+            )
+        else:
+            form["client_id"] = self.client_id
+        request = urllib.request.Request(
+            self._endpoint("token_endpoint"),
+            data=urllib.parse.urlencode(form).encode(),
+            headers=headers,
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
+                answer = json.load(response)
+        except urllib.error.HTTPError as err:
+            with err:
+                raise OidcLoginError(
+                    f"the issuer refused the code (HTTP {err.code})"
+                ) from None
+        except (OSError, ValueError) as exc:
+            raise OidcLoginError("the issuer could not be reached") from exc
+        return answer if isinstance(answer, dict) else {}
+
+    def _endpoint(self, name: str) -> str:
+        with self._lock:
+            endpoints = self._endpoints
+        if endpoints is None:
+            url = f"{self.issuer}/.well-known/openid-configuration"
+            try:
+                with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
+                    document = json.load(response)
+            except (OSError, ValueError) as exc:
+                raise OidcLoginError("the issuer could not be reached") from exc
+            endpoints = {
+                k: str(document[k])
+                for k in ("authorization_endpoint", "token_endpoint")
+                if k in document
+            }
+            with self._lock:
+                self._endpoints = endpoints
+        if name not in endpoints:
+            raise OidcLoginError(f"the issuer publishes no {name}")
+        return endpoints[name]

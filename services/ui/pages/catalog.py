@@ -1,0 +1,112 @@
+"""Home (every view the caller may see) and one feature view's page."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from feast import FeatureView
+
+from featurestore.services.lineage import LineageError, table_history
+from featurestore.services.ui import monitoring
+from featurestore.services.ui.access import CATALOGUE, VIEW
+from featurestore.services.ui.console import Console
+from featurestore.services.ui.pages.login import console_of
+
+router = APIRouter()
+
+Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]
+
+
+def last_publish(console: Console, table: str | None) -> dict[str, Any] | None:
+    """The newest version of ``table`` as the home page shows it, or None."""
+    if table is None:
+        return None
+    try:
+        records = table_history(console.table_path(table), limit=1)
+    except LineageError:
+        return None
+    if not records:
+        return None
+    record = records[0]
+    return {
+        "version": record.version,
+        "time": record.timestamp,
+        "job": record.job,
+        "run_id": record.run_id,
+        "contract": record.contract,
+    }
+
+
+def _ttl(view: FeatureView) -> str:
+    seconds = int(view.ttl.total_seconds()) if view.ttl else 0
+    if not seconds:
+        return "none (no limit)"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    """Every feature view the caller may DESCRIBE, with freshness and drift."""
+    console = console_of(request)
+    with console.gate.admit(console.session(request), CATALOGUE):
+        views = console.gate.describable(console.catalog.views())
+    health = monitoring.status(console)
+    rows = []
+    for view in views:
+        table = console.table_of(view)
+        rows.append(
+            {
+                "name": view.name,
+                "entities": [c.name for c in view.entity_columns],
+                "features": len(view.features),
+                "table": table,
+                "last": last_publish(console, table),
+                "freshness": health.freshness.get(view.name),
+                "drift": health.drift.get(table or ""),
+            }
+        )
+    return console.render(
+        request,
+        "home.html",
+        views=rows,
+        monitoring=health,
+        services=len(console.services()),
+    )
+
+
+@router.get("/views/{name}")
+def view_page(request: Request, name: Name) -> Response:
+    """One feature view: schema, entity, TTL, source, store, contract, services."""
+    console = console_of(request)
+    with console.gate.admit(console.session(request), VIEW, SimpleNamespace(name=name)):
+        view = console.catalog.view(name)
+    table = console.table_of(view)
+    health = monitoring.status(console)
+    return console.render(
+        request,
+        "view.html",
+        view={
+            "name": view.name,
+            "description": view.description,
+            "owner": view.owner,
+            "tags": dict(view.tags),
+            "ttl": _ttl(view),
+            "online": view.online,
+            "features": [(f.name, str(f.dtype)) for f in view.features],
+            "entities": [(c.name, str(c.dtype)) for c in view.entity_columns],
+            "table": table,
+            "source": str(getattr(view.batch_source, "path", "") or ""),
+            "contract": console.contract_of(view),
+            "services": console.services_of(view.name),
+        },
+        online_store=str(console.store.config.online_store.type),
+        last=last_publish(console, table),
+        freshness=health.freshness.get(view.name),
+        drift=health.drift.get(table or ""),
+        monitoring=health,
+    )

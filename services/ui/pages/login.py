@@ -1,0 +1,165 @@
+"""Sign-in and sign-out: a token form (API key or access token) and OIDC."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
+
+from featurestore.services.auth import AuthenticationError
+from featurestore.services.ui.access import (
+    CSRF_COOKIE,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+)
+from featurestore.services.ui.console import Console, PageError
+from featurestore.services.ui.forms import checked_form
+from featurestore.services.ui.oidc import OidcLoginError
+
+router = APIRouter()
+
+
+def console_of(request: Request) -> Console:
+    """The console this app serves."""
+    console: Console = request.app.state.console
+    console.refresh()
+    return console
+
+
+def local_path(value: str | None) -> str:
+    """``value`` when it is a path on this site, else ``/`` (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return "/"
+
+
+def set_cookie(
+    console: Console, response: Response, name: str, value: str, max_age: int
+) -> None:
+    """An HttpOnly, SameSite=Lax cookie, Secure under TLS."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=console.settings.tls_enabled,
+        path="/",
+    )
+
+
+def _login_page(
+    console: Console,
+    request: Request,
+    next_path: str,
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = console.render(
+        request,
+        "login.html",
+        status=status,
+        next_path=next_path,
+        login_csrf=token,
+        error=error,
+        oidc=console.oidc is not None,
+    )
+    set_cookie(console, response, CSRF_COOKIE, token, 3600)
+    return response
+
+
+@router.get("/login")
+def login_form(
+    request: Request, next: Annotated[str | None, Query(max_length=2048)] = None
+) -> Response:
+    """The sign-in page (straight home when auth is off)."""
+    console = console_of(request)
+    if not console.gate.auth_on:
+        return RedirectResponse(local_path(next), status_code=303)
+    return _login_page(console, request, local_path(next))
+
+
+@router.post("/login")
+async def login_with_token(request: Request) -> Response:
+    """Sign in with a pasted API key or access token (verified as gRPC does)."""
+    console = console_of(request)
+    form = await checked_form(console, request)
+    next_path = local_path(form.get("next"))
+    if not console.gate.auth_on:
+        return RedirectResponse(next_path, status_code=303)
+    token = form.get("token", "").strip()
+    try:
+        principal = console.gate.sign_in(token)
+    except AuthenticationError:
+        return _login_page(
+            console, request, next_path, "missing or invalid credentials", 401
+        )
+    return _signed_in(console, request, token, principal.name, next_path, None)
+
+
+def _signed_in(
+    console: Console,
+    request: Request,
+    token: str,
+    principal: str,
+    next_path: str,
+    expires: float | None,
+) -> Response:
+    console.sessions.drop(request.cookies.get(SESSION_COOKIE))  # no fixation
+    sid, _ = console.sessions.create(token, principal, expires)
+    response = RedirectResponse(next_path, status_code=303)
+    set_cookie(
+        console, response, SESSION_COOKIE, sid, console.settings.ui_session_minutes * 60
+    )
+    response.delete_cookie(LOGIN_COOKIE, path="/")
+    return response
+
+
+@router.get("/login/oidc")
+def login_with_oidc(
+    request: Request, next: Annotated[str | None, Query(max_length=2048)] = None
+) -> Response:
+    """Go to the issuer (authorization code + PKCE)."""
+    console = console_of(request)
+    if console.oidc is None:
+        raise PageError(404, "Not found", "OIDC sign-in is not configured")
+    try:
+        url, binding = console.oidc.start(local_path(next))
+    except OidcLoginError as exc:
+        return _login_page(console, request, local_path(next), str(exc), 502)
+    response = RedirectResponse(url, status_code=303)
+    set_cookie(console, response, LOGIN_COOKIE, binding, 600)
+    return response
+
+
+@router.get("/auth/callback")
+def oidc_callback(request: Request) -> Response:
+    """The issuer's redirect: check state, exchange the code, verify the token."""
+    console = console_of(request)
+    if console.oidc is None:
+        raise PageError(404, "Not found", "OIDC sign-in is not configured")
+    params = {k: v for k, v in request.query_params.items() if len(v) <= 4096}
+    try:
+        token, next_path, expires = console.oidc.finish(
+            params, request.cookies.get(LOGIN_COOKIE)
+        )
+        principal = console.gate.sign_in(token)
+    except OidcLoginError as exc:
+        return _login_page(console, request, "/", str(exc), 400)
+    except AuthenticationError:
+        return _login_page(console, request, "/", "the issuer's token was refused", 401)
+    return _signed_in(console, request, token, principal.name, next_path, expires)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """Sign out: the session and its credential are forgotten."""
+    console = console_of(request)
+    await checked_form(console, request)
+    console.sessions.drop(request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

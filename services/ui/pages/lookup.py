@@ -1,0 +1,159 @@
+"""Online lookup: entity keys in, values with statuses and age against TTL out.
+
+The read is the gRPC service's: ``Catalog.resolve`` picks the views and
+features, the online store's ``OnlineReader`` reads them, and the page is
+admitted by the ``GetOnlineFeatures`` rule (READ_ONLINE on every view read).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from feast.type_map import feast_value_type_to_python_type
+
+from featurestore.services.online import JoinKeyType, OnlineStoreError
+from featurestore.services.ui.access import CATALOGUE, ONLINE
+from featurestore.services.ui.console import Console, PageError
+from featurestore.services.ui.forms import checked_form
+from featurestore.services.ui.pages.login import console_of
+
+router = APIRouter()
+
+_INTEGER = {JoinKeyType.INT32, JoinKeyType.INT64}
+
+
+def _targets(console: Console) -> tuple[list[str], list[str], list[str]]:
+    views = console.gate.describable(console.catalog.views())
+    services = [s.name for s in console.services()]
+    keys = sorted({c.name for v in views for c in v.entity_columns})
+    return [v.name for v in views], services, keys
+
+
+def _parse_keys(
+    wanted: list[Any], form: dict[str, str], limit: int
+) -> dict[str, list[object]]:
+    columns: dict[str, list[object]] = {}
+    for request in wanted:
+        online = request.online
+        types = online.join_key_types or (None,) * len(online.join_keys)
+        for key, kind in zip(online.join_keys, types, strict=True):
+            if key in columns:
+                continue
+            texts = [t.strip() for t in form.get(f"key:{key}", "").splitlines()]
+            texts = [t for t in texts if t]
+            if not texts:
+                raise PageError(400, "Bad request", f"give one or more {key} values")
+            if len(texts) > limit:
+                raise PageError(400, "Bad request", f"at most {limit} rows at once")
+            if kind in _INTEGER:
+                try:
+                    columns[key] = [int(t) for t in texts]
+                except ValueError:
+                    raise PageError(
+                        400, "Bad request", f"{key} values must be integers"
+                    ) from None
+            elif kind == JoinKeyType.STRING:
+                columns[key] = list(texts)
+            else:
+                raise PageError(400, "Bad request", f"{key}: key type not supported")
+    if len({len(v) for v in columns.values()}) > 1:
+        raise PageError(400, "Bad request", "give as many values for every key")
+    return columns
+
+
+def _age(moment: datetime | None, ttl: timedelta | None, now: datetime) -> str:
+    if moment is None:
+        return "-"
+    age = now - moment
+    hours = age.total_seconds() / 3600
+    text = f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"
+    if ttl:
+        text += f" of {ttl.total_seconds() / 3600:g} h TTL"
+    return text
+
+
+def _results(
+    console: Console, wanted: list[Any], keys: dict[str, list[object]]
+) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    try:
+        results = console.reader.read(
+            console.project, [w.online for w in wanted], keys, now
+        )
+    except OnlineStoreError as exc:
+        raise PageError(503, "Online store unavailable", str(exc)) from exc
+    rows = len(next(iter(keys.values())))
+    out = []
+    for i in range(rows):
+        entity = {k: v[i] for k, v in keys.items()}
+        views = []
+        for request, result in zip(wanted, results, strict=True):
+            values = [
+                (
+                    name,
+                    None if value is None else feast_value_type_to_python_type(value),
+                    status.name,
+                )
+                for name, value, status in zip(
+                    result.features, result.values[i], result.statuses[i], strict=True
+                )
+            ]
+            moment = result.event_times[i]
+            views.append(
+                {
+                    "view": result.view,
+                    "values": values,
+                    "event_time": moment,
+                    "age": _age(moment, request.online.ttl, now),
+                }
+            )
+        out.append({"entity": entity, "views": views})
+    return out
+
+
+def _render(
+    console: Console,
+    request: Request,
+    form: dict[str, str],
+    results: list[dict[str, Any]] | None,
+) -> Response:
+    with console.gate.admit(console.session(request), CATALOGUE):
+        views, services, keys = _targets(console)
+    return console.render(
+        request,
+        "lookup.html",
+        views=views,
+        services=services,
+        keys=keys,
+        form=form,
+        results=results,
+    )
+
+
+@router.get("/lookup")
+def lookup_form(request: Request) -> Response:
+    """The lookup form: a feature service or view, and entity keys."""
+    return _render(console_of(request), request, {}, None)
+
+
+@router.post("/lookup")
+async def lookup(request: Request) -> Response:
+    """Read the online store for the keys given, as GetOnlineFeatures does."""
+    console = console_of(request)
+    form = await checked_form(console, request)
+    kind, _, name = form.get("target", "").partition(":")
+    if kind not in ("service", "view") or not name:
+        raise PageError(400, "Bad request", "choose a feature service or view")
+    if kind == "service":
+        selection = SimpleNamespace(features=[], feature_service=name)
+    else:
+        view = console.catalog.view(name)
+        refs = [f"{view.name}:{f.name}" for f in view.features]
+        selection = SimpleNamespace(features=refs, feature_service="")
+    with console.gate.admit(console.session(request), ONLINE, selection):
+        wanted = console.catalog.resolve(selection.features, selection.feature_service)
+    keys = _parse_keys(wanted, form, console.settings.max_online_entity_rows)
+    return _render(console, request, form, _results(console, wanted, keys))

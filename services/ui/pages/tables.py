@@ -1,0 +1,238 @@
+"""A feature table's history (lineage and its graph), quality and quarantine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from markupsafe import Markup
+
+from featurestore.services.auth import PermissionDeniedError
+from featurestore.services.lineage import LineageError, VersionRecord, table_history
+from featurestore.services.lineage.quarantine import (
+    LABELS,
+    quarantine_csv,
+    read_quarantine,
+)
+from featurestore.services.ui import svg
+from featurestore.services.ui.access import OFFLINE, PROJECT, view_refs
+from featurestore.services.ui.console import Console
+from featurestore.services.ui.pages.login import console_of
+
+router = APIRouter()
+
+_NAME = r"^[A-Za-z0-9_.-]{1,128}$"
+Name = Annotated[str, Path(pattern=_NAME)]
+Page = Annotated[int, Query(ge=1, le=1_000_000)]
+Filter = Annotated[str | None, Query(max_length=256)]
+_GRAPH_VERSIONS = 6
+
+
+def _history(console: Console, table: str) -> tuple[list[VersionRecord], str]:
+    """Every version, newest first, and a message when there is no table."""
+    try:
+        return table_history(console.table_path(table)), ""
+    except LineageError:
+        return [], f"No Delta table for {table!r} yet: no job has published it."
+    except OSError as exc:  # a table whose log cannot be read
+        return [], f"The table {table!r} cannot be read ({type(exc).__name__})."
+
+
+def _counts(record: VersionRecord) -> dict[str, Any]:
+    validation = record.validation or {}
+    return {
+        "rows_in": validation.get("rows_in"),
+        "published": validation.get("published"),
+        "quarantined": validation.get("quarantined"),
+        "by_reason": dict(validation.get("by_reason") or {}),
+    }
+
+
+def lineage_graph(console: Console, table: str, records: list[VersionRecord]) -> Markup:
+    """contract@version -> job run -> table version -> feature view -> service."""
+    nodes: dict[str, svg.Node] = {}
+    edges: list[tuple[str, str]] = []
+    for record in records[:_GRAPH_VERSIONS]:
+        version = f"v:{record.version}"
+        nodes[version] = svg.Node(
+            version,
+            f"{table} v{record.version}",
+            2,
+            f"/tables/{table}#v{record.version}",
+        )
+        run = f"run:{record.job}:{record.run_id}"
+        nodes.setdefault(
+            run,
+            svg.Node(
+                run,
+                f"run {record.run_id or '?'}",
+                1,
+                detail=f"{record.job or '?'} run {record.run_id or '?'}",
+            ),
+        )
+        edges.append((run, version))
+        if record.contract:
+            key = f"c:{record.contract}"
+            name, _, ver = record.contract.partition("@")
+            nodes.setdefault(
+                key,
+                svg.Node(key, record.contract, 0, f"/contracts/{name}?version={ver}"),
+            )
+            edges.append((key, run))
+    latest = f"v:{records[0].version}" if records else None
+    for view in console.views_over(table):
+        key = f"fv:{view.name}"
+        nodes[key] = svg.Node(key, view.name, 3, f"/views/{view.name}")
+        if latest:
+            edges.append((latest, key))
+        for service in console.services_of(view.name):
+            skey = f"fs:{service}"
+            nodes.setdefault(skey, svg.Node(skey, service, 4))
+            edges.append((key, skey))
+    ordered = sorted(nodes.values(), key=lambda n: (n.column, n.key))
+    return Markup(svg.graph(f"lineage of {table}", ordered, edges))
+
+
+@router.get("/tables/{name}")
+def table_page(request: Request, name: Name, page: Page = 1) -> Response:
+    """Every Delta version with job, run, contract and counts; the lineage graph."""
+    console = console_of(request)
+    with console.gate.admit(console.session(request), PROJECT):
+        records, message = _history(console, name)
+    size = console.settings.ui_page_size
+    shown = records[(page - 1) * size : page * size]
+    return console.render(
+        request,
+        "table.html",
+        table=name,
+        message=message,
+        records=[(r, _counts(r)) for r in shown],
+        page=page,
+        pages=max(1, -(-len(records) // size)),
+        total=len(records),
+        graph=lineage_graph(console, name, records) if records else "",
+        views=[v.name for v in console.views_over(name)],
+    )
+
+
+def _quality(records: list[VersionRecord]) -> tuple[list[str], list[dict[str, Any]]]:
+    checks = sorted({k for r in records for k in _counts(r)["by_reason"]})
+    rows = []
+    for record in records:
+        counts = _counts(record)
+        rows_in = counts["rows_in"]
+        cells = []
+        for check in checks:
+            failed = int(counts["by_reason"].get(check, 0))
+            passed = None if rows_in is None else int(rows_in) - failed
+            cells.append((passed, failed))
+        rows.append({"record": record, "counts": counts, "cells": cells})
+    return checks, rows
+
+
+def _rows_allowed(console: Console, request: Request, table: str) -> str:
+    """'' when the caller may read quarantined rows, else why not."""
+    views = console.views_over(table)
+    if not views:
+        return ""  # no view reads it: the project's DESCRIBE covers it
+    try:
+        with console.gate.admit(console.session(request), OFFLINE, view_refs(views)):
+            return ""
+    except PermissionDeniedError as exc:
+        return f"Quarantined rows are data: {exc}."
+
+
+@router.get("/tables/{name}/quality")
+def quality_page(
+    request: Request,
+    name: Name,
+    page: Page = 1,
+    run: Filter = None,
+    reason: Filter = None,
+) -> Response:
+    """Pass/fail counts per check and version; the quarantine browser."""
+    console = console_of(request)
+    with console.gate.admit(console.session(request), PROJECT):
+        records, message = _history(console, name)
+    checks, rows = _quality(records)
+    denied = _rows_allowed(console, request, name)
+    quarantine, q_message = None, ""
+    size = console.settings.ui_page_size
+    if not denied:
+        try:
+            quarantine = read_quarantine(
+                _quarantine_path(console, name),
+                run_id=run or None,
+                reason=reason or None,
+                offset=(page - 1) * size,
+                limit=size,
+            )
+        except LineageError:
+            q_message = "Nothing quarantined: the table has no quarantine table."
+    return console.render(
+        request,
+        "quality.html",
+        table=name,
+        message=message,
+        checks=checks,
+        rows=rows,
+        denied=denied,
+        quarantine=quarantine,
+        q_rows=_page_rows(quarantine),
+        q_message=q_message,
+        run=run or "",
+        reason=reason or "",
+        page=page,
+        pages=max(1, -(-quarantine.total // size)) if quarantine else 1,
+    )
+
+
+def _quarantine_path(console: Console, table: str) -> str:
+    return f"{console.table_path(table)}_quarantine"
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return value
+
+
+def _page_rows(page: Any) -> tuple[list[str], list[list[Any]]]:
+    """Column names and rows of a quarantine page; the reasons come first."""
+    if page is None:
+        return [], []
+    columns = [c for c in page.rows.column_names if c != LABELS]
+    return columns, [
+        [", ".join(row[LABELS] or []), *(_cell(row[c]) for c in columns)]
+        for row in page.rows.to_pylist()
+    ]
+
+
+@router.get("/tables/{name}/quarantine.csv")
+def quarantine_download(
+    request: Request, name: Name, run: Filter = None, reason: Filter = None
+) -> Response:
+    """The filtered quarantined rows as CSV (reasons as ``column:check``)."""
+    console = console_of(request)
+    with console.gate.admit(console.session(request), PROJECT):
+        path = _quarantine_path(console, name)
+    views = console.views_over(name)
+    if views:
+        with console.gate.admit(console.session(request), OFFLINE, view_refs(views)):
+            pass
+    chunks = quarantine_csv(path, run_id=run or None, reason=reason or None)
+    first = next(chunks, b"")  # raises TABLE_NOT_FOUND before headers go out
+
+    def body() -> Any:
+        yield first
+        yield from chunks
+
+    return StreamingResponse(
+        body(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}_quarantine.csv"'
+        },
+    )

@@ -1,0 +1,142 @@
+"""Training sets the service wrote: tables, versions, contracts, replay command.
+
+Found under the server's training-set root (``training_set_root``): Parquet
+files whose footer holds the manifest, Delta folders with the manifest file
+(both as ``services/server/training_sets.py`` writes them), and
+``*.manifest.json`` files beside sets ``featurestore training-set`` wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Query, Request, Response
+
+from featurestore.services.offline import Manifest
+from featurestore.services.server.training_sets import (
+    MARKER,
+    PARQUET_KEY,
+    training_set_kind,
+)
+from featurestore.services.ui.access import PROJECT
+from featurestore.services.ui.console import Console, PageError
+from featurestore.services.ui.pages.login import console_of
+
+router = APIRouter()
+
+_MAX_DEPTH = 4
+_MAX_ENTRIES = 5_000
+_MANIFEST_SUFFIX = ".manifest.json"
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """One training set found and its manifest (None when unreadable)."""
+
+    name: str
+    """Path relative to the root."""
+    kind: str
+    manifest: Manifest | None
+    manifest_text: str
+
+
+def _manifest_text(path: Path, kind: str) -> str:
+    if kind == "parquet":
+        metadata = pq.read_schema(path).metadata or {}
+        return bytes(metadata[PARQUET_KEY]).decode("utf-8")
+    if kind == "delta":
+        return (path / MARKER).read_text(encoding="utf-8")
+    return path.read_text(encoding="utf-8")
+
+
+def _candidates(root: Path) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    seen = 0
+    for folder, dirs, files in os.walk(root):
+        depth = len(Path(folder).relative_to(root).parts)
+        if depth >= _MAX_DEPTH:
+            dirs[:] = []
+        here = Path(folder)
+        for name in sorted(dirs):
+            if training_set_kind(here / name) == "delta":
+                found.append((here / name, "delta"))
+        dirs[:] = [d for d in sorted(dirs) if (here / d, "delta") not in found]
+        for name in sorted(files):
+            seen += 1
+            if name.endswith(_MANIFEST_SUFFIX):
+                found.append((here / name, "manifest"))
+            elif name.endswith(".parquet") and training_set_kind(here / name):
+                found.append((here / name, "parquet"))
+        if seen > _MAX_ENTRIES:
+            break
+    return found
+
+
+def training_sets(console: Console) -> tuple[list[TrainingSet], str]:
+    """Every training set under the root, newest manifest first; or why none."""
+    root = Path(console.settings.training_set_write_root)
+    if not root.is_dir():
+        return [], f"No training sets yet: the root {root.name}/ does not exist."
+    out = []
+    for path, kind in _candidates(root):
+        try:
+            text = _manifest_text(path, kind)
+            manifest: Manifest | None = Manifest.from_json(text)
+        except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
+            text, manifest = "", None
+        out.append(TrainingSet(str(path.relative_to(root)), kind, manifest, text))
+    out.sort(key=lambda t: t.manifest.created_at if t.manifest else "", reverse=True)
+    return out, "" if out else "No training sets under the root yet."
+
+
+def replay_command(name: str) -> str:
+    """The command that rebuilds a training set from its saved manifest."""
+    saved = shlex.quote(manifest_filename(name))
+    return (
+        f"featurestore training-set --replay {saved} "
+        "--entities ENTITIES.parquet --out replayed.parquet"
+    )
+
+
+def manifest_filename(name: str) -> str:
+    """The file a downloaded manifest is saved as (``<set>.manifest.json``)."""
+    return Path(name).name.removesuffix(_MANIFEST_SUFFIX) + _MANIFEST_SUFFIX
+
+
+@router.get("/training-sets")
+def training_page(request: Request) -> Response:
+    """Manifests of the training sets written through the service."""
+    console = console_of(request)
+    with console.gate.admit(console.session(request), PROJECT):
+        found, message = training_sets(console)
+    return console.render(
+        request,
+        "training.html",
+        sets=[(t, replay_command(t.name)) for t in found],
+        message=message,
+    )
+
+
+@router.get("/training-sets/manifest")
+def manifest_download(
+    request: Request, name: Annotated[str, Query(max_length=1024)]
+) -> Response:
+    """One training set's manifest as JSON (only a set the listing shows)."""
+    console = console_of(request)
+    with console.gate.admit(console.session(request), PROJECT):
+        found, _ = training_sets(console)
+    match = next((t for t in found if t.name == name and t.manifest), None)
+    if match is None:
+        raise PageError(404, "Not found", "no such training set under the root")
+    filename = manifest_filename(name)
+    return Response(
+        match.manifest_text,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
