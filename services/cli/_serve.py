@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from featurestore.services.cli._common import USAGE
 
+if TYPE_CHECKING:
+    from featurestore.services.server.settings import ServerSettings
+
 _SERVE_HELP = """Run the gRPC server until SIGTERM/SIGINT (then drain and exit 0).
 
 Takes every flag of the server (FS_* environment variables, overridden by
 flags): --address, --repo, TLS, auth, --workers, --front and the rest;
-`featurestore serve --help` lists them.
+`featurestore serve --help` lists them. --ui-address HOST:PORT (FS_UI_ADDRESS)
+also serves the web console (`featurestore ui`) from this process, with the
+same project, auth, TLS and audit settings.
 """
 
 
@@ -34,6 +40,7 @@ def serve(server_args: tuple[str, ...]) -> None:
     from featurestore.services.server.cli import settings_from_args
 
     argv, prog = list(server_args), "featurestore serve"
+    argv, ui_address = _ui_address(argv)
     try:
         settings = settings_from_args(argv, _SERVE_HELP, prog=prog)
     except SystemExit as exc:  # argparse: --help (0) or a bad flag (2)
@@ -42,9 +49,53 @@ def serve(server_args: tuple[str, ...]) -> None:
     except pydantic.ValidationError as exc:
         click.echo(f"{prog}: {exc}", err=True)
         raise click.exceptions.Exit(USAGE) from exc
+    if ui_address is not None:
+        _console_beside(settings, ui_address, prog)
     code = run_server(settings, argv, prog=prog)
     if code:
         raise click.exceptions.Exit(code)
+
+
+def _ui_address(argv: list[str]) -> tuple[list[str], str | None]:
+    """``argv`` without ``--ui-address X``, and X (else $FS_UI_ADDRESS or None)."""
+    import os
+
+    rest, address = [], os.environ.get("FS_UI_ADDRESS") or None
+    args = iter(argv)
+    for arg in args:
+        if arg == "--ui-address":
+            address = next(args, None)
+            if address is None:
+                raise click.UsageError("--ui-address needs HOST:PORT")
+        elif arg.startswith("--ui-address="):
+            address = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return rest, address
+
+
+def _console_beside(settings: ServerSettings, address: str, prog: str) -> None:
+    """Start the web console on ``address`` in a thread of this process."""
+    import signal
+    import threading
+
+    from featurestore.services.auth import AuthConfigError
+    from featurestore.services.server.transport import ConfigError
+    from featurestore.services.ui import UiSettings, build_server
+
+    try:
+        ui = UiSettings(**{**settings.model_dump(), "ui_address": address})
+        console = build_server(ui)
+    except (ConfigError, AuthConfigError, ValueError) as exc:
+        click.echo(f"{prog}: console: {exc}", err=True)
+        raise click.exceptions.Exit(USAGE) from exc
+    # The server takes SIGTERM/SIGINT/SIGHUP with sigwait on the main thread;
+    # the console's thread must not be where the kernel delivers them.
+    signal.pthread_sigmask(
+        signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+    )
+    threading.Thread(target=console.run, name="console", daemon=True).start()
+    click.echo(f"console: {ui.base_url}", err=True)
 
 
 @click.group("auth")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 from feast import FeatureView
 
@@ -21,6 +22,7 @@ from featurestore.services.server.access import build_guard
 from featurestore.services.server.app import _feature_store  # the server's own
 from featurestore.services.server.catalog import Catalog
 from featurestore.services.ui.access import (
+    CSRF_COOKIE,
     SESSION_COOKIE,
     Gate,
     Session,
@@ -164,15 +166,36 @@ class Console:
     ) -> HTMLResponse:
         """A page from ``template`` with the layout's common values."""
         session = self.session(request)
+        # Without a session (auth off, or before sign-in) forms carry the
+        # token of a CSRF cookie instead (double submit).
+        cookie = request.cookies.get(CSRF_COOKIE)
+        csrf = session.csrf if session else cookie or secrets.token_urlsafe(32)
         page = self.templates.get_template(template).render(
             request_path=request.url.path,
             signed_in=session.principal if session else None,
-            csrf=session.csrf if session else "",
+            csrf=csrf,
             auth_on=self.gate.auth_on,
             project=self.project,
             **context,
         )
-        return HTMLResponse(page, status_code=status)
+        response = HTMLResponse(page, status_code=status)
+        if session is None and cookie != csrf:
+            self.set_cookie(response, CSRF_COOKIE, csrf, 12 * 3600)
+        return response
+
+    def set_cookie(
+        self, response: Response, name: str, value: str, max_age: int
+    ) -> None:
+        """An HttpOnly, SameSite=Lax cookie, Secure under TLS."""
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            httponly=True,
+            samesite="lax",
+            secure=self.settings.tls_enabled,
+            path="/",
+        )
 
     def close(self) -> None:
         """Release the online store and the audit log."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -10,7 +9,6 @@ from fastapi.responses import RedirectResponse
 
 from featurestore.services.auth import AuthenticationError
 from featurestore.services.ui.access import (
-    CSRF_COOKIE,
     LOGIN_COOKIE,
     SESSION_COOKIE,
 )
@@ -35,21 +33,6 @@ def local_path(value: str | None) -> str:
     return "/"
 
 
-def set_cookie(
-    console: Console, response: Response, name: str, value: str, max_age: int
-) -> None:
-    """An HttpOnly, SameSite=Lax cookie, Secure under TLS."""
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        httponly=True,
-        samesite="lax",
-        secure=console.settings.tls_enabled,
-        path="/",
-    )
-
-
 def _login_page(
     console: Console,
     request: Request,
@@ -57,18 +40,14 @@ def _login_page(
     error: str = "",
     status: int = 200,
 ) -> Response:
-    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-    response = console.render(
+    return console.render(
         request,
         "login.html",
         status=status,
         next_path=next_path,
-        login_csrf=token,
         error=error,
         oidc=console.oidc is not None,
     )
-    set_cookie(console, response, CSRF_COOKIE, token, 3600)
-    return response
 
 
 @router.get("/login")
@@ -111,8 +90,8 @@ def _signed_in(
     console.sessions.drop(request.cookies.get(SESSION_COOKIE))  # no fixation
     sid, _ = console.sessions.create(token, principal, expires)
     response = RedirectResponse(next_path, status_code=303)
-    set_cookie(
-        console, response, SESSION_COOKIE, sid, console.settings.ui_session_minutes * 60
+    console.set_cookie(
+        response, SESSION_COOKIE, sid, console.settings.ui_session_minutes * 60
     )
     response.delete_cookie(LOGIN_COOKIE, path="/")
     return response
@@ -131,7 +110,7 @@ def login_with_oidc(
     except OidcLoginError as exc:
         return _login_page(console, request, local_path(next), str(exc), 502)
     response = RedirectResponse(url, status_code=303)
-    set_cookie(console, response, LOGIN_COOKIE, binding, 600)
+    console.set_cookie(response, LOGIN_COOKIE, binding, 600)
     return response
 
 

@@ -289,3 +289,24 @@ def test_name_change_is_a_problem():
     assert [p.problem for p in check_version_bump(_contract(), new)] == [
         BumpProblem.NAME_CHANGED
     ]
+
+
+def test_severity_sorts_every_kind_into_one_class():
+    from featurestore.services.contracts.compat import (
+        BREAKING_KINDS,
+        COSMETIC_KINDS,
+        Change,
+        ChangeKind,
+    )
+
+    for kind in ChangeKind:
+        severity = Change(kind).severity
+        if kind in BREAKING_KINDS:
+            assert severity == "breaking"
+        elif kind in COSMETIC_KINDS:
+            assert severity == "cosmetic"
+        else:
+            assert severity == "non-breaking"
+    assert Change(ChangeKind.OWNER_CHANGED).severity == "cosmetic"
+    assert Change(ChangeKind.FRESHNESS_CHANGED).severity == "non-breaking"
+    assert not BREAKING_KINDS & COSMETIC_KINDS

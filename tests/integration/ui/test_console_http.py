@@ -1,0 +1,289 @@
+"""The console over HTTP: pages, honest errors, CSRF, sign-in, permissions, audit."""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+
+import grpc
+import pytest
+from deltalake import DeltaTable
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.certs import issue_server_cert, make_ca
+from tests.integration.ui._console import FEATURESTORE, Browserless, start_console
+from tests.redis_harness import free_port
+
+pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
+
+PAGES = [
+    "/",
+    "/views/customer_spend",
+    "/contracts",
+    "/contracts/customer_spend",
+    "/contracts/customer_spend/diff",
+    "/tables/customer_spend",
+    "/tables/customer_spend/quality",
+    "/tables/merchant_risk/quality",
+    "/drift",
+    "/lookup",
+    "/training-sets",
+]
+
+
+def _quarantine_rows(project) -> list[dict]:
+    path = project.data / "features" / "customer_spend_quarantine"
+    return DeltaTable(str(path)).to_pyarrow_table().to_pylist()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_answers_with_the_security_headers(open_console, path):
+    answer = Browserless(open_console).request(path)
+    assert answer.status == 200, answer.body
+    csp = answer.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Referrer-Policy"] == "same-origin"
+    assert "Traceback" not in answer.body
+    assert "cdn" not in answer.body.lower()
+
+
+def test_history_shows_every_delta_version_with_its_stamp(
+    open_console, console_project
+):
+    body = Browserless(open_console).request("/tables/customer_spend").body
+    path = str(console_project.data / "features" / "customer_spend")
+    for commit in DeltaTable(path).history():
+        meta = json.loads(commit["userMetadata"])
+        row = re.search(rf'<tr id="v{commit["version"]}">(.*?)</tr>', body, re.S)
+        assert row, commit["version"]
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
+        text = [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
+        assert text[3] == meta["job"] and text[4] == meta["run_id"]
+        assert text[5] == meta["contract"]
+        summary = meta["validation"]
+        assert text[6:9] == [
+            str(summary["rows_in"]),
+            str(summary["published"]),
+            str(summary["quarantined"]),
+        ]
+    assert "<svg" in body and "fraud_model_v1" in body  # the lineage graph
+
+
+def test_quarantine_filter_and_csv_match_the_table(open_console, console_project):
+    rows = _quarantine_rows(console_project)
+    labels = Counter(
+        f"{r['column']}:{r['check']}" for row in rows for r in row["reasons"]
+    )
+    assert labels, "the demo data quarantines rows"
+    client = Browserless(open_console)
+    for reason, expected in labels.items():
+        for run in ("run-1", "run-2"):
+            want = sum(
+                1
+                for row in rows
+                if row["run_id"] == run
+                and reason in {f"{r['column']}:{r['check']}" for r in row["reasons"]}
+            )
+            query = urllib.parse.urlencode({"run": run, "reason": reason})
+            page = client.request(f"/tables/customer_spend/quality?{query}").body
+            assert f'data-total="{want}"' in page, (reason, run)
+            csv = client.request(f"/tables/customer_spend/quarantine.csv?{query}")
+            assert csv.status == 200
+            lines = csv.body.strip().splitlines()
+            assert len(lines) == want + 1
+            assert all(reason in line for line in lines[1:])
+        page = client.request(
+            "/tables/customer_spend/quality?"
+            + urllib.parse.urlencode({"reason": reason})
+        ).body
+        assert f'data-total="{expected}"' in page
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/tables/customer_spend?page=abc", 400),
+        ("/tables/customer_spend?page=0", 400),
+        ("/tables/customer_spend/quality?page=-1", 400),
+        ("/contracts/customer_spend?version=..%2Fetc", 400),
+        ("/contracts/bad%20name", 400),
+        ("/views/nope", 404),
+        ("/tables/nope", 404),
+        ("/tables/..", 404),
+        ("/contracts/customer_spend?version=9.9.9", 404),
+        ("/contracts/merchant_risk/diff", 400),
+        ("/training-sets/manifest?name=../../etc/passwd", 404),
+    ],
+)
+def test_bad_requests_get_a_clear_page_never_a_trace(open_console, path, status):
+    answer = Browserless(open_console).request(path)
+    assert answer.status == status, answer.body
+    assert 'id="error"' in answer.body
+    assert "Traceback" not in answer.body and 'File "' not in answer.body
+
+
+def test_forms_need_the_csrf_token_and_the_same_origin(open_console):
+    client = Browserless(open_console)
+    form = {"target": "service:fraud_model_v1", "key:customer_id": "1"}
+    assert client.request("/lookup", form).status == 403
+    assert client.request("/lookup", form | {"csrf": "guess"}).status == 403
+    foreign = client.request("/lookup", form, {"Origin": "http://evil.example"})
+    assert foreign.status == 403
+    page = client.request("/lookup").body  # sets the CSRF cookie, shows its token
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form |= {"csrf": csrf, "key:merchant_id": "M0001"}
+    same = client.request("/lookup", form, {"Origin": open_console.url})
+    assert same.status == 200 and "PRESENT" in same.body
+    assert client.request("/lookup", form, {"Origin": "null"}).status == 403
+
+
+def test_non_loopback_without_tls_and_auth_refuses_to_start(console_project):
+    proc = subprocess.run(
+        [
+            FEATURESTORE,
+            "ui",
+            "--repo",
+            str(console_project.repo),
+            "--address",
+            f"0.0.0.0:{free_port()}",
+        ],
+        env=console_project.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "--allow-insecure" in proc.stderr
+
+
+def _sign_in(client: Browserless, key: str) -> None:
+    page = client.request("/login").body
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    answer = client.request("/login", {"csrf": csrf, "token": key, "next": "/"})
+    assert answer.status == 303, answer.body
+
+
+def test_sign_in_keeps_the_key_on_the_server(keyed_console, keys):
+    client = Browserless(keyed_console)
+    first = client.request("/contracts")
+    assert first.status == 303
+    assert first.headers["Location"] == "/login?next=%2Fcontracts"
+    page = client.request("/login").body
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    wrong = client.request("/login", {"csrf": csrf, "token": "fsk_x_y", "next": "/"})
+    assert wrong.status == 401 and "missing or invalid credentials" in wrong.body
+    _sign_in(client, keys.reader)
+    cookie = client.cookie("fs_console")
+    assert cookie is not None and keys.reader not in cookie.value
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    assert cookie.get_nonstandard_attr("SameSite").lower() == "lax"
+    home = client.request("/")
+    assert home.status == 200 and "rita" in home.body
+    assert keys.reader not in home.body
+    assert "/views/customer_spend" in home.body
+
+
+def test_permissions_are_the_servers(keyed_console, keys):
+    reader, nobody = Browserless(keyed_console), Browserless(keyed_console)
+    _sign_in(reader, keys.reader)
+    _sign_in(nobody, keys.nobody)
+    assert reader.request("/views/customer_spend").status == 200
+    quality = reader.request("/tables/customer_spend/quality").body
+    assert 'id="quarantine-denied"' in quality and "READ_OFFLINE" in quality
+    csv = reader.request("/tables/customer_spend/quarantine.csv")
+    assert csv.status == 403
+    denied = nobody.request("/views/customer_spend")
+    assert denied.status == 403 and "DESCRIBE" in denied.body
+    assert nobody.request("/contracts").status == 403
+    assert "/views/customer_spend" not in nobody.request("/").body
+
+
+def test_audit_records_console_pages_and_never_a_key(keyed_console, keys):
+    client = Browserless(keyed_console)
+    _sign_in(client, keys.nobody)
+    assert client.request("/contracts").status == 403
+    deadline = time.monotonic() + 5
+    lines: list[dict] = []
+    while time.monotonic() < deadline:
+        if keys.audit.exists():
+            lines = [json.loads(x) for x in keys.audit.read_text().splitlines()]
+            if any(x["principal"] == "nemo" and x["decision"] == "deny" for x in lines):
+                break
+        time.sleep(0.1)
+    denials = [x for x in lines if x["principal"] == "nemo" and x["decision"] == "deny"]
+    assert denials and all(x["request_id"].startswith("ui-") for x in denials)
+    everything = keys.audit.read_text() + keyed_console.output()
+    for key in (keys.admin, keys.reader, keys.nobody):
+        assert key not in everything
+        assert key.rsplit("_", 1)[1] not in everything
+
+
+def test_console_over_tls_sets_secure_cookies(console_project, keys, tmp_path):
+    ca = make_ca(tmp_path)
+    server = issue_server_cert(ca, tmp_path)
+    context = ssl.create_default_context(cafile=str(ca.cert))
+    console = start_console(
+        console_project,
+        "--tls-cert", str(server.cert), "--tls-key", str(server.key),
+        "--auth", "api_keys", "--api-keys-file", str(keys.file),
+        scheme="https",
+        context=context,
+    )  # fmt: skip
+    try:
+        client = Browserless(console)
+        _sign_in(client, keys.reader)
+        cookie = client.cookie("fs_console")
+        assert cookie is not None and cookie.secure
+        assert client.request("/views/customer_spend").status == 200
+    finally:
+        console.stop()
+
+
+def test_console_beside_serve(console_project):
+    grpc_port, ui_port = free_port(), free_port()
+    log = console_project.repo.parent / "serve-with-console.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                FEATURESTORE,
+                "serve",
+                "--repo",
+                str(console_project.repo),
+                "--address",
+                f"127.0.0.1:{grpc_port}",
+                "--ui-address",
+                f"127.0.0.1:{ui_port}",
+            ],
+            env=console_project.env(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline, status = time.monotonic() + 120, None
+        while time.monotonic() < deadline and status != 200:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{ui_port}/contracts", timeout=2
+                ) as answer:
+                    status, body = answer.status, answer.read().decode()
+            except (OSError, urllib.error.URLError):
+                assert process.poll() is None, log.read_text()
+                time.sleep(0.5)
+        assert status == 200 and "customer_spend" in body
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=30
+            )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        process.terminate()
+        assert process.wait(timeout=60) == 0, log.read_text()
