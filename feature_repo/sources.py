@@ -1,19 +1,17 @@
 """Delta feature tables written by spark_jobs, as standard Feast FileSources."""
 
-from pathlib import Path
-
 from feast import FileSource
 from feast.data_format import DeltaFormat
 
-from featurestore.services.project import table_uri
+from featurestore.services.project import table_ref
 
-# featurestore.yaml beside this file (or $FS_DATA_DIR) decides where the tables
-# are: the path is baked into the registry at `feast apply`.
-REPO = Path(__file__).resolve().parent
+# The registry keeps a table reference (featurestore://<table>): the offline
+# store locates it through featurestore.yaml (or $FS_DATA_DIR) on every read,
+# so a server follows the project's config, not the day of `feast apply`.
 
 customer_spend_source = FileSource(
     name="customer_spend",
-    path=table_uri("customer_spend", REPO),
+    path=table_ref("customer_spend"),
     file_format=DeltaFormat(),
     timestamp_field="event_timestamp",
     created_timestamp_column="created_timestamp",
@@ -22,7 +20,7 @@ customer_spend_source = FileSource(
 
 merchant_risk_source = FileSource(
     name="merchant_risk",
-    path=table_uri("merchant_risk", REPO),
+    path=table_ref("merchant_risk"),
     file_format=DeltaFormat(),
     timestamp_field="event_timestamp",
     created_timestamp_column="created_timestamp",

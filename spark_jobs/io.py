@@ -1,7 +1,10 @@
 """Reads of raw inputs and Delta writes with commit metadata; Spark errors end here.
 
-Table locations are strings (a local path, ``file://``, ``s3a://`` ...) handed to
-Spark and Hadoop untouched: ``pathlib`` would fold ``s3a://b`` into ``s3a:/b``.
+Table locations are strings (a local path, ``file://``, ``s3://`` ...), never
+``pathlib`` paths, which fold ``s3://b`` into ``s3:/b``. Spark gets them as
+Hadoop names them (``s3a://``) when it has a file system for the scheme;
+otherwise the commit goes through delta-rs (``_delta_rs.py``) with the
+project's storage options.
 """
 
 from __future__ import annotations
@@ -11,16 +14,20 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
-from urllib.parse import urlparse
+from typing import Any
 
-from deltalake import DeltaTable as _RsDeltaTable
-from deltalake.exceptions import TableNotFoundError as _RsTableNotFoundError
 from pyspark.errors import AnalysisException
-from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame, SparkSession
 
+from featurestore.services.storage import (
+    is_local,
+    local_path,
+    scheme,
+    to_spark_uri,
+)
+from featurestore.spark_jobs import _delta_rs
 from featurestore.spark_jobs.errors import InputNotFoundError, WriteConflictError
+from featurestore.spark_jobs.paths import storage_options
 
 # Importing delta.exceptions makes PySpark raise these (Python) classes for Delta's
 # Scala concurrent-commit errors; every one of them means "retry on a new snapshot".
@@ -53,14 +60,38 @@ _COMMIT_INFO_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 _MERGE_LOCK = threading.Lock()
 
 
-def read_parquet(spark: SparkSession, path: Path) -> DataFrame:
-    """Read a Parquet dataset, translating a missing path into InputNotFoundError."""
-    if not path.exists():
-        raise InputNotFoundError(str(path))
+def read_parquet(spark: SparkSession, location: str | os.PathLike[str]) -> DataFrame:
+    """Read a Parquet dataset, translating a missing one into InputNotFoundError."""
+    where = os.fspath(location)
+    if is_local(where) and not os.path.exists(local_path(where)):
+        raise InputNotFoundError(where)
     try:
-        return spark.read.parquet(str(path))
+        return spark.read.parquet(to_spark_uri(where))
     except AnalysisException as exc:
-        raise InputNotFoundError(str(path)) from exc
+        raise InputNotFoundError(where) from exc
+
+
+def spark_can_open(spark: SparkSession, location: str) -> bool:
+    """Whether Spark has a Hadoop file system for ``location``'s scheme.
+
+    PySpark ships none for S3: ``s3a://`` needs ``hadoop-aws`` and the AWS
+    SDK on the classpath. Without one, Delta commits go through delta-rs.
+    """
+    if is_local(location):
+        return True
+    kind = scheme(to_spark_uri(location))
+    if kind not in _FILE_SYSTEMS:
+        jvm: Any = spark.sparkContext._jvm
+        conf = spark.sparkContext._jsc.hadoopConfiguration()
+        try:
+            jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(kind, conf)
+            _FILE_SYSTEMS[kind] = True
+        except Exception:  # Py4J: UnsupportedFileSystemException
+            _FILE_SYSTEMS[kind] = False
+    return _FILE_SYSTEMS[kind]
+
+
+_FILE_SYSTEMS: dict[str, bool] = {}
 
 
 @contextmanager
@@ -119,6 +150,17 @@ def write_delta(
         WriteConflictError: a concurrent commit conflicted with this one.
     """
     location = os.fspath(location)
+    if not spark_can_open(df.sparkSession, location):
+        _delta_rs.write(
+            df,
+            location,
+            storage_options(),
+            mode=mode,
+            stamp=_stamp(metadata),
+            partition_by=partition_by,
+            replace_where=replace_where,
+        )
+        return
     writer = (
         df.write.format("delta").mode(mode).option("userMetadata", _stamp(metadata))
     )
@@ -130,12 +172,15 @@ def write_delta(
     if partition_by and (whole or not is_delta_table(df, location)):
         writer = writer.partitionBy(*partition_by)
     with _conflicts_translated(location):
-        writer.save(location)
+        writer.save(to_spark_uri(location))
 
 
 def is_delta_table(df: DataFrame, location: str) -> bool:
-    """Whether ``location`` holds a Delta table (any Hadoop file system)."""
-    return bool(DeltaTable.isDeltaTable(df.sparkSession, location))
+    """Whether ``location`` holds a Delta table (any file system)."""
+    spark = df.sparkSession
+    if not spark_can_open(spark, location):
+        return _delta_rs.is_delta_table(location, storage_options())
+    return bool(DeltaTable.isDeltaTable(spark, to_spark_uri(location)))
 
 
 def merge_delta(
@@ -144,9 +189,9 @@ def merge_delta(
     *,
     on: Sequence[str],
     metadata: Mapping[str, object],
-    update_when: Column | None = None,
+    update_when: str | None = None,
     insert_only: bool = False,
-    target_filter: Column | None = None,
+    target_filter: str | None = None,
 ) -> None:
     """MERGE ``df`` into the Delta table at ``location`` in one commit.
 
@@ -159,23 +204,35 @@ def merge_delta(
         location: Table path or URI, passed to Spark as is.
         on: Columns identifying a row.
         metadata: Stamped as the commit's ``userMetadata``.
-        update_when: Condition over ``t.`` (target) and ``s.`` (source) columns.
+        update_when: SQL condition over ``t.`` (target) and ``s.`` (source)
+            columns, in the SQL both Spark and delta-rs read (backticked
+            names, ``IS NOT DISTINCT FROM``).
         insert_only: Only insert unmatched rows, never update.
-        target_filter: Condition on ``t.`` that every matching row satisfies;
-            lets Delta skip files.
+        target_filter: SQL condition on ``t.`` that every matching row
+            satisfies; lets Delta skip files.
 
     Raises:
         WriteConflictError: a concurrent commit conflicted with this one.
     """
-    condition = F.lit(True)
-    if target_filter is not None:
-        condition = target_filter
-    for name in on:
-        condition = condition & F.col(f"t.`{name}`").eqNullSafe(F.col(f"s.`{name}`"))
+    terms = [f"(t.`{n}` IS NOT DISTINCT FROM s.`{n}`)" for n in on]
+    condition = " AND ".join(
+        [*([f"({target_filter})"] if target_filter else []), *terms] or ["TRUE"]
+    )
     spark = df.sparkSession
+    if not spark_can_open(spark, location):
+        _delta_rs.merge(
+            df,
+            location,
+            storage_options(),
+            condition=condition,
+            stamp=_stamp(metadata),
+            update_when=update_when,
+            insert_only=insert_only,
+        )
+        return
     with _conflicts_translated(location), _MERGE_LOCK:
         builder = (
-            DeltaTable.forPath(spark, location)
+            DeltaTable.forPath(spark, to_spark_uri(location))
             .alias("t")
             .merge(df.alias("s"), condition)
         )
@@ -193,11 +250,6 @@ def merge_delta(
                 spark.conf.set(_COMMIT_INFO_CONF, previous)
 
 
-def _is_local(location: str) -> bool:
-    scheme = urlparse(location).scheme
-    return scheme in ("", "file") or len(scheme) == 1  # "C:" on Windows
-
-
 def committed_version(
     spark: SparkSession, location: str, metadata: Mapping[str, object]
 ) -> int | None:
@@ -205,24 +257,25 @@ def committed_version(
 
     Under concurrent writers the latest version may be someone else's; the stamp
     (job, run id, summary) finds this writer's own commit among the last few.
-    Local tables are read from the transaction log with delta-rs (milliseconds,
-    where Spark's ``DESCRIBE HISTORY`` runs a job); others through Spark.
+    Tables delta-rs reaches (local ones, and those Spark cannot open) are read
+    from the transaction log with delta-rs (milliseconds, where Spark's
+    ``DESCRIBE HISTORY`` runs a job); others through Spark.
 
     Returns:
         The version, the latest one when no recent commit carries the stamp, or
         None when there is no table.
     """
     stamp = _stamp(metadata)
-    if _is_local(location):
-        try:
-            table = _RsDeltaTable(location)
-        except _RsTableNotFoundError:
-            return None
-        history = table.history(20)
-        mine = [int(c["version"]) for c in history if c.get("userMetadata") == stamp]
-        return max(mine) if mine else int(table.version())
-    if not DeltaTable.isDeltaTable(spark, location):
+    if is_local(location) or not spark_can_open(spark, location):
+        history = _delta_rs.history(location, storage_options(), 20)
+        versions = [int(str(c["version"])) for c in history]
+        mine = [
+            int(str(c["version"])) for c in history if c.get("userMetadata") == stamp
+        ]
+        return max(mine or versions) if versions else None
+    uri = to_spark_uri(location)
+    if not DeltaTable.isDeltaTable(spark, uri):
         return None
-    rows = DeltaTable.forPath(spark, location).history(20).collect()
+    rows = DeltaTable.forPath(spark, uri).history(20).collect()
     mine = [int(r["version"]) for r in rows if r["userMetadata"] == stamp]
     return max(mine) if mine else max(int(r["version"]) for r in rows)

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, TypeVar, get_args
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from featurestore.services.contracts import Contract
 from featurestore.services.monitoring.model import DriftScore
+from featurestore.services.storage import absolute, is_uri, join
 from featurestore.spark_jobs.errors import ConfigError, WriteConflictError
 from featurestore.spark_jobs.io import (
     committed_version,
@@ -40,6 +41,8 @@ PublishMode = Literal["overwrite", "append", "merge", "replace_partitions"]
 """How passing rows reach the table; see :func:`publish`."""
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Run ids reach SQL (the quarantine MERGE): a plain token in every dialect.
+_RUN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _T = TypeVar("_T")
 
 
@@ -122,9 +125,9 @@ def resolve_table(
     """Locate ``table``: a bare name, or a path / URI used as is.
 
     A bare name (letters, digits, underscores) lives under the data root as
-    ``<root>/features/<name>``; anything else is a location handed to Spark
-    untouched (``s3a://bucket/x`` keeps its double slash), except that a
-    relative local path is made absolute. The quarantine table is the sibling
+    ``<root>/features/<name>``; anything else is a location used as is
+    (``s3://bucket/x`` keeps its double slash), except that a relative local
+    path is made absolute. The quarantine table is the sibling
     ``<location>_quarantine``.
 
     Args:
@@ -139,12 +142,11 @@ def resolve_table(
         raise ConfigError("table is empty")
     if _NAME.match(text):
         root = os.fspath(data_root) if data_root is not None else None
-        base = (root or str(default_data_root())).rstrip("/")
-        text = f"{base}/features/{text}"
-    if "://" not in text and not os.path.isabs(text):
+        text = join(root or default_data_root(), "features", text)
+    if not is_uri(text):
         # Spark resolves a relative path against the JVM's working directory,
         # which is not Python's after an os.chdir: anchor it here.
-        text = os.path.abspath(text)
+        text = absolute(text)
     return TableLocation(text, f"{text.rstrip('/')}_quarantine")
 
 
@@ -237,10 +239,14 @@ def publish(
             contract=contract.name,
         )
     if isinstance(table, DataPaths):
-        data_root = str(table.root)
+        data_root = table.root
         table = contract.name
     where = resolve_table(table, data_root)
     run_id = run_id or uuid.uuid4().hex[:12]
+    if not _RUN_ID.match(run_id):
+        raise ConfigError(
+            "run_id must be 1-128 letters, digits or _.:- characters", run_id=run_id
+        )
     policy = retry or RetryPolicy()
     monitor = prepare(df.sparkSession, contract, where.table)
     result = validate(contract, df, monitor.plan)
@@ -315,7 +321,7 @@ def _quarantine(
         on=["run_id", *contract.column_names],
         metadata=stamp,
         insert_only=True,
-        target_filter=F.col("t.run_id") == F.lit(run_id),
+        target_filter=f"t.`run_id` = '{run_id}'",
     )
 
 
@@ -352,27 +358,20 @@ def _merge(
         return
     key = set(contract.primary_key)
     changed = [
-        ~F.col(f"t.`{c}`").eqNullSafe(F.col(f"s.`{c}`"))
+        f"NOT (t.`{c}` IS NOT DISTINCT FROM s.`{c}`)"
         for c in contract.column_names
         if c not in key
     ]
-    created = F.col(f"s.`{contract.created_timestamp}`") >= F.col(
-        f"t.`{contract.created_timestamp}`"
-    )
+    created = contract.created_timestamp
     merge_delta(
         rows,
         location,
         on=contract.primary_key,
         metadata=stamp,
-        update_when=created & _any(changed),
+        update_when=f"s.`{created}` >= t.`{created}` AND ({' OR '.join(changed)})"
+        if changed
+        else "FALSE",
     )
-
-
-def _any(conditions: Sequence[Column]) -> Column:
-    out = F.lit(False)
-    for condition in conditions:
-        out = out | condition
-    return out
 
 
 def _replace_partitions(

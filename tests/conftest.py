@@ -34,3 +34,13 @@ def data_dir(tmp_path: Path) -> Path:
     root = tmp_path / "data"
     root.mkdir()
     return root
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real S3-compatible server (moto, its own process) on 127.0.0.1."""
+    from tests.s3_harness import start
+
+    server = start(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()

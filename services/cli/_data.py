@@ -21,31 +21,32 @@ from featurestore.services.cli._common import (
 @click.argument("table")
 @click.option(
     "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="data root holding features/ (default: $FS_DATA_DIR or ./data)",
+    help="data root holding features/, a path or URI (default: the project's "
+    "data_dir; $FS_DATA_DIR wins)",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="newest N")
 @json_option
-def lineage(
-    table: str, data_dir: Path | None, limit: int | None, as_json: bool
-) -> None:
-    """Versions of a Delta TABLE (feature table name or path), newest first.
+def lineage(table: str, data_dir: str | None, limit: int | None, as_json: bool) -> None:
+    """Versions of a Delta TABLE (feature table name, path or URI), newest first.
 
     Each version names the job, run and contract that produced it and the
-    contract verdict's counts.
+    contract verdict's counts. Tables on object storage are read with the
+    project's storage_options.
     """
-    from featurestore.services.lineage._cli import format_record
+    from featurestore.services.lineage._cli import history_of
     from featurestore.services.lineage.errors import LineageError
-    from featurestore.services.lineage.history import resolve_table, table_history
+    from featurestore.services.project import ProjectError
 
     try:
-        records = table_history(resolve_table(table, data_dir), limit)
-    except LineageError as exc:
+        records = history_of(table, data_dir, limit)
+    except (LineageError, ProjectError) as exc:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
     if as_json:
         echo_json([r.to_json_obj() for r in records])
         return
+    from featurestore.services.lineage._cli import format_record
+
     for record in records:
         click.echo(format_record(record))
 

@@ -84,8 +84,10 @@ def training_set(
             manifest = Manifest.from_json(replay.read_text(encoding="utf-8"))
             with spinner("replaying"):
                 from featurestore.services.offline import replay as replay_rows
+                from featurestore.services.project import Project
 
-                table = replay_rows(manifest, entity)
+                storage = Project.load(repo or default_repo()).storage_options
+                table = replay_rows(manifest, entity, storage)
                 _write_table(table, out, fmt)
             rows = table.num_rows
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from featurestore.services.lineage.errors import (
     LineageError,
     LineageErrorReason,
+    StorageUnavailableError,
     TableNotFoundError,
 )
 from featurestore.services.lineage.history import (
@@ -17,6 +18,7 @@ from featurestore.services.lineage.history import (
 __all__ = [
     "LineageError",
     "LineageErrorReason",
+    "StorageUnavailableError",
     "TableNotFoundError",
     "VersionRecord",
     "default_data_root",

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 from featurestore.services.lineage.errors import LineageError
@@ -15,6 +14,7 @@ from featurestore.services.lineage.history import (
     resolve_table,
     table_history,
 )
+from featurestore.services.project import Project, ProjectError, ProjectNotFoundError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,9 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("table", help="feature table name or path of a Delta table")
     history.add_argument(
         "--data-dir",
-        type=Path,
         default=None,
-        help="data root holding features/ (default: the project's data_dir)",
+        help="data root holding features/, a path or URI (default: the "
+        "project's data_dir)",
     )
     history.add_argument("--limit", type=int, default=None, help="newest N only")
     history.add_argument("--json", action="store_true", help="one JSON array")
@@ -66,8 +66,29 @@ def format_record(record: VersionRecord) -> str:
     )
 
 
+def history_of(
+    table: str, data_dir: str | None = None, limit: int | None = None
+) -> list[VersionRecord]:
+    """Versions of ``table`` (name, path or URI) with the project's storage options.
+
+    Without a project, a path or URI is still read (object stores then take
+    their credentials from the ``AWS_*`` environment).
+
+    Raises:
+        LineageError: no table there, or the object store did not answer.
+        ProjectNotFoundError: a bare name and neither a project nor data_dir.
+    """
+    try:
+        project: Project | None = Project.discover()
+    except ProjectNotFoundError:
+        project = None
+    root = data_dir or (project.data_dir if project is not None else None)
+    storage = project.storage_options if project is not None else None
+    return table_history(resolve_table(table, root), limit, storage)
+
+
 def _history(args: argparse.Namespace, out: TextIO) -> int:
-    records = table_history(resolve_table(args.table, args.data_dir), args.limit)
+    records = history_of(args.table, args.data_dir, args.limit)
     if args.json:
         json.dump([r.to_json_obj() for r in records], out, indent=2)
         out.write("\n")
@@ -82,6 +103,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _history(args, sys.stdout)
-    except LineageError as exc:
+    except (LineageError, ProjectError) as exc:
         sys.stderr.write(f"error: {exc.reason.value}: {exc}\n")
         return 2

@@ -10,6 +10,8 @@ class LineageErrorReason(StrEnum):
 
     TABLE_NOT_FOUND = "TABLE_NOT_FOUND"
     """No Delta table exists at the path."""
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
+    """The object store holding the table did not answer or refused."""
 
 
 class LineageError(Exception):
@@ -39,5 +41,17 @@ class TableNotFoundError(LineageError, LookupError):
         super().__init__(
             f"no Delta table at {path}",
             reason=LineageErrorReason.TABLE_NOT_FOUND,
+            metadata={"path": path},
+        )
+
+
+class StorageUnavailableError(LineageError, ConnectionError):
+    """The object store did not answer; the message never holds its options."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"cannot read {path}: the object store did not answer or refused "
+            "(check storage_options in featurestore.yaml)",
+            reason=LineageErrorReason.STORAGE_UNAVAILABLE,
             metadata={"path": path},
         )

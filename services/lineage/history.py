@@ -7,14 +7,21 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
-from featurestore.services.lineage.errors import TableNotFoundError
+from featurestore.services.lineage.errors import (
+    StorageUnavailableError,
+    TableNotFoundError,
+)
 from featurestore.services.project import Project
+from featurestore.services.storage import (
+    StorageOptions,
+    is_uri,
+    join,
+    open_delta,
+)
 
 
 @dataclass(frozen=True)
@@ -54,25 +61,25 @@ class VersionRecord:
         }
 
 
-def default_data_root() -> Path:
+def default_data_root() -> str:
     """Return the project's data root: `$FS_DATA_DIR`, else featurestore.yaml's.
 
     Raises:
         ProjectNotFoundError: No project in the working directory.
     """
-    return Path(Project.discover().data_dir)
+    return Project.discover().data_dir
 
 
-def resolve_table(table: str, data_dir: Path | None = None) -> Path:
-    """Return the path of `table`: a feature table name or a path.
+def resolve_table(table: str, data_dir: str | os.PathLike[str] | None = None) -> str:
+    """Return the location of `table`: a feature table name, a path or a URI.
 
     A bare name (no path separator, not an existing folder) means
     `<data_dir>/features/<name>`, the layout of `spark_jobs.paths.DataPaths`.
     """
-    candidate = Path(table)
-    if os.sep in table or "/" in table or candidate.is_dir():
-        return candidate
-    return (data_dir or default_data_root()) / "features" / table
+    if is_uri(table) or os.sep in table or "/" in table or os.path.isdir(table):
+        return table
+    root = os.fspath(data_dir) if data_dir is not None else default_data_root()
+    return join(root, "features", table)
 
 
 def _user_metadata(commit: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,21 +120,31 @@ def _record(commit: Mapping[str, Any]) -> VersionRecord:
     )
 
 
-def table_history(path: str | Path, limit: int | None = None) -> list[VersionRecord]:
+def table_history(
+    path: str | os.PathLike[str],
+    limit: int | None = None,
+    storage: StorageOptions | None = None,
+) -> list[VersionRecord]:
     """Return the versions of the Delta table at `path`, newest first.
 
     Args:
-        path: Folder of the Delta table.
+        path: Location of the Delta table: a path, `file://` or `s3://` URI.
         limit: Return at most this many versions (all when None).
+        storage: Object-store options (the project's); unused for local paths.
 
     Returns:
         One `VersionRecord` per commit still in the log, newest first.
 
     Raises:
         TableNotFoundError: TABLE_NOT_FOUND when `path` holds no Delta table.
+        StorageUnavailableError: STORAGE_UNAVAILABLE when the object store
+            did not answer or refused.
     """
+    location = os.fspath(path)
     try:
-        commits = DeltaTable(str(path)).history(limit)
+        commits = open_delta(location, storage).history(limit)
     except _DeltaTableNotFoundError as exc:
-        raise TableNotFoundError(str(path)) from exc
+        raise TableNotFoundError(location) from exc
+    except OSError as exc:  # delta-rs: the object store did not answer
+        raise StorageUnavailableError(location) from exc
     return [_record(commit) for commit in commits]

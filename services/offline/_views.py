@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from feast.data_format import DeltaFormat
@@ -12,10 +13,9 @@ from feast.infra.offline_stores.file_source import FileSource
 from featurestore.services.offline.errors import UnsupportedSourceError
 from featurestore.services.offline.join import ViewInput
 from featurestore.services.offline.snapshot import Snapshot, read_snapshot
+from featurestore.services.project import Project
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from feast.data_source import DataSource
     from feast.feature_view import FeatureView
 
@@ -31,8 +31,18 @@ class ViewRead:
     snapshot: Snapshot
 
 
-def delta_path(source: DataSource, repo_path: Path | str | None) -> str:
-    """Return the location of a Delta FileSource, resolved like Feast does.
+def project_of(repo_path: Path | str | None) -> Project:
+    """The project of a Feast repo path (featurestore.yaml, ``$FS_DATA_DIR``).
+
+    Read on each call, so a running server follows the project's config.
+    """
+    if repo_path is None:
+        return Project.discover()
+    return Project.load(Path(repo_path))
+
+
+def delta_path(source: DataSource, project: Project) -> str:
+    """Return the location of a Delta FileSource, resolved through the project.
 
     Raises:
         UnsupportedSourceError: ``source`` is not a FileSource in Delta format.
@@ -42,7 +52,7 @@ def delta_path(source: DataSource, repo_path: Path | str | None) -> str:
     if not isinstance(source.file_format, DeltaFormat):
         fmt = type(source.file_format).__name__
         raise UnsupportedSourceError(source.name, f"file_format {fmt}")
-    return FileSource.get_uri_for_file_path(repo_path, source.path)
+    return project.resolve_source(source.path)
 
 
 def read_source(
@@ -54,11 +64,13 @@ def read_source(
     """Read ``columns`` (source names, deduplicated) of a Delta FileSource."""
     version = pin if isinstance(pin, int) else None
     timestamp = pin if isinstance(pin, datetime) else None
+    project = project_of(repo_path)
     return read_snapshot(
-        delta_path(source, repo_path),
+        delta_path(source, project),
         version=version,
         timestamp=timestamp,
         columns=list(dict.fromkeys(columns)),
+        storage=project.storage_options,
     )
 
 

@@ -18,6 +18,7 @@ class Reason(enum.StrEnum):
     INVALID_REQUEST = "INVALID_REQUEST"
     UNSUPPORTED_SOURCE = "UNSUPPORTED_SOURCE"
     FEATURE_VIEW_NOT_FOUND = "FEATURE_VIEW_NOT_FOUND"
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
 
 
 class OfflineStoreError(Exception):
@@ -145,4 +146,20 @@ class FeatureViewNotFoundError(OfflineStoreError, LookupError):
             Reason.FEATURE_VIEW_NOT_FOUND,
             f"feature view {view!r} is not registered",
             view=view,
+        )
+
+
+class StorageUnavailableError(OfflineStoreError, ConnectionError):
+    """The object store holding a table did not answer (or refused the request).
+
+    The message names the table location only: never the storage options,
+    which may hold credentials.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            Reason.STORAGE_UNAVAILABLE,
+            f"cannot read {path}: the object store did not answer or refused "
+            "(check storage_options in featurestore.yaml)",
+            path=path,
         )

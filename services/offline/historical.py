@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from featurestore.services.offline._views import read_view
+from featurestore.services.offline._views import project_of, read_view
 from featurestore.services.offline.errors import (
     FeatureViewNotFoundError,
 )
@@ -19,13 +19,19 @@ from featurestore.services.offline.join import (
     point_in_time_rows,
 )
 from featurestore.services.offline.refs import group_refs, service_refs
-from featurestore.services.offline.snapshot import commit_metadata, read_snapshot
+from featurestore.services.offline.snapshot import (
+    Snapshot,
+    commit_metadata,
+    read_snapshot,
+)
 from featurestore.services.offline.store import entity_timestamp_column
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from feast import FeatureStore
     from feast.feature_view import FeatureView
+
+    from featurestore.services.storage import StorageOptions
 
 __all__ = [
     "HistoricalRequest",
@@ -139,6 +145,7 @@ def get_historical_features(
     if unknown:
         raise FeatureViewNotFoundError(sorted(unknown)[0])
     ts_column = request.timestamp_column or entity_timestamp_column(request.entity)
+    storage = project_of(store.repo_path).storage_options
     reads = [
         read_view(
             fv,
@@ -165,22 +172,27 @@ def get_historical_features(
         entity_rows=request.entity.num_rows,
         created_at=datetime.now(UTC).isoformat(),
         tables=[
-            _table_read(fv, r.view, r.snapshot.path, r.snapshot.version)
+            _table_read(fv, r.view, r.snapshot, storage)
             for (fv, _), r in zip(views.values(), reads, strict=True)
         ],
     )
     return HistoricalResult(rows=rows, manifest=manifest)
 
 
-def replay(manifest: Manifest, entity: pa.Table) -> pa.Table:
+def replay(
+    manifest: Manifest, entity: pa.Table, storage: StorageOptions | None = None
+) -> pa.Table:
     """Rebuild a training set from the exact Delta versions in ``manifest``.
 
     Needs no Feast registry: the join description is in the manifest, so
-    later edits to feature views do not change a replay.
+    later edits to feature views do not change a replay. ``storage`` holds the
+    object-store options for tables on object storage (the project's).
     """
     views = []
     for t in manifest.tables:
-        snap = read_snapshot(t.path, version=t.version, columns=t.columns)
+        snap = read_snapshot(
+            t.path, version=t.version, columns=t.columns, storage=storage
+        )
         table = snap.table.rename_columns(
             [t.rename.get(c, c) for c in snap.table.column_names]
         )
@@ -226,7 +238,9 @@ def _group_refs(
     return views
 
 
-def _table_read(fv: FeatureView, view: ViewInput, path: str, version: int) -> TableRead:
+def _table_read(
+    fv: FeatureView, view: ViewInput, snapshot: Snapshot, storage: StorageOptions
+) -> TableRead:
     source = fv.batch_source
     mapping = dict(source.field_mapping or {}) if source else {}
     inverse = {v: k for k, v in mapping.items()}
@@ -236,11 +250,12 @@ def _table_read(fv: FeatureView, view: ViewInput, path: str, version: int) -> Ta
     if view.created_timestamp_column:
         feature_cols.append(view.created_timestamp_column)
     ttl = view.ttl // timedelta(microseconds=1) if view.ttl else None
+    path, version = snapshot.path, snapshot.version
     return TableRead(
         view=view.name,
         path=path,
         version=version,
-        contract=_contract(commit_metadata(path, version)),
+        contract=_contract(commit_metadata(path, version, storage)),
         columns=list(dict.fromkeys(inverse.get(c, c) for c in feature_cols)),
         rename=mapping,
         join_keys=list(view.join_keys),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -13,16 +15,20 @@ from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.offline.errors import (
     NaiveTimestampError,
+    StorageUnavailableError,
     TableNotFoundError,
     VersionNotFoundError,
 )
+from featurestore.services.storage import open_delta
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import pyarrow as pa
 
-__all__ = ["Snapshot", "commit_metadata", "read_snapshot"]
+    from featurestore.services.storage import StorageOptions
+
+__all__ = ["Snapshot", "commit_metadata", "open_table", "read_snapshot"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,7 @@ class Snapshot:
     Attributes:
         table: The live rows of the snapshot (deleted/overwritten rows excluded).
         version: The Delta version that was read.
-        path: The table path as given.
+        path: The table location as given.
     """
 
     table: pa.Table
@@ -47,16 +53,18 @@ def read_snapshot(
     timestamp: datetime | None = None,
     columns: Sequence[str] | None = None,
     filters: Any = None,
+    storage: StorageOptions | None = None,
 ) -> Snapshot:
     """Read a Delta snapshot through the Delta log, never the raw parquet files.
 
     Args:
-        path: Table location.
+        path: Table location: a local path, ``file://`` or an object-store URI.
         version: Pin to this version; mutually exclusive with ``timestamp``.
         timestamp: Pin to the latest version committed at or before this
             tz-aware instant.
         columns: Only read these columns (all when None).
         filters: DNF filters passed to ``DeltaTable.to_pyarrow_table``.
+        storage: Object-store options (the project's); unused for local paths.
 
     Returns:
         The snapshot with the version that was actually read.
@@ -65,29 +73,33 @@ def read_snapshot(
         TableNotFoundError: No Delta table at ``path``.
         VersionNotFoundError: The pin names no existing version.
         NaiveTimestampError: ``timestamp`` has no time zone.
+        StorageUnavailableError: The object store did not answer.
         ValueError: Both pins were given.
     """
     if version is not None and timestamp is not None:
         raise ValueError("pin either version or timestamp, not both")
-    dt = _open(path, version)
+    dt = _open(path, version, storage)
     if timestamp is not None:
-        _load_at_time(dt, path, timestamp)
-    table = dt.to_pyarrow_table(
-        columns=list(columns) if columns is not None else None, filters=filters
-    )
+        _load_at_time(dt, path, timestamp, storage)
+    with _unavailable(path):
+        table = dt.to_pyarrow_table(
+            columns=list(columns) if columns is not None else None, filters=filters
+        )
     return Snapshot(table=table, version=dt.version(), path=path)
 
 
-def latest_version(path: str) -> int:
+def latest_version(path: str, storage: StorageOptions | None = None) -> int:
     """Return the current version of the Delta table at ``path``.
 
     Raises:
         TableNotFoundError: No Delta table at ``path``.
     """
-    return _open(path, None).version()
+    return _open(path, None, storage).version()
 
 
-def commit_metadata(path: str, version: int) -> dict[str, Any]:
+def commit_metadata(
+    path: str, version: int, storage: StorageOptions | None = None
+) -> dict[str, Any]:
     """Return the parsed ``userMetadata`` of the commit that made ``version``.
 
     A JSON object is returned as is; any other non-empty value is returned as
@@ -97,7 +109,7 @@ def commit_metadata(path: str, version: int) -> dict[str, Any]:
         TableNotFoundError: No Delta table at ``path``.
         VersionNotFoundError: ``version`` is not in the table history.
     """
-    info = _commit_info(_open(path, None), path, version)
+    info = _commit_info(_open(path, None, storage), path, version)
     raw = info.get("userMetadata")
     if not raw:
         return {}
@@ -108,22 +120,50 @@ def commit_metadata(path: str, version: int) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"userMetadata": raw}
 
 
-def _open(path: str, version: int | None) -> DeltaTable:
+def open_table(
+    path: str, storage: StorageOptions | None = None, version: int | None = None
+) -> DeltaTable:
+    """The delta-rs table at ``path`` with the options its location needs.
+
+    The one place the serving side opens a Delta table: ``s3a://`` is read
+    as ``s3://``, and the object store's errors are translated here.
+
+    Raises:
+        TableNotFoundError: No Delta table at ``path``.
+        StorageUnavailableError: The object store did not answer.
+    """
+    with _unavailable(path):
+        try:
+            return open_delta(path, storage, version)
+        except _DeltaTableNotFoundError as exc:
+            raise TableNotFoundError(path) from exc
+
+
+@contextmanager
+def _unavailable(path: str) -> Iterator[None]:
+    # delta-rs reports an unreachable or refusing object store as OSError;
+    # its text (request URLs) stays in the chained cause, out of the message.
     try:
-        latest = DeltaTable(path).version()
-    except _DeltaTableNotFoundError as exc:
-        raise TableNotFoundError(path) from exc
+        yield
+    except OSError as exc:
+        raise StorageUnavailableError(path) from exc
+
+
+def _open(path: str, version: int | None, storage: StorageOptions | None) -> DeltaTable:
+    latest = open_table(path, storage)
     if version is None:
-        return DeltaTable(path)
-    if not 0 <= version <= latest:
+        return latest
+    if not 0 <= version <= latest.version():
         raise VersionNotFoundError(path, f"version {version}")
     try:
-        return DeltaTable(path, version=version)
+        return open_table(path, storage, version)
     except DeltaError as exc:  # log files of old versions cleaned up
         raise VersionNotFoundError(path, f"version {version}") from exc
 
 
-def _load_at_time(dt: DeltaTable, path: str, timestamp: datetime) -> None:
+def _load_at_time(
+    dt: DeltaTable, path: str, timestamp: datetime, storage: StorageOptions | None
+) -> None:
     if timestamp.tzinfo is None:
         raise NaiveTimestampError("timestamp")
     pin = f"timestamp {timestamp.astimezone(UTC).isoformat()}"
@@ -133,7 +173,9 @@ def _load_at_time(dt: DeltaTable, path: str, timestamp: datetime) -> None:
         raise VersionNotFoundError(path, pin) from exc
     # delta-rs silently falls back to version 0 for instants before the
     # table existed; a pin must not return data that did not exist yet.
-    committed_ms = _commit_info(DeltaTable(path), path, dt.version())["timestamp"]
+    committed_ms = _commit_info(open_table(path, storage), path, dt.version())[
+        "timestamp"
+    ]
     if committed_ms > timestamp.timestamp() * 1000:
         raise VersionNotFoundError(path, pin)
 

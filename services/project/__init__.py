@@ -6,14 +6,15 @@ from featurestore.services.project.config import (
     FEAST_CONFIG,
     FRONT_BINARY,
     PROJECT_CONFIG,
+    TABLE_SCHEME,
     Caches,
     Project,
     ProjectConfig,
     default_cache_dir,
     default_ivy_dir,
     find_front_binary,
-    is_uri,
     load_config,
+    table_ref,
     table_uri,
     user_jobs,
 )
@@ -25,11 +26,13 @@ from featurestore.services.project.errors import (
     ProjectNotFoundError,
 )
 from featurestore.services.project.scaffold import scaffold
+from featurestore.services.storage import is_uri
 
 __all__ = [
     "FEAST_CONFIG",
     "FRONT_BINARY",
     "PROJECT_CONFIG",
+    "TABLE_SCHEME",
     "Caches",
     "DirectoryNotEmptyError",
     "Project",
@@ -44,6 +47,7 @@ __all__ = [
     "is_uri",
     "load_config",
     "scaffold",
+    "table_ref",
     "table_uri",
     "user_jobs",
 ]

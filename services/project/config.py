@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import posixpath
+import re
 import shutil
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -17,6 +17,14 @@ from featurestore.services.project.errors import (
     ProjectConfigError,
     ProjectNotFoundError,
 )
+from featurestore.services.storage import (
+    MissingVariableError,
+    StorageOptions,
+    absolute,
+    expand_variables,
+    join,
+    scheme,
+)
 
 FEAST_CONFIG = "feature_store.yaml"
 """The Feast config whose folder is the project (as `feast` finds it)."""
@@ -24,6 +32,10 @@ PROJECT_CONFIG = "featurestore.yaml"
 """Our settings, beside feature_store.yaml; optional (all fields default)."""
 FRONT_BINARY = "fs-front"
 """Executable name of the compiled gRPC front."""
+TABLE_SCHEME = "featurestore"
+"""Scheme of a table reference, ``featurestore://<table>``: a feature table of
+the project, located through featurestore.yaml when it is read."""
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Caches(BaseModel):
@@ -50,15 +62,11 @@ class ProjectConfig(BaseModel):
     """Job name -> module path, run by ``featurestore run NAME``; the repo is
     on ``sys.path``, so ``jobs.example`` is ``<repo>/jobs/example.py``."""
     storage_options: dict[str, str] = Field(default_factory=dict)
-    """Options for object storage (delta-rs / fsspec keys), e.g. endpoint."""
+    """Object-store options for the data root, delta-rs keys (``AWS_ENDPOINT_URL``,
+    ``AWS_REGION``, ``AWS_ALLOW_HTTP`` ...); ``${NAME}`` in a value is read from
+    the environment, so credentials need not be in the file."""
     caches: Caches = Caches()
     """Cache folders."""
-
-
-def is_uri(location: str) -> bool:
-    """True when ``location`` has a scheme (``s3://``, ``file://``), not a path."""
-    scheme, sep, _ = location.partition("://")
-    return bool(sep) and scheme.isidentifier() and len(scheme) > 1
 
 
 def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -99,11 +107,14 @@ class Project:
         repo: The folder holding feature_store.yaml (absolute).
         config: featurestore.yaml as parsed (defaults when the file is absent).
         data_dir: The data root, absolute path or URI (``$FS_DATA_DIR`` applied).
+        storage_options: ``config.storage_options`` with ``${NAME}`` read from
+            the environment; never printed.
     """
 
     repo: Path
     config: ProjectConfig
     data_dir: str
+    storage_options: StorageOptions = field(default_factory=StorageOptions)
 
     @classmethod
     def discover(
@@ -137,7 +148,11 @@ class Project:
         folder = Path(repo).resolve()
         config = load_config(folder / PROJECT_CONFIG)
         data_dir = env.get("FS_DATA_DIR") or config.data_dir
-        return cls(folder, config, _resolve(folder, data_dir))
+        try:
+            options = expand_variables(config.storage_options, env)
+        except MissingVariableError as exc:
+            raise ProjectConfigError(str(folder / PROJECT_CONFIG), str(exc)) from exc
+        return cls(folder, config, absolute(data_dir, folder), StorageOptions(options))
 
     @property
     def contracts_dir(self) -> Path:
@@ -151,11 +166,6 @@ class Project:
             return (self.repo / self.config.caches.ivy_dir).resolve()
         return default_ivy_dir()
 
-    @property
-    def storage_options(self) -> dict[str, str]:
-        """Object-storage options for the data root (a copy)."""
-        return dict(self.config.storage_options)
-
     def table_uri(self, name: str) -> str:
         """Location of feature table ``name``: ``<data_dir>/features/<name>``."""
         return join(self.data_dir, "features", name)
@@ -163,6 +173,18 @@ class Project:
     def quarantine_uri(self, name: str) -> str:
         """Location of the quarantine table beside feature table ``name``."""
         return join(self.data_dir, "features", f"{name}_quarantine")
+
+    def resolve_source(self, path: str) -> str:
+        """Where a Feast source ``path`` is now: the one resolver of source paths.
+
+        A table reference (:func:`table_ref`) is located through this
+        project's data root, so ``$FS_DATA_DIR`` and featurestore.yaml decide
+        at read time, not at ``feast apply``. A relative path is relative to
+        the repo (as Feast has it); URIs and absolute paths are kept.
+        """
+        if scheme(path) == TABLE_SCHEME:
+            return self.table_uri(_table_name(path))
+        return absolute(path, self.repo)
 
 
 def load_config(path: Path) -> ProjectConfig:
@@ -202,18 +224,27 @@ def _find(folder: Path, explicit: bool) -> Path:
     raise ProjectNotFoundError(str(folder))
 
 
-def join(root: str, *parts: str) -> str:
-    """Join path parts onto a local root or a URI (``/`` separators for URIs)."""
-    if is_uri(root):
-        return posixpath.join(root.rstrip("/"), *parts)
-    return str(Path(root, *parts))
+def table_ref(name: str) -> str:
+    """A reference to feature table ``name``: ``featurestore://<name>``.
+
+    Feature repos use it as a FileSource ``path``: the registry then holds the
+    name, and the offline store, materialisation and the server locate the
+    table through the project (featurestore.yaml ``data_dir``, ``$FS_DATA_DIR``)
+    each time they read it.
+
+    Raises:
+        ValueError: ``name`` is not a table name (letters, digits, ``_``).
+    """
+    if not _TABLE_NAME.match(name):
+        raise ValueError(f"not a table name: {name!r}")
+    return f"{TABLE_SCHEME}://{name}"
 
 
-def _resolve(repo: Path, location: str) -> str:
-    if is_uri(location):
-        return location
-    path = Path(location).expanduser()
-    return str(path if path.is_absolute() else (repo / path).resolve())
+def _table_name(ref: str) -> str:
+    name = ref[len(TABLE_SCHEME) + 3 :].strip("/")
+    if not _TABLE_NAME.match(name):
+        raise ProjectConfigError(ref, "a table reference is featurestore://<table>")
+    return name
 
 
 def table_uri(name: str, repo: Path | None = None) -> str:

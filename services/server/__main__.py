@@ -51,6 +51,10 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
     except (ConfigError, AuthConfigError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    # The offline store locates tables through the project when it reads
+    # them (Feast hands it only the repo): a --data-dir flag must reach it too,
+    # and the workers inherit it.
+    os.environ["FS_DATA_DIR"] = settings.data_root
     if settings.workers > 1 or settings.front:
         return supervise(settings, argv)
     # Block the stop signals before any thread exists (threads inherit the

@@ -13,7 +13,7 @@ _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--address", "address", {"help": "host:port (default 127.0.0.1:6566)"}),
     ("--repo", "repo_path", {"type": Path, "help": "the Feast repo"}),
     ("--feature-store-yaml", "feature_store_yaml", {"type": Path}),
-    ("--data-dir", "data_dir", {"type": Path, "help": "data root"}),
+    ("--data-dir", "data_dir", {"help": "data root, a path or URI (s3://bucket/p)"}),
     (
         "--entity-roots",
         "entity_roots",

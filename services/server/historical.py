@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 from deltalake.exceptions import DeltaError
 from feast import FeatureStore
 
@@ -28,13 +28,14 @@ from featurestore.services.server.errors import (
     RequestTooLargeError,
     ResourceExhaustedError,
 )
-from featurestore.services.server.paths import PathPolicy, is_uri
+from featurestore.services.server.paths import PathPolicy
 from featurestore.services.server.training_sets import (
     DELTA,
     PARQUET,
     check_output,
     write_training_set,
 )
+from featurestore.services.storage import StorageOptions
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
 
@@ -49,6 +50,8 @@ class HistoricalPolicy:
 
     paths: PathPolicy
     max_entity_rows: int
+    storage: StorageOptions = field(default_factory=StorageOptions)
+    """Object-store options (the project's) for paths on object storage."""
 
 
 class StreamSlots:
@@ -104,13 +107,13 @@ def stream_historical_features(
         raise RequestError("batch_size", "batch_size must not be negative")
     # Permission before existence: both paths are checked first, then the
     # references, so unknown features fail with NOT_FOUND before any I/O.
-    output = _output(request, policy.paths)
+    output = _output(request, policy.paths, policy.storage)
     entity_path = None
     if request.WhichOneof("entity_source") == "entity_rows_path":
         entity_path = policy.paths.resolve_read(request.entity_rows_path)
     catalog.resolve(list(request.features), request.feature_service)
     pins = {view: _pin(pin) for view, pin in request.pins.items()}
-    entity = _entity_rows(request, entity_path, policy.max_entity_rows)
+    entity = _entity_rows(request, entity_path, policy)
     result = get_historical_features(
         store,
         HistoricalRequest(
@@ -130,6 +133,7 @@ def stream_historical_features(
             rows,
             result.manifest.to_json(),
             policy.paths.write_root_resolved,
+            policy.storage,
         )
     for piece in ipc_chunks(rows.batches(batch_rows), rows.schema):
         yield pb.GetHistoricalFeaturesResponse(arrow_ipc=piece)
@@ -148,7 +152,11 @@ def stream_historical_features(
     yield pb.GetHistoricalFeaturesResponse(manifest=manifest)
 
 
-def _output(request: pb.GetHistoricalFeaturesRequest, paths: PathPolicy) -> str | None:
+def _output(
+    request: pb.GetHistoricalFeaturesRequest,
+    paths: PathPolicy,
+    storage: StorageOptions,
+) -> str | None:
     """The resolved output, checked writable before any work; None for none."""
     fmt = request.output_format
     if not request.output_path and fmt != pb.OUTPUT_FORMAT_UNSPECIFIED:
@@ -160,15 +168,24 @@ def _output(request: pb.GetHistoricalFeaturesRequest, paths: PathPolicy) -> str 
             "output_format", "output_path needs output_format PARQUET or DELTA"
         )
     resolved = paths.resolve_write(request.output_path)
-    check_output(resolved, _FORMATS[fmt], request.overwrite, paths.write_root_resolved)
+    check_output(
+        resolved,
+        _FORMATS[fmt],
+        request.overwrite,
+        paths.write_root_resolved,
+        storage,
+    )
     return resolved
 
 
 def _entity_rows(
-    request: pb.GetHistoricalFeaturesRequest, path: str | None, limit: int
+    request: pb.GetHistoricalFeaturesRequest,
+    path: str | None,
+    policy: HistoricalPolicy,
 ) -> pa.Table:
+    limit = policy.max_entity_rows
     if path is not None:
-        table = _read_path(path, request.entity_rows_path, limit)
+        table = _read_path(path, request.entity_rows_path, limit, policy.storage)
     elif request.WhichOneof("entity_source") == "entity_rows_arrow":
         table = read_ipc(
             request.entity_rows_arrow, "entity_rows_arrow", limit, ROWS_LIMIT
@@ -183,19 +200,24 @@ def _entity_rows(
     return table
 
 
-def _read_path(path: str, given: str, max_rows: int) -> pa.Table:
+def _read_path(
+    path: str, given: str, max_rows: int, storage: StorageOptions
+) -> pa.Table:
     """Read a Delta table or Parquet file/folder; errors quote ``given`` only."""
     field = "entity_rows_path"
-    if not is_uri(path) and not Path(path).exists():
-        raise NotFoundError("entity path", given[:200])
     try:
-        if is_uri(path) or (Path(path) / "_delta_log").is_dir():
-            table = read_snapshot(path).table
+        fs, inner = storage.filesystem(path)
+        if fs.get_file_info(inner).type == pafs.FileType.NotFound:
+            raise NotFoundError("entity path", given[:200])
+        if fs.get_file_info(f"{inner}/_delta_log").type == pafs.FileType.Directory:
+            table = read_snapshot(path, storage=storage).table
         else:
-            dataset = ds.dataset(path, format="parquet")
+            dataset = ds.dataset(inner, filesystem=fs, format="parquet")
             _check_rows(dataset.count_rows(), max_rows)
             table = dataset.to_table()
     except OfflineStoreError as exc:
+        if isinstance(exc, ConnectionError):
+            raise  # STORAGE_UNAVAILABLE: UNAVAILABLE, not the client's fault
         if isinstance(exc, LookupError):
             raise NotFoundError("entity path", given[:200]) from exc
         raise RequestError(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from featurestore.services.project import (
@@ -14,6 +15,7 @@ from featurestore.services.project import (
     ProjectNotFoundError,
     find_front_binary,
 )
+from featurestore.services.storage import StorageOptions, absolute, join
 
 
 def _default_repo() -> Path:
@@ -45,9 +47,10 @@ class ServerSettings(BaseSettings):
     contracts_dir: Path | None = None
     """Contract folder (FS_CONTRACTS_DIR); default: the project's
     ``contracts_dir`` (featurestore.yaml beside the repo's feature_store.yaml)."""
-    data_dir: Path | None = None
-    """Data root (FS_DATA_DIR): the default path roots below live inside it;
-    default: the project's ``data_dir``."""
+    data_dir: str | None = None
+    """Data root (FS_DATA_DIR), a path or a URI (``s3://bucket/prefix``): the
+    feature tables and the default path roots below live inside it; default:
+    the project's ``data_dir``."""
 
     # --- server-side paths (GetHistoricalFeatures) ---------------------------
     server_paths: bool = True
@@ -157,6 +160,13 @@ class ServerSettings(BaseSettings):
     serving_log_flush_seconds: float = Field(default=10.0, gt=0)
     """How often queued serving-log rows are appended (one commit per view)."""
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _location_text(cls, value: object) -> object:
+        # A location is text (``s3://`` would not survive ``Path``); a Path
+        # given in code is taken as its text.
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
     @model_validator(mode="after")
     def _project_locations(self) -> Self:
         # Unset locations come from the project at repo_path, so the server,
@@ -164,17 +174,24 @@ class ServerSettings(BaseSettings):
         if self.data_dir is None or self.contracts_dir is None:
             project = Project.load(self.repo_path)
             if self.data_dir is None:
-                self.data_dir = Path(project.data_dir)
+                self.data_dir = project.data_dir
             if self.contracts_dir is None:
                 self.contracts_dir = project.contracts_dir
+        self.data_dir = absolute(str(self.data_dir))
         return self
 
     @property
-    def data_root(self) -> Path:
+    def data_root(self) -> str:
         """The data root, resolved (``data_dir`` or the project's)."""
         if self.data_dir is None:  # filled by the validator; kept for mypy
-            return Path(Project.load(self.repo_path).data_dir)
+            return Project.load(self.repo_path).data_dir
         return self.data_dir
+
+    @property
+    def storage_options(self) -> StorageOptions:
+        """Object-store options of the project (featurestore.yaml), for
+        tables, entity paths and training sets on object storage."""
+        return Project.load(self.repo_path).storage_options
 
     @property
     def reflection_enabled(self) -> bool:
@@ -184,9 +201,9 @@ class ServerSettings(BaseSettings):
     @property
     def entity_read_roots(self) -> list[str]:
         """Where entity_rows_path may read (settings or the default)."""
-        return self.entity_roots or [str(self.data_root / "entities")]
+        return self.entity_roots or [join(self.data_root, "entities")]
 
     @property
     def training_set_write_root(self) -> str:
         """Where output_path may write (setting or the default)."""
-        return self.training_set_root or str(self.data_root / "training_sets")
+        return self.training_set_root or join(self.data_root, "training_sets")

@@ -10,12 +10,13 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 from featurestore.services.contracts import ContractError, ContractRegistry
 from featurestore.services.project import ProjectError
 from featurestore.spark_jobs.errors import SparkJobError
 from featurestore.spark_jobs.paths import DataPaths
-from featurestore.spark_jobs.publish import PublishReport
+from featurestore.spark_jobs.publish import PublishMode, PublishReport
 
 
 def job_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
@@ -23,10 +24,15 @@ def job_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "--data-dir",
-        type=Path,
         default=None,
-        help="data root holding raw/ and features/ (default: the project's data_dir; "
-        "$FS_DATA_DIR wins)",
+        help="data root holding raw/ and features/, a path or URI (default: the "
+        "project's data_dir; $FS_DATA_DIR wins)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=get_args(PublishMode),
+        default="overwrite",
+        help="how the passing rows reach the table (default: overwrite)",
     )
     parser.add_argument(
         "--master",

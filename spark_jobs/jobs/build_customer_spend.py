@@ -24,7 +24,9 @@ def _run(args: argparse.Namespace, paths: DataPaths, run_id: str) -> PublishRepo
     raw = read_parquet(spark, paths.raw_transactions)
     payments = approved_payments(deduplicate_transactions(raw))
     features = add_spend_windows(payments)
-    return publish(features, args.contract, paths, job=JOB, run_id=run_id)
+    return publish(
+        features, args.contract, paths, mode=args.mode, job=JOB, run_id=run_id
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,9 @@ def _run(args: argparse.Namespace, paths: DataPaths, run_id: str) -> PublishRepo
     labels = read_parquet(spark, paths.raw_labels)
     payments = approved_payments(deduplicate_transactions(raw))
     features = add_merchant_risk(payments, labels)
-    return publish(features, args.contract, paths, job=JOB, run_id=run_id)
+    return publish(
+        features, args.contract, paths, mode=args.mode, job=JOB, run_id=run_id
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from featurestore.spark_jobs.paths import DataPaths
+from featurestore.spark_jobs.paths import DataPaths, storage_options
 
 CURRENCIES = np.array(["EUR", "USD", "GBP"])
 COUNTRIES = np.array(["DE", "FR", "GB", "US", "NL", "ES", "IT", "PL"])
@@ -99,11 +99,16 @@ def generate(
 
 def write(tx: pa.Table, labels: pa.Table, paths: DataPaths) -> None:
     """Write both tables as Parquet datasets, replacing earlier output."""
+    storage = storage_options()
     for table, directory in ((tx, paths.raw_transactions), (labels, paths.raw_labels)):
-        directory.mkdir(parents=True, exist_ok=True)
-        for old in directory.glob("*.parquet"):
-            old.unlink()
-        pq.write_table(table, directory / "part-0.parquet", row_group_size=1 << 18)
+        fs, folder = storage.filesystem(directory)
+        fs.create_dir(folder, recursive=True)
+        for old in fs.get_file_info(pafs.FileSelector(folder)):
+            if old.path.endswith(".parquet"):
+                fs.delete_file(old.path)
+        pq.write_table(
+            table, f"{folder}/part-0.parquet", row_group_size=1 << 18, filesystem=fs
+        )
 
 
 def _today() -> datetime:
@@ -134,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--data-dir",
-        type=Path,
         default=None,
         help="root of the data folder (default: the project's data_dir; $FS_DATA_DIR "
         "wins)",

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deltalake import DeltaTable
 from feast.data_format import DeltaFormat, ParquetFormat
 from feast.infra.offline_stores.file_source import FileSource
 
 from featurestore.services.offline.errors import InvalidRequestError
 from featurestore.services.offline.refs import group_refs, service_refs
+from featurestore.services.project import Project
+from featurestore.services.storage import open_delta, to_spark_uri
 from featurestore.spark_jobs.errors import ConfigError, InputNotFoundError
 from featurestore.spark_jobs.pit.join import SparkViewInput, point_in_time_join
 
@@ -117,8 +119,9 @@ def _view_input(
     source = fv.batch_source
     if not isinstance(source, FileSource):
         raise ConfigError(f"view {fv.name!r} has no FileSource", view=fv.name)
-    path = FileSource.get_uri_for_file_path(store.repo_path, source.path)
-    df, version = _read(spark, fv.name, path, source.file_format)
+    project = Project.load(Path(store.repo_path))
+    path = project.resolve_source(source.path)
+    df, version = _read(spark, fv.name, path, source.file_format, project)
     mapping = dict(source.field_mapping or {})  # source column -> feature name
     for src, dst in mapping.items():
         df = df.withColumnRenamed(src, dst)
@@ -144,17 +147,17 @@ def _view_input(
 
 
 def _read(
-    spark: SparkSession, view: str, path: str, file_format: object
+    spark: SparkSession, view: str, path: str, file_format: object, project: Project
 ) -> tuple[DataFrame, int | None]:
     if isinstance(file_format, DeltaFormat):
         try:
-            version = DeltaTable(path).version()
+            version = open_delta(path, project.storage_options).version()
         except Exception as exc:  # delta-rs raises TableNotFoundError and OSError
             raise InputNotFoundError(path) from exc
         reader = spark.read.format("delta").option("versionAsOf", version)
-        return reader.load(path), version
+        return reader.load(to_spark_uri(path)), version
     if file_format is None or isinstance(file_format, ParquetFormat):
-        return spark.read.parquet(path), None
+        return spark.read.parquet(to_spark_uri(path)), None
     kind = type(file_format).__name__
     raise ConfigError(f"view {view!r}: unsupported file format {kind}", view=view)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,7 +93,7 @@ def _arrow(contract: Contract, rows: Sequence[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(list(rows), schema=schema)
 
 
-def _read(path: Path, sort: Sequence[str] = KEY) -> list[dict[str, Any]]:
+def _read(path: str | Path, sort: Sequence[str] = KEY) -> list[dict[str, Any]]:
     table = DeltaTable(str(path)).to_pyarrow_table()
     return table.sort_by([(c, "ascending") for c in sort]).to_pylist()
 
@@ -229,7 +230,7 @@ def test_wrong_schema_raises_schema_mismatch_and_writes_nothing(
         assert {k: info.value.metadata.get(k) for k in expected} == expected
         assert DeltaTable(str(target)).version() == 0
         assert _read(target) == _sorted(_good(10))
-        assert not paths.quarantine_table("customer_spend").exists()
+        assert not os.path.exists(paths.quarantine_table("customer_spend"))
 
 
 def test_duplicate_keys_greatest_created_timestamp_wins(spark, data_dir, contract):
@@ -347,14 +348,17 @@ def test_jobs_round_trip_and_rerun_is_idempotent(spark, data_dir, capsys):
         assert job.main(_job_args(data_dir, "run-1")) == 0
         first[name] = _read(paths.feature_table(name), keys[name])
         assert first[name], name
+    # The re-run upserts (--mode merge): same content, a version stamped merge.
     for name, job in jobs.items():
-        assert job.main(_job_args(data_dir, "run-2")) == 0
+        assert job.main([*_job_args(data_dir, "run-2"), "--mode", "merge"]) == 0
         table = paths.feature_table(name)
         assert _read(table, keys[name]) == first[name]
         assert [(r.version, r.run_id) for r in table_history(table)] == [
             (1, "run-2"),
             (0, "run-1"),
         ]
+        newest = DeltaTable(table).history(1)[0]
+        assert json.loads(newest["userMetadata"])["mode"] == "merge"
     capsys.readouterr()
 
 

@@ -111,10 +111,14 @@ def test_missing_table_raises_table_not_found(tmp_path: Path) -> None:
 
 
 def test_resolve_table_name_or_path(tmp_path: Path) -> None:
-    assert resolve_table("customer_spend", tmp_path) == (
+    assert resolve_table("customer_spend", tmp_path) == str(
         tmp_path / "features" / "customer_spend"
     )
-    assert resolve_table(str(tmp_path / "x")) == tmp_path / "x"
+    assert resolve_table(str(tmp_path / "x")) == str(tmp_path / "x")
+    assert resolve_table("customer_spend", "s3://b/p/") == (
+        "s3://b/p/features/customer_spend"
+    )
+    assert resolve_table("s3://b/t") == "s3://b/t"
 
 
 def test_cli_prints_one_line_per_version(
@@ -156,6 +160,7 @@ def test_public_api_is_pinned() -> None:
     assert sorted(lineage.__all__) == [
         "LineageError",
         "LineageErrorReason",
+        "StorageUnavailableError",
         "TableNotFoundError",
         "VersionRecord",
         "default_data_root",

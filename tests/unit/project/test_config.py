@@ -37,6 +37,7 @@ def test_exported_members() -> None:
         "FEAST_CONFIG",
         "FRONT_BINARY",
         "PROJECT_CONFIG",
+        "TABLE_SCHEME",
         "Caches",
         "DirectoryNotEmptyError",
         "Project",
@@ -51,6 +52,7 @@ def test_exported_members() -> None:
         "is_uri",
         "load_config",
         "scaffold",
+        "table_ref",
         "table_uri",
         "user_jobs",
     }
@@ -182,10 +184,10 @@ def test_server_settings_take_the_project(
     monkeypatch.chdir(repo)
     settings = ServerSettings()
     assert settings.repo_path == repo.resolve()
-    assert settings.data_dir == Path("/srv/data")
+    assert settings.data_dir == "/srv/data"
     assert settings.contracts_dir == repo.resolve() / "defs"
     assert settings.training_set_write_root == "/srv/data/training_sets"
     explicit = ServerSettings(repo_path=repo, data_dir=tmp_path / "d")
-    assert explicit.data_dir == tmp_path / "d"
+    assert explicit.data_dir == str(tmp_path / "d")
     monkeypatch.setenv("FS_DATA_DIR", str(tmp_path / "env"))
-    assert ServerSettings().data_dir == tmp_path / "env"
+    assert ServerSettings().data_dir == str(tmp_path / "env")

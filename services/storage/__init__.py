@@ -1,0 +1,36 @@
+"""Where tables live: locations as URIs and the options to reach them."""
+
+from __future__ import annotations
+
+from featurestore.services.storage.delta import is_delta_table, open_delta
+from featurestore.services.storage.options import (
+    MissingVariableError,
+    StorageOptions,
+    expand_variables,
+)
+from featurestore.services.storage.uri import (
+    absolute,
+    is_local,
+    is_uri,
+    join,
+    local_path,
+    scheme,
+    to_delta_uri,
+    to_spark_uri,
+)
+
+__all__ = [
+    "MissingVariableError",
+    "StorageOptions",
+    "absolute",
+    "expand_variables",
+    "is_delta_table",
+    "is_local",
+    "is_uri",
+    "join",
+    "local_path",
+    "open_delta",
+    "scheme",
+    "to_delta_uri",
+    "to_spark_uri",
+]

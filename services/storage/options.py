@@ -1,0 +1,127 @@
+"""Object-store options per location: delta-rs keys, pyarrow file systems, secrets kept.
+
+The project's ``storage_options`` (featurestore.yaml) use delta-rs's keys
+(``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ALLOW_HTTP`` ...). A value may
+name environment variables as ``${NAME}``, so credentials stay out of the
+file; keys left out are read by delta-rs and pyarrow from the standard
+``AWS_*`` variables themselves. Values are never printed: ``repr`` lists keys.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from featurestore.services.storage.uri import is_local, scheme, to_delta_uri
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+
+__all__ = ["MissingVariableError", "StorageOptions", "expand_variables"]
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# delta-rs spellings (case-insensitive, with or without the AWS_ prefix) of
+# the options pyarrow's S3FileSystem takes under another name.
+_ARROW_S3 = {
+    "access_key_id": "access_key",
+    "secret_access_key": "secret_key",
+    "session_token": "session_token",
+    "token": "session_token",
+    "region": "region",
+    "default_region": "region",
+    "endpoint_url": "endpoint_override",
+    "endpoint": "endpoint_override",
+}
+
+
+class MissingVariableError(ValueError):
+    """A ``${NAME}`` in a storage option names an unset environment variable."""
+
+    def __init__(self, key: str, variable: str) -> None:
+        super().__init__(
+            f"storage_options.{key}: environment variable {variable} is not set"
+        )
+        self.reason = "MISSING_VARIABLE"
+        self.metadata = {"key": key, "variable": variable}
+
+
+def expand_variables(
+    options: Mapping[str, str], env: Mapping[str, str]
+) -> dict[str, str]:
+    """``options`` with every ``${NAME}`` replaced by ``env[NAME]``.
+
+    Raises:
+        MissingVariableError: a named variable is not set (the message names
+            the key and the variable, never a value).
+    """
+    out = {}
+    for key, value in options.items():
+
+        def lookup(match: re.Match[str], key: str = key) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise MissingVariableError(key, name)
+            return env[name]
+
+        out[key] = _VARIABLE.sub(lookup, str(value))
+    return out
+
+
+class StorageOptions(Mapping[str, str]):
+    """The object-store options of one project; a read-only mapping."""
+
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        """Keep ``values`` (already expanded, see :func:`expand_variables`)."""
+        self._values = dict(values or {})
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        # Values may be credentials: never shown.
+        return f"StorageOptions(keys={sorted(self._values)})"
+
+    __str__ = __repr__
+
+    def for_location(self, location: str) -> dict[str, str] | None:
+        """The delta-rs ``storage_options`` for ``location``; None when local."""
+        if is_local(location):
+            return None
+        return dict(self._values)
+
+    def filesystem(self, location: str) -> tuple[pafs.FileSystem, str]:
+        """A pyarrow file system for ``location`` and the path inside it.
+
+        S3 takes the endpoint, region and credentials from the options (the
+        rest from pyarrow's own ``AWS_*`` lookup); other URIs go through
+        ``pyarrow.fs.FileSystem.from_uri``.
+        """
+        import pyarrow.fs as pafs
+
+        uri = to_delta_uri(location)
+        if is_local(uri):
+            return pafs.LocalFileSystem(), uri
+        if scheme(uri) != "s3":
+            return pafs.FileSystem.from_uri(uri)  # type: ignore[no-any-return]
+        return pafs.S3FileSystem(**self._arrow_s3()), uri[len("s3://") :]
+
+    def _arrow_s3(self) -> dict[str, object]:
+        kwargs: dict[str, object] = {}
+        allow_http = False
+        for key, value in self._values.items():
+            name = key.lower().removeprefix("aws_")
+            if name in _ARROW_S3:
+                kwargs[_ARROW_S3[name]] = value
+            elif name == "allow_http":
+                allow_http = value.lower() == "true"
+        endpoint = str(kwargs.get("endpoint_override", ""))
+        if endpoint.startswith("http://") or allow_http:
+            kwargs["scheme"] = "http"
+        return kwargs

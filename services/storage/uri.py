@@ -1,0 +1,113 @@
+"""Table locations as strings: a local path, ``file://`` or an object-store URI.
+
+``pathlib`` folds ``s3://bucket/x`` into ``s3:/bucket/x``, so no location is
+ever a ``Path``: this module joins, classifies and translates them as text.
+delta-rs and pyarrow name S3 ``s3://``; Hadoop's S3A file system (Spark)
+names it ``s3a://``.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from urllib.parse import unquote, urlsplit
+
+__all__ = [
+    "absolute",
+    "is_local",
+    "is_uri",
+    "join",
+    "local_path",
+    "scheme",
+    "to_delta_uri",
+    "to_spark_uri",
+]
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
+# Hadoop's name for a scheme, where it differs from delta-rs / pyarrow's.
+_SPARK_NAMES = {"s3": "s3a"}
+_DELTA_NAMES = {"s3a": "s3", "s3n": "s3"}
+
+
+def scheme(location: str) -> str:
+    """The URI scheme in lower case (``s3``, ``file``), ``""`` for a plain path.
+
+    A one-letter "scheme" is a Windows drive (``C://``), not a URI.
+    """
+    match = _SCHEME.match(location)
+    return match.group(1).lower() if match else ""
+
+
+def is_uri(location: str) -> bool:
+    """True when ``location`` has a scheme (``file://`` included)."""
+    return bool(scheme(location))
+
+
+def is_local(location: str) -> bool:
+    """True for a plain path or a ``file://`` URI."""
+    return scheme(location) in ("", "file")
+
+
+def local_path(location: str) -> str:
+    """The file-system path of a local location (``file://`` stripped).
+
+    Raises:
+        ValueError: ``location`` is on an object store.
+    """
+    kind = scheme(location)
+    if kind == "":
+        return location
+    if kind != "file":
+        raise ValueError(f"not a local location (scheme {kind}://)")
+    return unquote(urlsplit(location).path) or "/"
+
+
+def join(root: str, *parts: str) -> str:
+    """Join ``parts`` onto ``root``: ``/`` for URIs, the OS separator for paths."""
+    if is_uri(root):
+        clean = [p.strip("/") for p in parts if p.strip("/")]
+        return "/".join([root.rstrip("/"), *clean])
+    return os.path.join(root, *parts)
+
+
+def absolute(location: str, base: str | os.PathLike[str] | None = None) -> str:
+    """``location`` with a relative local path anchored at ``base`` (or the cwd).
+
+    URIs and absolute paths are returned as given (``~`` expanded); a relative
+    path is joined to ``base`` and resolved (``..`` and symlinks).
+    """
+    if is_uri(location):
+        return location
+    path = os.path.expanduser(location)
+    if os.path.isabs(path):
+        return path
+    anchor = os.fspath(base) if base is not None else os.getcwd()
+    return os.path.realpath(os.path.join(anchor, path))
+
+
+def to_spark_uri(location: str) -> str:
+    """The location as Spark / Hadoop name it: ``s3://`` becomes ``s3a://``.
+
+    A relative local path becomes absolute: Spark resolves it against the
+    JVM's working directory, which is not Python's after an ``os.chdir``.
+    """
+    kind = scheme(location)
+    if not kind:
+        return absolute(location)
+    if kind in _SPARK_NAMES:
+        return _SPARK_NAMES[kind] + location[len(kind) :]
+    return location
+
+
+def to_delta_uri(location: str) -> str:
+    """The location as delta-rs / pyarrow name it: ``s3a://`` becomes ``s3://``.
+
+    ``file://`` becomes the plain path, so every local table has one name.
+    """
+    kind = scheme(location)
+    if kind == "file":
+        return posixpath.normpath(local_path(location))
+    if kind in _DELTA_NAMES:
+        return _DELTA_NAMES[kind] + location[len(kind) :]
+    return location

@@ -1,0 +1,115 @@
+"""Delta commits through delta-rs, for object stores Spark has no file system for.
+
+PySpark ships no S3 connector: Hadoop's ``hadoop-aws`` needs the AWS SDK
+bundle (~650 MB for Hadoop 3.5), too much to fetch for every build. Where
+Spark cannot open a location, the rows that passed the contract are collected
+to the driver as Arrow and committed by delta-rs, with the same modes, the
+same ``userMetadata`` stamp and the same conflict translation as Spark's
+writes (see ``io.py``, the only caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError
+from pyspark.sql import DataFrame
+
+from featurestore.services.storage import StorageOptions, open_delta
+from featurestore.services.storage import is_delta_table as _is_delta
+from featurestore.services.storage import to_delta_uri as _uri
+from featurestore.spark_jobs.errors import WriteConflictError
+
+
+def write(
+    df: DataFrame,
+    location: str,
+    storage: StorageOptions,
+    *,
+    mode: str,
+    stamp: str,
+    partition_by: Sequence[str],
+    replace_where: str | None,
+) -> None:
+    """``io.write_delta`` through delta-rs (the batch passes through the driver)."""
+    whole = mode == "overwrite" and replace_where is None
+    partitions = bool(partition_by) and (whole or not _is_delta(location, storage))
+    uri, rows = _uri(location), df.toArrow()
+    partitions_by = list(partition_by) if partitions else None
+    options, commit = storage.for_location(location), _commit(stamp)
+    try:
+        if mode == "overwrite":
+            write_deltalake(
+                uri,
+                rows,
+                mode="overwrite",
+                schema_mode="overwrite" if whole else None,
+                predicate=replace_where,
+                partition_by=partitions_by,
+                storage_options=options,
+                commit_properties=commit,
+            )
+        else:
+            write_deltalake(
+                uri,
+                rows,
+                mode="append",
+                partition_by=partitions_by,
+                storage_options=options,
+                commit_properties=commit,
+            )
+    except CommitFailedError as exc:
+        raise WriteConflictError(location, _first_line(exc)) from exc
+
+
+def merge(
+    df: DataFrame,
+    location: str,
+    storage: StorageOptions,
+    *,
+    condition: str,
+    stamp: str,
+    update_when: str | None,
+    insert_only: bool,
+) -> None:
+    """``io.merge_delta`` through delta-rs; ``t``/``s`` alias target and source."""
+    table: DeltaTable = open_delta(location, storage)
+    builder = table.merge(
+        df.toArrow(),
+        predicate=condition,
+        source_alias="s",
+        target_alias="t",
+        commit_properties=_commit(stamp),
+    )
+    if not insert_only:
+        builder = builder.when_matched_update_all(predicate=update_when)
+    try:
+        builder.when_not_matched_insert_all().execute()
+    except CommitFailedError as exc:
+        raise WriteConflictError(location, _first_line(exc)) from exc
+
+
+def is_delta_table(location: str, storage: StorageOptions) -> bool:
+    """Whether delta-rs finds a Delta table at ``location``."""
+    return _is_delta(location, storage)
+
+
+def history(
+    location: str, storage: StorageOptions, limit: int
+) -> list[dict[str, object]]:
+    """The newest ``limit`` commits (delta-rs ``history``), or [] without a table."""
+    if not _is_delta(location, storage):
+        return []
+    return list(open_delta(location, storage).history(limit))
+
+
+def _commit(stamp: str) -> CommitProperties:
+    # delta-rs merges custom_metadata into commitInfo: "userMetadata" lands
+    # where Spark's userMetadata option puts it, so lineage reads both alike.
+    return CommitProperties(custom_metadata={"userMetadata": stamp})
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

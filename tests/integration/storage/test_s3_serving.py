@@ -1,0 +1,282 @@
+"""The serving side on a real S3-compatible server: reads, manifests, lineage.
+
+The project's data root is ``s3://bucket/prefix`` on the moto server the
+harness starts; featurestore.yaml names the endpoint and reads the secret key
+from an environment variable. Every answer is compared with the same request
+over a local copy of the same tables (the local path is the reference).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+from featurestore.services.cli import cli
+from featurestore.services.client import FeatureStoreClient
+from featurestore.services.lineage import StorageUnavailableError as LineageDown
+from featurestore.services.lineage import table_history
+from featurestore.services.offline import (
+    HistoricalRequest,
+    Manifest,
+    get_historical_features,
+    replay,
+)
+from featurestore.services.offline.errors import StorageUnavailableError
+from featurestore.services.offline.snapshot import read_snapshot
+from featurestore.services.project import Project, ProjectConfigError
+from featurestore.services.server.app import create_server
+from featurestore.services.server.settings import ServerSettings
+from featurestore.services.storage import StorageOptions
+from tests.integration.serving._repo import NOW, TS
+from tests.integration.storage._project import (
+    SECRET_VARIABLE,
+    apply,
+    write_project,
+    write_tables,
+)
+from tests.s3_harness import SECRET_KEY, S3Server
+
+pytestmark = [pytest.mark.integration]
+
+
+@dataclass
+class Side:
+    """One project: its repo, data root and Feast store."""
+
+    project: Project
+    store: object
+
+
+def _entities() -> pa.Table:
+    customers = [3, 7, 21, 999, 3]
+    merchants = ["M1", "M9", "M2", "M1", "M3"]
+    times = [NOW, NOW, NOW, NOW, NOW - timedelta(minutes=90)]
+    return pa.table(
+        {
+            "customer_id": pa.array(customers, pa.int64()),
+            "merchant_id": pa.array(merchants, pa.string()),
+            "event_timestamp": pa.array(times, TS),
+        }
+    )
+
+
+@pytest.fixture
+def s3_side(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> Side:
+    monkeypatch.delenv("FS_DATA_DIR", raising=False)
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET_KEY)
+    root = s3_server.prefix("serving")
+    repo = write_project(tmp_path / "s3", root, s3_server.options(inline_secret=False))
+    project = Project.load(repo)
+    write_tables(project)
+    return Side(project, apply(repo))
+
+
+@pytest.fixture
+def local_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Side:
+    monkeypatch.delenv("FS_DATA_DIR", raising=False)
+    repo = write_project(tmp_path / "local", str(tmp_path / "local-data"))
+    project = Project.load(repo)
+    write_tables(project)
+    return Side(project, apply(repo))
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    keys = [("customer_id", "ascending"), ("merchant_id", "ascending")]
+    return table.sort_by([*keys, ("event_timestamp", "ascending")])
+
+
+def test_the_registry_keeps_table_references_not_locations(s3_side: Side) -> None:
+    view = s3_side.store.get_feature_view("customer_stats")  # type: ignore[attr-defined]
+    assert view.batch_source.path == "featurestore://customer_stats"
+    location = s3_side.project.resolve_source(view.batch_source.path)
+    assert location == f"{s3_side.project.data_dir}/features/customer_stats"
+
+
+def test_historical_join_over_s3_equals_the_local_one(
+    s3_side: Side, local_side: Side
+) -> None:
+    request = HistoricalRequest(entity=_entities(), features="scoring")
+    remote = get_historical_features(s3_side.store, request)  # type: ignore[arg-type]
+    local = get_historical_features(local_side.store, request)  # type: ignore[arg-type]
+    assert _sorted(remote.table).equals(_sorted(local.table))
+    assert remote.table.column("spend").null_count < remote.table.num_rows
+    paths = {t.view: t.path for t in remote.manifest.tables}
+    assert paths["customer_stats"].startswith("s3://")
+    assert [t.version for t in remote.manifest.tables] == [0, 0]
+
+
+@pytest.fixture
+def s3_server_running(s3_side: Side) -> Iterator[tuple[FeatureStoreClient, str]]:
+    settings = ServerSettings(
+        repo_path=s3_side.project.repo, registry_refresh_seconds=0.2
+    )
+    running = create_server(settings, "127.0.0.1:0")
+    client = FeatureStoreClient(f"127.0.0.1:{running.port}", timeout=60)
+    yield client, s3_side.project.data_dir
+    client.close()
+    running.stop(0)
+
+
+def test_server_writes_training_sets_with_manifests_to_s3_and_replays_them(
+    s3_side: Side,
+    s3_server: S3Server,
+    s3_server_running: tuple[FeatureStoreClient, str],
+) -> None:
+    client, root = s3_server_running
+    streamed = client.get_historical_features(
+        _entities(),
+        feature_service="scoring",
+        output_path=f"{root}/training_sets/run1.parquet",
+        output_format="parquet",
+    )
+    # The object holds the rows and the manifest in its footer.
+    storage = s3_side.project.storage_options
+    fs, key = storage.filesystem(f"{root}/training_sets/run1.parquet")
+    with fs.open_input_file(key) as handle:
+        written = pq.read_table(handle)
+    assert written.equals(
+        streamed.table.replace_schema_metadata(written.schema.metadata)
+    )
+    manifest = Manifest.from_json(
+        written.schema.metadata[b"featurestore.training_set"].decode()
+    )
+    assert {t.path for t in manifest.tables} == {
+        f"{root}/features/customer_stats",
+        f"{root}/features/merchant_risk",
+    }
+    replayed = replay(manifest, _entities(), storage)
+    assert _sorted(replayed).equals(_sorted(streamed.table))
+    # A second write needs overwrite; the Delta format writes a table + marker.
+    with pytest.raises(grpc.RpcError) as refused:
+        client.get_historical_features(
+            _entities(),
+            feature_service="scoring",
+            output_path=f"{root}/training_sets/run1.parquet",
+            output_format="parquet",
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    client.get_historical_features(
+        _entities(),
+        feature_service="scoring",
+        output_path=f"{root}/training_sets/run2",
+        output_format="delta",
+    )
+    prefix = root.removeprefix(f"s3://{s3_server.bucket}/")
+    keys = s3_server.keys(f"{prefix}/training_sets/run2")
+    assert f"{prefix}/training_sets/run2/_featurestore_training_set.json" in keys
+    assert any(k.endswith(".parquet") for k in keys)
+    delta = DeltaTable(
+        f"{root}/training_sets/run2", storage_options=storage.for_location(root)
+    ).to_pyarrow_table()
+    assert _sorted(delta).equals(_sorted(streamed.table))
+
+
+def test_server_reads_entity_rows_from_s3_and_confines_them_by_prefix(
+    s3_side: Side, s3_server_running: tuple[FeatureStoreClient, str]
+) -> None:
+    client, root = s3_server_running
+    storage = s3_side.project.storage_options
+    for where in (f"{root}/entities/labels", f"{root}2/entities/labels"):
+        write_deltalake(where, _entities(), storage_options=storage.for_location(root))
+    inside = client.get_historical_features(
+        f"{root}/entities/labels", feature_service="scoring"
+    )
+    inline = client.get_historical_features(_entities(), feature_service="scoring")
+    assert _sorted(inside.table).equals(_sorted(inline.table))
+    for outside in (
+        f"{root}2/entities/labels",  # a sibling prefix sharing the root's text
+        f"{root}/entities/../../elsewhere",  # object stores keep ".." literally
+    ):
+        with pytest.raises(grpc.RpcError) as denied:
+            client.get_historical_features(outside, feature_service="scoring")
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    for outside in (
+        f"{root}/training_sets2/x.parquet",
+        f"{root}/training_sets/../features/customer_stats",
+        f"{root}/features/customer_stats",
+    ):
+        with pytest.raises(grpc.RpcError) as denied:
+            client.get_historical_features(
+                _entities(),
+                feature_service="scoring",
+                output_path=outside,
+                output_format="delta",
+            )
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED, outside
+
+
+def test_lineage_of_an_s3_table_from_the_cli(
+    s3_side: Side, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = s3_side.project
+    location = project.table_uri("customer_stats")
+    stamp = {"job": "nightly", "run_id": "r42", "contract": "customer_stats@1.2.0"}
+    write_deltalake(
+        location,
+        pa.table({"customer_id": pa.array([1], pa.int64())}),
+        mode="overwrite",
+        schema_mode="overwrite",
+        storage_options=project.storage_options.for_location(location),
+        commit_properties=CommitProperties(
+            custom_metadata={"userMetadata": json.dumps(stamp)}
+        ),
+    )
+    monkeypatch.chdir(project.repo)
+    result = CliRunner().invoke(cli, ["lineage", "customer_stats", "--json"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.output)
+    assert [r["version"] for r in records] == [1, 0]
+    assert (records[0]["job"], records[0]["run_id"]) == ("nightly", "r42")
+    assert records[0]["contract"] == "customer_stats@1.2.0"
+    text = CliRunner().invoke(cli, ["lineage", location])
+    assert text.exit_code == 0 and text.output.startswith("v1\t")
+
+
+def test_no_message_or_log_holds_the_secret_key(
+    s3_side: Side, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    project = s3_side.project
+    storage = project.storage_options
+    assert SECRET_KEY in storage.values()  # expanded from the environment
+    assert SECRET_KEY not in repr(storage) and SECRET_KEY not in repr(project)
+    missing = f"{project.data_dir}/features/nothing_here"
+    messages = []
+    with pytest.raises(LookupError) as no_table:
+        read_snapshot(missing, storage=storage)
+    messages.append(str(no_table.value))
+    # An endpoint that does not answer: the error names the table, no option.
+    dead = StorageOptions(
+        {**storage, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "max_retries": "0"}
+    )
+    with pytest.raises(StorageUnavailableError) as down:
+        read_snapshot(project.table_uri("customer_stats"), storage=dead)
+    messages.append(str(down.value))
+    with pytest.raises(LineageDown) as lineage_down:
+        table_history(project.table_uri("customer_stats"), storage=dead)
+    messages.append(str(lineage_down.value))
+    monkeypatch.delenv(SECRET_VARIABLE)
+    with pytest.raises(ProjectConfigError) as unset:
+        Project.load(project.repo)
+    messages.append(str(unset.value))
+    assert SECRET_VARIABLE in messages[-1]
+    monkeypatch.chdir(project.repo)
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET_KEY)
+    cli_run = CliRunner().invoke(cli, ["lineage", "nothing_here"])
+    assert cli_run.exit_code == 2
+    messages.append(cli_run.output)
+    for text in [*messages, caplog.text]:
+        assert SECRET_KEY not in text

@@ -1,0 +1,140 @@
+"""Locations as URIs, and object-store options that never show their values."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import featurestore.services.storage as storage
+from featurestore.services.storage import (
+    MissingVariableError,
+    StorageOptions,
+    absolute,
+    expand_variables,
+    is_local,
+    is_uri,
+    join,
+    local_path,
+    scheme,
+    to_delta_uri,
+    to_spark_uri,
+)
+
+
+def test_exported_members() -> None:
+    assert set(storage.__all__) == {
+        "MissingVariableError",
+        "StorageOptions",
+        "absolute",
+        "expand_variables",
+        "is_delta_table",
+        "is_local",
+        "is_uri",
+        "join",
+        "local_path",
+        "open_delta",
+        "scheme",
+        "to_delta_uri",
+        "to_spark_uri",
+    }
+
+
+@pytest.mark.parametrize(
+    ("location", "kind", "local"),
+    [
+        ("s3://bucket/p", "s3", False),
+        ("S3A://bucket/p", "s3a", False),
+        ("file:///tmp/x", "file", True),
+        ("/tmp/x", "", True),
+        ("relative/x", "", True),
+        ("C://windows", "", True),  # a drive letter, not a scheme
+        ("gs://b/x", "gs", False),
+    ],
+)
+def test_scheme_and_locality(location: str, kind: str, local: bool) -> None:
+    assert scheme(location) == kind
+    assert is_local(location) is local
+    assert is_uri(location) is bool(kind)
+
+
+def test_join_keeps_the_double_slash_of_uris() -> None:
+    assert join("s3://b/p/", "features", "t") == "s3://b/p/features/t"
+    assert join("s3://b", "/features/", "t") == "s3://b/features/t"
+    assert join("/data", "features", "t") == os.path.join("/data", "features", "t")
+
+
+def test_spark_and_delta_names_of_s3() -> None:
+    assert to_spark_uri("s3://b/x") == "s3a://b/x"
+    assert to_spark_uri("s3a://b/x") == "s3a://b/x"
+    assert to_delta_uri("s3a://b/x") == "s3://b/x"
+    assert to_delta_uri("file:///tmp/a/../b") == "/tmp/b"
+    assert to_spark_uri("rel/x") == os.path.join(os.getcwd(), "rel", "x")
+
+
+def test_absolute_anchors_relative_paths_only(tmp_path: Path) -> None:
+    assert absolute("s3://b/../x", tmp_path) == "s3://b/../x"
+    assert absolute("/abs/x", tmp_path) == "/abs/x"
+    assert absolute("a/../b", tmp_path) == str(tmp_path.resolve() / "b")
+
+
+def test_local_path_of_a_remote_location_is_an_error() -> None:
+    assert local_path("file:///tmp/a%20b") == "/tmp/a b"
+    with pytest.raises(ValueError, match="s3://"):
+        local_path("s3://b/x")
+
+
+segment = st.text(alphabet="abc-_.0", min_size=1, max_size=6).filter(
+    lambda s: s not in (".", "..")
+)
+
+
+@given(root=st.lists(segment, min_size=1, max_size=3), parts=st.lists(segment))
+def test_a_joined_uri_is_the_root_plus_the_parts(root, parts) -> None:
+    base = "s3://" + "/".join(root)
+    joined = join(base, *parts)
+    assert joined.split("/")[2:] == [*root, *parts]
+    assert to_delta_uri(to_spark_uri(joined)) == joined
+
+
+def test_variables_are_expanded_and_a_missing_one_is_named_not_shown() -> None:
+    env = {"KEY_ID": "id-1", "SECRET": "s3cr3t"}
+    options = expand_variables(
+        {"AWS_ACCESS_KEY_ID": "${KEY_ID}", "AWS_SECRET_ACCESS_KEY": "x-${SECRET}"},
+        env,
+    )
+    assert options == {"AWS_ACCESS_KEY_ID": "id-1", "AWS_SECRET_ACCESS_KEY": "x-s3cr3t"}
+    with pytest.raises(MissingVariableError) as info:
+        expand_variables({"AWS_SECRET_ACCESS_KEY": "${NOPE}", "k": "${SECRET}"}, env)
+    assert "NOPE" in str(info.value) and "s3cr3t" not in str(info.value)
+    assert info.value.metadata == {"key": "AWS_SECRET_ACCESS_KEY", "variable": "NOPE"}
+
+
+def test_options_apply_to_object_stores_and_never_print_values() -> None:
+    options = StorageOptions({"AWS_SECRET_ACCESS_KEY": "s3cr3t", "AWS_REGION": "r"})
+    assert options.for_location("/local/table") is None
+    assert options.for_location("file:///local/table") is None
+    assert options.for_location("s3://b/t") == dict(options)
+    for text in (repr(options), str(options), f"{options}"):
+        assert "s3cr3t" not in text and "AWS_SECRET_ACCESS_KEY" in text
+
+
+def test_pyarrow_file_system_of_an_s3_location() -> None:
+    options = StorageOptions(
+        {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "aws_region": "eu-west-3",
+            "AWS_ACCESS_KEY_ID": "id",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+        }
+    )
+    fs, path = options.filesystem("s3a://bucket/prefix/t")
+    assert isinstance(fs, pafs.S3FileSystem)
+    assert path == "bucket/prefix/t"
+    assert fs.region == "eu-west-3"
+    local, where = StorageOptions().filesystem("file:///tmp/x")
+    assert isinstance(local, pafs.LocalFileSystem) and where == "/tmp/x"
