@@ -12,15 +12,24 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import yaml
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parent.parent
+from featurestore.services.project import (
+    FEAST_CONFIG,
+    Project,
+    ProjectConfigError,
+    ProjectError,
+    is_uri,
+)
+
 PY = sys.executable
 FEAST = str(Path(PY).parent / "feast")
 # The demo drives the `featurestore` CLI, as a user would.
@@ -60,7 +69,42 @@ def step(number: int, total: int, title: str) -> Iterator[None]:
     print(f"    done in {time.monotonic() - started:.1f}s", flush=True)
 
 
-def run(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> str:
+@dataclass(frozen=True)
+class Locations:
+    """Where the demo works: all of it from the project, none from this file."""
+
+    repo: Path
+    """The Feast repo (``--repo``, else found as the CLI finds it)."""
+    data_dir: Path
+    """The data root (``--data-dir``, else the project's ``data_dir``)."""
+    registry_dir: Path
+    """The folder of the registry named in feature_store.yaml."""
+
+    @classmethod
+    def of(cls, repo: Path | None, data_dir: Path | None) -> Locations:
+        """Resolve the project at ``repo`` (or the working directory).
+
+        Raises:
+            ProjectError: no project there, or a malformed featurestore.yaml.
+        """
+        project = Project.discover(repo)
+        if data_dir is None and is_uri(project.data_dir):
+            raise ProjectConfigError(
+                str(project.repo / "featurestore.yaml"),
+                "the demo reads its raw data locally: pass a local --data-dir",
+            )
+        root = Path(data_dir.resolve() if data_dir else project.data_dir)
+        config = yaml.safe_load((project.repo / FEAST_CONFIG).read_text()) or {}
+        registry = config.get("registry", "data/registry.db")
+        if isinstance(registry, dict):
+            registry = registry.get("path", "data/registry.db")
+        registry_path = Path(registry)
+        if not registry_path.is_absolute():
+            registry_path = project.repo / registry_path
+        return cls(project.repo, root, registry_path.resolve().parent)
+
+
+def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
     """Run a command; print its last lines; raise StepFailed on non-zero exit."""
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
@@ -150,10 +194,30 @@ def main(argv: list[str] | None = None) -> int:
     """Run the whole pipeline once; exit non-zero if any step fails."""
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--transactions", type=int, default=200_000)
-    parser.add_argument("--data-dir", type=Path, default=REPO / "data")
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        help="the project (default: found as `featurestore` finds it)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="data root (default: the project's data_dir; $FS_DATA_DIR wins)",
+    )
     args = parser.parse_args(argv)
-    data_dir = args.data_dir.resolve()
-    env = {**os.environ, "FS_DATA_DIR": str(data_dir), "SPARK_LOCAL_IP": "127.0.0.1"}
+    try:
+        where = Locations.of(args.repo, args.data_dir)
+    except ProjectError as exc:
+        parser.error(str(exc))
+    data_dir, repo = where.data_dir, where.repo
+    env = {
+        **os.environ,
+        "FS_DATA_DIR": str(data_dir),
+        "FS_REPO_PATH": str(repo),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
     total, server = 8, None
     started = time.monotonic()
     try:
@@ -202,13 +266,13 @@ def main(argv: list[str] | None = None) -> int:
                 "contracts",
                 "check-feast",
                 "--repo",
-                str(REPO / "feature_repo"),
+                str(repo),
                 env=env,
             )
-            # The registry and online store live in ../data/feast beside the
-            # repo (feature_store.yaml), whatever --data-dir says.
-            (REPO / "data" / "feast").mkdir(parents=True, exist_ok=True)
-            run(FEAST, "apply", cwd=REPO / "feature_repo", env=env)
+            # The registry lives where feature_store.yaml says, whatever
+            # --data-dir says.
+            where.registry_dir.mkdir(parents=True, exist_ok=True)
+            run(FEAST, "apply", cwd=repo, env=env)
         with step(5, total, "featurestore materialize --incremental (Delta -> SQLite)"):
             end = datetime.now(UTC).replace(microsecond=0)
             run(
@@ -217,15 +281,15 @@ def main(argv: list[str] | None = None) -> int:
                 "--incremental",
                 end.isoformat(),
                 "--repo",
-                str(REPO / "feature_repo"),
+                str(repo),
                 env=env,
             )
         port = free_port()
         address = f"127.0.0.1:{port}"
         with step(6, total, f"Start the gRPC server on {address}"):
             server = subprocess.Popen(
-                [FS, "serve", "--address", address],
-                cwd=REPO,
+                [FS, "serve", "--address", address, "--repo", str(repo)],
+                cwd=repo,
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
