@@ -30,7 +30,7 @@ import pyarrow as pa
 from prometheus_client import Counter
 
 from featurestore.services.online import FeatureStatus
-from featurestore.services.project.config import join
+from featurestore.services.storage import join
 
 if TYPE_CHECKING:
     from feast import FeatureView

@@ -41,8 +41,12 @@ def project_of(repo_path: Path | str | None) -> Project:
     return Project.load(Path(repo_path))
 
 
-def delta_path(source: DataSource, project: Project) -> str:
+def delta_path(source: DataSource, project: Project | Path | str | None) -> str:
     """Return the location of a Delta FileSource, resolved through the project.
+
+    Args:
+        source: The feature view's batch source.
+        project: The project, or the Feast repo path it is loaded from.
 
     Raises:
         UnsupportedSourceError: ``source`` is not a FileSource in Delta format.
@@ -52,6 +56,8 @@ def delta_path(source: DataSource, project: Project) -> str:
     if not isinstance(source.file_format, DeltaFormat):
         fmt = type(source.file_format).__name__
         raise UnsupportedSourceError(source.name, f"file_format {fmt}")
+    if not isinstance(project, Project):
+        project = project_of(project)
     return project.resolve_source(source.path)
 
 

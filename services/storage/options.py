@@ -10,7 +10,7 @@ file; keys left out are read by delta-rs and pyarrow from the standard
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from featurestore.services.storage.uri import is_local, scheme, to_delta_uri
@@ -68,25 +68,15 @@ def expand_variables(
     return out
 
 
-class StorageOptions(Mapping[str, str]):
-    """The object-store options of one project; a read-only mapping."""
+class StorageOptions(dict[str, str]):
+    """The object-store options of one project, a dict that never shows its values.
 
-    def __init__(self, values: Mapping[str, str] | None = None) -> None:
-        """Keep ``values`` (already expanded, see :func:`expand_variables`)."""
-        self._values = dict(values or {})
-
-    def __getitem__(self, key: str) -> str:
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
+    A dict, so it goes wherever delta-rs takes ``storage_options``.
+    """
 
     def __repr__(self) -> str:
         # Values may be credentials: never shown.
-        return f"StorageOptions(keys={sorted(self._values)})"
+        return f"StorageOptions(keys={sorted(self)})"
 
     __str__ = __repr__
 
@@ -94,7 +84,7 @@ class StorageOptions(Mapping[str, str]):
         """The delta-rs ``storage_options`` for ``location``; None when local."""
         if is_local(location):
             return None
-        return dict(self._values)
+        return dict(self)
 
     def filesystem(self, location: str) -> tuple[pafs.FileSystem, str]:
         """A pyarrow file system for ``location`` and the path inside it.
@@ -115,7 +105,7 @@ class StorageOptions(Mapping[str, str]):
     def _arrow_s3(self) -> dict[str, object]:
         kwargs: dict[str, object] = {}
         allow_http = False
-        for key, value in self._values.items():
+        for key, value in self.items():
             name = key.lower().removeprefix("aws_")
             if name in _ARROW_S3:
                 kwargs[_ARROW_S3[name]] = value

@@ -22,7 +22,7 @@ DEFINITIONS = (
         'path="data/customer_stats"', 'path=table_ref("customer_stats")'
     ).replace('path="data/merchant_risk"', 'path=table_ref("merchant_risk")')
 )
-assert DEFINITIONS.count("table_ref(") == 3
+assert DEFINITIONS.count("table_ref(") == 2
 OBJECTS = (
     "customer",
     "merchant",
