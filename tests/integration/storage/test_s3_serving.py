@@ -280,3 +280,31 @@ def test_no_message_or_log_holds_the_secret_key(
     messages.append(cli_run.output)
     for text in [*messages, caplog.text]:
         assert SECRET_KEY not in text
+
+
+def test_materialize_from_s3_then_online_reads_equal_the_local_ones(
+    s3_side: Side, local_side: Side, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = []
+    for side in (s3_side, local_side):
+        monkeypatch.chdir(side.project.repo)
+        done = CliRunner().invoke(cli, ["materialize", "--incremental", "--json"])
+        assert done.exit_code == 0, done.output
+        assert json.loads(done.output)["customer_stats"] > 0
+        running = create_server(
+            ServerSettings(repo_path=side.project.repo), "127.0.0.1:0"
+        )
+        try:
+            with FeatureStoreClient(f"127.0.0.1:{running.port}") as client:
+                reads.append(
+                    client.get_online_features(
+                        {"customer_id": [3, 21, 999], "merchant_id": ["M1"] * 3},
+                        feature_service="scoring",
+                        with_status=True,
+                    )
+                )
+        finally:
+            running.stop(0)
+    remote, local = reads
+    assert remote.equals(local)
+    assert remote["spend__status"].tolist()[0] == "PRESENT"
