@@ -8,7 +8,13 @@ On the same generated raw events, three runs of the customer_spend transform:
 
 * ``plain``: transform, then one Delta overwrite (no validation);
 * ``enforced``: transform, then ``spark_jobs.publish.publish`` (verdict per row,
-  duplicate keys, quarantine, failure-ratio gate, Delta overwrite);
+  duplicate keys, quarantine, failure-ratio gate, Delta overwrite) with
+  profiling off: enforcement alone;
+* ``profiled``: the same publish as it runs by default, which also profiles the
+  passing rows in the verdict's Spark pass, scores drift against the reference
+  and the previous version and commits the profile (#16). Two untimed publishes
+  first give its table a reference (the second buckets version 0 with DuckDB),
+  so every timed round is the steady state;
 * ``pandera_pyspark``: transform, Pandera's own pyspark validation of a schema
   built from the same contract (``schema.validate(df)`` then reading
   ``df.pandera.errors``), then a Delta overwrite of every row (Pandera neither
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -157,8 +164,22 @@ def variants(
             DataPaths.from_root(out / "enforced"),
             job="bench_enforcement",
             run_id="bench",
+            profile=False,
         )
         return report.validation.summary()
+
+    def profiled() -> dict[str, Any]:
+        report = publish(
+            _features(spark, data),
+            contract,
+            DataPaths.from_root(out / "profiled"),
+            job="bench_enforcement",
+            run_id="bench",
+        )
+        return {
+            **report.validation.summary(),
+            "drift": [s.to_json_obj() for s in report.drift],
+        }
 
     def pandera_pyspark() -> dict[str, Any]:
         validated = pandera_pyspark_schema(contract).validate(_features(spark, data))
@@ -167,7 +188,7 @@ def variants(
         write_delta(validated, target, mode="overwrite", metadata={})
         return {"pandera_errors": json.loads(json.dumps(errors, default=str))}
 
-    return {fn.__name__: fn for fn in (plain, enforced, pandera_pyspark)}
+    return {fn.__name__: fn for fn in (plain, enforced, profiled, pandera_pyspark)}
 
 
 def run(
@@ -180,14 +201,16 @@ def run(
 ) -> tuple[dict[str, list[float]], dict[str, dict[str, Any]]]:
     """Run the variants ``repeat`` times on the same data; every timing."""
     by_name = variants(spark, contract, data, out)
-    plain, enforced, pandera_pyspark = by_name.values()
+    plain, enforced, profiled, pandera_pyspark = by_name.values()
     times: dict[str, list[float]] = {}
     details: dict[str, dict[str, Any]] = {}
+    for _ in range(2):  # untimed: version 0, then its buckets (the reference)
+        profiled()
     # Interleaved rounds: a background hiccup hits one round of one variant,
     # not one variant in every round. Pandera on pyspark takes ~3 minutes a
     # round at 2M rows, so it runs in the first `pandera_rounds` only.
     for number in range(repeat):
-        chosen = [plain, enforced]
+        chosen = [plain, enforced, profiled]
         if number < pandera_rounds:
             chosen.append(pandera_pyspark)
         for fn in chosen:
@@ -274,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return _child(args)
     contract = ContractRegistry().get("customer_spend")
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench_enforcement_") as tmp:
         work = args.work_dir or Path(tmp)
         data = DataPaths.from_root(work / "data")
@@ -298,7 +322,15 @@ def main(argv: list[str] | None = None) -> int:
     best = {name: min(ts) for name, ts in times.items()}
     # Each enforced run against the plain run of its own round.
     paired = [e / p for p, e in zip(times["plain"], times["enforced"], strict=True)]
+    profiling = [
+        p / e for e, p in zip(times["enforced"], times["profiled"], strict=True)
+    ]
     results = {
+        # The machine may be shared: 1/5/15-minute load at start and end.
+        "load_average": {
+            "start": [round(x, 2) for x in load_start],
+            "end": [round(x, 2) for x in os.getloadavg()],
+        },
         "transactions": args.transactions,
         "repeat": args.repeat,
         "raw_rows": rows_in,
@@ -311,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
             "enforced/plain (median)": round(median["enforced"] / median["plain"], 2),
             "enforced/plain (best)": round(best["enforced"] / best["plain"], 2),
             "enforced/plain (per round)": [round(r, 2) for r in paired],
+            "profiled/enforced (median)": round(
+                median["profiled"] / median["enforced"], 3
+            ),
+            "profiled/enforced (per round)": [round(r, 3) for r in profiling],
             "enforced/plain (one-off jobs, median)": round(
                 median["enforced_cold"] / median["plain_cold"], 2
             )
@@ -337,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
               f"   {runs}")  # fmt: skip
     for name, ratio in results["ratios"].items():
         print(f"{name:<36}{ratio}")
+    print(f"load average (1/5/15 min): {results['load_average']}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"saved {args.output}")

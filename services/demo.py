@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -190,6 +191,37 @@ def training_entities(data_dir: Path, rows: int) -> pd.DataFrame:
     ].reset_index(drop=True)
 
 
+def drifted_version(
+    transactions: int, data_dir: Path, repo: Path, env: dict[str, str]
+) -> None:
+    """Publish customer_spend again from raw events whose later amounts tripled,
+    then print its freshness and drift (its contract warns, so it publishes)."""
+    run(FS, "run", "generate_raw_events", "--transactions", str(transactions),
+        "--drift", "3", "--data-dir", str(data_dir), env=env)  # fmt: skip
+    run(FS, "run", "build_customer_spend", "--data-dir", str(data_dir), env=env)
+    fresh = subprocess.run(
+        [FS, "monitor", "freshness", "customer_spend", "--repo", str(repo), "--json"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    for view in json.loads(fresh.stdout or "[]"):
+        print(f"    freshness {view['view']}: {view['verdict']} ({view['reason']})")
+    drift = subprocess.run(
+        [FS, "monitor", "drift", "customer_spend", "--repo", str(repo), "--json"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if drift.returncode not in (0, 1):  # 1: a score reached its fail threshold
+        raise StepFailed(f"monitor drift exited {drift.returncode}: {drift.stderr}")
+    report = json.loads(drift.stdout)
+    print(f"    drift of customer_spend version {report['version']}:")
+    for score in report["scores"]:
+        if score["against"] == "baseline":
+            print(
+                f"      {score['feature']:<10} {score['metric']} "
+                f"{score['score']:.3f} vs version {score['reference_version']}: "
+                f"{score['verdict']} (on_drift {score['on_drift']}: published)"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the whole pipeline once; exit non-zero if any step fails."""
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
@@ -218,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         "FS_REPO_PATH": str(repo),
         "SPARK_LOCAL_IP": "127.0.0.1",
     }
-    total, server = 8, None
+    total, server = 9, None
     started = time.monotonic()
     try:
         with step(
@@ -284,9 +316,11 @@ def main(argv: list[str] | None = None) -> int:
                 str(repo),
                 env=env,
             )
+        with step(6, total, "A drifted later batch: customer_spend's next version"):
+            drifted_version(args.transactions, data_dir, repo, env)
         port = free_port()
         address = f"127.0.0.1:{port}"
-        with step(6, total, f"Start the gRPC server on {address}"):
+        with step(7, total, f"Start the gRPC server on {address}"):
             server = subprocess.Popen(
                 [FS, "serve", "--address", address, "--repo", str(repo)],
                 cwd=repo,
@@ -298,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         from featurestore.services.client import FeatureStoreClient
 
         with FeatureStoreClient(address) as client:
-            with step(7, total, "Online features for five customers (fraud_model_v1)"):
+            with step(8, total, "Online features for five customers (fraud_model_v1)"):
                 entities = training_entities(data_dir, 5)
                 online = client.get_online_features(
                     {
@@ -310,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 shown = [c for c in online.columns if not c.endswith("__event_time")]
                 print(online[shown].to_string(index=False, max_colwidth=12))
-            with step(8, total, "Point-in-time training set (labels as entity rows)"):
+            with step(9, total, "Point-in-time training set (labels as entity rows)"):
                 labels = training_entities(data_dir, 2_000)
                 training = client.get_historical_features(
                     labels, feature_service="fraud_model_v1"

@@ -13,12 +13,15 @@ pinned snapshot before anything else, so profiles and versions stay in step.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deltalake import CommitProperties, write_deltalake
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
@@ -28,6 +31,7 @@ from featurestore.services.monitoring._schema import (
     SCHEMA,
     profile_location,
     profiles_from,
+    to_table,
 )
 from featurestore.services.monitoring.aggregates import Aggregate, ProfilePlan
 from featurestore.services.monitoring.assess import Assessment, Reference
@@ -53,6 +57,7 @@ _NO_STAMP: dict[str, object] = {"featurestore": "no commit carries this stamp"}
 class Monitor:
     """What a publish needs to profile its batch and score its drift."""
 
+    spark: SparkSession
     contract: Contract
     location: str
     """Feature table location."""
@@ -71,15 +76,39 @@ class Monitor:
         """The version this publish expects to commit (for messages only)."""
         return 0 if self.current is None else self.current + 1
 
-    def assess(self, columns: tuple[ColumnProfile, ...]) -> Assessment:
-        """Score the batch's profile against the reference and the previous one."""
-        return Assessment(
+    def gate(self, columns: tuple[ColumnProfile, ...]) -> Assessment:
+        """Score the batch's profile; raise when it must not publish.
+
+        Raises:
+            ContractViolationError: DRIFT (see `enforce_drift`).
+        """
+        assessment = Assessment(
             self.contract.name,
             columns,
             self.contract.drift,
             self.reference,
             self.previous,
         )
+        enforce_drift(self.contract, assessment, self.next_version)
+        return assessment
+
+    def is_new(self, version: int) -> bool:
+        """Whether the publish committed a version (replace_partitions may not)."""
+        return version != self.current
+
+    def record(
+        self,
+        assessment: Assessment,
+        version: int,
+        run_id: str,
+        stamp: dict[str, Any],
+    ) -> tuple[DriftScore, ...]:
+        """Commit the profile and scores of ``version``; return the scores."""
+        rows = assessment.rows(
+            version, source="publish", run_id=run_id, at=datetime.now(UTC)
+        )
+        write_profile_rows(self.spark, rows, self.location, stamp)
+        return tuple(assessment.scores(version))
 
 
 def _project() -> Project | None:
@@ -89,8 +118,12 @@ def _project() -> Project | None:
         return None
 
 
+def _is_local(location: str) -> bool:
+    return "://" not in location or location.startswith("file:")
+
+
 def _profile_rows(spark: SparkSession, location: str) -> list[dict[str, Any]]:
-    if "://" not in location or location.startswith("file:"):
+    if _is_local(location):
         return read_profile_rows(location)
     target = profile_location(location)
     try:
@@ -132,7 +165,7 @@ def prepare(spark: SparkSession, contract: Contract, location: str) -> Monitor:
         ) from exc
     profiles = profiles_from(contract.name, rows)
     previous = profiles[-1] if profiles else None
-    return Monitor(contract, location, current, reference, previous)
+    return Monitor(spark, contract, location, current, reference, previous)
 
 
 def _heal(
@@ -247,10 +280,25 @@ def write_profile_rows(
     location: str,
     stamp: dict[str, Any],
 ) -> None:
-    """Append ``rows`` to the profile table beside ``location`` in one commit."""
+    """Append ``rows`` to the profile table beside ``location`` in one commit.
+
+    Local tables are written with delta-rs (milliseconds, where a Spark write
+    runs a job), others through Spark, as ``io.committed_version`` reads them.
+    """
     if not rows:
+        return
+    target = profile_location(location)
+    if _is_local(location):
+        write_deltalake(
+            target,
+            to_table(rows),
+            mode="append",
+            commit_properties=CommitProperties(
+                custom_metadata={"userMetadata": json.dumps(stamp, sort_keys=True)}
+            ),
+        )
         return
     schema = from_arrow_schema(SCHEMA)
     ordered = [tuple(r[f.name] for f in SCHEMA) for r in rows]
     frame: DataFrame = spark.createDataFrame(ordered, schema=schema)
-    write_delta(frame, profile_location(location), mode="append", metadata=stamp)
+    write_delta(frame, target, mode="append", metadata=stamp)

@@ -27,7 +27,7 @@ from featurestore.spark_jobs.io import (
     write_delta,
 )
 from featurestore.spark_jobs.paths import DataPaths, default_data_root
-from featurestore.spark_jobs.profile import enforce_drift, prepare, write_profile_rows
+from featurestore.spark_jobs.profile import prepare
 from featurestore.spark_jobs.validate import (
     REASONS_COLUMN,
     ValidationResult,
@@ -179,6 +179,7 @@ def publish(
     run_id: str | None = None,
     data_root: str | os.PathLike[str] | None = None,
     retry: RetryPolicy | None = None,
+    profile: bool = True,
 ) -> PublishReport:
     """Validate ``df`` against ``contract`` and publish its passing rows to Delta.
 
@@ -221,6 +222,8 @@ def publish(
             random one); pass the same one when retrying a run.
         data_root: Root for a bare table name.
         retry: Conflict retry policy (default: ``RetryPolicy()``).
+        profile: Profile the batch and score its drift (False: enforcement
+            only, no ``<table>_profile`` row and no drift gate).
 
     Returns:
         The committed version and the verdict counts.
@@ -248,8 +251,8 @@ def publish(
             "run_id must be 1-128 letters, digits or _.:- characters", run_id=run_id
         )
     policy = retry or RetryPolicy()
-    monitor = prepare(df.sparkSession, contract, where.table)
-    result = validate(contract, df, monitor.plan)
+    monitor = prepare(df.sparkSession, contract, where.table) if profile else None
+    result = validate(contract, df, monitor.plan if monitor else None)
     stamp = {
         "job": job,
         "run_id": run_id,
@@ -267,25 +270,18 @@ def publish(
                 policy,
             )
         enforce_failure_ratio(contract, result)
-        assessment = monitor.assess(result.profile)
-        enforce_drift(contract, assessment, monitor.next_version)
+        assessment = monitor.gate(result.profile) if monitor else None
         run_with_retry(
             lambda: _WRITERS[mode](contract, result.passed, where.table, stamp), policy
         )
         version = committed_version(df.sparkSession, where.table, stamp)
         drift: tuple[DriftScore, ...] = ()
-        if version is not None and version != monitor.current:
+        if monitor and assessment and version is not None and monitor.is_new(version):
+            # Only now, with the version known: see spark_jobs.profile for why.
             log.info("committed %s version %s; profiling it", where.table, version)
-            profile = assessment.rows(
-                version, source="publish", run_id=run_id, at=datetime.now(UTC)
+            drift = run_with_retry(
+                lambda: monitor.record(assessment, version, run_id, stamp), policy
             )
-            run_with_retry(
-                lambda: write_profile_rows(
-                    df.sparkSession, profile, where.table, stamp
-                ),
-                policy,
-            )
-            drift = tuple(assessment.scores(version))
     finally:
         result.release()
     log.info("published %s version %s: %s", where.table, version, result.summary())

@@ -26,12 +26,17 @@ def generate(
     days: int,
     seed: int,
     end: datetime,
+    drift: float = 1.0,
 ) -> tuple[pa.Table, pa.Table]:
     """Build the raw transactions and fraud labels, mess included.
 
     The mess: ~2% of events arrive hours or days late (``ingest_time``), ~1% are
     delivered twice, and ~0.3% are malformed (no customer, customer 0, negative
     amount, lower-case currency).
+
+    ``drift`` multiplies the amounts of the later batch, the last quarter of
+    the period (1.0: no drift); everything else is drawn as without it, so the
+    same seed with and without drift differs only there.
 
     Returns:
         ``(transactions, labels)`` as Arrow tables.
@@ -48,6 +53,8 @@ def generate(
     customer = rng.choice(customers, n, p=weights / weights.sum()) + 1
     merchant_idx = rng.integers(0, merchants, n)
     amount = np.round(rng.lognormal(3.2, 1.1, n), 2)
+    later = event_us >= start_us + span_us * 3 // 4
+    amount[later] = np.round(amount[later] * drift, 2)
     delay_us = rng.exponential(30, n).astype(np.int64) * 1_000_000
     late = rng.random(n) < 0.02
     delay_us[late] += rng.integers(3_600, 4 * 86_400, late.sum()) * 1_000_000
@@ -131,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--drift",
+        type=float,
+        default=1.0,
+        metavar="FACTOR",
+        help="multiply the amounts of the later batch (the last quarter of the "
+        "period) by FACTOR: a distribution shift every row's contract still "
+        "passes (default: 1, none)",
+    )
+    parser.add_argument(
         "--end",
         type=datetime.fromisoformat,
         default=None,
@@ -146,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.transactions <= 0:
         parser.error("--transactions must be positive")
+    if args.drift <= 0:
+        parser.error("--drift must be positive")
     tx, labels = generate(
         args.transactions,
         customers=args.customers,
@@ -153,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         days=args.days,
         seed=args.seed,
         end=_utc(args.end) if args.end else _today(),
+        drift=args.drift,
     )
     paths = DataPaths.from_root(args.data_dir)
     write(tx, labels, paths)

@@ -92,3 +92,51 @@ def test_bad_names_and_versions_are_usage_errors(repo, args):
     _run("monitor", "backfill", "shop", "--repo", repo)
     result = _run("monitor", *args, "--repo", repo)
     assert result.exit_code == 2, result.output
+
+
+def test_a_training_set_manifest_pins_the_baseline(tmp_path):
+    from featurestore.services.contracts import parse_contract
+    from featurestore.services.monitoring import read_drift
+    from featurestore.services.monitoring.backfill import backfill
+    from tests.unit.monitoring._support import project
+
+    location = str(tmp_path / "data" / "features" / "shop")
+    write_versions(location, rows(400, seed=1), rows(400, shift=2.0, seed=2),
+                   rows(400, shift=2.0, seed=3))  # fmt: skip
+    manifest = {"tables": [{"view": "shop_view", "path": location, "version": 1,
+                            "contract": "shop@1.0.0"}]}  # fmt: skip
+    (tmp_path / "sets").mkdir()
+    (tmp_path / "sets" / "fraud.parquet.manifest.json").write_text(json.dumps(manifest))
+    block = (
+        "customProperties:\n  - property: drift\n    value:\n"
+        "      baseline: {training_set: sets/fraud.parquet.manifest.json}\n"
+    )
+    shop = parse_contract(CONTRACT_YAML + block, "shop/1.0.0.yaml")
+    report = backfill(project(tmp_path), shop)
+    assert report.profiled == (0, 1, 2)
+    scores = read_drift(project(tmp_path), "shop", 2)
+    baseline = [s for s in scores if s.against == "baseline"]
+    # Version 2 is drawn like the trained-on version 1: no baseline drift;
+    # version 0 (unshifted) is far from it.
+    assert {s.reference_version for s in baseline} == {1}
+    assert max(s.score for s in baseline if s.feature == "amount") < 0.1
+    far = read_drift(project(tmp_path), "shop", 0)
+    assert next(s for s in far if s.feature == "amount").verdict == "fail"
+
+
+def test_a_manifest_without_the_table_is_a_clear_error(tmp_path):
+    from featurestore.services.contracts import parse_contract
+    from featurestore.services.monitoring import BaselineNotFoundError
+    from featurestore.services.monitoring.backfill import backfill
+    from tests.unit.monitoring._support import project
+
+    write_versions(str(tmp_path / "data" / "features" / "shop"), rows(50))
+    (tmp_path / "m.json").write_text(json.dumps({"tables": []}))
+    block = (
+        "customProperties:\n  - property: drift\n    value:\n"
+        "      baseline: {training_set: m.json}\n"
+    )
+    shop = parse_contract(CONTRACT_YAML + block, "shop/1.0.0.yaml")
+    with pytest.raises(BaselineNotFoundError) as info:
+        backfill(project(tmp_path), shop)
+    assert "read no shop table" in str(info.value)
