@@ -194,10 +194,10 @@ def training_entities(data_dir: Path, rows: int) -> pd.DataFrame:
 def drifted_version(
     transactions: int, data_dir: Path, repo: Path, env: dict[str, str]
 ) -> None:
-    """Publish customer_spend again from raw events whose later amounts tripled,
-    then print its freshness and drift (its contract warns, so it publishes)."""
+    """Publish customer_spend again from raw events whose later amounts grew
+    sixfold, then print its freshness and drift (its contract warns: it publishes)."""
     run(FS, "run", "generate_raw_events", "--transactions", str(transactions),
-        "--drift", "3", "--data-dir", str(data_dir), env=env)  # fmt: skip
+        "--drift", "6", "--data-dir", str(data_dir), env=env)  # fmt: skip
     run(FS, "run", "build_customer_spend", "--data-dir", str(data_dir), env=env)
     fresh = subprocess.run(
         [FS, "monitor", "freshness", "customer_spend", "--repo", str(repo), "--json"],
