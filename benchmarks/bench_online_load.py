@@ -30,7 +30,9 @@ server is checked to refuse a keyless read, then plain and secure take turns
 and p99 at 1000 rps, ``--pairs`` runs each, medians compared (secure/plain
 QPS, p99 difference in ms). ``--secure-variants tls,auth,noaudit`` splits the
 cost between TLS in the front, authentication and permissions in Python, and
-the audit; ``--no-feast`` leaves `feast serve` and the floor out.
+the audit; ``--secure-variants servinglog`` measures serving logs at 1%
+sampling the same way (goal: >= 95% of plain's saturated QPS);
+``--no-feast`` leaves `feast serve` and the floor out.
 """
 
 from __future__ import annotations
@@ -275,7 +277,9 @@ def _secure_comparison(
                     args.pairs,
                     partial(tools.wait_until_idle, [*servers, proc.pid]),
                 )
-                cases[case] = secure.summarise(plain_runs, secure_runs, bool(rps))
+                cases[case] = secure.summarise(
+                    plain_runs, secure_runs, bool(rps), variant.qps_goal
+                )
                 print(secure.describe(case, cases[case], bool(rps)), flush=True)
         finally:
             _stop(proc)
@@ -286,9 +290,24 @@ def _secure_comparison(
             "auth": variant.auth,
             "audit": variant.audit,
             "audit_records": records,
+            "serving_log": variant.serving_log,
+            "serving_log_rows": _serving_log_rows(Path(store.repo_path))
+            if variant.serving_log
+            else 0,
             **cases,
         }
     return out
+
+
+def _serving_log_rows(repo: Path) -> int:
+    """Rows in the serving logs of the bench repo (its data_dir is repo/data)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return int(DeltaTable(str(repo / "data" / "serving_logs" / "bench")).count())
+    except TableNotFoundError:
+        return 0
 
 
 def _with_cpu(run: Callable[[], dict[str, Any]], server: int) -> dict[str, Any]:
