@@ -35,7 +35,7 @@ from featurestore.services.auth import (
 from featurestore.services.auth.errors import AuthConfigError
 from featurestore.services.auth.oidc import check_algorithms
 from featurestore.services.server.catalog import Catalog, ViewRequest
-from featurestore.services.server.errors import RequestError, grpc_code
+from featurestore.services.server.errors import grpc_code, required
 from featurestore.services.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -94,17 +94,14 @@ def _one_view(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]
     return AuthzedAction.DESCRIBE, [catalog.view(request.name)]
 
 
-def _named_view(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
-    # An empty name is the caller's mistake (INVALID_ARGUMENT), not an unknown view.
-    if not request.name:
-        raise RequestError("name", "name is required: a feature view name")
-    return AuthzedAction.DESCRIBE, [catalog.view(request.name)]
+def _view_in(field: str) -> Rule:
+    """DESCRIBE on the view the request's ``field`` names (required)."""
 
+    def rule(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
+        name = required(getattr(request, field), field, "a feature view name")
+        return AuthzedAction.DESCRIBE, [catalog.view(name)]
 
-def _parent_view(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
-    if not request.parent:
-        raise RequestError("parent", "parent is required: a feature view name")
-    return AuthzedAction.DESCRIBE, [catalog.view(request.parent)]
+    return rule
 
 
 def _project(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
@@ -124,10 +121,10 @@ RULES: dict[str, Rule] = {
     _CONTRACTS + "ValidateRows": _project,
     _CONTRACTS + "CheckCompatibility": _project,
     _FEAST + "GetFeastServingInfo": _signed_in,
-    _MONITORING + "GetFreshness": _named_view,
+    _MONITORING + "GetFreshness": _view_in("name"),
     _MONITORING + "ListFreshness": _signed_in,  # filtered as ListFeatureViews
-    _MONITORING + "ListProfiles": _parent_view,
-    _MONITORING + "ListDriftScores": _parent_view,
+    _MONITORING + "ListProfiles": _view_in("parent"),
+    _MONITORING + "ListDriftScores": _view_in("parent"),
 }
 """Method -> the action and resources it needs, for methods other than
 ``READS``; other methods (reflection) need a signed-in caller only."""

@@ -33,6 +33,13 @@ class RequestError(ValueError):
         self.metadata = {"field": field, **metadata}
 
 
+def required(value: str, field: str, what: str) -> str:
+    """``value`` when set; else RequestError (INVALID_ARGUMENT) naming ``field``."""
+    if not value:
+        raise RequestError(field, f"{field} is required: {what}")
+    return value
+
+
 class NotFoundError(LookupError):
     """A named resource (view, feature, service, path) does not exist."""
 

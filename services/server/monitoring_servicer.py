@@ -29,12 +29,13 @@ from featurestore.services.offline.errors import UnsupportedSourceError
 from featurestore.services.project import Project, is_uri
 from featurestore.services.server.access import Guard
 from featurestore.services.server.catalog import Catalog
-from featurestore.services.server.errors import RequestError
+from featurestore.services.server.errors import RequestError, required
 from featurestore.services.server.paging import page
 from featurestore.v1 import monitoring_service_pb2 as pb
 from featurestore.v1 import monitoring_service_pb2_grpc as pb_grpc
 
 T = TypeVar("T")
+_VIEW = "a feature view name"
 
 _VERDICTS = {
     "ok": pb.FRESHNESS_VERDICT_OK,
@@ -148,7 +149,7 @@ class MonitoringServicer(pb_grpc.MonitoringServiceServicer):  # type: ignore[mis
         self, request: pb.GetFreshnessRequest, context: grpc.ServicerContext
     ) -> pb.GetFreshnessResponse:
         """One view's freshness, judged now."""
-        view = self.monitor.catalog.view(required_name(request.name, "name"))
+        view = self.monitor.catalog.view(required(request.name, "name", _VIEW))
         return pb.GetFreshnessResponse(
             freshness=freshness_message(self.monitor.freshness(view))
         )
@@ -170,7 +171,7 @@ class MonitoringServicer(pb_grpc.MonitoringServiceServicer):  # type: ignore[mis
         self, request: pb.ListProfilesRequest, context: grpc.ServicerContext
     ) -> pb.ListProfilesResponse:
         """Profiles of the view's table, oldest version first, paged."""
-        view = self.monitor.catalog.view(required_name(request.parent, "parent"))
+        view = self.monitor.catalog.view(required(request.parent, "parent", _VIEW))
         profiles = self.monitor.profiles(view, _version(request))
         chosen, token = page(profiles, request.page_size, request.page_token)
         return pb.ListProfilesResponse(
@@ -182,7 +183,7 @@ class MonitoringServicer(pb_grpc.MonitoringServiceServicer):  # type: ignore[mis
         self, request: pb.ListDriftScoresRequest, context: grpc.ServicerContext
     ) -> pb.ListDriftScoresResponse:
         """Drift scores of the view's table by version, paged."""
-        view = self.monitor.catalog.view(required_name(request.parent, "parent"))
+        view = self.monitor.catalog.view(required(request.parent, "parent", _VIEW))
         scores = self.monitor.drift(view, _version(request))
         chosen, token = page(scores, request.page_size, request.page_token)
         return pb.ListDriftScoresResponse(
@@ -201,13 +202,6 @@ def _version(request: pb.ListProfilesRequest | pb.ListDriftScoresRequest) -> int
 
 def _normal(location: str) -> str:
     return location.rstrip("/") if is_uri(location) else os.path.normpath(location)
-
-
-def required_name(value: str, field: str) -> str:
-    """``value`` when set, else INVALID_ARGUMENT naming ``field``."""
-    if not value:
-        raise RequestError(field, f"{field} is required: a feature view name")
-    return value
 
 
 def freshness_message(freshness: Freshness) -> pb.Freshness:
