@@ -23,9 +23,10 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 from prometheus_client import Counter
 
@@ -52,6 +53,8 @@ LOG_TIMESTAMP = "__log_timestamp"
 LOG_DATE = "__log_date"
 REQUEST_ID = "__request_id"
 _TS = pa.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
 _SAFE_VIEW = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 DROPPED = Counter(
@@ -205,7 +208,11 @@ def _append(uri: str, table: pa.Table, storage_options: dict[str, str]) -> None:
 def log_rows(
     view: FeatureView, reads: Sequence[tuple[_Sampled, ViewResult]]
 ) -> pa.Table:
-    """The serving-log rows of one view's sampled reads (Feast's logging schema)."""
+    """The serving-log rows of one view's sampled reads (Feast's logging schema).
+
+    Values stay the stored bytes until the whole column is decoded at once
+    (``_decode``): a column of doubles is one numpy view, not a parse per value.
+    """
     from feast.types import from_feast_to_pyarrow_type
 
     keys = [(c.name, from_feast_to_pyarrow_type(c.dtype)) for c in view.entity_columns]
@@ -216,12 +223,15 @@ def log_rows(
         for key, _ in keys:
             columns[key].extend(sampled.entity_rows[key][:n])
         cells = _cells(result)
-        times = result.event_times
+        # As integers: converting datetimes once per read, not once per feature.
+        times = [
+            None if t is None else (t - _EPOCH) // _MICRO for t in result.event_times
+        ]
         for name, _ in features:
             prefix = f"{view.name}__{name}"
             if name in cells:
-                values, statuses = cells[name]
-                columns[prefix].extend(values)
+                raws, statuses = cells[name]
+                columns[prefix].extend(raws)
                 columns[f"{prefix}__timestamp"].extend(times)
                 columns[f"{prefix}__status"].extend(statuses)
             else:
@@ -230,9 +240,13 @@ def log_rows(
         columns[LOG_TIMESTAMP].extend([sampled.now] * n)
         columns[LOG_DATE].extend([sampled.now.astimezone(UTC).date()] * n)
         columns[REQUEST_ID].extend([sampled.request_id] * n)
+    arrays: dict[str, pa.Array] = {}
     fields = [pa.field(key, dtype) for key, dtype in keys]
     for name, dtype in features:
         prefix = f"{view.name}__{name}"
+        arrays[prefix] = _decode(columns.pop(prefix), dtype)
+        stamps = columns.pop(f"{prefix}__timestamp")
+        arrays[f"{prefix}__timestamp"] = pa.array(stamps, pa.int64()).cast(_TS)
         fields += [
             pa.field(prefix, dtype),
             pa.field(f"{prefix}__timestamp", _TS),
@@ -244,29 +258,61 @@ def log_rows(
         pa.field(REQUEST_ID, pa.string()),
     ]
     schema = pa.schema(fields)
-    return pa.table({f.name: pa.array(columns[f.name], f.type) for f in schema}, schema)
+    return pa.table(
+        {
+            f.name: arrays[f.name]
+            if f.name in arrays
+            else pa.array(columns[f.name], f.type)
+            for f in schema
+        },
+        schema,
+    )
 
 
-def _cells(result: ViewResult) -> dict[str, tuple[list[Any], list[int | None]]]:
-    """Per requested feature: its Python values and status numbers, by row."""
-    from feast.type_map import feast_value_type_to_python_type
-
-    out: dict[str, tuple[list[Any], list[int | None]]] = {
+def _cells(result: ViewResult) -> dict[str, tuple[list[bytes | None], list[int]]]:
+    """Per requested feature: its stored bytes (None: not found) and statuses."""
+    out: dict[str, tuple[list[bytes | None], list[int]]] = {
         name: ([], []) for name in result.features
     }
     not_found = int(FeatureStatus.NOT_FOUND)
-    for raw, row_status, parsed in zip(
-        result.raw_values, result.row_statuses, result.values, strict=True
-    ):
-        for j, name in enumerate(result.features):
-            values, statuses = out[name]
-            if raw is None or raw[j] is None:
-                values.append(None)
-                statuses.append(not_found)
-            else:
-                proto = parsed[j]
-                values.append(
-                    None if proto is None else feast_value_type_to_python_type(proto)
-                )
-                statuses.append(int(row_status))
+    columns = [out[name] for name in result.features]
+    for raw, row_status in zip(result.raw_values, result.row_statuses, strict=True):
+        status = int(row_status)
+        for j, (raws, statuses) in enumerate(columns):
+            value = None if raw is None else raw[j]
+            raws.append(value)
+            statuses.append(not_found if value is None else status)
     return out
+
+
+_DOUBLE_TAG = 0x29
+"""A serialised ``ValueProto`` holding ``double_val``: this byte, then 8 bytes."""
+_DOUBLE_CELL = np.dtype([("tag", "u1"), ("value", "<f8")])
+
+
+def _decode(raws: list[bytes | None], dtype: pa.DataType) -> pa.Array:
+    """One feature column from stored ``ValueProto`` bytes (None: null).
+
+    Stored doubles (9 bytes, tag 0x29) are read as one numpy view; anything
+    else is parsed value by value, as Feast turns values into Python.
+    """
+    stored = [b for b in raws if b is not None]
+    if stored and all(len(b) == 9 and b[0] == _DOUBLE_TAG for b in stored):
+        values = np.frombuffer(b"".join(stored), _DOUBLE_CELL)["value"]
+        if len(stored) == len(raws):
+            return pa.array(values, pa.float64()).cast(dtype)
+        mask = np.array([b is None for b in raws])
+        full = np.zeros(len(raws))
+        full[~mask] = values
+        return pa.array(full, pa.float64(), mask=mask).cast(dtype)
+    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+    from feast.type_map import feast_value_type_to_python_type
+
+    parse = ValueProto.FromString
+    return pa.array(
+        [
+            None if b is None else feast_value_type_to_python_type(parse(b))
+            for b in raws
+        ],
+        dtype,
+    )
