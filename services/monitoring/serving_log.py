@@ -55,6 +55,9 @@ REQUEST_ID = "__request_id"
 _TS = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
+_CONFIG: dict[str, str | None] = {"delta.dataSkippingStatsColumns": LOG_TIMESTAMP}
+"""Statistics on the log time only: a file's stats cover its time range, and the
+snapshot of a log of many small files stays small (not 3 columns a feature)."""
 _SAFE_VIEW = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 DROPPED = Counter(
@@ -115,7 +118,7 @@ class ServingLog:
         request_id: Callable[[], str],
         *,
         max_queued: int = 10_000,
-        flush_seconds: float = 10.0,
+        flush_seconds: float = 60.0,
         storage_options: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir, self._views, self._request_id = data_dir, views, request_id
@@ -126,6 +129,7 @@ class ServingLog:
         self._queue: queue.Queue[_Sampled] = queue.Queue(max_queued)
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
+        self._tables: dict[str, Any] = {}  # view -> its open DeltaTable
         self._thread = threading.Thread(
             target=self._run, name="serving-log", daemon=True
         )
@@ -181,8 +185,7 @@ class ServingLog:
         for name, reads in per_view.items():
             try:
                 table = log_rows(self._views(name), reads)
-                uri = serving_log_uri(self.data_dir, name)
-                _append(uri, table, self.storage_options)
+                self._append(name, table)
             except Exception:
                 FAILED.labels(name).inc()
                 log.exception("serving log of view %r: append failed", name)
@@ -191,18 +194,30 @@ class ServingLog:
             written += table.num_rows
         return written
 
+    def _append(self, view: str, table: pa.Table) -> None:
+        from deltalake import DeltaTable, write_deltalake
 
-def _append(uri: str, table: pa.Table, storage_options: dict[str, str]) -> None:
-    from deltalake import write_deltalake
-
-    write_deltalake(
-        uri,
-        table,
-        mode="append",
-        schema_mode="merge",
-        partition_by=[LOG_DATE],
-        storage_options=storage_options or None,
-    )
+        # The table stays open between flushes: a write then reads only the
+        # commits since (other workers'), not the whole log since the last
+        # checkpoint (23 -> 67 ms a commit over 100 commits; 3-7 ms open).
+        target: DeltaTable | str = self._tables.get(view) or serving_log_uri(
+            self.data_dir, view
+        )
+        write_deltalake(
+            target,
+            table,
+            mode="append",
+            schema_mode="merge",
+            partition_by=[LOG_DATE],
+            storage_options=None if isinstance(target, DeltaTable) else (
+                self.storage_options or None
+            ),
+            configuration=None if isinstance(target, DeltaTable) else _CONFIG,
+        )  # fmt: skip
+        if isinstance(target, str):
+            self._tables[view] = DeltaTable(
+                target, storage_options=self.storage_options
+            )
 
 
 def log_rows(

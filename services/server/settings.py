@@ -157,8 +157,9 @@ class ServerSettings(BaseSettings):
     serving_log_queue: int = Field(default=10_000, ge=1)
     """Sampled reads held between two writes; reads sampled while it is full
     are dropped and counted (feature_serving_log_dropped_total)."""
-    serving_log_flush_seconds: float = Field(default=10.0, gt=0)
-    """How often queued serving-log rows are appended (one commit per view)."""
+    serving_log_flush_seconds: float = Field(default=60.0, gt=0)
+    """How often queued serving-log rows are appended: one commit and one file
+    per view and process each time (FS_SERVING_LOG_FLUSH_SECONDS)."""
 
     @field_validator("data_dir", mode="before")
     @classmethod
