@@ -26,7 +26,11 @@ from featurestore.services.storage import (
     to_spark_uri,
 )
 from featurestore.spark_jobs import _delta_rs
-from featurestore.spark_jobs.errors import InputNotFoundError, WriteConflictError
+from featurestore.spark_jobs.errors import (
+    ConfigError,
+    InputNotFoundError,
+    WriteConflictError,
+)
 from featurestore.spark_jobs.paths import storage_options
 
 # Importing delta.exceptions makes PySpark raise these (Python) classes for Delta's
@@ -61,10 +65,24 @@ _MERGE_LOCK = threading.Lock()
 
 
 def read_parquet(spark: SparkSession, location: str | os.PathLike[str]) -> DataFrame:
-    """Read a Parquet dataset, translating a missing one into InputNotFoundError."""
+    """Read a Parquet dataset, translating a missing one into InputNotFoundError.
+
+    Raises:
+        InputNotFoundError: no dataset there.
+        ConfigError: Spark has no file system for the location's scheme.
+    """
     where = os.fspath(location)
     if is_local(where) and not os.path.exists(local_path(where)):
         raise InputNotFoundError(where)
+    if not spark_can_open(spark, where):
+        # Raw inputs are read by Spark itself: delta-rs writes tables, not
+        # this; say what is missing instead of a JVM stack trace.
+        kind = scheme(to_spark_uri(where))
+        raise ConfigError(
+            f"Spark has no file system for {kind}:// (put hadoop-aws and the "
+            "AWS SDK bundle on its classpath, or read the input locally)",
+            scheme=kind,
+        )
     try:
         return spark.read.parquet(to_spark_uri(where))
     except AnalysisException as exc:

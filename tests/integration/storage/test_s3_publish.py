@@ -20,8 +20,8 @@ from deltalake import DeltaTable
 
 from featurestore.services.contracts import Contract, parse_contract
 from featurestore.services.project import Project
-from featurestore.spark_jobs import ContractViolationError, publish
-from featurestore.spark_jobs.io import spark_can_open
+from featurestore.spark_jobs import ConfigError, ContractViolationError, Reason, publish
+from featurestore.spark_jobs.io import read_parquet, spark_can_open
 from featurestore.spark_jobs.publish import PublishMode
 from tests.integration.spark.test_publish_modes import (
     CONTRACT_YAML,
@@ -146,3 +146,12 @@ def test_a_batch_over_the_failure_limit_leaves_the_s3_table_as_it_was(
 
 
 DATE = date(2026, 11, 4)
+
+
+def test_a_job_input_spark_cannot_open_is_a_one_line_config_error(
+    spark, s3_project: Project
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        read_parquet(spark, f"{s3_project.data_dir}/raw/transactions")
+    assert info.value.reason is Reason.CONFIG_INVALID
+    assert info.value.metadata == {"scheme": "s3a"}

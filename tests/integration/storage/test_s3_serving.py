@@ -42,6 +42,7 @@ from tests.integration.serving._repo import NOW, TS
 from tests.integration.storage._project import (
     SECRET_VARIABLE,
     apply,
+    featurestore_yaml,
     write_project,
     write_tables,
 )
@@ -308,3 +309,29 @@ def test_materialize_from_s3_then_online_reads_equal_the_local_ones(
     remote, local = reads
     assert remote.equals(local)
     assert remote["spend__status"].tolist()[0] == "PRESENT"
+
+
+def test_an_unreachable_object_store_is_unavailable_and_names_no_secret(
+    s3_side: Side, s3_server: S3Server
+) -> None:
+    repo = s3_side.project.repo
+    dead = {
+        **s3_server.options(inline_secret=False),
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "max_retries": "0",
+    }
+    (repo / "featurestore.yaml").write_text(
+        featurestore_yaml(s3_side.project.data_dir, dead)
+    )
+    running = create_server(ServerSettings(repo_path=repo), "127.0.0.1:0")
+    try:
+        client = FeatureStoreClient(f"127.0.0.1:{running.port}", timeout=60)
+        with client, pytest.raises(grpc.RpcError) as down:
+            client.get_historical_features(_entities(), feature_service="scoring")
+    finally:
+        running.stop(0)
+    assert down.value.code() == grpc.StatusCode.UNAVAILABLE
+    trailers = str(down.value.trailing_metadata())
+    assert "STORAGE_UNAVAILABLE" in trailers or "object store" in down.value.details()
+    for text in (down.value.details(), trailers):
+        assert SECRET_KEY not in text
