@@ -57,7 +57,7 @@ def test_readme_monitoring_commands_run_as_written(
     _log_reads(root)
     env = {**os.environ, "FS_DATA_DIR": str(root / "data")}
     outputs = []
-    commands = _commands(_block("readme-monitoring"))
+    commands = _commands(_block("readme-monitoring-freshness"))
     assert len(commands) == 3 and all(c.startswith("featurestore ") for c in commands)
     for command in commands:
         local = str(SCRIPT) + command.removeprefix("featurestore")
