@@ -31,6 +31,9 @@ serve: $(VENV_STAMP) ## Run the gRPC server (FS_ADDRESS, default 127.0.0.1:6566)
 serve-front: $(VENV_STAMP) front ## The same behind the compiled front: fs-front + 2 server processes
 	$(FS) serve --front --workers 2
 
+ui: $(VENV_STAMP) ## The web console (featurestore ui; FS_UI_ADDRESS, default 127.0.0.1:8765)
+	$(FS) ui
+
 test: $(VENV_STAMP) contracts-check proto-check loadgen-test front front-test grpcurl oidc-provider lowest ## Run every test (unit, Spark, integration, lowest versions, the wheel end to end)
 	$(PY) -m pytest -q
 
@@ -114,4 +117,4 @@ type: $(VENV_STAMP) ## mypy --strict on the packages, as installed (featurestore
 clean-data: ## Remove generated data (data/)
 	rm -rf data
 
-.PHONY: help venv demo serve serve-front front front-test test contracts-check test-fast lowest test-integration bench load-tools loadgen-test oidc-provider proto proto-check lint type clean-data
+.PHONY: help venv demo serve serve-front ui front front-test test contracts-check test-fast lowest test-integration bench load-tools loadgen-test oidc-provider proto proto-check lint type clean-data

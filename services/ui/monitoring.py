@@ -1,23 +1,32 @@
-"""Freshness badges and drift verdicts, when services/monitoring is installed.
+"""Freshness badges and drift verdicts and charts, from services/monitoring.
 
-The console computes neither: it shows what the monitoring package reports.
-Without that package every page says "monitoring not available" rather than
-guessing a badge.
+The console computes neither: freshness is ``view_freshness`` (the contract's
+SLA against the table's newest event), drift is what ``read_drift`` and
+``read_profiles`` return (the scores and buckets the publish wrote). Without
+the monitoring package every page says "monitoring not available" rather
+than guessing.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from featurestore.services.project import Project
 
 if TYPE_CHECKING:
+    from feast import FeatureView
+
     from featurestore.services.ui.console import Console
 
 NOT_AVAILABLE = (
     "monitoring not available: this installation has no "
     "featurestore.services.monitoring (freshness SLAs and drift)"
 )
+_FRESHNESS_LEVEL = {"ok": "ok", "late": "fail", "unknown": "unknown"}
+_RANK = {"ok": 0, "warn": 1, "fail": 2}
 
 
 @dataclass(frozen=True)
@@ -40,13 +49,111 @@ class Health:
     """By feature table."""
 
 
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One feature's scores against the baseline, and the buckets of a version."""
+
+    feature: str
+    metric: str
+    versions: list[int]
+    scores: list[float | None]
+    warn: float
+    fail: float
+    verdict: str
+    buckets: tuple[str, ...] = ()
+    reference_counts: tuple[int, ...] = ()
+    counts: tuple[int, ...] = ()
+
+
 def available() -> bool:
     """Whether the monitoring package is importable."""
     return importlib.util.find_spec("featurestore.services.monitoring") is not None
 
 
-def status(console: Console) -> Health:
-    """Freshness per view and the last drift verdict per table, if available."""
+def project(console: Console) -> Project:
+    """The project as monitoring reads it (the console's data root applied)."""
+    env = {**os.environ, "FS_DATA_DIR": str(console.settings.data_root)}
+    return Project.load(console.settings.repo_path, env=env)
+
+
+def status(console: Console, views: list[FeatureView], tables: list[str]) -> Health:
+    """Freshness of ``views`` and the newest drift verdict of ``tables``."""
     if not available():
         return Health(False, NOT_AVAILABLE)
-    return Health(False, NOT_AVAILABLE)
+    from featurestore.services.monitoring.freshness import view_freshness
+
+    freshness = {}
+    for view in views:
+        verdict = view_freshness(view, console.settings.repo_path, console.contracts)
+        level = _FRESHNESS_LEVEL.get(verdict.verdict, "unknown")
+        freshness[view.name] = Badge(level, f"{verdict.verdict}: {verdict.reason}")
+    return Health(True, "", freshness, {t: drift_verdict(console, t) for t in tables})
+
+
+def _scores(console: Console, table: str) -> list[Any]:
+    from featurestore.services.monitoring import MonitoringError, read_drift
+
+    try:
+        return [
+            s for s in read_drift(project(console), table) if s.against == "baseline"
+        ]
+    except MonitoringError:
+        return []
+
+
+def drift_verdict(console: Console, table: str) -> Badge:
+    """The worst verdict of the newest profiled version of ``table``."""
+    scores = _scores(console, table)
+    if not scores:
+        return Badge(
+            "unknown", "no drift scores yet (no profiled version after the baseline)"
+        )
+    newest = max(s.version for s in scores)
+    latest = [s for s in scores if s.version == newest]
+    worst = max(latest, key=lambda s: _RANK.get(s.verdict, 0))
+    if worst.verdict == "ok":
+        return Badge("ok", f"v{newest}: every feature within its warn threshold")
+    return Badge(worst.verdict, f"v{newest}: {worst.reason()}")
+
+
+def drift_detail(
+    console: Console, table: str, version: int | None
+) -> tuple[list[int], int | None, list[FeatureDrift]]:
+    """Every profiled version, the one shown, and each feature's drift over them."""
+    from featurestore.services.monitoring import MonitoringError, read_profiles
+
+    scores = _scores(console, table)
+    try:
+        profiles = read_profiles(project(console), table)
+    except MonitoringError:
+        profiles = []
+    versions = sorted({p.version for p in profiles} | {s.version for s in scores})
+    if not versions:
+        return [], None, []
+    shown = version if version in versions else versions[-1]
+    profile = next((p for p in profiles if p.version == shown), None)
+    features = list(dict.fromkeys(s.feature for s in scores))
+    if profile is not None:
+        features += [c.feature for c in profile.columns if c.feature not in features]
+    out = []
+    for feature in features:
+        own = {s.version: s for s in scores if s.feature == feature}
+        last = own[max(own)] if own else None
+        column = None
+        if profile is not None:
+            column = next((c for c in profile.columns if c.feature == feature), None)
+        out.append(
+            FeatureDrift(
+                feature=feature,
+                metric=last.metric if last else "-",
+                versions=versions,
+                scores=[own[v].score if v in own else None for v in versions],
+                warn=last.warn if last else 0.1,
+                fail=last.fail if last else 0.2,
+                verdict=last.verdict if last else "unknown",
+                buckets=column.bucket_labels if column else (),
+                reference_counts=column.reference_counts if column else (),
+                counts=column.counts if column else (),
+            )
+        )
+    return versions, shown, out

@@ -143,18 +143,18 @@ def line_chart(
 
 def histogram_overlay(
     title: str,
-    edges: Sequence[float],
+    labels: Sequence[str],
     baseline: Sequence[float],
     current: Sequence[float],
     names: tuple[str, str] = ("baseline", "current"),
 ) -> str:
-    """Two histograms over the same bins, as shares, drawn over each other.
+    """Two histograms over the same buckets, as shares, drawn over each other.
 
     Args:
         title: Accessible title.
-        edges: Bin edges (one more than the counts).
-        baseline: Counts (or shares) per bin of the baseline.
-        current: Counts (or shares) per bin of the version compared.
+        labels: One label per bucket (``[0, 10)``, a category, ``null``).
+        baseline: Counts per bucket of the baseline.
+        current: Counts per bucket of the version compared.
         names: Legend of the two.
 
     Returns:
@@ -163,7 +163,7 @@ def histogram_overlay(
     shares = [_shares(baseline), _shares(current)]
     hi = max([*shares[0], *shares[1], 0.0]) * 1.1 or 1.0
     to_y = _scale(0.0, hi, HEIGHT - _PAD_B, _PAD_T)
-    bins = max(len(edges) - 1, 1)
+    bins = max(len(labels), 1)
     width = (WIDTH - _PAD_L - _PAD_R) / bins
     body = _y_axis(0.0, hi, to_y)
     for k, values in enumerate(shares):
@@ -175,18 +175,20 @@ def histogram_overlay(
                 f'width="{max(width - 2, 1):.1f}" '
                 f'height="{HEIGHT - _PAD_B - top:.1f}" fill="{colour}" '
                 f'fill-opacity="0.45"><title>{escape(names[k])} '
-                f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])}): {share:.1%}</title></rect>"
+                f"{escape(labels[i])}: {share:.1%}</title></rect>"
             )
         body.append(
             f'<text x="{_PAD_L + 8 + 160 * k}" y="{HEIGHT - 6}" font-size="11" '
             f'fill="{colour}">{escape(names[k])}</text>'
         )
-    for i in (0, bins // 2, bins):
-        if i < len(edges):
+    every = max(1, -(-bins // 6))
+    for i, label in enumerate(labels):
+        if i % every == 0:
+            middle = _PAD_L + (i + 0.5) * width
             body.append(
-                f'<text x="{_PAD_L + i * width:.1f}" y="{HEIGHT - _PAD_B + 14}" '
-                f'text-anchor="middle" font-size="10" fill="#57606a">'
-                f"{_fmt(edges[i])}</text>"
+                f'<text x="{middle:.1f}" y="{HEIGHT - _PAD_B + 14}" '
+                f'text-anchor="middle" font-size="9" fill="#57606a">'
+                f"{escape(label[:14])}</text>"
             )
     return _frame(title, body)
 

@@ -55,7 +55,8 @@ def home(request: Request) -> Response:
     console = console_of(request)
     with console.gate.admit(console.session(request), CATALOGUE):
         views = console.gate.describable(console.catalog.views())
-    health = monitoring.status(console)
+    tables = [t for v in views if (t := console.table_of(v))]
+    health = monitoring.status(console, views, tables)
     rows = []
     for view in views:
         table = console.table_of(view)
@@ -86,7 +87,7 @@ def view_page(request: Request, name: Name) -> Response:
     with console.gate.admit(console.session(request), VIEW, SimpleNamespace(name=name)):
         view = console.catalog.view(name)
     table = console.table_of(view)
-    health = monitoring.status(console)
+    health = monitoring.status(console, [view], [table] if table else [])
     return console.render(
         request,
         "view.html",

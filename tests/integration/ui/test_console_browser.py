@@ -122,10 +122,9 @@ def choose(driver, select_id: str, value: str) -> None:
 def test_navigation_through_every_page(page, open_console):
     go(page, open_console, "/")
     assert h1(page) == "Feature views"
-    assert (
-        "monitoring not available"
-        in page.find_element(_by("ID"), "monitoring-off").text
-    )
+    badges = page.find_elements(_by("CSS_SELECTOR"), "#views tbody tr .badge")
+    assert len(badges) == 4  # freshness and drift of both views
+    assert all(b.get_attribute("title") for b in badges)
     shot(page, "home")
     click_link(page, "customer_spend")
     wait_for(page, lambda d: "customer_spend" in h1(d) and "Feature view" in h1(d))
@@ -145,6 +144,18 @@ def test_navigation_through_every_page(page, open_console):
     shot(page, "lineage")
     click_link(page, "Quality and quarantine")
     wait_for(page, lambda d: "quality" in h1(d))
+    page.find_element(_by("CSS_SELECTOR"), "header nav").find_element(
+        _by("LINK_TEXT"), "Drift"
+    ).click()
+    wait_for(page, lambda d: h1(d) == "Drift")
+    click_link(page, "customer_spend")
+    wait_for(page, lambda d: h1(d) == "Drift of customer_spend")
+    cards = page.find_elements(_by("CSS_SELECTOR"), ".feature-drift")
+    assert cards, "the publishes profiled the table"
+    for card in cards:
+        charts = card.find_elements(_by("CSS_SELECTOR"), "svg.chart")
+        assert charts and charts[0].find_elements(_by("TAG_NAME"), "circle")
+    shot(page, "drift")
     for nav, heading in (
         ("Contracts", "Contracts"),
         ("Drift", "Drift"),

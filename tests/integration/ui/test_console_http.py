@@ -33,6 +33,7 @@ PAGES = [
     "/tables/customer_spend/quality",
     "/tables/merchant_risk/quality",
     "/drift",
+    "/drift/customer_spend",
     "/lookup",
     "/training-sets",
 ]
@@ -105,6 +106,34 @@ def test_quarantine_filter_and_csv_match_the_table(open_console, console_project
             + urllib.parse.urlencode({"reason": reason})
         ).body
         assert f'data-total="{expected}"' in page
+
+
+def test_drift_and_freshness_show_what_monitoring_reports(
+    open_console, console_project
+):
+    from featurestore.services.monitoring import read_drift
+    from featurestore.services.project import Project
+
+    project = Project.load(console_project.repo, env=console_project.env())
+    scores = [
+        s for s in read_drift(project, "customer_spend") if s.against == "baseline"
+    ]
+    newest = max(s.version for s in scores)
+    client = Browserless(open_console)
+    page = client.request("/drift/customer_spend").body
+    features = {s.feature for s in scores}
+    shown = re.findall(r'class="card feature-drift" id="drift-([^"]+)"', page)
+    assert set(shown) == features
+    for score in (s for s in scores if s.version == newest):
+        card = page.split(f'id="drift-{score.feature}"', 1)[1].split('class="card', 1)[
+            0
+        ]
+        assert f'badge {score.verdict}"' in card, score.feature
+        assert f"{score.metric} vs baseline: {score.score:.3g}" in card
+    other = client.request(f"/drift/customer_spend?version={newest}").body
+    assert f'data-version="{newest}"' in other
+    assert client.request("/drift/customer_spend?version=x").status == 400
+    assert client.request("/drift/nope").status == 404
 
 
 @pytest.mark.parametrize(

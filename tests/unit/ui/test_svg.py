@@ -45,7 +45,7 @@ def test_line_chart_places_points_on_the_scale_and_draws_bands():
 
 def test_histogram_overlay_shows_shares():
     chart = _parse(
-        svg.histogram_overlay("h", [0, 1, 2], [1, 3], [2, 2], ("base", "v3"))
+        svg.histogram_overlay("h", ["[0, 1)", "[1, 2)"], [1, 3], [2, 2], ("base", "v3"))
     )
     titles = [r.find("s:title", NS).text for r in chart.findall(".//s:rect", NS)]
     assert titles == ["base [0, 1): 25.0%", "base [1, 2): 75.0%",
