@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from delta.tables import DeltaTable
 from deltalake import CommitProperties, write_deltalake
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -126,13 +127,10 @@ def _profile_rows(spark: SparkSession, location: str) -> list[dict[str, Any]]:
     if _is_local(location):
         return read_profile_rows(location)
     target = profile_location(location)
-    try:
-        return [
-            r.asDict(recursive=True)
-            for r in spark.read.format("delta").load(target).collect()
-        ]
-    except Exception:  # no profile table yet (AnalysisException)
+    if not DeltaTable.isDeltaTable(spark, target):
         return []
+    frame = spark.read.format("delta").load(target)
+    return [r.asDict(recursive=True) for r in frame.collect()]
 
 
 def prepare(spark: SparkSession, contract: Contract, location: str) -> Monitor:

@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.contracts.drift import DriftSettings
@@ -33,9 +34,8 @@ def open_snapshot(
     try:
         table = DeltaTable(location, storage_options=dict(storage_options or {}))
         table.load_as_version(version)
-    except (_DeltaTableNotFoundError, ValueError, OSError) as exc:
-        raise TableNotFoundError(location, version) from exc
-    except Exception as exc:  # delta-rs: DeltaError for a vacuumed/unknown version
+    except (DeltaError, ValueError, OSError) as exc:
+        # TableNotFoundError is a DeltaError; so is an unknown or vacuumed version.
         raise TableNotFoundError(location, version) from exc
     return table.to_pyarrow_dataset()
 
