@@ -21,14 +21,15 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurestore.services.offline import HistoricalResult
+    from featurestore.services.storage import StorageOptions
 
 Format = Literal["parquet", "delta"]
 _BATCH_ROWS = 65_536
 
 
-def manifest_path(out: Path) -> Path:
-    """Where the manifest of the training set at ``out`` goes."""
-    return out.with_name(out.name + ".manifest.json")
+def manifest_path(out: str) -> str:
+    """Where the manifest of the training set at ``out`` (path or URI) goes."""
+    return out.rstrip("/") + ".manifest.json"
 
 
 @click.command(
@@ -43,7 +44,9 @@ def manifest_path(out: Path) -> Path:
 @click.option("--features", default=None, help="feature refs view:feature,...")
 @click.option("--feature-service", default=None, help="a feature service name")
 @click.option(
-    "--out", type=click.Path(path_type=Path), required=True, help="output path"
+    "--out",
+    required=True,
+    help="output path or URI (s3://bucket/p/x, with the project's storage_options)",
 )
 @click.option(
     "--format",
@@ -65,7 +68,7 @@ def manifest_path(out: Path) -> Path:
 @repo_option()
 @json_option
 def training_set(
-    entities: Path, features: str | None, feature_service: str | None, out: Path,
+    entities: Path, features: str | None, feature_service: str | None, out: str,
     fmt: Format, replay: Path | None, full_feature_names: bool, as_known_at: bool,
     repo: Path | None, as_json: bool,
 ) -> None:  # fmt: skip
@@ -75,8 +78,11 @@ def training_set(
     In this process, through the Delta offline store: no server needed.
     """
     from featurestore.services.offline import Manifest, OfflineStoreError
+    from featurestore.services.storage import absolute
 
     entity = _read_rows(entities)
+    out = absolute(out)
+    storage = _storage(repo)
     try:
         if replay is not None:
             if features or feature_service:
@@ -84,11 +90,9 @@ def training_set(
             manifest = Manifest.from_json(replay.read_text(encoding="utf-8"))
             with spinner("replaying"):
                 from featurestore.services.offline import replay as replay_rows
-                from featurestore.services.project import Project
 
-                storage = Project.load(repo or default_repo()).storage_options
                 table = replay_rows(manifest, entity, storage)
-                _write_table(table, out, fmt)
+                _write(table.to_reader(_BATCH_ROWS), out, fmt, storage)
             rows = table.num_rows
         else:
             result = _join(
@@ -97,15 +101,15 @@ def training_set(
             )  # fmt: skip
             manifest, rows = result.manifest, result.rows.num_rows
             with spinner(f"writing {rows} rows"):
-                _write_rows(result, out, fmt)
+                _write(result.rows.reader(_BATCH_ROWS), out, fmt, storage)
     except OfflineStoreError as exc:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
-    manifest_path(out).write_text(manifest.to_json() + "\n", encoding="utf-8")
+    _write_text(manifest_path(out), manifest.to_json() + "\n", storage)
     summary = {
         "rows": rows,
-        "out": str(out),
+        "out": out,
         "format": fmt,
-        "manifest": str(manifest_path(out)),
+        "manifest": manifest_path(out),
         "tables": {t.view: t.version for t in manifest.tables},
     }
     if as_json:
@@ -148,31 +152,48 @@ def _join(
         return get_historical_features(store, request)
 
 
-def _write_rows(result: HistoricalResult, out: Path, fmt: Format) -> None:
+def _write(
+    reader: pa.RecordBatchReader, out: str, fmt: Format, storage: StorageOptions
+) -> None:
+    """Write the batches to ``out`` (a path or an object-store URI)."""
     import pyarrow.parquet as pq
     from deltalake import write_deltalake
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from featurestore.services.storage import is_local, to_delta_uri
+
+    fs, where = storage.filesystem(out)
+    if is_local(out):
+        Path(where).parent.mkdir(parents=True, exist_ok=True)
     if fmt == "delta":
         write_deltalake(
-            str(out), result.rows.reader(_BATCH_ROWS), mode="overwrite",
-            schema_mode="overwrite",
+            to_delta_uri(out), reader, mode="overwrite", schema_mode="overwrite",
+            storage_options=storage.for_location(out),
         )  # fmt: skip
         return
-    with pq.ParquetWriter(out, result.rows.schema) as writer:
-        for batch in result.rows.batches(_BATCH_ROWS):
+    with (
+        fs.open_output_stream(where) as sink,
+        pq.ParquetWriter(sink, reader.schema) as writer,
+    ):
+        for batch in reader:
             writer.write_batch(batch)
 
 
-def _write_table(table: pa.Table, out: Path, fmt: Format) -> None:
-    import pyarrow.parquet as pq
-    from deltalake import write_deltalake
+def _storage(repo: Path | None) -> StorageOptions:
+    """The project's object-store options; none without a project (a replay
+    needs no registry, and object stores then read the ``AWS_*`` variables)."""
+    from featurestore.services.project import Project, ProjectError
+    from featurestore.services.storage import StorageOptions
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "delta":
-        write_deltalake(str(out), table, mode="overwrite", schema_mode="overwrite")
-    else:
-        pq.write_table(table, out)
+    try:
+        return Project.discover(repo).storage_options
+    except ProjectError:
+        return StorageOptions()
+
+
+def _write_text(location: str, text: str, storage: StorageOptions) -> None:
+    fs, where = storage.filesystem(location)
+    with fs.open_output_stream(where) as sink:
+        sink.write(text.encode("utf-8"))
 
 
 COMMANDS = [training_set]

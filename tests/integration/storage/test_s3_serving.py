@@ -335,3 +335,35 @@ def test_an_unreachable_object_store_is_unavailable_and_names_no_secret(
     assert "STORAGE_UNAVAILABLE" in trailers or "object store" in down.value.details()
     for text in (down.value.details(), trailers):
         assert SECRET_KEY not in text
+
+
+def test_cli_training_set_writes_rows_and_manifest_to_s3(
+    s3_side: Side, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entities = tmp_path / "entities.parquet"
+    pq.write_table(_entities(), entities)
+    monkeypatch.chdir(s3_side.project.repo)
+    root = s3_side.project.data_dir
+    storage = s3_side.project.storage_options
+    for fmt, out in (("parquet", f"{root}/cli/ts.parquet"), ("delta", f"{root}/cli/d")):
+        done = CliRunner().invoke(
+            cli,
+            ["training-set", "--entities", str(entities), "--feature-service",
+             "scoring", "--out", out, "--format", fmt, "--json"],
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+        summary = json.loads(done.output)
+        assert summary["manifest"] == f"{out}.manifest.json"
+        fs, key = storage.filesystem(summary["manifest"])
+        with fs.open_input_stream(key) as handle:
+            manifest = Manifest.from_json(handle.read().decode())
+        if fmt == "parquet":
+            with fs.open_input_file(storage.filesystem(out)[1]) as handle:
+                written = pq.read_table(handle)
+        else:
+            written = DeltaTable(
+                out, storage_options=storage.for_location(out)
+            ).to_pyarrow_table()
+        replayed = replay(manifest, _entities(), storage)
+        assert _sorted(written).equals(_sorted(replayed))
+        assert written.num_rows == _entities().num_rows
