@@ -46,8 +46,9 @@ from featurestore.services.monitoring.model import (
 from featurestore.services.monitoring.reference import resolve_reference
 from featurestore.services.monitoring.store import read_profile_rows
 from featurestore.services.project import Project, ProjectError
+from featurestore.services.storage import StorageOptions
 from featurestore.spark_jobs.errors import ContractViolationError, Reason
-from featurestore.spark_jobs.io import committed_version, write_delta
+from featurestore.spark_jobs.io import committed_version, spark_can_open, write_delta
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +124,14 @@ def _is_local(location: str) -> bool:
     return "://" not in location or location.startswith("file:")
 
 
-def _profile_rows(spark: SparkSession, location: str) -> list[dict[str, Any]]:
-    if _is_local(location):
-        return read_profile_rows(location)
+def _profile_rows(
+    spark: SparkSession, location: str, options: dict[str, str]
+) -> list[dict[str, Any]]:
+    if _is_local(location) or not spark_can_open(spark, location):
+        # delta-rs reads what Spark has no file system for (s3:// here),
+        # with the object-store options only where they apply.
+        scoped = StorageOptions(options).for_location(location)
+        return read_profile_rows(location, scoped)
     target = profile_location(location)
     if not DeltaTable.isDeltaTable(spark, target):
         return []
@@ -148,7 +154,7 @@ def prepare(spark: SparkSession, contract: Contract, location: str) -> Monitor:
     repo = project.repo if project else Path(location).parent
     options = project.storage_options if project else {}
     current = committed_version(spark, location, _NO_STAMP)
-    rows = _profile_rows(spark, location)
+    rows = _profile_rows(spark, location, options)
     try:
         reference = resolve_reference(
             contract, location, rows, repo=repo, storage_options=options,
