@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -17,7 +18,10 @@ from feast import FeatureView
 from featurestore.services.contracts import ContractRegistry
 from featurestore.services.contracts.feast_link import CONTRACT_TAG
 from featurestore.services.contracts.registry import SAFE_NAME
+from featurestore.services.offline._views import delta_path
+from featurestore.services.offline.errors import OfflineStoreError
 from featurestore.services.online import OnlineReader, build_online_reader
+from featurestore.services.project import Project
 from featurestore.services.server.access import build_guard
 from featurestore.services.server.app import _feature_store  # the server's own
 from featurestore.services.server.catalog import Catalog
@@ -147,9 +151,18 @@ class Console:
         if table not in self.tables():
             raise PageError(404, "Not found", f"no feature table {table!r}")
         for view in self.catalog.views():
-            if self.table_of(view) == table:
-                return str(getattr(view.batch_source, "path", "")).rstrip("/")
-        return f"{str(self.settings.data_root).rstrip('/')}/features/{table}"
+            if self.table_of(view) == table and view.batch_source is not None:
+                try:  # the offline store's own resolution (featurestore://name)
+                    return delta_path(view.batch_source, self.located).rstrip("/")
+                except OfflineStoreError:
+                    break
+        return self.located.table_uri(table)
+
+    @property
+    def located(self) -> Project:
+        """The project, with the console's data root, that resolves table names."""
+        env = {**os.environ, "FS_DATA_DIR": str(self.settings.data_root)}
+        return Project.load(self.settings.repo_path, env=env)
 
     def views_over(self, table: str) -> list[FeatureView]:
         """The feature views whose source is ``table``."""

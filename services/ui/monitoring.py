@@ -10,15 +10,13 @@ than guessing.
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from featurestore.services.project import Project
 
 if TYPE_CHECKING:
     from feast import FeatureView
 
+    from featurestore.services.project import Project
     from featurestore.services.ui.console import Console
 
 NOT_AVAILABLE = (
@@ -72,8 +70,7 @@ def available() -> bool:
 
 def project(console: Console) -> Project:
     """The project as monitoring reads it (the console's data root applied)."""
-    env = {**os.environ, "FS_DATA_DIR": str(console.settings.data_root)}
-    return Project.load(console.settings.repo_path, env=env)
+    return console.located
 
 
 def status(console: Console, views: list[FeatureView], tables: list[str]) -> Health:

@@ -22,7 +22,14 @@ from tests.integration.ui._console import RunningConsole, start_console
 from tests.oidc_provider_harness import require_provider, start_provider
 from tests.redis_harness import free_port
 
-pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
+# The first test builds the shared project (real Spark jobs, feast apply): about
+# 90 s alone, several minutes on a crowded machine, hence the longer timeout.
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+]
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = (

@@ -21,7 +21,14 @@ from tests.certs import issue_server_cert, make_ca
 from tests.integration.ui._console import FEATURESTORE, Browserless, start_console
 from tests.redis_harness import free_port
 
-pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
+# The first test builds the shared project (real Spark jobs, feast apply): about
+# 90 s alone, several minutes on a crowded machine, hence the longer timeout.
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+]
 
 PAGES = [
     "/",
