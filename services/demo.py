@@ -222,6 +222,31 @@ def drifted_version(
             )
 
 
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server and wait: it writes its queued serving-log rows."""
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def skew(repo: Path, env: dict[str, str]) -> None:
+    """Served values of customer_spend vs the point-in-time offline values.
+
+    The online store was materialised before the drifted version landed, so a
+    share of the served values differs from what a training set reads now."""
+    report = subprocess.run(
+        [FS, "monitor", "skew", "customer_spend", "--repo", str(repo), "--json"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if report.returncode != 0:
+        raise StepFailed(f"monitor skew exited {report.returncode}: {report.stderr}")
+    for row in json.loads(report.stdout):
+        print(
+            f"    skew {row['view']}.{row['feature']}: {row['mismatches']} of "
+            f"{row['rows']} served values differ from the offline value"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the whole pipeline once; exit non-zero if any step fails."""
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
@@ -250,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         "FS_REPO_PATH": str(repo),
         "SPARK_LOCAL_IP": "127.0.0.1",
     }
-    total, server = 9, None
+    total, server = 10, None
     started = time.monotonic()
     try:
         with step(
@@ -322,7 +347,18 @@ def main(argv: list[str] | None = None) -> int:
         address = f"127.0.0.1:{port}"
         with step(7, total, f"Start the gRPC server on {address}"):
             server = subprocess.Popen(
-                [FS, "serve", "--address", address, "--repo", str(repo)],
+                # every online read of the demo goes to the serving log
+                [
+                    FS,
+                    "serve",
+                    "--address",
+                    address,
+                    "--repo",
+                    str(repo),
+                    "--serving-log",
+                    "--serving-log-sample-rate",
+                    "1",
+                ],
                 cwd=repo,
                 env=env,
                 stdout=subprocess.DEVNULL,
@@ -354,13 +390,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {len(frame):,} rows x {frame.shape[1]} columns; manifest:")
                 for table in training.manifest.get("tables", []):
                     print(f"      {table}")
+        with step(10, total, "Stop the server (flushes its serving log); skew"):
+            stop_server(server)
+            skew(repo, env)
     except StepFailed as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)
         return 1
     finally:
-        if server is not None and server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+        if server is not None:
+            stop_server(server)
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s")
     return 0
 
