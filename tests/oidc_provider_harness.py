@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from tests.processes import stop_process
+
 __all__ = [
     "AUDIENCE",
     "FEATURESTORE",
@@ -105,13 +107,7 @@ class OidcProvider:
 
     def stop(self) -> None:
         """SIGTERM, then wait (kill after 10 s)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
         if self.reader is not None:
             self.reader.join(timeout=10)  # EOF once the process is gone
         if self.process.stdout is not None:

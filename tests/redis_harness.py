@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.processes import free_port, stop_process
+
 __all__ = [
     "RedisProcess",
     "free_port",
@@ -20,13 +22,6 @@ __all__ = [
     "start_redis_process",
     "start_redis_server",
 ]
-
-
-def free_port() -> int:
-    """Return a currently free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -42,12 +37,7 @@ class RedisProcess:
         if self.process.poll() is not None:
             return
         self.resume()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        stop_process(self.process, timeout=5)
 
     def pause(self) -> None:
         """SIGSTOP the server: the port stays open but nothing answers."""

@@ -10,7 +10,6 @@ never answer it. Not MinIO, whose AGPL licence the project does not take.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.processes import free_port, stop_process
 
 ACCESS_KEY = "fs-test-access"
 SECRET_KEY = "fs-test-secret-d41d8cd98f00b204"
@@ -70,19 +71,7 @@ class S3Server:
 
     def stop(self) -> None:
         """Terminate the server process."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        stop_process(self.process)
 
 
 def start(log_dir: Path, timeout: float = 30.0) -> S3Server:
@@ -92,7 +81,7 @@ def start(log_dir: Path, timeout: float = 30.0) -> S3Server:
         RuntimeError: the server did not answer within ``timeout`` seconds
             (its log is quoted).
     """
-    port = _free_port()
+    port = free_port()
     log = log_dir / "moto.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from deltalake import DeltaTable
 from featurestore.services.offline import HistoricalRequest, get_historical_features
 from featurestore.spark_jobs.jobs import build_training_set
 from featurestore.spark_jobs.session import DELTA_PACKAGE, IVY_DIR
+from tests.processes import free_port
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -95,12 +95,6 @@ def test_job_reports_unknown_view(spark, feast_repo, tmp_path, capsys):
 PYSPARK_HOME = Path(__import__("pyspark").__file__).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _spawn(args, env, log):
     # A new session per daemon so teardown can kill its whole process group.
     return subprocess.Popen(
@@ -135,7 +129,7 @@ def spark_cluster(tmp_path):
         "PYSPARK_DRIVER_PYTHON": sys.executable,
     }
     env.pop("PYSPARK_GATEWAY_PORT", None)
-    port, ui = _free_port(), _free_port()
+    port, ui = free_port(), free_port()
     log = open(tmp_path / "cluster.log", "wb")  # noqa: SIM115
     procs = [
         _spawn(
@@ -161,9 +155,9 @@ def spark_cluster(tmp_path):
                         "--host",
                         "127.0.0.1",
                         "--port",
-                        str(_free_port()),
+                        str(free_port()),
                         "--webui-port",
-                        str(_free_port()),
+                        str(free_port()),
                         "--cores",
                         "1",
                         "--memory",

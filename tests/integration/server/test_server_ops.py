@@ -28,6 +28,7 @@ from tests.certs import (
     make_ca,
 )
 from tests.integration.server._served import REPO, ServedRepo
+from tests.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -78,14 +79,8 @@ def test_bad_page_token_and_unknown_view(served_repo: ServedRepo) -> None:
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_server_process_serves_then_drains_on_sigterm(served_repo: ServedRepo) -> None:
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     env = {
         **os.environ,
         "FS_ADDRESS": address,
@@ -139,7 +134,7 @@ def test_worker_group_serves_on_one_port_and_stops_together(
         "FS_REPO_PATH": str(served_repo.repo),
         "FS_DATA_DIR": str(served_repo.data),
     }
-    addresses = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+    addresses = [f"127.0.0.1:{free_port()}" for _ in range(2)]
     groups = [
         subprocess.Popen(
             [
@@ -195,7 +190,7 @@ def _zombie(pid: int) -> bool:
 def _free_port_pair() -> int:
     """A port P with P and P + 1 both free (worker i serves metrics on P + i)."""
     while True:
-        port = _free_port()
+        port = free_port()
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port + 1))
@@ -254,7 +249,7 @@ def test_front_group_serves_reads_and_proxied_streams_then_drains(
     from featurestore.services.client import FeatureStoreClient
     from tests.integration.server.test_historical_features import _entities
 
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     metrics = _free_port_pair()
     group = _start_front_group(served_repo, address, "--metrics-port", str(metrics))
     try:
@@ -304,7 +299,7 @@ def test_front_health_needs_every_worker_and_a_dead_worker_stops_the_group(
     and calls go to the other worker; once it answers again, SERVING. A worker
     that dies (SIGKILL) stops the whole group with exit status 1, so a process
     manager restarts it: the supervisor never runs a group short of a worker."""
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     group = _start_front_group(served_repo, address)
     try:
         assert _wait_serving(address) == health_pb2.HealthCheckResponse.SERVING
@@ -377,7 +372,7 @@ def test_front_terminates_mutual_tls_and_reloads_its_certificate(
     ca = make_ca(tmp_path / "ca")
     server = issue_server_cert(ca, tmp_path / "server")
     client = issue_client_cert(ca, tmp_path / "client")
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     log = tmp_path / "group.log"
     with log.open("wb") as stderr:
         group = _start_front_group(

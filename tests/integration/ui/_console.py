@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.ui._project import ConsoleProject
-from tests.redis_harness import free_port
+from tests.processes import free_port, stop_process
 
 FEATURESTORE = str(Path(sys.executable).parent / "featurestore")
 
@@ -35,12 +35,7 @@ class RunningConsole:
         if self._stopped:
             return
         self._stopped = True
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=15)
+        stop_process(self.process, timeout=15)
 
     def output(self) -> str:
         """What the process printed so far (stdout and stderr)."""
