@@ -108,10 +108,16 @@ def _pages(client: _Client) -> list[tuple[str, str, dict[str, str] | None]]:
     ]
     if contract:
         name = contract.group(1)
-        pages += [
-            ("contract", f"/contracts/{name}", None),
-            ("contract diff", f"/contracts/{name}/diff", None),
-        ]
+        pages.append(("contract", f"/contracts/{name}", None))
+        page = client.fetch(f"/contracts/{name}")[1]
+        versions = re.findall(
+            r'<option value="([^"]+)"', page.split('id="diff-old"')[-1]
+        )
+        if len(set(versions)) > 1:  # the demo's contracts have one version each
+            query = urllib.parse.urlencode({"old": versions[0], "new": versions[-1]})
+            pages.append(("contract diff", f"/contracts/{name}/diff?{query}", None))
+        else:
+            print(f"contract diff: skipped, {name} has one version", flush=True)
     pages += [
         ("table history + lineage", f"/tables/{table.group(1)}", None),
         ("quality + quarantine", f"/tables/{table.group(1)}/quality", None),
