@@ -50,17 +50,6 @@ class PageError(Exception):
         self.status, self.title, self.message = status, title, message
 
 
-def safe_name(value: str, what: str) -> str:
-    """``value`` when it may name a table, contract or view, else a 400.
-
-    Raises:
-        PageError: 400 naming ``what``.
-    """
-    if SAFE_NAME.fullmatch(value) and value not in (".", ".."):
-        return value
-    raise PageError(400, "Bad request", f"{what} must be 1-128 of [A-Za-z0-9_.-]")
-
-
 class Console:
     """Everything a page reads, built once per process from the settings."""
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from feast import FeatureView
 
 from featurestore.services.lineage import LineageError, table_history
@@ -13,10 +13,9 @@ from featurestore.services.ui import monitoring
 from featurestore.services.ui.access import CATALOGUE, VIEW
 from featurestore.services.ui.console import Console
 from featurestore.services.ui.pages.login import console_of
+from featurestore.services.ui.params import Name
 
 router = APIRouter()
-
-Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]
 
 
 def last_publish(console: Console, table: str | None) -> dict[str, Any] | None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -16,12 +15,10 @@ from featurestore.services.contracts.compat import check_version_bump, compare
 from featurestore.services.ui.access import PROJECT
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.pages.login import console_of
+from featurestore.services.ui.params import ContractVersion, Name
 
 router = APIRouter()
 
-_NAME = r"^[A-Za-z0-9_.-]{1,128}$"
-Name = Annotated[str, Path(pattern=_NAME)]
-Version = Annotated[str | None, Query(pattern=_NAME)]
 _FORMATTER = HtmlFormatter(cssclass="highlight")
 STYLE = _FORMATTER.get_style_defs(".highlight")
 """The CSS of highlighted YAML and diffs (served as /static-pygments.css)."""
@@ -74,7 +71,9 @@ def contract_list(request: Request) -> Response:
 
 
 @router.get("/contracts/{name}")
-def contract_page(request: Request, name: Name, version: Version = None) -> Response:
+def contract_page(
+    request: Request, name: Name, version: ContractVersion = None
+) -> Response:
     """One contract at one version (latest by default), its YAML highlighted."""
     console = console_of(request)
     with console.gate.admit(console.session(request), PROJECT):
@@ -103,7 +102,10 @@ def contract_page(request: Request, name: Name, version: Version = None) -> Resp
 
 @router.get("/contracts/{name}/diff")
 def contract_diff(
-    request: Request, name: Name, old: Version = None, new: Version = None
+    request: Request,
+    name: Name,
+    old: ContractVersion = None,
+    new: ContractVersion = None,
 ) -> Response:
     """Classified changes between two versions (breaking, non-breaking, cosmetic)."""
     console = console_of(request)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from markupsafe import Markup
 
 from featurestore.services.ui import monitoring, svg
 from featurestore.services.ui.access import PROJECT
 from featurestore.services.ui.console import PageError
 from featurestore.services.ui.pages.login import console_of
+from featurestore.services.ui.params import Name
 
 router = APIRouter()
 
-Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]
 Version = Annotated[int | None, Query(ge=0, le=2**62)]
 
 

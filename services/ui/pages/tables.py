@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from markupsafe import Markup
 
@@ -20,11 +20,10 @@ from featurestore.services.ui import svg
 from featurestore.services.ui.access import OFFLINE, PROJECT, view_refs
 from featurestore.services.ui.console import Console
 from featurestore.services.ui.pages.login import console_of
+from featurestore.services.ui.params import Name
 
 router = APIRouter()
 
-_NAME = r"^[A-Za-z0-9_.-]{1,128}$"
-Name = Annotated[str, Path(pattern=_NAME)]
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
 Filter = Annotated[str | None, Query(max_length=256)]
 _GRAPH_VERSIONS = 6
