@@ -111,6 +111,19 @@ def training_set_kind(path: Path) -> str | None:
     return PARQUET if PARQUET_KEY in metadata else None
 
 
+def stored_manifest(path: Path, kind: str) -> str:
+    """The manifest JSON a training set of ``kind`` (``training_set_kind``)
+    carries: its Parquet footer or its Delta folder's marker file.
+
+    Raises:
+        OSError, pyarrow.ArrowException, KeyError: unreadable, or not ours.
+    """
+    if kind == PARQUET:
+        metadata = pq.read_schema(path).metadata or {}
+        return bytes(metadata[PARQUET_KEY]).decode("utf-8")
+    return (path / MARKER).read_text(encoding="utf-8")
+
+
 def write_training_set(
     path: str,
     fmt: str,

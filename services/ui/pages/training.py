@@ -15,13 +15,11 @@ from pathlib import Path
 from typing import Annotated
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from fastapi import APIRouter, Query, Request, Response
 
 from featurestore.services.offline import Manifest
 from featurestore.services.server.training_sets import (
-    MARKER,
-    PARQUET_KEY,
+    stored_manifest,
     training_set_kind,
 )
 from featurestore.services.ui.access import PROJECT
@@ -47,12 +45,9 @@ class TrainingSet:
 
 
 def _manifest_text(path: Path, kind: str) -> str:
-    if kind == "parquet":
-        metadata = pq.read_schema(path).metadata or {}
-        return bytes(metadata[PARQUET_KEY]).decode("utf-8")
-    if kind == "delta":
-        return (path / MARKER).read_text(encoding="utf-8")
-    return path.read_text(encoding="utf-8")
+    if kind == "manifest":  # written beside a set by `featurestore training-set`
+        return path.read_text(encoding="utf-8")
+    return stored_manifest(path, kind)
 
 
 def _candidates(root: Path) -> list[tuple[Path, str]]:
