@@ -10,6 +10,8 @@ import click
 from featurestore.services.cli._common import USAGE
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from featurestore.services.server.settings import ServerSettings
 
 _SERVE_HELP = """Run the gRPC server until SIGTERM/SIGINT (then drain and exit 0).
@@ -50,8 +52,12 @@ def serve(server_args: tuple[str, ...]) -> None:
         click.echo(f"{prog}: {exc}", err=True)
         raise click.exceptions.Exit(USAGE) from exc
     if ui_address is not None:
-        _console_beside(settings, ui_address, prog)
-    code = run_server(settings, argv, prog=prog)
+        stop_console = _console_beside(settings, ui_address, prog)
+    try:
+        code = run_server(settings, argv, prog=prog)
+    finally:
+        if ui_address is not None:
+            stop_console()
     if code:
         raise click.exceptions.Exit(code)
 
@@ -74,8 +80,12 @@ def _ui_address(argv: list[str]) -> tuple[list[str], str | None]:
     return rest, address
 
 
-def _console_beside(settings: ServerSettings, address: str, prog: str) -> None:
-    """Start the web console on ``address`` in a thread of this process."""
+def _console_beside(
+    settings: ServerSettings, address: str, prog: str
+) -> Callable[[], None]:
+    """Start the web console on ``address`` in a thread of this process; return
+    what stops it (the thread must end before the interpreter does: a daemon
+    thread still in native code at exit can crash the process)."""
     import signal
     import threading
 
@@ -94,8 +104,15 @@ def _console_beside(settings: ServerSettings, address: str, prog: str) -> None:
     signal.pthread_sigmask(
         signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
     )
-    threading.Thread(target=console.run, name="console", daemon=True).start()
+    thread = threading.Thread(target=console.run, name="console", daemon=True)
+    thread.start()
     click.echo(f"console: {ui.base_url}", err=True)
+
+    def stop() -> None:
+        console.should_exit = True
+        thread.join(timeout=10)
+
+    return stop
 
 
 @click.group("auth")
