@@ -1,8 +1,8 @@
 """Delta commits through delta-rs, for object stores Spark has no file system for.
 
-PySpark ships no S3 connector: Hadoop's ``hadoop-aws`` needs the AWS SDK
-bundle (~650 MB for Hadoop 3.5), too much to fetch for every build. Where
-Spark cannot open a location, the rows that passed the contract are collected
+PySpark ships no S3 connector; ``build_spark_session`` adds Hadoop's S3A for
+a project on S3, but a cluster may run without it. Where Spark cannot open a
+location, the rows that passed the contract are collected
 to the driver as Arrow and committed by delta-rs, with the same modes, the
 same ``userMetadata`` stamp and the same conflict translation as Spark's
 writes (see ``io.py``, the only caller).

@@ -20,6 +20,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
 from featurestore.services.storage import (
+    StorageOptions,
     is_local,
     local_path,
     scheme,
@@ -79,12 +80,13 @@ def read_parquet(spark: SparkSession, location: str | os.PathLike[str]) -> DataF
         # this; say what is missing instead of a JVM stack trace.
         kind = scheme(to_spark_uri(where))
         raise ConfigError(
-            f"Spark has no file system for {kind}:// (put hadoop-aws and the "
-            "AWS SDK bundle on its classpath, or read the input locally)",
+            f"Spark has no file system for {kind}:// (FS_SPARK_S3=1 makes jobs "
+            "load hadoop-aws; on spark-submit add the packages "
+            "`featurestore run --print-submit` names)",
             scheme=kind,
         )
     try:
-        return spark.read.parquet(to_spark_uri(where))
+        return spark.read.parquet(spark_uri(spark, where))
     except AnalysisException as exc:
         raise InputNotFoundError(where) from exc
 
@@ -93,7 +95,10 @@ def spark_can_open(spark: SparkSession, location: str) -> bool:
     """Whether Spark has a Hadoop file system for ``location``'s scheme.
 
     PySpark ships none for S3: ``s3a://`` needs ``hadoop-aws`` and the AWS
-    SDK on the classpath. Without one, Delta commits go through delta-rs.
+    SDK on the classpath (``build_spark_session`` adds them for a project on
+    S3). Without one, Delta commits go through delta-rs. With one, the
+    project's ``storage_options`` become the session's ``fs.s3a.*`` settings
+    here, before Spark opens the location.
     """
     if is_local(location):
         return True
@@ -107,6 +112,29 @@ def spark_can_open(spark: SparkSession, location: str) -> bool:
         except Exception:  # Py4J: UnsupportedFileSystemException
             _FILE_SYSTEMS[kind] = False
     return _FILE_SYSTEMS[kind]
+
+
+def spark_uri(
+    spark: SparkSession, location: str, options: StorageOptions | None = None
+) -> str:
+    """``location`` as Spark names it (``s3a://``), ready for Spark to open.
+
+    For ``s3a://`` the project's ``storage_options`` (``options``, default
+    those of the project found as jobs find it) become the session's
+    ``fs.s3a.*`` Hadoop settings first; they reach every read, write and
+    commit (executors get them with each job). Only keys the project names
+    are set, so on a cluster the settings given to spark-submit stay in force
+    otherwise. Every Spark read or write of a table location goes through
+    here.
+    """
+    uri = to_spark_uri(location)
+    if scheme(uri) == "s3a":
+        conf = spark.sparkContext._jsc.hadoopConfiguration()
+        storage = storage_options() if options is None else options
+        for key, value in storage.hadoop_s3a().items():
+            if conf.get(key) != value:
+                conf.set(key, value)
+    return uri
 
 
 _FILE_SYSTEMS: dict[str, bool] = {}
@@ -190,7 +218,7 @@ def write_delta(
     if partition_by and (whole or not is_delta_table(df, location)):
         writer = writer.partitionBy(*partition_by)
     with _conflicts_translated(location):
-        writer.save(to_spark_uri(location))
+        writer.save(spark_uri(df.sparkSession, location))
 
 
 def is_delta_table(df: DataFrame, location: str) -> bool:
@@ -198,7 +226,7 @@ def is_delta_table(df: DataFrame, location: str) -> bool:
     spark = df.sparkSession
     if not spark_can_open(spark, location):
         return _delta_rs.is_delta_table(location, storage_options())
-    return bool(DeltaTable.isDeltaTable(spark, to_spark_uri(location)))
+    return bool(DeltaTable.isDeltaTable(spark, spark_uri(spark, location)))
 
 
 def merge_delta(
@@ -250,7 +278,7 @@ def merge_delta(
         return
     with _conflicts_translated(location), _MERGE_LOCK:
         builder = (
-            DeltaTable.forPath(spark, to_spark_uri(location))
+            DeltaTable.forPath(spark, spark_uri(spark, location))
             .alias("t")
             .merge(df.alias("s"), condition)
         )
@@ -291,7 +319,7 @@ def committed_version(
             int(str(c["version"])) for c in history if c.get("userMetadata") == stamp
         ]
         return max(mine or versions) if versions else None
-    uri = to_spark_uri(location)
+    uri = spark_uri(spark, location)
     if not DeltaTable.isDeltaTable(spark, uri):
         return None
     rows = DeltaTable.forPath(spark, uri).history(20).collect()

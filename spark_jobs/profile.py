@@ -46,9 +46,14 @@ from featurestore.services.monitoring.model import (
 from featurestore.services.monitoring.reference import resolve_reference
 from featurestore.services.monitoring.store import read_profile_rows
 from featurestore.services.project import Project, ProjectError
-from featurestore.services.storage import StorageOptions
+from featurestore.services.storage import StorageOptions, is_local
 from featurestore.spark_jobs.errors import ContractViolationError, Reason
-from featurestore.spark_jobs.io import committed_version, spark_can_open, write_delta
+from featurestore.spark_jobs.io import (
+    committed_version,
+    spark_can_open,
+    spark_uri,
+    write_delta,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,19 +125,15 @@ def _project() -> Project | None:
         return None
 
 
-def _is_local(location: str) -> bool:
-    return "://" not in location or location.startswith("file:")
-
-
 def _profile_rows(
     spark: SparkSession, location: str, options: dict[str, str]
 ) -> list[dict[str, Any]]:
-    if _is_local(location) or not spark_can_open(spark, location):
+    if is_local(location) or not spark_can_open(spark, location):
         # delta-rs reads what Spark has no file system for (s3:// here),
         # with the object-store options only where they apply.
         scoped = StorageOptions(options).for_location(location)
         return read_profile_rows(location, scoped)
-    target = profile_location(location)
+    target = spark_uri(spark, profile_location(location))
     if not DeltaTable.isDeltaTable(spark, target):
         return []
     frame = spark.read.format("delta").load(target)
@@ -292,7 +293,7 @@ def write_profile_rows(
     if not rows:
         return
     target = profile_location(location)
-    if _is_local(location):
+    if is_local(location):
         write_deltalake(
             target,
             to_table(rows),

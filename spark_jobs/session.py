@@ -9,6 +9,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from featurestore.services.project import Project, ProjectError, default_ivy_dir
+from featurestore.services.storage import scheme
 
 
 def _ivy_dir() -> Path:
@@ -24,6 +25,34 @@ IVY_DIR = _ivy_dir()
 # Maven Central has delta-spark_4.2_2.13 only at 4.4.0; the pip package is pinned
 # to the same version so configure_spark_with_delta_pip would agree.
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+# Hadoop's S3A file system for s3a:// tables, matching pyspark 4.2's Hadoop
+# 3.5.0. hadoop-aws declares the AWS SDK v2 *bundle* (686 MB, every service);
+# S3A needs only the S3 client and its transfer manager, so the bundle is
+# excluded and those two are named (about 100 MB with their dependencies).
+S3A_PACKAGES = (
+    "org.apache.hadoop:hadoop-aws:3.5.0",
+    "software.amazon.awssdk:s3:2.35.4",
+    "software.amazon.awssdk:s3-transfer-manager:2.35.4",
+)
+S3A_EXCLUDES = "software.amazon.awssdk:bundle"
+_S3_SCHEMES = ("s3", "s3a", "s3n")
+
+
+def wants_s3a(env: dict[str, str] | None = None) -> bool:
+    """Whether Spark sessions load the S3A jars: ``$FS_SPARK_S3`` (1/0) if
+    set, else whether the project's data root is on S3."""
+    env = dict(os.environ) if env is None else env
+    if env.get("FS_SPARK_S3"):
+        return env["FS_SPARK_S3"].lower() in ("1", "true", "yes")
+    try:
+        return scheme(Project.discover(env=env).data_dir) in _S3_SCHEMES
+    except ProjectError:
+        return False
+
+
+def spark_packages(s3a: bool) -> str:
+    """``spark.jars.packages``: Delta Lake, plus S3A when ``s3a``."""
+    return ",".join((DELTA_PACKAGE, *(S3A_PACKAGES if s3a else ())))
 
 
 def build_spark_session(
@@ -31,6 +60,7 @@ def build_spark_session(
     master: str | None = None,
     *,
     shuffle_partitions: int | None = None,
+    s3a: bool | None = None,
 ) -> SparkSession:
     """Build (or reuse) the SparkSession every job and test uses.
 
@@ -40,10 +70,17 @@ def build_spark_session(
     ``spark-submit`` the master and packages given on the command line win:
     ``master`` is applied only when the JVM is started here.
 
+    With ``s3a`` (default :func:`wants_s3a`: the project's data root is on
+    S3, or ``$FS_SPARK_S3=1``) Hadoop's S3A file system is put on the
+    classpath too, so Spark reads and writes ``s3a://`` itself; its
+    endpoint and credentials are set from the project's ``storage_options``
+    where a table is opened (``io.py``), never on the command line.
+
     Args:
         app_name: Spark application name.
         master: Spark master URL; defaults to ``local[*]`` outside spark-submit.
         shuffle_partitions: Overrides ``spark.sql.shuffle.partitions``.
+        s3a: Load the S3A jars (default: :func:`wants_s3a`).
 
     Returns:
         A SparkSession with Delta Lake enabled.
@@ -72,15 +109,18 @@ def build_spark_session(
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if not launched_by_spark_submit:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        with_s3a = wants_s3a() if s3a is None else s3a
         builder = (
             builder.master(master or os.environ.get("FS_SPARK_MASTER", "local[*]"))
-            .config("spark.jars.packages", DELTA_PACKAGE)
+            .config("spark.jars.packages", spark_packages(with_s3a))
             .config("spark.jars.ivy", str(IVY_DIR))
             .config("spark.ui.enabled", "false")
             .config("spark.driver.memory", os.environ.get("FS_DRIVER_MEMORY", "4g"))
             .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
             .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         )
+        if with_s3a:
+            builder = builder.config("spark.jars.excludes", S3A_EXCLUDES)
     if shuffle_partitions is not None:
         builder = builder.config(
             "spark.sql.shuffle.partitions", str(shuffle_partitions)

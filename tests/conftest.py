@@ -20,10 +20,10 @@ os.environ.setdefault(
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
-    """One local[2] SparkSession with Delta, shared by every Spark test."""
+    """One local[2] SparkSession with Delta and S3A, shared by every Spark test."""
     from featurestore.spark_jobs.session import build_spark_session
 
-    session = build_spark_session("tests", "local[2]", shuffle_partitions=2)
+    session = build_spark_session("tests", "local[2]", shuffle_partitions=2, s3a=True)
     yield session
     session.stop()
 

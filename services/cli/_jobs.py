@@ -49,17 +49,25 @@ def jobs(repo: Path | None = None) -> dict[str, str]:
 
 
 def submit_command(module: str, args: list[str], master: str) -> list[str]:
-    """The spark-submit line for job ``module``: Delta package and Ivy cache as
-    ``build_spark_session`` sets them, this interpreter on the workers."""
-    from featurestore.spark_jobs.session import DELTA_PACKAGE, IVY_DIR
+    """The spark-submit line for job ``module``: packages (S3A included when the
+    project is on S3) and Ivy cache as ``build_spark_session`` sets them, this
+    interpreter on the workers."""
+    from featurestore.spark_jobs.session import (
+        IVY_DIR,
+        S3A_EXCLUDES,
+        spark_packages,
+        wants_s3a,
+    )
 
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
         raise click.UsageError(f"job module {module} not found")
+    s3a = wants_s3a()
     return [
         _spark_submit(),
         "--master", master,
-        "--packages", DELTA_PACKAGE,
+        "--packages", spark_packages(s3a),
+        *(["--exclude-packages", S3A_EXCLUDES] if s3a else []),
         "--conf", f"spark.jars.ivy={IVY_DIR}",
         "--conf", f"spark.pyspark.python={sys.executable}",
         "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC",

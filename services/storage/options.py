@@ -33,6 +33,18 @@ _ARROW_S3 = {
     "endpoint_url": "endpoint_override",
     "endpoint": "endpoint_override",
 }
+# The same options as Hadoop's S3A file system (Spark's s3a://) names them.
+_HADOOP_S3A = {
+    "access_key_id": "fs.s3a.access.key",
+    "secret_access_key": "fs.s3a.secret.key",
+    "session_token": "fs.s3a.session.token",
+    "token": "fs.s3a.session.token",
+    "region": "fs.s3a.endpoint.region",
+    "default_region": "fs.s3a.endpoint.region",
+    "endpoint_url": "fs.s3a.endpoint",
+    "endpoint": "fs.s3a.endpoint",
+}
+_TEMPORARY_CREDENTIALS = "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
 
 
 class MissingVariableError(ValueError):
@@ -101,6 +113,35 @@ class StorageOptions(dict[str, str]):
         if scheme(uri) != "s3":
             return pafs.FileSystem.from_uri(uri)  # type: ignore[no-any-return]
         return pafs.S3FileSystem(**self._arrow_s3()), uri[len("s3://") :]
+
+    def hadoop_s3a(self) -> dict[str, str]:
+        """These options as Hadoop S3A settings (``fs.s3a.*``), for Spark's ``s3a://``.
+
+        Path-style requests unless ``AWS_VIRTUAL_HOSTED_STYLE_REQUEST`` is
+        true, and plain HTTP for an ``http://`` endpoint or ``AWS_ALLOW_HTTP``,
+        as delta-rs does; a session token selects S3A's temporary-credentials
+        provider. Keys left out are left to S3A's own lookup (the ``AWS_*``
+        variables, instance profiles), as delta-rs leaves them to its own.
+        Empty when there are no options.
+        """
+        hadoop: dict[str, str] = {}
+        virtual_hosted = allow_http = False
+        for key, value in self.items():
+            name = key.lower().removeprefix("aws_")
+            if name in _HADOOP_S3A:
+                hadoop[_HADOOP_S3A[name]] = value
+            elif name == "allow_http":
+                allow_http = value.lower() == "true"
+            elif name == "virtual_hosted_style_request":
+                virtual_hosted = value.lower() == "true"
+        if not self:
+            return hadoop
+        hadoop["fs.s3a.path.style.access"] = str(not virtual_hosted).lower()
+        if allow_http or hadoop.get("fs.s3a.endpoint", "").startswith("http://"):
+            hadoop["fs.s3a.connection.ssl.enabled"] = "false"
+        if "fs.s3a.session.token" in hadoop:
+            hadoop["fs.s3a.aws.credentials.provider"] = _TEMPORARY_CREDENTIALS
+        return hadoop
 
     def _arrow_s3(self) -> dict[str, object]:
         kwargs: dict[str, object] = {}

@@ -13,8 +13,9 @@ from feast.infra.offline_stores.file_source import FileSource
 from featurestore.services.offline.errors import InvalidRequestError
 from featurestore.services.offline.refs import group_refs, service_refs
 from featurestore.services.project import Project
-from featurestore.services.storage import open_delta, to_spark_uri
+from featurestore.services.storage import open_delta
 from featurestore.spark_jobs.errors import ConfigError, InputNotFoundError
+from featurestore.spark_jobs.io import spark_uri
 from featurestore.spark_jobs.pit.join import SparkViewInput, point_in_time_join
 
 if TYPE_CHECKING:
@@ -155,9 +156,9 @@ def _read(
         except Exception as exc:  # delta-rs raises TableNotFoundError and OSError
             raise InputNotFoundError(path) from exc
         reader = spark.read.format("delta").option("versionAsOf", version)
-        return reader.load(to_spark_uri(path)), version
+        return reader.load(spark_uri(spark, path, project.storage_options)), version
     if file_format is None or isinstance(file_format, ParquetFormat):
-        return spark.read.parquet(to_spark_uri(path)), None
+        return spark.read.parquet(spark_uri(spark, path, project.storage_options)), None
     kind = type(file_format).__name__
     raise ConfigError(f"view {view!r}: unsupported file format {kind}", view=view)
 

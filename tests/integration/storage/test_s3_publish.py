@@ -1,11 +1,13 @@
 """publish() to s3:// on a real S3-compatible server, step for step like a local table.
 
-PySpark ships no S3 file system (hadoop-aws + the AWS SDK bundle is ~650 MB
-for Hadoop 3.5), so the passing rows of an ``s3://`` table are committed
-through delta-rs after the same contract gate. Each step runs the same batch
-into a local table (Spark's own Delta writer, the reference) and into the
-bucket; after each step both tables, their quarantine tables and their
-commit stamps must agree.
+Two writers: Spark's own Delta writer over Hadoop's S3A file system (the test
+session loads the S3A jars, as a job's session does for a project on S3),
+and delta-rs, which commits the rows that passed the contract when Spark has
+no file system for the scheme (a cluster without hadoop-aws; selected here
+by marking s3a unavailable, as ``spark_can_open`` would find it). Each step
+runs the same batch into a local table (Spark's writer, the reference) and
+into the bucket; after each step both tables, their quarantine tables and
+their commit stamps must agree, and the commits name the writer's engine.
 """
 
 from __future__ import annotations
@@ -15,12 +17,20 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
 from featurestore.services.contracts import Contract, parse_contract
 from featurestore.services.project import Project
-from featurestore.spark_jobs import ConfigError, ContractViolationError, Reason, publish
+from featurestore.spark_jobs import (
+    ConfigError,
+    ContractViolationError,
+    Reason,
+    io,
+    publish,
+)
 from featurestore.spark_jobs.io import read_parquet, spark_can_open
 from featurestore.spark_jobs.publish import PublishMode
 from tests.integration.spark.test_publish_modes import (
@@ -54,6 +64,18 @@ STEPS: list[tuple[PublishMode, str, list[dict[str, Any]]]] = [
 same run id (the quarantine must not grow twice) and a partition swap."""
 
 
+@pytest.fixture(params=["spark", "delta-rs"])
+def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which engine commits to the bucket."""
+    if request.param == "delta-rs":
+        monkeypatch.setitem(io._FILE_SYSTEMS, "s3a", False)
+    return str(request.param)
+
+
+ENGINES = {"spark": "Apache-Spark/", "delta-rs": "delta-rs"}
+"""How each writer names itself in a commit (engineInfo / clientVersion)."""
+
+
 @pytest.fixture(scope="module")
 def contract() -> Contract:
     return parse_contract(CONTRACT_YAML, "store_sales/1.0.0.yaml")
@@ -85,19 +107,34 @@ def _rows(location: str, project: Project, drop: tuple[str, ...] = ()) -> list[A
     return table.sort_by([(c, "ascending") for c in order]).to_pylist()
 
 
-def _stamps(location: str, project: Project) -> list[dict[str, Any]]:
+def _history(location: str, project: Project) -> list[dict[str, Any]]:
     options = project.storage_options.for_location(location)
-    history = DeltaTable(location, storage_options=options).history()
-    stamps = [json.loads(c["userMetadata"]) for c in reversed(history)]
+    return list(reversed(DeltaTable(location, storage_options=options).history()))
+
+
+def _stamps(location: str, project: Project) -> list[dict[str, Any]]:
+    stamps = [json.loads(c["userMetadata"]) for c in _history(location, project)]
     return [{k: s[k] for k in ("job", "run_id", "mode", "contract")} for s in stamps]
 
 
+def _engines(location: str, project: Project) -> set[str]:
+    return {
+        str(c.get("engineInfo") or c.get("clientVersion"))
+        for c in _history(location, project)
+    }
+
+
 def test_every_mode_on_s3_leaves_what_it_leaves_locally(
-    spark, s3_project: Project, s3_server: S3Server, tmp_path: Path, contract
+    spark,
+    s3_project: Project,
+    s3_server: S3Server,
+    tmp_path: Path,
+    contract,
+    writer: str,
 ) -> None:
     remote = s3_project.table_uri("store_sales")
     local = str(tmp_path / "local" / "store_sales")
-    assert not spark_can_open(spark, remote)  # the delta-rs path is under test
+    assert spark_can_open(spark, remote) is (writer == "spark")
     for mode, run_id, rows in STEPS:
         frame = _frame(spark, rows)
         reports = [
@@ -113,7 +150,12 @@ def test_every_mode_on_s3_leaves_what_it_leaves_locally(
     # delta-rs commits none. Otherwise the histories are stamped alike.
     local_stamps = _stamps(local, s3_project)
     assert local_stamps[2] == local_stamps[3]
-    assert _stamps(remote, s3_project) == local_stamps[:3] + local_stamps[4:]
+    if writer == "delta-rs":
+        local_stamps = local_stamps[:3] + local_stamps[4:]
+    assert _stamps(remote, s3_project) == local_stamps
+    for table in (remote, f"{remote}_quarantine"):
+        engines = _engines(table, s3_project)
+        assert engines and all(e.startswith(ENGINES[writer]) for e in engines)
     quarantine = ("quarantined_at",)
     remote_q = _rows(f"{remote}_quarantine", s3_project, quarantine)
     assert remote_q == _rows(f"{local}_quarantine", s3_project, quarantine)
@@ -128,11 +170,13 @@ def test_every_mode_on_s3_leaves_what_it_leaves_locally(
     # Listed without delta-rs: the commits are objects in the bucket.
     prefix = remote.removeprefix(f"s3://{s3_server.bucket}/")
     logs = [k for k in s3_server.keys(prefix) if "/_delta_log/" in k]
-    assert f"{prefix}/_delta_log/{len(STEPS) - 2:020d}.json" in logs
+    last = len(local_stamps) - 1
+    assert f"{prefix}/_delta_log/{last:020d}.json" in logs
+    assert f"{prefix}/_delta_log/{last + 1:020d}.json" not in logs
 
 
 def test_a_batch_over_the_failure_limit_leaves_the_s3_table_as_it_was(
-    spark, s3_project: Project, contract
+    spark, s3_project: Project, contract, writer: str
 ) -> None:
     good = [_row(1, DAY1), _row(2, DAY1)]
     publish(_frame(spark, good), contract, "store_sales", job="j", run_id="ok")
@@ -148,9 +192,21 @@ def test_a_batch_over_the_failure_limit_leaves_the_s3_table_as_it_was(
 DATE = date(2026, 11, 4)
 
 
-def test_a_job_input_spark_cannot_open_is_a_one_line_config_error(
-    spark, s3_project: Project
+def test_spark_reads_a_job_input_from_s3(
+    spark, s3_project: Project, s3_server: S3Server
 ) -> None:
+    rows = pa.table({"id": [3, 1, 2], "amount": [1.5, -2.0, 0.0]})
+    where = f"{s3_project.data_dir}/raw/transactions"
+    fs, path = s3_project.storage_options.filesystem(where)
+    pq.write_table(rows, f"{path}/part-0.parquet", filesystem=fs)
+    read = read_parquet(spark, where).orderBy("id").toArrow()
+    assert read.to_pylist() == rows.sort_by("id").to_pylist()
+
+
+def test_a_job_input_spark_cannot_open_is_a_one_line_config_error(
+    spark, s3_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(io._FILE_SYSTEMS, "s3a", False)  # no hadoop-aws
     with pytest.raises(ConfigError) as info:
         read_parquet(spark, f"{s3_project.data_dir}/raw/transactions")
     assert info.value.reason is Reason.CONFIG_INVALID

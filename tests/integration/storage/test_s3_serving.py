@@ -119,6 +119,23 @@ def test_historical_join_over_s3_equals_the_local_one(
     assert [t.version for t in remote.manifest.tables] == [0, 0]
 
 
+@pytest.mark.spark
+def test_spark_training_set_over_s3a_equals_the_duckdb_join(
+    spark, s3_side: Side
+) -> None:
+    from featurestore.spark_jobs.pit.training_set import build_training_set_spark
+
+    entity = spark.createDataFrame(_entities())
+    built = build_training_set_spark(spark, s3_side.store, entity, "scoring")
+    assert [t.path.startswith("s3://") for t in built.tables] == [True, True]
+    joined = pa.Table.from_pylist(built.df.toArrow().to_pylist())
+    request = HistoricalRequest(entity=_entities(), features="scoring")
+    reference = get_historical_features(s3_side.store, request)  # type: ignore[arg-type]
+    expected = reference.table.select(joined.column_names)
+    assert _sorted(joined).to_pylist() == _sorted(expected).to_pylist()
+    assert [t.version for t in built.tables] == [0, 0]
+
+
 @pytest.fixture
 def s3_server_running(s3_side: Side) -> Iterator[tuple[FeatureStoreClient, str]]:
     settings = ServerSettings(

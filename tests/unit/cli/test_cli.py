@@ -257,6 +257,40 @@ def test_run_print_submit_names_the_delta_package_and_the_job_file() -> None:
     assert line[-2:] == ["--data-dir", "/d"]
 
 
+def test_run_print_submit_adds_s3a_for_a_project_on_s3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shlex
+
+    from featurestore.spark_jobs.session import (
+        DELTA_PACKAGE,
+        S3A_EXCLUDES,
+        S3A_PACKAGES,
+    )
+
+    (tmp_path / "feature_store.yaml").write_text("project: on_s3\n")
+    (tmp_path / "featurestore.yaml").write_text(
+        "data_dir: s3://bucket/prod\n"
+        "storage_options:\n  AWS_SECRET_ACCESS_KEY: ${FS_TEST_SECRET}\n"
+    )
+    monkeypatch.setenv("FS_REPO_PATH", str(tmp_path))
+    monkeypatch.setenv("FS_TEST_SECRET", "s3cr3t-value")
+    monkeypatch.delenv("FS_DATA_DIR", raising=False)
+    monkeypatch.delenv("FS_SPARK_S3", raising=False)
+    code, out = _invoke("run", "--print-submit", "build_customer_spend")
+    assert code == 0
+    line = shlex.split(out)
+    packages = line[line.index("--packages") + 1].split(",")
+    assert packages == [DELTA_PACKAGE, *S3A_PACKAGES]
+    assert line[line.index("--exclude-packages") + 1] == S3A_EXCLUDES
+    assert "s3cr3t-value" not in out  # options reach Spark in the job, not here
+    monkeypatch.setenv("FS_SPARK_S3", "0")
+    code, out = _invoke("run", "--print-submit", "build_customer_spend")
+    line = shlex.split(out)
+    assert line[line.index("--packages") + 1] == DELTA_PACKAGE
+    assert "--exclude-packages" not in line
+
+
 def test_run_passes_help_to_the_job(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "generate_raw_events", "--help"]) == 0
     assert "--transactions" in capsys.readouterr().out

@@ -138,3 +138,36 @@ def test_pyarrow_file_system_of_an_s3_location() -> None:
     assert fs.region == "eu-west-3"
     local, where = StorageOptions().filesystem("file:///tmp/x")
     assert isinstance(local, pafs.LocalFileSystem) and where == "/tmp/x"
+
+
+def test_hadoop_s3a_settings_of_the_options() -> None:
+    options = StorageOptions(
+        {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "aws_region": "eu-west-3",
+            "ACCESS_KEY_ID": "id",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+            "AWS_SESSION_TOKEN": "token",
+            "AWS_S3_LOCKING_PROVIDER": "dynamodb",  # delta-rs only: not mapped
+        }
+    )
+    assert options.hadoop_s3a() == {
+        "fs.s3a.endpoint": "http://127.0.0.1:9000",
+        "fs.s3a.endpoint.region": "eu-west-3",
+        "fs.s3a.access.key": "id",
+        "fs.s3a.secret.key": "secret",
+        "fs.s3a.session.token": "token",
+        "fs.s3a.aws.credentials.provider": (
+            "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+        ),
+        "fs.s3a.path.style.access": "true",
+        "fs.s3a.connection.ssl.enabled": "false",
+    }
+    aws = StorageOptions(
+        {"AWS_REGION": "us-east-1", "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "True"}
+    )
+    assert aws.hadoop_s3a() == {
+        "fs.s3a.endpoint.region": "us-east-1",
+        "fs.s3a.path.style.access": "false",
+    }
+    assert StorageOptions().hadoop_s3a() == {}
