@@ -427,6 +427,23 @@ def partition_predicate(
     return " OR ".join(clauses)
 
 
+_SQL_AWKWARD = re.compile(r"(['\\])")
+
+
+def _string_literal(value: str) -> str:
+    # Spark SQL reads a backslash in a literal as an escape, DataFusion
+    # (delta-rs) as itself and a doubled quote as a quote: no spelling of
+    # ' or \ means the same to both, so those two are written as chr() calls
+    # concatenated with ||, which both evaluate alike.
+    parts = [p for p in _SQL_AWKWARD.split(value) if p]
+    if not parts:
+        return "''"
+    spelled = [
+        f"chr({ord(p)})" if _SQL_AWKWARD.fullmatch(p) else f"'{p}'" for p in parts
+    ]
+    return spelled[0] if len(spelled) == 1 else "(" + " || ".join(spelled) + ")"
+
+
 def _sql_literal(value: Any) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
@@ -435,7 +452,5 @@ def _sql_literal(value: Any) -> str:
     if isinstance(value, date) and not isinstance(value, datetime):
         return f"DATE'{value.isoformat()}'"
     if isinstance(value, str):
-        # Spark SQL string literals treat the backslash as an escape character.
-        escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-        return f"'{escaped}'"
+        return _string_literal(value)
     raise ConfigError(f"unsupported partition value type {type(value).__name__}")

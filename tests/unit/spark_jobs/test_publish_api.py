@@ -91,12 +91,14 @@ def test_partition_predicates_quote_and_handle_nulls():
         == "`day` IN (DATE'2026-01-01', DATE'2026-01-02')"
     )
     assert partition_predicate(["r"], [("it's",), (None,)]) == (
-        "`r` IN ('it\\'s') OR `r` IS NULL"
+        "`r` IN (('it' || chr(39) || 's')) OR `r` IS NULL"
     )
     assert partition_predicate(["a", "b"], [(1, True), (2, None)]) == (
         "(`a` = 1 AND `b` = TRUE) OR (`a` = 2 AND `b` IS NULL)"
     )
-    assert partition_predicate(["s"], [("a\\b",)]) == "`s` IN ('a\\\\b')"
+    assert partition_predicate(["s"], [("a\\b",), ("",)]) == (
+        "`s` IN ('', ('a' || chr(92) || 'b'))"
+    )
 
 
 def test_conflicts_are_retried_with_growing_waits_then_one_line():
