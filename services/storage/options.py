@@ -124,35 +124,31 @@ class StorageOptions(dict[str, str]):
         variables, instance profiles), as delta-rs leaves them to its own.
         Empty when there are no options.
         """
-        hadoop: dict[str, str] = {}
-        virtual_hosted = allow_http = False
-        for key, value in self.items():
-            name = key.lower().removeprefix("aws_")
-            if name in _HADOOP_S3A:
-                hadoop[_HADOOP_S3A[name]] = value
-            elif name == "allow_http":
-                allow_http = value.lower() == "true"
-            elif name == "virtual_hosted_style_request":
-                virtual_hosted = value.lower() == "true"
+        hadoop = self._renamed(_HADOOP_S3A)
         if not self:
             return hadoop
+        virtual_hosted = self._flag("virtual_hosted_style_request")
         hadoop["fs.s3a.path.style.access"] = str(not virtual_hosted).lower()
-        if allow_http or hadoop.get("fs.s3a.endpoint", "").startswith("http://"):
+        endpoint = hadoop.get("fs.s3a.endpoint", "")
+        if self._flag("allow_http") or endpoint.startswith("http://"):
             hadoop["fs.s3a.connection.ssl.enabled"] = "false"
         if "fs.s3a.session.token" in hadoop:
             hadoop["fs.s3a.aws.credentials.provider"] = _TEMPORARY_CREDENTIALS
         return hadoop
 
     def _arrow_s3(self) -> dict[str, object]:
-        kwargs: dict[str, object] = {}
-        allow_http = False
-        for key, value in self.items():
-            name = key.lower().removeprefix("aws_")
-            if name in _ARROW_S3:
-                kwargs[_ARROW_S3[name]] = value
-            elif name == "allow_http":
-                allow_http = value.lower() == "true"
+        kwargs: dict[str, object] = dict(self._renamed(_ARROW_S3))
         endpoint = str(kwargs.get("endpoint_override", ""))
-        if endpoint.startswith("http://") or allow_http:
+        if endpoint.startswith("http://") or self._flag("allow_http"):
             kwargs["scheme"] = "http"
         return kwargs
+
+    def _named(self) -> dict[str, str]:
+        # delta-rs reads keys case-insensitively, with or without AWS_.
+        return {key.lower().removeprefix("aws_"): v for key, v in self.items()}
+
+    def _renamed(self, names: Mapping[str, str]) -> dict[str, str]:
+        return {names[n]: v for n, v in self._named().items() if n in names}
+
+    def _flag(self, name: str) -> bool:
+        return self._named().get(name, "").lower() == "true"
