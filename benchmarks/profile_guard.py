@@ -1,8 +1,8 @@
 """The guard's CPU per online read, in-process: what auth, permissions and audit cost.
 
 ``python -m benchmarks.profile_guard``: the handler the front's Unix socket
-calls for a 1x50 read, built as the server builds it, driven by two threads
-(the front keeps two connections per process), CPU per call from
+calls for a 1x50 read, built as the server builds it, driven by one thread
+(the front keeps one connection per process, reads pipelined), CPU per call from
 ``time.process_time`` (every thread, the audit writer's included), 5 rounds
 alternating, medians. Cases: no guard; API key + permissions; + the audit log.
 Not a ``bench_`` module: ``make bench`` skips it.
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -53,16 +52,9 @@ def _handler(case: str, root: Path, repo: Path, creds: secure.Credentials) -> Ha
 def _cpu_per_call(
     handler: Handler, requests: list[bytes], metadata: Any, n: int
 ) -> float:
-    def drive(offset: int) -> None:
-        for i in range(n // 2):
-            handler(requests[(i + offset) % len(requests)], metadata)
-
     started = time.process_time()
-    threads = [threading.Thread(target=drive, args=(k * 500,)) for k in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    for i in range(n):
+        handler(requests[i % len(requests)], metadata)
     return (time.process_time() - started) / n * 1e6
 
 

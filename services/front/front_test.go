@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,7 +109,7 @@ func TestPoolRoundTripAndDeadline(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "online.sock")
 	lis := serveFrames(t, path)
 	defer lis.Close()
-	pool := newWorkerPool([]string{path}, 1, nil)
+	pool := newWorkerPool([]string{path}, 1, 1, nil)
 	got, err := pool.call(context.Background(), 1, nil, []byte{0, 1, 2})
 	if err != nil || string(got) != "\x02\x01\x00" {
 		t.Fatalf("got %v, %v", got, err)
@@ -126,7 +129,7 @@ func TestPoolRoundTripAndDeadline(t *testing.T) {
 
 func TestPoolUnavailableThenRecovers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "online.sock")
-	pool := newWorkerPool([]string{path}, 1, nil)
+	pool := newWorkerPool([]string{path}, 1, 1, nil)
 	if _, err := pool.call(context.Background(), 1, nil, []byte{0}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("no server: %v", err)
 	}
@@ -160,7 +163,7 @@ func TestPoolAvoidsAProcessNotServing(t *testing.T) {
 	}()
 	var goodServing, hungServing atomic.Bool
 	goodServing.Store(true)
-	pool := newWorkerPool([]string{filepath.Join(dir, "hung.sock"), filepath.Join(dir, "good.sock")}, 2,
+	pool := newWorkerPool([]string{filepath.Join(dir, "hung.sock"), filepath.Join(dir, "good.sock")}, 1, 2,
 		[]*atomic.Bool{&hungServing, &goodServing})
 	for i := 0; i < 8; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -169,5 +172,85 @@ func TestPoolAvoidsAProcessNotServing(t *testing.T) {
 		if err != nil || string(got) != string([]byte{byte(i), 0}) {
 			t.Fatalf("call %d: %v, %v", i, got, err)
 		}
+	}
+}
+
+// Calls pipelined on one connection get their own replies, in any mix of
+// durations: the server answers in order and the front pairs them in order.
+func TestPoolPipelinesCallsOnOneConnection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "online.sock")
+	lis := serveFrames(t, path)
+	defer lis.Close()
+	pool := newWorkerPool([]string{path}, 1, 4, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			body := []byte{byte(i % 3), byte(i)} // sleeps 0-2 ms, then reversed
+			got, err := pool.call(context.Background(), 1, nil, body)
+			if err != nil || string(got) != string(reverse(body)) {
+				errs <- fmt.Errorf("call %d: got %v, %v", i, got, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// A connection that drops with calls in flight fails each of them
+// UNAVAILABLE and frees their slots: the next call dials again and succeeds.
+func TestPoolFailsEveryCallInFlightOnALostConnection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "online.sock")
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reads two frames, then closes without answering.
+	go func() {
+		conn, err := lis.Accept()
+		if err != nil {
+			return
+		}
+		for n := 0; n < 2; n++ {
+			var head [4]byte
+			if _, err := io.ReadFull(conn, head[:]); err != nil {
+				break
+			}
+			_, _ = io.ReadFull(conn, make([]byte, binary.BigEndian.Uint32(head[:])))
+		}
+		_ = conn.Close()
+		_ = lis.Close()
+	}()
+	pool := newWorkerPool([]string{path}, 1, 2, nil)
+	var wg sync.WaitGroup
+	codesSeen := make(chan codes.Code, 2)
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := pool.call(context.Background(), 1, nil, []byte{0})
+			codesSeen <- status.Code(err)
+		}()
+	}
+	wg.Wait()
+	close(codesSeen)
+	for code := range codesSeen {
+		if code != codes.Unavailable {
+			t.Fatalf("in flight on a lost connection: %v", code)
+		}
+	}
+	good := serveFrames(t, path+"2")
+	defer good.Close()
+	if err := os.Rename(path+"2", path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := pool.call(context.Background(), 1, nil, []byte{0, 7})
+	if err != nil || string(got) != "\x07\x00" {
+		t.Fatalf("after the loss: %v, %v", got, err)
 	}
 }

@@ -36,8 +36,8 @@ func main() {
 		"(everything but online reads, round robin over the healthy ones)")
 	sockets := flag.String("online-sockets", "", "comma-separated Unix sockets of the Python servers "+
 		"(in --backend's order: socket i and backend i are one process)")
-	conns := flag.Int("conns", 2, "connections per Unix socket, i.e. reads in flight per server process "+
-		"(2 gave a lower 1x50 p99 than 1 or 4 on 2 cores)")
+	conns := flag.Int("conns", 1, "connections per Unix socket: the server process serves each on its own thread")
+	depth := flag.Int("depth", 2, "reads in flight per connection, pipelined (the process answers them in order)")
 	maxRequest := flag.Int("max-request-bytes", 64<<20, "largest accepted request message")
 	maxStreams := flag.Uint("max-concurrent-streams", 256, "most calls in flight on one client connection")
 	healthInterval := flag.Duration("health-interval", time.Second, "how often each backend's health is polled")
@@ -64,7 +64,7 @@ func main() {
 			serving = append(serving, &b.serving)
 		}
 	}
-	online := newWorkerPool(paths, *conns, serving)
+	online := newWorkerPool(paths, *conns, *depth, serving)
 	var creds credentials.TransportCredentials
 	var certs *certReloader
 	if *tlsCert != "" {

@@ -90,7 +90,7 @@ func startFront(t *testing.T, backends []*fakeBackend, lim limits, creds credent
 		t.Fatal(err)
 	}
 	set.pollOnce(context.Background())
-	server := newServer(newWorkerPool([]string{path}, 1, nil), set, lim, creds)
+	server := newServer(newWorkerPool([]string{path}, 1, 1, nil), set, lim, creds)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	spb "google.golang.org/genproto/googleapis/rpc/status"
@@ -17,18 +18,36 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// workerPool holds the Unix-socket connections to the Python servers; each
-// carries one call at a time. Connections are dialled on first use and
-// dropped on any I/O error, so a restarted server is picked up again.
+// workerPool holds the Unix-socket connections to the Python servers. Each
+// connection carries up to depth calls at once, pipelined: requests are
+// written back to back and the server, which reads one frame at a time on
+// the connection, answers them in order. A process's thread then finds its
+// next request already waiting instead of sleeping until the front writes
+// it, and one thread per process serves the reads (no second thread taking
+// turns with it on the GIL). Connections are dialled on first use and
+// dropped on any I/O error (every call in flight on one then fails
+// UNAVAILABLE), so a restarted server is picked up again.
 type workerPool struct {
+	// free holds one entry per call a connection can take: depth entries for
+	// each connection. An entry goes back once the call's reply is read.
 	free    chan *workerConn
 	serving []*atomic.Bool
 }
 
 type workerConn struct {
 	path    string
-	conn    net.Conn
 	serving *atomic.Bool // the health of this socket's process, if known
+
+	wmu  sync.Mutex // held while dialling and writing: frames go out whole, in queue order
+	mu   sync.Mutex // guards link and its pending queue
+	link *link      // the open connection, nil until dialled or after an error
+}
+
+// link is one dialled connection and the calls written on it, oldest first,
+// whose replies its reader goroutine has not yet read.
+type link struct {
+	conn    net.Conn
+	pending []chan exchange
 }
 
 type exchange struct {
@@ -36,24 +55,27 @@ type exchange struct {
 	err   error
 }
 
-// newWorkerPool opens perPath connections to each socket; serving[i], when
-// given, is the health of the process behind paths[i] (the backend of the
-// same index), so reads avoid a process that stopped answering health.
-func newWorkerPool(paths []string, perPath int, serving []*atomic.Bool) *workerPool {
-	pool := &workerPool{free: make(chan *workerConn, len(paths)*perPath), serving: serving}
-	for i := 0; i < perPath; i++ {
+// newWorkerPool opens conns connections to each socket, each carrying up to
+// depth calls at once; serving[i], when given, is the health of the process
+// behind paths[i] (the backend of the same index), so reads avoid a process
+// that stopped answering health.
+func newWorkerPool(paths []string, conns, depth int, serving []*atomic.Bool) *workerPool {
+	pool := &workerPool{free: make(chan *workerConn, len(paths)*conns*depth), serving: serving}
+	for i := 0; i < conns; i++ {
 		for j, path := range paths {
 			w := &workerConn{path: path}
 			if j < len(serving) {
 				w.serving = serving[j]
 			}
-			pool.free <- w
+			for k := 0; k < depth; k++ {
+				pool.free <- w
+			}
 		}
 	}
 	return pool
 }
 
-// take is a free connection, to a serving process when there is one: those
+// take is a free call slot, on a serving process when there is one: those
 // of processes not serving are set aside until one is found (and put back).
 func (p *workerPool) take(ctx context.Context) (*workerConn, error) {
 	var parked []*workerConn
@@ -87,19 +109,18 @@ func (p *workerPool) anyServing() bool {
 // call sends one request frame (method, the caller's metadata block from
 // encodeMetadata, request) and returns the reply's response bytes, or the gRPC
 // status the server answered with. The caller's deadline bounds the wait; a
-// call that outlives it finishes in the background before its connection is
-// reused.
+// call that outlives it finishes in the background, and its slot is free
+// again once its reply has been read.
 func (p *workerPool) call(ctx context.Context, method byte, md, request []byte) ([]byte, error) {
 	w, err := p.take(ctx)
 	if err != nil {
 		return nil, err
 	}
 	done := make(chan exchange, 1)
-	go func() {
-		reply, err := w.roundTrip(method, md, request)
+	if err := w.send(p, requestFrame(method, md, request), done); err != nil {
 		p.free <- w
-		done <- exchange{reply, err}
-	}()
+		return nil, err
+	}
 	select {
 	case result := <-done:
 		if result.err != nil {
@@ -111,44 +132,87 @@ func (p *workerPool) call(ctx context.Context, method byte, md, request []byte) 
 	}
 }
 
-// roundTrip writes one request frame and reads its reply frame. The layout
-// (services/server/ipc.py): a 4-byte big-endian length, then the method
-// byte, a 2-byte big-endian metadata length M, M bytes of metadata
-// (encodeMetadata) and the request message. The reply: a 4-byte length, then
-// 0 + the response or a status code + a google.rpc.Status (decodeReply).
-func (w *workerConn) roundTrip(method byte, md, request []byte) ([]byte, error) {
-	if w.conn == nil {
-		conn, err := net.Dial("unix", w.path)
-		if err != nil {
-			return nil, status.Errorf(codes.Unavailable, "online server %s not reachable: %v", w.path, err)
-		}
-		w.conn = conn
-	}
+// requestFrame is one request as the server reads it (services/server/ipc.py):
+// a 4-byte big-endian length, then the method byte, a 2-byte big-endian
+// metadata length M, M bytes of metadata (encodeMetadata) and the request
+// message. The reply: a 4-byte length, then 0 + the response or a status
+// code + a google.rpc.Status (decodeReply).
+func requestFrame(method byte, md, request []byte) []byte {
 	size := 3 + len(md) + len(request)
 	frame := make([]byte, 7, 4+size)
 	binary.BigEndian.PutUint32(frame, uint32(size))
 	frame[4] = method
 	binary.BigEndian.PutUint16(frame[5:], uint16(len(md)))
-	frame = append(append(frame, md...), request...)
-	reply, err := w.exchange(frame)
-	if err != nil {
-		_ = w.conn.Close()
-		w.conn = nil
-		return nil, status.Errorf(codes.Unavailable, "online server %s: %v", w.path, err)
-	}
-	return reply, nil
+	return append(append(frame, md...), request...)
 }
 
-func (w *workerConn) exchange(frame []byte) ([]byte, error) {
-	if _, err := w.conn.Write(frame); err != nil {
-		return nil, err
+// send writes frame on the connection (dialling it first if needed) and
+// queues done for its reply. An error means done will not be answered: the
+// server was not reachable. A write that fails closes the connection, and
+// its reader fails every call queued on it, this one included. Writes hold
+// wmu only, never mu: the reader keeps taking replies while a large request
+// is being written, so neither side can wait on the other for ever.
+func (w *workerConn) send(pool *workerPool, frame []byte, done chan exchange) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	w.mu.Lock()
+	l := w.link
+	if l == nil {
+		conn, err := net.Dial("unix", w.path)
+		if err != nil {
+			w.mu.Unlock()
+			return status.Errorf(codes.Unavailable, "online server %s not reachable: %v", w.path, err)
+		}
+		l = &link{conn: conn}
+		w.link = l
+		go w.read(pool, l)
 	}
+	l.pending = append(l.pending, done)
+	w.mu.Unlock()
+	if _, err := l.conn.Write(frame); err != nil {
+		_ = l.conn.Close() // the reader fails what is queued on l
+	}
+	return nil
+}
+
+// read hands each reply on l to the oldest call waiting for one and frees its
+// slot; on an I/O error it drops l and fails every call still queued on it.
+func (w *workerConn) read(pool *workerPool, l *link) {
+	for {
+		reply, err := readFrame(l.conn)
+		w.mu.Lock()
+		if err != nil || len(l.pending) == 0 {
+			if err == nil { // a reply nobody asked for: the stream is out of step
+				err = fmt.Errorf("unexpected reply")
+			}
+			if w.link == l {
+				w.link = nil
+			}
+			failed := l.pending
+			l.pending = nil
+			w.mu.Unlock()
+			_ = l.conn.Close()
+			for _, done := range failed {
+				done <- exchange{nil, status.Errorf(codes.Unavailable, "online server %s: %v", w.path, err)}
+				pool.free <- w
+			}
+			return
+		}
+		done := l.pending[0]
+		l.pending = l.pending[1:]
+		w.mu.Unlock()
+		done <- exchange{reply, nil}
+		pool.free <- w
+	}
+}
+
+func readFrame(conn net.Conn) ([]byte, error) {
 	var head [4]byte
-	if _, err := io.ReadFull(w.conn, head[:]); err != nil {
+	if _, err := io.ReadFull(conn, head[:]); err != nil {
 		return nil, err
 	}
 	reply := make([]byte, binary.BigEndian.Uint32(head[:]))
-	if _, err := io.ReadFull(w.conn, reply); err != nil {
+	if _, err := io.ReadFull(conn, reply); err != nil {
 		return nil, err
 	}
 	return reply, nil
