@@ -50,6 +50,7 @@ def bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise AuthenticationError("no authorization metadata")
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if not token or scheme.lower() != "bearer":
         raise AuthenticationError("authorization is not 'Bearer <token>'")
-    return token.strip()
+    return token

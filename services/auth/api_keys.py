@@ -6,12 +6,11 @@ verification (constant time in the secret). Argon2id rather than scrypt: it is
 the Password Hashing Competition winner and OWASP's first choice, and
 argon2-cffi stores salt and cost parameters in the PHC string, so costs can be
 raised later without a new file format. A verified key is remembered (by its
-SHA-256) until the file changes, so the hot path hashes nothing.
+BLAKE2s digest) until the file changes, so the hot path hashes nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import threading
@@ -23,6 +22,7 @@ import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from featurestore.services.auth._digest import token_digest
 from featurestore.services.auth.errors import AuthConfigError, AuthenticationError
 from featurestore.services.auth.principal import Principal
 
@@ -111,7 +111,7 @@ class ApiKeyAuthenticator:
         if now - self._checked >= self.recheck_seconds:
             self._checked = now
             self._reload()
-        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        digest = token_digest(token)
         known = self._known.get(digest)
         if known is not None:
             return known

@@ -17,19 +17,24 @@ _BACKUPS = 5
 _FRAGMENTS_LIMIT = 4096
 
 Entry = tuple[float, str, str, str, Sequence[str], str, str, float]
-"""What a call queues: time, request id, principal, method, resources,
+"""One line's fields: time, request id, principal, method, resources,
 decision, code, duration in ms."""
+Queued = tuple[float, str, str, str, Sequence[str], str, str, float]
+"""What a call queues: ``time.perf_counter()`` at its end, request id,
+principal, method, resources, decision, code, ``perf_counter()`` at its start."""
 
 
 class AuditLog:
     """Appends audit records to ``path``, rotated at 100 MiB keeping 5 files.
 
-    A call only appends a tuple to a deque (atomic, no lock); a writer thread
-    formats what gathered and hands it to the standard library's
-    RotatingFileHandler every ``interval`` seconds, as one write. One record
-    per write cost the request path ~60 us (a thread wake-up and the GIL per
-    call); a batch costs it ~1 us. ``close`` writes what is left. Records
-    never carry credentials: callers pass the principal's name, never a token.
+    A call only reads the monotonic clock and appends a tuple to a deque
+    (atomic, no lock); a writer thread turns the clock readings into the time
+    and the duration, formats what gathered and hands it to the standard
+    library's RotatingFileHandler every ``interval`` seconds, as one write.
+    One record per write cost the request path ~60 us (a thread wake-up and
+    the GIL per call); a batch costs it ~1 us. ``close`` writes what is left.
+    Records never carry credentials: callers pass the principal's name, never
+    a token.
 
     Each line is ``{"time", "request_id", "principal", "method", "resources",
     "decision", "code", "duration_ms"}`` in that order, as ``json.dumps``
@@ -43,7 +48,7 @@ class AuditLog:
             path, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
         )
         self._handler.setFormatter(logging.Formatter("%(message)s"))
-        self._pending: deque[Entry] = deque()
+        self._pending: deque[Queued] = deque()
         self._lines = _LineFormat()
         self._closed = threading.Event()
         self._writer = threading.Thread(
@@ -59,13 +64,14 @@ class AuditLog:
         resources: Sequence[str],
         decision: str,
         code: str,
-        duration_ms: float,
+        started: float,
     ) -> None:
-        """Queue one call's record, stamped now; the writer formats it."""
+        """Queue the record of a call ending now that began at ``started``
+        (``time.perf_counter()``); the writer formats it."""
         self._pending.append(
             (
-                time.time(), request_id, principal, method, resources, decision,
-                code, duration_ms,
+                time.perf_counter(), request_id, principal, method, resources,
+                decision, code, started,
             )
         )  # fmt: skip
 
@@ -82,11 +88,20 @@ class AuditLog:
 
     def _flush(self) -> None:
         pending, line = self._pending, self._lines.line
+        # perf_counter -> wall clock; the entries are at most one interval
+        # old, so the two clocks cannot drift apart in between.
+        offset = time.time() - time.perf_counter()
         batch = []
         # popleft per entry: appends racing with the drain are kept for the
         # next batch, never lost.
         for _ in range(len(pending)):
-            batch.append(line(pending.popleft()))
+            ended, rid, who, method, resources, decision, code, started = (
+                pending.popleft()
+            )
+            ms = round((ended - started) * 1000, 3)
+            batch.append(
+                line((ended + offset, rid, who, method, resources, decision, code, ms))
+            )
         if batch:
             # One record holding the batch: one write, one flush, and the
             # handler's size check (rotation happens between batches).

@@ -11,7 +11,6 @@ the issuer can rotate keys without a server restart.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 import jwt
 
+from featurestore.services.auth._digest import token_digest
 from featurestore.services.auth.errors import AuthConfigError, AuthenticationError
 from featurestore.services.auth.principal import Principal
 
@@ -129,7 +129,7 @@ class OidcAuthenticator:
             AuthenticationError: bad signature, algorithm, key, issuer,
                 audience or time window.
         """
-        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        digest = token_digest(token)
         known = self._known.get(digest)
         now = time.time()
         if known is not None and known[1] - self.leeway <= now < known[2] + self.leeway:

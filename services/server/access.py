@@ -56,17 +56,15 @@ def _request_id() -> str:
     return f"{_PROCESS}-{next(_CALLS)}"
 
 
-_principal: contextvars.ContextVar[Principal] = contextvars.ContextVar(
-    "principal", default=ANONYMOUS
-)
-_call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "call_id", default=None
+_current: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
+    "guarded_call", default=None
 )
 
 
 def current_request_id() -> str:
     """The guarded call's request id (the audit's), else a new one."""
-    return _call_id.get() or _request_id()
+    call = _current.get()
+    return call.request_id if call is not None else _request_id()
 
 
 Rule = Callable[[Any, Catalog], tuple[AuthzedAction | None, Sequence[Any]]]
@@ -136,19 +134,17 @@ class Call:
     """One guarded call, as the audit records it; ``with`` runs its body.
 
     Leaving the ``with`` block audits the outcome (the exception's status
-    code, or OK). A class rather than a generator context manager: it is on
-    every online read.
+    code, or OK). A class rather than a generator context manager, and as
+    few steps as will do: it is on every online read.
     """
 
     __slots__ = (
-        "_guard", "_id_token", "_token", "decision", "method", "principal",
-        "request_id", "resources", "started", "wanted",
+        "_guard", "_token", "decision", "method", "principal", "request_id",
+        "resources", "started", "wanted",
     )  # fmt: skip
 
     def __init__(self, guard: Guard, method: str, request_id: str) -> None:
         self._guard = guard
-        self._token: contextvars.Token[Principal] | None = None
-        self._id_token: contextvars.Token[str | None] | None = None
         self.method, self.request_id = method, request_id
         self.principal: Principal = ANONYMOUS
         self.resources: tuple[str, ...] = ()
@@ -158,15 +154,13 @@ class Call:
         self.started = time.perf_counter()
 
     def __enter__(self) -> Call:
-        self._token = _principal.set(self.principal)
-        self._id_token = _call_id.set(self.request_id)
+        # The call is the context: its principal (``Guard.describable``) and
+        # request id (``current_request_id``), one variable set per call.
+        self._token = _current.set(self)
         return self
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if self._id_token is not None:
-            _call_id.reset(self._id_token)
-        if self._token is not None:
-            _principal.reset(self._token)
+        _current.reset(self._token)
         self.finish(exc)
 
     def finish(self, exc: BaseException | None) -> None:
@@ -180,14 +174,9 @@ class Call:
         audit = self._guard.audit
         if audit is not None:
             audit.record(
-                self.request_id,
-                self.principal.name,
-                self.method,
-                self.resources,
-                self.decision,
-                code,
-                round((time.perf_counter() - self.started) * 1000, 3),
-            )
+                self.request_id, self.principal.name, self.method,
+                self.resources, self.decision, code, self.started,
+            )  # fmt: skip
 
 
 class Guard:
@@ -236,7 +225,8 @@ class Guard:
 
     def _admit(self, call: Call, request: Any, authorization: str | None) -> None:
         assert self.authenticator is not None and self.authorizer is not None
-        call.principal = self.authenticator.authenticate(bearer_token(authorization))
+        principal = self.authenticator.authenticate(bearer_token(authorization))
+        call.principal = principal
         read = READS.get(call.method)
         if read is None:
             rule = RULES.get(call.method, _signed_in)
@@ -248,8 +238,13 @@ class Guard:
         action, select = read
         selection = select(request)
         # Keyed by the version read before deciding: the decision below comes
-        # from that version or a later one, never from an earlier one.
-        key = (self.catalog.permissions()[0], call.principal, call.method, selection)
+        # from that version or a later one, never from an earlier one. The
+        # principal by name and roles, the two its decisions depend on (their
+        # hashes are cached; a dataclass hash would be computed per call).
+        key = (
+            self.catalog.permissions()[0], principal.name, principal.roles,
+            call.method, selection,
+        )  # fmt: skip
         admitted = self._admitted.get(key)
         if admitted is not None:
             call.resources, call.wanted = admitted
@@ -274,8 +269,11 @@ class Guard:
         """The resources the current call's principal may DESCRIBE."""
         if self.authorizer is None:
             return list(resources)
+        call = _current.get()
         return self.authorizer.permitted(
-            _principal.get(), AuthzedAction.DESCRIBE, resources
+            ANONYMOUS if call is None else call.principal,
+            AuthzedAction.DESCRIBE,
+            resources,
         )
 
 

@@ -253,9 +253,11 @@ def _online_handlers(
         if guard is None:
             return lambda body, metadata: answer(parse(body))
 
+        method = METHODS[number]
+
         def guarded(body: bytes, metadata: Metadata) -> bytes:
             request = parse(body)
-            with guard.call(METHODS[number], request, dict(metadata)) as call:
+            with guard.call(method, request, dict(metadata)) as call:
                 # The guard resolved the selection already: not twice.
                 return answer(request, call.wanted)
 

@@ -39,6 +39,8 @@ METHODS = {
     1: "/featurestore.v1.FeatureStoreService/GetOnlineFeatures",
     2: "/feast.serving.ServingService/GetOnlineFeatures",
 }
+_NAMES = {number: method.rsplit("/", 1)[-1] for number, method in METHODS.items()}
+_LATENCY = {number: RPC_LATENCY.labels(name) for number, name in _NAMES.items()}
 MAX_METADATA_BYTES = 8 * 1024
 """grpc-python's default limit on a call's metadata, so the socket accepts no
 more than the gRPC port does."""
@@ -55,8 +57,9 @@ class _MalformedFrameError(Exception):
 class OnlineSocketServer:
     """Serves ``handlers`` (method byte -> request bytes, metadata -> response bytes).
 
-    One thread per connection (the front keeps a few open per process); the
-    socket file is replaced if it exists and removed on ``close``.
+    One thread per connection, answering its frames in order (the front
+    keeps one open per process and pipelines a few reads on it); the socket
+    file is replaced if it exists and removed on ``close``.
     """
 
     def __init__(self, path: str | Path, handlers: dict[int, Handler]) -> None:
@@ -104,7 +107,7 @@ class OnlineSocketServer:
         handler = self._handlers.get(number)
         if number not in METHODS or handler is None:
             return _frame(bytes((grpc.StatusCode.UNIMPLEMENTED.value[0],)))
-        name = METHODS[number].rsplit("/", 1)[-1]
+        name = _NAMES[number]
         started = time.perf_counter()
         try:
             metadata, body = split_request(frame)
@@ -117,7 +120,7 @@ class OnlineSocketServer:
             code, status = failure_status(name, exc)
             return _frame(bytes((code.value[0],)) + status.SerializeToString())
         finally:
-            RPC_LATENCY.labels(name).observe(time.perf_counter() - started)
+            _LATENCY[number].observe(time.perf_counter() - started)
 
 
 def split_request(frame: bytes) -> tuple[Metadata, bytes]:

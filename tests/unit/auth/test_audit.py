@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 import threading
 import time
@@ -17,9 +18,11 @@ from featurestore.services.auth.audit import _LineFormat
 def test_records_from_many_threads_all_land_once(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit.jsonl", interval=0.01)
 
+    started = time.perf_counter()
+
     def write(worker: int) -> None:
         for n in range(500):
-            log.record(f"r{n}", f"p{worker}", "/m", ["View:x"], "allow", "OK", 1.0)
+            log.record(f"r{n}", f"p{worker}", "/m", ["View:x"], "allow", "OK", started)
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
     for t in threads:
@@ -32,11 +35,31 @@ def test_records_from_many_threads_all_land_once(tmp_path: Path) -> None:
         (f"p{w}", f"r{n}") for w in range(4) for n in range(500)
     )
     assert all(r["time"].endswith("Z") and len(r["time"]) == 24 for r in lines)
+    assert all(r["duration_ms"] >= 0 for r in lines)
+
+
+def test_time_and_duration_come_from_the_clock_readings(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl", interval=3600)
+    before = time.time()
+    started = time.perf_counter()
+    time.sleep(0.05)
+    log.record("r1", "alice", "/m", [], "allow", "OK", started)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    after = time.time()
+    log.close()
+    (line,) = (tmp_path / "audit.jsonl").read_text().splitlines()
+    record = json.loads(line)
+    # The call ended between the two wall-clock readings (ms resolution).
+    stamp = record["time"]
+    when = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+    when += int(stamp[20:23]) / 1000
+    assert before - 0.002 <= when <= after + 0.002
+    assert 50 <= record["duration_ms"] <= elapsed_ms + 0.001
 
 
 def test_close_writes_what_is_queued(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit.jsonl", interval=3600)  # never on its own
-    log.record("r1", "alice", "/m", [], "allow", "OK", 0.5)
+    log.record("r1", "alice", "/m", [], "allow", "OK", time.perf_counter())
     log.close()
     (line,) = (tmp_path / "audit.jsonl").read_text().splitlines()
     assert json.loads(line)["principal"] == "alice"
@@ -45,9 +68,10 @@ def test_close_writes_what_is_queued(tmp_path: Path) -> None:
 def test_the_file_rotates_between_batches(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr("featurestore.services.auth.audit._MAX_BYTES", 2_000)
     log = AuditLog(tmp_path / "audit.jsonl", interval=3600)
+    started = time.perf_counter()
     for batch in range(5):
         for n in range(10):
-            log.record(f"{batch}-{n}", "x" * 50, "/m", [], "allow", "OK", 0.5)
+            log.record(f"{batch}-{n}", "x" * 50, "/m", [], "allow", "OK", started)
         log._flush()
     log.close()
     files = sorted(p.name for p in tmp_path.iterdir())
