@@ -13,6 +13,7 @@ their commit stamps must agree, and the commits name the writer's engine.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from deltalake import DeltaTable
 
 from featurestore.services.contracts import Contract, parse_contract
 from featurestore.services.project import Project
+from featurestore.services.storage import StorageOptions
 from featurestore.spark_jobs import (
     ConfigError,
     ContractViolationError,
@@ -99,66 +101,98 @@ def s3_project(
     return Project.discover()
 
 
-def _rows(location: str, project: Project, drop: tuple[str, ...] = ()) -> list[Any]:
-    options = project.storage_options.for_location(location)
+def _rows(
+    location: str, storage: StorageOptions, drop: tuple[str, ...] = ()
+) -> list[Any]:
+    options = storage.for_location(location)
     table = DeltaTable(location, storage_options=options).to_pyarrow_table()
     table = table.drop_columns([c for c in drop if c in table.column_names])
     order = [c for c in (*SORT, "run_id") if c in table.column_names]
     return table.sort_by([(c, "ascending") for c in order]).to_pylist()
 
 
-def _history(location: str, project: Project) -> list[dict[str, Any]]:
-    options = project.storage_options.for_location(location)
+def _history(location: str, storage: StorageOptions) -> list[dict[str, Any]]:
+    options = storage.for_location(location)
     return list(reversed(DeltaTable(location, storage_options=options).history()))
 
 
-def _stamps(location: str, project: Project) -> list[dict[str, Any]]:
-    stamps = [json.loads(c["userMetadata"]) for c in _history(location, project)]
+def _stamps(location: str, storage: StorageOptions) -> list[dict[str, Any]]:
+    stamps = [json.loads(c["userMetadata"]) for c in _history(location, storage)]
     return [{k: s[k] for k in ("job", "run_id", "mode", "contract")} for s in stamps]
 
 
-def _engines(location: str, project: Project) -> set[str]:
+def _engines(location: str, storage: StorageOptions) -> set[str]:
     return {
         str(c.get("engineInfo") or c.get("clientVersion"))
-        for c in _history(location, project)
+        for c in _history(location, storage)
     }
+
+
+QUARANTINE_TIME = ("quarantined_at",)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What STEPS leave in a local table, published by Spark's Delta writer."""
+
+    rows_after: list[list[Any]]
+    """The table's rows after each step."""
+    stamps: list[dict[str, Any]]
+    quarantine: list[Any]
+
+
+@pytest.fixture(scope="module")
+def local_reference(
+    spark: Any, contract: Contract, tmp_path_factory: pytest.TempPathFactory
+) -> Reference:
+    """STEPS published once to a local table: both writers are held to it."""
+    local = str(tmp_path_factory.mktemp("local") / "store_sales")
+    local_storage = StorageOptions()
+    rows_after = []
+    for mode, run_id, rows in STEPS:
+        frame = _frame(spark, rows)
+        publish(frame, contract, local, mode=mode, job="sales_job", run_id=run_id)
+        rows_after.append(_rows(local, local_storage))
+    quarantine = _rows(f"{local}_quarantine", local_storage, QUARANTINE_TIME)
+    return Reference(rows_after, _stamps(local, local_storage), quarantine)
 
 
 def test_every_mode_on_s3_leaves_what_it_leaves_locally(
     spark,
     s3_project: Project,
     s3_server: S3Server,
-    tmp_path: Path,
     contract,
     writer: str,
+    local_reference: Reference,
 ) -> None:
     remote = s3_project.table_uri("store_sales")
-    local = str(tmp_path / "local" / "store_sales")
     assert spark_can_open(spark, remote) is (writer == "spark")
-    for mode, run_id, rows in STEPS:
-        frame = _frame(spark, rows)
-        reports = [
-            publish(frame, contract, where, mode=mode, job="sales_job", run_id=run_id)
-            for where in (local, "store_sales")
-        ]
-        assert reports[1].table == remote
+    for (mode, run_id, rows), expected in zip(
+        STEPS, local_reference.rows_after, strict=True
+    ):
+        report = publish(
+            _frame(spark, rows), contract, "store_sales", mode=mode,
+            job="sales_job", run_id=run_id,
+        )  # fmt: skip
+        assert report.table == remote
         options = s3_project.storage_options.for_location(remote)
         current = DeltaTable(remote, storage_options=options).version()
-        assert reports[1].version == current
-        assert _rows(remote, s3_project) == _rows(local, s3_project), mode
+        assert report.version == current
+        assert _rows(remote, s3_project.storage_options) == expected, mode
     # A MERGE that changes nothing: Spark still commits an unchanged version,
     # delta-rs commits none. Otherwise the histories are stamped alike.
-    local_stamps = _stamps(local, s3_project)
+    local_stamps = local_reference.stamps
     assert local_stamps[2] == local_stamps[3]
     if writer == "delta-rs":
         local_stamps = local_stamps[:3] + local_stamps[4:]
-    assert _stamps(remote, s3_project) == local_stamps
+    assert _stamps(remote, s3_project.storage_options) == local_stamps
     for table in (remote, f"{remote}_quarantine"):
-        engines = _engines(table, s3_project)
+        engines = _engines(table, s3_project.storage_options)
         assert engines and all(e.startswith(ENGINES[writer]) for e in engines)
-    quarantine = ("quarantined_at",)
-    remote_q = _rows(f"{remote}_quarantine", s3_project, quarantine)
-    assert remote_q == _rows(f"{local}_quarantine", s3_project, quarantine)
+    remote_q = _rows(
+        f"{remote}_quarantine", s3_project.storage_options, QUARANTINE_TIME
+    )
+    assert remote_q == local_reference.quarantine
     assert sorted((r["run_id"], r["store_id"]) for r in remote_q) == [
         ("s1", 0),
         ("s3", 9),
@@ -186,7 +220,7 @@ def test_a_batch_over_the_failure_limit_leaves_the_s3_table_as_it_was(
         publish(_frame(spark, bad), contract, "store_sales", job="j", run_id="bad")
     options = s3_project.storage_options.for_location(remote)
     assert DeltaTable(remote, storage_options=options).version() == 0
-    assert [r["store_id"] for r in _rows(remote, s3_project)] == [1, 2]
+    assert [r["store_id"] for r in _rows(remote, s3_project.storage_options)] == [1, 2]
 
 
 DATE = date(2026, 11, 4)
