@@ -10,6 +10,7 @@ from featurestore.spark_jobs.errors import (
     SparkJobError,
     WriteConflictError,
 )
+from featurestore.spark_jobs.io import read_parquet
 from featurestore.spark_jobs.publish import (
     PublishMode,
     PublishReport,
@@ -32,4 +33,5 @@ __all__ = [
     "WriteConflictError",
     "build_spark_session",
     "publish",
+    "read_parquet",
 ]

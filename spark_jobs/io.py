@@ -66,7 +66,10 @@ _MERGE_LOCK = threading.Lock()
 
 
 def read_parquet(spark: SparkSession, location: str | os.PathLike[str]) -> DataFrame:
-    """Read a Parquet dataset, translating a missing one into InputNotFoundError.
+    """Read a Parquet dataset at any location a project names (path, ``file://``,
+    ``s3://``): Spark gets its own name for it (``s3a://``) with the project's
+    object-store options, as for tables. A missing dataset is an
+    InputNotFoundError.
 
     Raises:
         InputNotFoundError: no dataset there.

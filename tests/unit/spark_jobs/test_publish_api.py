@@ -38,6 +38,7 @@ def test_exported_members():
         "WriteConflictError",
         "build_spark_session",
         "publish",
+        "read_parquet",
     ]
     for name in spark_jobs.__all__:
         assert (
