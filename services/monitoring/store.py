@@ -6,7 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from deltalake import DeltaTable
+import pyarrow as pa
+from deltalake import DeltaTable, QueryBuilder
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.monitoring._schema import (
@@ -51,8 +52,14 @@ def read_profile_rows(
         )
     except _DeltaTableNotFoundError:
         return []
-    filters = None if version is None else [("table_version", "=", version)]
-    rows: list[dict[str, Any]] = table.to_pyarrow_table(filters=filters).to_pylist()
+    # Scanned by delta-rs itself (DataFusion), not by a pyarrow dataset over
+    # delta-rs's file system: that left pyarrow I/O threads running at
+    # interpreter exit, and a short-lived process (`featurestore monitor
+    # drift`) then aborted in std::terminate about one run in two.
+    where = "" if version is None else f" WHERE table_version = {int(version)}"
+    query = QueryBuilder().register("profile", table)
+    scanned = pa.table(query.execute(f"SELECT * FROM profile{where}").read_all())
+    rows: list[dict[str, Any]] = scanned.to_pylist()
     return rows
 
 
