@@ -133,7 +133,7 @@ def _profile_rows(
         # with the object-store options only where they apply.
         scoped = StorageOptions(options).for_location(location)
         return read_profile_rows(location, scoped)
-    target = spark_uri(spark, profile_location(location))
+    target = spark_uri(spark, profile_location(location), StorageOptions(options))
     if not DeltaTable.isDeltaTable(spark, target):
         return []
     frame = spark.read.format("delta").load(target)

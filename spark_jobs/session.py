@@ -9,7 +9,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from featurestore.services.project import Project, ProjectError, default_ivy_dir
-from featurestore.services.storage import scheme
+from featurestore.services.storage import scheme, to_delta_uri
 
 
 def _ivy_dir() -> Path:
@@ -35,7 +35,6 @@ S3A_PACKAGES = (
     "software.amazon.awssdk:s3-transfer-manager:2.35.4",
 )
 S3A_EXCLUDES = "software.amazon.awssdk:bundle"
-_S3_SCHEMES = ("s3", "s3a", "s3n")
 
 
 def wants_s3a(env: dict[str, str] | None = None) -> bool:
@@ -45,7 +44,7 @@ def wants_s3a(env: dict[str, str] | None = None) -> bool:
     if env.get("FS_SPARK_S3"):
         return env["FS_SPARK_S3"].lower() in ("1", "true", "yes")
     try:
-        return scheme(Project.discover(env=env).data_dir) in _S3_SCHEMES
+        return scheme(to_delta_uri(Project.discover(env=env).data_dir)) == "s3"
     except ProjectError:
         return False
 
