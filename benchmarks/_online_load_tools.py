@@ -90,6 +90,29 @@ def process_tree_cpu(pid: int) -> dict[str, float]:
     return totals
 
 
+def process_tree_switches(pid: int) -> dict[str, int]:
+    """Context switches so far (voluntary + involuntary, every thread) of ``pid``
+    and all its descendants, summed by command name (Linux /proc): how often
+    the processes slept and woke, which on shared cores costs CPU of its own."""
+    totals: dict[str, int] = {}
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            name = Path(f"/proc/{current}/comm").read_text().strip()
+            for task in Path(f"/proc/{current}/task").iterdir():
+                status = (task / "status").read_text()
+                totals[name] = totals.get(name, 0) + sum(
+                    int(line.split(":")[1])
+                    for line in status.splitlines()
+                    if "ctxt_switches:" in line
+                )
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return totals
+
+
 def wait_until_idle(pids: list[int], timeout_s: float = 120) -> None:
     """Wait (at most ``timeout_s``) until the servers ``pids`` stop using CPU.
 
@@ -144,6 +167,9 @@ def loadgen(
     # The load generator shares the cores with the server: what it used.
     report["client_cpu_s"] = (after.ru_utime - before.ru_utime) + (
         after.ru_stime - before.ru_stime
+    )
+    report["client_switches"] = (after.ru_nvcsw + after.ru_nivcsw) - (
+        before.ru_nvcsw + before.ru_nivcsw
     )
     if report["errors"] > MAX_ERROR_SHARE * max(report["requests"], 1):
         raise RuntimeError(

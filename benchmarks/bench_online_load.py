@@ -312,8 +312,10 @@ def _serving_log_rows(repo: Path) -> int:
 
 def _with_cpu(run: Callable[[], dict[str, Any]], server: int) -> dict[str, Any]:
     """``run()``, with the CPU it cost per call: in the server's processes by
-    name (fs-front, python) and in the load generator (``client``)."""
+    name (fs-front, python) and in the load generator (``client``); and the
+    server processes' context switches per call."""
     before = tools.process_tree_cpu(server)
+    switched = tools.process_tree_switches(server)
     result = run()
     after = tools.process_tree_cpu(server)
     calls = max(result["requests"], 1)
@@ -321,6 +323,10 @@ def _with_cpu(run: Callable[[], dict[str, Any]], server: int) -> dict[str, Any]:
         name: round((after[name] - before.get(name, 0.0)) / calls * 1e6, 1)
         for name in sorted(after)
     } | {"client": round(result["client_cpu_s"] / calls * 1e6, 1)}
+    result["switches_per_call"] = {
+        name: round((count - switched.get(name, 0)) / calls, 2)
+        for name, count in sorted(tools.process_tree_switches(server).items())
+    } | {"client": round(result["client_switches"] / calls, 2)}
     return result
 
 
