@@ -21,6 +21,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.lineage.errors import TableNotFoundError
+from featurestore.services.storage import read_delta
 
 REASONS = "reasons"
 """The column holding each row's failures."""
@@ -63,7 +64,7 @@ class _Snapshots:
         with self._lock:
             table = self._tables.get(key)
         if table is None:
-            table = _with_labels(dt.to_pyarrow_table())
+            table = _with_labels(read_delta(dt))
             with self._lock:
                 if len(self._tables) >= _CACHED:
                     self._tables.pop(next(iter(self._tables)))

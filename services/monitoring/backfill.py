@@ -128,8 +128,8 @@ def profile_version(
     Raises:
         TableNotFoundError: The version cannot be read (vacuumed, unknown).
     """
-    dataset = open_snapshot(location, version, storage_options)
-    columns = profile_dataset(dataset, contract.drift, reference)
+    snapshot = open_snapshot(location, version, storage_options, list(contract.drift))
+    columns = profile_dataset(snapshot, contract.drift, reference)
     earlier = [p for p in profiles_from(contract.name, rows) if p.version < version]
     assessment = Assessment(
         contract.name, columns, contract.drift, reference,

@@ -11,6 +11,8 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
+from featurestore.services.storage import read_delta
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -205,8 +207,7 @@ def newest_event_time(table: DeltaTable, column: str) -> datetime | None:
         )
         if not pc.any(pc.fill_null(lacking, True)).as_py():
             return _utc(pc.max(actions[stat]).as_py())
-    dataset = table.to_pyarrow_dataset()
-    return _utc(pc.max(dataset.to_table(columns=[column])[column]).as_py())
+    return _utc(pc.max(read_delta(table, [column])[column]).as_py())
 
 
 def _utc(value: object) -> datetime | None:

@@ -125,9 +125,9 @@ def resolve_reference(
     if stored is not None:
         return stored
     try:
-        dataset = open_snapshot(location, version, storage_options)
+        snapshot = open_snapshot(location, version, storage_options, list(settings))
     except TableNotFoundError as exc:
         raise BaselineNotFoundError(
             contract.name, f"version {version} of {contract.name} cannot be read"
         ) from exc
-    return reference_from_snapshot(dataset, version, settings)
+    return reference_from_snapshot(snapshot, version, settings)

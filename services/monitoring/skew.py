@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from featurestore.services.monitoring.serving_log import LOG_TIMESTAMP, serving_log_uri
 from featurestore.services.online import FeatureStatus
+from featurestore.services.storage import read_delta
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -91,7 +92,7 @@ def read_serving_log(
         table = DeltaTable(uri, storage_options=dict(storage_options or {}))
     except TableNotFoundError as exc:
         raise NoServingLogError(view, uri) from exc
-    rows = table.to_pyarrow_table()
+    rows = read_delta(table)
     stamps = rows[LOG_TIMESTAMP]
     if since is not None:
         rows = rows.filter(pc.greater_equal(stamps, pa.scalar(since, stamps.type)))

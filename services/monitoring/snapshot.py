@@ -7,11 +7,11 @@ its baseline version.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import duckdb
-import pyarrow.dataset as ds
+import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
@@ -21,12 +21,18 @@ from featurestore.services.monitoring.aggregates import Aggregate, ProfilePlan
 from featurestore.services.monitoring.assess import Reference, ReferenceColumn
 from featurestore.services.monitoring.errors import TableNotFoundError
 from featurestore.services.monitoring.model import ColumnProfile
+from featurestore.services.storage import read_delta
 
 
 def open_snapshot(
-    location: str, version: int, storage_options: Mapping[str, str] | None = None
-) -> ds.Dataset:
+    location: str,
+    version: int,
+    storage_options: Mapping[str, str] | None = None,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
     """The rows of version `version` of the Delta table at `location`.
+
+    Only `columns` when given (the features a profile reads).
 
     Raises:
         TableNotFoundError: No table there, or no such version.
@@ -37,7 +43,7 @@ def open_snapshot(
     except (DeltaError, ValueError, OSError) as exc:
         # TableNotFoundError is a DeltaError; so is an unknown or vacuumed version.
         raise TableNotFoundError(location, version) from exc
-    return table.to_pyarrow_dataset()
+    return read_delta(table, columns)
 
 
 def table_versions(
@@ -70,17 +76,17 @@ def _clean(settings: Mapping[str, DriftSettings]) -> str:
     return "SELECT " + ", ".join(parts) + " FROM snapshot"
 
 
-def _query(dataset: ds.Dataset, settings: Mapping[str, DriftSettings], sql: str) -> Any:
+def _query(rows: pa.Table, settings: Mapping[str, DriftSettings], sql: str) -> Any:
     con = duckdb.connect()
     try:
-        con.register("snapshot", dataset)
+        con.register("snapshot", rows)
         return con.execute(f"WITH t AS ({_clean(settings)}) {sql}").fetchall()
     finally:
         con.close()
 
 
 def reference_from_snapshot(
-    dataset: ds.Dataset, version: int, settings: Mapping[str, DriftSettings]
+    rows: pa.Table, version: int, settings: Mapping[str, DriftSettings]
 ) -> Reference:
     """Fix the buckets of every feature from version `version`'s rows.
 
@@ -97,7 +103,7 @@ def reference_from_snapshot(
             cuts.append(f"quantile_disc({_q(name)}, [{probs}])")
         else:
             cuts.append("NULL")
-    (row,) = _query(dataset, settings, "SELECT " + ", ".join(cuts) + " FROM t")
+    (row,) = _query(rows, settings, "SELECT " + ", ".join(cuts) + " FROM t")
     buckets: dict[str, ReferenceColumn] = {}
     for (name, s), cut in zip(settings.items(), row, strict=True):
         if s.kind == "numeric":
@@ -105,7 +111,7 @@ def reference_from_snapshot(
             buckets[name] = ReferenceColumn("numeric", edges=edges)
         else:
             top = _query(
-                dataset,
+                rows,
                 {name: s},
                 f"SELECT {_q(name)}, count(*) AS n FROM t WHERE {_q(name)} IS NOT NULL "
                 f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {int(s.top_k)}",
@@ -113,7 +119,7 @@ def reference_from_snapshot(
             buckets[name] = ReferenceColumn(
                 "categorical", categories=tuple(v for v, _ in top)
             )
-    counted = profile_dataset(dataset, settings, Reference(version, buckets))
+    counted = profile_dataset(rows, settings, Reference(version, buckets))
     return Reference(
         version,
         {
@@ -151,11 +157,11 @@ def _literal(value: str) -> str:
 
 
 def profile_dataset(
-    dataset: ds.Dataset,
+    rows: pa.Table,
     settings: Mapping[str, DriftSettings],
     reference: Reference | None,
 ) -> tuple[ColumnProfile, ...]:
-    """Profile every feature in `settings` over `dataset` in one DuckDB scan.
+    """Profile every feature in `settings` over `rows` in one DuckDB scan.
 
     Buckets are the reference's (none without a reference).
     """
@@ -163,5 +169,5 @@ def profile_dataset(
         return ()
     plan = ProfilePlan.build(settings, reference)
     selects = ["count(*)", *(_sql(a) for a in plan.aggregates)]
-    (row,) = _query(dataset, settings, "SELECT " + ", ".join(selects) + " FROM t")
+    (row,) = _query(rows, settings, "SELECT " + ", ".join(selects) + " FROM t")
     return plan.read(int(row[0]), row[1:])

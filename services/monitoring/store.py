@@ -6,8 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import pyarrow as pa
-from deltalake import DeltaTable, QueryBuilder
+from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.monitoring._schema import (
@@ -21,6 +20,7 @@ from featurestore.services.monitoring.errors import (
 )
 from featurestore.services.monitoring.model import DriftScore, VersionProfile
 from featurestore.services.project import Project
+from featurestore.services.storage import read_delta
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
@@ -52,14 +52,8 @@ def read_profile_rows(
         )
     except _DeltaTableNotFoundError:
         return []
-    # Scanned by delta-rs itself (DataFusion), not by a pyarrow dataset over
-    # delta-rs's file system: that left pyarrow I/O threads running at
-    # interpreter exit, and a short-lived process (`featurestore monitor
-    # drift`) then aborted in std::terminate about one run in two.
-    where = "" if version is None else f" WHERE table_version = {int(version)}"
-    query = QueryBuilder().register("profile", table)
-    scanned = pa.table(query.execute(f"SELECT * FROM profile{where}").read_all())
-    rows: list[dict[str, Any]] = scanned.to_pylist()
+    where = None if version is None else f"table_version = {int(version)}"
+    rows: list[dict[str, Any]] = read_delta(table, where=where).to_pylist()
     return rows
 
 

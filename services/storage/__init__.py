@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from featurestore.services.storage.delta import is_delta_table, open_delta
+from featurestore.services.storage.delta import is_delta_table, open_delta, read_delta
 from featurestore.services.storage.options import (
     MissingVariableError,
     StorageOptions,
@@ -30,6 +30,7 @@ __all__ = [
     "join",
     "local_path",
     "open_delta",
+    "read_delta",
     "scheme",
     "to_delta_uri",
     "to_spark_uri",

@@ -38,6 +38,7 @@ def test_exported_members() -> None:
         "join",
         "local_path",
         "open_delta",
+        "read_delta",
         "scheme",
         "to_delta_uri",
         "to_spark_uri",
