@@ -81,8 +81,8 @@ def read_delta(
     schema = pa.schema(table.schema().to_arrow())
     names = schema.names if columns is None else list(columns)
     wanted = pa.schema([schema.field(name) for name in names])
-    scanned = names or schema.names[:1]  # SQL selects at least one column
-    sql = f"SELECT {', '.join(map(_quoted, scanned))} FROM t"
+    selected = names or schema.names[:1]  # SQL selects at least one column
+    sql = f"SELECT {', '.join(map(_quoted, selected))} FROM t"
     if where is not None:
         sql += f" WHERE {where}"
     query = QueryBuilder()
@@ -91,13 +91,15 @@ def read_delta(
     # order changes from run to run.
     query.execute("SET datafusion.execution.target_partitions = 1").read_all()
     try:
-        rows = pa.table(query.register("t", table).execute(sql).read_all())
+        scanned = query.register("t", table).execute(sql).read_all()
     except Exception as exc:
         if type(exc) is not Exception:  # delta-rs's own errors pass
             raise
         # DataFusion's errors (a file missing or unreadable, the object store
         # down) come as bare Exception; as OSError, like pyarrow's reads.
         raise OSError(f"cannot scan the Delta table at {table.table_uri}") from exc
+    # Not pa.table(): it looks for a pandas frame, importing pandas (seconds).
+    rows = pa.RecordBatchReader.from_stream(scanned).read_all()
     if not names:  # no columns asked for: the row count alone
         return rows.drop_columns(rows.column_names)
     return rows.cast(wanted)

@@ -160,8 +160,6 @@ def test_a_file_that_cannot_be_read_is_an_os_error(edited: str) -> None:
 READ = """
 import sys
 from deltalake import DeltaTable
-from featurestore.services.offline import read_snapshot
-from featurestore.services.offline.errors import StorageUnavailableError
 from featurestore.services.storage import read_delta
 print(read_delta(DeltaTable(sys.argv[1])).num_rows)
 """
