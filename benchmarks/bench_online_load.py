@@ -106,6 +106,7 @@ def _start_ours(
             "--address", f"127.0.0.1:{port}", "--repo", str(repo),
             "--workers", str(args.workers),
             "--front" if args.front else "--no-front", *extra,
+            *(["--front-procs", str(args.front_procs)] if args.front_procs else []),
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "FS_FRONT_BINARY": str(FRONT)},
@@ -366,6 +367,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--no-front for grpc-python serving every call itself",
     )
     parser.add_argument(
+        "--front-procs",
+        type=int,
+        default=None,
+        help="fs-front's Go threads (our --front-procs) on every server of ours "
+        "(default: the server's own, a third of the CPUs)",
+    )
+    parser.add_argument(
         "--feast",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -414,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         "store": args.store,
         "workers": args.workers,
         "front": args.front,
+        "front_procs": args.front_procs,
         "git": _git_state(),
     }
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:

@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -45,7 +46,12 @@ func main() {
 	tlsKey := flag.String("tls-key", "", "PEM private key of --tls-cert")
 	tlsClientCA := flag.String("tls-client-ca", "", "PEM CA bundle; clients must present a certificate it signed (mTLS)")
 	grace := flag.Duration("grace", 5*time.Second, "how long in-flight calls may finish after SIGTERM")
+	procs := flag.Int("procs", 0, "threads running Go code at once (GOMAXPROCS); 0: Go's default, one per CPU. "+
+		"Beside the server processes, fewer spend less CPU on threads spinning for work")
 	flag.Parse()
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
 	if *backend == "" || *sockets == "" {
 		log.Fatal("fs-front: --backend and --online-sockets are required")
 	}
@@ -80,8 +86,8 @@ func main() {
 	}
 	ctx, stopPolling := context.WithCancel(context.Background())
 	go backends.watch(ctx)
-	log.Printf("fs-front: serving on %s, TLS %v (online reads -> %s; the rest -> %s)",
-		lis.Addr(), creds != nil, *sockets, *backend)
+	log.Printf("fs-front: serving on %s, TLS %v, %d procs (online reads -> %s; the rest -> %s)",
+		lis.Addr(), creds != nil, runtime.GOMAXPROCS(0), *sockets, *backend)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	hangup := make(chan os.Signal, 1)

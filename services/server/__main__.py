@@ -176,6 +176,13 @@ def _worker_command(
     return [sys.executable, "-m", "featurestore.services.server", *argv, *extra], env
 
 
+def front_procs(settings: ServerSettings) -> int:
+    """fs-front's GOMAXPROCS: ``front_procs``, else a third of the CPUs (>= 1)."""
+    if settings.front_procs is not None:
+        return settings.front_procs
+    return max(1, round((os.cpu_count() or 1) / 3))
+
+
 def _front_command(
     settings: ServerSettings, backends: list[str], sockets: list[str]
 ) -> list[str]:
@@ -187,6 +194,7 @@ def _front_command(
         "--online-sockets", ",".join(sockets),
         "--max-request-bytes", str(settings.max_request_bytes),
         "--grace", f"{settings.grace_seconds}s",
+        "--procs", str(front_procs(settings)),
     ]  # fmt: skip
     for flag, path in (
         ("--tls-cert", settings.tls_cert),

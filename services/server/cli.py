@@ -100,6 +100,15 @@ _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
             "over Unix sockets",
         },
     ),
+    (
+        "--front-procs",
+        "front_procs",
+        {
+            "type": int,
+            "help": "threads running fs-front's Go code at once, its GOMAXPROCS "
+            "(default: a third of the CPUs, at least 1)",
+        },
+    ),
 )
 
 

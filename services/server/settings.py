@@ -138,6 +138,12 @@ class ServerSettings(BaseSettings):
     """Terminate gRPC in the compiled front (services/front, Go) and hand online
     reads to the server processes over Unix sockets; everything else is
     proxied to them (FS_FRONT). Cuts the 1x50 p99 by ~30% on 2 cores."""
+    front_procs: int | None = Field(default=None, ge=1)
+    """Threads running the front's Go code at once (its GOMAXPROCS;
+    FS_FRONT_PROCS). Default: a third of the CPUs, at least one: the front
+    shares the machine with the server processes, which need about twice its
+    CPU per read, and Go's idle threads spinning for work took ~25% of the
+    front's CPU per call with one per CPU (2 cores, 1x50 reads)."""
     front_binary: Path = Field(default_factory=_default_front_binary)
     """The front's executable (FS_FRONT_BINARY); default: ``fs-front`` on PATH
     or beside this Python. `make front` builds it and passes its path."""

@@ -365,10 +365,11 @@ def _wait_health(channel: grpc.Channel, wanted: int, deadline_s: float = 60) -> 
 def test_front_terminates_mutual_tls_and_reloads_its_certificate(
     served_repo: ServedRepo, tmp_path: Path
 ) -> None:
-    """TLS settings go to fs-front (the workers run without TLS behind it): a
-    client with a certificate from the CA is served, one without is refused;
-    replacing the certificate files serves the new certificate on new
-    connections while the front keeps running and old channels keep working."""
+    """TLS settings go to fs-front (the workers run without TLS behind it), as
+    FS_FRONT_PROCS does: a client with a certificate from the CA is served,
+    one without is refused; replacing the certificate files serves the new
+    certificate on new connections while the front keeps running and old
+    channels keep working."""
     ca = make_ca(tmp_path / "ca")
     server = issue_server_cert(ca, tmp_path / "server")
     client = issue_client_cert(ca, tmp_path / "client")
@@ -382,6 +383,7 @@ def test_front_terminates_mutual_tls_and_reloads_its_certificate(
             FS_TLS_CERT=str(server.cert),
             FS_TLS_KEY=str(server.key),
             FS_TLS_CLIENT_CA=str(ca.cert),
+            FS_FRONT_PROCS="3",
         )
     trusted = grpc.ssl_channel_credentials(
         ca.cert.read_bytes(), client.key.read_bytes(), client.cert.read_bytes()
@@ -408,6 +410,8 @@ def test_front_terminates_mutual_tls_and_reloads_its_certificate(
                 assert no_cert.value.code() == grpc.StatusCode.UNAVAILABLE
 
             (front,) = [p for p in _children(group.pid) if "fs-front" in _command(p)]
+            # FS_FRONT_PROCS reaches the front's Go runtime (GOMAXPROCS).
+            _wait_log(log, "TLS true, 3 procs")
             first = server.cert.read_bytes()
             assert _served_certificate(address, ca, client) == _der(first)
             renewed = issue_server_cert(ca, tmp_path / "server")  # same files
