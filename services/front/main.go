@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -51,6 +52,14 @@ func main() {
 	flag.Parse()
 	if *procs > 0 {
 		runtime.GOMAXPROCS(*procs)
+	}
+	if os.Getenv("GOGC") == "" {
+		// The live heap is a few MB, so Go's default (collect when the heap
+		// doubles) collects many times a second under load, and on one or two
+		// threads a collection holds up the calls in flight: the 1x50 p99 at
+		// 1000 rps through TLS was 0.1-0.4 ms higher. Collecting at 5x the
+		// live heap costs tens of MB. GOGC still overrides it.
+		debug.SetGCPercent(400)
 	}
 	if *backend == "" || *sockets == "" {
 		log.Fatal("fs-front: --backend and --online-sockets are required")
