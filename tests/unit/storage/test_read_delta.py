@@ -56,7 +56,9 @@ def _oracle(table: DeltaTable, columns: list[str] | None = None) -> pa.Table:
     parts = []
     for file in table.file_uris():  # a local table: plain paths
         path = Path(file)
-        rows = pq.read_table(path)
+        # The file alone: pq.read_table would also take partition columns
+        # from the folder names (pyarrow 20 does, for a single file too).
+        rows = pq.ParquetFile(path).read()
         for folder in path.relative_to(table.table_uri.removeprefix("file://")).parts:
             if "=" in folder:
                 key, value = folder.split("=", 1)
@@ -141,7 +143,9 @@ def test_columns_where_and_no_columns(edited: str) -> None:
 
 def test_empty_table_keeps_the_schema(tmp_path: Path) -> None:
     path = str(tmp_path / "empty")
-    write_deltalake(path, _rows(0, 0))
+    # A row's types, none of its values: built from no values (or row 0, whose
+    # name is None), pyarrow 20 infers null types, which Delta refuses.
+    write_deltalake(path, _rows(1, 1).slice(0, 0))
     table = DeltaTable(path)
     got = read_delta(table)
     assert got.num_rows == 0
