@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,46 +70,55 @@ def wait_grpc(port: int, ca: Path | None = None, timeout_s: float = 240) -> None
     raise RuntimeError("our server did not become SERVING")
 
 
-def process_tree_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds used so far by ``pid`` and all its descendants, summed by
-    command name (``fs-front``, ``python``; Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    totals: dict[str, float] = {}
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            stat = Path(f"/proc/{current}/stat").read_text()
-            name, fields = stat.split("(", 1)[1].rsplit(")", 1)
-            seconds = (int(fields.split()[11]) + int(fields.split()[12])) / ticks
-            totals[name] = totals.get(name, 0.0) + seconds  # utime + stime
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return totals
-
-
-def process_tree_switches(pid: int) -> dict[str, int]:
-    """Context switches so far (voluntary + involuntary, every thread) of ``pid``
-    and all its descendants, summed by command name (Linux /proc): how often
-    the processes slept and woke, which on shared cores costs CPU of its own."""
-    totals: dict[str, int] = {}
+def _process_tree(pid: int) -> Iterator[tuple[int, str]]:
+    """``pid`` and all its descendants still running, with their command
+    names (``fs-front``, ``python``; Linux /proc)."""
     todo = [pid]
     while todo:
         current = todo.pop()
         try:
             name = Path(f"/proc/{current}/comm").read_text().strip()
             for task in Path(f"/proc/{current}/task").iterdir():
-                status = (task / "status").read_text()
-                totals[name] = totals.get(name, 0) + sum(
-                    int(line.split(":")[1])
-                    for line in status.splitlines()
-                    if "ctxt_switches:" in line
-                )
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError):
             continue
+        yield current, name
+
+
+def process_tree_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds used so far by ``pid`` and all its descendants, summed by
+    command name."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for current, name in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        seconds = (int(fields.split()[11]) + int(fields.split()[12])) / ticks
+        totals[name] = totals.get(name, 0.0) + seconds  # utime + stime
+    return totals
+
+
+def process_tree_switches(pid: int) -> dict[str, int]:
+    """Context switches so far (voluntary + involuntary, every thread) of ``pid``
+    and all its descendants, summed by command name: how often the processes
+    slept and woke, which on shared cores costs CPU of its own."""
+    totals: dict[str, int] = {}
+    for current, name in _process_tree(pid):
+        try:
+            statuses = [
+                (task / "status").read_text()
+                for task in Path(f"/proc/{current}/task").iterdir()
+            ]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        totals[name] = totals.get(name, 0) + sum(
+            int(line.split(":")[1])
+            for status in statuses
+            for line in status.splitlines()
+            if "ctxt_switches:" in line
+        )
     return totals
 
 

@@ -52,7 +52,6 @@ def read_snapshot(
     version: int | None = None,
     timestamp: datetime | None = None,
     columns: Sequence[str] | None = None,
-    filters: Any = None,
     storage: StorageOptions | None = None,
 ) -> Snapshot:
     """Read a Delta snapshot through the Delta log, never the raw parquet files.
@@ -63,9 +62,6 @@ def read_snapshot(
         timestamp: Pin to the latest version committed at or before this
             tz-aware instant.
         columns: Only read these columns (all when None).
-        filters: Keep only the rows these DNF filters (pyarrow's form, as
-            ``pyarrow.parquet.read_table`` takes them) or this pyarrow
-            expression select; they may name columns left out of ``columns``.
         storage: Object-store options (the project's); unused for local paths.
 
     Returns:
@@ -84,18 +80,8 @@ def read_snapshot(
     if timestamp is not None:
         _load_at_time(dt, path, timestamp, storage)
     with _unavailable(path):
-        table = _read(dt, columns, filters)
+        table = read_delta(dt, columns)
     return Snapshot(table=table, version=dt.version(), path=path)
-
-
-def _read(dt: DeltaTable, columns: Sequence[str] | None, filters: Any) -> pa.Table:
-    if filters is None:
-        return read_delta(dt, columns)
-    # Applied by pyarrow to the scanned rows, as to_pyarrow_table applied them.
-    import pyarrow.parquet as pq
-
-    rows = read_delta(dt).filter(pq.filters_to_expression(filters))
-    return rows if columns is None else rows.select(list(columns))
 
 
 def latest_version(path: str, storage: StorageOptions | None = None) -> int:
