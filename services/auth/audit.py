@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
-import math
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from featurestore.services.auth._rotating import SharedRotatingFileHandler
 
 _MAX_BYTES = 100 * 1024 * 1024
 _BACKUPS = 5
 _FRAGMENTS_LIMIT = 4096
 
-Entry = tuple[float, str, str, str, Sequence[str], str, str, float]
-"""One line's fields: time, request id, principal, method, resources,
-decision, code, duration in ms."""
 Queued = tuple[float, str, str, str, Sequence[str], str, str, float]
 """What a call queues: ``time.perf_counter()`` at its end, request id,
 principal, method, resources, decision, code, ``perf_counter()`` at its start."""
@@ -30,7 +28,9 @@ class AuditLog:
     A call only reads the monotonic clock and appends a tuple to a deque
     (atomic, no lock); a writer thread turns the clock readings into the time
     and the duration, formats what gathered and hands it to the standard
-    library's RotatingFileHandler every ``interval`` seconds, as one write.
+    library's RotatingFileHandler every ``interval`` seconds, as one write
+    (under a file lock: the server's processes share the file and its
+    rotation, see ``SharedRotatingFileHandler``).
     One record per write cost the request path ~60 us (a thread wake-up and
     the GIL per call); a batch costs it ~1 us. ``close`` writes what is left.
     Records never carry credentials: callers pass the principal's name, never
@@ -42,11 +42,16 @@ class AuditLog:
     (principal to code) once per distinct combination.
     """
 
-    def __init__(self, path: Path, interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        path: Path,
+        interval: float = 0.1,
+        max_bytes: int = _MAX_BYTES,
+        backups: int = _BACKUPS,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
-        )
+        # Every worker process of a server audits to this one path.
+        self._handler = SharedRotatingFileHandler(path, max_bytes, backups)
         self._handler.setFormatter(logging.Formatter("%(message)s"))
         self._pending: deque[Queued] = deque()
         self._lines = _LineFormat()
@@ -87,22 +92,14 @@ class AuditLog:
             self._flush()
 
     def _flush(self) -> None:
-        pending, line = self._pending, self._lines.line
-        # perf_counter -> wall clock; the entries are at most one interval
-        # old, so the two clocks cannot drift apart in between.
-        offset = time.time() - time.perf_counter()
-        batch = []
+        pending = self._pending
         # popleft per entry: appends racing with the drain are kept for the
         # next batch, never lost.
-        for _ in range(len(pending)):
-            ended, rid, who, method, resources, decision, code, started = (
-                pending.popleft()
-            )
-            ms = round((ended - started) * 1000, 3)
-            batch.append(
-                line((ended + offset, rid, who, method, resources, decision, code, ms))
-            )
-        if batch:
+        entries = [pending.popleft() for _ in range(len(pending))]
+        if entries:
+            # perf_counter -> wall clock; the entries are at most one interval
+            # old, so the two clocks cannot drift apart in between.
+            batch = self._lines.lines(entries, time.time() - time.perf_counter())
             # One record holding the batch: one write, one flush, and the
             # handler's size check (rotation happens between batches).
             self._handler.handle(
@@ -120,42 +117,60 @@ class _LineFormat:
         self._stamp = ""
         self._fragments: dict[tuple[object, ...], str] = {}
 
-    def line(self, entry: Entry) -> str:
-        """The JSON line of ``entry`` (what ``json.dumps`` of its dict writes)."""
-        when, request_id, principal, method, resources, decision, code, ms = entry
-        second = int(when)
-        if second != self._second:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
-            self._second, self._stamp = second, stamp
-        key = (principal, method, tuple(resources), decision, code)
-        fragment = self._fragments.get(key)
-        if fragment is None:
-            fragment = _dumps(
-                {
-                    "principal": principal,
-                    "method": method,
-                    "resources": list(resources),
-                    "decision": decision,
-                    "code": code,
-                }
-            )[1:-1]
-            if len(self._fragments) >= _FRAGMENTS_LIMIT:
-                self._fragments.clear()
-            self._fragments[key] = fragment
-        return (
-            f'{{"time":"{self._stamp}.{int(when * 1000) % 1000:03d}Z",'
-            f'"request_id":{_ENCODER.encode(request_id)},{fragment},'
-            f'"duration_ms":{_number(ms)}}}'
-        )
+    def lines(self, entries: Sequence[Queued], offset: float) -> list[str]:
+        """The JSON lines of ``entries`` (what ``json.dumps`` of each one's dict
+        writes), their clock readings turned into wall time by ``offset``.
+
+        One loop with everything it uses local: the writer formats every
+        call's line, ~1 us each, holding the GIL the request threads need.
+        """
+        fragments, out = self._fragments, []
+        second, stamp = self._second, self._stamp
+        for (
+            ended,
+            request_id,
+            principal,
+            method,
+            resources,
+            decision,
+            code,
+            started,
+        ) in entries:
+            when = ended + offset
+            if int(when) != second:
+                second = int(when)
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
+            key = (principal, method, tuple(resources), decision, code)
+            fragment = fragments.get(key)
+            if fragment is None:
+                fragment = self._fragment(key)
+            # A duration is a difference of two finite clock readings: finite,
+            # and json writes a finite float as its repr.
+            out.append(
+                f'{{"time":"{stamp}.{int(when * 1000) % 1000:03d}Z",'
+                f'"request_id":{_encode_string(request_id)},{fragment},'
+                f'"duration_ms":{round((ended - started) * 1000, 3)!r}}}'
+            )
+        self._second, self._stamp = second, stamp
+        return out
+
+    def _fragment(self, key: tuple[Any, ...]) -> str:
+        principal, method, resources, decision, code = key
+        fragment = _ENCODER.encode(
+            {
+                "principal": principal,
+                "method": method,
+                "resources": list(resources),
+                "decision": decision,
+                "code": code,
+            }
+        )[1:-1]
+        if len(self._fragments) >= _FRAGMENTS_LIMIT:
+            self._fragments.clear()
+        self._fragments[key] = fragment
+        return fragment
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
-
-
-def _dumps(value: object) -> str:
-    return _ENCODER.encode(value)
-
-
-def _number(value: float) -> str:
-    # json writes a finite float as its repr; the encoder is ~1 us dearer.
-    return repr(value) if math.isfinite(value) else _ENCODER.encode(value)
+_encode_string = json.encoder.encode_basestring_ascii
+"""What the encoder writes for a str (ensure_ascii), minus its Python-level call."""
