@@ -15,7 +15,8 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -68,24 +69,20 @@ def current_request_id() -> str:
 
 
 Rule = Callable[[Any, Catalog], tuple[AuthzedAction | None, Sequence[Any]]]
-Selection = tuple[tuple[str, ...], str]
-"""The feature references and the feature service a read asks for."""
 
-
-def _selection(request: Any) -> Selection:
-    return tuple(request.features), request.feature_service
-
-
-def _feast_selection(request: Any) -> Selection:
-    return tuple(request.features.val), request.feature_service
-
-
-READS: dict[str, tuple[AuthzedAction, Callable[[Any], Selection]]] = {
-    _FEATURES + "GetOnlineFeatures": (AuthzedAction.READ_ONLINE, _selection),
-    _FEATURES + "GetHistoricalFeatures": (AuthzedAction.READ_OFFLINE, _selection),
-    _FEAST + "GetOnlineFeatures": (AuthzedAction.READ_ONLINE, _feast_selection),
-}
-"""Reads: the action they need on each feature view their selection touches."""
+READS: dict[str, tuple[AuthzedAction, Callable[[Any], Iterable[str]]]] = {
+    _FEATURES + "GetOnlineFeatures": (
+        AuthzedAction.READ_ONLINE, attrgetter("features"),
+    ),
+    _FEATURES + "GetHistoricalFeatures": (
+        AuthzedAction.READ_OFFLINE, attrgetter("features"),
+    ),
+    _FEAST + "GetOnlineFeatures": (
+        AuthzedAction.READ_ONLINE, attrgetter("features.val"),
+    ),
+}  # fmt: skip
+"""Reads: the action they need on each feature view their selection (these
+feature references, or the request's ``feature_service``) touches."""
 
 
 def _one_view(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
@@ -235,8 +232,8 @@ class Guard:
             if action is not None:
                 self._require(call, action, resources)
             return
-        action, select = read
-        selection = select(request)
+        action, features = read
+        selection = (tuple(features(request)), request.feature_service)
         # Keyed by the version read before deciding: the decision below comes
         # from that version or a later one, never from an earlier one. The
         # principal by name and roles, the two its decisions depend on (their
