@@ -55,9 +55,14 @@ def _sqlite_ts(value: object, cache: dict[object, datetime]) -> datetime:
     return ts
 
 
+def quote_identifier(name: str) -> str:
+    """``name`` as an SQLite identifier: double-quoted, inner quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _sql_parts(table: str, n_keys: int, n_features: int) -> tuple[str, str, str]:
     """The quoted table and the VALUES lists of key and feature parameters."""
-    quoted = '"' + table.replace('"', '""') + '"'
+    quoted = quote_identifier(table)
     keys = ",".join(f"({i},?)" for i in range(n_keys))
     names = ",".join(f"({j},?)" for j in range(n_features))
     return quoted, keys, names

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from featurestore.services.online._sqlite import quote_identifier
 from featurestore.services.online._values import encode_column, value_text
 from featurestore.services.online.errors import (
     OnlineStoreUnavailableError,
@@ -82,7 +83,7 @@ def _upsert_sql(table: str, names: list[str]) -> str:
         f"(?1, {_literal(name)}, ?{2 * j + 2}, ?{2 * j + 3}, ?{ev}, ?{cr})"
         for j, name in enumerate(names)
     )
-    quoted = '"' + table.replace('"', '""') + '"'
+    quoted = quote_identifier(table)
     return (
         f"INSERT INTO {quoted} (entity_key, feature_name, value, value_text, "
         f"event_ts, created_ts) VALUES {rows} ON CONFLICT(entity_key, "
