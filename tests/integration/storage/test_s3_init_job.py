@@ -69,9 +69,7 @@ def test_the_scaffolded_job_reads_and_publishes_on_s3_through_spark(
     root = s3_server.prefix("init")
     config = (repo / "featurestore.yaml").read_text()
     options = featurestore_yaml(root, s3_server.options(inline_secret=False))
-    (repo / "featurestore.yaml").write_text(
-        config.replace("data_dir: data\n", options)
-    )
+    (repo / "featurestore.yaml").write_text(config.replace("data_dir: data\n", options))
     project = Project.load(repo, env)
     raw = pq.read_table(repo / "data" / "raw" / "purchases")
     fs, path = project.storage_options.filesystem(f"{root}/raw/purchases")
