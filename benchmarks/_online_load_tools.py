@@ -19,6 +19,44 @@ VEGETA = ROOT / ".cache" / "go" / "bin" / "vegeta"
 METHOD = "/featurestore.v1.FeatureStoreService/GetOnlineFeatures"
 # A run whose calls fail measures the failure path, not serving.
 MAX_ERROR_SHARE = 0.001
+_client_cpus: set[int] | None = None
+"""CPUs the load generators run on (``pin_clients``); None: wherever they fall."""
+
+
+def split_cpus(available: Sequence[int], clients: int) -> tuple[set[int], set[int]]:
+    """The CPUs for the servers and for the load generators: the last
+    ``clients`` of ``available`` for the generators, the rest for the servers.
+
+    Raises:
+        ValueError: fewer than ``clients`` + 1 CPUs available.
+    """
+    ordered = sorted(available)
+    if not 0 < clients < len(ordered):
+        raise ValueError(
+            f"--client-cpus {clients} needs more than {clients} CPUs, "
+            f"{len(ordered)} available"
+        )
+    return set(ordered[:-clients]), set(ordered[-clients:])
+
+
+def pin_clients(clients: int) -> tuple[set[int], set[int]]:
+    """Keep the load generators off the servers' CPUs (Linux).
+
+    This process and everything it starts from now on (the servers) run on
+    the first CPUs, fs-loadgen and vegeta on the last ``clients``: the load
+    generator's work (TLS included) and its cache traffic no longer land on
+    the cores whose cost per call is being measured, as when the load comes
+    from other machines. Returns (server CPUs, client CPUs).
+    """
+    global _client_cpus
+    servers, _client_cpus = split_cpus(sorted(os.sched_getaffinity(0)), clients)
+    os.sched_setaffinity(0, servers)
+    return servers, _client_cpus
+
+
+def _on_client_cpus() -> None:
+    if _client_cpus is not None:
+        os.sched_setaffinity(0, _client_cpus)
 
 
 def free_port() -> int:
@@ -167,7 +205,7 @@ def loadgen(
             [str(LOADGEN), "-addr", f"127.0.0.1:{port}", "-body", body.name,
              "-method", method, "-rate", str(rps or 0), "-c", str(concurrency),
              "-d", f"{seconds}s", "-conns", str(connections), *extra],
-            capture_output=True, text=True,
+            capture_output=True, text=True, preexec_fn=_on_client_cpus,
         )  # fmt: skip
     if done.returncode:
         raise RuntimeError(f"loadgen failed: {done.stderr[-2000:]}")
@@ -251,6 +289,7 @@ def vegeta(
         input="\n".join(targets).encode(),
         capture_output=True,
         check=True,
+        preexec_fn=_on_client_cpus,
     )
     report = json.loads(
         subprocess.run(

@@ -401,6 +401,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=FIXED_REPEATS,
         help="runs of each side per secure comparison (default %(default)s)",
     )
+    parser.add_argument(
+        "--client-cpus",
+        type=int,
+        default=0,
+        help="run the load generators on the last N CPUs and the servers on the "
+        "rest (Linux), as load from other machines; 0 shares every CPU (default)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     return parser.parse_args(argv)
 
@@ -413,6 +420,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from featurestore.services.online.materialize import materialize
 
+    cpus: dict[str, list[int]] = {}
+    if args.client_cpus:
+        servers, clients = tools.pin_clients(args.client_cpus)
+        cpus = {"server_cpus": sorted(servers), "client_cpus": sorted(clients)}
+        print(f"servers on CPUs {cpus['server_cpus']}, load on {cpus['client_cpus']}")
     refs = [f"bench:f{i}" for i in range(args.features)]
     results: dict[str, Any] = {
         "entities": args.entities,
@@ -423,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "front": args.front,
         "front_procs": args.front_procs,
+        **cpus,
         "git": _git_state(),
     }
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
