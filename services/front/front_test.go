@@ -254,3 +254,60 @@ func TestPoolFailsEveryCallInFlightOnALostConnection(t *testing.T) {
 		t.Fatalf("after the loss: %v, %v", got, err)
 	}
 }
+
+// The first calls spread over every process: with room for four pipelined
+// calls on each, two calls at once go to two processes, not both to the
+// first one's pipeline.
+func TestPoolSpreadsCallsOverProcesses(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	received := make(chan string, 8)
+	for _, name := range []string{"a.sock", "b.sock"} {
+		path := filepath.Join(dir, name)
+		paths = append(paths, path)
+		lis, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lis.Close()
+		go func() {
+			for {
+				conn, err := lis.Accept()
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				go func(c net.Conn) { // reads frames, never answers
+					for {
+						var head [4]byte
+						if _, err := io.ReadFull(c, head[:]); err != nil {
+							return
+						}
+						if _, err := io.ReadFull(c, make([]byte, binary.BigEndian.Uint32(head[:]))); err != nil {
+							return
+						}
+						received <- path
+					}
+				}(conn)
+			}
+		}()
+	}
+	pool := newWorkerPool(paths, 1, 4, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := 0; i < 2; i++ {
+		go func() { _, _ = pool.call(ctx, 1, nil, []byte{0}) }()
+	}
+	got := map[string]int{}
+	for i := 0; i < 2; i++ {
+		select {
+		case path := <-received:
+			got[path]++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d of 2 calls reached a process", i)
+		}
+	}
+	if got[paths[0]] != 1 || got[paths[1]] != 1 {
+		t.Fatalf("calls per process: %v, want one each", got)
+	}
+}

@@ -61,15 +61,21 @@ type exchange struct {
 // that stopped answering health.
 func newWorkerPool(paths []string, conns, depth int, serving []*atomic.Bool) *workerPool {
 	pool := &workerPool{free: make(chan *workerConn, len(paths)*conns*depth), serving: serving}
+	var all []*workerConn
 	for i := 0; i < conns; i++ {
 		for j, path := range paths {
 			w := &workerConn{path: path}
 			if j < len(serving) {
 				w.serving = serving[j]
 			}
-			for k := 0; k < depth; k++ {
-				pool.free <- w
-			}
+			all = append(all, w)
+		}
+	}
+	// Slots go round the connections (and so the processes): the first
+	// calls spread over every process instead of filling one's pipeline.
+	for k := 0; k < depth; k++ {
+		for _, w := range all {
+			pool.free <- w
 		}
 	}
 	return pool
