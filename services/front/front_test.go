@@ -57,6 +57,32 @@ func TestDecodeReplyBareCodeAndGarbage(t *testing.T) {
 // sleeping for the body's first byte in milliseconds; a body "metadata?" is
 // answered with 0 + the frame's metadata block instead.
 func serveFrames(t *testing.T, path string) net.Listener {
+	return listenUnix(t, path, func(c net.Conn) {
+		for {
+			frame, err := readFrame(c)
+			if err != nil {
+				return
+			}
+			mdEnd := 3 + int(binary.BigEndian.Uint16(frame[1:3]))
+			body := frame[mdEnd:]
+			if string(body) == "metadata?" {
+				body = reverse(frame[3:mdEnd])
+			} else if len(body) > 0 {
+				time.Sleep(time.Duration(body[0]) * time.Millisecond)
+			}
+			reply := append([]byte{0}, reverse(body)...)
+			var head [4]byte
+			binary.BigEndian.PutUint32(head[:], uint32(len(reply)))
+			if _, err := c.Write(append(head[:], reply...)); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// listenUnix serves every connection accepted on the Unix socket path with
+// handle, on its own goroutine, closing it when handle returns.
+func listenUnix(t *testing.T, path string, handle func(net.Conn)) net.Listener {
 	lis, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -69,28 +95,7 @@ func serveFrames(t *testing.T, path string) net.Listener {
 			}
 			go func(c net.Conn) {
 				defer c.Close()
-				for {
-					var head [4]byte
-					if _, err := io.ReadFull(c, head[:]); err != nil {
-						return
-					}
-					frame := make([]byte, binary.BigEndian.Uint32(head[:]))
-					if _, err := io.ReadFull(c, frame); err != nil {
-						return
-					}
-					mdEnd := 3 + int(binary.BigEndian.Uint16(frame[1:3]))
-					body := frame[mdEnd:]
-					if string(body) == "metadata?" {
-						body = reverse(frame[3:mdEnd])
-					} else if len(body) > 0 {
-						time.Sleep(time.Duration(body[0]) * time.Millisecond)
-					}
-					reply := append([]byte{0}, reverse(body)...)
-					binary.BigEndian.PutUint32(head[:], uint32(len(reply)))
-					if _, err := c.Write(append(head[:], reply...)); err != nil {
-						return
-					}
-				}
+				handle(c)
 			}(conn)
 		}
 	}()
@@ -147,20 +152,10 @@ func TestPoolAvoidsAProcessNotServing(t *testing.T) {
 	dir := t.TempDir()
 	good := serveFrames(t, filepath.Join(dir, "good.sock"))
 	defer good.Close()
-	hung, err := net.Listen("unix", filepath.Join(dir, "hung.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	hung := listenUnix(t, filepath.Join(dir, "hung.sock"), func(c net.Conn) {
+		_, _ = io.Copy(io.Discard, c) // reads until the front hangs up, never replies
+	})
 	defer hung.Close()
-	go func() {
-		for {
-			conn, err := hung.Accept()
-			if err != nil {
-				return
-			}
-			defer conn.Close()
-		}
-	}()
 	var goodServing, hungServing atomic.Bool
 	goodServing.Store(true)
 	pool := newWorkerPool([]string{filepath.Join(dir, "hung.sock"), filepath.Join(dir, "good.sock")}, 1, 2,
@@ -217,11 +212,9 @@ func TestPoolFailsEveryCallInFlightOnALostConnection(t *testing.T) {
 			return
 		}
 		for n := 0; n < 2; n++ {
-			var head [4]byte
-			if _, err := io.ReadFull(conn, head[:]); err != nil {
+			if _, err := readFrame(conn); err != nil {
 				break
 			}
-			_, _ = io.ReadFull(conn, make([]byte, binary.BigEndian.Uint32(head[:])))
 		}
 		_ = conn.Close()
 		_ = lis.Close()
@@ -265,32 +258,15 @@ func TestPoolSpreadsCallsOverProcesses(t *testing.T) {
 	for _, name := range []string{"a.sock", "b.sock"} {
 		path := filepath.Join(dir, name)
 		paths = append(paths, path)
-		lis, err := net.Listen("unix", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer lis.Close()
-		go func() {
+		lis := listenUnix(t, path, func(c net.Conn) { // reads frames, never answers
 			for {
-				conn, err := lis.Accept()
-				if err != nil {
+				if _, err := readFrame(c); err != nil {
 					return
 				}
-				defer conn.Close()
-				go func(c net.Conn) { // reads frames, never answers
-					for {
-						var head [4]byte
-						if _, err := io.ReadFull(c, head[:]); err != nil {
-							return
-						}
-						if _, err := io.ReadFull(c, make([]byte, binary.BigEndian.Uint32(head[:]))); err != nil {
-							return
-						}
-						received <- path
-					}
-				}(conn)
+				received <- path
 			}
-		}()
+		})
+		defer lis.Close()
 	}
 	pool := newWorkerPool(paths, 1, 4, nil)
 	ctx, cancel := context.WithCancel(context.Background())
