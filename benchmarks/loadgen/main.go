@@ -92,50 +92,11 @@ func main() {
 		mu.Unlock()
 	}
 	start := time.Now()
-	end := start.Add(opts.duration)
-	var wg sync.WaitGroup
 	if opts.rate > 0 {
-		slots := make(chan time.Time, 1<<20)
-		for w := 0; w < opts.workers; w++ {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				n := w
-				for due := range slots {
-					// Latency counts from the scheduled start when the worker
-					// is behind (no coordinated omission), but from the send
-					// when it slept: Go's timers wake up to ~1 ms late on an
-					// idle Linux runtime, a client artefact, not server time.
-					began := due
-					if wait := time.Until(due); wait > 0 {
-						time.Sleep(wait)
-						began = time.Now()
-					}
-					err := call(n)
-					record(time.Since(began), err)
-					n += opts.workers
-				}
-			}(w)
-		}
-		interval := time.Second / time.Duration(opts.rate)
-		for due := start; due.Before(end); due = due.Add(interval) {
-			slots <- due
-		}
-		close(slots)
+		runFixedRate(newFixedRate(start, opts.rate, opts.duration), opts.workers, call, record)
 	} else {
-		for w := 0; w < opts.workers; w++ {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				for n := w; time.Now().Before(end); n += opts.workers {
-					began := time.Now()
-					err := call(n)
-					record(time.Since(began), err)
-				}
-			}(w)
-		}
+		runSaturated(start.Add(opts.duration), opts.workers, call, record)
 	}
-	wg.Wait()
 	elapsed := time.Since(start).Seconds()
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	pct := func(p float64) float64 {
