@@ -70,6 +70,9 @@ func parseHeader(s string) (string, string, error) {
 	return key, val, nil
 }
 
+// maxRate keeps a -rate run's interval at a microsecond or more.
+const maxRate = 1_000_000
+
 // parseFlags reads the command line (without the program name).
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
@@ -104,6 +107,12 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.caPath == "" && (o.certPath != "" || o.serverName != "") {
 		return nil, errors.New("-cert, -key and -server-name need -ca (TLS)")
+	}
+	if o.rate < 0 || o.rate > maxRate {
+		return nil, fmt.Errorf("-rate %d: want 0 (saturate) to %d", o.rate, maxRate)
+	}
+	if o.duration <= 0 {
+		return nil, errors.New("-d must be positive")
 	}
 	if o.conns < 1 || o.workers < 1 {
 		return nil, errors.New("-conns and -c must be at least 1")

@@ -62,7 +62,7 @@ func TestParseFlagsCollectsRepeatedHeaders(t *testing.T) {
 	}
 }
 
-func TestParseFlagsRejectsIncompleteTLS(t *testing.T) {
+func TestParseFlagsRejectsWhatCannotRun(t *testing.T) {
 	cases := map[string][]string{
 		"cert without key":       {"-ca", "ca.pem", "-cert", "c.pem"},
 		"key without cert":       {"-ca", "ca.pem", "-key", "k.pem"},
@@ -71,6 +71,9 @@ func TestParseFlagsRejectsIncompleteTLS(t *testing.T) {
 		"a bad header":           {"-H", "nocolon"},
 		"a stray argument":       {"extra"},
 		"no connections":         {"-conns", "0"},
+		"a negative rate":        {"-rate", "-1"},
+		"a rate past 1e6/s":      {"-rate", "1000001"},
+		"no duration":            {"-d", "0s"},
 	}
 	for name, args := range cases {
 		if _, err := parseFlags(args); err == nil {
