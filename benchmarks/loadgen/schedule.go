@@ -8,14 +8,9 @@ import (
 
 // fixedRate is the schedule of a -rate run: slot k is due at start + k*interval,
 // for every k whose due time is before the end. Workers claim slots in order
-// as they become free; nothing computes a slot before a worker takes it.
-//
-// An earlier version filled a channel with every slot's due time up front.
-// With the client pinned to one CPU (GOMAXPROCS 1) that producer held the
-// only P for its first milliseconds, so the run's first calls were sent up to
-// 5 ms late and counted from their due time: a start-up burst of slow calls
-// in every fixed-rate run, ~10-40 of the 100 slowest of a 10 s run at
-// 1000 rps (the p99).
+// as they become free; nothing computes a slot before a worker takes it (a
+// goroutine filling a queue ahead of them would hold the only P of a client
+// pinned to one CPU while the run's first calls wait).
 type fixedRate struct {
 	start    time.Time
 	interval time.Duration

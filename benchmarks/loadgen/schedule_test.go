@@ -81,6 +81,7 @@ func TestFixedRateClaimsNoSlotAheadOfItsWorkers(t *testing.T) {
 		}
 	}()
 	<-done
+	close(entered) // every worker has returned: ends the drain above
 	if got := f.next.Load(); got < f.slots {
 		t.Fatalf("run ended after %d of %d slots", got, f.slots)
 	}
