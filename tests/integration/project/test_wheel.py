@@ -66,6 +66,8 @@ def _clean_env(venv: Path) -> dict[str, str]:
         ]
     )
     env["FS_IVY_DIR"] = os.environ.get("FS_IVY_DIR", str(CHECKOUT / ".cache" / "ivy"))
+    # uv's cache as the Makefile sets it; pruned after the install (see there).
+    env["UV_CACHE_DIR"] = os.environ.get("UV_CACHE_DIR", str(CHECKOUT / ".cache" / "uv"))
     env["SPARK_LOCAL_IP"] = "127.0.0.1"
     env["FS_DRIVER_MEMORY"] = "1g"
     return env
@@ -106,6 +108,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     _run([uv, "venv", "--python", python, str(root / "venv")], root, env)
     _run([uv, "pip", "install", "--python", str(root / "venv" / "bin" / "python"),
           str(wheel)], root, env)  # fmt: skip
+    _run([uv, "cache", "prune", "-q"], root, env)
     yield root
 
 
