@@ -65,9 +65,10 @@ def _clean_env(venv: Path) -> dict[str, str]:
             if p and not Path(p).resolve().is_relative_to(CHECKOUT)
         ]
     )
-    env["FS_IVY_DIR"] = os.environ.get("FS_IVY_DIR", str(CHECKOUT / ".cache" / "ivy"))
+    caches = CHECKOUT / ".cache"
+    env["FS_IVY_DIR"] = os.environ.get("FS_IVY_DIR", str(caches / "ivy"))
     # uv's cache as the Makefile sets it; pruned after the install (see there).
-    env["UV_CACHE_DIR"] = os.environ.get("UV_CACHE_DIR", str(CHECKOUT / ".cache" / "uv"))
+    env["UV_CACHE_DIR"] = os.environ.get("UV_CACHE_DIR", str(caches / "uv"))
     env["SPARK_LOCAL_IP"] = "127.0.0.1"
     env["FS_DRIVER_MEMORY"] = "1g"
     return env
