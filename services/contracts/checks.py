@@ -58,6 +58,12 @@ NOT_NULLABLE = "not_nullable"
 DUPLICATE_KEY = "duplicate_key"
 """Reason check name for a row losing the primary-key de-duplication."""
 
+PARTITION_NOT_EMPTY = "partition_not_empty"
+"""Reason check name for an empty string in a string ``partition_by`` column:
+Delta (Hive-style partition paths) stores a partition value ``""`` as null, so
+the row would be published changed, and a ``replace_partitions`` or ``merge``
+re-run would not find it again."""
+
 ColumnCheckFn = Callable[["pd.Series"], "pd.Series"]
 RowCheckFn = Callable[["pd.DataFrame", Sequence[str]], "pd.Series"]
 

@@ -317,7 +317,9 @@ class Contract(_Strict):
     every entity key. Default: `entity_keys`."""
     partition_by: tuple[str, ...] = ()
     """Delta partition columns (string, int64, date or bool), in order; a
-    `replace_partitions` publish replaces the partitions its rows fall in."""
+    `replace_partitions` publish replaces the partitions its rows fall in. An
+    empty string in a string partition column fails `partition_not_empty`
+    (Delta would store it as null)."""
     sla_properties: tuple[SlaProperty, ...] = Field(default=(), alias="slaProperties")
     """ODCS v3.1 SLA entries: `latency` (alias `freshness`) and `frequency`."""
     custom_properties: tuple[CustomProperty, ...] = Field(

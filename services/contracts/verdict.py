@@ -6,8 +6,12 @@ Semantics, identical on every path:
   in a non-nullable column and passes every other check.
 * Null values pass every column check and row check; only `not_nullable` sees them.
 * Each failing (column, check) pair is reported once per row, in contract order:
-  per column `not_nullable` then its checks, then the row checks, then
-  `duplicate_key`. One failing check never hides another.
+  per column `not_nullable` then its checks (then `partition_not_empty` for a
+  string `partition_by` column), then the row checks, then `duplicate_key`. One
+  failing check never hides another.
+* An empty string in a string `partition_by` column fails `partition_not_empty`:
+  Delta stores that partition value as null, so the row cannot be published as
+  it is (see `checks.PARTITION_NOT_EMPTY`).
 * Extra columns are a schema error when publishing (`check_arrow_schema`), but
   `row_reasons` ignores them so clients may send wider rows.
 """
@@ -24,7 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.services.contracts._pandera import errors as pandera_errors
-from featurestore.services.contracts.checks import DUPLICATE_KEY, NOT_NULLABLE
+from featurestore.services.contracts.checks import (
+    DUPLICATE_KEY,
+    NOT_NULLABLE,
+    PARTITION_NOT_EMPTY,
+)
 from featurestore.services.contracts.errors import (
     ContractErrorReason,
     SchemaMismatchError,
@@ -129,6 +137,7 @@ class _ReasonCodes:
     nullable_code: dict[str, int]
     check_code: dict[tuple[str, int], int]
     row_code: dict[int, int]
+    partition_code: dict[str, int]
     duplicate_code: int
 
 
@@ -138,6 +147,7 @@ def _codes(contract: Contract) -> _ReasonCodes:
     checks: list[str] = []
     nullable: dict[str, int] = {}
     per_check: dict[tuple[str, int], int] = {}
+    partition: dict[str, int] = {}
     for col in contract.columns:
         nullable[col.name] = len(columns)
         columns.append(col.name)
@@ -146,6 +156,10 @@ def _codes(contract: Contract) -> _ReasonCodes:
             per_check[(col.name, number)] = len(columns)
             columns.append(col.name)
             checks.append(check.name)
+        if col.name in contract.partition_by and col.type == "string":
+            partition[col.name] = len(columns)
+            columns.append(col.name)
+            checks.append(PARTITION_NOT_EMPTY)
     rows: dict[int, int] = {}
     for number, row in enumerate(contract.row_checks):
         rows[number] = len(columns)
@@ -153,7 +167,9 @@ def _codes(contract: Contract) -> _ReasonCodes:
         checks.append(row.name)
     columns.append(",".join(contract.primary_key))
     checks.append(DUPLICATE_KEY)
-    return _ReasonCodes(columns, checks, nullable, per_check, rows, len(columns) - 1)
+    return _ReasonCodes(
+        columns, checks, nullable, per_check, rows, partition, len(columns) - 1
+    )
 
 
 @lru_cache(maxsize=64)
@@ -189,30 +205,52 @@ def _failure_pairs(
     contract: Contract, table: pa.Table
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Return (row index, reason code) arrays for every check failure."""
+    codes = _codes(contract)
+    rows, found = _empty_partition_pairs(codes, table)
     frame = to_pandas(table.select(list(contract.column_names)))
     cases = _failure_cases(contract, frame)
-    empty = np.zeros(0, dtype=np.int64)
-    if cases is None or cases.empty:
+    if cases is not None and not cases.empty:
+        cases = cases.assign(check_number=cases["check_number"].astype("float64"))
+        keys = ["schema_context", "column", "check", "check_number"]
+        for (context, column, check, number), group in cases.groupby(
+            keys, dropna=False
+        ):
+            index = group["index"]
+            try:
+                code = _code_of(
+                    codes, str(context), str(column), str(check), float(number)
+                )
+            except KeyError:
+                code = -1
+            if code < 0 or index.isna().any():
+                raise SchemaMismatchError(
+                    f"check {check} could not run on column {column}",
+                    reason=ContractErrorReason.SCHEMA_MISMATCH,
+                    metadata={"column": str(column), "check": str(check)},
+                )
+            rows.append(index.to_numpy(dtype=np.int64))
+            found.append(np.full(len(index), code, dtype=np.int64))
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    codes = _codes(contract)
-    cases = cases.assign(check_number=cases["check_number"].astype("float64"))
-    keys = ["schema_context", "column", "check", "check_number"]
-    rows, found = [], []
-    for (context, column, check, number), group in cases.groupby(keys, dropna=False):
-        index = group["index"]
-        try:
-            code = _code_of(codes, str(context), str(column), str(check), float(number))
-        except KeyError:
-            code = -1
-        if code < 0 or index.isna().any():
-            raise SchemaMismatchError(
-                f"check {check} could not run on column {column}",
-                reason=ContractErrorReason.SCHEMA_MISMATCH,
-                metadata={"column": str(column), "check": str(check)},
-            )
-        rows.append(index.to_numpy(dtype=np.int64))
-        found.append(np.full(len(index), code, dtype=np.int64))
     return np.concatenate(rows), np.concatenate(found)
+
+
+def _empty_partition_pairs(
+    codes: _ReasonCodes, table: pa.Table
+) -> tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.int64]]]:
+    """Rows whose string partition value is ``""`` (``partition_not_empty``)."""
+    rows: list[npt.NDArray[np.int64]] = []
+    found: list[npt.NDArray[np.int64]] = []
+    for name, code in codes.partition_code.items():
+        values = table.column(name)
+        if pa.types.is_string_view(values.type):
+            values = values.cast(pa.large_string())
+        empty = pc.fill_null(pc.equal(values, ""), False)
+        index = np.flatnonzero(empty.to_numpy(zero_copy_only=False))
+        rows.append(index.astype(np.int64))
+        found.append(np.full(len(index), code, dtype=np.int64))
+    return rows, found
 
 
 def _build_reasons(

@@ -304,3 +304,49 @@ def test_a_file_uri_and_a_path_object_are_tables_too(spark, tmp_path, contract):
     )
     assert path_report.table == str(tmp_path / "lake" / "other")
     assert _read(path_report.table) == [_row(2, DAY1)]
+
+
+REGION_YAML = (
+    CONTRACT_YAML.replace("partition_by: [day]", "partition_by: [region]").replace(
+        "entity_keys: [store_id]\n",
+        "entity_keys: [store_id]\nkeys: [store_id, region]\n",
+    )
+    + "  - {name: region, type: string, nullable: false}\n"
+)
+
+
+@pytest.mark.parametrize("mode", ["replace_partitions", "merge"])
+def test_an_empty_partition_string_is_quarantined_not_stored_as_null(
+    spark, tmp_path, mode
+):
+    # Delta stores a partition value "" as null. Published, the row would change,
+    # and a re-run would not find it again (replaceWhere region IN (''), a merge
+    # on a key holding region) and add it a second time.
+    from pyspark.sql import types as T
+
+    contract = parse_contract(REGION_YAML, "store_sales/1.0.0.yaml")
+    schema = T.StructType(
+        [*_frame(spark, [_row(1, DAY1)]).schema.fields,
+         T.StructField("region", T.StringType())]
+    )  # fmt: skip
+    regions = {1: "north", 2: "south", 3: "", 4: "east"}
+    rows = [(*_row(s, DAY1).values(), r) for s, r in regions.items()]
+    table = str(tmp_path / "sales")
+    for run in ("r0", "r1"):
+        report = publish(
+            spark.createDataFrame(rows, schema), contract, table, mode=mode,
+            job="sales_job", run_id=run,
+        )  # fmt: skip
+        assert report.validation.by_reason == {"region:partition_not_empty": 1}
+
+    stored = DeltaTable(table).to_pyarrow_table().to_pylist()
+    assert sorted((r["store_id"], r["region"]) for r in stored) == [
+        (1, "north"), (2, "south"), (4, "east"),
+    ]  # fmt: skip
+    quarantined = DeltaTable(f"{table}_quarantine").to_pyarrow_table().to_pylist()
+    assert sorted((r["run_id"], r["store_id"], r["region"]) for r in quarantined) == [
+        ("r0", 3, ""), ("r1", 3, ""),
+    ]  # fmt: skip
+    assert {"column": "region", "check": "partition_not_empty"} in quarantined[0][
+        "reasons"
+    ]
