@@ -18,6 +18,7 @@ Semantics, identical on every path:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -201,56 +202,60 @@ def _code_of(
     return codes.check_code[(column, int(number))]
 
 
-def _failure_pairs(
-    contract: Contract, table: pa.Table
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+Pairs = tuple["npt.NDArray[np.int64]", "npt.NDArray[np.int64]"]
+"""Row indexes and, for each, the code of a reason it fails."""
+
+
+def _failure_pairs(contract: Contract, table: pa.Table) -> Pairs:
     """Return (row index, reason code) arrays for every check failure."""
     codes = _codes(contract)
-    rows, found = _empty_partition_pairs(codes, table)
-    frame = to_pandas(table.select(list(contract.column_names)))
-    cases = _failure_cases(contract, frame)
-    if cases is not None and not cases.empty:
-        cases = cases.assign(check_number=cases["check_number"].astype("float64"))
-        keys = ["schema_context", "column", "check", "check_number"]
-        for (context, column, check, number), group in cases.groupby(
-            keys, dropna=False
-        ):
-            index = group["index"]
-            try:
-                code = _code_of(
-                    codes, str(context), str(column), str(check), float(number)
-                )
-            except KeyError:
-                code = -1
-            if code < 0 or index.isna().any():
-                raise SchemaMismatchError(
-                    f"check {check} could not run on column {column}",
-                    reason=ContractErrorReason.SCHEMA_MISMATCH,
-                    metadata={"column": str(column), "check": str(check)},
-                )
-            rows.append(index.to_numpy(dtype=np.int64))
-            found.append(np.full(len(index), code, dtype=np.int64))
-    if not rows:
+    pairs = [
+        *_pandera_pairs(contract, codes, table),
+        *_empty_partition_pairs(codes, table),
+    ]
+    if not pairs:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    return np.concatenate(rows), np.concatenate(found)
+    return (
+        np.concatenate([rows for rows, _ in pairs]),
+        np.concatenate([found for _, found in pairs]),
+    )
 
 
-def _empty_partition_pairs(
-    codes: _ReasonCodes, table: pa.Table
-) -> tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.int64]]]:
+def _pandera_pairs(
+    contract: Contract, codes: _ReasonCodes, table: pa.Table
+) -> Iterator[Pairs]:
+    """The failures of the contract's Pandera schema, one group per check."""
+    frame = to_pandas(table.select(list(contract.column_names)))
+    cases = _failure_cases(contract, frame)
+    if cases is None or cases.empty:
+        return
+    cases = cases.assign(check_number=cases["check_number"].astype("float64"))
+    keys = ["schema_context", "column", "check", "check_number"]
+    for (context, column, check, number), group in cases.groupby(keys, dropna=False):
+        index = group["index"]
+        try:
+            code = _code_of(codes, str(context), str(column), str(check), float(number))
+        except KeyError:
+            code = -1
+        if code < 0 or index.isna().any():
+            raise SchemaMismatchError(
+                f"check {check} could not run on column {column}",
+                reason=ContractErrorReason.SCHEMA_MISMATCH,
+                metadata={"column": str(column), "check": str(check)},
+            )
+        yield index.to_numpy(dtype=np.int64), np.full(len(index), code, dtype=np.int64)
+
+
+def _empty_partition_pairs(codes: _ReasonCodes, table: pa.Table) -> Iterator[Pairs]:
     """Rows whose string partition value is ``""`` (``partition_not_empty``)."""
-    rows: list[npt.NDArray[np.int64]] = []
-    found: list[npt.NDArray[np.int64]] = []
     for name, code in codes.partition_code.items():
         values = table.column(name)
         if pa.types.is_string_view(values.type):
             values = values.cast(pa.large_string())
         empty = pc.fill_null(pc.equal(values, ""), False)
-        index = np.flatnonzero(empty.to_numpy(zero_copy_only=False))
-        rows.append(index.astype(np.int64))
-        found.append(np.full(len(index), code, dtype=np.int64))
-    return rows, found
+        index = np.flatnonzero(empty.to_numpy(zero_copy_only=False)).astype(np.int64)
+        yield index, np.full(len(index), code, dtype=np.int64)
 
 
 def _build_reasons(
