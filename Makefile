@@ -9,9 +9,13 @@ export PYTHONUNBUFFERED := 1
 # The checkout keeps its caches in .cache (a project's default is ~/.cache/featurestore).
 export FS_IVY_DIR ?= $(CURDIR)/.cache/ivy
 export FS_FRONT_BINARY ?= $(CURDIR)/.cache/go/bin/fs-front
-# uv's cache too; pruned after each install, since an index that sends no cache
-# headers makes uv keep a fresh copy of every sdist (pyspark: ~1 GB) per install.
-export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
+# uv's cache too, pruned after each install: an index that sends no cache headers
+# makes uv keep a fresh copy of every sdist (pyspark: ~1 GB) per install. Only this
+# checkout's own cache is pruned (not one UV_CACHE_DIR names), and a prune that
+# fails or waits over a minute for another uv leaves the cache as it is.
+UV_OWN_CACHE := $(CURDIR)/.cache/uv
+export UV_CACHE_DIR ?= $(UV_OWN_CACHE)
+UV_PRUNE := $(if $(filter $(UV_OWN_CACHE),$(UV_CACHE_DIR)),UV_LOCK_TIMEOUT=60 .venv/bin/uv cache prune -q || echo "uv cache prune failed: $(UV_OWN_CACHE) left as it is",true)
 DEMO_ARGS ?=
 
 help: ## List the targets
@@ -21,7 +25,7 @@ $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip uv
 	.venv/bin/uv pip install --python $(PY) -q -e ".[dev]"
-	.venv/bin/uv cache prune -q
+	$(UV_PRUNE)
 	touch $(VENV_STAMP)
 
 venv: $(VENV_STAMP) ## Create .venv and install the project with dev tools
@@ -52,7 +56,7 @@ LOWEST := .cache/lowest-venv
 lowest: $(VENV_STAMP) ## Fast + Redis client tests on the lowest versions pyproject allows (uv lowest-direct)
 	test -x $(LOWEST)/bin/python || .venv/bin/uv venv -q --python "$$($(PY) -c 'import sys; print(sys._base_executable)')" $(LOWEST)
 	.venv/bin/uv pip install -q --python $(LOWEST)/bin/python --resolution lowest-direct -e ".[dev]"
-	.venv/bin/uv cache prune -q
+	$(UV_PRUNE)
 	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider -m "not spark and not integration"
 	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider tests/integration/online/test_online_redis_reader.py \
 		tests/integration/online/test_online_writer_redis.py

@@ -102,6 +102,9 @@ class RowCheck:
     types: frozenset[str]
 
 
+_TAKEN = BUILTIN_CHECKS | {NOT_NULLABLE, DUPLICATE_KEY, PARTITION_NOT_EMPTY}
+"""Names a registered check may not take: a built-in's, or a reason the
+verdict reports itself."""
 _COLUMN_CHECKS: dict[str, CustomColumnCheck] = {}
 _ROW_CHECKS: dict[str, RowCheck] = {}
 
@@ -110,9 +113,10 @@ def register_column_check(check: CustomColumnCheck) -> None:
     """Register a custom column check under `check.name`.
 
     Raises:
-        ValueError: The name is taken by a built-in or another check.
+        ValueError: The name is taken by a built-in, a reason the verdict
+            reports itself, or another check.
     """
-    if check.name in BUILTIN_CHECKS or check.name in _COLUMN_CHECKS:
+    if check.name in _TAKEN or check.name in _COLUMN_CHECKS:
         raise ValueError(f"column check {check.name!r} is already defined")
     _COLUMN_CHECKS[check.name] = check
 
@@ -121,9 +125,10 @@ def register_row_check(check: RowCheck) -> None:
     """Register a row check under `check.name`.
 
     Raises:
-        ValueError: The name is already registered.
+        ValueError: The name is taken by a built-in, a reason the verdict
+            reports itself, or another row check.
     """
-    if check.name in _ROW_CHECKS:
+    if check.name in _TAKEN or check.name in _ROW_CHECKS:
         raise ValueError(f"row check {check.name!r} is already defined")
     _ROW_CHECKS[check.name] = check
 

@@ -68,7 +68,8 @@ def build_pandas_schema(
     Column checks keep the contract's order, so a failure case's `check_number`
     is the index into `Column.checks`; the same holds for row checks and
     `Contract.row_checks`. Primary-key uniqueness is not part of the schema
-    (it is batch-global; see `verdict.duplicate_key_mask`).
+    (it is batch-global; see `verdict.duplicate_key_mask`), nor is
+    `partition_not_empty` (see `verdict.row_reasons`).
 
     Args:
         contract: The contract.

@@ -285,7 +285,9 @@ def row_reasons(contract: Contract, batch: pa.RecordBatch | pa.Table) -> pa.List
     """Return why each row fails the contract; an empty list means it passes.
 
     Runs the contract's Pandera schema (lazy) on a pandas conversion and maps
-    the failure cases back to rows. Primary-key uniqueness is not checked here
+    the failure cases back to rows, and finds empty strings in string partition
+    columns (`partition_not_empty`, not a Pandera check). Primary-key
+    uniqueness is not checked here
     (it needs the whole dataset); see `duplicate_key_mask` and `table_reasons`.
 
     Args:
@@ -295,8 +297,9 @@ def row_reasons(contract: Contract, batch: pa.RecordBatch | pa.Table) -> pa.List
     Returns:
         A `list<struct<column: string, check: string>>` array, one entry per
         input row. `check` is `not_nullable`, the Pandera check name (e.g.
-        `greater_than_or_equal_to`), the custom check's name, or a row check's
-        name with `column` the comma-joined columns.
+        `greater_than_or_equal_to`), the custom check's name,
+        `partition_not_empty`, or a row check's name with `column` the
+        comma-joined columns.
 
     Raises:
         SchemaMismatchError: Columns are missing or have the wrong Arrow type.

@@ -22,6 +22,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 CHECKOUT = Path(__file__).resolve().parents[3]
+CACHES = CHECKOUT / ".cache"
 READS = Path(__file__).with_name("_reads.py")
 
 pytestmark = [
@@ -50,8 +51,8 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
 
 
 def _clean_env(venv: Path) -> dict[str, str]:
-    # Nothing of the checkout: no PYTHONPATH, no FS_* but the shared Ivy cache
-    # (a cache of Maven jars, so the test needs no download when it is warm).
+    # Nothing of the checkout: no PYTHONPATH, no FS_*, but its caches (Ivy's
+    # Maven jars and uv's wheels, so the test needs no download when warm).
     env = {
         k: v
         for k, v in os.environ.items()
@@ -65,10 +66,9 @@ def _clean_env(venv: Path) -> dict[str, str]:
             if p and not Path(p).resolve().is_relative_to(CHECKOUT)
         ]
     )
-    caches = CHECKOUT / ".cache"
-    env["FS_IVY_DIR"] = os.environ.get("FS_IVY_DIR", str(caches / "ivy"))
-    # uv's cache as the Makefile sets it; pruned after the install (see there).
-    env["UV_CACHE_DIR"] = os.environ.get("UV_CACHE_DIR", str(caches / "uv"))
+    env["FS_IVY_DIR"] = os.environ.get("FS_IVY_DIR", str(CACHES / "ivy"))
+    # uv's cache as the Makefile sets it (see there).
+    env["UV_CACHE_DIR"] = os.environ.get("UV_CACHE_DIR", str(CACHES / "uv"))
     env["SPARK_LOCAL_IP"] = "127.0.0.1"
     env["FS_DRIVER_MEMORY"] = "1g"
     return env
@@ -109,8 +109,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     _run([uv, "venv", "--python", python, str(root / "venv")], root, env)
     _run([uv, "pip", "install", "--python", str(root / "venv" / "bin" / "python"),
           str(wheel)], root, env)  # fmt: skip
-    _run([uv, "cache", "prune", "-q"], root, env)
+    _prune_own_cache(uv, env)
     yield root
+
+
+def _prune_own_cache(uv: str, env: dict[str, str]) -> None:
+    """As the Makefile does: only the checkout's own uv cache, and a prune that
+    fails or waits over a minute for another uv leaves it as it is."""
+    if Path(env["UV_CACHE_DIR"]).resolve() == (CACHES / "uv").resolve():
+        subprocess.run(
+            [uv, "cache", "prune", "-q"], env={**env, "UV_LOCK_TIMEOUT": "60"},
+            check=False,
+        )  # fmt: skip
 
 
 def test_init_run_apply_materialize_serve_read(installed: Path) -> None:

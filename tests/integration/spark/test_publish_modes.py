@@ -329,7 +329,7 @@ def test_an_empty_partition_string_is_quarantined_not_stored_as_null(
         [*_frame(spark, [_row(1, DAY1)]).schema.fields,
          T.StructField("region", T.StringType())]
     )  # fmt: skip
-    regions = {1: "north", 2: "south", 3: "", 4: "east"}
+    regions = {1: "north", 2: "south", 3: "", 4: "east", 5: "west"}
     rows = [(*_row(s, DAY1).values(), r) for s, r in regions.items()]
     table = str(tmp_path / "sales")
     for run in ("r0", "r1"):
@@ -341,7 +341,7 @@ def test_an_empty_partition_string_is_quarantined_not_stored_as_null(
 
     stored = DeltaTable(table).to_pyarrow_table().to_pylist()
     assert sorted((r["store_id"], r["region"]) for r in stored) == [
-        (1, "north"), (2, "south"), (4, "east"),
+        (1, "north"), (2, "south"), (4, "east"), (5, "west"),
     ]  # fmt: skip
     quarantined = DeltaTable(f"{table}_quarantine").to_pyarrow_table().to_pylist()
     assert sorted((r["run_id"], r["store_id"], r["region"]) for r in quarantined) == [

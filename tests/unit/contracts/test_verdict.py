@@ -22,6 +22,12 @@ from featurestore.services.contracts import (
     summarize,
     table_reasons,
 )
+from featurestore.services.contracts.checks import (
+    CustomColumnCheck,
+    RowCheck,
+    register_column_check,
+    register_row_check,
+)
 from featurestore.services.contracts.verdict import to_pandas
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -340,3 +346,37 @@ ROWS = st.lists(
 def test_row_reasons_matches_brute_force(rows, contract):
     got = _reasons(contract, rows)
     assert got == [_brute_force(contract, row) for row in rows]
+
+
+@pytest.mark.parametrize(
+    "string_type", [pa.string(), pa.large_string(), pa.string_view()]
+)
+def test_empty_partition_strings_in_any_string_type_and_chunking(string_type):
+    # Two chunks, the empty string in the second: the rule reads the whole column.
+    rows = [
+        {"k": 1, "ts": T0, "created": T0, "s": "x", "f": True},
+        {"k": 2, "ts": T0, "created": T0, "s": None, "f": True},
+        {"k": 3, "ts": T0, "created": T0, "s": "", "f": True},
+    ]
+    full = [dict.fromkeys(("a", "b", "c")) | row for row in rows]
+    table = _table(PROP_PARTITIONED, full)
+    table = pa.concat_tables([table.slice(0, 2), table.slice(2)]).cast(
+        table.schema.set(table.schema.get_field_index("s"), pa.field("s", string_type))
+    )
+    assert table.column("s").num_chunks == 2
+    got = [[(r["column"], r["check"]) for r in row] for row in
+           table_reasons(PROP_PARTITIONED, table).to_pylist()]  # fmt: skip
+    # Row 3 also fails the column's own checks first (str_matches "x").
+    assert got == [[], [], [("s", "str_matches"), ("s", "partition_not_empty")]]
+
+
+@pytest.mark.parametrize(
+    "name", ["not_nullable", "duplicate_key", "partition_not_empty"]
+)
+def test_a_registered_check_cannot_take_a_reason_the_verdict_reports(name):
+    with pytest.raises(ValueError, match="already defined"):
+        register_column_check(CustomColumnCheck(name, lambda v: v.notna(), frozenset()))
+    with pytest.raises(ValueError, match="already defined"):
+        register_row_check(
+            RowCheck(name, lambda f, c: f.notna().all(axis=1), 1, frozenset())
+        )
