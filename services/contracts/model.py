@@ -506,6 +506,16 @@ class Contract(_Strict):
         return (*self.keys, self.event_timestamp)
 
     @property
+    def string_partitions(self) -> tuple[str, ...]:
+        """`partition_by` columns of type string: `""` there fails
+        `partition_not_empty` (Delta would store it as null)."""
+        return tuple(
+            c.name
+            for c in self.columns
+            if c.name in self.partition_by and c.type == "string"
+        )
+
+    @property
     def column_names(self) -> tuple[str, ...]:
         """Column names in contract order."""
         return tuple(c.name for c in self.columns)

@@ -9,6 +9,7 @@ from featurestore.services.contracts import checks as _checks
 from featurestore.services.contracts._pandera import pa
 from featurestore.services.contracts.model import (
     Check,
+    Column,
     Contract,
     InRange,
     RowCheck,
@@ -49,6 +50,23 @@ def build_check(check: Check) -> pa.Check:
     return _builtin(check)
 
 
+def _not_empty(values: pd.Series) -> pd.Series:
+    return values != ""
+
+
+def column_checks(contract: Contract, column: Column) -> list[pa.Check]:
+    """The Pandera checks of one column: its own, in contract order, then
+    `partition_not_empty` for a string partition column (its check number is
+    ``len(column.checks)``)."""
+    checks = [build_check(c) for c in column.checks]
+    if column.name in contract.string_partitions:
+        checks.append(
+            pa.Check(_not_empty, name=_checks.PARTITION_NOT_EMPTY,
+                     error=_checks.PARTITION_NOT_EMPTY)
+        )  # fmt: skip
+    return checks
+
+
 def build_row_check(row: RowCheck) -> pa.Check:
     """Return the dataframe-level Pandera check for one contract row check."""
     spec = _checks.row_check(row.name)
@@ -66,10 +84,10 @@ def build_pandas_schema(
     """Build the Pandera `DataFrameSchema` enforcing `contract` on pandas frames.
 
     Column checks keep the contract's order, so a failure case's `check_number`
-    is the index into `Column.checks`; the same holds for row checks and
+    is the index into `Column.checks` (one past its end: `partition_not_empty`,
+    see `column_checks`); the same holds for row checks and
     `Contract.row_checks`. Primary-key uniqueness is not part of the schema
-    (it is batch-global; see `verdict.duplicate_key_mask`), nor is
-    `partition_not_empty` (see `verdict.row_reasons`).
+    (it is batch-global; see `verdict.duplicate_key_mask`).
 
     Args:
         contract: The contract.
@@ -82,7 +100,7 @@ def build_pandas_schema(
     columns = {
         col.name: pa.Column(
             PANDAS_DTYPES[col.type] if check_dtypes else None,
-            checks=[build_check(c) for c in col.checks],
+            checks=column_checks(contract, col),
             nullable=col.nullable,
             required=True,
         )

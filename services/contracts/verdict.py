@@ -18,7 +18,6 @@ Semantics, identical on every path:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -138,7 +137,6 @@ class _ReasonCodes:
     nullable_code: dict[str, int]
     check_code: dict[tuple[str, int], int]
     row_code: dict[int, int]
-    partition_code: dict[str, int]
     duplicate_code: int
 
 
@@ -148,7 +146,6 @@ def _codes(contract: Contract) -> _ReasonCodes:
     checks: list[str] = []
     nullable: dict[str, int] = {}
     per_check: dict[tuple[str, int], int] = {}
-    partition: dict[str, int] = {}
     for col in contract.columns:
         nullable[col.name] = len(columns)
         columns.append(col.name)
@@ -157,8 +154,8 @@ def _codes(contract: Contract) -> _ReasonCodes:
             per_check[(col.name, number)] = len(columns)
             columns.append(col.name)
             checks.append(check.name)
-        if col.name in contract.partition_by and col.type == "string":
-            partition[col.name] = len(columns)
+        if col.name in contract.string_partitions:  # see schema.column_checks
+            per_check[(col.name, len(col.checks))] = len(columns)
             columns.append(col.name)
             checks.append(PARTITION_NOT_EMPTY)
     rows: dict[int, int] = {}
@@ -168,9 +165,7 @@ def _codes(contract: Contract) -> _ReasonCodes:
         checks.append(row.name)
     columns.append(",".join(contract.primary_key))
     checks.append(DUPLICATE_KEY)
-    return _ReasonCodes(
-        columns, checks, nullable, per_check, rows, partition, len(columns) - 1
-    )
+    return _ReasonCodes(columns, checks, nullable, per_check, rows, len(columns) - 1)
 
 
 @lru_cache(maxsize=64)
@@ -202,36 +197,19 @@ def _code_of(
     return codes.check_code[(column, int(number))]
 
 
-Pairs = tuple["npt.NDArray[np.int64]", "npt.NDArray[np.int64]"]
-"""Row indexes and, for each, the code of a reason it fails."""
-
-
-def _failure_pairs(contract: Contract, table: pa.Table) -> Pairs:
+def _failure_pairs(
+    contract: Contract, table: pa.Table
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Return (row index, reason code) arrays for every check failure."""
-    codes = _codes(contract)
-    pairs = [
-        *_pandera_pairs(contract, codes, table),
-        *_empty_partition_pairs(codes, table),
-    ]
-    if not pairs:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    return (
-        np.concatenate([rows for rows, _ in pairs]),
-        np.concatenate([found for _, found in pairs]),
-    )
-
-
-def _pandera_pairs(
-    contract: Contract, codes: _ReasonCodes, table: pa.Table
-) -> Iterator[Pairs]:
-    """The failures of the contract's Pandera schema, one group per check."""
     frame = to_pandas(table.select(list(contract.column_names)))
     cases = _failure_cases(contract, frame)
+    empty = np.zeros(0, dtype=np.int64)
     if cases is None or cases.empty:
-        return
+        return empty, empty
+    codes = _codes(contract)
     cases = cases.assign(check_number=cases["check_number"].astype("float64"))
     keys = ["schema_context", "column", "check", "check_number"]
+    rows, found = [], []
     for (context, column, check, number), group in cases.groupby(keys, dropna=False):
         index = group["index"]
         try:
@@ -244,18 +222,9 @@ def _pandera_pairs(
                 reason=ContractErrorReason.SCHEMA_MISMATCH,
                 metadata={"column": str(column), "check": str(check)},
             )
-        yield index.to_numpy(dtype=np.int64), np.full(len(index), code, dtype=np.int64)
-
-
-def _empty_partition_pairs(codes: _ReasonCodes, table: pa.Table) -> Iterator[Pairs]:
-    """Rows whose string partition value is ``""`` (``partition_not_empty``)."""
-    for name, code in codes.partition_code.items():
-        values = table.column(name)
-        if pa.types.is_string_view(values.type):
-            values = values.cast(pa.large_string())
-        empty = pc.fill_null(pc.equal(values, ""), False)
-        index = np.flatnonzero(empty.to_numpy(zero_copy_only=False)).astype(np.int64)
-        yield index, np.full(len(index), code, dtype=np.int64)
+        rows.append(index.to_numpy(dtype=np.int64))
+        found.append(np.full(len(index), code, dtype=np.int64))
+    return np.concatenate(rows), np.concatenate(found)
 
 
 def _build_reasons(
@@ -285,9 +254,7 @@ def row_reasons(contract: Contract, batch: pa.RecordBatch | pa.Table) -> pa.List
     """Return why each row fails the contract; an empty list means it passes.
 
     Runs the contract's Pandera schema (lazy) on a pandas conversion and maps
-    the failure cases back to rows, and finds empty strings in string partition
-    columns (`partition_not_empty`, not a Pandera check). Primary-key
-    uniqueness is not checked here
+    the failure cases back to rows. Primary-key uniqueness is not checked here
     (it needs the whole dataset); see `duplicate_key_mask` and `table_reasons`.
 
     Args:
