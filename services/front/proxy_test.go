@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -327,6 +329,79 @@ func TestMaxConcurrentStreamsIsAnnounced(t *testing.T) {
 				t.Fatalf("MAX_CONCURRENT_STREAMS %d (%v)", v, ok)
 			}
 			return
+		}
+	}
+}
+
+// An online read over a raw HTTP/2 connection: the front announces fixed
+// windows and answers without a PING (grpc-go's bandwidth probe, one more
+// write per call at a low call rate).
+func TestOnlineReadSendsNoBandwidthProbe(t *testing.T) {
+	front := startFront(t, []*fakeBackend{startBackend(t, "a")}, defaultLimits, nil)
+	conn, err := net.Dial("tcp", front.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	framer := http2.NewFramer(conn, conn)
+	var block bytes.Buffer
+	encoder := hpack.NewEncoder(&block)
+	for _, field := range [][2]string{
+		{":method", "POST"}, {":scheme", "http"}, {":authority", front.addr},
+		{":path", "/featurestore.v1.FeatureStoreService/GetOnlineFeatures"},
+		{"content-type", "application/grpc"}, {"te", "trailers"},
+	} {
+		if err := encoder.WriteField(hpack.HeaderField{Name: field[0], Value: field[1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	message := []byte{0, 0, 0, 0, 3, 0, 'a', 'b'} // uncompressed, 3 bytes
+	if err := framer.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	if err := framer.WriteHeaders(http2.HeadersFrameParam{
+		StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := framer.WriteData(1, true, message); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var reply []byte
+	for {
+		frame, err := framer.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch f := frame.(type) {
+		case *http2.SettingsFrame:
+			if f.IsAck() {
+				continue
+			}
+			if v, ok := f.Value(http2.SettingInitialWindowSize); !ok || v != streamWindowBytes {
+				t.Fatalf("INITIAL_WINDOW_SIZE %d (%v), want %d", v, ok, streamWindowBytes)
+			}
+			if err := framer.WriteSettingsAck(); err != nil {
+				t.Fatal(err)
+			}
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				t.Fatal("the front sent a PING during an online read")
+			}
+		case *http2.DataFrame:
+			reply = append(reply, f.Data()...)
+		case *http2.HeadersFrame:
+			if f.StreamEnded() {
+				// serveFrames answers the body reversed.
+				if want := []byte{0, 0, 0, 0, 3, 'b', 'a', 0}; !bytes.Equal(reply, want) {
+					t.Fatalf("reply %v, want %v", reply, want)
+				}
+				return
+			}
 		}
 	}
 }
