@@ -64,6 +64,12 @@ Delta (Hive-style partition paths) stores a partition value ``""`` as null, so
 the row would be published changed, and a ``replace_partitions`` or ``merge``
 re-run would not find it again."""
 
+PARTITION_PATH_VALID = "partition_path_valid"
+"""Reason check name for a string ``partition_by`` value whose partition
+directory (``column=value``, escaped as Spark writes it) cannot be created:
+longer than 255 bytes or holding a NUL (see `partitions.valid_directory`).
+Published, the write would fail for the whole batch."""
+
 ColumnCheckFn = Callable[["pd.Series"], "pd.Series"]
 RowCheckFn = Callable[["pd.DataFrame", Sequence[str]], "pd.Series"]
 
@@ -102,7 +108,9 @@ class RowCheck:
     types: frozenset[str]
 
 
-_TAKEN = BUILTIN_CHECKS | {NOT_NULLABLE, DUPLICATE_KEY, PARTITION_NOT_EMPTY}
+_TAKEN = BUILTIN_CHECKS | {
+    NOT_NULLABLE, DUPLICATE_KEY, PARTITION_NOT_EMPTY, PARTITION_PATH_VALID,
+}  # fmt: skip
 """Names a registered check may not take: a built-in's, or a reason the
 verdict reports itself."""
 _COLUMN_CHECKS: dict[str, CustomColumnCheck] = {}

@@ -319,7 +319,8 @@ class Contract(_Strict):
     """Delta partition columns (string, int64, date or bool), in order; a
     `replace_partitions` publish replaces the partitions its rows fall in. An
     empty string in a string partition column fails `partition_not_empty`
-    (Delta would store it as null)."""
+    (Delta would store it as null), a value whose directory cannot be created
+    (over 255 bytes escaped, or a NUL) `partition_path_valid`."""
     sla_properties: tuple[SlaProperty, ...] = Field(default=(), alias="slaProperties")
     """ODCS v3.1 SLA entries: `latency` (alias `freshness`) and `frequency`."""
     custom_properties: tuple[CustomProperty, ...] = Field(
@@ -508,7 +509,8 @@ class Contract(_Strict):
     @property
     def string_partitions(self) -> tuple[str, ...]:
         """`partition_by` columns of type string: `""` there fails
-        `partition_not_empty` (Delta would store it as null)."""
+        `partition_not_empty` (Delta would store it as null), a value whose
+        partition directory cannot be created `partition_path_valid`."""
         return tuple(
             c.name
             for c in self.columns

@@ -15,6 +15,7 @@ from featurestore.services.contracts.model import (
     RowCheck,
     StrLength,
 )
+from featurestore.services.contracts.partitions import valid_directory
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,16 +55,30 @@ def _not_empty(values: pd.Series) -> pd.Series:
     return values != ""
 
 
+def _valid_directory(column: str) -> Callable[[pd.Series], pd.Series]:
+    def check(values: pd.Series) -> pd.Series:
+        # Partition columns hold few distinct values: judge each once. A set,
+        # not Series.unique(): pandas' string hashing stops at a NUL, so
+        # unique() takes "\0x" and "" for one value.
+        invalid = [v for v in set(values.dropna()) if not valid_directory(column, v)]
+        return ~values.isin(invalid)
+
+    return check
+
+
 def column_checks(contract: Contract, column: Column) -> list[pa.Check]:
-    """The Pandera checks of one column: its own, in contract order, then
-    `partition_not_empty` for a string partition column (its check number is
-    ``len(column.checks)``)."""
+    """The Pandera checks of one column: its own, in contract order, then for a
+    string partition column `partition_not_empty` and `partition_path_valid`
+    (check numbers ``len(column.checks)`` and one more)."""
     checks = [build_check(c) for c in column.checks]
     if column.name in contract.string_partitions:
-        checks.append(
+        checks += [
             pa.Check(_not_empty, name=_checks.PARTITION_NOT_EMPTY,
-                     error=_checks.PARTITION_NOT_EMPTY)
-        )  # fmt: skip
+                     error=_checks.PARTITION_NOT_EMPTY),
+            pa.Check(_valid_directory(column.name),
+                     name=_checks.PARTITION_PATH_VALID,
+                     error=_checks.PARTITION_PATH_VALID),
+        ]  # fmt: skip
     return checks
 
 
@@ -84,8 +99,8 @@ def build_pandas_schema(
     """Build the Pandera `DataFrameSchema` enforcing `contract` on pandas frames.
 
     Column checks keep the contract's order, so a failure case's `check_number`
-    is the index into `Column.checks` (one past its end: `partition_not_empty`,
-    see `column_checks`); the same holds for row checks and
+    is the index into `Column.checks` (past its end: `partition_not_empty` and
+    `partition_path_valid`, see `column_checks`); the same holds for row checks and
     `Contract.row_checks`. Primary-key uniqueness is not part of the schema
     (it is batch-global; see `verdict.duplicate_key_mask`).
 

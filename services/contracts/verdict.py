@@ -6,12 +6,14 @@ Semantics, identical on every path:
   in a non-nullable column and passes every other check.
 * Null values pass every column check and row check; only `not_nullable` sees them.
 * Each failing (column, check) pair is reported once per row, in contract order:
-  per column `not_nullable` then its checks (then `partition_not_empty` for a
-  string `partition_by` column), then the row checks, then `duplicate_key`. One
-  failing check never hides another.
+  per column `not_nullable` then its checks (then `partition_not_empty` and
+  `partition_path_valid` for a string `partition_by` column), then the row
+  checks, then `duplicate_key`. One failing check never hides another.
 * An empty string in a string `partition_by` column fails `partition_not_empty`:
   Delta stores that partition value as null, so the row cannot be published as
-  it is (see `checks.PARTITION_NOT_EMPTY`).
+  it is (see `checks.PARTITION_NOT_EMPTY`). A value whose partition directory
+  cannot be created (over 255 bytes escaped, or a NUL) fails
+  `partition_path_valid`: the write would fail for the whole batch.
 * Extra columns are a schema error when publishing (`check_arrow_schema`), but
   `row_reasons` ignores them so clients may send wider rows.
 """
@@ -32,6 +34,7 @@ from featurestore.services.contracts.checks import (
     DUPLICATE_KEY,
     NOT_NULLABLE,
     PARTITION_NOT_EMPTY,
+    PARTITION_PATH_VALID,
 )
 from featurestore.services.contracts.errors import (
     ContractErrorReason,
@@ -155,9 +158,12 @@ def _codes(contract: Contract) -> _ReasonCodes:
             columns.append(col.name)
             checks.append(check.name)
         if col.name in contract.string_partitions:  # see schema.column_checks
-            per_check[(col.name, len(col.checks))] = len(columns)
-            columns.append(col.name)
-            checks.append(PARTITION_NOT_EMPTY)
+            for number, name in enumerate(
+                (PARTITION_NOT_EMPTY, PARTITION_PATH_VALID), len(col.checks)
+            ):
+                per_check[(col.name, number)] = len(columns)
+                columns.append(col.name)
+                checks.append(name)
     rows: dict[int, int] = {}
     for number, row in enumerate(contract.row_checks):
         rows[number] = len(columns)
@@ -265,8 +271,8 @@ def row_reasons(contract: Contract, batch: pa.RecordBatch | pa.Table) -> pa.List
         A `list<struct<column: string, check: string>>` array, one entry per
         input row. `check` is `not_nullable`, the Pandera check name (e.g.
         `greater_than_or_equal_to`), the custom check's name,
-        `partition_not_empty`, or a row check's name with `column` the
-        comma-joined columns.
+        `partition_not_empty`, `partition_path_valid`, or a row check's name
+        with `column` the comma-joined columns.
 
     Raises:
         SchemaMismatchError: Columns are missing or have the wrong Arrow type.

@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 from deltalake import DeltaTable
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from featurestore.services.contracts import Contract, parse_contract
+from featurestore.services.contracts.partitions import directory_name, escape_path_name
 from featurestore.spark_jobs import (
     ConfigError,
     ContractViolationError,
@@ -350,3 +353,47 @@ def test_an_empty_partition_string_is_quarantined_not_stored_as_null(
     assert {"column": "region", "check": "partition_not_empty"} in quarantined[0][
         "reasons"
     ]
+
+
+@pytest.mark.parametrize("mode", ["append", "replace_partitions"])
+def test_a_partition_directory_too_long_is_quarantined_the_batch_published(
+    spark, tmp_path, mode
+):
+    # "region=" + 300 bytes: no local file system creates that directory, and
+    # the write used to fail the whole batch (TASK_WRITE_FAILED, Mkdirs failed).
+    from pyspark.sql import types as T
+
+    contract = parse_contract(REGION_YAML, "store_sales/1.0.0.yaml")
+    schema = T.StructType(
+        [*_frame(spark, [_row(1, DAY1)]).schema.fields,
+         T.StructField("region", T.StringType())]
+    )  # fmt: skip
+    regions = {1: "north", 2: "é" * 150, 3: "a/b" * 60, 4: "east", 5: "west",
+               6: "north", 7: "south", 8: "east", 9: "west"}  # fmt: skip
+    rows = [(*_row(s, DAY1).values(), r) for s, r in regions.items()]
+    table = str(tmp_path / "sales")
+    report = publish(
+        spark.createDataFrame(rows, schema), contract, table, mode=mode,
+        job="sales_job", run_id="r0",
+    )  # fmt: skip
+    assert report.validation.by_reason == {"region:partition_path_valid": 2}
+    assert report.version == 0
+    stored = DeltaTable(table).to_pyarrow_table().to_pylist()
+    assert sorted((r["store_id"], r["region"]) for r in stored) == [
+        (s, r) for s, r in regions.items() if s not in (2, 3)
+    ]
+    quarantined = DeltaTable(f"{table}_quarantine").to_pyarrow_table().to_pylist()
+    assert sorted(r["store_id"] for r in quarantined) == [2, 3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(column=st.text(max_size=12), value=st.text())
+def test_partition_directories_are_named_as_spark_names_them(spark, column, value):
+    # The gate's escaping against Spark's own (ExternalCatalogUtils, which
+    # Delta's writer calls for each partition directory).
+    utils = spark._jvm.org.apache.spark.sql.catalyst.catalog.ExternalCatalogUtils
+    assert escape_path_name(value) == utils.escapePathName(value)
+    if value:  # "" is Hive's default partition (partition_not_empty refuses it)
+        assert directory_name(column, value) == utils.getPartitionPathString(
+            column, value
+        )

@@ -296,6 +296,17 @@ def _passes(check, value):
     raise AssertionError(name)
 
 
+# Spark's ExternalCatalogUtils.escapePathName writes these as %XX (3 bytes).
+SPARK_ESCAPED = {chr(c) for c in range(1, 32)} | set("\"#%'*/:=?[\\]^{\x7f")
+
+
+def _directory_bytes(column, value):
+    """Bytes of the partition directory ``column=value`` as Spark names it."""
+    return 1 + sum(
+        3 if ch in SPARK_ESCAPED else len(ch.encode("utf-8")) for ch in column + value
+    )
+
+
 def _brute_force(contract, row):
     out = []
     for col in contract.columns:
@@ -306,8 +317,11 @@ def _brute_force(contract, row):
             continue
         out += [(col.name, c.name) for c in col.checks if not _passes(c, value)]
         # Delta stores a partition value "" as null.
-        if col.name in contract.partition_by and col.type == "string" and value == "":
-            out.append((col.name, "partition_not_empty"))
+        if col.name in contract.partition_by and col.type == "string":
+            if value == "":
+                out.append((col.name, "partition_not_empty"))
+            if "\0" in value or _directory_bytes(col.name, value) > 255:
+                out.append((col.name, "partition_path_valid"))
     for rc in contract.row_checks:
         values = [row[c] for c in rc.columns]
         pairs = pairwise(values)
@@ -333,7 +347,13 @@ ROWS = st.lists(
                 )
             ),
             "c": _opt(st.integers(-2, 8)),
-            "s": _opt(st.text(alphabet="xyz", max_size=4)),
+            "s": _opt(
+                st.one_of(
+                    st.text(alphabet="xyz", max_size=4),
+                    # Partition directories near the 255-byte limit.
+                    st.text(alphabet="xy/=\0é", min_size=80, max_size=260),
+                )
+            ),
             "f": _opt(st.booleans()),
         }
     ),
@@ -371,7 +391,29 @@ def test_empty_partition_strings_in_any_string_type_and_chunking(string_type):
 
 
 @pytest.mark.parametrize(
-    "name", ["not_nullable", "duplicate_key", "partition_not_empty"]
+    ("value", "valid"),
+    [
+        ("x" * 253, True),  # "s=" + 253 bytes: 255
+        ("x" * 254, False),
+        ("/" * 84, True),  # "%2F" each: 2 + 252
+        ("/" * 85, False),
+        ("é" * 126, True),  # 2 bytes each: 2 + 252
+        ("é" * 127, False),
+        ("x\0y", False),  # no file system takes a NUL
+    ],
+    ids=["x253", "x254", "slash84", "slash85", "e126", "e127", "nul"],
+)
+def test_a_partition_directory_over_255_bytes_or_with_a_nul_fails(value, valid):
+    rows = [{"k": 1, "ts": T0, "created": T0, "s": value, "f": True}]
+    full = [dict.fromkeys(("a", "b", "c")) | row for row in rows]
+    reasons = table_reasons(PROP_PARTITIONED, _table(PROP_PARTITIONED, full))
+    got = [(r["column"], r["check"]) for r in reasons[0].as_py()]
+    assert (("s", "partition_path_valid") not in got) == valid
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["not_nullable", "duplicate_key", "partition_not_empty", "partition_path_valid"],
 )
 def test_a_registered_check_cannot_take_a_reason_the_verdict_reports(name):
     with pytest.raises(ValueError, match="already defined"):
