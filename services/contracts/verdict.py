@@ -314,6 +314,9 @@ def duplicate_key_mask(contract: Contract, table: pa.Table) -> pa.BooleanArray:
         and c.name in table.column_names
     ]
     frame = to_pandas(table.select([*key, contract.created_timestamp, *others]))
+    for name in key:
+        if _is_text(table.schema.field(name).type):
+            frame[name] = _equality_codes(table.column(name))
     frame["__pos"] = np.arange(len(frame))
     ordered = frame.sort_values(
         [contract.created_timestamp, *others, "__pos"],
@@ -325,6 +328,25 @@ def duplicate_key_mask(contract: Contract, table: pa.Table) -> pa.BooleanArray:
     mask = np.zeros(len(frame), dtype=bool)
     mask[losers] = True
     return pa.array(mask, type=pa.bool_())
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_string_view(kind)
+    )
+
+
+def _equality_codes(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
+    """One number per distinct string (NaN for null), for comparing keys.
+
+    pandas compares several key columns by factorizing them, and its string
+    hashing stops at a NUL: "a\\0b" and "a" would be one key. Arrow compares
+    the bytes.
+    """
+    encoded = column.cast(pa.large_binary()).combine_chunks().dictionary_encode()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.float64)
 
 
 def table_reasons(contract: Contract, table: pa.RecordBatch | pa.Table) -> pa.ListArray:
