@@ -346,7 +346,8 @@ def _equality_codes(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
     the bytes.
     """
     encoded = column.cast(pa.large_binary()).combine_chunks().dictionary_encode()
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.float64)
+    codes: npt.NDArray[np.float64] = encoded.indices.to_numpy(zero_copy_only=False)
+    return codes.astype(np.float64)
 
 
 def table_reasons(contract: Contract, table: pa.RecordBatch | pa.Table) -> pa.ListArray:
