@@ -67,7 +67,7 @@ re-run would not find it again."""
 PARTITION_PATH_VALID = "partition_path_valid"
 """Reason check name for a string ``partition_by`` value whose partition
 directory (``column=value``, escaped as Spark writes it) cannot be created:
-longer than 255 bytes or holding a NUL (see `partitions.valid_directory`).
+longer than 255 bytes or holding a NUL (see `_partitions.valid_directory`).
 Published, the write would fail for the whole batch."""
 
 ColumnCheckFn = Callable[["pd.Series"], "pd.Series"]

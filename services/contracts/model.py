@@ -41,6 +41,9 @@ _NUMERIC_TYPES = frozenset({"int64", "float64"})
 _STRING_ONLY = frozenset({"str_matches", "str_length"})
 # Partition values are exact: no float (NaN, -0.0) and no timestamp (zones).
 _PARTITION_TYPES = frozenset({"string", "int64", "date", "bool"})
+PARTITION_NAME_MAX = 128
+"""Longest `partition_by` column name: ``name=value`` directories must fit 255
+bytes (see `_partitions.SEGMENT_MAX_BYTES`), so leave room for the value."""
 _SCALAR = TypeAdapter(Scalar)
 _SCALARS = TypeAdapter(tuple[Scalar, ...])
 
@@ -423,6 +426,12 @@ class Contract(_Strict):
             if col.type not in _PARTITION_TYPES:
                 raise ValueError(
                     f"partition_by column {name!r} must be string, int64, date or bool"
+                )
+            if len(name) > PARTITION_NAME_MAX:
+                raise ValueError(
+                    f"partition_by column {name[:24]!r}... is longer than "
+                    f"{PARTITION_NAME_MAX} characters: each of its partition "
+                    "directories (name=value) must fit 255 bytes"
                 )
 
     def _require(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from featurestore.services.contracts import checks as _checks
 from featurestore.services.contracts._pandera import pa
+from featurestore.services.contracts._partitions import valid_directory
 from featurestore.services.contracts.model import (
     Check,
     Column,
@@ -15,7 +16,6 @@ from featurestore.services.contracts.model import (
     RowCheck,
     StrLength,
 )
-from featurestore.services.contracts.partitions import valid_directory
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -314,9 +314,9 @@ def duplicate_key_mask(contract: Contract, table: pa.Table) -> pa.BooleanArray:
         and c.name in table.column_names
     ]
     frame = to_pandas(table.select([*key, contract.created_timestamp, *others]))
-    for name in key:
+    for name in [*key, *others]:
         if _is_text(table.schema.field(name).type):
-            frame[name] = _equality_codes(table.column(name))
+            frame[name] = _byte_order_codes(table.column(name))
     frame["__pos"] = np.arange(len(frame))
     ordered = frame.sort_values(
         [contract.created_timestamp, *others, "__pos"],
@@ -338,16 +338,17 @@ def _is_text(kind: pa.DataType) -> bool:
     )
 
 
-def _equality_codes(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
-    """One number per distinct string (NaN for null), for comparing keys.
+def _byte_order_codes(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """Strings as numbers in the order of their bytes, as Spark compares them
+    (equal strings one number; nulls one number, after every string).
 
-    pandas compares several key columns by factorizing them, and its string
-    hashing stops at a NUL: "a\\0b" and "a" would be one key. Arrow compares
-    the bytes.
+    pandas groups values before comparing several columns (to find duplicate
+    keys, to sort by several columns), and its string hashing stops at a
+    NUL: "a\\0b" and "a" would be one value. Arrow compares the bytes.
     """
-    encoded = column.cast(pa.large_binary()).combine_chunks().dictionary_encode()
-    codes: npt.NDArray[np.float64] = encoded.indices.to_numpy(zero_copy_only=False)
-    return codes.astype(np.float64)
+    binary = column.cast(pa.large_binary()).combine_chunks()
+    ranks = pc.rank(binary, sort_keys="ascending", tiebreaker="dense")
+    return np.asarray(ranks.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def table_reasons(contract: Contract, table: pa.RecordBatch | pa.Table) -> pa.ListArray:

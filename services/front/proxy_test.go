@@ -334,8 +334,9 @@ func TestMaxConcurrentStreamsIsAnnounced(t *testing.T) {
 }
 
 // An online read over a raw HTTP/2 connection: the front announces fixed
-// windows and answers without a PING (grpc-go's bandwidth probe, one more
-// write per call at a low call rate).
+// windows (the call's in SETTINGS, the connection's as a WINDOW_UPDATE) and
+// answers without a PING (grpc-go's bandwidth probe, one more write per call
+// at a low call rate).
 func TestOnlineReadSendsNoBandwidthProbe(t *testing.T) {
 	front := startFront(t, []*fakeBackend{startBackend(t, "a")}, defaultLimits, nil)
 	conn, err := net.Dial("tcp", front.addr)
@@ -372,36 +373,46 @@ func TestOnlineReadSendsNoBandwidthProbe(t *testing.T) {
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var reply []byte
-	for {
+	var streamWindow, connIncrement uint32
+	pings := 0
+	for ended := false; !ended; {
 		frame, err := framer.ReadFrame()
 		if err != nil {
 			t.Fatal(err)
 		}
 		switch f := frame.(type) {
 		case *http2.SettingsFrame:
-			if f.IsAck() {
-				continue
+			if !f.IsAck() {
+				streamWindow, _ = f.Value(http2.SettingInitialWindowSize)
+				if err := framer.WriteSettingsAck(); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if v, ok := f.Value(http2.SettingInitialWindowSize); !ok || v != streamWindowBytes {
-				t.Fatalf("INITIAL_WINDOW_SIZE %d (%v), want %d", v, ok, streamWindowBytes)
-			}
-			if err := framer.WriteSettingsAck(); err != nil {
-				t.Fatal(err)
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 {
+				connIncrement += f.Increment
 			}
 		case *http2.PingFrame:
 			if !f.IsAck() {
-				t.Fatal("the front sent a PING during an online read")
+				pings++
 			}
 		case *http2.DataFrame:
 			reply = append(reply, f.Data()...)
 		case *http2.HeadersFrame:
-			if f.StreamEnded() {
-				// serveFrames answers the body reversed.
-				if want := []byte{0, 0, 0, 0, 3, 'b', 'a', 0}; !bytes.Equal(reply, want) {
-					t.Fatalf("reply %v, want %v", reply, want)
-				}
-				return
-			}
+			ended = f.StreamEnded()
 		}
+	}
+	// serveFrames answers the body reversed.
+	if want := []byte{0, 0, 0, 0, 3, 'b', 'a', 0}; !bytes.Equal(reply, want) {
+		t.Errorf("reply %v, want %v", reply, want)
+	}
+	if streamWindow != streamWindowBytes {
+		t.Errorf("INITIAL_WINDOW_SIZE %d, want %d", streamWindow, streamWindowBytes)
+	}
+	if connIncrement != connWindowBytes-65535 {
+		t.Errorf("connection window raised by %d, want %d", connIncrement, connWindowBytes-65535)
+	}
+	if pings != 0 {
+		t.Errorf("the front sent %d PING(s) during an online read", pings)
 	}
 }

@@ -42,12 +42,14 @@ type limits struct {
 // (dynamic windows sized by bandwidth-delay probes) answers a request's DATA
 // frame with a window update and a PING whenever no probe is in flight: at a
 // low call rate that is every call, one more write (a TLS record, with TLS)
-// and more reads per call on the server's CPU. Fixed windows send no probes;
-// 4 MiB in flight per call (3 ms at 10 Gb/s) keeps an upload at a LAN's
-// full speed, and 16 MiB per connection is where the probes stop growing.
+// and more reads per call on the server's CPU. Fixed windows send no probes.
+// 1 MiB per call keeps an upload at 400 Mb/s over a 20 ms round trip (a LAN's
+// is well under 1 ms); it is also what one call may hold unread in the front
+// (grpc-go returns connection credit as data arrives), so a connection holds
+// at most --max-concurrent-streams MiB.
 const (
-	streamWindowBytes = 4 << 20
-	connWindowBytes   = 16 << 20
+	streamWindowBytes = 1 << 20
+	connWindowBytes   = 4 << 20
 )
 
 // newServer is the front: online reads to the workers' sockets, health

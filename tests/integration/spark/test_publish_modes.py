@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from featurestore.services.contracts import Contract, parse_contract
-from featurestore.services.contracts.partitions import directory_name, escape_path_name
+from featurestore.services.contracts._partitions import directory_name, escape_path_name
 from featurestore.spark_jobs import (
     ConfigError,
     ContractViolationError,

@@ -66,6 +66,21 @@ def test_bad_keys_or_partitioning_are_one_line_format_errors(fields, field):
     assert "\n" not in str(info.value)
 
 
+def test_a_partition_column_name_leaves_room_for_its_values():
+    data = base_data()
+    for name, allowed in (("d" * 128, True), ("d" * 129, False)):
+        for column in data["columns"]:
+            if column["name"] in ("day", "d" * 128):
+                column["name"] = name
+        data["partition_by"] = [name]
+        text = yaml.safe_dump(data)
+        if allowed:
+            assert parse_contract(text, "spend/1.0.0.yaml").partition_by == (name,)
+        else:
+            with pytest.raises(ContractFormatError, match="longer than 128"):
+                parse_contract(text, "spend/1.0.0.yaml")
+
+
 def test_changing_keys_or_partitioning_is_breaking():
     old = _contract()
     keys = compare(old, _contract(version="2.0.0", keys=["customer_id", "code"]))

@@ -1,21 +1,15 @@
-"""Partition directory names, as Spark writes them for a Delta table.
-
-A row's partition values become one directory per ``partition_by`` column,
-``column=value`` with Hive-style escaping (Spark's
-``ExternalCatalogUtils.escapePathName``: ``%XX`` for the characters below).
-The contract gate uses this to quarantine rows whose directory could not be
-created, instead of failing the whole batch in the write.
-"""
+"""Partition directory names, as Spark writes them for a Delta table."""
 
 from __future__ import annotations
 
 SEGMENT_MAX_BYTES = 255
 """Longest directory name, in UTF-8 bytes: the file-name limit of ext4, XFS,
-btrfs and APFS. Object stores allow longer path segments; one limit keeps a
-table movable between them and a local disk."""
+btrfs and APFS, where Spark writes a local table. (On object stores, where
+delta-rs commits for Spark, names may be longer; delta-rs escapes more.)"""
 
 _ESCAPED = (*range(0x01, 0x20), *b"\"#%'*/:=?[\\]^{", 0x7F)
-"""Characters Spark writes as ``%XX`` in a partition directory name."""
+"""Characters Spark writes as ``%XX`` in a partition directory name
+(``ExternalCatalogUtils.escapePathName``, which Delta's writer calls)."""
 _ESCAPES = {code: f"%{code:02X}" for code in _ESCAPED}
 
 
@@ -25,7 +19,9 @@ def escape_path_name(text: str) -> str:
 
 
 def directory_name(column: str, value: str) -> str:
-    """The partition directory of ``value`` in ``column``: ``column=value``, escaped."""
+    """The partition directory of a non-empty ``value`` in ``column``:
+    ``column=value``, escaped (Spark writes ``""`` and null as
+    ``column=__HIVE_DEFAULT_PARTITION__``)."""
     return f"{escape_path_name(column)}={escape_path_name(value)}"
 
 
