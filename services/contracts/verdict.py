@@ -315,7 +315,7 @@ def duplicate_key_mask(contract: Contract, table: pa.Table) -> pa.BooleanArray:
     ]
     frame = to_pandas(table.select([*key, contract.created_timestamp, *others]))
     for name in [*key, *others]:
-        if _is_text(table.schema.field(name).type):
+        if _type_ok("string", table.schema.field(name).type):
             frame[name] = _byte_order_codes(table.column(name))
     frame["__pos"] = np.arange(len(frame))
     ordered = frame.sort_values(
@@ -328,14 +328,6 @@ def duplicate_key_mask(contract: Contract, table: pa.Table) -> pa.BooleanArray:
     mask = np.zeros(len(frame), dtype=bool)
     mask[losers] = True
     return pa.array(mask, type=pa.bool_())
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(kind)
-        or pa.types.is_large_string(kind)
-        or pa.types.is_string_view(kind)
-    )
 
 
 def _byte_order_codes(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:

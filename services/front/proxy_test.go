@@ -303,15 +303,16 @@ func TestEncodeMetadataBound(t *testing.T) {
 	}
 }
 
-// The stream cap is announced in the server's SETTINGS frame, so a client
-// queues calls beyond it instead of the front accepting them.
-func TestMaxConcurrentStreamsIsAnnounced(t *testing.T) {
-	front := startFront(t, []*fakeBackend{startBackend(t, "a")}, limits{1 << 20, 7}, nil)
-	conn, err := net.Dial("tcp", front.addr)
+// rawHTTP2 opens a plaintext HTTP/2 connection to addr (preface and an empty
+// SETTINGS sent, reads time out after 5 s), closed when the test ends.
+func rawHTTP2(t *testing.T, addr string) *http2.Framer {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
 		t.Fatal(err)
 	}
@@ -319,6 +320,14 @@ func TestMaxConcurrentStreamsIsAnnounced(t *testing.T) {
 	if err := framer.WriteSettings(); err != nil {
 		t.Fatal(err)
 	}
+	return framer
+}
+
+// The stream cap is announced in the server's SETTINGS frame, so a client
+// queues calls beyond it instead of the front accepting them.
+func TestMaxConcurrentStreamsIsAnnounced(t *testing.T) {
+	front := startFront(t, []*fakeBackend{startBackend(t, "a")}, limits{1 << 20, 7}, nil)
+	framer := rawHTTP2(t, front.addr)
 	for {
 		frame, err := framer.ReadFrame()
 		if err != nil {
@@ -339,15 +348,7 @@ func TestMaxConcurrentStreamsIsAnnounced(t *testing.T) {
 // at a low call rate).
 func TestOnlineReadSendsNoBandwidthProbe(t *testing.T) {
 	front := startFront(t, []*fakeBackend{startBackend(t, "a")}, defaultLimits, nil)
-	conn, err := net.Dial("tcp", front.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
-		t.Fatal(err)
-	}
-	framer := http2.NewFramer(conn, conn)
+	framer := rawHTTP2(t, front.addr)
 	var block bytes.Buffer
 	encoder := hpack.NewEncoder(&block)
 	for _, field := range [][2]string{
@@ -360,9 +361,6 @@ func TestOnlineReadSendsNoBandwidthProbe(t *testing.T) {
 		}
 	}
 	message := []byte{0, 0, 0, 0, 3, 0, 'a', 'b'} // uncompressed, 3 bytes
-	if err := framer.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
 	if err := framer.WriteHeaders(http2.HeadersFrameParam{
 		StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: true,
 	}); err != nil {
@@ -371,7 +369,6 @@ func TestOnlineReadSendsNoBandwidthProbe(t *testing.T) {
 	if err := framer.WriteData(1, true, message); err != nil {
 		t.Fatal(err)
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var reply []byte
 	var streamWindow, connIncrement uint32
 	pings := 0

@@ -316,6 +316,22 @@ REGION_YAML = (
     )
     + "  - {name: region, type: string, nullable: false}\n"
 )
+REGION_CONTRACT = parse_contract(REGION_YAML, "store_sales/1.0.0.yaml")
+
+
+def _publish_regions(spark, regions, table, mode, run):
+    """Publish one row per store on DAY1, in ``regions[store]``, to REGION_CONTRACT."""
+    from pyspark.sql import types as T
+
+    schema = T.StructType(
+        [*_frame(spark, [_row(1, DAY1)]).schema.fields,
+         T.StructField("region", T.StringType())]
+    )  # fmt: skip
+    rows = [(*_row(s, DAY1).values(), r) for s, r in regions.items()]
+    return publish(
+        spark.createDataFrame(rows, schema), REGION_CONTRACT, table, mode=mode,
+        job="sales_job", run_id=run,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("mode", ["replace_partitions", "merge"])
@@ -325,21 +341,10 @@ def test_an_empty_partition_string_is_quarantined_not_stored_as_null(
     # Delta stores a partition value "" as null. Published, the row would change,
     # and a re-run would not find it again (replaceWhere region IN (''), a merge
     # on a key holding region) and add it a second time.
-    from pyspark.sql import types as T
-
-    contract = parse_contract(REGION_YAML, "store_sales/1.0.0.yaml")
-    schema = T.StructType(
-        [*_frame(spark, [_row(1, DAY1)]).schema.fields,
-         T.StructField("region", T.StringType())]
-    )  # fmt: skip
     regions = {1: "north", 2: "south", 3: "", 4: "east", 5: "west"}
-    rows = [(*_row(s, DAY1).values(), r) for s, r in regions.items()]
     table = str(tmp_path / "sales")
     for run in ("r0", "r1"):
-        report = publish(
-            spark.createDataFrame(rows, schema), contract, table, mode=mode,
-            job="sales_job", run_id=run,
-        )  # fmt: skip
+        report = _publish_regions(spark, regions, table, mode, run)
         assert report.validation.by_reason == {"region:partition_not_empty": 1}
 
     stored = DeltaTable(table).to_pyarrow_table().to_pylist()
@@ -361,21 +366,10 @@ def test_a_partition_directory_too_long_is_quarantined_the_batch_published(
 ):
     # "region=" + 300 bytes: no local file system creates that directory, and
     # the write used to fail the whole batch (TASK_WRITE_FAILED, Mkdirs failed).
-    from pyspark.sql import types as T
-
-    contract = parse_contract(REGION_YAML, "store_sales/1.0.0.yaml")
-    schema = T.StructType(
-        [*_frame(spark, [_row(1, DAY1)]).schema.fields,
-         T.StructField("region", T.StringType())]
-    )  # fmt: skip
     regions = {1: "north", 2: "é" * 150, 3: "a/b" * 60, 4: "east", 5: "west",
                6: "north", 7: "south", 8: "east", 9: "west"}  # fmt: skip
-    rows = [(*_row(s, DAY1).values(), r) for s, r in regions.items()]
     table = str(tmp_path / "sales")
-    report = publish(
-        spark.createDataFrame(rows, schema), contract, table, mode=mode,
-        job="sales_job", run_id="r0",
-    )  # fmt: skip
+    report = _publish_regions(spark, regions, table, mode, "r0")
     assert report.validation.by_reason == {"region:partition_path_valid": 2}
     assert report.version == 0
     stored = DeltaTable(table).to_pyarrow_table().to_pylist()
