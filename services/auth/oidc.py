@@ -1,8 +1,9 @@
 """OIDC/JWT bearer tokens verified against the issuer's JWKS (URL or file).
 
 Checked on every token: a signature by a key of the JWKS under an allowed
-asymmetric algorithm (``none`` and HS* are refused when the settings load, so
-a public key can never be used as an HMAC secret), ``exp``, ``iss``, ``sub``
+asymmetric algorithm that fits the key's type (``none`` and HS* are refused
+when the settings load, so a public key can never be used as an HMAC
+secret), ``exp``, ``iss``, ``sub``
 and ``aud`` always (an audience is required: without one, a token the issuer
 minted for any other API or app would do), ``nbf``/``iat`` when present, all with a
 bounded clock skew. An unknown ``kid`` re-fetches the JWKS (rate-limited), so
@@ -39,6 +40,8 @@ ASYMMETRIC = frozenset(
         "EdDSA",
     }
 )
+_KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+"""The JWK key type (``kty``) each algorithm family signs with."""
 _REMEMBERED = 4096
 
 
@@ -153,6 +156,11 @@ class OidcAuthenticator:
             if not isinstance(kid, str):
                 raise AuthenticationError("token header names no kid")
             key = self._keys.get_signing_key(kid)
+            if key.key_type != _KEY_TYPES[algorithm[:2]]:
+                raise AuthenticationError(
+                    f"token algorithm {algorithm} does not fit key {kid!r} "
+                    f"({key.key_type})"
+                )
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key=key.key,
@@ -164,7 +172,7 @@ class OidcAuthenticator:
             )
         except AuthenticationError:
             raise
-        except (jwt.PyJWTError, OSError, ValueError) as exc:
+        except (jwt.PyJWTError, OSError, ValueError, TypeError) as exc:
             raise AuthenticationError(
                 f"token rejected: {type(exc).__name__}: {exc}"
             ) from exc

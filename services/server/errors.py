@@ -149,9 +149,13 @@ DOMAIN_ERRORS: tuple[type[Exception], ...] = (
 def grpc_code(exc: BaseException) -> grpc.StatusCode:
     """The canonical status code for a domain error (AIP-193 mapping).
 
-    Anything else (a stray ``KeyError``, an ``OSError`` from a write, a bug)
-    is INTERNAL, whatever builtin it derives from.
+    A stream closed before its end (``GeneratorExit``: the caller cancelled
+    or went away) is CANCELLED. Anything else (a stray ``KeyError``, an
+    ``OSError`` from a write, a bug) is INTERNAL, whatever builtin it derives
+    from.
     """
+    if isinstance(exc, GeneratorExit):
+        return grpc.StatusCode.CANCELLED
     if isinstance(exc, AuthenticationError):
         return grpc.StatusCode.UNAUTHENTICATED
     if isinstance(exc, AccessDeniedError):

@@ -116,6 +116,16 @@ def _passing_bytes(
     return serialize
 
 
+def _answers_by_callback(behaviour: Callable[..., Any]) -> bool:
+    """True for a stream grpc-python runs without a thread (health's ``Watch``).
+
+    Such a handler sends through a callback and returns at once; wrapped, it
+    would hold one of the server's threads for the life of every stream, so
+    a few unauthenticated watchers could stop the server answering anything.
+    """
+    return bool(getattr(behaviour, "experimental_non_blocking", False))
+
+
 def _already_aborted(context: grpc.ServicerContext) -> bool:
     # context.abort raises a plain Exception after setting the code.
     return context.code() is not None
@@ -153,6 +163,8 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 response_serializer=_passing_bytes(handler.response_serializer),
             )
         if handler.unary_stream is not None:
+            if admit is None and _answers_by_callback(handler.unary_stream):
+                return handler
             return handler._replace(
                 unary_stream=_stream(method, handler.unary_stream, admit)
             )

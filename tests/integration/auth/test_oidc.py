@@ -113,6 +113,23 @@ def test_alg_none_and_hs256_with_the_public_key_are_refused(issuer: Issuer) -> N
         verifier(issuer, algorithms=["none"])
 
 
+def test_an_algorithm_that_does_not_fit_the_kids_key_is_refused(
+    issuer: Issuer,
+) -> None:
+    # RS256 under the EC key's kid and ES256 under the RSA key's: PyJWT
+    # itself raises TypeError for these (answered INTERNAL before).
+    rsa, ec = issuer.keys
+    claims = jwt.decode(issuer.token(), options={"verify_signature": False})
+    check = verifier(issuer)
+    for signer, kid in ((rsa, ec.kid), (ec, rsa.kid)):
+        token = jwt.encode(
+            claims, signer.private, signer.algorithm, headers={"kid": kid}
+        )
+        with pytest.raises(AuthenticationError) as refused:
+            check.authenticate(token)
+        assert "does not fit key" in refused.value.detail
+
+
 def test_a_token_signed_by_an_unpublished_key_is_refused(issuer: Issuer) -> None:
     stranger = rsa_key()
     with pytest.raises(AuthenticationError):

@@ -284,3 +284,55 @@ def test_request_id_is_taken_from_the_caller(secured: Secured) -> None:
     metadata = (*secured.as_("reader"), ("x-request-id", "req-42"))
     stub.GetOnlineFeatures(CUSTOMER, metadata=metadata)
     wait_for(lambda: any(e["request_id"] == "req-42" for e in secured.audit_lines()))
+
+
+def test_health_watchers_hold_no_thread_of_the_server(secured: Secured) -> None:
+    # Health needs no credentials; each Watch used to hold one of the
+    # server's max_workers (4) threads for the stream's life, so four
+    # watchers stopped every other call.
+    watch = secured.served.channel.unary_stream(
+        "/grpc.health.v1.Health/Watch",
+        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString,
+    )
+    watchers = [watch(health_pb2.HealthCheckRequest(), timeout=20) for _ in range(6)]
+    try:
+        for watcher in watchers:
+            assert next(watcher).status == health_pb2.HealthCheckResponse.SERVING
+        stub = pb_grpc.FeatureStoreServiceStub(secured.served.channel)
+        reply = stub.ListFeatureViews(
+            pb.ListFeatureViewsRequest(), metadata=secured.as_("reader"), timeout=10
+        )
+        assert {v.name for v in reply.feature_views} >= {"customer_stats"}
+        assert health_status(secured.served.channel) == (
+            health_pb2.HealthCheckResponse.SERVING
+        )
+    finally:
+        for watcher in watchers:
+            watcher.cancel()
+
+
+def test_a_cancelled_stream_is_audited_as_cancelled(secured: Secured) -> None:
+    entity = pa.table(
+        {
+            "customer_id": pa.array([3] * 5000, pa.int64()),
+            "event_timestamp": pa.array([NOW] * 5000, TS),
+        }
+    )
+    request = pb.GetHistoricalFeaturesRequest(
+        entity_rows_arrow=write_ipc(entity),
+        features=["customer_stats:spend"],
+        batch_size=1,
+    )
+    stub = pb_grpc.FeatureStoreServiceStub(secured.served.channel)
+    metadata = (*secured.as_("trainer"), ("x-request-id", "cancel-1"))
+    stream = stub.GetHistoricalFeatures(request, metadata=metadata)
+    next(stream)
+    stream.cancel()
+    wait_for(lambda: any(e["request_id"] == "cancel-1" for e in secured.audit_lines()))
+    (line,) = [e for e in secured.audit_lines() if e["request_id"] == "cancel-1"]
+    assert (line["principal"], line["decision"], line["code"]) == (
+        "bob",
+        "allow",
+        "CANCELLED",
+    )
