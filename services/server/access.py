@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from feast.permissions.action import AuthzedAction
 
@@ -208,10 +208,7 @@ class Guard:
             AuthenticationError: missing or invalid credentials.
             PermissionDeniedError: a resource the principal may not act on.
         """
-        # A caller's id is kept (clipped); otherwise the call gets a new one.
-        call = Call(
-            self, method, metadata.get("x-request-id", "")[:128] or _request_id()
-        )
+        call = self._new_call(method, metadata)
         if self.authenticator is not None:
             try:
                 self._admit(call, request, metadata.get("authorization"))
@@ -219,6 +216,30 @@ class Guard:
                 call.finish(exc)
                 raise
         return call
+
+    def refuse(
+        self, method: str, metadata: Mapping[str, str], error: Exception
+    ) -> NoReturn:
+        """Audit and raise ``error`` for a call whose request could not be
+        read, once its caller is authenticated (else AuthenticationError:
+        nothing about the request is told to an unknown caller).
+        """
+        call = self._new_call(method, metadata)
+        try:
+            if self.authenticator is not None:
+                call.principal = self.authenticator.authenticate(
+                    bearer_token(metadata.get("authorization"))
+                )
+            raise error
+        except BaseException as exc:
+            call.finish(exc)
+            raise
+
+    def _new_call(self, method: str, metadata: Mapping[str, str]) -> Call:
+        # A caller's id is kept (clipped); otherwise the call gets a new one.
+        return Call(
+            self, method, metadata.get("x-request-id", "")[:128] or _request_id()
+        )
 
     def _admit(self, call: Call, request: Any, authorization: str | None) -> None:
         assert self.authenticator is not None and self.authorizer is not None

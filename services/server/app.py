@@ -27,6 +27,7 @@ from featurestore.services.server.access import (
 )
 from featurestore.services.server.catalog import Catalog, ViewRequest
 from featurestore.services.server.contract_servicer import ContractServicer
+from featurestore.services.server.errors import MalformedRequestError, parse_request
 from featurestore.services.server.feature_servicer import FeatureStoreServicer
 from featurestore.services.server.interceptors import ErrorAndMetricsInterceptor
 from featurestore.services.server.ipc import (
@@ -251,12 +252,15 @@ def _online_handlers(
     def handler(number: int) -> Handler:
         parse, answer = parsers[number]
         if guard is None:
-            return lambda body, metadata: answer(parse(body))
+            return lambda body, metadata: answer(parse_request(parse, body))
 
         method = METHODS[number]
 
         def guarded(body: bytes, metadata: Metadata) -> bytes:
-            request = parse(body)
+            try:
+                request = parse_request(parse, body)
+            except MalformedRequestError as exc:
+                guard.refuse(method, dict(metadata), exc)
             with guard.call(method, request, dict(metadata)) as call:
                 # The guard resolved the selection already: not twice.
                 return answer(request, call.wanted)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from featurestore.services.auth.errors import AuthenticationError
@@ -19,6 +22,7 @@ from featurestore.services.online.errors import OnlineStoreError
 log = logging.getLogger(__name__)
 
 DOMAIN = "featurestore.v1"
+M = TypeVar("M")
 
 
 class RequestError(ValueError):
@@ -31,6 +35,31 @@ class RequestError(ValueError):
         self.field = field
         self.reason = reason
         self.metadata = {"field": field, **metadata}
+
+
+class MalformedRequestError(RequestError):
+    """The request's bytes are not the method's message: INVALID_ARGUMENT."""
+
+
+def parse_request(parse: Callable[[bytes], M], data: bytes) -> M:
+    """The request message ``parse`` (a generated ``Message.FromString``) reads
+    from ``data``.
+
+    Raises:
+        MalformedRequestError: not that message in protobuf's wire format
+            (truncated, garbage, a string field that is not UTF-8).
+    """
+    try:
+        return parse(data)
+    except DecodeError:
+        message = getattr(getattr(parse, "__self__", None), "DESCRIPTOR", None)
+        name = message.full_name if message is not None else "request message"
+        raise MalformedRequestError(
+            "request",
+            f"the request is not a valid {name} (protobuf wire format); check "
+            "that the client's stubs come from this server's protos",
+            reason="MALFORMED_REQUEST",
+        ) from None
 
 
 def required(value: str, field: str, what: str) -> str:

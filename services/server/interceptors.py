@@ -14,7 +14,11 @@ from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
 from featurestore.services.server.access import UNGUARDED_PREFIX
-from featurestore.services.server.errors import to_status
+from featurestore.services.server.errors import (
+    MalformedRequestError,
+    parse_request,
+    to_status,
+)
 
 if TYPE_CHECKING:
     from featurestore.services.server.access import Guard
@@ -59,14 +63,18 @@ def _abort(context: grpc.ServicerContext, method: str, exc: BaseException) -> No
 
 
 def _unary(
-    method: str, behaviour: Callable[..., Any], admit: _Admit | None
+    method: str,
+    behaviour: Callable[..., Any],
+    parse: _Parse | None,
+    admission: _Admission | None,
 ) -> Callable[..., Any]:
-    def handle(request: Any, context: grpc.ServicerContext) -> Any:
+    def handle(data: Any, context: grpc.ServicerContext) -> Any:
         started = time.perf_counter()
         try:
-            if admit is None:
+            request = _read(parse, data, admission)
+            if admission is None:
                 return behaviour(request, context)
-            with admit(request):
+            with admission.call(request):
                 return behaviour(request, context)
         except Exception as exc:
             if isinstance(exc, grpc.RpcError) or _already_aborted(context):
@@ -79,15 +87,19 @@ def _unary(
 
 
 def _stream(
-    method: str, behaviour: Callable[..., Iterator[Any]], admit: _Admit | None
+    method: str,
+    behaviour: Callable[..., Iterator[Any]],
+    parse: _Parse | None,
+    admission: _Admission | None,
 ) -> Callable[..., Any]:
-    def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+    def handle(data: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         started = time.perf_counter()
         try:
-            if admit is None:
+            request = _read(parse, data, admission)
+            if admission is None:
                 yield from behaviour(request, context)
             else:
-                with admit(request):
+                with admission.call(request):
                     yield from behaviour(request, context)
         except Exception as exc:
             if isinstance(exc, grpc.RpcError) or _already_aborted(context):
@@ -97,6 +109,29 @@ def _stream(
             RPC_LATENCY.labels(method).observe(time.perf_counter() - started)
 
     return handle
+
+
+def _read(parse: _Parse | None, data: Any, admission: _Admission | None) -> Any:
+    """The request from its bytes; unreadable bytes are INVALID_ARGUMENT,
+    audited (and refused UNAUTHENTICATED first without valid credentials)."""
+    if parse is None:
+        return data
+    try:
+        return parse_request(parse, data)
+    except MalformedRequestError as exc:
+        if admission is not None:
+            admission.refuse(exc)
+        raise
+
+
+def _each_read(parse: _Parse | None) -> Callable[[Iterator[Any]], Iterator[Any]]:
+    """A request stream's messages read from their bytes (``parse_request``)."""
+
+    def read(messages: Iterator[Any]) -> Iterator[Any]:
+        for data in messages:
+            yield data if parse is None else parse_request(parse, data)
+
+    return read
 
 
 def _passing_bytes(
@@ -131,7 +166,22 @@ def _already_aborted(context: grpc.ServicerContext) -> bool:
     return context.code() is not None
 
 
-_Admit = Callable[[Any], AbstractContextManager[object]]
+_Parse = Callable[[bytes], Any]
+
+
+class _Admission:
+    """The guard's admission of one call (method and metadata known)."""
+
+    __slots__ = ("_guard", "_metadata", "_method")
+
+    def __init__(self, guard: Guard, method: str, metadata: dict[str, str]) -> None:
+        self._guard, self._method, self._metadata = guard, method, metadata
+
+    def call(self, request: Any) -> AbstractContextManager[object]:
+        return self._guard.call(self._method, request, self._metadata)
+
+    def refuse(self, error: Exception) -> None:
+        self._guard.refuse(self._method, self._metadata, error)
 
 
 class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
@@ -139,8 +189,10 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     details, and times every RPC.
 
     Every method but health goes through ``guard`` when there is one, unary
-    and streaming alike. Unary handlers may also return their response
-    already serialised (bytes).
+    and streaming alike. Requests are read from their bytes here, so a
+    malformed one is INVALID_ARGUMENT and audited like any other call (grpc's
+    own deserialisation answers INTERNAL before any interceptor code runs).
+    Unary handlers may also return their response already serialised (bytes).
     """
 
     def __init__(self, guard: Guard | None = None) -> None:
@@ -156,28 +208,39 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             return None
         full_method = handler_call_details.method
         method = full_method.rsplit("/", 1)[-1]
-        admit = self._admission(full_method, handler_call_details)
+        admission = self._admission(full_method, handler_call_details)
+        parse = handler.request_deserializer
         if handler.unary_unary is not None:
             return handler._replace(
-                unary_unary=_unary(method, handler.unary_unary, admit),
+                request_deserializer=None,
+                unary_unary=_unary(method, handler.unary_unary, parse, admission),
                 response_serializer=_passing_bytes(handler.response_serializer),
             )
         if handler.unary_stream is not None:
-            if admit is None and _answers_by_callback(handler.unary_stream):
+            if admission is None and _answers_by_callback(handler.unary_stream):
                 return handler
             return handler._replace(
-                unary_stream=_stream(method, handler.unary_stream, admit)
+                request_deserializer=None,
+                unary_stream=_stream(method, handler.unary_stream, parse, admission),
             )
-        if admit is not None:
+        if handler.stream_stream is not None:
             # Reflection's stream-stream: admitted once, before any message.
+            read = _each_read(parse)
+            behaviour = handler.stream_stream
             return handler._replace(
-                stream_stream=_stream(method, handler.stream_stream, admit)
+                request_deserializer=None,
+                stream_stream=_stream(
+                    method,
+                    lambda messages, context: behaviour(read(messages), context),
+                    None,
+                    admission,
+                ),
             )
         return handler
 
     def _admission(
         self, full_method: str, details: grpc.HandlerCallDetails
-    ) -> _Admit | None:
+    ) -> _Admission | None:
         guard = self.guard
         if guard is None or full_method.startswith(UNGUARDED_PREFIX):
             return None
@@ -186,8 +249,4 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             for key, value in details.invocation_metadata or ()
             if isinstance(value, str)
         }
-
-        def admit(request: Any) -> AbstractContextManager[object]:
-            return guard.call(full_method, request, metadata)
-
-        return admit
+        return _Admission(guard, full_method, metadata)

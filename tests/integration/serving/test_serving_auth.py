@@ -336,3 +336,48 @@ def test_a_cancelled_stream_is_audited_as_cancelled(secured: Secured) -> None:
         "allow",
         "CANCELLED",
     )
+
+
+MALFORMED = {
+    # method: request bytes that are not its message
+    "/featurestore.v1.FeatureStoreService/GetOnlineFeatures": b"\x0a\xff\xff\xff\xff\x0f",
+    "/feast.serving.ServingService/GetOnlineFeatures": b"\xff",
+    "/featurestore.v1.FeatureStoreService/GetFeatureView": b"\x0a\x01\xc3",  # not UTF-8
+    "/featurestore.v1.ContractService/ListContracts": b"\x0a\xff\xff\xff\xff\x0f",
+    "/featurestore.v1.FeatureStoreService/GetHistoricalFeatures": b"\x0a\x05ab",
+}
+
+
+def test_a_malformed_request_is_invalid_argument_and_audited(secured: Secured) -> None:
+    channel = secured.served.channel
+    for number, (method, body) in enumerate(MALFORMED.items()):
+        message = method.rsplit("/", 2)[1].split(".")[0]  # the proto package
+        streaming = method.endswith("GetHistoricalFeatures")
+        call = (channel.unary_stream if streaming else channel.unary_unary)(method)
+        for who, expected in (
+            ("reader", "INVALID_ARGUMENT"),
+            (None, "UNAUTHENTICATED"),
+        ):
+            request_id = f"malformed-{number}-{who}"
+            metadata = (*secured.as_(who), ("x-request-id", request_id))
+            with pytest.raises(grpc.RpcError) as refused:
+                reply = call(body, metadata=metadata, timeout=10)
+                if streaming:
+                    list(reply)
+            assert refused.value.code().name == expected, (method, who)
+            if who is not None:
+                assert "is not a valid" in refused.value.details(), method
+                assert message in refused.value.details(), method
+    assert health_status(channel) == health_pb2.HealthCheckResponse.SERVING
+    wanted = {
+        f"malformed-{n}-{w}" for n in range(len(MALFORMED)) for w in ("reader", None)
+    }
+    wait_for(lambda: wanted <= {e["request_id"] for e in secured.audit_lines()})
+    codes = {
+        e["request_id"]: (e["principal"], e["code"])
+        for e in secured.audit_lines()
+        if e["request_id"] in wanted
+    }
+    for number in range(len(MALFORMED)):
+        assert codes[f"malformed-{number}-reader"] == ("alice", "INVALID_ARGUMENT")
+        assert codes[f"malformed-{number}-None"] == ("anonymous", "UNAUTHENTICATED")
