@@ -338,12 +338,14 @@ def test_a_cancelled_stream_is_audited_as_cancelled(secured: Secured) -> None:
     )
 
 
+_TOO_LONG = b"\x0a\xff\xff\xff\xff\x0f"  # field 1, 4 GiB long, then nothing
 MALFORMED = {
     # method: request bytes that are not its message
-    "/featurestore.v1.FeatureStoreService/GetOnlineFeatures": b"\x0a\xff\xff\xff\xff\x0f",
+    "/featurestore.v1.FeatureStoreService/GetOnlineFeatures": _TOO_LONG,
     "/feast.serving.ServingService/GetOnlineFeatures": b"\xff",
-    "/featurestore.v1.FeatureStoreService/GetFeatureView": b"\x0a\x01\xc3",  # not UTF-8
-    "/featurestore.v1.ContractService/ListContracts": b"\x0a\xff\xff\xff\xff\x0f",
+    # a name that is not UTF-8
+    "/featurestore.v1.FeatureStoreService/GetFeatureView": b"\x0a\x01\xc3",
+    "/featurestore.v1.ContractService/ListContracts": _TOO_LONG,
     "/featurestore.v1.FeatureStoreService/GetHistoricalFeatures": b"\x0a\x05ab",
 }
 
