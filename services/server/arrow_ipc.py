@@ -22,7 +22,8 @@ def read_ipc(
 
     Raises:
         RequestError: the bytes are empty, not Arrow IPC, truncated, or
-            describe invalid arrays (ARROW_INVALID).
+            describe invalid arrays (ARROW_INVALID); a column name repeats
+            (DUPLICATE_COLUMN).
         RequestTooLargeError: more than ``max_rows`` rows.
     """
     if not data:
@@ -37,7 +38,27 @@ def read_ipc(
             f"{field} is not a valid Arrow IPC stream: {str(exc)[:200]}",
             reason="ARROW_INVALID",
         ) from exc
+    _check_unique_columns(table, field)
     return table
+
+
+def _check_unique_columns(table: pa.Table, field: str) -> None:
+    """Refuse rows that name a column twice (Arrow and Parquet allow it).
+
+    Raises:
+        RequestError: the first repeated name (DUPLICATE_COLUMN).
+    """
+    seen: set[str] = set()
+    for name in table.column_names:
+        if name in seen:
+            raise RequestError(
+                field,
+                f"{field} has more than one column named {name[:200]!r}; "
+                "send each column once",
+                reason="DUPLICATE_COLUMN",
+                column=name[:200],
+            )
+        seen.add(name)
 
 
 def _read(buffer: pa.Buffer, field: str, max_rows: int | None, limit: str) -> pa.Table:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import grpc
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2
@@ -48,6 +49,16 @@ def _bad_offsets() -> bytes:
     return data.replace(good, np.array([0, 5, 1 << 20], np.int32).tobytes())
 
 
+def _twice_named() -> bytes:
+    """customer_id twice (Arrow IPC allows repeated names)."""
+    ids = pa.array([1], pa.int64())
+    table = pa.table(
+        [ids, ids, pa.array([NOW], TS)],
+        names=["customer_id", "customer_id", "event_timestamp"],
+    )
+    return write_ipc(table)
+
+
 def _timestamps(values: list[int], unit: str) -> bytes:
     return _ipc(
         customer_id=pa.array([1] * len(values), pa.int64()),
@@ -79,6 +90,8 @@ HISTORICAL = [
      "TIMESTAMP_OUT_OF_RANGE"),
     ("pin-negative-version", {"entity_rows_arrow": _good(), "pins": {
         "customer_spend": common_pb2.TablePin(version=-1)}}, "INVALID_FIELD"),
+    ("duplicate-column", {"entity_rows_arrow": _twice_named()},
+     "DUPLICATE_COLUMN"),
     ("overlong-path", {"entity_rows_path": "x" * 5000}, "INVALID_PATH"),
     ("nul-path", {"entity_rows_path": "a\x00b"}, "INVALID_PATH"),
 ]  # fmt: skip
@@ -136,6 +149,7 @@ VALIDATE = [
     ("truncated-ipc", _good()[:-30], "ARROW_INVALID"),
     ("garbage-ipc", b"\xff\xff\xff\xff" + b"\x01" * 64, "ARROW_INVALID"),
     ("bad-offsets", _bad_offsets(), "ARROW_INVALID"),
+    ("duplicate-column", _twice_named(), "DUPLICATE_COLUMN"),
 ]
 
 
@@ -211,8 +225,10 @@ def test_unreadable_entity_files_under_the_root_are_invalid_argument(
     (folder / "bad.parquet").write_bytes(b"PAR1 not really PAR1")
     (folder / "mixed").mkdir()
     (folder / "mixed" / "notes.txt").write_text("not parquet")
+    twice = pa.ipc.open_stream(_twice_named()).read_all()
+    pq.write_table(twice, folder / "twice.parquet")
     stub = pb_grpc.FeatureStoreServiceStub(served_repo.channel)
-    for name in ("bad_delta", "bad.parquet", "mixed"):
+    for name in ("bad_delta", "bad.parquet", "mixed", "twice.parquet"):
         request = pb.GetHistoricalFeaturesRequest(
             features=["customer_spend:spend_1h"],
             entity_rows_path=f"unreadable/{name}",
