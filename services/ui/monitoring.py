@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from feast import FeatureView
 
     from featurestore.services.project import Project
@@ -79,9 +81,19 @@ def status(console: Console, views: list[FeatureView], tables: list[str]) -> Hea
         return Health(False, NOT_AVAILABLE)
     from featurestore.services.monitoring.freshness import view_freshness
 
+    located = project(console)
+    # delta_path, which view_freshness resolves the source with, takes a
+    # project: the console's data root (--data-dir), not the one featurestore.yaml
+    # or the environment names. view_freshness annotates only a repo path.
+    where = cast("Path", located)
     freshness = {}
     for view in views:
-        verdict = view_freshness(view, console.settings.repo_path, console.contracts)
+        verdict = view_freshness(
+            view,
+            where,
+            console.contracts,
+            storage_options=located.storage_options,
+        )
         level = _FRESHNESS_LEVEL.get(verdict.verdict, "unknown")
         freshness[view.name] = Badge(level, f"{verdict.verdict}: {verdict.reason}")
     return Health(True, "", freshness, {t: drift_verdict(console, t) for t in tables})

@@ -143,6 +143,26 @@ def test_drift_and_freshness_show_what_monitoring_reports(
     assert client.request("/drift/nope").status == 404
 
 
+def test_freshness_reads_the_data_dir_of_the_console(console_project, tmp_path):
+    # FS_DATA_DIR (the environment) names the built data; --data-dir an empty
+    # folder. Every part of a page reads the flag's: no table, so no publish
+    # and no freshness verdict (the badge once judged the environment's data).
+    console = start_console(console_project, "--data-dir", str(tmp_path))
+    try:
+        client = Browserless(console)
+        view = client.request("/views/customer_spend").body
+        assert "<dt>Last publish</dt><dd>never</dd>" in view
+        assert 'class="badge unknown" title="unknown: no Delta table"' in view
+        home = client.request("/").body
+        rows = re.findall(r"<tr>\s*<td><a href=\"/views/.*?</tr>", home, re.S)
+        assert rows
+        for row in rows:
+            assert "never" in row
+            assert 'title="unknown: no Delta table"' in row, row
+    finally:
+        console.stop()
+
+
 @pytest.mark.parametrize(
     ("path", "status"),
     [
