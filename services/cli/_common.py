@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,8 +27,31 @@ json_option: Callable[[_F], _F] = click.option(
 
 
 def echo_json(value: Any) -> None:
-    """Print ``value`` as indented JSON with sorted keys on stdout."""
-    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+    """Print ``value`` as indented JSON with sorted keys on stdout.
+
+    JSON has no NaN or infinity: a non-finite float is printed as ``null``
+    (as JavaScript's ``JSON.stringify`` does), so strict parsers read the
+    document; objects JSON does not know are printed as ``str(obj)``.
+    """
+    document = json.dumps(
+        _finite(value), indent=2, sort_keys=True, default=str, allow_nan=False
+    )
+    click.echo(document)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, +-inf) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):  # a NaN key would fail: keys become strings
+        return {_key(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _key(key: Any) -> Any:
+    return str(key) if isinstance(key, float) and not math.isfinite(key) else key
 
 
 def usage_error(message: str) -> click.exceptions.Exit:

@@ -239,6 +239,40 @@ def test_lineage_of_a_delta_table(tmp_path: Path) -> None:
     assert _invoke("lineage", str(tmp_path / "nothing"))[0] == 2
 
 
+def _strict_json(text: str) -> object:
+    """Parse as JSON.parse does: NaN and Infinity are not JSON."""
+
+    def refuse(constant: str) -> object:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_output_has_null_for_nan_and_infinity(tmp_path: Path) -> None:
+    from tests.unit.monitoring._support import CONTRACT_YAML, rows, write_versions
+
+    (tmp_path / "contracts" / "shop").mkdir(parents=True)
+    (tmp_path / "contracts" / "shop" / "1.0.0.yaml").write_text(CONTRACT_YAML)
+    (tmp_path / "featurestore.yaml").write_text("data_dir: data\n")
+    table = rows(100, seed=1)
+    amount = table.column("amount").to_pylist()
+    amount[1] = float("inf")  # max and mean become inf, std NaN
+    table = table.set_column(
+        table.schema.get_field_index("amount"), "amount", pa.array(amount)
+    )
+    write_versions(str(tmp_path / "data" / "features" / "shop"), table)
+    repo = ("--repo", str(tmp_path))
+    assert _invoke("monitor", "backfill", "shop", *repo, "--json")[0] == 0
+    code, out = _invoke("monitor", "profiles", "shop", *repo, "--json")
+    assert code == 0
+    assert "Infinity" not in out and "NaN" not in out
+    profile = _strict_json(out)
+    assert isinstance(profile, dict)
+    column = next(c for c in profile["columns"] if c["feature"] == "amount")
+    assert (column["max"], column["mean"], column["std"]) == (None, None, None)
+    assert column["min"] < 0  # finite numbers stay numbers
+
+
 def test_run_print_submit_names_the_delta_package_and_the_job_file() -> None:
     from featurestore.spark_jobs.session import DELTA_PACKAGE, IVY_DIR
 
