@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from featurestore.services.cli._common import (
+    FAILED,
     default_repo,
     echo_json,
     json_option,
@@ -99,14 +100,18 @@ def materialize(
     materialize END                 same as --incremental END
 
     Writes Feast's bytes (feast serve reads them) and records the interval in
-    the registry, as `feast materialize` does.
+    the registry, as `feast materialize` does. A view whose Delta table cannot
+    be read (never published) gets one error line and null in --json; the
+    other views are still written, and the exit code is 1.
     """
+    from featurestore.services.online import ViewsNotMaterializedError
     from featurestore.services.online import materialize as online
 
     if len(dates) > 2 or (incremental and len(dates) > 1) or not (dates or incremental):
         raise click.UsageError("give END, START END, or --incremental [END]")
     names = views.split(",") if views else None
     repo = repo or default_repo()
+    failed: dict[str, str] = {}
     with spinner(f"materializing {repo}"):
         try:
             if len(dates) == 2:
@@ -120,8 +125,20 @@ def materialize(
                 )
         except KeyError as exc:
             raise usage_error(str(exc.args[0] if exc.args else exc)) from exc
+        except ViewsNotMaterializedError as exc:
+            counts, failed = exc.written, exc.failed
+    _print_counts(counts, failed, as_json)
+    if failed:
+        raise click.exceptions.Exit(FAILED)
+
+
+def _print_counts(
+    counts: dict[str, int], failed: dict[str, str], as_json: bool
+) -> None:
+    for name, why in failed.items():
+        click.echo(f"error: feature view {name!r} not materialised: {why}", err=True)
     if as_json:
-        echo_json(counts)
+        echo_json({**counts, **dict.fromkeys(failed)})
         return
     for name, count in counts.items():
         click.echo(f"{name}: {count} entities")

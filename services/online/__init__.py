@@ -10,6 +10,7 @@ from featurestore.services.online.errors import (
     Reason,
     UnsupportedJoinKeyTypeError,
     UnsupportedOnlineStoreError,
+    ViewsNotMaterializedError,
 )
 from featurestore.services.online.model import (
     FeatureStatus,
@@ -41,5 +42,6 @@ __all__ = [
     "UnsupportedOnlineStoreError",
     "ViewRequest",
     "ViewResult",
+    "ViewsNotMaterializedError",
     "build_online_reader",
 ]

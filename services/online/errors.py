@@ -13,6 +13,7 @@ class Reason(enum.StrEnum):
     UNSUPPORTED_ONLINE_STORE = "UNSUPPORTED_ONLINE_STORE"
     UNSUPPORTED_JOIN_KEY_TYPE = "UNSUPPORTED_JOIN_KEY_TYPE"
     INVALID_ENTITY_ROWS = "INVALID_ENTITY_ROWS"
+    VIEWS_NOT_MATERIALIZED = "VIEWS_NOT_MATERIALIZED"
 
 
 class OnlineStoreError(Exception):
@@ -81,3 +82,24 @@ class InvalidEntityRowsError(OnlineStoreError, ValueError):
 
     def __init__(self, message: str, **metadata: str) -> None:
         super().__init__(Reason.INVALID_ENTITY_ROWS, message, **metadata)
+
+
+class ViewsNotMaterializedError(OnlineStoreError):
+    """Some feature views could not be read offline; the others were written.
+
+    Attributes:
+        written: Entities written per view that was materialised.
+        failed: One line per view that was not (why its table could not be
+            read); its interval is not recorded, so the next incremental run
+            starts where it did.
+    """
+
+    def __init__(self, written: dict[str, int], failed: dict[str, str]) -> None:
+        views = ", ".join(failed)
+        super().__init__(
+            Reason.VIEWS_NOT_MATERIALIZED,
+            f"{len(failed)} feature view(s) not materialised: {views}",
+            views=views,
+        )
+        self.written = written
+        self.failed = failed

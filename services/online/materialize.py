@@ -12,7 +12,9 @@ import pyarrow as pa
 from feast import FeatureStore, FeatureView
 
 from featurestore.services.offline import DeltaOfflineStore
+from featurestore.services.offline.errors import OfflineStoreError
 from featurestore.services.offline.join import latest_per_key
+from featurestore.services.online.errors import ViewsNotMaterializedError
 from featurestore.services.online.writer import write_latest
 
 __all__ = ["main", "materialize", "materialize_incremental"]
@@ -49,6 +51,8 @@ def materialize(
 
     Raises:
         KeyError: A named view does not exist or is not online.
+        ViewsNotMaterializedError: The Delta table of some views could not be
+            read (e.g. never published); every other view was written first.
     """
     store = _store(repo_path, fs_yaml_file)
     start, end = _utc(start), _utc(end)
@@ -79,6 +83,8 @@ def materialize_incremental(
 
     Raises:
         KeyError: A named view does not exist or is not online.
+        ViewsNotMaterializedError: The Delta table of some views could not be
+            read (e.g. never published); every other view was written first.
     """
     store = _store(repo_path, fs_yaml_file)
     now = datetime.now(UTC)
@@ -102,13 +108,21 @@ def _store(repo_path: str | Path, fs_yaml_file: str | Path | None) -> FeatureSto
 def _run(
     store: FeatureStore, starts: list[tuple[FeatureView, datetime]], end: datetime
 ) -> dict[str, int]:
-    written = {}
+    written, failed = {}, {}
     for view, start in starts:
-        table = _pull_latest(store, view, start, end)
+        try:
+            table = _pull_latest(store, view, start, end)
+        except OfflineStoreError as exc:
+            # One view without a readable table (never published, a column
+            # gone) must not keep the others out of the online store.
+            failed[view.name] = str(exc)
+            continue
         written[view.name] = (
             write_latest(store.config, view, table) if table.num_rows else 0
         )
         store.registry.apply_materialization(view, store.project, start, end)
+    if failed:
+        raise ViewsNotMaterializedError(written, failed)
     return written
 
 
@@ -191,16 +205,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give END, or START and END")
     views = args.views.split(",") if args.views else None
     yaml = args.feature_store_yaml
-    if len(args.dates) == 1:
-        counts = materialize_incremental(
-            args.repo, args.dates[0], views, fs_yaml_file=yaml
-        )
-    else:
-        start, end = args.dates
-        counts = materialize(args.repo, start, end, views, fs_yaml_file=yaml)
+    try:
+        if len(args.dates) == 1:
+            counts = materialize_incremental(
+                args.repo, args.dates[0], views, fs_yaml_file=yaml
+            )
+        else:
+            start, end = args.dates
+            counts = materialize(args.repo, start, end, views, fs_yaml_file=yaml)
+    except ViewsNotMaterializedError as exc:
+        _print_counts(exc.written)
+        for name, why in exc.failed.items():
+            print(
+                f"error: feature view {name!r} not materialised: {why}", file=sys.stderr
+            )
+        return 1
+    _print_counts(counts)
+    return 0
+
+
+def _print_counts(counts: dict[str, int]) -> None:
     for name, count in counts.items():
         print(f"{name}: {count} entities")
-    return 0
 
 
 if __name__ == "__main__":

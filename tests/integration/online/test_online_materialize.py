@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -9,10 +10,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import redis
+from click.testing import CliRunner
 from deltalake import write_deltalake
 from feast import FeatureStore
 
+from featurestore.services.cli import cli
 from featurestore.services.offline import DeltaOfflineStore
+from featurestore.services.online import Reason, ViewsNotMaterializedError
 from featurestore.services.online.materialize import (
     _pull_latest,
     main,
@@ -216,3 +220,67 @@ def test_pull_equals_the_offline_stores_pull_latest(tmp_path, unique):
         got = _pull_latest(store, view, start, end)
         assert got.equals(expected)
         assert got.num_rows == count
+
+
+UNPUBLISHED = """
+ghost_view = FeatureView(
+    name="ghost", entities=[customer], ttl=timedelta(days=1),
+    schema=[Field(name="spend", dtype=Float64)],
+    source=FileSource(name="ghost", path="data/ghost", file_format=DeltaFormat(),
+                      timestamp_field="event_timestamp"),
+)
+"""
+
+
+def _repo_with_an_unpublished_view(path) -> FeatureStore:
+    """The stats repo plus a view "ghost" whose Delta table was never written."""
+    store = _repo(path, f"  type: sqlite\n  path: {path}/online.db")
+    ns: dict[str, object] = {}
+    exec(DEFINITIONS + UNPUBLISHED, ns)
+    store.apply([ns["ghost_view"]])
+    return store
+
+
+def test_a_view_without_a_table_is_named_and_the_others_are_written(tmp_path):
+    store = _repo_with_an_unpublished_view(tmp_path)
+    with pytest.raises(ViewsNotMaterializedError) as caught:
+        materialize(store.repo_path, T0, T1)
+    assert caught.value.reason == Reason.VIEWS_NOT_MATERIALIZED
+    assert caught.value.written == {"stats": 30}
+    assert list(caught.value.failed) == ["ghost"]
+    assert len(_sqlite_dump(tmp_path)) == 30 * 3  # three features per entity
+    assert _intervals(store) == [(T0, T1)]
+    # ghost's interval is not recorded: the next incremental run retries it.
+    store.refresh_registry()
+    assert not store.get_feature_view("ghost").materialization_intervals
+    with pytest.raises(ViewsNotMaterializedError) as again:
+        materialize_incremental(store.repo_path, NOW)
+    assert again.value.written == {"stats": 20}
+
+
+def test_cli_names_the_unpublished_view_in_one_line_and_exits_1(tmp_path, capsys):
+    store = _repo_with_an_unpublished_view(tmp_path)
+    repo = ["--repo", str(store.repo_path)]
+    result = CliRunner().invoke(
+        cli, ["materialize", T0.isoformat(), T1.isoformat(), *repo, "--json"]
+    )
+    assert isinstance(result.exception, SystemExit)  # not an uncaught error
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"stats": 30, "ghost": None}
+    [line] = result.stderr.splitlines()
+    ghost = tmp_path / "data" / "ghost"
+    assert line == (
+        f"error: feature view 'ghost' not materialised: no Delta table at {ghost}"
+    )
+    result = CliRunner().invoke(
+        cli, ["materialize", "--incremental", NOW.isoformat(), *repo]
+    )
+    assert isinstance(result.exception, SystemExit)
+    assert result.exit_code == 1
+    assert result.stdout == "stats: 20 entities\n"
+    assert "Traceback" not in result.output
+    # The `python -m featurestore.services.online.materialize` alias too.
+    assert main([NOW.isoformat(), *repo]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "stats: 0 entities\n"
+    assert captured.err.count("\n") == 1 and "'ghost'" in captured.err

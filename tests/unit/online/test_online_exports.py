@@ -22,6 +22,7 @@ def test_exported_members() -> None:
         "UnsupportedOnlineStoreError",
         "ViewRequest",
         "ViewResult",
+        "ViewsNotMaterializedError",
         "build_online_reader",
     ]
     for name in online.__all__:
