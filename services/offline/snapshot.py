@@ -22,7 +22,7 @@ from featurestore.services.offline.errors import (
 from featurestore.services.storage import open_delta, read_delta
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import pyarrow as pa
 
@@ -53,6 +53,7 @@ def read_snapshot(
     timestamp: datetime | None = None,
     columns: Sequence[str] | None = None,
     storage: StorageOptions | None = None,
+    check_files: Callable[[list[str]], None] | None = None,
 ) -> Snapshot:
     """Read a Delta snapshot through the Delta log, never the raw parquet files.
 
@@ -63,6 +64,9 @@ def read_snapshot(
             tz-aware instant.
         columns: Only read these columns (all when None).
         storage: Object-store options (the project's); unused for local paths.
+        check_files: Called with the data files of the version to read (URIs
+            or absolute paths) before any is read; a caller confining reads
+            raises there.
 
     Returns:
         The snapshot with the version that was actually read.
@@ -79,6 +83,8 @@ def read_snapshot(
     dt = _open(path, version, storage)
     if timestamp is not None:
         _load_at_time(dt, path, timestamp, storage)
+    if check_files is not None:
+        check_files(dt.file_uris())
     with _unavailable(path):
         table = read_delta(dt, columns)
     return Snapshot(table=table, version=dt.version(), path=path)

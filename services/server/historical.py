@@ -28,7 +28,7 @@ from featurestore.services.server.errors import (
     RequestTooLargeError,
     ResourceExhaustedError,
 )
-from featurestore.services.server.paths import PathPolicy
+from featurestore.services.server.paths import PathPolicy, is_uri
 from featurestore.services.server.training_sets import (
     DELTA,
     PARQUET,
@@ -185,7 +185,9 @@ def _entity_rows(
 ) -> pa.Table:
     limit = policy.max_entity_rows
     if path is not None:
-        table = _read_path(path, request.entity_rows_path, limit, policy.storage)
+        table = _read_path(
+            path, request.entity_rows_path, limit, policy.storage, policy.paths
+        )
     elif request.WhichOneof("entity_source") == "entity_rows_arrow":
         table = read_ipc(
             request.entity_rows_arrow, "entity_rows_arrow", limit, ROWS_LIMIT
@@ -201,18 +203,25 @@ def _entity_rows(
 
 
 def _read_path(
-    path: str, given: str, max_rows: int, storage: StorageOptions
+    path: str, given: str, max_rows: int, storage: StorageOptions, paths: PathPolicy
 ) -> pa.Table:
-    """Read a Delta table or Parquet file/folder; errors quote ``given`` only."""
+    """Read a Delta table or Parquet file/folder; errors quote ``given`` only.
+
+    Every file read must lie inside an entity root too (``check_read_files``).
+    """
     field = "entity_rows_path"
     try:
         fs, inner = storage.filesystem(path)
         if fs.get_file_info(inner).type == pafs.FileType.NotFound:
             raise NotFoundError("entity path", given[:200])
         if fs.get_file_info(f"{inner}/_delta_log").type == pafs.FileType.Directory:
-            table = read_snapshot(path, storage=storage).table
+            table = read_snapshot(
+                path, storage=storage, check_files=paths.check_read_files
+            ).table
         else:
             dataset = ds.dataset(inner, filesystem=fs, format="parquet")
+            if not is_uri(path):  # an object store's listing has no links
+                paths.check_read_files(dataset.files)
             _check_rows(dataset.count_rows(), max_rows)
             table = dataset.to_table()
     except OfflineStoreError as exc:

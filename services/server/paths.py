@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
@@ -68,6 +69,24 @@ class PathPolicy:
         """
         return self._resolve(value, field, self.read_roots, "entity_roots")
 
+    def check_read_files(
+        self, files: Iterable[str], field: str = "entity_rows_path"
+    ) -> None:
+        """Refuse a read whose files are not all inside an entity root.
+
+        ``resolve_read`` confines the path asked for; a folder under a root
+        may still hold a symlink to a file elsewhere, and a Delta log may name
+        data files by absolute path. The files a read opens are checked too.
+
+        Raises:
+            PermissionDeniedError: a file outside every root (PATH_OUTSIDE_ROOT).
+        """
+        bases = [_location(root, root) for root in self.read_roots]
+        for file in files:
+            target = _location(file, self.read_roots[0])
+            if not any(_inside(target, base, False) for base in bases):
+                raise _outside(field, "entity_roots")
+
     def resolve_write(self, value: str, field: str = "output_path") -> str:
         """Where ``value`` points, if strictly inside the training-set root.
 
@@ -102,12 +121,16 @@ class PathPolicy:
             base = _location(root, root)
             if _inside(target, base, strict):
                 return _unparse(target)
-        raise PermissionDeniedError(
-            f"{field} is outside the server's allowed root (setting {setting})",
-            reason="PATH_OUTSIDE_ROOT",
-            field=field,
-            setting=setting,
-        )
+        raise _outside(field, setting)
+
+
+def _outside(field: str, setting: str) -> PermissionDeniedError:
+    return PermissionDeniedError(
+        f"{field} is outside the server's allowed root (setting {setting})",
+        reason="PATH_OUTSIDE_ROOT",
+        field=field,
+        setting=setting,
+    )
 
 
 def _check_syntax(value: str, field: str) -> None:

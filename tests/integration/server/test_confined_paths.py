@@ -129,6 +129,44 @@ def test_entity_paths_outside_the_entity_roots_are_denied(
         assert str(data) not in message
 
 
+def test_files_a_folder_links_to_outside_the_roots_are_denied(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    # The folder asked for is inside entity_roots; what it holds may not be.
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    pq.write_table(_entities(4), secret / "rows.parquet")
+    write_deltalake(str(secret / "table"), _entities(4))
+    root = served_repo.data / "entities" / "linked"
+    for folder in ("file_link", "dir_link", "delta_link", "inside_link"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    pq.write_table(_entities(), root / "file_link" / "own.parquet")
+    os.symlink(secret / "rows.parquet", root / "file_link" / "other.parquet")
+    os.symlink(secret, root / "dir_link" / "sub")
+    write_deltalake(str(root / "delta_link"), _entities())
+    (part,) = (Path(u).name for u in DeltaTable(str(root / "delta_link")).file_uris())
+    os.remove(root / "delta_link" / part)
+    (outside,) = DeltaTable(str(secret / "table")).file_uris()
+    os.symlink(Path(outside.removeprefix("file://")), root / "delta_link" / part)
+    for given in ("linked/file_link", "linked/dir_link", "linked/delta_link", "linked"):
+        code, reason, metadata, message = _refused(
+            served_repo.channel, _request(entity_rows_path=given)
+        )
+        assert (code, reason) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "PATH_OUTSIDE_ROOT",
+        ), given
+        assert metadata["setting"] == "entity_roots"
+        assert str(secret) not in message
+    # A link that stays inside the roots is read as before.
+    pq.write_table(_entities(), root / "inside_link" / "own.parquet")
+    os.symlink(root / "file_link" / "own.parquet", root / "inside_link" / "too.parquet")
+    *_, last = _call(
+        served_repo.channel, _request(entity_rows_path="linked/inside_link")
+    )
+    assert last.manifest.row_count == 4
+
+
 def test_outputs_outside_the_root_or_onto_tables_are_denied_and_write_nothing(
     served_repo: ServedRepo,
 ) -> None:

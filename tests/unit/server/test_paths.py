@@ -83,6 +83,29 @@ def test_uri_roots_confine_by_prefix(tmp_path: Path) -> None:
     assert _denied(uri_root.resolve_read, "/etc/passwd").reason == "PATH_OUTSIDE_ROOT"
 
 
+def test_files_a_read_opens_are_confined_like_the_path(tmp_path: Path) -> None:
+    policy = _policy(tmp_path)
+    inside = tmp_path / "entities" / "day=1" / "a.parquet"
+    policy.check_read_files(
+        [str(inside), f"file://{inside}", "s3://bucket/entities/day=1/a.parquet"]
+    )
+    (tmp_path / "features").mkdir()
+    os.symlink(tmp_path / "features", tmp_path / "entities" / "link")
+    for outside in (
+        str(tmp_path / "entities" / "link" / "a.parquet"),  # through a symlink
+        "/etc/passwd",
+        "s3://bucket/entities-evil/a.parquet",
+        "s3://bucket/entities/../features/a.parquet",
+        "s3://other/entities/a.parquet",
+    ):
+        error = _denied(policy.check_read_files, [str(inside), outside])
+        assert (error.reason, error.metadata["setting"]) == (
+            "PATH_OUTSIDE_ROOT",
+            "entity_roots",
+        ), outside
+        assert str(tmp_path) not in str(error)
+
+
 def test_the_write_root_itself_is_not_an_output(tmp_path: Path) -> None:
     policy = _policy(tmp_path)
     for given in (".", str(tmp_path / "training_sets"), "a/.."):
