@@ -232,6 +232,41 @@ func TestProxyPassesMetadataAndTheCallersDeadline(t *testing.T) {
 	}
 }
 
+func TestOversizedMetadataIsResourceExhaustedOnEveryPath(t *testing.T) {
+	a := startBackend(t, "a")
+	front := startFront(t, []*fakeBackend{a}, defaultLimits, nil)
+	conn := dial(t, front.addr)
+	// Under the bound both paths answer; over it (a text or a binary value)
+	// neither does, and the backend never sees the call.
+	fits := metadata.AppendToOutgoingContext(context.Background(), "x-pad", strings.Repeat("a", maxMetadataBytes/2))
+	if _, err := who(fits, conn); err != nil {
+		t.Fatalf("under the bound: %v", err)
+	}
+	for _, pad := range []metadata.MD{
+		metadata.Pairs("x-pad", strings.Repeat("a", maxMetadataBytes)),
+		metadata.Pairs("x-pad-bin", strings.Repeat("a", maxMetadataBytes*3/4)),
+	} {
+		ctx := metadata.NewOutgoingContext(context.Background(), pad)
+		a.mu.Lock()
+		before := a.calls
+		a.mu.Unlock()
+		_, err := who(ctx, conn)
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("proxied, %d-byte metadata: %v", headerListBytes(pad), err)
+		}
+		a.mu.Lock()
+		if a.calls != before {
+			t.Fatal("the oversized call reached the backend")
+		}
+		a.mu.Unlock()
+		var request, reply []byte
+		err = conn.Invoke(ctx, "/featurestore.v1.FeatureStoreService/GetOnlineFeatures", &request, &reply, grpc.ForceCodec(rawCodec{}))
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("online read, %d-byte metadata: %v", headerListBytes(pad), err)
+		}
+	}
+}
+
 func TestOnlineReadsCarryTheCallersMetadata(t *testing.T) {
 	front := startFront(t, []*fakeBackend{startBackend(t, "a")}, defaultLimits, nil)
 	conn := dial(t, front.addr)

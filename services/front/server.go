@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
+	"strings"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // Online methods answered by the Python servers over Unix sockets; the byte
@@ -90,6 +94,9 @@ func onlineHandler(online *workerPool, code byte) grpc.MethodHandler {
 			return nil, err
 		}
 		incoming, _ := metadata.FromIncomingContext(ctx)
+		if err := checkMetadataSize(incoming); err != nil {
+			return nil, err
+		}
 		md, err := encodeMetadata(incoming)
 		if err != nil {
 			return nil, err
@@ -111,6 +118,9 @@ func proxy(backends *backendSet) grpc.StreamHandler {
 	return func(_ any, downstream grpc.ServerStream) error {
 		method, _ := grpc.MethodFromServerStream(downstream)
 		md, _ := metadata.FromIncomingContext(downstream.Context())
+		if err := checkMetadataSize(md); err != nil {
+			return err
+		}
 		ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(downstream.Context(), md.Copy()))
 		defer cancel()
 		desc := &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
@@ -156,4 +166,34 @@ func proxy(backends *backendSet) grpc.StreamHandler {
 			}
 		}
 	}
+}
+
+// checkMetadataSize refuses a call whose metadata is over maxMetadataBytes
+// (headerListBytes), online reads and proxied calls alike: RESOURCE_EXHAUSTED.
+func checkMetadataSize(md metadata.MD) error {
+	if size := headerListBytes(md); size > maxMetadataBytes {
+		return status.Errorf(codes.ResourceExhausted,
+			"request metadata of %d bytes is over %d bytes", size, maxMetadataBytes)
+	}
+	return nil
+}
+
+// headerListBytes is md's size as HTTP/2 counts a header list (RFC 9113
+// 6.5.2: name, value and 32 per field; binary values as sent, base64). The
+// front checks it against maxMetadataBytes before proxying: the Python
+// servers refuse big metadata themselves (grpc-python's 8 KiB), but past
+// their 16 KiB hard limit grpc-go's client in the front would refuse to send
+// with INTERNAL, a client's mistake reported as the server's.
+func headerListBytes(md metadata.MD) int {
+	size := 0
+	for key, values := range md {
+		for _, value := range values {
+			n := len(value)
+			if strings.HasSuffix(key, "-bin") {
+				n = base64.RawStdEncoding.EncodedLen(n)
+			}
+			size += len(key) + n + 32
+		}
+	}
+	return size
 }

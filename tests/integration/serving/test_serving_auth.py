@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -383,3 +384,18 @@ def test_a_malformed_request_is_invalid_argument_and_audited(secured: Secured) -
     for number in range(len(MALFORMED)):
         assert codes[f"malformed-{number}-reader"] == ("alice", "INVALID_ARGUMENT")
         assert codes[f"malformed-{number}-None"] == ("anonymous", "UNAUTHENTICATED")
+
+
+def test_oversized_metadata_is_resource_exhausted_on_every_path(
+    secured: Secured,
+) -> None:
+    # 17 KiB: over grpc-python's hard limit (16 KiB) and the front's 8 KiB.
+    # Through fs-front a proxied call used to end INTERNAL (grpc-go's client
+    # refused to send it on to the Python server).
+    metadata = (*secured.as_("reader"), ("x-pad", "a" * 17 * 1024))
+    for name, call in _calls(secured.served.channel).items():
+        code = _code(partial(call, metadata))
+        assert code is grpc.StatusCode.RESOURCE_EXHAUSTED, name
+    assert (
+        health_status(secured.served.channel) == health_pb2.HealthCheckResponse.SERVING
+    )
