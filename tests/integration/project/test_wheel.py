@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -80,6 +81,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _readme_commands(project: Path) -> list[list[str]]:
+    """The commands of the README ``featurestore init`` wrote (its indented
+    block), comments dropped."""
+    text = (project / "README.md").read_text(encoding="utf-8")
+    lines = [line.split("#", 1)[0] for line in text.splitlines()]
+    return [shlex.split(line) for line in lines if line.startswith("    ")]
+
+
 def _wait_serving(address: str, server: subprocess.Popen[bytes]) -> None:
     with grpc.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -126,20 +135,24 @@ def _prune_own_cache(uv: str, env: dict[str, str]) -> None:
 def test_init_run_apply_materialize_serve_read(installed: Path) -> None:
     venv = installed / "venv"
     env = _clean_env(venv)
-    featurestore, feast = (
-        str(venv / "bin" / "featurestore"),
-        str(venv / "bin" / "feast"),
-    )
+    featurestore = str(venv / "bin" / "featurestore")
     work = installed / "work"
     work.mkdir()
     _run([featurestore, "init", "proj"], work, env)
     proj = work / "proj"
-    out = _run([featurestore, "run", "example"], proj, env)
-    assert "customer_purchases" in out
-    _run([featurestore, "contracts", "check-feast"], proj, env)
-    _run([feast, "apply"], proj, env)
-    _run([featurestore, "materialize", "--incremental"], proj, env)
+    # The new project's README, run as written (serve below, on a free port).
+    *steps, serve = _readme_commands(proj)
+    assert serve == ["featurestore", "serve"]
+    outputs = [_run([str(venv / "bin" / a[0]), *a[1:]], proj, env) for a in steps]
+    assert [a[:2] for a in steps] == [
+        ["featurestore", "run"],
+        ["featurestore", "contracts"],
+        ["feast", "apply"],
+        ["featurestore", "materialize"],
+    ]
+    assert "customer_purchases" in outputs[0]
     assert (proj / "data" / "features" / "customer_purchases" / "_delta_log").is_dir()
+    assert outputs[3].startswith("customer_purchases: ")
 
     # A training set in-process, from an entity file.
     entities = pa.table(
@@ -162,7 +175,7 @@ def test_init_run_apply_materialize_serve_read(installed: Path) -> None:
     # The server from the wheel: an online read and a training set over gRPC.
     address = f"127.0.0.1:{_free_port()}"
     server = subprocess.Popen(
-        [featurestore, "serve", "--address", address], cwd=proj, env=env
+        [featurestore, *serve[1:], "--address", address], cwd=proj, env=env
     )
     try:
         _wait_serving(address, server)
