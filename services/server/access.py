@@ -35,8 +35,9 @@ from featurestore.services.auth import (
 )
 from featurestore.services.auth.errors import AuthConfigError
 from featurestore.services.auth.oidc import check_algorithms
+from featurestore.services.offline.refs import parse_ref
 from featurestore.services.server.catalog import Catalog, ViewRequest
-from featurestore.services.server.errors import grpc_code, required
+from featurestore.services.server.errors import NotFoundError, grpc_code, required
 from featurestore.services.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -248,7 +249,11 @@ class Guard:
         read = READS.get(call.method)
         if read is None:
             rule = RULES.get(call.method, _signed_in)
-            action, resources = rule(request, self.catalog)
+            try:
+                action, resources = rule(request, self.catalog)
+            except NotFoundError as exc:
+                self._require_unknown(call, AuthzedAction.DESCRIBE, exc)
+                raise
             call.resources = tuple(f"{type(r).__name__}:{r.name}" for r in resources)
             if action is not None:
                 self._require(call, action, resources)
@@ -267,7 +272,11 @@ class Guard:
         if admitted is not None:
             call.resources, call.wanted = admitted
             return
-        call.wanted = self.catalog.resolve(*selection)
+        try:
+            call.wanted = self.catalog.resolve(*selection)
+        except NotFoundError as exc:
+            self._require_unknown(call, action, exc)
+            raise
         views = [w.view for w in call.wanted]
         call.resources = tuple(f"{type(v).__name__}:{v.name}" for v in views)
         self._require(call, action, views)
@@ -282,6 +291,27 @@ class Guard:
         except PermissionError:
             call.decision = "deny"
             raise
+
+    def _require_unknown(
+        self, call: Call, action: AuthzedAction, missing: NotFoundError
+    ) -> None:
+        """Permission before existence: an unknown view or feature is
+        NOT_FOUND only to a caller who could take ``action`` on that view were
+        it there; anyone else is denied as for a view that exists.
+
+        An unknown feature is judged by its (existing) view; an unknown view
+        by ``Catalog.stand_in``. Feature service names are not hidden.
+        """
+        if "feature" in missing.metadata:
+            view: Any = self.catalog.view(parse_ref(missing.metadata["feature"]).view)
+        elif "feature_view" in missing.metadata:
+            view = self.catalog.stand_in(missing.metadata["feature_view"])
+            if view is None:
+                return
+        else:
+            return
+        call.resources = (f"FeatureView:{view.name}",)
+        self._require(call, action, [view])
 
     def describable(self, resources: Sequence[Any]) -> list[Any]:
         """The resources the current call's principal may DESCRIBE."""

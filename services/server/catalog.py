@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,6 +99,22 @@ class Catalog:
             view = self._views.get(name)
         if view is None:
             raise NotFoundError("feature view", name)
+        return view
+
+    def stand_in(self, name: str) -> FeatureView | None:
+        """A feature view named ``name``, without tags, that the registry lacks.
+
+        Permissions are checked against it when a caller names a view that
+        does not exist, so a caller the view would be denied to learns
+        nothing from the answer about which names exist. None when the
+        registry holds no view at all.
+        """
+        with self._lock:
+            model = next(iter(self._views.values()), None)
+        if model is None:
+            return None
+        view = copy.copy(model)
+        view.name, view.tags = name, {}
         return view
 
     def resolve(self, features: Sequence[str], service: str) -> list[ViewRequest]:

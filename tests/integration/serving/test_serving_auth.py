@@ -230,6 +230,52 @@ def test_denial_names_the_action_and_resource(secured: Secured) -> None:
     stub.GetOnlineFeatures(CUSTOMER, metadata=secured.as_("reader"))
 
 
+def test_a_denied_caller_cannot_tell_which_names_exist(secured: Secured) -> None:
+    # Permission before existence: an unknown view or feature is NOT_FOUND
+    # only to a caller who could use it were it there.
+    stub = pb_grpc.FeatureStoreServiceStub(secured.served.channel)
+    value = common_pb2.Value(int64_value=3)
+
+    def online(who: str, ref: str) -> str:
+        view, feature = ref.split(":")
+        request = _online(view, feature, "customer_id", value)
+        return _code(
+            lambda: stub.GetOnlineFeatures(request, metadata=secured.as_(who))
+        ).name
+
+    def describe(who: str, name: str) -> str:
+        request = pb.GetFeatureViewRequest(name=name)
+        return _code(
+            lambda: stub.GetFeatureView(request, metadata=secured.as_(who))
+        ).name
+
+    # reader may READ_ONLINE customer_stats only, DESCRIBE every view.
+    assert online("reader", "merchant_risk:fraud_rate") == "PERMISSION_DENIED"
+    assert online("reader", "merchant_risk:no_such_feature") == "PERMISSION_DENIED"
+    assert online("reader", "no_such_view:x") == "PERMISSION_DENIED"
+    assert online("reader", "customer_stats:no_such_feature") == "NOT_FOUND"
+    assert describe("reader", "no_such_view") == "NOT_FOUND"
+    # nobody may do nothing: existing or not, the same answer.
+    assert describe("nobody", "customer_stats") == "PERMISSION_DENIED"
+    assert describe("nobody", "no_such_view") == "PERMISSION_DENIED"
+    # trainer may READ_OFFLINE every view: an unknown one is NOT_FOUND.
+    historical = _historical()
+    del historical.features[:]
+    historical.features.append("no_such_view:x")
+    code = _code(
+        lambda: list(
+            stub.GetHistoricalFeatures(historical, metadata=secured.as_("trainer"))
+        )
+    )
+    assert code is grpc.StatusCode.NOT_FOUND
+    wait_for(
+        lambda: any(
+            e["resources"] == ["FeatureView:no_such_view"] and e["decision"] == "deny"
+            for e in secured.audit_lines()
+        )
+    )
+
+
 def test_lists_show_only_what_the_caller_may_describe(secured: Secured) -> None:
     stub = pb_grpc.FeatureStoreServiceStub(secured.served.channel)
     request = pb.ListFeatureViewsRequest()
