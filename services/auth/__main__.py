@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from featurestore.services.auth.api_keys import add_key
+from featurestore.services.auth.errors import AuthConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--principal", required=True, help="who the key speaks for")
     add.add_argument("--role", action="append", default=[], help="a role (repeatable)")
     args = parser.parse_args(argv)
-    key = add_key(args.file, args.principal, args.role)
+    try:
+        key = add_key(args.file, args.principal, args.role)
+    except AuthConfigError as exc:  # a bad name or key file: fix and re-run
+        print(f"error: {exc.reason}: {exc}", file=sys.stderr)
+        return 2
     print(key)
     print(
         f"key for {args.principal!r} added to {args.file}; it is shown only now",

@@ -59,8 +59,16 @@ def add_key(path: Path, principal: str, roles: list[str]) -> str:
     """Append a new key for ``principal`` to the file at ``path``; return the key.
 
     The file is rewritten atomically (a server reloads it on change) and kept
-    readable by its owner only. The key itself is stored nowhere.
+    readable by its owner only; it and its folder are created when missing.
+    The key itself is stored nowhere.
+
+    Raises:
+        AuthConfigError: ``principal`` or a role is empty or padded with
+            spaces, the file is not a key file, or it cannot be written.
     """
+    _check_name(principal, "principal")
+    for role in roles:
+        _check_name(role, "role")
     key, key_id = new_key()
     entries = _read_entries(path) if path.exists() else []
     entries.append(KeyEntry(key_id, hash_key(key), principal, tuple(roles)))
@@ -75,13 +83,30 @@ def add_key(path: Path, principal: str, roles: list[str]) -> str:
             for e in entries
         ]
     }
+    try:
+        _write_private(path, document)
+    except OSError as exc:
+        raise AuthConfigError(
+            f"cannot write the API key file {path}: {exc.strerror or exc}"
+        ) from exc
+    return key
+
+
+def _check_name(value: str, what: str) -> None:
+    if not value or value != value.strip():
+        raise AuthConfigError(
+            f"{what} {value!r} is empty or starts or ends with spaces"
+        )
+
+
+def _write_private(path: Path, document: object) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     with os.fdopen(
         os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w"
     ) as out:
         yaml.safe_dump(document, out, sort_keys=False)
     os.replace(temporary, path)
-    return key
 
 
 class ApiKeyAuthenticator:

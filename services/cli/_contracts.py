@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import yaml
@@ -15,17 +17,61 @@ from featurestore.services.cli._common import (
     default_repo,
     echo_json,
     json_option,
-    repo_option,
     stdout,
     usage_error,
 )
 from featurestore.services.contracts import _cli as contracts_cli
 from featurestore.services.contracts.compat import check_version_bump, compare
 from featurestore.services.contracts.errors import ContractError, SchemaMismatchError
+from featurestore.services.contracts.model import Contract
 from featurestore.services.contracts.registry import ContractRegistry
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_REPO_HELP = (
+    "the project whose contracts_dir to use, and the Feast repo of check-feast "
+    "(default: . when it holds feature_store.yaml, else ./feature_repo)"
+)
+
+
+@dataclass
+class _Where:
+    """Where the contracts are; the registry is built only when a command runs,
+    so ``--help`` works anywhere."""
+
+    root: Path | None = None
+    repo: Path | None = None
+
+    def registry(self) -> ContractRegistry:
+        # Flags win over $FS_CONTRACTS_DIR, which wins over the working directory.
+        if self.root is None and self.repo is not None:
+            from featurestore.services.project import Project
+
+            return ContractRegistry(Project.discover(self.repo).contracts_dir)
+        return ContractRegistry(self.root)
+
+
+def _remember_repo(
+    ctx: click.Context, param: click.Parameter, value: Path | None
+) -> Path | None:
+    where = ctx.find_object(_Where)
+    if value is not None and where is not None:
+        where.repo = value
+    return value
+
+
+def _repo_option(command: _F) -> _F:
+    """``--repo`` after the subcommand too, as the other commands take it."""
+    return click.option(
+        "--repo",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        expose_value=False,
+        callback=_remember_repo,
+        help=_REPO_HELP,
+    )(command)
 
 
 @click.group(
@@ -37,15 +83,25 @@ if TYPE_CHECKING:
     default=None,
     help="contracts folder (default: $FS_CONTRACTS_DIR or the project's contracts_dir)",
 )
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help=_REPO_HELP,
+)
 @click.pass_context
-def contracts(ctx: click.Context, root: Path | None) -> None:
+def contracts(ctx: click.Context, root: Path | None, repo: Path | None) -> None:
     """Inspect data contracts, check versions and views, validate files."""
-    ctx.obj = ContractRegistry(root)
+    ctx.obj = _Where(root, repo)
+
+
+def _where() -> _Where:
+    where = click.get_current_context().find_object(_Where)
+    return where if where is not None else _Where()
 
 
 def _registry() -> ContractRegistry:
-    registry = click.get_current_context().find_object(ContractRegistry)
-    return registry if registry is not None else ContractRegistry()
+    return _where().registry()
 
 
 def _guarded(run: Any) -> Any:
@@ -62,6 +118,7 @@ def _exit(code: int) -> None:
 
 
 @contracts.command("list")
+@_repo_option
 @json_option
 def list_command(as_json: bool) -> None:
     """The latest version of every contract."""
@@ -78,6 +135,7 @@ def list_command(as_json: bool) -> None:
 
 
 @contracts.command("show")
+@_repo_option
 @click.argument("name")
 @click.option("--version", default=None, help="default: the latest")
 @json_option
@@ -107,6 +165,7 @@ def _resolved(contract: Any) -> dict[str, Any]:
 
 
 @contracts.command("diff")
+@_repo_option
 @click.argument("name")
 @click.argument("old")
 @click.argument("new")
@@ -144,6 +203,7 @@ def diff_command(name: str, old: str, new: str, as_json: bool) -> None:
 
 
 @contracts.command("check")
+@_repo_option
 @json_option
 def check_command(as_json: bool) -> None:
     """Parse every contract file, check each latest version against the previous."""
@@ -160,11 +220,11 @@ def check_command(as_json: bool) -> None:
 
 
 @contracts.command("check-feast")
-@repo_option()
+@_repo_option
 @json_option
-def check_feast_command(repo: Path | None, as_json: bool) -> None:
+def check_feast_command(as_json: bool) -> None:
     """Check the Feast feature views against their contracts; exit 1 on problems."""
-    registry, repo = _registry(), repo or default_repo()
+    registry, repo = _registry(), _where().repo or default_repo()
     if not as_json:
         _exit(_guarded(lambda: contracts_cli._check_feast(registry, repo, stdout())))
         return
@@ -176,6 +236,7 @@ def check_feast_command(repo: Path | None, as_json: bool) -> None:
 
 
 @contracts.command("validate")
+@_repo_option
 @click.argument("file", type=click.Path(path_type=Path, exists=True))
 @click.option("--contract", "name", required=True, help="contract name")
 @click.option("--version", default=None, help="default: the latest")
@@ -187,7 +248,7 @@ def validate_command(file: Path, name: str, version: str | None, as_json: bool) 
     columns the contract lacks are ignored.
     """
     contract = _guarded(lambda: _registry().get(name, version))
-    table = _read_rows(file)
+    table = _read_rows(file, contract)
     verdict = _verdict(contract, table)
     if as_json:
         echo_json(verdict)
@@ -203,16 +264,75 @@ def validate_command(file: Path, name: str, version: str | None, as_json: bool) 
     _exit(FAILED if verdict["failed"] or verdict["schema_problems"] else 0)
 
 
-def _read_rows(file: Path) -> pa.Table:
+def _read_rows(file: Path, contract: Contract | None = None) -> pa.Table:
+    """Read a Parquet file or folder, a Delta table (its current snapshot) or a
+    CSV file; CSV columns the contract has take the contract's types."""
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
+    if (file / "_delta_log").is_dir():
+        return _read_delta(file)
     try:
         if file.suffix.lower() == ".csv":
-            return pa_csv.read_csv(file)
-        return pq.read_table(file)
+            return pa_csv.read_csv(file, convert_options=_csv_options(contract))
+        return _utc_int96(pq.read_table(file, coerce_int96_timestamp_unit="us"), file)
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
-        raise usage_error(f"cannot read {file} as Parquet or CSV: {exc}") from exc
+        what = "CSV" if file.suffix.lower() == ".csv" else "Parquet"
+        raise usage_error(f"cannot read {file} as {what}: {exc}") from exc
+
+
+def _read_delta(folder: Path) -> pa.Table:
+    # Through the Delta log: the files of removed versions are not rows.
+    from featurestore.services.offline import OfflineStoreError, read_snapshot
+
+    try:
+        return read_snapshot(str(folder)).table
+    except OfflineStoreError as exc:
+        raise usage_error(f"{exc.reason.value}: {exc}") from exc
+    except OSError as exc:
+        raise usage_error(f"cannot read the Delta table {folder}: {exc}") from exc
+
+
+def _utc_int96(table: pa.Table, file: Path) -> pa.Table:
+    """INT96 columns as UTC instants (Spark writes its timestamps as INT96;
+    they hold UTC, but Arrow reads them without a time zone)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = [file] if file.is_file() else pq.ParquetDataset(file).files[:1]
+    for one in files:
+        schema = pq.ParquetFile(one).schema
+        for i in range(len(schema)):
+            column = schema.column(i)
+            name = column.path
+            if column.physical_type != "INT96" or name not in table.column_names:
+                continue
+            index = table.schema.get_field_index(name)
+            utc = pa.timestamp("us", tz="UTC")
+            table = table.set_column(index, name, table.column(index).cast(utc))
+    return table
+
+
+def _csv_options(contract: Contract | None) -> Any:
+    """The contract's types for its columns; an unquoted empty value is null
+    (as Spark reads CSV), a quoted one the empty string."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    arrow = {
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "string": pa.string(),
+        "bool": pa.bool_(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "date": pa.date32(),
+    }
+    columns = contract.columns if contract is not None else []
+    return pa_csv.ConvertOptions(
+        column_types={c.name: arrow[c.type] for c in columns},
+        strings_can_be_null=contract is not None,
+        quoted_strings_can_be_null=False,
+    )
 
 
 def _verdict(contract: Any, table: pa.Table) -> dict[str, Any]:

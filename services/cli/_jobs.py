@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dis
 import importlib
 import importlib.util
+import inspect
 import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import cast
+from types import ModuleType
+from typing import Any, cast
 
 import click
 
-from featurestore.services.cli._common import USAGE, spinner, usage_error
+from featurestore.services.cli._common import FAILED, USAGE, spinner, usage_error
 
 BUILT_IN_JOBS = (
     "generate_raw_events",
@@ -59,9 +63,12 @@ def submit_command(module: str, args: list[str], master: str) -> list[str]:
         wants_s3a,
     )
 
-    spec = importlib.util.find_spec(module)
+    try:
+        spec = importlib.util.find_spec(module)
+    except ImportError:  # a missing parent package: ``jobs.x`` without jobs/
+        spec = None
     if spec is None or spec.origin is None:
-        raise click.UsageError(f"job module {module} not found")
+        raise usage_error(f"JOB_NOT_FOUND: job module {module} not found")
     s3a = wants_s3a()
     return [
         _spark_submit(),
@@ -105,7 +112,8 @@ def _job_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     is_eager=True,
-    help="the project whose jobs to list (default: found as feast finds it)",
+    help="the project whose jobs to list and run (default: found as feast finds "
+    "it); the job finds it too (as $FS_REPO_PATH)",
 )
 @click.argument("job", callback=_job_name)
 @click.argument("job_args", nargs=-1, type=click.UNPROCESSED, metavar="[JOB ARGS]...")
@@ -135,6 +143,7 @@ def run(
     violation), 2 on a bad argument.
     """
     module = jobs(repo)[job]
+    env = _job_env(repo)
     if print_submit or submit:
         line = submit_command(
             module,
@@ -142,17 +151,119 @@ def run(
             master or os.environ.get("FS_SPARK_MASTER", "local[*]"),
         )
         if print_submit:
-            click.echo(shlex.join(line))
+            prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
+            click.echo(shlex.join([*prefix, *line]))
             return
-        raise click.exceptions.Exit(subprocess.call(line))
-    entry = cast("Callable[[list[str]], int]", importlib.import_module(module).main)
-    try:
-        with spinner(f"running {job}"):
-            code = entry(list(job_args))
-    except SystemExit as exc:  # argparse: --help (0) or a bad argument (2)
-        code = exc.code if isinstance(exc.code, int) else USAGE
+        raise click.exceptions.Exit(subprocess.call(line, env={**os.environ, **env}))
+    entry = _entry(job, _import(job, module))
+    if _asks_help(job_args) and not _reads_argv(entry):
+        # A main(argv) that never reads argv would run (and publish) on --help.
+        _print_job_help(job, module)
+        return
+    with _environment(env):
+        code = _call(job, entry, list(job_args))
     if code:
         raise click.exceptions.Exit(code)
+
+
+def _job_env(repo: Path | None) -> dict[str, str]:
+    # --repo reaches the job as $FS_REPO_PATH, which Project.discover honours:
+    # the job's own discovery (contracts, data root) then sees the same project
+    # while relative paths among the job's arguments keep meaning the caller's
+    # working directory (a chdir would change them, and the whole process's).
+    if repo is None:
+        return {}
+    from featurestore.services.project import Project
+
+    return {"FS_REPO_PATH": str(Project.discover(repo).repo)}
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set some environment variables for a block, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _import(job: str, module: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # featurestore.yaml names a module that is not there
+        raise usage_error(
+            f"JOB_NOT_FOUND: job {job!r}: cannot import {module} ({exc}); "
+            "fix `jobs:` in featurestore.yaml"
+        ) from exc
+
+
+def _entry(job: str, module: ModuleType) -> Callable[[list[str]], int]:
+    entry = getattr(module, "main", None)
+    try:
+        inspect.signature(entry).bind([])  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # not callable, or main() without argv
+        raise usage_error(
+            f"JOB_NOT_FOUND: job {job!r}: {module.__name__} has no main(argv)"
+        ) from None
+    return cast("Callable[[list[str]], int]", entry)
+
+
+def _call(job: str, entry: Callable[[list[str]], int], argv: list[str]) -> int:
+    """Run ``entry(argv)``; a job failure (SparkJobError, ContractError) a
+    job did not catch itself is one line and exit 1, never a traceback."""
+    from featurestore.services.contracts import ContractError
+    from featurestore.spark_jobs.errors import SparkJobError
+
+    try:
+        with spinner(f"running {job}"):
+            code = entry(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a bad argument (2)
+        return exc.code if isinstance(exc.code, int) else USAGE
+    except (SparkJobError, ContractError) as exc:
+        click.echo(f"{job}: error [{exc.reason}] {exc}", err=True)
+        return FAILED
+    return code if isinstance(code, int) else 0
+
+
+def _asks_help(job_args: tuple[str, ...]) -> bool:
+    return any(arg in ("-h", "--help") for arg in job_args)
+
+
+def _reads_argv(entry: Callable[..., Any]) -> bool:
+    """Whether ``entry``'s body ever loads its first parameter (argv).
+
+    A ``main(argv)`` that never reads it cannot answer --help; it would do its
+    work instead. Anything not inspectable counts as reading it.
+    """
+    function = inspect.unwrap(entry)
+    code = getattr(function, "__code__", None)
+    if code is None or not code.co_argcount:  # main(*args): reads them somehow
+        return True
+    name = code.co_varnames[0]
+    for instruction in dis.get_instructions(code):
+        if not instruction.opname.startswith("LOAD_"):
+            continue
+        value = instruction.argval
+        if value == name or (isinstance(value, tuple) and name in value):
+            return True
+    return False
+
+
+def _print_job_help(job: str, module: str) -> None:
+    doc = inspect.getdoc(importlib.import_module(module)) or ""
+    click.echo(f"usage: featurestore run {job}\n")
+    if doc:
+        click.echo(doc + "\n")
+    click.echo(
+        f"{job} takes no arguments: its main(argv) ({module}) does not read "
+        "argv, so it was not run. Parse argv (argparse) to give it options."
+    )
 
 
 COMMANDS = [run]

@@ -27,6 +27,10 @@ def init(directory: Path) -> None:
         project.scaffold(directory)
     except project.ProjectError as exc:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
+    except OSError as exc:  # a folder that cannot be made or written
+        raise usage_error(
+            f"cannot create a project in {directory}: {exc.strerror or exc}"
+        ) from exc
     click.echo(f"created a project in {directory}")
 
 

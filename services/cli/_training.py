@@ -19,8 +19,9 @@ from featurestore.services.cli._contracts import _read_rows
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from feast import FeatureStore
 
-    from featurestore.services.offline import HistoricalResult
+    from featurestore.services.offline import HistoricalResult, Manifest
     from featurestore.services.storage import StorageOptions
 
 Format = Literal["parquet", "delta"]
@@ -77,17 +78,18 @@ def training_set(
 
     In this process, through the Delta offline store: no server needed.
     """
-    from featurestore.services.offline import Manifest, OfflineStoreError
+    from featurestore.services.offline import OfflineStoreError
     from featurestore.services.storage import absolute
 
+    if replay is not None and (features or feature_service):
+        raise click.UsageError("--replay takes no --features/--feature-service")
     entity = _read_rows(entities)
     out = absolute(out)
     storage = _storage(repo)
+    _check_out(out, fmt)
     try:
         if replay is not None:
-            if features or feature_service:
-                raise click.UsageError("--replay takes no --features/--feature-service")
-            manifest = Manifest.from_json(replay.read_text(encoding="utf-8"))
+            manifest = _manifest(replay)
             with spinner("replaying"):
                 from featurestore.services.offline import replay as replay_rows
 
@@ -102,9 +104,11 @@ def training_set(
             manifest, rows = result.manifest, result.rows.num_rows
             with spinner(f"writing {rows} rows"):
                 _write(result.rows.reader(_BATCH_ROWS), out, fmt, storage)
+        _write_text(manifest_path(out), manifest.to_json() + "\n", storage)
     except OfflineStoreError as exc:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
-    _write_text(manifest_path(out), manifest.to_json() + "\n", storage)
+    except OSError as exc:  # --out in a folder that cannot be made or written
+        raise usage_error(f"cannot write {out}: {exc}") from exc
     summary = {
         "rows": rows,
         "out": out,
@@ -129,19 +133,19 @@ def _join(
 ) -> HistoricalResult:
     if (features is None) == (feature_service is None):
         raise click.UsageError("give --features or --feature-service (one of them)")
-    with spinner(f"loading {repo}"):
-        from feast import FeatureStore
+    refs = [f.strip() for f in (features or "").split(",") if f.strip()]
+    if features is not None and not refs:
+        raise click.UsageError("--features names no feature (view:feature,...)")
+    from featurestore.services.cli._monitor import feature_store
+    from featurestore.services.offline import (
+        HistoricalRequest,
+        get_historical_features,
+    )
 
-        from featurestore.services.offline import (
-            HistoricalRequest,
-            get_historical_features,
-        )
-
-        try:
-            store = FeatureStore(repo_path=str(repo))
-        except Exception as exc:  # Feast raises many types for a bad repo
-            raise usage_error(f"cannot load the Feast repo {repo}: {exc}") from exc
-    wanted = feature_service or [f for f in (features or "").split(",") if f]
+    store = feature_store(repo)
+    if feature_service is not None:
+        _check_service(store, feature_service)
+    wanted = feature_service or refs
     request = HistoricalRequest(
         entity=entity,
         features=wanted,
@@ -150,6 +154,46 @@ def _join(
     )
     with spinner("joining"):
         return get_historical_features(store, request)
+
+
+def _check_service(store: FeatureStore, name: str) -> None:
+    from feast.errors import FeatureServiceNotFoundException
+
+    try:
+        store.get_feature_service(name)
+    except FeatureServiceNotFoundException as exc:
+        known = sorted(s.name for s in store.list_feature_services())
+        raise usage_error(
+            f"FEATURE_SERVICE_NOT_FOUND: unknown feature service {name!r} "
+            f"(known: {', '.join(known) or 'none'})"
+        ) from exc
+
+
+def _manifest(path: Path) -> Manifest:
+    """The manifest at ``path``; anything else is a usage error."""
+    from featurestore.services.offline import Manifest
+
+    try:
+        return Manifest.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        # ValueError: not JSON or not UTF-8; the others: JSON of another shape.
+        raise usage_error(
+            f"--replay {path} is not a training-set manifest (OUT.manifest.json "
+            f"as training-set writes it): {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _check_out(out: str, fmt: Format) -> None:
+    """Refuse a local --out that cannot take the file, before any work."""
+    from featurestore.services.storage import is_local, local_path
+
+    if not is_local(out):
+        return
+    where = Path(local_path(out))
+    if fmt == "parquet" and where.is_dir():
+        raise usage_error(f"--out {out} is a folder; give a file path for Parquet")
+    if Path(manifest_path(str(where))).is_dir():
+        raise usage_error(f"{manifest_path(out)} (the manifest) is a folder")
 
 
 def _write(

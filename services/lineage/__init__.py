@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from featurestore.services.lineage.errors import (
+    DataRootNotFoundError,
     LineageError,
     LineageErrorReason,
     StorageUnavailableError,
@@ -16,6 +17,7 @@ from featurestore.services.lineage.history import (
 )
 
 __all__ = [
+    "DataRootNotFoundError",
     "LineageError",
     "LineageErrorReason",
     "StorageUnavailableError",

@@ -75,8 +75,9 @@ def history_of(
     their credentials from the ``AWS_*`` environment).
 
     Raises:
-        LineageError: no table there, or the object store did not answer.
-        ProjectNotFoundError: a bare name and neither a project nor data_dir.
+        LineageError: no table there, the object store did not answer, or a
+            bare name and neither a project nor data_dir (PROJECT_NOT_FOUND).
+        ProjectConfigError: the project's featurestore.yaml is malformed.
     """
     try:
         project: Project | None = Project.discover()

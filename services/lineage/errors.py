@@ -12,6 +12,8 @@ class LineageErrorReason(StrEnum):
     """No Delta table exists at the path."""
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
     """The object store holding the table did not answer or refused."""
+    PROJECT_NOT_FOUND = "PROJECT_NOT_FOUND"
+    """A table name, but no project (nor data root) to locate it in."""
 
 
 class LineageError(Exception):
@@ -54,4 +56,17 @@ class StorageUnavailableError(LineageError, ConnectionError):
             "(check storage_options in featurestore.yaml)",
             reason=LineageErrorReason.STORAGE_UNAVAILABLE,
             metadata={"path": path},
+        )
+
+
+class DataRootNotFoundError(LineageError, LookupError):
+    """A bare table name with no project and no data root to find it under."""
+
+    def __init__(self, table: str, folder: str) -> None:
+        super().__init__(
+            f"no feature_store.yaml in {folder} to locate table {table!r}: run in "
+            "a project folder, set $FS_REPO_PATH to one, pass --data-dir, or give "
+            "the table's path",
+            reason=LineageErrorReason.PROJECT_NOT_FOUND,
+            metadata={"table": table, "folder": folder},
         )

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
+from deltalake.exceptions import DeltaError, DeltaProtocolError
 
 from featurestore.services.lineage.errors import (
+    DataRootNotFoundError,
     StorageUnavailableError,
     TableNotFoundError,
 )
-from featurestore.services.project import Project
+from featurestore.services.project import Project, ProjectNotFoundError
 from featurestore.services.storage import (
     StorageOptions,
     is_uri,
@@ -75,10 +76,18 @@ def resolve_table(table: str, data_dir: str | os.PathLike[str] | None = None) ->
 
     A bare name (no path separator, not an existing folder) means
     `<data_dir>/features/<name>`, the layout of `spark_jobs.paths.DataPaths`.
+
+    Raises:
+        DataRootNotFoundError: A bare name, no ``data_dir`` and no project.
     """
     if is_uri(table) or os.sep in table or "/" in table or os.path.isdir(table):
         return table
-    root = os.fspath(data_dir) if data_dir is not None else default_data_root()
+    if data_dir is not None:
+        return join(os.fspath(data_dir), "features", table)
+    try:
+        root = default_data_root()
+    except ProjectNotFoundError as exc:
+        raise DataRootNotFoundError(table, exc.metadata["repo"]) from exc
     return join(root, "features", table)
 
 
@@ -143,8 +152,12 @@ def table_history(
     location = os.fspath(path)
     try:
         commits = open_delta(location, storage).history(limit)
-    except _DeltaTableNotFoundError as exc:
-        raise TableNotFoundError(location) from exc
     except OSError as exc:  # delta-rs: the object store did not answer
         raise StorageUnavailableError(location) from exc
+    except DeltaProtocolError:  # a table, with features delta-rs cannot read
+        raise
+    except DeltaError as exc:
+        # delta-rs's TableNotFoundError, or its kernel refusing the location
+        # itself (a file, not a folder: "Invalid table location").
+        raise TableNotFoundError(location) from exc
     return [_record(commit) for commit in commits]

@@ -34,6 +34,8 @@ def scaffold(directory: Path) -> None:
 
     Raises:
         DirectoryNotEmptyError: ``directory`` exists and holds anything.
+        OSError: ``directory`` cannot be created or written (the command
+            line reports it in one line).
     """
     directory = Path(directory)
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):

@@ -158,6 +158,7 @@ def test_cli_missing_table_exits_2_with_one_line(
 
 def test_public_api_is_pinned() -> None:
     assert sorted(lineage.__all__) == [
+        "DataRootNotFoundError",
         "LineageError",
         "LineageErrorReason",
         "StorageUnavailableError",

@@ -1,0 +1,361 @@
+"""A user mistake is one line on stderr and exit 2 (usage) or 1 (a failure):
+never a traceback, and never work done (a publish, a registry file) on the way."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import write_deltalake
+
+from featurestore.services.cli import main
+from featurestore.services.project import scaffold
+
+REPO = Path(__file__).resolve().parents[3]
+CONTRACTS = REPO / "feature_repo" / "contracts"
+TS = pa.timestamp("us", tz="UTC")
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _one_line(err: str, reason: str) -> None:
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert reason in err
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory that is no project, with no project in the env."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    for name in ("FS_REPO_PATH", "FS_CONTRACTS_DIR", "FS_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return folder
+
+
+def _project_with_job(tmp_path: Path, package: str, body: str) -> Path:
+    """A project whose featurestore.yaml names job ``job`` = ``<package>.job``."""
+    repo = tmp_path / "proj"
+    (repo / package).mkdir(parents=True)
+    (repo / "feature_store.yaml").write_text("project: proj\n")
+    (repo / "featurestore.yaml").write_text(f"jobs:\n  job: {package}.job\n")
+    (repo / package / "__init__.py").write_text("")
+    (repo / package / "job.py").write_text(body)
+    return repo
+
+
+# -- run JOB ---------------------------------------------------------------
+
+
+def test_run_help_never_runs_a_job_that_ignores_argv(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "ran"
+    repo = _project_with_job(
+        tmp_path,
+        "jobs_ignoring_argv",
+        '"""Writes a marker: the work a --help must not do."""\n'
+        "from pathlib import Path\n\n"
+        "def main(argv=None):\n"
+        f"    Path({str(marker)!r}).write_text('ran')\n"
+        "    return 0\n",
+    )
+    code, out, _ = _run(capsys, "run", "--repo", str(repo), "job", "--help")
+    assert code == 0
+    assert not marker.exists()
+    assert "does not read argv" in out and "Writes a marker" in out
+    assert _run(capsys, "run", "--repo", str(repo), "job")[0] == 0
+    assert marker.read_text() == "ran"  # without --help it does run
+
+
+def test_scaffolded_job_parses_its_arguments(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    for name in ("jobs", "jobs.example"):  # another project's, imported earlier
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    scaffold(tmp_path / "p")
+    code, out, _ = _run(capsys, "run", "--repo", str(tmp_path / "p"), "example", "-h")
+    assert code == 0
+    assert out.startswith("usage: featurestore run example")
+    assert "--master" in out and "--run-id" in out
+    assert not (tmp_path / "p" / "data" / "features").exists()  # nothing published
+    code, _, err = _run(capsys, "run", "--repo", str(tmp_path / "p"), "example", "--x")
+    assert code == 2 and "unrecognized arguments: --x" in err
+    text = (tmp_path / "p" / "jobs" / "example.py").read_text()
+    assert "leaves the table as it was" not in text  # created_timestamp changes
+
+
+def test_a_job_failure_the_job_did_not_catch_is_one_line_exit_1(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _project_with_job(
+        tmp_path,
+        "jobs_raising",
+        "from featurestore.spark_jobs.errors import ConfigError\n\n"
+        "def main(argv):\n"
+        "    raise ConfigError('mode merge needs keys', mode='merge')\n",
+    )
+    code, _, err = _run(capsys, "run", "--repo", str(repo), "job")
+    assert code == 1
+    _one_line(err, "[CONFIG_INVALID] mode merge needs keys")
+
+
+def test_a_job_module_that_is_not_there_is_usage(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _project_with_job(tmp_path, "jobs_present", "def main(argv):\n  return 0\n")
+    (repo / "featurestore.yaml").write_text("jobs:\n  gone: no_such_pkg.gone\n")
+    code, _, err = _run(capsys, "run", "--repo", str(repo), "gone")
+    assert code == 2
+    _one_line(err, "JOB_NOT_FOUND")
+    code, _, err = _run(capsys, "run", "--repo", str(repo), "--print-submit", "gone")
+    assert code == 2
+    _one_line(err, "JOB_NOT_FOUND")
+
+
+def test_run_repo_reaches_the_job(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    found = tmp_path / "found"
+    repo = _project_with_job(
+        tmp_path,
+        "jobs_discovering",
+        "from pathlib import Path\n"
+        "from featurestore.services.project import Project\n\n"
+        "def main(argv):\n"
+        f"    Path({str(found)!r}).write_text(str(Project.discover().repo))\n"
+        "    return 0\n",
+    )
+    code, _, err = _run(capsys, "run", "--repo", str(repo), "job")
+    assert code == 0, err
+    assert found.read_text() == str(repo.resolve())
+    import os
+
+    assert "FS_REPO_PATH" not in os.environ  # set for the job only
+    code, out, _ = _run(capsys, "run", "--repo", str(repo), "--print-submit", "job")
+    assert code == 0
+    assert out.startswith(f"env FS_REPO_PATH={repo.resolve()} ")
+
+
+# -- contracts ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sub", ["list", "show", "diff", "check", "check-feast", "validate"]
+)
+def test_contracts_help_works_outside_a_project(
+    sub: str, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, "contracts", sub, "--help")
+    assert code == 0, err
+    assert out.startswith(f"Usage: featurestore contracts {sub}")
+    assert "--repo" in out
+
+
+def test_contracts_take_repo_as_the_hint_says(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(capsys, "contracts", "list")
+    assert code == 2
+    _one_line(err, "pass --repo")
+    scaffold(tmp_path / "p")
+    repo = str(tmp_path / "p")
+    for argv in (("--repo", repo, "list"), ("list", "--repo", repo)):
+        code, out, _ = _run(capsys, "contracts", *argv)
+        assert code == 0
+        assert out.startswith("customer_purchases\t1.0.0")
+    code, out, _ = _run(capsys, "contracts", "check-feast", "--repo", repo, "--json")
+    assert code == 0 and json.loads(out)["problems"] == []
+
+
+def _merchant_csv(tmp_path: Path, rate: str, count: str) -> Path:
+    csv = tmp_path / "rows.csv"
+    csv.write_text(
+        "merchant_id,event_timestamp,created_timestamp,txn_count_30d,"
+        "fraud_count_30d,fraud_rate_30d\n"
+        f"M0001,2026-11-01T00:00:00Z,2026-11-01T00:00:00Z,{count},0,{rate}\n"
+        f"M0002,2026-11-01T00:00:00Z,2026-11-01T00:00:00Z,{count},1,{rate}\n"
+    )
+    return csv
+
+
+def _validate(capsys: pytest.CaptureFixture[str], path: Path, contract: str) -> tuple[
+    int, dict[str, object]
+]:  # fmt: skip
+    code, out, err = _run(
+        capsys, "contracts", "--root", str(CONTRACTS), "validate", str(path),
+        "--contract", contract, "--json",
+    )  # fmt: skip
+    assert "Traceback" not in err
+    return code, json.loads(out)
+
+
+def test_validate_csv_reads_the_contracts_types(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 0 in a float64 column is a float, not a reason to fail the whole file.
+    code, verdict = _validate(
+        capsys, _merchant_csv(tmp_path, "0", "4"), "merchant_risk"
+    )
+    assert (code, verdict["schema_problems"], verdict["failed"]) == (0, {}, 0)
+    # A blank value is a null: its row fails not_nullable, not the whole file
+    # (a column of blanks only was inferred as type null).
+    code, verdict = _validate(
+        capsys, _merchant_csv(tmp_path, "0.5", ""), "merchant_risk"
+    )
+    assert code == 1
+    assert verdict["schema_problems"] == {}
+    assert (verdict["rows"], verdict["failed"]) == (2, 2)
+    assert verdict["by_reason"] == {"txn_count_30d:not_nullable": 2}
+
+
+def _merchant_rows() -> pa.Table:
+    return pa.table(
+        {
+            "merchant_id": ["M0001", "M0002"],
+            "event_timestamp": pa.array([NOW, NOW], TS),
+            "created_timestamp": pa.array([NOW, NOW], TS),
+            "txn_count_30d": pa.array([40, 3], pa.int64()),
+            "fraud_count_30d": pa.array([2, 0], pa.int64()),
+            "fraud_rate_30d": [0.05, 0.0],
+        }
+    )
+
+
+def test_validate_reads_int96_timestamps_as_utc(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Spark writes timestamps as INT96 (UTC instants, read without a zone).
+    path = tmp_path / "part-00000.parquet"
+    pq.write_table(_merchant_rows(), path, use_deprecated_int96_timestamps=True)
+    assert pq.ParquetFile(path).schema.column(1).physical_type == "INT96"
+    code, verdict = _validate(capsys, path, "merchant_risk")
+    assert (code, verdict["schema_problems"], verdict["passed"]) == (0, {}, 2)
+
+
+def test_validate_reads_a_delta_table_as_its_snapshot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = tmp_path / "merchant_risk"
+    bad = _merchant_rows().set_column(5, "fraud_rate_30d", pa.array([9.0, 9.0]))
+    write_deltalake(table, bad)
+    write_deltalake(table, _merchant_rows(), mode="overwrite")  # removes v0's file
+    assert len(list(table.glob("*.parquet"))) == 2
+    code, verdict = _validate(capsys, table, "merchant_risk")
+    assert (code, verdict["rows"], verdict["failed"]) == (0, 2, 0)
+
+
+# -- lineage -------------------------------------------------------------------
+
+
+def test_lineage_of_a_file_or_a_name_without_project(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "part-00000.parquet"
+    pq.write_table(_merchant_rows(), path)
+    code, _, err = _run(capsys, "lineage", str(path))
+    assert code == 2
+    _one_line(err, "TABLE_NOT_FOUND")
+    code, _, err = _run(capsys, "lineage", "customer_spend")
+    assert code == 2
+    _one_line(err, "PROJECT_NOT_FOUND")
+    assert "--data-dir" in err and "--repo" not in err  # what lineage takes
+
+
+# -- auth add-key ----------------------------------------------------------------
+
+
+def test_add_key_creates_the_folder_and_refuses_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = tmp_path / "keys" / "k.yaml"
+    code, out, _ = _run(capsys, "auth", "add-key", "--file", str(keys),
+                        "--principal", "scorer")  # fmt: skip
+    assert code == 0 and out.startswith("fsk_") and "scorer" in keys.read_text()
+    before = keys.read_text()
+    code, _, err = _run(capsys, "auth", "add-key", "--file", str(keys),
+                        "--principal", "")  # fmt: skip
+    assert code == 2
+    _one_line(err, "AUTH_CONFIG")
+    assert keys.read_text() == before
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("keys: [1, 2\n")
+    code, _, err = _run(capsys, "auth", "add-key", "--file", str(broken),
+                        "--principal", "scorer")  # fmt: skip
+    assert code == 2
+    _one_line(err, "AUTH_CONFIG")
+
+
+# -- init, monitor, training-set -------------------------------------------------
+
+
+def test_init_where_no_folder_can_be_made_is_usage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    code, _, err = _run(capsys, "init", str(tmp_path / "a-file" / "p"))
+    assert code == 2
+    _one_line(err, "cannot create a project")
+
+
+def test_monitor_before_feast_apply_is_usage_and_creates_nothing(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scaffold(tmp_path / "p")
+    registry = tmp_path / "p" / "data" / "feast" / "registry.db"
+    code, _, err = _run(capsys, "monitor", "freshness", "--repo", str(tmp_path / "p"))
+    assert code == 2
+    _one_line(err, "REGISTRY_NOT_FOUND")
+    assert "feast apply" in err
+    assert not registry.parent.exists()
+
+
+def _entities(tmp_path: Path) -> Path:
+    entities = tmp_path / "entities.parquet"
+    rows = {"customer_id": [1], "event_timestamp": pa.array([NOW], TS)}
+    pq.write_table(pa.table(rows), entities)
+    return entities
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [b"{not json", b"{}", b"[]", b'{"tables": [1]}', b"PAR1\x89\xff\x00"],
+)
+def test_training_set_replay_of_a_non_manifest_is_usage(
+    manifest: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entities = _entities(tmp_path)
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(manifest)
+    out = str(tmp_path / "o.parquet")
+    code, _, err = _run(capsys, "training-set", "--entities", str(entities),
+                        "--replay", str(bad), "--out", out)  # fmt: skip
+    assert code == 2
+    _one_line(err, "not a training-set manifest")
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_training_set_features_naming_nothing_or_out_a_folder_is_usage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entities = _entities(tmp_path)
+    base = ("training-set", "--entities", str(entities), "--repo", str(tmp_path))
+    code, _, err = _run(capsys, *base, "--features", ",", "--out", str(tmp_path / "o"))
+    assert code == 2 and "--features names no feature" in err
+    assert not (tmp_path / "o").exists()
+    code, _, err = _run(capsys, *base, "--features", "v:f", "--out", str(tmp_path))
+    assert code == 2
+    _one_line(err, "is a folder")
