@@ -44,7 +44,7 @@ def write(
                 uri,
                 rows,
                 mode="overwrite",
-                schema_mode="overwrite" if whole else None,
+                schema_mode="overwrite" if whole else "merge",
                 predicate=replace_where,
                 partition_by=partitions_by,
                 storage_options=options,
@@ -55,6 +55,7 @@ def write(
                 uri,
                 rows,
                 mode="append",
+                schema_mode="merge",
                 partition_by=partitions_by,
                 storage_options=options,
                 commit_properties=commit,
@@ -80,6 +81,7 @@ def merge(
         predicate=condition,
         source_alias="s",
         target_alias="t",
+        merge_schema=True,
         commit_properties=_commit(stamp),
     )
     if not insert_only:
@@ -88,6 +90,12 @@ def merge(
         builder.when_not_matched_insert_all().execute()
     except CommitFailedError as exc:
         raise WriteConflictError(location, _first_line(exc)) from exc
+
+
+def columns(location: str, storage: StorageOptions) -> frozenset[str]:
+    """Column names of the Delta table at ``location``."""
+    schema = open_delta(location, storage).schema()
+    return frozenset(f.name for f in schema.fields)
 
 
 def is_delta_table(location: str, storage: StorageOptions) -> bool:

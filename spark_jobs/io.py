@@ -185,7 +185,9 @@ def write_delta(
     included) unless ``replace_where`` limits it to the rows matching that
     predicate; a failure before the commit leaves the table at its previous
     version. ``partition_by`` applies when the write creates the table or
-    replaces it whole; otherwise the table keeps its partitioning.
+    replaces it whole; otherwise the table keeps its partitioning. A column
+    ``df`` has and the table lacks (one a contract added) joins the table's
+    schema in the same commit; older rows read it as null.
 
     Args:
         df: Rows to write.
@@ -216,8 +218,10 @@ def write_delta(
     whole = mode == "overwrite" and replace_where is None
     if replace_where is not None:
         writer = writer.option("replaceWhere", replace_where)
-    elif whole:
+    if whole:
         writer = writer.option("overwriteSchema", "true")
+    else:
+        writer = writer.option("mergeSchema", "true")
     if partition_by and (whole or not is_delta_table(df, location)):
         writer = writer.partitionBy(*partition_by)
     with _conflicts_translated(location):
@@ -246,7 +250,9 @@ def merge_delta(
 
     Rows are matched on equal ``on`` columns (null-safe); matched rows are
     updated from ``df`` where ``update_when`` holds (all when None), unmatched
-    rows are inserted. The table must exist.
+    rows are inserted. The table must exist. A column ``df`` has and the
+    table lacks (one a contract added) joins the table's schema in the same
+    commit; in ``on`` it matches only null, the value the table's rows have.
 
     Args:
         df: Source rows; at most one per ``on`` value unless ``insert_only``.
@@ -255,7 +261,8 @@ def merge_delta(
         metadata: Stamped as the commit's ``userMetadata``.
         update_when: SQL condition over ``t.`` (target) and ``s.`` (source)
             columns, in the SQL both Spark and delta-rs read (backticked
-            names, ``IS NOT DISTINCT FROM``).
+            names, ``IS NOT DISTINCT FROM``); see `same_value` for columns
+            the table may lack.
         insert_only: Only insert unmatched rows, never update.
         target_filter: SQL condition on ``t.`` that every matching row
             satisfies; lets Delta skip files.
@@ -263,11 +270,12 @@ def merge_delta(
     Raises:
         WriteConflictError: a concurrent commit conflicted with this one.
     """
-    terms = [f"(t.`{n}` IS NOT DISTINCT FROM s.`{n}`)" for n in on]
+    spark = df.sparkSession
+    held = delta_columns(spark, location)
+    terms = [same_value(n, held) for n in on]
     condition = " AND ".join(
         [*([f"({target_filter})"] if target_filter else []), *terms] or ["TRUE"]
     )
-    spark = df.sparkSession
     if not spark_can_open(spark, location):
         _delta_rs.merge(
             df,
@@ -284,6 +292,7 @@ def merge_delta(
             DeltaTable.forPath(spark, spark_uri(spark, location))
             .alias("t")
             .merge(df.alias("s"), condition)
+            .withSchemaEvolution()
         )
         if not insert_only:
             builder = builder.whenMatchedUpdateAll(update_when)
@@ -297,6 +306,25 @@ def merge_delta(
                 spark.conf.unset(_COMMIT_INFO_CONF)
             else:
                 spark.conf.set(_COMMIT_INFO_CONF, previous)
+
+
+def delta_columns(spark: SparkSession, location: str) -> frozenset[str]:
+    """Column names of the Delta table at ``location`` (which must exist)."""
+    if not spark_can_open(spark, location):
+        return _delta_rs.columns(location, storage_options())
+    uri = spark_uri(spark, location)
+    return frozenset(DeltaTable.forPath(spark, uri).toDF().columns)
+
+
+def same_value(name: str, held: frozenset[str]) -> str:
+    """SQL: target ``t`` and source ``s`` agree on column ``name`` (null-safe).
+
+    A column the target lacks (``held`` are its columns) is null in every
+    target row, so only a null source value agrees.
+    """
+    if name in held:
+        return f"(t.`{name}` IS NOT DISTINCT FROM s.`{name}`)"
+    return f"(s.`{name}` IS NULL)"
 
 
 def committed_version(

@@ -22,8 +22,10 @@ from featurestore.services.storage import absolute, is_uri, join
 from featurestore.spark_jobs.errors import ConfigError, WriteConflictError
 from featurestore.spark_jobs.io import (
     committed_version,
+    delta_columns,
     is_delta_table,
     merge_delta,
+    same_value,
     write_delta,
 )
 from featurestore.spark_jobs.paths import DataPaths, default_data_root
@@ -352,11 +354,9 @@ def _merge(
         # A racing creator makes this a conflict; the retry then merges.
         _append(contract, rows, location, stamp)
         return
-    key = set(contract.primary_key)
+    key, held = set(contract.primary_key), delta_columns(rows.sparkSession, location)
     changed = [
-        f"NOT (t.`{c}` IS NOT DISTINCT FROM s.`{c}`)"
-        for c in contract.column_names
-        if c not in key
+        f"NOT {same_value(c, held)}" for c in contract.column_names if c not in key
     ]
     created = contract.created_timestamp
     merge_delta(

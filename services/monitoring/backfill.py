@@ -24,7 +24,7 @@ from featurestore.services.monitoring.assess import Assessment, Reference
 from featurestore.services.monitoring.errors import TableNotFoundError
 from featurestore.services.monitoring.reference import resolve_reference
 from featurestore.services.monitoring.snapshot import (
-    open_snapshot,
+    open_features,
     profile_dataset,
     table_versions,
 )
@@ -116,6 +116,9 @@ def profile_version(
 ) -> list[dict[str, Any]]:
     """Profile rows of `version` from its pinned snapshot, scored like a publish.
 
+    Only the contract's features the version holds with a comparable type
+    (see `snapshot.comparable_features`) are profiled.
+
     Args:
         contract: The table's contract.
         location: Feature table location.
@@ -128,8 +131,9 @@ def profile_version(
     Raises:
         TableNotFoundError: The version cannot be read (vacuumed, unknown).
     """
-    snapshot = open_snapshot(location, version, storage_options, list(contract.drift))
-    columns = profile_dataset(snapshot, contract.drift, reference)
+    snapshot = open_features(location, version, contract, None, storage_options)
+    # A feature this version lacks (added to the contract later) gets no row.
+    columns = profile_dataset(snapshot.rows, snapshot.settings, reference)
     earlier = [p for p in profiles_from(contract.name, rows) if p.version < version]
     assessment = Assessment(
         contract.name, columns, contract.drift, reference,

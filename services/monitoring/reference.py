@@ -6,6 +6,10 @@ version the table's profiles started from (the first profiled version, or the
 version a first profile was compared with). Its buckets (equal-frequency edges,
 top-k categories) and its own counts on them are computed once from its
 snapshot (DuckDB) and then carried in every later profile row.
+
+A feature the reference version lacks (a column the contract added later), or
+holds with a type of another family, has no buckets: the reference leaves it
+out, and the profile rows record that with empty ``reference_counts``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from featurestore.services.monitoring.errors import (
     TableNotFoundError,
 )
 from featurestore.services.monitoring.snapshot import (
-    open_snapshot,
+    open_features,
     reference_from_snapshot,
 )
 
@@ -75,22 +79,34 @@ def baseline_version(
 
 def _stored(
     rows: list[dict[str, Any]], version: int, settings: Mapping[str, DriftSettings]
-) -> Reference | None:
+) -> tuple[dict[str, ReferenceColumn], set[str]]:
+    """The buckets rows carry from `version`, and the features it is known to lack.
+
+    A row of the same kind keyed to `version` with no reference counts records
+    that `version` has no buckets for its feature (it lacks the column); the
+    newest row of a feature decides.
+    """
     found: dict[str, ReferenceColumn] = {}
+    lacking: set[str] = set()
     for row in sorted(rows, key=lambda r: r["profiled_at"]):
+        name, setting = row["feature"], settings.get(row["feature"])
+        if row["reference_version"] != version or setting is None:
+            continue
+        if row["kind"] != setting.kind:
+            continue  # the column changed kind since: its old buckets do not apply
         counts = tuple(row["reference_counts"] or ())
-        if row["reference_version"] == version and counts:
-            found[row["feature"]] = ReferenceColumn(
+        if counts:
+            found[name] = ReferenceColumn(
                 row["kind"],
                 tuple(row["edges"] or ()),
                 tuple(row["categories"] or ()),
                 counts,
             )
-    if all(
-        name in found and found[name].kind == s.kind for name, s in settings.items()
-    ):
-        return Reference(version, {n: found[n] for n in settings})
-    return None
+            lacking.discard(name)
+        else:
+            lacking.add(name)
+            found.pop(name, None)
+    return found, lacking
 
 
 def resolve_reference(
@@ -121,13 +137,15 @@ def resolve_reference(
     if version is None:
         return None
     settings = contract.drift
-    stored = _stored(rows, version, settings)
-    if stored is not None:
-        return stored
-    try:
-        snapshot = open_snapshot(location, version, storage_options, list(settings))
-    except TableNotFoundError as exc:
-        raise BaselineNotFoundError(
-            contract.name, f"version {version} of {contract.name} cannot be read"
-        ) from exc
-    return reference_from_snapshot(snapshot, version, settings)
+    found, lacking = _stored(rows, version, settings)
+    todo = {n: s for n, s in settings.items() if n not in found and n not in lacking}
+    if todo:
+        try:
+            snapshot = open_features(location, version, contract, todo, storage_options)
+        except TableNotFoundError as exc:
+            raise BaselineNotFoundError(
+                contract.name, f"version {version} of {contract.name} cannot be read"
+            ) from exc
+        computed = reference_from_snapshot(snapshot.rows, version, snapshot.settings)
+        found.update(computed.columns)
+    return Reference(version, {n: found[n] for n in settings if n in found})

@@ -8,6 +8,7 @@ its baseline version.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -16,12 +17,25 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
+from featurestore.services.contracts import Contract
 from featurestore.services.contracts.drift import DriftSettings
 from featurestore.services.monitoring.aggregates import Aggregate, ProfilePlan
 from featurestore.services.monitoring.assess import Reference, ReferenceColumn
 from featurestore.services.monitoring.errors import TableNotFoundError
 from featurestore.services.monitoring.model import ColumnProfile
 from featurestore.services.storage import read_delta
+
+
+def _load(
+    location: str, version: int, storage_options: Mapping[str, str] | None
+) -> DeltaTable:
+    try:
+        table = DeltaTable(location, storage_options=dict(storage_options or {}))
+        table.load_as_version(version)
+    except (DeltaError, ValueError, OSError) as exc:
+        # TableNotFoundError is a DeltaError; so is an unknown or vacuumed version.
+        raise TableNotFoundError(location, version) from exc
+    return table
 
 
 def open_snapshot(
@@ -32,18 +46,79 @@ def open_snapshot(
 ) -> pa.Table:
     """The rows of version `version` of the Delta table at `location`.
 
-    Only `columns` when given (the features a profile reads).
+    Only `columns` when given (each must be in that version).
 
     Raises:
         TableNotFoundError: No table there, or no such version.
     """
-    try:
-        table = DeltaTable(location, storage_options=dict(storage_options or {}))
-        table.load_as_version(version)
-    except (DeltaError, ValueError, OSError) as exc:
-        # TableNotFoundError is a DeltaError; so is an unknown or vacuumed version.
-        raise TableNotFoundError(location, version) from exc
-    return read_delta(table, columns)
+    return read_delta(_load(location, version, storage_options), columns)
+
+
+@dataclass(frozen=True)
+class FeatureSnapshot:
+    """The feature columns of one version that can be compared with the contract's."""
+
+    rows: pa.Table
+    """Those columns' values (no column when `settings` is empty)."""
+    settings: Mapping[str, DriftSettings]
+    """The contract's drift settings of the features the version holds with a
+    type of the contract type's family, in contract order."""
+
+
+# A version holds a feature comparably when its Arrow type is of the family of
+# the contract's type: an int64 baseline is bucketed for a float64 column (the
+# same numbers), a string one never for a bool (other values, a made-up score).
+_FAMILY = {"int64": "number", "float64": "number", "string": "string", "bool": "bool"}
+
+
+def _family(arrow_type: pa.DataType) -> str | None:
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        return "number"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "string"
+    return "bool" if pa.types.is_boolean(arrow_type) else None
+
+
+def comparable_features(
+    schema: pa.Schema, contract: Contract, settings: Mapping[str, DriftSettings]
+) -> dict[str, DriftSettings]:
+    """The features of `settings` that `schema` holds with a comparable type.
+
+    A feature the schema lacks (a column added to the contract later), or holds
+    with a type of another family (a number the contract now calls a string),
+    is left out.
+    """
+    types = {c.name: c.type for c in contract.columns}
+    held = {f.name: _family(f.type) for f in schema}
+    return {
+        name: s
+        for name, s in settings.items()
+        if name in held and held[name] == _FAMILY.get(types.get(name, ""))
+    }
+
+
+def open_features(
+    location: str,
+    version: int,
+    contract: Contract,
+    settings: Mapping[str, DriftSettings] | None = None,
+    storage_options: Mapping[str, str] | None = None,
+) -> FeatureSnapshot:
+    """The features of `contract` (or only `settings`) as version `version` holds them.
+
+    Features the version lacks, or holds with an incomparable type, are left
+    out (see `comparable_features`); no data is read when none is left.
+
+    Raises:
+        TableNotFoundError: No table there, or no such version.
+    """
+    table = _load(location, version, storage_options)
+    schema = pa.schema(table.schema().to_arrow())
+    wanted = contract.drift if settings is None else settings
+    kept = comparable_features(schema, contract, wanted)
+    if not kept:
+        return FeatureSnapshot(pa.Table.from_pydict({}), {})
+    return FeatureSnapshot(read_delta(table, list(kept)), kept)
 
 
 def table_versions(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 from scipy.stats import entropy
 
+from featurestore.services.contracts import parse_contract
 from featurestore.services.monitoring import read_drift, read_profiles
 from featurestore.services.monitoring.scores import EPSILON
 from featurestore.spark_jobs import ContractViolationError, Reason, publish
-from tests.unit.monitoring._support import contract, project, rows
+from tests.unit.monitoring._support import CONTRACT_YAML, contract, project, rows
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -93,3 +95,78 @@ def test_publishes_are_profiled_scored_and_a_blocking_drift_refuses(spark, tmp_p
     assert float(err.metadata["score"]) >= 0.2
     assert DeltaTable(location).version() == 1
     assert [p.version for p in read_profiles(proj, "shop")] == [0, 1]
+
+
+def _contract_with(version: str, *, drop: str = "", retype: str = "", extra=True):
+    text = CONTRACT_YAML.replace("version: 1.0.0", f"version: {version}")
+    if drop:
+        text = "\n".join(line for line in text.splitlines() if drop not in line)
+        text += "\n"
+    if retype:
+        text = text.replace("{name: visits, type: int64", "{name: visits, type: string")
+    if extra:
+        text += "  - {name: extra, type: float64, nullable: true}\n"
+    return parse_contract(text, f"shop/{version}.yaml")
+
+
+def _batch(n, *, seed, extra=False, bad=1):
+    """`n` shop rows; the first `bad` have a null `visits` (quarantined)."""
+    table = rows(n, seed=seed)
+    visits = table.column("visits").to_pylist()
+    table = table.set_column(
+        table.schema.get_field_index("visits"),
+        pa.field("visits", pa.int64()),
+        pa.array([None] * bad + visits[bad:], pa.int64()),
+    )
+    if extra:
+        table = table.append_column("extra", pa.array(range(n), pa.float64()))
+    return table
+
+
+@pytest.mark.parametrize("mode", ["merge", "append"])
+def test_a_column_added_by_the_contract_publishes_without_a_baseline_score(
+    spark, tmp_path, mode
+):
+    proj = project(tmp_path)
+    location = proj.table_uri("shop")
+    publish(spark.createDataFrame(_batch(40, seed=1)), contract(), location, job="t")
+    added = _contract_with("1.1.0")
+    batch = spark.createDataFrame(_batch(30, seed=2, extra=True))
+    report = publish(batch, added, location, mode=mode, job="t")
+    assert report.version == 1 and DeltaTable(location).version() == 1
+    assert "extra" in DeltaTable(location).schema().to_arrow().names
+    quarantine = DeltaTable(report.quarantine).to_pyarrow_table()
+    assert quarantine.num_rows == 2 and "extra" in quarantine.column_names
+    # The baseline (version 0) has no `extra`: profiled, no buckets, no score.
+    extra = read_profiles(proj, "shop", 1)[0].column("extra")
+    assert (extra.row_count, extra.counts, extra.reference_counts) == (29, (), ())
+    assert extra.mean == pytest.approx(sum(range(1, 30)) / 29)
+    scored = {s.feature for s in read_drift(proj, "shop", 1)}
+    assert scored == {"amount", "visits", "city"}
+    assert {s.feature for s in report.drift} == scored
+
+    # The next publish too, and its reference is still version 0's.
+    batch = spark.createDataFrame(_batch(30, seed=3, extra=True))
+    report = publish(batch, added, location, mode=mode, job="t")
+    assert report.version == 2
+    assert {s.feature for s in read_drift(proj, "shop", 2)} == scored
+    assert read_profiles(proj, "shop", 2)[0].reference_version == 0
+
+
+def test_a_dropped_or_retyped_column_publishes_without_a_made_up_score(spark, tmp_path):
+    proj = project(tmp_path)
+    location = proj.table_uri("shop")
+    publish(spark.createDataFrame(_batch(40, seed=1)), contract(), location, job="t")
+    changed = _contract_with("2.0.0", drop="name: city", retype="visits")
+    frame = _batch(30, seed=2, extra=True, bad=0).drop_columns(["city"])
+    visits = pa.array([f"v{v % 3}" for v in range(30)], pa.string())
+    frame = frame.set_column(frame.schema.get_field_index("visits"), "visits", visits)
+    report = publish(spark.createDataFrame(frame), changed, location, job="t")
+    assert report.version == 1
+    (v1,) = read_profiles(proj, "shop", 1)
+    assert {c.feature for c in v1.columns} == {"amount", "visits", "extra"}
+    # visits was int64 in the baseline: its numbers are no buckets for strings.
+    assert v1.column("visits").counts == () and v1.column("visits").kind == (
+        "categorical"
+    )
+    assert {s.feature for s in read_drift(proj, "shop", 1)} == {"amount"}
