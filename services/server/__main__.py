@@ -22,7 +22,9 @@ from featurestore.services.server.settings import ServerSettings
 from featurestore.services.server.transport import (
     ConfigError,
     check_exposure,
+    check_repo,
     server_credentials,
+    split_address,
 )
 
 
@@ -45,9 +47,12 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
     )
     try:
         # Before forking workers or loading Feast, so a refused setup exits at once.
+        if not settings.address.startswith(("unix:", "unix-abstract:")):
+            split_address(settings.address)
         check_exposure(settings, settings.address)
         server_credentials(settings)
         check_auth_settings(settings)
+        check_repo(settings)
     except (ConfigError, AuthConfigError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
@@ -69,7 +74,11 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr="127.0.0.1")
-    running = create_server(settings)
+    try:
+        running = create_server(settings)
+    except ConfigError as exc:  # BIND_FAILED
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
     # Everything loaded so far (Feast, the registry, protobuf descriptors:
     # ~170k objects) lives as long as the process. Freezing it keeps the
     # collector from walking it: a full collection drops from ~90 ms, a

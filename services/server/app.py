@@ -46,6 +46,7 @@ from featurestore.services.server.reflection import enable_reflection
 from featurestore.services.server.settings import ServerSettings
 from featurestore.services.server.transport import (
     CertificateReloader,
+    ConfigError,
     check_exposure,
     server_credentials,
 )
@@ -174,11 +175,19 @@ def create_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection_enabled:
         enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
-    port = (
-        server.add_insecure_port(address)
-        if tls is None
-        else server.add_secure_port(address, tls[0])
-    )
+    try:
+        port = (
+            server.add_insecure_port(address)
+            if tls is None
+            else server.add_secure_port(address, tls[0])
+        )
+    except RuntimeError as exc:  # grpc: "Failed to bind to address ..."
+        raise ConfigError(
+            "BIND_FAILED",
+            f"cannot listen on {address}: the port is in use or the address "
+            "is not this machine's",
+            address=address,
+        ) from exc
     server.start()
     stop = threading.Event()
     monitor = _HealthMonitor(

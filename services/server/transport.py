@@ -51,6 +51,40 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def split_address(address: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` as (host, port); an empty host is loopback.
+
+    Raises:
+        ConfigError: BAD_ADDRESS: no port, or one that is not a number in 0..65535.
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(
+            "BAD_ADDRESS",
+            f"address {address!r} is not host:port with a port in 0..65535",
+            address=address,
+        )
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def check_repo(settings: ServerSettings) -> None:
+    """Refuse to start without a Feast repo (``feature_store.yaml``).
+
+    Raises:
+        ConfigError: PROJECT_NOT_FOUND, naming the folder and ``--repo``.
+    """
+    config = (
+        settings.feature_store_yaml or Path(settings.repo_path) / "feature_store.yaml"
+    )
+    if not Path(config).is_file():
+        raise ConfigError(
+            "PROJECT_NOT_FOUND",
+            f"no {Path(config).name} at {Path(config).parent}: run from a project "
+            "folder or pass --repo DIR (`featurestore init DIR` makes one)",
+            path=str(config),
+        )
+
+
 def check_exposure(settings: ServerSettings, address: str) -> None:
     """Refuse a non-loopback ``address`` unless served with TLS and auth.
 

@@ -10,25 +10,18 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from featurestore.services.server.access import check_auth_settings
-from featurestore.services.server.transport import ConfigError, check_exposure
+from featurestore.services.server.transport import (
+    ConfigError,
+    check_exposure,
+    check_repo,
+    split_address,
+)
 from featurestore.services.ui.app import create_app
 
 if TYPE_CHECKING:
     from featurestore.services.ui.settings import UiSettings
 
 log = logging.getLogger(__name__)
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port`` as (host, port).
-
-    Raises:
-        ValueError: no port, or one that is not a number in 0..65535.
-    """
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"address {address!r} is not host:port")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def build_server(settings: UiSettings) -> uvicorn.Server:
@@ -45,6 +38,7 @@ def build_server(settings: UiSettings) -> uvicorn.Server:
     """
     check_exposure(settings, settings.ui_address)
     check_auth_settings(settings)
+    check_repo(settings)
     host, port = split_address(settings.ui_address)
     tls: dict[str, object] = {}
     if settings.tls_cert is not None or settings.tls_key is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,38 @@ def test_main_exits_2_with_one_line_naming_allow_insecure(tmp_path: Path) -> Non
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1, proc.stderr
         assert "--allow-insecure" in lines[0]
+
+
+def test_unusable_start_up_settings_exit_2_with_one_line(tmp_path: Path) -> None:
+    # No project, a port out of range, a port taken: one line, exit 2.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FS_")}
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    featurestore = str(Path(sys.executable).parent / "featurestore")
+    repo = tmp_path / "project"
+    subprocess.run([featurestore, "init", str(repo)], check=True, capture_output=True)
+    cases = [
+        (["serve"], tmp_path, "no feature_store.yaml at"),
+        (["ui"], tmp_path, "no feature_store.yaml at"),
+        (["serve", "--repo", str(tmp_path / "missing")], REPO, "pass --repo DIR"),
+        (["serve", "--address", "127.0.0.1:99999"], repo, "port in 0..65535"),
+        (["serve", "--address", f"127.0.0.1:{port}"], repo, "cannot listen on"),
+    ]
+    try:
+        for argv, cwd, expected in cases:
+            proc = subprocess.run(
+                [featurestore, *argv],
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert proc.returncode == 2, (argv, proc.stderr)
+            ours = [line for line in proc.stderr.splitlines() if "featurestore" in line]
+            assert len(ours) == 1 and expected in ours[0], (argv, proc.stderr)
+            assert "Traceback" not in proc.stderr, argv
+    finally:
+        taken.close()
