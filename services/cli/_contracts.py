@@ -316,20 +316,13 @@ def _utc_int96(table: pa.Table, file: Path) -> pa.Table:
 def _csv_options(contract: Contract | None) -> Any:
     """The contract's types for its columns; an unquoted empty value is null
     (as Spark reads CSV), a quoted one the empty string."""
-    import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    arrow = {
-        "int64": pa.int64(),
-        "float64": pa.float64(),
-        "string": pa.string(),
-        "bool": pa.bool_(),
-        "timestamp": pa.timestamp("us", tz="UTC"),
-        "date": pa.date32(),
-    }
+    from featurestore.services.contracts import ARROW_TYPES
+
     columns = contract.columns if contract is not None else []
     return pa_csv.ConvertOptions(
-        column_types={c.name: arrow[c.type] for c in columns},
+        column_types={c.name: ARROW_TYPES[c.type] for c in columns},
         strings_can_be_null=contract is not None,
         quoted_strings_can_be_null=False,
     )

@@ -34,6 +34,7 @@ from featurestore.services.contracts.sla import FreshnessSla
 if TYPE_CHECKING:
     from featurestore.services.contracts.schema import build_pandas_schema
     from featurestore.services.contracts.verdict import (
+        ARROW_TYPES,
         REASONS_TYPE,
         ValidationSummary,
         check_arrow_schema,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 # the CLI and plain contract reads start fast.
 _LAZY = {
     "build_pandas_schema": "featurestore.services.contracts.schema",
+    "ARROW_TYPES": "featurestore.services.contracts.verdict",
     "REASONS_TYPE": "featurestore.services.contracts.verdict",
     "ValidationSummary": "featurestore.services.contracts.verdict",
     "check_arrow_schema": "featurestore.services.contracts.verdict",
@@ -65,6 +67,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ARROW_TYPES",
     "REASONS_TYPE",
     "Check",
     "Column",

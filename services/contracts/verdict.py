@@ -53,6 +53,16 @@ REASON_TYPE = pa.struct([("column", pa.string()), ("check", pa.string())])
 REASONS_TYPE = pa.list_(REASON_TYPE)
 """Arrow type of `row_reasons` output: one list of reasons per row."""
 
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "string": pa.string(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+}
+"""The Arrow type a contract type is read as (a CSV's columns, for one);
+``check_arrow_schema`` accepts these and the variants it names."""
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "+00:00", "Z", "utc"})
 _INT_MAPPER = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
 

@@ -5,6 +5,7 @@ import featurestore.services.contracts as contracts
 
 def test_public_api_is_pinned():
     assert sorted(contracts.__all__) == [
+        "ARROW_TYPES",
         "Check",
         "Column",
         "Contract",
