@@ -27,8 +27,15 @@ from featurestore.services.cli._common import (
     "data_dir; $FS_DATA_DIR wins)",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="newest N")
+@repo_option("the project whose data_dir and storage options are used")
 @json_option
-def lineage(table: str, data_dir: str | None, limit: int | None, as_json: bool) -> None:
+def lineage(
+    table: str,
+    data_dir: str | None,
+    limit: int | None,
+    repo: Path | None,
+    as_json: bool,
+) -> None:
     """Versions of a Delta TABLE (feature table name, path or URI), newest first.
 
     Each version names the job, run and contract that produced it and the
@@ -40,7 +47,7 @@ def lineage(table: str, data_dir: str | None, limit: int | None, as_json: bool) 
     from featurestore.services.project import ProjectError
 
     try:
-        records = history_of(table, data_dir, limit)
+        records = history_of(table, data_dir, limit, repo)
     except (LineageError, ProjectError) as exc:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
     if as_json:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from featurestore.services.lineage.errors import LineageError
@@ -67,12 +68,16 @@ def format_record(record: VersionRecord) -> str:
 
 
 def history_of(
-    table: str, data_dir: str | None = None, limit: int | None = None
+    table: str,
+    data_dir: str | None = None,
+    limit: int | None = None,
+    repo: Path | None = None,
 ) -> list[VersionRecord]:
     """Versions of ``table`` (name, path or URI) with the project's storage options.
 
-    Without a project, a path or URI is still read (object stores then take
-    their credentials from the ``AWS_*`` environment).
+    The project is ``repo`` when given (it must exist), else found as
+    ``Project.discover`` finds it; without one, a path or URI is still read
+    (object stores then take their credentials from the ``AWS_*`` environment).
 
     Raises:
         LineageError: no table there, the object store did not answer, or a
@@ -80,8 +85,10 @@ def history_of(
         ProjectConfigError: the project's featurestore.yaml is malformed.
     """
     try:
-        project: Project | None = Project.discover()
+        project: Project | None = Project.discover(repo)
     except ProjectNotFoundError:
+        if repo is not None:
+            raise
         project = None
     root = data_dir or (project.data_dir if project is not None else None)
     storage = project.storage_options if project is not None else None

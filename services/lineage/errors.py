@@ -65,8 +65,8 @@ class DataRootNotFoundError(LineageError, LookupError):
     def __init__(self, table: str, folder: str) -> None:
         super().__init__(
             f"no feature_store.yaml in {folder} to locate table {table!r}: run in "
-            "a project folder, set $FS_REPO_PATH to one, pass --data-dir, or give "
-            "the table's path",
+            "a project folder, pass --repo DIR (or $FS_REPO_PATH) or --data-dir, "
+            "or give the table's path",
             reason=LineageErrorReason.PROJECT_NOT_FOUND,
             metadata={"table": table, "folder": folder},
         )

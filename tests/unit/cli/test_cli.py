@@ -237,6 +237,14 @@ def test_lineage_of_a_delta_table(tmp_path: Path) -> None:
     assert code == 0
     assert out.startswith("v1\t") and "run=run-a" in out
     assert _invoke("lineage", str(tmp_path / "nothing"))[0] == 2
+    # --repo: the project's data_dir locates a bare name, from anywhere.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "feature_store.yaml").write_text("project: p\n")
+    (repo / "featurestore.yaml").write_text(f"data_dir: {tmp_path}\n")
+    code, out = _invoke("lineage", "customer_spend", "--repo", str(repo), "--json")
+    assert code == 0, out
+    assert [r["version"] for r in json.loads(out)] == [1, 0]
 
 
 def _strict_json(text: str) -> object:

@@ -272,7 +272,10 @@ def test_lineage_of_a_file_or_a_name_without_project(
     code, _, err = _run(capsys, "lineage", "customer_spend")
     assert code == 2
     _one_line(err, "PROJECT_NOT_FOUND")
-    assert "--data-dir" in err and "--repo" not in err  # what lineage takes
+    assert "--data-dir" in err and "--repo" in err  # what lineage takes
+    code, _, err = _run(capsys, "lineage", "customer_spend", "--repo", str(tmp_path))
+    assert code == 2
+    _one_line(err, "PROJECT_NOT_FOUND")
 
 
 # -- auth add-key ----------------------------------------------------------------
