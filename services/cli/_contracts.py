@@ -274,7 +274,8 @@ def _read_rows(file: Path, contract: Contract | None = None) -> pa.Table:
         return _read_delta(file)
     try:
         if file.suffix.lower() == ".csv":
-            return pa_csv.read_csv(file, convert_options=_csv_options(contract))
+            table = pa_csv.read_csv(file, convert_options=_csv_options(contract))
+            return _contract_types(table, contract)
         return _utc_int96(pq.read_table(file, coerce_int96_timestamp_unit="us"), file)
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
         what = "CSV" if file.suffix.lower() == ".csv" else "Parquet"
@@ -314,18 +315,66 @@ def _utc_int96(table: pa.Table, file: Path) -> pa.Table:
 
 
 def _csv_options(contract: Contract | None) -> Any:
-    """The contract's types for its columns; an unquoted empty value is null
-    (as Spark reads CSV), a quoted one the empty string."""
+    """A contract's columns read as text (``_contract_types`` casts them); only
+    an unquoted empty value is null, as Spark reads CSV (nullValue ""): "NA",
+    "null" and "N/A" stay strings, "NaN" is a float, a quoted "" is the empty
+    string."""
+    import pyarrow as pa
     import pyarrow.csv as pa_csv
-
-    from featurestore.services.contracts import ARROW_TYPES
 
     columns = contract.columns if contract is not None else []
     return pa_csv.ConvertOptions(
-        column_types={c.name: ARROW_TYPES[c.type] for c in columns},
+        column_types={c.name: pa.string() for c in columns},
+        null_values=[""],
         strings_can_be_null=contract is not None,
         quoted_strings_can_be_null=False,
     )
+
+
+def _contract_types(table: pa.Table, contract: Contract | None) -> pa.Table:
+    """Each contract column of a CSV as the contract's type; a cell that is not
+    of that type is null, as Spark's PERMISSIVE CSV reading makes it (a row
+    failure, not an unreadable file)."""
+    from featurestore.services.contracts import ARROW_TYPES
+
+    for column in contract.columns if contract is not None else []:
+        if column.name in table.column_names:
+            index = table.schema.get_field_index(column.name)
+            values = _cast_text(table.column(index), ARROW_TYPES[column.type])
+            table = table.set_column(index, column.name, values)
+    return table
+
+
+def _cast_text(values: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    import pyarrow as pa
+
+    for step in _cast_steps(target):  # the whole column at once when it can
+        try:
+            return values.cast(step).cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    cells = [_cast_cell(value, target) for value in values.to_pylist()]
+    return pa.chunked_array([pa.array(cells, target)], target)
+
+
+def _cast_cell(value: str | None, target: pa.DataType) -> Any:
+    import pyarrow as pa
+
+    for step in _cast_steps(target) if value is not None else []:
+        try:
+            return pa.scalar(value).cast(step).cast(target).as_py()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return None
+
+
+def _cast_steps(target: pa.DataType) -> list[pa.DataType]:
+    # A time without an offset is UTC: the jobs' Spark session time zone, which
+    # Spark's CSV reader uses for it (Arrow refuses it for a zoned type).
+    import pyarrow as pa
+
+    naive = [pa.timestamp(target.unit)] if pa.types.is_timestamp(target) else []
+    return [target, *naive]
 
 
 def _verdict(contract: Any, table: pa.Table) -> dict[str, Any]:

@@ -4,6 +4,7 @@ never a traceback, and never work done (a publish, a registry file) on the way."
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 from deltalake import write_deltalake
 
 from featurestore.services.cli import main
+from featurestore.services.cli._contracts import _read_rows
+from featurestore.services.contracts import ContractRegistry
 from featurestore.services.project import scaffold
 
 REPO = Path(__file__).resolve().parents[3]
@@ -220,6 +223,71 @@ def test_validate_csv_reads_the_contracts_types(
     assert verdict["schema_problems"] == {}
     assert (verdict["rows"], verdict["failed"]) == (2, 2)
     assert verdict["by_reason"] == {"txn_count_30d:not_nullable": 2}
+
+
+def _csv(tmp_path: Path, *rows: str) -> Path:
+    csv = tmp_path / "rows.csv"
+    header = (
+        "merchant_id,event_timestamp,created_timestamp,txn_count_30d,"
+        "fraud_count_30d,fraud_rate_30d"
+    )
+    csv.write_text("\n".join([header, *rows]) + "\n")
+    return csv
+
+
+def test_validate_csv_nulls_only_blanks_as_spark_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Spark's nullValue is "": "NA" is a string (fails the id pattern, it is
+    # not missing), a quoted "" the empty string, "NaN" a float.
+    csv = _csv(
+        tmp_path,
+        "NA,2026-11-01T00:00:00Z,2026-11-01T00:00:00Z,4,0,0.5",
+        '"",2026-11-01T00:00:00Z,2026-11-01T00:00:00Z,4,0,0.5',
+        "M0001,2026-11-01T00:00:00Z,2026-11-01T00:00:00Z,4,0,NaN",
+        "M0002,2026-11-01T00:00:00Z,2026-11-01T00:00:00Z,4,0,",
+    )
+    code, verdict = _validate(capsys, csv, "merchant_risk")
+    assert code == 1 and verdict["schema_problems"] == {}
+    assert verdict["by_reason"] == {"merchant_id:str_matches": 2}
+    assert (verdict["rows"], verdict["failed"]) == (4, 2)
+    contract = ContractRegistry(CONTRACTS).get("merchant_risk")
+    rates = _read_rows(csv, contract).column("fraud_rate_30d")
+    assert rates.null_count == 1 and math.isnan(rates[2].as_py())
+
+
+def test_validate_csv_naive_times_are_utc_and_bad_cells_fail_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The jobs' Spark session is UTC: a time without an offset is a UTC time.
+    code, verdict = _validate(
+        capsys,
+        _csv(
+            tmp_path,
+            "M0001,2026-11-01T00:00:00,2026-11-01 00:00:00,4,0,0.5",
+            "M0002,2026-11-01T00:00:00Z,2026-11-01T01:00:00+01:00,4,0,0.5",
+        ),
+        "merchant_risk",
+    )
+    assert (code, verdict["schema_problems"], verdict["passed"]) == (0, {}, 2)
+    # A cell that is not of its type is null (Spark's PERMISSIVE reading): that
+    # row fails, the others are judged; the file is not unreadable.
+    code, verdict = _validate(
+        capsys,
+        _csv(
+            tmp_path,
+            "M0001,2026-11-01T00:00:00,2026-11-01T00:00:00,four,0,0.5",
+            "M0002,yesterday,2026-11-01T00:00:00,4,0,0.5",
+            "M0003,2026-11-01T00:00:00,2026-11-01T00:00:00,4,0,0.5",
+        ),
+        "merchant_risk",
+    )
+    assert code == 1 and verdict["schema_problems"] == {}
+    assert verdict["by_reason"] == {
+        "txn_count_30d:not_nullable": 1,
+        "event_timestamp:not_nullable": 1,
+    }
+    assert (verdict["rows"], verdict["passed"]) == (3, 1)
 
 
 def _merchant_rows() -> pa.Table:
