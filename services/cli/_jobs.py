@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dis
 import importlib
 import importlib.util
 import inspect
@@ -14,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any, cast
+from typing import cast
 
 import click
 
@@ -144,6 +143,12 @@ def run(
     """
     module = jobs(repo)[job]
     env = _job_env(repo)
+    if _asks_help(job_args):  # never main(): see _job_help
+        with _environment(env):
+            code = _job_help(job, module)
+        if code:
+            raise click.exceptions.Exit(code)
+        return
     if print_submit or submit:
         line = submit_command(
             module,
@@ -156,10 +161,6 @@ def run(
             return
         raise click.exceptions.Exit(subprocess.call(line, env={**os.environ, **env}))
     entry = _entry(job, _import(job, module))
-    if _asks_help(job_args) and not _reads_argv(entry):
-        # A main(argv) that never reads argv would run (and publish) on --help.
-        _print_job_help(job, module)
-        return
     with _environment(env):
         code = _call(job, entry, list(job_args))
     if code:
@@ -196,11 +197,32 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 def _import(job: str, module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
-    except ImportError as exc:  # featurestore.yaml names a module that is not there
+    except ModuleNotFoundError as exc:
+        if not _is_job_module(exc.name, module):
+            raise _import_failed(job, module, exc) from exc
+        # featurestore.yaml names a module (or package) that is not there
         raise usage_error(
             f"JOB_NOT_FOUND: job {job!r}: cannot import {module} ({exc}); "
             "fix `jobs:` in featurestore.yaml"
         ) from exc
+    except ImportError as exc:  # inside the job: a missing package, a bad name
+        raise _import_failed(job, module, exc) from exc
+
+
+def _is_job_module(name: str | None, module: str) -> bool:
+    """Whether ``name`` is ``module`` or one of its parent packages."""
+    parts = module.split(".")
+    return name in {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+
+
+def _import_failed(
+    job: str, module: str, exc: ImportError
+) -> click.exceptions.Exit:
+    missing = f"module {exc.name}" if exc.name else "a module"
+    return usage_error(
+        f"JOB_IMPORT_FAILED: job {job!r} ({module}) failed to import {missing}: "
+        f"{exc}"
+    )
 
 
 def _entry(job: str, module: ModuleType) -> Callable[[list[str]], int]:
@@ -235,35 +257,34 @@ def _asks_help(job_args: tuple[str, ...]) -> bool:
     return any(arg in ("-h", "--help") for arg in job_args)
 
 
-def _reads_argv(entry: Callable[..., Any]) -> bool:
-    """Whether ``entry``'s body ever loads its first parameter (argv).
+def _job_help(job: str, module: str) -> int:
+    """A job's help without running it: ``parse_args(["--help"])`` when the
+    module has ``parse_args(argv)``, else its docstring.
 
-    A ``main(argv)`` that never reads it cannot answer --help; it would do its
-    work instead. Anything not inspectable counts as reading it.
+    main() is never called for --help: whether a main reads argv cannot be
+    told from outside, and one that does not would do its work (publish).
+    The built-in jobs parse argv before anything else (tested), so their
+    main(["--help"]) is their help.
     """
-    function = inspect.unwrap(entry)
-    code = getattr(function, "__code__", None)
-    if code is None or not code.co_argcount:  # main(*args): reads them somehow
-        return True
-    name = code.co_varnames[0]
-    for instruction in dis.get_instructions(code):
-        if not instruction.opname.startswith("LOAD_"):
-            continue
-        value = instruction.argval
-        if value == name or (isinstance(value, tuple) and name in value):
-            return True
-    return False
-
-
-def _print_job_help(job: str, module: str) -> None:
-    doc = inspect.getdoc(importlib.import_module(module)) or ""
+    loaded = _import(job, module)
+    if job in BUILT_IN_JOBS and module == f"featurestore.spark_jobs.jobs.{job}":
+        return _call(job, _entry(job, loaded), ["--help"])
+    parse_args = getattr(loaded, "parse_args", None)
+    if callable(parse_args):
+        try:
+            parse_args(["--help"])
+        except SystemExit as exc:  # argparse prints the help and exits 0
+            return exc.code if isinstance(exc.code, int) else USAGE
+        return 0
+    doc = inspect.getdoc(loaded) or ""
     click.echo(f"usage: featurestore run {job}\n")
     if doc:
         click.echo(doc + "\n")
     click.echo(
-        f"{job} takes no arguments: its main(argv) ({module}) does not read "
-        "argv, so it was not run. Parse argv (argparse) to give it options."
+        f"{job} takes no documented flags: {module} has no parse_args(argv), "
+        "so it was not run. Define parse_args(argv) (argparse) to give it some."
     )
+    return 0
 
 
 COMMANDS = [run]

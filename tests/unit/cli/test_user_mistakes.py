@@ -78,9 +78,54 @@ def test_run_help_never_runs_a_job_that_ignores_argv(
     code, out, _ = _run(capsys, "run", "--repo", str(repo), "job", "--help")
     assert code == 0
     assert not marker.exists()
-    assert "does not read argv" in out and "Writes a marker" in out
+    assert "takes no documented flags" in out and "Writes a marker" in out
     assert _run(capsys, "run", "--repo", str(repo), "job")[0] == 0
     assert marker.read_text() == "ran"  # without --help it does run
+
+
+def test_run_help_calls_parse_args_never_main(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    marker = tmp_path / "ran"
+    # main only logs argv: it reads it, and would publish on --help.
+    repo = _project_with_job(
+        tmp_path,
+        "jobs_logging_argv",
+        '"""Logs its argv, then works."""\n'
+        "from pathlib import Path\n\n"
+        "def main(argv=None):\n"
+        "    print('args:', argv)\n"
+        f"    Path({str(marker)!r}).write_text('ran')\n"
+        "    return 0\n",
+    )
+    monkeypatch.setattr(
+        "featurestore.services.cli._jobs.subprocess.call",
+        lambda *a, **k: pytest.fail("submitted on --help"),
+    )
+    for before in ([], ["--print-submit"], ["--submit"]):
+        code, out, _ = _run(capsys, "run", "--repo", str(repo), *before, "job", "-h")
+        assert code == 0 and "takes no documented flags" in out, before
+        assert "spark-submit" not in out
+    assert not marker.exists()
+    # A job that parses sys.argv through a helper still shows its own help.
+    repo = _project_with_job(
+        tmp_path / "b",
+        "jobs_with_parse_args",
+        "import argparse, sys\n\n"
+        "def _parser():\n"
+        "    parser = argparse.ArgumentParser(prog='featurestore run job')\n"
+        "    parser.add_argument('--day')\n"
+        "    return parser\n\n"
+        "def parse_args(argv):\n"
+        "    return _parser().parse_args(argv)\n\n"
+        "def main(argv=None):\n"
+        "    parse_args(sys.argv[1:])\n"
+        f"    open({str(marker)!r}, 'w').write('ran')\n"
+        "    return 0\n",
+    )
+    code, out, _ = _run(capsys, "run", "--repo", str(repo), "job", "--help")
+    assert code == 0 and "--day" in out and not marker.exists()
 
 
 def test_scaffolded_job_parses_its_arguments(
@@ -127,6 +172,18 @@ def test_a_job_module_that_is_not_there_is_usage(
     code, _, err = _run(capsys, "run", "--repo", str(repo), "--print-submit", "gone")
     assert code == 2
     _one_line(err, "JOB_NOT_FOUND")
+
+
+def test_a_job_whose_own_import_fails_names_that_module(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _project_with_job(
+        tmp_path, "jobs_importing", "import no_such_third_party_pkg\n"
+    )
+    code, _, err = _run(capsys, "run", "--repo", str(repo), "job")
+    assert code == 2
+    _one_line(err, "JOB_IMPORT_FAILED")
+    assert "no_such_third_party_pkg" in err and "featurestore.yaml" not in err
 
 
 def test_run_repo_reaches_the_job(
