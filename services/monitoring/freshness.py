@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from featurestore.services.contracts import ContractRegistry
     from featurestore.services.contracts.sla import FreshnessSla
+    from featurestore.services.project import Project
 
 __all__ = [
     "Freshness",
@@ -218,7 +219,7 @@ def _utc(value: object) -> datetime | None:
 
 def view_freshness(
     view: FeatureView,
-    repo_path: Path | str | None,
+    project: Project | Path | str | None,
     contracts: ContractRegistry | None,
     *,
     now: datetime | None = None,
@@ -229,7 +230,8 @@ def view_freshness(
     The contract is the one the view's ``contract`` tag names (latest
     version); its ``freshness_sla`` (max age, event time column, publish
     frequency) applies. Without one, the source's timestamp field is read
-    and the verdict is ``unknown``.
+    and the verdict is ``unknown``. ``project`` locates the view's table: the
+    project itself (its data root applied), or the Feast repo it is loaded from.
     """
     from featurestore.services.contracts import ContractError
     from featurestore.services.contracts.feast_link import CONTRACT_TAG
@@ -250,7 +252,7 @@ def view_freshness(
         if source is None:
             raise UnsupportedSourceError(view.name, "feature view has no batch source")
         column = column or source.timestamp_field
-        path = delta_path(source, repo_path)
+        path = delta_path(source, project)
     except UnsupportedSourceError as exc:
         return Freshness(
             view=view.name,

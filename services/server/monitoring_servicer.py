@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -63,7 +62,6 @@ class Monitor:
         cache_seconds: float = 10.0,
     ) -> None:
         self.catalog, self.project, self.contracts = catalog, project, contracts
-        self.repo_path: Path = project.repo
         self.storage_options: Mapping[str, str] = project.storage_options
         self.cache_seconds = cache_seconds
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
@@ -73,7 +71,7 @@ class Monitor:
         """Judge ``view``'s table now."""
         return view_freshness(
             view,
-            self.repo_path,
+            self.project,
             self.contracts,
             storage_options=self.storage_options,
         )
@@ -86,7 +84,7 @@ class Monitor:
                 project (``<data_dir>/features/<name>``): nothing is profiled.
         """
         try:
-            location = delta_path(view.batch_source, self.repo_path)  # type: ignore[arg-type]
+            location = delta_path(view.batch_source, self.project)  # type: ignore[arg-type]
         except (UnsupportedSourceError, AttributeError) as exc:
             raise ProfileNotFoundError(view.name) from exc
         name = location.rstrip("/").rsplit("/", 1)[-1]

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from feast import FeatureView
 
     from featurestore.services.project import Project
@@ -81,16 +79,14 @@ def status(console: Console, views: list[FeatureView], tables: list[str]) -> Hea
         return Health(False, NOT_AVAILABLE)
     from featurestore.services.monitoring.freshness import view_freshness
 
+    # The console's project: its data root (--data-dir), not the one
+    # featurestore.yaml or the environment names.
     located = project(console)
-    # delta_path, which view_freshness resolves the source with, takes a
-    # project: the console's data root (--data-dir), not the one featurestore.yaml
-    # or the environment names. view_freshness annotates only a repo path.
-    where = cast("Path", located)
     freshness = {}
     for view in views:
         verdict = view_freshness(
             view,
-            where,
+            located,
             console.contracts,
             storage_options=located.storage_options,
         )

@@ -13,6 +13,7 @@ from deltalake import DeltaTable
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from featurestore.services.project import table_ref
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as fpb
 from featurestore.v1 import feature_store_service_pb2_grpc as fpb_grpc
@@ -144,3 +145,29 @@ def test_metrics_over_http(monitored: Served, metrics_port: int) -> None:
     assert age <= (finished - newest).total_seconds()
     assert after[("feature_sla_ok", (("view", "customer_stats"),))] == 1.0
     assert after[("feature_sla_ok", (("view", "merchant_risk"),))] == 0.0
+
+
+def test_the_servers_data_dir_locates_the_tables(
+    tmp_path: Path, transport: bool
+) -> None:
+    # Views naming their tables by reference (featurestore://<name>), the data
+    # elsewhere and the server told where (data_dir): freshness and profiles
+    # follow the server's setting, not the project's own data_dir.
+    store, contracts = make_monitored_repo(tmp_path)
+    moved = tmp_path / "moved"
+    (moved / "features").mkdir(parents=True)
+    views = []
+    for name in ("customer_stats", "merchant_risk"):
+        (tmp_path / "repo" / "data" / name).rename(moved / "features" / name)
+        view = store.get_feature_view(name)
+        view.batch_source.file_options.uri = table_ref(name)
+        views.append(view)
+    store.apply(views)
+    served = serve(store, transport, contracts_dir=contracts, data_dir=moved)
+    try:
+        stub = pb_grpc.MonitoringServiceStub(served.channel)
+        got = stub.GetFreshness(pb.GetFreshnessRequest(name="customer_stats"))
+        assert got.freshness.verdict == pb.FRESHNESS_VERDICT_OK, got.freshness.reason
+        assert got.freshness.HasField("version") and got.freshness.version == 0
+    finally:
+        served.stop()
