@@ -8,6 +8,7 @@ from featurestore.services.lineage.errors import (
     LineageErrorReason,
     StorageUnavailableError,
     TableNotFoundError,
+    TableUnreadableError,
 )
 from featurestore.services.lineage.history import (
     VersionRecord,
@@ -22,6 +23,7 @@ __all__ = [
     "LineageErrorReason",
     "StorageUnavailableError",
     "TableNotFoundError",
+    "TableUnreadableError",
     "VersionRecord",
     "default_data_root",
     "resolve_table",

@@ -14,6 +14,8 @@ class LineageErrorReason(StrEnum):
     """The object store holding the table did not answer or refused."""
     PROJECT_NOT_FOUND = "PROJECT_NOT_FOUND"
     """A table name, but no project (nor data root) to locate it in."""
+    TABLE_UNREADABLE = "TABLE_UNREADABLE"
+    """A Delta table is there, but delta-rs cannot read its log."""
 
 
 class LineageError(Exception):
@@ -44,6 +46,17 @@ class TableNotFoundError(LineageError, LookupError):
             f"no Delta table at {path}",
             reason=LineageErrorReason.TABLE_NOT_FOUND,
             metadata={"path": path},
+        )
+
+
+class TableUnreadableError(LineageError):
+    """A Delta table whose log delta-rs cannot read (a corrupt commit file)."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(
+            f"cannot read the Delta log of {path}: {detail}",
+            reason=LineageErrorReason.TABLE_UNREADABLE,
+            metadata={"path": path, "detail": detail},
         )
 
 

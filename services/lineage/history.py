@@ -10,17 +10,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deltalake.exceptions import DeltaError, DeltaProtocolError
+from deltalake.exceptions import TableNotFoundError as DeltaTableNotFoundError
 
 from featurestore.services.lineage.errors import (
     DataRootNotFoundError,
     StorageUnavailableError,
     TableNotFoundError,
+    TableUnreadableError,
 )
 from featurestore.services.project import Project, ProjectNotFoundError
 from featurestore.services.storage import (
     StorageOptions,
+    is_local,
     is_uri,
     join,
+    local_path,
     open_delta,
 )
 
@@ -145,19 +149,26 @@ def table_history(
         One `VersionRecord` per commit still in the log, newest first.
 
     Raises:
-        TableNotFoundError: TABLE_NOT_FOUND when `path` holds no Delta table.
+        TableNotFoundError: TABLE_NOT_FOUND when `path` holds no Delta table
+            (nothing there, an empty folder, a file).
+        TableUnreadableError: TABLE_UNREADABLE when delta-rs cannot read the
+            table's log (a corrupt commit file).
         StorageUnavailableError: STORAGE_UNAVAILABLE when the object store
             did not answer or refused.
     """
     location = os.fspath(path)
+    if is_local(location) and os.path.isfile(local_path(location)):
+        # A file is no table; delta-rs says so only as a generic DeltaError.
+        raise TableNotFoundError(location)
     try:
         commits = open_delta(location, storage).history(limit)
     except OSError as exc:  # delta-rs: the object store did not answer
         raise StorageUnavailableError(location) from exc
+    except DeltaTableNotFoundError as exc:
+        raise TableNotFoundError(location) from exc
     except DeltaProtocolError:  # a table, with features delta-rs cannot read
         raise
-    except DeltaError as exc:
-        # delta-rs's TableNotFoundError, or its kernel refusing the location
-        # itself (a file, not a folder: "Invalid table location").
-        raise TableNotFoundError(location) from exc
+    except DeltaError as exc:  # a table whose log delta-rs cannot read
+        detail = (str(exc).strip().splitlines() or ["unknown error"])[0]
+        raise TableUnreadableError(location, detail) from exc
     return [_record(commit) for commit in commits]

@@ -14,6 +14,7 @@ import featurestore.services.lineage as lineage
 from featurestore.services.lineage import (
     LineageErrorReason,
     TableNotFoundError,
+    TableUnreadableError,
     VersionRecord,
     resolve_table,
     table_history,
@@ -156,6 +157,29 @@ def test_cli_missing_table_exits_2_with_one_line(
     assert "TABLE_NOT_FOUND" in captured.err
 
 
+def test_cli_corrupt_log_is_unreadable_not_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = tmp_path / "t"
+    write_deltalake(table, pa.table({"a": [1]}))
+    (table / "_delta_log" / "00000000000000000000.json").write_text("{not json\n")
+    assert main(["history", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert "TABLE_UNREADABLE" in err and "TABLE_NOT_FOUND" not in err
+    with pytest.raises(TableUnreadableError) as info:
+        table_history(table)
+    assert info.value.metadata["path"] == str(table)
+
+
+def test_a_file_is_no_table(tmp_path: Path) -> None:
+    path = tmp_path / "part-00000.parquet"
+    path.write_bytes(b"PAR1")
+    for location in (str(path), path.as_uri()):
+        with pytest.raises(TableNotFoundError):
+            table_history(location)
+
+
 def test_public_api_is_pinned() -> None:
     assert sorted(lineage.__all__) == [
         "DataRootNotFoundError",
@@ -163,6 +187,7 @@ def test_public_api_is_pinned() -> None:
         "LineageErrorReason",
         "StorageUnavailableError",
         "TableNotFoundError",
+        "TableUnreadableError",
         "VersionRecord",
         "default_data_root",
         "resolve_table",
