@@ -215,13 +215,10 @@ def _is_job_module(name: str | None, module: str) -> bool:
     return name in {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
 
 
-def _import_failed(
-    job: str, module: str, exc: ImportError
-) -> click.exceptions.Exit:
+def _import_failed(job: str, module: str, exc: ImportError) -> click.exceptions.Exit:
     missing = f"module {exc.name}" if exc.name else "a module"
     return usage_error(
-        f"JOB_IMPORT_FAILED: job {job!r} ({module}) failed to import {missing}: "
-        f"{exc}"
+        f"JOB_IMPORT_FAILED: job {job!r} ({module}) failed to import {missing}: {exc}"
     )
 
 

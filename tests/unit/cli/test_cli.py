@@ -160,7 +160,9 @@ def test_contracts_check_clean_exits_0() -> None:
     assert json.loads(out) == {"findings": [], "ok": True, "root": str(CONTRACTS)}
 
 
-def _merchant_rows(rate: float) -> pa.Table:
+def merchant_rows(rate: float = 0.0) -> pa.Table:
+    """Two merchant_risk rows (the second's rate is ``rate``) and a column the
+    contract lacks; test_user_mistakes shares them."""
     now = datetime(2026, 11, 1, tzinfo=UTC)
     return pa.table(
         {
@@ -177,8 +179,8 @@ def _merchant_rows(rate: float) -> pa.Table:
 
 def test_contracts_validate_parquet_passes_and_fails(tmp_path: Path) -> None:
     good, bad = tmp_path / "good.parquet", tmp_path / "bad.parquet"
-    pq.write_table(_merchant_rows(0.0), good)
-    pq.write_table(_merchant_rows(7.0), bad)
+    pq.write_table(merchant_rows(0.0), good)
+    pq.write_table(merchant_rows(7.0), bad)
     base = ("contracts", "--root", str(CONTRACTS), "validate", "--contract",
             "merchant_risk")  # fmt: skip
     code, out = _invoke(*base, str(good), "--json")

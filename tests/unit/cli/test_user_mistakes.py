@@ -18,6 +18,7 @@ from featurestore.services.cli import main
 from featurestore.services.cli._contracts import _read_rows
 from featurestore.services.contracts import ContractRegistry
 from featurestore.services.project import scaffold
+from tests.unit.cli.test_cli import merchant_rows
 
 REPO = Path(__file__).resolve().parents[3]
 CONTRACTS = REPO / "feature_repo" / "contracts"
@@ -347,25 +348,12 @@ def test_validate_csv_naive_times_are_utc_and_bad_cells_fail_rows(
     assert (verdict["rows"], verdict["passed"]) == (3, 1)
 
 
-def _merchant_rows() -> pa.Table:
-    return pa.table(
-        {
-            "merchant_id": ["M0001", "M0002"],
-            "event_timestamp": pa.array([NOW, NOW], TS),
-            "created_timestamp": pa.array([NOW, NOW], TS),
-            "txn_count_30d": pa.array([40, 3], pa.int64()),
-            "fraud_count_30d": pa.array([2, 0], pa.int64()),
-            "fraud_rate_30d": [0.05, 0.0],
-        }
-    )
-
-
 def test_validate_reads_int96_timestamps_as_utc(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Spark writes timestamps as INT96 (UTC instants, read without a zone).
     path = tmp_path / "part-00000.parquet"
-    pq.write_table(_merchant_rows(), path, use_deprecated_int96_timestamps=True)
+    pq.write_table(merchant_rows(), path, use_deprecated_int96_timestamps=True)
     assert pq.ParquetFile(path).schema.column(1).physical_type == "INT96"
     code, verdict = _validate(capsys, path, "merchant_risk")
     assert (code, verdict["schema_problems"], verdict["passed"]) == (0, {}, 2)
@@ -375,9 +363,9 @@ def test_validate_reads_a_delta_table_as_its_snapshot(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     table = tmp_path / "merchant_risk"
-    bad = _merchant_rows().set_column(5, "fraud_rate_30d", pa.array([9.0, 9.0]))
+    bad = merchant_rows().set_column(5, "fraud_rate_30d", pa.array([9.0, 9.0]))
     write_deltalake(table, bad)
-    write_deltalake(table, _merchant_rows(), mode="overwrite")  # removes v0's file
+    write_deltalake(table, merchant_rows(), mode="overwrite")  # removes v0's file
     assert len(list(table.glob("*.parquet"))) == 2
     code, verdict = _validate(capsys, table, "merchant_risk")
     assert (code, verdict["rows"], verdict["failed"]) == (0, 2, 0)
@@ -390,7 +378,7 @@ def test_lineage_of_a_file_or_a_name_without_project(
     tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "part-00000.parquet"
-    pq.write_table(_merchant_rows(), path)
+    pq.write_table(merchant_rows(), path)
     code, _, err = _run(capsys, "lineage", str(path))
     assert code == 2
     _one_line(err, "TABLE_NOT_FOUND")
