@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,9 @@ from featurestore.services.cli._common import (
     spinner,
     usage_error,
 )
+
+if TYPE_CHECKING:
+    from featurestore.services.online import ViewsNotMaterializedError
 
 
 @click.command("lineage", short_help="Versions of a Delta table and what made each.")
@@ -118,7 +122,7 @@ def materialize(
         raise click.UsageError("give END, START END, or --incremental [END]")
     names = views.split(",") if views else None
     repo = repo or default_repo()
-    failed: dict[str, str] = {}
+    failed: ViewsNotMaterializedError | None = None
     with spinner(f"materializing {repo}"):
         try:
             if len(dates) == 2:
@@ -133,19 +137,22 @@ def materialize(
         except KeyError as exc:
             raise usage_error(str(exc.args[0] if exc.args else exc)) from exc
         except ViewsNotMaterializedError as exc:
-            counts, failed = exc.written, exc.failed
+            counts, failed = exc.written, exc
     _print_counts(counts, failed, as_json)
-    if failed:
+    if failed is not None:
         raise click.exceptions.Exit(FAILED)
 
 
 def _print_counts(
-    counts: dict[str, int], failed: dict[str, str], as_json: bool
+    counts: dict[str, int], failed: ViewsNotMaterializedError | None, as_json: bool
 ) -> None:
-    for name, why in failed.items():
-        click.echo(f"error: feature view {name!r} not materialised: {why}", err=True)
+    missing: dict[str, None] = {}
+    if failed is not None:
+        for line in failed.lines():
+            click.echo(f"error: {line}", err=True)
+        missing = dict.fromkeys(failed.failed)
     if as_json:
-        echo_json({**counts, **dict.fromkeys(failed)})
+        echo_json({**counts, **missing})
         return
     for name, count in counts.items():
         click.echo(f"{name}: {count} entities")

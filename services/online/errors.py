@@ -103,3 +103,10 @@ class ViewsNotMaterializedError(OnlineStoreError):
         )
         self.written = written
         self.failed = failed
+
+    def lines(self) -> list[str]:
+        """One line per view not materialised, saying why (for a command's stderr)."""
+        return [
+            f"feature view {name!r} not materialised: {why}"
+            for name, why in self.failed.items()
+        ]

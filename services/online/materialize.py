@@ -215,10 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             counts = materialize(args.repo, start, end, views, fs_yaml_file=yaml)
     except ViewsNotMaterializedError as exc:
         _print_counts(exc.written)
-        for name, why in exc.failed.items():
-            print(
-                f"error: feature view {name!r} not materialised: {why}", file=sys.stderr
-            )
+        for line in exc.lines():
+            print(f"error: {line}", file=sys.stderr)
         return 1
     _print_counts(counts)
     return 0
