@@ -19,7 +19,6 @@ from featurestore.services.cli._contracts import _read_rows
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from feast import FeatureStore
 
     from featurestore.services.offline import HistoricalResult, Manifest
     from featurestore.services.storage import StorageOptions
@@ -143,8 +142,6 @@ def _join(
     )
 
     store = feature_store(repo)
-    if feature_service is not None:
-        _check_service(store, feature_service)
     wanted = feature_service or refs
     request = HistoricalRequest(
         entity=entity,
@@ -154,19 +151,6 @@ def _join(
     )
     with spinner("joining"):
         return get_historical_features(store, request)
-
-
-def _check_service(store: FeatureStore, name: str) -> None:
-    from feast.errors import FeatureServiceNotFoundException
-
-    try:
-        store.get_feature_service(name)
-    except FeatureServiceNotFoundException as exc:
-        known = sorted(s.name for s in store.list_feature_services())
-        raise usage_error(
-            f"FEATURE_SERVICE_NOT_FOUND: unknown feature service {name!r} "
-            f"(known: {', '.join(known) or 'none'})"
-        ) from exc
 
 
 def _manifest(path: Path) -> Manifest:

@@ -6,6 +6,7 @@ from featurestore.services.offline.config import DeltaOfflineStoreConfig
 from featurestore.services.offline.errors import (
     EntityColumnMissingError,
     FeatureColumnMissingError,
+    FeatureServiceNotFoundError,
     FeatureViewNotFoundError,
     InvalidRequestError,
     InvalidTimestampError,
@@ -43,6 +44,7 @@ __all__ = [
     "DeltaRetrievalJob",
     "EntityColumnMissingError",
     "FeatureColumnMissingError",
+    "FeatureServiceNotFoundError",
     "FeatureViewNotFoundError",
     "HistoricalRequest",
     "HistoricalResult",

@@ -18,6 +18,7 @@ class Reason(enum.StrEnum):
     INVALID_REQUEST = "INVALID_REQUEST"
     UNSUPPORTED_SOURCE = "UNSUPPORTED_SOURCE"
     FEATURE_VIEW_NOT_FOUND = "FEATURE_VIEW_NOT_FOUND"
+    FEATURE_SERVICE_NOT_FOUND = "FEATURE_SERVICE_NOT_FOUND"
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
 
 
@@ -146,6 +147,18 @@ class FeatureViewNotFoundError(OfflineStoreError, LookupError):
             Reason.FEATURE_VIEW_NOT_FOUND,
             f"feature view {view!r} is not registered",
             view=view,
+        )
+
+
+class FeatureServiceNotFoundError(OfflineStoreError, LookupError):
+    """A requested feature service is not in the Feast registry."""
+
+    def __init__(self, service: str, known: list[str]) -> None:
+        super().__init__(
+            Reason.FEATURE_SERVICE_NOT_FOUND,
+            f"unknown feature service {service!r} "
+            f"(known: {', '.join(known) or 'none'})",
+            service=service,
         )
 
 

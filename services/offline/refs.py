@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from featurestore.services.offline.errors import InvalidRequestError
+from featurestore.services.offline.errors import (
+    FeatureServiceNotFoundError,
+    InvalidRequestError,
+)
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -54,8 +57,18 @@ def group_refs(refs: Sequence[str]) -> dict[str, list[str]]:
 
 
 def service_refs(store: FeatureStore, service: str) -> list[str]:
-    """The references a Feast feature service stands for, in its order."""
-    fs = store.get_feature_service(service)
+    """The references a Feast feature service stands for, in its order.
+
+    Raises:
+        FeatureServiceNotFoundError: no such service in the registry.
+    """
+    from feast.errors import FeatureServiceNotFoundException
+
+    try:
+        fs = store.get_feature_service(service)
+    except FeatureServiceNotFoundException:
+        known = sorted(s.name for s in store.list_feature_services())
+        raise FeatureServiceNotFoundError(service, known) from None
     return [
         f"{p.name_to_use()}:{f.name}"  # type: ignore[no-untyped-call]
         for p in fs.feature_view_projections
