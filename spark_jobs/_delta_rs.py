@@ -11,7 +11,9 @@ writes (see ``io.py``, the only caller).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
+import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 from pyspark.sql import DataFrame
@@ -31,20 +33,22 @@ def write(
     stamp: str,
     partition_by: Sequence[str],
     replace_where: str | None,
+    merge_schema: bool = False,
 ) -> None:
     """``io.write_delta`` through delta-rs (the batch passes through the driver)."""
     whole = mode == "overwrite" and replace_where is None
     partitions = bool(partition_by) and (whole or not _is_delta(location, storage))
-    uri, rows = _uri(location), df.toArrow()
+    uri, rows = _uri(location), _nullable(df.toArrow())
     partitions_by = list(partition_by) if partitions else None
     options, commit = storage.for_location(location), _commit(stamp)
+    evolve: Literal["merge"] | None = "merge" if merge_schema else None
     try:
         if mode == "overwrite":
             write_deltalake(
                 uri,
                 rows,
                 mode="overwrite",
-                schema_mode="overwrite" if whole else "merge",
+                schema_mode="overwrite" if whole else evolve,
                 predicate=replace_where,
                 partition_by=partitions_by,
                 storage_options=options,
@@ -55,7 +59,7 @@ def write(
                 uri,
                 rows,
                 mode="append",
-                schema_mode="merge",
+                schema_mode=evolve,
                 partition_by=partitions_by,
                 storage_options=options,
                 commit_properties=commit,
@@ -73,15 +77,16 @@ def merge(
     stamp: str,
     update_when: str | None,
     insert_only: bool,
+    merge_schema: bool = False,
 ) -> None:
     """``io.merge_delta`` through delta-rs; ``t``/``s`` alias target and source."""
     table: DeltaTable = open_delta(location, storage)
     builder = table.merge(
-        df.toArrow(),
+        _nullable(df.toArrow()),
         predicate=condition,
         source_alias="s",
         target_alias="t",
-        merge_schema=True,
+        merge_schema=merge_schema,
         commit_properties=_commit(stamp),
     )
     if not insert_only:
@@ -92,10 +97,9 @@ def merge(
         raise WriteConflictError(location, _first_line(exc)) from exc
 
 
-def columns(location: str, storage: StorageOptions) -> frozenset[str]:
-    """Column names of the Delta table at ``location``."""
-    schema = open_delta(location, storage).schema()
-    return frozenset(f.name for f in schema.fields)
+def schema(location: str, storage: StorageOptions) -> pa.Schema:
+    """Arrow schema of the Delta table at ``location``."""
+    return pa.schema(open_delta(location, storage).schema().to_arrow())
 
 
 def is_delta_table(location: str, storage: StorageOptions) -> bool:
@@ -110,6 +114,30 @@ def history(
     if not _is_delta(location, storage):
         return []
     return list(open_delta(location, storage).history(limit))
+
+
+def _nullable(rows: pa.Table) -> pa.Table:
+    # Spark's Delta writer stores every field nullable; delta-rs keeps Arrow's
+    # flags, and Spark marks a column computed with count() or coalesce() not
+    # null. A column a merge-schema write adds NOT NULL would be missing from
+    # every older file, and the next MERGE fails ("Non-nullable column ... is
+    # missing from the physical schema"); the flag means nothing for a table.
+    schema = pa.schema(
+        [_nullable_field(f) for f in rows.schema], metadata=rows.schema.metadata
+    )
+    return rows if schema.equals(rows.schema) else rows.cast(schema)
+
+
+def _nullable_field(field: pa.Field) -> pa.Field:
+    kind = field.type
+    if pa.types.is_struct(kind):
+        kind = pa.struct(
+            [_nullable_field(kind.field(i)) for i in range(kind.num_fields)]
+        )
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        item = _nullable_field(kind.value_field)
+        kind = pa.list_(item) if pa.types.is_list(kind) else pa.large_list(item)
+    return field.with_type(kind).with_nullable(True)
 
 
 def _commit(stamp: str) -> CommitProperties:

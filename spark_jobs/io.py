@@ -16,8 +16,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import pyarrow as pa
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from featurestore.services.storage import (
     StorageOptions,
@@ -178,6 +180,7 @@ def write_delta(
     metadata: Mapping[str, object],
     partition_by: Sequence[str] = (),
     replace_where: str | None = None,
+    merge_schema: bool = False,
 ) -> None:
     """Write ``df`` as one Delta commit whose ``userMetadata`` is ``metadata`` (JSON).
 
@@ -185,9 +188,10 @@ def write_delta(
     included) unless ``replace_where`` limits it to the rows matching that
     predicate; a failure before the commit leaves the table at its previous
     version. ``partition_by`` applies when the write creates the table or
-    replaces it whole; otherwise the table keeps its partitioning. A column
-    ``df`` has and the table lacks (one a contract added) joins the table's
-    schema in the same commit; older rows read it as null.
+    replaces it whole; otherwise the table keeps its partitioning. With
+    ``merge_schema`` a column ``df`` has and the table lacks joins the table's
+    schema in the same commit (older rows read it as null); without it such
+    a write fails. Either way the table's columns keep their types.
 
     Args:
         df: Rows to write.
@@ -196,6 +200,8 @@ def write_delta(
         metadata: Stamped as the commit's ``userMetadata``.
         partition_by: Partition columns for a new (or wholly replaced) table.
         replace_where: SQL predicate for a partial overwrite.
+        merge_schema: Let an append or partial overwrite add columns; the
+            caller has checked they belong there (see ``publish``).
 
     Raises:
         WriteConflictError: a concurrent commit conflicted with this one.
@@ -210,6 +216,7 @@ def write_delta(
             stamp=_stamp(metadata),
             partition_by=partition_by,
             replace_where=replace_where,
+            merge_schema=merge_schema,
         )
         return
     writer = (
@@ -220,7 +227,7 @@ def write_delta(
         writer = writer.option("replaceWhere", replace_where)
     if whole:
         writer = writer.option("overwriteSchema", "true")
-    else:
+    elif merge_schema:
         writer = writer.option("mergeSchema", "true")
     if partition_by and (whole or not is_delta_table(df, location)):
         writer = writer.partitionBy(*partition_by)
@@ -245,13 +252,14 @@ def merge_delta(
     update_when: str | None = None,
     insert_only: bool = False,
     target_filter: str | None = None,
+    merge_schema: bool = False,
 ) -> None:
     """MERGE ``df`` into the Delta table at ``location`` in one commit.
 
     Rows are matched on equal ``on`` columns (null-safe); matched rows are
     updated from ``df`` where ``update_when`` holds (all when None), unmatched
-    rows are inserted. The table must exist. A column ``df`` has and the
-    table lacks (one a contract added) joins the table's schema in the same
+    rows are inserted. The table must exist. With ``merge_schema`` a column
+    ``df`` has and the table lacks joins the table's schema in the same
     commit; in ``on`` it matches only null, the value the table's rows have.
 
     Args:
@@ -266,6 +274,8 @@ def merge_delta(
         insert_only: Only insert unmatched rows, never update.
         target_filter: SQL condition on ``t.`` that every matching row
             satisfies; lets Delta skip files.
+        merge_schema: Let the merge add columns (Delta schema evolution);
+            the caller has checked they belong there (see ``publish``).
 
     Raises:
         WriteConflictError: a concurrent commit conflicted with this one.
@@ -285,6 +295,7 @@ def merge_delta(
             stamp=_stamp(metadata),
             update_when=update_when,
             insert_only=insert_only,
+            merge_schema=merge_schema,
         )
         return
     with _conflicts_translated(location), _MERGE_LOCK:
@@ -292,8 +303,9 @@ def merge_delta(
             DeltaTable.forPath(spark, spark_uri(spark, location))
             .alias("t")
             .merge(df.alias("s"), condition)
-            .withSchemaEvolution()
         )
+        if merge_schema:
+            builder = builder.withSchemaEvolution()
         if not insert_only:
             builder = builder.whenMatchedUpdateAll(update_when)
         builder = builder.whenNotMatchedInsertAll()
@@ -310,10 +322,19 @@ def merge_delta(
 
 def delta_columns(spark: SparkSession, location: str) -> frozenset[str]:
     """Column names of the Delta table at ``location`` (which must exist)."""
+    return frozenset(delta_schema(spark, location).names)
+
+
+def delta_schema(spark: SparkSession, location: str) -> pa.Schema:
+    """Arrow schema of the Delta table at ``location`` (which must exist).
+
+    Types as Spark reads them (timestamps in UTC), whichever engine reads.
+    """
     if not spark_can_open(spark, location):
-        return _delta_rs.columns(location, storage_options())
+        return _delta_rs.schema(location, storage_options())
     uri = spark_uri(spark, location)
-    return frozenset(DeltaTable.forPath(spark, uri).toDF().columns)
+    frame = DeltaTable.forPath(spark, uri).toDF()
+    return to_arrow_schema(frame.schema, timezone="UTC")
 
 
 def same_value(name: str, held: frozenset[str]) -> str:

@@ -23,6 +23,7 @@ from featurestore.spark_jobs.errors import ConfigError, WriteConflictError
 from featurestore.spark_jobs.io import (
     committed_version,
     delta_columns,
+    delta_schema,
     is_delta_table,
     merge_delta,
     same_value,
@@ -33,6 +34,7 @@ from featurestore.spark_jobs.profile import prepare
 from featurestore.spark_jobs.validate import (
     REASONS_COLUMN,
     ValidationResult,
+    check_table_schema,
     enforce_failure_ratio,
     validate,
 )
@@ -185,7 +187,9 @@ def publish(
 ) -> PublishReport:
     """Validate ``df`` against ``contract`` and publish its passing rows to Delta.
 
-    Order matters: the schema is checked first (nothing written on mismatch);
+    Order matters: the schema is checked first (nothing written on mismatch;
+    every mode but ``overwrite`` also checks the existing table: a column the
+    contract adds must be nullable, a column the table has keeps its type);
     failing rows go to the quarantine table, tagged with the run id; then the
     contract's failure ratio is enforced, and only then are the passing rows
     committed to the feature table in one Delta commit stamped with the job,
@@ -231,7 +235,9 @@ def publish(
         The committed version and the verdict counts.
 
     Raises:
-        ContractViolationError: wrong schema or too many failing rows.
+        ContractViolationError: wrong schema (also: a non-overwrite mode and a
+            contract the table's rows cannot keep; SCHEMA_MISMATCH) or too
+            many failing rows.
         WriteConflictError: still conflicting after the retries.
         ConfigError: an unknown mode, or ``replace_partitions`` on a contract
             without ``partition_by``.
@@ -253,6 +259,9 @@ def publish(
             "run_id must be 1-128 letters, digits or _.:- characters", run_id=run_id
         )
     policy = retry or RetryPolicy()
+    if mode != "overwrite" and is_delta_table(df, where.table):
+        schema = delta_schema(df.sparkSession, where.table)
+        check_table_schema(contract, schema, where.table)
     monitor = prepare(df.sparkSession, contract, where.table) if profile else None
     result = validate(contract, df, monitor.plan if monitor else None)
     stamp = {
@@ -320,6 +329,7 @@ def _quarantine(
         metadata=stamp,
         insert_only=True,
         target_filter=f"t.`run_id` = '{run_id}'",
+        merge_schema=True,
     )
 
 
@@ -344,6 +354,7 @@ def _append(
         mode="append",
         metadata=stamp,
         partition_by=contract.partition_by,
+        merge_schema=True,
     )
 
 
@@ -367,6 +378,7 @@ def _merge(
         update_when=f"s.`{created}` >= t.`{created}` AND ({' OR '.join(changed)})"
         if changed
         else "FALSE",
+        merge_schema=True,
     )
 
 
@@ -385,6 +397,7 @@ def _replace_partitions(
         metadata=stamp,
         partition_by=columns,
         replace_where=partition_predicate(columns, values),
+        merge_schema=True,
     )
 
 

@@ -105,6 +105,60 @@ def check_schema(contract: Contract, df: DataFrame) -> None:
         ) from exc
 
 
+def check_table_schema(contract: Contract, table: pa.Schema, location: str) -> None:
+    """Refuse a contract whose columns the table's rows cannot hold as they are.
+
+    For publishes that keep the table's rows (every mode but ``overwrite``):
+    a column the contract adds joins the schema with null in every older row,
+    so it must be nullable in the contract; a column both have must keep its
+    type. int64 -> float64 is refused too: Delta changes a stored column's
+    type only through its type-widening table feature, a protocol upgrade
+    every reader of the table must support; without it the engines disagree
+    (Spark refuses the write, delta-rs casts the batch to the table's type),
+    and a float64 contract over int64 rows is not what the table holds. An
+    ``overwrite`` rewrites every row and takes any contract. Columns the
+    contract dropped stay in the table (new rows hold null there).
+
+    Args:
+        contract: The contract the batch was validated against.
+        table: Arrow schema of the existing table.
+        location: The table, for the message.
+
+    Raises:
+        ContractViolationError: SCHEMA_MISMATCH; metadata ``required_added``
+            (columns), ``wrong_types`` (``col=contract:table`` pairs).
+    """
+    try:
+        check_arrow_schema(contract, table, allow_extra=True)
+        return
+    except SchemaMismatchError as exc:
+        problems = exc.metadata
+    missing = set(filter(None, problems.get("missing", "").split(",")))
+    required = [
+        c.name for c in contract.columns if c.name in missing and not c.nullable
+    ]
+    found = {
+        k: v
+        for k, v in {
+            "required_added": ",".join(required),
+            "wrong_types": problems.get("wrong_types", ""),
+        }.items()
+        if v
+    }
+    if not found:
+        return
+    label = f"{contract.name}@{contract.version}"
+    text = "; ".join(f"{k}: {v}" for k, v in found.items())
+    raise ContractViolationError(
+        Reason.SCHEMA_MISMATCH,
+        f"{location}: contract {label} changes the table's schema in a way its "
+        f"rows cannot keep ({text}); publish with mode overwrite to rewrite it",
+        contract=label,
+        table=location,
+        **found,
+    )
+
+
 def with_verdicts(contract: Contract, df: DataFrame) -> DataFrame:
     """Add ``_reasons`` (list of {column, check}) to every row; empty means pass.
 
