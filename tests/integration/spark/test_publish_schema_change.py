@@ -118,8 +118,16 @@ def _breaking_frame(spark, case: str, rows):
     return _frame(spark, rows).withColumn("sales", F.lit("7"))
 
 
-@pytest.mark.parametrize("case", sorted(BREAKING))
-@pytest.mark.parametrize("mode", NON_OVERWRITE)
+# The refusal comes before any mode's own work: each case in one mode (and
+# every mode once) keeps the run short.
+@pytest.mark.parametrize(
+    ("mode", "case"),
+    [
+        ("append", "required_added"),
+        ("merge", "double_to_string"),
+        ("replace_partitions", "required_added"),
+    ],
+)
 def test_a_breaking_contract_change_is_refused_before_any_write(
     spark, tmp_path: Path, engine, mode, case
 ):
@@ -140,7 +148,7 @@ def test_a_breaking_contract_change_is_refused_before_any_write(
     assert report.version == 1
 
 
-@pytest.mark.parametrize("mode", NON_OVERWRITE)
+@pytest.mark.parametrize("mode", ["merge"])
 def test_int64_widened_to_float64_is_refused_too(spark, tmp_path: Path, engine, mode):
     location = str(tmp_path / "store_sales")
     frame = _with_units(spark, _rows(DAY1, 1, 2, bad=False))
