@@ -270,6 +270,28 @@ def user_jobs(repo: Path | None = None) -> dict[str, str]:
         project = Project.discover(repo)
     except ProjectNotFoundError:
         return {}
-    if str(project.repo) not in sys.path:
-        sys.path.insert(0, str(project.repo))
+    folder = str(project.repo)
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
+    for module in project.config.jobs.values():
+        _forget_if_elsewhere(module.split(".")[0], project.repo)
     return dict(project.config.jobs)
+
+
+def _forget_if_elsewhere(package: str, folder: Path) -> None:
+    """Drop ``package`` and its submodules from the import cache when the
+    project holds a package of that name but the cached one came from another
+    folder: a process that ran another project's jobs first (a test run, a
+    notebook) would otherwise import that project's ``jobs.example``."""
+    if not ((folder / package).is_dir() or (folder / f"{package}.py").is_file()):
+        return
+    loaded = sys.modules.get(package)
+    if loaded is None:
+        return
+    places = [*getattr(loaded, "__path__", []), getattr(loaded, "__file__", None)]
+    root = folder.resolve()
+    if any(p and Path(p).resolve().is_relative_to(root) for p in places):
+        return
+    for name in [n for n in sys.modules if n == package or n.startswith(f"{package}.")]:
+        del sys.modules[name]

@@ -4,6 +4,7 @@ only training sets this service wrote are replaced; refusals leave nothing."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -138,6 +139,15 @@ def test_files_a_folder_links_to_outside_the_roots_are_denied(
     pq.write_table(_entities(4), secret / "rows.parquet")
     write_deltalake(str(secret / "table"), _entities(4))
     root = served_repo.data / "entities" / "linked"
+    try:
+        _read_through_links(served_repo, secret, root)
+    finally:
+        # The served data is shared (and copied by later tests): no links
+        # into this test's tmp_path may outlive it.
+        shutil.rmtree(root)
+
+
+def _read_through_links(served_repo: ServedRepo, secret: Path, root: Path) -> None:
     for folder in ("file_link", "dir_link", "delta_link", "inside_link"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     pq.write_table(_entities(), root / "file_link" / "own.parquet")

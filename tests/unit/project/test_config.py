@@ -175,6 +175,25 @@ def test_user_jobs(tmp_path: Path) -> None:
     assert user_jobs(tmp_path / "none") == {}
 
 
+def test_user_jobs_import_each_projects_own_module(tmp_path: Path) -> None:
+    # One process, two projects with a jobs/example.py each (a test run, a
+    # notebook): the second gets its own module, not the cached first one.
+    import importlib
+
+    seen = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        repo = _repo(tmp_path / name, "jobs:\n  example: jobs.example\n")
+        (repo / "jobs").mkdir()
+        (repo / "jobs" / "__init__.py").write_text("")
+        (repo / "jobs" / "example.py").write_text(f"NAME = {name!r}\n")
+        module = user_jobs(repo)["example"]
+        seen.append(importlib.import_module(module).NAME)
+    assert seen == ["one", "two"]
+    for module in [m for m in sys.modules if m == "jobs" or m.startswith("jobs.")]:
+        del sys.modules[module]
+
+
 def test_server_settings_take_the_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
