@@ -6,13 +6,14 @@ import logging
 import threading
 from concurrent import futures
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import grpc
 from feast import FeatureStore
 from feast.protos.feast.serving import ServingService_pb2, ServingService_pb2_grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2_grpc
 
 from featurestore.services.contracts import ContractRegistry
 from featurestore.services.monitoring.served import ServedReader
@@ -29,6 +30,10 @@ from featurestore.services.server.catalog import Catalog, ViewRequest
 from featurestore.services.server.contract_servicer import ContractServicer
 from featurestore.services.server.errors import MalformedRequestError, parse_request
 from featurestore.services.server.feature_servicer import FeatureStoreServicer
+from featurestore.services.server.health import (
+    SERVICE_NAME as HEALTH_SERVICE_NAME,
+)
+from featurestore.services.server.health import HealthMonitor, HealthServicer
 from featurestore.services.server.interceptors import ErrorAndMetricsInterceptor
 from featurestore.services.server.ipc import (
     METHODS,
@@ -77,7 +82,7 @@ class RunningServer:
 
     server: grpc.Server
     port: int
-    health: health.HealthServicer
+    health: HealthServicer
     _stop_background: threading.Event
     online_socket: OnlineSocketServer | None = None
     tls: CertificateReloader | None = None
@@ -94,6 +99,7 @@ class RunningServer:
         self.health.enter_graceful_shutdown()
         self._stop_background.set()
         self.server.stop(grace).wait()
+        self.health.close()
         if self.online_socket is not None:
             self.online_socket.close()
         if self.serving_log is not None:
@@ -171,10 +177,10 @@ def create_server(
         ),
         server,
     )
-    health_servicer = health.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection_enabled:
-        enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
+        enable_reflection((*SERVICE_NAMES, HEALTH_SERVICE_NAME), server)
     try:
         port = (
             server.add_insecure_port(address)
@@ -190,8 +196,12 @@ def create_server(
         ) from exc
     server.start()
     stop = threading.Event()
-    monitor = _HealthMonitor(
-        health_servicer, catalog, reader, settings.registry_refresh_seconds, stop
+    monitor = HealthMonitor(
+        health_servicer,
+        partial(_registry_and_online_store_answer, catalog, reader),
+        SERVICE_NAMES,
+        settings.registry_refresh_seconds,
+        stop,
     )
     monitor.check_once()
     monitor.start()
@@ -279,36 +289,7 @@ def _online_handlers(
     return {number: handler(number) for number in parsers}
 
 
-class _HealthMonitor(threading.Thread):
-    """Refreshes the registry and sets health from the registry and online store."""
-
-    def __init__(
-        self,
-        servicer: health.HealthServicer,
-        catalog: Catalog,
-        reader: object,
-        interval: float,
-        stop: threading.Event,
-    ) -> None:
-        super().__init__(name="health-monitor", daemon=True)
-        self.servicer, self.catalog, self.reader = servicer, catalog, reader
-        self.interval, self.stop_event = interval, stop
-
-    def check_once(self) -> None:
-        try:
-            self.catalog.refresh()
-            ok = bool(self.reader.ping())  # type: ignore[attr-defined]
-        except Exception:
-            log.exception("health check failed")
-            ok = False
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if ok
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
-        for name in ("", *SERVICE_NAMES):
-            self.servicer.set(name, status)
-
-    def run(self) -> None:
-        while not self.stop_event.wait(self.interval):
-            self.check_once()
+def _registry_and_online_store_answer(catalog: Catalog, reader: OnlineReader) -> bool:
+    """Refresh the registry, then ask the online store; True when both answer."""
+    catalog.refresh()
+    return bool(reader.ping())

@@ -1,0 +1,185 @@
+"""gRPC health: each service's status, ``Check``, and ``Watch`` streams.
+
+grpc_health's ``HealthServicer`` sends every watcher's update while holding
+its lock, and ``_send_response`` blocks until the message is on the wire.
+grpc-python runs a stream's close callbacks (which take that same lock) on
+its one completion-queue thread, so a watcher going away while a status is
+being sent stops the whole server: the sender waits for the queue thread,
+the queue thread waits for the lock (grpc/grpc#43403 is the upstream fix,
+unreleased). Here sending happens on one sender thread with no lock held,
+``set`` only queues a status that changed, and each watcher keeps only its
+latest unsent status, so a client that never reads costs one slot and
+delays the others' updates at worst; it never blocks ``set`` or ``Check``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+
+_Send = Callable[[health_pb2.HealthCheckResponse], Any]
+
+
+class _Watcher:
+    __slots__ = ("closed", "pending", "queued", "send", "service")
+
+    def __init__(self, service: str, send: _Send, status: int) -> None:
+        self.service, self.send = service, send
+        self.pending: int | None = status
+        self.queued = self.closed = False
+
+
+class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
+    """Status per service name ("" is the whole server), served by Check and
+    Watch; ``close`` stops the sender thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._status: dict[str, int] = {"": SERVING}
+        self._watchers: dict[str, set[_Watcher]] = {}
+        self._ready: deque[_Watcher] = deque()
+        self._shutting_down = self._closed = False
+        self._sender = threading.Thread(
+            target=self._send_forever, name="health-watch-sender", daemon=True
+        )
+        self._sender.start()
+
+    def set(self, service: str, status: int) -> None:
+        """Record ``service``'s status; watchers hear of it when it changed."""
+        with self._lock:
+            if not self._shutting_down:
+                self._record(service, status)
+
+    def enter_graceful_shutdown(self) -> None:
+        """Every service NOT_SERVING from now on; later ``set`` calls are ignored."""
+        with self._lock:
+            for service in list(self._status):
+                self._record(service, NOT_SERVING)
+            self._shutting_down = True
+
+    def close(self) -> None:
+        """Stop the sender (after the server has stopped)."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify()
+        self._sender.join(timeout=5)
+
+    def Check(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext
+    ) -> health_pb2.HealthCheckResponse:
+        with self._lock:
+            status = self._status.get(request.service)
+        if status is None:
+            context.abort(
+                grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}"
+            )
+        return health_pb2.HealthCheckResponse(status=status)
+
+    def Watch(
+        self,
+        request: health_pb2.HealthCheckRequest,
+        context: grpc.ServicerContext,
+        send_response_callback: _Send | None = None,
+    ) -> None:
+        if send_response_callback is None:  # pragma: no cover - grpc always passes it
+            raise RuntimeError("Watch needs grpc-python's non-blocking streams")
+        service = request.service
+        with self._lock:
+            status = self._status.get(service, SERVICE_UNKNOWN)
+            watcher = _Watcher(service, send_response_callback, status)
+            self._watchers.setdefault(service, set()).add(watcher)
+            self._queue(watcher)
+        if not context.add_callback(lambda: self._forget(watcher)):
+            self._forget(watcher)  # the stream already ended
+
+    # grpc-python calls a non-blocking handler with a send callback and no
+    # thread of its own for the stream's life.
+    Watch.experimental_non_blocking = True  # type: ignore[attr-defined]
+    Watch.experimental_thread_pool = None  # type: ignore[attr-defined]
+
+    def _record(self, service: str, status: int) -> None:
+        # Caller holds the lock.
+        if self._status.get(service) == status:
+            return
+        self._status[service] = status
+        for watcher in self._watchers.get(service, ()):
+            watcher.pending = status
+            self._queue(watcher)
+
+    def _queue(self, watcher: _Watcher) -> None:
+        # Caller holds the lock.
+        if not watcher.queued:
+            watcher.queued = True
+            self._ready.append(watcher)
+            self._wake.notify()
+
+    def _forget(self, watcher: _Watcher) -> None:
+        with self._lock:
+            watcher.closed = True
+            watchers = self._watchers.get(watcher.service)
+            if watchers is not None:
+                watchers.discard(watcher)
+                if not watchers:
+                    del self._watchers[watcher.service]
+
+    def _send_forever(self) -> None:
+        while True:
+            with self._lock:
+                while not self._ready and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                watcher = self._ready.popleft()
+                watcher.queued = False
+                status, watcher.pending = watcher.pending, None
+                if watcher.closed or status is None:
+                    continue
+            try:
+                watcher.send(health_pb2.HealthCheckResponse(status=status))
+            except Exception:  # a stream that ended mid-send
+                log.debug("health watch send failed", exc_info=True)
+
+
+class HealthMonitor(threading.Thread):
+    """Runs ``check`` every ``interval`` s until ``stop`` and sets every name
+    in ``services`` SERVING when it returns True, NOT_SERVING otherwise
+    (or when it raises; the error is logged)."""
+
+    def __init__(
+        self,
+        servicer: HealthServicer,
+        check: Callable[[], bool],
+        services: tuple[str, ...],
+        interval: float,
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name="health-monitor", daemon=True)
+        self.servicer, self.check, self.services = servicer, check, services
+        self.interval, self.stop_event = interval, stop
+
+    def check_once(self) -> None:
+        try:
+            ok = bool(self.check())
+        except Exception:
+            log.exception("health check failed")
+            ok = False
+        for name in ("", *self.services):
+            self.servicer.set(name, SERVING if ok else NOT_SERVING)
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            self.check_once()

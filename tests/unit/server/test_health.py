@@ -1,0 +1,120 @@
+"""The health servicer on a real grpc-python server: Check, Watch, and the
+deadlock grpc_health's own servicer has (a watcher closing while a status
+is being sent stops the server)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from featurestore.services.server.health import (
+    NOT_SERVING,
+    SERVICE_UNKNOWN,
+    SERVING,
+    HealthServicer,
+)
+from featurestore.services.server.interceptors import ErrorAndMetricsInterceptor
+
+
+class Served:
+    def __init__(self) -> None:
+        self.health = HealthServicer()
+        # The interceptor is the server's own: it must leave Watch threadless.
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=2),
+            interceptors=[ErrorAndMetricsInterceptor()],
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.stub = health_pb2_grpc.HealthStub(self.channel)
+
+    def check(self, service: str = "") -> int:
+        request = health_pb2.HealthCheckRequest(service=service)
+        return int(self.stub.Check(request, timeout=5).status)
+
+    def watch(self, service: str = "", timeout: float = 30) -> grpc.Call:
+        request = health_pb2.HealthCheckRequest(service=service)
+        return self.stub.Watch(request, timeout=timeout)
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    served = Served()
+    yield served
+    served.channel.close()
+    served.health.enter_graceful_shutdown()
+    served.server.stop(0).wait()
+    served.health.close()
+
+
+def test_check_answers_the_status_set_and_not_found_for_an_unknown_service(
+    served: Served,
+) -> None:
+    assert served.check() == SERVING
+    served.health.set("svc", NOT_SERVING)
+    assert served.check("svc") == NOT_SERVING
+    with pytest.raises(grpc.RpcError) as caught:
+        served.check("nobody")
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "nobody" in caught.value.details()
+
+
+def test_a_watcher_hears_each_change_in_order_and_unchanged_sets_send_nothing(
+    served: Served,
+) -> None:
+    stream = served.watch("svc")
+    assert next(stream).status == SERVICE_UNKNOWN
+    served.health.set("svc", SERVING)
+    assert next(stream).status == SERVING
+    for _ in range(50):  # no change: nothing is sent
+        served.health.set("svc", SERVING)
+    served.health.set("svc", NOT_SERVING)
+    assert next(stream).status == NOT_SERVING
+    served.health.enter_graceful_shutdown()
+    served.health.set("svc", SERVING)  # ignored from now on
+    assert served.check("svc") == NOT_SERVING
+    stream.cancel()
+
+
+def test_watchers_closing_while_the_status_changes_do_not_stop_the_server(
+    served: Served,
+) -> None:
+    # grpc_health's servicer sent under its lock and its close callback
+    # (run on grpc's one completion-queue thread) took that lock: the first
+    # round here never answered the Check.
+    stop = threading.Event()
+
+    def flap() -> None:
+        while not stop.is_set():
+            for status in (SERVING, NOT_SERVING):
+                served.health.set("", status)
+
+    flapper = threading.Thread(target=flap, daemon=True)
+    flapper.start()
+    try:
+        for _ in range(20):
+            watchers = [served.watch() for _ in range(6)]
+            for watcher in watchers:
+                assert next(watcher).status in (SERVING, NOT_SERVING)
+            for watcher in watchers:
+                watcher.cancel()
+            assert served.check() in (SERVING, NOT_SERVING)
+    finally:
+        stop.set()
+        flapper.join(timeout=30)
+    assert not flapper.is_alive()
+
+
+def test_graceful_shutdown_tells_watchers_not_serving(served: Served) -> None:
+    stream = served.watch()
+    assert next(stream).status == SERVING
+    served.health.enter_graceful_shutdown()
+    assert next(stream).status == NOT_SERVING
+    stream.cancel()
