@@ -11,10 +11,14 @@ BLAKE2s digest) until the file changes, so the hot path hashes nothing.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,21 +74,12 @@ def add_key(path: Path, principal: str, roles: list[str]) -> str:
     for role in roles:
         _check_name(role, "role")
     key, key_id = new_key()
-    entries = _read_entries(path) if path.exists() else []
-    entries.append(KeyEntry(key_id, hash_key(key), principal, tuple(roles)))
-    document = {
-        "keys": [
-            {
-                "id": e.id,
-                "hash": e.hash,
-                "principal": e.principal,
-                "roles": list(e.roles),
-            }
-            for e in entries
-        ]
-    }
+    entry = KeyEntry(key_id, hash_key(key), principal, tuple(roles))
     try:
-        _write_private(path, document)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with _locked(path):
+            entries = _read_entries(path) if path.exists() else []
+            _write_private(path, _document([*entries, entry]))
     except OSError as exc:
         raise AuthConfigError(
             f"cannot write the API key file {path}: {exc.strerror or exc}"
@@ -99,14 +94,48 @@ def _check_name(value: str, what: str) -> None:
         )
 
 
+def _document(entries: list[KeyEntry]) -> dict[str, object]:
+    return {
+        "keys": [
+            {
+                "id": e.id,
+                "hash": e.hash,
+                "principal": e.principal,
+                "roles": list(e.roles),
+            }
+            for e in entries
+        ]
+    }
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``'s sibling ``.<name>.lock``.
+
+    Adding a key reads, appends and rewrites the file: two writers at once
+    would each drop the other's key. The lock file stays (removing it would
+    let a waiting writer lock a file no one else sees).
+    """
+    lock = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(lock)  # releases the lock
+
+
 def _write_private(path: Path, document: object) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with os.fdopen(
-        os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w"
-    ) as out:
-        yaml.safe_dump(document, out, sort_keys=False)
-    os.replace(temporary, path)
+    """Replace ``path`` atomically with ``document`` as YAML, mode 0600."""
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(handle, "w") as out:  # mkstemp creates it 0600
+            yaml.safe_dump(document, out, sort_keys=False)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 class ApiKeyAuthenticator:

@@ -102,3 +102,25 @@ def test_add_key_command_prints_the_key_once(tmp_path: Path) -> None:
     key = proc.stdout.strip()
     assert ApiKeyAuthenticator(path).authenticate(key).roles == {"reader", "trainer"}
     assert key not in proc.stderr
+
+
+def _add_one(path: str, principal: str) -> str:
+    return add_key(Path(path), principal, ["reader"])
+
+
+def test_keys_added_at_once_by_several_processes_are_all_kept(tmp_path: Path) -> None:
+    # Each add_key reads the file, appends and rewrites it: without a lock
+    # two processes read the same file and the second write dropped the
+    # first's key (and they shared one temporary file name).
+    from concurrent.futures import ProcessPoolExecutor
+
+    path = tmp_path / "keys.yaml"
+    principals = [f"p{i}" for i in range(12)]
+    with ProcessPoolExecutor(max_workers=6) as pool:
+        keys = list(pool.map(_add_one, [str(path)] * len(principals), principals))
+    authenticator = ApiKeyAuthenticator(path)
+    assert [authenticator.authenticate(key).name for key in keys] == principals
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".keys.yaml.lock",
+        "keys.yaml",
+    ]
