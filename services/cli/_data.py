@@ -89,7 +89,7 @@ def _instants(
 @repo_option()
 @click.option(
     "--feature-store-yaml",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
     default=None,
     help="a feature_store*.yaml other than the repo's",
 )
@@ -115,13 +115,19 @@ def materialize(
     be read (never published) gets one error line and null in --json; the
     other views are still written, and the exit code is 1.
     """
+    from featurestore.services.cli._feast import feature_store
     from featurestore.services.online import ViewsNotMaterializedError
     from featurestore.services.online import materialize as online
 
     if len(dates) > 2 or (incremental and len(dates) > 1) or not (dates or incremental):
         raise click.UsageError("give END, START END, or --incremental [END]")
+    if len(dates) == 2 and dates[0] > dates[1]:
+        raise click.UsageError(
+            f"START {dates[0].isoformat()} is after END {dates[1].isoformat()}"
+        )
     names = views.split(",") if views else None
     repo = repo or default_repo()
+    feature_store(repo, feature_store_yaml)  # usage error before `feast apply`
     failed: ViewsNotMaterializedError | None = None
     with spinner(f"materializing {repo}"):
         try:

@@ -135,7 +135,7 @@ def _join(
     refs = [f.strip() for f in (features or "").split(",") if f.strip()]
     if features is not None and not refs:
         raise click.UsageError("--features names no feature (view:feature,...)")
-    from featurestore.services.cli._monitor import feature_store
+    from featurestore.services.cli._feast import feature_store
     from featurestore.services.offline import (
         HistoricalRequest,
         get_historical_features,

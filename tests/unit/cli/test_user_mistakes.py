@@ -475,3 +475,24 @@ def test_training_set_features_naming_nothing_or_out_a_folder_is_usage(
     code, _, err = _run(capsys, *base, "--features", "v:f", "--out", str(tmp_path))
     assert code == 2
     _one_line(err, "is a folder")
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("2026-02-01", "2026-01-01"), "is after END"),
+        (("--feature-store-yaml", "missing.yaml", "2026-02-01"), "does not exist"),
+        (("2026-01-01", "2026-02-01"), "REGISTRY_NOT_FOUND"),
+        (("--incremental",), "REGISTRY_NOT_FOUND"),
+    ],
+)
+def test_materialize_mistakes_are_usage_and_create_no_registry(
+    args: tuple[str, ...], reason: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    scaffold(tmp_path / "p")
+    registry = tmp_path / "p" / "data" / "feast" / "registry.db"
+    code, out, err = _run(capsys, "materialize", "--repo", str(tmp_path / "p"), *args)
+    assert (code, out) == (2, "")
+    assert reason in err and "Traceback" not in err
+    assert not registry.parent.exists()
