@@ -177,7 +177,7 @@ def create_server(
         ),
         server,
     )
-    health_servicer = HealthServicer()
+    health_servicer = HealthServicer(settings.max_health_watchers)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection_enabled:
         enable_reflection((*SERVICE_NAMES, HEALTH_SERVICE_NAME), server)

@@ -44,9 +44,11 @@ class _Watcher:
 
 class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
     """Status per service name ("" is the whole server), served by Check and
-    Watch; ``close`` stops the sender thread."""
+    by Watch (at most ``max_watchers`` streams open at once); ``close`` stops
+    the sender thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_watchers: int = 1000) -> None:
+        self._max_watchers, self._open_watchers = max_watchers, 0
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._status: dict[str, int] = {"": SERVING}
@@ -99,10 +101,19 @@ class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
             raise RuntimeError("Watch needs grpc-python's non-blocking streams")
         service = request.service
         with self._lock:
-            status = self._status.get(service, SERVICE_UNKNOWN)
-            watcher = _Watcher(service, send_response_callback, status)
-            self._watchers.setdefault(service, set()).add(watcher)
-            self._queue(watcher)
+            full = self._open_watchers >= self._max_watchers
+            if not full:
+                self._open_watchers += 1
+                status = self._status.get(service, SERVICE_UNKNOWN)
+                watcher = _Watcher(service, send_response_callback, status)
+                self._watchers.setdefault(service, set()).add(watcher)
+                self._queue(watcher)
+        if full:
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"TOO_MANY_WATCHERS: {self._max_watchers} health Watch streams "
+                "are open (setting max_health_watchers); use Check or retry later",
+            )
         if not context.add_callback(lambda: self._forget(watcher)):
             self._forget(watcher)  # the stream already ended
 
@@ -129,7 +140,10 @@ class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
 
     def _forget(self, watcher: _Watcher) -> None:
         with self._lock:
+            if watcher.closed:
+                return
             watcher.closed = True
+            self._open_watchers -= 1
             watchers = self._watchers.get(watcher.service)
             if watchers is not None:
                 watchers.discard(watcher)

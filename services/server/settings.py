@@ -80,6 +80,10 @@ class ServerSettings(BaseSettings):
     max_historical_streams: int = Field(default=2, ge=1)
     """GetHistoricalFeatures calls running at once in one process; more are
     RESOURCE_EXHAUSTED (FS_MAX_HISTORICAL_STREAMS)."""
+    max_health_watchers: int = Field(default=1000, ge=1)
+    """Health Watch streams open at once in one process; more are
+    RESOURCE_EXHAUSTED (FS_MAX_HEALTH_WATCHERS). Health needs no credentials,
+    so this bounds what unauthenticated callers can hold open."""
     online_timeout_seconds: float = Field(default=1.0, gt=0)
     """Online store timeout when the client sets no deadline."""
     registry_refresh_seconds: float = Field(default=5.0, gt=0)

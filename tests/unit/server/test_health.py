@@ -5,6 +5,7 @@ is being sent stops the server)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent import futures
 
@@ -22,8 +23,8 @@ from featurestore.services.server.interceptors import ErrorAndMetricsInterceptor
 
 
 class Served:
-    def __init__(self) -> None:
-        self.health = HealthServicer()
+    def __init__(self, max_watchers: int = 1000) -> None:
+        self.health = HealthServicer(max_watchers)
         # The interceptor is the server's own: it must leave Watch threadless.
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=2),
@@ -43,15 +44,18 @@ class Served:
         request = health_pb2.HealthCheckRequest(service=service)
         return self.stub.Watch(request, timeout=timeout)
 
+    def stop(self) -> None:
+        self.channel.close()
+        self.health.enter_graceful_shutdown()
+        self.server.stop(0).wait()
+        self.health.close()
+
 
 @pytest.fixture
 def served() -> Iterator[Served]:
     served = Served()
     yield served
-    served.channel.close()
-    served.health.enter_graceful_shutdown()
-    served.server.stop(0).wait()
-    served.health.close()
+    served.stop()
 
 
 def test_check_answers_the_status_set_and_not_found_for_an_unknown_service(
@@ -118,3 +122,30 @@ def test_graceful_shutdown_tells_watchers_not_serving(served: Served) -> None:
     served.health.enter_graceful_shutdown()
     assert next(stream).status == NOT_SERVING
     stream.cancel()
+
+
+def test_watchers_beyond_the_limit_are_resource_exhausted_until_one_leaves() -> None:
+    served = Served(max_watchers=2)
+    try:
+        first, second = served.watch(), served.watch()
+        assert next(first).status == next(second).status == SERVING
+        with pytest.raises(grpc.RpcError) as caught:
+            next(served.watch())
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "max_health_watchers" in caught.value.details()
+        assert served.check() == SERVING  # Check is not limited
+        first.cancel()
+        deadline = time.monotonic() + 30
+        while True:  # the server forgets the cancelled stream soon after
+            try:
+                third = served.watch()
+                assert next(third).status == SERVING
+                break
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert time.monotonic() < deadline, "a cancelled watcher stayed open"
+                time.sleep(0.05)
+        third.cancel()
+        second.cancel()
+    finally:
+        served.stop()
