@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 from pyspark.sql import DataFrame
@@ -100,6 +101,32 @@ def merge(
 def schema(location: str, storage: StorageOptions) -> pa.Schema:
     """Arrow schema of the Delta table at ``location``."""
     return pa.schema(open_delta(location, storage).schema().to_arrow())
+
+
+def null_counts(
+    location: str, storage: StorageOptions, columns: Sequence[str]
+) -> dict[str, int]:
+    """Nulls in each of ``columns`` over the table's current rows.
+
+    From the data files' statistics (both engines write null counts for the
+    first 32 columns); a column some file has no count for (a partition
+    column, one past the indexed columns) is counted by scanning it alone.
+    """
+    table = open_delta(location, storage)
+    actions = pa.table(table.get_add_actions(flatten=True))
+    counts: dict[str, int] = {}
+    unknown = []
+    for column in columns:
+        stat = f"null_count.{column}"
+        if stat in actions.column_names and actions[stat].null_count == 0:
+            counts[column] = int(pc.sum(actions[stat]).as_py() or 0)
+        else:
+            unknown.append(column)
+    if unknown:
+        dataset = table.to_pyarrow_dataset()
+        for column in unknown:
+            counts[column] = dataset.count_rows(filter=pc.field(column).is_null())
+    return counts
 
 
 def is_delta_table(location: str, storage: StorageOptions) -> bool:

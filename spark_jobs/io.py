@@ -337,6 +337,12 @@ def delta_schema(spark: SparkSession, location: str) -> pa.Schema:
     return to_arrow_schema(frame.schema, timezone="UTC")
 
 
+def delta_null_counts(location: str, columns: Sequence[str]) -> dict[str, int]:
+    """Nulls in each of ``columns`` of the Delta table at ``location`` (which
+    must exist), mostly from its files' statistics (delta-rs reads the log)."""
+    return _delta_rs.null_counts(location, storage_options(), columns)
+
+
 def same_value(name: str, held: frozenset[str]) -> str:
     """SQL: target ``t`` and source ``s`` agree on column ``name`` (null-safe).
 

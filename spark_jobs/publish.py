@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, Literal, TypeVar, get_args
 
 from pyspark.sql import DataFrame
@@ -23,6 +24,7 @@ from featurestore.spark_jobs.errors import ConfigError, WriteConflictError
 from featurestore.spark_jobs.io import (
     committed_version,
     delta_columns,
+    delta_null_counts,
     delta_schema,
     is_delta_table,
     merge_delta,
@@ -261,7 +263,12 @@ def publish(
     policy = retry or RetryPolicy()
     if mode != "overwrite" and is_delta_table(df, where.table):
         schema = delta_schema(df.sparkSession, where.table)
-        check_table_schema(contract, schema, where.table)
+        check_table_schema(
+            contract,
+            schema,
+            where.table,
+            partial(delta_null_counts, where.table),
+        )
     monitor = prepare(df.sparkSession, contract, where.table) if profile else None
     result = validate(contract, df, monitor.plan if monitor else None)
     stamp = {

@@ -9,7 +9,7 @@ same row everywhere. Primary-key uniqueness spans batches, so Spark decides it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -105,13 +105,20 @@ def check_schema(contract: Contract, df: DataFrame) -> None:
         ) from exc
 
 
-def check_table_schema(contract: Contract, table: pa.Schema, location: str) -> None:
+def check_table_schema(
+    contract: Contract,
+    table: pa.Schema,
+    location: str,
+    null_counts: Callable[[list[str]], Mapping[str, int]],
+) -> None:
     """Refuse a contract whose columns the table's rows cannot hold as they are.
 
     For publishes that keep the table's rows (every mode but ``overwrite``):
     a column the contract adds joins the schema with null in every older row,
-    so it must be nullable in the contract; a column both have must keep its
-    type. int64 -> float64 is refused too: Delta changes a stored column's
+    so it must be nullable in the contract; a column the contract requires
+    (``nullable: false``) must hold no null in the table's rows (a contract
+    made stricter than the rows already published); a column both have must
+    keep its type. int64 -> float64 is refused too: Delta changes a stored column's
     type only through its type-widening table feature, a protocol upgrade
     every reader of the table must support; without it the engines disagree
     (Spark refuses the write, delta-rs casts the batch to the table's type),
@@ -123,24 +130,27 @@ def check_table_schema(contract: Contract, table: pa.Schema, location: str) -> N
         contract: The contract the batch was validated against.
         table: Arrow schema of the existing table.
         location: The table, for the message.
+        null_counts: Nulls in the table's rows of each column named.
 
     Raises:
         ContractViolationError: SCHEMA_MISMATCH; metadata ``required_added``
-            (columns), ``wrong_types`` (``col=contract:table`` pairs).
+            (columns), ``nulls_in_required`` (``col=count`` pairs),
+            ``wrong_types`` (``col=contract:table`` pairs).
     """
+    problems: dict[str, str] = {}
     try:
         check_arrow_schema(contract, table, allow_extra=True)
-        return
     except SchemaMismatchError as exc:
         problems = exc.metadata
     missing = set(filter(None, problems.get("missing", "").split(",")))
-    required = [
-        c.name for c in contract.columns if c.name in missing and not c.nullable
-    ]
+    required = [c.name for c in contract.columns if not c.nullable]
+    held = [name for name in required if name in table.names]
+    nulls = {name: n for name, n in null_counts(held).items() if n} if held else {}
     found = {
         k: v
         for k, v in {
-            "required_added": ",".join(required),
+            "required_added": ",".join(n for n in required if n in missing),
+            "nulls_in_required": ",".join(f"{k}={v}" for k, v in nulls.items()),
             "wrong_types": problems.get("wrong_types", ""),
         }.items()
         if v

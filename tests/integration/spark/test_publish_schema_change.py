@@ -162,6 +162,30 @@ def test_int64_widened_to_float64_is_refused_too(spark, tmp_path: Path, engine, 
     assert DeltaTable(location).version() == 0
 
 
+def test_a_column_made_required_is_refused_while_published_rows_hold_null(
+    spark, tmp_path: Path, engine
+):
+    location = str(tmp_path / "store_sales")
+    frame = _frame(spark, _rows(DAY1, 1, 2, 3, bad=False)).withColumn(
+        "units",
+        F.when(F.col("store_id") == 2, F.lit(None)).otherwise(F.lit(4)).cast("long"),
+    )
+    _publish(spark, frame, WITH_UNITS, location, "overwrite", "r0")
+    required = _contract("2.0.0", "{name: units, type: int64, nullable: false}")
+    later = _with_units(spark, _rows(DAY2, 1, bad=False))
+    with pytest.raises(ContractViolationError) as info:
+        _publish(spark, later, required, location, "append", "r1")
+    assert info.value.reason == Reason.SCHEMA_MISMATCH
+    assert info.value.metadata["nulls_in_required"] == "units=1"
+    assert DeltaTable(location).version() == 0
+
+    # Once the rows hold no null (here: the one row rewritten) it is taken.
+    fixed = _with_units(spark, _rows(DAY1, 2, bad=False))
+    _publish(spark, fixed, WITH_UNITS, location, "merge", "r2")
+    report = _publish(spark, later, required, location, "append", "r3")
+    assert report.version == 2
+
+
 def test_the_generic_writer_does_not_evolve_a_schema(spark, tmp_path: Path, engine):
     """Only publish's writers add columns; write_delta (e.g. the profile table's
     append) refuses a frame with a column the table lacks."""
