@@ -61,6 +61,7 @@ def format_record(record: VersionRecord) -> str:
             record.operation,
             f"job={record.job or '-'}",
             f"run={record.run_id or '-'}",
+            f"mode={record.mode or '-'}",
             f"contract={record.contract or '-'}",
             _summary(record.validation),
         ]

@@ -48,6 +48,8 @@ class VersionRecord:
     """Job that wrote the version."""
     run_id: str | None = None
     """Run id of that job."""
+    mode: str | None = None
+    """Publish mode: `overwrite`, `append`, `merge` or `replace_partitions`."""
     contract: str | None = None
     """Contract enforced, as `name@version`."""
     validation: Mapping[str, Any] | None = None
@@ -61,6 +63,7 @@ class VersionRecord:
             "operation": self.operation,
             "job": self.job,
             "run_id": self.run_id,
+            "mode": self.mode,
             "contract": self.contract,
             "validation": None if self.validation is None else dict(self.validation),
         }
@@ -128,6 +131,7 @@ def _record(commit: Mapping[str, Any]) -> VersionRecord:
         operation=str(commit.get("operation", "")),
         job=_text(meta.get("job")),
         run_id=_text(meta.get("run_id")),
+        mode=_text(meta.get("mode")),
         contract=_contract(meta),
         validation=validation if isinstance(validation, dict) else None,
     )

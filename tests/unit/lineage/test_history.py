@@ -29,11 +29,12 @@ SUMMARY = {
 }
 
 
-def _stamp(run_id: str) -> dict[str, object]:
+def _stamp(run_id: str, mode: str = "overwrite") -> dict[str, object]:
     # The exact shape spark_jobs.publish writes.
     return {
         "job": "build_customer_spend",
         "run_id": run_id,
+        "mode": mode,
         "contract": "customer_spend@1.0.0",
         "contract_name": "customer_spend",
         "contract_version": "1.0.0",
@@ -57,7 +58,7 @@ def table(tmp_path: Path) -> Path:
     path = tmp_path / "features" / "customer_spend"
     _write(path, 3, json.dumps(_stamp("run-a"), sort_keys=True), "error")
     _write(path, 1, None, "append")
-    _write(path, 2, json.dumps(_stamp("run-b"), sort_keys=True), "overwrite")
+    _write(path, 2, json.dumps(_stamp("run-b", "merge"), sort_keys=True), "overwrite")
     _write(path, 1, "not json {", "append")
     return path
 
@@ -89,6 +90,25 @@ def test_commits_without_or_with_bad_metadata_are_tolerated(table: Path) -> None
             None,
             None,
         )
+
+
+def test_mode_of_each_version_in_record_json_and_text(
+    table: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # publish stamps the mode (README: lineage shows it); a commit without a
+    # stamp has none, printed as "-".
+    assert [r.mode for r in table_history(table)] == [None, "merge", None, "overwrite"]
+    assert main(["history", str(table), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["mode"] for r in out] == [None, "merge", None, "overwrite"]
+    assert main(["history", str(table)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[5] for line in lines] == [
+        "mode=-",
+        "mode=merge",
+        "mode=-",
+        "mode=overwrite",
+    ]
 
 
 def test_contract_from_name_and_version_when_no_label(tmp_path: Path) -> None:
@@ -130,12 +150,13 @@ def test_cli_prints_one_line_per_version(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in lines] == ["v3", "v2", "v1", "v0"]
     fields = lines[1].split("\t")
-    assert fields[3:6] == [
+    assert fields[3:7] == [
         "job=build_customer_spend",
         "run=run-b",
+        "mode=merge",
         "contract=customer_spend@1.0.0",
     ]
-    assert "rows_in=10 published=9 quarantined=1" in fields[6]
+    assert "rows_in=10 published=9 quarantined=1" in fields[7]
     assert lines[0].endswith("contract=-\t-")
 
 

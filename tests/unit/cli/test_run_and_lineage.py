@@ -1,0 +1,78 @@
+"""`featurestore lineage` and `featurestore run` through the real CLI, on real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import CommitProperties, write_deltalake
+
+from featurestore.services.cli import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory that is no project, with no project in the env."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    for name in ("FS_REPO_PATH", "FS_CONTRACTS_DIR", "FS_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return folder
+
+
+# -- lineage -------------------------------------------------------------------
+
+
+def test_lineage_shows_the_publish_mode(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The stamp spark_jobs.publish writes for `featurestore run example` (a
+    # merge), then a commit without one: lineage shows the mode, "-" when none.
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    (repo / "feature_store.yaml").write_text("project: proj\n")
+    table = repo / "data" / "features" / "customer_purchases"
+    stamp = {
+        "job": "example",
+        "run_id": "bb22df076f61",
+        "mode": "merge",
+        "contract": "customer_purchases@1.0.0",
+        "contract_name": "customer_purchases",
+        "contract_version": "1.0.0",
+        "validation": {"rows_in": 2, "published": 2, "quarantined": 0},
+    }
+    write_deltalake(
+        table,
+        pa.table({"x": [1, 2]}),
+        commit_properties=CommitProperties(
+            custom_metadata={"userMetadata": json.dumps(stamp, sort_keys=True)}
+        ),
+    )
+    write_deltalake(table, pa.table({"x": [3]}), mode="append")
+
+    code, out, err = _run(
+        capsys, "lineage", "customer_purchases", "--repo", str(repo), "--json"
+    )
+    assert code == 0, err
+    records = json.loads(out)
+    assert [(r["version"], r["mode"]) for r in records] == [(1, None), (0, "merge")]
+
+    code, out, err = _run(capsys, "lineage", "customer_purchases", "--repo", str(repo))
+    assert code == 0, err
+    newest, oldest = (line.split("\t") for line in out.splitlines())
+    assert "mode=-" in newest
+    assert oldest[3:7] == [
+        "job=example",
+        "run=bb22df076f61",
+        "mode=merge",
+        "contract=customer_purchases@1.0.0",
+    ]
