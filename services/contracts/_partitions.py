@@ -7,6 +7,10 @@ SEGMENT_MAX_BYTES = 255
 btrfs and APFS, where Spark writes a local table. (On object stores, where
 delta-rs commits for Spark, names may be longer; delta-rs escapes more.)"""
 
+HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+"""The directory value Spark writes for a null (and ``""``) partition value;
+a value spelled so reads back as null."""
+
 _ESCAPED = (*range(0x01, 0x20), *b"\"#%'*/:=?[\\]^{", 0x7F)
 """Characters Spark writes as ``%XX`` in a partition directory name
 (``ExternalCatalogUtils.escapePathName``, which Delta's writer calls)."""
@@ -26,9 +30,12 @@ def directory_name(column: str, value: str) -> str:
 
 
 def valid_directory(column: str, value: str) -> bool:
-    """Whether the partition directory of ``value`` can be created: at most
-    `SEGMENT_MAX_BYTES` of UTF-8, and no NUL (no file system takes one; Spark
-    does not escape it)."""
+    """Whether the partition directory of ``value`` can be created and holds
+    it: at most `SEGMENT_MAX_BYTES` of UTF-8, no NUL (no file system takes
+    one; Spark does not escape it), and not `HIVE_DEFAULT_PARTITION` (Spark
+    stores that value as null, so a re-run would not find the row again)."""
+    if value == HIVE_DEFAULT_PARTITION:
+        return False
     name = directory_name(column, value)
     return "\0" not in name and len(name.encode("utf-8", "surrogatepass")) <= (
         SEGMENT_MAX_BYTES

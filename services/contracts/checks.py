@@ -67,8 +67,10 @@ re-run would not find it again."""
 PARTITION_PATH_VALID = "partition_path_valid"
 """Reason check name for a string ``partition_by`` value whose partition
 directory (``column=value``, escaped as Spark writes it) cannot be created:
-longer than 255 bytes or holding a NUL (see `_partitions.valid_directory`).
-Published, the write would fail for the whole batch."""
+longer than 255 bytes or holding a NUL (see `_partitions.valid_directory`);
+published, the write would fail for the whole batch. Also the value
+``__HIVE_DEFAULT_PARTITION__``, Spark's directory name for null: published,
+it would read back as null."""
 
 ColumnCheckFn = Callable[["pd.Series"], "pd.Series"]
 RowCheckFn = Callable[["pd.DataFrame", Sequence[str]], "pd.Series"]

@@ -366,18 +366,20 @@ def test_a_partition_directory_too_long_is_quarantined_the_batch_published(
 ):
     # "region=" + 300 bytes: no local file system creates that directory, and
     # the write used to fail the whole batch (TASK_WRITE_FAILED, Mkdirs failed).
+    # Spark's directory name for null would read back as null.
     regions = {1: "north", 2: "é" * 150, 3: "a/b" * 60, 4: "east", 5: "west",
-               6: "north", 7: "south", 8: "east", 9: "west"}  # fmt: skip
+               6: "north", 7: "south", 8: "east", 9: "west",
+               10: "__HIVE_DEFAULT_PARTITION__", 11: "south", 12: "east"}  # fmt: skip
     table = str(tmp_path / "sales")
     report = _publish_regions(spark, regions, table, mode, "r0")
-    assert report.validation.by_reason == {"region:partition_path_valid": 2}
+    assert report.validation.by_reason == {"region:partition_path_valid": 3}
     assert report.version == 0
     stored = DeltaTable(table).to_pyarrow_table().to_pylist()
     assert sorted((r["store_id"], r["region"]) for r in stored) == [
-        (s, r) for s, r in regions.items() if s not in (2, 3)
+        (s, r) for s, r in regions.items() if s not in (2, 3, 10)
     ]
     quarantined = DeltaTable(f"{table}_quarantine").to_pyarrow_table().to_pylist()
-    assert sorted(r["store_id"] for r in quarantined) == [2, 3]
+    assert sorted(r["store_id"] for r in quarantined) == [2, 3, 10]
 
 
 @settings(max_examples=200, deadline=None)

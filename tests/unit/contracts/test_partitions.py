@@ -22,10 +22,13 @@ from featurestore.services.contracts._partitions import (
         ("é" * 126, True),  # 2 bytes each: 2 + 252
         ("é" * 127, False),
         ("x\0y", False),  # no file system takes a NUL
+        ("__HIVE_DEFAULT_PARTITION__", False),  # Spark's name for null
+        ("__hive_default_partition__", True),
     ],
-    ids=["x253", "x254", "slash84", "slash85", "e126", "e127", "nul"],
-)
-def test_a_directory_over_255_bytes_or_with_a_nul_is_invalid(value, valid):
+    ids=["x253", "x254", "slash84", "slash85", "e126", "e127", "nul", "hive",
+         "hive_lower"],
+)  # fmt: skip
+def test_a_directory_over_255_bytes_with_a_nul_or_meaning_null_is_invalid(value, valid):
     assert valid_directory("s", value) == valid
 
 
