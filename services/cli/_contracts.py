@@ -284,6 +284,8 @@ def _read_rows(file: Path, contract: Contract | None = None) -> pa.Table:
 
 def _read_delta(folder: Path) -> pa.Table:
     # Through the Delta log: the files of removed versions are not rows.
+    from deltalake.exceptions import DeltaError
+
     from featurestore.services.offline import OfflineStoreError, read_snapshot
 
     try:
@@ -292,6 +294,12 @@ def _read_delta(folder: Path) -> pa.Table:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
     except OSError as exc:
         raise usage_error(f"cannot read the Delta table {folder}: {exc}") from exc
+    except DeltaError as exc:  # a corrupt commit file, a gap in the log
+        # The words `featurestore lineage` uses for the same table.
+        detail = (str(exc).strip().splitlines() or ["unknown error"])[0]
+        raise usage_error(
+            f"TABLE_UNREADABLE: cannot read the Delta log of {folder}: {detail}"
+        ) from exc
 
 
 def _utc_int96(table: pa.Table, file: Path) -> pa.Table:

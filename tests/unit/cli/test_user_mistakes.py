@@ -496,3 +496,26 @@ def test_materialize_mistakes_are_usage_and_create_no_registry(
     assert (code, out) == (2, "")
     assert reason in err and "Traceback" not in err
     assert not registry.parent.exists()
+
+
+# -- contracts validate: an unreadable Delta table --------------------------------
+
+
+def test_validate_a_delta_table_with_a_corrupt_commit_is_one_line_usage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # delta-rs raises a bare DeltaError for a log it cannot parse: validate
+    # says TABLE_UNREADABLE in one line, exit 2, as `featurestore lineage` does.
+    table = tmp_path / "merchant_risk"
+    write_deltalake(table, merchant_rows())
+    (table / "_delta_log" / "00000000000000000001.json").write_text("garbage{")
+    code, out, err = _run(
+        capsys, "contracts", "--root", str(CONTRACTS), "validate", str(table),
+        "--contract", "merchant_risk",
+    )  # fmt: skip
+    assert (code, out) == (2, "")
+    _one_line(err, "TABLE_UNREADABLE")
+    assert str(table) in err
+    code, _, lineage_err = _run(capsys, "lineage", str(table))
+    assert code == 2
+    _one_line(lineage_err, "TABLE_UNREADABLE")
