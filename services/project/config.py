@@ -263,12 +263,20 @@ def table_uri(name: str, repo: Path | None = None) -> str:
 def user_jobs(repo: Path | None = None) -> dict[str, str]:
     """The project's jobs (name -> module), its folder put on ``sys.path``.
 
-    Empty when there is no project. Modules are imported relative to the
-    project folder, as feast imports the definitions.
+    Empty when no project is found and ``repo`` is None (built-in jobs run
+    without one). Modules are imported relative to the project folder, as
+    feast imports the definitions.
+
+    Raises:
+        ProjectNotFoundError: ``repo`` was given and holds no feature_store.yaml
+            (its jobs cannot be listed; "unknown job" would hide why).
+        ProjectConfigError: featurestore.yaml is malformed.
     """
     try:
         project = Project.discover(repo)
     except ProjectNotFoundError:
+        if repo is not None:
+            raise
         return {}
     folder = str(project.repo)
     if folder in sys.path:

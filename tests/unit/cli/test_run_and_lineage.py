@@ -76,3 +76,21 @@ def test_lineage_shows_the_publish_mode(
         "mode=merge",
         "contract=customer_purchases@1.0.0",
     ]
+
+
+# -- run JOB ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("job", ["example", "build_customer_spend"])
+def test_run_with_a_repo_that_is_no_project_names_it(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str], job: str
+) -> None:
+    # A project's own job (example) said "unknown job 'example'" here: the
+    # missing project was taken for one without jobs. A built-in said why.
+    missing = tmp_path / "nonexist"
+    code, out, err = _run(capsys, "run", "--repo", str(missing), job)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"error: PROJECT_NOT_FOUND: no feature_store.yaml in {missing}: run in a "
+        "project folder, pass --repo, or create one with `featurestore init`"
+    ]

@@ -172,7 +172,19 @@ def test_front_binary_lookup(tmp_path: Path) -> None:
 def test_user_jobs(tmp_path: Path) -> None:
     repo = _repo(tmp_path, "jobs:\n  example: jobs.example\n")
     assert user_jobs(repo) == {"example": "jobs.example"}
-    assert user_jobs(tmp_path / "none") == {}
+
+
+def test_user_jobs_without_a_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found as feast finds it and none there: no jobs (built-ins still run).
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FS_REPO_PATH", raising=False)
+    assert user_jobs() == {}
+    # A repo given explicitly must be a project: its jobs cannot be listed.
+    with pytest.raises(ProjectNotFoundError) as info:
+        user_jobs(tmp_path / "none")
+    assert info.value.metadata == {"repo": str(tmp_path / "none")}
 
 
 def test_user_jobs_import_each_projects_own_module(tmp_path: Path) -> None:
