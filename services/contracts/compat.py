@@ -231,6 +231,11 @@ def _compare_fields(old: Contract, new: Contract) -> list[Change]:
         changes.append(
             Change(ChangeKind.KEY_CHANGED, ",".join(new.primary_key), detail)
         )
+    if old.entity_keys != new.entity_keys and not _keys_follow(old, new):
+        # Feast joins on the entity keys; `keys` may stay as they were.
+        before, after = ",".join(old.entity_keys), ",".join(new.entity_keys)
+        detail = f"entity_keys {before} -> {after}"
+        changes.append(Change(ChangeKind.KEY_CHANGED, after, detail))
     if old.created_timestamp != new.created_timestamp:
         detail = f"created_timestamp {old.created_timestamp} -> {new.created_timestamp}"
         changes.append(Change(ChangeKind.KEY_CHANGED, new.created_timestamp, detail))
@@ -250,6 +255,12 @@ def _compare_fields(old: Contract, new: Contract) -> list[Change]:
             text = "changed" if attr == "description" else f"{before} -> {after}"
             changes.append(Change(kind, "", f"{attr} {text}"))
     return changes + _compare_sla(old, new)
+
+
+def _keys_follow(old: Contract, new: Contract) -> bool:
+    """Whether both versions leave `keys` at their default, the entity keys:
+    an entity key change is then the primary key change already reported."""
+    return old.keys == old.entity_keys and new.keys == new.entity_keys
 
 
 def _compare_sla(old: Contract, new: Contract) -> list[Change]:

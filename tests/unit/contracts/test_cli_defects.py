@@ -1,0 +1,75 @@
+"""Contract mistakes the ``featurestore contracts`` commands must catch: a key
+change the diff missed, a contracts folder that is not there, a version with
+build metadata. Real files, the real CLI (click's main)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from featurestore.services.cli import main
+from featurestore.services.contracts import parse_contract
+from featurestore.services.contracts.compat import (
+    BumpProblem,
+    ChangeKind,
+    check_version_bump,
+    compare,
+)
+from tests.unit.contracts._support import base_data, write_contract
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _version(version: str, **fields: Any) -> dict[str, Any]:
+    data = base_data()
+    data.update(version=version, **fields)
+    return data
+
+
+# -- entity_keys changes are breaking -------------------------------------------
+
+
+def test_an_entity_keys_change_under_explicit_keys_is_breaking(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `keys` written out and unchanged: the primary key stays, but Feast joins
+    # on the entity keys, so a reader loses its join.
+    keys = ["customer_id", "code"]
+    old = _version("2.0.0", keys=keys)
+    new = _version("2.1.0", keys=keys, entity_keys=keys)
+    before = parse_contract(write_contract(tmp_path, old).read_text())
+    after = parse_contract(write_contract(tmp_path, new).read_text())
+    changes = compare(before, after)
+    assert [(c.kind, c.column, c.breaking) for c in changes] == [
+        (ChangeKind.KEY_CHANGED, "customer_id,code", True)
+    ]
+    assert "entity_keys customer_id -> customer_id,code" in changes[0].detail
+    problems = check_version_bump(before, after, changes)
+    assert [p.problem for p in problems] == [BumpProblem.MAJOR_BUMP_REQUIRED]
+
+    code, out, _ = _run(capsys, "contracts", "--root", str(tmp_path), "diff",
+                        "spend", "2.0.0", "2.1.0")  # fmt: skip
+    assert code == 1
+    assert "BREAKING KEY_CHANGED customer_id,code: entity_keys" in out
+    assert "PROBLEM MAJOR_BUMP_REQUIRED" in out
+    code, out, _ = _run(capsys, "contracts", "--root", str(tmp_path), "check")
+    assert code == 1
+    assert "PROBLEM spend 2.0.0 -> 2.1.0: MAJOR_BUMP_REQUIRED" in out
+
+
+def test_an_entity_keys_change_with_default_keys_is_one_key_change() -> None:
+    # `keys` defaulted: the primary key change already says it, once.
+    before = parse_contract(yaml.safe_dump(_version("1.0.0")))
+    after = parse_contract(
+        yaml.safe_dump(_version("2.0.0", entity_keys=["customer_id", "code"]))
+    )
+    assert [(c.kind, c.column) for c in compare(before, after)] == [
+        (ChangeKind.KEY_CHANGED, "customer_id,code,event_timestamp")
+    ]
