@@ -103,6 +103,11 @@ def schema(location: str, storage: StorageOptions) -> pa.Schema:
     return pa.schema(open_delta(location, storage).schema().to_arrow())
 
 
+def partition_columns(location: str, storage: StorageOptions) -> list[str]:
+    """The partition columns of the Delta table at ``location``, in order."""
+    return list(open_delta(location, storage).metadata().partition_columns)
+
+
 def null_counts(
     location: str, storage: StorageOptions, columns: Sequence[str]
 ) -> dict[str, int]:

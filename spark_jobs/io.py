@@ -337,6 +337,11 @@ def delta_schema(spark: SparkSession, location: str) -> pa.Schema:
     return to_arrow_schema(frame.schema, timezone="UTC")
 
 
+def delta_partition_columns(location: str) -> list[str]:
+    """Partition columns of the Delta table at ``location`` (which must exist)."""
+    return _delta_rs.partition_columns(location, storage_options())
+
+
 def delta_null_counts(location: str, columns: Sequence[str]) -> dict[str, int]:
     """Nulls in each of ``columns`` of the Delta table at ``location`` (which
     must exist), mostly from its files' statistics (delta-rs reads the log)."""

@@ -25,6 +25,7 @@ from featurestore.spark_jobs.io import (
     committed_version,
     delta_columns,
     delta_null_counts,
+    delta_partition_columns,
     delta_schema,
     is_delta_table,
     merge_delta,
@@ -267,6 +268,7 @@ def publish(
             contract,
             schema,
             where.table,
+            delta_partition_columns(where.table),
             partial(delta_null_counts, where.table),
         )
     monitor = prepare(df.sparkSession, contract, where.table) if profile else None

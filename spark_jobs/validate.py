@@ -9,7 +9,7 @@ same row everywhere. Primary-key uniqueness spans batches, so Spark decides it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -109,6 +109,7 @@ def check_table_schema(
     contract: Contract,
     table: pa.Schema,
     location: str,
+    partition_columns: Sequence[str],
     null_counts: Callable[[list[str]], Mapping[str, int]],
 ) -> None:
     """Refuse a contract whose columns the table's rows cannot hold as they are.
@@ -117,9 +118,12 @@ def check_table_schema(
     a column the contract adds joins the schema with null in every older row,
     so it must be nullable in the contract; a column the contract requires
     (``nullable: false``) must hold no null in the table's rows (a contract
-    made stricter than the rows already published); a column both have must
-    keep its type. int64 -> float64 is refused too: Delta changes a stored column's
-    type only through its type-widening table feature, a protocol upgrade
+    made stricter than the rows already published); the contract's
+    ``partition_by`` must be how the table is partitioned (Delta keeps a
+    table's partitioning: rows appended under another would skip the
+    partition checks of the columns really used); a column both have must
+    keep its type. int64 -> float64 is refused too: Delta changes a stored
+    column's type only through its type-widening table feature, a protocol upgrade
     every reader of the table must support; without it the engines disagree
     (Spark refuses the write, delta-rs casts the batch to the table's type),
     and a float64 contract over int64 rows is not what the table holds. An
@@ -130,11 +134,13 @@ def check_table_schema(
         contract: The contract the batch was validated against.
         table: Arrow schema of the existing table.
         location: The table, for the message.
+        partition_columns: The table's partition columns, in order.
         null_counts: Nulls in the table's rows of each column named.
 
     Raises:
         ContractViolationError: SCHEMA_MISMATCH; metadata ``required_added``
             (columns), ``nulls_in_required`` (``col=count`` pairs),
+            ``partitioning`` (``table:contract`` column lists),
             ``wrong_types`` (``col=contract:table`` pairs).
     """
     problems: dict[str, str] = {}
@@ -151,6 +157,7 @@ def check_table_schema(
         for k, v in {
             "required_added": ",".join(n for n in required if n in missing),
             "nulls_in_required": ",".join(f"{k}={v}" for k, v in nulls.items()),
+            "partitioning": _partitioning(contract, partition_columns),
             "wrong_types": problems.get("wrong_types", ""),
         }.items()
         if v
@@ -167,6 +174,12 @@ def check_table_schema(
         table=location,
         **found,
     )
+
+
+def _partitioning(contract: Contract, table: Sequence[str]) -> str:
+    if list(contract.partition_by) == list(table):
+        return ""
+    return f"{','.join(table) or '-'}:{','.join(contract.partition_by) or '-'}"
 
 
 def with_verdicts(contract: Contract, df: DataFrame) -> DataFrame:

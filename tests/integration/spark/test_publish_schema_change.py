@@ -54,6 +54,7 @@ def _contract(version: str, *columns: str, sales: str = "float64") -> Contract:
 
 
 BASE = _contract("1.0.0")
+BASE_YAML = CONTRACT_YAML
 WITH_UNITS = _contract("1.1.0", "{name: units, type: int64, nullable: true}")
 
 
@@ -108,12 +109,23 @@ BREAKING = {
         "required_added",
     ),
     "double_to_string": (_contract("2.0.0", sales="string"), "wrong_types"),
+    "unpartitioned": (
+        parse_contract(
+            BASE_YAML.replace("version: 1.0.0", "version: 2.0.0").replace(
+                "partition_by: [day]\n", ""
+            ),
+            "store_sales/2.0.0.yaml",
+        ),
+        "partitioning",
+    ),
 }
 
 
 def _breaking_frame(spark, case: str, rows):
     if case == "required_added":
         return _with_units(spark, rows)
+    if case == "unpartitioned":
+        return _frame(spark, rows)
     # "7" fits a double column only by a cast delta-rs would do silently.
     return _frame(spark, rows).withColumn("sales", F.lit("7"))
 
@@ -126,6 +138,7 @@ def _breaking_frame(spark, case: str, rows):
         ("append", "required_added"),
         ("merge", "double_to_string"),
         ("replace_partitions", "required_added"),
+        ("append", "unpartitioned"),
     ],
 )
 def test_a_breaking_contract_change_is_refused_before_any_write(
