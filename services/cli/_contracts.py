@@ -124,6 +124,7 @@ def list_command(as_json: bool) -> None:
     """The latest version of every contract."""
     registry = _registry()
     if as_json:
+        _guarded(registry.require_root)  # a typo in the root is no empty list
         echo_json(
             [
                 {"name": c.name, "version": c.version, "owner": c.owner}

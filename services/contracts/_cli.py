@@ -73,6 +73,7 @@ def _check_feast(registry: ContractRegistry, repo: Path, out: TextIO) -> int:
 
 
 def _list(registry: ContractRegistry, out: TextIO) -> int:
+    registry.require_root()  # a typo in the root is no empty list
     for contract in registry.list():
         out.write(f"{contract.name}\t{contract.version}\t{contract.owner}\n")
     return 0
@@ -95,7 +96,8 @@ def _diff(
 
 def _check_all(registry: ContractRegistry, out: TextIO) -> int:
     findings = 0
-    files = sorted(registry.root.glob("*/*.yaml")) if registry.root.is_dir() else []
+    # A root that is not there fails: a typo must not pass as 0 contracts.
+    files = sorted(registry.require_root().glob("*/*.yaml"))
     for path in files:
         try:
             load_contract(path)

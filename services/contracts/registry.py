@@ -93,8 +93,29 @@ class ContractRegistry:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_root()
 
+    def require_root(self) -> Path:
+        """Return the root when it is a folder (an empty one holds 0 contracts).
+
+        A missing root lists no contracts, so a typo in it would pass every
+        check: a caller judging the whole folder asks for it first.
+
+        Raises:
+            ContractNotFoundError: CONTRACT_NOT_FOUND when the root is not
+                there or is no folder.
+        """
+        if self.root.is_dir():
+            return self.root
+        what = "is not a folder" if self.root.exists() else "does not exist"
+        raise ContractNotFoundError(
+            f"contracts folder {self.root} {what}: fix --root, "
+            f"${CONTRACTS_DIR_ENV} or contracts_dir in featurestore.yaml",
+            reason=ContractErrorReason.CONTRACT_NOT_FOUND,
+            metadata={"root": str(self.root)},
+        )
+
     def names(self) -> list[str]:
-        """Return the dataset names that have at least one contract file, sorted."""
+        """Return the dataset names that have at least one contract file, sorted
+        (none when the root is missing: `require_root` tells that apart)."""
         if not self.root.is_dir():
             return []
         return sorted(

@@ -73,3 +73,41 @@ def test_an_entity_keys_change_with_default_keys_is_one_key_change() -> None:
     assert [(c.kind, c.column) for c in compare(before, after)] == [
         (ChangeKind.KEY_CHANGED, "customer_id,code,event_timestamp")
     ]
+
+
+# -- a contracts folder that is not there ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command", [("check",), ("check", "--json"), ("list",), ("list", "--json")]
+)
+@pytest.mark.parametrize("via", ["--root", "FS_CONTRACTS_DIR"])
+def test_a_contracts_folder_that_is_not_there_is_usage(
+    command: tuple[str, ...],
+    via: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A typo in a CI gate's root must not pass as "checked 0 files".
+    missing = tmp_path / "contracs"
+    if via == "--root":
+        code, out, err = _run(capsys, "contracts", "--root", str(missing), *command)
+    else:
+        monkeypatch.setenv("FS_CONTRACTS_DIR", str(missing))
+        code, out, err = _run(capsys, "contracts", *command)
+    assert (code, out) == (2, "")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"contracts folder {missing} does not exist" in err
+
+
+def test_an_empty_contracts_folder_holds_no_contracts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = str(tmp_path)
+    assert _run(capsys, "contracts", "--root", root, "check") == (
+        0, "checked 0 files, 0 problems\n", ""
+    )  # fmt: skip
+    assert _run(capsys, "contracts", "--root", root, "list", "--json") == (
+        0, "[]\n", ""
+    )  # fmt: skip
