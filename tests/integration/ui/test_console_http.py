@@ -74,10 +74,11 @@ def test_history_shows_every_delta_version_with_its_stamp(
         assert row, commit["version"]
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
         text = [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
-        assert text[3] == meta["job"] and text[4] == meta["run_id"]
-        assert text[5] == meta["contract"]
+        assert text[3] == meta["mode"]
+        assert text[4] == meta["job"] and text[5] == meta["run_id"]
+        assert text[6] == meta["contract"]
         summary = meta["validation"]
-        assert text[6:9] == [
+        assert text[7:10] == [
             str(summary["rows_in"]),
             str(summary["published"]),
             str(summary["quarantined"]),
