@@ -294,7 +294,8 @@ class Contract(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     """Dataset name; equals the folder name under the contracts root."""
     version: StrictStr
-    """Semantic version; equals the file name without `.yaml`."""
+    """Semantic version, without build metadata; equals the file name without
+    `.yaml`."""
     owner: StrictStr = Field(min_length=1)
     """Team or address answerable for the dataset."""
     description: StrictStr = ""
@@ -341,7 +342,14 @@ class Contract(_Strict):
     @field_validator("version")
     @classmethod
     def _semver(cls, value: str) -> str:
-        Version.parse(value)
+        build = Version.parse(value).build
+        if build:
+            # `+` is also no file name a lookup (--version) accepts.
+            raise ValueError(
+                f"build metadata (+{build}) is not allowed: semver gives it no "
+                "precedence, so versions differing only in it are ambiguous; "
+                f"use {value.removesuffix(f'+{build}')}"
+            )
         return value
 
     @field_validator("freshness")

@@ -11,7 +11,11 @@ import pytest
 import yaml
 
 from featurestore.services.cli import main
-from featurestore.services.contracts import parse_contract
+from featurestore.services.contracts import (
+    ContractFormatError,
+    load_contract,
+    parse_contract,
+)
 from featurestore.services.contracts.compat import (
     BumpProblem,
     ChangeKind,
@@ -111,3 +115,32 @@ def test_an_empty_contracts_folder_holds_no_contracts(
     assert _run(capsys, "contracts", "--root", root, "list", "--json") == (
         0, "[]\n", ""
     )  # fmt: skip
+
+
+# -- build metadata in a version ------------------------------------------------
+
+
+def test_a_version_with_build_metadata_is_an_invalid_contract(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--version 1.1.0+build.7` can never address it (+ is no safe name), and
+    # semver gives build metadata no precedence: refuse it where it is loaded.
+    write_contract(tmp_path, _version("1.0.0"))
+    bad = write_contract(tmp_path, _version("1.1.0+build.7"))
+    with pytest.raises(ContractFormatError, match=r"build metadata \(\+build.7\)"):
+        load_contract(bad)
+    root = str(tmp_path)
+    code, out, _ = _run(capsys, "contracts", "--root", root, "check")
+    assert code == 1
+    assert out.splitlines() == [
+        "INVALID INVALID_FIELD spend/1.1.0+build.7.yaml: version: build metadata "
+        "(+build.7) is not allowed: semver gives it no precedence, so versions "
+        "differing only in it are ambiguous; use 1.1.0"
+    ]
+    code, out, _ = _run(capsys, "contracts", "--root", root, "check", "--json")
+    assert code == 1 and "build metadata" in out
+    # Listing shows the latest version: this one, so the listing fails on it.
+    code, out, err = _run(capsys, "contracts", "--root", root, "list")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: INVALID_FIELD: spend/1.1.0+build.7.yaml: version:")
+    assert len(err.strip().splitlines()) == 1
