@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from featurestore.services.storage import is_local
+
 
 class Reason(enum.StrEnum):
     """Stable, machine-readable reasons for offline-store failures."""
@@ -170,9 +172,13 @@ class StorageUnavailableError(OfflineStoreError, ConnectionError):
     """
 
     def __init__(self, path: str) -> None:
+        why = (
+            "a file of the table is missing or unreadable (removed outside Delta, "
+            "or its permissions changed)"
+            if is_local(path)
+            else "the object store did not answer or refused "
+            "(check storage_options in featurestore.yaml)"
+        )
         super().__init__(
-            Reason.STORAGE_UNAVAILABLE,
-            f"cannot read {path}: the object store did not answer or refused "
-            "(check storage_options in featurestore.yaml)",
-            path=path,
+            Reason.STORAGE_UNAVAILABLE, f"cannot read {path}: {why}", path=path
         )

@@ -157,8 +157,11 @@ def test_a_file_that_cannot_be_read_is_an_os_error(edited: str) -> None:
     Path(table.file_uris()[0]).unlink()  # a local table: plain paths
     with pytest.raises(OSError, match="cannot scan the Delta table"):
         read_delta(table)
-    with pytest.raises(StorageUnavailableError):  # as when pyarrow read it
+    with pytest.raises(StorageUnavailableError) as caught:  # as pyarrow reads it
         read_snapshot(edited)
+    # A local table: no object store to blame.
+    assert "a file of the table is missing" in str(caught.value)
+    assert "object store" not in str(caught.value)
 
 
 READ = """
