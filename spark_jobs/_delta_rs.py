@@ -19,7 +19,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 from pyspark.sql import DataFrame
 
-from featurestore.services.storage import StorageOptions, open_delta
+from featurestore.services.storage import StorageOptions, open_delta, read_delta
 from featurestore.services.storage import is_delta_table as _is_delta
 from featurestore.services.storage import to_delta_uri as _uri
 from featurestore.spark_jobs.errors import WriteConflictError
@@ -127,10 +127,9 @@ def null_counts(
             counts[column] = int(pc.sum(actions[stat]).as_py() or 0)
         else:
             unknown.append(column)
-    if unknown:
-        dataset = table.to_pyarrow_dataset()
-        for column in unknown:
-            counts[column] = dataset.count_rows(filter=pc.field(column).is_null())
+    for column in unknown:  # contract column names: identifiers, quoted
+        nulls = read_delta(table, [column], where=f'"{column}" IS NULL')
+        counts[column] = nulls.num_rows
     return counts
 
 
