@@ -6,6 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featurestore.services.cli._common import spinner, usage_error
+from featurestore.services.project.registry import (
+    local_registry_file,
+    missing_registry_message,
+)
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -26,23 +30,7 @@ def feature_store(folder: Path, fs_yaml_file: Path | None = None) -> FeatureStor
             store = FeatureStore(repo_path=str(folder), fs_yaml_file=fs_yaml_file)
         except Exception as exc:  # Feast raises many types for a bad repo
             raise usage_error(f"cannot load the Feast repo {folder}: {exc}") from exc
-    registry = _local_registry(store, folder)
+    registry = local_registry_file(store.config, folder)
     if registry is not None and not registry.is_file():
-        raise usage_error(
-            f"REGISTRY_NOT_FOUND: no Feast registry at {registry}: "
-            f"run `feast apply` in {folder}"
-        )
+        raise usage_error(missing_registry_message(registry, folder))
     return store
-
-
-def _local_registry(store: FeatureStore, folder: Path) -> Path | None:
-    """The registry file of a file registry on this machine, else None."""
-    from featurestore.services.storage import is_local, local_path
-
-    config = store.config.registry
-    path = config if isinstance(config, str) else getattr(config, "path", None)
-    kind = getattr(config, "registry_type", "file")
-    if kind != "file" or not isinstance(path, str) or not is_local(path):
-        return None
-    found = Path(local_path(path))
-    return found if found.is_absolute() else Path(folder) / found

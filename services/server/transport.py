@@ -13,6 +13,10 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from featurestore.services.project.registry import (
+    local_registry_file,
+    missing_registry_message,
+)
 from featurestore.services.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -68,20 +72,39 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 def check_repo(settings: ServerSettings) -> None:
-    """Refuse to start without a Feast repo (``feature_store.yaml``).
+    """Refuse to start without a Feast repo (``feature_store.yaml``) or,
+    when its registry is a local file, without that file: Feast would create
+    an empty registry and the service would serve an empty catalogue.
 
     Raises:
-        ConfigError: PROJECT_NOT_FOUND, naming the folder and ``--repo``.
+        ConfigError: PROJECT_NOT_FOUND, naming the folder and ``--repo``;
+            INVALID_CONFIG; REGISTRY_NOT_FOUND, naming ``feast apply``.
     """
-    config = (
-        settings.feature_store_yaml or Path(settings.repo_path) / "feature_store.yaml"
-    )
-    if not Path(config).is_file():
+    from feast.repo_config import load_repo_config
+
+    repo = Path(settings.repo_path)
+    config = Path(settings.feature_store_yaml or repo / "feature_store.yaml")
+    if not config.is_file():
         raise ConfigError(
             "PROJECT_NOT_FOUND",
-            f"no {Path(config).name} at {Path(config).parent}: run from a project "
+            f"no {config.name} at {config.parent}: run from a project "
             "folder or pass --repo DIR (`featurestore init DIR` makes one)",
             path=str(config),
+        )
+    try:
+        loaded = load_repo_config(repo, config)
+    except Exception as exc:  # Feast raises many types for a bad file
+        # The first line only: pydantic's later lines echo the values read.
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(
+            "INVALID_CONFIG", f"cannot load {config}: {first}", path=str(config)
+        ) from exc
+    registry = local_registry_file(loaded, repo)
+    if registry is not None and not registry.is_file():
+        raise ConfigError(
+            "REGISTRY_NOT_FOUND",
+            missing_registry_message(registry, repo),
+            path=str(registry),
         )
 
 

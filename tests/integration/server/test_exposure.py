@@ -122,11 +122,19 @@ def test_unusable_start_up_settings_exit_2_with_one_line(tmp_path: Path) -> None
     taken.listen()
     port = taken.getsockname()[1]
     featurestore = str(Path(sys.executable).parent / "featurestore")
-    repo = tmp_path / "project"
-    subprocess.run([featurestore, "init", str(repo)], check=True, capture_output=True)
+    repo, unapplied = tmp_path / "project", tmp_path / "unapplied"
+    for folder in (repo, unapplied):
+        subprocess.run(
+            [featurestore, "init", str(folder)], check=True, capture_output=True
+        )
+    feast = str(Path(sys.executable).parent / "feast")
+    subprocess.run([feast, "apply"], cwd=repo, check=True, capture_output=True)
     cases = [
         (["serve"], tmp_path, "no feature_store.yaml at"),
         (["ui"], tmp_path, "no feature_store.yaml at"),
+        # Feast would create an empty registry and serve an empty catalogue.
+        (["serve"], unapplied, "REGISTRY_NOT_FOUND"),
+        (["ui"], unapplied, "REGISTRY_NOT_FOUND"),
         (["serve", "--repo", str(tmp_path / "missing")], REPO, "pass --repo DIR"),
         (["serve", "--address", "127.0.0.1:99999"], repo, "port in 0..65535"),
         (["serve", "--address", f"127.0.0.1:{port}"], repo, "cannot listen on"),
@@ -145,5 +153,6 @@ def test_unusable_start_up_settings_exit_2_with_one_line(tmp_path: Path) -> None
             ours = [line for line in proc.stderr.splitlines() if "featurestore" in line]
             assert len(ours) == 1 and expected in ours[0], (argv, proc.stderr)
             assert "Traceback" not in proc.stderr, argv
+        assert not (unapplied / "data" / "feast").exists()
     finally:
         taken.close()
