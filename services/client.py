@@ -320,7 +320,7 @@ class _Bearer(grpc.AuthMetadataPlugin):  # type: ignore[misc]
     """Adds ``authorization: Bearer <token>`` to each call."""
 
     def __init__(self, token: str | Callable[[], str]) -> None:
-        self._token = token
+        self._token = token if callable(token) else _header_token(token)
 
     def __call__(
         self,
@@ -328,7 +328,9 @@ class _Bearer(grpc.AuthMetadataPlugin):  # type: ignore[misc]
         callback: grpc.AuthMetadataPluginCallback,
     ) -> None:
         try:
-            token = self._token() if callable(self._token) else self._token
+            token = _header_token(
+                self._token() if callable(self._token) else self._token
+            )
         except Exception as exc:
             callback((), exc)
             return
@@ -336,6 +338,19 @@ class _Bearer(grpc.AuthMetadataPlugin):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return "_Bearer(<redacted>)"
+
+
+def _header_token(token: str) -> str:
+    """``token`` without the surrounding whitespace a key file leaves (a final
+    newline); ValueError, never naming the token, when it cannot be a header
+    value."""
+    stripped = token.strip()
+    if not stripped or not all("!" <= c <= "~" for c in stripped):
+        raise ValueError(
+            "the API key or token is empty or holds spaces or characters other "
+            "than printable ASCII: check the key file or token source"
+        )
+    return stripped
 
 
 def _pem(value: PEM | None) -> bytes | None:

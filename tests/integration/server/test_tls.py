@@ -271,11 +271,19 @@ def test_client_sends_its_key_or_token_as_bearer_metadata(tmp_path: Path) -> Non
         with FeatureStoreClient(f"127.0.0.1:{port}", api_key=secret) as client:
             assert client.list_feature_views() == ["seen"]
             assert secret not in repr(client)
+        # A key read from a file keeps its final newline: sent without it.
+        with FeatureStoreClient(f"127.0.0.1:{port}", api_key=secret + "\n") as client:
+            assert client.list_feature_views() == ["seen"]
         with FeatureStoreClient(f"127.0.0.1:{port}") as anonymous:
             assert anonymous.list_feature_views() == ["seen"]
         assert [m.get("authorization") for m in recorder.metadata] == [
+            f"Bearer {secret}",
             f"Bearer {secret}",
             None,
         ]
     with pytest.raises(ValueError, match="plaintext"):
         FeatureStoreClient("10.1.2.3:6566", api_key=secret)
+    for bad in ("", "two words", "caf\u00e9"):
+        with pytest.raises(ValueError, match="printable ASCII") as caught:
+            FeatureStoreClient("127.0.0.1:6566", api_key=bad)
+        assert not bad or bad not in str(caught.value)
