@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +161,7 @@ class FeatureStoreClient:
                     STATUS_NAMES.get(s, "?") for s in column.statuses
                 ]
                 data[f"{column.name}__event_time"] = [
-                    t.ToDatetime() if t.seconds or t.nanos else None
+                    t.ToDatetime(tzinfo=UTC) if t.seconds or t.nanos else None
                     for t in column.event_times
                 ]
         return pd.DataFrame(data)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import grpc
+import pandas as pd
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -11,7 +14,7 @@ from featurestore.services.client import FeatureStoreClient
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
-from tests.integration.server._served import ServedRepo
+from tests.integration.server._served import NOW, ServedRepo
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +37,11 @@ def test_statuses_and_values(served_repo: ServedRepo) -> None:
     assert frame["spend_1h"].tolist()[:3] == [10.0, 20.0, 31.0]
     assert frame["spend_1h"].isna().tolist()[3]
     assert frame["count_7d"].tolist()[:3] == [3, 3, 4]
+    # Event times are UTC instants, as timestamp values are.
+    times = frame["spend_1h__event_time"].tolist()
+    assert times[:3] == [NOW - timedelta(hours=1), NOW - timedelta(days=9),
+                         NOW - timedelta(hours=3)]  # fmt: skip
+    assert all(t.tzinfo is not None for t in times[:3]) and pd.isna(times[3])
 
 
 def test_feature_service_spans_both_views(served_repo: ServedRepo) -> None:
