@@ -115,7 +115,9 @@ def contract_diff(
             raise PageError(
                 400, "Nothing to compare", f"contract {name!r} has one version"
             )
-        new = new or versions[-1]
+        # path() picks the latest for None and answers an unknown version
+        # with 404, as get() does for an unknown old one.
+        new = console.contracts.path(name, new).stem
         old = old or versions[max(versions.index(new) - 1, 0)]
         before, after = (
             console.contracts.get(name, old),

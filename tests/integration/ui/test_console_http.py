@@ -177,6 +177,8 @@ def test_freshness_reads_the_data_dir_of_the_console(console_project, tmp_path):
         ("/tables/..", 404),
         ("/contracts/customer_spend?version=9.9.9", 404),
         ("/contracts/merchant_risk/diff", 400),
+        ("/contracts/customer_spend/diff?new=9.9.9", 404),
+        ("/contracts/customer_spend/diff?old=9.9.9", 404),
         ("/training-sets/manifest?name=../../etc/passwd", 404),
     ],
 )
