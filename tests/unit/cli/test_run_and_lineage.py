@@ -9,25 +9,7 @@ import pyarrow as pa
 import pytest
 from deltalake import CommitProperties, write_deltalake
 
-from featurestore.services.cli import main
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-@pytest.fixture
-def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory that is no project, with no project in the env."""
-    folder = tmp_path / "elsewhere"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    for name in ("FS_REPO_PATH", "FS_CONTRACTS_DIR", "FS_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    return folder
-
+from tests.unit.cli.test_user_mistakes import _run
 
 # -- lineage -------------------------------------------------------------------
 

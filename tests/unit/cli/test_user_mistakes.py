@@ -38,17 +38,6 @@ def _one_line(err: str, reason: str) -> None:
     assert reason in err
 
 
-@pytest.fixture
-def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory that is no project, with no project in the env."""
-    folder = tmp_path / "elsewhere"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    for name in ("FS_REPO_PATH", "FS_CONTRACTS_DIR", "FS_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    return folder
-
-
 def _project_with_job(tmp_path: Path, package: str, body: str) -> Path:
     """A project whose featurestore.yaml names job ``job`` = ``<package>.job``."""
     repo = tmp_path / "proj"
