@@ -8,11 +8,16 @@ files whose footer holds the manifest, Delta folders with the manifest file
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shlex
+import types
+import typing
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import APIRouter, Query, Request, Response
@@ -42,6 +47,79 @@ class TrainingSet:
     kind: str
     manifest: Manifest | None
     manifest_text: str
+    problem: str = ""
+    """Why the manifest cannot be read (when ``manifest`` is None)."""
+
+
+_JSON_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+    list: "an array",
+    dict: "an object",
+}
+
+
+def _json_name(kind: object) -> str:
+    known = _JSON_NAMES.get(kind) if isinstance(kind, type) else None
+    return known or str(getattr(kind, "__name__", kind))
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    hints: dict[str, Any] = typing.get_type_hints(cls)
+    return hints
+
+
+def _mistyped(value: object, hint: Any, where: str = "") -> str:
+    """What in ``value`` is not of type ``hint`` (``Manifest.from_json`` checks
+    no type: a hand-edited manifest may hold anything); "" if nothing.
+
+    Covers what a manifest holds: str, int, bool, None, unions, lists, dicts
+    and dataclasses. E.g. ``tables[0].path is null, not a string``.
+    """
+    origin = typing.get_origin(hint) or hint
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if any(not _mistyped(value, h, where) for h in args):
+            return ""
+        wanted = " or ".join(_json_name(typing.get_origin(h) or h) for h in args)
+        return f"{where} is {_json_name(type(value))}, not {wanted}"
+    if not isinstance(origin, type):
+        return ""
+    if not isinstance(value, origin) or (origin is int and isinstance(value, bool)):
+        return f"{where} is {_json_name(type(value))}, not {_json_name(origin)}"
+    inner: list[tuple[object, Any, str]] = []
+    if dataclasses.is_dataclass(origin):
+        inner = [
+            (getattr(value, name), h, f"{where}.{name}".removeprefix("."))
+            for name, h in _hints(origin).items()
+        ]
+    elif isinstance(value, list) and args:
+        inner = [(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    elif isinstance(value, dict) and args:
+        inner = [(v, args[1], f"{where}[{k!r}]") for k, v in value.items()]
+    return next((w for w in (_mistyped(*i) for i in inner) if w), "")
+
+
+def _read_manifest(path: Path, kind: str) -> tuple[str, Manifest | None, str]:
+    """The manifest's text, the manifest, and why it cannot be read ("" if it can)."""
+    try:
+        text = _manifest_text(path, kind)
+    except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
+        return "", None, "the file cannot be read"
+    try:
+        manifest = Manifest.from_json(text)
+    except json.JSONDecodeError as exc:
+        return "", None, f"not JSON ({exc})"
+    except KeyError as exc:
+        return "", None, f"no {exc} field"
+    except (ValueError, TypeError, RecursionError) as exc:
+        return "", None, f"not a manifest ({exc})"
+    wrong = _mistyped(manifest, Manifest)
+    return (text, manifest, "") if not wrong else ("", None, wrong)
 
 
 def _manifest_text(path: Path, kind: str) -> str:
@@ -80,12 +158,9 @@ def training_sets(console: Console) -> tuple[list[TrainingSet], str]:
         return [], f"No training sets yet: the root {root.name}/ does not exist."
     out = []
     for path, kind in _candidates(root):
-        try:
-            text = _manifest_text(path, kind)
-            manifest: Manifest | None = Manifest.from_json(text)
-        except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
-            text, manifest = "", None
-        out.append(TrainingSet(str(path.relative_to(root)), kind, manifest, text))
+        text, manifest, problem = _read_manifest(path, kind)
+        name = str(path.relative_to(root))
+        out.append(TrainingSet(name, kind, manifest, text, problem))
     out.sort(key=lambda t: t.manifest.created_at if t.manifest else "", reverse=True)
     return out, "" if out else "No training sets under the root yet."
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import ssl
 import subprocess
 import time
@@ -160,6 +161,48 @@ def test_freshness_reads_the_data_dir_of_the_console(console_project, tmp_path):
         for row in rows:
             assert "never" in row
             assert 'title="unknown: no Delta table"' in row, row
+    finally:
+        console.stop()
+
+
+def test_a_mistyped_manifest_is_listed_as_unreadable_beside_the_others(
+    open_console, console_project, tmp_path
+):
+    # Manifest.from_json checks no type: created_at a number broke the sort,
+    # a null table path the template (500 for the whole page).
+    client = Browserless(open_console)
+    good = client.request("/training-sets/manifest?name=fraud/train.parquet")
+    assert good.status == 200
+    root = tmp_path / "sets"
+    shutil.copytree(console_project.data / "training_sets", root)
+    number = json.loads(good.body) | {"created_at": 12345}
+    (root / "number.manifest.json").write_text(json.dumps(number))
+    null_path = json.loads(good.body)
+    null_path["tables"][0]["path"] = None
+    (root / "null_path.manifest.json").write_text(json.dumps(null_path))
+    console = start_console(console_project, "--training-set-root", str(root))
+    try:
+        other = Browserless(console)
+        page = other.request("/training-sets")
+        assert page.status == 200, page.body
+        cards = {
+            re.search(r"<code>([^<]+)</code>", card).group(1): card
+            for card in page.body.split('class="card training-set"')[1:]
+        }
+        assert set(cards) == {
+            "fraud/train.parquet",
+            "number.manifest.json",
+            "null_path.manifest.json",
+        }
+        assert 'href="/views/customer_spend"' in cards["fraud/train.parquet"]
+        assert "created_at is an integer, not a string" in cards["number.manifest.json"]
+        assert (
+            "tables[0].path is null, not a string" in cards["null_path.manifest.json"]
+        )
+        for name in ("number.manifest.json", "null_path.manifest.json"):
+            assert "The manifest cannot be read" in cards[name]
+            download = other.request(f"/training-sets/manifest?name={name}")
+            assert download.status == 404
     finally:
         console.stop()
 
