@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurestore.services.offline import HistoricalResult, Manifest
+    from featurestore.services.offline.training_sets import Naming
     from featurestore.services.storage import StorageOptions
 
 Format = Literal["parquet", "delta"]
@@ -46,7 +47,8 @@ def manifest_path(out: str) -> str:
 @click.option(
     "--out",
     required=True,
-    help="output path or URI (s3://bucket/p/x, with the project's storage_options)",
+    help="output path or URI (s3://bucket/p/x, with the project's storage_options); "
+    "never a feature table or a file other than a training set",
 )
 @click.option(
     "--format",
@@ -61,6 +63,12 @@ def manifest_path(out: str) -> str:
     default=None,
     help="rebuild from a manifest (the same Delta versions), no registry needed",
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="replace the training set at OUT (Parquet or Delta, as written by this "
+    "command or the server); without it an existing OUT is refused",
+)
 @click.option("--full-feature-names", is_flag=True, help="name columns view__feature")
 @click.option(
     "--as-known-at", is_flag=True, help="only feature rows created by each row's time"
@@ -69,15 +77,21 @@ def manifest_path(out: str) -> str:
 @json_option
 def training_set(
     entities: Path, features: str | None, feature_service: str | None, out: str,
-    fmt: Format, replay: Path | None, full_feature_names: bool, as_known_at: bool,
-    repo: Path | None, as_json: bool,
+    fmt: Format, replay: Path | None, overwrite: bool, full_feature_names: bool,
+    as_known_at: bool, repo: Path | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Join features onto entity rows as of each row's time; write the rows to
     OUT and the manifest (Delta versions read) to OUT.manifest.json.
 
-    In this process, through the Delta offline store: no server needed.
+    In this process, through the Delta offline store: no server needed. The
+    manifest also goes inside OUT (the Parquet footer, or a file in the Delta
+    folder), as the server writes training sets. OUT is only ever a new path or
+    a training set of the same format, replaced with --overwrite: a feature
+    table, any other file or folder, or a path inside one is refused before
+    any work (exit 2), as GetHistoricalFeatures refuses such an output_path.
     """
     from featurestore.services.offline import OfflineStoreError
+    from featurestore.services.offline.training_sets import OutputRefusedError
     from featurestore.services.storage import absolute
 
     if replay is not None and (features or feature_service):
@@ -85,7 +99,7 @@ def training_set(
     entity = _read_rows(entities)
     out = absolute(out)
     storage = _storage(repo)
-    _check_out(out, fmt)
+    _check_out(out, fmt, overwrite, storage)
     try:
         if replay is not None:
             manifest = _manifest(replay)
@@ -93,7 +107,7 @@ def training_set(
                 from featurestore.services.offline import replay as replay_rows
 
                 table = replay_rows(manifest, entity, storage)
-                _write(table.to_reader(_BATCH_ROWS), out, fmt, storage)
+                _write(table.to_reader(_BATCH_ROWS), out, fmt, manifest, storage)
             rows = table.num_rows
         else:
             result = _join(
@@ -102,10 +116,12 @@ def training_set(
             )  # fmt: skip
             manifest, rows = result.manifest, result.rows.num_rows
             with spinner(f"writing {rows} rows"):
-                _write(result.rows.reader(_BATCH_ROWS), out, fmt, storage)
+                _write(result.rows.reader(_BATCH_ROWS), out, fmt, manifest, storage)
         _write_text(manifest_path(out), manifest.to_json() + "\n", storage)
     except OfflineStoreError as exc:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
+    except OutputRefusedError as exc:
+        raise usage_error(f"{exc.reason}: cannot write {out}: {exc}") from exc
     except OSError as exc:  # --out in a folder that cannot be made or written
         raise usage_error(f"cannot write {out}: {exc}") from exc
     summary = {
@@ -167,43 +183,47 @@ def _manifest(path: Path) -> Manifest:
         ) from exc
 
 
-def _check_out(out: str, fmt: Format) -> None:
-    """Refuse a local --out that cannot take the file, before any work."""
+def _check_out(out: str, fmt: Format, overwrite: bool, storage: StorageOptions) -> None:
+    """Refuse an --out that may not be written, before any work: the service's
+    rule for output_path (services/offline/training_sets.py), anywhere."""
+    from featurestore.services.offline.training_sets import (
+        OutputRefusedError,
+        check_output,
+    )
     from featurestore.services.storage import is_local, local_path
 
-    if not is_local(out):
-        return
-    where = Path(local_path(out))
-    if fmt == "parquet" and where.is_dir():
-        raise usage_error(f"--out {out} is a folder; give a file path for Parquet")
-    if Path(manifest_path(str(where))).is_dir():
-        raise usage_error(f"{manifest_path(out)} (the manifest) is a folder")
+    if is_local(out):
+        where = Path(local_path(out))
+        if fmt == "parquet" and where.is_dir():
+            raise usage_error(f"--out {out} is a folder; give a file path for Parquet")
+        if Path(manifest_path(str(where))).is_dir():
+            raise usage_error(f"{manifest_path(out)} (the manifest) is a folder")
+    try:
+        check_output(out, fmt, overwrite, None, storage, _naming())
+    except OutputRefusedError as exc:
+        raise usage_error(f"{exc.reason}: cannot write {out}: {exc}") from exc
+    except OSError as exc:  # an object store that did not answer
+        raise usage_error(f"cannot check --out {out}: {exc}") from exc
+
+
+def _naming() -> Naming:
+    from featurestore.services.offline.training_sets import Naming
+
+    return Naming(output="--out", overwrite="pass --overwrite")
 
 
 def _write(
-    reader: pa.RecordBatchReader, out: str, fmt: Format, storage: StorageOptions
+    reader: pa.RecordBatchReader,
+    out: str,
+    fmt: Format,
+    manifest: Manifest,
+    storage: StorageOptions,
 ) -> None:
-    """Write the batches to ``out`` (a path or an object-store URI)."""
-    import pyarrow.parquet as pq
-    from deltalake import write_deltalake
+    """Write the batches to ``out`` (a path or an object-store URI) with the
+    manifest inside, as the server writes training sets."""
+    from featurestore.services.offline.training_sets import write_training_set
 
-    from featurestore.services.storage import is_local, to_delta_uri
-
-    fs, where = storage.filesystem(out)
-    if is_local(out):
-        Path(where).parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "delta":
-        write_deltalake(
-            to_delta_uri(out), reader, mode="overwrite", schema_mode="overwrite",
-            storage_options=storage.for_location(out),
-        )  # fmt: skip
-        return
-    with (
-        fs.open_output_stream(where) as sink,
-        pq.ParquetWriter(sink, reader.schema) as writer,
-    ):
-        for batch in reader:
-            writer.write_batch(batch)
+    write_training_set(out, fmt, reader, manifest.to_json(), None, storage, _naming())
 
 
 def _storage(repo: Path | None) -> StorageOptions:

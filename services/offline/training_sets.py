@@ -1,0 +1,423 @@
+"""Training sets on disk, and the one rule for what an output may replace.
+
+A training set carries its manifest: a Parquet file in its footer (key
+``featurestore.training_set``), a Delta table in a
+``_featurestore_training_set.json`` file in its folder (Delta ignores files
+starting with ``_``). Only such a training set may be replaced, only in its
+own format and only with an explicit overwrite; a feature table, a
+quarantine table, the registry or any other file is never touched, and no
+output goes inside a file or a Delta table.
+
+Both writers of training sets apply this rule through this module: the gRPC
+service (GetHistoricalFeatures ``output_path``, confined to its
+``training_set_root``; ``services/server/training_sets.py`` turns a refusal
+into FAILED_PRECONDITION) and ``featurestore training-set --out`` (anywhere;
+a refusal is a usage error). Every check runs before the join, and a failed
+write removes what it created, so a refused call leaves nothing behind. On an
+object store the same rules hold over key prefixes, through pyarrow's file
+system and delta-rs with the project's storage options.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from featurestore.services.storage import (
+    StorageOptions,
+    is_local,
+    local_path,
+    to_delta_uri,
+)
+
+__all__ = [
+    "DELTA",
+    "MARKER",
+    "PARQUET",
+    "PARQUET_KEY",
+    "WRITE_BATCH_ROWS",
+    "Naming",
+    "OutputRefusedError",
+    "check_output",
+    "stored_manifest",
+    "training_set_kind",
+    "write_training_set",
+]
+
+MARKER = "_featurestore_training_set.json"
+"""The manifest inside a Delta training set's folder."""
+PARQUET_KEY = b"featurestore.training_set"
+"""The manifest's key in a Parquet training set's footer."""
+WRITE_BATCH_ROWS = 65_536
+"""Rows per Parquet row group / Delta write batch, whatever the stream's size."""
+PARQUET, DELTA = "parquet", "delta"
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How a caller's user names the output and its overwrite switch, for messages.
+
+    Attributes:
+        output: The output's name (``output_path``, ``--out``).
+        overwrite: How to ask for a replacement (``set overwrite``).
+        root: The setting naming the root, quoted when a root confines outputs.
+    """
+
+    output: str = "output_path"
+    overwrite: str = "set overwrite"
+    root: str = "training_set_root"
+
+
+class OutputRefusedError(Exception):
+    """An output that may not be written, or could not be.
+
+    Attributes:
+        reason: OUTPUT_INSIDE_FILE, OUTPUT_NOT_A_TRAINING_SET,
+            OUTPUT_FORMAT_CHANGED, OUTPUT_EXISTS, OUTPUT_ROOT_MISSING or
+            OUTPUT_NOT_WRITABLE.
+        metadata: Extra values for the caller's error (``errno``).
+    """
+
+    def __init__(self, reason: str, message: str, **metadata: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.metadata = metadata
+
+
+def check_output(
+    path: str,
+    fmt: str,
+    overwrite: bool,
+    root: str | None,
+    storage: StorageOptions | None = None,
+    naming: Naming = Naming(),
+) -> None:
+    """Refuse, before any work, an output that may not be written.
+
+    Args:
+        path: The output, absolute (inside ``root`` when there is one).
+        fmt: ``parquet`` or ``delta``.
+        overwrite: Whether the caller asked to replace a training set.
+        root: The one folder outputs go under (the server's resolved
+            training-set root); None: anywhere, every existing folder on the
+            way checked.
+        storage: Object-store options, for a URI.
+        naming: How messages name the output and the overwrite switch.
+
+    Raises:
+        OutputRefusedError: something there is not a training set
+            (OUTPUT_NOT_A_TRAINING_SET), is one of the other format
+            (OUTPUT_FORMAT_CHANGED) or exists without ``overwrite``
+            (OUTPUT_EXISTS); a folder on the way is a file or a table
+            (OUTPUT_INSIDE_FILE).
+    """
+    if not is_local(path):
+        _check_object_output(
+            path, fmt, overwrite, root, storage or StorageOptions(), naming
+        )
+        return
+    target = Path(local_path(path))
+    if root is None:
+        on_the_way = list(reversed(target.parents))
+    else:
+        top = Path(local_path(root))
+        on_the_way = [*reversed(target.parents[: _depth(target, top)]), top]
+    for folder in on_the_way:
+        if folder.exists() and (not folder.is_dir() or _is_delta(folder)):
+            raise _inside_file(naming)
+    if not os.path.lexists(target):
+        return
+    kind = training_set_kind(target)
+    empty = fmt == DELTA and target.is_dir() and not any(target.iterdir())
+    _check_existing(kind, fmt, overwrite, empty, naming)
+
+
+def _inside_file(naming: Naming) -> OutputRefusedError:
+    return OutputRefusedError(
+        "OUTPUT_INSIDE_FILE",
+        f"a folder on the way to {naming.output} is a file or a Delta table; "
+        "choose a path outside it",
+    )
+
+
+def _check_existing(
+    kind: str | None, fmt: str, overwrite: bool, empty: bool, naming: Naming
+) -> None:
+    if kind is None:
+        if empty:
+            return  # an empty folder holds nothing to lose
+        raise OutputRefusedError(
+            "OUTPUT_NOT_A_TRAINING_SET",
+            f"{naming.output} holds a table or file that is not a training set "
+            "(no training-set manifest inside); it is never replaced: choose "
+            "another path",
+        )
+    if kind != fmt:
+        raise OutputRefusedError(
+            "OUTPUT_FORMAT_CHANGED",
+            f"{naming.output} holds a {kind} training set; write {fmt} elsewhere",
+        )
+    if not overwrite:
+        raise OutputRefusedError(
+            "OUTPUT_EXISTS",
+            f"{naming.output} holds a training set; {naming.overwrite} to replace it",
+        )
+
+
+def training_set_kind(path: Path) -> str | None:
+    """``parquet`` or ``delta`` for a training set (its manifest inside), else None."""
+    if path.is_dir():
+        return DELTA if _is_delta(path) and (path / MARKER).is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError):
+        return None
+    return PARQUET if PARQUET_KEY in metadata else None
+
+
+def stored_manifest(path: Path, kind: str) -> str:
+    """The manifest JSON a training set of ``kind`` (``training_set_kind``)
+    carries: its Parquet footer or its Delta folder's marker file.
+
+    Raises:
+        OSError, pyarrow.ArrowException, KeyError: unreadable, or not ours.
+    """
+    if kind == PARQUET:
+        metadata = pq.read_schema(path).metadata or {}
+        return bytes(metadata[PARQUET_KEY]).decode("utf-8")
+    return (path / MARKER).read_text(encoding="utf-8")
+
+
+def write_training_set(
+    path: str,
+    fmt: str,
+    rows: pa.RecordBatchReader,
+    manifest_json: str,
+    root: str | None,
+    storage: StorageOptions | None = None,
+    naming: Naming = Naming(),
+) -> None:
+    """Write ``rows`` to ``path`` with its manifest, one batch at a time.
+
+    Call ``check_output`` first. Folders are created inside ``root`` only
+    (``root`` itself when its parent exists), anywhere when ``root`` is None.
+    On failure, whatever this call created is removed.
+
+    Raises:
+        OutputRefusedError: the root's parent is missing
+            (OUTPUT_ROOT_MISSING) or the write failed (OUTPUT_NOT_WRITABLE).
+    """
+    if not is_local(path):
+        _write_object(
+            path, fmt, rows, manifest_json, storage or StorageOptions(), root, naming
+        )
+        return
+    target = Path(local_path(path))
+    top = Path(local_path(root)) if root is not None else None
+    created = _make_folders(target.parent, top, naming)
+    try:
+        _WRITERS[fmt](target, rows, manifest_json)
+    except (OSError, _delta_error()) as exc:
+        _remove(created)
+        code = errno.errorcode.get(getattr(exc, "errno", None) or 0, "")
+        raise OutputRefusedError(
+            "OUTPUT_NOT_WRITABLE",
+            f"{naming.output} could not be written{_under(root, naming)}"
+            f"{f': {code}' if code else ''}",
+            errno=code,
+        ) from exc
+
+
+def _under(root: str | None, naming: Naming) -> str:
+    if root is None:
+        return ""
+    return f" under the training-set root (setting {naming.root})"
+
+
+def _make_folders(folder: Path, top: Path | None, naming: Naming) -> list[Path]:
+    missing = [p for p in [folder, *folder.parents] if not p.exists()]
+    if top is not None:
+        missing = [p for p in missing if p == top or top in p.parents]
+        if not top.parent.is_dir():
+            raise OutputRefusedError(
+                "OUTPUT_ROOT_MISSING",
+                "the training-set root's parent folder does not exist "
+                f"(setting {naming.root})",
+            )
+    created = []
+    try:
+        for p in reversed(missing):
+            p.mkdir()
+            created.append(p)
+    except OSError as exc:
+        _remove(created)
+        setting = f" (setting {naming.root})" if top is not None else ""
+        raise OutputRefusedError(
+            "OUTPUT_NOT_WRITABLE",
+            f"{naming.output}'s folder could not be created{setting}",
+        ) from exc
+    return created
+
+
+def _with_manifest(schema: pa.Schema, manifest_json: str) -> pa.Schema:
+    return schema.with_metadata(
+        {**(schema.metadata or {}), PARQUET_KEY: manifest_json.encode()}
+    )
+
+
+def _write_parquet(path: Path, rows: pa.RecordBatchReader, manifest_json: str) -> None:
+    schema = _with_manifest(rows.schema, manifest_json)
+    partial = path.with_name(f".fs-{uuid.uuid4().hex}.tmp")
+    try:
+        with pq.ParquetWriter(partial, schema) as writer:
+            for batch in rows:
+                writer.write_batch(batch)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _write_delta(path: Path, rows: pa.RecordBatchReader, manifest_json: str) -> None:
+    from deltalake import write_deltalake
+
+    new = not path.exists()
+    try:
+        # delta-rs pulls the reader batch by batch.
+        write_deltalake(str(path), rows, mode="overwrite", schema_mode="overwrite")
+        (path / MARKER).write_text(manifest_json, encoding="utf-8")
+    except BaseException:
+        if new:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+_WRITERS: dict[str, Callable[[Path, pa.RecordBatchReader, str], None]] = {
+    PARQUET: _write_parquet,
+    DELTA: _write_delta,
+}
+
+
+def _delta_error() -> type[Exception]:
+    from deltalake.exceptions import DeltaError
+
+    return DeltaError
+
+
+def _is_delta(folder: Path) -> bool:
+    return (folder / "_delta_log").is_dir()
+
+
+def _depth(target: Path, top: Path) -> int:
+    """How many of ``target``'s parents lie strictly inside ``top``."""
+    return len(target.relative_to(top).parts) - 1
+
+
+def _remove(created: list[Path]) -> None:
+    for folder in reversed(created):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check_object_output(
+    path: str,
+    fmt: str,
+    overwrite: bool,
+    root: str | None,
+    storage: StorageOptions,
+    naming: Naming,
+) -> None:
+    # Object stores have no folders: a "folder on the way" is a key prefix,
+    # refused when it is a table (or an object of its own). Without a root,
+    # every prefix up to the bucket is checked.
+    fs, target = storage.filesystem(path)
+    top = storage.filesystem(root)[1].rstrip("/") if root is not None else None
+    prefix = target
+    while prefix.rstrip("/") != top and "/" in prefix:
+        prefix = prefix.rsplit("/", 1)[0]
+        if _object_kind(fs, prefix) == "file" or _is_object_delta(fs, prefix):
+            raise _inside_file(naming)
+    found = _object_kind(fs, target)
+    if found is None:
+        return
+    kind = _object_training_set_kind(fs, target, found)
+    empty = found == "dir" and not fs.get_file_info(
+        pafs.FileSelector(target, recursive=False)
+    )
+    _check_existing(kind, fmt, overwrite, fmt == DELTA and empty, naming)
+
+
+def _object_kind(fs: pafs.FileSystem, key: str) -> str | None:
+    kind = fs.get_file_info(key).type
+    if kind == pafs.FileType.File:
+        return "file"
+    return "dir" if kind == pafs.FileType.Directory else None
+
+
+def _is_object_delta(fs: pafs.FileSystem, key: str) -> bool:
+    return _object_kind(fs, f"{key}/_delta_log") == "dir"
+
+
+def _object_training_set_kind(fs: pafs.FileSystem, key: str, found: str) -> str | None:
+    if found == "dir":
+        marked = _object_kind(fs, f"{key}/{MARKER}") == "file"
+        return DELTA if marked and _is_object_delta(fs, key) else None
+    try:
+        with fs.open_input_file(key) as handle:
+            metadata = pq.read_schema(handle).metadata or {}
+    except (pa.ArrowException, OSError):
+        return None
+    return PARQUET if PARQUET_KEY in metadata else None
+
+
+def _write_object(
+    path: str,
+    fmt: str,
+    rows: pa.RecordBatchReader,
+    manifest_json: str,
+    storage: StorageOptions,
+    root: str | None,
+    naming: Naming,
+) -> None:
+    fs, key = storage.filesystem(path)
+    new = _object_kind(fs, key) is None
+    try:
+        if fmt == PARQUET:
+            # A single PUT (or a completed multipart upload): readers see the
+            # whole object or the previous one, never a part.
+            schema = _with_manifest(rows.schema, manifest_json)
+            with (
+                fs.open_output_stream(key) as sink,
+                pq.ParquetWriter(sink, schema) as writer,
+            ):
+                for batch in rows:
+                    writer.write_batch(batch)
+            return
+        from deltalake import write_deltalake
+
+        uri = to_delta_uri(path)
+        write_deltalake(
+            uri,
+            rows,
+            mode="overwrite",
+            schema_mode="overwrite",
+            storage_options=storage.for_location(uri),
+        )
+        with fs.open_output_stream(f"{key}/{MARKER}") as sink:
+            sink.write(manifest_json.encode())
+    except (OSError, pa.ArrowException, _delta_error()) as exc:
+        if new and fmt == DELTA:
+            fs.delete_dir(key)
+        raise OutputRefusedError(
+            "OUTPUT_NOT_WRITABLE",
+            f"{naming.output} could not be written{_under(root, naming)}",
+        ) from exc

@@ -1,0 +1,226 @@
+"""``featurestore training-set --out``: the service's rule for what an output may
+replace (a training set only, with --overwrite).
+
+A real project: a contract-stamped Delta feature table written with delta-rs,
+``feast apply`` through FeatureStore.apply, the real CLI through ``main``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+from featurestore.services.cli import main
+from featurestore.services.offline.training_sets import (
+    MARKER,
+    PARQUET_KEY,
+    training_set_kind,
+)
+
+pytestmark = pytest.mark.integration  # feast apply
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+TS = pa.timestamp("us", tz="UTC")
+STAMP = json.dumps({"contract": "customer_purchases@1.0.0"})
+
+DEFINITIONS = """
+from datetime import timedelta
+from feast import Entity, FeatureView, Field, FileSource, ValueType
+from feast.data_format import DeltaFormat
+from feast.types import Float64, Int64
+
+customer = Entity(name="customer", join_keys=["customer_id"],
+                  value_type=ValueType.INT64)
+purchases = FeatureView(
+    name="customer_purchases", entities=[customer], ttl=timedelta(days=30),
+    schema=[Field(name="purchase_count_1d", dtype=Int64),
+            Field(name="amount_1d", dtype=Float64)],
+    source=FileSource(name="customer_purchases",
+                      path="data/features/customer_purchases",
+                      file_format=DeltaFormat(), timestamp_field="event_timestamp",
+                      created_timestamp_column="created_timestamp"),
+)
+# The same table, its created column mistyped: the table has no created_at.
+typo = FeatureView(
+    name="typo", entities=[customer], ttl=timedelta(days=30),
+    schema=[Field(name="amount_1d", dtype=Float64)],
+    source=FileSource(name="typo", path="data/features/customer_purchases",
+                      file_format=DeltaFormat(), timestamp_field="event_timestamp",
+                      created_timestamp_column="created_at"),
+)
+"""
+
+YAML = """project: ts_out
+registry: {root}/registry.db
+provider: local
+online_store:
+  type: sqlite
+  path: {root}/online.db
+offline_store:
+  type: featurestore.services.offline.DeltaOfflineStore
+entity_key_serialization_version: 3
+"""
+
+FEATURES = "customer_purchases:amount_1d"
+
+
+@dataclass(frozen=True)
+class Project:
+    repo: Path
+    table: Path
+    entities: Path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    """A fresh project per test: a refusal that failed must not spoil the next."""
+    from feast import FeatureStore
+
+    root = tmp_path / "project"
+    repo = root / "repo"
+    repo.mkdir(parents=True)
+    (repo / "feature_store.yaml").write_text(YAML.format(root=root))
+    (repo / "definitions.py").write_text(DEFINITIONS)
+    table = repo / "data" / "features" / "customer_purchases"
+    times = pa.array([NOW - timedelta(days=1)] * 2, TS)
+    write_deltalake(
+        str(table),
+        pa.table(
+            {
+                "customer_id": pa.array([1, 2], pa.int64()),
+                "event_timestamp": times,
+                "created_timestamp": times,
+                "purchase_count_1d": pa.array([3, 4], pa.int64()),
+                "amount_1d": [30.0, 40.0],
+            }
+        ),
+        commit_properties=CommitProperties(custom_metadata={"userMetadata": STAMP}),
+    )
+    ns: dict[str, object] = {}
+    exec(compile(DEFINITIONS, str(repo / "definitions.py"), "exec"), ns)
+    FeatureStore(repo_path=str(repo)).apply(
+        [ns["customer"], ns["purchases"], ns["typo"]]
+    )
+    entities = root / "entities.parquet"
+    rows = {"customer_id": [1, 2], "event_timestamp": pa.array([NOW, NOW], TS)}
+    pq.write_table(pa.table(rows), entities)
+    yield Project(repo, table, entities)
+
+
+@pytest.fixture
+def outs(tmp_path: Path) -> Path:
+    """Where the tests' outputs go, apart from the project."""
+    folder = tmp_path / "outs"
+    folder.mkdir()
+    return folder
+
+
+def _training_set(
+    capsys: pytest.CaptureFixture[str], project: Project, out: Path, *extra: str
+) -> tuple[int, str, str]:
+    code = main(
+        ["training-set", "--repo", str(project.repo), "--entities",
+         str(project.entities), "--out", str(out), *extra]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _one_line(err: str, *expected: str) -> None:
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    for text in expected:
+        assert text in err, err
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_out_onto_a_feature_table_is_refused_and_nothing_is_written(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _files(project.table.parent)
+    version = DeltaTable(str(project.table)).version()
+    cases = [
+        (project.table, ("--format", "delta"), "OUTPUT_NOT_A_TRAINING_SET"),
+        (project.table, ("--format", "delta", "--overwrite"),
+         "OUTPUT_NOT_A_TRAINING_SET"),
+        (project.table, ("--overwrite",), "is a folder"),
+        (project.table / "x.parquet", ("--overwrite",), "OUTPUT_INSIDE_FILE"),
+        (project.table / "x", ("--format", "delta"), "OUTPUT_INSIDE_FILE"),
+    ]  # fmt: skip
+    for out, extra, expected in cases:
+        code, stdout, err = _training_set(capsys, project, out, "--features",
+                                          FEATURES, *extra)  # fmt: skip
+        assert (code, stdout) == (2, ""), (out, extra, err)
+        _one_line(err, expected, str(out))
+    # The table, its contract stamp and its folder are as they were: no new
+    # version, no manifest beside it, nothing inside it.
+    table = DeltaTable(str(project.table))
+    assert table.version() == version
+    assert table.history(1)[0]["userMetadata"] == STAMP
+    assert _files(project.table.parent) == before
+
+
+def test_a_training_set_is_replaced_only_with_overwrite_and_in_its_format(
+    project: Project, outs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for fmt, out in (("parquet", outs / "ts.parquet"), ("delta", outs / "ts")):
+        args = ("--features", FEATURES, "--format", fmt)
+        code, _, err = _training_set(capsys, project, out, *args)
+        assert code == 0, err
+        assert training_set_kind(out) == fmt
+        written = _files(outs)
+        code, stdout, err = _training_set(capsys, project, out, *args)
+        assert (code, stdout) == (2, "")
+        _one_line(err, "OUTPUT_EXISTS", "--overwrite")
+        assert _files(outs) == written
+        other = "delta" if fmt == "parquet" else "parquet"
+        code, _, err = _training_set(capsys, project, out, "--features", FEATURES,
+                                     "--format", other, "--overwrite")  # fmt: skip
+        assert code == 2  # a Parquet file is no Delta folder, and back
+        _one_line(err, "OUTPUT_FORMAT_CHANGED" if fmt == "parquet" else "is a folder")
+        assert _files(outs) == written
+        code, _, err = _training_set(capsys, project, out, *args, "--overwrite")
+        assert code == 0, err
+    assert DeltaTable(str(outs / "ts")).version() == 1
+    assert (outs / "ts" / MARKER).is_file()
+    manifest = json.loads((outs / "ts.parquet.manifest.json").read_text())
+    footer = pq.read_schema(outs / "ts.parquet").metadata[PARQUET_KEY]
+    assert json.loads(footer)["tables"] == manifest["tables"]
+
+
+def test_a_file_that_is_not_a_training_set_is_never_replaced(
+    project: Project, outs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    foreign = outs / "someone.parquet"
+    pq.write_table(pa.table({"x": [1]}), foreign)
+    before = _files(outs)
+    for extra in ((), ("--overwrite",)):
+        code, _, err = _training_set(capsys, project, foreign, "--features",
+                                     FEATURES, *extra)  # fmt: skip
+        assert code == 2
+        _one_line(err, "OUTPUT_NOT_A_TRAINING_SET")
+    assert _files(outs) == before
+
+
+def test_help_says_an_existing_out_needs_overwrite(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["training-set", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--overwrite" in text
+    assert "without it an existing OUT is refused" in text
