@@ -196,6 +196,11 @@ def _check_out(out: str, fmt: Format, overwrite: bool, storage: StorageOptions) 
         where = Path(local_path(out))
         if fmt == "parquet" and where.is_dir():
             raise usage_error(f"--out {out} is a folder; give a file path for Parquet")
+        if fmt == "delta" and where.is_file():
+            raise usage_error(
+                f"--out {out} is a file; give a folder path for Delta "
+                "(a Delta table is a folder)"
+            )
         if Path(manifest_path(str(where))).is_dir():
             raise usage_error(f"{manifest_path(out)} (the manifest) is a folder")
     try:

@@ -192,7 +192,7 @@ def test_a_training_set_is_replaced_only_with_overwrite_and_in_its_format(
         code, _, err = _training_set(capsys, project, out, "--features", FEATURES,
                                      "--format", other, "--overwrite")  # fmt: skip
         assert code == 2  # a Parquet file is no Delta folder, and back
-        _one_line(err, "OUTPUT_FORMAT_CHANGED" if fmt == "parquet" else "is a folder")
+        _one_line(err, "is a file" if fmt == "parquet" else "is a folder")
         assert _files(outs) == written
         code, _, err = _training_set(capsys, project, out, *args, "--overwrite")
         assert code == 0, err
@@ -214,6 +214,20 @@ def test_a_file_that_is_not_a_training_set_is_never_replaced(
                                      FEATURES, *extra)  # fmt: skip
         assert code == 2
         _one_line(err, "OUTPUT_NOT_A_TRAINING_SET")
+    assert _files(outs) == before
+
+
+def test_delta_out_onto_an_existing_file_is_one_line_usage(
+    project: Project, outs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = outs / "out" / "ts1.parquet"
+    out.parent.mkdir()
+    pq.write_table(pa.table({"x": [1]}), out)
+    before = _files(outs)
+    code, stdout, err = _training_set(capsys, project, out, "--features", FEATURES,
+                                      "--format", "delta")  # fmt: skip
+    assert (code, stdout) == (2, "")
+    _one_line(err, str(out), "is a file")
     assert _files(outs) == before
 
 
