@@ -112,8 +112,9 @@ def materialize(
 
     Writes Feast's bytes (feast serve reads them) and records the interval in
     the registry, as `feast materialize` does. A view whose Delta table cannot
-    be read (never published) gets one error line and null in --json; the
-    other views are still written, and the exit code is 1.
+    be read (never published, or without a column the view names) gets one
+    error line and null in --json; the other views are still written, and the
+    exit code is 1.
     """
     from featurestore.services.cli._feast import feature_store
     from featurestore.services.online import ViewsNotMaterializedError
@@ -140,8 +141,8 @@ def materialize(
                 counts = online.materialize_incremental(
                     repo, end, names, fs_yaml_file=feature_store_yaml
                 )
-        except KeyError as exc:
-            raise usage_error(str(exc.args[0] if exc.args else exc)) from exc
+        except online.UnknownViewError as exc:  # a --views name; no other error
+            raise usage_error(str(exc)) from exc
         except ViewsNotMaterializedError as exc:
             counts, failed = exc.written, exc
     _print_counts(counts, failed, as_json)

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 from feast.data_format import DeltaFormat
 from feast.infra.offline_stores.file_source import FileSource
 
-from featurestore.services.offline.errors import UnsupportedSourceError
+from featurestore.services.offline.errors import (
+    FeatureColumnMissingError,
+    UnsupportedSourceError,
+)
 from featurestore.services.offline.join import ViewInput
 from featurestore.services.offline.snapshot import Snapshot, read_snapshot
 from featurestore.services.project import Project
@@ -66,18 +69,35 @@ def read_source(
     repo_path: Path | str | None,
     columns: list[str],
     pin: Pin = None,
+    view: str = "",
 ) -> Snapshot:
-    """Read ``columns`` (source names, deduplicated) of a Delta FileSource."""
+    """Read ``columns`` (source names, deduplicated) of a Delta FileSource.
+
+    Raises:
+        FeatureColumnMissingError: The table lacks a column: the table, the
+            column, ``view`` and the source setting naming it are quoted.
+    """
     version = pin if isinstance(pin, int) else None
     timestamp = pin if isinstance(pin, datetime) else None
     project = project_of(repo_path)
-    return read_snapshot(
-        delta_path(source, project),
-        version=version,
-        timestamp=timestamp,
-        columns=list(dict.fromkeys(columns)),
-        storage=project.storage_options,
-    )
+    path = delta_path(source, project)
+    try:
+        return read_snapshot(
+            path,
+            version=version,
+            timestamp=timestamp,
+            columns=list(dict.fromkeys(columns)),
+            storage=project.storage_options,
+        )
+    except FeatureColumnMissingError as exc:
+        column = exc.metadata["column"]
+        roles = {
+            source.timestamp_field: "timestamp_field",
+            source.created_timestamp_column: "created_timestamp_column",
+        }
+        raise FeatureColumnMissingError(
+            column, view, path=path, role=roles.get(column, "")
+        ) from exc
 
 
 def read_view(
@@ -105,7 +125,9 @@ def read_view(
     created_src = source.created_timestamp_column or None
     created = mapping.get(created_src, created_src) if created_src else None
     wanted = [*keys, *all_features, event, *([created] if created else [])]
-    snap = read_source(source, repo_path, [inverse.get(c, c) for c in wanted], pin)
+    snap = read_source(
+        source, repo_path, [inverse.get(c, c) for c in wanted], pin, fv.name
+    )
     table = snap.table.rename_columns(
         [mapping.get(c, c) for c in snap.table.column_names]
     )

@@ -70,14 +70,34 @@ class EntityColumnMissingError(OfflineStoreError, ValueError):
 
 
 class FeatureColumnMissingError(OfflineStoreError, ValueError):
-    """A feature table lacks a key, timestamp or feature column."""
+    """A feature table lacks a key, timestamp or feature column.
 
-    def __init__(self, column: str, view: str) -> None:
+    Raised by the join for a table handed to it, and by every read of a Delta
+    table (``path``) for a column the feature view names that the table does
+    not have: a typo in the view, or a column the table lost. ``role`` says
+    which of the source's settings names it (``created_timestamp_column``).
+    """
+
+    def __init__(
+        self, column: str, view: str = "", *, path: str = "", role: str = ""
+    ) -> None:
+        if not path:
+            message = f"feature table of view {view!r} has no column {column!r}"
+        else:
+            of_view = f" of view {view!r}" if view else ""
+            named = f" (the source's {role})" if role else ""
+            message = (
+                f"feature table {path}{of_view} has no column {column!r}{named}; "
+                "fix the feature view's definition (then feast apply) or publish "
+                "the column"
+            )
+        extra = {"path": path, "role": role} if path else {}
         super().__init__(
             Reason.FEATURE_COLUMN_MISSING,
-            f"feature table of view {view!r} has no column {column!r}",
+            message,
             column=column,
             view=view,
+            **{k: v for k, v in extra.items() if v},
         )
 
 

@@ -14,12 +14,14 @@ from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.offline.errors import (
+    FeatureColumnMissingError,
     NaiveTimestampError,
     StorageUnavailableError,
     TableNotFoundError,
     VersionNotFoundError,
 )
 from featurestore.services.storage import open_delta, read_delta
+from featurestore.services.storage.delta import ColumnNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -74,6 +76,8 @@ def read_snapshot(
     Raises:
         TableNotFoundError: No Delta table at ``path``.
         VersionNotFoundError: The pin names no existing version.
+        FeatureColumnMissingError: A column of ``columns`` is not in that
+            version's schema (the table and column named).
         NaiveTimestampError: ``timestamp`` has no time zone.
         StorageUnavailableError: The object store did not answer.
         ValueError: Both pins were given.
@@ -86,7 +90,10 @@ def read_snapshot(
     if check_files is not None:
         check_files(dt.file_uris())
     with _unavailable(path):
-        table = read_delta(dt, columns)
+        try:
+            table = read_delta(dt, columns)
+        except ColumnNotFoundError as exc:
+            raise FeatureColumnMissingError(exc.column, path=path) from exc
     return Snapshot(table=table, version=dt.version(), path=path)
 
 

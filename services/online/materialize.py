@@ -12,12 +12,23 @@ import pyarrow as pa
 from feast import FeatureStore, FeatureView
 
 from featurestore.services.offline import DeltaOfflineStore
-from featurestore.services.offline.errors import OfflineStoreError
+from featurestore.services.offline.errors import (
+    OfflineStoreError,
+    UnsupportedSourceError,
+)
 from featurestore.services.offline.join import latest_per_key
 from featurestore.services.online.errors import ViewsNotMaterializedError
 from featurestore.services.online.writer import write_latest
 
-__all__ = ["main", "materialize", "materialize_incremental"]
+__all__ = ["UnknownViewError", "main", "materialize", "materialize_incremental"]
+
+
+class UnknownViewError(KeyError):
+    """A view named to materialise does not exist or is not online."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
 
 # Feast's start for a never-materialised view with a zero TTL.
 _NO_TTL_LOOKBACK = timedelta(weeks=52)
@@ -50,7 +61,7 @@ def materialize(
         Entities written per view name.
 
     Raises:
-        KeyError: A named view does not exist or is not online.
+        UnknownViewError: A named view does not exist or is not online.
         ViewsNotMaterializedError: The Delta table of some views could not be
             read (e.g. never published); every other view was written first.
     """
@@ -82,7 +93,7 @@ def materialize_incremental(
         Entities written per view name.
 
     Raises:
-        KeyError: A named view does not exist or is not online.
+        UnknownViewError: A named view does not exist or is not online.
         ViewsNotMaterializedError: The Delta table of some views could not be
             read (e.g. never published); every other view was written first.
     """
@@ -132,7 +143,7 @@ def _views(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView
         return list(online.values())
     missing = [n for n in names if n not in online]
     if missing:
-        raise KeyError(f"no online feature view named {missing}")
+        raise UnknownViewError(f"no online feature view named {missing}")
     return [online[n] for n in names]
 
 
@@ -147,7 +158,7 @@ def _pull_latest(
     """
     source = view.batch_source
     if source is None:
-        raise KeyError(f"feature view {view.name!r} has no batch source")
+        raise UnsupportedSourceError(view.name, "feature view has no batch source")
     keys = [c.name for c in view.entity_columns]
     features = [f.name for f in view.features]
     created = source.created_timestamp_column or None
@@ -213,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             start, end = args.dates
             counts = materialize(args.repo, start, end, views, fs_yaml_file=yaml)
+    except UnknownViewError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ViewsNotMaterializedError as exc:
         _print_counts(exc.written)
         for line in exc.lines():

@@ -174,6 +174,11 @@ DOMAIN_ERRORS: tuple[type[Exception], ...] = (
 )
 """Errors raised on purpose, with a reason: only these reach clients as such."""
 
+SERVER_STATE_REASONS = frozenset({"FEATURE_COLUMN_MISSING"})
+"""Reasons of domain errors about the server's own data (a feature table lacks a
+column its view names), not the request: FAILED_PRECONDITION, whatever builtin
+the error derives from (ValueError for callers of the library)."""
+
 
 def grpc_code(exc: BaseException) -> grpc.StatusCode:
     """The canonical status code for a domain error (AIP-193 mapping).
@@ -195,9 +200,9 @@ def grpc_code(exc: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(exc, ResourceExhaustedError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
-    if isinstance(exc, FailedPreconditionError):
-        return grpc.StatusCode.FAILED_PRECONDITION
     reason = str(getattr(exc, "reason", ""))
+    if isinstance(exc, FailedPreconditionError) or reason in SERVER_STATE_REASONS:
+        return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(exc, ConnectionError) or reason.endswith("UNAVAILABLE"):
         return grpc.StatusCode.UNAVAILABLE
     if isinstance(exc, LookupError):

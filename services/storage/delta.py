@@ -14,7 +14,24 @@ if TYPE_CHECKING:
 
     from featurestore.services.storage.options import StorageOptions
 
-__all__ = ["is_delta_table", "open_delta", "read_delta"]
+__all__ = ["ColumnNotFoundError", "is_delta_table", "open_delta", "read_delta"]
+
+
+class ColumnNotFoundError(KeyError):
+    """A column asked of ``read_delta`` is not in the table's schema.
+
+    Attributes:
+        column: The column asked for.
+        location: The table's URI (never its storage options).
+    """
+
+    def __init__(self, column: str, location: str) -> None:
+        super().__init__(f"Delta table {location} has no column {column!r}")
+        self.column = column
+        self.location = location
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 
 def open_delta(
@@ -72,6 +89,7 @@ def read_delta(
         The rows as one Arrow table.
 
     Raises:
+        ColumnNotFoundError: A column of ``columns`` is not in the schema.
         OSError: A data file could not be read (missing, unreadable, or the
             object store did not answer).
     """
@@ -80,6 +98,9 @@ def read_delta(
 
     schema = pa.schema(table.schema().to_arrow())
     names = schema.names if columns is None else list(columns)
+    missing = [name for name in names if name not in schema.names]
+    if missing:
+        raise ColumnNotFoundError(missing[0], table.table_uri)
     wanted = pa.schema([schema.field(name) for name in names])
     selected = names or schema.names[:1]  # SQL selects at least one column
     sql = f"SELECT {', '.join(map(_quoted, selected))} FROM t"

@@ -288,3 +288,47 @@ def test_cli_names_the_unpublished_view_in_one_line_and_exits_1(tmp_path, capsys
     captured = capsys.readouterr()
     assert captured.out == "stats: 0 entities\n"
     assert captured.err.count("\n") == 1 and "'ghost'" in captured.err
+
+
+TYPO = """
+typo_view = FeatureView(
+    name="typo", entities=[customer], ttl=timedelta(days=1),
+    schema=[Field(name="spend", dtype=Float64)],
+    source=FileSource(name="typo", path="data/stats", file_format=DeltaFormat(),
+                      timestamp_field="event_timestamp",
+                      created_timestamp_column="created_at"),
+)
+"""
+
+
+def test_a_view_naming_a_column_its_table_lacks_is_one_line_the_others_written(
+    tmp_path,
+):
+    # The stats table has created_timestamp; the view says created_at (a typo).
+    # The view is named in one line and exit 1, the other view is written; it
+    # was "error: Column created_at does not exist in schema", exit 2, nothing
+    # written (delta's bare KeyError was taken for an unknown --views name).
+    store = _repo(tmp_path, f"  type: sqlite\n  path: {tmp_path}/online.db")
+    ns: dict[str, object] = {}
+    exec(DEFINITIONS + TYPO, ns)
+    store.apply([ns["typo_view"]])
+    repo = ["--repo", str(store.repo_path)]
+    result = CliRunner().invoke(
+        cli, ["materialize", T0.isoformat(), T1.isoformat(), *repo, "--json"]
+    )
+    assert isinstance(result.exception, SystemExit)  # not an uncaught error
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"stats": 30, "typo": None}
+    [line] = result.stderr.splitlines()
+    table = tmp_path / "data" / "stats"
+    assert line.startswith(f"error: feature view 'typo' not materialised: "
+                           f"feature table {table} has no column 'created_at' "
+                           "(the source's created_timestamp_column)")  # fmt: skip
+    assert len(_sqlite_dump(tmp_path)) == 30 * 3
+    # An unknown --views name is still a usage error.
+    result = CliRunner().invoke(
+        cli, ["materialize", T0.isoformat(), T1.isoformat(), *repo, "--views", "no"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == "error: no online feature view named ['no']\n"
+    assert main([T1.isoformat(), *repo, "--views", "no"]) == 2  # the -m alias

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import grpc
+import pyarrow as pa
 import pytest
 from feast import Entity, FeatureView, Field, FileSource, ValueType
 from feast.data_format import DeltaFormat
@@ -13,10 +14,11 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import REGISTRY
 
+from featurestore.services.server.arrow_ipc import write_ipc
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1.feature_store_service_pb2_grpc import FeatureStoreServiceStub
-from tests.integration.serving._repo import online_request, wait_for
+from tests.integration.serving._repo import NOW, online_request, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -105,6 +107,59 @@ def test_registry_refresh_shows_a_newly_applied_view(sqlite_served):
         return "late_view" in {v.name for v in views.feature_views}
 
     wait_for(listed, timeout_s=20 * sqlite_served.settings.registry_refresh_seconds + 5)
+
+
+def test_a_view_naming_a_column_its_table_lacks_is_a_failed_precondition(
+    sqlite_served,
+):
+    # A typo in the view (created_at; the table has created_timestamp) is the
+    # server's data, not the request: FAILED_PRECONDITION naming the table and
+    # column (it was INTERNAL, from delta's bare KeyError).
+    stub = FeatureStoreServiceStub(sqlite_served.channel)
+    customer = Entity(
+        name="customer", join_keys=["customer_id"], value_type=ValueType.INT64
+    )
+    typo_view = FeatureView(
+        name="typo_view",
+        entities=[customer],
+        ttl=timedelta(days=1),
+        schema=[Field(name="spend", dtype=Float64)],
+        source=FileSource(
+            name="typo",
+            path="data/customer_stats",
+            file_format=DeltaFormat(),
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created_at",
+        ),
+    )
+    sqlite_served.store.apply([customer, typo_view])
+    entity = pa.table(
+        {"customer_id": pa.array([3], pa.int64()),
+         "event_timestamp": pa.array([NOW], pa.timestamp("us", tz="UTC"))}
+    )  # fmt: skip
+    request = pb.GetHistoricalFeaturesRequest(
+        features=["typo_view:spend"], entity_rows_arrow=write_ipc(entity)
+    )
+    caught: list[grpc.RpcError] = []
+
+    def refused_for_the_table() -> bool:  # once the registry refresh has it
+        try:
+            list(stub.GetHistoricalFeatures(request, timeout=10))
+        except grpc.RpcError as err:
+            caught[:] = [err]
+            return err.code() != grpc.StatusCode.NOT_FOUND
+        return True
+
+    wait_for(refused_for_the_table, timeout_s=20)
+    err = caught[0]
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
+    info = _error_info(err)
+    assert info.reason == "FEATURE_COLUMN_MISSING"
+    assert (info.metadata["column"], info.metadata["role"]) == (
+        "created_at",
+        "created_timestamp_column",
+    )
+    assert "customer_stats" in err.details() and "'created_at'" in err.details()
 
 
 def test_prometheus_has_latency_by_method_and_errors_by_code(sqlite_served):

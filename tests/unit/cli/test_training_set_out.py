@@ -1,5 +1,6 @@
 """``featurestore training-set --out``: the service's rule for what an output may
-replace (a training set only, with --overwrite).
+replace (a training set only, with --overwrite), and one-line errors for a
+feature table that lacks a column its view names.
 
 A real project: a contract-stamped Delta feature table written with delta-rs,
 ``feast apply`` through FeatureStore.apply, the real CLI through ``main``.
@@ -238,3 +239,15 @@ def test_help_says_an_existing_out_needs_overwrite(
     text = " ".join(capsys.readouterr().out.split())
     assert "--overwrite" in text
     assert "without it an existing OUT is refused" in text
+
+
+def test_a_view_naming_a_column_its_table_lacks_is_one_line_usage(
+    project: Project, outs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = outs / "typo.parquet"
+    code, stdout, err = _training_set(capsys, project, out, "--features",
+                                      "typo:amount_1d")  # fmt: skip
+    assert (code, stdout) == (2, "")
+    _one_line(err, "FEATURE_COLUMN_MISSING", str(project.table), "'created_at'",
+              "created_timestamp_column", "'typo'")  # fmt: skip
+    assert not list(outs.iterdir())

@@ -11,6 +11,7 @@ import pytest
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from featurestore.services.offline import (
+    FeatureColumnMissingError,
     NaiveTimestampError,
     Reason,
     TableNotFoundError,
@@ -82,6 +83,16 @@ def test_columns(table):
     snap = read_snapshot(table, columns=["id"])
     assert snap.table.column_names == ["id"]
     assert _ids(snap) == [1, 3, 4]
+
+
+def test_a_missing_column_is_feature_column_missing_naming_table_and_column(table):
+    # Not a bare KeyError: FEATURE_COLUMN_MISSING, a problem of the table.
+    with pytest.raises(FeatureColumnMissingError) as err:
+        read_snapshot(table, columns=["id", "created_at"])
+    assert err.value.reason is Reason.FEATURE_COLUMN_MISSING
+    assert err.value.metadata["column"] == "created_at"
+    assert err.value.metadata["path"] == table
+    assert table in str(err.value) and "'created_at'" in str(err.value)
 
 
 @pytest.mark.parametrize("version", [3, -1])

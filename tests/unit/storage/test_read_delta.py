@@ -141,6 +141,22 @@ def test_columns_where_and_no_columns(edited: str) -> None:
     assert none.num_columns == 0 and none.num_rows == every.num_rows
 
 
+def test_a_column_not_in_the_schema_names_the_column_and_table(edited: str) -> None:
+    # It was pyarrow's bare KeyError ("Column x does not exist in schema"),
+    # which callers took for their own KeyErrors (an unknown view name).
+    from featurestore.services.storage.delta import ColumnNotFoundError
+
+    table = DeltaTable(edited)
+    with pytest.raises(ColumnNotFoundError) as caught:
+        read_delta(table, ["id", "created_at"])
+    assert caught.value.column == "created_at"
+    assert caught.value.location == table.table_uri
+    assert str(caught.value) == (
+        f"Delta table {table.table_uri} has no column 'created_at'"
+    )
+    assert isinstance(caught.value, KeyError)  # what read_delta raised before
+
+
 def test_empty_table_keeps_the_schema(tmp_path: Path) -> None:
     path = str(tmp_path / "empty")
     # A row's types, none of its values: built from no values (or row 0, whose
