@@ -14,7 +14,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from feast.type_map import feast_value_type_to_python_type
 
-from featurestore.services.online import JoinKeyType, OnlineStoreError
+from featurestore.services.online import (
+    JoinKeyType,
+    OnlineStoreError,
+    UnsupportedJoinKeyTypeError,
+)
 from featurestore.services.ui.access import CATALOGUE, ONLINE
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.forms import checked_form
@@ -22,7 +26,27 @@ from featurestore.services.ui.pages.login import console_of
 
 router = APIRouter()
 
-_INTEGER = {JoinKeyType.INT32, JoinKeyType.INT64}
+_INTEGER = {JoinKeyType.INT32: 32, JoinKeyType.INT64: 64}
+"""Integer key types and their bits (the entity key packs them signed)."""
+
+
+def _integers(key: str, kind: JoinKeyType, texts: list[str]) -> list[object]:
+    """``texts`` as integers of ``kind``; 400 naming the key otherwise."""
+    try:
+        values = [int(t) for t in texts]
+    except ValueError:
+        raise PageError(400, "Bad request", f"{key} values must be integers") from None
+    high = 2 ** (_INTEGER[kind] - 1) - 1
+    for text, value in zip(texts, values, strict=True):
+        if not -high - 1 <= value <= high:
+            shown = text if len(text) <= 32 else text[:29] + "..."
+            raise PageError(
+                400,
+                "Bad request",
+                f"{key} value {shown} is outside the {kind.name.lower()} range "
+                f"({-high - 1} to {high})",
+            )
+    return list(values)
 
 
 def _targets(console: Console) -> tuple[list[str], list[str], list[str]]:
@@ -49,12 +73,7 @@ def _parse_keys(
             if len(texts) > limit:
                 raise PageError(400, "Bad request", f"at most {limit} rows at once")
             if kind in _INTEGER:
-                try:
-                    columns[key] = [int(t) for t in texts]
-                except ValueError:
-                    raise PageError(
-                        400, "Bad request", f"{key} values must be integers"
-                    ) from None
+                columns[key] = _integers(key, kind, texts)
             elif kind == JoinKeyType.STRING:
                 columns[key] = list(texts)
             else:
@@ -83,6 +102,8 @@ def _results(
         results = console.reader.read(
             console.project, [w.online for w in wanted], keys, now
         )
+    except UnsupportedJoinKeyTypeError as exc:  # a key value given, not the store
+        raise PageError(400, "Bad request", str(exc)) from exc
     except OnlineStoreError as exc:
         raise PageError(503, "Online store unavailable", str(exc)) from exc
     rows = len(next(iter(keys.values())))

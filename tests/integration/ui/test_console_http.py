@@ -247,6 +247,23 @@ def test_forms_need_the_csrf_token_and_the_same_origin(open_console):
     assert client.request("/lookup", form, {"Origin": "null"}).status == 403
 
 
+def test_a_key_outside_its_integer_type_is_a_bad_request_not_an_outage(open_console):
+    # customer_id is INT64: a larger number once reached the entity-key
+    # packing and came back 503 "Online store unavailable".
+    client = Browserless(open_console)
+    page = client.request("/lookup").body
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = {"csrf": csrf, "target": "service:fraud_model_v1", "key:merchant_id": "M1"}
+    for value in ("99999999999999999999999", "-9223372036854775809"):
+        answer = client.request("/lookup", form | {"key:customer_id": value})
+        assert answer.status == 400, answer.body
+        assert f"customer_id value {value} is outside the int64 range" in answer.body
+        assert "(-9223372036854775808 to 9223372036854775807)" in answer.body
+    for value in ("9223372036854775807", "-9223372036854775808"):
+        answer = client.request("/lookup", form | {"key:customer_id": value})
+        assert answer.status == 200, answer.body
+
+
 def test_non_loopback_without_tls_and_auth_refuses_to_start(console_project):
     proc = subprocess.run(
         [
