@@ -148,7 +148,15 @@ def _candidates(root: Path) -> list[tuple[Path, str]]:
                 found.append((here / name, "parquet"))
         if seen > _MAX_ENTRIES:
             break
-    return found
+    # The CLI writes OUT.manifest.json beside a set that also carries it (a
+    # Parquet footer, a Delta folder's manifest file): list that set once.
+    sets = {path for path, kind in found if kind != "manifest"}
+    return [
+        (path, kind)
+        for path, kind in found
+        if kind != "manifest"
+        or path.with_name(path.name.removesuffix(_MANIFEST_SUFFIX)) not in sets
+    ]
 
 
 def training_sets(console: Console) -> tuple[list[TrainingSet], str]:

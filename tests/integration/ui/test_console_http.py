@@ -180,6 +180,8 @@ def test_a_mistyped_manifest_is_listed_as_unreadable_beside_the_others(
     null_path = json.loads(good.body)
     null_path["tables"][0]["path"] = None
     (root / "null_path.manifest.json").write_text(json.dumps(null_path))
+    # The CLI also writes OUT.manifest.json beside a set carrying its own.
+    (root / "fraud" / "train.parquet.manifest.json").write_text(good.body)
     console = start_console(console_project, "--training-set-root", str(root))
     try:
         other = Browserless(console)
