@@ -20,6 +20,7 @@ from featurestore.services.offline import (
     read_snapshot,
 )
 from featurestore.services.offline.errors import OfflineStoreError
+from featurestore.services.offline.training_sets import DELTA, PARQUET
 from featurestore.services.server.arrow_ipc import ipc_chunks, read_ipc
 from featurestore.services.server.catalog import Catalog
 from featurestore.services.server.errors import (
@@ -30,8 +31,6 @@ from featurestore.services.server.errors import (
 )
 from featurestore.services.server.paths import PathPolicy, is_uri
 from featurestore.services.server.training_sets import (
-    DELTA,
-    PARQUET,
     check_output,
     write_training_set,
 )

@@ -16,29 +16,10 @@ from contextlib import contextmanager
 
 from featurestore.services.offline import JoinedRows
 from featurestore.services.offline import training_sets as rule
-from featurestore.services.offline.training_sets import (
-    DELTA,
-    MARKER,
-    PARQUET,
-    PARQUET_KEY,
-    WRITE_BATCH_ROWS,
-    stored_manifest,
-    training_set_kind,
-)
 from featurestore.services.server.errors import FailedPreconditionError
 from featurestore.services.storage import StorageOptions
 
-__all__ = [
-    "DELTA",
-    "MARKER",
-    "PARQUET",
-    "PARQUET_KEY",
-    "WRITE_BATCH_ROWS",
-    "check_output",
-    "stored_manifest",
-    "training_set_kind",
-    "write_training_set",
-]
+__all__ = ["check_output", "write_training_set"]
 
 
 def check_output(
@@ -87,7 +68,7 @@ def write_training_set(
     """
     with _precondition():
         rule.write_training_set(
-            path, fmt, rows.reader(WRITE_BATCH_ROWS), manifest_json, root, storage
+            path, fmt, rows.reader(rule.WRITE_BATCH_ROWS), manifest_json, root, storage
         )
 
 

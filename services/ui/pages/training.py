@@ -2,7 +2,7 @@
 
 Found under the server's training-set root (``training_set_root``): Parquet
 files whose footer holds the manifest, Delta folders with the manifest file
-(both as ``services/server/training_sets.py`` writes them), and
+(both as ``services/offline/training_sets.py`` writes them), and
 ``*.manifest.json`` files beside sets ``featurestore training-set`` wrote.
 """
 
@@ -23,7 +23,7 @@ import pyarrow as pa
 from fastapi import APIRouter, Query, Request, Response
 
 from featurestore.services.offline import Manifest
-from featurestore.services.server.training_sets import (
+from featurestore.services.offline.training_sets import (
     stored_manifest,
     training_set_kind,
 )
