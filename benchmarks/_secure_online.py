@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks._latency_hist import pooled_diff_interval_ms, pooled_percentile_ms
+
 # Goals of issue #14 item 10 for the full secure mode against plain.
 QPS_RATIO_GOAL = 0.90
 P99_DIFF_GOAL_MS = 0.3
@@ -252,6 +254,7 @@ def summarise(
         result["goal_by_interval"] = _judged(
             result["p99_diff_paired_interval_ms"], lambda d: d <= P99_DIFF_GOAL_MS
         )
+        result.update(_pooled_p99(plain, secure))
     else:
         ratio = result["secure"]["qps"] / result["plain"]["qps"]
         result["qps_ratio"] = ratio
@@ -267,6 +270,30 @@ def summarise(
             result["qps_ratio_paired_interval"], lambda r: r >= qps_goal
         )
     return result
+
+
+def _pooled_p99(
+    plain: list[dict[str, Any]], secure: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The p99 of all of a side's calls together (as one long run) and the
+    goal judged by the bootstrap interval of its difference; nothing when the
+    runs carry no latency histogram."""
+    key = "latency_hist_10us"
+    if not all(key in run for run in (*plain, *secure)):
+        return {}
+    plain_hists = [run[key] for run in plain]
+    secure_hists = [run[key] for run in secure]
+    pooled = {
+        "plain": pooled_percentile_ms(plain_hists),
+        "secure": pooled_percentile_ms(secure_hists),
+    }
+    interval = pooled_diff_interval_ms(plain_hists, secure_hists, CONFIDENCE)
+    return {
+        "p99_pooled_ms": pooled,
+        "p99_pooled_diff_ms": pooled["secure"] - pooled["plain"],
+        "p99_pooled_diff_interval_ms": interval,
+        "goal_by_pooled_interval": _judged(interval, lambda d: d <= P99_DIFF_GOAL_MS),
+    }
 
 
 def _span(interval: tuple[float, float], form: str) -> str:
@@ -305,6 +332,15 @@ def describe(name: str, result: dict[str, Any], fixed_rate: bool) -> str:
         (False, False): "MISSED",
     }[result["goal_met"], result["goal_met_paired"]]
     verdict += f"; by the interval: {result['goal_by_interval']}"
+    if "p99_pooled_ms" in result:
+        pooled = result["p99_pooled_ms"]
+        verdict += (
+            f")\n{'':20s} all calls pooled: plain p99 {pooled['plain']:.2f} | secure "
+            f"p99 {pooled['secure']:.2f} ms | {result['p99_pooled_diff_ms']:+.2f} ms "
+            f"({CONFIDENCE:.0%} bootstrap interval over pairs "
+            f"{_span(result['p99_pooled_diff_interval_ms'], '{:+.2f}')}: "
+            f"{result['goal_by_pooled_interval']}"
+        )
     cpu = ", ".join(
         f"{n} {p['cpu_us_per_call'].get(n, 0):.0f} -> {c:.0f}"
         for n, c in s["cpu_us_per_call"].items()

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // frame writes requests as bench_online_load._loadgen does: each one after
@@ -63,5 +65,25 @@ func TestReadBodiesRejectsBrokenFiles(t *testing.T) {
 				t.Fatalf("got error %v, want one containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestHistogramCountsEachCallInItsTenMicrosecondBucket(t *testing.T) {
+	us := time.Microsecond
+	sorted := []time.Duration{0, 9 * us, 10 * us, 19*us + 999, 20 * us, 1500 * us, 1509 * us}
+	got := histogram(sorted)
+	want := [][2]int64{{0, 2}, {1, 2}, {2, 1}, {150, 2}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("histogram = %v, want %v", got, want)
+	}
+	var total int64
+	for _, bc := range got {
+		total += bc[1]
+	}
+	if total != int64(len(sorted)) {
+		t.Fatalf("histogram holds %d calls, want %d", total, len(sorted))
+	}
+	if empty := histogram(nil); empty == nil || len(empty) != 0 {
+		t.Fatalf("no calls: %v, want an empty list (JSON [] not null)", empty)
 	}
 }
