@@ -231,6 +231,7 @@ def check_feast_command(as_json: bool) -> None:
         return
     from featurestore.services.contracts.feast_link import check_feature_views
 
+    _guarded(registry.require_root)  # a typo in the root is no missing contract
     problems = _guarded(lambda: check_feature_views(repo, registry))
     echo_json({"repo": str(repo), "problems": [str(p) for p in problems]})
     _exit(FAILED if problems else 0)

@@ -64,6 +64,7 @@ def _check_feast(registry: ContractRegistry, repo: Path, out: TextIO) -> int:
     # Feast loads on demand only: importing it costs seconds.
     from featurestore.services.contracts.feast_link import check_feature_views
 
+    registry.require_root()  # a typo in the root is no view lacking a contract
     problems = check_feature_views(repo, registry)
     for problem in problems:
         out.write(f"PROBLEM {problem}\n")

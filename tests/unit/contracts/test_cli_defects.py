@@ -16,13 +16,18 @@ from featurestore.services.contracts import (
     load_contract,
     parse_contract,
 )
+from featurestore.services.contracts._cli import main as contracts_main
 from featurestore.services.contracts.compat import (
     BumpProblem,
     ChangeKind,
     check_version_bump,
     compare,
 )
-from tests.unit.contracts._support import base_data, write_contract
+from tests.unit.contracts._support import (
+    REPO_CONTRACTS,
+    base_data,
+    write_contract,
+)
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -103,6 +108,34 @@ def test_a_contracts_folder_that_is_not_there_is_usage(
     assert (code, out) == (2, "")
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert f"contracts folder {missing} does not exist" in err
+
+
+@pytest.mark.parametrize("as_json", [(), ("--json",)])
+@pytest.mark.parametrize("via", ["--root", "FS_CONTRACTS_DIR"])
+def test_check_feast_with_a_contracts_folder_that_is_not_there_is_usage(
+    as_json: tuple[str, ...],
+    via: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Not every view "lacking a contract" (exit 1): the folder error, as `check`.
+    monkeypatch.chdir(REPO_CONTRACTS.parent)  # a project with views
+    monkeypatch.delenv("FS_REPO_PATH", raising=False)
+    missing = tmp_path / "contracs"
+    if via == "--root":
+        argv = ["--root", str(missing), "check-feast", *as_json]
+    else:
+        monkeypatch.setenv("FS_CONTRACTS_DIR", str(missing))
+        argv = ["check-feast", *as_json]
+    code, out, err = _run(capsys, "contracts", *argv)
+    assert (code, out) == (2, "")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"contracts folder {missing} does not exist" in err
+    if not as_json:  # python -m featurestore.services.contracts
+        assert contracts_main(argv) == 2
+        captured = capsys.readouterr()
+        assert (captured.out, captured.err.splitlines()) == ("", err.splitlines())
 
 
 def test_an_empty_contracts_folder_holds_no_contracts(
