@@ -9,7 +9,7 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -31,24 +31,42 @@ BUILT_IN_JOBS = (
 def jobs(repo: Path | None = None) -> dict[str, str]:
     """Job name -> module: the built-ins, then the project's own jobs.
 
-    A project (``featurestore.services.project``) may list its jobs with
-    ``user_jobs(repo) -> Mapping[str, str]`` (name -> importable module with
-    ``main(argv) -> int``; ``repo`` None finds the project as feast does); a
-    project job may not shadow a built-in.
+    A project lists its jobs in featurestore.yaml (``user_jobs``: name ->
+    importable module with ``main(argv) -> int``; ``repo`` None finds the
+    project as feast does); a project job may not shadow a built-in.
+
+    Raises:
+        ProjectError: ``repo`` or ``$FS_REPO_PATH`` names no project, or its
+            featurestore.yaml is malformed: its jobs cannot be listed.
     """
-    found = {name: f"featurestore.spark_jobs.jobs.{name}" for name in BUILT_IN_JOBS}
-    try:
-        project = importlib.import_module("featurestore.services.project")
-    except ImportError:
-        return found
-    listing = getattr(project, "user_jobs", None)
-    if callable(listing):
-        try:
-            user = cast("Mapping[str, str]", listing(repo))
-        except project.ProjectError as exc:  # a malformed featurestore.yaml
-            raise usage_error(f"{exc.reason.value}: {exc}") from exc
-        found.update({k: v for k, v in user.items() if k not in found})
+    from featurestore.services.project import user_jobs
+
+    found = {name: _built_in(name) for name in BUILT_IN_JOBS}
+    found.update({k: v for k, v in user_jobs(repo).items() if k not in found})
     return found
+
+
+def _built_in(job: str) -> str:
+    return f"featurestore.spark_jobs.jobs.{job}"
+
+
+def _module(job: str, repo: Path | None) -> str:
+    """The module of ``job``; exit 2 saying why when it cannot be told."""
+    from featurestore.services.project import ProjectError, ProjectNotFoundError
+
+    try:
+        known = jobs(repo)
+    except ProjectNotFoundError as exc:
+        # A stale $FS_REPO_PATH stops no built-in (they run without a project),
+        # but a project job needs the project: say which folder is not there.
+        if repo is None and job in BUILT_IN_JOBS:
+            return _built_in(job)
+        raise usage_error(f"{exc.reason.value}: {exc}") from exc
+    except ProjectError as exc:  # a malformed featurestore.yaml
+        raise usage_error(f"{exc.reason.value}: {exc}") from exc
+    if job not in known:
+        raise click.BadParameter(f"unknown job {job!r}; jobs: {', '.join(known)}")
+    return known[job]
 
 
 def submit_command(module: str, args: list[str], master: str) -> list[str]:
@@ -95,9 +113,7 @@ def _spark_submit() -> str:
 
 
 def _job_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    known = jobs(ctx.params.get("repo"))
-    if value not in known:
-        raise click.BadParameter(f"unknown job {value!r}; jobs: {', '.join(known)}")
+    _module(value, ctx.params.get("repo"))
     return value
 
 
@@ -141,7 +157,7 @@ def run(
     shows the job's arguments. Exit 1 when the job fails (bad input, contract
     violation), 2 on a bad argument.
     """
-    module = jobs(repo)[job]
+    module = _module(job, repo)
     env = _job_env(repo)
     if _asks_help(job_args):  # never main(): see _job_help
         with _environment(env):
@@ -264,7 +280,7 @@ def _job_help(job: str, module: str) -> int:
     main(["--help"]) is their help.
     """
     loaded = _import(job, module)
-    if job in BUILT_IN_JOBS and module == f"featurestore.spark_jobs.jobs.{job}":
+    if job in BUILT_IN_JOBS and module == _built_in(job):
         return _call(job, _entry(job, loaded), ["--help"])
     parse_args = getattr(loaded, "parse_args", None)
     if callable(parse_args):

@@ -133,8 +133,10 @@ class Project:
             ProjectConfigError: featurestore.yaml is malformed.
         """
         env = os.environ if env is None else env
-        explicit = repo or env.get("FS_REPO_PATH")
-        folder = _find(Path(explicit or Path.cwd()), explicit is not None)
+        from_env = None if repo else env.get("FS_REPO_PATH") or None
+        explicit = repo or from_env
+        source = "FS_REPO_PATH" if from_env else None
+        folder = _find(Path(explicit or Path.cwd()), explicit is not None, source)
         return cls.load(folder, env)
 
     @classmethod
@@ -213,15 +215,16 @@ def load_config(path: Path) -> ProjectConfig:
         raise ProjectConfigError(str(path), detail) from exc
 
 
-def _find(folder: Path, explicit: bool) -> Path:
+def _find(folder: Path, explicit: bool, env: str | None = None) -> Path:
     # Like feast: the folder holding feature_store.yaml. Without --repo, a
-    # checkout's root also finds its ./feature_repo.
+    # checkout's root also finds its ./feature_repo. `env` names the variable
+    # the folder came from, for the error.
     folder = folder.resolve()
     if (folder / FEAST_CONFIG).is_file():
         return folder
     if not explicit and (folder / "feature_repo" / FEAST_CONFIG).is_file():
         return folder / "feature_repo"
-    raise ProjectNotFoundError(str(folder))
+    raise ProjectNotFoundError(str(folder), env, folder.is_dir())
 
 
 def table_ref(name: str) -> str:
@@ -263,19 +266,20 @@ def table_uri(name: str, repo: Path | None = None) -> str:
 def user_jobs(repo: Path | None = None) -> dict[str, str]:
     """The project's jobs (name -> module), its folder put on ``sys.path``.
 
-    Empty when no project is found and ``repo`` is None (built-in jobs run
-    without one). Modules are imported relative to the project folder, as
+    Empty when no project is found in the working directory (built-in jobs
+    run without one). Modules are imported relative to the project folder, as
     feast imports the definitions.
 
     Raises:
-        ProjectNotFoundError: ``repo`` was given and holds no feature_store.yaml
-            (its jobs cannot be listed; "unknown job" would hide why).
+        ProjectNotFoundError: ``repo`` or ``$FS_REPO_PATH`` names a folder that
+            holds no feature_store.yaml (its jobs cannot be listed; "unknown
+            job" would hide why; ``metadata["env"]`` names the variable).
         ProjectConfigError: featurestore.yaml is malformed.
     """
     try:
         project = Project.discover(repo)
-    except ProjectNotFoundError:
-        if repo is not None:
+    except ProjectNotFoundError as exc:
+        if repo is not None or "env" in exc.metadata:
             raise
         return {}
     folder = str(project.repo)

@@ -37,14 +37,27 @@ class ProjectError(Exception):
 
 
 class ProjectNotFoundError(ProjectError, LookupError):
-    """The folder holds no feature_store.yaml."""
+    """The folder holds no feature_store.yaml (or is not there).
 
-    def __init__(self, repo: str) -> None:
+    ``env`` names the environment variable the folder came from (neither
+    --repo nor the working directory): the message says to fix or unset it.
+    """
+
+    def __init__(self, repo: str, env: str | None = None, exists: bool = True) -> None:
+        if env is None:
+            super().__init__(
+                f"no feature_store.yaml in {repo}: run in a project folder, pass "
+                "--repo, or create one with `featurestore init`",
+                reason=ProjectErrorReason.PROJECT_NOT_FOUND,
+                metadata={"repo": repo},
+            )
+            return
+        what = "holds no feature_store.yaml" if exists else "does not exist"
         super().__init__(
-            f"no feature_store.yaml in {repo}: run in a project folder, pass "
-            "--repo, or create one with `featurestore init`",
+            f"project folder {repo} from ${env} {what}: fix or unset {env}, "
+            "or pass --repo",
             reason=ProjectErrorReason.PROJECT_NOT_FOUND,
-            metadata={"repo": repo},
+            metadata={"repo": repo, "env": env},
         )
 
 

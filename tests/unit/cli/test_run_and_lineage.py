@@ -76,3 +76,30 @@ def test_run_with_a_repo_that_is_no_project_names_it(
         f"error: PROJECT_NOT_FOUND: no feature_store.yaml in {missing}: run in a "
         "project folder, pass --repo, or create one with `featurestore init`"
     ]
+
+
+@pytest.mark.parametrize("there", [False, True])
+def test_run_with_fs_repo_path_naming_no_project_names_the_variable(
+    tmp_path: Path,
+    elsewhere: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    there: bool,
+) -> None:
+    # A project's job said "unknown job 'example'" when $FS_REPO_PATH was
+    # stale: the missing project was taken for no project at all.
+    stale = tmp_path / "moved"
+    if there:
+        stale.mkdir()  # a folder, but no feature_store.yaml in it
+    monkeypatch.setenv("FS_REPO_PATH", str(stale))
+    code, out, err = _run(capsys, "run", "example")
+    what = "holds no feature_store.yaml" if there else "does not exist"
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"error: PROJECT_NOT_FOUND: project folder {stale} from $FS_REPO_PATH "
+        f"{what}: fix or unset FS_REPO_PATH, or pass --repo"
+    ]
+    # A built-in job needs no project: a stale $FS_REPO_PATH does not stop it.
+    code, out, err = _run(capsys, "run", "--print-submit", "build_customer_spend")
+    assert code == 0, err
+    assert "build_customer_spend.py" in out

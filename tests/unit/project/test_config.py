@@ -185,6 +185,15 @@ def test_user_jobs_without_a_project(
     with pytest.raises(ProjectNotFoundError) as info:
         user_jobs(tmp_path / "none")
     assert info.value.metadata == {"repo": str(tmp_path / "none")}
+    # So must one $FS_REPO_PATH names (it is no working directory left bare).
+    monkeypatch.setenv("FS_REPO_PATH", str(tmp_path / "moved"))
+    with pytest.raises(ProjectNotFoundError) as info:
+        user_jobs()
+    assert info.value.metadata == {
+        "repo": str(tmp_path / "moved"),
+        "env": "FS_REPO_PATH",
+    }
+    assert "$FS_REPO_PATH does not exist" in str(info.value)
 
 
 def test_user_jobs_import_each_projects_own_module(tmp_path: Path) -> None:
