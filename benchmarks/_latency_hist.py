@@ -10,12 +10,17 @@ plain and secure pair by pair (a pair shares the hour).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 BUCKET_MS = 0.01
 """Width of one fs-loadgen histogram bucket (10 µs)."""
+
+MIN_PAIRS = 10
+"""Fewer pairs give no interval: a bootstrap over a handful of runs only
+restates their range."""
 
 Hist = Sequence[Sequence[int]]
 """One run's ``[bucket, count]`` pairs, bucket ascending."""
@@ -66,9 +71,12 @@ def pooled_diff_interval_ms(
     seed: int = 14,
 ) -> tuple[float, float]:
     """A percentile-bootstrap interval for pooled(secure) - pooled(plain) at
-    ``p``, in ms, resampling whole pairs of runs with replacement."""
+    ``p``, in ms, resampling whole pairs of runs with replacement; infinite
+    bounds below MIN_PAIRS pairs."""
     if len(plain) != len(secure) or not plain:
         raise ValueError("need the same number of plain and secure runs, at least one")
+    if len(plain) < MIN_PAIRS:
+        return -math.inf, math.inf
     buckets = _buckets(plain, secure)
     plain_counts, secure_counts = _dense(plain, buckets), _dense(secure, buckets)
     rng = np.random.default_rng(seed)

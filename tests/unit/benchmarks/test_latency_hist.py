@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 from benchmarks._latency_hist import (
     BUCKET_MS,
+    MIN_PAIRS,
     pooled_diff_interval_ms,
     pooled_percentile_ms,
 )
@@ -85,6 +88,11 @@ def test_bootstrap_interval_separates_a_large_difference_from_none() -> None:
     plain, slower = _series(rng, pairs=20, shift_us=1500)
     slow_low, _ = pooled_diff_interval_ms(plain, slower, 0.95)
     assert same_high < 0.75 < slow_low  # either side of half the shift
+
+
+def test_too_few_pairs_give_no_interval() -> None:
+    plain, secure = _series(np.random.default_rng(5), pairs=MIN_PAIRS - 1, shift_us=0)
+    assert pooled_diff_interval_ms(plain, secure, 0.95) == (-math.inf, math.inf)
 
 
 def test_mismatched_or_empty_runs_are_refused() -> None:
