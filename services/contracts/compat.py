@@ -8,9 +8,11 @@ nullable -> required, key changes (entity keys, `keys`, timestamps), partitionin
 changes, added or tightened checks. Loosening
 (required -> nullable, removed or loosened checks, a new nullable column) and
 metadata changes (docs, owner, freshness SLA, publish frequency, failure
-ratio, drift settings) are compatible: SLAs and drift thresholds judge a
-table over time, never which rows are valid, so tightening one breaks no
-reader. `freshness: 7d` and an equal `slaProperties` latency entry compare
+ratio, minimum batch rows, drift settings) are compatible: SLAs and drift
+thresholds judge a table over time, and the failure ratio and `min_rows`
+judge whether a whole batch publishes, never which rows are valid, so
+tightening one breaks no reader (a refused batch leaves the table as it
+was). `freshness: 7d` and an equal `slaProperties` latency entry compare
 equal.
 """
 
@@ -48,6 +50,7 @@ class ChangeKind(StrEnum):
     DOC_CHANGED = "DOC_CHANGED"
     FRESHNESS_CHANGED = "FRESHNESS_CHANGED"
     FAILURE_RATIO_CHANGED = "FAILURE_RATIO_CHANGED"
+    MIN_ROWS_CHANGED = "MIN_ROWS_CHANGED"
     OWNER_CHANGED = "OWNER_CHANGED"
     FREQUENCY_CHANGED = "FREQUENCY_CHANGED"
     DRIFT_TIGHTENED = "DRIFT_TIGHTENED"
@@ -248,13 +251,23 @@ def _compare_fields(old: Contract, new: Contract) -> list[Change]:
         ("description", ChangeKind.DOC_CHANGED),
         ("owner", ChangeKind.OWNER_CHANGED),
         ("max_failure_ratio", ChangeKind.FAILURE_RATIO_CHANGED),
+        ("min_rows", ChangeKind.MIN_ROWS_CHANGED),
     ]
     for attr, kind in simple:
         before, after = getattr(old, attr), getattr(new, attr)
         if before != after:
-            text = "changed" if attr == "description" else f"{before} -> {after}"
+            text = (
+                "changed"
+                if attr == "description"
+                else f"{_text(before)} -> {_text(after)}"
+            )
             changes.append(Change(kind, "", f"{attr} {text}"))
     return changes + _compare_sla(old, new)
+
+
+def _text(value: Any) -> str:
+    """A field's value in a change's detail; an absent optional one is `none`."""
+    return "none" if value is None else str(value)
 
 
 def _keys_follow(old: Contract, new: Contract) -> bool:

@@ -311,6 +311,11 @@ class Contract(_Strict):
     of an `slaProperties` latency entry (give one of the two)."""
     max_failure_ratio: StrictFloat | StrictInt = Field(ge=0, le=1)
     """Share of failing rows a batch may have and still publish."""
+    min_rows: StrictInt | None = Field(default=None, ge=0)
+    """Fewest rows a batch may have and still publish, counted before the
+    verdict (failing rows count; `max_failure_ratio` judges them). A smaller
+    batch is refused whole on every publish mode: nothing is written, nothing
+    quarantined. None (absent): no minimum."""
     columns: tuple[Column, ...] = Field(min_length=1)
     """Every column of the dataset; no others are allowed when publishing."""
     row_checks: tuple[RowCheck, ...] = ()
@@ -466,6 +471,10 @@ class Contract(_Strict):
         if len(types) > 1:
             raise ValueError(f"row check {row.name}: columns mix incomparable types")
 
+    def too_few_rows(self, rows: int) -> bool:
+        """Whether a batch of `rows` rows is below `min_rows` (never without one)."""
+        return self.min_rows is not None and rows < self.min_rows
+
     @property
     def semver(self) -> Version:
         """The parsed version."""
@@ -560,6 +569,8 @@ class Contract(_Strict):
         )
         if self.freshness is None:
             del data["freshness"]
+        if self.min_rows is None:
+            del data["min_rows"]
         if self.sla_properties:
             data["slaProperties"] = [
                 p.model_dump(exclude_none=True, by_alias=True)
