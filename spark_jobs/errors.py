@@ -12,6 +12,8 @@ class Reason(enum.StrEnum):
     INPUT_NOT_FOUND = "INPUT_NOT_FOUND"
     SCHEMA_MISMATCH = "SCHEMA_MISMATCH"
     FAILURE_RATIO_EXCEEDED = "FAILURE_RATIO_EXCEEDED"
+    TOO_FEW_ROWS = "TOO_FEW_ROWS"
+    """The batch has fewer rows than its contract's ``min_rows``."""
     WRITE_CONFLICT = "WRITE_CONFLICT"
     DRIFT = "DRIFT"
     """A feature drifted past its fail threshold under ``on_drift: block``."""

@@ -39,6 +39,7 @@ from featurestore.spark_jobs.validate import (
     ValidationResult,
     check_table_schema,
     enforce_failure_ratio,
+    enforce_min_rows,
     validate,
 )
 
@@ -193,12 +194,14 @@ def publish(
     Order matters: the schema is checked first (nothing written on mismatch;
     every mode but ``overwrite`` also checks the existing table: a column the
     contract adds must be nullable, a column the table has keeps its type);
-    failing rows go to the quarantine table, tagged with the run id; then the
-    contract's failure ratio is enforced, and only then are the passing rows
-    committed to the feature table in one Delta commit stamped with the job,
-    run id, contract@version, mode and verdict counts. Any failure before that
-    commit leaves the feature table at its previous version. Every mode keeps
-    this gate.
+    a batch with fewer rows than the contract's ``min_rows`` is refused whole,
+    in every mode, before anything is written (nothing quarantined: no row is
+    at fault); failing rows go to the quarantine table, tagged with the run id;
+    then the contract's failure ratio is enforced, and only then are the
+    passing rows committed to the feature table in one Delta commit stamped
+    with the job, run id, contract@version, mode and verdict counts. Any
+    failure before that commit leaves the feature table at its previous
+    version. Every mode keeps this gate.
 
     Modes:
         * ``overwrite``: the table becomes the batch (schema and partitioning
@@ -239,8 +242,8 @@ def publish(
 
     Raises:
         ContractViolationError: wrong schema (also: a non-overwrite mode and a
-            contract the table's rows cannot keep; SCHEMA_MISMATCH) or too
-            many failing rows.
+            contract the table's rows cannot keep; SCHEMA_MISMATCH), fewer rows
+            than ``min_rows`` (TOO_FEW_ROWS) or too many failing rows.
         WriteConflictError: still conflicting after the retries.
         ConfigError: an unknown mode, or ``replace_partitions`` on a contract
             without ``partition_by``.
@@ -283,6 +286,7 @@ def publish(
         "validation": result.summary(),
     }
     try:
+        enforce_min_rows(contract, result)
         if result.rows_failed:
             rows = _quarantine_rows(contract, result, run_id)
             run_with_retry(

@@ -321,3 +321,23 @@ def enforce_failure_ratio(contract: Contract, result: ValidationResult) -> None:
             rows_in=str(result.rows_in),
             rows_failed=str(result.rows_failed),
         )
+
+
+def enforce_min_rows(contract: Contract, result: ValidationResult) -> None:
+    """Raise ContractViolationError when the batch is smaller than ``min_rows``.
+
+    The batch's rows are counted before the verdict: failing rows count, the
+    failure ratio judges them. Called before anything is written, so a refused
+    batch quarantines nothing (no row is at fault) and the table keeps its
+    version.
+    """
+    if contract.too_few_rows(result.rows_in):
+        label = f"{contract.name}@{contract.version}"
+        raise ContractViolationError(
+            Reason.TOO_FEW_ROWS,
+            f"{label}: the batch has {result.rows_in} rows, fewer than min_rows "
+            f"{contract.min_rows}; nothing published",
+            contract=label,
+            rows_in=str(result.rows_in),
+            min_rows=str(contract.min_rows),
+        )
