@@ -6,6 +6,7 @@ from featurestore.services.offline.config import DeltaOfflineStoreConfig
 from featurestore.services.offline.errors import (
     EntityColumnMissingError,
     FeatureColumnMissingError,
+    FeatureColumnTypeError,
     FeatureServiceNotFoundError,
     FeatureViewNotFoundError,
     InvalidRequestError,
@@ -44,6 +45,7 @@ __all__ = [
     "DeltaRetrievalJob",
     "EntityColumnMissingError",
     "FeatureColumnMissingError",
+    "FeatureColumnTypeError",
     "FeatureServiceNotFoundError",
     "FeatureViewNotFoundError",
     "HistoricalRequest",

@@ -7,11 +7,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 from feast.data_format import DeltaFormat
 from feast.infra.offline_stores.file_source import FileSource
+from feast.value_type import ValueType
 
 from featurestore.services.offline.errors import (
     FeatureColumnMissingError,
+    FeatureColumnTypeError,
     UnsupportedSourceError,
 )
 from featurestore.services.offline.join import ViewInput
@@ -76,13 +79,19 @@ def read_source(
     Raises:
         FeatureColumnMissingError: The table lacks a column: the table, the
             column, ``view`` and the source setting naming it are quoted.
+        FeatureColumnTypeError: The source's event or created timestamp
+            column is no timestamp (the type found is quoted too).
     """
     version = pin if isinstance(pin, int) else None
     timestamp = pin if isinstance(pin, datetime) else None
     project = project_of(repo_path)
     path = delta_path(source, project)
+    roles = {
+        source.timestamp_field: "timestamp_field",
+        source.created_timestamp_column: "created_timestamp_column",
+    }
     try:
-        return read_snapshot(
+        snap = read_snapshot(
             path,
             version=version,
             timestamp=timestamp,
@@ -91,13 +100,16 @@ def read_source(
         )
     except FeatureColumnMissingError as exc:
         column = exc.metadata["column"]
-        roles = {
-            source.timestamp_field: "timestamp_field",
-            source.created_timestamp_column: "created_timestamp_column",
-        }
         raise FeatureColumnMissingError(
             column, view, path=path, role=roles.get(column, "")
         ) from exc
+    for column, role in roles.items():
+        found = _type_of(snap.table, column)
+        if found is not None and not pa.types.is_timestamp(found):
+            raise FeatureColumnTypeError(
+                column, str(found), "timestamp", path=path, view=view, role=role
+            )
+    return snap
 
 
 def read_view(
@@ -128,6 +140,9 @@ def read_view(
     snap = read_source(
         source, repo_path, [inverse.get(c, c) for c in wanted], pin, fv.name
     )
+    for key in fv.entity_columns:
+        column = inverse.get(key.name, key.name)
+        _check_key(snap.table, column, key.dtype.to_value_type(), snap.path, fv.name)
     table = snap.table.rename_columns(
         [mapping.get(c, c) for c in snap.table.column_names]
     )
@@ -146,3 +161,33 @@ def read_view(
         tiebreak_columns=all_features,
     )
     return ViewRead(view=view, snapshot=Snapshot(table, snap.version, snap.path))
+
+
+_KEY_TYPES = {
+    ValueType.INT32: pa.types.is_integer,
+    ValueType.INT64: pa.types.is_integer,
+    ValueType.STRING: lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+    ValueType.BYTES: lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t),
+    ValueType.UNIX_TIMESTAMP: pa.types.is_timestamp,
+}
+"""Arrow types a join key column may have, per entity value type: the widths
+the join compares (any integer, either string width)."""
+
+
+def _type_of(table: pa.Table, column: str | None) -> pa.DataType | None:
+    if not column or column not in table.column_names:
+        return None
+    return table.schema.field(column).type
+
+
+def _check_key(
+    table: pa.Table, key: str, expected: ValueType, path: str, view: str
+) -> None:
+    # The entity's value type is what clients send and the online store keys
+    # by: a table whose key column disagrees is the table's fault, not theirs.
+    fits = _KEY_TYPES.get(expected)
+    found = _type_of(table, key)
+    if fits is not None and found is not None and not fits(found):
+        raise FeatureColumnTypeError(
+            key, str(found), expected.name, path=path, view=view, role="join_key"
+        )

@@ -14,6 +14,7 @@ class Reason(enum.StrEnum):
     VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
     ENTITY_COLUMN_MISSING = "ENTITY_COLUMN_MISSING"
     FEATURE_COLUMN_MISSING = "FEATURE_COLUMN_MISSING"
+    FEATURE_COLUMN_TYPE_MISMATCH = "FEATURE_COLUMN_TYPE_MISMATCH"
     INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
     TIMESTAMP_OUT_OF_RANGE = "TIMESTAMP_OUT_OF_RANGE"
     NAIVE_TIMESTAMP = "NAIVE_TIMESTAMP"
@@ -84,12 +85,10 @@ class FeatureColumnMissingError(OfflineStoreError, ValueError):
         if not path:
             message = f"feature table of view {view!r} has no column {column!r}"
         else:
-            of_view = f" of view {view!r}" if view else ""
             named = f" (the source's {role})" if role else ""
             message = (
-                f"feature table {path}{of_view} has no column {column!r}{named}; "
-                "fix the feature view's definition (then feast apply) or publish "
-                "the column"
+                f"{_feature_table(path, view)} has no column {column!r}{named}; "
+                f"{_FIX} or publish the column"
             )
         extra = {"path": path, "role": role} if path else {}
         super().__init__(
@@ -99,6 +98,60 @@ class FeatureColumnMissingError(OfflineStoreError, ValueError):
             view=view,
             **{k: v for k, v in extra.items() if v},
         )
+
+
+class FeatureColumnTypeError(OfflineStoreError, TypeError):
+    """A Delta feature table's column has a type its role in the view cannot
+    take: an event or created timestamp that is no timestamp, a join key not
+    of its entity's value type.
+
+    The table is the server's data, not the request's: ``found`` is the
+    table's Arrow type, ``expected`` what the role needs (``timestamp``, or
+    the entity's value type such as ``INT64``); ``role`` is the source
+    setting naming the column (``timestamp_field``) or ``join_key``.
+    """
+
+    def __init__(
+        self,
+        column: str,
+        found: str,
+        expected: str,
+        *,
+        path: str,
+        view: str = "",
+        role: str = "",
+    ) -> None:
+        named = {
+            "": "",
+            "join_key": f" (a join key, value type {expected})",
+        }.get(role, f" (the source's {role})")
+        wanted = _WANTED.get(expected, expected)
+        super().__init__(
+            Reason.FEATURE_COLUMN_TYPE_MISMATCH,
+            f"{_feature_table(path, view)}: column {column!r}{named} is {found}, "
+            f"expected {wanted}; {_FIX} or republish the column as {wanted}",
+            column=column,
+            type=found,
+            expected=expected,
+            path=path,
+            **{k: v for k, v in {"view": view, "role": role}.items() if v},
+        )
+
+
+_FIX = "fix the feature view's definition (then feast apply)"
+_WANTED = {
+    "timestamp": "a timestamp",
+    "INT32": "an integer",
+    "INT64": "an integer",
+    "STRING": "a string",
+    "BYTES": "binary",
+    "UNIX_TIMESTAMP": "a timestamp",
+}
+"""What a column must hold: a timestamp, or a join key of each entity value type."""
+
+
+def _feature_table(path: str, view: str) -> str:
+    return f"feature table {path}" + (f" of view {view!r}" if view else "")
 
 
 class InvalidTimestampError(OfflineStoreError, ValueError):

@@ -174,10 +174,13 @@ DOMAIN_ERRORS: tuple[type[Exception], ...] = (
 )
 """Errors raised on purpose, with a reason: only these reach clients as such."""
 
-SERVER_STATE_REASONS = frozenset({"FEATURE_COLUMN_MISSING"})
+SERVER_STATE_REASONS = frozenset(
+    {"FEATURE_COLUMN_MISSING", "FEATURE_COLUMN_TYPE_MISMATCH"}
+)
 """Reasons of domain errors about the server's own data (a feature table lacks a
-column its view names), not the request: FAILED_PRECONDITION, whatever builtin
-the error derives from (ValueError for callers of the library)."""
+column its view names, or holds it with the wrong type), not the request:
+FAILED_PRECONDITION, whatever builtin the error derives from (ValueError or
+TypeError for callers of the library)."""
 
 
 def grpc_code(exc: BaseException) -> grpc.StatusCode:

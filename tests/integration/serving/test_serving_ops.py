@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 from feast import Entity, FeatureView, Field, FileSource, ValueType
 from feast.data_format import DeltaFormat
 from feast.types import Float64
@@ -18,7 +20,12 @@ from featurestore.services.server.arrow_ipc import write_ipc
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1.feature_store_service_pb2_grpc import FeatureStoreServiceStub
-from tests.integration.serving._repo import NOW, online_request, wait_for
+from tests.integration.serving._repo import (
+    NOW,
+    customer_rows,
+    online_request,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -160,6 +167,115 @@ def test_a_view_naming_a_column_its_table_lacks_is_a_failed_precondition(
         "created_timestamp_column",
     )
     assert "customer_stats" in err.details() and "'created_at'" in err.details()
+
+
+def _with_column(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(name), name, values)
+
+
+def _broken_tables() -> dict[str, tuple[pa.Table, str, str, str]]:
+    """View name -> (its table, the broken column, the type found, expected)."""
+    rows = customer_rows()
+    times = rows.column("event_timestamp").to_pylist()
+    ids = rows.column("customer_id").to_pylist()
+    return {
+        "ts_string": (
+            _with_column(rows, "event_timestamp", pa.array([str(t) for t in times])),
+            "event_timestamp", "string", "timestamp",
+        ),
+        "ts_integer": (
+            _with_column(rows, "event_timestamp", pa.array(range(len(times)))),
+            "event_timestamp", "int64", "timestamp",
+        ),
+        "key_string": (
+            _with_column(rows, "customer_id", pa.array([str(i) for i in ids])),
+            "customer_id", "string", "INT64",
+        ),
+    }  # fmt: skip
+
+
+def test_a_table_column_of_the_wrong_type_is_a_failed_precondition(sqlite_served):
+    # The server's own table (a timestamp_field that is no timestamp, a join
+    # key not of its entity's INT64) is not the client's mistake: it was
+    # INVALID_ARGUMENT (INVALID_TIMESTAMP, INVALID_REQUEST) naming neither
+    # the table nor the view. The same key sent wrong by the client stays
+    # INVALID_ARGUMENT, and the server keeps serving.
+    stub = FeatureStoreServiceStub(sqlite_served.channel)
+    repo = Path(sqlite_served.store.repo_path)
+    customer = Entity(
+        name="customer", join_keys=["customer_id"], value_type=ValueType.INT64
+    )
+    broken = _broken_tables()
+    views = []
+    for name, (table, *_) in broken.items():
+        write_deltalake(str(repo / "data" / name), table)
+        source = FileSource(
+            name=name,
+            path=f"data/{name}",
+            file_format=DeltaFormat(),
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created_timestamp",
+        )
+        views.append(
+            FeatureView(
+                name=name,
+                entities=[customer],
+                ttl=timedelta(days=1),
+                schema=[Field(name="spend", dtype=Float64)],
+                source=source,
+            )
+        )
+    sqlite_served.store.apply([customer, *views])
+    entity = pa.table(
+        {"customer_id": pa.array([3], pa.int64()),
+         "event_timestamp": pa.array([NOW], pa.timestamp("us", tz="UTC"))}
+    )  # fmt: skip
+    for name, (_, column, found, expected) in broken.items():
+        err = _refused(stub, _historical([f"{name}:spend"], entity))
+        assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
+        info = _error_info(err)
+        assert info.reason == "FEATURE_COLUMN_TYPE_MISMATCH"
+        said = {k: info.metadata[k] for k in ("view", "column", "type", "expected")}
+        assert said == {
+            "view": name, "column": column, "type": found, "expected": expected
+        }  # fmt: skip
+        assert info.metadata["path"] == str(repo / "data" / name)
+        for part in (f"data/{name}", f"'{name}'", f"'{column}'", f" is {found}"):
+            assert part in err.details(), (part, err.details())
+
+    wrong_key = entity.set_column(0, "customer_id", pa.array(["3"]))
+    err = _refused(stub, _historical(["customer_stats:spend"], wrong_key))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
+    assert _error_info(err).reason == "INVALID_REQUEST"
+    good = _historical(["customer_stats:spend"], entity)
+    assert list(stub.GetHistoricalFeatures(good, timeout=10))
+
+
+def _historical(
+    features: list[str], entity: pa.Table
+) -> pb.GetHistoricalFeaturesRequest:
+    return pb.GetHistoricalFeaturesRequest(
+        features=features, entity_rows_arrow=write_ipc(entity)
+    )
+
+
+def _refused(
+    stub: FeatureStoreServiceStub, request: pb.GetHistoricalFeaturesRequest
+) -> grpc.RpcError:
+    """The error of ``request``, once the registry refresh knows its view."""
+    caught: list[grpc.RpcError] = []
+
+    def answered() -> bool:
+        try:
+            list(stub.GetHistoricalFeatures(request, timeout=10))
+        except grpc.RpcError as err:
+            caught[:] = [err]
+            return err.code() != grpc.StatusCode.NOT_FOUND
+        return True
+
+    wait_for(answered, timeout_s=20)
+    assert caught, "the request was served"
+    return caught[0]
 
 
 def test_prometheus_has_latency_by_method_and_errors_by_code(sqlite_served):

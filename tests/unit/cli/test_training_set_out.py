@@ -251,3 +251,57 @@ def test_a_view_naming_a_column_its_table_lacks_is_one_line_usage(
     _one_line(err, "FEATURE_COLUMN_MISSING", str(project.table), "'created_at'",
               "created_timestamp_column", "'typo'")  # fmt: skip
     assert not list(outs.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "found", "expected"),
+    [
+        ("event_timestamp", pa.array(["2026-10-31", "2026-10-31"]), "string",
+         "a timestamp"),
+        ("event_timestamp", pa.array([1, 2], pa.int64()), "int64", "a timestamp"),
+        ("customer_id", pa.array(["1", "2"]), "string", "an integer"),
+    ],
+    ids=["timestamp-string", "timestamp-integer", "key-string"],
+)  # fmt: skip
+def test_a_table_column_of_the_wrong_type_is_one_line_usage(
+    project: Project,
+    outs: Path,
+    capsys: pytest.CaptureFixture[str],
+    column: str,
+    values: pa.Array,
+    found: str,
+    expected: str,
+) -> None:
+    # A problem of the project's table, not of the entity file: it was
+    # INVALID_TIMESTAMP or INVALID_REQUEST naming neither table nor view.
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+    from feast.data_format import DeltaFormat
+    from feast.types import Float64
+
+    table = project.repo / "data" / "features" / "broken"
+    rows = DeltaTable(str(project.table)).to_pyarrow_table()
+    index = rows.schema.get_field_index(column)
+    write_deltalake(str(table), rows.set_column(index, column, values))
+    customer = Entity(
+        name="customer", join_keys=["customer_id"], value_type=ValueType.INT64
+    )
+    view = FeatureView(
+        name="broken",
+        entities=[customer],
+        ttl=timedelta(days=30),
+        schema=[Field(name="amount_1d", dtype=Float64)],
+        source=FileSource(
+            name="broken",
+            path="data/features/broken",
+            file_format=DeltaFormat(),
+            timestamp_field="event_timestamp",
+        ),
+    )
+    FeatureStore(repo_path=str(project.repo)).apply([customer, view])
+    out = outs / "broken.parquet"
+    code, stdout, err = _training_set(capsys, project, out, "--features",
+                                      "broken:amount_1d")  # fmt: skip
+    assert (code, stdout) == (2, "")
+    _one_line(err, "FEATURE_COLUMN_TYPE_MISMATCH", str(table), "'broken'",
+              f"'{column}'", f" is {found}, expected {expected}")  # fmt: skip
+    assert not list(outs.iterdir())

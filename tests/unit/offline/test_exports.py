@@ -10,7 +10,7 @@ def test_exported_members():
         [
             "DeltaOfflineStore", "DeltaOfflineStoreConfig", "DeltaRetrievalJob",
             "EntityColumnMissingError", "FeatureColumnMissingError",
-            "FeatureServiceNotFoundError",
+            "FeatureColumnTypeError", "FeatureServiceNotFoundError",
             "FeatureViewNotFoundError", "HistoricalRequest", "HistoricalResult",
             "InvalidRequestError", "InvalidTimestampError", "JoinedRows", "Manifest",
             "NaiveTimestampError", "OfflineStoreError", "Reason", "Snapshot",

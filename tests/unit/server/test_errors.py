@@ -10,7 +10,12 @@ from featurestore.services.contracts.errors import (
     ContractErrorReason,
     ContractNotFoundError,
 )
-from featurestore.services.offline.errors import InvalidRequestError
+from featurestore.services.offline.errors import (
+    FeatureColumnMissingError,
+    FeatureColumnTypeError,
+    InvalidRequestError,
+    InvalidTimestampError,
+)
 from featurestore.services.online.errors import OnlineStoreUnavailableError
 from featurestore.services.server.errors import (
     FailedPreconditionError,
@@ -85,6 +90,21 @@ def test_stray_exceptions_are_internal_with_a_generic_message(
             InvalidRequestError("m"),
             grpc.StatusCode.INVALID_ARGUMENT,
             "INVALID_REQUEST",
+        ),
+        (  # the server's table, not the request: FAILED_PRECONDITION
+            FeatureColumnMissingError("created_at", "v", path="/t"),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "FEATURE_COLUMN_MISSING",
+        ),
+        (
+            FeatureColumnTypeError("ts", "string", "timestamp", path="/t", view="v"),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "FEATURE_COLUMN_TYPE_MISMATCH",
+        ),
+        (  # the entity rows' timestamp: the client's
+            InvalidTimestampError("event_timestamp", "string"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_TIMESTAMP",
         ),
         (
             OnlineStoreUnavailableError("redis", "down"),
