@@ -391,6 +391,14 @@ class ValidationSummary:
         """Whether the failure ratio is at most `max_failure_ratio`."""
         return self.failure_ratio <= max_failure_ratio
 
+    def publishable(self, contract: Contract) -> bool:
+        """Whether a publish of these rows would pass `contract`'s batch rules:
+        the failure ratio within `max_failure_ratio` and at least `min_rows`
+        rows (what the job's gate enforces)."""
+        return self.within(contract.max_failure_ratio) and not contract.too_few_rows(
+            self.rows
+        )
+
 
 def summarize(reasons: pa.ListArray | pa.ChunkedArray) -> ValidationSummary:
     """Count rows, passes, failures and failures by `column:check`."""

@@ -89,7 +89,7 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
             rows=summary.rows,
             failed_rows=summary.failed,
             failures_by_reason=summary.counts,
-            publishable=summary.within(contract.max_failure_ratio),
+            publishable=summary.publishable(contract),
         )
 
     def CheckCompatibility(

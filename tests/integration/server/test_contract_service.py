@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 import pyarrow as pa
@@ -166,3 +167,38 @@ def test_check_compatibility_of_a_version_with_itself_and_unknown(
             timeout=5,
         )
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_validate_rows_is_not_publishable_below_min_rows(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    # The contract's min_rows refuses a batch the job's gate would refuse,
+    # though every row passes (min_rows 4 against 3 rows; 3 is enough).
+    import yaml
+
+    from featurestore.services.server.app import create_server
+    from featurestore.services.server.settings import ServerSettings
+
+    good = _rows().set_column(0, "customer_id", pa.array([1, 2, 3], pa.int64()))
+    good = good.set_column(3, "spend_1h", pa.array([1.0, 1.0, 1.0]))
+    source = REPO / "feature_repo" / "contracts" / "customer_spend" / "1.0.0.yaml"
+    publishable = {}
+    for min_rows in (3, 4):
+        contracts = tmp_path / f"contracts-{min_rows}"
+        (contracts / "customer_spend").mkdir(parents=True)
+        data = yaml.safe_load(source.read_text()) | {"min_rows": min_rows}
+        (contracts / "customer_spend" / "1.0.0.yaml").write_text(yaml.safe_dump(data))
+        settings = ServerSettings(
+            repo_path=served_repo.repo,
+            contracts_dir=contracts,
+            data_dir=served_repo.data,
+        )
+        server = create_server(settings, "127.0.0.1:0")
+        try:
+            with FeatureStoreClient(f"127.0.0.1:{server.port}") as client:
+                reply = client.validate_rows("customer_spend", good)
+        finally:
+            server.stop(0)
+        assert (reply.rows, reply.failed_rows) == (3, 0)
+        publishable[min_rows] = reply.publishable
+    assert publishable == {3: True, 4: False}

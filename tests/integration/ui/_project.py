@@ -53,7 +53,7 @@ def _contract_versions(contracts: Path) -> None:
         text.replace("version: 1.0.0", "version: 1.1.0")
         .replace(*COMPATIBLE)
         .replace("freshness: 7d", "freshness: 3d")
-    )
+    ) + "min_rows: 1\n"
     assert compatible.count("1.1.0") == 1 and COMPATIBLE[1] in compatible
     (folder / "1.1.0.yaml").write_text(compatible, encoding="utf-8")
     breaking = compatible.replace("version: 1.1.0", "version: 2.0.0").replace(*BREAKING)

@@ -200,12 +200,12 @@ def _diff(page, old: str, new: str) -> dict[str, int]:
 
 
 def test_diff_classifies_the_changes_made(page, open_console):
-    # The fixture changed the owner (cosmetic) and the freshness SLA
-    # (non-breaking) in 1.1.0, then added a check (breaking) in 2.0.0.
+    # The fixture changed the owner (cosmetic), the freshness SLA and
+    # min_rows (non-breaking) in 1.1.0, then added a check (breaking) in 2.0.0.
     go(page, open_console, "/contracts/customer_spend/diff")
     assert _diff(page, "1.0.0", "1.1.0") == {
         "breaking": 0,
-        "non-breaking": 1,
+        "non-breaking": 2,
         "cosmetic": 1,
     }
     assert _diff(page, "1.1.0", "2.0.0") == {

@@ -64,6 +64,22 @@ def test_every_page_answers_with_the_security_headers(open_console, path):
     assert "cdn" not in answer.body.lower()
 
 
+def test_contract_page_shows_the_batch_minimum(open_console):
+    # The fixture's 1.1.0 sets min_rows: 1; 1.0.0 has none.
+    client = Browserless(open_console)
+    rows = r"<dt>Rows per batch, at least</dt><dd>([^<]*)</dd>"
+    found = {
+        version: re.search(
+            rows, client.request(f"/contracts/customer_spend?version={version}").body
+        )
+        for version in ("1.0.0", "1.1.0")
+    }
+    assert {v: m.group(1) if m else None for v, m in found.items()} == {
+        "1.0.0": "no minimum",
+        "1.1.0": "1",
+    }
+
+
 def test_history_shows_every_delta_version_with_its_stamp(
     open_console, console_project
 ):
