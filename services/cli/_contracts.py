@@ -53,25 +53,36 @@ class _Where:
         return ContractRegistry(self.root)
 
 
-def _remember_repo(
-    ctx: click.Context, param: click.Parameter, value: Path | None
-) -> Path | None:
-    where = ctx.find_object(_Where)
-    if value is not None and where is not None:
-        where.repo = value
-    return value
+_ROOT_HELP = (
+    "contracts folder (default: $FS_CONTRACTS_DIR or the project's contracts_dir)"
+)
 
 
-def _repo_option(command: _F) -> _F:
-    """``--repo`` after the subcommand too, as the other commands take it."""
-    return click.option(
-        "--repo",
-        type=click.Path(path_type=Path, file_okay=False),
-        default=None,
-        expose_value=False,
-        callback=_remember_repo,
-        help=_REPO_HELP,
-    )(command)
+def _remember(field: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A callback storing a subcommand's --root/--repo where the group's go."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        where = ctx.find_object(_Where)
+        if value is not None and where is not None:
+            setattr(where, field, value)
+        return value
+
+    return remember
+
+
+def _where_options(command: _F) -> _F:
+    """``--root`` and ``--repo`` after the subcommand too, as other commands
+    take ``--repo``."""
+    for name, help_text in (("root", _ROOT_HELP), ("repo", _REPO_HELP)):
+        command = click.option(
+            f"--{name}",
+            type=click.Path(path_type=Path, file_okay=False),
+            default=None,
+            expose_value=False,
+            callback=_remember(name),
+            help=help_text,
+        )(command)
+    return command
 
 
 @click.group(
@@ -81,7 +92,7 @@ def _repo_option(command: _F) -> _F:
     "--root",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="contracts folder (default: $FS_CONTRACTS_DIR or the project's contracts_dir)",
+    help=_ROOT_HELP,
 )
 @click.option(
     "--repo",
@@ -118,7 +129,7 @@ def _exit(code: int) -> None:
 
 
 @contracts.command("list")
-@_repo_option
+@_where_options
 @json_option
 def list_command(as_json: bool) -> None:
     """The latest version of every contract."""
@@ -136,7 +147,7 @@ def list_command(as_json: bool) -> None:
 
 
 @contracts.command("show")
-@_repo_option
+@_where_options
 @click.argument("name")
 @click.option("--version", default=None, help="default: the latest")
 @json_option
@@ -166,7 +177,7 @@ def _resolved(contract: Any) -> dict[str, Any]:
 
 
 @contracts.command("diff")
-@_repo_option
+@_where_options
 @click.argument("name")
 @click.argument("old")
 @click.argument("new")
@@ -204,7 +215,7 @@ def diff_command(name: str, old: str, new: str, as_json: bool) -> None:
 
 
 @contracts.command("check")
-@_repo_option
+@_where_options
 @json_option
 def check_command(as_json: bool) -> None:
     """Parse every contract file, check each latest version against the previous."""
@@ -221,7 +232,7 @@ def check_command(as_json: bool) -> None:
 
 
 @contracts.command("check-feast")
-@_repo_option
+@_where_options
 @json_option
 def check_feast_command(as_json: bool) -> None:
     """Check the Feast feature views against their contracts; exit 1 on problems."""
@@ -238,13 +249,14 @@ def check_feast_command(as_json: bool) -> None:
 
 
 @contracts.command("validate")
-@_repo_option
+@_where_options
 @click.argument("file", type=click.Path(path_type=Path, exists=True))
 @click.option("--contract", "name", required=True, help="contract name")
 @click.option("--version", default=None, help="default: the latest")
 @json_option
 def validate_command(file: Path, name: str, version: str | None, as_json: bool) -> None:
-    """Judge every row of a Parquet or CSV FILE; exit 1 when any row fails.
+    """Judge every row of a Parquet or CSV FILE; exit 1 when any row fails
+    or FILE has fewer rows than the contract's min_rows.
 
     Rows get the verdict the Spark jobs give (same contract, same checks);
     columns the contract lacks are ignored.
@@ -263,7 +275,10 @@ def validate_command(file: Path, name: str, version: str | None, as_json: bool) 
             click.echo(f"FAILED {reason}\t{count}")
         if verdict["schema_problems"]:
             click.echo(f"SCHEMA {json.dumps(verdict['schema_problems'])}")
-    _exit(FAILED if verdict["failed"] or verdict["schema_problems"] else 0)
+        if contract.too_few_rows(verdict["rows"]):
+            click.echo(f"TOO_FEW_ROWS {verdict['rows']} < min_rows {contract.min_rows}")
+    problems = verdict["failed"] or verdict["schema_problems"]
+    _exit(FAILED if problems or not verdict["publishable"] else 0)
 
 
 def _read_rows(file: Path, contract: Contract | None = None) -> pa.Table:
@@ -417,7 +432,7 @@ def _verdict(contract: Any, table: pa.Table) -> dict[str, Any]:
         "failed": summary.failed,
         "failure_ratio": summary.failure_ratio,
         "by_reason": summary.counts,
-        "publishable": summary.within(contract.max_failure_ratio),
+        "publishable": summary.publishable(contract),
         "schema_problems": {},
     }
 

@@ -195,6 +195,46 @@ def test_contracts_validate_parquet_passes_and_fails(tmp_path: Path) -> None:
     assert code == 1 and "FAILED fraud_rate_30d:in_range\t1" in out
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("list", "--json"), ("show", "merchant_risk"), ("check",)],
+)
+def test_contracts_root_works_after_the_subcommand_too(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # Only merchant_risk in this folder: the default folder would list two.
+    shutil.copytree(CONTRACTS / "merchant_risk", tmp_path / "merchant_risk")
+    before = _invoke("contracts", "--root", str(tmp_path), *command)
+    after = _invoke("contracts", *command, "--root", str(tmp_path))
+    assert before[0] == 0 and after == before
+    if command[0] == "list":
+        assert [c["name"] for c in json.loads(after[1])] == ["merchant_risk"]
+
+
+def test_contracts_validate_fails_a_file_below_min_rows(tmp_path: Path) -> None:
+    # Two passing rows against min_rows 3: the job's gate would refuse the batch.
+    import yaml
+
+    source = yaml.safe_load((CONTRACTS / "merchant_risk" / "1.0.0.yaml").read_text())
+    (tmp_path / "contracts" / "merchant_risk").mkdir(parents=True)
+    rows = tmp_path / "rows.parquet"
+    pq.write_table(merchant_rows(0.0), rows)
+    results = {}
+    for min_rows in (2, 3):
+        contract = tmp_path / "contracts" / "merchant_risk" / "1.0.0.yaml"
+        contract.write_text(yaml.safe_dump(source | {"min_rows": min_rows}))
+        base = ("contracts", "--root", str(tmp_path / "contracts"), "validate",
+                "--contract", "merchant_risk", str(rows))  # fmt: skip
+        code, out = _invoke(*base, "--json")
+        verdict = json.loads(out)
+        assert (verdict["rows"], verdict["failed"]) == (2, 0)
+        results[min_rows] = (code, verdict["publishable"])
+        code, out = _invoke(*base)
+        assert code == results[min_rows][0]
+        assert ("TOO_FEW_ROWS 2 < min_rows 3" in out) == (min_rows == 3)
+    assert results == {2: (0, True), 3: (1, False)}
+
+
 def test_contracts_validate_csv_and_schema_mismatch(tmp_path: Path) -> None:
     csv = tmp_path / "rows.csv"
     csv.write_text(
