@@ -140,9 +140,7 @@ def read_view(
     snap = read_source(
         source, repo_path, [inverse.get(c, c) for c in wanted], pin, fv.name
     )
-    for key in fv.entity_columns:
-        column = inverse.get(key.name, key.name)
-        _check_key(snap.table, column, key.dtype.to_value_type(), snap.path, fv.name)
+    check_join_keys(fv, snap.table, snap.path, inverse)
     table = snap.table.rename_columns(
         [mapping.get(c, c) for c in snap.table.column_names]
     )
@@ -180,14 +178,32 @@ def _type_of(table: pa.Table, column: str | None) -> pa.DataType | None:
     return table.schema.field(column).type
 
 
-def _check_key(
-    table: pa.Table, key: str, expected: ValueType, path: str, view: str
+def check_join_keys(
+    fv: FeatureView,
+    table: pa.Table,
+    path: str,
+    source_names: dict[str, str] | None = None,
 ) -> None:
-    # The entity's value type is what clients send and the online store keys
-    # by: a table whose key column disagrees is the table's fault, not theirs.
-    fits = _KEY_TYPES.get(expected)
-    found = _type_of(table, key)
-    if fits is not None and found is not None and not fits(found):
-        raise FeatureColumnTypeError(
-            key, str(found), expected.name, path=path, view=view, role="join_key"
-        )
+    """Check that each join key column of ``table`` (read from ``path``) has
+    a type its entity's value type allows.
+
+    The entity's value type is what clients send and the online store keys
+    by: a table whose key column disagrees is the table's fault, not theirs.
+    ``source_names`` maps a key to its column in ``table`` when the source
+    renames it; a column ``table`` lacks is not checked here.
+
+    Raises:
+        FeatureColumnTypeError: A key column of another type (found and
+            expected types quoted).
+    """
+    names = source_names or {}
+    for key in fv.entity_columns:
+        column = names.get(key.name, key.name)
+        expected = key.dtype.to_value_type()
+        fits = _KEY_TYPES.get(expected)
+        found = _type_of(table, column)
+        if fits is not None and found is not None and not fits(found):
+            raise FeatureColumnTypeError(
+                column, str(found), expected.name, path=path, view=fv.name,
+                role="join_key",
+            )  # fmt: skip

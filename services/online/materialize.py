@@ -12,6 +12,7 @@ import pyarrow as pa
 from feast import FeatureStore, FeatureView
 
 from featurestore.services.offline import DeltaOfflineStore
+from featurestore.services.offline._views import check_join_keys, delta_path
 from featurestore.services.offline.errors import (
     OfflineStoreError,
     UnsupportedSourceError,
@@ -173,6 +174,9 @@ def _pull_latest(
         end_date=end,
     )
     rows: pa.Table = job.to_arrow()
+    # Keys of another type than the entity's would be written under keys no
+    # client sends (a string "1" for an INT64 customer_id).
+    check_join_keys(view, rows, delta_path(source, store.config.repo_path))
     if _one_row_per_key(rows, keys):
         return rows
     latest: pa.Table = latest_per_key(

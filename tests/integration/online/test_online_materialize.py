@@ -332,3 +332,51 @@ def test_a_view_naming_a_column_its_table_lacks_is_one_line_the_others_written(
     assert result.exit_code == 2
     assert result.stderr == "error: no online feature view named ['no']\n"
     assert main([T1.isoformat(), *repo, "--views", "no"]) == 2  # the -m alias
+
+
+STRING_KEYS = """
+strkey_view = FeatureView(
+    name="strkey", entities=[customer], ttl=timedelta(days=1),
+    schema=[Field(name="spend", dtype=Float64)],
+    source=FileSource(name="strkey", path="data/strkey", file_format=DeltaFormat(),
+                      timestamp_field="event_timestamp",
+                      created_timestamp_column="created_timestamp"),
+)
+"""
+
+
+def test_a_table_whose_join_key_has_another_type_is_one_line_the_others_written(
+    tmp_path,
+):
+    # customer is INT64; the strkey table holds customer_id as strings. It was
+    # written online under keys no client sends (30 rows, no error).
+    store = _repo(tmp_path, f"  type: sqlite\n  path: {tmp_path}/online.db")
+    rows = _rows()
+    as_text = pc.cast(rows.column("customer_id"), pa.string())
+    write_deltalake(
+        str(tmp_path / "data" / "strkey"),
+        rows.select(["spend", "event_timestamp", "created_timestamp"]).append_column(
+            "customer_id", as_text
+        ),
+    )
+    ns: dict[str, object] = {}
+    exec(DEFINITIONS + STRING_KEYS, ns)
+    store.apply([ns["strkey_view"]])
+    repo = ["--repo", str(store.repo_path)]
+    result = CliRunner().invoke(
+        cli, ["materialize", T0.isoformat(), T1.isoformat(), *repo, "--json"]
+    )
+    assert isinstance(result.exception, SystemExit)  # not an uncaught error
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"stats": 30, "strkey": None}
+    [line] = result.stderr.splitlines()
+    table = tmp_path / "data" / "strkey"
+    assert line.startswith("error: feature view 'strkey' not materialised: ")
+    for part in (str(table), "'customer_id'", "string", "INT64"):
+        assert part in line, (part, line)
+    with sqlite3.connect(tmp_path / "online.db") as conn:
+        tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert "incr_stats" in tables and len(_sqlite_dump(tmp_path)) == 30 * 3
+    if "incr_strkey" in tables:
+        with sqlite3.connect(tmp_path / "online.db") as conn:
+            assert conn.execute("SELECT COUNT(*) FROM incr_strkey").fetchone() == (0,)
