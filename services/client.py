@@ -133,8 +133,14 @@ class FeatureStoreClient:
         *,
         full_feature_names: bool = False,
         with_status: bool = False,
+        expired_as_missing: bool = False,
     ) -> pd.DataFrame:
         """Latest feature values, one row per entity row.
+
+        The server sends a value older than its view's TTL with the status
+        OUTSIDE_MAX_AGE (as Feast's does); without ``with_status`` nothing
+        tells it from a fresh one, so a model that must not see stale inputs
+        passes ``expired_as_missing=True``.
 
         Args:
             entities: join key -> values (one per row).
@@ -142,6 +148,9 @@ class FeatureStoreClient:
             feature_service: A Feast feature service name.
             full_feature_names: Name columns "view__feature".
             with_status: Add "<feature>__status" and "<feature>__event_time" columns.
+            expired_as_missing: Give OUTSIDE_MAX_AGE values as None, as
+                NOT_FOUND ones are (their status and event time columns, with
+                ``with_status``, still say what was found).
         """
         request = fs_pb.GetOnlineFeaturesRequest(
             features=list(features),
@@ -154,8 +163,15 @@ class FeatureStoreClient:
             )
         response = self.features.GetOnlineFeatures(request, timeout=self.timeout)
         data: dict[str, list[Any]] = {}
+        expired = fs_pb.FEATURE_STATUS_OUTSIDE_MAX_AGE
         for column in response.columns:
-            data[column.name] = [to_python(v) for v in column.values]
+            values = [to_python(v) for v in column.values]
+            if expired_as_missing and column.statuses:
+                values = [
+                    None if status == expired else value
+                    for value, status in zip(values, column.statuses, strict=True)
+                ]
+            data[column.name] = values
             if with_status and column.name not in entities:
                 data[f"{column.name}__status"] = [
                     STATUS_NAMES.get(s, "?") for s in column.statuses

@@ -44,6 +44,25 @@ def test_statuses_and_values(served_repo: ServedRepo) -> None:
     assert all(t.tzinfo is not None for t in times[:3]) and pd.isna(times[3])
 
 
+def test_expired_values_can_come_back_as_missing(served_repo: ServedRepo) -> None:
+    # Customer 2's row is 9 days old, past the view's 7-day TTL.
+    request = ({"customer_id": [1, 2, 99]}, ["customer_spend:spend_1h"])
+    with FeatureStoreClient(served_repo.address) as client:
+        kept = client.get_online_features(*request)
+        missing = client.get_online_features(*request, expired_as_missing=True)
+        both = client.get_online_features(
+            *request, expired_as_missing=True, with_status=True
+        )
+    assert kept["spend_1h"].tolist()[:2] == [10.0, 20.0]
+    assert missing["spend_1h"].tolist()[0] == 10.0
+    assert missing["spend_1h"].isna().tolist() == [False, True, True]
+    assert missing["customer_id"].tolist() == [1, 2, 99]  # keys are never dropped
+    assert both["spend_1h__status"].tolist() == ["PRESENT", "OUTSIDE_MAX_AGE",
+                                                  "NOT_FOUND"]  # fmt: skip
+    assert both["spend_1h__event_time"].tolist()[1] == NOW - timedelta(days=9)
+    assert both["spend_1h"].isna().tolist() == [False, True, True]
+
+
 def test_feature_service_spans_both_views(served_repo: ServedRepo) -> None:
     with FeatureStoreClient(served_repo.address) as client:
         frame = client.get_online_features(
