@@ -8,6 +8,7 @@ from featurestore.spark_jobs.errors import (
     InputNotFoundError,
     Reason,
     SparkJobError,
+    StorageUnavailableError,
     WriteConflictError,
 )
 from featurestore.spark_jobs.io import read_parquet
@@ -29,6 +30,7 @@ __all__ = [
     "Reason",
     "RetryPolicy",
     "SparkJobError",
+    "StorageUnavailableError",
     "ValidationResult",
     "WriteConflictError",
     "build_spark_session",

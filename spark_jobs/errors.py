@@ -19,6 +19,8 @@ class Reason(enum.StrEnum):
     """A feature drifted past its fail threshold under ``on_drift: block``."""
     BASELINE_INVALID = "BASELINE_INVALID"
     """The contract's drift baseline names nothing readable."""
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
+    """The file system or object store holding an input did not answer or refused."""
 
 
 class SparkJobError(Exception):
@@ -42,6 +44,22 @@ class InputNotFoundError(SparkJobError, LookupError):
 
     def __init__(self, path: str) -> None:
         super().__init__(Reason.INPUT_NOT_FOUND, f"input not found: {path}", path=path)
+
+
+class StorageUnavailableError(SparkJobError, OSError):
+    """Spark could not open an input: the object store did not answer, refused
+    the credentials or the file system failed. ``error`` is the Java
+    exception's class (its message can quote request details, so it is not
+    repeated)."""
+
+    def __init__(self, path: str, error: str) -> None:
+        super().__init__(
+            Reason.STORAGE_UNAVAILABLE,
+            f"cannot read {path}: the storage did not answer or refused ({error}); "
+            "check storage_options in featurestore.yaml",
+            path=path,
+            error=error,
+        )
 
 
 class ContractViolationError(SparkJobError):

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -32,6 +33,7 @@ from featurestore.spark_jobs import _delta_rs
 from featurestore.spark_jobs.errors import (
     ConfigError,
     InputNotFoundError,
+    StorageUnavailableError,
     WriteConflictError,
 )
 from featurestore.spark_jobs.paths import storage_options
@@ -76,6 +78,9 @@ def read_parquet(spark: SparkSession, location: str | os.PathLike[str]) -> DataF
     Raises:
         InputNotFoundError: no dataset there.
         ConfigError: Spark has no file system for the location's scheme.
+        StorageUnavailableError: the store did not answer or refused (bad
+            credentials, an unreachable endpoint); the JVM's trace, which can
+            quote request details, is not chained.
     """
     where = os.fspath(location)
     if is_local(where) and not os.path.exists(local_path(where)):
@@ -94,6 +99,16 @@ def read_parquet(spark: SparkSession, location: str | os.PathLike[str]) -> DataF
         return spark.read.parquet(spark_uri(spark, where))
     except AnalysisException as exc:
         raise InputNotFoundError(where) from exc
+    except Py4JJavaError as exc:  # refused credentials, no answer, I/O failure
+        raise StorageUnavailableError(where, _java_class(exc)) from None
+
+
+def _java_class(exc: Py4JJavaError) -> str:
+    """The Java exception's class name (``java.nio.file.AccessDeniedException``)."""
+    try:
+        return str(exc.java_exception.getClass().getName())
+    except Exception:  # the gateway is gone: say what Python saw
+        return type(exc).__name__
 
 
 def spark_can_open(spark: SparkSession, location: str) -> bool:

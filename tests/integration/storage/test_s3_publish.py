@@ -13,6 +13,7 @@ their commit stamps must agree, and the commits name the writer's engine.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -30,6 +31,7 @@ from featurestore.spark_jobs import (
     ConfigError,
     ContractViolationError,
     Reason,
+    StorageUnavailableError,
     io,
     publish,
 )
@@ -245,3 +247,38 @@ def test_a_job_input_spark_cannot_open_is_a_one_line_config_error(
         read_parquet(spark, f"{s3_project.data_dir}/raw/transactions")
     assert info.value.reason is Reason.CONFIG_INVALID
     assert info.value.metadata == {"scheme": "s3a"}
+
+
+def test_a_job_input_on_a_store_that_does_not_answer_is_one_line(
+    spark, s3_project: Project
+) -> None:
+    # A bucket whose endpoint is a loopback port nobody listens on (Hadoop's
+    # per-bucket settings, so no other test's cached file system is touched),
+    # retries capped so the test does not wait out S3A's minutes of them.
+    # It was a Py4JJavaError with a JVM trace of hundreds of lines.
+    from tests.processes import free_port
+
+    bucket = f"unreachable-{uuid.uuid4().hex[:8]}"
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    settings = {
+        "endpoint": f"http://127.0.0.1:{free_port()}",
+        "attempts.maximum": "1",
+        "retry.limit": "0",
+        "connection.establish.timeout": "2000",
+    }
+    for key, value in settings.items():
+        conf.set(f"fs.s3a.bucket.{bucket}.{key}", value)
+    try:
+        with pytest.raises(StorageUnavailableError) as info:
+            read_parquet(spark, f"s3://{bucket}/raw/transactions")
+    finally:
+        for key in settings:
+            conf.unset(f"fs.s3a.bucket.{bucket}.{key}")
+    error = info.value
+    assert error.reason is Reason.STORAGE_UNAVAILABLE
+    assert error.metadata["path"] == f"s3://{bucket}/raw/transactions"
+    assert error.metadata["error"].startswith(("java.", "org.apache.hadoop."))
+    message = str(error)
+    assert "check storage_options in featurestore.yaml" in message
+    assert "\n" not in message and SECRET_KEY not in message
+    assert error.__cause__ is None  # the JVM trace is not chained

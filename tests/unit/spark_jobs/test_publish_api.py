@@ -34,6 +34,7 @@ def test_exported_members():
         "Reason",
         "RetryPolicy",
         "SparkJobError",
+        "StorageUnavailableError",
         "ValidationResult",
         "WriteConflictError",
         "build_spark_session",
