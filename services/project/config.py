@@ -199,7 +199,10 @@ def load_config(path: Path) -> ProjectConfig:
         return ProjectConfig()
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except yaml.YAMLError as exc:
+        # from None: a traceback of the cause would print the quoted line.
+        raise ProjectConfigError(str(path), _yaml_problem(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise ProjectConfigError(str(path), f"cannot read: {exc}") from exc
     if raw is None:
         return ProjectConfig()
@@ -213,6 +216,25 @@ def load_config(path: Path) -> ProjectConfig:
             for e in exc.errors()
         )
         raise ProjectConfigError(str(path), detail) from exc
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong with the YAML and where, never the text around it.
+
+    PyYAML's message quotes the offending line (its snippet) and may quote a
+    tag, anchor or alias read from a value: storage_options holds secrets, so
+    only the problem and its line and column are kept, each quoted name
+    longer than a character masked.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "not valid YAML"
+    problem = _QUOTED.sub(lambda m: m[0] if len(m[0]) <= 4 else "'...'", problem)
+    if mark is None:
+        return f"invalid YAML: {problem}"
+    return f"invalid YAML: {problem} (line {mark.line + 1}, column {mark.column + 1})"
 
 
 def _find(folder: Path, explicit: bool, env: str | None = None) -> Path:

@@ -110,6 +110,59 @@ def test_bad_config_is_invalid_config(tmp_path: Path, text: str) -> None:
     assert isinstance(caught.value, ValueError)
 
 
+_SECRET = "JkMT8AHzeQKNYTZv+cO8s/Kg+dg7+m1ysGBenwZP"
+
+
+def _leaks(text: str, secret: str = _SECRET, size: int = 6) -> list[str]:
+    pieces = {secret[i : i + size] for i in range(len(secret) - size + 1)}
+    return sorted(p for p in pieces if p in text)
+
+
+@pytest.mark.parametrize(
+    ("line", "where"),
+    [
+        (f"AWS_SECRET_ACCESS_KEY: {_SECRET}: oops", "line 5, column "),
+        (f"AWS_SECRET_ACCESS_KEY: *{_SECRET}", "line 5, column "),
+        (f"AWS_SECRET_ACCESS_KEY: '{_SECRET}", "line 6, column "),
+    ],
+    ids=["mapping-in-value", "alias", "unclosed-quote"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["lineage", "customer_stats"],
+        ["run", "example"],
+        ["monitor", "freshness"],
+        ["serve"],
+    ],
+    ids=" ".join,
+)
+def test_a_yaml_error_names_its_line_never_the_secret(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    line: str,
+    where: str,
+    command: list[str],
+) -> None:
+    from click.testing import CliRunner
+
+    from featurestore.services.cli import cli
+
+    config = "data_dir: data\njobs:\n  example: jobs.example\nstorage_options:\n"
+    config += f"  {line}\n"
+    repo = _repo(tmp_path, config)
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("FS_REPO_PATH", raising=False)
+    run = CliRunner().invoke(cli, command)
+    assert run.exit_code == 2, run.output
+    assert "INVALID_CONFIG" in run.output and where in run.output
+    assert _leaks(run.output) == []
+    with pytest.raises(ProjectConfigError) as caught:
+        Project.load(repo, env={})
+    assert caught.value.metadata["detail"].startswith("invalid YAML: ")
+    assert _leaks(str(caught.value) + repr(caught.value.metadata)) == []
+
+
 def test_no_feature_store_yaml_is_project_not_found(tmp_path: Path) -> None:
     with pytest.raises(ProjectNotFoundError) as caught:
         Project.discover(tmp_path, env={})
