@@ -186,6 +186,7 @@ def _manifest(path: Path) -> Manifest:
 def _check_out(out: str, fmt: Format, overwrite: bool, storage: StorageOptions) -> None:
     """Refuse an --out that may not be written, before any work: the service's
     rule for output_path (services/offline/training_sets.py), anywhere."""
+    from featurestore.services.offline import OfflineStoreError
     from featurestore.services.offline.training_sets import (
         OutputRefusedError,
         check_output,
@@ -207,7 +208,9 @@ def _check_out(out: str, fmt: Format, overwrite: bool, storage: StorageOptions) 
         check_output(out, fmt, overwrite, None, storage, _naming())
     except OutputRefusedError as exc:
         raise usage_error(f"{exc.reason}: cannot write {out}: {exc}") from exc
-    except OSError as exc:  # an object store that did not answer
+    except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE: the store's failure
+        raise usage_error(f"{exc.reason.value}: {exc}") from exc
+    except OSError as exc:  # a local folder on the way that cannot be read
         raise usage_error(f"cannot check --out {out}: {exc}") from exc
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from featurestore.services.storage import is_local
 
@@ -255,3 +257,21 @@ class StorageUnavailableError(OfflineStoreError, ConnectionError):
         super().__init__(
             Reason.STORAGE_UNAVAILABLE, f"cannot read {path}: {why}", path=path
         )
+
+
+@contextmanager
+def storage_unavailable(path: str) -> Iterator[None]:
+    """Turn the object store's ``OSError`` inside the block into
+    ``StorageUnavailableError`` for ``path``: the one translation for tables,
+    entity rows and training-set outputs.
+
+    delta-rs and pyarrow report an unreachable or refusing object store
+    (connection refused, ACCESS_DENIED) as ``OSError``; its text (request
+    URLs, the store's answer) stays in the chained cause, out of the message.
+    """
+    try:
+        yield
+    except StorageUnavailableError:
+        raise
+    except OSError as exc:
+        raise StorageUnavailableError(path) from exc

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -16,9 +14,9 @@ from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 from featurestore.services.offline.errors import (
     FeatureColumnMissingError,
     NaiveTimestampError,
-    StorageUnavailableError,
     TableNotFoundError,
     VersionNotFoundError,
+    storage_unavailable,
 )
 from featurestore.services.storage import open_delta, read_delta
 from featurestore.services.storage.delta import ColumnNotFoundError
@@ -89,7 +87,7 @@ def read_snapshot(
         _load_at_time(dt, path, timestamp, storage)
     if check_files is not None:
         check_files(dt.file_uris())
-    with _unavailable(path):
+    with storage_unavailable(path):
         try:
             table = read_delta(dt, columns)
         except ColumnNotFoundError as exc:
@@ -141,21 +139,11 @@ def open_table(
         TableNotFoundError: No Delta table at ``path``.
         StorageUnavailableError: The object store did not answer.
     """
-    with _unavailable(path):
+    with storage_unavailable(path):
         try:
             return open_delta(path, storage, version)
         except _DeltaTableNotFoundError as exc:
             raise TableNotFoundError(path) from exc
-
-
-@contextmanager
-def _unavailable(path: str) -> Iterator[None]:
-    # delta-rs reports an unreachable or refusing object store as OSError;
-    # its text (request URLs) stays in the chained cause, out of the message.
-    try:
-        yield
-    except OSError as exc:
-        raise StorageUnavailableError(path) from exc
 
 
 def _open(path: str, version: int | None, storage: StorageOptions | None) -> DeltaTable:

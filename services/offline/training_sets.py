@@ -15,7 +15,8 @@ into FAILED_PRECONDITION) and ``featurestore training-set --out`` (anywhere;
 a refusal is a usage error). Every check runs before the join, and a failed
 write removes what it created, so a refused call leaves nothing behind. On an
 object store the same rules hold over key prefixes, through pyarrow's file
-system and delta-rs with the project's storage options.
+system and delta-rs with the project's storage options; a store that does not
+answer or refuses is STORAGE_UNAVAILABLE, as for feature tables.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from featurestore.services.offline.errors import storage_unavailable
 from featurestore.services.storage import (
     StorageOptions,
     is_local,
@@ -119,11 +122,14 @@ def check_output(
             (OUTPUT_FORMAT_CHANGED) or exists without ``overwrite``
             (OUTPUT_EXISTS); a folder on the way is a file or a table
             (OUTPUT_INSIDE_FILE).
+        StorageUnavailableError: the object store did not answer or refused
+            (STORAGE_UNAVAILABLE): the store's failure, not the output's.
     """
     if not is_local(path):
-        _check_object_output(
-            path, fmt, overwrite, root, storage or StorageOptions(), naming
-        )
+        with storage_unavailable(path):
+            _check_object_output(
+                path, fmt, overwrite, root, storage or StorageOptions(), naming
+            )
         return
     target = Path(local_path(path))
     if root is None:
@@ -217,6 +223,8 @@ def write_training_set(
     Raises:
         OutputRefusedError: the root's parent is missing
             (OUTPUT_ROOT_MISSING) or the write failed (OUTPUT_NOT_WRITABLE).
+        StorageUnavailableError: the object store did not answer before the
+            write began (STORAGE_UNAVAILABLE).
     """
     if not is_local(path):
         _write_object(
@@ -389,7 +397,8 @@ def _write_object(
     naming: Naming,
 ) -> None:
     fs, key = storage.filesystem(path)
-    new = _object_kind(fs, key) is None
+    with storage_unavailable(path):
+        new = _object_kind(fs, key) is None
     try:
         if fmt == PARQUET:
             # A single PUT (or a completed multipart upload): readers see the
@@ -416,7 +425,8 @@ def _write_object(
             sink.write(manifest_json.encode())
     except (OSError, pa.ArrowException, _delta_error()) as exc:
         if new and fmt == DELTA:
-            fs.delete_dir(key)
+            with suppress(OSError):  # the store may be what failed
+                fs.delete_dir(key)
         raise OutputRefusedError(
             "OUTPUT_NOT_WRITABLE",
             f"{naming.output} could not be written{_under(root, naming)}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,7 +19,10 @@ from featurestore.services.offline import (
     get_historical_features,
     read_snapshot,
 )
-from featurestore.services.offline.errors import OfflineStoreError
+from featurestore.services.offline.errors import (
+    OfflineStoreError,
+    storage_unavailable,
+)
 from featurestore.services.offline.training_sets import DELTA, PARQUET
 from featurestore.services.server.arrow_ipc import ipc_chunks, read_ipc
 from featurestore.services.server.catalog import Catalog
@@ -100,6 +103,8 @@ def stream_historical_features(
         FailedPreconditionError: the output may not be (over)written.
         NotFoundError: unknown view/feature/service, entity path or pin.
         RequestTooLargeError: more entity rows than max_historical_entity_rows.
+        StorageUnavailableError: the object store holding a table, the entity
+            rows or the output did not answer or refused.
     """
     batch_rows = request.batch_size or DEFAULT_BATCH_ROWS
     if batch_rows < 0:
@@ -204,25 +209,20 @@ def _entity_rows(
 def _read_path(
     path: str, given: str, max_rows: int, storage: StorageOptions, paths: PathPolicy
 ) -> pa.Table:
-    """Read a Delta table or Parquet file/folder; errors quote ``given`` only.
+    """Read a Delta table or Parquet file/folder; errors quote ``given`` only,
+    but for an object store that fails, named as feature tables are (its URI).
 
     Every file read must lie inside an entity root too (``check_read_files``).
+
+    Raises:
+        StorageUnavailableError: the object store did not answer or refused.
     """
     field = "entity_rows_path"
     try:
-        fs, inner = storage.filesystem(path)
-        if fs.get_file_info(inner).type == pafs.FileType.NotFound:
-            raise NotFoundError("entity path", given[:200])
-        if fs.get_file_info(f"{inner}/_delta_log").type == pafs.FileType.Directory:
-            table = read_snapshot(
-                path, storage=storage, check_files=paths.check_read_files
-            ).table
-        else:
-            dataset = ds.dataset(inner, filesystem=fs, format="parquet")
-            if not is_uri(path):  # an object store's listing has no links
-                paths.check_read_files(dataset.files)
-            _check_rows(dataset.count_rows(), max_rows)
-            table = dataset.to_table()
+        # On an object store an OSError is the store's failure (unreachable,
+        # ACCESS_DENIED), not the client's path: STORAGE_UNAVAILABLE.
+        with storage_unavailable(path) if is_uri(path) else nullcontext():
+            table = _read_entity_table(path, given, max_rows, storage, paths)
     except OfflineStoreError as exc:
         if isinstance(exc, ConnectionError):
             raise  # STORAGE_UNAVAILABLE: UNAVAILABLE, not the client's fault
@@ -239,6 +239,23 @@ def _read_path(
         ) from exc
     _check_rows(table.num_rows, max_rows)
     return table
+
+
+def _read_entity_table(
+    path: str, given: str, max_rows: int, storage: StorageOptions, paths: PathPolicy
+) -> pa.Table:
+    fs, inner = storage.filesystem(path)
+    if fs.get_file_info(inner).type == pafs.FileType.NotFound:
+        raise NotFoundError("entity path", given[:200])
+    if fs.get_file_info(f"{inner}/_delta_log").type == pafs.FileType.Directory:
+        return read_snapshot(
+            path, storage=storage, check_files=paths.check_read_files
+        ).table
+    dataset = ds.dataset(inner, filesystem=fs, format="parquet")
+    if not is_uri(path):  # an object store's listing has no links
+        paths.check_read_files(dataset.files)
+    _check_rows(dataset.count_rows(), max_rows)
+    return dataset.to_table()
 
 
 def _check_rows(rows: int, max_rows: int) -> None:

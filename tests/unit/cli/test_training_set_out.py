@@ -125,7 +125,7 @@ def outs(tmp_path: Path) -> Path:
 
 
 def _training_set(
-    capsys: pytest.CaptureFixture[str], project: Project, out: Path, *extra: str
+    capsys: pytest.CaptureFixture[str], project: Project, out: Path | str, *extra: str
 ) -> tuple[int, str, str]:
     code = main(
         ["training-set", "--repo", str(project.repo), "--entities",
@@ -305,3 +305,38 @@ def test_a_table_column_of_the_wrong_type_is_one_line_usage(
     _one_line(err, "FEATURE_COLUMN_TYPE_MISMATCH", str(table), "'broken'",
               f"'{column}'", f" is {found}, expected {expected}")  # fmt: skip
     assert not list(outs.iterdir())
+
+
+def test_an_object_store_that_does_not_answer_is_one_line_storage_unavailable(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --out on S3 behind an endpoint nobody listens on: the store's failure,
+    # one line naming STORAGE_UNAVAILABLE (it printed pyarrow's HeadObject
+    # text), never the secret key from featurestore.yaml.
+    from tests.processes import free_port
+
+    secret = "fs-test-secret-never-printed"
+    (project.repo / "featurestore.yaml").write_text(
+        "data_dir: data\nstorage_options:\n"
+        f"  AWS_ENDPOINT_URL: 'http://127.0.0.1:{free_port()}'\n"
+        "  AWS_REGION: us-east-1\n  AWS_ALLOW_HTTP: 'true'\n"
+        f"  AWS_ACCESS_KEY_ID: fs-test\n  AWS_SECRET_ACCESS_KEY: '{secret}'\n"
+    )
+    for fmt in ("parquet", "delta"):
+        out = f"s3://featurestore-test/p/training_sets/a.{fmt}"
+        code, stdout, err = _training_set(
+            capsys, project, out, "--features", FEATURES, "--format", fmt
+        )
+        assert (code, stdout) == (2, ""), err
+        _one_line(err, "STORAGE_UNAVAILABLE", out)
+        assert secret not in err
+    # --entities takes local files only: an s3:// one is a one-line usage error.
+    code = main(
+        ["training-set", "--repo", str(project.repo), "--entities",
+         "s3://featurestore-test/p/entities/e.parquet", "--out",
+         str(project.repo / "x.parquet"), "--features", FEATURES]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (2, "")
+    assert "Traceback" not in captured.err and secret not in captured.err
+    assert "does not exist" in captured.err, captured.err

@@ -1,0 +1,117 @@
+"""output_path and entity_rows_path on S3: the store's failures.
+
+An object store that does not answer is STORAGE_UNAVAILABLE for a training
+set's output and entity rows, as for feature tables (it was INTERNAL for the
+output and INVALID_ARGUMENT for the entity rows), directly and through
+fs-front.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pyarrow as pa
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from featurestore.services.project import Project
+from featurestore.services.server.arrow_ipc import write_ipc
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1.feature_store_service_pb2_grpc import FeatureStoreServiceStub
+from tests.integration.serving._repo import NOW, TS, serve
+from tests.integration.storage._project import (
+    SECRET_VARIABLE,
+    apply,
+    featurestore_yaml,
+    write_project,
+    write_tables,
+)
+from tests.processes import free_port
+from tests.s3_harness import SECRET_KEY, S3Server
+
+pytestmark = [pytest.mark.integration]
+
+
+def _entities() -> pa.Table:
+    return pa.table(
+        {
+            "customer_id": pa.array([3, 7], pa.int64()),
+            "merchant_id": pa.array(["M1", "M9"], pa.string()),
+            "event_timestamp": pa.array([NOW, NOW], TS),
+        }
+    )
+
+
+def _request(**fields: object) -> pb.GetHistoricalFeaturesRequest:
+    if "entity_rows_path" not in fields:
+        fields["entity_rows_arrow"] = write_ipc(_entities())
+    return pb.GetHistoricalFeaturesRequest(feature_service="scoring", **fields)
+
+
+def _reason(err: grpc.RpcError) -> str:
+    for key, value in err.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info):
+                    return str(info.reason)
+    return ""
+
+
+@pytest.fixture
+def s3_repo(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A project on the S3 harness, its tables written and applied."""
+    monkeypatch.delenv("FS_DATA_DIR", raising=False)
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET_KEY)
+    root = s3_server.prefix("paths")
+    repo = write_project(tmp_path / "s3", root, s3_server.options(inline_secret=False))
+    write_tables(Project.load(repo))
+    return repo
+
+
+@pytest.fixture(params=["grpc-python", "fs-front"])
+def transport(request: pytest.FixtureRequest) -> bool:
+    """True when clients go through fs-front."""
+    return bool(request.param == "fs-front")
+
+
+def test_an_object_store_that_does_not_answer_is_unavailable_for_both_paths(
+    s3_repo: Path, s3_server: S3Server, transport: bool
+) -> None:
+    root = Project.load(s3_repo).data_dir
+    dead = {
+        **s3_server.options(inline_secret=False),
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",  # nobody listens
+        "max_retries": "0",
+    }
+    store = apply(s3_repo)
+    (s3_repo / "featurestore.yaml").write_text(featurestore_yaml(root, dead))
+    served = serve(store, transport)
+    try:
+        stub = FeatureStoreServiceStub(served.channel)
+        requests = [
+            _request(output_path=path, output_format=fmt)
+            for path in (f"{root}/training_sets/a.parquet", "a.parquet")
+            for fmt in (pb.OUTPUT_FORMAT_PARQUET, pb.OUTPUT_FORMAT_DELTA)
+        ] + [
+            _request(entity_rows_path=path)
+            for path in (f"{root}/entities/e.parquet", "e.parquet")
+        ]
+        for request in requests:
+            with pytest.raises(grpc.RpcError) as down:
+                list(stub.GetHistoricalFeatures(request, timeout=60))
+            err = down.value
+            assert err.code() == grpc.StatusCode.UNAVAILABLE, (request, err.details())
+            assert _reason(err) == "STORAGE_UNAVAILABLE", err.details()
+            assert SECRET_KEY not in err.details()
+            assert SECRET_KEY not in str(err.trailing_metadata())
+        # The server keeps serving.
+        views = stub.ListFeatureViews(pb.ListFeatureViewsRequest(), timeout=10)
+        assert {v.name for v in views.feature_views} >= {"customer_stats"}
+    finally:
+        served.stop()
+
