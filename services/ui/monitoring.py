@@ -96,46 +96,62 @@ def status(console: Console, views: list[FeatureView], tables: list[str]) -> Hea
 
 
 def _scores(console: Console, table: str) -> list[Any]:
+    """Every score of ``table``: against the baseline and the previous version."""
     from featurestore.services.monitoring import MonitoringError, read_drift
 
     try:
-        return [
-            s for s in read_drift(project(console), table) if s.against == "baseline"
-        ]
+        return list(read_drift(project(console), table))
     except MonitoringError:
         return []
 
 
+def _worst(scores: list[Any]) -> Any:
+    return max(scores, key=lambda s: _RANK.get(s.verdict, 0))
+
+
 def drift_verdict(console: Console, table: str) -> Badge:
-    """The worst verdict of the newest profiled version of ``table``."""
+    """The worst verdict of the newest scored version of ``table``, against
+    the baseline or the previous version (as ``monitor drift`` judges it)."""
     scores = _scores(console, table)
     if not scores:
         return Badge(
             "unknown", "no drift scores yet (no profiled version after the baseline)"
         )
     newest = max(s.version for s in scores)
-    latest = [s for s in scores if s.version == newest]
-    worst = max(latest, key=lambda s: _RANK.get(s.verdict, 0))
+    worst = _worst([s for s in scores if s.version == newest])
     if worst.verdict == "ok":
         return Badge("ok", f"v{newest}: every feature within its warn threshold")
     return Badge(worst.verdict, f"v{newest}: {worst.reason()}")
 
 
+class UnknownVersionError(LookupError):
+    """A drift page asked for a version of the table that was never profiled."""
+
+
 def drift_detail(
     console: Console, table: str, version: int | None
 ) -> tuple[list[int], int | None, list[FeatureDrift]]:
-    """Every profiled version, the one shown, and each feature's drift over them."""
+    """Every profiled version, the one shown, and each feature's drift over them:
+    the chart follows the scores against the baseline, the verdict is the
+    worst of the feature's scores (baseline or previous) at its newest version.
+
+    Raises:
+        UnknownVersionError: ``version`` was never profiled.
+    """
     from featurestore.services.monitoring import MonitoringError, read_profiles
 
-    scores = _scores(console, table)
+    every = _scores(console, table)
+    scores = [s for s in every if s.against == "baseline"]
     try:
         profiles = read_profiles(project(console), table)
     except MonitoringError:
         profiles = []
-    versions = sorted({p.version for p in profiles} | {s.version for s in scores})
+    versions = sorted({p.version for p in profiles} | {s.version for s in every})
+    if version is not None and version not in versions:
+        raise UnknownVersionError(version)
     if not versions:
         return [], None, []
-    shown = version if version in versions else versions[-1]
+    shown = versions[-1] if version is None else version
     profile = next((p for p in profiles if p.version == shown), None)
     features = list(dict.fromkeys(s.feature for s in scores))
     if profile is not None:
@@ -144,6 +160,8 @@ def drift_detail(
     for feature in features:
         own = {s.version: s for s in scores if s.feature == feature}
         last = own[max(own)] if own else None
+        newest = (feature, last.version) if last else None
+        at_newest = [s for s in every if (s.feature, s.version) == newest]
         column = None
         if profile is not None:
             column = next((c for c in profile.columns if c.feature == feature), None)
@@ -155,7 +173,7 @@ def drift_detail(
                 scores=[own[v].score if v in own else None for v in versions],
                 warn=last.warn if last else 0.1,
                 fail=last.fail if last else 0.2,
-                verdict=last.verdict if last else "unknown",
+                verdict=_worst(at_newest).verdict if at_newest else "unknown",
                 buckets=column.bucket_labels if column else (),
                 reference_counts=column.reference_counts if column else (),
                 counts=column.counts if column else (),

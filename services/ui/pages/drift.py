@@ -63,11 +63,15 @@ def drift_page(request: Request, name: Name, version: Version = None) -> Respons
         if name not in console.tables():
             raise PageError(404, "Not found", f"no feature table {name!r}")
     health = monitoring.status(console, [], [name])
-    versions, shown, features = (
-        monitoring.drift_detail(console, name, version)
-        if health.available
-        else ([], None, [])
-    )
+    try:
+        versions, shown, features = (
+            monitoring.drift_detail(console, name, version)
+            if health.available
+            else ([], None, [])
+        )
+    except monitoring.UnknownVersionError:
+        missing = f"feature table {name!r} has no profiled version {version}"
+        raise PageError(404, "Not found", missing) from None
     return console.render(
         request,
         "drift.html",
