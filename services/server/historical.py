@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -24,6 +25,7 @@ from featurestore.services.offline.errors import (
     storage_unavailable,
 )
 from featurestore.services.offline.training_sets import DELTA, PARQUET
+from featurestore.services.project import Project
 from featurestore.services.server.arrow_ipc import ipc_chunks, read_ipc
 from featurestore.services.server.catalog import Catalog
 from featurestore.services.server.errors import (
@@ -48,12 +50,14 @@ _FORMATS = {pb.OUTPUT_FORMAT_PARQUET: PARQUET, pb.OUTPUT_FORMAT_DELTA: DELTA}
 
 @dataclass(frozen=True)
 class HistoricalPolicy:
-    """What a GetHistoricalFeatures call may touch and how much it may ask for."""
+    """What a GetHistoricalFeatures call may touch and how much it may ask for.
+
+    No storage options here: each call reads them from featurestore.yaml, as
+    the feature reads do (``_storage``).
+    """
 
     paths: PathPolicy
     max_entity_rows: int
-    storage: StorageOptions = field(default_factory=StorageOptions)
-    """Object-store options (the project's) for paths on object storage."""
 
 
 class StreamSlots:
@@ -109,15 +113,16 @@ def stream_historical_features(
     batch_rows = request.batch_size or DEFAULT_BATCH_ROWS
     if batch_rows < 0:
         raise RequestError("batch_size", "batch_size must not be negative")
+    storage = _storage(store)
     # Permission before existence: both paths are checked first, then the
     # references, so unknown features fail with NOT_FOUND before any I/O.
-    output = _output(request, policy.paths, policy.storage)
+    output = _output(request, policy.paths, storage)
     entity_path = None
     if request.WhichOneof("entity_source") == "entity_rows_path":
         entity_path = policy.paths.resolve_read(request.entity_rows_path)
     catalog.resolve(list(request.features), request.feature_service)
     pins = {view: _pin(pin) for view, pin in request.pins.items()}
-    entity = _entity_rows(request, entity_path, policy)
+    entity = _entity_rows(request, entity_path, policy, storage)
     result = get_historical_features(
         store,
         HistoricalRequest(
@@ -137,7 +142,7 @@ def stream_historical_features(
             rows,
             result.manifest.to_json(),
             policy.paths.write_root_resolved,
-            policy.storage,
+            storage,
         )
     for piece in ipc_chunks(rows.batches(batch_rows), rows.schema):
         yield pb.GetHistoricalFeaturesResponse(arrow_ipc=piece)
@@ -154,6 +159,16 @@ def stream_historical_features(
     )
     manifest.create_time.GetCurrentTime()
     yield pb.GetHistoricalFeaturesResponse(manifest=manifest)
+
+
+def _storage(store: FeatureStore) -> StorageOptions:
+    """The object-store options of featurestore.yaml as it reads now.
+
+    Read once per call, from the file the feature reads re-read (never kept
+    from startup), so after an operator edits them (a new endpoint, a rotated
+    key) the output and the entity rows follow the features' store.
+    """
+    return Project.load(Path(store.repo_path)).storage_options
 
 
 def _output(
@@ -186,12 +201,11 @@ def _entity_rows(
     request: pb.GetHistoricalFeaturesRequest,
     path: str | None,
     policy: HistoricalPolicy,
+    storage: StorageOptions,
 ) -> pa.Table:
     limit = policy.max_entity_rows
     if path is not None:
-        table = _read_path(
-            path, request.entity_rows_path, limit, policy.storage, policy.paths
-        )
+        table = _read_path(path, request.entity_rows_path, limit, storage, policy.paths)
     elif request.WhichOneof("entity_source") == "entity_rows_arrow":
         table = read_ipc(
             request.entity_rows_arrow, "entity_rows_arrow", limit, ROWS_LIMIT

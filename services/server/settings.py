@@ -15,7 +15,7 @@ from featurestore.services.project import (
     ProjectNotFoundError,
     find_front_binary,
 )
-from featurestore.services.storage import StorageOptions, absolute, join
+from featurestore.services.storage import absolute, join
 
 
 def _default_repo() -> Path:
@@ -197,12 +197,6 @@ class ServerSettings(BaseSettings):
         if self.data_dir is None:  # filled by the validator; kept for mypy
             return Project.load(self.repo_path).data_dir
         return self.data_dir
-
-    @property
-    def storage_options(self) -> StorageOptions:
-        """Object-store options of the project (featurestore.yaml), for
-        tables, entity paths and training sets on object storage."""
-        return Project.load(self.repo_path).storage_options
 
     @property
     def reflection_enabled(self) -> bool:

@@ -1,18 +1,22 @@
-"""output_path and entity_rows_path on S3: the store's failures.
+"""output_path and entity_rows_path on S3: the store's failures and its config.
 
 An object store that does not answer is STORAGE_UNAVAILABLE for a training
 set's output and entity rows, as for feature tables (it was INTERNAL for the
 output and INVALID_ARGUMENT for the entity rows), directly and through
-fs-front.
+fs-front. A running server takes those paths' storage options from the
+featurestore.yaml it reads for the feature tables, so an edit (a new
+endpoint, a rotated key) moves the whole request, never half of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 from google.rpc import error_details_pb2, status_pb2
 
 from featurestore.services.project import Project
@@ -28,7 +32,7 @@ from tests.integration.storage._project import (
     write_tables,
 )
 from tests.processes import free_port
-from tests.s3_harness import SECRET_KEY, S3Server
+from tests.s3_harness import SECRET_KEY, S3Server, start
 
 pytestmark = [pytest.mark.integration]
 
@@ -79,6 +83,15 @@ def transport(request: pytest.FixtureRequest) -> bool:
     return bool(request.param == "fs-front")
 
 
+@pytest.fixture
+def second_s3(tmp_path: Path) -> Iterator[S3Server]:
+    """Another S3-compatible server: where an operator moves the store."""
+    (tmp_path / "second-s3").mkdir()
+    server = start(tmp_path / "second-s3")
+    yield server
+    server.stop()
+
+
 def test_an_object_store_that_does_not_answer_is_unavailable_for_both_paths(
     s3_repo: Path, s3_server: S3Server, transport: bool
 ) -> None:
@@ -115,3 +128,38 @@ def test_an_object_store_that_does_not_answer_is_unavailable_for_both_paths(
     finally:
         served.stop()
 
+
+def test_output_and_entity_paths_follow_an_edited_storage_config(
+    s3_repo: Path, s3_server: S3Server, second_s3: S3Server
+) -> None:
+    # The operator copies the store to a second server and points
+    # featurestore.yaml at it while the server runs: the entity rows are read
+    # from, and the training set written to, the same store as the features.
+    project = Project.load(s3_repo)
+    root = project.data_dir
+    served = serve(apply(s3_repo), registry_refresh_seconds=0.2)
+    try:
+        moved = {**second_s3.options(inline_secret=False)}
+        (s3_repo / "featurestore.yaml").write_text(featurestore_yaml(root, moved))
+        second = Project.load(s3_repo)
+        write_tables(second)
+        where = f"{root}/entities/labels"
+        write_deltalake(
+            where,
+            _entities(),
+            storage_options=second.storage_options.for_location(where),
+        )
+        stub = FeatureStoreServiceStub(served.channel)
+        out = f"{root}/training_sets/moved.parquet"
+        request = _request(output_path=out, output_format=pb.OUTPUT_FORMAT_PARQUET)
+        replies = list(stub.GetHistoricalFeatures(request, timeout=60))
+        assert replies[-1].manifest.row_count == 2
+        prefix = root.removeprefix(f"s3://{s3_server.bucket}/")
+        assert f"{prefix}/training_sets/moved.parquet" in second_s3.keys(prefix)
+        assert s3_server.keys(f"{prefix}/training_sets") == []
+        replies = list(
+            stub.GetHistoricalFeatures(_request(entity_rows_path=where), timeout=60)
+        )
+        assert replies[-1].manifest.row_count == 2
+    finally:
+        served.stop()
