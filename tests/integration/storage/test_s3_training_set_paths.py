@@ -129,6 +129,45 @@ def test_an_object_store_that_does_not_answer_is_unavailable_for_both_paths(
         served.stop()
 
 
+@pytest.fixture
+def refusing_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
+    """An S3 server that checks signatures after creating its bucket: the
+    harness's access key is unknown to it, so every request is refused."""
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "1")
+    (tmp_path / "refusing-s3").mkdir()
+    server = start(tmp_path / "refusing-s3")
+    yield server
+    server.stop()
+
+
+def test_an_object_store_that_refuses_the_credentials_is_unavailable(
+    s3_repo: Path, refusing_s3: S3Server
+) -> None:
+    # The tester's case: AWS Error ACCESS_DENIED during HeadObject.
+    root = refusing_s3.prefix("refused")
+    store = apply(s3_repo)
+    options = refusing_s3.options(inline_secret=False)
+    (s3_repo / "featurestore.yaml").write_text(featurestore_yaml(root, options))
+    served = serve(store)
+    try:
+        stub = FeatureStoreServiceStub(served.channel)
+        for request in (
+            _request(
+                output_path=f"{root}/training_sets/a.parquet",
+                output_format=pb.OUTPUT_FORMAT_PARQUET,
+            ),
+            _request(entity_rows_path=f"{root}/entities/e.parquet"),
+        ):
+            with pytest.raises(grpc.RpcError) as down:
+                list(stub.GetHistoricalFeatures(request, timeout=60))
+            err = down.value
+            assert err.code() == grpc.StatusCode.UNAVAILABLE, err.details()
+            assert _reason(err) == "STORAGE_UNAVAILABLE", err.details()
+            assert SECRET_KEY not in err.details()
+    finally:
+        served.stop()
+
+
 def test_output_and_entity_paths_follow_an_edited_storage_config(
     s3_repo: Path, s3_server: S3Server, second_s3: S3Server
 ) -> None:
