@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,20 @@ def _load(repo: Path | None) -> tuple[FeatureStore, Project]:
     return feature_store(folder), project
 
 
+@contextmanager
+def answered() -> Iterator[None]:
+    """A monitoring error (a bad name, nothing profiled) or an object store
+    that did not answer (STORAGE_UNAVAILABLE): one line on stderr, exit 2, as
+    ``lineage`` and ``training-set`` say it; never a traceback."""
+    from featurestore.services.monitoring import MonitoringError
+    from featurestore.services.offline.errors import StorageUnavailableError
+
+    try:
+        yield
+    except (MonitoringError, StorageUnavailableError) as exc:
+        raise usage_error(f"{exc.reason.value}: {exc}") from exc
+
+
 def _views(store: FeatureStore, names: tuple[str, ...]) -> list[Any]:
     views = {v.name: v for v in store.list_feature_views()}
     unknown = [n for n in names if n not in views]
@@ -69,7 +85,7 @@ def freshness(views: tuple[str, ...], repo: Path | None, as_json: bool) -> None:
 
     store, project = _load(repo)
     contracts = ContractRegistry(project.contracts_dir)
-    with spinner("reading the Delta logs"):
+    with spinner("reading the Delta logs"), answered():
         judged = [
             view_freshness(
                 v, store.repo_path, contracts, storage_options=project.storage_options
@@ -153,21 +169,25 @@ def skew(
         read_serving_log,
     )
     from featurestore.services.offline import OfflineStoreError
+    from featurestore.services.offline.errors import StorageUnavailableError
 
     store, project = _load(repo)
     _views(store, (view,))
-    try:
-        log = read_serving_log(
-            project.data_dir, view, since=since, until=until,
-            storage_options=project.storage_options,
-        )  # fmt: skip
-        with spinner(f"joining {log.num_rows} logged rows"):
-            report = feature_skew(store, view, log)
-    except NoServingLogError as exc:
-        raise usage_error(f"{exc.reason}: {exc}") from exc
-    except OfflineStoreError as exc:
-        click.echo(f"error: {exc.reason.value}: {exc}", err=True)
-        raise click.exceptions.Exit(FAILED) from exc
+    with answered():
+        try:
+            log = read_serving_log(
+                project.data_dir, view, since=since, until=until,
+                storage_options=project.storage_options,
+            )  # fmt: skip
+            with spinner(f"joining {log.num_rows} logged rows"):
+                report = feature_skew(store, view, log)
+        except NoServingLogError as exc:
+            raise usage_error(f"{exc.reason}: {exc}") from exc
+        except StorageUnavailableError:  # usage (exit 2), as everywhere
+            raise
+        except OfflineStoreError as exc:
+            click.echo(f"error: {exc.reason.value}: {exc}", err=True)
+            raise click.exceptions.Exit(FAILED) from exc
     if as_json:
         echo_json([s.to_json_obj() for s in report])
         return

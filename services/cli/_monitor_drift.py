@@ -16,7 +16,7 @@ from featurestore.services.cli._common import (
     spinner,
     usage_error,
 )
-from featurestore.services.cli._monitor import monitor, print_table
+from featurestore.services.cli._monitor import answered, monitor, print_table
 
 if TYPE_CHECKING:
     from featurestore.services.monitoring import DriftScore, VersionProfile
@@ -32,13 +32,10 @@ def _project(repo: Path | None) -> Project:
 
 
 def _read(run: Any) -> Any:
-    """``run()``; a bad name or a table without profiles is usage (exit 2)."""
-    from featurestore.services.monitoring import MonitoringError
-
-    try:
+    """``run()``; a bad name, a table without profiles or an object store that
+    did not answer is usage (exit 2)."""
+    with answered():
         return run()
-    except MonitoringError as exc:
-        raise usage_error(f"{exc.reason.value}: {exc}") from exc
 
 
 def _number(value: float | None) -> str:

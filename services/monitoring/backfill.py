@@ -29,6 +29,7 @@ from featurestore.services.monitoring.snapshot import (
     table_versions,
 )
 from featurestore.services.monitoring.store import read_profile_rows, table_location
+from featurestore.services.offline.errors import storage_unavailable
 from featurestore.services.project import Project
 
 
@@ -72,6 +73,8 @@ def backfill(
     Raises:
         TableNotFoundError: The feature table does not exist.
         BaselineNotFoundError: The contract's baseline cannot be read.
+        StorageUnavailableError: The object store did not answer or refused
+            (the offline store's, STORAGE_UNAVAILABLE).
     """
     location = table_location(project, contract.name)
     options = project.storage_options
@@ -146,6 +149,7 @@ def profile_version(
 
 def _append(location: str, rows: list[dict[str, Any]], options: dict[str, str]) -> None:
     if rows:
-        write_deltalake(
-            location, to_table(rows), mode="append", storage_options=options
-        )
+        with storage_unavailable(location):
+            write_deltalake(
+                location, to_table(rows), mode="append", storage_options=options
+            )

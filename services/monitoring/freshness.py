@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
+from featurestore.services.offline.errors import storage_unavailable
 from featurestore.services.storage import read_delta
 
 if TYPE_CHECKING:
@@ -124,6 +125,11 @@ def table_freshness(
             ``unknown``.
         now: The instant to measure against (default: now, UTC).
         storage_options: Object-store options (the project's).
+
+    Raises:
+        StorageUnavailableError: The object store did not answer or refused
+            (the offline store's, STORAGE_UNAVAILABLE); a missing table is
+            judged ``unknown``.
     """
     now = now or datetime.now(UTC)
     unjudged = Freshness(
@@ -136,12 +142,13 @@ def table_freshness(
         max_age=sla.max_age if sla else None,
         frequency=sla.frequency if sla else None,
     )
-    try:
-        table = DeltaTable(path, storage_options=dict(storage_options or {}))
-    except _DeltaTableNotFoundError:
-        return unjudged
-    commit = _newest_commit_time(table)
-    newest = newest_event_time(table, event_time_column)
+    with storage_unavailable(path):
+        try:
+            table = DeltaTable(path, storage_options=dict(storage_options or {}))
+        except _DeltaTableNotFoundError:
+            return unjudged
+        commit = _newest_commit_time(table)
+        newest = newest_event_time(table, event_time_column)
     verdict, reason = _judge(now, newest, commit, sla)
     return replace(
         unjudged,

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.services.monitoring.serving_log import LOG_TIMESTAMP, serving_log_uri
+from featurestore.services.offline.errors import storage_unavailable
 from featurestore.services.online import FeatureStatus
 from featurestore.services.storage import read_delta
 
@@ -83,16 +84,19 @@ def read_serving_log(
     Raises:
         NoServingLogError: There is no log for the view.
         ValueError: ``view`` cannot name a folder.
+        StorageUnavailableError: The object store did not answer or refused
+            (the offline store's, STORAGE_UNAVAILABLE).
     """
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
     uri = serving_log_uri(data_dir, view)
-    try:
-        table = DeltaTable(uri, storage_options=dict(storage_options or {}))
-    except TableNotFoundError as exc:
-        raise NoServingLogError(view, uri) from exc
-    rows = read_delta(table)
+    with storage_unavailable(uri):
+        try:
+            table = DeltaTable(uri, storage_options=dict(storage_options or {}))
+        except TableNotFoundError as exc:
+            raise NoServingLogError(view, uri) from exc
+        rows = read_delta(table)
     stamps = rows[LOG_TIMESTAMP]
     if since is not None:
         rows = rows.filter(pc.greater_equal(stamps, pa.scalar(since, stamps.type)))

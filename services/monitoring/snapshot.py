@@ -23,17 +23,21 @@ from featurestore.services.monitoring.aggregates import Aggregate, ProfilePlan
 from featurestore.services.monitoring.assess import Reference, ReferenceColumn
 from featurestore.services.monitoring.errors import TableNotFoundError
 from featurestore.services.monitoring.model import ColumnProfile
+from featurestore.services.offline.errors import storage_unavailable
 from featurestore.services.storage import read_delta
 
 
 def _load(
     location: str, version: int, storage_options: Mapping[str, str] | None
 ) -> DeltaTable:
+    with storage_unavailable(location):  # opening reads the log: the store must answer
+        try:
+            table = DeltaTable(location, storage_options=dict(storage_options or {}))
+        except (DeltaError, ValueError) as exc:  # TableNotFoundError: a DeltaError
+            raise TableNotFoundError(location, version) from exc
     try:
-        table = DeltaTable(location, storage_options=dict(storage_options or {}))
         table.load_as_version(version)
-    except (DeltaError, ValueError, OSError) as exc:
-        # TableNotFoundError is a DeltaError; so is an unknown or vacuumed version.
+    except (DeltaError, ValueError, OSError) as exc:  # unknown or vacuumed version
         raise TableNotFoundError(location, version) from exc
     return table
 
@@ -50,8 +54,12 @@ def open_snapshot(
 
     Raises:
         TableNotFoundError: No table there, or no such version.
+        StorageUnavailableError: The object store did not answer or refused
+            (the offline store's, STORAGE_UNAVAILABLE).
     """
-    return read_delta(_load(location, version, storage_options), columns)
+    table = _load(location, version, storage_options)
+    with storage_unavailable(location):
+        return read_delta(table, columns)
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,8 @@ def open_features(
 
     Raises:
         TableNotFoundError: No table there, or no such version.
+        StorageUnavailableError: The object store did not answer or refused
+            (the offline store's, STORAGE_UNAVAILABLE).
     """
     table = _load(location, version, storage_options)
     schema = pa.schema(table.schema().to_arrow())
@@ -118,18 +128,20 @@ def open_features(
     kept = comparable_features(schema, contract, wanted)
     if not kept:
         return FeatureSnapshot(pa.Table.from_pydict({}), {})
-    return FeatureSnapshot(read_delta(table, list(kept)), kept)
+    with storage_unavailable(location):
+        return FeatureSnapshot(read_delta(table, list(kept)), kept)
 
 
 def table_versions(
     location: str, storage_options: Mapping[str, str] | None = None
 ) -> list[int]:
     """Versions of the Delta table at `location` still in its log, oldest first."""
-    try:
-        table = DeltaTable(location, storage_options=dict(storage_options or {}))
-    except _DeltaTableNotFoundError as exc:
-        raise TableNotFoundError(location) from exc
-    return sorted(int(c["version"]) for c in table.history())
+    with storage_unavailable(location):
+        try:
+            table = DeltaTable(location, storage_options=dict(storage_options or {}))
+        except _DeltaTableNotFoundError as exc:
+            raise TableNotFoundError(location) from exc
+        return sorted(int(c["version"]) for c in table.history())
 
 
 def _q(name: str) -> str:

@@ -19,6 +19,7 @@ from featurestore.services.monitoring.errors import (
     ProfileNotFoundError,
 )
 from featurestore.services.monitoring.model import DriftScore, VersionProfile
+from featurestore.services.offline.errors import storage_unavailable
 from featurestore.services.project import Project
 from featurestore.services.storage import read_delta
 
@@ -46,14 +47,14 @@ def read_profile_rows(
     Returns:
         Every row, or those of `version`; empty when there is no profile table.
     """
-    try:
-        table = DeltaTable(
-            profile_location(location), storage_options=dict(storage_options or {})
-        )
-    except _DeltaTableNotFoundError:
-        return []
+    profiles = profile_location(location)
     where = None if version is None else f"table_version = {int(version)}"
-    rows: list[dict[str, Any]] = read_delta(table, where=where).to_pylist()
+    with storage_unavailable(profiles):
+        try:
+            table = DeltaTable(profiles, storage_options=dict(storage_options or {}))
+        except _DeltaTableNotFoundError:
+            return []
+        rows: list[dict[str, Any]] = read_delta(table, where=where).to_pylist()
     return rows
 
 
@@ -82,6 +83,8 @@ def read_profiles(
     Raises:
         InvalidTableNameError: `table` is not a name.
         ProfileNotFoundError: Nothing profiled (or not that version).
+        StorageUnavailableError: The object store did not answer or refused
+            (the offline store's, STORAGE_UNAVAILABLE).
     """
     return profiles_from(table, _rows(project, table, version))
 
@@ -106,6 +109,8 @@ def read_drift(
     Raises:
         InvalidTableNameError: `table` is not a name.
         ProfileNotFoundError: Nothing profiled (or not that version).
+        StorageUnavailableError: The object store did not answer or refused
+            (the offline store's, STORAGE_UNAVAILABLE).
     """
     rows = _rows(project, table, version)
     newest: dict[int, Any] = {}
