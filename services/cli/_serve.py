@@ -36,8 +36,6 @@ def serve(server_args: tuple[str, ...]) -> None:
     # The flags are the server's argparse parser (services/server/cli.py), so
     # this command, `python -m featurestore.services.server` and the workers
     # that supervise() starts with the same flags all take exactly the same.
-    import pydantic
-
     from featurestore.services.server.__main__ import run as run_server
     from featurestore.services.server.cli import settings_from_args
 
@@ -45,12 +43,9 @@ def serve(server_args: tuple[str, ...]) -> None:
     argv, ui_address = _ui_address(argv)
     try:
         settings = settings_from_args(argv, _SERVE_HELP, prog=prog)
-    except SystemExit as exc:  # argparse: --help (0) or a bad flag (2)
+    except SystemExit as exc:  # argparse: --help (0), a bad flag or value (2)
         code = exc.code if isinstance(exc.code, int) else USAGE
         raise click.exceptions.Exit(code) from None
-    except pydantic.ValidationError as exc:
-        click.echo(f"{prog}: {exc}", err=True)
-        raise click.exceptions.Exit(USAGE) from exc
     if ui_address is not None:
         stop_console = _console_beside(settings, ui_address, prog)
     try:

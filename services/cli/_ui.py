@@ -82,6 +82,7 @@ def ui(**values: Any) -> None:
     import pydantic
 
     from featurestore.services.auth import AuthConfigError
+    from featurestore.services.server.settings import settings_problem
     from featurestore.services.server.transport import ConfigError
     from featurestore.services.ui import UiSettings, run_console
 
@@ -93,8 +94,8 @@ def ui(**values: Any) -> None:
         settings = UiSettings(**overrides)
         code = run_console(settings)
     except pydantic.ValidationError as exc:
-        click.echo(f"featurestore ui: {exc}", err=True)
-        raise click.exceptions.Exit(USAGE) from exc
+        click.echo(f"featurestore ui: {settings_problem(exc)}", err=True)
+        raise click.exceptions.Exit(USAGE) from None
     except (ConfigError, AuthConfigError, ValueError) as exc:
         click.echo(f"featurestore ui: {exc}", err=True)
         raise click.exceptions.Exit(USAGE) from exc

@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from featurestore.services.server.settings import ServerSettings
+from pydantic import ValidationError
+
+from featurestore.services.server.settings import ServerSettings, settings_problem
 
 _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     # (flag, settings field, argparse keywords); help names the env variable.
@@ -146,10 +148,11 @@ def settings_from_args(
     ``prog`` names the command in usage and errors (``featurestore serve``).
 
     Raises:
-        SystemExit: 2 on a bad flag (argparse).
-        pydantic.ValidationError: a value out of range.
+        SystemExit: 2 on a bad flag (argparse) or a value out of range (one
+            line naming the setting).
     """
-    args = build_parser(description, prog).parse_args(argv)
+    parser = build_parser(description, prog)
+    args = parser.parse_args(argv)
     overrides = {
         field: getattr(args, field)
         for _, field, _ in _FLAGS
@@ -157,4 +160,7 @@ def settings_from_args(
     }
     if args.no_tls:
         overrides.update(tls_cert=None, tls_key=None, tls_client_ca=None)
-    return ServerSettings(**overrides)
+    try:
+        return ServerSettings(**overrides)
+    except ValidationError as exc:
+        parser.error(settings_problem(exc))

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from featurestore.services.project import (
@@ -212,3 +212,15 @@ class ServerSettings(BaseSettings):
     def training_set_write_root(self) -> str:
         """Where output_path may write (setting or the default)."""
         return self.training_set_root or join(self.data_root, "training_sets")
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """One line naming each bad setting by its flag and ``FS_`` variable and
+    what is wrong, not pydantic's dump (and not the value given: it may be a
+    secret)."""
+    problems = []
+    for error in exc.errors():
+        field = "_".join(str(part) for part in error["loc"])
+        name = f"--{field.replace('_', '-')} / FS_{field.upper()}" if field else ""
+        problems.append(f"{name}: {error['msg']}" if name else str(error["msg"]))
+    return "; ".join(problems)

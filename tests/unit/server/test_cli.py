@@ -49,3 +49,46 @@ def test_no_tls_clears_tls_from_flags_and_environment(
         None,
         None,
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "named"),
+    [
+        (["--serving-log-sample-rate", "2"], {}, "--serving-log-sample-rate"),
+        (["--serving-log-sample-rate", "nan"], {}, "--serving-log-sample-rate"),
+        ([], {"FS_SERVING_LOG": "maybe"}, "FS_SERVING_LOG"),
+        (["--workers", "0"], {}, "--workers"),
+    ],
+)
+def test_a_value_out_of_range_is_one_usage_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    env: dict[str, str],
+    named: str,
+) -> None:
+    # It was pydantic's dump (four lines and a URL), or a traceback under
+    # `python -m featurestore.services.server`.
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SystemExit) as info:
+        settings_from_args(argv, prog="featurestore serve")
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    [line] = err.splitlines()[-1:]  # argparse prints its usage above it
+    assert line.startswith("featurestore serve: error: ") and named in line
+    assert "pydantic" not in err and "Traceback" not in err
+
+
+def test_ui_names_a_bad_setting_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from featurestore.services.cli import cli
+
+    monkeypatch.setenv("FS_SERVING_LOG", "maybe")
+    result = CliRunner().invoke(cli, ["ui"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "featurestore ui: --serving-log / FS_SERVING_LOG: Input should be a valid "
+        "boolean, unable to interpret input"
+    ]
