@@ -28,6 +28,7 @@ from featurestore.services.project import (
     Project,
     ProjectConfigError,
     ProjectError,
+    config_problem,
     is_uri,
 )
 
@@ -95,7 +96,12 @@ class Locations:
                 "the demo reads its raw data locally: pass a local --data-dir",
             )
         root = Path(data_dir.resolve() if data_dir else project.data_dir)
-        config = yaml.safe_load((project.repo / FEAST_CONFIG).read_text()) or {}
+        try:
+            config = yaml.safe_load((project.repo / FEAST_CONFIG).read_text()) or {}
+        except yaml.YAMLError as exc:  # its text quotes the line (secrets too)
+            raise ProjectConfigError(
+                str(project.repo / FEAST_CONFIG), config_problem(exc)
+            ) from None
         registry = config.get("registry", "data/registry.db")
         if isinstance(registry, dict):
             registry = registry.get("path", "data/registry.db")

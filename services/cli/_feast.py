@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featurestore.services.cli._common import spinner, usage_error
+from featurestore.services.project import config_problem
 from featurestore.services.project.registry import (
     local_registry_file,
     missing_registry_message,
@@ -29,7 +30,9 @@ def feature_store(folder: Path, fs_yaml_file: Path | None = None) -> FeatureStor
         try:
             store = FeatureStore(repo_path=str(folder), fs_yaml_file=fs_yaml_file)
         except Exception as exc:  # Feast raises many types for a bad repo
-            raise usage_error(f"cannot load the Feast repo {folder}: {exc}") from exc
+            # config_problem: Feast's text quotes the file (its secrets too).
+            problem = f"cannot load the Feast repo {folder}: {config_problem(exc)}"
+            raise usage_error(problem) from None
     registry = local_registry_file(store.config, folder)
     if registry is not None and not registry.is_file():
         raise usage_error(missing_registry_message(registry, folder))

@@ -20,6 +20,11 @@ from featurestore.services.offline.errors import (
 from featurestore.services.offline.join import latest_per_key
 from featurestore.services.online.errors import ViewsNotMaterializedError
 from featurestore.services.online.writer import write_latest
+from featurestore.services.project import (
+    FEAST_CONFIG,
+    ProjectConfigError,
+    config_problem,
+)
 
 __all__ = ["UnknownViewError", "main", "materialize", "materialize_incremental"]
 
@@ -111,10 +116,11 @@ def materialize_incremental(
 
 
 def _store(repo_path: str | Path, fs_yaml_file: str | Path | None) -> FeatureStore:
-    return FeatureStore(
-        repo_path=str(repo_path),
-        fs_yaml_file=Path(fs_yaml_file) if fs_yaml_file else None,
-    )
+    config = Path(fs_yaml_file) if fs_yaml_file else Path(repo_path) / FEAST_CONFIG
+    try:
+        return FeatureStore(repo_path=str(repo_path), fs_yaml_file=config)
+    except Exception as exc:  # Feast raises many types; its text quotes the file
+        raise ProjectConfigError(str(config), config_problem(exc)) from None
 
 
 def _run(
@@ -228,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             start, end = args.dates
             counts = materialize(args.repo, start, end, views, fs_yaml_file=yaml)
-    except UnknownViewError as exc:
+    except (UnknownViewError, ProjectConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ViewsNotMaterializedError as exc:

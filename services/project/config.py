@@ -201,7 +201,7 @@ def load_config(path: Path) -> ProjectConfig:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         # from None: a traceback of the cause would print the quoted line.
-        raise ProjectConfigError(str(path), _yaml_problem(exc)) from None
+        raise ProjectConfigError(str(path), config_problem(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProjectConfigError(str(path), f"cannot read: {exc}") from exc
     if raw is None:
@@ -211,14 +211,34 @@ def load_config(path: Path) -> ProjectConfig:
     try:
         return ProjectConfig.model_validate(raw)
     except ValidationError as exc:
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ProjectConfigError(str(path), detail) from exc
+        raise ProjectConfigError(str(path), config_problem(exc)) from None
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def config_problem(exc: BaseException) -> str:
+    """What is wrong with a config file (featurestore.yaml, Feast's
+    feature_store.yaml), never a value read from it.
+
+    A YAML error gives its problem, line and column (``_yaml_problem``); a
+    pydantic error each field and what is wrong with it, not pydantic's text,
+    which repeats the input value (a password in a connection string). The
+    error's cause and context are looked through, as Feast wraps both in its
+    own errors; anything else gives its type and first line.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, yaml.YAMLError):
+            return _yaml_problem(seen)
+        if isinstance(seen, ValidationError):
+            return "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
+                for e in seen.errors()
+            )
+        seen = seen.__cause__ or seen.__context__
+    first = (str(exc).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -13,6 +13,7 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from featurestore.services.project import config_problem
 from featurestore.services.project.registry import (
     local_registry_file,
     missing_registry_message,
@@ -94,11 +95,12 @@ def check_repo(settings: ServerSettings) -> None:
     try:
         loaded = load_repo_config(repo, config)
     except Exception as exc:  # Feast raises many types for a bad file
-        # The first line only: pydantic's later lines echo the values read.
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        # config_problem: Feast's text quotes the file (its secrets too).
         raise ConfigError(
-            "INVALID_CONFIG", f"cannot load {config}: {first}", path=str(config)
-        ) from exc
+            "INVALID_CONFIG",
+            f"cannot load {config}: {config_problem(exc)}",
+            path=str(config),
+        ) from None
     registry = local_registry_file(loaded, repo)
     if registry is not None and not registry.is_file():
         raise ConfigError(

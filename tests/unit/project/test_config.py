@@ -39,6 +39,7 @@ def test_exported_members() -> None:
         "PROJECT_CONFIG",
         "TABLE_SCHEME",
         "Caches",
+        "config_problem",
         "DirectoryNotEmptyError",
         "Project",
         "ProjectConfig",
@@ -161,6 +162,68 @@ def test_a_yaml_error_names_its_line_never_the_secret(
         Project.load(repo, env={})
     assert caught.value.metadata["detail"].startswith("invalid YAML: ")
     assert _leaks(str(caught.value) + repr(caught.value.metadata)) == []
+
+
+_FEAST_STORES = {
+    # A YAML error on the line holding a Redis password; a value pydantic
+    # refuses beside it (pydantic's own text repeats the input value).
+    "yaml": (
+        "online_store:\n  type: redis\n"
+        f"  connection_string: h:6379,password={_SECRET}: x\n"
+    ),
+    "pydantic": (
+        f"online_store:\n  type: redis\n  redis_type: {_SECRET}\n"
+        f"  connection_string: h:6379,password={_SECRET}\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("store", sorted(_FEAST_STORES))
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["monitor", "freshness"],
+        ["serve"],
+        ["materialize", "--incremental", "2026-01-01"],
+    ],
+    ids=" ".join,
+)
+def test_a_bad_feature_store_yaml_never_prints_its_secrets(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    store: str,
+    command: list[str],
+) -> None:
+    # Feast's error quotes the line (YAML) or the value (pydantic): `monitor`
+    # printed "... password=<secret>: x" from a redis connection_string.
+    from click.testing import CliRunner
+
+    from featurestore.services.cli import cli
+
+    repo = _repo(tmp_path)
+    (repo / "feature_store.yaml").write_text(
+        "project: p\nprovider: local\nregistry: data/registry.db\n"
+        + _FEAST_STORES[store]
+    )
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("FS_REPO_PATH", raising=False)
+    run = CliRunner().invoke(cli, command)
+    assert run.exit_code == 2, run.output
+    assert "feature_store.yaml" in run.output or "Feast repo" in run.output
+    assert ("line 6" if store == "yaml" else "redis_type") in run.output, run.output
+    assert _leaks(run.output) == [], run.output
+    # The `python -m featurestore.services.online.materialize` alias too.
+    from featurestore.services.online.materialize import main
+
+    assert main(["2026-01-01T00:00:00", "--repo", str(repo)]) == 2
+    assert _leaks(capsys.readouterr().err) == []
+    if store == "yaml":  # the demo reads the registry's place from the file
+        from featurestore.services.demo import Locations
+
+        with pytest.raises(ProjectConfigError) as caught:
+            Locations.of(repo, None)
+        assert _leaks(str(caught.value) + repr(caught.value.metadata)) == []
 
 
 def test_no_feature_store_yaml_is_project_not_found(tmp_path: Path) -> None:
