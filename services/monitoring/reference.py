@@ -45,10 +45,21 @@ def manifest_version(contract: Contract, manifest: Path) -> int:
         raise BaselineNotFoundError(
             contract.name, f"cannot read manifest {manifest.name}: {exc}"
         ) from exc
+    if not isinstance(reads, list) or not all(isinstance(r, dict) for r in reads):
+        raise BaselineNotFoundError(
+            contract.name, f"manifest {manifest.name}: 'tables' is not a list of reads"
+        )
     for read in reads:
         named = str(read.get("contract") or "").split("@")[0]
         if contract.name in (named, Path(str(read.get("path", ""))).name):
-            return int(read["version"])
+            version = read.get("version")
+            if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+                raise BaselineNotFoundError(
+                    contract.name,
+                    f"manifest {manifest.name}: the {contract.name} table's version "
+                    f"is {version!r}, not a Delta version (an integer >= 0)",
+                )
+            return version
     raise BaselineNotFoundError(
         contract.name, f"manifest {manifest.name} read no {contract.name} table"
     )

@@ -140,3 +140,34 @@ def test_a_manifest_without_the_table_is_a_clear_error(tmp_path):
     with pytest.raises(BaselineNotFoundError) as info:
         backfill(project(tmp_path), shop)
     assert "read no shop table" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "says"),
+    [
+        ({"tables": "x"}, "'tables' is not a list"),
+        ({"tables": ["x"]}, "'tables' is not a list"),
+        ({"tables": [{"contract": "shop@1.0.0", "version": None}]}, "is None"),
+        ({"tables": [{"contract": "shop@1.0.0", "version": "x"}]}, "is 'x'"),
+        ({"tables": [{"contract": "shop@1.0.0", "version": -1}]}, "is -1"),
+        ({"tables": [{"contract": "shop@1.0.0", "version": True}]}, "is True"),
+        ({"tables": [{"contract": "shop@1.0.0", "version": 1.5}]}, "is 1.5"),
+    ],
+)
+def test_a_manifest_with_a_mistyped_field_is_a_clear_error(tmp_path, manifest, says):
+    # Each was a traceback (AttributeError, TypeError, ValueError, OverflowError).
+    from featurestore.services.contracts import parse_contract
+    from featurestore.services.monitoring import BaselineNotFoundError
+    from featurestore.services.monitoring.backfill import backfill
+    from tests.unit.monitoring._support import project
+
+    write_versions(str(tmp_path / "data" / "features" / "shop"), rows(50))
+    (tmp_path / "m.json").write_text(json.dumps(manifest))
+    block = (
+        "customProperties:\n  - property: drift\n    value:\n"
+        "      baseline: {training_set: m.json}\n"
+    )
+    shop = parse_contract(CONTRACT_YAML + block, "shop/1.0.0.yaml")
+    with pytest.raises(BaselineNotFoundError) as info:
+        backfill(project(tmp_path), shop)
+    assert "m.json" in str(info.value) and says in str(info.value)
