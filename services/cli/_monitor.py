@@ -171,6 +171,10 @@ def skew(
     from featurestore.services.offline import OfflineStoreError
     from featurestore.services.offline.errors import StorageUnavailableError
 
+    if since is not None and until is not None and since >= until:
+        raise usage_error(
+            f"--since {since.isoformat()} is not before --until {until.isoformat()}"
+        )
     store, project = _load(repo)
     _views(store, (view,))
     with answered():
@@ -190,6 +194,14 @@ def skew(
             raise click.exceptions.Exit(FAILED) from exc
     if as_json:
         echo_json([s.to_json_obj() for s in report])
+        return
+    if not log.num_rows:  # an empty table would say nothing
+        window = " ".join(
+            f"{word} {moment.isoformat()}"
+            for word, moment in (("since", since), ("until", until))
+            if moment is not None
+        )
+        click.echo(f"{view}: no served rows logged{' ' + window if window else ''}")
         return
     from rich.table import Table
 

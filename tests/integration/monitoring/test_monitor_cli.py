@@ -153,6 +153,17 @@ def test_skew_report_equals_an_independent_join(tmp_path: Path) -> None:
     assert report["tier"]["mismatches"] == 0
     table = _run("monitor", "skew", "customer_stats", "--repo", str(repo))
     assert table.exit_code == 0 and "19.23%" in table.stdout  # 5 / 26
+    # A window with no logged rows says so (it printed an empty table); one
+    # that ends before it starts is a usage error (it printed an empty table).
+    later = ("--since", "2099-01-01T00:00:00")
+    empty = _run("monitor", "skew", "customer_stats", "--repo", str(repo), *later)
+    assert empty.exit_code == 0
+    assert empty.stdout == (
+        "customer_stats: no served rows logged since 2099-01-01T00:00:00+00:00\n"
+    )
+    inverted = ("--since", "2026-12-06T19:00:00Z", "--until", "2026-12-06T18:00:00Z")
+    wrong = _run("monitor", "skew", "customer_stats", "--repo", str(repo), *inverted)
+    assert wrong.exit_code == 2 and "is not before --until" in wrong.stderr
 
 
 def test_skew_without_a_log_is_a_usage_error(tmp_path: Path) -> None:
