@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
+from deltalake.fs import DeltaStorageHandler
+from pyarrow.fs import FileType
 
 from featurestore.services.contracts import Contract
 from featurestore.services.monitoring._schema import (
@@ -29,7 +31,10 @@ from featurestore.services.monitoring.snapshot import (
     table_versions,
 )
 from featurestore.services.monitoring.store import read_profile_rows, table_location
-from featurestore.services.offline.errors import storage_unavailable
+from featurestore.services.offline.errors import (
+    StorageUnavailableError,
+    storage_unavailable,
+)
 from featurestore.services.project import Project
 
 
@@ -84,12 +89,20 @@ def backfill(
     todo = [v for v in versions if force or v not in had]
     if not todo:
         return BackfillReport(contract.name, (), (), tuple(sorted(had)))
+    # The reference starts from the oldest version still readable: vacuumed
+    # ones first are only probed (their data files), never read.
+    gone = []
+    for version in todo:
+        if not _vacuumed(location, version, options):
+            break
+        gone.append(version)
+    kept = todo[len(gone) :]
     reference = resolve_reference(
         contract, location, rows, repo=project.repo, storage_options=options,
-        fallback=todo[0],
+        fallback=kept[0] if kept else None,
     )  # fmt: skip
-    run_id, done, skipped = uuid.uuid4().hex[:12], [], []
-    for version in todo:
+    run_id, done, skipped = uuid.uuid4().hex[:12], [], gone
+    for version in kept:
         if progress is not None:
             progress(version)
         try:
@@ -98,6 +111,11 @@ def backfill(
                 storage_options=options, run_id=run_id,
             )  # fmt: skip
         except TableNotFoundError:
+            skipped.append(version)
+            continue
+        except StorageUnavailableError:
+            if not _vacuumed(location, version, options):
+                raise  # the store does not answer: not the version's fault
             skipped.append(version)
             continue
         _append(profile_location(location), new, options)
@@ -145,6 +163,20 @@ def profile_version(
     return assessment.rows(
         version, source="backfill", run_id=run_id, at=datetime.now(UTC)
     )
+
+
+def _vacuumed(location: str, version: int, options: dict[str, str]) -> bool:
+    # A version's log entry outlives its data files (VACUUM removes only the
+    # files); reading it then fails with the same OSError as a store that does
+    # not answer. Asking the store for each file tells the two apart: a file
+    # the store says is not found is vacuumed; no answer is still
+    # STORAGE_UNAVAILABLE.
+    with storage_unavailable(location):
+        table = DeltaTable(location, version=version, storage_options=dict(options))
+        added = table.get_add_actions(flatten=True).column("path")
+        paths = [str(path) for path in added.to_pylist()]
+        infos = DeltaStorageHandler(location, dict(options)).get_file_info(paths)
+    return any(info.type == FileType.NotFound for info in infos)
 
 
 def _append(location: str, rows: list[dict[str, Any]], options: dict[str, str]) -> None:
