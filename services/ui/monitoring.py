@@ -81,22 +81,42 @@ def status(console: Console, views: list[FeatureView], tables: list[str]) -> Hea
 
     # The console's project: its data root (--data-dir), not the one
     # featurestore.yaml or the environment names.
+    from featurestore.services.offline import OfflineStoreError
+
     located = project(console)
     freshness = {}
     for view in views:
-        verdict = view_freshness(
-            view,
-            located,
-            console.contracts,
-            storage_options=located.storage_options,
-        )
+        try:
+            verdict = view_freshness(
+                view,
+                located,
+                console.contracts,
+                storage_options=located.storage_options,
+            )
+        except OfflineStoreError as exc:  # the store did not answer: say so
+            freshness[view.name] = Badge("unknown", _unreadable(exc))
+            continue
         level = _FRESHNESS_LEVEL.get(verdict.verdict, "unknown")
         freshness[view.name] = Badge(level, f"{verdict.verdict}: {verdict.reason}")
-    return Health(True, "", freshness, {t: drift_verdict(console, t) for t in tables})
+    drift = {}
+    for table in tables:
+        try:
+            drift[table] = drift_verdict(console, table)
+        except OfflineStoreError as exc:
+            drift[table] = Badge("unknown", _unreadable(exc))
+    return Health(True, "", freshness, drift)
+
+
+def _unreadable(exc: Any) -> str:
+    return f"unknown: {exc.reason.value}: {exc}"
 
 
 def _scores(console: Console, table: str) -> list[Any]:
-    """Every score of ``table``: against the baseline and the previous version."""
+    """Every score of ``table``: against the baseline and the previous version.
+
+    Raises:
+        OfflineStoreError: STORAGE_UNAVAILABLE, the store did not answer.
+    """
     from featurestore.services.monitoring import MonitoringError, read_drift
 
     try:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from markupsafe import Markup
 
+from featurestore.services.offline import OfflineStoreError
 from featurestore.services.ui import monitoring, svg
 from featurestore.services.ui.access import PROJECT
 from featurestore.services.ui.console import PageError
@@ -72,6 +73,9 @@ def drift_page(request: Request, name: Name, version: Version = None) -> Respons
     except monitoring.UnknownVersionError:
         missing = f"feature table {name!r} has no profiled version {version}"
         raise PageError(404, "Not found", missing) from None
+    except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE: not the page's fault
+        why = f"{exc.reason.value}: {exc}"
+        raise PageError(503, "Storage unavailable", why) from None
     return console.render(
         request,
         "drift.html",

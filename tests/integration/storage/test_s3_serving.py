@@ -384,3 +384,35 @@ def test_cli_training_set_writes_rows_and_manifest_to_s3(
         replayed = replay(manifest, _entities(), storage)
         assert _sorted(written).equals(_sorted(replayed))
         assert written.num_rows == _entities().num_rows
+
+
+def test_the_console_shows_an_unreachable_store_as_unknown_not_an_error_page(
+    s3_side: Side, s3_server: S3Server
+) -> None:
+    # The home page and /drift read each table's drift scores from the store:
+    # a store that does not answer made them fail whole instead of saying so.
+    from tests.integration.ui._console import Browserless, start_console
+    from tests.integration.ui._project import ConsoleProject
+
+    repo = s3_side.project.repo
+    dead = {
+        **s3_server.options(inline_secret=False),
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "max_retries": "0",
+    }
+    (repo / "featurestore.yaml").write_text(
+        featurestore_yaml(s3_side.project.data_dir, dead)
+    )
+    console = start_console(ConsoleProject(repo, s3_side.project.data_dir))
+    try:
+        client = Browserless(console)
+        pages = {path: client.request(path) for path in ("/", "/drift")}
+        detail = client.request("/drift/customer_stats")
+    finally:
+        console.stop()
+    assert detail.status == 503 and "STORAGE_UNAVAILABLE" in detail.body
+    assert SECRET_KEY not in detail.body
+    for path, answer in pages.items():
+        assert answer.status == 200, (path, answer.body[-500:])
+        assert "STORAGE_UNAVAILABLE" in answer.body, path
+        assert SECRET_KEY not in answer.body
