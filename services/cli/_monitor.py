@@ -80,18 +80,26 @@ def freshness(views: tuple[str, ...], repo: Path | None, as_json: bool) -> None:
 
     Exit 1 when any view is late.
     """
-    from featurestore.services.contracts import ContractRegistry
+    from featurestore.services.contracts import ContractError, ContractRegistry
     from featurestore.services.monitoring.freshness import view_freshness
 
     store, project = _load(repo)
     contracts = ContractRegistry(project.contracts_dir)
+    options = project.storage_options
     with spinner("reading the Delta logs"), answered():
-        judged = [
-            view_freshness(
-                v, store.repo_path, contracts, storage_options=project.storage_options
-            )
-            for v in _views(store, views)
-        ]
+        try:
+            judged = [
+                view_freshness(
+                    v,
+                    store.repo_path,
+                    contracts,
+                    storage_options=options,
+                    broken_contract="raise",
+                )
+                for v in _views(store, views)
+            ]
+        except ContractError as exc:  # not "no contract": the SLA would be lost
+            raise usage_error(f"{exc.reason.value}: {exc}") from exc
     if as_json:
         echo_json([f.to_json_obj() for f in judged])
     else:

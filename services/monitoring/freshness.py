@@ -231,6 +231,7 @@ def view_freshness(
     *,
     now: datetime | None = None,
     storage_options: Mapping[str, str] | None = None,
+    broken_contract: Literal["raise", "unknown"] = "unknown",
 ) -> Freshness:
     """Judge the Delta table behind a Feast feature view against its contract.
 
@@ -239,20 +240,35 @@ def view_freshness(
     frequency) applies. Without one, the source's timestamp field is read
     and the verdict is ``unknown``. ``project`` locates the view's table: the
     project itself (its data root applied), or the Feast repo it is loaded from.
+
+    A contract that exists but cannot be read (invalid YAML or field) is never
+    taken for no contract: with ``broken_contract="unknown"`` (a list of
+    views) the verdict is ``unknown`` and the reason names the contract and
+    its error; with ``"raise"`` the ``ContractError`` propagates.
+
+    Raises:
+        ContractError: The view's contract cannot be read, with
+            ``broken_contract="raise"``.
+        StorageUnavailableError: The object store did not answer or refused.
     """
-    from featurestore.services.contracts import ContractError
+    from featurestore.services.contracts import ContractError, ContractErrorReason
     from featurestore.services.contracts.feast_link import CONTRACT_TAG
     from featurestore.services.offline._views import delta_path
     from featurestore.services.offline.errors import UnsupportedSourceError
 
     source = view.batch_source
-    contract = None
+    contract, broken = None, ""
     name = view.tags.get(CONTRACT_TAG)
     if name and contracts is not None:
         try:
             contract = contracts.get(name)
-        except ContractError:
-            contract = None
+        except ContractError as exc:
+            if exc.reason != ContractErrorReason.CONTRACT_NOT_FOUND:
+                if broken_contract == "raise":
+                    raise
+                # Judged without its SLA it would read "no contract", and an
+                # alert on the SLA would never fire: say the contract is bad.
+                broken = f"contract {name!r} cannot be read: {exc.reason.value}: {exc}"
     sla = contract.freshness_sla if contract else None
     column = sla.event_time if sla else ""
     try:
@@ -269,6 +285,7 @@ def view_freshness(
             verdict="unknown",
             reason=str(exc),
         )
-    return table_freshness(
+    judged = table_freshness(
         view.name, path, column, sla, now=now, storage_options=storage_options
     )
+    return replace(judged, reason=broken) if broken else judged

@@ -1,0 +1,87 @@
+"""A broken latest contract version is never taken for no contract.
+
+view_freshness caught every ContractError and judged the view without its
+SLA: `monitor freshness` said unknown, "no contract", exit 0, and every list
+of views (ListFreshness, metrics, console) lost the SLA, so alerts never fired.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from feast import FeatureStore
+
+from featurestore.services.cli import cli
+from featurestore.services.contracts import ContractRegistry
+from featurestore.services.monitoring.freshness import view_freshness
+from tests.integration.monitoring.test_backfill_vacuumed import _project
+from tests.integration.ui._project import FEAST, REPO
+
+pytestmark = pytest.mark.integration
+
+VIEW = """
+
+odd_view = FeatureView(name="odd", entities=[customer], ttl=timedelta(days=1),
+    schema=[Field(name="x", dtype=Float64)], online=True, tags={"contract": "odd"},
+    source=FileSource(name="odd", path=table_ref("odd"), file_format=DeltaFormat(),
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created_timestamp"))
+"""
+BROKEN = "name: odd\nversion: 1.0.1\nowner: x\ncolumns: [oops\n"
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo, _ = _project(tmp_path_factory.mktemp("broken-contract"))
+    first = repo / "contracts" / "odd" / "1.0.0.yaml"
+    first.write_text(first.read_text().replace("freshness: 2h", "freshness: 1m"))
+    with (repo / "feature_views.py").open("a") as views:
+        views.write(VIEW)
+    env = {**os.environ, "FS_DATA_DIR": str(repo / "data"), "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [FEAST, "apply"], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return repo
+
+
+def _freshness(repo: Path) -> tuple[int, str]:
+    args = ["monitor", "freshness", "odd", "--repo", str(repo), "--json"]
+    done = CliRunner().invoke(cli, args)
+    return done.exit_code, done.output
+
+
+def test_the_cli_names_a_broken_contract_and_exits_2(repo: Path) -> None:
+    code, output = _freshness(repo)
+    assert code == 1 and json.loads(output)[0]["verdict"] == "late"
+    broken = repo / "contracts" / "odd" / "1.0.1.yaml"
+    broken.write_text(BROKEN)
+    try:
+        code, output = _freshness(repo)
+    finally:
+        broken.unlink()
+    assert code == 2, output
+    assert "INVALID_YAML" in output
+    assert len(output.strip().splitlines()) == 1
+
+
+def test_a_list_of_views_judges_it_unknown_naming_the_contract(repo: Path) -> None:
+    broken = repo / "contracts" / "odd" / "1.0.1.yaml"
+    broken.write_text(BROKEN)
+    try:
+        store = FeatureStore(repo_path=str(repo))
+        judged = view_freshness(
+            store.get_feature_view("odd"),
+            repo,
+            ContractRegistry(repo / "contracts"),
+        )
+    finally:
+        broken.unlink()
+    assert judged.verdict == "unknown"
+    assert "INVALID_YAML" in judged.reason
+    assert "no contract" not in judged.reason
