@@ -59,9 +59,9 @@ def manifest_path(out: str) -> str:
 )
 @click.option(
     "--replay",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
     default=None,
-    help="rebuild from a manifest (the same Delta versions), no registry needed",
+    help="rebuild from a manifest (the same Delta versions), no registry needed; "
+    "a path or URI (s3://..., with the project's storage_options)",
 )
 @click.option(
     "--overwrite",
@@ -77,7 +77,7 @@ def manifest_path(out: str) -> str:
 @json_option
 def training_set(
     entities: Path, features: str | None, feature_service: str | None, out: str,
-    fmt: Format, replay: Path | None, overwrite: bool, full_feature_names: bool,
+    fmt: Format, replay: str | None, overwrite: bool, full_feature_names: bool,
     as_known_at: bool, repo: Path | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Join features onto entity rows as of each row's time; write the rows to
@@ -102,7 +102,7 @@ def training_set(
     _check_out(out, fmt, overwrite, storage)
     try:
         if replay is not None:
-            manifest = _manifest(replay)
+            manifest = _manifest(replay, storage)
             with spinner("replaying"):
                 from featurestore.services.offline import replay as replay_rows
 
@@ -169,16 +169,34 @@ def _join(
         return get_historical_features(store, request)
 
 
-def _manifest(path: Path) -> Manifest:
-    """The manifest at ``path``; anything else is a usage error."""
-    from featurestore.services.offline import Manifest
+def _manifest(location: str, storage: StorageOptions) -> Manifest:
+    """The manifest at ``location`` (a path, or a URI read with ``storage``);
+    anything else is a usage error.
 
+    Raises:
+        StorageUnavailableError: the object store did not answer or refused.
+    """
+    import pyarrow.fs as pafs
+
+    from featurestore.services.offline import Manifest
+    from featurestore.services.offline.errors import storage_unavailable
+    from featurestore.services.storage import is_local, local_path
+
+    if is_local(location) and not Path(local_path(location)).is_file():
+        raise usage_error(f"--replay {location}: no such manifest file")
     try:
-        return Manifest.from_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        fs, where = storage.filesystem(location)
+        with storage_unavailable(location):
+            info = fs.get_file_info(where)
+            if info.type != pafs.FileType.File:
+                raise usage_error(f"--replay {location}: no such manifest file")
+            with fs.open_input_stream(where) as source:
+                text = source.read().decode("utf-8")
+        return Manifest.from_json(text)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         # ValueError: not JSON or not UTF-8; the others: JSON of another shape.
         raise usage_error(
-            f"--replay {path} is not a training-set manifest (OUT.manifest.json "
+            f"--replay {location} is not a training-set manifest (OUT.manifest.json "
             f"as training-set writes it): {type(exc).__name__}: {exc}"
         ) from exc
 

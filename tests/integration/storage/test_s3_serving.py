@@ -376,7 +376,7 @@ def test_cli_training_set_writes_rows_and_manifest_to_s3(
             manifest = Manifest.from_json(handle.read().decode())
         if fmt == "parquet":
             with fs.open_input_file(storage.filesystem(out)[1]) as handle:
-                written = pq.read_table(handle)
+                written = written_parquet = pq.read_table(handle)
         else:
             written = DeltaTable(
                 out, storage_options=storage.for_location(out)
@@ -384,6 +384,26 @@ def test_cli_training_set_writes_rows_and_manifest_to_s3(
         replayed = replay(manifest, _entities(), storage)
         assert _sorted(written).equals(_sorted(replayed))
         assert written.num_rows == _entities().num_rows
+    # --replay reads the manifest where the command wrote it (it took only a
+    # local file: "File 's3://...' does not exist").
+    again = f"{root}/cli/again.parquet"
+    done = CliRunner().invoke(
+        cli,
+        ["training-set", "--entities", str(entities), "--replay",
+         f"{root}/cli/ts.parquet.manifest.json", "--out", again, "--json"],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    with storage.filesystem(again)[0].open_input_file(
+        storage.filesystem(again)[1]
+    ) as f:
+        assert _sorted(pq.read_table(f)).equals(_sorted(written_parquet))
+    missing = CliRunner().invoke(
+        cli,
+        ["training-set", "--entities", str(entities), "--replay",
+         f"{root}/cli/none.manifest.json", "--out", f"{root}/cli/x.parquet"],
+    )  # fmt: skip
+    assert missing.exit_code == 2
+    assert missing.stderr.endswith("none.manifest.json: no such manifest file\n")
 
 
 def test_the_console_shows_an_unreachable_store_as_unknown_not_an_error_page(
