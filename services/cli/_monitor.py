@@ -111,6 +111,8 @@ def freshness(views: tuple[str, ...], repo: Path | None, as_json: bool) -> None:
 def _freshness_table(judged: list[Any]) -> None:
     from rich.table import Table
 
+    from featurestore.services.monitoring.freshness import span
+
     colour = {"ok": "green", "late": "red", "unknown": "yellow"}
     table = Table()
     for name in ("view", "verdict", "newest event", "age", "last commit", "version"):
@@ -121,7 +123,7 @@ def _freshness_table(judged: list[Any]) -> None:
             f.view,
             f"[{colour[f.verdict]}]{f.verdict}[/]",
             _when(f.newest_event_time),
-            "-" if f.age is None else str(f.age).split(".")[0],
+            "-" if f.age is None else span(f.age),
             _when(f.newest_commit_time),
             "-" if f.version is None else str(f.version),
             f.reason,

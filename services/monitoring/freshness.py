@@ -167,17 +167,29 @@ def _judge(
         return "unknown", "no freshness SLA (no contract for this table)"
     if sla.frequency is not None and now - commit > sla.frequency:
         return "late", (
-            f"no publish for {_span(now - commit)} > frequency {_span(sla.frequency)}"
+            f"no publish for {span(now - commit)} > frequency {span(sla.frequency)}"
         )
     if newest is None:
         return "unknown", "the table has no rows"
     age = now - newest
+    if -age > FUTURE_TOLERANCE:
+        # A job's clock or time zone is off: an age below zero would pass any
+        # max age and hide a table that stopped updating.
+        return "unknown", (
+            f"newest event {span(-age)} in the future (more than "
+            f"{span(FUTURE_TOLERANCE)} ahead): check the job's clock and time zone"
+        )
     if age > sla.max_age:
-        return "late", f"newest event {_span(age)} old > max age {_span(sla.max_age)}"
-    return "ok", f"newest event {_span(age)} old <= max age {_span(sla.max_age)}"
+        return "late", f"newest event {span(age)} old > max age {span(sla.max_age)}"
+    return "ok", f"newest event {span(age)} old <= max age {span(sla.max_age)}"
 
 
-def _span(delta: timedelta) -> str:
+FUTURE_TOLERANCE = timedelta(minutes=5)
+"""How far ahead of now the newest event may be (clock skew between hosts)
+before freshness is ``unknown`` rather than judged."""
+
+
+def span(delta: timedelta) -> str:
     """A short human span: 9d4h, 3h12m, 42s (negative spans: in the future)."""
     seconds = int(delta.total_seconds())
     sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)

@@ -91,6 +91,27 @@ def test_verdict_against_the_max_age(
     assert got.version == 0
 
 
+@pytest.mark.parametrize(
+    ("ahead", "verdict"),
+    [(timedelta(minutes=4), "ok"), (timedelta(minutes=6), "unknown"),
+     (timedelta(days=3), "unknown")],
+)  # fmt: skip
+def test_a_newest_event_in_the_future_is_flagged_not_ok(
+    tmp_path: Path, ahead: timedelta, verdict: str
+) -> None:
+    # A job writing local time as UTC puts events ahead of now; they passed
+    # any max age ("newest event -2d23h old <= max age 2h"), hiding a table
+    # that stopped updating. A few minutes ahead is clock skew: still judged.
+    path = tmp_path / "t"
+    write_deltalake(str(path), _rows(timedelta(days=1), -ahead))
+    got = table_freshness("v", str(path), "event_timestamp", WEEK, now=NOW)
+    assert got.verdict == verdict
+    assert got.age == -ahead  # reported as found
+    if verdict == "unknown":
+        assert got.reason.startswith("newest event ") and "in the future" in got.reason
+        assert "check the job's clock and time zone" in got.reason
+
+
 def test_no_publish_within_the_frequency_is_late(tmp_path: Path) -> None:
     path = tmp_path / "t"
     fresh = pa.table(

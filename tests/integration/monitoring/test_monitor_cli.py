@@ -5,6 +5,7 @@ report equals an independent DuckDB computation."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -47,6 +48,13 @@ def test_freshness_command(tmp_path: Path) -> None:
     one = _run("monitor", "freshness", "customer_stats", "--repo", repo)
     assert one.exit_code == 0, one.output
     assert "customer_stats" in one.stdout and "merchant_risk" not in one.stdout
+    # The age column as the reason writes it (9d4h, 3h12m, 42s), not
+    # timedelta's "-3 days, 0:00:11".
+    said = re.search(r"newest event (\S+) old", one.stdout)
+    assert said and re.search(rf"\s{re.escape(said.group(1))}\s", one.stdout), (
+        one.stdout
+    )
+    assert one.stdout.count(said.group(1)) >= 2, one.stdout
     unknown = _run("monitor", "freshness", "nope", "--repo", repo)
     assert unknown.exit_code == 2
     assert "unknown feature view 'nope'" in unknown.stderr
