@@ -10,56 +10,20 @@ STORAGE_UNAVAILABLE (tests/integration/monitoring/test_storage_unavailable.py).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pytest
 from click.testing import CliRunner
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable
 
 from featurestore.services.cli import cli
+from tests.odd_project import odd_project
 
 pytestmark = pytest.mark.integration
 
-CONTRACT = """\
-name: odd
-version: 1.0.0
-owner: t@example.com
-entity_keys: [customer_id]
-event_timestamp: event_timestamp
-created_timestamp: created_timestamp
-freshness: 2h
-max_failure_ratio: 1
-columns:
-  - {name: customer_id, type: int64, nullable: false}
-  - {name: event_timestamp, type: timestamp, nullable: false}
-  - {name: created_timestamp, type: timestamp, nullable: false}
-  - {name: x, type: float64, nullable: true}
-"""
-
 
 def _project(root: Path) -> tuple[Path, Path]:
-    assert CliRunner().invoke(cli, ["init", str(root / "p")]).exit_code == 0
-    repo = root / "p"
-    (repo / "contracts" / "odd").mkdir(parents=True)
-    (repo / "contracts" / "odd" / "1.0.0.yaml").write_text(CONTRACT)
-    table = repo / "data" / "features" / "odd"
-    now, rows = datetime.now(UTC), 50
-    when = pa.array([now - timedelta(minutes=30)] * rows, pa.timestamp("us", tz="UTC"))
-    for seed in range(3):
-        x = np.random.default_rng(seed).normal(seed, 1.0, rows)
-        batch = pa.table(
-            {
-                "customer_id": pa.array(range(1, rows + 1), pa.int64()),
-                "event_timestamp": when,
-                "created_timestamp": when,
-                "x": pa.array(x, pa.float64()),
-            }
-        )
-        write_deltalake(str(table), batch, mode="overwrite")
-    return repo, table
+    return odd_project(root, [(seed, seed) for seed in range(3)])
 
 
 def _vacuum(table: Path) -> None:

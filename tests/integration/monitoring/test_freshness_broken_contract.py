@@ -8,8 +8,6 @@ of views (ListFreshness, metrics, console) lost the SLA, so alerts never fired.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,34 +17,19 @@ from feast import FeatureStore
 from featurestore.services.cli import cli
 from featurestore.services.contracts import ContractRegistry
 from featurestore.services.monitoring.freshness import view_freshness
-from tests.integration.monitoring.test_backfill_vacuumed import _project
-from tests.integration.ui._project import FEAST, REPO
+from tests.odd_project import odd_project
 
 pytestmark = pytest.mark.integration
 
-VIEW = """
-
-odd_view = FeatureView(name="odd", entities=[customer], ttl=timedelta(days=1),
-    schema=[Field(name="x", dtype=Float64)], online=True, tags={"contract": "odd"},
-    source=FileSource(name="odd", path=table_ref("odd"), file_format=DeltaFormat(),
-        timestamp_field="event_timestamp",
-        created_timestamp_column="created_timestamp"))
-"""
 BROKEN = "name: odd\nversion: 1.0.1\nowner: x\ncolumns: [oops\n"
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo, _ = _project(tmp_path_factory.mktemp("broken-contract"))
+    root = tmp_path_factory.mktemp("broken-contract")
+    repo, _ = odd_project(root, [(seed, seed) for seed in range(3)], apply=True)
     first = repo / "contracts" / "odd" / "1.0.0.yaml"
     first.write_text(first.read_text().replace("freshness: 2h", "freshness: 1m"))
-    with (repo / "feature_views.py").open("a") as views:
-        views.write(VIEW)
-    env = {**os.environ, "FS_DATA_DIR": str(repo / "data"), "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [FEAST, "apply"], cwd=repo, env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
     return repo
 
 
