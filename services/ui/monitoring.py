@@ -132,7 +132,10 @@ def _worst(scores: list[Any]) -> Any:
 def drift_verdict(console: Console, table: str) -> Badge:
     """The worst verdict of the newest scored version of ``table``, against
     the baseline or the previous version (as ``monitor drift`` judges it)."""
-    scores = _scores(console, table)
+    return _verdict(_scores(console, table))
+
+
+def _verdict(scores: list[Any]) -> Badge:
     if not scores:
         return Badge(
             "unknown", "no drift scores yet (no profiled version after the baseline)"
@@ -148,12 +151,24 @@ class UnknownVersionError(LookupError):
     """A drift page asked for a version of the table that was never profiled."""
 
 
-def drift_detail(
-    console: Console, table: str, version: int | None
-) -> tuple[list[int], int | None, list[FeatureDrift]]:
+@dataclass(frozen=True)
+class DriftDetail:
+    """A table's drift page, from one read of its scores and profiles."""
+
+    versions: list[int]
+    """Every profiled or scored version, oldest first."""
+    shown: int | None
+    """The version whose histograms are shown."""
+    features: list[FeatureDrift]
+    badge: Badge
+    """The table's verdict, as ``drift_verdict`` gives it."""
+
+
+def drift_detail(console: Console, table: str, version: int | None) -> DriftDetail:
     """Every profiled version, the one shown, and each feature's drift over them:
     the chart follows the scores against the baseline, the verdict is the
     worst of the feature's scores (baseline or previous) at its newest version.
+    The table's badge comes from the same scores (one read of the store).
 
     Raises:
         UnknownVersionError: ``version`` was never profiled.
@@ -169,8 +184,9 @@ def drift_detail(
     versions = sorted({p.version for p in profiles} | {s.version for s in every})
     if version is not None and version not in versions:
         raise UnknownVersionError(version)
+    badge = _verdict(every)
     if not versions:
-        return [], None, []
+        return DriftDetail([], None, [], badge)
     shown = versions[-1] if version is None else version
     profile = next((p for p in profiles if p.version == shown), None)
     features = list(dict.fromkeys(s.feature for s in scores))
@@ -199,4 +215,4 @@ def drift_detail(
                 counts=column.counts if column else (),
             )
         )
-    return versions, shown, out
+    return DriftDetail(versions, shown, out, badge)

@@ -63,25 +63,28 @@ def drift_page(request: Request, name: Name, version: Version = None) -> Respons
     with console.gate.admit(console.session(request), PROJECT):
         if name not in console.tables():
             raise PageError(404, "Not found", f"no feature table {name!r}")
-    health = monitoring.status(console, [], [name])
-    try:
-        versions, shown, features = (
-            monitoring.drift_detail(console, name, version)
-            if health.available
-            else ([], None, [])
+    if not monitoring.available():
+        return console.render(
+            request,
+            "drift.html",
+            table=name,
+            monitoring=monitoring.Health(False, monitoring.NOT_AVAILABLE),
         )
+    try:
+        detail = monitoring.drift_detail(console, name, version)
     except monitoring.UnknownVersionError:
         missing = f"feature table {name!r} has no profiled version {version}"
         raise PageError(404, "Not found", missing) from None
     except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE: not the page's fault
         why = f"{exc.reason.value}: {exc}"
         raise PageError(503, "Storage unavailable", why) from None
+    shown = detail.shown
     return console.render(
         request,
         "drift.html",
         table=name,
-        monitoring=health,
-        versions=versions,
+        monitoring=monitoring.Health(True, drift={name: detail.badge}),
+        versions=detail.versions,
         shown=shown,
-        features=[(f, *_charts(f, shown)) for f in features],
+        features=[(f, *_charts(f, shown)) for f in detail.features],
     )

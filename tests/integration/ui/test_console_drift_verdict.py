@@ -50,13 +50,14 @@ def test_the_verdict_is_the_worst_against_baseline_or_previous(drifted):
         shown = client.request("/drift/odd?version=1")
     finally:
         console.stop()
-    for body in (home, overview):
+    for body in (home, overview, page):
         # The table's badge (its title names the version; freshness ones do not).
         [(level, title)] = re.findall(
             r'class="badge (\w+)" title="(v\d+: [^"]*)"', body
         )
         assert (level, title.split(":")[0]) == ("fail", "v2"), title
         assert "previous version 1" in title, title
+    # The page's own header badge and each feature's verdict.
     feature = re.search(r'<code>x</code> <span class="badge (\w+)"', page)
     assert feature and feature.group(1) == "fail", page
     # A version never profiled is not silently swapped for the newest.
