@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from featurestore.services.storage import unreadable_because
+
 
 class LineageErrorReason(StrEnum):
     """Stable, machine-readable reasons carried by every `LineageError`."""
@@ -61,12 +63,12 @@ class TableUnreadableError(LineageError):
 
 
 class StorageUnavailableError(LineageError, ConnectionError):
-    """The object store did not answer; the message never holds its options."""
+    """The store did not answer (or a local table lost a file); the message
+    never holds the storage options."""
 
     def __init__(self, path: str) -> None:
         super().__init__(
-            f"cannot read {path}: the object store did not answer or refused "
-            "(check storage_options in featurestore.yaml)",
+            f"cannot read {path}: {unreadable_because(path)}",
             reason=LineageErrorReason.STORAGE_UNAVAILABLE,
             metadata={"path": path},
         )

@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from featurestore.services.storage import is_local
+from featurestore.services.storage import unreadable_because
 
 
 class Reason(enum.StrEnum):
@@ -247,15 +247,10 @@ class StorageUnavailableError(OfflineStoreError, ConnectionError):
     """
 
     def __init__(self, path: str) -> None:
-        why = (
-            "a file of the table is missing or unreadable (removed outside Delta, "
-            "or its permissions changed)"
-            if is_local(path)
-            else "the object store did not answer or refused "
-            "(check storage_options in featurestore.yaml)"
-        )
         super().__init__(
-            Reason.STORAGE_UNAVAILABLE, f"cannot read {path}: {why}", path=path
+            Reason.STORAGE_UNAVAILABLE,
+            f"cannot read {path}: {unreadable_because(path)}",
+            path=path,
         )
 
 

@@ -17,6 +17,7 @@ from featurestore.services.storage.uri import (
     scheme,
     to_delta_uri,
     to_spark_uri,
+    unreadable_because,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "scheme",
     "to_delta_uri",
     "to_spark_uri",
+    "unreadable_because",
 ]

@@ -22,6 +22,7 @@ __all__ = [
     "scheme",
     "to_delta_uri",
     "to_spark_uri",
+    "unreadable_because",
 ]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
@@ -111,3 +112,19 @@ def to_delta_uri(location: str) -> str:
     if kind in _DELTA_NAMES:
         return _DELTA_NAMES[kind] + location[len(kind) :]
     return location
+
+
+def unreadable_because(location: str) -> str:
+    """Why a read of ``location`` failed when the store raised ``OSError``, in
+    words safe to show a caller: a local table lost a file, a remote store did
+    not answer. Never the storage options (they may hold credentials).
+    """
+    if is_local(location):
+        return (
+            "a file of the table is missing or unreadable (removed outside Delta, "
+            "or its permissions changed)"
+        )
+    return (
+        "the object store did not answer or refused "
+        "(check storage_options in featurestore.yaml)"
+    )

@@ -42,6 +42,7 @@ def test_exported_members() -> None:
         "scheme",
         "to_delta_uri",
         "to_spark_uri",
+        "unreadable_because",
     }
 
 
@@ -172,3 +173,22 @@ def test_hadoop_s3a_settings_of_the_options() -> None:
         "fs.s3a.path.style.access": "false",
     }
     assert StorageOptions().hadoop_s3a() == {}
+
+
+@pytest.mark.parametrize(
+    ("location", "hint"),
+    [
+        ("/data/features/t", "missing or unreadable"),
+        ("file:///data/features/t", "missing or unreadable"),
+        ("s3://bucket/features/t", "check storage_options"),
+    ],
+)
+def test_one_reason_for_an_unreadable_table_in_every_package(location, hint) -> None:
+    # Lineage and the offline store say the same thing for the same location:
+    # a local table is never told to check its (unused) storage options.
+    from featurestore.services.lineage import StorageUnavailableError as LineageDown
+    from featurestore.services.offline.errors import StorageUnavailableError
+
+    said = {str(LineageDown(location)), str(StorageUnavailableError(location))}
+    assert said == {f"cannot read {location}: {storage.unreadable_because(location)}"}
+    assert hint in said.pop()
