@@ -28,6 +28,9 @@ if _version_not_supported:
 class ContractServiceStub:
     """Serves data contracts to producers and consumers: read them, validate rows
     against them, and classify changes between versions.
+    Every call may also answer UNAUTHENTICATED (missing or invalid credentials)
+    and PERMISSION_DENIED (a Feast permission refuses the action; the message
+    names the action and resource) when the server has authentication on.
     """
 
     def __init__(self, channel):
@@ -61,6 +64,9 @@ class ContractServiceStub:
 class ContractServiceServicer:
     """Serves data contracts to producers and consumers: read them, validate rows
     against them, and classify changes between versions.
+    Every call may also answer UNAUTHENTICATED (missing or invalid credentials)
+    and PERMISSION_DENIED (a Feast permission refuses the action; the message
+    names the action and resource) when the server has authentication on.
     """
 
     def ListContracts(self, request, context):
@@ -130,6 +136,9 @@ def add_ContractServiceServicer_to_server(servicer, server):
 class ContractService:
     """Serves data contracts to producers and consumers: read them, validate rows
     against them, and classify changes between versions.
+    Every call may also answer UNAUTHENTICATED (missing or invalid credentials)
+    and PERMISSION_DENIED (a Feast permission refuses the action; the message
+    names the action and resource) when the server has authentication on.
     """
 
     @staticmethod

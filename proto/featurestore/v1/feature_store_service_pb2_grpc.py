@@ -28,6 +28,9 @@ if _version_not_supported:
 class FeatureStoreServiceStub:
     """Serves features: latest values for inference, point-in-time-correct
     training sets, and the catalogue of feature views.
+    Every call may also answer UNAUTHENTICATED (missing or invalid credentials)
+    and PERMISSION_DENIED (a Feast permission refuses the action; the message
+    names the action and resource) when the server has authentication on.
     """
 
     def __init__(self, channel):
@@ -61,6 +64,9 @@ class FeatureStoreServiceStub:
 class FeatureStoreServiceServicer:
     """Serves features: latest values for inference, point-in-time-correct
     training sets, and the catalogue of feature views.
+    Every call may also answer UNAUTHENTICATED (missing or invalid credentials)
+    and PERMISSION_DENIED (a Feast permission refuses the action; the message
+    names the action and resource) when the server has authentication on.
     """
 
     def GetOnlineFeatures(self, request, context):
@@ -77,8 +83,15 @@ class FeatureStoreServiceServicer:
         """A point-in-time-correct training set, streamed as Arrow IPC, then a
         manifest that replays it exactly.
         Errors: INVALID_ARGUMENT (entity rows missing a join key or the timestamp,
-        naive or mistyped timestamps, unreadable Arrow), NOT_FOUND (unknown view,
-        feature, feature service, entity path or pinned version).
+        naive, mistyped or out-of-range timestamps, unreadable Arrow), NOT_FOUND
+        (unknown view, feature, feature service, entity path or pinned version),
+        PERMISSION_DENIED (entity_rows_path or output_path outside its root, or
+        server-side paths turned off: the message names the setting),
+        FAILED_PRECONDITION (the output cannot be written or replaces something
+        that is not a training set; a feature table lacks a column its view names
+        or holds it with the wrong type), RESOURCE_EXHAUSTED (more entity rows or
+        concurrent streams than the server's limits), UNAVAILABLE (the object
+        store holding a table, the entity rows or the output did not answer).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,6 +147,9 @@ def add_FeatureStoreServiceServicer_to_server(servicer, server):
 class FeatureStoreService:
     """Serves features: latest values for inference, point-in-time-correct
     training sets, and the catalogue of feature views.
+    Every call may also answer UNAUTHENTICATED (missing or invalid credentials)
+    and PERMISSION_DENIED (a Feast permission refuses the action; the message
+    names the action and resource) when the server has authentication on.
     """
 
     @staticmethod

@@ -29,6 +29,9 @@ class MonitoringServiceStub:
     """Watches the feature tables over time: how fresh each view's table is
     against its contract's SLA, the profile of every published version, and
     how far each version drifted.
+    Every call may also answer UNAUTHENTICATED (missing or invalid credentials)
+    and PERMISSION_DENIED (a Feast permission refuses the action; the message
+    names the action and resource) when the server has authentication on.
     """
 
     def __init__(self, channel):
@@ -63,6 +66,9 @@ class MonitoringServiceServicer:
     """Watches the feature tables over time: how fresh each view's table is
     against its contract's SLA, the profile of every published version, and
     how far each version drifted.
+    Every call may also answer UNAUTHENTICATED (missing or invalid credentials)
+    and PERMISSION_DENIED (a Feast permission refuses the action; the message
+    names the action and resource) when the server has authentication on.
     """
 
     def GetFreshness(self, request, context):
@@ -137,6 +143,9 @@ class MonitoringService:
     """Watches the feature tables over time: how fresh each view's table is
     against its contract's SLA, the profile of every published version, and
     how far each version drifted.
+    Every call may also answer UNAUTHENTICATED (missing or invalid credentials)
+    and PERMISSION_DENIED (a Feast permission refuses the action; the message
+    names the action and resource) when the server has authentication on.
     """
 
     @staticmethod
