@@ -10,10 +10,12 @@ import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
+
+from featurestore.services.monitoring.freshness import FreshnessVerdict
 
 if TYPE_CHECKING:
     from prometheus_client import Metric
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["attach", "detach"]
 
 log = logging.getLogger(__name__)
+VERDICTS = get_args(FreshnessVerdict)
+"""Every freshness verdict, one sample each per view (a Prometheus state set)."""
 _lock = threading.Lock()
 _monitors: list[Monitor] = []
 
@@ -54,6 +58,13 @@ class _TablesCollector(Collector):
             "late; absent when it cannot be judged (no contract, table or rows).",
             labels=["view"],
         )
+        verdicts = GaugeMetricFamily(
+            "feature_freshness_verdict",
+            "1 for the view's freshness verdict (ok, late or unknown), 0 for the "
+            'others: alert on verdict="unknown" too (a table that cannot be '
+            "judged has no feature_sla_ok).",
+            labels=["view", "verdict"],
+        )
         drift = GaugeMetricFamily(
             "feature_drift_score",
             "Drift of the newest profiled version per feature: against the "
@@ -83,8 +94,13 @@ class _TablesCollector(Collector):
                     age.add_metric([freshness.view], (now - newest).total_seconds())
                 if freshness.verdict != "unknown":
                     sla.add_metric([freshness.view], float(freshness.ok))
+                for verdict in VERDICTS:
+                    verdicts.add_metric(
+                        [freshness.view, verdict], float(freshness.verdict == verdict)
+                    )
         yield age
         yield sla
+        yield verdicts
         yield drift
 
 

@@ -145,6 +145,14 @@ def test_metrics_over_http(monitored: Served, metrics_port: int) -> None:
     assert age <= (finished - newest).total_seconds()
     assert after[("feature_sla_ok", (("view", "customer_stats"),))] == 1.0
     assert after[("feature_sla_ok", (("view", "merchant_risk"),))] == 0.0
+    for view, verdict in (("customer_stats", "ok"), ("merchant_risk", "late")):
+        states = {
+            state: after[
+                ("feature_freshness_verdict", (("verdict", state), ("view", view)))
+            ]
+            for state in ("ok", "late", "unknown")
+        }
+        assert states == {s: float(s == verdict) for s in states}, view
 
 
 def test_the_servers_data_dir_locates_the_tables(
