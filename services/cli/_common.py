@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from featurestore.services.project import Project
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -76,14 +80,22 @@ def spinner(text: str) -> Iterator[None]:
 def default_repo() -> Path:
     """The Feast repo: $FS_REPO_PATH, else the working directory when it holds
     feature_store.yaml, else ./feature_repo (found as the project finds it)."""
-    try:
-        from featurestore.services.project import Project, ProjectError
-    except ImportError:  # an installation without project support
+    if importlib.util.find_spec("featurestore.services.project") is None:
+        # an installation without project support
         cwd = Path.cwd()
         has_yaml = (cwd / "feature_store.yaml").is_file()
         return cwd if has_yaml else cwd / "feature_repo"
+    return project_of(None).repo
+
+
+def project_of(repo: Path | None) -> Project:
+    """The project at ``repo`` (``--repo``), else found as ``feast`` finds it;
+    a folder without feature_store.yaml or a malformed featurestore.yaml is
+    usage (exit 2) naming the folder, before any command guesses at tables."""
+    from featurestore.services.project import Project, ProjectError
+
     try:
-        return Project.discover().repo
+        return Project.discover(repo)
     except ProjectError as exc:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
 

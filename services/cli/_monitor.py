@@ -12,9 +12,9 @@ import click
 
 from featurestore.services.cli._common import (
     FAILED,
-    default_repo,
     echo_json,
     json_option,
+    project_of,
     repo_option,
     spinner,
     usage_error,
@@ -37,11 +37,8 @@ def monitor() -> None:
 
 
 def _load(repo: Path | None) -> tuple[FeatureStore, Project]:
-    from featurestore.services.project import Project
-
-    folder = repo or default_repo()
-    project = Project.load(folder)
-    return feature_store(folder), project
+    project = project_of(repo)
+    return feature_store(project.repo), project
 
 
 @contextmanager

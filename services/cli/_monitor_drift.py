@@ -12,6 +12,7 @@ from featurestore.services.cli._common import (
     FAILED,
     echo_json,
     json_option,
+    project_of,
     repo_option,
     spinner,
     usage_error,
@@ -26,9 +27,13 @@ _VERDICT_COLOUR = {"ok": "green", "warn": "yellow", "fail": "red"}
 
 
 def _project(repo: Path | None) -> Project:
-    from featurestore.services.project import Project
+    """Profiles and drift read no Feast registry: a folder with featurestore.yaml
+    is project enough; any other is found (or refused) as every command does."""
+    from featurestore.services.project import PROJECT_CONFIG, Project
 
-    return Project.load(repo) if repo else Project.discover()
+    if repo is not None and (repo / PROJECT_CONFIG).is_file():
+        return Project.load(repo)
+    return project_of(repo)
 
 
 def _read(run: Any) -> Any:

@@ -428,6 +428,23 @@ def test_monitor_before_feast_apply_is_usage_and_creates_nothing(
     assert not registry.parent.exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("freshness",), ("skew", "odd"), ("profiles", "odd"), ("drift", "odd"),
+     ("backfill", "odd")],
+)  # fmt: skip
+def test_monitor_where_there_is_no_project_says_so(
+    command: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Not "no profile for odd; run backfill" nor "contract 'odd' not found":
+    # the folder is not a project at all, and nothing is created in it.
+    code, _, err = _run(capsys, "monitor", *command, "--repo", str(tmp_path))
+    assert code == 2
+    _one_line(err, "PROJECT_NOT_FOUND")
+    assert str(tmp_path) in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def _entities(tmp_path: Path) -> Path:
     entities = tmp_path / "entities.parquet"
     rows = {"customer_id": [1], "event_timestamp": pa.array([NOW], TS)}
