@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -347,3 +348,22 @@ def test_server_settings_take_the_project(
     assert explicit.data_dir == str(tmp_path / "d")
     monkeypatch.setenv("FS_DATA_DIR", str(tmp_path / "env"))
     assert ServerSettings().data_dir == str(tmp_path / "env")
+
+
+def test_feast_apply_stays_quiet_about_table_references_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Feast's FileSource.validate logs this for every path pyarrow cannot open
+    # (feast/infra/offline_stores/file_source.py); a table reference is one.
+    feast_log = logging.getLogger("feast.infra.offline_stores.file_source")
+    ref = project_pkg.table_ref("customer_purchases")  # what a repo module calls
+    message = "Could not validate FileSource path '%s': %s"
+    with caplog.at_level(logging.WARNING, logger=feast_log.name):
+        feast_log.warning(message, ref, "Unrecognized filesystem type in URI")
+        feast_log.warning(message, "/nowhere/x", "FileSource path does not exist")
+        feast_log.warning("Timestamp field '%s' not found", "ts")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Could not validate FileSource path '/nowhere/x': "
+        "FileSource path does not exist",
+        "Timestamp field 'ts' not found",
+    ]
