@@ -108,12 +108,10 @@ def drift(table: str, version: int | None, repo: Path | None, as_json: bool) -> 
 
     Exit 1 when any score reaches its fail threshold.
     """
-    from featurestore.services.monitoring import read_drift
+    from featurestore.services.monitoring import read_drift, read_profiles
 
     project = _project(repo)
     if version is None:
-        from featurestore.services.monitoring import read_profiles
-
         found = _read(lambda: read_profiles(project, table))
         version = found[-1].version
     chosen = version
@@ -121,8 +119,17 @@ def drift(table: str, version: int | None, repo: Path | None, as_json: bool) -> 
     if as_json:
         echo_json({"table": table, "version": version,
                    "scores": [s.to_json_obj() for s in scores]})  # fmt: skip
-    else:
+    elif scores:
         _drift_table(table, version, scores)
+    else:
+        (profile,) = _read(lambda: read_profiles(project, table, chosen))
+        why = (
+            "it has no rows, nothing to score"
+            if profile.row_count == 0
+            else "nothing to compare with yet (the first version with rows is "
+            "the baseline)"
+        )
+        click.echo(f"{table} version {version}: {why}")
     if any(s.verdict == "fail" for s in scores):
         raise click.exceptions.Exit(FAILED)
 
@@ -140,9 +147,6 @@ def _drift_table(table: str, version: int, scores: list[DriftScore]) -> None:
             f"{s.score:.4f}", f"{s.warn:g}", f"{s.fail:g}",
             f"[{_VERDICT_COLOUR[s.verdict]}]{s.verdict}[/]",
         )  # fmt: skip
-    if not scores:
-        click.echo(f"{table} version {version}: nothing to compare with yet")
-        return
     print_table(out)
 
 

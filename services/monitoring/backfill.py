@@ -105,6 +105,11 @@ def backfill(
     for version in kept:
         if progress is not None:
             progress(version)
+        if reference is None:  # none yet (empty versions): this one may start it
+            reference = resolve_reference(
+                contract, location, rows, repo=project.repo,
+                storage_options=options, fallback=version,
+            )  # fmt: skip
         try:
             new = profile_version(
                 contract, location, version, reference, rows,

@@ -2,10 +2,11 @@
 
 The reference is the contract's drift baseline: a pinned Delta version, or
 the version of this table a training-set manifest read. Without one it is the
-version the table's profiles started from (the first profiled version, or the
-version a first profile was compared with). Its buckets (equal-frequency edges,
-top-k categories) and its own counts on them are computed once from its
-snapshot (DuckDB) and then carried in every later profile row.
+version the table's profiles started from (the first profiled version with
+rows, or the version a first profile was compared with), never an empty one.
+Its buckets (equal-frequency edges, top-k categories) and its own counts on
+them are computed once from its snapshot (DuckDB) and then carried in every
+later profile row.
 
 A feature the reference version lacks (a column the contract added later), or
 holds with a type of another family, has no buckets: the reference leaves it
@@ -81,11 +82,22 @@ def baseline_version(
     if baseline is not None and baseline.training_set is not None:
         path = Path(baseline.training_set)
         return manifest_version(contract, path if path.is_absolute() else repo / path)
-    if not rows:
+    # Never an empty version: its buckets would be one [-inf, inf) bucket
+    # with no rows, and no version could drift from it.
+    filled = [r for r in rows if r["row_count"]]
+    if not filled:
         return None
-    oldest = min(rows, key=lambda r: (int(r["table_version"]), r["profiled_at"]))
+    oldest = min(filled, key=lambda r: (int(r["table_version"]), r["profiled_at"]))
     started = oldest["reference_version"]
-    return int(started) if started is not None else int(oldest["table_version"])
+    if started is None or _empty(rows, int(started)):
+        return int(oldest["table_version"])
+    return int(started)
+
+
+def _empty(rows: list[dict[str, Any]], version: int) -> bool:
+    """Whether the profile rows of ``version`` say it had no rows."""
+    own = [r for r in rows if int(r["table_version"]) == version]
+    return bool(own) and not any(r["row_count"] for r in own)
 
 
 def _stored(
@@ -140,10 +152,20 @@ def resolve_reference(
         fallback: The version to start from when nothing names one (a
             publish passes the table's current version; None: no reference).
 
+    Returns:
+        None when there is no reference yet: no version named, or the version
+        the profiles would start from has no rows (the first version with
+        rows starts them).
+
     Raises:
-        BaselineNotFoundError: The baseline names a version that cannot be read.
+        BaselineNotFoundError: The baseline names a version that cannot be
+            read or has no rows.
     """
     version = baseline_version(contract, repo, rows)
+    baseline = contract.drift_block.baseline
+    pinned = baseline is not None and (
+        baseline.version is not None or baseline.training_set is not None
+    )
     version = fallback if version is None else version
     if version is None:
         return None
@@ -157,6 +179,14 @@ def resolve_reference(
             raise BaselineNotFoundError(
                 contract.name, f"version {version} of {contract.name} cannot be read"
             ) from exc
+        if snapshot.rows.num_rows == 0:
+            if pinned:
+                raise BaselineNotFoundError(
+                    contract.name,
+                    f"version {version} of {contract.name} has no rows: pin a "
+                    "version with rows (drift.baseline)",
+                )
+            return None  # not yet: the first version with rows starts it
         computed = reference_from_snapshot(snapshot.rows, version, snapshot.settings)
         found.update(computed.columns)
     return Reference(version, {n: found[n] for n in settings if n in found})

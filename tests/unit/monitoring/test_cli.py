@@ -171,3 +171,58 @@ def test_a_manifest_with_a_mistyped_field_is_a_clear_error(tmp_path, manifest, s
     with pytest.raises(BaselineNotFoundError) as info:
         backfill(project(tmp_path), shop)
     assert "m.json" in str(info.value) and says in str(info.value)
+
+
+def _project_of(root, *versions):
+    (root / "contracts" / "shop").mkdir(parents=True)
+    (root / "contracts" / "shop" / "1.0.0.yaml").write_text(CONTRACT_YAML + BLOCK)
+    (root / "featurestore.yaml").write_text("data_dir: data\n")
+    write_versions(str(root / "data" / "features" / "shop"), *versions)
+    backfill = _run("monitor", "backfill", "shop", "--repo", str(root))
+    assert backfill.exit_code == 0, backfill.output
+    return str(root)
+
+
+def _scores(repo: str, version: int) -> dict[tuple[str, str], tuple[int, float]]:
+    got = _run("monitor", "drift", "shop", "--version", str(version),
+               "--repo", repo, "--json")  # fmt: skip
+    return {
+        (s["feature"], s["against"]): (s["reference_version"], s["score"])
+        for s in json.loads(got.stdout)["scores"]
+    }
+
+
+def test_an_empty_first_version_is_not_the_baseline(tmp_path):
+    # An empty v0 made the baseline one [-inf, inf) bucket: no baseline score
+    # ever, and every score against the previous version 0.0 (drift off, said
+    # ok). The oracle: the same history without the empty version.
+    a, b = rows(300, seed=1), rows(300, shift=1.5, seed=2)
+    led = _project_of(tmp_path / "led", a.slice(0, 0), a, b)
+    plain = _project_of(tmp_path / "plain", a, b)
+    shifted = _scores(led, 2)
+    assert shifted == {
+        key: (ref + 1, score) for key, (ref, score) in _scores(plain, 1).items()
+    }
+    assert shifted[("amount", "baseline")][0] == 1
+    assert shifted[("amount", "baseline")][1] > 0.2  # the shift is seen
+
+
+def test_drift_of_an_empty_version_says_it_has_no_rows(tmp_path):
+    a = rows(300, seed=1)
+    repo = _project_of(tmp_path, a, a.slice(0, 0))
+    said = _run("monitor", "drift", "shop", "--repo", repo)
+    assert said.exit_code == 0, said.output
+    assert said.output.strip() == "shop version 1: it has no rows, nothing to score"
+
+
+def test_a_pinned_baseline_without_rows_is_refused(tmp_path):
+    a = rows(300, seed=1)
+    pinned = BLOCK.replace("top_k: 2}", "top_k: 2, baseline: {version: 0}}")
+    (tmp_path / "contracts" / "shop").mkdir(parents=True)
+    (tmp_path / "contracts" / "shop" / "1.0.0.yaml").write_text(CONTRACT_YAML + pinned)
+    (tmp_path / "featurestore.yaml").write_text("data_dir: data\n")
+    write_versions(str(tmp_path / "data" / "features" / "shop"), a.slice(0, 0), a)
+    said = _run("monitor", "backfill", "shop", "--repo", str(tmp_path))
+    assert said.exit_code == 2
+    assert "BASELINE_NOT_FOUND" in said.output and "version 0" in said.output
+    assert "has no rows" in said.output
