@@ -217,7 +217,10 @@ def _read_entries(path: Path) -> list[KeyEntry]:
             for item in document.get("keys") or ()
         ]
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        # from None: YAML's error quotes the line, a key's hash with it.
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
         raise AuthConfigError(
-            f"API key file {path.name} is not a valid key file "
+            f"API key file {path.name} is not a valid key file{at} "
             "(keys: [{id, hash, principal, roles}])"
-        ) from exc
+        ) from None

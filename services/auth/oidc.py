@@ -13,6 +13,7 @@ the issuer can rotate keys without a server restart.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import urllib.request
@@ -62,15 +63,26 @@ def check_algorithms(algorithms: Sequence[str]) -> list[str]:
 def discover_jwks_url(issuer: str, timeout_s: float = 10.0) -> str:
     """``jwks_uri`` from the issuer's ``/.well-known/openid-configuration``."""
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    shown = without_credentials(url)
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             document = json.load(response)
         found, jwks_uri = document["issuer"], str(document["jwks_uri"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise AuthConfigError(f"OIDC discovery failed at {url}: {exc}") from exc
+        why = without_credentials(str(exc)) if isinstance(exc, OSError) else exc
+        raise AuthConfigError(f"OIDC discovery failed at {shown}: {why}") from None
     if found != issuer:
-        raise AuthConfigError(f"OIDC discovery at {url} names issuer {found!r}")
+        named = without_credentials(str(found))
+        raise AuthConfigError(f"OIDC discovery at {shown} names issuer {named!r}")
     return jwks_uri
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with every URL's ``user:password@`` shown as ``***@``."""
+    return _USERINFO.sub("***@", text)
 
 
 class _FileKeys:

@@ -76,7 +76,7 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
     try:
         running = create_server(settings)
-    except ConfigError as exc:  # BIND_FAILED
+    except (ConfigError, AuthConfigError) as exc:  # BIND_FAILED; a key file gone bad
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     # Everything loaded so far (Feast, the registry, protobuf descriptors:

@@ -342,12 +342,20 @@ def build_guard(settings: ServerSettings, catalog: Catalog) -> Guard | None:
 
 
 def check_auth_settings(settings: ServerSettings) -> None:
-    """Refuse auth settings that cannot work, before anything starts.
+    """Refuse auth settings that cannot work, before anything starts: the
+    authenticator is built once and dropped, so a key file that is no key
+    file, or an issuer whose discovery fails, stops the start with one line
+    (not a traceback from each worker).
 
     Raises:
-        AuthConfigError: a missing key file, issuer or audience, or an
-            algorithm outside the asymmetric allow-list.
+        AuthConfigError: a missing or malformed key file, no issuer or
+            audience, failed OIDC discovery, or an algorithm outside the
+            asymmetric allow-list.
     """
+    _authenticator(settings)
+
+
+def _check_named(settings: ServerSettings) -> None:
     if settings.auth == "api_keys":
         if settings.api_keys_file is None or not settings.api_keys_file.is_file():
             raise AuthConfigError("auth=api_keys needs an existing api_keys_file")
@@ -360,7 +368,7 @@ def check_auth_settings(settings: ServerSettings) -> None:
 
 
 def _authenticator(settings: ServerSettings) -> Authenticator | None:
-    check_auth_settings(settings)
+    _check_named(settings)
     if settings.auth == "none":
         return None
     if settings.auth == "api_keys":
