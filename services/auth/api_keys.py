@@ -12,6 +12,7 @@ BLAKE2s digest) until the file changes, so the hot path hashes nothing.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import secrets
 import tempfile
@@ -29,6 +30,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from featurestore.services.auth._digest import token_digest
 from featurestore.services.auth.errors import AuthConfigError, AuthenticationError
 from featurestore.services.auth.principal import Principal
+
+log = logging.getLogger(__name__)
 
 PREFIX = "fsk"
 # OWASP's argon2id floor (19 MiB, t=2, p=1): keys are 256-bit random, so the
@@ -145,15 +148,22 @@ class ApiKeyAuthenticator:
     a revoked key stops working within that time.
     """
 
-    def __init__(self, path: Path, recheck_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        recheck_seconds: float = 1.0,
+        missing_grace_seconds: float = 10.0,
+    ) -> None:
         self.path = path
         self.recheck_seconds = recheck_seconds
+        self.missing_grace_seconds = missing_grace_seconds
         self._checked = float("-inf")
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._entries: dict[str, KeyEntry] = {}
         self._known: dict[bytes, Principal] = {}
-        self._reload()
+        self._missing_since: float | None = None
+        self._reload(starting=True)
 
     def authenticate(self, token: str) -> Principal:
         """The key's principal.
@@ -188,20 +198,55 @@ class ApiKeyAuthenticator:
             self._known[digest] = principal
         return principal
 
-    def _reload(self) -> None:
+    def _reload(self, starting: bool = False) -> None:
+        """Re-read the file when it changed. At start a missing or malformed
+        file is an error; later the last good keys stay while a file is being
+        rewritten (a malformed one is logged), and a file gone for longer
+        than ``missing_grace_seconds`` revokes every key until it is back."""
         try:
             info = self.path.stat()
         except OSError as exc:
-            if self._stamp is not None:
-                return  # mid-rotation (replaced by rename): keep the last keys
-            raise AuthConfigError(f"API key file unreadable: {exc.strerror}") from exc
+            if starting:
+                raise AuthConfigError(
+                    f"API key file unreadable: {exc.strerror}"
+                ) from exc
+            self._gone()
+            return
+        self._missing_since = None
         stamp = (info.st_mtime_ns, info.st_size)
         if stamp == self._stamp:
             return
-        entries = {e.id: e for e in _read_entries(self.path)}
+        try:
+            entries = {e.id: e for e in _read_entries(self.path)}
+        except AuthConfigError as exc:
+            if starting:
+                raise
+            log.error("%s: keeping the keys last read until it is fixed", exc)
+            self._stamp = stamp  # logged once per version of the file
+            return
         with self._lock:
             # A changed file may revoke keys: forget every verified key.
             self._entries, self._known, self._stamp = entries, {}, stamp
+
+    def _gone(self) -> None:
+        now = time.monotonic()
+        if self._missing_since is None:
+            self._missing_since = now
+            log.warning(
+                "API key file %s is gone: its keys stay valid for %gs (a "
+                "rotation replacing it), then every key is refused",
+                self.path.name,
+                self.missing_grace_seconds,
+            )
+        if self._stamp is not None and (
+            now - self._missing_since >= self.missing_grace_seconds
+        ):
+            with self._lock:
+                self._entries, self._known, self._stamp = {}, {}, None
+            log.error(
+                "API key file %s is still gone: every key is refused until it is back",
+                self.path.name,
+            )
 
 
 def _read_entries(path: Path) -> list[KeyEntry]:

@@ -83,6 +83,40 @@ def test_removing_a_key_from_the_file_revokes_it(tmp_path: Path) -> None:
     assert keys.authenticate(bob).name == "bob"
 
 
+def test_a_key_file_gone_revokes_every_key_after_the_grace(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Deleting the key file used to keep every key valid for good (the last
+    # keys were kept "mid-rotation", with no time limit and no log line).
+    path = tmp_path / "keys.yaml"
+    alice = add_key(path, "alice", ["reader"])
+    keys = ApiKeyAuthenticator(path, recheck_seconds=0, missing_grace_seconds=0.5)
+    assert keys.authenticate(alice).name == "alice"
+    moved = path.rename(tmp_path / "away.yaml")
+    assert keys.authenticate(alice).name == "alice"  # a rotation's moment
+    assert "keys.yaml is gone" in caplog.text
+    time.sleep(0.6)
+    with pytest.raises(AuthenticationError):
+        keys.authenticate(alice)
+    assert "every key is refused" in caplog.text
+    moved.rename(path)  # back as it was (same size and time): read again
+    assert keys.authenticate(alice).name == "alice"
+
+
+def test_a_malformed_rewrite_keeps_the_last_keys_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "keys.yaml"
+    alice = add_key(path, "alice", ["reader"])
+    keys = ApiKeyAuthenticator(path, recheck_seconds=0)
+    good = path.read_text()
+    path.write_text(good + "  - {id: 'half-written\n")
+    assert keys.authenticate(alice).name == "alice"
+    assert "not a valid key file" in caplog.text and "keeping the keys" in caplog.text
+    path.write_text(good.replace("alice", "alicia"))
+    assert keys.authenticate(alice).name == "alicia"  # fixed: read again
+
+
 def test_bearer_header_parsing() -> None:
     assert bearer_token("Bearer abc") == "abc"
     assert bearer_token("bearer  abc ") == "abc"
