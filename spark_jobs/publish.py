@@ -37,6 +37,7 @@ from featurestore.spark_jobs.profile import prepare
 from featurestore.spark_jobs.validate import (
     REASONS_COLUMN,
     ValidationResult,
+    check_quarantine_schema,
     check_table_schema,
     enforce_failure_ratio,
     enforce_min_rows,
@@ -242,7 +243,8 @@ def publish(
 
     Raises:
         ContractViolationError: wrong schema (also: a non-overwrite mode and a
-            contract the table's rows cannot keep; SCHEMA_MISMATCH), fewer rows
+            contract the table's rows cannot keep, or failing rows whose column
+            types the quarantine table holds otherwise; SCHEMA_MISMATCH), fewer rows
             than ``min_rows`` (TOO_FEW_ROWS) or too many failing rows.
         WriteConflictError: still conflicting after the retries.
         ConfigError: an unknown mode, or ``replace_partitions`` on a contract
@@ -288,6 +290,9 @@ def publish(
     try:
         enforce_min_rows(contract, result)
         if result.rows_failed:
+            if is_delta_table(df, where.quarantine):
+                held = delta_schema(df.sparkSession, where.quarantine)
+                check_quarantine_schema(contract, held, where.quarantine)
             rows = _quarantine_rows(contract, result, run_id)
             run_with_retry(
                 lambda: _quarantine(contract, rows, where.quarantine, run_id, stamp),

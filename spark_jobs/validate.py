@@ -176,6 +176,43 @@ def check_table_schema(
     )
 
 
+def check_quarantine_schema(
+    contract: Contract, quarantine: pa.Schema, location: str
+) -> None:
+    """Refuse failing rows the quarantine table cannot hold as they are.
+
+    The quarantine table keeps the rows of every contract version; a new one
+    that changes a column's type would have its failing rows cast to the
+    type an earlier contract gave the column (Delta's MERGE casts: -2.5
+    stored as -2), or fail inside Spark when no cast exists. Columns the
+    contract adds join the table; only changed types are refused, before
+    anything is written.
+
+    Raises:
+        ContractViolationError: SCHEMA_MISMATCH; metadata ``wrong_types``
+            (``col=contract:quarantine`` pairs) and ``quarantine``.
+    """
+    try:
+        check_arrow_schema(contract, quarantine, allow_extra=True)
+    except SchemaMismatchError as exc:
+        wrong = exc.metadata.get("wrong_types", "")
+    else:
+        wrong = ""
+    if not wrong:
+        return
+    label = f"{contract.name}@{contract.version}"
+    raise ContractViolationError(
+        Reason.SCHEMA_MISMATCH,
+        f"{location} holds rows failed under an earlier contract with other "
+        f"column types than {label} ({wrong}): its failing rows cannot be kept "
+        "there unchanged. Move that quarantine table aside (it keeps the earlier "
+        "rows), then run again; nothing was published",
+        contract=label,
+        quarantine=location,
+        wrong_types=wrong,
+    )
+
+
 def _partitioning(contract: Contract, table: Sequence[str]) -> str:
     if list(contract.partition_by) == list(table):
         return ""

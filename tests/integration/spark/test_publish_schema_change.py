@@ -210,3 +210,32 @@ def test_the_generic_writer_does_not_evolve_a_schema(spark, tmp_path: Path, engi
                     mode="append", metadata={})  # fmt: skip
     assert DeltaTable(location).version() == 0
     assert "units" not in DeltaTable(location).schema().to_arrow().names
+
+
+def test_failing_rows_of_a_changed_type_are_refused_not_cast_in_quarantine(
+    spark, tmp_path: Path
+):
+    # The quarantine table keeps every contract version's failing rows. A new
+    # major that changed units int64 -> float64 had its failing 1.5 merged in
+    # as 1 (Delta's MERGE casts to the table's type), publish reporting success;
+    # a change no cast covers failed inside Spark with a JVM trace.
+    location = str(tmp_path / "store_sales")
+    quarantine = tmp_path / "store_sales_quarantine"
+    first = _with_units(spark, _rows(DAY1, 1, 2, 3, 4))  # 99 fails (sales < 0)
+    _publish(spark, first, WITH_UNITS, location, "overwrite", "r0")
+    assert DeltaTable(str(quarantine)).to_pyarrow_table()["units"].to_pylist() == [-1]
+    widened = _contract("2.0.0", "{name: units, type: float64, nullable: true}")
+    frame = _frame(spark, _rows(DAY1, 5, 6, 7, 8)).withColumn("units", F.lit(1.5))
+    with pytest.raises(ContractViolationError) as info:
+        _publish(spark, frame, widened, location, "overwrite", "r1")
+    assert info.value.reason == Reason.SCHEMA_MISMATCH
+    assert info.value.metadata["wrong_types"].startswith("units=")
+    assert "Move that quarantine table aside" in str(info.value)
+    assert DeltaTable(location).version() == 0
+    assert DeltaTable(str(quarantine)).version() == 0
+    # Moved aside, the failing row is kept exactly as it came.
+    quarantine.rename(tmp_path / "store_sales_quarantine_v1")
+    report = _publish(spark, frame, widened, location, "overwrite", "r2")
+    assert report.version == 1
+    kept = DeltaTable(str(quarantine)).to_pyarrow_table()
+    assert kept["units"].to_pylist() == [1.5]
