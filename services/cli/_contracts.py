@@ -157,9 +157,11 @@ def show_command(name: str, version: str | None, as_json: bool) -> None:
     The JSON adds ``resolved``: the freshness SLA and the drift settings per
     feature column, defaults applied.
     """
+    # Parsed first, with or without --json: a file that is no valid contract
+    # is reported (exit 2) as every other command reports it, not shown as one.
+    contract = _guarded(lambda: _registry().get(name, version))
     raw: str = _guarded(lambda: _registry().raw(name, version))
     if as_json:
-        contract = _guarded(lambda: _registry().get(name, version))
         echo_json({**yaml.safe_load(raw), "resolved": _resolved(contract)})
     else:
         click.echo(raw, nl=not raw.endswith("\n"))
@@ -258,8 +260,10 @@ def validate_command(file: Path, name: str, version: str | None, as_json: bool) 
     """Judge every row of a Parquet or CSV FILE; exit 1 when any row fails
     or FILE has fewer rows than the contract's min_rows.
 
-    Rows get the verdict the Spark jobs give (same contract, same checks);
-    columns the contract lacks are ignored.
+    Rows get the verdict the Spark jobs give (same contract, same checks).
+    Columns the contract lacks are not judged; they are listed (EXTRA), since
+    publish refuses a batch holding them: the job selects the contract's
+    columns first.
     """
     contract = _guarded(lambda: _registry().get(name, version))
     table = _read_rows(file, contract)
@@ -277,6 +281,11 @@ def validate_command(file: Path, name: str, version: str | None, as_json: bool) 
             click.echo(f"SCHEMA {json.dumps(verdict['schema_problems'])}")
         if contract.too_few_rows(verdict["rows"]):
             click.echo(f"TOO_FEW_ROWS {verdict['rows']} < min_rows {contract.min_rows}")
+        if verdict["extra_columns"]:
+            click.echo(
+                f"EXTRA {','.join(verdict['extra_columns'])}\tnot judged; publish "
+                "refuses columns the contract lacks (select the contract's columns)"
+            )
     problems = verdict["failed"] or verdict["schema_problems"]
     _exit(FAILED if problems or not verdict["publishable"] else 0)
 
@@ -410,7 +419,12 @@ def _verdict(contract: Any, table: pa.Table) -> dict[str, Any]:
     )
 
     label = f"{contract.name}@{contract.version}"
-    verdict: dict[str, Any] = {"contract": label, "rows": table.num_rows}
+    extra = [n for n in table.column_names if n not in contract.column_names]
+    verdict: dict[str, Any] = {
+        "contract": label,
+        "rows": table.num_rows,
+        "extra_columns": extra,
+    }
     try:
         check_arrow_schema(contract, table.schema, allow_extra=True)
     except SchemaMismatchError as exc:

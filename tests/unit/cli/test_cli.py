@@ -125,6 +125,21 @@ def test_contracts_show_json_is_the_yaml() -> None:
     )
 
 
+def test_contracts_show_of_an_invalid_contract_is_an_error(tmp_path: Path) -> None:
+    # It printed the file and exited 0 while --json, list and the jobs refused it.
+    (tmp_path / "merchant_risk").mkdir()
+    good = (CONTRACTS / "merchant_risk" / "1.0.0.yaml").read_text()
+    (tmp_path / "merchant_risk" / "1.0.0.yaml").write_text(
+        good.replace("type: float64", "type: double", 1)
+    )
+    for extra in ((), ("--json",)):
+        code, out = _invoke(
+            "contracts", "--root", str(tmp_path), "show", "merchant_risk", *extra
+        )
+        assert code == 2, out
+        assert "INVALID" in out and "type" in out and "owner:" not in out
+
+
 @pytest.fixture
 def two_versions(tmp_path: Path) -> Path:
     """merchant_risk 1.0.0 and a 1.1.0 that drops a column (breaking)."""
@@ -254,6 +269,18 @@ def test_contracts_validate_csv_and_schema_mismatch(tmp_path: Path) -> None:
     assert code == 1
     assert "txn_count_30d" in json.loads(out)["schema_problems"]["missing"]
     assert _invoke(*base, str(tmp_path / "missing.parquet"))[0] == 2
+    # A column the contract lacks is not judged, but named: publish refuses it.
+    wide = tmp_path / "wide.csv"
+    wide.write_text(
+        csv.read_text()
+        .replace("fraud_rate_30d\n", "fraud_rate_30d,label\n", 1)
+        .replace("0.25\n", "0.25,1\n")
+    )
+    code, out = _invoke(*base, str(wide), "--json")
+    judged = json.loads(out)
+    assert (code, judged["extra_columns"], judged["failed"]) == (1, ["label"], 1)
+    code, out = _invoke(*base, str(wide))
+    assert "EXTRA label\tnot judged; publish refuses" in out
 
 
 def test_lineage_of_a_delta_table(tmp_path: Path) -> None:
