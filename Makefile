@@ -43,7 +43,7 @@ ui: $(VENV_STAMP) ## The web console (featurestore ui; FS_UI_ADDRESS, default 12
 	$(FS) ui
 
 test: $(VENV_STAMP) contracts-check proto-check loadgen-test front front-test grpcurl oidc-provider lowest ## Run every test (unit, Spark, integration, lowest versions, the wheel end to end)
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q --durations=60
 
 contracts-check: $(VENV_STAMP) ## Every contract vs its previous version; views vs contracts
 	$(FS) contracts check

@@ -135,13 +135,26 @@ def open_features(
 def table_versions(
     location: str, storage_options: Mapping[str, str] | None = None
 ) -> list[int]:
-    """Versions of the Delta table at `location` still in its log, oldest first."""
+    """Versions of the Delta table at `location` still in its log that changed
+    its data, oldest first: a VACUUM's or OPTIMIZE's own commits hold the
+    rows of the version before them, and would only be profiled again."""
     with storage_unavailable(location):
         try:
             table = DeltaTable(location, storage_options=dict(storage_options or {}))
         except _DeltaTableNotFoundError as exc:
             raise TableNotFoundError(location) from exc
-        return sorted(int(c["version"]) for c in table.history())
+        return sorted(
+            int(c["version"])
+            for c in table.history()
+            if c.get("operation") not in SAME_DATA_OPERATIONS
+        )
+
+
+SAME_DATA_OPERATIONS = frozenset(
+    {"VACUUM START", "VACUUM END", "OPTIMIZE", "SET TBLPROPERTIES",
+     "UNSET TBLPROPERTIES", "UPGRADE PROTOCOL"}
+)  # fmt: skip
+"""Delta operations whose commit leaves the table's rows as they were."""
 
 
 def _q(name: str) -> str:
