@@ -38,9 +38,9 @@ def manifest_path(out: str) -> str:
 )
 @click.option(
     "--entities",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
     required=True,
-    help="entity rows: Parquet or .csv with join keys and a tz-aware timestamp",
+    help="entity rows: Parquet or .csv with join keys and a tz-aware timestamp; "
+    "a path or URI (s3://..., with the project's storage_options)",
 )
 @click.option("--features", default=None, help="feature refs view:feature,...")
 @click.option("--feature-service", default=None, help="a feature service name")
@@ -76,7 +76,7 @@ def manifest_path(out: str) -> str:
 @repo_option()
 @json_option
 def training_set(
-    entities: Path, features: str | None, feature_service: str | None, out: str,
+    entities: str, features: str | None, feature_service: str | None, out: str,
     fmt: Format, replay: str | None, overwrite: bool, full_feature_names: bool,
     as_known_at: bool, repo: Path | None, as_json: bool,
 ) -> None:  # fmt: skip
@@ -96,9 +96,12 @@ def training_set(
 
     if replay is not None and (features or feature_service):
         raise click.UsageError("--replay takes no --features/--feature-service")
-    entity = _read_rows(entities)
     out = absolute(out)
     storage = _storage(repo)
+    try:
+        entity = _entity_rows(entities, storage)
+    except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE
+        raise usage_error(f"{exc.reason.value}: {exc}") from exc
     _check_out(out, fmt, overwrite, storage)
     try:
         if replay is not None:
@@ -167,6 +170,41 @@ def _join(
     )
     with spinner("joining"):
         return get_historical_features(store, request)
+
+
+def _entity_rows(location: str, storage: StorageOptions) -> pa.Table:
+    """The entity rows at ``location``: a local file as ``contracts validate``
+    reads it, or a Parquet or .csv object read with ``storage``.
+
+    Raises:
+        StorageUnavailableError: the object store did not answer or refused.
+    """
+    import pyarrow.csv as pa_csv
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    from featurestore.services.offline.errors import storage_unavailable
+    from featurestore.services.storage import is_local, local_path
+
+    if is_local(location):
+        path = Path(local_path(location))
+        if not path.is_file():
+            raise usage_error(f"--entities {location}: no such file")
+        return _read_rows(path)
+    fs, where = storage.filesystem(location)
+    with storage_unavailable(location):
+        if fs.get_file_info(where).type != pafs.FileType.File:
+            raise usage_error(f"--entities {location}: no such file")
+        try:
+            with fs.open_input_file(where) as source:
+                if location.lower().endswith(".csv"):
+                    return pa_csv.read_csv(source)
+                return pq.read_table(source)
+        except ValueError as exc:  # ArrowInvalid: not CSV / Parquet
+            raise usage_error(
+                f"cannot read --entities {location} as "
+                f"{'CSV' if location.lower().endswith('.csv') else 'Parquet'}: {exc}"
+            ) from exc
 
 
 def _manifest(location: str, storage: StorageOptions) -> Manifest:

@@ -404,6 +404,27 @@ def test_cli_training_set_writes_rows_and_manifest_to_s3(
     )  # fmt: skip
     assert missing.exit_code == 2
     assert missing.stderr.endswith("none.manifest.json: no such manifest file\n")
+    # --entities on the store too (it took local files only).
+    remote = f"{root}/cli/entities.parquet"
+    fs, key = storage.filesystem(remote)
+    with fs.open_output_stream(key) as handle:
+        pq.write_table(_entities(), handle)
+    from_s3 = f"{root}/cli/from_s3.parquet"
+    done = CliRunner().invoke(
+        cli,
+        ["training-set", "--entities", remote, "--feature-service", "scoring",
+         "--out", from_s3, "--json"],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    with fs.open_input_file(storage.filesystem(from_s3)[1]) as f:
+        assert _sorted(pq.read_table(f)).equals(_sorted(written_parquet))
+    gone = CliRunner().invoke(
+        cli,
+        ["training-set", "--entities", f"{root}/cli/none.parquet", "--feature-service",
+         "scoring", "--out", f"{root}/cli/y.parquet"],
+    )  # fmt: skip
+    assert gone.exit_code == 2
+    assert gone.stderr.endswith("none.parquet: no such file\n")
 
 
 def test_the_console_shows_an_unreachable_store_as_unknown_not_an_error_page(
