@@ -19,6 +19,7 @@ from featurestore.services.online import (
     OnlineStoreError,
     UnsupportedJoinKeyTypeError,
 )
+from featurestore.services.server.errors import NotFoundError
 from featurestore.services.ui.access import CATALOGUE, ONLINE
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.forms import checked_form
@@ -54,6 +55,20 @@ def _targets(console: Console) -> tuple[list[str], list[str], list[str]]:
     services = [s.name for s in console.services()]
     keys = sorted({c.name for v in views for c in v.entity_columns})
     return [v.name for v in views], services, keys
+
+
+def _view_refs(console: Console, name: str) -> list[str]:
+    """Every feature of view ``name``; for an unknown view, one reference to it.
+
+    The guard then judges an unknown view as gRPC does (permission before
+    existence): signed in first, then NOT_FOUND only for a caller who could
+    read such a view, PERMISSION_DENIED for anyone else, as for one that exists.
+    """
+    try:
+        view = console.catalog.view(name)
+    except NotFoundError:
+        return [f"{name}:{name}"]
+    return [f"{view.name}:{f.name}" for f in view.features]
 
 
 def _parse_keys(
@@ -171,9 +186,9 @@ async def lookup(request: Request) -> Response:
     if kind == "service":
         selection = SimpleNamespace(features=[], feature_service=name)
     else:
-        view = console.catalog.view(name)
-        refs = [f"{view.name}:{f.name}" for f in view.features]
-        selection = SimpleNamespace(features=refs, feature_service="")
+        selection = SimpleNamespace(
+            features=_view_refs(console, name), feature_service=""
+        )
     with console.gate.admit(console.session(request), ONLINE, selection):
         wanted = console.catalog.resolve(selection.features, selection.feature_service)
     keys = _parse_keys(wanted, form, console.settings.max_online_entity_rows)
