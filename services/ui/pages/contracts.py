@@ -30,8 +30,10 @@ def highlighted_yaml(text: str) -> Markup:
 
 
 def _views_by_contract(console: Console) -> dict[str, list[str]]:
+    """Within ``admit``: the views naming each contract that the caller may
+    DESCRIBE (the others' names are not told, as on the home page)."""
     found: dict[str, list[str]] = {}
-    for view in console.catalog.views():
+    for view in console.gate.describable(console.catalog.views()):
         contract = console.contract_of(view)
         if contract:
             found.setdefault(contract, []).append(view.name)
@@ -85,6 +87,7 @@ def contract_page(
             problem = ""
         except ContractError as exc:
             contract, problem = None, str(exc)
+        views = _views_by_contract(console).get(name, [])
     older = [v for v in versions if v != chosen]
     return console.render(
         request,
@@ -96,7 +99,7 @@ def contract_page(
         problem=problem,
         yaml=highlighted_yaml(raw),
         compare_to=older[-1] if older else None,
-        views=_views_by_contract(console).get(name, []),
+        views=views,
     )
 
 

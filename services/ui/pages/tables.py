@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from feast import FeatureView
 from markupsafe import Markup
 
 from featurestore.services.auth import PermissionDeniedError
@@ -49,8 +50,16 @@ def _counts(record: VersionRecord) -> dict[str, Any]:
     }
 
 
-def lineage_graph(console: Console, table: str, records: list[VersionRecord]) -> Markup:
-    """contract@version -> job run -> table version -> feature view -> service."""
+def lineage_graph(
+    console: Console,
+    table: str,
+    records: list[VersionRecord],
+    views: list[FeatureView],
+) -> Markup:
+    """contract@version -> job run -> table version -> feature view -> service.
+
+    ``views`` are the views over the table the caller may DESCRIBE.
+    """
     nodes: dict[str, svg.Node] = {}
     edges: list[tuple[str, str]] = []
     for record in records[:_GRAPH_VERSIONS]:
@@ -81,7 +90,7 @@ def lineage_graph(console: Console, table: str, records: list[VersionRecord]) ->
             )
             edges.append((key, run))
     latest = f"v:{records[0].version}" if records else None
-    for view in console.views_over(table):
+    for view in views:
         key = f"fv:{view.name}"
         nodes[key] = svg.Node(key, view.name, 3, f"/views/{view.name}")
         if latest:
@@ -100,6 +109,7 @@ def table_page(request: Request, name: Name, page: Page = 1) -> Response:
     console = console_of(request)
     with console.gate.admit(console.session(request), PROJECT):
         records, message = _history(console, name)
+        views = console.gate.describable(console.views_over(name))
     size = console.settings.ui_page_size
     shown = records[(page - 1) * size : page * size]
     return console.render(
@@ -111,8 +121,8 @@ def table_page(request: Request, name: Name, page: Page = 1) -> Response:
         page=page,
         pages=max(1, -(-len(records) // size)),
         total=len(records),
-        graph=lineage_graph(console, name, records) if records else "",
-        views=[v.name for v in console.views_over(name)],
+        graph=lineage_graph(console, name, records, views) if records else "",
+        views=[v.name for v in views],
     )
 
 
@@ -139,8 +149,12 @@ def _rows_allowed(console: Console, request: Request, table: str) -> str:
     try:
         with console.gate.admit(console.session(request), OFFLINE, view_refs(views)):
             return ""
-    except PermissionDeniedError as exc:
-        return f"Quarantined rows are data: {exc}."
+    except PermissionDeniedError:
+        # Not the error's text: it names a view the caller may not DESCRIBE.
+        return (
+            "Quarantined rows are data: reading them needs READ_OFFLINE on "
+            "every feature view over this table."
+        )
 
 
 @router.get("/tables/{name}/quality")

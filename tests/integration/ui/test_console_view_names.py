@@ -1,0 +1,100 @@
+"""Pages name only the feature views the caller may DESCRIBE (as the home page)."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+
+import pytest
+from feast import FeatureStore
+from feast.feature_view import FeatureView
+from feast.permissions.action import AuthzedAction
+from feast.permissions.permission import Permission
+from feast.permissions.policy import RoleBasedPolicy
+from feast.project import Project
+
+from featurestore.services.auth import add_key
+from tests.integration.ui._console import Browserless, start_console
+from tests.integration.ui._project import ConsoleProject
+
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+]
+
+HIDDEN = "merchant_risk"
+"""The view (and its contract and table) the role may not DESCRIBE."""
+
+
+@pytest.fixture(scope="module")
+def one_view_console(console_project, tmp_path_factory):
+    """The project with a role "spend" that may DESCRIBE the project and the
+    customer_spend view only; its key and an admin's."""
+    root = tmp_path_factory.mktemp("one-view")
+    project = ConsoleProject(root / "feature_repo", console_project.data)
+    shutil.copytree(console_project.repo, project.repo)
+    # Its own registry (and online store): feature_store.yaml names ../data/feast.
+    shutil.copytree(console_project.data / "feast", root / "data" / "feast")
+    FeatureStore(repo_path=str(project.repo)).apply(
+        [
+            Permission(
+                name="spend-project",
+                types=[Project],
+                actions=[AuthzedAction.DESCRIBE],
+                policy=RoleBasedPolicy(roles=["spend"]),
+            ),
+            Permission(
+                name="spend-view",
+                types=[FeatureView],
+                name_patterns=["customer_spend"],
+                actions=[AuthzedAction.DESCRIBE],
+                policy=RoleBasedPolicy(roles=["spend"]),
+            ),
+        ]
+    )
+    keys = root / "keys.yaml"
+    spend, admin = add_key(keys, "sam", ["spend"]), add_key(keys, "ada", ["admin"])
+    console = start_console(project, "--auth", "api_keys", "--api-keys-file", str(keys))
+    yield console, spend, admin
+    console.stop()
+
+
+def _signed_in(console, key: str) -> Browserless:
+    client = Browserless(console)
+    page = client.request("/login").body
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    answer = client.request("/login", {"csrf": csrf, "token": key, "next": "/"})
+    assert answer.status == 303, answer.body
+    return client
+
+
+PAGES = ["/contracts", f"/contracts/{HIDDEN}", f"/tables/{HIDDEN}"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_view_the_caller_may_not_describe_is_not_named(one_view_console, path):
+    console, spend, admin = one_view_console
+    # The admin's page names the view: the check below can see it.
+    shown = _signed_in(console, admin).request(path)
+    assert shown.status == 200 and f'href="/views/{HIDDEN}"' in shown.body
+    answer = _signed_in(console, spend).request(path)
+    assert answer.status == 200, answer.body
+    assert f"/views/{HIDDEN}" not in answer.body
+
+
+def test_the_views_the_caller_may_describe_are_still_named(one_view_console):
+    console, spend, _ = one_view_console
+    client = _signed_in(console, spend)
+    for path in ("/contracts", "/contracts/customer_spend", "/tables/customer_spend"):
+        answer = client.request(path)
+        assert answer.status == 200 and 'href="/views/customer_spend"' in answer.body
+
+
+def test_quarantine_refusal_names_no_view(one_view_console):
+    console, spend, _ = one_view_console
+    page = _signed_in(console, spend).request(f"/tables/{HIDDEN}/quality").body
+    denied = html.unescape(page.split('id="quarantine-denied"', 1)[1][:400])
+    assert "READ_OFFLINE" in denied and f"FeatureView '{HIDDEN}'" not in denied
