@@ -45,6 +45,9 @@ _HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+_HSTS = "max-age=31536000"
+"""Under TLS only (RFC 6797 has browsers ignore it over plain HTTP). No
+includeSubDomains: the console's host may have siblings it does not speak for."""
 
 
 def create_app(settings: UiSettings, console: Console | None = None) -> FastAPI:
@@ -69,6 +72,9 @@ def create_app(settings: UiSettings, console: Console | None = None) -> FastAPI:
     for router in pages.ROUTERS:
         app.include_router(router)
     _install_errors(app, console)
+    headers = dict(_HEADERS)
+    if settings.tls_enabled:
+        headers["Strict-Transport-Security"] = _HSTS
 
     @app.middleware("http")
     async def guard_and_headers(
@@ -80,7 +86,7 @@ def create_app(settings: UiSettings, console: Console | None = None) -> FastAPI:
         except Exception:  # never a stack trace in a page
             log.exception("page failed: %s %s", request.method, request.url.path)
             response = _error(console, request, 500, "Something went wrong", _OOPS)
-        for name, value in _HEADERS.items():
+        for name, value in headers.items():
             response.headers.setdefault(name, value)
         # The path only: a query may hold an OIDC code or entity keys.
         log.info(

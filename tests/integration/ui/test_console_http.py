@@ -385,6 +385,29 @@ def test_console_over_tls_sets_secure_cookies(console_project, keys, tmp_path):
         console.stop()
 
 
+def test_strict_transport_security_under_tls_only(
+    console_project, open_console, tmp_path
+):
+    ca = make_ca(tmp_path)
+    server = issue_server_cert(ca, tmp_path)
+    context = ssl.create_default_context(cafile=str(ca.cert))
+    console = start_console(
+        console_project,
+        "--tls-cert", str(server.cert), "--tls-key", str(server.key),
+        scheme="https",
+        context=context,
+    )  # fmt: skip
+    try:
+        for path in ("/", "/login", "/views/nope", "/static/console.css"):
+            answer = Browserless(console).request(path)
+            hsts = answer.headers["Strict-Transport-Security"]
+            assert hsts == "max-age=31536000", (path, hsts)
+    finally:
+        console.stop()
+    plain = Browserless(open_console).request("/")
+    assert "Strict-Transport-Security" not in plain.headers
+
+
 def test_console_beside_serve(console_project):
     grpc_port, ui_port = free_port(), free_port()
     log = console_project.repo.parent / "serve-with-console.log"
