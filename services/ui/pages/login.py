@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from featurestore.services.auth import AuthenticationError
 from featurestore.services.ui.access import (
     LOGIN_COOKIE,
+    OIDC_SIGN_IN,
     SESSION_COOKIE,
 )
 from featurestore.services.ui.console import Console, PageError
@@ -125,9 +126,11 @@ def oidc_callback(request: Request) -> Response:
         token, next_path, expires = console.oidc.finish(
             params, request.cookies.get(LOGIN_COOKIE)
         )
-        principal = console.gate.sign_in(token)
     except OidcLoginError as exc:
+        console.gate.refuse_sign_in(OIDC_SIGN_IN, str(exc))
         return _login_page(console, request, "/", str(exc), 400)
+    try:
+        principal = console.gate.sign_in(token, OIDC_SIGN_IN)
     except AuthenticationError:
         return _login_page(console, request, "/", "the issuer's token was refused", 401)
     return _signed_in(console, request, token, principal.name, next_path, expires)
