@@ -19,11 +19,17 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 _PENDING_SECONDS = 600.0
+_PENDING_LIMIT = 4096
+"""Sign-ins begun and not finished that are remembered (the oldest go first).
+``GET /login/oidc`` needs no credential, so the table must not grow with
+requests: 4096 entries of at most ~2.3 KiB (a 2 KiB next path) stay under
+10 MiB, and far more people than that do not sign in within 10 minutes."""
 _TIMEOUT_S = 10.0
 
 
@@ -58,7 +64,9 @@ class OidcLogin:
         self._secret_file = secret_file
         self._endpoints: dict[str, str] | None = None
         self._lock = threading.Lock()
-        self._pending: dict[str, _Pending] = {}
+        # Insertion order is creation order: the expired and the evicted are
+        # always at the front, so keeping the table costs O(1) per sign-in.
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
 
     def start(self, next_path: str) -> tuple[str, str]:
         """Begin a sign-in: the authorization URL and the login-cookie value."""
@@ -71,12 +79,13 @@ class OidcLogin:
         state, binding = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         now = time.time()
         with self._lock:
-            self._pending = {
-                k: v
-                for k, v in self._pending.items()
-                if now - v.created < _PENDING_SECONDS
-            }
-            self._pending[state] = _Pending(verifier, binding, next_path, now)
+            pending = self._pending
+            while pending and (
+                len(pending) >= _PENDING_LIMIT
+                or now - next(iter(pending.values())).created >= _PENDING_SECONDS
+            ):
+                pending.popitem(last=False)
+            pending[state] = _Pending(verifier, binding, next_path, now)
         query = {
             "client_id": self.client_id,
             "response_type": "code",

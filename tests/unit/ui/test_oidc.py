@@ -1,0 +1,88 @@
+"""OidcLogin against an issuer on a real loopback port that answers as told.
+
+The real provider (tests/oidc_provider) answers correctly; these cases need
+an issuer that does not (a malformed token response), or many sign-ins begun.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from featurestore.services.ui.oidc import OidcLogin, OidcLoginError
+
+
+class _Issuer(ThreadingHTTPServer):
+    answer: dict[str, Any]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Issuer
+
+    def _send(self, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._send(
+            {
+                "issuer": self.server.url,
+                "authorization_endpoint": self.server.url + "/auth",
+                "token_endpoint": self.server.url + "/token",
+            }
+        )
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self._send(self.server.answer)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def issuer() -> Iterator[_Issuer]:
+    server = _Issuer(("127.0.0.1", 0), _Handler)
+    server.answer = {"access_token": "token", "token_type": "Bearer"}
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _login(issuer: _Issuer) -> OidcLogin:
+    return OidcLogin(issuer.url, "console", "http://127.0.0.1:1/auth/callback")
+
+
+def _begin(login: OidcLogin, next_path: str = "/") -> tuple[dict[str, str], str]:
+    url, binding = login.start(next_path)
+    state = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["state"][0]
+    return {"state": state, "code": "code"}, binding
+
+
+def test_sign_ins_begun_are_bounded_the_oldest_forgotten_first(issuer):
+    # GET /login/oidc needs no credential: however often it is called, the
+    # table of sign-ins begun stays bounded (far below 10_000 entries).
+    login = _login(issuer)
+    oldest = _begin(login)
+    later = [_begin(login) for _ in range(10_000)]
+    with pytest.raises(OidcLoginError, match="unknown or expired"):
+        login.finish(*oldest)
+    assert login.finish(*later[-1])[0] == "token"
+    assert login.finish(*later[-2])[0] == "token"
