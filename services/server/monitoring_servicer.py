@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -62,18 +63,23 @@ class Monitor:
         cache_seconds: float = 10.0,
     ) -> None:
         self.catalog, self.project, self.contracts = catalog, project, contracts
-        self.storage_options: Mapping[str, str] = project.storage_options
         self.cache_seconds = cache_seconds
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
+    def located(self) -> Project:
+        """The project at the server's data root, with the storage options
+        featurestore.yaml holds now: an operator's edit (a new endpoint, a
+        rotated key) reaches every monitoring read, as it reaches the feature
+        reads, without a restart."""
+        now = Project.load(self.project.repo).storage_options
+        return replace(self.project, storage_options=now)
+
     def freshness(self, view: FeatureView) -> Freshness:
         """Judge ``view``'s table now."""
+        project = self.located()
         return view_freshness(
-            view,
-            self.project,
-            self.contracts,
-            storage_options=self.storage_options,
+            view, project, self.contracts, storage_options=project.storage_options
         )
 
     def table(self, view: FeatureView) -> str:
@@ -94,11 +100,11 @@ class Monitor:
 
     def profiles(self, view: FeatureView, version: int | None) -> list[VersionProfile]:
         """Profiles of the view's table (every version, or ``version``)."""
-        return read_profiles(self.project, self.table(view), version)
+        return read_profiles(self.located(), self.table(view), version)
 
     def drift(self, view: FeatureView, version: int | None) -> list[DriftScore]:
         """Drift scores of the view's table (every version, or ``version``)."""
-        return read_drift(self.project, self.table(view), version)
+        return read_drift(self.located(), self.table(view), version)
 
     def cached_freshness(self) -> list[Freshness]:
         """Every view's freshness, each at most ``cache_seconds`` old."""

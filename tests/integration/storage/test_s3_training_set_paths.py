@@ -11,6 +11,7 @@ endpoint, a rotated key) moves the whole request, never half of it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 
 import grpc
@@ -200,5 +201,41 @@ def test_output_and_entity_paths_follow_an_edited_storage_config(
             stub.GetHistoricalFeatures(_request(entity_rows_path=where), timeout=60)
         )
         assert replies[-1].manifest.row_count == 2
+    finally:
+        served.stop()
+
+
+def test_monitoring_follows_an_edited_storage_config(
+    s3_repo: Path, second_s3: S3Server
+) -> None:
+    # GetFreshness (and profiles, drift) kept the storage options read at
+    # startup: after the move it read the old store, or failed once its
+    # credentials were rotated away. The second store's rows are a day older.
+    from datetime import timedelta
+
+    import pyarrow.compute as pc
+
+    from featurestore.v1 import monitoring_service_pb2 as mpb
+    from featurestore.v1.monitoring_service_pb2_grpc import MonitoringServiceStub
+    from tests.integration.serving._repo import customer_rows
+
+    root = Project.load(s3_repo).data_dir
+    served = serve(apply(s3_repo), registry_refresh_seconds=0.2)
+    try:
+        stub = MonitoringServiceStub(served.channel)
+        ask = mpb.GetFreshnessRequest(name="customer_stats")
+        newest = pc.max(customer_rows()["event_timestamp"]).as_py()
+        before = stub.GetFreshness(ask, timeout=60).freshness
+        assert before.newest_event_time.ToDatetime(UTC) == newest
+        moved = {**second_s3.options(inline_secret=False)}
+        (s3_repo / "featurestore.yaml").write_text(featurestore_yaml(root, moved))
+        rows = customer_rows()
+        older = pc.subtract(rows["event_timestamp"], pa.scalar(timedelta(days=1)))
+        index = rows.schema.get_field_index("event_timestamp")
+        write_tables(
+            Project.load(s3_repo), rows.set_column(index, "event_timestamp", older)
+        )
+        after = stub.GetFreshness(ask, timeout=60).freshness
+        assert after.newest_event_time.ToDatetime(UTC) == newest - timedelta(days=1)
     finally:
         served.stop()
