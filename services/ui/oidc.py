@@ -11,8 +11,10 @@ The access token is then verified by the server's own ``OidcAuthenticator``
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import math
 import secrets
 import threading
 import time
@@ -112,14 +114,24 @@ class OidcLogin:
 
         Raises:
             OidcLoginError: an issuer error, an unknown or foreign state, a
-                wrong ``iss``, or a refused code exchange.
+                wrong ``iss``, a refused code exchange, or a malformed answer
+                (no access token, an ``expires_in`` that is no number).
         """
+        state = params.get("state", "")
         with self._lock:
-            pending = self._pending.pop(params.get("state", ""), None)
-        if pending is None or binding is None:
+            pending = self._pending.get(state)
+            if pending is None or time.time() - pending.created >= _PENDING_SECONDS:
+                pending = None
+            elif binding is not None and secrets.compare_digest(
+                pending.binding, binding
+            ):
+                # Consumed only by the browser it began in: a callback with a
+                # stolen state from anywhere else leaves the real one working.
+                del self._pending[state]
+            else:
+                raise OidcLoginError("this sign-in began in another browser")
+        if pending is None:
             raise OidcLoginError("this sign-in is unknown or expired; start again")
-        if not secrets.compare_digest(pending.binding, binding):
-            raise OidcLoginError("this sign-in began in another browser")
         if "error" in params:
             raise OidcLoginError(f"the issuer refused: {params['error'][:64]}")
         if params.get("iss", self.issuer).rstrip("/") != self.issuer:
@@ -128,9 +140,7 @@ class OidcLogin:
         token = answer.get("access_token")
         if not isinstance(token, str) or not token:
             raise OidcLoginError("the issuer returned no access token")
-        expires_in = answer.get("expires_in")
-        expiry = time.time() + float(expires_in) if expires_in else None
-        return token, pending.next_path, expiry
+        return token, pending.next_path, _expiry(answer.get("expires_in"))
 
     def _exchange(self, code: str, verifier: str) -> dict[str, Any]:
         form = {
@@ -185,3 +195,21 @@ class OidcLogin:
         if name not in endpoints:
             raise OidcLoginError(f"the issuer publishes no {name}")
         return endpoints[name]
+
+
+def _expiry(expires_in: object) -> float | None:
+    """When a token with this ``expires_in`` (RFC 6749: seconds) ends.
+
+    Raises:
+        OidcLoginError: present but not a positive finite number of seconds.
+    """
+    if expires_in is None:
+        return None
+    seconds = math.nan
+    # A number, or a string holding one (some issuers quote it); never a bool.
+    if isinstance(expires_in, int | float | str) and not isinstance(expires_in, bool):
+        with contextlib.suppress(ValueError):
+            seconds = float(expires_in)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise OidcLoginError("the issuer's token answer has no valid expires_in")
+    return time.time() + seconds

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -74,6 +75,42 @@ def _begin(login: OidcLogin, next_path: str = "/") -> tuple[dict[str, str], str]
     url, binding = login.start(next_path)
     state = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["state"][0]
     return {"state": state, "code": "code"}, binding
+
+
+def test_a_foreign_callback_does_not_consume_the_sign_in(issuer):
+    login = _login(issuer)
+    params, binding = _begin(login, "/contracts")
+    for foreign in (None, "another-browser"):
+        with pytest.raises(OidcLoginError, match="another browser"):
+            login.finish(params, foreign)
+    assert login.finish(params, binding)[:2] == ("token", "/contracts")
+    with pytest.raises(OidcLoginError, match="unknown or expired"):
+        login.finish(params, binding)  # consumed by its own browser
+
+
+@pytest.mark.parametrize("expires_in", ["abc", "nan", "inf", -5, 0, True, [300]])
+def test_a_malformed_expires_in_is_a_failed_sign_in(issuer, expires_in):
+    issuer.answer |= {"expires_in": expires_in}
+    login = _login(issuer)
+    params, binding = _begin(login)
+    with pytest.raises(OidcLoginError, match="expires_in"):
+        login.finish(params, binding)
+
+
+@pytest.mark.parametrize("expires_in", [300, 300.0, "300"])
+def test_expires_in_sets_the_expiry(issuer, expires_in):
+    issuer.answer |= {"expires_in": expires_in}
+    login = _login(issuer)
+    params, binding = _begin(login)
+    before = time.time()
+    _, _, expiry = login.finish(params, binding)
+    assert expiry is not None and before + 300 <= expiry <= time.time() + 300
+
+
+def test_without_expires_in_there_is_no_expiry(issuer):
+    login = _login(issuer)
+    params, binding = _begin(login)
+    assert login.finish(params, binding)[2] is None
 
 
 def test_sign_ins_begun_are_bounded_the_oldest_forgotten_first(issuer):
