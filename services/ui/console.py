@@ -209,9 +209,9 @@ class Console:
 
 
 def _oidc_login(settings: UiSettings) -> OidcLogin | None:
-    if settings.auth != "oidc" or not settings.ui_oidc_client_id:
+    if not settings.oidc_login:
         return None
-    assert settings.oidc_issuer is not None  # check_auth_settings ran
+    assert settings.oidc_issuer and settings.ui_oidc_client_id  # checked at start
     return OidcLogin(
         settings.oidc_issuer,
         settings.ui_oidc_client_id,

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import secrets
 import threading
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 _PENDING_SECONDS = 600.0
 _PENDING_LIMIT = 4096
 """Sign-ins begun and not finished that are remembered (the oldest go first).
@@ -33,10 +36,32 @@ _PENDING_LIMIT = 4096
 requests: 4096 entries of at most ~2.3 KiB (a 2 KiB next path) stay under
 10 MiB, and far more people than that do not sign in within 10 minutes."""
 _TIMEOUT_S = 10.0
+SECRET_SETTING = "ui_oidc_client_secret_file (--oidc-client-secret-file)"
 
 
 class OidcLoginError(Exception):
     """The sign-in did not complete; ``message`` is safe to show."""
+
+
+class OidcUnavailableError(OidcLoginError):
+    """Sign-in cannot work on this server now (its own configuration)."""
+
+
+def read_secret(path: Path) -> str:
+    """The client secret in ``path``.
+
+    Raises:
+        OidcUnavailableError: the file cannot be read or holds nothing.
+    """
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OidcUnavailableError(
+            f"{SECRET_SETTING} {str(path)!r} cannot be read ({type(exc).__name__})"
+        ) from exc
+    if not secret:
+        raise OidcUnavailableError(f"{SECRET_SETTING} {str(path)!r} is empty")
+    return secret
 
 
 @dataclass(frozen=True)
@@ -151,7 +176,15 @@ class OidcLogin:
         }
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if self._secret_file is not None:
-            secret = self._secret_file.read_text(encoding="utf-8").strip()
+            # Read per exchange: a rotated secret is used without a restart.
+            try:
+                secret = read_secret(self._secret_file)
+            except OidcUnavailableError as exc:
+                log.error("OIDC sign-in impossible: %s", exc)
+                raise OidcUnavailableError(
+                    "sign-in is unavailable: the console cannot read its client "
+                    "secret (the server log says more)"
+                ) from None
             pair = f"{urllib.parse.quote(self.client_id)}:{urllib.parse.quote(secret)}"
             headers["Authorization"] = (
                 "Basic " + base64.b64encode(pair.encode()).decode()

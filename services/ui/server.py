@@ -17,6 +17,7 @@ from featurestore.services.server.transport import (
     split_address,
 )
 from featurestore.services.ui.app import create_app
+from featurestore.services.ui.settings import check_console_settings
 
 if TYPE_CHECKING:
     from featurestore.services.ui.settings import UiSettings
@@ -33,11 +34,13 @@ def build_server(settings: UiSettings) -> uvicorn.Server:
 
     Raises:
         ConfigError: INSECURE_BIND, or TLS half-configured.
-        AuthConfigError: unusable auth settings.
+        AuthConfigError: unusable auth settings (a client secret file that
+            cannot be read included).
         ValueError: a malformed address.
     """
     check_exposure(settings, settings.ui_address)
     check_auth_settings(settings)
+    check_console_settings(settings)
     check_repo(settings)
     host, port = split_address(settings.ui_address)
     tls: dict[str, object] = {}

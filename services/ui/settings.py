@@ -6,7 +6,9 @@ from pathlib import Path
 
 from pydantic import Field
 
+from featurestore.services.auth.errors import AuthConfigError
 from featurestore.services.server.settings import ServerSettings
+from featurestore.services.ui.oidc import OidcUnavailableError, read_secret
 
 
 class UiSettings(ServerSettings):
@@ -29,7 +31,9 @@ class UiSettings(ServerSettings):
     the authorization-code flow + PKCE (FS_UI_OIDC_CLIENT_ID)."""
     ui_oidc_client_secret_file: Path | None = None
     """auth=oidc: a file holding the client secret of a confidential client
-    (FS_UI_OIDC_CLIENT_SECRET_FILE); none for a public client (PKCE only)."""
+    (FS_UI_OIDC_CLIENT_SECRET_FILE); none for a public client (PKCE only).
+    Read at start (the console refuses to start without it) and again at
+    each sign-in, so a rotated secret needs no restart."""
     ui_oidc_resource: str | None = None
     """auth=oidc: an RFC 8707 ``resource`` to ask the token for, when the
     issuer needs one to mint a token for ``oidc_audience``."""
@@ -49,3 +53,23 @@ class UiSettings(ServerSettings):
             return self.ui_public_url.rstrip("/")
         scheme = "https" if self.tls_enabled else "http"
         return f"{scheme}://{self.ui_address}"
+
+    @property
+    def oidc_login(self) -> bool:
+        """Whether the console signs people in at the OIDC issuer."""
+        return self.auth == "oidc" and bool(self.ui_oidc_client_id)
+
+
+def check_console_settings(settings: UiSettings) -> None:
+    """Refuse console settings that cannot work, before anything listens.
+
+    Raises:
+        AuthConfigError: OIDC sign-in with a client secret file that cannot
+            be read (every sign-in would fail).
+    """
+    secret = settings.ui_oidc_client_secret_file
+    if settings.oidc_login and secret is not None:
+        try:
+            read_secret(secret)
+        except OidcUnavailableError as exc:
+            raise AuthConfigError(f"auth=oidc: {exc}") from None

@@ -15,7 +15,7 @@ from featurestore.services.ui.access import (
 )
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.forms import checked_form
-from featurestore.services.ui.oidc import OidcLoginError
+from featurestore.services.ui.oidc import OidcLoginError, OidcUnavailableError
 
 router = APIRouter()
 
@@ -128,7 +128,8 @@ def oidc_callback(request: Request) -> Response:
         )
     except OidcLoginError as exc:
         console.gate.refuse_sign_in(OIDC_SIGN_IN, str(exc))
-        return _login_page(console, request, "/", str(exc), 400)
+        status = 503 if isinstance(exc, OidcUnavailableError) else 400
+        return _login_page(console, request, "/", str(exc), status)
     try:
         principal = console.gate.sign_in(token, OIDC_SIGN_IN)
     except AuthenticationError:
