@@ -156,7 +156,10 @@ def test_navigation_through_every_page(page, open_console):
     ).click()
     wait_for(page, lambda d: h1(d) == "Drift")
     click_link(page, "customer_spend")
-    wait_for(page, lambda d: h1(d) == "Drift of customer_spend")
+    wait_for(page, lambda d: h1(d).startswith("Drift of customer_spend"))
+    # The table's verdict badge sits in the heading.
+    badge = page.find_element(_by("CSS_SELECTOR"), "h1 .badge")
+    assert badge.text in ("ok", "warn", "fail", "unknown"), badge.text
     cards = page.find_elements(_by("CSS_SELECTOR"), ".feature-drift")
     assert cards, "the publishes profiled the table"
     for card in cards:
