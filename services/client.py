@@ -42,6 +42,15 @@ class TrainingSet:
         """The rows as a pandas DataFrame."""
         return self.table.to_pandas()
 
+    @property
+    def pins(self) -> dict[str, int]:
+        """The Delta version each view was read at: ``pins=`` to replay it."""
+        return _manifest_pins(self.manifest)
+
+
+def _manifest_pins(manifest: Mapping[str, Any]) -> dict[str, int]:
+    return {str(t["view"]): int(t["version"]) for t in manifest.get("tables", ())}
+
 
 class FeatureStoreClient:
     """Calls FeatureStoreService and ContractService on one channel.
@@ -191,9 +200,10 @@ class FeatureStoreClient:
         timestamp_column: str = "event_timestamp",
         full_feature_names: bool = False,
         as_known_at: bool = False,
-        pins: Mapping[str, int | datetime] | None = None,
+        pins: Mapping[str, Any] | None = None,
         output_path: str = "",
         output_format: str = "",
+        overwrite: bool = False,
     ) -> TrainingSet:
         """A point-in-time-correct training set, streamed as Arrow.
 
@@ -205,9 +215,11 @@ class FeatureStoreClient:
             timestamp_column: The entity timestamp column.
             full_feature_names: Name columns "view__feature".
             as_known_at: Only count feature rows created by the entity time.
-            pins: view -> Delta version or timestamp to read.
+            pins: view -> Delta version or timestamp to read; or a training
+                set's manifest (``training.manifest``), read at its versions.
             output_path: Also write the result there (server side).
             output_format: "parquet" or "delta" with output_path.
+            overwrite: Replace the training set already at output_path.
         """
         request = fs_pb.GetHistoricalFeaturesRequest(
             features=list(features),
@@ -217,6 +229,7 @@ class FeatureStoreClient:
             as_known_at=as_known_at,
             output_path=output_path,
             output_format=_output_format(output_format),
+            overwrite=overwrite,
         )
         if isinstance(entity_rows, str):
             request.entity_rows_path = entity_rows
@@ -227,6 +240,8 @@ class FeatureStoreClient:
                 else entity_rows
             )
             request.entity_rows_arrow = write_ipc(table)
+        if pins is not None and isinstance(pins.get("tables"), list):  # a manifest
+            pins = _manifest_pins(pins)
         for view, pin in (pins or {}).items():
             if isinstance(pin, datetime):
                 request.pins[view].timestamp.FromDatetime(pin)

@@ -86,9 +86,15 @@ def test_pinned_version_replays_after_the_table_changes(
             ["merchant_risk:txn_count_30d"],
             pins={"merchant_risk": pinned_version},
         )
+        # README: the manifest goes back as pins= (it raised ValueError).
+        from_manifest = client.get_historical_features(
+            entity, ["merchant_risk:txn_count_30d"], pins=before.manifest
+        )
+    assert before.pins == {"merchant_risk": pinned_version}
     assert before.table.column("txn_count_30d").to_pylist() == [40]
     assert current.table.column("txn_count_30d").to_pylist() == [41]
     assert replayed.table.equals(before.table)
+    assert from_manifest.table.equals(before.table)
 
 
 def test_entity_rows_from_a_parquet_path_and_written_output(
@@ -107,6 +113,19 @@ def test_entity_rows_from_a_parquet_path_and_written_output(
         )
     assert pq.read_table(out).equals(result.table)
     assert result.table.num_rows == 5
+    # Again: refused unless the client says overwrite (it had no such option).
+    with FeatureStoreClient(served_repo.address) as client:
+        with pytest.raises(grpc.RpcError) as refused:
+            client.get_historical_features(
+                str(folder / "entities.parquet"), ["customer_spend:spend_1h"],
+                output_path=str(out), output_format="parquet",
+            )  # fmt: skip
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        again = client.get_historical_features(
+            str(folder / "entities.parquet"), ["customer_spend:count_1h"],
+            output_path=str(out), output_format="parquet", overwrite=True,
+        )  # fmt: skip
+    assert pq.read_table(out).equals(again.table)
 
 
 def _stream(
