@@ -102,6 +102,8 @@ def training_set(
         entity = _entity_rows(entities, storage)
     except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
+    if entity.num_rows == 0:  # as GetHistoricalFeatures refuses them
+        raise usage_error(f"--entities {entities} has no rows: nothing to join")
     _check_out(out, fmt, overwrite, storage)
     try:
         if replay is not None:

@@ -23,6 +23,7 @@ class Reason(enum.StrEnum):
     INVALID_REQUEST = "INVALID_REQUEST"
     UNSUPPORTED_SOURCE = "UNSUPPORTED_SOURCE"
     FEATURE_VIEW_NOT_FOUND = "FEATURE_VIEW_NOT_FOUND"
+    FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
     FEATURE_SERVICE_NOT_FOUND = "FEATURE_SERVICE_NOT_FOUND"
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
 
@@ -224,6 +225,20 @@ class FeatureViewNotFoundError(OfflineStoreError, LookupError):
             Reason.FEATURE_VIEW_NOT_FOUND,
             f"feature view {view!r} is not registered",
             view=view,
+        )
+
+
+class FeatureNotFoundError(OfflineStoreError, LookupError):
+    """A reference names a feature its view does not define (a column of the
+    table that is no feature, such as a timestamp or join key, included)."""
+
+    def __init__(self, view: str, feature: str, known: list[str]) -> None:
+        super().__init__(
+            Reason.FEATURE_NOT_FOUND,
+            f"unknown feature {view}:{feature!s} (view {view!r} has: "
+            f"{', '.join(known) or 'no features'})",
+            view=view,
+            feature=feature,
         )
 
 

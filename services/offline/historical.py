@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from featurestore.services.offline._views import project_of, read_view
 from featurestore.services.offline.errors import (
+    FeatureNotFoundError,
     FeatureViewNotFoundError,
 )
 from featurestore.services.offline.join import (
@@ -135,6 +136,7 @@ def get_historical_features(
 
     Raises:
         FeatureViewNotFoundError: A ref or pin names an unknown view.
+        FeatureNotFoundError: A ref names a feature its view does not define.
         InvalidRequestError: A ref is malformed.
         VersionNotFoundError: A pin names no existing snapshot.
     """
@@ -234,6 +236,11 @@ def _group_refs(
     for view, features in group_refs(refs).items():
         if view not in known:
             raise FeatureViewNotFoundError(view)
+        defined = [f.name for f in known[view].features]
+        for feature in features:
+            if feature not in defined:
+                # Not a column lookup: a timestamp or join key is no feature.
+                raise FeatureNotFoundError(view, feature, defined)
         views[view] = (known[view], features)
     return views
 

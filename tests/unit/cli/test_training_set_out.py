@@ -254,6 +254,41 @@ def test_a_view_naming_a_column_its_table_lacks_is_one_line_usage(
 
 
 @pytest.mark.parametrize(
+    "feature",
+    ["created_timestamp", "event_timestamp", "customer_id", "nope"],
+)
+def test_a_reference_to_no_feature_of_its_view_is_one_line_usage(
+    project: Project, outs: Path, capsys: pytest.CaptureFixture[str], feature: str
+) -> None:
+    # customer_purchases:created_timestamp wrote the table's column as a
+    # feature; :nope blamed the table (FEATURE_COLUMN_MISSING); :customer_id
+    # said the output column appeared twice. The server says NOT_FOUND to all.
+    out = outs / "refs.parquet"
+    code, stdout, err = _training_set(capsys, project, out, "--features",
+                                      f"customer_purchases:{feature}")  # fmt: skip
+    assert (code, stdout) == (2, "")
+    _one_line(err, "FEATURE_NOT_FOUND", f"unknown feature customer_purchases:{feature}",
+              "has: purchase_count_1d, amount_1d")  # fmt: skip
+    assert not list(outs.iterdir())
+
+
+def test_an_entity_file_without_rows_is_one_line_usage(
+    project: Project, outs: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # It wrote an empty training set (exit 0); the server refuses no rows.
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pq.read_table(project.entities).slice(0, 0), empty)
+    code = main(
+        ["training-set", "--repo", str(project.repo), "--entities", str(empty),
+         "--out", str(outs / "e.parquet"), "--features", FEATURES]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (2, "")
+    _one_line(captured.err, "has no rows")
+    assert not list(outs.iterdir())
+
+
+@pytest.mark.parametrize(
     ("column", "values", "found", "expected"),
     [
         ("event_timestamp", pa.array(["2026-10-31", "2026-10-31"]), "string",

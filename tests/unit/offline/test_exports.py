@@ -10,7 +10,8 @@ def test_exported_members():
         [
             "DeltaOfflineStore", "DeltaOfflineStoreConfig", "DeltaRetrievalJob",
             "EntityColumnMissingError", "FeatureColumnMissingError",
-            "FeatureColumnTypeError", "FeatureServiceNotFoundError",
+            "FeatureColumnTypeError", "FeatureNotFoundError",
+            "FeatureServiceNotFoundError",
             "FeatureViewNotFoundError", "HistoricalRequest", "HistoricalResult",
             "InvalidRequestError", "InvalidTimestampError", "JoinedRows", "Manifest",
             "NaiveTimestampError", "OfflineStoreError", "Reason", "Snapshot",
