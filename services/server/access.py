@@ -328,15 +328,19 @@ class Guard:
 def build_guard(settings: ServerSettings, catalog: Catalog) -> Guard | None:
     """The guard the settings ask for; None when there is nothing to do.
 
-    With ``auth: none`` and no audit log every call is let through untouched
-    (as Feast's ``no_auth``: permissions in the registry are not enforced).
+    With ``auth: none``, no audit log and no serving log every call is let
+    through untouched (as Feast's ``no_auth``: permissions in the registry are
+    not enforced); with only a serving log, calls are let through but carry
+    their request id.
 
     Raises:
         AuthConfigError: auth settings missing or unusable.
     """
     audit = AuditLog(settings.audit_log) if settings.audit_log else None
     authenticator = _authenticator(settings)
-    if authenticator is None and audit is None:
+    # A serving log stamps each row with the call's request id (the caller's
+    # x-request-id), which only a guarded call carries.
+    if authenticator is None and audit is None and not settings.serving_log:
         return None
     return Guard(authenticator, catalog, audit)
 
