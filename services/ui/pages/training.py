@@ -27,6 +27,7 @@ from featurestore.services.offline.training_sets import (
     stored_manifest,
     training_set_kind,
 )
+from featurestore.services.server.errors import NotFoundError
 from featurestore.services.ui.access import PROJECT
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.pages.login import console_of
@@ -173,6 +174,26 @@ def training_sets(console: Console) -> tuple[list[TrainingSet], str]:
     return out, "" if out else "No training sets under the root yet."
 
 
+def _describable(console: Console, found: list[TrainingSet]) -> list[TrainingSet]:
+    """Within ``admit``: the sets whose manifest names only feature views the
+    caller may DESCRIBE (a manifest lists every view its set read; an unknown
+    view is judged as a stand-in, as the lookup page does)."""
+    out = []
+    for t in found:
+        names = {r.view for r in t.manifest.tables} if t.manifest else set()
+        views = []
+        for name in sorted(names):
+            try:
+                views.append(console.catalog.view(name))
+            except NotFoundError:
+                stand_in = console.catalog.stand_in(name)
+                if stand_in is not None:
+                    views.append(stand_in)
+        if len(console.gate.describable(views)) == len(views):
+            out.append(t)
+    return out
+
+
 def replay_command(name: str) -> str:
     """The command that rebuilds a training set from its saved manifest."""
     saved = shlex.quote(manifest_filename(name))
@@ -193,6 +214,7 @@ def training_page(request: Request) -> Response:
     console = console_of(request)
     with console.gate.admit(console.session(request), PROJECT):
         found, message = training_sets(console)
+        found = _describable(console, found)
     return console.render(
         request,
         "training.html",
@@ -209,6 +231,7 @@ def manifest_download(
     console = console_of(request)
     with console.gate.admit(console.session(request), PROJECT):
         found, _ = training_sets(console)
+        found = _describable(console, found)
     match = next((t for t in found if t.name == name and t.manifest), None)
     if match is None:
         raise PageError(404, "Not found", "no such training set under the root")

@@ -98,3 +98,18 @@ def test_quarantine_refusal_names_no_view(one_view_console):
     page = _signed_in(console, spend).request(f"/tables/{HIDDEN}/quality").body
     denied = html.unescape(page.split('id="quarantine-denied"', 1)[1][:400])
     assert "READ_OFFLINE" in denied and f"FeatureView '{HIDDEN}'" not in denied
+
+
+def test_a_training_set_read_from_a_hidden_view_is_not_listed(one_view_console):
+    # Its manifest names every view the set read (fraud_model_v1 reads
+    # merchant_risk too): the listing and the download gave the name away.
+    console, spend, admin = one_view_console
+    listed = _signed_in(console, admin).request("/training-sets").body
+    assert "fraud/train.parquet" in listed and f"/views/{HIDDEN}" in listed
+    page = _signed_in(console, spend).request("/training-sets")
+    assert page.status == 200
+    assert "fraud/train.parquet" not in page.body and HIDDEN not in page.body
+    download = _signed_in(console, spend).request(
+        "/training-sets/manifest?name=fraud/train.parquet"
+    )
+    assert download.status == 404 and HIDDEN not in download.body
