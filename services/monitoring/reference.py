@@ -179,7 +179,7 @@ def resolve_reference(
             raise BaselineNotFoundError(
                 contract.name, f"version {version} of {contract.name} cannot be read"
             ) from exc
-        if snapshot.rows.num_rows == 0:
+        if snapshot.row_count == 0:  # not: no feature left to read (added later)
             if pinned:
                 raise BaselineNotFoundError(
                     contract.name,

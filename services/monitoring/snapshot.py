@@ -71,6 +71,8 @@ class FeatureSnapshot:
     settings: Mapping[str, DriftSettings]
     """The contract's drift settings of the features the version holds with a
     type of the contract type's family, in contract order."""
+    row_count: int
+    """Rows of the version, whether or not any feature column was read."""
 
 
 # A version holds a feature comparably when its Arrow type is of the family of
@@ -126,10 +128,22 @@ def open_features(
     schema = pa.schema(table.schema().to_arrow())
     wanted = contract.drift if settings is None else settings
     kept = comparable_features(schema, contract, wanted)
-    if not kept:
-        return FeatureSnapshot(pa.Table.from_pydict({}), {})
     with storage_unavailable(location):
-        return FeatureSnapshot(read_delta(table, list(kept)), kept)
+        if not kept:  # none to read; the version may still hold rows
+            return FeatureSnapshot(pa.Table.from_pydict({}), {}, _row_count(table))
+        rows = read_delta(table, list(kept))
+    return FeatureSnapshot(rows, kept, rows.num_rows)
+
+
+def _row_count(table: DeltaTable) -> int:
+    """Rows of the loaded version: the log's per-file counts, or (a file
+    written without statistics) one column read."""
+    added = pa.table(table.get_add_actions(flatten=True))
+    if "num_records" in added.column_names and added["num_records"].null_count == 0:
+        return sum(added["num_records"].to_pylist())
+    first = pa.schema(table.schema().to_arrow()).field(0).name
+    rows: int = read_delta(table, [first]).num_rows
+    return rows
 
 
 def table_versions(

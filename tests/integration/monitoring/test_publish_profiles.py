@@ -153,6 +153,47 @@ def test_a_column_added_by_the_contract_publishes_without_a_baseline_score(
     assert read_profiles(proj, "shop", 2)[0].reference_version == 0
 
 
+def test_a_column_added_after_scored_versions_leaves_the_others_scored(spark, tmp_path):
+    # Versions 0 and 1 under 1.0.0: the rows of 1 carry version 0's buckets,
+    # so a 1.1.0 publish has only `extra` left to look up in version 0, which
+    # lacks it. That is no reason to drop the reference for every feature.
+    proj = project(tmp_path)
+    location = proj.table_uri("shop")
+    for seed in (1, 2):
+        publish(
+            spark.createDataFrame(_batch(40, seed=seed)), contract(), location, job="t"
+        )
+    old = {"amount", "visits", "city"}
+    pairs = {(f, a) for f in old for a in ("baseline", "previous")}
+    report = publish(
+        spark.createDataFrame(_batch(30, seed=3, extra=True)),
+        _contract_with("1.1.0"), location, job="t",
+    )  # fmt: skip
+    assert report.version == 2
+    (v2,) = read_profiles(proj, "shop", 2)
+    assert v2.reference_version == 0
+    assert all(v2.column(f).reference_counts for f in old)
+    assert v2.column("extra").reference_counts == ()
+    assert {(s.feature, s.against) for s in read_drift(proj, "shop", 2)} == pairs
+
+    # Pinned at version 0, which has rows (but no `extra`): publishes, scored alike.
+    report = publish(
+        spark.createDataFrame(_batch(30, seed=4, extra=True)),
+        _pinned_at_zero(), location, job="t",
+    )  # fmt: skip
+    assert report.version == 3
+    assert {(s.feature, s.against) for s in read_drift(proj, "shop", 3)} == pairs
+
+
+def _pinned_at_zero():
+    text = CONTRACT_YAML.replace("version: 1.0.0", "version: 1.2.0")
+    text += "  - {name: extra, type: float64, nullable: true}\n"
+    text += (
+        "customProperties:\n  - property: drift\n    value: {baseline: {version: 0}}\n"
+    )
+    return parse_contract(text, "shop/1.2.0.yaml")
+
+
 def test_a_dropped_or_retyped_column_publishes_without_a_made_up_score(spark, tmp_path):
     proj = project(tmp_path)
     location = proj.table_uri("shop")

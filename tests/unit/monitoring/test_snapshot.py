@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from featurestore.services.contracts import parse_contract
 from featurestore.services.monitoring.errors import TableNotFoundError
 from featurestore.services.monitoring.snapshot import (
+    open_features,
     open_snapshot,
     profile_dataset,
     reference_from_snapshot,
     table_versions,
 )
-from tests.unit.monitoring._support import contract, rows, write_versions
+from tests.unit.monitoring._support import (
+    CONTRACT_YAML,
+    contract,
+    rows,
+    write_versions,
+)
 
 
 @pytest.fixture
@@ -95,3 +105,30 @@ def test_versions_and_missing_snapshots(location, tmp_path):
         open_snapshot(location, 7)
     with pytest.raises(TableNotFoundError):
         open_snapshot(str(tmp_path / "nope"), 0)
+
+
+def _without_file_statistics(where):
+    # Statistics are optional in a Delta log (a writer may not collect them).
+    log = Path(where) / "_delta_log" / "00000000000000000000.json"
+    actions = [json.loads(line) for line in log.read_text().splitlines()]
+    for action in actions:
+        action.get("add", {}).pop("stats", None)
+    log.write_text("".join(json.dumps(a) + "\n" for a in actions))
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_a_version_lacking_every_feature_asked_for_still_counts_its_rows(
+    tmp_path, statistics
+):
+    where = str(tmp_path / "shop")
+    write_versions(where, rows(50))
+    if not statistics:
+        _without_file_statistics(where)
+    added = parse_contract(
+        CONTRACT_YAML + "  - {name: extra, type: float64, nullable: true}\n",
+        "shop/1.1.0.yaml",
+    )
+    only_extra = {"extra": added.drift["extra"]}
+    snapshot = open_features(where, 0, added, only_extra)
+    assert (snapshot.settings, snapshot.rows.num_columns) == ({}, 0)
+    assert snapshot.row_count == 50
