@@ -229,6 +229,41 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # every 3xx surfaces as HTTPError; the caller follows it
 
 
+def sign_in_at_provider(url: str, back: str, username: str) -> str:
+    """Follow an authorization request at ``url`` through the provider's
+    devInteractions login (``username``, any password) and consent forms, with
+    the provider's own cookies, up to its redirect to ``back``; that URL.
+
+    Raises:
+        AssertionError: the flow went anywhere unexpected.
+    """
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
+    )
+    form: dict[str, str] | None = None
+    for _ in range(10):
+        data = None if form is None else urllib.parse.urlencode(form).encode()
+        try:
+            with browser.open(url, data=data, timeout=10) as response:
+                page = response.read().decode()
+        except urllib.error.HTTPError as err:
+            with err:
+                location = err.headers.get("Location")
+                assert err.code in (302, 303) and location, (err.code, err.read())
+            url, form = urllib.parse.urljoin(url, location), None
+            if url.startswith(back):
+                return url
+            continue
+        action = re.search(r'<form[^>]*action="([^"]+)"', page)
+        prompt = re.search(r'name="prompt" value="(\w+)"', page)
+        assert action and prompt, page
+        url = urllib.parse.urljoin(url, html.unescape(action.group(1)))
+        form = {"prompt": prompt.group(1)}
+        if form["prompt"] == "login":
+            form |= {"login": username, "password": "any"}
+    raise AssertionError(f"no redirect to {back}; last at {url}")
+
+
 def login_with_code_flow(
     provider: OidcProvider,
     username: str,
@@ -267,35 +302,10 @@ def login_with_code_flow(
             "code_challenge_method": "S256",
         }
     )
-    browser = urllib.request.build_opener(
-        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
-    )
-    url, form = f"{provider.issuer}/auth?{query}", None
-    for _ in range(10):
-        data = None if form is None else urllib.parse.urlencode(form).encode()
-        try:
-            with browser.open(url, data=data, timeout=10) as response:
-                page = response.read().decode()
-        except urllib.error.HTTPError as err:
-            with err:
-                location = err.headers.get("Location")
-                assert err.code in (302, 303) and location, (err.code, err.read())
-            url, form = urllib.parse.urljoin(url, location), None
-            if url.startswith(redirect_uri):
-                params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
-                assert params.get("state") == state, params
-                assert params.get("iss") == provider.issuer, params
-                break
-            continue
-        action = re.search(r'<form[^>]*action="([^"]+)"', page)
-        prompt = re.search(r'name="prompt" value="(\w+)"', page)
-        assert action and prompt, page
-        url = urllib.parse.urljoin(url, html.unescape(action.group(1)))
-        form = {"prompt": prompt.group(1)}
-        if form["prompt"] == "login":
-            form |= {"login": username, "password": "any"}
-    else:
-        raise AssertionError(f"no redirect to {redirect_uri}; last at {url}")
+    url = sign_in_at_provider(f"{provider.issuer}/auth?{query}", redirect_uri, username)
+    params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    assert params.get("state") == state, params
+    assert params.get("iss") == provider.issuer, params
     exchange = {
         "grant_type": "authorization_code",
         "code": params["code"],

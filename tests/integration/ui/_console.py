@@ -10,11 +10,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.integration.ui._project import ConsoleProject
+from tests.oidc_provider_harness import start_provider
 from tests.processes import free_port, stop_process
 
 FEATURESTORE = str(Path(sys.executable).parent / "featurestore")
@@ -87,6 +90,44 @@ def start_console(
             time.sleep(0.3)
     console.stop()
     raise RuntimeError(f"console did not start: {console.output()}")
+
+
+def oidc_flags(issuer: str) -> tuple[str, ...]:
+    """The console's flags to sign in at ``issuer`` as its console-client."""
+    return (
+        "--auth", "oidc", "--oidc-issuer", issuer,
+        "--oidc-audience", "featurestore", "--oidc-client-id", "console-client",
+    )  # fmt: skip
+
+
+@contextmanager
+def console_at_provider(
+    project: ConsoleProject, *args: str, secret: str | None = None
+) -> Iterator[tuple[RunningConsole, str]]:
+    """A console signing in at a real OpenID Provider started for it (alice
+    has role reader; tokens for urn:featurestore); the console and the issuer.
+
+    ``secret``: the provider's console-client is confidential, with that
+    secret (the console's ``--oidc-client-secret-file`` goes in ``args``).
+    """
+    port = free_port()
+    provider = start_provider(
+        [],
+        console_redirect_uri=f"http://127.0.0.1:{port}/auth/callback",
+        console_secret=secret,
+        user_roles={"alice": ["reader"]},
+    )
+    try:
+        console = start_console(
+            project, *oidc_flags(provider.issuer),
+            "--oidc-resource", "urn:featurestore", *args, port=port,
+        )  # fmt: skip
+        try:
+            yield console, provider.issuer
+        finally:
+            console.stop()
+    finally:
+        provider.stop()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from featurestore.services.auth import add_key
-from tests.integration.ui._console import RunningConsole, start_console
+from tests.integration.ui._console import (
+    RunningConsole,
+    console_at_provider,
+    start_console,
+)
 from tests.integration.ui._project import ConsoleProject, build_project
-from tests.oidc_provider_harness import start_provider
-from tests.processes import free_port
 
 
 @pytest.fixture(scope="session")
@@ -89,30 +91,10 @@ def confidential_console(
     folder = tmp_path_factory.mktemp("oidc-console")
     secret_file = folder / "client-secret"
     secret_file.write_text("console-secret\n", encoding="utf-8")
-    port = free_port()
-    provider = start_provider(
-        [],
-        console_redirect_uri=f"http://127.0.0.1:{port}/auth/callback",
-        console_secret="console-secret",
-        user_roles={"alice": ["reader"]},
-    )
-    try:
-        console = start_console(
-            console_project,
-            "--auth", "oidc",
-            "--oidc-issuer", provider.issuer,
-            "--oidc-audience", "featurestore",
-            "--oidc-client-id", "console-client",
-            "--oidc-client-secret-file", str(secret_file),
-            "--oidc-resource", "urn:featurestore",
-            "--audit-log", str(folder / "audit.jsonl"),
-            port=port,
-        )  # fmt: skip
-        try:
-            yield OidcConsole(
-                console, provider.issuer, secret_file, folder / "audit.jsonl"
-            )
-        finally:
-            console.stop()
-    finally:
-        provider.stop()
+    with console_at_provider(
+        console_project,
+        "--oidc-client-secret-file", str(secret_file),
+        "--audit-log", str(folder / "audit.jsonl"),
+        secret="console-secret",
+    ) as (console, issuer):  # fmt: skip
+        yield OidcConsole(console, issuer, secret_file, folder / "audit.jsonl")

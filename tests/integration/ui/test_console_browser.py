@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from tests.integration.ui._console import RunningConsole, start_console
-from tests.oidc_provider_harness import require_provider, start_provider
-from tests.redis_harness import free_port
+from tests.integration.ui._console import RunningConsole, console_at_provider
+from tests.oidc_provider_harness import require_provider
 
 # The first test builds the shared project (real Spark jobs, feast apply): about
 # 90 s alone, several minutes on a crowded machine, hence the longer timeout.
@@ -343,28 +342,8 @@ def test_denied_page_and_token_sign_in(page, keyed_console, keys):
 def oidc_console(console_project) -> Iterator[RunningConsole]:
     """A console signing in at a real OpenID Provider (authorization code + PKCE)."""
     require_provider()
-    port = free_port()
-    provider = start_provider(
-        [],
-        console_redirect_uri=f"http://127.0.0.1:{port}/auth/callback",
-        user_roles={"alice": ["reader"]},
-    )
-    try:
-        console = start_console(
-            console_project,
-            "--auth", "oidc",
-            "--oidc-issuer", provider.issuer,
-            "--oidc-audience", "featurestore",
-            "--oidc-client-id", "console-client",
-            "--oidc-resource", "urn:featurestore",
-            port=port,
-        )  # fmt: skip
-        try:
-            yield console
-        finally:
-            console.stop()
-    finally:
-        provider.stop()
+    with console_at_provider(console_project) as (console, _):
+        yield console
 
 
 def test_oidc_sign_in(page, oidc_console):

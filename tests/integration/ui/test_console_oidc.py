@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.ui._console import Browserless, start_console
+from tests.integration.ui._console import Browserless, oidc_flags, start_console
 from tests.integration.ui._oidc_flow import callback_of
 from tests.oidc_provider_harness import start_provider
 
@@ -21,11 +21,7 @@ def test_a_missing_client_secret_file_stops_the_console(console_project, tmp_pat
     try:
         try:
             console = start_console(
-                console_project,
-                "--auth", "oidc",
-                "--oidc-issuer", provider.issuer,
-                "--oidc-audience", "featurestore",
-                "--oidc-client-id", "console-client",
+                console_project, *oidc_flags(provider.issuer),
                 "--oidc-client-secret-file", str(tmp_path / "missing"),
             )  # fmt: skip
         except RuntimeError as exc:
