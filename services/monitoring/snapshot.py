@@ -7,6 +7,7 @@ its baseline version.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -205,23 +206,30 @@ def reference_from_snapshot(
     """Fix the buckets of every feature from version `version`'s rows.
 
     Numeric: the distinct equal-frequency cut points at `1/bins, 2/bins, ...`
-    (DuckDB `quantile_disc`, exact); categorical: the `top_k` most frequent
-    categories (ties by value). Then each bucket's count in this version.
+    (DuckDB `quantile_disc`, exact), see `numeric_edges` for ties;
+    categorical: the `top_k` most frequent categories (ties by value). Then
+    each bucket's count in this version.
     """
     if not settings:
         return Reference(version)
     cuts = []
     for name, s in settings.items():
         if s.kind == "numeric":
-            probs = ", ".join(str(k / s.bins) for k in range(1, s.bins))
-            cuts.append(f"quantile_disc({_q(name)}, [{probs}])")
+            c, bins = _q(name), int(s.bins)
+            probs = ", ".join(str(k / bins) for k in range(1, bins))
+            cuts.append(
+                f"quantile_disc({c}, [{probs}]), CASE WHEN count(DISTINCT {c}) <= "
+                f"{bins} THEN list(DISTINCT {c}) FILTER (WHERE {c} IS NOT NULL) END, "
+                f"max({c})"
+            )
         else:
-            cuts.append("NULL")
+            cuts.append("NULL, NULL, NULL")
     (row,) = _query(rows, settings, "SELECT " + ", ".join(cuts) + " FROM t")
     buckets: dict[str, ReferenceColumn] = {}
-    for (name, s), cut in zip(settings.items(), row, strict=True):
+    for (name, s), at in zip(settings.items(), range(0, len(row), 3), strict=True):
         if s.kind == "numeric":
-            edges = tuple(sorted({float(v) for v in (cut or ())}))
+            cut, distinct, top = row[at : at + 3]
+            edges = numeric_edges(cut or (), distinct, top, s.bins)
             buckets[name] = ReferenceColumn("numeric", edges=edges)
         else:
             top = _query(
@@ -246,6 +254,36 @@ def reference_from_snapshot(
             for c in counted
         },
     )
+
+
+def numeric_edges(
+    cuts: Sequence[float],
+    distinct: Sequence[float] | None,
+    top: float | None,
+    bins: int,
+) -> tuple[float, ...]:
+    """A numeric feature's bucket edges from its baseline.
+
+    The distinct equal-frequency cut points, when there are ``bins - 1`` of
+    them. Fewer means ties merged them (a constant, a count that is mostly 1),
+    and the buckets could not see most changes; then every distinct value is
+    an edge when there are at most ``bins`` of them (one bucket per value), and
+    an edge just above the baseline's maximum gives larger values a bucket of
+    their own.
+
+    Args:
+        cuts: The equal-frequency cut points (with repeats).
+        distinct: The baseline's distinct non-null values, when at most ``bins``.
+        top: The baseline's maximum (None: no value).
+        bins: The contract's ``bins``.
+    """
+    edges = {float(v) for v in cuts}
+    if len(edges) >= bins - 1 or top is None:
+        return tuple(sorted(edges))
+    edges.update(float(v) for v in distinct or ())
+    if math.isfinite(top):
+        edges.add(math.nextafter(float(top), math.inf))
+    return tuple(sorted(edges))
 
 
 _SQL = {

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from featurestore.services.contracts import parse_contract
 from featurestore.services.monitoring.errors import TableNotFoundError
+from featurestore.services.monitoring.scores import EPSILON, psi
 from featurestore.services.monitoring.snapshot import (
     open_features,
     open_snapshot,
@@ -132,3 +135,61 @@ def test_a_version_lacking_every_feature_asked_for_still_counts_its_rows(
     snapshot = open_features(where, 0, added, only_extra)
     assert (snapshot.settings, snapshot.rows.num_columns) == ({}, 0)
     assert snapshot.row_count == 50
+
+
+def _amounts(values):
+    """shop rows whose `amount` column is `values`."""
+    table = rows(len(values))
+    index = table.schema.get_field_index("amount")
+    return table.set_column(index, "amount", pa.array(values, pa.float64()))
+
+
+def _oracle_psi(base, current, edges):
+    """PSI on `edges` by numpy's own bucketing (ε-smoothed as scores.psi)."""
+
+    def shares(values):
+        counts = np.bincount(
+            np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1
+        )
+        counts = np.append(counts, 0)  # the null bucket: no nulls here
+        return (counts / counts.sum() + EPSILON) / (1 + counts.size * EPSILON)
+
+    p, q = shares(np.asarray(base, float)), shares(np.asarray(current, float))
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def _scored(base, current):
+    settings = {"amount": contract().drift["amount"]}  # 10 bins, psi
+    ref = reference_from_snapshot(_amounts(base), 0, settings)
+    (profile,) = profile_dataset(_amounts(current), settings, ref)
+    column = ref.columns["amount"]
+    return column.edges, psi(column.counts, profile.counts)
+
+
+def test_a_constant_baseline_still_sees_values_beyond_it():
+    edges, score = _scored([5.0] * 200, [50.0] * 200)
+    assert edges == (5.0, math.nextafter(5.0, math.inf))
+    assert score == pytest.approx(_oracle_psi([5.0] * 200, [50.0] * 200, edges))
+    assert score > 0.2  # fail, where one [5, inf) bucket scored 0
+    assert _scored([5.0] * 200, [5.0] * 150)[1] == pytest.approx(0.0)
+
+
+def test_a_low_cardinality_baseline_gets_one_bucket_per_value():
+    rng = np.random.default_rng(7)
+    base = rng.choice([1.0, 2.0, 3.0, 4.0], size=500, p=[0.9, 0.05, 0.03, 0.02])
+    moved = rng.choice([1.0, 2.0, 3.0, 4.0], size=500, p=[0.6, 0.2, 0.1, 0.1])
+    edges, score = _scored(base.tolist(), moved.tolist())
+    # The documented rule, computed independently: each value, then max⁺.
+    assert edges == (*np.unique(base).tolist(), math.nextafter(4.0, math.inf))
+    assert score == pytest.approx(_oracle_psi(base, moved, edges), rel=1e-9)
+    assert score > 0.2
+
+
+def test_continuous_values_keep_their_equal_frequency_edges():
+    values = np.random.default_rng(3).normal(size=1000)
+    edges, _ = _scored(values.tolist(), values.tolist())
+    probs = [k / 10 for k in range(1, 10)]
+    # quantile_disc: the smallest value whose cumulative share reaches k/10.
+    ordered = np.sort(values)
+    expected = [ordered[int(np.ceil(p * ordered.size)) - 1] for p in probs]
+    assert edges == pytest.approx(expected)
