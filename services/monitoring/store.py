@@ -17,6 +17,7 @@ from featurestore.services.monitoring._schema import (
 from featurestore.services.monitoring.errors import (
     InvalidTableNameError,
     ProfileNotFoundError,
+    TableNotFoundError,
 )
 from featurestore.services.monitoring.model import DriftScore, VersionProfile
 from featurestore.services.offline.errors import storage_unavailable
@@ -59,12 +60,26 @@ def read_profile_rows(
 
 
 def _rows(project: Project, table: str, version: int | None) -> list[dict[str, Any]]:
-    rows = read_profile_rows(
-        table_location(project, table), project.storage_options, version
-    )
+    location = table_location(project, table)
+    rows = read_profile_rows(location, project.storage_options, version)
     if not rows:
+        _require(location, table, version, project.storage_options)
         raise ProfileNotFoundError(table, version)
     return rows
+
+
+def _require(
+    location: str, table: str, version: int | None, options: Mapping[str, str]
+) -> None:
+    """Raise TableNotFoundError when there is no such table or version (a
+    backfill could not profile it either)."""
+    with storage_unavailable(location):
+        try:
+            current = DeltaTable(location, storage_options=dict(options)).version()
+        except _DeltaTableNotFoundError:
+            raise TableNotFoundError(table) from None
+    if version is not None and version > current:
+        raise TableNotFoundError(table, version)
 
 
 def read_profiles(
@@ -82,6 +97,7 @@ def read_profiles(
 
     Raises:
         InvalidTableNameError: `table` is not a name.
+        TableNotFoundError: No such feature table, or no such version of it.
         ProfileNotFoundError: Nothing profiled (or not that version).
         StorageUnavailableError: The object store did not answer or refused
             (the offline store's, STORAGE_UNAVAILABLE).
@@ -108,6 +124,7 @@ def read_drift(
 
     Raises:
         InvalidTableNameError: `table` is not a name.
+        TableNotFoundError: No such feature table, or no such version of it.
         ProfileNotFoundError: Nothing profiled (or not that version).
         StorageUnavailableError: The object store did not answer or refused
             (the offline store's, STORAGE_UNAVAILABLE).

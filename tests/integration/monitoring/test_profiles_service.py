@@ -173,7 +173,7 @@ def test_drift_gauges_over_http(
         (pb.ListProfilesRequest(), "INVALID_ARGUMENT", "INVALID_FIELD"),
         (pb.ListProfilesRequest(parent="nope"), "NOT_FOUND", "FEATURE_VIEW_NOT_FOUND"),
         (pb.ListProfilesRequest(parent="shop", version=7), "NOT_FOUND",
-         "PROFILE_NOT_FOUND"),
+         "TABLE_NOT_FOUND"),  # no version 7: not a backfill's to profile
         (pb.ListProfilesRequest(parent="shop", version=-1), "INVALID_ARGUMENT",
          "INVALID_FIELD"),
         (pb.ListProfilesRequest(parent="elsewhere"), "NOT_FOUND", "PROFILE_NOT_FOUND"),

@@ -226,3 +226,20 @@ def test_a_pinned_baseline_without_rows_is_refused(tmp_path):
     assert said.exit_code == 2
     assert "BASELINE_NOT_FOUND" in said.output and "version 0" in said.output
     assert "has no rows" in said.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("drift", "nope"), "no feature table nope"),
+        (("profiles", "nope"), "no feature table nope"),
+        (("drift", "shop", "--version", "9"), "no feature table shop version 9"),
+        (("drift", "shop"), "no profile for shop; run `featurestore monitor backfill"),
+    ],
+)
+def test_the_backfill_hint_only_where_a_backfill_would_help(repo, args, says):
+    result = _run("monitor", *args, "--repo", repo)
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    if "no feature table" in says:
+        assert "backfill" not in result.output
