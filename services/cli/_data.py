@@ -114,10 +114,16 @@ def materialize(
     the registry, as `feast materialize` does. A view whose Delta table cannot
     be read (never published, or without a column the view names) gets one
     error line and null in --json; the other views are still written, and the
-    exit code is 1.
+    exit code is 1. An online store that cannot be reached (down, refused, a
+    wrong password, no answer in 60 s) is one error line naming its host and
+    port, exit 1.
     """
     from featurestore.services.cli._feast import feature_store
-    from featurestore.services.online import ViewsNotMaterializedError
+    from featurestore.services.online import (
+        OnlineStoreError,
+        OnlineStoreUnavailableError,
+        ViewsNotMaterializedError,
+    )
     from featurestore.services.online import materialize as online
 
     if len(dates) > 2 or (incremental and len(dates) > 1) or not (dates or incremental):
@@ -145,6 +151,11 @@ def materialize(
             raise usage_error(str(exc)) from exc
         except ViewsNotMaterializedError as exc:
             counts, failed = exc.written, exc
+        except OnlineStoreUnavailableError as exc:  # down, refused, timed out
+            click.echo(f"error: {exc}", err=True)  # names host:port, no password
+            raise click.exceptions.Exit(FAILED) from None
+        except OnlineStoreError as exc:  # a store this package cannot write
+            raise usage_error(str(exc)) from None
     _print_counts(counts, failed, as_json)
     if failed is not None:
         raise click.exceptions.Exit(FAILED)

@@ -30,6 +30,9 @@ _BATCH = 10_000
 # Entities per write to the socket. One chunk stays in flight while the next
 # is built, so the server applies one while the client encodes the other.
 _CHUNK = 1000
+# Unless the connection string sets socket_connect_timeout / socket_timeout.
+_CONNECT_TIMEOUT_S = 10.0
+_REPLY_TIMEOUT_S = 60.0
 
 
 class _Connection(Protocol):
@@ -45,10 +48,15 @@ class _Connection(Protocol):
 def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> None:
     """HSET each entity's ``_ts:<view>`` and features as Feast does.
 
-    Keeps Feast's rule of never overwriting a stored event time that is not
-    older (unless ``skip_dedup``), and its ``key_ttl_seconds`` EXPIRE. The
-    commands are framed in RESP here, a column at a time, and sent on one
-    connection; redis-py connects (auth, db) and parses the replies.
+    Never overwrites a stored event time that is newer (unless
+    ``skip_dedup``); an equal one is written again, so a correction published
+    under the same event time (a ``merge``) reaches Redis as it reaches SQLite.
+    Feast's own writer skips equal ones too, leaving the old value served.
+    Keeps Feast's ``key_ttl_seconds`` EXPIRE. The commands are framed in RESP
+    here, a column at a time, and sent on one connection; redis-py connects
+    (auth, db) and parses the replies. Without timeouts in the connection
+    string, connecting waits at most 10 s and each reply 60 s, so a server
+    that stops answering fails the run instead of hanging it.
 
     Raises:
         UnsupportedOnlineStoreError: A Redis cluster or sentinel store.
@@ -58,7 +66,10 @@ def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> None
     if str(getattr(store.redis_type, "value", store.redis_type)) != "redis":
         raise UnsupportedOnlineStoreError("redis", f"redis_type {store.redis_type}")
     nodes, params = RedisOnlineStore._parse_connection_string(store.connection_string)
-    client = redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **params)
+    host, port = nodes[0]["host"], int(nodes[0]["port"])
+    params.setdefault("socket_connect_timeout", _CONNECT_TIMEOUT_S)
+    params.setdefault("socket_timeout", _REPLY_TIMEOUT_S)
+    client = redis.Redis(host=host, port=port, **params)
     ts_field = f"_ts:{view.name}".encode()
     suffix = config.project.encode()
     try:
@@ -78,9 +89,8 @@ def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> None
             )  # fmt: skip
             _pipeline(conn, chunks)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise OnlineStoreUnavailableError(
-            f"redis:{store.connection_string}", str(exc)
-        ) from exc
+        # Named as the reader names it: the connection string holds the password.
+        raise OnlineStoreUnavailableError(f"redis:{host}:{port}", str(exc)) from exc
     finally:
         client.close()
 
@@ -127,7 +137,7 @@ def _hset_commands(
 def _newer(
     conn: _Connection, keys: list[bytes], ts_field: bytes, event_us: list[int]
 ) -> list[int]:
-    """Positions whose event time is newer than the stored one (Feast's rule)."""
+    """Positions whose event time is not older than the stored one."""
     tail = _bulk(ts_field)
     head = b"*3\r\n$4\r\nHGET\r\n"
     stored = _pipeline(
@@ -144,7 +154,7 @@ def _newer(
             ts = Timestamp.FromString(raw)
             old = ts.seconds * 1_000_000_000 + ts.nanos
             # Feast treats a stored epoch (0) as nothing stored.
-            if old and event_us[i] * 1000 <= old:
+            if old and event_us[i] * 1000 < old:
                 continue
         fresh.append(i)
     return fresh

@@ -75,6 +75,24 @@ def test_never_overwrites_newer_event_time(tmp_path, two_servers) -> None:
     assert values["trips"].int64_val == -3
 
 
+def test_a_correction_under_the_same_event_time_is_written(
+    tmp_path, two_servers
+) -> None:
+    # A merge that corrects a row keeps its event time; the online value must
+    # follow (SQLite's upsert does). Feast's Redis writer skips it.
+    server, _ = two_servers
+    config = w.redis_config(tmp_path, server.host, server.port)
+    first = driver_table(5, minutes_ago=10)
+    corrected = first.set_column(
+        first.column_names.index("trips"), "trips", pa.array([70] * 5, pa.int64())
+    )
+    write_latest(config, w.driver_stats_view, first)
+    write_latest(config, w.driver_stats_view, corrected)
+    keys = [w.entity_key(w.driver_stats_view, [i]) for i in range(5)]
+    read = RedisOnlineStore().online_read(config, w.driver_stats_view, keys, ["trips"])
+    assert [values["trips"].int64_val for _, values in read] == [70] * 5
+
+
 @pytest.mark.parametrize(
     "options", [{"key_ttl_seconds": 3600}, {"skip_dedup": True}], ids=str
 )

@@ -162,6 +162,33 @@ def test_materialize_and_incremental_in_a_copy(
     assert _cli("materialize", "yesterday", env=env, cwd=tmp_path).returncode == 2
 
 
+def test_materialize_to_a_redis_that_refuses_is_one_line_without_its_password(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    root = tmp_path / "served"
+    shutil.copytree(served_repo.repo.parent, root)
+    repo = root / "feature_repo"
+    port = free_port()  # nothing listens there
+    env = {
+        **os.environ,
+        "FS_DATA_DIR": str(root / "data"),
+        "FS_REDIS": f"127.0.0.1:{port},password=TopSecretRedisPw",
+    }
+    start = (NOW - timedelta(days=30)).isoformat()
+    end = (NOW + timedelta(minutes=1)).isoformat()
+    proc = _cli("materialize", start, end, "--repo", str(repo), "--json",
+                "--feature-store-yaml", str(repo / "feature_store.redis.yaml"),
+                env=env, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    said = proc.stdout + proc.stderr
+    assert "TopSecretRedisPw" not in said and "Traceback" not in said
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: online store redis:127.0.0.1:{port} is unavailable: "
+        + errors[0].split(" is unavailable: ", 1)[-1]
+    ], proc.stderr
+
+
 def test_help_of_the_installed_script() -> None:
     proc = subprocess.run(
         [FEATURESTORE, "--help"], capture_output=True, text=True, cwd=REPO
