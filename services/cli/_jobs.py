@@ -166,11 +166,12 @@ def run(
             raise click.exceptions.Exit(code)
         return
     if print_submit or submit:
-        line = submit_command(
-            module,
-            list(job_args),
-            master or os.environ.get("FS_SPARK_MASTER", "local[*]"),
-        )
+        with _environment(env):  # the line's packages follow --repo's data root
+            line = submit_command(
+                module,
+                list(job_args),
+                master or os.environ.get("FS_SPARK_MASTER", "local[*]"),
+            )
         if print_submit:
             prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
             click.echo(shlex.join([*prefix, *line]))

@@ -395,6 +395,16 @@ def test_run_print_submit_adds_s3a_for_a_project_on_s3(
     assert packages == [DELTA_PACKAGE, *S3A_PACKAGES]
     assert line[line.index("--exclude-packages") + 1] == S3A_EXCLUDES
     assert "s3cr3t-value" not in out  # options reach Spark in the job, not here
+    # The same project named by --repo from elsewhere, not by $FS_REPO_PATH.
+    monkeypatch.delenv("FS_REPO_PATH")
+    monkeypatch.chdir(tmp_path.parent)
+    code, out = _invoke("run", "--repo", str(tmp_path), "--print-submit",
+                        "build_customer_spend")  # fmt: skip
+    assert code == 0, out
+    line = shlex.split(out)
+    assert line[line.index("--packages") + 1].split(",") == packages
+    assert line[line.index("--exclude-packages") + 1] == S3A_EXCLUDES
+    monkeypatch.setenv("FS_REPO_PATH", str(tmp_path))
     monkeypatch.setenv("FS_SPARK_S3", "0")
     code, out = _invoke("run", "--print-submit", "build_customer_spend")
     line = shlex.split(out)
