@@ -17,11 +17,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
-from featurestore.services.lineage.errors import TableNotFoundError
-from featurestore.services.storage import read_delta
+from featurestore.services.lineage.errors import (
+    StorageUnavailableError,
+    TableNotFoundError,
+)
+from featurestore.services.storage import StorageOptions, open_delta, read_delta
 
 REASONS = "reasons"
 """The column holding each row's failures."""
@@ -55,20 +57,29 @@ class _Snapshots:
         self._lock = threading.Lock()
         self._tables: dict[tuple[str, int], pa.Table] = {}
 
-    def get(self, path: str) -> tuple[pa.Table, int]:
+    def get(self, path: str, storage: StorageOptions | None) -> tuple[pa.Table, int]:
+        """The table at ``path`` as of its current version (read once per version).
+
+        Raises:
+            TableNotFoundError: No table there.
+            StorageUnavailableError: The object store did not answer or refused.
+        """
         try:
-            dt = DeltaTable(path)
+            dt = open_delta(path, storage)
+            key = (path, dt.version())
+            with self._lock:
+                table = self._tables.get(key)
+            if table is not None:
+                return table, key[1]
+            table = _with_labels(read_delta(dt))
         except _DeltaTableNotFoundError as exc:
             raise TableNotFoundError(path) from exc
-        key = (path, dt.version())
+        except OSError as exc:  # delta-rs: the object store did not answer
+            raise StorageUnavailableError(path) from exc
         with self._lock:
-            table = self._tables.get(key)
-        if table is None:
-            table = _with_labels(read_delta(dt))
-            with self._lock:
-                if len(self._tables) >= _CACHED:
-                    self._tables.pop(next(iter(self._tables)))
-                self._tables[key] = table
+            if len(self._tables) >= _CACHED:
+                self._tables.pop(next(iter(self._tables)))
+            self._tables[key] = table
         return table, key[1]
 
 
@@ -120,6 +131,7 @@ def read_quarantine(
     reason: str | None = None,
     offset: int = 0,
     limit: int = 50,
+    storage: StorageOptions | None = None,
 ) -> QuarantinePage:
     """Read one page of the quarantine table at ``path``, newest rows first.
 
@@ -129,12 +141,15 @@ def read_quarantine(
         reason: Only rows failing this ``column:check``.
         offset: Rows of the matching set to skip.
         limit: Rows per page.
+        storage: Object-store options (the project's); unused for local paths.
 
     Raises:
         TableNotFoundError: TABLE_NOT_FOUND when there is no table (nothing
             was ever quarantined).
+        StorageUnavailableError: STORAGE_UNAVAILABLE when the object store
+            did not answer or refused.
     """
-    table, version = _SNAPSHOTS.get(str(path))
+    table, version = _SNAPSHOTS.get(str(path), storage)
     matching = _newest_first(_matching(table, run_id, reason))
     return QuarantinePage(
         rows=matching.slice(offset, limit),
@@ -170,7 +185,11 @@ def _defused(table: pa.Table) -> pa.Table:
 
 
 def quarantine_csv(
-    path: str | Path, *, run_id: str | None = None, reason: str | None = None
+    path: str | Path,
+    *,
+    run_id: str | None = None,
+    reason: str | None = None,
+    storage: StorageOptions | None = None,
 ) -> Iterator[bytes]:
     """The matching rows as CSV (header first), in chunks of bytes.
 
@@ -178,8 +197,10 @@ def quarantine_csv(
 
     Raises:
         TableNotFoundError: TABLE_NOT_FOUND when there is no table.
+        StorageUnavailableError: STORAGE_UNAVAILABLE when the object store
+            did not answer or refused.
     """
-    table, _ = _SNAPSHOTS.get(str(path))
+    table, _ = _SNAPSHOTS.get(str(path), storage)
     matching = _newest_first(_matching(table, run_id, reason))
     labels = matching.column(LABELS).combine_chunks()
     joined = pa.array([";".join(row) for row in labels.to_pylist()], pa.string())

@@ -144,6 +144,11 @@ def _install_errors(app: FastAPI, console: Console) -> None:
     async def not_found(request: Request, exc: Exception) -> Response:
         return _error(console, request, 404, "Not found", str(exc))
 
+    async def lineage_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, ConnectionError):  # STORAGE_UNAVAILABLE: not the page's
+            return _error(console, request, 503, "Storage unavailable", str(exc))
+        return await not_found(request, exc)
+
     async def bad_request(request: Request, exc: Exception) -> Response:
         return _error(console, request, 400, "Bad request", str(exc))
 
@@ -157,7 +162,7 @@ def _install_errors(app: FastAPI, console: Console) -> None:
     app.add_exception_handler(AuthenticationError, sign_in)
     app.add_exception_handler(PermissionDeniedError, denied)
     app.add_exception_handler(NotFoundError, not_found)
-    app.add_exception_handler(LineageError, not_found)
+    app.add_exception_handler(LineageError, lineage_error)
     app.add_exception_handler(ContractNameError, bad_request)
     app.add_exception_handler(ContractError, not_found)
     app.add_exception_handler(RequestError, bad_request)

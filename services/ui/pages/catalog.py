@@ -23,7 +23,8 @@ def last_publish(console: Console, table: str | None) -> dict[str, Any] | None:
     if table is None:
         return None
     try:
-        records = table_history(console.table_path(table), limit=1)
+        path = console.table_path(table)
+        records = table_history(path, limit=1, storage=console.located.storage_options)
     except LineageError:
         return None
     if not records:

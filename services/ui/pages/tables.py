@@ -11,7 +11,12 @@ from feast import FeatureView
 from markupsafe import Markup
 
 from featurestore.services.auth import PermissionDeniedError
-from featurestore.services.lineage import LineageError, VersionRecord, table_history
+from featurestore.services.lineage import (
+    LineageError,
+    TableNotFoundError,
+    VersionRecord,
+    table_history,
+)
 from featurestore.services.lineage.quarantine import (
     LABELS,
     quarantine_csv,
@@ -32,10 +37,13 @@ _GRAPH_VERSIONS = 6
 
 def _history(console: Console, table: str) -> tuple[list[VersionRecord], str]:
     """Every version, newest first, and a message when there is no table."""
+    path = console.table_path(table)
     try:
-        return table_history(console.table_path(table)), ""
-    except LineageError:
+        return table_history(path, storage=console.located.storage_options), ""
+    except TableNotFoundError:
         return [], f"No Delta table for {table!r} yet: no job has published it."
+    except LineageError as exc:  # the store did not answer, an unreadable log
+        return [], f"The table {table!r} cannot be read ({exc.reason})."
     except OSError as exc:  # a table whose log cannot be read
         return [], f"The table {table!r} cannot be read ({type(exc).__name__})."
 
@@ -181,9 +189,12 @@ def quality_page(
                 reason=reason or None,
                 offset=(page - 1) * size,
                 limit=size,
+                storage=console.located.storage_options,
             )
-        except LineageError:
+        except TableNotFoundError:
             q_message = "Nothing quarantined: the table has no quarantine table."
+        except LineageError as exc:
+            q_message = f"The quarantine table cannot be read ({exc.reason})."
     return console.render(
         request,
         "quality.html",
@@ -235,7 +246,10 @@ def quarantine_download(
     if views:
         with console.gate.admit(console.session(request), OFFLINE, view_refs(views)):
             pass
-    chunks = quarantine_csv(path, run_id=run or None, reason=reason or None)
+    chunks = quarantine_csv(
+        path, run_id=run or None, reason=reason or None,
+        storage=console.located.storage_options,
+    )  # fmt: skip
     first = next(chunks, b"")  # raises TABLE_NOT_FOUND before headers go out
 
     def body() -> Any:

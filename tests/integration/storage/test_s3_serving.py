@@ -457,3 +457,39 @@ def test_the_console_shows_an_unreachable_store_as_unknown_not_an_error_page(
         assert answer.status == 200, (path, answer.body[-500:])
         assert "STORAGE_UNAVAILABLE" in answer.body, path
         assert SECRET_KEY not in answer.body
+
+
+def test_the_console_reads_history_and_quarantine_from_the_object_store(
+    s3_side: Side,
+) -> None:
+    # The table and quality pages opened the Delta tables without the
+    # project's storage_options: a 500 (quarantine) or an empty page.
+    from tests.integration.ui._console import Browserless, start_console
+    from tests.integration.ui._project import ConsoleProject
+
+    project = s3_side.project
+    where = project.table_uri("customer_stats") + "_quarantine"
+    reason = pa.struct([("column", pa.string()), ("check", pa.string())])
+    quarantined = pa.table(
+        {
+            "customer_id": pa.array([5], pa.int64()),
+            "run_id": ["run-s3"],
+            "reasons": pa.array(
+                [[{"column": "total", "check": "ge"}]], pa.list_(reason)
+            ),
+        }
+    )
+    options = project.storage_options.for_location(where)
+    write_deltalake(where, quarantined, storage_options=options)
+    console = start_console(ConsoleProject(project.repo, project.data_dir))
+    try:
+        client = Browserless(console)
+        table = client.request("/tables/customer_stats")
+        quality = client.request("/tables/customer_stats/quality")
+        csv = client.request("/tables/customer_stats/quarantine.csv")
+    finally:
+        console.stop()
+    assert table.status == 200 and '<tr id="v0">' in table.body, table.body[-800:]
+    assert quality.status == 200 and "run-s3" in quality.body, quality.body[-800:]
+    assert csv.status == 200 and "total:ge" in csv.body and "run-s3" in csv.body
+    assert all(SECRET_KEY not in a.body for a in (table, quality, csv))
