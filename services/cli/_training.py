@@ -175,8 +175,9 @@ def _join(
 
 
 def _entity_rows(location: str, storage: StorageOptions) -> pa.Table:
-    """The entity rows at ``location``: a local file as ``contracts validate``
-    reads it, or a Parquet or .csv object read with ``storage``.
+    """The entity rows at ``location``: a local file or folder (Parquet,
+    Delta, CSV) as ``contracts validate`` reads it, or a Parquet or .csv
+    object read with ``storage``.
 
     Raises:
         StorageUnavailableError: the object store did not answer or refused.
@@ -190,8 +191,8 @@ def _entity_rows(location: str, storage: StorageOptions) -> pa.Table:
 
     if is_local(location):
         path = Path(local_path(location))
-        if not path.is_file():
-            raise usage_error(f"--entities {location}: no such file")
+        if not path.exists():  # a Parquet folder or Delta table is read too
+            raise usage_error(f"--entities {location}: no such file or folder")
         return _read_rows(path)
     fs, where = storage.filesystem(location)
     with storage_unavailable(location):

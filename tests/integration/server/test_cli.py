@@ -139,6 +139,18 @@ def test_training_set_from_csv_features_and_usage_errors(
     unknown = _cli(*base, "--features", "nope:x", env=_env(served_repo), cwd=tmp_path)
     assert unknown.returncode == 2
     assert unknown.stderr.startswith("error: ")
+    # A folder of Parquet files is entity rows too, as the server reads one.
+    folder = tmp_path / "entities"
+    folder.mkdir()
+    rows = {"customer_id": pa.array([1], pa.int64()), "event_timestamp": [NOW]}
+    pq.write_table(pa.table(rows), folder / "part-0.parquet")
+    from_folder = tmp_path / "from-folder.parquet"
+    proc = _cli("training-set", "--repo", str(served_repo.repo),
+                "--entities", str(folder), "--out", str(from_folder),
+                "--features", "customer_spend:spend_24h",
+                env=_env(served_repo), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert pq.read_table(from_folder)["spend_24h"].to_pylist() == [11.0]
 
 
 def test_materialize_and_incremental_in_a_copy(
