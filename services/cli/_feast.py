@@ -35,5 +35,5 @@ def feature_store(folder: Path, fs_yaml_file: Path | None = None) -> FeatureStor
             raise usage_error(problem) from None
     registry = local_registry_file(store.config, folder)
     if registry is not None and not registry.is_file():
-        raise usage_error(missing_registry_message(registry, folder))
+        raise usage_error(missing_registry_message(registry, folder, fs_yaml_file))
     return store

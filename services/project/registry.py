@@ -23,10 +23,16 @@ def local_registry_file(config: RepoConfig, repo: Path) -> Path | None:
     return found if found.is_absolute() else Path(repo) / found
 
 
-def missing_registry_message(registry: Path, repo: Path) -> str:
+def missing_registry_message(
+    registry: Path, repo: Path, config_file: Path | None = None
+) -> str:
     """What to say when ``registry`` is not there yet (Feast would create it
-    empty on the first read: commands refuse instead and create nothing)."""
+    empty on the first read: commands refuse instead and create nothing).
+    ``config_file``: the feature_store*.yaml read, named in the advice when it
+    is not the repo's feature_store.yaml."""
+    apply = "feast apply"
+    if config_file is not None and Path(config_file).name != "feature_store.yaml":
+        apply = f"feast -f {Path(config_file).name} apply"
     return (
-        f"REGISTRY_NOT_FOUND: no Feast registry at {registry}: "
-        f"run `feast apply` in {repo}"
+        f"REGISTRY_NOT_FOUND: no Feast registry at {registry}: run `{apply}` in {repo}"
     )

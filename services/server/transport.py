@@ -105,7 +105,7 @@ def check_repo(settings: ServerSettings) -> None:
     if registry is not None and not registry.is_file():
         raise ConfigError(
             "REGISTRY_NOT_FOUND",
-            missing_registry_message(registry, repo),
+            missing_registry_message(registry, repo, config),
             path=str(registry),
         )
 

@@ -19,8 +19,8 @@ import pytest
 from deltalake import DeltaTable
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.integration.server._served import NOW, REPO, TS, ServedRepo
-from tests.redis_harness import free_port
+from tests.integration.server._served import NOW, REPO, TS, ServedRepo, feast_cli
+from tests.redis_harness import free_port, start_redis_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -181,6 +181,8 @@ def test_materialize_to_a_redis_that_refuses_is_one_line_without_its_password(
     shutil.copytree(served_repo.repo.parent, root)
     repo = root / "feature_repo"
     port = free_port()  # nothing listens there
+    feast = root / "data" / "feast"  # as `feast -f feature_store.redis.yaml apply`
+    shutil.copy(feast / "registry.db", feast / "registry.redis.db")
     env = {
         **os.environ,
         "FS_DATA_DIR": str(root / "data"),
@@ -199,6 +201,36 @@ def test_materialize_to_a_redis_that_refuses_is_one_line_without_its_password(
         f"error: online store redis:127.0.0.1:{port} is unavailable: "
         + errors[0].split(" is unavailable: ", 1)[-1]
     ], proc.stderr
+
+
+def test_the_redis_profile_keeps_its_own_materialised_intervals(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    # With one registry for both profiles, the Redis store's incremental run
+    # started where the SQLite store's ended: nothing reached Redis.
+    root = tmp_path / "served"
+    shutil.copytree(served_repo.repo.parent, root)
+    repo = root / "feature_repo"
+    redis_server = start_redis_process(tmp_path / "redis")
+    try:
+        env = {**os.environ, "FS_DATA_DIR": str(root / "data"),
+               "FS_REDIS": f"127.0.0.1:{redis_server.port}"}  # fmt: skip
+        redis_yaml = str(repo / "feature_store.redis.yaml")
+        unapplied = _cli("materialize", "--incremental", "--repo", str(repo),
+                         "--feature-store-yaml", redis_yaml,
+                         env=env, cwd=tmp_path)  # fmt: skip
+        assert unapplied.returncode == 2
+        assert "run `feast -f feature_store.redis.yaml apply`" in unapplied.stderr
+        feast_cli("-f", "feature_store.redis.yaml", "apply", repo=repo, env=env)
+        later = (NOW + timedelta(minutes=2)).isoformat()
+        redis = ("--feature-store-yaml", redis_yaml)
+        for profile in ((), redis):
+            proc = _cli("materialize", "--incremental", later, "--repo", str(repo),
+                        "--json", *profile, env=env, cwd=tmp_path)  # fmt: skip
+            assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout) == {"customer_spend": 2, "merchant_risk": 1}
+    finally:
+        redis_server.stop()
 
 
 def test_help_of_the_installed_script() -> None:
