@@ -60,7 +60,7 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
         """Point-in-time-correct rows as Arrow IPC, then the manifest."""
         with self.streams.hold():
             yield from stream_historical_features(
-                request, self.store, self.catalog, self.historical
+                request, self.store, self.catalog, self.historical, context.is_active
             )
 
     def ListFeatureViews(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,6 +93,7 @@ def stream_historical_features(
     store: FeatureStore,
     catalog: Catalog,
     policy: HistoricalPolicy,
+    is_active: Callable[[], bool] = lambda: True,
 ) -> Iterator[pb.GetHistoricalFeaturesResponse]:
     """Join, then stream the rows as one Arrow IPC stream in pieces, manifest last.
 
@@ -100,6 +101,9 @@ def stream_historical_features(
     output is assembled one batch at a time for the optional file and again
     for the stream, so the whole training set is never held in memory. Every
     refusal (paths, output, references, pins, limits) comes before the join.
+    ``is_active`` (the call's ``context.is_active``) is asked after the join:
+    a call its caller cancelled or whose deadline passed during the join ends
+    there, writing no output (the caller was told it failed).
 
     Raises:
         RequestError: bad entity rows, references, pins or output options.
@@ -135,6 +139,8 @@ def stream_historical_features(
         ),
     )
     rows = result.rows
+    if not is_active():  # cancelled or past its deadline during the join
+        return
     if output is not None:
         write_training_set(
             output,

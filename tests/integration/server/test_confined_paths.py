@@ -361,3 +361,40 @@ def test_an_unwritable_root_is_a_precondition_naming_the_setting(
         assert metadata["setting"] == "training_set_root"
         assert "/proc" not in message
         assert _call(channel, _request())[-1].manifest.row_count == 2
+
+
+def test_a_call_no_longer_active_after_the_join_writes_no_output(
+    served_repo: ServedRepo,
+) -> None:
+    # The join cannot be interrupted; a call its caller cancelled or whose
+    # deadline passed meanwhile (context.is_active() False) must not leave a
+    # training set behind once the join is over. The same request while active
+    # writes it (the control).
+    from feast import FeatureStore
+
+    from featurestore.services.server.catalog import Catalog
+    from featurestore.services.server.historical import (
+        HistoricalPolicy,
+        stream_historical_features,
+    )
+    from featurestore.services.server.paths import PathPolicy
+
+    settings = ServerSettings(
+        repo_path=served_repo.repo,
+        contracts_dir=REPO / "feature_repo" / "contracts",
+        data_dir=served_repo.data,
+    )
+    store = FeatureStore(repo_path=str(served_repo.repo))
+    policy = HistoricalPolicy(PathPolicy.from_settings(settings), 1000)
+    root = served_repo.data / "training_sets" / "abandoned"
+    for active in (False, True):
+        request = _request(
+            output_path=f"abandoned/{active}.parquet", output_format=PARQUET
+        )
+        answers = list(
+            stream_historical_features(
+                request, store, Catalog(store), policy, lambda a=active: a
+            )
+        )
+        assert bool(answers) is active
+    assert [p.name for p in root.iterdir()] == ["True.parquet"]
