@@ -28,6 +28,15 @@ class ViewRequest:
     view: FeatureView
     features: tuple[str, ...]
 
+    def column_names(self, full_names: bool) -> tuple[str, ...]:
+        """The response's column name of each feature (``view__feature`` with
+        full feature names)."""
+        return self._full_names if full_names else self.features
+
+    @cached_property
+    def _full_names(self) -> tuple[str, ...]:
+        return tuple(f"{self.view.name}__{f}" for f in self.features)
+
     @cached_property
     def online(self) -> OnlineRead:
         """The online store read for these features (join key types, TTL)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import cast
@@ -62,6 +62,8 @@ def online_features_wire(
     rows = entity_row_count(
         {name: len(v.values) for name, v in request.entities.items()}, max_rows
     )
+    full_names = request.full_feature_names
+    _check_column_names(request.entities, wanted, full_names)
     entity_rows: dict[str, list[object]] = {}
     views = []
     for wanted_view in wanted:
@@ -87,11 +89,41 @@ def online_features_wire(
         column.statuses.extend([pb.FEATURE_STATUS_PRESENT] * rows)
     # Feature columns are written as wire bytes straight from the stored bytes:
     # repeated fields append, so they follow the key columns' serialisation.
-    full_names = request.full_feature_names
     head: bytes = response.SerializeToString()
     return head + b"".join(
         column for result in results for column in _feature_columns(result, full_names)
     )
+
+
+def _check_column_names(
+    entities: Iterable[str], wanted: Sequence[ViewRequest], full_names: bool
+) -> None:
+    """Refuse a response with two columns of one name (a client keying by name
+    would read the wrong one), as the historical join refuses it.
+
+    Raises:
+        RequestError: DUPLICATE_COLUMN, naming the column.
+    """
+    seen = set(entities)
+    total = len(seen)
+    for wanted_view in wanted:
+        names = wanted_view.column_names(full_names)
+        seen.update(names)
+        total += len(names)
+    if len(seen) == total:
+        return
+    seen = set(entities)
+    for wanted_view in wanted:
+        for name in wanted_view.column_names(full_names):
+            if name in seen:
+                raise RequestError(
+                    "features",
+                    f"output column {name!r} appears twice; request full "
+                    "feature names or rename",
+                    reason="DUPLICATE_COLUMN",
+                    column=name,
+                )
+            seen.add(name)
 
 
 def _feature_columns(result: ViewResult, full_names: bool) -> list[bytes]:

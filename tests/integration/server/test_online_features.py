@@ -151,6 +151,11 @@ def _request(
             grpc.StatusCode.RESOURCE_EXHAUSTED,
             "REQUEST_TOO_LARGE",
         ),
+        (  # two response columns named spend_1h: refused, as a training set is
+            _request(["customer_spend:spend_1h"], customer_id=[1], spend_1h=[5]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "DUPLICATE_COLUMN",
+        ),
     ],
     ids=[
         "unknown-feature",
@@ -161,6 +166,7 @@ def _request(
         "wrong-key-type",
         "no-entity-rows",
         "too-many-rows",
+        "duplicate-column",
     ],
 )
 def test_bad_input_gets_code_and_reason_and_server_keeps_serving(
