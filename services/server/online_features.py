@@ -59,8 +59,9 @@ def online_features_wire(
     """
     if wanted is None:
         wanted = catalog.resolve(request.features, request.feature_service)
+    entities = request.entities
     rows = entity_row_count(
-        {name: len(v.values) for name, v in request.entities.items()}, max_rows
+        {name: len(entities[name].values) for name in sorted(entities)}, max_rows
     )
     full_names = request.full_feature_names
     _check_column_names(request.entities, wanted, full_names)
@@ -83,9 +84,11 @@ def online_features_wire(
         views.append(wanted_view.online)
     results = reader.read(project, views, entity_rows, datetime.now(UTC))
     response = pb.GetOnlineFeaturesResponse()
-    for name, values in request.entities.items():
+    # A protobuf map's order differs between processes: the join keys come in
+    # the order the views name them, then any other entity column by name.
+    for name in [*entity_rows, *sorted(set(entities) - entity_rows.keys())]:
         column = response.columns.add(name=name)
-        column.values.extend(values.values)
+        column.values.extend(entities[name].values)
         column.statuses.extend([pb.FEATURE_STATUS_PRESENT] * rows)
     # Feature columns are written as wire bytes straight from the stored bytes:
     # repeated fields append, so they follow the key columns' serialisation.

@@ -183,3 +183,20 @@ def test_bad_input_gets_code_and_reason_and_server_keeps_serving(
             {"customer_id": [1]}, ["customer_spend:spend_1h"]
         )
     assert frame["spend_1h"].tolist() == [10.0]
+
+
+def test_entity_columns_come_in_the_views_join_key_order_then_by_name(
+    served_repo: ServedRepo,
+) -> None:
+    # A protobuf map's iteration order differs between processes (through the
+    # front the columns alternated call by call): the order is the views' join
+    # keys as the features name them, then any other entity column by name.
+    request = _request(
+        ["merchant_risk:fraud_rate_30d", "customer_spend:spend_1h"],
+        zeta=[0], merchant_id=["M0001"], alpha=[0], customer_id=[1],
+    )  # fmt: skip
+    stub = pb_grpc.FeatureStoreServiceStub(served_repo.channel)
+    names = [c.name for c in stub.GetOnlineFeatures(request, timeout=5).columns]
+    assert names == [
+        "merchant_id", "customer_id", "alpha", "zeta", "fraud_rate_30d", "spend_1h",
+    ]  # fmt: skip
