@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import sys
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from featurestore.services.server.transport import (
     ConfigError,
     check_exposure,
     check_repo,
+    server_credentials,
     split_address,
 )
 from featurestore.services.ui.app import create_app
@@ -25,28 +27,41 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def build_server(settings: UiSettings) -> uvicorn.Server:
+class ConsoleServer(uvicorn.Server):
+    """uvicorn on a socket bound before it starts: a port in use is refused
+    with the settings' other mistakes, not logged by uvicorn once serving."""
+
+    def __init__(self, config: uvicorn.Config, bound: socket.socket) -> None:
+        super().__init__(config)
+        self.bound = bound
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        """Serve on the bound socket until told to exit."""
+        super().run(sockets=sockets or [self.bound])
+
+
+def build_server(settings: UiSettings) -> ConsoleServer:
     """A uvicorn server for the console, refused as ``serve`` refuses.
 
     A non-loopback ``ui_address`` needs TLS and authentication unless
     ``allow_insecure`` (the gRPC server's own check); auth settings that
-    cannot work stop it before anything listens.
+    cannot work, TLS files that are not a usable certificate and key, and an
+    address that cannot be listened on stop it before anything is served.
 
     Raises:
-        ConfigError: INSECURE_BIND, or TLS half-configured.
+        ConfigError: INSECURE_BIND, TLS_SETTINGS, TLS_FILES or BIND_FAILED.
         AuthConfigError: unusable auth settings (a client secret file that
             cannot be read included).
         ValueError: a malformed address.
     """
+    host, port = split_address(settings.ui_address)  # before the exposure rule
     check_exposure(settings, settings.ui_address)
     check_auth_settings(settings)
     check_console_settings(settings)
     check_repo(settings)
-    host, port = split_address(settings.ui_address)
+    server_credentials(settings)  # the files serve checks: PEM, key matches
     tls: dict[str, object] = {}
-    if settings.tls_cert is not None or settings.tls_key is not None:
-        if settings.tls_cert is None or settings.tls_key is None:
-            raise ConfigError("TLS_SETTINGS", "TLS needs both --tls-cert and --tls-key")
+    if settings.tls_cert is not None and settings.tls_key is not None:
         tls = {
             "ssl_certfile": str(settings.tls_cert),
             "ssl_keyfile": str(settings.tls_key),
@@ -68,7 +83,21 @@ def build_server(settings: UiSettings) -> uvicorn.Server:
         timeout_graceful_shutdown=int(settings.grace_seconds) or None,
         **tls,  # type: ignore[arg-type]
     )
-    return uvicorn.Server(config)
+    return ConsoleServer(config, _bind(host, port, settings.ui_address))
+
+
+def _bind(host: str, port: int, address: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        bound = socket.create_server((host, port), family=family)
+    except OSError as exc:  # in use, or not this machine's address
+        raise ConfigError(
+            "BIND_FAILED",
+            f"cannot listen on {address}: {exc.strerror or exc}",
+            address=address,
+        ) from None
+    bound.set_inheritable(True)
+    return bound
 
 
 def run_console(settings: UiSettings) -> int:

@@ -138,6 +138,21 @@ def test_unusable_start_up_settings_exit_2_with_one_line(tmp_path: Path) -> None
         (["serve", "--repo", str(tmp_path / "missing")], REPO, "pass --repo DIR"),
         (["serve", "--address", "127.0.0.1:99999"], repo, "port in 0..65535"),
         (["serve", "--address", f"127.0.0.1:{port}"], repo, "cannot listen on"),
+        # The console: the same refusals, never a traceback or uvicorn's exit 3.
+        (["ui", "--address", f"127.0.0.1:{port}"], repo, "cannot listen on"),
+        (["serve", "--ui-address", f"127.0.0.1:{port}"], repo, "cannot listen on"),
+        (["ui", "--address", "nonsense"], repo, "is not host:port"),
+        (
+            [
+                "ui",
+                "--tls-cert",
+                str(tmp_path / "no.pem"),
+                "--tls-key",
+                str(tmp_path / "no.key"),
+            ],
+            repo,
+            "no.pem",
+        ),
     ]
     try:
         for argv, cwd, expected in cases:
