@@ -10,6 +10,7 @@ from feast import FeatureStore, FeatureView
 from featurestore.services.online import OnlineReader
 from featurestore.services.server.access import Guard
 from featurestore.services.server.catalog import Catalog
+from featurestore.services.server.errors import required
 from featurestore.services.server.historical import (
     HistoricalPolicy,
     StreamSlots,
@@ -79,8 +80,9 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
         self, request: pb.GetFeatureViewRequest, context: grpc.ServicerContext
     ) -> pb.GetFeatureViewResponse:
         """One view by name."""
+        name = required(request.name, "name", "the feature view's name")
         return pb.GetFeatureViewResponse(
-            feature_view=_view_message(self.catalog.view(request.name))
+            feature_view=_view_message(self.catalog.view(name))
         )
 
 

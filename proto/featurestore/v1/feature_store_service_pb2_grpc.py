@@ -107,7 +107,7 @@ class FeatureStoreServiceServicer:
 
     def GetFeatureView(self, request, context):
         """One feature view by name.
-        Errors: NOT_FOUND (unknown view).
+        Errors: INVALID_ARGUMENT (no name), NOT_FOUND (unknown view).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

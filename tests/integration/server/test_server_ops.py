@@ -77,6 +77,10 @@ def test_bad_page_token_and_unknown_view(served_repo: ServedRepo) -> None:
     with pytest.raises(grpc.RpcError) as unknown:
         stub.GetFeatureView(pb.GetFeatureViewRequest(name="nope"), timeout=5)
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as unnamed:  # AIP-193: a missing field
+        stub.GetFeatureView(pb.GetFeatureViewRequest(), timeout=5)
+    assert unnamed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert unnamed.value.details() == "name is required: the feature view's name"
 
 
 def test_server_process_serves_then_drains_on_sigterm(served_repo: ServedRepo) -> None:
