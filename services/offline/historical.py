@@ -143,9 +143,14 @@ def get_historical_features(
     service = request.features if isinstance(request.features, str) else None
     refs = _feature_refs(store, request.features)
     views = _group_refs(store, refs)
-    unknown = set(request.pins) - set(views)
-    if unknown:
-        raise FeatureViewNotFoundError(sorted(unknown)[0])
+    # A pin of a registered view the request does not read changes nothing (a
+    # manifest replayed for some of its features); an unregistered one is a
+    # mistake.
+    unread = set(request.pins) - set(views)
+    if unread:
+        registered = {fv.name for fv in store.list_feature_views()}
+        if unread - registered:
+            raise FeatureViewNotFoundError(sorted(unread - registered)[0])
     ts_column = request.timestamp_column or entity_timestamp_column(request.entity)
     storage = project_of(store.repo_path).storage_options
     reads = [

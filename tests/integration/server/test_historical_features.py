@@ -90,11 +90,19 @@ def test_pinned_version_replays_after_the_table_changes(
         from_manifest = client.get_historical_features(
             entity, ["merchant_risk:txn_count_30d"], pins=before.manifest
         )
+        # A pin of a registered view the request does not read changes nothing
+        # (it answered NOT_FOUND "feature view 'customer_spend' is not registered").
+        unread = client.get_historical_features(
+            entity,
+            ["merchant_risk:txn_count_30d"],
+            pins={"merchant_risk": pinned_version, "customer_spend": 0},
+        )
     assert before.pins == {"merchant_risk": pinned_version}
     assert before.table.column("txn_count_30d").to_pylist() == [40]
     assert current.table.column("txn_count_30d").to_pylist() == [41]
     assert replayed.table.equals(before.table)
     assert from_manifest.table.equals(before.table)
+    assert unread.table.equals(before.table)
 
 
 def test_entity_rows_from_a_parquet_path_and_written_output(
@@ -267,6 +275,14 @@ def _with(entity: pa.Table, **fields: object) -> pb.GetHistoricalFeaturesRequest
         ),
         (
             lambda: _with(
+                _entities(),
+                features=["customer_spend:spend_1h"],
+                pins={"nope": common_pb2.TablePin(version=0)},
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            lambda: _with(
                 _entities().slice(0, 0), features=["customer_spend:spend_1h"]
             ),
             grpc.StatusCode.INVALID_ARGUMENT,
@@ -296,6 +312,7 @@ def _with(entity: pa.Table, **fields: object) -> pb.GetHistoricalFeaturesRequest
         "string-timestamp",
         "unknown-view",
         "missing-pinned-version",
+        "pin-of-an-unknown-view",
         "empty-rows",
         "no-rows",
         "not-arrow",
