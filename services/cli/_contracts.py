@@ -279,7 +279,7 @@ def validate_command(file: Path, name: str, version: str | None, as_json: bool) 
             click.echo(f"FAILED {reason}\t{count}")
         if verdict["schema_problems"]:
             click.echo(f"SCHEMA {json.dumps(verdict['schema_problems'])}")
-        if contract.too_few_rows(verdict["rows"]):
+        if verdict["too_few_rows"]:
             click.echo(f"TOO_FEW_ROWS {verdict['rows']} < min_rows {contract.min_rows}")
         if verdict["extra_columns"]:
             click.echo(
@@ -423,6 +423,8 @@ def _verdict(contract: Any, table: pa.Table) -> dict[str, Any]:
     verdict: dict[str, Any] = {
         "contract": label,
         "rows": table.num_rows,
+        "min_rows": contract.min_rows,
+        "too_few_rows": contract.too_few_rows(table.num_rows),
         "extra_columns": extra,
     }
     try:

@@ -243,6 +243,9 @@ def test_contracts_validate_fails_a_file_below_min_rows(tmp_path: Path) -> None:
         code, out = _invoke(*base, "--json")
         verdict = json.loads(out)
         assert (verdict["rows"], verdict["failed"]) == (2, 0)
+        # The JSON says why, as the text does (it said only publishable false).
+        assert verdict["min_rows"] == min_rows
+        assert verdict["too_few_rows"] is (min_rows == 3)
         results[min_rows] = (code, verdict["publishable"])
         code, out = _invoke(*base)
         assert code == results[min_rows][0]
