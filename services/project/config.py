@@ -237,6 +237,9 @@ def config_problem(exc: BaseException) -> str:
                 f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
                 for e in seen.errors()
             )
+        if isinstance(seen, TypeError) and "must be a mapping" in str(seen):
+            # Feast's RepoConfig(**yaml) of a file that is no YAML mapping.
+            return "not a YAML mapping of settings (key: value lines)"
         seen = seen.__cause__ or seen.__context__
     first = (str(exc).splitlines() or [""])[0]
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

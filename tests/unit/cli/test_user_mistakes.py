@@ -490,13 +490,19 @@ def test_training_set_features_naming_nothing_or_out_a_folder_is_usage(
         (("--feature-store-yaml", "missing.yaml", "2026-02-01"), "does not exist"),
         (("2026-01-01", "2026-02-01"), "REGISTRY_NOT_FOUND"),
         (("--incremental",), "REGISTRY_NOT_FOUND"),
+        # A file that is no YAML mapping (it said RepoConfig() argument after
+        # ** must be a mapping, not str).
+        (("--feature-store-yaml", "env.sh", "--incremental"),
+         "not a YAML mapping of settings"),
     ],
-)
+)  # fmt: skip
 def test_materialize_mistakes_are_usage_and_create_no_registry(
     args: tuple[str, ...], reason: str, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     scaffold(tmp_path / "p")
+    (tmp_path / "env.sh").write_text("export FS_DATA_DIR=/tmp/x\n")
+    monkeypatch.chdir(tmp_path)
     registry = tmp_path / "p" / "data" / "feast" / "registry.db"
     code, out, err = _run(capsys, "materialize", "--repo", str(tmp_path / "p"), *args)
     assert (code, out) == (2, "")
