@@ -86,6 +86,7 @@ def submit_command(module: str, args: list[str], master: str) -> list[str]:
         spec = None
     if spec is None or spec.origin is None:
         raise usage_error(f"JOB_NOT_FOUND: job module {module} not found")
+    _check_submittable(module, Path(spec.origin))
     s3a = wants_s3a()
     return [
         _spark_submit(),
@@ -99,6 +100,38 @@ def submit_command(module: str, args: list[str], master: str) -> list[str]:
         spec.origin,
         *args,
     ]  # fmt: skip
+
+
+def _check_submittable(module: str, path: Path) -> None:
+    """spark-submit runs the job's file as a script: without ``main`` or an
+    ``if __name__ == "__main__":`` block it would run nothing and exit 0.
+    Refuse such a job here (usage), as ``run`` refuses one without ``main``.
+    """
+    import ast
+
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, SyntaxError, ValueError):
+        return  # importing it reports the problem, with its own words
+    has_main = any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "main"
+        for node in tree.body
+    )
+    if not has_main:
+        raise usage_error(f"JOB_NOT_FOUND: job module {module} has no main(argv)")
+    guarded = any(
+        isinstance(node, ast.If)
+        and isinstance(node.test, ast.Compare)
+        and isinstance(node.test.left, ast.Name)
+        and node.test.left.id == "__name__"
+        for node in tree.body
+    )
+    if not guarded:
+        raise usage_error(
+            f'JOB_NOT_SUBMITTABLE: {path} has no `if __name__ == "__main__":` '
+            "block, so spark-submit would run nothing; end it with "
+            '`if __name__ == "__main__": raise SystemExit(main(sys.argv[1:]))`'
+        )
 
 
 def _spark_submit() -> str:

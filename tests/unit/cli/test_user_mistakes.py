@@ -73,6 +73,25 @@ def test_run_help_never_runs_a_job_that_ignores_argv(
     assert marker.read_text() == "ran"  # without --help it does run
 
 
+@pytest.mark.parametrize(
+    ("package", "body", "reason"),
+    [
+        # spark-submit runs the file as a script: main is never called, exit 0.
+        ("jobs_unguarded", "def main(argv=None):\n    return 0\n",
+         "JOB_NOT_SUBMITTABLE"),
+        ("jobs_mainless", "VALUE = 1\n", "has no main(argv)"),
+    ],
+)  # fmt: skip
+def test_print_submit_refuses_a_job_spark_submit_would_not_run(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str],
+    package: str, body: str, reason: str,
+) -> None:  # fmt: skip
+    repo = _project_with_job(tmp_path, package, body)
+    code, out, err = _run(capsys, "run", "--repo", str(repo), "--print-submit", "job")
+    assert (code, out) == (2, "")
+    _one_line(err, reason)
+
+
 def test_run_help_calls_parse_args_never_main(
     tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -187,7 +206,10 @@ def test_run_repo_reaches_the_job(
         "from featurestore.services.project import Project\n\n"
         "def main(argv):\n"
         f"    Path({str(found)!r}).write_text(str(Project.discover().repo))\n"
-        "    return 0\n",
+        "    return 0\n\n"
+        "if __name__ == '__main__':\n"
+        "    import sys\n"
+        "    raise SystemExit(main(sys.argv[1:]))\n",
     )
     code, _, err = _run(capsys, "run", "--repo", str(repo), "job")
     assert code == 0, err
