@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -26,6 +27,10 @@ type backendSet struct {
 	interval time.Duration // between health polls; also each poll's timeout
 	changed  chan struct{} // closed and replaced after every poll
 	mu       sync.Mutex
+	// watchers holds a token per open health Watch stream: its capacity is
+	// the server's max_health_watchers (nil: no limit). Health needs no
+	// credentials, so this bounds what an unauthenticated caller holds open.
+	watchers chan struct{}
 }
 
 type backend struct {
@@ -170,6 +175,10 @@ func healthService(s *backendSet) *grpc.ServiceDesc {
 		Methods: []grpc.MethodDesc{{
 			MethodName: "Check",
 			Handler: func(_ any, ctx context.Context, decode func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				md, _ := metadata.FromIncomingContext(ctx)
+				if err := checkMetadataSize(md); err != nil {
+					return nil, err
+				}
 				var request healthpb.HealthCheckRequest
 				if err := decodeProto(decode, &request); err != nil {
 					return nil, err
@@ -193,6 +202,20 @@ func healthService(s *backendSet) *grpc.ServiceDesc {
 // watchHealth sends the service's status now and again whenever it changes
 // (looked at after every poll), until the caller goes away.
 func (s *backendSet) watchHealth(stream grpc.ServerStream) error {
+	md, _ := metadata.FromIncomingContext(stream.Context())
+	if err := checkMetadataSize(md); err != nil {
+		return err
+	}
+	if s.watchers != nil {
+		select {
+		case s.watchers <- struct{}{}:
+			defer func() { <-s.watchers }()
+		default:
+			return status.Errorf(codes.ResourceExhausted,
+				"TOO_MANY_WATCHERS: %d health Watch streams are open (setting "+
+					"max_health_watchers); use Check or retry later", cap(s.watchers))
+		}
+	}
 	var raw []byte
 	if err := stream.RecvMsg(&raw); err != nil {
 		return err

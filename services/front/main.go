@@ -43,6 +43,7 @@ func main() {
 	maxRequest := flag.Int("max-request-bytes", 64<<20, "largest accepted request message")
 	maxStreams := flag.Uint("max-concurrent-streams", 256, "most calls in flight on one client connection")
 	healthInterval := flag.Duration("health-interval", time.Second, "how often each backend's health is polled")
+	maxWatchers := flag.Int("max-health-watchers", 0, "most health Watch streams open at once (the server's max_health_watchers); 0: no limit")
 	tlsCert := flag.String("tls-cert", "", "PEM certificate chain; with --tls-key serves TLS (re-read on change or SIGHUP)")
 	tlsKey := flag.String("tls-key", "", "PEM private key of --tls-cert")
 	tlsClientCA := flag.String("tls-client-ca", "", "PEM CA bundle; clients must present a certificate it signed (mTLS)")
@@ -70,6 +71,9 @@ func main() {
 	backends, err := dialBackends(strings.Split(*backend, ","), *healthInterval)
 	if err != nil {
 		log.Fatalf("fs-front: backend %s: %v", *backend, err)
+	}
+	if *maxWatchers > 0 {
+		backends.watchers = make(chan struct{}, *maxWatchers)
 	}
 	// Socket i and backend i are one process when they pair up.
 	paths := strings.Split(*sockets, ",")

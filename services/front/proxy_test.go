@@ -264,6 +264,61 @@ func TestOversizedMetadataIsResourceExhaustedOnEveryPath(t *testing.T) {
 		if status.Code(err) != codes.ResourceExhausted {
 			t.Fatalf("online read, %d-byte metadata: %v", headerListBytes(pad), err)
 		}
+		// Health too: answered by the front itself, it took any size.
+		health := healthpb.NewHealthClient(conn)
+		if _, err := health.Check(ctx, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("health Check, %d-byte metadata: %v", headerListBytes(pad), err)
+		}
+		watch, err := health.Watch(ctx, &healthpb.HealthCheckRequest{})
+		if err == nil {
+			_, err = watch.Recv()
+		}
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("health Watch, %d-byte metadata: %v", headerListBytes(pad), err)
+		}
+	}
+}
+
+func TestHealthWatchersAreLimitedAsTheServerLimitsThem(t *testing.T) {
+	a := startBackend(t, "a")
+	front := startFront(t, []*fakeBackend{a}, defaultLimits, nil)
+	front.backends.watchers = make(chan struct{}, 2)
+	conn := dial(t, front.addr)
+	health := healthpb.NewHealthClient(conn)
+	open := func() (healthpb.Health_WatchClient, context.CancelFunc, error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		watch, err := health.Watch(ctx, &healthpb.HealthCheckRequest{})
+		if err == nil {
+			_, err = watch.Recv()
+		}
+		return watch, cancel, err
+	}
+	_, cancelFirst, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cancelSecond, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancelSecond()
+	_, cancelThird, err := open()
+	cancelThird()
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "max_health_watchers") {
+		t.Fatalf("a third watcher over a limit of 2: %v", err)
+	}
+	cancelFirst() // its slot frees once the front sees the stream end
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, cancel, err := open()
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed watcher's slot was not freed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

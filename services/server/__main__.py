@@ -202,6 +202,7 @@ def _front_command(
         "--backend", ",".join(backends),
         "--online-sockets", ",".join(sockets),
         "--max-request-bytes", str(settings.max_request_bytes),
+        "--max-health-watchers", str(settings.max_health_watchers),
         "--grace", f"{settings.grace_seconds}s",
         "--procs", str(front_procs(settings)),
     ]  # fmt: skip

@@ -332,6 +332,30 @@ def test_front_health_needs_every_worker_and_a_dead_worker_stops_the_group(
             group.wait()
 
 
+def test_the_front_limits_health_watchers_as_the_server_does(
+    served_repo: ServedRepo,
+) -> None:
+    # Health needs no credentials: max_health_watchers bounds what anyone may
+    # hold open. Through the front it was not enforced (2,000 Watch streams).
+    address = f"127.0.0.1:{free_port()}"
+    group = _start_front_group(served_repo, address, FS_MAX_HEALTH_WATCHERS="1")
+    try:
+        assert _wait_serving(address) == health_pb2.HealthCheckResponse.SERVING
+        with grpc.insecure_channel(address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            first = stub.Watch(health_pb2.HealthCheckRequest(), timeout=30)
+            assert next(first).status == health_pb2.HealthCheckResponse.SERVING
+            second = stub.Watch(health_pb2.HealthCheckRequest(), timeout=30)
+            with pytest.raises(grpc.RpcError) as caught:
+                next(second)
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "max_health_watchers" in (caught.value.details() or "")
+            first.cancel()
+    finally:
+        group.terminate()
+        group.wait(timeout=60)
+
+
 def _online_request() -> pb.GetOnlineFeaturesRequest:
     from featurestore.v1 import common_pb2
 

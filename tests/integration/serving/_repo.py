@@ -214,6 +214,7 @@ def serve(
         "--backend", target.format(running.port),
         "--online-sockets", str(config.online_socket),
         "--max-request-bytes", str(config.max_request_bytes),
+        "--max-health-watchers", str(config.max_health_watchers),
     ]  # fmt: skip
     for flag, path in (
         ("--tls-cert", config.tls_cert),
