@@ -121,12 +121,16 @@ class PathPolicy:
             base = _location(root, root)
             if _inside(target, base, strict):
                 return _unparse(target)
-        raise _outside(field, setting)
+        raise _outside(field, setting, strict)
 
 
-def _outside(field: str, setting: str) -> PermissionDeniedError:
+def _outside(field: str, setting: str, strict: bool = False) -> PermissionDeniedError:
+    # strict (outputs): the root itself is refused too; say so, as "." or ""
+    # inside the root reads as the root and is no place for a training set.
+    where = "a path under it, not the root itself" if strict else "a path under it"
     return PermissionDeniedError(
-        f"{field} is outside the server's allowed root (setting {setting})",
+        f"{field} is outside the server's allowed root (setting {setting}): "
+        f"give {where}",
         reason="PATH_OUTSIDE_ROOT",
         field=field,
         setting=setting,

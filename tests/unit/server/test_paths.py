@@ -109,7 +109,9 @@ def test_files_a_read_opens_are_confined_like_the_path(tmp_path: Path) -> None:
 def test_the_write_root_itself_is_not_an_output(tmp_path: Path) -> None:
     policy = _policy(tmp_path)
     for given in (".", str(tmp_path / "training_sets"), "a/.."):
-        assert _denied(policy.resolve_write, given).reason == "PATH_OUTSIDE_ROOT"
+        denied = _denied(policy.resolve_write, given)
+        assert denied.reason == "PATH_OUTSIDE_ROOT"
+        assert "not the root itself" in str(denied)  # it said only "outside"
 
 
 def test_server_paths_off_refuses_every_path(tmp_path: Path) -> None:
