@@ -192,6 +192,13 @@ def _output(
         raise RequestError(
             "output_format", "output_path needs output_format PARQUET or DELTA"
         )
+    if fmt == pb.OUTPUT_FORMAT_PARQUET and request.output_path.endswith("/"):
+        # A folder's name, but PARQUET writes one file (it wrote 'tslash').
+        raise RequestError(
+            "output_path",
+            "a PARQUET output_path is a file: remove the trailing '/' "
+            "(DELTA writes a folder)",
+        )
     resolved = paths.resolve_write(request.output_path)
     check_output(
         resolved,

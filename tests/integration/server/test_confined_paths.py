@@ -398,3 +398,16 @@ def test_a_call_no_longer_active_after_the_join_writes_no_output(
         )
         assert bool(answers) is active
     assert [p.name for p in root.iterdir()] == ["True.parquet"]
+
+
+def test_a_parquet_output_named_as_a_folder_is_invalid_and_writes_nothing(
+    served_repo: ServedRepo,
+) -> None:
+    root = served_repo.data / "training_sets"
+    before = _tree(root) if root.exists() else {}
+    code, reason, metadata, message = _refused(
+        served_repo.channel, _request(output_path="tslash/", output_format=PARQUET)
+    )
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FIELD")
+    assert metadata["field"] == "output_path" and "trailing '/'" in message
+    assert (_tree(root) if root.exists() else {}) == before
