@@ -125,6 +125,16 @@ def check_arrow_schema(
     if problems:
         label = f"{contract.name}@{contract.version}"
         text = "; ".join(f"{k}: {v}" for k, v in problems.items())
+        naive = [
+            c.name
+            for c in contract.columns
+            if c.type == "timestamp"
+            and c.name in names
+            and pa.types.is_timestamp(schema.field(c.name).type)
+            and schema.field(c.name).type.tz is None
+        ]
+        if naive:  # the one mistake the pair does not explain
+            text += f" ({', '.join(naive)}: a timestamp without a time zone; send UTC)"
         raise SchemaMismatchError(
             f"schema does not match contract {label}: {text}",
             reason=ContractErrorReason.SCHEMA_MISMATCH,

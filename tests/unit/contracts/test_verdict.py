@@ -193,6 +193,10 @@ def test_check_arrow_schema(base):
     assert info.value.metadata["wrong_types"] == (
         "customer_id=int64:int32,event_timestamp=timestamp:timestamp[us]"
     )
+    # The pair shows a naive timestamp; the message says what to do about it.
+    assert "event_timestamp: a timestamp without a time zone; send UTC" in str(
+        info.value
+    )
     check_arrow_schema(
         base, good.append(pa.field("extra", pa.string())), allow_extra=True
     )
