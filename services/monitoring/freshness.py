@@ -275,7 +275,10 @@ def view_freshness(
         try:
             contract = contracts.get(name)
         except ContractError as exc:
-            if exc.reason != ContractErrorReason.CONTRACT_NOT_FOUND:
+            if exc.reason == ContractErrorReason.CONTRACT_NOT_FOUND:
+                # Not "no contract for this table": the view names one.
+                broken = f"the view's contract {name!r} does not exist: no SLA"
+            else:
                 if broken_contract == "raise":
                     raise
                 # Judged without its SLA it would read "no contract", and an

@@ -68,3 +68,15 @@ def test_a_list_of_views_judges_it_unknown_naming_the_contract(repo: Path) -> No
     assert judged.verdict == "unknown"
     assert "INVALID_YAML" in judged.reason
     assert "no contract" not in judged.reason
+
+
+def test_a_view_naming_a_contract_that_does_not_exist_says_so(
+    repo: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "contracts").mkdir()  # no contract "odd" in it
+    store = FeatureStore(repo_path=str(repo))
+    judged = view_freshness(
+        store.get_feature_view("odd"), repo, ContractRegistry(tmp_path / "contracts")
+    )
+    assert judged.verdict == "unknown"
+    assert judged.reason == "the view's contract 'odd' does not exist: no SLA"
