@@ -12,6 +12,7 @@ from scipy.stats import entropy
 from featurestore.services.monitoring import (
     InvalidTableNameError,
     ProfileNotFoundError,
+    TableNotFoundError,
     read_drift,
     read_profiles,
 )
@@ -129,10 +130,15 @@ def test_blocking_scores_name_feature_score_and_threshold(published):
 
 def test_unknown_and_hostile_names(published, tmp_path):
     proj, _ = published
-    with pytest.raises(ProfileNotFoundError):
+    # No such table, no such version: not a backfill's to profile.
+    with pytest.raises(TableNotFoundError):
         read_profiles(proj, "other")
-    with pytest.raises(ProfileNotFoundError):
+    with pytest.raises(TableNotFoundError):
         read_drift(proj, "shop", 9)
+    # A table nothing profiled yet: that one a backfill helps.
+    write_versions(proj.table_uri("bare"), rows(5))
+    with pytest.raises(ProfileNotFoundError, match="monitor backfill bare"):
+        read_profiles(proj, "bare")
     for name in ("../shop", "shop/x", "", "a.b", "x" * 200):
         with pytest.raises(InvalidTableNameError):
             read_profiles(proj, name)
