@@ -96,7 +96,6 @@ def _bind(host: str, port: int, address: str) -> socket.socket:
             f"cannot listen on {address}: {exc.strerror or exc}",
             address=address,
         ) from None
-    bound.set_inheritable(True)
     return bound
 
 
