@@ -19,14 +19,19 @@ import (
 const healthCheckMethod = "/grpc.health.v1.Health/Check"
 
 // backendSet holds one gRPC connection per Python server process (each on
-// its own loopback port) and what their health checks last said. Proxied
-// calls go round robin over the processes that last reported SERVING.
+// its own loopback port) and what their health checks last said. A proxied
+// call goes to the healthy process with the fewest proxied calls in flight
+// (round robin among equals), so a long training-set stream holding one
+// process's slots sends the next calls to the others.
 type backendSet struct {
 	backends []*backend
 	next     atomic.Uint64
 	interval time.Duration // between health polls; also each poll's timeout
-	changed  chan struct{} // closed and replaced after every poll
-	mu       sync.Mutex
+	// polled is set once the first poll has answered for every backend:
+	// before it, "not serving" only means "not asked yet".
+	polled  atomic.Bool
+	changed chan struct{} // closed and replaced after every poll
+	mu      sync.Mutex
 	// watchers holds a token per open health Watch stream: its capacity is
 	// the server's max_health_watchers (nil: no limit). Health needs no
 	// credentials, so this bounds what an unauthenticated caller holds open.
@@ -34,9 +39,10 @@ type backendSet struct {
 }
 
 type backend struct {
-	addr    string
-	conn    *grpc.ClientConn
-	serving atomic.Bool
+	addr     string
+	conn     *grpc.ClientConn
+	serving  atomic.Bool
+	inFlight atomic.Int64 // proxied calls sent to it and not yet finished
 }
 
 func dialBackends(addrs []string, interval time.Duration) (*backendSet, error) {
@@ -55,18 +61,37 @@ func dialBackends(addrs []string, interval time.Duration) (*backendSet, error) {
 	return set, nil
 }
 
-// pick is the next backend in round-robin order that last reported SERVING;
-// when none did (start-up, all down) the next one regardless, so the call
-// fails with the backend's own error rather than one made up here.
-func (s *backendSet) pick() *backend {
+// pick is the backend for the next proxied call: of those that last reported
+// SERVING, the one with the fewest calls in flight, the round-robin order
+// deciding among equals. When none is serving: before the first poll (start-
+// up) the next one in order, so the call gets the backend's own answer; after
+// it, UNAVAILABLE at once, since a hung process (stopped, swapping) would
+// otherwise hold the call until its deadline, or for ever without one.
+func (s *backendSet) pick() (*backend, error) {
 	n := uint64(len(s.backends))
 	start := s.next.Add(1) - 1
+	var best *backend
 	for i := uint64(0); i < n; i++ {
-		if b := s.backends[(start+i)%n]; b.serving.Load() {
-			return b
+		b := s.backends[(start+i)%n]
+		if b.serving.Load() && (best == nil || b.inFlight.Load() < best.inFlight.Load()) {
+			best = b
 		}
 	}
-	return s.backends[start%n]
+	switch {
+	case best != nil:
+		return best, nil
+	case !s.polled.Load():
+		return s.backends[start%n], nil
+	}
+	return nil, errNoneServing(len(s.backends))
+}
+
+// errNoneServing is the UNAVAILABLE a call gets when no server process
+// answered its last health check.
+func errNoneServing(processes int) error {
+	return status.Errorf(codes.Unavailable,
+		"NO_PROCESS_SERVING: none of the %d server processes answered its last health "+
+			"check as SERVING (stopped, overloaded or still starting); retry later", processes)
 }
 
 // watch polls every backend's overall health each interval until ctx ends.
@@ -97,6 +122,7 @@ func (s *backendSet) pollOnce(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	s.polled.Store(true)
 	s.mu.Lock()
 	close(s.changed)
 	s.changed = make(chan struct{})

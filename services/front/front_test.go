@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -285,5 +286,30 @@ func TestPoolSpreadsCallsOverProcesses(t *testing.T) {
 	}
 	if got[paths[0]] != 1 || got[paths[1]] != 1 {
 		t.Fatalf("calls per process: %v, want one each", got)
+	}
+}
+
+// With no process serving after health was polled, a read is UNAVAILABLE at
+// once rather than sent to a (here: hung) process to wait out its deadline;
+// before the first poll it is sent (the process answers for itself).
+func TestPoolIsUnavailableAtOnceWhenNoProcessServes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hung.sock")
+	hung := listenUnix(t, path, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	defer hung.Close()
+	var serving, polled atomic.Bool
+	pool := newWorkerPool([]string{path}, 1, 2, []*atomic.Bool{&serving})
+	pool.polled = &polled
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err := pool.call(ctx, 1, nil, []byte{0})
+	cancel()
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("before the first poll: %v", err)
+	}
+	polled.Store(true)
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = pool.call(ctx, 1, nil, []byte{0})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "NO_PROCESS_SERVING") {
+		t.Fatalf("polled, none serving: %v", err)
 	}
 }

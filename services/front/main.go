@@ -6,8 +6,8 @@
 // Feast's ServingService) to the Python server processes over Unix sockets
 // (services/server/ipc.py), where the same handlers, errors and metrics run.
 // Every other call (reflection, catalogue, training sets, contracts) is
-// proxied unchanged to the Python server processes' own gRPC ports, round
-// robin over the healthy ones. Health is answered here: SERVING only while
+// proxied unchanged to the Python server processes' own gRPC ports: to the
+// healthy one with the fewest proxied calls in flight. Health is answered here: SERVING only while
 // every process reports SERVING. The front terminates TLS (and mTLS) itself;
 // the caller's metadata reaches the processes on both paths, so they
 // authenticate and authorise every call.
@@ -35,7 +35,7 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:6566", "host:port to serve gRPC on")
 	backend := flag.String("backend", "", "comma-separated host:port of each Python server process's own gRPC port "+
-		"(everything but online reads, round robin over the healthy ones)")
+		"(everything but online reads: the healthy one with the fewest calls in flight)")
 	sockets := flag.String("online-sockets", "", "comma-separated Unix sockets of the Python servers "+
 		"(in --backend's order: socket i and backend i are one process)")
 	conns := flag.Int("conns", 1, "connections per Unix socket: the server process serves each on its own thread")
@@ -84,6 +84,9 @@ func main() {
 		}
 	}
 	online := newWorkerPool(paths, *conns, *depth, serving)
+	if serving != nil {
+		online.polled = &backends.polled
+	}
 	var creds credentials.TransportCredentials
 	var certs *certReloader
 	if *tlsCert != "" {

@@ -503,3 +503,107 @@ func TestOnlineReadSendsNoBandwidthProbe(t *testing.T) {
 		t.Errorf("the front sent %d PING(s) during an online read", pings)
 	}
 }
+
+// waitInFlight waits until the backends have, between them, want calls in
+// flight as the front counts them.
+func waitInFlight(t *testing.T, set *backendSet, want int64) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		var total int64
+		for _, b := range set.backends {
+			total += b.inFlight.Load()
+		}
+		if total == want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("calls in flight never reached %d", want)
+}
+
+// A long call holding one backend (as a training-set stream holds a
+// process's slots) sends every next call to the other, where round robin
+// would send every second one to the busy backend.
+func TestProxySendsACallToTheBackendWithFewestInFlight(t *testing.T) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	front := startFront(t, []*fakeBackend{a, b}, defaultLimits, nil)
+	conn := dial(t, front.addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	slow := make(chan error, 1)
+	go func() {
+		var out wrapperspb.StringValue
+		slow <- conn.Invoke(ctx, "/test.Slow/Wait", wrapperspb.String("x"), &out)
+	}()
+	var busy, idle *fakeBackend
+	for i := 0; busy == nil; i++ {
+		if i == 500 {
+			t.Fatal("the slow call reached no backend")
+		}
+		time.Sleep(10 * time.Millisecond)
+		for _, pair := range [][2]*fakeBackend{{a, b}, {b, a}} {
+			pair[0].mu.Lock()
+			if pair[0].calls == 1 {
+				busy, idle = pair[0], pair[1]
+			}
+			pair[0].mu.Unlock()
+		}
+	}
+	for i := 0; i < 4; i++ {
+		if name, err := who(context.Background(), conn); err != nil || name != idle.name {
+			t.Fatalf("call %d while %s is busy: %q, %v", i, busy.name, name, err)
+		}
+	}
+	cancel()
+	if err := <-slow; status.Code(err) != codes.Canceled {
+		t.Fatalf("slow call: %v", err)
+	}
+	waitInFlight(t, front.backends, 0)
+	seen := map[string]int{}
+	for i := 0; i < 4; i++ {
+		name, err := who(context.Background(), conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[name]++
+	}
+	if seen["a"] != 2 || seen["b"] != 2 {
+		t.Fatalf("equal backends take turns: %v", seen)
+	}
+}
+
+// Once health has been polled and no backend serves, a call fails
+// UNAVAILABLE at once instead of going to a backend that may be hung (the
+// slow method here never answers: the old fallback waited out the deadline).
+// Before the first poll a call still goes through (start-up).
+func TestProxyIsUnavailableAtOnceWhenNoBackendServes(t *testing.T) {
+	a := startBackend(t, "a")
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	unpolled, err := dialBackends([]string{a.addr}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := unpolled.pick(); err != nil || b.addr != a.addr {
+		t.Fatalf("before the first poll: %v, %v", b, err)
+	}
+	front := startFront(t, []*fakeBackend{a}, defaultLimits, nil)
+	conn := dial(t, front.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out wrapperspb.StringValue
+	err = conn.Invoke(ctx, "/test.Slow/Wait", wrapperspb.String("x"), &out)
+	if status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "NO_PROCESS_SERVING") {
+		t.Fatalf("no backend serving: %v", err)
+	}
+	a.mu.Lock()
+	calls := a.calls
+	a.mu.Unlock()
+	if calls != 0 {
+		t.Fatalf("the backend got %d calls", calls)
+	}
+	// Serving again: calls go through.
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	front.backends.pollOnce(context.Background())
+	if name, err := who(context.Background(), conn); err != nil || name != "a" {
+		t.Fatalf("serving again: %q, %v", name, err)
+	}
+}

@@ -110,7 +110,8 @@ func onlineHandler(online *workerPool, code byte) grpc.MethodHandler {
 }
 
 // proxy forwards any other call, unary or streaming, to one of the Python
-// servers (round robin over the healthy ones): metadata, messages both ways,
+// servers (backendSet.pick: the healthy one with the fewest calls in
+// flight): metadata, messages both ways,
 // headers, trailers and the final status (details included) pass through
 // unchanged, and the caller's deadline goes with the call (grpc-go carries
 // the incoming context's deadline to the outgoing call).
@@ -124,7 +125,13 @@ func proxy(backends *backendSet) grpc.StreamHandler {
 		ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(downstream.Context(), md.Copy()))
 		defer cancel()
 		desc := &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
-		up, err := backends.pick().conn.NewStream(ctx, desc, method)
+		target, err := backends.pick()
+		if err != nil {
+			return err
+		}
+		target.inFlight.Add(1)
+		defer target.inFlight.Add(-1)
+		up, err := target.conn.NewStream(ctx, desc, method)
 		if err != nil {
 			return err
 		}

@@ -32,6 +32,10 @@ type workerPool struct {
 	// each connection. An entry goes back once the call's reply is read.
 	free    chan *workerConn
 	serving []*atomic.Bool
+	// polled, when set, says the backends' first health poll has answered:
+	// from then on, with no process serving, a read fails UNAVAILABLE at
+	// once instead of waiting on a process that may be hung.
+	polled *atomic.Bool
 }
 
 type workerConn struct {
@@ -83,6 +87,8 @@ func newWorkerPool(paths []string, conns, depth int, serving []*atomic.Bool) *wo
 
 // take is a free call slot, on a serving process when there is one: those
 // of processes not serving are set aside until one is found (and put back).
+// With none serving, UNAVAILABLE once the first health poll has answered
+// (before it, any slot).
 func (p *workerPool) take(ctx context.Context) (*workerConn, error) {
 	var parked []*workerConn
 	defer func() {
@@ -93,10 +99,17 @@ func (p *workerPool) take(ctx context.Context) (*workerConn, error) {
 	for {
 		select {
 		case w := <-p.free:
-			if w.serving == nil || w.serving.Load() || !p.anyServing() {
+			switch {
+			case w.serving == nil || w.serving.Load():
 				return w, nil
+			case p.anyServing():
+				parked = append(parked, w)
+			case p.polled != nil && p.polled.Load():
+				p.free <- w
+				return nil, errNoneServing(len(p.serving))
+			default:
+				return w, nil // start-up: the process answers for itself
 			}
-			parked = append(parked, w)
 		case <-ctx.Done():
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}
