@@ -18,10 +18,19 @@ _SERVE_HELP = """Run the gRPC server until SIGTERM/SIGINT (then drain and exit 0
 
 Takes every flag of the server (FS_* environment variables, overridden by
 flags): --address, --repo, TLS, auth, --workers, --front and the rest;
-`featurestore serve --help` lists them. --ui-address HOST:PORT (FS_UI_ADDRESS)
-also serves the web console (`featurestore ui`) from this process, with the
-same project, auth, TLS and audit settings.
+`featurestore serve --help` lists them. --ui-address also serves the web
+console from this process.
 """
+
+_UI_FLAG = (
+    (
+        "--ui-address",
+        "HOST:PORT",
+        "also serve the web console (featurestore ui) on HOST:PORT from this "
+        "process, with the same project, auth, TLS and audit settings "
+        "(env FS_UI_ADDRESS)",
+    ),
+)
 
 
 @click.command(
@@ -42,7 +51,7 @@ def serve(server_args: tuple[str, ...]) -> None:
     argv, prog = list(server_args), "featurestore serve"
     argv, ui_address = _ui_address(argv)
     try:
-        settings = settings_from_args(argv, _SERVE_HELP, prog=prog)
+        settings = settings_from_args(argv, _SERVE_HELP, prog, _UI_FLAG)
     except SystemExit as exc:  # argparse: --help (0), a bad flag or value (2)
         code = exc.code if isinstance(exc.code, int) else USAGE
         raise click.exceptions.Exit(code) from None

@@ -26,7 +26,15 @@ _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
             "(repeatable; default DATA_DIR/entities)",
         },
     ),
-    ("--training-set-root", "training_set_root", {"metavar": "ROOT"}),
+    (
+        "--training-set-root",
+        "training_set_root",
+        {
+            "metavar": "ROOT",
+            "help": "the root output_path writes training sets under "
+            "(default DATA_DIR/training_sets)",
+        },
+    ),
     (
         "--server-paths",
         "server_paths",
@@ -118,10 +126,19 @@ PROG = "python -m featurestore.services.server"
 
 
 def build_parser(
-    description: str | None = None, prog: str = PROG
+    description: str | None = None,
+    prog: str = PROG,
+    extra_flags: tuple[tuple[str, str, str], ...] = (),
 ) -> argparse.ArgumentParser:
-    """The argument parser of ``python -m featurestore.services.server``."""
+    """The argument parser of ``python -m featurestore.services.server``.
+
+    ``extra_flags`` lists ``(flag, metavar, help)`` of flags the calling
+    command takes out of argv itself (``featurestore serve --ui-address``), so
+    ``--help`` lists them with the server's own.
+    """
     parser = argparse.ArgumentParser(prog=prog, description=description)
+    for flag, metavar, help_text in extra_flags:
+        parser.add_argument(flag, metavar=metavar, help=help_text)
     for flag, field, keywords in _FLAGS:
         env = f"env FS_{field.upper()}"
         help_text = keywords.get("help")
@@ -141,7 +158,10 @@ def build_parser(
 
 
 def settings_from_args(
-    argv: list[str] | None, description: str | None = None, prog: str = PROG
+    argv: list[str] | None,
+    description: str | None = None,
+    prog: str = PROG,
+    extra_flags: tuple[tuple[str, str, str], ...] = (),
 ) -> ServerSettings:
     """ServerSettings from FS_* overridden by the flags in ``argv``.
 
@@ -151,7 +171,7 @@ def settings_from_args(
         SystemExit: 2 on a bad flag (argparse) or a value out of range (one
             line naming the setting).
     """
-    parser = build_parser(description, prog)
+    parser = build_parser(description, prog, extra_flags)
     args = parser.parse_args(argv)
     overrides = {
         field: getattr(args, field)

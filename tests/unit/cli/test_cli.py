@@ -71,6 +71,9 @@ def test_serve_help_is_the_servers_own_flags(
     for flag in flags:
         assert flag in out
     assert {"--address", "--tls-cert", "--auth", "--front", "--workers"} <= flags
+    # serve's own flag, taken out of argv before the server's parser sees it,
+    # is listed with them: the option, its value and its variable.
+    assert "--ui-address HOST:PORT" in out and "(env FS_UI_ADDRESS)" in out
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
