@@ -190,6 +190,11 @@ def run(
     shows the job's arguments. Exit 1 when the job fails (bad input, contract
     violation), 2 on a bad argument.
     """
+    if print_submit and submit:
+        raise click.UsageError(
+            "--print-submit prints the spark-submit line, --submit runs it: "
+            "give one of them"
+        )
     module = _module(job, repo)
     env = _job_env(repo)
     if _asks_help(job_args):  # never main(): see _job_help

@@ -150,7 +150,11 @@ def _views(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView
         return list(online.values())
     missing = [n for n in names if n not in online]
     if missing:
-        raise UnknownViewError(f"no online feature view named {missing}")
+        known = ", ".join(sorted(online)) or "none"
+        raise UnknownViewError(
+            f"no online feature view named {', '.join(map(repr, missing))} "
+            f"(online views: {known})"
+        )
     return [online[n] for n in names]
 
 

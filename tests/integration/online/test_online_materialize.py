@@ -330,7 +330,9 @@ def test_a_view_naming_a_column_its_table_lacks_is_one_line_the_others_written(
         cli, ["materialize", T0.isoformat(), T1.isoformat(), *repo, "--views", "no"]
     )
     assert result.exit_code == 2
-    assert result.stderr == "error: no online feature view named ['no']\n"
+    assert result.stderr == (
+        "error: no online feature view named 'no' (online views: stats, typo)\n"
+    )
     assert main([T1.isoformat(), *repo, "--views", "no"]) == 2  # the -m alias
 
 

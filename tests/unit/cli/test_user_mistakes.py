@@ -183,6 +183,29 @@ def test_a_job_module_that_is_not_there_is_usage(
     _one_line(err, "JOB_NOT_FOUND")
 
 
+def test_print_submit_and_submit_together_is_usage(
+    tmp_path: Path,
+    elsewhere: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = _project_with_job(
+        tmp_path,
+        "jobs_either",
+        "def main(argv):\n  return 0\n\n"
+        "if __name__ == '__main__':\n  raise SystemExit(main())\n",
+    )
+    monkeypatch.setattr(
+        "featurestore.services.cli._jobs.subprocess.call",
+        lambda *a, **k: pytest.fail("submitted with --print-submit"),
+    )
+    code, out, err = _run(
+        capsys, "run", "--repo", str(repo), "--print-submit", "--submit", "job"
+    )
+    assert code == 2 and out == ""
+    assert "--print-submit prints the spark-submit line, --submit runs it" in err
+
+
 def test_a_job_whose_own_import_fails_names_that_module(
     tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
