@@ -76,6 +76,9 @@ def add_key(path: Path, principal: str, roles: list[str]) -> str:
     _check_name(principal, "principal")
     for role in roles:
         _check_name(role, "role")
+    if path.exists():
+        _read_entries(path)  # refuse a file that is not a key file before
+        # anything is created beside it (the lock file stays once made)
     key, key_id = new_key()
     entry = KeyEntry(key_id, hash_key(key), principal, tuple(roles))
     try:

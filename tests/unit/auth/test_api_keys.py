@@ -12,6 +12,7 @@ import yaml
 
 from featurestore.services.auth import (
     ApiKeyAuthenticator,
+    AuthConfigError,
     AuthenticationError,
     add_key,
     bearer_token,
@@ -136,6 +137,17 @@ def test_add_key_command_prints_the_key_once(tmp_path: Path) -> None:
     key = proc.stdout.strip()
     assert ApiKeyAuthenticator(path).authenticate(key).roles == {"reader", "trainer"}
     assert key not in proc.stderr
+
+
+def test_add_key_refuses_a_file_that_is_not_a_key_file_leaving_it_alone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "notes.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(AuthConfigError, match="notes.yaml is not a valid key file"):
+        add_key(path, "svc", ["reader"])
+    assert path.read_text() == "- just\n- a list\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.yaml"]  # no lock
 
 
 def _add_one(path: str, principal: str) -> str:
