@@ -76,9 +76,14 @@ def profiles(table: str, version: int | None, repo: Path | None, as_json: bool) 
         return
     from rich.table import Table
 
+    buckets = (
+        "no buckets yet: no version with rows to take them from"
+        if shown.reference_version is None
+        else f"buckets from version {shown.reference_version}"
+    )
     title = (
         f"{table} version {shown.version} ({shown.source}, run {shown.run_id}; "
-        f"buckets from version {shown.reference_version})"
+        f"{buckets})"
     )
     out = Table(title=title)
     for name in ("feature", "kind", "rows", "nulls", "min", "max", "mean", "std"):
@@ -172,7 +177,15 @@ def backfill(table: str, force: bool, repo: Path | None, as_json: bool) -> None:
         echo_json(report.to_json_obj())
         return
     done = ", ".join(str(v) for v in report.profiled) or "none"
-    click.echo(f"{table}: profiled versions {done}")
+    already = ", ".join(str(v) for v in report.already)
+    click.echo(
+        f"{table}: profiled versions {done}"
+        + (
+            f" (already profiled: {already}; --force profiles them again)"
+            if already
+            else ""
+        )
+    )
     if report.skipped:
         gone = ", ".join(str(v) for v in report.skipped)
         click.echo(f"{table}: versions {gone} are vacuumed; left unprofiled")

@@ -77,6 +77,30 @@ def test_backfill_then_profiles_and_drift(repo):
     assert text.exit_code == 0 and "[-inf, " in text.stdout
 
 
+def test_text_output_of_an_empty_first_version_and_a_second_backfill(tmp_path):
+    (tmp_path / "contracts" / "shop").mkdir(parents=True)
+    (tmp_path / "contracts" / "shop" / "1.0.0.yaml").write_text(CONTRACT_YAML)
+    (tmp_path / "featurestore.yaml").write_text("data_dir: data\n")
+    location = str(tmp_path / "data" / "features" / "shop")
+    write_versions(location, rows(0, seed=1), rows(50, seed=2))
+    repo = str(tmp_path)
+    first = _run("monitor", "backfill", "shop", "--repo", repo)
+    assert first.stdout == "shop: profiled versions 0, 1\n"
+    again = _run("monitor", "backfill", "shop", "--repo", repo)
+    assert again.stdout == (
+        "shop: profiled versions none "
+        "(already profiled: 0, 1; --force profiles them again)\n"
+    )
+    # Version 0 has no rows, so nothing to take bucket edges from.
+    empty = _run("monitor", "profiles", "shop", "--version", "0", "--repo", repo)
+    assert empty.exit_code == 0, empty.output
+    title = " ".join(empty.stdout.split())
+    assert "no buckets yet: no version with rows to take them from" in title
+    assert "None" not in empty.stdout
+    shown = _run("monitor", "profiles", "shop", "--version", "1", "--repo", repo)
+    assert "buckets from version 1" in " ".join(shown.stdout.split())
+
+
 @pytest.mark.parametrize(
     "args",
     [
