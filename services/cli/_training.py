@@ -234,11 +234,10 @@ def _manifest(location: str, storage: StorageOptions) -> Manifest:
             with fs.open_input_stream(where) as source:
                 text = source.read().decode("utf-8")
         return Manifest.from_json(text)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        # ValueError: not JSON or not UTF-8; the others: JSON of another shape.
+    except ValueError as exc:  # not UTF-8, not JSON, or JSON of another shape
         raise usage_error(
             f"--replay {location} is not a training-set manifest (OUT.manifest.json "
-            f"as training-set writes it): {type(exc).__name__}: {exc}"
+            f"as training-set writes it): {exc}"
         ) from exc
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -109,10 +109,41 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
-        """Parse a document written by ``to_json``."""
-        data = json.loads(text)
-        data["tables"] = [TableRead(**t) for t in data["tables"]]
-        return cls(**data)
+        """Parse a document written by ``to_json`` (field types unchecked).
+
+        Raises:
+            ValueError: not JSON, or not a manifest; the message says what
+                is wrong in the document's terms (a missing or unknown
+                field, ``tables[1]`` not an object), never Python's.
+        """
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            ) from None
+        except RecursionError:
+            raise ValueError("not a manifest: nested too deeply") from None
+        _check_fields(cls, data, "the manifest")
+        tables = data["tables"]
+        if not isinstance(tables, list):
+            raise ValueError("not a manifest: tables is not a list")
+        for i, table in enumerate(tables):
+            _check_fields(TableRead, table, f"tables[{i}]")
+        return cls(**{**data, "tables": [TableRead(**t) for t in tables]})
+
+
+def _check_fields(kind: type, data: object, where: str) -> None:
+    """Refuse ``data`` unless it is an object with exactly ``kind``'s fields."""
+    if not isinstance(data, dict):
+        raise ValueError(f"not a manifest: {where} is not a JSON object")
+    names = {f.name for f in fields(kind)}
+    if missing := sorted(names - data.keys()):
+        raise ValueError(f"not a manifest: {where} lacks {', '.join(missing)}")
+    if unknown := sorted(str(k) for k in data.keys() - names):
+        raise ValueError(
+            f"not a manifest: {where} has unknown fields {', '.join(unknown)}"
+        )
 
 
 @dataclass(frozen=True)

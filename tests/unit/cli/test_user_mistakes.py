@@ -497,12 +497,29 @@ def _entities(tmp_path: Path) -> Path:
     return entities
 
 
+_MANIFEST_FIELDS = dict.fromkeys(
+    ["project", "feature_refs", "feature_service", "timestamp_column",
+     "as_known_at", "full_feature_names", "entity_rows", "created_at"]
+)  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    "manifest",
-    [b"{not json", b"{}", b"[]", b'{"tables": [1]}', b"PAR1\x89\xff\x00"],
-)
+    ("manifest", "said"),
+    [
+        (b"{not json", "not JSON: Expecting property name"),
+        (b"{}", "the manifest lacks as_known_at, created_at, entity_rows"),
+        (b"[]", "the manifest is not a JSON object"),
+        (b'{"tables": [1]}', "the manifest lacks"),
+        (json.dumps({**_MANIFEST_FIELDS, "tables": [1]}).encode(),
+         "tables[0] is not a JSON object"),
+        (json.dumps({**_MANIFEST_FIELDS, "tables": [], "extra": 1}).encode(),
+         "the manifest has unknown fields extra"),
+        (b"[" * 100_000, "nested too deeply"),
+        (b"PAR1\x89\xff\x00", "can't decode byte 0x89"),
+    ],
+)  # fmt: skip
 def test_training_set_replay_of_a_non_manifest_is_usage(
-    manifest: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    manifest: bytes, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     entities = _entities(tmp_path)
     bad = tmp_path / "bad.json"
@@ -512,6 +529,8 @@ def test_training_set_replay_of_a_non_manifest_is_usage(
                         "--replay", str(bad), "--out", out)  # fmt: skip
     assert code == 2
     _one_line(err, "not a training-set manifest")
+    assert said in err
+    assert "Error" not in err  # what is wrong with the file, not Python's name for it
     assert not (tmp_path / "o.parquet").exists()
 
 
