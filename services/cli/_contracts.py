@@ -136,12 +136,11 @@ def list_command(as_json: bool) -> None:
     registry = _registry()
     if as_json:
         _guarded(registry.require_root)  # a typo in the root is no empty list
-        echo_json(
-            [
-                {"name": c.name, "version": c.version, "owner": c.owner}
-                for c in _guarded(registry.list)
-            ]
-        )
+        found = _guarded(registry.list)
+        echo_json([{"name": c.name, "version": c.version, "owner": c.owner}
+                   for c in found])  # fmt: skip
+        if not found:
+            click.echo(registry.why_empty(), err=True)
         return
     _exit(_guarded(lambda: contracts_cli._list(registry, stdout())))
 

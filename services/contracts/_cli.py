@@ -75,8 +75,11 @@ def _check_feast(registry: ContractRegistry, repo: Path, out: TextIO) -> int:
 
 def _list(registry: ContractRegistry, out: TextIO) -> int:
     registry.require_root()  # a typo in the root is no empty list
-    for contract in registry.list():
+    found = registry.list()
+    for contract in found:
         out.write(f"{contract.name}\t{contract.version}\t{contract.owner}\n")
+    if not found:
+        print(registry.why_empty(), file=sys.stderr)
     return 0
 
 

@@ -122,6 +122,26 @@ class ContractRegistry:
             d.name for d in self.root.iterdir() if d.is_dir() and any(d.glob("*.yaml"))
         )
 
+    def why_empty(self) -> str:
+        """What a user who expected contracts under the (existing) root should
+        know when it lists none: the layout, and a root one level off."""
+        said = f"no contracts under {self.root} (each is <root>/<name>/<version>.yaml)"
+        if any(_is_version_file(p) for p in self.root.glob("*.yaml")):
+            return (
+                f"{said}; it holds version files itself, as one contract's "
+                "folder does: give its parent"
+            )
+        deeper = sorted(
+            {
+                p.parent.parent
+                for p in self.root.glob("*/*/*.yaml")
+                if _is_version_file(p)
+            }
+        )
+        if deeper:
+            return f"{said}; contracts are one level down: give {deeper[0]}"
+        return said
+
     def versions(self, name: str) -> list[str]:
         """Return the versions of `name`, oldest first by semver precedence.
 
@@ -180,6 +200,10 @@ class ContractRegistry:
             if _sort_key(v) < _sort_key(contract.version)
         ]
         return self.get(contract.name, older[-1]) if older else None
+
+
+def _is_version_file(path: Path) -> bool:
+    return _sort_key(path.stem)[0] == 1
 
 
 def _sort_key(text: str) -> tuple[int, Version | None, str]:

@@ -85,3 +85,31 @@ def test_errors_exit_2_one_line(root, args, reason):
     assert result.stderr.startswith(f"error: {reason}: ")
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_list_of_a_root_one_level_off_says_where_the_contracts_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from featurestore.services.cli import main
+
+    contracts = tmp_path / "project" / "contracts"
+    write_contract(contracts, base_data())
+    # One contract's own folder, and the folder above the root: each lists
+    # nothing (exit 0, an empty root is legitimate) and says what to give.
+    for given, hint in [
+        (contracts / "spend", "it holds version files itself, as one contract's "
+                              "folder does: give its parent"),
+        (contracts.parent, f"contracts are one level down: give {contracts}"),
+    ]:  # fmt: skip
+        for json_flag in ([], ["--json"]):
+            assert main(["contracts", "--root", str(given), "list", *json_flag]) == 0
+            out, err = capsys.readouterr()
+            assert out == ("[]\n" if json_flag else "")
+            assert err == f"no contracts under {given} (each is " \
+                          f"<root>/<name>/<version>.yaml); {hint}\n"  # fmt: skip
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["contracts", "--root", str(empty), "list"]) == 0
+    assert capsys.readouterr().err.endswith("(each is <root>/<name>/<version>.yaml)\n")
+    assert main(["contracts", "--root", str(contracts), "list"]) == 0
+    assert capsys.readouterr() == ("spend\t1.0.0\tteam@example.com\n", "")
