@@ -137,8 +137,8 @@ def build_parser(
     ``--help`` lists them with the server's own.
     """
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    for flag, metavar, help_text in extra_flags:
-        parser.add_argument(flag, metavar=metavar, help=help_text)
+    for flag, metavar, text in extra_flags:
+        parser.add_argument(flag, metavar=metavar, help=text)
     for flag, field, keywords in _FLAGS:
         env = f"env FS_{field.upper()}"
         help_text = keywords.get("help")
