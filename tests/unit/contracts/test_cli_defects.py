@@ -146,7 +146,7 @@ def test_an_empty_contracts_folder_holds_no_contracts(
         0, "checked 0 files, 0 problems\n", ""
     )  # fmt: skip
     assert _run(capsys, "contracts", "--root", root, "list", "--json") == (
-        0, "[]\n", ""
+        0, "[]\n", f"no contracts under {root} (each is <root>/<name>/<version>.yaml)\n"
     )  # fmt: skip
 
 
