@@ -32,3 +32,11 @@ trainer_permission = Permission(
     actions=[AuthzedAction.READ_OFFLINE],
     policy=RoleBasedPolicy(roles=["trainer", "admin"]),
 )
+auditor_permission = Permission(
+    name="auditor",
+    types=[Project],
+    actions=[AuthzedAction.DESCRIBE],
+    policy=RoleBasedPolicy(roles=["auditor"]),
+)
+"""Contracts, lineage and quality summaries (DESCRIBE on the project), but no
+feature view: not their schemas, freshness or drift."""

@@ -60,15 +60,7 @@ def load_contract(path: Path) -> Contract:
         ContractFormatError: The file is malformed or misplaced.
     """
     source = f"{path.parent.name}/{path.name}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ContractFormatError(
-            f"{source}: cannot read: {exc.__class__.__name__}",
-            reason=ContractErrorReason.INVALID_YAML,
-            metadata={"file": source, "detail": str(exc)},
-        ) from exc
-    contract = parse_contract(text, source)
+    contract = parse_contract(_read(path), source)
     if contract.name != path.parent.name or contract.version != path.stem:
         raise ContractFormatError(
             f"{source}: name/version {contract.name}/{contract.version} "
@@ -81,6 +73,24 @@ def load_contract(path: Path) -> Contract:
             },
         )
     return contract
+
+
+def _read(path: Path) -> str:
+    """A contract file's text.
+
+    Raises:
+        ContractFormatError: INVALID_YAML when it cannot be read as UTF-8 text
+            (not UTF-8, a folder or a dangling link of that name, no access).
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        source = f"{path.parent.name}/{path.name}"
+        raise ContractFormatError(
+            f"{source}: cannot read: {exc.__class__.__name__}",
+            reason=ContractErrorReason.INVALID_YAML,
+            metadata={"file": source, "detail": str(exc)},
+        ) from exc
 
 
 class ContractRegistry:
@@ -185,8 +195,13 @@ class ContractRegistry:
         return load_contract(self.path(name, version))
 
     def raw(self, name: str, version: str | None = None) -> str:
-        """Return the file text of `name` at `version` (latest when None)."""
-        return self.path(name, version).read_text(encoding="utf-8")
+        """Return the file text of `name` at `version` (latest when None).
+
+        Raises:
+            ContractNameError, ContractNotFoundError: as `path`.
+            ContractFormatError: the file cannot be read as UTF-8 text.
+        """
+        return _read(self.path(name, version))
 
     def list(self) -> list[Contract]:
         """Return the latest version of every contract, sorted by name."""

@@ -17,11 +17,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.lineage.errors import (
     StorageUnavailableError,
     TableNotFoundError,
+    TableUnreadableError,
 )
 from featurestore.services.storage import StorageOptions, open_delta, read_delta
 
@@ -62,6 +64,7 @@ class _Snapshots:
 
         Raises:
             TableNotFoundError: No table there.
+            TableUnreadableError: delta-rs cannot read its log (a corrupt commit).
             StorageUnavailableError: The object store did not answer or refused.
         """
         try:
@@ -76,6 +79,9 @@ class _Snapshots:
             raise TableNotFoundError(path) from exc
         except OSError as exc:  # delta-rs: the object store did not answer
             raise StorageUnavailableError(path) from exc
+        except DeltaError as exc:  # a table whose log delta-rs cannot read
+            detail = (str(exc).strip().splitlines() or ["unknown error"])[0]
+            raise TableUnreadableError(path, detail) from exc
         with self._lock:
             if len(self._tables) >= _CACHED:
                 self._tables.pop(next(iter(self._tables)))
@@ -146,6 +152,7 @@ def read_quarantine(
     Raises:
         TableNotFoundError: TABLE_NOT_FOUND when there is no table (nothing
             was ever quarantined).
+        TableUnreadableError: TABLE_UNREADABLE when its log cannot be read.
         StorageUnavailableError: STORAGE_UNAVAILABLE when the object store
             did not answer or refused.
     """
@@ -197,6 +204,7 @@ def quarantine_csv(
 
     Raises:
         TableNotFoundError: TABLE_NOT_FOUND when there is no table.
+        TableUnreadableError: TABLE_UNREADABLE when its log cannot be read.
         StorageUnavailableError: STORAGE_UNAVAILABLE when the object store
             did not answer or refused.
     """

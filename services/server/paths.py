@@ -137,11 +137,18 @@ def _outside(field: str, setting: str, strict: bool = False) -> PermissionDenied
     )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _check_syntax(value: str, field: str) -> None:
-    if not value or len(value) > MAX_PATH_CHARS or "\x00" in value:
+    # Control characters (NUL, line breaks, tabs, DEL) are legal in POSIX
+    # names but no training set needs one, and a name travels on: into the
+    # manifest, the console's listing and its download header.
+    if not value or len(value) > MAX_PATH_CHARS or _CONTROL.search(value):
         raise RequestError(
             field,
-            f"{field} must be 1-{MAX_PATH_CHARS} characters without NUL",
+            f"{field} must be 1-{MAX_PATH_CHARS} characters without control "
+            "characters (NUL, line breaks, tabs)",
             reason="INVALID_PATH",
         )
     if any(len(p.encode()) > MAX_COMPONENT_BYTES for p in value.split("/")):

@@ -4,11 +4,13 @@ Pages are admitted by the server's own ``Guard`` (services/server/access.py):
 the same authenticators (API keys, OIDC tokens), the same Feast permission
 rule and the same audit. Each page names the RPC whose rule it shares
 (``GetFeatureView`` for a view page: DESCRIBE on the view; ``GetOnlineFeatures``
-for a lookup: READ_ONLINE on each view read; ``GetContract`` for contracts,
-lineage, quality, drift and training sets: DESCRIBE on the project;
-``GetHistoricalFeatures`` for quarantined rows: READ_OFFLINE on the views
-over the table), so a console page and a gRPC call can never be decided
-differently. The audit records those RPC names with request ids ``ui-…``.
+for a lookup: READ_ONLINE on each view read; ``ListDriftScores`` for a table's
+drift: DESCRIBE on a view over the table; ``GetContract`` for contracts,
+lineage, quality, training sets and the drift of a table no view reads:
+DESCRIBE on the project; ``GetHistoricalFeatures`` for quarantined rows:
+READ_OFFLINE on the views over the table), so a console page and a gRPC call
+can never be decided differently. The audit records those RPC names with
+request ids ``ui-…``.
 
 The credential (API key or access token) stays on the server, in the session;
 the browser holds only a random session id in an HttpOnly, SameSite=Lax cookie
@@ -19,11 +21,13 @@ the browser holds only a random session id in an HttpOnly, SameSite=Lax cookie
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -31,6 +35,7 @@ from typing import Any
 
 from featurestore.services.auth import ANONYMOUS, AuthenticationError, Principal
 from featurestore.services.server.access import Guard
+from featurestore.services.server.transport import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,9 @@ ONLINE = _FEATURES + "GetOnlineFeatures"
 OFFLINE = _FEATURES + "GetHistoricalFeatures"
 """READ_OFFLINE on each view over a table (its quarantined rows are data)."""
 PROJECT = "/featurestore.v1.ContractService/GetContract"
-"""DESCRIBE on the project: contracts, lineage, quality, drift, training sets."""
+"""DESCRIBE on the project: contracts, lineage, quality, training sets."""
+DRIFT = "/featurestore.v1.MonitoringService/ListDriftScores"
+"""DESCRIBE on the feature view named as ``parent``: its table's drift."""
 TOKEN_SIGN_IN = "/console/SignInWithToken"
 """The audit's method for a sign-in with a pasted API key or access token."""
 OIDC_SIGN_IN = "/console/SignInWithOidc"
@@ -153,6 +160,48 @@ def check_origin(origin: str | None, base_url: str, host: str | None) -> None:
         allowed |= {f"http://{host}", f"https://{host}"}
     if origin.rstrip("/") not in allowed:
         raise CsrfError("cross-origin form post refused")
+
+
+def host_rule(address: str, public_url: str | None) -> Callable[[str | None], bool]:
+    """Which ``Host`` headers the console bound to ``address`` answers.
+
+    DNS rebinding: a page at ``evil.example`` whose name the attacker then
+    points at 127.0.0.1 reaches a loopback console from the victim's browser,
+    same-origin, with ``evil.example`` as the Host (and so passing the origin
+    check). Bound to loopback, the console answers only ``localhost`` and
+    loopback IPs, plus the host of ``public_url``; bound elsewhere, only the
+    public URL's host and the bound address when ``public_url`` is set (any
+    host otherwise: the names it is reached by are not known).
+
+    Written here rather than with Starlette's TrustedHostMiddleware: before
+    Starlette 1.0 (the fastapi range allows it) that splits the Host at its
+    first colon, so an IPv6 console (``[::1]:8765``) would refuse itself.
+    """
+    public = urllib.parse.urlsplit(public_url).hostname if public_url else None
+    bound = address.rsplit(":", 1)[0].strip("[]").lower()
+    local = is_loopback(address)
+
+    def allowed(header: str | None) -> bool:
+        try:
+            host = urllib.parse.urlsplit(f"//{header}").hostname if header else None
+        except ValueError:  # a malformed bracket or port
+            return False
+        if host is None:
+            return False
+        if host == public:
+            return True
+        if local:
+            return host == "localhost" or _loopback_ip(host)
+        return public is None or host == bound
+
+    return allowed
+
+
+def _loopback_ip(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def view_refs(views: Sequence[Any]) -> SimpleNamespace:

@@ -24,6 +24,7 @@ from featurestore.services.ui.access import (
     SESSION_COOKIE,
     CsrfError,
     SignInRequired,
+    host_rule,
 )
 from featurestore.services.ui.console import Console, PageError
 
@@ -75,6 +76,7 @@ def create_app(settings: UiSettings, console: Console | None = None) -> FastAPI:
     headers = dict(_HEADERS)
     if settings.tls_enabled:
         headers["Strict-Transport-Security"] = _HSTS
+    host_allowed = host_rule(settings.ui_address, settings.ui_public_url)
 
     @app.middleware("http")
     async def guard_and_headers(
@@ -82,7 +84,10 @@ def create_app(settings: UiSettings, console: Console | None = None) -> FastAPI:
     ) -> Response:
         started = time.perf_counter()
         try:
-            response = await call_next(request)
+            if host_allowed(request.headers.get("host")):
+                response = await call_next(request)
+            else:
+                response = _error(console, request, 400, "Bad request", _FOREIGN_HOST)
         except Exception:  # never a stack trace in a page
             log.exception("page failed: %s %s", request.method, request.url.path)
             response = _error(console, request, 500, "Something went wrong", _OOPS)
@@ -102,6 +107,10 @@ def create_app(settings: UiSettings, console: Console | None = None) -> FastAPI:
 
 
 _OOPS = "The console could not show this page; the server log says why."
+_FOREIGN_HOST = (
+    "This console does not answer to the host name in the address bar; reach it "
+    "by its own address, or set --ui-public-url to the URL browsers use."
+)
 
 
 def _error(
@@ -136,6 +145,10 @@ def _install_errors(app: FastAPI, console: Console) -> None:
             console.sessions.drop(request.cookies.get(SESSION_COOKIE))
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         query = urllib.parse.urlencode({"next": back})
+        if request.headers.get("HX-Request") == "true":
+            # htmx would follow a 303 inside its request and swap the sign-in
+            # page's (missing) fragment: have it load the page instead.
+            return Response(status_code=200, headers={"HX-Redirect": f"/login?{query}"})
         return RedirectResponse(f"/login?{query}", status_code=303)
 
     async def denied(request: Request, exc: Exception) -> Response:

@@ -10,14 +10,19 @@ than guessing.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from deltalake.exceptions import DeltaError
 
 if TYPE_CHECKING:
     from feast import FeatureView
 
     from featurestore.services.project import Project
     from featurestore.services.ui.console import Console
+
+log = logging.getLogger(__name__)
 
 NOT_AVAILABLE = (
     "monitoring not available: this installation has no "
@@ -96,6 +101,9 @@ def status(console: Console, views: list[FeatureView], tables: list[str]) -> Hea
         except OfflineStoreError as exc:  # the store did not answer: say so
             freshness[view.name] = Badge("unknown", _unreadable(exc))
             continue
+        except DeltaError as exc:  # one table's log cannot be read: its badge
+            freshness[view.name] = _damaged(view.name, exc)
+            continue
         level = _FRESHNESS_LEVEL.get(verdict.verdict, "unknown")
         freshness[view.name] = Badge(level, f"{verdict.verdict}: {verdict.reason}")
     drift = {}
@@ -104,11 +112,21 @@ def status(console: Console, views: list[FeatureView], tables: list[str]) -> Hea
             drift[table] = drift_verdict(console, table)
         except OfflineStoreError as exc:
             drift[table] = Badge("unknown", _unreadable(exc))
+        except DeltaError as exc:
+            drift[table] = _damaged(table, exc)
     return Health(True, "", freshness, drift)
 
 
 def _unreadable(exc: Any) -> str:
     return f"unknown: {exc.reason.value}: {exc}"
+
+
+def _damaged(name: str, exc: Exception) -> Badge:
+    """The badge of a table (or its profile table) whose Delta log delta-rs
+    cannot read; the log has the detail, the page only the reason."""
+    log.warning("monitoring of %s: a Delta log cannot be read: %s", name, exc)
+    why = "unknown: TABLE_UNREADABLE: a Delta log cannot be read (see the log)"
+    return Badge("unknown", why)
 
 
 def _scores(console: Console, table: str) -> list[Any]:

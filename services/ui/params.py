@@ -8,6 +8,7 @@ any page code runs.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Path, Query
 
@@ -19,3 +20,19 @@ Name = Annotated[str, Path(pattern=NAME_PATTERN)]
 """A table, view or contract name in the URL path."""
 ContractVersion = Annotated[str | None, Query(pattern=NAME_PATTERN)]
 """A contract version in the query string."""
+
+
+def attachment(filename: str) -> dict[str, str]:
+    """The ``Content-Disposition`` header offering ``filename`` as a download.
+
+    The name may come from a client (a training set's own name): it is sent
+    RFC 6266's way, percent-encoded in ``filename*`` with an ASCII stand-in
+    (every other character ``_``) in ``filename``, so no quote, semicolon or
+    line break in it can end the value or add a header.
+    """
+    plain = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_"
+                    for c in filename)  # fmt: skip
+    return {
+        "Content-Disposition": f'attachment; filename="{plain}"; '
+        f"filename*=UTF-8''{quote(filename, safe='')}"
+    }

@@ -81,12 +81,13 @@ def contract_page(
     with console.gate.admit(console.session(request), PROJECT):
         versions = console.contracts.versions(name)
         chosen = version or versions[-1]
-        raw = console.contracts.raw(name, chosen)
-        try:
+        console.contracts.path(name, chosen)  # an unknown version: 404
+        raw, contract, problem = "", None, ""
+        try:  # a file that cannot be read or parsed: shown as such
+            raw = console.contracts.raw(name, chosen)
             contract = console.contracts.get(name, chosen)
-            problem = ""
         except ContractError as exc:
-            contract, problem = None, str(exc)
+            problem = str(exc)
         views = _views_by_contract(console).get(name, [])
     older = [v for v in versions if v != chosen]
     return console.render(

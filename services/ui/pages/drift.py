@@ -2,29 +2,78 @@
 
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
 from typing import Annotated
 
+from deltalake.exceptions import DeltaError
 from fastapi import APIRouter, Query, Request, Response
 from markupsafe import Markup
 
 from featurestore.services.offline import OfflineStoreError
 from featurestore.services.ui import monitoring, svg
-from featurestore.services.ui.access import PROJECT
-from featurestore.services.ui.console import PageError
+from featurestore.services.ui.access import CATALOGUE, DRIFT, PROJECT
+from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.pages.login import console_of
 from featurestore.services.ui.params import Name
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 Version = Annotated[int | None, Query(ge=0, le=2**62)]
 
 
+def _drift_tables(console: Console) -> list[str]:
+    """Within ``admit``: the tables whose drift the principal may see, as the
+    gRPC calls decide: a table with a view it may DESCRIBE (ListDriftScores
+    with that view as parent); a table no view reads, with DESCRIBE on the
+    project (its contract's data, as GetContract)."""
+    gate = console.gate
+    described = {v.name for v in gate.describable(console.catalog.views())}
+    project = bool(gate.describable([console.catalog.project]))
+    return [
+        table
+        for table in console.tables()
+        if (
+            any(v.name in described for v in views)
+            if (views := console.views_over(table))
+            else project
+        )
+    ]
+
+
+def _admit_drift(console: Console, request: Request, table: str) -> None:
+    """Admit the drift of ``table`` as ListDriftScores would be: DESCRIBE on a
+    view over it (one the principal may DESCRIBE, when there is one), audited
+    as that call; a table no view reads as GetContract. A table the console
+    does not know is a 404 after admission.
+
+    Raises:
+        SignInRequired, AuthenticationError, PermissionDeniedError: as
+            ``Gate.admit``.
+        PageError: 404 for an unknown table.
+    """
+    session = console.session(request)
+    views = console.views_over(table)
+    if not views:
+        with console.gate.admit(session, PROJECT):
+            if table not in console.tables():
+                raise PageError(404, "Not found", f"no feature table {table!r}")
+        return
+    with console.gate.admit(session, CATALOGUE):
+        described = console.gate.describable(views)
+    parent = (described or views)[0].name
+    with console.gate.admit(session, DRIFT, SimpleNamespace(parent=parent)):
+        pass
+
+
 @router.get("/drift")
 def drift_index(request: Request) -> Response:
-    """Every table's newest drift verdict (when monitoring is available)."""
+    """The newest drift verdict of every table the caller may see the drift
+    of (when monitoring is available)."""
     console = console_of(request)
-    with console.gate.admit(console.session(request), PROJECT):
-        tables = console.tables()
+    with console.gate.admit(console.session(request), CATALOGUE):
+        tables = _drift_tables(console)
     health = monitoring.status(console, [], tables)
     return console.render(request, "drift_index.html", tables=tables, monitoring=health)
 
@@ -60,9 +109,7 @@ def _charts(
 def drift_page(request: Request, name: Name, version: Version = None) -> Response:
     """Each feature's drift score over versions with its warn and fail bands."""
     console = console_of(request)
-    with console.gate.admit(console.session(request), PROJECT):
-        if name not in console.tables():
-            raise PageError(404, "Not found", f"no feature table {name!r}")
+    _admit_drift(console, request, name)
     if not monitoring.available():
         return console.render(
             request,
@@ -78,6 +125,10 @@ def drift_page(request: Request, name: Name, version: Version = None) -> Respons
     except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE: not the page's fault
         why = f"{exc.reason.value}: {exc}"
         raise PageError(503, "Storage unavailable", why) from None
+    except DeltaError as exc:  # a damaged _profile log: the log has the detail
+        log.warning("drift of %s: a Delta log cannot be read: %s", name, exc)
+        why = f"the profiles of {name!r} cannot be read (TABLE_UNREADABLE)"
+        raise PageError(500, "Table unreadable", why) from None
     shown = detail.shown
     return console.render(
         request,

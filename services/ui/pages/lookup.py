@@ -20,7 +20,7 @@ from featurestore.services.online import (
     UnsupportedJoinKeyTypeError,
 )
 from featurestore.services.server.errors import NotFoundError
-from featurestore.services.ui.access import CATALOGUE, ONLINE
+from featurestore.services.ui.access import CATALOGUE, ONLINE, SignInRequired
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.forms import checked_form
 from featurestore.services.ui.pages.login import console_of
@@ -179,6 +179,10 @@ def lookup_form(request: Request) -> Response:
 async def lookup(request: Request) -> Response:
     """Read the online store for the keys given, as GetOnlineFeatures does."""
     console = console_of(request)
+    if console.gate.auth_on and console.session(request) is None:
+        # An expired session: sign in again, not "wrong CSRF token" (the
+        # form's token was the session's).
+        raise SignInRequired()
     form = await checked_form(console, request)
     kind, _, name = form.get("target", "").partition(":")
     if kind not in ("service", "view") or not name:

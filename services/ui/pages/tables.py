@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from markupsafe import Markup
 from featurestore.services.auth import PermissionDeniedError
 from featurestore.services.lineage import (
     LineageError,
+    LineageErrorReason,
     TableNotFoundError,
     VersionRecord,
     table_history,
@@ -24,10 +26,11 @@ from featurestore.services.lineage.quarantine import (
 )
 from featurestore.services.ui import svg
 from featurestore.services.ui.access import OFFLINE, PROJECT, view_refs
-from featurestore.services.ui.console import Console
+from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.pages.login import console_of
-from featurestore.services.ui.params import Name
+from featurestore.services.ui.params import Name, attachment
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
@@ -213,6 +216,27 @@ def quality_page(
     )
 
 
+def _quarantine_unreadable(table: str, exc: LineageError) -> PageError:
+    """The page for a quarantine table that cannot be read: the table's name
+    and the reason, never the server's path (the log has it)."""
+    log.warning("quarantine of %s: %s", table, exc)
+    if isinstance(exc, TableNotFoundError):
+        return PageError(
+            404, "Not found", f"nothing quarantined for {table!r}: no quarantine table"
+        )
+    if exc.reason == LineageErrorReason.STORAGE_UNAVAILABLE:
+        return PageError(
+            503, "Storage unavailable",
+            f"the quarantine table of {table!r} cannot be read now "
+            f"({exc.reason}); try again",
+        )  # fmt: skip
+    return PageError(
+        500, "Table unreadable",
+        f"the quarantine table of {table!r} cannot be read ({exc.reason}); the "
+        "server log names the file",
+    )  # fmt: skip
+
+
 def _quarantine_path(console: Console, table: str) -> str:
     return f"{console.table_path(table)}_quarantine"
 
@@ -250,7 +274,10 @@ def quarantine_download(
         path, run_id=run or None, reason=reason or None,
         storage=console.located.storage_options,
     )  # fmt: skip
-    first = next(chunks, b"")  # raises TABLE_NOT_FOUND before headers go out
+    try:
+        first = next(chunks, b"")  # raises before the headers go out
+    except LineageError as exc:
+        raise _quarantine_unreadable(name, exc) from None
 
     def body() -> Any:
         yield first
@@ -259,7 +286,5 @@ def quarantine_download(
     return StreamingResponse(
         body(),
         media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}_quarantine.csv"'
-        },
+        headers=attachment(f"{name}_quarantine.csv"),
     )

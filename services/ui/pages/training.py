@@ -30,6 +30,7 @@ from featurestore.services.server.errors import NotFoundError
 from featurestore.services.ui.access import PROJECT
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.pages.login import console_of
+from featurestore.services.ui.params import attachment
 
 router = APIRouter()
 
@@ -234,5 +235,5 @@ def manifest_download(
     return Response(
         match.manifest_text,
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers=attachment(filename),
     )

@@ -35,10 +35,12 @@ def open_console(console_project: ConsoleProject) -> Iterator[RunningConsole]:
 
 @dataclass(frozen=True)
 class Keys:
-    """API keys by principal: admin (every role), reader, nobody (no role)."""
+    """API keys by principal: admin (every role), reader, auditor (DESCRIBE on
+    the project only), nobody (no role)."""
 
     admin: str
     reader: str
+    auditor: str
     nobody: str
     file: Path
     audit: Path
@@ -46,12 +48,13 @@ class Keys:
 
 @pytest.fixture(scope="session")
 def keys(console_project: ConsoleProject) -> Keys:
-    """A key file with three principals (Feast permissions from feature_repo)."""
+    """A key file with four principals (Feast permissions from feature_repo)."""
     folder = console_project.repo.parent
     file = folder / "keys.yaml"
     return Keys(
         admin=add_key(file, "ada", ["admin"]),
         reader=add_key(file, "rita", ["reader"]),
+        auditor=add_key(file, "otto", ["auditor"]),
         nobody=add_key(file, "nemo", []),
         file=file,
         audit=folder / "console-audit.jsonl",

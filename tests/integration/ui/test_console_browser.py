@@ -312,6 +312,49 @@ def test_lookup_form(page, open_console, console_project):
     shot(page, "lookup")
 
 
+def test_lookup_errors_show_beside_the_form(page, open_console):
+    # htmx 2 swaps no 4xx/5xx by default: a bad key left the result empty
+    # and said nothing. The error now shows where the result would, the form
+    # stays, and the next good lookup replaces it.
+    go(page, open_console, "/lookup")
+    choose(page, "target", "view:customer_spend")
+    keys = page.find_element(_by("ID"), "key-customer_id")
+    keys.send_keys("abc")
+    page.find_element(_by("ID"), "lookup-go").click()
+    shown = wait_for(
+        page,
+        lambda d: d.find_elements(_by("CSS_SELECTOR"), "#lookup-result #error"),
+        "no error shown",
+    )
+    assert "customer_id values must be integers" in shown[0].text
+    assert page.find_elements(_by("ID"), "lookup-form")
+    keys = page.find_element(_by("ID"), "key-customer_id")
+    keys.clear()
+    keys.send_keys("1")
+    page.find_element(_by("ID"), "lookup-go").click()
+    wait_for(
+        page,
+        lambda d: d.find_elements(_by("CSS_SELECTOR"), "#lookup-result .entity"),
+        "no result after the error",
+    )
+    assert not page.find_elements(_by("CSS_SELECTOR"), "#lookup-result #error")
+
+
+def test_an_expired_session_sends_an_htmx_form_to_the_sign_in_page(
+    page, keyed_console, keys
+):
+    go(page, keyed_console, "/lookup")
+    _sign_in_with_token(page, keys.reader)
+    go(page, keyed_console, "/lookup")
+    wait_for(page, lambda d: h1(d) == "Online lookup")
+    page.delete_cookie("fs_console")  # as if the session had expired
+    choose(page, "target", "view:customer_spend")
+    page.find_element(_by("ID"), "key-customer_id").send_keys("1")
+    page.find_element(_by("ID"), "lookup-go").click()
+    wait_for(page, lambda d: h1(d) == "Sign in", "not sent to the sign-in page")
+    assert "/login?next=%2Flookup" in page.current_url
+
+
 def _sign_in_with_token(page, key: str) -> None:
     wait_for(page, lambda d: h1(d) == "Sign in")
     page.find_element(_by("ID"), "token").send_keys(key)

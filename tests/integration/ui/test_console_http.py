@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -12,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
+from pathlib import Path
 
 import grpc
 import pytest
@@ -20,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.certs import issue_server_cert, make_ca
 from tests.integration.ui._console import FEATURESTORE, Browserless, start_console
+from tests.integration.ui._project import ConsoleProject
 from tests.redis_harness import free_port
 
 # The first test builds the shared project (real Spark jobs, feast apply): about
@@ -181,6 +184,74 @@ def test_freshness_reads_the_data_dir_of_the_console(console_project, tmp_path):
         console.stop()
 
 
+def _damage_log(table: Path) -> None:
+    """A garbage commit file as the table's next version: delta-rs cannot
+    read the log any more (a disk or a writer gone wrong)."""
+    log = table / "_delta_log"
+    newest = max(int(p.stem) for p in log.glob("*.json"))
+    (log / f"{newest + 1:020d}.json").write_text("garbage{\n")
+
+
+def test_a_damaged_table_or_contract_file_breaks_only_its_own_part(
+    console_project, tmp_path
+):
+    # A copy of the project with a damaged log for merchant_risk, for
+    # customer_spend's profiles and for its quarantine, merchant_risk's
+    # quarantine gone, and a contract file that is not UTF-8.
+    repo, data = tmp_path / "feature_repo", tmp_path / "data"
+    shutil.copytree(console_project.repo, repo)
+    shutil.copytree(console_project.data, data)
+    features = data / "features"
+    for table in ("merchant_risk", "customer_spend_profile"):
+        _damage_log(features / table)
+    _damage_log(features / "customer_spend_quarantine")
+    shutil.rmtree(features / "merchant_risk_quarantine", ignore_errors=True)
+    (repo / "contracts" / "customer_spend" / "1.1.0.yaml").write_bytes(
+        b"name: customer_spend\nversion: 1.1.0\nowner: \xff\n"
+    )
+    console = start_console(ConsoleProject(repo, data))
+    try:
+        client = Browserless(console)
+        answers = {
+            path: client.request(path)
+            for path in (
+                "/", "/views/merchant_risk", "/views/customer_spend", "/drift",
+                "/drift/customer_spend", "/tables/merchant_risk",
+                "/tables/customer_spend/quality",
+                "/tables/customer_spend/quarantine.csv",
+                "/tables/merchant_risk/quarantine.csv",
+                "/contracts", "/contracts/customer_spend?version=1.1.0",
+            )
+        }  # fmt: skip
+    finally:
+        console.stop()
+    status = {path: a.status for path, a in answers.items()}
+    assert status == {
+        "/": 200, "/views/merchant_risk": 200, "/views/customer_spend": 200,
+        "/drift": 200, "/drift/customer_spend": 500, "/tables/merchant_risk": 200,
+        "/tables/customer_spend/quality": 200,
+        "/tables/customer_spend/quarantine.csv": 500,
+        "/tables/merchant_risk/quarantine.csv": 404,
+        "/contracts": 200, "/contracts/customer_spend?version=1.1.0": 200,
+    }  # fmt: skip
+    unreadable = "TABLE_UNREADABLE: a Delta log cannot be read"
+    assert unreadable in answers["/views/merchant_risk"].body
+    assert unreadable in answers["/drift"].body  # customer_spend's verdict
+    assert "cannot be read (TABLE_UNREADABLE)" in answers["/drift/customer_spend"].body
+    assert "cannot be read (TABLE_UNREADABLE)" in answers["/tables/merchant_risk"].body
+    quality = answers["/tables/customer_spend/quality"].body
+    assert "The quarantine table cannot be read (TABLE_UNREADABLE)" in quality
+    csv = html.unescape(answers["/tables/customer_spend/quarantine.csv"].body)
+    assert "the quarantine table of 'customer_spend' cannot be read" in csv
+    gone = html.unescape(answers["/tables/merchant_risk/quarantine.csv"].body)
+    assert "nothing quarantined for 'merchant_risk'" in gone
+    contract = answers["/contracts/customer_spend?version=1.1.0"].body
+    assert "customer_spend/1.1.0.yaml: cannot read: UnicodeDecodeError" in contract
+    for path, answer in answers.items():
+        assert str(tmp_path) not in answer.body, path  # no server path in a page
+        assert "Something went wrong" not in answer.body, path
+
+
 def test_a_mistyped_manifest_is_listed_as_unreadable_beside_the_others(
     open_console, console_project, tmp_path
 ):
@@ -198,6 +269,15 @@ def test_a_mistyped_manifest_is_listed_as_unreadable_beside_the_others(
     (root / "null_path.manifest.json").write_text(json.dumps(null_path))
     # The CLI also writes OUT.manifest.json beside a set carrying its own.
     (root / "fraud" / "train.parquet.manifest.json").write_text(good.body)
+    # Names a set may have (the CLI's --out takes any): a quote and semicolons
+    # that would end the download's file name, a line break that would start
+    # a header.
+    hostile = {
+        "quote": "x\"; filename*=UTF-8''evil.html; y=\".manifest.json",
+        "crlf": "crlf\r\nSet-Cookie: a=b.manifest.json",
+    }
+    for name in hostile.values():
+        (root / name).write_text(good.body)
     console = start_console(console_project, "--training-set-root", str(root))
     try:
         other = Browserless(console)
@@ -207,11 +287,21 @@ def test_a_mistyped_manifest_is_listed_as_unreadable_beside_the_others(
             re.search(r"<code>([^<]+)</code>", card).group(1): card
             for card in page.body.split('class="card training-set"')[1:]
         }
-        assert set(cards) == {
+        assert len(cards) == 5 and {
             "fraud/train.parquet",
             "number.manifest.json",
             "null_path.manifest.json",
-        }
+        } <= set(cards)
+        for name in hostile.values():
+            download = other.request(
+                "/training-sets/manifest?" + urllib.parse.urlencode({"name": name})
+            )
+            assert download.status == 200 and json.loads(download.body)["tables"]
+            assert "Set-Cookie" not in download.headers
+            assert download.headers.get_all("Content-Disposition") == [
+                'attachment; filename="' + re.sub(r"[^A-Za-z0-9._-]", "_", name)
+                + "\"; filename*=UTF-8''" + urllib.parse.quote(name, safe="")
+            ]  # fmt: skip
         assert 'href="/views/customer_spend"' in cards["fraud/train.parquet"]
         assert "created_at is an integer, not a string" in cards["number.manifest.json"]
         assert (
@@ -263,6 +353,19 @@ def test_forms_need_the_csrf_token_and_the_same_origin(open_console):
     same = client.request("/lookup", form, {"Origin": open_console.url})
     assert same.status == 200 and "PRESENT" in same.body
     assert client.request("/lookup", form, {"Origin": "null"}).status == 403
+
+
+def test_a_foreign_host_name_is_refused_before_any_page(open_console):
+    # DNS rebinding: the attacker's name resolved to 127.0.0.1 reaches the
+    # loopback console as same-origin; the Host header is all that tells.
+    client = Browserless(open_console)
+    port = open_console.url.rsplit(":", 1)[1]
+    for path in ("/", "/tables/customer_spend/quarantine.csv", "/lookup"):
+        foreign = client.request(path, headers={"Host": f"rebind.example:{port}"})
+        assert foreign.status == 400, (path, foreign.status)
+        assert "does not answer to the host name" in foreign.body
+        assert foreign.headers["Content-Security-Policy"]
+    assert client.request("/", headers={"Host": f"localhost:{port}"}).status == 200
 
 
 def test_a_key_outside_its_integer_type_is_a_bad_request_not_an_outage(open_console):
@@ -342,6 +445,26 @@ def test_permissions_are_the_servers(keyed_console, keys):
     assert denied.status == 403 and "DESCRIBE" in denied.body
     assert nobody.request("/contracts").status == 403
     assert "/views/customer_spend" not in nobody.request("/").body
+
+
+def test_drift_is_admitted_as_list_drift_scores_on_a_view(keyed_console, keys):
+    # The auditor may DESCRIBE the project (contracts, history) but no view:
+    # ListDriftScores and ListProfiles refuse it, so the console's drift (the
+    # histograms show the most common values: data) must refuse it too.
+    auditor, reader = Browserless(keyed_console), Browserless(keyed_console)
+    _sign_in(auditor, keys.auditor)
+    _sign_in(reader, keys.reader)
+    assert auditor.request("/contracts").status == 200
+    assert auditor.request("/tables/customer_spend").status == 200
+    denied = auditor.request("/drift/customer_spend")
+    assert denied.status == 403
+    assert "DESCRIBE" in denied.body and "customer_spend" in denied.body
+    index = auditor.request("/drift")
+    assert index.status == 200 and "/drift/customer_spend" not in index.body
+    assert reader.request("/drift/customer_spend").status == 200
+    assert "/drift/customer_spend" in reader.request("/drift").body
+    # An unknown table is still a 404 to whoever may look.
+    assert reader.request("/drift/no_such_table").status == 404
 
 
 def test_audit_records_console_pages_and_never_a_key(keyed_console, keys):

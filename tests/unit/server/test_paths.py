@@ -122,8 +122,13 @@ def test_server_paths_off_refuses_every_path(tmp_path: Path) -> None:
         assert error.metadata["setting"] == "server_paths"
 
 
-@pytest.mark.parametrize("given", ["", "a\x00b", "x" * 5000, "d/" + "y" * 256])
+@pytest.mark.parametrize(
+    "given",
+    ["", "a\x00b", "x" * 5000, "d/" + "y" * 256, "a\r\nSet-Cookie: x.parquet",
+     "tab\there.parquet", "del\x7f.parquet"],
+)  # fmt: skip
 def test_malformed_paths_are_invalid(tmp_path: Path, given: str) -> None:
-    with pytest.raises(RequestError) as caught:
-        _policy(tmp_path).resolve_read(given)
-    assert caught.value.reason == "INVALID_PATH"
+    for call in (_policy(tmp_path).resolve_read, _policy(tmp_path).resolve_write):
+        with pytest.raises(RequestError) as caught:
+            call(given)
+        assert caught.value.reason == "INVALID_PATH"

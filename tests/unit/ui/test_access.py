@@ -61,3 +61,36 @@ def test_without_a_guard_every_page_is_anonymous():
     with gate.admit(None, access.VIEW) as principal:
         assert principal is ANONYMOUS
     assert gate.describable([1, 2]) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("address", "public_url", "host", "allowed"),
+    [
+        # Loopback: its own names and IPs, any port.
+        ("127.0.0.1:8765", None, "127.0.0.1:8765", True),
+        ("127.0.0.1:8765", None, "localhost:8765", True),
+        ("127.0.0.1:8765", None, "LOCALHOST", True),
+        ("127.0.0.1:8765", None, "[::1]:8765", True),
+        ("[::1]:8765", None, "[::1]:8765", True),
+        # DNS rebinding: a foreign name pointed at 127.0.0.1.
+        ("127.0.0.1:8765", None, "rebind.attacker.example:8765", False),
+        ("127.0.0.1:8765", None, "127.0.0.1.attacker.example", False),
+        ("[::1]:8765", None, "attacker.example", False),
+        # The public URL's host is the console's own name.
+        ("127.0.0.1:8765", "https://console.example/", "console.example", True),
+        # Bound elsewhere: the public host and the bound address when set...
+        ("10.0.0.5:8765", "https://console.example", "console.example:443", True),
+        ("10.0.0.5:8765", "https://console.example", "10.0.0.5:8765", True),
+        ("10.0.0.5:8765", "https://console.example", "attacker.example", False),
+        # ... any name when not (the names it is reached by are unknown).
+        ("0.0.0.0:8765", None, "anything.example", True),
+        # No Host, or one that is no host.
+        ("127.0.0.1:8765", None, None, False),
+        ("127.0.0.1:8765", None, "", False),
+        ("127.0.0.1:8765", None, "[::1:8765", False),
+    ],
+)
+def test_host_rule_answers_only_the_consoles_own_names(
+    address: str, public_url: str | None, host: str | None, allowed: bool
+) -> None:
+    assert access.host_rule(address, public_url)(host) is allowed
