@@ -18,7 +18,7 @@ from featurestore.services.offline.errors import (
     VersionNotFoundError,
     storage_unavailable,
 )
-from featurestore.services.storage import open_delta, read_delta
+from featurestore.services.storage import data_files, open_delta, read_delta
 from featurestore.services.storage.delta import ColumnNotFoundError
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def read_snapshot(
     if timestamp is not None:
         _load_at_time(dt, path, timestamp, storage)
     if check_files is not None:
-        check_files(dt.file_uris())
+        check_files(data_files(dt))
     with storage_unavailable(path):
         try:
             table = read_delta(dt, columns)

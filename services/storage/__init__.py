@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from featurestore.services.storage.delta import is_delta_table, open_delta, read_delta
+from featurestore.services.storage.delta import (
+    data_files,
+    is_delta_table,
+    open_delta,
+    read_delta,
+)
 from featurestore.services.storage.options import (
     MissingVariableError,
     StorageOptions,
@@ -24,6 +29,7 @@ __all__ = [
     "MissingVariableError",
     "StorageOptions",
     "absolute",
+    "data_files",
     "expand_variables",
     "is_delta_table",
     "is_local",

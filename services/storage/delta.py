@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from featurestore.services.storage.uri import to_delta_uri
 
@@ -14,7 +16,13 @@ if TYPE_CHECKING:
 
     from featurestore.services.storage.options import StorageOptions
 
-__all__ = ["ColumnNotFoundError", "is_delta_table", "open_delta", "read_delta"]
+__all__ = [
+    "ColumnNotFoundError",
+    "data_files",
+    "is_delta_table",
+    "open_delta",
+    "read_delta",
+]
 
 
 class ColumnNotFoundError(KeyError):
@@ -48,6 +56,29 @@ def open_delta(
     uri = to_delta_uri(location)
     options = storage.for_location(uri) if storage is not None else None
     return DeltaTable(uri, version=version, storage_options=options)
+
+
+def data_files(dt: DeltaTable) -> list[str]:
+    """Where the data files of ``dt``'s snapshot are, as a read opens them.
+
+    The log's add paths, percent-decoded: one that is absolute or a URI
+    (``/x``, ``file:///x``, ``s3://b/x``) as written, any other under the
+    table's root. Not ``DeltaTable.file_uris()``: delta-rs 1.x joins an
+    absolute add path under the root there (``<root>/tmp/x``) while its reads
+    open ``/tmp/x``, so a check of those URIs would pass a file elsewhere.
+    """
+    root = dt.table_uri.rstrip("/")
+    found = []
+    for raw in dt.get_add_actions(flatten=True).column("path").to_pylist():
+        path = unquote(raw)
+        if path.startswith("/") or _URI.match(path):
+            found.append(path)
+        else:
+            found.append(f"{root}/{path}")
+    return found
+
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def is_delta_table(location: str, storage: StorageOptions | None = None) -> bool:

@@ -3,6 +3,7 @@ only training sets this service wrote are replaced; refusals leave nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -147,6 +148,21 @@ def test_files_a_folder_links_to_outside_the_roots_are_denied(
         shutil.rmtree(root)
 
 
+def _log_naming(table: Path, add_path: str, file: Path) -> None:
+    """A Delta table at ``table`` whose one data file the log names as
+    ``add_path`` (its own file removed)."""
+    write_deltalake(str(table), _entities())
+    (log,) = (table / "_delta_log").glob("*.json")
+    lines = []
+    for line in log.read_text().splitlines():
+        action = json.loads(line)
+        if "add" in action:
+            (table / action["add"]["path"]).unlink()
+            action["add"].update(path=add_path, size=file.stat().st_size)
+        lines.append(json.dumps(action))
+    log.write_text("\n".join(lines) + "\n")
+
+
 def _read_through_links(served_repo: ServedRepo, secret: Path, root: Path) -> None:
     for folder in ("file_link", "dir_link", "delta_link", "inside_link"):
         (root / folder).mkdir(parents=True, exist_ok=True)
@@ -158,7 +174,20 @@ def _read_through_links(served_repo: ServedRepo, secret: Path, root: Path) -> No
     os.remove(root / "delta_link" / part)
     (outside,) = DeltaTable(str(secret / "table")).file_uris()
     os.symlink(Path(outside.removeprefix("file://")), root / "delta_link" / part)
-    for given in ("linked/file_link", "linked/dir_link", "linked/delta_link", "linked"):
+    # Logs that name the outside file themselves: delta-rs reads an absolute
+    # add path or a file:// URI where it points, and its file_uris() showed
+    # both under the table's root. A relative path up and out, plain or
+    # percent-encoded, is no better.
+    named = {
+        "absolute": str(secret / "rows.parquet"),
+        "file_uri": f"file://{secret / 'rows.parquet'}",
+        "dot_dot": os.path.relpath(secret / "rows.parquet", root / "x"),
+        "encoded": "%2E%2E/" * 12 + str(secret / "rows.parquet").lstrip("/"),
+    }
+    for folder, add_path in named.items():
+        _log_naming(root / folder, add_path, secret / "rows.parquet")
+    for given in ("linked/file_link", "linked/dir_link", "linked/delta_link", "linked",
+                  *(f"linked/{folder}" for folder in named)):  # fmt: skip
         code, reason, metadata, message = _refused(
             served_repo.channel, _request(entity_rows_path=given)
         )
@@ -175,6 +204,13 @@ def _read_through_links(served_repo: ServedRepo, secret: Path, root: Path) -> No
         served_repo.channel, _request(entity_rows_path="linked/inside_link")
     )
     assert last.manifest.row_count == 4
+    # A partitioned table inside the roots (percent-encoded add paths) reads.
+    partitioned = _entities().append_column("tag", pa.array(["a b", "c%d"]))
+    write_deltalake(str(root / "partitioned"), partitioned, partition_by=["tag"])
+    *_, last = _call(
+        served_repo.channel, _request(entity_rows_path="linked/partitioned")
+    )
+    assert last.manifest.row_count == 2
 
 
 def test_outputs_outside_the_root_or_onto_tables_are_denied_and_write_nothing(
