@@ -162,7 +162,7 @@ class ApiKeyAuthenticator:
         self.missing_grace_seconds = missing_grace_seconds
         self._checked = float("-inf")
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int, int] | None = None
         self._entries: dict[str, KeyEntry] = {}
         self._known: dict[bytes, Principal] = {}
         self._missing_since: float | None = None
@@ -185,7 +185,8 @@ class ApiKeyAuthenticator:
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != PREFIX:
             raise AuthenticationError("bearer token is not an fsk_ API key")
-        entry = self._entries.get(parts[1])
+        entries = self._entries  # this version of the file, while argon2 runs
+        entry = entries.get(parts[1])
         if entry is None:
             raise AuthenticationError(f"unknown API key id {parts[1][:16]!r}")
         try:
@@ -196,6 +197,10 @@ class ApiKeyAuthenticator:
             ) from exc
         principal = Principal(entry.principal, frozenset(entry.roles))
         with self._lock:
+            # The file may have changed during the ~30 ms of argon2: a key it
+            # revoked must neither pass now nor be remembered for later.
+            if self._entries is not entries and self._entries.get(entry.id) != entry:
+                raise AuthenticationError(f"API key id {entry.id} was just revoked")
             if len(self._known) >= _REMEMBERED:
                 self._known.clear()
             self._known[digest] = principal
@@ -216,7 +221,9 @@ class ApiKeyAuthenticator:
             self._gone()
             return
         self._missing_since = None
-        stamp = (info.st_mtime_ns, info.st_size)
+        # ctime too: a rewrite keeping size and mtime (cp -p, rsync -a, a
+        # store with fixed mtimes) still moves it; the inode for a rename.
+        stamp = (info.st_ino, info.st_ctime_ns, info.st_mtime_ns, info.st_size)
         if stamp == self._stamp:
             return
         try:
@@ -253,22 +260,58 @@ class ApiKeyAuthenticator:
 
 
 def _read_entries(path: Path) -> list[KeyEntry]:
+    """The entries of a key file, every field checked: a hand edit that
+    would be misread (roles a string, a principal a list, an id twice) is
+    refused rather than turned into other roles or another principal.
+
+    Raises:
+        AuthConfigError: not a valid key file (never quoting a line of it:
+            the line may hold a hash).
+    """
     try:
         document = yaml.safe_load(path.read_text()) or {}
-        return [
-            KeyEntry(
-                id=str(item["id"]),
-                hash=str(item["hash"]),
-                principal=str(item["principal"]),
-                roles=tuple(str(r) for r in item.get("roles") or ()),
-            )
-            for item in document.get("keys") or ()
-        ]
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, yaml.YAMLError) as exc:
         # from None: YAML's error quotes the line, a key's hash with it.
         where = getattr(exc, "problem_mark", None)
         at = f" (line {where.line + 1})" if where is not None else ""
-        raise AuthConfigError(
-            f"API key file {path.name} is not a valid key file{at} "
-            "(keys: [{id, hash, principal, roles}])"
-        ) from None
+        raise _invalid(path, at) from None
+    if not isinstance(document, dict):
+        raise _invalid(path, ": not a mapping")
+    items = document.get("keys")
+    if not isinstance(items, list | None):
+        raise _invalid(path, ": keys is not a list")
+    entries, seen = [], set()
+    for n, item in enumerate(items or (), start=1):
+        entry = _entry(item)
+        if entry is None:
+            raise _invalid(
+                path,
+                f": entry {n} needs id, hash and principal as text and roles "
+                "as a list of text",
+            )
+        if entry.id in seen:
+            raise _invalid(path, f": id {entry.id!r} appears twice")
+        seen.add(entry.id)
+        entries.append(entry)
+    return entries
+
+
+def _entry(item: object) -> KeyEntry | None:
+    """``item`` as an entry; None when a field is missing or of another type."""
+    if not isinstance(item, dict):
+        return None
+    key_id, hashed, principal = (item.get(n) for n in ("id", "hash", "principal"))
+    roles = item.get("roles") or []
+    texts = isinstance(key_id, str) and isinstance(hashed, str)
+    if not (texts and isinstance(principal, str) and key_id and hashed and principal):
+        return None
+    if not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
+        return None
+    return KeyEntry(key_id, hashed, principal, tuple(roles))
+
+
+def _invalid(path: Path, why: str) -> AuthConfigError:
+    return AuthConfigError(
+        f"API key file {path.name} is not a valid key file{why} "
+        "(keys: [{id, hash, principal, roles}])"
+    )

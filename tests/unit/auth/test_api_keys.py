@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -144,7 +145,7 @@ def test_add_key_refuses_a_file_that_is_not_a_key_file_leaving_it_alone(
 ) -> None:
     path = tmp_path / "notes.yaml"
     path.write_text("- just\n- a list\n")
-    with pytest.raises(AuthConfigError, match="notes.yaml is not a valid key file"):
+    with pytest.raises(AuthConfigError, match=r"notes\.yaml is not a valid key file"):
         add_key(path, "svc", ["reader"])
     assert path.read_text() == "- just\n- a list\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.yaml"]  # no lock
@@ -170,3 +171,116 @@ def test_keys_added_at_once_by_several_processes_are_all_kept(tmp_path: Path) ->
         ".keys.yaml.lock",
         "keys.yaml",
     ]
+
+
+def test_a_key_revoked_while_it_is_verified_is_refused_and_not_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # argon2 takes ~30 ms: a reload in that window cleared the remembered
+    # keys, then the call remembered the revoked key in the new generation
+    # (valid until the file changed again). The real argon2 runs; the test
+    # only holds the verifying thread until the revocation is read.
+    import threading
+
+    from featurestore.services.auth import api_keys
+
+    path = tmp_path / "keys.yaml"
+    victim, other = add_key(path, "victim", ["admin"]), add_key(path, "other", [])
+    keys = ApiKeyAuthenticator(path, recheck_seconds=0)
+    verifying, revoked = threading.Event(), threading.Event()
+    real = api_keys._HASHER
+
+    class VerifyThenWait:  # argon2's hasher, holding the victim's check
+        def verify(self, hashed: str, key: str) -> bool:
+            result = real.verify(hashed, key)
+            if key == victim:
+                verifying.set()
+                assert revoked.wait(10)
+            return result
+
+    monkeypatch.setattr(api_keys, "_HASHER", VerifyThenWait())
+    outcome: list[object] = []
+
+    def first_call() -> None:
+        try:
+            outcome.append(keys.authenticate(victim))
+        except AuthenticationError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=first_call)
+    thread.start()
+    assert verifying.wait(10)
+    document = yaml.safe_load(path.read_text())
+    document["keys"] = [e for e in document["keys"] if e["principal"] != "victim"]
+    path.write_text(yaml.safe_dump(document))
+    assert keys.authenticate(other).name == "other"  # reads the new file
+    revoked.set()
+    thread.join(10)
+    (first,) = outcome
+    assert isinstance(first, AuthenticationError), first
+    assert "was just revoked" in first.detail
+    with pytest.raises(AuthenticationError):
+        keys.authenticate(victim)
+
+
+def test_a_rotation_keeping_size_and_mtime_is_read(tmp_path: Path) -> None:
+    # The stamp was (mtime, size): a new file of the same size moved in with
+    # the old mtime (cp -p, rsync -a, a store with fixed times) went unseen.
+    path, staged = tmp_path / "keys.yaml", tmp_path / "next.yaml"
+    old = add_key(path, "svc", ["reader"])
+    new = add_key(staged, "svc", ["reader"])
+    assert path.stat().st_size == staged.stat().st_size
+    keys = ApiKeyAuthenticator(path, recheck_seconds=0)
+    assert keys.authenticate(old).name == "svc"
+    times = (path.stat().st_atime_ns, path.stat().st_mtime_ns)
+    os.utime(staged, ns=times)
+    staged.rename(path)  # a new inode
+    with pytest.raises(AuthenticationError):
+        keys.authenticate(old)
+    assert keys.authenticate(new).name == "svc"
+    # Rewritten in place, same size and mtime: the change time still moves.
+    text = (tmp_path / "keys.yaml").read_text()
+    third_key = add_key(staged, "svc", ["reader"])
+    replacement = staged.read_text()
+    assert len(replacement) == len(text)
+    times = (path.stat().st_atime_ns, path.stat().st_mtime_ns)
+    time.sleep(0.01)
+    with path.open("r+") as handle:
+        handle.write(replacement)
+    os.utime(path, ns=times)
+    assert keys.authenticate(third_key).name == "svc"
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ("  principal: ops\n  roles: admin\n", "roles as a list of text"),
+        ("  principal: [ops, x]\n  roles: [admin]\n", "principal as text"),
+        ("  principal: 42\n", "principal as text"),
+    ],
+)
+def test_a_hand_edit_that_would_be_misread_is_refused(
+    tmp_path: Path, entry: str, why: str
+) -> None:
+    path = tmp_path / "keys.yaml"
+    add_key(path, "seed", [])
+    hashed = yaml.safe_load(path.read_text())["keys"][0]["hash"]
+    path.write_text(f"keys:\n- id: abc123\n  hash: '{hashed}'\n{entry}")
+    with pytest.raises(AuthConfigError, match=why) as refused:
+        ApiKeyAuthenticator(path)
+    assert "entry 1" in str(refused.value) and hashed not in str(refused.value)
+    with pytest.raises(AuthConfigError):  # and add-key writes no "fixed" copy
+        add_key(path, "svc", ["reader"])
+    assert path.read_text().endswith(entry)
+
+
+def test_an_id_twice_is_refused(tmp_path: Path) -> None:
+    # The last entry won: alice's key authenticated as mallory.
+    path = tmp_path / "keys.yaml"
+    add_key(path, "alice", ["admin"])
+    document = yaml.safe_load(path.read_text())
+    twin = dict(document["keys"][0], principal="mallory", roles=["reader"])
+    document["keys"].append(twin)
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(AuthConfigError, match="appears twice"):
+        ApiKeyAuthenticator(path)
