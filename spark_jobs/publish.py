@@ -220,7 +220,8 @@ def publish(
 
     Quarantine rows carry ``run_id``; a retry with the same run id adds no
     copies of rows it already quarantined (insert-only MERGE on run id and
-    every contract column). Each Delta commit is retried on a concurrent-commit
+    every contract column but ``created_timestamp``, which a job stamps when
+    it runs). Each Delta commit is retried on a concurrent-commit
     conflict as ``retry`` says.
 
     Args:
@@ -262,6 +263,10 @@ def publish(
         table = contract.name
     where = resolve_table(table, data_root)
     run_id = run_id or uuid.uuid4().hex[:12]
+    if not isinstance(run_id, str):  # e.g. main(argv)'s whole list passed on
+        raise ConfigError(
+            f"run_id must be a string, not {type(run_id).__name__}", run_id=str(run_id)
+        )
     if not _RUN_ID.match(run_id):
         raise ConfigError(
             "run_id must be 1-128 letters, digits or _.:- characters", run_id=run_id
@@ -339,11 +344,14 @@ def _quarantine(
     if not is_delta_table(rows, location):
         write_delta(rows, location, mode="append", metadata=stamp)
         return
-    # A row already quarantined by this run id is not added again.
+    # A row already quarantined by this run id is not added again. Its
+    # created_timestamp is left out: a job stamps it when it runs (as the
+    # README's and init's jobs do), so a retry's copy differs only there.
+    same_row = [c for c in contract.column_names if c != contract.created_timestamp]
     merge_delta(
         rows,
         location,
-        on=["run_id", *contract.column_names],
+        on=["run_id", *same_row],
         metadata=stamp,
         insert_only=True,
         target_filter=f"t.`run_id` = '{run_id}'",
