@@ -42,8 +42,15 @@ def jobs(repo: Path | None = None) -> dict[str, str]:
     from featurestore.services.project import user_jobs
 
     found = {name: _built_in(name) for name in BUILT_IN_JOBS}
-    found.update({k: v for k, v in user_jobs(repo).items() if k not in found})
-    return found
+    own = user_jobs(repo)
+    if clash := sorted(set(own) & set(found)):
+        # Silently running the built-in instead would publish (or generate
+        # raw data) where the user meant their own job to run.
+        raise usage_error(
+            f"CONFIG_INVALID: featurestore.yaml's jobs name {', '.join(clash)}, "
+            "a built-in job: give the project's job another name"
+        )
+    return {**found, **own}
 
 
 def _built_in(job: str) -> str:
@@ -297,12 +304,23 @@ def _call(job: str, entry: Callable[[list[str]], int], argv: list[str]) -> int:
     try:
         with spinner(f"running {job}"):
             code = entry(argv)
-    except SystemExit as exc:  # argparse: --help (0) or a bad argument (2)
-        return exc.code if isinstance(exc.code, int) else USAGE
+    except SystemExit as exc:  # argparse (0, 2), or the job's own sys.exit
+        return _exit_code(job, exc.code)
     except (SparkJobError, ContractError) as exc:
         click.echo(f"{job}: error [{exc.reason}] {exc}", err=True)
         return FAILED
-    return code if isinstance(code, int) else 0
+    return _exit_code(job, code)
+
+
+def _exit_code(job: str, value: object) -> int:
+    """What Python makes of ``sys.exit(value)``: None is 0, an int itself,
+    anything else is printed to stderr and exits 1."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    click.echo(f"{job}: {value}", err=True)
+    return FAILED
 
 
 def _asks_help(job_args: tuple[str, ...]) -> bool:

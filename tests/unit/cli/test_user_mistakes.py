@@ -206,6 +206,51 @@ def test_print_submit_and_submit_together_is_usage(
     assert "--print-submit prints the spark-submit line, --submit runs it" in err
 
 
+@pytest.mark.parametrize(
+    ("body", "code", "said"),
+    [
+        ("sys.exit('input folder is empty')", 1, "job: input folder is empty\n"),
+        ("sys.exit()", 0, ""),
+        ("sys.exit(3)", 3, ""),
+        ("return 'failed'", 1, "job: failed\n"),
+        ("return None", 0, ""),
+    ],
+)
+def test_a_jobs_exit_is_what_python_makes_of_it(
+    tmp_path: Path,
+    elsewhere: Path,
+    capsys: pytest.CaptureFixture[str],
+    body: str,
+    code: int,
+    said: str,
+) -> None:
+    # sys.exit("message") was exit 2 (usage) with the message lost, and
+    # sys.exit() exit 2 instead of 0.
+    package = f"jobs_exit_{abs(hash(body))}"
+    repo = _project_with_job(
+        tmp_path, package, f"import sys\n\ndef main(argv):\n    {body}\n"
+    )
+    assert _run(capsys, "run", "--repo", str(repo), "job") == (code, "", said)
+
+
+def test_a_project_job_named_like_a_built_in_is_refused(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The built-in ran instead, on the project's data_dir.
+    repo = _project_with_job(
+        tmp_path, "jobs_shadowing", "def main(argv):\n  return 0\n"
+    )
+    (repo / "featurestore.yaml").write_text(
+        "jobs:\n  generate_raw_events: jobs_shadowing.job\n"
+    )
+    for argv in (["generate_raw_events"], ["--print-submit", "generate_raw_events"]):
+        code, out, err = _run(capsys, "run", "--repo", str(repo), *argv)
+        assert (code, out) == (2, "")
+        _one_line(err, "CONFIG_INVALID")
+        assert "generate_raw_events, a built-in job" in err
+    assert not (repo / "data").exists()
+
+
 def test_a_job_whose_own_import_fails_names_that_module(
     tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
