@@ -3,6 +3,7 @@
 # Imported eagerly, not lazily (PEP 562): the submodule ``publish`` would otherwise
 # shadow the function ``publish`` once anything imported the submodule first.
 from featurestore.spark_jobs.errors import (
+    BatchFailedError,
     ConfigError,
     ContractViolationError,
     InputNotFoundError,
@@ -22,6 +23,7 @@ from featurestore.spark_jobs.session import build_spark_session
 from featurestore.spark_jobs.validate import ValidationResult
 
 __all__ = [
+    "BatchFailedError",
     "ConfigError",
     "ContractViolationError",
     "InputNotFoundError",

@@ -21,6 +21,9 @@ class Reason(enum.StrEnum):
     """The contract's drift baseline names nothing readable."""
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
     """The file system or object store holding an input did not answer or refused."""
+    BATCH_FAILED = "BATCH_FAILED"
+    """Spark could not compute the batch: the job's own transform failed on its
+    input (a failed cast, a division by zero, ``raise_error``)."""
 
 
 class SparkJobError(Exception):
@@ -79,3 +82,19 @@ class WriteConflictError(SparkJobError):
         )
         self.table = table
         self.detail = detail
+
+
+class BatchFailedError(SparkJobError):
+    """Spark failed computing the batch handed to ``publish``: the job's
+    transform, run lazily by the contract check, raised on some row.
+    ``error`` is Spark's error class (``CAST_INVALID_INPUT``); the message is
+    the first line of Spark's (no JVM stack)."""
+
+    def __init__(self, table: str, error: str, detail: str) -> None:
+        super().__init__(
+            Reason.BATCH_FAILED,
+            f"Spark could not compute the batch for {table}, nothing was "
+            f"published: {detail}",
+            table=table,
+            error=error,
+        )

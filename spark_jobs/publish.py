@@ -14,13 +14,18 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, Literal, TypeVar, get_args
 
+from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from featurestore.services.contracts import Contract
 from featurestore.services.monitoring.model import DriftScore
 from featurestore.services.storage import absolute, is_uri, join
-from featurestore.spark_jobs.errors import ConfigError, WriteConflictError
+from featurestore.spark_jobs.errors import (
+    BatchFailedError,
+    ConfigError,
+    WriteConflictError,
+)
 from featurestore.spark_jobs.io import (
     committed_version,
     delta_columns,
@@ -282,7 +287,10 @@ def publish(
             partial(delta_null_counts, where.table),
         )
     monitor = prepare(df.sparkSession, contract, where.table) if profile else None
-    result = validate(contract, df, monitor.plan if monitor else None)
+    try:  # the first action over df: the job's lazy transform runs here
+        result = validate(contract, df, monitor.plan if monitor else None)
+    except CapturedException as exc:
+        raise _batch_failed(where.table, exc) from exc
     stamp = {
         "job": job,
         "run_id": run_id,
@@ -320,6 +328,14 @@ def publish(
         result.release()
     log.info("published %s version %s: %s", where.table, version, result.summary())
     return PublishReport(where.table, version, result, mode, where.quarantine, drift)
+
+
+def _batch_failed(table: str, exc: CapturedException) -> BatchFailedError:
+    """The one-line error for a batch Spark could not compute (the JVM's stack
+    and Spark's SQL context left out)."""
+    error = exc.getCondition() or type(exc).__name__
+    detail = (str(exc).strip().splitlines() or [error])[0]
+    return BatchFailedError(table, error, detail)
 
 
 def _quarantine_rows(

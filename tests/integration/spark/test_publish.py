@@ -200,6 +200,33 @@ def test_over_failure_limit_raises_and_keeps_previous_version(
     assert len(quarantined) == 5
 
 
+def test_a_batch_spark_cannot_compute_is_one_error_and_keeps_the_table(
+    spark, data_dir, contract
+):
+    # The job's transform runs lazily inside publish: a failed cast (ANSI)
+    # came out as a Py4J traceback with the JVM's stack.
+    from pyspark.sql import functions as F
+
+    from featurestore.spark_jobs import BatchFailedError
+
+    paths = DataPaths.from_root(data_dir)
+    target = paths.feature_table("customer_spend")
+    _publish(_frame(spark, _good(10)), contract, data_dir, "run-ok")
+    before = _read(target)
+    bad = _frame(spark, _good(10, 100)).withColumn(
+        "spend_1h", F.when(F.col("count_1h") >= 0, F.lit("n/a")).cast("double")
+    )
+    with pytest.raises(BatchFailedError) as info:
+        _publish(bad, contract, data_dir, "run-bad")
+    assert info.value.reason is Reason.BATCH_FAILED
+    assert info.value.metadata["error"] == "CAST_INVALID_INPUT"
+    message = str(info.value)
+    assert "nothing was published" in message and "'n/a'" in message
+    assert "\n" not in message and "at org.apache" not in message
+    assert DeltaTable(str(target)).version() == 0
+    assert _read(target) == before
+
+
 SCHEMA_CASES = [
     ("spend_7d", {}, {"missing": "spend_7d"}),
     (None, {"count_1h": "int32"}, {"wrong_types": "count_1h=int64:int32"}),
