@@ -211,6 +211,8 @@ def run(
             raise click.exceptions.Exit(code)
         return
     if print_submit or submit:
+        if module != _built_in(job):
+            env = {**env, **_project_on_path(repo)}
         with _environment(env):  # the line's packages follow --repo's data root
             line = submit_command(
                 module,
@@ -239,6 +241,18 @@ def _job_env(repo: Path | None) -> dict[str, str]:
     from featurestore.services.project import Project
 
     return {"FS_REPO_PATH": str(Project.discover(repo).repo)}
+
+
+def _project_on_path(repo: Path | None) -> dict[str, str]:
+    """PYTHONPATH with the project folder first, for spark-submit: it runs a
+    project job's file as a script, so ``import jobs.helpers`` needs the folder
+    on the path as ``featurestore run`` puts it (``user_jobs``). Client mode;
+    a cluster-mode driver needs the package shipped (``--py-files``)."""
+    from featurestore.services.project import Project
+
+    folder = str(Project.discover(repo).repo)
+    rest = os.environ.get("PYTHONPATH")
+    return {"PYTHONPATH": os.pathsep.join([folder, rest] if rest else [folder])}
 
 
 @contextmanager
