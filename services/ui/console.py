@@ -199,6 +199,17 @@ class Console:
             path="/",
         )
 
+    def drop_cookie(self, response: Response, name: str) -> None:
+        """Expire cookie ``name`` with the attributes it was set with (a
+        browser may ignore a deletion whose attributes differ)."""
+        response.delete_cookie(
+            name,
+            httponly=True,
+            samesite="lax",
+            secure=self.settings.tls_enabled,
+            path="/",
+        )
+
     def close(self) -> None:
         """Release the online store and the audit log."""
         if self._reader is not None:

@@ -94,7 +94,7 @@ def _signed_in(
     console.set_cookie(
         response, SESSION_COOKIE, sid, console.settings.ui_session_minutes * 60
     )
-    response.delete_cookie(LOGIN_COOKIE, path="/")
+    console.drop_cookie(response, LOGIN_COOKIE)
     return response
 
 
@@ -144,5 +144,5 @@ async def logout(request: Request) -> Response:
     await checked_form(console, request)
     console.sessions.drop(request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    console.drop_cookie(response, SESSION_COOKIE)
     return response

@@ -7,6 +7,7 @@ admitted by the ``GetOnlineFeatures`` rule (READ_ONLINE on every view read).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -27,16 +28,20 @@ from featurestore.services.ui.pages.login import console_of
 
 router = APIRouter()
 
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
 _INTEGER = {JoinKeyType.INT32: 32, JoinKeyType.INT64: 64}
 """Integer key types and their bits (the entity key packs them signed)."""
 
 
 def _integers(key: str, kind: JoinKeyType, texts: list[str]) -> list[object]:
-    """``texts`` as integers of ``kind``; 400 naming the key otherwise."""
-    try:
-        values = [int(t) for t in texts]
-    except ValueError:
-        raise PageError(400, "Bad request", f"{key} values must be integers") from None
+    """``texts`` as integers of ``kind``; 400 naming the key otherwise.
+
+    Decimal ASCII digits only: Python's ``int`` also takes ``1_000`` and other
+    scripts' digits (``٣``), which no client of the gRPC API would send.
+    """
+    if not all(_DECIMAL.fullmatch(t) for t in texts):
+        raise PageError(400, "Bad request", f"{key} values must be integers")
+    values = [int(t) for t in texts]
     high = 2 ** (_INTEGER[kind] - 1) - 1
     for text, value in zip(texts, values, strict=True):
         if not -high - 1 <= value <= high:

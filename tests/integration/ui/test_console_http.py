@@ -503,7 +503,17 @@ def test_console_over_tls_sets_secure_cookies(console_project, keys, tmp_path):
         _sign_in(client, keys.reader)
         cookie = client.cookie("fs_console")
         assert cookie is not None and cookie.secure
-        assert client.request("/views/customer_spend").status == 200
+        page = client.request("/views/customer_spend")
+        assert page.status == 200
+        # Signing out expires the cookie with the attributes it was set with.
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.body).group(1)
+        out = client.request("/logout", {"csrf": csrf})
+        assert out.status == 303
+        (expired,) = [
+            c for c in out.headers.get_all("Set-Cookie") if c.startswith("fs_console=")
+        ]
+        attributes = {a.strip().split("=")[0].lower() for a in expired.split(";")}
+        assert {"secure", "httponly", "samesite", "max-age"} <= attributes, expired
     finally:
         console.stop()
 
