@@ -62,8 +62,10 @@ def issue_server_cert(
     directory: Path,
     hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
     name: str = "server",
+    valid_until: timedelta = timedelta(days=1),
 ) -> CertificateFiles:
-    """A server certificate signed by ``ca`` for ``hosts`` (IPs or DNS names)."""
+    """A server certificate signed by ``ca`` for ``hosts`` (IPs or DNS names),
+    valid from a day before ``valid_until`` (from now; negative: expired)."""
     sans: list[x509.GeneralName] = []
     for host in hosts:
         try:
@@ -71,7 +73,8 @@ def issue_server_cert(
         except ValueError:
             sans.append(x509.DNSName(host))
     san = x509.SubjectAlternativeName(sans)
-    return _issue(ca, directory, name, ExtendedKeyUsageOID.SERVER_AUTH, san)
+    usage = ExtendedKeyUsageOID.SERVER_AUTH
+    return _issue(ca, directory, name, usage, san, valid_until)
 
 
 def issue_client_cert(
@@ -87,11 +90,12 @@ def _issue(
     name: str,
     usage: x509.ObjectIdentifier,
     sans: x509.SubjectAlternativeName | None,
+    valid_until: timedelta = timedelta(days=1),
 ) -> CertificateFiles:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     builder = (
-        _builder(subject, ca._certificate.subject, key.public_key())
+        _builder(subject, ca._certificate.subject, key.public_key(), valid_until)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     )
@@ -101,17 +105,21 @@ def _issue(
 
 
 def _builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    valid_until: timedelta = timedelta(days=1),
 ) -> x509.CertificateBuilder:
     now = datetime.now(UTC)
+    until = now + valid_until
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
+        .not_valid_before(min(now - timedelta(minutes=5), until - timedelta(days=1)))
+        .not_valid_after(until)
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import io
 import logging
 import logging.handlers
 import os
@@ -20,6 +21,7 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
     exclusive ``flock`` on ``<path>.lock``; under it the handler reopens the
     path if another process rotated it (as WatchedFileHandler does), then
     the standard logic runs on the file as it is: rotate when full, append.
+    New files are created readable by their owner only (0600).
     """
 
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
@@ -29,6 +31,13 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
         self._lock_fd = os.open(
             f"{self.baseFilename}.lock", os.O_RDWR | os.O_CREAT, 0o600
         )
+
+    def _open(self) -> io.TextIOWrapper:
+        """The log file, created readable by its owner only (an audit names
+        who read what; the umask's usual 0644 would show it to every user),
+        on first open and on each rotation."""
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
     def emit(self, record: logging.LogRecord) -> None:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)

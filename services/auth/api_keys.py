@@ -221,6 +221,15 @@ class ApiKeyAuthenticator:
             self._gone()
             return
         self._missing_since = None
+        if starting and info.st_mode & 0o077:
+            # Hashes, not keys; still, who may use the API is nobody else's
+            # business, and add-key writes 0600.
+            log.warning(
+                "API key file %s is readable or writable by other users (mode "
+                "%o): chmod 600 it",
+                self.path.name,
+                info.st_mode & 0o777,
+            )
         # ctime too: a rewrite keeping size and mtime (cp -p, rsync -a, a
         # store with fixed mtimes) still moves it; the inode for a rename.
         stamp = (info.st_ino, info.st_ctime_ns, info.st_mtime_ns, info.st_size)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // certReloader serves the TLS configuration read from PEM files and re-reads
@@ -70,6 +71,11 @@ func (r *certReloader) load(stamp string) error {
 		r.failed = stamp
 		return fmt.Errorf("TLS certificate %s / key %s: %w", r.certPath, r.keyPath, err)
 	}
+	if problem := validityProblem(cert.Leaf, time.Now()); problem != "" {
+		// Served anyway (as the Python server does): refusing over a clock
+		// would take the front down; the log says what to fix.
+		log.Printf("fs-front: TLS certificate %s %s", r.certPath, problem)
+	}
 	config := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{cert},
@@ -87,6 +93,20 @@ func (r *certReloader) load(stamp string) error {
 	}
 	r.config, r.loaded, r.failed = config, stamp, ""
 	return nil
+}
+
+// validityProblem says why clients will refuse leaf at now (expired, not
+// yet valid), or "" when they will not on that account.
+func validityProblem(leaf *x509.Certificate, now time.Time) string {
+	switch {
+	case leaf == nil:
+		return ""
+	case now.After(leaf.NotAfter):
+		return fmt.Sprintf("expired at %s: clients will refuse it; rotate it", leaf.NotAfter.UTC().Format(time.RFC3339))
+	case now.Before(leaf.NotBefore):
+		return fmt.Sprintf("is not valid before %s: clients will refuse it until then", leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return ""
 }
 
 // stamp identifies the current version of the files: size, mtime and inode

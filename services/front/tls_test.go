@@ -10,10 +10,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,13 +56,19 @@ var serials int64 = 100
 // certificate for 127.0.0.1, or a client certificate.
 func (ca *testCA) issue(t *testing.T, name string, server bool) (certPEM, keyPEM []byte) {
 	t.Helper()
+	return ca.issueUntil(t, name, server, time.Now().Add(time.Hour))
+}
+
+// issueUntil is issue with the certificate valid from a day before notAfter.
+func (ca *testCA) issueUntil(t *testing.T, name string, server bool, notAfter time.Time) (certPEM, keyPEM []byte) {
+	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	serials++
 	template := &x509.Certificate{
 		SerialNumber: big.NewInt(serials),
 		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
+		NotBefore:    notAfter.Add(-24 * time.Hour),
+		NotAfter:     notAfter,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	if server {
@@ -229,5 +237,36 @@ func TestMutualTLSRequiresAClientCertificateFromTheCA(t *testing.T) {
 	good, _ := tls.X509KeyPair(clientPEM, clientKey)
 	if _, err := servedCert(t, addr, ca, &good); err != nil {
 		t.Fatalf("a client certificate from the CA: %v", err)
+	}
+}
+
+// An expired certificate is served (refusing over a clock would take the
+// front down) but the log names it; it used to load without a word.
+func TestAnExpiredCertificateIsNamedInTheLog(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	var logged bytes.Buffer
+	log.SetOutput(&logged)
+	defer log.SetOutput(os.Stderr)
+	for _, tc := range []struct {
+		notAfter time.Time
+		said     string
+	}{
+		{time.Now().Add(-48 * time.Hour), "expired at"},
+		{time.Now().Add(12 * time.Hour), ""},
+		{time.Now().Add(36 * time.Hour), "is not valid before"},
+	} {
+		logged.Reset()
+		certPEM, keyPEM := ca.issueUntil(t, "srv", true, tc.notAfter)
+		write(t, certPath, certPEM)
+		write(t, keyPath, keyPEM)
+		if _, err := newCertReloader(certPath, keyPath, ""); err != nil {
+			t.Fatal(err)
+		}
+		got := logged.String()
+		if tc.said == "" && got != "" || tc.said != "" && !strings.Contains(got, certPath+" "+tc.said) {
+			t.Fatalf("valid until %v: logged %q", tc.notAfter, got)
+		}
 	}
 }

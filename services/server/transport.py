@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -272,3 +273,21 @@ def _check_pair(cert_path: Path, cert: bytes, key_path: Path, key: bytes) -> Non
             f"{key_path} is not the private key of {cert_path}",
             path=str(key_path),
         )
+    _warn_outside_validity(cert_path, leaf)
+
+
+def _warn_outside_validity(path: Path, leaf: x509.Certificate) -> None:
+    """Log a warning for a certificate that clients will refuse as expired or
+    not yet valid. Served anyway: refusing to start (or to rotate) over a
+    clock would take the server down with it; the log says what to fix."""
+    now = datetime.now(UTC)
+    if leaf.not_valid_after_utc < now:
+        log.warning(
+            "TLS certificate %s expired at %s: clients will refuse it; rotate it",
+            path, leaf.not_valid_after_utc.isoformat(),
+        )  # fmt: skip
+    elif leaf.not_valid_before_utc > now:
+        log.warning(
+            "TLS certificate %s is not valid before %s: clients will refuse it "
+            "until then", path, leaf.not_valid_before_utc.isoformat(),
+        )  # fmt: skip

@@ -284,3 +284,15 @@ def test_an_id_twice_is_refused(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(document))
     with pytest.raises(AuthConfigError, match="appears twice"):
         ApiKeyAuthenticator(path)
+
+
+def test_a_key_file_others_may_read_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "keys.yaml"
+    add_key(path, "svc", [])  # 0600: no warning
+    ApiKeyAuthenticator(path)
+    assert "chmod 600" not in caplog.text
+    path.chmod(0o644)
+    ApiKeyAuthenticator(path)
+    assert "keys.yaml is readable or writable by other users (mode 644)" in caplog.text

@@ -80,6 +80,10 @@ def test_the_file_rotates_between_batches(tmp_path: Path) -> None:
     assert files[0] == "audit.jsonl" and "audit.jsonl.1" in files
     total = sum(len(p.read_text().splitlines()) for p in _log_files(tmp_path))
     assert total == 50
+    # Every file, the first and the rotated ones, is its owner's only (the
+    # umask made them 0644: who read what, for every local user).
+    modes = {p.name: p.stat().st_mode & 0o777 for p in _log_files(tmp_path)}
+    assert set(modes.values()) == {0o600}, modes
 
 
 _WRITER = """
