@@ -110,6 +110,16 @@ class PermissionDeniedError(Exception):
         self.metadata = metadata
 
 
+class MethodNotFoundError(Exception):
+    """No such method on this server: UNIMPLEMENTED (METHOD_NOT_FOUND)."""
+
+    reason = "METHOD_NOT_FOUND"
+
+    def __init__(self, method: str) -> None:
+        super().__init__(f"no method {method} on this server")
+        self.metadata = {"method": method}
+
+
 class FailedPreconditionError(Exception):
     """The server's state forbids the call as sent (an output exists, a folder is
     not writable): FAILED_PRECONDITION with a PreconditionFailure on ``subject``.
@@ -166,6 +176,7 @@ DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     ResourceExhaustedError,
     PermissionDeniedError,
     FailedPreconditionError,
+    MethodNotFoundError,
     ContractError,
     LineageError,
     MonitoringError,
@@ -203,6 +214,8 @@ def grpc_code(exc: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(exc, ResourceExhaustedError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if isinstance(exc, MethodNotFoundError):
+        return grpc.StatusCode.UNIMPLEMENTED
     reason = str(getattr(exc, "reason", ""))
     if isinstance(exc, FailedPreconditionError) or reason in SERVER_STATE_REASONS:
         return grpc.StatusCode.FAILED_PRECONDITION

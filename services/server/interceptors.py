@@ -16,6 +16,7 @@ from prometheus_client import Counter, Histogram
 from featurestore.services.server.access import UNGUARDED_PREFIX
 from featurestore.services.server.errors import (
     MalformedRequestError,
+    MethodNotFoundError,
     parse_request,
     to_status,
 )
@@ -204,9 +205,9 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        if handler is None:
-            return None
         full_method = handler_call_details.method
+        if handler is None:
+            return self._unknown(full_method, handler_call_details)
         method = full_method.rsplit("/", 1)[-1]
         admission = self._admission(full_method, handler_call_details)
         parse = handler.request_deserializer
@@ -237,6 +238,27 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 ),
             )
         return handler
+
+    def _unknown(
+        self, full_method: str, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        """A method this server does not have (reflection turned off, a typo,
+        a probe): with a guard, authenticated and audited like any call, then
+        UNIMPLEMENTED; so a caller without credentials learns nothing of which
+        services exist. A stream handler: it reads no message, so it suits a
+        call of any shape."""
+        admission = self._admission(full_method, details)
+        if admission is None:
+            return None
+
+        def unimplemented(messages: Any, context: Any) -> Iterator[Any]:
+            raise MethodNotFoundError(full_method)
+            yield  # a generator: _stream runs it inside the admission
+
+        method = full_method.rsplit("/", 1)[-1]
+        return grpc.stream_stream_rpc_method_handler(
+            _stream(method, unimplemented, None, admission)
+        )
 
     def _admission(
         self, full_method: str, details: grpc.HandlerCallDetails

@@ -432,6 +432,40 @@ def test_a_malformed_request_is_invalid_argument_and_audited(secured: Secured) -
         assert codes[f"malformed-{number}-None"] == ("anonymous", "UNAUTHENTICATED")
 
 
+def test_an_unknown_method_needs_credentials_and_is_audited(secured: Secured) -> None:
+    # UNIMPLEMENTED came before authentication and without an audit line: a
+    # caller with no credentials could probe which services exist (reflection
+    # off is such a method), and the audit missed those calls.
+    channel = secured.served.channel
+    methods = {  # method: whether it streams
+        "/featurestore.v1.NoSuchService/Probe": False,
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": True,
+    }
+    for number, (method, streams) in enumerate(methods.items()):
+        for who, expected in (("reader", "UNIMPLEMENTED"), (None, "UNAUTHENTICATED")):
+            metadata = (*secured.as_(who), ("x-request-id", f"unknown-{number}-{who}"))
+            with pytest.raises(grpc.RpcError) as refused:
+                if streams:
+                    call = channel.stream_stream(method)
+                    list(call(iter([b""]), metadata=metadata, timeout=10))
+                else:
+                    channel.unary_unary(method)(b"", metadata=metadata, timeout=10)
+            assert refused.value.code().name == expected, (method, who)
+    wanted = {f"unknown-{n}-{w}" for n in range(len(methods)) for w in ("reader", None)}
+    wait_for(lambda: wanted <= {e["request_id"] for e in secured.audit_lines()})
+    audited = {
+        e["request_id"]: (e["principal"], e["method"], e["code"])
+        for e in secured.audit_lines()
+        if e["request_id"] in wanted
+    }
+    for number, method in enumerate(methods):
+        assert audited[f"unknown-{number}-reader"] == ("alice", method, "UNIMPLEMENTED")
+        assert audited[f"unknown-{number}-None"] == (
+            "anonymous", method, "UNAUTHENTICATED",
+        )  # fmt: skip
+    assert health_status(channel) == health_pb2.HealthCheckResponse.SERVING
+
+
 def test_oversized_metadata_is_resource_exhausted_on_every_path(
     secured: Secured,
 ) -> None:
