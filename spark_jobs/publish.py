@@ -24,6 +24,7 @@ from featurestore.services.storage import absolute, is_uri, join
 from featurestore.spark_jobs.errors import (
     BatchFailedError,
     ConfigError,
+    SparkJobError,
     WriteConflictError,
 )
 from featurestore.spark_jobs.io import (
@@ -302,16 +303,22 @@ def publish(
     }
     try:
         enforce_min_rows(contract, result)
+        refused = _refusal(contract, result)
         if result.rows_failed:
             if is_delta_table(df, where.quarantine):
                 held = delta_schema(df.sparkSession, where.quarantine)
                 check_quarantine_schema(contract, held, where.quarantine)
             rows = _quarantine_rows(contract, result, run_id)
+            # A refused batch's quarantine commit says so: nothing published.
+            held_stamp = stamp if refused is None else _refused_stamp(stamp, refused)
             run_with_retry(
-                lambda: _quarantine(contract, rows, where.quarantine, run_id, stamp),
+                lambda: _quarantine(
+                    contract, rows, where.quarantine, run_id, held_stamp
+                ),
                 policy,
             )
-        enforce_failure_ratio(contract, result)
+        if refused is not None:
+            raise refused
         assessment = monitor.gate(result.profile) if monitor else None
         run_with_retry(
             lambda: _WRITERS[mode](contract, result.passed, where.table, stamp), policy
@@ -328,6 +335,20 @@ def publish(
         result.release()
     log.info("published %s version %s: %s", where.table, version, result.summary())
     return PublishReport(where.table, version, result, mode, where.quarantine, drift)
+
+
+def _refusal(contract: Contract, result: ValidationResult) -> SparkJobError | None:
+    """The error refusing the batch for its failure share, if it does."""
+    try:
+        enforce_failure_ratio(contract, result)
+    except SparkJobError as exc:
+        return exc
+    return None
+
+
+def _refused_stamp(stamp: dict[str, Any], refused: SparkJobError) -> dict[str, Any]:
+    validation = {**stamp["validation"], "published": 0, "refused": refused.reason}
+    return {**stamp, "validation": validation}
 
 
 def _batch_failed(table: str, exc: CapturedException) -> BatchFailedError:

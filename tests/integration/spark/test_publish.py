@@ -198,6 +198,11 @@ def test_over_failure_limit_raises_and_keeps_previous_version(
     quarantined = _read(paths.quarantine_table("customer_spend"))
     assert {r["run_id"] for r in quarantined} == {"run-bad"}
     assert len(quarantined) == 5
+    # Its commit says the batch was refused: nothing published (it said 40).
+    commit = DeltaTable(str(paths.quarantine_table("customer_spend"))).history(1)[0]
+    validation = json.loads(commit["userMetadata"])["validation"]
+    assert (validation["published"], validation["quarantined"]) == (0, 5)
+    assert validation["refused"] == "FAILURE_RATIO_EXCEEDED"
 
 
 def test_a_batch_spark_cannot_compute_is_one_error_and_keeps_the_table(
