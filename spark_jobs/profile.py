@@ -274,8 +274,11 @@ def enforce_drift(
             threshold=str(worst.fail),
         )
     for s in scores:
-        if s.verdict != "ok":
-            log.warning("[DRIFT %s] %s", s.verdict, s.reason())
+        if s.verdict != "ok":  # published all the same: say so beside "fail"
+            log.warning(
+                "[DRIFT %s] %s (on_drift: %s, version %s published)",
+                s.verdict, s.reason(), s.on_drift, version,
+            )  # fmt: skip
     return scores
 
 

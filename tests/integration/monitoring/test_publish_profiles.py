@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -36,7 +38,9 @@ def _oracle_counts(values, edges, total):
     return (*counts.tolist(), total - present.size)
 
 
-def test_publishes_are_profiled_scored_and_a_blocking_drift_refuses(spark, tmp_path):
+def test_publishes_are_profiled_scored_and_a_blocking_drift_refuses(
+    spark, tmp_path, caplog
+):
     proj = project(tmp_path)
     location = proj.table_uri("shop")
     first, second = rows(400, seed=3), rows(300, shift=0.3, seed=4)
@@ -95,6 +99,19 @@ def test_publishes_are_profiled_scored_and_a_blocking_drift_refuses(spark, tmp_p
     assert float(err.metadata["score"]) >= 0.2
     assert DeltaTable(location).version() == 1
     assert [p.version for p in read_profiles(proj, "shop")] == [0, 1]
+
+    # The same batch under on_drift: warn is published; the warning says so
+    # beside "fail" (it read like a failed job after an exit 0).
+    with caplog.at_level(logging.WARNING):
+        report = publish(
+            spark.createDataFrame(rows(300, shift=2.0, seed=5)),
+            contract(WARN),
+            location,
+            job="t",
+        )
+    failed = [m for m in caplog.messages if m.startswith("[DRIFT fail]")]
+    assert report.version == 2 and failed
+    assert all(m.endswith("(on_drift: warn, version 2 published)") for m in failed)
 
 
 def _contract_with(version: str, *, drop: str = "", retype: str = "", extra=True):
