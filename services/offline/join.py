@@ -5,7 +5,9 @@ Semantics, for each entity row (join keys K, timestamp t) and each view V
 
 * Candidates are feature rows whose join keys equal K, compared as typed
   values column by column (never as concatenated strings, so (1, 12) and
-  (11, 2) differ). A null key on either side matches nothing.
+  (11, 2) differ). A null key on either side matches nothing. A view with
+  no join keys (entity-less) has every row as a candidate for every entity
+  row; the rules below still apply.
 * A candidate needs e <= t, and e >= t - T unless T is None or zero (the
   boundary t - T itself is included). Rows with a null e never qualify.
 * ``as_known_at=True`` additionally requires c <= t, so a backfilled row
@@ -278,10 +280,18 @@ def _match_rows(
     keys = [f"__k{i}" for i in range(len(view.join_keys))]
     ties = [f"__b{i}" for i in range(len(view.tiebreak_columns or view.features))]
     left = {k: entity.column(c) for k, c in zip(keys, view.join_keys, strict=True)}
+    feat = _feature_frame(view, keys, ties)
+    if not keys:
+        # An entity-less view: every row is one entity's, so both sides get
+        # the same constant key (Feast joins such views on a dummy key too)
+        # and the SQL below, written for one or more keys, applies as is.
+        keys = ["__k0"]
+        left["__k0"] = pa.array(np.zeros(entity.num_rows, dtype=np.int8))
+        feat = feat.append_column("__k0", pa.array(np.zeros(feat.num_rows, np.int8)))
     left["__row"] = _positions(entity.num_rows)
     left["__t"] = instants
     con.register("__ent", pa.table(left))
-    con.register("__feat", _feature_frame(view, keys, ties))
+    con.register("__feat", feat)
     ttl_ns = _ttl_nanos(view.ttl)
     known_at = as_known_at and view.created_timestamp_column is not None
     sql = _candidates_sql(keys, ttl_ns, known_at)

@@ -274,8 +274,18 @@ def test_join_matches_oracle(
         output_names=["known__v", "known__w", "known__x"],
     )
 
+    # No join keys (an entity-less view): every row is every entity's.
+    view_d = replace(
+        view_c,
+        name="global",
+        join_keys=[],
+        table=view_c.table.drop_columns(["k2"]),
+        ttl=ttl_b,
+        output_names=["global__v", "global__w", "global__x"],
+    )
+
     result = point_in_time_join(
-        entity_table, "t", [view_a, view_b, view_c], as_known_at=as_known_at
+        entity_table, "t", [view_a, view_b, view_c, view_d], as_known_at=as_known_at
     )
 
     assert result.num_rows == len(entity)
@@ -291,3 +301,5 @@ def test_join_matches_oracle(
         entity, other_rows, [("k2", "k2")], ttl_b, False, as_known_at
     )
     assert got_c == oracle(entity, other_rows, [("k2", "k2")], ttl_c, True, as_known_at)
+    got_d = _got(result, "global")
+    assert got_d == oracle(entity, other_rows, [], ttl_b, True, as_known_at)
