@@ -12,6 +12,9 @@ not ask for are null, status included.
 The online path only puts a reference to what it already holds on a bounded
 queue (never waiting: a full queue counts the read as dropped); a background
 thread turns the queued reads into Arrow and appends them every few seconds.
+Workers share a view's table: an append that another worker's commit got
+ahead of (a schema merge after ``feast apply`` included) is retried on the
+table's newer version, a few times, before its rows count as lost.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ _CONFIG: dict[str, str | None] = {"delta.dataSkippingStatsColumns": LOG_TIMESTAM
 """Statistics on the log time only: a file's stats cover its time range, and the
 snapshot of a log of many small files stays small (not 3 columns a feature)."""
 _SAFE_VIEW = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_COMMIT_ATTEMPTS = 5
+"""Commits tried per view and flush while other writers' commits come first."""
 
 DROPPED = Counter(
     "feature_serving_log_dropped",
@@ -195,6 +200,24 @@ class ServingLog:
         return written
 
     def _append(self, view: str, table: pa.Table) -> None:
+        from deltalake.exceptions import CommitFailedError
+
+        for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+            try:
+                self._commit(view, table)
+                return
+            except CommitFailedError:
+                # Another writer (another worker) committed since this one last
+                # read the log. Its schema merge conflicts with any commit made
+                # from an older version, so read its commits before retrying.
+                if attempt == _COMMIT_ATTEMPTS:
+                    raise
+                log.info("serving log of view %r: commit conflict, retrying", view)
+                cached = self._tables.get(view)
+                if cached is not None:
+                    cached.update_incremental()
+
+    def _commit(self, view: str, table: pa.Table) -> None:
         from deltalake import DeltaTable, write_deltalake
 
         # The table stays open between flushes: a write then reads only the

@@ -5,25 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC
+from functools import partial
 from pathlib import Path
 
 import grpc
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
+from feast import FeatureStore
 from feast.protos.feast.serving import ServingService_pb2, ServingService_pb2_grpc
 from feast.protos.feast.types.Value_pb2 import Value as FeastValue
 
-from featurestore.services.monitoring.serving_log import serving_log_uri
+from featurestore.services.monitoring.serving_log import ServingLog, serving_log_uri
 from featurestore.services.online import FeatureStatus
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from tests.integration.serving._repo import (
+    DEFINITIONS,
     Served,
+    customer_rows,
     make_repo,
     serve,
     sqlite_online,
+    wait_for,
     write_online,
 )
 
@@ -175,3 +180,86 @@ def test_rpc_errors_are_not_logged(logged: Served) -> None:
     with pytest.raises(grpc.RpcError):
         stub.GetOnlineFeatures(pb.GetOnlineFeaturesRequest(features=["nope:x"]))
     assert logged.server.serving_log.flush() == 0  # type: ignore[union-attr]
+
+
+def _read(served: Served, features: list[str], request_id: str) -> bool:
+    """Read customers 1 and 2; False when the server does not know a feature."""
+    stub = pb_grpc.FeatureStoreServiceStub(served.channel)
+    try:
+        stub.GetOnlineFeatures(
+            pb.GetOnlineFeaturesRequest(
+                features=features,
+                entities={"customer_id": common_pb2.ValueList(values=[
+                    common_pb2.Value(int64_value=i) for i in (1, 2)])},
+            ),
+            metadata=(("x-request-id", request_id),),
+        )  # fmt: skip
+    except grpc.RpcError as err:
+        if err.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        return False
+    return True
+
+
+def _add_visits(store: FeatureStore) -> None:
+    """`feast apply` of customer_stats with one more feature, and its values online."""
+    definitions = DEFINITIONS.replace(
+        'Field(name="tier", dtype=String)]',
+        'Field(name="tier", dtype=String), Field(name="visits", dtype=Int64)]',
+    )
+    ns: dict[str, object] = {}
+    exec(compile(definitions, "definitions.py", "exec"), ns)
+    store.apply([ns["customer_stats_view"]])  # type: ignore[list-item]
+    rows = customer_rows().to_pandas().sort_values("event_timestamp")
+    rows = rows.drop_duplicates("customer_id", keep="last")
+    rows["visits"] = rows["customer_id"] * 100
+    store.write_to_online_store("customer_stats", rows)
+
+
+def test_workers_keep_logging_after_another_one_merged_a_new_schema(
+    tmp_path: Path,
+) -> None:
+    # Two servers on one repo and data dir, as `serve --workers 2`: each
+    # appends to the same log table through its own open DeltaTable.
+    store = make_repo(tmp_path, sqlite_online(tmp_path))
+    write_online(store)
+    first, second = (
+        serve(
+            store,
+            data_dir=tmp_path / "data",
+            serving_log=True,
+            serving_log_sample_rate=1.0,
+            serving_log_flush_seconds=HOUR,
+            registry_refresh_seconds=0.1,
+        )
+        for _ in range(2)
+    )
+    logs = [_serving_log(first), _serving_log(second)]
+    try:
+        for served, log, name in ((first, logs[0], "0-1"), (second, logs[1], "1-1")):
+            assert _read(served, ["customer_stats:spend"], name)
+            assert log.flush() == 2
+        _add_visits(store)
+        both = ["customer_stats:spend", "customer_stats:visits"]
+        for served, name in ((first, "0-2"), (second, "1-2")):
+            wait_for(partial(_read, served, both, name))
+        # The first flush adds the visits columns to the table (a new schema)
+        # after the second worker last read it.
+        assert [log.flush() for log in logs] == [2, 2]
+        assert _read(second, ["customer_stats:spend"], "1-3")
+        assert logs[1].flush() == 2
+    finally:
+        first.stop()
+        second.stop()
+    rows = _log(first, "customer_stats").to_pylist()
+    assert [r["__request_id"] for r in rows] == [
+        i for i in ("0-1", "0-2", "1-1", "1-2", "1-3") for _ in range(2)
+    ]
+    assert [r["customer_stats__visits"] for r in rows] == [
+        None, None, 100, 200, None, None, 100, 200, None, None
+    ]  # fmt: skip
+
+
+def _serving_log(served: Served) -> ServingLog:
+    assert served.server.serving_log is not None
+    return served.server.serving_log
