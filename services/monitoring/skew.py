@@ -6,7 +6,8 @@ time, by the project's one point-in-time join (``services.offline``: the
 training-set path, TTL included). A served value counts only when its status
 was PRESENT (a value past the view's TTL, or none, is null, as the offline
 join makes it); a row mismatches when exactly one side is null or both are set
-and differ (NaN equals NaN).
+and differ. A NaN counts as null on either side: the online store holds none
+(Feast, and our writers, store a NaN as null), so an offline NaN is served null.
 """
 
 from __future__ import annotations
@@ -159,13 +160,14 @@ def _usable(values: pa.ChunkedArray, statuses: pa.ChunkedArray) -> pa.ChunkedArr
 def _mismatches(served: pa.ChunkedArray, expected: pa.ChunkedArray) -> int:
     if served.type != expected.type:
         expected = expected.cast(served.type)
+    if pa.types.is_floating(served.type):
+        served, expected = _nan_as_null(served), _nan_as_null(expected)
     both_null = pc.and_(pc.is_null(served), pc.is_null(expected))
     same = pc.fill_null(pc.equal(served, expected), False)
-    if pa.types.is_floating(served.type):
-        nan = pc.and_(
-            pc.fill_null(pc.is_nan(served), False),
-            pc.fill_null(pc.is_nan(expected), False),
-        )
-        same = pc.or_(same, nan)
     agree = pc.or_(both_null, same)
     return len(served) - int(pc.sum(pc.cast(agree, pa.int64())).as_py() or 0)
+
+
+def _nan_as_null(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    nan = pc.fill_null(pc.is_nan(values), False)
+    return pc.if_else(nan, pa.scalar(None, values.type), values)

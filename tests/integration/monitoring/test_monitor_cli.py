@@ -5,12 +5,14 @@ report equals an independent DuckDB computation."""
 from __future__ import annotations
 
 import json
+import math
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from click.testing import CliRunner
 from deltalake import DeltaTable, write_deltalake
@@ -20,7 +22,14 @@ from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from tests.integration.monitoring._monitored import make_monitored_repo, newest_event
-from tests.integration.serving._repo import NOW, TS, make_repo, serve, sqlite_online
+from tests.integration.serving._repo import (
+    NOW,
+    TS,
+    make_repo,
+    serve,
+    sqlite_online,
+    write_online,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -63,8 +72,6 @@ def test_freshness_command(tmp_path: Path) -> None:
 def _served_and_moved(tmp_path: Path) -> Path:
     """Serve every read into the log, then publish newer offline rows."""
     store = make_repo(tmp_path, sqlite_online(tmp_path))
-    from tests.integration.serving._repo import write_online
-
     write_online(store)
     served = serve(
         store,
@@ -112,7 +119,7 @@ def _served_and_moved(tmp_path: Path) -> Path:
 
 ORACLE = """
 WITH ranked AS (
-  SELECT l.row_id, o.{feature} AS offline_value,
+  SELECT l.row_id, {offline} AS offline_value,
          row_number() OVER (PARTITION BY l.row_id
            ORDER BY o.event_timestamp DESC, o.created_timestamp DESC) AS rank
   FROM log l JOIN offline o
@@ -123,7 +130,7 @@ WITH ranked AS (
 SELECT count(*) AS rows,
        count(*) FILTER (WHERE
          (CASE WHEN l.customer_stats__{feature}__status = 1
-               THEN l.customer_stats__{feature} END)
+               THEN {served} END)
          IS DISTINCT FROM r.offline_value) AS mismatches
 FROM log l LEFT JOIN (SELECT * FROM ranked WHERE rank = 1) r USING (row_id)
 WHERE l.customer_stats__{feature}__status IS NOT NULL
@@ -131,7 +138,11 @@ WHERE l.customer_stats__{feature}__status IS NOT NULL
 
 
 def _oracle(repo: Path, feature: str) -> tuple[int, int]:
-    """Rows and mismatches by a plain SQL as-of join (1-day TTL of the view)."""
+    """Rows and mismatches by a plain SQL as-of join (1-day TTL of the view).
+
+    A NaN is null on either side: the online store holds none (Feast writes a
+    NaN as null), so an offline NaN is served as null.
+    """
     log = DeltaTable(str(repo / "data" / "serving_logs" / "customer_stats"))
     log_rows = log.to_pyarrow_table()
     log_rows = log_rows.append_column(
@@ -141,8 +152,19 @@ def _oracle(repo: Path, feature: str) -> tuple[int, int]:
     with duckdb.connect() as con:
         con.register("log", log_rows)
         con.register("offline", offline)
-        rows, mismatches = con.execute(ORACLE.format(feature=feature)).fetchone()
+        rows, mismatches = con.execute(
+            ORACLE.format(
+                feature=feature,
+                offline=_nan_as_null(f"o.{feature}", feature),
+                served=_nan_as_null(f"l.customer_stats__{feature}", feature),
+            )
+        ).fetchone()
     return int(rows), int(mismatches)
+
+
+def _nan_as_null(column: str, feature: str) -> str:
+    # DuckDB's NaN equals NaN, so nullif turns any NaN into null.
+    return f"nullif({column}, 'NaN'::DOUBLE)" if feature == "spend" else column
 
 
 def test_skew_report_equals_an_independent_join(tmp_path: Path) -> None:
@@ -180,3 +202,64 @@ def test_skew_without_a_log_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "SERVING_LOG_NOT_FOUND" in result.stderr
     assert "--serving-log" in result.stderr
+
+
+def _customer_row(customer: int, spend: float, at: datetime) -> pa.Table:
+    """customer_stats' row of one customer: ``spend`` as given, the rest as before."""
+    return pa.table(
+        {
+            "customer_id": pa.array([customer], pa.int64()),
+            "spend": pa.array([spend]),
+            "count": pa.array([customer + 1], pa.int64()),
+            "tier": pa.array([f"t{customer % 3}"]),
+            "event_timestamp": pa.array([at], TS),
+            "created_timestamp": pa.array([at], TS),
+        }
+    )
+
+
+def test_skew_takes_a_nan_served_as_null_for_a_match(tmp_path: Path) -> None:
+    store = make_repo(tmp_path, sqlite_online(tmp_path))
+    write_online(store)
+    offline = str(Path(store.repo_path) / "data" / "customer_stats")
+    # Customers 10 and 11 turn NaN; Feast writes a NaN online as null.
+    for customer in (10, 11):
+        row = _customer_row(customer, math.nan, NOW - timedelta(minutes=45))
+        write_deltalake(offline, row, mode="append")
+        store.write_to_online_store("customer_stats", row.to_pandas())
+    served = serve(
+        store,
+        serving_log=True,
+        serving_log_sample_rate=1.0,
+        serving_log_flush_seconds=3600.0,
+    )
+    try:
+        pb_grpc.FeatureStoreServiceStub(served.channel).GetOnlineFeatures(
+            pb.GetOnlineFeaturesRequest(
+                features=["customer_stats:spend"],
+                entities={"customer_id": common_pb2.ValueList(values=[
+                    common_pb2.Value(int64_value=i) for i in (10, 11, 12)])},
+            )
+        )  # fmt: skip
+    finally:
+        served.stop()  # flushes the log
+    log_uri = str(Path(store.repo_path) / "data" / "serving_logs" / "customer_stats")
+    logged = DeltaTable(log_uri).to_pyarrow_table().sort_by("customer_id")
+    assert logged["customer_stats__spend"].to_pylist() == [None, None, 120.5]
+    assert logged["customer_stats__spend__status"].to_pylist() == [1, 1, 1]
+    # Afterwards 11 gets a number (served null against it: a mismatch) and 12
+    # a NaN (served 120.5 against it: a mismatch).
+    moved = NOW - timedelta(minutes=30)
+    write_deltalake(offline, _customer_row(11, 7.0, moved), mode="append")
+    write_deltalake(offline, _customer_row(12, math.nan, moved), mode="append")
+    # A log whose writer kept a NaN: served NaN against offline NaN agrees.
+    kept = logged.filter(pc.equal(logged["customer_id"], 10))
+    spend = kept.schema.get_field_index("customer_stats__spend")
+    kept = kept.set_column(spend, kept.field(spend), pa.array([math.nan]))
+    write_deltalake(log_uri, kept, mode="append")
+    result = _run("monitor", "skew", "customer_stats", "--repo", str(store.repo_path),
+                  "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (report,) = json.loads(result.stdout)
+    assert (report["rows"], report["mismatches"]) == (4, 2)
+    assert _oracle(Path(store.repo_path), "spend") == (4, 2)
