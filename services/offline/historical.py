@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from featurestore.services.offline._views import project_of, read_view
 from featurestore.services.offline.errors import (
-    FeatureNotFoundError,
     FeatureViewNotFoundError,
 )
 from featurestore.services.offline.join import (
@@ -19,7 +18,7 @@ from featurestore.services.offline.join import (
     point_in_time_join,
     point_in_time_rows,
 )
-from featurestore.services.offline.refs import group_refs, service_refs
+from featurestore.services.offline.refs import resolve_views
 from featurestore.services.offline.snapshot import (
     Snapshot,
     commit_metadata,
@@ -172,12 +171,12 @@ def get_historical_features(
         VersionNotFoundError: A pin names no existing snapshot.
     """
     service = request.features if isinstance(request.features, str) else None
-    refs = _feature_refs(store, request.features)
-    views = _group_refs(store, refs)
+    refs, views = resolve_views(store, request.features)
     # A pin of a registered view the request does not read changes nothing (a
     # manifest replayed for some of its features); an unregistered one is a
-    # mistake.
-    unread = set(request.pins) - set(views)
+    # mistake. Pins name registered views (an aliased projection reads its
+    # view under the view's pin).
+    unread = set(request.pins) - {fv.name for fv, _ in views.values()}
     if unread:
         registered = {fv.name for fv in store.list_feature_views()}
         if unread - registered:
@@ -190,9 +189,9 @@ def get_historical_features(
             features,
             repo_path=store.repo_path,
             full_feature_names=request.full_feature_names,
-            pin=request.pins.get(name),
+            pin=request.pins.get(fv.name),
         )
-        for name, (fv, features) in views.items()
+        for fv, features in views.values()
     ]
     rows = point_in_time_rows(
         request.entity,
@@ -256,29 +255,6 @@ def replay(
     return point_in_time_join(
         entity, manifest.timestamp_column, views, as_known_at=manifest.as_known_at
     )
-
-
-def _feature_refs(store: FeatureStore, features: Sequence[str] | str) -> list[str]:
-    if not isinstance(features, str):
-        return list(features)
-    return service_refs(store, features)
-
-
-def _group_refs(
-    store: FeatureStore, refs: list[str]
-) -> dict[str, tuple[FeatureView, list[str]]]:
-    known = {fv.name: fv for fv in store.list_feature_views()}
-    views: dict[str, tuple[FeatureView, list[str]]] = {}
-    for view, features in group_refs(refs).items():
-        if view not in known:
-            raise FeatureViewNotFoundError(view)
-        defined = [f.name for f in known[view].features]
-        for feature in features:
-            if feature not in defined:
-                # Not a column lookup: a timestamp or join key is no feature.
-                raise FeatureNotFoundError(view, feature, defined)
-        views[view] = (known[view], features)
-    return views
 
 
 def _table_read(

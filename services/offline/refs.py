@@ -7,14 +7,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from featurestore.services.offline.errors import (
+    FeatureNotFoundError,
     FeatureServiceNotFoundError,
+    FeatureViewNotFoundError,
     InvalidRequestError,
 )
 
 if TYPE_CHECKING:
-    from feast import FeatureStore
+    from feast import FeatureStore, FeatureView
+    from feast.feature_service import FeatureService
 
-__all__ = ["FeatureRef", "group_refs", "parse_ref", "service_refs"]
+__all__ = [
+    "FeatureRef",
+    "group_refs",
+    "parse_ref",
+    "resolve_views",
+    "service_refs",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +66,69 @@ def group_refs(refs: Sequence[str]) -> dict[str, list[str]]:
 
 
 def service_refs(store: FeatureStore, service: str) -> list[str]:
-    """The references a Feast feature service stands for, in its order.
+    """The references a Feast feature service stands for, in its order (a
+    projection's alias as the view part, as Feast names its columns).
 
     Raises:
         FeatureServiceNotFoundError: no such service in the registry.
     """
+    return [
+        f"{p.name_to_use()}:{f.name}"  # type: ignore[no-untyped-call]
+        for p in _service(store, service).feature_view_projections
+        for f in p.features
+    ]
+
+
+def resolve_views(
+    store: FeatureStore, features: Sequence[str] | str
+) -> tuple[list[str], dict[str, tuple[FeatureView, list[str]]]]:
+    """The references asked for and the views they read, keyed by the name the
+    references use, in first-seen order.
+
+    ``features`` is a list of ``view:feature`` references (registered views)
+    or a feature service's name. A service's views come with its projection
+    applied (``FeatureView.with_projection``, as Feast hands them to an offline
+    store): an alias (``with_name``) names the view's output columns, and a
+    join-key map (``with_join_key_map``) names the entity column each join key
+    is read from; one view may be read twice under two aliases.
+
+    Raises:
+        FeatureServiceNotFoundError: no such service.
+        InvalidRequestError: a malformed reference.
+        FeatureViewNotFoundError: a reference or projection names no view.
+        FeatureNotFoundError: a view does not define a requested feature.
+    """
+    known = {fv.name: fv for fv in store.list_feature_views()}
+    if not isinstance(features, str):
+        refs = list(features)
+        return refs, {
+            name: (_view(known, name, wanted), wanted)
+            for name, wanted in group_refs(refs).items()
+        }
+    views: dict[str, tuple[FeatureView, list[str]]] = {}
+    for p in _service(store, features).feature_view_projections:
+        wanted = [f.name for f in p.features]
+        base = _view(known, p.name, wanted)
+        views[str(p.name_to_use())] = (base.with_projection(p), wanted)  # type: ignore[no-untyped-call]
+    return service_refs(store, features), views
+
+
+def _view(known: dict[str, FeatureView], name: str, wanted: list[str]) -> FeatureView:
+    if name not in known:
+        raise FeatureViewNotFoundError(name)
+    defined = [f.name for f in known[name].features]
+    for feature in wanted:
+        if feature not in defined:
+            # Not a column lookup: a timestamp or join key is no feature.
+            raise FeatureNotFoundError(name, feature, defined)
+    return known[name]
+
+
+def _service(store: FeatureStore, service: str) -> FeatureService:
     from feast.errors import FeatureServiceNotFoundException
 
     try:
-        fs = store.get_feature_service(service)
+        return store.get_feature_service(service)
     except FeatureServiceNotFoundException:
         known = sorted(s.name for s in store.list_feature_services())
         raise FeatureServiceNotFoundError(service, known) from None
-    return [
-        f"{p.name_to_use()}:{f.name}"  # type: ignore[no-untyped-call]
-        for p in fs.feature_view_projections
-        for f in p.features
-    ]

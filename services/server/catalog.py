@@ -23,19 +23,40 @@ _RESOLVED_LIMIT = 4096
 
 @dataclass(frozen=True)
 class ViewRequest:
-    """The features requested from one view, in request order."""
+    """The features requested from one view, in request order.
+
+    A feature service's projection of the view may rename it (``alias``, from
+    ``with_name``: the prefix of full feature names) and read a join key from
+    another entity column (``join_key_map``, from ``with_join_key_map``: join
+    key -> the request's column), as Feast's own online read does.
+    """
 
     view: FeatureView
     features: tuple[str, ...]
+    alias: str | None = None
+    join_key_map: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The name the response uses for the view (its alias, if any)."""
+        return self.alias or self.view.name
+
+    def entity_column(self, join_key: str) -> str:
+        """The request's entity column holding ``join_key``'s values."""
+        return self._key_columns.get(join_key, join_key)
+
+    @cached_property
+    def _key_columns(self) -> dict[str, str]:
+        return dict(self.join_key_map)
 
     def column_names(self, full_names: bool) -> tuple[str, ...]:
         """The response's column name of each feature (``view__feature`` with
-        full feature names)."""
+        full feature names, the alias as the view)."""
         return self._full_names if full_names else self.features
 
     @cached_property
     def _full_names(self) -> tuple[str, ...]:
-        return tuple(f"{self.view.name}__{f}" for f in self.features)
+        return tuple(f"{self.name}__{f}" for f in self.features)
 
     @cached_property
     def online(self) -> OnlineRead:
@@ -50,7 +71,7 @@ class Catalog:
         self.store = store
         self._lock = threading.Lock()
         self._views: dict[str, FeatureView] = {}
-        self._services: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        self._services: dict[str, list[_Projection]] = {}
         self._resolved: dict[tuple[tuple[str, ...], str], list[ViewRequest]] = {}
         self._version: str | None = None
         self._permissions: tuple[int, list[Permission]] = (0, [])
@@ -76,7 +97,12 @@ class Catalog:
         }
         services = {
             s.name: [
-                (p.name, tuple(f.name for f in p.features))
+                _Projection(
+                    p.name,
+                    tuple(f.name for f in p.features),
+                    p.name_alias or None,
+                    tuple(sorted((p.join_key_map or {}).items())),
+                )
                 for p in s.feature_view_projections
             ]
             for s in registry.list_feature_services(project, allow_cache=True)
@@ -156,22 +182,44 @@ class Catalog:
                 projections = self._services.get(service)
             if projections is None:
                 raise NotFoundError("feature service", service)
-            refs = [f"{view}:{feat}" for view, feats in projections for feat in feats]
-        else:
-            refs = features
+            return [
+                ViewRequest(
+                    self._checked(p.view, p.features), tuple(dict.fromkeys(p.features)),
+                    p.alias, p.join_key_map,
+                )
+                for p in projections
+            ]  # fmt: skip
         try:
-            grouped = group_refs(refs)
+            grouped = group_refs(features)
         except InvalidRequestError as exc:
             raise RequestError("features", str(exc)) from exc
-        requests = []
-        for view_name, names in grouped.items():
-            view = self.view(view_name)
-            known = {f.name for f in view.features}
-            for name in names:
-                if name not in known:
-                    raise NotFoundError("feature", f"{view_name}:{name}")
-            requests.append(ViewRequest(view, tuple(dict.fromkeys(names))))
-        return requests
+        return [
+            ViewRequest(self._checked(view, names), tuple(dict.fromkeys(names)))
+            for view, names in grouped.items()
+        ]
+
+    def _checked(self, view_name: str, names: Sequence[str]) -> FeatureView:
+        """The view, once it is known to define every feature of ``names``.
+
+        Raises:
+            NotFoundError: unknown view or feature.
+        """
+        view = self.view(view_name)
+        known = {f.name for f in view.features}
+        for name in names:
+            if name not in known:
+                raise NotFoundError("feature", f"{view_name}:{name}")
+        return view
+
+
+@dataclass(frozen=True)
+class _Projection:
+    """A feature service's read of one view: its features, alias and key map."""
+
+    view: str
+    features: tuple[str, ...]
+    alias: str | None
+    join_key_map: tuple[tuple[str, str], ...]
 
 
 def _registry_version(registry: object) -> str | None:

@@ -22,6 +22,7 @@ from featurestore.services.online import (
 )
 from featurestore.services.server.catalog import Catalog, ViewRequest
 from featurestore.services.server.errors import RequestError, entity_row_count
+from featurestore.services.server.online_features import check_column_names, read_views
 from featurestore.services.server.values import (
     framed_columns,
     length_delimited,
@@ -111,15 +112,15 @@ def online_features_wire(
         {name: len(v.val) for name, v in request.entities.items()}, max_rows
     )
     entity_rows: dict[str, list[Any]] = {}
-    views = []
     for item in wanted:
         for column in item.view.entity_columns:
-            if column.name not in entity_rows:
-                entity_rows[column.name] = _key_column(
-                    column.name, column.dtype, request.entities
-                )
-        views.append(item.online)
-    results = reader.read(project, views, entity_rows, datetime.now(UTC))
+            name = item.entity_column(column.name)
+            if name not in entity_rows:
+                entity_rows[name] = _key_column(name, column.dtype, request.entities)
+    # Two columns of one name: Feast raises FeatureNameCollisionError; ours is
+    # the featurestore.v1 answer (INVALID_ARGUMENT, DUPLICATE_COLUMN).
+    check_column_names(entity_rows, wanted, request.full_feature_names)
+    results = read_views(reader, project, wanted, entity_rows, datetime.now(UTC))
     response = serving_pb.GetOnlineFeaturesResponse()
     names = response.metadata.feature_names.val
     empty_times = [_NO_TIME] * rows
@@ -133,11 +134,8 @@ def online_features_wire(
     # Feature vectors go out as wire bytes: the stored ValueProto bytes are
     # already Feast's layout. Repeated fields append after the key vectors.
     blobs = []
-    for result in results:
-        for feature in result.features:
-            names.append(
-                f"{result.view}__{feature}" if request.full_feature_names else feature
-            )
+    for item, result in zip(wanted, results, strict=True):
+        names.extend(item.column_names(request.full_feature_names))
         blobs.extend(_feature_vectors(result))
     head: bytes = response.SerializeToString()
     return head + b"".join(blobs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import cast
+from typing import Any, cast
 
 from featurestore.services.online import (
     FeatureStatus,
@@ -64,25 +64,16 @@ def online_features_wire(
         {name: len(entities[name].values) for name in sorted(entities)}, max_rows
     )
     full_names = request.full_feature_names
-    _check_column_names(request.entities, wanted, full_names)
+    check_column_names(request.entities, wanted, full_names)
     entity_rows: dict[str, list[object]] = {}
-    views = []
     for wanted_view in wanted:
-        view = wanted_view.view
-        for column in view.entity_columns:
-            if column.name not in request.entities:
-                raise RequestError(
-                    "entities",
-                    f"feature view {view.name!r} needs join key {column.name!r}",
-                    reason="JOIN_KEY_MISSING",
-                    join_key=column.name,
+        for column in wanted_view.view.entity_columns:
+            name = wanted_view.entity_column(column.name)
+            if name not in entity_rows:
+                entity_rows[name] = key_column(
+                    name, column.dtype, _entity(request.entities, name, wanted_view)
                 )
-            if column.name not in entity_rows:
-                entity_rows[column.name] = key_column(
-                    column.name, column.dtype, request.entities[column.name].values
-                )
-        views.append(wanted_view.online)
-    results = reader.read(project, views, entity_rows, datetime.now(UTC))
+    results = read_views(reader, project, wanted, entity_rows, datetime.now(UTC))
     response = pb.GetOnlineFeaturesResponse()
     # A protobuf map's order differs between processes: the join keys come in
     # the order the views name them, then any other entity column by name.
@@ -94,11 +85,63 @@ def online_features_wire(
     # repeated fields append, so they follow the key columns' serialisation.
     head: bytes = response.SerializeToString()
     return head + b"".join(
-        column for result in results for column in _feature_columns(result, full_names)
+        column
+        for w, result in zip(wanted, results, strict=True)
+        for column in _feature_columns(result, full_names, w.name)
     )
 
 
-def _check_column_names(
+def _entity(entities: Any, name: str, wanted: ViewRequest) -> Any:
+    """The request's values of entity column ``name``.
+
+    Raises:
+        RequestError: JOIN_KEY_MISSING naming the column (and the join key it
+            stands for under a feature service's join-key map).
+    """
+    if name not in entities:
+        keys = [c.name for c in wanted.view.entity_columns]
+        key = next(k for k in keys if wanted.entity_column(k) == name)
+        mapped = f" (its join key {key!r})" if key != name else ""
+        raise RequestError(
+            "entities",
+            f"feature view {wanted.name!r} needs join key {name!r}{mapped}",
+            reason="JOIN_KEY_MISSING",
+            join_key=name,
+        )
+    return entities[name].values
+
+
+def read_views(
+    reader: OnlineReader,
+    project: str,
+    wanted: Sequence[ViewRequest],
+    entity_rows: dict[str, list[object]],
+    now: datetime,
+) -> list[ViewResult]:
+    """Read every wanted view for every entity row, results in ``wanted`` order.
+
+    ``entity_rows`` is keyed by the request's entity columns. A view a feature
+    service reads with a join-key map is read with its join keys taken from
+    the mapped columns: one store read per distinct map (one in all, without
+    maps).
+    """
+    groups: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    for i, w in enumerate(wanted):
+        groups.setdefault(w.join_key_map, []).append(i)
+    if len(groups) == 1 and () in groups:
+        return reader.read(project, [w.online for w in wanted], entity_rows, now)
+    results: list[ViewResult | None] = [None] * len(wanted)
+    for mapping, indices in groups.items():
+        rows = dict(entity_rows)
+        for key, column in mapping:
+            rows[key] = entity_rows[column]
+        read = reader.read(project, [wanted[i].online for i in indices], rows, now)
+        for i, result in zip(indices, read, strict=True):
+            results[i] = result
+    return [r for r in results if r is not None]
+
+
+def check_column_names(
     entities: Iterable[str], wanted: Sequence[ViewRequest], full_names: bool
 ) -> None:
     """Refuse a response with two columns of one name (a client keying by name
@@ -129,8 +172,9 @@ def _check_column_names(
             seen.add(name)
 
 
-def _feature_columns(result: ViewResult, full_names: bool) -> list[bytes]:
-    """Serialised ``columns`` entries (field 1) of one view's features."""
+def _feature_columns(result: ViewResult, full_names: bool, view: str) -> list[bytes]:
+    """Serialised ``columns`` entries (field 1) of one view's features; ``view``
+    prefixes full feature names (a projection's alias, else the view)."""
     rows = result.raw_values
     n = len(rows)
     nf = len(result.features)
@@ -143,10 +187,10 @@ def _feature_columns(result: ViewResult, full_names: bool) -> list[bytes]:
     # Statuses then event times close every column; shared unless a gap.
     tail = b"\x1a" + varint(n) + bytes(codes) + times
     if n == 1:
-        single = _one_row_of_doubles(result, full_names, tail)
+        single = _one_row_of_doubles(result, full_names, tail, view)
         if single is not None:
             return single
-    names = _name_fields(result.view, result.features, full_names)
+    names = _name_fields(view, result.features, full_names)
     values, gaps = _value_columns(rows, nf)
     tails = [tail] * nf
     for i in gaps:
@@ -161,7 +205,7 @@ def _feature_columns(result: ViewResult, full_names: bool) -> list[bytes]:
 
 
 def _one_row_of_doubles(
-    result: ViewResult, full_names: bool, tail: bytes
+    result: ViewResult, full_names: bool, tail: bytes, view: str
 ) -> list[bytes] | None:
     """The columns of a one-entity read whose every value is a stored double.
 
@@ -176,7 +220,7 @@ def _one_row_of_doubles(
     values = cast("Sequence[bytes]", raw)  # None ruled out just above
     if not all_feast_doubles(b"".join(values), len(values)):
         return None
-    heads = _double_heads(result.view, result.features, full_names, len(tail))
+    heads = _double_heads(view, result.features, full_names, len(tail))
     return [head + v[1:] + tail for head, v in zip(heads, values, strict=True)]
 
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from feast.data_format import DeltaFormat, ParquetFormat
 from feast.infra.offline_stores.file_source import FileSource
 
-from featurestore.services.offline.errors import InvalidRequestError
-from featurestore.services.offline.refs import group_refs, service_refs
+from featurestore.services.offline.errors import OfflineStoreError
+from featurestore.services.offline.refs import resolve_views
 from featurestore.services.project import Project
 from featurestore.services.storage import open_delta
 from featurestore.spark_jobs.errors import ConfigError, InputNotFoundError
@@ -82,32 +82,16 @@ def build_training_set_spark(
     """
     ts_column = timestamp_column or _entity_timestamp_column(entity)
     inputs, reads = [], []
-    for fv, wanted in _group_refs(store, _feature_refs(store, features)).items():
+    try:
+        _, views = resolve_views(store, features)
+    except OfflineStoreError as exc:  # an unknown service, view or feature
+        raise ConfigError(str(exc), **exc.metadata) from exc
+    for fv, wanted in views.values():
         view, read = _view_input(spark, store, fv, wanted, full_feature_names)
         inputs.append(view)
         reads.append(read)
     df = point_in_time_join(entity, ts_column, inputs, as_known_at=as_known_at)
     return TrainingSet(df=df, timestamp_column=ts_column, tables=reads)
-
-
-def _feature_refs(store: FeatureStore, features: Sequence[str] | str) -> list[str]:
-    if not isinstance(features, str):
-        return list(features)
-    return service_refs(store, features)
-
-
-def _group_refs(store: FeatureStore, refs: list[str]) -> dict[FeatureView, list[str]]:
-    known = {fv.name: fv for fv in store.list_feature_views()}
-    try:
-        grouped = group_refs(refs)
-    except InvalidRequestError as exc:
-        raise ConfigError(str(exc), **exc.metadata) from exc
-    views: dict[FeatureView, list[str]] = {}
-    for name, features in grouped.items():
-        if name not in known:
-            raise ConfigError(f"unknown feature view {name!r}", view=name)
-        views[known[name]] = features
-    return views
 
 
 def _view_input(

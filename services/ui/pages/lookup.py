@@ -21,6 +21,7 @@ from featurestore.services.online import (
     UnsupportedJoinKeyTypeError,
 )
 from featurestore.services.server.errors import NotFoundError
+from featurestore.services.server.online_features import read_views
 from featurestore.services.ui.access import CATALOGUE, ONLINE, SignInRequired
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.forms import checked_form
@@ -58,8 +59,14 @@ def _integers(key: str, kind: JoinKeyType, texts: list[str]) -> list[object]:
 def _targets(console: Console) -> tuple[list[str], list[str], list[str]]:
     views = console.gate.describable(console.catalog.views())
     services = [s.name for s in console.services()]
-    keys = sorted({c.name for v in views for c in v.entity_columns})
-    return [v.name for v in views], services, keys
+    keys = {c.name for v in views for c in v.entity_columns}
+    for service in services:  # a join-key map reads keys from other columns
+        try:
+            wanted = console.catalog.resolve([], service)
+        except NotFoundError:  # a service over a view no longer registered
+            continue
+        keys |= {w.entity_column(c.name) for w in wanted for c in w.view.entity_columns}
+    return [v.name for v in views], services, sorted(keys)
 
 
 def _view_refs(console: Console, name: str) -> list[str]:
@@ -83,7 +90,8 @@ def _parse_keys(
     for request in wanted:
         online = request.online
         types = online.join_key_types or (None,) * len(online.join_keys)
-        for key, kind in zip(online.join_keys, types, strict=True):
+        for join_key, kind in zip(online.join_keys, types, strict=True):
+            key = request.entity_column(join_key)  # a service's join-key map
             if key in columns:
                 continue
             texts = [t.strip() for t in form.get(f"key:{key}", "").splitlines()]
@@ -119,9 +127,7 @@ def _results(
 ) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     try:
-        results = console.reader.read(
-            console.project, [w.online for w in wanted], keys, now
-        )
+        results = read_views(console.reader, console.project, wanted, keys, now)
     except UnsupportedJoinKeyTypeError as exc:  # a key value given, not the store
         raise PageError(400, "Bad request", str(exc)) from exc
     except OnlineStoreError as exc:
@@ -145,7 +151,7 @@ def _results(
             moment = result.event_times[i]
             views.append(
                 {
-                    "view": result.view,
+                    "view": request.name,
                     "values": values,
                     "event_time": moment,
                     "age": _age(moment, request.online.ttl, now),

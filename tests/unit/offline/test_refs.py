@@ -38,4 +38,7 @@ def test_every_caller_uses_the_one_parser():
     for module in (historical, catalog, training_set):
         source = inspect.getsource(module)
         assert 'partition(":")' not in source, module.__name__
-        assert "group_refs" in source, module.__name__
+        assert "group_refs" in source or "resolve_views" in source, module.__name__
+    # Both offline joins resolve services (their projections) the one way.
+    for module in (historical, training_set):
+        assert "resolve_views" in inspect.getsource(module), module.__name__

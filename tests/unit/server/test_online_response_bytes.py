@@ -81,7 +81,7 @@ def test_framed_columns_equal_the_message_built_field_by_field(
     result: ViewResult, full_names: bool
 ) -> None:
     got = pb.GetOnlineFeaturesResponse.FromString(
-        b"".join(_feature_columns(result, full_names))
+        b"".join(_feature_columns(result, full_names, result.view))
     )
     assert got == _expected(result, full_names)
 
@@ -94,7 +94,7 @@ def test_a_stored_row_missing_one_feature_reports_only_that_cell(n: int) -> None
         "v", ("a", "b", "c"), [_BASE] * n, rows, [FeatureStatus.PRESENT] * n
     )
     got = pb.GetOnlineFeaturesResponse.FromString(
-        b"".join(_feature_columns(result, False))
+        b"".join(_feature_columns(result, False, result.view))
     )
     assert [list(c.statuses) for c in got.columns] == [
         [pb.FEATURE_STATUS_PRESENT] * n,
@@ -127,7 +127,7 @@ def test_all_double_columns_equal_the_message_built_field_by_field(
 ) -> None:
     assert ours_double_columns(result.raw_values) is not None  # type: ignore[arg-type]
     got = pb.GetOnlineFeaturesResponse.FromString(
-        b"".join(_feature_columns(result, False))
+        b"".join(_feature_columns(result, False, result.view))
     )
     expected = _expected(result, False)
     # NaN != NaN in message equality: compare the serialised forms.
@@ -148,7 +148,7 @@ def test_a_column_that_is_not_all_doubles_takes_the_general_path(odd: bytes) -> 
     assert ours_double_columns(rows) is None
     result = ViewResult("v", ("a", "b"), [_BASE] * 3, rows, [FeatureStatus.PRESENT] * 3)
     got = pb.GetOnlineFeaturesResponse.FromString(
-        b"".join(_feature_columns(result, False))
+        b"".join(_feature_columns(result, False, result.view))
     )
     assert got == _expected(result, False)
 
@@ -167,8 +167,8 @@ def test_one_entity_of_doubles_frames_like_the_message_built_field_by_field(
     moment = _BASE + timedelta(seconds=seconds, microseconds=seconds % 7)
     features = tuple(f"f{j}" for j in range(len(row)))
     result = ViewResult("v", features, [moment], [tuple(row)], [status])
-    assert _one_row_of_doubles(result, full_names, b"tail") is not None
-    got = b"".join(_feature_columns(result, full_names))
+    assert _one_row_of_doubles(result, full_names, b"tail", result.view) is not None
+    got = b"".join(_feature_columns(result, full_names, result.view))
     # NaN != NaN in message equality: compare the serialised forms.
     assert got == _expected(result, full_names).SerializeToString()
 
@@ -187,9 +187,9 @@ def test_one_entity_not_all_doubles_takes_the_general_path(odd: bytes | None) ->
     result = ViewResult(
         "v", ("a", "b", "c"), [_BASE], [(double, odd, double)], [FeatureStatus.PRESENT]
     )
-    assert _one_row_of_doubles(result, False, b"") is None
+    assert _one_row_of_doubles(result, False, b"", result.view) is None
     got = pb.GetOnlineFeaturesResponse.FromString(
-        b"".join(_feature_columns(result, False))
+        b"".join(_feature_columns(result, False, result.view))
     )
     assert got == _expected(result, False)
 
@@ -227,7 +227,7 @@ def test_packed_doubles_frame_like_the_message_built_field_by_field(
     result: ViewResult, full_names: bool
 ) -> None:
     assert isinstance(result.raw_values, PackedDoubles)
-    got = b"".join(_feature_columns(result, full_names))
+    got = b"".join(_feature_columns(result, full_names, result.view))
     expected = _expected(_unpacked(result), full_names)
     # NaN != NaN in message equality: compare the serialised forms.
     assert got == expected.SerializeToString()
