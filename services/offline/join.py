@@ -25,10 +25,21 @@ Semantics, for each entity row (join keys K, timestamp t) and each view V
 
 Timestamps: the entity timestamp must be an Arrow timestamp with a time zone
 (a naive one raises ``NaiveTimestampError``, reason NAIVE_TIMESTAMP, because
-its instant is ambiguous). All comparisons are on UTC instants at nanosecond
-precision, so an entity time zone never shifts the result. Feature
-timestamps from Delta are UTC; a naive feature timestamp (Delta
-TIMESTAMP_NTZ) is read as UTC.
+its instant is ambiguous) within 1677-09-21..2262-04-11, the int64 nanosecond
+range (else ``TimestampOutOfRangeError``, naming the entity column). All
+comparisons are on UTC instants, exact to the nanosecond, so an entity time
+zone never shifts the result. Feature timestamps from Delta are UTC; a naive
+feature timestamp (Delta TIMESTAMP_NTZ) is read as UTC.
+
+Feature times are compared in their own unit (microseconds for Delta), never
+cast to nanoseconds, so any value the table holds (year 1, year 9999) joins:
+int64 microseconds span +-292,000 years. The entity time t, in nanoseconds,
+is floored to that unit for e <= t and c <= t (for an integer e, e * u <= t
+iff e <= floor(t / u)), and the TTL bound is checked as e * u >= t - T in
+HUGEINT; so the answer is the one exact instants would give. A feature row
+whose e lies past 2262 thus never qualifies (t cannot reach it); one in year
+1 qualifies with no TTL; a created time in year 3000 ranks above every
+earlier one and, under ``as_known_at``, is not known at any t.
 
 Engine, chosen by measurement (100k entity rows x 1M feature rows, 10k
 keys, 2 cores, best of 3): DuckDB ASOF JOIN after a per-(key, e) dedupe
@@ -280,7 +291,8 @@ def _match_rows(
     keys = [f"__k{i}" for i in range(len(view.join_keys))]
     ties = [f"__b{i}" for i in range(len(view.tiebreak_columns or view.features))]
     left = {k: entity.column(c) for k, c in zip(keys, view.join_keys, strict=True)}
-    feat = _feature_frame(view, keys, ties)
+    unit = _feature_unit(view)
+    feat = _feature_frame(view, keys, ties, unit)
     if not keys:
         # An entity-less view: every row is one entity's, so both sides get
         # the same constant key (Feast joins such views on a dummy key too)
@@ -289,16 +301,18 @@ def _match_rows(
         left["__k0"] = pa.array(np.zeros(entity.num_rows, dtype=np.int8))
         feat = feat.append_column("__k0", pa.array(np.zeros(feat.num_rows, np.int8)))
     left["__row"] = _positions(entity.num_rows)
-    left["__t"] = instants
+    left["__t"] = _floor_to(instants, unit)  # t in the feature unit, for <=
+    left["__tn"] = instants  # t in nanoseconds, for the TTL
     con.register("__ent", pa.table(left))
     con.register("__feat", feat)
     ttl_ns = _ttl_nanos(view.ttl)
     known_at = as_known_at and view.created_timestamp_column is not None
-    sql = _candidates_sql(keys, ttl_ns, known_at)
+    fresh = _fresh_sql(ttl_ns, unit)
+    sql = _candidates_sql(keys, _span(instants, unit, ttl_ns), known_at)
     if known_at:
-        sql += _known_at_sql(keys, ties, ttl_ns)
+        sql += _known_at_sql(keys, ties, fresh)
     else:
-        sql += _asof_sql(keys, ties, ttl_ns)
+        sql += _asof_sql(keys, ties, fresh)
     result = con.sql(sql).to_arrow_table()
     con.unregister("__ent")
     con.unregister("__feat")
@@ -319,17 +333,57 @@ def _scatter(result: pa.Table, n: int) -> npt.NDArray[np.int64]:
     return idx
 
 
-def _feature_frame(view: ViewInput, keys: list[str], ties: list[str]) -> pa.Table:
+NANOS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+"""Nanoseconds in one step of each Arrow timestamp unit."""
+
+
+def _feature_unit(view: ViewInput) -> str:
+    """The finest unit of the view's event and created columns."""
+    columns = [view.event_timestamp_column, view.created_timestamp_column]
+    units = []
+    for column in filter(None, columns):
+        kind = view.table.schema.field(column).type
+        if not pa.types.is_timestamp(kind):
+            raise InvalidTimestampError(column, str(kind))
+        units.append(str(kind.unit))
+    return min(units, key=NANOS_PER_UNIT.__getitem__)
+
+
+def _epoch(values: pa.ChunkedArray, column: str, unit: str) -> pa.ChunkedArray:
+    """UTC epoch values in ``unit`` (naive read as UTC), as int64."""
+    # Only a coarser column cast to a finer unit can overflow (a column in
+    # seconds beyond +-292,000 years next to one in microseconds): no Delta
+    # table, whose timestamps are all microseconds, has that.
+    try:
+        same = pc.cast(values, pa.timestamp(unit, tz=values.type.tz))
+    except pa.ArrowInvalid as exc:
+        raise TimestampOutOfRangeError(column) from exc
+    return pc.cast(same, pa.int64())
+
+
+def _floor_to(instants: pa.ChunkedArray, unit: str) -> pa.ChunkedArray | pa.Array:
+    """Nanosecond instants floored to ``unit`` (nulls kept)."""
+    step = NANOS_PER_UNIT[unit]
+    if step == 1:
+        return instants
+    values = pc.fill_null(instants, 0).to_numpy()
+    nulls = pc.is_null(instants).to_numpy(zero_copy_only=False)
+    return pa.array(np.floor_divide(values, step), mask=nulls)
+
+
+def _feature_frame(
+    view: ViewInput, keys: list[str], ties: list[str], unit: str
+) -> pa.Table:
     table = view.table
     cols = {
         k: table.column(view.feature_key(c))
         for k, c in zip(keys, view.join_keys, strict=True)
     }
     e = view.event_timestamp_column
-    cols["__e"] = utc_nanos(table.column(e), e)
+    cols["__e"] = _epoch(table.column(e), e, unit)
     c = view.created_timestamp_column
     cols["__c"] = (
-        utc_nanos(table.column(c), c) if c else pa.nulls(table.num_rows, pa.int64())
+        _epoch(table.column(c), c, unit) if c else pa.nulls(table.num_rows, pa.int64())
     )
     for alias, column in zip(ties, view.tiebreak_columns or view.features, strict=True):
         cols[alias] = table.column(column)
@@ -344,27 +398,57 @@ def _ttl_nanos(ttl: timedelta | None) -> int | None:
 
 
 INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 
-def _candidates_sql(keys: list[str], ttl_ns: int | None, known_at: bool) -> str:
+def _span(
+    instants: pa.ChunkedArray, unit: str, ttl_ns: int | None
+) -> tuple[int | None, int] | None:
+    """Bounds (lo, hi) in ``unit`` on e for rows that can win for some t.
+
+    hi = floor(max t); lo = ceil(min t - T), or None without a TTL; None
+    when no entity row has a time. Exact in Python integers; lo is clamped
+    to the int64 floor, below which no e lies.
+    """
+    bounds = pc.min_max(instants).as_py()
+    if bounds["min"] is None:
+        return None
+    step = NANOS_PER_UNIT[unit]
+    hi: int = bounds["max"] // step
+    if ttl_ns is None:
+        return None, hi
+    return max(-((ttl_ns - bounds["min"]) // step), INT64_MIN), hi
+
+
+def _fresh_sql(ttl_ns: int | None, unit: str) -> str:
+    """SQL template: is the winner's e ({e}) at or after t - T?"""
+    if ttl_ns is None:
+        return "TRUE"
+    # In HUGEINT: e * u reaches past the int64 range for e in year 9999
+    # (never a winner, but SQL evaluates it), t - T below it for t near 1677.
+    step = NANOS_PER_UNIT[unit]
+    return f"{{e}}::HUGEINT * {step} >= __ent.__tn::HUGEINT - {ttl_ns}"
+
+
+def _candidates_sql(
+    keys: list[str], span: tuple[int | None, int] | None, known_at: bool
+) -> str:
     # Feature rows that could win for some entity row: keys present in the
     # entity table, e within [min t - T, max t] (and c <= max t when known
     # at). Whole (keys, e) groups are kept or dropped, so ties are unchanged.
     on = " AND ".join(f"__feat.{k} = __keys.{k}" for k in keys)
-    # min t - T in HUGEINT, clamped: no overflow for t near the int64 floor.
-    low = "" if ttl_ns is None else " AND __feat.__e >= __span.lo"
-    lo = (
-        "min(__t)"
-        if ttl_ns is None
-        else f"greatest(min(__t)::HUGEINT - {ttl_ns}, {INT64_MIN})::BIGINT"
-    )
-    known = " AND __feat.__c <= __span.hi" if known_at else ""
+    if span is None:
+        within = "FALSE"
+    else:
+        lo, hi = span
+        within = f"__feat.__e <= {hi}"
+        within += "" if lo is None else f" AND __feat.__e >= {lo}"
+        within += f" AND __feat.__c <= {hi}" if known_at else ""
     return f"""
         WITH __keys AS (SELECT DISTINCT {", ".join(keys)} FROM __ent),
-        __span AS (SELECT {lo} AS lo, max(__t) AS hi FROM __ent),
         cand AS (
-            SELECT __feat.* FROM __feat, __span
-            WHERE __feat.__e IS NOT NULL AND __feat.__e <= __span.hi{low}{known}
+            SELECT __feat.* FROM __feat
+            WHERE __feat.__e IS NOT NULL AND {within}
               AND EXISTS (SELECT 1 FROM __keys WHERE {on})
         ),"""
 
@@ -376,7 +460,7 @@ def _order(ties: list[str], prefix: str = "") -> str:
     return ", ".join(parts)
 
 
-def _asof_sql(keys: list[str], ties: list[str], ttl_ns: int | None) -> str:
+def _asof_sql(keys: list[str], ties: list[str], fresh: str) -> str:
     # Dedupe to one row per (keys, e) first: ASOF picks the greatest e <= t,
     # and among equal e the winner must follow the tie rule, not chance.
     # Only groups with several rows need the ranking window; a hash count
@@ -384,7 +468,7 @@ def _asof_sql(keys: list[str], ties: list[str], ttl_ns: int | None) -> str:
     group = ", ".join([*keys, "__e"])
     same = " AND ".join(f"cand.{c} = g.{c}" for c in [*keys, "__e"])
     on = "".join(f"__ent.{k} = f.{k} AND " for k in keys)
-    fresh = "TRUE" if ttl_ns is None else f"f.__e >= __ent.__t::HUGEINT - {ttl_ns}"
+    fresh = fresh.format(e="f.__e")
     return f"""
         g AS (
             SELECT {group}, count(*) AS __n, any_value(__idx) AS __idx
@@ -403,7 +487,7 @@ def _asof_sql(keys: list[str], ties: list[str], ttl_ns: int | None) -> str:
     """
 
 
-def _known_at_sql(keys: list[str], ties: list[str], ttl_ns: int | None) -> str:
+def _known_at_sql(keys: list[str], ties: list[str], fresh: str) -> str:
     # A row qualifies for t iff m = max(e, c) <= t (and e >= t - T). Rank
     # each key's rows once by the tie rule (r), sort them by m and keep the
     # running best r: that row wins among all rows with m <= t, so an ASOF
@@ -414,7 +498,7 @@ def _known_at_sql(keys: list[str], ties: list[str], ttl_ns: int | None) -> str:
     part = ", ".join(keys)
     asc = ", ".join(["__e", "__c", *(f"{t} ASC NULLS FIRST" for t in ties), "__idx"])
     on = "".join(f"__ent.{k} = f.{k} AND " for k in keys)
-    fresh = "TRUE" if ttl_ns is None else f"f.__best_e >= __ent.__t::HUGEINT - {ttl_ns}"
+    fresh = fresh.format(e="f.__best_e")
     return f"""
         r AS (
             SELECT {part}, greatest(__e, __c) AS __m, __e, __idx,
@@ -463,8 +547,9 @@ def latest_per_key(
     keys = [f"__k{i}" for i in range(len(join_keys))]
     ties = [f"__b{i}" for i in range(len(tiebreak_columns))]
     partition = ", ".join(keys)
+    frame = _feature_frame(view, keys, ties, _feature_unit(view))
     with duckdb.connect(":memory:") as con:
-        con.register("__feat", _feature_frame(view, keys, ties))
+        con.register("__feat", frame)
         rows = con.sql(f"""
             SELECT __idx FROM __feat WHERE __e IS NOT NULL
             QUALIFY row_number() OVER (PARTITION BY {partition}

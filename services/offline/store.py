@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -25,9 +25,11 @@ from featurestore.services.offline.errors import (
     InvalidRequestError,
 )
 from featurestore.services.offline.join import (
+    INT64_MAX,
+    INT64_MIN,
+    NANOS_PER_UNIT,
     latest_per_key,
     point_in_time_join,
-    utc_nanos,
 )
 
 if TYPE_CHECKING:
@@ -240,16 +242,44 @@ def _rows_in_range(
 ) -> pa.Table:
     columns = [*keys, *features, event, *([created] if created else [])]
     table = read_source(source, config.repo_path, columns).table
-    instants = utc_nanos(table.column(event), event)
-    mask = pc.is_valid(instants)
+    # The event times in the column's own unit (microseconds for Delta), so
+    # a row in year 1 or 9999 is compared, not refused: in nanoseconds it
+    # would fail the whole view. Each bound becomes the least value in that
+    # unit at or after it: for an integer e, e * u >= b iff e >= ceil(b / u).
+    times = table.column(event)
+    step = NANOS_PER_UNIT[times.type.unit]
+    values = pc.cast(times, pa.int64())
+    mask = pc.is_valid(values)
     if start is not None:
-        mask = pc.and_(mask, pc.greater_equal(instants, _nanos(start)))
+        mask = _at_least(mask, values, -(-_epoch_nanos(start) // step))
     if end is not None:
-        mask = pc.and_(mask, pc.less(instants, _nanos(end)))
+        mask = _below(mask, values, -(-_epoch_nanos(end) // step))
     return table.filter(mask)
 
 
-def _nanos(moment: datetime) -> int:
+def _at_least(mask: Any, values: pa.ChunkedArray, bound: int) -> Any:
+    if bound <= INT64_MIN:
+        return mask
+    if bound > INT64_MAX:
+        return pc.and_(mask, pa.scalar(False))
+    return pc.and_(mask, pc.greater_equal(values, bound))
+
+
+def _below(mask: Any, values: pa.ChunkedArray, bound: int) -> Any:
+    if bound > INT64_MAX:
+        return mask
+    if bound <= INT64_MIN:
+        return pc.and_(mask, pa.scalar(False))
+    return pc.and_(mask, pc.less(values, bound))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_nanos(moment: datetime) -> int:
+    """Nanoseconds since the epoch, exact for any datetime (naive means UTC)."""
     if moment.tzinfo is None:  # Feast passes naive UTC bounds in some paths
-        moment = pd.Timestamp(moment).tz_localize("UTC").to_pydatetime()
-    return int(pd.Timestamp(moment).value)
+        moment = moment.replace(tzinfo=UTC)
+    if isinstance(moment, pd.Timestamp):
+        return int(moment.value)
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
