@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,8 @@ from featurestore.services.online.errors import (
     OnlineTableNotFoundError,
 )
 from featurestore.services.online.model import PackedDoubles, ViewRequest, ViewResult
+
+log = logging.getLogger(__name__)
 
 # SQLite's default SQLITE_MAX_VARIABLE_NUMBER is 32766; keep a margin for the
 # feature-name parameters.
@@ -116,6 +120,14 @@ class SqliteOnlineReader:
         self._timeout_s = timeout_s
         self._local = threading.local()
         self._sql_cache: dict[tuple[str, int, int, bool], str] = {}
+        if time.timezone or (time.daylight and time.altzone):
+            log.warning(
+                "the SQLite online store holds event times in the local time zone "
+                "of the process that wrote them (Feast's format), and this one's "
+                "is not UTC (%s): materialise in the same time zone, or the ages "
+                "and OUTSIDE_MAX_AGE statuses shift by the difference",
+                "/".join(time.tzname),
+            )
 
     def _conn(self) -> apsw.Connection:
         conn: apsw.Connection | None = getattr(self._local, "conn", None)

@@ -388,3 +388,28 @@ def test_block_read_is_skipped_in_a_utf16_database(tmp_path) -> None:
         DOUBLES,
         w.NOW,
     )
+
+
+def test_a_server_outside_utc_is_warned_about_sqlites_local_times(
+    tmp_path, monkeypatch, caplog
+):
+    # Feast's SQLite format keeps event times in the writer's local time zone:
+    # a server in another one shifted every age (by 5 hours in New York).
+    import logging
+    import time
+
+    from featurestore.services.online._sqlite import SqliteOnlineReader
+
+    try:
+        with caplog.at_level(logging.WARNING):
+            monkeypatch.setenv("TZ", "UTC")
+            time.tzset()
+            SqliteOnlineReader(tmp_path / "online.db", 3)
+            assert "is not UTC" not in caplog.text
+            monkeypatch.setenv("TZ", "America/New_York")
+            time.tzset()
+            SqliteOnlineReader(tmp_path / "online.db", 3)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert "is not UTC (EST/EDT): materialise in the same time zone" in caplog.text
