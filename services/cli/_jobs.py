@@ -152,7 +152,15 @@ def _spark_submit() -> str:
     return "spark-submit"
 
 
-def _job_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def _job_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    if value is None:  # say which jobs there are, the project's included
+        from featurestore.services.project import ProjectError
+
+        try:
+            known = list(jobs(ctx.params.get("repo")))
+        except ProjectError:  # no project: the built-ins still run
+            known = list(BUILT_IN_JOBS)
+        raise click.UsageError(f"Missing argument 'JOB': one of {', '.join(known)}")
     _module(value, ctx.params.get("repo"))
     return value
 
@@ -170,7 +178,7 @@ def _job_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="the project whose jobs to list and run (default: found as feast finds "
     "it); the job finds it too (as $FS_REPO_PATH)",
 )
-@click.argument("job", callback=_job_name)
+@click.argument("job", required=False, callback=_job_name, metavar="JOB")
 @click.argument("job_args", nargs=-1, type=click.UNPROCESSED, metavar="[JOB ARGS]...")
 @click.option(
     "--print-submit",

@@ -251,6 +251,16 @@ def test_a_project_job_named_like_a_built_in_is_refused(
     assert not (repo / "data").exists()
 
 
+def test_run_without_a_job_lists_the_projects_jobs_too(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _project_with_job(tmp_path, "jobs_listed", "def main(argv):\n  return 0\n")
+    code, out, err = _run(capsys, "run", "--repo", str(repo))
+    assert (code, out) == (2, "")
+    assert "Missing argument 'JOB': one of generate_raw_events," in err
+    assert err.rstrip().endswith(", build_training_set, job")
+
+
 def test_a_job_whose_own_import_fails_names_that_module(
     tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
