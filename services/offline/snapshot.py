@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from deltalake import DeltaTable
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from featurestore.services.storage import StorageOptions
 
 __all__ = ["Snapshot", "commit_metadata", "open_table", "read_snapshot"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ def read_snapshot(
         path: Table location: a local path, ``file://`` or an object-store URI.
         version: Pin to this version; mutually exclusive with ``timestamp``.
         timestamp: Pin to the latest version committed at or before this
-            tz-aware instant.
+            tz-aware instant, by the commits' own times (commitInfo), which
+            a copied or restored table keeps.
         columns: Only read these columns (all when None).
         storage: Object-store options (the project's); unused for local paths.
         check_files: Called with the data files of the version to read (URIs
@@ -84,7 +87,7 @@ def read_snapshot(
         raise ValueError("pin either version or timestamp, not both")
     dt = _open(path, version, storage)
     if timestamp is not None:
-        _load_at_time(dt, path, timestamp, storage)
+        _load_at_time(dt, path, timestamp)
     if check_files is not None:
         check_files(data_files(dt))
     with storage_unavailable(path):
@@ -158,23 +161,42 @@ def _open(path: str, version: int | None, storage: StorageOptions | None) -> Del
         raise VersionNotFoundError(path, f"version {version}") from exc
 
 
-def _load_at_time(
-    dt: DeltaTable, path: str, timestamp: datetime, storage: StorageOptions | None
-) -> None:
+def _load_at_time(dt: DeltaTable, path: str, timestamp: datetime) -> None:
     if timestamp.tzinfo is None:
         raise NaiveTimestampError("timestamp")
     pin = f"timestamp {timestamp.astimezone(UTC).isoformat()}"
-    try:
-        dt.load_as_version(timestamp)
-    except DeltaError as exc:
-        raise VersionNotFoundError(path, pin) from exc
-    # delta-rs silently falls back to version 0 for instants before the
-    # table existed; a pin must not return data that did not exist yet.
-    committed_ms = _commit_info(open_table(path, storage), path, dt.version())[
-        "timestamp"
-    ]
-    if committed_ms > timestamp.timestamp() * 1000:
-        raise VersionNotFoundError(path, pin)
+    with storage_unavailable(path):
+        version = _version_at(dt.history(), timestamp)
+        if version is None:  # before the first commit the log still holds
+            raise VersionNotFoundError(path, pin)
+        try:
+            dt.load_as_version(version)
+        except DeltaError as exc:  # log files of that version cleaned up
+            raise VersionNotFoundError(path, pin) from exc
+
+
+def _version_at(history: list[dict[str, Any]], timestamp: datetime) -> int | None:
+    """The greatest version committed at or before ``timestamp``, or None.
+
+    A commit's time is its commitInfo.timestamp (ms), written into the log,
+    so it survives a copy, a restore or a sync; delta-rs's
+    ``load_as_version(datetime)`` goes by the log files' modification times
+    instead and, when every file is newer (a copied table), silently loads
+    version 0. As Delta on Spark does, a commit time earlier than its
+    predecessor's (clock skew between writers) counts as 1 ms after it, so
+    the versions at or before a pin are always a prefix of the history.
+    """
+    pin_us = (timestamp - _EPOCH) // timedelta(microseconds=1)
+    found, last_ms = None, None
+    for entry in sorted(history, key=lambda h: int(h.get("version", -1))):
+        committed = entry.get("timestamp")
+        if not isinstance(committed, int) or "version" not in entry:
+            continue  # no commitInfo time: the version can't be dated
+        last_ms = committed if last_ms is None else max(committed, last_ms + 1)
+        if last_ms * 1000 > pin_us:
+            break
+        found = int(entry["version"])
+    return found
 
 
 def _commit_info(dt: DeltaTable, path: str, version: int) -> dict[str, Any]:

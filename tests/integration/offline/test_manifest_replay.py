@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import time
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -82,3 +84,26 @@ def test_pins_by_version_and_time(feast_repo):
     assert err.value.reason is Reason.VERSION_NOT_FOUND
     with pytest.raises(FeatureViewNotFoundError):
         amounts({"nope": 0})
+
+
+def test_a_time_pin_holds_after_the_table_is_copied_back_in_place(feast_repo):
+    # Versions 0, 1, 2 a second apart; then the table is copied away and back
+    # (a restore, cp -r, a sync), so every log file is newer than the pin.
+    store, repo = feast_repo
+    path = repo / "data" / "card_merchant"
+    for amount in (9.0, 7.0):
+        time.sleep(1)
+        write_deltalake(str(path), txn_rows([(1, 12, 14, 14, amount)]), mode="append")
+    committed = {h["version"]: h["timestamp"] for h in DeltaTable(str(path)).history()}
+    pin = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=committed[1] + 500)
+    time.sleep(1.5)
+    shutil.copytree(path, repo / "backup", copy_function=shutil.copy)
+    shutil.rmtree(path)
+    shutil.copytree(repo / "backup", path, copy_function=shutil.copy)
+
+    request = HistoricalRequest(
+        entity=_entity(), features=["card_merchant:amount"], pins={"card_merchant": pin}
+    )
+    result = get_historical_features(store, request)
+    assert result.manifest.tables[0].version == 1
+    assert result.table.column("amount").to_pylist()[0] == 9.0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -126,3 +128,64 @@ def test_commit_metadata(table):
     assert commit_metadata(table, 1) == {}
     with pytest.raises(VersionNotFoundError):
         commit_metadata(table, 9)
+
+
+def _commit_times(path):
+    return {h["version"]: h["timestamp"] for h in DeltaTable(path).history()}
+
+
+@pytest.fixture
+def four_versions(tmp_path):
+    """Versions 0..3 one second apart, and their commit times (ms)."""
+    path = str(tmp_path / "t")
+    for i in range(4):
+        if i:
+            time.sleep(1)
+        write_deltalake(path, pa.table({"id": [i], "v": ["x"]}), mode="append")
+    return path, _commit_times(path)
+
+
+def _at_ms(ms):
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+
+
+def test_a_time_pin_follows_the_commit_times_after_the_table_is_copied(
+    four_versions, tmp_path
+):
+    path, committed = four_versions
+    pin = _at_ms(committed[2] + 500)
+    assert read_snapshot(path, timestamp=pin).version == 2
+    time.sleep(1.5)
+    copy = tmp_path / "copy"
+    # As cp -r (not -p): every log file of the copy is newer than the pin.
+    shutil.copytree(path, copy, copy_function=shutil.copy)
+    snap = read_snapshot(str(copy), timestamp=pin)
+    assert snap.version == 2 and _ids(snap) == [0, 1, 2]
+    # At a commit's own millisecond: that version; one ms before: the one before.
+    assert read_snapshot(str(copy), timestamp=_at_ms(committed[3])).version == 3
+    assert read_snapshot(str(copy), timestamp=_at_ms(committed[3] - 1)).version == 2
+    with pytest.raises(VersionNotFoundError):
+        read_snapshot(str(copy), timestamp=_at_ms(committed[0] - 1))
+
+
+def test_a_commit_time_behind_its_predecessors_counts_as_just_after_it(
+    four_versions,
+):
+    # Clock skew: version 2's writer clock was behind version 1's. Like Delta
+    # on Spark, version 2 then counts as 1 ms after version 1, so a pin
+    # between the two times reads version 0 (it must not show version 1's
+    # rows, committed after the pin), and at version 1's time version 2.
+    path, committed = four_versions
+    log = Path(path) / "_delta_log" / f"{2:020d}.json"
+    skewed = committed[0] + 100
+    lines = []
+    for line in log.read_text().splitlines():
+        action = json.loads(line)
+        if "commitInfo" in action:
+            action["commitInfo"]["timestamp"] = skewed
+        lines.append(json.dumps(action))
+    log.write_text("\n".join(lines) + "\n")
+    assert _commit_times(path)[2] == skewed
+    assert read_snapshot(path, timestamp=_at_ms(skewed)).version == 0
+    assert read_snapshot(path, timestamp=_at_ms(committed[1])).version == 1
+    assert read_snapshot(path, timestamp=_at_ms(committed[1] + 1)).version == 2
