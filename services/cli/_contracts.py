@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -289,9 +289,12 @@ def validate_command(file: Path, name: str, version: str | None, as_json: bool) 
     _exit(FAILED if problems or not verdict["publishable"] else 0)
 
 
-def _read_rows(file: Path, contract: Contract | None = None) -> pa.Table:
+def _read_rows(
+    file: Path, contract: Contract | None = None, text: Collection[str] = ()
+) -> pa.Table:
     """Read a Parquet file or folder, a Delta table (its current snapshot) or a
-    CSV file; CSV columns the contract has take the contract's types."""
+    CSV file; CSV columns the contract has take the contract's types, and the
+    ``text`` columns stay text (a string join key "007" is no number)."""
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
@@ -299,7 +302,8 @@ def _read_rows(file: Path, contract: Contract | None = None) -> pa.Table:
         return _read_delta(file)
     try:
         if file.suffix.lower() == ".csv":
-            table = pa_csv.read_csv(file, convert_options=_csv_options(contract))
+            options = _csv_options(contract, text)
+            table = pa_csv.read_csv(file, convert_options=options)
             return _contract_types(table, contract)
         return _utc_int96(pq.read_table(file, coerce_int96_timestamp_unit="us"), file)
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
@@ -347,17 +351,17 @@ def _utc_int96(table: pa.Table, file: Path) -> pa.Table:
     return table
 
 
-def _csv_options(contract: Contract | None) -> Any:
-    """A contract's columns read as text (``_contract_types`` casts them); only
-    an unquoted empty value is null, as Spark reads CSV (nullValue ""): "NA",
-    "null" and "N/A" stay strings, "NaN" is a float, a quoted "" is the empty
-    string."""
+def _csv_options(contract: Contract | None, text: Collection[str] = ()) -> Any:
+    """A contract's columns and ``text`` read as text (``_contract_types``
+    casts the contract's); only an unquoted empty value is null, as Spark reads
+    CSV (nullValue ""): "NA", "null" and "N/A" stay strings, "NaN" is a float,
+    a quoted "" is the empty string."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
     columns = contract.columns if contract is not None else []
     return pa_csv.ConvertOptions(
-        column_types={c.name: pa.string() for c in columns},
+        column_types={c: pa.string() for c in [*text, *(c.name for c in columns)]},
         null_values=[""],
         strings_can_be_null=contract is not None,
         quoted_strings_can_be_null=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -15,7 +16,7 @@ from featurestore.services.cli._common import (
     spinner,
     usage_error,
 )
-from featurestore.services.cli._contracts import _read_rows
+from featurestore.services.cli._contracts import _csv_options, _read_rows
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -98,8 +99,9 @@ def training_set(
         raise click.UsageError("--replay takes no --features/--feature-service")
     out = absolute(out)
     storage = _storage(repo)
+    text = set() if replay is not None else _text_keys(repo, features, feature_service)
     try:
-        entity = _entity_rows(entities, storage)
+        entity = _entity_rows(entities, storage, text)
     except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
     if entity.num_rows == 0:  # as GetHistoricalFeatures refuses them
@@ -174,7 +176,34 @@ def _join(
         return get_historical_features(store, request)
 
 
-def _entity_rows(location: str, storage: StorageOptions) -> pa.Table:
+def _text_keys(
+    repo: Path | None, features: str | None, feature_service: str | None
+) -> set[str]:
+    """The entity columns a CSV must keep as text: those holding a string join
+    key of a view read (its name under a feature service's join-key map). An
+    unknown view or service gives none here: the join says what is wrong."""
+    from feast import ValueType
+
+    from featurestore.services.cli._feast import feature_store
+    from featurestore.services.offline import OfflineStoreError
+    from featurestore.services.offline.refs import resolve_views
+
+    wanted = feature_service or [f.strip() for f in (features or "").split(",")]
+    try:
+        _, views = resolve_views(feature_store(repo or default_repo()), wanted)
+    except OfflineStoreError:
+        return set()
+    return {
+        fv.projection.join_key_map.get(c.name, c.name)
+        for fv, _ in views.values()
+        for c in fv.entity_columns
+        if c.dtype.to_value_type() == ValueType.STRING
+    }
+
+
+def _entity_rows(
+    location: str, storage: StorageOptions, text: Collection[str] = ()
+) -> pa.Table:
     """The entity rows at ``location``: a local file or folder (Parquet,
     Delta, CSV) as ``contracts validate`` reads it, or a Parquet or .csv
     object read with ``storage``.
@@ -193,7 +222,7 @@ def _entity_rows(location: str, storage: StorageOptions) -> pa.Table:
         path = Path(local_path(location))
         if not path.exists():  # a Parquet folder or Delta table is read too
             raise usage_error(f"--entities {location}: no such file or folder")
-        return _read_rows(path)
+        return _read_rows(path, text=text)
     fs, where = storage.filesystem(location)
     with storage_unavailable(location):
         if fs.get_file_info(where).type != pafs.FileType.File:
@@ -201,7 +230,8 @@ def _entity_rows(location: str, storage: StorageOptions) -> pa.Table:
         try:
             with fs.open_input_file(where) as source:
                 if location.lower().endswith(".csv"):
-                    return pa_csv.read_csv(source)
+                    options = _csv_options(None, text)
+                    return pa_csv.read_csv(source, convert_options=options)
                 return pq.read_table(source)
         except ValueError as exc:  # ArrowInvalid: not CSV / Parquet
             raise usage_error(

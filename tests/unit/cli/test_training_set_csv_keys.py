@@ -1,0 +1,104 @@
+"""``featurestore training-set --entities x.csv``: a string join key whose
+values look like numbers ("007", "12") stays text.
+
+pyarrow inferred such a column as int64 and the join refused it ("join key is
+int64 in the entity table but string in view"), so such keys (zip codes,
+account numbers) could not come from a CSV; reading "007" as 7 would have
+joined the wrong row. A real project (delta-rs table, FeatureStore.apply), the
+real CLI through ``main``; the oracle is the table's one row per key.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import write_deltalake
+
+from featurestore.services.cli import main
+
+pytestmark = pytest.mark.integration  # feast apply
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+TS = pa.timestamp("us", tz="UTC")
+RISK = {"007": 0.7, "7": 7.0, "12": 12.0}
+"""The oracle: zip code -> risk (one row each, a day before NOW)."""
+
+DEFINITIONS = """
+from datetime import timedelta
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast.data_format import DeltaFormat
+from feast.types import Float64
+
+area = Entity(name="area", join_keys=["zip"], value_type=ValueType.STRING)
+risk = FeatureView(
+    name="zip_risk", entities=[area], ttl=timedelta(days=30),
+    schema=[Field(name="risk", dtype=Float64)],
+    source=FileSource(name="zip_risk", path="data/features/zip_risk",
+                      file_format=DeltaFormat(), timestamp_field="event_timestamp",
+                      created_timestamp_column="created_timestamp"),
+)
+shipping = FeatureService(
+    name="shipping", features=[risk.with_join_key_map({"zip": "ship_zip"})]
+)
+"""
+
+YAML = """project: csv_keys
+registry: {root}/registry.db
+provider: local
+online_store:
+  type: sqlite
+  path: {root}/online.db
+offline_store:
+  type: featurestore.services.offline.DeltaOfflineStore
+entity_key_serialization_version: 3
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    from feast import FeatureStore
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "feature_store.yaml").write_text(YAML.format(root=tmp_path))
+    (repo / "definitions.py").write_text(DEFINITIONS)
+    write_deltalake(
+        str(repo / "data" / "features" / "zip_risk"),
+        pa.table(
+            {
+                "zip": pa.array(list(RISK), pa.string()),
+                "risk": list(RISK.values()),
+                "event_timestamp": pa.array([NOW - timedelta(days=1)] * 3, TS),
+                "created_timestamp": pa.array([NOW - timedelta(days=1)] * 3, TS),
+            }
+        ),
+    )
+    ns: dict[str, object] = {}
+    exec(compile(DEFINITIONS, "definitions", "exec"), ns)
+    FeatureStore(repo_path=str(repo)).apply([ns["area"], ns["risk"], ns["shipping"]])
+    return repo
+
+
+@pytest.mark.parametrize(
+    ("column", "selection"),
+    [("zip", ["--features", "zip_risk:risk"]),
+     ("ship_zip", ["--feature-service", "shipping"])],
+)  # fmt: skip
+def test_string_keys_that_look_like_numbers_stay_text(
+    repo: Path, tmp_path: Path, column: str, selection: list[str]
+) -> None:
+    entities = tmp_path / "entities.csv"
+    entities.write_text(
+        f"{column},event_timestamp\n007,{NOW.isoformat()}\n7,{NOW.isoformat()}\n"
+        f"12,{NOW.isoformat()}\n"
+    )
+    out = tmp_path / "set.parquet"
+    argv = ["training-set", "--repo", str(repo), "--entities", str(entities),
+            *selection, "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    rows = pq.read_table(out).to_pylist()
+    assert [(r[column], r["risk"]) for r in rows] == list(RISK.items())
