@@ -99,7 +99,8 @@ def training_set(
         raise click.UsageError("--replay takes no --features/--feature-service")
     out = absolute(out)
     storage = _storage(repo)
-    text = set() if replay is not None else _text_keys(repo, features, feature_service)
+    csv = entities.lower().endswith(".csv") and replay is None
+    text = _text_keys(repo, features, feature_service) if csv else set()
     try:
         entity = _entity_rows(entities, storage, text)
     except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE
@@ -181,7 +182,8 @@ def _text_keys(
 ) -> set[str]:
     """The entity columns a CSV must keep as text: those holding a string join
     key of a view read (its name under a feature service's join-key map). An
-    unknown view or service gives none here: the join says what is wrong."""
+    unknown view or service, or a repo that does not load, gives none here:
+    the join says what is wrong, after the other arguments are checked."""
     from feast import ValueType
 
     from featurestore.services.cli._feast import feature_store
@@ -191,7 +193,7 @@ def _text_keys(
     wanted = feature_service or [f.strip() for f in (features or "").split(",")]
     try:
         _, views = resolve_views(feature_store(repo or default_repo()), wanted)
-    except OfflineStoreError:
+    except (OfflineStoreError, click.ClickException):  # reported by the join
         return set()
     return {
         fv.projection.join_key_map.get(c.name, c.name)
