@@ -26,6 +26,7 @@ from featurestore.spark_jobs.publish import (
 
 def test_exported_members():
     assert spark_jobs.__all__ == [
+        "BatchFailedError",
         "ConfigError",
         "ContractViolationError",
         "InputNotFoundError",

@@ -31,6 +31,7 @@ def test_exported_members() -> None:
         "MissingVariableError",
         "StorageOptions",
         "absolute",
+        "data_files",
         "expand_variables",
         "is_delta_table",
         "is_local",
