@@ -158,6 +158,8 @@ class DeltaOfflineStore(OfflineStore):
 
         Ties follow the join's rule (greatest created time, then greatest
         feature values), so materialization matches historical retrieval.
+        Rows with a null join key are left out, as in
+        ``pull_all_from_table_or_query``.
         """
 
         def evaluate() -> pa.Table:
@@ -183,7 +185,14 @@ class DeltaOfflineStore(OfflineStore):
         start_date: datetime | None = None,
         end_date: datetime | None = None,
     ) -> RetrievalJob:
-        """Every live row with start_date <= event time < end_date (bounds optional)."""
+        """Every live row with start_date <= event time < end_date (bounds optional).
+
+        Rows with a null event time or a null in any join key are left out:
+        such a row names no entity, so no client can ask for it online (it
+        was written under the key text "None"), and the join never matches
+        it. Materialization reads through here, so every online store gets
+        the same rows.
+        """
 
         def evaluate() -> pa.Table:
             return _rows_in_range(
@@ -250,6 +259,8 @@ def _rows_in_range(
     step = NANOS_PER_UNIT[times.type.unit]
     values = pc.cast(times, pa.int64())
     mask = pc.is_valid(values)
+    for key in keys:
+        mask = pc.and_(mask, pc.is_valid(table.column(key)))
     if start is not None:
         mask = _at_least(mask, values, -(-_epoch_nanos(start) // step))
     if end is not None:

@@ -23,6 +23,8 @@ _ValueEncoder = Callable[[object], bytes]
 
 
 def _encode_string(v: object) -> bytes:
+    if v is None:  # str() would make it the key "None"
+        raise TypeError("null join key")
     b = str(v).encode("utf8")
     return _TYPE_LEN.pack(JoinKeyType.STRING, len(b)) + b
 
@@ -75,6 +77,8 @@ def infer_join_key_type(join_key: str, value: object) -> JoinKeyType:
         UnsupportedJoinKeyTypeError: For float, bool and other types Feast's
             entity key serialisation rejects.
     """
+    if value is None:  # a null names no entity
+        raise UnsupportedJoinKeyTypeError(join_key, "null")
     # bool first: it is an int subclass, and Feast cannot serialise BOOL keys.
     if isinstance(value, bool) or not isinstance(value, int | str | bytes | datetime):
         raise UnsupportedJoinKeyTypeError(join_key, type(value).__name__)
@@ -129,7 +133,8 @@ def encode_entity_keys(
 
     Raises:
         InvalidEntityRowsError: A join key column is missing or lengths differ.
-        UnsupportedJoinKeyTypeError: A value type Feast cannot serialise.
+        UnsupportedJoinKeyTypeError: A value type Feast cannot serialise, or
+            a null (it names no entity; type "null").
     """
     columns = _columns(join_keys, rows)
     if types is None:
@@ -149,6 +154,10 @@ def encode_entity_keys(
             for i in range(len(cols[0][0]))
         ]
     except (TypeError, ValueError, struct.error) as exc:
+        # Looked for only once encoding failed: no scan on the hot path.
+        for key, column in zip(join_keys, columns, strict=True):
+            if None in column:
+                raise UnsupportedJoinKeyTypeError(key, "null") from exc
         raise UnsupportedJoinKeyTypeError(",".join(join_keys), str(exc)) from exc
 
 
