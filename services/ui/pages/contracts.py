@@ -122,7 +122,13 @@ def contract_diff(
         # path() picks the latest for None and answers an unknown version
         # with 404, as get() does for an unknown old one.
         new = console.contracts.path(name, new).stem
-        old = old or versions[max(versions.index(new) - 1, 0)]
+        if old is None and versions.index(new) == 0:
+            # It compared the first version with itself (VERSION_NOT_INCREASED).
+            raise PageError(
+                400, "Nothing to compare",
+                f"{name} {new} is its first version: choose a later one as new",
+            )  # fmt: skip
+        old = old or versions[versions.index(new) - 1]
         before, after = (
             console.contracts.get(name, old),
             console.contracts.get(name, new),

@@ -330,6 +330,9 @@ def test_a_mistyped_manifest_is_listed_as_unreadable_beside_the_others(
         ("/contracts/merchant_risk/diff", 400),
         ("/contracts/customer_spend/diff?new=9.9.9", 404),
         ("/contracts/customer_spend/diff?old=9.9.9", 404),
+        # The first version as new, no old: nothing before it (it was
+        # compared with itself and called VERSION_NOT_INCREASED).
+        ("/contracts/customer_spend/diff?new=1.0.0", 400),
         ("/training-sets/manifest?name=../../etc/passwd", 404),
     ],
 )
