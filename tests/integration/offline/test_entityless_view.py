@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
-from feast import FeatureStore
 
 from featurestore.services.offline import HistoricalRequest, get_historical_features
+from tests.delta_repo import delta_repo
 
 pytestmark = pytest.mark.integration
 
@@ -39,16 +39,6 @@ glob_view = FeatureView(
 )
 """
 
-YAML = """project: entityless
-registry: {repo}/registry.db
-provider: local
-online_store:
-  type: sqlite
-  path: {repo}/online.db
-offline_store:
-  type: featurestore.services.offline.DeltaOfflineStore
-entity_key_serialization_version: 3
-"""
 
 # (event minutes, created minutes, gx): a tie on event time broken by the
 # created time, a backfill (old event, late created), and a row past the TTL
@@ -73,7 +63,6 @@ def _table(rows, extra):
 @pytest.fixture
 def store(tmp_path):
     (tmp_path / "data").mkdir()
-    (tmp_path / "feature_store.yaml").write_text(YAML.format(repo=tmp_path))
     write_deltalake(
         str(tmp_path / "data" / "glob"),
         _table(GLOB_ROWS, {"gx": pa.array([r[2] for r in GLOB_ROWS], pa.int64())}),
@@ -89,11 +78,7 @@ def store(tmp_path):
             },
         ),
     )
-    ns: dict[str, object] = {}
-    exec(DEFINITIONS, ns)
-    feature_store = FeatureStore(repo_path=str(tmp_path))
-    feature_store.apply([ns["customer"], ns["stats_view"], ns["glob_view"]])
-    return feature_store
+    return delta_repo(tmp_path, "entityless", DEFINITIONS)
 
 
 ENTITY_MINUTES = [-1, 0, 5, 11, 15, 31, 1450, 3500]

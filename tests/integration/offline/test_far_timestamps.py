@@ -12,14 +12,13 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
-from feast import FeatureStore
 
 from featurestore.services.offline import (
-    DeltaOfflineStore,
     HistoricalRequest,
     get_historical_features,
 )
 from featurestore.services.online.materialize import materialize
+from tests.delta_repo import delta_repo, pulled
 
 pytestmark = pytest.mark.integration
 
@@ -46,16 +45,6 @@ stats_view = FeatureView(
 )
 """
 
-YAML = """project: far
-registry: {repo}/registry.db
-provider: local
-online_store:
-  type: sqlite
-  path: {repo}/online.db
-offline_store:
-  type: featurestore.services.offline.DeltaOfflineStore
-entity_key_serialization_version: 3
-"""
 
 # (customer_id, event, created, visits)
 ROWS = [
@@ -71,7 +60,6 @@ ROWS = [
 @pytest.fixture
 def store(tmp_path):
     (tmp_path / "data").mkdir()
-    (tmp_path / "feature_store.yaml").write_text(YAML.format(repo=tmp_path))
     write_deltalake(
         str(tmp_path / "data" / "stats"),
         pa.table(
@@ -83,11 +71,7 @@ def store(tmp_path):
             }
         ),
     )
-    ns: dict[str, object] = {}
-    exec(DEFINITIONS, ns)
-    feature_store = FeatureStore(repo_path=str(tmp_path))
-    feature_store.apply([ns["customer"], ns["stats_view"]])
-    return feature_store
+    return delta_repo(tmp_path, "far", DEFINITIONS)
 
 
 def _oracle(customer, t, as_known_at):
@@ -122,22 +106,7 @@ def test_retrieval_matches_the_oracle(store, as_known_at):
 
 
 def _pull(store, start, end, latest):
-    pull = (
-        DeltaOfflineStore.pull_latest_from_table_or_query
-        if latest
-        else DeltaOfflineStore.pull_all_from_table_or_query
-    )
-    table = pull(
-        config=store.config,
-        data_source=store.get_feature_view("stats").batch_source,
-        join_key_columns=["customer_id"],
-        feature_name_columns=["visits"],
-        timestamp_field="event_timestamp",
-        created_timestamp_column="created_timestamp",
-        start_date=start,
-        end_date=end,
-    ).to_arrow()
-    return sorted(table.column("visits").to_pylist())
+    return pulled(store, "stats", ["customer_id"], start, end, latest=latest)
 
 
 def test_pulls_compare_bounds_in_the_tables_own_unit(store):

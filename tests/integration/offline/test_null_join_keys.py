@@ -17,12 +17,12 @@ from deltalake import write_deltalake
 from feast import FeatureStore
 
 from featurestore.services.cli import cli
-from featurestore.services.offline import DeltaOfflineStore
 from featurestore.services.online import Reason
 from featurestore.services.online._keys import encode_entity_keys
 from featurestore.services.online.errors import UnsupportedJoinKeyTypeError
 from featurestore.services.online.materialize import materialize
 from featurestore.services.online.model import JoinKeyType
+from tests.delta_repo import delta_repo, pulled
 from tests.redis_harness import start_redis_process
 
 pytestmark = pytest.mark.integration
@@ -53,15 +53,6 @@ by_merchant_view = view("by_merchant", [merchant])
 by_pair_view = view("by_pair", [customer, merchant])
 """
 
-YAML = """project: nullkeys
-registry: {repo}/registry.db
-provider: local
-online_store:
-{online}
-offline_store:
-  type: featurestore.services.offline.DeltaOfflineStore
-entity_key_serialization_version: 3
-"""
 
 # (customer_id, merchant_id, hours ago, visits): the null-key rows are the
 # newest, so a "latest per key" that kept them would pick them.
@@ -99,21 +90,13 @@ MERCHANT = pa.array([r[1] for r in ROWS], pa.string())
 def _repo(path, online: str) -> FeatureStore:
     data = path / "data"
     data.mkdir(parents=True)
-    (path / "feature_store.yaml").write_text(YAML.format(repo=path, online=online))
     write_deltalake(str(data / "by_customer"), _table({"customer_id": CUSTOMER}))
     write_deltalake(str(data / "by_merchant"), _table({"merchant_id": MERCHANT}))
     write_deltalake(
         str(data / "by_pair"),
         _table({"customer_id": CUSTOMER, "merchant_id": MERCHANT}),
     )
-    ns: dict[str, object] = {}
-    exec(DEFINITIONS, ns)
-    store = FeatureStore(repo_path=str(path))
-    store.apply(
-        [ns[n] for n in ("customer", "merchant")]
-        + [ns[f"by_{n}_view"] for n in ("customer", "merchant", "pair")]
-    )
-    return store
+    return delta_repo(path, "nullkeys", DEFINITIONS, online=online)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -177,23 +160,11 @@ def test_the_cli_materializes_every_view(tmp_path):
 @pytest.mark.parametrize("latest", [False, True])
 def test_both_pulls_leave_null_keys_out(tmp_path, latest):
     store = _repo(tmp_path, f"  type: sqlite\n  path: {tmp_path}/online.db")
-    pull = (
-        DeltaOfflineStore.pull_latest_from_table_or_query
-        if latest
-        else DeltaOfflineStore.pull_all_from_table_or_query
+    got = pulled(
+        store, "by_pair", ["customer_id", "merchant_id"], T0, NOW, latest=latest
     )
-    table = pull(
-        config=store.config,
-        data_source=store.get_feature_view("by_pair").batch_source,
-        join_key_columns=["customer_id", "merchant_id"],
-        feature_name_columns=["visits"],
-        timestamp_field="event_timestamp",
-        created_timestamp_column="created_timestamp",
-        start_date=T0,
-        end_date=NOW,
-    ).to_arrow()
     want = [10, 11, 20] if not latest else [11, 20]
-    assert sorted(table.column("visits").to_pylist()) == want
+    assert got == want
 
 
 @pytest.mark.parametrize(

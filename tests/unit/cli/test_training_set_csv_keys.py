@@ -19,6 +19,7 @@ import pytest
 from deltalake import write_deltalake
 
 from featurestore.services.cli import main
+from tests.delta_repo import delta_repo
 
 pytestmark = pytest.mark.integration  # feast apply
 
@@ -46,26 +47,11 @@ shipping = FeatureService(
 )
 """
 
-YAML = """project: csv_keys
-registry: {root}/registry.db
-provider: local
-online_store:
-  type: sqlite
-  path: {root}/online.db
-offline_store:
-  type: featurestore.services.offline.DeltaOfflineStore
-entity_key_serialization_version: 3
-"""
-
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    from feast import FeatureStore
-
     repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "feature_store.yaml").write_text(YAML.format(root=tmp_path))
-    (repo / "definitions.py").write_text(DEFINITIONS)
+    delta_repo(repo, "csv_keys", DEFINITIONS, state=tmp_path)
     write_deltalake(
         str(repo / "data" / "features" / "zip_risk"),
         pa.table(
@@ -77,9 +63,6 @@ def repo(tmp_path: Path) -> Path:
             }
         ),
     )
-    ns: dict[str, object] = {}
-    exec(compile(DEFINITIONS, "definitions", "exec"), ns)
-    FeatureStore(repo_path=str(repo)).apply([ns["area"], ns["risk"], ns["shipping"]])
     return repo
 
 

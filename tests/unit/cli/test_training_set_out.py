@@ -25,6 +25,7 @@ from featurestore.services.offline.training_sets import (
     PARQUET_KEY,
     training_set_kind,
 )
+from tests.delta_repo import delta_repo
 
 pytestmark = pytest.mark.integration  # feast apply
 
@@ -59,16 +60,6 @@ typo = FeatureView(
 )
 """
 
-YAML = """project: ts_out
-registry: {root}/registry.db
-provider: local
-online_store:
-  type: sqlite
-  path: {root}/online.db
-offline_store:
-  type: featurestore.services.offline.DeltaOfflineStore
-entity_key_serialization_version: 3
-"""
 
 FEATURES = "customer_purchases:amount_1d"
 
@@ -83,13 +74,9 @@ class Project:
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Project]:
     """A fresh project per test: a refusal that failed must not spoil the next."""
-    from feast import FeatureStore
-
     root = tmp_path / "project"
     repo = root / "repo"
-    repo.mkdir(parents=True)
-    (repo / "feature_store.yaml").write_text(YAML.format(root=root))
-    (repo / "definitions.py").write_text(DEFINITIONS)
+    delta_repo(repo, "ts_out", DEFINITIONS, state=root)
     table = repo / "data" / "features" / "customer_purchases"
     times = pa.array([NOW - timedelta(days=1)] * 2, TS)
     write_deltalake(
@@ -104,11 +91,6 @@ def project(tmp_path: Path) -> Iterator[Project]:
             }
         ),
         commit_properties=CommitProperties(custom_metadata={"userMetadata": STAMP}),
-    )
-    ns: dict[str, object] = {}
-    exec(compile(DEFINITIONS, str(repo / "definitions.py"), "exec"), ns)
-    FeatureStore(repo_path=str(repo)).apply(
-        [ns["customer"], ns["purchases"], ns["typo"]]
     )
     entities = root / "entities.parquet"
     rows = {"customer_id": [1, 2], "event_timestamp": pa.array([NOW, NOW], TS)}
