@@ -197,7 +197,7 @@ class FeatureStoreClient:
         features: Sequence[str] = (),
         feature_service: str = "",
         *,
-        timestamp_column: str = "event_timestamp",
+        timestamp_column: str = "",
         full_feature_names: bool = False,
         as_known_at: bool = False,
         pins: Mapping[str, Any] | None = None,
@@ -212,7 +212,8 @@ class FeatureStoreClient:
                 Parquet/Delta path the server can read.
             features: "view:feature" references (or give feature_service).
             feature_service: A Feast feature service name.
-            timestamp_column: The entity timestamp column.
+            timestamp_column: The entity timestamp column (default: the
+                server picks "event_timestamp", else the only timestamp column).
             full_feature_names: Name columns "view__feature".
             as_known_at: Only count feature rows created by the entity time.
             pins: view -> Delta version or timestamp to read; or a training

@@ -57,6 +57,19 @@ def test_training_set_is_point_in_time_correct(served_repo: ServedRepo) -> None:
     assert read["version"] == DeltaTable(read["path"]).version()
 
 
+def test_the_client_leaves_the_timestamp_column_to_the_server(
+    served_repo: ServedRepo,
+) -> None:
+    # Entity rows whose only timestamp column is not event_timestamp: the
+    # server takes it, as it does for any client; the Python client sent
+    # "event_timestamp" unless told otherwise, and the call failed.
+    entity = _entities().rename_columns(["customer_id", "asked_at", "label"])
+    with FeatureStoreClient(served_repo.address) as client:
+        result = client.get_historical_features(entity, ["customer_spend:spend_1h"])
+    assert result.table.column("spend_1h").to_pylist() == [10.0, None, 30.0, 31.0, None]
+    assert result.manifest["timestamp_column"] == "asked_at"
+
+
 def test_pinned_version_replays_after_the_table_changes(
     served_repo: ServedRepo, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
