@@ -258,7 +258,7 @@ def _check_view(entity: pa.Table, view: ViewInput) -> None:
         if column not in view.table.column_names:
             raise FeatureColumnMissingError(column, view.name)
     for key in view.join_keys:
-        left = entity.schema.field(key).type
+        left = _key_type(entity.schema.field(key).type)
         right = view.table.schema.field(view.feature_key(key)).type
         if not _comparable(left, right):
             raise InvalidRequestError(
@@ -267,6 +267,24 @@ def _check_view(entity: pa.Table, view: ViewInput) -> None:
                 column=key,
                 view=view.name,
             )
+
+
+def _key_type(kind: pa.DataType) -> pa.DataType:
+    """The type an entity key column is compared as: a dictionary column (a
+    pandas category) by its values, a string or binary view as its plain type."""
+    if pa.types.is_dictionary(kind):
+        return _key_type(kind.value_type)
+    if pa.types.is_string_view(kind):
+        return pa.string()
+    if pa.types.is_binary_view(kind):
+        return pa.binary()
+    return kind
+
+
+def _key_values(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column`` as ``_key_type`` compares it."""
+    kind = _key_type(column.type)
+    return column if kind == column.type else pc.cast(column, kind)
 
 
 def _comparable(left: pa.DataType, right: pa.DataType) -> bool:
@@ -290,7 +308,10 @@ def _match_rows(
     """Return, per entity row in order, the winning feature row index or -1."""
     keys = [f"__k{i}" for i in range(len(view.join_keys))]
     ties = [f"__b{i}" for i in range(len(view.tiebreak_columns or view.features))]
-    left = {k: entity.column(c) for k, c in zip(keys, view.join_keys, strict=True)}
+    left = {
+        k: _key_values(entity.column(c))
+        for k, c in zip(keys, view.join_keys, strict=True)
+    }
     unit = _feature_unit(view)
     feat = _feature_frame(view, keys, ties, unit)
     if not keys:

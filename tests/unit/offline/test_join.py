@@ -171,3 +171,35 @@ def test_entity_time_outside_the_nanosecond_range_names_column_and_range(year):
     assert caught.value.metadata["column"] == "t"
     assert caught.value.metadata["min"].startswith("1677-09-21")
     assert caught.value.metadata["max"].startswith("2262-04-11")
+
+
+def _string_keyed_view() -> ViewInput:
+    table = pa.table(
+        {
+            "k": pa.array(["a", "b"]),
+            "e": pa.array([T0, T0], TS),
+            "w": pa.array([1, 2], pa.int64()),
+        }
+    )
+    return ViewInput(
+        name="fv", table=table, join_keys=["k"], event_timestamp_column="e",
+        created_timestamp_column=None, features=["w"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        pa.array(["b", "a", "zz", None]).dictionary_encode(),  # a pandas category
+        pa.array(["b", "a", "zz", None], pa.string_view()),
+        pa.array(["b", "a", "zz", None], pa.large_string()),
+    ],
+    ids=["dictionary", "string_view", "large_string"],
+)
+def test_string_keys_of_other_arrow_layouts_join_by_their_values(keys):
+    # A dictionary (pandas category) or string_view key column was refused as
+    # "join key 'k' is dictionary<...> in the entity table but string".
+    entity = pa.table({"k": keys, "t": pa.array([T0 + timedelta(hours=1)] * 4, TS)})
+    out = point_in_time_join(entity, "t", [_string_keyed_view()])
+    assert out.column("w").to_pylist() == [2, 1, None, None]
+    assert out.column("k").type == keys.type  # the caller's column, kept as it came
