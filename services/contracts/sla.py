@@ -19,14 +19,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+
+from featurestore.services.contracts._duration import check_seconds
 
 SlaPropertyName = Literal["latency", "freshness", "frequency"]
 SlaUnit = Literal["m", "h", "d"]
 
-_UNIT = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 
 
 class SlaProperty(BaseModel):
@@ -49,10 +51,19 @@ class SlaProperty(BaseModel):
     description: StrictStr | None = None
     """Free text for readers of the contract."""
 
+    @model_validator(mode="after")
+    def _at_most_10000_years(self) -> Self:
+        check_seconds(self._seconds, f"{self.value}{self.unit}")
+        return self
+
+    @property
+    def _seconds(self) -> int:
+        return self.value * _UNIT_SECONDS[self.unit]
+
     @property
     def duration(self) -> timedelta:
         """`value` times `unit`."""
-        return self.value * _UNIT[self.unit]
+        return timedelta(seconds=self._seconds)
 
     @property
     def is_latency(self) -> bool:

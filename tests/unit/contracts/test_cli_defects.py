@@ -177,3 +177,44 @@ def test_a_version_with_build_metadata_is_an_invalid_contract(
     assert (code, out) == (2, "")
     assert err.startswith("error: INVALID_FIELD: spend/1.1.0+build.7.yaml: version:")
     assert len(err.strip().splitlines()) == 1
+
+
+# -- durations past 10000 years -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"freshness": "99999999999999d"}, "freshness"),
+        ({"freshness": "999999999d"}, "freshness"),
+        (
+            {
+                "freshness": None,
+                "slaProperties": [
+                    {"property": "latency", "value": 99999999999999, "unit": "d"}
+                ],
+            },
+            "slaProperties[0]",
+        ),
+    ],
+)
+def test_a_duration_past_10000_years_is_an_invalid_field(
+    fields: dict[str, Any],
+    field: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # timedelta() raised OverflowError (no ValueError): show, list and check
+    # printed a traceback; 999999999d loaded but is no protobuf Duration.
+    data = {k: v for k, v in _version("1.0.0", **fields).items() if v is not None}
+    write_contract(tmp_path, data)
+    root = str(tmp_path)
+    for command in (("show", "spend"), ("list",)):
+        code, out, err = _run(capsys, "contracts", "--root", root, *command)
+        assert (code, out) == (2, "")
+        assert err.startswith(f"error: INVALID_FIELD: spend/1.0.0.yaml: {field}: ")
+        assert "at most 10000 years" in err
+        assert len(err.strip().splitlines()) == 1
+    code, out, _ = _run(capsys, "contracts", "--root", root, "check")
+    assert code == 1
+    assert out.startswith(f"INVALID INVALID_FIELD spend/1.0.0.yaml: {field}: ")

@@ -63,6 +63,10 @@ MALFORMED = {
     "float_version": ("version", 1.0, "version"),
     "bad_freshness": ("freshness", "7 days", "freshness"),
     "zero_freshness": ("freshness", "0h", "freshness"),
+    # timedelta() raised OverflowError, no ValueError: a traceback, not one line.
+    "huge_freshness": ("freshness", "99999999999999d", "freshness"),
+    # Fits a timedelta, not a protobuf Duration (GetContract sends one).
+    "freshness_past_10000_years": ("freshness", "999999999d", "freshness"),
     "ratio_above_one": ("max_failure_ratio", 1.5, "max_failure_ratio"),
     "unknown_type": ("columns.1.type", "datetime", "columns[event_timestamp].type"),
     "nullable_not_bool": ("columns.3.nullable", "yes", "columns[amount].nullable"),
@@ -173,3 +177,9 @@ def test_semver_precedence():
 )
 def test_durations(text, expected):
     assert parse_duration(text) == expected
+
+
+def test_durations_reach_10000_years_and_no_further():
+    assert parse_duration("3652500d") == timedelta(days=3652500)
+    with pytest.raises(ValueError, match="at most 10000 years"):
+        parse_duration("3652500d1s")

@@ -89,6 +89,10 @@ def test_freshness_alias_and_units():
     [
         [{"property": "latency", "value": 7, "unit": "w"}],
         [{"property": "latency", "value": 0, "unit": "d"}],
+        # timedelta overflowed (OverflowError, a traceback); then 10000 years.
+        [{"property": "latency", "value": 99999999999999, "unit": "d"}],
+        [{"property": "latency", "value": 3652501, "unit": "d"}],
+        [ODCS_SLA[0], {"property": "frequency", "value": 99999999999999, "unit": "m"}],
         [{"property": "latency", "value": 7, "unit": "d", "element": "other.x"}],
         [{"property": "latency", "value": 7, "unit": "d", "element": "spend.amount"}],
         [{"property": "latency", "value": 7, "unit": "d", "element": "spend"}],
