@@ -156,6 +156,11 @@ def prepare(spark: SparkSession, contract: Contract, location: str) -> Monitor:
     options = project.storage_options if project else {}
     current = committed_version(spark, location, _NO_STAMP)
     rows = _profile_rows(spark, location, options)
+    if current is None:
+        # The table's first publish: no version to compare with, whatever the
+        # baseline pins (a pinned version 0 is the one being published; it
+        # said BASELINE_INVALID and no first version could ever be made).
+        return Monitor(spark, contract, location, None, None, None)
     try:
         reference = resolve_reference(
             contract, location, rows, repo=repo, storage_options=options,

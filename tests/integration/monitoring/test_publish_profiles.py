@@ -114,6 +114,28 @@ def test_publishes_are_profiled_scored_and_a_blocking_drift_refuses(
     assert all(m.endswith("(on_drift: warn, version 2 published)") for m in failed)
 
 
+def test_a_baseline_pinned_to_version_0_lets_the_first_version_publish(spark, tmp_path):
+    # The README's drift block pins {version: 0}: on a new table that version
+    # is the one being published, and publish refused it (BASELINE_INVALID:
+    # version 0 cannot be read), so the table could never start.
+    pinned = contract(BLOCK.replace("top_k: 3}", "top_k: 3, baseline: {version: 0}}"))
+    proj = project(tmp_path)
+    location = proj.table_uri("shop")
+    first = publish(spark.createDataFrame(rows(300, seed=3)), pinned, location, job="t")
+    assert first.version == 0 and first.drift == ()
+    second = publish(
+        spark.createDataFrame(rows(300, shift=0.1, seed=4)), pinned, location, job="t"
+    )
+    assert second.version == 1
+    assert {s.reference_version for s in second.drift if s.against == "baseline"} == {0}
+    with pytest.raises(ContractViolationError) as info:  # and it still blocks
+        publish(
+            spark.createDataFrame(rows(300, shift=2.0, seed=5)),
+            pinned, location, job="t",
+        )  # fmt: skip
+    assert info.value.reason is Reason.DRIFT
+
+
 def _contract_with(version: str, *, drop: str = "", retype: str = "", extra=True):
     text = CONTRACT_YAML.replace("version: 1.0.0", f"version: {version}")
     if drop:
