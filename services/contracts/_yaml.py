@@ -28,17 +28,49 @@ class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
         return super().construct_mapping(node, deep=deep)
 
 
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists a contract file may have (a contract
+needs about 6). PyYAML's composer, pydantic, `json.dumps` and `yaml.safe_dump`
+all recurse: far deeper input raised RecursionError, no parse error."""
+
+
+def _invalid(source: str, detail: str) -> ContractFormatError:
+    return ContractFormatError(
+        f"{source}: invalid YAML: {detail}",
+        reason=ContractErrorReason.INVALID_YAML,
+        metadata={"file": source, "detail": detail},
+    )
+
+
+def _depth(data: Any) -> int:
+    # Iterative: a recursive walk would hit the limit it is there to enforce.
+    # A node shared by YAML aliases is walked again only when reached deeper,
+    # so aliases (even a cycle) cost at most MAX_DEPTH walks per node.
+    deepest, stack = 0, [(data, 1)]
+    seen: dict[int, int] = {}
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, dict | list) or seen.get(id(node), 0) >= depth:
+            continue
+        seen[id(node)] = depth
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            values = node.values() if isinstance(node, dict) else node
+            stack.extend((value, depth + 1) for value in values)
+    return deepest
+
+
 def load_yaml(text: str, source: str) -> dict[str, Any]:
     """Load one YAML mapping; raise `ContractFormatError` (INVALID_YAML) otherwise."""
+    too_deep = f"nested deeper than {MAX_DEPTH} levels"
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
-        detail = " ".join(str(exc).split())
-        raise ContractFormatError(
-            f"{source}: invalid YAML: {detail}",
-            reason=ContractErrorReason.INVALID_YAML,
-            metadata={"file": source, "detail": detail},
-        ) from None
+        raise _invalid(source, " ".join(str(exc).split())) from None
+    except RecursionError:
+        raise _invalid(source, too_deep) from None
+    if _depth(data) > MAX_DEPTH:
+        raise _invalid(source, too_deep)
     if not isinstance(data, dict):
         raise ContractFormatError(
             f"{source}: a contract must be a YAML mapping",

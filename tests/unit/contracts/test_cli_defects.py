@@ -218,3 +218,23 @@ def test_a_duration_past_10000_years_is_an_invalid_field(
     code, out, _ = _run(capsys, "contracts", "--root", root, "check")
     assert code == 1
     assert out.startswith(f"INVALID INVALID_FIELD spend/1.0.0.yaml: {field}: ")
+
+
+# -- YAML nested too deep -------------------------------------------------------
+
+
+def test_yaml_nested_2000_levels_is_invalid_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # PyYAML raised RecursionError (no YAMLError): a traceback on every command.
+    folder = tmp_path / "spend"
+    folder.mkdir()
+    (folder / "1.0.0.yaml").write_text("a: " + "[" * 2000 + "]" * 2000)
+    root = str(tmp_path)
+    code, out, err = _run(capsys, "contracts", "--root", root, "show", "spend")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: INVALID_YAML: spend/1.0.0.yaml: invalid YAML: ")
+    assert len(err.strip().splitlines()) == 1
+    code, out, _ = _run(capsys, "contracts", "--root", root, "check")
+    assert code == 1
+    assert out.startswith("INVALID INVALID_YAML spend/1.0.0.yaml: invalid YAML: nested")

@@ -137,7 +137,19 @@ def test_malformed_contract_names_file_and_field(case):
 
 
 @pytest.mark.parametrize(
-    "text", ["name: [unclosed", "- a list", "name: a\nname: b\n", "", "'just text'"]
+    "text",
+    [
+        "name: [unclosed",
+        "- a list",
+        "name: a\nname: b\n",
+        "",
+        "'just text'",
+        # PyYAML's composer recursed into a RecursionError (no YAMLError).
+        "a: " + "[" * 2000 + "]" * 2000,
+        # Loaded, but deeper than anything downstream should have to recurse.
+        "a: " + "[" * 65 + "]" * 65,
+        "a: &loop [*loop]",
+    ],
 )
 def test_invalid_yaml(text):
     with pytest.raises(ContractFormatError) as info:
