@@ -254,8 +254,8 @@ def publish(
             types the quarantine table holds otherwise; SCHEMA_MISMATCH), fewer rows
             than ``min_rows`` (TOO_FEW_ROWS) or too many failing rows.
         WriteConflictError: still conflicting after the retries.
-        ConfigError: an unknown mode, or ``replace_partitions`` on a contract
-            without ``partition_by``.
+        ConfigError: an unknown mode, ``replace_partitions`` on a contract
+            without ``partition_by``, or a Spark session time zone not UTC.
     """
     if mode not in get_args(PublishMode):
         raise ConfigError(f"unknown publish mode {mode!r}", mode=str(mode))
@@ -263,6 +263,15 @@ def publish(
         raise ConfigError(
             f"{contract.name}: replace_partitions needs partition_by in the contract",
             contract=contract.name,
+        )
+    zone = df.sparkSession.conf.get("spark.sql.session.timeZone")
+    if zone not in _UTC_ZONES:
+        # The verdict's Arrow batches carry the session zone; the contract's
+        # timestamps are UTC: every batch would fail late, as BATCH_FAILED.
+        raise ConfigError(
+            f"publish needs the Spark session time zone UTC, not {zone!r} "
+            "(build_spark_session sets it; spark.sql.session.timeZone)",
+            time_zone=str(zone),
         )
     if isinstance(table, DataPaths):
         data_root = table.root
@@ -335,6 +344,9 @@ def publish(
         result.release()
     log.info("published %s version %s: %s", where.table, version, result.summary())
     return PublishReport(where.table, version, result, mode, where.quarantine, drift)
+
+
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00"})
 
 
 def _refusal(contract: Contract, result: ValidationResult) -> SparkJobError | None:

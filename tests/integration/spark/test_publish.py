@@ -232,6 +232,26 @@ def test_a_batch_spark_cannot_compute_is_one_error_and_keeps_the_table(
     assert _read(target) == before
 
 
+def test_a_session_time_zone_other_than_utc_is_refused_before_any_work(
+    spark, data_dir, contract
+):
+    # The batches then carry America/New_York timestamps: every one failed
+    # the verdict late, as BATCH_FAILED with a worker traceback.
+    from featurestore.spark_jobs import ConfigError
+
+    paths = DataPaths.from_root(data_dir)
+    frame = _frame(spark, _good(10))
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        with pytest.raises(ConfigError) as info:
+            _publish(frame, contract, data_dir, "run-tz")
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert info.value.reason is Reason.CONFIG_INVALID
+    assert "'America/New_York'" in str(info.value)
+    assert not os.path.exists(paths.feature_table("customer_spend"))
+
+
 SCHEMA_CASES = [
     ("spend_7d", {}, {"missing": "spend_7d"}),
     (None, {"count_1h": "int32"}, {"wrong_types": "count_1h=int64:int32"}),
