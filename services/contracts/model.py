@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Self
@@ -86,16 +87,43 @@ class StrLength(_Strict):
         return self
 
 
+_LOWER_BOUNDS = frozenset({"greater_than", "greater_than_or_equal_to"})
+_UPPER_BOUNDS = frozenset({"less_than", "less_than_or_equal_to"})
+
+
+def _no_nan(name: str, values: tuple[Any, ...]) -> None:
+    # NaN compares false with everything: every non-null value would fail.
+    if any(isinstance(v, float) and math.isnan(v) for v in values):
+        raise ValueError(f"{name}: NaN is no value to compare with")
+
+
+def _passable(name: str, lower: Any, upper: Any) -> None:
+    # A lower bound of +inf or an upper bound of -inf lets no finite value pass.
+    if lower == math.inf or upper == -math.inf:
+        raise ValueError(f"{name}: an infinite bound that no finite value passes")
+
+
 def _parse_check_args(name: str, raw: Any) -> Any:
     if name in _checks.COMPARISON_CHECKS:
-        return _SCALAR.validate_python(raw)
+        value = _SCALAR.validate_python(raw)
+        _no_nan(name, (value,))
+        _passable(
+            name,
+            value if name in _LOWER_BOUNDS else None,
+            value if name in _UPPER_BOUNDS else None,
+        )
+        return value
     if name in ("isin", "notin"):
         values = _SCALARS.validate_python(raw)
         if not values:
             raise ValueError(f"{name} needs at least one value")
+        _no_nan(name, values)
         return values
     if name == "in_range":
-        return InRange.model_validate(raw)
+        bounds = InRange.model_validate(raw)
+        _no_nan(name, (bounds.min_value, bounds.max_value))
+        _passable(name, bounds.min_value, bounds.max_value)
+        return bounds
     if name == "str_length":
         return StrLength.model_validate(raw)
     if not isinstance(raw, str):

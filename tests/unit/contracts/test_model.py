@@ -97,6 +97,43 @@ MALFORMED = {
         [{"in_range": {"min_value": 5, "max_value": 1}}],
         "columns[amount].checks[0]",
     ),
+    # NaN compares false with everything: every non-null value failed.
+    "nan_bound": (
+        "columns.4.checks",
+        [{"greater_than": float("nan")}],
+        "columns[count_1h].checks[0]",
+    ),
+    "nan_in_range": (
+        "columns.3.checks",
+        [{"in_range": {"min_value": float("nan"), "max_value": 1}}],
+        "columns[amount].checks[0]",
+    ),
+    "nan_in_isin": (
+        "columns.3.checks",
+        [{"isin": [1.0, float("nan")]}],
+        "columns[amount].checks[0]",
+    ),
+    "nan_equal_to": (
+        "columns.3.checks",
+        [{"equal_to": float("nan")}],
+        "columns[amount].checks[0]",
+    ),
+    # A bound no finite value passes.
+    "infinite_lower_bound": (
+        "columns.3.checks",
+        [{"greater_than_or_equal_to": float("inf")}],
+        "columns[amount].checks[0]",
+    ),
+    "infinite_upper_bound": (
+        "columns.3.checks",
+        [{"less_than": float("-inf")}],
+        "columns[amount].checks[0]",
+    ),
+    "infinite_in_range": (
+        "columns.3.checks",
+        [{"in_range": {"min_value": float("inf"), "max_value": float("inf")}}],
+        "columns[amount].checks[0]",
+    ),
     "duplicate_check": (
         "columns.4.checks",
         [{"greater_than": 0}, {"greater_than": 1}],
@@ -189,6 +226,21 @@ def test_semver_precedence():
 )
 def test_durations(text, expected):
     assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        {"greater_than": float("-inf")},  # fails -inf only
+        {"less_than_or_equal_to": float("inf")},
+        {"in_range": {"min_value": 0, "max_value": float("inf")}},
+    ],
+)
+def test_infinite_bounds_that_finite_values_pass_are_kept(check):
+    data = base_data()
+    data["columns"][3]["checks"] = [check]
+    contract = parse_contract(yaml.safe_dump(data))
+    assert parse_contract(contract.to_yaml()) == contract
 
 
 def test_durations_reach_10000_years_and_no_further():
