@@ -444,7 +444,9 @@ def _verdict(contract: Any, table: pa.Table) -> dict[str, Any]:
                 k: v for k, v in exc.metadata.items() if k != "contract"
             },
         }
-    summary = summarize(table_reasons(contract, table))
+    # A check that cannot run (CHECK_NOT_RUNNABLE) is no row verdict: one
+    # error line, exit 2, as a bad contract is.
+    summary = summarize(_guarded(lambda: table_reasons(contract, table)))
     return {
         **verdict,
         "passed": summary.passed,

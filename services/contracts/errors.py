@@ -20,6 +20,9 @@ class ContractErrorReason(StrEnum):
     """The contract exists but not in that version."""
     SCHEMA_MISMATCH = "SCHEMA_MISMATCH"
     """An Arrow schema lacks contract columns, has extra ones or wrong types."""
+    CHECK_NOT_RUNNABLE = "CHECK_NOT_RUNNABLE"
+    """A contract's check could not run on its column (a custom check that
+    takes no series, say): the contract needs fixing, not the batch."""
     INVALID_NAME = "INVALID_NAME"
     """A contract name or version asked for is not a safe file name."""
 

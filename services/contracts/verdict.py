@@ -243,10 +243,16 @@ def _failure_pairs(
         except KeyError:
             code = -1
         if code < 0 or index.isna().any():
+            label = f"{contract.name}@{contract.version}"
             raise SchemaMismatchError(
-                f"check {check} could not run on column {column}",
-                reason=ContractErrorReason.SCHEMA_MISMATCH,
-                metadata={"column": str(column), "check": str(check)},
+                f"check {check} of contract {label} could not run on column "
+                f"{column}: fix the contract's check",
+                reason=ContractErrorReason.CHECK_NOT_RUNNABLE,
+                metadata={
+                    "contract": label,
+                    "column": str(column),
+                    "check": str(check),
+                },
             )
         rows.append(index.to_numpy(dtype=np.int64))
         found.append(np.full(len(index), code, dtype=np.int64))
@@ -295,7 +301,9 @@ def row_reasons(contract: Contract, batch: pa.RecordBatch | pa.Table) -> pa.List
         with `column` the comma-joined columns.
 
     Raises:
-        SchemaMismatchError: Columns are missing or have the wrong Arrow type.
+        SchemaMismatchError: Columns are missing or have the wrong Arrow type
+            (SCHEMA_MISMATCH); a check cannot run on its column
+            (CHECK_NOT_RUNNABLE).
     """
     table = _as_table(batch)
     check_arrow_schema(contract, table.schema, allow_extra=True)

@@ -4,17 +4,25 @@ build metadata. Real files, the real CLI (click's main)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from featurestore.services.cli import main
 from featurestore.services.contracts import (
+    ARROW_TYPES,
+    ContractErrorReason,
     ContractFormatError,
+    ContractRegistry,
+    SchemaMismatchError,
     load_contract,
     parse_contract,
+    table_reasons,
 )
 from featurestore.services.contracts._cli import main as contracts_main
 from featurestore.services.contracts.compat import (
@@ -238,3 +246,49 @@ def test_yaml_nested_2000_levels_is_invalid_yaml(
     code, out, _ = _run(capsys, "contracts", "--root", root, "check")
     assert code == 1
     assert out.startswith("INVALID INVALID_YAML spend/1.0.0.yaml: invalid YAML: nested")
+
+
+# -- contracts validate: a check that cannot run on its column ------------------
+
+
+def _getcwd_contract(root: Path) -> None:
+    # os:getcwd loads (it is callable) but takes no argument: it cannot run.
+    data = _version("1.0.0")
+    data["columns"][4]["checks"] = [{"check": "os:getcwd"}]
+    write_contract(root, data)
+
+
+def _rows(contract: Any, **columns: pa.Array) -> pa.Table:
+    stamp = pa.array([datetime(2024, 1, 1, tzinfo=UTC)], pa.timestamp("us", "UTC"))
+    values = {c.name: pa.nulls(1, ARROW_TYPES[c.type]) for c in contract.columns} | {
+        "customer_id": pa.array([1]),
+        "event_timestamp": stamp,
+        "created_timestamp": stamp,
+        "count_1h": pa.array([1]),
+        "code": pa.array(["AB"]),
+        "status": pa.array(["new"]),
+    }
+    return pa.table(values | columns)
+
+
+def test_validate_with_a_check_that_cannot_run_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It printed a traceback (SchemaMismatchError from table_reasons), exit 1.
+    root = tmp_path / "contracts"
+    _getcwd_contract(root)
+    contract = ContractRegistry(root).get("spend")
+    with pytest.raises(SchemaMismatchError) as info:
+        table_reasons(contract, _rows(contract))
+    assert info.value.reason is ContractErrorReason.CHECK_NOT_RUNNABLE
+    assert info.value.metadata["check"] == "os:getcwd"
+    file = tmp_path / "rows.parquet"
+    pq.write_table(_rows(contract), file)
+    for as_json in ((), ("--json",)):
+        code, out, err = _run(
+            capsys, "contracts", "--root", str(root), "validate", str(file),
+            "--contract", "spend", *as_json,
+        )  # fmt: skip
+        assert (code, out) == (2, "")
+        assert err.startswith("error: CHECK_NOT_RUNNABLE: ")
+        assert "os:getcwd" in err and len(err.strip().splitlines()) == 1
