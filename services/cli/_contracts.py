@@ -444,8 +444,8 @@ def _verdict(contract: Any, table: pa.Table) -> dict[str, Any]:
                 k: v for k, v in exc.metadata.items() if k != "contract"
             },
         }
-    # A check that cannot run (CHECK_NOT_RUNNABLE) is no row verdict: one
-    # error line, exit 2, as a bad contract is.
+    # A check that cannot run (CHECK_NOT_RUNNABLE) or a date pandas cannot
+    # hold (SCHEMA_MISMATCH) is no row verdict: one error line, exit 2.
     summary = summarize(_guarded(lambda: table_reasons(contract, table)))
     return {
         **verdict,

@@ -21,6 +21,7 @@ Semantics, identical on every path:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,10 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 ``check_arrow_schema`` accepts these and the variants it names."""
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "+00:00", "Z", "utc"})
 _INT_MAPPER = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+_EPOCH = date(1970, 1, 1)
+_DATE_MIN_DAYS = (date.min - _EPOCH).days
+_DATE_MAX_DAYS = (date.max - _EPOCH).days
+_DATE_RANGE = f"{date.min.isoformat()}..{date.max.isoformat()}"
 
 
 def _type_ok(contract_type: str, arrow_type: pa.DataType) -> bool:
@@ -142,12 +147,34 @@ def check_arrow_schema(
         )
 
 
+def _dates_fit(table: pa.Table) -> None:
+    # date32 spans millions of years; datetime.date, which pandas makes of
+    # it, years 1 to 9999 only (an OverflowError, a bug to the caller).
+    for name, type_ in zip(table.column_names, table.schema.types, strict=True):
+        if not pa.types.is_date32(type_):
+            continue
+        days = pc.min_max(table.column(name).cast(pa.int32()))
+        low, high = days["min"].as_py(), days["max"].as_py()
+        if low is not None and (low < _DATE_MIN_DAYS or high > _DATE_MAX_DAYS):
+            raise SchemaMismatchError(
+                f"column {name} holds a date outside {_DATE_RANGE} "
+                "(years 1 to 9999), the range of a contract date",
+                reason=ContractErrorReason.SCHEMA_MISMATCH,
+                metadata={"column": name, "range": _DATE_RANGE},
+            )
+
+
 def to_pandas(table: pa.Table) -> pd.DataFrame:
     """Convert Arrow data to the pandas frame the Pandera schema expects.
 
     int64 and bool become nullable extension dtypes so nulls keep their type;
     timestamps keep their unit and zone; dates are `datetime.date` objects.
+
+    Raises:
+        SchemaMismatchError: SCHEMA_MISMATCH; a date column holds a date
+            outside years 1 to 9999 (metadata `column`, `range`).
     """
+    _dates_fit(table)
     return table.to_pandas(types_mapper=_INT_MAPPER.get, ignore_metadata=True)
 
 

@@ -292,3 +292,27 @@ def test_validate_with_a_check_that_cannot_run_is_one_error_line(
         assert (code, out) == (2, "")
         assert err.startswith("error: CHECK_NOT_RUNNABLE: ")
         assert "os:getcwd" in err and len(err.strip().splitlines()) == 1
+
+
+# -- contracts validate: a date past year 9999 ----------------------------------
+
+
+def test_validate_a_date_past_year_9999_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A valid date32 that datetime.date cannot hold: OverflowError, traceback.
+    root = tmp_path / "contracts"
+    write_contract(root, _version("1.0.0"))
+    contract = ContractRegistry(root).get("spend")
+    day = pa.array([3_000_000], pa.int32()).cast(pa.date32())
+    file = tmp_path / "rows.parquet"
+    pq.write_table(_rows(contract, day=day), file)
+    for as_json in ((), ("--json",)):
+        code, out, err = _run(
+            capsys, "contracts", "--root", str(root), "validate", str(file),
+            "--contract", "spend", *as_json,
+        )  # fmt: skip
+        assert (code, out) == (2, "")
+        assert err.startswith("error: SCHEMA_MISMATCH: column day holds a date ")
+        assert "0001-01-01..9999-12-31" in err
+        assert len(err.strip().splitlines()) == 1

@@ -204,6 +204,21 @@ def test_check_arrow_schema(base):
         row_reasons(base, pa.table({"customer_id": [1]}))
 
 
+@pytest.mark.parametrize("days", [3_000_000, -800_000])
+@pytest.mark.parametrize("judge", [row_reasons, table_reasons, duplicate_key_mask])
+def test_a_date_outside_years_1_to_9999_is_a_schema_mismatch(base, judge, days):
+    # Valid date32, but pandas makes datetime.date objects of it: OverflowError.
+    table = _table(base, [GOOD, {**GOOD, "customer_id": 2}])
+    day = pa.array([days, None], pa.int32()).cast(pa.date32())
+    table = table.set_column(table.column_names.index("day"), "day", day)
+    with pytest.raises(SchemaMismatchError) as info:
+        judge(base, table)
+    assert info.value.reason is ContractErrorReason.SCHEMA_MISMATCH
+    assert info.value.metadata == {"column": "day", "range": "0001-01-01..9999-12-31"}
+    edges = [{**GOOD, "day": date.min}, {**GOOD, "customer_id": 2, "day": date.max}]
+    assert _reasons(base, edges) == [[("day", "greater_than_or_equal_to")], []]
+
+
 def test_duplicate_key_mask_and_table_reasons(base):
     rows = [
         {**GOOD, "created_timestamp": T0},
