@@ -219,7 +219,7 @@ def diff_command(name: str, old: str, new: str, as_json: bool) -> None:
 @_where_options
 @json_option
 def check_command(as_json: bool) -> None:
-    """Parse every contract file, check each latest version against the previous."""
+    """Parse every contract file, check each version against the one before."""
     registry = _registry()
     if not as_json:
         _exit(_guarded(lambda: contracts_cli._check_all(registry, stdout())))

@@ -6,11 +6,13 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import TextIO
 
 from featurestore.services.contracts.compat import check_version_bump, compare
 from featurestore.services.contracts.errors import ContractError
+from featurestore.services.contracts.model import Contract
 from featurestore.services.contracts.registry import (
     CONTRACTS_DIR_ENV,
     ContractRegistry,
@@ -46,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("name")
     diff.add_argument("old")
     diff.add_argument("new")
-    sub.add_parser("check-all", help="parse every file, check latest vs previous")
+    sub.add_parser(
+        "check-all", help="parse every file, check each version vs the one before"
+    )
     feast = sub.add_parser(
         "check-feast", help="check Feast feature views against their contracts"
     )
@@ -102,22 +106,24 @@ def _check_all(registry: ContractRegistry, out: TextIO) -> int:
     findings = 0
     # A root that is not there fails: a typo must not pass as 0 contracts.
     files = sorted(registry.require_root().glob("*/*.yaml"))
+    loaded: dict[Path, Contract] = {}
     for path in files:
         try:
-            load_contract(path)
+            loaded[path] = load_contract(path)
         except ContractError as exc:
             out.write(f"INVALID {exc.reason.value} {exc}\n")
             findings += 1
     if findings:
         return 1
-    for contract in registry.list():
-        previous = registry.previous(contract)
-        if previous is None:
-            continue
-        for problem in check_version_bump(previous, contract):
-            label = f"{contract.name} {previous.version} -> {contract.version}"
-            out.write(f"PROBLEM {label}: {problem}\n")
-            findings += 1
+    # Every version against the one before it, not only the latest: a wrong
+    # bump stays wrong once a newer version is added.
+    for name in registry.names():
+        versions = [loaded[registry.path(name, v)] for v in registry.versions(name)]
+        for previous, contract in pairwise(versions):
+            for problem in check_version_bump(previous, contract):
+                label = f"{name} {previous.version} -> {contract.version}"
+                out.write(f"PROBLEM {label}: {problem}\n")
+                findings += 1
     out.write(f"checked {len(files)} files, {findings} problems\n")
     return 1 if findings else 0
 

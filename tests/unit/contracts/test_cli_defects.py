@@ -316,3 +316,28 @@ def test_validate_a_date_past_year_9999_is_one_error_line(
         assert err.startswith("error: SCHEMA_MISMATCH: column day holds a date ")
         assert "0001-01-01..9999-12-31" in err
         assert len(err.strip().splitlines()) == 1
+
+
+# -- check: every version against the one before --------------------------------
+
+
+def test_check_finds_a_wrong_bump_below_a_newer_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only the latest was compared with the one before: adding an unchanged
+    # 2.0.0-rc.1 hid the breaking change 1.9.0 -> 1.10.0 ("0 problems").
+    write_contract(tmp_path, _version("1.9.0"))
+    breaking = _version("1.10.0")
+    breaking["columns"][6]["type"] = "float64"  # count_7d: int64 -> float64
+    write_contract(tmp_path, breaking)
+    write_contract(tmp_path, {**breaking, "version": "2.0.0-rc.1"})
+    code, out, _ = _run(capsys, "contracts", "--root", str(tmp_path), "check")
+    assert code == 1
+    assert out.splitlines() == [
+        "PROBLEM spend 1.9.0 -> 1.10.0: MAJOR_BUMP_REQUIRED: 1.9.0 -> 1.10.0 "
+        "with breaking changes TYPE_CHANGED",
+        "checked 3 files, 1 problems",
+    ]
+    code, out, _ = _run(capsys, "contracts", "--root", str(tmp_path), "check", "--json")
+    assert code == 1 and "MAJOR_BUMP_REQUIRED" in out
+    assert contracts_main(["--root", str(tmp_path), "check-all"]) == 1
