@@ -10,6 +10,12 @@ from pathlib import Path
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
+from featurestore.services.offline.training_sets import (
+    MARKER,
+    OutputRefusedError,
+    check_output,
+)
+from featurestore.services.storage import StorageOptions, absolute
 from featurestore.spark_jobs.errors import SparkJobError
 from featurestore.spark_jobs.io import read_parquet, write_delta
 from featurestore.spark_jobs.pit.training_set import build_training_set_spark
@@ -66,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     from feast import FeatureStore
 
     args = _parser().parse_args(argv)
+    output, storage = absolute(str(args.output)), _storage(args.feature_repo)
+    try:  # before any work: a feature table or any other data is never replaced
+        check_output(output, "delta", True, None, storage)
+    except OutputRefusedError as exc:
+        print(
+            f"{JOB}: error [{exc.reason}] cannot write {output}: {exc}", file=sys.stderr
+        )
+        return 2
     spark = build_spark_session(JOB, args.master)
     try:
         store = FeatureStore(repo_path=str(args.feature_repo))
@@ -96,8 +110,24 @@ def main(argv: list[str] | None = None) -> int:
         "as_known_at": args.as_known_at,
         "tables": tables,
     }
-    print(json.dumps(manifest, sort_keys=True))
+    text = json.dumps(manifest, sort_keys=True)
+    # Marked as a training set (as the service marks its outputs): the next
+    # run may replace it, and nothing else may.
+    fs, where = storage.filesystem(output)
+    with fs.open_output_stream(f"{where}/{MARKER}") as sink:
+        sink.write(text.encode())
+    print(text)
     return 0
+
+
+def _storage(repo: Path) -> StorageOptions:
+    """The project's object-storage options (none outside a project)."""
+    from featurestore.services.project import Project, ProjectError
+
+    try:
+        return Project.load(repo).storage_options
+    except ProjectError:
+        return StorageOptions()
 
 
 if __name__ == "__main__":

@@ -74,6 +74,25 @@ def test_job_matches_duckdb_engine(spark, feast_repo, tmp_path, capsys, as_known
     assert _written(output) == _expected(store, entity_path, as_known_at)
 
 
+def test_job_replaces_only_its_own_output(spark, feast_repo, tmp_path, capsys):
+    # --output pointing at a feature table replaced it with the training set
+    # (no contract, a column gone; materialise then failed on it). It is now
+    # refused before any work, as the CLI and the service refuse it; the job's
+    # own output is marked and a re-run replaces it.
+    _, repo, entity_path = feast_repo
+    output = tmp_path / "training_set"
+    assert build_training_set.main(_args(repo, entity_path, output, False)) == 0
+    assert build_training_set.main(_args(repo, entity_path, output, False)) == 0
+    assert DeltaTable(str(output)).version() == 1
+    table = repo / "data" / "card_merchant"
+    before = DeltaTable(str(table)).version()
+    capsys.readouterr()
+    assert build_training_set.main(_args(repo, entity_path, table, False)) == 2
+    err = capsys.readouterr().err
+    assert "OUTPUT_NOT_A_TRAINING_SET" in err and "never replaced" in err
+    assert DeltaTable(str(table)).version() == before
+
+
 def test_job_reports_unknown_view(spark, feast_repo, tmp_path, capsys):
     _, repo, entity_path = feast_repo
     argv = [
