@@ -22,7 +22,9 @@ from featurestore.services.online.errors import ViewsNotMaterializedError
 from featurestore.services.online.writer import write_latest
 from featurestore.services.project import (
     FEAST_CONFIG,
+    Project,
     ProjectConfigError,
+    ProjectError,
     config_problem,
 )
 
@@ -222,7 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "dates", nargs="+", type=datetime.fromisoformat, metavar="[START] END"
     )
-    parser.add_argument("--repo", type=Path, default=Path("feature_repo"))
+    parser.add_argument(
+        "--repo", type=Path, default=None,
+        help="the Feast repo (default: found as featurestore finds it: "
+        "$FS_REPO_PATH, the working directory, else ./feature_repo)",
+    )  # fmt: skip
     parser.add_argument("--feature-store-yaml", type=Path)
     parser.add_argument("--views", help="comma-separated feature view names")
     args = parser.parse_args(argv)
@@ -231,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     views = args.views.split(",") if args.views else None
     yaml = args.feature_store_yaml
     try:
+        if args.repo is None:
+            args.repo = Project.discover(None).repo
         if len(args.dates) == 1:
             counts = materialize_incremental(
                 args.repo, args.dates[0], views, fs_yaml_file=yaml
@@ -238,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             start, end = args.dates
             counts = materialize(args.repo, start, end, views, fs_yaml_file=yaml)
-    except (UnknownViewError, ProjectConfigError) as exc:
+    except (UnknownViewError, ProjectError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ViewsNotMaterializedError as exc:

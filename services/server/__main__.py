@@ -125,7 +125,12 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
         print("--workers > 1 and --front need a fixed port, not :0", file=sys.stderr)
         return 2
     if settings.front and not settings.front_binary.exists():
-        print(f"{settings.front_binary} missing: run `make front`", file=sys.stderr)
+        print(
+            f"{settings.front_binary} missing: --front needs fs-front (Go, "
+            "services/front): build it with `make front` in a checkout, or `go "
+            "build` there, and put it on PATH or name it in FS_FRONT_BINARY",
+            file=sys.stderr,
+        )
         return 2
     # SIGHUP is passed on: the TLS files are re-read by whoever holds them.
     stop_signals = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}

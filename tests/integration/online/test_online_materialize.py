@@ -181,6 +181,17 @@ def test_cli_runs_a_window_then_incremental(tmp_path, capsys):
     assert _intervals(store) == [(T0, T1), (T1, NOW)]
 
 
+def test_the_module_alias_finds_the_project_it_runs_in(tmp_path, monkeypatch, capsys):
+    # python -m featurestore.services.online.materialize defaulted to
+    # ./feature_repo, so in an init'd project it failed (feature_repo/
+    # feature_store.yaml: FileNotFoundError) where the featurestore command works.
+    store = _repo(tmp_path, f"  type: sqlite\n  path: {tmp_path}/online.db")
+    monkeypatch.chdir(store.repo_path)
+    monkeypatch.delenv("FS_REPO_PATH", raising=False)
+    assert main([T0.isoformat(), T1.isoformat()]) == 0
+    assert capsys.readouterr().out.splitlines() == ["stats: 30 entities"]
+
+
 def test_first_incremental_run_starts_ttl_before_now_like_feast(sides):
     (ours, feast), dump = sides
     before = datetime.now(UTC)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from featurestore.services.server.cli import settings_from_args
+from featurestore.services.server.settings import ServerSettings
 
 
 def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,3 +94,19 @@ def test_ui_names_a_bad_setting_in_one_line(monkeypatch: pytest.MonkeyPatch) -> 
         "featurestore ui: --serving-log / FS_SERVING_LOG: Input should be a valid "
         "boolean, unable to interpret input"
     ]
+
+
+def test_front_without_fs_front_says_how_to_get_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An installed wheel has no Makefile: "run `make front`" was all it said.
+    from featurestore.services.server.__main__ import supervise
+
+    settings = ServerSettings(
+        address="127.0.0.1:16599", front=True, workers=2,
+        front_binary=tmp_path / "no-fs-front",
+    )  # fmt: skip
+    assert supervise(settings, []) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'no-fs-front'} missing" in err
+    assert "FS_FRONT_BINARY" in err and "make front" in err
