@@ -190,8 +190,8 @@ def test_materialize_to_a_redis_that_refuses_is_one_line_without_its_password(
     repo, env = _copy_of(
         served_repo, tmp_path, FS_REDIS=f"127.0.0.1:{port},password=TopSecretRedisPw"
     )
-    feast = repo.parent / "data" / "feast"  # as `feast -f ... redis.yaml apply`
-    shutil.copy(feast / "registry.db", feast / "registry.redis.db")
+    state = repo.parent / "data"  # as `feast -f ... redis.yaml apply`
+    shutil.copy(state / "registry.db", state / "registry.redis.db")
     start = (NOW - timedelta(days=30)).isoformat()
     end = (NOW + timedelta(minutes=1)).isoformat()
     proc = _cli("materialize", start, end, "--repo", str(repo), "--json",

@@ -36,8 +36,10 @@ def one_view_console(console_project, tmp_path_factory):
     root = tmp_path_factory.mktemp("one-view")
     project = ConsoleProject(root / "feature_repo", console_project.data)
     shutil.copytree(console_project.repo, project.repo)
-    # Its own registry (and online store): feature_store.yaml names ../data/feast.
-    shutil.copytree(console_project.data / "feast", root / "data" / "feast")
+    # Its own registry and online store: feature_store.yaml names them in ../data.
+    (root / "data").mkdir()
+    for name in ("registry.db", "online_store.db"):
+        shutil.copy2(console_project.data / name, root / "data" / name)
     FeatureStore(repo_path=str(project.repo)).apply(
         [
             Permission(
