@@ -77,7 +77,8 @@ def read_parquet(spark: SparkSession, location: str | os.PathLike[str]) -> DataF
 
     Raises:
         InputNotFoundError: no dataset there.
-        ConfigError: Spark has no file system for the location's scheme.
+        ConfigError: Spark has no file system for the location's scheme, or
+            cannot read what is there (a column type Spark lacks).
         StorageUnavailableError: the store did not answer or refused (bad
             credentials, an unreachable endpoint); the JVM's trace, which can
             quote request details, is not chained.
@@ -98,6 +99,15 @@ def read_parquet(spark: SparkSession, location: str | os.PathLike[str]) -> DataF
     try:
         return spark.read.parquet(spark_uri(spark, where))
     except AnalysisException as exc:
+        if exc.getCondition() not in ("PATH_NOT_FOUND", "UNABLE_TO_INFER_SCHEMA"):
+            # There, but Spark cannot read it (a nanosecond timestamp column,
+            # PARQUET_TYPE_ILLEGAL): say that, not "input not found".
+            detail = (str(exc).strip().splitlines() or [str(exc)])[0]
+            raise ConfigError(
+                f"cannot read {where} as Parquet: {detail}",
+                path=where,
+                error=str(exc.getCondition()),
+            ) from None
         raise InputNotFoundError(where) from exc
     except Py4JJavaError as exc:  # refused credentials, no answer, I/O failure
         raise StorageUnavailableError(where, _java_class(exc)) from None

@@ -424,6 +424,28 @@ def test_job_on_missing_input_returns_nonzero_with_one_line(spark, data_dir, cap
     assert str(DataPaths.from_root(data_dir).raw_transactions) in err
 
 
+def test_an_input_spark_cannot_read_is_not_called_missing(spark, tmp_path):
+    # A pandas-written file with nanosecond timestamps exists, but Spark
+    # cannot read it (PARQUET_TYPE_ILLEGAL): it was "input not found".
+    import pyarrow.parquet as pq
+
+    from featurestore.spark_jobs import ConfigError, InputNotFoundError
+    from featurestore.spark_jobs.io import read_parquet
+
+    nanos = tmp_path / "nanos"
+    nanos.mkdir()
+    table = pa.table({"t": pa.array([T0], pa.timestamp("ns", tz="UTC"))})
+    pq.write_table(table, nanos / "part-0.parquet")
+    with pytest.raises(ConfigError) as info:
+        read_parquet(spark, nanos)
+    assert "PARQUET_TYPE_ILLEGAL" in str(info.value) and "\n" not in str(info.value)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for missing in (tmp_path / "nothing", empty):  # absent, or holding no data
+        with pytest.raises(InputNotFoundError):
+            read_parquet(spark, missing)
+
+
 def test_freshness_sla_is_judged_and_stamped(spark, data_dir, contract):
     # T0 is weeks ago and the contract allows 7 days: stale, but still published.
     rows = [*_good(25), _row(0, 60)]  # the failing row is the newest; it must not count
