@@ -182,9 +182,14 @@ class ServerSettings(BaseSettings):
     def _project_locations(self) -> Self:
         # Unset locations come from the project at repo_path, so the server,
         # the jobs and `feast apply` agree on where tables and contracts are.
-        if self.data_dir is None or self.contracts_dir is None:
+        # $FS_DATA_DIR means what it means to every command: a relative one is
+        # under the project folder (Project.load), not the working directory.
+        from_env = self.data_dir is not None and self.data_dir == os.environ.get(
+            "FS_DATA_DIR"
+        )
+        if self.data_dir is None or from_env or self.contracts_dir is None:
             project = Project.load(self.repo_path)
-            if self.data_dir is None:
+            if self.data_dir is None or from_env:
                 self.data_dir = project.data_dir
             if self.contracts_dir is None:
                 self.contracts_dir = project.contracts_dir

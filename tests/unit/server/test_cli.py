@@ -110,3 +110,25 @@ def test_front_without_fs_front_says_how_to_get_it(
     err = capsys.readouterr().err
     assert f"{tmp_path / 'no-fs-front'} missing" in err
     assert "FS_FRONT_BINARY" in err and "make front" in err
+
+
+def test_a_relative_fs_data_dir_is_under_the_project_as_for_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # serve took FS_DATA_DIR=data against the working directory, while
+    # training-set, lineage and monitor (Project.load) took it under the
+    # project: one variable, two folders. A --data-dir flag stays a path
+    # like any other argument (against the working directory).
+    from featurestore.services.project import Project
+
+    repo, elsewhere = tmp_path / "proj", tmp_path / "elsewhere"
+    repo.mkdir()
+    elsewhere.mkdir()
+    (repo / "feature_store.yaml").write_text("project: p\n")
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("FS_DATA_DIR", "data")
+    settings = settings_from_args(["--repo", str(repo)])
+    assert settings.data_root == str(repo.resolve() / "data")
+    assert settings.data_root == Project.load(repo).data_dir
+    flag = settings_from_args(["--repo", str(repo), "--data-dir", "other"])
+    assert flag.data_root == str(elsewhere.resolve() / "other")
