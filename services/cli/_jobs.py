@@ -59,7 +59,11 @@ def _built_in(job: str) -> str:
 
 def _module(job: str, repo: Path | None) -> str:
     """The module of ``job``; exit 2 saying why when it cannot be told."""
-    from featurestore.services.project import ProjectError, ProjectNotFoundError
+    from featurestore.services.project import (
+        Project,
+        ProjectError,
+        ProjectNotFoundError,
+    )
 
     try:
         known = jobs(repo)
@@ -72,7 +76,15 @@ def _module(job: str, repo: Path | None) -> str:
     except ProjectError as exc:  # a malformed featurestore.yaml
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
     if job not in known:
-        raise click.BadParameter(f"unknown job {job!r}; jobs: {', '.join(known)}")
+        hint = ""
+        try:
+            Project.discover(repo)
+        except ProjectNotFoundError:  # only the built-ins were listed
+            hint = (
+                "; no project here (featurestore.yaml beside feature_store.yaml): "
+                "run in the project folder or give --repo"
+            )
+        raise click.BadParameter(f"unknown job {job!r}; jobs: {', '.join(known)}{hint}")
     return known[job]
 
 

@@ -261,6 +261,25 @@ def test_run_without_a_job_lists_the_projects_jobs_too(
     assert err.rstrip().endswith(", build_training_set, job")
 
 
+def test_an_unknown_job_outside_a_project_says_there_is_no_project_here(
+    tmp_path: Path,
+    elsewhere: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Run from the project's jobs/ folder, a project job was only "unknown":
+    # nothing said that no project had been found there.
+    repo = _project_with_job(tmp_path, "jobs_here", "def main(argv):\n  return 0\n")
+    monkeypatch.chdir(repo / "jobs_here")
+    code, _, err = _run(capsys, "run", "job")
+    assert code == 2
+    assert "unknown job 'job'" in err and "no project here" in err
+    assert "give --repo" in err
+    monkeypatch.chdir(repo)  # in the project: no such hint for a typo
+    code, _, err = _run(capsys, "run", "jbo")
+    assert code == 2 and "unknown job 'jbo'" in err and "no project here" not in err
+
+
 def test_a_job_whose_own_import_fails_names_that_module(
     tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
