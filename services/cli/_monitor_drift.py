@@ -77,7 +77,7 @@ def profiles(table: str, version: int | None, repo: Path | None, as_json: bool) 
     from rich.table import Table
 
     buckets = (
-        "no buckets yet: no version with rows to take them from"
+        "no buckets: profiled before there was a baseline to take them from"
         if shown.reference_version is None
         else f"buckets from version {shown.reference_version}"
     )

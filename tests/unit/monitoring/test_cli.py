@@ -95,7 +95,7 @@ def test_text_output_of_an_empty_first_version_and_a_second_backfill(tmp_path):
     empty = _run("monitor", "profiles", "shop", "--version", "0", "--repo", repo)
     assert empty.exit_code == 0, empty.output
     title = " ".join(empty.stdout.split())
-    assert "no buckets yet: no version with rows to take them from" in title
+    assert "no buckets: profiled before there was a baseline to take them from" in title
     assert "None" not in empty.stdout
     shown = _run("monitor", "profiles", "shop", "--version", "1", "--repo", repo)
     assert "buckets from version 1" in " ".join(shown.stdout.split())
