@@ -39,9 +39,14 @@ type backendSet struct {
 }
 
 type backend struct {
-	addr     string
-	conn     *grpc.ClientConn
-	serving  atomic.Bool
+	addr    string
+	conn    *grpc.ClientConn
+	serving atomic.Bool
+	// answered: its last health check got an answer, SERVING or not. A
+	// process NOT_SERVING because its online store is down still answers
+	// every call (UNAVAILABLE for reads, the catalogue as usual); one that
+	// did not answer (stopped, hung, gone) would hold a call until its deadline.
+	answered atomic.Bool
 	inFlight atomic.Int64 // proxied calls sent to it and not yet finished
 }
 
@@ -63,35 +68,42 @@ func dialBackends(addrs []string, interval time.Duration) (*backendSet, error) {
 
 // pick is the backend for the next proxied call: of those that last reported
 // SERVING, the one with the fewest calls in flight, the round-robin order
-// deciding among equals. When none is serving: before the first poll (start-
-// up) the next one in order, so the call gets the backend's own answer; after
-// it, UNAVAILABLE at once, since a hung process (stopped, swapping) would
-// otherwise hold the call until its deadline, or for ever without one.
+// deciding among equals. When none is serving, the same among those that
+// answered their health check at all (alive, a dependency down: the process
+// gives the call its own answer). When none answered: before the first poll
+// (start-up) the next one in order; after it, UNAVAILABLE at once, since a
+// hung process (stopped, swapping) would hold the call until its deadline,
+// or for ever without one.
 func (s *backendSet) pick() (*backend, error) {
 	n := uint64(len(s.backends))
 	start := s.next.Add(1) - 1
-	var best *backend
-	for i := uint64(0); i < n; i++ {
-		b := s.backends[(start+i)%n]
-		if b.serving.Load() && (best == nil || b.inFlight.Load() < best.inFlight.Load()) {
-			best = b
+	for _, ok := range []func(*backend) bool{
+		func(b *backend) bool { return b.serving.Load() },
+		func(b *backend) bool { return b.answered.Load() },
+	} {
+		var best *backend
+		for i := uint64(0); i < n; i++ {
+			b := s.backends[(start+i)%n]
+			if ok(b) && (best == nil || b.inFlight.Load() < best.inFlight.Load()) {
+				best = b
+			}
+		}
+		if best != nil {
+			return best, nil
 		}
 	}
-	switch {
-	case best != nil:
-		return best, nil
-	case !s.polled.Load():
+	if !s.polled.Load() {
 		return s.backends[start%n], nil
 	}
-	return nil, errNoneServing(len(s.backends))
+	return nil, errNoneAnswering(len(s.backends))
 }
 
-// errNoneServing is the UNAVAILABLE a call gets when no server process
+// errNoneAnswering is the UNAVAILABLE a call gets when no server process
 // answered its last health check.
-func errNoneServing(processes int) error {
+func errNoneAnswering(processes int) error {
 	return status.Errorf(codes.Unavailable,
-		"NO_PROCESS_SERVING: none of the %d server processes answered its last health "+
-			"check as SERVING (stopped, overloaded or still starting); retry later", processes)
+		"NO_PROCESS_ANSWERING: none of the %d server processes answered its last "+
+			"health check (stopped, hung or gone); retry later", processes)
 }
 
 // watch polls every backend's overall health each interval until ctx ends.
@@ -116,6 +128,7 @@ func (s *backendSet) pollOnce(ctx context.Context) {
 			defer wg.Done()
 			st, err := b.check(ctx, "", s.interval)
 			serving := err == nil && st == healthpb.HealthCheckResponse_SERVING
+			b.answered.Store(err == nil)
 			if b.serving.Swap(serving) != serving {
 				log.Printf("fs-front: backend %s serving=%v (%v)", b.addr, serving, err)
 			}

@@ -289,16 +289,19 @@ func TestPoolSpreadsCallsOverProcesses(t *testing.T) {
 	}
 }
 
-// With no process serving after health was polled, a read is UNAVAILABLE at
-// once rather than sent to a (here: hung) process to wait out its deadline;
-// before the first poll it is sent (the process answers for itself).
-func TestPoolIsUnavailableAtOnceWhenNoProcessServes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hung.sock")
-	hung := listenUnix(t, path, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+// With no process serving, a read goes to one that answered its health
+// check (alive: it answers for itself); with none answering after the first
+// poll, it is UNAVAILABLE at once rather than sent to a (here: hung) process
+// to wait out its deadline; before the first poll it is sent.
+func TestPoolIsUnavailableAtOnceOnlyWhenNoProcessAnswers(t *testing.T) {
+	dir := t.TempDir()
+	hung := listenUnix(t, filepath.Join(dir, "hung.sock"), func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	defer hung.Close()
-	var serving, polled atomic.Bool
-	pool := newWorkerPool([]string{path}, 1, 2, []*atomic.Bool{&serving})
-	pool.polled = &polled
+	good := serveFrames(t, filepath.Join(dir, "good.sock"))
+	defer good.Close()
+	var serving, answered, polled atomic.Bool
+	pool := newWorkerPool([]string{filepath.Join(dir, "hung.sock")}, 1, 2, []*atomic.Bool{&serving})
+	pool.watch([]*atomic.Bool{&answered}, &polled)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	_, err := pool.call(ctx, 1, nil, []byte{0})
 	cancel()
@@ -309,7 +312,16 @@ func TestPoolIsUnavailableAtOnceWhenNoProcessServes(t *testing.T) {
 	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err = pool.call(ctx, 1, nil, []byte{0})
-	if status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "NO_PROCESS_SERVING") {
-		t.Fatalf("polled, none serving: %v", err)
+	if status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "NO_PROCESS_ANSWERING") {
+		t.Fatalf("polled, none answering: %v", err)
+	}
+	// Alive but not serving: the read is sent, and answered.
+	var aliveServing, alive atomic.Bool
+	alive.Store(true)
+	other := newWorkerPool([]string{filepath.Join(dir, "good.sock")}, 1, 1, []*atomic.Bool{&aliveServing})
+	other.watch([]*atomic.Bool{&alive}, &polled)
+	got, err := other.call(ctx, 1, nil, []byte{0, 7})
+	if err != nil || string(got) != "\x07\x00" {
+		t.Fatalf("alive, not serving: %v, %v", got, err)
 	}
 }

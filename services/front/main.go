@@ -85,7 +85,11 @@ func main() {
 	}
 	online := newWorkerPool(paths, *conns, *depth, serving)
 	if serving != nil {
-		online.polled = &backends.polled
+		var answered []*atomic.Bool
+		for _, b := range backends.backends {
+			answered = append(answered, &b.answered)
+		}
+		online.watch(answered, &backends.polled)
 	}
 	var creds credentials.TransportCredentials
 	var certs *certReloader

@@ -571,39 +571,44 @@ func TestProxySendsACallToTheBackendWithFewestInFlight(t *testing.T) {
 	}
 }
 
-// Once health has been polled and no backend serves, a call fails
-// UNAVAILABLE at once instead of going to a backend that may be hung (the
-// slow method here never answers: the old fallback waited out the deadline).
-// Before the first poll a call still goes through (start-up).
-func TestProxyIsUnavailableAtOnceWhenNoBackendServes(t *testing.T) {
+// A backend that answers health NOT_SERVING (its online store down, say) is
+// alive: with none serving, calls still go to it for its own answer. One that
+// does not answer at all (stopped, hung) gets none: once polled, a call fails
+// UNAVAILABLE at once instead of waiting out its deadline there. Before the
+// first poll a call goes through (start-up).
+func TestProxyIsUnavailableAtOnceOnlyWhenNoBackendAnswers(t *testing.T) {
 	a := startBackend(t, "a")
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	unpolled, err := dialBackends([]string{a.addr}, time.Second)
+	front := startFront(t, []*fakeBackend{a}, defaultLimits, nil)
+	conn := dial(t, front.addr)
+	if name, err := who(context.Background(), conn); err != nil || name != "a" {
+		t.Fatalf("alive but not serving: %q, %v", name, err)
+	}
+	// A process that accepts connections and never speaks, as a stopped one.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, err := unpolled.pick(); err != nil || b.addr != a.addr {
+	defer lis.Close()
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	hung, err := dialBackends([]string{lis.Addr().String()}, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := hung.pick(); err != nil || b == nil {
 		t.Fatalf("before the first poll: %v, %v", b, err)
 	}
-	front := startFront(t, []*fakeBackend{a}, defaultLimits, nil)
-	conn := dial(t, front.addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var out wrapperspb.StringValue
-	err = conn.Invoke(ctx, "/test.Slow/Wait", wrapperspb.String("x"), &out)
-	if status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "NO_PROCESS_SERVING") {
-		t.Fatalf("no backend serving: %v", err)
-	}
-	a.mu.Lock()
-	calls := a.calls
-	a.mu.Unlock()
-	if calls != 0 {
-		t.Fatalf("the backend got %d calls", calls)
-	}
-	// Serving again: calls go through.
-	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	front.backends.pollOnce(context.Background())
-	if name, err := who(context.Background(), conn); err != nil || name != "a" {
-		t.Fatalf("serving again: %q, %v", name, err)
+	hung.pollOnce(context.Background())
+	if _, err := hung.pick(); status.Code(err) != codes.Unavailable ||
+		!strings.Contains(status.Convert(err).Message(), "NO_PROCESS_ANSWERING") {
+		t.Fatalf("none answering: %v", err)
 	}
 }

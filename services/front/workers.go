@@ -32,15 +32,20 @@ type workerPool struct {
 	// each connection. An entry goes back once the call's reply is read.
 	free    chan *workerConn
 	serving []*atomic.Bool
-	// polled, when set, says the backends' first health poll has answered:
-	// from then on, with no process serving, a read fails UNAVAILABLE at
-	// once instead of waiting on a process that may be hung.
-	polled *atomic.Bool
+	all     []*workerConn
+	// answered[i], when set (watch), says process i answered its last health
+	// check at all; polled says the first poll is done. With no process
+	// serving, a read goes to one that answered (it gives its own answer, an
+	// online store down say); with none answering after the first poll, it
+	// fails UNAVAILABLE at once instead of waiting on a process that may be hung.
+	answered []*atomic.Bool
+	polled   *atomic.Bool
 }
 
 type workerConn struct {
-	path    string
-	serving *atomic.Bool // the health of this socket's process, if known
+	path     string
+	serving  *atomic.Bool // the health of this socket's process, if known
+	answered *atomic.Bool // whether that process answered its last health check
 
 	wmu  sync.Mutex // held while dialling and writing: frames go out whole, in queue order
 	mu   sync.Mutex // guards link and its pending queue
@@ -82,13 +87,26 @@ func newWorkerPool(paths []string, conns, depth int, serving []*atomic.Bool) *wo
 			pool.free <- w
 		}
 	}
+	pool.all = all
 	return pool
+}
+
+// watch has reads follow the backends' health polls: answered[i] for the
+// process behind paths[i], polled once the first poll is done.
+func (p *workerPool) watch(answered []*atomic.Bool, polled *atomic.Bool) {
+	p.answered, p.polled = answered, polled
+	for i, w := range p.all { // conns were made path by path, in paths' order
+		if len(answered) > 0 {
+			w.answered = answered[i%len(answered)]
+		}
+	}
 }
 
 // take is a free call slot, on a serving process when there is one: those
 // of processes not serving are set aside until one is found (and put back).
-// With none serving, UNAVAILABLE once the first health poll has answered
-// (before it, any slot).
+// With none serving, a slot of a process that answered its health check;
+// with none answering, UNAVAILABLE once the first poll is done (before it,
+// any slot).
 func (p *workerPool) take(ctx context.Context) (*workerConn, error) {
 	var parked []*workerConn
 	defer func() {
@@ -102,11 +120,15 @@ func (p *workerPool) take(ctx context.Context) (*workerConn, error) {
 			switch {
 			case w.serving == nil || w.serving.Load():
 				return w, nil
-			case p.anyServing():
+			case anyOf(p.serving):
+				parked = append(parked, w)
+			case w.answered == nil || w.answered.Load():
+				return w, nil // alive, not serving: it answers for itself
+			case anyOf(p.answered):
 				parked = append(parked, w)
 			case p.polled != nil && p.polled.Load():
 				p.free <- w
-				return nil, errNoneServing(len(p.serving))
+				return nil, errNoneAnswering(len(p.answered))
 			default:
 				return w, nil // start-up: the process answers for itself
 			}
@@ -116,9 +138,10 @@ func (p *workerPool) take(ctx context.Context) (*workerConn, error) {
 	}
 }
 
-func (p *workerPool) anyServing() bool {
-	for _, s := range p.serving {
-		if s.Load() {
+// anyOf is whether any of the flags is set.
+func anyOf(flags []*atomic.Bool) bool {
+	for _, f := range flags {
+		if f.Load() {
 			return true
 		}
 	}
