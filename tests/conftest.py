@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # What the Makefile passes, for a bare `pytest` in the checkout: the Delta jars
@@ -16,6 +17,12 @@ os.environ.setdefault("FS_IVY_DIR", str(_CHECKOUT / ".cache" / "ivy"))
 os.environ.setdefault(
     "FS_FRONT_BINARY", str(_CHECKOUT / ".cache" / "go" / "bin" / "fs-front")
 )
+
+# No hypothesis example may fail for being slow: speed is measured in
+# benchmarks/, never asserted in a test, and the 200 ms default deadline made
+# a correctness test fail once when the machine paused (a CI run, 255 ms).
+settings.register_profile("featurestore", deadline=None)
+settings.load_profile("featurestore")
 
 
 @pytest.fixture(scope="session")
