@@ -34,7 +34,7 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:6566", "host:port to serve gRPC on")
-	backend := flag.String("backend", "", "comma-separated host:port of each Python server process's own gRPC port "+
+	backend := flag.String("backend", "", "comma-separated gRPC target of each Python server process (unix:/path, as the supervisor starts them, or host:port) "+
 		"(everything but online reads: the healthy one with the fewest calls in flight)")
 	sockets := flag.String("online-sockets", "", "comma-separated Unix sockets of the Python servers "+
 		"(in --backend's order: socket i and backend i are one process)")

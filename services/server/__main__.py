@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -108,11 +107,14 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
 
     Each worker is this module with ``--workers 1``. Without the front they
     share the public port (``FS_REUSE_PORT=1``) and the kernel spreads
-    connections over them. With ``--front`` each worker listens on its own
-    loopback port without TLS and on a Unix socket, and ``fs-front`` serves the
-    public address: it terminates TLS, spreads proxied calls over the workers'
-    ports, hands online reads to their sockets and reports SERVING only while
-    every worker does. Authentication settings reach the workers unchanged,
+    connections over them. With ``--front`` each worker listens on two Unix
+    sockets in a directory only this user may enter (its gRPC port without
+    TLS, and the online reads), never on a TCP port: another local user can
+    neither call a worker past the front's TLS and client certificates nor
+    take its port first and receive the calls. ``fs-front`` serves the public
+    address: it terminates TLS, spreads proxied calls over the workers' gRPC
+    sockets, hands online reads to their online sockets and reports SERVING
+    only while every worker does. Authentication settings reach the workers unchanged,
     so they authenticate every call, proxied or read over the socket.
 
     SIGHUP is passed to every process (the front re-reads its certificate).
@@ -135,12 +137,13 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
     # SIGHUP is passed on: the TLS files are re-read by whoever holds them.
     stop_signals = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
     signal.pthread_sigmask(signal.SIG_BLOCK, {*stop_signals, signal.SIGHUP})
-    sockets_dir = Path(tempfile.mkdtemp(prefix="fs-online-"))
+    # mkdtemp makes the directory 0700: the sockets inside are this user's alone.
+    sockets_dir = Path(tempfile.mkdtemp(prefix="fs-workers-"))
     workers, backends, sockets = [], [], []
     for number in range(settings.workers):
         command, env = _worker_command(settings, argv, number)
         if settings.front:
-            backends.append(f"127.0.0.1:{_free_port()}")
+            backends.append(f"unix:{sockets_dir / f'grpc-{number}.sock'}")
             sockets.append(str(sockets_dir / f"online-{number}.sock"))
             env["FS_ONLINE_SOCKET"] = sockets[-1]
             command += ["--address", backends[-1], "--no-tls"]
@@ -234,12 +237,6 @@ def _stop(children: list[subprocess.Popen[bytes]], grace: float) -> list[int]:
             child.kill()
             codes.append(child.wait())
     return codes
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 if __name__ == "__main__":

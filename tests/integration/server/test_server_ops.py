@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import time
@@ -111,6 +113,24 @@ def _children(pid: int) -> list[int]:
     path = f"/proc/{pid}/task/{pid}/children"
     with open(path) as handle:
         return [int(p) for p in handle.read().split()]
+
+
+def _tcp_listening(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on (from /proc, IPv4 and IPv6)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as handle:
+            for line in list(handle)[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def _wait_serving(address: str, deadline_s: float = 120) -> int:
@@ -262,10 +282,18 @@ def test_front_group_serves_reads_and_proxied_streams_then_drains(
         assert sum("fs-front" in c for c in commands) == 1
         workers = [_command(pid) for pid in _workers(group)]
         assert len(workers) == 2
-        # Each worker on its own loopback port, without TLS (the front's job).
-        ports = {c.split("--address ")[-1].split()[0] for c in workers}
-        assert len(ports) == 2
+        # Each worker on its own Unix socket, without TLS (the front's job), in
+        # a directory only this user may enter; no worker listens on TCP but
+        # for its metrics, so no local user can call it past the front's TLS.
+        sockets = {c.split("--address ")[-1].split()[0] for c in workers}
+        assert len(sockets) == 2
+        assert all(s.startswith("unix:/") for s in sockets)
         assert all("--no-tls" in c for c in workers)
+        folders = {Path(s.removeprefix("unix:")).parent for s in sockets}
+        assert [stat.S_IMODE(f.stat().st_mode) for f in folders] == [0o700]
+        assert [_tcp_listening(pid) for pid in _workers(group)] == [
+            {metrics}, {metrics + 1},
+        ]  # fmt: skip
         with FeatureStoreClient(address) as client:
             frame = client.get_online_features(
                 {"customer_id": [1, 99]}, ["customer_spend:spend_1h"], with_status=True
