@@ -66,9 +66,7 @@ class ColumnProfile:
             return (*self.categories, OTHER, NULL) if self.counts else ()
         if not self.counts:
             return ()
-        bounds = (-math.inf, *self.edges, math.inf)
-        ranges = [f"[{lo:g}, {hi:g})" for lo, hi in itertools.pairwise(bounds)]
-        return (*ranges, NULL)
+        return (*_range_labels((-math.inf, *self.edges, math.inf)), NULL)
 
     @property
     def top_k(self) -> tuple[tuple[str, int], ...]:
@@ -182,3 +180,34 @@ class DriftScore:
             "verdict": self.verdict,
             "on_drift": self.on_drift,
         }
+
+
+def _range_labels(bounds: tuple[float, ...]) -> list[str]:
+    """``[lo, hi)`` per pair of ascending ``bounds``, each bound written
+    exactly, as briefly as will do (``7``, ``0.25``, ``1234567``).
+
+    A bucket holding one value (``hi`` is the float right after ``lo``: the
+    edges of a feature with few distinct values) is labelled by that value,
+    and the bucket after it opens after that value: ``7`` and ``(7, inf)``,
+    not ``[7, 7)`` and ``[7, inf)``.
+    """
+    text = [_exact(b) for b in bounds]
+    labels = []
+    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        if math.isfinite(lo) and hi == math.nextafter(lo, math.inf):
+            labels.append(text[i])
+        elif i > 0 and lo == math.nextafter(bounds[i - 1], math.inf):
+            labels.append(f"({text[i - 1]}, {text[i + 1]})")
+        else:
+            labels.append(f"[{text[i]}, {text[i + 1]})")
+    return labels
+
+
+def _exact(value: float) -> str:
+    """``value`` in the fewest significant digits (6 at least) that read back
+    as ``value``: ``:g`` rounds 1234567 to 1.23457e+06, a different edge."""
+    for digits in range(6, 18):
+        text = f"{value:.{digits}g}"
+        if float(text) == value:
+            return text
+    return repr(value)
