@@ -215,10 +215,14 @@ def _entity_rows(
     """
     import pyarrow.csv as pa_csv
     import pyarrow.fs as pafs
-    import pyarrow.parquet as pq
 
     from featurestore.services.offline.errors import storage_unavailable
-    from featurestore.services.storage import is_local, local_path
+    from featurestore.services.storage import (
+        is_local,
+        local_path,
+        parquet_dataset,
+        read_parquet_dataset,
+    )
 
     if is_local(location):
         path = Path(local_path(location))
@@ -230,11 +234,11 @@ def _entity_rows(
         if fs.get_file_info(where).type != pafs.FileType.File:
             raise usage_error(f"--entities {location}: no such file")
         try:
-            with fs.open_input_file(where) as source:
-                if location.lower().endswith(".csv"):
+            if location.lower().endswith(".csv"):
+                with fs.open_input_file(where) as source:
                     options = _csv_options(None, text)
                     return pa_csv.read_csv(source, convert_options=options)
-                return pq.read_table(source)
+            return read_parquet_dataset(parquet_dataset(where, fs))
         except ValueError as exc:  # ArrowInvalid: not CSV / Parquet
             raise usage_error(
                 f"cannot read --entities {location} as "

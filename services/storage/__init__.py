@@ -13,6 +13,11 @@ from featurestore.services.storage.options import (
     StorageOptions,
     expand_variables,
 )
+from featurestore.services.storage.parquet import (
+    parquet_dataset,
+    read_parquet,
+    read_parquet_dataset,
+)
 from featurestore.services.storage.uri import (
     absolute,
     is_local,
@@ -37,7 +42,10 @@ __all__ = [
     "join",
     "local_path",
     "open_delta",
+    "parquet_dataset",
     "read_delta",
+    "read_parquet",
+    "read_parquet_dataset",
     "scheme",
     "to_delta_uri",
     "to_spark_uri",

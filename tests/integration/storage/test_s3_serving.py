@@ -418,6 +418,20 @@ def test_cli_training_set_writes_rows_and_manifest_to_s3(
     assert done.exit_code == 0, done.output
     with fs.open_input_file(storage.filesystem(from_s3)[1]) as f:
         assert _sorted(pq.read_table(f)).equals(_sorted(written_parquet))
+    # Entity rows as Spark writes them (INT96 times, UTC): the same training set
+    # (Arrow alone reads INT96 without a time zone: NAIVE_TIMESTAMP before).
+    spark_like = f"{root}/cli/entities_int96.parquet"
+    with fs.open_output_stream(storage.filesystem(spark_like)[1]) as handle:
+        pq.write_table(_entities(), handle, use_deprecated_int96_timestamps=True)
+    from_int96 = f"{root}/cli/from_int96.parquet"
+    done = CliRunner().invoke(
+        cli,
+        ["training-set", "--entities", spark_like, "--feature-service", "scoring",
+         "--out", from_int96, "--json"],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    with fs.open_input_file(storage.filesystem(from_int96)[1]) as f:
+        assert _sorted(pq.read_table(f)).equals(_sorted(written_parquet))
     gone = CliRunner().invoke(
         cli,
         ["training-set", "--entities", f"{root}/cli/none.parquet", "--feature-service",
