@@ -45,8 +45,9 @@ class _Connection(Protocol):
         """Read and parse one reply; raise ``ResponseError`` for an error reply."""
 
 
-def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> None:
-    """HSET each entity's ``_ts:<view>`` and features as Feast does.
+def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int:
+    """HSET each entity's ``_ts:<view>`` and features as Feast does; returns
+    the number of entities written (those not skipped for a newer stored time).
 
     Never overwrites a stored event time that is newer (unless
     ``skip_dedup``); an equal one is written again, so a correction published
@@ -72,6 +73,7 @@ def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> None
     client = redis.Redis(host=host, port=port, **params)
     ts_field = f"_ts:{view.name}".encode()
     suffix = config.project.encode()
+    written = 0
     try:
         # A connection of our own client's pool: close() below disconnects it
         # even when replies are left unread after an error.
@@ -88,11 +90,13 @@ def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> None
                 for s in range(0, len(keys), _CHUNK)
             )  # fmt: skip
             _pipeline(conn, chunks)
+            written += len(keys)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         # Named as the reader names it: the connection string holds the password.
         raise OnlineStoreUnavailableError(f"redis:{host}:{port}", str(exc)) from exc
     finally:
         client.close()
+    return written
 
 
 def _bulk(arg: bytes) -> bytes:

@@ -30,8 +30,9 @@ _BATCH = 10_000
 _FEATURES_PER_STATEMENT = 1000
 
 
-def write_sqlite(config: RepoConfig, view: FeatureView, rows: LatestRows) -> None:
-    """Upsert ``rows`` into ``<project>_<view>`` in one transaction.
+def write_sqlite(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int:
+    """Upsert ``rows`` into ``<project>_<view>`` in one transaction; returns
+    the number of entities written (all of them: an upsert overwrites).
 
     One statement per entity upserts all its features as a multi-row VALUES
     (the key and timestamps bound once, feature names as literals), which
@@ -72,6 +73,7 @@ def write_sqlite(config: RepoConfig, view: FeatureView, rows: LatestRows) -> Non
             conn.close()
     except sqlite3.Error as exc:
         raise OnlineStoreUnavailableError(f"sqlite:{path}", str(exc)) from exc
+    return len(rows.keys)
 
 
 def _upsert_sql(table: str, names: list[str]) -> str:

@@ -33,7 +33,8 @@ def write_latest(config: RepoConfig, view: FeatureView, table: pa.Table) -> int:
         table: Rows with the join keys, features and event timestamp column.
 
     Returns:
-        The number of entities written (after keeping the latest per entity).
+        The number of entities written (after keeping the latest per entity;
+        on Redis, without those skipped for a newer stored event time).
 
     Raises:
         InvalidEntityRowsError: A join key, feature or timestamp column is missing.
@@ -50,5 +51,5 @@ def write_latest(config: RepoConfig, view: FeatureView, table: pa.Table) -> int:
             store_type, "only sqlite and redis are written"
         )
     rows = latest_rows(view, table, int(config.entity_key_serialization_version))
-    write(config, view, rows)
-    return len(rows.keys)
+    written: int = write(config, view, rows)
+    return written

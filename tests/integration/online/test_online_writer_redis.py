@@ -67,8 +67,9 @@ def test_never_overwrites_newer_event_time(tmp_path, two_servers) -> None:
     older = older.set_column(
         older.column_names.index("trips"), "trips", pa.array([7] * 5, pa.int64())
     )
-    write_latest(config, w.driver_stats_view, newer)
-    write_latest(config, w.driver_stats_view, older)
+    assert write_latest(config, w.driver_stats_view, newer) == 5
+    # None written (all skipped: a newer time is stored), and it says so.
+    assert write_latest(config, w.driver_stats_view, older) == 0
     [(_, values)] = RedisOnlineStore().online_read(
         config, w.driver_stats_view, [w.entity_key(w.driver_stats_view, [3])], ["trips"]
     )
@@ -86,8 +87,8 @@ def test_a_correction_under_the_same_event_time_is_written(
     corrected = first.set_column(
         first.column_names.index("trips"), "trips", pa.array([70] * 5, pa.int64())
     )
-    write_latest(config, w.driver_stats_view, first)
-    write_latest(config, w.driver_stats_view, corrected)
+    assert write_latest(config, w.driver_stats_view, first) == 5
+    assert write_latest(config, w.driver_stats_view, corrected) == 5
     keys = [w.entity_key(w.driver_stats_view, [i]) for i in range(5)]
     read = RedisOnlineStore().online_read(config, w.driver_stats_view, keys, ["trips"])
     assert [values["trips"].int64_val for _, values in read] == [70] * 5
