@@ -157,6 +157,10 @@ class FeatureStoreClient:
             feature_service: A Feast feature service name.
             full_feature_names: Name columns "view__feature".
             with_status: Add "<feature>__status" and "<feature>__event_time" columns.
+
+        An integer column with a missing value is pandas' nullable ``Int64``
+        (missing: ``pd.NA``), not float64: a float holds integers exactly only
+        up to 2**53, so an id-like 9007199254740993 would come back changed.
             expired_as_missing: Give OUTSIDE_MAX_AGE values as None, as
                 NOT_FOUND ones are (their status and event time columns, with
                 ``with_status``, still say what was found).
@@ -189,7 +193,7 @@ class FeatureStoreClient:
                     t.ToDatetime(tzinfo=UTC) if t.seconds or t.nanos else None
                     for t in column.event_times
                 ]
-        return pd.DataFrame(data)
+        return pd.DataFrame({name: _column(values) for name, values in data.items()})
 
     def get_historical_features(
         self,
@@ -389,3 +393,13 @@ def _pem(value: PEM | None) -> bytes | None:
     if value is None or isinstance(value, bytes):
         return value
     return Path(value).read_bytes()
+
+
+def _column(values: list[Any]) -> Any:
+    """``values`` as a frame column: integers with a gap as nullable ``Int64``
+    (pandas would make them float64, inexact past 2**53); the rest as pandas
+    infers them."""
+    present = [v for v in values if v is not None]
+    if len(present) < len(values) and present and all(type(v) is int for v in present):
+        return pd.array(values, dtype="Int64")
+    return values

@@ -36,7 +36,11 @@ def test_statuses_and_values(served_repo: ServedRepo) -> None:
     # Customer 3 has two rows; the latest (3 h old) wins. Expired values are still sent.
     assert frame["spend_1h"].tolist()[:3] == [10.0, 20.0, 31.0]
     assert frame["spend_1h"].isna().tolist()[3]
+    # An integer feature with a missing value stays integer (nullable Int64):
+    # as float64 an integer past 2**53 would come back changed.
+    assert frame["count_7d"].dtype == pd.Int64Dtype()
     assert frame["count_7d"].tolist()[:3] == [3, 3, 4]
+    assert frame["count_7d"].isna().tolist() == [False, False, False, True]
     # Event times are UTC instants, as timestamp values are.
     times = frame["spend_1h__event_time"].tolist()
     assert times[:3] == [NOW - timedelta(hours=1), NOW - timedelta(days=9),
