@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from featurestore.services.auth.api_keys import ApiKeyAuthenticator, add_key
+from featurestore.services.auth.api_keys import (
+    ApiKeyAuthenticator,
+    ApiKeyInfo,
+    add_key,
+    list_keys,
+    revoke_key,
+    rotate_key,
+)
 from featurestore.services.auth.audit import AuditLog
 from featurestore.services.auth.errors import (
     AuthConfigError,
     AuthenticationError,
     AuthError,
+    KeyNotFoundError,
     PermissionDeniedError,
 )
 from featurestore.services.auth.oidc import OidcAuthenticator
@@ -19,17 +27,22 @@ from featurestore.services.auth.principal import ANONYMOUS, Principal
 __all__ = [
     "ANONYMOUS",
     "ApiKeyAuthenticator",
+    "ApiKeyInfo",
     "AuditLog",
     "AuthConfigError",
     "AuthError",
     "AuthenticationError",
     "Authenticator",
     "Authorizer",
+    "KeyNotFoundError",
     "OidcAuthenticator",
     "PermissionDeniedError",
     "Principal",
     "add_key",
     "bearer_token",
+    "list_keys",
+    "revoke_key",
+    "rotate_key",
 ]
 
 

@@ -11,24 +11,29 @@ BLAKE2s digest) until the file changes, so the hot path hashes nothing.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import secrets
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from featurestore.services.auth._digest import token_digest
-from featurestore.services.auth.errors import AuthConfigError, AuthenticationError
+from featurestore.services.auth._key_file import (
+    KeyEntry,
+    check_name,
+    now_stamp,
+    read_entries,
+    update_entries,
+)
+from featurestore.services.auth.errors import (
+    AuthConfigError,
+    AuthenticationError,
+    KeyNotFoundError,
+)
 from featurestore.services.auth.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -42,13 +47,15 @@ _REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
-class KeyEntry:
-    """One line of the key file: the hash of a key and who it speaks for."""
+class ApiKeyInfo:
+    """What may be shown of a key: never its hash, never its secret."""
 
     id: str
-    hash: str
+    """The ``<id>`` of ``fsk_<id>_<secret>``."""
     principal: str
     roles: tuple[str, ...]
+    created: str | None
+    """When it was made (UTC, ``YYYY-MM-DDTHH:MM:SSZ``); None if not stored."""
 
 
 def new_key() -> tuple[str, str]:
@@ -73,75 +80,94 @@ def add_key(path: Path, principal: str, roles: list[str]) -> str:
         AuthConfigError: ``principal`` or a role is empty or padded with
             spaces, the file is not a key file, or it cannot be written.
     """
-    _check_name(principal, "principal")
+    check_name(principal, "principal")
     for role in roles:
-        _check_name(role, "role")
-    if path.exists():
-        _read_entries(path)  # refuse a file that is not a key file before
-        # anything is created beside it (the lock file stays once made)
+        check_name(role, "role")
     key, key_id = new_key()
-    entry = KeyEntry(key_id, hash_key(key), principal, tuple(roles))
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with _locked(path):
-            entries = _read_entries(path) if path.exists() else []
-            _write_private(path, _document([*entries, entry]))
-    except OSError as exc:
-        raise AuthConfigError(
-            f"cannot write the API key file {path}: {exc.strerror or exc}"
-        ) from exc
+    entry = KeyEntry(key_id, hash_key(key), principal, tuple(roles), now_stamp())
+    update_entries(path, lambda entries: [*entries, entry], create=True)
     return key
 
 
-def _check_name(value: str, what: str) -> None:
-    if not value or value != value.strip():
+def list_keys(path: Path) -> list[ApiKeyInfo]:
+    """The keys of the file at ``path``, in file order.
+
+    Raises:
+        AuthConfigError: the file is missing or not a key file.
+    """
+    return [_info(entry) for entry in read_entries(path)]
+
+
+def revoke_key(path: Path, key_id: str) -> ApiKeyInfo:
+    """Remove the key ``key_id`` from the file at ``path``; return what it was.
+
+    Servers reading the file refuse the key once they see the change (they
+    look at the file about once a second).
+
+    Raises:
+        KeyNotFoundError: no key has that id (the file is left as it was).
+        AuthConfigError: ``key_id`` is a whole key, or the file is missing,
+            not a key file, or cannot be written.
+    """
+    _check_key_id(key_id)
+    revoked: list[KeyEntry] = []
+
+    def without(entries: list[KeyEntry]) -> list[KeyEntry]:
+        revoked.extend(e for e in entries if e.id == key_id)
+        if not revoked:
+            raise KeyNotFoundError(key_id, str(path))
+        return [e for e in entries if e.id != key_id]
+
+    update_entries(path, without)
+    return _info(revoked[0])
+
+
+def rotate_key(path: Path, key_id: str) -> tuple[str, ApiKeyInfo]:
+    """Replace the key ``key_id`` with a new one for the same principal and roles.
+
+    The new key has a new id (an id names one secret, ever: a server log's
+    "unknown API key id" then tells a caller still on the old key from a
+    wrong secret), takes the old entry's place in the file, and the old key
+    stops working as a revoked one does.
+
+    Returns:
+        The new key (stored nowhere: show it once) and what the file holds of it.
+
+    Raises:
+        KeyNotFoundError: no key has that id (the file is left as it was).
+        AuthConfigError: ``key_id`` is a whole key, or the file is missing,
+            not a key file, or cannot be written.
+    """
+    _check_key_id(key_id)
+    key, new_id = new_key()
+    hashed = hash_key(key)  # ~30 ms: before the lock, not under it
+    made: list[KeyEntry] = []
+
+    def rotated(entries: list[KeyEntry]) -> list[KeyEntry]:
+        for n, old in enumerate(entries):
+            if old.id == key_id:
+                made.append(
+                    KeyEntry(new_id, hashed, old.principal, old.roles, now_stamp())
+                )
+                return [*entries[:n], made[0], *entries[n + 1 :]]
+        raise KeyNotFoundError(key_id, str(path))
+
+    update_entries(path, rotated)
+    return key, _info(made[0])
+
+
+def _check_key_id(key_id: str) -> None:
+    # A whole key given for its id would be echoed in "no key with id ...":
+    # refuse it without quoting it.
+    if key_id.startswith(f"{PREFIX}_"):
         raise AuthConfigError(
-            f"{what} {value!r} is empty or starts or ends with spaces"
+            f"a whole key was given where its id is wanted: the id is the part "
+            f"between '{PREFIX}_' and the next '_' (list-keys shows the ids)"
         )
 
 
-def _document(entries: list[KeyEntry]) -> dict[str, object]:
-    return {
-        "keys": [
-            {
-                "id": e.id,
-                "hash": e.hash,
-                "principal": e.principal,
-                "roles": list(e.roles),
-            }
-            for e in entries
-        ]
-    }
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path``'s sibling ``.<name>.lock``.
-
-    Adding a key reads, appends and rewrites the file: two writers at once
-    would each drop the other's key. The lock file stays (removing it would
-    let a waiting writer lock a file no one else sees).
-    """
-    lock = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(lock)  # releases the lock
-
-
-def _write_private(path: Path, document: object) -> None:
-    """Replace ``path`` atomically with ``document`` as YAML, mode 0600."""
-    handle, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(handle, "w") as out:  # mkstemp creates it 0600
-            yaml.safe_dump(document, out, sort_keys=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def _info(entry: KeyEntry) -> ApiKeyInfo:
+    return ApiKeyInfo(entry.id, entry.principal, entry.roles, entry.created)
 
 
 class ApiKeyAuthenticator:
@@ -236,7 +262,7 @@ class ApiKeyAuthenticator:
         if stamp == self._stamp:
             return
         try:
-            entries = {e.id: e for e in _read_entries(self.path)}
+            entries = {e.id: e for e in read_entries(self.path)}
         except AuthConfigError as exc:
             if starting:
                 raise
@@ -266,61 +292,3 @@ class ApiKeyAuthenticator:
                 "API key file %s is still gone: every key is refused until it is back",
                 self.path.name,
             )
-
-
-def _read_entries(path: Path) -> list[KeyEntry]:
-    """The entries of a key file, every field checked: a hand edit that
-    would be misread (roles a string, a principal a list, an id twice) is
-    refused rather than turned into other roles or another principal.
-
-    Raises:
-        AuthConfigError: not a valid key file (never quoting a line of it:
-            the line may hold a hash).
-    """
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        # from None: YAML's error quotes the line, a key's hash with it.
-        where = getattr(exc, "problem_mark", None)
-        at = f" (line {where.line + 1})" if where is not None else ""
-        raise _invalid(path, at) from None
-    if not isinstance(document, dict):
-        raise _invalid(path, ": not a mapping")
-    items = document.get("keys")
-    if not isinstance(items, list | None):
-        raise _invalid(path, ": keys is not a list")
-    entries, seen = [], set()
-    for n, item in enumerate(items or (), start=1):
-        entry = _entry(item)
-        if entry is None:
-            raise _invalid(
-                path,
-                f": entry {n} needs id, hash and principal as text and roles "
-                "as a list of text",
-            )
-        if entry.id in seen:
-            raise _invalid(path, f": id {entry.id!r} appears twice")
-        seen.add(entry.id)
-        entries.append(entry)
-    return entries
-
-
-def _entry(item: object) -> KeyEntry | None:
-    """``item`` as an entry; None when a field is missing or of another type."""
-    if not isinstance(item, dict):
-        return None
-    key_id, hashed, principal = (item.get(n) for n in ("id", "hash", "principal"))
-    roles = item.get("roles") or []
-    texts = isinstance(key_id, str) and isinstance(hashed, str)
-    if not (texts and isinstance(principal, str) and key_id and hashed and principal):
-        return None
-    if not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
-        return None
-    return KeyEntry(key_id, hashed, principal, tuple(roles))
-
-
-def _invalid(path: Path, why: str) -> AuthConfigError:
-    return AuthConfigError(
-        f"API key file {path.name} is not a valid key file{why} "
-        "(keys: [{id, hash, principal, roles}])"
-    )

@@ -44,3 +44,14 @@ class AuthConfigError(AuthError, ValueError):
     """The auth settings or a key file are unusable; the server does not start."""
 
     reason = "AUTH_CONFIG"
+
+
+class KeyNotFoundError(AuthError, LookupError):
+    """No API key with that id in the key file (revoke or rotate): nothing changed."""
+
+    reason = "KEY_NOT_FOUND"
+
+    def __init__(self, key_id: str, file: str) -> None:
+        super().__init__(
+            f"no API key with id {key_id!r} in {file}", key_id=key_id, file=file
+        )

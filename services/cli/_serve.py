@@ -1,4 +1,4 @@
-"""``featurestore serve`` (the server's own flags) and ``featurestore auth add-key``."""
+"""``featurestore serve`` (the server's own flags) and ``featurestore auth``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from featurestore.services.cli._common import USAGE
+from featurestore.services.cli._common import USAGE, json_option
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any, TypeVar
 
     from featurestore.services.server.settings import ServerSettings
+
+    _F = TypeVar("_F", bound=Callable[..., Any])
 
 _SERVE_HELP = """Run the gRPC server until SIGTERM/SIGINT (then drain and exit 0).
 
@@ -121,29 +124,76 @@ def _console_beside(
 
 @click.group("auth")
 def auth() -> None:
-    """Manage API keys."""
+    """Manage API keys (the file a server reads with --api-keys-file).
+
+    A key reads fsk_<id>_<secret>; revoke-key and rotate-key take its id,
+    as list-keys shows it. The file holds only argon2id hashes.
+    """
 
 
-@auth.command("add-key")
-@click.option(
-    "--file",
-    "key_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="the API key file (created when missing)",
-)
+def _key_file(help_text: str = "the API key file") -> Callable[[_F], _F]:
+    return click.option(
+        "--file",
+        "key_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        required=True,
+        help=help_text,
+    )
+
+
+def _auth_main(*argv: str) -> None:
+    # The commands are `python -m featurestore.services.auth`'s: one
+    # implementation of each, and of what they print (a new key, once).
+    from featurestore.services.auth.__main__ import main as auth_main
+
+    code = auth_main(list(argv))
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+@auth.command("add-key", short_help="Create a key for a principal, printed once.")
+@_key_file("the API key file (created when missing)")
 @click.option("--principal", required=True, help="who the key speaks for")
 @click.option("--role", "roles", multiple=True, help="a role (repeatable)")
 def add_key(key_file: Path, principal: str, roles: tuple[str, ...]) -> None:
     """Create a key for a principal; print it once (only its hash is stored)."""
-    from featurestore.services.auth.__main__ import main as auth_main
-
     argv = ["add-key", "--file", str(key_file), "--principal", principal]
     for role in roles:
         argv += ["--role", role]
-    code = auth_main(argv)
-    if code:
-        raise click.exceptions.Exit(code)
+    _auth_main(*argv)
+
+
+@auth.command("list-keys", short_help="List the keys: id, principal, roles, created.")
+@_key_file()
+@json_option
+def list_keys(key_file: Path, as_json: bool) -> None:
+    """Every key's id, principal, roles and creation time (never a hash)."""
+    _auth_main("list-keys", "--file", str(key_file), *(["--json"] if as_json else []))
+
+
+@auth.command(
+    "revoke-key", short_help="Remove a key; servers refuse it within a second."
+)
+@_key_file()
+@click.argument("key_id")
+def revoke_key(key_file: Path, key_id: str) -> None:
+    """Remove the key KEY_ID; running servers refuse it within about a second.
+
+    An unknown KEY_ID is an error (exit 2) and the file is left as it was.
+    """
+    _auth_main("revoke-key", "--file", str(key_file), key_id)
+
+
+@auth.command("rotate-key", short_help="Replace a key with a new one, printed once.")
+@_key_file()
+@click.argument("key_id")
+def rotate_key(key_file: Path, key_id: str) -> None:
+    """Replace the key KEY_ID with a new key (new id, same principal and roles).
+
+    The new key is printed once; running servers refuse the old one within
+    about a second.
+    """
+    _auth_main("rotate-key", "--file", str(key_file), key_id)
 
 
 COMMANDS = [serve, auth]

@@ -1,9 +1,10 @@
 """Every `featurestore` command in the README's code blocks, run as written.
 
-The security walk-through (a server with TLS and keys) is run by
-test_readme_security.py; this test runs every other block that calls the CLI,
-in README order, in a copy of the served repo (so `--repo` defaults to its
-feature_repo/ as in this checkout), and requires exit 0 from each.
+The security walk-through (a server with TLS and keys) and the key rotation
+block are run by test_readme_security.py; this test runs every other block that
+calls the CLI, in README order, in a copy of the served repo (so `--repo`
+defaults to its feature_repo/ as in this checkout), and requires exit 0 from
+each.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ SCRIPT = Path(sys.executable).parent / "featurestore"
 
 
 def _cli_blocks() -> list[str]:
-    """The bash blocks that call .venv/bin/featurestore, security block excluded."""
+    """The bash blocks that call .venv/bin/featurestore, the security blocks
+    (walk-through, key rotation: run by test_readme_security.py) excluded."""
     text = (REPO / "README.md").read_text()
     text = re.sub(
-        r"<!-- readme-security:begin -->.*?<!-- readme-security:end -->", "", text,
-        flags=re.S,
+        r"<!-- (readme-security|readme-key-rotation):begin -->.*?<!-- \1:end -->",
+        "", text, flags=re.S,
     )  # fmt: skip
     blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
     return [b for b in blocks if ".venv/bin/featurestore" in b]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.certs import issue_server_cert, make_ca
@@ -124,3 +125,36 @@ def test_readme_security_walkthrough(served_repo: ServedRepo, tmp_path: Path) ->
         ("scorer", "OK"),
     ]
     assert key.split("_", 2)[2] not in (tmp_path / "audit.jsonl").read_text()
+
+
+def test_readme_key_rotation(tmp_path: Path) -> None:
+    # The walkthrough's step 1, then the Rotating block as written, its two
+    # example ids standing for the ids of the keys it revokes and rotates.
+    from featurestore.services.auth import ApiKeyAuthenticator, AuthenticationError
+
+    make_key = _local(_commands(_block("readme-security"))[0], 0)
+    block = _block("readme-key-rotation")
+    revoked_id, rotated_id = re.findall(r"\b[0-9a-f]{12}\b", block)
+    script = "\n".join(_local(c, 0) for c in _commands(block))
+    script = script.replace(revoked_id, '"$(echo "$KEY" | cut -d_ -f2)"')
+    script = script.replace(rotated_id, '"$(echo "$NEXT" | cut -d_ -f2)"')
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail\n{make_key}\nFIRST=$KEY\n{script}\n"
+         'echo "$FIRST $NEXT $KEY"'],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    *listing, last = run.stdout.splitlines()
+    first, following, final = last.split()
+    assert listing[0].split() == ["ID", "PRINCIPAL", "ROLES", "CREATED"]
+    assert listing[1].split()[:3] == [first.split("_")[1], "scorer", "reader"]
+    keys = ApiKeyAuthenticator(tmp_path / "keys.yaml")
+    principal = keys.authenticate(final)
+    assert (principal.name, principal.roles) == ("scorer", {"reader"})
+    for gone in (first, following):
+        with pytest.raises(AuthenticationError):
+            keys.authenticate(gone)
+    assert len(yaml.safe_load((tmp_path / "keys.yaml").read_text())["keys"]) == 1
+    for key in (first, following, final):
+        assert key.split("_", 2)[2] not in run.stderr

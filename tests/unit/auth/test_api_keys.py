@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,12 @@ from featurestore.services.auth import (
     ApiKeyAuthenticator,
     AuthConfigError,
     AuthenticationError,
+    KeyNotFoundError,
     add_key,
     bearer_token,
+    list_keys,
+    revoke_key,
+    rotate_key,
 )
 
 
@@ -257,6 +262,7 @@ def test_a_rotation_keeping_size_and_mtime_is_read(tmp_path: Path) -> None:
         ("  principal: ops\n  roles: admin\n", "roles as a list of text"),
         ("  principal: [ops, x]\n  roles: [admin]\n", "principal as text"),
         ("  principal: 42\n", "principal as text"),
+        ("  principal: ops\n  created: [2026]\n", "created, when there, a time"),
     ],
 )
 def test_a_hand_edit_that_would_be_misread_is_refused(
@@ -296,3 +302,181 @@ def test_a_key_file_others_may_read_is_warned_about(
     path.chmod(0o644)
     ApiKeyAuthenticator(path)
     assert "keys.yaml is readable or writable by other users (mode 644)" in caplog.text
+
+
+# -- list, revoke, rotate -----------------------------------------------------
+
+
+def _id(key: str) -> str:
+    return key.split("_", 2)[1]
+
+
+def test_list_keys_shows_ids_principals_roles_and_times_in_file_order(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "keys.yaml"
+    alice = add_key(path, "alice", ["reader", "admin"])
+    bob = add_key(path, "bob", [])
+    listed = list_keys(path)
+    assert [(k.id, k.principal, k.roles) for k in listed] == [
+        (_id(alice), "alice", ("reader", "admin")),
+        (_id(bob), "bob", ()),
+    ]
+    for info in listed:
+        assert info.created is not None
+        created = datetime.strptime(info.created, "%Y-%m-%dT%H:%M:%SZ")
+        assert abs(created.replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(
+            minutes=5
+        )
+    assert "hash" not in repr(listed) and "argon2" not in repr(listed)
+
+
+def test_list_keys_of_an_older_file_has_no_created_and_of_no_file_is_an_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "keys.yaml"
+    add_key(path, "seed", [])
+    hashed = yaml.safe_load(path.read_text())["keys"][0]["hash"]
+    # A file from before created was stored, and an unquoted hand-written time.
+    path.write_text(
+        f"keys:\n- {{id: old1, hash: '{hashed}', principal: ops, roles: [admin]}}\n"
+        f"- {{id: old2, hash: '{hashed}', principal: ci,\n"
+        "   created: 2025-01-02T03:04:05Z}\n"
+    )
+    first, second = list_keys(path)
+    assert (first.id, first.roles, first.created) == ("old1", ("admin",), None)
+    assert second.created == "2025-01-02T03:04:05+00:00"
+    for empty in ("keys: []\n", ""):
+        (tmp_path / "empty.yaml").write_text(empty)
+        assert list_keys(tmp_path / "empty.yaml") == []
+    with pytest.raises(AuthConfigError, match="no API key file"):
+        list_keys(tmp_path / "missing.yaml")
+
+
+def test_revoke_key_removes_only_that_entry_and_the_key_stops_working(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "keys.yaml"
+    alice, bob = add_key(path, "alice", ["reader"]), add_key(path, "bob", ["admin"])
+    keys = ApiKeyAuthenticator(path, recheck_seconds=0)
+    assert keys.authenticate(alice).name == "alice"
+    gone = revoke_key(path, _id(alice))
+    assert (gone.id, gone.principal) == (_id(alice), "alice")
+    assert [k.principal for k in list_keys(path)] == ["bob"]
+    with pytest.raises(AuthenticationError):
+        keys.authenticate(alice)  # remembered before: forgotten on the change
+    assert keys.authenticate(bob).roles == {"admin"}
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_revoking_or_rotating_an_unknown_id_names_it_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "keys.yaml"
+    add_key(path, "alice", ["reader"])
+    before, inode = path.read_text(), path.stat().st_ino
+    for change in (revoke_key, rotate_key):
+        with pytest.raises(KeyNotFoundError) as caught:
+            change(path, "0123456789ab")
+        assert caught.value.reason == "KEY_NOT_FOUND"
+        assert caught.value.metadata["key_id"] == "0123456789ab"
+        assert "'0123456789ab'" in str(caught.value)
+    assert path.read_text() == before and path.stat().st_ino == inode
+    assert isinstance(caught.value, LookupError)
+
+
+def test_a_whole_key_given_as_the_id_is_refused_without_being_quoted(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "keys.yaml"
+    key = add_key(path, "alice", ["reader"])
+    before = path.read_text()
+    for change in (revoke_key, rotate_key):
+        with pytest.raises(AuthConfigError) as caught:
+            change(path, key)
+        assert key.split("_", 2)[2] not in str(caught.value)
+    assert path.read_text() == before
+
+
+def test_revoke_or_rotate_on_a_missing_or_broken_file_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "sub" / "keys.yaml"
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("- just\n- a list\n")
+    for change in (revoke_key, rotate_key):
+        with pytest.raises(AuthConfigError, match="no API key file"):
+            change(missing, "0123456789ab")
+        with pytest.raises(AuthConfigError, match="not a valid key file"):
+            change(broken, "0123456789ab")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.yaml"]
+    assert broken.read_text() == "- just\n- a list\n"
+
+
+def test_rotate_key_gives_a_new_key_in_the_old_ones_place_with_its_roles(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "keys.yaml"
+    first = add_key(path, "first", [])
+    old = add_key(path, "svc", ["reader", "trainer"])
+    last = add_key(path, "last", [])
+    keys = ApiKeyAuthenticator(path, recheck_seconds=0)
+    assert keys.authenticate(old).name == "svc"
+    new, info = rotate_key(path, _id(old))
+    assert new.startswith("fsk_") and _id(new) == info.id != _id(old)
+    assert (info.principal, info.roles) == ("svc", ("reader", "trainer"))
+    assert [k.id for k in list_keys(path)] == [_id(first), info.id, _id(last)]
+    assert new.split("_", 2)[2] not in path.read_text()
+    principal = keys.authenticate(new)
+    assert (principal.name, principal.roles) == ("svc", {"reader", "trainer"})
+    with pytest.raises(AuthenticationError):
+        keys.authenticate(old)
+    assert keys.authenticate(first).name == "first"
+    with pytest.raises(KeyNotFoundError):  # the old id is gone for good
+        rotate_key(path, _id(old))
+
+
+def test_revocations_and_additions_at_once_lose_nothing(tmp_path: Path) -> None:
+    # Every change goes through the one locked read-change-replace: a revoke
+    # racing an add must neither drop the new key nor bring the revoked back.
+    from concurrent.futures import ProcessPoolExecutor
+
+    path = tmp_path / "keys.yaml"
+    doomed = [add_key(path, f"old{i}", []) for i in range(6)]
+    principals = [f"new{i}" for i in range(6)]
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        revoking = pool.map(_revoke_one, [str(path)] * 6, [_id(k) for k in doomed])
+        adding = pool.map(_add_one, [str(path)] * 6, principals)
+        revoked, added = list(revoking), list(adding)
+    assert revoked == [f"old{i}" for i in range(6)]
+    assert sorted(k.principal for k in list_keys(path)) == principals
+    keys = ApiKeyAuthenticator(path)
+    assert [keys.authenticate(k).name for k in added] == principals
+
+
+def _revoke_one(path: str, key_id: str) -> str:
+    return revoke_key(Path(path), key_id).principal
+
+
+@pytest.mark.parametrize("command", ["revoke-key", "rotate-key", "list-keys"])
+def test_key_commands_never_print_a_hash_or_an_old_key(
+    tmp_path: Path, command: str
+) -> None:
+    path = tmp_path / "keys.yaml"
+    key = add_key(path, "svc", ["reader"])
+    hashes = [e["hash"] for e in yaml.safe_load(path.read_text())["keys"]]
+    argv = [command, "--file", str(path)]
+    argv += [] if command == "list-keys" else [_id(key)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "featurestore.services.auth", *argv],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    printed = proc.stdout + proc.stderr
+    assert key.split("_", 2)[2] not in printed
+    assert all(h not in printed and h.split("$")[-1] not in printed for h in hashes)
+    if command == "rotate-key":
+        (new,) = proc.stdout.split()
+        assert ApiKeyAuthenticator(path).authenticate(new).name == "svc"
+        assert new not in proc.stderr
+    else:
+        assert "fsk_" not in proc.stdout

@@ -48,6 +48,7 @@ def test_help_lists_every_command_and_the_exit_codes() -> None:
     [
         ["version"], ["run"], ["contracts"], ["contracts", "validate"],
         ["lineage"], ["materialize"], ["training-set"], ["auth", "add-key"],
+        ["auth", "list-keys"], ["auth", "revoke-key"], ["auth", "rotate-key"],
         ["init"],
     ],
 )  # fmt: skip
@@ -432,6 +433,69 @@ def test_auth_add_key(tmp_path: Path) -> None:
     key = out.splitlines()[0]
     assert key.startswith("fsk_") and key not in keys.read_text()
     assert "scorer" in keys.read_text()
+
+
+def test_auth_help_lists_the_key_commands() -> None:
+    code, out = _invoke("auth", "--help")
+    assert code == 0
+    for command in ("add-key", "list-keys", "revoke-key", "rotate-key"):
+        assert f"  {command} " in out
+
+
+def _new_key(keys: Path, principal: str, *roles: str) -> str:
+    argv = ["auth", "add-key", "--file", str(keys), "--principal", principal]
+    code, out = _invoke(*argv, *(arg for role in roles for arg in ("--role", role)))
+    assert code == 0
+    return out.splitlines()[0]
+
+
+def test_auth_list_keys_as_a_table_and_as_json(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.yaml"
+    scorer = _new_key(keys, "scorer", "reader", "admin")
+    batch = _new_key(keys, "batch", "trainer")
+    code, out = _invoke("auth", "list-keys", "--file", str(keys))
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == ["ID", "PRINCIPAL", "ROLES", "CREATED"]
+    assert [row.split()[:3] for row in rows] == [
+        [scorer.split("_")[1], "scorer", "reader,admin"],
+        [batch.split("_")[1], "batch", "trainer"],
+    ]
+    code, out = _invoke("auth", "list-keys", "--file", str(keys), "--json")
+    assert code == 0
+    listed = json.loads(out)
+    assert [sorted(k) for k in listed] == [["created", "id", "principal", "roles"]] * 2
+    assert listed[0]["roles"] == ["reader", "admin"] and listed[1]["id"] in batch
+    assert "argon2" not in out and "fsk_" not in out
+
+
+def test_auth_list_keys_of_an_empty_file_says_so(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys: []\n")
+    result = CliRunner().invoke(cli, ["auth", "list-keys", "--file", str(keys)])
+    assert result.exit_code == 0
+    assert result.stdout == "" and "no API keys in" in result.stderr
+    result = CliRunner().invoke(
+        cli, ["auth", "list-keys", "--file", str(keys), "--json"]
+    )
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+def test_auth_revoke_and_rotate_keys(tmp_path: Path) -> None:
+    from featurestore.services.auth import ApiKeyAuthenticator, AuthenticationError
+
+    keys = tmp_path / "keys.yaml"
+    gone, kept = _new_key(keys, "gone", "reader"), _new_key(keys, "kept", "trainer")
+    code, out = _invoke("auth", "revoke-key", "--file", str(keys), gone.split("_")[1])
+    assert code == 0 and "fsk_" not in out
+    code, out = _invoke("auth", "rotate-key", "--file", str(keys), kept.split("_")[1])
+    assert code == 0
+    new = out.splitlines()[0]
+    authenticator = ApiKeyAuthenticator(keys)
+    assert authenticator.authenticate(new).roles == {"trainer"}
+    for old in (gone, kept):
+        with pytest.raises(AuthenticationError):
+            authenticator.authenticate(old)
 
 
 def test_init_scaffolds_a_project(tmp_path: Path) -> None:

@@ -523,6 +523,40 @@ def test_add_key_creates_the_folder_and_refuses_bad_input(
     _one_line(err, "AUTH_CONFIG")
 
 
+@pytest.mark.parametrize("command", ["revoke-key", "rotate-key"])
+def test_an_unknown_key_id_is_usage_naming_it_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    keys = tmp_path / "keys.yaml"
+    code, key, _ = _run(capsys, "auth", "add-key", "--file", str(keys),
+                        "--principal", "scorer")  # fmt: skip
+    before = keys.read_text()
+    code, out, err = _run(capsys, "auth", command, "--file", str(keys), "feedc0ffee00")
+    assert code == 2 and out == ""
+    _one_line(err, "KEY_NOT_FOUND")
+    assert "'feedc0ffee00'" in err
+    assert keys.read_text() == before
+    # The whole key where its id belongs: refused, and not echoed.
+    code, out, err = _run(capsys, "auth", command, "--file", str(keys), key.strip())
+    assert code == 2 and out == ""
+    _one_line(err, "AUTH_CONFIG")
+    assert key.strip().split("_", 2)[2] not in err
+    assert keys.read_text() == before
+
+
+@pytest.mark.parametrize("command", ["list-keys", "revoke-key", "rotate-key"])
+def test_key_commands_on_a_missing_file_are_usage_and_create_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    keys = tmp_path / "keys" / "k.yaml"
+    argv = ["auth", command, "--file", str(keys)]
+    code, out, err = _run(capsys, *argv, *([] if command == "list-keys" else ["ab"]))
+    assert code == 2 and out == ""
+    _one_line(err, "AUTH_CONFIG")
+    assert "no API key file" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- init, monitor, training-set -------------------------------------------------
 
 
