@@ -132,17 +132,30 @@ def _exit(code: int) -> None:
 @_where_options
 @json_option
 def list_command(as_json: bool) -> None:
-    """The latest version of every contract."""
+    """The latest version of every contract; exit 1 when one cannot be read
+    (the others are listed, then a warning per unreadable one)."""
     registry = _registry()
-    if as_json:
-        _guarded(registry.require_root)  # a typo in the root is no empty list
-        found = _guarded(registry.list)
-        echo_json([{"name": c.name, "version": c.version, "owner": c.owner}
-                   for c in found])  # fmt: skip
-        if not found:
-            click.echo(registry.why_empty(), err=True)
+    if not as_json:
+        _exit(_guarded(lambda: contracts_cli._list(registry, stdout())))
         return
-    _exit(_guarded(lambda: contracts_cli._list(registry, stdout())))
+    _guarded(registry.require_root)  # a typo in the root is no empty list
+    found, unreadable = _guarded(registry.list_readable)
+    echo_json(
+        {
+            "contracts": [
+                {"name": c.name, "version": c.version, "owner": c.owner} for c in found
+            ],
+            "unreachable": [
+                {"name": name, "reason": exc.reason.value, "message": str(exc)}
+                for name, exc in unreadable.items()
+            ],
+        }
+    )
+    for line in contracts_cli.unreadable_lines(unreadable):
+        click.echo(line, err=True)
+    if not found and not unreadable:
+        click.echo(registry.why_empty(), err=True)
+    _exit(FAILED if unreadable else 0)
 
 
 @contracts.command("show")

@@ -78,13 +78,26 @@ def _check_feast(registry: ContractRegistry, repo: Path, out: TextIO) -> int:
 
 
 def _list(registry: ContractRegistry, out: TextIO) -> int:
+    # One malformed file hides only its own contract: the others are listed, a
+    # warning per unreadable one follows on stderr (stdout stays one line per
+    # contract), and the exit is 1 so a script or CI job notices the gap.
     registry.require_root()  # a typo in the root is no empty list
-    found = registry.list()
+    found, unreadable = registry.list_readable()
     for contract in found:
         out.write(f"{contract.name}\t{contract.version}\t{contract.owner}\n")
-    if not found:
+    for line in unreadable_lines(unreadable):
+        print(line, file=sys.stderr)
+    if not found and not unreadable:
         print(registry.why_empty(), file=sys.stderr)
-    return 0
+    return 1 if unreadable else 0
+
+
+def unreadable_lines(unreadable: dict[str, ContractError]) -> list[str]:
+    """One warning per contract `list` cannot read: its name, reason and why."""
+    return [
+        f"warning: {name} not listed: {exc.reason.value}: {exc}"
+        for name, exc in unreadable.items()
+    ]
 
 
 def _diff(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 from pathlib import Path
 
 from featurestore.services.contracts._semver import Version
 from featurestore.services.contracts.errors import (
+    ContractError,
     ContractErrorReason,
     ContractFormatError,
     ContractNameError,
@@ -86,10 +88,13 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         source = f"{path.parent.name}/{path.name}"
+        # An OSError's str() holds the absolute path, which the server must not
+        # send to clients (the status carries the metadata): its strerror only.
+        detail = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise ContractFormatError(
             f"{source}: cannot read: {exc.__class__.__name__}",
             reason=ContractErrorReason.INVALID_YAML,
-            metadata={"file": source, "detail": str(exc)},
+            metadata={"file": source, "detail": str(detail or "")},
         ) from exc
 
 
@@ -204,8 +209,35 @@ class ContractRegistry:
         return _read(self.path(name, version))
 
     def list(self) -> list[Contract]:
-        """Return the latest version of every contract, sorted by name."""
+        """Return the latest version of every contract, sorted by name.
+
+        Raises:
+            ContractFormatError: A contract's latest version is malformed.
+            ContractNameError: A contract folder's name is not a safe name.
+        """
         return [self.get(name) for name in self.names()]
+
+    def list_readable(
+        self,
+    ) -> tuple[builtins.list[Contract], dict[str, ContractError]]:
+        """Return what `list` returns for every contract that can be read, and
+        the error of each that cannot, by name (AIP-217's unreachable): one
+        malformed file hides only its own contract.
+
+        Returns:
+            The readable contracts sorted by name, and the others' errors
+            (`ContractFormatError` or `ContractNameError`) sorted by name.
+        """
+        found: builtins.list[Contract] = []
+        unreadable: dict[str, ContractError] = {}
+        for name in self.names():
+            try:
+                found.append(self.get(name))
+            except ContractNotFoundError:
+                continue  # removed since names() saw it: not there, not broken
+            except ContractError as exc:
+                unreadable[name] = exc
+        return found, unreadable
 
     def previous(self, contract: Contract) -> Contract | None:
         """Return the version just before `contract`'s, or None if it is the first."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 import pyarrow as pa
 
@@ -13,11 +15,17 @@ from featurestore.services.contracts import (
     table_reasons,
 )
 from featurestore.services.contracts.compat import check_version_bump, compare
+from featurestore.services.contracts.errors import (
+    ContractError,
+    ContractNotFoundError,
+)
 from featurestore.services.server.arrow_ipc import read_ipc
 from featurestore.services.server.errors import RequestError
 from featurestore.services.server.paging import page
 from featurestore.v1 import contract_service_pb2 as pb
 from featurestore.v1 import contract_service_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
 
 
 class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
@@ -41,13 +49,33 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
     def ListContracts(
         self, request: pb.ListContractsRequest, context: grpc.ServicerContext
     ) -> pb.ListContractsResponse:
-        """Latest version of each contract, by name."""
+        """Latest version of each contract, by name; with return_partial_success,
+        the names of those that cannot be read in ``unreachable`` (AIP-217)."""
         names = self.registry.names()
         chosen, token = page(names, request.page_size, request.page_token)
-        return pb.ListContractsResponse(
-            contracts=[self._message(name, None) for name in chosen],
-            next_page_token=token,
-        )
+        if not request.return_partial_success:
+            # As before the field: the first unreadable contract fails the call.
+            return pb.ListContractsResponse(
+                contracts=[self._message(name, None) for name in chosen],
+                next_page_token=token,
+            )
+        response = pb.ListContractsResponse(next_page_token=token)
+        for name in chosen:
+            try:
+                response.contracts.append(self._message(name, None))
+            except ContractNotFoundError:
+                continue  # removed since names() saw it: not there, not broken
+            except ContractError as exc:
+                # The client gets the name only (GetContract tells why); the
+                # log gets the reason and the file relative to the root.
+                log.warning(
+                    "ListContracts: contract %r unreachable: %s: %s",
+                    name,
+                    exc.reason.value,
+                    exc,
+                )
+                response.unreachable.append(_printable(name))
+        return response
 
     def GetContract(
         self, request: pb.GetContractRequest, context: grpc.ServicerContext
@@ -115,6 +143,12 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
             version_bump_ok=not problems,
             problems=[str(p) for p in problems],
         )
+
+
+def _printable(name: str) -> str:
+    # A folder name that is not UTF-8 (surrogate-escaped by os.listdir) cannot
+    # go into a proto string as it is.
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _fill_monitoring(message: pb.Contract, contract: Contract) -> None:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&featurestore/v1/contract_service.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1egoogle/protobuf/duration.proto\"\xbe\x01\n\x08\x43ontract\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0c\n\x04yaml\x18\x05 \x01(\t\x12\x34\n\rfreshness_sla\x18\x06 \x01(\x0b\x32\x1d.featurestore.v1.FreshnessSla\x12+\n\x05\x64rift\x18\x07 \x01(\x0b\x32\x1c.featurestore.v1.DriftPolicy\"\x83\x01\n\x0c\x46reshnessSla\x12*\n\x07max_age\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x19\n\x11\x65vent_time_column\x18\x02 \x01(\t\x12,\n\tfrequency\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x86\x01\n\x0b\x44riftPolicy\x12\x1a\n\x10\x62\x61seline_version\x18\x01 \x01(\x03H\x00\x12\x1f\n\x15\x62\x61seline_training_set\x18\x02 \x01(\tH\x00\x12.\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\x1d.featurestore.v1.DriftSettingB\n\n\x08\x62\x61seline\"\x98\x01\n\x0c\x44riftSetting\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06metric\x18\x03 \x01(\t\x12\x0c\n\x04warn\x18\x04 \x01(\x01\x12\x0c\n\x04\x66\x61il\x18\x05 \x01(\x01\x12\x0c\n\x04\x62ins\x18\x06 \x01(\x05\x12\r\n\x05top_k\x18\x07 \x01(\x05\x12\x10\n\x08on_drift\x18\x08 \x01(\t\x12\x0f\n\x07\x65nabled\x18\t \x01(\x08\"=\n\x14ListContractsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x15ListContractsResponse\x12,\n\tcontracts\x18\x01 \x03(\x0b\x32\x19.featurestore.v1.Contract\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"3\n\x12GetContractRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"B\n\x13GetContractResponse\x12+\n\x08\x63ontract\x18\x01 \x01(\x0b\x32\x19.featurestore.v1.Contract\"K\n\x13ValidateRowsRequest\x12\x10\n\x08\x63ontract\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tarrow_ipc\x18\x03 \x01(\x0c\"*\n\tRowReason\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\r\n\x05\x63heck\x18\x02 \x01(\t\"V\n\nRowVerdict\x12\x0b\n\x03row\x18\x01 \x01(\x03\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12+\n\x07reasons\x18\x03 \x03(\x0b\x32\x1a.featurestore.v1.RowReason\"\x8f\x02\n\x14ValidateRowsResponse\x12-\n\x08verdicts\x18\x01 \x03(\x0b\x32\x1b.featurestore.v1.RowVerdict\x12\x0c\n\x04rows\x18\x02 \x01(\x03\x12\x13\n\x0b\x66\x61iled_rows\x18\x03 \x01(\x03\x12W\n\x12\x66\x61ilures_by_reason\x18\x04 \x03(\x0b\x32;.featurestore.v1.ValidateRowsResponse.FailuresByReasonEntry\x12\x13\n\x0bpublishable\x18\x05 \x01(\x08\x1a\x37\n\x15\x46\x61iluresByReasonEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"S\n\x19\x43heckCompatibilityRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bold_version\x18\x02 \x01(\t\x12\x13\n\x0bnew_version\x18\x03 \x01(\t\"P\n\x0e\x43ontractChange\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x10\n\x08\x62reaking\x18\x02 \x01(\x08\x12\x0e\n\x06\x63olumn\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"y\n\x1a\x43heckCompatibilityResponse\x12\x30\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x1f.featurestore.v1.ContractChange\x12\x17\n\x0fversion_bump_ok\x18\x02 \x01(\x08\x12\x10\n\x08problems\x18\x03 \x03(\t2\x97\x03\n\x0f\x43ontractService\x12^\n\rListContracts\x12%.featurestore.v1.ListContractsRequest\x1a&.featurestore.v1.ListContractsResponse\x12X\n\x0bGetContract\x12#.featurestore.v1.GetContractRequest\x1a$.featurestore.v1.GetContractResponse\x12[\n\x0cValidateRows\x12$.featurestore.v1.ValidateRowsRequest\x1a%.featurestore.v1.ValidateRowsResponse\x12m\n\x12\x43heckCompatibility\x12*.featurestore.v1.CheckCompatibilityRequest\x1a+.featurestore.v1.CheckCompatibilityResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&featurestore/v1/contract_service.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1egoogle/protobuf/duration.proto\"\xbe\x01\n\x08\x43ontract\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0c\n\x04yaml\x18\x05 \x01(\t\x12\x34\n\rfreshness_sla\x18\x06 \x01(\x0b\x32\x1d.featurestore.v1.FreshnessSla\x12+\n\x05\x64rift\x18\x07 \x01(\x0b\x32\x1c.featurestore.v1.DriftPolicy\"\x83\x01\n\x0c\x46reshnessSla\x12*\n\x07max_age\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x19\n\x11\x65vent_time_column\x18\x02 \x01(\t\x12,\n\tfrequency\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x86\x01\n\x0b\x44riftPolicy\x12\x1a\n\x10\x62\x61seline_version\x18\x01 \x01(\x03H\x00\x12\x1f\n\x15\x62\x61seline_training_set\x18\x02 \x01(\tH\x00\x12.\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\x1d.featurestore.v1.DriftSettingB\n\n\x08\x62\x61seline\"\x98\x01\n\x0c\x44riftSetting\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06metric\x18\x03 \x01(\t\x12\x0c\n\x04warn\x18\x04 \x01(\x01\x12\x0c\n\x04\x66\x61il\x18\x05 \x01(\x01\x12\x0c\n\x04\x62ins\x18\x06 \x01(\x05\x12\r\n\x05top_k\x18\x07 \x01(\x05\x12\x10\n\x08on_drift\x18\x08 \x01(\t\x12\x0f\n\x07\x65nabled\x18\t \x01(\x08\"]\n\x14ListContractsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x1e\n\x16return_partial_success\x18\x03 \x01(\x08\"s\n\x15ListContractsResponse\x12,\n\tcontracts\x18\x01 \x03(\x0b\x32\x19.featurestore.v1.Contract\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x13\n\x0bunreachable\x18\x03 \x03(\t\"3\n\x12GetContractRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"B\n\x13GetContractResponse\x12+\n\x08\x63ontract\x18\x01 \x01(\x0b\x32\x19.featurestore.v1.Contract\"K\n\x13ValidateRowsRequest\x12\x10\n\x08\x63ontract\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tarrow_ipc\x18\x03 \x01(\x0c\"*\n\tRowReason\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\r\n\x05\x63heck\x18\x02 \x01(\t\"V\n\nRowVerdict\x12\x0b\n\x03row\x18\x01 \x01(\x03\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12+\n\x07reasons\x18\x03 \x03(\x0b\x32\x1a.featurestore.v1.RowReason\"\x8f\x02\n\x14ValidateRowsResponse\x12-\n\x08verdicts\x18\x01 \x03(\x0b\x32\x1b.featurestore.v1.RowVerdict\x12\x0c\n\x04rows\x18\x02 \x01(\x03\x12\x13\n\x0b\x66\x61iled_rows\x18\x03 \x01(\x03\x12W\n\x12\x66\x61ilures_by_reason\x18\x04 \x03(\x0b\x32;.featurestore.v1.ValidateRowsResponse.FailuresByReasonEntry\x12\x13\n\x0bpublishable\x18\x05 \x01(\x08\x1a\x37\n\x15\x46\x61iluresByReasonEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"S\n\x19\x43heckCompatibilityRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bold_version\x18\x02 \x01(\t\x12\x13\n\x0bnew_version\x18\x03 \x01(\t\"P\n\x0e\x43ontractChange\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x10\n\x08\x62reaking\x18\x02 \x01(\x08\x12\x0e\n\x06\x63olumn\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"y\n\x1a\x43heckCompatibilityResponse\x12\x30\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x1f.featurestore.v1.ContractChange\x12\x17\n\x0fversion_bump_ok\x18\x02 \x01(\x08\x12\x10\n\x08problems\x18\x03 \x03(\t2\x97\x03\n\x0f\x43ontractService\x12^\n\rListContracts\x12%.featurestore.v1.ListContractsRequest\x1a&.featurestore.v1.ListContractsResponse\x12X\n\x0bGetContract\x12#.featurestore.v1.GetContractRequest\x1a$.featurestore.v1.GetContractResponse\x12[\n\x0cValidateRows\x12$.featurestore.v1.ValidateRowsRequest\x1a%.featurestore.v1.ValidateRowsResponse\x12m\n\x12\x43heckCompatibility\x12*.featurestore.v1.CheckCompatibilityRequest\x1a+.featurestore.v1.CheckCompatibilityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,29 +43,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DRIFTSETTING']._serialized_start=556
   _globals['_DRIFTSETTING']._serialized_end=708
   _globals['_LISTCONTRACTSREQUEST']._serialized_start=710
-  _globals['_LISTCONTRACTSREQUEST']._serialized_end=771
-  _globals['_LISTCONTRACTSRESPONSE']._serialized_start=773
-  _globals['_LISTCONTRACTSRESPONSE']._serialized_end=867
-  _globals['_GETCONTRACTREQUEST']._serialized_start=869
-  _globals['_GETCONTRACTREQUEST']._serialized_end=920
-  _globals['_GETCONTRACTRESPONSE']._serialized_start=922
-  _globals['_GETCONTRACTRESPONSE']._serialized_end=988
-  _globals['_VALIDATEROWSREQUEST']._serialized_start=990
-  _globals['_VALIDATEROWSREQUEST']._serialized_end=1065
-  _globals['_ROWREASON']._serialized_start=1067
-  _globals['_ROWREASON']._serialized_end=1109
-  _globals['_ROWVERDICT']._serialized_start=1111
-  _globals['_ROWVERDICT']._serialized_end=1197
-  _globals['_VALIDATEROWSRESPONSE']._serialized_start=1200
-  _globals['_VALIDATEROWSRESPONSE']._serialized_end=1471
-  _globals['_VALIDATEROWSRESPONSE_FAILURESBYREASONENTRY']._serialized_start=1416
-  _globals['_VALIDATEROWSRESPONSE_FAILURESBYREASONENTRY']._serialized_end=1471
-  _globals['_CHECKCOMPATIBILITYREQUEST']._serialized_start=1473
-  _globals['_CHECKCOMPATIBILITYREQUEST']._serialized_end=1556
-  _globals['_CONTRACTCHANGE']._serialized_start=1558
-  _globals['_CONTRACTCHANGE']._serialized_end=1638
-  _globals['_CHECKCOMPATIBILITYRESPONSE']._serialized_start=1640
-  _globals['_CHECKCOMPATIBILITYRESPONSE']._serialized_end=1761
-  _globals['_CONTRACTSERVICE']._serialized_start=1764
-  _globals['_CONTRACTSERVICE']._serialized_end=2171
+  _globals['_LISTCONTRACTSREQUEST']._serialized_end=803
+  _globals['_LISTCONTRACTSRESPONSE']._serialized_start=805
+  _globals['_LISTCONTRACTSRESPONSE']._serialized_end=920
+  _globals['_GETCONTRACTREQUEST']._serialized_start=922
+  _globals['_GETCONTRACTREQUEST']._serialized_end=973
+  _globals['_GETCONTRACTRESPONSE']._serialized_start=975
+  _globals['_GETCONTRACTRESPONSE']._serialized_end=1041
+  _globals['_VALIDATEROWSREQUEST']._serialized_start=1043
+  _globals['_VALIDATEROWSREQUEST']._serialized_end=1118
+  _globals['_ROWREASON']._serialized_start=1120
+  _globals['_ROWREASON']._serialized_end=1162
+  _globals['_ROWVERDICT']._serialized_start=1164
+  _globals['_ROWVERDICT']._serialized_end=1250
+  _globals['_VALIDATEROWSRESPONSE']._serialized_start=1253
+  _globals['_VALIDATEROWSRESPONSE']._serialized_end=1524
+  _globals['_VALIDATEROWSRESPONSE_FAILURESBYREASONENTRY']._serialized_start=1469
+  _globals['_VALIDATEROWSRESPONSE_FAILURESBYREASONENTRY']._serialized_end=1524
+  _globals['_CHECKCOMPATIBILITYREQUEST']._serialized_start=1526
+  _globals['_CHECKCOMPATIBILITYREQUEST']._serialized_end=1609
+  _globals['_CONTRACTCHANGE']._serialized_start=1611
+  _globals['_CONTRACTCHANGE']._serialized_end=1691
+  _globals['_CHECKCOMPATIBILITYRESPONSE']._serialized_start=1693
+  _globals['_CHECKCOMPATIBILITYRESPONSE']._serialized_end=1814
+  _globals['_CONTRACTSERVICE']._serialized_start=1817
+  _globals['_CONTRACTSERVICE']._serialized_end=2224
 # @@protoc_insertion_point(module_scope)

@@ -70,20 +70,24 @@ class DriftSetting(_message.Message):
     def __init__(self, column: _Optional[str] = ..., kind: _Optional[str] = ..., metric: _Optional[str] = ..., warn: _Optional[float] = ..., fail: _Optional[float] = ..., bins: _Optional[int] = ..., top_k: _Optional[int] = ..., on_drift: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
 
 class ListContractsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "return_partial_success")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    RETURN_PARTIAL_SUCCESS_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    return_partial_success: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., return_partial_success: _Optional[bool] = ...) -> None: ...
 
 class ListContractsResponse(_message.Message):
-    __slots__ = ("contracts", "next_page_token")
+    __slots__ = ("contracts", "next_page_token", "unreachable")
     CONTRACTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    UNREACHABLE_FIELD_NUMBER: _ClassVar[int]
     contracts: _containers.RepeatedCompositeFieldContainer[Contract]
     next_page_token: str
-    def __init__(self, contracts: _Optional[_Iterable[_Union[Contract, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    unreachable: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, contracts: _Optional[_Iterable[_Union[Contract, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., unreachable: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetContractRequest(_message.Message):
     __slots__ = ("name", "version")

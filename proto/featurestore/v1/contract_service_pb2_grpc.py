@@ -71,7 +71,9 @@ class ContractServiceServicer:
 
     def ListContracts(self, request, context):
         """Latest version of every contract, paged.
-        Errors: INVALID_ARGUMENT (bad page token or negative page size).
+        Errors: INVALID_ARGUMENT (bad page token or negative page size; also,
+        unless return_partial_success is set, a contract on the page whose latest
+        version cannot be read or parsed, as GetContract answers for it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

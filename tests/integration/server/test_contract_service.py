@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -202,3 +205,135 @@ def test_validate_rows_is_not_publishable_below_min_rows(
         assert (reply.rows, reply.failed_rows) == (3, 0)
         publishable[min_rows] = reply.publishable
     assert publishable == {3: True, 4: False}
+
+
+# -- one unreadable contract hides only itself (AIP-217 unreachable) ------------
+
+BROKEN = ["broken_yaml", "typo_table", "unreadable"]
+"""The partly broken folder's contracts that cannot be read, by name."""
+
+
+@pytest.fixture(scope="module")
+def partly_broken(
+    served_repo: ServedRepo, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[pb_grpc.ContractServiceStub, Path]]:
+    """A server over the repo's two contracts plus three that cannot be read:
+    a YAML syntax error, a typo in a field name, a folder where the file goes."""
+    from featurestore.services.server.app import create_server
+    from featurestore.services.server.settings import ServerSettings
+
+    contracts = tmp_path_factory.mktemp("partly_broken") / "contracts"
+    shutil.copytree(REPO / "feature_repo" / "contracts", contracts)
+    (contracts / "broken_yaml").mkdir()
+    (contracts / "broken_yaml" / "1.0.0.yaml").write_text(
+        "name: broken_yaml\nversion: [1.0.0\n"
+    )
+    good = (contracts / "merchant_risk" / "1.0.0.yaml").read_text()
+    (contracts / "typo_table").mkdir()
+    (contracts / "typo_table" / "1.0.0.yaml").write_text(
+        good.replace("merchant_risk", "typo_table").replace("owner:", "ownr:", 1)
+    )
+    (contracts / "unreadable" / "1.0.0.yaml").mkdir(parents=True)
+    settings = ServerSettings(
+        repo_path=served_repo.repo, contracts_dir=contracts, data_dir=served_repo.data
+    )
+    server = create_server(settings, "127.0.0.1:0")
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        yield pb_grpc.ContractServiceStub(channel), contracts
+    finally:
+        channel.close()
+        server.stop(0)
+
+
+def test_list_with_partial_success_names_the_unreadable_contracts(
+    partly_broken: tuple[pb_grpc.ContractServiceStub, Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # One malformed file failed ListContracts for every contract.
+    stub, contracts = partly_broken
+    with caplog.at_level(logging.WARNING):
+        listed = stub.ListContracts(
+            pb.ListContractsRequest(return_partial_success=True), timeout=10
+        )
+    assert [c.name for c in listed.contracts] == ["customer_spend", "merchant_risk"]
+    assert list(listed.unreachable) == BROKEN
+    assert listed.next_page_token == ""
+    assert str(contracts).encode() not in listed.SerializeToString()
+    # The server's log tells the operator why, by reason and relative file.
+    logged = [r.args for r in caplog.records if "unreachable" in r.msg]
+    assert [(name, reason) for name, reason, _ in logged] == [
+        ("broken_yaml", "INVALID_YAML"),
+        ("typo_table", "INVALID_FIELD"),
+        ("unreadable", "INVALID_YAML"),
+    ]
+
+
+def test_paging_names_every_contract_once_either_listed_or_unreachable(
+    partly_broken: tuple[pb_grpc.ContractServiceStub, Path],
+) -> None:
+    stub, _ = partly_broken
+    pages, token = [], ""
+    while True:
+        reply = stub.ListContracts(
+            pb.ListContractsRequest(
+                page_size=2, page_token=token, return_partial_success=True
+            ),
+            timeout=10,
+        )
+        pages.append(([c.name for c in reply.contracts], list(reply.unreachable)))
+        token = reply.next_page_token
+        if not token:
+            break
+    # Names in order, page_size of them per page, each in one of the two lists.
+    assert pages == [
+        (["customer_spend"], ["broken_yaml"]),
+        (["merchant_risk"], ["typo_table"]),
+        ([], ["unreadable"]),
+    ]
+
+
+def test_list_without_partial_success_fails_as_before(
+    partly_broken: tuple[pb_grpc.ContractServiceStub, Path],
+) -> None:
+    # A client that does not know `unreachable` must not take a partial list
+    # for the whole (AIP-217, adopting partial success): the default is as before.
+    stub, _ = partly_broken
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ListContracts(pb.ListContractsRequest(), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _error_info(caught.value)[0] == "INVALID_YAML"  # broken_yaml's
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("broken_yaml", "INVALID_YAML"),
+        ("typo_table", "INVALID_FIELD"),
+        ("unreadable", "INVALID_YAML"),
+    ],
+)
+def test_get_contract_of_an_unreachable_one_says_why_without_server_paths(
+    partly_broken: tuple[pb_grpc.ContractServiceStub, Path], name: str, reason: str
+) -> None:
+    stub, contracts = partly_broken
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetContract(pb.GetContractRequest(name=name), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    got_reason, metadata, message = _error_info(caught.value)
+    assert (got_reason, metadata["file"]) == (reason, f"{name}/1.0.0.yaml")
+    # The metadata of a folder read as a file held the absolute path.
+    for text in (message, *metadata.values()):
+        assert str(contracts.parent) not in text
+
+
+def _error_info(error: grpc.RpcError) -> tuple[str, dict[str, str], str]:
+    """ErrorInfo reason and metadata, and the status message."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(error)
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    return info.reason, dict(info.metadata), status.message

@@ -209,6 +209,10 @@ def test_a_damaged_table_or_contract_file_breaks_only_its_own_part(
     (repo / "contracts" / "customer_spend" / "1.1.0.yaml").write_bytes(
         b"name: customer_spend\nversion: 1.1.0\nowner: \xff\n"
     )
+    (repo / "contracts" / "typo_table").mkdir()  # a contract no view names
+    (repo / "contracts" / "typo_table" / "1.0.0.yaml").write_text(
+        "name: typo_table\nversion: [1.0.0\n"
+    )
     console = start_console(ConsoleProject(repo, data))
     try:
         client = Browserless(console)
@@ -247,6 +251,11 @@ def test_a_damaged_table_or_contract_file_breaks_only_its_own_part(
     assert "nothing quarantined for 'merchant_risk'" in gone
     contract = answers["/contracts/customer_spend?version=1.1.0"].body
     assert "customer_spend/1.1.0.yaml: cannot read: UnicodeDecodeError" in contract
+    # The list shows the readable contracts and a notice for the unreadable one.
+    listing = answers["/contracts"].body
+    for name in ("customer_spend", "merchant_risk"):
+        assert f'<a href="/contracts/{name}">{name}</a>' in listing
+    assert '<p class="alert">typo_table: typo_table/1.0.0.yaml: invalid YAML' in listing
     for path, answer in answers.items():
         assert str(tmp_path) not in answer.body, path  # no server path in a page
         assert "Something went wrong" not in answer.body, path

@@ -101,8 +101,10 @@ def test_contracts_list_text_and_json() -> None:
     assert out.splitlines()[0].split("\t")[:2] == ["customer_spend", "1.0.0"]
     code, out = _invoke("contracts", "--root", str(CONTRACTS), "list", "--json")
     assert code == 0
-    names = [c["name"] for c in json.loads(out)]
+    listed = json.loads(out)
+    names = [c["name"] for c in listed["contracts"]]
     assert names == ["customer_spend", "merchant_risk"]
+    assert listed["unreachable"] == []
 
 
 def test_contracts_show_json_is_the_yaml() -> None:
@@ -227,7 +229,8 @@ def test_contracts_root_works_after_the_subcommand_too(
     after = _invoke("contracts", *command, "--root", str(tmp_path))
     assert before[0] == 0 and after == before
     if command[0] == "list":
-        assert [c["name"] for c in json.loads(after[1])] == ["merchant_risk"]
+        listed = json.loads(after[1])["contracts"]
+        assert [c["name"] for c in listed] == ["merchant_risk"]
 
 
 def test_contracts_validate_fails_a_file_below_min_rows(tmp_path: Path) -> None:

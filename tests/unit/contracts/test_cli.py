@@ -104,7 +104,8 @@ def test_list_of_a_root_one_level_off_says_where_the_contracts_are(
         for json_flag in ([], ["--json"]):
             assert main(["contracts", "--root", str(given), "list", *json_flag]) == 0
             out, err = capsys.readouterr()
-            assert out == ("[]\n" if json_flag else "")
+            empty = '{\n  "contracts": [],\n  "unreachable": []\n}\n'
+            assert out == (empty if json_flag else "")
             assert err == f"no contracts under {given} (each is " \
                           f"<root>/<name>/<version>.yaml); {hint}\n"  # fmt: skip
     empty = tmp_path / "empty"

@@ -4,6 +4,7 @@ build metadata. Real files, the real CLI (click's main)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,10 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+_EMPTY_LIST_JSON = '{\n  "contracts": [],\n  "unreachable": []\n}\n'
+"""What ``contracts list --json`` prints for a folder with no contracts."""
 
 
 def _version(version: str, **fields: Any) -> dict[str, Any]:
@@ -154,8 +159,74 @@ def test_an_empty_contracts_folder_holds_no_contracts(
         0, "checked 0 files, 0 problems\n", ""
     )  # fmt: skip
     assert _run(capsys, "contracts", "--root", root, "list", "--json") == (
-        0, "[]\n", f"no contracts under {root} (each is <root>/<name>/<version>.yaml)\n"
+        0, _EMPTY_LIST_JSON,
+        f"no contracts under {root} (each is <root>/<name>/<version>.yaml)\n",
     )  # fmt: skip
+
+
+# -- one unreadable contract hides only itself ----------------------------------
+
+
+def _folder_with_two_broken_contracts(root: Path) -> None:
+    """Two good contracts; one with a typo in a field name (INVALID_FIELD) and
+    one whose latest version is not UTF-8 (INVALID_YAML; its 1.0.0 is good)."""
+    write_contract(root, _version("1.0.0"))
+    write_contract(root, _version("1.0.0", name="other"))
+    typo = write_contract(root, _version("1.0.0", name="typo"))
+    typo.write_text(typo.read_text().replace("owner:", "ownr:", 1))
+    write_contract(root, _version("1.0.0", name="binary"))
+    (root / "binary" / "1.1.0.yaml").write_bytes(b"name: binary\nowner: \xff\n")
+
+
+@pytest.mark.parametrize("via", ["featurestore", "python-m"])
+def test_list_names_the_contracts_it_cannot_read_after_the_others(
+    via: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One malformed file failed the listing of every contract (exit 2). Now the
+    # others are listed, a warning per unreadable one follows on stderr, and the
+    # exit is 1 (a contract failure: CI notices, and stdout stays parseable).
+    _folder_with_two_broken_contracts(tmp_path)
+    argv = ["--root", str(tmp_path), "list"]
+    code = main(["contracts", *argv]) if via == "featurestore" else contracts_main(argv)
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out == "other\t1.0.0\tteam@example.com\nspend\t1.0.0\tteam@example.com\n"
+    warnings = err.splitlines()
+    assert [w.split(": ")[:2] for w in warnings] == [
+        ["warning", "binary not listed"],
+        ["warning", "typo not listed"],
+    ]
+    assert warnings[0].startswith(
+        "warning: binary not listed: INVALID_YAML: binary/1.1.0.yaml: cannot read"
+    )
+    assert warnings[1].startswith(
+        "warning: typo not listed: INVALID_FIELD: typo/1.0.0.yaml"
+    )
+
+
+def test_list_json_has_an_unreachable_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _folder_with_two_broken_contracts(tmp_path)
+    code, out, err = _run(
+        capsys, "contracts", "--root", str(tmp_path), "list", "--json"
+    )
+    assert code == 1
+    listed = json.loads(out)
+    assert [(c["name"], c["version"]) for c in listed["contracts"]] == [
+        ("other", "1.0.0"),
+        ("spend", "1.0.0"),
+    ]
+    assert [(u["name"], u["reason"]) for u in listed["unreachable"]] == [
+        ("binary", "INVALID_YAML"),
+        ("typo", "INVALID_FIELD"),
+    ]
+    assert listed["unreachable"][0]["message"].startswith("binary/1.1.0.yaml: ")
+    assert len(err.splitlines()) == 2  # the same warnings as the text listing
+    # Each stays its own clear error where it is asked for by name.
+    code, out, err = _run(capsys, "contracts", "--root", str(tmp_path), "show", "typo")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: INVALID_FIELD: typo/1.0.0.yaml")
 
 
 # -- build metadata in a version ------------------------------------------------
@@ -180,10 +251,12 @@ def test_a_version_with_build_metadata_is_an_invalid_contract(
     ]
     code, out, _ = _run(capsys, "contracts", "--root", root, "check", "--json")
     assert code == 1 and "build metadata" in out
-    # Listing shows the latest version: this one, so the listing fails on it.
+    # Listing shows the latest version: this one, so spend is named unreadable.
     code, out, err = _run(capsys, "contracts", "--root", root, "list")
-    assert (code, out) == (2, "")
-    assert err.startswith("error: INVALID_FIELD: spend/1.1.0+build.7.yaml: version:")
+    assert (code, out) == (1, "")
+    assert err.startswith(
+        "warning: spend not listed: INVALID_FIELD: spend/1.1.0+build.7.yaml: version:"
+    )
     assert len(err.strip().splitlines()) == 1
 
 
@@ -217,10 +290,13 @@ def test_a_duration_past_10000_years_is_an_invalid_field(
     data = {k: v for k, v in _version("1.0.0", **fields).items() if v is not None}
     write_contract(tmp_path, data)
     root = str(tmp_path)
-    for command in (("show", "spend"), ("list",)):
+    # show fails (exit 2); list names the contract it cannot read (exit 1).
+    for command, code_, lead in (
+        (("show", "spend"), 2, "error:"), (("list",), 1, "warning: spend not listed:")
+    ):  # fmt: skip
         code, out, err = _run(capsys, "contracts", "--root", root, *command)
-        assert (code, out) == (2, "")
-        assert err.startswith(f"error: INVALID_FIELD: spend/1.0.0.yaml: {field}: ")
+        assert (code, out) == (code_, "")
+        assert err.startswith(f"{lead} INVALID_FIELD: spend/1.0.0.yaml: {field}: ")
         assert "at most 10000 years" in err
         assert len(err.strip().splitlines()) == 1
     code, out, _ = _run(capsys, "contracts", "--root", root, "check")

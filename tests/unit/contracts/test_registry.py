@@ -103,3 +103,34 @@ def test_safe_names_are_looked_up(root, name):
     else:
         with pytest.raises(ContractNotFoundError):
             registry.get(name)
+
+
+def test_list_readable_names_what_it_cannot_read_beside_the_rest(root):
+    # list() fails on the first bad file; list_readable() reads the others.
+    (root / "spend" / "3.0.0.yaml").mkdir()  # the latest: a folder of that name
+    (root / "bad name").mkdir()  # a folder no contract may be called
+    (root / "bad name" / "1.0.0.yaml").write_text("name: x\n")
+    registry = ContractRegistry(root)
+    with pytest.raises(ValueError):  # ContractNameError, the first in order
+        registry.list()
+    found, unreadable = registry.list_readable()
+    assert [(c.name, c.version) for c in found] == [("other", "1.0.0")]
+    assert {name: exc.reason for name, exc in unreadable.items()} == {
+        "bad name": ContractErrorReason.INVALID_NAME,
+        "spend": ContractErrorReason.INVALID_YAML,
+    }
+    assert list(unreadable) == ["bad name", "spend"]
+
+
+def test_an_unreadable_file_tells_no_absolute_path(root):
+    # The server sends the metadata to clients (ErrorInfo): str(OSError) held
+    # the file's absolute path.
+    (root / "spend" / "3.0.0.yaml").mkdir()
+    with pytest.raises(ContractFormatError) as info:
+        ContractRegistry(root).get("spend")
+    assert info.value.reason is ContractErrorReason.INVALID_YAML
+    assert info.value.metadata == {
+        "file": "spend/3.0.0.yaml",
+        "detail": "Is a directory",
+    }
+    assert str(root) not in str(info.value)
