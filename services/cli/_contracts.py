@@ -309,7 +309,8 @@ def _read_rows(
     CSV file; CSV columns the contract has take the contract's types, and the
     ``text`` columns stay text (a string join key "007" is no number)."""
     import pyarrow.csv as pa_csv
-    import pyarrow.parquet as pq
+
+    from featurestore.services.storage import read_parquet
 
     if (file / "_delta_log").is_dir():
         return _read_delta(file)
@@ -318,7 +319,7 @@ def _read_rows(
             options = _csv_options(contract, text)
             table = pa_csv.read_csv(file, convert_options=options)
             return _contract_types(table, contract)
-        return _utc_int96(pq.read_table(file, coerce_int96_timestamp_unit="us"), file)
+        return read_parquet(str(file))
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
         what = "CSV" if file.suffix.lower() == ".csv" else "Parquet"
         raise usage_error(f"cannot read {file} as {what}: {exc}") from exc
@@ -342,26 +343,6 @@ def _read_delta(folder: Path) -> pa.Table:
         raise usage_error(
             f"TABLE_UNREADABLE: cannot read the Delta log of {folder}: {detail}"
         ) from exc
-
-
-def _utc_int96(table: pa.Table, file: Path) -> pa.Table:
-    """INT96 columns as UTC instants (Spark writes its timestamps as INT96;
-    they hold UTC, but Arrow reads them without a time zone)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    files = [file] if file.is_file() else pq.ParquetDataset(file).files[:1]
-    for one in files:
-        schema = pq.ParquetFile(one).schema
-        for i in range(len(schema)):
-            column = schema.column(i)
-            name = column.path
-            if column.physical_type != "INT96" or name not in table.column_names:
-                continue
-            index = table.schema.get_field_index(name)
-            utc = pa.timestamp("us", tz="UTC")
-            table = table.set_column(index, name, table.column(index).cast(utc))
-    return table
 
 
 def _csv_options(contract: Contract | None, text: Collection[str] = ()) -> Any:
