@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from featurestore.services.offline.cancellation import Cancellation
 from featurestore.services.offline.config import DeltaOfflineStoreConfig
 from featurestore.services.offline.errors import (
     EntityColumnMissingError,
@@ -15,6 +16,7 @@ from featurestore.services.offline.errors import (
     NaiveTimestampError,
     OfflineStoreError,
     Reason,
+    RequestCancelledError,
     TableNotFoundError,
     UnsupportedSourceError,
     VersionNotFoundError,
@@ -41,6 +43,7 @@ from featurestore.services.offline.snapshot import (
 from featurestore.services.offline.store import DeltaOfflineStore, DeltaRetrievalJob
 
 __all__ = [
+    "Cancellation",
     "DeltaOfflineStore",
     "DeltaOfflineStoreConfig",
     "DeltaRetrievalJob",
@@ -59,6 +62,7 @@ __all__ = [
     "NaiveTimestampError",
     "OfflineStoreError",
     "Reason",
+    "RequestCancelledError",
     "Snapshot",
     "TableNotFoundError",
     "TableRead",

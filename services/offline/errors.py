@@ -26,6 +26,7 @@ class Reason(enum.StrEnum):
     FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
     FEATURE_SERVICE_NOT_FOUND = "FEATURE_SERVICE_NOT_FOUND"
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
+    CANCELLED = "CANCELLED"
 
 
 class OfflineStoreError(Exception):
@@ -40,6 +41,16 @@ class OfflineStoreError(Exception):
         super().__init__(message)
         self.reason = reason
         self.metadata: dict[str, str] = metadata
+
+
+class RequestCancelledError(OfflineStoreError):
+    """Whoever asked stopped waiting (a cancelled call, a passed deadline), so
+    the work stopped before its end; nothing was written."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            Reason.CANCELLED, "the request was cancelled before its work ended"
+        )
 
 
 class TableNotFoundError(OfflineStoreError, LookupError):

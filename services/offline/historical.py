@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from featurestore.services.offline._views import project_of, read_view
+from featurestore.services.offline.cancellation import Cancellation
 from featurestore.services.offline.errors import (
     FeatureViewNotFoundError,
 )
@@ -160,11 +161,17 @@ class HistoricalResult:
 
 
 def get_historical_features(
-    store: FeatureStore, request: HistoricalRequest
+    store: FeatureStore,
+    request: HistoricalRequest,
+    cancellation: Cancellation | None = None,
 ) -> HistoricalResult:
     """Join the requested features onto the entity rows and record the reads.
 
+    ``cancellation`` (default: never) stops the work before each table read
+    and each view's join, and interrupts a running join query.
+
     Raises:
+        RequestCancelledError: ``cancellation`` was cancelled before the end.
         FeatureViewNotFoundError: A ref or pin names an unknown view.
         FeatureNotFoundError: A ref names a feature its view does not define.
         InvalidRequestError: A ref is malformed.
@@ -183,21 +190,25 @@ def get_historical_features(
             raise FeatureViewNotFoundError(sorted(unread - registered)[0])
     ts_column = request.timestamp_column or entity_timestamp_column(request.entity)
     storage = project_of(store.repo_path).storage_options
-    reads = [
-        read_view(
-            fv,
-            features,
-            repo_path=store.repo_path,
-            full_feature_names=request.full_feature_names,
-            pin=request.pins.get(fv.name),
+    cancel = cancellation or Cancellation()
+    reads = []
+    for fv, features in views.values():
+        cancel.raise_if_cancelled()
+        reads.append(
+            read_view(
+                fv,
+                features,
+                repo_path=store.repo_path,
+                full_feature_names=request.full_feature_names,
+                pin=request.pins.get(fv.name),
+            )
         )
-        for fv, features in views.values()
-    ]
     rows = point_in_time_rows(
         request.entity,
         ts_column,
         [r.view for r in reads],
         as_known_at=request.as_known_at,
+        cancellation=cancel,
     )
     manifest = Manifest(
         project=store.project,

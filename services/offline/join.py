@@ -81,6 +81,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.services.offline._rows import JoinedRows
+from featurestore.services.offline.cancellation import Cancellation
 from featurestore.services.offline.errors import (
     EntityColumnMissingError,
     FeatureColumnMissingError,
@@ -176,19 +177,27 @@ def point_in_time_rows(
     views: Sequence[ViewInput],
     *,
     as_known_at: bool = False,
+    cancellation: Cancellation | None = None,
 ) -> JoinedRows:
     """Run the join, keeping only the winning feature row per entity row and view.
 
     Arguments and errors are those of ``point_in_time_join``; the output is
     assembled later, batch by batch, by the returned ``JoinedRows``.
+    ``cancellation`` (default: never) stops the join before each view and
+    interrupts its running query.
+
+    Raises:
+        RequestCancelledError: ``cancellation`` was cancelled before the end.
     """
+    cancel = cancellation or Cancellation()
     instants = _entity_instants(entity, timestamp_column)
     _check_output_names(entity, views)
     winners = []
     with duckdb.connect(":memory:") as con:
         for view in views:
             _check_view(entity, view)
-            winners.append(_match_rows(con, entity, instants, view, as_known_at))
+            with cancel.interrupting(con):
+                winners.append(_match_rows(con, entity, instants, view, as_known_at))
     return JoinedRows(
         entity,
         [v.table.select(list(v.features)) for v in views],

@@ -16,7 +16,10 @@ from featurestore.services.auth.errors import PermissionDeniedError as AccessDen
 from featurestore.services.contracts.errors import ContractError
 from featurestore.services.lineage.errors import LineageError
 from featurestore.services.monitoring.errors import MonitoringError
-from featurestore.services.offline.errors import OfflineStoreError
+from featurestore.services.offline.errors import (
+    OfflineStoreError,
+    RequestCancelledError,
+)
 from featurestore.services.online.errors import OnlineStoreError
 
 log = logging.getLogger(__name__)
@@ -198,11 +201,12 @@ def grpc_code(exc: BaseException) -> grpc.StatusCode:
     """The canonical status code for a domain error (AIP-193 mapping).
 
     A stream closed before its end (``GeneratorExit``: the caller cancelled
-    or went away) is CANCELLED. Anything else (a stray ``KeyError``, an
+    or went away) or work stopped for that reason (``RequestCancelledError``)
+    is CANCELLED. Anything else (a stray ``KeyError``, an
     ``OSError`` from a write, a bug) is INTERNAL, whatever builtin it derives
     from.
     """
-    if isinstance(exc, GeneratorExit):
+    if isinstance(exc, GeneratorExit | RequestCancelledError):
         return grpc.StatusCode.CANCELLED
     if isinstance(exc, AuthenticationError):
         return grpc.StatusCode.UNAUTHENTICATED

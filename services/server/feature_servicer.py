@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import grpc
 from feast import FeatureStore, FeatureView
 
+from featurestore.services.offline import Cancellation, RequestCancelledError
 from featurestore.services.online import OnlineReader
 from featurestore.services.server.access import Guard
 from featurestore.services.server.catalog import Catalog
@@ -23,6 +25,8 @@ from featurestore.services.server.settings import ServerSettings
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from featurestore.v1 import feature_view_pb2
+
+log = logging.getLogger(__name__)
 
 
 class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore[misc]
@@ -58,11 +62,26 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
     def GetHistoricalFeatures(
         self, request: pb.GetHistoricalFeaturesRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.GetHistoricalFeaturesResponse]:
-        """Point-in-time-correct rows as Arrow IPC, then the manifest."""
+        """Point-in-time-correct rows as Arrow IPC, then the manifest.
+
+        When the call ends (its caller cancelled, its deadline passed) gRPC
+        runs the callback, which stops the work; the slot is then free.
+        """
+        cancellation = Cancellation()
+        if not context.add_callback(cancellation.cancel):
+            cancellation.cancel()  # the call had already ended
         with self.streams.hold():
-            yield from stream_historical_features(
-                request, self.store, self.catalog, self.historical, context.is_active
-            )
+            try:
+                yield from stream_historical_features(
+                    request, self.store, self.catalog, self.historical, cancellation
+                )
+            except RequestCancelledError:
+                # Not a failure of ours: the caller left. No traceback.
+                log.info(
+                    "GetHistoricalFeatures stopped: the call was cancelled or "
+                    "its deadline passed; its stream slot is free"
+                )
+                raise
 
     def ListFeatureViews(
         self, request: pb.ListFeatureViewsRequest, context: grpc.ServicerContext

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +16,7 @@ from deltalake.exceptions import DeltaError
 from feast import FeatureStore
 
 from featurestore.services.offline import (
+    Cancellation,
     HistoricalRequest,
     get_historical_features,
     read_snapshot,
@@ -93,7 +94,7 @@ def stream_historical_features(
     store: FeatureStore,
     catalog: Catalog,
     policy: HistoricalPolicy,
-    is_active: Callable[[], bool] = lambda: True,
+    cancellation: Cancellation | None = None,
 ) -> Iterator[pb.GetHistoricalFeaturesResponse]:
     """Join, then stream the rows as one Arrow IPC stream in pieces, manifest last.
 
@@ -101,11 +102,19 @@ def stream_historical_features(
     output is assembled one batch at a time for the optional file and again
     for the stream, so the whole training set is never held in memory. Every
     refusal (paths, output, references, pins, limits) comes before the join.
-    ``is_active`` (the call's ``context.is_active``) is asked after the join:
-    a call its caller cancelled or whose deadline passed during the join ends
-    there, writing no output (the caller was told it failed).
+    ``cancellation`` (cancelled when the call ends: its caller cancelled or its
+    deadline passed) stops the work before each table read and each view's
+    join, interrupts a running join query, and is checked once more before
+    the output is written: a cancelled call writes no output. Writing, once
+    begun, runs to its end: a writer stopped mid-way closes its Parquet file
+    with a valid footer, which an object store then publishes, so the
+    caller's output path would hold a short training set. The stream stops
+    at the next piece: gRPC sends nothing more to a call that has ended and
+    closes this generator.
 
     Raises:
+        RequestCancelledError: ``cancellation`` was cancelled before the
+            output was written or the first piece was sent.
         RequestError: bad entity rows, references, pins or output options.
         PermissionDeniedError: a path outside its root, or paths turned off.
         FailedPreconditionError: the output may not be (over)written.
@@ -127,6 +136,7 @@ def stream_historical_features(
     catalog.resolve(list(request.features), request.feature_service)
     pins = {view: _pin(pin) for view, pin in request.pins.items()}
     entity = _entity_rows(request, entity_path, policy, storage)
+    cancel = cancellation or Cancellation()
     result = get_historical_features(
         store,
         HistoricalRequest(
@@ -137,10 +147,10 @@ def stream_historical_features(
             full_feature_names=request.full_feature_names,
             timestamp_column=request.timestamp_column or None,
         ),
+        cancel,
     )
     rows = result.rows
-    if not is_active():  # cancelled or past its deadline during the join
-        return
+    cancel.raise_if_cancelled()
     if output is not None:
         write_training_set(
             output,

@@ -79,7 +79,8 @@ class ServerSettings(BaseSettings):
     """Most entity rows one GetHistoricalFeatures request may carry."""
     max_historical_streams: int = Field(default=2, ge=1)
     """GetHistoricalFeatures calls running at once in one process; more are
-    RESOURCE_EXHAUSTED (FS_MAX_HISTORICAL_STREAMS)."""
+    RESOURCE_EXHAUSTED (FS_MAX_HISTORICAL_STREAMS). A call whose caller cancels
+    or whose deadline passes stops its join and frees its slot at once."""
     max_health_watchers: int = Field(default=1000, ge=1)
     """Health Watch streams open at once in one process; more are
     RESOURCE_EXHAUSTED (FS_MAX_HEALTH_WATCHERS). Health needs no credentials,

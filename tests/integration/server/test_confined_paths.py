@@ -399,15 +399,15 @@ def test_an_unwritable_root_is_a_precondition_naming_the_setting(
         assert _call(channel, _request())[-1].manifest.row_count == 2
 
 
-def test_a_call_no_longer_active_after_the_join_writes_no_output(
+def test_a_cancelled_call_writes_no_output(
     served_repo: ServedRepo,
 ) -> None:
-    # The join cannot be interrupted; a call its caller cancelled or whose
-    # deadline passed meanwhile (context.is_active() False) must not leave a
-    # training set behind once the join is over. The same request while active
-    # writes it (the control).
+    # A call its caller cancelled or whose deadline passed (its cancellation
+    # set by gRPC's end-of-call callback) must not leave a training set
+    # behind. The same request not cancelled writes it (the control).
     from feast import FeatureStore
 
+    from featurestore.services.offline import Cancellation, RequestCancelledError
     from featurestore.services.server.catalog import Catalog
     from featurestore.services.server.historical import (
         HistoricalPolicy,
@@ -423,17 +423,21 @@ def test_a_call_no_longer_active_after_the_join_writes_no_output(
     store = FeatureStore(repo_path=str(served_repo.repo))
     policy = HistoricalPolicy(PathPolicy.from_settings(settings), 1000)
     root = served_repo.data / "training_sets" / "abandoned"
-    for active in (False, True):
+    cancelled = Cancellation()
+    cancelled.cancel()
+    for name, cancellation in (("cancelled", cancelled), ("live", Cancellation())):
         request = _request(
-            output_path=f"abandoned/{active}.parquet", output_format=PARQUET
+            output_path=f"abandoned/{name}.parquet", output_format=PARQUET
         )
-        answers = list(
-            stream_historical_features(
-                request, store, Catalog(store), policy, lambda a=active: a
-            )
+        answers = stream_historical_features(
+            request, store, Catalog(store), policy, cancellation
         )
-        assert bool(answers) is active
-    assert [p.name for p in root.iterdir()] == ["True.parquet"]
+        if cancellation.cancelled:
+            with pytest.raises(RequestCancelledError):
+                list(answers)
+        else:
+            assert list(answers)
+    assert [p.name for p in root.iterdir()] == ["live.parquet"]
 
 
 def test_a_parquet_output_named_as_a_folder_is_invalid_and_writes_nothing(

@@ -8,13 +8,15 @@ import featurestore.services.offline as offline
 def test_exported_members():
     assert sorted(offline.__all__) == sorted(
         [
+            "Cancellation",
             "DeltaOfflineStore", "DeltaOfflineStoreConfig", "DeltaRetrievalJob",
             "EntityColumnMissingError", "FeatureColumnMissingError",
             "FeatureColumnTypeError", "FeatureNotFoundError",
             "FeatureServiceNotFoundError",
             "FeatureViewNotFoundError", "HistoricalRequest", "HistoricalResult",
             "InvalidRequestError", "InvalidTimestampError", "JoinedRows", "Manifest",
-            "NaiveTimestampError", "OfflineStoreError", "Reason", "Snapshot",
+            "NaiveTimestampError", "OfflineStoreError", "Reason",
+            "RequestCancelledError", "Snapshot",
             "TableNotFoundError", "TableRead", "UnsupportedSourceError",
             "VersionNotFoundError", "ViewInput", "commit_metadata",
             "get_historical_features", "point_in_time_join", "point_in_time_rows",

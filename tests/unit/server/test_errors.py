@@ -15,6 +15,7 @@ from featurestore.services.offline.errors import (
     FeatureColumnTypeError,
     InvalidRequestError,
     InvalidTimestampError,
+    RequestCancelledError,
 )
 from featurestore.services.online.errors import OnlineStoreUnavailableError
 from featurestore.services.server.errors import (
@@ -90,6 +91,11 @@ def test_stray_exceptions_are_internal_with_a_generic_message(
             InvalidRequestError("m"),
             grpc.StatusCode.INVALID_ARGUMENT,
             "INVALID_REQUEST",
+        ),
+        (  # the caller left (cancelled, deadline): no INTERNAL, no traceback
+            RequestCancelledError(),
+            grpc.StatusCode.CANCELLED,
+            "CANCELLED",
         ),
         (  # the server's table, not the request: FAILED_PRECONDITION
             FeatureColumnMissingError("created_at", "v", path="/t"),
