@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from deltalake.exceptions import DeltaError
 from feast import FeatureStore
@@ -40,7 +39,11 @@ from featurestore.services.server.training_sets import (
     check_output,
     write_training_set,
 )
-from featurestore.services.storage import StorageOptions
+from featurestore.services.storage import (
+    StorageOptions,
+    parquet_dataset,
+    read_parquet_dataset,
+)
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
 
@@ -288,11 +291,12 @@ def _read_entity_table(
         return read_snapshot(
             path, storage=storage, check_files=paths.check_read_files
         ).table
-    dataset = ds.dataset(inner, filesystem=fs, format="parquet")
+    # As Spark wrote it: INT96 times are UTC, hive folders are columns.
+    dataset = parquet_dataset(inner, fs)
     if not is_uri(path):  # an object store's listing has no links
         paths.check_read_files(dataset.files)
     _check_rows(dataset.count_rows(), max_rows)
-    return dataset.to_table()
+    return read_parquet_dataset(dataset)
 
 
 def _check_rows(rows: int, max_rows: int) -> None:

@@ -149,6 +149,33 @@ def test_entity_rows_from_a_parquet_path_and_written_output(
     assert pq.read_table(out).equals(again.table)
 
 
+def test_entity_rows_written_by_spark_read_as_utc(served_repo: ServedRepo) -> None:
+    # Spark writes timestamps as INT96 (UTC instants) by default; Arrow alone
+    # reads them naive (NAIVE_TIMESTAMP) and past 2262 wraps them. A partitioned
+    # folder brings its partition column, as Spark's partitionBy writes it.
+    folder = served_repo.data / "entities" / "spark_written"
+    for label in (True, False):
+        part = folder / f"label={str(label).lower()}"
+        part.mkdir(parents=True)
+        rows = _entities().filter(pa.compute.equal(_entities()["label"], label))
+        pq.write_table(
+            rows.drop_columns(["label"]), part / "part-00000.parquet",
+            use_deprecated_int96_timestamps=True,
+        )  # fmt: skip
+    features = ["customer_spend:spend_1h", "customer_spend:count_1h"]
+    with FeatureStoreClient(served_repo.address) as client:
+        from_path = client.get_historical_features(str(folder), features).table
+        sent = client.get_historical_features(_entities(), features).table
+
+    def rows(table: pa.Table) -> list[tuple[object, ...]]:
+        columns = ["customer_id", "event_timestamp", "spend_1h", "count_1h"]
+        return sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
+
+    assert from_path.schema.field("event_timestamp").type.tz == "UTC"
+    assert rows(from_path) == rows(sent)
+    assert sorted(from_path.column("label").to_pylist()) == ["false"] * 2 + ["true"] * 3
+
+
 def _stream(
     served: ServedRepo, entity: pa.Table, batch_size: int, **fields: object
 ) -> tuple[list[bytes], pb.Manifest]:
