@@ -196,6 +196,14 @@ column its view names, or holds it with the wrong type), not the request:
 FAILED_PRECONDITION, whatever builtin the error derives from (ValueError or
 TypeError for callers of the library)."""
 
+CONTRACT_FILE_REASONS = frozenset(
+    {"INVALID_YAML", "INVALID_FIELD", "PATH_MISMATCH", "CHECK_NOT_RUNNABLE"}
+)
+"""Reasons of contract errors about a contract file on the server (malformed,
+misplaced, or a check that cannot run): no RPC takes a contract from the
+caller, so these are FAILED_PRECONDITION too (the caller cannot fix them by
+changing the request), though they are ValueErrors to the library's callers."""
+
 
 def grpc_code(exc: BaseException) -> grpc.StatusCode:
     """The canonical status code for a domain error (AIP-193 mapping).
@@ -221,7 +229,11 @@ def grpc_code(exc: BaseException) -> grpc.StatusCode:
     if isinstance(exc, MethodNotFoundError):
         return grpc.StatusCode.UNIMPLEMENTED
     reason = str(getattr(exc, "reason", ""))
-    if isinstance(exc, FailedPreconditionError) or reason in SERVER_STATE_REASONS:
+    if (
+        isinstance(exc, FailedPreconditionError)
+        or reason in SERVER_STATE_REASONS
+        or (isinstance(exc, ContractError) and reason in CONTRACT_FILE_REASONS)
+    ):
         return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(exc, ConnectionError) or reason.endswith("UNAVAILABLE"):
         return grpc.StatusCode.UNAVAILABLE

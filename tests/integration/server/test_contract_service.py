@@ -301,7 +301,8 @@ def test_list_without_partial_success_fails_as_before(
     stub, _ = partly_broken
     with pytest.raises(grpc.RpcError) as caught:
         stub.ListContracts(pb.ListContractsRequest(), timeout=10)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # The server's own file is at fault, not the request (AIP-193).
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert _error_info(caught.value)[0] == "INVALID_YAML"  # broken_yaml's
 
 
@@ -319,7 +320,7 @@ def test_get_contract_of_an_unreachable_one_says_why_without_server_paths(
     stub, contracts = partly_broken
     with pytest.raises(grpc.RpcError) as caught:
         stub.GetContract(pb.GetContractRequest(name=name), timeout=10)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     got_reason, metadata, message = _error_info(caught.value)
     assert (got_reason, metadata["file"]) == (reason, f"{name}/1.0.0.yaml")
     # The metadata of a folder read as a file held the absolute path.
