@@ -77,18 +77,15 @@ def _with_options(command: Any) -> Any:
 @click.command("ui", help=_HELP, short_help="Serve the web console.")
 @_with_options
 def ui(**values: Any) -> None:
-    import logging
-
     import pydantic
 
     from featurestore.services.auth import AuthConfigError
+    from featurestore.services.server.logs import log_to_stderr
     from featurestore.services.server.settings import settings_problem
     from featurestore.services.server.transport import ConfigError
     from featurestore.services.ui import UiSettings, run_console
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    log_to_stderr("%(levelname)s %(name)s: %(message)s")
     overrides = {k: v for k, v in values.items() if v is not None}
     try:
         settings = UiSettings(**overrides)

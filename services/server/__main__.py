@@ -17,6 +17,7 @@ from featurestore.services.auth import AuthConfigError
 from featurestore.services.server.access import check_auth_settings
 from featurestore.services.server.app import create_server
 from featurestore.services.server.cli import PROG, settings_from_args
+from featurestore.services.server.logs import log_to_stderr
 from featurestore.services.server.settings import ServerSettings
 from featurestore.services.server.transport import (
     ConfigError,
@@ -41,9 +42,7 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
     featurestore.services.server`` with them. ``prog`` names the command in
     errors. 2 when the settings are unusable (exposure, TLS files, auth).
     """
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
-    )
+    log_to_stderr("%(asctime)s %(levelname)s %(message)s")
     try:
         # Before forking workers or loading Feast, so a refused setup exits at once.
         if not settings.address.startswith(("unix:", "unix-abstract:")):

@@ -85,28 +85,39 @@ def test_bad_page_token_and_unknown_view(served_repo: ServedRepo) -> None:
     assert unnamed.value.details() == "name is required: the feature view's name"
 
 
-def test_server_process_serves_then_drains_on_sigterm(served_repo: ServedRepo) -> None:
+def test_server_process_serves_then_drains_on_sigterm(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
     address = f"127.0.0.1:{free_port()}"
     env = {
         **os.environ,
         "FS_ADDRESS": address,
         "FS_REPO_PATH": str(served_repo.repo),
         "FS_DATA_DIR": str(served_repo.data),
+        "FS_REGISTRY_REFRESH_SECONDS": "0.2",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "featurestore.services.server"],
-        cwd=REPO,
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "server.log"
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "featurestore.services.server"],
+            cwd=REPO,
+            env=env,
+            stderr=stderr,
+        )
     try:
         assert _wait_serving(address) == health_pb2.HealthCheckResponse.SERVING
+        time.sleep(2)  # some ten registry refreshes (a wait, not a measure)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    lines = log.read_text().splitlines()
+    assert any(" INFO serving on " in line for line in lines)
+    assert any(" INFO stopped" in line for line in lines)
+    # Feast's registry said so at INFO on every refresh: noise in the log.
+    assert not [line for line in lines if "Registry cache expired" in line]
 
 
 def _children(pid: int) -> list[int]:
