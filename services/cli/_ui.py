@@ -91,7 +91,9 @@ def ui(**values: Any) -> None:
         settings = UiSettings(**overrides)
         code = run_console(settings)
     except pydantic.ValidationError as exc:
-        click.echo(f"featurestore ui: {settings_problem(exc)}", err=True)
+        flags = {field: flag for flag, field, _ in _OPTIONS}
+        flags["allow_insecure"] = "--allow-insecure"
+        click.echo(f"featurestore ui: {settings_problem(exc, flags)}", err=True)
         raise click.exceptions.Exit(USAGE) from None
     except (ConfigError, AuthConfigError, ValueError) as exc:
         click.echo(f"featurestore ui: {exc}", err=True)

@@ -183,4 +183,4 @@ def settings_from_args(
     try:
         return ServerSettings(**overrides)
     except ValidationError as exc:
-        parser.error(settings_problem(exc))
+        parser.error(settings_problem(exc, {field: flag for flag, field, _ in _FLAGS}))

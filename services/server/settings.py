@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, Self
 
@@ -220,13 +221,17 @@ class ServerSettings(BaseSettings):
         return self.training_set_root or join(self.data_root, "training_sets")
 
 
-def settings_problem(exc: ValidationError) -> str:
-    """One line naming each bad setting by its flag and ``FS_`` variable and
-    what is wrong, not pydantic's dump (and not the value given: it may be a
-    secret)."""
+def settings_problem(exc: ValidationError, flags: Mapping[str, str]) -> str:
+    """One line naming each bad setting by its ``FS_`` variable (and its flag,
+    when ``flags`` maps the field to one) and what is wrong, not pydantic's
+    dump (and not the value given: it may be a secret). A setting without a
+    flag is named by its variable alone: naming a flag the command does not
+    have sent users to an 'unrecognized arguments' error."""
     problems = []
     for error in exc.errors():
         field = "_".join(str(part) for part in error["loc"])
-        name = f"--{field.replace('_', '-')} / FS_{field.upper()}" if field else ""
+        name = f"FS_{field.upper()}" if field else ""
+        if field in flags:
+            name = f"{flags[field]} / {name}"
         problems.append(f"{name}: {error['msg']}" if name else str(error["msg"]))
     return "; ".join(problems)

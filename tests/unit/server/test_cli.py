@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from featurestore.services.server.cli import settings_from_args
+from featurestore.services.server.cli import build_parser, settings_from_args
 from featurestore.services.server.settings import ServerSettings
 
 
@@ -91,9 +91,27 @@ def test_ui_names_a_bad_setting_in_one_line(monkeypatch: pytest.MonkeyPatch) -> 
     assert result.exit_code == 2
     # output: stderr with click 8.2, stdout and stderr mixed with 8.1 (lowest).
     assert result.output.splitlines() == [
-        "featurestore ui: --serving-log / FS_SERVING_LOG: Input should be a valid "
+        # ui has no --serving-log flag: it is named by its variable alone.
+        "featurestore ui: FS_SERVING_LOG: Input should be a valid "
         "boolean, unable to interpret input"
     ]
+
+
+def test_a_setting_without_a_flag_is_named_by_its_variable_alone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It named --serving-log-flush-seconds, which serve refuses as an
+    # unrecognized argument.
+    parser = build_parser(None, "featurestore serve")
+    known = {flag for action in parser._actions for flag in action.option_strings}
+    monkeypatch.setenv("FS_SERVING_LOG_FLUSH_SECONDS", "0")
+    with pytest.raises(SystemExit):
+        settings_from_args([], prog="featurestore serve")
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert "FS_SERVING_LOG_FLUSH_SECONDS: Input should be greater than 0" in line
+    named = {word for word in line.replace("/", " ").split() if word.startswith("--")}
+    assert named <= known
+    assert "--serving-log-flush-seconds" not in known
 
 
 def test_front_without_fs_front_says_how_to_get_it(
