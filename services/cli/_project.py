@@ -31,7 +31,8 @@ def init(directory: Path) -> None:
         raise usage_error(
             f"cannot create a project in {directory}: {exc.strerror or exc}"
         ) from exc
-    click.echo(f"created a project in {directory}")
+    click.echo(f"created a project in {directory}; next, in that folder:")
+    click.echo(project.next_steps_text("  "))
 
 
 COMMANDS = [init]

@@ -26,7 +26,7 @@ from featurestore.services.project.errors import (
     ProjectErrorReason,
     ProjectNotFoundError,
 )
-from featurestore.services.project.scaffold import scaffold
+from featurestore.services.project.scaffold import next_steps_text, scaffold
 from featurestore.services.storage import is_uri
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "find_front_binary",
     "is_uri",
     "load_config",
+    "next_steps_text",
     "scaffold",
     "table_ref",
     "table_uri",

@@ -17,6 +17,25 @@ from featurestore.services.project.errors import DirectoryNotEmptyError
 _TEMPLATES = "templates"
 _SUFFIX = ".tmpl"
 _DOTTED = {"feastignore": ".feastignore"}
+NEXT_STEPS = (
+    ("featurestore run example", "raw Parquet -> contract check -> Delta table"),
+    ("featurestore contracts check-feast", ""),
+    ("feast apply", ""),
+    ("featurestore materialize --incremental", "Delta -> online store, up to now"),
+    ("featurestore serve", ""),
+)
+"""What to run in a new project, in order (its README and ``init`` say so)."""
+
+
+def next_steps_text(indent: str = "    ") -> str:
+    """``NEXT_STEPS`` as an indented block, comments aligned."""
+    width = max(len(command) for command, _ in NEXT_STEPS) + 3
+    return "\n".join(
+        f"{indent}{command:<{width}}# {why}".rstrip() if why else f"{indent}{command}"
+        for command, why in NEXT_STEPS
+    )
+
+
 SAMPLE_ROWS = 400
 """Rows of the sample raw dataset (data/raw/purchases)."""
 
@@ -62,7 +81,11 @@ def _copy(source: Traversable, target: Path, name: str) -> None:
         if not entry.name.endswith(_SUFFIX):
             continue
         stem = entry.name.removesuffix(_SUFFIX)
-        text = entry.read_text(encoding="utf-8").replace("{{project}}", name)
+        text = (
+            entry.read_text(encoding="utf-8")
+            .replace("{{project}}", name)
+            .replace("{{next_steps}}", next_steps_text())
+        )
         (target / _DOTTED.get(stem, stem)).write_text(text, encoding="utf-8")
 
 

@@ -506,9 +506,18 @@ def test_init_scaffolds_a_project(tmp_path: Path) -> None:
         "featurestore.services.project",
         reason="featurestore.services.project (scaffold) not there yet",
     )
-    code, _ = _invoke("init", str(tmp_path / "new"))
+    code, out = _invoke("init", str(tmp_path / "new"))
     assert code == 0
     assert (tmp_path / "new" / "feature_store.yaml").is_file()
+    # It said only "created a project in ...": the steps were in its README.
+    readme = (tmp_path / "new" / "README.md").read_text().splitlines()
+    block = [line.split("#")[0].split() for line in readme if line.startswith("    ")]
+    told = [line.split("#")[0].split() for line in out.splitlines()[1:]]
+    assert told == block
+    assert [words[:2] for words in told] == [
+        ["featurestore", "run"], ["featurestore", "contracts"], ["feast", "apply"],
+        ["featurestore", "materialize"], ["featurestore", "serve"],
+    ]  # fmt: skip
 
 
 def test_no_project_here_is_usage(

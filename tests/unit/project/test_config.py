@@ -53,6 +53,7 @@ def test_exported_members() -> None:
         "find_front_binary",
         "is_uri",
         "load_config",
+        "next_steps_text",
         "scaffold",
         "table_ref",
         "table_uri",
