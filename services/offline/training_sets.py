@@ -236,8 +236,10 @@ def write_training_set(
     created = _make_folders(target.parent, top, naming)
     try:
         _WRITERS[fmt](target, rows, manifest_json)
-    except (OSError, _delta_error()) as exc:
-        _remove(created)
+    except BaseException as exc:
+        _remove(created)  # whatever failed: an OS error, the rows, a cancel
+        if not isinstance(exc, OSError | _delta_error()):
+            raise
         code = errno.errorcode.get(getattr(exc, "errno", None) or 0, "")
         raise OutputRefusedError(
             "OUTPUT_NOT_WRITABLE",
@@ -399,17 +401,27 @@ def _write_object(
     fs, key = storage.filesystem(path)
     with storage_unavailable(path):
         new = _object_kind(fs, key) is None
+    staging = f"{key.rsplit('/', 1)[0]}/.fs-{uuid.uuid4().hex}.tmp"
     try:
         if fmt == PARQUET:
-            # A single PUT (or a completed multipart upload): readers see the
-            # whole object or the previous one, never a part.
+            # Written beside it, then moved into place (a server-side copy):
+            # readers see the whole object or the previous one. Written in
+            # place, a write that failed midway still closed the Parquet
+            # writer and completed the upload: a short but valid file,
+            # manifest included, where the training set should be.
             schema = _with_manifest(rows.schema, manifest_json)
-            with (
-                fs.open_output_stream(key) as sink,
-                pq.ParquetWriter(sink, schema) as writer,
-            ):
-                for batch in rows:
-                    writer.write_batch(batch)
+            try:
+                with (
+                    fs.open_output_stream(staging) as sink,
+                    pq.ParquetWriter(sink, schema) as writer,
+                ):
+                    for batch in rows:
+                        writer.write_batch(batch)
+                fs.move(staging, key)
+            except BaseException:
+                with suppress(OSError):  # the store may be what failed
+                    fs.delete_file(staging)
+                raise
             return
         from deltalake import write_deltalake
 

@@ -1,0 +1,83 @@
+"""A training set written to an object store appears whole or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from featurestore.services.offline.training_sets import (
+    PARQUET,
+    check_output,
+    write_training_set,
+)
+from featurestore.services.storage import StorageOptions
+from tests.s3_harness import S3Server
+
+pytestmark = [pytest.mark.integration]
+
+SCHEMA = pa.schema([("customer_id", pa.int64()), ("spend", pa.float64())])
+
+
+def _batch(first: int) -> pa.RecordBatch:
+    ids = list(range(first, first + 100))
+    return pa.record_batch([pa.array(ids), pa.array([i / 2 for i in ids])], SCHEMA)
+
+
+def _rows(batches: int, fail_after: int | None = None) -> pa.RecordBatchReader:
+    """``batches`` batches of 100 rows; with ``fail_after``, the reader fails
+    after that many (as a join or a stream that breaks midway)."""
+
+    def generate() -> Iterator[pa.RecordBatch]:
+        for n in range(batches):
+            if n == fail_after:
+                raise RuntimeError("the rows stopped coming")
+            yield _batch(n * 100)
+
+    return pa.RecordBatchReader.from_batches(SCHEMA, generate())
+
+
+def _read(storage: StorageOptions, uri: str) -> pa.Table:
+    fs, key = storage.filesystem(uri)
+    with fs.open_input_file(key) as handle:
+        return pq.read_table(handle)
+
+
+def test_a_write_that_fails_midway_leaves_nothing_or_the_previous_set(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    storage = StorageOptions(s3_server.options())
+    root = s3_server.prefix("ts")
+    uri = f"{root}/training.parquet"
+    prefix = root.removeprefix(f"s3://{s3_server.bucket}/")
+    # A new training set whose rows break after two batches: no object at all.
+    # (It was a short but valid Parquet file, its manifest inside, because
+    # the writer closed and the upload completed on the way out.)
+    with pytest.raises(RuntimeError, match="stopped coming"):
+        write_training_set(uri, PARQUET, _rows(5, fail_after=2), "{}", root, storage)
+    assert s3_server.keys(prefix) == []
+    # A whole one, then a replacement that breaks: the whole one stays.
+    write_training_set(uri, PARQUET, _rows(3), '{"n": 1}', root, storage)
+    whole = _read(storage, uri)
+    assert whole.num_rows == 300
+    check_output(uri, PARQUET, overwrite=True, root=root, storage=storage)
+    with pytest.raises(RuntimeError, match="stopped coming"):
+        write_training_set(uri, PARQUET, _rows(5, fail_after=4), "{}", root, storage)
+    assert _read(storage, uri).equals(whole)
+    assert s3_server.keys(prefix) == [f"{prefix}/training.parquet"]
+
+
+def test_a_local_write_that_fails_midway_leaves_no_file_and_no_folder(
+    tmp_path: Path,
+) -> None:
+    # Only OS errors removed the folders the write had made; rows that broke
+    # midway (or a cancelled call) left them behind.
+    root = tmp_path / "training_sets"
+    root.mkdir()
+    uri = str(root / "new" / "deeper" / "training.parquet")
+    with pytest.raises(RuntimeError, match="stopped coming"):
+        write_training_set(uri, PARQUET, _rows(5, fail_after=2), "{}", str(root))
+    assert list(root.iterdir()) == []
