@@ -249,6 +249,34 @@ def write_training_set(
         ) from exc
 
 
+SERVER_COPY_LIMIT = 5 * 1024**3
+"""Bytes S3's CopyObject copies in one request; a larger object is copied
+through this process instead."""
+
+
+def _move_object(fs: pafs.FileSystem, staging: str, key: str) -> None:
+    """Move the written object ``staging`` to ``key``: a server-side copy up
+    to ``SERVER_COPY_LIMIT``, else streamed through this process (a copy cut
+    short lacks the Parquet footer: unreadable, never a short valid file, and
+    it is removed)."""
+    size = fs.get_file_info(staging).size
+    if size is not None and size <= SERVER_COPY_LIMIT:
+        fs.move(staging, key)
+        return
+    try:
+        with (
+            fs.open_input_stream(staging) as source,
+            fs.open_output_stream(key) as sink,
+        ):
+            while chunk := source.read(64 << 20):
+                sink.write(chunk)
+    except BaseException:
+        with suppress(OSError):
+            fs.delete_file(key)
+        raise
+    fs.delete_file(staging)
+
+
 def _under(root: str | None, naming: Naming) -> str:
     if root is None:
         return ""
@@ -417,7 +445,7 @@ def _write_object(
                 ):
                     for batch in rows:
                         writer.write_batch(batch)
-                fs.move(staging, key)
+                _move_object(fs, staging, key)
             except BaseException:
                 with suppress(OSError):  # the store may be what failed
                     fs.delete_file(staging)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from featurestore.services.offline import training_sets
 from featurestore.services.offline.training_sets import (
     PARQUET,
     check_output,
@@ -81,3 +82,18 @@ def test_a_local_write_that_fails_midway_leaves_no_file_and_no_folder(
     with pytest.raises(RuntimeError, match="stopped coming"):
         write_training_set(uri, PARQUET, _rows(5, fail_after=2), "{}", str(root))
     assert list(root.iterdir()) == []
+
+
+def test_an_object_past_the_server_side_copy_limit_is_moved_whole(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # S3 copies at most 5 GiB in one request: a larger training set is
+    # streamed into place. The limit is lowered here to take that path.
+    monkeypatch.setattr(training_sets, "SERVER_COPY_LIMIT", 0)
+    storage = StorageOptions(s3_server.options())
+    root = s3_server.prefix("big")
+    uri = f"{root}/training.parquet"
+    write_training_set(uri, PARQUET, _rows(3), '{"n": 1}', root, storage)
+    assert _read(storage, uri).equals(_rows(3).read_all())
+    prefix = root.removeprefix(f"s3://{s3_server.bucket}/")
+    assert s3_server.keys(prefix) == [f"{prefix}/training.parquet"]
