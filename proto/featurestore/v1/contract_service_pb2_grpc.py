@@ -71,9 +71,10 @@ class ContractServiceServicer:
 
     def ListContracts(self, request, context):
         """Latest version of every contract, paged.
-        Errors: INVALID_ARGUMENT (bad page token or negative page size; also,
-        unless return_partial_success is set, a contract on the page whose latest
-        version cannot be read or parsed, as GetContract answers for it).
+        Errors: INVALID_ARGUMENT (bad page token or negative page size),
+        FAILED_PRECONDITION (unless return_partial_success is set, a contract on
+        the page whose latest version cannot be read or parsed, as GetContract
+        answers for it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -81,7 +82,8 @@ class ContractServiceServicer:
 
     def GetContract(self, request, context):
         """One contract, latest or a given version, in its serialised form.
-        Errors: NOT_FOUND (unknown name or version), INVALID_ARGUMENT (no name).
+        Errors: NOT_FOUND (unknown name or version), INVALID_ARGUMENT (no name),
+        FAILED_PRECONDITION (the server's contract file cannot be read or parsed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -90,7 +92,9 @@ class ContractServiceServicer:
     def ValidateRows(self, request, context):
         """Per-row verdicts for an Arrow batch, as the Spark jobs would judge it.
         Errors: NOT_FOUND (unknown contract or version), INVALID_ARGUMENT
-        (unreadable Arrow, empty batch, schema that does not match the contract).
+        (unreadable Arrow, empty batch, schema that does not match the contract),
+        FAILED_PRECONDITION (the contract's file cannot be read or parsed, or one
+        of its checks cannot run: CHECK_NOT_RUNNABLE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
