@@ -42,17 +42,32 @@ def _load(repo: Path | None) -> tuple[FeatureStore, Project]:
 
 
 @contextmanager
-def answered() -> Iterator[None]:
-    """A monitoring error (a bad name, nothing profiled) or an object store
-    that did not answer (STORAGE_UNAVAILABLE): one line on stderr, exit 2, as
-    ``lineage`` and ``training-set`` say it; never a traceback."""
+def answered(location: str | None = None) -> Iterator[None]:
+    """A monitoring error (a bad name, nothing profiled), an object store
+    that did not answer (STORAGE_UNAVAILABLE) or a Delta log that cannot be
+    read (TABLE_UNREADABLE): one line on stderr, exit 2, as ``lineage`` and
+    ``training-set`` say it; never a traceback.
+
+    Args:
+        location: The table a delta-rs error inside the block comes from (the
+            monitoring package names the tables it reads itself).
+    """
+    from deltalake.exceptions import DeltaError
+
+    from featurestore.services.lineage.errors import TableUnreadableError
     from featurestore.services.monitoring import MonitoringError
+    from featurestore.services.monitoring.freshness import delta_detail
     from featurestore.services.offline.errors import StorageUnavailableError
 
     try:
         yield
-    except (MonitoringError, StorageUnavailableError) as exc:
+    except (MonitoringError, StorageUnavailableError, TableUnreadableError) as exc:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
+    except DeltaError as exc:  # a corrupt commit file, a gap in the log
+        if location is None:
+            raise
+        unreadable = TableUnreadableError(location, delta_detail(exc))
+        raise usage_error(f"{unreadable.reason.value}: {unreadable}") from exc
 
 
 def _views(store: FeatureStore, names: tuple[str, ...]) -> list[Any]:
@@ -75,6 +90,9 @@ def freshness(views: tuple[str, ...], repo: Path | None, as_json: bool) -> None:
     commit of its Delta table, judged against its contract's freshness SLA
     (max age, publish frequency): ok, late or unknown.
 
+    A table whose Delta log cannot be read is unknown (TABLE_UNREADABLE) in
+    the list of every view; named in VIEWS, it is an error (exit 2).
+
     Exit 1 when any view is late.
     """
     from featurestore.services.contracts import ContractError, ContractRegistry
@@ -92,6 +110,7 @@ def freshness(views: tuple[str, ...], repo: Path | None, as_json: bool) -> None:
                     contracts,
                     storage_options=options,
                     broken_contract="raise",
+                    unreadable="raise" if views else "unknown",
                 )
                 for v in _views(store, views)
             ]
@@ -170,6 +189,7 @@ def skew(
     """Join VIEW's serving log (`serve --serving-log`) with the offline values
     of the same entity at the same time (the training-set join) and report,
     per feature, the share of rows whose served value differs."""
+    from featurestore.services.monitoring.serving_log import serving_log_uri
     from featurestore.services.monitoring.skew import (
         NoServingLogError,
         feature_skew,
@@ -186,10 +206,11 @@ def skew(
     _views(store, (view,))
     with answered():
         try:
-            log = read_serving_log(
-                project.data_dir, view, since=since, until=until,
-                storage_options=project.storage_options,
-            )  # fmt: skip
+            with answered(serving_log_uri(project.data_dir, view)):  # its log
+                log = read_serving_log(
+                    project.data_dir, view, since=since, until=until,
+                    storage_options=project.storage_options,
+                )  # fmt: skip
             with spinner(f"joining {log.num_rows} logged rows"):
                 report = feature_skew(store, view, log)
         except NoServingLogError as exc:

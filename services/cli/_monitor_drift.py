@@ -36,10 +36,11 @@ def _project(repo: Path | None) -> Project:
     return project_of(repo)
 
 
-def _read(run: Any) -> Any:
-    """``run()``; a bad name, a table without profiles or an object store that
-    did not answer is usage (exit 2)."""
-    with answered():
+def _read(run: Any, location: str | None = None) -> Any:
+    """``run()``; a bad name, a table without profiles, a Delta log that cannot
+    be read (delta-rs errors come from ``location``, when given) or an object
+    store that did not answer is usage (exit 2)."""
+    with answered(location):
         return run()
 
 
@@ -165,14 +166,18 @@ def backfill(table: str, force: bool, repo: Path | None, as_json: bool) -> None:
     snapshot (delta-rs and DuckDB; no Spark), scored as a publish scores."""
     from featurestore.services.contracts import ContractError, ContractRegistry
     from featurestore.services.monitoring.backfill import backfill as run
+    from featurestore.services.monitoring.store import table_location
 
     project = _project(repo)
     try:
         contract = ContractRegistry(project.contracts_dir).get(table)
     except ContractError as exc:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
+    # The profile table's errors are named by the package; the rest are the
+    # feature table's (its versions, their snapshots).
+    location = _read(lambda: table_location(project, contract.name))
     with spinner(f"profiling {table}"):
-        report = _read(lambda: run(project, contract, force=force))
+        report = _read(lambda: run(project, contract, force=force), location)
     if as_json:
         echo_json(report.to_json_obj())
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -9,8 +10,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
+from featurestore.services.lineage.errors import TableUnreadableError
 from featurestore.services.offline.errors import storage_unavailable
 from featurestore.services.storage import read_delta
 
@@ -32,9 +35,11 @@ __all__ = [
     "view_freshness",
 ]
 
+log = logging.getLogger(__name__)
+
 FreshnessVerdict = Literal["ok", "late", "unknown"]
 """ok: within the SLA; late: data too old or no publish within the cadence;
-unknown: no SLA, no table or no rows to judge."""
+unknown: no SLA, no table, no rows, or a Delta log that cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,8 @@ def table_freshness(
         StorageUnavailableError: The object store did not answer or refused
             (the offline store's, STORAGE_UNAVAILABLE); a missing table is
             judged ``unknown``.
+        TableUnreadableError: delta-rs cannot read the table's log (a corrupt
+            commit file): TABLE_UNREADABLE, as ``featurestore lineage`` says.
     """
     now = now or datetime.now(UTC)
     unjudged = Freshness(
@@ -145,10 +152,12 @@ def table_freshness(
     with storage_unavailable(path):
         try:
             table = DeltaTable(path, storage_options=dict(storage_options or {}))
+            commit = _newest_commit_time(table)
+            newest = newest_event_time(table, event_time_column)
         except _DeltaTableNotFoundError:
             return unjudged
-        commit = _newest_commit_time(table)
-        newest = newest_event_time(table, event_time_column)
+        except DeltaError as exc:  # a corrupt commit file, a gap in the log
+            raise TableUnreadableError(path, delta_detail(exc)) from exc
     verdict, reason = _judge(now, newest, commit, sla)
     return replace(
         unjudged,
@@ -203,6 +212,11 @@ def span(delta: timedelta) -> str:
     return f"{sign}{minutes}m{secs}s" if minutes else f"{sign}{secs}s"
 
 
+def delta_detail(exc: BaseException) -> str:
+    """The first line of a delta-rs error (a Rust backtrace may follow)."""
+    return (str(exc).strip().splitlines() or ["unknown error"])[0]
+
+
 def _newest_commit_time(table: DeltaTable) -> datetime:
     (latest,) = table.history(1)
     return datetime.fromtimestamp(int(latest["timestamp"]) / 1000, tz=UTC)
@@ -244,6 +258,7 @@ def view_freshness(
     now: datetime | None = None,
     storage_options: Mapping[str, str] | None = None,
     broken_contract: Literal["raise", "unknown"] = "unknown",
+    unreadable: Literal["raise", "unknown"] = "unknown",
 ) -> Freshness:
     """Judge the Delta table behind a Feast feature view against its contract.
 
@@ -258,9 +273,17 @@ def view_freshness(
     views) the verdict is ``unknown`` and the reason names the contract and
     its error; with ``"raise"`` the ``ContractError`` propagates.
 
+    A table whose Delta log cannot be read is likewise never taken for no
+    table: with ``unreadable="unknown"`` (a list of views: the others are
+    still judged) the verdict is ``unknown``, the reason starts with
+    TABLE_UNREADABLE, and a warning names the table; with ``"raise"`` the
+    ``TableUnreadableError`` propagates.
+
     Raises:
         ContractError: The view's contract cannot be read, with
             ``broken_contract="raise"``.
+        TableUnreadableError: The table's Delta log cannot be read, with
+            ``unreadable="raise"``.
         StorageUnavailableError: The object store did not answer or refused.
     """
     from featurestore.services.contracts import ContractError, ContractErrorReason
@@ -300,7 +323,26 @@ def view_freshness(
             verdict="unknown",
             reason=str(exc),
         )
-    judged = table_freshness(
-        view.name, path, column, sla, now=now, storage_options=storage_options
-    )
+    try:
+        judged = table_freshness(
+            view.name, path, column, sla, now=now, storage_options=storage_options
+        )
+    except TableUnreadableError as exc:
+        if unreadable == "raise":
+            raise
+        log.warning("freshness of %s: %s: %s", view.name, exc.reason.value, exc)
+        table = path.rstrip("/").rsplit("/", 1)[-1]
+        detail = exc.metadata["detail"]
+        return Freshness(
+            view=view.name,
+            path=path,
+            event_time_column=column,
+            checked_at=now or datetime.now(UTC),
+            verdict="unknown",
+            # The table's name, not its location: the reason reaches clients.
+            reason=f"{exc.reason.value}: cannot read the Delta log of {table}: "
+            f"{detail}",
+            max_age=sla.max_age if sla else None,
+            frequency=sla.frequency if sla else None,
+        )
     return replace(judged, reason=broken) if broken else judged

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
+from featurestore.services.lineage.errors import TableUnreadableError
 from featurestore.services.monitoring._schema import (
     profile_location,
     profiles_from,
@@ -19,6 +22,7 @@ from featurestore.services.monitoring.errors import (
     ProfileNotFoundError,
     TableNotFoundError,
 )
+from featurestore.services.monitoring.freshness import delta_detail
 from featurestore.services.monitoring.model import DriftScore, VersionProfile
 from featurestore.services.offline.errors import storage_unavailable
 from featurestore.services.project import Project
@@ -47,16 +51,31 @@ def read_profile_rows(
 
     Returns:
         Every row, or those of `version`; empty when there is no profile table.
+
+    Raises:
+        TableUnreadableError: delta-rs cannot read the profile table's log (a
+            corrupt commit file): TABLE_UNREADABLE, as ``lineage`` says.
+        StorageUnavailableError: The object store did not answer or refused.
     """
     profiles = profile_location(location)
     where = None if version is None else f"table_version = {int(version)}"
-    with storage_unavailable(profiles):
+    with storage_unavailable(profiles), _readable(profiles):
         try:
             table = DeltaTable(profiles, storage_options=dict(storage_options or {}))
         except _DeltaTableNotFoundError:
             return []
         rows: list[dict[str, Any]] = read_delta(table, where=where).to_pylist()
     return rows
+
+
+@contextmanager
+def _readable(location: str) -> Iterator[None]:
+    """A DeltaError inside the block (a corrupt commit file, a gap in the log)
+    is TABLE_UNREADABLE for `location`."""
+    try:
+        yield
+    except DeltaError as exc:
+        raise TableUnreadableError(location, delta_detail(exc)) from exc
 
 
 def _rows(project: Project, table: str, version: int | None) -> list[dict[str, Any]]:
@@ -73,7 +92,7 @@ def _require(
 ) -> None:
     """Raise TableNotFoundError when there is no such table or version (a
     backfill could not profile it either)."""
-    with storage_unavailable(location):
+    with storage_unavailable(location), _readable(location):
         try:
             current = DeltaTable(location, storage_options=dict(options)).version()
         except _DeltaTableNotFoundError:
@@ -99,6 +118,8 @@ def read_profiles(
         InvalidTableNameError: `table` is not a name.
         TableNotFoundError: No such feature table, or no such version of it.
         ProfileNotFoundError: Nothing profiled (or not that version).
+        TableUnreadableError: The Delta log of the table or of its profile
+            table cannot be read (TABLE_UNREADABLE, lineage's error).
         StorageUnavailableError: The object store did not answer or refused
             (the offline store's, STORAGE_UNAVAILABLE).
     """
@@ -126,6 +147,8 @@ def read_drift(
         InvalidTableNameError: `table` is not a name.
         TableNotFoundError: No such feature table, or no such version of it.
         ProfileNotFoundError: Nothing profiled (or not that version).
+        TableUnreadableError: The Delta log of the table or of its profile
+            table cannot be read (TABLE_UNREADABLE, lineage's error).
         StorageUnavailableError: The object store did not answer or refused
             (the offline store's, STORAGE_UNAVAILABLE).
     """

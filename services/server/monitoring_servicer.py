@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import grpc
 from feast import FeatureView
 
 from featurestore.services.contracts import ContractRegistry
+from featurestore.services.lineage.errors import TableUnreadableError
 from featurestore.services.monitoring import (
     ColumnProfile,
     DriftScore,
@@ -29,11 +32,16 @@ from featurestore.services.offline.errors import UnsupportedSourceError
 from featurestore.services.project import Project, is_uri
 from featurestore.services.server.access import Guard
 from featurestore.services.server.catalog import Catalog
-from featurestore.services.server.errors import RequestError, required
+from featurestore.services.server.errors import (
+    FailedPreconditionError,
+    RequestError,
+    required,
+)
 from featurestore.services.server.paging import page
 from featurestore.v1 import monitoring_service_pb2 as pb
 from featurestore.v1 import monitoring_service_pb2_grpc as pb_grpc
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 _VIEW = "a feature view name"
 
@@ -99,18 +107,49 @@ class Monitor:
         return name
 
     def profiles(self, view: FeatureView, version: int | None) -> list[VersionProfile]:
-        """Profiles of the view's table (every version, or ``version``)."""
-        return read_profiles(self.located(), self.table(view), version)
+        """Profiles of the view's table (every version, or ``version``).
+
+        Raises:
+            FailedPreconditionError: TABLE_UNREADABLE, the Delta log of the
+                table or of its profile table cannot be read.
+        """
+        table = self.table(view)
+        with _unreadable_precondition():
+            return read_profiles(self.located(), table, version)
 
     def drift(self, view: FeatureView, version: int | None) -> list[DriftScore]:
-        """Drift scores of the view's table (every version, or ``version``)."""
-        return read_drift(self.located(), self.table(view), version)
+        """Drift scores of the view's table (every version, or ``version``).
+
+        Raises:
+            FailedPreconditionError: TABLE_UNREADABLE, the Delta log of the
+                table or of its profile table cannot be read.
+        """
+        table = self.table(view)
+        with _unreadable_precondition():
+            return read_drift(self.located(), table, version)
 
     def cached_freshness(self) -> list[Freshness]:
-        """Every view's freshness, each at most ``cache_seconds`` old."""
+        """Every view's freshness, each at most ``cache_seconds`` old; a view
+        that cannot be judged is ``unknown``, never missing from the list."""
         return [
-            self._cached("freshness", v, self.freshness) for v in self.catalog.views()
+            self._cached("freshness", v, self._scraped_freshness)
+            for v in self.catalog.views()
         ]
+
+    def _scraped_freshness(self, view: FeatureView) -> Freshness:
+        try:
+            return self.freshness(view)
+        except Exception as exc:  # one view's failure must not hide the others
+            log.warning("freshness of %s cannot be judged", view.name, exc_info=True)
+            why = str(getattr(exc, "reason", "INTERNAL"))
+            return Freshness(
+                view=view.name,
+                path="",
+                event_time_column="",
+                checked_at=datetime.now(UTC),
+                verdict="unknown",
+                reason=f"{why}: cannot be judged (see the server's log)",
+            )
 
     def cached_drift(self) -> dict[str, list[DriftScore]]:
         """Per view with profiles: the scores of its newest profiled version."""
@@ -125,6 +164,12 @@ class Monitor:
         try:
             scores = self.drift(view, None)
         except MonitoringError:  # nothing profiled: no gauge
+            return []
+        except FailedPreconditionError as exc:  # TABLE_UNREADABLE: no gauge
+            log.warning("drift of %s: %s: %s", view.name, exc.reason, exc)
+            return []
+        except Exception:  # one view's failure must not hide the others'
+            log.exception("drift of %s: reading the profiles failed", view.name)
             return []
         newest = max((s.version for s in scores), default=None)
         return [s for s in scores if s.version == newest]
@@ -194,6 +239,26 @@ class MonitoringServicer(pb_grpc.MonitoringServiceServicer):  # type: ignore[mis
             drift_scores=[drift_message(view.name, s) for s in chosen],
             next_page_token=token,
         )
+
+
+@contextmanager
+def _unreadable_precondition() -> Iterator[None]:
+    """TABLE_UNREADABLE from the monitoring package (lineage's error) is the
+    server's own damaged data: FAILED_PRECONDITION, naming the table, not its
+    location on the server (AIP-193)."""
+    try:
+        yield
+    except TableUnreadableError as exc:
+        path = exc.metadata["path"]
+        table = path.rstrip("/").rsplit("/", 1)[-1]
+        detail = exc.metadata["detail"]
+        raise FailedPreconditionError(
+            f"cannot read the Delta log of table {table}: {detail}",
+            reason=exc.reason.value,
+            subject=table,
+            table=table,
+            detail=detail,
+        ) from exc
 
 
 def _version(request: pb.ListProfilesRequest | pb.ListDriftScoresRequest) -> int | None:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from deltalake.exceptions import DeltaError
 
+from featurestore.services.lineage.errors import TableUnreadableError
+
 if TYPE_CHECKING:
     from feast import FeatureView
 
@@ -28,6 +30,9 @@ NOT_AVAILABLE = (
     "monitoring not available: this installation has no "
     "featurestore.services.monitoring (freshness SLAs and drift)"
 )
+UNREADABLE = (DeltaError, TableUnreadableError)
+"""A Delta log that cannot be read: delta-rs's error, or the monitoring
+package's translation of it (TABLE_UNREADABLE)."""
 _FRESHNESS_LEVEL = {"ok": "ok", "late": "fail", "unknown": "unknown"}
 _RANK = {"ok": 0, "warn": 1, "fail": 2}
 
@@ -97,11 +102,12 @@ def status(console: Console, views: list[FeatureView], tables: list[str]) -> Hea
                 located,
                 console.contracts,
                 storage_options=located.storage_options,
+                unreadable="raise",  # the badge hides the detail; the log has it
             )
         except OfflineStoreError as exc:  # the store did not answer: say so
             freshness[view.name] = Badge("unknown", _unreadable(exc))
             continue
-        except DeltaError as exc:  # one table's log cannot be read: its badge
+        except UNREADABLE as exc:  # one table's log cannot be read: its badge
             freshness[view.name] = _damaged(view.name, exc)
             continue
         level = _FRESHNESS_LEVEL.get(verdict.verdict, "unknown")
@@ -112,7 +118,7 @@ def status(console: Console, views: list[FeatureView], tables: list[str]) -> Hea
             drift[table] = drift_verdict(console, table)
         except OfflineStoreError as exc:
             drift[table] = Badge("unknown", _unreadable(exc))
-        except DeltaError as exc:
+        except UNREADABLE as exc:
             drift[table] = _damaged(table, exc)
     return Health(True, "", freshness, drift)
 

@@ -2,35 +2,47 @@
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from feast import FeatureView
 
-from featurestore.services.lineage import LineageError, table_history
+from featurestore.services.lineage import (
+    LineageError,
+    TableUnreadableError,
+    table_history,
+)
 from featurestore.services.ui import monitoring
 from featurestore.services.ui.access import CATALOGUE, VIEW
 from featurestore.services.ui.console import Console
 from featurestore.services.ui.pages.login import console_of
 from featurestore.services.ui.params import Name
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
 def last_publish(console: Console, table: str | None) -> dict[str, Any] | None:
-    """The newest version of ``table`` as the home page shows it, or None."""
+    """The newest version of ``table`` as the home page shows it, or None;
+    ``{"unreadable": True}`` when its Delta log cannot be read (never taken
+    for a table that was never published)."""
     if table is None:
         return None
     try:
         path = console.table_path(table)
         records = table_history(path, limit=1, storage=console.located.storage_options)
+    except TableUnreadableError as exc:  # the page says so; the log has the detail
+        log.warning("last publish of %s: %s: %s", table, exc.reason.value, exc)
+        return {"unreadable": True}
     except LineageError:
         return None
     if not records:
         return None
     record = records[0]
     return {
+        "unreadable": False,
         "version": record.version,
         "time": record.timestamp,
         "job": record.job,

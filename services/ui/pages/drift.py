@@ -6,7 +6,6 @@ import logging
 from types import SimpleNamespace
 from typing import Annotated
 
-from deltalake.exceptions import DeltaError
 from fastapi import APIRouter, Query, Request, Response
 from markupsafe import Markup
 
@@ -125,7 +124,7 @@ def drift_page(request: Request, name: Name, version: Version = None) -> Respons
     except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE: not the page's fault
         why = f"{exc.reason.value}: {exc}"
         raise PageError(503, "Storage unavailable", why) from None
-    except DeltaError as exc:  # a damaged _profile log: the log has the detail
+    except monitoring.UNREADABLE as exc:  # a damaged _profile log; the log says more
         log.warning("drift of %s: a Delta log cannot be read: %s", name, exc)
         why = f"the profiles of {name!r} cannot be read (TABLE_UNREADABLE)"
         raise PageError(500, "Table unreadable", why) from None
