@@ -322,13 +322,22 @@ def _drift_changes(old: Contract, new: Contract) -> list[Change]:
     for name in [n for n in after if n in before]:
         kind = _compare_drift(before[name], after[name])
         if kind is not None:
-            a, b = before[name], after[name]
-            detail = (
-                f"{a.metric} warn {a.warn} fail {a.fail} {a.on_drift} -> "
-                f"{b.metric} warn {b.warn} fail {b.fail} {b.on_drift}"
-            )
+            detail = _drift_detail(before[name], after[name])
             changes.append(Change(kind, name, detail))
     return changes
+
+
+_DRIFT_FIELDS = ("metric", "warn", "fail", "bins", "top_k", "on_drift", "enabled")
+"""The resolved drift settings a change's detail names, in this order."""
+
+
+def _drift_detail(old: DriftSettings, new: DriftSettings) -> str:
+    """Each setting that differs, old -> new: ``bins 4 -> 10, top_k 3 -> 5``."""
+    return ", ".join(
+        f"{name} {getattr(old, name)} -> {getattr(new, name)}"
+        for name in _DRIFT_FIELDS
+        if getattr(old, name) != getattr(new, name)
+    )
 
 
 def compare(old: Contract, new: Contract) -> list[Change]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -19,7 +21,7 @@ from featurestore.services.contracts.compat import (
 )
 from featurestore.services.contracts.drift import DriftBaseline
 from featurestore.services.contracts.sla import FreshnessSla
-from tests.unit.contracts._support import REPO_CONTRACTS, base_data
+from tests.unit.contracts._support import REPO_CONTRACTS, base_data, write_contract
 
 ODCS_SLA = [
     {"property": "latency", "value": 7, "unit": "d",
@@ -225,3 +227,46 @@ def test_contracts_with_drift_blocks_hash_and_compare():
     a, b = _parse(_with_drift(DRIFT)), _parse(_with_drift(DRIFT))
     assert hash(a) == hash(b) and a == b
     assert len({a, b, _parse()}) == 2
+
+
+def _table_drift(**value):
+    return _with_drift({"property": "drift", "value": value})
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "detail"),
+    [
+        # Only bins and top_k change: the old detail read the same on both
+        # sides ("psi warn 0.1 fail 0.2 warn -> psi warn 0.1 fail 0.2 warn").
+        ({"bins": 4, "top_k": 3}, {"bins": 10, "top_k": 5},
+         "bins 4 -> 10, top_k 3 -> 5"),
+        ({}, {"columns": {"amount": {"enabled": False}}}, "enabled True -> False"),
+        ({"warn": 0.1}, {"warn": 0.05, "metric": "js"},
+         "metric psi -> js, warn 0.1 -> 0.05"),
+    ],
+)  # fmt: skip
+def test_a_drift_change_names_each_setting_that_changed(before, after, detail):
+    old = _parse(_table_drift(**before), "2.0.0")
+    new = _parse(_table_drift(**after), "2.1.0")
+    changes = compare(old, new)
+    assert changes and {c.kind for c in changes} == {ChangeKind.DRIFT_CHANGED}
+    columns = {"amount"} if "columns" in after else set(new.drift)
+    assert {c.column: c.detail for c in changes} == dict.fromkeys(columns, detail)
+
+
+def test_contracts_diff_prints_the_drift_settings_that_changed(tmp_path):
+    for version, value in (("2.0.0", {"bins": 4, "top_k": 3}),
+                           ("2.1.0", {"bins": 10, "top_k": 5})):  # fmt: skip
+        data = base_data()
+        data["version"] = version
+        _table_drift(**value)(data)
+        write_contract(tmp_path, data)
+    command = [sys.executable, "-m", "featurestore.services.contracts"]
+    result = subprocess.run(
+        [*command, "--root", str(tmp_path), "diff", base_data()["name"], "2.0.0",
+         "2.1.0"], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [x for x in result.stdout.splitlines() if "DRIFT_CHANGED" in x]
+    assert len(lines) == len(_parse().drift)
+    assert all(x.endswith(": bins 4 -> 10, top_k 3 -> 5") for x in lines), lines
