@@ -306,6 +306,7 @@ def write_profile_rows(
             target,
             to_table(rows),
             mode="append",
+            schema_mode="merge",  # older profile tables lack `bins` and `top_k`
             commit_properties=CommitProperties(
                 custom_metadata={"userMetadata": json.dumps(stamp, sort_keys=True)}
             ),
@@ -314,4 +315,4 @@ def write_profile_rows(
     schema = from_arrow_schema(SCHEMA)
     ordered = [tuple(r[f.name] for f in SCHEMA) for r in rows]
     frame: DataFrame = spark.createDataFrame(ordered, schema=schema)
-    write_delta(frame, target, mode="append", metadata=stamp)
+    write_delta(frame, target, mode="append", metadata=stamp, merge_schema=True)

@@ -50,10 +50,15 @@ SCHEMA = pa.schema(
         pa.field("source", pa.string()),
         pa.field("run_id", pa.string()),
         pa.field("profiled_at", pa.timestamp("us", tz="UTC")),
+        pa.field("bins", pa.int64()),
+        pa.field("top_k", pa.int64()),
     ]
 )
 """Columns of the profile table. `metric` is null for a column not scored;
-a score is null when there was nothing to compare with."""
+a score is null when there was nothing to compare with. `bins` (numeric) and
+`top_k` (categorical) are the settings the row's buckets were made for, null
+without buckets; tables written before they existed lack the two columns
+(rows read from them have no such keys), and the first write adds them."""
 
 
 def profile_location(table_location: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,8 @@ from featurestore.services.monitoring.model import (
 )
 from featurestore.services.monitoring.scores import score, verdict
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ReferenceColumn:
@@ -29,6 +32,30 @@ class ReferenceColumn:
     """The reference's top-k categories (categorical)."""
     counts: tuple[int, ...] = ()
     """The reference version's rows per bucket, nulls last."""
+    bins: int | None = None
+    """The `bins` the edges were made for (numeric; None: not recorded, as in
+    profile rows written before it was)."""
+    top_k: int | None = None
+    """The `top_k` the categories were made for (categorical; None: not recorded)."""
+
+    def made_for(self, setting: DriftSettings) -> bool | None:
+        """Whether these buckets are the ones `setting` asks for: same kind and
+        same `bins` (numeric) or `top_k` (categorical). None: not recorded."""
+        if self.kind != setting.kind:
+            return False
+        numeric = self.kind == "numeric"
+        made = self.bins if numeric else self.top_k
+        if made is None:
+            return None
+        return made == (setting.bins if numeric else setting.top_k)
+
+    def same_buckets(self, column: ColumnProfile) -> bool:
+        """Whether `column` was counted on these buckets."""
+        return (self.kind, self.edges, self.categories) == (
+            column.kind,
+            column.edges,
+            column.categories,
+        )
 
 
 @dataclass(frozen=True)
@@ -80,14 +107,29 @@ class Assessment:
         prev, ref = self.previous, self.reference
         if prev is None or ref is None:
             return ()
-        if prev.version == ref.version and feature in ref.columns:
-            return ref.columns[feature].counts
-        if prev.reference_version != ref.version:
+        own = ref.columns.get(feature)
+        if prev.version == ref.version and own is not None:
+            return own.counts
+        if prev.reference_version != ref.version or own is None:
             return ()  # counted on other buckets: not comparable
         try:
-            return prev.column(feature).counts
+            before = prev.column(feature)
         except KeyError:
             return ()
+        if before.counts and not own.same_buckets(before):
+            # Same reference version, other buckets: the contract changed
+            # bins or top_k since. Scores compare only counts on the same
+            # buckets, and re-counting the previous version here would read
+            # its whole snapshot where its profile may describe one batch.
+            log.warning(
+                "%s.%s: no score against version %s: it was counted on the "
+                "buckets of other drift settings (bins or top_k changed); "
+                "`featurestore monitor backfill %s --force` counts every "
+                "version again on the current ones",
+                self.table, feature, prev.version, self.table,
+            )  # fmt: skip
+            return ()
+        return before.counts
 
     def scores(self, version: int) -> list[DriftScore]:
         """Every score of this assessment, as version `version` of the table."""
@@ -152,6 +194,8 @@ class Assessment:
                     if self.reference
                     else None,
                     "reference_counts": list(ref.counts) if ref else [],
+                    "bins": ref.bins if ref else None,
+                    "top_k": ref.top_k if ref else None,
                     "metric": setting.metric if scoring and setting else None,
                     "warn": setting.warn if setting else None,
                     "fail": setting.fail if setting else None,

@@ -187,6 +187,9 @@ def _vacuumed(location: str, version: int, options: dict[str, str]) -> bool:
 def _append(location: str, rows: list[dict[str, Any]], options: dict[str, str]) -> None:
     if rows:
         with storage_unavailable(location):
+            # schema_mode: a profile table written before `bins` and `top_k`
+            # were recorded gains the two columns (older rows read null).
             write_deltalake(
-                location, to_table(rows), mode="append", storage_options=options
-            )
+                location, to_table(rows), mode="append", storage_options=options,
+                schema_mode="merge",
+            )  # fmt: skip

@@ -5,8 +5,11 @@ the version of this table a training-set manifest read. Without one it is the
 version the table's profiles started from (the first profiled version with
 rows, or the version a first profile was compared with), never an empty one.
 Its buckets (equal-frequency edges, top-k categories) and its own counts on
-them are computed once from its snapshot (DuckDB) and then carried in every
-later profile row.
+them are computed from its snapshot (DuckDB) for the contract's `bins` and
+`top_k`, then carried in every later profile row with those two settings; a
+contract that changes them gets buckets made anew. Rows written before the
+settings were recorded are checked once against the snapshot (kept as they
+are when it can no longer be read).
 
 A feature the reference version lacks (a column the contract added later), or
 holds with a type of another family, has no buckets: the reference leaves it
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ from featurestore.services.monitoring.snapshot import (
     open_features,
     reference_from_snapshot,
 )
+from featurestore.services.offline.errors import StorageUnavailableError
 
 
 def manifest_version(contract: Contract, manifest: Path) -> int:
@@ -100,17 +105,32 @@ def _empty(rows: list[dict[str, Any]], version: int) -> bool:
     return bool(own) and not any(r["row_count"] for r in own)
 
 
+@dataclass
+class _Stored:
+    """What the profile rows already say about the reference's buckets."""
+
+    found: dict[str, ReferenceColumn] = field(default_factory=dict)
+    """Buckets made for the current settings."""
+    lacking: set[str] = field(default_factory=set)
+    """Features the reference version is known to lack (no buckets)."""
+    unrecorded: dict[str, ReferenceColumn] = field(default_factory=dict)
+    """Buckets of rows written before the settings were recorded with them."""
+    other: set[str] = field(default_factory=set)
+    """Features whose stored buckets were made for other bins or top_k."""
+
+
 def _stored(
     rows: list[dict[str, Any]], version: int, settings: Mapping[str, DriftSettings]
-) -> tuple[dict[str, ReferenceColumn], set[str]]:
+) -> _Stored:
     """The buckets rows carry from `version`, and the features it is known to lack.
 
     A row of the same kind keyed to `version` with no reference counts records
     that `version` has no buckets for its feature (it lacks the column); the
-    newest row of a feature decides.
+    newest row of a feature decides. Rows whose buckets were made for other
+    settings (`bins`, `top_k`: a contract changed them) are passed over: the
+    buckets are made again for the new ones.
     """
-    found: dict[str, ReferenceColumn] = {}
-    lacking: set[str] = set()
+    out = _Stored()
     for row in sorted(rows, key=lambda r: r["profiled_at"]):
         name, setting = row["feature"], settings.get(row["feature"])
         if row["reference_version"] != version or setting is None:
@@ -118,18 +138,26 @@ def _stored(
         if row["kind"] != setting.kind:
             continue  # the column changed kind since: its old buckets do not apply
         counts = tuple(row["reference_counts"] or ())
-        if counts:
-            found[name] = ReferenceColumn(
-                row["kind"],
-                tuple(row["edges"] or ()),
-                tuple(row["categories"] or ()),
-                counts,
-            )
-            lacking.discard(name)
-        else:
-            lacking.add(name)
-            found.pop(name, None)
-    return found, lacking
+        if not counts:
+            out.lacking.add(name)
+            out.found.pop(name, None)
+            out.unrecorded.pop(name, None)
+            continue
+        column = ReferenceColumn(
+            row["kind"],
+            tuple(row["edges"] or ()),
+            tuple(row["categories"] or ()),
+            counts,
+            bins=row.get("bins"),
+            top_k=row.get("top_k"),
+        )
+        made_for = column.made_for(setting)
+        if made_for is False:
+            out.other.add(name)
+            continue
+        (out.found if made_for else out.unrecorded)[name] = column
+        out.lacking.discard(name)
+    return out
 
 
 def resolve_reference(
@@ -170,14 +198,23 @@ def resolve_reference(
     if version is None:
         return None
     settings = contract.drift
-    found, lacking = _stored(rows, version, settings)
-    todo = {n: s for n, s in settings.items() if n not in found and n not in lacking}
+    stored = _stored(rows, version, settings)
+    found = stored.found
+    settled = found.keys() | stored.lacking
+    todo = {n: s for n, s in settings.items() if n not in settled}
     if todo:
         try:
             snapshot = open_features(location, version, contract, todo, storage_options)
-        except TableNotFoundError as exc:
+        except (TableNotFoundError, StorageUnavailableError) as exc:
+            if todo.keys() <= stored.unrecorded.keys():
+                # Only buckets of unknown settings, and no baseline to check
+                # them against (vacuumed): keep what the table is scored on.
+                found.update(stored.unrecorded)
+                return Reference(version, {n: found[n] for n in settings if n in found})
+            if isinstance(exc, StorageUnavailableError):
+                raise
             raise BaselineNotFoundError(
-                contract.name, f"version {version} of {contract.name} cannot be read"
+                contract.name, _unreadable(contract, version, todo, stored.other)
             ) from exc
         if snapshot.row_count == 0:  # not: no feature left to read (added later)
             if pinned:
@@ -190,3 +227,25 @@ def resolve_reference(
         computed = reference_from_snapshot(snapshot.rows, version, snapshot.settings)
         found.update(computed.columns)
     return Reference(version, {n: found[n] for n in settings if n in found})
+
+
+def _unreadable(
+    contract: Contract,
+    version: int,
+    todo: Mapping[str, DriftSettings],
+    other: set[str],
+) -> str:
+    """Why the buckets of `todo` cannot be made from `version`."""
+    message = f"version {version} of {contract.name} cannot be read"
+    changed = [n for n in todo if n in other]
+    if not changed:
+        return message
+    asked = ", ".join(
+        f"{n} ({'bins' if todo[n].kind == 'numeric' else 'top_k'} "
+        f"{todo[n].bins if todo[n].kind == 'numeric' else todo[n].top_k})"
+        for n in changed
+    )
+    return (
+        f"{message} to make the buckets the drift settings now ask for: {asked}; "
+        "pin a readable baseline (drift.baseline) or keep the old settings"
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -230,7 +230,7 @@ def reference_from_snapshot(
         if s.kind == "numeric":
             cut, distinct, top = row[at : at + 3]
             edges = numeric_edges(cut or (), distinct, top, s.bins)
-            buckets[name] = ReferenceColumn("numeric", edges=edges)
+            buckets[name] = ReferenceColumn("numeric", edges=edges, bins=s.bins)
         else:
             top = _query(
                 rows,
@@ -239,20 +239,12 @@ def reference_from_snapshot(
                 f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {int(s.top_k)}",
             )
             buckets[name] = ReferenceColumn(
-                "categorical", categories=tuple(v for v, _ in top)
+                "categorical", categories=tuple(v for v, _ in top), top_k=s.top_k
             )
     counted = profile_dataset(rows, settings, Reference(version, buckets))
     return Reference(
         version,
-        {
-            c.feature: ReferenceColumn(
-                c.kind,
-                buckets[c.feature].edges,
-                buckets[c.feature].categories,
-                c.counts,
-            )
-            for c in counted
-        },
+        {c.feature: replace(buckets[c.feature], counts=c.counts) for c in counted},
     )
 
 

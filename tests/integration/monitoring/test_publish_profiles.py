@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 from scipy.stats import entropy
 
 from featurestore.services.contracts import parse_contract
@@ -250,3 +250,45 @@ def test_a_dropped_or_retyped_column_publishes_without_a_made_up_score(spark, tm
         "categorical"
     )
     assert {s.feature for s in read_drift(proj, "shop", 1)} == {"amount"}
+
+
+def test_a_publish_after_bins_and_top_k_change_counts_on_new_buckets(spark, tmp_path):
+    # Versions 0-1 under bins 5 / top_k 3, profiled by the code before the
+    # settings were recorded (the profile table lacks `bins` and `top_k`);
+    # 1.1.0 asks for bins 10 / top_k 5: the publish makes the buckets anew
+    # from version 0, adds the two columns, and has no score against version
+    # 1 (counted on the old buckets).
+    proj = project(tmp_path)
+    location = proj.table_uri("shop")
+    batches = [rows(400, seed=11), rows(300, seed=12), rows(300, shift=0.4, seed=13)]
+    for batch in batches[:2]:
+        publish(spark.createDataFrame(batch), contract(WARN), location, job="t")
+    profiles = location + "_profile"
+    written = DeltaTable(profiles).to_pyarrow_table()
+    recorded = [c for c in ("bins", "top_k") if c in written.column_names]
+    write_deltalake(
+        profiles, written.drop_columns(recorded), mode="overwrite",
+        schema_mode="overwrite",
+    )  # fmt: skip
+    newer = parse_contract(
+        CONTRACT_YAML.replace("version: 1.0.0", "version: 1.1.0")
+        + WARN.replace("bins: 5, top_k: 3", "bins: 10, top_k: 5"),
+        "shop/1.1.0.yaml",
+    )
+    report = publish(spark.createDataFrame(batches[2]), newer, location, job="t")
+    assert report.version == 2
+    (v2,) = read_profiles(proj, "shop", 2)
+    base = batches[0].column("amount").to_pylist()
+    present = np.array([v for v in base if v is not None and v == v], float)
+    edges = np.quantile(present, [k / 10 for k in range(1, 10)], method="inverted_cdf")
+    amount = v2.column("amount")
+    assert amount.edges == tuple(edges.tolist())
+    assert amount.counts == _oracle_counts(
+        batches[2].column("amount").to_pylist(), amount.edges, 300
+    )
+    cities = [c for c in batches[0].column("city").to_pylist() if c is not None]
+    top = sorted(set(cities), key=lambda c: (-cities.count(c), c))[:5]
+    assert v2.column("city").categories == tuple(top)
+    scores = read_drift(proj, "shop", 2)
+    assert {s.against for s in scores} == {"baseline"}
+    assert {"bins", "top_k"} <= set(DeltaTable(profiles).schema().to_arrow().names)
