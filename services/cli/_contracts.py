@@ -306,20 +306,27 @@ def _read_rows(
     file: Path, contract: Contract | None = None, text: Collection[str] = ()
 ) -> pa.Table:
     """Read a Parquet file or folder, a Delta table (its current snapshot) or a
-    CSV file; CSV columns the contract has take the contract's types, and the
-    ``text`` columns stay text (a string join key "007" is no number)."""
+    CSV file; CSV columns the contract has are read as Spark reads them with the
+    contract's types (``_spark_csv``), and the ``text`` columns stay text (a
+    string join key "007" is no number)."""
     import pyarrow.csv as pa_csv
 
+    from featurestore.services.cli._spark_csv import CsvUnlikeSparkError, read_csv
     from featurestore.services.storage import read_parquet
 
     if (file / "_delta_log").is_dir():
         return _read_delta(file)
     try:
+        if file.suffix.lower() == ".csv" and contract is not None:
+            return read_csv(file, contract, text)
         if file.suffix.lower() == ".csv":
             options = _csv_options(contract, text)
-            table = pa_csv.read_csv(file, convert_options=options)
-            return _contract_types(table, contract)
+            return pa_csv.read_csv(file, convert_options=options)
         return read_parquet(str(file))
+    except CsvUnlikeSparkError as exc:
+        raise usage_error(
+            f"cannot read {file} as the jobs' Spark would: {exc}"
+        ) from exc
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
         what = "CSV" if file.suffix.lower() == ".csv" else "Parquet"
         raise usage_error(f"cannot read {file} as {what}: {exc}") from exc
@@ -346,10 +353,8 @@ def _read_delta(folder: Path) -> pa.Table:
 
 
 def _csv_options(contract: Contract | None, text: Collection[str] = ()) -> Any:
-    """A contract's columns and ``text`` read as text (``_contract_types``
-    casts the contract's); only an unquoted empty value is null, as Spark reads
-    CSV (nullValue ""): "NA", "null" and "N/A" stay strings, "NaN" is a float,
-    a quoted "" is the empty string."""
+    """Without a contract (an entity file): the ``text`` columns read as text,
+    the others as Arrow infers them; only an unquoted blank is null."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
@@ -360,52 +365,6 @@ def _csv_options(contract: Contract | None, text: Collection[str] = ()) -> Any:
         strings_can_be_null=contract is not None,
         quoted_strings_can_be_null=False,
     )
-
-
-def _contract_types(table: pa.Table, contract: Contract | None) -> pa.Table:
-    """Each contract column of a CSV as the contract's type; a cell that is not
-    of that type is null, as Spark's PERMISSIVE CSV reading makes it (a row
-    failure, not an unreadable file)."""
-    from featurestore.services.contracts import ARROW_TYPES
-
-    for column in contract.columns if contract is not None else []:
-        if column.name in table.column_names:
-            index = table.schema.get_field_index(column.name)
-            values = _cast_text(table.column(index), ARROW_TYPES[column.type])
-            table = table.set_column(index, column.name, values)
-    return table
-
-
-def _cast_text(values: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
-    import pyarrow as pa
-
-    for step in _cast_steps(target):  # the whole column at once when it can
-        try:
-            return values.cast(step).cast(target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-    cells = [_cast_cell(value, target) for value in values.to_pylist()]
-    return pa.chunked_array([pa.array(cells, target)], target)
-
-
-def _cast_cell(value: str | None, target: pa.DataType) -> Any:
-    import pyarrow as pa
-
-    for step in _cast_steps(target) if value is not None else []:
-        try:
-            return pa.scalar(value).cast(step).cast(target).as_py()
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-    return None
-
-
-def _cast_steps(target: pa.DataType) -> list[pa.DataType]:
-    # A time without an offset is UTC: the jobs' Spark session time zone, which
-    # Spark's CSV reader uses for it (Arrow refuses it for a zoned type).
-    import pyarrow as pa
-
-    naive = [pa.timestamp(target.unit)] if pa.types.is_timestamp(target) else []
-    return [target, *naive]
 
 
 def _verdict(contract: Any, table: pa.Table) -> dict[str, Any]:

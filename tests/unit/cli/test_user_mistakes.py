@@ -405,7 +405,8 @@ def test_validate_csv_nulls_only_blanks_as_spark_does(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Spark's nullValue is "": "NA" is a string (fails the id pattern, it is
-    # not missing), a quoted "" the empty string, "NaN" a float.
+    # not missing), "NaN" a float; a quoted "" is null too (Spark compares
+    # the unquoted cell with nullValue), so that id is missing.
     csv = _csv(
         tmp_path,
         "NA,2026-11-01T00:00:00Z,2026-11-01T00:00:00Z,4,0,0.5",
@@ -415,7 +416,10 @@ def test_validate_csv_nulls_only_blanks_as_spark_does(
     )
     code, verdict = _validate(capsys, csv, "merchant_risk")
     assert code == 1 and verdict["schema_problems"] == {}
-    assert verdict["by_reason"] == {"merchant_id:str_matches": 2}
+    assert verdict["by_reason"] == {
+        "merchant_id:str_matches": 1,
+        "merchant_id:not_nullable": 1,
+    }
     assert (verdict["rows"], verdict["failed"]) == (4, 2)
     contract = ContractRegistry(CONTRACTS).get("merchant_risk")
     rates = _read_rows(csv, contract).column("fraud_rate_30d")
