@@ -87,8 +87,9 @@ def _views(store: FeatureStore, names: tuple[str, ...]) -> list[Any]:
 @json_option
 def freshness(views: tuple[str, ...], repo: Path | None, as_json: bool) -> None:
     """Per feature view (all, or VIEWS): the newest event time and the last
-    commit of its Delta table, judged against its contract's freshness SLA
-    (max age, publish frequency): ok, late or unknown.
+    publish of its Delta table (a VACUUM or OPTIMIZE commit is none), judged
+    against its contract's freshness SLA (max age, publish frequency): ok, late
+    or unknown.
 
     A table whose Delta log cannot be read is unknown (TABLE_UNREADABLE) in
     the list of every view; named in VIEWS, it is an error (exit 2).
@@ -131,7 +132,7 @@ def _freshness_table(judged: list[Any]) -> None:
 
     colour = {"ok": "green", "late": "red", "unknown": "yellow"}
     table = Table()
-    for name in ("view", "verdict", "newest event", "age", "last commit", "version"):
+    for name in ("view", "verdict", "newest event", "age", "last publish", "version"):
         table.add_column(name, no_wrap=True)
     table.add_column("reason")
     for f in judged:

@@ -14,6 +14,7 @@ from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.lineage.errors import TableUnreadableError
+from featurestore.services.monitoring.snapshot import SAME_DATA_OPERATIONS
 from featurestore.services.offline.errors import storage_unavailable
 from featurestore.services.storage import read_delta
 
@@ -28,8 +29,10 @@ if TYPE_CHECKING:
     from featurestore.services.project import Project
 
 __all__ = [
+    "PUBLISH_LOOKBACK",
     "Freshness",
     "FreshnessVerdict",
+    "is_publish",
     "newest_event_time",
     "table_freshness",
     "view_freshness",
@@ -59,11 +62,14 @@ class Freshness:
     reason: str
     """One line saying why, e.g. ``newest event 9d old > max age 7d``."""
     version: int | None = None
-    """Latest Delta version; None when there is no table."""
+    """Delta version of the newest publish (``is_publish``: a VACUUM or
+    OPTIMIZE commit after it holds the same rows); None when there is no
+    table, or no publish among the newest ``PUBLISH_LOOKBACK`` commits."""
     newest_event_time: datetime | None = None
     """Largest event time in the latest version; None when it has no rows."""
     newest_commit_time: datetime | None = None
-    """Time of the latest commit."""
+    """Time of the newest publish (or, none among the newest
+    ``PUBLISH_LOOKBACK`` commits, of the oldest of them: the publish is older)."""
     max_age: timedelta | None = None
     """The SLA's maximum age, if any."""
     frequency: timedelta | None = None
@@ -121,6 +127,9 @@ def table_freshness(
     statistic of the column over the latest version's files (Delta keeps
     timestamp statistics at millisecond precision, so it may be up to 1 ms
     early); only files without statistics are scanned, that column alone.
+    The SLA's ``frequency`` is judged against the newest publish: the newest
+    commit that changed the rows, not a VACUUM or OPTIMIZE after it (a table
+    whose job stopped is late even while nightly maintenance commits).
 
     Args:
         view: Name reported with the result.
@@ -152,7 +161,7 @@ def table_freshness(
     with storage_unavailable(path):
         try:
             table = DeltaTable(path, storage_options=dict(storage_options or {}))
-            commit = _newest_commit_time(table)
+            version, commit = _newest_publish(table)
             newest = newest_event_time(table, event_time_column)
         except _DeltaTableNotFoundError:
             return unjudged
@@ -163,7 +172,7 @@ def table_freshness(
         unjudged,
         verdict=verdict,
         reason=reason,
-        version=table.version(),
+        version=version,
         newest_event_time=newest,
         newest_commit_time=commit,
     )
@@ -217,9 +226,27 @@ def delta_detail(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or ["unknown error"])[0]
 
 
-def _newest_commit_time(table: DeltaTable) -> datetime:
-    (latest,) = table.history(1)
-    return datetime.fromtimestamp(int(latest["timestamp"]) / 1000, tz=UTC)
+PUBLISH_LOOKBACK = 100
+"""How many of the newest commits are searched for the newest publish: a month
+of nightly VACUUM (two commits) and OPTIMIZE. Past them the publish is older
+than the oldest searched commit, whose time then judges ``frequency``: late."""
+
+
+def is_publish(operation: object) -> bool:
+    """Whether a commit of this Delta operation (``operation`` in the commit
+    info) can change the table's rows: anything but the operations of
+    ``snapshot.SAME_DATA_OPERATIONS`` (VACUUM, OPTIMIZE, table properties)."""
+    return operation not in SAME_DATA_OPERATIONS
+
+
+def _newest_publish(table: DeltaTable) -> tuple[int | None, datetime]:
+    commits = table.history(PUBLISH_LOOKBACK)  # newest first
+    chosen = next((c for c in commits if is_publish(c.get("operation"))), None)
+    if chosen is None:  # older than every commit searched: at most that old
+        oldest = commits[-1]
+        return None, datetime.fromtimestamp(int(oldest["timestamp"]) / 1000, tz=UTC)
+    moment = datetime.fromtimestamp(int(chosen["timestamp"]) / 1000, tz=UTC)
+    return int(chosen["version"]), moment
 
 
 def newest_event_time(table: DeltaTable, column: str) -> datetime | None:

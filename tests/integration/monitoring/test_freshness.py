@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from feast.types import Float64
 
 from featurestore.services.contracts import ContractRegistry
 from featurestore.services.contracts.sla import FreshnessSla
+from featurestore.services.monitoring import freshness
 from featurestore.services.monitoring.freshness import (
     newest_event_time,
     table_freshness,
@@ -130,6 +132,44 @@ def test_no_publish_within_the_frequency_is_late(tmp_path: Path) -> None:
     assert got.verdict == "late"  # the newest event is 2 h old: within 7 days
     assert got.age is not None and got.age < timedelta(days=7)
     assert got.to_json_obj()["frequency_seconds"] == 3600.0
+
+
+def test_a_vacuum_or_optimize_is_no_publish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A table whose job stopped went on passing its frequency while nightly
+    # maintenance committed: the VACUUM END commit was taken for a publish.
+    path = tmp_path / "t"
+    fresh = pa.table(
+        {
+            "customer_id": pa.array([1], pa.int64()),
+            "event_timestamp": pa.array([datetime.now(UTC)], TS),
+            "spend_1h": [1.0],
+        }
+    )
+    write_deltalake(str(path), fresh)
+    write_deltalake(str(path), fresh, mode="append")  # v1: the last publish
+    published = _commit_time(path)
+    time.sleep(2)  # maintenance comes later than the publish
+    DeltaTable(str(path)).optimize.compact()  # v2
+    DeltaTable(str(path)).vacuum(
+        retention_hours=0, enforce_retention_duration=False, dry_run=False
+    )  # v3 VACUUM START, v4 VACUUM END
+    operations = [c["operation"] for c in DeltaTable(str(path)).history()]
+    assert operations == ["VACUUM END", "VACUUM START", "OPTIMIZE", "WRITE", "WRITE"]
+    sla = FreshnessSla(timedelta(days=7), "event_timestamp", timedelta(hours=1))
+    now = published + timedelta(hours=1, seconds=1)  # < 1 h after the VACUUM
+    got = table_freshness("v", str(path), "event_timestamp", sla, now=now)
+    assert got.verdict == "late", got.reason
+    assert got.reason.startswith("no publish for ")
+    assert (got.version, got.newest_commit_time) == (1, published)
+    # No publish among the commits searched: the oldest of them bounds it.
+    monkeypatch.setattr(freshness, "PUBLISH_LOOKBACK", 2)
+    bounded = table_freshness("v", str(path), "event_timestamp", sla, now=now)
+    assert bounded.version is None
+    assert bounded.newest_commit_time == datetime.fromtimestamp(
+        DeltaTable(str(path)).history(2)[-1]["timestamp"] / 1000, tz=UTC
+    )
 
 
 def test_unknown_without_table_rows_or_sla(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 
 from tests.integration.ui._console import Browserless, start_console
 from tests.integration.ui._project import ConsoleProject
@@ -39,3 +40,20 @@ def test_an_unreadable_log_is_not_never_published(tmp_path: Path) -> None:
     facts = page.body.split("<dt>Last publish</dt>", 1)[1].split("</dd>", 1)[0]
     assert "cannot be read (TABLE_UNREADABLE)" in facts and "never" not in facts
     assert str(tmp_path) not in home.body + page.body
+
+
+def test_a_vacuum_or_optimize_is_no_publish(tmp_path: Path) -> None:
+    repo, table = odd_project(tmp_path, [(0.0, 1), (0.0, 2)], apply=True)
+    DeltaTable(str(table)).vacuum(
+        retention_hours=0, enforce_retention_duration=False, dry_run=False
+    )  # v2 VACUUM START, v3 VACUUM END: the same rows as v1
+    console = start_console(ConsoleProject(repo, repo / "data"))
+    try:
+        client = Browserless(console)
+        home = client.request("/")
+        page = client.request("/views/odd")
+    finally:
+        console.stop()
+    assert _last_publish(home.body, "odd").startswith("v1 ·")
+    facts = page.body.split("<dt>Last publish</dt>", 1)[1].split("</dd>", 1)[0]
+    assert facts.startswith("<dd>v1 at ")
