@@ -21,7 +21,6 @@ from featurestore.services.monitoring import (
     ColumnProfile,
     DriftScore,
     MonitoringError,
-    ProfileNotFoundError,
     VersionProfile,
     read_drift,
     read_profiles,
@@ -34,6 +33,7 @@ from featurestore.services.server.access import Guard
 from featurestore.services.server.catalog import Catalog
 from featurestore.services.server.errors import (
     FailedPreconditionError,
+    NotFoundError,
     RequestError,
     required,
 )
@@ -94,16 +94,18 @@ class Monitor:
         """The feature table behind ``view``, by name.
 
         Raises:
-            ProfileNotFoundError: The view reads no feature table of this
-                project (``<data_dir>/features/<name>``): nothing is profiled.
+            NotFoundError: FEATURE_TABLE_NOT_FOUND, the view reads no feature
+                table of this project (``<data_dir>/features/<name>``): its
+                source is elsewhere or not Delta, so nothing is profiled and
+                no backfill would profile it.
         """
         try:
             location = delta_path(view.batch_source, self.project)  # type: ignore[arg-type]
         except (UnsupportedSourceError, AttributeError) as exc:
-            raise ProfileNotFoundError(view.name) from exc
+            raise _not_a_feature_table(view.name) from exc
         name = location.rstrip("/").rsplit("/", 1)[-1]
         if _normal(self.project.table_uri(name)) != _normal(location):
-            raise ProfileNotFoundError(name)
+            raise _not_a_feature_table(view.name)
         return name
 
     def profiles(self, view: FeatureView, version: int | None) -> list[VersionProfile]:
@@ -163,7 +165,7 @@ class Monitor:
     def _newest_drift(self, view: FeatureView) -> list[DriftScore]:
         try:
             scores = self.drift(view, None)
-        except MonitoringError:  # nothing profiled: no gauge
+        except (MonitoringError, NotFoundError):  # nothing profiled: no gauge
             return []
         except FailedPreconditionError as exc:  # TABLE_UNREADABLE: no gauge
             log.warning("drift of %s: %s: %s", view.name, exc.reason, exc)
@@ -239,6 +241,21 @@ class MonitoringServicer(pb_grpc.MonitoringServiceServicer):  # type: ignore[mis
             drift_scores=[drift_message(view.name, s) for s in chosen],
             next_page_token=token,
         )
+
+
+def _not_a_feature_table(view: str) -> NotFoundError:
+    """Profiles of a view whose source is not a feature table of the project:
+    none, and ``monitor backfill`` cannot make any (it profiles feature tables
+    by name), so the message says what to change instead."""
+    error = NotFoundError(
+        "feature table",
+        view,
+        f"feature view {view!r} has no profiles: its source is not a feature "
+        "table of this project (a Delta table at <data_dir>/features/<name>; "
+        'point the view\'s source at table_ref("<name>"))',
+    )
+    error.metadata = {"feature_view": view}
+    return error
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from deltalake import write_deltalake
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
-from feast.data_format import DeltaFormat
+from feast.data_format import DeltaFormat, ParquetFormat
 from feast.types import Float64, Int64, String
 
 from featurestore.services.monitoring import read_drift, read_profiles
@@ -96,8 +96,16 @@ def profiled(tmp_path: Path, transport: bool) -> Iterator[tuple[Served, Project]
         source=FileSource(name="elsewhere", path=str(tmp_path / "other"),
                           file_format=DeltaFormat(), timestamp_field="event_timestamp"),
     )  # fmt: skip
+    flat = FeatureView(
+        name="flat",
+        entities=[shop],
+        schema=[Field(name="amount", dtype=Float64)],
+        source=FileSource(name="flat", path=str(tmp_path / "flat.parquet"),
+                          file_format=ParquetFormat(),
+                          timestamp_field="event_timestamp"),
+    )  # fmt: skip
     store = FeatureStore(repo_path=str(repo))
-    store.apply([shop, view, unprofiled])
+    store.apply([shop, view, unprofiled, flat])
     served = serve(store, transport, data_dir=data)
     yield served, project
     served.stop()
@@ -176,7 +184,14 @@ def test_drift_gauges_over_http(
          "TABLE_NOT_FOUND"),  # no version 7: not a backfill's to profile
         (pb.ListProfilesRequest(parent="shop", version=-1), "INVALID_ARGUMENT",
          "INVALID_FIELD"),
-        (pb.ListProfilesRequest(parent="elsewhere"), "NOT_FOUND", "PROFILE_NOT_FOUND"),
+        # A source outside the data root, or not Delta: no feature table, so
+        # no backfill could profile it (the old hint said to run one).
+        (pb.ListProfilesRequest(parent="elsewhere"), "NOT_FOUND",
+         "FEATURE_TABLE_NOT_FOUND"),
+        (pb.ListDriftScoresRequest(parent="elsewhere"), "NOT_FOUND",
+         "FEATURE_TABLE_NOT_FOUND"),
+        (pb.ListProfilesRequest(parent="flat"), "NOT_FOUND",
+         "FEATURE_TABLE_NOT_FOUND"),
         (pb.ListDriftScoresRequest(parent="shop", page_token="x"), "INVALID_ARGUMENT",
          "INVALID_FIELD"),
         (pb.ListDriftScoresRequest(parent=""), "INVALID_ARGUMENT", "INVALID_FIELD"),
@@ -201,3 +216,5 @@ def test_client_mistakes(
     status = rpc_status.from_call(caught.value)
     assert status is not None and status.details[0].Unpack(info)
     assert info.reason == reason
+    if reason == "FEATURE_TABLE_NOT_FOUND":
+        assert dict(info.metadata) == {"feature_view": request_.parent}  # type: ignore[attr-defined]
