@@ -72,7 +72,8 @@ class MonitoringServiceServicer:
     """
 
     def GetFreshness(self, request, context):
-        """Freshness of one feature view's Delta table, judged now.
+        """Freshness of one feature view's Delta table, judged now (a table whose
+        Delta log cannot be read is verdict unknown, reason TABLE_UNREADABLE).
         Errors: INVALID_ARGUMENT (no name), NOT_FOUND (unknown view),
         PERMISSION_DENIED (DESCRIBE on the view).
         """
@@ -92,8 +93,11 @@ class MonitoringServiceServicer:
         """Profiles of the published versions of a view's table, oldest first,
         paged; or of one version.
         Errors: INVALID_ARGUMENT (no parent, negative version, bad page token),
-        NOT_FOUND (unknown view, or nothing profiled: the message says how to
-        backfill), PERMISSION_DENIED (DESCRIBE on the view).
+        NOT_FOUND (unknown view; nothing profiled, PROFILE_NOT_FOUND: the message
+        says how to backfill; the view's source is no feature table of this
+        project, FEATURE_TABLE_NOT_FOUND), FAILED_PRECONDITION (a Delta log of
+        the table or its profiles cannot be read, TABLE_UNREADABLE),
+        PERMISSION_DENIED (DESCRIBE on the view).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
