@@ -52,7 +52,9 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
         """Latest version of each contract, by name; with return_partial_success,
         the names of those that cannot be read in ``unreachable`` (AIP-217)."""
         names = self.registry.names()
-        chosen, token = page(names, request.page_size, request.page_token)
+        chosen, token = page(
+            names, request.page_size, request.page_token, "ListContracts"
+        )
         if not request.return_partial_success:
             # As before the field: the first unreadable contract fails the call.
             return pb.ListContractsResponse(

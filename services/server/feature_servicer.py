@@ -90,7 +90,9 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
         views = self.catalog.views()
         if self.guard is not None:
             views = self.guard.describable(views)
-        chosen, token = page(views, request.page_size, request.page_token)
+        chosen, token = page(
+            views, request.page_size, request.page_token, "ListFeatureViews"
+        )
         return pb.ListFeatureViewsResponse(
             feature_views=[_view_message(v) for v in chosen], next_page_token=token
         )

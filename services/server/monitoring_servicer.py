@@ -212,7 +212,9 @@ class MonitoringServicer(pb_grpc.MonitoringServiceServicer):  # type: ignore[mis
         views = self.monitor.catalog.views()
         if self.guard is not None:
             views = self.guard.describable(views)
-        chosen, token = page(views, request.page_size, request.page_token)
+        chosen, token = page(
+            views, request.page_size, request.page_token, "ListFreshness"
+        )
         return pb.ListFreshnessResponse(
             freshness=[freshness_message(self.monitor.freshness(v)) for v in chosen],
             next_page_token=token,
@@ -224,7 +226,8 @@ class MonitoringServicer(pb_grpc.MonitoringServiceServicer):  # type: ignore[mis
         """Profiles of the view's table, oldest version first, paged."""
         view = self.monitor.catalog.view(required(request.parent, "parent", _VIEW))
         profiles = self.monitor.profiles(view, _version(request))
-        chosen, token = page(profiles, request.page_size, request.page_token)
+        scope = f"ListProfiles {view.name} {_version(request)}"
+        chosen, token = page(profiles, request.page_size, request.page_token, scope)
         return pb.ListProfilesResponse(
             profiles=[profile_message(view.name, p) for p in chosen],
             next_page_token=token,
@@ -236,7 +239,8 @@ class MonitoringServicer(pb_grpc.MonitoringServiceServicer):  # type: ignore[mis
         """Drift scores of the view's table by version, paged."""
         view = self.monitor.catalog.view(required(request.parent, "parent", _VIEW))
         scores = self.monitor.drift(view, _version(request))
-        chosen, token = page(scores, request.page_size, request.page_token)
+        scope = f"ListDriftScores {view.name} {_version(request)}"
+        chosen, token = page(scores, request.page_size, request.page_token, scope)
         return pb.ListDriftScoresResponse(
             drift_scores=[drift_message(view.name, s) for s in chosen],
             next_page_token=token,

@@ -23,6 +23,8 @@ from featurestore.services.monitoring.snapshot import (
     reference_from_snapshot,
 )
 from featurestore.services.project import Project
+from featurestore.v1 import feature_store_service_pb2 as fs_pb
+from featurestore.v1 import feature_store_service_pb2_grpc as fs_grpc
 from featurestore.v1 import monitoring_service_pb2 as pb
 from featurestore.v1 import monitoring_service_pb2_grpc as pb_grpc
 from tests.integration.monitoring._monitored import scrape
@@ -137,6 +139,24 @@ def test_profiles_are_the_readers(profiled: tuple[Served, Project]) -> None:
     assert [p.version for p in one.profiles] == [1]
     first = stub.ListProfiles(pb.ListProfilesRequest(parent="shop", page_size=1))
     assert [p.version for p in first.profiles] == [0] and first.next_page_token
+    # A token pages only the request it was issued for (AIP-158): another
+    # version, another list, another method each refuse it.
+    token = first.next_page_token
+    for other in (
+        lambda: stub.ListProfiles(
+            pb.ListProfilesRequest(parent="shop", version=0, page_token=token)
+        ),
+        lambda: stub.ListDriftScores(
+            pb.ListDriftScoresRequest(parent="shop", page_token=token)
+        ),
+        lambda: fs_grpc.FeatureStoreServiceStub(served.channel).ListFeatureViews(
+            fs_pb.ListFeatureViewsRequest(page_token=token)
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as refused:
+            other()
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "issued for another request" in refused.value.details()
 
 
 def test_drift_scores_are_the_readers(profiled: tuple[Served, Project]) -> None:
