@@ -12,6 +12,7 @@ import click
 
 from featurestore.services.cli._common import (
     FAILED,
+    USAGE,
     echo_json,
     json_option,
     project_of,
@@ -220,7 +221,9 @@ def skew(
             raise
         except OfflineStoreError as exc:
             click.echo(f"error: {exc.reason.value}: {exc}", err=True)
-            raise click.exceptions.Exit(FAILED) from exc
+            # An unknown table or version is usage, as for drift and profiles.
+            code = USAGE if isinstance(exc, LookupError) else FAILED
+            raise click.exceptions.Exit(code) from exc
     if as_json:
         echo_json([s.to_json_obj() for s in report])
         return

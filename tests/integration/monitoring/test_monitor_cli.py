@@ -194,6 +194,13 @@ def test_skew_report_equals_an_independent_join(tmp_path: Path) -> None:
     inverted = ("--since", "2026-12-06T19:00:00Z", "--until", "2026-12-06T18:00:00Z")
     wrong = _run("monitor", "skew", "customer_stats", "--repo", str(repo), *inverted)
     assert wrong.exit_code == 2 and "is not before --until" in wrong.stderr
+    # The view's table gone: usage (exit 2), as for monitor drift and profiles
+    # (it was exit 1, the code of a contract or validation failure).
+    table = repo / "data" / "customer_stats"
+    table.rename(table.with_name("customer_stats_gone"))
+    gone = _run("monitor", "skew", "customer_stats", "--repo", str(repo))
+    assert gone.exit_code == 2
+    assert gone.stderr.startswith("error: TABLE_NOT_FOUND: ")
 
 
 def test_skew_without_a_log_is_a_usage_error(tmp_path: Path) -> None:
