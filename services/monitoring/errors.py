@@ -43,7 +43,8 @@ class InvalidTableNameError(MonitoringError, ValueError):
 
     def __init__(self, table: str) -> None:
         super().__init__(
-            f"table {table[:80]!r} is not a name (letters, digits, underscores)",
+            f"table {table[:80]!r} is not a table name: 1 to 128 ASCII letters, "
+            "digits and underscores, not starting with a digit",
             reason=MonitoringErrorReason.INVALID_TABLE_NAME,
             metadata={"table": table[:80]},
         )

@@ -139,6 +139,9 @@ def test_unknown_and_hostile_names(published, tmp_path):
     write_versions(proj.table_uri("bare"), rows(5))
     with pytest.raises(ProfileNotFoundError, match="monitor backfill bare"):
         read_profiles(proj, "bare")
-    for name in ("../shop", "shop/x", "", "a.b", "x" * 200):
+    for name in ("../shop", "shop/x", "", "a.b", "x" * 200, "9a"):
         with pytest.raises(InvalidTableNameError):
             read_profiles(proj, name)
+    # It said "letters", and "données" (letters all) was refused unexplained.
+    with pytest.raises(InvalidTableNameError, match="1 to 128 ASCII letters"):
+        read_profiles(proj, "données")
