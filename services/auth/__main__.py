@@ -90,7 +90,7 @@ def _list(args: argparse.Namespace) -> int:
         for row in rows:
             cells = (cell.ljust(w) for cell, w in zip(row, widths, strict=True))
             print("  ".join(cells).rstrip())
-    if not keys:
+    if not keys and not args.json:  # "[]" says it to a script
         print(f"no API keys in {args.file}", file=sys.stderr)
     return 0
 
