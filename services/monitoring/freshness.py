@@ -199,6 +199,11 @@ def _judge(
         )
     if age > sla.max_age:
         return "late", f"newest event {span(age)} old > max age {span(sla.max_age)}"
+    if age < timedelta(0):  # ahead of now, within the clock-skew tolerance
+        return "ok", (
+            f"newest event {span(-age)} ahead of now (clock skew up to "
+            f"{span(FUTURE_TOLERANCE)} is allowed) <= max age {span(sla.max_age)}"
+        )
     return "ok", f"newest event {span(age)} old <= max age {span(sla.max_age)}"
 
 
@@ -208,7 +213,7 @@ before freshness is ``unknown`` rather than judged."""
 
 
 def span(delta: timedelta) -> str:
-    """A short human span: 9d4h, 3h12m, 42s (negative spans: in the future)."""
+    """A short human span: 9d4h, 3h12m, 5m, 42s (negative: in the future)."""
     seconds = int(delta.total_seconds())
     sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
     days, rest = divmod(seconds, 86_400)
@@ -218,7 +223,9 @@ def span(delta: timedelta) -> str:
         return f"{sign}{days}d{hours}h" if hours else f"{sign}{days}d"
     if hours:
         return f"{sign}{hours}h{minutes}m" if minutes else f"{sign}{hours}h"
-    return f"{sign}{minutes}m{secs}s" if minutes else f"{sign}{secs}s"
+    if minutes:
+        return f"{sign}{minutes}m{secs}s" if secs else f"{sign}{minutes}m"
+    return f"{sign}{secs}s"
 
 
 def delta_detail(exc: BaseException) -> str:
