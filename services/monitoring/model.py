@@ -63,7 +63,10 @@ class ColumnProfile:
     def bucket_labels(self) -> tuple[str, ...]:
         """One label per bucket, matching `counts` (empty without buckets)."""
         if self.kind == "categorical":
-            return (*self.categories, OTHER, NULL) if self.counts else ()
+            if not self.counts:
+                return ()
+            # An empty category shows as "" (a blank label named nothing).
+            return (*(c or '""' for c in self.categories), OTHER, NULL)
         if not self.counts:
             return ()
         return (*_range_labels((-math.inf, *self.edges, math.inf)), NULL)

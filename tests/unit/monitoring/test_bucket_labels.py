@@ -61,3 +61,11 @@ def test_labels_are_distinct_and_name_the_bucket_of_each_value(
         # one, and the only one, whose label says it holds ``value``.
         inside = [lo <= value < hi for lo, hi in itertools.pairwise(bounds)]
         assert [_holds(label, value) for label in labels] == inside, labels
+
+
+def test_an_empty_category_has_a_visible_label() -> None:
+    column = ColumnProfile(
+        feature="tier", kind="categorical", row_count=3, null_count=0,
+        categories=("gold", ""), counts=(1, 1, 0, 1),
+    )  # fmt: skip
+    assert column.bucket_labels == ("gold", '""', "other", "null")
