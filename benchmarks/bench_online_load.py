@@ -392,7 +392,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         type=_variants,
         default=["full"],
         help="comma-separated, compared with plain in turn: "
-        + "; ".join(f"{k}: {v.label}" for k, v in secure.VARIANTS.items())
+        # argparse %-formats help: a label's own "%" (1% sampled) doubled.
+        + "; ".join(
+            f"{k}: {v.label}".replace("%", "%%") for k, v in secure.VARIANTS.items()
+        )
         + " (default full)",
     )
     parser.add_argument(
