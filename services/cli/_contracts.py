@@ -337,6 +337,7 @@ def _read_delta(folder: Path) -> pa.Table:
     from deltalake.exceptions import DeltaError
 
     from featurestore.services.offline import OfflineStoreError, read_snapshot
+    from featurestore.services.storage import delta_error_detail
 
     try:
         return read_snapshot(str(folder)).table
@@ -346,7 +347,7 @@ def _read_delta(folder: Path) -> pa.Table:
         raise usage_error(f"cannot read the Delta table {folder}: {exc}") from exc
     except DeltaError as exc:  # a corrupt commit file, a gap in the log
         # The words `featurestore lineage` uses for the same table.
-        detail = (str(exc).strip().splitlines() or ["unknown error"])[0]
+        detail = delta_error_detail(exc)
         raise usage_error(
             f"TABLE_UNREADABLE: cannot read the Delta log of {folder}: {detail}"
         ) from exc

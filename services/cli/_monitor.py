@@ -57,8 +57,8 @@ def answered(location: str | None = None) -> Iterator[None]:
 
     from featurestore.services.lineage.errors import TableUnreadableError
     from featurestore.services.monitoring import MonitoringError
-    from featurestore.services.monitoring.freshness import delta_detail
     from featurestore.services.offline.errors import StorageUnavailableError
+    from featurestore.services.storage import delta_error_detail
 
     try:
         yield
@@ -67,7 +67,7 @@ def answered(location: str | None = None) -> Iterator[None]:
     except DeltaError as exc:  # a corrupt commit file, a gap in the log
         if location is None:
             raise
-        unreadable = TableUnreadableError(location, delta_detail(exc))
+        unreadable = TableUnreadableError(location, delta_error_detail(exc))
         raise usage_error(f"{unreadable.reason.value}: {unreadable}") from exc
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deltalake.exceptions import DeltaError, DeltaProtocolError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFoundError
@@ -21,12 +22,16 @@ from featurestore.services.lineage.errors import (
 from featurestore.services.project import Project, ProjectNotFoundError
 from featurestore.services.storage import (
     StorageOptions,
+    delta_error_detail,
     is_local,
     is_uri,
     join,
     local_path,
     open_delta,
 )
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 
 @dataclass(frozen=True)
@@ -161,11 +166,84 @@ def table_history(
             did not answer or refused.
     """
     location = os.fspath(path)
+    with _reading(location):
+        commits = open_delta(location, storage).history(limit)
+    return [_record(commit) for commit in commits]
+
+
+SAME_DATA_OPERATIONS = frozenset(
+    {"VACUUM START", "VACUUM END", "OPTIMIZE", "SET TBLPROPERTIES",
+     "UNSET TBLPROPERTIES", "UPGRADE PROTOCOL"}
+)  # fmt: skip
+"""Delta operations whose commit leaves the table's rows as they were."""
+
+PUBLISH_LOOKBACK = 100
+"""How many of the newest commits are searched for the newest publish: a month
+of nightly VACUUM (two commits) and OPTIMIZE. Past them the publish is older
+than the oldest searched commit."""
+
+
+def is_publish(operation: object) -> bool:
+    """Whether a commit of this Delta operation (``operation`` in the commit
+    info) can change the table's rows: anything but ``SAME_DATA_OPERATIONS``
+    (VACUUM, OPTIMIZE, table properties)."""
+    return operation not in SAME_DATA_OPERATIONS
+
+
+@dataclass(frozen=True)
+class PublishSearch:
+    """The newest publish among a table's newest commits."""
+
+    publish: VersionRecord | None
+    """The newest commit that is a publish (``is_publish``); None when none of
+    the commits searched is one: the publish is older than ``oldest``."""
+    oldest: VersionRecord
+    """The oldest commit searched."""
+    searched: int
+    """How many commits were searched."""
+
+
+def newest_publish(table: DeltaTable) -> PublishSearch | None:
+    """The newest publish of an open table; None when its log has no commit.
+
+    The newest commit is read first, and is the answer unless it is a VACUUM
+    or OPTIMIZE (each commit read is a file read, an object-store GET for a
+    table on S3); only then are the newest ``PUBLISH_LOOKBACK`` searched.
+    Errors are delta-rs's own (``last_publish`` maps them as lineage does).
+    """
+    newest = table.history(1)
+    if not newest:
+        return None
+    if is_publish(newest[0].get("operation")):
+        record = _record(newest[0])
+        return PublishSearch(record, record, 1)
+    records = [_record(commit) for commit in table.history(PUBLISH_LOOKBACK)]
+    publish = next((r for r in records if is_publish(r.operation)), None)
+    return PublishSearch(publish, records[-1], len(records))
+
+
+def last_publish(
+    path: str | os.PathLike[str], storage: StorageOptions | None = None
+) -> PublishSearch | None:
+    """``newest_publish`` of the Delta table at `path`.
+
+    Raises:
+        TableNotFoundError, TableUnreadableError, StorageUnavailableError:
+            as ``table_history``.
+    """
+    location = os.fspath(path)
+    with _reading(location):
+        return newest_publish(open_delta(location, storage))
+
+
+@contextmanager
+def _reading(location: str) -> Iterator[None]:
+    """Lineage's errors for delta-rs's, while a table's log is read."""
     if is_local(location) and os.path.isfile(local_path(location)):
         # A file is no table; delta-rs says so only as a generic DeltaError.
         raise TableNotFoundError(location)
     try:
-        commits = open_delta(location, storage).history(limit)
+        yield
     except OSError as exc:  # delta-rs: the object store did not answer
         raise StorageUnavailableError(location) from exc
     except DeltaTableNotFoundError as exc:
@@ -173,6 +251,4 @@ def table_history(
     except DeltaProtocolError:  # a table, with features delta-rs cannot read
         raise
     except DeltaError as exc:  # a table whose log delta-rs cannot read
-        detail = (str(exc).strip().splitlines() or ["unknown error"])[0]
-        raise TableUnreadableError(location, detail) from exc
-    return [_record(commit) for commit in commits]
+        raise TableUnreadableError(location, delta_error_detail(exc)) from exc

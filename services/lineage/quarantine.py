@@ -25,7 +25,12 @@ from featurestore.services.lineage.errors import (
     TableNotFoundError,
     TableUnreadableError,
 )
-from featurestore.services.storage import StorageOptions, open_delta, read_delta
+from featurestore.services.storage import (
+    StorageOptions,
+    delta_error_detail,
+    open_delta,
+    read_delta,
+)
 
 REASONS = "reasons"
 """The column holding each row's failures."""
@@ -80,7 +85,7 @@ class _Snapshots:
         except OSError as exc:  # delta-rs: the object store did not answer
             raise StorageUnavailableError(path) from exc
         except DeltaError as exc:  # a table whose log delta-rs cannot read
-            detail = (str(exc).strip().splitlines() or ["unknown error"])[0]
+            detail = delta_error_detail(exc)
             raise TableUnreadableError(path, detail) from exc
         with self._lock:
             if len(self._tables) >= _CACHED:

@@ -14,9 +14,9 @@ from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.lineage.errors import TableUnreadableError
-from featurestore.services.monitoring.snapshot import SAME_DATA_OPERATIONS
+from featurestore.services.lineage.history import newest_publish
 from featurestore.services.offline.errors import storage_unavailable
-from featurestore.services.storage import read_delta
+from featurestore.services.storage import delta_error_detail, read_delta
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -29,10 +29,8 @@ if TYPE_CHECKING:
     from featurestore.services.project import Project
 
 __all__ = [
-    "PUBLISH_LOOKBACK",
     "Freshness",
     "FreshnessVerdict",
-    "is_publish",
     "newest_event_time",
     "table_freshness",
     "view_freshness",
@@ -64,12 +62,13 @@ class Freshness:
     version: int | None = None
     """Delta version of the newest publish (``is_publish``: a VACUUM or
     OPTIMIZE commit after it holds the same rows); None when there is no
-    table, or no publish among the newest ``PUBLISH_LOOKBACK`` commits."""
+    table, or no publish among the newest ``lineage.PUBLISH_LOOKBACK`` commits."""
     newest_event_time: datetime | None = None
     """Largest event time in the latest version; None when it has no rows."""
     newest_commit_time: datetime | None = None
     """Time of the newest publish (or, none among the newest
-    ``PUBLISH_LOOKBACK`` commits, of the oldest of them: the publish is older)."""
+    ``lineage.PUBLISH_LOOKBACK`` commits, of the oldest of them: the publish
+    is older)."""
     max_age: timedelta | None = None
     """The SLA's maximum age, if any."""
     frequency: timedelta | None = None
@@ -161,12 +160,12 @@ def table_freshness(
     with storage_unavailable(path):
         try:
             table = DeltaTable(path, storage_options=dict(storage_options or {}))
-            version, commit = _newest_publish(table)
+            version, commit = _newest_publish(table, path)
             newest = newest_event_time(table, event_time_column)
         except _DeltaTableNotFoundError:
             return unjudged
         except DeltaError as exc:  # a corrupt commit file, a gap in the log
-            raise TableUnreadableError(path, delta_detail(exc)) from exc
+            raise TableUnreadableError(path, delta_error_detail(exc)) from exc
     verdict, reason = _judge(now, newest, commit, sla)
     return replace(
         unjudged,
@@ -228,32 +227,16 @@ def span(delta: timedelta) -> str:
     return f"{sign}{secs}s"
 
 
-def delta_detail(exc: BaseException) -> str:
-    """The first line of a delta-rs error (a Rust backtrace may follow)."""
-    return (str(exc).strip().splitlines() or ["unknown error"])[0]
-
-
-PUBLISH_LOOKBACK = 100
-"""How many of the newest commits are searched for the newest publish: a month
-of nightly VACUUM (two commits) and OPTIMIZE. Past them the publish is older
-than the oldest searched commit, whose time then judges ``frequency``: late."""
-
-
-def is_publish(operation: object) -> bool:
-    """Whether a commit of this Delta operation (``operation`` in the commit
-    info) can change the table's rows: anything but the operations of
-    ``snapshot.SAME_DATA_OPERATIONS`` (VACUUM, OPTIMIZE, table properties)."""
-    return operation not in SAME_DATA_OPERATIONS
-
-
-def _newest_publish(table: DeltaTable) -> tuple[int | None, datetime]:
-    commits = table.history(PUBLISH_LOOKBACK)  # newest first
-    chosen = next((c for c in commits if is_publish(c.get("operation"))), None)
-    if chosen is None:  # older than every commit searched: at most that old
-        oldest = commits[-1]
-        return None, datetime.fromtimestamp(int(oldest["timestamp"]) / 1000, tz=UTC)
-    moment = datetime.fromtimestamp(int(chosen["timestamp"]) / 1000, tz=UTC)
-    return int(chosen["version"]), moment
+def _newest_publish(table: DeltaTable, path: str) -> tuple[int | None, datetime]:
+    """The newest publish's version and commit time; without one among the
+    commits searched (``lineage.newest_publish``), None and the oldest
+    searched commit's time: the publish is at least that old."""
+    search = newest_publish(table)
+    if search is None:  # a log without commits: delta-rs opens none such
+        raise TableUnreadableError(path, "the Delta log has no commits")
+    if search.publish is None:
+        return None, search.oldest.timestamp
+    return search.publish.version, search.publish.timestamp
 
 
 def newest_event_time(table: DeltaTable, column: str) -> datetime | None:

@@ -20,6 +20,7 @@ from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.contracts import Contract
 from featurestore.services.contracts.drift import DriftSettings
+from featurestore.services.lineage.history import is_publish
 from featurestore.services.monitoring.aggregates import Aggregate, ProfilePlan
 from featurestore.services.monitoring.assess import Reference, ReferenceColumn
 from featurestore.services.monitoring.errors import TableNotFoundError
@@ -159,17 +160,8 @@ def table_versions(
         except _DeltaTableNotFoundError as exc:
             raise TableNotFoundError(location) from exc
         return sorted(
-            int(c["version"])
-            for c in table.history()
-            if c.get("operation") not in SAME_DATA_OPERATIONS
+            int(c["version"]) for c in table.history() if is_publish(c.get("operation"))
         )
-
-
-SAME_DATA_OPERATIONS = frozenset(
-    {"VACUUM START", "VACUUM END", "OPTIMIZE", "SET TBLPROPERTIES",
-     "UNSET TBLPROPERTIES", "UPGRADE PROTOCOL"}
-)  # fmt: skip
-"""Delta operations whose commit leaves the table's rows as they were."""
 
 
 def _q(name: str) -> str:

@@ -22,11 +22,10 @@ from featurestore.services.monitoring.errors import (
     ProfileNotFoundError,
     TableNotFoundError,
 )
-from featurestore.services.monitoring.freshness import delta_detail
 from featurestore.services.monitoring.model import DriftScore, VersionProfile
 from featurestore.services.offline.errors import storage_unavailable
 from featurestore.services.project import Project
-from featurestore.services.storage import read_delta
+from featurestore.services.storage import delta_error_detail, read_delta
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
@@ -75,7 +74,7 @@ def _readable(location: str) -> Iterator[None]:
     try:
         yield
     except DeltaError as exc:
-        raise TableUnreadableError(location, delta_detail(exc)) from exc
+        raise TableUnreadableError(location, delta_error_detail(exc)) from exc
 
 
 def _rows(project: Project, table: str, version: int | None) -> list[dict[str, Any]]:

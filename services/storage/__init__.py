@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from featurestore.services.storage.delta import (
     data_files,
+    delta_error_detail,
     is_delta_table,
     open_delta,
     read_delta,
@@ -35,6 +36,7 @@ __all__ = [
     "StorageOptions",
     "absolute",
     "data_files",
+    "delta_error_detail",
     "expand_variables",
     "is_delta_table",
     "is_local",

@@ -157,5 +157,11 @@ def read_delta(
     return rows.cast(wanted)
 
 
+def delta_error_detail(exc: BaseException) -> str:
+    """The first line of a delta-rs error, for a one-line message (a Rust
+    backtrace may follow it); "unknown error" when it has no text."""
+    return (str(exc).strip().splitlines() or ["unknown error"])[0]
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,8 +12,8 @@ from feast import FeatureView
 from featurestore.services.lineage import (
     LineageError,
     TableUnreadableError,
-    table_history,
 )
+from featurestore.services.lineage import last_publish as lineage_last_publish
 from featurestore.services.ui import monitoring
 from featurestore.services.ui.access import CATALOGUE, VIEW
 from featurestore.services.ui.console import Console
@@ -27,27 +26,26 @@ router = APIRouter()
 
 def last_publish(console: Console, table: str | None) -> dict[str, Any] | None:
     """The newest publish of ``table`` as the home page shows it (a VACUUM or
-    OPTIMIZE commit after it is none, as freshness judges it), or None;
-    ``{"unreadable": True}`` when its Delta log cannot be read (never taken
-    for a table that was never published); ``{"version": None, "searched": n}``
-    when none of its newest n commits is a publish."""
+    OPTIMIZE commit after it is none: ``lineage.newest_publish``, as freshness
+    judges it), or None; ``{"unreadable": True}`` when its Delta log cannot
+    be read (never taken for a table that was never published);
+    ``{"version": None, "searched": n}`` when none of its newest n commits is
+    a publish."""
     if table is None:
         return None
-    limit, is_publish = _publishes()
     try:
         path = console.table_path(table)
-        storage = console.located.storage_options
-        records = table_history(path, limit=limit, storage=storage)
+        search = lineage_last_publish(path, console.located.storage_options)
     except TableUnreadableError as exc:  # the page says so; the log has the detail
         log.warning("last publish of %s: %s: %s", table, exc.reason.value, exc)
         return {"unreadable": True}
     except LineageError:
         return None
-    if not records:
+    if search is None:
         return None
-    record = next((r for r in records if is_publish(r.operation)), None)
+    record = search.publish
     if record is None:
-        return {"unreadable": False, "version": None, "searched": len(records)}
+        return {"unreadable": False, "version": None, "searched": search.searched}
     return {
         "unreadable": False,
         "version": record.version,
@@ -56,19 +54,6 @@ def last_publish(console: Console, table: str | None) -> dict[str, Any] | None:
         "run_id": record.run_id,
         "contract": record.contract,
     }
-
-
-def _publishes() -> tuple[int, Callable[[object], bool]]:
-    """How many commits to search, and which are publishes: freshness's rule;
-    without the monitoring package, the newest commit."""
-    if not monitoring.available():
-        return 1, lambda operation: True
-    from featurestore.services.monitoring.freshness import (
-        PUBLISH_LOOKBACK,
-        is_publish,
-    )
-
-    return PUBLISH_LOOKBACK, is_publish
 
 
 def _ttl(view: FeatureView) -> str:

@@ -17,7 +17,7 @@ from feast.types import Float64
 
 from featurestore.services.contracts import ContractRegistry
 from featurestore.services.contracts.sla import FreshnessSla
-from featurestore.services.monitoring import freshness
+from featurestore.services.lineage import history as lineage_history
 from featurestore.services.monitoring.freshness import (
     newest_event_time,
     table_freshness,
@@ -164,12 +164,34 @@ def test_a_vacuum_or_optimize_is_no_publish(
     assert got.reason.startswith("no publish for ")
     assert (got.version, got.newest_commit_time) == (1, published)
     # No publish among the commits searched: the oldest of them bounds it.
-    monkeypatch.setattr(freshness, "PUBLISH_LOOKBACK", 2)
+    monkeypatch.setattr(lineage_history, "PUBLISH_LOOKBACK", 2)
     bounded = table_freshness("v", str(path), "event_timestamp", sla, now=now)
     assert bounded.version is None
     assert bounded.newest_commit_time == datetime.fromtimestamp(
         DeltaTable(str(path)).history(2)[-1]["timestamp"] / 1000, tz=UTC
     )
+
+
+def test_a_publish_on_top_is_found_reading_one_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Freshness runs per view on every console page and monitor call: the
+    # newest commit alone when it is a publish (each commit is a file read,
+    # an object-store GET on S3), not the newest PUBLISH_LOOKBACK.
+    path = tmp_path / "t"
+    for _ in range(3):
+        write_deltalake(str(path), _rows(timedelta(hours=1)), mode="append")
+    asked: list[int | None] = []
+    real = DeltaTable.history
+
+    def history(self: DeltaTable, limit: int | None = None) -> list[dict[str, object]]:
+        asked.append(limit)
+        return real(self, limit)
+
+    monkeypatch.setattr(DeltaTable, "history", history)
+    got = table_freshness("v", str(path), "event_timestamp", WEEK, now=NOW)
+    assert (got.verdict, got.version) == ("ok", 2)
+    assert asked == [1]
 
 
 def test_unknown_without_table_rows_or_sla(tmp_path: Path) -> None:

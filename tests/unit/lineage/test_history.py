@@ -206,11 +206,68 @@ def test_public_api_is_pinned() -> None:
         "DataRootNotFoundError",
         "LineageError",
         "LineageErrorReason",
+        "PUBLISH_LOOKBACK",
+        "PublishSearch",
+        "SAME_DATA_OPERATIONS",
         "StorageUnavailableError",
         "TableNotFoundError",
         "TableUnreadableError",
         "VersionRecord",
         "default_data_root",
+        "is_publish",
+        "last_publish",
+        "newest_publish",
         "resolve_table",
         "table_history",
     ]
+
+
+def _asked_limits(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """The ``limit`` of every ``DeltaTable.history`` call (the real one runs)."""
+    from deltalake import DeltaTable
+
+    asked: list[int | None] = []
+    real = DeltaTable.history
+
+    def history(self: DeltaTable, limit: int | None = None) -> list[dict[str, object]]:
+        asked.append(limit)
+        return real(self, limit)
+
+    monkeypatch.setattr(DeltaTable, "history", history)
+    return asked
+
+
+def test_the_newest_publish_reads_one_commit_when_it_is_one(
+    table: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _asked_limits(monkeypatch)
+    search = lineage.last_publish(table)
+    assert search is not None and search.publish is not None
+    assert (search.publish.version, search.searched) == (3, 1)
+    assert asked == [1]  # not the newest PUBLISH_LOOKBACK commits
+
+
+def test_the_newest_publish_looks_past_maintenance_commits(
+    table: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deltalake import DeltaTable
+
+    DeltaTable(table).optimize.compact()  # v4
+    DeltaTable(table).vacuum(
+        retention_hours=0, enforce_retention_duration=False, dry_run=False
+    )  # v5 VACUUM START, v6 VACUUM END
+    asked = _asked_limits(monkeypatch)
+    search = lineage.last_publish(table)
+    assert search is not None and search.publish is not None
+    assert search.publish.version == 3
+    assert asked == [1, lineage.PUBLISH_LOOKBACK]
+    # None among the commits searched: the oldest of them bounds the publish.
+    monkeypatch.setattr(lineage.history, "PUBLISH_LOOKBACK", 3)
+    bounded = lineage.last_publish(table)
+    assert bounded is not None and bounded.publish is None
+    assert (bounded.oldest.version, bounded.searched) == (4, 3)
+
+
+def test_the_newest_publish_of_no_table_is_lineage_s_error(tmp_path: Path) -> None:
+    with pytest.raises(TableNotFoundError):
+        lineage.last_publish(tmp_path / "nothing")

@@ -32,6 +32,7 @@ def test_exported_members() -> None:
         "StorageOptions",
         "absolute",
         "data_files",
+        "delta_error_detail",
         "expand_variables",
         "is_delta_table",
         "is_local",
@@ -48,6 +49,22 @@ def test_exported_members() -> None:
         "to_spark_uri",
         "unreadable_because",
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        (
+            "Generic error: bad commit\n\nStack backtrace:\n 0: x",
+            "Generic error: bad commit",
+        ),
+        ("\n  only line  \n", "only line"),
+        ("", "unknown error"),
+        ("  \n ", "unknown error"),
+    ],
+)
+def test_delta_error_detail_is_the_first_line(text: str, detail: str) -> None:
+    assert storage.delta_error_detail(Exception(text)) == detail
 
 
 @pytest.mark.parametrize(
