@@ -23,6 +23,7 @@ from featurestore.services.monitoring.freshness import (
     table_freshness,
     view_freshness,
 )
+from tests.delta_reads import history_limits
 
 pytestmark = pytest.mark.integration
 
@@ -181,14 +182,7 @@ def test_a_publish_on_top_is_found_reading_one_commit(
     path = tmp_path / "t"
     for _ in range(3):
         write_deltalake(str(path), _rows(timedelta(hours=1)), mode="append")
-    asked: list[int | None] = []
-    real = DeltaTable.history
-
-    def history(self: DeltaTable, limit: int | None = None) -> list[dict[str, object]]:
-        asked.append(limit)
-        return real(self, limit)
-
-    monkeypatch.setattr(DeltaTable, "history", history)
+    asked = history_limits(monkeypatch)
     got = table_freshness("v", str(path), "event_timestamp", WEEK, now=NOW)
     assert (got.verdict, got.version) == ("ok", 2)
     assert asked == [1]

@@ -20,6 +20,7 @@ from featurestore.services.lineage import (
     table_history,
 )
 from featurestore.services.lineage._cli import main
+from tests.delta_reads import history_limits
 
 SUMMARY = {
     "rows_in": 10,
@@ -222,25 +223,10 @@ def test_public_api_is_pinned() -> None:
     ]
 
 
-def _asked_limits(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
-    """The ``limit`` of every ``DeltaTable.history`` call (the real one runs)."""
-    from deltalake import DeltaTable
-
-    asked: list[int | None] = []
-    real = DeltaTable.history
-
-    def history(self: DeltaTable, limit: int | None = None) -> list[dict[str, object]]:
-        asked.append(limit)
-        return real(self, limit)
-
-    monkeypatch.setattr(DeltaTable, "history", history)
-    return asked
-
-
 def test_the_newest_publish_reads_one_commit_when_it_is_one(
     table: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked = _asked_limits(monkeypatch)
+    asked = history_limits(monkeypatch)
     search = lineage.last_publish(table)
     assert search is not None and search.publish is not None
     assert (search.publish.version, search.searched) == (3, 1)
@@ -256,7 +242,7 @@ def test_the_newest_publish_looks_past_maintenance_commits(
     DeltaTable(table).vacuum(
         retention_hours=0, enforce_retention_duration=False, dry_run=False
     )  # v5 VACUUM START, v6 VACUUM END
-    asked = _asked_limits(monkeypatch)
+    asked = history_limits(monkeypatch)
     search = lineage.last_publish(table)
     assert search is not None and search.publish is not None
     assert search.publish.version == 3
