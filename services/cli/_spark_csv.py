@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,11 +84,13 @@ class CsvUnlikeSparkError(ValueError):
 
     reason = "CSV_NOT_LIKE_SPARK"
 
-    def __init__(self, construct: str, line: int) -> None:
+    def __init__(
+        self, construct: str, line: int, fix: str = "rewrite the file without it"
+    ) -> None:
         super().__init__(
             f"{self.reason}: line {line} has {construct}, which Spark's CSV reader "
-            "(the jobs' read: header, the contract's schema, default options) "
-            "reads differently; rewrite the file without it"
+            f"(the jobs' read: header, the contract's schema, default options) "
+            f"reads differently; {fix}"
         )
         self.metadata = {"construct": construct, "line": str(line)}
 
@@ -120,6 +122,32 @@ def check_text(text: str) -> None:
             )
 
 
+def check_header(header: Sequence[str], contract: Contract) -> None:
+    """Refuse a header naming a contract column at another position.
+
+    With a schema Spark skips the header line and takes the columns by
+    position (``enforceSchema``, on by default): the contract's first column
+    is the file's first, whatever its name. Read by name here, a file with
+    two columns swapped would be judged as it is not published.
+
+    Raises:
+        CsvUnlikeSparkError: CSV_NOT_LIKE_SPARK, line 1, naming the first
+            such column.
+    """
+    names = contract.column_names
+    # A header shorter or longer: missing or extra columns, judged by name later.
+    pairs = zip(names, header, strict=False)
+    for position, (wanted, found) in enumerate(pairs, start=1):
+        if found != wanted and found in names:
+            raise CsvUnlikeSparkError(
+                f"column {position} {found!r} where the contract's column "
+                f"{position} is {wanted!r}",
+                1,
+                fix="put the columns in the contract's order (Spark takes them by "
+                "position, not by header name)",
+            )
+
+
 def _line_of(text: str, at: int) -> int:
     return len(re.findall(r"\r\n|\r|\n", text[:at])) + 1
 
@@ -129,7 +157,8 @@ def read_csv(file: Path, contract: Contract, text: Collection[str] = ()) -> pa.T
     contract's type, the other columns as text.
 
     Raises:
-        CsvUnlikeSparkError: a construct Spark reads otherwise (``check_text``).
+        CsvUnlikeSparkError: a construct Spark reads otherwise (``check_text``)
+            or columns in another order than the contract's (``check_header``).
         ValueError: not CSV (a row with another number of cells, bad UTF-8).
         OSError: unreadable.
     """
@@ -146,6 +175,7 @@ def read_csv(file: Path, contract: Contract, text: Collection[str] = ()) -> pa.T
         quoted_strings_can_be_null=True,
     )
     table = pa_csv.read_csv(pa.py_buffer(raw), convert_options=options)
+    check_header(table.column_names, contract)
     for column in contract.columns:
         if column.type != "string" and column.name in table.column_names:
             index = table.schema.get_field_index(column.name)

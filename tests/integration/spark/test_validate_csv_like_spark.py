@@ -333,3 +333,21 @@ def test_cells_spark_reads_unlike_arrow_are_refused(spark, tmp_path, cell) -> No
     assert caught.value.metadata["line"] == "2"
     rfc = dict(REFUSED.values())[cell]
     assert [r["s"] for r in _spark_rows(spark, path)][:1] != [rfc]
+
+
+def test_columns_out_of_the_contracts_order_are_refused(spark, tmp_path) -> None:
+    # Spark, given a schema, takes the file's columns by position: with n and
+    # x swapped in the file, its n is the file's x column (1.5: no long, null)
+    # and its x the file's n (5). Read by name, the file would look fine.
+    header = ["k", "ts", "cts", "x", "n", "b", "d", "s"]
+    row = ["1", "2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z", "1.5", "5", "", "", ""]
+    path = tmp_path / "swapped.csv"
+    path.write_text(",".join(header) + "\n" + ",".join(row) + "\n")
+    (spark_row,) = _spark_rows(spark, path)
+    assert (spark_row["n"], spark_row["x"]) == (None, 5.0)
+    with pytest.raises(_RefusedError) as refused:
+        _our_rows(path)
+    message = str(refused.value)
+    assert "CSV_NOT_LIKE_SPARK" in message and "line 1" in message
+    assert "column 4 'x' where the contract's column 4 is 'n'" in message
+    assert "contract's order" in message
