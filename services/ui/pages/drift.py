@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from markupsafe import Markup
 
+from featurestore.services.auth import PermissionDeniedError
 from featurestore.services.offline import OfflineStoreError
 from featurestore.services.ui import monitoring, svg
 from featurestore.services.ui.access import CATALOGUE, DRIFT, PROJECT
@@ -43,9 +44,12 @@ def _drift_tables(console: Console) -> list[str]:
 
 def _admit_drift(console: Console, request: Request, table: str) -> None:
     """Admit the drift of ``table`` as ListDriftScores would be: DESCRIBE on a
-    view over it (one the principal may DESCRIBE, when there is one), audited
-    as that call; a table no view reads as GetContract. A table the console
-    does not know is a 404 after admission.
+    view over it that the principal may DESCRIBE, audited as that call. A
+    table without such a view is admitted as GetContract (DESCRIBE on the
+    project) first, as a table no view reads or one the console does not know
+    (404 then): a caller without it gets the same refusal for every name, so
+    learns nothing of which tables exist. One with it (who sees the table
+    listed anyway) is then refused as ListDriftScores, naming no view.
 
     Raises:
         SignInRequired, AuthenticationError, PermissionDeniedError: as
@@ -54,16 +58,24 @@ def _admit_drift(console: Console, request: Request, table: str) -> None:
     """
     session = console.session(request)
     views = console.views_over(table)
-    if not views:
-        with console.gate.admit(session, PROJECT):
-            if table not in console.tables():
-                raise PageError(404, "Not found", f"no feature table {table!r}")
-        return
-    with console.gate.admit(session, CATALOGUE):
+    with console.gate.admit(session, CATALOGUE) as principal:
         described = console.gate.describable(views)
-    parent = (described or views)[0].name
-    with console.gate.admit(session, DRIFT, SimpleNamespace(parent=parent)):
-        pass
+    if described:
+        parent = SimpleNamespace(parent=described[0].name)
+        with console.gate.admit(session, DRIFT, parent):
+            return
+    with console.gate.admit(session, PROJECT):
+        if table not in console.tables():
+            raise PageError(404, "Not found", f"no feature table {table!r}")
+    if not views:
+        return
+    try:  # audited as the call it is; its error names the view
+        with console.gate.admit(session, DRIFT, SimpleNamespace(parent=views[0].name)):
+            return
+    except PermissionDeniedError:
+        raise PermissionDeniedError(
+            principal.name, "DESCRIBE", f"any feature view over table {table!r}"
+        ) from None
 
 
 @router.get("/drift")

@@ -115,3 +115,29 @@ def test_a_training_set_read_from_a_hidden_view_is_not_listed(one_view_console):
         "/training-sets/manifest?name=fraud/train.parquet"
     )
     assert download.status == 404 and HIDDEN not in download.body
+
+
+def test_drift_refusal_names_no_view(one_view_console):
+    # The role may DESCRIBE the project (so sees the table listed) but not
+    # the only view over it: refused, as ListDriftScores, without its name.
+    console, spend, admin = one_view_console
+    assert _signed_in(console, admin).request(f"/drift/{HIDDEN}").status == 200
+    client = _signed_in(console, spend)
+    answer = client.request(f"/drift/{HIDDEN}")
+    assert answer.status == 403, answer.body
+    denied = html.unescape(answer.body.split('id="error"', 1)[1])
+    assert "DESCRIBE" in denied and f"table '{HIDDEN}'" in denied
+    assert f"FeatureView '{HIDDEN}'" not in denied
+    assert client.request("/drift/customer_spend").status == 200
+    assert client.request("/drift/no_such_table").status == 404
+
+
+def test_drift_tells_no_one_without_describe_which_tables_exist(keyed_console, keys):
+    # nemo has no permission at all: an existing table (with a view over it)
+    # and an unknown name get the same page, but for the name asked about.
+    client = _signed_in(keyed_console, keys.nobody)
+    known, unknown = (client.request(f"/drift/{t}") for t in (HIDDEN, "nope_zz"))
+    assert (known.status, unknown.status) == (403, 403)
+    assert f"FeatureView '{HIDDEN}'" not in html.unescape(known.body)
+    assert known.body.replace(HIDDEN, "nope_zz") == unknown.body
+
