@@ -266,10 +266,9 @@ def quarantine_download(
     console = console_of(request)
     with console.gate.admit(console.session(request), PROJECT):
         path = _quarantine_path(console, name)
-    views = console.views_over(name)
-    if views:
-        with console.gate.admit(console.session(request), OFFLINE, view_refs(views)):
-            pass
+    denied = _rows_allowed(console, request, name)
+    if denied:  # not the guard's error: it names a view the caller may not see
+        raise PageError(403, "Not allowed", denied)
     chunks = quarantine_csv(
         path, run_id=run or None, reason=reason or None,
         storage=console.located.storage_options,

@@ -141,3 +141,13 @@ def test_drift_tells_no_one_without_describe_which_tables_exist(keyed_console, k
     assert f"FeatureView '{HIDDEN}'" not in html.unescape(known.body)
     assert known.body.replace(HIDDEN, "nope_zz") == unknown.body
 
+
+def test_quarantine_download_refusal_names_no_view(one_view_console):
+    console, spend, admin = one_view_console
+    path = f"/tables/{HIDDEN}/quarantine.csv"
+    admitted = _signed_in(console, admin).request(path)  # it has none
+    assert admitted.status == 404 and "nothing quarantined" in admitted.body
+    answer = _signed_in(console, spend).request(path)
+    assert answer.status == 403, answer.body
+    denied = html.unescape(answer.body.split('id="error"', 1)[1])
+    assert "READ_OFFLINE" in denied and f"FeatureView '{HIDDEN}'" not in denied
