@@ -24,9 +24,7 @@ async def read_form(request: Request) -> dict[str, str]:
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind != "application/x-www-form-urlencoded":
         raise PageError(400, "Bad request", "forms are sent urlencoded")
-    body = await request.body()
-    if len(body) > _MAX_FORM_BYTES:
-        raise PageError(413, "Too large", "the form is larger than 64 KiB")
+    body = await _small_body(request)
     try:
         pairs = urllib.parse.parse_qsl(
             body.decode("utf-8"), keep_blank_values=True, max_num_fields=200
@@ -34,6 +32,34 @@ async def read_form(request: Request) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError) as exc:
         raise PageError(400, "Bad request", "the form could not be read") from exc
     return dict(pairs)
+
+
+async def _small_body(request: Request) -> bytes:
+    """The body, refused (413) once it is over the limit: at once from its
+    Content-Length, else while it streams in (a chunked body has none), so a
+    large body is never held in memory, nor even read when it is announced.
+
+    Raises:
+        PageError: 413 for a larger body, 400 for a malformed Content-Length.
+    """
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not (length.isascii() and length.isdigit()):  # uvicorn refuses these
+            raise PageError(400, "Bad request", "malformed Content-Length")
+        if int(length) > _MAX_FORM_BYTES:
+            raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > _MAX_FORM_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> PageError:
+    return PageError(413, "Too large", "the form is larger than 64 KiB")
 
 
 async def checked_form(console: Console, request: Request) -> dict[str, str]:
