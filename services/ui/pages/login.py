@@ -139,9 +139,13 @@ def oidc_callback(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    """Sign out: the session and its credential are forgotten."""
+    """Sign out: the session and its credential are forgotten. Without a live
+    session (it expired in another tab, say) there is nothing to forget: to
+    the sign-in page, with no CSRF check (the form's token was the session's).
+    """
     console = console_of(request)
-    await checked_form(console, request)
+    if console.session(request) is not None:
+        await checked_form(console, request)
     console.sessions.drop(request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)
     console.drop_cookie(response, SESSION_COOKIE)

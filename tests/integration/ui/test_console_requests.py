@@ -79,3 +79,23 @@ def test_a_chunked_form_under_the_limit_is_read_whole(open_console):
     )
     assert answer.startswith(b"HTTP/1.1 303 "), answer[:200]
     assert b"\r\nlocation: /lookup\r\n" in answer.lower()
+
+
+def _sign_in(client: Browserless, key: str) -> None:
+    page = client.request("/login").body
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    answer = client.request("/login", {"csrf": csrf, "token": key, "next": "/"})
+    assert answer.status == 303, answer.body
+
+
+def test_signing_out_of_a_session_gone_goes_to_the_sign_in(keyed_console, keys):
+    # Two tabs share the session; one signs out, the other then does too.
+    first, second = Browserless(keyed_console), Browserless(keyed_console)
+    _sign_in(first, keys.reader)
+    second.jar.set_cookie(first.cookie("fs_console"))
+    page = second.request("/").body
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    assert first.request("/logout", {"csrf": csrf}).status == 303
+    answer = second.request("/logout", {"csrf": csrf})
+    assert (answer.status, answer.headers["Location"]) == (303, "/login"), answer.body
+    assert second.cookie("fs_console") is None
