@@ -125,6 +125,17 @@ class Sessions:
             session.expires = now + self._ttl
         return session
 
+    @property
+    def seconds(self) -> int:
+        """How long a session lasts without use, in seconds (the cookie's
+        max-age, renewed with the session)."""
+        return int(self._ttl)
+
+    def holds(self, sid: str) -> bool:
+        """Whether ``sid`` is a session (its idle timer untouched)."""
+        with self._lock:
+            return sid in self._by_id
+
     def drop(self, sid: str | None) -> None:
         """Sign out: forget the session (and its credential)."""
         if sid:

@@ -83,9 +83,11 @@ def create_app(settings: UiSettings, console: Console | None = None) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
+        request.state.renewed_session = None  # shared with the page's request
         try:
             if host_allowed(request.headers.get("host")):
                 response = await call_next(request)
+                console.renew_cookie(request, response)
             else:
                 response = _error(console, request, 400, "Bad request", _FOREIGN_HOST)
         except Exception:  # never a stack trace in a page

@@ -160,8 +160,27 @@ class Console:
     # --- pages ----------------------------------------------------------------
 
     def session(self, request: Request) -> Session | None:
-        """The live session of this browser, if any."""
-        return self.sessions.get(request.cookies.get(SESSION_COOKIE))
+        """The live session of this browser, if any (its idle timer restarted,
+        and the answer then renews its cookie: ``renew_cookie``)."""
+        sid = request.cookies.get(SESSION_COOKIE)
+        session = self.sessions.get(sid)
+        if session is not None:
+            request.state.renewed_session = sid
+        return session
+
+    def renew_cookie(self, request: Request, response: Response) -> None:
+        """Re-issue the session cookie with a full max-age when this request
+        renewed its session, so the cookie lasts as long as the session does
+        without use (not from the sign-in). Not when the answer sets or drops
+        the cookie itself (sign-in, sign-out), nor for a session gone since.
+        """
+        sid = getattr(request.state, "renewed_session", None)
+        if not sid or not self.sessions.holds(sid):
+            return
+        prefix = f"{SESSION_COOKIE}="
+        if any(c.startswith(prefix) for c in response.headers.getlist("set-cookie")):
+            return
+        self.set_cookie(response, SESSION_COOKIE, sid, self.sessions.seconds)
 
     def render(
         self, request: Request, template: str, status: int = 200, **context: Any

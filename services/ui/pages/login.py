@@ -91,9 +91,7 @@ def _signed_in(
     console.sessions.drop(request.cookies.get(SESSION_COOKIE))  # no fixation
     sid, _ = console.sessions.create(token, principal, expires)
     response = RedirectResponse(next_path, status_code=303)
-    console.set_cookie(
-        response, SESSION_COOKIE, sid, console.settings.ui_session_minutes * 60
-    )
+    console.set_cookie(response, SESSION_COOKIE, sid, console.sessions.seconds)
     console.drop_cookie(response, LOGIN_COOKIE)
     return response
 

@@ -88,6 +88,34 @@ def _sign_in(client: Browserless, key: str) -> None:
     assert answer.status == 303, answer.body
 
 
+def _session_cookies(answer) -> list[str]:
+    return [
+        c for c in answer.headers.get_all("Set-Cookie") or []
+        if c.startswith("fs_console=")
+    ]  # fmt: skip
+
+
+def test_each_page_renews_the_session_cookie_as_the_session(keyed_console, keys):
+    # The session lasts 480 minutes without use (the default), renewed by
+    # each request: so must the cookie, or it ends an active user's session.
+    client = Browserless(keyed_console)
+    _sign_in(client, keys.reader)
+    sid = client.cookie("fs_console").value
+    for path in ("/", "/contracts", "/views/nope"):
+        answer = client.request(path)
+        assert _session_cookies(answer) == [
+            f"fs_console={sid}; HttpOnly; Max-Age={480 * 60}; Path=/; SameSite=lax"
+        ], path
+    anonymous = Browserless(keyed_console).request("/login")
+    assert _session_cookies(anonymous) == []
+    page = client.request("/").body
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    out = client.request("/logout", {"csrf": csrf})
+    assert out.status == 303
+    [dropped] = _session_cookies(out)
+    assert dropped.startswith('fs_console=""') and "Max-Age=0" in dropped
+
+
 def test_signing_out_of_a_session_gone_goes_to_the_sign_in(keyed_console, keys):
     # Two tabs share the session; one signs out, the other then does too.
     first, second = Browserless(keyed_console), Browserless(keyed_console)
