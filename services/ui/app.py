@@ -8,6 +8,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import grpc
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
@@ -16,9 +17,9 @@ from starlette.exceptions import HTTPException
 
 from featurestore.services.auth import AuthenticationError, PermissionDeniedError
 from featurestore.services.contracts import ContractError
-from featurestore.services.contracts.errors import ContractNameError
 from featurestore.services.lineage import LineageError
-from featurestore.services.server.errors import NotFoundError, RequestError
+from featurestore.services.online import OnlineStoreError
+from featurestore.services.server.errors import NotFoundError, RequestError, grpc_code
 from featurestore.services.ui import pages
 from featurestore.services.ui.access import (
     SESSION_COOKIE,
@@ -115,6 +116,22 @@ _FOREIGN_HOST = (
 )
 
 
+_HTTP = {
+    grpc.StatusCode.INVALID_ARGUMENT: (400, "Bad request"),
+    grpc.StatusCode.FAILED_PRECONDITION: (400, "Precondition failed"),
+    grpc.StatusCode.NOT_FOUND: (404, "Not found"),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "Too much at once"),
+    grpc.StatusCode.UNAVAILABLE: (503, "Unavailable"),
+}
+"""gRPC codes as HTTP statuses, as google.rpc.Code documents them."""
+
+
+def http_status(exc: BaseException) -> tuple[int, str]:
+    """The status and title of a page for a domain error: the gRPC server's
+    own code for it (``grpc_code``, by its reason), as HTTP; 500 otherwise."""
+    return _HTTP.get(grpc_code(exc), (500, "Something went wrong"))
+
+
 def _error(
     console: Console, request: Request, status: int, title: str, message: str
 ) -> Response:
@@ -159,6 +176,15 @@ def _install_errors(app: FastAPI, console: Console) -> None:
     async def not_found(request: Request, exc: Exception) -> Response:
         return _error(console, request, 404, "Not found", str(exc))
 
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        status, title = http_status(exc)
+        if status == 500:  # not one of the reasons callers act on
+            log.error(
+                "page failed: %s %s", request.method, request.url.path, exc_info=exc
+            )
+            return _error(console, request, 500, "Something went wrong", _OOPS)
+        return _error(console, request, status, title, str(exc))
+
     async def lineage_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, ConnectionError):  # STORAGE_UNAVAILABLE: not the page's
             return _error(console, request, 503, "Storage unavailable", str(exc))
@@ -178,7 +204,7 @@ def _install_errors(app: FastAPI, console: Console) -> None:
     app.add_exception_handler(PermissionDeniedError, denied)
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(LineageError, lineage_error)
-    app.add_exception_handler(ContractNameError, bad_request)
-    app.add_exception_handler(ContractError, not_found)
+    app.add_exception_handler(ContractError, domain_error)
+    app.add_exception_handler(OnlineStoreError, domain_error)
     app.add_exception_handler(RequestError, bad_request)
     app.add_exception_handler(CsrfError, csrf)

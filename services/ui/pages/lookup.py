@@ -15,11 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from feast.type_map import feast_value_type_to_python_type
 
-from featurestore.services.online import (
-    JoinKeyType,
-    OnlineStoreError,
-    UnsupportedJoinKeyTypeError,
-)
+from featurestore.services.online import JoinKeyType
 from featurestore.services.server.errors import NotFoundError
 from featurestore.services.server.online_features import read_views
 from featurestore.services.ui.access import CATALOGUE, ONLINE, SignInRequired
@@ -126,12 +122,10 @@ def _results(
     console: Console, wanted: list[Any], keys: dict[str, list[object]]
 ) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
-    try:
-        results = read_views(console.reader, console.project, wanted, keys, now)
-    except UnsupportedJoinKeyTypeError as exc:  # a key value given, not the store
-        raise PageError(400, "Bad request", str(exc)) from exc
-    except OnlineStoreError as exc:
-        raise PageError(503, "Online store unavailable", str(exc)) from exc
+    # An OnlineStoreError answers as the gRPC server's code for its reason
+    # (create_app): a key of the wrong type 400, no online table 404, an
+    # outage 503.
+    results = read_views(console.reader, console.project, wanted, keys, now)
     rows = len(next(iter(keys.values())))
     out = []
     for i in range(rows):
