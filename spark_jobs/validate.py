@@ -47,7 +47,7 @@ class ValidationResult:
     """Rows split by verdict, and the counts that gate the publish."""
 
     judged: DataFrame
-    """Every row with its ``_reasons``; persisted until ``release()``."""
+    """Every row with its ``_reasons``; checkpointed until ``release()``."""
     passed: DataFrame
     failed: DataFrame
     rows_in: int
@@ -61,8 +61,8 @@ class ValidationResult:
     """Profile of the passing rows per feature, when a plan was given."""
 
     def release(self) -> None:
-        """Drop the cached verdicts."""
-        self.judged.unpersist()
+        """Drop the checkpointed verdicts (their blocks on the executors)."""
+        release_checkpoint(self.judged)
 
     @property
     def failure_ratio(self) -> float:
@@ -93,6 +93,18 @@ class ValidationResult:
         if self.newest_event is None:
             return False
         return (now or datetime.now(UTC)) - self.newest_event <= self.freshness
+
+
+def release_checkpoint(frame: DataFrame) -> None:
+    """Free the blocks of a frame made by ``localCheckpoint``.
+
+    ``unpersist`` does not reach them (they belong to the RDD under the
+    frame's plan, not to a cached plan); left alone they would go only when
+    the JVM collects the RDD.
+    """
+    plan = frame._jdf.queryExecution().analyzed()
+    if plan.nodeName() == "LogicalRDD":
+        plan.rdd().unpersist(False)
 
 
 def check_schema(contract: Contract, df: DataFrame) -> None:
@@ -294,7 +306,13 @@ def validate(
         ContractViolationError: SCHEMA_MISMATCH before any row is judged.
     """
     check_schema(contract, df)
-    judged = with_verdicts(contract, df).persist()
+    # A local checkpoint, not persist(): a persisted frame is reused only
+    # where Spark matches its plan, and Delta's MERGE (the quarantine's) did
+    # not match a plan holding current_timestamp(), so the job's transform
+    # ran again there: other rows failed, some rows were lost. A checkpoint
+    # cuts the lineage: every use reads these verdicts or fails (a lost
+    # executor), none recomputes. Lazy: filled by the counting action below.
+    judged = with_verdicts(contract, df).localCheckpoint(eager=False)
     selects, aggregates = spark_aggregates(profile) if profile else ([], [])
     # One action: explode the reasons, count each reason, and count every row
     # once through its first (or absent) reason.
