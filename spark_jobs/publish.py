@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, Literal, TypeVar, get_args
 
-from pyspark.errors.exceptions.captured import CapturedException
+from pyspark.errors.exceptions.captured import CapturedException, PythonException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -367,8 +367,36 @@ def _batch_failed(table: str, exc: CapturedException) -> BatchFailedError:
     """The one-line error for a batch Spark could not compute (the JVM's stack
     and Spark's SQL context left out)."""
     error = exc.getCondition() or type(exc).__name__
-    detail = (str(exc).strip().splitlines() or [error])[0]
+    lines = str(exc).strip().splitlines() or [error]
+    detail = lines[0]
+    raised = (
+        _python_worker_exception(lines[1:])
+        if isinstance(exc, PythonException)
+        else None
+    )
+    if raised:  # "An exception was thrown from the Python worker:" alone
+        detail = f"{detail.rstrip(':. ')}: {raised}"
     return BatchFailedError(table, error, detail)
+
+
+def _python_worker_exception(lines: list[str]) -> str | None:
+    """What a Python UDF raised, from the worker's traceback in Spark's
+    message: its last unindented line (``ValueError: ...``), not a frame,
+    not a chaining sentence, not the JVM's stack after it."""
+    raised = None
+    for line in lines:
+        if line.startswith("JVM stacktrace"):
+            break
+        if line and not line[0].isspace() and not line.startswith(_NOT_RAISED):
+            raised = line.strip()
+    return raised
+
+
+_NOT_RAISED = (
+    "Traceback (most recent call last)",
+    "During handling of the above exception",
+    "The above exception was the direct cause",
+)
 
 
 def _quarantine_rows(

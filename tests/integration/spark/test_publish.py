@@ -227,9 +227,34 @@ def test_a_batch_spark_cannot_compute_is_one_error_and_keeps_the_table(
     assert info.value.metadata["error"] == "CAST_INVALID_INPUT"
     message = str(info.value)
     assert "nothing was published" in message and "'n/a'" in message
+    assert message.endswith(str(info.value.__cause__).strip().splitlines()[0])
     assert "\n" not in message and "at org.apache" not in message
     assert DeltaTable(str(target)).version() == 0
     assert _read(target) == before
+
+
+def test_a_python_udf_s_exception_is_named_in_the_one_line(spark, data_dir, contract):
+    # Spark's first line is only "An exception was thrown from the Python
+    # worker"; what the job's code raised comes last in the worker's traceback.
+    from pyspark.sql import functions as F
+
+    from featurestore.spark_jobs import BatchFailedError
+
+    def boom(value: float) -> float:
+        raise ValueError(f"boom in udf at {value}")
+
+    bad = _frame(spark, _good(3)).withColumn(
+        "spend_1h", F.udf(boom, "double")(F.col("spend_1h"))
+    )
+    with pytest.raises(BatchFailedError) as info:
+        _publish(bad, contract, data_dir, "run-udf")
+    message = str(info.value)
+    assert "nothing was published" in message
+    assert "ValueError: boom in udf at 10.5" in message, message
+    assert "\n" not in message and "Traceback" not in message
+    assert not DeltaTable.is_deltatable(
+        str(DataPaths.from_root(data_dir).feature_table("customer_spend"))
+    )
 
 
 def test_a_session_time_zone_other_than_utc_is_refused_before_any_work(
