@@ -48,6 +48,7 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
         if not settings.address.startswith(("unix:", "unix-abstract:")):
             split_address(settings.address)
         check_exposure(settings, settings.address)
+        _check_metrics_port(settings)
         server_credentials(settings)
         check_auth_settings(settings)
         check_repo(settings)
@@ -68,11 +69,8 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
     # SIGHUP re-reads the TLS files instead of ending the process.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, {*stop_signals, signal.SIGHUP})
-    if settings.metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
     try:
+        _serve_metrics(settings)
         running = create_server(settings)
     except (ConfigError, AuthConfigError) as exc:  # BIND_FAILED; a key file gone bad
         print(f"{prog}: {exc}", file=sys.stderr)
@@ -99,6 +97,43 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
     running.stop(settings.grace_seconds)
     logging.info("stopped")
     return 0
+
+
+def _check_metrics_port(settings: ServerSettings) -> None:
+    """Refuse a metrics port outside 1-65535 (worker i takes PORT+i)."""
+    port = settings.metrics_port
+    if port is None:
+        return
+    last = port + settings.workers - 1
+    if port < 1 or last > 65535:
+        ports = f"{port}" if last == port else f"{port}-{last} (one per worker)"
+        raise ConfigError(
+            "METRICS_PORT",
+            f"metrics port {ports} is not a TCP port: --metrics-port "
+            "(FS_METRICS_PORT) takes 1-65535",
+            metrics_port=str(port),
+        )
+
+
+def _serve_metrics(settings: ServerSettings) -> None:
+    """Serve Prometheus metrics on 127.0.0.1:``metrics_port`` when set.
+
+    Raises:
+        ConfigError: BIND_FAILED when the port is taken (or not ours to take).
+    """
+    if settings.metrics_port is None:
+        return
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
+    except OSError as exc:  # EADDRINUSE, EACCES
+        raise ConfigError(
+            "BIND_FAILED",
+            f"cannot serve metrics on 127.0.0.1:{settings.metrics_port}: "
+            f"{exc.strerror or exc}",
+            address=f"127.0.0.1:{settings.metrics_port}",
+        ) from exc
 
 
 def supervise(settings: ServerSettings, argv: list[str]) -> int:
@@ -155,27 +190,32 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
             if any(w.poll() is not None for w in workers):
                 break
             time.sleep(0.1)
-        front.append(subprocess.Popen(_front_command(settings, backends, sockets)))
+        else:
+            front.append(subprocess.Popen(_front_command(settings, backends, sockets)))
     logging.info(
         "supervising %d workers%s on %s",
         len(workers), " behind fs-front" if front else "", settings.address,
     )  # fmt: skip
-    while True:
+    # A worker may have exited (and been reaped by poll above) before this
+    # wait starts: its SIGCHLD is not waited for then.
+    signum: int = signal.SIGCHLD
+    while not any(c.poll() is not None for c in front + workers):
         signum = signal.sigwait({*stop_signals, signal.SIGHUP})
         if signum == signal.SIGHUP:
             for child in front + workers:
                 child.send_signal(signal.SIGHUP)
-            continue
-        if signum != signal.SIGCHLD or any(
-            c.poll() is not None for c in front + workers
-        ):
+        elif signum != signal.SIGCHLD:
             break
     codes = _stop(front, settings.grace_seconds) + _stop(
         workers, settings.grace_seconds
     )
     shutil.rmtree(sockets_dir, ignore_errors=True)
     logging.info("stopped: exit codes %s", codes)
-    return 0 if signum != signal.SIGCHLD and not any(codes) else 1
+    if signum != signal.SIGCHLD:
+        return 1 if any(codes) else 0
+    # A worker that refused its settings (its metrics port taken: its one
+    # line is on stderr) makes the group's refusal a usage error too.
+    return 2 if 2 in codes else 1
 
 
 def _worker_command(
