@@ -65,6 +65,20 @@ class StorageUnavailableError(SparkJobError, OSError):
         )
 
 
+class InputSchemaError(SparkJobError, ValueError):
+    """A raw input lacks columns the job reads (SCHEMA_MISMATCH); ``missing``
+    names them, comma-separated."""
+
+    def __init__(self, path: str, missing: list[str]) -> None:
+        names = ", ".join(missing)
+        super().__init__(
+            Reason.SCHEMA_MISMATCH,
+            f"{path} lacks the column(s) the job reads: {names}",
+            path=path,
+            missing=names,
+        )
+
+
 class ContractViolationError(SparkJobError):
     """The output breaks its contract badly enough that nothing is published."""
 

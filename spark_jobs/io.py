@@ -33,6 +33,7 @@ from featurestore.spark_jobs import _delta_rs
 from featurestore.spark_jobs.errors import (
     ConfigError,
     InputNotFoundError,
+    InputSchemaError,
     StorageUnavailableError,
     WriteConflictError,
 )
@@ -69,14 +70,25 @@ _COMMIT_INFO_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 _MERGE_LOCK = threading.Lock()
 
 
-def read_parquet(spark: SparkSession, location: str | os.PathLike[str]) -> DataFrame:
+def read_parquet(
+    spark: SparkSession,
+    location: str | os.PathLike[str],
+    columns: Sequence[str] = (),
+) -> DataFrame:
     """Read a Parquet dataset at any location a project names (path, ``file://``,
     ``s3://``): Spark gets its own name for it (``s3a://``) with the project's
     object-store options, as for tables. A missing dataset is an
     InputNotFoundError.
 
+    Args:
+        spark: The session.
+        location: The dataset's path or URI.
+        columns: Columns the caller reads: one missing is an InputSchemaError
+            here, not an unresolved column deep in the caller's plan.
+
     Raises:
         InputNotFoundError: no dataset there.
+        InputSchemaError: the dataset lacks some of ``columns``.
         ConfigError: Spark has no file system for the location's scheme, or
             cannot read what is there (a column type Spark lacks).
         StorageUnavailableError: the store did not answer or refused (bad
@@ -97,7 +109,7 @@ def read_parquet(spark: SparkSession, location: str | os.PathLike[str]) -> DataF
             scheme=kind,
         )
     try:
-        return spark.read.parquet(spark_uri(spark, where))
+        frame = spark.read.parquet(spark_uri(spark, where))
     except AnalysisException as exc:
         if exc.getCondition() not in ("PATH_NOT_FOUND", "UNABLE_TO_INFER_SCHEMA"):
             # There, but Spark cannot read it (a nanosecond timestamp column,
@@ -111,6 +123,12 @@ def read_parquet(spark: SparkSession, location: str | os.PathLike[str]) -> DataF
         raise InputNotFoundError(where) from exc
     except Py4JJavaError as exc:  # refused credentials, no answer, I/O failure
         raise StorageUnavailableError(where, _java_class(exc)) from None
+    # Spark resolves column names case-insensitively (spark.sql.caseSensitive).
+    held = {name.lower() for name in frame.columns}
+    missing = [name for name in columns if name.lower() not in held]
+    if missing:
+        raise InputSchemaError(where, missing)
+    return frame
 
 
 def _java_class(exc: Py4JJavaError) -> str:

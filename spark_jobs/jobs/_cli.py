@@ -18,6 +18,18 @@ from featurestore.spark_jobs.errors import SparkJobError
 from featurestore.spark_jobs.paths import DataPaths
 from featurestore.spark_jobs.publish import PublishMode, PublishReport
 
+# The raw columns the built-in jobs read (transforms/clean.py and the features');
+# build_merchant_risk reads merchant_id too.
+TRANSACTION_COLUMNS = (
+    "transaction_id",
+    "customer_id",
+    "amount",
+    "status",
+    "event_time",
+    "ingest_time",
+)
+LABEL_COLUMNS = ("transaction_id", "is_fraud", "label_time")
+
 
 def job_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     """Arguments every feature job takes."""

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from featurestore.spark_jobs.io import read_parquet
-from featurestore.spark_jobs.jobs._cli import run_job
+from featurestore.spark_jobs.jobs._cli import TRANSACTION_COLUMNS, run_job
 from featurestore.spark_jobs.paths import DataPaths
 from featurestore.spark_jobs.publish import PublishReport, publish
 from featurestore.spark_jobs.session import build_spark_session
@@ -21,7 +21,7 @@ JOB = "build_customer_spend"
 
 def _run(args: argparse.Namespace, paths: DataPaths, run_id: str) -> PublishReport:
     spark = build_spark_session(JOB, args.master)
-    raw = read_parquet(spark, paths.raw_transactions)
+    raw = read_parquet(spark, paths.raw_transactions, TRANSACTION_COLUMNS)
     payments = approved_payments(deduplicate_transactions(raw))
     features = add_spend_windows(payments)
     return publish(

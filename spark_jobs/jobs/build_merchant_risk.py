@@ -6,7 +6,11 @@ import argparse
 import sys
 
 from featurestore.spark_jobs.io import read_parquet
-from featurestore.spark_jobs.jobs._cli import run_job
+from featurestore.spark_jobs.jobs._cli import (
+    LABEL_COLUMNS,
+    TRANSACTION_COLUMNS,
+    run_job,
+)
 from featurestore.spark_jobs.paths import DataPaths
 from featurestore.spark_jobs.publish import PublishReport, publish
 from featurestore.spark_jobs.session import build_spark_session
@@ -21,8 +25,10 @@ JOB = "build_merchant_risk"
 
 def _run(args: argparse.Namespace, paths: DataPaths, run_id: str) -> PublishReport:
     spark = build_spark_session(JOB, args.master)
-    raw = read_parquet(spark, paths.raw_transactions)
-    labels = read_parquet(spark, paths.raw_labels)
+    raw = read_parquet(
+        spark, paths.raw_transactions, (*TRANSACTION_COLUMNS, "merchant_id")
+    )
+    labels = read_parquet(spark, paths.raw_labels, LABEL_COLUMNS)
     payments = approved_payments(deduplicate_transactions(raw))
     features = add_merchant_risk(payments, labels)
     return publish(
