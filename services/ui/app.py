@@ -75,7 +75,7 @@ def create_app(settings: UiSettings, console: Console | None = None) -> FastAPI:
         app.include_router(router)
     _install_errors(app, console)
     headers = dict(_HEADERS)
-    if settings.tls_enabled:
+    if settings.browsers_use_https:
         headers["Strict-Transport-Security"] = _HSTS
     host_allowed = host_rule(settings.ui_address, settings.ui_public_url)
 

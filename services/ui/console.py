@@ -207,14 +207,14 @@ class Console:
     def set_cookie(
         self, response: Response, name: str, value: str, max_age: int
     ) -> None:
-        """An HttpOnly, SameSite=Lax cookie, Secure under TLS."""
+        """An HttpOnly, SameSite=Lax cookie, Secure when browsers use HTTPS."""
         response.set_cookie(
             name,
             value,
             max_age=max_age,
             httponly=True,
             samesite="lax",
-            secure=self.settings.tls_enabled,
+            secure=self.settings.browsers_use_https,
             path="/",
         )
 
@@ -225,7 +225,7 @@ class Console:
             name,
             httponly=True,
             samesite="lax",
-            secure=self.settings.tls_enabled,
+            secure=self.settings.browsers_use_https,
             path="/",
         )
 

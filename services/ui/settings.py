@@ -43,8 +43,16 @@ class UiSettings(ServerSettings):
 
     @property
     def tls_enabled(self) -> bool:
-        """Whether the console serves HTTPS (then cookies are ``Secure``)."""
+        """Whether the console serves HTTPS itself."""
         return self.tls_cert is not None
+
+    @property
+    def browsers_use_https(self) -> bool:
+        """Whether browsers reach the console over HTTPS: it serves TLS, or
+        its public URL is ``https://`` (a proxy terminating TLS in front).
+        Then cookies are ``Secure`` and pages send Strict-Transport-Security."""
+        public = (self.ui_public_url or "").lower()
+        return self.tls_enabled or public.startswith("https://")
 
     @property
     def base_url(self) -> str:

@@ -553,6 +553,20 @@ def test_strict_transport_security_under_tls_only(
     assert "Strict-Transport-Security" not in plain.headers
 
 
+def test_https_public_url_behind_a_proxy_sets_secure_cookies(console_project):
+    # TLS ends at a proxy; browsers reach the console at an https:// URL, so
+    # its cookies must not travel over plain HTTP and HSTS applies.
+    console = start_console(console_project, "--public-url", "https://fs.example.test")
+    try:
+        answer = Browserless(console).request("/")
+    finally:
+        console.stop()
+    assert answer.status == 200
+    cookies = answer.headers.get_all("Set-Cookie") or []
+    assert cookies and all("; secure" in c.lower() for c in cookies), cookies
+    assert answer.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
 def test_console_beside_serve(console_project):
     grpc_port, ui_port = free_port(), free_port()
     log = console_project.repo.parent / "serve-with-console.log"
