@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 
 from pyspark.sql import SparkSession
 
@@ -126,4 +130,49 @@ def build_spark_session(
         )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    _interrupt_quietly(spark)
     return spark
+
+
+def _interrupt_quietly(spark: SparkSession) -> None:
+    """Ctrl-C cancels the session's jobs and raises KeyboardInterrupt, without
+    the Py4J tracebacks PySpark's own SIGINT handler prints.
+
+    PySpark's handler calls ``cancelAllJobs`` on the thread the signal
+    interrupted, usually in the middle of a Py4J call on the same connection
+    ("reentrant call"), and Py4J logs the KeyboardInterrupt itself with its
+    traceback. Here the cancel runs on a thread of its own (its own
+    connection) and Py4J's record of the interrupt is dropped; the
+    KeyboardInterrupt reaches the caller, which says it in one line.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread
+    context = spark.sparkContext
+
+    def cancel_and_interrupt(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=_cancel_all_jobs, args=(context,), daemon=True).start()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, cancel_and_interrupt)
+    root = logging.getLogger()
+    if not any(isinstance(f, _Py4JInterruptFilter) for f in root.filters):
+        root.addFilter(_Py4JInterruptFilter())
+
+
+def _cancel_all_jobs(context: object) -> None:
+    try:
+        context.cancelAllJobs()  # type: ignore[attr-defined]
+    except Exception:  # the JVM is already going away: nothing left to cancel
+        logging.getLogger(__name__).debug("cancelAllJobs failed", exc_info=True)
+
+
+class _Py4JInterruptFilter(logging.Filter):
+    """Drop Py4J's "KeyboardInterrupt while sending command." record (logged on
+    the root logger with its traceback); the interrupt itself propagates."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.exc_info is not None
+            and isinstance(record.exc_info[1], KeyboardInterrupt)
+            and record.getMessage().startswith("KeyboardInterrupt while sending")
+        )

@@ -24,6 +24,8 @@ FAILED = 1
 """Exit code: a contract or validation failure (findings, failing rows, a job)."""
 USAGE = 2
 """Exit code: bad usage (unknown flag, name or file, unusable settings)."""
+INTERRUPTED = 130
+"""Exit code: interrupted by SIGINT (Ctrl-C), 128 + 2 as shells report it."""
 
 json_option: Callable[[_F], _F] = click.option(
     "--json", "as_json", is_flag=True, help="print one JSON document"

@@ -17,7 +17,13 @@ from typing import cast
 
 import click
 
-from featurestore.services.cli._common import FAILED, USAGE, spinner, usage_error
+from featurestore.services.cli._common import (
+    FAILED,
+    INTERRUPTED,
+    USAGE,
+    spinner,
+    usage_error,
+)
 
 BUILT_IN_JOBS = (
     "generate_raw_events",
@@ -343,6 +349,15 @@ def _call(job: str, entry: Callable[[list[str]], int], argv: list[str]) -> int:
     except (SparkJobError, ContractError) as exc:
         click.echo(f"{job}: error [{exc.reason}] {exc}", err=True)
         return FAILED
+    except KeyboardInterrupt:
+        # A Delta commit is all or nothing: the table holds this run's
+        # version whole, or is as it was.
+        click.echo(
+            f"{job}: interrupted; no partial version was published "
+            "(a Delta commit is all or nothing)",
+            err=True,
+        )
+        return INTERRUPTED
     return _exit_code(job, code)
 
 

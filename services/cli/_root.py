@@ -10,7 +10,12 @@ from typing import Any
 
 import click
 
-from featurestore.services.cli._common import USAGE, echo_json, json_option
+from featurestore.services.cli._common import (
+    INTERRUPTED,
+    USAGE,
+    echo_json,
+    json_option,
+)
 
 _HELP = """Contract-checked Delta feature tables, a Feast repo and a gRPC service.
 
@@ -25,7 +30,8 @@ _PACKAGES = ("featurestore", "feast", "pyspark", "deltalake")
 
 
 class _Group(click.Group):
-    """The root group: a project that cannot be found or read is usage (exit 2)."""
+    """The root group: a project that cannot be found or read is usage (exit 2);
+    Ctrl-C is one line and exit 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -34,6 +40,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C: one line, 128 + SIGINT
+            click.echo("featurestore: interrupted", err=True)
+            raise click.exceptions.Exit(INTERRUPTED) from None
         except ProjectError as exc:
             click.echo(f"error: {exc.reason.value}: {exc}", err=True)
             raise click.exceptions.Exit(USAGE) from exc
@@ -100,7 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.Abort:
-        click.echo("Aborted!", err=True)
+    except click.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # Ctrl-C, SIGINT
+            click.echo("featurestore: interrupted", err=True)
+            return INTERRUPTED
+        click.echo("Aborted!", err=True)  # end of input at a prompt
         return 1
+    except KeyboardInterrupt:  # raised outside click's own handling
+        click.echo("featurestore: interrupted", err=True)
+        return INTERRUPTED
     return result if isinstance(result, int) else 0
