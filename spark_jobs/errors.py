@@ -21,6 +21,8 @@ class Reason(enum.StrEnum):
     """The contract's drift baseline names nothing readable."""
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
     """The file system or object store holding an input did not answer or refused."""
+    JAVA_UNAVAILABLE = "JAVA_UNAVAILABLE"
+    """No usable Java to start Spark with (Spark 4 needs Java 17 or later)."""
     BATCH_FAILED = "BATCH_FAILED"
     """Spark could not compute the batch: the job's own transform failed on its
     input (a failed cast, a division by zero, ``raise_error``)."""
@@ -77,6 +79,14 @@ class InputSchemaError(SparkJobError, ValueError):
             path=path,
             missing=names,
         )
+
+
+class JavaUnavailableError(SparkJobError, RuntimeError):
+    """Spark could not start: no Java where ``JAVA_HOME`` or ``PATH`` says, or
+    one that exits at once (older than 17). An unusable setup: exit 2."""
+
+    def __init__(self, message: str, **metadata: str) -> None:
+        super().__init__(Reason.JAVA_UNAVAILABLE, message, **metadata)
 
 
 class ContractViolationError(SparkJobError):

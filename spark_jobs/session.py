@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
 
+from pyspark import SparkContext
+from pyspark.errors import PySparkRuntimeError
 from pyspark.sql import SparkSession
 
 from featurestore.services.project import Project, ProjectError, default_ivy_dir
 from featurestore.services.storage import scheme, to_delta_uri
+from featurestore.spark_jobs.errors import JavaUnavailableError
 
 
 def _ivy_dir() -> Path:
@@ -87,6 +91,9 @@ def build_spark_session(
 
     Returns:
         A SparkSession with Delta Lake enabled.
+
+    Raises:
+        JavaUnavailableError: no Java to start Spark with, or it exited at once.
     """
     builder = (
         SparkSession.builder.appName(app_name)
@@ -128,10 +135,48 @@ def build_spark_session(
         builder = builder.config(
             "spark.sql.shuffle.partitions", str(shuffle_partitions)
         )
-    spark = builder.getOrCreate()
+    starts_jvm = SparkContext._jvm is None and not launched_by_spark_submit
+    if starts_jvm:
+        _check_java()
+    try:
+        spark = builder.getOrCreate()
+    except PySparkRuntimeError as exc:
+        if exc.getCondition() != "JAVA_GATEWAY_EXITED":
+            raise
+        raise JavaUnavailableError(
+            f"Spark's JVM exited at start: Spark needs Java 17 or later "
+            f"({_java_found()}); set JAVA_HOME to a Java 17+ installation",
+            java=_java_found(),
+        ) from None
     spark.sparkContext.setLogLevel("ERROR")
     _interrupt_quietly(spark)
     return spark
+
+
+def _java_found() -> str:
+    """Where Spark's launcher looks for java: ``JAVA_HOME=...`` or PATH's."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        return f"JAVA_HOME={home}"
+    return f"java on PATH: {shutil.which('java') or 'none'}"
+
+
+def _check_java() -> None:
+    """Raise JavaUnavailableError when Spark's launcher would find no java
+    (it would print a shell error and PySpark a JAVA_GATEWAY_EXITED trace)."""
+    home = os.environ.get("JAVA_HOME")
+    found = (
+        os.access(os.path.join(home, "bin", "java"), os.X_OK)
+        if home
+        else shutil.which("java") is not None
+    )
+    if not found:
+        where = f"JAVA_HOME={home} has no bin/java" if home else "no java on PATH"
+        raise JavaUnavailableError(
+            f"Spark needs Java 17 or later: {where}; install one and set "
+            "JAVA_HOME to it",
+            java=_java_found(),
+        )
 
 
 def _interrupt_quietly(spark: SparkSession) -> None:

@@ -337,9 +337,10 @@ def _entry(job: str, module: ModuleType) -> Callable[[list[str]], int]:
 
 def _call(job: str, entry: Callable[[list[str]], int], argv: list[str]) -> int:
     """Run ``entry(argv)``; a job failure (SparkJobError, ContractError) a
-    job did not catch itself is one line and exit 1, never a traceback."""
+    job did not catch itself is one line and exit 1 (2 without Java), never a
+    traceback."""
     from featurestore.services.contracts import ContractError
-    from featurestore.spark_jobs.errors import SparkJobError
+    from featurestore.spark_jobs.errors import JavaUnavailableError, SparkJobError
 
     try:
         with spinner(f"running {job}"):
@@ -348,7 +349,7 @@ def _call(job: str, entry: Callable[[list[str]], int], argv: list[str]) -> int:
         return _exit_code(job, exc.code)
     except (SparkJobError, ContractError) as exc:
         click.echo(f"{job}: error [{exc.reason}] {exc}", err=True)
-        return FAILED
+        return USAGE if isinstance(exc, JavaUnavailableError) else FAILED
     except KeyboardInterrupt:
         # A Delta commit is all or nothing: the table holds this run's
         # version whole, or is as it was.
