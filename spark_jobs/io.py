@@ -122,6 +122,15 @@ def read_parquet(
             ) from None
         raise InputNotFoundError(where) from exc
     except Py4JJavaError as exc:  # refused credentials, no answer, I/O failure
+        if is_local(where) or _not_parquet(exc):
+            # A local file system has no credentials or endpoint to check:
+            # what is there is not Parquet (a CSV file, a corrupt footer).
+            raise ConfigError(
+                f"cannot read {where} as Parquet ({_java_condition(exc)}): "
+                "give a Parquet file or a folder of them",
+                path=where,
+                error=_java_condition(exc),
+            ) from None
         raise StorageUnavailableError(where, _java_class(exc)) from None
     # Spark resolves column names case-insensitively (spark.sql.caseSensitive).
     held = {name.lower() for name in frame.columns}
@@ -129,6 +138,31 @@ def read_parquet(
     if missing:
         raise InputSchemaError(where, missing)
     return frame
+
+
+def _java_condition(exc: Py4JJavaError) -> str:
+    """Spark's error condition (``FAILED_READ_FILE.CANNOT_READ_FILE_FOOTER``),
+    else the Java exception's class."""
+    try:
+        condition = exc.java_exception.getCondition()
+    except Exception:  # not a SparkThrowable, or the gateway is gone
+        condition = None
+    return str(condition) if condition else _java_class(exc)
+
+
+def _not_parquet(exc: Py4JJavaError) -> bool:
+    """Whether Parquet said the file is none of its (its cause chain)."""
+    try:
+        cause = exc.java_exception
+        for _ in range(10):
+            if cause is None:
+                return False
+            if "is not a Parquet file" in str(cause.getMessage() or ""):
+                return True
+            cause = cause.getCause()
+    except Exception:  # the gateway is gone: say the storage failed
+        return False
+    return False
 
 
 def _java_class(exc: Py4JJavaError) -> str:

@@ -36,3 +36,26 @@ def test_raw_input_lacking_columns_names_them_in_one_line(
     [line] = capsys.readouterr().err.splitlines()
     assert "[SCHEMA_MISMATCH]" in line
     assert "status, event_time, ingest_time" in line and str(raw) in line
+
+
+@pytest.mark.parametrize("folder", [False, True])
+def test_a_local_input_that_is_not_parquet_says_so(
+    spark: object, tmp_path: Path, folder: bool
+) -> None:
+    # `featurestore run build_training_set --entity-path ents.csv` said
+    # STORAGE_UNAVAILABLE: "the storage did not answer or refused ...;
+    # check storage_options".
+    from featurestore.spark_jobs.errors import ConfigError, Reason
+    from featurestore.spark_jobs.io import read_parquet
+
+    where = tmp_path / "ents"
+    if folder:
+        where.mkdir()
+        (where / "part-0.parquet").write_text("customer_id,event_timestamp\n1,x\n")
+    else:
+        where.write_text("customer_id,event_timestamp\n1,2026-01-01\n")
+    with pytest.raises(ConfigError) as info:
+        read_parquet(spark, where)  # type: ignore[arg-type]
+    assert info.value.reason == Reason.CONFIG_INVALID
+    assert info.value.metadata["path"] == str(where)
+    assert "as Parquet" in str(info.value)
