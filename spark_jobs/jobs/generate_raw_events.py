@@ -160,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         "wins)",
     )
     args = parser.parse_args(argv)
-    if args.transactions <= 0:
-        parser.error("--transactions must be positive")
+    for flag in ("transactions", "customers", "merchants", "days"):
+        if getattr(args, flag) <= 0:
+            parser.error(f"--{flag} must be positive")
+    if not 0 <= args.seed < 2**32:  # numpy's seed range
+        parser.error("--seed must be between 0 and 2**32 - 1")
     if args.drift <= 0:
         parser.error("--drift must be positive")
     tx, labels = generate(
