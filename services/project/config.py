@@ -194,12 +194,17 @@ def load_config(path: Path) -> ProjectConfig:
     """Parse featurestore.yaml at ``path``; defaults when there is no file.
 
     Raises:
-        ProjectConfigError: Not YAML, not a mapping, or a field is wrong/unknown.
+        ProjectConfigError: Not YAML, a repeated key, not a mapping, or a field
+            is wrong/unknown.
     """
     if not path.is_file():
         return ProjectConfig()
+    # The contracts' loader: a repeated key (data_dir: twice) is refused as in
+    # a contract file, not silently the last one.
+    from featurestore.services.contracts._yaml import _UniqueKeyLoader
+
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         # from None: a traceback of the cause would print the quoted line.
         raise ProjectConfigError(str(path), config_problem(exc)) from None
