@@ -309,6 +309,11 @@ def _import(job: str, module: str) -> ModuleType:
         ) from exc
     except ImportError as exc:  # inside the job: a missing package, a bad name
         raise _import_failed(job, module, exc) from exc
+    except SyntaxError as exc:  # IndentationError too, here or in what it imports
+        raise usage_error(
+            f"JOB_IMPORT_FAILED: job {job!r} ({module}): {exc.msg} in "
+            f"{exc.filename}, line {exc.lineno}"
+        ) from exc
 
 
 def _is_job_module(name: str | None, module: str) -> bool:
