@@ -20,6 +20,7 @@ Semantics, identical on every path:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -70,6 +71,18 @@ _EPOCH = date(1970, 1, 1)
 _DATE_MIN_DAYS = (date.min - _EPOCH).days
 _DATE_MAX_DAYS = (date.max - _EPOCH).days
 _DATE_RANGE = f"{date.min.isoformat()}..{date.max.isoformat()}"
+
+# Pandera's lazy validation concatenates its failure-case frames, some of them
+# all-NA (a row-level check has no column value), and pandas >= 2.1 warns
+# about that on every failing batch: pandera's own call, not one of ours. Set
+# once here (warnings.catch_warnings per call is not thread-safe, and the
+# server judges batches on several threads); nothing else is hidden.
+warnings.filterwarnings(
+    "ignore",
+    message="The behavior of DataFrame concatenation with empty or all-NA entries",
+    category=FutureWarning,
+    module=r"pandera\.backends\.pandas\.error_formatters",
+)
 
 
 def _type_ok(contract_type: str, arrow_type: pa.DataType) -> bool:
