@@ -122,6 +122,25 @@ def check_text(text: str) -> None:
             )
 
 
+def _utf8(raw: bytes) -> str:
+    """``raw`` decoded; bytes that are not UTF-8 are refused (Spark would read
+    them as U+FFFD, a value no other reader of the file sees).
+
+    Raises:
+        CsvUnlikeSparkError: CSV_NOT_LIKE_SPARK, with the line of the first
+            such byte.
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = len(re.findall(rb"\r\n|\r|\n", raw[: exc.start])) + 1
+        raise CsvUnlikeSparkError(
+            f"a byte that is not UTF-8 (0x{raw[exc.start]:02x})",
+            line,
+            fix="save the file as UTF-8",
+        ) from None
+
+
 def check_header(header: Sequence[str], contract: Contract) -> None:
     """Refuse a header naming a contract column at another position.
 
@@ -166,7 +185,7 @@ def read_csv(file: Path, contract: Contract, text: Collection[str] = ()) -> pa.T
     import pyarrow.csv as pa_csv
 
     raw = file.read_bytes()
-    check_text(raw.decode("utf-8", errors="replace"))
+    check_text(_utf8(raw))
     names = [*text, *contract.column_names]
     options = pa_csv.ConvertOptions(
         column_types={name: pa.string() for name in names},
