@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -78,7 +79,8 @@ def history_of(
 
     The project is ``repo`` when given (it must exist), else found as
     ``Project.discover`` finds it; without one, a path or URI is still read
-    (object stores then take their credentials from the ``AWS_*`` environment).
+    (object stores then take their credentials from the ``AWS_*`` environment)
+    and a bare name is found under ``data_dir``, else ``$FS_DATA_DIR``.
 
     Raises:
         LineageError: no table there, the object store did not answer, or a
@@ -91,7 +93,10 @@ def history_of(
         if repo is not None:
             raise
         project = None
-    root = data_dir or (project.data_dir if project is not None else None)
+    # Outside a project $FS_DATA_DIR is the root still, as the help says
+    # (inside one, Project applies it).
+    fallback = os.environ.get("FS_DATA_DIR") or None
+    root = data_dir or (project.data_dir if project is not None else fallback)
     storage = project.storage_options if project is not None else None
     return table_history(resolve_table(table, root), limit, storage)
 
