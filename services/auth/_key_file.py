@@ -66,21 +66,26 @@ def update_entries(
     Args:
         path: the key file.
         change: the new entries from the current ones.
-        create: make the file (and its folder, 0700) when missing; otherwise
-            a missing file is an error.
+        create: make the file when missing (its folder must exist);
+            otherwise a missing file is an error.
 
     Raises:
-        AuthConfigError: the file is missing (and not ``create``), is not a
-            key file, or cannot be written.
+        AuthConfigError: the file is missing (and not ``create``), its folder
+            is missing, it is not a key file, or it cannot be written.
     """
     if path.exists():
         read_entries(path)  # refuse a file that is not a key file before
         # anything is created beside it (the lock file stays once made)
     elif not create:
         raise _missing(path)
+    elif not path.parent.is_dir():
+        # Never made: a typo in the folder would leave a key file no server
+        # reads, and the key printed would work nowhere.
+        raise AuthConfigError(
+            f"cannot create the API key file {path}: the folder {path.parent} "
+            "does not exist (create it first)"
+        )
     try:
-        if create:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with _locked(path):
             if path.exists():
                 entries = read_entries(path)
