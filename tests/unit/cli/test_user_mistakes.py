@@ -506,9 +506,11 @@ def test_lineage_of_a_file_or_a_name_without_project(
 # -- auth add-key ----------------------------------------------------------------
 
 
-def test_add_key_creates_the_folder_and_refuses_bad_input(
+def test_add_key_creates_the_file_and_refuses_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Not its folder: a missing one is refused (auth/test_key_file_folder.py).
+    (tmp_path / "keys").mkdir()
     keys = tmp_path / "keys" / "k.yaml"
     code, out, _ = _run(capsys, "auth", "add-key", "--file", str(keys),
                         "--principal", "scorer")  # fmt: skip
