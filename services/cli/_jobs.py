@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -250,7 +251,7 @@ def run(
             click.echo(shlex.join([*prefix, *line]))
             return
         raise click.exceptions.Exit(subprocess.call(line, env={**os.environ, **env}))
-    entry = _entry(job, _import(job, module))
+    entry = _entry(job, _import(job, module), _is_built_in(job, module))
     with _environment(env):
         code = _call(job, entry, list(job_args))
     if code:
@@ -329,7 +330,15 @@ def _import_failed(job: str, module: str, exc: ImportError) -> click.exceptions.
     )
 
 
-def _entry(job: str, module: ModuleType) -> Callable[[list[str]], int]:
+def _is_built_in(job: str, module: str) -> bool:
+    return job in BUILT_IN_JOBS and module == _built_in(job)
+
+
+def _entry(
+    job: str, module: ModuleType, built_in: bool = False
+) -> Callable[[list[str]], int]:
+    """The job's ``main(argv)``; a built-in's names itself ``featurestore run
+    JOB`` in its usage and errors (its ``prog``)."""
     entry = getattr(module, "main", None)
     try:
         inspect.signature(entry).bind([])  # type: ignore[arg-type]
@@ -337,7 +346,10 @@ def _entry(job: str, module: ModuleType) -> Callable[[list[str]], int]:
         raise usage_error(
             f"JOB_NOT_FOUND: job {job!r}: {module.__name__} has no main(argv)"
         ) from None
-    return cast("Callable[[list[str]], int]", entry)
+    main = cast("Callable[..., int]", entry)
+    if built_in:
+        return functools.partial(main, prog=f"featurestore run {job}")
+    return main
 
 
 def _call(job: str, entry: Callable[[list[str]], int], argv: list[str]) -> int:
@@ -392,8 +404,8 @@ def _job_help(job: str, module: str) -> int:
     main(["--help"]) is their help.
     """
     loaded = _import(job, module)
-    if job in BUILT_IN_JOBS and module == _built_in(job):
-        return _call(job, _entry(job, loaded), ["--help"])
+    if _is_built_in(job, module):
+        return _call(job, _entry(job, loaded, built_in=True), ["--help"])
     parse_args = getattr(loaded, "parse_args", None)
     if callable(parse_args):
         try:

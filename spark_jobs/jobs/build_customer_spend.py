@@ -29,11 +29,17 @@ def _run(args: argparse.Namespace, paths: DataPaths, run_id: str) -> PublishRepo
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the job; returns the process exit code."""
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Run the job; returns the process exit code.
+
+    Args:
+        argv: The job's arguments (default: the process's).
+        prog: The command named in usage and errors (default: ``python -m
+            featurestore.spark_jobs.jobs.<job>``).
+    """
     return run_job(
         argv,
-        prog=f"python -m featurestore.spark_jobs.jobs.{JOB}",
+        prog=prog or f"python -m featurestore.spark_jobs.jobs.{JOB}",
         description=__doc__,
         contract_name="customer_spend",
         body=_run,

@@ -24,9 +24,10 @@ from featurestore.spark_jobs.session import build_spark_session
 JOB = "build_training_set"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=f"featurestore.spark_jobs.jobs.{JOB}", description=__doc__
+        prog=prog or f"python -m featurestore.spark_jobs.jobs.{JOB}",
+        description=__doc__,
     )
     parser.add_argument(
         "--entity-path",
@@ -67,17 +68,26 @@ def _read_entity(spark: SparkSession, path: Path) -> DataFrame:
     return read_parquet(spark, path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the job, print the manifest JSON; returns the process exit code."""
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Run the job, print the manifest JSON; returns the process exit code.
+
+    Args:
+        argv: The job's arguments (default: the process's).
+        prog: The command named in usage and errors (default: ``python -m
+            featurestore.spark_jobs.jobs.build_training_set``).
+    """
     from feast import FeatureStore
 
-    args = _parser().parse_args(argv)
+    parser = _parser(prog)
+    name = parser.prog
+    args = parser.parse_args(argv)
     output, storage = absolute(str(args.output)), _storage(args.feature_repo)
     try:  # before any work: a feature table or any other data is never replaced
         check_output(output, "delta", True, None, storage)
     except OutputRefusedError as exc:
         print(
-            f"{JOB}: error [{exc.reason}] cannot write {output}: {exc}", file=sys.stderr
+            f"{name}: error [{exc.reason}] cannot write {output}: {exc}",
+            file=sys.stderr,
         )
         return 2
     spark = build_spark_session(JOB, args.master)
@@ -99,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         metadata = {"job": JOB, "as_known_at": args.as_known_at, "tables": tables}
         write_delta(result.df, args.output, mode="overwrite", metadata=metadata)
     except SparkJobError as exc:
-        print(f"{JOB}: error [{exc.reason}] {exc} {exc.metadata}", file=sys.stderr)
+        print(f"{name}: error [{exc.reason}] {exc} {exc.metadata}", file=sys.stderr)
         return 1
     manifest = {
         "output": {

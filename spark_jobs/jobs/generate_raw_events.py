@@ -126,10 +126,16 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry point."""
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Command line entry point.
+
+    Args:
+        argv: The job's arguments (default: the process's).
+        prog: The command named in usage and errors (default: ``python -m
+            featurestore.spark_jobs.jobs.generate_raw_events``).
+    """
     parser = argparse.ArgumentParser(
-        prog="python -m featurestore.spark_jobs.jobs.generate_raw_events",
+        prog=prog or "python -m featurestore.spark_jobs.jobs.generate_raw_events",
         description=__doc__,
     )
     parser.add_argument("--transactions", type=int, default=200_000)
