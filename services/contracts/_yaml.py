@@ -13,8 +13,9 @@ from featurestore.services.contracts.errors import (
 )
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """Safe loader that rejects repeated mapping keys instead of keeping the last."""
+class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """Safe loader that rejects repeated mapping keys instead of keeping the last
+    (contract files and featurestore.yaml)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
         seen: set[Any] = set()
@@ -64,7 +65,7 @@ def load_yaml(text: str, source: str) -> dict[str, Any]:
     """Load one YAML mapping; raise `ContractFormatError` (INVALID_YAML) otherwise."""
     too_deep = f"nested deeper than {MAX_DEPTH} levels"
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise _invalid(source, " ".join(str(exc).split())) from None
     except RecursionError:

@@ -201,10 +201,10 @@ def load_config(path: Path) -> ProjectConfig:
         return ProjectConfig()
     # The contracts' loader: a repeated key (data_dir: twice) is refused as in
     # a contract file, not silently the last one.
-    from featurestore.services.contracts._yaml import _UniqueKeyLoader
+    from featurestore.services.contracts._yaml import UniqueKeyLoader
 
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
         # from None: a traceback of the cause would print the quoted line.
         raise ProjectConfigError(str(path), config_problem(exc)) from None
