@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,6 +131,17 @@ def _prune_own_cache(uv: str, env: dict[str, str]) -> None:
             [uv, "cache", "prune", "-q"], env={**env, "UV_LOCK_TIMEOUT": "60"},
             check=False,
         )  # fmt: skip
+
+
+def test_the_wheel_carries_its_licence(installed: Path) -> None:
+    (wheel,) = (installed / "dist").glob("featurestore-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = archive.read(metadata).decode().partition("\n\n")[0].splitlines()
+        licence = archive.read(metadata.replace("METADATA", "licenses/LICENSE"))
+    assert "License-Expression: Apache-2.0" in headers
+    assert licence == (CHECKOUT / "LICENSE").read_bytes()
+    assert b"Apache License" in licence and b"Version 2.0" in licence
 
 
 def test_init_run_apply_materialize_serve_read(installed: Path) -> None:
