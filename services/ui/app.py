@@ -157,7 +157,9 @@ def _install_errors(app: FastAPI, console: Console) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         title = "Not found" if exc.status_code == 404 else "Request refused"
-        return _error(console, request, exc.status_code, title, str(exc.detail))
+        page = _error(console, request, exc.status_code, title, str(exc.detail))
+        page.headers.update(exc.headers or {})  # a 405's Allow, as HTTP asks
+        return page
 
     async def sign_in(request: Request, exc: Exception) -> Response:
         if isinstance(exc, AuthenticationError):

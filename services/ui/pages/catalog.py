@@ -6,7 +6,7 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from feast import FeatureView
 
 from featurestore.services.lineage import (
@@ -17,11 +17,12 @@ from featurestore.services.lineage import last_publish as lineage_last_publish
 from featurestore.services.ui import monitoring
 from featurestore.services.ui.access import CATALOGUE, VIEW
 from featurestore.services.ui.console import Console
+from featurestore.services.ui.pages._router import PageRouter
 from featurestore.services.ui.pages.login import console_of
 from featurestore.services.ui.params import Name
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = PageRouter()
 
 
 def last_publish(console: Console, table: str | None) -> dict[str, Any] | None:

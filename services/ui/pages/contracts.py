@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -14,10 +14,11 @@ from featurestore.services.contracts import ContractError
 from featurestore.services.contracts.compat import check_version_bump, compare
 from featurestore.services.ui.access import PROJECT
 from featurestore.services.ui.console import Console, PageError
+from featurestore.services.ui.pages._router import PageRouter
 from featurestore.services.ui.pages.login import console_of
 from featurestore.services.ui.params import ContractVersion, Name
 
-router = APIRouter()
+router = PageRouter()
 
 _FORMATTER = HtmlFormatter(cssclass="highlight")
 STYLE = _FORMATTER.get_style_defs(".highlight")

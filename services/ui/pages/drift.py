@@ -6,7 +6,7 @@ import logging
 from types import SimpleNamespace
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from markupsafe import Markup
 
 from featurestore.services.auth import PermissionDeniedError
@@ -14,11 +14,12 @@ from featurestore.services.offline import OfflineStoreError
 from featurestore.services.ui import monitoring, svg
 from featurestore.services.ui.access import CATALOGUE, DRIFT, PROJECT
 from featurestore.services.ui.console import Console, PageError
+from featurestore.services.ui.pages._router import PageRouter
 from featurestore.services.ui.pages.login import console_of
 from featurestore.services.ui.params import Name
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = PageRouter()
 
 Version = Annotated[int | None, Query(ge=0, le=2**62)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from featurestore.services.auth import AuthenticationError
@@ -16,8 +16,9 @@ from featurestore.services.ui.access import (
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.forms import checked_form
 from featurestore.services.ui.oidc import OidcLoginError, OidcUnavailableError
+from featurestore.services.ui.pages._router import PageRouter
 
-router = APIRouter()
+router = PageRouter()
 
 
 def console_of(request: Request) -> Console:

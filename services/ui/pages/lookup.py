@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from feast.type_map import feast_value_type_to_python_type
 
 from featurestore.services.online import JoinKeyType
@@ -21,9 +21,10 @@ from featurestore.services.server.online_features import read_views
 from featurestore.services.ui.access import CATALOGUE, ONLINE, SignInRequired
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.forms import checked_form
+from featurestore.services.ui.pages._router import PageRouter
 from featurestore.services.ui.pages.login import console_of
 
-router = APIRouter()
+router = PageRouter()
 
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
 _INTEGER = {JoinKeyType.INT32: 32, JoinKeyType.INT64: 64}

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import StreamingResponse
 from feast import FeatureView
 from markupsafe import Markup
@@ -27,11 +27,12 @@ from featurestore.services.lineage.quarantine import (
 from featurestore.services.ui import svg
 from featurestore.services.ui.access import OFFLINE, PROJECT, view_refs
 from featurestore.services.ui.console import Console, PageError
+from featurestore.services.ui.pages._router import PageRouter
 from featurestore.services.ui.pages.login import console_of
 from featurestore.services.ui.params import Name, attachment
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = PageRouter()
 
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
 Filter = Annotated[str | None, Query(max_length=256)]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from featurestore.services.offline import Manifest
 from featurestore.services.offline.training_sets import (
@@ -29,10 +29,11 @@ from featurestore.services.offline.training_sets import (
 from featurestore.services.server.errors import NotFoundError
 from featurestore.services.ui.access import PROJECT
 from featurestore.services.ui.console import Console, PageError
+from featurestore.services.ui.pages._router import PageRouter
 from featurestore.services.ui.pages.login import console_of
 from featurestore.services.ui.params import attachment
 
-router = APIRouter()
+router = PageRouter()
 
 _MAX_DEPTH = 4
 _MAX_ENTRIES = 5_000

@@ -163,11 +163,13 @@ class Browserless:
         path: str,
         form: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        method: str | None = None,
     ) -> Answer:
-        """GET (or POST ``form`` urlencoded) ``path``; any status is returned."""
+        """GET (or POST ``form`` urlencoded, or ``method``) ``path``; any
+        status is returned."""
         data = None if form is None else urllib.parse.urlencode(form).encode()
         request = urllib.request.Request(
-            self.console.url + path, data=data, headers=headers or {}
+            self.console.url + path, data=data, headers=headers or {}, method=method
         )
         try:
             with self.opener.open(request, timeout=30) as response:

@@ -67,6 +67,21 @@ def test_every_page_answers_with_the_security_headers(open_console, path):
     assert "cdn" not in answer.body.lower()
 
 
+@pytest.mark.parametrize("path", [*PAGES, "/login", "/static/console.css"])
+def test_head_answers_as_get_without_a_body(open_console, path):
+    client = Browserless(open_console)
+    got, head = client.request(path), client.request(path, method="HEAD")
+    assert (head.status, head.body) == (got.status, "")
+    for header in ("Content-Type", "Content-Security-Policy"):
+        assert head.headers[header] == got.headers[header]
+
+
+def test_head_on_a_form_only_path_is_not_allowed(open_console):
+    answer = Browserless(open_console).request("/logout", method="HEAD")
+    assert answer.status == 405
+    assert answer.headers["Allow"] == "POST"
+
+
 def test_contract_page_shows_the_batch_minimum(open_console):
     # The fixture's 1.1.0 sets min_rows: 1; 1.0.0 has none.
     client = Browserless(open_console)
