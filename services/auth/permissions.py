@@ -1,29 +1,28 @@
 """Feast ``Permission`` objects from the registry, enforced by Feast's own rule.
 
-The decision is Feast's ``enforce_policy`` (deny by default once any permission
-exists; with none, every authenticated caller may act), so a permissions file
-behaves here exactly as under ``feast serve``. Decisions are remembered per
-registry version, principal, action and resource: the hot path is one lookup.
+The decision is Feast's ``enforce_policy`` rule (deny by default once any
+permission exists; with none, every authenticated caller may act; a matching
+permission whose policy accepts the caller grants), so a permissions file
+behaves here as under ``feast serve`` but for ``required_tags``: Feast 0.67
+looks them up on ``resource.required_tags`` (which views lack), logs a warning
+holding the whole resource and matches anyway; here a permission with
+``required_tags`` matches only a resource whose own ``tags`` hold each of them
+with the same value, as Feast documents. Decisions are remembered per registry
+version, principal, action and resource: the hot path is one lookup.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from feast.errors import FeastPermissionError
 from feast.permissions.action import AuthzedAction
-from feast.permissions.enforcer import enforce_policy
+from feast.permissions.matcher import resource_match_config
 from feast.permissions.user import User
 
 from featurestore.services.auth.errors import PermissionDeniedError
 from featurestore.services.auth.principal import Principal
-
-# Feast logs every denial with a traceback at ERROR; we audit denials ourselves.
-for _name in ("feast.permissions.enforcer", "feast.permissions.decision"):
-    logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 _REMEMBERED = 16_384
 
@@ -92,9 +91,21 @@ def _decide(
     action: AuthzedAction,
     resource: Any,
 ) -> bool:
+    if not permissions:
+        return bool(principal.name)
     user = User(principal.name, roles=sorted(principal.roles))
-    try:
-        enforce_policy(list(permissions), user, [resource], [action])
-    except FeastPermissionError:
+    return any(
+        permission.policy.validate_user(user=user)[0]
+        for permission in permissions
+        if permission.match_actions([action]) and _matches(permission, resource)
+    )
+
+
+def _matches(permission: Any, resource: Any) -> bool:
+    """Type and name as Feast matches them; required tags against the
+    resource's own ``tags`` (an untagged resource holds none)."""
+    tags = getattr(resource, "tags", None) or {}
+    required = permission.required_tags or {}
+    if any(tags.get(key) != value for key, value in required.items()):
         return False
-    return True
+    return resource_match_config(resource, permission.types, permission.name_patterns)
