@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from feast.feature_view import DUMMY_ENTITY_ID, DUMMY_ENTITY_VAL
 
 from featurestore.services.offline.join import latest_per_key
 from featurestore.services.online._keys import encode_entity_keys
@@ -15,7 +16,7 @@ from featurestore.services.online.errors import (
     InvalidEntityRowsError,
     UnsupportedOnlineStoreError,
 )
-from featurestore.services.online.model import JoinKeyType
+from featurestore.services.online.model import JoinKeyType, key_fields
 
 if TYPE_CHECKING:
     from feast import FeatureView
@@ -89,9 +90,15 @@ def latest_rows(view: FeatureView, table: pa.Table, key_version: int) -> LatestR
         raise UnsupportedOnlineStoreError("view", f"{view.name} has no batch source")
     ts_col = source.timestamp_field
     created_col = source.created_timestamp_column or None
-    join_keys = tuple(c.name for c in view.entity_columns)
+    key_columns = key_fields(view)
+    join_keys = tuple(c.name for c in key_columns)
     features = [f.name for f in view.features]
     times = [ts_col, *([created_col] if created_col else [])]
+    if join_keys == (DUMMY_ENTITY_ID,) and DUMMY_ENTITY_ID not in table.column_names:
+        # An entity-less view: Feast's offline stores add the dummy key's
+        # value to every row, and its online rows are keyed by it.
+        dummy = pa.array([DUMMY_ENTITY_VAL] * table.num_rows, pa.string())
+        table = table.append_column(DUMMY_ENTITY_ID, dummy)
     for name in [*join_keys, *features, *times]:
         if name not in table.column_names:
             raise InvalidEntityRowsError(f"table has no column {name!r}", column=name)
@@ -104,7 +111,7 @@ def latest_rows(view: FeatureView, table: pa.Table, key_version: int) -> LatestR
     key_table = table.select(list(join_keys)).take(order)
     keys = encode_entity_keys(
         join_keys,
-        tuple(JoinKeyType(c.dtype.to_value_type().value) for c in view.entity_columns),
+        tuple(JoinKeyType(c.dtype.to_value_type().value) for c in key_columns),
         {k: key_table.column(k).to_pylist() for k in join_keys},
         key_version,
     )

@@ -85,13 +85,13 @@ class InvalidEntityRowsError(OnlineStoreError, ValueError):
 
 
 class ViewsNotMaterializedError(OnlineStoreError):
-    """Some feature views could not be read offline; the others were written.
+    """Some feature views could not be read or written; the others were written.
 
     Attributes:
         written: Entities written per view that was materialised.
         failed: One line per view that was not (why its table could not be
-            read); its interval is not recorded, so the next incremental run
-            starts where it did.
+            read or its rows written); its interval is not recorded, so the
+            next incremental run starts where it did.
     """
 
     def __init__(self, written: dict[str, int], failed: dict[str, str]) -> None:

@@ -18,7 +18,12 @@ from featurestore.services.offline.errors import (
     UnsupportedSourceError,
 )
 from featurestore.services.offline.join import latest_per_key
-from featurestore.services.online.errors import ViewsNotMaterializedError
+from featurestore.services.online.errors import (
+    OnlineStoreError,
+    OnlineStoreUnavailableError,
+    UnsupportedOnlineStoreError,
+    ViewsNotMaterializedError,
+)
 from featurestore.services.online.writer import write_latest
 from featurestore.services.project import (
     FEAST_CONFIG,
@@ -70,8 +75,9 @@ def materialize(
 
     Raises:
         UnknownViewError: A named view does not exist or is not online.
-        ViewsNotMaterializedError: The Delta table of some views could not be
-            read (e.g. never published); every other view was written first.
+        ViewsNotMaterializedError: Some views could not be read (e.g. their
+            Delta table was never published) or written; every other view
+            was written first.
     """
     store = _store(repo_path, fs_yaml_file)
     start, end = _utc(start), _utc(end)
@@ -102,8 +108,9 @@ def materialize_incremental(
 
     Raises:
         UnknownViewError: A named view does not exist or is not online.
-        ViewsNotMaterializedError: The Delta table of some views could not be
-            read (e.g. never published); every other view was written first.
+        ViewsNotMaterializedError: Some views could not be read (e.g. their
+            Delta table was never published) or written; every other view
+            was written first.
     """
     store = _store(repo_path, fs_yaml_file)
     now = datetime.now(UTC)
@@ -132,14 +139,19 @@ def _run(
     for view, start in starts:
         try:
             table = _pull_latest(store, view, start, end)
-        except OfflineStoreError as exc:
+            count = write_latest(store.config, view, table) if table.num_rows else 0
+        except (OnlineStoreUnavailableError, UnsupportedOnlineStoreError):
+            raise  # the store, not the view: no other view can be written
+        except (OfflineStoreError, OnlineStoreError) as exc:
             # One view without a readable table (never published, a column
             # gone) must not keep the others out of the online store.
             failed[view.name] = str(exc)
             continue
-        written[view.name] = (
-            write_latest(store.config, view, table) if table.num_rows else 0
-        )
+        except Exception as exc:
+            # Nor may a fault in writing one view: it is named, not a traceback.
+            failed[view.name] = f"unexpected {type(exc).__name__}: {exc}"
+            continue
+        written[view.name] = count
         store.registry.apply_materialization(view, store.project, start, end)
     if failed:
         raise ViewsNotMaterializedError(written, failed)

@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, overload
 
 import numpy as np
+from feast.feature_view import DUMMY_ENTITY_FIELD
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.types import Float64
 
 if TYPE_CHECKING:
     from feast import FeatureView
+    from feast.field import Field
 
 
 class FeatureStatus(enum.IntEnum):
@@ -32,6 +34,17 @@ class JoinKeyType(enum.IntEnum):
     INT32 = 3
     INT64 = 4
     UNIX_TIMESTAMP = 8
+
+
+def key_fields(view: FeatureView) -> list[Field]:
+    """The fields Feast keys a view's online rows by.
+
+    An entity-less view (``entities=[]``) is keyed by Feast's dummy entity,
+    join key ``__dummy_id`` (STRING) with the value ``""`` for every row. The
+    registry gives it that column; ``FeatureStore.list_feature_views`` hides
+    it (no entity columns), so both forms come here.
+    """
+    return list(view.entity_columns) or [DUMMY_ENTITY_FIELD]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +83,7 @@ class ViewRequest:
         Returns:
             The request, with the view's join key types and TTL.
         """
-        columns = list(view.entity_columns)
+        columns = key_fields(view)
         ttl = view.ttl if view.ttl else None
         names = features or tuple(f.name for f in view.features)
         dtypes = {f.name: f.dtype for f in view.features}
