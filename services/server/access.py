@@ -4,8 +4,9 @@ Every RPC but health passes through ``Guard.call`` — unary and streaming
 calls in the interceptor, and the online reads the compiled front hands over
 its Unix socket — so both paths authenticate, authorise and audit alike.
 Actions follow Feast: READ_ONLINE on each feature view an online read
-touches, READ_OFFLINE for training sets, DESCRIBE for the catalogue, and
-DESCRIBE on the project for contracts.
+touches, READ_OFFLINE for training sets (and DESCRIBE on a pinned view the
+set does not read), DESCRIBE for the catalogue, and DESCRIBE on the project
+for contracts.
 """
 
 from __future__ import annotations
@@ -271,18 +272,20 @@ class Guard:
         admitted = self._admitted.get(key)
         if admitted is not None:
             call.resources, call.wanted = admitted
-            return
-        try:
-            call.wanted = self.catalog.resolve(*selection)
-        except NotFoundError as exc:
-            self._require_unknown(call, action, exc)
-            raise
-        views = [w.view for w in call.wanted]
-        call.resources = tuple(f"{type(v).__name__}:{v.name}" for v in views)
-        self._require(call, action, views)
-        if len(self._admitted) >= _ADMITTED_LIMIT:
-            self._admitted = {}
-        self._admitted[key] = (call.resources, call.wanted)
+        else:
+            try:
+                call.wanted = self.catalog.resolve(*selection)
+            except NotFoundError as exc:
+                self._require_unknown(call, action, exc)
+                raise
+            views = [w.view for w in call.wanted]
+            call.resources = tuple(f"{type(v).__name__}:{v.name}" for v in views)
+            self._require(call, action, views)
+            if len(self._admitted) >= _ADMITTED_LIMIT:
+                self._admitted = {}
+            self._admitted[key] = (call.resources, call.wanted)
+        if getattr(request, "pins", None):
+            self._require_pins(call, request.pins)
 
     def _require(self, call: Call, action: AuthzedAction, resources: Any) -> None:
         assert self.authorizer is not None
@@ -312,6 +315,24 @@ class Guard:
             return
         call.resources = (f"FeatureView:{view.name}",)
         self._require(call, action, [view])
+
+    def _require_pins(self, call: Call, pins: Iterable[str]) -> None:
+        """DESCRIBE on each pinned view the read does not touch (a view it
+        reads is covered by the read's action), or for an unknown name on
+        ``Catalog.stand_in``: permission before existence, so a pin tells a
+        caller which names exist only if it may DESCRIBE them. Not
+        remembered with the admission: pins are not part of its key.
+        """
+        read = {w.view.name for w in call.wanted or ()}
+        for name in sorted(set(pins) - read):
+            try:
+                view: Any = self.catalog.view(name)
+            except NotFoundError:
+                view = self.catalog.stand_in(name)
+                if view is None:
+                    continue
+            call.resources = (*call.resources, f"FeatureView:{name}")
+            self._require(call, AuthzedAction.DESCRIBE, [view])
 
     def describable(self, resources: Sequence[Any]) -> list[Any]:
         """The resources the current call's principal may DESCRIBE."""
