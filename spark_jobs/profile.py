@@ -27,7 +27,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
+from featurestore.services import lineage
 from featurestore.services.contracts import Contract
+from featurestore.services.lineage import last_publish
 from featurestore.services.monitoring._schema import (
     SCHEMA,
     profile_location,
@@ -47,7 +49,11 @@ from featurestore.services.monitoring.reference import resolve_reference
 from featurestore.services.monitoring.store import read_profile_rows
 from featurestore.services.project import Project, ProjectError
 from featurestore.services.storage import StorageOptions, is_local
-from featurestore.spark_jobs.errors import ContractViolationError, Reason
+from featurestore.spark_jobs.errors import (
+    ContractViolationError,
+    Reason,
+    StorageUnavailableError,
+)
 from featurestore.spark_jobs.io import (
     committed_version,
     spark_can_open,
@@ -143,13 +149,16 @@ def _profile_rows(
 def prepare(spark: SparkSession, contract: Contract, location: str) -> Monitor:
     """Find the reference and the previous profile; heal an unprofiled version.
 
-    When the table's current version has no profile (a publish killed between
-    its two commits, or a table older than profiling) it is profiled now from
-    its pinned snapshot and written, so the new version has a previous one.
+    The previous version is the table's newest publish: a VACUUM, OPTIMIZE or
+    table-property commit after it holds its rows (``lineage.is_publish``).
+    When that publish has no profile (killed between its two commits, or a
+    table older than profiling) it is profiled now from its pinned snapshot
+    and written, so the new version has a previous one.
 
     Raises:
         ContractViolationError: BASELINE_INVALID when the drift baseline cannot
             be read.
+        StorageUnavailableError: The table's log could not be read.
     """
     project = _project()
     repo = project.repo if project else Path(location).parent
@@ -161,21 +170,40 @@ def prepare(spark: SparkSession, contract: Contract, location: str) -> Monitor:
         # baseline pins (a pinned version 0 is the one being published; it
         # said BASELINE_INVALID and no first version could ever be made).
         return Monitor(spark, contract, location, None, None, None)
+    published = _newest_publish(location, options)
     try:
         reference = resolve_reference(
             contract, location, rows, repo=repo, storage_options=options,
-            fallback=current,
+            fallback=current if published is None else published,
         )  # fmt: skip
         profiled = {int(r["table_version"]) for r in rows}
-        if current is not None and current not in profiled:
-            rows += _heal(spark, contract, location, current, reference, rows, options)
+        if published is not None and published not in profiled:
+            rows += _heal(
+                spark, contract, location, published, reference, rows, options
+            )
     except MonitoringError as exc:
         raise ContractViolationError(
             Reason.BASELINE_INVALID, str(exc), contract=contract.name, **exc.metadata
         ) from exc
-    profiles = profiles_from(contract.name, rows)
+    # Not a newer profile of a maintenance commit (written before they were
+    # told apart): its rows are the publish's, profiled as a whole snapshot.
+    newest = current if published is None else published
+    profiles = [p for p in profiles_from(contract.name, rows) if p.version <= newest]
     previous = profiles[-1] if profiles else None
     return Monitor(spark, contract, location, current, reference, previous)
+
+
+def _newest_publish(location: str, options: dict[str, str]) -> int | None:
+    """The newest version that changed the table's rows, by lineage's rule (a
+    VACUUM, OPTIMIZE or table-property commit does not): the version a new one
+    is compared with. None when it is older than the commits searched."""
+    try:
+        search = last_publish(location, StorageOptions(options))
+    except lineage.StorageUnavailableError as exc:
+        raise StorageUnavailableError(location, "its Delta log") from exc
+    if search is None or search.publish is None:
+        return None
+    return search.publish.version
 
 
 def _heal(

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable, write_deltalake
 from scipy.stats import entropy
@@ -292,3 +293,54 @@ def test_a_publish_after_bins_and_top_k_change_counts_on_new_buckets(spark, tmp_
     scores = read_drift(proj, "shop", 2)
     assert {s.against for s in scores} == {"baseline"}
     assert {"bins", "top_k"} <= set(DeltaTable(profiles).schema().to_arrow().names)
+
+
+def test_a_maintenance_commit_is_neither_profiled_nor_the_previous_version(
+    spark, tmp_path, caplog
+):
+    # Table properties, OPTIMIZE and VACUUM commit a version holding the rows
+    # of the publish before it. The next publish healed (profiled) such a
+    # commit as if a publish had lost its profile, and scored against it.
+    proj = project(tmp_path)
+    location = proj.table_uri("shop")
+    first, second = rows(400, seed=3), rows(300, shift=1.5, seed=4)
+
+    def append(batch):
+        return publish(
+            spark.createDataFrame(batch), contract(WARN), location, mode="append",
+            job="t",
+        )  # fmt: skip
+
+    append(first)
+    append(second)
+    table = DeltaTable(location)
+    table.alter.set_table_properties({"delta.logRetentionDuration": "interval 31 days"})
+    table.optimize.compact()
+    table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+    operations = [c["operation"] for c in DeltaTable(location).history(4)]
+    assert operations == ["VACUUM END", "VACUUM START", "OPTIMIZE", "SET TBLPROPERTIES"]
+    with caplog.at_level(logging.WARNING):
+        report = append(second)
+    assert report.version == 6
+    assert not [m for m in caplog.messages if "had no profile" in m]
+    assert [p.version for p in read_profiles(proj, "shop")] == [0, 1, 6]
+    previous = [s for s in read_drift(proj, "shop", 6) if s.against == "previous"]
+    assert previous and {s.reference_version for s in previous} == {1}
+    assert all(s.score == pytest.approx(0.0, abs=1e-9) for s in previous)
+
+    # A publish that lost its profile, then a maintenance commit: the publish
+    # is healed (not the maintenance commit) and is the previous version.
+    profiles = location + "_profile"
+    kept = DeltaTable(profiles).to_pyarrow_table()
+    kept = kept.filter(pc.not_equal(kept["table_version"], 6))
+    write_deltalake(profiles, kept, mode="overwrite")
+    DeltaTable(location).alter.set_table_properties({"delta.appendOnly": "false"})
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        report = append(second)
+    assert report.version == 8
+    healed = [m for m in caplog.messages if "had no profile" in m]
+    assert len(healed) == 1 and "version 6 had no profile" in healed[0]
+    assert [p.version for p in read_profiles(proj, "shop")] == [0, 1, 6, 8]
+    previous = [s for s in read_drift(proj, "shop", 8) if s.against == "previous"]
+    assert previous and {s.reference_version for s in previous} == {6}
