@@ -75,8 +75,18 @@ def spinner(text: str) -> Iterator[None]:
     if not console.is_terminal:
         yield
         return
-    with console.status(text):
+    with console.status(verbatim(text)):  # it names folders: "[/]" is no markup
         yield
+
+
+def verbatim(text: str, style: str = "") -> Any:
+    """``text`` as a rich cell, title or status printed as it is, never read as
+    markup: data (view, feature and contract names, category values, folders,
+    error texts) with ``[/]`` in it crashed the command, ``[link=...]`` hid
+    itself behind a link and ``[red]`` vanished."""
+    from rich.text import Text
+
+    return Text(text, style=style)
 
 
 def default_repo() -> Path:

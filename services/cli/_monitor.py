@@ -19,6 +19,7 @@ from featurestore.services.cli._common import (
     repo_option,
     spinner,
     usage_error,
+    verbatim,
 )
 from featurestore.services.cli._feast import feature_store
 
@@ -137,9 +138,10 @@ def _freshness_table(judged: list[Any]) -> None:
         table.add_column(name, no_wrap=True)
     table.add_column("reason")
     for f in judged:
-        table.add_row(
+        add_row(
+            table,
             f.view,
-            f"[{colour[f.verdict]}]{f.verdict}[/]",
+            verbatim(f.verdict, colour[f.verdict]),
             _when(f.newest_event_time),
             "-" if f.age is None else span(f.age),
             _when(f.newest_commit_time),
@@ -147,6 +149,11 @@ def _freshness_table(judged: list[Any]) -> None:
             f.reason,
         )
     print_table(table)
+
+
+def add_row(table: Any, *cells: Any) -> None:
+    """Add a row to a rich table, each ``str`` cell printed ``verbatim``."""
+    table.add_row(*(verbatim(c) if isinstance(c, str) else c for c in cells))
 
 
 def print_table(table: Any) -> None:
@@ -241,8 +248,8 @@ def skew(
     for name in ("view", "feature", "rows", "mismatches", "mismatch share"):
         table.add_column(name, no_wrap=True)
     for s in report:
-        table.add_row(s.view, s.feature, str(s.rows), str(s.mismatches),
-                      f"{s.share:.2%}")  # fmt: skip
+        add_row(table, s.view, s.feature, str(s.rows), str(s.mismatches),
+                f"{s.share:.2%}")  # fmt: skip
     print_table(table)
 
 

@@ -16,8 +16,14 @@ from featurestore.services.cli._common import (
     repo_option,
     spinner,
     usage_error,
+    verbatim,
 )
-from featurestore.services.cli._monitor import answered, monitor, print_table
+from featurestore.services.cli._monitor import (
+    add_row,
+    answered,
+    monitor,
+    print_table,
+)
 
 if TYPE_CHECKING:
     from featurestore.services.monitoring import DriftScore, VersionProfile
@@ -86,7 +92,7 @@ def profiles(table: str, version: int | None, repo: Path | None, as_json: bool) 
         f"{table} version {shown.version} ({shown.source}, run {shown.run_id}; "
         f"{buckets})"
     )
-    out = Table(title=title)
+    out = Table(title=verbatim(title))
     for name in ("feature", "kind", "rows", "nulls", "min", "max", "mean", "std"):
         out.add_column(name, no_wrap=True)
     out.add_column("buckets")
@@ -95,8 +101,8 @@ def profiles(table: str, version: int | None, repo: Path | None, as_json: bool) 
             f"{label} {count}"
             for label, count in zip(c.bucket_labels, c.counts, strict=True)
         )
-        out.add_row(
-            c.feature, c.kind, str(c.row_count), f"{c.null_share:.2%}",
+        add_row(
+            out, c.feature, c.kind, str(c.row_count), f"{c.null_share:.2%}",
             _number(c.min), _number(c.max), _number(c.mean), _number(c.std),
             buckets or "-",
         )  # fmt: skip
@@ -143,15 +149,15 @@ def drift(table: str, version: int | None, repo: Path | None, as_json: bool) -> 
 def _drift_table(table: str, version: int, scores: list[DriftScore]) -> None:
     from rich.table import Table
 
-    out = Table(title=f"{table} version {version}")
+    out = Table(title=verbatim(f"{table} version {version}"))
     for name in ("feature", "metric", "against", "version", "score", "warn", "fail"):
         out.add_column(name, no_wrap=True)
     out.add_column("verdict")
     for s in scores:
-        out.add_row(
-            s.feature, s.metric, s.against, str(s.reference_version),
+        add_row(
+            out, s.feature, s.metric, s.against, str(s.reference_version),
             f"{s.score:.4f}", f"{s.warn:g}", f"{s.fail:g}",
-            f"[{_VERDICT_COLOUR[s.verdict]}]{s.verdict}[/]",
+            verbatim(s.verdict, _VERDICT_COLOUR[s.verdict]),
         )  # fmt: skip
     print_table(out)
 

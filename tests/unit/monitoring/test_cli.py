@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 from scipy.stats import entropy
@@ -267,3 +268,58 @@ def test_the_backfill_hint_only_where_a_backfill_would_help(repo, args, says):
     assert says in result.output
     if "no feature table" in says:
         assert "backfill" not in result.output
+
+
+MARKUP = ("[/]", "[bold red]x", "[link=http://e.vil]click[/link]", ":x:")
+"""Category values rich read as markup: a crash, a hidden value, a link, an emoji."""
+
+
+def test_category_values_are_printed_as_they_are(tmp_path):
+    # `monitor profiles` printed data as rich markup: "[/]" crashed it with a
+    # MarkupError traceback, "[bold red]x" printed as "x", a [link] as "click".
+    contract = CONTRACT_YAML.replace("visits, type: int64", "visits, type: string")
+    block = "customProperties:\n  - {property: drift, value: {bins: 2, top_k: 4}}\n"
+    (tmp_path / "contracts" / "shop").mkdir(parents=True)
+    (tmp_path / "contracts" / "shop" / "1.0.0.yaml").write_text(contract + block)
+    (tmp_path / "featurestore.yaml").write_text("data_dir: data\n")
+    table = rows(40, seed=1).drop_columns(["city"])
+    values = [MARKUP[i % 4] for i in range(40)]
+    table = table.set_column(
+        table.schema.get_field_index("visits"), "visits", pa.array(values)
+    ).append_column("city", pa.array(["[red]ams"] * 40))
+    write_versions(str(tmp_path / "data" / "features" / "shop"), table, table)
+    repo = str(tmp_path)
+    assert _run("monitor", "backfill", "shop", "--repo", repo).exit_code == 0
+
+    shown = _run("monitor", "profiles", "shop", "--repo", repo)
+    assert shown.exit_code == 0, shown.output
+    assert all(f"{value} 10" in shown.stdout for value in MARKUP), shown.stdout
+    assert "[red]ams 40" in shown.stdout
+    drift = _run("monitor", "drift", "shop", "--repo", repo)
+    assert drift.exit_code == 0, drift.output
+    assert "visits" in drift.stdout and "ok" in drift.stdout
+
+
+def test_the_freshness_table_prints_views_and_reasons_as_they_are(capsys):
+    from datetime import UTC, datetime
+
+    from featurestore.services.cli._monitor import _freshness_table
+    from featurestore.services.monitoring.freshness import Freshness
+
+    judged = Freshness(
+        view="v[/]", path="", event_time_column="ts", checked_at=datetime.now(UTC),
+        verdict="unknown", reason="the view's contract '[bold red]x' does not exist",
+    )  # fmt: skip
+    _freshness_table([judged])
+    printed = capsys.readouterr().out
+    assert "v[/]" in printed and "'[bold red]x' does not exist" in printed
+
+
+def test_a_spinner_on_a_terminal_names_a_folder_as_it_is(monkeypatch):
+    # `spinner(f"loading {folder}")` on a terminal: a folder with "[/]" in its
+    # name crashed the command with a MarkupError.
+    from featurestore.services.cli._common import spinner
+
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich: a terminal
+    with spinner("loading /tmp/a[/]b"):
+        pass
