@@ -285,10 +285,12 @@ def view_freshness(
     and the verdict is ``unknown``. ``project`` locates the view's table: the
     project itself (its data root applied), or the Feast repo it is loaded from.
 
-    A contract that exists but cannot be read (invalid YAML or field) is never
-    taken for no contract: with ``broken_contract="unknown"`` (a list of
-    views) the verdict is ``unknown`` and the reason names the contract and
-    its error; with ``"raise"`` the ``ContractError`` propagates.
+    A tag naming no contract (none of that name, or no valid contract name) is
+    ``unknown``, the reason naming the tag's value and its problem. A contract
+    that exists but cannot be read (invalid YAML or field) is never taken for
+    no contract: with ``broken_contract="unknown"`` (a list of views) the
+    verdict is ``unknown`` and the reason names the contract and its error;
+    with ``"raise"`` the ``ContractError`` propagates.
 
     A table whose Delta log cannot be read is likewise never taken for no
     table: with ``unreadable="unknown"`` (a list of views: the others are
@@ -315,9 +317,15 @@ def view_freshness(
         try:
             contract = contracts.get(name)
         except ContractError as exc:
+            # The tag is wrong, not a contract: the view is judged on its own.
             if exc.reason == ContractErrorReason.CONTRACT_NOT_FOUND:
                 # Not "no contract for this table": the view names one.
                 broken = f"the view's contract {name!r} does not exist: no SLA"
+            elif exc.reason == ContractErrorReason.INVALID_NAME:
+                broken = (
+                    f"the view's contract tag {name[:130]!r} is no contract name "
+                    f"({exc}): no SLA"
+                )
             else:
                 if broken_contract == "raise":
                     raise

@@ -7,6 +7,7 @@ of views (ListFreshness, metrics, console) lost the SLA, so alerts never fired.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -80,3 +81,32 @@ def test_a_view_naming_a_contract_that_does_not_exist_says_so(
     )
     assert judged.verdict == "unknown"
     assert judged.reason == "the view's contract 'odd' does not exist: no SLA"
+
+
+def test_a_tag_that_is_no_contract_name_is_unknown_and_the_others_judged(
+    repo: Path,
+) -> None:
+    # `monitor freshness` failed as a whole on one view tagged "t v2": only
+    # "error: INVALID_NAME: contract name must be ...", exit 2, naming neither
+    # view nor tag, and no other view shown.
+    store = FeatureStore(repo_path=str(repo))
+    wrong = copy.deepcopy(store.get_feature_view("odd"))
+    wrong.name, wrong.tags = "wrongtag", {"contract": "t v2"}
+    store.apply([wrong])
+    try:
+        listed = CliRunner().invoke(
+            cli, ["monitor", "freshness", "--repo", str(repo), "--json"]
+        )
+        text = CliRunner().invoke(
+            cli, ["monitor", "freshness", "wrongtag", "odd", "--repo", str(repo)]
+        )
+    finally:
+        store.delete_feature_view("wrongtag")
+    assert listed.exit_code == 1, listed.output  # odd is late (max age 1m)
+    judged = {f["view"]: f for f in json.loads(listed.stdout)}
+    assert judged["odd"]["verdict"] == "late"
+    assert judged["wrongtag"]["verdict"] == "unknown"
+    reason = judged["wrongtag"]["reason"]
+    assert "'t v2'" in reason and "no contract name" in reason, reason
+    assert text.exit_code == 1, text.output
+    assert "wrongtag" in text.stdout and "odd" in text.stdout
