@@ -22,7 +22,11 @@ from featurestore.services.online import (
 )
 from featurestore.services.server.catalog import Catalog, ViewRequest
 from featurestore.services.server.errors import RequestError, entity_row_count
-from featurestore.services.server.online_features import check_column_names, read_views
+from featurestore.services.server.online_features import (
+    check_column_names,
+    key_columns,
+    read_views,
+)
 from featurestore.services.server.values import (
     framed_columns,
     length_delimited,
@@ -111,16 +115,14 @@ def online_features_wire(
     rows = entity_row_count(
         {name: len(v.val) for name, v in request.entities.items()}, max_rows
     )
-    entity_rows: dict[str, list[Any]] = {}
-    for item in wanted:
-        for column in item.view.entity_columns:
-            name = item.entity_column(column.name)
-            if name not in entity_rows:
-                entity_rows[name] = _key_column(name, column.dtype, request.entities)
+    entity_rows = key_columns(
+        wanted, lambda name, dtype, _: _key_column(name, dtype, request.entities)
+    )
     # Two columns of one name: Feast raises FeatureNameCollisionError; ours is
     # the featurestore.v1 answer (INVALID_ARGUMENT, DUPLICATE_COLUMN).
     check_column_names(entity_rows, wanted, request.full_feature_names)
-    results = read_views(reader, project, wanted, entity_rows, datetime.now(UTC))
+    now = datetime.now(UTC)
+    results = read_views(reader, project, wanted, entity_rows, now, rows=rows)
     response = serving_pb.GetOnlineFeaturesResponse()
     names = response.metadata.feature_names.val
     empty_times = [_NO_TIME] * rows

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, cast
+
+from feast.feature_view import DUMMY_ENTITY_ID, DUMMY_ENTITY_VAL
 
 from featurestore.services.online import (
     FeatureStatus,
@@ -28,6 +30,9 @@ from featurestore.services.server.values import (
     varint,
 )
 from featurestore.v1 import feature_store_service_pb2 as pb
+
+# The join keys of an entity-less view: Feast's dummy entity.
+_DUMMY_KEYS = (DUMMY_ENTITY_ID,)
 
 _STATUS = {
     FeatureStatus.PRESENT: pb.FEATURE_STATUS_PRESENT,
@@ -65,19 +70,20 @@ def online_features_wire(
     )
     full_names = request.full_feature_names
     check_column_names(request.entities, wanted, full_names)
-    entity_rows: dict[str, list[object]] = {}
-    for wanted_view in wanted:
-        for column in wanted_view.view.entity_columns:
-            name = wanted_view.entity_column(column.name)
-            if name not in entity_rows:
-                entity_rows[name] = key_column(
-                    name, column.dtype, _entity(request.entities, name, wanted_view)
-                )
-    results = read_views(reader, project, wanted, entity_rows, datetime.now(UTC))
+    entity_rows = key_columns(
+        wanted,
+        lambda name, dtype, view: key_column(
+            name, dtype, _entity(request.entities, name, view)
+        ),
+    )
+    now = datetime.now(UTC)
+    results = read_views(reader, project, wanted, entity_rows, now, rows=rows)
     response = pb.GetOnlineFeaturesResponse()
     # A protobuf map's order differs between processes: the join keys come in
-    # the order the views name them, then any other entity column by name.
-    for name in [*entity_rows, *sorted(set(entities) - entity_rows.keys())]:
+    # the order the views name them, then any other entity column by name
+    # (not Feast's internal dummy key, which Feast's SDK never returns).
+    others = set(entities) - entity_rows.keys() - {DUMMY_ENTITY_ID}
+    for name in [*entity_rows, *sorted(others)]:
         column = response.columns.add(name=name)
         column.values.extend(entities[name].values)
         column.statuses.extend([pb.FEATURE_STATUS_PRESENT] * rows)
@@ -111,20 +117,50 @@ def _entity(entities: Any, name: str, wanted: ViewRequest) -> Any:
     return entities[name].values
 
 
+def key_columns(
+    wanted: Sequence[ViewRequest],
+    column_of: Callable[[str, Any, ViewRequest], list[Any]],
+) -> dict[str, list[Any]]:
+    """The request's entity columns the wanted views read, in view order.
+
+    Each column is taken once, by ``column_of(name, dtype, view)``: the API's
+    own parser of that column, which raises when the request lacks it. A
+    feature service's join-key map names the column of a join key. An
+    entity-less view's key is Feast's internal dummy key, which no client
+    sends (``read_views`` supplies it), as Feast's SDK asks for none.
+    """
+    entity_rows: dict[str, list[Any]] = {}
+    for wanted_view in wanted:
+        for column in wanted_view.view.entity_columns:
+            if column.name == DUMMY_ENTITY_ID:
+                continue
+            name = wanted_view.entity_column(column.name)
+            if name not in entity_rows:
+                entity_rows[name] = column_of(name, column.dtype, wanted_view)
+    return entity_rows
+
+
 def read_views(
     reader: OnlineReader,
     project: str,
     wanted: Sequence[ViewRequest],
     entity_rows: dict[str, list[object]],
     now: datetime,
+    *,
+    rows: int | None = None,
 ) -> list[ViewResult]:
     """Read every wanted view for every entity row, results in ``wanted`` order.
 
     ``entity_rows`` is keyed by the request's entity columns. A view a feature
     service reads with a join-key map is read with its join keys taken from
     the mapped columns: one store read per distinct map (one in all, without
-    maps).
+    maps). An entity-less view is read under Feast's dummy key (``""`` for
+    each of ``rows`` entity rows; by default as many as ``entity_rows`` has).
     """
+    if any(w.online.join_keys == _DUMMY_KEYS for w in wanted):
+        if rows is None:
+            rows = len(next(iter(entity_rows.values()), ()))
+        entity_rows = {**entity_rows, DUMMY_ENTITY_ID: [DUMMY_ENTITY_VAL] * rows}
     groups: dict[tuple[tuple[str, str], ...], list[int]] = {}
     for i, w in enumerate(wanted):
         groups.setdefault(w.join_key_map, []).append(i)
@@ -132,10 +168,10 @@ def read_views(
         return reader.read(project, [w.online for w in wanted], entity_rows, now)
     results: list[ViewResult | None] = [None] * len(wanted)
     for mapping, indices in groups.items():
-        rows = dict(entity_rows)
+        mapped = dict(entity_rows)
         for key, column in mapping:
-            rows[key] = entity_rows[column]
-        read = reader.read(project, [wanted[i].online for i in indices], rows, now)
+            mapped[key] = entity_rows[column]
+        read = reader.read(project, [wanted[i].online for i in indices], mapped, now)
         for i, result in zip(indices, read, strict=True):
             results[i] = result
     return [r for r in results if r is not None]
