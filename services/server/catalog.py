@@ -193,8 +193,10 @@ class Catalog:
             grouped = group_refs(features)
         except InvalidRequestError as exc:
             raise RequestError("features", str(exc)) from exc
+        # A reference given twice stays twice: the online APIs refuse the two
+        # columns of one name (DUPLICATE_COLUMN), as the historical join does.
         return [
-            ViewRequest(self._checked(view, names), tuple(dict.fromkeys(names)))
+            ViewRequest(self._checked(view, names), tuple(names))
             for view, names in grouped.items()
         ]
 

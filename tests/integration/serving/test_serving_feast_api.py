@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from feast.errors import FeatureNameCollisionError
 from feast.protos.feast.serving import ServingService_pb2 as spb
 from feast.protos.feast.serving.ServingService_pb2_grpc import ServingServiceStub
 from feast.protos.feast.types.Value_pb2 import RepeatedValue
@@ -11,6 +12,9 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from featurestore.v1 import common_pb2
+from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1.feature_store_service_pb2_grpc import FeatureStoreServiceStub
 from tests.integration.serving._repo import STALE_CUSTOMERS, STALE_MERCHANTS
 
 pytestmark = pytest.mark.integration
@@ -179,3 +183,44 @@ def _reason(err: grpc.RpcError) -> str:
 def _by_name(response):
     names = response.metadata.feature_names.val
     return dict(zip(names, response.results, strict=True))
+
+
+@pytest.mark.parametrize("full_feature_names", [False, True])
+def test_a_feature_asked_twice_is_refused_on_both_apis(
+    sqlite_served, full_feature_names
+):
+    # Both answered with one column (silently merged); a training set, and
+    # Feast's SDK (FeatureNameCollisionError), refuse it.
+    refs = ["customer_stats:spend", "merchant_risk:fraud_rate", "customer_stats:spend"]
+    ours = FeatureStoreServiceStub(sqlite_served.channel)
+    ids = [common_pb2.Value(int64_value=c) for c in CUSTOMERS]
+    merchants = [common_pb2.Value(string_value=m) for m in MERCHANTS]
+    entities = {
+        "customer_id": common_pb2.ValueList(values=ids),
+        "merchant_id": common_pb2.ValueList(values=merchants),
+    }
+    refused = []
+    with pytest.raises(grpc.RpcError) as caught:
+        ours.GetOnlineFeatures(
+            pb.GetOnlineFeaturesRequest(
+                features=refs, entities=entities, full_feature_names=full_feature_names
+            ),
+            timeout=10,
+        )
+    refused.append(caught.value)
+    with pytest.raises(grpc.RpcError) as caught:
+        ServingServiceStub(sqlite_served.channel).GetOnlineFeatures(
+            _request(
+                features=spb.FeatureList(val=refs),
+                full_feature_names=full_feature_names,
+            ),
+            timeout=10,
+        )
+    refused.append(caught.value)
+    column = "customer_stats__spend" if full_feature_names else "spend"
+    for error in refused:
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert _reason(error) == "DUPLICATE_COLUMN"
+        assert f"output column {column!r} appears twice" in error.details()
+    with pytest.raises(FeatureNameCollisionError):
+        _feast_response(sqlite_served.store, refs, full_feature_names)
