@@ -21,7 +21,11 @@ from featurestore.services.cli._contracts import _csv_options, _read_rows
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from featurestore.services.offline import HistoricalResult, Manifest
+    from featurestore.services.offline import (
+        HistoricalResult,
+        Manifest,
+        OfflineStoreError,
+    )
     from featurestore.services.offline.training_sets import Naming
     from featurestore.services.storage import StorageOptions
 
@@ -104,7 +108,7 @@ def training_set(
     try:
         entity = _entity_rows(entities, storage, text)
     except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE
-        raise usage_error(f"{exc.reason.value}: {exc}") from exc
+        raise usage_error(_said(exc)) from exc
     if entity.num_rows == 0:  # as GetHistoricalFeatures refuses them
         raise usage_error(f"--entities {entities} has no rows: nothing to join")
     _check_out(out, fmt, overwrite, storage)
@@ -127,7 +131,7 @@ def training_set(
                 _write(result.rows.reader(_BATCH_ROWS), out, fmt, manifest, storage)
         _write_text(manifest_path(out), manifest.to_json() + "\n", storage)
     except OfflineStoreError as exc:
-        raise usage_error(f"{exc.reason.value}: {exc}") from exc
+        raise usage_error(_said(exc)) from exc
     except OutputRefusedError as exc:
         raise usage_error(f"{exc.reason}: cannot write {out}: {exc}") from exc
     except OSError as exc:  # --out in a folder that cannot be made or written
@@ -143,6 +147,14 @@ def training_set(
         echo_json(summary)
     else:
         click.echo(f"wrote {rows} rows to {out}; manifest {summary['manifest']}")
+
+
+def _said(exc: OfflineStoreError) -> str:
+    """The error as the command prints it: the message names a feature view's
+    table by the view (as the server does); this user reads the data
+    directly, so the table's location is added."""
+    where = f" (table {exc.location})" if exc.location else ""
+    return f"{exc.reason.value}: {exc}{where}"
 
 
 def _join(
@@ -303,7 +315,7 @@ def _check_out(out: str, fmt: Format, overwrite: bool, storage: StorageOptions) 
     except OutputRefusedError as exc:
         raise usage_error(f"{exc.reason}: cannot write {out}: {exc}") from exc
     except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE: the store's failure
-        raise usage_error(f"{exc.reason.value}: {exc}") from exc
+        raise usage_error(_said(exc)) from exc
     except OSError as exc:  # a local folder on the way that cannot be read
         raise usage_error(f"cannot check --out {out}: {exc}") from exc
 

@@ -15,7 +15,10 @@ from feast.value_type import ValueType
 from featurestore.services.offline.errors import (
     FeatureColumnMissingError,
     FeatureColumnTypeError,
+    StorageUnavailableError,
+    TableNotFoundError,
     UnsupportedSourceError,
+    VersionNotFoundError,
 )
 from featurestore.services.offline.join import ViewInput
 from featurestore.services.offline.snapshot import Snapshot, read_snapshot
@@ -79,6 +82,9 @@ def read_source(
     Raises:
         FeatureColumnMissingError: The table lacks a column: the table, the
             column, ``view`` and the source setting naming it are quoted.
+        TableNotFoundError, VersionNotFoundError, StorageUnavailableError:
+            as ``read_snapshot``, naming ``view`` (when given) instead of the
+            table's location.
         FeatureColumnTypeError: The source's event or created timestamp
             column is no timestamp (the type found is quoted too).
     """
@@ -103,6 +109,14 @@ def read_source(
         raise FeatureColumnMissingError(
             column, view, path=path, role=roles.get(column, "")
         ) from exc
+    # Named by the view, which the caller asked for: the location is the
+    # server's (a folder, a bucket and prefix), kept in the cause only.
+    except TableNotFoundError as exc:
+        raise TableNotFoundError(path, view) from exc
+    except VersionNotFoundError as exc:
+        raise VersionNotFoundError(path, exc.metadata["pin"], view) from exc
+    except StorageUnavailableError as exc:
+        raise StorageUnavailableError(path, view) from exc
     for column, role in roles.items():
         found = _type_of(snap.table, column)
         if found is not None and not pa.types.is_timestamp(found):

@@ -37,6 +37,11 @@ class OfflineStoreError(Exception):
         metadata: The dynamic values quoted in the message.
     """
 
+    location = ""
+    """Where the table lives when the message names its feature view instead:
+    for the operator's own tools (the CLI prints it), never sent to a remote
+    caller (the server answers with the message and metadata only)."""
+
     def __init__(self, reason: Reason, message: str, **metadata: str) -> None:
         super().__init__(message)
         self.reason = reason
@@ -54,22 +59,39 @@ class RequestCancelledError(OfflineStoreError):
 
 
 class TableNotFoundError(OfflineStoreError, LookupError):
-    """No Delta table exists at the given path."""
+    """No Delta table exists at the given path (``view``'s table, if given)."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__(Reason.TABLE_NOT_FOUND, f"no Delta table at {path}", path=path)
+    def __init__(self, path: str, view: str = "") -> None:
+        where = f"for feature view {view!r}" if view else f"at {path}"
+        super().__init__(
+            Reason.TABLE_NOT_FOUND, f"no Delta table {where}", **_where(path, view)
+        )
+        self.location = path if view else ""
 
 
 class VersionNotFoundError(OfflineStoreError, LookupError):
     """The pinned Delta version or timestamp does not exist (or was vacuumed)."""
 
-    def __init__(self, path: str, pin: str) -> None:
+    def __init__(self, path: str, pin: str, view: str = "") -> None:
         super().__init__(
             Reason.VERSION_NOT_FOUND,
-            f"Delta table {path} has no snapshot for {pin}",
-            path=path,
+            f"{_delta_table(path, view)} has no snapshot for {pin}",
             pin=pin,
+            **_where(path, view),
         )
+        self.location = path if view else ""
+
+
+def _where(path: str, view: str) -> dict[str, str]:
+    """Metadata naming a table: by its feature view when it has one, which a
+    caller may know (the location stays on the server), else its location."""
+    return {"view": view} if view else {"path": path}
+
+
+def _delta_table(path: str, view: str) -> str:
+    if view:
+        return f"the Delta table of feature view {view!r}"
+    return f"Delta table {path}"
 
 
 class EntityColumnMissingError(OfflineStoreError, ValueError):
@@ -104,7 +126,7 @@ class FeatureColumnMissingError(OfflineStoreError, ValueError):
                 f"{_feature_table(path, view)} has no column {column!r}{named}; "
                 f"{_FIX} or publish the column"
             )
-        extra = {"path": path, "role": role} if path else {}
+        extra = {"path": "" if view else path, "role": role}
         super().__init__(
             Reason.FEATURE_COLUMN_MISSING,
             message,
@@ -112,6 +134,7 @@ class FeatureColumnMissingError(OfflineStoreError, ValueError):
             view=view,
             **{k: v for k, v in extra.items() if v},
         )
+        self.location = path if view else ""
 
 
 class FeatureColumnTypeError(OfflineStoreError, TypeError):
@@ -147,9 +170,10 @@ class FeatureColumnTypeError(OfflineStoreError, TypeError):
             column=column,
             type=found,
             expected=expected,
-            path=path,
-            **{k: v for k, v in {"view": view, "role": role}.items() if v},
+            **_where(path, view),
+            **{k: v for k, v in {"role": role}.items() if v},
         )
+        self.location = path if view else ""
 
 
 _FIX = "fix the feature view's definition (then feast apply)"
@@ -165,7 +189,7 @@ _WANTED = {
 
 
 def _feature_table(path: str, view: str) -> str:
-    return f"feature table {path}" + (f" of view {view!r}" if view else "")
+    return f"feature table of view {view!r}" if view else f"feature table {path}"
 
 
 class InvalidTimestampError(OfflineStoreError, ValueError):
@@ -268,16 +292,18 @@ class FeatureServiceNotFoundError(OfflineStoreError, LookupError):
 class StorageUnavailableError(OfflineStoreError, ConnectionError):
     """The object store holding a table did not answer (or refused the request).
 
-    The message names the table location only: never the storage options,
-    which may hold credentials.
+    The message names ``view`` when given (a feature view's table), else the
+    table location: never the storage options, which may hold credentials.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, view: str = "") -> None:
         super().__init__(
             Reason.STORAGE_UNAVAILABLE,
-            f"cannot read {path}: {unreadable_because(path)}",
-            path=path,
+            f"cannot read {_delta_table(path, view) if view else path}: "
+            f"{unreadable_because(path)}",
+            **_where(path, view),
         )
+        self.location = path if view else ""
 
 
 @contextmanager

@@ -383,9 +383,8 @@ def test_a_table_whose_join_key_has_another_type_is_one_line_the_others_written(
     assert result.exit_code == 1
     assert json.loads(result.stdout) == {"stats": 30, "strkey": None}
     [line] = result.stderr.splitlines()
-    table = tmp_path / "data" / "strkey"
     assert line.startswith("error: feature view 'strkey' not materialised: ")
-    for part in (str(table), "'customer_id'", "string", "INT64"):
+    for part in ("'customer_id'", "string", "INT64"):
         assert part in line, (part, line)
     with sqlite3.connect(tmp_path / "online.db") as conn:
         tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master")}
