@@ -141,6 +141,11 @@ class FailedPreconditionError(Exception):
         self.metadata = metadata
 
 
+ONLINE_ROWS_LIMIT = "max_online_entity_rows"
+"""The setting a too-large online request is told about (as the historical
+one names ``max_historical_entity_rows``)."""
+
+
 def entity_row_count(lengths: dict[str, int], max_rows: int) -> int:
     """Rows in a columnar entity request: every column equally long, 1..max_rows.
 
@@ -166,9 +171,11 @@ def entity_row_count(lengths: dict[str, int], max_rows: int) -> int:
         raise RequestError("entities", "no entity rows: the entity columns are empty")
     if rows > max_rows:
         raise RequestTooLargeError(
-            f"{rows} entity rows exceed the limit of {max_rows}; split the request",
+            f"{rows} entity rows exceed the limit of {max_rows} (setting "
+            f"{ONLINE_ROWS_LIMIT}); split the request",
             rows=str(rows),
             limit=str(max_rows),
+            setting=ONLINE_ROWS_LIMIT,
         )
     return rows
 

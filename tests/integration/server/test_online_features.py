@@ -7,6 +7,10 @@ from datetime import timedelta
 import grpc
 import pandas as pd
 import pytest
+from feast.protos.feast.serving import ServingService_pb2 as spb
+from feast.protos.feast.serving.ServingService_pb2_grpc import ServingServiceStub
+from feast.protos.feast.types.Value_pb2 import RepeatedValue
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -86,14 +90,7 @@ def _call(served: ServedRepo, request: pb.GetOnlineFeaturesRequest) -> grpc.RpcE
 
 
 def _reason(error: grpc.RpcError) -> str:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info.reason
-    raise AssertionError("no ErrorInfo in status details")
+    return _error_info(error).reason
 
 
 def _request(
@@ -204,3 +201,41 @@ def test_entity_columns_come_in_the_views_join_key_order_then_by_name(
     assert names == [
         "merchant_id", "customer_id", "alpha", "zeta", "fraud_rate_30d", "spend_1h",
     ]  # fmt: skip
+
+
+def test_too_many_entity_rows_names_the_setting_on_both_apis(
+    served_repo: ServedRepo,
+) -> None:
+    # It said "51 entity rows exceed the limit of 50; split the request",
+    # naming no setting, where the historical limit names its own.
+    ours = _call(
+        served_repo, _request(["customer_spend:spend_1h"], customer_id=list(range(51)))
+    )
+    ids = RepeatedValue(val=[ValueProto(int64_val=c) for c in range(51)])
+    with pytest.raises(grpc.RpcError) as feasts:
+        ServingServiceStub(served_repo.channel).GetOnlineFeatures(
+            spb.GetOnlineFeaturesRequest(
+                features=spb.FeatureList(val=["customer_spend:spend_1h"]),
+                entities={"customer_id": ids},
+            ),
+            timeout=5,
+        )
+    for error in (ours, feasts.value):
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        info = _error_info(error)
+        assert info.reason == "REQUEST_TOO_LARGE"
+        assert dict(info.metadata) == {
+            "rows": "51", "limit": "50", "setting": "max_online_entity_rows",
+        }  # fmt: skip
+        assert "(setting max_online_entity_rows)" in error.details()
+
+
+def _error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    raise AssertionError("no ErrorInfo in status details")
