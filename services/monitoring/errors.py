@@ -66,17 +66,27 @@ class TableNotFoundError(MonitoringError, LookupError):
 
 
 class ProfileNotFoundError(MonitoringError, LookupError):
-    """The table, or the version asked for, has no profile."""
+    """The table, or the version asked for, has no profile.
 
-    def __init__(self, table: str, version: int | None = None) -> None:
+    ``why`` follows the message: what would profile it, or why nothing will
+    (the store decides, knowing the table's log and contracts).
+    """
+
+    def __init__(
+        self,
+        table: str,
+        version: int | None = None,
+        why: str = "",
+        **metadata: str,
+    ) -> None:
         what = table if version is None else f"{table} version {version}"
-        hint = f"; run `featurestore monitor backfill {table}`"
         super().__init__(
-            f"no profile for {what}{hint}",
+            f"no profile for {what}{why}",
             reason=MonitoringErrorReason.PROFILE_NOT_FOUND,
             metadata={
                 "table": table,
                 "version": "" if version is None else str(version),
+                **metadata,
             },
         )
 

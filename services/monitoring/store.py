@@ -11,7 +11,9 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
+from featurestore.services.contracts import ContractRegistry
 from featurestore.services.lineage.errors import TableUnreadableError
+from featurestore.services.lineage.history import PUBLISH_LOOKBACK, is_publish
 from featurestore.services.monitoring._schema import (
     profile_location,
     profiles_from,
@@ -81,23 +83,71 @@ def _rows(project: Project, table: str, version: int | None) -> list[dict[str, A
     location = table_location(project, table)
     rows = read_profile_rows(location, project.storage_options, version)
     if not rows:
-        _require(location, table, version, project.storage_options)
-        raise ProfileNotFoundError(table, version)
+        raise _not_profiled(project, location, table, version)
     return rows
 
 
-def _require(
-    location: str, table: str, version: int | None, options: Mapping[str, str]
-) -> None:
-    """Raise TableNotFoundError when there is no such table or version (a
-    backfill could not profile it either)."""
+def _not_profiled(
+    project: Project, location: str, table: str, version: int | None
+) -> ProfileNotFoundError:
+    """Why `table` (or its `version`) has no profile, advising a backfill only
+    where one would profile it: a publish of a table named as its contract.
+
+    Raises:
+        TableNotFoundError: No such table or version (a backfill could not
+            profile it either).
+    """
     with storage_unavailable(location), _readable(location):
         try:
-            current = DeltaTable(location, storage_options=dict(options)).version()
+            delta = DeltaTable(location, storage_options=dict(project.storage_options))
         except _DeltaTableNotFoundError:
             raise TableNotFoundError(table) from None
-    if version is not None and version > current:
-        raise TableNotFoundError(table, version)
+        current = delta.version()
+        if version is not None and version > current:
+            raise TableNotFoundError(table, version)
+        # The version asked for, and the commits before it (newest first).
+        limit = 0 if version is None else current - version + PUBLISH_LOOKBACK
+        commits = delta.history(limit) if limit else []
+    if version is not None:
+        mine = [c for c in commits if int(c["version"]) == version]
+        if not mine:  # its log entry is gone: no backfill reads it
+            return ProfileNotFoundError(table, version, " (no longer in its log)")
+        operation = str(mine[0].get("operation", ""))
+        if not is_publish(operation):
+            return _maintenance(table, version, operation, commits)
+    if table not in ContractRegistry(project.contracts_dir).names():
+        return ProfileNotFoundError(
+            table, version,
+            f"; `featurestore monitor backfill` profiles a table named as its "
+            f"contract, and there is no contract {table}",
+        )  # fmt: skip
+    return ProfileNotFoundError(
+        table, version, f"; run `featurestore monitor backfill {table}`"
+    )
+
+
+def _maintenance(
+    table: str, version: int, operation: str, commits: list[dict[str, Any]]
+) -> ProfileNotFoundError:
+    """A VACUUM, OPTIMIZE or table-property commit is never profiled: it holds
+    the rows of the publish before it, whose profile is the one to read."""
+    before = [
+        int(c["version"])
+        for c in commits
+        if int(c["version"]) < version and is_publish(c.get("operation"))
+    ]
+    if not before:
+        rows = "the rows of the publish before it (older than the commits searched)"
+        return ProfileNotFoundError(
+            table, version, f": it is a {operation} commit, holding {rows}",
+            operation=operation,
+        )  # fmt: skip
+    return ProfileNotFoundError(
+        table, version,
+        f": it is a {operation} commit, holding the same rows as version "
+        f"{before[0]}, the publish before it (read that version's profile)",
+        operation=operation, publish=str(before[0]),
+    )  # fmt: skip
 
 
 def read_profiles(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
 from feast.data_format import DeltaFormat, ParquetFormat
 from feast.types import Float64, Int64, String
@@ -72,6 +72,8 @@ def _profile(project: Project) -> None:
             mode="append",
         )  # fmt: skip
         previous = read_profiles(project, "shop", version)[0]
+    # Version 2: a table-property commit, never profiled (version 1's rows).
+    DeltaTable(location).alter.set_table_properties({"delta.appendOnly": "false"})
 
 
 @pytest.fixture
@@ -238,3 +240,17 @@ def test_client_mistakes(
     assert info.reason == reason
     if reason == "FEATURE_TABLE_NOT_FOUND":
         assert dict(info.metadata) == {"feature_view": request_.parent}  # type: ignore[attr-defined]
+
+
+def test_no_profile_of_a_maintenance_commit_names_its_publish(
+    profiled: tuple[Served, Project],
+) -> None:
+    # It advised `featurestore monitor backfill shop`, which never profiles a
+    # VACUUM, OPTIMIZE or table-property commit.
+    stub = pb_grpc.MonitoringServiceStub(profiled[0].channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ListProfiles(pb.ListProfilesRequest(parent="shop", version=2))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    details = caught.value.details() or ""
+    assert "SET TBLPROPERTIES commit" in details and "version 1" in details
+    assert "backfill" not in details

@@ -135,8 +135,13 @@ def test_unknown_and_hostile_names(published, tmp_path):
         read_profiles(proj, "other")
     with pytest.raises(TableNotFoundError):
         read_drift(proj, "shop", 9)
-    # A table nothing profiled yet: that one a backfill helps.
+    # A table nothing profiled yet: a backfill helps when a contract is named
+    # as the table (it finds the contract so), and only then is advised.
     write_versions(proj.table_uri("bare"), rows(5))
+    with pytest.raises(ProfileNotFoundError, match="there is no contract bare"):
+        read_profiles(proj, "bare")
+    (proj.contracts_dir / "bare").mkdir(parents=True)
+    (proj.contracts_dir / "bare" / "1.0.0.yaml").write_text("name: bare\n")
     with pytest.raises(ProfileNotFoundError, match="monitor backfill bare"):
         read_profiles(proj, "bare")
     for name in ("../shop", "shop/x", "", "a.b", "x" * 200, "9a"):
