@@ -103,9 +103,17 @@ def training_set(
         raise click.UsageError("--replay takes no --features/--feature-service")
     out = absolute(out)
     storage = _storage(repo)
-    csv = entities.lower().endswith(".csv") and replay is None
-    text = _text_keys(repo, features, feature_service) if csv else set()
     try:
+        # A CSV keeps as text the join keys the join will compare with text:
+        # a replay reads the CSV as its build did, without the registry.
+        replayed = _manifest(replay, storage) if replay is not None else None
+        text: set[str] = set()
+        if entities.lower().endswith(".csv"):
+            text = (
+                _text_keys(repo, features, feature_service)
+                if replayed is None
+                else _replay_text_keys(replayed, storage)
+            )
         entity = _entity_rows(entities, storage, text)
     except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE
         raise usage_error(_said(exc)) from exc
@@ -113,8 +121,8 @@ def training_set(
         raise usage_error(f"--entities {entities} has no rows: nothing to join")
     _check_out(out, fmt, overwrite, storage)
     try:
-        if replay is not None:
-            manifest = _manifest(replay, storage)
+        if replayed is not None:
+            manifest = replayed
             with spinner("replaying"):
                 from featurestore.services.offline import replay as replay_rows
 
@@ -213,6 +221,35 @@ def _text_keys(
         for c in fv.entity_columns
         if c.dtype.to_value_type() == ValueType.STRING
     }
+
+
+def _replay_text_keys(manifest: Manifest, storage: StorageOptions) -> set[str]:
+    """The entity columns a CSV must keep as text for a replay: those whose
+    key column holds strings in the table version the manifest read (what the
+    replay's join compares them with), under their entity-side names. A table
+    that cannot be opened gives none here: the replay says what is wrong."""
+    import pyarrow as pa
+    from deltalake.exceptions import DeltaError
+
+    from featurestore.services.offline import OfflineStoreError
+    from featurestore.services.offline.snapshot import open_table
+
+    text = set()
+    for read in manifest.tables:
+        try:
+            dt = open_table(read.path, storage, read.version)
+        except (OfflineStoreError, DeltaError):
+            continue
+        schema = pa.schema(dt.schema().to_arrow())
+        source = {feature: column for column, feature in read.rename.items()}
+        for entity_column, key in read.entity_key_map.items():
+            column = source.get(key, key)
+            kind = schema.field(column).type if column in schema.names else None
+            if kind is not None and (
+                pa.types.is_string(kind) or pa.types.is_large_string(kind)
+            ):
+                text.add(entity_column)
+    return text
 
 
 def _entity_rows(
