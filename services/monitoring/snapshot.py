@@ -216,7 +216,10 @@ def reference_from_snapshot(
             )
         else:
             cuts.append("NULL, NULL, NULL")
-    (row,) = _query(rows, settings, "SELECT " + ", ".join(cuts) + " FROM t")
+    if any(s.kind == "numeric" for s in settings.values()):
+        (row,) = _query(rows, settings, "SELECT " + ", ".join(cuts) + " FROM t")
+    else:  # no aggregate in the query: it would give one row per table row
+        row = (None,) * len(cuts) * 3
     buckets: dict[str, ReferenceColumn] = {}
     for (name, s), at in zip(settings.items(), range(0, len(row), 3), strict=True):
         if s.kind == "numeric":

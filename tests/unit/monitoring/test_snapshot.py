@@ -193,3 +193,17 @@ def test_continuous_values_keep_their_equal_frequency_edges():
     ordered = np.sort(values)
     expected = [ordered[int(np.ceil(p * ordered.size)) - 1] for p in probs]
     assert edges == pytest.approx(expected)
+
+
+def test_a_contract_without_numeric_features_gets_its_categorical_buckets(location):
+    # Only string/bool features: the query of numeric cut points had no
+    # aggregate, returned one row per table row, and every backfill or
+    # publish of such a table failed: "too many values to unpack".
+    settings = contract().drift
+    alone = {"city": settings["city"]}
+    snapshot = open_snapshot(location, 0)
+    ref = reference_from_snapshot(snapshot, 0, alone)
+    assert (
+        ref.columns["city"]
+        == reference_from_snapshot(snapshot, 0, settings).columns["city"]
+    )
