@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from featurestore.services.contracts import Contract
+from featurestore.services.monitoring.assess import Assessment
 from featurestore.services.monitoring.model import DriftScore
 from featurestore.services.storage import absolute, is_uri, join
 from featurestore.spark_jobs.errors import (
@@ -39,7 +40,7 @@ from featurestore.spark_jobs.io import (
     write_delta,
 )
 from featurestore.spark_jobs.paths import DataPaths, default_data_root
-from featurestore.spark_jobs.profile import prepare
+from featurestore.spark_jobs.profile import Monitor, prepare
 from featurestore.spark_jobs.validate import (
     REASONS_COLUMN,
     ValidationResult,
@@ -312,14 +313,17 @@ def publish(
     }
     try:
         enforce_min_rows(contract, result)
-        refused = _refusal(contract, result)
+        # Every gate is decided before the quarantine commit, which says how
+        # the batch was judged: refused (nothing published), or the rows that
+        # passed; not "published", which only the feature commit below makes
+        # true (it can still fail, or the job be killed, after this one).
+        assessment, refused = _gates(contract, result, monitor)
         if result.rows_failed:
             if is_delta_table(df, where.quarantine):
                 held = delta_schema(df.sparkSession, where.quarantine)
                 check_quarantine_schema(contract, held, where.quarantine)
             rows = _quarantine_rows(contract, result, run_id)
-            # A refused batch's quarantine commit says so: nothing published.
-            held_stamp = stamp if refused is None else _refused_stamp(stamp, refused)
+            held_stamp = _quarantine_stamp(stamp, result, refused)
             run_with_retry(
                 lambda: _quarantine(
                     contract, rows, where.quarantine, run_id, held_stamp
@@ -328,7 +332,6 @@ def publish(
             )
         if refused is not None:
             raise refused
-        assessment = monitor.gate(result.profile) if monitor else None
         run_with_retry(
             lambda: _WRITERS[mode](contract, result.passed, where.table, stamp), policy
         )
@@ -349,17 +352,27 @@ def publish(
 _UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00"})
 
 
-def _refusal(contract: Contract, result: ValidationResult) -> SparkJobError | None:
-    """The error refusing the batch for its failure share, if it does."""
+def _gates(
+    contract: Contract, result: ValidationResult, monitor: Monitor | None
+) -> tuple[Assessment | None, SparkJobError | None]:
+    """The drift assessment, and the error refusing the batch if a gate does:
+    its failure share first, then its drift (``on_drift: block``)."""
     try:
         enforce_failure_ratio(contract, result)
+        return (monitor.gate(result.profile) if monitor else None), None
     except SparkJobError as exc:
-        return exc
-    return None
+        return None, exc
 
 
-def _refused_stamp(stamp: dict[str, Any], refused: SparkJobError) -> dict[str, Any]:
-    validation = {**stamp["validation"], "published": 0, "refused": refused.reason}
+def _quarantine_stamp(
+    stamp: dict[str, Any], result: ValidationResult, refused: SparkJobError | None
+) -> dict[str, Any]:
+    """The quarantine commit's stamp: ``published: 0`` and the reason for a
+    refused batch, else ``passed`` (rows judged to publish) for ``published``."""
+    validation = {k: v for k, v in stamp["validation"].items() if k != "published"}
+    validation["passed"] = result.rows_in - result.rows_failed
+    if refused is not None:
+        validation.update(published=0, refused=refused.reason)
     return {**stamp, "validation": validation}
 
 
