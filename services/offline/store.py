@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from feast.feature_view import DUMMY_ENTITY_ID, DUMMY_ENTITY_VAL
 from feast.infra.offline_stores.offline_store import (
     OfflineStore,
     RetrievalJob,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["DeltaOfflineStore", "DeltaRetrievalJob", "entity_timestamp_column"]
 
 DEFAULT_TIMESTAMP_COLUMN = "event_timestamp"
+_ROW = "__fs_row"  # a row's number, carried through latest_per_key
 
 
 class DeltaRetrievalJob(RetrievalJob):
@@ -159,7 +161,8 @@ class DeltaOfflineStore(OfflineStore):
         Ties follow the join's rule (greatest created time, then greatest
         feature values), so materialization matches historical retrieval.
         Rows with a null join key are left out, as in
-        ``pull_all_from_table_or_query``.
+        ``pull_all_from_table_or_query``. Without join keys (an entity-less
+        view) the one latest row is returned, with Feast's dummy key.
         """
 
         def evaluate() -> pa.Table:
@@ -167,10 +170,11 @@ class DeltaOfflineStore(OfflineStore):
                 config, data_source, join_key_columns, feature_name_columns,
                 timestamp_field, created_timestamp_column, start_date, end_date,
             )  # fmt: skip
-            return latest_per_key(
+            latest = latest_per_key(
                 rows, join_key_columns, timestamp_field, created_timestamp_column,
                 feature_name_columns,
             )  # fmt: skip
+            return latest if join_key_columns else _with_dummy_key(latest)
 
         return DeltaRetrievalJob(evaluate)
 
@@ -191,14 +195,22 @@ class DeltaOfflineStore(OfflineStore):
         such a row names no entity, so no client can ask for it online (it
         was written under the key text "None"), and the join never matches
         it. Materialization reads through here, so every online store gets
-        the same rows.
+        the same rows. Without join keys (an entity-less view) every row gets
+        Feast's dummy key, and the row the join picks comes last: Feast writes
+        them all under that one key, and the last one written stays.
         """
 
         def evaluate() -> pa.Table:
-            return _rows_in_range(
+            rows = _rows_in_range(
                 config, data_source, join_key_columns, feature_name_columns,
                 timestamp_field, created_timestamp_column, start_date, end_date,
             )  # fmt: skip
+            if join_key_columns:
+                return rows
+            rows = _latest_last(
+                rows, timestamp_field, created_timestamp_column, feature_name_columns
+            )
+            return _with_dummy_key(rows)
 
         return DeltaRetrievalJob(evaluate)
 
@@ -266,6 +278,28 @@ def _rows_in_range(
     if end is not None:
         mask = _below(mask, values, -(-_epoch_nanos(end) // step))
     return table.filter(mask)
+
+
+def _with_dummy_key(table: pa.Table) -> pa.Table:
+    """An entity-less view's rows with the key Feast's offline stores add.
+
+    Feast keys such a view's online rows by its dummy entity and reads the
+    key's column from the pulled rows (``'' AS __dummy_id``).
+    """
+    dummy = pa.array([DUMMY_ENTITY_VAL] * table.num_rows, pa.string())
+    return table.append_column(DUMMY_ENTITY_ID, dummy)
+
+
+def _latest_last(
+    table: pa.Table, event: str, created: str | None, features: list[str]
+) -> pa.Table:
+    """The rows with the one the join picks (of all) moved last."""
+    if table.num_rows < 2:
+        return table
+    numbered = table.append_column(_ROW, pa.array(range(table.num_rows), pa.int64()))
+    latest = latest_per_key(numbered, [], event, created, features)
+    [last] = latest.column(_ROW).to_pylist()
+    return table.take([*range(last), *range(last + 1, table.num_rows), last])
 
 
 def _at_least(mask: Any, values: pa.ChunkedArray, bound: int) -> Any:

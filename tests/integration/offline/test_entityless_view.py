@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -10,6 +12,7 @@ from deltalake import write_deltalake
 
 from featurestore.services.offline import HistoricalRequest, get_historical_features
 from tests.delta_repo import delta_repo
+from tests.integration.server._served import feast_cli
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +144,23 @@ def test_the_reported_case_and_feasts_own_entry_point(store):
         entity_df=_entity().to_pandas(), features=["glob:gx"]
     ).to_df()
     assert [None if v != v else v for v in df["gx"]] == _oracle(False)
+
+
+def test_feasts_materialize_reads_it_and_feasts_online_read_finds_it(store):
+    # It was ValueError "Column __dummy_id not found in table": Feast's own
+    # offline stores add the dummy key ("") to an entity-less view's rows.
+    rows = [{"customer_id": 1}, {"customer_id": 2}]
+    window = (T0 - timedelta(hours=1), T0 + timedelta(minutes=20))
+    start, end = (t.strftime("%Y-%m-%dT%H:%M:%S") for t in window)
+    feast_cli("materialize", start, end, repo=Path(store.repo_path), env=os.environ)
+    got = store.get_online_features(["glob:gx", "stats:spend"], rows).to_dict()
+    # The row the join picks in the window: event minute 10, created 12.
+    assert got == {"customer_id": [1, 2], "gx": [9, 9], "spend": [1.5, None]}
+    # Feast materialises through either pull (all rows, or the latest): it
+    # writes every row it gets under the one key, so the latest goes last.
+    for latest in (False, True):
+        store.config.materialization_config.pull_latest_features = latest
+        for (s, e), gx in ((window, 9), ((T0, T0 + timedelta(days=2)), 1)):
+            store.materialize(s, e, feature_views=["glob"])
+            got = store.get_online_features(["glob:gx"], rows).to_dict()
+            assert got == {"customer_id": [1, 2], "gx": [gx, gx]}
