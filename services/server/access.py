@@ -34,7 +34,7 @@ from featurestore.services.auth import (
     Principal,
     bearer_token,
 )
-from featurestore.services.auth.errors import AuthConfigError
+from featurestore.services.auth.errors import AuthConfigError, PermissionDeniedError
 from featurestore.services.auth.oidc import check_algorithms
 from featurestore.services.offline.refs import parse_ref
 from featurestore.services.server.catalog import Catalog, ViewRequest
@@ -280,7 +280,12 @@ class Guard:
                 raise
             views = [w.view for w in call.wanted]
             call.resources = tuple(f"{type(v).__name__}:{v.name}" for v in views)
-            self._require(call, action, views)
+            try:
+                self._require(call, action, views)
+            except PermissionDeniedError:
+                if request.feature_service:
+                    self._hide_views(call, action, views, request.feature_service)
+                raise
             if len(self._admitted) >= _ADMITTED_LIMIT:
                 self._admitted = {}
             self._admitted[key] = (call.resources, call.wanted)
@@ -315,6 +320,29 @@ class Guard:
             return
         call.resources = (f"FeatureView:{view.name}",)
         self._require(call, action, [view])
+
+    def _hide_views(
+        self, call: Call, action: AuthzedAction, views: list[Any], service: str
+    ) -> None:
+        """Deny naming ``service`` when the caller may not DESCRIBE the view
+        it was denied: it selected the service and learns no view name from
+        the answer (the audit records the views all the same).
+
+        Raises:
+            PermissionDeniedError: naming the feature service.
+        """
+        assert self.authorizer is not None
+        permitted = self.authorizer.permitted(call.principal, action, views)
+        allowed = {id(v) for v in permitted}
+        denied = next(v for v in views if id(v) not in allowed)
+        if not self.authorizer.permitted(
+            call.principal, AuthzedAction.DESCRIBE, [denied]
+        ):
+            raise PermissionDeniedError(
+                call.principal.name,
+                action.name,
+                f"a feature view of feature service {service!r}",
+            ) from None
 
     def _require_pins(self, call: Call, pins: Iterable[str]) -> None:
         """DESCRIBE on each pinned view the read does not touch (a view it

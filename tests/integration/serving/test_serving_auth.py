@@ -479,3 +479,52 @@ def test_oversized_metadata_is_resource_exhausted_on_every_path(
     assert (
         health_status(secured.served.channel) == health_pb2.HealthCheckResponse.SERVING
     )
+
+
+def test_a_service_denial_names_only_views_the_caller_may_describe(
+    secured: Secured,
+) -> None:
+    # A caller who selected by feature service and may not DESCRIBE the
+    # denied view is told the service, not the view behind it (it was
+    # "'eve' may not READ_ONLINE FeatureView 'customer_stats'"); the audit
+    # still records the views. A caller who may DESCRIBE it, or who named
+    # the view itself, is told the view.
+    stub = pb_grpc.FeatureStoreServiceStub(secured.served.channel)
+    by_service = pb.GetOnlineFeaturesRequest(
+        feature_service="scoring",
+        entities={
+            "customer_id": common_pb2.ValueList(
+                values=[common_pb2.Value(int64_value=3)]
+            ),
+            "merchant_id": common_pb2.ValueList(
+                values=[common_pb2.Value(string_value="M1")]
+            ),
+        },
+    )
+
+    def denial(request, who: str, request_id: str) -> tuple[str, dict[str, str]]:
+        metadata = (*secured.as_(who), ("x-request-id", request_id))
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.GetOnlineFeatures(request, metadata=metadata)
+        assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        status = rpc_status.from_call(caught.value)
+        info = error_details_pb2.ErrorInfo()
+        assert status is not None and status.details[0].Unpack(info)
+        return caught.value.details() or "", dict(info.metadata)
+
+    for attempt in range(2):
+        message, metadata = denial(by_service, "nobody", f"svc-nobody-{attempt}")
+        assert "feature service 'scoring'" in message, message
+        for text in (message, *metadata.values()):
+            assert "customer_stats" not in text and "merchant_risk" not in text
+    message, metadata = denial(by_service, "reader", "svc-reader")
+    assert metadata["resource"] == "FeatureView 'merchant_risk'", message
+    message, metadata = denial(CUSTOMER, "nobody", "view-nobody")
+    assert metadata["resource"] == "FeatureView 'customer_stats'", message
+    wait_for(lambda: "view-nobody" in {e["request_id"] for e in secured.audit_lines()})
+    (line,) = [e for e in secured.audit_lines() if e["request_id"] == "svc-nobody-0"]
+    assert line["decision"] == "deny"
+    assert line["resources"] == [
+        "FeatureView:customer_stats",
+        "FeatureView:merchant_risk",
+    ]
