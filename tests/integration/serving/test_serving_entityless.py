@@ -117,3 +117,19 @@ def test_feast_serving_answers_as_feasts_sdk(served):
     for name, result in zip(names, ours.results, strict=True):
         assert list(result.values) == list(by_name[name].values), name
         assert list(result.statuses) == list(by_name[name].statuses), name
+
+
+def test_the_catalogue_lists_no_join_key_for_it(served):
+    # It was join_keys ['__dummy_id'] (Feast's SDK hides its dummy entity).
+    stub = pb_grpc.FeatureStoreServiceStub(served.channel)
+    got = stub.GetFeatureView(pb.GetFeatureViewRequest(name="glob"), timeout=10)
+    view = got.feature_view
+    assert list(view.join_keys) == served.store.get_feature_view("glob").entities == []
+    # Nothing else changes: the answer as before, less the join key.
+    assert (view.name, view.ttl.ToTimedelta()) == ("glob", timedelta(days=1))
+    assert [(f.name, f.dtype) for f in view.features] == [("g", "Float64")]
+    assert view.source_path == "data/glob"
+    listed = stub.ListFeatureViews(pb.ListFeatureViewsRequest(), timeout=10)
+    by_name = {v.name: v for v in listed.feature_views}
+    assert by_name["glob"] == view
+    assert list(by_name["customer_stats"].join_keys) == ["customer_id"]
