@@ -16,8 +16,9 @@ from fastapi import Request, Response
 from feast.type_map import feast_value_type_to_python_type
 
 from featurestore.services.online import JoinKeyType
+from featurestore.services.server.catalog import ViewRequest
 from featurestore.services.server.errors import NotFoundError
-from featurestore.services.server.online_features import read_views
+from featurestore.services.server.online_features import key_columns, read_views
 from featurestore.services.ui.access import CATALOGUE, ONLINE, SignInRequired
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.forms import checked_form
@@ -56,13 +57,14 @@ def _integers(key: str, kind: JoinKeyType, texts: list[str]) -> list[object]:
 def _targets(console: Console) -> tuple[list[str], list[str], list[str]]:
     views = console.gate.describable(console.catalog.views())
     services = [s.name for s in console.services()]
-    keys = {c.name for v in views for c in v.entity_columns}
+    wanted = [ViewRequest(v, ()) for v in views]
     for service in services:  # a join-key map reads keys from other columns
         try:
-            wanted = console.catalog.resolve([], service)
+            wanted += console.catalog.resolve([], service)
         except NotFoundError:  # a service over a view no longer registered
             continue
-        keys |= {w.entity_column(c.name) for w in wanted for c in w.view.entity_columns}
+    # The keys a client sends: none for an entity-less view (Feast's dummy).
+    keys = key_columns(wanted, lambda *_: [])
     return [v.name for v in views], services, sorted(keys)
 
 
@@ -83,26 +85,26 @@ def _view_refs(console: Console, name: str) -> list[str]:
 def _parse_keys(
     wanted: list[Any], form: dict[str, str], limit: int
 ) -> dict[str, list[object]]:
-    columns: dict[str, list[object]] = {}
-    for request in wanted:
-        online = request.online
-        types = online.join_key_types or (None,) * len(online.join_keys)
-        for join_key, kind in zip(online.join_keys, types, strict=True):
-            key = request.entity_column(join_key)  # a service's join-key map
-            if key in columns:
-                continue
-            texts = [t.strip() for t in form.get(f"key:{key}", "").splitlines()]
-            texts = [t for t in texts if t]
-            if not texts:
-                raise PageError(400, "Bad request", f"give one or more {key} values")
-            if len(texts) > limit:
-                raise PageError(400, "Bad request", f"at most {limit} rows at once")
-            if kind in _INTEGER:
-                columns[key] = _integers(key, kind, texts)
-            elif kind == JoinKeyType.STRING:
-                columns[key] = list(texts)
-            else:
-                raise PageError(400, "Bad request", f"{key}: key type not supported")
+    """The form's values of every key the wanted views read, as GetOnlineFeatures.
+
+    An entity-less view needs none: ``read_views`` supplies Feast's dummy key.
+    """
+
+    def parse(key: str, dtype: Any, _: object) -> list[object]:
+        texts = [t.strip() for t in form.get(f"key:{key}", "").splitlines()]
+        texts = [t for t in texts if t]
+        if not texts:
+            raise PageError(400, "Bad request", f"give one or more {key} values")
+        if len(texts) > limit:
+            raise PageError(400, "Bad request", f"at most {limit} rows at once")
+        kind = dtype.to_value_type().value
+        if kind in _INTEGER:
+            return _integers(key, JoinKeyType(kind), texts)
+        if kind == JoinKeyType.STRING:
+            return list(texts)
+        raise PageError(400, "Bad request", f"{key}: key type not supported")
+
+    columns = key_columns(wanted, parse)
     if len({len(v) for v in columns.values()}) > 1:
         raise PageError(400, "Bad request", "give as many values for every key")
     return columns
@@ -123,11 +125,12 @@ def _results(
     console: Console, wanted: list[Any], keys: dict[str, list[object]]
 ) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
+    # Only entity-less views: no key names a row, and there is one to show.
+    rows = len(next(iter(keys.values()))) if keys else 1
     # An OnlineStoreError answers as the gRPC server's code for its reason
     # (create_app): a key of the wrong type 400, no online table 404, an
     # outage 503.
-    results = read_views(console.reader, console.project, wanted, keys, now)
-    rows = len(next(iter(keys.values())))
+    results = read_views(console.reader, console.project, wanted, keys, now, rows=rows)
     out = []
     for i in range(rows):
         entity = {k: v[i] for k, v in keys.items()}

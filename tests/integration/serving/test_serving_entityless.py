@@ -43,9 +43,12 @@ glob_view = FeatureView(
 REFS = ["glob:g", "customer_stats:spend"]
 
 
-@pytest.fixture
-def served(tmp_path: Path, transport: bool) -> Iterator[Served]:
-    """The serving repo plus "glob", materialised (Feast's bytes), served."""
+def glob_repo(tmp_path: Path, extra: str = "", names: tuple[str, ...] = ()):
+    """The serving repo plus "glob", materialised (Feast's bytes).
+
+    ``extra`` defines more objects (over the repo's and glob's names), and
+    those ``names`` are applied too.
+    """
     store = make_repo(tmp_path, sqlite_online(tmp_path))
     write_online(store)
     at = [NOW - timedelta(hours=3), NOW - timedelta(hours=1)]
@@ -54,11 +57,17 @@ def served(tmp_path: Path, transport: bool) -> Iterator[Served]:
         pa.table({"g": [1.5, 2.5], "event_timestamp": pa.array(at, TS)}),
     )
     ns: dict[str, object] = {}
-    exec(DEFINITIONS + GLOB, ns)
-    store.apply([ns["glob_view"]])
+    exec(DEFINITIONS + GLOB + extra, ns)
+    store.apply([ns[name] for name in ("glob_view", *names)])
     start, end = NOW - timedelta(days=1), NOW + timedelta(minutes=1)
     assert materialize(store.repo_path, start, end, ["glob"]) == {"glob": 1}
-    running = serve(store, transport, registry_refresh_seconds=0.2)
+    return store
+
+
+@pytest.fixture
+def served(tmp_path: Path, transport: bool) -> Iterator[Served]:
+    """The serving repo plus "glob", materialised (Feast's bytes), served."""
+    running = serve(glob_repo(tmp_path), transport, registry_refresh_seconds=0.2)
     yield running
     running.stop()
 
