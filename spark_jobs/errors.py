@@ -20,7 +20,8 @@ class Reason(enum.StrEnum):
     BASELINE_INVALID = "BASELINE_INVALID"
     """The contract's drift baseline names nothing readable."""
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
-    """The file system or object store holding an input did not answer or refused."""
+    """The file system or object store holding an input or a table did not answer
+    or refused."""
     JAVA_UNAVAILABLE = "JAVA_UNAVAILABLE"
     """No usable Java to start Spark with (Spark 4 needs Java 17 or later)."""
     BATCH_FAILED = "BATCH_FAILED"
@@ -52,10 +53,11 @@ class InputNotFoundError(SparkJobError, LookupError):
 
 
 class StorageUnavailableError(SparkJobError, OSError):
-    """Spark could not open an input: the object store did not answer, refused
-    the credentials or the file system failed. ``error`` is the Java
-    exception's class (its message can quote request details, so it is not
-    repeated)."""
+    """An input or a table could not be reached: the object store did not
+    answer, refused the credentials or has no such bucket, or the file system
+    failed. ``error`` is the Java exception's class, or the head of delta-rs's
+    message (``Generic S3 error``): the rest can quote request details, so it
+    is not repeated."""
 
     def __init__(self, path: str, error: str) -> None:
         super().__init__(

@@ -19,11 +19,13 @@ from typing import Any
 import pyarrow as pa
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
+from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from featurestore.services.storage import (
     StorageOptions,
+    delta_error_detail,
     is_local,
     local_path,
     scheme,
@@ -34,6 +36,7 @@ from featurestore.spark_jobs.errors import (
     ConfigError,
     InputNotFoundError,
     InputSchemaError,
+    SparkJobError,
     StorageUnavailableError,
     WriteConflictError,
 )
@@ -240,6 +243,48 @@ def _conflicts_translated(location: str) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def _store_reached(location: str) -> Iterator[None]:
+    """Re-raise an object store's failure (no answer, refused, no such bucket)
+    as StorageUnavailableError naming ``location``: delta-rs's ``OSError``, or
+    a JVM ``IOException`` (S3A's) anywhere in Spark's cause chain. Neither is
+    chained: their text quotes request ids and the server's answer."""
+    if is_local(location):  # a local file system's failure is no store's
+        yield
+        return
+    try:
+        yield
+    except SparkJobError:
+        raise
+    except OSError as exc:  # delta-rs: "Generic S3 error" and the server's XML
+        head = delta_error_detail(exc).split(":", 1)[0].strip()
+        raise StorageUnavailableError(location, head or "OSError") from None
+    except (Py4JJavaError, CapturedException) as exc:
+        java = exc.java_exception if isinstance(exc, Py4JJavaError) else exc._origin
+        failed = _io_failure(java)
+        if failed is None:
+            raise
+        raise StorageUnavailableError(location, failed) from None
+
+
+def _io_failure(java: Any) -> str | None:
+    """The class of the first ``java.io.IOException`` in ``java``'s cause
+    chain (``org.apache.hadoop.fs.s3a.UnknownStoreException``), else None."""
+    try:
+        for _ in range(10):
+            if java is None:
+                return None
+            kind = java.getClass()
+            while kind is not None:
+                if kind.getName() == "java.io.IOException":
+                    return str(java.getClass().getName())
+                kind = kind.getSuperclass()
+            java = java.getCause()
+    except Exception:  # the gateway is gone: not known to be the store
+        return None
+    return None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -282,8 +327,31 @@ def write_delta(
 
     Raises:
         WriteConflictError: a concurrent commit conflicted with this one.
+        StorageUnavailableError: the object store did not answer or refused.
     """
     location = os.fspath(location)
+    with _store_reached(location):
+        _write_delta(
+            df,
+            location,
+            mode=mode,
+            metadata=metadata,
+            partition_by=partition_by,
+            replace_where=replace_where,
+            merge_schema=merge_schema,
+        )
+
+
+def _write_delta(
+    df: DataFrame,
+    location: str,
+    *,
+    mode: str,
+    metadata: Mapping[str, object],
+    partition_by: Sequence[str],
+    replace_where: str | None,
+    merge_schema: bool,
+) -> None:
     if not spark_can_open(df.sparkSession, location):
         _delta_rs.write(
             df,
@@ -313,11 +381,16 @@ def write_delta(
 
 
 def is_delta_table(df: DataFrame, location: str) -> bool:
-    """Whether ``location`` holds a Delta table (any file system)."""
+    """Whether ``location`` holds a Delta table (any file system).
+
+    Raises:
+        StorageUnavailableError: the object store did not answer or refused.
+    """
     spark = df.sparkSession
-    if not spark_can_open(spark, location):
-        return _delta_rs.is_delta_table(location, storage_options())
-    return bool(DeltaTable.isDeltaTable(spark, spark_uri(spark, location)))
+    with _store_reached(location):
+        if not spark_can_open(spark, location):
+            return _delta_rs.is_delta_table(location, storage_options())
+        return bool(DeltaTable.isDeltaTable(spark, spark_uri(spark, location)))
 
 
 def merge_delta(
@@ -356,7 +429,32 @@ def merge_delta(
 
     Raises:
         WriteConflictError: a concurrent commit conflicted with this one.
+        StorageUnavailableError: the object store did not answer or refused.
     """
+    with _store_reached(location):
+        _merge_delta(
+            df,
+            location,
+            on=on,
+            metadata=metadata,
+            update_when=update_when,
+            insert_only=insert_only,
+            target_filter=target_filter,
+            merge_schema=merge_schema,
+        )
+
+
+def _merge_delta(
+    df: DataFrame,
+    location: str,
+    *,
+    on: Sequence[str],
+    metadata: Mapping[str, object],
+    update_when: str | None,
+    insert_only: bool,
+    target_filter: str | None,
+    merge_schema: bool,
+) -> None:
     spark = df.sparkSession
     held = delta_columns(spark, location)
     terms = [same_value(n, held) for n in on]
@@ -407,22 +505,25 @@ def delta_schema(spark: SparkSession, location: str) -> pa.Schema:
 
     Types as Spark reads them (timestamps in UTC), whichever engine reads.
     """
-    if not spark_can_open(spark, location):
-        return _delta_rs.schema(location, storage_options())
-    uri = spark_uri(spark, location)
-    frame = DeltaTable.forPath(spark, uri).toDF()
-    return to_arrow_schema(frame.schema, timezone="UTC")
+    with _store_reached(location):
+        if not spark_can_open(spark, location):
+            return _delta_rs.schema(location, storage_options())
+        uri = spark_uri(spark, location)
+        frame = DeltaTable.forPath(spark, uri).toDF()
+        return to_arrow_schema(frame.schema, timezone="UTC")
 
 
 def delta_partition_columns(location: str) -> list[str]:
     """Partition columns of the Delta table at ``location`` (which must exist)."""
-    return _delta_rs.partition_columns(location, storage_options())
+    with _store_reached(location):
+        return _delta_rs.partition_columns(location, storage_options())
 
 
 def delta_null_counts(location: str, columns: Sequence[str]) -> dict[str, int]:
     """Nulls in each of ``columns`` of the Delta table at ``location`` (which
     must exist), mostly from its files' statistics (delta-rs reads the log)."""
-    return _delta_rs.null_counts(location, storage_options(), columns)
+    with _store_reached(location):
+        return _delta_rs.null_counts(location, storage_options(), columns)
 
 
 def same_value(name: str, held: frozenset[str]) -> str:
@@ -450,8 +551,15 @@ def committed_version(
     Returns:
         The version, the latest one when no recent commit carries the stamp, or
         None when there is no table.
+
+    Raises:
+        StorageUnavailableError: the object store did not answer or refused.
     """
-    stamp = _stamp(metadata)
+    with _store_reached(location):
+        return _committed_version(spark, location, _stamp(metadata))
+
+
+def _committed_version(spark: SparkSession, location: str, stamp: str) -> int | None:
     if is_local(location) or not spark_can_open(spark, location):
         history = _delta_rs.history(location, storage_options(), 20)
         versions = [int(str(c["version"])) for c in history]

@@ -282,3 +282,94 @@ def test_a_job_input_on_a_store_that_does_not_answer_is_one_line(
     assert "check storage_options in featurestore.yaml" in message
     assert "\n" not in message and SECRET_KEY not in message
     assert error.__cause__ is None  # the JVM trace is not chained
+
+
+@pytest.fixture
+def missing_bucket_project(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> Project:
+    """A project whose data root is in a bucket the server does not have."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "feature_store.yaml").write_text("project: s3_missing\n")
+    root = f"s3://nobucket-{uuid.uuid4().hex[:8]}/root"
+    options = s3_server.options(inline_secret=False)
+    (repo / "featurestore.yaml").write_text(featurestore_yaml(root, options))
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET_KEY)
+    monkeypatch.setenv("FS_REPO_PATH", str(repo))
+    monkeypatch.delenv("FS_DATA_DIR", raising=False)
+    return Project.discover()
+
+
+@pytest.mark.parametrize(
+    ("mode", "profile"),
+    [("overwrite", True), ("append", False), ("overwrite", False)],
+    ids=["profiled", "existing-table-check", "quarantine-and-write"],
+)
+def test_a_publish_to_a_missing_bucket_is_one_storage_line(
+    spark, missing_bucket_project: Project, contract, writer: str, mode, profile
+) -> None:
+    # It was delta-rs's OSError quoting the server's NoSuchBucket XML with its
+    # RequestId, or a Py4JJavaError (S3A's UnknownStoreException, request id,
+    # JVM stack), wherever publish first reached the store.
+    remote = missing_bucket_project.table_uri("store_sales")
+    rows = [_row(1, DAY1), _row(0, DAY1)]  # one fails: a quarantine commit too
+    with pytest.raises(StorageUnavailableError) as info:
+        publish(
+            _frame(spark, rows), contract, "store_sales", mode=mode, job="j",
+            run_id="nb", profile=profile,
+        )  # fmt: skip
+    error = info.value
+    assert error.reason is Reason.STORAGE_UNAVAILABLE
+    assert error.metadata["path"] in (remote, f"{remote}_quarantine")
+    message = str(error)
+    assert message.startswith(f"cannot read {remote}")
+    assert "check storage_options in featurestore.yaml" in message
+    assert "\n" not in message and SECRET_KEY not in message
+    assert "RequestId" not in message and "Request ID" not in message
+    assert error.__cause__ is None  # neither delta-rs's text nor the JVM's trace
+
+
+def test_a_publish_to_a_store_that_does_not_answer_is_one_storage_line(
+    spark, tmp_path: Path, s3_server: S3Server, contract, writer: str, monkeypatch
+) -> None:
+    # The S3 server gone mid-run: an endpoint nobody listens on, retries off
+    # (delta-rs's max_retries; S3A's per-bucket settings, as above).
+    from tests.processes import free_port
+
+    bucket = f"gone-{uuid.uuid4().hex[:8]}"
+    dead = {
+        **s3_server.options(inline_secret=False),
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "max_retries": "0",
+    }
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "feature_store.yaml").write_text("project: s3_gone\n")
+    (repo / "featurestore.yaml").write_text(
+        featurestore_yaml(f"s3://{bucket}/root", dead)
+    )
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET_KEY)
+    monkeypatch.setenv("FS_REPO_PATH", str(repo))
+    monkeypatch.delenv("FS_DATA_DIR", raising=False)
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    settings = {
+        "attempts.maximum": "1",
+        "retry.limit": "0",
+        "connection.establish.timeout": "2000",
+    }
+    for key, value in settings.items():
+        conf.set(f"fs.s3a.bucket.{bucket}.{key}", value)
+    try:
+        with pytest.raises(StorageUnavailableError) as info:
+            publish(
+                _frame(spark, [_row(1, DAY1)]), contract, "store_sales", job="j",
+                run_id="gone",
+            )  # fmt: skip
+    finally:
+        for key in settings:
+            conf.unset(f"fs.s3a.bucket.{bucket}.{key}")
+    error = info.value
+    assert error.metadata["path"] == f"s3://{bucket}/root/features/store_sales"
+    assert "\n" not in str(error) and SECRET_KEY not in str(error)
+    assert error.__cause__ is None
