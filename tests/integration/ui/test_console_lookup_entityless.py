@@ -69,3 +69,13 @@ def test_with_a_keyed_view_both_are_read(lookup):
     answer = client.request("/lookup", {"csrf": csrf, "target": "service:both"})
     assert answer.status == 400
     assert "give one or more customer_id values" in answer.body
+
+
+def test_the_catalogue_shows_no_dummy_key(lookup):
+    # The home page listed __dummy_id as glob's entity, and /views/glob
+    # "Entities: __dummy_id (String)".
+    client, _, _ = lookup
+    home, page = client.request("/"), client.request("/views/glob")
+    assert (home.status, page.status) == (200, 200)
+    assert "glob" in home.body and "customer_id" in home.body
+    assert "__dummy_id" not in home.body and "__dummy_id" not in page.body
