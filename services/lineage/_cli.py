@@ -43,7 +43,9 @@ def _summary(validation: Mapping[str, Any] | None) -> str:
         return "-"
     counts = " ".join(
         f"{key}={validation[key]}"
-        for key in ("rows_in", "published", "quarantined")
+        # A quarantine commit says "passed" (and "refused" when nothing was
+        # published): only the feature table's commit says "published".
+        for key in ("rows_in", "published", "passed", "quarantined", "refused")
         if key in validation
     )
     reasons = validation.get("by_reason")

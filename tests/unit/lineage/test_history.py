@@ -19,7 +19,7 @@ from featurestore.services.lineage import (
     resolve_table,
     table_history,
 )
-from featurestore.services.lineage._cli import main
+from featurestore.services.lineage._cli import format_record, main
 from tests.delta_reads import history_limits
 
 SUMMARY = {
@@ -159,6 +159,37 @@ def test_cli_prints_one_line_per_version(
     ]
     assert "rows_in=10 published=9 quarantined=1" in fields[7]
     assert lines[0].endswith("contract=-\t-")
+
+
+@pytest.mark.parametrize(
+    ("validation", "shown"),
+    [
+        (
+            {"rows_in": 10, "passed": 9, "quarantined": 1},
+            "rows_in=10 passed=9 quarantined=1",
+        ),
+        (
+            {
+                "rows_in": 5,
+                "passed": 4,
+                "quarantined": 1,
+                "published": 0,
+                "refused": "DRIFT",
+            },
+            "rows_in=5 published=0 passed=4 quarantined=1 refused=DRIFT",
+        ),
+    ],
+)
+def test_a_quarantine_commit_shows_what_passed_and_why_it_was_refused(
+    validation: dict[str, object], shown: str
+) -> None:
+    # A quarantine commit's stamp says "passed" (7546977); the line showed
+    # only rows_in and quarantined, and never the refusal.
+    record = lineage.VersionRecord(
+        version=1, timestamp=datetime(2026, 12, 7, tzinfo=UTC), operation="MERGE",
+        validation=validation,
+    )  # fmt: skip
+    assert format_record(record).split("\t")[-1] == shown
 
 
 def test_cli_json(table: Path, capsys: pytest.CaptureFixture[str]) -> None:
