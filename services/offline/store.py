@@ -174,7 +174,7 @@ class DeltaOfflineStore(OfflineStore):
                 rows, join_key_columns, timestamp_field, created_timestamp_column,
                 feature_name_columns,
             )  # fmt: skip
-            return latest if join_key_columns else _with_dummy_key(latest)
+            return latest if join_key_columns else with_dummy_key(latest)
 
         return DeltaRetrievalJob(evaluate)
 
@@ -210,7 +210,7 @@ class DeltaOfflineStore(OfflineStore):
             rows = _latest_last(
                 rows, timestamp_field, created_timestamp_column, feature_name_columns
             )
-            return _with_dummy_key(rows)
+            return with_dummy_key(rows)
 
         return DeltaRetrievalJob(evaluate)
 
@@ -280,7 +280,7 @@ def _rows_in_range(
     return table.filter(mask)
 
 
-def _with_dummy_key(table: pa.Table) -> pa.Table:
+def with_dummy_key(table: pa.Table) -> pa.Table:
     """An entity-less view's rows with the key Feast's offline stores add.
 
     Feast keys such a view's online rows by its dummy entity and reads the

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from feast.feature_view import DUMMY_ENTITY_ID, DUMMY_ENTITY_VAL
+from feast.feature_view import DUMMY_ENTITY_ID
 
 from featurestore.services.offline.join import latest_per_key
+from featurestore.services.offline.store import with_dummy_key
 from featurestore.services.online._keys import encode_entity_keys
 from featurestore.services.online.errors import (
     InvalidEntityRowsError,
@@ -95,10 +96,7 @@ def latest_rows(view: FeatureView, table: pa.Table, key_version: int) -> LatestR
     features = [f.name for f in view.features]
     times = [ts_col, *([created_col] if created_col else [])]
     if join_keys == (DUMMY_ENTITY_ID,) and DUMMY_ENTITY_ID not in table.column_names:
-        # An entity-less view: Feast's offline stores add the dummy key's
-        # value to every row, and its online rows are keyed by it.
-        dummy = pa.array([DUMMY_ENTITY_VAL] * table.num_rows, pa.string())
-        table = table.append_column(DUMMY_ENTITY_ID, dummy)
+        table = with_dummy_key(table)  # an entity-less view's rows
     for name in [*join_keys, *features, *times]:
         if name not in table.column_names:
             raise InvalidEntityRowsError(f"table has no column {name!r}", column=name)
