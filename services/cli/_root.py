@@ -30,12 +30,13 @@ _PACKAGES = ("featurestore", "feast", "pyspark", "deltalake")
 
 
 class _Group(click.Group):
-    """The root group: a project that cannot be found or read is usage (exit 2);
-    Ctrl-C is one line and exit 130."""
+    """The root group: a project that cannot be found or read, or an object
+    URI no store can take, is usage (exit 2); Ctrl-C is one line and exit 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             from featurestore.services.project import ProjectError
+            from featurestore.services.storage import ObjectUriError
         except ImportError:  # an installation without project support
             return super().invoke(ctx)
         try:
@@ -45,6 +46,9 @@ class _Group(click.Group):
             raise click.exceptions.Exit(INTERRUPTED) from None
         except ProjectError as exc:
             click.echo(f"error: {exc.reason.value}: {exc}", err=True)
+            raise click.exceptions.Exit(USAGE) from exc
+        except ObjectUriError as exc:  # s3://b/a//x, s3://b/a/../x from a user
+            click.echo(f"error: {exc.reason}: {exc}", err=True)
             raise click.exceptions.Exit(USAGE) from exc
 
 

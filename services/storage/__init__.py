@@ -20,7 +20,9 @@ from featurestore.services.storage.parquet import (
     read_parquet_dataset,
 )
 from featurestore.services.storage.uri import (
+    ObjectUriError,
     absolute,
+    check_object_uri,
     is_local,
     is_uri,
     join,
@@ -33,8 +35,10 @@ from featurestore.services.storage.uri import (
 
 __all__ = [
     "MissingVariableError",
+    "ObjectUriError",
     "StorageOptions",
     "absolute",
+    "check_object_uri",
     "data_files",
     "delta_error_detail",
     "expand_variables",

@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from featurestore.services.storage.uri import to_delta_uri
+from featurestore.services.storage.uri import check_object_uri, to_delta_uri
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,10 +50,13 @@ def open_delta(
     Errors are delta-rs's own (``TableNotFoundError``; ``OSError`` when the
     object store does not answer): each caller translates them into its
     package's errors. Their text never holds the storage options.
+
+    Raises:
+        ObjectUriError: an empty, ``.`` or ``..`` segment in a URI.
     """
     from deltalake import DeltaTable
 
-    uri = to_delta_uri(location)
+    uri = to_delta_uri(check_object_uri(location))
     options = storage.for_location(uri) if storage is not None else None
     return DeltaTable(uri, version=version, storage_options=options)
 
@@ -82,10 +85,14 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def is_delta_table(location: str, storage: StorageOptions | None = None) -> bool:
-    """Whether ``location`` holds a Delta table."""
+    """Whether ``location`` holds a Delta table.
+
+    Raises:
+        ObjectUriError: an empty, ``.`` or ``..`` segment in a URI.
+    """
     from deltalake import DeltaTable
 
-    uri = to_delta_uri(location)
+    uri = to_delta_uri(check_object_uri(location))
     options = storage.for_location(uri) if storage is not None else None
     return bool(DeltaTable.is_deltatable(uri, storage_options=options))
 

@@ -13,7 +13,12 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from featurestore.services.storage.uri import is_local, scheme, to_delta_uri
+from featurestore.services.storage.uri import (
+    check_object_uri,
+    is_local,
+    scheme,
+    to_delta_uri,
+)
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -104,10 +109,13 @@ class StorageOptions(dict[str, str]):
         S3 takes the endpoint, region and credentials from the options (the
         rest from pyarrow's own ``AWS_*`` lookup); other URIs go through
         ``pyarrow.fs.FileSystem.from_uri``.
+
+        Raises:
+            ObjectUriError: an empty, ``.`` or ``..`` segment in a URI.
         """
         import pyarrow.fs as pafs
 
-        uri = to_delta_uri(location)
+        uri = to_delta_uri(check_object_uri(location))
         if is_local(uri):
             return pafs.LocalFileSystem(), uri
         if scheme(uri) != "s3":

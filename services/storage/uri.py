@@ -14,7 +14,9 @@ import re
 from urllib.parse import unquote, urlsplit
 
 __all__ = [
+    "ObjectUriError",
     "absolute",
+    "check_object_uri",
     "is_local",
     "is_uri",
     "join",
@@ -29,6 +31,52 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 # Hadoop's name for a scheme, where it differs from delta-rs / pyarrow's.
 _SPARK_NAMES = {"s3": "s3a"}
 _DELTA_NAMES = {"s3a": "s3", "s3n": "s3"}
+
+
+class ObjectUriError(ValueError):
+    """An object-store URI with an empty, ``.`` or ``..`` path segment.
+
+    Object stores take a key as it is written: ``s3://b/a//x`` is no
+    ``s3://b/a/x`` and ``s3://b/a/../x`` no ``s3://b/x``, so such a URI names
+    none of the places it seems to (pyarrow refuses the first with
+    ``ArrowInvalid``, and joins the second as a key with ``..`` in it).
+
+    Attributes:
+        reason: ``INVALID_URI``.
+        metadata: ``uri``, the location as given.
+    """
+
+    def __init__(self, location: str, problem: str) -> None:
+        super().__init__(
+            f"{location} has {problem}, which object-store URIs may not hold "
+            "(a key is taken as written, nothing is collapsed): remove it"
+        )
+        self.reason = "INVALID_URI"
+        self.metadata = {"uri": location}
+
+
+def check_object_uri(location: str) -> str:
+    """``location`` itself, once it names an object by its own key: a local
+    path, or a URI without an empty, ``.`` or ``..`` segment (one trailing
+    ``/`` is allowed). Every object-store location a user gives goes through
+    here before a store is asked (``StorageOptions.filesystem``,
+    ``open_delta``, ``is_delta_table``).
+
+    Raises:
+        ObjectUriError: such a segment (or no bucket).
+    """
+    if is_local(location):
+        return location
+    split = urlsplit(location)
+    segments = [split.netloc, *split.path.split("/")[1:]]
+    if split.path.endswith("/"):
+        segments.pop()  # "s3://b/prefix/": a prefix, as written
+    if "" in segments:
+        raise ObjectUriError(location, "an empty path segment (//)")
+    dots = next((s for s in segments if s in (".", "..")), None)
+    if dots is not None:
+        raise ObjectUriError(location, f"a '{dots}' path segment")
+    return location
 
 
 def scheme(location: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import grpc
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -439,6 +440,52 @@ def test_cli_training_set_writes_rows_and_manifest_to_s3(
     )  # fmt: skip
     assert gone.exit_code == 2
     assert gone.stderr.endswith("none.parquet: no such file\n")
+
+
+def test_training_set_refuses_object_uris_with_empty_or_dot_segments(
+    s3_side: Side, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --out/--entities with // were an ArrowInvalid traceback, exit 1; --out
+    # with .. was OUTPUT_INSIDE_FILE, which was false.
+    entities = tmp_path / "entities.parquet"
+    pq.write_table(_entities(), entities)
+    monkeypatch.chdir(s3_side.project.repo)
+    root = s3_side.project.data_dir
+    service = ["--feature-service", "scoring"]
+    cases = [
+        (["--entities", str(entities), *service, "--out", f"{root}/ts//dbl.parquet"],
+         f"{root}/ts//dbl.parquet", "an empty path segment (//)"),
+        (["--entities", f"{root}//e.parquet", *service, "--out", f"{root}/a.parquet"],
+         f"{root}//e.parquet", "an empty path segment (//)"),
+        (["--entities", str(entities), *service, "--out",
+          f"{root}/ts/../ts2/a.parquet"],
+         f"{root}/ts/../ts2/a.parquet", "a '..' path segment"),
+        (["--entities", str(entities), *service, "--format", "delta", "--out",
+          f"{root}/ts//d"],
+         f"{root}/ts//d", "an empty path segment (//)"),
+    ]  # fmt: skip
+    for args, uri, problem in cases:
+        done = CliRunner().invoke(cli, ["training-set", *args])
+        assert done.exit_code == 2, (args, done.output)
+        assert done.stdout == ""
+        assert done.stderr == f"error: INVALID_URI: {uri} has {problem}, " + (
+            "which object-store URIs may not hold (a key is taken as written, "
+            "nothing is collapsed): remove it\n"
+        )
+    lineage = CliRunner().invoke(cli, ["lineage", f"{root}/features//customer_stats"])
+    assert lineage.exit_code == 2
+    assert lineage.stderr.startswith("error: INVALID_URI: ")
+    replay = CliRunner().invoke(
+        cli,
+        ["training-set", "--entities", str(entities), "--replay",
+         f"{root}/ts//a.parquet.manifest.json", "--out", f"{root}/b.parquet"],
+    )  # fmt: skip
+    assert replay.exit_code == 2
+    assert replay.stderr.count("\n") == 1 and "an empty path segment" in replay.stderr
+    prefix = root.removeprefix("s3://")
+    fs, _ = s3_side.project.storage_options.filesystem(root)
+    written = fs.get_file_info(pafs.FileSelector(f"{prefix}/ts", allow_not_found=True))
+    assert written == []  # nothing written under a refused --out
 
 
 def test_the_console_shows_an_unreachable_store_as_unknown_not_an_error_page(

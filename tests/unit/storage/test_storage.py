@@ -29,8 +29,10 @@ from featurestore.services.storage import (
 def test_exported_members() -> None:
     assert set(storage.__all__) == {
         "MissingVariableError",
+        "ObjectUriError",
         "StorageOptions",
         "absolute",
+        "check_object_uri",
         "data_files",
         "delta_error_detail",
         "expand_variables",
@@ -213,3 +215,37 @@ def test_one_reason_for_an_unreadable_table_in_every_package(location, hint) -> 
     said = {str(LineageDown(location)), str(StorageUnavailableError(location))}
     assert said == {f"cannot read {location}: {storage.unreadable_because(location)}"}
     assert hint in said.pop()
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["s3://b", "s3://b/", "s3://b/a/x.parquet", "s3a://b/a/", "/tmp//x/../y",
+     "file:///a//b"],
+)  # fmt: skip
+def test_an_object_uri_naming_its_key_passes(location: str) -> None:
+    assert storage.check_object_uri(location) == location
+
+
+@pytest.mark.parametrize(
+    ("location", "problem"),
+    [
+        ("s3://bkt/ts//dbl.parquet", "an empty path segment (//)"),
+        ("s3://bkt//e.parquet", "an empty path segment (//)"),
+        ("s3://bkt/ts/../ts2/a.parquet", "a '..' path segment"),
+        ("s3://bkt/./a.parquet", "a '.' path segment"),
+    ],
+)
+def test_an_object_uri_with_an_empty_or_dot_segment_is_refused(
+    location: str, problem: str
+) -> None:
+    # pyarrow refused // with ArrowInvalid (a traceback in training-set) and
+    # took .. as a key holding "..": neither names the object it seems to.
+    with pytest.raises(storage.ObjectUriError) as info:
+        storage.StorageOptions().filesystem(location)
+    assert info.value.reason == "INVALID_URI"
+    assert info.value.metadata == {"uri": location}
+    assert str(info.value).startswith(f"{location} has {problem}, ")
+    with pytest.raises(storage.ObjectUriError):
+        storage.open_delta(location)
+    with pytest.raises(storage.ObjectUriError):
+        storage.is_delta_table(location)
