@@ -36,14 +36,14 @@ def contract() -> Contract:
 
 def _batch(spark: Any, first_id: int) -> Any:
     """ROWS rows with ids from ``first_id``; each computation of the frame
-    makes about 3% of them fail the contract (spend_1h < 0), others each time,
+    makes about 2% of them fail the contract (spend_1h < 0), others each time,
     and stamps another created_timestamp."""
     import random
 
     from pyspark.sql import functions as F
 
     spend = F.udf(
-        lambda _: -1.0 if random.random() < 0.03 else 1.0, "double"
+        lambda _: -1.0 if random.random() < 0.02 else 1.0, "double"
     ).asNondeterministic()
     start = int(T0.timestamp())
     return spark.range(first_id, first_id + ROWS, numPartitions=4).select(
@@ -99,6 +99,9 @@ def test_published_and_quarantined_rows_are_one_verdict(
         meta = json.loads(DeltaTable(str(table)).history(1)[0]["userMetadata"])
         assert meta["validation"]["quarantined"] == len(quarantined)
         assert meta["validation"]["published"] == len(published)
-        assert 0 < len(quarantined) < ROWS * 0.05  # the gate let it through
+        # The gate let it through (max_failure_ratio 0.05): at 2% of 600 rows,
+        # 30 or more fail with p ~ 7e-6 and none with p ~ 5e-6 (at 3%, 30 or
+        # more was p ~ 0.005 a publish: it flaked).
+        assert 0 < len(quarantined) < ROWS * 0.05
         # The verdicts' blocks are freed once published.
         assert spark.sparkContext._jsc.getPersistentRDDs().size() == held
