@@ -310,8 +310,8 @@ def _manifest(location: str, storage: StorageOptions) -> Manifest:
 
     if is_local(location) and not Path(local_path(location)).is_file():
         raise usage_error(f"--replay {location}: no such manifest file")
+    fs, where = storage.filesystem(location)  # ObjectUriError: its own line
     try:
-        fs, where = storage.filesystem(location)
         with storage_unavailable(location):
             info = fs.get_file_info(where)
             if info.type != pafs.FileType.File:
