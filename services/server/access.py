@@ -289,7 +289,7 @@ class Guard:
             if len(self._admitted) >= _ADMITTED_LIMIT:
                 self._admitted = {}
             self._admitted[key] = (call.resources, call.wanted)
-        if action is AuthzedAction.READ_OFFLINE and request.pins:  # online: none
+        if action is AuthzedAction.READ_OFFLINE and getattr(request, "pins", None):
             self._require_pins(call, request.pins)
 
     def _require(self, call: Call, action: AuthzedAction, resources: Any) -> None:
