@@ -331,53 +331,32 @@ def write_delta(
     """
     location = os.fspath(location)
     with _store_reached(location):
-        _write_delta(
-            df,
-            location,
-            mode=mode,
-            metadata=metadata,
-            partition_by=partition_by,
-            replace_where=replace_where,
-            merge_schema=merge_schema,
+        if not spark_can_open(df.sparkSession, location):
+            _delta_rs.write(
+                df,
+                location,
+                storage_options(),
+                mode=mode,
+                stamp=_stamp(metadata),
+                partition_by=partition_by,
+                replace_where=replace_where,
+                merge_schema=merge_schema,
+            )
+            return
+        writer = (
+            df.write.format("delta").mode(mode).option("userMetadata", _stamp(metadata))
         )
-
-
-def _write_delta(
-    df: DataFrame,
-    location: str,
-    *,
-    mode: str,
-    metadata: Mapping[str, object],
-    partition_by: Sequence[str],
-    replace_where: str | None,
-    merge_schema: bool,
-) -> None:
-    if not spark_can_open(df.sparkSession, location):
-        _delta_rs.write(
-            df,
-            location,
-            storage_options(),
-            mode=mode,
-            stamp=_stamp(metadata),
-            partition_by=partition_by,
-            replace_where=replace_where,
-            merge_schema=merge_schema,
-        )
-        return
-    writer = (
-        df.write.format("delta").mode(mode).option("userMetadata", _stamp(metadata))
-    )
-    whole = mode == "overwrite" and replace_where is None
-    if replace_where is not None:
-        writer = writer.option("replaceWhere", replace_where)
-    if whole:
-        writer = writer.option("overwriteSchema", "true")
-    elif merge_schema:
-        writer = writer.option("mergeSchema", "true")
-    if partition_by and (whole or not is_delta_table(df, location)):
-        writer = writer.partitionBy(*partition_by)
-    with _conflicts_translated(location):
-        writer.save(spark_uri(df.sparkSession, location))
+        whole = mode == "overwrite" and replace_where is None
+        if replace_where is not None:
+            writer = writer.option("replaceWhere", replace_where)
+        if whole:
+            writer = writer.option("overwriteSchema", "true")
+        elif merge_schema:
+            writer = writer.option("mergeSchema", "true")
+        if partition_by and (whole or not is_delta_table(df, location)):
+            writer = writer.partitionBy(*partition_by)
+        with _conflicts_translated(location):
+            writer.save(spark_uri(df.sparkSession, location))
 
 
 def is_delta_table(df: DataFrame, location: str) -> bool:
@@ -432,67 +411,44 @@ def merge_delta(
         StorageUnavailableError: the object store did not answer or refused.
     """
     with _store_reached(location):
-        _merge_delta(
-            df,
-            location,
-            on=on,
-            metadata=metadata,
-            update_when=update_when,
-            insert_only=insert_only,
-            target_filter=target_filter,
-            merge_schema=merge_schema,
+        spark = df.sparkSession
+        held = delta_columns(spark, location)
+        terms = [same_value(n, held) for n in on]
+        condition = " AND ".join(
+            [*([f"({target_filter})"] if target_filter else []), *terms] or ["TRUE"]
         )
-
-
-def _merge_delta(
-    df: DataFrame,
-    location: str,
-    *,
-    on: Sequence[str],
-    metadata: Mapping[str, object],
-    update_when: str | None,
-    insert_only: bool,
-    target_filter: str | None,
-    merge_schema: bool,
-) -> None:
-    spark = df.sparkSession
-    held = delta_columns(spark, location)
-    terms = [same_value(n, held) for n in on]
-    condition = " AND ".join(
-        [*([f"({target_filter})"] if target_filter else []), *terms] or ["TRUE"]
-    )
-    if not spark_can_open(spark, location):
-        _delta_rs.merge(
-            df,
-            location,
-            storage_options(),
-            condition=condition,
-            stamp=_stamp(metadata),
-            update_when=update_when,
-            insert_only=insert_only,
-            merge_schema=merge_schema,
-        )
-        return
-    with _conflicts_translated(location), _MERGE_LOCK:
-        builder = (
-            DeltaTable.forPath(spark, spark_uri(spark, location))
-            .alias("t")
-            .merge(df.alias("s"), condition)
-        )
-        if merge_schema:
-            builder = builder.withSchemaEvolution()
-        if not insert_only:
-            builder = builder.whenMatchedUpdateAll(update_when)
-        builder = builder.whenNotMatchedInsertAll()
-        previous = spark.conf.get(_COMMIT_INFO_CONF, None)
-        spark.conf.set(_COMMIT_INFO_CONF, _stamp(metadata))
-        try:
-            builder.execute()
-        finally:
-            if previous is None:
-                spark.conf.unset(_COMMIT_INFO_CONF)
-            else:
-                spark.conf.set(_COMMIT_INFO_CONF, previous)
+        if not spark_can_open(spark, location):
+            _delta_rs.merge(
+                df,
+                location,
+                storage_options(),
+                condition=condition,
+                stamp=_stamp(metadata),
+                update_when=update_when,
+                insert_only=insert_only,
+                merge_schema=merge_schema,
+            )
+            return
+        with _conflicts_translated(location), _MERGE_LOCK:
+            builder = (
+                DeltaTable.forPath(spark, spark_uri(spark, location))
+                .alias("t")
+                .merge(df.alias("s"), condition)
+            )
+            if merge_schema:
+                builder = builder.withSchemaEvolution()
+            if not insert_only:
+                builder = builder.whenMatchedUpdateAll(update_when)
+            builder = builder.whenNotMatchedInsertAll()
+            previous = spark.conf.get(_COMMIT_INFO_CONF, None)
+            spark.conf.set(_COMMIT_INFO_CONF, _stamp(metadata))
+            try:
+                builder.execute()
+            finally:
+                if previous is None:
+                    spark.conf.unset(_COMMIT_INFO_CONF)
+                else:
+                    spark.conf.set(_COMMIT_INFO_CONF, previous)
 
 
 def delta_columns(spark: SparkSession, location: str) -> frozenset[str]:

@@ -18,6 +18,7 @@ from featurestore.services.online.model import (
     PackedDoubles,
     ViewRequest,
     ViewResult,
+    client_key_fields,
 )
 from featurestore.services.online.reader import (
     OnlineReader,
@@ -44,4 +45,5 @@ __all__ = [
     "ViewResult",
     "ViewsNotMaterializedError",
     "build_online_reader",
+    "client_key_fields",
 ]

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, overload
 
 import numpy as np
-from feast.feature_view import DUMMY_ENTITY_FIELD
+from feast.feature_view import DUMMY_ENTITY_FIELD, DUMMY_ENTITY_ID
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.types import Float64
 
@@ -45,6 +45,13 @@ def key_fields(view: FeatureView) -> list[Field]:
     it (no entity columns), so both forms come here.
     """
     return list(view.entity_columns) or [DUMMY_ENTITY_FIELD]
+
+
+def client_key_fields(view: FeatureView) -> list[Field]:
+    """The join keys a client gives for ``view``: none for an entity-less
+    view, whose dummy key (``key_fields``) is Feast's own, which Feast's SDK
+    neither asks for nor shows."""
+    return [c for c in view.entity_columns if c.name != DUMMY_ENTITY_ID]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,19 +9,16 @@ import grpc
 from feast import FeatureStore, FeatureView
 
 from featurestore.services.offline import Cancellation, RequestCancelledError
-from featurestore.services.online import OnlineReader
+from featurestore.services.online import OnlineReader, client_key_fields
 from featurestore.services.server.access import Guard
-from featurestore.services.server.catalog import Catalog, ViewRequest
+from featurestore.services.server.catalog import Catalog
 from featurestore.services.server.errors import required
 from featurestore.services.server.historical import (
     HistoricalPolicy,
     StreamSlots,
     stream_historical_features,
 )
-from featurestore.services.server.online_features import (
-    key_columns,
-    online_features_wire,
-)
+from featurestore.services.server.online_features import online_features_wire
 from featurestore.services.server.paging import page
 from featurestore.services.server.paths import PathPolicy
 from featurestore.services.server.settings import ServerSettings
@@ -113,7 +110,7 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
 def _view_message(view: FeatureView) -> feature_view_pb2.FeatureView:
     message = feature_view_pb2.FeatureView(
         name=view.name,
-        join_keys=_join_keys(view),
+        join_keys=[c.name for c in client_key_fields(view)],
         features=[
             feature_view_pb2.Feature(name=f.name, dtype=str(f.dtype))
             for f in view.features
@@ -125,12 +122,3 @@ def _view_message(view: FeatureView) -> feature_view_pb2.FeatureView:
     if view.ttl:
         message.ttl.FromTimedelta(view.ttl)
     return message
-
-
-def _join_keys(view: FeatureView) -> list[str]:
-    """The join keys a client sends for ``view``, as GetOnlineFeatures reads them.
-
-    None for an entity-less view: its key is Feast's internal dummy key, which
-    Feast's SDK hides too.
-    """
-    return list(key_columns([ViewRequest(view, ())], lambda *_: []))

@@ -14,6 +14,7 @@ from featurestore.services.online import (
     OnlineReader,
     PackedDoubles,
     ViewResult,
+    client_key_fields,
 )
 from featurestore.services.server.catalog import Catalog, ViewRequest
 from featurestore.services.server.errors import RequestError, entity_row_count
@@ -131,9 +132,7 @@ def key_columns(
     """
     entity_rows: dict[str, list[Any]] = {}
     for wanted_view in wanted:
-        for column in wanted_view.view.entity_columns:
-            if column.name == DUMMY_ENTITY_ID:
-                continue
+        for column in client_key_fields(wanted_view.view):
             name = wanted_view.entity_column(column.name)
             if name not in entity_rows:
                 entity_rows[name] = column_of(name, column.dtype, wanted_view)

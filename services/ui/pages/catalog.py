@@ -8,13 +8,13 @@ from typing import Any
 
 from fastapi import Request, Response
 from feast import FeatureView
-from feast.feature_view import DUMMY_ENTITY_ID
 
 from featurestore.services.lineage import (
     LineageError,
     TableUnreadableError,
 )
 from featurestore.services.lineage import last_publish as lineage_last_publish
+from featurestore.services.online import client_key_fields
 from featurestore.services.ui import monitoring
 from featurestore.services.ui.access import CATALOGUE, VIEW
 from featurestore.services.ui.console import Console
@@ -24,12 +24,6 @@ from featurestore.services.ui.params import Name
 
 log = logging.getLogger(__name__)
 router = PageRouter()
-
-
-def _client_keys(view: FeatureView) -> list[Any]:
-    """The join keys a client gives: none for an entity-less view, whose
-    registry entry holds Feast's internal dummy key (as Feast's SDK hides it)."""
-    return [c for c in view.entity_columns if c.name != DUMMY_ENTITY_ID]
 
 
 def last_publish(console: Console, table: str | None) -> dict[str, Any] | None:
@@ -88,7 +82,7 @@ def home(request: Request) -> Response:
         rows.append(
             {
                 "name": view.name,
-                "entities": [c.name for c in _client_keys(view)],
+                "entities": [c.name for c in client_key_fields(view)],
                 "features": len(view.features),
                 "table": table,
                 "last": last_publish(console, table),
@@ -124,7 +118,7 @@ def view_page(request: Request, name: Name) -> Response:
             "ttl": _ttl(view),
             "online": view.online,
             "features": [(f.name, str(f.dtype)) for f in view.features],
-            "entities": [(c.name, str(c.dtype)) for c in _client_keys(view)],
+            "entities": [(c.name, str(c.dtype)) for c in client_key_fields(view)],
             "table": table,
             "source": str(getattr(view.batch_source, "path", "") or ""),
             "contract": console.contract_of(view),

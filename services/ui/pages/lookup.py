@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Request, Response
 from feast.type_map import feast_value_type_to_python_type
 
-from featurestore.services.online import JoinKeyType
+from featurestore.services.online import JoinKeyType, client_key_fields
 from featurestore.services.server.catalog import ViewRequest
 from featurestore.services.server.errors import NotFoundError
 from featurestore.services.server.online_features import key_columns, read_views
@@ -64,7 +64,7 @@ def _targets(console: Console) -> tuple[list[str], list[str], list[str]]:
         except NotFoundError:  # a service over a view no longer registered
             continue
     # The keys a client sends: none for an entity-less view (Feast's dummy).
-    keys = key_columns(wanted, lambda *_: [])
+    keys = {w.entity_column(c.name) for w in wanted for c in client_key_fields(w.view)}
     return [v.name for v in views], services, sorted(keys)
 
 

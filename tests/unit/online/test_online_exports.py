@@ -24,6 +24,7 @@ def test_exported_members() -> None:
         "ViewResult",
         "ViewsNotMaterializedError",
         "build_online_reader",
+        "client_key_fields",
     ]
     for name in online.__all__:
         assert getattr(online, name) is not None
