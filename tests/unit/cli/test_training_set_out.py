@@ -277,8 +277,9 @@ def test_an_entity_file_without_rows_is_one_line_usage(
          "a timestamp"),
         ("event_timestamp", pa.array([1, 2], pa.int64()), "int64", "a timestamp"),
         ("customer_id", pa.array(["1", "2"]), "string", "an integer"),
+        ("amount_1d", pa.array(["1.5", "2"]), "string", "a number"),
     ],
-    ids=["timestamp-string", "timestamp-integer", "key-string"],
+    ids=["timestamp-string", "timestamp-integer", "key-string", "feature-string"],
 )  # fmt: skip
 def test_a_table_column_of_the_wrong_type_is_one_line_usage(
     project: Project,
