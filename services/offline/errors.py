@@ -97,12 +97,23 @@ def _delta_table(path: str, view: str) -> str:
 class EntityColumnMissingError(OfflineStoreError, ValueError):
     """The entity table lacks a join key or its timestamp column."""
 
-    def __init__(self, column: str, view: str = "") -> None:
+    def __init__(
+        self, column: str, view: str = "", *, candidates: tuple[str, ...] = ()
+    ) -> None:
+        message = f"entity table has no column {column!r} (needed by {view or 'join'})"
+        if candidates:  # no default timestamp, several the rows could be taken by
+            message = (
+                f"entity table has no column {column!r} and {len(candidates)} "
+                f"timestamp columns ({', '.join(map(repr, candidates))}): name the "
+                "one that is each row's time (the request's timestamp_column; "
+                "featurestore training-set --timestamp-column)"
+            )
         super().__init__(
             Reason.ENTITY_COLUMN_MISSING,
-            f"entity table has no column {column!r} (needed by {view or 'join'})",
+            message,
             column=column,
             view=view,
+            **({"candidates": ",".join(candidates)} if candidates else {}),
         )
 
 
