@@ -331,12 +331,19 @@ def _manifest(location: str, storage: StorageOptions) -> Manifest:
                 raise usage_error(f"--replay {location}: no such manifest file")
             with fs.open_input_stream(where) as source:
                 text = source.read().decode("utf-8")
-        return Manifest.from_json(text)
+        manifest = Manifest.from_json(text)
     except ValueError as exc:  # not UTF-8, not JSON, or JSON of another shape
         raise usage_error(
             f"--replay {location} is not a training-set manifest (OUT.manifest.json "
             f"as training-set writes it): {exc}"
         ) from exc
+    if not all(t.path for t in manifest.tables):
+        raise usage_error(
+            f"--replay {location} names no table locations (the manifest of a "
+            "GetHistoricalFeatures answer): replay it through the server with its "
+            "versions as pins, or replay the manifest written beside the output"
+        )
+    return manifest
 
 
 def _check_out(out: str, fmt: Format, overwrite: bool, storage: StorageOptions) -> None:
