@@ -78,12 +78,19 @@ def manifest_path(out: str) -> str:
 @click.option(
     "--as-known-at", is_flag=True, help="only feature rows created by each row's time"
 )
+@click.option(
+    "--timestamp-column",
+    default=None,
+    help="the entity rows' time column [default: event_timestamp, else the rows' "
+    "only timestamp column]",
+)
 @repo_option()
 @json_option
 def training_set(
     entities: str, features: str | None, feature_service: str | None, out: str,
     fmt: Format, replay: str | None, overwrite: bool, full_feature_names: bool,
-    as_known_at: bool, repo: Path | None, as_json: bool,
+    as_known_at: bool, timestamp_column: str | None, repo: Path | None,
+    as_json: bool,
 ) -> None:  # fmt: skip
     """Join features onto entity rows as of each row's time; write the rows to
     OUT and the manifest (Delta versions read) to OUT.manifest.json.
@@ -99,8 +106,11 @@ def training_set(
     from featurestore.services.offline.training_sets import OutputRefusedError
     from featurestore.services.storage import absolute
 
-    if replay is not None and (features or feature_service):
-        raise click.UsageError("--replay takes no --features/--feature-service")
+    if replay is not None and (features or feature_service or timestamp_column):
+        raise click.UsageError(
+            "--replay takes no --features/--feature-service/--timestamp-column "
+            "(the manifest names them)"
+        )
     out = absolute(out)
     storage = _storage(repo)
     try:
@@ -133,6 +143,7 @@ def training_set(
             result = _join(
                 entity, features, feature_service, repo or default_repo(),
                 full_feature_names=full_feature_names, as_known_at=as_known_at,
+                timestamp_column=timestamp_column,
             )  # fmt: skip
             manifest, rows = result.manifest, result.rows.num_rows
             with spinner(f"writing {rows} rows"):
@@ -173,6 +184,7 @@ def _join(
     *,
     full_feature_names: bool,
     as_known_at: bool,
+    timestamp_column: str | None,
 ) -> HistoricalResult:
     if (features is None) == (feature_service is None):
         raise click.UsageError("give --features or --feature-service (one of them)")
@@ -192,6 +204,7 @@ def _join(
         features=wanted,
         full_feature_names=full_feature_names,
         as_known_at=as_known_at,
+        timestamp_column=timestamp_column,
     )
     with spinner("joining"):
         return get_historical_features(store, request)
@@ -318,12 +331,19 @@ def _manifest(location: str, storage: StorageOptions) -> Manifest:
                 raise usage_error(f"--replay {location}: no such manifest file")
             with fs.open_input_stream(where) as source:
                 text = source.read().decode("utf-8")
-        return Manifest.from_json(text)
+        manifest = Manifest.from_json(text)
     except ValueError as exc:  # not UTF-8, not JSON, or JSON of another shape
         raise usage_error(
             f"--replay {location} is not a training-set manifest (OUT.manifest.json "
             f"as training-set writes it): {exc}"
         ) from exc
+    if not all(t.path for t in manifest.tables):
+        raise usage_error(
+            f"--replay {location} names no table locations (the manifest of a "
+            "GetHistoricalFeatures answer): replay it through the server with its "
+            "versions as pins, or replay the manifest written beside the output"
+        )
+    return manifest
 
 
 def _check_out(out: str, fmt: Format, overwrite: bool, storage: StorageOptions) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -154,7 +155,7 @@ def read_view(
     snap = read_source(
         source, repo_path, [inverse.get(c, c) for c in wanted], pin, fv.name
     )
-    check_join_keys(fv, snap.table, snap.path, inverse)
+    check_column_types(fv, snap.table, snap.path, inverse)
     table = snap.table.rename_columns(
         [mapping.get(c, c) for c in snap.table.column_names]
     )
@@ -175,15 +176,40 @@ def read_view(
     return ViewRead(view=view, snapshot=Snapshot(table, snap.version, snap.path))
 
 
-_KEY_TYPES = {
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def _is_binary(t: pa.DataType) -> bool:
+    return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t))
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    )
+
+
+_KEY_TYPES: dict[ValueType, Callable[[pa.DataType], bool]] = {
     ValueType.INT32: pa.types.is_integer,
     ValueType.INT64: pa.types.is_integer,
-    ValueType.STRING: lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
-    ValueType.BYTES: lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t),
+    ValueType.STRING: _is_text,
+    ValueType.BYTES: _is_binary,
     ValueType.UNIX_TIMESTAMP: pa.types.is_timestamp,
 }
 """Arrow types a join key column may have, per entity value type: the widths
 the join compares (any integer, either string width)."""
+
+_FEATURE_TYPES: dict[ValueType, Callable[[pa.DataType], bool]] = {
+    **_KEY_TYPES,
+    ValueType.FLOAT: _is_number,
+    ValueType.DOUBLE: _is_number,
+    ValueType.BOOL: pa.types.is_boolean,
+}
+"""Arrow types a feature column may have, per the feature's value type: any
+that converts without loss of meaning (an integer to a float, not a float to
+an integer, whose fraction the online store would drop). List and other
+types are left to Feast's own conversion."""
 
 
 def _type_of(table: pa.Table, column: str | None) -> pa.DataType | None:
@@ -192,32 +218,39 @@ def _type_of(table: pa.Table, column: str | None) -> pa.DataType | None:
     return table.schema.field(column).type
 
 
-def check_join_keys(
+def check_column_types(
     fv: FeatureView,
     table: pa.Table,
     path: str,
     source_names: dict[str, str] | None = None,
 ) -> None:
-    """Check that each join key column of ``table`` (read from ``path``) has
-    a type its entity's value type allows.
+    """Check that each join key and feature column of ``table`` (read from
+    ``path``) has a type its declared value type allows.
 
     The entity's value type is what clients send and the online store keys
-    by: a table whose key column disagrees is the table's fault, not theirs.
-    ``source_names`` maps a key to its column in ``table`` when the source
-    renames it; a column ``table`` lacks is not checked here.
+    by, a feature's is what the view promises its readers: a table whose
+    column disagrees is the table's fault, not theirs. ``source_names`` maps
+    a field to its column in ``table`` when the source renames it; a column
+    ``table`` lacks (or holds only nulls) is not checked here.
 
     Raises:
-        FeatureColumnTypeError: A key column of another type (found and
-            expected types quoted).
+        FeatureColumnTypeError: A column of another type (found and expected
+            types quoted).
     """
     names = source_names or {}
-    for key in fv.entity_columns:
-        column = names.get(key.name, key.name)
-        expected = key.dtype.to_value_type()
-        fits = _KEY_TYPES.get(expected)
+    fields = [
+        *((key, _KEY_TYPES, "join_key") for key in fv.entity_columns),
+        *((feature, _FEATURE_TYPES, "feature") for feature in fv.features),
+    ]
+    for field, allowed, role in fields:
+        column = names.get(field.name, field.name)
+        expected = field.dtype.to_value_type()
+        fits = allowed.get(expected)
         found = _type_of(table, column)
-        if fits is not None and found is not None and not fits(found):
+        if fits is None or found is None or pa.types.is_null(found):
+            continue
+        if not fits(found):
             raise FeatureColumnTypeError(
                 column, str(found), expected.name, path=path, view=fv.name,
-                role="join_key",
+                role=role,
             )  # fmt: skip

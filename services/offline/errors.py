@@ -97,12 +97,23 @@ def _delta_table(path: str, view: str) -> str:
 class EntityColumnMissingError(OfflineStoreError, ValueError):
     """The entity table lacks a join key or its timestamp column."""
 
-    def __init__(self, column: str, view: str = "") -> None:
+    def __init__(
+        self, column: str, view: str = "", *, candidates: tuple[str, ...] = ()
+    ) -> None:
+        message = f"entity table has no column {column!r} (needed by {view or 'join'})"
+        if candidates:  # no default timestamp, several the rows could be taken by
+            message = (
+                f"entity table has no column {column!r} and {len(candidates)} "
+                f"timestamp columns ({', '.join(map(repr, candidates))}): name the "
+                "one that is each row's time (the request's timestamp_column; "
+                "featurestore training-set --timestamp-column)"
+            )
         super().__init__(
             Reason.ENTITY_COLUMN_MISSING,
-            f"entity table has no column {column!r} (needed by {view or 'join'})",
+            message,
             column=column,
             view=view,
+            **({"candidates": ",".join(candidates)} if candidates else {}),
         )
 
 
@@ -140,12 +151,12 @@ class FeatureColumnMissingError(OfflineStoreError, ValueError):
 class FeatureColumnTypeError(OfflineStoreError, TypeError):
     """A Delta feature table's column has a type its role in the view cannot
     take: an event or created timestamp that is no timestamp, a join key not
-    of its entity's value type.
+    of its entity's value type, a feature not of its declared type.
 
     The table is the server's data, not the request's: ``found`` is the
     table's Arrow type, ``expected`` what the role needs (``timestamp``, or
-    the entity's value type such as ``INT64``); ``role`` is the source
-    setting naming the column (``timestamp_field``) or ``join_key``.
+    the value type such as ``INT64``); ``role`` is the source setting naming
+    the column (``timestamp_field``), ``join_key`` or ``feature``.
     """
 
     def __init__(
@@ -161,6 +172,7 @@ class FeatureColumnTypeError(OfflineStoreError, TypeError):
         named = {
             "": "",
             "join_key": f" (a join key, value type {expected})",
+            "feature": f" (a feature, value type {expected})",
         }.get(role, f" (the source's {role})")
         wanted = _WANTED.get(expected, expected)
         super().__init__(
@@ -184,8 +196,11 @@ _WANTED = {
     "STRING": "a string",
     "BYTES": "binary",
     "UNIX_TIMESTAMP": "a timestamp",
+    "FLOAT": "a number",
+    "DOUBLE": "a number",
+    "BOOL": "a boolean",
 }
-"""What a column must hold: a timestamp, or a join key of each entity value type."""
+"""What a column must hold: a timestamp, or a join key or feature of each value type."""
 
 
 def _feature_table(path: str, view: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +106,16 @@ class Manifest:
     def to_json(self) -> str:
         """Serialise to a JSON document with sorted keys."""
         return json.dumps(asdict(self), sort_keys=True, indent=2)
+
+    def without_locations(self) -> Manifest:
+        """The manifest as the service answers it: each table named by its
+        view and Delta version, its location (a server folder, a bucket and
+        prefix) left out, so a caller learns nothing of where tables live.
+
+        Replayed by the service with the versions as pins; the manifest
+        written beside a training set keeps the locations, for ``replay``.
+        """
+        return replace(self, tables=[replace(t, path="") for t in self.tables])
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:

@@ -219,14 +219,17 @@ def entity_timestamp_column(entity: pa.Table) -> str:
     """Return ``event_timestamp`` or else the entity table's only timestamp column.
 
     Raises:
-        EntityColumnMissingError: Neither exists (or several candidates).
+        EntityColumnMissingError: Neither exists (or several candidates,
+            named in the message).
     """
     if DEFAULT_TIMESTAMP_COLUMN in entity.column_names:
         return DEFAULT_TIMESTAMP_COLUMN
     candidates = [f.name for f in entity.schema if pa.types.is_timestamp(f.type)]
     if len(candidates) == 1:
         return str(candidates[0])
-    raise EntityColumnMissingError(DEFAULT_TIMESTAMP_COLUMN)
+    raise EntityColumnMissingError(
+        DEFAULT_TIMESTAMP_COLUMN, candidates=tuple(candidates)
+    )
 
 
 def _entity_table(entity_df: pd.DataFrame | str | None) -> pa.Table:

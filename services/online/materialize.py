@@ -12,7 +12,7 @@ import pyarrow as pa
 from feast import FeatureStore, FeatureView
 
 from featurestore.services.offline import DeltaOfflineStore
-from featurestore.services.offline._views import check_join_keys, delta_path
+from featurestore.services.offline._views import check_column_types, delta_path
 from featurestore.services.offline.errors import (
     OfflineStoreError,
     UnsupportedSourceError,
@@ -199,8 +199,9 @@ def _pull_latest(
     )
     rows: pa.Table = job.to_arrow()
     # Keys of another type than the entity's would be written under keys no
-    # client sends (a string "1" for an INT64 customer_id).
-    check_join_keys(view, rows, delta_path(source, store.config.repo_path))
+    # client sends (a string "1" for an INT64 customer_id); a float feature
+    # declared Int64 would lose its fraction.
+    check_column_types(view, rows, delta_path(source, store.config.repo_path))
     if _one_row_per_key(rows, keys):
         return rows
     latest: pa.Table = latest_per_key(

@@ -165,15 +165,14 @@ def stream_historical_features(
         )
     for piece in ipc_chunks(rows.batches(batch_rows), rows.schema):
         yield pb.GetHistoricalFeaturesResponse(arrow_ipc=piece)
+    answered = result.manifest.without_locations()  # no server path leaves
     manifest = pb.Manifest(
         row_count=rows.num_rows,
         output_path=request.output_path,
-        manifest_json=result.manifest.to_json(),
+        manifest_json=answered.to_json(),
         tables=[
-            pb.TableRead(
-                view=t.view, path=t.path, version=t.version, contract=t.contract or ""
-            )
-            for t in result.manifest.tables
+            pb.TableRead(view=t.view, version=t.version, contract=t.contract or "")
+            for t in answered.tables
         ],
     )
     manifest.create_time.GetCurrentTime()

@@ -392,3 +392,49 @@ def test_a_table_whose_join_key_has_another_type_is_one_line_the_others_written(
     if "incr_strkey" in tables:
         with sqlite3.connect(tmp_path / "online.db") as conn:
             assert conn.execute("SELECT COUNT(*) FROM incr_strkey").fetchone() == (0,)
+
+
+MISTYPED = """
+mistyped_view = FeatureView(
+    name="mistyped", entities=[customer], ttl=timedelta(days=1),
+    schema=[Field(name="spend", dtype={dtype})],
+    source=FileSource(name="mistyped", path="data/stats", file_format=DeltaFormat(),
+                      timestamp_field="event_timestamp",
+                      created_timestamp_column="created_timestamp"),
+)
+"""
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"), [("String", "a string"), ("Int64", "an integer")]
+)
+def test_a_feature_column_of_another_type_is_one_line_the_others_written(
+    tmp_path, dtype, expected
+):
+    # spend is float64 in the table. Declared String, materialize said
+    # "unexpected AttributeError: 'float' object has no attribute 'encode'";
+    # declared Int64, it wrote 30 rows with the fraction cut off (1.5 -> 1).
+    store = _repo(tmp_path, f"  type: sqlite\n  path: {tmp_path}/online.db")
+    ns: dict[str, object] = {}
+    exec(DEFINITIONS + MISTYPED.format(dtype=dtype), ns)
+    store.apply([ns["mistyped_view"]])
+    repo = ["--repo", str(store.repo_path)]
+    result = CliRunner().invoke(
+        cli, ["materialize", T0.isoformat(), T1.isoformat(), *repo, "--json"]
+    )
+    assert isinstance(result.exception, SystemExit)  # not an uncaught error
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"stats": 30, "mistyped": None}
+    [line] = result.stderr.splitlines()
+    assert line == (
+        "error: feature view 'mistyped' not materialised: feature table of view "
+        f"'mistyped': column 'spend' (a feature, value type {dtype.upper()}) is "
+        f"double, expected {expected}; fix the feature view's definition (then "
+        f"feast apply) or republish the column as {expected}"
+    )
+    with sqlite3.connect(tmp_path / "online.db") as conn:
+        tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master")}
+        assert "incr_stats" in tables
+        if "incr_mistyped" in tables:
+            count = conn.execute("SELECT COUNT(*) FROM incr_mistyped").fetchone()
+            assert count == (0,)

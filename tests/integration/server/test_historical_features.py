@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
 
@@ -11,7 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from featurestore.services.cli import main as cli_main
 from featurestore.services.client import FeatureStoreClient
+from featurestore.services.offline import Manifest
+from featurestore.services.offline.training_sets import PARQUET, stored_manifest
 from featurestore.services.server.arrow_ipc import write_ipc
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
@@ -54,7 +58,12 @@ def test_training_set_is_point_in_time_correct(served_repo: ServedRepo) -> None:
     # These tables were written by delta-rs without a contract stamp; manifests of
     # stamped (Spark-published) tables are covered by the offline manifest tests.
     assert read["contract"] is None
-    assert read["version"] == DeltaTable(read["path"]).version()
+    table = served_repo.data / "features" / "customer_spend"
+    assert read["version"] == DeltaTable(str(table)).version()
+    # Where the server keeps its tables is not the caller's to know: the
+    # manifest named the table's absolute path (TableRead.path, manifest_json).
+    assert read["path"] == ""
+    assert str(served_repo.data) not in json.dumps(result.manifest)
 
 
 def test_the_client_leaves_the_timestamp_column_to_the_server(
@@ -247,6 +256,27 @@ def test_written_output_is_the_streamed_table(served_repo: ServedRepo) -> None:
     assert manifest.output_path == str(parquet)
     assert manifest.row_count == entity.num_rows == 15
     assert pq.read_table(parquet).equals(streamed)
+    # The manifest written beside the set keeps the tables' locations (for
+    # replay by whoever reads the server's disk); the answer names none.
+    footer = stored_manifest(parquet, PARQUET)
+    written = Manifest.from_json(footer)
+    assert [t.path for t in written.tables] == [
+        str(served_repo.data / "features" / "customer_spend")
+    ]
+    assert [t.path for t in manifest.tables] == [""]
+    assert written.without_locations() == Manifest.from_json(manifest.manifest_json)
+    answered = folder / "answered.manifest.json"
+    answered.write_text(manifest.manifest_json)
+    entities = folder / "entities.parquet"
+    pq.write_table(entity, entities)
+    replay_args = ["training-set", "--entities", str(entities), "--replay"]
+    replayed = folder / "replayed.parquet"
+    assert cli_main([*replay_args, str(answered), "--out", str(replayed)]) == 2
+    assert not replayed.exists()
+    kept = folder / "kept.manifest.json"
+    kept.write_text(footer)
+    assert cli_main([*replay_args, str(kept), "--out", str(replayed)]) == 0
+    assert pq.read_table(replayed).equals(streamed)
     _, delta_manifest = _stream(
         served_repo,
         entity,

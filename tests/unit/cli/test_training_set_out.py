@@ -1,6 +1,7 @@
 """``featurestore training-set --out``: the service's rule for what an output may
-replace (a training set only, with --overwrite), and one-line errors for a
-feature table that lacks a column its view names.
+replace (a training set only, with --overwrite), one-line errors for a
+feature table that lacks a column its view names, and which entity column is
+the rows' time.
 
 A real project: a contract-stamped Delta feature table written with delta-rs,
 ``feast apply`` through FeatureStore.apply, the real CLI through ``main``.
@@ -277,8 +278,9 @@ def test_an_entity_file_without_rows_is_one_line_usage(
          "a timestamp"),
         ("event_timestamp", pa.array([1, 2], pa.int64()), "int64", "a timestamp"),
         ("customer_id", pa.array(["1", "2"]), "string", "an integer"),
+        ("amount_1d", pa.array(["1.5", "2"]), "string", "a number"),
     ],
-    ids=["timestamp-string", "timestamp-integer", "key-string"],
+    ids=["timestamp-string", "timestamp-integer", "key-string", "feature-string"],
 )  # fmt: skip
 def test_a_table_column_of_the_wrong_type_is_one_line_usage(
     project: Project,
@@ -357,3 +359,54 @@ def test_an_object_store_that_does_not_answer_is_one_line_storage_unavailable(
     assert (code, captured.out) == (2, "")
     assert "Traceback" not in captured.err and secret not in captured.err
     _one_line(captured.err, "STORAGE_UNAVAILABLE", "s3://featurestore-test/p/entities")
+
+
+def test_several_entity_timestamps_are_named_and_one_is_chosen_by_option(
+    project: Project, outs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No event_timestamp and two tz-aware columns: it said "entity table has
+    # no column 'event_timestamp'" and the command had no way to name one.
+    two = project.entities.with_name("two.parquet")
+    times = {
+        "signup": pa.array([NOW - timedelta(days=10)] * 2, TS),
+        "seen": pa.array([NOW] * 2, TS),
+    }
+    pq.write_table(pa.table({"customer_id": [1, 2], **times}), two)
+    args = ["training-set", "--repo", str(project.repo), "--features", FEATURES]
+    code = main([*args, "--entities", str(two), "--out", str(outs / "x.parquet")])
+    err = capsys.readouterr().err
+    assert code == 2
+    _one_line(err, "ENTITY_COLUMN_MISSING", "'event_timestamp'", "2 timestamp",
+              "'signup', 'seen'", "--timestamp-column")  # fmt: skip
+    assert not list(outs.iterdir())
+    for column, other in (("seen", "signup"), ("signup", "seen")):
+        # The oracle: the same rows with the column named event_timestamp and
+        # the other one dropped, joined by the default rule.
+        renamed = outs / f"{column}-renamed.parquet"
+        pq.write_table(
+            pa.table({"customer_id": [1, 2], "event_timestamp": times[column]}),
+            renamed,
+        )
+        chosen, expected = outs / f"{column}.parquet", outs / f"{column}-oracle.parquet"
+        assert main([*args, "--entities", str(two), "--out", str(chosen),
+                     "--timestamp-column", column]) == 0  # fmt: skip
+        assert main([*args, "--entities", str(renamed), "--out", str(expected)]) == 0
+        got = pq.read_table(chosen).drop_columns([other])
+        want = pq.read_table(expected).rename_columns(
+            [column if c == "event_timestamp" else c
+             for c in pq.read_table(expected).column_names]
+        )  # fmt: skip
+        assert got.select(want.column_names).equals(want), (column, got, want)
+    assert pq.read_table(outs / "seen.parquet").column("amount_1d").to_pylist() == [
+        30.0,
+        40.0,
+    ]
+    assert pq.read_table(outs / "signup.parquet").column("amount_1d").null_count == 2
+    manifest = outs / "seen.parquet.manifest.json"
+    assert manifest.is_file()
+    capsys.readouterr()
+    code = main(["training-set", "--repo", str(project.repo), "--entities", str(two),
+                 "--out", str(outs / "y.parquet"), "--replay", str(manifest),
+                 "--timestamp-column", "seen"])  # fmt: skip
+    assert code == 2 and "--timestamp-column" in capsys.readouterr().err
+    assert not (outs / "y.parquet").exists()
