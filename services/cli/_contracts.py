@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,7 +23,6 @@ from featurestore.services.cli._common import (
 from featurestore.services.contracts import _cli as contracts_cli
 from featurestore.services.contracts.compat import check_version_bump, compare
 from featurestore.services.contracts.errors import ContractError, SchemaMismatchError
-from featurestore.services.contracts.model import Contract
 from featurestore.services.contracts.registry import ContractRegistry
 
 if TYPE_CHECKING:
@@ -264,21 +263,29 @@ def check_feast_command(as_json: bool) -> None:
 
 @contracts.command("validate")
 @_where_options
-@click.argument("file", type=click.Path(path_type=Path, exists=True))
+@click.argument("file")
 @click.option("--contract", "name", required=True, help="contract name")
 @click.option("--version", default=None, help="default: the latest")
 @json_option
-def validate_command(file: Path, name: str, version: str | None, as_json: bool) -> None:
-    """Judge every row of a Parquet or CSV FILE; exit 1 when any row fails
-    or FILE has fewer rows than the contract's min_rows.
+def validate_command(file: str, name: str, version: str | None, as_json: bool) -> None:
+    """Judge every row of FILE (Parquet file or folder, Delta table, or CSV; a
+    path or URI, s3://..., read with the project's storage_options); exit 1
+    when any row fails or FILE has fewer rows than the contract's min_rows.
 
     Rows get the verdict the Spark jobs give (same contract, same checks).
     Columns the contract lacks are not judged; they are listed (EXTRA), since
     publish refuses a batch holding them: the job selects the contract's
     columns first.
     """
+    from featurestore.services.cli._rows import project_storage, read_rows
+    from featurestore.services.offline import OfflineStoreError
+
     contract = _guarded(lambda: _registry().get(name, version))
-    table = _read_rows(file, contract)
+    storage = project_storage(_where().repo)
+    try:
+        table = read_rows(file, storage, named=file, contract=contract)
+    except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE
+        raise usage_error(f"{exc.reason.value}: {exc}") from exc
     verdict = _verdict(contract, table)
     if as_json:
         echo_json(verdict)
@@ -300,72 +307,6 @@ def validate_command(file: Path, name: str, version: str | None, as_json: bool) 
             )
     problems = verdict["failed"] or verdict["schema_problems"]
     _exit(FAILED if problems or not verdict["publishable"] else 0)
-
-
-def _read_rows(
-    file: Path, contract: Contract | None = None, text: Collection[str] = ()
-) -> pa.Table:
-    """Read a Parquet file or folder, a Delta table (its current snapshot) or a
-    CSV file; CSV columns the contract has are read as Spark reads them with the
-    contract's types (``_spark_csv``), and the ``text`` columns stay text (a
-    string join key "007" is no number)."""
-    import pyarrow.csv as pa_csv
-
-    from featurestore.services.cli._spark_csv import CsvUnlikeSparkError, read_csv
-    from featurestore.services.storage import read_parquet
-
-    if (file / "_delta_log").is_dir():
-        return _read_delta(file)
-    try:
-        if file.suffix.lower() == ".csv" and contract is not None:
-            return read_csv(file, contract, text)
-        if file.suffix.lower() == ".csv":
-            options = _csv_options(contract, text)
-            return pa_csv.read_csv(file, convert_options=options)
-        return read_parquet(str(file))
-    except CsvUnlikeSparkError as exc:
-        raise usage_error(
-            f"cannot read {file} as the jobs' Spark would: {exc}"
-        ) from exc
-    except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
-        what = "CSV" if file.suffix.lower() == ".csv" else "Parquet"
-        raise usage_error(f"cannot read {file} as {what}: {exc}") from exc
-
-
-def _read_delta(folder: Path) -> pa.Table:
-    # Through the Delta log: the files of removed versions are not rows.
-    from deltalake.exceptions import DeltaError
-
-    from featurestore.services.offline import OfflineStoreError, read_snapshot
-    from featurestore.services.storage import delta_error_detail
-
-    try:
-        return read_snapshot(str(folder)).table
-    except OfflineStoreError as exc:
-        raise usage_error(f"{exc.reason.value}: {exc}") from exc
-    except OSError as exc:
-        raise usage_error(f"cannot read the Delta table {folder}: {exc}") from exc
-    except DeltaError as exc:  # a corrupt commit file, a gap in the log
-        # The words `featurestore lineage` uses for the same table.
-        detail = delta_error_detail(exc)
-        raise usage_error(
-            f"TABLE_UNREADABLE: cannot read the Delta log of {folder}: {detail}"
-        ) from exc
-
-
-def _csv_options(contract: Contract | None, text: Collection[str] = ()) -> Any:
-    """Without a contract (an entity file): the ``text`` columns read as text,
-    the others as Arrow infers them; only an unquoted blank is null."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
-    columns = contract.columns if contract is not None else []
-    return pa_csv.ConvertOptions(
-        column_types={c: pa.string() for c in [*text, *(c.name for c in columns)]},
-        null_values=[""],
-        strings_can_be_null=contract is not None,
-        quoted_strings_can_be_null=False,
-    )
 
 
 def _verdict(contract: Any, table: pa.Table) -> dict[str, Any]:

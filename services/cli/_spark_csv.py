@@ -171,9 +171,11 @@ def _line_of(text: str, at: int) -> int:
     return len(re.findall(r"\r\n|\r|\n", text[:at])) + 1
 
 
-def read_csv(file: Path, contract: Contract, text: Collection[str] = ()) -> pa.Table:
-    """Read ``file``: each contract column as Spark reads it with the
-    contract's type, the other columns as text.
+def read_csv(
+    file: Path | bytes, contract: Contract, text: Collection[str] = ()
+) -> pa.Table:
+    """Read ``file`` (a path, or its bytes): each contract column as Spark
+    reads it with the contract's type, the other columns as text.
 
     Raises:
         CsvUnlikeSparkError: a construct Spark reads otherwise (``check_text``)
@@ -184,7 +186,7 @@ def read_csv(file: Path, contract: Contract, text: Collection[str] = ()) -> pa.T
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    raw = file.read_bytes()
+    raw = file if isinstance(file, bytes) else file.read_bytes()
     check_text(_utf8(raw))
     names = [*text, *contract.column_names]
     options = pa_csv.ConvertOptions(

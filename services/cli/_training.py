@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -16,7 +15,7 @@ from featurestore.services.cli._common import (
     spinner,
     usage_error,
 )
-from featurestore.services.cli._contracts import _csv_options, _read_rows
+from featurestore.services.cli._rows import project_storage, read_rows
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -112,7 +111,7 @@ def training_set(
             "(the manifest names them)"
         )
     out = absolute(out)
-    storage = _storage(repo)
+    storage = project_storage(repo)
     try:
         # A CSV keeps as text the join keys the join will compare with text:
         # a replay reads the CSV as its build did, without the registry.
@@ -124,7 +123,7 @@ def training_set(
                 if replayed is None
                 else _replay_text_keys(replayed, storage)
             )
-        entity = _entity_rows(entities, storage, text)
+        entity = read_rows(entities, storage, named=f"--entities {entities}", text=text)
     except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE
         raise usage_error(_said(exc)) from exc
     if entity.num_rows == 0:  # as GetHistoricalFeatures refuses them
@@ -265,49 +264,6 @@ def _replay_text_keys(manifest: Manifest, storage: StorageOptions) -> set[str]:
     return text
 
 
-def _entity_rows(
-    location: str, storage: StorageOptions, text: Collection[str] = ()
-) -> pa.Table:
-    """The entity rows at ``location``: a local file or folder (Parquet,
-    Delta, CSV) as ``contracts validate`` reads it, or a Parquet or .csv
-    object read with ``storage``.
-
-    Raises:
-        StorageUnavailableError: the object store did not answer or refused.
-    """
-    import pyarrow.csv as pa_csv
-    import pyarrow.fs as pafs
-
-    from featurestore.services.offline.errors import storage_unavailable
-    from featurestore.services.storage import (
-        is_local,
-        local_path,
-        parquet_dataset,
-        read_parquet_dataset,
-    )
-
-    if is_local(location):
-        path = Path(local_path(location))
-        if not path.exists():  # a Parquet folder or Delta table is read too
-            raise usage_error(f"--entities {location}: no such file or folder")
-        return _read_rows(path, text=text)
-    fs, where = storage.filesystem(location)
-    with storage_unavailable(location):
-        if fs.get_file_info(where).type != pafs.FileType.File:
-            raise usage_error(f"--entities {location}: no such file")
-        try:
-            if location.lower().endswith(".csv"):
-                with fs.open_input_file(where) as source:
-                    options = _csv_options(None, text)
-                    return pa_csv.read_csv(source, convert_options=options)
-            return read_parquet_dataset(parquet_dataset(where, fs))
-        except ValueError as exc:  # ArrowInvalid: not CSV / Parquet
-            raise usage_error(
-                f"cannot read --entities {location} as "
-                f"{'CSV' if location.lower().endswith('.csv') else 'Parquet'}: {exc}"
-            ) from exc
-
-
 def _manifest(location: str, storage: StorageOptions) -> Manifest:
     """The manifest at ``location`` (a path, or a URI read with ``storage``);
     anything else is a usage error.
@@ -395,18 +351,6 @@ def _write(
     from featurestore.services.offline.training_sets import write_training_set
 
     write_training_set(out, fmt, reader, manifest.to_json(), None, storage, _naming())
-
-
-def _storage(repo: Path | None) -> StorageOptions:
-    """The project's object-store options; none without a project (a replay
-    needs no registry, and object stores then read the ``AWS_*`` variables)."""
-    from featurestore.services.project import Project, ProjectError
-    from featurestore.services.storage import StorageOptions
-
-    try:
-        return Project.discover(repo).storage_options
-    except ProjectError:
-        return StorageOptions()
 
 
 def _write_text(location: str, text: str, storage: StorageOptions) -> None:

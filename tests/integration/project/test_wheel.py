@@ -136,7 +136,9 @@ def _prune_own_cache(uv: str, env: dict[str, str]) -> None:
 def test_the_wheel_carries_its_licence(installed: Path) -> None:
     (wheel,) = (installed / "dist").glob("featurestore-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        (metadata,) = [
+            n for n in archive.namelist() if n.endswith(".dist-info/METADATA")
+        ]
         headers = archive.read(metadata).decode().partition("\n\n")[0].splitlines()
         licence = archive.read(metadata.replace("METADATA", "licenses/LICENSE"))
     assert "License-Expression: Apache-2.0" in headers

@@ -24,8 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from featurestore.services.cli._contracts import _read_rows
+from featurestore.services.cli._rows import read_rows
 from featurestore.services.contracts.model import Contract
+from featurestore.services.storage import StorageOptions
 
 pytestmark = pytest.mark.spark
 
@@ -246,7 +247,9 @@ def _our_rows(path: Path) -> list[dict[str, Any]]:
     errors = io.StringIO()
     with _process_time_zone("America/Los_Angeles"), redirect_stderr(errors):
         try:  # Spark's session is UTC; this process's zone must not matter
-            table = _read_rows(path, CONTRACT)
+            table = read_rows(
+                str(path), StorageOptions(), named=str(path), contract=CONTRACT
+            )
         except click.exceptions.Exit:
             raise _RefusedError(errors.getvalue()) from None
     for name, kind in COLUMNS.items():

@@ -439,7 +439,7 @@ def test_cli_training_set_writes_rows_and_manifest_to_s3(
          "scoring", "--out", f"{root}/cli/y.parquet"],
     )  # fmt: skip
     assert gone.exit_code == 2
-    assert gone.stderr.endswith("none.parquet: no such file\n")
+    assert gone.stderr.endswith("none.parquet: no such file or folder\n")
 
 
 def test_training_set_refuses_object_uris_with_empty_or_dot_segments(
@@ -558,3 +558,77 @@ def test_the_console_reads_history_and_quarantine_from_the_object_store(
     assert quality.status == 200 and "run-s3" in quality.body, quality.body[-800:]
     assert csv.status == 200 and "total:ge" in csv.body and "run-s3" in csv.body
     assert all(SECRET_KEY not in a.body for a in (table, quality, csv))
+
+
+CUSTOMER_STATS_CONTRACT = """\
+name: customer_stats
+version: 1.0.0
+owner: test@example.com
+entity_keys: [customer_id]
+event_timestamp: event_timestamp
+created_timestamp: created_timestamp
+freshness: 2d
+max_failure_ratio: 0.05
+columns:
+  - {name: customer_id, type: int64, nullable: false}
+  - {name: spend, type: float64, nullable: false}
+  - name: count
+    type: int64
+    nullable: false
+    checks:
+      - less_than_or_equal_to: 20
+  - {name: tier, type: string, nullable: true}
+  - {name: event_timestamp, type: timestamp, nullable: false}
+  - {name: created_timestamp, type: timestamp, nullable: false}
+"""
+
+
+def test_contracts_validate_reads_parquet_csv_and_delta_on_the_object_store(
+    s3_side: Side, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It took local files only: "Path 's3://...' does not exist", exit 2.
+    from tests.integration.serving._repo import customer_rows
+
+    project = s3_side.project
+    folder = project.contracts_dir / "customer_stats"
+    folder.mkdir(parents=True)
+    (folder / "1.0.0.yaml").write_text(CUSTOMER_STATS_CONTRACT)
+    monkeypatch.chdir(project.repo)
+    rows = customer_rows()
+    root, storage = project.data_dir, project.storage_options
+    local = tmp_path / "rows.parquet"
+    pq.write_table(rows, local)
+    local_csv = tmp_path / "rows.csv"
+    frame = rows.to_pandas()
+    for column in ("event_timestamp", "created_timestamp"):
+        frame[column] = frame[column].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    frame.to_csv(local_csv, index=False)
+    for name, source in (("rows.parquet", local), ("rows.csv", local_csv)):
+        fs, key = storage.filesystem(f"{root}/validate/{name}")
+        with fs.open_output_stream(key) as handle:
+            handle.write(source.read_bytes())
+    validate = ["contracts", "validate", "--contract", "customer_stats", "--json"]
+    # The oracle: the rows breaking the one check, counted by hand.
+    broken = sum(1 for c in rows.column("count").to_pylist() if c > 20)
+    assert 0 < broken < rows.num_rows
+    verdicts = {}
+    on_store = [f"{root}/validate/rows.parquet", f"{root}/validate/rows.csv"]
+    places = [
+        str(local),
+        str(local_csv),
+        *on_store,
+        project.table_uri("customer_stats"),
+    ]
+    for where in places:
+        done = CliRunner().invoke(cli, [*validate, where])
+        assert done.exit_code == 1, (where, done.output)
+        verdicts[where] = json.loads(done.stdout)
+        assert (verdicts[where]["rows"], verdicts[where]["failed"]) == (
+            rows.num_rows,
+            broken,
+        ), where
+    assert len({json.dumps(v, sort_keys=True) for v in verdicts.values()}) == 1
+    gone = CliRunner().invoke(cli, [*validate, f"{root}/validate/none.parquet"])
+    assert gone.exit_code == 2
+    assert gone.stderr.endswith("none.parquet: no such file or folder\n")
+    assert SECRET_KEY not in gone.output

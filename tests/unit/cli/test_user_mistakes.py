@@ -15,9 +15,10 @@ import pytest
 from deltalake import write_deltalake
 
 from featurestore.services.cli import main
-from featurestore.services.cli._contracts import _read_rows
+from featurestore.services.cli._rows import read_rows
 from featurestore.services.contracts import ContractRegistry
 from featurestore.services.project import scaffold
+from featurestore.services.storage import StorageOptions
 from tests.unit.cli.test_cli import merchant_rows
 
 REPO = Path(__file__).resolve().parents[3]
@@ -422,7 +423,9 @@ def test_validate_csv_nulls_only_blanks_as_spark_does(
     }
     assert (verdict["rows"], verdict["failed"]) == (4, 2)
     contract = ContractRegistry(CONTRACTS).get("merchant_risk")
-    rates = _read_rows(csv, contract).column("fraud_rate_30d")
+    rates = read_rows(
+        str(csv), StorageOptions(), named=str(csv), contract=contract
+    ).column("fraud_rate_30d")
     assert rates.null_count == 1 and math.isnan(rates[2].as_py())
 
 
