@@ -143,8 +143,14 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
         self, request: pb.CheckCompatibilityRequest, context: grpc.ServicerContext
     ) -> pb.CheckCompatibilityResponse:
         """Classify every change between two versions."""
-        if not request.name or not request.old_version:
-            raise RequestError("old_version", "name and old_version are required")
+        missing = [f for f in ("name", "old_version") if not getattr(request, f)]
+        if missing:
+            # BadRequest names the first; the message names every one missing.
+            raise RequestError(
+                missing[0],
+                f"{' and '.join(missing)} required: the contract's name and the "
+                "version to compare from (new_version defaults to the latest)",
+            )
         old = self.registry.get(request.name, request.old_version)
         new = self.registry.get(request.name, request.new_version or None)
         changes = compare(old, new)

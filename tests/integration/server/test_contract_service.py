@@ -395,3 +395,30 @@ def test_list_with_a_badly_named_folder_is_failed_precondition(
         badly_named.GetContract(pb.GetContractRequest(name="bad name"), timeout=10)
     assert asked.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert _error_info(asked.value)[:2] == ("INVALID_NAME", {"field": "name"})
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (pb.CheckCompatibilityRequest(old_version="1.0.0"), "name"),
+        (pb.CheckCompatibilityRequest(name="merchant_risk"), "old_version"),
+        (pb.CheckCompatibilityRequest(new_version="1.0.0"), "name"),
+    ],
+    ids=["no-name", "no-old-version", "neither"],
+)
+def test_check_compatibility_names_the_missing_field(
+    served_repo: ServedRepo, request_: pb.CheckCompatibilityRequest, field: str
+) -> None:
+    # Without `name` the error named `old_version`, which was set.
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    with pytest.raises(grpc.RpcError) as caught:
+        _stub(served_repo).CheckCompatibility(request_, timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _error_info(caught.value)[:2] == ("INVALID_FIELD", {"field": field})
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    bad = error_details_pb2.BadRequest()
+    assert status.details[1].Unpack(bad)
+    assert [v.field for v in bad.field_violations] == [field]
