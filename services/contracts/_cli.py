@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from featurestore.services.contracts.compat import check_version_bump, compare
-from featurestore.services.contracts.errors import ContractError
+from featurestore.services.contracts.errors import ContractError, ContractNameError
 from featurestore.services.contracts.model import Contract
 from featurestore.services.contracts.registry import (
     CONTRACTS_DIR_ENV,
@@ -116,29 +116,55 @@ def _diff(
 
 
 def _check_all(registry: ContractRegistry, out: TextIO) -> int:
-    findings = 0
     # A root that is not there fails: a typo must not pass as 0 contracts.
-    files = sorted(registry.require_root().glob("*/*.yaml"))
+    root = registry.require_root()
+    files = sorted(root.glob("*/*.yaml"))
     loaded: dict[Path, Contract] = {}
+    invalid: set[str] = set()
     for path in files:
         try:
             loaded[path] = load_contract(path)
         except ContractError as exc:
             out.write(f"INVALID {exc.reason.value} {exc}\n")
-            findings += 1
-    if findings:
-        return 1
-    # Every version against the one before it, not only the latest: a wrong
-    # bump stays wrong once a newer version is added.
+            invalid.add(path.parent.name)
+    # Every finding, not only the first kind: a file that does not parse hides
+    # no other contract's wrong bump.
+    findings = len(files) - len(loaded)
     for name in registry.names():
-        versions = [loaded[registry.path(name, v)] for v in registry.versions(name)]
-        for previous, contract in pairwise(versions):
-            for problem in check_version_bump(previous, contract):
-                label = f"{name} {previous.version} -> {contract.version}"
-                out.write(f"PROBLEM {label}: {problem}\n")
-                findings += 1
+        findings += _check_bumps(registry, name, loaded, name in invalid, out)
     out.write(f"checked {len(files)} files, {findings} problems\n")
     return 1 if findings else 0
+
+
+def _check_bumps(
+    registry: ContractRegistry,
+    name: str,
+    loaded: dict[Path, Contract],
+    reported: bool,
+    out: TextIO,
+) -> int:
+    """Write a PROBLEM per wrong version bump of contract `name`; return how
+    many findings were written."""
+    try:
+        versions = registry.versions(name)
+    except ContractNameError as exc:
+        if reported:  # its files disagree with the folder: INVALID already
+            return 0
+        out.write(f"INVALID {exc.reason.value} {name}: {exc}\n")
+        return 1
+    # Every version against the one before it, not only the latest: a wrong
+    # bump stays wrong once a newer version is added. A pair with a file that
+    # did not load is skipped: that file is an INVALID finding already.
+    found = 0
+    contracts = [loaded.get(registry.root / name / f"{v}.yaml") for v in versions]
+    for previous, contract in pairwise(contracts):
+        if previous is None or contract is None:
+            continue
+        for problem in check_version_bump(previous, contract):
+            label = f"{name} {previous.version} -> {contract.version}"
+            out.write(f"PROBLEM {label}: {problem}\n")
+            found += 1
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

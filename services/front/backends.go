@@ -16,7 +16,13 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-const healthCheckMethod = "/grpc.health.v1.Health/Check"
+const (
+	healthCheckMethod = "/grpc.health.v1.Health/Check"
+	healthListMethod  = "/grpc.health.v1.Health/List"
+	// maxListedServices: List answers RESOURCE_EXHAUSTED above this many
+	// services, as grpc-go's health server and the Python servers do.
+	maxListedServices = 100
+)
 
 // backendSet holds one gRPC connection per Python server process (each on
 // its own loopback port) and what their health checks last said. A proxied
@@ -157,6 +163,63 @@ func (b *backend) check(ctx context.Context, service string, timeout time.Durati
 	return response.Status, nil
 }
 
+func (b *backend) list(ctx context.Context, timeout time.Duration) (map[string]*healthpb.HealthCheckResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	request, _ := proto.Marshal(&healthpb.HealthListRequest{})
+	var reply []byte
+	if err := b.conn.Invoke(ctx, healthListMethod, &request, &reply); err != nil {
+		return nil, err
+	}
+	var response healthpb.HealthListResponse
+	if err := proto.Unmarshal(reply, &response); err != nil {
+		return nil, err
+	}
+	return response.Statuses, nil
+}
+
+// statuses is the front's List: every service some backend lists, SERVING
+// only when every backend lists it SERVING (as status answers for one name),
+// and the overall "" from the last poll.
+func (s *backendSet) statuses(ctx context.Context) (map[string]healthpb.HealthCheckResponse_ServingStatus, error) {
+	answers := make([]map[string]*healthpb.HealthCheckResponse, len(s.backends))
+	errs := make([]error, len(s.backends))
+	var wg sync.WaitGroup
+	for i, b := range s.backends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i], errs[i] = b.list(ctx, s.interval) // nil: not serving
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if status.Code(err) == codes.ResourceExhausted { // its list is too long
+			return nil, err
+		}
+	}
+	merged := map[string]healthpb.HealthCheckResponse_ServingStatus{}
+	for _, answer := range answers {
+		for name := range answer {
+			merged[name] = healthpb.HealthCheckResponse_SERVING
+		}
+	}
+	for name := range merged {
+		for _, answer := range answers {
+			if answer[name].GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				merged[name] = healthpb.HealthCheckResponse_NOT_SERVING
+			}
+		}
+	}
+	merged[""], _ = s.status(ctx, "")
+	if len(merged) > maxListedServices {
+		return nil, status.Errorf(codes.ResourceExhausted,
+			"TOO_MANY_SERVICES: %d services exceed the %d health List answers; "+
+				"use Check per service", len(merged), maxListedServices)
+	}
+	return merged, nil
+}
+
 // status is the front's health for service: SERVING only when every backend
 // is. The overall status ("") comes from the last poll, so a probe costs no
 // hop; a named service is asked of every backend now, and is NOT_FOUND only
@@ -227,6 +290,27 @@ func healthService(s *backendSet) *grpc.ServiceDesc {
 					return nil, err
 				}
 				reply, _ := proto.Marshal(&healthpb.HealthCheckResponse{Status: st})
+				return &reply, nil
+			},
+		}, {
+			MethodName: "List",
+			Handler: func(_ any, ctx context.Context, decode func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				md, _ := metadata.FromIncomingContext(ctx)
+				if err := checkMetadataSize(md); err != nil {
+					return nil, err
+				}
+				if err := decodeProto(decode, &healthpb.HealthListRequest{}); err != nil {
+					return nil, err
+				}
+				merged, err := s.statuses(ctx)
+				if err != nil {
+					return nil, err
+				}
+				response := &healthpb.HealthListResponse{Statuses: map[string]*healthpb.HealthCheckResponse{}}
+				for name, st := range merged {
+					response.Statuses[name] = &healthpb.HealthCheckResponse{Status: st}
+				}
+				reply, _ := proto.Marshal(response)
 				return &reply, nil
 			},
 		}},

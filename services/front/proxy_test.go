@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
 	"strings"
@@ -181,6 +183,70 @@ func TestHealthIsServingOnlyWhileEveryBackendIs(t *testing.T) {
 	}
 	if name, err := who(context.Background(), conn); err != nil || name != "a" {
 		t.Fatalf("calls avoid the dead backend: %q, %v", name, err)
+	}
+}
+
+// frontList is the front's health List as service -> status.
+func frontList(t *testing.T, conn *grpc.ClientConn) (map[string]healthpb.HealthCheckResponse_ServingStatus, error) {
+	t.Helper()
+	reply, err := healthpb.NewHealthClient(conn).List(context.Background(), &healthpb.HealthListRequest{})
+	got := map[string]healthpb.HealthCheckResponse_ServingStatus{}
+	for name, st := range reply.GetStatuses() {
+		got[name] = st.GetStatus()
+	}
+	return got, err
+}
+
+// List (the newer health.proto) was proxied to one backend (a Python one
+// answered UNIMPLEMENTED); the front answers it for all, as it answers Check.
+func TestHealthListMergesTheBackendsAsCheckDoes(t *testing.T) {
+	const serving, notServing = healthpb.HealthCheckResponse_SERVING, healthpb.HealthCheckResponse_NOT_SERVING
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	front := startFront(t, []*fakeBackend{a, b}, defaultLimits, nil)
+	conn := dial(t, front.addr)
+	a.health.SetServingStatus("both", serving)
+	b.health.SetServingStatus("both", serving)
+	a.health.SetServingStatus("a.only", serving)
+	b.health.SetServingStatus("b.down", notServing)
+	a.health.SetServingStatus("b.down", serving)
+	got, err := frontList(t, conn)
+	want := map[string]healthpb.HealthCheckResponse_ServingStatus{
+		"": serving, "both": serving, "a.only": notServing, "b.down": notServing,
+	}
+	if err != nil || !maps.Equal(got, want) {
+		t.Fatalf("List: %v, %v; want %v", got, err, want)
+	}
+	b.server.Stop()
+	front.backends.pollOnce(context.Background())
+	got, err = frontList(t, conn)
+	want = map[string]healthpb.HealthCheckResponse_ServingStatus{
+		"": notServing, "both": notServing, "a.only": notServing, "b.down": notServing,
+	}
+	if err != nil || !maps.Equal(got, want) {
+		t.Fatalf("List with b down: %v, %v; want %v", got, err, want)
+	}
+}
+
+// List's limit is grpc-go's: over 100 services in all (here 60 on each
+// backend), or a backend that refuses its own, is RESOURCE_EXHAUSTED.
+func TestHealthListRefusesMoreServicesThanItsLimit(t *testing.T) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	front := startFront(t, []*fakeBackend{a, b}, defaultLimits, nil)
+	conn := dial(t, front.addr)
+	for i := 0; i < 60; i++ {
+		a.health.SetServingStatus(fmt.Sprintf("a%d", i), healthpb.HealthCheckResponse_SERVING)
+		b.health.SetServingStatus(fmt.Sprintf("b%d", i), healthpb.HealthCheckResponse_SERVING)
+	}
+	_, err := frontList(t, conn)
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "TOO_MANY_SERVICES") {
+		t.Fatalf("120 services in all: %v", err)
+	}
+	for i := 60; i < 100; i++ { // a: "" and 100 more
+		a.health.SetServingStatus(fmt.Sprintf("a%d", i), healthpb.HealthCheckResponse_SERVING)
+	}
+	_, err = frontList(t, conn)
+	if status.Code(err) != codes.ResourceExhausted || strings.Contains(err.Error(), "TOO_MANY_SERVICES") {
+		t.Fatalf("a refuses its own list: %v", err)
 	}
 }
 

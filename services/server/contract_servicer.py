@@ -17,10 +17,11 @@ from featurestore.services.contracts import (
 from featurestore.services.contracts.compat import check_version_bump, compare
 from featurestore.services.contracts.errors import (
     ContractError,
+    ContractNameError,
     ContractNotFoundError,
 )
 from featurestore.services.server.arrow_ipc import read_ipc
-from featurestore.services.server.errors import RequestError
+from featurestore.services.server.errors import FailedPreconditionError, RequestError
 from featurestore.services.server.paging import page
 from featurestore.v1 import contract_service_pb2 as pb
 from featurestore.v1 import contract_service_pb2_grpc as pb_grpc
@@ -46,6 +47,22 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
         _fill_monitoring(message, contract)
         return message
 
+    def _listed(self, name: str) -> pb.Contract:
+        """``_message`` for a name the server's folder gave, not the caller: a
+        folder that is no valid contract name is the server's fault."""
+        try:
+            return self._message(name, None)
+        except ContractNameError as exc:
+            shown = _printable(name)
+            raise FailedPreconditionError(
+                f"contract folder {shown!r} is not a valid contract name (1-128 "
+                "characters of [A-Za-z0-9_.-]): rename it on the server, or list "
+                "with return_partial_success to skip it",
+                reason=exc.reason.value,
+                subject=shown,
+                contract=shown,
+            ) from exc
+
     def ListContracts(
         self, request: pb.ListContractsRequest, context: grpc.ServicerContext
     ) -> pb.ListContractsResponse:
@@ -58,7 +75,7 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
         if not request.return_partial_success:
             # As before the field: the first unreadable contract fails the call.
             return pb.ListContractsResponse(
-                contracts=[self._message(name, None) for name in chosen],
+                contracts=[self._listed(name) for name in chosen],
                 next_page_token=token,
             )
         response = pb.ListContractsResponse(next_page_token=token)
@@ -126,8 +143,14 @@ class ContractServicer(pb_grpc.ContractServiceServicer):  # type: ignore[misc]
         self, request: pb.CheckCompatibilityRequest, context: grpc.ServicerContext
     ) -> pb.CheckCompatibilityResponse:
         """Classify every change between two versions."""
-        if not request.name or not request.old_version:
-            raise RequestError("old_version", "name and old_version are required")
+        missing = [f for f in ("name", "old_version") if not getattr(request, f)]
+        if missing:
+            # BadRequest names the first; the message names every one missing.
+            raise RequestError(
+                missing[0],
+                f"{' and '.join(missing)} required: the contract's name and the "
+                "version to compare from (new_version defaults to the latest)",
+            )
         old = self.registry.get(request.name, request.old_version)
         new = self.registry.get(request.name, request.new_version or None)
         changes = compare(old, new)

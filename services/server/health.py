@@ -1,4 +1,4 @@
-"""gRPC health: each service's status, ``Check``, and ``Watch`` streams.
+"""gRPC health: each service's status, ``Check``, ``List`` and ``Watch`` streams.
 
 grpc_health's ``HealthServicer`` sends every watcher's update while holding
 its lock, and ``_send_response`` blocks until the message is on the wire.
@@ -30,6 +30,10 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
+MAX_LISTED_SERVICES = 100
+"""``List`` answers RESOURCE_EXHAUSTED above this many services, as grpc-go's
+health server does (health.proto lets a server refuse a list too long)."""
+
 _Send = Callable[[health_pb2.HealthCheckResponse], Any]
 
 
@@ -43,8 +47,8 @@ class _Watcher:
 
 
 class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
-    """Status per service name ("" is the whole server), served by Check and
-    by Watch (at most ``max_watchers`` streams open at once); ``close`` stops
+    """Status per service name ("" is the whole server), served by Check, List
+    and Watch (at most ``max_watchers`` streams open at once); ``close`` stops
     the sender thread."""
 
     def __init__(self, max_watchers: int = 1000) -> None:
@@ -90,6 +94,25 @@ class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
                 grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}"
             )
         return health_pb2.HealthCheckResponse(status=status)
+
+    def List(
+        self, request: health_pb2.HealthListRequest, context: grpc.ServicerContext
+    ) -> health_pb2.HealthListResponse:
+        """Every registered service's status ("" included), one snapshot."""
+        with self._lock:
+            statuses = dict(self._status)
+        if len(statuses) > MAX_LISTED_SERVICES:
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"TOO_MANY_SERVICES: {len(statuses)} services exceed the "
+                f"{MAX_LISTED_SERVICES} health List answers; use Check per service",
+            )
+        return health_pb2.HealthListResponse(
+            statuses={
+                name: health_pb2.HealthCheckResponse(status=status)
+                for name, status in statuses.items()
+            }
+        )
 
     def Watch(
         self,

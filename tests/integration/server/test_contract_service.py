@@ -338,3 +338,87 @@ def _error_info(error: grpc.RpcError) -> tuple[str, dict[str, str], str]:
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info)
     return info.reason, dict(info.metadata), status.message
+
+
+# -- a server folder that is no valid contract name is the server's fault --------
+
+
+@pytest.fixture(scope="module")
+def badly_named(
+    served_repo: ServedRepo, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[pb_grpc.ContractServiceStub]:
+    """A server over the repo's contracts plus a folder `bad name` (a space)
+    holding a valid contract file."""
+    from featurestore.services.server.app import create_server
+    from featurestore.services.server.settings import ServerSettings
+
+    contracts = tmp_path_factory.mktemp("badly_named") / "contracts"
+    shutil.copytree(REPO / "feature_repo" / "contracts", contracts)
+    shutil.copytree(contracts / "merchant_risk", contracts / "bad name")
+    settings = ServerSettings(
+        repo_path=served_repo.repo, contracts_dir=contracts, data_dir=served_repo.data
+    )
+    server = create_server(settings, "127.0.0.1:0")
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        yield pb_grpc.ContractServiceStub(channel)
+    finally:
+        channel.close()
+        server.stop(0)
+
+
+def test_list_with_a_badly_named_folder_is_failed_precondition(
+    badly_named: pb_grpc.ContractServiceStub,
+) -> None:
+    # The caller sent no name, yet heard INVALID_ARGUMENT on field `name`.
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    with pytest.raises(grpc.RpcError) as caught:
+        badly_named.ListContracts(pb.ListContractsRequest(), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    reason, metadata, _ = _error_info(caught.value)
+    assert (reason, metadata) == ("INVALID_NAME", {"contract": "bad name"})
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    failure = error_details_pb2.PreconditionFailure()
+    assert status.details[1].Unpack(failure)
+    assert [(v.type, v.subject) for v in failure.violations] == [
+        ("INVALID_NAME", "bad name")
+    ]
+    partial = badly_named.ListContracts(
+        pb.ListContractsRequest(return_partial_success=True), timeout=10
+    )
+    assert list(partial.unreachable) == ["bad name"]
+    # The same name from the caller is still the caller's mistake.
+    with pytest.raises(grpc.RpcError) as asked:
+        badly_named.GetContract(pb.GetContractRequest(name="bad name"), timeout=10)
+    assert asked.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _error_info(asked.value)[:2] == ("INVALID_NAME", {"field": "name"})
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (pb.CheckCompatibilityRequest(old_version="1.0.0"), "name"),
+        (pb.CheckCompatibilityRequest(name="merchant_risk"), "old_version"),
+        (pb.CheckCompatibilityRequest(new_version="1.0.0"), "name"),
+    ],
+    ids=["no-name", "no-old-version", "neither"],
+)
+def test_check_compatibility_names_the_missing_field(
+    served_repo: ServedRepo, request_: pb.CheckCompatibilityRequest, field: str
+) -> None:
+    # Without `name` the error named `old_version`, which was set.
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    with pytest.raises(grpc.RpcError) as caught:
+        _stub(served_repo).CheckCompatibility(request_, timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _error_info(caught.value)[:2] == ("INVALID_FIELD", {"field": field})
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    bad = error_details_pb2.BadRequest()
+    assert status.details[1].Unpack(bad)
+    assert [v.field for v in bad.field_violations] == [field]

@@ -46,6 +46,18 @@ def test_health_reports_serving(served_repo: ServedRepo) -> None:
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+def test_health_list_gives_every_service_status(served_repo: ServedRepo) -> None:
+    # Reflection advertised List (the newer health.proto); it answered
+    # UNIMPLEMENTED "Method not implemented!".
+    from featurestore.services.server.app import SERVICE_NAMES
+
+    stub = health_pb2_grpc.HealthStub(served_repo.channel)
+    reply = stub.List(health_pb2.HealthListRequest(), timeout=5)
+    assert {name: s.status for name, s in reply.statuses.items()} == {
+        name: health_pb2.HealthCheckResponse.SERVING for name in ("", *SERVICE_NAMES)
+    }
+
+
 def test_reflection_lists_the_featurestore_services(served_repo: ServedRepo) -> None:
     names = _service_names(served_repo.channel)
     assert {
@@ -319,6 +331,17 @@ def test_front_group_serves_reads_and_proxied_streams_then_drains(
         ]  # fmt: skip
         with grpc.insecure_channel(address) as channel:
             assert "featurestore.v1.FeatureStoreService" in _service_names(channel)
+            # The front answers List itself, as it answers Check and Watch.
+            listed = (
+                health_pb2_grpc.HealthStub(channel)
+                .List(health_pb2.HealthListRequest(), timeout=10)
+                .statuses
+            )
+            assert listed[""].status == health_pb2.HealthCheckResponse.SERVING
+            assert (
+                listed["featurestore.v1.ContractService"].status
+                == health_pb2.HealthCheckResponse.SERVING
+            )
             # Round robin: two catalogue calls on one connection, one per worker.
             stub = pb_grpc.FeatureStoreServiceStub(channel)
             for _ in range(2):

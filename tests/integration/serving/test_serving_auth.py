@@ -20,7 +20,7 @@ from feast.project import Project
 from feast.protos.feast.serving import ServingService_pb2, ServingService_pb2_grpc
 from feast.protos.feast.types.Value_pb2 import Value as FeastValue
 from google.rpc import error_details_pb2
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from featurestore.services.auth import add_key
@@ -357,6 +357,13 @@ def test_health_watchers_hold_no_thread_of_the_server(secured: Secured) -> None:
     finally:
         for watcher in watchers:
             watcher.cancel()
+
+
+def test_health_list_needs_no_credentials(secured: Secured) -> None:
+    # Open like Check and Watch: probes carry no credentials.
+    stub = health_pb2_grpc.HealthStub(secured.served.channel)
+    reply = stub.List(health_pb2.HealthListRequest(), timeout=10)
+    assert reply.statuses[""].status == health_pb2.HealthCheckResponse.SERVING
 
 
 def test_a_cancelled_stream_is_audited_as_cancelled(secured: Secured) -> None:

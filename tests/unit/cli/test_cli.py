@@ -175,6 +175,30 @@ def test_contracts_diff_and_check_exit_1_on_a_wrong_bump(two_versions: Path) -> 
     assert code == 1 and "PROBLEM merchant_risk 1.0.0 -> 1.1.0" in out
 
 
+def test_contracts_check_reports_bumps_beside_files_that_do_not_parse(
+    two_versions: Path,
+) -> None:
+    # One unparsable file hid every other contract's version-bump problem.
+    (two_versions / "broken").mkdir()
+    (two_versions / "broken" / "1.0.0.yaml").write_text("name: [broken")
+    shutil.copytree(two_versions / "customer_spend", two_versions / "bad name")
+    root = str(two_versions)
+    code, out = _invoke("contracts", "--root", root, "check", "--json")
+    assert code == 1
+    verdict = json.loads(out)
+    assert verdict["ok"] is False
+    assert [f.split(" ")[:2] for f in verdict["findings"]] == [
+        ["INVALID", "PATH_MISMATCH"],  # bad name/1.0.0.yaml
+        ["INVALID", "INVALID_YAML"],  # broken/1.0.0.yaml
+        ["PROBLEM", "merchant_risk"],
+    ]
+    assert "MAJOR_BUMP_REQUIRED" in verdict["findings"][2]
+    code, out = _invoke("contracts", "--root", root, "check")
+    assert code == 1
+    assert "PROBLEM merchant_risk 1.0.0 -> 1.1.0: MAJOR_BUMP_REQUIRED" in out
+    assert "INVALID INVALID_YAML broken/1.0.0.yaml" in out
+
+
 def test_contracts_check_clean_exits_0() -> None:
     code, out = _invoke("contracts", "--root", str(CONTRACTS), "check", "--json")
     assert code == 0

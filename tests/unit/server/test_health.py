@@ -149,3 +149,23 @@ def test_watchers_beyond_the_limit_are_resource_exhausted_until_one_leaves() -> 
         second.cancel()
     finally:
         served.stop()
+
+
+def test_list_gives_every_status_and_refuses_more_than_its_limit(
+    served: Served,
+) -> None:
+    # List (health.proto's newer method) answered UNIMPLEMENTED.
+    from featurestore.services.server.health import MAX_LISTED_SERVICES
+
+    served.health.set("a.Service", NOT_SERVING)
+    reply = served.stub.List(health_pb2.HealthListRequest(), timeout=5)
+    assert {k: v.status for k, v in reply.statuses.items()} == {
+        "": SERVING,
+        "a.Service": NOT_SERVING,
+    }
+    for i in range(MAX_LISTED_SERVICES):
+        served.health.set(f"s{i}", SERVING)
+    with pytest.raises(grpc.RpcError) as caught:
+        served.stub.List(health_pb2.HealthListRequest(), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "TOO_MANY_SERVICES" in (caught.value.details() or "")
