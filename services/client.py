@@ -39,8 +39,17 @@ class TrainingSet:
     manifest: dict[str, Any]
 
     def to_pandas(self) -> pd.DataFrame:
-        """The rows as a pandas DataFrame."""
-        return self.table.to_pandas()
+        """The rows as a pandas DataFrame.
+
+        An integer column with a missing value is pandas' nullable ``Int64``
+        (missing: ``pd.NA``), as online features are: as float64 an id-like
+        9007199254740993 would come back changed.
+        """
+        frame = self.table.to_pandas()
+        for i, column in enumerate(self.table.columns):
+            if pa.types.is_signed_integer(column.type) and column.null_count:
+                frame.isetitem(i, _column(column.to_pylist()))
+        return frame
 
     @property
     def pins(self) -> dict[str, int]:
