@@ -239,3 +239,29 @@ def _error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
             detail.Unpack(info)
             return info
     raise AssertionError("no ErrorInfo in status details")
+
+
+def test_features_as_one_string_is_a_type_error_saying_pass_a_list(
+    served_repo: ServedRepo,
+) -> None:
+    # It was split into characters: "feature reference 'c' is not of the
+    # form view:feature", from the server, on both calls.
+    entity = pd.DataFrame({"customer_id": [1], "event_timestamp": [NOW]})
+    with FeatureStoreClient(served_repo.address) as client:
+        calls = [
+            lambda: client.get_online_features(
+                {"customer_id": [1]}, "customer_spend:spend_1h"
+            ),
+            lambda: client.get_historical_features(entity, "customer_spend:spend_1h"),
+        ]
+        for call in calls:
+            with pytest.raises(TypeError) as caught:
+                call()
+            message = str(caught.value)
+            assert "['customer_spend:spend_1h']" in message
+            assert "feature_service=" in message
+        # A list (or any other sequence of references) still works.
+        frame = client.get_online_features(
+            {"customer_id": [1]}, ("customer_spend:spend_1h",)
+        )
+    assert frame["spend_1h"].tolist() == [10.0]
