@@ -132,6 +132,11 @@ def _request(
             grpc.StatusCode.INVALID_ARGUMENT,
             "INVALID_FIELD",
         ),
+        (  # it was NOT_FOUND "unknown feature 'spend_1h:x'"
+            _request(["customer_spend:spend_1h:x"], customer_id=[1]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_FIELD",
+        ),
         (
             _request(["customer_spend:spend_1h"], merchant_id=["M0001"]),
             grpc.StatusCode.INVALID_ARGUMENT,
@@ -163,6 +168,7 @@ def _request(
         "unknown-view",
         "unknown-service",
         "malformed-ref",
+        "two-colons-ref",
         "missing-join-key",
         "wrong-key-type",
         "no-entity-rows",
