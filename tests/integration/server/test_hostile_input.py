@@ -91,6 +91,10 @@ HISTORICAL = [
         "customer_spend": common_pb2.TablePin(
             timestamp=timestamp_pb2.Timestamp(seconds=2**62))}},
      "TIMESTAMP_OUT_OF_RANGE"),
+    ("pin-negative-nanos", {"entity_rows_arrow": _good(), "pins": {
+        "customer_spend": common_pb2.TablePin(
+            timestamp=timestamp_pb2.Timestamp(seconds=1, nanos=-5))}},
+     "INVALID_FIELD"),
     ("pin-negative-version", {"entity_rows_arrow": _good(), "pins": {
         "customer_spend": common_pb2.TablePin(version=-1)}}, "INVALID_FIELD"),
     ("duplicate-column", {"entity_rows_arrow": _twice_named()},
@@ -146,6 +150,23 @@ def test_an_out_of_range_timestamp_names_the_column_and_the_range(
     _, metadata = _status(caught.value)
     assert metadata["column"] == "event_timestamp"
     assert metadata["min"] < "1678" < "2262" < metadata["max"]
+
+
+def test_a_pin_with_nanos_out_of_range_says_so(served_repo: ServedRepo) -> None:
+    # It said "a pinned timestamp must lie in 0001-01-01..9999-12-31" of a
+    # time in 1970.
+    stub = pb_grpc.FeatureStoreServiceStub(served_repo.channel)
+    pin = common_pb2.TablePin(timestamp=timestamp_pb2.Timestamp(seconds=1, nanos=-5))
+    request = pb.GetHistoricalFeaturesRequest(
+        features=["customer_spend:spend_1h"],
+        entity_rows_arrow=_good(),
+        pins={"customer_spend": pin},
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.GetHistoricalFeatures(request, timeout=30))
+    assert _status(caught.value) == ("INVALID_FIELD", {"field": "pins", "nanos": "-5"})
+    assert "nanos" in caught.value.details()
+    assert "0001-01-01" not in caught.value.details()
 
 
 VALIDATE = [
