@@ -41,12 +41,13 @@ def key_column(
     for i, value in enumerate(values):
         kind = value.WhichOneof("kind")
         if kind != expected:
+            got = kind or "null"
             raise RequestError(
                 f"entities[{name}]",
-                f"join key {name!r} row {i}: expected {expected}, got {kind or 'null'}",
+                f"join key {name!r} row {i}: expected {expected}, got {got}",
                 reason="JOIN_KEY_TYPE_MISMATCH",
                 expected=str(expected),
-                got=str(kind),
+                got=got,
             )
         out.append(getattr(value, kind))
     return out

@@ -271,3 +271,27 @@ def test_features_as_one_string_is_a_type_error_saying_pass_a_list(
             {"customer_id": [1]}, ("customer_spend:spend_1h",)
         )
     assert frame["spend_1h"].tolist() == [10.0]
+
+
+def test_a_null_join_key_says_null_in_message_and_metadata(
+    served_repo: ServedRepo,
+) -> None:
+    # The message said "got null", ErrorInfo said got: "None" (both APIs).
+    request = _request(["customer_spend:spend_1h"], customer_id=[1])
+    request.entities["customer_id"].values.add()
+    ours = _call(served_repo, request)
+    ids = RepeatedValue(val=[ValueProto(int64_val=1), ValueProto()])
+    with pytest.raises(grpc.RpcError) as feasts:
+        ServingServiceStub(served_repo.channel).GetOnlineFeatures(
+            spb.GetOnlineFeaturesRequest(
+                features=spb.FeatureList(val=["customer_spend:spend_1h"]),
+                entities={"customer_id": ids},
+            ),
+            timeout=5,
+        )
+    for error in (ours, feasts.value):
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        info = _error_info(error)
+        assert info.reason == "JOIN_KEY_TYPE_MISMATCH"
+        assert info.metadata["got"] == "null"
+        assert "got null" in error.details()
