@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from featurestore.services.cli import main as cli_main
 from featurestore.services.client import FeatureStoreClient, TrainingSet
@@ -420,3 +422,24 @@ def test_bad_input_is_rejected_and_server_keeps_serving(
     with FeatureStoreClient(served_repo.address) as client:
         ok = client.get_historical_features(_entities(), ["customer_spend:spend_1h"])
     assert ok.table.num_rows == 5
+
+
+def test_an_unknown_timestamp_column_sends_no_empty_metadata(
+    served_repo: ServedRepo,
+) -> None:
+    # ErrorInfo carried view: "" (the timestamp column is no view's).
+    error = _error(
+        served_repo,
+        _with(
+            _entities(),
+            features=["customer_spend:spend_1h"],
+            timestamp_column="asked_at",
+        ),
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(error)
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert info.reason == "ENTITY_COLUMN_MISSING"
+    assert dict(info.metadata) == {"column": "asked_at"}

@@ -22,7 +22,7 @@ def test_malformed_references_are_invalid_requests(ref):
     with pytest.raises(InvalidRequestError) as err:
         parse_ref(ref)
     assert err.value.reason == Reason.INVALID_REQUEST
-    assert err.value.metadata == {"ref": ref}
+    assert err.value.metadata == ({"ref": ref} if ref else {})
 
 
 def test_group_keeps_first_seen_order():
