@@ -39,8 +39,17 @@ class TrainingSet:
     manifest: dict[str, Any]
 
     def to_pandas(self) -> pd.DataFrame:
-        """The rows as a pandas DataFrame."""
-        return self.table.to_pandas()
+        """The rows as a pandas DataFrame.
+
+        An integer column with a missing value is pandas' nullable ``Int64``
+        (missing: ``pd.NA``), as online features are: as float64 an id-like
+        9007199254740993 would come back changed.
+        """
+        frame = self.table.to_pandas()
+        for i, column in enumerate(self.table.columns):
+            if pa.types.is_signed_integer(column.type) and column.null_count:
+                frame.isetitem(i, _column(column.to_pylist()))
+        return frame
 
     @property
     def pins(self) -> dict[str, int]:
@@ -151,22 +160,26 @@ class FeatureStoreClient:
         tells it from a fresh one, so a model that must not see stale inputs
         passes ``expired_as_missing=True``.
 
-        Args:
-            entities: join key -> values (one per row).
-            features: "view:feature" references (or give feature_service).
-            feature_service: A Feast feature service name.
-            full_feature_names: Name columns "view__feature".
-            with_status: Add "<feature>__status" and "<feature>__event_time" columns.
-
         An integer column with a missing value is pandas' nullable ``Int64``
         (missing: ``pd.NA``), not float64: a float holds integers exactly only
         up to 2**53, so an id-like 9007199254740993 would come back changed.
+
+        Args:
+            entities: join key -> values (one per row).
+            features: A list of "view:feature" references (or give
+                feature_service).
+            feature_service: A Feast feature service name.
+            full_feature_names: Name columns "view__feature".
+            with_status: Add "<feature>__status" and "<feature>__event_time" columns.
             expired_as_missing: Give OUTSIDE_MAX_AGE values as None, as
                 NOT_FOUND ones are (their status and event time columns, with
                 ``with_status``, still say what was found).
+
+        Raises:
+            TypeError: ``features`` is one string, not a list.
         """
         request = fs_pb.GetOnlineFeaturesRequest(
-            features=list(features),
+            features=_references(features),
             feature_service=feature_service,
             full_feature_names=full_feature_names,
         )
@@ -214,7 +227,8 @@ class FeatureStoreClient:
         Args:
             entity_rows: Entity rows (join keys, timestamp, labels), or a
                 Parquet/Delta path the server can read.
-            features: "view:feature" references (or give feature_service).
+            features: A list of "view:feature" references (or give
+                feature_service).
             feature_service: A Feast feature service name.
             timestamp_column: The entity timestamp column (default: the
                 server picks "event_timestamp", else the only timestamp column).
@@ -225,9 +239,12 @@ class FeatureStoreClient:
             output_path: Also write the result there (server side).
             output_format: "parquet" or "delta" with output_path.
             overwrite: Replace the training set already at output_path.
+
+        Raises:
+            TypeError: ``features`` is one string, not a list.
         """
         request = fs_pb.GetHistoricalFeaturesRequest(
-            features=list(features),
+            features=_references(features),
             feature_service=feature_service,
             timestamp_column=timestamp_column,
             full_feature_names=full_feature_names,
@@ -304,6 +321,22 @@ class FeatureStoreClient:
             )
         )
         return response
+
+
+def _references(features: Sequence[str]) -> list[str]:
+    """The references as a list; a lone string is refused, not split into
+    characters (a str is a Sequence[str] to Python and to mypy).
+
+    Raises:
+        TypeError: ``features`` is a string.
+    """
+    if isinstance(features, str):
+        raise TypeError(
+            f"features takes a list of view:feature references: pass "
+            f"[{features[:200]!r}]; for a feature service, pass "
+            "feature_service=<name>"
+        )
+    return list(features)
 
 
 def _output_format(name: str) -> fs_pb.OutputFormat:

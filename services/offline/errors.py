@@ -45,7 +45,8 @@ class OfflineStoreError(Exception):
     def __init__(self, reason: Reason, message: str, **metadata: str) -> None:
         super().__init__(message)
         self.reason = reason
-        self.metadata: dict[str, str] = metadata
+        # An empty value says nothing (ErrorInfo's view: "" for no view).
+        self.metadata: dict[str, str] = {k: v for k, v in metadata.items() if v}
 
 
 class RequestCancelledError(OfflineStoreError):
@@ -137,13 +138,13 @@ class FeatureColumnMissingError(OfflineStoreError, ValueError):
                 f"{_feature_table(path, view)} has no column {column!r}{named}; "
                 f"{_FIX} or publish the column"
             )
-        extra = {"path": "" if view else path, "role": role}
         super().__init__(
             Reason.FEATURE_COLUMN_MISSING,
             message,
             column=column,
             view=view,
-            **{k: v for k, v in extra.items() if v},
+            path="" if view else path,
+            role=role,
         )
         self.location = path if view else ""
 

@@ -39,13 +39,15 @@ class FeatureRef:
 
 
 def parse_ref(ref: str) -> FeatureRef:
-    """Split ``view:feature`` at the first colon.
+    """Split ``view:feature`` at its colon.
 
     Raises:
-        InvalidRequestError: No colon, or an empty view or feature name.
+        InvalidRequestError: Not exactly one colon, or an empty view or
+            feature name (feature names are identifiers: a second colon is
+            a malformed reference, not an unknown feature).
     """
     view, sep, feature = ref.partition(":")
-    if not sep or not view or not feature:
+    if not sep or not view or not feature or ":" in feature:
         raise InvalidRequestError(
             f"feature reference {ref!r} is not of the form view:feature", ref=ref
         )

@@ -22,7 +22,8 @@ def read_ipc(
 
     Raises:
         RequestError: the bytes are empty, not Arrow IPC, truncated, or
-            describe invalid arrays (ARROW_INVALID); a column name repeats
+            describe invalid arrays, or bytes follow the stream's end
+            (ARROW_INVALID); a column name repeats
             (DUPLICATE_COLUMN).
         RequestTooLargeError: more than ``max_rows`` rows.
     """
@@ -62,12 +63,13 @@ def _check_unique_columns(table: pa.Table, field: str) -> None:
 
 
 def _read(buffer: pa.Buffer, field: str, max_rows: int | None, limit: str) -> pa.Table:
+    source = pa.BufferReader(buffer)
     try:
-        stream = pa.ipc.open_stream(buffer)
+        stream = pa.ipc.open_stream(source)
         schema, batches = stream.schema, iter(stream)
     except pa.ArrowInvalid:
         file = pa.ipc.open_file(buffer)
-        schema = file.schema
+        schema, source = file.schema, None
         batches = (file.get_batch(i) for i in range(file.num_record_batches))
     kept, rows = [], 0
     for batch in batches:
@@ -80,7 +82,24 @@ def _read(buffer: pa.Buffer, field: str, max_rows: int | None, limit: str) -> pa
                 setting=limit,
             )
         kept.append(batch)
+    if source is not None and source.tell() != buffer.size:
+        _refuse_trailing_bytes(field, buffer.size - source.tell())
     return pa.Table.from_batches(kept, schema=schema)
+
+
+def _refuse_trailing_bytes(field: str, extra: int) -> None:
+    """A stream ends at its end-of-stream marker; pyarrow would ignore the rest.
+
+    Raises:
+        RequestError: always (ARROW_INVALID), counting the bytes after the end.
+    """
+    raise RequestError(
+        field,
+        f"{field} has {extra} bytes after the end of its Arrow IPC stream "
+        "(a second stream?): send one Arrow IPC stream holding every row",
+        reason="ARROW_INVALID",
+        trailing_bytes=str(extra),
+    )
 
 
 def write_ipc(table: pa.Table) -> bytes:

@@ -198,13 +198,13 @@ def _key_column(name: str, dtype: object, entities: Any) -> list[Any]:
     for i, value in enumerate(values):
         kind = value.WhichOneof("val")
         if kind not in accepted:
+            got = kind or "null"
             raise RequestError(
                 f"entities[{name}]",
-                f"join key {name!r} row {i}: expected one of {accepted}, "
-                f"got {kind or 'null'}",
+                f"join key {name!r} row {i}: expected one of {accepted}, got {got}",
                 reason="JOIN_KEY_TYPE_MISMATCH",
                 expected=accepted[0] if accepted else str(dtype),
-                got=str(kind),
+                got=got,
             )
         out.append(getattr(value, kind))
     return out

@@ -316,6 +316,13 @@ def _pin(pin: common_pb2.TablePin) -> int | datetime:
             raise RequestError("pins", "a pinned version is 0 or more")
         return int(pin.version)
     if which == "timestamp":
+        nanos = pin.timestamp.nanos
+        if not 0 <= nanos <= 999_999_999:
+            raise RequestError(
+                "pins",
+                f"a pinned timestamp's nanos must lie in 0..999,999,999, got {nanos}",
+                nanos=str(nanos),
+            )
         try:
             when: datetime = pin.timestamp.ToDatetime(tzinfo=UTC)  # stub: Any
         except (ValueError, OverflowError) as exc:

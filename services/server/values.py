@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from feast.protos.feast.types.Value_pb2 import Value as FeastValue
+from feast.type_map import NULL_TIMESTAMP_INT_VALUE
 from feast.types import PrimitiveFeastType
 
 from featurestore.services.server.errors import RequestError
@@ -40,12 +41,13 @@ def key_column(
     for i, value in enumerate(values):
         kind = value.WhichOneof("kind")
         if kind != expected:
+            got = kind or "null"
             raise RequestError(
                 f"entities[{name}]",
-                f"join key {name!r} row {i}: expected {expected}, got {kind or 'null'}",
+                f"join key {name!r} row {i}: expected {expected}, got {got}",
                 reason="JOIN_KEY_TYPE_MISMATCH",
                 expected=str(expected),
-                got=str(kind),
+                got=got,
             )
         out.append(getattr(value, kind))
     return out
@@ -64,13 +66,19 @@ _NULL = common_pb2.Value()
 
 
 def from_feast(value: FeastValue | None) -> common_pb2.Value:
-    """Our Value for a Feast ValueProto (scalars; null for anything else)."""
+    """Our Value for a Feast ValueProto (scalars; null for anything else).
+
+    Feast stores a null timestamp as ``NULL_TIMESTAMP_INT_VALUE`` (NaT as an
+    int64) and reads it back as None: a null here too.
+    """
     if value is None:
         return _NULL
     kind = value.WhichOneof("val")
     if kind in _FEAST_TO_OURS:
         return common_pb2.Value(**{_FEAST_TO_OURS[kind]: getattr(value, kind)})
     if kind == "unix_timestamp_val":
+        if value.unix_timestamp_val == NULL_TIMESTAMP_INT_VALUE:
+            return _NULL
         out = common_pb2.Value()
         out.timestamp_value.FromSeconds(value.unix_timestamp_val)
         return out

@@ -7,13 +7,16 @@ import math
 from datetime import timedelta
 
 import grpc
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from featurestore.services.cli import main as cli_main
-from featurestore.services.client import FeatureStoreClient
+from featurestore.services.client import FeatureStoreClient, TrainingSet
 from featurestore.services.offline import Manifest
 from featurestore.services.offline.training_sets import PARQUET, stored_manifest
 from featurestore.services.server.arrow_ipc import write_ipc
@@ -64,6 +67,27 @@ def test_training_set_is_point_in_time_correct(served_repo: ServedRepo) -> None:
     # manifest named the table's absolute path (TableRead.path, manifest_json).
     assert read["path"] == ""
     assert str(served_repo.data) not in json.dumps(result.manifest)
+
+
+def test_to_pandas_keeps_integers_with_gaps_exact(served_repo: ServedRepo) -> None:
+    # It gave float64, as the online path did before: 9007199254740993 came
+    # back as ...992.
+    with FeatureStoreClient(served_repo.address) as client:
+        result = client.get_historical_features(
+            _entities(), ["customer_spend:spend_1h", "customer_spend:count_1h"]
+        )
+    frame = result.to_pandas()
+    assert frame["count_1h"].dtype == pd.Int64Dtype()
+    assert frame["count_1h"].isna().tolist() == [False, True, False, False, True]
+    assert frame["count_1h"].dropna().tolist() == [1, 1, 2]
+    # The rest as pandas makes them: no gap, no change.
+    assert frame["customer_id"].dtype == "int64"
+    assert frame["spend_1h"].dtype == "float64"
+    assert frame["event_timestamp"].tolist() == (
+        _entities().column("event_timestamp").to_pandas().tolist()
+    )
+    big = TrainingSet(pa.table({"id": pa.array([2**53 + 1, None])}), {})
+    assert big.to_pandas()["id"].tolist()[0] == 2**53 + 1
 
 
 def test_the_client_leaves_the_timestamp_column_to_the_server(
@@ -398,3 +422,24 @@ def test_bad_input_is_rejected_and_server_keeps_serving(
     with FeatureStoreClient(served_repo.address) as client:
         ok = client.get_historical_features(_entities(), ["customer_spend:spend_1h"])
     assert ok.table.num_rows == 5
+
+
+def test_an_unknown_timestamp_column_sends_no_empty_metadata(
+    served_repo: ServedRepo,
+) -> None:
+    # ErrorInfo carried view: "" (the timestamp column is no view's).
+    error = _error(
+        served_repo,
+        _with(
+            _entities(),
+            features=["customer_spend:spend_1h"],
+            timestamp_column="asked_at",
+        ),
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(error)
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert info.reason == "ENTITY_COLUMN_MISSING"
+    assert dict(info.metadata) == {"column": "asked_at"}

@@ -71,6 +71,9 @@ HISTORICAL = [
     ("garbage-ipc", {"entity_rows_arrow": b"\xff\xff\xff\xff" + b"\x7f" * 64},
      "ARROW_INVALID"),
     ("bad-offsets", {"entity_rows_arrow": _bad_offsets()}, "ARROW_INVALID"),
+    ("two-streams", {"entity_rows_arrow": _good() + _good()}, "ARROW_INVALID"),
+    ("trailing-garbage", {"entity_rows_arrow": _good() + b"\x00garbage"},
+     "ARROW_INVALID"),
     ("year-9999", {"entity_rows_arrow": _timestamps([253_370_764_800], "s")},
      "TIMESTAMP_OUT_OF_RANGE"),
     ("year-1", {"entity_rows_arrow": _timestamps([-62_135_596_800], "s")},
@@ -88,6 +91,10 @@ HISTORICAL = [
         "customer_spend": common_pb2.TablePin(
             timestamp=timestamp_pb2.Timestamp(seconds=2**62))}},
      "TIMESTAMP_OUT_OF_RANGE"),
+    ("pin-negative-nanos", {"entity_rows_arrow": _good(), "pins": {
+        "customer_spend": common_pb2.TablePin(
+            timestamp=timestamp_pb2.Timestamp(seconds=1, nanos=-5))}},
+     "INVALID_FIELD"),
     ("pin-negative-version", {"entity_rows_arrow": _good(), "pins": {
         "customer_spend": common_pb2.TablePin(version=-1)}}, "INVALID_FIELD"),
     ("duplicate-column", {"entity_rows_arrow": _twice_named()},
@@ -145,10 +152,29 @@ def test_an_out_of_range_timestamp_names_the_column_and_the_range(
     assert metadata["min"] < "1678" < "2262" < metadata["max"]
 
 
+def test_a_pin_with_nanos_out_of_range_says_so(served_repo: ServedRepo) -> None:
+    # It said "a pinned timestamp must lie in 0001-01-01..9999-12-31" of a
+    # time in 1970.
+    stub = pb_grpc.FeatureStoreServiceStub(served_repo.channel)
+    pin = common_pb2.TablePin(timestamp=timestamp_pb2.Timestamp(seconds=1, nanos=-5))
+    request = pb.GetHistoricalFeaturesRequest(
+        features=["customer_spend:spend_1h"],
+        entity_rows_arrow=_good(),
+        pins={"customer_spend": pin},
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.GetHistoricalFeatures(request, timeout=30))
+    assert _status(caught.value) == ("INVALID_FIELD", {"field": "pins", "nanos": "-5"})
+    assert "nanos" in caught.value.details()
+    assert "0001-01-01" not in caught.value.details()
+
+
 VALIDATE = [
     ("truncated-ipc", _good()[:-30], "ARROW_INVALID"),
     ("garbage-ipc", b"\xff\xff\xff\xff" + b"\x01" * 64, "ARROW_INVALID"),
     ("bad-offsets", _bad_offsets(), "ARROW_INVALID"),
+    ("two-streams", _good() + _good(), "ARROW_INVALID"),
+    ("trailing-garbage", _good() + b"\x00garbage", "ARROW_INVALID"),
     ("duplicate-column", _twice_named(), "DUPLICATE_COLUMN"),
 ]
 
@@ -167,6 +193,25 @@ def test_hostile_arrow_in_validate_rows_is_invalid_argument(
     assert caught.value.code() == INVALID
     assert _status(caught.value)[0] == reason
     _serving(served_repo)
+
+
+def test_bytes_after_the_stream_name_the_field_and_ask_for_one_stream(
+    served_repo: ServedRepo,
+) -> None:
+    # Rows after the first stream's end were dropped without a word: a
+    # ValidateRows of 1 + 1 rows judged 1, a training set lost entity rows.
+    stub = cpb_grpc.ContractServiceStub(served_repo.channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ValidateRows(
+            cpb.ValidateRowsRequest(contract=CONTRACT, arrow_ipc=_good() + _good()),
+            timeout=30,
+        )
+    assert caught.value.code() == INVALID
+    assert _status(caught.value) == (
+        "ARROW_INVALID",
+        {"field": "arrow_ipc", "trailing_bytes": str(len(_good()))},
+    )
+    assert "one Arrow IPC stream" in caught.value.details()
 
 
 NAMES = ["x" * 5000, "../customer_spend", "..", "customer_spend/../customer_spend",

@@ -132,6 +132,11 @@ def _request(
             grpc.StatusCode.INVALID_ARGUMENT,
             "INVALID_FIELD",
         ),
+        (  # it was NOT_FOUND "unknown feature 'spend_1h:x'"
+            _request(["customer_spend:spend_1h:x"], customer_id=[1]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_FIELD",
+        ),
         (
             _request(["customer_spend:spend_1h"], merchant_id=["M0001"]),
             grpc.StatusCode.INVALID_ARGUMENT,
@@ -163,6 +168,7 @@ def _request(
         "unknown-view",
         "unknown-service",
         "malformed-ref",
+        "two-colons-ref",
         "missing-join-key",
         "wrong-key-type",
         "no-entity-rows",
@@ -239,3 +245,53 @@ def _error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
             detail.Unpack(info)
             return info
     raise AssertionError("no ErrorInfo in status details")
+
+
+def test_features_as_one_string_is_a_type_error_saying_pass_a_list(
+    served_repo: ServedRepo,
+) -> None:
+    # It was split into characters: "feature reference 'c' is not of the
+    # form view:feature", from the server, on both calls.
+    entity = pd.DataFrame({"customer_id": [1], "event_timestamp": [NOW]})
+    with FeatureStoreClient(served_repo.address) as client:
+        calls = [
+            lambda: client.get_online_features(
+                {"customer_id": [1]}, "customer_spend:spend_1h"
+            ),
+            lambda: client.get_historical_features(entity, "customer_spend:spend_1h"),
+        ]
+        for call in calls:
+            with pytest.raises(TypeError) as caught:
+                call()
+            message = str(caught.value)
+            assert "['customer_spend:spend_1h']" in message
+            assert "feature_service=" in message
+        # A list (or any other sequence of references) still works.
+        frame = client.get_online_features(
+            {"customer_id": [1]}, ("customer_spend:spend_1h",)
+        )
+    assert frame["spend_1h"].tolist() == [10.0]
+
+
+def test_a_null_join_key_says_null_in_message_and_metadata(
+    served_repo: ServedRepo,
+) -> None:
+    # The message said "got null", ErrorInfo said got: "None" (both APIs).
+    request = _request(["customer_spend:spend_1h"], customer_id=[1])
+    request.entities["customer_id"].values.add()
+    ours = _call(served_repo, request)
+    ids = RepeatedValue(val=[ValueProto(int64_val=1), ValueProto()])
+    with pytest.raises(grpc.RpcError) as feasts:
+        ServingServiceStub(served_repo.channel).GetOnlineFeatures(
+            spb.GetOnlineFeaturesRequest(
+                features=spb.FeatureList(val=["customer_spend:spend_1h"]),
+                entities={"customer_id": ids},
+            ),
+            timeout=5,
+        )
+    for error in (ours, feasts.value):
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        info = _error_info(error)
+        assert info.reason == "JOIN_KEY_TYPE_MISMATCH"
+        assert info.metadata["got"] == "null"
+        assert "got null" in error.details()

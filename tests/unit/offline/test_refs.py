@@ -8,18 +8,21 @@ from featurestore.services.offline import InvalidRequestError, Reason
 from featurestore.services.offline.refs import FeatureRef, group_refs, parse_ref
 
 
-def test_parse_splits_at_the_first_colon():
+def test_parse_splits_view_and_feature():
     assert parse_ref("driver:rate") == FeatureRef("driver", "rate")
-    assert parse_ref("v:a:b") == FeatureRef("v", "a:b")
     assert str(parse_ref("driver:rate")) == "driver:rate"
 
 
-@pytest.mark.parametrize("ref", ["", "rate", ":rate", "driver:", ":"])
+# "v:a:b" was view v, feature "a:b": NOT_FOUND "unknown feature" for what is
+# a malformed reference (feature names are identifiers, no colon).
+@pytest.mark.parametrize(
+    "ref", ["", "rate", ":rate", "driver:", ":", "v:a:b", "v::a", "v:a:"]
+)
 def test_malformed_references_are_invalid_requests(ref):
     with pytest.raises(InvalidRequestError) as err:
         parse_ref(ref)
     assert err.value.reason == Reason.INVALID_REQUEST
-    assert err.value.metadata == {"ref": ref}
+    assert err.value.metadata == ({"ref": ref} if ref else {})
 
 
 def test_group_keeps_first_seen_order():
