@@ -247,7 +247,9 @@ def test_a_version_with_build_metadata_is_an_invalid_contract(
     assert out.splitlines() == [
         "INVALID INVALID_FIELD spend/1.1.0+build.7.yaml: version: build metadata "
         "(+build.7) is not allowed: semver gives it no precedence, so versions "
-        "differing only in it are ambiguous; use 1.1.0"
+        "differing only in it are ambiguous; use 1.1.0",
+        # Every finding, then the count (0d1495f: it stopped at the first).
+        "checked 2 files, 1 problems",
     ]
     code, out, _ = _run(capsys, "contracts", "--root", root, "check", "--json")
     assert code == 1 and "build metadata" in out
