@@ -63,9 +63,11 @@ def issue_server_cert(
     hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
     name: str = "server",
     valid_until: timedelta = timedelta(days=1),
+    valid_from: timedelta | None = None,
 ) -> CertificateFiles:
     """A server certificate signed by ``ca`` for ``hosts`` (IPs or DNS names),
-    valid from a day before ``valid_until`` (from now; negative: expired)."""
+    valid from a day before ``valid_until`` (from now; negative: expired), or
+    from ``valid_from`` (from now; positive: not yet valid)."""
     sans: list[x509.GeneralName] = []
     for host in hosts:
         try:
@@ -74,7 +76,7 @@ def issue_server_cert(
             sans.append(x509.DNSName(host))
     san = x509.SubjectAlternativeName(sans)
     usage = ExtendedKeyUsageOID.SERVER_AUTH
-    return _issue(ca, directory, name, usage, san, valid_until)
+    return _issue(ca, directory, name, usage, san, valid_until, valid_from)
 
 
 def issue_client_cert(
@@ -91,11 +93,14 @@ def _issue(
     usage: x509.ObjectIdentifier,
     sans: x509.SubjectAlternativeName | None,
     valid_until: timedelta = timedelta(days=1),
+    valid_from: timedelta | None = None,
 ) -> CertificateFiles:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     builder = (
-        _builder(subject, ca._certificate.subject, key.public_key(), valid_until)
+        _builder(
+            subject, ca._certificate.subject, key.public_key(), valid_until, valid_from
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     )
@@ -109,16 +114,18 @@ def _builder(
     issuer: x509.Name,
     public_key: ec.EllipticCurvePublicKey,
     valid_until: timedelta = timedelta(days=1),
+    valid_from: timedelta | None = None,
 ) -> x509.CertificateBuilder:
     now = datetime.now(UTC)
     until = now + valid_until
+    start = min(now - timedelta(minutes=5), until - timedelta(days=1))
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(min(now - timedelta(minutes=5), until - timedelta(days=1)))
+        .not_valid_before(start if valid_from is None else now + valid_from)
         .not_valid_after(until)
     )
 

@@ -114,7 +114,7 @@ def read_entries(path: Path) -> list[KeyEntry]:
             line of it: the line may hold a hash).
     """
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise _missing(path) from None
     except (OSError, yaml.YAMLError) as exc:
@@ -122,13 +122,22 @@ def read_entries(path: Path) -> list[KeyEntry]:
         where = getattr(exc, "problem_mark", None)
         at = f" (line {where.line + 1})" if where is not None else ""
         raise _invalid(path, at) from None
+    if document is None or (
+        isinstance(document, dict) and document.get("keys") is None
+    ):
+        # Empty, comments only or `keys:` alone: a truncated write (an
+        # editor's half-done save) reads so, and must not revoke every key.
+        # A file with no keys says so: `keys: []`, as revoke-key writes it.
+        raise _invalid(
+            path, ": no keys list (empty or cut short? no keys is `keys: []`)"
+        )
     if not isinstance(document, dict):
         raise _invalid(path, ": not a mapping")
-    items = document.get("keys")
-    if not isinstance(items, list | None):
+    items = document["keys"]
+    if not isinstance(items, list):
         raise _invalid(path, ": keys is not a list")
     entries, seen = [], set()
-    for n, item in enumerate(items or (), start=1):
+    for n, item in enumerate(items, start=1):
         entry = _entry(item)
         if entry is None:
             raise _invalid(

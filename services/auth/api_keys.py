@@ -269,6 +269,11 @@ class ApiKeyAuthenticator:
             log.error("%s: keeping the keys last read until it is fixed", exc)
             self._stamp = stamp  # logged once per version of the file
             return
+        if not entries:  # `keys: []`: revoke-key of the last key writes it
+            log.warning(
+                "API key file %s holds no keys: every API key is refused",
+                self.path.name,
+            )
         with self._lock:
             # A changed file may revoke keys: forget every verified key.
             self._entries, self._known, self._stamp = entries, {}, stamp

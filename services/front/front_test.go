@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"os"
 	"path/filepath"
@@ -323,5 +324,38 @@ func TestPoolIsUnavailableAtOnceOnlyWhenNoProcessAnswers(t *testing.T) {
 	got, err := other.call(ctx, 1, nil, []byte{0, 7})
 	if err != nil || string(got) != "\x07\x00" {
 		t.Fatalf("alive, not serving: %v, %v", got, err)
+	}
+}
+
+// A process that cannot be reached, or drops the connection, is UNAVAILABLE
+// naming the process by number and the kind of failure, never the socket's
+// path (the front's private folder); the front's log keeps the whole error.
+func TestUnavailableNamesTheProcessNotTheSocketPath(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "online-0.sock")
+	var logged strings.Builder
+	log.SetOutput(&logged)
+	defer log.SetOutput(os.Stderr)
+	pool := newWorkerPool([]string{path}, 1, 1, nil)
+	_, err := pool.call(context.Background(), 1, nil, []byte{0})
+	st := status.Convert(err)
+	if st.Code() != codes.Unavailable || st.Message() != "online process 0 not reachable: connection refused" {
+		t.Fatalf("no server: %v", err)
+	}
+	// Reads a frame, then resets the connection without answering.
+	lis := listenUnix(t, path, func(c net.Conn) {
+		_, _ = readFrame(c)
+	})
+	defer lis.Close()
+	_, err = pool.call(context.Background(), 1, nil, []byte{0})
+	st = status.Convert(err)
+	if st.Code() != codes.Unavailable || !strings.HasPrefix(st.Message(), "online process 0 unavailable: connection ") {
+		t.Fatalf("dropped: %v", err)
+	}
+	if strings.Contains(st.Message(), dir) || strings.Contains(st.Message(), "sock") {
+		t.Fatalf("the socket's path reached the caller: %q", st.Message())
+	}
+	if !strings.Contains(logged.String(), path) {
+		t.Fatalf("the front's log lost the detail: %q", logged.String())
 	}
 }

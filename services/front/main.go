@@ -118,7 +118,7 @@ func main() {
 				continue
 			}
 			if err := certs.Reload(); err != nil {
-				log.Printf("fs-front: SIGHUP: keeping the previous certificate: %v", err)
+				log.Printf("fs-front: error: SIGHUP: keeping the previous certificate: %v", err)
 			} else {
 				log.Printf("fs-front: SIGHUP: certificates re-read")
 			}

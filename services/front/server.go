@@ -65,7 +65,7 @@ func newServer(online *workerPool, backends *backendSet, lim limits, creds crede
 		grpc.MaxRecvMsgSize(lim.maxRequestBytes),
 		grpc.MaxSendMsgSize(1 << 30),
 		grpc.MaxConcurrentStreams(lim.maxStreams),
-		grpc.UnknownServiceHandler(proxy(backends)),
+		grpc.UnknownServiceHandler(proxy(backends, online)),
 		grpc.StaticStreamWindowSize(streamWindowBytes),
 		grpc.StaticConnWindowSize(connWindowBytes),
 	}
@@ -94,8 +94,9 @@ func onlineHandler(online *workerPool, code byte) grpc.MethodHandler {
 			return nil, err
 		}
 		incoming, _ := metadata.FromIncomingContext(ctx)
-		if err := checkMetadataSize(incoming); err != nil {
-			return nil, err
+		if checkMetadataSize(incoming) != nil {
+			method, _ := grpc.Method(ctx)
+			return nil, online.refuseOversized(ctx, method, incoming)
 		}
 		md, err := encodeMetadata(incoming)
 		if err != nil {
@@ -115,12 +116,12 @@ func onlineHandler(online *workerPool, code byte) grpc.MethodHandler {
 // headers, trailers and the final status (details included) pass through
 // unchanged, and the caller's deadline goes with the call (grpc-go carries
 // the incoming context's deadline to the outgoing call).
-func proxy(backends *backendSet) grpc.StreamHandler {
+func proxy(backends *backendSet, online *workerPool) grpc.StreamHandler {
 	return func(_ any, downstream grpc.ServerStream) error {
 		method, _ := grpc.MethodFromServerStream(downstream)
 		md, _ := metadata.FromIncomingContext(downstream.Context())
-		if err := checkMetadataSize(md); err != nil {
-			return err
+		if checkMetadataSize(md) != nil {
+			return online.refuseOversized(downstream.Context(), method, md)
 		}
 		ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(downstream.Context(), md.Copy()))
 		defer cancel()

@@ -15,9 +15,12 @@ import (
 // it when they change: every handshake stats the files (a few syscalls) and
 // reloads when a size, mtime or inode differs from what was loaded; SIGHUP
 // forces a reload. A reload that fails (a half-written file, a key that does
-// not match) keeps the previous configuration and is logged once, so
+// not match, a certificate expired or not yet valid, which every client
+// would refuse) keeps the previous configuration and is logged once, so
 // rotating certificates never drops the server or an open connection: only
-// new handshakes see the new files.
+// new handshakes see the new files. At start a certificate out of its
+// validity is served with a warning (as the Python server does): refusing
+// over a clock would take the front down.
 type certReloader struct {
 	certPath, keyPath, clientCAPath string
 
@@ -29,7 +32,11 @@ type certReloader struct {
 
 func newCertReloader(certPath, keyPath, clientCAPath string) (*certReloader, error) {
 	r := &certReloader{certPath: certPath, keyPath: keyPath, clientCAPath: clientCAPath}
-	if err := r.Reload(); err != nil {
+	stamp, err := r.stamp()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.load(stamp, true); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -48,7 +55,7 @@ func (r *certReloader) Reload() error {
 	if err != nil {
 		return err
 	}
-	return r.load(stamp)
+	return r.load(stamp, false)
 }
 
 func (r *certReloader) configForClient(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -56,24 +63,27 @@ func (r *certReloader) configForClient(*tls.ClientHelloInfo) (*tls.Config, error
 	defer r.mu.Unlock()
 	stamp, err := r.stamp()
 	if err == nil && stamp != r.loaded && stamp != r.failed {
-		if err := r.load(stamp); err != nil {
-			log.Printf("fs-front: keeping the previous certificate: %v", err)
+		if err := r.load(stamp, false); err != nil {
+			log.Printf("fs-front: error: keeping the previous certificate: %v", err)
 		}
 	}
 	return r.config, nil
 }
 
 // load builds the configuration from the files (whose stamp is given); the
-// caller holds mu.
-func (r *certReloader) load(stamp string) error {
+// caller holds mu. Out of its validity, the certificate is refused unless
+// starting (then logged and served).
+func (r *certReloader) load(stamp string, starting bool) error {
 	cert, err := tls.LoadX509KeyPair(r.certPath, r.keyPath)
 	if err != nil {
 		r.failed = stamp
 		return fmt.Errorf("TLS certificate %s / key %s: %w", r.certPath, r.keyPath, err)
 	}
 	if problem := validityProblem(cert.Leaf, time.Now()); problem != "" {
-		// Served anyway (as the Python server does): refusing over a clock
-		// would take the front down; the log says what to fix.
+		if !starting {
+			r.failed = stamp
+			return fmt.Errorf("TLS certificate %s %s", r.certPath, problem)
+		}
 		log.Printf("fs-front: TLS certificate %s %s", r.certPath, problem)
 	}
 	config := &tls.Config{

@@ -270,3 +270,42 @@ func TestAnExpiredCertificateIsNamedInTheLog(t *testing.T) {
 		}
 	}
 }
+
+// A rotation to a certificate clients would refuse (expired, not yet valid)
+// keeps the current one, on a handshake and on SIGHUP, and logs why; it used
+// to replace a valid certificate with only a warning, and every new
+// connection failed from then on.
+func TestARotationOutOfValidityKeepsTheCurrentCertificate(t *testing.T) {
+	for _, tc := range []struct {
+		notAfter time.Time
+		said     string
+	}{
+		{time.Now().Add(-48 * time.Hour), "expired at"},
+		{time.Now().Add(36 * time.Hour), "is not valid before"},
+	} {
+		ca := newTestCA(t)
+		addr, dir, _, _ := tlsFront(t, ca, false)
+		certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		current, _ := os.ReadFile(certPath)
+		var logged bytes.Buffer
+		log.SetOutput(&logged)
+		certPEM, keyPEM := ca.issueUntil(t, "bad", true, tc.notAfter)
+		write(t, keyPath, keyPEM)
+		write(t, certPath, certPEM)
+		got, err := servedCert(t, addr, ca, nil)
+		log.SetOutput(os.Stderr)
+		if err != nil || !bytes.Equal(got, derOf(t, current)) {
+			t.Fatalf("%s: the current certificate must stay: %v", tc.said, err)
+		}
+		if !strings.Contains(logged.String(), "keeping the previous certificate: TLS certificate "+certPath+" "+tc.said) {
+			t.Fatalf("%s: logged %q", tc.said, logged.String())
+		}
+		certs, err := newCertReloader(certPath, keyPath, "") // served at start
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := certs.Reload(); err == nil || !strings.Contains(err.Error(), tc.said) {
+			t.Fatalf("%s: SIGHUP took it: %v", tc.said, err)
+		}
+	}
+}

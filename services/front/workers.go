@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
@@ -44,6 +47,7 @@ type workerPool struct {
 
 type workerConn struct {
 	path     string
+	process  int          // the index of path in the front's --online-sockets
 	serving  *atomic.Bool // the health of this socket's process, if known
 	answered *atomic.Bool // whether that process answered its last health check
 
@@ -73,7 +77,7 @@ func newWorkerPool(paths []string, conns, depth int, serving []*atomic.Bool) *wo
 	var all []*workerConn
 	for i := 0; i < conns; i++ {
 		for j, path := range paths {
-			w := &workerConn{path: path}
+			w := &workerConn{path: path, process: j}
 			if j < len(serving) {
 				w.serving = serving[j]
 			}
@@ -203,7 +207,7 @@ func (w *workerConn) send(pool *workerPool, frame []byte, done chan exchange) er
 		conn, err := net.Dial("unix", w.path)
 		if err != nil {
 			w.mu.Unlock()
-			return status.Errorf(codes.Unavailable, "online server %s not reachable: %v", w.path, err)
+			return w.unavailable("not reachable", err)
 		}
 		l = &link{conn: conn}
 		w.link = l
@@ -224,8 +228,8 @@ func (w *workerConn) read(pool *workerPool, l *link) {
 		reply, err := readFrame(l.conn)
 		w.mu.Lock()
 		if err != nil || len(l.pending) == 0 {
-			if err == nil { // a reply nobody asked for: the stream is out of step
-				err = fmt.Errorf("unexpected reply")
+			if err == nil {
+				err = errOutOfStep
 			}
 			if w.link == l {
 				w.link = nil
@@ -234,8 +238,9 @@ func (w *workerConn) read(pool *workerPool, l *link) {
 			l.pending = nil
 			w.mu.Unlock()
 			_ = l.conn.Close()
+			lost := w.unavailable("unavailable", err)
 			for _, done := range failed {
-				done <- exchange{nil, status.Errorf(codes.Unavailable, "online server %s: %v", w.path, err)}
+				done <- exchange{nil, lost}
 				pool.free <- w
 			}
 			return
@@ -247,6 +252,36 @@ func (w *workerConn) read(pool *workerPool, l *link) {
 		pool.free <- w
 	}
 }
+
+// unavailable is the UNAVAILABLE a caller gets when w's process cannot be
+// reached or its connection is lost: it names the process by its number and
+// the kind of failure only (the socket's path is the front's private folder),
+// while the front's log keeps the whole error.
+func (w *workerConn) unavailable(what string, err error) error {
+	log.Printf("fs-front: online process %d (%s) %s: %v", w.process, w.path, what, err)
+	return status.Errorf(codes.Unavailable, "online process %d %s: %s", w.process, what, failure(err))
+}
+
+// failure names the kind of a socket error without its addresses.
+func failure(err error) string {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "connection reset"
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT):
+		return "connection refused"
+	case errors.Is(err, net.ErrClosed):
+		return "connection closed"
+	case errors.Is(err, errOutOfStep):
+		return "unexpected reply"
+	default:
+		return "connection lost"
+	}
+}
+
+// errOutOfStep is a reply nobody asked for: the stream is out of step.
+var errOutOfStep = errors.New("unexpected reply")
 
 func readFrame(conn net.Conn) ([]byte, error) {
 	var head [4]byte

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ from featurestore.services.online._assemble import StoredRow, assemble
 from featurestore.services.online._keys import encode_entity_keys
 from featurestore.services.online.errors import OnlineStoreUnavailableError
 from featurestore.services.online.model import ViewRequest, ViewResult
+
+log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _parse_ts = Timestamp.FromString
@@ -70,12 +73,14 @@ class RedisOnlineReader:
 
         Args:
             client: A redis-py client with bounded timeouts and no retries.
-            name: ``redis:host:port``, for errors.
+            name: ``redis:host:port``, for the server log (a client is
+                told only that the store is Redis).
             entity_key_version: Feast ``entity_key_serialization_version``.
         """
         self._client = client
         self._name = name
         self._version = entity_key_version
+        self._failing = False  # logged once per outage, not per read
 
     @classmethod
     def connect(
@@ -182,7 +187,9 @@ class RedisOnlineReader:
             raise self._unavailable(exc) from exc
         try:
             conn.send_packed_command([request], check_health=False)
-            return [conn.read_response() for _ in counts]
+            replies = [conn.read_response() for _ in counts]
+            self._failing = False
+            return replies
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             conn.disconnect()
             raise self._unavailable(exc) from exc
@@ -194,9 +201,17 @@ class RedisOnlineReader:
             pool.release(conn)
 
     def _unavailable(self, exc: BaseException) -> OnlineStoreUnavailableError:
-        """The domain error for a failed round trip; drops idle connections."""
+        """The domain error for a failed round trip; drops idle connections.
+
+        The caller is told the store's kind only (errors never say where
+        things live on the server); its address goes to the server log, once
+        per outage.
+        """
         self._client.connection_pool.disconnect(inuse_connections=False)
-        return OnlineStoreUnavailableError(self._name, type(exc).__name__)
+        if not self._failing:
+            self._failing = True
+            log.warning("online store %s is unavailable: %r", self._name, exc)
+        return OnlineStoreUnavailableError("redis", type(exc).__name__)
 
     def ping(self) -> bool:
         """Return True when the server answers PING within the timeout."""

@@ -31,7 +31,12 @@ class OnlineStoreError(Exception):
 
 
 class OnlineStoreUnavailableError(OnlineStoreError, ConnectionError):
-    """The online store cannot be reached (down, refused, timed out); retryable."""
+    """The online store cannot be reached (down, refused, timed out); retryable.
+
+    ``store`` is in the message: on the serving path the store's kind only
+    (``redis``), as a client may read it; an operator's command may name
+    where it is (``redis:host:port``, never the connection string).
+    """
 
     def __init__(self, store: str, detail: str) -> None:
         super().__init__(

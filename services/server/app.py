@@ -37,9 +37,11 @@ from featurestore.services.server.health import HealthMonitor, HealthServicer
 from featurestore.services.server.interceptors import ErrorAndMetricsInterceptor
 from featurestore.services.server.ipc import (
     METHODS,
+    REFUSED_METADATA,
     Handler,
     Metadata,
     OnlineSocketServer,
+    refused_metadata,
 )
 from featurestore.services.server.metrics import TimedReader
 from featurestore.services.server.monitoring_servicer import (
@@ -286,7 +288,14 @@ def _online_handlers(
 
         return guarded
 
-    return {number: handler(number) for number in parsers}
+    def refuse(body: bytes, metadata: Metadata) -> bytes:
+        method, error = refused_metadata(body)
+        if guard is not None:  # audited, after authentication
+            guard.refuse(method, dict(metadata), error)
+        raise error
+
+    handlers = {number: handler(number) for number in parsers}
+    return {**handlers, REFUSED_METADATA: refuse}
 
 
 def _registry_and_online_store_answer(catalog: Catalog, reader: OnlineReader) -> bool:

@@ -17,6 +17,13 @@ sends keys sorted, the values of one key in arrival order).
 Reply: one byte, 0 then the serialised response, or a gRPC status code then a
 serialised ``google.rpc.Status`` (code, message, details) for the front to
 send as the call's status.
+
+Method byte ``REFUSED_METADATA`` is no method: the front's report of a call
+(any method) it refused for metadata over ``MAX_METADATA_BYTES``; its body is
+``<size> <full method>`` and its metadata the caller's ``authorization`` and
+``x-request-id`` only. The handler audits and refuses it (``refused_metadata``),
+so the Python processes stay the only audit writer; the socket is the front's
+(a private folder), so the report is trusted.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ Metadata = tuple[tuple[str, str], ...]
 """The caller's metadata: (lowercase key, value) pairs in arrival order."""
 Handler = Callable[[bytes, Metadata], bytes]
 _OK = b"\x00"
+REFUSED_METADATA = 255
+"""The method byte of the front's refusal report (see the module docstring)."""
 
 
 class _MalformedFrameError(Exception):
@@ -105,9 +114,10 @@ class OnlineSocketServer:
         """The reply frame for one request frame (see the module docstring)."""
         number = frame[0] if frame else 0
         handler = self._handlers.get(number)
-        if number not in METHODS or handler is None:
+        known = number in METHODS or number == REFUSED_METADATA
+        if not known or handler is None:
             return _frame(bytes((grpc.StatusCode.UNIMPLEMENTED.value[0],)))
-        name = _NAMES[number]
+        name = _NAMES.get(number, "RefusedMetadata")
         started = time.perf_counter()
         try:
             metadata, body = split_request(frame)
@@ -120,7 +130,24 @@ class OnlineSocketServer:
             code, status = failure_status(name, exc)
             return _frame(bytes((code.value[0],)) + status.SerializeToString())
         finally:
-            _LATENCY[number].observe(time.perf_counter() - started)
+            if number in _LATENCY:
+                _LATENCY[number].observe(time.perf_counter() - started)
+
+
+def refused_metadata(body: bytes) -> tuple[str, RequestTooLargeError]:
+    """The method of a refusal report's body and the error to refuse it with:
+    RESOURCE_EXHAUSTED, worded as the front words it.
+
+    Raises:
+        _MalformedFrameError: the body is not ``<size> <full method>``.
+    """
+    size, _, method = body.decode("ascii", "replace").partition(" ")
+    if not size.isdigit() or not method.startswith("/"):
+        raise _MalformedFrameError("malformed refusal: not '<size> <method>'")
+    return method, RequestTooLargeError(
+        f"request metadata of {size} bytes is over {MAX_METADATA_BYTES} bytes",
+        limit="MAX_METADATA_BYTES",
+    )
 
 
 def split_request(frame: bytes) -> tuple[Metadata, bytes]:

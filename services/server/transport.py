@@ -151,14 +151,18 @@ class CertificateReloader:
     configuration when a file's mtime, size or inode changed, else None (keep
     the current one). A half-written pair (a cert whose key does not match
     yet) is logged and skipped; the previous pair keeps serving and the next
-    handshake tries again. Connections already open are not touched.
+    handshake tries again. A certificate expired or not yet valid is refused
+    the same way (logged as an error): clients would refuse every new
+    connection. At start such a certificate is served with a warning (the
+    server is better up than down over a clock). Connections already open
+    are not touched.
     """
 
     def __init__(self, cert: Path, key: Path, client_ca: Path | None) -> None:
         self.paths = (cert, key, *([client_ca] if client_ca else []))
         self.client_ca = client_ca
         self._lock = threading.Lock()
-        self._stamp, self.initial = self._load()
+        self._stamp, self.initial = self._load(starting=True)
         self._failed: _Stamp | None = None
         self._forced: grpc.ServerCertificateConfiguration | None = None
 
@@ -178,7 +182,12 @@ class CertificateReloader:
                 self._stamp, config = self._load()
             except ConfigError as exc:
                 self._failed = stamp  # warn once per broken version, not per call
-                log.warning("TLS files not reloaded, keeping the current ones: %s", exc)
+                level = (
+                    logging.ERROR if exc.reason == "TLS_VALIDITY" else logging.WARNING
+                )
+                log.log(
+                    level, "TLS files not reloaded, keeping the current ones: %s", exc
+                )
                 return None
         log.info("TLS certificate reloaded from %s", self.paths[0])
         return config
@@ -202,7 +211,9 @@ class CertificateReloader:
         stats = [os.stat(path) for path in self.paths]
         return _Stamp(tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in stats))
 
-    def _load(self) -> tuple[_Stamp, grpc.ServerCertificateConfiguration]:
+    def _load(
+        self, starting: bool = False
+    ) -> tuple[_Stamp, grpc.ServerCertificateConfiguration]:
         try:
             stamp = self._stat()
             pem = [path.read_bytes() for path in self.paths]
@@ -210,7 +221,12 @@ class CertificateReloader:
             raise ConfigError(
                 "TLS_FILES", f"cannot read TLS file {exc.filename}: {exc.strerror}"
             ) from exc
-        _check_pair(self.paths[0], pem[0], self.paths[1], pem[1])
+        leaf = _check_pair(self.paths[0], pem[0], self.paths[1], pem[1])
+        problem = _validity_problem(self.paths[0], leaf)
+        if problem is not None and starting:
+            log.warning("%s", problem)
+        elif problem is not None:
+            raise ConfigError("TLS_VALIDITY", problem, path=str(self.paths[0]))
         if self.client_ca is not None:
             _check_certificates(self.client_ca, pem[2])
         config = grpc.ssl_server_certificate_configuration(
@@ -256,7 +272,10 @@ def _check_certificates(path: Path, pem: bytes) -> list[x509.Certificate]:
     return certificates
 
 
-def _check_pair(cert_path: Path, cert: bytes, key_path: Path, key: bytes) -> None:
+def _check_pair(
+    cert_path: Path, cert: bytes, key_path: Path, key: bytes
+) -> x509.Certificate:
+    """The leaf certificate, once its key is known to match it."""
     leaf = _check_certificates(cert_path, cert)[0]
     try:
         private = serialization.load_pem_private_key(key, password=None)
@@ -273,21 +292,19 @@ def _check_pair(cert_path: Path, cert: bytes, key_path: Path, key: bytes) -> Non
             f"{key_path} is not the private key of {cert_path}",
             path=str(key_path),
         )
-    _warn_outside_validity(cert_path, leaf)
+    return leaf
 
 
-def _warn_outside_validity(path: Path, leaf: x509.Certificate) -> None:
-    """Log a warning for a certificate that clients will refuse as expired or
-    not yet valid. Served anyway: refusing to start (or to rotate) over a
-    clock would take the server down with it; the log says what to fix."""
+def _validity_problem(path: Path, leaf: x509.Certificate) -> str | None:
+    """Why clients will refuse ``leaf`` (expired, not yet valid), else None."""
     now = datetime.now(UTC)
     if leaf.not_valid_after_utc < now:
-        log.warning(
-            "TLS certificate %s expired at %s: clients will refuse it; rotate it",
-            path, leaf.not_valid_after_utc.isoformat(),
-        )  # fmt: skip
-    elif leaf.not_valid_before_utc > now:
-        log.warning(
-            "TLS certificate %s is not valid before %s: clients will refuse it "
-            "until then", path, leaf.not_valid_before_utc.isoformat(),
-        )  # fmt: skip
+        after = leaf.not_valid_after_utc.isoformat()
+        return f"TLS certificate {path} expired at {after}: clients refuse it"
+    if leaf.not_valid_before_utc > now:
+        before = leaf.not_valid_before_utc.isoformat()
+        return (
+            f"TLS certificate {path} is not valid before {before}: clients "
+            "refuse it until then"
+        )
+    return None

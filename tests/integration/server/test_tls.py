@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,36 @@ def test_rotated_certificates_serve_new_connections_without_a_restart(
         _replace(served, issue_server_cert(last_ca, tmp_path / "last-served"))
         assert running.reload_certificates() is True
         assert _views(running.port, ca_cert=last_ca.cert) == VIEWS
+
+
+@pytest.mark.parametrize(
+    ("validity", "said"),
+    [
+        ({"valid_until": timedelta(days=-2)}, "expired at"),
+        ({"valid_from": timedelta(days=1), "valid_until": timedelta(days=3)},
+         "not valid before"),
+    ],
+    ids=["expired", "not-yet-valid"],
+)  # fmt: skip
+def test_a_rotation_to_a_certificate_out_of_its_validity_keeps_the_current_one(
+    served_repo: ServedRepo,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    validity: dict[str, timedelta],
+    said: str,
+) -> None:
+    # An expired certificate replaced a valid one with only a warning
+    # ("clients will refuse it"): every new connection failed from then on.
+    ca = make_ca(tmp_path / "ca")
+    served = issue_server_cert(ca, tmp_path / "served")
+    with _serving(served_repo, tls_cert=served.cert, tls_key=served.key) as running:
+        assert _views(running.port, ca_cert=ca.cert) == VIEWS
+        _replace(served, issue_server_cert(ca, tmp_path / "bad", **validity))
+        assert _views(running.port, ca_cert=ca.cert) == VIEWS  # the current one
+        assert running.reload_certificates() is False  # SIGHUP: refused too
+        assert _views(running.port, ca_cert=ca.cert) == VIEWS
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(said in e and "keeping the current" in e for e in errors), errors
 
 
 def test_bad_tls_files_stop_the_start_with_exit_2_naming_only_paths(

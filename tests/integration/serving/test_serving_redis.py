@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2
+from grpc_status import rpc_status
 
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1.feature_store_service_pb2_grpc import FeatureStoreServiceStub
@@ -47,6 +49,29 @@ def test_redis_outage_and_recovery(redis_served, redis_process, tmp_path):
         assert again.columns[1].values[0].double_value == 30.5
     finally:
         restarted.stop()
+
+
+def test_redis_down_names_the_store_kind_never_its_address(
+    redis_served, redis_process, caplog
+):
+    # The client was told "online store redis:127.0.0.1:54905 is unavailable":
+    # where the server's store lives. The address belongs in the server log.
+    stub = FeatureStoreServiceStub(redis_served.channel)
+    stub.GetOnlineFeatures(online_request(), timeout=5)
+    redis_process.stop()
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetOnlineFeatures(online_request(), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    message = caught.value.details() or ""
+    assert message.startswith("online store redis is unavailable: "), message
+    status = rpc_status.from_call(caught.value)
+    info = error_details_pb2.ErrorInfo()
+    assert status is not None and status.details[0].Unpack(info)
+    assert info.reason == "ONLINE_STORE_UNAVAILABLE"
+    address = f"{redis_process.host}:{redis_process.port}"
+    for text in (message, *info.metadata.values()):
+        assert address not in text and str(redis_process.port) not in text, text
+    assert f"redis:{address}" in caplog.text  # the server log keeps it
 
 
 def test_deadline_shorter_than_a_hung_redis(redis_served, redis_process):

@@ -23,6 +23,7 @@ from featurestore.services.auth import (
     revoke_key,
     rotate_key,
 )
+from featurestore.services.cli import main
 
 
 def test_a_key_authenticates_as_its_principal_and_roles(tmp_path: Path) -> None:
@@ -346,9 +347,8 @@ def test_list_keys_of_an_older_file_has_no_created_and_of_no_file_is_an_error(
     first, second = list_keys(path)
     assert (first.id, first.roles, first.created) == ("old1", ("admin",), None)
     assert second.created == "2025-01-02T03:04:05+00:00"
-    for empty in ("keys: []\n", ""):
-        (tmp_path / "empty.yaml").write_text(empty)
-        assert list_keys(tmp_path / "empty.yaml") == []
+    (tmp_path / "empty.yaml").write_text("keys: []\n")
+    assert list_keys(tmp_path / "empty.yaml") == []
     with pytest.raises(AuthConfigError, match="no API key file"):
         list_keys(tmp_path / "missing.yaml")
 
@@ -480,3 +480,46 @@ def test_key_commands_never_print_a_hash_or_an_old_key(
         assert new not in proc.stderr
     else:
         assert "fsk_" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "# keys rotated by ops\n", "keys:\n", "{}\n", "keys: null\n"],
+    ids=["empty", "comment", "keys-null", "empty-mapping", "null"],
+)
+def test_a_rewrite_with_no_keys_list_keeps_the_last_keys_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, text: str
+) -> None:
+    # A truncated file (an editor's half-written save) was read as "no keys":
+    # every key refused at once, nothing logged but "unknown API key id".
+    path = tmp_path / "keys.yaml"
+    alice = add_key(path, "alice", ["reader"])
+    keys = ApiKeyAuthenticator(path, recheck_seconds=0)
+    path.write_text(text)
+    assert keys.authenticate(alice).name == "alice"
+    assert "not a valid key file" in caplog.text and "keeping the keys" in caplog.text
+    with pytest.raises(AuthConfigError, match="no keys list"):
+        list_keys(path)
+    with pytest.raises(AuthConfigError, match="no keys list"):
+        ApiKeyAuthenticator(path)  # at start, as any file that is not a key file
+
+
+def test_revoking_the_last_key_refuses_every_key_and_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `keys: []` is what revoke-key writes for the last key: it means no keys.
+    path = tmp_path / "keys.yaml"
+    alice = add_key(path, "alice", ["reader"])
+    keys = ApiKeyAuthenticator(path, recheck_seconds=0)
+    assert keys.authenticate(alice).name == "alice"
+    caplog.clear()
+    assert main(["auth", "revoke-key", "--file", str(path), _id(alice)]) == 0
+    assert list_keys(path) == []
+    with pytest.raises(AuthenticationError):
+        keys.authenticate(alice)
+    [warned] = [r for r in caplog.records if "holds no keys" in r.getMessage()]
+    assert warned.levelname == "WARNING"
+    assert "every API key is refused" in warned.getMessage()
+    with pytest.raises(AuthenticationError):
+        keys.authenticate(alice)
+    assert len([r for r in caplog.records if "holds no keys" in r.getMessage()]) == 1

@@ -1,4 +1,4 @@
-"""A certificate outside its validity is served, with a warning saying so."""
+"""A certificate outside its validity is served at start, with a warning saying so."""
 
 from __future__ import annotations
 
