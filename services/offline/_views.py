@@ -127,6 +127,16 @@ def read_source(
     return snap
 
 
+def source_names(source: DataSource) -> dict[str, str]:
+    """Each field the source renames, with its column in the table.
+
+    ``field_mapping`` maps a table column to the field name the view uses
+    (a join key, a feature); this is the reverse, as Feast's
+    ``_get_column_names`` builds it for its offline store calls.
+    """
+    return {field: column for column, field in (source.field_mapping or {}).items()}
+
+
 def read_view(
     fv: FeatureView,
     features: list[str],
@@ -145,7 +155,7 @@ def read_view(
     if source is None:
         raise UnsupportedSourceError(fv.name, "feature view has no batch source")
     mapping = dict(source.field_mapping or {})  # source column -> feature name
-    inverse = {v: k for k, v in mapping.items()}
+    inverse = source_names(source)
     keys = [c.name for c in fv.entity_columns]
     all_features = [f.name for f in fv.features]
     event = mapping.get(source.timestamp_field, source.timestamp_field)

@@ -12,7 +12,11 @@ import pyarrow as pa
 from feast import FeatureStore, FeatureView
 
 from featurestore.services.offline import DeltaOfflineStore
-from featurestore.services.offline._views import check_column_types, delta_path
+from featurestore.services.offline._views import (
+    check_column_types,
+    delta_path,
+    source_names,
+)
 from featurestore.services.offline.errors import (
     OfflineStoreError,
     UnsupportedSourceError,
@@ -179,34 +183,42 @@ def _pull_latest(
 
     That method is ``latest_per_key`` over ``pull_all``'s rows. With one row
     per key in the window (snapshot-style tables) there is nothing to rank,
-    so the DuckDB ranking is skipped; tests compare the two.
+    so the DuckDB ranking is skipped; tests compare the two. A source's
+    ``field_mapping`` is applied as ``feast materialize`` applies it: the
+    table is read by its own column names, then renamed to the view's.
     """
     source = view.batch_source
     if source is None:
         raise UnsupportedSourceError(view.name, "feature view has no batch source")
+    columns = source_names(source)
     keys = [c.name for c in view.entity_columns]
     features = [f.name for f in view.features]
+    event = columns.get(source.timestamp_field, source.timestamp_field)
     created = source.created_timestamp_column or None
+    if created:
+        created = columns.get(created, created)
     job = DeltaOfflineStore.pull_all_from_table_or_query(
         config=store.config,
         data_source=source,
-        join_key_columns=keys,
-        feature_name_columns=features,
-        timestamp_field=source.timestamp_field,
+        join_key_columns=[columns.get(k, k) for k in keys],
+        feature_name_columns=[columns.get(f, f) for f in features],
+        timestamp_field=event,
         created_timestamp_column=created,
         start_date=start,
         end_date=end,
     )
-    rows: pa.Table = job.to_arrow()
+    read: pa.Table = job.to_arrow()
     # Keys of another type than the entity's would be written under keys no
     # client sends (a string "1" for an INT64 customer_id); a float feature
     # declared Int64 would lose its fraction.
-    check_column_types(view, rows, delta_path(source, store.config.repo_path))
+    check_column_types(view, read, delta_path(source, store.config.repo_path), columns)
+    fields = {column: field for field, column in columns.items()}
+    rows = read.rename_columns([fields.get(c, c) for c in read.column_names])
     if _one_row_per_key(rows, keys):
         return rows
-    latest: pa.Table = latest_per_key(
-        rows, keys, source.timestamp_field, created, features
-    )
+    event = fields.get(event, event)
+    created = fields.get(created, created) if created else None
+    latest: pa.Table = latest_per_key(rows, keys, event, created, features)
     return latest
 
 
