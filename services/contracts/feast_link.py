@@ -131,17 +131,30 @@ def load_repo(repo_path: Path) -> RepoContents:
         return parse_repo(repo)
 
 
+def _source_columns(view: FeatureView) -> dict[str, str]:
+    """Field name -> the table column it reads (the source's field_mapping)."""
+    from featurestore.services.offline._views import source_names
+
+    return source_names(view.batch_source) if view.batch_source else {}
+
+
 def _check_features(view: FeatureView, contract: Contract) -> list[Problem]:
     names = _feast_type_names()
+    columns = _source_columns(view)
     problems = []
     for feature in view.features:
-        meta = {"column": feature.name, "contract": contract.name}
-        if feature.name not in contract.column_names:
+        column = columns.get(feature.name, feature.name)
+        if column not in contract.column_names:
+            meta = {"column": column, "contract": contract.name}
+            what = f"feature {feature.name!r}"
+            if column != feature.name:
+                meta["field"] = feature.name
+                what += f" (read from column {column!r} by the field_mapping)"
             problems.append(
                 Problem(
                     view.name,
                     ProblemCode.UNKNOWN_COLUMN,
-                    f"feature {feature.name!r} is not a column of contract "
+                    f"{what} is not a column of contract "
                     f"{contract.name}@{contract.version}",
                     meta,
                 )
@@ -149,7 +162,7 @@ def _check_features(view: FeatureView, contract: Contract) -> list[Problem]:
             continue
         problems += _type_problem(
             view.name,
-            feature.name,
+            column,
             names.get(feature.dtype, str(feature.dtype)),
             contract,
         )
@@ -192,7 +205,11 @@ def _join_key_types(view: FeatureView, entities: Sequence[Entity]) -> dict[str, 
 def _check_entities(
     view: FeatureView, entities: Sequence[Entity], contract: Contract
 ) -> list[Problem]:
-    keys = _join_key_types(view, entities)
+    columns = _source_columns(view)
+    keys = {
+        columns.get(key, key): kind
+        for key, kind in _join_key_types(view, entities).items()
+    }
     if sorted(keys) != sorted(contract.entity_keys):
         actual, expected = ",".join(sorted(keys)), ",".join(contract.entity_keys)
         return [
@@ -210,18 +227,20 @@ def _check_entities(
 
 
 def _check_source(view: FeatureView, contract: Contract) -> list[Problem]:
-    source = view.batch_source
+    source, columns = view.batch_source, _source_columns(view)
+    event = getattr(source, "timestamp_field", None) or ""
+    created = getattr(source, "created_timestamp_column", None) or ""
     pairs = [
         (
             ProblemCode.TIMESTAMP_FIELD_MISMATCH,
             "timestamp_field",
-            getattr(source, "timestamp_field", None) or "",
+            columns.get(event, event),
             contract.event_timestamp,
         ),
         (
             ProblemCode.CREATED_TIMESTAMP_MISMATCH,
             "created_timestamp_column",
-            getattr(source, "created_timestamp_column", None) or "",
+            columns.get(created, created),
             contract.created_timestamp,
         ),
     ]
@@ -277,7 +296,8 @@ def check_feature_views(
     latest version); its features must be contract columns of the same type;
     its join keys must be the contract's entity keys, same types; its batch
     source's `timestamp_field` and `created_timestamp_column` must be the
-    contract's `event_timestamp` and `created_timestamp`.
+    contract's `event_timestamp` and `created_timestamp`. A field the
+    source's `field_mapping` renames is checked by the column it reads.
 
     Types correspond as Int64/INT64 = int64, Float64/DOUBLE = float64,
     String = string, Bool = bool, UnixTimestamp = timestamp; any other

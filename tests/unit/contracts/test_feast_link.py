@@ -196,3 +196,72 @@ def test_cli_check_feast(repo_copy, capsys):
     assert len(lines) == 2
     assert lines[0].startswith("PROBLEM customer_spend: MISSING_CONTRACT_TAG")
     assert lines[1].startswith("PROBLEM merchant_risk: TYPE_MISMATCH")
+
+
+MAPPED_VIEW = """
+from datetime import timedelta
+from feast import Entity, FeatureView, Field, FileSource, ValueType
+from feast.data_format import DeltaFormat
+from feast.types import Float64
+customer = Entity(name="customer", join_keys=["customer_id"],
+                  value_type=ValueType.INT64)
+mapped_view = FeatureView(
+    name="mapped", entities=[customer], ttl=timedelta(days=30),
+    schema=[Field(name="amount_mapped", dtype=Float64)],
+    source=FileSource(name="mapped", path="data/mapped", file_format=DeltaFormat(),
+                      timestamp_field="ts", created_timestamp_column="cts",
+                      field_mapping=MAPPING),
+    tags={"contract": "mapped"},
+)
+"""
+
+MAPPED_CONTRACT = """name: mapped
+version: 1.0.0
+owner: you@example.com
+description: mapped source
+entity_keys: [cid]
+keys: [cid]
+freshness: 2d
+max_failure_ratio: 0.05
+event_timestamp: ts
+created_timestamp: cts
+columns:
+  - {name: cid, type: int64, nullable: false}
+  - {name: ts, type: timestamp, nullable: false}
+  - {name: cts, type: timestamp, nullable: false}
+  - {name: amt_raw, type: float64, nullable: false}
+"""
+
+
+def _mapped_repo(tmp_path: Path, mapping: str) -> tuple[Path, ContractRegistry]:
+    repo = tmp_path / "repo"
+    (repo / "contracts" / "mapped").mkdir(parents=True)
+    (repo / "feature_store.yaml").write_text(
+        "project: mapped\nprovider: local\nregistry: data/registry.db\n"
+        "online_store:\n  type: sqlite\n  path: data/online.db\n"
+        "entity_key_serialization_version: 3\n"
+    )
+    (repo / "views.py").write_text(MAPPED_VIEW.replace("MAPPING", mapping))
+    (repo / "contracts" / "mapped" / "1.0.0.yaml").write_text(MAPPED_CONTRACT)
+    return repo, ContractRegistry(repo / "contracts")
+
+
+def test_a_field_mapped_view_is_checked_by_its_source_columns(tmp_path, capsys):
+    # The view reads exactly the contract's columns (cid, amt_raw) under other
+    # names; it was ENTITY_KEY_MISMATCH and UNKNOWN_COLUMN, exit 1.
+    mapping = '{"cid": "customer_id", "amt_raw": "amount_mapped"}'
+    repo, registry = _mapped_repo(tmp_path, mapping)
+    assert check_feature_views(repo, registry) == []
+    root = ["--root", str(repo / "contracts")]
+    assert main([*root, "check-feast", "--repo", str(repo)]) == 0
+    assert "agree" in capsys.readouterr().out
+
+
+def test_a_field_mapped_to_a_column_the_contract_lacks_names_the_column(tmp_path):
+    mapping = '{"cid": "customer_id", "amount": "amount_mapped"}'
+    repo, registry = _mapped_repo(tmp_path, mapping)
+    [problem] = check_feature_views(repo, registry)
+    assert (problem.code, problem.metadata) == (
+        ProblemCode.UNKNOWN_COLUMN,
+        {"column": "amount", "contract": "mapped", "field": "amount_mapped"},
+    )
