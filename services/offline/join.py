@@ -290,19 +290,55 @@ def _key_type(kind: pa.DataType) -> pa.DataType:
     return kind
 
 
-def _key_values(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """``column`` as ``_key_type`` compares it."""
+def _key_values(column: pa.ChunkedArray, key: str, view: ViewInput) -> pa.ChunkedArray:
+    """``column`` (the entity's ``key``) as the join compares it with the view's."""
     kind = _key_type(column.type)
+    right = view.table.schema.field(view.feature_key(key)).type
+    if pa.types.is_timestamp(kind) and kind != right:
+        return _timestamp_key(column, right, key, view.name)
     return column if kind == column.type else pc.cast(column, kind)
+
+
+_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds",
+               "ns": "nanoseconds"}  # fmt: skip
+
+
+def _timestamp_key(
+    column: pa.ChunkedArray, kind: pa.DataType, key: str, view: str
+) -> pa.ChunkedArray:
+    """A timestamp key in the view's unit, refused if that changes a value.
+
+    Left to DuckDB, a nanosecond key would be cut to the microsecond and
+    match a row whose key differs from it; such a key can match no row, and
+    a file of them is most likely a mistake, so it is named instead.
+    """
+    cast = pc.cast(column, kind, safe=False)
+    lost = pc.fill_null(
+        pc.not_equal(pc.cast(cast, column.type, safe=False), column), False
+    )
+    if pc.any(lost).as_py():
+        row = pc.index(lost, True).as_py()
+        unit = _UNIT_NAMES[kind.unit]
+        raise InvalidRequestError(
+            f"join key {key!r} row {row} ({column[row]}) is not a whole number "
+            f"of {unit}, the unit of the keys of view {view!r} ({kind}), so no "
+            f"row of the view can match it; truncate the column to {unit}",
+            column=key, view=view, row=str(row),
+        )  # fmt: skip
+    return cast
 
 
 def _comparable(left: pa.DataType, right: pa.DataType) -> bool:
     # DuckDB would compare mismatched families by casting (or refuse to);
-    # only exact types, integer widths and string widths are allowed.
+    # only exact types, integer widths, string widths and timestamp units
+    # (both naive or both with a zone; _timestamp_key compares them exactly)
+    # are allowed.
     if left == right:
         return True
     if pa.types.is_integer(left) and pa.types.is_integer(right):
         return True
+    if pa.types.is_timestamp(left) and pa.types.is_timestamp(right):
+        return (left.tz is None) == (right.tz is None)
     strings = (pa.types.is_string, pa.types.is_large_string)
     return all(any(f(t) for f in strings) for t in (left, right))
 
@@ -318,7 +354,7 @@ def _match_rows(
     keys = [f"__k{i}" for i in range(len(view.join_keys))]
     ties = [f"__b{i}" for i in range(len(view.tiebreak_columns or view.features))]
     left = {
-        k: _key_values(entity.column(c))
+        k: _key_values(entity.column(c), c, view)
         for k, c in zip(keys, view.join_keys, strict=True)
     }
     unit = _feature_unit(view)

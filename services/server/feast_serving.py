@@ -43,6 +43,7 @@ _KEY_FIELDS: dict[object, tuple[str, ...]] = {
     PrimitiveFeastType.INT32: ("int32_val", "int64_val"),
     PrimitiveFeastType.STRING: ("string_val",),
     PrimitiveFeastType.BYTES: ("bytes_val",),
+    PrimitiveFeastType.UNIX_TIMESTAMP: ("unix_timestamp_val",),  # epoch seconds
 }
 _NO_TIME = Timestamp()
 _PRESENT = serving_pb.FieldStatus.PRESENT

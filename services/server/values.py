@@ -12,6 +12,7 @@ import numpy as np
 from feast.protos.feast.types.Value_pb2 import Value as FeastValue
 from feast.type_map import NULL_TIMESTAMP_INT_VALUE
 from feast.types import PrimitiveFeastType
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore.services.server.errors import RequestError
 from featurestore.v1 import common_pb2
@@ -25,6 +26,7 @@ _KEY_FIELD = {
     PrimitiveFeastType.BOOL: "bool_value",
     PrimitiveFeastType.FLOAT64: "double_value",
     PrimitiveFeastType.FLOAT32: "double_value",
+    PrimitiveFeastType.UNIX_TIMESTAMP: "timestamp_value",
 }
 
 
@@ -33,8 +35,12 @@ def key_column(
 ) -> list[Any]:
     """Python values of one join-key column, checked against the key's type.
 
+    A timestamp key is a UTC datetime of whole seconds, the unit Feast keys
+    UNIX_TIMESTAMP entities by.
+
     Raises:
-        RequestError: a value is null or of another type than the join key.
+        RequestError: a value is null or of another type than the join key,
+            or a timestamp key has a fraction of a second.
     """
     expected = _KEY_FIELD.get(dtype)  # type: ignore[call-overload]
     out: list[Any] = []
@@ -49,8 +55,27 @@ def key_column(
                 expected=str(expected),
                 got=got,
             )
-        out.append(getattr(value, kind))
+        if kind == "timestamp_value":
+            out.append(_whole_seconds(name, i, value.timestamp_value))
+        else:
+            out.append(getattr(value, kind))
     return out
+
+
+def _whole_seconds(name: str, row: int, moment: Timestamp) -> datetime:
+    # Feast truncates a key to its epoch second: a fraction would read the
+    # entity of another instant than the one asked for, so it is refused.
+    if moment.nanos:
+        raise RequestError(
+            f"entities[{name}]",
+            f"join key {name!r} row {row}: a timestamp key is whole seconds "
+            f"(Feast keys UNIX_TIMESTAMP entities by epoch second), got "
+            f"{moment.nanos} ns past the second",
+            reason="JOIN_KEY_NOT_WHOLE_SECONDS",
+            nanos=str(moment.nanos),
+        )
+    instant: datetime = moment.ToDatetime(tzinfo=UTC)
+    return instant
 
 
 _FEAST_TO_OURS = {

@@ -203,3 +203,65 @@ def test_string_keys_of_other_arrow_layouts_join_by_their_values(keys):
     out = point_in_time_join(entity, "t", [_string_keyed_view()])
     assert out.column("w").to_pylist() == [2, 1, None, None]
     assert out.column("k").type == keys.type  # the caller's column, kept as it came
+
+
+def _day_keyed_view():
+    days = [T0, T0 + timedelta(days=1)]
+    table = pa.table(
+        {
+            "day_ts": pa.array(days, TS),
+            "e": pa.array(days, TS),
+            "w": pa.array([40.0, 41.0]),
+        }
+    )
+    return ViewInput(
+        name="ts_keyed", table=table, join_keys=["day_ts"],
+        event_timestamp_column="e", created_timestamp_column=None, features=["w"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("unit", ["ns", "ms", "s"])
+def test_timestamp_keys_of_any_unit_join_by_their_instant(unit):
+    # An entity file's UNIX_TIMESTAMP key in ns (pandas' unit) was refused:
+    # "join key 'day_ts' is timestamp[ns, tz=UTC] in the entity table but
+    # timestamp[us, tz=UTC] in view 'ts_keyed'".
+    day = T0 + timedelta(days=1)
+    entity = pa.table(
+        {
+            "day_ts": pa.array([day, T0, day - timedelta(seconds=1)]).cast(
+                pa.timestamp(unit, tz="UTC")
+            ),
+            "t": pa.array([day + timedelta(hours=1)] * 3, TS),
+        }
+    )
+    out = point_in_time_join(entity, "t", [_day_keyed_view()])
+    assert out.column("w").to_pylist() == [41.0, 40.0, None]
+    assert out.column("day_ts").type == pa.timestamp(unit, tz="UTC")  # as it came
+
+
+def test_a_timestamp_key_finer_than_the_views_is_refused_not_rounded():
+    # 500 ns past the day: no microsecond key of the view can equal it, and
+    # rounding it to the microsecond would read the day's row for it.
+    day_ns = int((T0 + timedelta(days=1)).timestamp()) * 10**9
+    entity = pa.table(
+        {
+            "day_ts": pa.array([day_ns, day_ns + 500], pa.timestamp("ns", tz="UTC")),
+            "t": pa.array([T0 + timedelta(days=2)] * 2, TS),
+        }
+    )
+    with pytest.raises(InvalidRequestError) as err:
+        point_in_time_join(entity, "t", [_day_keyed_view()])
+    assert err.value.reason is Reason.INVALID_REQUEST
+    assert err.value.metadata["column"] == "day_ts"
+    assert err.value.metadata["row"] == "1"
+
+
+def test_a_naive_timestamp_key_is_not_compared_with_a_tz_aware_one():
+    entity = pa.table(
+        {
+            "day_ts": pa.array([T0.replace(tzinfo=None)], pa.timestamp("ns")),
+            "t": pa.array([T0 + timedelta(days=2)], TS),
+        }
+    )
+    with pytest.raises(InvalidRequestError):
+        point_in_time_join(entity, "t", [_day_keyed_view()])
