@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +20,16 @@ from feast.utils import (
     _get_requested_on_demand_feature_views,
 )
 
-from featurestore.services.offline._views import read_source, read_view
+from featurestore.services.offline._views import (
+    delta_path,
+    project_of,
+    read_source,
+    read_view,
+)
 from featurestore.services.offline.errors import (
     EntityColumnMissingError,
     InvalidRequestError,
+    UnsupportedSourceError,
 )
 from featurestore.services.offline.join import (
     INT64_MAX,
@@ -32,6 +38,7 @@ from featurestore.services.offline.join import (
     latest_per_key,
     point_in_time_join,
 )
+from featurestore.services.offline.snapshot import open_table
 
 if TYPE_CHECKING:
     from feast.data_source import DataSource
@@ -213,6 +220,53 @@ class DeltaOfflineStore(OfflineStore):
             return with_dummy_key(rows)
 
         return DeltaRetrievalJob(evaluate)
+
+    def get_table_column_names_and_types_from_data_source(
+        self, config: RepoConfig, data_source: DataSource
+    ) -> Iterable[tuple[str, str]]:
+        """The columns of the source's Delta table and their Arrow types.
+
+        Feast asks before it infers a view's schema and before a push writes
+        to the offline store; Feast's FileSource would open ``path`` itself,
+        which fails for a table reference (``featurestore://<name>``).
+        """
+        project = project_of(config.repo_path)
+        try:
+            path = delta_path(data_source, project)
+        except UnsupportedSourceError:  # not ours to read: as Feast reads it
+            columns: Iterable[tuple[str, str]]
+            columns = data_source.get_table_column_names_and_types(config)
+            return columns
+        table = open_table(path, project.storage_options)
+        schema = pa.schema(table.schema().to_arrow())
+        return [(field.name, str(field.type)) for field in schema]
+
+    @staticmethod
+    def offline_write_batch(
+        config: RepoConfig,
+        feature_view: FeatureView,
+        table: pa.Table,
+        progress: Callable[[int], Any] | None,
+    ) -> None:
+        """Refuse: a feature table is written only through the contract gate.
+
+        Feast calls this for ``FeatureStore.push`` to ``OFFLINE`` or
+        ``ONLINE_AND_OFFLINE`` (after writing the online store) and for
+        ``write_to_offline_store``. Rows appended here would skip the
+        contract's verdict and the commit metadata every version carries.
+
+        Raises:
+            UnsupportedSourceError: Always, naming the source and what to do.
+        """
+        source = feature_view.batch_source
+        raise UnsupportedSourceError(
+            source.name if source else feature_view.name,
+            "writing to a feature table from Feast (push to OFFLINE or "
+            "ONLINE_AND_OFFLINE, write_to_offline_store); publish the rows "
+            "with a job (featurestore run), which checks them against the "
+            "table's contract, and push with to=PushMode.ONLINE for the "
+            "online store only",
+        )
 
 
 def entity_timestamp_column(entity: pa.Table) -> str:
