@@ -12,6 +12,7 @@ from featurestore.services.offline.errors import (
     FeatureViewNotFoundError,
     InvalidRequestError,
 )
+from featurestore.services.project.registry import feature_views
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
@@ -100,7 +101,7 @@ def resolve_views(
         FeatureViewNotFoundError: a reference or projection names no view.
         FeatureNotFoundError: a view does not define a requested feature.
     """
-    known = {fv.name: fv for fv in store.list_feature_views()}
+    known = {fv.name: fv for fv in feature_views(store)}
     if not isinstance(features, str):
         refs = list(features)
         return refs, {

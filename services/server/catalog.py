@@ -15,6 +15,7 @@ from feast.project import Project
 from featurestore.services.offline.errors import InvalidRequestError
 from featurestore.services.offline.refs import group_refs
 from featurestore.services.online import ViewRequest as OnlineRead
+from featurestore.services.project.registry import feature_views
 from featurestore.services.server.errors import NotFoundError, RequestError
 
 # Distinct (features, service) selections remembered between registry refreshes.
@@ -92,9 +93,8 @@ class Catalog:
             return
         project = self.store.project
         registry = self.store.registry
-        views = {
-            v.name: v for v in registry.list_feature_views(project, allow_cache=True)
-        }
+        listed = feature_views(self.store, allow_cache=True, registered=True)
+        views = {v.name: v for v in listed}
         services = {
             s.name: [
                 _Projection(
