@@ -67,3 +67,10 @@ def feature_views(
         *store.list_feature_views(allow_cache=allow_cache),
         *store.list_stream_feature_views(allow_cache=allow_cache),
     ]
+
+
+def on_demand_view_names(store: FeatureStore, *, allow_cache: bool = False) -> set[str]:
+    """The names of the project's on-demand feature views (not ``feature_views``:
+    Feast's SDK computes them at request time; this service does not)."""
+    views = store.list_on_demand_feature_views(allow_cache=allow_cache)
+    return {v.name for v in views}
