@@ -22,6 +22,7 @@ from featurestore.services.cli._common import (
     verbatim,
 )
 from featurestore.services.cli._feast import feature_store
+from featurestore.services.project.registry import feature_views
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -73,7 +74,7 @@ def answered(location: str | None = None) -> Iterator[None]:
 
 
 def _views(store: FeatureStore, names: tuple[str, ...]) -> list[Any]:
-    views = {v.name: v for v in store.list_feature_views()}
+    views = {v.name: v for v in feature_views(store)}
     unknown = [n for n in names if n not in views]
     if unknown:
         raise usage_error(

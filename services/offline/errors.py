@@ -23,6 +23,7 @@ class Reason(enum.StrEnum):
     INVALID_REQUEST = "INVALID_REQUEST"
     UNSUPPORTED_SOURCE = "UNSUPPORTED_SOURCE"
     FEATURE_VIEW_NOT_FOUND = "FEATURE_VIEW_NOT_FOUND"
+    ON_DEMAND_VIEW_NOT_SERVED = "ON_DEMAND_VIEW_NOT_SERVED"
     FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
     FEATURE_SERVICE_NOT_FOUND = "FEATURE_SERVICE_NOT_FOUND"
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
@@ -275,6 +276,22 @@ class FeatureViewNotFoundError(OfflineStoreError, LookupError):
         super().__init__(
             Reason.FEATURE_VIEW_NOT_FOUND,
             f"feature view {view!r} is not registered",
+            view=view,
+        )
+
+
+class OnDemandViewError(OfflineStoreError):
+    """A requested view is an on-demand feature view: the registry holds it,
+    but its features are computed by Feast's SDK at request time and neither
+    stored nor served here (FAILED_PRECONDITION on the server)."""
+
+    def __init__(self, view: str) -> None:
+        super().__init__(
+            Reason.ON_DEMAND_VIEW_NOT_SERVED,
+            f"feature view {view!r} is an on-demand feature view, which this "
+            "service does not serve: compute it with Feast's SDK "
+            "(FeatureStore.get_online_features / get_historical_features) or "
+            "`feast serve`, or request the feature views it reads",
             view=view,
         )
 

@@ -26,6 +26,7 @@ from featurestore.services.offline.snapshot import (
     read_snapshot,
 )
 from featurestore.services.offline.store import entity_timestamp_column
+from featurestore.services.project.registry import feature_views
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -195,7 +196,7 @@ def get_historical_features(
     # view under the view's pin).
     unread = set(request.pins) - {fv.name for fv, _ in views.values()}
     if unread:
-        registered = {fv.name for fv in store.list_feature_views()}
+        registered = {fv.name for fv in feature_views(store)}
         if unread - registered:
             raise FeatureViewNotFoundError(sorted(unread - registered)[0])
     ts_column = request.timestamp_column or entity_timestamp_column(request.entity)

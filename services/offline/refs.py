@@ -11,7 +11,9 @@ from featurestore.services.offline.errors import (
     FeatureServiceNotFoundError,
     FeatureViewNotFoundError,
     InvalidRequestError,
+    OnDemandViewError,
 )
+from featurestore.services.project.registry import feature_views, on_demand_view_names
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
@@ -98,25 +100,30 @@ def resolve_views(
         FeatureServiceNotFoundError: no such service.
         InvalidRequestError: a malformed reference.
         FeatureViewNotFoundError: a reference or projection names no view.
+        OnDemandViewError: it names an on-demand view (not served here).
         FeatureNotFoundError: a view does not define a requested feature.
     """
-    known = {fv.name: fv for fv in store.list_feature_views()}
+    known = {fv.name: fv for fv in feature_views(store)}
     if not isinstance(features, str):
         refs = list(features)
         return refs, {
-            name: (_view(known, name, wanted), wanted)
+            name: (_view(store, known, name, wanted), wanted)
             for name, wanted in group_refs(refs).items()
         }
     views: dict[str, tuple[FeatureView, list[str]]] = {}
     for p in _service(store, features).feature_view_projections:
         wanted = [f.name for f in p.features]
-        base = _view(known, p.name, wanted)
+        base = _view(store, known, p.name, wanted)
         views[str(p.name_to_use())] = (base.with_projection(p), wanted)  # type: ignore[no-untyped-call]
     return service_refs(store, features), views
 
 
-def _view(known: dict[str, FeatureView], name: str, wanted: list[str]) -> FeatureView:
+def _view(
+    store: FeatureStore, known: dict[str, FeatureView], name: str, wanted: list[str]
+) -> FeatureView:
     if name not in known:
+        if name in on_demand_view_names(store):
+            raise OnDemandViewError(name)
         raise FeatureViewNotFoundError(name)
     defined = [f.name for f in known[name].features]
     for feature in wanted:

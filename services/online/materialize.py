@@ -36,6 +36,7 @@ from featurestore.services.project import (
     ProjectError,
     config_problem,
 )
+from featurestore.services.project.registry import feature_views
 
 __all__ = ["UnknownViewError", "main", "materialize", "materialize_incremental"]
 
@@ -163,7 +164,7 @@ def _run(
 
 
 def _views(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView]:
-    online = {v.name: v for v in store.list_feature_views() if v.online}
+    online = {v.name: v for v in feature_views(store) if v.online}
     if names is None:
         return list(online.values())
     missing = [n for n in names if n not in online]

@@ -1,4 +1,4 @@
-"""The Feast registry of a repo, when it is a file on this machine."""
+"""The Feast registry of a repo: its file on this machine, its feature views."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from featurestore.services.storage import is_local, local_path
 
 if TYPE_CHECKING:
+    from feast import FeatureStore, FeatureView
     from feast.repo_config import RepoConfig
 
 
@@ -36,3 +37,40 @@ def missing_registry_message(
     return (
         f"REGISTRY_NOT_FOUND: no Feast registry at {registry}: run `{apply}` in {repo}"
     )
+
+
+def feature_views(
+    store: FeatureStore, *, allow_cache: bool = False, registered: bool = False
+) -> list[FeatureView]:
+    """The views whose rows Feast stores: batch views, then stream views.
+
+    A ``StreamFeatureView`` is a ``FeatureView`` with a ``batch_source``;
+    ``feast materialize`` writes it from that source as it writes a batch
+    view, and Feast's SDK serves and joins it the same way, so every list of
+    views to serve, materialise, join or monitor is this one. On-demand views
+    are computed from others at request time and are not here.
+
+    Args:
+        store: The Feast repo.
+        allow_cache: Read the registry cached in memory (after a refresh).
+        registered: An entity-less view as the registry holds it, keyed by
+            Feast's dummy entity; by default as ``FeatureStore`` hands it
+            out, with no entity columns.
+    """
+    if registered:
+        registry, project = store.registry, store.project
+        return [
+            *registry.list_feature_views(project, allow_cache=allow_cache),
+            *registry.list_stream_feature_views(project, allow_cache=allow_cache),
+        ]
+    return [
+        *store.list_feature_views(allow_cache=allow_cache),
+        *store.list_stream_feature_views(allow_cache=allow_cache),
+    ]
+
+
+def on_demand_view_names(store: FeatureStore, *, allow_cache: bool = False) -> set[str]:
+    """The names of the project's on-demand feature views (not ``feature_views``:
+    Feast's SDK computes them at request time; this service does not)."""
+    views = store.list_on_demand_feature_views(allow_cache=allow_cache)
+    return {v.name for v in views}

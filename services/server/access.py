@@ -36,6 +36,7 @@ from featurestore.services.auth import (
 )
 from featurestore.services.auth.errors import AuthConfigError, PermissionDeniedError
 from featurestore.services.auth.oidc import check_algorithms
+from featurestore.services.offline.errors import OnDemandViewError
 from featurestore.services.offline.refs import parse_ref
 from featurestore.services.server.catalog import Catalog, ViewRequest
 from featurestore.services.server.errors import NotFoundError, grpc_code, required
@@ -252,7 +253,7 @@ class Guard:
             rule = RULES.get(call.method, _signed_in)
             try:
                 action, resources = rule(request, self.catalog)
-            except NotFoundError as exc:
+            except (NotFoundError, OnDemandViewError) as exc:
                 self._require_unknown(call, AuthzedAction.DESCRIBE, exc)
                 raise
             call.resources = tuple(f"{type(r).__name__}:{r.name}" for r in resources)
@@ -275,7 +276,7 @@ class Guard:
         else:
             try:
                 call.wanted = self.catalog.resolve(*selection)
-            except NotFoundError as exc:
+            except (NotFoundError, OnDemandViewError) as exc:
                 self._require_unknown(call, action, exc)
                 raise
             views = [w.view for w in call.wanted]
@@ -301,17 +302,26 @@ class Guard:
             raise
 
     def _require_unknown(
-        self, call: Call, action: AuthzedAction, missing: NotFoundError
+        self,
+        call: Call,
+        action: AuthzedAction,
+        missing: NotFoundError | OnDemandViewError,
     ) -> None:
         """Permission before existence: an unknown view or feature is
         NOT_FOUND only to a caller who could take ``action`` on that view were
         it there; anyone else is denied as for a view that exists.
 
         An unknown feature is judged by its (existing) view; an unknown view
-        by ``Catalog.stand_in``. Feature service names are not hidden.
+        by ``Catalog.stand_in``, and so is an on-demand one (not served), so
+        its name and kind reach only such a caller. Feature service names are
+        not hidden.
         """
-        if "feature" in missing.metadata:
-            view: Any = self.catalog.view(parse_ref(missing.metadata["feature"]).view)
+        if isinstance(missing, OnDemandViewError):
+            view: Any = self.catalog.stand_in(missing.metadata["view"])
+            if view is None:
+                return
+        elif "feature" in missing.metadata:
+            view = self.catalog.view(parse_ref(missing.metadata["feature"]).view)
         elif "feature_view" in missing.metadata:
             view = self.catalog.stand_in(missing.metadata["feature_view"])
             if view is None:
@@ -355,7 +365,7 @@ class Guard:
         for name in sorted(set(pins) - read):
             try:
                 view: Any = self.catalog.view(name)
-            except NotFoundError:
+            except (NotFoundError, OnDemandViewError):
                 view = self.catalog.stand_in(name)
                 if view is None:
                     continue

@@ -12,9 +12,10 @@ from feast import FeatureStore, FeatureView
 from feast.permissions.permission import Permission
 from feast.project import Project
 
-from featurestore.services.offline.errors import InvalidRequestError
+from featurestore.services.offline.errors import InvalidRequestError, OnDemandViewError
 from featurestore.services.offline.refs import group_refs
 from featurestore.services.online import ViewRequest as OnlineRead
+from featurestore.services.project.registry import feature_views, on_demand_view_names
 from featurestore.services.server.errors import NotFoundError, RequestError
 
 # Distinct (features, service) selections remembered between registry refreshes.
@@ -71,6 +72,7 @@ class Catalog:
         self.store = store
         self._lock = threading.Lock()
         self._views: dict[str, FeatureView] = {}
+        self._on_demand: set[str] = set()
         self._services: dict[str, list[_Projection]] = {}
         self._resolved: dict[tuple[tuple[str, ...], str], list[ViewRequest]] = {}
         self._version: str | None = None
@@ -92,9 +94,9 @@ class Catalog:
             return
         project = self.store.project
         registry = self.store.registry
-        views = {
-            v.name: v for v in registry.list_feature_views(project, allow_cache=True)
-        }
+        listed = feature_views(self.store, allow_cache=True, registered=True)
+        views = {v.name: v for v in listed}
+        on_demand = on_demand_view_names(self.store, allow_cache=True)
         services = {
             s.name: [
                 _Projection(
@@ -110,6 +112,7 @@ class Catalog:
         permissions = registry.list_permissions(project, allow_cache=True)
         with self._lock:
             self._views, self._services = views, services
+            self._on_demand = on_demand
             self._resolved = {}
             self._version = version
             self._permissions = (self._permissions[0] + 1, permissions)
@@ -129,9 +132,17 @@ class Catalog:
             return [self._views[name] for name in sorted(self._views)]
 
     def view(self, name: str) -> FeatureView:
-        """One view; NotFoundError when unknown."""
+        """One view.
+
+        Raises:
+            NotFoundError: unknown.
+            OnDemandViewError: an on-demand view, which is not served.
+        """
         with self._lock:
             view = self._views.get(name)
+            on_demand = name in self._on_demand
+        if on_demand:
+            raise OnDemandViewError(name)
         if view is None:
             raise NotFoundError("feature view", name)
         return view
@@ -161,6 +172,7 @@ class Catalog:
         Raises:
             RequestError: neither or both given, or a malformed reference.
             NotFoundError: unknown service, view or feature.
+            OnDemandViewError: a reference or the service reads an on-demand view.
         """
         key = (tuple(features), service)
         resolved = self._resolved

@@ -196,10 +196,15 @@ DOMAIN_ERRORS: tuple[type[Exception], ...] = (
 """Errors raised on purpose, with a reason: only these reach clients as such."""
 
 SERVER_STATE_REASONS = frozenset(
-    {"FEATURE_COLUMN_MISSING", "FEATURE_COLUMN_TYPE_MISMATCH"}
+    {
+        "FEATURE_COLUMN_MISSING",
+        "FEATURE_COLUMN_TYPE_MISMATCH",
+        "ON_DEMAND_VIEW_NOT_SERVED",
+    }
 )
 """Reasons of domain errors about the server's own data (a feature table lacks a
-column its view names, or holds it with the wrong type), not the request:
+column its view names, or holds it with the wrong type; a view is on-demand,
+which this server does not compute), not a malformed request:
 FAILED_PRECONDITION, whatever builtin the error derives from (ValueError or
 TypeError for callers of the library)."""
 

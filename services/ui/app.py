@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from featurestore.services.auth import AuthenticationError, PermissionDeniedError
 from featurestore.services.contracts import ContractError
 from featurestore.services.lineage import LineageError
+from featurestore.services.offline.errors import OnDemandViewError
 from featurestore.services.online import OnlineStoreError
 from featurestore.services.server.errors import NotFoundError, RequestError, grpc_code
 from featurestore.services.ui import pages
@@ -208,5 +209,6 @@ def _install_errors(app: FastAPI, console: Console) -> None:
     app.add_exception_handler(LineageError, lineage_error)
     app.add_exception_handler(ContractError, domain_error)
     app.add_exception_handler(OnlineStoreError, domain_error)
+    app.add_exception_handler(OnDemandViewError, domain_error)
     app.add_exception_handler(RequestError, bad_request)
     app.add_exception_handler(CsrfError, csrf)

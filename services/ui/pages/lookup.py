@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Request, Response
 from feast.type_map import feast_value_type_to_python_type
 
+from featurestore.services.offline.errors import OnDemandViewError
 from featurestore.services.online import JoinKeyType, client_key_fields
 from featurestore.services.server.catalog import ViewRequest
 from featurestore.services.server.errors import NotFoundError
@@ -54,30 +55,38 @@ def _integers(key: str, kind: JoinKeyType, texts: list[str]) -> list[object]:
     return list(values)
 
 
-def _targets(console: Console) -> tuple[list[str], list[str], list[str]]:
+def _targets(console: Console) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Views, services offered, keys, and services not offered: those reading
+    an on-demand view, which the gRPC service refuses (not served)."""
     views = console.gate.describable(console.catalog.views())
-    services = [s.name for s in console.services()]
+    services, unserved = [], []
     wanted = [ViewRequest(v, ()) for v in views]
-    for service in services:  # a join-key map reads keys from other columns
-        try:
+    for service in (s.name for s in console.services()):
+        try:  # a join-key map reads keys from other columns
             wanted += console.catalog.resolve([], service)
         except NotFoundError:  # a service over a view no longer registered
+            pass
+        except OnDemandViewError:
+            unserved.append(service)
             continue
+        services.append(service)
     # The keys a client sends: none for an entity-less view (Feast's dummy).
     keys = {w.entity_column(c.name) for w in wanted for c in client_key_fields(w.view)}
-    return [v.name for v in views], services, sorted(keys)
+    return [v.name for v in views], services, sorted(keys), unserved
 
 
 def _view_refs(console: Console, name: str) -> list[str]:
-    """Every feature of view ``name``; for an unknown view, one reference to it.
+    """Every feature of view ``name``; for an unknown (or on-demand) view, one
+    reference to it.
 
     The guard then judges an unknown view as gRPC does (permission before
-    existence): signed in first, then NOT_FOUND only for a caller who could
-    read such a view, PERMISSION_DENIED for anyone else, as for one that exists.
+    existence): signed in first, then NOT_FOUND (an on-demand view: not
+    served) only for a caller who could read such a view, PERMISSION_DENIED
+    for anyone else, as for one that exists.
     """
     try:
         view = console.catalog.view(name)
-    except NotFoundError:
+    except (NotFoundError, OnDemandViewError):
         return [f"{name}:{name}"]
     return [f"{view.name}:{f.name}" for f in view.features]
 
@@ -166,12 +175,13 @@ def _render(
     results: list[dict[str, Any]] | None,
 ) -> Response:
     with console.gate.admit(console.session(request), CATALOGUE):
-        views, services, keys = _targets(console)
+        views, services, keys, unserved = _targets(console)
     return console.render(
         request,
         "lookup.html",
         views=views,
         services=services,
+        unserved=unserved,
         keys=keys,
         form=form,
         results=results,

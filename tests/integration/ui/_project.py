@@ -42,8 +42,10 @@ class ConsoleProject:
     data: Path
 
     def env(self) -> dict[str, str]:
-        """The environment a console or feast process needs for it."""
-        return {**os.environ, "FS_DATA_DIR": str(self.data), "PYTHONPATH": str(REPO)}
+        """The environment a console or feast process needs for it (a
+        PYTHONPATH already set stays first: it may say where featurestore is)."""
+        path = os.pathsep.join(filter(None, (os.environ.get("PYTHONPATH"), str(REPO))))
+        return {**os.environ, "FS_DATA_DIR": str(self.data), "PYTHONPATH": path}
 
 
 def _contract_versions(contracts: Path) -> None:
