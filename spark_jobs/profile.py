@@ -55,15 +55,13 @@ from featurestore.spark_jobs.errors import (
     StorageUnavailableError,
 )
 from featurestore.spark_jobs.io import (
-    committed_version,
+    latest_version,
     spark_can_open,
     spark_uri,
     write_delta,
 )
 
 log = logging.getLogger(__name__)
-
-_NO_STAMP: dict[str, object] = {"featurestore": "no commit carries this stamp"}
 
 
 @dataclass(frozen=True)
@@ -104,10 +102,6 @@ class Monitor:
         )
         enforce_drift(self.contract, assessment, self.next_version)
         return assessment
-
-    def is_new(self, version: int) -> bool:
-        """Whether the publish committed a version (replace_partitions may not)."""
-        return version != self.current
 
     def record(
         self,
@@ -163,7 +157,7 @@ def prepare(spark: SparkSession, contract: Contract, location: str) -> Monitor:
     project = _project()
     repo = project.repo if project else Path(location).parent
     options = project.storage_options if project else {}
-    current = committed_version(spark, location, _NO_STAMP)
+    current = latest_version(spark, location)
     rows = _profile_rows(spark, location, options)
     if current is None:
         # The table's first publish: no version to compare with, whatever the

@@ -173,8 +173,9 @@ class PublishReport:
     table: str
     """Location of the feature table."""
     version: int | None
-    """Delta version this publish committed (the current one when it committed
-    nothing, None when there is no table)."""
+    """Delta version this publish committed; None when it committed none
+    (``replace_partitions`` with no passing row): the table's newest version
+    is then not this run's, so no number is given as if it were."""
     validation: ValidationResult
     """Verdict counts of the batch."""
     mode: PublishMode = "overwrite"
@@ -335,9 +336,12 @@ def publish(
         run_with_retry(
             lambda: _WRITERS[mode](contract, result.passed, where.table, stamp), policy
         )
-        version = committed_version(df.sparkSession, where.table, stamp)
+        # None: this run committed nothing (replace_partitions without a
+        # passing row); the table's newest version is then another writer's.
+        before = monitor.current if monitor else None
+        version = committed_version(df.sparkSession, where.table, stamp, since=before)
         drift: tuple[DriftScore, ...] = ()
-        if monitor and assessment and version is not None and monitor.is_new(version):
+        if monitor and assessment and version is not None:
             # Only now, with the version known: see spark_jobs.profile for why.
             log.info("committed %s version %s; profiling it", where.table, version)
             drift = run_with_retry(
@@ -345,7 +349,10 @@ def publish(
             )
     finally:
         result.release()
-    log.info("published %s version %s: %s", where.table, version, result.summary())
+    if version is None:
+        log.info("%s: nothing committed: %s", where.table, result.summary())
+    else:
+        log.info("published %s version %s: %s", where.table, version, result.summary())
     return PublishReport(where.table, version, result, mode, where.quarantine, drift)
 
 
