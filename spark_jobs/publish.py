@@ -22,6 +22,7 @@ from featurestore.services.contracts import Contract
 from featurestore.services.monitoring.assess import Assessment
 from featurestore.services.monitoring.model import DriftScore
 from featurestore.services.storage import absolute, is_uri, join
+from featurestore.spark_jobs import commits
 from featurestore.spark_jobs.errors import (
     BatchFailedError,
     ConfigError,
@@ -333,13 +334,22 @@ def publish(
             )
         if refused is not None:
             raise refused
+        before = monitor.current if monitor else None
+        # Noted first: an interrupted run's caller finds out whether it landed.
+        commit = commits.start(
+            commits.FeatureCommit(
+                table=os.fspath(table), location=where.table, run_id=run_id,
+                stamp=stamp, since=before, spark=df.sparkSession,
+                profiles=assessment is not None,
+            )
+        )  # fmt: skip
         run_with_retry(
             lambda: _WRITERS[mode](contract, result.passed, where.table, stamp), policy
         )
         # None: this run committed nothing (replace_partitions without a
         # passing row); the table's newest version is then another writer's.
-        before = monitor.current if monitor else None
         version = committed_version(df.sparkSession, where.table, stamp, since=before)
+        commit.version, commit.looked_up = version, True
         drift: tuple[DriftScore, ...] = ()
         if monitor and assessment and version is not None:
             # Only now, with the version known: see spark_jobs.profile for why.
@@ -347,6 +357,7 @@ def publish(
             drift = run_with_retry(
                 lambda: monitor.record(assessment, version, run_id, stamp), policy
             )
+            commit.profiled = True
     finally:
         result.release()
     if version is None:
