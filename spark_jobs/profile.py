@@ -84,7 +84,8 @@ class Monitor:
 
     @property
     def next_version(self) -> int:
-        """The version this publish expects to commit (for messages only)."""
+        """The version this publish would commit if no other writer came first:
+        only the scores the gate judges carry it, never a message."""
         return 0 if self.current is None else self.current + 1
 
     def gate(self, columns: tuple[ColumnProfile, ...]) -> Assessment:
@@ -116,6 +117,16 @@ class Monitor:
         )
         write_profile_rows(self.spark, rows, self.location, stamp)
         return tuple(assessment.scores(version))
+
+    def warn(self, assessment: Assessment, version: int) -> None:
+        """Log each score of committed ``version`` that is not ok (``warn``
+        publishes): only now is the batch published and its version known."""
+        for s in assessment.scores(version):
+            if s.verdict != "ok":
+                log.warning(
+                    "[DRIFT %s] %s (on_drift: %s, version %s published)",
+                    s.verdict, s.reason(), s.on_drift, version,
+                )  # fmt: skip
 
 
 def _project() -> Project | None:
@@ -283,6 +294,10 @@ def enforce_drift(
 ) -> list[DriftScore]:
     """Raise when a score fails under ``on_drift: block``; return every score.
 
+    The others are logged by `Monitor.warn` once the batch is committed: here
+    it may still be refused or interrupted, and ``version`` is a guess (a
+    concurrent writer may take it).
+
     Raises:
         ContractViolationError: DRIFT, one line naming feature, score and
             threshold; nothing is published.
@@ -300,12 +315,6 @@ def enforce_drift(
             score=f"{worst.score:.6f}",
             threshold=str(worst.fail),
         )
-    for s in scores:
-        if s.verdict != "ok":  # published all the same: say so beside "fail"
-            log.warning(
-                "[DRIFT %s] %s (on_drift: %s, version %s published)",
-                s.verdict, s.reason(), s.on_drift, version,
-            )  # fmt: skip
     return scores
 
 

@@ -354,6 +354,7 @@ def publish(
         if monitor and assessment and version is not None:
             # Only now, with the version known: see spark_jobs.profile for why.
             log.info("committed %s version %s; profiling it", where.table, version)
+            monitor.warn(assessment, version)
             drift = run_with_retry(
                 lambda: monitor.record(assessment, version, run_id, stamp), policy
             )
