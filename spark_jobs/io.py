@@ -494,38 +494,68 @@ def same_value(name: str, held: frozenset[str]) -> str:
 
 
 def committed_version(
-    spark: SparkSession, location: str, metadata: Mapping[str, object]
+    spark: SparkSession,
+    location: str,
+    metadata: Mapping[str, object],
+    *,
+    since: int | None = None,
 ) -> int | None:
     """Version of the newest commit at ``location`` stamped with ``metadata``.
 
     Under concurrent writers the latest version may be someone else's; the stamp
-    (job, run id, summary) finds this writer's own commit among the last few.
+    (job, run id, summary) finds this writer's own commit among the last few,
+    and only that: a writer that committed nothing has no version of its own.
     Tables delta-rs reaches (local ones, and those Spark cannot open) are read
     from the transaction log with delta-rs (milliseconds, where Spark's
     ``DESCRIBE HISTORY`` runs a job); others through Spark.
 
+    Args:
+        spark: The session.
+        location: Table path or URI.
+        metadata: The commit's stamp, as given to the write.
+        since: Only commits after this version count (the table's version
+            before the write: an earlier run's commit with the same stamp is
+            not this one's).
+
     Returns:
-        The version, the latest one when no recent commit carries the stamp, or
-        None when there is no table.
+        The version, or None when no recent commit carries the stamp (or
+        there is no table).
+
+    Raises:
+        StorageUnavailableError: the object store did not answer or refused.
+    """
+    stamp = _stamp(metadata)
+    with _store_reached(location):
+        mine = [
+            version
+            for version, stamped in _history(spark, location)
+            if stamped == stamp and (since is None or version > since)
+        ]
+    return max(mine, default=None)
+
+
+def latest_version(spark: SparkSession, location: str) -> int | None:
+    """The newest version of the Delta table at ``location``, None without one.
 
     Raises:
         StorageUnavailableError: the object store did not answer or refused.
     """
     with _store_reached(location):
-        return _committed_version(spark, location, _stamp(metadata))
+        return max((version for version, _ in _history(spark, location)), default=None)
 
 
-def _committed_version(spark: SparkSession, location: str, stamp: str) -> int | None:
+def _history(spark: SparkSession, location: str) -> list[tuple[int, object]]:
+    """(version, userMetadata) of the newest commits, [] without a table."""
     if is_local(location) or not spark_can_open(spark, location):
-        history = _delta_rs.history(location, storage_options(), 20)
-        versions = [int(str(c["version"])) for c in history]
-        mine = [
-            int(str(c["version"])) for c in history if c.get("userMetadata") == stamp
-        ]
-        return max(mine or versions) if versions else None
+        history = _delta_rs.history(location, storage_options(), _HISTORY_DEPTH)
+        return [(int(str(c["version"])), c.get("userMetadata")) for c in history]
     uri = spark_uri(spark, location)
     if not DeltaTable.isDeltaTable(spark, uri):
-        return None
-    rows = DeltaTable.forPath(spark, uri).history(20).collect()
-    mine = [int(r["version"]) for r in rows if r["userMetadata"] == stamp]
-    return max(mine) if mine else max(int(r["version"]) for r in rows)
+        return []
+    rows = DeltaTable.forPath(spark, uri).history(_HISTORY_DEPTH).collect()
+    return [(int(r["version"]), r["userMetadata"]) for r in rows]
+
+
+_HISTORY_DEPTH = 20
+"""Commits searched for a writer's stamp: other writers' commits between a
+write and its lookup are few."""

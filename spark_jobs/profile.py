@@ -55,15 +55,13 @@ from featurestore.spark_jobs.errors import (
     StorageUnavailableError,
 )
 from featurestore.spark_jobs.io import (
-    committed_version,
+    latest_version,
     spark_can_open,
     spark_uri,
     write_delta,
 )
 
 log = logging.getLogger(__name__)
-
-_NO_STAMP: dict[str, object] = {"featurestore": "no commit carries this stamp"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,8 @@ class Monitor:
 
     @property
     def next_version(self) -> int:
-        """The version this publish expects to commit (for messages only)."""
+        """The version this publish would commit if no other writer came first:
+        only the scores the gate judges carry it, never a message."""
         return 0 if self.current is None else self.current + 1
 
     def gate(self, columns: tuple[ColumnProfile, ...]) -> Assessment:
@@ -105,10 +104,6 @@ class Monitor:
         enforce_drift(self.contract, assessment, self.next_version)
         return assessment
 
-    def is_new(self, version: int) -> bool:
-        """Whether the publish committed a version (replace_partitions may not)."""
-        return version != self.current
-
     def record(
         self,
         assessment: Assessment,
@@ -122,6 +117,16 @@ class Monitor:
         )
         write_profile_rows(self.spark, rows, self.location, stamp)
         return tuple(assessment.scores(version))
+
+    def warn(self, assessment: Assessment, version: int) -> None:
+        """Log each score of committed ``version`` that is not ok (``warn``
+        publishes): only now is the batch published and its version known."""
+        for s in assessment.scores(version):
+            if s.verdict != "ok":
+                log.warning(
+                    "[DRIFT %s] %s (on_drift: %s, version %s published)",
+                    s.verdict, s.reason(), s.on_drift, version,
+                )  # fmt: skip
 
 
 def _project() -> Project | None:
@@ -163,7 +168,7 @@ def prepare(spark: SparkSession, contract: Contract, location: str) -> Monitor:
     project = _project()
     repo = project.repo if project else Path(location).parent
     options = project.storage_options if project else {}
-    current = committed_version(spark, location, _NO_STAMP)
+    current = latest_version(spark, location)
     rows = _profile_rows(spark, location, options)
     if current is None:
         # The table's first publish: no version to compare with, whatever the
@@ -289,6 +294,10 @@ def enforce_drift(
 ) -> list[DriftScore]:
     """Raise when a score fails under ``on_drift: block``; return every score.
 
+    The others are logged by `Monitor.warn` once the batch is committed: here
+    it may still be refused or interrupted, and ``version`` is a guess (a
+    concurrent writer may take it).
+
     Raises:
         ContractViolationError: DRIFT, one line naming feature, score and
             threshold; nothing is published.
@@ -306,12 +315,6 @@ def enforce_drift(
             score=f"{worst.score:.6f}",
             threshold=str(worst.fail),
         )
-    for s in scores:
-        if s.verdict != "ok":  # published all the same: say so beside "fail"
-            log.warning(
-                "[DRIFT %s] %s (on_drift: %s, version %s published)",
-                s.verdict, s.reason(), s.on_drift, version,
-            )  # fmt: skip
     return scores
 
 

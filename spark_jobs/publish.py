@@ -22,6 +22,7 @@ from featurestore.services.contracts import Contract
 from featurestore.services.monitoring.assess import Assessment
 from featurestore.services.monitoring.model import DriftScore
 from featurestore.services.storage import absolute, is_uri, join
+from featurestore.spark_jobs import commits
 from featurestore.spark_jobs.errors import (
     BatchFailedError,
     ConfigError,
@@ -173,8 +174,9 @@ class PublishReport:
     table: str
     """Location of the feature table."""
     version: int | None
-    """Delta version this publish committed (the current one when it committed
-    nothing, None when there is no table)."""
+    """Delta version this publish committed; None when it committed none
+    (``replace_partitions`` with no passing row): the table's newest version
+    is then not this run's, so no number is given as if it were."""
     validation: ValidationResult
     """Verdict counts of the batch."""
     mode: PublishMode = "overwrite"
@@ -332,20 +334,37 @@ def publish(
             )
         if refused is not None:
             raise refused
+        before = monitor.current if monitor else None
+        # Noted first: an interrupted run's caller finds out whether it landed.
+        commit = commits.start(
+            commits.FeatureCommit(
+                table=os.fspath(table), location=where.table, run_id=run_id,
+                stamp=stamp, since=before, spark=df.sparkSession,
+                profiles=assessment is not None,
+            )
+        )  # fmt: skip
         run_with_retry(
             lambda: _WRITERS[mode](contract, result.passed, where.table, stamp), policy
         )
-        version = committed_version(df.sparkSession, where.table, stamp)
+        # None: this run committed nothing (replace_partitions without a
+        # passing row); the table's newest version is then another writer's.
+        version = committed_version(df.sparkSession, where.table, stamp, since=before)
+        commit.version, commit.looked_up = version, True
         drift: tuple[DriftScore, ...] = ()
-        if monitor and assessment and version is not None and monitor.is_new(version):
+        if monitor and assessment and version is not None:
             # Only now, with the version known: see spark_jobs.profile for why.
             log.info("committed %s version %s; profiling it", where.table, version)
+            monitor.warn(assessment, version)
             drift = run_with_retry(
                 lambda: monitor.record(assessment, version, run_id, stamp), policy
             )
+            commit.profiled = True
     finally:
         result.release()
-    log.info("published %s version %s: %s", where.table, version, result.summary())
+    if version is None:
+        log.info("%s: nothing committed: %s", where.table, result.summary())
+    else:
+        log.info("published %s version %s: %s", where.table, version, result.summary())
     return PublishReport(where.table, version, result, mode, where.quarantine, drift)
 
 

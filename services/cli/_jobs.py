@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -25,6 +25,9 @@ from featurestore.services.cli._common import (
     spinner,
     usage_error,
 )
+
+if TYPE_CHECKING:
+    from featurestore.spark_jobs.commits import Outcome
 
 BUILT_IN_JOBS = (
     "generate_raw_events",
@@ -357,8 +360,10 @@ def _call(job: str, entry: Callable[[list[str]], int], argv: list[str]) -> int:
     job did not catch itself is one line and exit 1 (2 without Java), never a
     traceback."""
     from featurestore.services.contracts import ContractError
+    from featurestore.spark_jobs import commits
     from featurestore.spark_jobs.errors import JavaUnavailableError, SparkJobError
 
+    before = commits.mark()
     try:
         with spinner(f"running {job}"):
             code = entry(argv)
@@ -368,15 +373,45 @@ def _call(job: str, entry: Callable[[list[str]], int], argv: list[str]) -> int:
         click.echo(f"{job}: error [{exc.reason}] {exc}", err=True)
         return USAGE if isinstance(exc, JavaUnavailableError) else FAILED
     except KeyboardInterrupt:
-        # A Delta commit is all or nothing: the table holds this run's
-        # version whole, or is as it was.
-        click.echo(
-            f"{job}: interrupted; no partial version was published "
-            "(a Delta commit is all or nothing)",
-            err=True,
-        )
+        # Still 130 when a version landed: the run did not finish (its
+        # profile, or a later step of the job, may be missing); the line says
+        # what landed, so an append is not run again by mistake.
+        click.echo(_interrupted(job, commits.since(before)), err=True)
         return INTERRUPTED
     return _exit_code(job, code)
+
+
+def _interrupted(job: str, outcomes: list[Outcome]) -> str:
+    """The one line for a job interrupted after starting these feature commits:
+    each version that landed (a Delta commit is all or nothing: the table
+    holds a run's version whole, or is as it was)."""
+    landed, unknown = [], []
+    for outcome in outcomes:
+        commit = outcome.commit
+        if outcome.unknown:
+            unknown.append(
+                f"whether run {commit.run_id} published a version of "
+                f"{commit.table} is unknown ({outcome.unknown}): "
+                f"`featurestore lineage {commit.table}` shows it"
+            )
+        elif outcome.version is not None:
+            profile = ""
+            if commit.profiles and not commit.profiled:
+                profile = (
+                    "; its profile was not written (the next publish, or "
+                    f"`featurestore monitor backfill {commit.table}`, writes it)"
+                )
+            landed.append(
+                f"version {outcome.version} of {commit.table} was published "
+                f"(run {commit.run_id}){profile}"
+            )
+    if not landed and not unknown:
+        return (
+            f"{job}: interrupted; no partial version was published "
+            "(a Delta commit is all or nothing)"
+        )
+    head = f"interrupted after {'; '.join(landed)}" if landed else "interrupted"
+    return "; ".join([f"{job}: {head}", *unknown])
 
 
 def _exit_code(job: str, value: object) -> int:

@@ -76,6 +76,72 @@ def test_ctrl_c_during_a_job_is_one_line_exit_130(tmp_path: Path) -> None:
     )
 
 
+# A project job that publishes one batch and is interrupted (SIGINT to itself)
+# at the log line publish writes right after its feature commit landed.
+_PUBLISHING_JOB = """\
+import logging, os, signal
+from datetime import datetime, timedelta, timezone
+from featurestore.services.contracts import ContractRegistry
+from featurestore.spark_jobs import build_spark_session, publish
+
+class InterruptAfterCommit(logging.Handler):
+    def emit(self, record):
+        if record.getMessage().startswith("committed "):
+            os.kill(os.getpid(), signal.SIGINT)
+
+def main(argv):
+    logger = logging.getLogger("featurestore.spark_jobs.publish")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(InterruptAfterCommit())
+    spark = build_spark_session("landed", "local[1]", shuffle_partitions=1)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rows = [(i, t0 + timedelta(minutes=i), t0, float(i), i % 4, "ams")
+            for i in range(40)]
+    df = spark.createDataFrame(rows, "shop_id long, event_timestamp timestamp, "
+        "created_timestamp timestamp, amount double, visits long, city string")
+    contract = ContractRegistry(os.path.join(argv[0], "contracts")).get("shop")
+    publish(df, contract, "shop", mode="append", job="landed", run_id="r1",
+            data_root=os.path.join(argv[0], "data"))
+    return 0
+"""
+
+
+def _project(repo: Path, job: str) -> None:
+    (repo / "jobs_slow").mkdir(parents=True)
+    (repo / "feature_store.yaml").write_text("project: proj\n")
+    (repo / "featurestore.yaml").write_text("jobs:\n  slow: jobs_slow.job\n")
+    (repo / "jobs_slow" / "__init__.py").write_text("")
+    (repo / "jobs_slow" / "job.py").write_text(job)
+
+
+def test_ctrl_c_after_the_commit_landed_names_the_version(tmp_path: Path) -> None:
+    # It said "no partial version was published" although the run's version
+    # was (lineage showed it): a user rerunning an append duplicated the batch.
+    from deltalake import DeltaTable
+
+    from tests.unit.monitoring._support import CONTRACT_YAML
+
+    repo = tmp_path / "proj"
+    _project(repo, _PUBLISHING_JOB)
+    (repo / "contracts" / "shop").mkdir(parents=True)
+    (repo / "contracts" / "shop" / "1.0.0.yaml").write_text(CONTRACT_YAML)
+    proc = subprocess.run(
+        [FEATURESTORE, "run", "--repo", str(repo), "slow", str(repo)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}, preexec_fn=_sigint_default,
+    )  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    table = DeltaTable(str(repo / "data" / "features" / "shop"))
+    assert table.version() == 0
+    assert '"run_id": "r1"' in table.history(1)[0]["userMetadata"]
+    assert not (repo / "data" / "features" / "shop_profile").exists()
+    assert proc.stderr.splitlines()[-1] == (
+        "slow: interrupted after version 0 of shop was published (run r1); its "
+        "profile was not written (the next publish, or `featurestore monitor "
+        "backfill shop`, writes it)"
+    )
+
+
 def test_ctrl_c_in_any_command_is_one_line_exit_130(tmp_path: Path) -> None:
     # contracts validate exited 1 ("failing rows") after "Aborted!". A named
     # pipe nobody writes keeps it waiting on its FILE until the signal.
