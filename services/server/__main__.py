@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import os
@@ -29,7 +30,11 @@ from featurestore.services.server.transport import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import FrameType
+
+# linux/prctl.h: the signal a process gets when its parent thread exits.
+_PR_SET_PDEATHSIG = 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,16 +288,46 @@ def _run_group(
 def _spawn(
     command: list[str], env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start one process of the group with the group's signals blocked: they
-    stay pending in it until it takes them (a worker, in its own _SignalQueue),
-    so a SIGHUP or SIGTERM passed on while it is still loading ends no worker
-    half-started."""
+    """Start one process of the group, which dies with the supervisor.
+
+    It starts with the group's signals blocked: they stay pending in it until
+    it takes them (a worker, in its own _SignalQueue), so a SIGHUP or SIGTERM
+    passed on while it is still loading ends no worker half-started.
+    """
     passed_on = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, passed_on)
     try:
-        return subprocess.Popen(command, env=env)
+        return subprocess.Popen(
+            command, env=env, preexec_fn=_die_with(os.getpid(), _prctl())
+        )
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _prctl() -> Callable[..., int]:
+    """libc's prctl, looked up before a fork (never in the child)."""
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with(parent: int, prctl: Callable[..., int]) -> Callable[[], None]:
+    """What a child runs between fork and exec: SIGTERM it when ``parent`` ends.
+
+    A supervisor killed outright (kill -9, the OOM killer) cannot stop the
+    group: without this, fs-front and the workers kept serving the port on
+    the settings they started with, and a restart found the port taken. The
+    kernel sends PR_SET_PDEATHSIG's signal when the thread that forked exits:
+    the main thread, the supervisor's last. The signal outlives exec (the Go
+    front too), and the processes drain on it as on a stop. Between fork and
+    exec only async-signal-safe calls are safe (the supervisor has threads):
+    prctl (found before the fork), getppid and _exit.
+    """
+
+    def child() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        if os.getppid() != parent:  # the supervisor died before prctl
+            os._exit(1)
+
+    return child
 
 
 def _log_group(

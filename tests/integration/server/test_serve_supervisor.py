@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from grpc_health.v1 import health_pb2
 
-from tests.integration.server._served import ServedRepo
+from tests.integration.server._served import REPO, ServedRepo
 from tests.integration.server.test_server_ops import (
     _children,
     _command,
     _start_front_group,
+    _wait_serving,
     _zombie,
 )
 from tests.processes import free_port
@@ -69,3 +73,107 @@ def _kill_left(pids: list[int]) -> None:
     for pid in pids:
         if not _gone(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("front", [True, False], ids=["front", "workers"])
+def test_the_group_dies_with_its_supervisor(
+    served_repo: ServedRepo, front: bool
+) -> None:
+    # A supervisor killed outright (kill -9, the OOM killer) left fs-front and
+    # the workers serving the port for good, on the settings they started with.
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    start = _start_front_group if front else _start_worker_group
+    group = start(served_repo, address, FS_GRACE_SECONDS="1")
+    children: list[int] = []
+    try:
+        assert _wait_serving(address) == health_pb2.HealthCheckResponse.SERVING
+        children = _children(group.pid)
+        assert len(children) == (3 if front else 2)
+        group.kill()
+        group.wait()
+        deadline = time.monotonic() + 30
+        while not all(_gone(pid) for pid in children):
+            assert time.monotonic() < deadline, "a child outlived its supervisor"
+            time.sleep(0.2)
+        with socket.socket() as probe:  # nothing listens on the port any more
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+    finally:
+        if group.poll() is None:
+            group.kill()
+            group.wait()
+        _kill_left(children)
+
+
+def _start_worker_group(
+    served_repo: ServedRepo, address: str, **env: str
+) -> subprocess.Popen[bytes]:
+    """``--workers 2`` (no front) on ``address``, FS_* settings from ``env``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "featurestore.services.server",
+         "--workers", "2", "--address", address],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "FS_REPO_PATH": str(served_repo.repo),
+            "FS_DATA_DIR": str(served_repo.data),
+            **env,
+        },
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("front", [True, False], ids=["front", "workers"])
+def test_a_taken_port_is_refused_before_any_worker_starts(
+    served_repo: ServedRepo, front: bool
+) -> None:
+    # With --front the refusal came from fs-front, after every worker had
+    # loaded: exit 1; without it, from each worker once loaded: one line each.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "featurestore"), "serve",
+             *(["--front"] if front else []), "--workers", "2",
+             "--address", address],
+            cwd=REPO,
+            env={**os.environ, "FS_REPO_PATH": str(served_repo.repo),
+                 "FS_DATA_DIR": str(served_repo.data)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"featurestore serve: cannot listen on {address}: ")
+
+
+def test_serve_drains_and_exits_0_on_sigint_as_the_readme_says(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    # The README's exit codes said 130 for SIGINT, for every command.
+    text = (REPO / "README.md").read_text()
+    codes = " ".join(text[text.index("Exit codes:") :].split("\n\n")[0].split())
+    assert "`serve` is the exception" in codes and "exits **0**" in codes
+    address = f"127.0.0.1:{free_port()}"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "featurestore"), "serve",
+             "--address", address],
+            cwd=REPO,
+            env={**os.environ, "FS_REPO_PATH": str(served_repo.repo),
+                 "FS_DATA_DIR": str(served_repo.data)},
+            stderr=stderr,
+        )  # fmt: skip
+    try:
+        assert _wait_serving(address) == health_pb2.HealthCheckResponse.SERVING
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "signal 2: draining" in log.read_text()
