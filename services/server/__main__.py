@@ -24,6 +24,7 @@ from featurestore.services.server.settings import ServerSettings
 from featurestore.services.server.transport import (
     ConfigError,
     check_exposure,
+    check_port_free,
     check_repo,
     server_credentials,
     split_address,
@@ -54,13 +55,17 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
     log_to_stderr("%(asctime)s %(levelname)s %(message)s")
     try:
         # Before forking workers or loading Feast, so a refused setup exits at once.
-        if not settings.address.startswith(("unix:", "unix-abstract:")):
+        unix = settings.address.startswith(("unix:", "unix-abstract:"))
+        if not unix:
             split_address(settings.address)
         check_exposure(settings, settings.address)
         _check_metrics_port(settings)
         server_credentials(settings)
         check_auth_settings(settings)
         check_repo(settings)
+        if (settings.workers > 1 or settings.front) and not unix:
+            # Each process would find the port taken only once it has loaded.
+            check_port_free(settings.address)
     except (ConfigError, AuthConfigError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
