@@ -275,8 +275,10 @@ def _run_group(
     # Every exit after the queue was set up is in it as SIGCHLD: poll, then wait.
     while not any(c.poll() is not None for c in front + workers):
         starting = settings.front and not front
-        # A socket appears once its worker has loaded the registry and checked
-        # the store; the front starts when every worker can take reads.
+        # A worker creates its sockets once it is up (listening, after its
+        # first health check, whatever that found): the front starts when
+        # every worker is up, even with the online store down (then its
+        # health says NOT_SERVING until the store answers).
         if starting and all(Path(p).exists() for p in sockets):
             front.append(_spawn(_front_command(settings, backends, sockets)))
             _log_group(settings, workers, front)

@@ -1,8 +1,9 @@
-"""The serve supervisor (--workers, --front): stop signals at any time."""
+"""The serve supervisor (--workers, --front): signals, its death, start-up."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -10,14 +11,17 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
 from tests.integration.server._served import REPO, ServedRepo
+from tests.integration.server.test_cli import _copy_of
 from tests.integration.server.test_server_ops import (
     _children,
     _command,
     _start_front_group,
+    _wait_health,
     _wait_serving,
     _zombie,
 )
@@ -177,3 +181,34 @@ def test_serve_drains_and_exits_0_on_sigint_as_the_readme_says(
             proc.kill()
             proc.wait()
     assert "signal 2: draining" in log.read_text()
+
+
+def test_the_front_starts_with_the_online_store_down_and_says_not_serving(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    # A comment and the README said the front started once every worker
+    # could take reads; it starts once every worker is up, whatever its
+    # online store does, and reports NOT_SERVING until the store answers.
+    text = " ".join((REPO / "README.md").read_text().split())
+    assert "The front starts once every server process is up" in text
+    repo, env = _copy_of(served_repo, tmp_path, FS_REDIS=f"127.0.0.1:{free_port()}")
+    data = repo.parent / "data"  # as `feast -f feature_store.redis.yaml apply`
+    shutil.copy(data / "registry.db", data / "registry.redis.db")
+    address = f"127.0.0.1:{free_port()}"
+    group = subprocess.Popen(
+        [sys.executable, "-m", "featurestore.services.server",
+         "--front", "--workers", "2", "--address", address, "--repo", str(repo),
+         "--feature-store-yaml", str(repo / "feature_store.redis.yaml")],
+        cwd=REPO, env=env, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        with grpc.insecure_channel(address) as channel:
+            _wait_health(channel, health_pb2.HealthCheckResponse.NOT_SERVING, 120)
+        commands = [_command(pid) for pid in _children(group.pid)]
+        assert sum("fs-front" in c for c in commands) == 1 and len(commands) == 3
+        group.send_signal(signal.SIGTERM)
+        assert group.wait(timeout=60) == 0
+    finally:
+        if group.poll() is None:
+            group.kill()
+            group.wait()
