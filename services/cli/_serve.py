@@ -93,7 +93,6 @@ def _console_beside(
     """Start the web console on ``address`` in a thread of this process; return
     what stops it (the thread must end before the interpreter does: a daemon
     thread still in native code at exit can crash the process)."""
-    import signal
     import threading
 
     from featurestore.services.auth import AuthConfigError
@@ -106,11 +105,6 @@ def _console_beside(
     except (ConfigError, AuthConfigError, ValueError) as exc:
         click.echo(f"{prog}: console: {exc}", err=True)
         raise click.exceptions.Exit(USAGE) from exc
-    # The server takes SIGTERM/SIGINT/SIGHUP with sigwait on the main thread;
-    # the console's thread must not be where the kernel delivers them.
-    signal.pthread_sigmask(
-        signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
-    )
     thread = threading.Thread(target=console.run, name="console", daemon=True)
     thread.start()
     click.echo(f"console: {ui.base_url}", err=True)

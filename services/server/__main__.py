@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from featurestore.services.auth import AuthConfigError
 from featurestore.services.server.access import check_auth_settings
@@ -22,10 +24,18 @@ from featurestore.services.server.settings import ServerSettings
 from featurestore.services.server.transport import (
     ConfigError,
     check_exposure,
+    check_port_free,
     check_repo,
     server_credentials,
     split_address,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
+
+# linux/prctl.h: the signal a process gets when its parent thread exits.
+_PR_SET_PDEATHSIG = 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,13 +55,17 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
     log_to_stderr("%(asctime)s %(levelname)s %(message)s")
     try:
         # Before forking workers or loading Feast, so a refused setup exits at once.
-        if not settings.address.startswith(("unix:", "unix-abstract:")):
+        unix = settings.address.startswith(("unix:", "unix-abstract:"))
+        if not unix:
             split_address(settings.address)
         check_exposure(settings, settings.address)
         _check_metrics_port(settings)
         server_credentials(settings)
         check_auth_settings(settings)
         check_repo(settings)
+        if (settings.workers > 1 or settings.front) and not unix:
+            # Each process would find the port taken only once it has loaded.
+            check_port_free(settings.address)
     except (ConfigError, AuthConfigError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
@@ -61,14 +75,17 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
     os.environ["FS_DATA_DIR"] = settings.data_root
     if settings.workers > 1 or settings.front:
         return supervise(settings, argv)
-    # Block the stop signals before any thread exists (threads inherit the
-    # mask) and take them synchronously with sigwait below. A Python signal
-    # handler that sets a threading.Event can deadlock when the signal lands
-    # while the main thread holds that Event's lock inside wait(); a SIGTERM
-    # sent during start-up is also kept pending instead of killing the process.
     # SIGHUP re-reads the TLS files instead of ending the process.
-    stop_signals = {signal.SIGTERM, signal.SIGINT}
-    signal.pthread_sigmask(signal.SIG_BLOCK, {*stop_signals, signal.SIGHUP})
+    with _SignalQueue({signal.SIGTERM, signal.SIGINT, signal.SIGHUP}) as signals:
+        return _serve(settings, signals, prog)
+
+
+def _serve(settings: ServerSettings, signals: _SignalQueue, prog: str) -> int:
+    """One server process: serve until a stop signal, then drain; the exit code.
+
+    A stop signal that arrives while Feast loads waits in ``signals`` until
+    the server has started, then drains it.
+    """
     try:
         _serve_metrics(settings)
         running = create_server(settings)
@@ -88,7 +105,7 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
         f" with TLS from {settings.tls_cert}" if running.tls else " without TLS",
         settings.auth,
     )
-    while (signum := signal.sigwait({*stop_signals, signal.SIGHUP})) == signal.SIGHUP:
+    while (signum := signals.next()) == signal.SIGHUP:
         if running.tls is None:
             logging.info("SIGHUP: no TLS files to re-read")
         else:
@@ -97,6 +114,49 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
     running.stop(settings.grace_seconds)
     logging.info("stopped")
     return 0
+
+
+class _SignalQueue:
+    """Signals taken by Python handlers, read in order on the main thread.
+
+    The kernel hands a signal sent to the process to any thread not blocking
+    it, and threads started while modules are imported (before any code of
+    ours runs) block nothing: blocking the signals on the main thread for
+    sigwait let one of those threads take a SIGTERM and die of it, the whole
+    process with it. A Python handler is the process's whichever thread the
+    kernel picks: its C part writes the signal's number to the wake-up pipe
+    read here. The handler itself does nothing (one that set a
+    threading.Event could deadlock with the main thread inside that Event's
+    wait).
+    """
+
+    def __init__(self, signums: set[signal.Signals]) -> None:
+        self._signums = signums
+
+    def __enter__(self) -> _SignalQueue:
+        self._read, write = os.pipe()
+        os.set_blocking(write, False)
+        self._wakeup = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        self._handlers = {s: signal.signal(s, _no_op) for s in self._signums}
+        # A process started by a supervisor inherits its mask (see _spawn).
+        self._mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, self._signums)
+        return self
+
+    def next(self, timeout: float | None = None) -> int | None:
+        """The next signal's number, waiting up to ``timeout`` s (None: no signal)."""
+        ready, _, _ = select.select([self._read], [], [], timeout)
+        return os.read(self._read, 1)[0] if ready else None
+
+    def __exit__(self, *exc_info: object) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
+        for signum, handler in self._handlers.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        os.close(signal.set_wakeup_fd(self._wakeup))
+        os.close(self._read)
+
+
+def _no_op(signum: int, frame: FrameType | None) -> None:
+    """The Python handler of a _SignalQueue's signals (see there)."""
 
 
 def _check_metrics_port(settings: ServerSettings) -> None:
@@ -169,11 +229,39 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
         )
         return 2
     # SIGHUP is passed on: the TLS files are re-read by whoever holds them.
-    stop_signals = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
-    signal.pthread_sigmask(signal.SIG_BLOCK, {*stop_signals, signal.SIGHUP})
+    group_signals = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD}
     # mkdtemp makes the directory 0700: the sockets inside are this user's alone.
     sockets_dir = Path(tempfile.mkdtemp(prefix="fs-workers-"))
-    workers, backends, sockets = [], [], []
+    front: list[subprocess.Popen[bytes]] = []
+    workers: list[subprocess.Popen[bytes]] = []
+    # Stopping the group inside the queue: a second signal waits in it.
+    with _SignalQueue(group_signals) as signals:
+        try:
+            signum = _run_group(settings, argv, signals, sockets_dir, workers, front)
+        finally:
+            codes = _stop(front, settings.grace_seconds)
+            codes += _stop(workers, settings.grace_seconds)
+            shutil.rmtree(sockets_dir, ignore_errors=True)
+    logging.info("stopped: exit codes %s", codes)
+    if signum != signal.SIGCHLD:
+        return 1 if any(codes) else 0
+    # A worker that refused its settings (its metrics port taken: its one
+    # line is on stderr) makes the group's refusal a usage error too.
+    return 2 if 2 in codes else 1
+
+
+def _run_group(
+    settings: ServerSettings,
+    argv: list[str],
+    signals: _SignalQueue,
+    sockets_dir: Path,
+    workers: list[subprocess.Popen[bytes]],
+    front: list[subprocess.Popen[bytes]],
+) -> int:
+    """Start the workers (into ``workers``), then the front once they are
+    ready (into ``front``); wait until a stop signal (its number) or until a
+    process exits (SIGCHLD). SIGHUP is passed on meanwhile."""
+    backends, sockets = [], []
     for number in range(settings.workers):
         command, env = _worker_command(settings, argv, number)
         if settings.front:
@@ -181,41 +269,83 @@ def supervise(settings: ServerSettings, argv: list[str]) -> int:
             sockets.append(str(sockets_dir / f"online-{number}.sock"))
             env["FS_ONLINE_SOCKET"] = sockets[-1]
             command += ["--address", backends[-1], "--no-tls"]
-        workers.append(subprocess.Popen(command, env=env))
-    front = []
-    if settings.front:
-        # A socket appears once its worker has loaded the registry and checked
-        # the store; the front starts when every worker can take reads.
-        while not all(Path(p).exists() for p in sockets):
-            if any(w.poll() is not None for w in workers):
-                break
-            time.sleep(0.1)
-        else:
-            front.append(subprocess.Popen(_front_command(settings, backends, sockets)))
+        workers.append(_spawn(command, env))
+    if not settings.front:
+        _log_group(settings, workers, front)
+    # Every exit after the queue was set up is in it as SIGCHLD: poll, then wait.
+    while not any(c.poll() is not None for c in front + workers):
+        starting = settings.front and not front
+        # A worker creates its sockets once it is up (listening, after its
+        # first health check, whatever that found): the front starts when
+        # every worker is up, even with the online store down (then its
+        # health says NOT_SERVING until the store answers).
+        if starting and all(Path(p).exists() for p in sockets):
+            front.append(_spawn(_front_command(settings, backends, sockets)))
+            _log_group(settings, workers, front)
+            continue
+        signum = signals.next(timeout=0.1 if starting else None)
+        if signum == signal.SIGHUP:
+            for child in front + workers:
+                child.send_signal(signal.SIGHUP)
+        elif signum is not None and signum != signal.SIGCHLD:
+            return signum  # SIGTERM, SIGINT
+    return signal.SIGCHLD
+
+
+def _spawn(
+    command: list[str], env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start one process of the group, which dies with the supervisor.
+
+    It starts with the group's signals blocked: they stay pending in it until
+    it takes them (a worker, in its own _SignalQueue), so a SIGHUP or SIGTERM
+    passed on while it is still loading ends no worker half-started.
+    """
+    passed_on = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, passed_on)
+    try:
+        return subprocess.Popen(
+            command, env=env, preexec_fn=_die_with(os.getpid(), _prctl())
+        )
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _prctl() -> Callable[..., int]:
+    """libc's prctl, looked up before a fork (never in the child)."""
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with(parent: int, prctl: Callable[..., int]) -> Callable[[], None]:
+    """What a child runs between fork and exec: SIGTERM it when ``parent`` ends.
+
+    A supervisor killed outright (kill -9, the OOM killer) cannot stop the
+    group: without this, fs-front and the workers kept serving the port on
+    the settings they started with, and a restart found the port taken. The
+    kernel sends PR_SET_PDEATHSIG's signal when the thread that forked exits:
+    the main thread, the supervisor's last. The signal outlives exec (the Go
+    front too), and the processes drain on it as on a stop. Between fork and
+    exec only async-signal-safe calls are safe (the supervisor has threads):
+    prctl (found before the fork), getppid and _exit.
+    """
+
+    def child() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        if os.getppid() != parent:  # the supervisor died before prctl
+            os._exit(1)
+
+    return child
+
+
+def _log_group(
+    settings: ServerSettings,
+    workers: list[subprocess.Popen[bytes]],
+    front: list[subprocess.Popen[bytes]],
+) -> None:
     logging.info(
         "supervising %d workers%s on %s",
         len(workers), " behind fs-front" if front else "", settings.address,
     )  # fmt: skip
-    # A worker may have exited (and been reaped by poll above) before this
-    # wait starts: its SIGCHLD is not waited for then.
-    signum: int = signal.SIGCHLD
-    while not any(c.poll() is not None for c in front + workers):
-        signum = signal.sigwait({*stop_signals, signal.SIGHUP})
-        if signum == signal.SIGHUP:
-            for child in front + workers:
-                child.send_signal(signal.SIGHUP)
-        elif signum != signal.SIGCHLD:
-            break
-    codes = _stop(front, settings.grace_seconds) + _stop(
-        workers, settings.grace_seconds
-    )
-    shutil.rmtree(sockets_dir, ignore_errors=True)
-    logging.info("stopped: exit codes %s", codes)
-    if signum != signal.SIGCHLD:
-        return 1 if any(codes) else 0
-    # A worker that refused its settings (its metrics port taken: its one
-    # line is on stderr) makes the group's refusal a usage error too.
-    return 2 if 2 in codes else 1
 
 
 def _worker_command(

@@ -53,7 +53,7 @@ from featurestore.services.server.reflection import enable_reflection
 from featurestore.services.server.settings import ServerSettings
 from featurestore.services.server.transport import (
     CertificateReloader,
-    ConfigError,
+    bind_failed,
     check_exposure,
     server_credentials,
 )
@@ -190,12 +190,7 @@ def create_server(
             else server.add_secure_port(address, tls[0])
         )
     except RuntimeError as exc:  # grpc: "Failed to bind to address ..."
-        raise ConfigError(
-            "BIND_FAILED",
-            f"cannot listen on {address}: the port is in use or the address "
-            "is not this machine's",
-            address=address,
-        ) from exc
+        raise bind_failed(address) from exc
     server.start()
     stop = threading.Event()
     monitor = HealthMonitor(

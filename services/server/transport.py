@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import os
+import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,6 +73,48 @@ def split_address(address: str) -> tuple[str, int]:
             address=address,
         )
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def bind_failed(address: str) -> ConfigError:
+    """BIND_FAILED: another process listens on ``address``, or it is not ours."""
+    return ConfigError(
+        "BIND_FAILED",
+        f"cannot listen on {address}: the port is in use or the address is not "
+        "this machine's",
+        address=address,
+    )
+
+
+def check_port_free(address: str) -> None:
+    """Refuse ``address`` (host:port) when no process could listen on it now.
+
+    Binds (with SO_REUSEADDR, as gRPC and fs-front listen) and lets go: a
+    supervisor checks before it starts any process, which would find out
+    only after loading. The port is not held: a process that takes it in
+    between still fails, later.
+
+    Raises:
+        ConfigError: BIND_FAILED when a listener holds the port on any of the
+            host's addresses, or none of them is this machine's.
+    """
+    host, port = split_address(address)
+    bound, taken = 0, False
+    try:
+        found = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError as exc:  # a name that does not resolve
+        raise bind_failed(address) from exc
+    for family, kind, proto, _, where in found:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(where)
+                bound += 1
+            except OSError as exc:
+                taken = taken or exc.errno == errno.EADDRINUSE
+    if taken or not bound:
+        raise bind_failed(address)
 
 
 def check_repo(settings: ServerSettings) -> None:
