@@ -119,6 +119,7 @@ class SqliteOnlineReader:
         self._version = entity_key_version
         self._timeout_s = timeout_s
         self._local = threading.local()
+        self._failing = False  # logged once per outage, not per read
         self._sql_cache: dict[tuple[str, int, int, bool], str] = {}
         if time.timezone or (time.daylight and time.altzone):
             log.warning(
@@ -139,10 +140,9 @@ class SqliteOnlineReader:
                 # The block read needs a UTF-8 database (_sqlite_block).
                 encoding = conn.execute("PRAGMA encoding").get
             except apsw.Error as exc:
-                raise OnlineStoreUnavailableError(
-                    f"sqlite:{self._path}", str(exc)
-                ) from exc
+                raise self._unavailable(exc) from exc
             self._local.conn = conn
+            self._failing = False
             self._local.utf8 = encoding == "UTF-8"
         return conn
 
@@ -286,7 +286,15 @@ class SqliteOnlineReader:
         if isinstance(exc, apsw.SQLError) and "no such table" in str(exc):
             return OnlineTableNotFoundError(table)
         self._drop_conn()
-        return OnlineStoreUnavailableError(f"sqlite:{self._path}", str(exc))
+        return self._unavailable(exc)
+
+    def _unavailable(self, exc: apsw.Error) -> OnlineStoreUnavailableError:
+        """The error a client reads names the store's kind, never its file
+        (a server path); the file goes to this server's log."""
+        if not self._failing:
+            self._failing = True
+            log.warning("SQLite online store %s cannot be read: %s", self._path, exc)
+        return OnlineStoreUnavailableError("sqlite", str(exc))
 
     def _drop_conn(self) -> None:
         conn = getattr(self._local, "conn", None)

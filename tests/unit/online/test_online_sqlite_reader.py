@@ -179,7 +179,9 @@ def test_missing_table_raises_table_not_found(sqlite_world) -> None:
         raise AssertionError("expected OnlineTableNotFoundError")
 
 
-def test_missing_file_is_unavailable_then_recovers(tmp_path, sqlite_world) -> None:
+def test_missing_file_is_unavailable_then_recovers(
+    tmp_path, sqlite_world, caplog
+) -> None:
     path = tmp_path / "later.db"
     reader = SqliteOnlineReader(path, 3)
     assert not reader.ping()
@@ -189,6 +191,12 @@ def test_missing_file_is_unavailable_then_recovers(tmp_path, sqlite_world) -> No
         )
     except OnlineStoreUnavailableError as exc:
         assert exc.reason is Reason.ONLINE_STORE_UNAVAILABLE
+        # What a client reads names the kind of store, not the server's file
+        # (it said "online store sqlite:/srv/.../online.db is unavailable").
+        assert str(exc).startswith("online store sqlite is unavailable: ")
+        assert str(tmp_path) not in str(exc)
+        assert not any(str(tmp_path) in v for v in exc.metadata.values())
+        assert str(path) in caplog.text  # the operator's log has it
     else:
         raise AssertionError("expected OnlineStoreUnavailableError")
     with sqlite3.connect(sqlite_world.path) as src, sqlite3.connect(path) as dst:
