@@ -169,8 +169,8 @@ def test_every_mode_on_s3_leaves_what_it_leaves_locally(
 ) -> None:
     remote = s3_project.table_uri("store_sales")
     assert spark_can_open(spark, remote) is (writer == "spark")
-    for (mode, run_id, rows), expected in zip(
-        STEPS, local_reference.rows_after, strict=True
+    for step, ((mode, run_id, rows), expected) in enumerate(
+        zip(STEPS, local_reference.rows_after, strict=True)
     ):
         report = publish(
             _frame(spark, rows), contract, "store_sales", mode=mode,
@@ -179,7 +179,10 @@ def test_every_mode_on_s3_leaves_what_it_leaves_locally(
         assert report.table == remote
         options = s3_project.storage_options.for_location(remote)
         current = DeltaTable(remote, storage_options=options).version()
-        assert report.version == current
+        # delta-rs commits nothing for the re-run MERGE that changes nothing
+        # (below), and a run that committed nothing has no version (81af640).
+        unchanged = writer == "delta-rs" and step == 3
+        assert report.version == (None if unchanged else current)
         assert _rows(remote, s3_project.storage_options) == expected, mode
     # A MERGE that changes nothing: Spark still commits an unchanged version,
     # delta-rs commits none. Otherwise the histories are stamped alike.
