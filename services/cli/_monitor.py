@@ -74,9 +74,22 @@ def answered(location: str | None = None) -> Iterator[None]:
 
 
 def _views(store: FeatureStore, names: tuple[str, ...]) -> list[Any]:
+    """The feature views ``names`` names (all, by name, when none).
+
+    Raises:
+        click.exceptions.Exit: (exit 2) a name of no served view:
+            ON_DEMAND_VIEW_NOT_SERVED for an on-demand view (as every API
+            says), else FEATURE_VIEW_NOT_FOUND listing the known views.
+    """
+    from featurestore.services.offline.errors import OnDemandViewError
+    from featurestore.services.offline.refs import unregistered_view_error
+
     views = {v.name: v for v in feature_views(store)}
     unknown = [n for n in names if n not in views]
     if unknown:
+        error = unregistered_view_error(store, unknown[0])
+        if isinstance(error, OnDemandViewError):
+            raise usage_error(f"{error.reason.value}: {error}")
         raise usage_error(
             f"FEATURE_VIEW_NOT_FOUND: unknown feature view {unknown[0]!r} "
             f"(known: {', '.join(sorted(views)) or 'none'})"

@@ -10,16 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from featurestore.services.offline._views import project_of, read_view
 from featurestore.services.offline.cancellation import Cancellation
-from featurestore.services.offline.errors import (
-    FeatureViewNotFoundError,
-)
 from featurestore.services.offline.join import (
     JoinedRows,
     ViewInput,
     point_in_time_join,
     point_in_time_rows,
 )
-from featurestore.services.offline.refs import resolve_views
+from featurestore.services.offline.refs import resolve_views, unregistered_view_error
 from featurestore.services.offline.snapshot import (
     Snapshot,
     commit_metadata,
@@ -184,6 +181,7 @@ def get_historical_features(
     Raises:
         RequestCancelledError: ``cancellation`` was cancelled before the end.
         FeatureViewNotFoundError: A ref or pin names an unknown view.
+        OnDemandViewError: A ref or pin names an on-demand view (not served).
         FeatureNotFoundError: A ref names a feature its view does not define.
         InvalidRequestError: A ref is malformed.
         VersionNotFoundError: A pin names no existing snapshot.
@@ -192,13 +190,13 @@ def get_historical_features(
     refs, views = resolve_views(store, request.features)
     # A pin of a registered view the request does not read changes nothing (a
     # manifest replayed for some of its features); an unregistered one is a
-    # mistake. Pins name registered views (an aliased projection reads its
-    # view under the view's pin).
+    # mistake, refused as a reference to it is. Pins name registered views (an
+    # aliased projection reads its view under the view's pin).
     unread = set(request.pins) - {fv.name for fv, _ in views.values()}
     if unread:
         registered = {fv.name for fv in feature_views(store)}
         if unread - registered:
-            raise FeatureViewNotFoundError(sorted(unread - registered)[0])
+            raise unregistered_view_error(store, sorted(unread - registered)[0])
     ts_column = request.timestamp_column or entity_timestamp_column(request.entity)
     storage = project_of(store.repo_path).storage_options
     cancel = cancellation or Cancellation()

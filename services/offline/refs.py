@@ -25,6 +25,7 @@ __all__ = [
     "parse_ref",
     "resolve_views",
     "service_refs",
+    "unregistered_view_error",
 ]
 
 
@@ -118,13 +119,22 @@ def resolve_views(
     return service_refs(store, features), views
 
 
+def unregistered_view_error(
+    store: FeatureStore, name: str
+) -> OnDemandViewError | FeatureViewNotFoundError:
+    """The error for a view name ``feature_views`` lacks, wherever a request
+    names one (a reference, a service, a pin, a monitored view): not served
+    when it is an on-demand view, else not registered."""
+    if name in on_demand_view_names(store):
+        return OnDemandViewError(name)
+    return FeatureViewNotFoundError(name)
+
+
 def _view(
     store: FeatureStore, known: dict[str, FeatureView], name: str, wanted: list[str]
 ) -> FeatureView:
     if name not in known:
-        if name in on_demand_view_names(store):
-            raise OnDemandViewError(name)
-        raise FeatureViewNotFoundError(name)
+        raise unregistered_view_error(store, name)
     defined = [f.name for f in known[name].features]
     for feature in wanted:
         if feature not in defined:

@@ -30,7 +30,9 @@ from featurestore.services.cli import cli
 from featurestore.services.server.arrow_ipc import write_ipc
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
+from featurestore.v1 import monitoring_service_pb2 as mpb
 from featurestore.v1.feature_store_service_pb2_grpc import FeatureStoreServiceStub
+from featurestore.v1.monitoring_service_pb2_grpc import MonitoringServiceStub
 from tests.integration.serving._repo import (
     DEFINITIONS,
     NOW,
@@ -217,3 +219,101 @@ def test_the_console_does_not_offer_it(tmp_path):
         assert "is an on-demand feature view" in answer.body
     finally:
         console.stop()
+
+
+def _historical(pins: dict[str, int]) -> pb.GetHistoricalFeaturesRequest:
+    entity = pa.table(
+        {
+            "customer_id": pa.array([3], pa.int64()),
+            "event_timestamp": pa.array([NOW], TS),
+        }
+    )
+    return pb.GetHistoricalFeaturesRequest(
+        entity_rows_arrow=write_ipc(entity),
+        features=["customer_stats:spend"],
+        pins={v: common_pb2.TablePin(version=n) for v, n in pins.items()},
+    )
+
+
+def test_a_pin_or_freshness_of_it_says_it_is_not_served(served):
+    # A pin said NOT_FOUND "feature view 'spend_odfv' is not registered".
+    ours = FeatureStoreServiceStub(served.channel)
+    request = _historical({"spend_odfv": 0})
+    _assert_not_served(lambda: list(ours.GetHistoricalFeatures(request, timeout=20)))
+    monitoring = MonitoringServiceStub(served.channel)
+    fresh = mpb.GetFreshnessRequest(name="spend_odfv")
+    _assert_not_served(lambda: monitoring.GetFreshness(fresh, timeout=10))
+    # An unknown view is still unknown, and a pin of a stored view still reads.
+    unknown = _historical({"no_such_view": 0})
+    code, info, _ = _refusal(lambda: list(ours.GetHistoricalFeatures(unknown)))
+    assert (code, info.reason) == (grpc.StatusCode.NOT_FOUND, "FEATURE_VIEW_NOT_FOUND")
+    pinned = list(ours.GetHistoricalFeatures(_historical({"merchant_risk": 0})))
+    assert pinned[-1].HasField("manifest")
+
+
+OFFLINE_PERMISSIONS = """
+from feast.feature_view import FeatureView
+from feast.permissions.action import AuthzedAction
+from feast.permissions.permission import Permission
+from feast.permissions.policy import RoleBasedPolicy
+
+offline = Permission(
+    name="offline-customers", types=[FeatureView], name_patterns=["customer_stats"],
+    actions=[AuthzedAction.READ_OFFLINE], policy=RoleBasedPolicy(roles=["tcp", "tr"]),
+)
+describe = Permission(
+    name="describe", types=[FeatureView], actions=[AuthzedAction.DESCRIBE],
+    policy=RoleBasedPolicy(roles=["tr"]),
+)
+"""
+
+
+def test_a_pin_or_freshness_of_it_is_hidden_from_who_may_not_describe_it(tmp_path):
+    # As for a reference: judged as an unknown view (Catalog.stand_in), so
+    # only a caller who may DESCRIBE such a view learns what it is.
+    store = odfv_repo(tmp_path, extra=OFFLINE_PERMISSIONS)
+    keys = tmp_path / "keys.yaml"
+    blind, trainer = add_key(keys, "tc", ["tcp"]), add_key(keys, "tr", ["tr"])
+    served = serve(store, auth="api_keys", api_keys_file=keys)
+    try:
+        ours = FeatureStoreServiceStub(served.channel)
+        monitoring = MonitoringServiceStub(served.channel)
+        fresh = mpb.GetFreshnessRequest(name="spend_odfv")
+        for key, allowed in ((blind, False), (trainer, True)):
+            md = (("authorization", f"Bearer {key}"),)
+            pin = _historical({"spend_odfv": 0})
+            calls = (
+                lambda r=pin, m=md: list(
+                    ours.GetHistoricalFeatures(r, metadata=m, timeout=20)
+                ),
+                lambda m=md: monitoring.GetFreshness(fresh, metadata=m, timeout=10),
+            )
+            for call in calls:
+                if allowed:
+                    _assert_not_served(call)
+                    continue
+                code, _, message = _refusal(call)
+                assert code == grpc.StatusCode.PERMISSION_DENIED
+                assert "on-demand" not in message
+        # The blind caller reads what it may: the refusal is the pin's.
+        md = (("authorization", f"Bearer {blind}"),)
+        read = list(ours.GetHistoricalFeatures(_historical({}), metadata=md))
+        assert read[-1].HasField("manifest")
+    finally:
+        served.stop()
+
+
+def test_monitor_freshness_says_it_is_not_served(tmp_path):
+    # It was FEATURE_VIEW_NOT_FOUND "unknown feature view 'spend_odfv'".
+    store = odfv_repo(tmp_path)
+    for command in ("freshness", "skew"):
+        result = CliRunner().invoke(
+            cli, ["monitor", command, "spend_odfv", "--repo", str(store.repo_path)]
+        )
+        assert result.exit_code == 2, result.output
+        assert f"{REASON}: feature view 'spend_odfv' is an on-demand" in result.stderr
+    unknown = CliRunner().invoke(
+        cli, ["monitor", "freshness", "nope", "--repo", str(store.repo_path)]
+    )
+    assert unknown.exit_code == 2
+    assert "FEATURE_VIEW_NOT_FOUND: unknown feature view 'nope'" in unknown.stderr
