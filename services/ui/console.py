@@ -19,12 +19,13 @@ from featurestore.services.contracts import ContractRegistry
 from featurestore.services.contracts.feast_link import CONTRACT_TAG
 from featurestore.services.contracts.registry import SAFE_NAME
 from featurestore.services.offline._views import delta_path
-from featurestore.services.offline.errors import OfflineStoreError
+from featurestore.services.offline.errors import OfflineStoreError, OnDemandViewError
 from featurestore.services.online import OnlineReader, build_online_reader
 from featurestore.services.project import Project
 from featurestore.services.server.access import build_guard
 from featurestore.services.server.app import _feature_store  # the server's own
 from featurestore.services.server.catalog import Catalog
+from featurestore.services.server.errors import NotFoundError
 from featurestore.services.ui.access import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -89,14 +90,37 @@ class Console:
         return str(self.store.project)
 
     def services(self) -> list[FeatureService]:
-        """Every feature service in the registry, by name."""
+        """The feature services the console offers, by name: every one in the
+        registry but those reading an on-demand view (``unserved_services``),
+        so every page counts and lists the same services."""
+        unserved = set(self.unserved_services())
+        return [s for s in self._all_services() if s.name not in unserved]
+
+    def unserved_services(self) -> list[str]:
+        """Names of the feature services that read an on-demand view, which
+        the gRPC service refuses (not served): the console offers none of them.
+
+        Judged as the service resolves them (``Catalog.resolve``); a service
+        over a view no longer registered is offered, and refused when used.
+        """
+        unserved = []
+        for service in self._all_services():
+            try:
+                self.catalog.resolve([], service.name)
+            except OnDemandViewError:
+                unserved.append(service.name)
+            except NotFoundError:
+                pass
+        return unserved
+
+    def _all_services(self) -> list[FeatureService]:
         services = self.store.registry.list_feature_services(
             self.project, allow_cache=True
         )
         return sorted(services, key=lambda s: s.name)
 
     def services_of(self, view: str) -> list[str]:
-        """Names of the feature services that use ``view``."""
+        """Names of the feature services offered that use ``view``."""
         return [
             s.name
             for s in self.services()

@@ -96,6 +96,7 @@ def home(request: Request) -> Response:
         views=rows,
         monitoring=health,
         services=len(console.services()),
+        unserved=console.unserved_services(),
     )
 
 

@@ -8,6 +8,7 @@ admitted by the ``GetOnlineFeatures`` rule (READ_ONLINE on every view read).
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -56,23 +57,19 @@ def _integers(key: str, kind: JoinKeyType, texts: list[str]) -> list[object]:
 
 
 def _targets(console: Console) -> tuple[list[str], list[str], list[str], list[str]]:
-    """Views, services offered, keys, and services not offered: those reading
-    an on-demand view, which the gRPC service refuses (not served)."""
+    """Views, services offered, keys, and services not offered
+    (``Console.unserved_services``: they read an on-demand view)."""
     views = console.gate.describable(console.catalog.views())
-    services, unserved = [], []
+    services = [s.name for s in console.services()]
     wanted = [ViewRequest(v, ()) for v in views]
-    for service in (s.name for s in console.services()):
-        try:  # a join-key map reads keys from other columns
+    for service in services:
+        # A join-key map reads keys from other columns; a service over a view
+        # no longer registered (or changed since listed) adds none.
+        with suppress(NotFoundError, OnDemandViewError):
             wanted += console.catalog.resolve([], service)
-        except NotFoundError:  # a service over a view no longer registered
-            pass
-        except OnDemandViewError:
-            unserved.append(service)
-            continue
-        services.append(service)
     # The keys a client sends: none for an entity-less view (Feast's dummy).
     keys = {w.entity_column(c.name) for w in wanted for c in client_key_fields(w.view)}
-    return [v.name for v in views], services, sorted(keys), unserved
+    return [v.name for v in views], services, sorted(keys), console.unserved_services()
 
 
 def _view_refs(console: Console, name: str) -> list[str]:

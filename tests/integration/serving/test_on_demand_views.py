@@ -208,6 +208,15 @@ def test_the_console_does_not_offer_it(tmp_path):
         offered = re.findall(r'value="service:([^"]+)"', page)
         assert offered == ["scoring"]
         assert "Not offered: odfv_service" in page
+        # Every page counts and lists the services the lookup offers: home
+        # said 2 feature service(s), customer_stats' page "odfv_service, scoring".
+        home = client.request("/").body
+        counted = re.search(r"(\d+) feature service\(s\) in project", home).group(1)
+        assert int(counted) == len(offered)
+        assert "Not offered: odfv_service" in home
+        view = client.request("/views/customer_stats").body
+        listed = re.search(r'<dd id="services">([^<]*)</dd>', view).group(1)
+        assert listed.split(", ") == offered
         csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
         for target in ("service:odfv_service", "view:spend_odfv"):
             form = {"csrf": csrf, "target": target, "key:customer_id": "3"}
