@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
 import types
 import typing
 from dataclasses import dataclass
@@ -48,7 +47,6 @@ class TrainingSet:
     """Path relative to the root."""
     kind: str
     manifest: Manifest | None
-    manifest_text: str
     problem: str = ""
     """Why the manifest cannot be read (when ``manifest`` is None)."""
 
@@ -106,18 +104,18 @@ def _mistyped(value: object, hint: Any, where: str = "") -> str:
     return next((w for w in (_mistyped(*i) for i in inner) if w), "")
 
 
-def _read_manifest(path: Path, kind: str) -> tuple[str, Manifest | None, str]:
-    """The manifest's text, the manifest, and why it cannot be read ("" if it can)."""
+def _read_manifest(path: Path, kind: str) -> tuple[Manifest | None, str]:
+    """The manifest, or None and why it cannot be read ("" if it can)."""
     try:
         text = _manifest_text(path, kind)
     except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
-        return "", None, "the file cannot be read"
+        return None, "the file cannot be read"
     try:
         manifest = Manifest.from_json(text)
     except ValueError as exc:  # says what is wrong: not JSON, a field missing
-        return "", None, str(exc)
+        return None, str(exc)
     wrong = _mistyped(manifest, Manifest)
-    return (text, manifest, "") if not wrong else ("", None, wrong)
+    return (manifest, "") if not wrong else (None, wrong)
 
 
 def _manifest_text(path: Path, kind: str) -> str:
@@ -164,9 +162,9 @@ def training_sets(console: Console) -> tuple[list[TrainingSet], str]:
         return [], f"No training sets yet: the root {root.name}/ does not exist."
     out = []
     for path, kind in _candidates(root):
-        text, manifest, problem = _read_manifest(path, kind)
+        manifest, problem = _read_manifest(path, kind)
         name = str(path.relative_to(root))
-        out.append(TrainingSet(name, kind, manifest, text, problem))
+        out.append(TrainingSet(name, kind, manifest, problem))
     out.sort(key=lambda t: t.manifest.created_at if t.manifest else "", reverse=True)
     return out, "" if out else "No training sets under the root yet."
 
@@ -191,12 +189,34 @@ def _describable(console: Console, found: list[TrainingSet]) -> list[TrainingSet
     return out
 
 
-def replay_command(name: str) -> str:
-    """The command that rebuilds a training set from its saved manifest."""
-    saved = shlex.quote(manifest_filename(name))
-    return (
-        f"featurestore training-set --replay {saved} "
-        "--entities ENTITIES.parquet --out replayed.parquet"
+def replay_code(name: str, manifest: Manifest) -> str:
+    """Python that rebuilds a training set through the service, its
+    downloaded manifest's Delta versions as pins: the download names no table
+    location (``Manifest.without_locations``, as GetHistoricalFeatures
+    answers), so ``featurestore training-set --replay`` cannot read it."""
+    if manifest.feature_service:
+        options = [f"feature_service={manifest.feature_service!r}"]
+    else:
+        options = [f"features={manifest.feature_refs!r}"]
+    options.append(f"timestamp_column={manifest.timestamp_column!r}")
+    options += ["as_known_at=True"] if manifest.as_known_at else []
+    options += ["full_feature_names=True"] if manifest.full_feature_names else []
+    return "\n".join(
+        [
+            "import json",
+            "import pyarrow.parquet as pq",
+            "from featurestore.services.client import FeatureStoreClient",
+            "",
+            f"manifest = json.load(open({manifest_filename(name)!r}))",
+            "# The service's address; api_key= or token= when it asks for one.",
+            'with FeatureStoreClient("127.0.0.1:6566") as client:',
+            "    training = client.get_historical_features(",
+            '        pq.read_table("ENTITIES.parquet"),',
+            *(f"        {option}," for option in options),
+            "        pins=manifest,",
+            "    )",
+            'pq.write_table(training.table, "replayed.parquet")',
+        ]
     )
 
 
@@ -215,7 +235,9 @@ def training_page(request: Request) -> Response:
     return console.render(
         request,
         "training.html",
-        sets=[(t, replay_command(t.name)) for t in found],
+        sets=[
+            (t, replay_code(t.name, t.manifest) if t.manifest else "") for t in found
+        ],
         message=message,
     )
 
@@ -224,7 +246,8 @@ def training_page(request: Request) -> Response:
 def manifest_download(
     request: Request, name: Annotated[str, Query(max_length=1024)]
 ) -> Response:
-    """One training set's manifest as JSON (only a set the listing shows)."""
+    """One training set's manifest as JSON (only a set the listing shows),
+    without the tables' locations, as GetHistoricalFeatures answers it."""
     console = console_of(request)
     with console.gate.admit(console.session(request), PROJECT):
         found, _ = training_sets(console)
@@ -234,7 +257,7 @@ def manifest_download(
         raise PageError(404, "Not found", "no such training set under the root")
     filename = manifest_filename(name)
     return Response(
-        match.manifest_text,
+        match.manifest.without_locations().to_json(),
         media_type="application/json",
         headers=attachment(filename),
     )

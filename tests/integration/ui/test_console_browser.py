@@ -179,7 +179,7 @@ def test_navigation_through_every_page(page, open_console):
         assert not page.find_elements(_by("ID"), "error")
         if nav == "Training sets":
             text = page.find_element(_by("CSS_SELECTOR"), ".training-set").text
-            assert "fraud_model_v1" in text and "--replay" in text
+            assert "fraud_model_v1" in text and "pins=manifest" in text
             shot(page, "training_sets")
 
 
