@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from featurestore.services.offline._views import project_of, read_view
+from featurestore.services.offline._views import project_of, read_view, source_names
 from featurestore.services.offline.cancellation import Cancellation
 from featurestore.services.offline.join import (
     JoinedRows,
@@ -282,7 +282,7 @@ def _table_read(
 ) -> TableRead:
     source = fv.batch_source
     mapping = dict(source.field_mapping or {}) if source else {}
-    inverse = {v: k for k, v in mapping.items()}
+    inverse = source_names(source) if source else {}
     feature_cols = [view.feature_key(k) for k in view.join_keys]
     feature_cols += [*(view.tiebreak_columns or []), *view.features]
     feature_cols.append(view.event_timestamp_column)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from feast.data_format import DeltaFormat, ParquetFormat
 from feast.infra.offline_stores.file_source import FileSource
 
+from featurestore.services.offline._views import source_names
 from featurestore.services.offline.errors import OfflineStoreError
 from featurestore.services.offline.refs import resolve_views
 from featurestore.services.project import Project
@@ -107,9 +108,11 @@ def _view_input(
     project = Project.load(Path(store.repo_path))
     path = project.resolve_source(source.path)
     df, version = _read(spark, fv.name, path, source.file_format, project)
-    mapping = dict(source.field_mapping or {})  # source column -> feature name
-    for src, dst in mapping.items():
-        df = df.withColumnRenamed(src, dst)
+    names = source_names(source)  # field -> its column in the table
+    for field, column in names.items():
+        df = df.withColumnRenamed(column, field)
+    # The timestamp settings may name a field or (mapped) a table column.
+    fields = {column: field for field, column in names.items()}
     keys = [c.name for c in fv.entity_columns]
     join_key_map = dict(fv.projection.join_key_map or {})  # feature -> entity col
     created = source.created_timestamp_column or None
@@ -119,10 +122,10 @@ def _view_input(
         df=df,
         join_keys=[join_key_map.get(k, k) for k in keys],
         entity_key_map={join_key_map.get(k, k): k for k in keys},
-        event_timestamp_column=mapping.get(
+        event_timestamp_column=fields.get(
             source.timestamp_field, source.timestamp_field
         ),
-        created_timestamp_column=mapping.get(created, created) if created else None,
+        created_timestamp_column=fields.get(created, created) if created else None,
         ttl=fv.ttl,
         features=list(features),
         output_names=[f"{prefix}__{f}" if full_feature_names else f for f in features],
