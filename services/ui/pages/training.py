@@ -252,12 +252,12 @@ def manifest_download(
     with console.gate.admit(console.session(request), PROJECT):
         found, _ = training_sets(console)
         found = _describable(console, found)
-    match = next((t for t in found if t.name == name and t.manifest), None)
-    if match is None:
+    manifest = next((t.manifest for t in found if t.name == name and t.manifest), None)
+    if manifest is None:
         raise PageError(404, "Not found", "no such training set under the root")
     filename = manifest_filename(name)
     return Response(
-        match.manifest.without_locations().to_json(),
+        manifest.without_locations().to_json(),
         media_type="application/json",
         headers=attachment(filename),
     )
