@@ -93,9 +93,14 @@ def read_source(
     timestamp = pin if isinstance(pin, datetime) else None
     project = project_of(repo_path)
     path = delta_path(source, project)
+    # By the table's column: a field_mapping may rename either timestamp.
+    names = source_names(source)
     roles = {
-        source.timestamp_field: "timestamp_field",
-        source.created_timestamp_column: "created_timestamp_column",
+        names.get(field, field): role
+        for field, role in (
+            (source.timestamp_field, "timestamp_field"),
+            (source.created_timestamp_column, "created_timestamp_column"),
+        )
     }
     try:
         snap = read_snapshot(

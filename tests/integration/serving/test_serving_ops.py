@@ -191,6 +191,16 @@ def _broken_tables() -> dict[str, tuple[pa.Table, str, str, str]]:
             _with_column(rows, "customer_id", pa.array([str(i) for i in ids])),
             "customer_id", "string", "INT64",
         ),
+        # The source's field_mapping renames src_ts to event_timestamp: the
+        # check names the table's column.
+        "ts_mapped_string": (
+            _with_column(
+                rows, "event_timestamp", pa.array([str(t) for t in times])
+            ).rename_columns(
+                ["src_ts" if c == "event_timestamp" else c for c in rows.column_names]
+            ),
+            "src_ts", "string", "timestamp",
+        ),
     }  # fmt: skip
 
 
@@ -215,6 +225,7 @@ def test_a_table_column_of_the_wrong_type_is_a_failed_precondition(sqlite_served
             file_format=DeltaFormat(),
             timestamp_field="event_timestamp",
             created_timestamp_column="created_timestamp",
+            field_mapping={"src_ts": "event_timestamp"} if "mapped" in name else None,
         )
         views.append(
             FeatureView(
