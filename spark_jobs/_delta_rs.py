@@ -139,9 +139,10 @@ def is_delta_table(location: str, storage: StorageOptions) -> bool:
 
 
 def history(
-    location: str, storage: StorageOptions, limit: int
+    location: str, storage: StorageOptions, limit: int | None
 ) -> list[dict[str, object]]:
-    """The newest ``limit`` commits (delta-rs ``history``), or [] without a table."""
+    """The newest ``limit`` commits (all with None; delta-rs ``history``),
+    newest first, or [] without a table."""
     if not _is_delta(location, storage):
         return []
     return list(open_delta(location, storage).history(limit))
