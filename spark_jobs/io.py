@@ -32,6 +32,7 @@ from featurestore.services.storage import (
     to_spark_uri,
 )
 from featurestore.spark_jobs import _delta_rs
+from featurestore.spark_jobs._commit_lock import committing
 from featurestore.spark_jobs.errors import (
     ConfigError,
     InputNotFoundError,
@@ -330,7 +331,7 @@ def write_delta(
         StorageUnavailableError: the object store did not answer or refused.
     """
     location = os.fspath(location)
-    with _store_reached(location):
+    with _store_reached(location), committing(location):
         if not spark_can_open(df.sparkSession, location):
             _delta_rs.write(
                 df,
@@ -357,6 +358,34 @@ def write_delta(
             writer = writer.partitionBy(*partition_by)
         with _conflicts_translated(location):
             writer.save(spark_uri(df.sparkSession, location))
+
+
+def append_arrow(
+    rows: pa.Table,
+    location: str,
+    *,
+    metadata: Mapping[str, object],
+    merge_schema: bool = False,
+) -> None:
+    """Append Arrow ``rows`` to the Delta table at ``location`` in one delta-rs
+    commit whose ``userMetadata`` is ``metadata``: for a few rows the driver
+    holds (profiles), where a Spark write would run a job. Column types and
+    nullability are the Arrow schema's; with ``merge_schema`` a column the
+    table lacks joins its schema.
+
+    Raises:
+        WriteConflictError: a concurrent commit conflicted with this one.
+        StorageUnavailableError: the object store did not answer or refused.
+    """
+    with _store_reached(location), committing(location):
+        _delta_rs.write_arrow(
+            rows,
+            location,
+            storage_options(),
+            mode="append",
+            stamp=_stamp(metadata),
+            merge_schema=merge_schema,
+        )
 
 
 def is_delta_table(df: DataFrame, location: str) -> bool:
@@ -410,7 +439,8 @@ def merge_delta(
         WriteConflictError: a concurrent commit conflicted with this one.
         StorageUnavailableError: the object store did not answer or refused.
     """
-    with _store_reached(location):
+    # Lock order: the table's commit lock (across processes), then _MERGE_LOCK.
+    with _store_reached(location), committing(location):
         spark = df.sparkSession
         held = delta_columns(spark, location)
         terms = [same_value(n, held) for n in on]
