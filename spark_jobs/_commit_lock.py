@@ -58,16 +58,20 @@ def committing(location: str) -> Iterator[None]:
         yield
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    # Each open() is its own open file description: flock excludes threads
-    # of this process too, not only other processes.
-    with open(path, "a") as handle:  # "a" creates it, never truncates
+    # Each open is its own open file description: flock excludes threads of
+    # this process too, not only other processes. Read-only: flock needs no
+    # write access, so another user's writer locks a file it did not create.
+    lock = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log.warning("waiting for another writer's commit to %s", location)
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(lock, fcntl.LOCK_EX)
         held.add(path)
         try:
             yield
         finally:
-            held.discard(path)  # closing the file releases the lock
+            held.discard(path)
+    finally:
+        os.close(lock)  # releases the lock
