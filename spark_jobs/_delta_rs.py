@@ -37,9 +37,33 @@ def write(
     merge_schema: bool = False,
 ) -> None:
     """``io.write_delta`` through delta-rs (the batch passes through the driver)."""
+    write_arrow(
+        _nullable(df.toArrow()),
+        location,
+        storage,
+        mode=mode,
+        stamp=stamp,
+        partition_by=partition_by,
+        replace_where=replace_where,
+        merge_schema=merge_schema,
+    )
+
+
+def write_arrow(
+    rows: pa.Table,
+    location: str,
+    storage: StorageOptions,
+    *,
+    mode: str,
+    stamp: str,
+    partition_by: Sequence[str] = (),
+    replace_where: str | None = None,
+    merge_schema: bool = False,
+) -> None:
+    """Commit Arrow ``rows`` as they are (nullability kept), as ``write`` does."""
     whole = mode == "overwrite" and replace_where is None
     partitions = bool(partition_by) and (whole or not _is_delta(location, storage))
-    uri, rows = _uri(location), _nullable(df.toArrow())
+    uri = _uri(location)
     partitions_by = list(partition_by) if partitions else None
     options, commit = storage.for_location(location), _commit(stamp)
     evolve: Literal["merge"] | None = "merge" if merge_schema else None
@@ -139,9 +163,10 @@ def is_delta_table(location: str, storage: StorageOptions) -> bool:
 
 
 def history(
-    location: str, storage: StorageOptions, limit: int
+    location: str, storage: StorageOptions, limit: int | None
 ) -> list[dict[str, object]]:
-    """The newest ``limit`` commits (delta-rs ``history``), or [] without a table."""
+    """The newest ``limit`` commits (all with None; delta-rs ``history``),
+    newest first, or [] without a table."""
     if not _is_delta(location, storage):
         return []
     return list(open_delta(location, storage).history(limit))

@@ -25,7 +25,7 @@ class FeatureCommit:
     stamp: dict[str, Any]
     """The commit's ``userMetadata``: how its version is found in the log."""
     since: int | None
-    """The table's version before the write (None: unknown or no table)."""
+    """The table's version before the write (None: no table before it)."""
     spark: SparkSession
     profiles: bool
     """Whether the publish writes a profile after the commit."""

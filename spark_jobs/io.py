@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,6 +32,7 @@ from featurestore.services.storage import (
     to_spark_uri,
 )
 from featurestore.spark_jobs import _delta_rs
+from featurestore.spark_jobs._commit_lock import committing
 from featurestore.spark_jobs.errors import (
     ConfigError,
     InputNotFoundError,
@@ -330,7 +331,7 @@ def write_delta(
         StorageUnavailableError: the object store did not answer or refused.
     """
     location = os.fspath(location)
-    with _store_reached(location):
+    with _store_reached(location), committing(location):
         if not spark_can_open(df.sparkSession, location):
             _delta_rs.write(
                 df,
@@ -357,6 +358,34 @@ def write_delta(
             writer = writer.partitionBy(*partition_by)
         with _conflicts_translated(location):
             writer.save(spark_uri(df.sparkSession, location))
+
+
+def append_arrow(
+    rows: pa.Table,
+    location: str,
+    *,
+    metadata: Mapping[str, object],
+    merge_schema: bool = False,
+) -> None:
+    """Append Arrow ``rows`` to the Delta table at ``location`` in one delta-rs
+    commit whose ``userMetadata`` is ``metadata``: for a few rows the driver
+    holds (profiles), where a Spark write would run a job. Column types and
+    nullability are the Arrow schema's; with ``merge_schema`` a column the
+    table lacks joins its schema.
+
+    Raises:
+        WriteConflictError: a concurrent commit conflicted with this one.
+        StorageUnavailableError: the object store did not answer or refused.
+    """
+    with _store_reached(location), committing(location):
+        _delta_rs.write_arrow(
+            rows,
+            location,
+            storage_options(),
+            mode="append",
+            stamp=_stamp(metadata),
+            merge_schema=merge_schema,
+        )
 
 
 def is_delta_table(df: DataFrame, location: str) -> bool:
@@ -410,7 +439,8 @@ def merge_delta(
         WriteConflictError: a concurrent commit conflicted with this one.
         StorageUnavailableError: the object store did not answer or refused.
     """
-    with _store_reached(location):
+    # Lock order: the table's commit lock (across processes), then _MERGE_LOCK.
+    with _store_reached(location), committing(location):
         spark = df.sparkSession
         held = delta_columns(spark, location)
         terms = [same_value(n, held) for n in on]
@@ -503,10 +533,11 @@ def committed_version(
     """Version of the newest commit at ``location`` stamped with ``metadata``.
 
     Under concurrent writers the latest version may be someone else's; the stamp
-    (job, run id, summary) finds this writer's own commit among the last few,
-    and only that: a writer that committed nothing has no version of its own.
-    Tables delta-rs reaches (local ones, and those Spark cannot open) are read
-    from the transaction log with delta-rs (milliseconds, where Spark's
+    (job, run id, summary) finds this writer's own commit among every commit
+    after ``since``, however many other writers made meanwhile, and only that:
+    a writer that committed nothing has no version of its own. Tables delta-rs
+    reaches (local ones, and those Spark cannot open) are read from the
+    transaction log with delta-rs (milliseconds, where Spark's
     ``DESCRIBE HISTORY`` runs a job); others through Spark.
 
     Args:
@@ -515,11 +546,12 @@ def committed_version(
         metadata: The commit's stamp, as given to the write.
         since: Only commits after this version count (the table's version
             before the write: an earlier run's commit with the same stamp is
-            not this one's).
+            not this one's). None: the table did not exist before the write,
+            so every commit is searched.
 
     Returns:
-        The version, or None when no recent commit carries the stamp (or
-        there is no table).
+        The version, or None when no commit after ``since`` carries the stamp
+        (or there is no table).
 
     Raises:
         StorageUnavailableError: the object store did not answer or refused.
@@ -528,8 +560,8 @@ def committed_version(
     with _store_reached(location):
         mine = [
             version
-            for version, stamped in _history(spark, location)
-            if stamped == stamp and (since is None or version > since)
+            for version, stamped in _commits_after(spark, location, since)
+            if stamped == stamp
         ]
     return max(mine, default=None)
 
@@ -541,21 +573,52 @@ def latest_version(spark: SparkSession, location: str) -> int | None:
         StorageUnavailableError: the object store did not answer or refused.
     """
     with _store_reached(location):
-        return max((version for version, _ in _history(spark, location)), default=None)
+        newest = _history_reader(spark, location)(1)
+    return max((version for version, _ in newest), default=None)
 
 
-def _history(spark: SparkSession, location: str) -> list[tuple[int, object]]:
-    """(version, userMetadata) of the newest commits, [] without a table."""
+_Commits = list[tuple[int, object]]
+"""(version, userMetadata) of commits, newest first."""
+
+
+def _commits_after(spark: SparkSession, location: str, since: int | None) -> _Commits:
+    """Every commit after version ``since`` (all of them when None) that the log
+    still holds; [] without a table.
+
+    The log is read newest first, as far back as ``since``: first the newest
+    commit, then down to ``since``; commits landing meanwhile push the oldest
+    wanted one further back, so it reads again until that one is in or the log
+    has no more.
+    """
+    read = _history_reader(spark, location)
+    if since is None:
+        return read(None)
+    limit = 1
+    while True:
+        commits = read(limit)
+        oldest = min((version for version, _ in commits), default=since)
+        if oldest <= since + 1 or len(commits) < limit:
+            return [(version, stamp) for version, stamp in commits if version > since]
+        limit = max(version for version, _ in commits) - since
+
+
+def _history_reader(
+    spark: SparkSession, location: str
+) -> Callable[[int | None], _Commits]:
+    """Reads the newest ``limit`` commits (all with None), [] without a table."""
     if is_local(location) or not spark_can_open(spark, location):
-        history = _delta_rs.history(location, storage_options(), _HISTORY_DEPTH)
-        return [(int(str(c["version"])), c.get("userMetadata")) for c in history]
+
+        def from_log(limit: int | None) -> _Commits:
+            history = _delta_rs.history(location, storage_options(), limit)
+            return [(int(str(c["version"])), c.get("userMetadata")) for c in history]
+
+        return from_log
     uri = spark_uri(spark, location)
-    if not DeltaTable.isDeltaTable(spark, uri):
-        return []
-    rows = DeltaTable.forPath(spark, uri).history(_HISTORY_DEPTH).collect()
-    return [(int(r["version"]), r["userMetadata"]) for r in rows]
 
+    def from_spark(limit: int | None) -> _Commits:
+        if not DeltaTable.isDeltaTable(spark, uri):
+            return []
+        rows = DeltaTable.forPath(spark, uri).history(limit).collect()
+        return [(int(r["version"]), r["userMetadata"]) for r in rows]
 
-_HISTORY_DEPTH = 20
-"""Commits searched for a writer's stamp: other writers' commits between a
-write and its lookup are few."""
+    return from_spark

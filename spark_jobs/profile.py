@@ -13,7 +13,6 @@ pinned snapshot before anything else, so profiles and versions stay in step.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from delta.tables import DeltaTable
-from deltalake import CommitProperties, write_deltalake
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
@@ -55,6 +53,7 @@ from featurestore.spark_jobs.errors import (
     StorageUnavailableError,
 )
 from featurestore.spark_jobs.io import (
+    append_arrow,
     latest_version,
     spark_can_open,
     spark_uri,
@@ -333,15 +332,8 @@ def write_profile_rows(
         return
     target = profile_location(location)
     if is_local(location):
-        write_deltalake(
-            target,
-            to_table(rows),
-            mode="append",
-            schema_mode="merge",  # older profile tables lack `bins` and `top_k`
-            commit_properties=CommitProperties(
-                custom_metadata={"userMetadata": json.dumps(stamp, sort_keys=True)}
-            ),
-        )
+        # merge_schema: older profile tables lack `bins` and `top_k`.
+        append_arrow(to_table(rows), target, metadata=stamp, merge_schema=True)
         return
     schema = from_arrow_schema(SCHEMA)
     ordered = [tuple(r[f.name] for f in SCHEMA) for r in rows]

@@ -36,6 +36,7 @@ from featurestore.spark_jobs.io import (
     delta_partition_columns,
     delta_schema,
     is_delta_table,
+    latest_version,
     merge_delta,
     same_value,
     write_delta,
@@ -334,7 +335,9 @@ def publish(
             )
         if refused is not None:
             raise refused
-        before = monitor.current if monitor else None
+        before = (
+            monitor.current if monitor else latest_version(df.sparkSession, where.table)
+        )
         # Noted first: an interrupted run's caller finds out whether it landed.
         commit = commits.start(
             commits.FeatureCommit(
