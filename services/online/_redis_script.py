@@ -19,21 +19,26 @@ import hashlib
 # after carrying nanos into seconds: exact, where seconds * 1e9 + nanos
 # would round in Lua's doubles.
 SCRIPT = b"""
+-- A varint at s[i]: its value as an int64 and the index after it; nil when
+-- malformed. A negative int64 is 10 bytes (two's complement): its value is
+-- -(inverted low 63 bits) - 1, exact for any time near 1970.
 local function varint(s, i)
-  local groups, byte = {}, 128
-  while byte >= 128 do
-    byte = string.byte(s, i)
-    if byte == nil or #groups == 10 then return nil end
-    groups[#groups + 1] = byte % 128
+  local value, inverted, scale = 0, 0, 1
+  for n = 1, 10 do
+    local byte = string.byte(s, i)
+    if byte == nil then return nil end
     i = i + 1
+    local group = byte % 128
+    if n == 10 then
+      if byte >= 128 then return nil end
+      if group % 2 == 1 then return -inverted - 1, i end
+      return value, i
+    end
+    value = value + group * scale
+    inverted = inverted + (127 - group) * scale
+    scale = scale * 128
+    if byte < 128 then return value, i end
   end
-  local v = 0
-  if #groups == 10 and groups[10] % 2 == 1 then
-    for k = 9, 1, -1 do v = v * 128 + 127 - groups[k] end
-    return -v - 1, i
-  end
-  for k = math.min(#groups, 9), 1, -1 do v = v * 128 + groups[k] end
-  return v, i
 end
 
 local function timestamp(s)
@@ -51,7 +56,7 @@ local function timestamp(s)
     elseif wire == 5 then i = i + 4
     elseif wire == 2 then
       value, i = varint(s, i)
-      if value == nil then return nil end
+      if value == nil or value < 0 then return nil end
       i = i + value
     else return nil end
   end
@@ -73,7 +78,8 @@ for k = 1, #KEYS do
   local first = 3 + (k - 1) * width
   local stored = redis.call('HGET', KEYS[k], ARGV[first])
   local skip = false
-  if stored then
+  -- The same bytes are the same time (a rerun): written, nothing to decode.
+  if stored and stored ~= ARGV[first + 1] then
     skip = later(stored, ARGV[first + 1])
     if skip == nil then
       return redis.error_reply('ERR ' .. ARGV[first] .. ' of a key is not a '

@@ -68,9 +68,10 @@ def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int:
     Feast's own writer skips equal ones too, leaving the old value served.
     Each entity's comparison and write run in one Lua script call on the
     server (``_redis_script``, a few entities per call), so a newer row that
-    another writer stores meanwhile is kept. Keeps Feast's ``key_ttl_seconds`` EXPIRE. The commands are framed
-    in RESP here, a column at a time, and sent on one connection; redis-py
-    connects (auth, db) and parses the replies. Without timeouts in the
+    another writer stores meanwhile is kept. Keeps Feast's
+    ``key_ttl_seconds`` EXPIRE. The commands are framed in RESP here, a
+    column at a time, and sent on one connection; redis-py connects (auth,
+    db) and parses the replies. Without timeouts in the
     connection string, connecting waits at most 10 s and each reply 60 s, so
     a server that stops answering fails the run instead of hanging it.
 
