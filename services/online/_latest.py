@@ -55,17 +55,6 @@ class LatestRows:
             None if self.created_us is None else self.created_us[start:stop],
         )
 
-    def take(self, positions: list[int]) -> LatestRows:
-        """The rows at ``positions``, in that order."""
-        return LatestRows(
-            [self.keys[i] for i in positions],
-            self.table.take(pa.array(positions, pa.int64())),
-            [self.event_us[i] for i in positions],
-            None
-            if self.created_us is None
-            else [self.created_us[i] for i in positions],
-        )
-
 
 def latest_rows(view: FeatureView, table: pa.Table, key_version: int) -> LatestRows:
     """Keep the latest row of each entity, by the offline store's rule.

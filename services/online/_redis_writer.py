@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import deque
-from itertools import chain, repeat
+from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
@@ -11,6 +12,7 @@ from feast.infra.online_stores.redis import RedisOnlineStore
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore.services.online._redis import feature_field
+from featurestore.services.online._redis_script import EVALSHA, as_eval
 from featurestore.services.online._values import resp_field_values
 from featurestore.services.online.errors import (
     OnlineStoreUnavailableError,
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
 
 # Entities per batch: bounds the commands held in memory.
 _BATCH = 10_000
+# Entities per compare-and-write script call: amortises a call's own cost
+# while keeping each call short (Redis serves no one else during it).
+_KEYS_PER_SCRIPT = 16
 # Entities per write to the socket. One chunk stays in flight while the next
 # is built, so the server applies one while the client encodes the other.
 _CHUNK = 1000
@@ -45,6 +50,14 @@ class _Connection(Protocol):
         """Read and parse one reply; raise ``ResponseError`` for an error reply."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Commands written to the socket at once, and the replies each gets."""
+
+    commands: list[bytes]
+    replies_each: int
+
+
 def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int:
     """HSET each entity's ``_ts:<view>`` and features as Feast does; returns
     the number of entities written (those not skipped for a newer stored time).
@@ -53,11 +66,14 @@ def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int:
     ``skip_dedup``); an equal one is written again, so a correction published
     under the same event time (a ``merge``) reaches Redis as it reaches SQLite.
     Feast's own writer skips equal ones too, leaving the old value served.
-    Keeps Feast's ``key_ttl_seconds`` EXPIRE. The commands are framed in RESP
-    here, a column at a time, and sent on one connection; redis-py connects
-    (auth, db) and parses the replies. Without timeouts in the connection
-    string, connecting waits at most 10 s and each reply 60 s, so a server
-    that stops answering fails the run instead of hanging it.
+    Each entity's comparison and write run in one Lua script call on the
+    server (``_redis_script``, a few entities per call), so a newer row that
+    another writer stores meanwhile is kept. Keeps Feast's
+    ``key_ttl_seconds`` EXPIRE. The commands are framed in RESP here, a
+    column at a time, and sent on one connection; redis-py connects (auth,
+    db) and parses the replies. Without timeouts in the
+    connection string, connecting waits at most 10 s and each reply 60 s, so
+    a server that stops answering fails the run instead of hanging it.
 
     Raises:
         UnsupportedOnlineStoreError: A Redis cluster or sentinel store.
@@ -73,6 +89,7 @@ def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int:
     client = redis.Redis(host=host, port=port, **params)
     ts_field = f"_ts:{view.name}".encode()
     suffix = config.project.encode()
+    guarded = not store.skip_dedup
     written = 0
     try:
         # A connection of our own client's pool: close() below disconnects it
@@ -80,17 +97,13 @@ def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int:
         conn: _Connection = client.connection_pool.get_connection()
         for batch in rows.batches(_BATCH):
             keys = [k + suffix for k in batch.keys]
-            if not store.skip_dedup:
-                fresh = _newer(conn, keys, ts_field, batch.event_us)
-                if len(fresh) < len(keys):
-                    batch, keys = batch.take(fresh), [keys[i] for i in fresh]
             chunks = (
-                _hset_commands(view, batch.slice(s, _CHUNK), keys[s : s + _CHUNK],
-                               ts_field, store.key_ttl_seconds)
+                _commands(view, batch.slice(s, _CHUNK), keys[s : s + _CHUNK],
+                          ts_field, store.key_ttl_seconds, guarded)
                 for s in range(0, len(keys), _CHUNK)
             )  # fmt: skip
-            _pipeline(conn, chunks)
-            written += len(keys)
+            replies = _pipeline(conn, chunks)
+            written += sum(replies) if guarded else len(keys)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         # Named as the reader names it: the connection string holds the password.
         raise OnlineStoreUnavailableError(f"redis:{host}:{port}", str(exc)) from exc
@@ -103,24 +116,25 @@ def _bulk(arg: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(arg), arg)
 
 
-def _hset_commands(
+def _commands(
     view: FeatureView,
     rows: LatestRows,
     keys: list[bytes],
     ts_field: bytes,
     ttl_seconds: int | None,
-) -> tuple[bytes, int]:
-    """RESP for ``HSET key _ts:<view> ts f1 v1 ...`` (+ EXPIRE) per entity.
+    guarded: bool,
+) -> _Chunk:
+    """RESP for the entities' writes, built a column at a time.
 
-    Fields go in Feast's order (timestamp, then the view's features), so the
-    hashes match field for field. Returns the bytes and the reply count.
+    Guarded: ``EVALSHA <script> n key... ttl width _ts:<view> ts f1 v1 ...``
+    for every ``_KEYS_PER_SCRIPT`` entities, the first as EVAL so the server
+    has the script. Else Feast's ``HSET key _ts:<view> ts f1 v1 ...`` (+
+    ``EXPIRE key ttl``) per entity. Fields go in Feast's order (timestamp,
+    then the view's features), so the hashes match field for field.
     """
-    head = b"*%d\r\n$4\r\nHSET\r\n" % (4 + 2 * len(view.features))
     ts_head = _bulk(ts_field)
     columns: list[Iterable[bytes]] = [
-        repeat(head, len(keys)),
-        map(_bulk, keys),
-        (ts_head + _bulk(_ts_bytes(us)) for us in rows.event_us),
+        (ts_head + _bulk(_ts_bytes(us)) for us in rows.event_us)
     ]
     for feature in view.features:
         columns.append(
@@ -130,51 +144,71 @@ def _hset_commands(
                 feature_field(view.name, feature.name),
             )
         )
+    width = 2 * len(columns)
+    if guarded:
+        pairs = [b"".join(parts) for parts in zip(*columns, strict=True)]
+        return _script_calls(keys, pairs, width, ttl_seconds)
+    head = b"*%d\r\n$4\r\nHSET\r\n" % (2 + width)
+    columns[:0] = [repeat(head, len(keys)), map(_bulk, keys)]
     if ttl_seconds:
         expire = b"*3\r\n$6\r\nEXPIRE\r\n"
         ttl = _bulk(str(int(ttl_seconds)).encode())
         columns.append(expire + _bulk(k) + ttl for k in keys)
-    payload = b"".join(chain.from_iterable(zip(*columns, strict=True)))
-    return payload, len(keys) * (2 if ttl_seconds else 1)
+    commands = [b"".join(parts) for parts in zip(*columns, strict=True)]
+    return _Chunk(commands, 2 if ttl_seconds else 1)
 
 
-def _newer(
-    conn: _Connection, keys: list[bytes], ts_field: bytes, event_us: list[int]
-) -> list[int]:
-    """Positions whose event time is not older than the stored one."""
-    tail = _bulk(ts_field)
-    head = b"*3\r\n$4\r\nHGET\r\n"
-    stored = _pipeline(
-        conn,
-        (
-            (b"".join(head + _bulk(k) + tail for k in keys[s : s + _CHUNK]),
-             len(keys[s : s + _CHUNK]))
-            for s in range(0, len(keys), _CHUNK)
-        ),
-    )  # fmt: skip
-    fresh = []
-    for i, raw in enumerate(stored):
-        if raw:
-            ts = Timestamp.FromString(raw)
-            old = ts.seconds * 1_000_000_000 + ts.nanos
-            # Feast treats a stored epoch (0) as nothing stored.
-            if old and event_us[i] * 1000 < old:
-                continue
-        fresh.append(i)
-    return fresh
+def _script_calls(
+    keys: list[bytes], pairs: list[bytes], width: int, ttl_seconds: int | None
+) -> _Chunk:
+    """EVALSHA of the compare-and-write script per ``_KEYS_PER_SCRIPT`` keys.
+
+    ``pairs`` holds each key's HSET arguments in RESP, ``width`` of them.
+    """
+    tail = _bulk(str(int(ttl_seconds or 0)).encode()) + _bulk(b"%d" % width)
+    commands = []
+    for s in range(0, len(keys), _KEYS_PER_SCRIPT):
+        group = keys[s : s + _KEYS_PER_SCRIPT]
+        n = len(group)
+        head = b"*%d\r\n%s%s" % (5 + n + n * width, EVALSHA, _bulk(b"%d" % n))
+        group_pairs = b"".join(pairs[s : s + _KEYS_PER_SCRIPT])
+        commands.append(b"".join((head, *map(_bulk, group), tail, group_pairs)))
+    if commands:
+        commands[0] = as_eval(commands[0])
+    return _Chunk(commands, 1)
 
 
-def _pipeline(conn: _Connection, chunks: Iterable[tuple[bytes, int]]) -> list[Any]:
-    """Send (RESP bytes, reply count) chunks, one in flight; replies in order."""
+def _pipeline(conn: _Connection, chunks: Iterable[_Chunk]) -> list[Any]:
+    """Send the chunks, one in flight while the next is built; return the replies.
+
+    An EVALSHA the server answers NOSCRIPT (its script cache was flushed
+    after the chunk's EVAL) is sent again, the first as EVAL, after the
+    chunks in flight; replies of those come last.
+    """
     replies: list[Any] = []
-    in_flight: deque[int] = deque()
-    for payload, count in chunks:
-        conn.send_packed_command([payload], check_health=False)
-        in_flight.append(count)
+    in_flight: deque[_Chunk] = deque()
+
+    def send(chunk: _Chunk) -> None:
+        conn.send_packed_command([b"".join(chunk.commands)], check_health=False)
+        in_flight.append(chunk)
+
+    def settle(chunk: _Chunk) -> None:
+        refused = []
+        for command in chunk.commands:
+            for _ in range(chunk.replies_each):
+                try:
+                    replies.append(conn.read_response())
+                except redis.exceptions.NoScriptError:
+                    refused.append(command)
+        if refused:
+            send(_Chunk([as_eval(refused[0]), *refused[1:]], chunk.replies_each))
+
+    for chunk in chunks:
+        send(chunk)
         if len(in_flight) > 1:
-            replies.extend(conn.read_response() for _ in range(in_flight.popleft()))
+            settle(in_flight.popleft())
     while in_flight:
-        replies.extend(conn.read_response() for _ in range(in_flight.popleft()))
+        settle(in_flight.popleft())
     return replies
 
 

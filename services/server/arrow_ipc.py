@@ -22,8 +22,9 @@ def read_ipc(
 
     Raises:
         RequestError: the bytes are empty, not Arrow IPC, truncated, or
-            describe invalid arrays, or bytes follow the stream's end
-            (ARROW_INVALID); a column name repeats
+            describe invalid arrays, or bytes follow the stream's end, or
+            a file's footer does not describe the stream before it, as
+            when two files are concatenated (ARROW_INVALID); a column name repeats
             (DUPLICATE_COLUMN).
         RequestTooLargeError: more than ``max_rows`` rows.
     """
@@ -63,16 +64,14 @@ def _check_unique_columns(table: pa.Table, field: str) -> None:
 
 
 def _read(buffer: pa.Buffer, field: str, max_rows: int | None, limit: str) -> pa.Table:
-    source = pa.BufferReader(buffer)
-    try:
-        stream = pa.ipc.open_stream(source)
-        schema, batches = stream.schema, iter(stream)
-    except pa.ArrowInvalid:
+    stream_bytes, file = buffer, None
+    if buffer[: len(_FILE_MAGIC)].to_pybytes() == _FILE_MAGIC:
         file = pa.ipc.open_file(buffer)
-        schema, source = file.schema, None
-        batches = (file.get_batch(i) for i in range(file.num_record_batches))
+        stream_bytes = _file_stream(buffer)
+    source = pa.BufferReader(stream_bytes)
+    stream = pa.ipc.open_stream(source)
     kept, rows = [], 0
-    for batch in batches:
+    for batch in stream:
         rows += batch.num_rows
         if max_rows is not None and rows > max_rows:
             raise RequestTooLargeError(
@@ -82,9 +81,12 @@ def _read(buffer: pa.Buffer, field: str, max_rows: int | None, limit: str) -> pa
                 setting=limit,
             )
         kept.append(batch)
-    if source is not None and source.tell() != buffer.size:
-        _refuse_trailing_bytes(field, buffer.size - source.tell())
-    return pa.Table.from_batches(kept, schema=schema)
+    extra = stream_bytes.size - source.tell()
+    if file is None and extra:
+        _refuse_trailing_bytes(field, extra)
+    if file is not None:
+        _check_footer(field, file, stream.schema, extra, len(kept))
+    return pa.Table.from_batches(kept, schema=stream.schema)
 
 
 def _refuse_trailing_bytes(field: str, extra: int) -> None:
@@ -99,6 +101,60 @@ def _refuse_trailing_bytes(field: str, extra: int) -> None:
         "(a second stream?): send one Arrow IPC stream holding every row",
         reason="ARROW_INVALID",
         trailing_bytes=str(extra),
+    )
+
+
+# An IPC file: "ARROW1", padding to 8 bytes, an IPC stream, the footer (the
+# schema and where each record batch is), its int32 length, "ARROW1".
+_FILE_MAGIC = b"ARROW1"
+_FILE_STREAM_START = 8
+
+
+def _file_stream(buffer: pa.Buffer) -> pa.Buffer:
+    """The bytes between a file's leading magic and its footer: an IPC stream.
+
+    pyarrow reads a file from its end, by the last footer's block offsets,
+    so a file appended to another read as one file (the second footer's
+    offsets point into the first file), serving one file's rows or failing
+    by chance. Reading the stream before the footer and asking it to end
+    where the footer begins finds the join. Call after ``pa.ipc.open_file``
+    accepted the buffer (the footer length is then in range).
+    """
+    tail = buffer.size - len(_FILE_MAGIC) - 4
+    footer_size = int.from_bytes(buffer[tail : tail + 4].to_pybytes(), "little")
+    size = max(0, tail - footer_size - _FILE_STREAM_START)
+    return buffer.slice(_FILE_STREAM_START, size)
+
+
+def _check_footer(
+    field: str, file: pa.RecordBatchFileReader, schema: pa.Schema, extra: int, read: int
+) -> None:
+    """Refuse a file whose footer does not describe the stream before it.
+
+    Raises:
+        RequestError: ARROW_INVALID, with the bytes found between the first
+            stream's end and the last footer, and both batch counts.
+    """
+    listed = file.num_record_batches
+    if extra:
+        what = (
+            f"{extra} bytes lie between the end of its first record batches "
+            "and its footer (two files concatenated?)"
+        )
+    elif listed != read:
+        what = f"its footer lists {listed} record batches but it holds {read}"
+    elif not file.schema.equals(schema):
+        what = "its footer's schema is not the schema of its record batches"
+    else:
+        return
+    raise RequestError(
+        field,
+        f"{field} is not one Arrow IPC file: {what}; send one Arrow IPC file or "
+        "stream holding every row",
+        reason="ARROW_INVALID",
+        trailing_bytes=str(extra),
+        footer_batches=str(listed),
+        read_batches=str(read),
     )
 
 

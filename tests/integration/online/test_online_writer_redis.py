@@ -6,8 +6,11 @@ import pyarrow as pa
 import pytest
 import redis
 from feast.infra.online_stores.redis import RedisOnlineStore, RedisOnlineStoreConfig
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from featurestore.services.online._redis import feature_field
 from featurestore.services.online.writer import write_latest
 from tests.redis_harness import start_redis_process
 from tests.unit.online import _world as w
@@ -125,3 +128,68 @@ def test_store_options_match_feast(tmp_path, two_servers, options) -> None:
         ttls.append({client.ttl(k) > 0 for k in client.scan_iter(count=1000)})
         client.close()
     assert ttls[1] == ttls[0] == {"key_ttl_seconds" in options}
+
+
+def _stored_times(event_ns: int) -> list[Timestamp]:
+    """Stored event times around ``event_ns``, including odd encodings."""
+    s, n = divmod(event_ns, 1_000_000_000)
+    with_unknown_field = Timestamp(seconds=s + 1, nanos=n)
+    return [
+        Timestamp(seconds=s, nanos=n),  # equal: written again
+        Timestamp(seconds=s, nanos=n + 1),  # one nanosecond later: kept
+        Timestamp(seconds=s, nanos=n - 1),  # one nanosecond earlier
+        Timestamp(seconds=s - 1, nanos=n + 1),
+        Timestamp(seconds=s + 1, nanos=n - 1_000_000_000),  # equal, not normalised
+        Timestamp(seconds=s + 1, nanos=n - 999_999_999),  # later, not normalised
+        Timestamp(),  # the epoch: nothing stored, as Feast has it
+        Timestamp(seconds=-5, nanos=3),  # before 1970: written over
+        Timestamp(seconds=-1, nanos=999_999_999),
+        Timestamp(seconds=253_402_300_799),  # year 9999: kept
+        Timestamp(seconds=0, nanos=1),
+        with_unknown_field,
+    ]
+
+
+def test_a_stored_time_is_overwritten_exactly_when_it_is_not_later(
+    tmp_path, two_servers
+) -> None:
+    # The comparison runs in a Lua script on the server: it must keep the
+    # rule the Python check had (stored ns > incoming ns keeps the stored row;
+    # a stored 0 counts as nothing stored), for every encoding of a stored
+    # time, including negative varints and nanos outside 0..1e9.
+    server, _ = two_servers
+    config = w.redis_config(tmp_path, server.host, server.port)
+    first = driver_table(12, minutes_ago=10)
+    event_ns = first.column("event_timestamp")[0].value * 1000
+    stored = _stored_times(event_ns)
+    stored_raw = [ts.SerializeToString() for ts in stored]
+    stored_raw[-1] += b"\x18\x05"  # field 3 = 5: unknown, skipped by a parser
+    assert write_latest(config, w.driver_stats_view, first) == 12
+    client = redis.Redis(port=server.port)
+    try:
+        ts_field = b"_ts:" + w.driver_stats_view.name.encode()
+        keys = sorted(client.scan_iter(count=1000))
+        for key, raw in zip(keys, stored_raw, strict=True):
+            client.hset(key, ts_field, raw)
+        trips = pa.array([70] * 12, pa.int64())
+        second = first.set_column(first.column_names.index("trips"), "trips", trips)
+        written = write_latest(config, w.driver_stats_view, second)
+        after = {key: client.hget(key, ts_field) for key in keys}
+        trips_field = feature_field(w.driver_stats_view.name, "trips")
+        seventy = ValueProto(int64_val=70).SerializeToString()
+        rewritten = [client.hget(key, trips_field) == seventy for key in keys]
+    finally:
+        client.close()
+    incoming = Timestamp(seconds=event_ns // 10**9, nanos=event_ns % 10**9)
+    # The Python rule the writer had before the script: skip a later time.
+    writes = [
+        not ((old := ts.seconds * 1_000_000_000 + ts.nanos) and event_ns < old)
+        for ts in stored
+    ]
+    assert after == {
+        key: incoming.SerializeToString() if write else raw
+        for key, raw, write in zip(keys, stored_raw, writes, strict=True)
+    }
+    assert rewritten == writes
+    assert written == sum(writes)
+    assert 0 < written < 12

@@ -20,7 +20,7 @@ from featurestore.v1 import contract_service_pb2 as cpb
 from featurestore.v1 import contract_service_pb2_grpc as cpb_grpc
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
-from tests.integration.server._served import NOW, TS, ServedRepo
+from tests.integration.server._served import NOW, TS, ServedRepo, customer_spend_rows
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +36,26 @@ def _good() -> bytes:
     return _ipc(
         customer_id=pa.array([1], pa.int64()), event_timestamp=pa.array([NOW], TS)
     )
+
+
+def _file(table: pa.Table) -> bytes:
+    """An Arrow IPC *file* (magic, stream, footer, magic), as pyarrow writes it."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())
+
+
+def _half(first: int) -> pa.Table:
+    """Two customer_spend rows from ``first`` on, in buffers of their own."""
+    rows = customer_spend_rows()
+    return pa.Table.from_pylist(rows.slice(first, 2).to_pylist(), rows.schema)
+
+
+def _two_files() -> bytes:
+    """Two files of one layout, concatenated: the last footer's offsets land
+    on the first file's batches, so pyarrow reads the first file's rows."""
+    return _file(_half(0)) + _file(_half(2))
 
 
 def _bad_offsets() -> bytes:
@@ -72,6 +92,7 @@ HISTORICAL = [
      "ARROW_INVALID"),
     ("bad-offsets", {"entity_rows_arrow": _bad_offsets()}, "ARROW_INVALID"),
     ("two-streams", {"entity_rows_arrow": _good() + _good()}, "ARROW_INVALID"),
+    ("two-files", {"entity_rows_arrow": _two_files()}, "ARROW_INVALID"),
     ("trailing-garbage", {"entity_rows_arrow": _good() + b"\x00garbage"},
      "ARROW_INVALID"),
     ("year-9999", {"entity_rows_arrow": _timestamps([253_370_764_800], "s")},
@@ -174,6 +195,7 @@ VALIDATE = [
     ("garbage-ipc", b"\xff\xff\xff\xff" + b"\x01" * 64, "ARROW_INVALID"),
     ("bad-offsets", _bad_offsets(), "ARROW_INVALID"),
     ("two-streams", _good() + _good(), "ARROW_INVALID"),
+    ("two-files", _two_files(), "ARROW_INVALID"),
     ("trailing-garbage", _good() + b"\x00garbage", "ARROW_INVALID"),
     ("duplicate-column", _twice_named(), "DUPLICATE_COLUMN"),
 ]
@@ -212,6 +234,32 @@ def test_bytes_after_the_stream_name_the_field_and_ask_for_one_stream(
         {"field": "arrow_ipc", "trailing_bytes": str(len(_good()))},
     )
     assert "one Arrow IPC stream" in caught.value.details()
+
+
+def test_concatenated_files_are_refused_and_one_file_is_read(
+    served_repo: ServedRepo,
+) -> None:
+    # Two IPC files back to back read as one: pyarrow follows the second
+    # footer, whose batch offsets point into the first file, so ValidateRows
+    # of 2 + 2 rows judged the first file's 2 rows.
+    stub = cpb_grpc.ContractServiceStub(served_repo.channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ValidateRows(
+            cpb.ValidateRowsRequest(contract=CONTRACT, arrow_ipc=_two_files()),
+            timeout=30,
+        )
+    assert caught.value.code() == INVALID
+    reason, metadata = _status(caught.value)
+    assert reason == "ARROW_INVALID"
+    assert metadata["field"] == "arrow_ipc"
+    assert metadata["trailing_bytes"] == str(len(_file(_half(2))))
+    assert "one Arrow IPC file" in caught.value.details()
+
+    one_file = _file(customer_spend_rows())
+    reply = stub.ValidateRows(
+        cpb.ValidateRowsRequest(contract=CONTRACT, arrow_ipc=one_file), timeout=30
+    )
+    assert reply.rows == 4 and len(reply.verdicts) == 4
 
 
 NAMES = ["x" * 5000, "../customer_spend", "..", "customer_spend/../customer_spend",
