@@ -87,7 +87,11 @@ for k = 1, #KEYS do
     end
   end
   if not skip then
-    redis.call('HSET', KEYS[k], unpack(ARGV, first, first + width - 1))
+    -- In slices: one unpack() takes at most ~8,000 values (Lua's C stack).
+    local last = first + width - 1
+    for s = first, last, 7000 do
+      redis.call('HSET', KEYS[k], unpack(ARGV, s, math.min(s + 6999, last)))
+    end
     if ttl ~= '0' then redis.call('EXPIRE', KEYS[k], ttl) end
     written = written + 1
   end

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pyarrow as pa
 import pytest
 import redis
+from feast import FeatureView, Field
 from feast.infra.online_stores.redis import RedisOnlineStore, RedisOnlineStoreConfig
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
+from feast.types import Float64, Int64
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore.services.online._redis import feature_field
@@ -193,3 +197,44 @@ def test_a_stored_time_is_overwritten_exactly_when_it_is_not_later(
     assert rewritten == writes
     assert written == sum(writes)
     assert 0 < written < 12
+
+
+def test_a_view_of_thousands_of_features_is_written_as_feast_writes_it(
+    tmp_path, two_servers
+) -> None:
+    # 4,500 features: 9,002 HSET arguments per entity, past what one Lua
+    # unpack() takes (Redis's Lua stack holds ~8,000); the compare-and-write
+    # script writes such a hash in slices.
+    feast_srv, ours_srv = two_servers
+    names = [f"f{i}" for i in range(4_500)]
+    view = FeatureView(
+        name="wide",
+        entities=[w.driver],
+        ttl=timedelta(hours=2),
+        schema=[Field(name="driver_id", dtype=Int64)]
+        + [Field(name=n, dtype=Float64) for n in names],
+        source=w.driver_stats_view.batch_source,
+    )
+    ids = [1, 2, 3]
+    table = pa.table(
+        {
+            "driver_id": pa.array(ids, pa.int64()),
+            **{n: pa.array([i * 0.5 + k for k in ids]) for i, n in enumerate(names)},
+            "event_timestamp": pa.array(
+                [w.NOW] * len(ids), pa.timestamp("us", tz="UTC")
+            ),
+        }
+    )
+    feast_write(
+        RedisOnlineStore(),
+        w.redis_config(tmp_path, feast_srv.host, feast_srv.port),
+        view,
+        table,
+    )
+    ours_cfg = w.redis_config(tmp_path, ours_srv.host, ours_srv.port)
+    assert write_latest(ours_cfg, view, table) == len(ids)
+
+    expected = _dump(feast_srv.port)
+    assert len(expected) == len(ids)
+    assert all(len(fields) == len(names) + 1 for fields in expected.values())
+    assert _dump(ours_srv.port) == expected
