@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -75,12 +76,53 @@ def cancel_on_interrupt(context: SparkContext) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, cancel_and_interrupt)
+    if sys.unraisablehook is not _redeliver_swallowed:
+        global _previous_unraisablehook
+        _previous_unraisablehook = sys.unraisablehook
+        sys.unraisablehook = _redeliver_swallowed
     # Py4J logs on the root logger ("KeyboardInterrupt while sending command.")
     # and on its own (a connection it could not shut down): filters apply
     # only where a record is made.
     for logger in (logging.getLogger(), logging.getLogger("py4j.clientserver")):
         if not any(isinstance(f, _Py4JInterruptFilter) for f in logger.filters):
             logger.addFilter(_Py4JInterruptFilter())
+
+
+_previous_unraisablehook = sys.unraisablehook
+
+
+def _redeliver_swallowed(unraisable: sys.UnraisableHookArgs) -> None:
+    """Deliver a KeyboardInterrupt Python swallowed again, after this hook.
+
+    A Ctrl-C while a finalizer runs (Py4J's weakref callbacks that free JVM
+    objects run on whichever line made the garbage) raised the
+    KeyboardInterrupt inside it: Python printed "Exception ignored in" with
+    its traceback and went on, into a Spark job nobody would cancel any more.
+    """
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _INTERRUPTED.is_set():
+        _signal_main_thread_after_this()
+    else:
+        _previous_unraisablehook(unraisable)
+
+
+def _signal_main_thread_after_this() -> None:
+    # A signal raised here would run the handler here, inside the finalizer's
+    # hook, and be swallowed again. A thread sends it once this hook releases
+    # ``hook``: the main thread checks for signals again only after a call,
+    # and the release is its last; a KeyboardInterrupt that still lands in it
+    # is delivered again.
+    hook = threading.Lock()
+    hook.acquire()
+    threading.Thread(target=_signal_main_thread, args=(hook,), daemon=True).start()
+    try:
+        hook.release()
+    except KeyboardInterrupt:
+        _signal_main_thread_after_this()
+
+
+def _signal_main_thread(hook: threading.Lock) -> None:
+    with hook:  # the real signal also ends a blocking call (PEP 475)
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
 
 def _cancel_all_jobs(context: SparkContext) -> None:

@@ -134,6 +134,59 @@ def test_ctrl_c_during_a_write_prints_no_jvm_output(tmp_path: Path) -> None:
     assert DeltaTable(str(table)).version() == 0
 
 
+# A project job whose Ctrl-C (SIGINT to itself) arrives while a finalizer runs,
+# as Py4J's that free JVM objects do on any line, then runs a Spark job that
+# only ends when cancelled.
+_FINALIZED_JOB = """\
+import os, signal, time, weakref
+from featurestore.spark_jobs.session import build_spark_session
+
+class Garbage:
+    pass
+
+def main(argv):
+    spark = build_spark_session("finalized", "local[1]")
+    garbage = Garbage()
+    finalizer = weakref.ref(garbage, lambda ref: os.kill(os.getpid(), signal.SIGINT))
+    del garbage
+    slow = spark.sparkContext.parallelize(range(2), 2).map(
+        lambda x: time.sleep(3600) or x
+    )
+    slow.count()
+    return 0
+"""
+
+
+def test_ctrl_c_during_a_finalizer_still_interrupts(tmp_path: Path) -> None:
+    # Python swallowed the KeyboardInterrupt raised inside the finalizer
+    # ("Exception ignored in: ... KeyboardInterrupt") and the job went on
+    # into a Spark job nobody cancelled: it hung (the Ctrl-C test above did,
+    # 1 run in 3, in Py4J's finalizers).
+    repo = tmp_path / "proj"
+    _project(repo, _FINALIZED_JOB)
+    proc = subprocess.Popen(
+        [FEATURESTORE, "run", "--repo", str(repo), "slow"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}, preexec_fn=_sigint_default,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    lines = []
+    try:
+        for line in proc.stderr:  # to its end, or to the sign it will hang
+            lines.append(line.rstrip("\n"))
+            assert not line.startswith("Exception ignored"), line
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, lines
+    assert lines[-1] == (
+        "slow: interrupted; no partial version was published "
+        "(a Delta commit is all or nothing)"
+    )
+
+
 # A project job that publishes one batch and is interrupted (SIGINT to itself)
 # at the log line publish writes right after its feature commit landed.
 _PUBLISHING_JOB = """\
