@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
-from pyspark import SparkContext
+from pyspark import SparkConf, SparkContext
 from pyspark.errors import PySparkRuntimeError
+from pyspark.java_gateway import launch_gateway
 from pyspark.sql import SparkSession
 
 from featurestore.services.project import Project, ProjectError, default_ivy_dir
 from featurestore.services.storage import scheme, to_delta_uri
+from featurestore.spark_jobs._interrupt import cancel_on_interrupt, jvm_stderr
 from featurestore.spark_jobs.errors import JavaUnavailableError
 
 
@@ -95,24 +93,23 @@ def build_spark_session(
     Raises:
         JavaUnavailableError: no Java to start Spark with, or it exited at once.
     """
-    builder = (
-        SparkSession.builder.appName(app_name)
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config(
-            "spark.sql.catalog.spark_catalog",
-            "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        )
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.databricks.delta.snapshotPartitions", "2")
+    options = {
+        "spark.app.name": app_name,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": (
+            "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+        ),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.databricks.delta.snapshotPartitions": "2",
         # Fewer, larger Arrow batches: each contract check pass has a fixed cost.
-        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
         # Let adaptive execution coalesce shuffle partitions under a cache too:
         # otherwise every persisted plan (the contract verdicts) keeps 200
         # partitions and the publish writes 200 tiny files (measured 2x slower).
-        .config("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
-    )
+        "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
+    }
     launched_by_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     # Python workers must run this interpreter (the project's venv), also on
     # standalone-cluster workers of the same machine image.
@@ -120,26 +117,41 @@ def build_spark_session(
     if not launched_by_spark_submit:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         with_s3a = wants_s3a() if s3a is None else s3a
-        builder = (
-            builder.master(master or os.environ.get("FS_SPARK_MASTER", "local[*]"))
-            .config("spark.jars.packages", spark_packages(with_s3a))
-            .config("spark.jars.ivy", str(IVY_DIR))
-            .config("spark.ui.enabled", "false")
-            .config("spark.driver.memory", os.environ.get("FS_DRIVER_MEMORY", "4g"))
-            .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-            .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
-        )
+        options |= {
+            "spark.master": master or os.environ.get("FS_SPARK_MASTER", "local[*]"),
+            "spark.jars.packages": spark_packages(with_s3a),
+            "spark.jars.ivy": str(IVY_DIR),
+            "spark.ui.enabled": "false",
+            "spark.driver.memory": os.environ.get("FS_DRIVER_MEMORY", "4g"),
+            "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+            "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        }
         if with_s3a:
-            builder = builder.config("spark.jars.excludes", S3A_EXCLUDES)
+            options["spark.jars.excludes"] = S3A_EXCLUDES
     if shuffle_partitions is not None:
-        builder = builder.config(
-            "spark.sql.shuffle.partitions", str(shuffle_partitions)
-        )
-    starts_jvm = SparkContext._jvm is None and not launched_by_spark_submit
-    if starts_jvm:
-        _check_java()
+        options["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
+    conf = SparkConf(loadDefaults=False).setAll(list(options.items()))
+    if SparkContext._jvm is None and not launched_by_spark_submit:
+        _start_jvm(conf)
+    spark = SparkSession.builder.config(conf=conf).getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    cancel_on_interrupt(spark.sparkContext)
+    return spark
+
+
+def _start_jvm(conf: SparkConf) -> None:
+    """Start Spark's JVM with its stderr through :func:`jvm_stderr` (quiet
+    after a Ctrl-C), and the SparkContext on it that the session then takes.
+
+    Raises:
+        JavaUnavailableError: no Java, or the JVM exited at once.
+    """
+    _check_java()
+    stderr = jvm_stderr()
     try:
-        spark = builder.getOrCreate()
+        # popen_kwargs: PySpark's documented way to take the JVM's output.
+        gateway = launch_gateway(conf, popen_kwargs={"stderr": stderr})  # type: ignore[no-untyped-call]
+        SparkContext(conf=conf, gateway=gateway)
     except PySparkRuntimeError as exc:
         if exc.getCondition() != "JAVA_GATEWAY_EXITED":
             raise
@@ -148,9 +160,8 @@ def build_spark_session(
             f"({_java_found()}); set JAVA_HOME to a Java 17+ installation",
             java=_java_found(),
         ) from None
-    spark.sparkContext.setLogLevel("ERROR")
-    _interrupt_quietly(spark)
-    return spark
+    finally:
+        os.close(stderr)  # the JVM holds its own copy
 
 
 def _java_found() -> str:
@@ -176,48 +187,4 @@ def _check_java() -> None:
             f"Spark needs Java 17 or later: {where}; install one and set "
             "JAVA_HOME to it",
             java=_java_found(),
-        )
-
-
-def _interrupt_quietly(spark: SparkSession) -> None:
-    """Ctrl-C cancels the session's jobs and raises KeyboardInterrupt, without
-    the Py4J tracebacks PySpark's own SIGINT handler prints.
-
-    PySpark's handler calls ``cancelAllJobs`` on the thread the signal
-    interrupted, usually in the middle of a Py4J call on the same connection
-    ("reentrant call"), and Py4J logs the KeyboardInterrupt itself with its
-    traceback. Here the cancel runs on a thread of its own (its own
-    connection) and Py4J's record of the interrupt is dropped; the
-    KeyboardInterrupt reaches the caller, which says it in one line.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers can only be set from the main thread
-    context = spark.sparkContext
-
-    def cancel_and_interrupt(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=_cancel_all_jobs, args=(context,), daemon=True).start()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, cancel_and_interrupt)
-    root = logging.getLogger()
-    if not any(isinstance(f, _Py4JInterruptFilter) for f in root.filters):
-        root.addFilter(_Py4JInterruptFilter())
-
-
-def _cancel_all_jobs(context: object) -> None:
-    try:
-        context.cancelAllJobs()  # type: ignore[attr-defined]
-    except Exception:  # the JVM is already going away: nothing left to cancel
-        logging.getLogger(__name__).debug("cancelAllJobs failed", exc_info=True)
-
-
-class _Py4JInterruptFilter(logging.Filter):
-    """Drop Py4J's "KeyboardInterrupt while sending command." record (logged on
-    the root logger with its traceback); the interrupt itself propagates."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (
-            record.exc_info is not None
-            and isinstance(record.exc_info[1], KeyboardInterrupt)
-            and record.getMessage().startswith("KeyboardInterrupt while sending")
         )

@@ -76,6 +76,117 @@ def test_ctrl_c_during_a_job_is_one_line_exit_130(tmp_path: Path) -> None:
     )
 
 
+# A project job that writes version 0 of a Delta table, then a second batch
+# whose one write task says so on stderr (a Python worker's stderr reaches the
+# JVM's) and waits to be cancelled.
+_WRITING_JOB = """\
+import sys, time
+from pyspark.sql import functions as F
+from featurestore.spark_jobs.io import write_delta
+from featurestore.spark_jobs.session import build_spark_session
+
+def main(argv):
+    spark = build_spark_session("writing", "local[2]")
+    write_delta(spark.range(4), argv[0], mode="overwrite", metadata={"run": "r0"})
+
+    @F.udf("long")
+    def blocked(x):
+        print("writing", file=sys.stderr, flush=True)
+        time.sleep(3600)
+        return x
+
+    rows = spark.range(0, 1, 1, 1).select(blocked("id").alias("id"))
+    write_delta(rows, argv[0], mode="append", metadata={"run": "r1"})
+    return 0
+"""
+
+
+def test_ctrl_c_during_a_write_prints_no_jvm_output(tmp_path: Path) -> None:
+    # It printed ~100 lines after the signal: Spark's "Aborting job" with the
+    # InterruptedException's stack, the cancelled task's errors, a Py4J
+    # traceback, and the JVM's shutdown, around the one line.
+    from deltalake import DeltaTable
+
+    repo, table = tmp_path / "proj", tmp_path / "t"
+    _project(repo, _WRITING_JOB)
+    proc = subprocess.Popen(
+        [FEATURESTORE, "run", "--repo", str(repo), "slow", str(table)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}, preexec_fn=_sigint_default,
+        start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:  # the JVM's start-up lines, then the task's
+            if line.strip() == "writing":
+                break
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the group
+        after, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, after
+    assert after.splitlines() == [
+        "slow: interrupted; no partial version was published "
+        "(a Delta commit is all or nothing)"
+    ]
+    assert DeltaTable(str(table)).version() == 0
+
+
+# A project job whose Ctrl-C (SIGINT to itself) arrives while a finalizer runs,
+# as Py4J's that free JVM objects do on any line, then runs a Spark job that
+# only ends when cancelled.
+_FINALIZED_JOB = """\
+import os, signal, time, weakref
+from featurestore.spark_jobs.session import build_spark_session
+
+class Garbage:
+    pass
+
+def main(argv):
+    spark = build_spark_session("finalized", "local[1]")
+    garbage = Garbage()
+    finalizer = weakref.ref(garbage, lambda ref: os.kill(os.getpid(), signal.SIGINT))
+    del garbage
+    slow = spark.sparkContext.parallelize(range(2), 2).map(
+        lambda x: time.sleep(3600) or x
+    )
+    slow.count()
+    return 0
+"""
+
+
+def test_ctrl_c_during_a_finalizer_still_interrupts(tmp_path: Path) -> None:
+    # Python swallowed the KeyboardInterrupt raised inside the finalizer
+    # ("Exception ignored in: ... KeyboardInterrupt") and the job went on
+    # into a Spark job nobody cancelled: it hung (the Ctrl-C test above did,
+    # 1 run in 3, in Py4J's finalizers).
+    repo = tmp_path / "proj"
+    _project(repo, _FINALIZED_JOB)
+    proc = subprocess.Popen(
+        [FEATURESTORE, "run", "--repo", str(repo), "slow"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}, preexec_fn=_sigint_default,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    lines = []
+    try:
+        for line in proc.stderr:  # to its end, or to the sign it will hang
+            lines.append(line.rstrip("\n"))
+            assert not line.startswith("Exception ignored"), line
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, lines
+    assert lines[-1] == (
+        "slow: interrupted; no partial version was published "
+        "(a Delta commit is all or nothing)"
+    )
+
+
 # A project job that publishes one batch and is interrupted (SIGINT to itself)
 # at the log line publish writes right after its feature commit landed.
 _PUBLISHING_JOB = """\
