@@ -37,11 +37,16 @@ def read_ipc(
     except (pa.ArrowException, OSError) as exc:  # truncation is an OSError
         raise RequestError(
             field,
-            f"{field} is not a valid Arrow IPC stream: {str(exc)[:200]}",
+            f"{field} is not a valid Arrow IPC {_kind(data)}: {str(exc)[:200]}",
             reason="ARROW_INVALID",
         ) from exc
     _check_unique_columns(table, field)
     return table
+
+
+def _kind(data: bytes) -> str:
+    """What the bytes claim to be: an IPC file starts with its magic."""
+    return "file" if data.startswith(_FILE_MAGIC) else "stream"
 
 
 def _check_unique_columns(table: pa.Table, field: str) -> None:

@@ -255,6 +255,15 @@ def test_concatenated_files_are_refused_and_one_file_is_read(
     assert metadata["trailing_bytes"] == str(len(_file(_half(2))))
     assert "one Arrow IPC file" in caught.value.details()
 
+    # A broken file is called a file (it was "not a valid Arrow IPC stream").
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ValidateRows(
+            cpb.ValidateRowsRequest(contract=CONTRACT, arrow_ipc=_file(_half(2))[:-30]),
+            timeout=30,
+        )
+    assert caught.value.code() == INVALID
+    assert "arrow_ipc is not a valid Arrow IPC file" in caught.value.details()
+
     one_file = _file(customer_spend_rows())
     reply = stub.ValidateRows(
         cpb.ValidateRowsRequest(contract=CONTRACT, arrow_ipc=one_file), timeout=30
