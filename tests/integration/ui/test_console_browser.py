@@ -91,6 +91,13 @@ def wait_for(driver, condition, message: str = ""):
     return wait.until(condition, message)
 
 
+def staleness_of(element):
+    """A wait condition: ``element`` has left the page (a navigation replaced it)."""
+    from selenium.webdriver.support import expected_conditions
+
+    return expected_conditions.staleness_of(element)
+
+
 def h1(driver) -> str:
     """The page's heading text."""
     return driver.find_element(_by("TAG_NAME"), "h1").text
@@ -398,7 +405,11 @@ def test_oidc_sign_in(page, oidc_console):
     wait_for(page, lambda d: d.find_elements(_by("NAME"), "login"))
     page.find_element(_by("NAME"), "login").send_keys("alice")
     page.find_element(_by("NAME"), "password").send_keys("any")
-    page.find_element(_by("CSS_SELECTOR"), "button[type=submit]").click()
+    login = page.find_element(_by("CSS_SELECTOR"), "button[type=submit]")
+    login.click()
+    # The login page gone first: its own submit button, still there for a
+    # moment, was taken for the consent page's (then stale when clicked).
+    wait_for(page, staleness_of(login))
     wait_for(
         page,
         lambda d: (
