@@ -141,3 +141,14 @@ def _answers_ping(port: int) -> bool:
             return s.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def dump_hashes(port: int) -> dict[bytes, dict[bytes, bytes]]:
+    """Every hash of the Redis server on ``port``: key -> field -> value."""
+    import redis
+
+    client = redis.Redis(port=port)
+    try:
+        return {k: client.hgetall(k) for k in client.scan_iter(count=1000)}
+    finally:
+        client.close()

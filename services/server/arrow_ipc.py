@@ -44,9 +44,9 @@ def read_ipc(
     return table
 
 
-def _kind(data: bytes) -> str:
+def _kind(data: bytes | pa.Buffer) -> str:
     """What the bytes claim to be: an IPC file starts with its magic."""
-    return "file" if data.startswith(_FILE_MAGIC) else "stream"
+    return "file" if bytes(data[: len(_FILE_MAGIC)]) == _FILE_MAGIC else "stream"
 
 
 def _check_unique_columns(table: pa.Table, field: str) -> None:
@@ -70,7 +70,7 @@ def _check_unique_columns(table: pa.Table, field: str) -> None:
 
 def _read(buffer: pa.Buffer, field: str, max_rows: int | None, limit: str) -> pa.Table:
     stream_bytes, file = buffer, None
-    if buffer[: len(_FILE_MAGIC)].to_pybytes() == _FILE_MAGIC:
+    if _kind(buffer) == "file":
         file = pa.ipc.open_file(buffer)
         stream_bytes = _file_stream(buffer)
     source = pa.BufferReader(stream_bytes)

@@ -16,21 +16,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore.services.online._redis import feature_field
 from featurestore.services.online.writer import write_latest
-from tests.redis_harness import start_redis_process
+from tests.redis_harness import dump_hashes, start_redis_process
 from tests.unit.online import _world as w
 from tests.unit.online._tables import driver_table, feast_write
 
 pytestmark = pytest.mark.integration
 
 FEATURES = ["conv_rate", "acc_rate", "trips", "label"]
-
-
-def _dump(port: int) -> dict[bytes, dict[bytes, bytes]]:
-    client = redis.Redis(port=port)
-    try:
-        return {k: client.hgetall(k) for k in client.scan_iter(count=1000)}
-    finally:
-        client.close()
 
 
 @pytest.fixture
@@ -51,11 +43,11 @@ def test_same_hashes_as_feast_and_idempotent(tmp_path, two_servers) -> None:
     ours_cfg = w.redis_config(tmp_path, ours_srv.host, ours_srv.port)
     assert write_latest(ours_cfg, w.driver_stats_view, table) == 300
 
-    expected = _dump(feast_srv.port)
+    expected = dump_hashes(feast_srv.port)
     assert len(expected) == 300
-    assert _dump(ours_srv.port) == expected
+    assert dump_hashes(ours_srv.port) == expected
     write_latest(ours_cfg, w.driver_stats_view, table)
-    assert _dump(ours_srv.port) == expected
+    assert dump_hashes(ours_srv.port) == expected
 
     keys = [w.entity_key(w.driver_stats_view, [i]) for i in (0, 7, 150, 999)]
     ours_read = RedisOnlineStore().online_read(
@@ -125,7 +117,7 @@ def test_store_options_match_feast(tmp_path, two_servers, options) -> None:
     )
     feast_write(RedisOnlineStore(), configs[0], w.driver_stats_view, table)
     assert write_latest(configs[1], w.driver_stats_view, table) == 2500
-    assert _dump(ours_srv.port) == _dump(feast_srv.port)
+    assert dump_hashes(ours_srv.port) == dump_hashes(feast_srv.port)
     ttls = []
     for srv in (feast_srv, ours_srv):
         client = redis.Redis(port=srv.port)
@@ -234,7 +226,7 @@ def test_a_view_of_thousands_of_features_is_written_as_feast_writes_it(
     ours_cfg = w.redis_config(tmp_path, ours_srv.host, ours_srv.port)
     assert write_latest(ours_cfg, view, table) == len(ids)
 
-    expected = _dump(feast_srv.port)
+    expected = dump_hashes(feast_srv.port)
     assert len(expected) == len(ids)
     assert all(len(fields) == len(names) + 1 for fields in expected.values())
-    assert _dump(ours_srv.port) == expected
+    assert dump_hashes(ours_srv.port) == expected

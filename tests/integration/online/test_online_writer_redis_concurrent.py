@@ -10,7 +10,7 @@ import redis
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore.services.online.writer import write_latest
-from tests.redis_harness import RedisProcess, start_redis_process
+from tests.redis_harness import RedisProcess, dump_hashes, start_redis_process
 from tests.unit.online import _world as w
 from tests.unit.online._tables import driver_table
 
@@ -25,14 +25,6 @@ def server(tmp_path) -> Iterator[RedisProcess]:
     process = start_redis_process(tmp_path / "redis")
     yield process
     process.stop()
-
-
-def _dump(port: int) -> dict[bytes, dict[bytes, bytes]]:
-    client = redis.Redis(port=port)
-    try:
-        return {k: client.hgetall(k) for k in client.scan_iter(count=1000)}
-    finally:
-        client.close()
 
 
 def _alongside(
@@ -73,7 +65,7 @@ def test_a_newer_row_written_during_materialize_is_never_overwritten(
     config = w.redis_config(tmp_path, server.host, server.port)
     newer = driver_table(ENTITIES, minutes_ago=1)
     assert write_latest(config, w.driver_stats_view, newer) == ENTITIES
-    newer_rows = _dump(server.port)
+    newer_rows = dump_hashes(server.port)
     client = redis.Redis(port=server.port)
     client.flushall()
     base_ns = Timestamp.FromString(next(iter(newer_rows.values()))[TS_FIELD])
@@ -100,7 +92,7 @@ def test_a_newer_row_written_during_materialize_is_never_overwritten(
         _alongside(materialize_older_rows, push_newer_rows)
     finally:
         client.close()
-    stored = _dump(server.port)
+    stored = dump_hashes(server.port)
     overwritten = [k for k, row in stored.items() if row[TS_FIELD] != last[k]]
     assert overwritten == [], f"{len(overwritten)} newer rows overwritten"
     assert stored == {k: {**row, TS_FIELD: last[k]} for k, row in newer_rows.items()}
@@ -124,7 +116,7 @@ def test_a_flushed_script_cache_is_refilled_and_every_row_written(
     config = w.redis_config(tmp_path, server.host, server.port)
     rows = driver_table(ENTITIES)
     assert write_latest(config, w.driver_stats_view, rows) == ENTITIES
-    expected = _dump(server.port)
+    expected = dump_hashes(server.port)
     flusher = redis.Redis(port=server.port)
 
     def flush_scripts(started: threading.Event) -> None:
@@ -140,7 +132,7 @@ def test_a_flushed_script_cache_is_refilled_and_every_row_written(
                 flush_scripts,
             )
             assert written == ENTITIES
-            assert _dump(server.port) == expected
+            assert dump_hashes(server.port) == expected
             if _noscript_errors(server.port):
                 break
     finally:
