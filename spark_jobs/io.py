@@ -72,6 +72,9 @@ _CONFLICTS = (
 # from setting it to committing.
 _COMMIT_INFO_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 _MERGE_LOCK = threading.Lock()
+# Delta's MERGE logs the error it is about to raise (a concurrent commit among
+# them) at ERROR with the whole Java stack, before our one-line retry warning.
+_MERGE_LOGGER = "org.apache.spark.sql.delta.commands.MergeIntoCommand"
 
 
 def read_parquet(
@@ -473,12 +476,38 @@ def merge_delta(
             previous = spark.conf.get(_COMMIT_INFO_CONF, None)
             spark.conf.set(_COMMIT_INFO_CONF, _stamp(metadata))
             try:
-                builder.execute()
+                with _merge_errors_unlogged(spark):
+                    builder.execute()
             finally:
                 if previous is None:
                     spark.conf.unset(_COMMIT_INFO_CONF)
                 else:
                     spark.conf.set(_COMMIT_INFO_CONF, previous)
+
+
+@contextmanager
+def _merge_errors_unlogged(spark: SparkSession) -> Iterator[None]:
+    """Turn Delta's MERGE logger off while a merge runs (under ``_MERGE_LOCK``).
+
+    What it would log it also raises: a conflict is retried and reported in
+    one line by ``publish``, anything else propagates with its Java stack.
+    The logger's own setting is restored after (or removed, when it had none,
+    so it follows the root level again).
+    """
+    log4j: Any = spark.sparkContext._jvm.org.apache.logging.log4j  # type: ignore[union-attr]
+    context = log4j.LogManager.getContext(False)
+    config = context.getConfiguration()
+    had_own = config.getLoggers().containsKey(_MERGE_LOGGER)
+    level = config.getLoggerConfig(_MERGE_LOGGER).getLevel()
+    log4j.core.config.Configurator.setLevel(_MERGE_LOGGER, log4j.Level.OFF)
+    try:
+        yield
+    finally:
+        if had_own:
+            log4j.core.config.Configurator.setLevel(_MERGE_LOGGER, level)
+        else:
+            config.removeLogger(_MERGE_LOGGER)
+            context.updateLoggers()
 
 
 def delta_columns(spark: SparkSession, location: str) -> frozenset[str]:

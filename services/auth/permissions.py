@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
-
-from feast.permissions.action import AuthzedAction
-from feast.permissions.matcher import resource_match_config
-from feast.permissions.user import User
+from typing import TYPE_CHECKING, Any
 
 from featurestore.services.auth.errors import PermissionDeniedError
 from featurestore.services.auth.principal import Principal
+
+if TYPE_CHECKING:
+    # Feast is imported where a decision is made, not with the package: the
+    # key commands (`featurestore auth ...`) import this package and need none.
+    from feast.permissions.action import AuthzedAction
 
 _REMEMBERED = 16_384
 
@@ -91,6 +92,8 @@ def _decide(
     action: AuthzedAction,
     resource: Any,
 ) -> bool:
+    from feast.permissions.user import User
+
     if not permissions:
         return bool(principal.name)
     user = User(principal.name, roles=sorted(principal.roles))
@@ -104,6 +107,8 @@ def _decide(
 def _matches(permission: Any, resource: Any) -> bool:
     """Type and name as Feast matches them; required tags against the
     resource's own ``tags`` (an untagged resource holds none)."""
+    from feast.permissions.matcher import resource_match_config
+
     tags = getattr(resource, "tags", None) or {}
     required = permission.required_tags or {}
     if any(tags.get(key) != value for key, value in required.items()):

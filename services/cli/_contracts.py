@@ -84,9 +84,7 @@ def _where_options(command: _F) -> _F:
     return command
 
 
-@click.group(
-    "contracts", short_help="Inspect, diff and check contracts; validate files."
-)
+@click.group("contracts")
 @click.option(
     "--root",
     type=click.Path(path_type=Path, file_okay=False),

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from featurestore.services.online import ViewsNotMaterializedError
 
 
-@click.command("lineage", short_help="Versions of a Delta table and what made each.")
+@click.command("lineage")
 @click.argument("table")
 @click.option(
     "--data-dir",
@@ -77,9 +77,7 @@ def _instants(
     return tuple(moments)
 
 
-@click.command(
-    "materialize", short_help="Delta tables -> the online store (Feast's bytes)."
-)
+@click.command("materialize")
 @click.argument("dates", nargs=-1, callback=_instants, metavar="[START] END")
 @click.option(
     "--incremental",

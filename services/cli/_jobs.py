@@ -189,7 +189,6 @@ def _job_name(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.command(
     "run",
-    short_help="Run a Spark job, or print its spark-submit line.",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
 @click.option(

@@ -30,9 +30,7 @@ if TYPE_CHECKING:
     from featurestore.services.project import Project
 
 
-@click.group(
-    "monitor", short_help="Freshness, profiles, drift and skew of the feature tables."
-)
+@click.group("monitor")
 def monitor() -> None:
     """Watch the feature tables over time: freshness against the contracts'
     SLAs, profiles and drift per published version, and served (online)

@@ -10,7 +10,7 @@ import click
 from featurestore.services.cli._common import usage_error
 
 
-@click.command("init", short_help="Scaffold a new project in DIRECTORY.")
+@click.command("init")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 def init(directory: Path) -> None:
     """Create a working project in DIRECTORY: feature_store.yaml (this offline

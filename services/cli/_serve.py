@@ -39,7 +39,6 @@ _UI_FLAG = (
 @click.command(
     "serve",
     help=_SERVE_HELP,
-    short_help="Run the gRPC server (see serve --help for its flags).",
     add_help_option=False,
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
 )

@@ -37,9 +37,7 @@ def manifest_path(out: str) -> str:
     return out.rstrip("/") + ".manifest.json"
 
 
-@click.command(
-    "training-set", short_help="A point-in-time training set and its manifest."
-)
+@click.command("training-set")
 @click.option(
     "--entities",
     required=True,

@@ -74,7 +74,7 @@ def _with_options(command: Any) -> Any:
     )(command)
 
 
-@click.command("ui", help=_HELP, short_help="Serve the web console.")
+@click.command("ui", help=_HELP)
 @_with_options
 def ui(**values: Any) -> None:
     import pydantic

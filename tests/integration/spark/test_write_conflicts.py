@@ -7,6 +7,8 @@ conflicts deterministically, and the retry, on the new snapshot, lands.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,51 @@ def test_a_conflict_past_the_last_attempt_is_one_line(spark, tmp_path):
     # Only the interfering commit landed.
     rows = DeltaTable(table).to_pyarrow_table().sort_by("k").to_pylist()
     assert [(r["k"], r["v"]) for r in rows] == [(0, 0), (1, 0), (2, 0), (100, 1)]
+
+
+@contextmanager
+def _jvm_log(spark) -> Iterator[object]:
+    """What the driver JVM logs meanwhile (its root logger, as the console
+    shows it), in a java.io.StringWriter."""
+    log4j = spark.sparkContext._jvm.org.apache.logging.log4j
+    context = log4j.LogManager.getContext(False)
+    config = context.getConfiguration()
+    written = spark.sparkContext._jvm.java.io.StringWriter()
+    layout = log4j.core.layout.PatternLayout.createDefaultLayout()
+    appender = log4j.core.appender.WriterAppender.createAppender(
+        layout, None, written, "conflict-test", False, True
+    )
+    appender.start()
+    config.getRootLogger().addAppender(appender, None, None)
+    context.updateLoggers()
+    try:
+        yield written
+    finally:
+        config.getRootLogger().removeAppender("conflict-test")
+        context.updateLoggers()
+        appender.stop()
+
+
+def test_a_retried_conflict_logs_no_java_error(spark, tmp_path, caplog):
+    # Delta's MERGE logged the conflict at ERROR with its Java stack trace
+    # before our one-line retry warning; the retry handles it.
+    table = _table(spark, tmp_path)
+    source = _interfering_source(spark, table, tmp_path / "interfered")
+    waits: list[float] = []
+
+    with _jvm_log(spark) as logged:
+        run_with_retry(
+            lambda: merge_delta(source, table, on=["k"], metadata={"run_id": "r"}),
+            RetryPolicy(attempts=3, base_delay=0.0),
+            sleep=waits.append,
+        )
+
+    assert len(waits) == 1  # the conflict happened, and was retried
+    warned = [r for r in caplog.records if r.name == "featurestore.spark_jobs.publish"]
+    assert [r.levelname for r in warned] == ["WARNING"]  # our one retry line
+    assert "ConcurrentAppendException" not in str(logged.toString())
+    # ... and only while merging: the logger follows the session's level again.
+    log4j = spark.sparkContext._jvm.org.apache.logging.log4j
+    merge_logger = "org.apache.spark.sql.delta.commands.MergeIntoCommand"
+    level = log4j.LogManager.getLogger(merge_logger).getLevel()
+    assert level.equals(log4j.LogManager.getRootLogger().getLevel())
