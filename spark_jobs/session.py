@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 from featurestore.services.project import Project, ProjectError, default_ivy_dir
 from featurestore.services.storage import scheme, to_delta_uri
 from featurestore.spark_jobs._interrupt import cancel_on_interrupt, jvm_stderr
+from featurestore.spark_jobs._jars import manifest_path, record_jars, recorded_jars
 from featurestore.spark_jobs.errors import JavaUnavailableError
 
 
@@ -26,7 +27,8 @@ def _ivy_dir() -> Path:
         return default_ivy_dir()
 
 
-# Ivy cache for the Delta jars: filled from Maven Central on first use, offline after.
+# Ivy cache for the Delta jars: filled from Maven Central on first use; later
+# starts take the jar files it resolved to (see _jar_options), without Ivy.
 IVY_DIR = _ivy_dir()
 # Maven Central has delta-spark_4.2_2.13 only at 4.4.0; the pip package is pinned
 # to the same version so configure_spark_with_delta_pip would agree.
@@ -69,9 +71,12 @@ def build_spark_session(
 ) -> SparkSession:
     """Build (or reuse) the SparkSession every job and test uses.
 
-    Delta Lake is configured through ``spark.jars.packages`` with jars cached in
+    Delta Lake's jars are resolved by Ivy (``spark.jars.packages``) into
     ``IVY_DIR`` (``$FS_IVY_DIR``, the project's ``caches.ivy_dir`` or
-    ``~/.cache/featurestore/ivy``); the session time zone is UTC. Under
+    ``~/.cache/featurestore/ivy``) on the first start, which records the
+    jar files in a manifest there; later starts load those files
+    (``spark.jars``) without Ivy while they all exist. The session time
+    zone is UTC. Under
     ``spark-submit`` the master and packages given on the command line win:
     ``master`` is applied only when the JVM is started here.
 
@@ -117,17 +122,13 @@ def build_spark_session(
     if not launched_by_spark_submit:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         with_s3a = wants_s3a() if s3a is None else s3a
-        options |= {
+        options |= _jar_options(with_s3a) | {
             "spark.master": master or os.environ.get("FS_SPARK_MASTER", "local[*]"),
-            "spark.jars.packages": spark_packages(with_s3a),
-            "spark.jars.ivy": str(IVY_DIR),
             "spark.ui.enabled": "false",
             "spark.driver.memory": os.environ.get("FS_DRIVER_MEMORY", "4g"),
             "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
             "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         }
-        if with_s3a:
-            options["spark.jars.excludes"] = S3A_EXCLUDES
     if shuffle_partitions is not None:
         options["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
     conf = SparkConf(loadDefaults=False).setAll(list(options.items()))
@@ -139,19 +140,46 @@ def build_spark_session(
     return spark
 
 
+def _jar_options(s3a: bool) -> dict[str, str]:
+    """``spark.jars``: the jar files recorded for this package set, if they are
+    all there; else the packages for Ivy to resolve (and :func:`_start_jvm`
+    to record).
+
+    Every resolution printed ~90 lines of Ivy's log and checked its cache
+    before each job; local jars load at once, and the driver ships them to
+    executors (``FS_SPARK_MASTER``) as it does resolved packages.
+    """
+    packages = spark_packages(s3a)
+    excludes = S3A_EXCLUDES if s3a else ""
+    jars = recorded_jars(manifest_path(IVY_DIR, packages, excludes))
+    if jars is not None:
+        return {"spark.jars": ",".join(jars)}
+    resolve = {"spark.jars.packages": packages, "spark.jars.ivy": str(IVY_DIR)}
+    return resolve | ({"spark.jars.excludes": excludes} if excludes else {})
+
+
 def _start_jvm(conf: SparkConf) -> None:
     """Start Spark's JVM with its stderr through :func:`jvm_stderr` (quiet
     after a Ctrl-C), and the SparkContext on it that the session then takes.
+    When Ivy resolves packages, say so first, and record the jars it gave.
 
     Raises:
         JavaUnavailableError: no Java, or the JVM exited at once.
     """
     _check_java()
+    packages = conf.get("spark.jars.packages")
+    if packages:
+        print(
+            f"fetching Spark jars for {_package_names(packages)} into "
+            f"{IVY_DIR} (first run only)",
+            file=sys.stderr,
+            flush=True,
+        )
     stderr = jvm_stderr()
     try:
         # popen_kwargs: PySpark's documented way to take the JVM's output.
         gateway = launch_gateway(conf, popen_kwargs={"stderr": stderr})  # type: ignore[no-untyped-call]
-        SparkContext(conf=conf, gateway=gateway)
+        context = SparkContext(conf=conf, gateway=gateway)
     except PySparkRuntimeError as exc:
         if exc.getCondition() != "JAVA_GATEWAY_EXITED":
             raise
@@ -162,6 +190,15 @@ def _start_jvm(conf: SparkConf) -> None:
         ) from None
     finally:
         os.close(stderr)  # the JVM holds its own copy
+    if packages:
+        # SparkSubmit resolved the packages to spark.jars, file: URIs in IVY_DIR.
+        manifest = manifest_path(IVY_DIR, packages, conf.get("spark.jars.excludes", ""))
+        record_jars(manifest, context.getConf().get("spark.jars", ""))
+
+
+def _package_names(packages: str) -> str:
+    """What ``packages`` are, in the user's words: Delta Lake (and S3A)."""
+    return "Delta Lake and S3A" if S3A_PACKAGES[0] in packages else "Delta Lake"
 
 
 def _java_found() -> str:
