@@ -24,6 +24,8 @@ class Reason(enum.StrEnum):
     or refused."""
     JAVA_UNAVAILABLE = "JAVA_UNAVAILABLE"
     """No usable Java to start Spark with (Spark 4 needs Java 17 or later)."""
+    JARS_UNAVAILABLE = "JARS_UNAVAILABLE"
+    """Spark's jars (Delta Lake, S3A) could not be resolved on a first start."""
     BATCH_FAILED = "BATCH_FAILED"
     """Spark could not compute the batch: the job's own transform failed on its
     input (a failed cast, a division by zero, ``raise_error``)."""
@@ -83,12 +85,24 @@ class InputSchemaError(SparkJobError, ValueError):
         )
 
 
-class JavaUnavailableError(SparkJobError, RuntimeError):
-    """Spark could not start: no Java where ``JAVA_HOME`` or ``PATH`` says, or
-    one that exits at once (older than 17). An unusable setup: exit 2."""
+class SparkUnavailableError(SparkJobError, RuntimeError):
+    """Spark could not start: an unusable setup, not a failed job (exit 2)."""
+
+
+class JavaUnavailableError(SparkUnavailableError):
+    """No Java where ``JAVA_HOME`` or ``PATH`` says, or one that exits at once
+    (older than 17)."""
 
     def __init__(self, message: str, **metadata: str) -> None:
         super().__init__(Reason.JAVA_UNAVAILABLE, message, **metadata)
+
+
+class JarsUnavailableError(SparkUnavailableError):
+    """A first start could not resolve Spark's jars (Maven Central unreachable,
+    an Ivy cache that cannot be written): Java itself is usable."""
+
+    def __init__(self, message: str, **metadata: str) -> None:
+        super().__init__(Reason.JARS_UNAVAILABLE, message, **metadata)
 
 
 class ContractViolationError(SparkJobError):

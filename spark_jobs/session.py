@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from featurestore.services.project import Project, ProjectError, default_ivy_dir
 from featurestore.services.storage import scheme, to_delta_uri
 from featurestore.spark_jobs._interrupt import cancel_on_interrupt, jvm_stderr
 from featurestore.spark_jobs._jars import manifest_path, record_jars, recorded_jars
-from featurestore.spark_jobs.errors import JavaUnavailableError
+from featurestore.spark_jobs.errors import JarsUnavailableError, JavaUnavailableError
 
 
 def _ivy_dir() -> Path:
@@ -165,6 +167,8 @@ def _start_jvm(conf: SparkConf) -> None:
 
     Raises:
         JavaUnavailableError: no Java, or the JVM exited at once.
+        JarsUnavailableError: a Java 17+ JVM exited while Ivy resolved the
+            packages (Maven Central unreachable, say).
     """
     _check_java()
     packages = conf.get("spark.jars.packages")
@@ -183,6 +187,14 @@ def _start_jvm(conf: SparkConf) -> None:
     except PySparkRuntimeError as exc:
         if exc.getCondition() != "JAVA_GATEWAY_EXITED":
             raise
+        if packages and (_java_major() or 0) >= 17:
+            raise JarsUnavailableError(
+                f"Spark's JVM exited while resolving the {_package_names(packages)} "
+                f"jars into {IVY_DIR} (Ivy's lines above say why): the first start "
+                "needs Maven Central, or an Ivy cache filled elsewhere at "
+                "$FS_IVY_DIR or the project's caches.ivy_dir",
+                ivy_dir=str(IVY_DIR),
+            ) from None
         raise JavaUnavailableError(
             f"Spark's JVM exited at start: Spark needs Java 17 or later "
             f"({_java_found()}); set JAVA_HOME to a Java 17+ installation",
@@ -199,6 +211,26 @@ def _start_jvm(conf: SparkConf) -> None:
 def _package_names(packages: str) -> str:
     """What ``packages`` are, in the user's words: Delta Lake (and S3A)."""
     return "Delta Lake and S3A" if S3A_PACKAGES[0] in packages else "Delta Lake"
+
+
+def _java_major() -> int | None:
+    """The major version of the java Spark's launcher runs; None if it does
+    not say (it fails, or prints no ``version "..."``)."""
+    home = os.environ.get("JAVA_HOME")
+    java = os.path.join(home, "bin", "java") if home else shutil.which("java")
+    if java is None:
+        return None
+    try:
+        said = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=60
+        ).stderr
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', said)
+    if found is None:
+        return None
+    major = int(found[1])
+    return int(found[2]) if major == 1 and found[2] else major  # 1.8 is 8
 
 
 def _java_found() -> str:

@@ -356,11 +356,11 @@ def _entry(
 
 def _call(job: str, entry: Callable[[list[str]], int], argv: list[str]) -> int:
     """Run ``entry(argv)``; a job failure (SparkJobError, ContractError) a
-    job did not catch itself is one line and exit 1 (2 without Java), never a
-    traceback."""
+    job did not catch itself is one line and exit 1 (2 when Spark cannot
+    start), never a traceback."""
     from featurestore.services.contracts import ContractError
     from featurestore.spark_jobs import commits
-    from featurestore.spark_jobs.errors import JavaUnavailableError, SparkJobError
+    from featurestore.spark_jobs.errors import SparkJobError, SparkUnavailableError
 
     before = commits.mark()
     try:
@@ -370,7 +370,7 @@ def _call(job: str, entry: Callable[[list[str]], int], argv: list[str]) -> int:
         return _exit_code(job, exc.code)
     except (SparkJobError, ContractError) as exc:
         click.echo(f"{job}: error [{exc.reason}] {exc}", err=True)
-        return USAGE if isinstance(exc, JavaUnavailableError) else FAILED
+        return USAGE if isinstance(exc, SparkUnavailableError) else FAILED
     except KeyboardInterrupt:
         # Still 130 when a version landed: the run did not finish (its
         # profile, or a later step of the job, may be missing); the line says

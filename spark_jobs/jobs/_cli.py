@@ -14,7 +14,7 @@ from typing import get_args
 
 from featurestore.services.contracts import ContractError, ContractRegistry
 from featurestore.services.project import ProjectError
-from featurestore.spark_jobs.errors import JavaUnavailableError, SparkJobError
+from featurestore.spark_jobs.errors import SparkJobError, SparkUnavailableError
 from featurestore.spark_jobs.paths import DataPaths
 from featurestore.spark_jobs.publish import PublishMode, PublishReport
 
@@ -79,7 +79,7 @@ def run_job(
     """Parse arguments, run ``body``, print a summary; return the exit code.
 
     Known failures (SparkJobError, ContractError, no project) print one line
-    with the reason and exit 1 (2 when there is no Java to run Spark);
+    with the reason and exit 1 (2 when Spark cannot start: no Java, no jars);
     anything unexpected propagates with its traceback.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -95,7 +95,7 @@ def run_job(
         )
         args.contract = registry.get(contract_name, args.contract_version)
         report = body(args, paths, run_id)
-    except JavaUnavailableError as exc:  # an unusable setup, not a failed job
+    except SparkUnavailableError as exc:  # an unusable setup, not a failed job
         print(f"{prog}: error [{exc.reason}] {exc}", file=sys.stderr)
         return 2
     except (SparkJobError, ContractError, ProjectError) as exc:

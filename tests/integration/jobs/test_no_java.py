@@ -1,4 +1,5 @@
-"""A job without a usable Java: one line saying Java 17 is needed, exit 2."""
+"""Spark that cannot start (no usable Java, jars that cannot be resolved): one
+line saying what to fix, exit 2."""
 
 from __future__ import annotations
 
@@ -45,3 +46,32 @@ def test_a_java_that_exits_at_once_is_one_line_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     last = proc.stderr.splitlines()[-1]  # the launcher's own lines come first
     assert "[JAVA_UNAVAILABLE]" in last and "Java 17" in last
+
+
+def test_jars_that_cannot_be_resolved_are_not_called_a_java_problem(
+    tmp_path: Path,
+) -> None:
+    # A first start whose jars Ivy cannot resolve (Maven Central unreachable;
+    # here an artifact it does not have) made the JVM exit, and the user was
+    # told to install Java 17. Java is fine: the line names the jars and the
+    # Ivy folder. A fresh Ivy folder, so no recorded jars are used.
+    script = (
+        "import sys\n"
+        "import featurestore.spark_jobs.session as session\n"
+        "session.DELTA_PACKAGE = 'io.delta:featurestore-no-such-artifact_2.13:0.0.1'\n"
+        "from featurestore.services.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    ivy = tmp_path / "ivy"
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "run", "build_customer_spend", "--data-dir",
+         str(tmp_path / "data"), "--contracts-dir", str(CONTRACTS)],
+        cwd=tmp_path, env={**os.environ, "FS_IVY_DIR": str(ivy)},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.splitlines()[-1]
+    assert "build_customer_spend: error [JARS_UNAVAILABLE]" in last
+    assert str(ivy) in last and "Maven Central" in last
+    assert "Java 17" not in last
+    assert "Traceback" not in proc.stderr
