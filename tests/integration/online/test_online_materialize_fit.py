@@ -91,10 +91,8 @@ def online(request, tmp_path):
             fields = {f for h in dump_hashes(server.port).values() for f in h}
             return {f.decode().removeprefix("_ts:") for f in fields if f[:4] == b"_ts:"}
 
-        yield (
-            f"  type: redis\n  connection_string: {server.host}:{server.port}",
-            (redis_views),
-        )
+        address = f"{server.host}:{server.port}"
+        yield f"  type: redis\n  connection_string: {address}", redis_views
     finally:
         server.stop()
 
