@@ -213,7 +213,9 @@ _KEY_TYPES: dict[ValueType, Callable[[pa.DataType], bool]] = {
     ValueType.UNIX_TIMESTAMP: pa.types.is_timestamp,
 }
 """Arrow types a join key column may have, per entity value type: the widths
-the join compares (any integer, either string width)."""
+the join compares (any integer, either string width). Whether the values fit
+the online store's encoding (an int64 under INT32, a fraction of a second
+under UNIX_TIMESTAMP) is materialize's check (``online._fit``)."""
 
 _FEATURE_TYPES: dict[ValueType, Callable[[pa.DataType], bool]] = {
     **_KEY_TYPES,

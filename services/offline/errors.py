@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from featurestore.services.storage import unreadable_because
@@ -159,6 +159,11 @@ class FeatureColumnTypeError(OfflineStoreError, TypeError):
     table's Arrow type, ``expected`` what the role needs (``timestamp``, or
     the value type such as ``INT64``); ``role`` is the source setting naming
     the column (``timestamp_field``), ``join_key`` or ``feature``.
+
+    A column of an accepted type may still hold values the value type cannot
+    (an int64 beyond INT32's range): ``values`` then says which, completing
+    "column ... is <found> ...", ``fix`` what to do, and ``detail`` adds the
+    values quoted to the metadata.
     """
 
     def __init__(
@@ -170,6 +175,9 @@ class FeatureColumnTypeError(OfflineStoreError, TypeError):
         path: str,
         view: str = "",
         role: str = "",
+        values: str = "",
+        fix: str = "",
+        detail: Mapping[str, str] | None = None,
     ) -> None:
         named = {
             "": "",
@@ -177,15 +185,18 @@ class FeatureColumnTypeError(OfflineStoreError, TypeError):
             "feature": f" (a feature, value type {expected})",
         }.get(role, f" (the source's {role})")
         wanted = _WANTED.get(expected, expected)
+        problem = f"{found} {values}" if values else f"{found}, expected {wanted}"
+        fix = fix or f"{_FIX} or republish the column as {wanted}"
         super().__init__(
             Reason.FEATURE_COLUMN_TYPE_MISMATCH,
-            f"{_feature_table(path, view)}: column {column!r}{named} is {found}, "
-            f"expected {wanted}; {_FIX} or republish the column as {wanted}",
+            f"{_feature_table(path, view)}: column {column!r}{named} is {problem}; "
+            f"{fix}",
             column=column,
             type=found,
             expected=expected,
             **_where(path, view),
             **{k: v for k, v in {"role": role}.items() if v},
+            **(detail or {}),
         )
         self.location = path if view else ""
 

@@ -22,6 +22,7 @@ from featurestore.services.offline.errors import (
     UnsupportedSourceError,
 )
 from featurestore.services.offline.join import latest_per_key
+from featurestore.services.online._fit import check_values_fit
 from featurestore.services.online.errors import (
     OnlineStoreError,
     OnlineStoreUnavailableError,
@@ -211,8 +212,11 @@ def _pull_latest(
     read: pa.Table = job.to_arrow()
     # Keys of another type than the entity's would be written under keys no
     # client sends (a string "1" for an INT64 customer_id); a float feature
-    # declared Int64 would lose its fraction.
-    check_column_types(view, read, delta_path(source, store.config.repo_path), columns)
+    # declared Int64 would lose its fraction; so would an int64 beyond INT32
+    # its high bits, and a timestamp key its fraction of a second.
+    path = delta_path(source, store.config.repo_path)
+    check_column_types(view, read, path, columns)
+    check_values_fit(view, read, path, columns)
     fields = {column: field for field, column in columns.items()}
     rows = read.rename_columns([fields.get(c, c) for c in read.column_names])
     if _one_row_per_key(rows, keys):
