@@ -19,6 +19,10 @@ from deltalake import DeltaTable
 
 from featurestore.services.contracts import Contract, ContractRegistry, table_reasons
 from featurestore.services.lineage import table_history
+from featurestore.services.monitoring.freshness import (
+    FUTURE_TOLERANCE,
+    table_freshness,
+)
 from featurestore.spark_jobs.errors import ContractViolationError, Reason
 from featurestore.spark_jobs.paths import DataPaths
 from featurestore.spark_jobs.publish import publish
@@ -490,3 +494,36 @@ def test_freshness_sla_is_judged_and_stamped(spark, data_dir, contract):
     stamp = json.loads(history[0]["userMetadata"])
     assert stamp["validation"]["newest_event"] == newest.isoformat()
     assert stamp["validation"]["fresh"] is False
+
+
+def test_a_batch_from_the_future_is_not_fresh_as_the_monitor_says(
+    spark, data_dir, contract
+):
+    # It was recorded "fresh": true (now - 2200 is below any max age) while
+    # `monitor freshness` called the same table unknown, "in the future".
+    future = datetime(2200, 1, 1, tzinfo=UTC)
+    rows = [*_good(5), _row(1, 0, event_timestamp=future,
+                            created_timestamp=future)]  # fmt: skip
+    report = publish(
+        _frame(spark, rows),
+        contract,
+        DataPaths.from_root(data_dir),
+        job="test",
+        run_id="future-1",
+    )
+    assert report.validation.newest_event == future
+    assert not report.validation.is_fresh()
+    path = data_dir / "features" / "customer_spend"
+    stamp = json.loads(DeltaTable(str(path)).history(1)[0]["userMetadata"])
+    assert stamp["validation"]["fresh"] is False
+    (record,) = table_history(path)
+    assert record.validation["fresh"] is False
+    monitor = table_freshness(
+        "customer_spend", str(path), "event_timestamp", contract.freshness_sla
+    )
+    assert (monitor.verdict, monitor.newest_event_time) == ("unknown", future)
+    # Within the clock-skew allowance both call it fresh; beyond it neither.
+    assert report.validation.is_fresh(now=future - FUTURE_TOLERANCE)
+    assert not report.validation.is_fresh(
+        now=future - FUTURE_TOLERANCE - timedelta(seconds=1)
+    )
