@@ -278,9 +278,13 @@ _DUPLICATE_FLAG = "_duplicate_key"
 
 
 def _with_duplicate_flag(contract: Contract, df: DataFrame) -> DataFrame:
-    """Rule: per primary key the greatest created_timestamp wins; others fail.
+    """Rule: per primary key the row reads would pick wins; others fail.
 
-    Remaining ties are broken by the other columns so re-runs agree.
+    The point-in-time tie rule (``services.offline.join``): the greatest
+    created_timestamp (null lowest), then the greatest tuple of the other
+    columns in contract order, nulls lowest and NaN highest (Spark, like
+    DuckDB, ranks NaN above every number), as ``duplicate_key_mask`` does.
+    Rows still tied are equal on every column, so re-runs agree.
     """
     keys = list(contract.primary_key)
     others = [c for c in df.columns if c not in keys]
@@ -290,7 +294,7 @@ def _with_duplicate_flag(contract: Contract, df: DataFrame) -> DataFrame:
         else []
     )
     order += [
-        F.col(c).asc_nulls_last() for c in others if c != contract.created_timestamp
+        F.col(c).desc_nulls_last() for c in others if c != contract.created_timestamp
     ]
     rank = F.row_number().over(Window.partitionBy(*keys).orderBy(*order))
     return df.withColumn(_DUPLICATE_FLAG, rank > 1)
