@@ -175,8 +175,13 @@ class FeatureStoreClient:
                 NOT_FOUND ones are (their status and event time columns, with
                 ``with_status``, still say what was found).
 
+        Join keys of a timestamp entity are aware datetimes (or pandas
+        Timestamps) or numpy datetime64 values, which count from the epoch
+        in UTC; a naive datetime is refused, as in training sets.
+
         Raises:
             TypeError: ``features`` is one string, not a list.
+            ValueError: a join key value is a naive datetime.
         """
         request = fs_pb.GetOnlineFeaturesRequest(
             features=_references(features),
@@ -184,12 +189,11 @@ class FeatureStoreClient:
             full_feature_names=full_feature_names,
         )
         for name, values in entities.items():
-            request.entities[name].CopyFrom(
-                common_pb2.ValueList(values=[from_python(v) for v in values])
-            )
+            request.entities[name].CopyFrom(_entity_values(name, values))
         response = self.features.GetOnlineFeatures(request, timeout=self.timeout)
         data: dict[str, list[Any]] = {}
         expired = fs_pb.FEATURE_STATUS_OUTSIDE_MAX_AGE
+        not_found = fs_pb.FEATURE_STATUS_NOT_FOUND
         for column in response.columns:
             values = [to_python(v) for v in column.values]
             if expired_as_missing and column.statuses:
@@ -202,9 +206,13 @@ class FeatureStoreClient:
                 data[f"{column.name}__status"] = [
                     STATUS_NAMES.get(s, "?") for s in column.statuses
                 ]
+                # The status says whether there is one: a value's event time
+                # may be the epoch, which is also what NOT_FOUND carries.
                 data[f"{column.name}__event_time"] = [
-                    t.ToDatetime(tzinfo=UTC) if t.seconds or t.nanos else None
-                    for t in column.event_times
+                    None if status == not_found else t.ToDatetime(tzinfo=UTC)
+                    for t, status in zip(
+                        column.event_times, column.statuses, strict=True
+                    )
                 ]
         return pd.DataFrame({name: _column(values) for name, values in data.items()})
 
@@ -321,6 +329,21 @@ class FeatureStoreClient:
             )
         )
         return response
+
+
+def _entity_values(name: str, values: Sequence[Any]) -> common_pb2.ValueList:
+    """One join key's values for the wire.
+
+    Raises:
+        ValueError: a value is a naive datetime (naming the key and row).
+    """
+    out = common_pb2.ValueList()
+    for row, value in enumerate(values):
+        try:
+            out.values.append(from_python(value))
+        except ValueError as exc:
+            raise ValueError(f"join key {name!r} row {row}: {exc}") from exc
+    return out
 
 
 def _references(features: Sequence[str]) -> list[str]:

@@ -26,6 +26,7 @@ from featurestore.services.contracts import (
     row_reasons,
 )
 from featurestore.services.monitoring.aggregates import ProfilePlan
+from featurestore.services.monitoring.freshness import judge_newest_event
 from featurestore.services.monitoring.model import ColumnProfile
 from featurestore.spark_jobs.errors import ContractViolationError, Reason
 from featurestore.spark_jobs.profile import read_aggregates, spark_aggregates
@@ -85,14 +86,17 @@ class ValidationResult:
     def is_fresh(self, now: datetime | None = None) -> bool:
         """Whether the newest passing event is within the contract's freshness SLA.
 
+        The rule ``monitor freshness`` applies (``judge_newest_event``): a
+        newest event more than a clock skew ahead of now is not fresh (a job's
+        clock or time zone is off), so a publish and the monitor agree.
         A stale batch is still published (older data beats none); the verdict is
         recorded in the commit metadata so lineage and consumers can see it.
         """
         if self.freshness is None:
             return True
-        if self.newest_event is None:
-            return False
-        return (now or datetime.now(UTC)) - self.newest_event <= self.freshness
+        now = now or datetime.now(UTC)
+        verdict, _ = judge_newest_event(now, self.newest_event, self.freshness)
+        return verdict == "ok"
 
 
 def release_checkpoint(frame: DataFrame) -> None:
@@ -274,9 +278,13 @@ _DUPLICATE_FLAG = "_duplicate_key"
 
 
 def _with_duplicate_flag(contract: Contract, df: DataFrame) -> DataFrame:
-    """Rule: per primary key the greatest created_timestamp wins; others fail.
+    """Rule: per primary key the row reads would pick wins; others fail.
 
-    Remaining ties are broken by the other columns so re-runs agree.
+    The point-in-time tie rule (``services.offline.join``): the greatest
+    created_timestamp (null lowest), then the greatest tuple of the other
+    columns in contract order, nulls lowest and NaN highest (Spark, like
+    DuckDB, ranks NaN above every number), as ``duplicate_key_mask`` does.
+    Rows still tied are equal on every column, so re-runs agree.
     """
     keys = list(contract.primary_key)
     others = [c for c in df.columns if c not in keys]
@@ -286,7 +294,7 @@ def _with_duplicate_flag(contract: Contract, df: DataFrame) -> DataFrame:
         else []
     )
     order += [
-        F.col(c).asc_nulls_last() for c in others if c != contract.created_timestamp
+        F.col(c).desc_nulls_last() for c in others if c != contract.created_timestamp
     ]
     rank = F.row_number().over(Window.partitionBy(*keys).orderBy(*order))
     return df.withColumn(_DUPLICATE_FLAG, rank > 1)

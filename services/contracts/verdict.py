@@ -357,13 +357,14 @@ def duplicate_key_mask(contract: Contract, table: pa.Table) -> pa.BooleanArray:
     """Mark rows that lose primary-key de-duplication.
 
     Among rows sharing a primary key (entity keys + event timestamp; nulls
-    compare equal), the row with the greatest `created_timestamp` is kept
-    (a null created time ranks lowest); remaining ties go to the row with the
-    smallest values of the other contract columns, in contract order, nulls
-    last, exactly as the Spark jobs break them (`spark_jobs.validate`), then
-    to input order. Every other row is True in the mask and fails
-    `duplicate_key`. (Spark ranks NaN above every number, pandas with nulls;
-    rows differing only by NaN may still be ranked differently.)
+    compare equal), the row reads would pick is kept (the point-in-time tie
+    rule of `services.offline.join`): the greatest `created_timestamp` (a
+    null created time ranks lowest), then the greatest tuple of the other
+    contract columns in contract order, nulls lowest and NaN highest (the
+    order of DuckDB, which the reads use, and of Spark), exactly as the Spark
+    jobs rank them (`spark_jobs.validate`). Rows still tied are equal on
+    every compared column; the first in input order is kept. Every other row
+    is True in the mask and fails `duplicate_key`.
 
     Args:
         contract: The contract.
@@ -371,25 +372,29 @@ def duplicate_key_mask(contract: Contract, table: pa.Table) -> pa.BooleanArray:
 
     Returns:
         A boolean array, True for rows to reject.
+
+    Raises:
+        SchemaMismatchError: a date column holds a date outside years 1 to
+            9999 (as `row_reasons` refuses it).
     """
     table = _as_table(table)
+    _dates_fit(table)
     key = list(contract.primary_key)
-    others = [
+    ranked = [
         c.name
         for c in contract.columns
-        if c.name not in key
-        and c.name != contract.created_timestamp
-        and c.name in table.column_names
+        if c.name not in key and c.name in table.column_names
     ]
-    frame = to_pandas(table.select([*key, contract.created_timestamp, *others]))
-    for name in [*key, *others]:
-        if _type_ok("string", table.schema.field(name).type):
-            frame[name] = _byte_order_codes(table.column(name))
+    if contract.created_timestamp in ranked:  # ranked first
+        ranked.remove(contract.created_timestamp)
+        ranked.insert(0, contract.created_timestamp)
+    frame = pd.DataFrame(
+        {name: _order_codes(table.column(name)) for name in [*key, *ranked]}
+    )
     frame["__pos"] = np.arange(len(frame))
     ordered = frame.sort_values(
-        [contract.created_timestamp, *others, "__pos"],
-        ascending=[False, *([True] * len(others)), True],
-        na_position="last",
+        [*ranked, "__pos"],
+        ascending=[*([False] * len(ranked)), True],
         kind="stable",
     )
     losers = ordered["__pos"].to_numpy()[ordered.duplicated(subset=key, keep="first")]
@@ -398,17 +403,23 @@ def duplicate_key_mask(contract: Contract, table: pa.Table) -> pa.BooleanArray:
     return pa.array(mask, type=pa.bool_())
 
 
-def _byte_order_codes(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
-    """Strings as numbers in the order of their bytes, as Spark compares them
-    (equal strings one number; nulls one number, after every string).
+def _order_codes(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """Values as numbers in the order reads and Spark compare them: null 0
+    (below every value, all nulls one number), then values ascending, NaN
+    above every number, strings by their bytes; equal values one number.
 
-    pandas groups values before comparing several columns (to find duplicate
-    keys, to sort by several columns), and its string hashing stops at a
-    NUL: "a\\0b" and "a" would be one value. Arrow compares the bytes.
+    pandas groups values before comparing several columns, treats NaN as
+    null, and its string hashing stops at a NUL ("a\\0b" and "a" would be
+    one value); Arrow's ranks have none of these.
     """
-    binary = column.cast(pa.large_binary()).combine_chunks()
-    ranks = pc.rank(binary, sort_keys="ascending", tiebreaker="dense")
-    return np.asarray(ranks.to_numpy(zero_copy_only=False), dtype=np.int64)
+    if _type_ok("string", column.type):
+        column = column.cast(pa.large_binary())
+    column = column.combine_chunks()
+    # Arrow ranks NaN above every number and nulls above NaN: nulls become 0.
+    ranks = pc.rank(column, sort_keys="ascending", tiebreaker="dense")
+    codes = np.asarray(ranks.to_numpy(zero_copy_only=False), dtype=np.int64)
+    codes[pc.is_null(column).to_numpy(zero_copy_only=False)] = 0
+    return codes
 
 
 def table_reasons(contract: Contract, table: pa.RecordBatch | pa.Table) -> pa.ListArray:

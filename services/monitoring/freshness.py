@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Freshness",
     "FreshnessVerdict",
+    "judge_newest_event",
     "newest_event_time",
     "table_freshness",
     "view_freshness",
@@ -186,6 +187,18 @@ def _judge(
         return "late", (
             f"no publish for {span(now - commit)} > frequency {span(sla.frequency)}"
         )
+    return judge_newest_event(now, newest, sla.max_age)
+
+
+def judge_newest_event(
+    now: datetime, newest: datetime | None, max_age: timedelta
+) -> tuple[FreshnessVerdict, str]:
+    """The verdict and reason for a newest event time against a max age.
+
+    The one rule for freshness: ``monitor freshness`` applies it to a table,
+    a publish (``spark_jobs.validate``) to its batch. A newest event more than
+    ``FUTURE_TOLERANCE`` ahead of ``now`` is ``unknown``, never ``ok``.
+    """
     if newest is None:
         return "unknown", "the table has no rows"
     age = now - newest
@@ -196,14 +209,14 @@ def _judge(
             f"newest event {span(-age)} in the future (more than "
             f"{span(FUTURE_TOLERANCE)} ahead): check the job's clock and time zone"
         )
-    if age > sla.max_age:
-        return "late", f"newest event {span(age)} old > max age {span(sla.max_age)}"
+    if age > max_age:
+        return "late", f"newest event {span(age)} old > max age {span(max_age)}"
     if age < timedelta(0):  # ahead of now, within the clock-skew tolerance
         return "ok", (
             f"newest event {span(-age)} ahead of now (clock skew up to "
-            f"{span(FUTURE_TOLERANCE)} is allowed) <= max age {span(sla.max_age)}"
+            f"{span(FUTURE_TOLERANCE)} is allowed) <= max age {span(max_age)}"
         )
-    return "ok", f"newest event {span(age)} old <= max age {span(sla.max_age)}"
+    return "ok", f"newest event {span(age)} old <= max age {span(max_age)}"
 
 
 FUTURE_TOLERANCE = timedelta(minutes=5)

@@ -134,13 +134,75 @@ def from_python(value: Any) -> common_pb2.Value:
         return common_pb2.Value(string_value=value)
     if isinstance(value, bytes):
         return common_pb2.Value(bytes_value=value)
-    if isinstance(value, datetime):
-        out = common_pb2.Value()
-        out.timestamp_value.FromDatetime(value.astimezone(UTC))
-        return out
+    if isinstance(value, datetime):  # pandas' Timestamp and NaT too
+        return _instant(_datetime_nanos(value))
+    if isinstance(value, np.datetime64):
+        return _instant(_datetime64_nanos(value))
     if hasattr(value, "item"):  # numpy scalars
         return from_python(value.item())
     raise TypeError(f"cannot send a value of type {type(value).__name__}")
+
+
+def _instant(nanos: int | None) -> common_pb2.Value:
+    """A timestamp Value of ``nanos`` since the epoch (null for None)."""
+    out = common_pb2.Value()
+    if nanos is not None:
+        seconds, part = divmod(nanos, 1_000_000_000)
+        out.timestamp_value.seconds, out.timestamp_value.nanos = seconds, part
+    return out
+
+
+def _datetime_nanos(value: datetime) -> int | None:
+    """Nanoseconds since the epoch of an aware datetime (None for pandas' NaT).
+
+    Raises:
+        ValueError: ``value`` is naive: which instant it means depends on the
+            machine's time zone, so it is refused rather than guessed.
+    """
+    if value != value:  # pandas' NaT, a datetime equal to nothing
+        return None
+    if value.utcoffset() is None:
+        raise ValueError(
+            f"naive datetime {value.isoformat()} has no time zone, so its instant "
+            "depends on the machine's: attach one, e.g. "
+            "datetime(..., tzinfo=UTC) or pd.Timestamp(...).tz_localize('UTC')"
+        )
+    delta = value - _EPOCH
+    nanos = (delta.days * 86_400 + delta.seconds) * 1_000_000_000
+    # pandas' Timestamp keeps nanoseconds past the microsecond.
+    return nanos + delta.microseconds * 1000 + getattr(value, "nanosecond", 0)
+
+
+# Nanoseconds per numpy datetime64 unit of fixed length (Y and M are not).
+_UNIT_NANOS = {
+    "W": 7 * 86_400 * 10**9,
+    "D": 86_400 * 10**9,
+    "h": 3600 * 10**9,
+    "m": 60 * 10**9,
+    "s": 10**9,
+    "ms": 10**6,
+    "us": 10**3,
+    "ns": 1,
+}
+_SUBNANO_UNITS = {"ps": 10**3, "fs": 10**6, "as": 10**9}
+
+
+def _datetime64_nanos(value: np.datetime64) -> int | None:
+    """Nanoseconds since the epoch of a numpy datetime64 (None for NaT).
+
+    numpy's datetime64 has no time zone and counts from the Unix epoch: it is
+    read as UTC, in any unit, in Python integers (``.item()`` would give an
+    int for nanoseconds and a date for days).
+    """
+    if np.isnat(value):
+        return None
+    unit, count = np.datetime_data(value.dtype)
+    if unit in ("Y", "M"):  # calendar units: numpy converts them exactly
+        value, unit, count = value.astype("datetime64[s]"), "s", 1
+    ticks = int(value.astype(np.int64)) * count
+    if unit in _SUBNANO_UNITS:
+        return ticks // _SUBNANO_UNITS[unit]
+    return ticks * _UNIT_NANOS[unit]
 
 
 # Wire encoding of online responses. The readers hand over Feast's serialised

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -19,6 +22,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from featurestore.services.client import FeatureStoreClient
 from featurestore.services.server.app import create_server
 from featurestore.services.server.settings import ServerSettings
 from featurestore.v1 import common_pb2
@@ -29,6 +33,7 @@ pytestmark = pytest.mark.integration
 
 DAY = datetime(2026, 1, 2, tzinfo=UTC)
 DAY_SECONDS = int(DAY.timestamp())
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 DEFINITIONS = """
 from datetime import timedelta
@@ -63,15 +68,17 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
     path: Path = tmp_path_factory.mktemp("tskeys")
     (path / "feature_store.yaml").write_text(YAML.format(repo=path))
     ts = pa.timestamp("us", tz="UTC")
-    days = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 2)]
+    days = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 2, 1)]
+    # Store 3's value was recorded at the very epoch (an event time of zero).
+    events = [*days[:3], EPOCH]
     write_deltalake(
         str(path / "data" / "ts_keyed"),
         pa.table(
             {
                 "day_ts": pa.array(days, ts),
-                "store_id": pa.array([1, 1, 2], pa.int32()),
-                "val": [40.0, 41.0, 42.0],
-                "event_timestamp": pa.array(days, ts),
+                "store_id": pa.array([1, 1, 2, 3], pa.int32()),
+                "val": [40.0, 41.0, 42.0, 43.0],
+                "event_timestamp": pa.array(events, ts),
             }
         ),
     )
@@ -79,9 +86,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
     exec(DEFINITIONS, ns)
     store = FeatureStore(repo_path=str(path))
     store.apply([ns["day"], ns["store"], ns["ts_keyed_view"]])
-    store.materialize(
-        datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC)
-    )
+    store.materialize(EPOCH, datetime(2026, 1, 3, tzinfo=UTC))
     # Feast's own SDK reads the row the servers must read.
     feast_read = store.get_online_features(
         features=["ts_keyed:val"], entity_rows=[{"day_ts": DAY, "store_id": 1}]
@@ -91,15 +96,23 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
 
 
 @pytest.fixture(scope="module")
-def served(repo: FeatureStore) -> Iterator[grpc.Channel]:
-    """A server on a free port over the repo."""
+def address(repo: FeatureStore) -> Iterator[str]:
+    """host:port of a server on a free port over the repo."""
     server = create_server(ServerSettings(repo_path=repo.repo_path), "127.0.0.1:0")
-    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        yield f"127.0.0.1:{server.port}"
+    finally:
+        server.stop(0)
+
+
+@pytest.fixture(scope="module")
+def served(address: str) -> Iterator[grpc.Channel]:
+    """A channel to the server."""
+    channel = grpc.insecure_channel(address)
     try:
         yield channel
     finally:
         channel.close()
-        server.stop(0)
 
 
 def _ours(channel: grpc.Channel, day: common_pb2.Value) -> pb.GetOnlineFeaturesResponse:
@@ -195,3 +208,70 @@ def test_training_rows_join_on_a_pandas_timestamp_key(repo):
     assert str(entity["day_ts"].dtype) == "datetime64[ns, UTC]"
     rows = repo.get_historical_features(entity, ["ts_keyed:val"]).to_df()
     assert rows["val"].tolist() == [41.0, 42.0]
+
+
+@pytest.fixture
+def kolkata() -> Iterator[None]:
+    """The process's local time zone is UTC+05:30 for the test, then restored."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Kolkata"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+def test_client_reads_timestamp_keys_as_utc_whatever_the_local_zone(address, kolkata):
+    # The client read a datetime64 key's instant as local time (NOT_FOUND in
+    # Kolkata, PRESENT in UTC), and refused a datetime64[ns] one as "expected
+    # timestamp_value, got int64_value". datetime64 counts from the epoch in UTC.
+    assert datetime(2026, 1, 2).astimezone(UTC) != DAY  # the zone is really +05:30
+    column = pd.Series([DAY]).dt.tz_convert("Asia/Kolkata")
+    keys = {
+        "aware": [DAY.astimezone(timezone(timedelta(hours=-3)))],
+        "aware pandas": list(column),
+        "series values": column.values,  # datetime64[ns], as UTC
+        "datetime64[ns]": np.array(["2026-01-02T00:00:00"], "datetime64[ns]"),
+        "datetime64[s]": np.array(["2026-01-02T00:00:00"], "datetime64[s]"),
+        "datetime64[D]": np.array(["2026-01-02"], "datetime64[D]"),
+    }
+    with FeatureStoreClient(address) as client:
+        for kind, days in keys.items():
+            frame = client.get_online_features(
+                {"day_ts": days, "store_id": [1]}, ["ts_keyed:val"], with_status=True
+            )
+            got = (frame["val"].tolist(), frame["val__status"].tolist())
+            assert got == ([41.0], ["PRESENT"]), kind
+
+
+def test_client_refuses_a_naive_datetime_key_saying_to_attach_a_zone(address, kolkata):
+    # A naive datetime was read in the client's local time zone: another day
+    # in Kolkata than in UTC. As in training sets, it is refused.
+    with FeatureStoreClient(address) as client:
+        for naive in (datetime(2026, 1, 2), pd.Timestamp("2026-01-02")):
+            with pytest.raises(ValueError, match="tzinfo=UTC") as caught:
+                client.get_online_features(
+                    {"day_ts": [DAY, naive], "store_id": [1, 1]}, ["ts_keyed:val"]
+                )
+            assert "join key 'day_ts' row 1" in str(caught.value)
+
+
+def test_client_gives_an_event_time_at_the_epoch(address):
+    # An event time of exactly 1970-01-01T00:00:00Z came back as None though
+    # the value was PRESENT: the client took a zero Timestamp for "none".
+    first = datetime(2026, 1, 1, tzinfo=UTC)
+    with FeatureStoreClient(address) as client:
+        frame = client.get_online_features(
+            {"day_ts": [first, first], "store_id": [3, 4]},
+            ["ts_keyed:val"],
+            with_status=True,
+        )
+    assert frame["val__status"].tolist() == ["PRESENT", "NOT_FOUND"]
+    assert frame["val"].tolist()[0] == 43.0
+    times = frame["val__event_time"].tolist()
+    assert times[0] == EPOCH and pd.isna(times[1])

@@ -15,10 +15,15 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 from featurestore.services.contracts import Contract, ContractRegistry, table_reasons
 from featurestore.services.lineage import table_history
+from featurestore.services.monitoring.freshness import (
+    FUTURE_TOLERANCE,
+    table_freshness,
+)
+from featurestore.services.offline.join import ViewInput, point_in_time_join
 from featurestore.spark_jobs.errors import ContractViolationError, Reason
 from featurestore.spark_jobs.paths import DataPaths
 from featurestore.spark_jobs.publish import publish
@@ -328,6 +333,61 @@ def test_duplicate_keys_greatest_created_timestamp_wins(spark, data_dir, contrac
     assert all(_reasons(r["reasons"]) == [(PK, "duplicate_key")] for r in losers)
 
 
+FEATURES = ["spend_1h", "count_1h", "spend_24h", "count_24h", "spend_7d", "count_7d"]
+
+
+def _served_by_reads(contract: Contract, root: Path, *appends: list) -> list[dict]:
+    """Per customer, the features a training set reads after ``appends``
+    (one Delta commit each), from the offline store's point-in-time join."""
+    for rows in appends:
+        write_deltalake(str(root), _arrow(contract, rows), mode="append")
+    view = ViewInput(
+        name="customer_spend",
+        table=DeltaTable(str(root)).to_pyarrow_table(),
+        join_keys=["customer_id"],
+        event_timestamp_column="event_timestamp",
+        created_timestamp_column="created_timestamp",
+        features=FEATURES,
+    )
+    ids = sorted({r["customer_id"] for rows in appends for r in rows})
+    later = pa.array([T0 + timedelta(days=1)] * len(ids), pa.timestamp("us", "UTC"))
+    entity = pa.table({"customer_id": ids, "t": later})
+    return point_in_time_join(entity, "t", [view]).select(FEATURES).to_pylist()
+
+
+def test_tied_rows_publish_the_row_a_training_set_reads(
+    spark, data_dir, tmp_path, contract
+):
+    # Rows tied on (customer, event time, created time): publishing kept the
+    # smallest tuple of the other columns, reads pick the greatest, so {5, 7}
+    # in one batch served 5 and in two appends 7.
+    first = [
+        _row(1, 0, spend_1h=5.0),
+        _row(2, 0, count_1h=2),
+        _row(3, 0, spend_1h=7.0, count_1h=1),
+    ]
+    second = [
+        _row(1, 0, spend_1h=7.0),
+        _row(2, 0, count_1h=1),
+        _row(3, 0, spend_1h=5.0, count_1h=2),
+    ]
+    read = _served_by_reads(contract, tmp_path / "appended", first, second)
+    assert read != [{f: r[f] for f in FEATURES} for r in first]  # not input order
+    others = [_row(10 + i, 0) for i in range(60)]  # under the failure ratio
+    for i, batch in enumerate(([*first, *second], [*second, *first])):
+        run = f"ties-{i}"
+        root = data_dir / run
+        report = _publish(_frame(spark, [*others, *batch]), contract, root, run)
+        assert report.validation.by_reason == {f"{PK}:duplicate_key": 3}
+        table = _read(DataPaths.from_root(root).feature_table("customer_spend"))
+        published = [r for r in table if r["customer_id"] < 10]
+        assert [{f: r[f] for f in FEATURES} for r in published] == read
+        # The service's verdict (ValidateRows, `contracts validate`) agrees.
+        reasons = table_reasons(contract, _arrow(contract, batch)).to_pylist()
+        kept = _sorted([r for r, why in zip(batch, reasons, strict=True) if not why])
+        assert [{f: r[f] for f in FEATURES} for r in kept] == read
+
+
 def _mixed_bad_rows() -> list[dict[str, Any]]:
     """Rows breaking every rule kind, some twice, plus duplicates without ties."""
     day = timedelta(days=1)
@@ -490,3 +550,36 @@ def test_freshness_sla_is_judged_and_stamped(spark, data_dir, contract):
     stamp = json.loads(history[0]["userMetadata"])
     assert stamp["validation"]["newest_event"] == newest.isoformat()
     assert stamp["validation"]["fresh"] is False
+
+
+def test_a_batch_from_the_future_is_not_fresh_as_the_monitor_says(
+    spark, data_dir, contract
+):
+    # It was recorded "fresh": true (now - 2200 is below any max age) while
+    # `monitor freshness` called the same table unknown, "in the future".
+    future = datetime(2200, 1, 1, tzinfo=UTC)
+    rows = [*_good(5), _row(1, 0, event_timestamp=future,
+                            created_timestamp=future)]  # fmt: skip
+    report = publish(
+        _frame(spark, rows),
+        contract,
+        DataPaths.from_root(data_dir),
+        job="test",
+        run_id="future-1",
+    )
+    assert report.validation.newest_event == future
+    assert not report.validation.is_fresh()
+    path = data_dir / "features" / "customer_spend"
+    stamp = json.loads(DeltaTable(str(path)).history(1)[0]["userMetadata"])
+    assert stamp["validation"]["fresh"] is False
+    (record,) = table_history(path)
+    assert record.validation["fresh"] is False
+    monitor = table_freshness(
+        "customer_spend", str(path), "event_timestamp", contract.freshness_sla
+    )
+    assert (monitor.verdict, monitor.newest_event_time) == ("unknown", future)
+    # Within the clock-skew allowance both call it fresh; beyond it neither.
+    assert report.validation.is_fresh(now=future - FUTURE_TOLERANCE)
+    assert not report.validation.is_fresh(
+        now=future - FUTURE_TOLERANCE - timedelta(seconds=1)
+    )

@@ -456,12 +456,14 @@ KEYED_ROWS = st.lists(
 
 def _kept_by_spark(rows):
     """Per primary key, the row Spark's de-duplication keeps: the newest
-    created time, then the smallest `v` (nulls last), then input order."""
+    created time, then the greatest `v` by its bytes (nulls lowest), then
+    input order (the read rule's order)."""
     kept = {}
     for pos, row in sorted(
         enumerate(rows),
-        key=lambda p: (-p[1]["created"].timestamp(), p[1]["v"] is None,
-                       p[1]["v"] or "", p[0]),
+        key=lambda p: (p[1]["created"], p[1]["v"] is not None,
+                       (p[1]["v"] or "").encode(), -p[0]),
+        reverse=True,
     ):  # fmt: skip
         kept.setdefault((row["k"], row["j"], row["ts"]), pos)
     return set(kept.values())
@@ -476,3 +478,68 @@ def test_duplicate_key_mask_keeps_the_row_spark_keeps(rows, string_type):
         table = table.cast(table.schema.set(index, pa.field(name, string_type)))
     mask = duplicate_key_mask(KEYED, table).to_pylist()
     assert {pos for pos, lost in enumerate(mask) if not lost} == _kept_by_spark(rows)
+
+
+SCORED = parse_contract("""
+name: scored
+version: 1.0.0
+owner: t
+entity_keys: [k]
+event_timestamp: ts
+created_timestamp: created
+freshness: 1d
+max_failure_ratio: 1
+columns:
+  - {name: k, type: int64, nullable: false}
+  - {name: ts, type: timestamp, nullable: false}
+  - {name: created, type: timestamp, nullable: false}
+  - {name: x, type: float64, nullable: true}
+  - {name: s, type: string, nullable: true}
+""")
+
+# Rows tied on (k, ts), some on created too: nulls, NaN, infinities, NULs.
+SCORED_ROWS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "k": st.integers(1, 3),
+            "ts": st.just(T0),
+            "created": st.sampled_from([T0, T1]),
+            "x": st.sampled_from([None, math.nan, -math.inf, -1.0, 0.0, 2.5, math.inf]),
+            "s": st.sampled_from([None, "", "\0", "a", "a\0b", "é"]),
+        }
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _cells(rows):
+    """(k, x, s) per row, NaN as a string so that it equals itself."""
+    return sorted((r["k"], "nan" if r["x"] != r["x"] else r["x"], r["s"]) for r in rows)
+
+
+@settings(max_examples=80, deadline=None)
+@given(SCORED_ROWS)
+def test_duplicate_key_mask_keeps_the_row_a_training_set_reads(rows):
+    # Publishing kept the smallest tuple among tied rows and reads the
+    # greatest: {5, 7} in one batch served 5, in two appends 7. The oracle is
+    # the offline store's point-in-time join over the same rows.
+    from featurestore.services.offline.join import ViewInput, point_in_time_join
+
+    table = _table(SCORED, rows)
+    mask = duplicate_key_mask(SCORED, table).to_pylist()
+    kept = [row for row, lost in zip(rows, mask, strict=True) if not lost]
+    keys = sorted({r["k"] for r in rows})
+    entity = pa.table(
+        {"k": keys, "t": pa.array([T1] * len(keys), ARROW_TYPES["timestamp"])}
+    )
+    view = ViewInput(
+        name="scored",
+        table=table,
+        join_keys=["k"],
+        event_timestamp_column="ts",
+        created_timestamp_column="created",
+        features=["x", "s"],
+    )
+    read = point_in_time_join(entity, "t", [view]).to_pylist()
+    assert _cells(kept) == _cells(read)
