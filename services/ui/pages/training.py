@@ -9,6 +9,7 @@ files whose footer holds the manifest, Delta folders with the manifest file
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import types
 import typing
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlparse
 
 import pyarrow as pa
 from fastapi import Query, Request, Response
@@ -26,11 +28,13 @@ from featurestore.services.offline.training_sets import (
     training_set_kind,
 )
 from featurestore.services.server.errors import NotFoundError
+from featurestore.services.server.transport import split_address
 from featurestore.services.ui.access import PROJECT
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.pages._router import PageRouter
 from featurestore.services.ui.pages.login import console_of
 from featurestore.services.ui.params import attachment
+from featurestore.services.ui.settings import UiSettings
 
 router = PageRouter()
 
@@ -189,10 +193,22 @@ def _describable(console: Console, found: list[TrainingSet]) -> list[TrainingSet
     return out
 
 
-def replay_code(name: str, manifest: Manifest) -> str:
-    """Python that rebuilds a training set through the service, its
-    downloaded manifest's Delta versions as pins: the download names no table
-    location (``Manifest.without_locations``, as GetHistoricalFeatures
+def service_address(settings: UiSettings) -> str:
+    """Where a client on the user's side reaches the gRPC service: its
+    ``address`` (what ``serve --ui-address`` runs beside; ``FS_ADDRESS`` for
+    ``featurestore ui``), a wildcard host (``0.0.0.0``, ``::``) replaced by
+    the console's public URL host, else loopback."""
+    host, port = split_address(settings.address)
+    if host in ("0.0.0.0", "::"):
+        public = urlparse(settings.ui_public_url or "").hostname
+        host = public or "127.0.0.1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def replay_code(name: str, manifest: Manifest, address: str) -> str:
+    """Python that rebuilds a training set through the service at ``address``,
+    its downloaded manifest's Delta versions as pins: the download names no
+    table location (``Manifest.without_locations``, as GetHistoricalFeatures
     answers), so ``featurestore training-set --replay`` cannot read it."""
     if manifest.feature_service:
         options = [f"feature_service={manifest.feature_service!r}"]
@@ -209,7 +225,7 @@ def replay_code(name: str, manifest: Manifest) -> str:
             "",
             f"manifest = json.load(open({manifest_filename(name)!r}))",
             "# The service's address; api_key= or token= when it asks for one.",
-            'with FeatureStoreClient("127.0.0.1:6566") as client:',
+            f"with FeatureStoreClient({json.dumps(address)}) as client:",
             "    training = client.get_historical_features(",
             '        pq.read_table("ENTITIES.parquet"),',
             *(f"        {option}," for option in options),
@@ -232,11 +248,13 @@ def training_page(request: Request) -> Response:
     with console.gate.admit(console.session(request), PROJECT):
         found, message = training_sets(console)
         found = _describable(console, found)
+    address = service_address(console.settings)
     return console.render(
         request,
         "training.html",
         sets=[
-            (t, replay_code(t.name, t.manifest) if t.manifest else "") for t in found
+            (t, replay_code(t.name, t.manifest, address) if t.manifest else "")
+            for t in found
         ],
         message=message,
     )
