@@ -1,15 +1,26 @@
-"""GetHistoricalFeatures streams: every message fits gRPC's default receive limit."""
+"""GetHistoricalFeatures streams: every message fits gRPC's default receive
+limit, and a stream that ends early counts and logs as CANCELLED."""
 
 from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import grpc
 import pyarrow as pa
 import pytest
+from prometheus_client import REGISTRY
 
+from featurestore.services.server.app import create_server
 from featurestore.services.server.arrow_ipc import write_ipc
+from featurestore.services.server.settings import ServerSettings
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
-from tests.integration.server._served import NOW, TS, ServedRepo
+from tests.integration.server._served import NOW, REPO, TS, ServedRepo
 
 pytestmark = pytest.mark.integration
 
@@ -71,3 +82,77 @@ def test_batch_size_still_bounds_rows_per_message(served_repo: ServedRepo) -> No
     batches = pa.ipc.open_stream(b"".join(pieces)).read_all().to_batches()
     assert table.num_rows == ROWS
     assert max(b.num_rows for b in batches) <= 5_000
+
+
+@contextmanager
+def _audited_server(root: Path, served: ServedRepo) -> Iterator[tuple[str, Path]]:
+    audit = root / "audit.jsonl"
+    settings = ServerSettings(
+        repo_path=served.repo,
+        contracts_dir=REPO / "feature_repo" / "contracts",
+        data_dir=served.data,
+        audit_log=audit,
+    )
+    running = create_server(settings, "127.0.0.1:0")
+    try:
+        yield f"127.0.0.1:{running.port}", audit
+    finally:
+        running.stop(0)  # flushes the audit log
+
+
+class _Closed(logging.Handler):
+    """Sets ``seen`` when the interceptor logs a stream that ended early."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seen = threading.Event()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+        self.seen.set()
+
+
+@contextmanager
+def _closed_streams() -> Iterator[_Closed]:
+    logger = logging.getLogger("featurestore.services.server.interceptors")
+    closed, level = _Closed(), logger.level
+    logger.addHandler(closed)
+    logger.setLevel(logging.INFO)
+    try:
+        yield closed
+    finally:
+        logger.removeHandler(closed)
+        logger.setLevel(level)
+
+
+def _errors(code: str) -> float:
+    labels = {"method": "GetHistoricalFeatures", "code": code}
+    return REGISTRY.get_sample_value("featurestore_rpc_errors_total", labels) or 0.0
+
+
+def test_a_stream_cancelled_mid_way_counts_and_audits_as_cancelled(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    # It counted as a success (latency only), logged nothing, and the metric
+    # disagreed with the audit.
+    before = _errors("CANCELLED")
+    with (
+        _closed_streams() as closed,
+        _audited_server(tmp_path, served_repo) as (address, audit),
+        grpc.insecure_channel(address) as channel,
+    ):
+        stub = pb_grpc.FeatureStoreServiceStub(channel)
+        # ~8 MB in 1,000-row messages: far more than gRPC buffers, so the
+        # server is still sending when the client cancels.
+        call = stub.GetHistoricalFeatures(_request(batch_size=1_000))
+        assert next(call).WhichOneof("chunk") == "arrow_ipc"
+        call.cancel()
+        assert closed.seen.wait(60), "the server never saw the stream end"
+    assert _errors("CANCELLED") == before + 1
+    (line,) = closed.lines
+    assert "GetHistoricalFeatures" in line and "CANCELLED" in line
+    records = [json.loads(r) for r in audit.read_text().splitlines()]
+    (record,) = [r for r in records if r["method"].endswith("GetHistoricalFeatures")]
+    assert record["code"] == "CANCELLED"
+    assert record["request_id"] in line
