@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import pyarrow as pa
 import pytest
+from grpc_health.v1 import health_pb2
 from prometheus_client import REGISTRY
 
 from featurestore.services.server.app import create_server
@@ -21,6 +22,8 @@ from featurestore.services.server.settings import ServerSettings
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from tests.integration.server._served import NOW, REPO, TS, ServedRepo
+from tests.integration.server.test_server_ops import _start_front_group, _wait_serving
+from tests.processes import free_port, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +77,23 @@ def test_a_wide_training_set_streams_to_a_client_with_default_limits(
         _wide_entities().column("note").to_pylist()
     )
     assert len(pieces) > 2  # the batch went as several slices, then the end
+    assert max(map(len, pieces)) < DEFAULT_RECEIVE_LIMIT
+
+
+def test_the_front_passes_the_bounded_messages_on_unchanged(
+    served_repo: ServedRepo,
+) -> None:
+    # fs-front proxies the stream message by message (its own send limit is
+    # 1 GiB), so a default client reads it through the front too.
+    address = f"127.0.0.1:{free_port()}"
+    group = _start_front_group(served_repo, address)
+    try:
+        assert _wait_serving(address) == health_pb2.HealthCheckResponse.SERVING
+        table, pieces, _ = _read_all(address, _request())
+    finally:
+        stop_process(group, timeout=30)
+    assert table.num_rows == ROWS
+    assert len(pieces) > 2
     assert max(map(len, pieces)) < DEFAULT_RECEIVE_LIMIT
 
 
