@@ -50,7 +50,7 @@ from featurestore.services.server.monitoring_servicer import (
 )
 from featurestore.services.server.online_features import online_features_wire
 from featurestore.services.server.reflection import enable_reflection
-from featurestore.services.server.settings import ServerSettings
+from featurestore.services.server.settings import MAX_SEND_BYTES, ServerSettings
 from featurestore.services.server.transport import (
     CertificateReloader,
     bind_failed,
@@ -153,7 +153,7 @@ def create_server(
         interceptors=[ErrorAndMetricsInterceptor(guard)],
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
-            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.max_send_message_length", MAX_SEND_BYTES),
             ("grpc.so_reuseport", int(settings.reuse_port)),
         ],
     )

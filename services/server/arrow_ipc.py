@@ -6,7 +6,11 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from featurestore.services.server.errors import RequestError, RequestTooLargeError
+from featurestore.services.server.errors import (
+    RequestError,
+    RequestTooLargeError,
+    ResourceExhaustedError,
+)
 
 
 def read_ipc(
@@ -193,16 +197,76 @@ class _Pieces:
         return data
 
 
-def ipc_chunks(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
-    """Yield one IPC stream as pieces: the schema, each batch, then end-of-stream.
+def ipc_chunks(
+    batches: Iterator[pa.RecordBatch],
+    schema: pa.Schema,
+    max_piece_bytes: int,
+    max_row_bytes: int,
+) -> Iterator[bytes]:
+    """Yield one IPC stream as pieces: each batch (the schema with the first),
+    then end-of-stream, every piece at most ``max_piece_bytes``.
 
-    Memory stays bounded by one batch; concatenating the pieces gives a valid
-    Arrow IPC stream.
+    A batch whose IPC message is larger is sent as row slices that fit, so a
+    client with gRPC's default 4 MiB receive limit reads every piece. A
+    single row larger than ``max_piece_bytes`` goes alone, up to
+    ``max_row_bytes`` (what the server may send at all). Memory stays bounded
+    by one batch; concatenating the pieces gives a valid Arrow IPC stream.
+
+    Raises:
+        ResourceExhaustedError: a row's IPC message exceeds ``max_row_bytes``
+            (ROW_TOO_LARGE, naming the row and the limit).
     """
     pieces = _Pieces()
     writer = pa.ipc.new_stream(pa.PythonFile(pieces, mode="w"), schema)
+    # The schema message goes out with the first batch: leave room for it.
+    budget = max_piece_bytes - schema.serialize().size
+    first_row = 0
     for batch in batches:
-        writer.write_batch(batch)
-        yield pieces.take()
+        for part in _fitting(batch, budget, max_row_bytes, first_row):
+            writer.write_batch(part)
+            budget = max_piece_bytes
+            yield pieces.take()
+        first_row += batch.num_rows
     writer.close()
     yield pieces.take()
+
+
+def _fitting(
+    batch: pa.RecordBatch, budget: int, max_row_bytes: int, first_row: int
+) -> Iterator[pa.RecordBatch]:
+    """``batch`` as consecutive slices whose IPC messages fit in ``budget``.
+
+    Slices are sized by the batch's bytes per row, then halved where rows are
+    uneven; a row alone larger than ``budget`` is yielded alone.
+    """
+    size = pa.ipc.get_record_batch_size(batch)
+    if size <= budget:
+        yield batch
+        return
+    if batch.num_rows <= 1:
+        _check_row(size, max_row_bytes, first_row)
+        yield batch
+        return
+    rows = max(1, min(batch.num_rows // 2, batch.num_rows * budget // size))
+    for start in range(0, batch.num_rows, rows):
+        part = batch.slice(start, rows)
+        yield from _fitting(part, budget, max_row_bytes, first_row + start)
+
+
+def _check_row(size: int, max_row_bytes: int, row: int) -> None:
+    """Refuse a row the server cannot send (grpc would fail the call unnamed).
+
+    Raises:
+        ResourceExhaustedError: ROW_TOO_LARGE when ``size`` > ``max_row_bytes``.
+    """
+    if size > max_row_bytes:
+        raise ResourceExhaustedError(
+            f"training-set row {row} takes {size} bytes as Arrow IPC, more than "
+            f"the {max_row_bytes} bytes one response message may hold; leave its "
+            "largest columns (long strings, lists) out of the entity rows or the "
+            "features",
+            reason="ROW_TOO_LARGE",
+            row=str(row),
+            row_bytes=str(size),
+            limit=str(max_row_bytes),
+        )

@@ -43,7 +43,9 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
         self.store, self.catalog, self.reader = store, catalog, reader
         self.settings, self.guard = settings, guard
         self.historical = HistoricalPolicy(
-            PathPolicy.from_settings(settings), settings.max_historical_entity_rows
+            PathPolicy.from_settings(settings),
+            settings.max_historical_entity_rows,
+            settings.max_stream_message_bytes,
         )
         self.streams = StreamSlots(settings.max_historical_streams)
 

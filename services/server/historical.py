@@ -35,6 +35,11 @@ from featurestore.services.server.errors import (
     ResourceExhaustedError,
 )
 from featurestore.services.server.paths import PathPolicy, is_uri
+from featurestore.services.server.settings import (
+    DEFAULT_STREAM_MESSAGE_BYTES,
+    ENVELOPE_BYTES,
+    MAX_SEND_BYTES,
+)
 from featurestore.services.server.training_sets import (
     check_output,
     write_training_set,
@@ -62,6 +67,8 @@ class HistoricalPolicy:
 
     paths: PathPolicy
     max_entity_rows: int
+    max_message_bytes: int = DEFAULT_STREAM_MESSAGE_BYTES
+    """Most Arrow IPC bytes per streamed message (``max_stream_message_bytes``)."""
 
 
 class StreamSlots:
@@ -101,6 +108,9 @@ def stream_historical_features(
 ) -> Iterator[pb.GetHistoricalFeaturesResponse]:
     """Join, then stream the rows as one Arrow IPC stream in pieces, manifest last.
 
+    Each piece holds at most ``batch_size`` rows and at most
+    ``policy.max_message_bytes`` bytes (a batch larger is sent in row slices).
+
     The join keeps only the winning feature row per entity row and view; the
     output is assembled one batch at a time for the optional file and again
     for the stream, so the whole training set is never held in memory. Every
@@ -123,6 +133,8 @@ def stream_historical_features(
         FailedPreconditionError: the output may not be (over)written.
         NotFoundError: unknown view/feature/service, entity path or pin.
         RequestTooLargeError: more entity rows than max_historical_entity_rows.
+        ResourceExhaustedError: one row too large for any response message
+            (ROW_TOO_LARGE); found while streaming, after any output was written.
         StorageUnavailableError: the object store holding a table, the entity
             rows or the output did not answer or refused.
     """
@@ -163,7 +175,13 @@ def stream_historical_features(
             policy.paths.write_root_resolved,
             storage,
         )
-    for piece in ipc_chunks(rows.batches(batch_rows), rows.schema):
+    pieces = ipc_chunks(
+        rows.batches(batch_rows),
+        rows.schema,
+        policy.max_message_bytes,
+        MAX_SEND_BYTES - ENVELOPE_BYTES,
+    )
+    for piece in pieces:
         yield pb.GetHistoricalFeaturesResponse(arrow_ipc=piece)
     answered = result.manifest.without_locations()  # no server path leaves
     manifest = pb.Manifest(

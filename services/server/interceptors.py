@@ -3,9 +3,9 @@ to rich status, and RPC metrics."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -22,7 +22,9 @@ from featurestore.services.server.errors import (
 )
 
 if TYPE_CHECKING:
-    from featurestore.services.server.access import Guard
+    from featurestore.services.server.access import Call, Guard
+
+log = logging.getLogger(__name__)
 
 RPC_LATENCY = Histogram(
     "featurestore_rpc_latency_seconds",
@@ -95,13 +97,18 @@ def _stream(
 ) -> Callable[..., Any]:
     def handle(data: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         started = time.perf_counter()
+        request_id = ""
         try:
             request = _read(parse, data, admission)
             if admission is None:
                 yield from behaviour(request, context)
             else:
-                with admission.call(request):
+                with admission.call(request) as call:
+                    request_id = call.request_id
                     yield from behaviour(request, context)
+        except GeneratorExit:
+            _stream_closed(method, request_id)
+            raise
         except Exception as exc:
             if isinstance(exc, grpc.RpcError) or _already_aborted(context):
                 raise
@@ -110,6 +117,25 @@ def _stream(
             RPC_LATENCY.labels(method).observe(time.perf_counter() - started)
 
     return handle
+
+
+def _stream_closed(method: str, request_id: str) -> None:
+    """Count and log a response stream gRPC closed before its end.
+
+    grpc-python closes the handler's generator (``GeneratorExit`` at its
+    ``yield``) when the call ended while it still had messages to send: the
+    client cancelled, its deadline passed, it went away or refused a message
+    (its receive limit), or a send failed. The server sees all of these as a
+    cancelled call, so they count as CANCELLED, as the audit records them
+    (``grpc_code``); before, they counted as successes, and nothing was logged.
+    """
+    RPC_ERRORS.labels(method, grpc.StatusCode.CANCELLED.name).inc()
+    log.info(
+        "%s%s ended before its last response: the client cancelled, its "
+        "deadline passed, or the response could not be delivered (CANCELLED)",
+        method,
+        f" (request id {request_id})" if request_id else "",
+    )
 
 
 def _read(parse: _Parse | None, data: Any, admission: _Admission | None) -> Any:
@@ -178,7 +204,7 @@ class _Admission:
     def __init__(self, guard: Guard, method: str, metadata: dict[str, str]) -> None:
         self._guard, self._method, self._metadata = guard, method, metadata
 
-    def call(self, request: Any) -> AbstractContextManager[object]:
+    def call(self, request: Any) -> Call:
         return self._guard.call(self._method, request, self._metadata)
 
     def refuse(self, error: Exception) -> None:

@@ -33,6 +33,15 @@ def _default_front_binary() -> Path:
     return find_front_binary() or Path(FRONT_BINARY)
 
 
+MAX_SEND_BYTES = 64 * 1024 * 1024
+"""The largest message the server sends (grpc.max_send_message_length)."""
+ENVELOPE_BYTES = 64 * 1024
+"""Room left in a response message for what surrounds its Arrow IPC piece."""
+DEFAULT_STREAM_MESSAGE_BYTES = 4 * 1024 * 1024 - ENVELOPE_BYTES
+"""Arrow bytes per training-set message: under gRPC's default 4 MiB receive
+limit (grpcurl, Go, Java), so any client reads the stream unconfigured."""
+
+
 class ServerSettings(BaseSettings):
     """Server configuration; environment variables use the ``FS_`` prefix."""
 
@@ -82,6 +91,15 @@ class ServerSettings(BaseSettings):
     """GetHistoricalFeatures calls running at once in one process; more are
     RESOURCE_EXHAUSTED (FS_MAX_HISTORICAL_STREAMS). A call whose caller cancels
     or whose deadline passes stops its join and frees its slot at once."""
+    max_stream_message_bytes: int = Field(
+        default=DEFAULT_STREAM_MESSAGE_BYTES,
+        ge=1024,
+        le=MAX_SEND_BYTES - ENVELOPE_BYTES,
+    )
+    """Most Arrow IPC bytes in one GetHistoricalFeatures stream message
+    (FS_MAX_STREAM_MESSAGE_BYTES); a batch larger is sent as row slices. The
+    default fits gRPC's default 4 MiB receive limit; a single larger row is
+    sent alone, up to the server's 64 MiB send limit."""
     max_health_watchers: int = Field(default=1000, ge=1)
     """Health Watch streams open at once in one process; more are
     RESOURCE_EXHAUSTED (FS_MAX_HEALTH_WATCHERS). Health needs no credentials,
