@@ -1,24 +1,29 @@
 """A logged feature changes type (Int64 -> Float64, as a new contract version
 makes it): the serving log never records a value other than the one served, and
-the skew report reads it."""
+the skew report compares what it can instead of crashing."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from click.testing import CliRunner
+from deltalake import DeltaTable, write_deltalake
 from feast import FeatureStore, FeatureView
 from feast.protos.feast.types.Value_pb2 import Value
 
+from featurestore.services.cli import cli
 from featurestore.services.monitoring.serving_log import ServingLog, serving_log_uri
 from featurestore.services.online import FeatureStatus, ViewRequest, ViewResult
 from tests.integration.serving._repo import (
     DEFINITIONS,
     NOW,
+    TS,
     make_repo,
     sqlite_online,
 )
@@ -127,3 +132,66 @@ def test_a_feature_turned_float_is_never_logged_truncated(
     rows = _rows(store, "whole")
     assert [r["customer_stats__count"] for r in rows] == [4, 5]
     assert [r["customer_stats__count__status"] for r in rows] == [1, 1]
+
+
+def test_skew_compares_an_int_log_with_float_offline_values(
+    store: FeatureStore,
+) -> None:
+    data = Path(store.repo_path) / "data"
+    logger = _Logger(store)
+    try:
+        logger.read("ints", [1.5, 2.5], [Value(int64_val=2), Value(int64_val=3)])
+        # tier is logged as a string; then it turns into a number.
+        logger.request_id = "tier"
+        request = ViewRequest.from_feature_view(logger.view, ("tier",))
+        result = ViewResult(
+            view="customer_stats",
+            features=("tier",),
+            event_times=[NOW - timedelta(hours=1)] * len(IDS),
+            raw_values=[[Value(string_val="t1").SerializeToString()]] * len(IDS),
+            row_statuses=[FeatureStatus.PRESENT] * len(IDS),
+        )
+        logger.log.offer([request], {"customer_id": IDS}, [result], NOW)
+        logger.log.flush()
+    finally:
+        logger.log.close()
+    # The week's change: count is a float (2.0 for customer 1, 3.5 for 2), tier
+    # a number, the view says so, and the offline table holds the new rows.
+    at = NOW - timedelta(minutes=90)
+    write_deltalake(
+        str(data / "customer_stats"),
+        pa.table(
+            {
+                "customer_id": pa.array(IDS, pa.int64()),
+                "spend": pa.array([1.5, 2.5]),
+                "count": pa.array([2.0, 3.5]),
+                "tier": pa.array([1, 1], pa.int64()),
+                "event_timestamp": pa.array([at] * len(IDS), TS),
+                "created_timestamp": pa.array([at] * len(IDS), TS),
+            }
+        ),
+        mode="overwrite",
+        schema_mode="overwrite",
+    )
+    _apply(store, "Float64", "Int64")
+    result = CliRunner().invoke(
+        cli,
+        ["monitor", "skew", "customer_stats", "--repo", str(store.repo_path), "--json"],
+        prog_name="featurestore",
+    )
+    assert result.exit_code == 0, result.output
+    report = {r["feature"]: r for r in json.loads(result.stdout)}
+    assert (report["spend"]["rows"], report["spend"]["mismatches"]) == (2, 0)
+    # Compared as float64: 2 == 2.0, 3 != 3.5.
+    assert (report["count"]["rows"], report["count"]["mismatches"]) == (2, 1)
+    assert report["count"]["note"] is None
+    # A string against a number: not comparable, said per feature.
+    assert report["tier"]["mismatches"] is None
+    assert "string" in report["tier"]["note"]
+    table = CliRunner().invoke(
+        cli,
+        ["monitor", "skew", "customer_stats", "--repo", str(store.repo_path)],
+        prog_name="featurestore",
+    )
+    assert table.exit_code == 0, table.output
+    assert "not comparable" in table.stdout
