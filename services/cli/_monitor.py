@@ -257,11 +257,17 @@ def skew(
     from rich.table import Table
 
     table = Table()
-    for name in ("view", "feature", "rows", "mismatches", "mismatch share"):
+    notes = any(s.note for s in report)
+    columns = ("view", "feature", "rows", "mismatches", "mismatch share")
+    for name in (*columns, "note") if notes else columns:
         table.add_column(name, no_wrap=True)
     for s in report:
-        add_row(table, s.view, s.feature, str(s.rows), str(s.mismatches),
-                f"{s.share:.2%}")  # fmt: skip
+        cells = [s.view, s.feature, str(s.rows)]
+        if s.mismatches is None or s.share is None:  # not comparable
+            cells += ["-", "-"]
+        else:
+            cells += [str(s.mismatches), f"{s.share:.2%}"]
+        add_row(table, *cells, *([s.note or ""] if notes else []))
     print_table(table)
 
 

@@ -15,6 +15,14 @@ thread turns the queued reads into Arrow and appends them every few seconds.
 Workers share a view's table: an append that another worker's commit got
 ahead of (a schema merge after ``feast apply`` included) is retried on the
 table's newer version, a few times, before its rows count as lost.
+
+A feature's log column keeps the type of its first append. A value is only
+ever logged as itself: one the column holds unchanged (an integer in a double
+column below 2**53, a whole double in an integer column) is cast to it;
+otherwise (a feature that turned Int64 -> Float64 serving 2.5) that feature's
+three columns stay null in the batch's rows, as for a feature not asked for,
+and one warning per view, feature and pair of types says so. Delta's merge
+would otherwise cast the batch to the table's types silently (2.5 -> 2).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from prometheus_client import Counter
 
 from featurestore.services.online import FeatureStatus
@@ -72,6 +81,12 @@ DROPPED = Counter(
 LOGGED = Counter(
     "feature_serving_log_rows",
     "Rows appended to the serving logs, by view.",
+    ["view"],
+)
+REFUSED = Counter(
+    "feature_serving_log_refused_values",
+    "Served values of a feature not logged because its log column holds another "
+    "type that would change them, by view.",
     ["view"],
 )
 FAILED = Counter(
@@ -135,6 +150,7 @@ class ServingLog:
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
         self._tables: dict[str, Any] = {}  # view -> its open DeltaTable
+        self._warned: set[tuple[str, str, str, str]] = set()
         self._thread = threading.Thread(
             target=self._run, name="serving-log", daemon=True
         )
@@ -223,24 +239,103 @@ class ServingLog:
         # The table stays open between flushes: a write then reads only the
         # commits since (other workers'), not the whole log since the last
         # checkpoint (23 -> 67 ms a commit over 100 commits; 3-7 ms open).
-        target: DeltaTable | str = self._tables.get(view) or serving_log_uri(
-            self.data_dir, view
-        )
+        uri = serving_log_uri(self.data_dir, view)
+        target: DeltaTable | None = self._open(uri, view)
+        if target is not None:
+            table = self._fit(view, uri, pa.schema(target.schema().to_arrow()), table)
         write_deltalake(
-            target,
+            target or uri,
             table,
             mode="append",
             schema_mode="merge",
             partition_by=[LOG_DATE],
-            storage_options=None if isinstance(target, DeltaTable) else (
+            storage_options=None if target is not None else (
                 self.storage_options or None
             ),
-            configuration=None if isinstance(target, DeltaTable) else _CONFIG,
+            configuration=None if target is not None else _CONFIG,
         )  # fmt: skip
-        if isinstance(target, str):
-            self._tables[view] = DeltaTable(
-                target, storage_options=self.storage_options
-            )
+        if target is None:
+            self._tables[view] = DeltaTable(uri, storage_options=self.storage_options)
+
+    def _open(self, uri: str, view: str) -> Any:
+        """The view's log table, kept open; None while it does not exist."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        if view not in self._tables:
+            try:
+                self._tables[view] = DeltaTable(
+                    uri, storage_options=self.storage_options
+                )
+            except TableNotFoundError:
+                return None
+        return self._tables[view]
+
+    def _fit(self, view: str, uri: str, logged: pa.Schema, table: pa.Table) -> pa.Table:
+        """``table`` in the log's column types where that keeps every value; the
+        columns of a feature whose values it would change are nulled (warned)."""
+        for field in table.schema:
+            status = f"{field.name}__status"
+            index = logged.get_field_index(field.name)
+            if status not in table.column_names or index < 0:
+                continue  # not a feature's value column, or a new one
+            column_type = logged.field(index).type
+            if field.type == column_type:
+                continue
+            fitted = _unchanged_as(table[field.name], column_type)
+            if fitted is not None:
+                table = table.set_column(
+                    table.schema.get_field_index(field.name),
+                    pa.field(field.name, column_type),
+                    fitted,
+                )
+                continue
+            served = pc.sum(pc.is_valid(table[status]).cast(pa.int64())).as_py()
+            REFUSED.labels(view).inc(served or 0)
+            self._warn(view, uri, field.name, column_type, field.type)
+            for name in (field.name, f"{field.name}__timestamp", status):
+                i = table.schema.get_field_index(name)
+                kind = column_type if name == field.name else table.field(i).type
+                table = table.set_column(
+                    i, pa.field(name, kind), pa.nulls(table.num_rows, kind)
+                )
+        return table
+
+    def _warn(
+        self, view: str, uri: str, column: str, logged: pa.DataType, served: pa.DataType
+    ) -> None:
+        key = (view, column, str(logged), str(served))
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        feature = column.removeprefix(f"{view}__")
+        log.warning(
+            "serving log of view %r: feature %r is now served as %s but its log "
+            "column %s holds %s, which would change the values; its values are "
+            "not logged (null, like a feature not asked for). Move %s aside to "
+            "start a log with the view's current types.",
+            view, feature, served, column, logged, uri,
+        )  # fmt: skip
+
+
+def _unchanged_as(values: pa.ChunkedArray, to: pa.DataType) -> pa.ChunkedArray | None:
+    """``values`` cast to ``to`` when every value survives unchanged, else None.
+
+    Only between numbers, or between string types: a number written as text
+    is another value. Arrow's safe cast refuses 2.5 -> int64 and an integer
+    beyond 2**53 -> float64 (not exact as a double).
+    """
+    numeric = (pa.types.is_integer, pa.types.is_floating)
+    textual = (pa.types.is_string, pa.types.is_large_string)
+    if not any(
+        any(k(values.type) for k in kinds) and any(k(to) for k in kinds)
+        for kinds in (numeric, textual)
+    ):
+        return None
+    try:
+        return values.cast(to, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 def log_rows(
@@ -286,7 +381,7 @@ def log_rows(
         stamps = columns.pop(f"{prefix}__timestamp")
         arrays[f"{prefix}__timestamp"] = pa.array(stamps, pa.int64()).cast(_TS)
         fields += [
-            pa.field(prefix, dtype),
+            pa.field(prefix, arrays[prefix].type),
             pa.field(f"{prefix}__timestamp", _TS),
             pa.field(f"{prefix}__status", pa.int32()),
         ]
@@ -332,25 +427,35 @@ def _decode(raws: list[bytes | None], dtype: pa.DataType) -> pa.Array:
     """One feature column from stored ``ValueProto`` bytes (None: null).
 
     Stored doubles (9 bytes, tag 0x29) are read as one numpy view; anything
-    else is parsed value by value, as Feast turns values into Python.
+    else is parsed value by value, as Feast turns values into Python. The
+    column has the view's type ``dtype`` when every value survives it
+    unchanged, else the stored values' own (the view declares Int64 while the
+    store still holds 2.5: the log keeps 2.5, ``_fit`` decides).
     """
     stored = [b for b in raws if b is not None]
     if stored and all(len(b) == 9 and b[0] == _DOUBLE_TAG for b in stored):
         values = np.frombuffer(b"".join(stored), _DOUBLE_CELL)["value"]
         if len(stored) == len(raws):
-            return pa.array(values, pa.float64()).cast(dtype)
-        mask = np.array([b is None for b in raws])
-        full = np.zeros(len(raws))
-        full[~mask] = values
-        return pa.array(full, pa.float64(), mask=mask).cast(dtype)
+            doubles = pa.array(values, pa.float64())
+        else:
+            mask = np.array([b is None for b in raws])
+            full = np.zeros(len(raws))
+            full[~mask] = values
+            doubles = pa.array(full, pa.float64(), mask=mask)
+        if doubles.type == dtype:
+            return doubles
+        try:
+            return doubles.cast(dtype, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return doubles
     from feast.protos.feast.types.Value_pb2 import Value as ValueProto
     from feast.type_map import feast_value_type_to_python_type
 
     parse = ValueProto.FromString
-    return pa.array(
-        [
-            None if b is None else feast_value_type_to_python_type(parse(b))
-            for b in raws
-        ],
-        dtype,
-    )
+    python = [
+        None if b is None else feast_value_type_to_python_type(parse(b)) for b in raws
+    ]
+    try:
+        return pa.array(python, dtype)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array(python)

@@ -8,6 +8,9 @@ was PRESENT (a value past the view's TTL, or none, is null, as the offline
 join makes it); a row mismatches when exactly one side is null or both are set
 and differ. A NaN counts as null on either side: the online store holds none
 (Feast, and our writers, store a NaN as null), so an offline NaN is served null.
+Numbers compare as float64 when the two sides' types differ (a feature that
+turned Int64 -> Float64 since it was logged); other differing types are not
+comparable, and the report says so for that feature.
 """
 
 from __future__ import annotations
@@ -53,12 +56,17 @@ class FeatureSkew:
     feature: str
     rows: int
     """Logged entity rows that asked for the feature."""
-    mismatches: int
-    """Of those, rows whose served value differs from the offline value."""
+    mismatches: int | None
+    """Of those, rows whose served value differs from the offline value; None
+    when the two sides' types cannot be compared (``note`` says why)."""
+    note: str | None = None
+    """Why the feature was not compared, else None."""
 
     @property
-    def share(self) -> float:
-        """mismatches / rows (0 when there are no rows)."""
+    def share(self) -> float | None:
+        """mismatches / rows (0 when there are no rows; None: not compared)."""
+        if self.mismatches is None:
+            return None
         return self.mismatches / self.rows if self.rows else 0.0
 
     def to_json_obj(self) -> dict[str, Any]:
@@ -69,6 +77,7 @@ class FeatureSkew:
             "rows": self.rows,
             "mismatches": self.mismatches,
             "mismatch_share": self.share,
+            "note": self.note,
         }
 
 
@@ -147,8 +156,37 @@ def feature_skew(store: FeatureStore, view: str, log: pa.Table) -> list[FeatureS
         mask = asked[name]
         served = _usable(log[column], log[f"{column}__status"]).filter(mask)
         expected = offline[column].filter(mask)
-        out.append(FeatureSkew(view, name, len(served), _mismatches(served, expected)))
+        common = _common_type(served.type, expected.type)
+        if common is None:
+            note = (
+                f"not comparable: logged as {served.type}, "
+                f"offline values are {expected.type}"
+            )
+            out.append(FeatureSkew(view, name, len(served), None, note))
+            continue
+        # Unsafe: an integer beyond 2**53 rounds to the nearest double rather than
+        # failing the report (the same value rounds alike on both sides).
+        mismatches = _mismatches(
+            served.cast(common, safe=False), expected.cast(common, safe=False)
+        )
+        out.append(FeatureSkew(view, name, len(served), mismatches))
     return out
+
+
+def _common_type(served: pa.DataType, expected: pa.DataType) -> pa.DataType | None:
+    """The type both sides compare in: their own, float64 between numbers (a
+    feature that changed Int64 -> Float64 since it was logged; integers beyond
+    2**53 round, on both sides alike), large_string between string types; None
+    otherwise (a number is no string)."""
+    if served == expected:
+        return served
+    for kinds, common in (
+        ((pa.types.is_integer, pa.types.is_floating), pa.float64()),
+        ((pa.types.is_string, pa.types.is_large_string), pa.large_string()),
+    ):
+        if any(k(served) for k in kinds) and any(k(expected) for k in kinds):
+            return common
+    return None
 
 
 def _usable(values: pa.ChunkedArray, statuses: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -158,8 +196,6 @@ def _usable(values: pa.ChunkedArray, statuses: pa.ChunkedArray) -> pa.ChunkedArr
 
 
 def _mismatches(served: pa.ChunkedArray, expected: pa.ChunkedArray) -> int:
-    if served.type != expected.type:
-        expected = expected.cast(served.type)
     if pa.types.is_floating(served.type):
         served, expected = _nan_as_null(served), _nan_as_null(expected)
     both_null = pc.and_(pc.is_null(served), pc.is_null(expected))
