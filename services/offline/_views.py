@@ -126,7 +126,8 @@ def read_source(
     except TableNotFoundError as exc:
         raise TableNotFoundError(path, view) from exc
     except VersionNotFoundError as exc:
-        raise VersionNotFoundError(path, exc.metadata["pin"], view) from exc
+        pin_read, gone = exc.metadata["pin"], exc.vacuumed
+        raise VersionNotFoundError(path, pin_read, view, vacuumed=gone) from exc
     except StorageUnavailableError as exc:
         raise StorageUnavailableError(path, view) from exc
     for column, role in roles.items():

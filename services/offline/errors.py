@@ -72,16 +72,26 @@ class TableNotFoundError(OfflineStoreError, LookupError):
 
 
 class VersionNotFoundError(OfflineStoreError, LookupError):
-    """The pinned Delta version or timestamp does not exist (or was vacuumed)."""
+    """The pinned Delta version or timestamp does not exist (or was vacuumed).
 
-    def __init__(self, path: str, pin: str, view: str = "") -> None:
+    ``vacuumed``: the version is in the log but VACUUM removed its data files,
+    so no retry reads it; the message says to pin a version still kept.
+    """
+
+    def __init__(
+        self, path: str, pin: str, view: str = "", *, vacuumed: bool = False
+    ) -> None:
+        message = f"{_delta_table(path, view)} has no snapshot for {pin}"
+        if vacuumed:
+            message += (
+                ": its data files were removed by VACUUM; pin a version the "
+                "table still keeps (a later one)"
+            )
         super().__init__(
-            Reason.VERSION_NOT_FOUND,
-            f"{_delta_table(path, view)} has no snapshot for {pin}",
-            pin=pin,
-            **_where(path, view),
+            Reason.VERSION_NOT_FOUND, message, pin=pin, **_where(path, view)
         )
         self.location = path if view else ""
+        self.vacuumed = vacuumed
 
 
 def _where(path: str, view: str) -> dict[str, str]:

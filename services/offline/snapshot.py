@@ -20,6 +20,7 @@ from featurestore.services.offline.errors import (
 )
 from featurestore.services.storage import (
     data_files,
+    files_not_found,
     open_delta,
     read_delta,
 )
@@ -83,7 +84,8 @@ def read_snapshot(
 
     Raises:
         TableNotFoundError: No Delta table at ``path``.
-        VersionNotFoundError: The pin names no existing version.
+        VersionNotFoundError: The pin names no existing version, or an older
+            version whose data files VACUUM removed (``vacuumed``).
         FeatureColumnMissingError: A column of ``columns`` is not in that
             version's schema (the table and column named; ``version`` when
             the table's current version has it).
@@ -109,6 +111,11 @@ def read_snapshot(
             raise FeatureColumnMissingError(
                 exc.column, path=path, version=added
             ) from exc
+        except OSError as exc:
+            if _vacuumed(dt, path, storage):
+                pin = f"version {dt.version()}"
+                raise VersionNotFoundError(path, pin, vacuumed=True) from exc
+            raise
     return Snapshot(table=table, version=dt.version(), path=path)
 
 
@@ -129,6 +136,18 @@ def _added_since(
     if dt.version() < latest.version() and column in column_names(latest):
         return dt.version()
     return None
+
+
+def _vacuumed(dt: DeltaTable, path: str, storage: StorageOptions | None) -> bool:
+    """Whether an unreadable ``dt`` is a version VACUUM removed files of: one
+    older than the table's current version (whose files a VACUUM keeps) with
+    a data file the store says is not found. A current version missing a
+    file lost it outside Delta: that stays STORAGE_UNAVAILABLE.
+    """
+    if dt.version() >= latest_version(path, storage):
+        return False
+    options = storage.for_location(dt.table_uri) if storage is not None else None
+    return files_not_found(dt, options)
 
 
 def latest_version(path: str, storage: StorageOptions | None = None) -> int:

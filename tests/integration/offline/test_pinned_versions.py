@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 
 from featurestore.services.offline import (
     FeatureColumnMissingError,
     HistoricalRequest,
     Reason,
+    VersionNotFoundError,
     get_historical_features,
 )
+from featurestore.services.offline.errors import StorageUnavailableError
 from tests.integration.offline.conftest import REPO_PY, T0, txn_rows
 
 pytestmark = pytest.mark.integration
@@ -95,3 +98,31 @@ def test_a_feature_the_current_version_lacks_is_still_the_tables_fault(feast_rep
     with pytest.raises(FeatureColumnMissingError) as err:
         _amounts(store, {}, ["card_merchant:count"])
     assert "version" not in err.value.metadata
+
+
+def test_a_pinned_version_whose_files_were_vacuumed_is_not_found(feast_repo):
+    # It was STORAGE_UNAVAILABLE ("removed outside Delta"), which clients retry.
+    store, repo = feast_repo
+    path = str(repo / "data" / "card_merchant")
+    write_deltalake(path, txn_rows([(1, 12, 0, 0, 1.0)]), mode="overwrite")
+    removed = DeltaTable(path).vacuum(
+        retention_hours=0, enforce_retention_duration=False, dry_run=False
+    )
+    assert removed  # version 0's file
+    with pytest.raises(VersionNotFoundError) as err:
+        _amounts(store, {"card_merchant": 0})
+    assert err.value.reason is Reason.VERSION_NOT_FOUND
+    assert err.value.vacuumed
+    assert err.value.metadata == {"pin": "version 0", "view": "card_merchant"}
+    kept = _amounts(store, {"card_merchant": 1})
+    assert kept.column("amount").to_pylist() == [1.0, None, 1.0]
+
+
+def test_a_current_version_missing_a_file_stays_storage_unavailable(feast_repo):
+    store, repo = feast_repo
+    path = repo / "data" / "card_merchant"
+    (data_file,) = DeltaTable(str(path)).file_uris()
+    os.remove(data_file.removeprefix("file://"))
+    with pytest.raises(StorageUnavailableError) as err:
+        _amounts(store, {"card_merchant": 0})
+    assert err.value.reason is Reason.STORAGE_UNAVAILABLE
