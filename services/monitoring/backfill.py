@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deltalake import DeltaTable, write_deltalake
-from deltalake.fs import DeltaStorageHandler
-from pyarrow.fs import FileType
 
 from featurestore.services.contracts import Contract
 from featurestore.services.monitoring._schema import (
@@ -36,6 +34,7 @@ from featurestore.services.offline.errors import (
     storage_unavailable,
 )
 from featurestore.services.project import Project
+from featurestore.services.storage import files_not_found
 
 
 @dataclass(frozen=True)
@@ -171,17 +170,10 @@ def profile_version(
 
 
 def _vacuumed(location: str, version: int, options: dict[str, str]) -> bool:
-    # A version's log entry outlives its data files (VACUUM removes only the
-    # files); reading it then fails with the same OSError as a store that does
-    # not answer. Asking the store for each file tells the two apart: a file
-    # the store says is not found is vacuumed; no answer is still
-    # STORAGE_UNAVAILABLE.
+    # No answer from the store is still STORAGE_UNAVAILABLE (files_not_found).
     with storage_unavailable(location):
         table = DeltaTable(location, version=version, storage_options=dict(options))
-        added = table.get_add_actions(flatten=True).column("path")
-        paths = [str(path) for path in added.to_pylist()]
-        infos = DeltaStorageHandler(location, dict(options)).get_file_info(paths)
-    return any(info.type == FileType.NotFound for info in infos)
+        return files_not_found(table, dict(options))
 
 
 def _append(location: str, rows: list[dict[str, Any]], options: dict[str, str]) -> None:

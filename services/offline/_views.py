@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -77,12 +77,16 @@ def read_source(
     columns: list[str],
     pin: Pin = None,
     view: str = "",
+    optional: Collection[str] = (),
 ) -> Snapshot:
     """Read ``columns`` (source names, deduplicated) of a Delta FileSource.
 
+    Those also in ``optional`` are read only when the version has them.
+
     Raises:
         FeatureColumnMissingError: The table lacks a column: the table, the
-            column, ``view`` and the source setting naming it are quoted.
+            column, ``view`` and the source setting naming it are quoted (a
+            pinned version lacking a column added since: that version).
         TableNotFoundError, VersionNotFoundError, StorageUnavailableError:
             as ``read_snapshot``, naming ``view`` (when given) instead of the
             table's location.
@@ -109,18 +113,21 @@ def read_source(
             timestamp=timestamp,
             columns=list(dict.fromkeys(columns)),
             storage=project.storage_options,
+            optional=optional,
         )
     except FeatureColumnMissingError as exc:
         column = exc.metadata["column"]
+        role = roles.get(column, "")
         raise FeatureColumnMissingError(
-            column, view, path=path, role=roles.get(column, "")
+            column, view, path=path, role=role, version=None if role else exc.version
         ) from exc
     # Named by the view, which the caller asked for: the location is the
     # server's (a folder, a bucket and prefix), kept in the cause only.
     except TableNotFoundError as exc:
         raise TableNotFoundError(path, view) from exc
     except VersionNotFoundError as exc:
-        raise VersionNotFoundError(path, exc.metadata["pin"], view) from exc
+        pin_read, gone = exc.metadata["pin"], exc.vacuumed
+        raise VersionNotFoundError(path, pin_read, view, vacuumed=gone) from exc
     except StorageUnavailableError as exc:
         raise StorageUnavailableError(path, view) from exc
     for column, role in roles.items():
@@ -152,9 +159,16 @@ def read_view(
 ) -> ViewRead:
     """Read the snapshot behind ``fv`` and describe how to join it.
 
-    Every feature of the view is read (not only ``features``) so that rows
-    tied on (keys, event time, created time) are ranked the same way whatever
-    subset is requested.
+    Every feature of the view the version has is read (not only ``features``)
+    so that rows tied on (keys, event time, created time) are ranked the same
+    way whatever subset is requested. One the version lacks (added to the
+    table later) is null in every row, so it breaks no tie: it is left out
+    unless requested.
+
+    Raises:
+        FeatureColumnMissingError: A requested feature (or a key or timestamp)
+            is not in the version read; for a pinned version whose table has
+            it now, the message names the version and says to pin a later one.
     """
     source = fv.batch_source
     if source is None:
@@ -167,9 +181,12 @@ def read_view(
     created_src = source.created_timestamp_column or None
     created = mapping.get(created_src, created_src) if created_src else None
     wanted = [*keys, *all_features, event, *([created] if created else [])]
+    needed = {*keys, event, created, *features}
+    unrequested = [inverse.get(f, f) for f in all_features if f not in needed]
     snap = read_source(
-        source, repo_path, [inverse.get(c, c) for c in wanted], pin, fv.name
-    )
+        source, repo_path, [inverse.get(c, c) for c in wanted], pin, fv.name,
+        optional=unrequested,
+    )  # fmt: skip
     check_column_types(fv, snap.table, snap.path, inverse)
     table = snap.table.rename_columns(
         [mapping.get(c, c) for c in snap.table.column_names]
@@ -186,7 +203,7 @@ def read_view(
         ttl=fv.ttl,
         features=list(features),
         output_names=[f"{prefix}__{f}" if full_feature_names else f for f in features],
-        tiebreak_columns=all_features,
+        tiebreak_columns=[f for f in all_features if f in table.column_names],
     )
     return ViewRead(view=view, snapshot=Snapshot(table, snap.version, snap.path))
 

@@ -72,16 +72,26 @@ class TableNotFoundError(OfflineStoreError, LookupError):
 
 
 class VersionNotFoundError(OfflineStoreError, LookupError):
-    """The pinned Delta version or timestamp does not exist (or was vacuumed)."""
+    """The pinned Delta version or timestamp does not exist (or was vacuumed).
 
-    def __init__(self, path: str, pin: str, view: str = "") -> None:
+    ``vacuumed``: the version is in the log but VACUUM removed its data files,
+    so no retry reads it; the message says to pin a version still kept.
+    """
+
+    def __init__(
+        self, path: str, pin: str, view: str = "", *, vacuumed: bool = False
+    ) -> None:
+        message = f"{_delta_table(path, view)} has no snapshot for {pin}"
+        if vacuumed:
+            message += (
+                ": its data files were removed by VACUUM; pin a version the "
+                "table still keeps (a later one)"
+            )
         super().__init__(
-            Reason.VERSION_NOT_FOUND,
-            f"{_delta_table(path, view)} has no snapshot for {pin}",
-            pin=pin,
-            **_where(path, view),
+            Reason.VERSION_NOT_FOUND, message, pin=pin, **_where(path, view)
         )
         self.location = path if view else ""
+        self.vacuumed = vacuumed
 
 
 def _where(path: str, view: str) -> dict[str, str]:
@@ -126,13 +136,27 @@ class FeatureColumnMissingError(OfflineStoreError, ValueError):
     table (``path``) for a column the feature view names that the table does
     not have: a typo in the view, or a column the table lost. ``role`` says
     which of the source's settings names it (``created_timestamp_column``).
+    ``version``: a pinned version read lacks a feature its table's current
+    version has (added since), so the fix is the pin or the request.
     """
 
     def __init__(
-        self, column: str, view: str = "", *, path: str = "", role: str = ""
+        self,
+        column: str,
+        view: str = "",
+        *,
+        path: str = "",
+        role: str = "",
+        version: int | None = None,
     ) -> None:
         if not path:
             message = f"feature table of view {view!r} has no column {column!r}"
+        elif version is not None:  # a pinned older version: published since
+            message = (
+                f"version {version} of the {_feature_table(path, view)} has no "
+                f"column {column!r}; it was added in a later version: pin a later "
+                "version or drop the feature from the request"
+            )
         else:
             named = f" (the source's {role})" if role else ""
             message = (
@@ -146,8 +170,10 @@ class FeatureColumnMissingError(OfflineStoreError, ValueError):
             view=view,
             path="" if view else path,
             role=role,
+            version="" if version is None else str(version),
         )
         self.location = path if view else ""
+        self.version = version
 
 
 class FeatureColumnTypeError(OfflineStoreError, TypeError):

@@ -18,11 +18,16 @@ from featurestore.services.offline.errors import (
     VersionNotFoundError,
     storage_unavailable,
 )
-from featurestore.services.storage import data_files, open_delta, read_delta
+from featurestore.services.storage import (
+    data_files,
+    files_not_found,
+    open_delta,
+    read_delta,
+)
 from featurestore.services.storage.delta import ColumnNotFoundError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
     import pyarrow as pa
 
@@ -56,6 +61,7 @@ def read_snapshot(
     columns: Sequence[str] | None = None,
     storage: StorageOptions | None = None,
     check_files: Callable[[list[str]], None] | None = None,
+    optional: Collection[str] = (),
 ) -> Snapshot:
     """Read a Delta snapshot through the Delta log, never the raw parquet files.
 
@@ -70,15 +76,19 @@ def read_snapshot(
         check_files: Called with the data files of the version to read (URIs
             or absolute paths) before any is read; a caller confining reads
             raises there.
+        optional: Columns of ``columns`` read only when the version has them
+            (a feature added to the table after it): left out, not refused.
 
     Returns:
         The snapshot with the version that was actually read.
 
     Raises:
         TableNotFoundError: No Delta table at ``path``.
-        VersionNotFoundError: The pin names no existing version.
+        VersionNotFoundError: The pin names no existing version, or an older
+            version whose data files VACUUM removed (``vacuumed``).
         FeatureColumnMissingError: A column of ``columns`` is not in that
-            version's schema (the table and column named).
+            version's schema (the table and column named; ``version`` when
+            the table's current version has it).
         NaiveTimestampError: ``timestamp`` has no time zone.
         StorageUnavailableError: The object store did not answer.
         ValueError: Both pins were given.
@@ -90,12 +100,54 @@ def read_snapshot(
         _load_at_time(dt, path, timestamp)
     if check_files is not None:
         check_files(data_files(dt))
+    if optional and columns is not None:
+        present = set(column_names(dt))
+        columns = [c for c in columns if c in present or c not in optional]
     with storage_unavailable(path):
         try:
             table = read_delta(dt, columns)
         except ColumnNotFoundError as exc:
-            raise FeatureColumnMissingError(exc.column, path=path) from exc
+            added = _added_since(dt, exc.column, path, storage)
+            raise FeatureColumnMissingError(
+                exc.column, path=path, version=added
+            ) from exc
+        except OSError as exc:
+            if _vacuumed(dt, path, storage):
+                pin = f"version {dt.version()}"
+                raise VersionNotFoundError(path, pin, vacuumed=True) from exc
+            raise
     return Snapshot(table=table, version=dt.version(), path=path)
+
+
+def column_names(dt: DeltaTable) -> list[str]:
+    """The columns of ``dt``'s loaded version, in schema order."""
+    import pyarrow as pa
+
+    return list(pa.schema(dt.schema().to_arrow()).names)
+
+
+def _added_since(
+    dt: DeltaTable, column: str, path: str, storage: StorageOptions | None
+) -> int | None:
+    """``dt``'s version when ``column``, missing there, is in the table's
+    current version (added since: a pin's fault, not the table's), else None.
+    """
+    latest = open_table(path, storage)
+    if dt.version() < latest.version() and column in column_names(latest):
+        return dt.version()
+    return None
+
+
+def _vacuumed(dt: DeltaTable, path: str, storage: StorageOptions | None) -> bool:
+    """Whether an unreadable ``dt`` is a version VACUUM removed files of: one
+    older than the table's current version (whose files a VACUUM keeps) with
+    a data file the store says is not found. A current version missing a
+    file lost it outside Delta: that stays STORAGE_UNAVAILABLE.
+    """
+    if dt.version() >= latest_version(path, storage):
+        return False
+    options = storage.for_location(dt.table_uri) if storage is not None else None
+    return files_not_found(dt, options)
 
 
 def latest_version(path: str, storage: StorageOptions | None = None) -> int:

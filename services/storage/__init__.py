@@ -5,6 +5,7 @@ from __future__ import annotations
 from featurestore.services.storage.delta import (
     data_files,
     delta_error_detail,
+    files_not_found,
     is_delta_table,
     open_delta,
     read_delta,
@@ -42,6 +43,7 @@ __all__ = [
     "data_files",
     "delta_error_detail",
     "expand_variables",
+    "files_not_found",
     "is_delta_table",
     "is_local",
     "is_uri",

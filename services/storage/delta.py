@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ColumnNotFoundError",
     "data_files",
+    "files_not_found",
     "is_delta_table",
     "open_delta",
     "read_delta",
@@ -82,6 +83,31 @@ def data_files(dt: DeltaTable) -> list[str]:
 
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def files_not_found(dt: DeltaTable, options: dict[str, str] | None = None) -> bool:
+    """Whether the store says a data file of ``dt``'s loaded version is not found.
+
+    A version's log entry outlives its data files (VACUUM removes only the
+    files); reading it then fails with the same ``OSError`` as a store that
+    does not answer. Asking the store for each file tells the two apart: a
+    file the store says is not found is gone (vacuumed, for a version older
+    than the table's current one); no answer raises ``OSError`` again.
+
+    Args:
+        dt: The table, loaded at the version in question.
+        options: delta-rs ``storage_options`` for its location (None: local).
+
+    Raises:
+        OSError: The object store did not answer.
+    """
+    from deltalake.fs import DeltaStorageHandler
+    from pyarrow.fs import FileType
+
+    added = dt.get_add_actions(flatten=True).column("path")
+    paths = [str(path) for path in added.to_pylist()]
+    infos = DeltaStorageHandler(dt.table_uri, options).get_file_info(paths)
+    return any(info.type == FileType.NotFound for info in infos)
 
 
 def is_delta_table(location: str, storage: StorageOptions | None = None) -> bool:

@@ -36,6 +36,7 @@ def test_exported_members() -> None:
         "data_files",
         "delta_error_detail",
         "expand_variables",
+        "files_not_found",
         "is_delta_table",
         "is_local",
         "is_uri",
