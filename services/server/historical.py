@@ -162,6 +162,7 @@ def stream_historical_features(
             result.manifest.to_json(),
             policy.paths.write_root_resolved,
             storage,
+            overwrite=request.overwrite,
         )
     for piece in ipc_chunks(rows.batches(batch_rows), rows.schema):
         yield pb.GetHistoricalFeaturesResponse(arrow_ipc=piece)
