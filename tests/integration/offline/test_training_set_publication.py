@@ -133,12 +133,32 @@ def test_concurrent_writers_to_one_new_path_publish_exactly_one_set(
 def test_overwrite_replaces_a_training_set_published_meanwhile(
     tmp_path: Path, fmt: str
 ) -> None:
+    # Both found the path new and staged their rows; whichever publishes
+    # first, the call that asked to overwrite leaves its set there.
     out = _output(tmp_path, fmt)
-    check_output(str(out), fmt, True, None)  # new when checked
-    write_training_set(str(out), fmt, _rows(0), _manifest("a"), None)
-    write_training_set(
-        str(out), fmt, _rows(10_000), _manifest("b"), None, overwrite=True
-    )
+    staged = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def write(name: str, first: int, overwrite: bool) -> None:
+        try:
+            rows = _rows(first, before_last=staged)
+            write_training_set(
+                str(out), fmt, rows, _manifest(name), None, overwrite=overwrite
+            )
+            outcomes[name] = "OK"
+        except OutputRefusedError as exc:
+            outcomes[name] = exc.reason
+
+    threads = [
+        threading.Thread(target=write, args=("a", 0, False)),
+        threading.Thread(target=write, args=("b", 10_000, True)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes["b"] == "OK"
+    assert outcomes["a"] in {"OK", "OUTPUT_EXISTS"}
     assert _read(out, fmt)["customer_id"].to_pylist() == _ids(10_000)
     assert stored_manifest(out, fmt) == _manifest("b")
     assert _staging(out.parent) == []
