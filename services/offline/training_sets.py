@@ -48,6 +48,7 @@ from featurestore.services.storage import (
     StorageOptions,
     is_local,
     local_path,
+    read_delta,
     to_delta_uri,
 )
 
@@ -408,9 +409,10 @@ def _write_delta(
             if not (overwrite and training_set_kind(path) == DELTA):
                 raise
             # A concurrent call published first; this one was asked to
-            # replace a training set: replace it, from the staged copy.
-            copy = DeltaTable(str(staged)).to_pyarrow_dataset().scanner()
-            _overwrite_delta(path, copy.to_reader(), manifest_json)
+            # replace a training set: replace it, from the staged copy (read
+            # whole, as the joined rows it was written from are held).
+            copy = read_delta(DeltaTable(str(staged)))
+            _overwrite_delta(path, copy.to_reader(WRITE_BATCH_ROWS), manifest_json)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
 
