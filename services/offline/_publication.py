@@ -27,6 +27,11 @@ def staging_path(path: Path) -> Path:
     return path.with_name(f"{STAGING_PREFIX}{uuid.uuid4().hex}{STAGING_SUFFIX}")
 
 
+def is_staging(path: Path) -> bool:
+    """Whether ``path`` is named as a staging entry (``staging_path``)."""
+    return path.name.startswith(STAGING_PREFIX) and path.name.endswith(STAGING_SUFFIX)
+
+
 def publish_file(staged: Path, final: Path) -> None:
     """Give ``staged`` the name ``final`` unless ``final`` exists, atomically.
 
@@ -90,10 +95,10 @@ def remove_stale_staging(folder: Path) -> None:
     now = time.time()
     with suppress(OSError):  # a folder that cannot be listed: nothing to do
         for entry in os.scandir(folder):
-            name = entry.name
-            if not (name.startswith(STAGING_PREFIX) and name.endswith(STAGING_SUFFIX)):
+            staged = Path(entry.path)
+            if not is_staging(staged):
                 continue
-            if now - _last_touched(Path(entry.path)) <= STALE_STAGING_SECONDS:
+            if now - _last_touched(staged) <= STALE_STAGING_SECONDS:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)

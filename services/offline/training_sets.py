@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from featurestore.services.offline._publication import (
     OutputTakenError,
+    is_staging,
     publish_file,
     publish_folder,
     remove_stale_staging,
@@ -199,7 +200,14 @@ def _exists(naming: Naming) -> OutputRefusedError:
 
 
 def training_set_kind(path: Path) -> str | None:
-    """``parquet`` or ``delta`` for a training set (its manifest inside), else None."""
+    """``parquet`` or ``delta`` for a training set (its manifest inside), else None.
+
+    A staging entry is none yet: the console lists what this finds, and a
+    writer killed between its marker and its publication leaves a complete
+    looking table under a staging name.
+    """
+    if is_staging(path):
+        return None
     if path.is_dir():
         return DELTA if _is_delta(path) and (path / MARKER).is_file() else None
     if not path.is_file():

@@ -245,3 +245,12 @@ def test_stale_staging_is_removed_and_a_live_writers_kept(tmp_path: Path) -> Non
     write_training_set(str(out), DELTA, _rows(0), _manifest("a"), None)
     assert _staging(folder) == [live.name]
     assert stored_manifest(out, DELTA) == _manifest("a")
+
+
+def test_a_staged_table_is_no_training_set_until_published(tmp_path: Path) -> None:
+    # A writer killed between its marker and the rename leaves a complete
+    # looking table under its staging name; the console listed it as a set.
+    staged = tmp_path / "sets" / ".fs-5a9e.tmp"
+    write_training_set(str(staged), DELTA, _rows(0), _manifest("a"), None)
+    assert (staged / MARKER).is_file()
+    assert training_set_kind(staged) is None
