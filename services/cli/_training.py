@@ -134,7 +134,8 @@ def training_set(
                 from featurestore.services.offline import replay as replay_rows
 
                 table = replay_rows(manifest, entity, storage)
-                _write(table.to_reader(_BATCH_ROWS), out, fmt, manifest, storage)
+                reader = table.to_reader(_BATCH_ROWS)
+                _write(reader, out, fmt, manifest, storage, overwrite)
             rows = table.num_rows
         else:
             result = _join(
@@ -144,7 +145,8 @@ def training_set(
             )  # fmt: skip
             manifest, rows = result.manifest, result.rows.num_rows
             with spinner(f"writing {rows} rows"):
-                _write(result.rows.reader(_BATCH_ROWS), out, fmt, manifest, storage)
+                reader = result.rows.reader(_BATCH_ROWS)
+                _write(reader, out, fmt, manifest, storage, overwrite)
         _write_text(manifest_path(out), manifest.to_json() + "\n", storage)
     except OfflineStoreError as exc:
         raise usage_error(_said(exc)) from exc
@@ -343,12 +345,16 @@ def _write(
     fmt: Format,
     manifest: Manifest,
     storage: StorageOptions,
+    overwrite: bool,
 ) -> None:
     """Write the batches to ``out`` (a path or an object-store URI) with the
     manifest inside, as the server writes training sets."""
     from featurestore.services.offline.training_sets import write_training_set
 
-    write_training_set(out, fmt, reader, manifest.to_json(), None, storage, _naming())
+    write_training_set(
+        out, fmt, reader, manifest.to_json(), None, storage, _naming(),
+        overwrite=overwrite,
+    )  # fmt: skip
 
 
 def _write_text(location: str, text: str, storage: StorageOptions) -> None:

@@ -29,18 +29,32 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from featurestore.services.offline._publication import (
+    OutputTakenError,
+    is_staging,
+    publish_file,
+    publish_folder,
+    remove_stale_staging,
+    staging_path,
+    write_text_whole,
+)
 from featurestore.services.offline.errors import storage_unavailable
 from featurestore.services.storage import (
     StorageOptions,
     is_local,
     local_path,
+    read_delta,
     to_delta_uri,
 )
+
+if TYPE_CHECKING:
+    from deltalake import CommitProperties
 
 __all__ = [
     "DELTA",
@@ -63,6 +77,8 @@ PARQUET_KEY = b"featurestore.training_set"
 WRITE_BATCH_ROWS = 65_536
 """Rows per Parquet row group / Delta write batch, whatever the stream's size."""
 PARQUET, DELTA = "parquet", "delta"
+COMMIT_KEY = "featurestore.training_set"
+"""The manifest's key in a Delta training set's commit (its custom metadata)."""
 
 
 @dataclass(frozen=True)
@@ -173,14 +189,25 @@ def _check_existing(
             f"{naming.output} holds a {kind} training set; write {fmt} elsewhere",
         )
     if not overwrite:
-        raise OutputRefusedError(
-            "OUTPUT_EXISTS",
-            f"{naming.output} holds a training set; {naming.overwrite} to replace it",
-        )
+        raise _exists(naming)
+
+
+def _exists(naming: Naming) -> OutputRefusedError:
+    return OutputRefusedError(
+        "OUTPUT_EXISTS",
+        f"{naming.output} holds a training set; {naming.overwrite} to replace it",
+    )
 
 
 def training_set_kind(path: Path) -> str | None:
-    """``parquet`` or ``delta`` for a training set (its manifest inside), else None."""
+    """``parquet`` or ``delta`` for a training set (its manifest inside), else None.
+
+    A staging entry is none yet: the console lists what this finds, and a
+    writer killed between its marker and its publication leaves a complete
+    looking table under a staging name.
+    """
+    if is_staging(path):
+        return None
     if path.is_dir():
         return DELTA if _is_delta(path) and (path / MARKER).is_file() else None
     if not path.is_file():
@@ -194,7 +221,8 @@ def training_set_kind(path: Path) -> str | None:
 
 def stored_manifest(path: Path, kind: str) -> str:
     """The manifest JSON a training set of ``kind`` (``training_set_kind``)
-    carries: its Parquet footer or its Delta folder's marker file.
+    carries: its Parquet footer, or its Delta table's latest commit (the
+    marker file for a table written before commits carried it).
 
     Raises:
         OSError, pyarrow.ArrowException, KeyError: unreadable, or not ours.
@@ -202,6 +230,17 @@ def stored_manifest(path: Path, kind: str) -> str:
     if kind == PARQUET:
         metadata = pq.read_schema(path).metadata or {}
         return bytes(metadata[PARQUET_KEY]).decode("utf-8")
+    from deltalake import DeltaTable
+
+    # The latest commit's copy first: it cannot disagree with the data, while
+    # the marker lags a replacement whose writer died right after the commit.
+    try:
+        last = DeltaTable(str(path)).history(1)
+    except _delta_error():  # an unreadable log: the marker still names the set
+        last = []
+    committed = last[0].get(COMMIT_KEY) if last else None
+    if isinstance(committed, str):
+        return committed
     return (path / MARKER).read_text(encoding="utf-8")
 
 
@@ -213,6 +252,8 @@ def write_training_set(
     root: str | None,
     storage: StorageOptions | None = None,
     naming: Naming = Naming(),
+    *,
+    overwrite: bool = False,
 ) -> None:
     """Write ``rows`` to ``path`` with its manifest, one batch at a time.
 
@@ -220,24 +261,45 @@ def write_training_set(
     (``root`` itself when its parent exists), anywhere when ``root`` is None.
     On failure, whatever this call created is removed.
 
+    Locally a new output is written in a hidden staging file or folder
+    beside it (``.fs-*.tmp``) and published whole: a crash leaves only the
+    staging entry, which a later write to the same folder removes once stale
+    (an hour). Without ``overwrite`` publication never replaces anything:
+    when a concurrent call published first, this one is refused
+    (OUTPUT_EXISTS) and nothing of it remains.
+
+    Args:
+        path: The output, checked by ``check_output``.
+        fmt: ``parquet`` or ``delta``.
+        rows: The training set's rows.
+        manifest_json: The manifest it carries.
+        root: The one folder outputs go under; None: anywhere.
+        storage: Object-store options, for a URI.
+        naming: How messages name the output and the overwrite switch.
+        overwrite: Whether the caller asked to replace a training set.
+
     Raises:
         OutputRefusedError: the root's parent is missing
-            (OUTPUT_ROOT_MISSING) or the write failed (OUTPUT_NOT_WRITABLE).
+            (OUTPUT_ROOT_MISSING), a concurrent call published a training
+            set there first and ``overwrite`` is off (OUTPUT_EXISTS) or the
+            write failed (OUTPUT_NOT_WRITABLE).
         StorageUnavailableError: the object store did not answer before the
             write began (STORAGE_UNAVAILABLE).
     """
     if not is_local(path):
-        _write_object(
-            path, fmt, rows, manifest_json, storage or StorageOptions(), root, naming
-        )
+        store = storage or StorageOptions()
+        _write_object(path, fmt, rows, manifest_json, store, root, naming, overwrite)
         return
     target = Path(local_path(path))
     top = Path(local_path(root)) if root is not None else None
     created = _make_folders(target.parent, top, naming)
+    remove_stale_staging(target.parent)
     try:
-        _WRITERS[fmt](target, rows, manifest_json)
+        _WRITERS[fmt](target, rows, manifest_json, overwrite)
     except BaseException as exc:
         _remove(created)  # whatever failed: an OS error, the rows, a cancel
+        if isinstance(exc, OutputTakenError):
+            raise _exists(naming) from exc
         if not isinstance(exc, OSError | _delta_error()):
             raise
         code = errno.errorcode.get(getattr(exc, "errno", None) or 0, "")
@@ -296,7 +358,12 @@ def _make_folders(folder: Path, top: Path | None, naming: Naming) -> list[Path]:
     created = []
     try:
         for p in reversed(missing):
-            p.mkdir()
+            try:
+                p.mkdir()
+            except FileExistsError:
+                if not p.is_dir():
+                    raise
+                continue  # a concurrent call made it: not ours to remove
             created.append(p)
     except OSError as exc:
         _remove(created)
@@ -314,33 +381,78 @@ def _with_manifest(schema: pa.Schema, manifest_json: str) -> pa.Schema:
     )
 
 
-def _write_parquet(path: Path, rows: pa.RecordBatchReader, manifest_json: str) -> None:
+def _write_parquet(
+    path: Path, rows: pa.RecordBatchReader, manifest_json: str, overwrite: bool
+) -> None:
     schema = _with_manifest(rows.schema, manifest_json)
-    partial = path.with_name(f".fs-{uuid.uuid4().hex}.tmp")
+    partial = staging_path(path)
     try:
         with pq.ParquetWriter(partial, schema) as writer:
             for batch in rows:
                 writer.write_batch(batch)
-        os.replace(partial, path)
+        if overwrite:
+            os.replace(partial, path)  # atomic: readers see one file or the other
+        else:
+            publish_file(partial, path)
     finally:
         partial.unlink(missing_ok=True)
 
 
-def _write_delta(path: Path, rows: pa.RecordBatchReader, manifest_json: str) -> None:
-    from deltalake import write_deltalake
+def _write_delta(
+    path: Path, rows: pa.RecordBatchReader, manifest_json: str, overwrite: bool
+) -> None:
+    if overwrite and _is_delta(path):
+        _overwrite_delta(path, rows, manifest_json)
+        return
+    from deltalake import DeltaTable, write_deltalake
 
-    new = not path.exists()
+    staged = staging_path(path)
     try:
         # delta-rs pulls the reader batch by batch.
-        write_deltalake(str(path), rows, mode="overwrite", schema_mode="overwrite")
-        (path / MARKER).write_text(manifest_json, encoding="utf-8")
-    except BaseException:
-        if new:
-            shutil.rmtree(path, ignore_errors=True)
-        raise
+        write_deltalake(str(staged), rows, commit_properties=_commit(manifest_json))
+        write_text_whole(staged / MARKER, manifest_json)
+        try:
+            publish_folder(staged, path)
+        except OutputTakenError:
+            if not (overwrite and training_set_kind(path) == DELTA):
+                raise
+            # A concurrent call published first; this one was asked to
+            # replace a training set: replace it, from the staged copy (read
+            # whole, as the joined rows it was written from are held).
+            copy = read_delta(DeltaTable(str(staged)))
+            _overwrite_delta(path, copy.to_reader(WRITE_BATCH_ROWS), manifest_json)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
 
 
-_WRITERS: dict[str, Callable[[Path, pa.RecordBatchReader, str], None]] = {
+def _overwrite_delta(
+    path: Path, rows: pa.RecordBatchReader, manifest_json: str
+) -> None:
+    """Replace a Delta training set in place: a new version, history kept.
+
+    The manifest goes into the commit itself (``stored_manifest`` reads it
+    from there), so a crash before the marker file is rewritten leaves a
+    table whose manifest still matches its data.
+    """
+    from deltalake import write_deltalake
+
+    write_deltalake(
+        str(path),
+        rows,
+        mode="overwrite",
+        schema_mode="overwrite",
+        commit_properties=_commit(manifest_json),
+    )
+    write_text_whole(path / MARKER, manifest_json)
+
+
+def _commit(manifest_json: str) -> CommitProperties:
+    from deltalake import CommitProperties
+
+    return CommitProperties(custom_metadata={COMMIT_KEY: manifest_json})
+
+
+_WRITERS: dict[str, Callable[[Path, pa.RecordBatchReader, str, bool], None]] = {
     PARQUET: _write_parquet,
     DELTA: _write_delta,
 }
@@ -362,8 +474,11 @@ def _depth(target: Path, top: Path) -> int:
 
 
 def _remove(created: list[Path]) -> None:
+    # Empty ones only: what this call wrote went into its staging entry
+    # (removed already); anything else there is a concurrent call's.
     for folder in reversed(created):
-        shutil.rmtree(folder, ignore_errors=True)
+        with suppress(OSError):
+            folder.rmdir()
 
 
 def _check_object_output(
@@ -425,7 +540,14 @@ def _write_object(
     storage: StorageOptions,
     root: str | None,
     naming: Naming,
+    overwrite: bool,
 ) -> None:
+    # No staging on an object store: it has no rename, let alone one that
+    # refuses to replace. A Parquet object is moved into place (the last
+    # writer wins, also without overwrite). A new Delta table is refused to
+    # all but one writer by delta-rs's commit of version 0 (a conditional put,
+    # as atomic as the store's), and a crash before it leaves data files but
+    # no table (blocking the path: remove the prefix).
     fs, key = storage.filesystem(path)
     with storage_unavailable(path):
         new = _object_kind(fs, key) is None
@@ -451,18 +573,11 @@ def _write_object(
                     fs.delete_file(staging)
                 raise
             return
-        from deltalake import write_deltalake
-
-        uri = to_delta_uri(path)
-        write_deltalake(
-            uri,
-            rows,
-            mode="overwrite",
-            schema_mode="overwrite",
-            storage_options=storage.for_location(uri),
-        )
+        _write_object_delta(path, rows, manifest_json, storage, overwrite)
         with fs.open_output_stream(f"{key}/{MARKER}") as sink:
             sink.write(manifest_json.encode())
+    except OutputTakenError as exc:
+        raise _exists(naming) from exc  # the prefix is the winner's: kept
     except (OSError, pa.ArrowException, _delta_error()) as exc:
         if new and fmt == DELTA:
             with suppress(OSError):  # the store may be what failed
@@ -471,3 +586,48 @@ def _write_object(
             "OUTPUT_NOT_WRITABLE",
             f"{naming.output} could not be written{_under(root, naming)}",
         ) from exc
+
+
+def _write_object_delta(
+    path: str,
+    rows: pa.RecordBatchReader,
+    manifest_json: str,
+    storage: StorageOptions,
+    overwrite: bool,
+) -> None:
+    """Commit ``rows`` as a Delta table at ``path`` on an object store.
+
+    Raises:
+        OutputTakenError: without ``overwrite``, another writer committed a
+            table there first (delta-rs would otherwise retry the commit as
+            an append to it: both sets in one table).
+    """
+    from deltalake import CommitProperties, write_deltalake
+
+    uri = to_delta_uri(path)
+    options = storage.for_location(uri)
+    if overwrite:
+        write_deltalake(
+            uri,
+            rows,
+            mode="overwrite",
+            schema_mode="overwrite",
+            storage_options=options,
+            commit_properties=_commit(manifest_json),
+        )
+        return
+    try:
+        write_deltalake(
+            uri,
+            rows,
+            mode="error",
+            storage_options=options,
+            commit_properties=CommitProperties(
+                custom_metadata={COMMIT_KEY: manifest_json}, max_commit_retries=0
+            ),
+        )
+    except _delta_error() as exc:
+        fs, key = storage.filesystem(path)
+        if _is_object_delta(fs, key):  # not ours: this commit failed
+            raise OutputTakenError from exc
+        raise

@@ -174,6 +174,7 @@ def stream_historical_features(
             result.manifest.to_json(),
             policy.paths.write_root_resolved,
             storage,
+            overwrite=request.overwrite,
         )
     pieces = ipc_chunks(
         rows.batches(batch_rows),

@@ -56,19 +56,30 @@ def write_training_set(
     manifest_json: str,
     root: str,
     storage: StorageOptions | None = None,
+    *,
+    overwrite: bool = False,
 ) -> None:
     """Write ``rows`` to ``path`` with its manifest, one batch at a time.
 
     Folders are created inside ``root`` only (``root`` itself when its
     parent exists). On failure, whatever this call created is removed.
+    Without ``overwrite`` nothing is ever replaced, even by a concurrent call.
 
     Raises:
         FailedPreconditionError: the root's parent is missing
-            (OUTPUT_ROOT_MISSING) or the write failed (OUTPUT_NOT_WRITABLE).
+            (OUTPUT_ROOT_MISSING), a concurrent call published a training set
+            there first (OUTPUT_EXISTS) or the write failed
+            (OUTPUT_NOT_WRITABLE).
     """
     with _precondition():
         rule.write_training_set(
-            path, fmt, rows.reader(rule.WRITE_BATCH_ROWS), manifest_json, root, storage
+            path,
+            fmt,
+            rows.reader(rule.WRITE_BATCH_ROWS),
+            manifest_json,
+            root,
+            storage,
+            overwrite=overwrite,
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from grpc_status import rpc_status
 
+from featurestore.services.offline.training_sets import stored_manifest
 from featurestore.services.server.app import create_server
 from featurestore.services.server.arrow_ipc import write_ipc
 from featurestore.services.server.settings import ServerSettings
@@ -42,7 +44,7 @@ def _entities(rows: int = 2) -> pa.Table:
 
 
 def _request(**fields: object) -> pb.GetHistoricalFeaturesRequest:
-    if "entity_rows_path" not in fields:
+    if "entity_rows_path" not in fields and "entity_rows_arrow" not in fields:
         fields["entity_rows_arrow"] = write_ipc(_entities())
     return pb.GetHistoricalFeaturesRequest(features=FEATURES, **fields)
 
@@ -60,13 +62,19 @@ def _refused(
     """Code, ErrorInfo reason and metadata, and the message of a refused call."""
     with pytest.raises(grpc.RpcError) as caught:
         _call(channel, request)
-    status = rpc_status.from_call(caught.value)
+    return _decoded(caught.value)
+
+
+def _decoded(
+    error: grpc.RpcError,
+) -> tuple[grpc.StatusCode, str, dict[str, str], str]:
+    status = rpc_status.from_call(error)
     assert status is not None
     from google.rpc import error_details_pb2
 
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info)
-    return caught.value.code(), info.reason, dict(info.metadata), status.message
+    return error.code(), info.reason, dict(info.metadata), status.message
 
 
 def _tree(root: Path) -> dict[str, int]:
@@ -267,6 +275,58 @@ def test_only_a_training_set_this_service_wrote_is_replaced_with_overwrite(
         _call(channel, _request(output_path=given, output_format=fmt, overwrite=True))
     assert DeltaTable(str(root / "out_delta")).version() == 1
     assert pq.read_table(root / "out.parquet").num_rows == 2
+
+
+def _race(channel: grpc.Channel, output: str, fmt: int) -> dict[int, object]:
+    """Two calls writing ``output`` at once, of 2 and 3 entity rows: each
+    one's answered manifest, or its refusal's code and reason."""
+    started = threading.Barrier(2)
+    outcomes: dict[int, object] = {}
+
+    def call(rows: int) -> None:
+        request = _request(
+            output_path=output,
+            output_format=fmt,
+            entity_rows_arrow=write_ipc(_entities(rows)),
+        )
+        started.wait(timeout=30)
+        try:
+            outcomes[rows] = _call(channel, request)[-1].manifest
+        except grpc.RpcError as exc:
+            outcomes[rows] = _decoded(exc)[:2]
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in (2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "kind"),
+    [(PARQUET, "out.parquet", "parquet"), (DELTA, "out", "delta")],
+)
+def test_two_calls_writing_one_new_path_publish_one_set(
+    served_repo: ServedRepo, fmt: int, name: str, kind: str
+) -> None:
+    # Tester 95 saw both calls succeed: a Delta table holding both sets (the
+    # manifest describing one), a Parquet file silently replaced.
+    root = served_repo.data / "training_sets" / f"race_{kind}"
+    outcomes = _race(served_repo.channel, f"race_{kind}/{name}", fmt)
+    won = {n: o for n, o in outcomes.items() if isinstance(o, pb.Manifest)}
+    assert len(won) == 1, outcomes
+    [(entity_rows, manifest)] = won.items()
+    lost = outcomes[5 - entity_rows]
+    assert lost == (grpc.StatusCode.FAILED_PRECONDITION, "OUTPUT_EXISTS")
+    out = root / name
+    if kind == "parquet":
+        table = pq.read_table(out)
+    else:
+        table = DeltaTable(out).to_pyarrow_table()
+    assert table.num_rows == manifest.row_count
+    assert json.loads(stored_manifest(out, kind))["entity_rows"] == entity_rows
+    assert not [p for p in root.iterdir() if p.name.startswith(".fs-")]
 
 
 def test_files_and_tables_not_written_as_training_sets_are_never_replaced(

@@ -8,10 +8,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 
 from featurestore.services.offline import training_sets
 from featurestore.services.offline.training_sets import (
+    DELTA,
     PARQUET,
+    OutputRefusedError,
     check_output,
     write_training_set,
 )
@@ -97,3 +100,24 @@ def test_an_object_past_the_server_side_copy_limit_is_moved_whole(
     assert _read(storage, uri).equals(_rows(3).read_all())
     prefix = root.removeprefix(f"s3://{s3_server.bucket}/")
     assert s3_server.keys(prefix) == [f"{prefix}/training.parquet"]
+
+
+def test_of_two_delta_writers_past_the_check_only_the_first_commits(
+    s3_server: S3Server,
+) -> None:
+    # Both checked the new prefix before either wrote. The second used to
+    # overwrite the first (or, racing, append to it: both sets in one
+    # table); delta-rs's conditional version-0 commit, not retried, now
+    # refuses it, and the first's table stays whole.
+    storage = StorageOptions(s3_server.options())
+    root = s3_server.prefix("race")
+    uri = f"{root}/ts"
+    check_output(uri, DELTA, overwrite=False, root=root, storage=storage)
+    check_output(uri, DELTA, overwrite=False, root=root, storage=storage)
+    write_training_set(uri, DELTA, _rows(3), '{"n": 1}', root, storage)
+    with pytest.raises(OutputRefusedError) as refused:
+        write_training_set(uri, DELTA, _rows(5), '{"n": 2}', root, storage)
+    assert refused.value.reason == "OUTPUT_EXISTS"
+    table = DeltaTable(uri, storage_options=storage.for_location(uri))
+    assert table.version() == 0
+    assert table.to_pyarrow_table().sort_by("customer_id").equals(_rows(3).read_all())
