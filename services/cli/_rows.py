@@ -27,6 +27,7 @@ def read_rows(
     named: str,
     contract: Contract | None = None,
     text: Collection[str] = (),
+    integers: Collection[str] = (),
 ) -> pa.Table:
     """The rows at ``location``.
 
@@ -40,6 +41,8 @@ def read_rows(
         named: How the user named the location (``--entities X``), for errors.
         contract: The contract whose columns a CSV is read by, if any.
         text: Columns a CSV keeps as text (string join keys).
+        integers: Columns a CSV reads as int64 (integer join keys): a cell
+            that is not one is a usage error naming its column, row and value.
 
     Raises:
         click.exceptions.Exit: through ``usage_error``: nothing there, or not
@@ -50,7 +53,7 @@ def read_rows(
     from featurestore.services.storage import is_local, local_path, read_parquet
 
     if not is_local(location):
-        return _read_object(location, storage, named, contract, text)
+        return _read_object(location, storage, named, contract, text, integers)
     path = Path(local_path(location))
     if not path.exists():
         raise usage_error(f"{named}: no such file or folder")
@@ -58,7 +61,7 @@ def read_rows(
         return _read_delta(str(path), None)
     try:
         if path.suffix.lower() == ".csv":
-            return _read_csv(path.read_bytes(), location, contract, text)
+            return _read_csv(path.read_bytes(), location, contract, text, integers)
         return _as(location, "Parquet", lambda: read_parquet(str(path)))
     except OSError as exc:  # unreadable: permissions, a folder of non-files
         kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
@@ -71,6 +74,7 @@ def _read_object(
     named: str,
     contract: Contract | None,
     text: Collection[str],
+    integers: Collection[str],
 ) -> pa.Table:
     import pyarrow.fs as pafs
 
@@ -90,7 +94,7 @@ def _read_object(
         elif where.lower().endswith(".csv"):
             with fs.open_input_stream(where) as source:
                 raw = bytes(source.read())
-            return _read_csv(raw, location, contract, text)
+            return _read_csv(raw, location, contract, text, integers)
         return _as(
             location,
             "Parquet",
@@ -99,19 +103,25 @@ def _read_object(
 
 
 def _read_csv(
-    raw: bytes, location: str, contract: Contract | None, text: Collection[str]
+    raw: bytes,
+    location: str,
+    contract: Contract | None,
+    text: Collection[str],
+    integers: Collection[str] = (),
 ) -> pa.Table:
     import pyarrow.csv as pa_csv
 
     from featurestore.services.cli._spark_csv import CsvUnlikeSparkError, read_csv
 
     if contract is None:
-        options = csv_options(None, text)
-        return _as(
-            location,
-            "CSV",
-            lambda: pa_csv.read_csv(pa.py_buffer(raw), convert_options=options),
-        )
+        options = csv_options(None, text, integers)
+        try:
+            return pa_csv.read_csv(pa.py_buffer(raw), convert_options=options)
+        except ValueError as exc:
+            bad = _not_int64(raw, text, integers)
+            if bad is None:
+                raise usage_error(f"cannot read {location} as CSV: {exc}") from exc
+            raise usage_error(f"cannot read {location}: {bad}") from exc
     try:
         return _as(location, "CSV", lambda: read_csv(raw, contract, text))
     except CsvUnlikeSparkError as exc:
@@ -155,14 +165,50 @@ def _read_delta(location: str, storage: StorageOptions | None) -> pa.Table:
         raise usage_error(f"cannot read the Delta table {location}: {exc}") from exc
 
 
-def csv_options(contract: Contract | None, text: Collection[str] = ()) -> Any:
+def _not_int64(
+    raw: bytes, text: Collection[str], integers: Collection[str]
+) -> str | None:
+    """The first cell of an ``integers`` column that is no int64 (a value past
+    its range, a fraction), said with its column, row and value; None if the
+    CSV's problem is another."""
+    import pyarrow.csv as pa_csv
+
+    options = csv_options(None, [*text, *integers])
+    try:
+        table = pa_csv.read_csv(pa.py_buffer(raw), convert_options=options)
+    except ValueError:
+        return None
+    for name in integers:
+        if name not in table.column_names:
+            continue
+        for row, cell in enumerate(table.column(name).to_pylist(), start=2):
+            try:
+                if cell is None or -(2**63) <= int(cell.strip()) < 2**63:
+                    continue
+            except ValueError:
+                pass
+            return (
+                f"column {name!r}, line {row}: {cell!r} is not an int64, the "
+                f"type of the join key {name!r} (-2**63 to 2**63-1)"
+            )
+    return None
+
+
+def csv_options(
+    contract: Contract | None,
+    text: Collection[str] = (),
+    integers: Collection[str] = (),
+) -> Any:
     """Without a contract (an entity file): the ``text`` columns read as text,
-    the others as Arrow infers them; only an unquoted blank is null."""
+    the ``integers`` as int64, the others as Arrow infers them; only an
+    unquoted blank is null."""
     import pyarrow.csv as pa_csv
 
     columns = contract.columns if contract is not None else []
+    types = {c: pa.int64() for c in integers}
     return pa_csv.ConvertOptions(
-        column_types={c: pa.string() for c in [*text, *(c.name for c in columns)]},
+        column_types=types
+        | {c: pa.string() for c in [*text, *(c.name for c in columns)]},
         null_values=[""],
         strings_can_be_null=contract is not None,
         quoted_strings_can_be_null=False,

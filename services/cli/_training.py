@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import click
 
@@ -114,14 +114,17 @@ def training_set(
         # A CSV keeps as text the join keys the join will compare with text:
         # a replay reads the CSV as its build did, without the registry.
         replayed = _manifest(replay, storage) if replay is not None else None
-        text: set[str] = set()
+        keys = KeyColumns(set(), set())
         if entities.lower().endswith(".csv"):
-            text = (
-                _text_keys(repo, features, feature_service)
+            keys = (
+                _key_columns(repo, features, feature_service)
                 if replayed is None
-                else _replay_text_keys(replayed, storage)
+                else _replay_key_columns(replayed, storage)
             )
-        entity = read_rows(entities, storage, named=f"--entities {entities}", text=text)
+        entity = read_rows(
+            entities, storage, named=f"--entities {entities}",
+            text=keys.text, integers=keys.integers,
+        )  # fmt: skip
     except OfflineStoreError as exc:  # STORAGE_UNAVAILABLE
         raise usage_error(_said(exc)) from exc
     if entity.num_rows == 0:  # as GetHistoricalFeatures refuses them
@@ -209,13 +212,24 @@ def _join(
         return get_historical_features(store, request)
 
 
-def _text_keys(
+class KeyColumns(NamedTuple):
+    """The entity columns of a CSV read by their join keys' types."""
+
+    text: set[str]
+    """String join keys: kept as text (``007`` is not 7)."""
+    integers: set[str]
+    """Integer join keys: read as int64, a cell that is none named (a value
+    past int64 was read as a double, then refused as the wrong key type)."""
+
+
+def _key_columns(
     repo: Path | None, features: str | None, feature_service: str | None
-) -> set[str]:
-    """The entity columns a CSV must keep as text: those holding a string join
-    key of a view read (its name under a feature service's join-key map). An
-    unknown view or service, or a repo that does not load, gives none here:
-    the join says what is wrong, after the other arguments are checked."""
+) -> KeyColumns:
+    """The entity columns a CSV must read by their join key's type: those
+    holding a join key of a view read (its name under a feature service's
+    join-key map). An unknown view or service, or a repo that does not load,
+    gives none here: the join says what is wrong, after the other arguments
+    are checked."""
     from feast import ValueType
 
     from featurestore.services.cli._feast import feature_store
@@ -226,27 +240,32 @@ def _text_keys(
     try:
         _, views = resolve_views(feature_store(repo or default_repo()), wanted)
     except (OfflineStoreError, click.ClickException):  # reported by the join
-        return set()
-    return {
-        fv.projection.join_key_map.get(c.name, c.name)
-        for fv, _ in views.values()
-        for c in fv.entity_columns
-        if c.dtype.to_value_type() == ValueType.STRING
-    }
+        return KeyColumns(set(), set())
+    keys = KeyColumns(set(), set())
+    for fv, _ in views.values():
+        for c in fv.entity_columns:
+            name = fv.projection.join_key_map.get(c.name, c.name)
+            kind = c.dtype.to_value_type()
+            if kind == ValueType.STRING:
+                keys.text.add(name)
+            elif kind in (ValueType.INT64, ValueType.INT32):
+                keys.integers.add(name)
+    return keys
 
 
-def _replay_text_keys(manifest: Manifest, storage: StorageOptions) -> set[str]:
-    """The entity columns a CSV must keep as text for a replay: those whose
-    key column holds strings in the table version the manifest read (what the
-    replay's join compares them with), under their entity-side names. A table
-    that cannot be opened gives none here: the replay says what is wrong."""
+def _replay_key_columns(manifest: Manifest, storage: StorageOptions) -> KeyColumns:
+    """The entity columns a CSV must read by type for a replay: those whose
+    key column holds strings (text) or integers (int64) in the table version
+    the manifest read (what the replay's join compares them with), under
+    their entity-side names. A table that cannot be opened gives none here:
+    the replay says what is wrong."""
     import pyarrow as pa
     from deltalake.exceptions import DeltaError
 
     from featurestore.services.offline import OfflineStoreError
     from featurestore.services.offline.snapshot import open_table
 
-    text = set()
+    keys = KeyColumns(set(), set())
     for read in manifest.tables:
         try:
             dt = open_table(read.path, storage, read.version)
@@ -260,8 +279,10 @@ def _replay_text_keys(manifest: Manifest, storage: StorageOptions) -> set[str]:
             if kind is not None and (
                 pa.types.is_string(kind) or pa.types.is_large_string(kind)
             ):
-                text.add(entity_column)
-    return text
+                keys.text.add(entity_column)
+            elif kind is not None and pa.types.is_integer(kind):
+                keys.integers.add(entity_column)
+    return keys
 
 
 def _manifest(location: str, storage: StorageOptions) -> Manifest:

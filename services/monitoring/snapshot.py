@@ -25,6 +25,7 @@ from featurestore.services.monitoring.aggregates import Aggregate, ProfilePlan
 from featurestore.services.monitoring.assess import Reference, ReferenceColumn
 from featurestore.services.monitoring.errors import TableNotFoundError
 from featurestore.services.monitoring.model import ColumnProfile
+from featurestore.services.offline.cancellation import keyboard_interrupts
 from featurestore.services.offline.errors import storage_unavailable
 from featurestore.services.storage import read_delta
 
@@ -187,7 +188,8 @@ def _query(rows: pa.Table, settings: Mapping[str, DriftSettings], sql: str) -> A
     con = duckdb.connect()
     try:
         con.register("snapshot", rows)
-        return con.execute(f"WITH t AS ({_clean(settings)}) {sql}").fetchall()
+        with keyboard_interrupts():
+            return con.execute(f"WITH t AS ({_clean(settings)}) {sql}").fetchall()
     finally:
         con.close()
 

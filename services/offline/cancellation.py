@@ -10,7 +10,38 @@ import duckdb
 
 from featurestore.services.offline.errors import RequestCancelledError
 
-__all__ = ["Cancellation"]
+__all__ = ["Cancellation", "keyboard_interrupts"]
+
+
+_INTERRUPTED = "Query interrupted"
+"""What DuckDB's Python module raises (a RuntimeError) when a Ctrl-C lands
+while it fetches a result: it takes the KeyboardInterrupt's place."""
+
+
+@contextmanager
+def keyboard_interrupts() -> Iterator[None]:
+    """Give back the Ctrl-C DuckDB took: its ``InterruptException``, or the
+    ``RuntimeError("Query interrupted")`` it raises for a signal that lands
+    while it fetches a result, becomes ``KeyboardInterrupt`` again.
+
+    Without it a Ctrl-C in a long query was an "unexpected RuntimeError" and
+    the work went on (``featurestore materialize`` moved to the next view,
+    exit 1). Inside ``Cancellation.interrupting`` a cancel is still
+    ``RequestCancelledError``: only an interrupt nobody asked for is a
+    Ctrl-C (a signal reaches the main thread only).
+    """
+    try:
+        yield
+    except (duckdb.InterruptException, RuntimeError) as exc:
+        if not _duckdb_interrupt(exc):
+            raise
+        raise KeyboardInterrupt from exc
+
+
+def _duckdb_interrupt(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.InterruptException) or (
+        type(exc) is RuntimeError and str(exc) == _INTERRUPTED
+    )
 
 
 class Cancellation:
@@ -67,10 +98,12 @@ class Cancellation:
             self._running.append(con)
         try:
             yield
-        except duckdb.InterruptException as exc:
+        except (duckdb.InterruptException, RuntimeError) as exc:
+            if not _duckdb_interrupt(exc):
+                raise
             if self._cancelled:
                 raise RequestCancelledError() from exc
-            raise  # interrupted by someone else: not ours to name
+            raise KeyboardInterrupt from exc  # a Ctrl-C, not our cancel
         finally:
             with self._lock:
                 self._running.remove(con)

@@ -81,7 +81,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.services.offline._rows import JoinedRows
-from featurestore.services.offline.cancellation import Cancellation
+from featurestore.services.offline.cancellation import (
+    Cancellation,
+    keyboard_interrupts,
+)
 from featurestore.services.offline.errors import (
     EntityColumnMissingError,
     FeatureColumnMissingError,
@@ -614,7 +617,7 @@ def latest_per_key(
     ties = [f"__b{i}" for i in range(len(tiebreak_columns))]
     partition = ", ".join(keys)
     frame = _feature_frame(view, keys, ties, _feature_unit(view))
-    with duckdb.connect(":memory:") as con:
+    with duckdb.connect(":memory:") as con, keyboard_interrupts():
         con.register("__feat", frame)
         rows = con.sql(f"""
             SELECT __idx FROM __feat WHERE __e IS NOT NULL

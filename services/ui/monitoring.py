@@ -68,6 +68,10 @@ class FeatureDrift:
     warn: float
     fail: float
     verdict: str
+    """The worst of its scores (baseline or previous) at the version shown;
+    "unknown" when that version has none for it."""
+    absent: bool = False
+    """The version shown was profiled without this column (dropped, renamed)."""
     buckets: tuple[str, ...] = ()
     reference_counts: tuple[int, ...] = ()
     counts: tuple[int, ...] = ()
@@ -191,7 +195,9 @@ class DriftDetail:
 def drift_detail(console: Console, table: str, version: int | None) -> DriftDetail:
     """Every profiled version, the one shown, and each feature's drift over them:
     the chart follows the scores against the baseline, the verdict is the
-    worst of the feature's scores (baseline or previous) at its newest version.
+    worst of the feature's scores (baseline or previous) at the version shown
+    (an older version's verdict for a feature that version no longer scores,
+    dropped or retyped, read as current).
     The table's badge comes from the same scores (one read of the store).
 
     Raises:
@@ -220,8 +226,7 @@ def drift_detail(console: Console, table: str, version: int | None) -> DriftDeta
     for feature in features:
         own = {s.version: s for s in scores if s.feature == feature}
         last = own[max(own)] if own else None
-        newest = (feature, last.version) if last else None
-        at_newest = [s for s in every if (s.feature, s.version) == newest]
+        at_shown = [s for s in every if (s.feature, s.version) == (feature, shown)]
         column = None
         if profile is not None:
             column = next((c for c in profile.columns if c.feature == feature), None)
@@ -233,7 +238,8 @@ def drift_detail(console: Console, table: str, version: int | None) -> DriftDeta
                 scores=[own[v].score if v in own else None for v in versions],
                 warn=last.warn if last else 0.1,
                 fail=last.fail if last else 0.2,
-                verdict=_worst(at_newest).verdict if at_newest else "unknown",
+                verdict=_worst(at_shown).verdict if at_shown else "unknown",
+                absent=profile is not None and column is None,
                 buckets=column.bucket_labels if column else (),
                 reference_counts=column.reference_counts if column else (),
                 counts=column.counts if column else (),

@@ -109,3 +109,79 @@ def test_a_replay_reads_the_csv_as_its_build_did(
     original = pq.read_table(built)
     assert pq.read_table(replayed).to_pylist() == original.to_pylist()
     assert [r["risk"] for r in original.to_pylist()] == [RISK["12"], RISK["007"]]
+
+
+INT_DEFINITIONS = """
+from datetime import timedelta
+from feast import Entity, FeatureView, Field, FileSource, ValueType
+from feast.data_format import DeltaFormat
+from feast.types import Float64
+
+customer = Entity(
+    name="customer", join_keys=["customer_id"], value_type=ValueType.INT64
+)
+spend = FeatureView(
+    name="spend", entities=[customer], ttl=timedelta(days=30),
+    schema=[Field(name="amount", dtype=Float64)],
+    source=FileSource(name="spend", path="data/features/spend",
+                      file_format=DeltaFormat(), timestamp_field="event_timestamp"),
+)
+"""
+AMOUNT = {1: 10.0, 2**63 - 1: 20.0}
+
+
+@pytest.fixture
+def int_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "int_repo"
+    delta_repo(repo, "csv_int_keys", INT_DEFINITIONS, state=tmp_path)
+    write_deltalake(
+        str(repo / "data" / "features" / "spend"),
+        pa.table(
+            {
+                "customer_id": pa.array(list(AMOUNT), pa.int64()),
+                "amount": list(AMOUNT.values()),
+                "event_timestamp": pa.array([NOW - timedelta(days=1)] * 2, TS),
+            }
+        ),
+    )
+    return repo
+
+
+def test_an_integer_key_past_int64_is_named_with_its_line(
+    int_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrow read 9223372036854775808 as a double, and the join said "join key
+    # 'customer_id' is double in the entity table but int64 in view 'spend'":
+    # the key's type, not the value past its range, was blamed.
+    entities = tmp_path / "entities.csv"
+    entities.write_text(
+        f"customer_id,event_timestamp\n1,{NOW.isoformat()}\n"
+        f"9223372036854775808,{NOW.isoformat()}\n"
+    )
+    out = tmp_path / "set.parquet"
+    argv = ["training-set", "--repo", str(int_repo), "--entities", str(entities),
+            "--features", "spend:amount", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "column 'customer_id', line 3: '9223372036854775808' is not an int64" in err
+    assert "double" not in err
+    assert not out.exists()
+
+
+def test_integer_keys_up_to_the_int64_limit_join(
+    int_repo: Path, tmp_path: Path
+) -> None:
+    entities = tmp_path / "entities.csv"
+    entities.write_text(
+        f"customer_id,event_timestamp\n{2**63 - 1},{NOW.isoformat()}\n"
+        f"1,{NOW.isoformat()}\n"
+    )
+    out = tmp_path / "set.parquet"
+    argv = ["training-set", "--repo", str(int_repo), "--entities", str(entities),
+            "--features", "spend:amount", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    rows = pq.read_table(out).to_pylist()
+    assert [(r["customer_id"], r["amount"]) for r in rows] == [
+        (2**63 - 1, AMOUNT[2**63 - 1]),
+        (1, AMOUNT[1]),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from datetime import UTC, datetime
 
@@ -146,3 +147,34 @@ def test_the_join_without_a_cancellation_is_unchanged() -> None:
     entity, views = _big_join(1)
     rows = point_in_time_rows(entity.slice(0, 1000), "t", views)
     assert rows.num_rows == 1000
+
+
+@pytest.mark.parametrize("fetch", ["to_arrow_table", "fetchall"])
+def test_a_ctrl_c_in_a_duckdb_query_is_a_keyboard_interrupt_again(fetch) -> None:
+    # DuckDB takes a Ctrl-C that lands while it runs or fetches and raises
+    # RuntimeError("Query interrupted") (or InterruptException) instead:
+    # `featurestore materialize` reported it as an unexpected error of one
+    # view and went on with the next (exit 1, not 130).
+    from featurestore.services.offline.cancellation import keyboard_interrupts
+
+    main = threading.get_ident()
+    assert threading.current_thread() is threading.main_thread()
+    timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
+    with duckdb.connect(":memory:") as con:
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt), keyboard_interrupts():
+                # seconds of work: the signal lands inside DuckDB
+                getattr(
+                    con.sql("SELECT i, i * 2 AS j FROM range(300000000) t(i)"), fetch
+                )()
+        finally:
+            timer.cancel()
+            timer.join()
+
+
+def test_only_duckdbs_interrupt_becomes_a_keyboard_interrupt() -> None:
+    from featurestore.services.offline.cancellation import keyboard_interrupts
+
+    with pytest.raises(RuntimeError, match="something else"), keyboard_interrupts():
+        raise RuntimeError("something else")
