@@ -132,6 +132,11 @@ def partition_columns(location: str, storage: StorageOptions) -> list[str]:
     return list(open_delta(location, storage).metadata().partition_columns)
 
 
+def rows(location: str, storage: StorageOptions, columns: Sequence[str]) -> pa.Table:
+    """The current rows of the Delta table at ``location``, only ``columns``."""
+    return read_delta(open_delta(location, storage), list(columns))
+
+
 def null_counts(
     location: str, storage: StorageOptions, columns: Sequence[str]
 ) -> dict[str, int]:

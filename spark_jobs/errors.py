@@ -29,6 +29,14 @@ class Reason(enum.StrEnum):
     BATCH_FAILED = "BATCH_FAILED"
     """Spark could not compute the batch: the job's own transform failed on its
     input (a failed cast, a division by zero, ``raise_error``)."""
+    CONTRACT_VERSION_OLDER = "CONTRACT_VERSION_OLDER"
+    """Rows would be added under an older version of the contract that stamped
+    the table's current rows."""
+    MAJOR_BUMP_REQUIRED = "MAJOR_BUMP_REQUIRED"
+    """The contract breaks the one before it in its registry without a major
+    version bump (``contracts check`` reports the same)."""
+    VERSION_NOT_INCREASED = "VERSION_NOT_INCREASED"
+    """The contract's version is not above the one before it in its registry."""
 
 
 class SparkJobError(Exception):

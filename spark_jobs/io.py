@@ -541,6 +541,40 @@ def delta_null_counts(location: str, columns: Sequence[str]) -> dict[str, int]:
         return _delta_rs.null_counts(location, storage_options(), columns)
 
 
+def delta_rows(location: str, columns: Sequence[str]) -> pa.Table:
+    """The current rows of ``columns`` of the Delta table at ``location`` (which
+    must exist), read by delta-rs."""
+    with _store_reached(location):
+        return _delta_rs.rows(location, storage_options(), columns)
+
+
+def publish_stamp(spark: SparkSession, location: str) -> dict[str, Any]:
+    """The stamp ``publish`` gave the table's current rows: the metadata of the
+    newest commit holding a ``contract_version`` ({} when none does, or no
+    table). Usually the newest commit; one made by maintenance (OPTIMIZE,
+    another tool) carries no stamp, so the log is read further back then.
+
+    Raises:
+        StorageUnavailableError: the object store did not answer or refused.
+    """
+    read = _history_reader(spark, location)
+    with _store_reached(location):
+        for limit in (1, None):
+            for _, raw in read(limit):
+                stamp = _parsed_stamp(raw)
+                if "contract_version" in stamp:
+                    return stamp
+    return {}
+
+
+def _parsed_stamp(raw: object) -> dict[str, Any]:
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 def same_value(name: str, held: frozenset[str]) -> str:
     """SQL: target ``t`` and source ``s`` agree on column ``name`` (null-safe).
 

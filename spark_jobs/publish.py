@@ -18,11 +18,12 @@ from pyspark.errors.exceptions.captured import CapturedException, PythonExceptio
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from featurestore.services.contracts import Contract
+from featurestore.services.contracts import Contract, ContractRegistry
 from featurestore.services.monitoring.assess import Assessment
 from featurestore.services.monitoring.model import DriftScore
 from featurestore.services.storage import absolute, is_uri, join
 from featurestore.spark_jobs import commits
+from featurestore.spark_jobs._contract_change import ContractChange, stamped_contract
 from featurestore.spark_jobs.errors import (
     BatchFailedError,
     ConfigError,
@@ -38,6 +39,7 @@ from featurestore.spark_jobs.io import (
     is_delta_table,
     latest_version,
     merge_delta,
+    publish_stamp,
     same_value,
     write_delta,
 )
@@ -199,12 +201,17 @@ def publish(
     data_root: str | os.PathLike[str] | None = None,
     retry: RetryPolicy | None = None,
     profile: bool = True,
+    contracts: ContractRegistry | None = None,
 ) -> PublishReport:
     """Validate ``df`` against ``contract`` and publish its passing rows to Delta.
 
     Order matters: the schema is checked first (nothing written on mismatch;
     every mode but ``overwrite`` also checks the existing table: a column the
-    contract adds must be nullable, a column the table has keeps its type);
+    contract adds must be nullable, a column the table has keeps its type,
+    a contract version older than the table's is refused, and when the
+    version changed the stored rows must pass the checks it added or
+    tightened; in every mode a version new to the table must be rightly
+    bumped from the one before it in its registry);
     a batch with fewer rows than the contract's ``min_rows`` is refused whole,
     in every mode, before anything is written (nothing quarantined: no row is
     at fault); failing rows go to the quarantine table, tagged with the run id;
@@ -248,6 +255,10 @@ def publish(
         retry: Conflict retry policy (default: ``RetryPolicy()``).
         profile: Profile the batch and score its drift (False: enforcement
             only, no ``<table>_profile`` row and no drift gate).
+        contracts: The registry ``contract`` was read from (default: the
+            project's, ``ContractRegistry()``); used only when it holds this
+            very contract: to check its version bump and to find the table's
+            earlier contract (without it every check judges the stored rows).
 
     Returns:
         The committed version and the verdict counts.
@@ -255,7 +266,11 @@ def publish(
     Raises:
         ContractViolationError: wrong schema (also: a non-overwrite mode and a
             contract the table's rows cannot keep, or failing rows whose column
-            types the quarantine table holds otherwise; SCHEMA_MISMATCH), fewer rows
+            types the quarantine table holds otherwise, or stored rows
+            failing a check the contract made stricter; SCHEMA_MISMATCH), a
+            non-overwrite mode under an older contract than the table's
+            (CONTRACT_VERSION_OLDER), a wrong version bump in the registry
+            (MAJOR_BUMP_REQUIRED, VERSION_NOT_INCREASED), fewer rows
             than ``min_rows`` (TOO_FEW_ROWS) or too many failing rows.
         WriteConflictError: still conflicting after the retries.
         ConfigError: an unknown mode, ``replace_partitions`` on a contract
@@ -291,15 +306,7 @@ def publish(
             "run_id must be 1-128 letters, digits or _.:- characters", run_id=run_id
         )
     policy = retry or RetryPolicy()
-    if mode != "overwrite" and is_delta_table(df, where.table):
-        schema = delta_schema(df.sparkSession, where.table)
-        check_table_schema(
-            contract,
-            schema,
-            where.table,
-            delta_partition_columns(where.table),
-            partial(delta_null_counts, where.table),
-        )
+    _check_contract_change(df, contract, where.table, mode, contracts)
     monitor = prepare(df.sparkSession, contract, where.table) if profile else None
     try:  # the first action over df: the job's lazy transform runs here
         result = validate(contract, df, monitor.plan if monitor else None)
@@ -372,6 +379,43 @@ def publish(
 
 
 _UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00"})
+
+
+def _check_contract_change(
+    df: DataFrame,
+    contract: Contract,
+    location: str,
+    mode: PublishMode,
+    contracts: ContractRegistry | None,
+) -> None:
+    """Refuse, before anything is written, a contract the table cannot take.
+
+    A contract version new to the table must be rightly bumped from the one
+    before it in its registry; one older than the table's own is refused
+    where the table keeps its rows; and a non-overwrite publish checks the
+    stored rows against it (``check_table_schema``): their checks only when
+    the version changed (one read, the checks made stricter).
+    """
+    exists = is_delta_table(df, location)
+    spark = df.sparkSession
+    stamped = stamped_contract(publish_stamp(spark, location)) if exists else None
+    change = None
+    if stamped != (contract.name, contract.version):
+        change = ContractChange.of(contract, stamped, contracts)
+        change.refuse_wrong_bump()
+        if mode != "overwrite":
+            change.refuse_older(location)
+    if mode == "overwrite" or not exists:
+        return
+    schema = delta_schema(spark, location)
+    check_table_schema(
+        contract,
+        schema,
+        location,
+        delta_partition_columns(location),
+        partial(delta_null_counts, location),
+        change.stored_failures(location, schema) if change else None,
+    )
 
 
 def _gates(

@@ -74,6 +74,16 @@ BREAKING_KINDS: frozenset[ChangeKind] = frozenset(
 )
 """Change kinds that need a major version bump."""
 
+NARROWING_CHECK_KINDS: frozenset[ChangeKind] = frozenset(
+    {
+        ChangeKind.CHECK_ADDED,
+        ChangeKind.CHECK_TIGHTENED,
+        ChangeKind.CHECK_CHANGED,
+        ChangeKind.ROW_CHECK_ADDED,
+    }
+)
+"""Check changes under which a row the old contract passed may fail the new one."""
+
 COSMETIC_KINDS: frozenset[ChangeKind] = frozenset(
     {ChangeKind.DOC_CHANGED, ChangeKind.OWNER_CHANGED}
 )
@@ -98,6 +108,8 @@ class Change:
     """The column concerned (comma-joined for keys and row checks), or empty."""
     detail: str = ""
     """Human-readable old -> new values."""
+    check: str = ""
+    """The check concerned (its reason name) for CHECK_* and ROW_CHECK_* kinds."""
 
     @property
     def breaking(self) -> bool:
@@ -215,15 +227,15 @@ def _compare_columns(old: Column, new: Column) -> list[Change]:
     for check_name, check in new_checks.items():
         if check_name not in old_checks:
             detail = f"{check_name} {_args_text(check)}"
-            changes.append(Change(ChangeKind.CHECK_ADDED, name, detail))
+            changes.append(Change(ChangeKind.CHECK_ADDED, name, detail, check_name))
             continue
         direction = _compare_check(old_checks[check_name], check)
         if direction is not None:
             before, after = _args_text(old_checks[check_name]), _args_text(check)
             detail = f"{check_name} {before} -> {after}"
-            changes.append(Change(direction, name, detail))
+            changes.append(Change(direction, name, detail, check_name))
     for check_name in [n for n in old_checks if n not in new_checks]:
-        changes.append(Change(ChangeKind.CHECK_REMOVED, name, check_name))
+        changes.append(Change(ChangeKind.CHECK_REMOVED, name, check_name, check_name))
     return changes
 
 
@@ -374,12 +386,16 @@ def compare(old: Contract, new: Contract) -> list[Change]:
     for row in new.row_checks:
         if (row.name, row.columns) not in old_rows:
             changes.append(
-                Change(ChangeKind.ROW_CHECK_ADDED, row.reason_column, row.name)
+                Change(
+                    ChangeKind.ROW_CHECK_ADDED, row.reason_column, row.name, row.name
+                )
             )
     for row in old.row_checks:
         if (row.name, row.columns) not in new_rows:
             changes.append(
-                Change(ChangeKind.ROW_CHECK_REMOVED, row.reason_column, row.name)
+                Change(
+                    ChangeKind.ROW_CHECK_REMOVED, row.reason_column, row.name, row.name
+                )
             )
     return changes + _drift_changes(old, new)
 

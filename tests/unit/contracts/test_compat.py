@@ -4,6 +4,7 @@ import pytest
 
 from featurestore.services.contracts import parse_contract
 from featurestore.services.contracts.compat import (
+    NARROWING_CHECK_KINDS,
     BumpProblem,
     Change,
     ChangeKind,
@@ -229,6 +230,26 @@ def test_each_change_kind(case):
     assert [c.column for c in matching] == [column]
     assert matching[0].breaking is breaking
     assert any(c.breaking for c in compare(old, new)) is breaking
+
+
+def test_a_check_change_names_its_check_as_a_row_verdict_does():
+    """Publish judges stored rows by the checks a change made stricter: the
+    (column, check) pair is the reason a failing row carries."""
+
+    def edit(data):
+        _col(data, "count_1h")["checks"] = [{"greater_than": 0}, {"less_than": 10}]
+        _col(data, "count_7d")["checks"] = [{"less_than": 7}]
+        _col(data, "count_24h")["checks"] = []
+
+    changes = compare(_contract(), _contract(edit, "2.0.0"))
+    narrowing = {
+        (c.column, c.check) for c in changes if c.kind in NARROWING_CHECK_KINDS
+    }
+    assert narrowing == {("count_1h", "less_than"), ("count_7d", "less_than")}
+    removed = [c for c in changes if c.kind is ChangeKind.CHECK_REMOVED]
+    assert [(c.column, c.check) for c in removed] == [
+        ("count_24h", "less_than_or_equal_to")
+    ]
 
 
 def test_notin_shrinking_is_loosening():
