@@ -94,6 +94,7 @@ def run_job(
             else (ContractRegistry())
         )
         args.contract = registry.get(contract_name, args.contract_version)
+        args.contracts = registry  # publish judges version bumps against it
         report = body(args, paths, run_id)
     except SparkUnavailableError as exc:  # an unusable setup, not a failed job
         print(f"{prog}: error [{exc.reason}] {exc}", file=sys.stderr)

@@ -32,8 +32,9 @@ def _run(args: argparse.Namespace, paths: DataPaths, run_id: str) -> PublishRepo
     payments = approved_payments(deduplicate_transactions(raw))
     features = add_merchant_risk(payments, labels)
     return publish(
-        features, args.contract, paths, mode=args.mode, job=JOB, run_id=run_id
-    )
+        features, args.contract, paths, mode=args.mode, job=JOB, run_id=run_id,
+        contracts=args.contracts,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

@@ -583,3 +583,40 @@ def test_a_batch_from_the_future_is_not_fresh_as_the_monitor_says(
     assert not report.validation.is_fresh(
         now=future - FUTURE_TOLERANCE - timedelta(seconds=1)
     )
+
+
+def test_a_job_judges_the_version_bump_in_its_contracts_dir(
+    spark, data_dir, tmp_path, capsys
+):
+    # The jobs read their contract from --contracts-dir but publish judged the
+    # version bump against the project's default registry, which does not hold
+    # it: the check was skipped and a breaking change under a minor bump landed.
+    from featurestore.spark_jobs.jobs import build_customer_spend
+    from featurestore.spark_jobs.jobs import generate_raw_events as generate
+
+    contracts = tmp_path / "contracts" / "customer_spend"
+    contracts.mkdir(parents=True)
+    text = (CONTRACTS / "customer_spend" / "1.0.0.yaml").read_text()
+    (contracts / "1.0.0.yaml").write_text(text)
+    added = text.replace("version: 1.0.0", "version: 1.1.0").replace(
+        "      - greater_than_or_equal_to: 0\n",
+        "      - greater_than_or_equal_to: 0\n      - less_than_or_equal_to: 1000000000000.0\n",
+        1,
+    )
+    assert added.count("less_than_or_equal_to: 1000000000000.0") == 1
+    (contracts / "1.1.0.yaml").write_text(added)
+    small = ["--transactions", "2000", "--customers", "100", "--merchants", "10"]
+    assert generate.main([*small, "--days", "10", "--data-dir", str(data_dir)]) == 0
+    args = [
+        *_job_args(data_dir, "run-1"),
+        "--contracts-dir",
+        str(tmp_path / "contracts"),
+    ]
+    assert build_customer_spend.main([*args, "--contract-version", "1.0.0"]) == 0
+    table = DataPaths.from_root(data_dir).feature_table("customer_spend")
+    before = DeltaTable(table).version()
+    capsys.readouterr()
+    minor = [*args, "--contract-version", "1.1.0", "--mode", "append"]
+    assert build_customer_spend.main(minor) != 0
+    assert "MAJOR_BUMP_REQUIRED" in capsys.readouterr().err
+    assert DeltaTable(table).version() == before
