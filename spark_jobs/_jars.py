@@ -130,13 +130,17 @@ def _resolving(ivy_dir: Path) -> Iterator[None]:
 
 
 def log_tail(log: Path, lines: int = 20) -> list[str]:
-    """The last ``lines`` lines of ``log`` that are not Java stack frames
-    (Ivy's reason: "unresolved dependency", "Connection refused")."""
+    """The last ``lines`` lines of ``log`` that are neither blank nor Java
+    stack frames (Ivy's reason: "unresolved dependency", "Connection refused")."""
     try:
         text = log.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
-    kept = [line for line in text.splitlines() if not _STACK_FRAME.match(line)]
+    kept = [
+        line
+        for line in text.splitlines()
+        if line.strip() and not _STACK_FRAME.match(line)
+    ]
     return kept[-lines:]
 
 

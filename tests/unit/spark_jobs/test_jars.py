@@ -46,7 +46,9 @@ def test_nothing_recorded_for_a_jar_that_is_not_a_local_file(tmp_path: Path) -> 
     assert recorded_jars(manifest) is None
 
 
-def test_the_tail_of_a_log_leaves_out_java_stack_frames(tmp_path: Path) -> None:
+def test_the_tail_of_a_log_leaves_out_blank_lines_and_java_stack_frames(
+    tmp_path: Path,
+) -> None:
     log = tmp_path / "featurestore-jars-x.log"
     log.write_text(
         "found io.delta#delta-spark_4.2_2.13;4.4.0 in central\n"
@@ -54,6 +56,7 @@ def test_the_tail_of_a_log_leaves_out_java_stack_frames(tmp_path: Path) -> None:
         "[unresolved dependency: io.delta#nope;1: not found]\n"
         "\tat org.apache.spark.deploy.SparkSubmitUtils$.resolve(X.scala:1)\n"
         "\t... 12 more\n"
+        "\n"
         ":: USE VERBOSE OR DEBUG MESSAGE LEVEL FOR MORE DETAILS\n"
     )
     assert log_tail(log, lines=2) == [
