@@ -17,7 +17,13 @@ from pyspark.sql import SparkSession
 from featurestore.services.project import Project, ProjectError, default_ivy_dir
 from featurestore.services.storage import scheme, to_delta_uri
 from featurestore.spark_jobs._interrupt import cancel_on_interrupt, jvm_stderr
-from featurestore.spark_jobs._jars import manifest_path, record_jars, recorded_jars
+from featurestore.spark_jobs._jars import (
+    log_path,
+    log_tail,
+    manifest_path,
+    recorded_jars,
+    resolve_jars,
+)
 from featurestore.spark_jobs.errors import JarsUnavailableError, JavaUnavailableError
 
 
@@ -30,7 +36,7 @@ def _ivy_dir() -> Path:
 
 
 # Ivy cache for the Delta jars: filled from Maven Central on first use; later
-# starts take the jar files it resolved to (see _jar_options), without Ivy.
+# starts take the jar files it resolved to (see _jars), without Ivy.
 IVY_DIR = _ivy_dir()
 # Maven Central has delta-spark_4.2_2.13 only at 4.4.0; the pip package is pinned
 # to the same version so configure_spark_with_delta_pip would agree.
@@ -75,10 +81,10 @@ def build_spark_session(
 
     Delta Lake's jars are resolved by Ivy (``spark.jars.packages``) into
     ``IVY_DIR`` (``$FS_IVY_DIR``, the project's ``caches.ivy_dir`` or
-    ``~/.cache/featurestore/ivy``) on the first start, which records the
-    jar files in a manifest there; later starts load those files
-    (``spark.jars``) without Ivy while they all exist. The session time
-    zone is UTC. Under
+    ``~/.cache/featurestore/ivy``) on the first start, in a short-lived JVM
+    whose output goes to a log file there, which records the jar files in a
+    manifest; every start loads those files (``spark.jars``), without Ivy,
+    while they all exist. The session time zone is UTC. Under
     ``spark-submit`` the master and packages given on the command line win:
     ``master`` is applied only when the JVM is started here.
 
@@ -99,6 +105,8 @@ def build_spark_session(
 
     Raises:
         JavaUnavailableError: no Java to start Spark with, or it exited at once.
+        JarsUnavailableError: a first start could not resolve the jars (Ivy's
+            last lines are printed, its whole log is named).
     """
     options = {
         "spark.app.name": app_name,
@@ -123,8 +131,7 @@ def build_spark_session(
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if not launched_by_spark_submit:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        with_s3a = wants_s3a() if s3a is None else s3a
-        options |= _jar_options(with_s3a) | {
+        options |= {
             "spark.master": master or os.environ.get("FS_SPARK_MASTER", "local[*]"),
             "spark.ui.enabled": "false",
             "spark.driver.memory": os.environ.get("FS_DRIVER_MEMORY", "4g"),
@@ -135,77 +142,93 @@ def build_spark_session(
         options["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
     conf = SparkConf(loadDefaults=False).setAll(list(options.items()))
     if SparkContext._jvm is None and not launched_by_spark_submit:
-        _start_jvm(conf)
+        _start_jvm(conf, wants_s3a() if s3a is None else s3a)
     spark = SparkSession.builder.config(conf=conf).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     cancel_on_interrupt(spark.sparkContext)
     return spark
 
 
-def _jar_options(s3a: bool) -> dict[str, str]:
-    """``spark.jars``: the jar files recorded for this package set, if they are
-    all there; else the packages for Ivy to resolve (and :func:`_start_jvm`
-    to record).
-
-    Every resolution printed ~90 lines of Ivy's log and checked its cache
-    before each job; local jars load at once, and the driver ships them to
-    executors (``FS_SPARK_MASTER``) as it does resolved packages.
-    """
-    packages = spark_packages(s3a)
-    excludes = S3A_EXCLUDES if s3a else ""
-    jars = recorded_jars(manifest_path(IVY_DIR, packages, excludes))
-    if jars is not None:
-        return {"spark.jars": ",".join(jars)}
-    resolve = {"spark.jars.packages": packages, "spark.jars.ivy": str(IVY_DIR)}
-    return resolve | ({"spark.jars.excludes": excludes} if excludes else {})
-
-
-def _start_jvm(conf: SparkConf) -> None:
+def _start_jvm(conf: SparkConf, s3a: bool) -> None:
     """Start Spark's JVM with its stderr through :func:`jvm_stderr` (quiet
     after a Ctrl-C), and the SparkContext on it that the session then takes.
-    When Ivy resolves packages, say so first, and record the jars it gave.
 
     Raises:
         JavaUnavailableError: no Java, or the JVM exited at once.
-        JarsUnavailableError: a Java 17+ JVM exited while Ivy resolved the
-            packages (Maven Central unreachable, say).
+        JarsUnavailableError: see :func:`_jars`.
     """
     _check_java()
-    packages = conf.get("spark.jars.packages")
-    if packages:
-        print(
-            f"fetching Spark jars for {_package_names(packages)} into "
-            f"{IVY_DIR} (first run only)",
-            file=sys.stderr,
-            flush=True,
-        )
+    conf.set("spark.jars", _jars(s3a))
     stderr = jvm_stderr()
     try:
         # popen_kwargs: PySpark's documented way to take the JVM's output.
         gateway = launch_gateway(conf, popen_kwargs={"stderr": stderr})  # type: ignore[no-untyped-call]
-        context = SparkContext(conf=conf, gateway=gateway)
+        SparkContext(conf=conf, gateway=gateway)
     except PySparkRuntimeError as exc:
         if exc.getCondition() != "JAVA_GATEWAY_EXITED":
             raise
-        if packages and (_java_major() or 0) >= 17:
-            raise JarsUnavailableError(
-                f"Spark's JVM exited while resolving the {_package_names(packages)} "
-                f"jars into {IVY_DIR} (Ivy's lines above say why): the first start "
-                "needs Maven Central, or an Ivy cache filled elsewhere at "
-                "$FS_IVY_DIR or the project's caches.ivy_dir",
-                ivy_dir=str(IVY_DIR),
-            ) from None
-        raise JavaUnavailableError(
-            f"Spark's JVM exited at start: Spark needs Java 17 or later "
-            f"({_java_found()}); set JAVA_HOME to a Java 17+ installation",
-            java=_java_found(),
-        ) from None
+        raise _java_exited() from None
     finally:
         os.close(stderr)  # the JVM holds its own copy
-    if packages:
-        # SparkSubmit resolved the packages to spark.jars, file: URIs in IVY_DIR.
-        manifest = manifest_path(IVY_DIR, packages, conf.get("spark.jars.excludes", ""))
-        record_jars(manifest, context.getConf().get("spark.jars", ""))
+
+
+def _jars(s3a: bool) -> str:
+    """``spark.jars``: the jar files recorded for this package set while they
+    are all there; else the ones Ivy resolves now, saying so first.
+
+    Ivy runs in a JVM of its own (:func:`resolve_jars`), its ~90 lines of log
+    kept in a file: on the terminal they came before the job's own output.
+    The job's JVM loads local jars only, and the driver ships them to
+    executors (``FS_SPARK_MASTER``) as it does resolved packages.
+
+    Raises:
+        JavaUnavailableError: the resolving JVM exited and Java is not 17+.
+        JarsUnavailableError: Ivy could not resolve the packages (Maven
+            Central unreachable, say), or the Ivy folder cannot be written.
+    """
+    packages = spark_packages(s3a)
+    excludes = S3A_EXCLUDES if s3a else ""
+    manifest = manifest_path(IVY_DIR, packages, excludes)
+    jars = recorded_jars(manifest)
+    if jars is not None:
+        return ",".join(jars)
+    names = _package_names(packages)
+    print(
+        f"fetching Spark jars for {names} into {IVY_DIR} (first run only)",
+        file=sys.stderr,
+        flush=True,
+    )
+    log = log_path(manifest)
+    try:
+        resolved = resolve_jars(IVY_DIR, packages, excludes)
+    except OSError as exc:
+        raise JarsUnavailableError(
+            f"cannot write the Ivy folder for Spark's jars ({exc}): make "
+            f"{IVY_DIR} writable, or set $FS_IVY_DIR or the project's "
+            "caches.ivy_dir to a folder that is",
+            ivy_dir=str(IVY_DIR),
+        ) from None
+    if resolved is not None:
+        return resolved
+    if (_java_major() or 0) < 17:
+        raise _java_exited()
+    if tail := log_tail(log):
+        print(*tail, sep="\n", file=sys.stderr, flush=True)
+    raise JarsUnavailableError(
+        f"Ivy could not resolve the {names} jars into {IVY_DIR} (the end of its "
+        f"log {log} is above): the first start needs Maven Central, or an Ivy "
+        "cache filled elsewhere at $FS_IVY_DIR or the project's caches.ivy_dir",
+        ivy_dir=str(IVY_DIR),
+        log=str(log),
+    )
+
+
+def _java_exited() -> JavaUnavailableError:
+    return JavaUnavailableError(
+        f"Spark's JVM exited at start: Spark needs Java 17 or later "
+        f"({_java_found()}); set JAVA_HOME to a Java 17+ installation",
+        java=_java_found(),
+    )
 
 
 def _package_names(packages: str) -> str:

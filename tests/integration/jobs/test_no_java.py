@@ -70,8 +70,14 @@ def test_jars_that_cannot_be_resolved_are_not_called_a_java_problem(
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr[-2000:]
-    last = proc.stderr.splitlines()[-1]
+    *shown, last = proc.stderr.splitlines()
     assert "build_customer_spend: error [JARS_UNAVAILABLE]" in last
     assert str(ivy) in last and "Maven Central" in last
     assert "Java 17" not in last
     assert "Traceback" not in proc.stderr
+    # Ivy's output goes to a log file, named in the line; its reason is shown
+    # above it (its stack frames are not).
+    [log] = ivy.glob("featurestore-jars-*.log")
+    assert str(log) in last
+    assert any("unresolved dependency" in line for line in shown)
+    assert not any(line.startswith("\tat ") for line in shown)

@@ -1,5 +1,6 @@
 """Spark starts from the jar files Ivy resolved once: no Ivy (nor its ~90 log
-lines) while they are all there, a resolution again when one is gone.
+lines) while they are all there, a resolution again when one is gone; a
+resolution logs to a file, not the terminal.
 
 Each test starts a JVM of its own (a new Python process), in an Ivy dir of its
 own whose ``cache`` is the shared Ivy cache: a resolution runs offline.
@@ -16,7 +17,12 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
-from featurestore.spark_jobs._jars import manifest_path, record_jars, recorded_jars
+from featurestore.spark_jobs._jars import (
+    log_path,
+    manifest_path,
+    record_jars,
+    recorded_jars,
+)
 from featurestore.spark_jobs.session import (
     DELTA_PACKAGE,
     IVY_DIR,
@@ -73,6 +79,27 @@ def test_recorded_jars_start_spark_without_ivy(
     assert "fetching Spark jars" not in proc.stderr
     assert DeltaTable(str(tmp_path / "table")).version() == 0
     assert not (ivy / "jars").exists()  # nothing resolved, nothing copied
+
+
+def test_a_first_start_keeps_ivy_output_in_a_log_not_on_the_terminal(
+    tmp_path: Path,
+) -> None:
+    # Ivy resolved inside the job's JVM: its ~90 lines followed our progress
+    # line on stderr, before the job's own output.
+    ivy = _ivy_dir(tmp_path)
+    manifest = manifest_path(ivy, DELTA_PACKAGE, "")
+
+    proc = _commit_in_a_new_jvm(tmp_path, ivy, s3a=False)
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith(
+        f"fetching Spark jars for Delta Lake into {ivy} (first run only)\n"
+    )
+    assert [line for line in IVY_LINES if line in proc.stderr] == []
+    assert DeltaTable(str(tmp_path / "table")).version() == 0
+    assert recorded_jars(manifest)
+    log = log_path(manifest).read_text()
+    assert [line for line in IVY_LINES if line not in log] == []
 
 
 def test_a_missing_recorded_jar_resolves_again_and_records_anew(

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from featurestore.spark_jobs._jars import manifest_path, record_jars, recorded_jars
+from featurestore.spark_jobs._jars import (
+    log_tail,
+    manifest_path,
+    record_jars,
+    recorded_jars,
+)
 
 
 def _jar(folder: Path, name: str) -> Path:
@@ -39,3 +44,24 @@ def test_nothing_recorded_for_a_jar_that_is_not_a_local_file(tmp_path: Path) -> 
     record_jars(manifest, "")
     assert not manifest.exists()
     assert recorded_jars(manifest) is None
+
+
+def test_the_tail_of_a_log_leaves_out_blank_lines_and_java_stack_frames(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "featurestore-jars-x.log"
+    log.write_text(
+        "found io.delta#delta-spark_4.2_2.13;4.4.0 in central\n"
+        'Exception in thread "main" java.lang.RuntimeException: '
+        "[unresolved dependency: io.delta#nope;1: not found]\n"
+        "\tat org.apache.spark.deploy.SparkSubmitUtils$.resolve(X.scala:1)\n"
+        "\t... 12 more\n"
+        "\n"
+        ":: USE VERBOSE OR DEBUG MESSAGE LEVEL FOR MORE DETAILS\n"
+    )
+    assert log_tail(log, lines=2) == [
+        'Exception in thread "main" java.lang.RuntimeException: '
+        "[unresolved dependency: io.delta#nope;1: not found]",
+        ":: USE VERBOSE OR DEBUG MESSAGE LEVEL FOR MORE DETAILS",
+    ]
+    assert log_tail(tmp_path / "none.log") == []
