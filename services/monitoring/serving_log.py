@@ -332,10 +332,26 @@ def _unchanged_as(values: pa.ChunkedArray, to: pa.DataType) -> pa.ChunkedArray |
         for kinds in (numeric, textual)
     ):
         return None
+    return _cast_exactly(values, to)
+
+
+def _cast_exactly(values: Any, to: pa.DataType) -> Any:
+    """``values`` (an Array or ChunkedArray) cast to ``to`` if every value
+    reads back the same, else None. Arrow's safe cast checks integer targets
+    (2.5 -> int64 refused) but not a float target's precision or range
+    (0.1 -> float32 is 0.10000000149, 1e300 is inf), so those are cast back
+    and compared (NaN matching NaN, nulls staying nulls)."""
     try:
-        return values.cast(to, safe=True)
+        cast = values.cast(to, safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+    if not pa.types.is_floating(to) or values.type == to:
+        return cast
+    back = cast.cast(values.type, safe=False)
+    same = pc.equal(back, values)
+    if pa.types.is_floating(values.type):
+        same = pc.or_kleene(same, pc.and_(pc.is_nan(values), pc.is_nan(back)))
+    return cast if pc.all(same).as_py() is not False else None
 
 
 def log_rows(
@@ -444,10 +460,8 @@ def _decode(raws: list[bytes | None], dtype: pa.DataType) -> pa.Array:
             doubles = pa.array(full, pa.float64(), mask=mask)
         if doubles.type == dtype:
             return doubles
-        try:
-            return doubles.cast(dtype, safe=True)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return doubles
+        cast = _cast_exactly(doubles, dtype)
+        return doubles if cast is None else cast
     from feast.protos.feast.types.Value_pb2 import Value as ValueProto
     from feast.type_map import feast_value_type_to_python_type
 

@@ -8,7 +8,8 @@ import shutil
 import time
 import uuid
 from contextlib import suppress
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import TypeVar
 
 STAGING_PREFIX, STAGING_SUFFIX = ".fs-", ".tmp"
 """A training set is written under such a hidden name beside its output."""
@@ -22,8 +23,12 @@ class OutputTakenError(Exception):
     """Something appeared at the output between its check and publication."""
 
 
-def staging_path(path: Path) -> Path:
-    """A hidden name beside ``path`` to write it under before publication."""
+_P = TypeVar("_P", bound=PurePath)
+
+
+def staging_path(path: _P) -> _P:
+    """A hidden name beside ``path`` (a local path, or an object key as a
+    ``PurePosixPath``) to write it under before publication."""
     return path.with_name(f"{STAGING_PREFIX}{uuid.uuid4().hex}{STAGING_SUFFIX}")
 
 
@@ -93,8 +98,8 @@ def remove_stale_staging(folder: Path) -> None:
     a process id would not (another host's, or one reused).
     """
     now = time.time()
-    with suppress(OSError):  # a folder that cannot be listed: nothing to do
-        for entry in os.scandir(folder):
+    with suppress(OSError), os.scandir(folder) as entries:  # unlistable: nothing
+        for entry in entries:
             staged = Path(entry.path)
             if not is_staging(staged):
                 continue

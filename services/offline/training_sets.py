@@ -3,7 +3,8 @@
 A training set carries its manifest: a Parquet file in its footer (key
 ``featurestore.training_set``), a Delta table in a
 ``_featurestore_training_set.json`` file in its folder (Delta ignores files
-starting with ``_``). Only such a training set may be replaced, only in its
+starting with ``_``) and in its newest commit (read first: the file is
+written after the commit). Only such a training set may be replaced, only in its
 own format and only with an explicit overwrite; a feature table, a
 quarantine table, the registry or any other file is never touched, and no
 output goes inside a file or a Delta table.
@@ -24,11 +25,10 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -36,6 +36,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from featurestore.services.offline._publication import (
+    STAGING_PREFIX,
+    STAGING_SUFFIX,
     OutputTakenError,
     is_staging,
     publish_file,
@@ -101,8 +103,8 @@ class OutputRefusedError(Exception):
 
     Attributes:
         reason: OUTPUT_INSIDE_FILE, OUTPUT_NOT_A_TRAINING_SET,
-            OUTPUT_FORMAT_CHANGED, OUTPUT_EXISTS, OUTPUT_ROOT_MISSING or
-            OUTPUT_NOT_WRITABLE.
+            OUTPUT_FORMAT_CHANGED, OUTPUT_EXISTS, OUTPUT_NAME_RESERVED,
+            OUTPUT_ROOT_MISSING or OUTPUT_NOT_WRITABLE.
         metadata: Extra values for the caller's error (``errno``).
     """
 
@@ -133,7 +135,8 @@ def check_output(
         naming: How messages name the output and the overwrite switch.
 
     Raises:
-        OutputRefusedError: something there is not a training set
+        OutputRefusedError: the name is a staging entry's
+            (OUTPUT_NAME_RESERVED); something there is not a training set
             (OUTPUT_NOT_A_TRAINING_SET), is one of the other format
             (OUTPUT_FORMAT_CHANGED) or exists without ``overwrite``
             (OUTPUT_EXISTS); a folder on the way is a file or a table
@@ -141,6 +144,14 @@ def check_output(
         StorageUnavailableError: the object store did not answer or refused
             (STORAGE_UNAVAILABLE): the store's failure, not the output's.
     """
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    if is_staging(Path(name)):
+        # Such an entry is hidden from listings and removed after an hour.
+        raise OutputRefusedError(
+            "OUTPUT_NAME_RESERVED",
+            f"{naming.output} is named as the service's staging entries "
+            f"({STAGING_PREFIX}*{STAGING_SUFFIX}); choose another name",
+        )
     if not is_local(path):
         with storage_unavailable(path):
             _check_object_output(
@@ -551,7 +562,7 @@ def _write_object(
     fs, key = storage.filesystem(path)
     with storage_unavailable(path):
         new = _object_kind(fs, key) is None
-    staging = f"{key.rsplit('/', 1)[0]}/.fs-{uuid.uuid4().hex}.tmp"
+    staging = staging_path(PurePosixPath(key)).as_posix()
     try:
         if fmt == PARQUET:
             # Written beside it, then moved into place (a server-side copy):
@@ -581,7 +592,10 @@ def _write_object(
     except (OSError, pa.ArrowException, _delta_error()) as exc:
         if new and fmt == DELTA:
             with suppress(OSError):  # the store may be what failed
-                fs.delete_dir(key)
+                # Only data files without a table: a table there may be a
+                # concurrent writer's that committed version 0 first.
+                if not _is_object_delta(fs, key):
+                    fs.delete_dir(key)
         raise OutputRefusedError(
             "OUTPUT_NOT_WRITABLE",
             f"{naming.output} could not be written{_under(root, naming)}",

@@ -26,6 +26,7 @@ from featurestore.services.server.transport import (
     check_exposure,
     check_port_free,
     check_repo,
+    is_unix_socket,
     server_credentials,
     split_address,
 )
@@ -55,15 +56,16 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
     log_to_stderr("%(asctime)s %(levelname)s %(message)s")
     try:
         # Before forking workers or loading Feast, so a refused setup exits at once.
-        unix = settings.address.startswith(("unix:", "unix-abstract:"))
-        if not unix:
+        if not is_unix_socket(settings.address):
             split_address(settings.address)
         check_exposure(settings, settings.address)
         _check_metrics_port(settings)
         server_credentials(settings)
         check_auth_settings(settings)
         check_repo(settings)
-        if (settings.workers > 1 or settings.front) and not unix:
+        if (settings.workers > 1 or settings.front) and not is_unix_socket(
+            settings.address
+        ):
             # Each process would find the port taken only once it has loaded.
             check_port_free(settings.address)
     except (ConfigError, AuthConfigError) as exc:

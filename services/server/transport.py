@@ -41,13 +41,19 @@ class ConfigError(ValueError):
         self.metadata = metadata
 
 
+def is_unix_socket(address: str) -> bool:
+    """Whether ``address`` names a Unix socket (``unix:path``,
+    ``unix-abstract:name``), which grpc takes as it is: no host, no port."""
+    return address.startswith(("unix:", "unix-abstract:"))
+
+
 def is_loopback(address: str) -> bool:
     """Whether ``address`` (host:port, [v6]:port or unix:path) is local only.
 
     127.0.0.0/8, ::1, ``localhost`` and Unix sockets are; every other host,
     ``0.0.0.0`` and ``[::]`` included, is not.
     """
-    if address.startswith(("unix:", "unix-abstract:")):
+    if is_unix_socket(address):
         return True
     host = address.rsplit(":", 1)[0] if ":" in address else address
     host = host.strip("[]")

@@ -74,7 +74,16 @@ def _whole_seconds(name: str, row: int, moment: Timestamp) -> datetime:
             reason="JOIN_KEY_NOT_WHOLE_SECONDS",
             nanos=str(moment.nanos),
         )
-    instant: datetime = moment.ToDatetime(tzinfo=UTC)
+    try:
+        instant: datetime = moment.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):  # was INTERNAL: a plain ValueError
+        raise RequestError(
+            f"entities[{name}]",
+            f"join key {name!r} row {row}: a timestamp key must lie in "
+            f"0001-01-01..9999-12-31, got {moment.seconds} seconds from the epoch",
+            reason="TIMESTAMP_OUT_OF_RANGE",
+            seconds=str(moment.seconds),
+        ) from None
     return instant
 
 

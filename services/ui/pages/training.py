@@ -28,7 +28,7 @@ from featurestore.services.offline.training_sets import (
     training_set_kind,
 )
 from featurestore.services.server.errors import NotFoundError
-from featurestore.services.server.transport import split_address
+from featurestore.services.server.transport import is_unix_socket, split_address
 from featurestore.services.ui.access import PROJECT
 from featurestore.services.ui.console import Console, PageError
 from featurestore.services.ui.pages._router import PageRouter
@@ -197,7 +197,9 @@ def service_address(settings: UiSettings) -> str:
     """Where a client on the user's side reaches the gRPC service: its
     ``address`` (what ``serve --ui-address`` runs beside; ``FS_ADDRESS`` for
     ``featurestore ui``), a wildcard host (``0.0.0.0``, ``::``) replaced by
-    the console's public URL host, else loopback."""
+    the console's public URL host, else loopback; a Unix socket as it is."""
+    if is_unix_socket(settings.address):
+        return settings.address
     host, port = split_address(settings.address)
     if host in ("0.0.0.0", "::"):
         public = urlparse(settings.ui_public_url or "").hostname

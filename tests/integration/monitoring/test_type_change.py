@@ -41,7 +41,7 @@ def _apply(
         'Field(name="count", dtype=Int64)', f'Field(name="count", dtype={count_type})'
     ).replace(
         'Field(name="tier", dtype=String)', f'Field(name="tier", dtype={tier_type})'
-    )
+    ).replace("import Float64,", "import Float32, Float64,")
     ns: dict[str, object] = {}
     exec(compile(definitions, "definitions.py", "exec"), ns)
     store.apply([ns["customer_stats_view"]])  # type: ignore[list-item]
@@ -195,3 +195,24 @@ def test_skew_compares_an_int_log_with_float_offline_values(
     )
     assert table.exit_code == 0, table.output
     assert "not comparable" in table.stdout
+
+
+def test_a_float32_log_column_never_records_a_double_rounded(
+    store: FeatureStore, logger: _Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Float32 -> Float64: Arrow's safe cast does not check a float target, so
+    # 0.1 was logged as 0.10000000149 and 1e300 as inf (review of b5 writer 102).
+    logger.view = _apply(store, count_type="Float32")
+    halves = [Value(float_val=0.5), Value(float_val=2.0)]
+    assert logger.read("floats", [1.5, 2.5], halves) == 2  # count column: float32
+    logger.view = _apply(store, count_type="Float64")
+    doubles = [Value(double_val=0.1), Value(double_val=1e300)]
+    with caplog.at_level(logging.WARNING):
+        assert logger.read("doubles", [1.5, 2.5], doubles) == 2
+    rows = _rows(store, "doubles")
+    assert [r["customer_stats__spend"] for r in rows] == [1.5, 2.5]
+    assert [r["customer_stats__count"] for r in rows] == [None, None]
+    assert any("count" in w for w in _warnings(caplog))
+    exact = [Value(double_val=0.25), Value(double_val=-3.0)]
+    assert logger.read("exact", [1.5, 2.5], exact) == 2  # these fit float32
+    assert [r["customer_stats__count"] for r in _rows(store, "exact")] == [0.25, -3.0]

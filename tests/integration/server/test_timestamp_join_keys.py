@@ -177,6 +177,20 @@ def test_our_api_names_the_kind_a_timestamp_key_takes(served):
     assert (reason, meta["nanos"]) == ("JOIN_KEY_NOT_WHOLE_SECONDS", "500000000")
 
 
+def test_a_timestamp_key_past_year_9999_is_invalid_argument(served):
+    # Timestamp.ToDatetime raised a plain ValueError: INTERNAL ("Seconds ...
+    # must be in range"); the Python client sends such keys for a
+    # datetime64 past 9999 since it reads datetime64 itself.
+    far = common_pb2.Value()
+    far.timestamp_value.seconds = 568_971_820_800  # 20000-01-01
+    code, reason, meta = _refusal(lambda: _ours(served, far))
+    assert (code, reason) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "TIMESTAMP_OUT_OF_RANGE",
+    )
+    assert meta["seconds"] == "568971820800"
+
+
 def test_feast_api_reads_a_unix_timestamp_join_key(served):
     # It was "expected one of (), got unix_timestamp_val".
     response = _feast(served, ValueProto(unix_timestamp_val=DAY_SECONDS))

@@ -121,3 +121,15 @@ def test_of_two_delta_writers_past_the_check_only_the_first_commits(
     table = DeltaTable(uri, storage_options=storage.for_location(uri))
     assert table.version() == 0
     assert table.to_pyarrow_table().sort_by("customer_id").equals(_rows(3).read_all())
+
+
+def test_an_output_named_as_a_staging_entry_is_refused(tmp_path: Path) -> None:
+    # It was written, then hidden from listings as a staging entry, refused
+    # for overwrite as "not a training set" and removed an hour later.
+    root = tmp_path / "training_sets"
+    root.mkdir()
+    for name in (".fs-0123.tmp", ".fs-x.tmp/"):
+        with pytest.raises(OutputRefusedError) as refused:
+            check_output(str(root / name), PARQUET, overwrite=False, root=str(root))
+        assert refused.value.reason == "OUTPUT_NAME_RESERVED"
+    check_output(str(root / ".fs-x.parquet"), PARQUET, overwrite=False, root=str(root))

@@ -154,8 +154,9 @@ def test_an_integer_key_past_int64_is_named_with_its_line(
     # 'customer_id' is double in the entity table but int64 in view 'spend'":
     # the key's type, not the value past its range, was blamed.
     entities = tmp_path / "entities.csv"
+    # A blank cell before it is a null key, not the cell to blame.
     entities.write_text(
-        f"customer_id,event_timestamp\n1,{NOW.isoformat()}\n"
+        f"customer_id,event_timestamp\n,{NOW.isoformat()}\n"
         f"9223372036854775808,{NOW.isoformat()}\n"
     )
     out = tmp_path / "set.parquet"

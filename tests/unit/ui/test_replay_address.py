@@ -25,6 +25,8 @@ from featurestore.services.ui.settings import UiSettings
             "features.example.com:7000",
         ),
         ("[::]:7000", "https://features.example.com/", "features.example.com:7000"),
+        # A Unix socket as it is (split_address refused it: the page failed).
+        ("unix:/run/featurestore.sock", None, "unix:/run/featurestore.sock"),
     ],
 )
 def test_the_snippet_connects_to_the_service_address(address, public_url, expected):
