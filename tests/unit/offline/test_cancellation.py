@@ -149,6 +149,7 @@ def test_the_join_without_a_cancellation_is_unchanged() -> None:
     assert rows.num_rows == 1000
 
 
+@pytest.mark.timeout(120, method="thread")  # SIGALRM is this test's own
 def test_a_ctrl_c_in_a_duckdb_query_is_a_keyboard_interrupt_again() -> None:
     # DuckDB takes a Ctrl-C that lands while it fetches a result and raises
     # RuntimeError("Query interrupted") (or InterruptException) instead:
@@ -156,19 +157,21 @@ def test_a_ctrl_c_in_a_duckdb_query_is_a_keyboard_interrupt_again() -> None:
     # view and went on with the next (exit 1, not 130).
     from featurestore.services.offline.cancellation import keyboard_interrupts
 
-    main = threading.get_ident()
+    # A kernel timer, as a Ctrl-C comes from outside: a Python thread sending
+    # the signal may not run before the query ends (DuckDB can hold the GIL).
+    # SIGALRM with Python's SIGINT handler is what a Ctrl-C runs.
     assert threading.current_thread() is threading.main_thread()
-    timer = threading.Timer(0.05, signal.pthread_kill, (main, signal.SIGINT))
+    previous = signal.signal(signal.SIGALRM, signal.default_int_handler)
     with duckdb.connect(":memory:") as con:
-        timer.start()
+        signal.setitimer(signal.ITIMER_REAL, 0.02)
         try:
             with pytest.raises(KeyboardInterrupt), keyboard_interrupts():
-                # ~0.5 s of fetching (400 MB if never interrupted: bounded,
-                # as a fetch of Python tuples or a larger range would not be).
-                con.sql("SELECT i FROM range(50000000) t(i)").to_arrow_table()
+                # Seconds of fetching, 800 MB at most if never interrupted
+                # (bounded, as a fetch of Python tuples would not be).
+                con.sql("SELECT i FROM range(100000000) t(i)").to_arrow_table()
         finally:
-            timer.cancel()
-            timer.join()
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
 
 def test_only_duckdbs_interrupt_becomes_a_keyboard_interrupt() -> None:
