@@ -70,3 +70,24 @@ def test_other_typechecked_functions_keep_their_checks(tmp_path: Path) -> None:
     assert (
         _run(OTHER_CALL, tmp_path, FS_FEAST_TYPECHECKS="") == "refused TypeCheckError"
     )
+
+
+# typeguard imported before featurestore: patched at once, not by the finder.
+TYPEGUARD_FIRST = "import typeguard\n" + FEAST_CALL
+
+LAZY = """
+import sys
+import featurestore
+print("typeguard" in sys.modules)
+"""
+
+
+def test_feast_classes_are_not_instrumented_when_typeguard_came_first(
+    tmp_path: Path,
+) -> None:
+    assert _run(TYPEGUARD_FIRST, tmp_path, FS_FEAST_TYPECHECKS="") == "accepted"
+
+
+def test_importing_featurestore_does_not_import_typeguard(tmp_path: Path) -> None:
+    # ~60-140 ms of every command's start-up, Feast-free ones included.
+    assert _run(LAZY, tmp_path, FS_FEAST_TYPECHECKS="") == "False"
