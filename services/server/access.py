@@ -88,10 +88,6 @@ READS: dict[str, tuple[AuthzedAction, Callable[[Any], Iterable[str]]]] = {
 feature references, or the request's ``feature_service``) touches."""
 
 
-def _one_view(request: Any, catalog: Catalog) -> tuple[AuthzedAction, list[Any]]:
-    return AuthzedAction.DESCRIBE, [catalog.view(request.name)]
-
-
 def _view_in(field: str) -> Rule:
     """DESCRIBE on the view the request's ``field`` names (required)."""
 
@@ -111,7 +107,7 @@ def _signed_in(request: Any, catalog: Catalog) -> tuple[None, list[Any]]:
 
 
 RULES: dict[str, Rule] = {
-    _FEATURES + "GetFeatureView": _one_view,
+    _FEATURES + "GetFeatureView": _view_in("name"),
     # Lists answer only what the caller may DESCRIBE (``Guard.describable``).
     _FEATURES + "ListFeatureViews": _signed_in,
     _CONTRACTS + "ListContracts": _project,

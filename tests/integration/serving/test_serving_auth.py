@@ -276,6 +276,17 @@ def test_a_denied_caller_cannot_tell_which_names_exist(secured: Secured) -> None
     )
 
 
+def test_a_feature_view_without_a_name_is_invalid_argument(secured: Secured) -> None:
+    # As without auth (and as GetFreshness): the caller's mistake, not an
+    # unknown view named "", whoever asks.
+    stub = pb_grpc.FeatureStoreServiceStub(secured.served.channel)
+    for who in ("reader", "nobody"):
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.GetFeatureView(pb.GetFeatureViewRequest(), metadata=secured.as_(who))
+        assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "name" in raised.value.details()
+
+
 def test_lists_show_only_what_the_caller_may_describe(secured: Secured) -> None:
     stub = pb_grpc.FeatureStoreServiceStub(secured.served.channel)
     request = pb.ListFeatureViewsRequest()
