@@ -10,6 +10,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	// Registers gzip: a client may compress its calls (grpc-python's
+	// grpc.Compression.Gzip, grpc-go's UseCompressor), as the Python server
+	// accepts. grpc-go bounds what it inflates by MaxRecvMsgSize, so a small
+	// gzip bomb is RESOURCE_EXHAUSTED, and answers a compressed call
+	// compressed. Calls go on to the Python servers uncompressed.
+	_ "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
