@@ -73,3 +73,25 @@ func TestGzipBombIsOverTheRequestLimit(t *testing.T) {
 		t.Fatalf("the backend saw %d oversized calls", a.calls)
 	}
 }
+
+// An online answer over the Python server's 64 MiB send limit is refused as a
+// direct call's is (RESOURCE_EXHAUSTED naming the limit), not sent; one at
+// the limit is sent.
+func TestOnlineAnswerOverTheServersSendLimitIsResourceExhausted(t *testing.T) {
+	front := startFront(t, []*fakeBackend{startBackend(t, "a")}, defaultLimits, nil)
+	conn := dial(t, front.addr)
+	receiveAll := grpc.MaxCallRecvMsgSize(1 << 30)
+	online := func(size int) ([]byte, error) {
+		request, reply := []byte("bytes="+strconv.Itoa(size)), []byte(nil)
+		err := conn.Invoke(context.Background(), "/featurestore.v1.FeatureStoreService/GetOnlineFeatures",
+			&request, &reply, grpc.ForceCodec(rawCodec{}), receiveAll)
+		return reply, err
+	}
+	if reply, err := online(64 << 20); err != nil || len(reply) != 64<<20 {
+		t.Fatalf("at the limit: %d bytes, %v", len(reply), err)
+	}
+	_, err := online(64<<20 + 1)
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), strconv.Itoa(64<<20)) {
+		t.Fatalf("over the limit: %v", err)
+	}
+}
