@@ -50,9 +50,9 @@ type limits struct {
 
 // maxSendBytes is the largest message the front sends, the Python server's
 // own send limit (services/server/settings.py MAX_SEND_BYTES): an online
-// answer over it is RESOURCE_EXHAUSTED through the front as it is directly,
-// not sent (it was up to 1 GiB). Proxied messages come from the servers, so
-// they are within it already.
+// answer (read from a worker's socket, where no gRPC limit applies) over it
+// is RESOURCE_EXHAUSTED through the front as it is directly. Proxied
+// messages come from the servers, so they are within it already.
 const maxSendBytes = 64 << 20
 
 // Flow-control windows the front announces, fixed. grpc-go's default
