@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,7 +58,8 @@ func TestDecodeReplyBareCodeAndGarbage(t *testing.T) {
 
 // serveFrames answers each request frame with 0 + the body reversed, after
 // sleeping for the body's first byte in milliseconds; a body "metadata?" is
-// answered with 0 + the frame's metadata block instead.
+// answered with 0 + the frame's metadata block instead, and "bytes=N" with 0 +
+// N zero bytes.
 func serveFrames(t *testing.T, path string) net.Listener {
 	return listenUnix(t, path, func(c net.Conn) {
 		for {
@@ -67,8 +69,11 @@ func serveFrames(t *testing.T, path string) net.Listener {
 			}
 			mdEnd := 3 + int(binary.BigEndian.Uint16(frame[1:3]))
 			body := frame[mdEnd:]
+			size, sized := strings.CutPrefix(string(body), "bytes=")
 			if string(body) == "metadata?" {
 				body = reverse(frame[3:mdEnd])
+			} else if n, err := strconv.Atoi(size); sized && err == nil {
+				body = make([]byte, n)
 			} else if len(body) > 0 {
 				time.Sleep(time.Duration(body[0]) * time.Millisecond)
 			}

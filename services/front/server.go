@@ -10,6 +10,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	// Registers gzip: a client may compress its calls (grpc-python's
+	// grpc.Compression.Gzip, grpc-go's UseCompressor), as the Python server
+	// accepts. grpc-go bounds what it inflates by MaxRecvMsgSize, so a small
+	// gzip bomb is RESOURCE_EXHAUSTED, and answers a compressed call
+	// compressed. Calls go on to the Python servers uncompressed.
+	_ "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -42,6 +48,13 @@ type limits struct {
 	maxStreams      uint32 // concurrent calls per client connection
 }
 
+// maxSendBytes is the largest message the front sends, the Python server's
+// own send limit (services/server/settings.py MAX_SEND_BYTES): an online
+// answer (read from a worker's socket, where no gRPC limit applies) over it
+// is RESOURCE_EXHAUSTED through the front as it is directly. Proxied
+// messages come from the servers, so they are within it already.
+const maxSendBytes = 64 << 20
+
 // Flow-control windows the front announces, fixed. grpc-go's default
 // (dynamic windows sized by bandwidth-delay probes) answers a request's DATA
 // frame with a window update and a PING whenever no probe is in flight: at a
@@ -63,7 +76,7 @@ func newServer(online *workerPool, backends *backendSet, lim limits, creds crede
 	options := []grpc.ServerOption{
 		grpc.ForceServerCodec(rawCodec{}),
 		grpc.MaxRecvMsgSize(lim.maxRequestBytes),
-		grpc.MaxSendMsgSize(1 << 30),
+		grpc.MaxSendMsgSize(maxSendBytes),
 		grpc.MaxConcurrentStreams(lim.maxStreams),
 		grpc.UnknownServiceHandler(proxy(backends, online)),
 		grpc.StaticStreamWindowSize(streamWindowBytes),

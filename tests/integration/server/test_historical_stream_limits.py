@@ -84,7 +84,7 @@ def test_the_front_passes_the_bounded_messages_on_unchanged(
     served_repo: ServedRepo,
 ) -> None:
     # fs-front proxies the stream message by message (its own send limit is
-    # 1 GiB), so a default client reads it through the front too.
+    # the server's, 64 MiB), so a default client reads it through the front too.
     address = f"127.0.0.1:{free_port()}"
     group = _start_front_group(served_repo, address)
     try:

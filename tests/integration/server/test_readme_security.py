@@ -1,4 +1,5 @@
-"""The README's Security walk-through, run as written: key, server, grpcurl, client."""
+"""The README's Security walk-through, run as written: certificates (openssl), key,
+server, grpcurl (health, a call, a refusal's ErrorInfo), client."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.certs import issue_server_cert, make_ca
 from tests.integration.server._served import REPO, ServedRepo
 from tests.redis_harness import free_port
 
@@ -62,12 +62,21 @@ def _local(command: str, port: int) -> str:
     return re.sub(r"^grpcurl", shlex.quote(str(GRPCURL)), command)
 
 
+def _make_certificates(directory: Path) -> None:
+    """The README's openssl block, run as written in ``directory``."""
+    script = "\n".join(_commands(_block("readme-certs")))
+    made = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail\n{script}"],
+        cwd=directory, capture_output=True, text=True,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+
+
 @pytest.mark.skipif(not GRPCURL.exists(), reason="grpcurl not built: run make test")
 def test_readme_security_walkthrough(served_repo: ServedRepo, tmp_path: Path) -> None:
-    ca = make_ca(tmp_path, "ca")
-    issue_server_cert(ca, tmp_path, ("localhost", "127.0.0.1"), "server")
+    _make_certificates(tmp_path)
     port = free_port()
-    make_key, serve, call = (
+    make_key, serve, health_call, call = (
         _local(c, port) for c in _commands(_block("readme-security"))
     )
     env = {**os.environ, "FS_DATA_DIR": str(served_repo.data), "PYTHONPATH": str(REPO)}
@@ -83,13 +92,20 @@ def test_readme_security_walkthrough(served_repo: ServedRepo, tmp_path: Path) ->
         [*shlex.split(serve), "--repo", str(served_repo.repo)], cwd=tmp_path, env=env
     )
     try:
-        credentials = grpc.ssl_channel_credentials(ca.cert.read_bytes())
+        credentials = grpc.ssl_channel_credentials((tmp_path / "ca.pem").read_bytes())
         with grpc.secure_channel(f"localhost:{port}", credentials) as channel:
             grpc.channel_ready_future(channel).result(timeout=60)
             health = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=10
             )
             assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+        keyless = subprocess.run(
+            ["bash", "-c", health_call], cwd=tmp_path, env=env,
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert keyless.returncode == 0, keyless.stderr
+        assert json.loads(keyless.stdout) == {"status": "SERVING"}
 
         answer = subprocess.run(
             ["bash", "-c", call], cwd=tmp_path, env={**env, "KEY": key},
@@ -104,6 +120,10 @@ def test_readme_security_walkthrough(served_repo: ServedRepo, tmp_path: Path) ->
             capture_output=True, text=True,
         )  # fmt: skip
         assert "Unauthenticated" in no_key.stderr
+        # The refusal's ErrorInfo, decoded (google/rpc/error_details.proto).
+        assert '"@type": "type.googleapis.com/google.rpc.ErrorInfo"' in no_key.stderr
+        assert '"reason": "UNAUTHENTICATED"' in no_key.stderr, no_key.stderr
+        assert "not recognized" not in no_key.stderr
 
         namespace = {"KEY": key}
         python = _block("readme-security-python").replace(":6566", f":{port}")
