@@ -5,16 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from feast import FeatureStore, FeatureView
 
 from featurestore.services.offline import DeltaOfflineStore
 from featurestore.services.offline._views import (
     check_column_types,
     delta_path,
+    project_of,
     source_names,
 )
 from featurestore.services.offline.errors import (
@@ -22,7 +27,18 @@ from featurestore.services.offline.errors import (
     UnsupportedSourceError,
 )
 from featurestore.services.offline.join import latest_per_key
+from featurestore.services.offline.snapshot import open_table
 from featurestore.services.online._fit import check_values_fit
+from featurestore.services.online._late import (
+    LateRowsUnreadableError,
+    before,
+    late_keys,
+)
+from featurestore.services.online._versions import (
+    ReadVersion,
+    read_versions,
+    record_version,
+)
 from featurestore.services.online.errors import (
     OnlineStoreError,
     OnlineStoreUnavailableError,
@@ -39,7 +55,53 @@ from featurestore.services.project import (
 )
 from featurestore.services.project.registry import feature_views
 
-__all__ = ["UnknownViewError", "main", "materialize", "materialize_incremental"]
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+__all__ = [
+    "Materialized",
+    "UnknownViewError",
+    "main",
+    "materialize",
+    "materialize_incremental",
+]
+
+
+class Materialized(dict[str, int]):
+    """Entities written per view name, and what else each view's run did.
+
+    Attributes:
+        late: Per view, entities written for late rows: rows published after
+            the view's last run with an event time before the window (or,
+            re-derived, every entity whose latest row is before the window).
+        rederived: Per view whose every entity's latest row before the end
+            was written again, why (no version recorded, the table created
+            again, the versions since unreadable).
+    """
+
+    def __init__(self, counts: dict[str, int] | None = None) -> None:
+        """Entities per view (none yet), without late or re-derived ones."""
+        super().__init__(counts or {})
+        self.late: dict[str, int] = {}
+        self.rederived: dict[str, str] = {}
+
+
+class _Every(Enum):
+    ALL = "all"
+
+
+ALL = _Every.ALL
+Touched: TypeAlias = pa.Table | Literal[_Every.ALL] | None
+"""Entities whose rows before the window are ranked too (join keys as the
+table names them), ALL of them, or none."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    entities: int
+    late: int
+    rederived: str | None
+    record: ReadVersion | None
 
 
 class UnknownViewError(KeyError):
@@ -60,7 +122,7 @@ def materialize(
     views: Sequence[str] | None = None,
     *,
     fs_yaml_file: str | Path | None = None,
-) -> dict[str, int]:
+) -> Materialized:
     """Write the latest row per entity in ``[start, end)`` of each online view.
 
     Reads through our Delta offline store (``pull_latest_from_table_or_query``,
@@ -68,6 +130,8 @@ def materialize(
     writes with ``write_latest`` (Feast's bytes), then records the interval in
     the registry as Feast does, so ``feast materialize-incremental`` continues
     from ``end``. Running it twice writes the same rows again (idempotent).
+    Reads one pinned Delta version per view; which version it then records
+    for ``materialize_incremental`` is ``_record_after_window``'s rule.
 
     Args:
         repo_path: The Feast repository.
@@ -77,7 +141,7 @@ def materialize(
         fs_yaml_file: A feature_store*.yaml other than the repo's default.
 
     Returns:
-        Entities written per view name.
+        Entities written per view name, with the late ones per view.
 
     Raises:
         UnknownViewError: A named view does not exist or is not online.
@@ -87,7 +151,8 @@ def materialize(
     """
     store = _store(repo_path, fs_yaml_file)
     start, end = _utc(start), _utc(end)
-    return _run(store, [(view, start) for view in _views(store, views)], end)
+    plans = [(view, start) for view in _views(store, views)]
+    return _run(store, plans, end, incremental=False)
 
 
 def materialize_incremental(
@@ -96,12 +161,23 @@ def materialize_incremental(
     views: Sequence[str] | None = None,
     *,
     fs_yaml_file: str | Path | None = None,
-) -> dict[str, int]:
+) -> Materialized:
     """Continue each view from where the last materialisation ended, up to ``end``.
 
     The start per view is Feast's ``materialize_incremental`` rule: the view's
     most recent materialised end; else now minus its TTL; else (no TTL) now
     minus 52 weeks. Runs after ``materialize`` or ``feast materialize`` alike.
+
+    Unlike Feast's, it also catches late rows: each view's run pins the Delta
+    table's current version and records it in the online store; the next
+    run writes, for every entity with rows added since that version whose
+    event time is before its window (a late upload, a corrected day
+    re-published), the entity's latest row before ``end``. Where no version
+    is recorded (a view materialised before versions were recorded, or by
+    ``feast`` alone), where the table was created again, or where the rows
+    added since can no longer be read (log cleaned up, files vacuumed), every
+    entity's latest row before ``end`` is written again, once, and
+    ``rederived`` says why.
 
     Args:
         repo_path: The Feast repository.
@@ -110,7 +186,7 @@ def materialize_incremental(
         fs_yaml_file: A feature_store*.yaml other than the repo's default.
 
     Returns:
-        Entities written per view name.
+        Entities written per view name, with the late ones per view.
 
     Raises:
         UnknownViewError: A named view does not exist or is not online.
@@ -127,7 +203,7 @@ def materialize_incremental(
             ttl = view.ttl if view.ttl and view.ttl.total_seconds() > 0 else None
             start = now - (ttl or _NO_TTL_LOOKBACK)
         starts.append((view, _utc(start)))
-    return _run(store, starts, _utc(end))
+    return _run(store, starts, _utc(end), incremental=True)
 
 
 def _store(repo_path: str | Path, fs_yaml_file: str | Path | None) -> FeatureStore:
@@ -139,13 +215,19 @@ def _store(repo_path: str | Path, fs_yaml_file: str | Path | None) -> FeatureSto
 
 
 def _run(
-    store: FeatureStore, starts: list[tuple[FeatureView, datetime]], end: datetime
-) -> dict[str, int]:
-    written, failed = {}, {}
+    store: FeatureStore,
+    starts: list[tuple[FeatureView, datetime]],
+    end: datetime,
+    *,
+    incremental: bool,
+) -> Materialized:
+    done, failed = Materialized(), {}
+    recorded = read_versions(store.config)
     for view, start in starts:
         try:
-            table = _pull_latest(store, view, start, end)
-            count = write_latest(store.config, view, table) if table.num_rows else 0
+            outcome = _materialize_view(
+                store, view, start, end, recorded.get(view.name), incremental
+            )
         except (OnlineStoreUnavailableError, UnsupportedOnlineStoreError):
             raise  # the store, not the view: no other view can be written
         except (OfflineStoreError, OnlineStoreError) as exc:
@@ -157,11 +239,117 @@ def _run(
             # Nor may a fault in writing one view: it is named, not a traceback.
             failed[view.name] = f"unexpected {type(exc).__name__}: {exc}"
             continue
-        written[view.name] = count
+        done[view.name] = outcome.entities
+        done.late[view.name] = outcome.late
+        if outcome.rederived:
+            done.rederived[view.name] = outcome.rederived
         store.registry.apply_materialization(view, store.project, start, end)
+        # After the interval: a run stopped in between leaves the older
+        # version recorded, so the next run checks more versions, never fewer.
+        if outcome.record != recorded.get(view.name):
+            record_version(store.config, view.name, outcome.record)
     if failed:
-        raise ViewsNotMaterializedError(written, failed)
-    return written
+        raise ViewsNotMaterializedError(done, failed)
+    return done
+
+
+def _materialize_view(
+    store: FeatureStore,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    recorded: ReadVersion | None,
+    incremental: bool,
+) -> _Outcome:
+    """Pin the table's current version, write the view's rows read there.
+
+    An incremental run after an earlier one also writes, for the entities
+    with late rows (added since the recorded version, event time before
+    ``start``), their latest row before ``end``; then it records the pinned
+    version. See ``_record_after_window`` for an explicit window's rule.
+    """
+    table = _open_source(store, view)
+    pinned = ReadVersion(str(table.metadata().id), table.version())
+    prior_end = view.most_recent_end_time
+    touched: Touched = None
+    rederived = None
+    if incremental and prior_end is not None:
+        touched, rederived = _touched(table, view, recorded, pinned, start)
+    latest = _pull_latest(
+        store, view, start, end, version=pinned.version, touched=touched
+    )
+    count = write_latest(store.config, view, latest) if latest.num_rows else 0
+    late = 0
+    if touched is not None and latest.num_rows:
+        event = _event_field(view)
+        late = int(pc.sum(pc.fill_null(before(latest[event], start), False)).as_py())
+    if incremental:
+        # An END before the window's start wrote nothing of it: rows there
+        # stand for no version yet.
+        record: ReadVersion | None = pinned if start <= end else recorded
+    else:
+        record = _record_after_window(recorded, pinned, prior_end, start, end)
+    return _Outcome(count, late, rederived, record)
+
+
+def _touched(
+    table: DeltaTable,
+    view: FeatureView,
+    recorded: ReadVersion | None,
+    pinned: ReadVersion,
+    start: datetime,
+) -> tuple[Touched, str | None]:
+    """The entities with late rows since ``recorded`` (ALL: every entity),
+    and why every entity is re-derived, if it is."""
+    if recorded is None:
+        return ALL, (
+            "no Delta version recorded for this view (materialised before "
+            "versions were recorded, or by feast alone, or by a window that "
+            "left a gap or went back)"
+        )
+    if recorded.table_id != pinned.table_id or recorded.version > pinned.version:
+        return ALL, (
+            f"the Delta table was created again since version {recorded.version} "
+            "was materialised"
+        )
+    if recorded.version == pinned.version:
+        return None, None
+    keys = _source_keys(view)
+    try:
+        found = late_keys(table, recorded.version, keys, _event_column(view), start)
+    except LateRowsUnreadableError:
+        return ALL, (
+            f"the rows added since version {recorded.version} can no longer be "
+            "read (its log cleaned up or its files vacuumed)"
+        )
+    if not found.num_rows:
+        return None, None
+    return (found if keys else ALL), None
+
+
+def _record_after_window(
+    recorded: ReadVersion | None,
+    pinned: ReadVersion,
+    prior_end: datetime | None,
+    start: datetime,
+    end: datetime,
+) -> ReadVersion | None:
+    """The version to record after an explicit window ``[start, end)``.
+
+    The first materialisation of a view records the version it read, as a
+    first incremental run does: both write one window, whose rows then
+    stand for that version. Later, a window read no late rows before
+    ``start``, so it never advances the version: one that continues or
+    overlaps the materialised end (``start <= prior_end <= end``) keeps it;
+    one that leaves a gap after it, or goes back before it (SQLite then
+    holds older rows), forgets it, so the next incremental run re-derives
+    every entity's latest row.
+    """
+    if prior_end is None:
+        return pinned
+    if _utc(start) <= _utc(prior_end) <= _utc(end):
+        return recorded
+    return None
 
 
 def _views(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView]:
@@ -179,7 +367,13 @@ def _views(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView
 
 
 def _pull_latest(
-    store: FeatureStore, view: FeatureView, start: datetime, end: datetime
+    store: FeatureStore,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    *,
+    version: int | None = None,
+    touched: Touched = None,
 ) -> pa.Table:
     """What ``pull_latest_from_table_or_query`` returns, ranking only if needed.
 
@@ -188,6 +382,9 @@ def _pull_latest(
     so the DuckDB ranking is skipped; tests compare the two. A source's
     ``field_mapping`` is applied as ``feast materialize`` applies it: the
     table is read by its own column names, then renamed to the view's.
+    ``version`` pins the Delta version read (None: the current one). With
+    ``touched`` keys (source names), their rows before ``start`` are ranked
+    too; with ``ALL``, every row before ``end``.
     """
     source = view.batch_source
     if source is None:
@@ -199,17 +396,21 @@ def _pull_latest(
     created = source.created_timestamp_column or None
     if created:
         created = columns.get(created, created)
+    source_keys = [columns.get(k, k) for k in keys]
     job = DeltaOfflineStore.pull_all_from_table_or_query(
         config=store.config,
         data_source=source,
-        join_key_columns=[columns.get(k, k) for k in keys],
+        join_key_columns=source_keys,
         feature_name_columns=[columns.get(f, f) for f in features],
         timestamp_field=event,
         created_timestamp_column=created,
-        start_date=start,
+        start_date=start if touched is None else None,
         end_date=end,
+        version=version,
     )
     read: pa.Table = job.to_arrow()
+    if isinstance(touched, pa.Table):
+        read = _window_and_touched(read, touched, source_keys, event, start)
     # Keys of another type than the entity's would be written under keys no
     # client sends (a string "1" for an INT64 customer_id); a float feature
     # declared Int64 would lose its fraction; so would an int64 beyond INT32
@@ -225,6 +426,43 @@ def _pull_latest(
     created = fields.get(created, created) if created else None
     latest: pa.Table = latest_per_key(rows, keys, event, created, features)
     return latest
+
+
+def _window_and_touched(
+    rows: pa.Table, touched: pa.Table, keys: list[str], event: str, start: datetime
+) -> pa.Table:
+    """``rows`` from ``start`` on, and the earlier ones of ``touched`` keys."""
+    older = pc.fill_null(before(rows[event], start), False)
+    # The change feed's reader may type a key otherwise (string_view).
+    wanted = touched.select(keys).cast(pa.schema([rows.schema.field(k) for k in keys]))
+    late = rows.filter(older).join(wanted, keys, join_type="left semi")
+    return pa.concat_tables(
+        [rows.filter(pc.invert(older)), late.select(rows.schema.names)]
+    )
+
+
+def _open_source(store: FeatureStore, view: FeatureView) -> DeltaTable:
+    source = view.batch_source
+    if source is None:
+        raise UnsupportedSourceError(view.name, "feature view has no batch source")
+    project = project_of(store.config.repo_path)
+    return open_table(delta_path(source, project), project.storage_options)
+
+
+def _source_keys(view: FeatureView) -> list[str]:
+    columns = source_names(view.batch_source) if view.batch_source else {}
+    return [columns.get(c.name, c.name) for c in view.entity_columns]
+
+
+def _event_column(view: FeatureView) -> str:
+    source = view.batch_source
+    assert source is not None  # _open_source refused a view without one
+    return source_names(source).get(source.timestamp_field, source.timestamp_field)
+
+
+def _event_field(view: FeatureView) -> str:
+    assert view.batch_source is not None
+    return str(view.batch_source.timestamp_field)
 
 
 def _one_row_per_key(table: pa.Table, keys: list[str]) -> bool:
@@ -289,8 +527,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_counts(counts: dict[str, int]) -> None:
+    done = counts if isinstance(counts, Materialized) else Materialized(counts)
+    for line in count_lines(done):
+        print(line)
+
+
+def count_lines(counts: Materialized) -> list[str]:
+    """One line per view: entities written, late ones, and why re-derived."""
+    lines = []
     for name, count in counts.items():
-        print(f"{name}: {count} entities")
+        late = counts.late.get(name, 0)
+        line = f"{name}: {count} entities"
+        if late:
+            line += f" ({late} for late rows)"
+        lines.append(line)
+        if name in counts.rederived:
+            lines.append(f"{name}: re-derived every entity: {counts.rederived[name]}")
+    return lines
 
 
 if __name__ == "__main__":
