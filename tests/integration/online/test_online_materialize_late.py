@@ -115,6 +115,41 @@ def test_a_late_row_reaches_the_online_store(store):
     assert again == {"stats": 0} and again.late == {"stats": 0}
 
 
+OTHER_VIEWS = """
+glob_view = FeatureView(
+    name="glob", entities=[], ttl=timedelta(days=30),
+    schema=[Field(name="visits", dtype=Int64)],
+    source=FileSource(name="glob", path="data/stats", file_format=DeltaFormat(),
+                      timestamp_field="event_timestamp"),
+)
+renamed_view = FeatureView(
+    name="renamed", entities=[customer], ttl=timedelta(days=30),
+    schema=[Field(name="n", dtype=Int64)],
+    source=FileSource(name="renamed", path="data/stats", file_format=DeltaFormat(),
+                      timestamp_field="at",
+                      field_mapping={"visits": "n", "event_timestamp": "at"}),
+)
+"""
+
+
+def test_late_rows_of_an_entityless_and_a_renaming_view(tmp_path):
+    store = delta_repo(tmp_path / "repo", "late", DEFINITIONS + OTHER_VIEWS)
+    rows = [(k, NOW - timedelta(hours=5 + k), 10 + k) for k in range(3)]
+    _publish(store, rows)
+    materialize_incremental(store.repo_path, NOW - timedelta(hours=1))
+    late = (2, NOW - timedelta(hours=3), 999)  # the newest row of all, too
+    _publish(store, [late])
+    done = materialize_incremental(store.repo_path, NOW)
+    expected = _expected([*rows, late], NOW)
+    got = store.get_online_features(
+        features=["renamed:n", "glob:visits"],
+        entity_rows=[{"customer_id": k} for k in range(KEYS)],
+    ).to_dict()
+    assert dict(zip(got["customer_id"], got["n"], strict=True)) == expected
+    assert set(got["visits"]) == {999}
+    assert done.late == {"stats": 1, "glob": 1, "renamed": 1}
+
+
 def test_random_appends_and_runs_equal_the_latest_row_per_key(store):
     rng = random.Random(20261208)
     published: list[tuple[int, datetime, int]] = []
