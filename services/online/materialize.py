@@ -7,9 +7,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,9 +29,11 @@ from featurestore.services.offline.join import latest_per_key
 from featurestore.services.offline.snapshot import open_table
 from featurestore.services.online._fit import check_values_fit
 from featurestore.services.online._late import (
-    LateRowsUnreadableError,
+    Touched,
     before,
-    late_keys,
+    touched_entities,
+    version_after_window,
+    window_and_touched,
 )
 from featurestore.services.online._versions import (
     ReadVersion,
@@ -86,16 +87,6 @@ class Materialized(dict[str, int]):
         self.rederived: dict[str, str] = {}
 
 
-class _Every(Enum):
-    ALL = "all"
-
-
-ALL = _Every.ALL
-Touched: TypeAlias = pa.Table | Literal[_Every.ALL] | None
-"""Entities whose rows before the window are ranked too (join keys as the
-table names them), ALL of them, or none."""
-
-
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     entities: int
@@ -131,7 +122,7 @@ def materialize(
     the registry as Feast does, so ``feast materialize-incremental`` continues
     from ``end``. Running it twice writes the same rows again (idempotent).
     Reads one pinned Delta version per view; which version it then records
-    for ``materialize_incremental`` is ``_record_after_window``'s rule.
+    for ``materialize_incremental`` is ``version_after_window``'s rule.
 
     Args:
         repo_path: The Feast repository.
@@ -266,15 +257,16 @@ def _materialize_view(
     An incremental run after an earlier one also writes, for the entities
     with late rows (added since the recorded version, event time before
     ``start``), their latest row before ``end``; then it records the pinned
-    version. See ``_record_after_window`` for an explicit window's rule.
+    version. See ``version_after_window`` for an explicit window's rule.
     """
     table = _open_source(store, view)
     pinned = ReadVersion(str(table.metadata().id), table.version())
     prior_end = view.most_recent_end_time
+    prior_end = None if prior_end is None else _utc(prior_end)
     touched: Touched = None
     rederived = None
     if incremental and prior_end is not None:
-        touched, rederived = _touched(table, view, recorded, pinned, start)
+        touched, rederived = touched_entities(table, view, recorded, pinned, start)
     latest = _pull_latest(
         store, view, start, end, version=pinned.version, touched=touched
     )
@@ -288,68 +280,8 @@ def _materialize_view(
         # stand for no version yet.
         record: ReadVersion | None = pinned if start <= end else recorded
     else:
-        record = _record_after_window(recorded, pinned, prior_end, start, end)
+        record = version_after_window(recorded, pinned, prior_end, start, end)
     return _Outcome(count, late, rederived, record)
-
-
-def _touched(
-    table: DeltaTable,
-    view: FeatureView,
-    recorded: ReadVersion | None,
-    pinned: ReadVersion,
-    start: datetime,
-) -> tuple[Touched, str | None]:
-    """The entities with late rows since ``recorded`` (ALL: every entity),
-    and why every entity is re-derived, if it is."""
-    if recorded is None:
-        return ALL, (
-            "no Delta version recorded for this view (materialised before "
-            "versions were recorded, or by feast alone, or by a window that "
-            "left a gap or went back)"
-        )
-    if recorded.table_id != pinned.table_id or recorded.version > pinned.version:
-        return ALL, (
-            f"the Delta table was created again since version {recorded.version} "
-            "was materialised"
-        )
-    if recorded.version == pinned.version:
-        return None, None
-    keys = _source_keys(view)
-    try:
-        found = late_keys(table, recorded.version, keys, _event_column(view), start)
-    except LateRowsUnreadableError:
-        return ALL, (
-            f"the rows added since version {recorded.version} can no longer be "
-            "read (its log cleaned up or its files vacuumed)"
-        )
-    if not found.num_rows:
-        return None, None
-    return (found if keys else ALL), None
-
-
-def _record_after_window(
-    recorded: ReadVersion | None,
-    pinned: ReadVersion,
-    prior_end: datetime | None,
-    start: datetime,
-    end: datetime,
-) -> ReadVersion | None:
-    """The version to record after an explicit window ``[start, end)``.
-
-    The first materialisation of a view records the version it read, as a
-    first incremental run does: both write one window, whose rows then
-    stand for that version. Later, a window read no late rows before
-    ``start``, so it never advances the version: one that continues or
-    overlaps the materialised end (``start <= prior_end <= end``) keeps it;
-    one that leaves a gap after it, or goes back before it (SQLite then
-    holds older rows), forgets it, so the next incremental run re-derives
-    every entity's latest row.
-    """
-    if prior_end is None:
-        return pinned
-    if _utc(start) <= _utc(prior_end) <= _utc(end):
-        return recorded
-    return None
 
 
 def _views(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView]:
@@ -410,7 +342,7 @@ def _pull_latest(
     )
     read: pa.Table = job.to_arrow()
     if isinstance(touched, pa.Table):
-        read = _window_and_touched(read, touched, source_keys, event, start)
+        read = window_and_touched(read, touched, source_keys, event, start)
     # Keys of another type than the entity's would be written under keys no
     # client sends (a string "1" for an INT64 customer_id); a float feature
     # declared Int64 would lose its fraction; so would an int64 beyond INT32
@@ -428,36 +360,12 @@ def _pull_latest(
     return latest
 
 
-def _window_and_touched(
-    rows: pa.Table, touched: pa.Table, keys: list[str], event: str, start: datetime
-) -> pa.Table:
-    """``rows`` from ``start`` on, and the earlier ones of ``touched`` keys."""
-    older = pc.fill_null(before(rows[event], start), False)
-    # The change feed's reader may type a key otherwise (string_view).
-    wanted = touched.select(keys).cast(pa.schema([rows.schema.field(k) for k in keys]))
-    late = rows.filter(older).join(wanted, keys, join_type="left semi")
-    return pa.concat_tables(
-        [rows.filter(pc.invert(older)), late.select(rows.schema.names)]
-    )
-
-
 def _open_source(store: FeatureStore, view: FeatureView) -> DeltaTable:
     source = view.batch_source
     if source is None:
         raise UnsupportedSourceError(view.name, "feature view has no batch source")
     project = project_of(store.config.repo_path)
     return open_table(delta_path(source, project), project.storage_options)
-
-
-def _source_keys(view: FeatureView) -> list[str]:
-    columns = source_names(view.batch_source) if view.batch_source else {}
-    return [columns.get(c.name, c.name) for c in view.entity_columns]
-
-
-def _event_column(view: FeatureView) -> str:
-    source = view.batch_source
-    assert source is not None  # _open_source refused a view without one
-    return source_names(source).get(source.timestamp_field, source.timestamp_field)
 
 
 def _event_field(view: FeatureView) -> str:
