@@ -238,6 +238,17 @@ def test_a_window_leaving_a_gap_makes_the_next_run_re_derive(store):
     assert "gap" in done.rederived["stats"]
 
 
+def test_a_window_going_back_makes_the_next_run_restore_the_latest_rows(store):
+    rows = [(0, NOW - timedelta(hours=5), 1), (0, NOW - timedelta(hours=2), 2)]
+    _publish(store, rows)
+    materialize_incremental(store.repo_path, NOW)
+    # An older window: SQLite takes its older row (Redis keeps the newer one).
+    materialize(store.repo_path, NOW - timedelta(hours=6), NOW - timedelta(hours=3))
+    done = materialize_incremental(store.repo_path, NOW)
+    assert _online(store) == _expected(rows, NOW)
+    assert "went back" in done.rederived["stats"]
+
+
 def test_the_json_output_counts_the_late_entities(store):
     rows = [(k, NOW - timedelta(hours=5), k) for k in range(4)]
     _publish(store, rows)
