@@ -445,12 +445,13 @@ def count_lines(counts: Materialized) -> list[str]:
     lines = []
     for name, count in counts.items():
         late = counts.late.get(name, 0)
+        why = counts.rederived.get(name)
         line = f"{name}: {count} entities"
-        if late:
-            line += f" ({late} for late rows)"
+        if late:  # re-derived, they need not be late: only from before
+            line += f" ({late} {'from before the window' if why else 'for late rows'})"
         lines.append(line)
-        if name in counts.rederived:
-            lines.append(f"{name}: re-derived every entity: {counts.rederived[name]}")
+        if why:
+            lines.append(f"{name}: re-derived every entity: {why}")
     return lines
 
 
