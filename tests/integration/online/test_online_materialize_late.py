@@ -150,8 +150,9 @@ def test_late_rows_of_an_entityless_and_a_renaming_view(tmp_path):
     assert done.late == {"stats": 1, "glob": 1, "renamed": 1}
 
 
-def test_random_appends_and_runs_equal_the_latest_row_per_key(store):
-    rng = random.Random(20261208)
+@pytest.mark.parametrize("seed", [20261208, 1, 2])
+def test_random_appends_and_runs_equal_the_latest_row_per_key(store, seed):
+    rng = random.Random(seed)
     published: list[tuple[int, datetime, int]] = []
     used: set[tuple[int, datetime]] = set()
     end = NOW - timedelta(hours=48)
