@@ -109,9 +109,12 @@ def materialize(
     materialize END                 same as --incremental END
 
     Writes Feast's bytes (feast serve reads them) and records the interval in
-    the registry, as `feast materialize` does. A view whose Delta table cannot
-    be read (never published, or without a column the view names) gets one
-    error line and null in --json; the other views are still written, and the
+    the registry, as `feast materialize` does. --incremental also writes the
+    entities with late rows (published since the view's last run with an
+    event time before its window); "late_entities" in --json counts them.
+    A view whose Delta table cannot be read (never published, or without a
+    column the view names) gets one error line and null in --json; the other
+    views are still written, and the
     exit code is 1. An online store that cannot be reached (down, refused, a
     wrong password, no answer in 60 s) is one error line naming its host and
     port, exit 1.
@@ -134,6 +137,7 @@ def materialize(
     repo = repo or default_repo()
     feature_store(repo, feature_store_yaml)  # usage error before `feast apply`
     failed: ViewsNotMaterializedError | None = None
+    counts: dict[str, int]
     with spinner(f"materializing {repo}"):
         try:
             if len(dates) == 2:
@@ -162,16 +166,21 @@ def materialize(
 def _print_counts(
     counts: dict[str, int], failed: ViewsNotMaterializedError | None, as_json: bool
 ) -> None:
+    from featurestore.services.online.materialize import Materialized, count_lines
+
+    done = counts if isinstance(counts, Materialized) else Materialized(counts)
     missing: dict[str, None] = {}
     if failed is not None:
         for line in failed.lines():
             click.echo(f"error: {line}", err=True)
         missing = dict.fromkeys(failed.failed)
     if as_json:
-        echo_json({**counts, **missing})
+        # Additive: the view counts stay top-level as before.
+        late = {"late_entities": done.late, "rederived": done.rederived}
+        echo_json({**done, **missing, **late})
         return
-    for name, count in counts.items():
-        click.echo(f"{name}: {count} entities")
+    for line in count_lines(done):
+        click.echo(line)
 
 
 COMMANDS = [lineage, materialize]

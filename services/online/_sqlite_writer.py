@@ -47,9 +47,7 @@ def write_sqlite(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int
         store, "enable_openai_compatible_store", False
     ):
         raise UnsupportedOnlineStoreError("sqlite", "vector / value_num columns")
-    path = Path(store.path)
-    if config.repo_path and not path.is_absolute():
-        path = Path(config.repo_path) / path
+    path = sqlite_path(config)
     table = f"{config.project}_{view.name}"
     # Primary-key order (keys come sorted): B-tree inserts then touch
     # neighbouring pages instead of random ones.
@@ -74,6 +72,14 @@ def write_sqlite(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int
     except sqlite3.Error as exc:
         raise OnlineStoreUnavailableError(f"sqlite:{path}", str(exc)) from exc
     return len(rows.keys)
+
+
+def sqlite_path(config: RepoConfig) -> Path:
+    """The SQLite online store's file, as Feast resolves it (under the repo)."""
+    path = Path(config.online_store.path)
+    if config.repo_path and not path.is_absolute():
+        path = Path(config.repo_path) / path
+    return path
 
 
 def _upsert_sql(table: str, names: list[str]) -> str:

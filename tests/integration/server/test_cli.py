@@ -174,12 +174,24 @@ def test_materialize_and_incremental_in_a_copy(
     proc = _cli("materialize", start, end, "--repo", str(repo), "--json",
                 env=env, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"customer_spend": 3, "merchant_risk": 1}
+    assert json.loads(proc.stdout) == {
+        "customer_spend": 3, "merchant_risk": 1,
+        "late_entities": {"customer_spend": 0, "merchant_risk": 0}, "rederived": {},
+    }  # fmt: skip
     later = (NOW + timedelta(minutes=2)).isoformat()
+    # `feast materialize` made the copy, so no Delta version was recorded:
+    # the first incremental run writes every entity's latest row once ...
     proc = _cli("materialize", "--incremental", later, "--repo", str(repo),
                 env=env, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "customer_spend: 0 entities" in proc.stdout
+    assert "customer_spend: 3 entities" in proc.stdout
+    assert "customer_spend: re-derived every entity: no Delta version" in proc.stdout
+    # ... and the next one only the window (empty) and late rows (none).
+    proc = _cli("materialize", "--incremental", later, "--repo", str(repo),
+                env=env, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "customer_spend: 0 entities\n" in proc.stdout
+    assert "re-derived" not in proc.stdout
     assert _cli("materialize", "yesterday", env=env, cwd=tmp_path).returncode == 2
 
 
@@ -230,7 +242,11 @@ def test_the_redis_profile_keeps_its_own_materialised_intervals(
             proc = _cli("materialize", "--incremental", later, "--repo", str(repo),
                         "--json", *profile, env=env, cwd=tmp_path)  # fmt: skip
             assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout) == {"customer_spend": 2, "merchant_risk": 1}
+        assert json.loads(proc.stdout) == {
+            "customer_spend": 2, "merchant_risk": 1,
+            "late_entities": {"customer_spend": 0, "merchant_risk": 0},
+            "rederived": {},
+        }  # fmt: skip
     finally:
         redis_server.stop()
 

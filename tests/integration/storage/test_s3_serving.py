@@ -632,3 +632,45 @@ def test_contracts_validate_reads_parquet_csv_and_delta_on_the_object_store(
     assert gone.exit_code == 2
     assert gone.stderr.endswith("none.parquet: no such file or folder\n")
     assert SECRET_KEY not in gone.output
+
+
+def test_incremental_materialize_writes_a_late_row_of_an_s3_table(
+    s3_side: Side, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rows added since the recorded version are read from the object store
+    # with the project's options, as snapshots are.
+    from feast import FeatureStore
+
+    from tests.integration.serving._repo import customer_rows
+
+    monkeypatch.chdir(s3_side.project.repo)
+    first = CliRunner().invoke(cli, ["materialize", "--incremental", "--json"])
+    assert first.exit_code == 0, first.output
+    rows = customer_rows()
+    customer = rows["customer_id"][0].as_py()
+    latest = max(
+        r["event_timestamp"] for r in rows.to_pylist() if r["customer_id"] == customer
+    )
+    late = rows.slice(0, 1).set_column(
+        rows.column_names.index("event_timestamp"),
+        "event_timestamp",
+        pa.array([latest + timedelta(seconds=1)], TS),
+    )
+    late = late.set_column(
+        late.column_names.index("spend"), "spend", pa.array([12345.0])
+    )
+    location = s3_side.project.table_uri("customer_stats")
+    write_deltalake(
+        location,
+        late,
+        mode="append",
+        storage_options=s3_side.project.storage_options.for_location(location),
+    )
+    done = CliRunner().invoke(cli, ["materialize", "--incremental", "--json"])
+    assert done.exit_code == 0, done.output
+    store = FeatureStore(repo_path=str(s3_side.project.repo))
+    got = store.get_online_features(
+        ["customer_stats:spend"], [{"customer_id": customer}]
+    ).to_dict()
+    assert got["spend"] == [12345.0]
+    assert json.loads(done.output)["late_entities"]["customer_stats"] == 1
