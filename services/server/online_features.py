@@ -21,6 +21,7 @@ from featurestore.services.server.errors import RequestError, entity_row_count
 from featurestore.services.server.values import (
     OURS_DOUBLE_ENTRY,
     all_feast_doubles,
+    check_servable,
     key_column,
     length_delimited,
     ours_double_columns,
@@ -62,9 +63,13 @@ def online_features_wire(
         RequestError: no entity rows, uneven columns, a missing or mistyped key.
         NotFoundError: unknown view, feature or feature service.
         RequestTooLargeError: more entity rows than the server allows.
+        FailedPreconditionError: a requested feature's type is one our Value
+            cannot carry (a map, a set): VALUE_TYPE_UNSUPPORTED.
     """
     if wanted is None:
         wanted = catalog.resolve(request.features, request.feature_service)
+    for w in wanted:
+        _check_servable(w)
     entities = request.entities
     rows = entity_row_count(
         {name: len(entities[name].values) for name in sorted(entities)}, max_rows
@@ -96,6 +101,17 @@ def online_features_wire(
         for w, result in zip(wanted, results, strict=True)
         for column in _feature_columns(result, full_names, w.name)
     )
+
+
+@lru_cache(maxsize=4096)
+def _check_servable(wanted: ViewRequest) -> None:
+    """Refuse a requested feature our Value cannot carry (remembered per selection).
+
+    Raises:
+        FailedPreconditionError: VALUE_TYPE_UNSUPPORTED naming the feature.
+    """
+    fields = {f.name: f for f in wanted.view.features}
+    check_servable(wanted.view.name, [fields[name] for name in wanted.features])
 
 
 def _entity(entities: Any, name: str, wanted: ViewRequest) -> Any:

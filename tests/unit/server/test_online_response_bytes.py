@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from feast.protos.feast.serving import ServingService_pb2 as serving_pb
 from feast.protos.feast.types.Value_pb2 import Value as FeastValue
+from feast.type_map import NULL_TIMESTAMP_INT_VALUE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,12 +28,39 @@ _STATUS = {
 }
 _BASE = datetime(2026, 11, 1, tzinfo=UTC)
 
+int64s = st.integers(-(2**63), 2**63 - 1)
+int32s = st.integers(-(2**31), 2**31 - 1)
+# Lists as Feast stores them (Float32 ones are re-tagged and widened, the
+# others re-tagged or converted): NULL_TIMESTAMP_INT_VALUE marks a null.
+lists = st.one_of(
+    st.lists(int64s, max_size=4).map(lambda x: FeastValue(int64_list_val={"val": x})),
+    st.lists(int32s, max_size=4).map(lambda x: FeastValue(int32_list_val={"val": x})),
+    st.lists(st.floats(allow_nan=False), max_size=4).map(
+        lambda x: FeastValue(double_list_val={"val": x})
+    ),
+    st.lists(st.floats(width=32, allow_nan=False), max_size=200).map(
+        lambda x: FeastValue(float_list_val={"val": x})
+    ),
+    st.lists(st.text(max_size=20), max_size=4).map(
+        lambda x: FeastValue(string_list_val={"val": x})
+    ),
+    st.lists(st.binary(max_size=20), max_size=4).map(
+        lambda x: FeastValue(bytes_list_val={"val": x})
+    ),
+    st.lists(st.booleans(), max_size=4).map(
+        lambda x: FeastValue(bool_list_val={"val": x})
+    ),
+    st.lists(st.sampled_from([0, 10**9, NULL_TIMESTAMP_INT_VALUE]), max_size=4).map(
+        lambda x: FeastValue(unix_timestamp_list_val={"val": x})
+    ),
+)
 values = st.one_of(
     st.none(),
     st.floats(allow_nan=False).map(lambda x: FeastValue(double_val=x)),
-    st.integers(-(2**63), 2**63 - 1).map(lambda x: FeastValue(int64_val=x)),
+    int64s.map(lambda x: FeastValue(int64_val=x)),
     st.text(max_size=150).map(lambda x: FeastValue(string_val=x)),
     st.booleans().map(lambda x: FeastValue(bool_val=x)),
+    lists,
 ).map(lambda v: None if v is None else v.SerializeToString())
 
 
