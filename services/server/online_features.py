@@ -84,19 +84,18 @@ def online_features_wire(
     )
     now = datetime.now(UTC)
     results = read_views(reader, project, wanted, entity_rows, now, rows=rows)
-    response = pb.GetOnlineFeaturesResponse()
     # A protobuf map's order differs between processes: the join keys come in
     # the order the views name them, then any other entity column by name
     # (not Feast's internal dummy key, which Feast's SDK never returns).
     others = set(entities) - entity_rows.keys() - {DUMMY_ENTITY_ID}
-    for name in [*entity_rows, *sorted(others)]:
-        column = response.columns.add(name=name)
-        column.values.extend(entities[name].values)
-        column.statuses.extend([pb.FEATURE_STATUS_PRESENT] * rows)
+    tail = _entity_tail(rows)
+    head = [
+        _entity_column(name, entities[name].values, tail)
+        for name in [*entity_rows, *sorted(others)]
+    ]
     # Feature columns are written as wire bytes straight from the stored bytes:
-    # repeated fields append, so they follow the key columns' serialisation.
-    head: bytes = response.SerializeToString()
-    return head + b"".join(
+    # repeated fields append, so they follow the key columns.
+    return b"".join(head) + b"".join(
         column
         for w, result in zip(wanted, results, strict=True)
         for column in _feature_columns(result, full_names, w.name)
@@ -124,6 +123,21 @@ def _check_servable(wanted: ViewRequest) -> None:
     if len(_servable) >= _SERVABLE_LIMIT:
         _servable.clear()
     _servable[id(wanted)] = wanted  # held, so its id is not reused meanwhile
+
+
+@lru_cache(maxsize=256)
+def _entity_tail(rows: int) -> bytes:
+    """The statuses (all PRESENT) and event times (the empty Timestamp: an
+    entity value has none, as NOT_FOUND has none) closing an entity column."""
+    present = bytes((pb.FEATURE_STATUS_PRESENT,)) * rows  # 1-byte varints
+    return b"\x1a" + varint(rows) + present + b"\x22\x00" * rows
+
+
+def _entity_column(name: str, values: Any, tail: bytes) -> bytes:
+    """One echoed entity column's ``columns`` entry (field 1)."""
+    column = pb.FeatureColumn(name=name)
+    column.values.extend(values)
+    return length_delimited(b"\x0a", column.SerializeToString() + tail)
 
 
 def _entity(entities: Any, name: str, wanted: ViewRequest) -> Any:
