@@ -32,6 +32,12 @@ _KEY_FIELD = {
 }
 
 
+def key_value_field(dtype: object) -> str:
+    """The field of our ``Value`` that carries a join key of Feast type ``dtype``
+    (e.g. "int64_value"); empty for a type no join key can have."""
+    return _KEY_FIELD.get(dtype, "")  # type: ignore[call-overload]
+
+
 def key_column(
     name: str, dtype: object, values: Sequence[common_pb2.Value]
 ) -> list[Any]:
