@@ -35,7 +35,8 @@ _KEY_FIELD = {
 def key_value_field(dtype: object) -> str:
     """The field of our ``Value`` that carries a join key of Feast type ``dtype``
     (e.g. "int64_value"); empty for a type no join key can have."""
-    return _KEY_FIELD.get(dtype, "")  # type: ignore[call-overload]
+    field: str = _KEY_FIELD.get(dtype, "")  # type: ignore[call-overload]
+    return field
 
 
 def key_column(
