@@ -11,10 +11,12 @@ import grpc
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
+from feast import FeatureStore
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from featurestore.services.client import FeatureStoreClient
+from featurestore.services.monitoring.skew import feature_skew, read_serving_log
 from featurestore.services.online.materialize import materialize
 from featurestore.v1 import common_pb2
 from featurestore.v1 import feature_store_service_pb2 as pb
@@ -74,8 +76,7 @@ def list_rows() -> pa.Table:
     )
 
 
-@pytest.fixture
-def served(tmp_path: Path, transport: bool) -> Iterator[Served]:
+def _lists_repo(tmp_path: Path) -> FeatureStore:
     """The serving repo plus "lists" over a Delta table, materialised."""
     store = make_repo(tmp_path, sqlite_online(tmp_path))
     write_deltalake(str(tmp_path / "repo" / "data" / "lists"), list_rows())
@@ -84,7 +85,13 @@ def served(tmp_path: Path, transport: bool) -> Iterator[Served]:
     store.apply([ns["lists_view"]])
     start, end = NOW - timedelta(days=1), NOW + timedelta(minutes=1)
     materialize(store.repo_path, start, end, views=["lists"])
-    running = serve(store, transport, registry_refresh_seconds=0.2)
+    return store
+
+
+@pytest.fixture
+def served(tmp_path: Path, transport: bool) -> Iterator[Served]:
+    """The lists repo, served directly or through the front."""
+    running = serve(_lists_repo(tmp_path), transport, registry_refresh_seconds=0.2)
     yield running
     running.stop()
 
@@ -186,3 +193,36 @@ def _error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo:
             detail.Unpack(info)
             return info
     raise AssertionError("no ErrorInfo in the status details")
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Iterator[Served]:
+    """The lists repo served with every read logged, flushed by the test."""
+    store = _lists_repo(tmp_path)
+    running = serve(
+        store,
+        data_dir=tmp_path / "data",
+        serving_log=True,
+        serving_log_sample_rate=1.0,
+        serving_log_flush_seconds=3600.0,
+    )
+    yield running
+    running.stop()
+
+
+def test_list_features_are_logged_and_compared_for_skew(logged):
+    # The serving log and the skew report met no list feature before.
+    with FeatureStoreClient(logged.address) as client:
+        frame = client.get_online_features(
+            {"customer_id": [1, 2, 3]}, [f"lists:{name}" for name in LIST_FEATURES]
+        )
+    logged.server.serving_log.flush()  # type: ignore[union-attr]
+    log = read_serving_log(str(logged.settings.data_root), "lists")
+    for name in LIST_FEATURES:
+        assert log[f"lists__{name}"].to_pylist() == frame[name].tolist(), name
+
+    skew = feature_skew(logged.store, "lists", log)
+
+    assert {s.feature: (s.rows, s.mismatches) for s in skew} == {
+        name: (3, 0) for name in LIST_FEATURES
+    }
