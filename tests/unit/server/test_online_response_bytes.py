@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import numpy as np
 import pytest
 from feast.protos.feast.serving import ServingService_pb2 as serving_pb
@@ -13,12 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from featurestore.services.online import FeatureStatus, PackedDoubles, ViewResult
+from featurestore.services.server.errors import grpc_code
 from featurestore.services.server.feast_serving import _feature_vectors
 from featurestore.services.server.online_features import (
     _feature_columns,
     _one_row_of_doubles,
 )
-from featurestore.services.server.values import from_feast, ours_double_columns
+from featurestore.services.server.values import (
+    UnservableValueError,
+    from_feast,
+    ours_double_columns,
+    ours_value_field,
+)
 from featurestore.v1 import feature_store_service_pb2 as pb
 
 _STATUS = {
@@ -273,3 +280,22 @@ def test_packed_doubles_frame_feast_vectors_like_plain_rows(result: ViewResult) 
             stored = b"" if row is None else row[j]
             assert vector.values[i].SerializeToString() == stored
             assert vector.statuses[i] == result.row_statuses[i]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        FeastValue(map_val={"val": {"k": FeastValue(int64_val=1)}}),
+        FeastValue(int64_set_val={"val": [1, 2]}),
+        FeastValue(json_val='{"a": 1}'),
+    ],
+)
+def test_a_stored_kind_value_cannot_carry_is_refused_not_nulled(
+    stored: FeastValue,
+) -> None:
+    # It was served as null with the stored row's status (PRESENT).
+    raw = stored.SerializeToString()
+    with pytest.raises(UnservableValueError) as refused:
+        ours_value_field(raw)
+    assert grpc_code(refused.value) == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.value.metadata == {"kind": stored.WhichOneof("val")}
