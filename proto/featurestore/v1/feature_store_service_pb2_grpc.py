@@ -73,7 +73,9 @@ class FeatureStoreServiceServicer:
         """Latest feature values for a batch of entity rows.
         Errors: INVALID_ARGUMENT (no entity rows, missing or mistyped join key,
         malformed feature reference), NOT_FOUND (unknown view, feature or feature
-        service), UNAVAILABLE (online store down), RESOURCE_EXHAUSTED (too large).
+        service), FAILED_PRECONDITION (a requested feature's type is one Value
+        cannot carry, e.g. Map or Set: VALUE_TYPE_UNSUPPORTED naming it),
+        UNAVAILABLE (online store down), RESOURCE_EXHAUSTED (too large).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
