@@ -461,7 +461,12 @@ def _write_delta(
 
     staged = staging_path(path)
     try:
-        # delta-rs pulls the reader batch by batch.
+        # delta-rs pulls the reader batch by batch. On a full or read-only disk
+        # it prints "thread 'tokio-rt-worker' panicked ... Already shut down" to
+        # stderr and still raises its DeltaError: after the failed close its
+        # writer calls object_store's BufWriter::abort, which panics once
+        # shut down (object_store 0.13 buffered.rs; apache/arrow-rs-object-store
+        # #810, fix #856 open). A bare write_deltalake does it too: not ours.
         write_deltalake(str(staged), rows, commit_properties=_commit(manifest_json))
         write_text_whole(staged / MARKER, manifest_json)
         try:
