@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 from collections.abc import Callable
 from contextlib import suppress
@@ -104,7 +105,8 @@ class OutputRefusedError(Exception):
     Attributes:
         reason: OUTPUT_INSIDE_FILE, OUTPUT_NOT_A_TRAINING_SET,
             OUTPUT_FORMAT_CHANGED, OUTPUT_EXISTS, OUTPUT_NAME_RESERVED,
-            OUTPUT_ROOT_MISSING or OUTPUT_NOT_WRITABLE.
+            OUTPUT_ROOT_MISSING, OUTPUT_NOT_WRITABLE or OUTPUT_NO_SPACE (a
+            full disk or quota).
         metadata: Extra values for the caller's error (``errno``).
     """
 
@@ -293,7 +295,8 @@ def write_training_set(
         OutputRefusedError: the root's parent is missing
             (OUTPUT_ROOT_MISSING), a concurrent call published a training
             set there first and ``overwrite`` is off (OUTPUT_EXISTS) or the
-            write failed (OUTPUT_NOT_WRITABLE).
+            write failed (OUTPUT_NOT_WRITABLE; OUTPUT_NO_SPACE on a full disk
+            or quota), naming the operating system's error.
         StorageUnavailableError: the object store did not answer before the
             write began (STORAGE_UNAVAILABLE).
     """
@@ -313,13 +316,52 @@ def write_training_set(
             raise _exists(naming) from exc
         if not isinstance(exc, OSError | _delta_error()):
             raise
-        code = errno.errorcode.get(getattr(exc, "errno", None) or 0, "")
-        raise OutputRefusedError(
-            "OUTPUT_NOT_WRITABLE",
-            f"{naming.output} could not be written{_under(root, naming)}"
-            f"{f': {code}' if code else ''}",
+        raise _not_written(exc, root, naming) from exc
+
+
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""The errors of a full file system or an exhausted quota: OUTPUT_NO_SPACE."""
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)|\bOs \{ code: (\d+)")
+"""How delta-rs quotes the operating system's error: a DeltaError carries no
+errno and no cause, only the io error's text (``No space left on device (os
+error 28)``, or its debug form ``Os { code: 30, kind: ReadOnlyFilesystem``)."""
+
+
+def _not_written(
+    exc: BaseException, root: str | None, naming: Naming
+) -> OutputRefusedError:
+    """OUTPUT_NOT_WRITABLE naming the operating system's error, or
+    OUTPUT_NO_SPACE on a full disk or quota (RESOURCE_EXHAUSTED on the
+    server): never the path, which the caller may not know."""
+    number = _os_errno(exc)
+    code = errno.errorcode.get(number or 0, "")
+    cause = f": {code} ({os.strerror(number)})" if number and code else ""
+    if number in NO_SPACE:
+        return OutputRefusedError(
+            "OUTPUT_NO_SPACE",
+            f"{naming.output} could not be written{_under(root, naming)}{cause}: "
+            "free space there (or raise the quota), or write elsewhere",
             errno=code,
-        ) from exc
+        )
+    return OutputRefusedError(
+        "OUTPUT_NOT_WRITABLE",
+        f"{naming.output} could not be written{_under(root, naming)}{cause}",
+        errno=code,
+    )
+
+
+def _os_errno(exc: BaseException | None) -> int | None:
+    """The errno of the first ``OSError`` in ``exc``'s chain, or the last
+    ``(os error N)`` a delta-rs error's text quotes."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno:
+            return exc.errno
+        quoted = _OS_ERROR.findall(str(exc))
+        if quoted:
+            return int("".join(quoted[-1]))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 SERVER_COPY_LIMIT = 5 * 1024**3
@@ -419,7 +461,12 @@ def _write_delta(
 
     staged = staging_path(path)
     try:
-        # delta-rs pulls the reader batch by batch.
+        # delta-rs pulls the reader batch by batch. On a full or read-only disk
+        # it prints "thread 'tokio-rt-worker' panicked ... Already shut down" to
+        # stderr and still raises its DeltaError: after the failed close its
+        # writer calls object_store's BufWriter::abort, which panics once
+        # shut down (object_store 0.13 buffered.rs; apache/arrow-rs-object-store
+        # #810, fix #856 open). A bare write_deltalake does it too: not ours.
         write_deltalake(str(staged), rows, commit_properties=_commit(manifest_json))
         write_text_whole(staged / MARKER, manifest_json)
         try:
