@@ -93,7 +93,8 @@ class FeatureStoreServiceServicer:
         that is not a training set; a feature table lacks a column its view names
         or holds it with the wrong type), RESOURCE_EXHAUSTED (more entity rows or
         concurrent streams than the server's limits, or one row larger than a
-        response message may be: ROW_TOO_LARGE), UNAVAILABLE (the object
+        response message may be: ROW_TOO_LARGE; the output's file system is
+        full: OUTPUT_NO_SPACE), UNAVAILABLE (the object
         store holding a table, the entity rows or the output did not answer).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
