@@ -5,19 +5,32 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from deltalake import DeltaTable
+import pyarrow.fs as pafs
 from pyspark.sql import DataFrame, SparkSession
 
+from featurestore.services.offline._publication import (
+    publish_staged_folder,
+    remove_stale_staging,
+    remove_uncommitted_prefix,
+    write_text_whole,
+)
 from featurestore.services.offline.training_sets import (
+    DELTA,
     MARKER,
     OutputRefusedError,
     check_output,
 )
-from featurestore.services.storage import StorageOptions, absolute
+from featurestore.services.storage import (
+    StorageOptions,
+    absolute,
+    is_local,
+    local_path,
+)
 from featurestore.spark_jobs.errors import SparkJobError
-from featurestore.spark_jobs.io import read_parquet, write_delta
+from featurestore.spark_jobs.io import latest_version, read_parquet, write_delta
 from featurestore.spark_jobs.pit.training_set import build_training_set_spark
 from featurestore.spark_jobs.session import build_spark_session
 
@@ -45,7 +58,10 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     wanted.add_argument("--features", help="comma-separated view:feature refs")
     wanted.add_argument("--feature-service", help="a feature service name")
     parser.add_argument(
-        "--output", type=Path, required=True, help="Delta table to write (overwritten)"
+        "--output",
+        required=True,
+        help="Delta training set to write: a path or an s3:// URI (a string: "
+        "a Path folds s3://b into s3:/b); replaces only an earlier one",
     )
     parser.add_argument(
         "--as-known-at",
@@ -107,27 +123,97 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         )
         tables = {t.view: {"path": t.path, "version": t.version} for t in result.tables}
         metadata = {"job": JOB, "as_known_at": args.as_known_at, "tables": tables}
-        write_delta(result.df, args.output, mode="overwrite", metadata=metadata)
+
+        def manifest(version: int | None) -> str:
+            return json.dumps(
+                {
+                    "output": {"path": str(args.output), "version": version},
+                    "timestamp_column": result.timestamp_column,
+                    "as_known_at": args.as_known_at,
+                    "tables": tables,
+                },
+                sort_keys=True,
+            )
+
+        text = _publish(result.df, output, metadata, manifest, storage)
+    except OutputRefusedError as exc:  # something else appeared there meanwhile
+        print(
+            f"{name}: error [{exc.reason}] cannot write {output}: {exc}",
+            file=sys.stderr,
+        )
+        return 2
     except SparkJobError as exc:
         print(f"{name}: error [{exc.reason}] {exc} {exc.metadata}", file=sys.stderr)
         return 1
-    manifest = {
-        "output": {
-            "path": str(args.output),
-            "version": DeltaTable(str(args.output)).version(),
-        },
-        "timestamp_column": result.timestamp_column,
-        "as_known_at": args.as_known_at,
-        "tables": tables,
-    }
-    text = json.dumps(manifest, sort_keys=True)
-    # Marked as a training set (as the service marks its outputs): the next
-    # run may replace it, and nothing else may.
-    fs, where = storage.filesystem(output)
-    with fs.open_output_stream(f"{where}/{MARKER}") as sink:
-        sink.write(text.encode())
     print(text)
     return 0
+
+
+def _publish(
+    df: DataFrame,
+    output: str,
+    metadata: dict[str, object],
+    manifest: Callable[[int | None], str],
+    storage: StorageOptions,
+) -> str:
+    """Write ``df`` to ``output`` as a training set, returning its manifest.
+
+    The marker (the manifest in the folder) says it is a training set: the
+    next run may replace it, and nothing else may. The service's publication
+    rule (``services.offline._publication``): a training set already there
+    gets a new version in place (a failed commit leaves the previous one);
+    a new local output is written under a staging name beside it and
+    published whole with its marker, so a failed or killed run leaves
+    nothing at ``output`` and no reader sees half of it. An object store has
+    no rename: a new output is written in place, and a failed write removes
+    its data files (when no table got committed there).
+    """
+    if not is_local(output):
+        fs, key = storage.filesystem(output)
+        new = fs.get_file_info(key).type == pafs.FileType.NotFound
+        try:
+            text = _overwrite(df, output, metadata, manifest)
+        except BaseException:
+            if new:
+                remove_uncommitted_prefix(fs, key)
+            raise
+        with fs.open_output_stream(f"{key}/{MARKER}") as sink:
+            sink.write(text.encode())
+        return text
+    target = Path(local_path(output))
+    if (target / "_delta_log").is_dir():  # a training set: check_output said so
+        text = _overwrite(df, output, metadata, manifest)
+        write_text_whole(target / MARKER, text)
+        return text
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(target.parent)
+    published: list[str] = []
+
+    def write(staged: Path) -> None:
+        published.append(_overwrite(df, str(staged), metadata, manifest))
+        write_text_whole(staged / MARKER, published[-1])
+
+    def taken(staged: Path) -> None:
+        # A concurrent run published first: replace it as any re-run would
+        # (from the staged copy), unless what is there is no training set.
+        check_output(output, DELTA, True, None)
+        copy = df.sparkSession.read.format("delta").load(str(staged))
+        published.append(_overwrite(copy, output, metadata, manifest))
+        write_text_whole(target / MARKER, published[-1])
+
+    publish_staged_folder(target, write, taken)
+    return published[-1]
+
+
+def _overwrite(
+    df: DataFrame,
+    location: str,
+    metadata: dict[str, object],
+    manifest: Callable[[int | None], str],
+) -> str:
+    """Commit ``df`` as the table at ``location``; the manifest naming its version."""
+    write_delta(df, location, mode="overwrite", metadata=metadata)
+    return manifest(latest_version(df.sparkSession, location))
 
 
 def _storage(repo: Path) -> StorageOptions:
