@@ -7,15 +7,16 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
-from typing import get_args
+from typing import Any, get_args
 
 from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import DataFrame
 
 from featurestore.services.contracts import Contract, ContractRegistry
+from featurestore.services.monitoring.assess import Assessment
 from featurestore.services.monitoring.model import DriftScore
 from featurestore.spark_jobs import commits
-from featurestore.spark_jobs.errors import ConfigError
+from featurestore.spark_jobs.errors import ConfigError, SparkJobError
 from featurestore.spark_jobs.io import (
     committed_version,
     delta_schema,
@@ -23,7 +24,7 @@ from featurestore.spark_jobs.io import (
     latest_version,
 )
 from featurestore.spark_jobs.paths import DataPaths
-from featurestore.spark_jobs.profile import prepare
+from featurestore.spark_jobs.profile import Monitor, prepare
 from featurestore.spark_jobs.publish._gates import (
     batch_failed,
     check_contract_change,
@@ -168,6 +169,38 @@ def publish(
         ConfigError: an unknown mode, ``replace_partitions`` on a contract
             without ``partition_by``, or a Spark session time zone not UTC.
     """
+    _check_mode_and_zone(df, contract, mode)
+    if isinstance(table, DataPaths):
+        data_root = table.root
+        table = contract.name
+    where = resolve_table(table, data_root)
+    run_id = _checked_run_id(run_id)
+    check_contract_change(df, contract, where.table, mode, contracts)
+    monitor = prepare(df.sparkSession, contract, where.table) if profile else None
+    try:  # the first action over df: the job's lazy transform runs here
+        result = validate(contract, df, monitor.plan if monitor else None)
+    except CapturedException as exc:
+        raise batch_failed(where.table, exc) from exc
+    stamp = _commit_stamp(job, run_id, mode, contract, result)
+    policy = retry or RetryPolicy()
+    run = _Run(df, contract, where, os.fspath(table), mode, run_id, policy, stamp)
+    try:
+        assessment = _quarantine_or_refuse(run, result, monitor)
+        version, drift = _commit_passed(run, result, monitor, assessment)
+    finally:
+        result.release()
+    if version is None:
+        log.info("%s: nothing committed: %s", where.table, result.summary())
+    else:
+        log.info("published %s version %s: %s", where.table, version, result.summary())
+    return PublishReport(where.table, version, result, mode, where.quarantine, drift)
+
+
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00"})
+
+
+def _check_mode_and_zone(df: DataFrame, contract: Contract, mode: str) -> None:
+    """Refuse an unknown mode, a mode the contract cannot take, a zone not UTC."""
     if mode not in get_args(PublishMode):
         raise ConfigError(f"unknown publish mode {mode!r}", mode=str(mode))
     if mode == "replace_partitions" and not contract.partition_by:
@@ -184,10 +217,10 @@ def publish(
             "(build_spark_session sets it; spark.sql.session.timeZone)",
             time_zone=str(zone),
         )
-    if isinstance(table, DataPaths):
-        data_root = table.root
-        table = contract.name
-    where = resolve_table(table, data_root)
+
+
+def _checked_run_id(run_id: str | None) -> str:
+    """``run_id``, or a random one; refused unless a plain token."""
     run_id = run_id or uuid.uuid4().hex[:12]
     if not isinstance(run_id, str):  # e.g. main(argv)'s whole list passed on
         raise ConfigError(
@@ -197,14 +230,18 @@ def publish(
         raise ConfigError(
             "run_id must be 1-128 letters, digits or _.:- characters", run_id=run_id
         )
-    policy = retry or RetryPolicy()
-    check_contract_change(df, contract, where.table, mode, contracts)
-    monitor = prepare(df.sparkSession, contract, where.table) if profile else None
-    try:  # the first action over df: the job's lazy transform runs here
-        result = validate(contract, df, monitor.plan if monitor else None)
-    except CapturedException as exc:
-        raise batch_failed(where.table, exc) from exc
-    stamp = {
+    return run_id
+
+
+def _commit_stamp(
+    job: str,
+    run_id: str,
+    mode: PublishMode,
+    contract: Contract,
+    result: ValidationResult,
+) -> dict[str, Any]:
+    """The metadata every commit of this publish carries."""
+    return {
         "job": job,
         "run_id": run_id,
         "mode": mode,
@@ -213,61 +250,102 @@ def publish(
         "contract_version": str(contract.version),
         "validation": result.summary(),
     }
-    try:
-        enforce_min_rows(contract, result)
-        # Every gate is decided before the quarantine commit, which says how
-        # the batch was judged: refused (nothing published), or the rows that
-        # passed; not "published", which only the feature commit below makes
-        # true (it can still fail, or the job be killed, after this one).
-        assessment, refused = gates(contract, result, monitor)
-        if result.rows_failed:
-            if is_delta_table(df, where.quarantine):
-                held = delta_schema(df.sparkSession, where.quarantine)
-                check_quarantine_schema(contract, held, where.quarantine)
-            rows = quarantine_rows(contract, result, run_id)
-            held_stamp = quarantine_stamp(stamp, result, refused)
-            run_with_retry(
-                lambda: add_to_quarantine(
-                    contract, rows, where.quarantine, run_id, held_stamp
-                ),
-                policy,
-            )
-        if refused is not None:
-            raise refused
-        before = (
-            monitor.current if monitor else latest_version(df.sparkSession, where.table)
-        )
-        # Noted first: an interrupted run's caller finds out whether it landed.
-        commit = commits.start(
-            commits.FeatureCommit(
-                table=os.fspath(table), location=where.table, run_id=run_id,
-                stamp=stamp, since=before, spark=df.sparkSession,
-                profiles=assessment is not None,
-            )
-        )  # fmt: skip
-        run_with_retry(
-            lambda: WRITERS[mode](contract, result.passed, where.table, stamp), policy
-        )
-        # None: this run committed nothing (replace_partitions without a
-        # passing row); the table's newest version is then another writer's.
-        version = committed_version(df.sparkSession, where.table, stamp, since=before)
-        commit.version, commit.looked_up = version, True
-        drift: tuple[DriftScore, ...] = ()
-        if monitor and assessment and version is not None:
-            # Only now, with the version known: see spark_jobs.profile for why.
-            log.info("committed %s version %s; profiling it", where.table, version)
-            monitor.warn(assessment, version)
-            drift = run_with_retry(
-                lambda: monitor.record(assessment, version, run_id, stamp), policy
-            )
-            commit.profiled = True
-    finally:
-        result.release()
-    if version is None:
-        log.info("%s: nothing committed: %s", where.table, result.summary())
-    else:
-        log.info("published %s version %s: %s", where.table, version, result.summary())
-    return PublishReport(where.table, version, result, mode, where.quarantine, drift)
 
 
-_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00"})
+@dataclass(frozen=True)
+class _Run:
+    """One publish after its batch was judged, as its commits read it."""
+
+    df: DataFrame
+    contract: Contract
+    where: TableLocation
+    table: str
+    """The table as the caller named it (the commit note's)."""
+    mode: PublishMode
+    run_id: str
+    policy: RetryPolicy
+    stamp: dict[str, Any]
+
+
+def _quarantine_or_refuse(
+    run: _Run,
+    result: ValidationResult,
+    monitor: Monitor | None,
+) -> Assessment | None:
+    """Decide every gate, quarantine the failing rows, raise a gate's refusal.
+
+    Every gate is decided before the quarantine commit, which says how the
+    batch was judged: refused (nothing published), or the rows that passed;
+    not "published", which only the feature commit makes true (it can still
+    fail, or the job be killed, after this one).
+
+    Returns:
+        The drift assessment, when the batch was profiled.
+    """
+    enforce_min_rows(run.contract, result)
+    assessment, refused = gates(run.contract, result, monitor)
+    if result.rows_failed:
+        _quarantine_failed(run, result, refused)
+    if refused is not None:
+        raise refused
+    return assessment
+
+
+def _quarantine_failed(
+    run: _Run,
+    result: ValidationResult,
+    refused: SparkJobError | None,
+) -> None:
+    """Commit the failing rows to the quarantine table, stamped with the verdict."""
+    location = run.where.quarantine
+    if is_delta_table(run.df, location):
+        held = delta_schema(run.df.sparkSession, location)
+        check_quarantine_schema(run.contract, held, location)
+    rows = quarantine_rows(run.contract, result, run.run_id)
+    held_stamp = quarantine_stamp(run.stamp, result, refused)
+    run_with_retry(
+        lambda: add_to_quarantine(run.contract, rows, location, run.run_id, held_stamp),
+        run.policy,
+    )
+
+
+def _commit_passed(
+    run: _Run,
+    result: ValidationResult,
+    monitor: Monitor | None,
+    assessment: Assessment | None,
+) -> tuple[int | None, tuple[DriftScore, ...]]:
+    """Commit the passing rows as the mode says, then profile that version.
+
+    Returns:
+        The version committed (None: none, ``replace_partitions`` without a
+        passing row) and the drift scores recorded for it.
+    """
+    spark, location = run.df.sparkSession, run.where.table
+    before = monitor.current if monitor else latest_version(spark, location)
+    # Noted first: an interrupted run's caller finds out whether it landed.
+    commit = commits.start(
+        commits.FeatureCommit(
+            table=run.table, location=location, run_id=run.run_id,
+            stamp=run.stamp, since=before, spark=spark,
+            profiles=assessment is not None,
+        )
+    )  # fmt: skip
+    run_with_retry(
+        lambda: WRITERS[run.mode](run.contract, result.passed, location, run.stamp),
+        run.policy,
+    )
+    # None: this run committed nothing (replace_partitions without a
+    # passing row); the table's newest version is then another writer's.
+    version = committed_version(spark, location, run.stamp, since=before)
+    commit.version, commit.looked_up = version, True
+    if not (monitor and assessment and version is not None):
+        return version, ()
+    # Only now, with the version known: see spark_jobs.profile for why.
+    log.info("committed %s version %s; profiling it", location, version)
+    monitor.warn(assessment, version)
+    drift = run_with_retry(
+        lambda: monitor.record(assessment, version, run.run_id, run.stamp), run.policy
+    )
+    commit.profiled = True
+    return version, drift
