@@ -39,9 +39,9 @@ from featurestore.spark_jobs.publish._quarantine import (
     quarantine_stamp,
 )
 from featurestore.spark_jobs.publish._retry import RetryPolicy, run_with_retry
+from featurestore.spark_jobs.table_checks import check_quarantine_schema
 from featurestore.spark_jobs.validate import (
     ValidationResult,
-    check_quarantine_schema,
     enforce_min_rows,
     validate,
 )

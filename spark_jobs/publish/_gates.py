@@ -20,11 +20,8 @@ from featurestore.spark_jobs.io import (
 )
 from featurestore.spark_jobs.profile import Monitor
 from featurestore.spark_jobs.publish._modes import PublishMode
-from featurestore.spark_jobs.validate import (
-    ValidationResult,
-    check_table_schema,
-    enforce_failure_ratio,
-)
+from featurestore.spark_jobs.table_checks import check_table_schema
+from featurestore.spark_jobs.validate import ValidationResult, enforce_failure_ratio
 
 
 def check_contract_change(
