@@ -12,7 +12,7 @@ from contextlib import suppress
 from pathlib import Path, PurePath
 from typing import TypeVar
 
-import pyarrow.fs as pafs
+from featurestore.services.storage import StorageOptions, is_delta_table
 
 STAGING_PREFIX, STAGING_SUFFIX = ".fs-", ".tmp"
 """A training set is written under such a hidden name beside its output."""
@@ -108,18 +108,21 @@ def publish_staged_folder(
         shutil.rmtree(staged, ignore_errors=True)
 
 
-def remove_uncommitted_prefix(fs: pafs.FileSystem, key: str) -> None:
-    """Remove what a failed first Delta write left at ``key`` on an object store.
+def remove_uncommitted_prefix(path: str, storage: StorageOptions) -> None:
+    """Remove what a failed first Delta write left at ``path`` on an object store.
 
     An object store has no staging rename: a new table is written in place,
-    and a write failing before its version 0 leaves data files but no table,
-    blocking the path. Only such files go: a table there is a concurrent
-    writer's that committed version 0 first. The store may be what failed,
+    and a write failing before its version 0 leaves data files but no table
+    (and, from Spark's S3A, empty ``_delta_log`` folder markers), blocking the
+    path. Only such leftovers go: a table there (a committed version) is a
+    concurrent writer's that committed first. The store may be what failed,
     so its errors here are not raised.
     """
-    with suppress(OSError):
-        log = fs.get_file_info(f"{key}/_delta_log").type
-        if log != pafs.FileType.Directory:
+    from deltalake.exceptions import DeltaError
+
+    with suppress(OSError, DeltaError):
+        if not is_delta_table(path, storage):
+            fs, key = storage.filesystem(path)
             fs.delete_dir(key)
 
 

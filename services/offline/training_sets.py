@@ -589,7 +589,7 @@ def _write_object(
         raise _exists(naming) from exc  # the prefix is the winner's: kept
     except (OSError, pa.ArrowException, _delta_error()) as exc:
         if new and fmt == DELTA:
-            remove_uncommitted_prefix(fs, key)
+            remove_uncommitted_prefix(path, storage)
         raise OutputRefusedError(
             "OUTPUT_NOT_WRITABLE",
             f"{naming.output} could not be written{_under(root, naming)}",

@@ -169,17 +169,7 @@ def _publish(
     its data files (when no table got committed there).
     """
     if not is_local(output):
-        fs, key = storage.filesystem(output)
-        new = fs.get_file_info(key).type == pafs.FileType.NotFound
-        try:
-            text = _overwrite(df, output, metadata, manifest)
-        except BaseException:
-            if new:
-                remove_uncommitted_prefix(fs, key)
-            raise
-        with fs.open_output_stream(f"{key}/{MARKER}") as sink:
-            sink.write(text.encode())
-        return text
+        return _publish_object(df, output, metadata, manifest, storage)
     target = Path(local_path(output))
     if (target / "_delta_log").is_dir():  # a training set: check_output said so
         text = _overwrite(df, output, metadata, manifest)
@@ -203,6 +193,27 @@ def _publish(
 
     publish_staged_folder(target, write, taken)
     return published[-1]
+
+
+def _publish_object(
+    df: DataFrame,
+    output: str,
+    metadata: dict[str, object],
+    manifest: Callable[[int | None], str],
+    storage: StorageOptions,
+) -> str:
+    """Write ``df`` to ``output`` on an object store in place, then its marker."""
+    fs, key = storage.filesystem(output)
+    new = fs.get_file_info(key).type == pafs.FileType.NotFound
+    try:
+        text = _overwrite(df, output, metadata, manifest)
+    except BaseException:
+        if new:
+            remove_uncommitted_prefix(output, storage)
+        raise
+    with fs.open_output_stream(f"{key}/{MARKER}") as sink:
+        sink.write(text.encode())
+    return text
 
 
 def _overwrite(
