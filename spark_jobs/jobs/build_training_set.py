@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -101,11 +102,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     try:  # before any work: a feature table or any other data is never replaced
         check_output(output, "delta", True, None, storage)
     except OutputRefusedError as exc:
-        print(
-            f"{name}: error [{exc.reason}] cannot write {output}: {exc}",
-            file=sys.stderr,
-        )
-        return 2
+        return _refused(name, output, exc)
     spark = build_spark_session(JOB, args.master)
     try:
         store = FeatureStore(repo_path=str(args.feature_repo))
@@ -123,30 +120,38 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         )
         tables = {t.view: {"path": t.path, "version": t.version} for t in result.tables}
         metadata = {"job": JOB, "as_known_at": args.as_known_at, "tables": tables}
-
-        def manifest(version: int | None) -> str:
-            return json.dumps(
-                {
-                    "output": {"path": str(args.output), "version": version},
-                    "timestamp_column": result.timestamp_column,
-                    "as_known_at": args.as_known_at,
-                    "tables": tables,
-                },
-                sort_keys=True,
-            )
-
+        manifest = partial(_manifest, args, result.timestamp_column, tables)
         text = _publish(result.df, output, metadata, manifest, storage)
     except OutputRefusedError as exc:  # something else appeared there meanwhile
-        print(
-            f"{name}: error [{exc.reason}] cannot write {output}: {exc}",
-            file=sys.stderr,
-        )
-        return 2
+        return _refused(name, output, exc)
     except SparkJobError as exc:
         print(f"{name}: error [{exc.reason}] {exc} {exc.metadata}", file=sys.stderr)
         return 1
     print(text)
     return 0
+
+
+def _refused(name: str, output: str, exc: OutputRefusedError) -> int:
+    print(f"{name}: error [{exc.reason}] cannot write {output}: {exc}", file=sys.stderr)
+    return 2
+
+
+def _manifest(
+    args: argparse.Namespace,
+    timestamp_column: str,
+    tables: Mapping[str, object],
+    version: int | None,
+) -> str:
+    """The manifest JSON the job prints and marks its output with."""
+    return json.dumps(
+        {
+            "output": {"path": str(args.output), "version": version},
+            "timestamp_column": timestamp_column,
+            "as_known_at": args.as_known_at,
+            "tables": tables,
+        },
+        sort_keys=True,
+    )
 
 
 def _publish(
