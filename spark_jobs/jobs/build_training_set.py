@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         tables = {t.view: {"path": t.path, "version": t.version} for t in result.tables}
         metadata = {"job": JOB, "as_known_at": args.as_known_at, "tables": tables}
         manifest = partial(_manifest, args, result.timestamp_column, tables)
-        text = _publish(result.df, output, metadata, manifest, storage)
+        text = _publish(result.df, _Output(output, metadata, manifest, storage))
     except OutputRefusedError as exc:  # something else appeared there meanwhile
         return _refused(name, output, exc)
     except SparkJobError as exc:
@@ -154,14 +155,27 @@ def _manifest(
     )
 
 
-def _publish(
-    df: DataFrame,
-    output: str,
-    metadata: dict[str, object],
-    manifest: Callable[[int | None], str],
-    storage: StorageOptions,
-) -> str:
-    """Write ``df`` to ``output`` as a training set, returning its manifest.
+@dataclass(frozen=True)
+class _Output:
+    """Where the training set goes, and what its commits and marker carry."""
+
+    location: str
+    metadata: Mapping[str, object]
+    """The commit's stamp (userMetadata)."""
+    manifest: Callable[[int | None], str]
+    """The manifest JSON for the output's version."""
+    storage: StorageOptions
+
+    def commit(self, df: DataFrame, location: str | None = None) -> str:
+        """Commit ``df`` as the table at ``location`` (default: the output);
+        the manifest naming the version committed."""
+        where = location or self.location
+        write_delta(df, where, mode="overwrite", metadata=self.metadata)
+        return self.manifest(latest_version(df.sparkSession, where))
+
+
+def _publish(df: DataFrame, out: _Output) -> str:
+    """Write ``df`` as the training set ``out``, returning its manifest.
 
     The marker (the manifest in the folder) says it is a training set: the
     next run may replace it, and nothing else may. The service's publication
@@ -169,15 +183,15 @@ def _publish(
     gets a new version in place (a failed commit leaves the previous one);
     a new local output is written under a staging name beside it and
     published whole with its marker, so a failed or killed run leaves
-    nothing at ``output`` and no reader sees half of it. An object store has
+    nothing at the output and no reader sees half of it. An object store has
     no rename: a new output is written in place, and a failed write removes
     its data files (when no table got committed there).
     """
-    if not is_local(output):
-        return _publish_object(df, output, metadata, manifest, storage)
-    target = Path(local_path(output))
+    if not is_local(out.location):
+        return _publish_object(df, out)
+    target = Path(local_path(out.location))
     if (target / "_delta_log").is_dir():  # a training set: check_output said so
-        text = _overwrite(df, output, metadata, manifest)
+        text = out.commit(df)
         write_text_whole(target / MARKER, text)
         return text
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -185,51 +199,35 @@ def _publish(
     published: list[str] = []
 
     def write(staged: Path) -> None:
-        published.append(_overwrite(df, str(staged), metadata, manifest))
+        published.append(out.commit(df, str(staged)))
         write_text_whole(staged / MARKER, published[-1])
 
     def taken(staged: Path) -> None:
         # A concurrent run published first: replace it as any re-run would
         # (from the staged copy), unless what is there is no training set.
-        check_output(output, DELTA, True, None)
-        copy = df.sparkSession.read.format("delta").load(str(staged))
-        published.append(_overwrite(copy, output, metadata, manifest))
+        check_output(out.location, DELTA, True, None)
+        published.append(
+            out.commit(df.sparkSession.read.format("delta").load(str(staged)))
+        )
         write_text_whole(target / MARKER, published[-1])
 
     publish_staged_folder(target, write, taken)
     return published[-1]
 
 
-def _publish_object(
-    df: DataFrame,
-    output: str,
-    metadata: dict[str, object],
-    manifest: Callable[[int | None], str],
-    storage: StorageOptions,
-) -> str:
-    """Write ``df`` to ``output`` on an object store in place, then its marker."""
-    fs, key = storage.filesystem(output)
+def _publish_object(df: DataFrame, out: _Output) -> str:
+    """Write ``df`` as ``out`` on an object store in place, then its marker."""
+    fs, key = out.storage.filesystem(out.location)
     new = fs.get_file_info(key).type == pafs.FileType.NotFound
     try:
-        text = _overwrite(df, output, metadata, manifest)
+        text = out.commit(df)
     except BaseException:
         if new:
-            remove_uncommitted_prefix(output, storage)
+            remove_uncommitted_prefix(out.location, out.storage)
         raise
     with fs.open_output_stream(f"{key}/{MARKER}") as sink:
         sink.write(text.encode())
     return text
-
-
-def _overwrite(
-    df: DataFrame,
-    location: str,
-    metadata: dict[str, object],
-    manifest: Callable[[int | None], str],
-) -> str:
-    """Commit ``df`` as the table at ``location``; the manifest naming its version."""
-    write_delta(df, location, mode="overwrite", metadata=metadata)
-    return manifest(latest_version(df.sparkSession, location))
 
 
 def _storage(repo: Path) -> StorageOptions:
