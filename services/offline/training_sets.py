@@ -25,7 +25,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import shutil
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -42,8 +41,9 @@ from featurestore.services.offline._publication import (
     OutputTakenError,
     is_staging,
     publish_file,
-    publish_folder,
+    publish_staged_folder,
     remove_stale_staging,
+    remove_uncommitted_prefix,
     staging_path,
     write_text_whole,
 )
@@ -459,8 +459,7 @@ def _write_delta(
         return
     from deltalake import DeltaTable, write_deltalake
 
-    staged = staging_path(path)
-    try:
+    def write(staged: Path) -> None:
         # delta-rs pulls the reader batch by batch. On a full or read-only disk
         # it prints "thread 'tokio-rt-worker' panicked ... Already shut down" to
         # stderr and still raises its DeltaError: after the failed close its
@@ -469,18 +468,17 @@ def _write_delta(
         # #810, fix #856 open). A bare write_deltalake does it too: not ours.
         write_deltalake(str(staged), rows, commit_properties=_commit(manifest_json))
         write_text_whole(staged / MARKER, manifest_json)
-        try:
-            publish_folder(staged, path)
-        except OutputTakenError:
-            if not (overwrite and training_set_kind(path) == DELTA):
-                raise
-            # A concurrent call published first; this one was asked to
-            # replace a training set: replace it, from the staged copy (read
-            # whole, as the joined rows it was written from are held).
-            copy = read_delta(DeltaTable(str(staged)))
-            _overwrite_delta(path, copy.to_reader(WRITE_BATCH_ROWS), manifest_json)
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
+
+    def taken(staged: Path) -> None:
+        if not (overwrite and training_set_kind(path) == DELTA):
+            raise OutputTakenError
+        # A concurrent call published first; this one was asked to replace a
+        # training set: replace it, from the staged copy (read whole, as the
+        # joined rows it was written from are held).
+        copy = read_delta(DeltaTable(str(staged)))
+        _overwrite_delta(path, copy.to_reader(WRITE_BATCH_ROWS), manifest_json)
+
+    publish_staged_folder(path, write, taken)
 
 
 def _overwrite_delta(
@@ -638,11 +636,7 @@ def _write_object(
         raise _exists(naming) from exc  # the prefix is the winner's: kept
     except (OSError, pa.ArrowException, _delta_error()) as exc:
         if new and fmt == DELTA:
-            with suppress(OSError):  # the store may be what failed
-                # Only data files without a table: a table there may be a
-                # concurrent writer's that committed version 0 first.
-                if not _is_object_delta(fs, key):
-                    fs.delete_dir(key)
+            remove_uncommitted_prefix(path, storage)
         raise OutputRefusedError(
             "OUTPUT_NOT_WRITABLE",
             f"{naming.output} could not be written{_under(root, naming)}",
