@@ -116,8 +116,9 @@ def materialize(
     column the view names) gets one error line and null in --json; the other
     views are still written, and the
     exit code is 1. An online store that cannot be reached (down, refused, a
-    wrong password, no answer in 60 s) is one error line naming its host and
-    port, exit 1.
+    wrong password, no answer in 60 s; a SQLite file that does not exist) is
+    one error line naming where it is, exit 1; so is a registry that cannot be
+    written (the rows written, their interval not recorded).
     """
     from featurestore.services.cli._feast import feature_store
     from featurestore.services.online import (
@@ -126,6 +127,8 @@ def materialize(
         ViewsNotMaterializedError,
     )
     from featurestore.services.online import materialize as online
+    from featurestore.services.online.errors import IntervalNotRecordedError
+    from featurestore.services.project import ProjectError
 
     if len(dates) > 2 or (incremental and len(dates) > 1) or not (dates or incremental):
         raise click.UsageError("give END, START END, or --incremental [END]")
@@ -151,8 +154,14 @@ def materialize(
                 )
         except online.UnknownViewError as exc:  # a --views name; no other error
             raise usage_error(str(exc)) from exc
+        except ProjectError as exc:  # featurestore.yaml: as every command says it
+            raise usage_error(f"{exc.reason.value}: {exc}") from None
         except ViewsNotMaterializedError as exc:
             counts, failed = exc.written, exc
+        except IntervalNotRecordedError as exc:  # a read-only registry
+            _print_counts(exc.written, None, as_json)
+            click.echo(f"error: {exc}", err=True)
+            raise click.exceptions.Exit(FAILED) from None
         except OnlineStoreUnavailableError as exc:  # down, refused, timed out
             click.echo(f"error: {exc}", err=True)  # names host:port, no password
             raise click.exceptions.Exit(FAILED) from None

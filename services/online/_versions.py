@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, cast
 import redis
 
 from featurestore.services.online._redis_writer import redis_client
-from featurestore.services.online._sqlite_writer import sqlite_path
+from featurestore.services.online._sqlite_writer import open_sqlite, sqlite_path
 from featurestore.services.online.errors import OnlineStoreUnavailableError
 from featurestore.services.online.writer import store_kind
 
@@ -120,7 +120,7 @@ def record_version(config: RepoConfig, view: str, read: ReadVersion | None) -> N
 @contextmanager
 def _sqlite(config: RepoConfig) -> Iterator[sqlite3.Connection]:
     """A connection with the versions table, committed and closed after."""
-    conn = sqlite3.connect(sqlite_path(config), timeout=30)
+    conn = open_sqlite(config)
     try:
         with conn:  # one transaction: committed, or rolled back on an error
             conn.execute(

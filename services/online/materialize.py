@@ -41,6 +41,7 @@ from featurestore.services.online._versions import (
     record_version,
 )
 from featurestore.services.online.errors import (
+    IntervalNotRecordedError,
     OnlineStoreError,
     OnlineStoreUnavailableError,
     UnsupportedOnlineStoreError,
@@ -139,6 +140,11 @@ def materialize(
         ViewsNotMaterializedError: Some views could not be read (e.g. their
             Delta table was never published) or written; every other view
             was written first.
+        IntervalNotRecordedError: The registry cannot be written; the views
+            before and the one named were written, the rest not.
+        OnlineStoreUnavailableError: The store cannot be reached (or its
+            SQLite file does not exist); nothing more was written.
+        ProjectError: featurestore.yaml cannot be read.
     """
     store = _store(repo_path, fs_yaml_file)
     start, end = _utc(start), _utc(end)
@@ -184,6 +190,11 @@ def materialize_incremental(
         ViewsNotMaterializedError: Some views could not be read (e.g. their
             Delta table was never published) or written; every other view
             was written first.
+        IntervalNotRecordedError: The registry cannot be written; the views
+            before and the one named were written, the rest not.
+        OnlineStoreUnavailableError: The store cannot be reached (or its
+            SQLite file does not exist); nothing more was written.
+        ProjectError: featurestore.yaml cannot be read.
     """
     store = _store(repo_path, fs_yaml_file)
     now = datetime.now(UTC)
@@ -213,6 +224,7 @@ def _run(
     incremental: bool,
 ) -> Materialized:
     done, failed = Materialized(), {}
+    project_of(store.config.repo_path)  # featurestore.yaml: once, not per view
     recorded = read_versions(store.config)
     for view, start in starts:
         try:
@@ -221,6 +233,8 @@ def _run(
             )
         except (OnlineStoreUnavailableError, UnsupportedOnlineStoreError):
             raise  # the store, not the view: no other view can be written
+        except ProjectError:
+            raise  # the project's configuration: not this view's
         except (OfflineStoreError, OnlineStoreError) as exc:
             # One view without a readable table (never published, a column
             # gone) must not keep the others out of the online store.
@@ -234,7 +248,7 @@ def _run(
         done.late[view.name] = outcome.late
         if outcome.rederived:
             done.rederived[view.name] = outcome.rederived
-        store.registry.apply_materialization(view, store.project, start, end)
+        _record_interval(store, view, start, end, done)
         # After the interval: a run stopped in between leaves the older
         # version recorded, so the next run checks more versions, never fewer.
         if outcome.record != recorded.get(view.name):
@@ -242,6 +256,27 @@ def _run(
     if failed:
         raise ViewsNotMaterializedError(done, failed)
     return done
+
+
+def _record_interval(
+    store: FeatureStore,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    done: Materialized,
+) -> None:
+    """Record ``view``'s interval in the registry as Feast does.
+
+    Raises:
+        IntervalNotRecordedError: The registry file cannot be written (its
+            mode, a read-only disk): no other view's could be either.
+    """
+    try:
+        store.registry.apply_materialization(view, store.project, start, end)
+    except OSError as exc:
+        registry = exc.filename or str(store.config.registry.path)
+        detail = exc.strerror or type(exc).__name__
+        raise IntervalNotRecordedError(registry, detail, view.name, done) from exc
 
 
 def _materialize_view(
@@ -425,6 +460,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownViewError, ProjectError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (IntervalNotRecordedError, OnlineStoreUnavailableError) as exc:
+        _print_counts(getattr(exc, "written", {}))
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except ViewsNotMaterializedError as exc:
         _print_counts(exc.written)
         for line in exc.lines():
