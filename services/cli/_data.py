@@ -111,7 +111,7 @@ def materialize(
     Writes Feast's bytes (feast serve reads them) and records the interval in
     the registry, as `feast materialize` does. --incremental also writes the
     entities with late rows (published since the view's last run with an
-    event time before its window); "late_entities" in --json counts them.
+    event time before its window); "@late_entities" in --json counts them.
     A view whose Delta table cannot be read (never published, or without a
     column the view names) gets one error line and null in --json; the other
     views are still written, and the
@@ -184,8 +184,10 @@ def _print_counts(
             click.echo(f"error: {line}", err=True)
         missing = dict.fromkeys(failed.failed)
     if as_json:
-        # Additive: the view counts stay top-level as before.
-        late = {"late_entities": done.late, "rederived": done.rederived}
+        # Additive: the view counts stay top-level as before; the other keys
+        # start with "@", which Feast refuses in a view name: no view's count
+        # can be overwritten by them.
+        late = {"@late_entities": done.late, "@rederived": done.rederived}
         echo_json({**done, **missing, **late})
         return
     for line in count_lines(done):

@@ -286,8 +286,8 @@ def test_cli_names_the_unpublished_view_in_one_line_and_exits_1(tmp_path, capsys
     assert json.loads(result.stdout) == {
         "stats": 30,
         "ghost": None,
-        "late_entities": {"stats": 0},
-        "rederived": {},
+        "@late_entities": {"stats": 0},
+        "@rederived": {},
     }
     [line] = result.stderr.splitlines()
     ghost = tmp_path / "data" / "ghost"
@@ -339,8 +339,8 @@ def test_a_view_naming_a_column_its_table_lacks_is_one_line_the_others_written(
     assert json.loads(result.stdout) == {
         "stats": 30,
         "typo": None,
-        "late_entities": {"stats": 0},
-        "rederived": {},
+        "@late_entities": {"stats": 0},
+        "@rederived": {},
     }
     [line] = result.stderr.splitlines()
     table = tmp_path / "data" / "stats"
@@ -396,8 +396,8 @@ def test_a_table_whose_join_key_has_another_type_is_one_line_the_others_written(
     assert json.loads(result.stdout) == {
         "stats": 30,
         "strkey": None,
-        "late_entities": {"stats": 0},
-        "rederived": {},
+        "@late_entities": {"stats": 0},
+        "@rederived": {},
     }
     [line] = result.stderr.splitlines()
     assert line.startswith("error: feature view 'strkey' not materialised: ")
@@ -444,8 +444,8 @@ def test_a_feature_column_of_another_type_is_one_line_the_others_written(
     assert json.loads(result.stdout) == {
         "stats": 30,
         "mistyped": None,
-        "late_entities": {"stats": 0},
-        "rederived": {},
+        "@late_entities": {"stats": 0},
+        "@rederived": {},
     }
     [line] = result.stderr.splitlines()
     assert line == (

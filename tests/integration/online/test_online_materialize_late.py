@@ -266,5 +266,5 @@ def test_the_json_output_counts_the_late_entities(store):
     )
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout) == {
-        "stats": 2, "late_entities": {"stats": 2}, "rederived": {}
+        "stats": 2, "@late_entities": {"stats": 2}, "@rederived": {}
     }  # fmt: skip

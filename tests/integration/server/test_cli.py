@@ -176,7 +176,7 @@ def test_materialize_and_incremental_in_a_copy(
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {
         "customer_spend": 3, "merchant_risk": 1,
-        "late_entities": {"customer_spend": 0, "merchant_risk": 0}, "rederived": {},
+        "@late_entities": {"customer_spend": 0, "merchant_risk": 0}, "@rederived": {},
     }  # fmt: skip
     later = (NOW + timedelta(minutes=2)).isoformat()
     # `feast materialize` made the copy, so no Delta version was recorded:
@@ -244,8 +244,8 @@ def test_the_redis_profile_keeps_its_own_materialised_intervals(
             assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout) == {
             "customer_spend": 2, "merchant_risk": 1,
-            "late_entities": {"customer_spend": 0, "merchant_risk": 0},
-            "rederived": {},
+            "@late_entities": {"customer_spend": 0, "merchant_risk": 0},
+            "@rederived": {},
         }  # fmt: skip
     finally:
         redis_server.stop()

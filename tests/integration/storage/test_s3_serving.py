@@ -719,4 +719,4 @@ def test_incremental_materialize_writes_a_late_row_of_an_s3_table(
         ["customer_stats:spend"], [{"customer_id": customer}]
     ).to_dict()
     assert got["spend"] == [12345.0]
-    assert json.loads(done.output)["late_entities"]["customer_stats"] == 1
+    assert json.loads(done.output)["@late_entities"]["customer_stats"] == 1
