@@ -155,9 +155,12 @@ def create_server(
     serving_log = _serving_log(settings, catalog, project_config)
     reader = ServedReader(timed, serving_log, settings.serving_log_sample_rate)
     registry = ContractRegistry(settings.contracts_dir)
+    # Set when the server begins to stop: background threads end, and the
+    # interceptor tells a stream cut by the shutdown grace from a cancel.
+    stop = threading.Event()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers),
-        interceptors=[ErrorAndMetricsInterceptor(guard)],
+        interceptors=[ErrorAndMetricsInterceptor(guard, stop)],
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
@@ -199,7 +202,6 @@ def create_server(
     except RuntimeError as exc:  # grpc: "Failed to bind to address ..."
         raise bind_failed(address) from exc
     server.start()
-    stop = threading.Event()
     monitor = HealthMonitor(
         health_servicer,
         partial(_ready, catalog, reader, guard.audit if guard else None),
