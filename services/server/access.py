@@ -215,6 +215,7 @@ class Guard:
         if self.audit is not None and self.audit.refusing:
             # No call is served that the audit cannot record (the refusal
             # itself is held for the audit with the others).
+            call.decision = "refused"
             call.finish(AuditUnavailableError())
             raise AuditUnavailableError()
         if self.authenticator is not None:

@@ -96,6 +96,8 @@ def test_a_full_audit_disk_refuses_calls_until_it_has_room(
         wait_for(lambda: "after" in _audited(disk))
         # Held records written once, in order; the refusal audited too.
         assert _audited(disk) == ["before", *during, refused_id, "after"]
+        lines = [json.loads(x) for x in (disk / "audit.jsonl").read_text().splitlines()]
+        assert (lines[-2]["decision"], lines[-2]["code"]) == ("refused", "UNAVAILABLE")
     finally:
         _stop_front(served)
         lost = served.server.stop(0)
