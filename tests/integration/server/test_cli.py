@@ -19,9 +19,9 @@ import pytest
 from deltalake import DeltaTable
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.full_disk import full_tmpfs
 from tests.integration.server._served import NOW, REPO, TS, ServedRepo, feast_cli
 from tests.redis_harness import free_port, start_redis_process
-from tests.small_disk import fill, small_disk
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -113,7 +113,7 @@ def test_serve_stopping_with_unwritten_audit_records_exits_1(
     # On a full disk the server exited 0 (or 1 with a traceback from the
     # audit's close) and nothing said audit records were lost.
     address = f"127.0.0.1:{free_port()}"
-    with small_disk(tmp_path / "disk") as disk:
+    with full_tmpfs(tmp_path / "disk") as disk:
         proc = subprocess.Popen(
             [FEATURESTORE, "serve", "--address", address, "--repo",
              str(served_repo.repo), "--data-dir", str(served_repo.data),
@@ -124,7 +124,6 @@ def test_serve_stopping_with_unwritten_audit_records_exits_1(
             assert _wait_serving(address, proc) == (
                 health_pb2.HealthCheckResponse.SERVING
             )
-            fill(disk)
             with grpc.insecure_channel(address) as channel:
                 # The first call is served: its record is the one the
                 # writer finds it cannot write.

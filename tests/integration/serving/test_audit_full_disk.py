@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
+from tests.full_disk import full_tmpfs
 from tests.integration.serving._repo import (
     Served,
     health_status,
@@ -25,7 +26,6 @@ from tests.integration.serving._repo import (
     wait_for,
     write_online,
 )
-from tests.small_disk import fill, small_disk
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
-    with small_disk(tmp_path / "disk") as folder:
+    with full_tmpfs(tmp_path / "disk") as folder:
         yield folder
 
 
@@ -69,11 +69,8 @@ def test_a_full_audit_disk_refuses_calls_until_it_has_room(
     # (dumped into stderr by logging), health SERVING, nothing noticed.
     served = _served(tmp_path, disk, transport, "refuse")
     try:
-        _read(served, "before")
-        wait_for(lambda: _audited(disk) == ["before"])
-        filler = fill(disk)
-        # Served until the writer finds a batch it cannot write (the first
-        # records may still fit in the audit file's last page), then refused.
+        # Served until the writer finds it cannot write their records (it
+        # tries every 0.1 s), then refused.
         during: list[str] = []
         with pytest.raises(grpc.RpcError) as refused:
             for n in range(10_000):
@@ -90,12 +87,12 @@ def test_a_full_audit_disk_refuses_calls_until_it_has_room(
         wait_for(lambda: health_status(served.channel) == NOT_SERVING)
         assert refused_id not in _audited(disk)
 
-        filler.unlink()
+        (disk / "filler").unlink()
         wait_for(lambda: health_status(served.channel) == SERVING)
         _read(served, "after")
         wait_for(lambda: "after" in _audited(disk))
         # Held records written once, in order; the refusal audited too.
-        assert _audited(disk) == ["before", *during, refused_id, "after"]
+        assert _audited(disk) == [*during, refused_id, "after"]
         lines = [json.loads(x) for x in (disk / "audit.jsonl").read_text().splitlines()]
         assert (lines[-2]["decision"], lines[-2]["code"]) == ("refused", "UNAVAILABLE")
     finally:
@@ -108,7 +105,6 @@ def test_serve_on_failure_keeps_serving_and_counts_the_lost_records(
     tmp_path: Path, disk: Path, transport: bool
 ) -> None:
     served = _served(tmp_path, disk, transport, "serve")
-    fill(disk)
     try:
         _read(served, "one")
         wait_for(lambda: served.server.guard.audit.failing)  # type: ignore[union-attr]

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 
 from featurestore.services.auth import AuditLog, AuthConfigError
 from featurestore.services.auth.audit import _LineFormat
-from tests.small_disk import fill, small_disk
+from tests.full_disk import full_tmpfs
 
 
 def test_records_from_many_threads_all_land_once(tmp_path: Path) -> None:
@@ -186,10 +186,9 @@ def test_a_full_disk_holds_the_records_and_writes_them_once_there_is_room(
     # On a full disk the logging handler swallowed every failed write (the
     # records went to stderr in a "--- Logging error ---" block), nothing
     # said the audit was failing, and close raised OSError.
-    with small_disk(tmp_path / "disk") as disk:
+    with full_tmpfs(tmp_path / "disk") as disk:
         path = disk / "audit.jsonl"
         log = AuditLog(path, interval=3600)
-        filler = fill(disk)
         failures = _sample("featurestore_audit_write_failures_total")
         for n in range(3):
             log.record(f"r{n}", "alice", "/m", ["FeatureView:v"], "allow", "OK", 0.0)
@@ -205,7 +204,7 @@ def test_a_full_disk_holds_the_records_and_writes_them_once_there_is_room(
             '"r0"' not in caplog.text and "Logging error" not in capsys.readouterr().err
         )
 
-        filler.unlink()
+        (disk / "filler").unlink()
         log.record("r3", "alice", "/m", [], "allow", "OK", 0.0)
         log._flush()
         assert not log.failing
@@ -215,9 +214,8 @@ def test_a_full_disk_holds_the_records_and_writes_them_once_there_is_room(
 
 
 def test_records_still_unwritten_at_close_are_counted(tmp_path: Path) -> None:
-    with small_disk(tmp_path / "disk") as disk:
+    with full_tmpfs(tmp_path / "disk") as disk:
         log = AuditLog(disk / "audit.jsonl", interval=3600, max_unwritten=2)
-        fill(disk)
         lost = _sample("featurestore_audit_records_lost_total")
         for n in range(3):
             log.record(f"r{n}", "alice", "/m", [], "allow", "OK", 0.0)
