@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -186,9 +187,11 @@ def test_a_full_disk_holds_the_records_and_writes_them_once_there_is_room(
     # On a full disk the logging handler swallowed every failed write (the
     # records went to stderr in a "--- Logging error ---" block), nothing
     # said the audit was failing, and close raised OSError.
-    with full_tmpfs(tmp_path / "disk") as disk:
+    with (
+        full_tmpfs(tmp_path / "disk") as disk,
+        closing(AuditLog(disk / "audit.jsonl", interval=3600)) as log,
+    ):
         path = disk / "audit.jsonl"
-        log = AuditLog(path, interval=3600)
         failures = _sample("featurestore_audit_write_failures_total")
         for n in range(3):
             log.record(f"r{n}", "alice", "/m", ["FeatureView:v"], "allow", "OK", 0.0)
@@ -214,8 +217,11 @@ def test_a_full_disk_holds_the_records_and_writes_them_once_there_is_room(
 
 
 def test_records_still_unwritten_at_close_are_counted(tmp_path: Path) -> None:
-    with full_tmpfs(tmp_path / "disk") as disk:
-        log = AuditLog(disk / "audit.jsonl", interval=3600, max_unwritten=2)
+    with (
+        full_tmpfs(tmp_path / "disk") as disk,
+        # closed before the unmount, also when an assertion fails
+        closing(AuditLog(disk / "audit.jsonl", interval=3600, max_unwritten=2)) as log,
+    ):
         lost = _sample("featurestore_audit_records_lost_total")
         for n in range(3):
             log.record(f"r{n}", "alice", "/m", [], "allow", "OK", 0.0)
