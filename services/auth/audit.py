@@ -56,10 +56,9 @@ class AuditLog:
 
     A call only reads the monotonic clock and appends a tuple to a deque
     (atomic, no lock); a writer thread turns the clock readings into the time
-    and the duration, formats what gathered and hands it to the standard
-    library's RotatingFileHandler every ``interval`` seconds, as one write
-    (under a file lock: the server's processes share the file and its
-    rotation, see ``SharedRotatingFileHandler``).
+    and the duration, formats what gathered and appends it every
+    ``interval`` seconds, as one write (under a file lock: the server's
+    processes share the file and its rotation, see ``SharedRotatingFile``).
     One record per write cost the request path ~60 us (a thread wake-up and
     the GIL per call); a batch costs it ~1 us. ``close`` writes what is left.
     Records never carry credentials: callers pass the principal's name, never
@@ -79,6 +78,7 @@ class AuditLog:
         backups: int = _BACKUPS,
         on_failure: OnFailure = "refuse",
         max_unwritten: int = _MAX_UNWRITTEN,
+        retry_seconds: float = 1.0,
     ) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +94,8 @@ class AuditLog:
         self.path, self.on_failure = path, on_failure
         self.on_failing: Callable[[], None] | None = None
         """Called (on the writer thread) when a failure episode begins."""
-        self._max_unwritten = max_unwritten
+        self._max_unwritten, self._retry_seconds = max_unwritten, retry_seconds
+        self._retry_at = 0.0
         self._unwritten: list[str] = []
         self._lost = 0
         self._failing = False
@@ -141,6 +142,7 @@ class AuditLog:
         now)."""
         self._closed.set()
         self._writer.join()
+        self._retry_at = 0.0  # a last attempt, whenever the previous one was
         self._flush()
         self._file.close()
         unwritten = len(self._unwritten)
@@ -162,7 +164,11 @@ class AuditLog:
             # old, so the two clocks cannot drift apart in between. Formatted
             # once: a record held for retry keeps the time of its call.
             self._hold(self._lines.lines(entries, time.time() - time.perf_counter()))
-        if not self._unwritten:
+        if not self._unwritten or (
+            # While failing, retry every retry_seconds, not every interval:
+            # up to max_unwritten lines are joined for each attempt.
+            self._failing and time.monotonic() < self._retry_at
+        ):
             return
         # One write per batch (rotation happens between batches); it lands
         # whole or not at all, so a retry neither loses nor repeats a line.
@@ -190,6 +196,7 @@ class AuditLog:
 
     def _failed(self, exc: OSError) -> None:
         WRITE_FAILURES.inc()
+        self._retry_at = time.monotonic() + self._retry_seconds
         if self._failing:
             return  # one warning per episode
         self._failing = True
