@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from featurestore.services.auth import AuthenticationError, PermissionDeniedError
+from featurestore.services.auth.errors import AuditUnavailableError
 from featurestore.services.contracts import ContractError
 from featurestore.services.lineage import LineageError
 from featurestore.services.offline.errors import OnDemandViewError
@@ -209,6 +210,8 @@ def _install_errors(app: FastAPI, console: Console) -> None:
     app.add_exception_handler(LineageError, lineage_error)
     app.add_exception_handler(ContractError, domain_error)
     app.add_exception_handler(OnlineStoreError, domain_error)
+    # audit_on_failure: refuse, as the gRPC server: 503 until the log has room.
+    app.add_exception_handler(AuditUnavailableError, domain_error)
     app.add_exception_handler(OnDemandViewError, domain_error)
     app.add_exception_handler(RequestError, bad_request)
     app.add_exception_handler(CsrfError, csrf)
