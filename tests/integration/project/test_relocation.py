@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import sqlite3
 import subprocess
@@ -129,3 +130,20 @@ def test_relocate_before_apply_is_one_usage_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "REGISTRY_NOT_FOUND" in err
     assert not (tmp_path / "new" / "data" / "feast").exists()
+
+
+def test_serve_and_ui_warn_of_a_copied_registry(
+    src: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from featurestore.services.server.settings import ServerSettings
+    from featurestore.services.server.transport import check_repo
+
+    copy = src.parent / "copy"
+    shutil.copytree(src, copy)
+    with caplog.at_level(logging.WARNING):
+        check_repo(ServerSettings(repo_path=src))
+        assert not caplog.records
+        check_repo(ServerSettings(repo_path=copy))
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("REGISTRY_OF_ANOTHER_FOLDER")
+    assert f"relocate --repo {copy}" in warning
