@@ -22,9 +22,18 @@ if TYPE_CHECKING:
 
 @click.command("init")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
-def init(directory: Path) -> None:
+@click.option(
+    "--project-name",
+    default=None,
+    help="the Feast project name (default: the folder's name); it prefixes the "
+    "online tables and Redis keys: unique per Redis",
+)
+def init(directory: Path, project_name: str | None) -> None:
     """Create a working project in DIRECTORY: feature_store.yaml (this offline
     store, SQLite online), a contract, a feature view, a small job and sample data.
+
+    Two projects sharing one Redis must have different Feast project names:
+    give --project-name when their folders have the same name.
     """
     try:
         project = importlib.import_module("featurestore.services.project")
@@ -34,14 +43,16 @@ def init(directory: Path) -> None:
             "(featurestore.services.project)"
         ) from exc
     try:
-        project.scaffold(directory)
+        name = project.scaffold(directory, project_name)
     except project.ProjectError as exc:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
     except OSError as exc:  # a folder that cannot be made or written
         raise usage_error(
             f"cannot create a project in {directory}: {exc.strerror or exc}"
         ) from exc
-    click.echo(f"created a project in {directory}; next, in that folder:")
+    click.echo(
+        f"created the Feast project {name} in {directory}; next, in that folder:"
+    )
     click.echo(project.next_steps_text("  "))
 
 
