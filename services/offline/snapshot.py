@@ -182,6 +182,20 @@ def commit_metadata(
     return parsed if isinstance(parsed, dict) else {"userMetadata": raw}
 
 
+def commit_time(
+    path: str, version: int, storage: StorageOptions | None = None
+) -> int | None:
+    """When ``version`` was committed: the commitInfo timestamp (ms since the
+    epoch) in the Delta log, which a copied table keeps; None when absent.
+
+    Raises:
+        TableNotFoundError: No Delta table at ``path``.
+        VersionNotFoundError: ``version`` is not in the table history.
+    """
+    stamp = _commit_info(_open(path, None, storage), path, version).get("timestamp")
+    return int(stamp) if stamp is not None else None
+
+
 def open_table(
     path: str, storage: StorageOptions | None = None, version: int | None = None
 ) -> DeltaTable:
