@@ -57,7 +57,8 @@ def sqlite_file(config: RepoConfig, repo: Path) -> Path | None:
 def foreign_online_stores(config: RepoConfig, repo: Path) -> dict[str, str]:
     """Online table -> SQLite file, for each table the registry's infra keeps in
     a file other than this project's own: a registry copied or moved from
-    another folder. Empty when the registry is not a local file or not there.
+    another folder. Empty when the registry is not a local file or not there,
+    or the online store is not SQLite (``relocate`` has no file to point at).
 
     ``feast apply`` tears down every such table ("Updated sqlite table ...
     path: old -> new"), in the other folder, and crashes when that folder is
@@ -65,13 +66,13 @@ def foreign_online_stores(config: RepoConfig, repo: Path) -> dict[str, str]:
     objects open (and create) the SQLite file they name.
     """
     registry = local_registry_file(config, repo)
-    if registry is None or not registry.is_file():
-        return {}
     own = sqlite_file(config, repo)
+    if registry is None or own is None or not registry.is_file():
+        return {}  # only a SQLite store has a file a copied registry names
     return {
         table.name: table.path
         for table in _sqlite_tables(_read(registry))
-        if own is None or not _same_file(table.path, own)
+        if not _same_file(table.path, own)
     }
 
 

@@ -71,6 +71,14 @@ def test_plain_feast_apply_in_a_copy_drops_the_originals_table(
     # what the warning is about: Feast tears the table down in the original
     assert _feast(copy, "apply").returncode == 0
     assert TABLE not in _tables(src)
+    # and `feast apply` in the original never recreates it; relocate does
+    assert "No changes to infrastructure" in _feast(src, "apply").stdout
+    assert TABLE not in _tables(src)
+    capsys.readouterr()
+    assert main(["registry", "relocate", "--repo", str(src), "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["relocated"] == {} and done["created"] == [TABLE]
+    assert TABLE in _tables(src)
 
 
 def test_relocate_before_apply_keeps_the_original_untouched(
