@@ -116,7 +116,7 @@ def training_set(
     try:
         # A CSV keeps as text the join keys the join will compare with text:
         # a replay reads the CSV as its build did, without the registry.
-        replayed = _manifest(replay, storage) if replay is not None else None
+        replayed = _manifest(replay, storage, repo) if replay is not None else None
         project = _replay_project(repo) if replayed is not None else None
         keys = KeyColumns(set(), set())
         if entities.lower().endswith(".csv"):
@@ -324,9 +324,10 @@ def _replay_key_columns(
     return keys
 
 
-def _manifest(location: str, storage: StorageOptions) -> Manifest:
+def _manifest(location: str, storage: StorageOptions, repo: Path | None) -> Manifest:
     """The manifest at ``location`` (a path, or a URI read with ``storage``);
-    anything else is a usage error.
+    anything else is a usage error, as is one whose tables cannot be located
+    (an answered manifest names them by reference only: with ``repo``).
 
     Raises:
         StorageUnavailableError: the object store did not answer or refused.
@@ -353,11 +354,15 @@ def _manifest(location: str, storage: StorageOptions) -> Manifest:
             f"--replay {location} is not a training-set manifest (OUT.manifest.json "
             f"as training-set writes it): {exc}"
         ) from exc
-    if not all(t.path for t in manifest.tables):
+    located = (t.path or (repo is not None and t.table) for t in manifest.tables)
+    if not all(located):
+        by_name = all(t.table for t in manifest.tables)
         raise usage_error(
             f"--replay {location} names no table locations (the manifest of a "
-            "GetHistoricalFeatures answer): replay it through the server with its "
-            "versions as pins, or replay the manifest written beside the output"
+            "GetHistoricalFeatures answer): "
+            + ("pass --repo DIR of the project holding its tables, " if by_name else "")
+            + "replay it through the server with its versions as pins, or replay "
+            "the manifest written beside the output"
         )
     return manifest
 

@@ -161,3 +161,21 @@ def test_an_old_manifest_replays_where_it_was_and_says_repo_moves_nothing(
     assert (
         "warning:" in err and f"read at {proj / 'data' / 'features' / 'spend'}" in err
     )
+
+
+def test_a_manifest_without_locations_replays_with_a_repo(
+    built: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As GetHistoricalFeatures answers it and the console downloads it.
+    from featurestore.services.offline import Manifest
+
+    proj, out, entities = built
+    written = Manifest.from_json(Path(f"{out}.manifest.json").read_text())
+    answered = tmp_path / "answered.manifest.json"
+    answered.write_text(written.without_locations().to_json())
+    capsys.readouterr()
+    assert _replay(answered, entities, tmp_path / "a.parquet") == 2
+    assert "pass --repo DIR" in capsys.readouterr().err
+    again = tmp_path / "b.parquet"
+    assert _replay(answered, entities, again, "--repo", str(proj)) == 0
+    assert pq.read_table(again).to_pylist() == pq.read_table(out).to_pylist()
