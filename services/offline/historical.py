@@ -20,7 +20,7 @@ from featurestore.services.offline.join import (
 from featurestore.services.offline.refs import resolve_views, unregistered_view_error
 from featurestore.services.offline.snapshot import (
     Snapshot,
-    commit_metadata,
+    commit_of,
     commit_time,
     read_snapshot,
 )
@@ -339,13 +339,14 @@ def _table_read(
     ttl = view.ttl // timedelta(microseconds=1) if view.ttl else None
     path, version = snapshot.path, snapshot.version
     reference = getattr(source, "path", None)
+    metadata, committed_at = commit_of(path, version, storage)
     return TableRead(
         table=reference if reference and scheme(reference) == TABLE_SCHEME else None,
-        committed_at=commit_time(path, version, storage),
+        committed_at=committed_at,
         view=view.name,
         path=path,
         version=version,
-        contract=_contract(commit_metadata(path, version, storage)),
+        contract=_contract(metadata),
         columns=list(dict.fromkeys(inverse.get(c, c) for c in feature_cols)),
         rename=mapping,
         join_keys=list(view.join_keys),

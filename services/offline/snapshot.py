@@ -171,15 +171,7 @@ def commit_metadata(
         TableNotFoundError: No Delta table at ``path``.
         VersionNotFoundError: ``version`` is not in the table history.
     """
-    info = _commit_info(_open(path, None, storage), path, version)
-    raw = info.get("userMetadata")
-    if not raw:
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except (TypeError, ValueError):
-        return {"userMetadata": raw}
-    return parsed if isinstance(parsed, dict) else {"userMetadata": raw}
+    return commit_of(path, version, storage)[0]
 
 
 def commit_time(
@@ -192,8 +184,29 @@ def commit_time(
         TableNotFoundError: No Delta table at ``path``.
         VersionNotFoundError: ``version`` is not in the table history.
     """
-    stamp = _commit_info(_open(path, None, storage), path, version).get("timestamp")
-    return int(stamp) if stamp is not None else None
+    return commit_of(path, version, storage)[1]
+
+
+def commit_of(
+    path: str, version: int, storage: StorageOptions | None = None
+) -> tuple[dict[str, Any], int | None]:
+    """``commit_metadata`` and ``commit_time`` of ``version``, from one read of
+    the table's history."""
+    info = _commit_info(_open(path, None, storage), path, version)
+    stamp = info.get("timestamp")
+    return _user_metadata(info.get("userMetadata")), (
+        int(stamp) if stamp is not None else None
+    )
+
+
+def _user_metadata(raw: Any) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except (TypeError, ValueError):
+        return {"userMetadata": raw}
+    return parsed if isinstance(parsed, dict) else {"userMetadata": raw}
 
 
 def open_table(
