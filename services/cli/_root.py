@@ -57,6 +57,9 @@ _COMMANDS = {
         ("_monitor", "_monitor_drift"),
         "Freshness, profiles, drift and skew of the feature tables.",
     ),
+    "registry": _Command(
+        ("_project",), "Repair the Feast registry of a copied or moved project."
+    ),
     "run": _Command(("_jobs",), "Run a Spark job, or print its spark-submit line."),
     "serve": _Command(
         ("_serve",), "Run the gRPC server (see serve --help for its flags)."

@@ -11,6 +11,7 @@ from featurestore.services.cli._common import (
     default_repo,
     echo_json,
     json_option,
+    project_of,
     repo_option,
     spinner,
     usage_error,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         OfflineStoreError,
     )
     from featurestore.services.offline.training_sets import Naming
+    from featurestore.services.project import Project
     from featurestore.services.storage import StorageOptions
 
 Format = Literal["parquet", "delta"]
@@ -63,7 +65,8 @@ def manifest_path(out: str) -> str:
     "--replay",
     default=None,
     help="rebuild from a manifest (the same Delta versions), no registry needed; "
-    "a path or URI (s3://..., with the project's storage_options)",
+    "a path or URI (s3://..., with the project's storage_options); with --repo "
+    "its tables are read in that project (moved or copied), else where recorded",
 )
 @click.option(
     "--overwrite",
@@ -113,13 +116,14 @@ def training_set(
     try:
         # A CSV keeps as text the join keys the join will compare with text:
         # a replay reads the CSV as its build did, without the registry.
-        replayed = _manifest(replay, storage) if replay is not None else None
+        replayed = _manifest(replay, storage, repo) if replay is not None else None
+        project = _replay_project(repo) if replayed is not None else None
         keys = KeyColumns(set(), set())
         if entities.lower().endswith(".csv"):
             keys = (
                 _key_columns(repo, features, feature_service)
                 if replayed is None
-                else _replay_key_columns(replayed, storage)
+                else _replay_key_columns(replayed, storage, project)
             )
         entity = read_rows(
             entities, storage, named=f"--entities {entities}",
@@ -136,7 +140,8 @@ def training_set(
             with spinner("replaying"):
                 from featurestore.services.offline import replay as replay_rows
 
-                table = replay_rows(manifest, entity, storage)
+                _warn_unreferenced(manifest, repo)
+                table = replay_rows(manifest, entity, storage, project)
                 reader = table.to_reader(_BATCH_ROWS)
                 _write(reader, out, fmt, manifest, storage, overwrite)
             rows = table.num_rows
@@ -152,7 +157,8 @@ def training_set(
                 _write(reader, out, fmt, manifest, storage, overwrite)
         _write_text(manifest_path(out), manifest.to_json() + "\n", storage)
     except OfflineStoreError as exc:
-        raise usage_error(_said(exc)) from exc
+        hint = _replay_hint(exc, replay, repo)
+        raise usage_error(_said(exc) + hint) from exc
     except OutputRefusedError as exc:
         raise usage_error(f"{exc.reason}: cannot write {out}: {exc}") from exc
     except OSError as exc:  # --out in a folder that cannot be made or written
@@ -168,6 +174,36 @@ def training_set(
         echo_json(summary)
     else:
         click.echo(f"wrote {rows} rows to {out}; manifest {summary['manifest']}")
+
+
+def _replay_project(repo: Path | None) -> Project | None:
+    """The project a replay reads the manifest's table references in: the one
+    --repo names (a moved or copied project); without --repo the tables are
+    read where the manifest recorded them."""
+    return None if repo is None else project_of(repo)
+
+
+def _replay_hint(exc: OfflineStoreError, replay: str | None, repo: Path | None) -> str:
+    """What to do when a replay without --repo finds no table where the
+    manifest recorded it (the project moved)."""
+    if replay is None or repo is not None or exc.reason.value != "TABLE_NOT_FOUND":
+        return ""
+    return ": pass --repo DIR of the project holding the tables now"
+
+
+def _warn_unreferenced(manifest: Manifest, repo: Path | None) -> None:
+    """Say once that --repo moves none of a manifest's plain-path tables."""
+    if repo is None:
+        return
+    for read in manifest.tables:
+        if read.table is None:
+            click.echo(
+                f"warning: the manifest names feature view {read.view!r}'s table "
+                f"by its location, not a table reference (written before they "
+                f"were recorded, or a plain-path source): read at {read.path}, "
+                f"not in --repo {repo}",
+                err=True,
+            )
 
 
 def _said(exc: OfflineStoreError) -> str:
@@ -253,7 +289,9 @@ def _key_columns(
     return keys
 
 
-def _replay_key_columns(manifest: Manifest, storage: StorageOptions) -> KeyColumns:
+def _replay_key_columns(
+    manifest: Manifest, storage: StorageOptions, project: Project | None
+) -> KeyColumns:
     """The entity columns a CSV must read by type for a replay: those whose
     key column holds strings (text) or integers (int64) in the table version
     the manifest read (what the replay's join compares them with), under
@@ -263,12 +301,13 @@ def _replay_key_columns(manifest: Manifest, storage: StorageOptions) -> KeyColum
     from deltalake.exceptions import DeltaError
 
     from featurestore.services.offline import OfflineStoreError
+    from featurestore.services.offline.historical import replay_location
     from featurestore.services.offline.snapshot import open_table
 
     keys = KeyColumns(set(), set())
     for read in manifest.tables:
         try:
-            dt = open_table(read.path, storage, read.version)
+            dt = open_table(replay_location(read, project), storage, read.version)
         except (OfflineStoreError, DeltaError):
             continue
         schema = pa.schema(dt.schema().to_arrow())
@@ -285,9 +324,10 @@ def _replay_key_columns(manifest: Manifest, storage: StorageOptions) -> KeyColum
     return keys
 
 
-def _manifest(location: str, storage: StorageOptions) -> Manifest:
+def _manifest(location: str, storage: StorageOptions, repo: Path | None) -> Manifest:
     """The manifest at ``location`` (a path, or a URI read with ``storage``);
-    anything else is a usage error.
+    anything else is a usage error, as is one whose tables cannot be located
+    (an answered manifest names them by reference only: with ``repo``).
 
     Raises:
         StorageUnavailableError: the object store did not answer or refused.
@@ -314,11 +354,15 @@ def _manifest(location: str, storage: StorageOptions) -> Manifest:
             f"--replay {location} is not a training-set manifest (OUT.manifest.json "
             f"as training-set writes it): {exc}"
         ) from exc
-    if not all(t.path for t in manifest.tables):
+    located = (t.path or (repo is not None and t.table) for t in manifest.tables)
+    if not all(located):
+        by_name = all(t.table for t in manifest.tables)
         raise usage_error(
             f"--replay {location} names no table locations (the manifest of a "
-            "GetHistoricalFeatures answer): replay it through the server with its "
-            "versions as pins, or replay the manifest written beside the output"
+            "GetHistoricalFeatures answer): "
+            + ("pass --repo DIR of the project holding its tables, " if by_name else "")
+            + "replay it through the server with its versions as pins, or replay "
+            "the manifest written beside the output"
         )
     return manifest
 

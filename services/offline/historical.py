@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from featurestore.services.offline._views import project_of, read_view, source_names
 from featurestore.services.offline.cancellation import Cancellation
+from featurestore.services.offline.errors import VersionNotFoundError
 from featurestore.services.offline.join import (
     JoinedRows,
     ViewInput,
@@ -19,17 +20,21 @@ from featurestore.services.offline.join import (
 from featurestore.services.offline.refs import resolve_views, unregistered_view_error
 from featurestore.services.offline.snapshot import (
     Snapshot,
-    commit_metadata,
+    commit_of,
+    commit_time,
     read_snapshot,
 )
 from featurestore.services.offline.store import entity_timestamp_column
+from featurestore.services.project import TABLE_SCHEME
 from featurestore.services.project.registry import feature_views
+from featurestore.services.storage import scheme
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from feast import FeatureStore
     from feast.feature_view import FeatureView
 
+    from featurestore.services.project import Project
     from featurestore.services.storage import StorageOptions
 
 __all__ = [
@@ -85,6 +90,14 @@ class TableRead:
     features: list[str]
     output_names: list[str]
     tiebreak_columns: list[str]
+    table: str | None = None
+    """The source's table reference (``featurestore://<name>``), or None for a
+    plain path (and in manifests written before it was recorded): a replay
+    with a project reads the reference in that project's data root."""
+    committed_at: int | None = None
+    """When ``version`` was committed (the Delta log's commitInfo timestamp,
+    ms): a replay reads only a table whose ``version`` has it, so it never
+    joins another table that happens to have as many versions."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +159,8 @@ def _check_fields(kind: type, data: object, where: str) -> None:
     if not isinstance(data, dict):
         raise ValueError(f"not a manifest: {where} is not a JSON object")
     names = {f.name for f in fields(kind)}
-    if missing := sorted(names - data.keys()):
+    required = {f.name for f in fields(kind) if f.default is MISSING}
+    if missing := sorted(required - data.keys()):
         raise ValueError(f"not a manifest: {where} lacks {', '.join(missing)}")
     if unknown := sorted(str(k) for k in data.keys() - names):
         raise ValueError(
@@ -237,19 +251,31 @@ def get_historical_features(
 
 
 def replay(
-    manifest: Manifest, entity: pa.Table, storage: StorageOptions | None = None
+    manifest: Manifest,
+    entity: pa.Table,
+    storage: StorageOptions | None = None,
+    project: Project | None = None,
 ) -> pa.Table:
     """Rebuild a training set from the exact Delta versions in ``manifest``.
 
     Needs no Feast registry: the join description is in the manifest, so
     later edits to feature views do not change a replay. ``storage`` holds the
     object-store options for tables on object storage (the project's).
+    ``project``: read each table the manifest names by reference in this
+    project's data root (a moved or copied project) instead of where it was.
+
+    Raises:
+        TableNotFoundError: no Delta table where a table is read.
+        VersionNotFoundError: the table lacks the pinned version, or its
+            version was committed at another time (another table).
     """
     views = []
     for t in manifest.tables:
+        path = replay_location(t, project)
         snap = read_snapshot(
-            t.path, version=t.version, columns=t.columns, storage=storage
+            path, version=t.version, columns=t.columns, storage=storage
         )
+        _check_commit(t, path, storage)
         table = snap.table.rename_columns(
             [t.rename.get(c, c) for c in snap.table.column_names]
         )
@@ -277,6 +303,28 @@ def replay(
     )
 
 
+def replay_location(read: TableRead, project: Project | None) -> str:
+    """Where a replay reads ``read``: its reference in ``project``'s data root,
+    else the location recorded when the training set was built."""
+    if project is None or read.table is None:
+        return read.path
+    return project.resolve_source(read.table)
+
+
+def _check_commit(read: TableRead, path: str, storage: StorageOptions | None) -> None:
+    if read.committed_at is None:  # a manifest written before it was recorded
+        return
+    committed = commit_time(path, read.version, storage)
+    if committed != read.committed_at:
+        when = datetime.fromtimestamp(read.committed_at / 1000, UTC).isoformat()
+        raise VersionNotFoundError(
+            path,
+            f"version {read.version} as committed at {when}: its version "
+            f"{read.version} is another commit (not the table the training set "
+            "read)",
+        )
+
+
 def _table_read(
     fv: FeatureView, view: ViewInput, snapshot: Snapshot, storage: StorageOptions
 ) -> TableRead:
@@ -290,11 +338,15 @@ def _table_read(
         feature_cols.append(view.created_timestamp_column)
     ttl = view.ttl // timedelta(microseconds=1) if view.ttl else None
     path, version = snapshot.path, snapshot.version
+    reference = getattr(source, "path", None)
+    metadata, committed_at = commit_of(path, version, storage)
     return TableRead(
+        table=reference if reference and scheme(reference) == TABLE_SCHEME else None,
+        committed_at=committed_at,
         view=view.name,
         path=path,
         version=version,
-        contract=_contract(commit_metadata(path, version, storage)),
+        contract=_contract(metadata),
         columns=list(dict.fromkeys(inverse.get(c, c) for c in feature_cols)),
         rename=mapping,
         join_keys=list(view.join_keys),

@@ -171,8 +171,35 @@ def commit_metadata(
         TableNotFoundError: No Delta table at ``path``.
         VersionNotFoundError: ``version`` is not in the table history.
     """
+    return commit_of(path, version, storage)[0]
+
+
+def commit_time(
+    path: str, version: int, storage: StorageOptions | None = None
+) -> int | None:
+    """When ``version`` was committed: the commitInfo timestamp (ms since the
+    epoch) in the Delta log, which a copied table keeps; None when absent.
+
+    Raises:
+        TableNotFoundError: No Delta table at ``path``.
+        VersionNotFoundError: ``version`` is not in the table history.
+    """
+    return commit_of(path, version, storage)[1]
+
+
+def commit_of(
+    path: str, version: int, storage: StorageOptions | None = None
+) -> tuple[dict[str, Any], int | None]:
+    """``commit_metadata`` and ``commit_time`` of ``version``, from one read of
+    the table's history."""
     info = _commit_info(_open(path, None, storage), path, version)
-    raw = info.get("userMetadata")
+    stamp = info.get("timestamp")
+    return _user_metadata(info.get("userMetadata")), (
+        int(stamp) if stamp is not None else None
+    )
+
+
+def _user_metadata(raw: Any) -> dict[str, Any]:
     if not raw:
         return {}
     try:

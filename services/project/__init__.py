@@ -21,6 +21,7 @@ from featurestore.services.project.config import (
 )
 from featurestore.services.project.errors import (
     DirectoryNotEmptyError,
+    InvalidProjectNameError,
     ProjectConfigError,
     ProjectError,
     ProjectErrorReason,
@@ -36,6 +37,7 @@ __all__ = [
     "TABLE_SCHEME",
     "Caches",
     "DirectoryNotEmptyError",
+    "InvalidProjectNameError",
     "Project",
     "ProjectConfig",
     "ProjectConfigError",

@@ -14,6 +14,8 @@ class ProjectErrorReason(StrEnum):
     """featurestore.yaml is not valid YAML or breaks the schema."""
     DIRECTORY_NOT_EMPTY = "DIRECTORY_NOT_EMPTY"
     """`scaffold` was pointed at a folder that already holds files."""
+    INVALID_PROJECT_NAME = "INVALID_PROJECT_NAME"
+    """`scaffold` was given a Feast project name Feast or SQLite would refuse."""
 
 
 class ProjectError(Exception):
@@ -80,4 +82,16 @@ class DirectoryNotEmptyError(ProjectError, FileExistsError):
             f"{directory} is not empty: a new project needs an empty or new folder",
             reason=ProjectErrorReason.DIRECTORY_NOT_EMPTY,
             metadata={"directory": directory},
+        )
+
+
+class InvalidProjectNameError(ProjectError, ValueError):
+    """A Feast project name that is not ``[A-Za-z][A-Za-z0-9_]*``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"project name {name!r}: use letters, digits and underscores, a "
+            "letter first (it prefixes the online tables and Redis keys)",
+            reason=ProjectErrorReason.INVALID_PROJECT_NAME,
+            metadata={"name": name},
         )

@@ -12,7 +12,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from featurestore.services.project.errors import DirectoryNotEmptyError
+from featurestore.services.project.errors import (
+    DirectoryNotEmptyError,
+    InvalidProjectNameError,
+)
 
 _TEMPLATES = "templates"
 _SUFFIX = ".tmpl"
@@ -40,7 +43,12 @@ SAMPLE_ROWS = 400
 """Rows of the sample raw dataset (data/raw/purchases)."""
 
 
-def scaffold(directory: Path) -> None:
+_PROJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+"""Feast's rule for a SQLite store (no hyphen), ASCII, and a letter first: the
+name starts SQLite table names Feast writes unquoted."""
+
+
+def scaffold(directory: Path, project: str | None = None) -> str:
     """Write a new project into ``directory``: configs, contract, views, job, data.
 
     The project runs as is: ``featurestore run example`` publishes the sample
@@ -48,21 +56,31 @@ def scaffold(directory: Path) -> None:
     materialize`` serve it. The folder is created when missing.
 
     Args:
-        directory: An empty or missing folder; its name becomes the Feast
-            project name (letters, digits and underscores kept).
+        directory: An empty or missing folder.
+        project: The Feast project name; by default the folder's name
+            (letters, digits and underscores kept). It prefixes the online
+            tables and the keys in a Redis online store, so two projects
+            sharing one Redis need different names.
+
+    Returns:
+        The Feast project name written.
 
     Raises:
         DirectoryNotEmptyError: ``directory`` exists and holds anything.
+        InvalidProjectNameError: ``project`` is not ``[A-Za-z][A-Za-z0-9_]*``.
         OSError: ``directory`` cannot be created or written (the command
             line reports it in one line).
     """
     directory = Path(directory)
+    if project is not None and not _PROJECT_NAME.fullmatch(project):
+        raise InvalidProjectNameError(project)
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise DirectoryNotEmptyError(str(directory))
     directory.mkdir(parents=True, exist_ok=True)
-    name = project_name(directory)
+    name = project or project_name(directory)
     _copy(resources.files(__package__).joinpath(_TEMPLATES), directory, name)
     write_sample_purchases(directory / "data" / "raw" / "purchases")
+    return name
 
 
 def project_name(directory: Path) -> str:

@@ -22,6 +22,7 @@ from featurestore.services.project.registry import (
     local_registry_file,
     missing_registry_message,
 )
+from featurestore.services.project.relocation import relocation_message
 from featurestore.services.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,9 @@ def check_port_free(address: str) -> None:
 def check_repo(settings: ServerSettings) -> None:
     """Refuse to start without a Feast repo (``feature_store.yaml``) or,
     when its registry is a local file, without that file: Feast would create
-    an empty registry and the service would serve an empty catalogue.
+    an empty registry and the service would serve an empty catalogue. A
+    registry copied or moved from another folder is logged as a warning
+    naming the repair.
 
     Raises:
         ConfigError: PROJECT_NOT_FOUND, naming the folder and ``--repo``;
@@ -160,6 +163,9 @@ def check_repo(settings: ServerSettings) -> None:
             missing_registry_message(registry, repo, config),
             path=str(registry),
         )
+    moved = relocation_message(loaded, repo)
+    if moved is not None:  # serving works; the warning is for `feast apply`
+        log.warning("%s", moved)
 
 
 def check_exposure(settings: ServerSettings, address: str) -> None:

@@ -211,7 +211,8 @@ def replay_code(name: str, manifest: Manifest, address: str) -> str:
     """Python that rebuilds a training set through the service at ``address``,
     its downloaded manifest's Delta versions as pins: the download names no
     table location (``Manifest.without_locations``, as GetHistoricalFeatures
-    answers), so ``featurestore training-set --replay`` cannot read it."""
+    answers), so ``featurestore training-set --replay`` reads it only with
+    ``--repo`` (tables by reference), which needs the project's files."""
     if manifest.feature_service:
         options = [f"feature_service={manifest.feature_service!r}"]
     else:

@@ -543,6 +543,21 @@ def test_init_scaffolds_a_project(tmp_path: Path) -> None:
         ["featurestore", "run"], ["featurestore", "contracts"], ["feast", "apply"],
         ["featurestore", "materialize"], ["featurestore", "serve"],
     ]  # fmt: skip
+    assert "the Feast project new in" in out.splitlines()[0]
+
+
+def test_init_names_the_feast_project_it_writes(tmp_path: Path) -> None:
+    code, out = _invoke(
+        "init", str(tmp_path / "teamA" / "feat"), "--project-name", "team_a"
+    )
+    assert code == 0
+    assert out.startswith(f"created the Feast project team_a in {tmp_path}")
+    yaml = (tmp_path / "teamA" / "feat" / "feature_store.yaml").read_text()
+    assert "project: team_a\n" in yaml
+    code, out = _invoke("init", str(tmp_path / "b"), "--project-name", "team-b")
+    assert code == 2
+    assert out.count("\n") == 1 and "INVALID_PROJECT_NAME" in out
+    assert not (tmp_path / "b").exists()
 
 
 def test_no_project_here_is_usage(

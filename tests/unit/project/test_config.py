@@ -42,6 +42,7 @@ def test_exported_members() -> None:
         "Caches",
         "config_problem",
         "DirectoryNotEmptyError",
+        "InvalidProjectNameError",
         "Project",
         "ProjectConfig",
         "ProjectConfigError",

@@ -11,6 +11,7 @@ from featurestore.services.contracts import ContractRegistry
 from featurestore.services.contracts.feast_link import check_feature_views
 from featurestore.services.project import (
     DirectoryNotEmptyError,
+    InvalidProjectNameError,
     Project,
     ProjectErrorReason,
     scaffold,
@@ -64,3 +65,22 @@ def test_scaffold_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     with pytest.raises(DirectoryNotEmptyError):
         scaffold(tmp_path / "notes.txt")
+
+
+def test_scaffold_takes_a_project_name(tmp_path: Path) -> None:
+    # Two folders named "feat" would both be Feast project "feat": one Redis
+    # keyed by project would mix their values. A name of one's own avoids it.
+    assert scaffold(tmp_path / "teamA" / "feat", "team_a_feat") == "team_a_feat"
+    assert scaffold(tmp_path / "teamB" / "feat") == "feat"
+    yaml = (tmp_path / "teamA" / "feat" / "feature_store.yaml").read_text()
+    assert "project: team_a_feat\n" in yaml
+
+
+@pytest.mark.parametrize("name", ["", "team-a", "_a", "1team", "équipe", "a b"])
+def test_scaffold_refuses_a_name_feast_or_sqlite_would_refuse(
+    tmp_path: Path, name: str
+) -> None:
+    with pytest.raises(InvalidProjectNameError) as caught:
+        scaffold(tmp_path / "p", name)
+    assert caught.value.reason is ProjectErrorReason.INVALID_PROJECT_NAME
+    assert not (tmp_path / "p").exists()
