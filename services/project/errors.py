@@ -16,6 +16,8 @@ class ProjectErrorReason(StrEnum):
     """`scaffold` was pointed at a folder that already holds files."""
     INVALID_PROJECT_NAME = "INVALID_PROJECT_NAME"
     """`scaffold` was given a Feast project name Feast or SQLite would refuse."""
+    REGISTRY_UNAVAILABLE = "REGISTRY_UNAVAILABLE"
+    """The Feast registry could not be read (gone, or cut short mid-write)."""
 
 
 class ProjectError(Exception):
@@ -94,4 +96,19 @@ class InvalidProjectNameError(ProjectError, ValueError):
             "letter first (it prefixes the online tables and Redis keys)",
             reason=ProjectErrorReason.INVALID_PROJECT_NAME,
             metadata={"name": name},
+        )
+
+
+class RegistryUnavailableError(ProjectError, ConnectionError):
+    """The Feast registry could not be read: its file is gone or cannot be
+    parsed. Feast rewrites a file registry in place (``feast apply``), so a
+    read in between finds it cut short; a retry usually succeeds. The message
+    names no path (it may reach gRPC clients)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"the Feast registry cannot be read ({problem}); `feast apply` may "
+            "be rewriting it: retry, or check the registry file",
+            reason=ProjectErrorReason.REGISTRY_UNAVAILABLE,
+            metadata={"problem": problem},
         )

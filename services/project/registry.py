@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from google.protobuf.message import DecodeError
+
+from featurestore.services.project.errors import RegistryUnavailableError
 from featurestore.services.storage import is_local, local_path
 
 if TYPE_CHECKING:
@@ -57,20 +62,36 @@ def feature_views(
             Feast's dummy entity; by default as ``FeatureStore`` hands it
             out, with no entity columns.
     """
-    if registered:
-        registry, project = store.registry, store.project
+    with registry_read():
+        if registered:
+            registry, project = store.registry, store.project
+            return [
+                *registry.list_feature_views(project, allow_cache=allow_cache),
+                *registry.list_stream_feature_views(project, allow_cache=allow_cache),
+            ]
         return [
-            *registry.list_feature_views(project, allow_cache=allow_cache),
-            *registry.list_stream_feature_views(project, allow_cache=allow_cache),
+            *store.list_feature_views(allow_cache=allow_cache),
+            *store.list_stream_feature_views(allow_cache=allow_cache),
         ]
-    return [
-        *store.list_feature_views(allow_cache=allow_cache),
-        *store.list_stream_feature_views(allow_cache=allow_cache),
-    ]
+
+
+@contextmanager
+def registry_read() -> Iterator[None]:
+    """Re-raise a registry that cannot be read (gone, cut short by a
+    concurrent ``feast apply``) as RegistryUnavailableError, not as the
+    parser's or the file system's own error.
+    """
+    try:
+        yield
+    except DecodeError:
+        raise RegistryUnavailableError("it does not parse") from None
+    except FileNotFoundError:
+        raise RegistryUnavailableError("its file is gone") from None
 
 
 def on_demand_view_names(store: FeatureStore, *, allow_cache: bool = False) -> set[str]:
     """The names of the project's on-demand feature views (not ``feature_views``:
     Feast's SDK computes them at request time; this service does not)."""
-    views = store.list_on_demand_feature_views(allow_cache=allow_cache)
+    with registry_read():
+        views = store.list_on_demand_feature_views(allow_cache=allow_cache)
     return {v.name for v in views}

@@ -21,6 +21,7 @@ from featurestore.services.offline.errors import (
     RequestCancelledError,
 )
 from featurestore.services.online.errors import OnlineStoreError
+from featurestore.services.project.errors import RegistryUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +193,7 @@ DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     MonitoringError,
     OfflineStoreError,
     OnlineStoreError,
+    RegistryUnavailableError,
 )
 """Errors raised on purpose, with a reason: only these reach clients as such."""
 
