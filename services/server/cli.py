@@ -8,7 +8,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from featurestore.services.server.settings import ServerSettings, settings_problem
+from featurestore.services.server.settings import (
+    ServerSettings,
+    flag_locations,
+    settings_problem,
+)
 
 _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     # (flag, settings field, argparse keywords); help names the env variable.
@@ -181,6 +185,6 @@ def settings_from_args(
     if args.no_tls:
         overrides.update(tls_cert=None, tls_key=None, tls_client_ca=None)
     try:
-        return ServerSettings(**overrides)
+        return ServerSettings(**flag_locations(overrides))
     except ValidationError as exc:
         parser.error(settings_problem(exc, {field: flag for flag, field, _ in _FLAGS}))

@@ -55,12 +55,14 @@ class ServerSettings(BaseSettings):
     feature_store_yaml: Path | None = None
     """A feature_store*.yaml other than the repo's default (FS_FEATURE_STORE_YAML)."""
     contracts_dir: Path | None = None
-    """Contract folder (FS_CONTRACTS_DIR); default: the project's
-    ``contracts_dir`` (featurestore.yaml beside the repo's feature_store.yaml)."""
+    """Contract folder (FS_CONTRACTS_DIR; a relative one is under the project
+    folder); default: the project's ``contracts_dir`` (featurestore.yaml beside
+    the repo's feature_store.yaml)."""
     data_dir: str | None = None
     """Data root (FS_DATA_DIR), a path or a URI (``s3://bucket/prefix``): the
     feature tables and the default path roots below live inside it; default:
-    the project's ``data_dir``."""
+    the project's ``data_dir``. A relative path is under the project folder
+    (``flag_locations`` anchors flags at the working directory first)."""
 
     # --- server-side paths (GetHistoricalFeatures) ---------------------------
     server_paths: bool = True
@@ -68,10 +70,12 @@ class ServerSettings(BaseSettings):
     clients must send entity rows inline and receive rows on the stream."""
     entity_roots: list[str] | None = None
     """Roots entity_rows_path may read under (FS_ENTITY_ROOTS, JSON list); local
-    paths or URIs (``s3://bucket/prefix``). Default: ``<data_dir>/entities``."""
+    paths or URIs (``s3://bucket/prefix``); a relative one is under the project
+    folder, as data_dir. Default: ``<data_dir>/entities``."""
     training_set_root: str | None = None
-    """The one root output_path may write under (FS_TRAINING_SET_ROOT).
-    Default: ``<data_dir>/training_sets``."""
+    """The one root output_path may write under (FS_TRAINING_SET_ROOT); a
+    relative one is under the project folder, as data_dir. Default:
+    ``<data_dir>/training_sets``."""
 
     # --- limits ---------------------------------------------------------------
     max_workers: int = Field(default=4, ge=1)
@@ -202,18 +206,24 @@ class ServerSettings(BaseSettings):
     def _project_locations(self) -> Self:
         # Unset locations come from the project at repo_path, so the server,
         # the jobs and `feast apply` agree on where tables and contracts are.
-        # $FS_DATA_DIR means what it means to every command: a relative one is
-        # under the project folder (Project.load), not the working directory.
-        from_env = self.data_dir is not None and self.data_dir == os.environ.get(
-            "FS_DATA_DIR"
-        )
-        if self.data_dir is None or from_env or self.contracts_dir is None:
+        # A relative location here came from FS_* (or code): it means what
+        # FS_DATA_DIR means to every command, a path under the project folder
+        # (Project.load), not under the working directory. Flags are paths
+        # like any other argument: the command line makes them absolute
+        # against the working directory before they get here
+        # (``flag_locations``), so no value is compared with the environment
+        # to guess where it came from.
+        folder = Path(self.repo_path).resolve()
+        if self.data_dir is None or self.contracts_dir is None:
             project = Project.load(self.repo_path)
-            if self.data_dir is None or from_env:
-                self.data_dir = project.data_dir
-            if self.contracts_dir is None:
-                self.contracts_dir = project.contracts_dir
-        self.data_dir = absolute(str(self.data_dir))
+            self.data_dir = self.data_dir or project.data_dir
+            self.contracts_dir = self.contracts_dir or project.contracts_dir
+        self.data_dir = absolute(str(self.data_dir), folder)
+        self.contracts_dir = (folder / self.contracts_dir).resolve()
+        if self.entity_roots is not None:
+            self.entity_roots = [absolute(root, folder) for root in self.entity_roots]
+        if self.training_set_root is not None:
+            self.training_set_root = absolute(self.training_set_root, folder)
         return self
 
     @property
@@ -237,6 +247,26 @@ class ServerSettings(BaseSettings):
     def training_set_write_root(self) -> str:
         """Where output_path may write (setting or the default)."""
         return self.training_set_root or join(self.data_root, "training_sets")
+
+
+LOCATION_FIELDS = ("data_dir", "entity_roots", "training_set_root")
+"""Settings naming a place as text (a path or a URI); a relative one from FS_*
+is under the project folder, one from a flag under the working directory."""
+
+
+def flag_locations(values: Mapping[str, object]) -> dict[str, object]:
+    """``values`` (settings given as command-line flags) with each relative
+    location made absolute against the working directory: a flag is a path
+    like any other argument, while the same text in FS_* is under the project
+    (``ServerSettings`` anchors what is still relative there)."""
+    resolved = dict(values)
+    for field in LOCATION_FIELDS:
+        value = resolved.get(field)
+        if isinstance(value, list):
+            resolved[field] = [absolute(os.fspath(v)) for v in value]
+        elif isinstance(value, str | os.PathLike):
+            resolved[field] = absolute(os.fspath(value))
+    return resolved
 
 
 def settings_problem(exc: ValidationError, flags: Mapping[str, str]) -> str:

@@ -150,3 +150,63 @@ def test_a_relative_fs_data_dir_is_under_the_project_as_for_every_command(
     assert settings.data_root == Project.load(repo).data_dir
     flag = settings_from_args(["--repo", str(repo), "--data-dir", "other"])
     assert flag.data_root == str(elsewhere.resolve() / "other")
+
+
+def _project(tmp_path: Path) -> tuple[Path, Path]:
+    repo, elsewhere = tmp_path / "proj", tmp_path / "elsewhere"
+    for folder in (repo, elsewhere / "training", elsewhere / "ents"):
+        folder.mkdir(parents=True)
+    (repo / "feature_store.yaml").write_text("project: p\n")
+    return repo.resolve(), elsewhere.resolve()
+
+
+def test_relative_root_flags_are_under_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --training-set-root training refused every output_path, even an
+    # absolute one inside it: the root was joined to itself
+    # ("training/training"), and every entity_rows_path likewise.
+    from featurestore.services.server.paths import PathPolicy
+
+    repo, elsewhere = _project(tmp_path)
+    monkeypatch.chdir(elsewhere)
+    settings = settings_from_args(
+        ["--repo", str(repo), "--training-set-root", "training",
+         "--entity-roots", "ents", "--data-dir", "data"]
+    )  # fmt: skip
+    policy = PathPolicy.from_settings(settings)
+    out = str(elsewhere / "training" / "c.parquet")
+    assert policy.resolve_write(out) == out
+    assert policy.resolve_write("a.parquet") == str(elsewhere / "training/a.parquet")
+    assert policy.resolve_read("e.parquet") == str(elsewhere / "ents" / "e.parquet")
+    assert settings.data_root == str(elsewhere / "data")
+
+
+def test_relative_roots_from_the_environment_are_under_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same rule as FS_DATA_DIR: FS_* text means one folder for every
+    # command, wherever it is started.
+    from featurestore.services.server.paths import PathPolicy
+
+    repo, elsewhere = _project(tmp_path)
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("FS_TRAINING_SET_ROOT", "training")
+    monkeypatch.setenv("FS_ENTITY_ROOTS", '["ents"]')
+    policy = PathPolicy.from_settings(settings_from_args(["--repo", str(repo)]))
+    assert policy.write_root == str(repo / "training")
+    assert policy.read_roots == (str(repo / "ents"),)
+    assert policy.resolve_write("a.parquet") == str(repo / "training" / "a.parquet")
+
+
+@pytest.mark.parametrize("env", ["", "data"])
+def test_a_data_dir_flag_means_one_folder_whatever_fs_data_dir_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:
+    # `--data-dir data` was <cwd>/data, unless FS_DATA_DIR held the same text:
+    # then <repo>/data (the validator compared the value with the variable).
+    repo, elsewhere = _project(tmp_path)
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("FS_DATA_DIR", env)
+    settings = settings_from_args(["--repo", str(repo), "--data-dir", "data"])
+    assert settings.data_root == str(elsewhere / "data")
