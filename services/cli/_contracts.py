@@ -44,7 +44,8 @@ class _Where:
     repo: Path | None = None
 
     def registry(self) -> ContractRegistry:
-        # Flags win over $FS_CONTRACTS_DIR, which wins over the working directory.
+        # --root wins; else the project's (--repo, else found as feast finds
+        # it), where $FS_CONTRACTS_DIR wins over contracts_dir as everywhere.
         if self.root is None and self.repo is not None:
             from featurestore.services.project import Project
 

@@ -58,7 +58,8 @@ class ProjectConfig(BaseModel):
     """Data root holding raw/ and features/: a path relative to the repo, an
     absolute path or a URI (``s3://bucket/prefix``). ``$FS_DATA_DIR`` wins."""
     contracts_dir: Path = Path("contracts")
-    """Folder of the contracts, one subfolder per table (relative to the repo)."""
+    """Folder of the contracts, one subfolder per table (relative to the repo).
+    ``$FS_CONTRACTS_DIR`` wins."""
     jobs: dict[str, str] = Field(default_factory=dict)
     """Job name -> module path, run by ``featurestore run NAME``; the repo is
     on ``sys.path``, so ``jobs.example`` is ``<repo>/jobs/example.py``."""
@@ -110,12 +111,15 @@ class Project:
         data_dir: The data root, absolute path or URI (``$FS_DATA_DIR`` applied).
         storage_options: ``config.storage_options`` with ``${NAME}`` read from
             the environment; never printed.
+        contracts_env: ``$FS_CONTRACTS_DIR`` as read by ``load`` (it wins over
+            ``config.contracts_dir``, as ``$FS_DATA_DIR`` over ``data_dir``).
     """
 
     repo: Path
     config: ProjectConfig
     data_dir: str
     storage_options: StorageOptions = field(default_factory=StorageOptions)
+    contracts_env: str | None = None
 
     @classmethod
     def discover(
@@ -126,8 +130,8 @@ class Project:
         Args:
             repo: The project folder (``--repo``); default ``$FS_REPO_PATH``,
                 else the working directory (or its ``feature_repo/``).
-            env: Environment to read ``FS_REPO_PATH``/``FS_DATA_DIR`` from
-                (default ``os.environ``).
+            env: Environment to read ``FS_REPO_PATH``/``FS_DATA_DIR``/
+                ``FS_CONTRACTS_DIR`` from (default ``os.environ``).
 
         Raises:
             ProjectNotFoundError: The folder holds no feature_store.yaml.
@@ -155,12 +159,20 @@ class Project:
             options = expand_variables(config.storage_options, env)
         except MissingVariableError as exc:
             raise ProjectConfigError(str(folder / PROJECT_CONFIG), str(exc)) from exc
-        return cls(folder, config, absolute(data_dir, folder), StorageOptions(options))
+        return cls(
+            folder,
+            config,
+            absolute(data_dir, folder),
+            StorageOptions(options),
+            env.get("FS_CONTRACTS_DIR") or None,
+        )
 
     @property
     def contracts_dir(self) -> Path:
-        """The contracts folder (absolute)."""
-        return (self.repo / self.config.contracts_dir).resolve()
+        """The contracts folder (absolute): ``$FS_CONTRACTS_DIR``, else the
+        config's; a relative one is under the project folder, as data_dir."""
+        chosen = self.contracts_env or self.config.contracts_dir
+        return (self.repo / Path(chosen).expanduser()).resolve()
 
     @property
     def ivy_dir(self) -> Path:
