@@ -14,6 +14,7 @@ import yaml
 
 from featurestore.services.cli._common import (
     FAILED,
+    REPO_DEFAULT_HELP,
     default_repo,
     echo_json,
     json_option,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 _F = TypeVar("_F", bound=Callable[..., Any])
 _REPO_HELP = (
     "the project whose contracts_dir to use, and the Feast repo of check-feast "
-    "(default: . when it holds feature_store.yaml, else ./feature_repo)"
+    f"({REPO_DEFAULT_HELP})"
 )
 
 

@@ -17,7 +17,16 @@ from featurestore.services.server.settings import (
 _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     # (flag, settings field, argparse keywords); help names the env variable.
     ("--address", "address", {"help": "host:port (default 127.0.0.1:6566)"}),
-    ("--repo", "repo_path", {"type": Path, "help": "the Feast repo"}),
+    (
+        "--repo",
+        "repo_path",
+        {
+            "type": Path,
+            "help": "the Feast repo (default: $FS_REPO_PATH, which wins over "
+            "the working directory; else . when it holds feature_store.yaml, "
+            "else ./feature_repo)",
+        },
+    ),
     ("--feature-store-yaml", "feature_store_yaml", {"type": Path}),
     ("--data-dir", "data_dir", {"help": "data root, a path or URI (s3://bucket/p)"}),
     (
