@@ -53,7 +53,9 @@ class ServerSettings(BaseSettings):
     """The Feast repository (FS_REPO_PATH); default: the project found in the
     working directory (see ``Project.discover``)."""
     feature_store_yaml: Path | None = None
-    """A feature_store*.yaml other than the repo's default (FS_FEATURE_STORE_YAML)."""
+    """A feature_store*.yaml other than the repo's default (FS_FEATURE_STORE_YAML;
+    a relative one is under the project folder, a --feature-store-yaml flag's
+    under the working directory, as ``feast -f``'s)."""
     contracts_dir: Path | None = None
     """Contract folder (FS_CONTRACTS_DIR; a relative one is under the project
     folder); default: the project's ``contracts_dir`` (featurestore.yaml beside
@@ -224,6 +226,8 @@ class ServerSettings(BaseSettings):
             self.entity_roots = [absolute(root, folder) for root in self.entity_roots]
         if self.training_set_root is not None:
             self.training_set_root = absolute(self.training_set_root, folder)
+        if self.feature_store_yaml is not None:
+            self.feature_store_yaml = folder / self.feature_store_yaml.expanduser()
         return self
 
     @property
@@ -249,9 +253,15 @@ class ServerSettings(BaseSettings):
         return self.training_set_root or join(self.data_root, "training_sets")
 
 
-LOCATION_FIELDS = ("data_dir", "entity_roots", "training_set_root")
-"""Settings naming a place as text (a path or a URI); a relative one from FS_*
-is under the project folder, one from a flag under the working directory."""
+LOCATION_FIELDS = (
+    "data_dir",
+    "entity_roots",
+    "training_set_root",
+    "feature_store_yaml",
+)
+"""Settings naming a place beside the project; a relative one from FS_* is
+under the project folder, one from a flag under the working directory (as
+``feast -f`` takes its file)."""
 
 
 def flag_locations(values: Mapping[str, object]) -> dict[str, object]:

@@ -210,3 +210,28 @@ def test_a_data_dir_flag_means_one_folder_whatever_fs_data_dir_holds(
     monkeypatch.setenv("FS_DATA_DIR", env)
     settings = settings_from_args(["--repo", str(repo), "--data-dir", "data"])
     assert settings.data_root == str(elsewhere / "data")
+
+
+def test_feature_store_yaml_is_found_as_feast_finds_its_f_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `serve --repo P --feature-store-yaml feature_store.alt.yaml` from another
+    # folder said "no feature_store.alt.yaml at .: ... pass --repo DIR", with
+    # --repo given. Feast's `-f` is under the working directory (not --chdir):
+    # so is the flag; the variable is under the project, as FS_DATA_DIR.
+    from featurestore.services.server.transport import ConfigError, check_repo
+
+    repo, elsewhere = _project(tmp_path)
+    (repo / "feature_store.alt.yaml").write_text("project: p\n")
+    monkeypatch.chdir(elsewhere)
+    argv = ["--repo", str(repo), "--feature-store-yaml", "feature_store.alt.yaml"]
+    settings = settings_from_args(argv)
+    assert settings.feature_store_yaml == elsewhere / "feature_store.alt.yaml"
+    with pytest.raises(ConfigError) as info:
+        check_repo(settings)
+    assert info.value.reason == "FEATURE_STORE_YAML_NOT_FOUND"
+    assert str(elsewhere / "feature_store.alt.yaml") in str(info.value)
+    assert f"the project has {repo / 'feature_store.alt.yaml'}" in str(info.value)
+    monkeypatch.setenv("FS_FEATURE_STORE_YAML", "feature_store.alt.yaml")
+    from_env = settings_from_args(["--repo", str(repo)])
+    assert from_env.feature_store_yaml == repo / "feature_store.alt.yaml"
