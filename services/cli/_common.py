@@ -153,6 +153,15 @@ REPO_DEFAULT_HELP = (
 """How every command finds its project when --repo is not given."""
 
 
+def shown_location(location: str, folder: Path) -> str:
+    """``location`` as a command prints it: relative to the project ``folder``
+    when inside it (``data/features/t``), else as it is (absolute, a URI)."""
+    path = Path(location)
+    if path.is_absolute() and path.is_relative_to(folder):
+        return str(path.relative_to(folder))
+    return location
+
+
 def repo_option(help_text: str = "the Feast repo") -> Callable[[_F], _F]:
     """``--repo PATH``; default: see ``default_repo``."""
     return click.option(
