@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from featurestore.services.server.settings import (
     ServerSettings,
     flag_locations,
+    project_problem,
     settings_problem,
 )
 
@@ -196,4 +197,7 @@ def settings_from_args(
     try:
         return ServerSettings(**flag_locations(overrides))
     except ValidationError as exc:
+        project = project_problem(exc)
+        if project is not None:  # the project's file, not a flag: no usage block
+            parser.exit(2, f"{parser.prog}: error: {project}\n")
         parser.error(settings_problem(exc, {field: flag for flag, field, _ in _FLAGS}))

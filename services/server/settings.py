@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from featurestore.services.project import (
     FRONT_BINARY,
     Project,
+    ProjectError,
     ProjectNotFoundError,
     find_front_binary,
 )
@@ -279,12 +280,27 @@ def flag_locations(values: Mapping[str, object]) -> dict[str, object]:
     return resolved
 
 
+def project_problem(exc: ValidationError) -> str | None:
+    """``REASON: message`` of the project error behind ``exc`` (a malformed
+    featurestore.yaml read while settings were built), else None: it is no
+    bad setting, so pydantic's "Value error, " and a usage block would
+    mislead."""
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, ProjectError):
+            return f"{cause.reason.value}: {cause}"
+    return None
+
+
 def settings_problem(exc: ValidationError, flags: Mapping[str, str]) -> str:
     """One line naming each bad setting by its ``FS_`` variable (and its flag,
     when ``flags`` maps the field to one) and what is wrong, not pydantic's
     dump (and not the value given: it may be a secret). A setting without a
     flag is named by its variable alone: naming a flag the command does not
     have sent users to an 'unrecognized arguments' error."""
+    project = project_problem(exc)
+    if project is not None:
+        return project
     problems = []
     for error in exc.errors():
         field = "_".join(str(part) for part in error["loc"])

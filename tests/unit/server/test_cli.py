@@ -235,3 +235,26 @@ def test_feature_store_yaml_is_found_as_feast_finds_its_f_file(
     monkeypatch.setenv("FS_FEATURE_STORE_YAML", "feature_store.alt.yaml")
     from_env = settings_from_args(["--repo", str(repo)])
     assert from_env.feature_store_yaml == repo / "feature_store.alt.yaml"
+
+
+def test_a_malformed_featurestore_yaml_is_one_line_without_usage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # serve printed its whole usage block and "error: Value error, <file>: ...";
+    # ui the same line with "Value error,": no flag was wrong, the file was.
+    from click.testing import CliRunner
+
+    from featurestore.services.cli import cli
+
+    repo, elsewhere = _project(tmp_path)
+    (repo / "featurestore.yaml").write_text("data_dir: a\nbogus: 1\n")
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(SystemExit) as info:
+        settings_from_args(["--repo", str(repo)], prog="featurestore serve")
+    assert info.value.code == 2
+    expected = f"INVALID_CONFIG: {repo / 'featurestore.yaml'}: bogus: "
+    assert capsys.readouterr().err.startswith(f"featurestore serve: error: {expected}")
+    ui = CliRunner().invoke(cli, ["ui", "--repo", str(repo)])
+    assert ui.exit_code == 2
+    [line] = ui.stderr.splitlines()
+    assert line.startswith(f"featurestore ui: {expected}")
