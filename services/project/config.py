@@ -233,6 +233,8 @@ def load_config(path: Path) -> ProjectConfig:
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+"""A mapping key shown in a repeated-key error: a name, not a value."""
 
 
 def config_problem(exc: BaseException) -> str:
@@ -268,11 +270,23 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     PyYAML's message quotes the offending line (its snippet) and may quote a
     tag, anchor or alias read from a value: storage_options holds secrets, so
     only the problem and its line and column are kept, each quoted name
-    longer than a character masked.
+    longer than a character masked. A repeated key (``UniqueKeyLoader``) is
+    named when it reads as a name: keys are settings' names, not values.
     """
+    from featurestore.services.contracts._yaml import RepeatedKeyError
+
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or "not valid YAML"
     problem = _QUOTED.sub(lambda m: m[0] if len(m[0]) <= 4 else "'...'", problem)
+    key = getattr(exc, "key", None)
+    if (
+        isinstance(exc, RepeatedKeyError)
+        and isinstance(key, str)
+        and _KEY_NAME.fullmatch(key)
+    ):
+        # A key is a setting's name (data_dir, AWS_REGION), never its value:
+        # shown, so the user knows which of the file's keys to fix.
+        problem = f"repeated key {key!r}"
     if mark is None:
         return f"invalid YAML: {problem}"
     return f"invalid YAML: {problem} (line {mark.line + 1}, column {mark.column + 1})"
