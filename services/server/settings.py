@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -265,7 +265,7 @@ under the project folder, one from a flag under the working directory (as
 ``feast -f`` takes its file)."""
 
 
-def flag_locations(values: Mapping[str, object]) -> dict[str, object]:
+def flag_locations(values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` (settings given as command-line flags) with each relative
     location made absolute against the working directory: a flag is a path
     like any other argument, while the same text in FS_* is under the project
