@@ -89,9 +89,10 @@ def _looked_at(exc: Exception, project: Project | None) -> str:
 
 
 def _table_place(project: Project, location: str) -> str:
+    shown = shown_location(location, project.repo)
+    inside = "under the project folder; " if shown != location else ""
     return (
-        f"{shown_location(location, project.repo)} (project {project.repo}; data "
-        "root: $FS_DATA_DIR, else data_dir in featurestore.yaml)"
+        f"{shown} ({inside}data root: $FS_DATA_DIR, else data_dir in featurestore.yaml)"
     )
 
 

@@ -29,7 +29,7 @@ def test_a_named_view_without_its_table_fails_naming_where(tmp_path: Path) -> No
     assert named.stdout == ""
     [line] = named.stderr.splitlines()
     assert line.startswith("error: TABLE_NOT_FOUND: feature view 'customer_stats' ")
-    assert "no Delta table at data/customer_stats (project " in line
+    assert "no Delta table at data/customer_stats (under the project folder" in line
     # The list of every view still judges the others (and says unknown).
     listed = runner.invoke(cli, ["monitor", "freshness", "--repo", str(repo), "--json"])
     assert listed.exit_code == 1, listed.output  # merchant_risk is late

@@ -729,4 +729,5 @@ def test_a_missing_feature_table_is_named_with_where_it_was_looked_for(
     )
     assert code == 2
     _one_line(err, "TABLE_NOT_FOUND")
-    assert "customer_spend at elsewhere_data/features/customer_spend (project " in err
+    where = "elsewhere_data/features/customer_spend (under the project folder; "
+    assert f"customer_spend at {where}" in err
