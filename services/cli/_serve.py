@@ -57,11 +57,16 @@ def serve(server_args: tuple[str, ...]) -> None:
     except SystemExit as exc:  # argparse: --help (0), a bad flag or value (2)
         code = exc.code if isinstance(exc.code, int) else USAGE
         raise click.exceptions.Exit(code) from None
-    announce_project(settings.repo_path, _repo_flag_given(argv))
+    repo_given = _repo_flag_given(argv)
     if ui_address is not None:
         stop_console = _console_beside(settings, ui_address, prog)
     try:
-        code = run_server(settings, argv, prog=prog)
+        code = run_server(
+            settings,
+            argv,
+            prog=prog,
+            started=lambda: announce_project(settings.repo_path, repo_given),
+        )
     finally:
         if ui_address is not None:
             stop_console()
