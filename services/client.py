@@ -164,6 +164,11 @@ class FeatureStoreClient:
         (missing: ``pd.NA``), not float64: a float holds integers exactly only
         up to 2**53, so an id-like 9007199254740993 would come back changed.
 
+        A list feature (``Array(...)``) gives a Python list per row: ``[]``
+        for an empty list, None for a null one (or none stored); a null
+        inside a timestamp list is None. Float32 values arrive widened to
+        float, as scalars do.
+
         Args:
             entities: join key -> values (one per row).
             features: A list of "view:feature" references (or give

@@ -15,7 +15,7 @@ from featurestore.services.contracts.compat import Change, check_version_bump, c
 from featurestore.services.project import ProjectError
 from featurestore.spark_jobs.errors import ContractViolationError, Reason
 from featurestore.spark_jobs.io import delta_rows
-from featurestore.spark_jobs.validate import narrowed_checks, stored_check_failures
+from featurestore.spark_jobs.table_checks import narrowed_checks, stored_check_failures
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ a project on S3, but a cluster may run without it. Where Spark cannot open a
 location, the rows that passed the contract are collected
 to the driver as Arrow and committed by delta-rs, with the same modes, the
 same ``userMetadata`` stamp and the same conflict translation as Spark's
-writes (see ``io.py``, the only caller).
+writes (see ``io``, the only caller).
 """
 
 from __future__ import annotations

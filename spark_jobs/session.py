@@ -92,7 +92,7 @@ def build_spark_session(
     S3, or ``$FS_SPARK_S3=1``) Hadoop's S3A file system is put on the
     classpath too, so Spark reads and writes ``s3a://`` itself; its
     endpoint and credentials are set from the project's ``storage_options``
-    where a table is opened (``io.py``), never on the command line.
+    where a table is opened (``io._uri.spark_uri``), never on the command line.
 
     Args:
         app_name: Spark application name.

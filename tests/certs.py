@@ -146,4 +146,5 @@ def _write(
             serialization.NoEncryption(),
         )
     )
+    key_path.chmod(0o600)  # as a private key should be (else the server warns)
     return CertificateFiles(cert_path, key_path)

@@ -110,14 +110,20 @@ def read_entries(path: Path) -> list[KeyEntry]:
     refused rather than turned into other roles or another principal.
 
     Raises:
-        AuthConfigError: missing, or not a valid key file (never quoting a
-            line of it: the line may hold a hash).
+        AuthConfigError: missing, unreadable, or not a valid key file (never
+            quoting a line of it: the line may hold a hash).
     """
     try:
         document = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise _missing(path) from None
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:  # EACCES, EISDIR, EIO: the content is not the problem
+        raise AuthConfigError(
+            f"cannot read the API key file {path}: {exc.strerror or exc} "
+            f"(errno {exc.errno})",
+            file=str(path),
+        ) from None
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
         # from None: YAML's error quotes the line, a key's hash with it.
         where = getattr(exc, "problem_mark", None)
         at = f" (line {where.line + 1})" if where is not None else ""

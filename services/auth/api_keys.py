@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from featurestore.services.auth._digest import token_digest
+from featurestore.services.auth._file_mode import warn_if_open_to_others
 from featurestore.services.auth._key_file import (
     KeyEntry,
     check_name,
@@ -247,15 +248,10 @@ class ApiKeyAuthenticator:
             self._gone()
             return
         self._missing_since = None
-        if starting and info.st_mode & 0o077:
+        if starting:
             # Hashes, not keys; still, who may use the API is nobody else's
             # business, and add-key writes 0600.
-            log.warning(
-                "API key file %s is readable or writable by other users (mode "
-                "%o): chmod 600 it",
-                self.path.name,
-                info.st_mode & 0o777,
-            )
+            warn_if_open_to_others(self.path, info.st_mode, "API key file")
         # ctime too: a rewrite keeping size and mtime (cp -p, rsync -a, a
         # store with fixed mtimes) still moves it; the inode for a rename.
         stamp = (info.st_ino, info.st_ctime_ns, info.st_mtime_ns, info.st_size)

@@ -7,15 +7,37 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from featurestore.services.auth._rotating import SharedRotatingFileHandler
+from prometheus_client import Counter
+
+from featurestore.services.auth._rotating import SharedRotatingFile
+from featurestore.services.auth.errors import AuthConfigError
+
+log = logging.getLogger(__name__)
 
 _MAX_BYTES = 100 * 1024 * 1024
 _BACKUPS = 5
 _FRAGMENTS_LIMIT = 4096
+_MAX_UNWRITTEN = 100_000
+"""Records held for retry while the file cannot be written (~20 MB); older
+ones beyond this are dropped and counted as lost."""
+
+OnFailure = Literal["refuse", "serve"]
+"""What a server does while its audit cannot be written (auditd's
+``disk_full_action``): refuse new guarded calls, or serve on."""
+
+WRITE_FAILURES = Counter(
+    "featurestore_audit_write_failures_total",
+    "Attempts to append audit records that failed (full disk, I/O error).",
+)
+RECORDS_LOST = Counter(
+    "featurestore_audit_records_lost_total",
+    "Audit records never written: dropped beyond the retry bound, or still "
+    "unwritten when the server stopped.",
+)
 
 Queued = tuple[float, str, str, str, Sequence[str], str, str, float]
 """What a call queues: ``time.perf_counter()`` at its end, request id,
@@ -25,12 +47,18 @@ principal, method, resources, decision, code, ``perf_counter()`` at its start.""
 class AuditLog:
     """Appends audit records to ``path``, rotated at 100 MiB keeping 5 files.
 
+    When the file cannot be written (a full disk), the records are held and
+    retried every interval (at most ``max_unwritten``; older ones beyond are
+    lost and counted), one WARNING names the file and the error, and
+    ``failing`` is true until a write succeeds; with ``on_failure="refuse"``
+    the guard refuses new calls meanwhile (``refusing``). ``close`` returns
+    how many records were never written.
+
     A call only reads the monotonic clock and appends a tuple to a deque
     (atomic, no lock); a writer thread turns the clock readings into the time
-    and the duration, formats what gathered and hands it to the standard
-    library's RotatingFileHandler every ``interval`` seconds, as one write
-    (under a file lock: the server's processes share the file and its
-    rotation, see ``SharedRotatingFileHandler``).
+    and the duration, formats what gathered and appends it every
+    ``interval`` seconds, as one write (under a file lock: the server's
+    processes share the file and its rotation, see ``SharedRotatingFile``).
     One record per write cost the request path ~60 us (a thread wake-up and
     the GIL per call); a batch costs it ~1 us. ``close`` writes what is left.
     Records never carry credentials: callers pass the principal's name, never
@@ -48,11 +76,29 @@ class AuditLog:
         interval: float = 0.1,
         max_bytes: int = _MAX_BYTES,
         backups: int = _BACKUPS,
+        on_failure: OnFailure = "refuse",
+        max_unwritten: int = _MAX_UNWRITTEN,
+        retry_seconds: float = 1.0,
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Every worker process of a server audits to this one path.
-        self._handler = SharedRotatingFileHandler(path, max_bytes, backups)
-        self._handler.setFormatter(logging.Formatter("%(message)s"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Every worker process of a server audits to this one path.
+            self._file = SharedRotatingFile(path, max_bytes, backups)
+        except OSError as exc:
+            raise AuthConfigError(
+                f"audit log {path} cannot be written ({exc.strerror or exc}): "
+                "set --audit-log (FS_AUDIT_LOG) to a file in a folder the "
+                "server may write",
+                audit_log=str(path),
+            ) from exc
+        self.path, self.on_failure = path, on_failure
+        self.on_failing: Callable[[], None] | None = None
+        """Called (on the writer thread) when a failure episode begins."""
+        self._max_unwritten, self._retry_seconds = max_unwritten, retry_seconds
+        self._retry_at = 0.0
+        self._unwritten: list[str] = []
+        self._lost = 0
+        self._failing = False
         self._pending: deque[Queued] = deque()
         self._lines = _LineFormat()
         self._closed = threading.Event()
@@ -80,12 +126,29 @@ class AuditLog:
             )
         )  # fmt: skip
 
-    def close(self) -> None:
-        """Write every queued record and close the file."""
+    @property
+    def failing(self) -> bool:
+        """True from a failed write until a write succeeds."""
+        return self._failing
+
+    @property
+    def refusing(self) -> bool:
+        """True while new guarded calls are to be refused (policy ``refuse``)."""
+        return self._failing and self.on_failure == "refuse"
+
+    def close(self) -> int:
+        """Write every queued record and close the file; the number of
+        records never written (lost beyond the retry bound, or unwritable
+        now)."""
         self._closed.set()
         self._writer.join()
+        self._retry_at = 0.0  # a last attempt, whenever the previous one was
         self._flush()
-        self._handler.close()
+        self._file.close()
+        unwritten = len(self._unwritten)
+        RECORDS_LOST.inc(unwritten)
+        self._unwritten = []
+        return self._lost + unwritten
 
     def _write_every(self, interval: float) -> None:
         while not self._closed.wait(interval):
@@ -98,15 +161,57 @@ class AuditLog:
         entries = [pending.popleft() for _ in range(len(pending))]
         if entries:
             # perf_counter -> wall clock; the entries are at most one interval
-            # old, so the two clocks cannot drift apart in between.
-            batch = self._lines.lines(entries, time.time() - time.perf_counter())
-            # One record holding the batch: one write, one flush, and the
-            # handler's size check (rotation happens between batches).
-            self._handler.handle(
-                logging.LogRecord(
-                    "audit", logging.INFO, "", 0, "\n".join(batch), None, None
-                )
+            # old, so the two clocks cannot drift apart in between. Formatted
+            # once: a record held for retry keeps the time of its call.
+            self._hold(self._lines.lines(entries, time.time() - time.perf_counter()))
+        if not self._unwritten or (
+            # While failing, retry every retry_seconds, not every interval:
+            # up to max_unwritten lines are joined for each attempt.
+            self._failing and time.monotonic() < self._retry_at
+        ):
+            return
+        # One write per batch (rotation happens between batches); it lands
+        # whole or not at all, so a retry neither loses nor repeats a line.
+        try:
+            self._file.append(("\n".join(self._unwritten) + "\n").encode())
+        except OSError as exc:
+            self._failed(exc)
+            return
+        written, self._unwritten = len(self._unwritten), []
+        if self._failing:
+            self._failing = False
+            log.warning(
+                "audit log %s can be written again: %d held records written",
+                self.path,
+                written,
             )
+
+    def _hold(self, lines: list[str]) -> None:
+        self._unwritten.extend(lines)
+        excess = len(self._unwritten) - self._max_unwritten
+        if excess > 0:
+            del self._unwritten[:excess]
+            self._lost += excess
+            RECORDS_LOST.inc(excess)
+
+    def _failed(self, exc: OSError) -> None:
+        WRITE_FAILURES.inc()
+        self._retry_at = time.monotonic() + self._retry_seconds
+        if self._failing:
+            return  # one warning per episode
+        self._failing = True
+        log.warning(
+            "audit log %s cannot be written (errno %s, %s): %d records held "
+            "and retried; %s until a write succeeds (audit_on_failure=%s)",
+            self.path,
+            exc.errno,
+            exc.strerror or exc,
+            len(self._unwritten),
+            "new calls are refused" if self.on_failure == "refuse" else "serving on",
+            self.on_failure,
+        )
+        if self.on_failing is not None:
+            self.on_failing()
 
 
 class _LineFormat:

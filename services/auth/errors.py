@@ -40,6 +40,19 @@ class PermissionDeniedError(AuthError, PermissionError):
         )
 
 
+class AuditUnavailableError(AuthError, ConnectionError):
+    """The audit log cannot be written and the server refuses calls until it
+    can (``audit_on_failure: refuse``): UNAVAILABLE, retry later."""
+
+    reason = "AUDIT_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the audit log cannot be written: the server refuses calls until "
+            "it can; retry later"
+        )
+
+
 class AuthConfigError(AuthError, ValueError):
     """The auth settings or a key file are unusable; the server does not start."""
 

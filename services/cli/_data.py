@@ -110,12 +110,16 @@ def materialize(
     materialize END                 same as --incremental END
 
     Writes Feast's bytes (feast serve reads them) and records the interval in
-    the registry, as `feast materialize` does. A view whose Delta table cannot
-    be read (never published, or without a column the view names) gets one
-    error line and null in --json; the other views are still written, and the
+    the registry, as `feast materialize` does. --incremental also writes the
+    entities with late rows (published since the view's last run with an
+    event time before its window); "@late_entities" in --json counts them.
+    A view whose Delta table cannot be read (never published, or without a
+    column the view names) gets one error line and null in --json; the other
+    views are still written, and the
     exit code is 1. An online store that cannot be reached (down, refused, a
-    wrong password, no answer in 60 s) is one error line naming its host and
-    port, exit 1.
+    wrong password, no answer in 60 s; a SQLite file that does not exist) is
+    one error line naming where it is, exit 1; so is a registry that cannot be
+    written (the rows written, their interval not recorded).
     """
     from featurestore.services.cli._feast import feature_store
     from featurestore.services.online import (
@@ -124,6 +128,8 @@ def materialize(
         ViewsNotMaterializedError,
     )
     from featurestore.services.online import materialize as online
+    from featurestore.services.online.errors import IntervalNotRecordedError
+    from featurestore.services.project import ProjectError
 
     if len(dates) > 2 or (incremental and len(dates) > 1) or not (dates or incremental):
         raise click.UsageError("give END, START END, or --incremental [END]")
@@ -135,6 +141,7 @@ def materialize(
     repo = repo or default_repo()
     feature_store(repo, feature_store_yaml)  # usage error before `feast apply`
     failed: ViewsNotMaterializedError | None = None
+    counts: dict[str, int]
     with spinner(f"materializing {repo}"):
         try:
             if len(dates) == 2:
@@ -148,8 +155,14 @@ def materialize(
                 )
         except online.UnknownViewError as exc:  # a --views name; no other error
             raise usage_error(str(exc)) from exc
+        except ProjectError as exc:  # featurestore.yaml: as every command says it
+            raise usage_error(f"{exc.reason.value}: {exc}") from None
         except ViewsNotMaterializedError as exc:
             counts, failed = exc.written, exc
+        except IntervalNotRecordedError as exc:  # a read-only registry
+            _print_counts(exc.written, None, as_json)
+            click.echo(f"error: {exc}", err=True)
+            raise click.exceptions.Exit(FAILED) from None
         except OnlineStoreUnavailableError as exc:  # down, refused, timed out
             click.echo(f"error: {exc}", err=True)  # names host:port, no password
             raise click.exceptions.Exit(FAILED) from None
@@ -163,16 +176,23 @@ def materialize(
 def _print_counts(
     counts: dict[str, int], failed: ViewsNotMaterializedError | None, as_json: bool
 ) -> None:
+    from featurestore.services.online.materialize import Materialized, count_lines
+
+    done = counts if isinstance(counts, Materialized) else Materialized(counts)
     missing: dict[str, None] = {}
     if failed is not None:
         for line in failed.lines():
             click.echo(f"error: {line}", err=True)
         missing = dict.fromkeys(failed.failed)
     if as_json:
-        echo_json({**counts, **missing})
+        # Additive: the view counts stay top-level as before; the other keys
+        # start with "@", which Feast refuses in a view name: no view's count
+        # can be overwritten by them.
+        late = {"@late_entities": done.late, "@rederived": done.rederived}
+        echo_json({**done, **missing, **late})
         return
-    for name, count in counts.items():
-        click.echo(f"{name}: {count} entities")
+    for line in count_lines(done):
+        click.echo(line)
 
 
 COMMANDS = [lineage, materialize]

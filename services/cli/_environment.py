@@ -20,6 +20,7 @@ SETTINGS_VARIABLES = frozenset(
         "ALLOW_INSECURE",
         "API_KEYS_FILE",
         "AUDIT_LOG",
+        "AUDIT_ON_FAILURE",
         "AUTH",
         "CONTRACTS_DIR",
         "DATA_DIR",

@@ -15,8 +15,11 @@ from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFoundError
 
 from featurestore.services.lineage.errors import TableUnreadableError
 from featurestore.services.lineage.history import newest_publish
-from featurestore.services.offline.errors import storage_unavailable
-from featurestore.services.storage import delta_error_detail, read_delta
+from featurestore.services.offline.errors import (
+    StorageUnavailableError,
+    storage_unavailable,
+)
+from featurestore.services.storage import delta_error_detail, is_local, read_delta
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -289,6 +292,7 @@ def view_freshness(
     storage_options: Mapping[str, str] | None = None,
     broken_contract: Literal["raise", "unknown"] = "unknown",
     unreadable: Literal["raise", "unknown"] = "unknown",
+    unavailable: Literal["raise", "unknown"] | None = None,
 ) -> Freshness:
     """Judge the Delta table behind a Feast feature view against its contract.
 
@@ -311,12 +315,22 @@ def view_freshness(
     TABLE_UNREADABLE, and a warning names the table; with ``"raise"`` the
     ``TableUnreadableError`` propagates.
 
+    A local table with a file that cannot be read (removed, or its permissions
+    changed) is that table's damage, not a store that is down: with
+    ``unavailable="unknown"`` (default: as ``unreadable``) the verdict is
+    ``unknown``, the reason starts with STORAGE_UNAVAILABLE and names the view's
+    table, never its location; with ``"raise"`` a ``StorageUnavailableError``
+    naming the view propagates. An object store that does not answer fails
+    every view alike: its ``StorageUnavailableError`` always propagates.
+
     Raises:
         ContractError: The view's contract cannot be read, with
             ``broken_contract="raise"``.
         TableUnreadableError: The table's Delta log cannot be read, with
             ``unreadable="raise"``.
-        StorageUnavailableError: The object store did not answer or refused.
+        StorageUnavailableError: The object store did not answer or refused,
+            or a local table's file cannot be read with
+            ``unavailable="raise"``.
     """
     from featurestore.services.contracts import ContractError, ContractErrorReason
     from featurestore.services.contracts.feast_link import CONTRACT_TAG
@@ -364,6 +378,24 @@ def view_freshness(
     try:
         judged = table_freshness(
             view.name, path, column, sla, now=now, storage_options=storage_options
+        )
+    except StorageUnavailableError as exc:
+        if not is_local(path):  # the store is down: no view can be judged
+            raise
+        # The view's name, not the table's location: the error reaches clients.
+        damaged = StorageUnavailableError(path, view.name)
+        if (unavailable or unreadable) == "raise":
+            raise damaged from exc.__cause__
+        log.warning("freshness of %s: %s: %s", view.name, damaged.reason.value, exc)
+        return Freshness(
+            view=view.name,
+            path=path,
+            event_time_column=column,
+            checked_at=now or datetime.now(UTC),
+            verdict="unknown",
+            reason=f"{damaged.reason.value}: {damaged}",
+            max_age=sla.max_age if sla else None,
+            frequency=sla.frequency if sla else None,
         )
     except TableUnreadableError as exc:
         if unreadable == "raise":

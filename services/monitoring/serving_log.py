@@ -7,7 +7,10 @@ then per feature ``<view>__<feature>``, ``<view>__<feature>__timestamp``
 (the stored row's event time) and ``<view>__<feature>__status`` (Feast's
 ``FieldStatus`` number: 1 PRESENT, 3 NOT_FOUND, 4 OUTSIDE_MAX_AGE), then
 ``__log_timestamp``, ``__log_date`` and ``__request_id``. Features a read did
-not ask for are null, status included.
+not ask for are null, status included. A list feature is an Arrow list column
+(bytes lists, PDF and image bytes, which Feast's type mapping lacks, binary);
+a feature of a type with no Arrow mapping at all is not logged, rather than
+losing its view's batch.
 
 The online path only puts a reference to what it already holds on a bounded
 queue (never waiting: a full queue counts the read as dropped); a background
@@ -365,7 +368,9 @@ def log_rows(
     from feast.types import from_feast_to_pyarrow_type
 
     keys = [(c.name, from_feast_to_pyarrow_type(c.dtype)) for c in view.entity_columns]
-    features = [(f.name, from_feast_to_pyarrow_type(f.dtype)) for f in view.features]
+    # A feature of a type with no Arrow column here is not logged.
+    typed = [(f.name, _log_type(f.dtype)) for f in view.features]
+    features = [(name, kind) for name, kind in typed if kind is not None]
     columns: dict[str, list[Any]] = defaultdict(list)
     for sampled, result in reads:
         n = len(result.row_statuses)
@@ -416,6 +421,28 @@ def log_rows(
         },
         schema,
     )
+
+
+def _log_type(dtype: Any) -> pa.DataType | None:
+    """The log column type of a feature of Feast type ``dtype``; None when
+    Arrow has none here (the feature is not logged)."""
+    from feast.types import from_feast_to_pyarrow_type
+    from feast.value_type import ValueType
+
+    # Feast's own mapping knows no bytes list, PDF or image bytes (it raised,
+    # and the view's whole batch was lost).
+    binary = {
+        ValueType.BYTES_LIST: pa.list_(pa.binary()),
+        ValueType.PDF_BYTES: pa.binary(),
+        ValueType.IMAGE_BYTES: pa.binary(),
+    }.get(dtype.to_value_type())
+    if binary is not None:
+        return binary
+    try:
+        kind: pa.DataType = from_feast_to_pyarrow_type(dtype)
+    except ValueError:
+        return None
+    return kind
 
 
 def _cells(result: ViewResult) -> dict[str, tuple[list[bytes | None], list[int]]]:

@@ -10,7 +10,9 @@ and differ. A NaN counts as null on either side: the online store holds none
 (Feast, and our writers, store a NaN as null), so an offline NaN is served null.
 Numbers compare as float64 when the two sides' types differ (a feature that
 turned Int64 -> Float64 since it was logged); other differing types are not
-comparable, and the report says so for that feature.
+comparable, and the report says so for that feature. Lists (Array features)
+compare element by element, a NaN element equal to a NaN; an element Feast
+changed when storing it (a null stored as NaN, 0 or "") counts as a mismatch.
 """
 
 from __future__ import annotations
@@ -196,12 +198,25 @@ def _usable(values: pa.ChunkedArray, statuses: pa.ChunkedArray) -> pa.ChunkedArr
 
 
 def _mismatches(served: pa.ChunkedArray, expected: pa.ChunkedArray) -> int:
+    if pa.types.is_nested(served.type):  # Arrow compares no lists: Python does
+        pairs = zip(served.to_pylist(), expected.to_pylist(), strict=True)
+        return sum(not _same(a, b) for a, b in pairs)
     if pa.types.is_floating(served.type):
         served, expected = _nan_as_null(served), _nan_as_null(expected)
     both_null = pc.and_(pc.is_null(served), pc.is_null(expected))
     same = pc.fill_null(pc.equal(served, expected), False)
     agree = pc.or_(both_null, same)
     return len(served) - int(pc.sum(pc.cast(agree, pa.int64())).as_py() or 0)
+
+
+def _same(served: Any, expected: Any) -> bool:
+    """Equal values, lists element by element, a NaN equal to a NaN."""
+    if isinstance(served, list) and isinstance(expected, list):
+        pairs = zip(served, expected, strict=False)
+        return len(served) == len(expected) and all(_same(a, b) for a, b in pairs)
+    if isinstance(served, float) and isinstance(expected, float):
+        return served == expected or (served != served and expected != expected)
+    return bool(served == expected)
 
 
 def _nan_as_null(values: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -7,9 +7,12 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path, PurePath
 from typing import TypeVar
+
+from featurestore.services.storage import StorageOptions, is_delta_table
 
 STAGING_PREFIX, STAGING_SUFFIX = ".fs-", ".tmp"
 """A training set is written under such a hidden name beside its output."""
@@ -77,6 +80,50 @@ def publish_folder(staged: Path, final: Path) -> None:
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
             raise OutputTakenError from exc
         raise
+
+
+def publish_staged_folder(
+    final: Path,
+    write: Callable[[Path], None],
+    taken: Callable[[Path], None],
+) -> None:
+    """Write a folder under a staging name beside ``final``, then publish it whole.
+
+    ``write(staged)`` fills the staging folder (a Delta table and its
+    marker); ``publish_folder`` gives it the name ``final``. When something
+    is there already (a concurrent writer published first) ``taken(staged)``
+    decides: it replaces what is there from the staged copy, or raises
+    ``OutputTakenError``. The staging entry never outlives the call, so a
+    failed write leaves nothing at ``final`` and nothing beside it; only a
+    killed writer's entry stays, for ``remove_stale_staging``.
+    """
+    staged = staging_path(final)
+    try:
+        write(staged)
+        try:
+            publish_folder(staged, final)
+        except OutputTakenError:
+            taken(staged)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+
+
+def remove_uncommitted_prefix(path: str, storage: StorageOptions) -> None:
+    """Remove what a failed first Delta write left at ``path`` on an object store.
+
+    An object store has no staging rename: a new table is written in place,
+    and a write failing before its version 0 leaves data files but no table
+    (and, from Spark's S3A, empty ``_delta_log`` folder markers), blocking the
+    path. Only such leftovers go: a table there (a committed version) is a
+    concurrent writer's that committed first. The store may be what failed,
+    so its errors here are not raised.
+    """
+    from deltalake.exceptions import DeltaError
+
+    with suppress(OSError, DeltaError):
+        if not is_delta_table(path, storage):
+            fs, key = storage.filesystem(path)
+            fs.delete_dir(key)
 
 
 def write_text_whole(path: Path, text: str) -> None:

@@ -195,6 +195,8 @@ class DeltaOfflineStore(OfflineStore):
         created_timestamp_column: str | None = None,
         start_date: datetime | None = None,
         end_date: datetime | None = None,
+        *,
+        version: int | None = None,
     ) -> RetrievalJob:
         """Every live row with start_date <= event time < end_date (bounds optional).
 
@@ -205,12 +207,15 @@ class DeltaOfflineStore(OfflineStore):
         the same rows. Without join keys (an entity-less view) every row gets
         Feast's dummy key, and the row the join picks comes last: Feast writes
         them all under that one key, and the last one written stays.
+        ``version`` (ours, not Feast's) reads that Delta version instead of
+        the current one, so a caller can pin the snapshot it records.
         """
 
         def evaluate() -> pa.Table:
             rows = _rows_in_range(
                 config, data_source, join_key_columns, feature_name_columns,
                 timestamp_field, created_timestamp_column, start_date, end_date,
+                version,
             )  # fmt: skip
             if join_key_columns:
                 return rows
@@ -317,9 +322,10 @@ def _rows_in_range(
     created: str | None,
     start: datetime | None,
     end: datetime | None,
+    version: int | None = None,
 ) -> pa.Table:
     columns = [*keys, *features, event, *([created] if created else [])]
-    table = read_source(source, config.repo_path, columns).table
+    table = read_source(source, config.repo_path, columns, pin=version).table
     # The event times in the column's own unit (microseconds for Delta), so
     # a row in year 1 or 9999 is compared, not refused: in nanoseconds it
     # would fail the whole view. Each bound becomes the least value in that

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
+import re
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -41,8 +41,9 @@ from featurestore.services.offline._publication import (
     OutputTakenError,
     is_staging,
     publish_file,
-    publish_folder,
+    publish_staged_folder,
     remove_stale_staging,
+    remove_uncommitted_prefix,
     staging_path,
     write_text_whole,
 )
@@ -104,7 +105,8 @@ class OutputRefusedError(Exception):
     Attributes:
         reason: OUTPUT_INSIDE_FILE, OUTPUT_NOT_A_TRAINING_SET,
             OUTPUT_FORMAT_CHANGED, OUTPUT_EXISTS, OUTPUT_NAME_RESERVED,
-            OUTPUT_ROOT_MISSING or OUTPUT_NOT_WRITABLE.
+            OUTPUT_ROOT_MISSING, OUTPUT_NOT_WRITABLE or OUTPUT_NO_SPACE (a
+            full disk or quota).
         metadata: Extra values for the caller's error (``errno``).
     """
 
@@ -293,7 +295,8 @@ def write_training_set(
         OutputRefusedError: the root's parent is missing
             (OUTPUT_ROOT_MISSING), a concurrent call published a training
             set there first and ``overwrite`` is off (OUTPUT_EXISTS) or the
-            write failed (OUTPUT_NOT_WRITABLE).
+            write failed (OUTPUT_NOT_WRITABLE; OUTPUT_NO_SPACE on a full disk
+            or quota), naming the operating system's error.
         StorageUnavailableError: the object store did not answer before the
             write began (STORAGE_UNAVAILABLE).
     """
@@ -313,13 +316,52 @@ def write_training_set(
             raise _exists(naming) from exc
         if not isinstance(exc, OSError | _delta_error()):
             raise
-        code = errno.errorcode.get(getattr(exc, "errno", None) or 0, "")
-        raise OutputRefusedError(
-            "OUTPUT_NOT_WRITABLE",
-            f"{naming.output} could not be written{_under(root, naming)}"
-            f"{f': {code}' if code else ''}",
+        raise _not_written(exc, root, naming) from exc
+
+
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""The errors of a full file system or an exhausted quota: OUTPUT_NO_SPACE."""
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)|\bOs \{ code: (\d+)")
+"""How delta-rs quotes the operating system's error: a DeltaError carries no
+errno and no cause, only the io error's text (``No space left on device (os
+error 28)``, or its debug form ``Os { code: 30, kind: ReadOnlyFilesystem``)."""
+
+
+def _not_written(
+    exc: BaseException, root: str | None, naming: Naming
+) -> OutputRefusedError:
+    """OUTPUT_NOT_WRITABLE naming the operating system's error, or
+    OUTPUT_NO_SPACE on a full disk or quota (RESOURCE_EXHAUSTED on the
+    server): never the path, which the caller may not know."""
+    number = _os_errno(exc)
+    code = errno.errorcode.get(number or 0, "")
+    cause = f": {code} ({os.strerror(number)})" if number and code else ""
+    if number in NO_SPACE:
+        return OutputRefusedError(
+            "OUTPUT_NO_SPACE",
+            f"{naming.output} could not be written{_under(root, naming)}{cause}: "
+            "free space there (or raise the quota), or write elsewhere",
             errno=code,
-        ) from exc
+        )
+    return OutputRefusedError(
+        "OUTPUT_NOT_WRITABLE",
+        f"{naming.output} could not be written{_under(root, naming)}{cause}",
+        errno=code,
+    )
+
+
+def _os_errno(exc: BaseException | None) -> int | None:
+    """The errno of the first ``OSError`` in ``exc``'s chain, or the last
+    ``(os error N)`` a delta-rs error's text quotes."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno:
+            return exc.errno
+        quoted = _OS_ERROR.findall(str(exc))
+        if quoted:
+            return int("".join(quoted[-1]))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 SERVER_COPY_LIMIT = 5 * 1024**3
@@ -417,23 +459,26 @@ def _write_delta(
         return
     from deltalake import DeltaTable, write_deltalake
 
-    staged = staging_path(path)
-    try:
-        # delta-rs pulls the reader batch by batch.
+    def write(staged: Path) -> None:
+        # delta-rs pulls the reader batch by batch. On a full or read-only disk
+        # it prints "thread 'tokio-rt-worker' panicked ... Already shut down" to
+        # stderr and still raises its DeltaError: after the failed close its
+        # writer calls object_store's BufWriter::abort, which panics once
+        # shut down (object_store 0.13 buffered.rs; apache/arrow-rs-object-store
+        # #810, fix #856 open). A bare write_deltalake does it too: not ours.
         write_deltalake(str(staged), rows, commit_properties=_commit(manifest_json))
         write_text_whole(staged / MARKER, manifest_json)
-        try:
-            publish_folder(staged, path)
-        except OutputTakenError:
-            if not (overwrite and training_set_kind(path) == DELTA):
-                raise
-            # A concurrent call published first; this one was asked to
-            # replace a training set: replace it, from the staged copy (read
-            # whole, as the joined rows it was written from are held).
-            copy = read_delta(DeltaTable(str(staged)))
-            _overwrite_delta(path, copy.to_reader(WRITE_BATCH_ROWS), manifest_json)
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
+
+    def taken(staged: Path) -> None:
+        if not (overwrite and training_set_kind(path) == DELTA):
+            raise OutputTakenError
+        # A concurrent call published first; this one was asked to replace a
+        # training set: replace it, from the staged copy (read whole, as the
+        # joined rows it was written from are held).
+        copy = read_delta(DeltaTable(str(staged)))
+        _overwrite_delta(path, copy.to_reader(WRITE_BATCH_ROWS), manifest_json)
+
+    publish_staged_folder(path, write, taken)
 
 
 def _overwrite_delta(
@@ -591,11 +636,7 @@ def _write_object(
         raise _exists(naming) from exc  # the prefix is the winner's: kept
     except (OSError, pa.ArrowException, _delta_error()) as exc:
         if new and fmt == DELTA:
-            with suppress(OSError):  # the store may be what failed
-                # Only data files without a table: a table there may be a
-                # concurrent writer's that committed version 0 first.
-                if not _is_object_delta(fs, key):
-                    fs.delete_dir(key)
+            remove_uncommitted_prefix(path, storage)
         raise OutputRefusedError(
             "OUTPUT_NOT_WRITABLE",
             f"{naming.output} could not be written{_under(root, naming)}",

@@ -80,13 +80,7 @@ def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int:
         OnlineStoreUnavailableError: The server cannot be reached.
     """
     store = config.online_store
-    if str(getattr(store.redis_type, "value", store.redis_type)) != "redis":
-        raise UnsupportedOnlineStoreError("redis", f"redis_type {store.redis_type}")
-    nodes, params = RedisOnlineStore._parse_connection_string(store.connection_string)
-    host, port = nodes[0]["host"], int(nodes[0]["port"])
-    params.setdefault("socket_connect_timeout", _CONNECT_TIMEOUT_S)
-    params.setdefault("socket_timeout", _REPLY_TIMEOUT_S)
-    client = redis.Redis(host=host, port=port, **params)
+    client, where = redis_client(config)
     ts_field = f"_ts:{view.name}".encode()
     suffix = config.project.encode()
     guarded = not store.skip_dedup
@@ -106,10 +100,30 @@ def write_redis(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int:
             written += sum(replies) if guarded else len(keys)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         # Named as the reader names it: the connection string holds the password.
-        raise OnlineStoreUnavailableError(f"redis:{host}:{port}", str(exc)) from exc
+        raise OnlineStoreUnavailableError(where, str(exc)) from exc
     finally:
         client.close()
     return written
+
+
+def redis_client(config: RepoConfig) -> tuple[redis.Redis, str]:
+    """A client of the plain Redis online store, and ``redis:host:port`` to name
+    it in errors (never the connection string: it holds the password).
+
+    Without timeouts in the connection string, connecting waits at most 10 s
+    and each reply 60 s.
+
+    Raises:
+        UnsupportedOnlineStoreError: A Redis cluster or sentinel store.
+    """
+    store = config.online_store
+    if str(getattr(store.redis_type, "value", store.redis_type)) != "redis":
+        raise UnsupportedOnlineStoreError("redis", f"redis_type {store.redis_type}")
+    nodes, params = RedisOnlineStore._parse_connection_string(store.connection_string)
+    host, port = nodes[0]["host"], int(nodes[0]["port"])
+    params.setdefault("socket_connect_timeout", _CONNECT_TIMEOUT_S)
+    params.setdefault("socket_timeout", _REPLY_TIMEOUT_S)
+    return redis.Redis(host=host, port=port, **params), f"redis:{host}:{port}"
 
 
 def _bulk(arg: bytes) -> bytes:

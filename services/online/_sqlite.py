@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +43,35 @@ _MMAP_BYTES = 1 << 30
 # Block reads (services/online/_sqlite_block.py) from this many distinct
 # entities on; narrower reads return few rows anyway.
 _BLOCK_MIN_KEYS = 2
+# How often a thread's connection checks that the file at the path is still
+# the one it opened: a store replaced atomically, or deleted and created again
+# (`feast teardown` then `apply`), would otherwise be served from the old
+# inode for ever. One os.stat per thread and interval, not one per read.
+FILE_CHECK_S = 0.5
+
+
+class _Slot:
+    """One thread's connection; ``lock`` is held while the thread reads."""
+
+    __slots__ = ("__weakref__", "check_at", "conn", "file_id", "lock", "utf8")
+
+    def __init__(self) -> None:
+        self.conn: apsw.Connection | None = None
+        self.file_id = (0, 0)
+        self.check_at = 0.0
+        self.utf8 = False
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+
+
+def _file_id(path: str) -> tuple[int, int]:
+    """The file at ``path`` (device, inode); OSError when there is none."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 def _sqlite_ts(value: object, cache: dict[object, datetime]) -> datetime:
@@ -94,7 +125,11 @@ class SqliteOnlineReader:
     """Reads feature rows written by Feast's ``SqliteOnlineStore``.
 
     One query per feature view per request. Each thread gets its own read-only
-    connection, opened lazily (so a missing file recovers once it appears).
+    connection, opened lazily (so a missing file recovers once it appears)
+    and reopened when the file at the path is another one (replaced, or
+    deleted and created again), checked every ``FILE_CHECK_S`` per thread; a
+    deleted file is an unavailable store, not its last rows. A thread's old
+    descriptor closes when it reopens (an idle thread's at its next read).
 
     Reads go through apsw (its own SQLite build) rather than the standard
     ``sqlite3`` module: turning the keys x features rows of a wide read into
@@ -119,6 +154,11 @@ class SqliteOnlineReader:
         self._version = entity_key_version
         self._timeout_s = timeout_s
         self._local = threading.local()
+        # Every thread's slot, so that the thread noticing a replaced or
+        # deleted file closes the idle ones' descriptors too (else each idle
+        # thread keeps the old file, and its disk space, until it reads).
+        self._slots: weakref.WeakSet[_Slot] = weakref.WeakSet()
+        self._slots_lock = threading.Lock()
         self._failing = False  # logged once per outage, not per read
         self._sql_cache: dict[tuple[str, int, int, bool], str] = {}
         if time.timezone or (time.daylight and time.altzone):
@@ -130,21 +170,64 @@ class SqliteOnlineReader:
                 "/".join(time.tzname),
             )
 
-    def _conn(self) -> apsw.Connection:
-        conn: apsw.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+    def _slot(self) -> _Slot:
+        slot: _Slot | None = getattr(self._local, "slot", None)
+        if slot is None:
+            slot = self._local.slot = _Slot()
+            with self._slots_lock:
+                self._slots.add(slot)
+        return slot
+
+    def _conn(self, slot: _Slot) -> apsw.Connection:
+        """The slot's connection (its lock held), reopened when the file changed."""
+        conn = slot.conn
+        if conn is not None:
+            now = time.monotonic()
+            if now < slot.check_at:
+                return conn
+            slot.check_at = now + FILE_CHECK_S
             try:
-                conn = apsw.Connection(self._path, flags=apsw.SQLITE_OPEN_READONLY)
-                conn.set_busy_timeout(int(self._timeout_s * 1000))
-                conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
-                # The block read needs a UTF-8 database (_sqlite_block).
-                encoding = conn.execute("PRAGMA encoding").get
-            except apsw.Error as exc:
+                if _file_id(self._path) == slot.file_id:
+                    return conn
+            except OSError as exc:
+                self._close_all(slot)  # a deleted file: not its stale rows
                 raise self._unavailable(exc) from exc
-            self._local.conn = conn
-            self._failing = False
-            self._local.utf8 = encoding == "UTF-8"
+            log.info("SQLite online store %s was replaced: reopening", self._path)
+            self._close_all(slot)
+        return self._open(slot)
+
+    def _open(self, slot: _Slot) -> apsw.Connection:
+        try:
+            # Before opening: a file replaced in between is noticed at the
+            # next check (after, it never would be).
+            file_id = _file_id(self._path)
+            conn = apsw.Connection(self._path, flags=apsw.SQLITE_OPEN_READONLY)
+            conn.set_busy_timeout(int(self._timeout_s * 1000))
+            conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+            # The block read needs a UTF-8 database (_sqlite_block).
+            encoding = conn.execute("PRAGMA encoding").get
+        except (OSError, apsw.Error) as exc:
+            raise self._unavailable(exc) from exc
+        slot.conn, slot.file_id = conn, file_id
+        slot.check_at = time.monotonic() + FILE_CHECK_S
+        slot.utf8 = encoding == "UTF-8"
+        self._failing = False
         return conn
+
+    def _close_all(self, mine: _Slot) -> None:
+        """Close this thread's connection and every idle thread's.
+
+        A thread reading now keeps its own: it checks the file itself.
+        """
+        mine.close()
+        with self._slots_lock:
+            others = [slot for slot in self._slots if slot is not mine]
+        for slot in others:
+            if slot.lock.acquire(blocking=False):
+                try:
+                    slot.close()
+                finally:
+                    slot.lock.release()
 
     def _sql(
         self, table: str, n_keys: int, n_features: int, *, block: bool = False
@@ -172,21 +255,25 @@ class SqliteOnlineReader:
         """
         results = []
         ts_cache: dict[object, datetime] = {}
-        for view in views:
-            keys = encode_entity_keys(
-                view.join_keys, view.join_key_types, entity_rows, self._version
-            )
-            table = f"{project}_{view.name}"
-            result = None
-            if self._block_readable(view, keys):
-                result = self._read_block(table, view, keys, now, ts_cache)
-            if result is None:
-                stored = self._fetch(table, view, keys, ts_cache)
-                result = assemble(view, keys, stored, now)
-            results.append(result)
+        slot = self._slot()
+        with slot.lock:  # no other thread closes its connection meanwhile
+            for view in views:
+                keys = encode_entity_keys(
+                    view.join_keys, view.join_key_types, entity_rows, self._version
+                )
+                table = f"{project}_{view.name}"
+                result = None
+                if self._block_readable(slot, view, keys):
+                    result = self._read_block(slot, table, view, keys, now, ts_cache)
+                if result is None:
+                    stored = self._fetch(slot, table, view, keys, ts_cache)
+                    result = assemble(view, keys, stored, now)
+                results.append(result)
         return results
 
-    def _block_readable(self, view: ViewRequest, keys: list[bytes]) -> bool:
+    def _block_readable(
+        self, slot: _Slot, view: ViewRequest, keys: list[bytes]
+    ) -> bool:
         """Whether to take the block read (declared doubles, enough keys)."""
         if not (
             view.all_double
@@ -194,11 +281,12 @@ class SqliteOnlineReader:
             and _BLOCK_MIN_KEYS <= len(keys) <= _MAX_KEYS_PER_QUERY
         ):
             return False
-        self._conn()  # opening it learns the database's text encoding
-        return bool(self._local.utf8)
+        self._conn(slot)  # opening it learns the database's text encoding
+        return slot.utf8
 
     def _read_block(
         self,
+        slot: _Slot,
         table: str,
         view: ViewRequest,
         keys: list[bytes],
@@ -217,10 +305,10 @@ class SqliteOnlineReader:
         sql = self._sql(table, len(unique), nf, block=True)
         blobs: list[bytes | None] = [None] * len(unique)
         try:
-            for i, blob in self._conn().execute(sql, [*unique, *view.features]):
+            for i, blob in self._conn(slot).execute(sql, [*unique, *view.features]):
                 blobs[i] = blob
         except apsw.Error as exc:
-            raise self._store_error(table, exc) from exc
+            raise self._store_error(slot, table, exc) from exc
         # Keys with something stored: their event time and record.
         records: dict[bytes, tuple[datetime, bytes]] = {}
         for key, blob in zip(unique, blobs, strict=True):
@@ -248,6 +336,7 @@ class SqliteOnlineReader:
 
     def _fetch(
         self,
+        slot: _Slot,
         table: str,
         view: ViewRequest,
         keys: list[bytes],
@@ -266,7 +355,7 @@ class SqliteOnlineReader:
             # The loop runs on the cursor itself (no generator between: 7% of
             # a wide read), so store errors raised mid-iteration land here.
             try:
-                for i, j, value, ts in self._conn().execute(
+                for i, j, value, ts in self._conn(slot).execute(
                     sql, [*chunk, *view.features]
                 ):
                     values[i][j] = value
@@ -275,42 +364,47 @@ class SqliteOnlineReader:
                     if newest[i] is None or ts > newest[i]:
                         newest[i] = ts
             except apsw.Error as exc:
-                raise self._store_error(table, exc) from exc
+                raise self._store_error(slot, table, exc) from exc
             for key, ts, row in zip(chunk, newest, values, strict=True):
                 if ts is not None:
                     stored[key] = (_sqlite_ts(ts, ts_cache), row)
         return stored
 
-    def _store_error(self, table: str, exc: apsw.Error) -> Exception:
+    def _store_error(self, slot: _Slot, table: str, exc: apsw.Error) -> Exception:
         """The domain error for a failed read; drops the connection unless benign."""
         if isinstance(exc, apsw.SQLError) and "no such table" in str(exc):
             return OnlineTableNotFoundError(table)
-        self._drop_conn()
+        slot.close()
         return self._unavailable(exc)
 
-    def _unavailable(self, exc: apsw.Error) -> OnlineStoreUnavailableError:
+    def _unavailable(self, exc: OSError | apsw.Error) -> OnlineStoreUnavailableError:
         """The error a client reads names the store's kind, never its file
         (a server path); the file goes to this server's log."""
         if not self._failing:
             self._failing = True
             log.warning("SQLite online store %s cannot be read: %s", self._path, exc)
-        return OnlineStoreUnavailableError("sqlite", str(exc))
-
-    def _drop_conn(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            conn.close()
+        # OSError's text quotes the path: its reason only.
+        detail = exc.strerror if isinstance(exc, OSError) else str(exc)
+        return OnlineStoreUnavailableError("sqlite", str(detail))
 
     def ping(self) -> bool:
-        """Return True when the database file opens and answers a query."""
-        try:
-            self._conn().execute("SELECT 1").fetchall()
-        except (OnlineStoreUnavailableError, apsw.Error):
-            self._drop_conn()
-            return False
+        """Return True when the database file opens and answers a query.
+
+        Checks now that the file is the one opened (reads check every
+        ``FILE_CHECK_S``), so health turns NOT_SERVING as soon as it is gone.
+        """
+        slot = self._slot()
+        with slot.lock:
+            slot.check_at = 0.0
+            try:
+                self._conn(slot).execute("SELECT 1").fetchall()
+            except (OnlineStoreUnavailableError, apsw.Error):
+                slot.close()
+                return False
         return True
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
-        self._drop_conn()
+        slot = self._slot()
+        with slot.lock:
+            slot.close()

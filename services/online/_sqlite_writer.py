@@ -47,9 +47,7 @@ def write_sqlite(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int
         store, "enable_openai_compatible_store", False
     ):
         raise UnsupportedOnlineStoreError("sqlite", "vector / value_num columns")
-    path = Path(store.path)
-    if config.repo_path and not path.is_absolute():
-        path = Path(config.repo_path) / path
+    path = sqlite_path(config)
     table = f"{config.project}_{view.name}"
     # Primary-key order (keys come sorted): B-tree inserts then touch
     # neighbouring pages instead of random ones.
@@ -59,8 +57,8 @@ def write_sqlite(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int
         for i in range(0, len(features), _FEATURES_PER_STATEMENT)
     ]
     statements = [_upsert_sql(table, [f.name for f in g]) for g in groups]
+    conn = open_sqlite(config)
     try:
-        conn = sqlite3.connect(path, timeout=30)
         try:
             # Default durability (journal mode and synchronous as Feast left
             # them); only this bulk connection gets a larger page cache.
@@ -72,8 +70,39 @@ def write_sqlite(config: RepoConfig, view: FeatureView, rows: LatestRows) -> int
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        raise OnlineStoreUnavailableError(f"sqlite:{path}", str(exc)) from exc
+        detail = str(exc)
+        if "no such table" in detail:
+            detail += f" ({_APPLY_HINT})"
+        raise OnlineStoreUnavailableError(f"sqlite:{path}", detail) from exc
     return len(rows.keys)
+
+
+_APPLY_HINT = "`feast apply` in the repository creates the store's tables"
+
+
+def open_sqlite(config: RepoConfig) -> sqlite3.Connection:
+    """A connection to the store's existing file; never creates an empty one.
+
+    Raises:
+        OnlineStoreUnavailableError: No file (deleted, `feast teardown`), or
+            it does not open.
+    """
+    path = sqlite_path(config)
+    try:
+        # mode=rw: a missing file is an error, not a new empty database.
+        uri = f"{path.absolute().as_uri()}?mode=rw"
+        return sqlite3.connect(uri, uri=True, timeout=30)
+    except sqlite3.Error as exc:
+        detail = f"no such file ({_APPLY_HINT})" if not path.exists() else str(exc)
+        raise OnlineStoreUnavailableError(f"sqlite:{path}", detail) from exc
+
+
+def sqlite_path(config: RepoConfig) -> Path:
+    """The SQLite online store's file, as Feast resolves it (under the repo)."""
+    path = Path(config.online_store.path)
+    if config.repo_path and not path.is_absolute():
+        path = Path(config.repo_path) / path
+    return path
 
 
 def _upsert_sql(table: str, names: list[str]) -> str:

@@ -14,6 +14,7 @@ class Reason(enum.StrEnum):
     UNSUPPORTED_JOIN_KEY_TYPE = "UNSUPPORTED_JOIN_KEY_TYPE"
     INVALID_ENTITY_ROWS = "INVALID_ENTITY_ROWS"
     VIEWS_NOT_MATERIALIZED = "VIEWS_NOT_MATERIALIZED"
+    INTERVAL_NOT_RECORDED = "INTERVAL_NOT_RECORDED"
 
 
 class OnlineStoreError(Exception):
@@ -115,3 +116,27 @@ class ViewsNotMaterializedError(OnlineStoreError):
             f"feature view {name!r} not materialised: {why}"
             for name, why in self.failed.items()
         ]
+
+
+class IntervalNotRecordedError(OnlineStoreError):
+    """A view's rows were written, but the registry refused its interval.
+
+    Attributes:
+        written: Entities written per view, this one's included; the views
+            after it were not materialised.
+    """
+
+    def __init__(
+        self, registry: str, detail: str, view: str, written: dict[str, int]
+    ) -> None:
+        super().__init__(
+            Reason.INTERVAL_NOT_RECORDED,
+            f"registry {registry} cannot be written ({detail}): feature view "
+            f"{view!r}'s online rows were written but its interval was not "
+            "recorded, so the next run writes them again; make the registry "
+            "writable for this user",
+            registry=registry,
+            detail=detail,
+            view=view,
+        )
+        self.written = written

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from feast import FeatureStore, FeatureView
 
 from featurestore.services.offline import DeltaOfflineStore
 from featurestore.services.offline._views import (
     check_column_types,
     delta_path,
+    project_of,
     source_names,
 )
 from featurestore.services.offline.errors import (
@@ -22,8 +26,22 @@ from featurestore.services.offline.errors import (
     UnsupportedSourceError,
 )
 from featurestore.services.offline.join import latest_per_key
+from featurestore.services.offline.snapshot import open_table
 from featurestore.services.online._fit import check_values_fit
+from featurestore.services.online._late import (
+    Touched,
+    before,
+    touched_entities,
+    version_after_window,
+    window_and_touched,
+)
+from featurestore.services.online._versions import (
+    ReadVersion,
+    read_versions,
+    record_version,
+)
 from featurestore.services.online.errors import (
+    IntervalNotRecordedError,
     OnlineStoreError,
     OnlineStoreUnavailableError,
     UnsupportedOnlineStoreError,
@@ -39,7 +57,43 @@ from featurestore.services.project import (
 )
 from featurestore.services.project.registry import feature_views
 
-__all__ = ["UnknownViewError", "main", "materialize", "materialize_incremental"]
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+__all__ = [
+    "Materialized",
+    "UnknownViewError",
+    "main",
+    "materialize",
+    "materialize_incremental",
+]
+
+
+class Materialized(dict[str, int]):
+    """Entities written per view name, and what else each view's run did.
+
+    Attributes:
+        late: Per view, entities written for late rows: rows published after
+            the view's last run with an event time before the window (or,
+            re-derived, every entity whose latest row is before the window).
+        rederived: Per view whose every entity's latest row before the end
+            was written again, why (no version recorded, the table created
+            again, the versions since unreadable).
+    """
+
+    def __init__(self, counts: dict[str, int] | None = None) -> None:
+        """Entities per view (none yet), without late or re-derived ones."""
+        super().__init__(counts or {})
+        self.late: dict[str, int] = {}
+        self.rederived: dict[str, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    entities: int
+    late: int
+    rederived: str | None
+    record: ReadVersion | None
 
 
 class UnknownViewError(KeyError):
@@ -60,7 +114,7 @@ def materialize(
     views: Sequence[str] | None = None,
     *,
     fs_yaml_file: str | Path | None = None,
-) -> dict[str, int]:
+) -> Materialized:
     """Write the latest row per entity in ``[start, end)`` of each online view.
 
     Reads through our Delta offline store (``pull_latest_from_table_or_query``,
@@ -68,6 +122,8 @@ def materialize(
     writes with ``write_latest`` (Feast's bytes), then records the interval in
     the registry as Feast does, so ``feast materialize-incremental`` continues
     from ``end``. Running it twice writes the same rows again (idempotent).
+    Reads one pinned Delta version per view; which version it then records
+    for ``materialize_incremental`` is ``version_after_window``'s rule.
 
     Args:
         repo_path: The Feast repository.
@@ -77,17 +133,23 @@ def materialize(
         fs_yaml_file: A feature_store*.yaml other than the repo's default.
 
     Returns:
-        Entities written per view name.
+        Entities written per view name, with the late ones per view.
 
     Raises:
         UnknownViewError: A named view does not exist or is not online.
         ViewsNotMaterializedError: Some views could not be read (e.g. their
             Delta table was never published) or written; every other view
             was written first.
+        IntervalNotRecordedError: The registry cannot be written; the views
+            before and the one named were written, the rest not.
+        OnlineStoreUnavailableError: The store cannot be reached (or its
+            SQLite file does not exist); nothing more was written.
+        ProjectError: featurestore.yaml cannot be read.
     """
     store = _store(repo_path, fs_yaml_file)
     start, end = _utc(start), _utc(end)
-    return _run(store, [(view, start) for view in _views(store, views)], end)
+    plans = [(view, start) for view in _views(store, views)]
+    return _run(store, plans, end, incremental=False)
 
 
 def materialize_incremental(
@@ -96,12 +158,23 @@ def materialize_incremental(
     views: Sequence[str] | None = None,
     *,
     fs_yaml_file: str | Path | None = None,
-) -> dict[str, int]:
+) -> Materialized:
     """Continue each view from where the last materialisation ended, up to ``end``.
 
     The start per view is Feast's ``materialize_incremental`` rule: the view's
     most recent materialised end; else now minus its TTL; else (no TTL) now
     minus 52 weeks. Runs after ``materialize`` or ``feast materialize`` alike.
+
+    Unlike Feast's, it also catches late rows: each view's run pins the Delta
+    table's current version and records it in the online store; the next
+    run writes, for every entity with rows added since that version whose
+    event time is before its window (a late upload, a corrected day
+    re-published), the entity's latest row before ``end``. Where no version
+    is recorded (a view materialised before versions were recorded, or by
+    ``feast`` alone), where the table was created again, or where the rows
+    added since can no longer be read (log cleaned up, files vacuumed), every
+    entity's latest row before ``end`` is written again, once, and
+    ``rederived`` says why.
 
     Args:
         repo_path: The Feast repository.
@@ -110,13 +183,18 @@ def materialize_incremental(
         fs_yaml_file: A feature_store*.yaml other than the repo's default.
 
     Returns:
-        Entities written per view name.
+        Entities written per view name, with the late ones per view.
 
     Raises:
         UnknownViewError: A named view does not exist or is not online.
         ViewsNotMaterializedError: Some views could not be read (e.g. their
             Delta table was never published) or written; every other view
             was written first.
+        IntervalNotRecordedError: The registry cannot be written; the views
+            before and the one named were written, the rest not.
+        OnlineStoreUnavailableError: The store cannot be reached (or its
+            SQLite file does not exist); nothing more was written.
+        ProjectError: featurestore.yaml cannot be read.
     """
     store = _store(repo_path, fs_yaml_file)
     now = datetime.now(UTC)
@@ -127,7 +205,7 @@ def materialize_incremental(
             ttl = view.ttl if view.ttl and view.ttl.total_seconds() > 0 else None
             start = now - (ttl or _NO_TTL_LOOKBACK)
         starts.append((view, _utc(start)))
-    return _run(store, starts, _utc(end))
+    return _run(store, starts, _utc(end), incremental=True)
 
 
 def _store(repo_path: str | Path, fs_yaml_file: str | Path | None) -> FeatureStore:
@@ -139,15 +217,24 @@ def _store(repo_path: str | Path, fs_yaml_file: str | Path | None) -> FeatureSto
 
 
 def _run(
-    store: FeatureStore, starts: list[tuple[FeatureView, datetime]], end: datetime
-) -> dict[str, int]:
-    written, failed = {}, {}
+    store: FeatureStore,
+    starts: list[tuple[FeatureView, datetime]],
+    end: datetime,
+    *,
+    incremental: bool,
+) -> Materialized:
+    done, failed = Materialized(), {}
+    project_of(store.config.repo_path)  # featurestore.yaml: once, not per view
+    recorded = read_versions(store.config)
     for view, start in starts:
         try:
-            table = _pull_latest(store, view, start, end)
-            count = write_latest(store.config, view, table) if table.num_rows else 0
+            outcome = _materialize_view(
+                store, view, start, end, recorded.get(view.name), incremental
+            )
         except (OnlineStoreUnavailableError, UnsupportedOnlineStoreError):
             raise  # the store, not the view: no other view can be written
+        except ProjectError:
+            raise  # the project's configuration: not this view's
         except (OfflineStoreError, OnlineStoreError) as exc:
             # One view without a readable table (never published, a column
             # gone) must not keep the others out of the online store.
@@ -157,11 +244,79 @@ def _run(
             # Nor may a fault in writing one view: it is named, not a traceback.
             failed[view.name] = f"unexpected {type(exc).__name__}: {exc}"
             continue
-        written[view.name] = count
-        store.registry.apply_materialization(view, store.project, start, end)
+        done[view.name] = outcome.entities
+        done.late[view.name] = outcome.late
+        if outcome.rederived:
+            done.rederived[view.name] = outcome.rederived
+        _record_interval(store, view, start, end, done)
+        # After the interval: a run stopped in between leaves the older
+        # version recorded, so the next run checks more versions, never fewer.
+        if outcome.record != recorded.get(view.name):
+            record_version(store.config, view.name, outcome.record)
     if failed:
-        raise ViewsNotMaterializedError(written, failed)
-    return written
+        raise ViewsNotMaterializedError(done, failed)
+    return done
+
+
+def _record_interval(
+    store: FeatureStore,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    done: Materialized,
+) -> None:
+    """Record ``view``'s interval in the registry as Feast does.
+
+    Raises:
+        IntervalNotRecordedError: The registry file cannot be written (its
+            mode, a read-only disk): no other view's could be either.
+    """
+    try:
+        store.registry.apply_materialization(view, store.project, start, end)
+    except OSError as exc:
+        registry = exc.filename or str(store.config.registry.path)
+        detail = exc.strerror or type(exc).__name__
+        raise IntervalNotRecordedError(registry, detail, view.name, done) from exc
+
+
+def _materialize_view(
+    store: FeatureStore,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    recorded: ReadVersion | None,
+    incremental: bool,
+) -> _Outcome:
+    """Pin the table's current version, write the view's rows read there.
+
+    An incremental run after an earlier one also writes, for the entities
+    with late rows (added since the recorded version, event time before
+    ``start``), their latest row before ``end``; then it records the pinned
+    version. See ``version_after_window`` for an explicit window's rule.
+    """
+    table = _open_source(store, view)
+    pinned = ReadVersion(str(table.metadata().id), table.version())
+    prior_end = view.most_recent_end_time
+    prior_end = None if prior_end is None else _utc(prior_end)
+    touched: Touched = None
+    rederived = None
+    if incremental and prior_end is not None:
+        touched, rederived = touched_entities(table, view, recorded, pinned, start)
+    latest = _pull_latest(
+        store, view, start, end, version=pinned.version, touched=touched
+    )
+    count = write_latest(store.config, view, latest) if latest.num_rows else 0
+    late = 0
+    if touched is not None and latest.num_rows:
+        event = _event_field(view)
+        late = int(pc.sum(pc.fill_null(before(latest[event], start), False)).as_py())
+    if incremental:
+        # An END before the window's start wrote nothing of it: rows there
+        # stand for no version yet.
+        record: ReadVersion | None = pinned if start <= end else recorded
+    else:
+        record = version_after_window(recorded, pinned, prior_end, start, end)
+    return _Outcome(count, late, rederived, record)
 
 
 def _views(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView]:
@@ -179,7 +334,13 @@ def _views(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView
 
 
 def _pull_latest(
-    store: FeatureStore, view: FeatureView, start: datetime, end: datetime
+    store: FeatureStore,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    *,
+    version: int | None = None,
+    touched: Touched = None,
 ) -> pa.Table:
     """What ``pull_latest_from_table_or_query`` returns, ranking only if needed.
 
@@ -188,6 +349,9 @@ def _pull_latest(
     so the DuckDB ranking is skipped; tests compare the two. A source's
     ``field_mapping`` is applied as ``feast materialize`` applies it: the
     table is read by its own column names, then renamed to the view's.
+    ``version`` pins the Delta version read (None: the current one). With
+    ``touched`` keys (source names), their rows before ``start`` are ranked
+    too; with ``ALL``, every row before ``end``.
     """
     source = view.batch_source
     if source is None:
@@ -199,17 +363,21 @@ def _pull_latest(
     created = source.created_timestamp_column or None
     if created:
         created = columns.get(created, created)
+    source_keys = [columns.get(k, k) for k in keys]
     job = DeltaOfflineStore.pull_all_from_table_or_query(
         config=store.config,
         data_source=source,
-        join_key_columns=[columns.get(k, k) for k in keys],
+        join_key_columns=source_keys,
         feature_name_columns=[columns.get(f, f) for f in features],
         timestamp_field=event,
         created_timestamp_column=created,
-        start_date=start,
+        start_date=start if touched is None else None,
         end_date=end,
+        version=version,
     )
     read: pa.Table = job.to_arrow()
+    if isinstance(touched, pa.Table):
+        read = window_and_touched(read, touched, source_keys, event, start)
     # Keys of another type than the entity's would be written under keys no
     # client sends (a string "1" for an INT64 customer_id); a float feature
     # declared Int64 would lose its fraction; so would an int64 beyond INT32
@@ -225,6 +393,19 @@ def _pull_latest(
     created = fields.get(created, created) if created else None
     latest: pa.Table = latest_per_key(rows, keys, event, created, features)
     return latest
+
+
+def _open_source(store: FeatureStore, view: FeatureView) -> DeltaTable:
+    source = view.batch_source
+    if source is None:
+        raise UnsupportedSourceError(view.name, "feature view has no batch source")
+    project = project_of(store.config.repo_path)
+    return open_table(delta_path(source, project), project.storage_options)
+
+
+def _event_field(view: FeatureView) -> str:
+    assert view.batch_source is not None
+    return str(view.batch_source.timestamp_field)
 
 
 def _one_row_per_key(table: pa.Table, keys: list[str]) -> bool:
@@ -279,6 +460,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownViewError, ProjectError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (IntervalNotRecordedError, OnlineStoreUnavailableError) as exc:
+        _print_counts(getattr(exc, "written", {}))
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except ViewsNotMaterializedError as exc:
         _print_counts(exc.written)
         for line in exc.lines():
@@ -289,8 +474,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_counts(counts: dict[str, int]) -> None:
+    done = counts if isinstance(counts, Materialized) else Materialized(counts)
+    for line in count_lines(done):
+        print(line)
+
+
+def count_lines(counts: Materialized) -> list[str]:
+    """One line per view: entities written, late ones, and why re-derived."""
+    lines = []
     for name, count in counts.items():
-        print(f"{name}: {count} entities")
+        late = counts.late.get(name, 0)
+        why = counts.rederived.get(name)
+        line = f"{name}: {count} entities"
+        if late:  # re-derived, they need not be late: only from before
+            line += f" ({late} {'from before the window' if why else 'for late rows'})"
+        lines.append(line)
+        if why:
+            lines.append(f"{name}: re-derived every entity: {why}")
+    return lines
 
 
 if __name__ == "__main__":

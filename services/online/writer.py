@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from featurestore.services.online._latest import latest_rows
 from featurestore.services.online._redis_writer import write_redis
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from feast import FeatureView
     from feast.repo_config import RepoConfig
 
-__all__ = ["write_latest"]
+__all__ = ["store_kind", "write_latest"]
 
 
 def write_latest(config: RepoConfig, view: FeatureView, table: pa.Table) -> int:
@@ -41,15 +41,21 @@ def write_latest(config: RepoConfig, view: FeatureView, table: pa.Table) -> int:
         UnsupportedOnlineStoreError: Another store type or option.
         OnlineStoreUnavailableError: The store cannot be reached.
     """
-    store_type = str(config.online_store.type)
-    if store_type == "sqlite" or store_type.endswith("SqliteOnlineStore"):
-        write = write_sqlite
-    elif store_type == "redis":
-        write = write_redis
-    else:
-        raise UnsupportedOnlineStoreError(
-            store_type, "only sqlite and redis are written"
-        )
+    write = write_sqlite if store_kind(config) == "sqlite" else write_redis
     rows = latest_rows(view, table, int(config.entity_key_serialization_version))
     written: int = write(config, view, rows)
     return written
+
+
+def store_kind(config: RepoConfig) -> Literal["sqlite", "redis"]:
+    """Which of the two online stores written here ``config`` names.
+
+    Raises:
+        UnsupportedOnlineStoreError: Another store type.
+    """
+    store_type = str(config.online_store.type)
+    if store_type == "sqlite" or store_type.endswith("SqliteOnlineStore"):
+        return "sqlite"
+    if store_type == "redis":
+        return "redis"
+    raise UnsupportedOnlineStoreError(store_type, "only sqlite and redis are written")

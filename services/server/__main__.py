@@ -123,7 +123,14 @@ def _serve(settings: ServerSettings, signals: _SignalQueue, prog: str) -> int:
         else:
             running.reload_certificates()
     logging.info("signal %d: draining for up to %.1fs", signum, settings.grace_seconds)
-    running.stop(settings.grace_seconds)
+    lost = running.stop(settings.grace_seconds)
+    if lost:
+        print(
+            f"{prog}: {lost} audit records could not be written to "
+            f"{settings.audit_log}",
+            file=sys.stderr,
+        )
+        return 1
     logging.info("stopped")
     return 0
 

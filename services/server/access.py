@@ -34,7 +34,11 @@ from featurestore.services.auth import (
     Principal,
     bearer_token,
 )
-from featurestore.services.auth.errors import AuthConfigError, PermissionDeniedError
+from featurestore.services.auth.errors import (
+    AuditUnavailableError,
+    AuthConfigError,
+    PermissionDeniedError,
+)
 from featurestore.services.auth.oidc import check_algorithms
 from featurestore.services.offline.errors import OnDemandViewError
 from featurestore.services.offline.refs import parse_ref
@@ -208,6 +212,12 @@ class Guard:
             PermissionDeniedError: a resource the principal may not act on.
         """
         call = self._new_call(method, metadata)
+        if self.audit is not None and self.audit.refusing:
+            # No call is served that the audit cannot record (the refusal
+            # itself is held for the audit with the others).
+            call.decision = "refused"
+            call.finish(AuditUnavailableError())
+            raise AuditUnavailableError()
         if self.authenticator is not None:
             try:
                 self._admit(call, request, metadata.get("authorization"))
@@ -391,7 +401,11 @@ def build_guard(settings: ServerSettings, catalog: Catalog) -> Guard | None:
     Raises:
         AuthConfigError: auth settings missing or unusable.
     """
-    audit = AuditLog(settings.audit_log) if settings.audit_log else None
+    audit = (
+        AuditLog(settings.audit_log, on_failure=settings.audit_on_failure)
+        if settings.audit_log
+        else None
+    )
     authenticator = _authenticator(settings)
     # A serving log stamps each row with the call's request id (the caller's
     # x-request-id), which only a guarded call carries.
@@ -408,10 +422,12 @@ def check_auth_settings(settings: ServerSettings) -> None:
 
     Raises:
         AuthConfigError: a missing or malformed key file, no issuer or
-            audience, failed OIDC discovery, or an algorithm outside the
-            asymmetric allow-list.
+            audience, failed OIDC discovery, an algorithm outside the
+            asymmetric allow-list, or an audit log that cannot be written.
     """
     _authenticator(settings)
+    if settings.audit_log:
+        AuditLog(settings.audit_log).close()
 
 
 def _check_named(settings: ServerSettings) -> None:

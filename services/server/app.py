@@ -15,6 +15,7 @@ from feast import FeatureStore
 from feast.protos.feast.serving import ServingService_pb2, ServingService_pb2_grpc
 from grpc_health.v1 import health_pb2_grpc
 
+from featurestore.services.auth import AuditLog
 from featurestore.services.contracts import ContractRegistry
 from featurestore.services.monitoring.served import ServedReader
 from featurestore.services.monitoring.serving_log import ServingLog
@@ -31,9 +32,13 @@ from featurestore.services.server.contract_servicer import ContractServicer
 from featurestore.services.server.errors import MalformedRequestError, parse_request
 from featurestore.services.server.feature_servicer import FeatureStoreServicer
 from featurestore.services.server.health import (
+    NOT_SERVING,
+    HealthMonitor,
+    HealthServicer,
+)
+from featurestore.services.server.health import (
     SERVICE_NAME as HEALTH_SERVICE_NAME,
 )
-from featurestore.services.server.health import HealthMonitor, HealthServicer
 from featurestore.services.server.interceptors import ErrorAndMetricsInterceptor
 from featurestore.services.server.ipc import (
     METHODS,
@@ -96,8 +101,9 @@ class RunningServer:
         """Re-read the TLS files now (SIGHUP); False when TLS is off or they fail."""
         return self.tls is not None and self.tls.force()
 
-    def stop(self, grace: float | None = None) -> None:
-        """Report NOT_SERVING, let in-flight RPCs finish for ``grace`` s, stop."""
+    def stop(self, grace: float | None = None) -> int:
+        """Report NOT_SERVING, let in-flight RPCs finish for ``grace`` s, stop;
+        the number of audit records that could not be written."""
         self.health.enter_graceful_shutdown()
         self._stop_background.set()
         self.server.stop(grace).wait()
@@ -109,7 +115,8 @@ class RunningServer:
         if self.tables is not None:
             monitoring_metrics.detach(self.tables)
         if self.guard is not None and self.guard.audit is not None:
-            self.guard.audit.close()
+            return self.guard.audit.close()
+        return 0
 
 
 def _feature_store(settings: ServerSettings) -> FeatureStore:
@@ -148,9 +155,12 @@ def create_server(
     serving_log = _serving_log(settings, catalog, project_config)
     reader = ServedReader(timed, serving_log, settings.serving_log_sample_rate)
     registry = ContractRegistry(settings.contracts_dir)
+    # Set when the server begins to stop: background threads end, and the
+    # interceptor tells a stream cut by the shutdown grace from a cancel.
+    stop = threading.Event()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers),
-        interceptors=[ErrorAndMetricsInterceptor(guard)],
+        interceptors=[ErrorAndMetricsInterceptor(guard, stop)],
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
@@ -192,16 +202,23 @@ def create_server(
     except RuntimeError as exc:  # grpc: "Failed to bind to address ..."
         raise bind_failed(address) from exc
     server.start()
-    stop = threading.Event()
     monitor = HealthMonitor(
         health_servicer,
-        partial(_registry_and_online_store_answer, catalog, reader),
+        partial(_ready, catalog, reader, guard.audit if guard else None),
         SERVICE_NAMES,
         settings.registry_refresh_seconds,
         stop,
     )
     monitor.check_once()
     monitor.start()
+    if (
+        guard is not None
+        and guard.audit is not None
+        and settings.audit_on_failure == "refuse"
+    ):
+        # NOT_SERVING as soon as the audit fails; SERVING again at the
+        # monitor's next check after a write succeeded.
+        guard.audit.on_failing = partial(_audit_failing, health_servicer)
     online_socket = None
     if settings.online_socket is not None:
         online_socket = OnlineSocketServer(
@@ -293,7 +310,14 @@ def _online_handlers(
     return {**handlers, REFUSED_METADATA: refuse}
 
 
-def _registry_and_online_store_answer(catalog: Catalog, reader: OnlineReader) -> bool:
-    """Refresh the registry, then ask the online store; True when both answer."""
+def _ready(catalog: Catalog, reader: OnlineReader, audit: AuditLog | None) -> bool:
+    """Refresh the registry, then ask the online store; True when both answer
+    and calls are not being refused for an audit that cannot be written."""
     catalog.refresh()
-    return bool(reader.ping())
+    return bool(reader.ping()) and not (audit is not None and audit.refusing)
+
+
+def _audit_failing(health: HealthServicer) -> None:
+    """Report NOT_SERVING when the audit fails and calls are refused."""
+    for name in ("", *SERVICE_NAMES):
+        health.set(name, NOT_SERVING)

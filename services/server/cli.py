@@ -98,6 +98,15 @@ _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--oidc-jwks-file", "oidc_jwks_file", {"type": Path}),
     ("--audit-log", "audit_log", {"type": Path, "help": "JSON lines, one per call"}),
     (
+        "--audit-on-failure",
+        "audit_on_failure",
+        {
+            "choices": ("refuse", "serve"),
+            "help": "while the audit log cannot be written: refuse calls "
+            "UNAVAILABLE (default) or serve on",
+        },
+    ),
+    (
         "--reflection",
         "reflection",
         {

@@ -11,7 +11,7 @@ from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from featurestore.services.auth.errors import AuthenticationError
+from featurestore.services.auth.errors import AuditUnavailableError, AuthenticationError
 from featurestore.services.auth.errors import PermissionDeniedError as AccessDeniedError
 from featurestore.services.contracts.errors import ContractError
 from featurestore.services.lineage.errors import LineageError
@@ -232,6 +232,8 @@ def grpc_code(exc: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.UNAUTHENTICATED
     if isinstance(exc, AccessDeniedError):
         return grpc.StatusCode.PERMISSION_DENIED
+    if isinstance(exc, AuditUnavailableError):
+        return grpc.StatusCode.UNAVAILABLE
     if not isinstance(exc, DOMAIN_ERRORS):
         return grpc.StatusCode.INTERNAL
     if isinstance(exc, PermissionDeniedError):

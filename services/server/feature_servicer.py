@@ -10,6 +10,7 @@ from feast import FeatureStore, FeatureView
 
 from featurestore.services.offline import Cancellation, RequestCancelledError
 from featurestore.services.online import OnlineReader, client_key_fields
+from featurestore.services.project import TABLE_SCHEME
 from featurestore.services.server.access import Guard
 from featurestore.services.server.catalog import Catalog
 from featurestore.services.server.errors import required
@@ -22,6 +23,7 @@ from featurestore.services.server.online_features import online_features_wire
 from featurestore.services.server.paging import page
 from featurestore.services.server.paths import PathPolicy
 from featurestore.services.server.settings import ServerSettings
+from featurestore.services.server.values import key_value_field
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
 from featurestore.v1 import feature_view_pb2
@@ -110,17 +112,32 @@ class FeatureStoreServicer(pb_grpc.FeatureStoreServiceServicer):  # type: ignore
 
 
 def _view_message(view: FeatureView) -> feature_view_pb2.FeatureView:
+    keys = client_key_fields(view)
     message = feature_view_pb2.FeatureView(
         name=view.name,
-        join_keys=[c.name for c in client_key_fields(view)],
+        join_keys=[c.name for c in keys],
+        join_key_types=[
+            feature_view_pb2.JoinKey(
+                name=c.name, dtype=str(c.dtype), value_field=key_value_field(c.dtype)
+            )
+            for c in keys
+        ],
         features=[
             feature_view_pb2.Feature(name=f.name, dtype=str(f.dtype))
             for f in view.features
         ],
-        source_path=str(getattr(view.batch_source, "path", "")),
+        source_path=_table_reference(view),
         contract=view.tags.get("contract", ""),
         description=view.description,
     )
     if view.ttl:
         message.ttl.FromTimedelta(view.ttl)
     return message
+
+
+def _table_reference(view: FeatureView) -> str:
+    """The view's source as a table reference (``featurestore://<table>``);
+    empty for any other source path, which is a location on the server's side
+    (a folder, a bucket) that clients are never told."""
+    path = str(getattr(view.batch_source, "path", ""))
+    return path if path.startswith(f"{TABLE_SCHEME}://") else ""

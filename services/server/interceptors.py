@@ -4,6 +4,7 @@ to rich status, and RPC metrics."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,7 @@ def _stream(
     behaviour: Callable[..., Iterator[Any]],
     parse: _Parse | None,
     admission: _Admission | None,
+    stopping: threading.Event | None = None,
 ) -> Callable[..., Any]:
     def handle(data: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         started = time.perf_counter()
@@ -107,7 +109,9 @@ def _stream(
                     request_id = call.request_id
                     yield from behaviour(request, context)
         except GeneratorExit:
-            _stream_closed(method, request_id)
+            _stream_closed(
+                method, request_id, stopping is not None and stopping.is_set()
+            )
             raise
         except Exception as exc:
             if isinstance(exc, grpc.RpcError) or _already_aborted(context):
@@ -119,7 +123,7 @@ def _stream(
     return handle
 
 
-def _stream_closed(method: str, request_id: str) -> None:
+def _stream_closed(method: str, request_id: str, server_stopping: bool) -> None:
     """Count and log a response stream gRPC closed before its end.
 
     grpc-python closes the handler's generator (``GeneratorExit`` at its
@@ -128,13 +132,21 @@ def _stream_closed(method: str, request_id: str) -> None:
     (its receive limit), or a send failed. The server sees all of these as a
     cancelled call, so they count as CANCELLED, as the audit records them
     (``grpc_code``); before, they counted as successes, and nothing was logged.
+    When the server is stopping, its shutdown grace ending cancels the calls
+    still running: the log says so rather than blame the client.
     """
     RPC_ERRORS.labels(method, grpc.StatusCode.CANCELLED.name).inc()
+    why = (
+        "the server was stopping and its shutdown grace (grace_seconds) ended"
+        if server_stopping
+        else "the client cancelled, its deadline passed, or the response could "
+        "not be delivered"
+    )
     log.info(
-        "%s%s ended before its last response: the client cancelled, its "
-        "deadline passed, or the response could not be delivered (CANCELLED)",
+        "%s%s ended before its last response: %s (CANCELLED)",
         method,
         f" (request id {request_id})" if request_id else "",
+        why,
     )
 
 
@@ -220,10 +232,14 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     malformed one is INVALID_ARGUMENT and audited like any other call (grpc's
     own deserialisation answers INTERNAL before any interceptor code runs).
     Unary handlers may also return their response already serialised (bytes).
+    ``stopping`` is set when the server begins to stop (for the log of a
+    stream its shutdown cuts).
     """
 
-    def __init__(self, guard: Guard | None = None) -> None:
-        self.guard = guard
+    def __init__(
+        self, guard: Guard | None = None, stopping: threading.Event | None = None
+    ) -> None:
+        self.guard, self.stopping = guard, stopping
 
     def intercept_service(
         self,
@@ -248,7 +264,9 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 return handler
             return handler._replace(
                 request_deserializer=None,
-                unary_stream=_stream(method, handler.unary_stream, parse, admission),
+                unary_stream=_stream(
+                    method, handler.unary_stream, parse, admission, self.stopping
+                ),
             )
         if handler.stream_stream is not None:
             # Reflection's stream-stream: admitted once, before any message.
@@ -261,6 +279,7 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     lambda messages, context: behaviour(read(messages), context),
                     None,
                     admission,
+                    self.stopping,
                 ),
             )
         return handler

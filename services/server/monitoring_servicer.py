@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import grpc
 from feast import FeatureView
@@ -83,11 +83,19 @@ class Monitor:
         now = Project.load(self.project.repo).storage_options
         return replace(self.project, storage_options=now)
 
-    def freshness(self, view: FeatureView) -> Freshness:
-        """Judge ``view``'s table now."""
+    def freshness(
+        self, view: FeatureView, unavailable: Literal["raise", "unknown"] = "unknown"
+    ) -> Freshness:
+        """Judge ``view``'s table now; a table with a file that cannot be read
+        is ``unknown`` (in a list) or, with ``unavailable="raise"``,
+        STORAGE_UNAVAILABLE naming the view (``view_freshness``)."""
         project = self.located()
         return view_freshness(
-            view, project, self.contracts, storage_options=project.storage_options
+            view,
+            project,
+            self.contracts,
+            storage_options=project.storage_options,
+            unavailable=unavailable,
         )
 
     def table(self, view: FeatureView) -> str:
@@ -202,7 +210,7 @@ class MonitoringServicer(pb_grpc.MonitoringServiceServicer):  # type: ignore[mis
         """One view's freshness, judged now."""
         view = self.monitor.catalog.view(required(request.name, "name", _VIEW))
         return pb.GetFreshnessResponse(
-            freshness=freshness_message(self.monitor.freshness(view))
+            freshness=freshness_message(self.monitor.freshness(view, "raise"))
         )
 
     def ListFreshness(

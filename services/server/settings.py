@@ -154,6 +154,12 @@ class ServerSettings(BaseSettings):
     """auth=oidc: the claim holding the caller's roles (a list or a string)."""
     audit_log: Path | None = None
     """Append one JSON line per call here, rotated at 100 MiB x 5 (FS_AUDIT_LOG)."""
+    audit_on_failure: Literal["refuse", "serve"] = "refuse"
+    """While the audit log cannot be written (a full disk): ``refuse`` new
+    guarded calls UNAVAILABLE and report NOT_SERVING, or ``serve`` on
+    (FS_AUDIT_ON_FAILURE). Either way records are held and retried (up to
+    100,000), a metric counts lost ones and a stop with unwritten records
+    exits non-zero."""
 
     # --- operations ---------------------------------------------------------
     reflection: bool | None = None

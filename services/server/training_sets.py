@@ -6,7 +6,8 @@ Parquet footer or the Delta folder's ``_featurestore_training_set.json``) may
 be replaced, and only with ``overwrite``; a feature table, a quarantine table,
 the registry or any other file is never touched. Here outputs are confined to
 the training-set root, and a refusal is FAILED_PRECONDITION on
-``output_path`` naming the setting ``training_set_root``.
+``output_path`` naming the setting ``training_set_root`` (RESOURCE_EXHAUSTED
+when its disk or quota is full).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from contextlib import contextmanager
 
 from featurestore.services.offline import JoinedRows
 from featurestore.services.offline import training_sets as rule
-from featurestore.services.server.errors import FailedPreconditionError
+from featurestore.services.server.errors import (
+    FailedPreconditionError,
+    ResourceExhaustedError,
+)
 from featurestore.services.storage import StorageOptions
 
 __all__ = ["check_output", "write_training_set"]
@@ -70,6 +74,8 @@ def write_training_set(
             (OUTPUT_ROOT_MISSING), a concurrent call published a training set
             there first (OUTPUT_EXISTS) or the write failed
             (OUTPUT_NOT_WRITABLE).
+        ResourceExhaustedError: the disk or quota of the output is full
+            (OUTPUT_NO_SPACE).
     """
     with _precondition():
         rule.write_training_set(
@@ -88,6 +94,14 @@ def _precondition() -> Iterator[None]:
     try:
         yield
     except rule.OutputRefusedError as exc:
+        if exc.reason == "OUTPUT_NO_SPACE":  # gRPC: "the file system is out of space"
+            raise ResourceExhaustedError(
+                str(exc),
+                exc.reason,
+                field="output_path",
+                setting="training_set_root",
+                **exc.metadata,
+            ) from exc
         raise FailedPreconditionError(
             str(exc),
             reason=exc.reason,

@@ -16,6 +16,7 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from featurestore.services.auth._file_mode import warn_if_open_to_others
 from featurestore.services.project import config_problem
 from featurestore.services.project.registry import (
     local_registry_file,
@@ -291,11 +292,14 @@ class CertificateReloader:
         try:
             stamp = self._stat()
             pem = [path.read_bytes() for path in self.paths]
+            key_mode = os.stat(self.paths[1]).st_mode
         except OSError as exc:
             raise ConfigError(
                 "TLS_FILES", f"cannot read TLS file {exc.filename}: {exc.strerror}"
             ) from exc
         leaf = _check_pair(self.paths[0], pem[0], self.paths[1], pem[1])
+        if starting:  # a warning, not a refusal (see there)
+            warn_if_open_to_others(self.paths[1], key_mode, "TLS private key")
         problem = _validity_problem(self.paths[0], leaf)
         if problem is not None and starting:
             log.warning("%s", problem)

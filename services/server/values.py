@@ -9,12 +9,14 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
+from feast.field import Field
 from feast.protos.feast.types.Value_pb2 import Value as FeastValue
 from feast.type_map import NULL_TIMESTAMP_INT_VALUE
 from feast.types import PrimitiveFeastType
+from feast.value_type import ValueType
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from featurestore.services.server.errors import RequestError
+from featurestore.services.server.errors import FailedPreconditionError, RequestError
 from featurestore.v1 import common_pb2
 
 # Which of our oneof fields carries each Feast join-key type.
@@ -28,6 +30,13 @@ _KEY_FIELD = {
     PrimitiveFeastType.FLOAT32: "double_value",
     PrimitiveFeastType.UNIX_TIMESTAMP: "timestamp_value",
 }
+
+
+def key_value_field(dtype: object) -> str:
+    """The field of our ``Value`` that carries a join key of Feast type ``dtype``
+    (e.g. "int64_value"); empty for a type no join key can have."""
+    field: str = _KEY_FIELD.get(dtype, "")  # type: ignore[call-overload]
+    return field
 
 
 def key_column(
@@ -96,14 +105,78 @@ _FEAST_TO_OURS = {
     "bool_val": "bool_value",
     "bytes_val": "bytes_value",
 }
+# Feast's list kinds and ours, following the scalars (Int32 -> int64, Float32
+# -> double); timestamp lists are converted apart (their null marker).
+_FEAST_LISTS_TO_OURS = {
+    "int64_list_val": "int64_list_value",
+    "int32_list_val": "int64_list_value",
+    "double_list_val": "double_list_value",
+    "float_list_val": "double_list_value",
+    "string_list_val": "string_list_value",
+    "bool_list_val": "bool_list_value",
+    "bytes_list_val": "bytes_list_value",
+}
 _NULL = common_pb2.Value()
+
+SERVABLE_TYPES = frozenset(
+    {
+        ValueType.INT32, ValueType.INT64, ValueType.FLOAT, ValueType.DOUBLE,
+        ValueType.STRING, ValueType.BYTES, ValueType.BOOL, ValueType.UNIX_TIMESTAMP,
+        ValueType.PDF_BYTES, ValueType.IMAGE_BYTES,  # stored as bytes_val
+        ValueType.INT32_LIST, ValueType.INT64_LIST, ValueType.FLOAT_LIST,
+        ValueType.DOUBLE_LIST, ValueType.STRING_LIST, ValueType.BYTES_LIST,
+        ValueType.BOOL_LIST, ValueType.UNIX_TIMESTAMP_LIST,
+    }
+)  # fmt: skip
+"""Feast value types our ``Value`` carries; a feature of any other is refused."""
+
+
+class UnservableValueError(FailedPreconditionError):
+    """A stored Feast value of a kind our ``Value`` has no field for."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(
+            f"the online store holds a Feast {kind} value, which featurestore.v1 "
+            "cannot carry: the feature's type changed since it was "
+            "materialised? Materialise it again, or read it through Feast's "
+            "ServingService",
+            reason="VALUE_TYPE_UNSUPPORTED",
+            kind=kind,
+        )
+
+
+def check_servable(view: str, features: Sequence[Field]) -> None:
+    """Refuse a feature whose type our ``Value`` cannot carry (a map, a set...).
+
+    Raises:
+        FailedPreconditionError: VALUE_TYPE_UNSUPPORTED naming the first such
+            feature and its type.
+    """
+    for feature in features:
+        if feature.dtype.to_value_type() not in SERVABLE_TYPES:
+            name = f"{view}:{feature.name}"
+            raise FailedPreconditionError(
+                f"feature {name} is of type {feature.dtype}, which "
+                "featurestore.v1 cannot carry (it carries Int32, Int64, Float32, "
+                "Float64, String, Bytes, Bool and UnixTimestamp values and "
+                "Arrays of them): read it through Feast's ServingService on "
+                "this server, or leave it out of the request",
+                reason="VALUE_TYPE_UNSUPPORTED",
+                subject=name,
+                feature=name,
+                dtype=str(feature.dtype),
+            )
 
 
 def from_feast(value: FeastValue | None) -> common_pb2.Value:
-    """Our Value for a Feast ValueProto (scalars; null for anything else).
+    """Our Value for a Feast ValueProto: a scalar or a list, null for none.
 
     Feast stores a null timestamp as ``NULL_TIMESTAMP_INT_VALUE`` (NaT as an
-    int64) and reads it back as None: a null here too.
+    int64) and reads it back as None: a null here too, and a null element of
+    a timestamp list (listed in ``null_indexes``). An empty list stays one.
+
+    Raises:
+        UnservableValueError: a kind our Value has no field for (a map, a set).
     """
     if value is None:
         return _NULL
@@ -116,16 +189,40 @@ def from_feast(value: FeastValue | None) -> common_pb2.Value:
         out = common_pb2.Value()
         out.timestamp_value.FromSeconds(value.unix_timestamp_val)
         return out
-    return _NULL
+    out = common_pb2.Value()
+    if kind in _FEAST_LISTS_TO_OURS:
+        ours = getattr(out, _FEAST_LISTS_TO_OURS[kind])
+        ours.SetInParent()  # an empty list is a list, not a null
+        ours.values.extend(getattr(value, kind).val)
+    elif kind == "unix_timestamp_list_val":
+        stamps = out.timestamp_list_value
+        stamps.SetInParent()
+        for i, seconds in enumerate(value.unix_timestamp_list_val.val):
+            stamp = stamps.values.add()
+            if seconds == NULL_TIMESTAMP_INT_VALUE:
+                stamps.null_indexes.append(i)
+            else:
+                stamp.seconds = seconds
+    elif kind not in (None, "null_val"):
+        raise UnservableValueError(kind)
+    return out
 
 
 def to_python(value: common_pb2.Value) -> Any:
-    """The Python value of one of our Values (None for null)."""
+    """The Python value of one of our Values (None for null, a list for a list)."""
     kind = value.WhichOneof("kind")
     if kind is None:
         return None
     if kind == "timestamp_value":
         return value.timestamp_value.ToDatetime(tzinfo=UTC)
+    if kind == "timestamp_list_value":
+        nulls = set(value.timestamp_list_value.null_indexes)
+        return [
+            None if i in nulls else stamp.ToDatetime(tzinfo=UTC)
+            for i, stamp in enumerate(value.timestamp_list_value.values)
+        ]
+    if kind.endswith("_list_value"):
+        return list(getattr(value, kind).values)
     return getattr(value, kind)
 
 
@@ -287,6 +384,12 @@ def ours_value_field(raw: bytes | None) -> bytes:
         return OURS_DOUBLE_ENTRY + _F64.pack(_F32S.unpack_from(raw, 1)[0])
     if tag == 0x12 and n < 128 and raw[1] == n - 2:  # string_val -> string_value
         return b"\x12" + bytes((n,)) + b"\x1a" + raw[1:]
+    if tag in _LIST_TAGS:
+        # Lists are not cached: an embedding is large and differs per entity.
+        ours = _ours_list(raw)
+        if ours is None:
+            ours = from_feast(FeastValue.FromString(raw)).SerializeToString()
+        return length_delimited(b"\x12", ours)
     hit = _ours_cache.get(raw)
     if hit is None:
         if len(_ours_cache) >= _CACHE_LIMIT:
@@ -294,6 +397,63 @@ def ours_value_field(raw: bytes | None) -> bytes:
         ours = from_feast(FeastValue.FromString(raw)).SerializeToString()
         hit = _ours_cache[raw] = length_delimited(b"\x12", ours)
     return hit
+
+
+# First tag byte of Feast's list kinds (fields 11-18, length-delimited; 16-18
+# take a second byte, 0x01).
+_LIST_TAGS = frozenset({0x5A, 0x62, 0x6A, 0x72, 0x7A, 0x82, 0x8A, 0x92})
+# Feast list kinds whose message body is byte for byte ours (a repeated field
+# 1 of the same wire type): Feast tag -> our tag (fields 7-11 of our Value).
+_SAME_BODY = {
+    b"\x7a": b"\x3a",  # double_list_val -> double_list_value
+    b"\x72": b"\x42",  # int64_list_val -> int64_list_value
+    b"\x62": b"\x4a",  # string_list_val -> string_list_value
+    b"\x5a": b"\x52",  # bytes_list_val -> bytes_list_value
+    b"\x8a\x01": b"\x5a",  # bool_list_val -> bool_list_value
+}
+_FLOAT_LIST_TAG = b"\x82\x01"
+_DOUBLE_LIST_TAG = b"\x3a"
+
+
+def _ours_list(raw: bytes) -> bytes | None:
+    """Our serialised Value for a Feast list value, re-tagged without a parse.
+
+    Doubles, int64s, strings, bytes and bools keep their body; packed floats
+    are widened to doubles in one numpy pass (a 768-float embedding). None
+    for any other list, or an encoding not laid out as Feast's serialiser
+    lays it out: ``from_feast`` converts those.
+    """
+    tag = raw[:1] if raw[0] < 0x80 else raw[:2]
+    size, start = _read_varint(raw, len(tag))
+    if start + size != len(raw):
+        return None
+    ours = _SAME_BODY.get(tag)
+    if ours is not None:
+        return ours + raw[len(tag) :]
+    if tag != _FLOAT_LIST_TAG:
+        return None
+    if size == 0:
+        return _DOUBLE_LIST_TAG + b"\x00"
+    if raw[start] != 0x0A:  # packed field 1
+        return None
+    packed, at = _read_varint(raw, start + 1)
+    if at + packed != len(raw) or packed % 4:
+        return None
+    doubles = np.frombuffer(raw, "<f4", packed // 4, at).astype("<f8").tobytes()
+    return length_delimited(_DOUBLE_LIST_TAG, length_delimited(b"\x0a", doubles))
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    """The varint at ``data[at:]`` and the position after it (-1, end: none)."""
+    value = shift = 0
+    while at < len(data):
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at += 1
+        if byte < 0x80:
+            return value, at
+        shift += 7
+    return -1, len(data)
 
 
 def ours_values_field(raws: Sequence[bytes | None]) -> bytes:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66\x65\x61turestore/v1/common.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x01\n\x05Value\x12\x15\n\x0bint64_value\x18\x01 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x02 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x03 \x01(\tH\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x15\n\x0b\x62ytes_value\x18\x05 \x01(\x0cH\x00\x12\x35\n\x0ftimestamp_value\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x06\n\x04kind\"3\n\tValueList\x12&\n\x06values\x18\x01 \x03(\x0b\x32\x16.featurestore.v1.Value\"U\n\x08TablePin\x12\x11\n\x07version\x18\x01 \x01(\x03H\x00\x12/\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x05\n\x03pinB3Z1featurestore/proto/featurestore/v1;featurestorev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66\x65\x61turestore/v1/common.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x04\n\x05Value\x12\x15\n\x0bint64_value\x18\x01 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x02 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x03 \x01(\tH\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x15\n\x0b\x62ytes_value\x18\x05 \x01(\x0cH\x00\x12\x35\n\x0ftimestamp_value\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x38\n\x11\x64ouble_list_value\x18\x07 \x01(\x0b\x32\x1b.featurestore.v1.DoubleListH\x00\x12\x36\n\x10int64_list_value\x18\x08 \x01(\x0b\x32\x1a.featurestore.v1.Int64ListH\x00\x12\x38\n\x11string_list_value\x18\t \x01(\x0b\x32\x1b.featurestore.v1.StringListH\x00\x12\x36\n\x10\x62ytes_list_value\x18\n \x01(\x0b\x32\x1a.featurestore.v1.BytesListH\x00\x12\x34\n\x0f\x62ool_list_value\x18\x0b \x01(\x0b\x32\x19.featurestore.v1.BoolListH\x00\x12>\n\x14timestamp_list_value\x18\x0c \x01(\x0b\x32\x1e.featurestore.v1.TimestampListH\x00\x42\x06\n\x04kind\"\x1c\n\nDoubleList\x12\x0e\n\x06values\x18\x01 \x03(\x01\"\x1b\n\tInt64List\x12\x0e\n\x06values\x18\x01 \x03(\x03\"\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\"\x1b\n\tBytesList\x12\x0e\n\x06values\x18\x01 \x03(\x0c\"\x1a\n\x08\x42oolList\x12\x0e\n\x06values\x18\x01 \x03(\x08\"Q\n\rTimestampList\x12*\n\x06values\x18\x01 \x03(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cnull_indexes\x18\x02 \x03(\x05\"3\n\tValueList\x12&\n\x06values\x18\x01 \x03(\x0b\x32\x16.featurestore.v1.Value\"U\n\x08TablePin\x12\x11\n\x07version\x18\x01 \x01(\x03H\x00\x12/\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x05\n\x03pinB3Z1featurestore/proto/featurestore/v1;featurestorev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z1featurestore/proto/featurestore/v1;featurestorev1'
   _globals['_VALUE']._serialized_start=83
-  _globals['_VALUE']._serialized_end=269
-  _globals['_VALUELIST']._serialized_start=271
-  _globals['_VALUELIST']._serialized_end=322
-  _globals['_TABLEPIN']._serialized_start=324
-  _globals['_TABLEPIN']._serialized_end=409
+  _globals['_VALUE']._serialized_end=615
+  _globals['_DOUBLELIST']._serialized_start=617
+  _globals['_DOUBLELIST']._serialized_end=645
+  _globals['_INT64LIST']._serialized_start=647
+  _globals['_INT64LIST']._serialized_end=674
+  _globals['_STRINGLIST']._serialized_start=676
+  _globals['_STRINGLIST']._serialized_end=704
+  _globals['_BYTESLIST']._serialized_start=706
+  _globals['_BYTESLIST']._serialized_end=733
+  _globals['_BOOLLIST']._serialized_start=735
+  _globals['_BOOLLIST']._serialized_end=761
+  _globals['_TIMESTAMPLIST']._serialized_start=763
+  _globals['_TIMESTAMPLIST']._serialized_end=844
+  _globals['_VALUELIST']._serialized_start=846
+  _globals['_VALUELIST']._serialized_end=897
+  _globals['_TABLEPIN']._serialized_start=899
+  _globals['_TABLEPIN']._serialized_end=984
 # @@protoc_insertion_point(module_scope)

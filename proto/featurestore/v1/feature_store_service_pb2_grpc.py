@@ -73,7 +73,9 @@ class FeatureStoreServiceServicer:
         """Latest feature values for a batch of entity rows.
         Errors: INVALID_ARGUMENT (no entity rows, missing or mistyped join key,
         malformed feature reference), NOT_FOUND (unknown view, feature or feature
-        service), UNAVAILABLE (online store down), RESOURCE_EXHAUSTED (too large).
+        service), FAILED_PRECONDITION (a requested feature's type is one Value
+        cannot carry, e.g. Map or Set: VALUE_TYPE_UNSUPPORTED naming it),
+        UNAVAILABLE (online store down), RESOURCE_EXHAUSTED (too large).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -91,7 +93,8 @@ class FeatureStoreServiceServicer:
         that is not a training set; a feature table lacks a column its view names
         or holds it with the wrong type), RESOURCE_EXHAUSTED (more entity rows or
         concurrent streams than the server's limits, or one row larger than a
-        response message may be: ROW_TOO_LARGE), UNAVAILABLE (the object
+        response message may be: ROW_TOO_LARGE; the output's file system is
+        full: OUTPUT_NO_SPACE), UNAVAILABLE (the object
         store holding a table, the entity rows or the output did not answer).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

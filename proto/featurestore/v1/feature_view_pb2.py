@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"featurestore/v1/feature_view.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1egoogle/protobuf/duration.proto\"\xbe\x01\n\x0b\x46\x65\x61tureView\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tjoin_keys\x18\x02 \x03(\t\x12*\n\x08\x66\x65\x61tures\x18\x03 \x03(\x0b\x32\x18.featurestore.v1.Feature\x12&\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bsource_path\x18\x05 \x01(\t\x12\x10\n\x08\x63ontract\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\"&\n\x07\x46\x65\x61ture\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\tB3Z1featurestore/proto/featurestore/v1;featurestorev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"featurestore/v1/feature_view.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1egoogle/protobuf/duration.proto\"\xf0\x01\n\x0b\x46\x65\x61tureView\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tjoin_keys\x18\x02 \x03(\t\x12*\n\x08\x66\x65\x61tures\x18\x03 \x03(\x0b\x32\x18.featurestore.v1.Feature\x12&\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bsource_path\x18\x05 \x01(\t\x12\x10\n\x08\x63ontract\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x30\n\x0ejoin_key_types\x18\x08 \x03(\x0b\x32\x18.featurestore.v1.JoinKey\";\n\x07JoinKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\x13\n\x0bvalue_field\x18\x03 \x01(\t\"&\n\x07\x46\x65\x61ture\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\tB3Z1featurestore/proto/featurestore/v1;featurestorev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z1featurestore/proto/featurestore/v1;featurestorev1'
   _globals['_FEATUREVIEW']._serialized_start=88
-  _globals['_FEATUREVIEW']._serialized_end=278
-  _globals['_FEATURE']._serialized_start=280
-  _globals['_FEATURE']._serialized_end=318
+  _globals['_FEATUREVIEW']._serialized_end=328
+  _globals['_JOINKEY']._serialized_start=330
+  _globals['_JOINKEY']._serialized_end=389
+  _globals['_FEATURE']._serialized_start=391
+  _globals['_FEATURE']._serialized_end=429
 # @@protoc_insertion_point(module_scope)

@@ -37,11 +37,16 @@ def _apply(
     store: FeatureStore, count_type: str = "Int64", tier_type: str = "String"
 ) -> FeatureView:
     """`feast apply` of customer_stats with these types; the view as registered."""
-    definitions = DEFINITIONS.replace(
-        'Field(name="count", dtype=Int64)', f'Field(name="count", dtype={count_type})'
-    ).replace(
-        'Field(name="tier", dtype=String)', f'Field(name="tier", dtype={tier_type})'
-    ).replace("import Float64,", "import Float32, Float64,")
+    definitions = (
+        DEFINITIONS.replace(
+            'Field(name="count", dtype=Int64)',
+            f'Field(name="count", dtype={count_type})',
+        )
+        .replace(
+            'Field(name="tier", dtype=String)', f'Field(name="tier", dtype={tier_type})'
+        )
+        .replace("import Float64,", "import Float32, Float64,")
+    )
     ns: dict[str, object] = {}
     exec(compile(definitions, "definitions.py", "exec"), ns)
     store.apply([ns["customer_stats_view"]])  # type: ignore[list-item]

@@ -103,9 +103,11 @@ def _sqlite_dump(path) -> list[tuple]:
 
 
 def _redis_dump(port: int) -> dict[bytes, dict[bytes, bytes]]:
+    """Every entity hash (not the Delta versions materialize records)."""
     client = redis.Redis(port=port)
     try:
-        return {k: client.hgetall(k) for k in client.scan_iter(count=1000)}
+        keys = client.scan_iter(count=1000)
+        return {k: client.hgetall(k) for k in keys if not k.startswith(b"_fea")}
     finally:
         client.close()
 
@@ -281,7 +283,12 @@ def test_cli_names_the_unpublished_view_in_one_line_and_exits_1(tmp_path, capsys
     )
     assert isinstance(result.exception, SystemExit)  # not an uncaught error
     assert result.exit_code == 1
-    assert json.loads(result.stdout) == {"stats": 30, "ghost": None}
+    assert json.loads(result.stdout) == {
+        "stats": 30,
+        "ghost": None,
+        "@late_entities": {"stats": 0},
+        "@rederived": {},
+    }
     [line] = result.stderr.splitlines()
     ghost = tmp_path / "data" / "ghost"
     assert line == (
@@ -329,7 +336,12 @@ def test_a_view_naming_a_column_its_table_lacks_is_one_line_the_others_written(
     )
     assert isinstance(result.exception, SystemExit)  # not an uncaught error
     assert result.exit_code == 1
-    assert json.loads(result.stdout) == {"stats": 30, "typo": None}
+    assert json.loads(result.stdout) == {
+        "stats": 30,
+        "typo": None,
+        "@late_entities": {"stats": 0},
+        "@rederived": {},
+    }
     [line] = result.stderr.splitlines()
     table = tmp_path / "data" / "stats"
     assert line.startswith(f"error: feature view 'typo' not materialised: "
@@ -381,7 +393,12 @@ def test_a_table_whose_join_key_has_another_type_is_one_line_the_others_written(
     )
     assert isinstance(result.exception, SystemExit)  # not an uncaught error
     assert result.exit_code == 1
-    assert json.loads(result.stdout) == {"stats": 30, "strkey": None}
+    assert json.loads(result.stdout) == {
+        "stats": 30,
+        "strkey": None,
+        "@late_entities": {"stats": 0},
+        "@rederived": {},
+    }
     [line] = result.stderr.splitlines()
     assert line.startswith("error: feature view 'strkey' not materialised: ")
     for part in ("'customer_id'", "string", "INT64"):
@@ -424,7 +441,12 @@ def test_a_feature_column_of_another_type_is_one_line_the_others_written(
     )
     assert isinstance(result.exception, SystemExit)  # not an uncaught error
     assert result.exit_code == 1
-    assert json.loads(result.stdout) == {"stats": 30, "mistyped": None}
+    assert json.loads(result.stdout) == {
+        "stats": 30,
+        "mistyped": None,
+        "@late_entities": {"stats": 0},
+        "@rederived": {},
+    }
     [line] = result.stderr.splitlines()
     assert line == (
         "error: feature view 'mistyped' not materialised: feature table of view "

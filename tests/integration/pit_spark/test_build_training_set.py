@@ -15,9 +15,11 @@ import urllib.request
 from contextlib import suppress
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
+from py4j.protocol import Py4JJavaError
 
 from featurestore.services.offline import HistoricalRequest, get_historical_features
 from featurestore.spark_jobs.jobs import build_training_set
@@ -263,3 +265,28 @@ def test_job_on_standalone_cluster(spark_cluster, feast_repo, tmp_path):
     assert any((tmp_path / "spark-work-0").iterdir()) or any(
         (tmp_path / "spark-work-1").iterdir()
     )
+
+
+def test_failed_job_leaves_nothing_at_output(spark, feast_repo, tmp_path):
+    # The job wrote its Delta files straight at --output: one failing midway
+    # left a folder of data files there (a half-made output a reader could
+    # see, and which the next run refused as not a training set). It writes
+    # under a staging name beside the output now, published whole.
+    store, repo, entity_path = feast_repo
+    # Spark takes the dataset's schema from one file: this second one, whose
+    # card_id is a string, fails in the tasks that write the output.
+    bad = pq.read_table(entity_path / "part-0.parquet").set_column(
+        1, "card_id", pa.array(["x"] * 9)
+    )
+    pq.write_table(bad, entity_path / "part-1.parquet")
+    output = tmp_path / "out" / "training_set"
+    output.parent.mkdir()
+
+    with pytest.raises(Py4JJavaError, match="FAILED_READ_FILE"):
+        build_training_set.main(_args(repo, entity_path, output, False))
+
+    assert list(output.parent.iterdir()) == []
+    (entity_path / "part-1.parquet").unlink()
+    assert build_training_set.main(_args(repo, entity_path, output, False)) == 0
+    assert list(output.parent.iterdir()) == [output]
+    assert _written(output) == _expected(store, entity_path, False)

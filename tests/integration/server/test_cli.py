@@ -19,6 +19,7 @@ import pytest
 from deltalake import DeltaTable
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.full_disk import full_tmpfs
 from tests.integration.server._served import NOW, REPO, TS, ServedRepo, feast_cli
 from tests.redis_harness import free_port, start_redis_process
 
@@ -81,6 +82,67 @@ def test_serve_refuses_unusable_settings_with_exit_2(tmp_path: Path) -> None:
     proc = _cli("serve", "--address", "0.0.0.0:0", env=dict(os.environ), cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.startswith("featurestore serve: ")
+
+
+def test_serve_with_an_audit_log_it_cannot_write_is_one_line_exit_2(
+    tmp_path: Path,
+) -> None:
+    # It was a traceback from the log handler's open and exit 1.
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    audit = folder / "audit.jsonl"
+    # root writes anywhere: run without CAP_DAC_OVERRIDE so the mode applies.
+    drop = ["setpriv", "--bounding-set", "-all", "--inh-caps", "-all", "--"]
+    proc = subprocess.run(
+        [*(drop if os.geteuid() == 0 else []), FEATURESTORE, "serve",
+         "--address", "127.0.0.1:0", "--audit-log", str(audit)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (
+        f"featurestore serve: audit log {audit} cannot be written (Permission "
+        "denied): set --audit-log (FS_AUDIT_LOG) to a file in a folder the "
+        "server may write\n"
+    )
+
+
+def test_serve_stopping_with_unwritten_audit_records_exits_1(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    # On a full disk the server exited 0 (or 1 with a traceback from the
+    # audit's close) and nothing said audit records were lost.
+    address = f"127.0.0.1:{free_port()}"
+    with full_tmpfs(tmp_path / "disk") as disk:
+        proc = subprocess.Popen(
+            [FEATURESTORE, "serve", "--address", address, "--repo",
+             str(served_repo.repo), "--data-dir", str(served_repo.data),
+             "--audit-log", str(disk / "audit.jsonl")],
+            cwd=tmp_path, env=_env(served_repo), stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert _wait_serving(address, proc) == (
+                health_pb2.HealthCheckResponse.SERVING
+            )
+            with grpc.insecure_channel(address) as channel:
+                # The first call is served: its record is the one the
+                # writer finds it cannot write.
+                channel.unary_unary(
+                    "/featurestore.v1.FeatureStoreService/ListFeatureViews"
+                )(b"", timeout=30)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 1
+    assert err.splitlines()[-1] == (
+        f"featurestore serve: 1 audit records could not be written to "
+        f"{disk / 'audit.jsonl'}"
+    )
+    assert "Logging error" not in err and "Traceback" not in err
+    assert sum("cannot be written (errno 28" in line for line in err.splitlines()) == 1
 
 
 def _entities() -> pa.Table:
@@ -174,12 +236,24 @@ def test_materialize_and_incremental_in_a_copy(
     proc = _cli("materialize", start, end, "--repo", str(repo), "--json",
                 env=env, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"customer_spend": 3, "merchant_risk": 1}
+    assert json.loads(proc.stdout) == {
+        "customer_spend": 3, "merchant_risk": 1,
+        "@late_entities": {"customer_spend": 0, "merchant_risk": 0}, "@rederived": {},
+    }  # fmt: skip
     later = (NOW + timedelta(minutes=2)).isoformat()
+    # `feast materialize` made the copy, so no Delta version was recorded:
+    # the first incremental run writes every entity's latest row once ...
     proc = _cli("materialize", "--incremental", later, "--repo", str(repo),
                 env=env, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "customer_spend: 0 entities" in proc.stdout
+    assert "customer_spend: 3 entities" in proc.stdout
+    assert "customer_spend: re-derived every entity: no Delta version" in proc.stdout
+    # ... and the next one only the window (empty) and late rows (none).
+    proc = _cli("materialize", "--incremental", later, "--repo", str(repo),
+                env=env, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "customer_spend: 0 entities\n" in proc.stdout
+    assert "re-derived" not in proc.stdout
     assert _cli("materialize", "yesterday", env=env, cwd=tmp_path).returncode == 2
 
 
@@ -230,7 +304,11 @@ def test_the_redis_profile_keeps_its_own_materialised_intervals(
             proc = _cli("materialize", "--incremental", later, "--repo", str(repo),
                         "--json", *profile, env=env, cwd=tmp_path)  # fmt: skip
             assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout) == {"customer_spend": 2, "merchant_risk": 1}
+        assert json.loads(proc.stdout) == {
+            "customer_spend": 2, "merchant_risk": 1,
+            "@late_entities": {"customer_spend": 0, "merchant_risk": 0},
+            "@rederived": {},
+        }  # fmt: skip
     finally:
         redis_server.stop()
 

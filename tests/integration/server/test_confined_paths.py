@@ -24,6 +24,7 @@ from featurestore.services.server.arrow_ipc import write_ipc
 from featurestore.services.server.settings import ServerSettings
 from featurestore.v1 import feature_store_service_pb2 as pb
 from featurestore.v1 import feature_store_service_pb2_grpc as pb_grpc
+from tests.full_disk import full_tmpfs
 from tests.integration.server._served import NOW, REPO, TS, ServedRepo
 
 pytestmark = pytest.mark.integration
@@ -457,6 +458,32 @@ def test_an_unwritable_root_is_a_precondition_naming_the_setting(
         assert metadata["setting"] == "training_set_root"
         assert "/proc" not in message
         assert _call(channel, _request())[-1].manifest.row_count == 2
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    with full_tmpfs(tmp_path / "small") as mount:
+        yield mount
+
+
+@pytest.mark.parametrize("fmt", [PARQUET, DELTA], ids=["parquet", "delta"])
+def test_an_output_on_a_full_disk_is_resource_exhausted_naming_enospc(
+    served_repo: ServedRepo, full_disk: Path, fmt: int
+) -> None:
+    before = _tree(full_disk)
+    with _server(served_repo, training_set_root=str(full_disk)) as channel:
+        request = _request(output_path="run/out", output_format=fmt)
+        code, reason, metadata, message = _refused(channel, request)
+        assert (code, reason) == (
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "OUTPUT_NO_SPACE",
+        )
+        assert metadata["errno"] == "ENOSPC"
+        assert metadata["setting"] == "training_set_root"
+        assert "ENOSPC" in message
+        assert str(full_disk) not in message
+    assert _tree(full_disk) == before  # nothing of the output remains
+    assert [p.name for p in full_disk.iterdir()] == ["filler"]
 
 
 def test_a_cancelled_call_writes_no_output(

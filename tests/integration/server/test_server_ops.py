@@ -79,6 +79,7 @@ def test_list_feature_views_pages_through_every_view(served_repo: ServedRepo) ->
     assert second.next_page_token == ""
     view = first.feature_views[0]
     assert view.join_keys == ["customer_id"]
+    assert view.source_path == "featurestore://customer_spend"  # a table reference
     assert view.contract == "customer_spend"
     assert view.ttl.ToTimedelta().days == 7
 

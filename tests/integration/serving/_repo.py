@@ -170,6 +170,8 @@ class Served:
     channel: grpc.Channel
     settings: ServerSettings
     front: subprocess.Popen[bytes] | None = None
+    address: str = ""
+    """host:port clients call (the front's, when there is one)."""
 
     def stop(self) -> None:
         """Close the channel, stop the front (if any), then the server."""
@@ -201,8 +203,9 @@ def serve(
     target = "127.0.0.1:{}"
     if not front:
         running = create_server(config, "127.0.0.1:0")
-        channel = _channel(target.format(running.port), credentials)
-        return Served(store, running, channel, config)
+        address = target.format(running.port)
+        channel = _channel(address, credentials)
+        return Served(store, running, channel, config, address=address)
     behind = config.model_copy(
         update={"tls_cert": None, "tls_key": None, "tls_client_ca": None}
     )
@@ -226,7 +229,7 @@ def serve(
     process = subprocess.Popen(command)
     channel = _channel(target.format(port), credentials)
     grpc.channel_ready_future(channel).result(timeout=30)
-    return Served(store, running, channel, config, process)
+    return Served(store, running, channel, config, process, target.format(port))
 
 
 def _channel(address: str, credentials: grpc.ChannelCredentials | None) -> grpc.Channel:

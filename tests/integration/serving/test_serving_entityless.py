@@ -137,7 +137,7 @@ def test_the_catalogue_lists_no_join_key_for_it(served):
     # Nothing else changes: the answer as before, less the join key.
     assert (view.name, view.ttl.ToTimedelta()) == ("glob", timedelta(days=1))
     assert [(f.name, f.dtype) for f in view.features] == [("g", "Float64")]
-    assert view.source_path == "data/glob"
+    assert view.source_path == ""  # a folder, not a table reference: not sent
     listed = stub.ListFeatureViews(pb.ListFeatureViewsRequest(), timeout=10)
     by_name = {v.name: v for v in listed.feature_views}
     assert by_name["glob"] == view

@@ -21,7 +21,11 @@ ROWS = [{"customer_id": c, "merchant_id": m}
 
 def _online_rows(path):
     with sqlite3.connect(path) as conn:
-        query = "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"
+        # The feature views' tables, not materialize's record of Delta versions.
+        query = (
+            "SELECT name FROM sqlite_master WHERE type='table' "
+            "AND name NOT LIKE '\\_featurestore%' ESCAPE '\\' ORDER BY name"
+        )
         tables = [r[0] for r in conn.execute(query)]
         return {
             t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall()) for t in tables

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from featurestore.services.storage import StorageOptions
 from featurestore.spark_jobs import _delta_rs
 from featurestore.spark_jobs.io import write_delta
-from featurestore.spark_jobs.publish import _string_literal, partition_predicate
+from featurestore.spark_jobs.publish import partition_predicate
+from featurestore.spark_jobs.publish._partitions import _string_literal
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 

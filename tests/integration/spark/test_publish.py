@@ -600,7 +600,8 @@ def test_a_job_judges_the_version_bump_in_its_contracts_dir(
     (contracts / "1.0.0.yaml").write_text(text)
     added = text.replace("version: 1.0.0", "version: 1.1.0").replace(
         "      - greater_than_or_equal_to: 0\n",
-        "      - greater_than_or_equal_to: 0\n      - less_than_or_equal_to: 1000000000000.0\n",
+        "      - greater_than_or_equal_to: 0\n"
+        "      - less_than_or_equal_to: 1000000000000.0\n",
         1,
     )
     assert added.count("less_than_or_equal_to: 1000000000000.0") == 1

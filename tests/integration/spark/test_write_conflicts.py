@@ -88,7 +88,7 @@ def test_a_conflict_past_the_last_attempt_is_one_line(spark, tmp_path):
     assert info.value.reason is Reason.WRITE_CONFLICT
     assert info.value.metadata == {"table": table, "attempts": "1"}
     assert "\n" not in str(info.value)
-    # Translated once in io.py (the inner error), then wrapped by the retry loop.
+    # Translated once in io (the inner error), then wrapped by the retry loop.
     assert isinstance(info.value.__cause__, WriteConflictError)
     assert isinstance(info.value.__cause__.__cause__, ConcurrentAppendException)
     # Only the interfering commit landed.

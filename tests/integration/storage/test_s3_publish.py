@@ -32,10 +32,9 @@ from featurestore.spark_jobs import (
     ContractViolationError,
     Reason,
     StorageUnavailableError,
-    io,
     publish,
 )
-from featurestore.spark_jobs.io import read_parquet, spark_can_open
+from featurestore.spark_jobs.io import _uri, read_parquet, spark_can_open
 from featurestore.spark_jobs.publish import PublishMode
 from tests.integration.spark.test_publish_modes import (
     CONTRACT_YAML,
@@ -72,7 +71,7 @@ same run id (the quarantine must not grow twice) and a partition swap."""
 def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Which engine commits to the bucket."""
     if request.param == "delta-rs":
-        monkeypatch.setitem(io._FILE_SYSTEMS, "s3a", False)
+        monkeypatch.setitem(_uri._FILE_SYSTEMS, "s3a", False)
     return str(request.param)
 
 
@@ -245,7 +244,7 @@ def test_spark_reads_a_job_input_from_s3(
 def test_a_job_input_spark_cannot_open_is_a_one_line_config_error(
     spark, s3_project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(io._FILE_SYSTEMS, "s3a", False)  # no hadoop-aws
+    monkeypatch.setitem(_uri._FILE_SYSTEMS, "s3a", False)  # no hadoop-aws
     with pytest.raises(ConfigError) as info:
         read_parquet(spark, f"{s3_project.data_dir}/raw/transactions")
     assert info.value.reason is Reason.CONFIG_INVALID

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -303,6 +304,55 @@ def test_a_key_file_others_may_read_is_warned_about(
     path.chmod(0o644)
     ApiKeyAuthenticator(path)
     assert "keys.yaml is readable or writable by other users (mode 644)" in caplog.text
+
+
+def test_a_key_file_others_may_read_is_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # serve checks the settings, then builds the server: the warning was
+    # printed twice at every start.
+    path = tmp_path / "keys.yaml"
+    add_key(path, "svc", [])
+    path.chmod(0o640)
+    with caplog.at_level(logging.WARNING):
+        ApiKeyAuthenticator(path)
+        ApiKeyAuthenticator(path)
+    warnings = [r.getMessage() for r in caplog.records if "chmod" in r.getMessage()]
+    assert warnings == [
+        f"API key file {path} is readable or writable by other users (mode 640): "
+        "chmod 600 it"
+    ]
+
+
+def test_a_key_file_that_cannot_be_read_says_so_not_invalid(tmp_path: Path) -> None:
+    # An unreadable file was "not a valid key file (keys: [...])".
+    folder = tmp_path / "keys.yaml"
+    folder.mkdir()  # read_text: EISDIR (root reads any mode; see test_cli)
+    with pytest.raises(AuthConfigError) as refused:
+        list_keys(folder)
+    assert str(refused.value) == (
+        f"cannot read the API key file {folder}: Is a directory (errno 21)"
+    )
+
+
+def test_list_keys_on_a_file_without_read_permission_says_permission_denied(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "keys.yaml"
+    add_key(path, "svc", [])
+    path.chmod(0o000)
+    # root reads any mode: run without CAP_DAC_OVERRIDE so the mode applies.
+    drop = ["setpriv", "--bounding-set", "-all", "--inh-caps", "-all", "--"]
+    proc = subprocess.run(
+        [*(drop if os.geteuid() == 0 else []), sys.executable, "-m",
+         "featurestore.services.auth", "list-keys", "--file", str(path)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert f"cannot read the API key file {path}: Permission denied (errno 13)" in (
+        proc.stderr
+    )
+    assert "not a valid key file" not in proc.stderr
 
 
 # -- list, revoke, rotate -----------------------------------------------------

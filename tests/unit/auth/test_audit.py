@@ -9,13 +9,17 @@ import sys
 import threading
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
-from featurestore.services.auth import AuditLog
+from featurestore.services.auth import AuditLog, AuthConfigError
 from featurestore.services.auth.audit import _LineFormat
+from tests.full_disk import full_tmpfs
 
 
 def test_records_from_many_threads_all_land_once(tmp_path: Path) -> None:
@@ -175,3 +179,65 @@ def test_each_line_is_what_json_dumps_writes(
     # Twice: the second line comes from the cached stamp and fragment.
     assert lines.lines([entry, entry], 0.0) == [expected, expected]
     assert lines.lines([entry], 0.0) == [expected]
+
+
+def test_a_full_disk_holds_the_records_and_writes_them_once_there_is_room(
+    tmp_path: Path, capsys, caplog
+) -> None:
+    # On a full disk the logging handler swallowed every failed write (the
+    # records went to stderr in a "--- Logging error ---" block), nothing
+    # said the audit was failing, and close raised OSError.
+    with (
+        full_tmpfs(tmp_path / "disk") as disk,
+        closing(AuditLog(disk / "audit.jsonl", interval=3600, retry_seconds=0)) as log,
+    ):
+        path = disk / "audit.jsonl"
+        failures = _sample("featurestore_audit_write_failures_total")
+        for n in range(3):
+            log.record(f"r{n}", "alice", "/m", ["FeatureView:v"], "allow", "OK", 0.0)
+            log._flush()
+        assert log.failing and log.refusing
+        assert path.stat().st_size == 0
+        assert _sample("featurestore_audit_write_failures_total") == failures + 3
+        warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1, warnings  # one per episode
+        assert str(path) in warnings[0].getMessage()
+        assert "errno 28" in warnings[0].getMessage()
+        assert (
+            '"r0"' not in caplog.text and "Logging error" not in capsys.readouterr().err
+        )
+
+        (disk / "filler").unlink()
+        log.record("r3", "alice", "/m", [], "allow", "OK", 0.0)
+        log._flush()
+        assert not log.failing
+        assert log.close() == 0
+        ids = [json.loads(x)["request_id"] for x in path.read_text().splitlines()]
+        assert ids == ["r0", "r1", "r2", "r3"]
+
+
+def test_records_still_unwritten_at_close_are_counted(tmp_path: Path) -> None:
+    with (
+        full_tmpfs(tmp_path / "disk") as disk,
+        # closed before the unmount, also when an assertion fails
+        closing(AuditLog(disk / "audit.jsonl", interval=3600, max_unwritten=2)) as log,
+    ):
+        lost = _sample("featurestore_audit_records_lost_total")
+        for n in range(3):
+            log.record(f"r{n}", "alice", "/m", [], "allow", "OK", 0.0)
+        log._flush()
+        # One over the bound dropped at once, two unwritten at close.
+        assert log.close() == 3
+        assert _sample("featurestore_audit_records_lost_total") == lost + 3
+
+
+def test_a_folder_it_cannot_write_is_one_config_error(tmp_path: Path) -> None:
+    folder = tmp_path / "file-not-folder"
+    folder.write_text("")
+    with pytest.raises(AuthConfigError, match="--audit-log") as raised:
+        AuditLog(folder / "audit.jsonl")
+    assert "cannot be written" in str(raised.value)
+
+
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0

@@ -27,6 +27,7 @@ from featurestore.services.offline.training_sets import (
     training_set_kind,
 )
 from tests.delta_repo import delta_repo
+from tests.full_disk import full_tmpfs
 
 pytestmark = pytest.mark.integration  # feast apply
 
@@ -213,6 +214,19 @@ def test_delta_out_onto_an_existing_file_is_one_line_usage(
     assert (code, stdout) == (2, "")
     _one_line(err, str(out), "is a file")
     assert _files(outs) == before
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_out_on_a_full_disk_names_enospc_and_leaves_nothing(
+    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    with full_tmpfs(tmp_path / "small") as disk:
+        before = _files(disk)
+        code, stdout, err = _training_set(capsys, project, disk / "ts", "--features",
+                                          FEATURES, "--format", fmt)  # fmt: skip
+        assert (code, stdout) == (2, "")
+        _one_line(err, "OUTPUT_NO_SPACE", "ENOSPC")
+        assert _files(disk) == before
 
 
 def test_help_says_an_existing_out_needs_overwrite(

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import numpy as np
 import pytest
 from feast.protos.feast.serving import ServingService_pb2 as serving_pb
 from feast.protos.feast.types.Value_pb2 import Value as FeastValue
+from feast.type_map import NULL_TIMESTAMP_INT_VALUE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from featurestore.services.online import FeatureStatus, PackedDoubles, ViewResult
+from featurestore.services.server.errors import grpc_code
 from featurestore.services.server.feast_serving import _feature_vectors
 from featurestore.services.server.online_features import (
     _feature_columns,
     _one_row_of_doubles,
 )
-from featurestore.services.server.values import from_feast, ours_double_columns
+from featurestore.services.server.values import (
+    UnservableValueError,
+    from_feast,
+    ours_double_columns,
+    ours_value_field,
+)
 from featurestore.v1 import feature_store_service_pb2 as pb
 
 _STATUS = {
@@ -27,12 +35,39 @@ _STATUS = {
 }
 _BASE = datetime(2026, 11, 1, tzinfo=UTC)
 
+int64s = st.integers(-(2**63), 2**63 - 1)
+int32s = st.integers(-(2**31), 2**31 - 1)
+# Lists as Feast stores them (Float32 ones are re-tagged and widened, the
+# others re-tagged or converted): NULL_TIMESTAMP_INT_VALUE marks a null.
+lists = st.one_of(
+    st.lists(int64s, max_size=4).map(lambda x: FeastValue(int64_list_val={"val": x})),
+    st.lists(int32s, max_size=4).map(lambda x: FeastValue(int32_list_val={"val": x})),
+    st.lists(st.floats(allow_nan=False), max_size=4).map(
+        lambda x: FeastValue(double_list_val={"val": x})
+    ),
+    st.lists(st.floats(width=32, allow_nan=False), max_size=200).map(
+        lambda x: FeastValue(float_list_val={"val": x})
+    ),
+    st.lists(st.text(max_size=20), max_size=4).map(
+        lambda x: FeastValue(string_list_val={"val": x})
+    ),
+    st.lists(st.binary(max_size=20), max_size=4).map(
+        lambda x: FeastValue(bytes_list_val={"val": x})
+    ),
+    st.lists(st.booleans(), max_size=4).map(
+        lambda x: FeastValue(bool_list_val={"val": x})
+    ),
+    st.lists(st.sampled_from([0, 10**9, NULL_TIMESTAMP_INT_VALUE]), max_size=4).map(
+        lambda x: FeastValue(unix_timestamp_list_val={"val": x})
+    ),
+)
 values = st.one_of(
     st.none(),
     st.floats(allow_nan=False).map(lambda x: FeastValue(double_val=x)),
-    st.integers(-(2**63), 2**63 - 1).map(lambda x: FeastValue(int64_val=x)),
+    int64s.map(lambda x: FeastValue(int64_val=x)),
     st.text(max_size=150).map(lambda x: FeastValue(string_val=x)),
     st.booleans().map(lambda x: FeastValue(bool_val=x)),
+    lists,
 ).map(lambda v: None if v is None else v.SerializeToString())
 
 
@@ -245,3 +280,22 @@ def test_packed_doubles_frame_feast_vectors_like_plain_rows(result: ViewResult) 
             stored = b"" if row is None else row[j]
             assert vector.values[i].SerializeToString() == stored
             assert vector.statuses[i] == result.row_statuses[i]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        FeastValue(map_val={"val": {"k": FeastValue(int64_val=1)}}),
+        FeastValue(int64_set_val={"val": [1, 2]}),
+        FeastValue(json_val='{"a": 1}'),
+    ],
+)
+def test_a_stored_kind_value_cannot_carry_is_refused_not_nulled(
+    stored: FeastValue,
+) -> None:
+    # It was served as null with the stored row's status (PRESENT).
+    raw = stored.SerializeToString()
+    with pytest.raises(UnservableValueError) as refused:
+        ours_value_field(raw)
+    assert grpc_code(refused.value) == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.value.metadata == {"kind": stored.WhichOneof("val")}

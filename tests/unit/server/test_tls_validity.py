@@ -39,3 +39,22 @@ def test_an_expired_certificate_is_named_in_the_log(
     else:
         (warning,) = warnings
         assert said in warning and str(cert.cert) in warning
+
+
+def test_a_private_key_others_may_read_is_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The API key file got a warning, the TLS private key none (ssh refuses
+    # such keys). The start loads the files twice (checks, then serves).
+    ca = make_ca(tmp_path)
+    cert = issue_server_cert(ca, tmp_path)
+    cert.key.chmod(0o644)
+    settings = ServerSettings(tls_cert=cert.cert, tls_key=cert.key)
+    with caplog.at_level(logging.WARNING):
+        assert server_credentials(settings) is not None
+        assert server_credentials(settings) is not None
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"TLS private key {cert.key} is readable or writable by other users "
+        "(mode 644): chmod 600 it"
+    ]
