@@ -167,9 +167,18 @@ def freshness(views: tuple[str, ...], repo: Path | None, as_json: bool) -> None:
 
 
 def _refuse_missing_tables(judged: list[Any], project: Project) -> None:
-    """Exit 2 naming each view whose Delta table is not there (a table that
-    exists has a version; a view without a table location has no path)."""
-    missing = [f for f in judged if f.path and f.version is None]
+    """Exit 2 naming each view whose Delta table is not there (judged
+    unknown without a commit time; a view without a table location has no
+    path), asked of the store to be sure."""
+    from featurestore.services.storage import is_delta_table
+
+    missing = [
+        f
+        for f in judged
+        if f.path
+        and f.newest_commit_time is None
+        and not is_delta_table(f.path, project.storage_options)
+    ]
     if missing:
         raise usage_error(
             "TABLE_NOT_FOUND: "
