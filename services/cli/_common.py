@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -112,14 +113,62 @@ def project_of(repo: Path | None) -> Project:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
 
 
+def project_origin(repo_given: bool) -> str:
+    """How the project was chosen: ``--repo``, ``$FS_REPO_PATH`` (which wins
+    over the working directory) or the working directory."""
+    if repo_given:
+        return "--repo"
+    if os.environ.get("FS_REPO_PATH"):
+        return "$FS_REPO_PATH, which wins over the working directory"
+    return "the working directory"
+
+
+def announce_project(folder: Path, repo_given: bool) -> None:
+    """The first progress line of a command that writes or runs long: the
+    project folder it acts on and how it was found, on stderr (never in
+    ``--json``'s stdout). An exported $FS_REPO_PATH wins over the project in
+    the working directory; this line makes that visible. Not printed when
+    --repo named the folder on the same command line: nothing was chosen for
+    the user there, and errors stay the one line scripts read."""
+    if not repo_given:
+        click.echo(f"project: {folder} (from {project_origin(False)})", err=True)
+
+
+def announce_found_project(repo: Path | None) -> None:
+    """``announce_project`` for the project found from ``repo``; nothing when
+    there is none (the command then works without one or says why itself)."""
+    from featurestore.services.project import Project, ProjectError
+
+    try:
+        folder = Project.discover(repo).repo
+    except ProjectError:
+        return
+    announce_project(folder, repo is not None)
+
+
+REPO_DEFAULT_HELP = (
+    "default: $FS_REPO_PATH when set, which wins over the working directory; "
+    "else . when it holds feature_store.yaml, else ./feature_repo"
+)
+"""How every command finds its project when --repo is not given."""
+
+
+def shown_location(location: str, folder: Path) -> str:
+    """``location`` as a command prints it: relative to the project ``folder``
+    when inside it (``data/features/t``), else as it is (absolute, a URI)."""
+    path = Path(location)
+    if path.is_absolute() and path.is_relative_to(folder):
+        return str(path.relative_to(folder))
+    return location
+
+
 def repo_option(help_text: str = "the Feast repo") -> Callable[[_F], _F]:
     """``--repo PATH``; default: see ``default_repo``."""
     return click.option(
         "--repo",
         type=click.Path(path_type=Path, file_okay=False),
         default=None,
-        help=f"{help_text} (default: . when it holds feature_store.yaml, "
-        "else ./feature_repo)",
+        help=f"{help_text} ({REPO_DEFAULT_HELP})",
     )
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from featurestore.services.cli._common import (
     FAILED,
+    REPO_DEFAULT_HELP,
     default_repo,
     echo_json,
     json_option,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 _F = TypeVar("_F", bound=Callable[..., Any])
 _REPO_HELP = (
     "the project whose contracts_dir to use, and the Feast repo of check-feast "
-    "(default: . when it holds feature_store.yaml, else ./feature_repo)"
+    f"({REPO_DEFAULT_HELP})"
 )
 
 
@@ -44,7 +45,8 @@ class _Where:
     repo: Path | None = None
 
     def registry(self) -> ContractRegistry:
-        # Flags win over $FS_CONTRACTS_DIR, which wins over the working directory.
+        # --root wins; else the project's (--repo, else found as feast finds
+        # it), where $FS_CONTRACTS_DIR wins over contracts_dir as everywhere.
         if self.root is None and self.repo is not None:
             from featurestore.services.project import Project
 

@@ -40,7 +40,8 @@ def lineage(
     repo: Path | None,
     as_json: bool,
 ) -> None:
-    """Versions of a Delta TABLE (feature table name, path or URI), newest first.
+    """Versions of a Delta TABLE, newest first: a feature table name (the
+    project's <data_dir>/features/TABLE), a path with a / (./TABLE) or a URI.
 
     Each version names the job, run and contract that produced it and the
     contract verdict's counts. Tables on object storage are read with the

@@ -22,6 +22,7 @@ from featurestore.services.cli._common import (
     FAILED,
     INTERRUPTED,
     USAGE,
+    announce_found_project,
     spinner,
     usage_error,
 )
@@ -196,7 +197,8 @@ def _job_name(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     is_eager=True,
-    help="the project whose jobs to list and run (default: found as feast finds "
+    help="the project whose jobs to list and run (default: $FS_REPO_PATH when "
+    "set, which wins over the working directory; else found as feast finds "
     "it); the job finds it too (as $FS_REPO_PATH)",
 )
 @click.argument("job", required=False, callback=_job_name, metavar="JOB")
@@ -254,6 +256,7 @@ def run(
             return
         raise click.exceptions.Exit(subprocess.call(line, env={**os.environ, **env}))
     entry = _entry(job, _import(job, module), _is_built_in(job, module))
+    announce_found_project(repo)  # once the job is known to start
     with _environment(env):
         code = _call(job, entry, list(job_args))
     if code:

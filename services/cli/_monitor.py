@@ -17,6 +17,7 @@ from featurestore.services.cli._common import (
     json_option,
     project_of,
     repo_option,
+    shown_location,
     spinner,
     usage_error,
     verbatim,
@@ -43,7 +44,9 @@ def _load(repo: Path | None) -> tuple[FeatureStore, Project]:
 
 
 @contextmanager
-def answered(location: str | None = None) -> Iterator[None]:
+def answered(
+    location: str | None = None, project: Project | None = None
+) -> Iterator[None]:
     """A monitoring error (a bad name, nothing profiled), an object store
     that did not answer (STORAGE_UNAVAILABLE) or a Delta log that cannot be
     read (TABLE_UNREADABLE): one line on stderr, exit 2, as ``lineage`` and
@@ -52,6 +55,9 @@ def answered(location: str | None = None) -> Iterator[None]:
     Args:
         location: The table a delta-rs error inside the block comes from (the
             monitoring package names the tables it reads itself).
+        project: The project whose tables are read: a missing feature table
+            is then named with where it was looked for (the package names
+            it alone, as its errors also reach the console's clients).
     """
     from deltalake.exceptions import DeltaError
 
@@ -63,12 +69,31 @@ def answered(location: str | None = None) -> Iterator[None]:
     try:
         yield
     except (MonitoringError, StorageUnavailableError, TableUnreadableError) as exc:
-        raise usage_error(f"{exc.reason.value}: {exc}") from exc
+        where = _looked_at(exc, project)
+        raise usage_error(f"{exc.reason.value}: {exc}{where}") from exc
     except DeltaError as exc:  # a corrupt commit file, a gap in the log
         if location is None:
             raise
         unreadable = TableUnreadableError(location, delta_error_detail(exc))
         raise usage_error(f"{unreadable.reason.value}: {unreadable}") from exc
+
+
+def _looked_at(exc: Exception, project: Project | None) -> str:
+    """`` at <table location>`` for a missing feature table named by name."""
+    from featurestore.services.monitoring import TableNotFoundError
+
+    table = getattr(exc, "metadata", {}).get("table", "")
+    if project is None or not isinstance(exc, TableNotFoundError) or "/" in table:
+        return ""
+    return f" at {_table_place(project, project.table_uri(table))}"
+
+
+def _table_place(project: Project, location: str) -> str:
+    shown = shown_location(location, project.repo)
+    inside = "under the project folder; " if shown != location else ""
+    return (
+        f"{shown} ({inside}data root: $FS_DATA_DIR, else data_dir in featurestore.yaml)"
+    )
 
 
 def _views(store: FeatureStore, names: tuple[str, ...]) -> list[Any]:
@@ -131,12 +156,38 @@ def freshness(views: tuple[str, ...], repo: Path | None, as_json: bool) -> None:
             ]
         except ContractError as exc:  # not "no contract": the SLA would be lost
             raise usage_error(f"{exc.reason.value}: {exc}") from exc
+    if views:  # named: a wrong data root must fail, not read "unknown"
+        _refuse_missing_tables(judged, project)
     if as_json:
         echo_json([f.to_json_obj() for f in judged])
     else:
         _freshness_table(judged)
     if any(f.verdict == "late" for f in judged):
         raise click.exceptions.Exit(FAILED)
+
+
+def _refuse_missing_tables(judged: list[Any], project: Project) -> None:
+    """Exit 2 naming each view whose Delta table is not there (judged
+    unknown without a commit time; a view without a table location has no
+    path), asked of the store to be sure."""
+    from featurestore.services.storage import is_delta_table
+
+    missing = [
+        f
+        for f in judged
+        if f.path
+        and f.newest_commit_time is None
+        and not is_delta_table(f.path, project.storage_options)
+    ]
+    if missing:
+        raise usage_error(
+            "TABLE_NOT_FOUND: "
+            + "; ".join(
+                f"feature view {f.view!r} has no Delta table at "
+                f"{_table_place(project, f.path)}"
+                for f in missing
+            )
+        )
 
 
 def _freshness_table(judged: list[Any]) -> None:

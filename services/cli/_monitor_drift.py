@@ -42,11 +42,12 @@ def _project(repo: Path | None) -> Project:
     return project_of(repo)
 
 
-def _read(run: Any, location: str | None = None) -> Any:
+def _read(run: Any, project: Project, location: str | None = None) -> Any:
     """``run()``; a bad name, a table without profiles, a Delta log that cannot
     be read (delta-rs errors come from ``location``, when given) or an object
-    store that did not answer is usage (exit 2)."""
-    with answered(location):
+    store that did not answer is usage (exit 2); a missing table is named
+    with where it was looked for in ``project``."""
+    with answered(location, project):
         return run()
 
 
@@ -76,7 +77,9 @@ def profiles(table: str, version: int | None, repo: Path | None, as_json: bool) 
     from featurestore.services.monitoring import read_profiles
 
     project = _project(repo)
-    found: list[VersionProfile] = _read(lambda: read_profiles(project, table, version))
+    found: list[VersionProfile] = _read(
+        lambda: read_profiles(project, table, version), project
+    )
     shown = found[-1]
     if as_json:
         echo_json(shown.to_json_obj())
@@ -124,17 +127,19 @@ def drift(table: str, version: int | None, repo: Path | None, as_json: bool) -> 
 
     project = _project(repo)
     if version is None:
-        found = _read(lambda: read_profiles(project, table))
+        found = _read(lambda: read_profiles(project, table), project)
         version = found[-1].version
     chosen = version
-    scores: list[DriftScore] = _read(lambda: read_drift(project, table, chosen))
+    scores: list[DriftScore] = _read(
+        lambda: read_drift(project, table, chosen), project
+    )
     if as_json:
         echo_json({"table": table, "version": version,
                    "scores": [s.to_json_obj() for s in scores]})  # fmt: skip
     elif scores:
         _drift_table(table, version, scores)
     else:
-        (profile,) = _read(lambda: read_profiles(project, table, chosen))
+        (profile,) = _read(lambda: read_profiles(project, table, chosen), project)
         why = (
             "it has no rows, nothing to score"
             if profile.row_count == 0
@@ -181,9 +186,9 @@ def backfill(table: str, force: bool, repo: Path | None, as_json: bool) -> None:
         raise usage_error(f"{exc.reason.value}: {exc}") from exc
     # The profile table's errors are named by the package; the rest are the
     # feature table's (its versions, their snapshots).
-    location = _read(lambda: table_location(project, contract.name))
+    location = _read(lambda: table_location(project, contract.name), project)
     with spinner(f"profiling {table}"):
-        report = _read(lambda: run(project, contract, force=force), location)
+        report = _read(lambda: run(project, contract, force=force), project, location)
     if as_json:
         echo_json(report.to_json_obj())
         return

@@ -71,6 +71,10 @@ _COMMANDS = {
 }
 
 
+_LIGHT = ("auth", "version")
+"""Commands that read no FS_* setting and must stay quick to import."""
+
+
 class _Group(click.Group):
     """The root group: a project that cannot be found or read, or an object
     URI no store can take, is usage (exit 2); Ctrl-C is one line and exit 130.
@@ -86,6 +90,18 @@ class _Group(click.Group):
                 for command in module.COMMANDS:
                     self.add_command(command)
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name not in _LIGHT:  # they load no settings models (no pyarrow)
+            from featurestore.services.cli._environment import (
+                warn_misspelled_variables,
+            )
+
+            warn_misspelled_variables()
+        return name, command, rest
 
     def format_commands(
         self, ctx: click.Context, formatter: click.HelpFormatter

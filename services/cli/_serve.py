@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from featurestore.services.cli._common import USAGE, json_option
+from featurestore.services.cli._common import USAGE, announce_project, json_option
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,15 +57,29 @@ def serve(server_args: tuple[str, ...]) -> None:
     except SystemExit as exc:  # argparse: --help (0), a bad flag or value (2)
         code = exc.code if isinstance(exc.code, int) else USAGE
         raise click.exceptions.Exit(code) from None
+    repo_given = _repo_flag_given(argv)
     if ui_address is not None:
         stop_console = _console_beside(settings, ui_address, prog)
     try:
-        code = run_server(settings, argv, prog=prog)
+        code = run_server(
+            settings,
+            argv,
+            prog=prog,
+            started=lambda: announce_project(settings.repo_path, repo_given),
+        )
     finally:
         if ui_address is not None:
             stop_console()
     if code:
         raise click.exceptions.Exit(code)
+
+
+def _repo_flag_given(argv: list[str]) -> bool:
+    """Whether ``argv`` sets --repo (as the server's parser reads it,
+    abbreviations included)."""
+    from featurestore.services.server.cli import build_parser
+
+    return build_parser().parse_known_args(argv)[0].repo_path is not None
 
 
 def _ui_address(argv: list[str]) -> tuple[list[str], str | None]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 import click
 
 from featurestore.services.cli._common import (
+    announce_found_project,
     default_repo,
     echo_json,
     json_option,
@@ -134,6 +135,7 @@ def training_set(
     if entity.num_rows == 0:  # as GetHistoricalFeatures refuses them
         raise usage_error(f"--entities {entities} has no rows: nothing to join")
     _check_out(out, fmt, overwrite, storage)
+    announce_found_project(repo)  # once the arguments hold: the work starts
     try:
         if replayed is not None:
             manifest = replayed

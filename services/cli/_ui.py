@@ -81,12 +81,15 @@ def ui(**values: Any) -> None:
 
     from featurestore.services.auth import AuthConfigError
     from featurestore.services.server.logs import log_to_stderr
-    from featurestore.services.server.settings import settings_problem
+    from featurestore.services.server.settings import (
+        flag_locations,
+        settings_problem,
+    )
     from featurestore.services.server.transport import ConfigError
     from featurestore.services.ui import UiSettings, run_console
 
     log_to_stderr("%(levelname)s %(name)s: %(message)s")
-    overrides = {k: v for k, v in values.items() if v is not None}
+    overrides = flag_locations({k: v for k, v in values.items() if v is not None})
     try:
         settings = UiSettings(**overrides)
         code = run_console(settings)

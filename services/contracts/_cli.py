@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from itertools import pairwise
@@ -190,7 +189,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _project_contracts(repo: Path | None) -> Path | None:
-    # --root, else $FS_CONTRACTS_DIR (the registry's default), else the project's.
-    if repo is None and os.environ.get(CONTRACTS_DIR_ENV):
-        return None
-    return Project.discover(repo).contracts_dir
+    # The project's ($FS_CONTRACTS_DIR wins there); without --repo, the
+    # registry's default, which also works outside a project.
+    return None if repo is None else Project.discover(repo).contracts_dir

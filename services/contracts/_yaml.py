@@ -13,6 +13,14 @@ from featurestore.services.contracts.errors import (
 )
 
 
+class RepeatedKeyError(yaml.constructor.ConstructorError):  # type: ignore[misc]
+    """A mapping names ``key`` twice (``UniqueKeyLoader``)."""
+
+    def __init__(self, key: Any, mark: yaml.Mark) -> None:
+        super().__init__(None, None, f"repeated key {key!r}", mark)
+        self.key = key
+
+
 class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
     """Safe loader that rejects repeated mapping keys instead of keeping the last
     (contract files and featurestore.yaml)."""
@@ -22,9 +30,7 @@ class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"repeated key {key!r}", key_node.start_mark
-                )
+                raise RepeatedKeyError(key, key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 

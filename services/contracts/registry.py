@@ -40,19 +40,24 @@ def check_name(value: str, what: str = "name") -> str:
 
 
 def default_root() -> Path:
-    """Return `$FS_CONTRACTS_DIR`, else the project's `contracts_dir`.
+    """Return the project's contracts folder (``$FS_CONTRACTS_DIR`` wins, a
+    relative one under the project folder: ``Project.contracts_dir``); without
+    a project, ``$FS_CONTRACTS_DIR`` under the working directory.
 
     Raises:
         ProjectNotFoundError: Neither is there (no project in the working
             directory).
     """
-    override = os.environ.get(CONTRACTS_DIR_ENV)
-    if override:
-        return Path(override)
     # Imported on use: the project package loads pyarrow (for scaffold).
-    from featurestore.services.project import Project
+    from featurestore.services.project import Project, ProjectNotFoundError
 
-    return Project.discover().contracts_dir
+    try:
+        return Project.discover().contracts_dir
+    except ProjectNotFoundError:
+        override = os.environ.get(CONTRACTS_DIR_ENV)
+        if override:
+            return Path(override).expanduser().resolve()
+        raise
 
 
 def load_contract(path: Path) -> Contract:

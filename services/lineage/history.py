@@ -86,13 +86,16 @@ def default_data_root() -> str:
 def resolve_table(table: str, data_dir: str | os.PathLike[str] | None = None) -> str:
     """Return the location of `table`: a feature table name, a path or a URI.
 
-    A bare name (no path separator, not an existing folder) means
-    `<data_dir>/features/<name>`, the layout of `spark_jobs.paths.DataPaths`.
+    A bare name (no path separator) means `<data_dir>/features/<name>`, the
+    layout of `spark_jobs.paths.DataPaths`, whatever the working directory
+    holds: a folder of that name there is reached as ``./<name>``. (An
+    existing folder used to win, so from a folder holding another project's
+    table of that name the wrong history was printed without a word.)
 
     Raises:
         DataRootNotFoundError: A bare name, no ``data_dir`` and no project.
     """
-    if is_uri(table) or os.sep in table or "/" in table or os.path.isdir(table):
+    if is_uri(table) or os.sep in table or "/" in table:
         return table
     if data_dir is not None:
         return join(os.fspath(data_dir), "features", table)

@@ -58,7 +58,8 @@ class ProjectConfig(BaseModel):
     """Data root holding raw/ and features/: a path relative to the repo, an
     absolute path or a URI (``s3://bucket/prefix``). ``$FS_DATA_DIR`` wins."""
     contracts_dir: Path = Path("contracts")
-    """Folder of the contracts, one subfolder per table (relative to the repo)."""
+    """Folder of the contracts, one subfolder per table (relative to the repo).
+    ``$FS_CONTRACTS_DIR`` wins."""
     jobs: dict[str, str] = Field(default_factory=dict)
     """Job name -> module path, run by ``featurestore run NAME``; the repo is
     on ``sys.path``, so ``jobs.example`` is ``<repo>/jobs/example.py``."""
@@ -110,12 +111,15 @@ class Project:
         data_dir: The data root, absolute path or URI (``$FS_DATA_DIR`` applied).
         storage_options: ``config.storage_options`` with ``${NAME}`` read from
             the environment; never printed.
+        contracts_env: ``$FS_CONTRACTS_DIR`` as read by ``load`` (it wins over
+            ``config.contracts_dir``, as ``$FS_DATA_DIR`` over ``data_dir``).
     """
 
     repo: Path
     config: ProjectConfig
     data_dir: str
     storage_options: StorageOptions = field(default_factory=StorageOptions)
+    contracts_env: str | None = None
 
     @classmethod
     def discover(
@@ -126,8 +130,8 @@ class Project:
         Args:
             repo: The project folder (``--repo``); default ``$FS_REPO_PATH``,
                 else the working directory (or its ``feature_repo/``).
-            env: Environment to read ``FS_REPO_PATH``/``FS_DATA_DIR`` from
-                (default ``os.environ``).
+            env: Environment to read ``FS_REPO_PATH``/``FS_DATA_DIR``/
+                ``FS_CONTRACTS_DIR`` from (default ``os.environ``).
 
         Raises:
             ProjectNotFoundError: The folder holds no feature_store.yaml.
@@ -155,12 +159,20 @@ class Project:
             options = expand_variables(config.storage_options, env)
         except MissingVariableError as exc:
             raise ProjectConfigError(str(folder / PROJECT_CONFIG), str(exc)) from exc
-        return cls(folder, config, absolute(data_dir, folder), StorageOptions(options))
+        return cls(
+            folder,
+            config,
+            absolute(data_dir, folder),
+            StorageOptions(options),
+            env.get("FS_CONTRACTS_DIR") or None,
+        )
 
     @property
     def contracts_dir(self) -> Path:
-        """The contracts folder (absolute)."""
-        return (self.repo / self.config.contracts_dir).resolve()
+        """The contracts folder (absolute): ``$FS_CONTRACTS_DIR``, else the
+        config's; a relative one is under the project folder, as data_dir."""
+        chosen = self.contracts_env or self.config.contracts_dir
+        return (self.repo / Path(chosen).expanduser()).resolve()
 
     @property
     def ivy_dir(self) -> Path:
@@ -221,6 +233,8 @@ def load_config(path: Path) -> ProjectConfig:
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+"""A mapping key shown in a repeated-key error: a name, not a value."""
 
 
 def config_problem(exc: BaseException) -> str:
@@ -256,11 +270,23 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     PyYAML's message quotes the offending line (its snippet) and may quote a
     tag, anchor or alias read from a value: storage_options holds secrets, so
     only the problem and its line and column are kept, each quoted name
-    longer than a character masked.
+    longer than a character masked. A repeated key (``UniqueKeyLoader``) is
+    named when it reads as a name: keys are settings' names, not values.
     """
+    from featurestore.services.contracts._yaml import RepeatedKeyError
+
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or "not valid YAML"
     problem = _QUOTED.sub(lambda m: m[0] if len(m[0]) <= 4 else "'...'", problem)
+    key = getattr(exc, "key", None)
+    if (
+        isinstance(exc, RepeatedKeyError)
+        and isinstance(key, str)
+        and _KEY_NAME.fullmatch(key)
+    ):
+        # A key is a setting's name (data_dir, AWS_REGION), never its value:
+        # shown, so the user knows which of the file's keys to fix.
+        problem = f"repeated key {key!r}"
     if mark is None:
         return f"invalid YAML: {problem}"
     return f"invalid YAML: {problem} (line {mark.line + 1}, column {mark.column + 1})"

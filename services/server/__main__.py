@@ -45,13 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     return run(settings, argv if argv is not None else sys.argv[1:])
 
 
-def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
+def run(
+    settings: ServerSettings,
+    argv: list[str],
+    prog: str = PROG,
+    started: Callable[[], None] | None = None,
+) -> int:
     """Serve with ``settings`` until SIGTERM/SIGINT; the exit code.
 
     ``argv`` are the server flags the settings came from: with ``--workers``
     or ``--front`` each worker is started as ``python -m
     featurestore.services.server`` with them. ``prog`` names the command in
     errors. 2 when the settings are unusable (exposure, TLS files, auth).
+    ``started`` is called once the settings are found usable, before
+    anything is loaded (``featurestore serve`` names its project there: a
+    refusal stays one line).
     """
     log_to_stderr("%(asctime)s %(levelname)s %(message)s")
     try:
@@ -71,6 +79,8 @@ def run(settings: ServerSettings, argv: list[str], prog: str = PROG) -> int:
     except (ConfigError, AuthConfigError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    if started is not None:
+        started()
     # The offline store locates tables through the project when it reads
     # them (Feast hands it only the repo): a --data-dir flag must reach it too,
     # and the workers inherit it.

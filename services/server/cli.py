@@ -8,12 +8,26 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from featurestore.services.server.settings import ServerSettings, settings_problem
+from featurestore.services.server.settings import (
+    ServerSettings,
+    flag_locations,
+    project_problem,
+    settings_problem,
+)
 
 _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     # (flag, settings field, argparse keywords); help names the env variable.
     ("--address", "address", {"help": "host:port (default 127.0.0.1:6566)"}),
-    ("--repo", "repo_path", {"type": Path, "help": "the Feast repo"}),
+    (
+        "--repo",
+        "repo_path",
+        {
+            "type": Path,
+            "help": "the Feast repo (default: $FS_REPO_PATH, which wins over "
+            "the working directory; else . when it holds feature_store.yaml, "
+            "else ./feature_repo)",
+        },
+    ),
     ("--feature-store-yaml", "feature_store_yaml", {"type": Path}),
     ("--data-dir", "data_dir", {"help": "data root, a path or URI (s3://bucket/p)"}),
     (
@@ -190,6 +204,9 @@ def settings_from_args(
     if args.no_tls:
         overrides.update(tls_cert=None, tls_key=None, tls_client_ca=None)
     try:
-        return ServerSettings(**overrides)
+        return ServerSettings(**flag_locations(overrides))
     except ValidationError as exc:
+        project = project_problem(exc)
+        if project is not None:  # the project's file, not a flag: no usage block
+            parser.exit(2, f"{parser.prog}: error: {project}\n")
         parser.error(settings_problem(exc, {field: flag for flag, field, _ in _FLAGS}))

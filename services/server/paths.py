@@ -57,7 +57,7 @@ class PathPolicy:
     @property
     def write_root_resolved(self) -> str:
         """The training-set root itself, resolved as output paths are."""
-        return _unparse(_location(self.write_root, self.write_root))
+        return _unparse(_root(self.write_root))
 
     def resolve_read(self, value: str, field: str = "entity_rows_path") -> str:
         """Where ``value`` points, if inside an entity root.
@@ -81,7 +81,7 @@ class PathPolicy:
         Raises:
             PermissionDeniedError: a file outside every root (PATH_OUTSIDE_ROOT).
         """
-        bases = [_location(root, root) for root in self.read_roots]
+        bases = [_root(root) for root in self.read_roots]
         for file in files:
             target = _location(file, self.read_roots[0])
             if not any(_inside(target, base, False) for base in bases):
@@ -118,7 +118,7 @@ class PathPolicy:
         _check_syntax(value, field)
         target = _location(value, roots[0])
         for root in roots:
-            base = _location(root, root)
+            base = _root(root)
             if _inside(target, base, strict):
                 return _unparse(target)
         raise _outside(field, setting, strict)
@@ -185,7 +185,7 @@ def _location(value: str, root: str) -> _Location:
         value = urlsplit(value).path or "/"
     elif _SCHEME.match(root) and not value.startswith("/"):
         # A relative path under a URI root.
-        base = _location(root, root)
+        base = _root(root)
         joined = [s for s in value.split("/") if s]
         return _Location(
             base.scheme,
@@ -196,6 +196,13 @@ def _location(value: str, root: str) -> _Location:
     local_root = urlsplit(root).path if _SCHEME.match(root) else root
     full = os.path.join(local_root, value)  # an absolute value stays itself
     return _Location("", "", PurePosixPath(os.path.realpath(full)).parts)
+
+
+def _root(root: str) -> _Location:
+    # A root is resolved as itself, not joined to itself: a relative one
+    # (settings make them absolute; PathPolicy built in code need not) was
+    # "training/training", inside which no output ever was.
+    return _location(root, "")
 
 
 def _inside(target: _Location, root: _Location, strict: bool) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from featurestore.services.project import (
     FRONT_BINARY,
     Project,
+    ProjectError,
     ProjectNotFoundError,
     find_front_binary,
 )
@@ -53,14 +54,18 @@ class ServerSettings(BaseSettings):
     """The Feast repository (FS_REPO_PATH); default: the project found in the
     working directory (see ``Project.discover``)."""
     feature_store_yaml: Path | None = None
-    """A feature_store*.yaml other than the repo's default (FS_FEATURE_STORE_YAML)."""
+    """A feature_store*.yaml other than the repo's default (FS_FEATURE_STORE_YAML;
+    a relative one is under the project folder, a --feature-store-yaml flag's
+    under the working directory, as ``feast -f``'s)."""
     contracts_dir: Path | None = None
-    """Contract folder (FS_CONTRACTS_DIR); default: the project's
-    ``contracts_dir`` (featurestore.yaml beside the repo's feature_store.yaml)."""
+    """Contract folder (FS_CONTRACTS_DIR; a relative one is under the project
+    folder); default: the project's ``contracts_dir`` (featurestore.yaml beside
+    the repo's feature_store.yaml)."""
     data_dir: str | None = None
     """Data root (FS_DATA_DIR), a path or a URI (``s3://bucket/prefix``): the
     feature tables and the default path roots below live inside it; default:
-    the project's ``data_dir``."""
+    the project's ``data_dir``. A relative path is under the project folder
+    (``flag_locations`` anchors flags at the working directory first)."""
 
     # --- server-side paths (GetHistoricalFeatures) ---------------------------
     server_paths: bool = True
@@ -68,10 +73,12 @@ class ServerSettings(BaseSettings):
     clients must send entity rows inline and receive rows on the stream."""
     entity_roots: list[str] | None = None
     """Roots entity_rows_path may read under (FS_ENTITY_ROOTS, JSON list); local
-    paths or URIs (``s3://bucket/prefix``). Default: ``<data_dir>/entities``."""
+    paths or URIs (``s3://bucket/prefix``); a relative one is under the project
+    folder, as data_dir. Default: ``<data_dir>/entities``."""
     training_set_root: str | None = None
-    """The one root output_path may write under (FS_TRAINING_SET_ROOT).
-    Default: ``<data_dir>/training_sets``."""
+    """The one root output_path may write under (FS_TRAINING_SET_ROOT); a
+    relative one is under the project folder, as data_dir. Default:
+    ``<data_dir>/training_sets``."""
 
     # --- limits ---------------------------------------------------------------
     max_workers: int = Field(default=4, ge=1)
@@ -208,18 +215,26 @@ class ServerSettings(BaseSettings):
     def _project_locations(self) -> Self:
         # Unset locations come from the project at repo_path, so the server,
         # the jobs and `feast apply` agree on where tables and contracts are.
-        # $FS_DATA_DIR means what it means to every command: a relative one is
-        # under the project folder (Project.load), not the working directory.
-        from_env = self.data_dir is not None and self.data_dir == os.environ.get(
-            "FS_DATA_DIR"
-        )
-        if self.data_dir is None or from_env or self.contracts_dir is None:
+        # A relative location here came from FS_* (or code): it means what
+        # FS_DATA_DIR means to every command, a path under the project folder
+        # (Project.load), not under the working directory. Flags are paths
+        # like any other argument: the command line makes them absolute
+        # against the working directory before they get here
+        # (``flag_locations``), so no value is compared with the environment
+        # to guess where it came from.
+        folder = Path(self.repo_path).resolve()
+        if self.data_dir is None or self.contracts_dir is None:
             project = Project.load(self.repo_path)
-            if self.data_dir is None or from_env:
-                self.data_dir = project.data_dir
-            if self.contracts_dir is None:
-                self.contracts_dir = project.contracts_dir
-        self.data_dir = absolute(str(self.data_dir))
+            self.data_dir = self.data_dir or project.data_dir
+            self.contracts_dir = self.contracts_dir or project.contracts_dir
+        self.data_dir = absolute(str(self.data_dir), folder)
+        self.contracts_dir = (folder / self.contracts_dir).resolve()
+        if self.entity_roots is not None:
+            self.entity_roots = [absolute(root, folder) for root in self.entity_roots]
+        if self.training_set_root is not None:
+            self.training_set_root = absolute(self.training_set_root, folder)
+        if self.feature_store_yaml is not None:
+            self.feature_store_yaml = folder / self.feature_store_yaml.expanduser()
         return self
 
     @property
@@ -245,12 +260,53 @@ class ServerSettings(BaseSettings):
         return self.training_set_root or join(self.data_root, "training_sets")
 
 
+LOCATION_FIELDS = (
+    "data_dir",
+    "entity_roots",
+    "training_set_root",
+    "feature_store_yaml",
+)
+"""Settings naming a place beside the project; a relative one from FS_* is
+under the project folder, one from a flag under the working directory (as
+``feast -f`` takes its file)."""
+
+
+def flag_locations(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` (settings given as command-line flags) with each relative
+    location made absolute against the working directory: a flag is a path
+    like any other argument, while the same text in FS_* is under the project
+    (``ServerSettings`` anchors what is still relative there)."""
+    resolved = dict(values)
+    for field in LOCATION_FIELDS:
+        value = resolved.get(field)
+        if isinstance(value, list):
+            resolved[field] = [absolute(os.fspath(v)) for v in value]
+        elif isinstance(value, str | os.PathLike):
+            resolved[field] = absolute(os.fspath(value))
+    return resolved
+
+
+def project_problem(exc: ValidationError) -> str | None:
+    """``REASON: message`` of the project error behind ``exc`` (a malformed
+    featurestore.yaml read while settings were built), else None: it is no
+    bad setting, so pydantic's "Value error, " and a usage block would
+    mislead."""
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, ProjectError):
+            return f"{cause.reason.value}: {cause}"
+    return None
+
+
 def settings_problem(exc: ValidationError, flags: Mapping[str, str]) -> str:
     """One line naming each bad setting by its ``FS_`` variable (and its flag,
     when ``flags`` maps the field to one) and what is wrong, not pydantic's
     dump (and not the value given: it may be a secret). A setting without a
     flag is named by its variable alone: naming a flag the command does not
     have sent users to an 'unrecognized arguments' error."""
+    project = project_problem(exc)
+    if project is not None:
+        return project
     problems = []
     for error in exc.errors():
         field = "_".join(str(part) for part in error["loc"])

@@ -139,6 +139,8 @@ def check_repo(settings: ServerSettings) -> None:
     from feast.repo_config import load_repo_config
 
     repo = Path(settings.repo_path)
+    if settings.feature_store_yaml is not None:
+        _check_feature_store_yaml(Path(settings.feature_store_yaml), repo)
     config = Path(settings.feature_store_yaml or repo / "feature_store.yaml")
     if not config.is_file():
         raise ConfigError(
@@ -166,6 +168,28 @@ def check_repo(settings: ServerSettings) -> None:
     moved = relocation_message(loaded, repo)
     if moved is not None:  # serving works; the warning is for `feast apply`
         log.warning("%s", moved)
+
+
+def _check_feature_store_yaml(config: Path, repo: Path) -> None:
+    """Refuse a --feature-store-yaml that is no file, saying where a relative
+    one was looked for (and the project's file of that name, if any): it read
+    "no feature_store.alt.yaml at .: ... pass --repo DIR" with --repo given.
+
+    Raises:
+        ConfigError: FEATURE_STORE_YAML_NOT_FOUND.
+    """
+    if config.is_file():
+        return
+    hint = ""
+    if (repo / config.name).is_file() and (repo / config.name) != config:
+        hint = f"; the project has {repo / config.name}: pass that path"
+    raise ConfigError(
+        "FEATURE_STORE_YAML_NOT_FOUND",
+        f"--feature-store-yaml / FS_FEATURE_STORE_YAML: no file {config} (a "
+        "relative flag is under the working directory, as `feast -f` takes "
+        f"it; a relative FS_FEATURE_STORE_YAML under the project folder){hint}",
+        path=str(config),
+    )
 
 
 def check_exposure(settings: ServerSettings, address: str) -> None:

@@ -319,3 +319,32 @@ def test_help_of_the_installed_script() -> None:
     )
     assert proc.returncode == 0
     assert "Exit codes" in proc.stdout
+
+
+def test_serve_names_the_project_from_fs_repo_path_first(
+    served_repo: ServedRepo, tmp_path: Path
+) -> None:
+    # An exported FS_REPO_PATH won over the working directory without a word.
+    address = f"127.0.0.1:{free_port()}"
+    log = tmp_path / "serve.log"
+    env = {**_env(served_repo), "FS_REPO_PATH": str(served_repo.repo)}
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [FEATURESTORE, "serve", "--address", address],
+            cwd=tmp_path, env=env, stderr=stderr,
+        )  # fmt: skip
+        try:
+            assert _wait_serving(address, proc) == (
+                health_pb2.HealthCheckResponse.SERVING
+            )
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    first = log.read_text().splitlines()[0]
+    assert first == (
+        f"project: {Path(served_repo.repo).resolve()} "
+        "(from $FS_REPO_PATH, which wins over the working directory)"
+    )

@@ -416,7 +416,7 @@ def test_cli_training_set_writes_rows_and_manifest_to_s3(
              "scoring", "--out", out, "--format", fmt, "--json"],
         )  # fmt: skip
         assert done.exit_code == 0, done.output
-        summary = json.loads(done.output)
+        summary = json.loads(done.stdout)
         assert summary["manifest"] == f"{out}.manifest.json"
         fs, key = storage.filesystem(summary["manifest"])
         with fs.open_input_stream(key) as handle:

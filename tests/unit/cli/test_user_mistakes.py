@@ -712,3 +712,22 @@ def test_validate_a_delta_table_with_a_corrupt_commit_is_one_line_usage(
     code, _, lineage_err = _run(capsys, "lineage", str(table))
     assert code == 2
     _one_line(lineage_err, "TABLE_UNREADABLE")
+
+
+@pytest.mark.parametrize("command", ["profiles", "drift"])
+def test_a_missing_feature_table_is_named_with_where_it_was_looked_for(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # It said "no feature table customer_spend": with a wrong data root
+    # (FS_DATA_DIR, data_dir) nothing told where the command had looked.
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    (repo / "feature_store.yaml").write_text("project: proj\n")
+    (repo / "featurestore.yaml").write_text("data_dir: elsewhere_data\n")
+    code, _, err = _run(
+        capsys, "monitor", command, "customer_spend", "--repo", str(repo)
+    )
+    assert code == 2
+    _one_line(err, "TABLE_NOT_FOUND")
+    where = "elsewhere_data/features/customer_spend (under the project folder; "
+    assert f"customer_spend at {where}" in err

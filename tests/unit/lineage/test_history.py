@@ -288,3 +288,26 @@ def test_the_newest_publish_looks_past_maintenance_commits(
 def test_the_newest_publish_of_no_table_is_lineage_s_error(tmp_path: Path) -> None:
     with pytest.raises(TableNotFoundError):
         lineage.last_publish(tmp_path / "nothing")
+
+
+def test_a_bare_name_is_a_table_of_the_project_whatever_the_cwd_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `lineage customer_spend --repo P` from a folder holding a folder of that
+    # name read that folder (another project's table, or TABLE_NOT_FOUND).
+    from featurestore.services.lineage._cli import history_of
+
+    repo, other = tmp_path / "proj", tmp_path / "other"
+    repo.mkdir()
+    (repo / "feature_store.yaml").write_text("project: p\n")
+    _write(repo / "data" / "features" / "customer_spend", 2, None, "error")
+    _write(other / "customer_spend", 1, None, "error")
+    _write(other / "customer_spend", 1, None, "append")
+    monkeypatch.chdir(other)
+    monkeypatch.delenv("FS_DATA_DIR", raising=False)
+    assert resolve_table("customer_spend", tmp_path) == str(
+        tmp_path / "features" / "customer_spend"
+    )
+    assert [r.version for r in history_of("customer_spend", repo=repo)] == [0]
+    assert resolve_table("./customer_spend") == "./customer_spend"
+    assert [r.version for r in history_of("./customer_spend", repo=repo)] == [1, 0]

@@ -48,3 +48,24 @@ def test_the_cli_refuses_it_in_one_line_exit_2(
     assert main(["lineage", "--repo", str(repo), "customer_spend"]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert "INVALID_CONFIG" in line and "repeated key" in line
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("data_dir: a\ndata_dir: b\n", "repeated key 'data_dir'"),
+        ("storage_options:\n  AWS_REGION: x\n  AWS_REGION: y\n", "'AWS_REGION'"),
+        # Not a name: masked as any quoted text (it may be a value put where
+        # a key goes).
+        ("storage_options:\n  a b c d: x\n  a b c d: y\n", "repeated key '...'"),
+    ],
+)
+def test_the_repeated_key_is_named_when_it_is_a_name(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    # It read "repeated key '...'": which key to fix was left to guess.
+    repo = _repo(tmp_path, text)
+    with pytest.raises(ProjectConfigError) as caught:
+        Project.discover(repo, env={})
+    assert named in str(caught.value)
+    assert "a b c d" not in str(caught.value)

@@ -150,3 +150,111 @@ def test_a_relative_fs_data_dir_is_under_the_project_as_for_every_command(
     assert settings.data_root == Project.load(repo).data_dir
     flag = settings_from_args(["--repo", str(repo), "--data-dir", "other"])
     assert flag.data_root == str(elsewhere.resolve() / "other")
+
+
+def _project(tmp_path: Path) -> tuple[Path, Path]:
+    repo, elsewhere = tmp_path / "proj", tmp_path / "elsewhere"
+    for folder in (repo, elsewhere / "training", elsewhere / "ents"):
+        folder.mkdir(parents=True)
+    (repo / "feature_store.yaml").write_text("project: p\n")
+    return repo.resolve(), elsewhere.resolve()
+
+
+def test_relative_root_flags_are_under_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --training-set-root training refused every output_path, even an
+    # absolute one inside it: the root was joined to itself
+    # ("training/training"), and every entity_rows_path likewise.
+    from featurestore.services.server.paths import PathPolicy
+
+    repo, elsewhere = _project(tmp_path)
+    monkeypatch.chdir(elsewhere)
+    settings = settings_from_args(
+        ["--repo", str(repo), "--training-set-root", "training",
+         "--entity-roots", "ents", "--data-dir", "data"]
+    )  # fmt: skip
+    policy = PathPolicy.from_settings(settings)
+    out = str(elsewhere / "training" / "c.parquet")
+    assert policy.resolve_write(out) == out
+    assert policy.resolve_write("a.parquet") == str(elsewhere / "training/a.parquet")
+    assert policy.resolve_read("e.parquet") == str(elsewhere / "ents" / "e.parquet")
+    assert settings.data_root == str(elsewhere / "data")
+
+
+def test_relative_roots_from_the_environment_are_under_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same rule as FS_DATA_DIR: FS_* text means one folder for every
+    # command, wherever it is started.
+    from featurestore.services.server.paths import PathPolicy
+
+    repo, elsewhere = _project(tmp_path)
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("FS_TRAINING_SET_ROOT", "training")
+    monkeypatch.setenv("FS_ENTITY_ROOTS", '["ents"]')
+    policy = PathPolicy.from_settings(settings_from_args(["--repo", str(repo)]))
+    assert policy.write_root == str(repo / "training")
+    assert policy.read_roots == (str(repo / "ents"),)
+    assert policy.resolve_write("a.parquet") == str(repo / "training" / "a.parquet")
+
+
+@pytest.mark.parametrize("env", ["", "data"])
+def test_a_data_dir_flag_means_one_folder_whatever_fs_data_dir_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:
+    # `--data-dir data` was <cwd>/data, unless FS_DATA_DIR held the same text:
+    # then <repo>/data (the validator compared the value with the variable).
+    repo, elsewhere = _project(tmp_path)
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("FS_DATA_DIR", env)
+    settings = settings_from_args(["--repo", str(repo), "--data-dir", "data"])
+    assert settings.data_root == str(elsewhere / "data")
+
+
+def test_feature_store_yaml_is_found_as_feast_finds_its_f_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `serve --repo P --feature-store-yaml feature_store.alt.yaml` from another
+    # folder said "no feature_store.alt.yaml at .: ... pass --repo DIR", with
+    # --repo given. Feast's `-f` is under the working directory (not --chdir):
+    # so is the flag; the variable is under the project, as FS_DATA_DIR.
+    from featurestore.services.server.transport import ConfigError, check_repo
+
+    repo, elsewhere = _project(tmp_path)
+    (repo / "feature_store.alt.yaml").write_text("project: p\n")
+    monkeypatch.chdir(elsewhere)
+    argv = ["--repo", str(repo), "--feature-store-yaml", "feature_store.alt.yaml"]
+    settings = settings_from_args(argv)
+    assert settings.feature_store_yaml == elsewhere / "feature_store.alt.yaml"
+    with pytest.raises(ConfigError) as info:
+        check_repo(settings)
+    assert info.value.reason == "FEATURE_STORE_YAML_NOT_FOUND"
+    assert str(elsewhere / "feature_store.alt.yaml") in str(info.value)
+    assert f"the project has {repo / 'feature_store.alt.yaml'}" in str(info.value)
+    monkeypatch.setenv("FS_FEATURE_STORE_YAML", "feature_store.alt.yaml")
+    from_env = settings_from_args(["--repo", str(repo)])
+    assert from_env.feature_store_yaml == repo / "feature_store.alt.yaml"
+
+
+def test_a_malformed_featurestore_yaml_is_one_line_without_usage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # serve printed its whole usage block and "error: Value error, <file>: ...";
+    # ui the same line with "Value error,": no flag was wrong, the file was.
+    from click.testing import CliRunner
+
+    from featurestore.services.cli import cli
+
+    repo, elsewhere = _project(tmp_path)
+    (repo / "featurestore.yaml").write_text("data_dir: a\nbogus: 1\n")
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(SystemExit) as info:
+        settings_from_args(["--repo", str(repo)], prog="featurestore serve")
+    assert info.value.code == 2
+    expected = f"INVALID_CONFIG: {repo / 'featurestore.yaml'}: bogus: "
+    assert capsys.readouterr().err.startswith(f"featurestore serve: error: {expected}")
+    ui = CliRunner().invoke(cli, ["ui", "--repo", str(repo)])
+    assert ui.exit_code == 2
+    [line] = ui.stderr.splitlines()
+    assert line.startswith(f"featurestore ui: {expected}")

@@ -132,3 +132,17 @@ def test_malformed_paths_are_invalid(tmp_path: Path, given: str) -> None:
         with pytest.raises(RequestError) as caught:
             call(given)
         assert caught.value.reason == "INVALID_PATH"
+
+
+def test_a_relative_root_is_resolved_as_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It was joined to itself ("training/training"): nothing was inside it.
+    (tmp_path / "training").mkdir()
+    (tmp_path / "ents").mkdir()
+    monkeypatch.chdir(tmp_path)
+    policy = PathPolicy(True, ("ents",), "training")
+    out = str(tmp_path / "training" / "c.parquet")
+    assert policy.resolve_write(out) == out
+    assert policy.write_root_resolved == str(tmp_path / "training")
+    assert policy.resolve_read("e.parquet") == str(tmp_path / "ents" / "e.parquet")
