@@ -25,6 +25,9 @@ class ContractErrorReason(StrEnum):
     takes no series, say): the contract needs fixing, not the batch."""
     INVALID_NAME = "INVALID_NAME"
     """A contract name or version asked for is not a safe file name."""
+    CONTRACTS_UNREADABLE = "CONTRACTS_UNREADABLE"
+    """The contracts folder, or one contract's folder, cannot be listed (its
+    permissions): never taken for no contract."""
 
 
 class ContractError(Exception):

@@ -139,7 +139,9 @@ class ContractRegistry:
         if not self.root.is_dir():
             return []
         return sorted(
-            d.name for d in self.root.iterdir() if d.is_dir() and any(d.glob("*.yaml"))
+            d.name
+            for d in _entries(self.root, "the contracts folder")
+            if d.is_dir() and _yaml_files(d)
         )
 
     def why_empty(self) -> str:
@@ -169,7 +171,7 @@ class ContractRegistry:
             ContractNameError: `name` is not a safe name.
             ContractNotFoundError: CONTRACT_NOT_FOUND when `name` has no file.
         """
-        files = sorted((self.root / check_name(name)).glob("*.yaml"))
+        files = sorted(_yaml_files(self.root / check_name(name)))
         if not files:
             raise ContractNotFoundError(
                 f"contract {name!r} not found",
@@ -264,3 +266,32 @@ def _sort_key(text: str) -> tuple[int, Version | None, str]:
         return (1, Version.parse(text), text)
     except ValueError:
         return (0, None, text)
+
+
+def _entries(folder: Path, what: str) -> list[Path]:
+    """``folder``'s entries (none when it is not there or no folder).
+
+    Raises:
+        ContractError: CONTRACTS_UNREADABLE when it cannot be listed (its
+            permissions): a folder that cannot be read is never taken for
+            an empty one. ``what`` names it, within the contracts folder.
+    """
+    try:
+        return list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise ContractError(
+            f"{what} cannot be read ({exc.strerror or type(exc).__name__}): "
+            "give the server's user read and search permission on it",
+            reason=ContractErrorReason.CONTRACTS_UNREADABLE,
+        ) from None
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    """The ``*.yaml`` entries of one contract's folder."""
+    return [
+        p
+        for p in _entries(folder, f"contract folder {folder.name!r}")
+        if p.name.endswith(".yaml")
+    ]

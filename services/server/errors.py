@@ -211,7 +211,13 @@ FAILED_PRECONDITION, whatever builtin the error derives from (ValueError or
 TypeError for callers of the library)."""
 
 CONTRACT_FILE_REASONS = frozenset(
-    {"INVALID_YAML", "INVALID_FIELD", "PATH_MISMATCH", "CHECK_NOT_RUNNABLE"}
+    {
+        "INVALID_YAML",
+        "INVALID_FIELD",
+        "PATH_MISMATCH",
+        "CHECK_NOT_RUNNABLE",
+        "CONTRACTS_UNREADABLE",
+    }
 )
 """Reasons of contract errors about a contract file on the server (malformed,
 misplaced, or a check that cannot run): no RPC takes a contract from the
