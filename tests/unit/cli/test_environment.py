@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from featurestore.services.cli import cli
 from featurestore.services.cli._environment import (
@@ -16,6 +15,7 @@ from featurestore.services.cli._environment import (
     misspelled_variables,
 )
 from featurestore.services.ui.settings import UiSettings
+from tests.click_runner import separate_stderr_runner
 
 ROOT = Path(__file__).resolve().parents[3]
 # A name read, not a prefix ("FS_TLS_*") nor a user's ${FS_...} in an example.
@@ -74,7 +74,7 @@ def test_commands_warn_once_at_start(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FS_MAX_ONLINE_ENTITY_ROW", "1")
     monkeypatch.setenv("FS_S3_SECRET", "a user's own variable")
-    result = CliRunner().invoke(cli, args)
+    result = separate_stderr_runner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     warnings = [x for x in result.stderr.splitlines() if x.startswith("warning:")]
     assert warnings == [
@@ -87,5 +87,5 @@ def test_light_commands_load_nothing_to_warn(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("FS_MAX_ONLINE_ENTITY_ROW", "1")
-    result = CliRunner().invoke(cli, ["version"])
+    result = separate_stderr_runner().invoke(cli, ["version"])
     assert result.exit_code == 0 and "warning" not in result.stderr

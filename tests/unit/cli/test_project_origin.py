@@ -38,7 +38,7 @@ def test_the_help_of_repo_says_fs_repo_path_wins(command: list[str]) -> None:
     # ./feature_repo", while an exported FS_REPO_PATH won over both.
     result = CliRunner().invoke(cli, [*command, "--help"], terminal_width=400)
     assert result.exit_code == 0
-    [line] = [x for x in result.output.splitlines() if "--repo" in x]
+    [line] = [x for x in result.output.splitlines() if x.lstrip().startswith("--repo")]
     assert "$FS_REPO_PATH" in line and "wins over the working directory" in line
 
 

@@ -242,9 +242,8 @@ def test_a_malformed_featurestore_yaml_is_one_line_without_usage(
 ) -> None:
     # serve printed its whole usage block and "error: Value error, <file>: ...";
     # ui the same line with "Value error,": no flag was wrong, the file was.
-    from click.testing import CliRunner
-
     from featurestore.services.cli import cli
+    from tests.click_runner import separate_stderr_runner
 
     repo, elsewhere = _project(tmp_path)
     (repo / "featurestore.yaml").write_text("data_dir: a\nbogus: 1\n")
@@ -254,7 +253,7 @@ def test_a_malformed_featurestore_yaml_is_one_line_without_usage(
     assert info.value.code == 2
     expected = f"INVALID_CONFIG: {repo / 'featurestore.yaml'}: bogus: "
     assert capsys.readouterr().err.startswith(f"featurestore serve: error: {expected}")
-    ui = CliRunner().invoke(cli, ["ui", "--repo", str(repo)])
+    ui = separate_stderr_runner().invoke(cli, ["ui", "--repo", str(repo)])
     assert ui.exit_code == 2
     [line] = ui.stderr.splitlines()
     assert line.startswith(f"featurestore ui: {expected}")
