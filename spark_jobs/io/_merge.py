@@ -13,7 +13,11 @@ from featurestore.spark_jobs import _delta_rs
 from featurestore.spark_jobs._commit_lock import committing
 from featurestore.spark_jobs.io import _uri
 from featurestore.spark_jobs.io._tables import delta_columns
-from featurestore.spark_jobs.io._translate import conflicts_translated, store_reached
+from featurestore.spark_jobs.io._translate import (
+    conflicts_translated,
+    store_reached,
+    table_written,
+)
 from featurestore.spark_jobs.io._write import commit_stamp
 from featurestore.spark_jobs.paths import storage_options
 
@@ -66,9 +70,11 @@ def merge_delta(
     Raises:
         WriteConflictError: a concurrent commit conflicted with this one.
         StorageUnavailableError: the object store did not answer or refused.
+        TableNotWritableError: the local file system refused the write (full,
+            not writable, read-only).
     """
     # Lock order: the table's commit lock (across processes), then _MERGE_LOCK.
-    with store_reached(location), committing(location):
+    with table_written(location), store_reached(location), committing(location):
         spark = df.sparkSession
         held = delta_columns(spark, location)
         terms = [same_value(n, held) for n in on]

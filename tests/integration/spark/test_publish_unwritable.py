@@ -1,0 +1,107 @@
+"""A publish onto a full or read-only local disk: one TABLE_NOT_WRITABLE error.
+
+It was an uncaught Py4JJavaError (~600 lines of JVM stack) in every mode. Real
+Spark and Delta on a real 1 MiB tmpfs (tests/full_disk.py: needs root, else
+skipped); the table is made first, then the disk filled or remounted read-only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deltalake import DeltaTable
+
+from featurestore.services.contracts import Contract, parse_contract
+from featurestore.spark_jobs import Reason, TableNotWritableError, publish
+from tests.full_disk import fill, full_tmpfs
+from tests.integration.spark.test_publish_modes import (
+    CONTRACT_YAML,
+    DAY1,
+    DAY2,
+    MODES,
+    _frame,
+    _row,
+)
+
+pytestmark = [pytest.mark.spark, pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def contract() -> Contract:
+    return parse_contract(CONTRACT_YAML, "store_sales/1.0.0.yaml")
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs, room made for a first publish (refilled by the test)."""
+    with full_tmpfs(tmp_path / "small") as mount:
+        (mount / "filler").unlink()
+        yield mount
+
+
+def _first_version(spark: Any, contract: Contract, table: Path) -> int:
+    frame = _frame(spark, [_row(1, DAY1)])
+    return publish(frame, contract, str(table), job="t", profile=False).version or 0
+
+
+def _second_batch(spark: Any, failing: int = 0) -> Any:
+    rows = [_row(2, DAY2), _row(1, DAY1, 5.0, 9), _row(3, DAY2), _row(4, DAY2)]
+    rows += [_row(0, DAY2)] * failing  # store_id >= 1 fails
+    return _frame(spark, rows)
+
+
+def _assert_one_line(error: TableNotWritableError, table: Path, name: str) -> None:
+    assert error.reason == Reason.TABLE_NOT_WRITABLE
+    assert error.metadata == {"table": str(table), "errno": name}
+    assert "\n" not in str(error) and name in str(error)
+
+
+def _unchanged(table: Path, version: int) -> None:
+    held = DeltaTable(str(table))
+    assert held.version() == version
+    assert held.to_pyarrow_table().column("store_id").to_pylist() == [1]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_full_disk_is_table_not_writable_and_the_table_stays(
+    spark: Any, contract: Contract, disk: Path, mode: str
+) -> None:
+    table = disk / "store_sales"
+    version = _first_version(spark, contract, table)
+    fill(disk)
+    with pytest.raises(TableNotWritableError) as info:
+        publish(_second_batch(spark), contract, str(table), mode=mode,  # type: ignore[arg-type]
+                job="t", profile=False)  # fmt: skip
+    _assert_one_line(info.value, table, "ENOSPC")
+    _unchanged(table, version)
+
+
+@pytest.mark.parametrize("mode", ["merge", "overwrite"])
+def test_a_read_only_disk_is_table_not_writable_and_the_table_stays(
+    spark: Any, contract: Contract, disk: Path, mode: str
+) -> None:
+    table = disk / "store_sales"
+    version = _first_version(spark, contract, table)
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    with pytest.raises(TableNotWritableError) as info:
+        publish(_second_batch(spark), contract, str(table), mode=mode,  # type: ignore[arg-type]
+                job="t", profile=False)  # fmt: skip
+    _assert_one_line(info.value, table, "EROFS")
+    _unchanged(table, version)
+
+
+def test_a_quarantine_write_on_a_full_disk_names_the_quarantine_table(
+    spark: Any, contract: Contract, disk: Path
+) -> None:
+    table = disk / "store_sales"
+    version = _first_version(spark, contract, table)
+    fill(disk)
+    with pytest.raises(TableNotWritableError) as info:
+        publish(_second_batch(spark, failing=1), contract, str(table), mode="merge",
+                job="t", profile=False)  # fmt: skip
+    _assert_one_line(info.value, disk / "store_sales_quarantine", "ENOSPC")
+    _unchanged(table, version)
