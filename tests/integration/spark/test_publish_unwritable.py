@@ -29,6 +29,8 @@ from tests.integration.spark.test_publish_modes import (
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
+CONTRACTS = Path(__file__).resolve().parents[3] / "feature_repo" / "contracts"
+
 
 @pytest.fixture(scope="module")
 def contract() -> Contract:
@@ -105,3 +107,27 @@ def test_a_quarantine_write_on_a_full_disk_names_the_quarantine_table(
                 job="t", profile=False)  # fmt: skip
     _assert_one_line(info.value, disk / "store_sales_quarantine", "ENOSPC")
     _unchanged(table, version)
+
+
+def test_a_job_on_a_full_disk_exits_1_with_one_line(
+    spark: Any, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # r08: `featurestore run` ended in a Py4JJavaError traceback through click.
+    from featurestore.spark_jobs.jobs import build_customer_spend, generate_raw_events
+
+    raw = ["--transactions", "300", "--customers", "30", "--merchants", "5",
+           "--days", "3", "--data-dir", str(data_dir)]  # fmt: skip
+    assert generate_raw_events.main(raw) == 0
+    args = ["--data-dir", str(data_dir), "--contracts-dir", str(CONTRACTS),
+            "--master", "local[2]"]  # fmt: skip
+    with full_tmpfs(data_dir / "features") as features:
+        (features / "filler").unlink()
+        assert build_customer_spend.main(args) == 0
+        table = features / "customer_spend"
+        version = DeltaTable(str(table)).version()
+        fill(features)
+        capsys.readouterr()
+        assert build_customer_spend.main(args) == 1
+        [line] = capsys.readouterr().err.splitlines()
+        assert "[TABLE_NOT_WRITABLE]" in line and "ENOSPC" in line
+        assert DeltaTable(str(table)).version() == version
