@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame
 from featurestore.spark_jobs import _delta_rs
 from featurestore.spark_jobs._commit_lock import committing
 from featurestore.spark_jobs.io import _uri
+from featurestore.spark_jobs.io._quiet import WRITE_FAILURE_LOGGERS, loggers_off
 from featurestore.spark_jobs.io._tables import is_delta_table
 from featurestore.spark_jobs.io._translate import (
     conflicts_translated,
@@ -90,7 +91,10 @@ def write_delta(
             writer = writer.option("mergeSchema", "true")
         if partition_by and (whole or not is_delta_table(df, location)):
             writer = writer.partitionBy(*partition_by)
-        with conflicts_translated(location):
+        with (
+            conflicts_translated(location),
+            loggers_off(df.sparkSession, WRITE_FAILURE_LOGGERS),
+        ):
             writer.save(_uri.spark_uri(df.sparkSession, location))
 
 

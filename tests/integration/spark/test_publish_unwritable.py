@@ -17,6 +17,7 @@ from deltalake import DeltaTable
 
 from featurestore.services.contracts import Contract, parse_contract
 from featurestore.spark_jobs import Reason, TableNotWritableError, publish
+from featurestore.spark_jobs.io._quiet import WRITE_FAILURE_LOGGERS
 from tests.full_disk import fill, full_tmpfs
 from tests.integration.spark.test_publish_modes import (
     CONTRACT_YAML,
@@ -26,6 +27,7 @@ from tests.integration.spark.test_publish_modes import (
     _frame,
     _row,
 )
+from tests.integration.spark.test_write_conflicts import _jvm_log
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -131,3 +133,23 @@ def test_a_job_on_a_full_disk_exits_1_with_one_line(
         [line] = capsys.readouterr().err.splitlines()
         assert "[TABLE_NOT_WRITABLE]" in line and "ENOSPC" in line
         assert DeltaTable(str(table)).version() == version
+
+
+@pytest.mark.parametrize("mode", ["merge", "overwrite"])
+def test_a_failed_write_task_logs_no_java_stack(
+    spark: Any, contract: Contract, disk: Path, mode: str
+) -> None:
+    # Spark's executor, scheduler and writer logged the failed task at ERROR
+    # with its whole Java stack (~300 lines) before the one-line error.
+    table = disk / "store_sales"
+    _first_version(spark, contract, table)
+    fill(disk)
+    with _jvm_log(spark) as logged, pytest.raises(TableNotWritableError):
+        publish(_second_batch(spark), contract, str(table), mode=mode,  # type: ignore[arg-type]
+                job="t", profile=False)  # fmt: skip
+    assert "No space left on device" not in str(logged.toString())
+    # ... and only while writing: they follow the session's level again.
+    log4j = spark.sparkContext._jvm.org.apache.logging.log4j
+    root = log4j.LogManager.getRootLogger().getLevel()
+    for name in WRITE_FAILURE_LOGGERS:
+        assert log4j.LogManager.getLogger(name).getLevel().equals(root), name
