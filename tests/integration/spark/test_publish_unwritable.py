@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
 import pytest
 from deltalake import DeltaTable
+from py4j.protocol import Py4JJavaError
 
 from featurestore.services.contracts import Contract, parse_contract
 from featurestore.spark_jobs import Reason, TableNotWritableError, publish
 from featurestore.spark_jobs.io._quiet import WRITE_FAILURE_LOGGERS
+from featurestore.spark_jobs.io._translate import table_written
 from tests.full_disk import fill, full_tmpfs
 from tests.integration.spark.test_publish_modes import (
     CONTRACT_YAML,
@@ -153,3 +156,36 @@ def test_a_failed_write_task_logs_no_java_stack(
     root = log4j.LogManager.getRootLogger().getLevel()
     for name in WRITE_FAILURE_LOGGERS:
         assert log4j.LogManager.getLogger(name).getLevel().equals(root), name
+
+
+@pytest.mark.parametrize(
+    ("java_class", "message", "name"),
+    [
+        # What Hadoop's local file system raises, as seen on Linux:
+        ("java.io.FileNotFoundException", "/t/part-0.parquet (Permission denied)",
+         "EACCES"),
+        ("java.io.FileNotFoundException", "/t/part-0.parquet (Read-only file system)",
+         "EROFS"),
+        ("java.io.IOException", "No space left on device", "ENOSPC"),
+        # A folder it could not create (a table folder mode 555): no errno.
+        ("java.io.IOException", "Mkdirs failed to create file:/t/day=1 (exists=false, "
+         "cwd=file:/w)", ""),
+    ],
+)  # fmt: skip
+def test_a_local_refusal_in_the_java_cause_chain_is_table_not_writable(
+    spark: Any, java_class: str, message: str, name: str
+) -> None:
+    jvm = spark.sparkContext._jvm
+    inner = reduce(getattr, java_class.split("."), jvm)(message)
+    outer = jvm.org.apache.spark.SparkException("Task failed while writing", inner)
+    with pytest.raises(TableNotWritableError) as info, table_written("/t"):
+        raise Py4JJavaError("calling o1.save", outer)
+    assert info.value.metadata == {"table": "/t", **({"errno": name} if name else {})}
+
+
+def test_another_java_io_failure_is_not_table_not_writable(spark: Any) -> None:
+    jvm = spark.sparkContext._jvm
+    inner = jvm.java.io.IOException("Stream closed")
+    outer = jvm.org.apache.spark.SparkException("Task failed while writing", inner)
+    with pytest.raises(Py4JJavaError), table_written("/t"):
+        raise Py4JJavaError("calling o1.save", outer)
