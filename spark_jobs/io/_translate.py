@@ -11,7 +11,7 @@ from typing import Any
 from py4j.protocol import Py4JJavaError
 from pyspark.errors.exceptions.captured import CapturedException
 
-from featurestore.services.storage import delta_error_detail, is_local
+from featurestore.services.storage import delta_error_detail, is_local, os_errno
 from featurestore.spark_jobs.errors import (
     SparkJobError,
     StorageUnavailableError,
@@ -109,7 +109,8 @@ def table_written(location: str) -> Iterator[None]:
     Spark reports it as a JVM ``IOException`` somewhere in its cause chain
     whose message holds the operating system's text for the error (``No space
     left on device``, ``/x/part-0.parquet (Read-only file system)``); Python
-    (the commit lock, delta-rs) as an ``OSError``. Only the error's name and
+    as an ``OSError`` (the commit lock), delta-rs as an error quoting it
+    (``... (os error 28)``, profiles' ``append_arrow``). Only the error's name and
     words are kept: the Java text quotes file names and a JVM stack.
     """
     if not is_local(location):  # an object store's failure: store_reached
@@ -119,16 +120,17 @@ def table_written(location: str) -> Iterator[None]:
         yield
     except SparkJobError:
         raise
-    except OSError as exc:
-        if exc.errno not in _REFUSALS:
-            raise
-        raise _not_writable(location, exc.errno) from exc
     except (Py4JJavaError, CapturedException) as exc:
         java = exc.java_exception if isinstance(exc, Py4JJavaError) else exc._origin
         refused = _refused_write(java)
         if refused is None:
             raise
         raise _not_writable(location, refused) from exc
+    except Exception as exc:  # OSError, or delta-rs's DeltaError quoting one
+        number = os_errno(exc)
+        if number not in _REFUSALS:
+            raise
+        raise _not_writable(location, number) from exc
 
 
 def _not_writable(location: str, number: int) -> TableNotWritableError:

@@ -13,12 +13,14 @@ from functools import reduce
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 from py4j.protocol import Py4JJavaError
 
 from featurestore.services.contracts import Contract, parse_contract
 from featurestore.spark_jobs import Reason, TableNotWritableError, publish
+from featurestore.spark_jobs.io import append_arrow
 from featurestore.spark_jobs.io._quiet import WRITE_FAILURE_LOGGERS
 from featurestore.spark_jobs.io._translate import table_written
 from tests.full_disk import fill, full_tmpfs
@@ -189,3 +191,16 @@ def test_another_java_io_failure_is_not_table_not_writable(spark: Any) -> None:
     outer = jvm.org.apache.spark.SparkException("Task failed while writing", inner)
     with pytest.raises(Py4JJavaError), table_written("/t"):
         raise Py4JJavaError("calling o1.save", outer)
+
+
+def test_a_delta_rs_append_on_a_full_disk_is_table_not_writable(disk: Path) -> None:
+    # Profiles are appended with delta-rs, whose DeltaError only quotes the
+    # OS error: "... No space left on device (os error 28)".
+    table = disk / "store_sales_profile"
+    append_arrow(pa.table({"v": [1, 2]}), str(table), metadata={"n": 1})
+    fill(disk)
+    with pytest.raises(TableNotWritableError) as info:
+        append_arrow(pa.table({"v": list(range(10_000))}), str(table),
+                     metadata={"n": 2})  # fmt: skip
+    _assert_one_line(info.value, table, "ENOSPC")
+    assert DeltaTable(str(table)).version() == 0
