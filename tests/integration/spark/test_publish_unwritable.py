@@ -204,3 +204,15 @@ def test_a_delta_rs_append_on_a_full_disk_is_table_not_writable(disk: Path) -> N
                      metadata={"n": 2})  # fmt: skip
     _assert_one_line(info.value, table, "ENOSPC")
     assert DeltaTable(str(table)).version() == 0
+
+
+def test_a_new_table_on_a_read_only_disk_is_table_not_writable(
+    spark: Any, contract: Contract, disk: Path
+) -> None:
+    # The first thing written is the commit lock, by Python: an OSError.
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    table = disk / "store_sales"
+    with pytest.raises(TableNotWritableError) as info:
+        publish(_second_batch(spark), contract, str(table), job="t", profile=False)
+    _assert_one_line(info.value, table, "EROFS")
+    assert not table.exists()
