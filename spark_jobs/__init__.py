@@ -10,6 +10,7 @@ from featurestore.spark_jobs.errors import (
     Reason,
     SparkJobError,
     StorageUnavailableError,
+    TableNotWritableError,
     WriteConflictError,
 )
 from featurestore.spark_jobs.io import read_parquet
@@ -33,6 +34,7 @@ __all__ = [
     "RetryPolicy",
     "SparkJobError",
     "StorageUnavailableError",
+    "TableNotWritableError",
     "ValidationResult",
     "WriteConflictError",
     "build_spark_session",

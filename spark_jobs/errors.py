@@ -19,6 +19,9 @@ class Reason(enum.StrEnum):
     """A feature drifted past its fail threshold under ``on_drift: block``."""
     BASELINE_INVALID = "BASELINE_INVALID"
     """The contract's drift baseline names nothing readable."""
+    TABLE_NOT_WRITABLE = "TABLE_NOT_WRITABLE"
+    """The local file system refused to write a table (full disk, no permission,
+    read-only): nothing was committed to it."""
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
     """The file system or object store holding an input or a table did not answer
     or refused."""
@@ -76,6 +79,22 @@ class StorageUnavailableError(SparkJobError, OSError):
             "check storage_options in featurestore.yaml",
             path=path,
             error=error,
+        )
+
+
+class TableNotWritableError(SparkJobError, OSError):
+    """The local file system refused a write to a table: ``errno`` names the
+    operating system's error (``ENOSPC``, ``EACCES``, ``EROFS``; absent when
+    Hadoop reported none), ``cause`` says it in words. The write committed
+    nothing: the table stays at its previous version."""
+
+    def __init__(self, table: str, cause: str, hint: str, errno: str = "") -> None:
+        super().__init__(
+            Reason.TABLE_NOT_WRITABLE,
+            f"cannot write {table}: {cause}; nothing was committed to it "
+            f"(it stays at its previous version): {hint}",
+            table=table,
+            **({"errno": errno} if errno else {}),
         )
 
 

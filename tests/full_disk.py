@@ -26,10 +26,18 @@ def full_tmpfs(mount: Path) -> Iterator[Path]:
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs: {done.stderr.strip()}")
     try:
-        # ENOSPC ends the loop: the disk is full.
-        with open(mount / "filler", "wb", buffering=0) as out, suppress(OSError):
-            while True:
-                out.write(b"\0" * 4096)
+        fill(mount)
         yield mount
     finally:
-        subprocess.run(["umount", str(mount)], check=True)
+        # Lazy: a JVM whose write failed there may hold the file open until
+        # its garbage collector runs; the mount goes now, its memory then.
+        subprocess.run(["umount", "--lazy", str(mount)], check=True)
+
+
+def fill(mount: Path, name: str = "filler") -> None:
+    """Write ``mount/name`` until the file system is full (again, after a
+    test freed room by removing the filler to set something up)."""
+    # ENOSPC ends the loop: the disk is full.
+    with open(mount / name, "wb", buffering=0) as out, suppress(OSError):
+        while True:
+            out.write(b"\0" * 4096)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from featurestore.services.storage import (
     StorageOptions,
     is_local,
     local_path,
+    os_errno,
     read_delta,
     to_delta_uri,
 )
@@ -322,11 +322,6 @@ def write_training_set(
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 """The errors of a full file system or an exhausted quota: OUTPUT_NO_SPACE."""
 
-_OS_ERROR = re.compile(r"\(os error (\d+)\)|\bOs \{ code: (\d+)")
-"""How delta-rs quotes the operating system's error: a DeltaError carries no
-errno and no cause, only the io error's text (``No space left on device (os
-error 28)``, or its debug form ``Os { code: 30, kind: ReadOnlyFilesystem``)."""
-
 
 def _not_written(
     exc: BaseException, root: str | None, naming: Naming
@@ -334,7 +329,7 @@ def _not_written(
     """OUTPUT_NOT_WRITABLE naming the operating system's error, or
     OUTPUT_NO_SPACE on a full disk or quota (RESOURCE_EXHAUSTED on the
     server): never the path, which the caller may not know."""
-    number = _os_errno(exc)
+    number = os_errno(exc)
     code = errno.errorcode.get(number or 0, "")
     cause = f": {code} ({os.strerror(number)})" if number and code else ""
     if number in NO_SPACE:
@@ -349,19 +344,6 @@ def _not_written(
         f"{naming.output} could not be written{_under(root, naming)}{cause}",
         errno=code,
     )
-
-
-def _os_errno(exc: BaseException | None) -> int | None:
-    """The errno of the first ``OSError`` in ``exc``'s chain, or the last
-    ``(os error N)`` a delta-rs error's text quotes."""
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno:
-            return exc.errno
-        quoted = _OS_ERROR.findall(str(exc))
-        if quoted:
-            return int("".join(quoted[-1]))
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 SERVER_COPY_LIMIT = 5 * 1024**3

@@ -8,6 +8,7 @@ from featurestore.services.storage.delta import (
     files_not_found,
     is_delta_table,
     open_delta,
+    os_errno,
     read_delta,
 )
 from featurestore.services.storage.options import (
@@ -50,6 +51,7 @@ __all__ = [
     "join",
     "local_path",
     "open_delta",
+    "os_errno",
     "parquet_dataset",
     "read_delta",
     "read_parquet",

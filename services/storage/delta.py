@@ -190,6 +190,25 @@ def read_delta(
     return rows.cast(wanted)
 
 
+_OS_ERROR = re.compile(r"\(os error (\d+)\)|\bOs \{ code: (\d+)")
+"""How delta-rs quotes the operating system's error: a DeltaError carries no
+errno and no cause, only the io error's text (``No space left on device (os
+error 28)``, or its debug form ``Os { code: 30, kind: ReadOnlyFilesystem``)."""
+
+
+def os_errno(exc: BaseException | None) -> int | None:
+    """The errno of the first ``OSError`` in ``exc``'s chain, or the last
+    ``(os error N)`` a delta-rs error's text quotes; None when neither."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno:
+            return exc.errno
+        quoted = _OS_ERROR.findall(str(exc))
+        if quoted:
+            return int("".join(quoted[-1]))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def delta_error_detail(exc: BaseException) -> str:
     """The first line of a delta-rs error, for a one-line message (a Rust
     backtrace may follow it); "unknown error" when it has no text."""

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 
 from featurestore.spark_jobs import _delta_rs
 from featurestore.spark_jobs._commit_lock import committing
 from featurestore.spark_jobs.io import _uri
+from featurestore.spark_jobs.io._quiet import WRITE_FAILURE_LOGGERS, loggers_off
 from featurestore.spark_jobs.io._tables import delta_columns
-from featurestore.spark_jobs.io._translate import conflicts_translated, store_reached
+from featurestore.spark_jobs.io._translate import (
+    conflicts_translated,
+    store_reached,
+    table_written,
+)
 from featurestore.spark_jobs.io._write import commit_stamp
 from featurestore.spark_jobs.paths import storage_options
 
@@ -25,7 +28,8 @@ from delta.tables import DeltaTable  # isort: skip
 _COMMIT_INFO_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 _MERGE_LOCK = threading.Lock()
 # Delta's MERGE logs the error it is about to raise (a concurrent commit among
-# them) at ERROR with the whole Java stack, before our one-line retry warning.
+# them) at ERROR with the whole Java stack, before our one-line retry warning:
+# off while a merge runs, as the loggers of a failed write task are.
 _MERGE_LOGGER = "org.apache.spark.sql.delta.commands.MergeIntoCommand"
 
 
@@ -66,9 +70,11 @@ def merge_delta(
     Raises:
         WriteConflictError: a concurrent commit conflicted with this one.
         StorageUnavailableError: the object store did not answer or refused.
+        TableNotWritableError: the local file system refused the write (full,
+            not writable, read-only).
     """
     # Lock order: the table's commit lock (across processes), then _MERGE_LOCK.
-    with store_reached(location), committing(location):
+    with table_written(location), store_reached(location), committing(location):
         spark = df.sparkSession
         held = delta_columns(spark, location)
         terms = [same_value(n, held) for n in on]
@@ -101,38 +107,13 @@ def merge_delta(
             previous = spark.conf.get(_COMMIT_INFO_CONF, None)
             spark.conf.set(_COMMIT_INFO_CONF, commit_stamp(metadata))
             try:
-                with _merge_errors_unlogged(spark):
+                with loggers_off(spark, (_MERGE_LOGGER, *WRITE_FAILURE_LOGGERS)):
                     builder.execute()
             finally:
                 if previous is None:
                     spark.conf.unset(_COMMIT_INFO_CONF)
                 else:
                     spark.conf.set(_COMMIT_INFO_CONF, previous)
-
-
-@contextmanager
-def _merge_errors_unlogged(spark: SparkSession) -> Iterator[None]:
-    """Turn Delta's MERGE logger off while a merge runs (under ``_MERGE_LOCK``).
-
-    What it would log it also raises: a conflict is retried and reported in
-    one line by ``publish``, anything else propagates with its Java stack.
-    The logger's own setting is restored after (or removed, when it had none,
-    so it follows the root level again).
-    """
-    log4j: Any = spark.sparkContext._jvm.org.apache.logging.log4j  # type: ignore[union-attr]
-    context = log4j.LogManager.getContext(False)
-    config = context.getConfiguration()
-    had_own = config.getLoggers().containsKey(_MERGE_LOGGER)
-    level = config.getLoggerConfig(_MERGE_LOGGER).getLevel()
-    log4j.core.config.Configurator.setLevel(_MERGE_LOGGER, log4j.Level.OFF)
-    try:
-        yield
-    finally:
-        if had_own:
-            log4j.core.config.Configurator.setLevel(_MERGE_LOGGER, level)
-        else:
-            config.removeLogger(_MERGE_LOGGER)
-            context.updateLoggers()
 
 
 def same_value(name: str, held: frozenset[str]) -> str:

@@ -12,8 +12,13 @@ from pyspark.sql import DataFrame
 from featurestore.spark_jobs import _delta_rs
 from featurestore.spark_jobs._commit_lock import committing
 from featurestore.spark_jobs.io import _uri
+from featurestore.spark_jobs.io._quiet import WRITE_FAILURE_LOGGERS, loggers_off
 from featurestore.spark_jobs.io._tables import is_delta_table
-from featurestore.spark_jobs.io._translate import conflicts_translated, store_reached
+from featurestore.spark_jobs.io._translate import (
+    conflicts_translated,
+    store_reached,
+    table_written,
+)
 from featurestore.spark_jobs.paths import storage_options
 
 
@@ -55,9 +60,11 @@ def write_delta(
     Raises:
         WriteConflictError: a concurrent commit conflicted with this one.
         StorageUnavailableError: the object store did not answer or refused.
+        TableNotWritableError: the local file system refused the write (full,
+            not writable, read-only).
     """
     location = os.fspath(location)
-    with store_reached(location), committing(location):
+    with table_written(location), store_reached(location), committing(location):
         if not _uri.spark_can_open(df.sparkSession, location):
             _delta_rs.write(
                 df,
@@ -84,7 +91,10 @@ def write_delta(
             writer = writer.option("mergeSchema", "true")
         if partition_by and (whole or not is_delta_table(df, location)):
             writer = writer.partitionBy(*partition_by)
-        with conflicts_translated(location):
+        with (
+            conflicts_translated(location),
+            loggers_off(df.sparkSession, WRITE_FAILURE_LOGGERS),
+        ):
             writer.save(_uri.spark_uri(df.sparkSession, location))
 
 
@@ -104,8 +114,10 @@ def append_arrow(
     Raises:
         WriteConflictError: a concurrent commit conflicted with this one.
         StorageUnavailableError: the object store did not answer or refused.
+        TableNotWritableError: the local file system refused the write (full,
+            not writable, read-only).
     """
-    with store_reached(location), committing(location):
+    with table_written(location), store_reached(location), committing(location):
         _delta_rs.write_arrow(
             rows,
             location,

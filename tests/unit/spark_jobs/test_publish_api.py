@@ -36,6 +36,7 @@ def test_exported_members():
         "RetryPolicy",
         "SparkJobError",
         "StorageUnavailableError",
+        "TableNotWritableError",
         "ValidationResult",
         "WriteConflictError",
         "build_spark_session",

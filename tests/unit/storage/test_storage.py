@@ -43,6 +43,7 @@ def test_exported_members() -> None:
         "join",
         "local_path",
         "open_delta",
+        "os_errno",
         "parquet_dataset",
         "read_delta",
         "read_parquet",
