@@ -294,6 +294,12 @@ def _materialize_view(
     ``start``), their latest row before ``end``; then it records the pinned
     version. See ``version_after_window`` for an explicit window's rule.
     """
+    if incremental and end < start:
+        # An END before where the view stopped: its window is empty, as
+        # Feast has it, and the store holds rows up to ``start`` already, so
+        # late rows are ranked up to there. Ranked up to END they would put
+        # values older than those online (SQLite keeps no newer row).
+        end = start
     table = _open_source(store, view)
     pinned = ReadVersion(str(table.metadata().id), table.version())
     prior_end = view.most_recent_end_time
@@ -311,9 +317,7 @@ def _materialize_view(
         event = _event_field(view)
         late = int(pc.sum(pc.fill_null(before(latest[event], start), False)).as_py())
     if incremental:
-        # An END before the window's start wrote nothing of it: rows there
-        # stand for no version yet.
-        record: ReadVersion | None = pinned if start <= end else recorded
+        record: ReadVersion | None = pinned
     else:
         record = version_after_window(recorded, pinned, prior_end, start, end)
     return _Outcome(count, late, rederived, record)

@@ -115,6 +115,27 @@ def test_a_late_row_reaches_the_online_store(store):
     assert again == {"stats": 0} and again.late == {"stats": 0}
 
 
+def test_an_incremental_end_before_the_last_one_never_goes_back(store):
+    # Customers 1 and 2 online from a run up to now; then late rows 6 h old
+    # (older than customer 1's online value) and 4 h old (newer than customer
+    # 2's), and a run to 3 h ago, before where the view stopped: it ranked
+    # the late entities' rows before that END and wrote customer 1's 5 h old
+    # value over its 2 h old one (SQLite keeps no newer row). The store holds
+    # rows up to where the view stopped: late rows are ranked up to there.
+    rows = [
+        (1, NOW - timedelta(hours=5), 1),
+        (1, NOW - timedelta(hours=2), 2),
+        (2, NOW - timedelta(hours=5), 3),
+    ]
+    _publish(store, rows)
+    materialize_incremental(store.repo_path, NOW)
+    late = [(1, NOW - timedelta(hours=6), 4), (2, NOW - timedelta(hours=4), 5)]
+    _publish(store, late)
+    done = materialize_incremental(store.repo_path, NOW - timedelta(hours=3))
+    assert _online(store) == _expected([*rows, *late], NOW)
+    assert done.late == {"stats": 2}
+
+
 OTHER_VIEWS = """
 glob_view = FeatureView(
     name="glob", entities=[], ttl=timedelta(days=30),
