@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import tempfile
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -117,6 +118,16 @@ def relocate(config: RepoConfig, repo: Path, *, dry_run: bool = False) -> Reloca
             f"REGISTRY_NOT_FOUND: no Feast registry at {registry}: nothing to "
             f"relocate; run `feast apply` in {repo}"
         )
+    if not registry.resolve().is_relative_to(Path(repo).resolve()):
+        # A copy whose feature_store.yaml names the registry by an absolute
+        # path still reads the original's: rewriting it would point the
+        # original project at this folder's store.
+        raise RelocationError(
+            f"the Feast registry {registry} is outside {repo}, so it may be "
+            "another project's: relocating would point that project at this "
+            "folder's online store; give this project its own registry "
+            "(`registry:` in feature_store.yaml, relative to the folder) first"
+        )
     proto = _read(registry)
     own = sqlite_file(config, repo)
     own = own.resolve() if own is not None else None
@@ -148,10 +159,17 @@ def _read(registry: Path) -> RegistryProto:
 def _write(registry: Path, proto: RegistryProto) -> None:
     """Replace the file at once: a server reading it sees the old or the new."""
     proto.last_updated.GetCurrentTime()
+    mode = stat.S_IMODE(registry.stat().st_mode)
     fd, temp = tempfile.mkstemp(dir=registry.parent, prefix=f".{registry.name}.")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(proto.SerializeToString())
+            # mkstemp's 0600 would lock out readers the registry had (a
+            # server or console under another user); a crash must not leave
+            # an empty registry behind the rename.
+            os.fchmod(out.fileno(), mode)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(temp, registry)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -173,7 +191,8 @@ def _same_file(path: str, own: Path) -> bool:
 def _tables_in(database: Path) -> set[str]:
     if not database.is_file():
         return set()
-    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+    uri = f"{database.absolute().as_uri()}?mode=ro"  # '?', '#' in a path
+    with closing(sqlite3.connect(uri, uri=True)) as conn:
         rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         return {name for (name,) in rows}
 

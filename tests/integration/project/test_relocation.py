@@ -155,3 +155,35 @@ def test_serve_and_ui_warn_of_a_copied_registry(
     [warning] = [r.getMessage() for r in caplog.records]
     assert warning.startswith("REGISTRY_OF_ANOTHER_FOLDER")
     assert f"relocate --repo {copy}" in warning
+
+
+def test_relocate_refuses_a_registry_outside_the_project(
+    src: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A copy whose feature_store.yaml names the registry by an absolute path
+    # still reads the original's: relocate rewrote it, pointing the original
+    # project at the copy's online store.
+    copy = src.parent / "copy"
+    shutil.copytree(src, copy)
+    registry = src / "data" / "feast" / "registry.db"
+    config = copy / "feature_store.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "registry: data/feast/registry.db", f"registry: {registry}"
+        )
+    )
+    before = _digest(registry)
+    assert main(["registry", "relocate", "--repo", str(copy)]) != 0
+    assert "outside" in capsys.readouterr().err
+    assert _digest(registry) == before
+
+
+def test_relocate_keeps_the_registry_files_mode(src: Path) -> None:
+    # mkstemp's 0600 replaced a 0644 registry: a server or console running
+    # as another user could no longer read it.
+    copy = src.parent / "copy"
+    shutil.copytree(src, copy)
+    registry = copy / "data" / "feast" / "registry.db"
+    registry.chmod(0o644)
+    assert main(["registry", "relocate", "--repo", str(copy)]) == 0
+    assert registry.stat().st_mode & 0o777 == 0o644
