@@ -110,6 +110,7 @@ class AuditLog:
         self._pending: deque[Queued] = deque()
         self._lines = _LineFormat()
         self._closed = threading.Event()
+        self._file_closed = False
         self._writer = threading.Thread(
             target=self._write_every, args=(interval,), name="audit", daemon=True
         )
@@ -126,13 +127,20 @@ class AuditLog:
         started: float,
     ) -> None:
         """Queue the record of a call ending now that began at ``started``
-        (``time.perf_counter()``); the writer formats it."""
+        (``time.perf_counter()``); the writer formats it. A call ending after
+        ``close`` wrote the last batch (a long call or a stream outliving the
+        server's stop) is not written: it is counted as lost (in ``close``'s
+        result while ``close`` runs, else in the metric, with a WARNING)."""
         self._pending.append(
             (
                 time.perf_counter(), request_id, principal, method, resources,
                 decision, code, started,
             )
         )  # fmt: skip
+        # Checked after the append: close sets the flag, then drains; what it
+        # missed was appended after the flag was set, so its caller sees it.
+        if self._file_closed:
+            self._lose_late()
 
     @property
     def failing(self) -> bool:
@@ -146,17 +154,41 @@ class AuditLog:
 
     def close(self) -> int:
         """Write every queued record and close the file; the number of
-        records never written (lost beyond the retry bound, or unwritable
-        now)."""
+        records never written (lost beyond the retry bound, unwritable now, or
+        of calls ending while it closed). Later records are lost: see
+        ``record``."""
         self._closed.set()
         self._writer.join()
         self._retry_at = 0.0  # a last attempt, whenever the previous one was
         self._flush()
         self._file.close()
-        unwritten = len(self._unwritten)
+        self._file_closed = True
+        # Records appended since the last batch was taken (see ``record``).
+        unwritten = len(self._unwritten) + self._drain_pending()
         RECORDS_LOST.inc(unwritten)
         self._unwritten = []
         return self._lost + unwritten
+
+    def _drain_pending(self) -> int:
+        """Drop what is queued (the file is closed); how many records."""
+        dropped = 0
+        while True:
+            try:
+                self._pending.popleft()
+            except IndexError:
+                return dropped
+            dropped += 1
+
+    def _lose_late(self) -> None:
+        late = self._drain_pending()
+        if late:  # another caller may have drained this record already
+            RECORDS_LOST.inc(late)
+            log.warning(
+                "audit log %s is closed: %d records of calls that ended after "
+                "the server stopped were not written",
+                self.path,
+                late,
+            )
 
     def _write_every(self, interval: float) -> None:
         while not self._closed.wait(interval):

@@ -297,6 +297,27 @@ def test_the_first_refusals_stay_held_while_there_is_room(tmp_path: Path) -> Non
         assert ids == ["served-0", "refused-0", "refused-1", "served-1"]
 
 
+def test_a_record_after_close_is_counted_as_lost(tmp_path: Path, caplog) -> None:
+    # A call still running when the server stopped (a long unary call, a
+    # stream's exit path) recorded after the last batch: its record sat in
+    # the queue, neither written nor counted.
+    log = AuditLog(tmp_path / "audit.jsonl", interval=3600)
+    log.record("before", "alice", "/m", [], "allow", "OK", 0.0)
+    assert log.close() == 0
+    lost = _sample("featurestore_audit_records_lost_total")
+    log.record("after", "alice", "/m", [], "allow", "OK", 0.0)
+    assert _sample("featurestore_audit_records_lost_total") == lost + 1
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "1 records of calls that ended after the server stopped" in (
+        warning.getMessage()
+    )
+    ids = [
+        json.loads(x)["request_id"]
+        for x in (tmp_path / "audit.jsonl").read_text().splitlines()
+    ]
+    assert ids == ["before"]
+
+
 def test_a_folder_it_cannot_write_is_one_config_error(tmp_path: Path) -> None:
     folder = tmp_path / "file-not-folder"
     folder.write_text("")
