@@ -46,6 +46,7 @@ Queued = tuple[float, str, str, str, Sequence[str], str, str, float]
 """What a call queues: ``time.perf_counter()`` at its end, request id,
 principal, method, resources, decision, code, ``perf_counter()`` at its start."""
 _DECISION = 5
+"""Where a ``Queued`` entry holds the decision."""
 
 
 class AuditLog:
