@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,8 +22,11 @@ _MAX_BYTES = 100 * 1024 * 1024
 _BACKUPS = 5
 _FRAGMENTS_LIMIT = 4096
 _MAX_UNWRITTEN = 100_000
-"""Records held for retry while the file cannot be written (~20 MB); older
-ones beyond this are dropped and counted as lost."""
+"""Records held for retry while the file cannot be written (~20 MB); beyond
+this, records are dropped and counted as lost (refusals first, see ``_hold``)."""
+
+REFUSED = "refused"
+"""The decision of a call refused because the audit cannot be written."""
 
 OnFailure = Literal["refuse", "serve"]
 """What a server does while its audit cannot be written (auditd's
@@ -42,14 +45,18 @@ RECORDS_LOST = Counter(
 Queued = tuple[float, str, str, str, Sequence[str], str, str, float]
 """What a call queues: ``time.perf_counter()`` at its end, request id,
 principal, method, resources, decision, code, ``perf_counter()`` at its start."""
+_DECISION = 5
+"""Where a ``Queued`` entry holds the decision."""
 
 
 class AuditLog:
     """Appends audit records to ``path``, rotated at 100 MiB keeping 5 files.
 
     When the file cannot be written (a full disk), the records are held and
-    retried every interval (at most ``max_unwritten``; older ones beyond are
-    lost and counted), one WARNING names the file and the error, and
+    retried every interval (at most ``max_unwritten``; beyond, the newest
+    refusals are dropped first, then the oldest records, and counted as lost:
+    the refusals a full disk brings never push out the records of calls that
+    were served), one WARNING names the file and the error, and
     ``failing`` is true until a write succeeds; with ``on_failure="refuse"``
     the guard refuses new calls meanwhile (``refusing``). ``close`` returns
     how many records were never written.
@@ -96,12 +103,15 @@ class AuditLog:
         """Called (on the writer thread) when a failure episode begins."""
         self._max_unwritten, self._retry_seconds = max_unwritten, retry_seconds
         self._retry_at = 0.0
-        self._unwritten: list[str] = []
+        self._unwritten: list[tuple[str, bool]] = []
+        """Formatted lines held for the next write, each with whether it
+        records a refusal."""
         self._lost = 0
         self._failing = False
         self._pending: deque[Queued] = deque()
         self._lines = _LineFormat()
         self._closed = threading.Event()
+        self._file_closed = False
         self._writer = threading.Thread(
             target=self._write_every, args=(interval,), name="audit", daemon=True
         )
@@ -118,13 +128,20 @@ class AuditLog:
         started: float,
     ) -> None:
         """Queue the record of a call ending now that began at ``started``
-        (``time.perf_counter()``); the writer formats it."""
+        (``time.perf_counter()``); the writer formats it. A call ending after
+        ``close`` wrote the last batch (a long call or a stream outliving the
+        server's stop) is not written: it is counted as lost (in ``close``'s
+        result while ``close`` runs, else in the metric, with a WARNING)."""
         self._pending.append(
             (
                 time.perf_counter(), request_id, principal, method, resources,
                 decision, code, started,
             )
         )  # fmt: skip
+        # Checked after the append: close sets the flag, then drains; what it
+        # missed was appended after the flag was set, so its caller sees it.
+        if self._file_closed:
+            self._lose_late()
 
     @property
     def failing(self) -> bool:
@@ -138,17 +155,41 @@ class AuditLog:
 
     def close(self) -> int:
         """Write every queued record and close the file; the number of
-        records never written (lost beyond the retry bound, or unwritable
-        now)."""
+        records never written (lost beyond the retry bound, unwritable now, or
+        of calls ending while it closed). Later records are lost: see
+        ``record``."""
         self._closed.set()
         self._writer.join()
         self._retry_at = 0.0  # a last attempt, whenever the previous one was
         self._flush()
         self._file.close()
-        unwritten = len(self._unwritten)
+        self._file_closed = True
+        # Records appended since the last batch was taken (see ``record``).
+        unwritten = len(self._unwritten) + self._drain_pending()
         RECORDS_LOST.inc(unwritten)
         self._unwritten = []
         return self._lost + unwritten
+
+    def _drain_pending(self) -> int:
+        """Drop what is queued (the file is closed); how many records."""
+        dropped = 0
+        while True:
+            try:
+                self._pending.popleft()
+            except IndexError:
+                return dropped
+            dropped += 1
+
+    def _lose_late(self) -> None:
+        late = self._drain_pending()
+        if late:  # another caller may have drained this record already
+            RECORDS_LOST.inc(late)
+            log.warning(
+                "audit log %s is closed: %d records of calls that ended after "
+                "the server stopped were not written",
+                self.path,
+                late,
+            )
 
     def _write_every(self, interval: float) -> None:
         while not self._closed.wait(interval):
@@ -163,7 +204,9 @@ class AuditLog:
             # perf_counter -> wall clock; the entries are at most one interval
             # old, so the two clocks cannot drift apart in between. Formatted
             # once: a record held for retry keeps the time of its call.
-            self._hold(self._lines.lines(entries, time.time() - time.perf_counter()))
+            lines = self._lines.lines(entries, time.time() - time.perf_counter())
+            refused = (entry[_DECISION] == REFUSED for entry in entries)
+            self._hold(zip(lines, refused, strict=True))
         if not self._unwritten or (
             # While failing, retry every retry_seconds, not every interval:
             # up to max_unwritten lines are joined for each attempt.
@@ -173,7 +216,8 @@ class AuditLog:
         # One write per batch (rotation happens between batches); it lands
         # whole or not at all, so a retry neither loses nor repeats a line.
         try:
-            self._file.append(("\n".join(self._unwritten) + "\n").encode())
+            text = "\n".join(line for line, _ in self._unwritten)
+            self._file.append((text + "\n").encode())
         except OSError as exc:
             self._failed(exc)
             return
@@ -186,13 +230,31 @@ class AuditLog:
                 written,
             )
 
-    def _hold(self, lines: list[str]) -> None:
-        self._unwritten.extend(lines)
-        excess = len(self._unwritten) - self._max_unwritten
-        if excess > 0:
-            del self._unwritten[:excess]
-            self._lost += excess
-            RECORDS_LOST.inc(excess)
+    def _hold(self, lines: Iterable[tuple[str, bool]]) -> None:
+        """Hold ``lines`` (each with whether it is a refusal) for the next
+        write; beyond ``max_unwritten`` drop the newest refusals, then the
+        oldest records. While refusing, every unauthenticated call adds a
+        refusal: dropping the oldest first let them push out the records of
+        the calls served before the disk filled, which refusing protects."""
+        held = self._unwritten
+        held.extend(lines)
+        excess = len(held) - self._max_unwritten
+        if excess <= 0:
+            return
+        refusals = sum(refused for _, refused in held)
+        keep = refusals - min(excess, refusals)  # the first refusals stay
+        if keep < refusals:
+            kept = []
+            for line, refused in held:
+                if refused:
+                    if not keep:
+                        continue
+                    keep -= 1
+                kept.append((line, refused))
+            held = self._unwritten = kept
+        del held[: len(held) - self._max_unwritten]
+        self._lost += excess
+        RECORDS_LOST.inc(excess)
 
     def _failed(self, exc: OSError) -> None:
         WRITE_FAILURES.inc()

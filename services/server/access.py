@@ -34,6 +34,7 @@ from featurestore.services.auth import (
     Principal,
     bearer_token,
 )
+from featurestore.services.auth.audit import REFUSED
 from featurestore.services.auth.errors import (
     AuditUnavailableError,
     AuthConfigError,
@@ -215,7 +216,7 @@ class Guard:
         if self.audit is not None and self.audit.refusing:
             # No call is served that the audit cannot record (the refusal
             # itself is held for the audit with the others).
-            call.decision = "refused"
+            call.decision = REFUSED
             call.finish(AuditUnavailableError())
             raise AuditUnavailableError()
         if self.authenticator is not None:

@@ -15,7 +15,6 @@ from feast import FeatureStore
 from feast.protos.feast.serving import ServingService_pb2, ServingService_pb2_grpc
 from grpc_health.v1 import health_pb2_grpc
 
-from featurestore.services.auth import AuditLog
 from featurestore.services.contracts import ContractRegistry
 from featurestore.services.monitoring.served import ServedReader
 from featurestore.services.monitoring.serving_log import ServingLog
@@ -32,12 +31,11 @@ from featurestore.services.server.contract_servicer import ContractServicer
 from featurestore.services.server.errors import MalformedRequestError, parse_request
 from featurestore.services.server.feature_servicer import FeatureStoreServicer
 from featurestore.services.server.health import (
-    NOT_SERVING,
-    HealthMonitor,
-    HealthServicer,
+    SERVICE_NAME as HEALTH_SERVICE_NAME,
 )
 from featurestore.services.server.health import (
-    SERVICE_NAME as HEALTH_SERVICE_NAME,
+    HealthMonitor,
+    HealthServicer,
 )
 from featurestore.services.server.interceptors import ErrorAndMetricsInterceptor
 from featurestore.services.server.ipc import (
@@ -202,23 +200,22 @@ def create_server(
     except RuntimeError as exc:  # grpc: "Failed to bind to address ..."
         raise bind_failed(address) from exc
     server.start()
+    audit = guard.audit if guard else None
     monitor = HealthMonitor(
         health_servicer,
-        partial(_ready, catalog, reader, guard.audit if guard else None),
+        partial(_ready, catalog, reader),
         SERVICE_NAMES,
         settings.registry_refresh_seconds,
         stop,
+        # Not serving while calls are refused for an audit that cannot be
+        # written (policy refuse): NOT_SERVING as soon as the audit fails,
+        # SERVING again at the monitor's next check after a write succeeded.
+        blocked=(lambda: audit.refusing) if audit is not None else lambda: False,
     )
+    if audit is not None and settings.audit_on_failure == "refuse":
+        audit.on_failing = monitor.not_serving
     monitor.check_once()
     monitor.start()
-    if (
-        guard is not None
-        and guard.audit is not None
-        and settings.audit_on_failure == "refuse"
-    ):
-        # NOT_SERVING as soon as the audit fails; SERVING again at the
-        # monitor's next check after a write succeeded.
-        guard.audit.on_failing = partial(_audit_failing, health_servicer)
     online_socket = None
     if settings.online_socket is not None:
         online_socket = OnlineSocketServer(
@@ -310,14 +307,7 @@ def _online_handlers(
     return {**handlers, REFUSED_METADATA: refuse}
 
 
-def _ready(catalog: Catalog, reader: OnlineReader, audit: AuditLog | None) -> bool:
-    """Refresh the registry, then ask the online store; True when both answer
-    and calls are not being refused for an audit that cannot be written."""
+def _ready(catalog: Catalog, reader: OnlineReader) -> bool:
+    """Refresh the registry, then ask the online store; True when both answer."""
     catalog.refresh()
-    return bool(reader.ping()) and not (audit is not None and audit.refusing)
-
-
-def _audit_failing(health: HealthServicer) -> None:
-    """Report NOT_SERVING when the audit fails and calls are refused."""
-    for name in ("", *SERVICE_NAMES):
-        health.set(name, NOT_SERVING)
+    return bool(reader.ping())

@@ -193,8 +193,16 @@ class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
 
 class HealthMonitor(threading.Thread):
     """Runs ``check`` every ``interval`` s until ``stop`` and sets every name
-    in ``services`` SERVING when it returns True, NOT_SERVING otherwise
-    (or when it raises; the error is logged)."""
+    in ``services`` SERVING when it returns True and ``blocked`` (read as the
+    status is set) returns False, NOT_SERVING otherwise (or when ``check``
+    raises; the error is logged). ``not_serving`` sets NOT_SERVING at once.
+
+    ``blocked`` is read, and statuses are set, under one lock that
+    ``not_serving`` takes too: a check takes seconds (a registry refresh, an
+    online ping), and its result, set after a ``not_serving`` that came in
+    meanwhile (the audit failing), reported SERVING while every call was
+    refused, until the next check.
+    """
 
     def __init__(
         self,
@@ -203,10 +211,12 @@ class HealthMonitor(threading.Thread):
         services: tuple[str, ...],
         interval: float,
         stop: threading.Event,
+        blocked: Callable[[], bool] = lambda: False,
     ) -> None:
         super().__init__(name="health-monitor", daemon=True)
         self.servicer, self.check, self.services = servicer, check, services
-        self.interval, self.stop_event = interval, stop
+        self.interval, self.stop_event, self.blocked = interval, stop, blocked
+        self._setting = threading.Lock()
 
     def check_once(self) -> None:
         try:
@@ -214,8 +224,17 @@ class HealthMonitor(threading.Thread):
         except Exception:
             log.exception("health check failed")
             ok = False
+        with self._setting:
+            self._set(SERVING if ok and not self.blocked() else NOT_SERVING)
+
+    def not_serving(self) -> None:
+        """Report NOT_SERVING now, until a check finds ``blocked`` false."""
+        with self._setting:
+            self._set(NOT_SERVING)
+
+    def _set(self, status: int) -> None:
         for name in ("", *self.services):
-            self.servicer.set(name, SERVING if ok else NOT_SERVING)
+            self.servicer.set(name, status)
 
     def run(self) -> None:
         while not self.stop_event.wait(self.interval):

@@ -231,6 +231,93 @@ def test_records_still_unwritten_at_close_are_counted(tmp_path: Path) -> None:
         assert _sample("featurestore_audit_records_lost_total") == lost + 3
 
 
+def test_refusals_never_push_out_the_held_records_of_served_calls(
+    tmp_path: Path,
+) -> None:
+    # Every refused call was held with the others, oldest dropped first: the
+    # unauthenticated calls refused after the disk filled pushed out the
+    # records of the calls served before, which refusing exists to protect.
+    with (
+        full_tmpfs(tmp_path / "disk") as disk,
+        closing(
+            AuditLog(
+                disk / "audit.jsonl", interval=3600, max_unwritten=5, retry_seconds=0
+            )
+        ) as log,
+    ):
+        for n in range(3):
+            log.record(f"served-{n}", "alice", "/m", [], "allow", "OK", 0.0)
+        log._flush()
+        assert log.refusing
+        for n in range(20):
+            log.record(
+                f"refused-{n}", "anonymous", "/m", [], "refused", "UNAVAILABLE", 0.0
+            )
+            log._flush()
+        for n in range(3, 6):  # served records may push out refusals
+            log.record(f"served-{n}", "alice", "/m", [], "allow", "OK", 0.0)
+        log._flush()
+
+        (disk / "filler").unlink()
+        log._flush()
+        # 18 refusals beyond the bound, the 2 held pushed out by served
+        # records, then the oldest served record once only served ones are held.
+        assert log.close() == 21
+        ids = [
+            json.loads(x)["request_id"]
+            for x in (disk / "audit.jsonl").read_text().splitlines()
+        ]
+        assert ids == ["served-1", "served-2", "served-3", "served-4", "served-5"]
+
+
+def test_the_first_refusals_stay_held_while_there_is_room(tmp_path: Path) -> None:
+    with (
+        full_tmpfs(tmp_path / "disk") as disk,
+        closing(
+            AuditLog(
+                disk / "audit.jsonl", interval=3600, max_unwritten=4, retry_seconds=0
+            )
+        ) as log,
+    ):
+        log.record("served-0", "alice", "/m", [], "allow", "OK", 0.0)
+        for n in range(10):
+            log.record(
+                f"refused-{n}", "anonymous", "/m", [], "refused", "UNAVAILABLE", 0.0
+            )
+        log.record("served-1", "alice", "/m", [], "allow", "OK", 0.0)
+        log._flush()
+        (disk / "filler").unlink()
+        log._flush()
+        assert log.close() == 8
+        ids = [
+            json.loads(x)["request_id"]
+            for x in (disk / "audit.jsonl").read_text().splitlines()
+        ]
+        # In call order: the served ones and the first refusals that fit.
+        assert ids == ["served-0", "refused-0", "refused-1", "served-1"]
+
+
+def test_a_record_after_close_is_counted_as_lost(tmp_path: Path, caplog) -> None:
+    # A call still running when the server stopped (a long unary call, a
+    # stream's exit path) recorded after the last batch: its record sat in
+    # the queue, neither written nor counted.
+    log = AuditLog(tmp_path / "audit.jsonl", interval=3600)
+    log.record("before", "alice", "/m", [], "allow", "OK", 0.0)
+    assert log.close() == 0
+    lost = _sample("featurestore_audit_records_lost_total")
+    log.record("after", "alice", "/m", [], "allow", "OK", 0.0)
+    assert _sample("featurestore_audit_records_lost_total") == lost + 1
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "1 records of calls that ended after the server stopped" in (
+        warning.getMessage()
+    )
+    ids = [
+        json.loads(x)["request_id"]
+        for x in (tmp_path / "audit.jsonl").read_text().splitlines()
+    ]
+    assert ids == ["before"]
+
+
 def test_a_folder_it_cannot_write_is_one_config_error(tmp_path: Path) -> None:
     folder = tmp_path / "file-not-folder"
     folder.write_text("")

@@ -1,6 +1,6 @@
-"""The health servicer on a real grpc-python server: Check, Watch, and the
+"""The health servicer on a real grpc-python server: Check, Watch, the
 deadlock grpc_health's own servicer has (a watcher closing while a status
-is being sent stops the server)."""
+is being sent stops the server), and the monitor that sets the statuses."""
 
 from __future__ import annotations
 
@@ -8,18 +8,23 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
+from contextlib import closing
+from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from featurestore.services.auth import AuditLog
 from featurestore.services.server.health import (
     NOT_SERVING,
     SERVICE_UNKNOWN,
     SERVING,
+    HealthMonitor,
     HealthServicer,
 )
 from featurestore.services.server.interceptors import ErrorAndMetricsInterceptor
+from tests.full_disk import full_tmpfs
 
 
 class Served:
@@ -169,3 +174,42 @@ def test_list_gives_every_status_and_refuses_more_than_its_limit(
         served.stub.List(health_pb2.HealthListRequest(), timeout=5)
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "TOO_MANY_SERVICES" in (caught.value.details() or "")
+
+
+def test_an_audit_failing_during_a_check_leaves_health_not_serving(
+    served: Served, tmp_path: Path
+) -> None:
+    # A check takes seconds (registry refresh, online ping); the audit failing
+    # meanwhile set NOT_SERVING, then the check's stale True set SERVING while
+    # every call was refused, until the next check.
+    with (
+        full_tmpfs(tmp_path / "disk") as disk,
+        closing(
+            AuditLog(disk / "audit.jsonl", interval=3600, retry_seconds=0)
+        ) as audit,
+    ):
+
+        def check() -> bool:  # the audit's write fails while the store answers
+            audit.record("r1", "alice", "/m", [], "allow", "OK", 0.0)
+            audit._flush()
+            assert audit.refusing
+            return True
+
+        monitor = HealthMonitor(
+            served.health,
+            check,
+            ("svc",),
+            3600,
+            threading.Event(),
+            blocked=lambda: audit.refusing,
+        )
+        audit.on_failing = monitor.not_serving
+        monitor.check_once()
+        assert (served.check(), served.check("svc")) == (NOT_SERVING, NOT_SERVING)
+
+        # Room again: the next write succeeds, the next check serves.
+        (disk / "filler").unlink()
+        audit._flush()
+        monitor.check = lambda: True
+        monitor.check_once()
+        assert (served.check(), served.check("svc")) == (SERVING, SERVING)
